@@ -1,0 +1,173 @@
+//! A real server of one virtual service, as `struct ip_vs_dest` keeps it.
+
+use core::fmt;
+use core::net::IpAddr;
+
+/// Stable handle of a real server within one [`crate::Service`].
+///
+/// It never changes while the service lives, even when the server is deleted and re-added
+/// (the kernel resurrects it from the destination trash with its counters), so connection
+/// entries can hold it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DestId(pub u32);
+
+impl DestId {
+    /// Index into the service's slab of destinations.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The forwarding method of a real server (`IP_VS_CONN_F_FWD_MASK` values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Forwarding {
+    /// NAT, `-m` (code 0): both directions through the director.
+    Masq,
+    /// Local node (code 1).
+    Local,
+    /// IP-IP tunnelling, `-i` (code 2).
+    Tunnel,
+    /// Direct routing, `-g` (code 3), ipvsadm's default.
+    DirectRouting,
+}
+
+impl Forwarding {
+    /// The kernel's code for the method (netlink `IPVS_DEST_ATTR_FWD_METHOD`).
+    pub const fn code(self) -> u32 {
+        match self {
+            Forwarding::Masq => 0,
+            Forwarding::Local => 1,
+            Forwarding::Tunnel => 2,
+            Forwarding::DirectRouting => 3,
+        }
+    }
+
+    /// The word `ipvsadm -L` prints in its Forward column.
+    pub const fn ipvsadm_name(self) -> &'static str {
+        match self {
+            Forwarding::Masq => "Masq",
+            Forwarding::Local => "Local",
+            Forwarding::Tunnel => "Tunnel",
+            Forwarding::DirectRouting => "Route",
+        }
+    }
+}
+
+/// What `ipvsadm -a/-e` (or netlink NEW_DEST/SET_DEST) gives for a real server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestConfig {
+    /// Real server address (RIP).
+    pub addr: IpAddr,
+    /// Real server port.
+    pub port: u16,
+    /// Forwarding method.
+    pub fwd: Forwarding,
+    /// Weight; 0 is quiescent. The kernel rejects values above `i32::MAX`.
+    pub weight: u32,
+    /// Upper connection threshold `-x` (0 = none).
+    pub u_threshold: u32,
+    /// Lower connection threshold `-y` (0 = derive from the upper one).
+    pub l_threshold: u32,
+}
+
+impl DestConfig {
+    /// A server with ipvsadm's defaults: weight 1, no thresholds.
+    pub const fn new(addr: IpAddr, port: u16, fwd: Forwarding) -> Self {
+        DestConfig { addr, port, fwd, weight: 1, u_threshold: 0, l_threshold: 0 }
+    }
+}
+
+/// A real server and the state the schedulers read.
+#[derive(Clone, Debug)]
+pub struct Dest {
+    pub(crate) addr: IpAddr,
+    pub(crate) port: u16,
+    pub(crate) fwd: Forwarding,
+    /// Kernel `int weight`, always `>= 0`.
+    pub(crate) weight: i32,
+    /// Latest non-zero weight (set on add even when 0); only mh reads it.
+    pub(crate) last_weight: i32,
+    pub(crate) u_threshold: u32,
+    pub(crate) l_threshold: u32,
+    /// `IP_VS_DEST_F_AVAILABLE`: linked into the service (false while in the trash).
+    pub(crate) available: bool,
+    /// `IP_VS_DEST_F_OVERLOAD`, set and cleared only by the threshold machinery.
+    pub(crate) overloaded: bool,
+    pub(crate) active_conns: u32,
+    pub(crate) inactive_conns: u32,
+    pub(crate) persist_conns: u32,
+}
+
+impl Dest {
+    /// Real server address.
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+    /// Real server port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// Forwarding method.
+    pub fn fwd(&self) -> Forwarding {
+        self.fwd
+    }
+    /// Current weight.
+    pub fn weight(&self) -> u32 {
+        self.weight as u32
+    }
+    /// Latest non-zero weight (what mh builds its table from).
+    pub fn last_weight(&self) -> u32 {
+        self.last_weight as u32
+    }
+    /// Upper connection threshold (0 = none).
+    pub fn u_threshold(&self) -> u32 {
+        self.u_threshold
+    }
+    /// Lower connection threshold.
+    pub fn l_threshold(&self) -> u32 {
+        self.l_threshold
+    }
+    /// Linked into the service's list (false once deleted).
+    pub fn is_available(&self) -> bool {
+        self.available
+    }
+    /// The OVERLOAD flag.
+    pub fn is_overloaded(&self) -> bool {
+        self.overloaded
+    }
+    /// `ActiveConn` as ipvsadm shows it.
+    pub fn active_conns(&self) -> u32 {
+        self.active_conns
+    }
+    /// `InActConn` as ipvsadm shows it.
+    pub fn inactive_conns(&self) -> u32 {
+        self.inactive_conns
+    }
+    /// Persistence templates bound to this server.
+    pub fn persist_conns(&self) -> u32 {
+        self.persist_conns
+    }
+
+    /// Usable by every scheduler's "pick" test: not overloaded and weight > 0.
+    #[inline]
+    pub(crate) fn usable(&self) -> bool {
+        !self.overloaded && self.weight > 0
+    }
+
+    /// Mirrors `ip_vs_dest_conn_overhead()`: `(activeconns << 8) + inactconns`, in C `int`.
+    #[inline]
+    pub(crate) fn conn_overhead(&self) -> i32 {
+        (self.active_conns as i32).wrapping_shl(8).wrapping_add(self.inactive_conns as i32)
+    }
+
+    /// `activeconns + inactconns`, as `ip_vs_dest_totalconns()`.
+    pub(crate) fn total_conns(&self) -> u32 {
+        self.active_conns.wrapping_add(self.inactive_conns)
+    }
+}
+
+impl fmt::Display for Dest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::fmt_addr_port(f, self.addr, self.port)
+    }
+}

@@ -1,0 +1,1 @@
+//! The kernel's hash functions (placeholder, being written).

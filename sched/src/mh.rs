@@ -1,0 +1,18 @@
+//! mh: placeholder, being written.
+
+use crate::dest::DestId;
+use crate::service::DestList;
+use crate::{Flow, SvcFlags};
+
+#[derive(Clone, Debug)]
+pub(crate) struct MhState;
+
+impl MhState {
+    pub(crate) fn new(_list: DestList<'_>) -> Self {
+        MhState
+    }
+    pub(crate) fn rebuild(&mut self, _list: DestList<'_>) {}
+    pub(crate) fn schedule(&self, _list: DestList<'_>, _flags: SvcFlags, _flow: &Flow) -> Option<DestId> {
+        None
+    }
+}

@@ -1,0 +1,389 @@
+//! A virtual service: its real-server list in kernel order, its scheduler and the
+//! bookkeeping the kernel does around them (`ip_vs_ctl.c`, `ip_vs_conn.c` bind/unbind).
+
+use core::net::IpAddr;
+
+use crate::dest::{Dest, DestConfig, DestId};
+use crate::{Flow, SchedulerKind, SvcFlags, Time};
+use crate::{dh, fo, lblc, lblcr, lc, mh, nq, ovf, rr, sh, twos, wlc, wrr};
+
+/// Refusals of the control plane, as the kernel returns them to ipvsadm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// `-EEXIST`: the real server is already in the service.
+    #[error("real server already exists in the service (EEXIST)")]
+    DestExists,
+    /// `-ENOENT`: no such real server in the service.
+    #[error("no such real server in the service (ENOENT)")]
+    NoSuchDest,
+    /// `-ERANGE`: the weight does not fit the kernel's `int`.
+    #[error("weight {0} out of range (ERANGE)")]
+    WeightRange(u32),
+    /// `-ERANGE`: the lower threshold is above the upper one.
+    #[error("lower threshold {l} is above upper threshold {u} (ERANGE)")]
+    ThresholdRange {
+        /// Upper threshold.
+        u: u32,
+        /// Lower threshold.
+        l: u32,
+    },
+}
+
+/// How a connection entry is counted on its real server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnCount {
+    /// Counted in `activeconns`.
+    Active,
+    /// Counted in `inactconns`.
+    Inactive,
+    /// A persistence template, counted in `persistconns`.
+    Template,
+}
+
+/// The real servers in kernel list order, as a scheduler scans them.
+#[derive(Clone, Copy)]
+pub(crate) struct DestList<'a> {
+    pub(crate) slab: &'a [Dest],
+    pub(crate) order: &'a [DestId],
+}
+
+impl<'a> DestList<'a> {
+    /// Number of linked real servers.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The server at list position `pos`.
+    #[inline]
+    pub(crate) fn at(&self, pos: usize) -> (DestId, &'a Dest) {
+        let id = self.order[pos];
+        (id, &self.slab[id.index()])
+    }
+
+    /// A server by handle (linked or in the trash).
+    #[inline]
+    pub(crate) fn get(&self, id: DestId) -> &'a Dest {
+        &self.slab[id.index()]
+    }
+
+    /// Servers in list order, index 0 (most recently added) first.
+    #[inline]
+    pub(crate) fn iter(self) -> impl Iterator<Item = (DestId, &'a Dest)> + 'a {
+        let slab = self.slab;
+        self.order.iter().map(move |&id| (id, &slab[id.index()]))
+    }
+}
+
+/// Per-scheduler state (`svc->sched_data`).
+#[derive(Clone, Debug)]
+enum SchedState {
+    Rr(rr::RrState),
+    Wrr(wrr::WrrState),
+    Lc,
+    Wlc,
+    Sed,
+    Nq,
+    Fo,
+    Ovf,
+    Twos(twos::TwosState),
+    Sh(sh::ShState),
+    Dh(dh::DhState),
+    Mh(mh::MhState),
+    Lblc(lblc::LblcState),
+    Lblcr(lblcr::LblcrState),
+}
+
+/// One IPVS virtual service as the schedulers see it.
+///
+/// Call order mirrors the kernel: [`Service::add_dest`], [`Service::edit_dest`] and
+/// [`Service::del_dest`] run the scheduler's callbacks; [`Service::schedule`] picks a real
+/// server for the first packet of a new connection; the connection table then reports
+/// each entry's life with [`Service::bind`], [`Service::activate`],
+/// [`Service::deactivate`] and [`Service::unbind`], which keep the counters and the
+/// OVERLOAD flag as `ip_vs_bind_dest()`/`ip_vs_unbind_dest()` do.
+#[derive(Clone, Debug)]
+pub struct Service {
+    kind: SchedulerKind,
+    flags: SvcFlags,
+    seed: u64,
+    /// Every real server ever added; deleted ones stay here as the kernel's trash.
+    slab: Vec<Dest>,
+    /// Linked servers in kernel list order (index 0 = first after the list head).
+    order: Vec<DestId>,
+    state: SchedState,
+}
+
+impl Service {
+    /// A new, empty service (`ipvsadm -A ... -s kind`). `seed` feeds the generator of the
+    /// schedulers that draw random numbers (twos); the others ignore it.
+    ///
+    /// `now` starts the periodic timers of the schedulers that have them (lblc, lblcr).
+    pub fn new(kind: SchedulerKind, flags: SvcFlags, seed: u64, now: Time) -> Service {
+        let mut svc =
+            Service { kind, flags, seed, slab: Vec::new(), order: Vec::new(), state: SchedState::Lc };
+        svc.state = svc.init_state(kind, now);
+        svc
+    }
+
+    /// The scheduler in use.
+    pub fn scheduler(&self) -> SchedulerKind {
+        self.kind
+    }
+
+    /// Service flags (persistent, one-packet, scheduler flags).
+    pub fn flags(&self) -> SvcFlags {
+        self.flags
+    }
+
+    /// `ipvsadm -E`: change the flags. The kernel calls no scheduler callback for this.
+    pub fn set_flags(&mut self, flags: SvcFlags) {
+        self.flags = flags;
+    }
+
+    /// `ipvsadm -E -s kind`: a different scheduler is bound afresh to the current list
+    /// (`init_service`); naming the scheduler already in use changes nothing.
+    pub fn set_scheduler(&mut self, kind: SchedulerKind, now: Time) {
+        if kind != self.kind {
+            self.kind = kind;
+            self.state = self.init_state(kind, now);
+        }
+    }
+
+    /// Linked real servers in kernel list order (most recently added first).
+    pub fn dests(&self) -> impl Iterator<Item = (DestId, &Dest)> + '_ {
+        self.list().iter()
+    }
+
+    /// Number of linked real servers.
+    pub fn num_dests(&self) -> usize {
+        self.order.len()
+    }
+
+    /// A real server by handle, linked or deleted.
+    pub fn dest(&self, id: DestId) -> &Dest {
+        &self.slab[id.index()]
+    }
+
+    /// The linked real server at `addr:port`.
+    pub fn find_dest(&self, addr: IpAddr, port: u16) -> Option<DestId> {
+        self.order.iter().copied().find(|id| {
+            let d = &self.slab[id.index()];
+            d.addr == addr && d.port == port
+        })
+    }
+
+    /// `ipvsadm -a`: link a real server at the **front** of the list
+    /// (`list_add_rcu`), resurrecting it from the trash with its counters if it was
+    /// deleted before, then run the scheduler's `add_dest`.
+    pub fn add_dest(&mut self, cfg: &DestConfig) -> Result<DestId, Error> {
+        check_config(cfg, None)?;
+        if self.find_dest(cfg.addr, cfg.port).is_some() {
+            return Err(Error::DestExists);
+        }
+        let trashed = self.slab.iter().position(|d| !d.available && d.addr == cfg.addr && d.port == cfg.port);
+        let id = match trashed {
+            Some(i) => DestId(i as u32),
+            None => {
+                let id = DestId(u32::try_from(self.slab.len()).expect("more than 2^32 real servers"));
+                self.slab.push(Dest {
+                    addr: cfg.addr,
+                    port: cfg.port,
+                    fwd: cfg.fwd,
+                    weight: 0,
+                    last_weight: 0,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                    available: false,
+                    overloaded: false,
+                    active_conns: 0,
+                    inactive_conns: 0,
+                    persist_conns: 0,
+                });
+                id
+            }
+        };
+        self.update_dest(id, cfg, true);
+        self.order.insert(0, id);
+        let list = DestList { slab: &self.slab, order: &self.order };
+        match &mut self.state {
+            SchedState::Rr(s) => s.add_dest(),
+            SchedState::Wrr(s) => s.dest_changed(list),
+            SchedState::Sh(s) => s.rebuild(list),
+            SchedState::Dh(s) => s.rebuild(list),
+            SchedState::Mh(s) => s.rebuild(list),
+            _ => {}
+        }
+        Ok(id)
+    }
+
+    /// `ipvsadm -e`: change a linked real server in place (it never moves), then run the
+    /// scheduler's `upd_dest`, even when nothing changed.
+    pub fn edit_dest(&mut self, cfg: &DestConfig) -> Result<DestId, Error> {
+        let id = self.find_dest(cfg.addr, cfg.port).ok_or(Error::NoSuchDest)?;
+        check_config(cfg, Some(&self.slab[id.index()]))?;
+        self.update_dest(id, cfg, false);
+        let list = DestList { slab: &self.slab, order: &self.order };
+        match &mut self.state {
+            SchedState::Wrr(s) => s.dest_changed(list),
+            SchedState::Sh(s) => s.rebuild(list),
+            SchedState::Mh(s) => s.rebuild(list),
+            _ => {}
+        }
+        Ok(id)
+    }
+
+    /// `ipvsadm -d`: unlink a real server (it stays in the trash, still counting the
+    /// connections bound to it), then run the scheduler's `del_dest`.
+    pub fn del_dest(&mut self, addr: IpAddr, port: u16) -> Result<DestId, Error> {
+        let id = self.find_dest(addr, port).ok_or(Error::NoSuchDest)?;
+        let pos = self.order.iter().position(|&x| x == id).expect("linked dest is in the list");
+        self.order.remove(pos);
+        self.slab[id.index()].available = false;
+        let list = DestList { slab: &self.slab, order: &self.order };
+        match &mut self.state {
+            SchedState::Rr(s) => s.del_dest(pos),
+            SchedState::Wrr(s) => s.dest_changed(list),
+            SchedState::Sh(s) => s.rebuild(list),
+            SchedState::Dh(s) => s.rebuild(list),
+            SchedState::Mh(s) => s.rebuild(list),
+            _ => {}
+        }
+        Ok(id)
+    }
+
+    /// Pick a real server for the first packet of a new connection, or `None` ("no
+    /// destination available": the kernel answers ICMP port unreachable).
+    ///
+    /// `now` matters only to lblc and lblcr (cache use and expiry).
+    pub fn schedule(&mut self, now: Time, flow: &Flow) -> Option<DestId> {
+        let list = DestList { slab: &self.slab, order: &self.order };
+        match &mut self.state {
+            SchedState::Rr(s) => s.schedule(list),
+            SchedState::Wrr(s) => s.schedule(list),
+            SchedState::Lc => lc::schedule(list),
+            SchedState::Wlc => wlc::schedule_wlc(list),
+            SchedState::Sed => wlc::schedule_sed(list),
+            SchedState::Nq => nq::schedule(list),
+            SchedState::Fo => fo::schedule(list),
+            SchedState::Ovf => ovf::schedule(list),
+            SchedState::Twos(s) => s.schedule(list),
+            SchedState::Sh(s) => s.schedule(list, self.flags, flow),
+            SchedState::Dh(s) => s.schedule(list, flow),
+            SchedState::Mh(s) => s.schedule(list, self.flags, flow),
+            SchedState::Lblc(s) => s.schedule(list, now, flow),
+            SchedState::Lblcr(s) => s.schedule(list, now, flow),
+        }
+    }
+
+    /// A new connection entry is bound to `id` (`ip_vs_bind_dest()`): counted as
+    /// `count`, then the upper threshold may set OVERLOAD. New TCP and UDP entries start
+    /// `Inactive` (the kernel's INACTIVE flag); the first TCP packet may then
+    /// [`activate`](Service::activate) it.
+    pub fn bind(&mut self, id: DestId, count: ConnCount) {
+        let d = &mut self.slab[id.index()];
+        match count {
+            ConnCount::Active => d.active_conns += 1,
+            ConnCount::Inactive => d.inactive_conns += 1,
+            ConnCount::Template => d.persist_conns += 1,
+        }
+        if d.u_threshold != 0 && d.total_conns() >= d.u_threshold {
+            d.overloaded = true;
+        }
+    }
+
+    /// An entry bound to `id` moved from the inactive to the active count.
+    pub fn activate(&mut self, id: DestId) {
+        let d = &mut self.slab[id.index()];
+        assert!(d.inactive_conns > 0, "activate: {d} has no inactive connection");
+        d.inactive_conns -= 1;
+        d.active_conns += 1;
+    }
+
+    /// An entry bound to `id` moved from the active to the inactive count.
+    pub fn deactivate(&mut self, id: DestId) {
+        let d = &mut self.slab[id.index()];
+        assert!(d.active_conns > 0, "deactivate: {d} has no active connection");
+        d.active_conns -= 1;
+        d.inactive_conns += 1;
+    }
+
+    /// An entry counted as `count` expired (`ip_vs_unbind_dest()`): the counter drops and
+    /// the OVERLOAD flag may clear (lower threshold, else 3/4 of the upper one, else
+    /// unconditionally).
+    pub fn unbind(&mut self, id: DestId, count: ConnCount) {
+        let d = &mut self.slab[id.index()];
+        let counter = match count {
+            ConnCount::Active => &mut d.active_conns,
+            ConnCount::Inactive => &mut d.inactive_conns,
+            ConnCount::Template => &mut d.persist_conns,
+        };
+        assert!(*counter > 0, "unbind {count:?}: counter of {} already 0", d.addr);
+        *counter -= 1;
+        let total = d.total_conns();
+        if d.l_threshold != 0 {
+            if total < d.l_threshold {
+                d.overloaded = false;
+            }
+        } else if d.u_threshold != 0 {
+            if u64::from(total) * 4 < u64::from(d.u_threshold) * 3 {
+                d.overloaded = false;
+            }
+        } else {
+            d.overloaded = false;
+        }
+    }
+
+    fn list(&self) -> DestList<'_> {
+        DestList { slab: &self.slab, order: &self.order }
+    }
+
+    /// Mirrors `__ip_vs_update_dest()`: weight, last_weight, thresholds, AVAILABLE, and
+    /// the OVERLOAD clearing rule.
+    fn update_dest(&mut self, id: DestId, cfg: &DestConfig, add: bool) {
+        let d = &mut self.slab[id.index()];
+        let weight = cfg.weight as i32; // range checked by check_config
+        d.weight = weight;
+        if add || weight != 0 {
+            d.last_weight = weight;
+        }
+        d.fwd = cfg.fwd;
+        d.available = true;
+        if cfg.u_threshold == 0 || cfg.u_threshold > d.u_threshold {
+            d.overloaded = false;
+        }
+        d.u_threshold = cfg.u_threshold;
+        d.l_threshold = cfg.l_threshold;
+    }
+
+    fn init_state(&self, kind: SchedulerKind, now: Time) -> SchedState {
+        let list = self.list();
+        match kind {
+            SchedulerKind::Rr => SchedState::Rr(rr::RrState::new()),
+            SchedulerKind::Wrr => SchedState::Wrr(wrr::WrrState::new(list)),
+            SchedulerKind::Lc => SchedState::Lc,
+            SchedulerKind::Wlc => SchedState::Wlc,
+            SchedulerKind::Sed => SchedState::Sed,
+            SchedulerKind::Nq => SchedState::Nq,
+            SchedulerKind::Fo => SchedState::Fo,
+            SchedulerKind::Ovf => SchedState::Ovf,
+            SchedulerKind::Twos => SchedState::Twos(twos::TwosState::new(self.seed)),
+            SchedulerKind::Sh => SchedState::Sh(sh::ShState::new(list)),
+            SchedulerKind::Dh => SchedState::Dh(dh::DhState::new(list)),
+            SchedulerKind::Mh => SchedState::Mh(mh::MhState::new(list)),
+            SchedulerKind::Lblc => SchedState::Lblc(lblc::LblcState::new(now)),
+            SchedulerKind::Lblcr => SchedState::Lblcr(lblcr::LblcrState::new(now)),
+        }
+    }
+}
+
+/// The kernel's range checks on a destination (`ip_vs_add_dest`/`ip_vs_edit_dest`).
+fn check_config(cfg: &DestConfig, _old: Option<&Dest>) -> Result<(), Error> {
+    if cfg.weight > i32::MAX as u32 {
+        return Err(Error::WeightRange(cfg.weight));
+    }
+    if cfg.l_threshold > cfg.u_threshold {
+        return Err(Error::ThresholdRange { u: cfg.u_threshold, l: cfg.l_threshold });
+    }
+    Ok(())
+}
