@@ -1,0 +1,636 @@
+//! The director's IPVS table: virtual services, the connection table with its timers,
+//! persistence templates and the counters `ipvsadm -L` shows.
+//!
+//! It mirrors `ip_vs_core.c`, `ip_vs_conn.c` and `ip_vs_ctl.c` closely enough that the
+//! scheduling decisions it produces are the kernel's: connection entries are bound to
+//! their real server for life, move between the active and inactive counts with the TCP
+//! state machine ([`tcp`]), expire on their state's timeout in virtual time and only then
+//! unbind (which is when the OVERLOAD flag is re-evaluated). Persistence templates follow
+//! `ip_vs_sched_persist()`.
+//!
+//! Invariant: virtual time only; a timer fires exactly at its deadline, in
+//! `(deadline, arming order)` order.
+
+pub mod ipvsadm;
+pub mod tcp;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+
+use lvs_sched::{
+    ConnCount, DestConfig, DestId, Duration, Flow, Forwarding, Protocol, SchedulerKind, Service, SvcFlags,
+    Time,
+};
+
+use self::tcp::{Direction, Segment, TcpState, Timeouts};
+
+/// A virtual service's key: protocol, VIP and port, or a firewall mark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceKey {
+    /// `-t`/`-u` VIP:port.
+    Inet {
+        /// Protocol.
+        protocol: ProtocolKey,
+        /// Virtual IP.
+        addr: IpAddr,
+        /// Virtual port.
+        port: u16,
+    },
+    /// `-f mark`.
+    Fwmark(u32),
+}
+
+/// [`Protocol`] with an ordering, for service keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProtocolKey {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+impl From<ProtocolKey> for Protocol {
+    fn from(p: ProtocolKey) -> Protocol {
+        match p {
+            ProtocolKey::Tcp => Protocol::Tcp,
+            ProtocolKey::Udp => Protocol::Udp,
+            ProtocolKey::Sctp => Protocol::Sctp,
+        }
+    }
+}
+
+impl From<Protocol> for ProtocolKey {
+    fn from(p: Protocol) -> ProtocolKey {
+        match p {
+            Protocol::Tcp => ProtocolKey::Tcp,
+            Protocol::Udp => ProtocolKey::Udp,
+            Protocol::Sctp => ProtocolKey::Sctp,
+        }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ServiceKey::Inet { protocol, addr, port } => {
+                let p = match protocol {
+                    ProtocolKey::Tcp => "TCP",
+                    ProtocolKey::Udp => "UDP",
+                    ProtocolKey::Sctp => "SCTP",
+                };
+                match addr {
+                    IpAddr::V4(a) => write!(f, "{p} {a}:{port}"),
+                    IpAddr::V6(a) => write!(f, "{p} [{a}]:{port}"),
+                }
+            }
+            ServiceKey::Fwmark(m) => write!(f, "FWM {m}"),
+        }
+    }
+}
+
+/// What `ipvsadm -A/-E` sets on a virtual service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// Scheduler.
+    pub scheduler: SchedulerKind,
+    /// Flags (scheduler flags, one-packet); PERSISTENT follows `persistence`.
+    pub flags: SvcFlags,
+    /// Persistence timeout (`-p`), `None` when not persistent.
+    pub persistence: Option<Duration>,
+    /// Persistence granularity: IPv4 netmask as a host-order `u32`, or IPv6 prefix length.
+    pub netmask: u32,
+}
+
+impl ServiceConfig {
+    /// ipvsadm's defaults: wlc, no flags, not persistent, /32.
+    pub fn new(scheduler: SchedulerKind) -> Self {
+        ServiceConfig { scheduler, flags: SvcFlags::default(), persistence: None, netmask: u32::MAX }
+    }
+}
+
+/// Refusals of the IPVS control plane, named as the kernel's errno.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IpvsError {
+    /// `-EEXIST`: the virtual service exists already.
+    #[error("virtual service already exists (EEXIST)")]
+    ServiceExists,
+    /// `-ESRCH`: no such virtual service.
+    #[error("no such virtual service (ESRCH)")]
+    NoSuchService,
+    /// A real-server refusal.
+    #[error(transparent)]
+    Dest(#[from] lvs_sched::Error),
+}
+
+/// Handle of a connection entry or template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u32);
+
+/// Protocol state of an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    /// A TCP connection.
+    Tcp(TcpState),
+    /// A UDP "connection" (always inactive).
+    Udp,
+    /// A persistence template.
+    Template,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ConnKey {
+    protocol: ProtocolKey,
+    caddr: IpAddr,
+    cport: u16,
+    vaddr: IpAddr,
+    vport: u16,
+}
+
+/// Template key: `<protocol (None for fwmark), caddr & netmask, vaddr (or mark), vport>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct TemplateKey {
+    svc: ServiceKey,
+    caddr: IpAddr,
+}
+
+/// One entry of the connection table.
+#[derive(Clone, Debug)]
+pub struct Conn {
+    key: ConnKey,
+    svc: usize,
+    dest: DestId,
+    state: ConnState,
+    /// Replies never seen by the director (DR, TUN): the INPUT_ONLY table applies.
+    no_output: bool,
+    timeout: Duration,
+    deadline: Time,
+    generation: u32,
+    control: Option<ConnId>,
+    n_control: u32,
+    /// Unhashed: no longer found by lookups (an invalidated template).
+    unhashed: bool,
+}
+
+impl Conn {
+    /// The real server it is bound to.
+    pub fn dest(&self) -> DestId {
+        self.dest
+    }
+    /// Its protocol state.
+    pub fn state(&self) -> ConnState {
+        self.state
+    }
+    /// When its timer fires.
+    pub fn deadline(&self) -> Time {
+        self.deadline
+    }
+    fn count(&self) -> ConnCount {
+        match self.state {
+            ConnState::Template => ConnCount::Template,
+            ConnState::Udp => ConnCount::Inactive,
+            ConnState::Tcp(s) if s.is_active() => ConnCount::Active,
+            ConnState::Tcp(_) => ConnCount::Inactive,
+        }
+    }
+}
+
+/// A virtual service and its scheduler.
+#[derive(Clone, Debug)]
+pub struct VirtualService {
+    key: ServiceKey,
+    config: ServiceConfig,
+    sched: Service,
+    /// Connections created (templates excluded), as `--stats` Conns.
+    conns: u64,
+}
+
+impl VirtualService {
+    /// The key.
+    pub fn key(&self) -> ServiceKey {
+        self.key
+    }
+    /// The configuration.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+    /// The scheduler's view: real servers in kernel order, counters and flags.
+    pub fn scheduler(&self) -> &Service {
+        &self.sched
+    }
+    /// Connections created so far.
+    pub fn conns_created(&self) -> u64 {
+        self.conns
+    }
+}
+
+/// Why a new connection got no real server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoDest {
+    /// No virtual service matches the packet.
+    #[error("no virtual service matches")]
+    NoService,
+    /// The scheduler found no destination (ICMP port unreachable).
+    #[error("no destination available")]
+    NoDestination,
+}
+
+/// The IPVS state of one director (one network namespace).
+#[derive(Debug)]
+pub struct Ipvs {
+    seed: u64,
+    services: Vec<Option<VirtualService>>,
+    conns: Vec<Option<Conn>>,
+    free: Vec<u32>,
+    by_key: HashMap<ConnKey, ConnId>,
+    templates: HashMap<TemplateKey, ConnId>,
+    /// `(deadline, arming order, conn, generation)`; stale entries are skipped on pop.
+    timers: BinaryHeap<Reverse<(Time, u64, ConnId, u32)>>,
+    timer_seq: u64,
+    timeouts: Timeouts,
+    now: Time,
+}
+
+/// A template still controlling connections is re-armed for this long
+/// (`ip_vs_conn_expire()`'s `expire_later`).
+const CONTROL_REARM: Duration = Duration::from_secs(60);
+
+impl Ipvs {
+    /// An empty table; `seed` feeds the schedulers that draw random numbers.
+    pub fn new(seed: u64) -> Ipvs {
+        Ipvs {
+            seed,
+            services: Vec::new(),
+            conns: Vec::new(),
+            free: Vec::new(),
+            by_key: HashMap::new(),
+            templates: HashMap::new(),
+            timers: BinaryHeap::new(),
+            timer_seq: 0,
+            timeouts: Timeouts::default(),
+            now: Time::ZERO,
+        }
+    }
+
+    /// Current virtual time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// The state timeouts.
+    pub fn timeouts_mut(&mut self) -> &mut Timeouts {
+        &mut self.timeouts
+    }
+
+    /// Virtual services in creation order.
+    pub fn services(&self) -> impl Iterator<Item = &VirtualService> {
+        self.services.iter().flatten()
+    }
+
+    /// A service by key.
+    pub fn service(&self, key: &ServiceKey) -> Option<&VirtualService> {
+        self.services.iter().flatten().find(|s| s.key == *key)
+    }
+
+    fn service_index(&self, key: &ServiceKey) -> Option<usize> {
+        self.services.iter().position(|s| s.as_ref().is_some_and(|s| s.key == *key))
+    }
+
+    /// `ipvsadm -A`.
+    pub fn add_service(&mut self, key: ServiceKey, config: ServiceConfig) -> Result<(), IpvsError> {
+        if self.service_index(&key).is_some() {
+            return Err(IpvsError::ServiceExists);
+        }
+        let mut flags = config.flags;
+        if config.persistence.is_some() {
+            flags.0 |= SvcFlags::PERSISTENT;
+        }
+        let seed = self.seed ^ (self.services.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let sched = Service::new(config.scheduler, flags, seed, self.now);
+        self.services.push(Some(VirtualService { key, config, sched, conns: 0 }));
+        Ok(())
+    }
+
+    /// `ipvsadm -E`: scheduler (re-initialised only if it differs), flags, persistence.
+    pub fn edit_service(&mut self, key: ServiceKey, config: ServiceConfig) -> Result<(), IpvsError> {
+        let now = self.now;
+        let svc = self.service_mut(&key)?;
+        let mut flags = config.flags;
+        if config.persistence.is_some() {
+            flags.0 |= SvcFlags::PERSISTENT;
+        }
+        svc.sched.set_scheduler(config.scheduler, now);
+        svc.sched.set_flags(flags);
+        svc.config = config;
+        Ok(())
+    }
+
+    /// `ipvsadm -D`. Existing connections keep running until they expire.
+    pub fn del_service(&mut self, key: ServiceKey) -> Result<(), IpvsError> {
+        let i = self.service_index(&key).ok_or(IpvsError::NoSuchService)?;
+        // Like the kernel, the service object lives on while connections refer to it;
+        // it is only no longer found.
+        let svc = self.services[i].as_mut().expect("indexed service exists");
+        svc.key = ServiceKey::Fwmark(0);
+        let dests: Vec<_> = svc.sched.dests().map(|(_, d)| (d.addr(), d.port())).collect();
+        for (a, p) in dests {
+            svc.sched.del_dest(a, p)?;
+        }
+        Ok(())
+    }
+
+    /// `ipvsadm -C`: delete every service.
+    pub fn clear(&mut self) {
+        let keys: Vec<_> = self.services().map(|s| s.key).collect();
+        for k in keys {
+            self.del_service(k).expect("listed service exists");
+        }
+    }
+
+    /// `ipvsadm -a`.
+    pub fn add_dest(&mut self, key: ServiceKey, cfg: &DestConfig) -> Result<DestId, IpvsError> {
+        Ok(self.service_mut(&key)?.sched.add_dest(cfg)?)
+    }
+
+    /// `ipvsadm -e`.
+    pub fn edit_dest(&mut self, key: ServiceKey, cfg: &DestConfig) -> Result<DestId, IpvsError> {
+        Ok(self.service_mut(&key)?.sched.edit_dest(cfg)?)
+    }
+
+    /// `ipvsadm -d`.
+    pub fn del_dest(&mut self, key: ServiceKey, addr: IpAddr, port: u16) -> Result<DestId, IpvsError> {
+        Ok(self.service_mut(&key)?.sched.del_dest(addr, port)?)
+    }
+
+    fn service_mut(&mut self, key: &ServiceKey) -> Result<&mut VirtualService, IpvsError> {
+        let i = self.service_index(key).ok_or(IpvsError::NoSuchService)?;
+        Ok(self.services[i].as_mut().expect("indexed service exists"))
+    }
+
+    /// A connection entry.
+    pub fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// The service a connection belongs to.
+    pub fn conn_service(&self, id: ConnId) -> Option<&VirtualService> {
+        self.conn(id).and_then(|c| self.services[c.svc].as_ref())
+    }
+
+    /// Number of live entries (connections and templates).
+    pub fn conn_count(&self) -> usize {
+        self.by_key.len() + self.templates.len()
+    }
+
+    /// The first packet of a connection arrives at `now` (a TCP SYN or a UDP datagram):
+    /// find the service (firewall mark first, then protocol/VIP/port), reuse or schedule
+    /// as `ip_vs_schedule()`/`ip_vs_sched_persist()` do, create and bind the entry and run
+    /// the packet through the state machine. Returns the entry's handle.
+    pub fn new_conn(&mut self, now: Time, flow: &Flow, fwmark: Option<u32>) -> Result<ConnId, NoDest> {
+        self.advance(now);
+        let inet = ServiceKey::Inet { protocol: flow.protocol.into(), addr: flow.daddr, port: flow.dport };
+        let svc_i = fwmark
+            .and_then(|m| self.service_index(&ServiceKey::Fwmark(m)))
+            .or_else(|| self.service_index(&inet))
+            .ok_or(NoDest::NoService)?;
+        let key = ConnKey {
+            protocol: flow.protocol.into(),
+            caddr: flow.saddr,
+            cport: flow.sport,
+            vaddr: flow.daddr,
+            vport: flow.dport,
+        };
+        if let Some(&old) = self.by_key.get(&key) {
+            // conn_reuse_mode=1: a SYN for an entry in TIME_WAIT or CLOSE that no template
+            // controls expires the old entry and is scheduled afresh; otherwise the
+            // packet simply belongs to the existing entry.
+            let c = self.conns[old.0 as usize].as_ref().expect("hashed entry exists");
+            let reusable = matches!(c.state, ConnState::Tcp(TcpState::TimeWait | TcpState::Close))
+                && c.control.is_none();
+            if reusable {
+                self.expire_now(old);
+            } else {
+                self.packet(now, old, Segment::Syn, false);
+                return Ok(old);
+            }
+        }
+        let svc = self.services[svc_i].as_mut().expect("indexed service exists");
+        let (dest, control) = match svc.config.persistence {
+            None => (svc.sched.schedule(now, flow).ok_or(NoDest::NoDestination)?, None),
+            Some(timeout) => {
+                let tkey = TemplateKey { svc: svc.key, caddr: mask_addr(flow.saddr, svc.config.netmask) };
+                let (dest, tmpl) = self.persist_template(now, svc_i, tkey, timeout, flow)?;
+                (dest, Some(tmpl))
+            }
+        };
+        let svc = self.services[svc_i].as_mut().expect("indexed service exists");
+        svc.conns += 1;
+        let fwd = svc.sched.dest(dest).fwd();
+        let one_packet = flow.protocol == Protocol::Udp && svc.sched.flags().has(SvcFlags::ONEPACKET);
+        let state = match flow.protocol {
+            Protocol::Udp => ConnState::Udp,
+            _ => ConnState::Tcp(TcpState::None),
+        };
+        let conn = Conn {
+            key,
+            svc: svc_i,
+            dest,
+            state,
+            no_output: fwd != Forwarding::Masq,
+            timeout: Duration::from_secs(3),
+            deadline: now,
+            generation: 0,
+            control,
+            n_control: 0,
+            unhashed: one_packet,
+        };
+        // ip_vs_bind_dest(): the entry starts INACTIVE.
+        svc.sched.bind(dest, ConnCount::Inactive);
+        let id = self.insert(conn);
+        if let Some(t) = control {
+            self.conns[t.0 as usize].as_mut().expect("template exists").n_control += 1;
+        }
+        if one_packet {
+            // Never hashed; expires as soon as its packet is sent.
+            self.expire_now(id);
+        } else {
+            self.by_key.insert(key, id);
+            self.packet(now, id, Segment::Syn, false);
+        }
+        Ok(id)
+    }
+
+    /// Persistence (`ip_vs_sched_persist()`): reuse a valid template's real server, or
+    /// schedule and create a template. Either way the template's timer is re-armed.
+    fn persist_template(
+        &mut self,
+        now: Time,
+        svc_i: usize,
+        tkey: TemplateKey,
+        timeout: Duration,
+        flow: &Flow,
+    ) -> Result<(DestId, ConnId), NoDest> {
+        if let Some(&t) = self.templates.get(&tkey) {
+            let tmpl = self.conns[t.0 as usize].as_ref().expect("hashed template exists");
+            let svc = self.services[svc_i].as_ref().expect("indexed service exists");
+            let d = svc.sched.dest(tmpl.dest);
+            // expire_quiescent_template=0 (the default): a weight-0 server keeps its
+            // persistent clients; only a deleted one invalidates the template.
+            if d.is_available() {
+                let (dest, tmo) = (tmpl.dest, tmpl.timeout);
+                self.arm(t, now + tmo);
+                return Ok((dest, t));
+            }
+            self.templates.remove(&tkey);
+            self.conns[t.0 as usize].as_mut().expect("template exists").unhashed = true;
+        }
+        let svc = self.services[svc_i].as_mut().expect("indexed service exists");
+        let dest = svc.sched.schedule(now, flow).ok_or(NoDest::NoDestination)?;
+        svc.sched.bind(dest, ConnCount::Template);
+        let tmpl = Conn {
+            key: ConnKey { protocol: flow.protocol.into(), caddr: tkey.caddr, cport: 0, vaddr: flow.daddr, vport: 0 },
+            svc: svc_i,
+            dest,
+            state: ConnState::Template,
+            no_output: true,
+            timeout,
+            deadline: now,
+            generation: 0,
+            control: None,
+            n_control: 0,
+            unhashed: false,
+        };
+        let t = self.insert(tmpl);
+        self.templates.insert(tkey, t);
+        self.arm(t, now + timeout);
+        Ok((dest, t))
+    }
+
+    /// A segment of connection `id` passes the director at `now`: the TCP state machine
+    /// moves it (and its counters) and its timer is re-armed for the new state.
+    /// `output` marks a server-to-client segment (seen only with NAT).
+    pub fn packet(&mut self, now: Time, id: ConnId, seg: Segment, output: bool) {
+        self.advance(now);
+        let Some(c) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else { return };
+        let before = c.count();
+        let timeout = match c.state {
+            ConnState::Tcp(s) => {
+                if output {
+                    c.no_output = false;
+                }
+                let dir = match (output, c.no_output) {
+                    (true, _) => Direction::Output,
+                    (false, true) => Direction::InputOnly,
+                    (false, false) => Direction::Input,
+                };
+                let next = tcp::transition(dir, seg, s);
+                c.state = ConnState::Tcp(next);
+                self.timeouts.tcp(next)
+            }
+            ConnState::Udp => self.timeouts.udp,
+            ConnState::Template => return,
+        };
+        c.timeout = timeout;
+        let after = c.count();
+        let (svc, dest) = (c.svc, c.dest);
+        if before != after {
+            let sched = &mut self.services[svc].as_mut().expect("conn's service exists").sched;
+            match after {
+                ConnCount::Active => sched.activate(dest),
+                _ => sched.deactivate(dest),
+            }
+        }
+        self.arm(id, now + timeout);
+    }
+
+    /// Virtual time passes: every timer with a deadline `<= now` fires, in order.
+    pub fn advance(&mut self, now: Time) {
+        assert!(now >= self.now, "IPVS time went backwards: {} -> {}", self.now, now);
+        while let Some(&Reverse((deadline, _, id, generation))) = self.timers.peek() {
+            if deadline > now {
+                break;
+            }
+            self.timers.pop();
+            self.now = deadline;
+            let live = self.conns.get(id.0 as usize).and_then(Option::as_ref);
+            if live.is_some_and(|c| c.generation == generation) {
+                self.expire(id);
+            }
+        }
+        self.now = now;
+    }
+
+    /// `ip_vs_conn_expire()`: a template still controlling entries is re-armed for 60 s
+    /// (and that timeout sticks); anything else is unlinked and unbound.
+    fn expire(&mut self, id: ConnId) {
+        let c = self.conns[id.0 as usize].as_mut().expect("expiring entry exists");
+        if c.n_control > 0 {
+            c.timeout = CONTROL_REARM;
+            let at = self.now + CONTROL_REARM;
+            self.arm(id, at);
+            return;
+        }
+        self.expire_now(id);
+    }
+
+    fn expire_now(&mut self, id: ConnId) {
+        let c = self.conns[id.0 as usize].take().expect("expiring entry exists");
+        self.free.push(id.0);
+        match c.state {
+            ConnState::Template => {
+                let svc = self.services[c.svc].as_ref().expect("conn's service exists");
+                let tkey = TemplateKey { svc: svc.key, caddr: c.key.caddr };
+                if self.templates.get(&tkey) == Some(&id) {
+                    self.templates.remove(&tkey);
+                }
+            }
+            _ => {
+                if self.by_key.get(&c.key) == Some(&id) {
+                    self.by_key.remove(&c.key);
+                }
+            }
+        }
+        let sched = &mut self.services[c.svc].as_mut().expect("conn's service exists").sched;
+        sched.unbind(c.dest, c.count());
+        if let Some(t) = c.control {
+            let tmpl = self.conns[t.0 as usize].as_mut().expect("controlling template exists");
+            tmpl.n_control -= 1;
+        }
+    }
+
+    fn insert(&mut self, conn: Conn) -> ConnId {
+        match self.free.pop() {
+            Some(i) => {
+                self.conns[i as usize] = Some(conn);
+                ConnId(i)
+            }
+            None => {
+                self.conns.push(Some(conn));
+                ConnId(u32::try_from(self.conns.len() - 1).expect("more than 2^32 entries"))
+            }
+        }
+    }
+
+    fn arm(&mut self, id: ConnId, at: Time) {
+        let c = self.conns[id.0 as usize].as_mut().expect("armed entry exists");
+        c.generation = c.generation.wrapping_add(1);
+        c.deadline = at;
+        self.timer_seq += 1;
+        self.timers.push(Reverse((at, self.timer_seq, id, c.generation)));
+    }
+}
+
+/// The client address masked with the service's persistence granularity.
+fn mask_addr(addr: IpAddr, netmask: u32) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a) & netmask).into()),
+        IpAddr::V6(a) => {
+            let plen = netmask.min(128);
+            let m = if plen == 0 { 0 } else { u128::MAX << (128 - plen) };
+            IpAddr::V6((u128::from(a) & m).into())
+        }
+    }
+}
