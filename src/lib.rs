@@ -1,0 +1,12 @@
+//! The `lvsim` command line as a library: the pieces of the CLI that tests and other
+//! front ends reuse.
+//!
+//! # Module map
+//! - [`replay`]: `lvsim ipvs replay`, the replay file format and its two back ends (the
+//!   IPVS model and, on Linux, the running kernel).
+//!
+//! # Invariants
+//! - Policy lives in the library crates (`lvs-sched`, `sim-core`); this crate parses
+//!   arguments, reads files and prints.
+
+pub mod replay;

@@ -1,0 +1,422 @@
+//! The kernel back end: the same replay against this machine's kernel IPVS.
+//!
+//! It builds three throwaway network namespaces and never touches the caller's own:
+//!
+//! ```text
+//!   clients ns                director ns (IPVS)                 servers ns
+//!   every client addr  c0 ---- d0  VIPs on lo        d1 ---- s0  every real-server addr
+//!   default via d0            ip_forward=1                       default via d1
+//!                             169.254.253.1 (d0), 169.254.254.1 (d1)
+//! ```
+//!
+//! ipvsadm lines run as `ip netns exec DIRECTOR ipvsadm ...`. Each `connect` opens a real
+//! socket in the clients namespace, bound to the client address and port of the replay
+//! file, and keeps it open (servers accept and hold connections, and close their side
+//! when the client closes). The real server chosen is read from the director's
+//! `/proc/net/ip_vs_conn`. `advance` sleeps in wall-clock time.
+//!
+//! Needs root (namespaces, setns), the ip_vs modules, ipvsadm and iproute2. IPv4 only.
+//! Supported forwarding: NAT (`-m`) and direct routing (`-g`); tunnelling and firewall
+//! marks are refused with a clear message.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::Read as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::process::Command as Process;
+use std::time::{Duration as StdDuration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use lvs_sched::{Duration, Forwarding, Protocol};
+use nix::sched::{CloneFlags, setns};
+use socket2::{Domain, SockAddr, Socket, Type};
+use sim_core::ipvs::ServiceKey;
+use sim_core::ipvs::ipvsadm::Command;
+
+use super::{Backend, Choice, Event, Script, Target};
+
+const DIRECTOR_TO_CLIENTS: Ipv4Addr = Ipv4Addr::new(169, 254, 253, 1);
+const DIRECTOR_TO_SERVERS: Ipv4Addr = Ipv4Addr::new(169, 254, 254, 1);
+
+/// How long a connect, or a wait for the connection table, may take.
+const TIMEOUT: StdDuration = StdDuration::from_secs(5);
+
+/// Replays against the kernel, in namespaces it owns and deletes when dropped.
+pub struct Kernel {
+    director: String,
+    clients: String,
+    servers: String,
+    home: File,
+    director_fd: File,
+    clients_fd: File,
+    servers_fd: File,
+    conns: HashMap<u32, Open>,
+    /// Forwarding method of each real server, as the ipvsadm lines set it.
+    fwd: HashMap<(ServiceKey, SocketAddr), Forwarding>,
+}
+
+struct Open {
+    socket: Socket,
+    client: SocketAddr,
+    protocol: Protocol,
+    nat: bool,
+}
+
+impl Kernel {
+    /// Build the namespaces and the links, addresses and listeners the script needs.
+    pub fn new(script: &Script) -> anyhow::Result<Kernel> {
+        ensure!(nix::unistd::geteuid().is_root(), "--kernel needs root (network namespaces and ipvsadm)");
+        let need = Needs::of(script)?;
+        let tag = std::process::id();
+        let k = Kernel {
+            director: format!("lvsim-{tag}-dir"),
+            clients: format!("lvsim-{tag}-cli"),
+            servers: format!("lvsim-{tag}-srv"),
+            home: File::open("/proc/self/ns/net").context("opening /proc/self/ns/net")?,
+            director_fd: File::open("/dev/null")?,
+            clients_fd: File::open("/dev/null")?,
+            servers_fd: File::open("/dev/null")?,
+            conns: HashMap::new(),
+            fwd: HashMap::new(),
+        };
+        k.build(&need).context("building the test namespaces")?;
+        let open = |n: &str| File::open(format!("/run/netns/{n}")).with_context(|| format!("opening netns {n}"));
+        let mut k = k;
+        k.director_fd = open(&k.director)?;
+        k.clients_fd = open(&k.clients)?;
+        k.servers_fd = open(&k.servers)?;
+        k.start_servers(&need)?;
+        Ok(k)
+    }
+
+    fn build(&self, need: &Needs) -> anyhow::Result<()> {
+        let (d, c, s) = (&self.director, &self.clients, &self.servers);
+        for n in [d, c, s] {
+            ip(&["netns", "add", n])?;
+            ip(&["-n", n, "link", "set", "lo", "up"])?;
+        }
+        ip(&["link", "add", "d0", "netns", d, "type", "veth", "peer", "name", "c0", "netns", c])?;
+        ip(&["link", "add", "d1", "netns", d, "type", "veth", "peer", "name", "s0", "netns", s])?;
+        for (n, l) in [(d, "d0"), (d, "d1"), (c, "c0"), (s, "s0")] {
+            ip(&["-n", n, "link", "set", l, "up"])?;
+        }
+        ip(&["-n", d, "addr", "add", &format!("{DIRECTOR_TO_CLIENTS}/32"), "dev", "d0"])?;
+        ip(&["-n", d, "addr", "add", &format!("{DIRECTOR_TO_SERVERS}/32"), "dev", "d1"])?;
+        run(Process::new("ip").args(["netns", "exec", d, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]))?;
+        ip(&["-n", c, "route", "add", "default", "via", &DIRECTOR_TO_CLIENTS.to_string(), "dev", "c0", "onlink"])?;
+        ip(&["-n", s, "route", "add", "default", "via", &DIRECTOR_TO_SERVERS.to_string(), "dev", "s0", "onlink"])?;
+        for vip in &need.vips {
+            ip(&["-n", d, "addr", "add", &format!("{vip}/32"), "dev", "lo"])?;
+            if need.direct_routing {
+                // A DR real server owns the VIP on a non-ARP interface.
+                ip(&["-n", s, "addr", "add", &format!("{vip}/32"), "dev", "lo"])?;
+            }
+        }
+        if need.direct_routing {
+            // Replies from the VIP pass back through the director, which owns it too.
+            run(Process::new("ip").args([
+                "netns",
+                "exec",
+                d,
+                "sh",
+                "-c",
+                "for f in /proc/sys/net/ipv4/conf/*/accept_local; do echo 1 > $f; done; \
+                 for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done",
+            ]))?;
+        }
+        for cip in &need.clients {
+            ip(&["-n", c, "addr", "add", &format!("{cip}/32"), "dev", "c0"])?;
+            ip(&["-n", d, "route", "add", &format!("{cip}/32"), "dev", "d0"])?;
+        }
+        for rip in &need.reals {
+            ip(&["-n", s, "addr", "add", &format!("{rip}/32"), "dev", "s0"])?;
+            ip(&["-n", d, "route", "add", &format!("{rip}/32"), "dev", "d1"])?;
+        }
+        Ok(())
+    }
+
+    /// Listeners in the servers namespace: TCP ones accept and hold each connection until
+    /// the client closes it; UDP ones swallow datagrams.
+    fn start_servers(&self, need: &Needs) -> anyhow::Result<()> {
+        self.enter(&self.servers_fd)?;
+        let result = (|| {
+            for &(proto, port) in &need.ports {
+                let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+                match proto {
+                    Protocol::Udp => {
+                        let sock = UdpSocket::bind(any).with_context(|| format!("binding UDP port {port}"))?;
+                        std::thread::spawn(move || {
+                            let mut buf = [0u8; 2048];
+                            while sock.recv_from(&mut buf).is_ok() {}
+                        });
+                    }
+                    _ => {
+                        let sock = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+                        sock.set_reuse_address(true)?;
+                        sock.bind(&any.into()).with_context(|| format!("binding TCP port {port}"))?;
+                        sock.listen(4096)?;
+                        let listener: TcpListener = sock.into();
+                        std::thread::spawn(move || {
+                            for stream in listener.incoming().flatten() {
+                                std::thread::spawn(move || {
+                                    let mut s = stream;
+                                    let mut buf = [0u8; 512];
+                                    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+                                });
+                            }
+                        });
+                    }
+                }
+            }
+            Ok(())
+        })();
+        self.leave()?;
+        result
+    }
+
+    fn enter(&self, ns: &File) -> anyhow::Result<()> {
+        setns(ns, CloneFlags::CLONE_NEWNET).context("setns into a test namespace")
+    }
+
+    fn leave(&self) -> anyhow::Result<()> {
+        setns(&self.home, CloneFlags::CLONE_NEWNET).context("setns back home")
+    }
+
+    /// The director's connection table, as `(protocol, client, dest, state)`.
+    fn conn_table(&self) -> anyhow::Result<Vec<(String, SocketAddr, SocketAddr, String)>> {
+        self.enter(&self.director_fd)?;
+        let text = std::fs::read_to_string("/proc/net/ip_vs_conn");
+        self.leave()?;
+        let text = text.context("reading the director's /proc/net/ip_vs_conn")?;
+        Ok(text.lines().skip(1).filter_map(parse_conn_line).collect())
+    }
+
+    /// Wait until the entry of `client` satisfies `ok`; its dest and state.
+    fn wait_entry(
+        &self,
+        protocol: Protocol,
+        client: SocketAddr,
+        ok: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<Option<(SocketAddr, String)>> {
+        let proto = proto_name(protocol);
+        let start = Instant::now();
+        loop {
+            let found = self.conn_table()?.into_iter().find(|(p, c, _, _)| p == proto && *c == client);
+            match found {
+                Some((_, _, d, st)) if ok(&st) => return Ok(Some((d, st))),
+                _ if start.elapsed() > TIMEOUT => return Ok(found.map(|(_, _, d, st)| (d, st))),
+                _ => std::thread::sleep(StdDuration::from_millis(2)),
+            }
+        }
+    }
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        self.conns.clear();
+        for n in [&self.clients, &self.servers, &self.director] {
+            let _ = Process::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+impl Backend for Kernel {
+    fn ipvsadm(&mut self, command: &Command, args: &[String]) -> anyhow::Result<()> {
+        if let Command::AddDest(k, d) | Command::EditDest(k, d) = command {
+            self.fwd.insert((*k, SocketAddr::new(d.addr, d.port)), d.fwd);
+        }
+        let out = Process::new("ip")
+            .args(["netns", "exec", &self.director, "ipvsadm"])
+            .args(args)
+            .output()
+            .context("running ipvsadm")?;
+        ensure!(out.status.success(), "ipvsadm {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        Ok(())
+    }
+
+    fn connect(&mut self, n: u32, target: &Target, client: SocketAddr) -> anyhow::Result<Choice> {
+        ensure!(target.fwmark.is_none(), "--kernel does not replay firewall-mark connections");
+        ensure!(client.is_ipv4() && target.addr.is_ipv4(), "--kernel replays IPv4 only");
+        let ty = if target.protocol == Protocol::Udp { Type::DGRAM } else { Type::STREAM };
+        self.enter(&self.clients_fd)?;
+        let sock = Socket::new(Domain::IPV4, ty, None);
+        self.leave()?;
+        let sock = sock.context("creating a client socket")?;
+        sock.set_reuse_address(true)?;
+        sock.bind(&client.into()).with_context(|| format!("binding client {client}"))?;
+        let nat;
+        match target.protocol {
+            Protocol::Udp => {
+                sock.send_to(b"lvsim", &SockAddr::from(target.addr)).context("sending a UDP datagram")?;
+                let entry = self.wait_entry(Protocol::Udp, client, |_| true)?;
+                let Some((dest, _)) = entry else { return Ok(None) };
+                nat = true;
+                self.conns.insert(n, Open { socket: sock, client, protocol: Protocol::Udp, nat });
+                Ok(Some(dest))
+            }
+            _ => match sock.connect_timeout(&target.addr.into(), TIMEOUT) {
+                Ok(()) => {
+                    let entry = self.wait_entry(Protocol::Tcp, client, |st| st == "ESTABLISHED")?;
+                    let Some((dest, _)) = entry else {
+                        bail!("connection {n} from {client} was accepted but is not in the IPVS table")
+                    };
+                    let key = ServiceKey::Inet {
+                        protocol: target.protocol.into(),
+                        addr: target.addr.ip(),
+                        port: target.addr.port(),
+                    };
+                    nat = self.fwd.get(&(key, dest)) == Some(&Forwarding::Masq);
+                    self.conns.insert(n, Open { socket: sock, client, protocol: Protocol::Tcp, nat });
+                    Ok(Some(dest))
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionRefused
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::HostUnreachable
+                    ) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(e).with_context(|| format!("connecting {client} to {}", target.addr)),
+            },
+        }
+    }
+
+    fn close(&mut self, n: u32, reset: bool) -> anyhow::Result<()> {
+        let Some(open) = self.conns.remove(&n) else { bail!("connection {n} was never established") };
+        ensure!(open.protocol == Protocol::Tcp, "connection {n} is UDP");
+        if reset {
+            open.socket.set_linger(Some(StdDuration::ZERO))?;
+        }
+        let (client, nat) = (open.client, open.nat);
+        drop(open);
+        let want = match (reset, nat) {
+            (true, _) => "CLOSE",
+            (false, true) => "TIME_WAIT",
+            (false, false) => "FIN_WAIT",
+        };
+        match self.wait_entry(Protocol::Tcp, client, |st| st == want)? {
+            Some((_, st)) if st == want => Ok(()),
+            other => bail!("connection {n}: expected state {want} after close, found {other:?}"),
+        }
+    }
+
+    fn advance(&mut self, d: Duration) -> anyhow::Result<()> {
+        std::thread::sleep(StdDuration::from_nanos(d.as_nanos()));
+        Ok(())
+    }
+
+    fn list(&mut self) -> anyhow::Result<String> {
+        let out = Process::new("ip")
+            .args(["netns", "exec", &self.director, "ipvsadm", "-L", "-n"])
+            .output()
+            .context("running ipvsadm -L -n")?;
+        ensure!(out.status.success(), "ipvsadm -L -n: {}", String::from_utf8_lossy(&out.stderr).trim());
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// What the namespaces must provide for a script.
+#[derive(Default)]
+struct Needs {
+    vips: BTreeSet<Ipv4Addr>,
+    clients: BTreeSet<Ipv4Addr>,
+    reals: BTreeSet<Ipv4Addr>,
+    ports: BTreeSet<(Protocol, u16)>,
+    direct_routing: bool,
+}
+
+impl Needs {
+    fn of(script: &Script) -> anyhow::Result<Needs> {
+        let mut n = Needs::default();
+        let v4 = |a: IpAddr, line: usize| match a {
+            IpAddr::V4(a) => Ok(a),
+            IpAddr::V6(_) => bail!("line {line}: --kernel replays IPv4 only"),
+        };
+        for l in &script.lines {
+            match &l.event {
+                Event::Ipvsadm { command, .. } => match command {
+                    Command::AddService(ServiceKey::Inet { addr, .. }, _) => {
+                        n.vips.insert(v4(*addr, l.lineno)?);
+                    }
+                    Command::AddService(ServiceKey::Fwmark(_), _) => {
+                        bail!("line {}: --kernel does not replay firewall-mark services", l.lineno)
+                    }
+                    Command::AddDest(key, d) | Command::EditDest(key, d) => {
+                        n.reals.insert(v4(d.addr, l.lineno)?);
+                        match d.fwd {
+                            Forwarding::Masq => {}
+                            Forwarding::DirectRouting => n.direct_routing = true,
+                            f => bail!("line {}: --kernel replays NAT and DR only, not {f:?}", l.lineno),
+                        }
+                        let proto = match key {
+                            ServiceKey::Inet { protocol, .. } => (*protocol).into(),
+                            ServiceKey::Fwmark(_) => Protocol::Tcp,
+                        };
+                        n.ports.insert((proto, d.port));
+                    }
+                    _ => {}
+                },
+                Event::Connect { target, clients, .. } => {
+                    n.vips.insert(v4(target.addr.ip(), l.lineno)?);
+                    for c in clients {
+                        n.clients.insert(v4(c.ip(), l.lineno)?);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    run(Process::new("ip").args(args))
+}
+
+fn run(cmd: &mut Process) -> anyhow::Result<()> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    ensure!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    Ok(())
+}
+
+fn proto_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "TCP",
+        Protocol::Udp => "UDP",
+        Protocol::Sctp => "SCTP",
+    }
+}
+
+/// A row of `/proc/net/ip_vs_conn` (IPv4): `Pro FromIP FPrt ToIP TPrt DestIP DPrt State
+/// Expires ...`, addresses and ports in hex.
+fn parse_conn_line(line: &str) -> Option<(String, SocketAddr, SocketAddr, String)> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    if f.len() < 9 {
+        return None;
+    }
+    let addr = |a: &str, p: &str| -> Option<SocketAddr> {
+        let ip = u32::from_str_radix(a, 16).ok()?;
+        let port = u16::from_str_radix(p, 16).ok()?;
+        Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port)))
+    };
+    Some((f[0].to_owned(), addr(f[1], f[2])?, addr(f[5], f[6])?, f[7].to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_ip_vs_conn_rows() {
+        let row = "TCP  C0A80007 9C41 0A000001 0050 0A000002 1F90 ESTABLISHED 899";
+        let (p, c, d, st) = parse_conn_line(row).unwrap();
+        assert_eq!(p, "TCP");
+        assert_eq!(c, "192.168.0.7:40001".parse().unwrap());
+        assert_eq!(d, "10.0.0.2:8080".parse().unwrap());
+        assert_eq!(st, "ESTABLISHED");
+        assert!(parse_conn_line("Pro FromIP   FPrt").is_none());
+    }
+}
