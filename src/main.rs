@@ -92,7 +92,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ipvs(IpvsCommand::Replay { file, json, seed, kernel }) => {
-            let name = if file.as_os_str() == "-" { "<stdin>".to_owned() } else { file.display().to_string() };
+            let name =
+                if file.as_os_str() == "-" { "<stdin>".to_owned() } else { file.display().to_string() };
             let mut text = String::new();
             if file.as_os_str() == "-" {
                 std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
@@ -116,7 +117,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 #[cfg(target_os = "linux")]
-fn run_kernel(script: &replay::Script, format: replay::Format, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+fn run_kernel(
+    script: &replay::Script,
+    format: replay::Format,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
     let mut k = replay::kernel::Kernel::new(script)?;
     replay::run(script, &mut k, format, out)
 }

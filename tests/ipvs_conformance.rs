@@ -30,7 +30,12 @@ fn model_output(case: &Path) -> String {
         .arg(case)
         .output()
         .expect("running lvsim");
-    assert!(out.status.success(), "model replay of {} failed: {}", case.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "model replay of {} failed: {}",
+        case.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
@@ -67,10 +72,7 @@ fn kernel_outputs(cases: &[PathBuf]) -> Option<PathBuf> {
             eprintln!("NOTICE: ipvs_conformance SKIPPED: the VM did not start and LVSIM_SKIP_VM=1");
             return None;
         }
-        code => panic!(
-            "the VM run failed (exit {code:?}): {}\n{log}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
+        code => panic!("the VM run failed (exit {code:?}): {}\n{log}", String::from_utf8_lossy(&out.stderr)),
     }
     assert!(!log.contains("KERNEL REPLAY FAILED"), "a kernel replay failed inside the VM:\n{log}");
     Some(work)
@@ -101,7 +103,9 @@ fn replay_agrees_with_the_kernel() {
                 .enumerate()
                 .filter(|(_, (m, k))| m != k)
                 .take(5)
-                .map(|(i, (m, k))| format!("  output line {}: model  {m}\n  output line {}: kernel {k}", i + 1, i + 1))
+                .map(|(i, (m, k))| {
+                    format!("  output line {}: model  {m}\n  output line {}: kernel {k}", i + 1, i + 1)
+                })
                 .collect();
             failures.push(format!("{name}: model and kernel disagree\n{}\n{err}", diff.join("\n")));
         }

@@ -29,9 +29,9 @@ use std::time::{Duration as StdDuration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use lvs_sched::{Duration, Forwarding, Protocol};
 use nix::sched::{CloneFlags, setns};
-use socket2::{Domain, SockAddr, Socket, Type};
 use sim_core::ipvs::ServiceKey;
 use sim_core::ipvs::ipvsadm::Command;
+use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::{Backend, Choice, Event, Script, Target};
 
@@ -80,7 +80,8 @@ impl Kernel {
             fwd: HashMap::new(),
         };
         k.build(&need).context("building the test namespaces")?;
-        let open = |n: &str| File::open(format!("/run/netns/{n}")).with_context(|| format!("opening netns {n}"));
+        let open =
+            |n: &str| File::open(format!("/run/netns/{n}")).with_context(|| format!("opening netns {n}"));
         let mut k = k;
         k.director_fd = open(&k.director)?;
         k.clients_fd = open(&k.clients)?;
@@ -102,9 +103,38 @@ impl Kernel {
         }
         ip(&["-n", d, "addr", "add", &format!("{DIRECTOR_TO_CLIENTS}/32"), "dev", "d0"])?;
         ip(&["-n", d, "addr", "add", &format!("{DIRECTOR_TO_SERVERS}/32"), "dev", "d1"])?;
-        run(Process::new("ip").args(["netns", "exec", d, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]))?;
-        ip(&["-n", c, "route", "add", "default", "via", &DIRECTOR_TO_CLIENTS.to_string(), "dev", "c0", "onlink"])?;
-        ip(&["-n", s, "route", "add", "default", "via", &DIRECTOR_TO_SERVERS.to_string(), "dev", "s0", "onlink"])?;
+        run(Process::new("ip").args([
+            "netns",
+            "exec",
+            d,
+            "sh",
+            "-c",
+            "echo 1 > /proc/sys/net/ipv4/ip_forward",
+        ]))?;
+        ip(&[
+            "-n",
+            c,
+            "route",
+            "add",
+            "default",
+            "via",
+            &DIRECTOR_TO_CLIENTS.to_string(),
+            "dev",
+            "c0",
+            "onlink",
+        ])?;
+        ip(&[
+            "-n",
+            s,
+            "route",
+            "add",
+            "default",
+            "via",
+            &DIRECTOR_TO_SERVERS.to_string(),
+            "dev",
+            "s0",
+            "onlink",
+        ])?;
         for vip in &need.vips {
             ip(&["-n", d, "addr", "add", &format!("{vip}/32"), "dev", "lo"])?;
             if need.direct_routing {
@@ -144,7 +174,8 @@ impl Kernel {
                 let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
                 match proto {
                     Protocol::Udp => {
-                        let sock = UdpSocket::bind(any).with_context(|| format!("binding UDP port {port}"))?;
+                        let sock =
+                            UdpSocket::bind(any).with_context(|| format!("binding UDP port {port}"))?;
                         std::thread::spawn(move || {
                             let mut buf = [0u8; 2048];
                             while sock.recv_from(&mut buf).is_ok() {}
@@ -230,7 +261,12 @@ impl Backend for Kernel {
             .args(args)
             .output()
             .context("running ipvsadm")?;
-        ensure!(out.status.success(), "ipvsadm {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        ensure!(
+            out.status.success(),
+            "ipvsadm {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
         Ok(())
     }
 

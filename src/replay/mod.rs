@@ -109,7 +109,12 @@ struct Parser {
 
 /// Parse a replay file.
 pub fn parse(text: &str) -> Result<Script, ParseError> {
-    let mut p = Parser { next_conn: 1, used_ports: BTreeMap::new(), next_port: BTreeMap::new(), protocols: Vec::new() };
+    let mut p = Parser {
+        next_conn: 1,
+        used_ports: BTreeMap::new(),
+        next_port: BTreeMap::new(),
+        protocols: Vec::new(),
+    };
     let mut lines = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let lineno = i + 1;
@@ -117,7 +122,8 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
         if ws.is_empty() {
             continue;
         }
-        let at = |offset: usize, message: String| ParseError { line: lineno, column: col(raw, offset), message };
+        let at =
+            |offset: usize, message: String| ParseError { line: lineno, column: col(raw, offset), message };
         let event = p.event(&ws).map_err(|e| at(e.offset, e.message))?;
         lines.push(Line { lineno, event });
     }
@@ -143,12 +149,20 @@ impl Parser {
                 }
                 let mut ns = Vec::new();
                 for &(o, w) in &ws[1..] {
-                    let n: u32 = w.parse().or_else(|_| perr(o, format!("expected a connection number, found {w:?}")))?;
+                    let n: u32 = w
+                        .parse()
+                        .or_else(|_| perr(o, format!("expected a connection number, found {w:?}")))?;
                     if n == 0 || n >= self.next_conn {
-                        return perr(o, format!("no connection {n} yet (connections so far: 1..{})", self.next_conn - 1));
+                        return perr(
+                            o,
+                            format!("no connection {n} yet (connections so far: 1..{})", self.next_conn - 1),
+                        );
                     }
                     if self.protocols[n as usize - 1] == Protocol::Udp {
-                        return perr(o, format!("connection {n} is UDP: it cannot be closed, it expires (use advance)"));
+                        return perr(
+                            o,
+                            format!("connection {n} is UDP: it cannot be closed, it expires (use advance)"),
+                        );
                     }
                     ns.push(n);
                 }
@@ -163,7 +177,9 @@ impl Parser {
             w if w.starts_with('-') => self.ipvsadm(ws),
             w => perr(
                 off,
-                format!("unknown event {w:?} (expected an ipvsadm line, connect, close, reset, advance or list)"),
+                format!(
+                    "unknown event {w:?} (expected an ipvsadm line, connect, close, reset, advance or list)"
+                ),
             ),
         }
     }
@@ -189,7 +205,10 @@ impl Parser {
         let (protocol, addr) = match (ws.get(i), ws.get(i + 1)) {
             (Some(&(_, f @ ("-t" | "-u"))), Some(&(ao, a))) => {
                 let (ip, port) = ipvsadm::parse_addr_port(ao, a)?;
-                let port = port.ok_or(ipvsadm::ParseError { offset: ao, message: format!("expected VIP:PORT, found {a:?}") })?;
+                let port = port.ok_or(ipvsadm::ParseError {
+                    offset: ao,
+                    message: format!("expected VIP:PORT, found {a:?}"),
+                })?;
                 (if f == "-t" { Protocol::Tcp } else { Protocol::Udp }, SocketAddr::new(ip, port))
             }
             (Some(&(o, _)), _) => return perr(o, usage),
@@ -204,9 +223,14 @@ impl Parser {
         i += 2;
         let count = match ws.get(i..) {
             Some([]) | None => 1,
-            Some([(_, "x"), (no, n)]) => n.parse().ok().filter(|&n: &u32| (1..=MAX_REPEAT).contains(&n)).ok_or(
-                ipvsadm::ParseError { offset: *no, message: format!("expected a count 1..={MAX_REPEAT}, found {n:?}") },
-            )?,
+            Some([(_, "x"), (no, n)]) => {
+                n.parse().ok().filter(|&n: &u32| (1..=MAX_REPEAT).contains(&n)).ok_or(
+                    ipvsadm::ParseError {
+                        offset: *no,
+                        message: format!("expected a count 1..={MAX_REPEAT}, found {n:?}"),
+                    },
+                )?
+            }
             Some([(o, _), ..]) => return perr(*o, format!("{usage}: unexpected words")),
         };
         let (caddr, cport) = client;
@@ -248,7 +272,9 @@ impl Parser {
 pub fn parse_duration(off: usize, s: &str) -> Result<Duration, ipvsadm::ParseError> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().or_else(|_| perr(off, format!("expected a duration such as 120s or 500ms, found {s:?}")))?;
+    let n: u64 = num
+        .parse()
+        .or_else(|_| perr(off, format!("expected a duration such as 120s or 500ms, found {s:?}")))?;
     let ns_per = match unit {
         "" | "s" => 1_000_000_000,
         "ms" => 1_000_000,
@@ -256,9 +282,16 @@ pub fn parse_duration(off: usize, s: &str) -> Result<Duration, ipvsadm::ParseErr
         "ns" => 1,
         "m" | "min" => 60_000_000_000,
         "h" => 3_600_000_000_000,
-        _ => return perr(off, format!("unknown duration unit {unit:?} in {s:?} (expected ns, us, ms, s, m or h)")),
+        _ => {
+            return perr(
+                off,
+                format!("unknown duration unit {unit:?} in {s:?} (expected ns, us, ms, s, m or h)"),
+            );
+        }
     };
-    n.checked_mul(ns_per).map(Duration).ok_or(ipvsadm::ParseError { offset: off, message: format!("duration {s:?} too long") })
+    n.checked_mul(ns_per)
+        .map(Duration)
+        .ok_or(ipvsadm::ParseError { offset: off, message: format!("duration {s:?} too long") })
 }
 
 /// What a back end reports for one new connection.
@@ -400,7 +433,8 @@ mod tests {
 
     #[test]
     fn auto_ports_skip_ports_already_used() {
-        let s = parse("connect -t 1.1.1.1:80 from 2.2.2.2:32769\nconnect -t 1.1.1.1:80 from 2.2.2.2 x 3\n").unwrap();
+        let s = parse("connect -t 1.1.1.1:80 from 2.2.2.2:32769\nconnect -t 1.1.1.1:80 from 2.2.2.2 x 3\n")
+            .unwrap();
         let Event::Connect { clients, .. } = &s.lines[1].event else { panic!() };
         let ports: Vec<_> = clients.iter().map(|c| c.port()).collect();
         assert_eq!(ports, [32768, 32770, 32771]);

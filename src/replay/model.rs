@@ -46,7 +46,9 @@ impl Backend for Model {
         let sched = match self.ipvs.new_conn(self.now, &flow, target.fwmark) {
             Ok(s) => s,
             Err(NoDest::NoDestination) => return Ok(None),
-            Err(NoDest::NoService) => bail!("no virtual service for {} {}", proto(target.protocol), target.addr),
+            Err(NoDest::NoService) => {
+                bail!("no virtual service for {} {}", proto(target.protocol), target.addr)
+            }
         };
         let Some(id) = sched.conn else { return Ok(Some(sched.dest)) };
         if target.protocol == Protocol::Tcp {
@@ -70,7 +72,9 @@ impl Backend for Model {
             self.ipvs.packet(now, id, Segment::Rst, false);
         } else if nat {
             // Client FIN, server ACK and FIN, client ACK: TIME_WAIT.
-            for (seg, out) in [(Segment::Fin, false), (Segment::Ack, true), (Segment::Fin, true), (Segment::Ack, false)] {
+            for (seg, out) in
+                [(Segment::Fin, false), (Segment::Ack, true), (Segment::Fin, true), (Segment::Ack, false)]
+            {
                 self.ipvs.packet(now, id, seg, out);
             }
         } else {

@@ -137,7 +137,8 @@ pub fn parse(ws: &[Word<'_>]) -> Result<Command, ParseError> {
         let (off, w) = ws[i];
         i += 1;
         let mut arg = |what: &str| -> Result<Word<'_>, ParseError> {
-            let a = ws.get(i).copied().ok_or(ParseError { offset: end, message: format!("{w} needs {what}") })?;
+            let a =
+                ws.get(i).copied().ok_or(ParseError { offset: end, message: format!("{w} needs {what}") })?;
             i += 1;
             Ok(a)
         };
@@ -160,8 +161,11 @@ pub fn parse(ws: &[Word<'_>]) -> Result<Command, ParseError> {
             if c == Cmd::Set {
                 let mut v = [0u32; 3];
                 for (k, name) in ["tcp", "tcpfin", "udp"].iter().enumerate() {
-                    let (ao, a) = arg(&format!("three timeouts in seconds (tcp tcpfin udp); missing {name}"))?;
-                    v[k] = a.parse().or_else(|_| err(ao, format!("expected a {name} timeout in seconds, found {a:?}")))?;
+                    let (ao, a) =
+                        arg(&format!("three timeouts in seconds (tcp tcpfin udp); missing {name}"))?;
+                    v[k] = a
+                        .parse()
+                        .or_else(|_| err(ao, format!("expected a {name} timeout in seconds, found {a:?}")))?;
                 }
                 o.set = Some((v[0], v[1], v[2]));
             }
@@ -169,10 +173,15 @@ pub fn parse(ws: &[Word<'_>]) -> Result<Command, ParseError> {
         }
         match w {
             "-t" | "--tcp-service" | "-u" | "--udp-service" => {
-                let proto = if w.starts_with("-t") || w == "--tcp-service" { ProtocolKey::Tcp } else { ProtocolKey::Udp };
+                let proto = if w.starts_with("-t") || w == "--tcp-service" {
+                    ProtocolKey::Tcp
+                } else {
+                    ProtocolKey::Udp
+                };
                 let (ao, a) = arg("a service address VIP:port")?;
                 let (addr, port) = parse_addr_port(ao, a)?;
-                let port = port.ok_or(ParseError { offset: ao, message: format!("expected VIP:port, found {a:?}") })?;
+                let port = port
+                    .ok_or(ParseError { offset: ao, message: format!("expected VIP:port, found {a:?}") })?;
                 set_once(&mut o.service, off, w, (ao, ServiceKey::Inet { protocol: proto, addr, port }))?;
             }
             "-f" | "--fwmark-service" => {
@@ -230,13 +239,19 @@ pub fn parse(ws: &[Word<'_>]) -> Result<Command, ParseError> {
             "-w" | "--weight" => {
                 let (ao, a) = arg("a weight")?;
                 let v = a.parse().ok().filter(|&v: &u32| v <= 65535);
-                let v = v.ok_or(ParseError { offset: ao, message: format!("illegal weight {a:?} (0 .. 65535)") })?;
+                let v = v.ok_or(ParseError {
+                    offset: ao,
+                    message: format!("illegal weight {a:?} (0 .. 65535)"),
+                })?;
                 set_once(&mut o.weight, off, w, v)?;
             }
             "-x" | "--u-threshold" | "-y" | "--l-threshold" => {
                 let (ao, a) = arg("a connection threshold")?;
-                let v = a.parse().or_else(|_| err(ao, format!("illegal threshold {a:?} (expected an integer)")))?;
-                let slot = if w == "-x" || w == "--u-threshold" { &mut o.u_threshold } else { &mut o.l_threshold };
+                let v = a
+                    .parse()
+                    .or_else(|_| err(ao, format!("illegal threshold {a:?} (expected an integer)")))?;
+                let slot =
+                    if w == "-x" || w == "--u-threshold" { &mut o.u_threshold } else { &mut o.l_threshold };
                 set_once(slot, off, w, v)?;
             }
             _ => return err(off, format!("unknown ipvsadm option {w:?}")),
@@ -305,8 +320,10 @@ fn build(coff: usize, cmd: Cmd, o: Opts) -> Result<Command, ParseError> {
         )),
         Cmd::DelSvc => Ok(Command::DelService(key)),
         Cmd::AddDest | Cmd::EditDest | Cmd::DelDest => {
-            let (_, addr, port) =
-                o.real.ok_or(ParseError { offset: coff, message: "expected -r real-server-address[:port]".into() })?;
+            let (_, addr, port) = o.real.ok_or(ParseError {
+                offset: coff,
+                message: "expected -r real-server-address[:port]".into(),
+            })?;
             let fwd = o.fwd.unwrap_or(Forwarding::DirectRouting);
             // ipvsadm forces the real port to the service port for DR and TUN (except for
             // firewall-mark services), and uses it when none is given.
@@ -394,10 +411,12 @@ pub fn parse_addr_port(off: usize, s: &str) -> Result<(IpAddr, Option<u16>), Par
     let addr: IpAddr = host.parse().map_err(|_| bad())?;
     let port = match port {
         None => None,
-        Some(p) => Some(p.parse::<u16>().ok().or_else(|| port_by_name(p)).ok_or(ParseError {
-            offset: off,
-            message: format!("invalid port {p:?} in {s:?}"),
-        })?),
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .or_else(|| port_by_name(p))
+                .ok_or(ParseError { offset: off, message: format!("invalid port {p:?} in {s:?}") })?,
+        ),
     };
     Ok((addr, port))
 }
@@ -554,13 +573,23 @@ mod tests {
     #[test]
     fn defaults_are_ipvsadms() {
         let Command::AddService(k, c) = p("-A -t 10.0.0.1:80").unwrap() else { panic!() };
-        assert_eq!(k, ServiceKey::Inet { protocol: ProtocolKey::Tcp, addr: "10.0.0.1".parse().unwrap(), port: 80 });
+        assert_eq!(
+            k,
+            ServiceKey::Inet { protocol: ProtocolKey::Tcp, addr: "10.0.0.1".parse().unwrap(), port: 80 }
+        );
         assert_eq!(c.scheduler, SchedulerKind::Wlc);
         let Command::AddDest(_, d) = p("-a -t 10.0.0.1:80 -r 10.0.0.2:8080").unwrap() else { panic!() };
-        assert_eq!((d.fwd, d.weight, d.port), (Forwarding::DirectRouting, 1, 80), "DR forces the service port");
-        let Command::AddDest(_, d) = p("-a -t 10.0.0.1:http -r 10.0.0.2:8080 -m -w 4").unwrap() else { panic!() };
+        assert_eq!(
+            (d.fwd, d.weight, d.port),
+            (Forwarding::DirectRouting, 1, 80),
+            "DR forces the service port"
+        );
+        let Command::AddDest(_, d) = p("-a -t 10.0.0.1:http -r 10.0.0.2:8080 -m -w 4").unwrap() else {
+            panic!()
+        };
         assert_eq!((d.fwd, d.weight, d.port), (Forwarding::Masq, 4, 8080));
-        let Command::AddService(_, c) = p("-A -u 10.0.0.1:53 -s sh -b sh-port,sh-fallback -p").unwrap() else {
+        let Command::AddService(_, c) = p("-A -u 10.0.0.1:53 -s sh -b sh-port,sh-fallback -p").unwrap()
+        else {
             panic!()
         };
         assert_eq!(c.persistence, Some(DEFAULT_PERSISTENCE));
@@ -583,7 +612,11 @@ mod tests {
     #[test]
     fn list_matches_ipvsadm_layout() {
         let mut ipvs = Ipvs::new(1);
-        for l in ["-A -t 10.0.0.1:80 -s wrr", "-a -t 10.0.0.1:80 -r 10.0.0.3:80 -m -w 2", "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 4"] {
+        for l in [
+            "-A -t 10.0.0.1:80 -s wrr",
+            "-a -t 10.0.0.1:80 -r 10.0.0.3:80 -m -w 2",
+            "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 4",
+        ] {
             apply(&mut ipvs, &p(l).unwrap()).unwrap();
         }
         let expected = concat!(

@@ -17,7 +17,7 @@ pub mod tcp;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use lvs_sched::{
     ConnCount, DestConfig, DestId, Duration, Flow, Forwarding, Protocol, SchedulerKind, Service, SvcFlags,
@@ -227,6 +227,18 @@ impl VirtualService {
     }
 }
 
+/// Where a new connection went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scheduled {
+    /// Its entry; `None` for a one-packet UDP entry, which expires at once.
+    pub conn: Option<ConnId>,
+    /// The real server's address and port (a port-0 server of a firewall-mark service
+    /// keeps the packet's port).
+    pub dest: SocketAddr,
+    /// The real server's forwarding method.
+    pub fwd: Forwarding,
+}
+
 /// Why a new connection got no real server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NoDest {
@@ -389,7 +401,7 @@ impl Ipvs {
     /// find the service (firewall mark first, then protocol/VIP/port), reuse or schedule
     /// as `ip_vs_schedule()`/`ip_vs_sched_persist()` do, create and bind the entry and run
     /// the packet through the state machine. Returns the entry's handle.
-    pub fn new_conn(&mut self, now: Time, flow: &Flow, fwmark: Option<u32>) -> Result<ConnId, NoDest> {
+    pub fn new_conn(&mut self, now: Time, flow: &Flow, fwmark: Option<u32>) -> Result<Scheduled, NoDest> {
         self.advance(now);
         let inet = ServiceKey::Inet { protocol: flow.protocol.into(), addr: flow.daddr, port: flow.dport };
         let svc_i = fwmark
@@ -414,7 +426,7 @@ impl Ipvs {
                 self.expire_now(old);
             } else {
                 self.packet(now, old, Segment::Syn, false);
-                return Ok(old);
+                return Ok(self.scheduled(Some(old), c_svc_dest(self, old), flow));
             }
         }
         let svc = self.services[svc_i].as_mut().expect("indexed service exists");
@@ -426,9 +438,10 @@ impl Ipvs {
                 (dest, Some(tmpl))
             }
         };
+        let result = self.scheduled_on(svc_i, None, dest, flow);
+        let fwd = result.fwd;
         let svc = self.services[svc_i].as_mut().expect("indexed service exists");
         svc.conns += 1;
-        let fwd = svc.sched.dest(dest).fwd();
         let one_packet = flow.protocol == Protocol::Udp && svc.sched.flags().has(SvcFlags::ONEPACKET);
         let state = match flow.protocol {
             Protocol::Udp => ConnState::Udp,
@@ -456,11 +469,22 @@ impl Ipvs {
         if one_packet {
             // Never hashed; expires as soon as its packet is sent.
             self.expire_now(id);
-        } else {
-            self.by_key.insert(key, id);
-            self.packet(now, id, Segment::Syn, false);
+            return Ok(result);
         }
-        Ok(id)
+        self.by_key.insert(key, id);
+        self.packet(now, id, Segment::Syn, false);
+        Ok(Scheduled { conn: Some(id), ..result })
+    }
+
+    fn scheduled(&self, conn: Option<ConnId>, (svc_i, dest): (usize, DestId), flow: &Flow) -> Scheduled {
+        self.scheduled_on(svc_i, conn, dest, flow)
+    }
+
+    fn scheduled_on(&self, svc_i: usize, conn: Option<ConnId>, dest: DestId, flow: &Flow) -> Scheduled {
+        let svc = self.services[svc_i].as_ref().expect("indexed service exists");
+        let d = svc.sched.dest(dest);
+        let port = if d.port() == 0 { flow.dport } else { d.port() };
+        Scheduled { conn, dest: SocketAddr::new(d.addr(), port), fwd: d.fwd() }
     }
 
     /// Persistence (`ip_vs_sched_persist()`): reuse a valid template's real server, or
@@ -491,7 +515,13 @@ impl Ipvs {
         let dest = svc.sched.schedule(now, flow).ok_or(NoDest::NoDestination)?;
         svc.sched.bind(dest, ConnCount::Template);
         let tmpl = Conn {
-            key: ConnKey { protocol: flow.protocol.into(), caddr: tkey.caddr, cport: 0, vaddr: flow.daddr, vport: 0 },
+            key: ConnKey {
+                protocol: flow.protocol.into(),
+                caddr: tkey.caddr,
+                cport: 0,
+                vaddr: flow.daddr,
+                vport: 0,
+            },
             svc: svc_i,
             dest,
             state: ConnState::Template,
@@ -621,6 +651,11 @@ impl Ipvs {
         self.timer_seq += 1;
         self.timers.push(Reverse((at, self.timer_seq, id, c.generation)));
     }
+}
+
+fn c_svc_dest(ipvs: &Ipvs, id: ConnId) -> (usize, DestId) {
+    let c = ipvs.conns[id.0 as usize].as_ref().expect("live entry");
+    (c.svc, c.dest)
 }
 
 /// The client address masked with the service's persistence granularity.
