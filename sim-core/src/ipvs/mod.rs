@@ -168,7 +168,8 @@ pub struct Conn {
     no_output: bool,
     timeout: Duration,
     deadline: Time,
-    generation: u32,
+    /// Arming number of the live timer; heap entries with another number are stale.
+    timer: u64,
     control: Option<ConnId>,
     n_control: u32,
     /// Unhashed: no longer found by lookups (an invalidated template).
@@ -259,8 +260,9 @@ pub struct Ipvs {
     free: Vec<u32>,
     by_key: HashMap<ConnKey, ConnId>,
     templates: HashMap<TemplateKey, ConnId>,
-    /// `(deadline, arming order, conn, generation)`; stale entries are skipped on pop.
-    timers: BinaryHeap<Reverse<(Time, u64, ConnId, u32)>>,
+    /// `(deadline, arming number, conn)`; entries whose number is no longer the conn's
+    /// (re-armed, or the slot reused) are skipped on pop.
+    timers: BinaryHeap<Reverse<(Time, u64, ConnId)>>,
     timer_seq: u64,
     timeouts: Timeouts,
     now: Time,
@@ -455,7 +457,7 @@ impl Ipvs {
             no_output: fwd != Forwarding::Masq,
             timeout: Duration::from_secs(3),
             deadline: now,
-            generation: 0,
+            timer: 0,
             control,
             n_control: 0,
             unhashed: one_packet,
@@ -528,7 +530,7 @@ impl Ipvs {
             no_output: true,
             timeout,
             deadline: now,
-            generation: 0,
+            timer: 0,
             control: None,
             n_control: 0,
             unhashed: false,
@@ -579,14 +581,14 @@ impl Ipvs {
     /// Virtual time passes: every timer with a deadline `<= now` fires, in order.
     pub fn advance(&mut self, now: Time) {
         assert!(now >= self.now, "IPVS time went backwards: {} -> {}", self.now, now);
-        while let Some(&Reverse((deadline, _, id, generation))) = self.timers.peek() {
+        while let Some(&Reverse((deadline, seq, id))) = self.timers.peek() {
             if deadline > now {
                 break;
             }
             self.timers.pop();
             self.now = deadline;
             let live = self.conns.get(id.0 as usize).and_then(Option::as_ref);
-            if live.is_some_and(|c| c.generation == generation) {
+            if live.is_some_and(|c| c.timer == seq) {
                 self.expire(id);
             }
         }
@@ -646,10 +648,10 @@ impl Ipvs {
 
     fn arm(&mut self, id: ConnId, at: Time) {
         let c = self.conns[id.0 as usize].as_mut().expect("armed entry exists");
-        c.generation = c.generation.wrapping_add(1);
-        c.deadline = at;
         self.timer_seq += 1;
-        self.timers.push(Reverse((at, self.timer_seq, id, c.generation)));
+        c.timer = self.timer_seq;
+        c.deadline = at;
+        self.timers.push(Reverse((at, self.timer_seq, id)));
     }
 }
 
