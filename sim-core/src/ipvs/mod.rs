@@ -207,6 +207,8 @@ pub struct VirtualService {
     sched: Service,
     /// Connections created (templates excluded), as `--stats` Conns.
     conns: u64,
+    /// False once deleted: connections still refer to it, lookups no longer find it.
+    linked: bool,
 }
 
 impl VirtualService {
@@ -255,7 +257,7 @@ pub enum NoDest {
 #[derive(Debug)]
 pub struct Ipvs {
     seed: u64,
-    services: Vec<Option<VirtualService>>,
+    services: Vec<VirtualService>,
     conns: Vec<Option<Conn>>,
     free: Vec<u32>,
     by_key: HashMap<ConnKey, ConnId>,
@@ -301,16 +303,16 @@ impl Ipvs {
 
     /// Virtual services in creation order.
     pub fn services(&self) -> impl Iterator<Item = &VirtualService> {
-        self.services.iter().flatten()
+        self.services.iter().filter(|s| s.linked)
     }
 
     /// A service by key.
     pub fn service(&self, key: &ServiceKey) -> Option<&VirtualService> {
-        self.services.iter().flatten().find(|s| s.key == *key)
+        self.services().find(|s| s.key == *key)
     }
 
     fn service_index(&self, key: &ServiceKey) -> Option<usize> {
-        self.services.iter().position(|s| s.as_ref().is_some_and(|s| s.key == *key))
+        self.services.iter().position(|s| s.linked && s.key == *key)
     }
 
     /// `ipvsadm -A`.
@@ -324,7 +326,7 @@ impl Ipvs {
         }
         let seed = self.seed ^ (self.services.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let sched = Service::new(config.scheduler, flags, seed, self.now);
-        self.services.push(Some(VirtualService { key, config, sched, conns: 0 }));
+        self.services.push(VirtualService { key, config, sched, conns: 0, linked: true });
         Ok(())
     }
 
@@ -347,8 +349,8 @@ impl Ipvs {
         let i = self.service_index(&key).ok_or(IpvsError::NoSuchService)?;
         // Like the kernel, the service object lives on while connections refer to it;
         // it is only no longer found.
-        let svc = self.services[i].as_mut().expect("indexed service exists");
-        svc.key = ServiceKey::Fwmark(0);
+        let svc = &mut self.services[i];
+        svc.linked = false;
         let dests: Vec<_> = svc.sched.dests().map(|(_, d)| (d.addr(), d.port())).collect();
         for (a, p) in dests {
             svc.sched.del_dest(a, p)?;
@@ -381,7 +383,7 @@ impl Ipvs {
 
     fn service_mut(&mut self, key: &ServiceKey) -> Result<&mut VirtualService, IpvsError> {
         let i = self.service_index(key).ok_or(IpvsError::NoSuchService)?;
-        Ok(self.services[i].as_mut().expect("indexed service exists"))
+        Ok(&mut self.services[i])
     }
 
     /// A connection entry.
@@ -391,7 +393,7 @@ impl Ipvs {
 
     /// The service a connection belongs to.
     pub fn conn_service(&self, id: ConnId) -> Option<&VirtualService> {
-        self.conn(id).and_then(|c| self.services[c.svc].as_ref())
+        self.conn(id).map(|c| &self.services[c.svc])
     }
 
     /// Number of live entries (connections and templates).
@@ -431,7 +433,7 @@ impl Ipvs {
                 return Ok(self.scheduled(Some(old), c_svc_dest(self, old), flow));
             }
         }
-        let svc = self.services[svc_i].as_mut().expect("indexed service exists");
+        let svc = &mut self.services[svc_i];
         let (dest, control) = match svc.config.persistence {
             None => (svc.sched.schedule(now, flow).ok_or(NoDest::NoDestination)?, None),
             Some(timeout) => {
@@ -442,7 +444,7 @@ impl Ipvs {
         };
         let result = self.scheduled_on(svc_i, None, dest, flow);
         let fwd = result.fwd;
-        let svc = self.services[svc_i].as_mut().expect("indexed service exists");
+        let svc = &mut self.services[svc_i];
         svc.conns += 1;
         let one_packet = flow.protocol == Protocol::Udp && svc.sched.flags().has(SvcFlags::ONEPACKET);
         let state = match flow.protocol {
@@ -483,7 +485,7 @@ impl Ipvs {
     }
 
     fn scheduled_on(&self, svc_i: usize, conn: Option<ConnId>, dest: DestId, flow: &Flow) -> Scheduled {
-        let svc = self.services[svc_i].as_ref().expect("indexed service exists");
+        let svc = &self.services[svc_i];
         let d = svc.sched.dest(dest);
         let port = if d.port() == 0 { flow.dport } else { d.port() };
         Scheduled { conn, dest: SocketAddr::new(d.addr(), port), fwd: d.fwd() }
@@ -501,7 +503,7 @@ impl Ipvs {
     ) -> Result<(DestId, ConnId), NoDest> {
         if let Some(&t) = self.templates.get(&tkey) {
             let tmpl = self.conns[t.0 as usize].as_ref().expect("hashed template exists");
-            let svc = self.services[svc_i].as_ref().expect("indexed service exists");
+            let svc = &self.services[svc_i];
             let d = svc.sched.dest(tmpl.dest);
             // expire_quiescent_template=0 (the default): a weight-0 server keeps its
             // persistent clients; only a deleted one invalidates the template.
@@ -513,7 +515,7 @@ impl Ipvs {
             self.templates.remove(&tkey);
             self.conns[t.0 as usize].as_mut().expect("template exists").unhashed = true;
         }
-        let svc = self.services[svc_i].as_mut().expect("indexed service exists");
+        let svc = &mut self.services[svc_i];
         let dest = svc.sched.schedule(now, flow).ok_or(NoDest::NoDestination)?;
         svc.sched.bind(dest, ConnCount::Template);
         let tmpl = Conn {
@@ -569,7 +571,7 @@ impl Ipvs {
         let after = c.count();
         let (svc, dest) = (c.svc, c.dest);
         if before != after {
-            let sched = &mut self.services[svc].as_mut().expect("conn's service exists").sched;
+            let sched = &mut self.services[svc].sched;
             match after {
                 ConnCount::Active => sched.activate(dest),
                 _ => sched.deactivate(dest),
@@ -613,7 +615,7 @@ impl Ipvs {
         self.free.push(id.0);
         match c.state {
             ConnState::Template => {
-                let svc = self.services[c.svc].as_ref().expect("conn's service exists");
+                let svc = &self.services[c.svc];
                 let tkey = TemplateKey { svc: svc.key, caddr: c.key.caddr };
                 if self.templates.get(&tkey) == Some(&id) {
                     self.templates.remove(&tkey);
@@ -625,7 +627,7 @@ impl Ipvs {
                 }
             }
         }
-        let sched = &mut self.services[c.svc].as_mut().expect("conn's service exists").sched;
+        let sched = &mut self.services[c.svc].sched;
         sched.unbind(c.dest, c.count());
         if let Some(t) = c.control {
             let tmpl = self.conns[t.0 as usize].as_mut().expect("controlling template exists");
