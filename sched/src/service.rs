@@ -177,7 +177,7 @@ impl Service {
     /// (`list_add_rcu`), resurrecting it from the trash with its counters if it was
     /// deleted before, then run the scheduler's `add_dest`.
     pub fn add_dest(&mut self, cfg: &DestConfig) -> Result<DestId, Error> {
-        check_config(cfg, None)?;
+        check_config(cfg)?;
         if self.find_dest(cfg.addr, cfg.port).is_some() {
             return Err(Error::DestExists);
         }
@@ -221,7 +221,7 @@ impl Service {
     /// scheduler's `upd_dest`, even when nothing changed.
     pub fn edit_dest(&mut self, cfg: &DestConfig) -> Result<DestId, Error> {
         let id = self.find_dest(cfg.addr, cfg.port).ok_or(Error::NoSuchDest)?;
-        check_config(cfg, Some(&self.slab[id.index()]))?;
+        check_config(cfg)?;
         self.update_dest(id, cfg, false);
         let list = DestList { slab: &self.slab, order: &self.order };
         match &mut self.state {
@@ -378,7 +378,7 @@ impl Service {
 }
 
 /// The kernel's range checks on a destination (`ip_vs_add_dest`/`ip_vs_edit_dest`).
-fn check_config(cfg: &DestConfig, _old: Option<&Dest>) -> Result<(), Error> {
+fn check_config(cfg: &DestConfig) -> Result<(), Error> {
     if cfg.weight > i32::MAX as u32 {
         return Err(Error::WeightRange(cfg.weight));
     }

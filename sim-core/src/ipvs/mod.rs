@@ -429,8 +429,9 @@ impl Ipvs {
             if reusable {
                 self.expire_now(old);
             } else {
+                let (svc_i, dest) = (c.svc, c.dest);
                 self.packet(now, old, Segment::Syn, false);
-                return Ok(self.scheduled(Some(old), c_svc_dest(self, old), flow));
+                return Ok(self.scheduled_on(svc_i, Some(old), dest, flow));
             }
         }
         let svc = &mut self.services[svc_i];
@@ -478,10 +479,6 @@ impl Ipvs {
         self.by_key.insert(key, id);
         self.packet(now, id, Segment::Syn, false);
         Ok(Scheduled { conn: Some(id), ..result })
-    }
-
-    fn scheduled(&self, conn: Option<ConnId>, (svc_i, dest): (usize, DestId), flow: &Flow) -> Scheduled {
-        self.scheduled_on(svc_i, conn, dest, flow)
     }
 
     fn scheduled_on(&self, svc_i: usize, conn: Option<ConnId>, dest: DestId, flow: &Flow) -> Scheduled {
@@ -655,11 +652,6 @@ impl Ipvs {
         c.deadline = at;
         self.timers.push(Reverse((at, self.timer_seq, id)));
     }
-}
-
-fn c_svc_dest(ipvs: &Ipvs, id: ConnId) -> (usize, DestId) {
-    let c = ipvs.conns[id.0 as usize].as_ref().expect("live entry");
-    (c.svc, c.dest)
 }
 
 /// The client address masked with the service's persistence granularity.
