@@ -2,8 +2,15 @@
 //! IPVS, real servers and links, in integer virtual time.
 //!
 //! # Module map
+//! - [`engine`]: the event queue, ordered by `(time, insertion sequence)`.
+//! - [`rng`]: the run's seed and its named sub-streams (ChaCha8).
+//! - [`dist`], [`arrival`]: distributions of sizes and demands; arrival processes.
+//! - [`link`]: links and other FIFO resources (director CPU), computed without events.
+//! - [`cpu`]: a real server's processors (processor sharing, worker pool, backlog).
 //! - [`ipvs`]: the director's IPVS table: virtual services (scheduled by `lvs-sched`),
 //!   the connection table with its timers, persistence templates and counters.
+//! - [`stats`]: histograms, batch means, time integrals.
+//! - [`theory`]: queueing formulas the model is validated against.
 //!
 //! # Invariants
 //! - Never reads the wall clock, the OS random source, a socket or a file: time is
@@ -12,4 +19,12 @@
 //! - Uses the schedulers of `lvs-sched`; never re-implements one.
 //! - Same inputs and seed, same results, bit for bit.
 
+pub mod arrival;
+pub mod cpu;
+pub mod dist;
+pub mod engine;
 pub mod ipvs;
+pub mod link;
+pub mod rng;
+pub mod stats;
+pub mod theory;
