@@ -151,7 +151,7 @@ impl Channel {
     }
 
     /// A message of `bytes` in `packets` packets is offered at `now` (calls come with
-    /// non-decreasing `now`).
+    /// non-decreasing `now`; panics otherwise).
     pub fn send(&mut self, now: Time, bytes: u64, packets: u64) -> Transmit {
         assert!(now >= self.last_send, "send at {now} before an earlier send at {}", self.last_send);
         self.last_send = now;
@@ -184,7 +184,8 @@ impl Channel {
     }
 
     /// Total time the resource has been busy serialising/processing in `[0, t]`, for `t`
-    /// at or after the last `send` (transmissions already admitted count up to `t`).
+    /// at or after the last `send` (transmissions already admitted count up to `t`;
+    /// panics on an earlier `t`).
     pub fn busy_time(&self, t: Time) -> Duration {
         assert!(t >= self.last_send, "busy_time({t}) before the last send at {}", self.last_send);
         // From the last send on, the channel works without a break until `busy_until`:
