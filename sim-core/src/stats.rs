@@ -1,13 +1,25 @@
 //! Statistics the model collects: latency histograms (hdrhistogram), LVS-REF-1's log
 //! histogram and batch means, and time-weighted averages.
 
+use hdrhistogram::Histogram;
 use lvs_sched::{Duration, Time};
+
+/// Significant decimal digits of [`Latency`]'s histogram: values within 0.1% share a bucket.
+const LATENCY_SIGFIG: u8 = 3;
+
+/// The largest value an auto-resizing hdrhistogram tracks (`i64::MAX / 2`) [ns], about 146
+/// years; larger values are clamped to it in the histogram (the exact sum and max keep them).
+const LATENCY_HDR_MAX_NS: u64 = u64::MAX >> 2;
 
 /// Response times [ns]: an HDR histogram (3 significant digits, auto-resizing) plus the
 /// exact count, sum and maximum.
 #[derive(Clone, Debug)]
 pub struct Latency {
-    _todo: (),
+    hist: Histogram<u64>,
+    count: u64,
+    /// Exact sum [ns]; u128 so 2^64 records of the largest value cannot overflow.
+    sum_ns: u128,
+    max_ns: u64,
 }
 
 impl Default for Latency {
@@ -19,43 +31,72 @@ impl Default for Latency {
 impl Latency {
     /// Empty.
     pub fn new() -> Self {
-        todo!("helper C")
+        let hist = Histogram::new(LATENCY_SIGFIG).expect("3 significant digits is a valid hdrhistogram");
+        Latency { hist, count: 0, sum_ns: 0, max_ns: 0 }
     }
     /// Records one response time.
     pub fn record(&mut self, d: Duration) {
-        let _ = d;
-        todo!("helper C")
+        let ns = d.as_nanos();
+        // 0 ns is recordable: hdrhistogram's lowest discernible value 1 still counts 0.
+        self.hist.record(ns.min(LATENCY_HDR_MAX_NS)).expect("value within the auto-resize range");
+        self.count += 1;
+        self.sum_ns += u128::from(ns);
+        self.max_ns = self.max_ns.max(ns);
     }
     /// Number recorded.
     pub fn count(&self) -> u64 {
-        todo!("helper C")
+        self.count
+    }
+    /// Exact sum of the records [ns].
+    pub fn sum_ns(&self) -> u128 {
+        self.sum_ns
     }
     /// Exact mean [ns]; 0 when empty.
     pub fn mean_ns(&self) -> f64 {
-        todo!("helper C")
+        if self.count == 0 {
+            return 0.0;
+        }
+        // Integer part and remainder separately, so a huge u128 sum loses no ns to f64.
+        let n = u128::from(self.count);
+        (self.sum_ns / n) as f64 + (self.sum_ns % n) as f64 / n as f64
     }
     /// The q-quantile [ns] (q in [0, 1]) as hdrhistogram reports it; 0 when empty.
     pub fn quantile_ns(&self, q: f64) -> u64 {
-        let _ = q;
-        todo!("helper C")
+        assert!((0.0..=1.0).contains(&q), "quantile {q} outside [0, 1]");
+        if self.count == 0 {
+            return 0;
+        }
+        self.hist.value_at_quantile(q)
     }
     /// Exact maximum [ns].
     pub fn max_ns(&self) -> u64 {
-        todo!("helper C")
+        self.max_ns
     }
     /// Adds another's records.
     pub fn merge(&mut self, other: &Latency) {
-        let _ = other;
-        todo!("helper C")
+        self.hist.add(&other.hist).expect("an auto-resizing histogram takes any other's values");
+        self.count += other.count;
+        self.sum_ns += other.sum_ns;
+        self.max_ns = self.max_ns.max(other.max_ns);
     }
 }
+
+/// Number of buckets of [`LogHistogram`] (LVS-REF-1): 1 µs · 1.01^2200 ≈ 3.2e3 s.
+pub const LOG_HISTOGRAM_BUCKETS: usize = 2200;
+
+/// Lower edge of bucket 0 of [`LogHistogram`] [s].
+const LOG_HISTOGRAM_FLOOR_S: f64 = 1e-6;
+
+/// Ratio of a [`LogHistogram`] bucket's upper to lower edge: 1% wide buckets.
+const LOG_HISTOGRAM_RATIO: f64 = 1.01;
 
 /// LVS-REF-1's log histogram of response times [s]: bucket `b = floor(ln(R/1e-6)/ln 1.01)`
 /// clamped to `[0, 2199]`; the q-quantile is the geometric midpoint `1e-6·1.01^(b+0.5)` of
 /// the smallest bucket whose cumulative count is `>= ceil(q·n)`.
 #[derive(Clone, Debug)]
 pub struct LogHistogram {
-    _todo: (),
+    counts: Box<[u64; LOG_HISTOGRAM_BUCKETS]>,
+    count: u64,
 }
 
 impl Default for LogHistogram {
@@ -67,17 +108,59 @@ impl Default for LogHistogram {
 impl LogHistogram {
     /// Empty.
     pub fn new() -> Self {
-        todo!("helper C")
+        LogHistogram { counts: Box::new([0; LOG_HISTOGRAM_BUCKETS]), count: 0 }
+    }
+    /// The bucket of a response time `r_s` [s]: below 1 µs (0 included) is bucket 0, beyond
+    /// the last bucket is bucket 2199.
+    pub fn bucket(r_s: f64) -> usize {
+        assert!(r_s >= 0.0, "response time {r_s} s is negative or NaN");
+        let b = ((r_s / LOG_HISTOGRAM_FLOOR_S).ln() / LOG_HISTOGRAM_RATIO.ln()).floor();
+        // ln(0) = -inf and R < 1e-6 give b < 0; `as` would also saturate, but say it.
+        if b < 0.0 { 0 } else { (b as usize).min(LOG_HISTOGRAM_BUCKETS - 1) }
+    }
+    /// The value reported for bucket `b`: its geometric midpoint `1e-6·1.01^(b+0.5)` [s].
+    pub fn bucket_midpoint(b: usize) -> f64 {
+        assert!(b < LOG_HISTOGRAM_BUCKETS, "bucket {b} out of range");
+        LOG_HISTOGRAM_FLOOR_S * LOG_HISTOGRAM_RATIO.powf(b as f64 + 0.5)
     }
     /// Records a response time [s].
     pub fn record(&mut self, r_s: f64) {
-        let _ = r_s;
-        todo!("helper C")
+        self.counts[Self::bucket(r_s)] += 1;
+        self.count += 1;
     }
-    /// The q-quantile [s]; `None` when empty.
+    /// Number recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+    /// Records in bucket `b`.
+    pub fn bucket_count(&self, b: usize) -> u64 {
+        self.counts[b]
+    }
+    /// Adds another's records.
+    pub fn merge(&mut self, other: &LogHistogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+    }
+    /// The q-quantile [s]; `None` when empty. `q = 0` gives the smallest bucket recorded
+    /// (the rank `ceil(q·n)` is raised to at least 1, as hdrhistogram does).
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        let _ = q;
-        todo!("helper C")
+        assert!((0.0..=1.0).contains(&q), "quantile {q} outside [0, 1]");
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut cumulative = 0;
+        let b = self
+            .counts
+            .iter()
+            .position(|&c| {
+                cumulative += c;
+                cumulative >= rank
+            })
+            .expect("rank <= count, so some bucket reaches it");
+        Some(Self::bucket_midpoint(b))
     }
 }
 
@@ -86,57 +169,365 @@ impl LogHistogram {
 /// `t_{k-1,0.975} · sd(batch means) / sqrt(k)`.
 #[derive(Clone, Debug)]
 pub struct BatchMeans {
-    _todo: (),
+    start: Time,
+    end: Time,
+    /// Per batch: sum of values and number of values.
+    sums: Vec<f64>,
+    counts: Vec<u64>,
 }
 
 impl BatchMeans {
     /// `batches` (>= 2) batches over `[start, end)`.
     pub fn new(start: Time, end: Time, batches: usize) -> Self {
-        let _ = (start, end, batches);
-        todo!("helper C")
+        assert!(batches >= 2, "batch means need at least 2 batches, got {batches}");
+        assert!(start < end, "empty batch-means window [{start}, {end})");
+        BatchMeans { start, end, sums: vec![0.0; batches], counts: vec![0; batches] }
+    }
+    /// Number of batches.
+    pub fn batches(&self) -> usize {
+        self.sums.len()
     }
     /// Records `value` for an item stamped `at`; ignored outside `[start, end)`.
     pub fn record(&mut self, at: Time, value: f64) {
-        let _ = (at, value);
-        todo!("helper C")
+        if at < self.start || at >= self.end {
+            return;
+        }
+        // floor((at - start)·k / (end - start)) in integers, so a boundary instant lands in
+        // the same batch in every implementation; u128 because ns · k overflows u64.
+        let k = self.sums.len() as u128;
+        let offset = u128::from((at - self.start).as_nanos());
+        let span = u128::from((self.end - self.start).as_nanos());
+        let b = (offset * k / span) as usize;
+        self.sums[b] += value;
+        self.counts[b] += 1;
     }
-    /// Mean over all recorded values.
+    /// Number of values recorded in `[start, end)`.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+    /// Mean over all recorded values; 0 when none.
     pub fn mean(&self) -> f64 {
-        todo!("helper C")
+        let n = self.count();
+        if n == 0 {
+            return 0.0;
+        }
+        self.sums.iter().sum::<f64>() / n as f64
+    }
+    /// The mean of each batch, `None` if a batch is empty.
+    pub fn batch_means(&self) -> Option<Vec<f64>> {
+        self.sums.iter().zip(&self.counts).map(|(&s, &n)| (n > 0).then(|| s / n as f64)).collect()
     }
     /// The 95% confidence half-width; `None` if a batch is empty.
     pub fn half_width_95(&self) -> Option<f64> {
-        todo!("helper C")
+        let means = self.batch_means()?;
+        let k = means.len() as f64;
+        let grand = means.iter().sum::<f64>() / k;
+        // Sample variance (k − 1 in the denominator), matching the t quantile's k − 1 df.
+        let var = means.iter().map(|m| (m - grand) * (m - grand)).sum::<f64>() / (k - 1.0);
+        Some(t_975(means.len() - 1) * var.sqrt() / k.sqrt())
     }
 }
+
+/// `t_{df, 0.975}` for df 1..=30 [index df − 1], to 9 decimals (computed from the regularised
+/// incomplete beta function). Below 31 df the normal expansion is off by up to 1.4.
+const T_975_SMALL: [f64; 30] = [
+    12.706204736,
+    4.302652730,
+    3.182446305,
+    2.776445105,
+    2.570581836,
+    2.446911851,
+    2.364624252,
+    2.306004135,
+    2.262157163,
+    2.228138852,
+    2.200985160,
+    2.178812830,
+    2.160368656,
+    2.144786688,
+    2.131449546,
+    2.119905299,
+    2.109815578,
+    2.100922040,
+    2.093024054,
+    2.085963447,
+    2.079613845,
+    2.073873068,
+    2.068657610,
+    2.063898562,
+    2.059538553,
+    2.055529439,
+    2.051830516,
+    2.048407142,
+    2.045229642,
+    2.042272456,
+];
+
+/// `t_{df, 0.975}` for the classic table's larger rows `(df, t)`.
+const T_975_LARGE: [(usize, f64); 3] = [(40, 2.021075390), (60, 2.000297822), (120, 1.979930405)];
+
+/// The standard normal quantile `z_{0.975}`.
+const Z_975: f64 = 1.959963984540054;
 
 /// Student's t quantile `t_{df, 0.975}` (two-sided 95%), exact to 3 decimals for
 /// `df >= 1` (a table, then the normal approximation with its correction terms).
 pub fn t_975(df: usize) -> f64 {
-    let _ = df;
-    todo!("helper C")
+    assert!(df >= 1, "Student's t needs at least 1 degree of freedom");
+    if df <= T_975_SMALL.len() {
+        return T_975_SMALL[df - 1];
+    }
+    if let Some(&(_, t)) = T_975_LARGE.iter().find(|&&(d, _)| d == df) {
+        return t;
+    }
+    t_975_expansion(df as f64)
+}
+
+/// The Cornish-Fisher expansion of `t_{ν, 0.975}` around the normal quantile, four terms in
+/// 1/ν (Abramowitz & Stegun 26.7.5): within 3e-8 of the exact value for ν >= 31.
+fn t_975_expansion(nu: f64) -> f64 {
+    let z = Z_975;
+    let z2 = z * z;
+    let g1 = (z2 + 1.0) * z / 4.0;
+    let g2 = ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0;
+    let g3 = (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0;
+    let g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92160.0;
+    z + g1 / nu + g2 / nu.powi(2) + g3 / nu.powi(3) + g4 / nu.powi(4)
 }
 
 /// The integral over time of a piecewise-constant value (connections open, jobs
 /// present...), for time averages.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TimeIntegral {
-    _todo: (),
+    /// The value since `since`.
+    value: u64,
+    /// The last change.
+    since: Time,
+    /// `∫ value dt` over `[0, since]` [value·ns].
+    acc: u128,
 }
 
 impl TimeIntegral {
     /// The value changes to `value` at `t` (non-decreasing `t`).
     pub fn set(&mut self, t: Time, value: u64) {
-        let _ = (t, value);
-        todo!("helper C")
+        self.acc = self.integral(t);
+        self.since = t;
+        self.value = value;
     }
     /// The current value.
     pub fn value(&self) -> u64 {
-        todo!("helper C")
+        self.value
+    }
+    /// The time of the last change (`Time::ZERO` if none).
+    pub fn last_change(&self) -> Time {
+        self.since
     }
     /// `∫ value dt` over `[0, t]` [value·ns], `t` at or after the last change.
     pub fn integral(&self, t: Time) -> u128 {
-        let _ = t;
-        todo!("helper C")
+        assert!(t >= self.since, "time integral queried at {t}, before its last change at {}", self.since);
+        self.acc + u128::from(self.value) * u128::from((t - self.since).as_nanos())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at_ns(ns: u64) -> Time {
+        Time(ns)
+    }
+
+    #[test]
+    fn latency_of_one_to_thousand_ms() {
+        let mut lat = Latency::new();
+        for ms in 1..=1000 {
+            lat.record(Duration::from_millis(ms));
+        }
+        assert_eq!(lat.count(), 1000);
+        // Sum 1..=1000 ms = 500 500 ms, exact.
+        assert_eq!(lat.sum_ns(), 500_500_000_000);
+        assert_eq!(lat.mean_ns(), 500_500_000.0);
+        assert_eq!(lat.max_ns(), 1_000_000_000);
+        // Rank ceil(q·1000) is the value q·1000 ms; 3 significant digits put it within 0.1%.
+        for (q, ms) in [(0.5, 500.0), (0.9, 900.0), (0.99, 990.0), (1.0, 1000.0)] {
+            let got = lat.quantile_ns(q) as f64;
+            let want = ms * 1e6;
+            assert!((got - want).abs() <= 1e-3 * want, "q {q}: {got} vs {want}");
+        }
+        assert!(lat.quantile_ns(0.0).abs_diff(1_000_000) <= 1_000);
+    }
+
+    #[test]
+    fn latency_empty_and_zero() {
+        let mut lat = Latency::default();
+        assert_eq!((lat.count(), lat.mean_ns(), lat.quantile_ns(0.5), lat.max_ns()), (0, 0.0, 0, 0));
+        lat.record(Duration::ZERO);
+        lat.record(Duration::ZERO);
+        lat.record(Duration(3));
+        assert_eq!(lat.count(), 3);
+        assert_eq!(lat.mean_ns(), 1.0);
+        assert_eq!(lat.quantile_ns(0.5), 0);
+        assert_eq!(lat.quantile_ns(1.0), 3);
+        assert_eq!(lat.max_ns(), 3);
+    }
+
+    #[test]
+    fn latency_huge_value_keeps_exact_max() {
+        let mut lat = Latency::new();
+        lat.record(Duration(u64::MAX));
+        lat.record(Duration(1));
+        assert_eq!(lat.max_ns(), u64::MAX);
+        assert_eq!(lat.sum_ns(), u128::from(u64::MAX) + 1);
+        // 2^64 / 2 = 2^63 exactly.
+        assert_eq!(lat.mean_ns(), 9_223_372_036_854_775_808.0);
+    }
+
+    #[test]
+    fn latency_merge_equals_recording_all() {
+        let (mut odd, mut even, mut all) = (Latency::new(), Latency::new(), Latency::new());
+        for us in 1..=999u64 {
+            let d = Duration::from_micros(us * 7);
+            all.record(d);
+            if us % 2 == 1 { odd.record(d) } else { even.record(d) }
+        }
+        odd.merge(&even);
+        assert_eq!(odd.count(), 999);
+        assert_eq!(odd.sum_ns(), all.sum_ns());
+        assert_eq!(odd.max_ns(), 6_993_000);
+        // Mean of 7·(1..=999) µs = 7·500 µs.
+        assert_eq!(odd.mean_ns(), 3_500_000.0);
+        for q in [0.0, 0.25, 0.5, 0.99, 1.0] {
+            assert_eq!(odd.quantile_ns(q), all.quantile_ns(q), "q {q}");
+        }
+    }
+
+    #[test]
+    fn log_histogram_buckets_by_hand() {
+        // ln(R/1e-6)/ln 1.01 with ln 1.01 = 0.00995033:
+        // 1e-3 s: 6.907755/0.00995033 = 694.2; 2e-3 s: 7.600902/.. = 763.9;
+        // 1e-2 s: 9.210340/.. = 925.6; 1 s: 13.815511/.. = 1388.4; 1e3 s: 2082.7.
+        for (r, b) in [(1e-3, 694), (2e-3, 763), (1e-2, 925), (1.0, 1388), (1e3, 2082)] {
+            assert_eq!(LogHistogram::bucket(r), b, "R = {r}");
+        }
+        // Below 1 µs and 0 go to bucket 0; 1e5 s (bucket 2545) is clamped to the last.
+        for r in [0.0, 5e-7, 1e-6] {
+            assert_eq!(LogHistogram::bucket(r), 0, "R = {r}");
+        }
+        assert_eq!(LogHistogram::bucket(1e5), 2199);
+        // 1.01^694.5 = e^(694.5·0.00995033) = e^6.910504 = 1002.753.
+        assert!((LogHistogram::bucket_midpoint(694) - 1.002753e-3).abs() < 1e-9);
+    }
+
+    #[test]
+    fn log_histogram_quantiles_by_hand() {
+        let mut h = LogHistogram::new();
+        assert_eq!(h.quantile(0.5), None);
+        for r in [1e-3, 1e-3, 1e-3, 1e-2] {
+            h.record(r);
+        }
+        assert_eq!((h.count(), h.bucket_count(694), h.bucket_count(925)), (4, 3, 1));
+        let mid = LogHistogram::bucket_midpoint;
+        // n = 4: q = 0.5 → rank 2, q = 0.75 → rank 3, both in bucket 694; q = 0.76 → rank 4.
+        assert_eq!(h.quantile(0.0), Some(mid(694)));
+        assert_eq!(h.quantile(0.5), Some(mid(694)));
+        assert_eq!(h.quantile(0.75), Some(mid(694)));
+        assert_eq!(h.quantile(0.76), Some(mid(925)));
+        assert_eq!(h.quantile(1.0), Some(mid(925)));
+        // The midpoint is within LVS-REF-1's 0.5% of the value recorded.
+        let p100 = h.quantile(1.0).unwrap();
+        assert!((p100 - 1e-2).abs() < 5e-3 * 1e-2, "{p100}");
+        let mut other = LogHistogram::new();
+        other.record(1.0);
+        h.merge(&other);
+        assert_eq!((h.count(), h.quantile(1.0)), (5, Some(mid(1388))));
+    }
+
+    #[test]
+    fn batch_means_by_hand() {
+        // [1 s, 9 s) in 4 batches of 2 s: batch means 1, 2, 3, 4.
+        let s = |ns: u64| at_ns(ns);
+        let mut bm = BatchMeans::new(s(1_000_000_000), s(9_000_000_000), 4);
+        assert_eq!(bm.half_width_95(), None);
+        for (t, v) in [
+            (1_000_000_000, 0.5),
+            (2_999_999_999, 1.5),
+            (3_000_000_000, 2.0), // the boundary opens batch 1
+            (5_000_000_000, 3.0),
+            (6_000_000_000, 3.0),
+            (8_999_999_999, 4.0),
+            (9_000_000_000, 100.0), // at end: ignored
+            (999_999_999, 100.0),   // before start: ignored
+        ] {
+            bm.record(s(t), v);
+        }
+        assert_eq!(bm.count(), 6);
+        assert_eq!(bm.batch_means(), Some(vec![1.0, 2.0, 3.0, 4.0]));
+        // Mean of the six values: 14 / 6.
+        assert!((bm.mean() - 14.0 / 6.0).abs() < 1e-15);
+        // sd² = (1.5² + 0.5² + 0.5² + 1.5²)/3 = 5/3; t_3 = 3.182446; 3.182446·1.290994/2.
+        let hw = bm.half_width_95().unwrap();
+        assert!((hw - 2.054_260_26).abs() < 1e-8, "{hw}");
+    }
+
+    #[test]
+    fn batch_means_integer_floor() {
+        // [0, 10 ns) in 3 batches: floor(t·3/10) puts 3 ns in batch 0 (0.9), 4 and 6 ns in
+        // batch 1 (1.2, 1.8) and 7 ns in batch 2 (2.1); equal-width f64 edges would be 3.33..
+        let mut bm = BatchMeans::new(Time::ZERO, at_ns(10), 3);
+        for (t, v) in [(3, 1.0), (4, 10.0), (6, 20.0), (7, 100.0)] {
+            bm.record(at_ns(t), v);
+        }
+        assert_eq!(bm.batch_means(), Some(vec![1.0, 15.0, 100.0]));
+        assert_eq!(bm.batches(), 3);
+    }
+
+    #[test]
+    fn t_975_table_points() {
+        // Standard table values (3 decimals).
+        for (df, t) in [(1, 12.706), (2, 4.303), (4, 2.776), (10, 2.228), (19, 2.093), (30, 2.042)] {
+            assert!((t_975(df) - t).abs() < 5e-4, "df {df}: {}", t_975(df));
+        }
+        for (df, t) in [(40, 2.021), (60, 2.000), (120, 1.980)] {
+            assert!((t_975(df) - t).abs() < 5e-4, "df {df}: {}", t_975(df));
+        }
+    }
+
+    #[test]
+    fn t_975_expansion_beyond_table() {
+        // The expansion agrees with the table's exact rows, so switching to it adds no step.
+        for (df, t) in T_975_LARGE {
+            assert!((t_975_expansion(df as f64) - t).abs() < 1e-7, "df {df}");
+        }
+        assert!((t_975_expansion(30.0) - t_975(30)).abs() < 1e-7);
+        // Exact quantiles (incomplete beta): 35 → 2.030108, 50 → 2.008559, 100 → 1.983972,
+        // 1000 → 1.962339; and the normal limit.
+        for (df, t) in [(31, 2.039513), (35, 2.030108), (50, 2.008559), (100, 1.983972), (1000, 1.962339)] {
+            assert!((t_975(df) - t).abs() < 1e-6, "df {df}: {}", t_975(df));
+        }
+        assert!((t_975(1_000_000_000) - 1.959964).abs() < 1e-6);
+        // Monotone decreasing in df.
+        assert!((1..300).all(|df| t_975(df + 1) < t_975(df)));
+    }
+
+    #[test]
+    fn time_integral_by_hand() {
+        let mut ti = TimeIntegral::default();
+        assert_eq!(ti.integral(at_ns(100)), 0);
+        ti.set(at_ns(10), 2);
+        ti.set(at_ns(20), 5);
+        ti.set(at_ns(20), 3); // a second change at the same instant adds nothing
+        assert_eq!(ti.value(), 3);
+        assert_eq!(ti.last_change(), at_ns(20));
+        // 0·10 + 2·10 + 3·15 = 65.
+        assert_eq!(ti.integral(at_ns(35)), 65);
+        ti.set(at_ns(40), 0);
+        assert_eq!(ti.integral(at_ns(1000)), 20 + 3 * 20);
+    }
+
+    #[test]
+    #[should_panic(expected = "before its last change")]
+    fn time_integral_rejects_the_past() {
+        let mut ti = TimeIntegral::default();
+        ti.set(at_ns(10), 1);
+        ti.integral(at_ns(5));
     }
 }
