@@ -73,6 +73,13 @@ impl Sub<Time> for Time {
     }
 }
 
+impl Sub<Duration> for Duration {
+    type Output = Duration;
+    fn sub(self, shorter: Duration) -> Duration {
+        Duration(self.0.checked_sub(shorter.0).expect("negative duration"))
+    }
+}
+
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:09}s", self.0 / 1_000_000_000, self.0 % 1_000_000_000)

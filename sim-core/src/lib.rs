@@ -9,6 +9,8 @@
 //! - [`cpu`]: a real server's processors (processor sharing, worker pool, backlog).
 //! - [`ipvs`]: the director's IPVS table: virtual services (scheduled by `lvs-sched`),
 //!   the connection table with its timers, persistence templates and counters.
+//! - [`model`]: the cluster model: configuration, the simulation loop, the report.
+//! - [`ref1`]: LVS-REF-1, the reference benchmark, as a model configuration.
 //! - [`stats`]: histograms, batch means, time integrals.
 //! - [`theory`]: queueing formulas the model is validated against.
 //!
@@ -25,6 +27,8 @@ pub mod dist;
 pub mod engine;
 pub mod ipvs;
 pub mod link;
+pub mod model;
+pub mod ref1;
 pub mod rng;
 pub mod stats;
 pub mod theory;

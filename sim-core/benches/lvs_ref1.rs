@@ -1,0 +1,180 @@
+//! LVS-REF-1 benchmark: the full lvsim model against a minimal hand-written event loop of
+//! the same scenario, measured in the same process; and the memory probe.
+//!
+//! ```text
+//! cargo bench -p sim-core --bench lvs_ref1                 # 1e6 and 1e7, memory at 1e6
+//! cargo bench -p sim-core --bench lvs_ref1 -- 1e5          # other sizes
+//! cargo bench -p sim-core --bench lvs_ref1 -- --memory 1e7 # the hold = T probe at 1e7
+//! ```
+//!
+//! Connections per second count arrivals processed per second of wall time in the event
+//! loop (set-up excluded). Bytes per in-flight connection come from the peak resident set
+//! of a child process running the hold = T variant, minus that of the same run at 1000
+//! connections, divided by the peak number of connections in the table.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+use rand::RngCore;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+use sim_core::model::Simulation;
+use sim_core::ref1::{Hold, Preset, Ref1};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if let Some(i) = args.iter().position(|a| a == "--probe") {
+        let conns = parse_count(&args[i + 1]);
+        return probe(conns);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--memory") {
+        return memory(parse_count(&args[i + 1]));
+    }
+    let sizes: Vec<u64> = if args.is_empty() { vec![1_000_000, 10_000_000] } else { args.iter().map(|a| parse_count(a)).collect() };
+    println!("LVS-REF-1 base (wlc, exponential demand, 8 PS servers, rho 0.7), one core");
+    println!("{:>10} {:>16} {:>16} {:>8} {:>12} {:>10}", "conns", "minimal loop c/s", "lvsim c/s", "ratio", "mean R (ms)", "events");
+    for &n in &sizes {
+        let (base_cps, base_r) = minimal_loop(n, 1);
+        let r = Preset::Base.run(n, 1);
+        let sim = Simulation::new(r.config()).expect("valid preset");
+        let t0 = Instant::now();
+        let report = sim.run();
+        let wall = t0.elapsed().as_secs_f64();
+        let out = r.outputs(&report);
+        let cps = report.ref1.arrivals as f64 / wall;
+        println!(
+            "{n:>10} {base_cps:>16.0} {cps:>16.0} {:>8.2} {:>5.2} / {:>5.2} {:>10}",
+            cps / base_cps,
+            out.mean_r * 1e3,
+            base_r * 1e3,
+            out.model_events
+        );
+    }
+    if args.is_empty() {
+        memory(1_000_000);
+    }
+}
+
+fn parse_count(s: &str) -> u64 {
+    s.parse::<f64>().unwrap_or_else(|_| panic!("not a count: {s}")) as u64
+}
+
+/// Runs the hold = T variant in child processes and reports bytes per connection.
+fn memory(conns: u64) {
+    let exe = std::env::current_exe().expect("own path");
+    let run = |n: u64| -> (u64, u64) {
+        let out = std::process::Command::new(&exe).args(["--probe", &n.to_string()]).output().expect("probe runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut it = text.split_whitespace().map(|w| w.parse::<u64>().expect("probe prints numbers"));
+        (it.next().expect("peak rss"), it.next().expect("peak inflight"))
+    };
+    let (rss0, _) = run(1000);
+    let (rss, inflight) = run(conns);
+    let per = (rss - rss0) as f64 / inflight as f64;
+    println!("memory probe (hold = T) at {conns} connections: peak {inflight} in flight, peak RSS {} MiB, {per:.1} bytes per in-flight connection", rss >> 20);
+}
+
+/// Child: one hold = T run; prints peak RSS [bytes] and peak in-flight connections.
+fn probe(conns: u64) {
+    let r = Ref1 { hold: Hold::UntilEnd, ..Preset::Base.run(conns, 1) };
+    let report = Simulation::new(r.config()).expect("valid preset").run();
+    let status = std::fs::read_to_string("/proc/self/status").expect("linux /proc");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM");
+    println!("{} {}", kib * 1024, report.ref1.peak_inflight);
+}
+
+/// The minimal hand-written loop of LVS-REF-1 `base`: a BinaryHeap of (time, seq, event),
+/// a slab of jobs, processor sharing by virtual time, wlc over the 8 servers.
+/// Returns (connections per second of wall time, mean response time [s]).
+fn minimal_loop(conns: u64, seed: u64) -> (f64, f64) {
+    const CAP: [f64; 8] = [1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 1.5, 2.0];
+    const W: [u64; 8] = [2, 2, 2, 2, 2, 3, 3, 4];
+    let lambda = 1000.0;
+    let t_end = conns as f64 / lambda;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut u = move || ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    struct Srv {
+        v: f64,
+        last: f64,
+        n: u64,
+        heap: BinaryHeap<Reverse<(u64, u64)>>, // (finish V as bits of a positive f64, job)
+        generation: u64,
+    }
+    let mut srv: Vec<Srv> = (0..8).map(|_| Srv { v: 0.0, last: 0.0, n: 0, heap: BinaryHeap::new(), generation: 0 }).collect();
+    let mut arrival_of: Vec<f64> = Vec::new();
+    let mut free: Vec<u64> = Vec::new();
+    // Events: (time bits, seq, kind): kind u64::MAX = arrival, else server index << 32 | generation.
+    let mut q: BinaryHeap<Reverse<(u64, u64, u64)>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let (mut sum_r, mut n_r) = (0.0, 0u64);
+    let t0 = Instant::now();
+    q.push(Reverse(((-(u()).ln() / lambda).to_bits(), seq, u64::MAX)));
+    while let Some(Reverse((tb, _, kind))) = q.pop() {
+        let now = f64::from_bits(tb);
+        if kind == u64::MAX {
+            let next = now - u().ln() / lambda;
+            if next < t_end {
+                seq += 1;
+                q.push(Reverse((next.to_bits(), seq, u64::MAX)));
+            }
+            // wlc: least (n << 8) / w, ties to the first.
+            let mut best = 0;
+            for i in 1..8 {
+                if (srv[best].n << 8) * W[i] > (srv[i].n << 8) * W[best] {
+                    best = i;
+                }
+            }
+            let job = free.pop().unwrap_or_else(|| {
+                arrival_of.push(0.0);
+                arrival_of.len() as u64 - 1
+            });
+            arrival_of[job as usize] = now;
+            let s = &mut srv[best];
+            if s.n > 0 {
+                s.v += (now - s.last) * CAP[best] / s.n as f64;
+            } else {
+                s.v = 0.0;
+            }
+            s.last = now;
+            let d = -0.007 * u().ln();
+            s.heap.push(Reverse(((s.v + d).to_bits(), job)));
+            s.n += 1;
+            s.generation += 1;
+            let Reverse((fin, _)) = *s.heap.peek().expect("just pushed");
+            let at = now + (f64::from_bits(fin) - s.v) * s.n as f64 / CAP[best];
+            seq += 1;
+            q.push(Reverse((at.to_bits(), seq, (best as u64) << 32 | (s.generation & 0xffff_ffff))));
+        } else {
+            let i = (kind >> 32) as usize;
+            let s = &mut srv[i];
+            if s.generation & 0xffff_ffff != kind & 0xffff_ffff {
+                continue;
+            }
+            s.v += (now - s.last) * CAP[i] / s.n as f64;
+            s.last = now;
+            let Reverse((fin, job)) = s.heap.pop().expect("a job finishes");
+            s.v = s.v.max(f64::from_bits(fin));
+            s.n -= 1;
+            let arr = arrival_of[job as usize];
+            if arr >= 0.1 * t_end {
+                sum_r += now - arr;
+                n_r += 1;
+            }
+            free.push(job);
+            if let Some(&Reverse((fin, _))) = s.heap.peek() {
+                s.generation += 1;
+                let at = now + (f64::from_bits(fin) - s.v).max(0.0) * s.n as f64 / CAP[i];
+                seq += 1;
+                q.push(Reverse((at.to_bits(), seq, (i as u64) << 32 | (s.generation & 0xffff_ffff))));
+            }
+        }
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    (conns as f64 / wall, sum_r / n_r as f64)
+}

@@ -1,0 +1,434 @@
+//! The typed configuration of a run, and its validation.
+//!
+//! The scenario format (crate `scenarios`) builds these; [`ClusterConfig::validate`]
+//! refuses what cannot be simulated, with messages that name the part at fault.
+
+use std::net::IpAddr;
+
+use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags};
+
+use crate::arrival::ArrivalProcess;
+use crate::cpu::CpuConfig;
+use crate::dist::Dist;
+use crate::ipvs::tcp::Timeouts;
+use crate::link::ChannelConfig;
+
+/// A whole run.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// Master seed.
+    pub seed: u64,
+    /// Arrivals stop at this time (T).
+    pub duration: Duration,
+    /// Connections arriving before this time are not measured (W).
+    pub warmup: Duration,
+    /// Keep running after the last client event until the IPVS table is empty too (every
+    /// entry expired). LVS-REF-1 counts expiries; capacity planning does not need them.
+    pub drain_ipvs: bool,
+    /// Sampling interval of the time series; `None` for none.
+    pub sample_interval: Option<Duration>,
+    /// Maximum transmission unit of every network [bytes].
+    pub mtu: u32,
+    /// TCP retransmission: initial timeout for a SYN, then doubled on every retry.
+    pub syn_rto: Duration,
+    /// TCP retransmission: initial timeout for data, then doubled on every retry.
+    pub data_rto: Duration,
+    /// Retries before a connection is given up as dropped.
+    pub max_retries: u32,
+    /// The directors (one today; fail-over pairs later).
+    pub directors: Vec<DirectorConfig>,
+    /// The real servers.
+    pub servers: Vec<ServerConfig>,
+    /// Shared backend servers (databases, storage) of the three-tier layout.
+    pub backends: Vec<BackendConfig>,
+    /// The client populations.
+    pub populations: Vec<PopulationConfig>,
+}
+
+/// A Linux director running IPVS.
+#[derive(Clone, Debug)]
+pub struct DirectorConfig {
+    /// Name, for messages and reports.
+    pub name: String,
+    /// The L2 segment of its internal interface (DR real servers must be on it).
+    pub segment: String,
+    /// Its link to the clients' side (in: clients→director; out: director→clients).
+    pub external: DuplexLink,
+    /// Its link to the real servers' segment (out: director→servers; in: servers→director).
+    pub internal: DuplexLink,
+    /// CPU time spent forwarding one packet (softirq, IPVS, NAT rewriting); packets queue
+    /// for it in FIFO order.
+    pub cpu_per_packet: Duration,
+    /// Packets that may wait for the CPU (`netdev_max_backlog`); `None` = unlimited.
+    pub cpu_backlog_packets: Option<u64>,
+    /// IPVS state timeouts.
+    pub timeouts: Timeouts,
+    /// `expire_nodest_conn`.
+    pub expire_nodest_conn: bool,
+    /// `expire_quiescent_template`.
+    pub expire_quiescent_template: bool,
+    /// Its virtual services.
+    pub services: Vec<ServiceConfig>,
+}
+
+/// Both directions of a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DuplexLink {
+    /// Towards the director (external) / towards the real servers (internal)... see the
+    /// field docs where the link is used.
+    pub inbound: ChannelConfig,
+    /// The other direction.
+    pub outbound: ChannelConfig,
+}
+
+impl DuplexLink {
+    /// No delay, no limit either way.
+    pub const IDEAL: DuplexLink = DuplexLink { inbound: ChannelConfig::IDEAL, outbound: ChannelConfig::IDEAL };
+
+    /// The same parameters both ways.
+    pub fn symmetric(c: ChannelConfig) -> Self {
+        DuplexLink { inbound: c, outbound: c }
+    }
+}
+
+/// What a virtual service listens on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceAddr {
+    /// `-t`/`-u` VIP:port.
+    Inet {
+        /// Protocol.
+        protocol: Protocol,
+        /// Virtual IP.
+        vip: IpAddr,
+        /// Virtual port.
+        port: u16,
+    },
+    /// `-f mark`: populations sending to it mark their packets.
+    Fwmark(u32),
+}
+
+/// A virtual service.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// What it listens on.
+    pub addr: ServiceAddr,
+    /// Scheduler.
+    pub scheduler: SchedulerKind,
+    /// Scheduler and one-packet flags.
+    pub flags: SvcFlags,
+    /// Persistence timeout; `None` when not persistent.
+    pub persistence: Option<Duration>,
+    /// Persistence netmask (IPv4, host order) or IPv6 prefix length.
+    pub netmask: u32,
+    /// Real servers in `ipvsadm -a` order (IPVS scans them in reverse).
+    pub dests: Vec<DestConfig>,
+}
+
+/// A real server of a virtual service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestConfig {
+    /// Index into [`ClusterConfig::servers`].
+    pub server: usize,
+    /// Its port (forced to the service port for DR and TUN, as ipvsadm does).
+    pub port: u16,
+    /// Forwarding method.
+    pub fwd: Forwarding,
+    /// Initial weight.
+    pub weight: u32,
+    /// `-x` upper connection threshold (0 = none).
+    pub u_threshold: u32,
+    /// `-y` lower connection threshold.
+    pub l_threshold: u32,
+}
+
+/// A real server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Name.
+    pub name: String,
+    /// Its address (RIP).
+    pub address: IpAddr,
+    /// The L2 segment it is on.
+    pub segment: String,
+    /// Its default gateway is this director (index): NAT requires it, because replies
+    /// must pass the director to be rewritten.
+    pub gateway: Option<usize>,
+    /// Its own path to the clients, used by DR and TUN replies (out: to the clients).
+    pub uplink: DuplexLink,
+    /// Its processors.
+    pub cpu: CpuConfig,
+    /// The backend server (index into [`ClusterConfig::backends`]) its requests query.
+    pub backend: Option<usize>,
+}
+
+/// A shared backend server (database, storage).
+#[derive(Clone, Debug)]
+pub struct BackendConfig {
+    /// Name.
+    pub name: String,
+    /// One-way latency between a real server and it.
+    pub latency: Duration,
+    /// Its processors.
+    pub cpu: CpuConfig,
+}
+
+/// What a population's connections carry.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// TCP connections of one or more request/response exchanges.
+    Tcp {
+        /// Requests per connection (rounded, at least 1).
+        requests: Dist,
+        /// Time between a response and the next request [s].
+        think_time: Dist,
+    },
+    /// UDP flows of one or more request/response datagrams from one source port.
+    Udp {
+        /// Datagrams per flow (rounded, at least 1).
+        requests: Dist,
+        /// Time between a response and the next datagram [s].
+        think_time: Dist,
+        /// A client gives up on a datagram after this long (the flow is dropped).
+        timeout: Duration,
+    },
+}
+
+/// A client population.
+#[derive(Clone, Debug)]
+pub struct PopulationConfig {
+    /// Name.
+    pub name: String,
+    /// When connections open.
+    pub arrival: ArrivalProcess,
+    /// The virtual IP they connect to.
+    pub vip: IpAddr,
+    /// The virtual port they connect to.
+    pub port: u16,
+    /// A firewall mark their packets carry (`iptables -t mangle ... -j MARK`); a service
+    /// of that mark takes precedence over VIP:port, as in IPVS.
+    pub fwmark: Option<u32>,
+    /// Number of distinct client addresses (persistence and hashing schedulers see them).
+    pub clients: u32,
+    /// The first client address; the others follow it.
+    pub first_client: IpAddr,
+    /// One-way latency between a client and the director's external link, which is also
+    /// where direct replies arrive.
+    pub access_latency: Duration,
+    /// TCP or UDP.
+    pub transport: Transport,
+    /// Request size [bytes of payload].
+    pub request_bytes: Dist,
+    /// Response size [bytes of payload].
+    pub response_bytes: Dist,
+    /// CPU demand of a request at a real server [s at speed 1].
+    pub demand: Dist,
+    /// CPU demand at the real server's backend [s at speed 1]; `None`: no backend query.
+    pub backend_demand: Option<Dist>,
+}
+
+/// A configuration that cannot be simulated: where, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{place}: {message}")]
+pub struct ConfigError {
+    /// The part at fault, e.g. `director "lb1" service TCP 10.0.0.1:80 real server "rs2"`.
+    pub place: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(place: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { place: place.into(), message: message.into() }
+}
+
+/// The kernel's weight range (`-w`): 0 ..= 65535 for ipvsadm.
+pub const MAX_WEIGHT: u32 = 65_535;
+
+impl ServiceAddr {
+    /// As ipvsadm names it.
+    pub fn describe(&self) -> String {
+        match *self {
+            ServiceAddr::Inet { protocol, vip, port } => {
+                let p = match protocol {
+                    Protocol::Tcp => "TCP",
+                    Protocol::Udp => "UDP",
+                    Protocol::Sctp => "SCTP",
+                };
+                format!("{p} {vip}:{port}")
+            }
+            ServiceAddr::Fwmark(m) => format!("FWM {m}"),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Checks everything the simulation relies on; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.duration == Duration::ZERO {
+            return Err(err("run", "duration must be > 0"));
+        }
+        if self.warmup >= self.duration {
+            return Err(err("run", format!("warm-up {} must be shorter than the duration {}", self.warmup, self.duration)));
+        }
+        if self.sample_interval == Some(Duration::ZERO) {
+            return Err(err("run", "sample interval must be > 0"));
+        }
+        if !(576..=65_535).contains(&self.mtu) {
+            return Err(err("run", format!("mtu must be in 576..=65535, got {}", self.mtu)));
+        }
+        if self.directors.is_empty() {
+            return Err(err("cluster", "at least one director is needed"));
+        }
+        for (i, s) in self.servers.iter().enumerate() {
+            self.validate_server(i, s)?;
+        }
+        for b in &self.backends {
+            check_cpu(&format!("backend {:?}", b.name), &b.cpu)?;
+        }
+        for (i, d) in self.directors.iter().enumerate() {
+            self.validate_director(i, d)?;
+        }
+        for p in &self.populations {
+            self.validate_population(p)?;
+        }
+        Ok(())
+    }
+
+    fn validate_server(&self, i: usize, s: &ServerConfig) -> Result<(), ConfigError> {
+        let place = format!("real server {:?}", s.name);
+        if self.servers[..i].iter().any(|o| o.name == s.name) {
+            return Err(err(place, "a real server of that name exists already"));
+        }
+        if let Some(g) = s.gateway
+            && g >= self.directors.len()
+        {
+            return Err(err(place, format!("gateway director #{g} does not exist")));
+        }
+        if let Some(b) = s.backend
+            && b >= self.backends.len()
+        {
+            return Err(err(place, format!("backend #{b} does not exist")));
+        }
+        check_cpu(&place, &s.cpu)
+    }
+
+    fn validate_director(&self, di: usize, d: &DirectorConfig) -> Result<(), ConfigError> {
+        for (si, svc) in d.services.iter().enumerate() {
+            let place = format!("director {:?} service {}", d.name, svc.addr.describe());
+            if d.services[..si].iter().any(|o| o.addr == svc.addr) {
+                return Err(err(place, "defined twice"));
+            }
+            if let Some(p) = svc.persistence
+                && p == Duration::ZERO
+            {
+                return Err(err(place, "persistence timeout must be > 0"));
+            }
+            for (k, dest) in svc.dests.iter().enumerate() {
+                let Some(s) = self.servers.get(dest.server) else {
+                    return Err(err(place, format!("real server #{} does not exist", dest.server)));
+                };
+                let place = format!("{place} real server {:?}", s.name);
+                if svc.dests[..k].iter().any(|o| o.server == dest.server && o.port == dest.port) {
+                    return Err(err(place, "listed twice"));
+                }
+                if dest.weight > MAX_WEIGHT {
+                    return Err(err(place, format!("weight {} is out of range 0..={MAX_WEIGHT}", dest.weight)));
+                }
+                match dest.fwd {
+                    Forwarding::DirectRouting if s.segment != d.segment => {
+                        return Err(err(
+                            place,
+                            format!(
+                                "direct routing needs the real server on the director's segment {:?}, \
+                                 but it is on {:?} (use tunnelling, or move it)",
+                                d.segment, s.segment
+                            ),
+                        ));
+                    }
+                    Forwarding::Masq if s.gateway != Some(di) => {
+                        return Err(err(
+                            place,
+                            format!(
+                                "NAT needs the real server's replies to route through director {:?}: \
+                                 set its gateway to it",
+                                d.name
+                            ),
+                        ));
+                    }
+                    Forwarding::Local => return Err(err(place, "the local forwarding method is not modelled")),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_population(&self, p: &PopulationConfig) -> Result<(), ConfigError> {
+        let place = format!("client population {:?}", p.name);
+        crate::arrival::Arrivals::new(p.arrival.clone()).map_err(|e| err(&place, format!("arrivals: {e}")))?;
+        if p.clients == 0 {
+            return Err(err(place, "needs at least one client address"));
+        }
+        if self.director_of(p).is_none() {
+            let mark = p.fwmark.map(|m| format!(" or FWM {m}")).unwrap_or_default();
+            let target = ServiceAddr::Inet { protocol: p.protocol(), vip: p.vip, port: p.port };
+            return Err(err(place, format!("no director has the virtual service {}{mark}", target.describe())));
+        }
+        let (requests, think) = match &p.transport {
+            Transport::Tcp { requests, think_time } => (requests, think_time),
+            Transport::Udp { requests, think_time, timeout } => {
+                if *timeout == Duration::ZERO {
+                    return Err(err(place, "UDP timeout must be > 0"));
+                }
+                (requests, think_time)
+            }
+        };
+        for (what, d) in [
+            ("requests", requests),
+            ("think_time", think),
+            ("request_bytes", &p.request_bytes),
+            ("response_bytes", &p.response_bytes),
+            ("demand", &p.demand),
+        ] {
+            d.validate().map_err(|e| err(&place, format!("{what}: {e}")))?;
+        }
+        if let Some(b) = &p.backend_demand {
+            b.validate().map_err(|e| err(&place, format!("backend_demand: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+impl PopulationConfig {
+    /// TCP or UDP.
+    pub fn protocol(&self) -> Protocol {
+        match self.transport {
+            Transport::Tcp { .. } => Protocol::Tcp,
+            Transport::Udp { .. } => Protocol::Udp,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The director (index) serving a population: the first with a service matching its
+    /// firewall mark, or else its protocol, VIP and port.
+    pub fn director_of(&self, p: &PopulationConfig) -> Option<usize> {
+        let inet = ServiceAddr::Inet { protocol: p.protocol(), vip: p.vip, port: p.port };
+        let has = |d: &DirectorConfig, a: ServiceAddr| d.services.iter().any(|s| s.addr == a);
+        p.fwmark
+            .and_then(|m| self.directors.iter().position(|d| has(d, ServiceAddr::Fwmark(m))))
+            .or_else(|| self.directors.iter().position(|d| has(d, inet)))
+    }
+}
+
+fn check_cpu(place: &str, c: &CpuConfig) -> Result<(), ConfigError> {
+    if c.cores == 0 {
+        return Err(err(place, "needs at least one core"));
+    }
+    if !(c.speed.is_finite() && c.speed > 0.0) {
+        return Err(err(place, format!("cpu speed must be a positive number, got {}", c.speed)));
+    }
+    if c.max_in_service == Some(0) {
+        return Err(err(place, "a worker pool needs at least one worker"));
+    }
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! What a run measured.
+//!
+//! The measured set is the connections that arrive in `[warmup, duration)`; utilisations
+//! are over the same window. Plain data: the `reports` crate turns it into summary.json,
+//! CSV and HTML.
+
+use std::net::IpAddr;
+
+use lvs_sched::{Duration, Time};
+
+use crate::ipvs::Ipvs;
+use crate::stats::{BatchMeans, Latency, LogHistogram};
+
+/// Connection outcomes of the measured set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnCounts {
+    /// Connections (or UDP flows) that arrived.
+    pub offered: u64,
+    /// Finished with every response received.
+    pub completed: u64,
+    /// Refused: no real server available at the director, or a full backlog at one.
+    pub refused: u64,
+    /// Given up after retransmissions (full buffers), or a UDP datagram unanswered.
+    pub dropped: u64,
+    /// Lost when a director failed over (HA; zero without fail-over).
+    pub lost_on_failover: u64,
+}
+
+/// One real server's results.
+#[derive(Clone, Debug)]
+pub struct ServerReport {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: IpAddr,
+    /// Measured connections scheduled to it.
+    pub connections: u64,
+    /// Busy fraction of its cores over the measured window.
+    pub utilization: f64,
+    /// Its weight at the end (first service it is in).
+    pub weight_final: u32,
+    /// Time-average of its open connections over the measured window.
+    pub active_conns_mean: f64,
+    /// Response times of its measured requests.
+    pub latency: Latency,
+    /// Requests refused by its full backlog.
+    pub refused: u64,
+}
+
+/// Utilisation of one FIFO resource over the measured window.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ChannelReport {
+    /// Busy fraction.
+    pub utilization: f64,
+    /// Packets admitted (whole run).
+    pub packets: u64,
+    /// Bytes admitted (whole run).
+    pub bytes: u64,
+    /// Packets dropped because the buffer was full (whole run).
+    pub dropped_packets: u64,
+}
+
+/// One director's results.
+#[derive(Debug)]
+pub struct DirectorReport {
+    /// Name.
+    pub name: String,
+    /// IPVS counters over the whole run, as `ipvsadm -L -n --stats` totals them.
+    pub in_pkts: u64,
+    /// Packets server→client rewritten by the director (NAT only).
+    pub out_pkts: u64,
+    /// Bytes client→server.
+    pub in_bytes: u64,
+    /// Bytes server→client (NAT only).
+    pub out_bytes: u64,
+    /// The busiest of its four link directions.
+    pub link_utilization: f64,
+    /// External link, clients → director.
+    pub external_in: ChannelReport,
+    /// External link, director → clients.
+    pub external_out: ChannelReport,
+    /// Internal link, director → real servers.
+    pub internal_out: ChannelReport,
+    /// Internal link, real servers → director.
+    pub internal_in: ChannelReport,
+    /// Its per-packet CPU.
+    pub cpu: ChannelReport,
+    /// The IPVS table at the end (`ipvsadm -L -n`, `--stats`, `--rate` views).
+    pub ipvs: Ipvs,
+}
+
+/// A point of the time series: the interval that ends at `t`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// End of the interval.
+    pub t: Time,
+    /// Requests answered in the interval.
+    pub responses: u64,
+    /// Their median response time [ns] (0 if none).
+    pub p50_ns: u64,
+    /// Their 99th percentile [ns] (0 if none).
+    pub p99_ns: u64,
+    /// Client connections open at `t`.
+    pub open_conns: u64,
+    /// Per real server, in configuration order.
+    pub servers: Vec<ServerSample>,
+    /// Per director: busiest link direction's utilisation in the interval.
+    pub director_link_utilization: Vec<f64>,
+}
+
+/// A real server at a sample point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ServerSample {
+    /// Core utilisation in the interval.
+    pub utilization: f64,
+    /// IPVS ActiveConn at `t`.
+    pub active_conns: u32,
+    /// IPVS InActConn at `t`.
+    pub inactive_conns: u32,
+    /// IPVS weight at `t`.
+    pub weight: u32,
+}
+
+/// Counts LVS-REF-1 reports.
+#[derive(Clone, Debug)]
+pub struct Ref1Stats {
+    /// Response times of the measured set in REF-1's log histogram.
+    pub log_histogram: LogHistogram,
+    /// Batch means of the measured response times [s] by arrival time.
+    pub batch_means: BatchMeans,
+    /// Arrivals (all).
+    pub arrivals: u64,
+    /// Request completions at real servers (all).
+    pub completions: u64,
+    /// IPVS entries expired.
+    pub expiries: u64,
+    /// Most IPVS entries at once.
+    pub peak_inflight: u64,
+}
+
+/// Everything a run measured.
+#[derive(Debug)]
+pub struct RunReport {
+    /// Master seed.
+    pub seed: u64,
+    /// Virtual time when the run ended (after draining).
+    pub simulated: Time,
+    /// The measured window.
+    pub window: (Time, Time),
+    /// Model events as LVS-REF-1 counts them: arrivals, job completions and IPVS expiries.
+    pub model_events: u64,
+    /// Events popped from the event queue, stale ones included.
+    pub engine_events: u64,
+    /// Outcomes of the measured connections.
+    pub connections: ConnCounts,
+    /// Response times of the measured requests.
+    pub latency: Latency,
+    /// Connections completed per second inside the measured window.
+    pub throughput_cps: f64,
+    /// Per real server, in configuration order.
+    pub servers: Vec<ServerReport>,
+    /// Per director.
+    pub directors: Vec<DirectorReport>,
+    /// The time series (empty without a sample interval).
+    pub series: Vec<Sample>,
+    /// LVS-REF-1's outputs.
+    pub ref1: Ref1Stats,
+}
+
+impl RunReport {
+    /// Length of the measured window.
+    pub fn window_len(&self) -> Duration {
+        self.window.1 - self.window.0
+    }
+}

@@ -1,0 +1,555 @@
+//! The conversation of a connection: which messages it sends, the path each one walks
+//! (which depends on the forwarding method), what the director's IPVS table sees, and what
+//! happens when a message is dropped.
+//!
+//! Message granularity, not packets: a message is a train of packets that a FIFO channel
+//! serialises back to back. A TCP connection of one request is SYN → SYN-ACK →
+//! ACK+request → response → FIN → FIN-ACK → ACK. The client's delayed ACKs of a response
+//! (one per two segments) ride, as extra packets, on its next message; the server's ACK of
+//! a request rides on the response. A UDP flow is datagram → reply, repeated.
+//!
+//! Wire sizes [bytes at L3, as IPVS counts them]: SYN and SYN-ACK 60 (options), other TCP
+//! segments 52 + payload (timestamps), MSS = MTU − 52 (less 20 through a tunnel, whose
+//! outer header adds 20 bytes a packet on the director's internal link); UDP 28 + payload,
+//! fragmented at MTU − 28.
+
+use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
+
+use super::{Conn, EPHEMERAL_FIRST, EPHEMERAL_LAST, Event, NO_ENTRY, NO_SERVER, Simulation};
+use crate::cpu::Admission;
+use crate::dist::secs_to_duration;
+use crate::ipvs::Verdict;
+use crate::ipvs::tcp::Segment;
+use crate::link::Transmit;
+use crate::model::config::Transport;
+use crate::rng::Rng;
+
+/// A message in flight.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Msg {
+    conn: u32,
+    kind: Kind,
+    /// Index of the next stage of its path.
+    stage: u8,
+    /// Retransmissions so far.
+    attempt: u8,
+    packets: u32,
+    bytes: u64,
+    /// When the sender (re)sent it: retransmission timers count from here.
+    sent_at: Time,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Syn,
+    Request,
+    Fin,
+    LastAck,
+    Datagram,
+    SynAck,
+    Response,
+    FinAck,
+    Rst,
+    Reply,
+}
+
+impl Kind {
+    fn inbound(self) -> bool {
+        matches!(self, Kind::Syn | Kind::Request | Kind::Fin | Kind::LastAck | Kind::Datagram)
+    }
+
+    /// The segment the IPVS state machine sees (`tcp_state_idx()`: RST, then SYN, FIN, ACK).
+    fn segment(self) -> Segment {
+        match self {
+            Kind::Syn | Kind::SynAck => Segment::Syn,
+            Kind::Fin | Kind::FinAck => Segment::Fin,
+            Kind::Rst => Segment::Rst,
+            _ => Segment::Ack,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// The client's access network (constant latency).
+    Access,
+    ExtIn,
+    ExtOut,
+    IntOut,
+    IntIn,
+    DirCpu,
+    IpvsIn,
+    IpvsOut,
+    /// The real server's own uplink (DR/TUN replies).
+    Uplink,
+    AtServer,
+    AtClient,
+}
+
+const INBOUND: [Stage; 6] = [Stage::Access, Stage::ExtIn, Stage::DirCpu, Stage::IpvsIn, Stage::IntOut, Stage::AtServer];
+const OUTBOUND_NAT: [Stage; 6] =
+    [Stage::IntIn, Stage::DirCpu, Stage::IpvsOut, Stage::ExtOut, Stage::Access, Stage::AtClient];
+const OUTBOUND_DIRECT: [Stage; 3] = [Stage::Uplink, Stage::Access, Stage::AtClient];
+
+/// IP + TCP header with timestamps [bytes].
+const TCP_HDR: u64 = 52;
+/// A SYN or SYN-ACK with its options [bytes].
+const SYN_BYTES: u64 = 60;
+/// IP + UDP header [bytes].
+const UDP_HDR: u64 = 28;
+/// The IP-IP outer header [bytes].
+const TUN_HDR: u64 = 20;
+
+/// How a message ended.
+enum Outcome {
+    Completed,
+    Refused,
+    Dropped,
+}
+
+impl Simulation {
+    pub(super) fn arrival(&mut self, p: usize) {
+        self.schedule_arrival(p);
+        self.m.arrivals += 1;
+        let now = self.now;
+        let measured = now >= self.warmup;
+        let cfg = &self.cfg.populations[p];
+        let pop = &mut self.pops[p];
+        let client = pick(&mut pop.rng_clients, cfg.clients);
+        let port = &mut pop.ports[client as usize];
+        let cport = *port;
+        *port = if cport >= EPHEMERAL_LAST { EPHEMERAL_FIRST } else { cport + 1 };
+        let (requests, udp) = match &cfg.transport {
+            Transport::Tcp { requests, .. } => (requests, false),
+            Transport::Udp { requests, .. } => (requests, true),
+        };
+        let requests_left = requests.sample(&mut pop.rng_work).round().clamp(1.0, u32::MAX as f64) as u32;
+        self.serial = self.serial.wrapping_add(1);
+        let conn = Conn {
+            opened: now,
+            req_sent: now,
+            ipvs: NO_ENTRY,
+            server: NO_SERVER,
+            client,
+            serial: self.serial,
+            demand_ns: 0,
+            req_payload: 0,
+            resp_payload: 0,
+            requests_left,
+            ack_debt: 0,
+            pop: p as u16,
+            cport,
+            fwd: Forwarding::DirectRouting,
+            measured,
+            done: false,
+        };
+        let c = self.alloc(conn);
+        self.open_conns += 1;
+        if measured {
+            self.m.counts.offered += 1;
+        }
+        self.draw_request(c);
+        if udp {
+            self.send_request(c);
+        } else {
+            self.send(c, Kind::Syn, 1, SYN_BYTES);
+        }
+    }
+
+    /// Draws the sizes and demand of the connection's next request.
+    fn draw_request(&mut self, c: u32) {
+        let conn = &mut self.conns[c as usize];
+        let cfg = &self.cfg.populations[conn.pop as usize];
+        let rng = &mut self.pops[conn.pop as usize].rng_work;
+        conn.req_payload = cfg.request_bytes.sample(rng).round().clamp(0.0, u32::MAX as f64) as u32;
+        conn.resp_payload = cfg.response_bytes.sample(rng).round().clamp(0.0, u32::MAX as f64) as u32;
+        conn.demand_ns = secs_to_duration(cfg.demand.sample(rng)).as_nanos();
+    }
+
+    /// The client sends its current request (after the handshake, or a think time);
+    /// `req_sent` is already set: the connection's start for the first request.
+    pub(super) fn send_request(&mut self, c: u32) {
+        let now = self.now;
+        let conn = &mut self.conns[c as usize];
+        if conn.requests_left == 0 {
+            return;
+        }
+        let payload = u64::from(conn.req_payload);
+        let mtu = u64::from(self.cfg.mtu);
+        match self.cfg.populations[conn.pop as usize].transport {
+            Transport::Tcp { .. } => {
+                // Through a tunnel, path-MTU discovery lowers the client's MSS by the outer header.
+                let tun = if conn.fwd == Forwarding::Tunnel { TUN_HDR } else { 0 };
+                let (pkts, bytes) = segments(payload, mtu - TCP_HDR - tun, TCP_HDR);
+                let debt = std::mem::take(&mut conn.ack_debt);
+                self.send(c, Kind::Request, pkts + debt, bytes + u64::from(debt) * TCP_HDR);
+            }
+            Transport::Udp { timeout, .. } => {
+                let (pkts, bytes) = segments(payload, mtu - UDP_HDR, UDP_HDR);
+                let (serial, left) = (conn.serial, conn.requests_left);
+                self.queue.push(now + timeout, Event::UdpTimeout { conn: c, serial, left });
+                self.send(c, Kind::Datagram, pkts, bytes);
+            }
+        }
+    }
+
+    fn send(&mut self, conn: u32, kind: Kind, packets: u32, bytes: u64) {
+        let m = Msg { conn, kind, stage: 0, attempt: 0, packets, bytes, sent_at: self.now };
+        self.walk(m);
+    }
+
+    /// Moves a message along its path until it must wait (an event is scheduled) or ends.
+    pub(super) fn walk(&mut self, mut m: Msg) {
+        let mut c = self.conns[m.conn as usize];
+        loop {
+            let path: &[Stage] = if m.kind.inbound() {
+                &INBOUND
+            } else if c.fwd == Forwarding::Masq {
+                &OUTBOUND_NAT
+            } else {
+                &OUTBOUND_DIRECT
+            };
+            let now = self.now;
+            let dir = &mut self.dirs[self.pops[c.pop as usize].dir];
+            let fate = match path[m.stage as usize] {
+                Stage::Access => Transmit::Delivered(now + self.cfg.populations[c.pop as usize].access_latency),
+                Stage::ExtIn => dir.ext_in.send(now, m.bytes, u64::from(m.packets)),
+                Stage::ExtOut => dir.ext_out.send(now, m.bytes, u64::from(m.packets)),
+                Stage::IntOut => {
+                    let extra = if c.fwd == Forwarding::Tunnel { TUN_HDR * u64::from(m.packets) } else { 0 };
+                    dir.int_out.send(now, m.bytes + extra, u64::from(m.packets))
+                }
+                Stage::IntIn => dir.int_in.send(now, m.bytes, u64::from(m.packets)),
+                Stage::DirCpu => dir.cpu.send(now, m.bytes, u64::from(m.packets)),
+                Stage::Uplink => self.servers[c.server as usize].uplink.send(now, m.bytes, u64::from(m.packets)),
+                Stage::IpvsIn => match self.ipvs_in(&m) {
+                    Ok(()) => {
+                        // Scheduling set the real server and forwarding method.
+                        c = self.conns[m.conn as usize];
+                        Transmit::Delivered(now)
+                    }
+                    Err(Outcome::Refused) => return self.end_conn(m.conn, Outcome::Refused),
+                    Err(_) => Transmit::Dropped,
+                },
+                Stage::IpvsOut => {
+                    let d = &mut self.dirs[self.pops[c.pop as usize].dir];
+                    match d.ipvs.packet(now, c.ipvs, m.kind.segment(), true) {
+                        Verdict::Accept => {
+                            d.ipvs.count(c.ipvs, true, u64::from(m.packets), m.bytes);
+                            Transmit::Delivered(now)
+                        }
+                        Verdict::Drop => Transmit::Dropped,
+                    }
+                }
+                Stage::AtServer => return self.at_server(m),
+                Stage::AtClient => return self.at_client(m),
+            };
+            match fate {
+                Transmit::Dropped => return self.dropped(m),
+                Transmit::Delivered(t) => {
+                    m.stage += 1;
+                    if t > now {
+                        self.queue.push(t, Event::Msg(m));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The director's IPVS sees an inbound message: a new connection is scheduled, any
+    /// other packet must find its entry.
+    fn ipvs_in(&mut self, m: &Msg) -> Result<(), Outcome> {
+        let now = self.now;
+        let c = self.conns[m.conn as usize];
+        let pcfg = &self.cfg.populations[c.pop as usize];
+        let di = self.pops[c.pop as usize].dir;
+        let flow = Flow {
+            protocol: pcfg.protocol(),
+            saddr: client_addr(pcfg.first_client, c.client),
+            sport: c.cport,
+            daddr: pcfg.vip,
+            dport: pcfg.port,
+        };
+        let dir = &mut self.dirs[di];
+        let existing = (c.ipvs != NO_ENTRY).then_some(c.ipvs).filter(|&id| dir.ipvs.entry_matches(id, &flow));
+        if let Some(id) = existing {
+            return match dir.ipvs.packet(now, id, m.kind.segment(), false) {
+                Verdict::Accept => {
+                    dir.ipvs.count(id, false, u64::from(m.packets), m.bytes);
+                    Ok(())
+                }
+                Verdict::Drop => Err(Outcome::Dropped),
+            };
+        }
+        if m.kind != Kind::Syn && flow.protocol == Protocol::Tcp {
+            // No entry for a mid-connection segment (it expired): the director's own stack
+            // answers with a reset.
+            return Err(Outcome::Refused);
+        }
+        let s = dir.ipvs.new_conn(now, &flow, pcfg.fwmark).map_err(|_| Outcome::Refused)?;
+        match s.conn {
+            Some(id) => dir.ipvs.count(id, false, u64::from(m.packets), m.bytes),
+            None => dir.ipvs.count_on(s.service, s.dest_id, false, u64::from(m.packets), m.bytes),
+        }
+        let server = dir.dest_server[s.service.0 as usize][s.dest_id.0 as usize];
+        let inflight = self.dirs.iter().map(|d| d.ipvs.conn_count() as u64).sum::<u64>();
+        self.m.peak_inflight = self.m.peak_inflight.max(inflight);
+        let conn = &mut self.conns[m.conn as usize];
+        let first = conn.server == NO_SERVER;
+        conn.ipvs = s.conn.unwrap_or(NO_ENTRY);
+        conn.fwd = s.fwd;
+        if first {
+            conn.server = server;
+            let srv = &mut self.servers[server as usize];
+            srv.open.set(now, srv.open.value() + 1);
+            if conn.measured {
+                srv.connections += 1;
+            }
+        } else {
+            // A UDP flow rescheduled (one-packet scheduling, or its entry expired).
+            conn.server = server;
+        }
+        Ok(())
+    }
+
+    fn at_server(&mut self, m: Msg) {
+        let c = self.conns[m.conn as usize];
+        match m.kind {
+            Kind::Syn => self.send(m.conn, Kind::SynAck, 1, SYN_BYTES),
+            Kind::Request | Kind::Datagram => {
+                let s = c.server as usize;
+                match self.servers[s].cpu.arrive(self.now, m.conn, c.demand_ns) {
+                    Admission::Refused => {
+                        self.servers[s].refused += 1;
+                        if m.kind == Kind::Request {
+                            self.send(m.conn, Kind::Rst, 1, TCP_HDR);
+                        } else {
+                            // The datagram is lost; the client's timeout settles the flow.
+                            self.end_conn(m.conn, Outcome::Dropped);
+                        }
+                    }
+                    Admission::Started | Admission::Queued => self.resched_server(s),
+                }
+            }
+            Kind::Fin => self.send(m.conn, Kind::FinAck, 1, TCP_HDR),
+            Kind::LastAck => self.release(m.conn),
+            _ => unreachable!("outbound message {:?} at a server", m.kind),
+        }
+    }
+
+    pub(super) fn server_done(&mut self, s: usize) {
+        let now = self.now;
+        let job = self.servers[s].cpu.complete(now);
+        self.m.completions += 1;
+        self.resched_server(s);
+        let conn = &self.conns[job as usize];
+        let pcfg = &self.cfg.populations[conn.pop as usize];
+        match (pcfg.backend_demand.as_ref(), self.cfg.servers[s].backend) {
+            (Some(_), Some(b)) => {
+                let lat = self.cfg.backends[b].latency;
+                self.queue.push(now + lat, Event::BackendQuery { conn: job });
+            }
+            _ => self.respond(job),
+        }
+    }
+
+    pub(super) fn backend_query(&mut self, c: u32) {
+        let conn = self.conns[c as usize];
+        let b = self.cfg.servers[conn.server as usize].backend.expect("queried a backend");
+        let pcfg = &self.cfg.populations[conn.pop as usize];
+        let demand = pcfg.backend_demand.as_ref().expect("has a backend demand");
+        let ns = secs_to_duration(demand.sample(&mut self.pops[conn.pop as usize].rng_work)).as_nanos();
+        match self.backends[b].cpu.arrive(self.now, c, ns) {
+            Admission::Refused => {
+                self.servers[conn.server as usize].refused += 1;
+                self.send(c, Kind::Rst, 1, TCP_HDR);
+            }
+            _ => self.resched_backend(b),
+        }
+    }
+
+    pub(super) fn backend_done(&mut self, b: usize) {
+        let job = self.backends[b].cpu.complete(self.now);
+        self.resched_backend(b);
+        let lat = self.cfg.backends[b].latency;
+        self.queue.push(self.now + lat, Event::BackendReply { conn: job });
+    }
+
+    /// The real server sends the response to the current request.
+    pub(super) fn respond(&mut self, c: u32) {
+        let conn = self.conns[c as usize];
+        let mtu = u64::from(self.cfg.mtu);
+        let payload = u64::from(conn.resp_payload);
+        match self.cfg.populations[conn.pop as usize].transport {
+            Transport::Tcp { .. } => {
+                let (pkts, bytes) = segments(payload, mtu - TCP_HDR, TCP_HDR);
+                self.send(c, Kind::Response, pkts, bytes);
+            }
+            Transport::Udp { .. } => {
+                let (pkts, bytes) = segments(payload, mtu - UDP_HDR, UDP_HDR);
+                self.send(c, Kind::Reply, pkts, bytes);
+            }
+        }
+    }
+
+    fn at_client(&mut self, m: Msg) {
+        let now = self.now;
+        match m.kind {
+            Kind::SynAck => self.send_request(m.conn),
+            Kind::Response | Kind::Reply => {
+                let conn = self.conns[m.conn as usize];
+                if conn.done {
+                    // A UDP reply after the client gave up.
+                    return self.release(m.conn);
+                }
+                let rt = now - conn.req_sent;
+                self.m.responses += 1;
+                if self.cfg.sample_interval.is_some() {
+                    self.m.interval_latency.record(rt);
+                }
+                if conn.measured {
+                    self.m.latency.record(rt);
+                    self.servers[conn.server as usize].latency.record(rt);
+                    let secs = rt.as_nanos() as f64 / 1e9;
+                    self.m.log_histogram.record(secs);
+                    if let Some(b) = &mut self.m.batch_means {
+                        b.record(conn.opened, secs);
+                    }
+                }
+                let conn = &mut self.conns[m.conn as usize];
+                conn.requests_left -= 1;
+                // Delayed ACKs: one per two segments, sent with the client's next message.
+                conn.ack_debt += m.packets.div_ceil(2);
+                let tcp = m.kind == Kind::Response;
+                let (left, pop) = (conn.requests_left, conn.pop as usize);
+                if left == 0 {
+                    self.end_conn(m.conn, Outcome::Completed);
+                    if tcp {
+                        let debt = std::mem::take(&mut self.conns[m.conn as usize].ack_debt);
+                        self.send(m.conn, Kind::Fin, 1 + debt, TCP_HDR * u64::from(1 + debt));
+                    } else {
+                        self.release(m.conn);
+                    }
+                    return;
+                }
+                self.draw_request(m.conn);
+                let think = match &self.cfg.populations[pop].transport {
+                    Transport::Tcp { think_time, .. } | Transport::Udp { think_time, .. } => think_time,
+                };
+                let wait = secs_to_duration(think.sample(&mut self.pops[pop].rng_work));
+                if wait == Duration::ZERO {
+                    self.conns[m.conn as usize].req_sent = now;
+                    self.send_request(m.conn);
+                } else {
+                    self.conns[m.conn as usize].req_sent = now + wait;
+                    self.queue.push(now + wait, Event::Think { conn: m.conn });
+                }
+            }
+            Kind::FinAck => self.send(m.conn, Kind::LastAck, 1, TCP_HDR),
+            Kind::Rst => {
+                self.end_conn(m.conn, Outcome::Refused);
+                self.release(m.conn);
+            }
+            _ => unreachable!("inbound message {:?} at a client", m.kind),
+        }
+    }
+
+    pub(super) fn udp_timeout(&mut self, c: u32, serial: u32, left: u32) {
+        let conn = &self.conns[c as usize];
+        if conn.serial == serial && !conn.done && conn.requests_left == left {
+            self.end_conn(c, Outcome::Dropped);
+        }
+    }
+
+    /// A channel's buffer was full, or IPVS dropped the packet: TCP retransmits after its
+    /// timeout (doubling), up to the retry limit; UDP leaves it to the client's timeout.
+    fn dropped(&mut self, m: Msg) {
+        let conn = self.conns[m.conn as usize];
+        if matches!(m.kind, Kind::Datagram | Kind::Reply) {
+            self.end_conn(m.conn, Outcome::Dropped);
+            return self.release(m.conn);
+        }
+        if u32::from(m.attempt) >= self.cfg.max_retries {
+            if !conn.done {
+                self.end_conn(m.conn, Outcome::Dropped);
+            }
+            return self.release(m.conn);
+        }
+        let rto = if matches!(m.kind, Kind::Syn | Kind::SynAck) { self.cfg.syn_rto } else { self.cfg.data_rto };
+        let at = (m.sent_at + Duration(rto.as_nanos().saturating_mul(1 << m.attempt.min(30)))).max(self.now);
+        self.queue.push(at, Event::Retransmit(Msg { stage: 0, attempt: m.attempt + 1, sent_at: at, ..m }));
+    }
+
+    pub(super) fn retransmit(&mut self, m: Msg) {
+        self.walk(m);
+    }
+
+    /// Settles the client's view of a connection (once).
+    fn end_conn(&mut self, c: u32, outcome: Outcome) {
+        let now = self.now;
+        let conn = &mut self.conns[c as usize];
+        if conn.done {
+            return;
+        }
+        conn.done = true;
+        self.open_conns -= 1;
+        if conn.server != NO_SERVER {
+            let srv = &mut self.servers[conn.server as usize];
+            srv.open.set(now, srv.open.value() - 1);
+        }
+        if matches!(outcome, Outcome::Completed) && now >= self.warmup && now < self.end {
+            self.m.completed_in_window += 1;
+        }
+        if conn.measured {
+            let counts = &mut self.m.counts;
+            match outcome {
+                Outcome::Completed => counts.completed += 1,
+                Outcome::Refused => counts.refused += 1,
+                Outcome::Dropped => counts.dropped += 1,
+            }
+        }
+        if matches!(outcome, Outcome::Refused) && conn.server == NO_SERVER {
+            // Refused by the director: nothing else refers to it.
+            self.release(c);
+        }
+    }
+
+    fn alloc(&mut self, conn: Conn) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.conns[i as usize] = conn;
+                i
+            }
+            None => {
+                self.conns.push(conn);
+                u32::try_from(self.conns.len() - 1).expect("fewer than 2^32 connections in flight")
+            }
+        }
+    }
+
+    fn release(&mut self, c: u32) {
+        debug_assert!(self.conns[c as usize].done, "released before its outcome was settled");
+        self.conns[c as usize].serial = 0;
+        self.free.push(c);
+    }
+}
+
+/// Packets and L3 bytes of `payload` bytes cut at `mss`, each with a `header`.
+fn segments(payload: u64, mss: u64, header: u64) -> (u32, u64) {
+    let pkts = payload.div_ceil(mss).max(1);
+    (u32::try_from(pkts).unwrap_or(u32::MAX), payload + pkts * header)
+}
+
+/// A uniform client index in `0..n` (multiply-shift, no modulo bias worth the name).
+fn pick(rng: &mut Rng, n: u32) -> u32 {
+    ((u64::from(rand::RngCore::next_u32(rng)) * u64::from(n)) >> 32) as u32
+}
+
+/// The `i`-th client address after `first`.
+fn client_addr(first: std::net::IpAddr, i: u32) -> std::net::IpAddr {
+    match first {
+        std::net::IpAddr::V4(a) => std::net::IpAddr::V4(u32::from(a).wrapping_add(i).into()),
+        std::net::IpAddr::V6(a) => std::net::IpAddr::V6(u128::from(a).wrapping_add(u128::from(i)).into()),
+    }
+}

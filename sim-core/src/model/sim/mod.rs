@@ -1,0 +1,546 @@
+//! The simulation: set-up from a [`ClusterConfig`], the event loop, and measurement.
+//!
+//! One closed `enum Event` dispatched in one `match`; the event queue holds only
+//! "next thing" events (a population's next arrival, a server's next completion, a message
+//! reaching its next hop after a delay); IPVS timers stay in the table's own FIFO lanes.
+//! The conversation of a connection (messages, paths, retransmissions) is in [`flow`].
+
+mod flow;
+
+use lvs_sched::{DestId, Duration, Forwarding, Time};
+
+use crate::arrival::Arrivals;
+use crate::cpu::Cpu;
+use crate::engine::EventQueue;
+use crate::ipvs::{self, ConnId, Ipvs, ServiceId};
+use crate::link::{Channel, ChannelConfig};
+use crate::model::config::{ClusterConfig, ConfigError, PopulationConfig, ServiceAddr};
+use crate::model::report::*;
+use crate::rng::{Rng, Streams};
+use crate::stats::{BatchMeans, Latency, LogHistogram, TimeIntegral};
+
+use self::flow::Msg;
+
+/// A run in progress.
+pub struct Simulation {
+    cfg: ClusterConfig,
+    queue: EventQueue<Event>,
+    now: Time,
+    warmup: Time,
+    end: Time,
+    dirs: Vec<Director>,
+    servers: Vec<Server>,
+    backends: Vec<Backend>,
+    pops: Vec<Population>,
+    conns: Vec<Conn>,
+    free: Vec<u32>,
+    serial: u32,
+    open_conns: u64,
+    m: Measure,
+}
+
+/// Everything that happens at a point in time.
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    /// A population's next connection.
+    Arrival(u16),
+    /// A message reaches its next stage.
+    Msg(Msg),
+    /// A dropped message is sent again.
+    Retransmit(Msg),
+    /// A real server's next job completion (stale unless `generation` is current).
+    ServerDone { server: u32, generation: u32 },
+    /// A real server's query reaches its backend.
+    BackendQuery { conn: u32 },
+    /// A backend's next job completion.
+    BackendDone { backend: u32, generation: u32 },
+    /// A backend's answer reaches the real server.
+    BackendReply { conn: u32 },
+    /// A client's think time is over: it sends its next request.
+    Think { conn: u32 },
+    /// A UDP client stops waiting for request `left` (requests left when it was sent).
+    UdpTimeout { conn: u32, serial: u32, left: u32 },
+    /// The measured window opens.
+    WindowStart,
+    /// The measured window closes (arrivals stop).
+    WindowEnd,
+    /// A time-series sample.
+    Sample,
+}
+
+struct Director {
+    ipvs: Ipvs,
+    ext_in: Channel,
+    ext_out: Channel,
+    int_out: Channel,
+    int_in: Channel,
+    cpu: Channel,
+    /// `[ServiceId][DestId]` → real server index.
+    dest_server: Vec<Vec<u32>>,
+    busy_start: [Duration; 4],
+    busy_end: [Duration; 4],
+    busy_sample: [Duration; 4],
+    cpu_busy: (Duration, Duration),
+}
+
+struct Server {
+    cpu: Cpu,
+    uplink: Channel,
+    generation: u32,
+    /// Completion time an event is pending for.
+    pending: Option<Time>,
+    open: TimeIntegral,
+    open_start: u128,
+    open_end: u128,
+    busy_start: u128,
+    busy_end: u128,
+    busy_sample: u128,
+    connections: u64,
+    refused: u64,
+    latency: Latency,
+    /// Where its weight is read: director, service, dest.
+    weight_ref: Option<(usize, ServiceId, DestId)>,
+}
+
+struct Backend {
+    cpu: Cpu,
+    generation: u32,
+    pending: Option<Time>,
+}
+
+struct Population {
+    arrivals: Arrivals,
+    rng_arrivals: Rng,
+    rng_work: Rng,
+    rng_clients: Rng,
+    /// Next source port of each client address.
+    ports: Vec<u16>,
+    dir: usize,
+}
+
+/// A client connection (or UDP flow) from its arrival until its last message is done.
+#[derive(Clone, Copy, Debug)]
+struct Conn {
+    opened: Time,
+    req_sent: Time,
+    ipvs: ConnId,
+    server: u32,
+    client: u32,
+    serial: u32,
+    demand_ns: u64,
+    req_payload: u32,
+    resp_payload: u32,
+    requests_left: u32,
+    ack_debt: u32,
+    pop: u16,
+    cport: u16,
+    fwd: Forwarding,
+    measured: bool,
+    /// The client's outcome is settled (completed, refused, dropped).
+    done: bool,
+}
+
+/// No IPVS entry (yet, or a one-packet UDP flow).
+const NO_ENTRY: ConnId = ConnId(u32::MAX);
+/// Not scheduled yet.
+const NO_SERVER: u32 = u32::MAX;
+
+#[derive(Default)]
+struct Measure {
+    counts: ConnCounts,
+    latency: Latency,
+    interval_latency: Latency,
+    responses: u64,
+    responses_sampled: u64,
+    /// Connections completed inside the measured window (any arrival time).
+    completed_in_window: u64,
+    arrivals: u64,
+    completions: u64,
+    peak_inflight: u64,
+    log_histogram: LogHistogram,
+    batch_means: Option<BatchMeans>,
+    series: Vec<Sample>,
+    last_sample: Time,
+}
+
+impl Simulation {
+    /// Validates `cfg` and sets the cluster up at time zero.
+    pub fn new(cfg: ClusterConfig) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let streams = Streams::new(cfg.seed);
+        let warmup = Time::ZERO + cfg.warmup;
+        let end = Time::ZERO + cfg.duration;
+        let mut servers: Vec<Server> = cfg.servers.iter().map(|s| Server::new(s.cpu, s.uplink.outbound)).collect();
+        let mut dirs = Vec::with_capacity(cfg.directors.len());
+        for (di, d) in cfg.directors.iter().enumerate() {
+            let seed = rand::RngCore::next_u64(&mut streams.stream(&format!("director/{}/ipvs", d.name)));
+            dirs.push(Director::new(&cfg, di, seed, &mut servers)?);
+        }
+        let backends = cfg.backends.iter().map(|b| Backend { cpu: Cpu::new(b.cpu), generation: 0, pending: None }).collect();
+        let pops = cfg.populations.iter().map(|p| Population::new(&cfg, p, &streams)).collect();
+        let mut m = Measure::default();
+        m.batch_means = Some(BatchMeans::new(warmup, end, 20));
+        let mut sim = Simulation {
+            queue: EventQueue::new(),
+            now: Time::ZERO,
+            warmup,
+            end,
+            dirs,
+            servers,
+            backends,
+            pops,
+            conns: Vec::new(),
+            free: Vec::new(),
+            serial: 0,
+            open_conns: 0,
+            m,
+            cfg,
+        };
+        sim.queue.push(warmup, Event::WindowStart);
+        sim.queue.push(end, Event::WindowEnd);
+        if let Some(iv) = sim.cfg.sample_interval {
+            sim.queue.push(Time::ZERO + iv.min(sim.cfg.duration), Event::Sample);
+        }
+        for i in 0..sim.pops.len() {
+            sim.schedule_arrival(i);
+        }
+        Ok(sim)
+    }
+
+    /// Runs to the end: arrivals stop at the duration, then every connection drains (and,
+    /// with `drain_ipvs`, every IPVS entry expires).
+    pub fn run(mut self) -> RunReport {
+        while let Some((t, ev)) = self.queue.pop() {
+            self.now = t;
+            self.dispatch(ev);
+        }
+        if self.cfg.drain_ipvs {
+            for d in &mut self.dirs {
+                while let Some(t) = d.ipvs.next_deadline() {
+                    d.ipvs.advance(t);
+                    self.now = self.now.max(t);
+                }
+            }
+        }
+        self.report()
+    }
+
+    fn dispatch(&mut self, ev: Event) {
+        match ev {
+            Event::Arrival(p) => self.arrival(p as usize),
+            Event::Msg(m) => self.walk(m),
+            Event::Retransmit(m) => self.retransmit(m),
+            Event::ServerDone { server, generation } => {
+                if self.servers[server as usize].generation == generation {
+                    self.server_done(server as usize);
+                }
+            }
+            Event::BackendQuery { conn } => self.backend_query(conn),
+            Event::BackendDone { backend, generation } => {
+                if self.backends[backend as usize].generation == generation {
+                    self.backend_done(backend as usize);
+                }
+            }
+            Event::BackendReply { conn } => self.respond(conn),
+            Event::Think { conn } => self.send_request(conn),
+            Event::UdpTimeout { conn, serial, left } => self.udp_timeout(conn, serial, left),
+            Event::WindowStart => self.window_start(),
+            Event::WindowEnd => self.window_end(),
+            Event::Sample => self.sample(),
+        }
+    }
+
+    fn schedule_arrival(&mut self, p: usize) {
+        let pop = &mut self.pops[p];
+        if let Some(t) = pop.arrivals.next(&mut pop.rng_arrivals)
+            && t < self.end
+        {
+            self.queue.push(t.max(self.now), Event::Arrival(p as u16));
+        }
+    }
+
+    /// Re-plans a real server's completion event after its CPU changed.
+    fn resched_server(&mut self, s: usize) {
+        let srv = &mut self.servers[s];
+        let next = srv.cpu.next_completion();
+        if next != srv.pending {
+            srv.generation = srv.generation.wrapping_add(1);
+            srv.pending = next;
+            if let Some(t) = next {
+                self.queue.push(t, Event::ServerDone { server: s as u32, generation: srv.generation });
+            }
+        }
+    }
+
+    fn resched_backend(&mut self, b: usize) {
+        let be = &mut self.backends[b];
+        let next = be.cpu.next_completion();
+        if next != be.pending {
+            be.generation = be.generation.wrapping_add(1);
+            be.pending = next;
+            if let Some(t) = next {
+                self.queue.push(t, Event::BackendDone { backend: b as u32, generation: be.generation });
+            }
+        }
+    }
+
+    fn window_start(&mut self) {
+        let now = self.now;
+        for s in &mut self.servers {
+            s.busy_start = s.cpu.busy_core_ns(now);
+            s.open_start = s.open.integral(now);
+        }
+        for d in &mut self.dirs {
+            d.busy_start = d.link_busy(now);
+            d.cpu_busy.0 = d.cpu.busy_time(now);
+        }
+    }
+
+    fn window_end(&mut self) {
+        let now = self.now;
+        for s in &mut self.servers {
+            s.busy_end = s.cpu.busy_core_ns(now);
+            s.open_end = s.open.integral(now);
+        }
+        for d in &mut self.dirs {
+            d.busy_end = d.link_busy(now);
+            d.cpu_busy.1 = d.cpu.busy_time(now);
+        }
+    }
+
+    fn sample(&mut self) {
+        let now = self.now;
+        let iv = (now - self.m.last_sample).as_nanos().max(1);
+        let mut servers = Vec::with_capacity(self.servers.len());
+        for s in &mut self.servers {
+            let busy = s.cpu.busy_core_ns(now);
+            let util = (busy - s.busy_sample) as f64 / (iv as f64 * f64::from(s.cpu.config().cores));
+            s.busy_sample = busy;
+            let (mut active, mut inactive, mut weight) = (0, 0, 0);
+            if let Some((d, sid, did)) = s.weight_ref {
+                let ipvs = &mut self.dirs[d].ipvs;
+                ipvs.advance(now);
+                let dest = ipvs.service_by_id(sid).scheduler().dest(did);
+                (active, inactive, weight) = (dest.active_conns(), dest.inactive_conns(), dest.weight());
+            }
+            servers.push(ServerSample { utilization: util, active_conns: active, inactive_conns: inactive, weight });
+        }
+        let director_link_utilization = self
+            .dirs
+            .iter_mut()
+            .map(|d| {
+                let busy = d.link_busy(now);
+                let u = (0..4).map(|i| (busy[i] - d.busy_sample[i]).as_nanos() as f64 / iv as f64).fold(0.0, f64::max);
+                d.busy_sample = busy;
+                u
+            })
+            .collect();
+        let il = std::mem::take(&mut self.m.interval_latency);
+        self.m.series.push(Sample {
+            t: now,
+            responses: self.m.responses - self.m.responses_sampled,
+            p50_ns: il.quantile_ns(0.5),
+            p99_ns: il.quantile_ns(0.99),
+            open_conns: self.open_conns,
+            servers,
+            director_link_utilization,
+        });
+        self.m.responses_sampled = self.m.responses;
+        self.m.last_sample = now;
+        if let Some(iv) = self.cfg.sample_interval
+            && now < self.end
+        {
+            self.queue.push((now + iv).min(self.end), Event::Sample);
+        }
+    }
+
+    fn report(self) -> RunReport {
+        let window = self.end - self.warmup;
+        let w_ns = window.as_nanos() as f64;
+        let servers = self
+            .servers
+            .iter()
+            .zip(&self.cfg.servers)
+            .map(|(s, c)| ServerReport {
+                name: c.name.clone(),
+                address: c.address,
+                connections: s.connections,
+                utilization: (s.busy_end - s.busy_start) as f64 / (w_ns * f64::from(c.cpu.cores)),
+                weight_final: s
+                    .weight_ref
+                    .map(|(d, sid, did)| self.dirs[d].ipvs.service_by_id(sid).scheduler().dest(did).weight())
+                    .unwrap_or(0),
+                active_conns_mean: (s.open_end - s.open_start) as f64 / w_ns,
+                latency: s.latency.clone(),
+                refused: s.refused,
+            })
+            .collect();
+        let expiries = self.dirs.iter().map(|d| d.ipvs.expired_total()).sum();
+        let directors = self.dirs.into_iter().zip(&self.cfg.directors).map(|(d, c)| d.report(c, window)).collect();
+        let ref1 = Ref1Stats {
+            log_histogram: self.m.log_histogram,
+            batch_means: self.m.batch_means.expect("set at start"),
+            arrivals: self.m.arrivals,
+            completions: self.m.completions,
+            expiries,
+            peak_inflight: self.m.peak_inflight,
+        };
+        RunReport {
+            seed: self.cfg.seed,
+            simulated: self.now,
+            window: (self.warmup, self.end),
+            model_events: ref1.arrivals + ref1.completions + ref1.expiries,
+            engine_events: self.queue.popped(),
+            connections: self.m.counts,
+            throughput_cps: self.m.completed_in_window as f64 / (w_ns / 1e9),
+            latency: self.m.latency,
+            servers,
+            directors,
+            series: self.m.series,
+            ref1,
+        }
+    }
+}
+
+impl Server {
+    fn new(cpu: crate::cpu::CpuConfig, uplink: ChannelConfig) -> Self {
+        Server {
+            cpu: Cpu::new(cpu),
+            uplink: Channel::new(uplink),
+            generation: 0,
+            pending: None,
+            open: TimeIntegral::default(),
+            open_start: 0,
+            open_end: 0,
+            busy_start: 0,
+            busy_end: 0,
+            busy_sample: 0,
+            connections: 0,
+            refused: 0,
+            latency: Latency::new(),
+            weight_ref: None,
+        }
+    }
+}
+
+impl Director {
+    fn new(cfg: &ClusterConfig, di: usize, seed: u64, servers: &mut [Server]) -> Result<Self, ConfigError> {
+        let d = &cfg.directors[di];
+        let mut ipvs = Ipvs::new(seed);
+        *ipvs.timeouts_mut() = d.timeouts;
+        ipvs.sysctls_mut().expire_nodest_conn = d.expire_nodest_conn;
+        ipvs.sysctls_mut().expire_quiescent_template = d.expire_quiescent_template;
+        let mut dest_server: Vec<Vec<u32>> = Vec::new();
+        for svc in &d.services {
+            let (key, vport) = match svc.addr {
+                ServiceAddr::Inet { protocol, vip, port } => {
+                    (ipvs::ServiceKey::Inet { protocol: protocol.into(), addr: vip, port }, Some(port))
+                }
+                ServiceAddr::Fwmark(m) => (ipvs::ServiceKey::Fwmark(m), None),
+            };
+            let conf = ipvs::ServiceConfig {
+                scheduler: svc.scheduler,
+                flags: svc.flags,
+                persistence: svc.persistence,
+                netmask: svc.netmask,
+            };
+            let place = || format!("director {:?} service {}", d.name, svc.addr.describe());
+            let kernel = |e: ipvs::IpvsError| ConfigError { place: place(), message: e.to_string() };
+            ipvs.add_service(key, conf).map_err(kernel)?;
+            let sid = ipvs.service_id(&key).expect("service just added");
+            for dest in &svc.dests {
+                let s = &cfg.servers[dest.server];
+                // ipvsadm forces the service port for DR and TUN (no port mapping there).
+                let port = match (dest.fwd, vport) {
+                    (Forwarding::DirectRouting | Forwarding::Tunnel, Some(p)) => p,
+                    _ => dest.port,
+                };
+                let dc = lvs_sched::DestConfig {
+                    addr: s.address,
+                    port,
+                    fwd: dest.fwd,
+                    weight: dest.weight,
+                    u_threshold: dest.u_threshold,
+                    l_threshold: dest.l_threshold,
+                };
+                let did = ipvs.add_dest(key, &dc).map_err(kernel)?;
+                let map = {
+                    if dest_server.len() <= sid.0 as usize {
+                        dest_server.resize(sid.0 as usize + 1, Vec::new());
+                    }
+                    &mut dest_server[sid.0 as usize]
+                };
+                if map.len() <= did.0 as usize {
+                    map.resize(did.0 as usize + 1, NO_SERVER);
+                }
+                map[did.0 as usize] = dest.server as u32;
+                servers[dest.server].weight_ref.get_or_insert((di, sid, did));
+            }
+        }
+        let cpu = ChannelConfig {
+            per_packet: d.cpu_per_packet,
+            buffer_packets: d.cpu_backlog_packets,
+            ..ChannelConfig::IDEAL
+        };
+        Ok(Director {
+            ipvs,
+            ext_in: Channel::new(d.external.inbound),
+            ext_out: Channel::new(d.external.outbound),
+            int_out: Channel::new(d.internal.outbound),
+            int_in: Channel::new(d.internal.inbound),
+            cpu: Channel::new(cpu),
+            dest_server,
+            busy_start: [Duration::ZERO; 4],
+            busy_end: [Duration::ZERO; 4],
+            busy_sample: [Duration::ZERO; 4],
+            cpu_busy: (Duration::ZERO, Duration::ZERO),
+        })
+    }
+
+    /// Busy time of the four link directions: external in/out, internal out/in.
+    fn link_busy(&self, t: Time) -> [Duration; 4] {
+        [self.ext_in.busy_time(t), self.ext_out.busy_time(t), self.int_out.busy_time(t), self.int_in.busy_time(t)]
+    }
+
+    fn report(self, c: &crate::model::config::DirectorConfig, window: Duration) -> DirectorReport {
+        let w = window.as_nanos().max(1) as f64;
+        let util = |i: usize| (self.busy_end[i] - self.busy_start[i]).as_nanos() as f64 / w;
+        let ch = |ch: &Channel, u: f64| {
+            let s = ch.stats();
+            ChannelReport { utilization: u, packets: s.packets, bytes: s.bytes, dropped_packets: s.dropped_packets }
+        };
+        let totals = self.ipvs.total_stats();
+        DirectorReport {
+            name: c.name.clone(),
+            in_pkts: totals.inpkts,
+            out_pkts: totals.outpkts,
+            in_bytes: totals.inbytes,
+            out_bytes: totals.outbytes,
+            link_utilization: (0..4).map(util).fold(0.0, f64::max),
+            external_in: ch(&self.ext_in, util(0)),
+            external_out: ch(&self.ext_out, util(1)),
+            internal_out: ch(&self.int_out, util(2)),
+            internal_in: ch(&self.int_in, util(3)),
+            cpu: ch(&self.cpu, (self.cpu_busy.1 - self.cpu_busy.0).as_nanos() as f64 / w),
+            ipvs: self.ipvs,
+        }
+    }
+}
+
+impl Population {
+    fn new(cfg: &ClusterConfig, p: &PopulationConfig, streams: &Streams) -> Self {
+        let name = |what: &str| format!("population/{}/{what}", p.name);
+        Population {
+            arrivals: Arrivals::new(p.arrival.clone()).expect("validated"),
+            rng_arrivals: streams.stream(&name("arrivals")),
+            rng_work: streams.stream(&name("work")),
+            rng_clients: streams.stream(&name("clients")),
+            ports: vec![EPHEMERAL_FIRST; p.clients as usize],
+            dir: cfg.director_of(p).expect("validated"),
+        }
+    }
+}
+
+/// Linux's default ephemeral port range (`ip_local_port_range`).
+const EPHEMERAL_FIRST: u16 = 32_768;
+const EPHEMERAL_LAST: u16 = 60_999;
