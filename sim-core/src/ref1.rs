@@ -202,6 +202,7 @@ impl Ref1 {
             }],
             servers,
             backends: Vec::new(),
+            actions: Vec::new(),
             populations: vec![PopulationConfig {
                 name: "clients".into(),
                 arrival: ArrivalProcess::Poisson { rate: shape.lambda },

@@ -69,6 +69,7 @@ fn cluster(fwd: Forwarding, n: usize, rate: f64, secs: u64) -> ClusterConfig {
         }],
         servers,
         backends: Vec::new(),
+        actions: Vec::new(),
         populations: vec![PopulationConfig {
             name: "web".into(),
             arrival: ArrivalProcess::Constant { rate },
@@ -318,4 +319,41 @@ fn fingerprint(r: &RunReport) -> String {
         r.model_events,
         r.engine_events
     )
+}
+
+#[test]
+fn a_quiesced_server_gets_no_new_connections() {
+    // rr over rs1, rs0 (IPVS lists the last added first); rs0 goes to weight 0 at 5 s,
+    // before the connection arriving at 5 s is scheduled (configured actions come first).
+    let mut c = cluster(Forwarding::DirectRouting, 2, 10.0, 10);
+    c.actions.push(Action { at: Duration::from_secs(5), director: 0, service: 0, server: 0, change: Change::Weight(0) });
+    let r = run(c);
+    assert_eq!(r.connections.completed, 100);
+    assert_eq!((r.servers[0].connections, r.servers[1].connections), (24, 76));
+    assert_eq!(r.servers[0].weight_final, 0);
+}
+
+/// Connections of three requests a second apart; rs0 is deleted at 5 s while some of
+/// its connections are open.
+fn removal(expire_nodest_conn: bool) -> RunReport {
+    let mut c = cluster(Forwarding::DirectRouting, 2, 10.0, 10);
+    c.max_retries = 3;
+    c.directors[0].expire_nodest_conn = expire_nodest_conn;
+    c.populations[0].transport = Transport::Tcp { requests: Dist::Constant(3.0), think_time: Dist::Constant(1.0) };
+    c.actions.push(Action { at: Duration::from_secs(5), director: 0, service: 0, server: 0, change: Change::Remove });
+    run(c)
+}
+
+#[test]
+fn deleting_a_server_breaks_its_open_connections() {
+    // Open on rs0 at 5 s: arrivals in (3 s, 5 s) that it got, every other one: 10, all
+    // mid-think. Their next packets are dropped by IPVS (the server is gone) until TCP
+    // gives up; later connections all go to rs1.
+    let k = removal(false).connections;
+    assert_eq!(k.dropped, 10, "{k:?}");
+    assert_eq!(k.completed + k.dropped, k.offered);
+    // With expire_nodest_conn the entry expires at the first dropped packet; the
+    // retransmission finds no entry and the director's stack resets the connection.
+    let k = removal(true).connections;
+    assert_eq!((k.refused, k.dropped), (10, 0), "{k:?}");
 }

@@ -43,6 +43,35 @@ pub struct ClusterConfig {
     pub backends: Vec<BackendConfig>,
     /// The client populations.
     pub populations: Vec<PopulationConfig>,
+    /// Changes made during the run, in any order (they happen at their times).
+    pub actions: Vec<Action>,
+}
+
+/// A change an operator (or a health checker, or a feedback master) makes during a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Action {
+    /// When.
+    pub at: Duration,
+    /// Director (index).
+    pub director: usize,
+    /// Its service (index).
+    pub service: usize,
+    /// The real server (index into [`ClusterConfig::servers`]) of that service.
+    pub server: usize,
+    /// What changes.
+    pub change: Change,
+}
+
+/// What an [`Action`] does to a real server of a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// `ipvsadm -e ... -w W`: 0 quiesces it (no new connections; existing ones go on).
+    Weight(u32),
+    /// `ipvsadm -d`: new connections avoid it; packets of its existing connections are
+    /// dropped (and with `expire_nodest_conn` their entries expire).
+    Remove,
+    /// `ipvsadm -a` again with this weight (IPVS revives it from its trash).
+    Restore(u32),
 }
 
 /// A Linux director running IPVS.
@@ -290,6 +319,9 @@ impl ClusterConfig {
         for p in &self.populations {
             self.validate_population(p)?;
         }
+        for a in &self.actions {
+            self.validate_action(a)?;
+        }
         Ok(())
     }
 
@@ -360,6 +392,24 @@ impl ClusterConfig {
             }
         }
         Ok(())
+    }
+
+    fn validate_action(&self, a: &Action) -> Result<(), ConfigError> {
+        let place = format!("action at {}", a.at);
+        let d = self.directors.get(a.director).ok_or_else(|| err(&place, format!("director #{} does not exist", a.director)))?;
+        let svc = d.services.get(a.service).ok_or_else(|| {
+            err(&place, format!("director {:?} has no service #{}", d.name, a.service))
+        })?;
+        if !svc.dests.iter().any(|x| x.server == a.server) {
+            let name = self.servers.get(a.server).map_or_else(|| format!("#{}", a.server), |s| format!("{:?}", s.name));
+            return Err(err(place, format!("real server {name} is not in service {}", svc.addr.describe())));
+        }
+        match a.change {
+            Change::Weight(w) | Change::Restore(w) if w > MAX_WEIGHT => {
+                Err(err(place, format!("weight {w} is out of range 0..={MAX_WEIGHT}")))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn validate_population(&self, p: &PopulationConfig) -> Result<(), ConfigError> {

@@ -228,7 +228,12 @@ impl Simulation {
                         c = self.conns[m.conn as usize];
                         Transmit::Delivered(now)
                     }
-                    Err(Outcome::Refused) => return self.end_conn(m.conn, Outcome::Refused),
+                    Err(Outcome::Refused) => {
+                        // The director answers with a reset (no real server, or no entry
+                        // for a mid-connection segment): the message was all that was left.
+                        self.end_conn(m.conn, Outcome::Refused);
+                        return self.release(m.conn);
+                    }
                     Err(_) => Transmit::Dropped,
                 },
                 Stage::IpvsOut => {
@@ -325,8 +330,9 @@ impl Simulation {
                         if m.kind == Kind::Request {
                             self.send(m.conn, Kind::Rst, 1, TCP_HDR);
                         } else {
-                            // The datagram is lost; the client's timeout settles the flow.
+                            // The datagram is lost: no reply will come.
                             self.end_conn(m.conn, Outcome::Dropped);
+                            self.release(m.conn);
                         }
                     }
                     Admission::Started | Admission::Queued => self.resched_server(s),
@@ -485,7 +491,8 @@ impl Simulation {
         self.walk(m);
     }
 
-    /// Settles the client's view of a connection (once).
+    /// Settles the client's view of a connection (once). Releasing its slot is the
+    /// caller's business: only when nothing in flight refers to it any more.
     fn end_conn(&mut self, c: u32, outcome: Outcome) {
         let now = self.now;
         let conn = &mut self.conns[c as usize];
@@ -508,10 +515,6 @@ impl Simulation {
                 Outcome::Refused => counts.refused += 1,
                 Outcome::Dropped => counts.dropped += 1,
             }
-        }
-        if matches!(outcome, Outcome::Refused) && conn.server == NO_SERVER {
-            // Refused by the director: nothing else refers to it.
-            self.release(c);
         }
     }
 

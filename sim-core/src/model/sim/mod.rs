@@ -14,7 +14,7 @@ use crate::cpu::Cpu;
 use crate::engine::EventQueue;
 use crate::ipvs::{self, ConnId, Ipvs, ServiceId};
 use crate::link::{Channel, ChannelConfig};
-use crate::model::config::{ClusterConfig, ConfigError, PopulationConfig, ServiceAddr};
+use crate::model::config::{Change, ClusterConfig, ConfigError, PopulationConfig, ServiceAddr};
 use crate::model::report::*;
 use crate::rng::{Rng, Streams};
 use crate::stats::{BatchMeans, Latency, LogHistogram, TimeIntegral};
@@ -66,6 +66,8 @@ enum Event {
     WindowEnd,
     /// A time-series sample.
     Sample,
+    /// A configured change (index into the actions).
+    Action(u32),
 }
 
 struct Director {
@@ -77,6 +79,8 @@ struct Director {
     cpu: Channel,
     /// `[ServiceId][DestId]` → real server index.
     dest_server: Vec<Vec<u32>>,
+    /// The keys of its configured services, in configuration order.
+    keys: Vec<ipvs::ServiceKey>,
     busy_start: [Duration; 4],
     busy_end: [Duration; 4],
     busy_sample: [Duration; 4],
@@ -204,6 +208,9 @@ impl Simulation {
         for i in 0..sim.pops.len() {
             sim.schedule_arrival(i);
         }
+        for (i, a) in sim.cfg.actions.iter().enumerate() {
+            sim.queue.push(Time::ZERO + a.at, Event::Action(i as u32));
+        }
         Ok(sim)
     }
 
@@ -247,6 +254,7 @@ impl Simulation {
             Event::WindowStart => self.window_start(),
             Event::WindowEnd => self.window_end(),
             Event::Sample => self.sample(),
+            Event::Action(i) => self.action(i as usize),
         }
     }
 
@@ -282,6 +290,44 @@ impl Simulation {
                 self.queue.push(t, Event::BackendDone { backend: b as u32, generation: be.generation });
             }
         }
+    }
+
+    /// Applies a configured change to the director's IPVS table, as ipvsadm would.
+    fn action(&mut self, i: usize) {
+        let a = self.cfg.actions[i];
+        let svc = &self.cfg.directors[a.director].services[a.service];
+        let dest = *svc.dests.iter().find(|d| d.server == a.server).expect("validated");
+        let key = self.dirs[a.director].keys[a.service];
+        let addr = self.cfg.servers[a.server].address;
+        let port = dest_port(dest.fwd, key, dest.port);
+        let mut dc = lvs_sched::DestConfig {
+            addr,
+            port,
+            fwd: dest.fwd,
+            weight: dest.weight,
+            u_threshold: dest.u_threshold,
+            l_threshold: dest.l_threshold,
+        };
+        let d = &mut self.dirs[a.director];
+        d.ipvs.advance(self.now);
+        // The kernel refuses what does not apply (editing a deleted server, deleting it
+        // twice); so does the model, silently, as a script of ipvsadm commands would go on.
+        let _ = match a.change {
+            Change::Weight(w) => {
+                dc.weight = w;
+                d.ipvs.edit_dest(key, &dc)
+            }
+            Change::Remove => d.ipvs.del_dest(key, addr, port),
+            Change::Restore(w) => {
+                dc.weight = w;
+                let r = d.ipvs.add_dest(key, &dc);
+                if let Ok(did) = r {
+                    let sid = d.ipvs.service_id(&key).expect("service exists");
+                    d.map_dest(sid, did, a.server as u32);
+                }
+                r
+            }
+        };
     }
 
     fn window_start(&mut self) {
@@ -431,13 +477,15 @@ impl Director {
         ipvs.sysctls_mut().expire_nodest_conn = d.expire_nodest_conn;
         ipvs.sysctls_mut().expire_quiescent_template = d.expire_quiescent_template;
         let mut dest_server: Vec<Vec<u32>> = Vec::new();
+        let mut keys = Vec::with_capacity(d.services.len());
         for svc in &d.services {
-            let (key, vport) = match svc.addr {
+            let key = match svc.addr {
                 ServiceAddr::Inet { protocol, vip, port } => {
-                    (ipvs::ServiceKey::Inet { protocol: protocol.into(), addr: vip, port }, Some(port))
+                    ipvs::ServiceKey::Inet { protocol: protocol.into(), addr: vip, port }
                 }
-                ServiceAddr::Fwmark(m) => (ipvs::ServiceKey::Fwmark(m), None),
+                ServiceAddr::Fwmark(m) => ipvs::ServiceKey::Fwmark(m),
             };
+            keys.push(key);
             let conf = ipvs::ServiceConfig {
                 scheduler: svc.scheduler,
                 flags: svc.flags,
@@ -450,30 +498,16 @@ impl Director {
             let sid = ipvs.service_id(&key).expect("service just added");
             for dest in &svc.dests {
                 let s = &cfg.servers[dest.server];
-                // ipvsadm forces the service port for DR and TUN (no port mapping there).
-                let port = match (dest.fwd, vport) {
-                    (Forwarding::DirectRouting | Forwarding::Tunnel, Some(p)) => p,
-                    _ => dest.port,
-                };
                 let dc = lvs_sched::DestConfig {
                     addr: s.address,
-                    port,
+                    port: dest_port(dest.fwd, key, dest.port),
                     fwd: dest.fwd,
                     weight: dest.weight,
                     u_threshold: dest.u_threshold,
                     l_threshold: dest.l_threshold,
                 };
                 let did = ipvs.add_dest(key, &dc).map_err(kernel)?;
-                let map = {
-                    if dest_server.len() <= sid.0 as usize {
-                        dest_server.resize(sid.0 as usize + 1, Vec::new());
-                    }
-                    &mut dest_server[sid.0 as usize]
-                };
-                if map.len() <= did.0 as usize {
-                    map.resize(did.0 as usize + 1, NO_SERVER);
-                }
-                map[did.0 as usize] = dest.server as u32;
+                map_dest(&mut dest_server, sid, did, dest.server as u32);
                 servers[dest.server].weight_ref.get_or_insert((di, sid, did));
             }
         }
@@ -490,11 +524,16 @@ impl Director {
             int_in: Channel::new(d.internal.inbound),
             cpu: Channel::new(cpu),
             dest_server,
+            keys,
             busy_start: [Duration::ZERO; 4],
             busy_end: [Duration::ZERO; 4],
             busy_sample: [Duration::ZERO; 4],
             cpu_busy: (Duration::ZERO, Duration::ZERO),
         })
+    }
+
+    fn map_dest(&mut self, sid: ServiceId, did: DestId, server: u32) {
+        map_dest(&mut self.dest_server, sid, did, server);
     }
 
     /// Busy time of the four link directions: external in/out, internal out/in.
@@ -538,6 +577,26 @@ impl Population {
             ports: vec![EPHEMERAL_FIRST; p.clients as usize],
             dir: cfg.director_of(p).expect("validated"),
         }
+    }
+}
+
+fn map_dest(map: &mut Vec<Vec<u32>>, sid: ServiceId, did: DestId, server: u32) {
+    let (s, d) = (sid.0 as usize, did.0 as usize);
+    if map.len() <= s {
+        map.resize(s + 1, Vec::new());
+    }
+    if map[s].len() <= d {
+        map[s].resize(d + 1, NO_SERVER);
+    }
+    map[s][d] = server;
+}
+
+/// The port IPVS stores: ipvsadm forces the service's port for DR and TUN (no port
+/// mapping there), except for firewall-mark services.
+fn dest_port(fwd: Forwarding, key: ipvs::ServiceKey, port: u16) -> u16 {
+    match (fwd, key) {
+        (Forwarding::DirectRouting | Forwarding::Tunnel, ipvs::ServiceKey::Inet { port: vport, .. }) => vport,
+        _ => port,
     }
 }
 
