@@ -9,13 +9,13 @@
 //! `ip_vs_sched_persist()`.
 //!
 //! Invariant: virtual time only; a timer fires exactly at its deadline, in
-//! `(deadline, arming order)` order.
+//! `(deadline, arming order)` order ([`timers`]: a FIFO lane per timeout value).
 
 pub mod ipvsadm;
 pub mod tcp;
+mod timers;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
@@ -25,6 +25,7 @@ use lvs_sched::{
 };
 
 use self::tcp::{Direction, Segment, TcpState, Timeouts};
+use self::timers::{TimerRef, Timers};
 
 /// A virtual service's key: protocol, VIP and port, or a firewall mark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -166,10 +167,9 @@ pub struct Conn {
     state: ConnState,
     /// Replies never seen by the director (DR, TUN): the INPUT_ONLY table applies.
     no_output: bool,
-    timeout: Duration,
     deadline: Time,
-    /// Arming number of the live timer; heap entries with another number are stale.
-    timer: u64,
+    /// Its timer: lane (= current timeout) and live position.
+    timer: TimerRef,
     control: Option<ConnId>,
     n_control: u32,
     /// Unhashed: no longer found by lookups (an invalidated template).
@@ -262,10 +262,9 @@ pub struct Ipvs {
     free: Vec<u32>,
     by_key: HashMap<ConnKey, ConnId>,
     templates: HashMap<TemplateKey, ConnId>,
-    /// `(deadline, arming number, conn)`; entries whose number is no longer the conn's
-    /// (re-armed, or the slot reused) are skipped on pop.
-    timers: BinaryHeap<Reverse<(Time, u64, ConnId)>>,
-    timer_seq: u64,
+    timers: Timers,
+    /// Entries freed by their timer.
+    expired: u64,
     timeouts: Timeouts,
     now: Time,
 }
@@ -284,8 +283,8 @@ impl Ipvs {
             free: Vec::new(),
             by_key: HashMap::new(),
             templates: HashMap::new(),
-            timers: BinaryHeap::new(),
-            timer_seq: 0,
+            timers: Timers::default(),
+            expired: 0,
             timeouts: Timeouts::default(),
             now: Time::ZERO,
         }
@@ -458,9 +457,8 @@ impl Ipvs {
             dest,
             state,
             no_output: fwd != Forwarding::Masq,
-            timeout: Duration::from_secs(3),
             deadline: now,
-            timer: 0,
+            timer: TimerRef::NONE,
             control,
             n_control: 0,
             unhashed: one_packet,
@@ -505,8 +503,8 @@ impl Ipvs {
             // expire_quiescent_template=0 (the default): a weight-0 server keeps its
             // persistent clients; only a deleted one invalidates the template.
             if d.is_available() {
-                let (dest, tmo) = (tmpl.dest, tmpl.timeout);
-                self.arm(t, now + tmo);
+                let (dest, tmo) = (tmpl.dest, self.timers.timeout(tmpl.timer.lane));
+                self.arm(t, tmo);
                 return Ok((dest, t));
             }
             self.templates.remove(&tkey);
@@ -527,16 +525,15 @@ impl Ipvs {
             dest,
             state: ConnState::Template,
             no_output: true,
-            timeout,
             deadline: now,
-            timer: 0,
+            timer: TimerRef::NONE,
             control: None,
             n_control: 0,
             unhashed: false,
         };
         let t = self.insert(tmpl);
         self.templates.insert(tkey, t);
-        self.arm(t, now + timeout);
+        self.arm(t, timeout);
         Ok((dest, t))
     }
 
@@ -564,7 +561,6 @@ impl Ipvs {
             ConnState::Udp => self.timeouts.udp,
             ConnState::Template => return,
         };
-        c.timeout = timeout;
         let after = c.count();
         let (svc, dest) = (c.svc, c.dest);
         if before != after {
@@ -574,24 +570,43 @@ impl Ipvs {
                 _ => sched.deactivate(dest),
             }
         }
-        self.arm(id, now + timeout);
+        self.arm(id, timeout);
     }
 
     /// Virtual time passes: every timer with a deadline `<= now` fires, in order.
     pub fn advance(&mut self, now: Time) {
         assert!(now >= self.now, "IPVS time went backwards: {} -> {}", self.now, now);
-        while let Some(&Reverse((deadline, seq, id))) = self.timers.peek() {
+        while let Some((deadline, lane)) = self.earliest_timer() {
             if deadline > now {
                 break;
             }
-            self.timers.pop();
+            let id = ConnId(self.timers.pop(lane));
             self.now = deadline;
-            let live = self.conns.get(id.0 as usize).and_then(Option::as_ref);
-            if live.is_some_and(|c| c.timer == seq) {
-                self.expire(id);
-            }
+            self.conns[id.0 as usize].as_mut().expect("live timer's entry exists").timer.armed = false;
+            self.expire(id);
         }
         self.now = now;
+    }
+
+    /// The earliest pending timer's deadline (stale timers are discarded on the way,
+    /// hence `&mut`). The simulator interleaves expiries with its own events by it.
+    pub fn next_deadline(&mut self) -> Option<Time> {
+        self.earliest_timer().map(|(t, _)| t)
+    }
+
+    /// Entries (connections and templates) freed by their timer so far; REF-1 counts
+    /// these expiries as model events. Entries dropped otherwise (a reused TIME_WAIT
+    /// entry, a one-packet entry) are not counted.
+    pub fn expired_total(&self) -> u64 {
+        self.expired
+    }
+
+    fn earliest_timer(&mut self) -> Option<(Time, timers::LaneId)> {
+        let conns = &self.conns;
+        self.timers.earliest(|id, r| {
+            let c = conns[id as usize].as_ref()?;
+            (c.timer == r).then_some(c.deadline)
+        })
     }
 
     /// `ip_vs_conn_expire()`: a template still controlling entries is re-armed for 60 s
@@ -599,17 +614,19 @@ impl Ipvs {
     fn expire(&mut self, id: ConnId) {
         let c = self.conns[id.0 as usize].as_mut().expect("expiring entry exists");
         if c.n_control > 0 {
-            c.timeout = CONTROL_REARM;
-            let at = self.now + CONTROL_REARM;
-            self.arm(id, at);
+            self.arm(id, CONTROL_REARM);
             return;
         }
+        self.expired += 1;
         self.expire_now(id);
     }
 
     fn expire_now(&mut self, id: ConnId) {
         let c = self.conns[id.0 as usize].take().expect("expiring entry exists");
         self.free.push(id.0);
+        if c.timer.armed {
+            self.forget_timer(c.timer);
+        }
         match c.state {
             ConnState::Template => {
                 let svc = &self.services[c.svc];
@@ -645,12 +662,30 @@ impl Ipvs {
         }
     }
 
-    fn arm(&mut self, id: ConnId, at: Time) {
+    /// (Re-)arm `id`'s timer for `now + timeout`.
+    fn arm(&mut self, id: ConnId, timeout: Duration) {
+        let lane = self.timers.lane(timeout);
         let c = self.conns[id.0 as usize].as_mut().expect("armed entry exists");
-        self.timer_seq += 1;
-        c.timer = self.timer_seq;
-        c.deadline = at;
-        self.timers.push(Reverse((at, self.timer_seq, id)));
+        let old = c.timer;
+        c.timer = self.timers.push(lane, id.0);
+        c.deadline = self.now + timeout;
+        if old.armed {
+            self.forget_timer(old);
+        }
+    }
+
+    /// The live timer item at `r` became stale; compact its lane if mostly stale.
+    fn forget_timer(&mut self, r: TimerRef) {
+        if self.timers.forget(r) {
+            let conns = &mut self.conns;
+            self.timers.compact(r.lane, |id, old, new| match conns[id as usize].as_mut() {
+                Some(c) if c.timer == old => {
+                    c.timer = new;
+                    true
+                }
+                _ => false,
+            });
+        }
     }
 }
 
@@ -771,5 +806,38 @@ mod tests {
             .flat_map(|s| s.scheduler().dests().map(|(_, d)| d.active_conns() + d.inactive_conns()))
             .sum();
         assert_eq!(total, 0, "expiry unbinds");
+    }
+
+    #[test]
+    fn next_deadline_skips_stale_timers_and_expiries_are_counted() {
+        let mut ipvs = table(&["-A -t 10.0.0.1:80 -s rr", "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g"]);
+        assert_eq!(ipvs.next_deadline(), None);
+        let id = ipvs.new_conn(Time::ZERO, &flow("1.1.1.1", 1000), None).unwrap().conn.unwrap();
+        assert_eq!(ipvs.next_deadline(), Some(secs(60)), "SYN_RECV: 60 s");
+        ipvs.packet(secs(1), id, Segment::Ack, false);
+        assert_eq!(ipvs.next_deadline(), Some(secs(901)), "ESTABLISHED: 900 s; the 60 s timer is stale");
+        ipvs.packet(secs(2), id, Segment::Fin, false);
+        assert_eq!(ipvs.next_deadline(), Some(secs(122)), "FIN_WAIT (input only): 120 s");
+        ipvs.advance(secs(121));
+        assert_eq!(ipvs.expired_total(), 0);
+        ipvs.advance(secs(122));
+        assert_eq!((ipvs.expired_total(), ipvs.conn_count(), ipvs.next_deadline()), (1, 0, None));
+    }
+
+    #[test]
+    fn equal_deadlines_expire_in_arming_order_across_timeouts() {
+        // Entry a (SYN_RECV, 60 s) is armed at 0; entry b is reset at 50 s (CLOSE, 10 s).
+        // Both are due at 60 s, and a, armed first, must fire first.
+        let mut ipvs = table(&["-A -t 10.0.0.1:80 -s rr", "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g"]);
+        let a = ipvs.new_conn(Time::ZERO, &flow("1.1.1.1", 1000), None).unwrap().conn.unwrap();
+        let b = ipvs.new_conn(secs(40), &flow("1.1.1.2", 1000), None).unwrap().conn.unwrap();
+        ipvs.packet(secs(45), b, Segment::Ack, false);
+        ipvs.packet(secs(50), b, Segment::Rst, false);
+        assert_eq!(ipvs.conn(b).unwrap().state(), ConnState::Tcp(TcpState::Close));
+        let (at, lane) = ipvs.earliest_timer().unwrap();
+        assert_eq!(at, secs(60));
+        assert_eq!(ipvs.timers.pop(lane), a.0, "a's lane comes first");
+        let (at, lane) = ipvs.earliest_timer().unwrap();
+        assert_eq!((at, ipvs.timers.pop(lane)), (secs(60), b.0));
     }
 }
