@@ -107,9 +107,10 @@ fn memory_probe() {
     let after = rss_bytes();
     let live = d.ipvs.conn_count() as u64;
     println!(
-        "memory: {live} live entries, RSS +{} MB, {:.1} bytes per live entry",
+        "memory: {live} live entries, RSS +{} MB, {:.1} bytes per live entry; table heap {:.1} bytes per live entry",
         (after - before) >> 20,
-        (after - before) as f64 / live as f64
+        (after - before) as f64 / live as f64,
+        d.ipvs.heap_bytes() as f64 / live as f64,
     );
     black_box(&d.ipvs);
 }

@@ -42,11 +42,6 @@ pub(crate) struct TimerRef {
     pub(crate) armed: bool,
 }
 
-impl TimerRef {
-    /// Not armed, no timeout yet.
-    pub(crate) const NONE: TimerRef = TimerRef { lane: NO_LANE, pos: 0, armed: false };
-}
-
 #[derive(Debug)]
 struct Lane {
     timeout: Duration,
@@ -160,7 +155,6 @@ impl Timers {
     }
 
     /// Heap bytes held by the lanes.
-    #[allow(dead_code)] // TODO(step 2): Ipvs::heap_bytes
     pub(crate) fn heap_bytes(&self) -> usize {
         self.lanes.capacity() * size_of::<Lane>()
             + self.lanes.iter().map(|l| l.items.capacity() * size_of::<u32>()).sum::<usize>()
@@ -170,6 +164,10 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl TimerRef {
+        const NONE: TimerRef = TimerRef { lane: NO_LANE, pos: 0, armed: false };
+    }
 
     /// A stand-in for the connection slab: each entry's timer and deadline.
     #[derive(Default)]
