@@ -8,23 +8,39 @@
 //! unbind (which is when the OVERLOAD flag is re-evaluated). Persistence templates follow
 //! `ip_vs_sched_persist()`.
 //!
+//! # Module map
+//! - this file: services, real servers and the getters; [`table`]'s `impl Ipvs`: the data
+//!   path (`new_conn`, `packet`, `advance`).
+//! - [`conn`]: the 64-byte entry; `index`: the key → entry open-addressing index;
+//!   `timers`: FIFO timer lanes, one per timeout value.
+//! - [`tcp`]: the TCP state machine; [`ipvsadm`]: the command language and listings.
+//!
+//! Memory: an entry costs its 64-byte slot in the slab, 5.3 to 10.7 bytes of index and
+//! 4 bytes per timer item (stale items are at most about as many as live ones), about
+//! 80 bytes in all (the kernel's is 288).
+//!
 //! Invariant: virtual time only; a timer fires exactly at its deadline, in
-//! `(deadline, arming order)` order.
+//! `(deadline, arming order)` order (a FIFO lane per timeout value).
+//!
+//! Invariant: no `HashMap` and no per-process hash seed: the same calls give the same
+//! table, bit for bit.
 
+pub mod conn;
+mod index;
 pub mod ipvsadm;
+mod table;
 pub mod tcp;
+mod timers;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use lvs_sched::{
-    ConnCount, DestConfig, DestId, Duration, Flow, Forwarding, Protocol, SchedulerKind, Service, SvcFlags,
-    Time,
-};
+use lvs_sched::{DestConfig, DestId, Duration, Forwarding, Protocol, SchedulerKind, Service, SvcFlags, Time};
 
-use self::tcp::{Direction, Segment, TcpState, Timeouts};
+pub use self::conn::Conn;
+use self::index::{Index, hash_words};
+use self::tcp::{TcpState, Timeouts};
+use self::timers::Timers;
 
 /// A virtual service's key: protocol, VIP and port, or a firewall mark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,6 +146,11 @@ pub enum IpvsError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u32);
 
+/// Index of a virtual service in its table, stable for the table's life (a deleted
+/// service keeps its index; a re-added one gets a new index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceId(pub u32);
+
 /// Protocol state of an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnState {
@@ -141,68 +162,12 @@ pub enum ConnState {
     Template,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct ConnKey {
-    protocol: ProtocolKey,
-    caddr: IpAddr,
-    cport: u16,
-    vaddr: IpAddr,
-    vport: u16,
-}
-
-/// Template key: `<protocol (None for fwmark), caddr & netmask, vaddr (or mark), vport>`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct TemplateKey {
-    svc: ServiceKey,
-    caddr: IpAddr,
-}
-
-/// One entry of the connection table.
-#[derive(Clone, Debug)]
-pub struct Conn {
-    key: ConnKey,
-    svc: usize,
-    dest: DestId,
-    state: ConnState,
-    /// Replies never seen by the director (DR, TUN): the INPUT_ONLY table applies.
-    no_output: bool,
-    timeout: Duration,
-    deadline: Time,
-    /// Arming number of the live timer; heap entries with another number are stale.
-    timer: u64,
-    control: Option<ConnId>,
-    n_control: u32,
-    /// Unhashed: no longer found by lookups (an invalidated template).
-    unhashed: bool,
-}
-
-impl Conn {
-    /// The real server it is bound to.
-    pub fn dest(&self) -> DestId {
-        self.dest
-    }
-    /// Its protocol state.
-    pub fn state(&self) -> ConnState {
-        self.state
-    }
-    /// When its timer fires.
-    pub fn deadline(&self) -> Time {
-        self.deadline
-    }
-    fn count(&self) -> ConnCount {
-        match self.state {
-            ConnState::Template => ConnCount::Template,
-            ConnState::Udp => ConnCount::Inactive,
-            ConnState::Tcp(s) if s.is_active() => ConnCount::Active,
-            ConnState::Tcp(_) => ConnCount::Inactive,
-        }
-    }
-}
-
 /// A virtual service and its scheduler.
 #[derive(Clone, Debug)]
 pub struct VirtualService {
     key: ServiceKey,
+    /// Hash of `key`, the service part of its templates' index key.
+    key_hash: u64,
     config: ServiceConfig,
     sched: Service,
     /// Connections created (templates excluded), as `--stats` Conns.
@@ -227,6 +192,10 @@ impl VirtualService {
     /// Connections created so far.
     pub fn conns_created(&self) -> u64 {
         self.conns
+    }
+    /// False once deleted (`ipvsadm -D`/`-C`); its entries live on until they expire.
+    pub fn is_linked(&self) -> bool {
+        self.linked
     }
 }
 
@@ -254,25 +223,28 @@ pub enum NoDest {
 }
 
 /// The IPVS state of one director (one network namespace).
+///
+/// Call order, per connection: [`Ipvs::new_conn`] for its first packet, then
+/// [`Ipvs::packet`] for each later one; [`Ipvs::advance`] lets virtual time pass (every
+/// call also advances first), and [`Ipvs::next_deadline`] says when the next entry
+/// expires, so a simulator can interleave expiries with its own events.
 #[derive(Debug)]
 pub struct Ipvs {
     seed: u64,
     services: Vec<VirtualService>,
+    /// The slab of entries; `None` slots are listed in `free`.
     conns: Vec<Option<Conn>>,
     free: Vec<u32>,
-    by_key: HashMap<ConnKey, ConnId>,
-    templates: HashMap<TemplateKey, ConnId>,
-    /// `(deadline, arming number, conn)`; entries whose number is no longer the conn's
-    /// (re-armed, or the slot reused) are skipped on pop.
-    timers: BinaryHeap<Reverse<(Time, u64, ConnId)>>,
-    timer_seq: u64,
+    /// Hashed connections by `<protocol, caddr, cport, vaddr, vport>`.
+    by_key: Index,
+    /// Hashed templates by `<service key, masked caddr>`.
+    templates: Index,
+    timers: Timers,
+    /// Entries freed by their timer.
+    expired: u64,
     timeouts: Timeouts,
     now: Time,
 }
-
-/// A template still controlling connections is re-armed for this long
-/// (`ip_vs_conn_expire()`'s `expire_later`).
-const CONTROL_REARM: Duration = Duration::from_secs(60);
 
 impl Ipvs {
     /// An empty table; `seed` feeds the schedulers that draw random numbers.
@@ -282,10 +254,10 @@ impl Ipvs {
             services: Vec::new(),
             conns: Vec::new(),
             free: Vec::new(),
-            by_key: HashMap::new(),
-            templates: HashMap::new(),
-            timers: BinaryHeap::new(),
-            timer_seq: 0,
+            by_key: Index::default(),
+            templates: Index::default(),
+            timers: Timers::default(),
+            expired: 0,
             timeouts: Timeouts::default(),
             now: Time::ZERO,
         }
@@ -308,7 +280,7 @@ impl Ipvs {
 
     /// A service by key.
     pub fn service(&self, key: &ServiceKey) -> Option<&VirtualService> {
-        self.services().find(|s| s.key == *key)
+        self.service_index(key).map(|i| &self.services[i])
     }
 
     fn service_index(&self, key: &ServiceKey) -> Option<usize> {
@@ -320,13 +292,15 @@ impl Ipvs {
         if self.service_index(&key).is_some() {
             return Err(IpvsError::ServiceExists);
         }
+        assert!(self.services.len() < u32::MAX as usize, "2^32 virtual services created");
         let mut flags = config.flags;
         if config.persistence.is_some() {
             flags.0 |= SvcFlags::PERSISTENT;
         }
         let seed = self.seed ^ (self.services.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let sched = Service::new(config.scheduler, flags, seed, self.now);
-        self.services.push(VirtualService { key, config, sched, conns: 0, linked: true });
+        let key_hash = service_key_hash(&key);
+        self.services.push(VirtualService { key, key_hash, config, sched, conns: 0, linked: true });
         Ok(())
     }
 
@@ -393,383 +367,41 @@ impl Ipvs {
 
     /// The service a connection belongs to.
     pub fn conn_service(&self, id: ConnId) -> Option<&VirtualService> {
-        self.conn(id).map(|c| &self.services[c.svc])
+        self.conn(id).map(|c| &self.services[c.svc_index()])
     }
 
-    /// Number of live entries (connections and templates).
+    /// Number of live entries found by lookups (connections and templates; not an
+    /// invalidated template still waiting for its timer).
     pub fn conn_count(&self) -> usize {
         self.by_key.len() + self.templates.len()
     }
 
-    /// The first packet of a connection arrives at `now` (a TCP SYN or a UDP datagram):
-    /// find the service (firewall mark first, then protocol/VIP/port), reuse or schedule
-    /// as `ip_vs_schedule()`/`ip_vs_sched_persist()` do, create and bind the entry and run
-    /// the packet through the state machine. Returns the entry's handle.
-    pub fn new_conn(&mut self, now: Time, flow: &Flow, fwmark: Option<u32>) -> Result<Scheduled, NoDest> {
-        self.advance(now);
-        let inet = ServiceKey::Inet { protocol: flow.protocol.into(), addr: flow.daddr, port: flow.dport };
-        let svc_i = fwmark
-            .and_then(|m| self.service_index(&ServiceKey::Fwmark(m)))
-            .or_else(|| self.service_index(&inet))
-            .ok_or(NoDest::NoService)?;
-        let key = ConnKey {
-            protocol: flow.protocol.into(),
-            caddr: flow.saddr,
-            cport: flow.sport,
-            vaddr: flow.daddr,
-            vport: flow.dport,
-        };
-        if let Some(&old) = self.by_key.get(&key) {
-            // conn_reuse_mode=1: a SYN for an entry in TIME_WAIT or CLOSE that no template
-            // controls expires the old entry and is scheduled afresh; otherwise the
-            // packet simply belongs to the existing entry.
-            let c = self.conns[old.0 as usize].as_ref().expect("hashed entry exists");
-            let reusable = matches!(c.state, ConnState::Tcp(TcpState::TimeWait | TcpState::Close))
-                && c.control.is_none();
-            if reusable {
-                self.expire_now(old);
-            } else {
-                let (svc_i, dest) = (c.svc, c.dest);
-                self.packet(now, old, Segment::Syn, false);
-                return Ok(self.scheduled_on(svc_i, Some(old), dest, flow));
-            }
-        }
-        let svc = &mut self.services[svc_i];
-        let (dest, control) = match svc.config.persistence {
-            None => (svc.sched.schedule(now, flow).ok_or(NoDest::NoDestination)?, None),
-            Some(timeout) => {
-                let tkey = TemplateKey { svc: svc.key, caddr: mask_addr(flow.saddr, svc.config.netmask) };
-                let (dest, tmpl) = self.persist_template(now, svc_i, tkey, timeout, flow)?;
-                (dest, Some(tmpl))
-            }
-        };
-        let result = self.scheduled_on(svc_i, None, dest, flow);
-        let fwd = result.fwd;
-        let svc = &mut self.services[svc_i];
-        svc.conns += 1;
-        let one_packet = flow.protocol == Protocol::Udp && svc.sched.flags().has(SvcFlags::ONEPACKET);
-        let state = match flow.protocol {
-            Protocol::Udp => ConnState::Udp,
-            _ => ConnState::Tcp(TcpState::None),
-        };
-        let conn = Conn {
-            key,
-            svc: svc_i,
-            dest,
-            state,
-            no_output: fwd != Forwarding::Masq,
-            timeout: Duration::from_secs(3),
-            deadline: now,
-            timer: 0,
-            control,
-            n_control: 0,
-            unhashed: one_packet,
-        };
-        // ip_vs_bind_dest(): the entry starts INACTIVE.
-        svc.sched.bind(dest, ConnCount::Inactive);
-        let id = self.insert(conn);
-        if let Some(t) = control {
-            self.conns[t.0 as usize].as_mut().expect("template exists").n_control += 1;
-        }
-        if one_packet {
-            // Never hashed; expires as soon as its packet is sent.
-            self.expire_now(id);
-            return Ok(result);
-        }
-        self.by_key.insert(key, id);
-        self.packet(now, id, Segment::Syn, false);
-        Ok(Scheduled { conn: Some(id), ..result })
-    }
-
-    fn scheduled_on(&self, svc_i: usize, conn: Option<ConnId>, dest: DestId, flow: &Flow) -> Scheduled {
-        let svc = &self.services[svc_i];
-        let d = svc.sched.dest(dest);
-        let port = if d.port() == 0 { flow.dport } else { d.port() };
-        Scheduled { conn, dest: SocketAddr::new(d.addr(), port), fwd: d.fwd() }
-    }
-
-    /// Persistence (`ip_vs_sched_persist()`): reuse a valid template's real server, or
-    /// schedule and create a template. Either way the template's timer is re-armed.
-    fn persist_template(
-        &mut self,
-        now: Time,
-        svc_i: usize,
-        tkey: TemplateKey,
-        timeout: Duration,
-        flow: &Flow,
-    ) -> Result<(DestId, ConnId), NoDest> {
-        if let Some(&t) = self.templates.get(&tkey) {
-            let tmpl = self.conns[t.0 as usize].as_ref().expect("hashed template exists");
-            let svc = &self.services[svc_i];
-            let d = svc.sched.dest(tmpl.dest);
-            // expire_quiescent_template=0 (the default): a weight-0 server keeps its
-            // persistent clients; only a deleted one invalidates the template.
-            if d.is_available() {
-                let (dest, tmo) = (tmpl.dest, tmpl.timeout);
-                self.arm(t, now + tmo);
-                return Ok((dest, t));
-            }
-            self.templates.remove(&tkey);
-            self.conns[t.0 as usize].as_mut().expect("template exists").unhashed = true;
-        }
-        let svc = &mut self.services[svc_i];
-        let dest = svc.sched.schedule(now, flow).ok_or(NoDest::NoDestination)?;
-        svc.sched.bind(dest, ConnCount::Template);
-        let tmpl = Conn {
-            key: ConnKey {
-                protocol: flow.protocol.into(),
-                caddr: tkey.caddr,
-                cport: 0,
-                vaddr: flow.daddr,
-                vport: 0,
-            },
-            svc: svc_i,
-            dest,
-            state: ConnState::Template,
-            no_output: true,
-            timeout,
-            deadline: now,
-            timer: 0,
-            control: None,
-            n_control: 0,
-            unhashed: false,
-        };
-        let t = self.insert(tmpl);
-        self.templates.insert(tkey, t);
-        self.arm(t, now + timeout);
-        Ok((dest, t))
-    }
-
-    /// A segment of connection `id` passes the director at `now`: the TCP state machine
-    /// moves it (and its counters) and its timer is re-armed for the new state.
-    /// `output` marks a server-to-client segment (seen only with NAT).
-    pub fn packet(&mut self, now: Time, id: ConnId, seg: Segment, output: bool) {
-        self.advance(now);
-        let Some(c) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else { return };
-        let before = c.count();
-        let timeout = match c.state {
-            ConnState::Tcp(s) => {
-                if output {
-                    c.no_output = false;
-                }
-                let dir = match (output, c.no_output) {
-                    (true, _) => Direction::Output,
-                    (false, true) => Direction::InputOnly,
-                    (false, false) => Direction::Input,
-                };
-                let next = tcp::transition(dir, seg, s);
-                c.state = ConnState::Tcp(next);
-                self.timeouts.tcp(next)
-            }
-            ConnState::Udp => self.timeouts.udp,
-            ConnState::Template => return,
-        };
-        c.timeout = timeout;
-        let after = c.count();
-        let (svc, dest) = (c.svc, c.dest);
-        if before != after {
-            let sched = &mut self.services[svc].sched;
-            match after {
-                ConnCount::Active => sched.activate(dest),
-                _ => sched.deactivate(dest),
-            }
-        }
-        self.arm(id, now + timeout);
-    }
-
-    /// Virtual time passes: every timer with a deadline `<= now` fires, in order.
-    pub fn advance(&mut self, now: Time) {
-        assert!(now >= self.now, "IPVS time went backwards: {} -> {}", self.now, now);
-        while let Some(&Reverse((deadline, seq, id))) = self.timers.peek() {
-            if deadline > now {
-                break;
-            }
-            self.timers.pop();
-            self.now = deadline;
-            let live = self.conns.get(id.0 as usize).and_then(Option::as_ref);
-            if live.is_some_and(|c| c.timer == seq) {
-                self.expire(id);
-            }
-        }
-        self.now = now;
-    }
-
-    /// `ip_vs_conn_expire()`: a template still controlling entries is re-armed for 60 s
-    /// (and that timeout sticks); anything else is unlinked and unbound.
-    fn expire(&mut self, id: ConnId) {
-        let c = self.conns[id.0 as usize].as_mut().expect("expiring entry exists");
-        if c.n_control > 0 {
-            c.timeout = CONTROL_REARM;
-            let at = self.now + CONTROL_REARM;
-            self.arm(id, at);
-            return;
-        }
-        self.expire_now(id);
-    }
-
-    fn expire_now(&mut self, id: ConnId) {
-        let c = self.conns[id.0 as usize].take().expect("expiring entry exists");
-        self.free.push(id.0);
-        match c.state {
-            ConnState::Template => {
-                let svc = &self.services[c.svc];
-                let tkey = TemplateKey { svc: svc.key, caddr: c.key.caddr };
-                if self.templates.get(&tkey) == Some(&id) {
-                    self.templates.remove(&tkey);
-                }
-            }
-            _ => {
-                if self.by_key.get(&c.key) == Some(&id) {
-                    self.by_key.remove(&c.key);
-                }
-            }
-        }
-        let sched = &mut self.services[c.svc].sched;
-        sched.unbind(c.dest, c.count());
-        if let Some(t) = c.control {
-            let tmpl = self.conns[t.0 as usize].as_mut().expect("controlling template exists");
-            tmpl.n_control -= 1;
-        }
-    }
-
-    fn insert(&mut self, conn: Conn) -> ConnId {
-        match self.free.pop() {
-            Some(i) => {
-                self.conns[i as usize] = Some(conn);
-                ConnId(i)
-            }
-            None => {
-                self.conns.push(Some(conn));
-                ConnId(u32::try_from(self.conns.len() - 1).expect("more than 2^32 entries"))
-            }
-        }
-    }
-
-    fn arm(&mut self, id: ConnId, at: Time) {
-        let c = self.conns[id.0 as usize].as_mut().expect("armed entry exists");
-        self.timer_seq += 1;
-        c.timer = self.timer_seq;
-        c.deadline = at;
-        self.timers.push(Reverse((at, self.timer_seq, id)));
+    /// Heap bytes held by the connection table: the entry slab and its free list, the
+    /// two indexes and the timer lanes (services and real servers excluded).
+    pub fn heap_bytes(&self) -> usize {
+        self.conns.capacity() * size_of::<Option<Conn>>()
+            + self.free.capacity() * size_of::<u32>()
+            + self.by_key.heap_bytes()
+            + self.templates.heap_bytes()
+            + self.timers.heap_bytes()
     }
 }
 
-/// The client address masked with the service's persistence granularity.
-fn mask_addr(addr: IpAddr, netmask: u32) -> IpAddr {
-    match addr {
-        IpAddr::V4(a) => IpAddr::V4((u32::from(a) & netmask).into()),
-        IpAddr::V6(a) => {
-            let plen = netmask.min(128);
-            let m = if plen == 0 { 0 } else { u128::MAX << (128 - plen) };
-            IpAddr::V6((u128::from(a) & m).into())
+/// The hash of a service key, as the service part of a template's index key.
+fn service_key_hash(key: &ServiceKey) -> u64 {
+    match *key {
+        ServiceKey::Inet { protocol, addr, port } => {
+            let (w, v6) = conn::addr_words(addr);
+            let tail = (u64::from(port) << 16) | ((protocol as u64) << 8) | u64::from(v6);
+            hash_words([
+                (u64::from(w[0]) << 32) | u64::from(w[1]),
+                (u64::from(w[2]) << 32) | u64::from(w[3]),
+                tail,
+            ])
         }
+        ServiceKey::Fwmark(m) => hash_words([u64::from(m), 0xFF]),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ipvs::ipvsadm::{apply, parse, words};
-
-    fn table(lines: &[&str]) -> Ipvs {
-        let mut ipvs = Ipvs::new(7);
-        for l in lines {
-            apply(&mut ipvs, &parse(&words(l)).unwrap()).unwrap();
-        }
-        ipvs
-    }
-
-    fn flow(c: &str, port: u16) -> Flow {
-        Flow {
-            protocol: Protocol::Tcp,
-            saddr: c.parse().unwrap(),
-            sport: port,
-            daddr: "10.0.0.1".parse().unwrap(),
-            dport: 80,
-        }
-    }
-
-    fn secs(s: u64) -> Time {
-        Time::ZERO + Duration::from_secs(s)
-    }
-
-    #[test]
-    fn template_outlives_its_connection_and_rearms_for_60s_while_controlling() {
-        let mut ipvs = table(&[
-            "-A -t 10.0.0.1:80 -s rr -p 100",
-            "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m",
-            "-a -t 10.0.0.1:80 -r 10.0.0.3:80 -m",
-        ]);
-        let first = ipvs.new_conn(Time::ZERO, &flow("1.1.1.1", 1000), None).unwrap();
-        let c = first.conn.unwrap();
-        ipvs.packet(Time::ZERO, c, Segment::Ack, false);
-        assert_eq!(ipvs.conn_count(), 2, "a connection and its template");
-        // At 100 s the template's timer fires while it still controls an established entry:
-        // it is re-armed for 60 s, and 60 s sticks.
-        ipvs.advance(secs(100));
-        assert_eq!(ipvs.conn_count(), 2);
-        let again = ipvs.new_conn(secs(120), &flow("1.1.1.1", 1001), None).unwrap();
-        assert_eq!(again.dest, first.dest, "persistence keeps the client on its server");
-        // The reuse re-armed the template to its (now 60 s) timeout: 120 + 60.
-        let svc = ipvs.service(&ServiceKey::Inet {
-            protocol: ProtocolKey::Tcp,
-            addr: "10.0.0.1".parse().unwrap(),
-            port: 80,
-        });
-        let persist: u32 = svc.unwrap().scheduler().dests().map(|(_, d)| d.persist_conns()).sum();
-        assert_eq!(persist, 1);
-        let tmpl = ipvs.conns.iter().flatten().find(|c| c.state == ConnState::Template).unwrap();
-        assert_eq!(tmpl.deadline(), secs(180));
-    }
-
-    #[test]
-    fn quiesced_server_keeps_persistent_clients_but_deleted_one_does_not() {
-        let mut ipvs = table(&[
-            "-A -t 10.0.0.1:80 -s rr -p",
-            "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m",
-            "-a -t 10.0.0.1:80 -r 10.0.0.3:80 -m",
-        ]);
-        let first = ipvs.new_conn(Time::ZERO, &flow("1.1.1.1", 1000), None).unwrap();
-        assert_eq!(first.dest.to_string(), "10.0.0.3:80");
-        apply(&mut ipvs, &parse(&words("-e -t 10.0.0.1:80 -r 10.0.0.3:80 -m -w 0")).unwrap()).unwrap();
-        let q = ipvs.new_conn(secs(1), &flow("1.1.1.1", 1001), None).unwrap();
-        assert_eq!(q.dest, first.dest, "expire_quiescent_template=0");
-        apply(&mut ipvs, &parse(&words("-d -t 10.0.0.1:80 -r 10.0.0.3:80")).unwrap()).unwrap();
-        let d = ipvs.new_conn(secs(2), &flow("1.1.1.1", 1002), None).unwrap();
-        assert_eq!(d.dest.to_string(), "10.0.0.2:80", "a deleted server invalidates the template");
-    }
-
-    #[test]
-    fn syn_on_time_wait_entry_is_rescheduled_and_entries_expire_in_order() {
-        let mut ipvs = table(&[
-            "-A -t 10.0.0.1:80 -s rr",
-            "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m",
-            "-a -t 10.0.0.1:80 -r 10.0.0.3:80 -m",
-        ]);
-        let a = ipvs.new_conn(Time::ZERO, &flow("1.1.1.1", 1000), None).unwrap();
-        let id = a.conn.unwrap();
-        for (seg, out) in [
-            (Segment::Syn, true),
-            (Segment::Ack, false),
-            (Segment::Fin, false),
-            (Segment::Ack, true),
-            (Segment::Fin, true),
-            (Segment::Ack, false),
-        ] {
-            ipvs.packet(Time::ZERO, id, seg, out);
-        }
-        assert_eq!(ipvs.conn(id).unwrap().state(), ConnState::Tcp(TcpState::TimeWait));
-        let b = ipvs.new_conn(secs(1), &flow("1.1.1.1", 1000), None).unwrap();
-        assert_ne!(b.dest, a.dest, "conn_reuse_mode: the old entry expires and rr moves on");
-        assert_eq!(ipvs.conn_count(), 1);
-        ipvs.advance(Time(secs(61).0 - 1));
-        assert_eq!(ipvs.conn_count(), 1, "without the ACK the entry stays in SYN_RECV, 60 s timeout");
-        ipvs.advance(secs(61));
-        assert_eq!(ipvs.conn_count(), 0);
-        let total: u32 = ipvs
-            .services()
-            .flat_map(|s| s.scheduler().dests().map(|(_, d)| d.active_conns() + d.inactive_conns()))
-            .sum();
-        assert_eq!(total, 0, "expiry unbinds");
-    }
-}
+mod tests;

@@ -1,0 +1,328 @@
+//! The data path of the IPVS table: new connections (`ip_vs_schedule()`,
+//! `ip_vs_sched_persist()`), packets of existing ones (`ip_vs_set_state()`), timers
+//! (`ip_vs_conn_expire()`).
+
+use std::net::{IpAddr, SocketAddr};
+
+use lvs_sched::{ConnCount, DestId, Duration, Flow, Forwarding, Protocol, SvcFlags, Time};
+
+use super::conn::{Addr, ConnKey};
+use super::index::hash_words;
+use super::tcp::{self, Direction, Segment, TcpState};
+use super::timers::{LaneId, TimerRef};
+use super::{Conn, ConnId, ConnState, Ipvs, NoDest, Scheduled, ServiceKey, VirtualService};
+
+/// A template still controlling connections is re-armed for this long
+/// (`ip_vs_conn_expire()`'s `expire_later`).
+const CONTROL_REARM: Duration = Duration::from_secs(60);
+
+/// The index hash of a hashed connection.
+fn conn_hash(conns: &[Option<Conn>], id: u32) -> u64 {
+    conns[id as usize].as_ref().expect("indexed entry exists").key().hash()
+}
+
+/// The index hash of a template: its service's key and the masked client address.
+fn template_hash(svc_key_hash: u64, caddr: (Addr, bool)) -> u64 {
+    let (a, v6) = caddr;
+    let w = |i: usize| (u64::from(a[i]) << 32) | u64::from(a[i + 1]);
+    hash_words([svc_key_hash, w(0), w(2), u64::from(v6)])
+}
+
+fn template_hash_of(services: &[VirtualService], conns: &[Option<Conn>], id: u32) -> u64 {
+    let c = conns[id as usize].as_ref().expect("indexed template exists");
+    template_hash(services[c.svc_index()].key_hash, c.caddr())
+}
+
+impl Ipvs {
+    /// The first packet of a connection arrives at `now` (a TCP SYN or a UDP datagram):
+    /// find the service (firewall mark first, then protocol/VIP/port), reuse or schedule
+    /// as `ip_vs_schedule()`/`ip_vs_sched_persist()` do, create and bind the entry and run
+    /// the packet through the state machine. Returns the entry's handle.
+    pub fn new_conn(&mut self, now: Time, flow: &Flow, fwmark: Option<u32>) -> Result<Scheduled, NoDest> {
+        self.advance(now);
+        let inet = ServiceKey::Inet { protocol: flow.protocol.into(), addr: flow.daddr, port: flow.dport };
+        let svc_i = fwmark
+            .and_then(|m| self.service_index(&ServiceKey::Fwmark(m)))
+            .or_else(|| self.service_index(&inet))
+            .ok_or(NoDest::NoService)?;
+        let key = ConnKey::new(flow.protocol.into(), flow.saddr, flow.sport, flow.daddr, flow.dport);
+        let hash = key.hash();
+        let conns = &self.conns;
+        let found = self.by_key.find(hash, |i| conns[i as usize].as_ref().is_some_and(|c| c.is_key(&key)));
+        if let Some(old) = found.map(ConnId) {
+            // conn_reuse_mode=1: a SYN for an entry in TIME_WAIT or CLOSE that no template
+            // controls expires the old entry and is scheduled afresh; otherwise the
+            // packet simply belongs to the existing entry.
+            let c = self.conns[old.0 as usize].as_ref().expect("hashed entry exists");
+            let reusable = matches!(c.state(), ConnState::Tcp(TcpState::TimeWait | TcpState::Close))
+                && c.control().is_none();
+            if reusable {
+                self.expire_now(old);
+            } else {
+                let (svc_i, dest) = (c.svc_index(), c.dest());
+                self.packet(now, old, Segment::Syn, false);
+                return Ok(self.scheduled_on(svc_i, Some(old), dest, flow));
+            }
+        }
+        let svc = &mut self.services[svc_i];
+        let (dest, control) = match svc.config.persistence {
+            None => (svc.sched.schedule(now, flow).ok_or(NoDest::NoDestination)?, None),
+            Some(timeout) => {
+                let caddr = mask_addr(flow.saddr, svc.config.netmask);
+                let (dest, tmpl) = self.persist_template(now, svc_i, caddr, timeout, flow)?;
+                (dest, Some(tmpl))
+            }
+        };
+        let result = self.scheduled_on(svc_i, None, dest, flow);
+        let svc = &mut self.services[svc_i];
+        svc.conns += 1;
+        let one_packet = flow.protocol == Protocol::Udp && svc.sched.flags().has(SvcFlags::ONEPACKET);
+        let state = match flow.protocol {
+            Protocol::Udp => ConnState::Udp,
+            _ => ConnState::Tcp(TcpState::None),
+        };
+        // ip_vs_bind_dest(): the entry starts INACTIVE.
+        svc.sched.bind(dest, ConnCount::Inactive);
+        let mut conn = Conn::new(&key, svc_i as u32, dest, state, result.fwd != Forwarding::Masq);
+        if let Some(t) = control {
+            conn.set_control(t);
+            self.conns[t.0 as usize].as_mut().expect("template exists").add_controlled(1);
+        }
+        if one_packet {
+            // Never hashed; expires as soon as its packet is sent.
+            conn.set_unhashed();
+            let id = self.insert(conn);
+            self.expire_now(id);
+            return Ok(result);
+        }
+        let id = self.insert(conn);
+        let conns = &self.conns;
+        self.by_key.insert(hash, id.0, |i| conn_hash(conns, i));
+        self.packet(now, id, Segment::Syn, false);
+        Ok(Scheduled { conn: Some(id), ..result })
+    }
+
+    fn scheduled_on(&self, svc_i: usize, conn: Option<ConnId>, dest: DestId, flow: &Flow) -> Scheduled {
+        let svc = &self.services[svc_i];
+        let d = svc.sched.dest(dest);
+        let port = if d.port() == 0 { flow.dport } else { d.port() };
+        Scheduled { conn, dest: SocketAddr::new(d.addr(), port), fwd: d.fwd() }
+    }
+
+    /// Persistence (`ip_vs_sched_persist()`): reuse a valid template's real server, or
+    /// schedule and create a template. Either way the template's timer is re-armed.
+    fn persist_template(
+        &mut self,
+        now: Time,
+        svc_i: usize,
+        caddr: IpAddr,
+        timeout: Duration,
+        flow: &Flow,
+    ) -> Result<(DestId, ConnId), NoDest> {
+        let key = ConnKey::new(flow.protocol.into(), caddr, 0, flow.daddr, 0);
+        let svc_key = self.services[svc_i].key;
+        let hash = template_hash(self.services[svc_i].key_hash, key.caddr());
+        let (services, conns) = (&self.services, &self.conns);
+        let found = self.templates.find(hash, |i| {
+            let c = conns[i as usize].as_ref().expect("indexed template exists");
+            services[c.svc_index()].key == svc_key && c.caddr() == key.caddr()
+        });
+        if let Some(t) = found.map(ConnId) {
+            let tmpl = self.conns[t.0 as usize].as_ref().expect("hashed template exists");
+            // The template's own service: a deleted and re-added service finds the
+            // templates of its predecessor, whose real servers are all deleted.
+            let d = self.services[tmpl.svc_index()].sched.dest(tmpl.dest());
+            // expire_quiescent_template=0 (the default): a weight-0 server keeps its
+            // persistent clients; only a deleted one invalidates the template.
+            if d.is_available() {
+                let (dest, lane) = (tmpl.dest(), tmpl.timer().lane);
+                self.arm_lane(t, lane);
+                return Ok((dest, t));
+            }
+            self.unhash_template(t);
+        }
+        let svc = &mut self.services[svc_i];
+        let dest = svc.sched.schedule(now, flow).ok_or(NoDest::NoDestination)?;
+        svc.sched.bind(dest, ConnCount::Template);
+        let t = self.insert(Conn::new(&key, svc_i as u32, dest, ConnState::Template, true));
+        let (services, conns) = (&self.services, &self.conns);
+        self.templates.insert(hash, t.0, |i| template_hash_of(services, conns, i));
+        self.arm(t, timeout);
+        Ok((dest, t))
+    }
+
+    /// Invalidate a template: lookups no longer find it; its timer runs on.
+    fn unhash_template(&mut self, t: ConnId) {
+        let c = self.conns[t.0 as usize].as_mut().expect("template exists");
+        c.set_unhashed();
+        let hash = template_hash(self.services[c.svc_index()].key_hash, c.caddr());
+        let (services, conns) = (&self.services, &self.conns);
+        let removed = self.templates.remove(hash, t.0, |i| template_hash_of(services, conns, i));
+        assert!(removed, "hashed template is in the index");
+    }
+
+    /// A segment of connection `id` passes the director at `now`: the TCP state machine
+    /// moves it (and its counters) and its timer is re-armed for the new state.
+    /// `output` marks a server-to-client segment (seen only with NAT).
+    pub fn packet(&mut self, now: Time, id: ConnId, seg: Segment, output: bool) {
+        self.advance(now);
+        let Some(c) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else { return };
+        let before = c.count();
+        let timeout = match c.state() {
+            ConnState::Tcp(s) => {
+                if output {
+                    c.saw_output();
+                }
+                let dir = match (output, c.no_output()) {
+                    (true, _) => Direction::Output,
+                    (false, true) => Direction::InputOnly,
+                    (false, false) => Direction::Input,
+                };
+                let next = tcp::transition(dir, seg, s);
+                c.set_state(ConnState::Tcp(next));
+                self.timeouts.tcp(next)
+            }
+            ConnState::Udp => self.timeouts.udp,
+            ConnState::Template => return,
+        };
+        let after = c.count();
+        let (svc, dest) = (c.svc_index(), c.dest());
+        if before != after {
+            let sched = &mut self.services[svc].sched;
+            match after {
+                ConnCount::Active => sched.activate(dest),
+                _ => sched.deactivate(dest),
+            }
+        }
+        self.arm(id, timeout);
+    }
+
+    /// Virtual time passes: every timer with a deadline `<= now` fires, in order.
+    pub fn advance(&mut self, now: Time) {
+        assert!(now >= self.now, "IPVS time went backwards: {} -> {}", self.now, now);
+        while let Some((deadline, lane)) = self.earliest_timer() {
+            if deadline > now {
+                break;
+            }
+            let id = ConnId(self.timers.pop(lane));
+            self.now = deadline;
+            self.conns[id.0 as usize].as_mut().expect("live timer's entry exists").disarm();
+            self.expire(id);
+        }
+        self.now = now;
+    }
+
+    /// The earliest pending timer's deadline (stale timers are discarded on the way,
+    /// hence `&mut`). The simulator interleaves expiries with its own events by it.
+    pub fn next_deadline(&mut self) -> Option<Time> {
+        self.earliest_timer().map(|(t, _)| t)
+    }
+
+    /// Entries (connections and templates) freed by their timer so far; REF-1 counts
+    /// these expiries as model events. Entries dropped otherwise (a reused TIME_WAIT
+    /// entry, a one-packet entry) are not counted.
+    pub fn expired_total(&self) -> u64 {
+        self.expired
+    }
+
+    pub(super) fn earliest_timer(&mut self) -> Option<(Time, LaneId)> {
+        let conns = &self.conns;
+        self.timers.earliest(|id, r| {
+            let c = conns[id as usize].as_ref()?;
+            (c.timer() == r).then_some(c.deadline())
+        })
+    }
+
+    /// `ip_vs_conn_expire()`: a template still controlling entries is re-armed for 60 s
+    /// (and that timeout sticks); anything else is unlinked and unbound.
+    fn expire(&mut self, id: ConnId) {
+        let c = self.conns[id.0 as usize].as_ref().expect("expiring entry exists");
+        if c.n_control() > 0 {
+            self.arm(id, CONTROL_REARM);
+            return;
+        }
+        self.expired += 1;
+        self.expire_now(id);
+    }
+
+    /// Unlink, unbind and free an entry at once.
+    fn expire_now(&mut self, id: ConnId) {
+        let c = self.conns[id.0 as usize].take().expect("expiring entry exists");
+        self.free.push(id.0);
+        if c.timer().armed {
+            self.forget_timer(c.timer());
+        }
+        if !c.unhashed() {
+            let (services, conns) = (&self.services, &self.conns);
+            let removed = match c.state() {
+                ConnState::Template => {
+                    let hash = template_hash(services[c.svc_index()].key_hash, c.caddr());
+                    self.templates.remove(hash, id.0, |i| template_hash_of(services, conns, i))
+                }
+                _ => self.by_key.remove(c.key().hash(), id.0, |i| conn_hash(conns, i)),
+            };
+            assert!(removed, "hashed entry is in its index");
+        }
+        self.services[c.svc_index()].sched.unbind(c.dest(), c.count());
+        if let Some(t) = c.control() {
+            self.conns[t.0 as usize].as_mut().expect("controlling template exists").add_controlled(-1);
+        }
+    }
+
+    fn insert(&mut self, conn: Conn) -> ConnId {
+        match self.free.pop() {
+            Some(i) => {
+                self.conns[i as usize] = Some(conn);
+                ConnId(i)
+            }
+            None => {
+                let id = u32::try_from(self.conns.len()).ok().filter(|&i| i <= super::index::MAX_ID);
+                self.conns.push(Some(conn));
+                ConnId(id.expect("more than 2^27 entries in the IPVS table"))
+            }
+        }
+    }
+
+    /// (Re-)arm `id`'s timer for `now + timeout`.
+    fn arm(&mut self, id: ConnId, timeout: Duration) {
+        let lane = self.timers.lane(timeout);
+        self.arm_lane(id, lane);
+    }
+
+    fn arm_lane(&mut self, id: ConnId, lane: LaneId) {
+        let deadline = self.now + self.timers.timeout(lane);
+        let r = self.timers.push(lane, id.0);
+        let c = self.conns[id.0 as usize].as_mut().expect("armed entry exists");
+        let old = c.timer();
+        c.set_timer(r, deadline);
+        if old.armed {
+            self.forget_timer(old);
+        }
+    }
+
+    /// The live timer item at `r` became stale; compact its lane if mostly stale.
+    fn forget_timer(&mut self, r: TimerRef) {
+        if self.timers.forget(r) {
+            let conns = &mut self.conns;
+            self.timers.compact(r.lane, |id, old, new| match conns[id as usize].as_mut() {
+                Some(c) if c.timer() == old => {
+                    c.move_timer(new);
+                    true
+                }
+                _ => false,
+            });
+        }
+    }
+}
+
+/// The client address masked with the service's persistence granularity.
+fn mask_addr(addr: IpAddr, netmask: u32) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a) & netmask).into()),
+        IpAddr::V6(a) => {
+            let plen = netmask.min(128);
+            let m = if plen == 0 { 0 } else { u128::MAX << (128 - plen) };
+            IpAddr::V6((u128::from(a) & m).into())
+        }
+    }
+}

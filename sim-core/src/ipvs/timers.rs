@@ -1,0 +1,279 @@
+//! Connection timers as FIFO lanes, one per distinct timeout value.
+//!
+//! Every IPVS timer is armed for `now + timeout`, with `now` never going back and the
+//! timeout a per-state constant, so the timers armed with one timeout expire in the order
+//! they were armed: a FIFO per timeout value ("lane") is already sorted by deadline.
+//! Arming is a push, O(1); the next deadline is the earliest of the lane heads; there are
+//! only as many lanes as distinct timeouts (about ten).
+//!
+//! Re-arming an entry leaves its old position behind as a stale item, recognised (the
+//! entry's [`TimerRef`] no longer names that position) and dropped when it reaches the
+//! head. A lane whose items are mostly stale is compacted, so the stale items of a long
+//! lane (ESTABLISHED, 900 s, re-armed by every packet) cannot outnumber the live ones.
+//!
+//! Equal deadlines in different lanes fire in arming order without storing a sequence
+//! number: deadline = arming time + lane timeout, so at equal deadlines the lane with the
+//! longer timeout was armed strictly earlier, and arming times never decrease. Hence
+//! `(deadline, longer timeout first)` is `(deadline, arming order)`.
+
+use std::collections::VecDeque;
+
+use lvs_sched::{Duration, Time};
+
+/// Index of a lane.
+pub(crate) type LaneId = u16;
+
+/// "No lane yet": an entry never armed.
+pub(crate) const NO_LANE: LaneId = LaneId::MAX;
+
+/// A lane is compacted once more than this many of its items, and more than half, are
+/// stale; small lanes are left alone because their stale items drain soon anyway.
+const COMPACT_MIN_STALE: u32 = 64;
+
+/// Where an entry's timer is: its lane (which is also its current timeout) and its
+/// position in the lane, if armed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimerRef {
+    /// The lane of the latest arming; keeps naming the timeout after the timer fired.
+    pub(crate) lane: LaneId,
+    /// Position of the live item in the lane (lane positions count pushes, wrapping).
+    pub(crate) pos: u32,
+    /// False once fired or never armed: no item of any lane is live for the entry.
+    pub(crate) armed: bool,
+}
+
+#[derive(Debug)]
+struct Lane {
+    timeout: Duration,
+    /// Entry ids in arming order; the item at index `k` has position `head_pos + k`.
+    items: VecDeque<u32>,
+    head_pos: u32,
+    /// Items known to be stale (their entry was re-armed or freed).
+    stale: u32,
+}
+
+/// The lanes of one table.
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    lanes: Vec<Lane>,
+}
+
+impl Timers {
+    /// The lane for `timeout`, created on first use.
+    pub(crate) fn lane(&mut self, timeout: Duration) -> LaneId {
+        if let Some(i) = self.lanes.iter().position(|l| l.timeout == timeout) {
+            return i as LaneId;
+        }
+        let id = LaneId::try_from(self.lanes.len()).ok().filter(|&i| i != NO_LANE);
+        let id = id.expect("more than 65534 distinct IPVS timeouts");
+        self.lanes.push(Lane { timeout, items: VecDeque::new(), head_pos: 0, stale: 0 });
+        id
+    }
+
+    /// The timeout of a lane.
+    pub(crate) fn timeout(&self, lane: LaneId) -> Duration {
+        self.lanes[lane as usize].timeout
+    }
+
+    /// Arm entry `id` in `lane`; returns where its live item is.
+    pub(crate) fn push(&mut self, lane: LaneId, id: u32) -> TimerRef {
+        let l = &mut self.lanes[lane as usize];
+        let pos = l.head_pos.wrapping_add(l.items.len() as u32);
+        assert!(l.items.len() < u32::MAX as usize, "a timer lane holds 2^32 items");
+        l.items.push_back(id);
+        TimerRef { lane, pos, armed: true }
+    }
+
+    /// The live item at `r` became stale (its entry was re-armed or freed). Returns true
+    /// when the lane should now be compacted with [`Timers::compact`].
+    pub(crate) fn forget(&mut self, r: TimerRef) -> bool {
+        debug_assert!(r.armed, "only an armed timer has a live item");
+        let l = &mut self.lanes[r.lane as usize];
+        l.stale += 1;
+        l.stale > COMPACT_MIN_STALE && l.stale as usize * 2 > l.items.len()
+    }
+
+    /// The earliest live timer, as `(deadline, lane)`, dropping stale heads on the way.
+    /// `deadline_of(id, r)` is the deadline of entry `id` if its live item is at `r`.
+    pub(crate) fn earliest(
+        &mut self,
+        deadline_of: impl Fn(u32, TimerRef) -> Option<Time>,
+    ) -> Option<(Time, LaneId)> {
+        let mut best: Option<(Time, Duration, LaneId)> = None;
+        for (i, l) in self.lanes.iter_mut().enumerate() {
+            let lane = i as LaneId;
+            while let Some(&id) = l.items.front() {
+                let r = TimerRef { lane, pos: l.head_pos, armed: true };
+                if let Some(at) = deadline_of(id, r) {
+                    // Equal deadlines: the longer timeout was armed first (module doc).
+                    if best.is_none_or(|(t, d, _)| at < t || (at == t && l.timeout > d)) {
+                        best = Some((at, l.timeout, lane));
+                    }
+                    break;
+                }
+                l.items.pop_front();
+                l.head_pos = l.head_pos.wrapping_add(1);
+                l.stale -= 1;
+            }
+        }
+        best.map(|(t, _, lane)| (t, lane))
+    }
+
+    /// Remove the head of `lane`, which [`Timers::earliest`] just found live.
+    pub(crate) fn pop(&mut self, lane: LaneId) -> u32 {
+        let l = &mut self.lanes[lane as usize];
+        l.head_pos = l.head_pos.wrapping_add(1);
+        l.items.pop_front().expect("popping a lane with a live head")
+    }
+
+    /// Drop the stale items of `lane`. `keep(id, old, new)` is asked, in lane order,
+    /// whether entry `id`'s live item is at `old`; if so it must move the entry's
+    /// [`TimerRef`] to `new` and return true.
+    pub(crate) fn compact(&mut self, lane: LaneId, mut keep: impl FnMut(u32, TimerRef, TimerRef) -> bool) {
+        let l = &mut self.lanes[lane as usize];
+        let mut old = l.head_pos;
+        let mut new = l.head_pos;
+        l.items.retain(|&id| {
+            let at = |pos| TimerRef { lane, pos, armed: true };
+            let live = keep(id, at(old), at(new));
+            old = old.wrapping_add(1);
+            if live {
+                new = new.wrapping_add(1);
+            }
+            live
+        });
+        l.stale = 0;
+        if l.items.capacity() > 4 * l.items.len() + 64 {
+            l.items.shrink_to(2 * l.items.len());
+        }
+    }
+
+    /// Items held in all lanes, stale ones included.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lanes.iter().map(|l| l.items.len()).sum()
+    }
+
+    /// Heap bytes held by the lanes.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.lanes.capacity() * size_of::<Lane>()
+            + self.lanes.iter().map(|l| l.items.capacity() * size_of::<u32>()).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl TimerRef {
+        const NONE: TimerRef = TimerRef { lane: NO_LANE, pos: 0, armed: false };
+    }
+
+    /// A stand-in for the connection slab: each entry's timer and deadline.
+    #[derive(Default)]
+    struct Slab {
+        timers: Timers,
+        entries: Vec<(TimerRef, Time)>,
+        now: Time,
+    }
+
+    impl Slab {
+        fn arm(&mut self, id: u32, timeout_s: u64) {
+            let timeout = Duration::from_secs(timeout_s);
+            let lane = self.timers.lane(timeout);
+            let r = self.timers.push(lane, id);
+            let i = id as usize;
+            if self.entries.len() <= i {
+                self.entries.resize(i + 1, (TimerRef::NONE, Time::ZERO));
+            }
+            let old = std::mem::replace(&mut self.entries[i], (r, self.now + timeout)).0;
+            if old.armed && self.timers.forget(old) {
+                let entries = &mut self.entries;
+                self.timers.compact(old.lane, |id, old, new| {
+                    let e = &mut entries[id as usize].0;
+                    let live = *e == old;
+                    if live {
+                        *e = new;
+                    }
+                    live
+                });
+            }
+        }
+
+        /// Fire every timer due at `now`; returns the ids in firing order.
+        fn advance(&mut self, now: Time) -> Vec<u32> {
+            let mut fired = Vec::new();
+            loop {
+                let entries = &self.entries;
+                let next = self.timers.earliest(|id, r| {
+                    let (t, at) = entries[id as usize];
+                    (t == r).then_some(at)
+                });
+                match next {
+                    Some((at, lane)) if at <= now => {
+                        let id = self.timers.pop(lane);
+                        self.entries[id as usize].0.armed = false;
+                        fired.push(id);
+                    }
+                    _ => break,
+                }
+            }
+            self.now = now;
+            fired
+        }
+    }
+
+    fn secs(s: u64) -> Time {
+        Time::ZERO + Duration::from_secs(s)
+    }
+
+    #[test]
+    fn equal_deadlines_in_different_lanes_fire_in_arming_order() {
+        let mut s = Slab::default();
+        // Entry 0: armed at 0 for 10 s; entry 1: armed at 5 for 5 s; entry 2: armed at 5
+        // for 5 s after entry 1. All three are due at 10 s; arming order is 0, 1, 2, and
+        // lane creation order (the 10 s lane first) must not be what decides it.
+        s.arm(3, 5);
+        s.arm(0, 10);
+        s.now = secs(5);
+        s.arm(1, 5);
+        s.arm(2, 5);
+        assert_eq!(s.advance(secs(5)), vec![3]);
+        assert_eq!(s.advance(Time(secs(10).0 - 1)), Vec::<u32>::new());
+        assert_eq!(s.advance(secs(10)), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn rearmed_entry_fires_once_at_its_last_deadline() {
+        let mut s = Slab::default();
+        s.arm(0, 60);
+        s.arm(1, 60);
+        s.now = secs(1);
+        s.arm(0, 900); // 0 moves to the 900 s lane: its 60 s item is stale
+        s.now = secs(2);
+        s.arm(1, 60); // re-armed in the same lane: the first item is stale
+        assert_eq!(s.advance(secs(61)), Vec::<u32>::new(), "both 60 s items at 60 s are stale");
+        assert_eq!(s.advance(secs(62)), vec![1]);
+        assert_eq!(s.advance(secs(900)), Vec::<u32>::new());
+        assert_eq!(s.advance(secs(901)), vec![0]);
+        assert_eq!(s.timers.len(), 0);
+    }
+
+    #[test]
+    fn compaction_keeps_stale_items_below_half_and_order_intact() {
+        let mut s = Slab::default();
+        // 10 entries re-armed 1000 times each in one lane: without compaction the lane
+        // would hold 10 000 items.
+        for round in 0..1000 {
+            s.now = Time(round);
+            for id in 0..10 {
+                s.arm(id, 900);
+            }
+        }
+        let len = s.timers.len();
+        assert!(len <= 2 * 10 + COMPACT_MIN_STALE as usize + 2, "lane holds {len} items");
+        // The live items still fire in arming order at their deadlines.
+        let last = Time(999) + Duration::from_secs(900);
+        assert_eq!(s.advance(last), (0..10).collect::<Vec<_>>());
+    }
+}
