@@ -31,9 +31,16 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--memory") {
         return memory(parse_count(&args[i + 1]));
     }
-    let sizes: Vec<u64> = if args.is_empty() { vec![1_000_000, 10_000_000] } else { args.iter().map(|a| parse_count(a)).collect() };
+    let sizes: Vec<u64> = if args.is_empty() {
+        vec![1_000_000, 10_000_000]
+    } else {
+        args.iter().map(|a| parse_count(a)).collect()
+    };
     println!("LVS-REF-1 base (wlc, exponential demand, 8 PS servers, rho 0.7), one core");
-    println!("{:>10} {:>16} {:>16} {:>8} {:>12} {:>10}", "conns", "minimal loop c/s", "lvsim c/s", "ratio", "mean R (ms)", "events");
+    println!(
+        "{:>10} {:>16} {:>16} {:>8} {:>12} {:>10}",
+        "conns", "minimal loop c/s", "lvsim c/s", "ratio", "mean R (ms)", "events"
+    );
     for &n in &sizes {
         let (base_cps, base_r) = minimal_loop(n, 1);
         let r = Preset::Base.run(n, 1);
@@ -64,7 +71,8 @@ fn parse_count(s: &str) -> u64 {
 fn memory(conns: u64) {
     let exe = std::env::current_exe().expect("own path");
     let run = |n: u64| -> (u64, u64) {
-        let out = std::process::Command::new(&exe).args(["--probe", &n.to_string()]).output().expect("probe runs");
+        let out =
+            std::process::Command::new(&exe).args(["--probe", &n.to_string()]).output().expect("probe runs");
         let text = String::from_utf8_lossy(&out.stdout);
         let mut it = text.split_whitespace().map(|w| w.parse::<u64>().expect("probe prints numbers"));
         (it.next().expect("peak rss"), it.next().expect("peak inflight"))
@@ -72,7 +80,10 @@ fn memory(conns: u64) {
     let (rss0, _) = run(1000);
     let (rss, inflight) = run(conns);
     let per = (rss - rss0) as f64 / inflight as f64;
-    println!("memory probe (hold = T) at {conns} connections: peak {inflight} in flight, peak RSS {} MiB, {per:.1} bytes per in-flight connection", rss >> 20);
+    println!(
+        "memory probe (hold = T) at {conns} connections: peak {inflight} in flight, peak RSS {} MiB, {per:.1} bytes per in-flight connection",
+        rss >> 20
+    );
 }
 
 /// Child: one hold = T run; prints peak RSS [bytes] and peak in-flight connections.
@@ -106,7 +117,8 @@ fn minimal_loop(conns: u64, seed: u64) -> (f64, f64) {
         heap: BinaryHeap<Reverse<(u64, u64)>>, // (finish V as bits of a positive f64, job)
         generation: u64,
     }
-    let mut srv: Vec<Srv> = (0..8).map(|_| Srv { v: 0.0, last: 0.0, n: 0, heap: BinaryHeap::new(), generation: 0 }).collect();
+    let mut srv: Vec<Srv> =
+        (0..8).map(|_| Srv { v: 0.0, last: 0.0, n: 0, heap: BinaryHeap::new(), generation: 0 }).collect();
     let mut arrival_of: Vec<f64> = Vec::new();
     let mut free: Vec<u64> = Vec::new();
     // Events: (time bits, seq, kind): kind u64::MAX = arrival, else server index << 32 | generation.

@@ -88,9 +88,17 @@ struct Shape {
 
 impl Preset {
     fn shape(self) -> Shape {
-        let ps = |capacities, weights, lambda, m| Shape { capacities, weights, slots: None, lambda, mean_demand_s: m };
+        let ps = |capacities, weights, lambda, m| Shape {
+            capacities,
+            weights,
+            slots: None,
+            lambda,
+            mean_demand_s: m,
+        };
         match self {
-            Preset::Base => ps(&[1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 1.5, 2.0], &[2, 2, 2, 2, 2, 3, 3, 4], 1000.0, 0.007),
+            Preset::Base => {
+                ps(&[1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 1.5, 2.0], &[2, 2, 2, 2, 2, 3, 3, 4], 1000.0, 0.007)
+            }
             Preset::O1 | Preset::O2 => ps(&[1.0], &[1], 80.0, 0.010),
             Preset::O3 => Shape { slots: Some(1), ..ps(&[1.0], &[1], 80.0, 0.010) },
             Preset::O4 => Shape { slots: Some(4), ..ps(&[4.0], &[1], 320.0, 0.010) },

@@ -40,7 +40,11 @@ fn assert_mean_within(out: &Outputs, exact: f64, max_rel_ci: f64, what: &str) {
 
 #[track_caller]
 fn assert_close(got: f64, exact: f64, rel: f64, what: &str) {
-    assert!((got - exact).abs() <= rel * exact, "{what}: got {got:.6}, exact {exact:.6} (±{:.1}%)", rel * 100.0);
+    assert!(
+        (got - exact).abs() <= rel * exact,
+        "{what}: got {got:.6}, exact {exact:.6} (±{:.1}%)",
+        rel * 100.0
+    );
 }
 
 #[test]

@@ -153,9 +153,17 @@ fn a_nat_director_saturates_its_link_where_a_dr_director_does_not() {
     let dr = run(mk(Forwarding::DirectRouting));
     let d = &dr.directors[0];
     let offered = dr.connections.offered as f64 / 15.0;
-    assert!((dr.throughput_cps - offered).abs() < 0.02 * offered, "DR keeps up: {} of {offered}", dr.throughput_cps);
+    assert!(
+        (dr.throughput_cps - offered).abs() < 0.02 * offered,
+        "DR keeps up: {} of {offered}",
+        dr.throughput_cps
+    );
     let expect_util = offered * 1580.0 * 8.0 / 100e6;
-    assert!((d.external_in.utilization - expect_util).abs() < 0.03 * expect_util, "{} vs {expect_util}", d.external_in.utilization);
+    assert!(
+        (d.external_in.utilization - expect_util).abs() < 0.03 * expect_util,
+        "{} vs {expect_util}",
+        d.external_in.utilization
+    );
     assert_eq!(d.external_out.packets, 0);
     assert!(dr.throughput_cps > 1.6 * nat.throughput_cps);
 }
@@ -211,7 +219,7 @@ fn one_packet_scheduling_schedules_every_datagram() {
     };
     let flows = udp(false);
     let dgrams = udp(true);
-    let created = |r: &RunReport| r.directors[0].ipvs.total_stats().conns;
+    let created = |r: &RunReport| r.directors[0].ipvs.total_stats().counters().conns;
     assert_eq!(flows.connections.completed, 100);
     assert_eq!(created(&flows), 100, "one IPVS entry per flow");
     assert_eq!(created(&dgrams), 400, "one entry per datagram with -o");
@@ -229,7 +237,12 @@ fn persistence_keeps_a_client_on_one_server() {
     c.directors[0].services[0].persistence = Some(Duration::from_secs(300));
     let r = run(c);
     let used: Vec<_> = r.servers.iter().filter(|s| s.connections > 0).collect();
-    assert_eq!(used.len(), 1, "one client, one server: {:?}", r.servers.iter().map(|s| s.connections).collect::<Vec<_>>());
+    assert_eq!(
+        used.len(),
+        1,
+        "one client, one server: {:?}",
+        r.servers.iter().map(|s| s.connections).collect::<Vec<_>>()
+    );
     assert_eq!(used[0].connections, 100);
 }
 
@@ -304,7 +317,15 @@ fn fingerprint(r: &RunReport) -> String {
     let servers: Vec<_> = r
         .servers
         .iter()
-        .map(|s| (s.connections, s.utilization, s.active_conns_mean, s.latency.quantile_ns(0.99), s.latency.mean_ns()))
+        .map(|s| {
+            (
+                s.connections,
+                s.utilization,
+                s.active_conns_mean,
+                s.latency.quantile_ns(0.99),
+                s.latency.mean_ns(),
+            )
+        })
         .collect();
     let dirs: Vec<_> = r.directors.iter().map(|d| (d.in_pkts, d.in_bytes, d.out_pkts, d.out_bytes)).collect();
     format!(
@@ -326,7 +347,13 @@ fn a_quiesced_server_gets_no_new_connections() {
     // rr over rs1, rs0 (IPVS lists the last added first); rs0 goes to weight 0 at 5 s,
     // before the connection arriving at 5 s is scheduled (configured actions come first).
     let mut c = cluster(Forwarding::DirectRouting, 2, 10.0, 10);
-    c.actions.push(Action { at: Duration::from_secs(5), director: 0, service: 0, server: 0, change: Change::Weight(0) });
+    c.actions.push(Action {
+        at: Duration::from_secs(5),
+        director: 0,
+        service: 0,
+        server: 0,
+        change: Change::Weight(0),
+    });
     let r = run(c);
     assert_eq!(r.connections.completed, 100);
     assert_eq!((r.servers[0].connections, r.servers[1].connections), (24, 76));
@@ -339,8 +366,15 @@ fn removal(expire_nodest_conn: bool) -> RunReport {
     let mut c = cluster(Forwarding::DirectRouting, 2, 10.0, 10);
     c.max_retries = 3;
     c.directors[0].expire_nodest_conn = expire_nodest_conn;
-    c.populations[0].transport = Transport::Tcp { requests: Dist::Constant(3.0), think_time: Dist::Constant(1.0) };
-    c.actions.push(Action { at: Duration::from_secs(5), director: 0, service: 0, server: 0, change: Change::Remove });
+    c.populations[0].transport =
+        Transport::Tcp { requests: Dist::Constant(3.0), think_time: Dist::Constant(1.0) };
+    c.actions.push(Action {
+        at: Duration::from_secs(5),
+        director: 0,
+        service: 0,
+        server: 0,
+        change: Change::Remove,
+    });
     run(c)
 }
 

@@ -45,7 +45,7 @@ impl Backend for Model {
         };
         let sched = match self.ipvs.new_conn(self.now, &flow, target.fwmark) {
             Ok(s) => s,
-            Err(NoDest::NoDestination) => return Ok(None),
+            Err(NoDest::NoDestination | NoDest::Dropped) => return Ok(None),
             Err(NoDest::NoService) => {
                 bail!("no virtual service for {} {}", proto(target.protocol), target.addr)
             }

@@ -28,6 +28,7 @@
 pub mod conn;
 mod index;
 pub mod ipvsadm;
+pub mod stats;
 mod table;
 pub mod tcp;
 mod timers;
@@ -39,6 +40,7 @@ use lvs_sched::{DestConfig, DestId, Duration, Forwarding, Protocol, SchedulerKin
 
 pub use self::conn::Conn;
 use self::index::{Index, hash_words};
+use self::stats::{Accounts, Stats};
 use self::tcp::{TcpState, Timeouts};
 use self::timers::Timers;
 
@@ -209,6 +211,31 @@ pub struct Scheduled {
     pub dest: SocketAddr,
     /// The real server's forwarding method.
     pub fwd: Forwarding,
+    /// The real server, in its service.
+    pub dest_id: DestId,
+    /// The service.
+    pub service: ServiceId,
+}
+
+/// What the director does with a packet of an existing entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forwarded.
+    Accept,
+    /// Dropped: its real server has been deleted (`ip_vs_in()`'s "not available").
+    Drop,
+}
+
+/// The sysctls of `/proc/sys/net/ipv4/vs/` the model honours (kernel defaults: off).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sysctls {
+    /// `expire_nodest_conn`: a packet for an entry whose real server was deleted expires
+    /// the entry at once (it is dropped either way); a SYN hitting such an entry, or one
+    /// whose server has weight 0, is scheduled afresh.
+    pub expire_nodest_conn: bool,
+    /// `expire_quiescent_template`: a persistence template whose real server has weight 0
+    /// is invalid, so its clients are scheduled afresh.
+    pub expire_quiescent_template: bool,
 }
 
 /// Why a new connection got no real server.
@@ -220,6 +247,10 @@ pub enum NoDest {
     /// The scheduler found no destination (ICMP port unreachable).
     #[error("no destination available")]
     NoDestination,
+    /// A SYN for an existing entry whose real server was deleted, without
+    /// `expire_nodest_conn`: dropped.
+    #[error("dropped: the entry's real server is gone")]
+    Dropped,
 }
 
 /// The IPVS state of one director (one network namespace).
@@ -243,6 +274,8 @@ pub struct Ipvs {
     /// Entries freed by their timer.
     expired: u64,
     timeouts: Timeouts,
+    sysctls: Sysctls,
+    accounts: Accounts,
     now: Time,
 }
 
@@ -259,6 +292,8 @@ impl Ipvs {
             timers: Timers::default(),
             expired: 0,
             timeouts: Timeouts::default(),
+            sysctls: Sysctls::default(),
+            accounts: Accounts::default(),
             now: Time::ZERO,
         }
     }
@@ -271,6 +306,70 @@ impl Ipvs {
     /// The state timeouts.
     pub fn timeouts_mut(&mut self) -> &mut Timeouts {
         &mut self.timeouts
+    }
+
+    /// The sysctls.
+    pub fn sysctls(&self) -> Sysctls {
+        self.sysctls
+    }
+
+    /// The sysctls, to change.
+    pub fn sysctls_mut(&mut self) -> &mut Sysctls {
+        &mut self.sysctls
+    }
+
+    /// The id of a (live) service.
+    pub fn service_id(&self, key: &ServiceKey) -> Option<ServiceId> {
+        self.service_index(key).map(|i| ServiceId(i as u32))
+    }
+
+    /// A service by id (deleted ones too: their entries still refer to them).
+    pub fn service_by_id(&self, id: ServiceId) -> &VirtualService {
+        &self.services[id.0 as usize]
+    }
+
+    /// Counters and rates of the whole table (`ipvsadm -L --stats` totals).
+    pub fn total_stats(&self) -> Stats {
+        self.accounts.total
+    }
+
+    /// Counters and rates of a service.
+    pub fn service_stats(&self, id: ServiceId) -> Stats {
+        self.accounts.services.get(id.0 as usize).copied().unwrap_or_default()
+    }
+
+    /// Counters and rates of a real server of a service.
+    pub fn dest_stats(&self, id: ServiceId, dest: DestId) -> Stats {
+        self.accounts
+            .dests
+            .get(id.0 as usize)
+            .and_then(|d| d.get(dest.0 as usize))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Counts `pkts` packets of `bytes` (L3) of entry `id` in one direction, on its real
+    /// server, its service and the total (call after the packet's `new_conn`/`packet`).
+    pub fn count(&mut self, id: ConnId, output: bool, pkts: u64, bytes: u64) {
+        if let Some(c) = self.conns.get(id.0 as usize).and_then(Option::as_ref) {
+            let (svc, dest) = (c.svc_index(), c.dest());
+            self.accounts.traffic(svc, dest, output, pkts, bytes);
+        }
+    }
+
+    /// Counts packets of a connection that has no entry (one-packet UDP scheduling).
+    pub fn count_on(&mut self, svc: ServiceId, dest: DestId, output: bool, pkts: u64, bytes: u64) {
+        self.accounts.traffic(svc.0 as usize, dest, output, pkts, bytes);
+    }
+
+    /// True if `id` is a live (not template) entry of `flow`'s connection: a handle kept
+    /// across time may outlive its entry, whose slot is then reused.
+    pub fn entry_matches(&self, id: ConnId, flow: &lvs_sched::Flow) -> bool {
+        let key = conn::ConnKey::new(flow.protocol.into(), flow.saddr, flow.sport, flow.daddr, flow.dport);
+        self.conns
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|c| c.state() != ConnState::Template && c.is_key(&key))
     }
 
     /// Virtual services in creation order.

@@ -10,7 +10,9 @@ use super::conn::{Addr, ConnKey};
 use super::index::hash_words;
 use super::tcp::{self, Direction, Segment, TcpState};
 use super::timers::{LaneId, TimerRef};
-use super::{Conn, ConnId, ConnState, Ipvs, NoDest, Scheduled, ServiceKey, VirtualService};
+use super::{
+    Conn, ConnId, ConnState, Ipvs, NoDest, Scheduled, ServiceId, ServiceKey, Verdict, VirtualService,
+};
 
 /// A template still controlling connections is re-armed for this long
 /// (`ip_vs_conn_expire()`'s `expire_later`).
@@ -56,7 +58,16 @@ impl Ipvs {
             let c = self.conns[old.0 as usize].as_ref().expect("hashed entry exists");
             let reusable = matches!(c.state(), ConnState::Tcp(TcpState::TimeWait | TcpState::Close))
                 && c.control().is_none();
-            if reusable {
+            let d = self.services[c.svc_index()].sched.dest(c.dest());
+            // ip_vs_in(): an entry whose real server is gone drops the packet, or with
+            // expire_nodest_conn expires and lets the SYN be scheduled afresh (as it does
+            // for a weight-0 server, is_new_conn_expected()).
+            let gone = !d.is_available();
+            let renew = self.sysctls.expire_nodest_conn && (gone || d.weight() == 0);
+            if gone && !renew {
+                return Err(NoDest::Dropped);
+            }
+            if reusable || renew {
                 self.expire_now(old);
             } else {
                 let (svc_i, dest) = (c.svc_index(), c.dest());
@@ -74,6 +85,7 @@ impl Ipvs {
             }
         };
         let result = self.scheduled_on(svc_i, None, dest, flow);
+        self.accounts.conn(svc_i, dest);
         let svc = &mut self.services[svc_i];
         svc.conns += 1;
         let one_packet = flow.protocol == Protocol::Udp && svc.sched.flags().has(SvcFlags::ONEPACKET);
@@ -106,7 +118,13 @@ impl Ipvs {
         let svc = &self.services[svc_i];
         let d = svc.sched.dest(dest);
         let port = if d.port() == 0 { flow.dport } else { d.port() };
-        Scheduled { conn, dest: SocketAddr::new(d.addr(), port), fwd: d.fwd() }
+        Scheduled {
+            conn,
+            dest: SocketAddr::new(d.addr(), port),
+            fwd: d.fwd(),
+            dest_id: dest,
+            service: ServiceId(svc_i as u32),
+        }
     }
 
     /// Persistence (`ip_vs_sched_persist()`): reuse a valid template's real server, or
@@ -134,7 +152,8 @@ impl Ipvs {
             let d = self.services[tmpl.svc_index()].sched.dest(tmpl.dest());
             // expire_quiescent_template=0 (the default): a weight-0 server keeps its
             // persistent clients; only a deleted one invalidates the template.
-            if d.is_available() {
+            let quiescent = self.sysctls.expire_quiescent_template && d.weight() == 0;
+            if d.is_available() && !quiescent {
                 let (dest, lane) = (tmpl.dest(), tmpl.timer().lane);
                 self.arm_lane(t, lane);
                 return Ok((dest, t));
@@ -164,9 +183,23 @@ impl Ipvs {
     /// A segment of connection `id` passes the director at `now`: the TCP state machine
     /// moves it (and its counters) and its timer is re-armed for the new state.
     /// `output` marks a server-to-client segment (seen only with NAT).
-    pub fn packet(&mut self, now: Time, id: ConnId, seg: Segment, output: bool) {
+    ///
+    /// A client-to-server packet of an entry whose real server was deleted is dropped
+    /// before the state machine sees it (and with `expire_nodest_conn` the entry expires);
+    /// so is a packet for no entry at all.
+    pub fn packet(&mut self, now: Time, id: ConnId, seg: Segment, output: bool) -> Verdict {
         self.advance(now);
-        let Some(c) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else { return };
+        let Some(c) = self.conns.get(id.0 as usize).and_then(Option::as_ref) else { return Verdict::Drop };
+        if !output && c.state() != ConnState::Template {
+            let d = self.services[c.svc_index()].sched.dest(c.dest());
+            if !d.is_available() {
+                if self.sysctls.expire_nodest_conn {
+                    self.expire_now(id);
+                }
+                return Verdict::Drop;
+            }
+        }
+        let c = self.conns[id.0 as usize].as_mut().expect("checked above");
         let before = c.count();
         let timeout = match c.state() {
             ConnState::Tcp(s) => {
@@ -183,7 +216,7 @@ impl Ipvs {
                 self.timeouts.tcp(next)
             }
             ConnState::Udp => self.timeouts.udp,
-            ConnState::Template => return,
+            ConnState::Template => return Verdict::Accept,
         };
         let after = c.count();
         let (svc, dest) = (c.svc_index(), c.dest());
@@ -195,6 +228,7 @@ impl Ipvs {
             }
         }
         self.arm(id, timeout);
+        Verdict::Accept
     }
 
     /// Virtual time passes: every timer with a deadline `<= now` fires, in order.
@@ -204,11 +238,14 @@ impl Ipvs {
             if deadline > now {
                 break;
             }
+            // Estimator ticks before the deadline see the counters as they were then.
+            self.accounts.catch_up(deadline);
             let id = ConnId(self.timers.pop(lane));
             self.now = deadline;
             self.conns[id.0 as usize].as_mut().expect("live timer's entry exists").disarm();
             self.expire(id);
         }
+        self.accounts.catch_up(now);
         self.now = now;
     }
 

@@ -112,7 +112,8 @@ pub struct DuplexLink {
 
 impl DuplexLink {
     /// No delay, no limit either way.
-    pub const IDEAL: DuplexLink = DuplexLink { inbound: ChannelConfig::IDEAL, outbound: ChannelConfig::IDEAL };
+    pub const IDEAL: DuplexLink =
+        DuplexLink { inbound: ChannelConfig::IDEAL, outbound: ChannelConfig::IDEAL };
 
     /// The same parameters both ways.
     pub fn symmetric(c: ChannelConfig) -> Self {
@@ -296,7 +297,10 @@ impl ClusterConfig {
             return Err(err("run", "duration must be > 0"));
         }
         if self.warmup >= self.duration {
-            return Err(err("run", format!("warm-up {} must be shorter than the duration {}", self.warmup, self.duration)));
+            return Err(err(
+                "run",
+                format!("warm-up {} must be shorter than the duration {}", self.warmup, self.duration),
+            ));
         }
         if self.sample_interval == Some(Duration::ZERO) {
             return Err(err("run", "sample interval must be > 0"));
@@ -363,7 +367,10 @@ impl ClusterConfig {
                     return Err(err(place, "listed twice"));
                 }
                 if dest.weight > MAX_WEIGHT {
-                    return Err(err(place, format!("weight {} is out of range 0..={MAX_WEIGHT}", dest.weight)));
+                    return Err(err(
+                        place,
+                        format!("weight {} is out of range 0..={MAX_WEIGHT}", dest.weight),
+                    ));
                 }
                 match dest.fwd {
                     Forwarding::DirectRouting if s.segment != d.segment => {
@@ -386,7 +393,9 @@ impl ClusterConfig {
                             ),
                         ));
                     }
-                    Forwarding::Local => return Err(err(place, "the local forwarding method is not modelled")),
+                    Forwarding::Local => {
+                        return Err(err(place, "the local forwarding method is not modelled"));
+                    }
                     _ => {}
                 }
             }
@@ -396,12 +405,19 @@ impl ClusterConfig {
 
     fn validate_action(&self, a: &Action) -> Result<(), ConfigError> {
         let place = format!("action at {}", a.at);
-        let d = self.directors.get(a.director).ok_or_else(|| err(&place, format!("director #{} does not exist", a.director)))?;
-        let svc = d.services.get(a.service).ok_or_else(|| {
-            err(&place, format!("director {:?} has no service #{}", d.name, a.service))
-        })?;
+        let d = self
+            .directors
+            .get(a.director)
+            .ok_or_else(|| err(&place, format!("director #{} does not exist", a.director)))?;
+        let svc = d
+            .services
+            .get(a.service)
+            .ok_or_else(|| err(&place, format!("director {:?} has no service #{}", d.name, a.service)))?;
         if !svc.dests.iter().any(|x| x.server == a.server) {
-            let name = self.servers.get(a.server).map_or_else(|| format!("#{}", a.server), |s| format!("{:?}", s.name));
+            let name = self
+                .servers
+                .get(a.server)
+                .map_or_else(|| format!("#{}", a.server), |s| format!("{:?}", s.name));
             return Err(err(place, format!("real server {name} is not in service {}", svc.addr.describe())));
         }
         match a.change {
@@ -414,14 +430,18 @@ impl ClusterConfig {
 
     fn validate_population(&self, p: &PopulationConfig) -> Result<(), ConfigError> {
         let place = format!("client population {:?}", p.name);
-        crate::arrival::Arrivals::new(p.arrival.clone()).map_err(|e| err(&place, format!("arrivals: {e}")))?;
+        crate::arrival::Arrivals::new(p.arrival.clone())
+            .map_err(|e| err(&place, format!("arrivals: {e}")))?;
         if p.clients == 0 {
             return Err(err(place, "needs at least one client address"));
         }
         if self.director_of(p).is_none() {
             let mark = p.fwmark.map(|m| format!(" or FWM {m}")).unwrap_or_default();
             let target = ServiceAddr::Inet { protocol: p.protocol(), vip: p.vip, port: p.port };
-            return Err(err(place, format!("no director has the virtual service {}{mark}", target.describe())));
+            return Err(err(
+                place,
+                format!("no director has the virtual service {}{mark}", target.describe()),
+            ));
         }
         let (requests, think) = match &p.transport {
             Transport::Tcp { requests, think_time } => (requests, think_time),

@@ -86,7 +86,8 @@ enum Stage {
     AtClient,
 }
 
-const INBOUND: [Stage; 6] = [Stage::Access, Stage::ExtIn, Stage::DirCpu, Stage::IpvsIn, Stage::IntOut, Stage::AtServer];
+const INBOUND: [Stage; 6] =
+    [Stage::Access, Stage::ExtIn, Stage::DirCpu, Stage::IpvsIn, Stage::IntOut, Stage::AtServer];
 const OUTBOUND_NAT: [Stage; 6] =
     [Stage::IntIn, Stage::DirCpu, Stage::IpvsOut, Stage::ExtOut, Stage::Access, Stage::AtClient];
 const OUTBOUND_DIRECT: [Stage; 3] = [Stage::Uplink, Stage::Access, Stage::AtClient];
@@ -212,7 +213,9 @@ impl Simulation {
             let now = self.now;
             let dir = &mut self.dirs[self.pops[c.pop as usize].dir];
             let fate = match path[m.stage as usize] {
-                Stage::Access => Transmit::Delivered(now + self.cfg.populations[c.pop as usize].access_latency),
+                Stage::Access => {
+                    Transmit::Delivered(now + self.cfg.populations[c.pop as usize].access_latency)
+                }
                 Stage::ExtIn => dir.ext_in.send(now, m.bytes, u64::from(m.packets)),
                 Stage::ExtOut => dir.ext_out.send(now, m.bytes, u64::from(m.packets)),
                 Stage::IntOut => {
@@ -221,7 +224,9 @@ impl Simulation {
                 }
                 Stage::IntIn => dir.int_in.send(now, m.bytes, u64::from(m.packets)),
                 Stage::DirCpu => dir.cpu.send(now, m.bytes, u64::from(m.packets)),
-                Stage::Uplink => self.servers[c.server as usize].uplink.send(now, m.bytes, u64::from(m.packets)),
+                Stage::Uplink => {
+                    self.servers[c.server as usize].uplink.send(now, m.bytes, u64::from(m.packets))
+                }
                 Stage::IpvsIn => match self.ipvs_in(&m) {
                     Ok(()) => {
                         // Scheduling set the real server and forwarding method.
@@ -482,7 +487,8 @@ impl Simulation {
             }
             return self.release(m.conn);
         }
-        let rto = if matches!(m.kind, Kind::Syn | Kind::SynAck) { self.cfg.syn_rto } else { self.cfg.data_rto };
+        let rto =
+            if matches!(m.kind, Kind::Syn | Kind::SynAck) { self.cfg.syn_rto } else { self.cfg.data_rto };
         let at = (m.sent_at + Duration(rto.as_nanos().saturating_mul(1 << m.attempt.min(30)))).max(self.now);
         self.queue.push(at, Event::Retransmit(Msg { stage: 0, attempt: m.attempt + 1, sent_at: at, ..m }));
     }

@@ -174,16 +174,20 @@ impl Simulation {
         let streams = Streams::new(cfg.seed);
         let warmup = Time::ZERO + cfg.warmup;
         let end = Time::ZERO + cfg.duration;
-        let mut servers: Vec<Server> = cfg.servers.iter().map(|s| Server::new(s.cpu, s.uplink.outbound)).collect();
+        let mut servers: Vec<Server> =
+            cfg.servers.iter().map(|s| Server::new(s.cpu, s.uplink.outbound)).collect();
         let mut dirs = Vec::with_capacity(cfg.directors.len());
         for (di, d) in cfg.directors.iter().enumerate() {
             let seed = rand::RngCore::next_u64(&mut streams.stream(&format!("director/{}/ipvs", d.name)));
             dirs.push(Director::new(&cfg, di, seed, &mut servers)?);
         }
-        let backends = cfg.backends.iter().map(|b| Backend { cpu: Cpu::new(b.cpu), generation: 0, pending: None }).collect();
+        let backends = cfg
+            .backends
+            .iter()
+            .map(|b| Backend { cpu: Cpu::new(b.cpu), generation: 0, pending: None })
+            .collect();
         let pops = cfg.populations.iter().map(|p| Population::new(&cfg, p, &streams)).collect();
-        let mut m = Measure::default();
-        m.batch_means = Some(BatchMeans::new(warmup, end, 20));
+        let m = Measure { batch_means: Some(BatchMeans::new(warmup, end, 20)), ..Measure::default() };
         let mut sim = Simulation {
             queue: EventQueue::new(),
             now: Time::ZERO,
@@ -369,14 +373,21 @@ impl Simulation {
                 let dest = ipvs.service_by_id(sid).scheduler().dest(did);
                 (active, inactive, weight) = (dest.active_conns(), dest.inactive_conns(), dest.weight());
             }
-            servers.push(ServerSample { utilization: util, active_conns: active, inactive_conns: inactive, weight });
+            servers.push(ServerSample {
+                utilization: util,
+                active_conns: active,
+                inactive_conns: inactive,
+                weight,
+            });
         }
         let director_link_utilization = self
             .dirs
             .iter_mut()
             .map(|d| {
                 let busy = d.link_busy(now);
-                let u = (0..4).map(|i| (busy[i] - d.busy_sample[i]).as_nanos() as f64 / iv as f64).fold(0.0, f64::max);
+                let u = (0..4)
+                    .map(|i| (busy[i] - d.busy_sample[i]).as_nanos() as f64 / iv as f64)
+                    .fold(0.0, f64::max);
                 d.busy_sample = busy;
                 u
             })
@@ -422,7 +433,8 @@ impl Simulation {
             })
             .collect();
         let expiries = self.dirs.iter().map(|d| d.ipvs.expired_total()).sum();
-        let directors = self.dirs.into_iter().zip(&self.cfg.directors).map(|(d, c)| d.report(c, window)).collect();
+        let directors =
+            self.dirs.into_iter().zip(&self.cfg.directors).map(|(d, c)| d.report(c, window)).collect();
         let ref1 = Ref1Stats {
             log_histogram: self.m.log_histogram,
             batch_means: self.m.batch_means.expect("set at start"),
@@ -538,7 +550,12 @@ impl Director {
 
     /// Busy time of the four link directions: external in/out, internal out/in.
     fn link_busy(&self, t: Time) -> [Duration; 4] {
-        [self.ext_in.busy_time(t), self.ext_out.busy_time(t), self.int_out.busy_time(t), self.int_in.busy_time(t)]
+        [
+            self.ext_in.busy_time(t),
+            self.ext_out.busy_time(t),
+            self.int_out.busy_time(t),
+            self.int_in.busy_time(t),
+        ]
     }
 
     fn report(self, c: &crate::model::config::DirectorConfig, window: Duration) -> DirectorReport {
@@ -546,9 +563,14 @@ impl Director {
         let util = |i: usize| (self.busy_end[i] - self.busy_start[i]).as_nanos() as f64 / w;
         let ch = |ch: &Channel, u: f64| {
             let s = ch.stats();
-            ChannelReport { utilization: u, packets: s.packets, bytes: s.bytes, dropped_packets: s.dropped_packets }
+            ChannelReport {
+                utilization: u,
+                packets: s.packets,
+                bytes: s.bytes,
+                dropped_packets: s.dropped_packets,
+            }
         };
-        let totals = self.ipvs.total_stats();
+        let totals = self.ipvs.total_stats().counters();
         DirectorReport {
             name: c.name.clone(),
             in_pkts: totals.inpkts,
