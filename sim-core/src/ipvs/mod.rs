@@ -276,6 +276,9 @@ pub struct Ipvs {
     timeouts: Timeouts,
     sysctls: Sysctls,
     accounts: Accounts,
+    /// No timer is due before this: a lower bound of the earliest live deadline, so that
+    /// `advance` between deadlines does not scan the lanes.
+    next_due: Time,
     now: Time,
 }
 
@@ -294,6 +297,7 @@ impl Ipvs {
             timeouts: Timeouts::default(),
             sysctls: Sysctls::default(),
             accounts: Accounts::default(),
+            next_due: Time(u64::MAX),
             now: Time::ZERO,
         }
     }

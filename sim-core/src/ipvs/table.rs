@@ -234,6 +234,12 @@ impl Ipvs {
     /// Virtual time passes: every timer with a deadline `<= now` fires, in order.
     pub fn advance(&mut self, now: Time) {
         assert!(now >= self.now, "IPVS time went backwards: {} -> {}", self.now, now);
+        if now < self.next_due {
+            // Nothing can be due: the common case, without scanning the lanes.
+            self.accounts.catch_up(now);
+            self.now = now;
+            return;
+        }
         while let Some((deadline, lane)) = self.earliest_timer() {
             if deadline > now {
                 break;
@@ -245,6 +251,7 @@ impl Ipvs {
             self.conns[id.0 as usize].as_mut().expect("live timer's entry exists").disarm();
             self.expire(id);
         }
+        self.next_due = self.earliest_timer().map_or(Time(u64::MAX), |(t, _)| t);
         self.accounts.catch_up(now);
         self.now = now;
     }
@@ -328,6 +335,7 @@ impl Ipvs {
 
     fn arm_lane(&mut self, id: ConnId, lane: LaneId) {
         let deadline = self.now + self.timers.timeout(lane);
+        self.next_due = self.next_due.min(deadline);
         let r = self.timers.push(lane, id.0);
         let c = self.conns[id.0 as usize].as_mut().expect("armed entry exists");
         let old = c.timer();

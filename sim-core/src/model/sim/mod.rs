@@ -243,7 +243,7 @@ impl Simulation {
             Event::Retransmit(m) => self.retransmit(m),
             Event::ServerDone { server, generation } => {
                 if self.servers[server as usize].generation == generation {
-                    self.server_done(server as usize);
+                    self.server_event(server as usize);
                 }
             }
             Event::BackendQuery { conn } => self.backend_query(conn),
@@ -271,16 +271,34 @@ impl Simulation {
         }
     }
 
-    /// Re-plans a real server's completion event after its CPU changed.
+    /// Re-plans a real server's completion event after its CPU changed. A completion
+    /// that moved later keeps its pending event, which re-checks when it fires (an
+    /// arrival under processor sharing always delays the others): fewer queue pushes.
     fn resched_server(&mut self, s: usize) {
         let srv = &mut self.servers[s];
-        let next = srv.cpu.next_completion();
-        if next != srv.pending {
-            srv.generation = srv.generation.wrapping_add(1);
-            srv.pending = next;
-            if let Some(t) = next {
+        match (srv.pending, srv.cpu.next_completion()) {
+            (Some(p), Some(n)) if n >= p => {}
+            (_, None) => {}
+            (_, Some(n)) => {
+                srv.generation = srv.generation.wrapping_add(1);
+                srv.pending = Some(n);
+                self.queue.push(n, Event::ServerDone { server: s as u32, generation: srv.generation });
+            }
+        }
+    }
+
+    /// A server's pending completion event fired: complete, or wait for the later time.
+    fn server_event(&mut self, s: usize) {
+        let srv = &mut self.servers[s];
+        srv.pending = None;
+        match srv.cpu.next_completion() {
+            Some(t) if t == self.now => self.server_done(s),
+            Some(t) => {
+                srv.generation = srv.generation.wrapping_add(1);
+                srv.pending = Some(t);
                 self.queue.push(t, Event::ServerDone { server: s as u32, generation: srv.generation });
             }
+            None => {}
         }
     }
 
