@@ -5,6 +5,7 @@
 //! cargo bench -p sim-core --bench lvs_ref1                 # 1e6 and 1e7, memory at 1e6
 //! cargo bench -p sim-core --bench lvs_ref1 -- 1e5          # other sizes
 //! cargo bench -p sim-core --bench lvs_ref1 -- --memory 1e7 # the hold = T probe at 1e7
+//! cargo bench -p sim-core --bench lvs_ref1 -- --model 1e6  # the model alone (profiling)
 //! ```
 //!
 //! Connections per second count arrivals processed per second of wall time in the event
@@ -27,6 +28,14 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--probe") {
         let conns = parse_count(&args[i + 1]);
         return probe(conns);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--model") {
+        // The model alone (for profilers).
+        let r = Preset::Base.run(parse_count(&args[i + 1]), 1);
+        let t0 = Instant::now();
+        let report = Simulation::new(r.config()).expect("valid preset").run();
+        let cps = report.ref1.arrivals as f64 / t0.elapsed().as_secs_f64();
+        return println!("lvsim alone: {cps:.0} connections/s");
     }
     if let Some(i) = args.iter().position(|a| a == "--memory") {
         return memory(parse_count(&args[i + 1]));

@@ -11,7 +11,7 @@ use lvs_sched::{DestId, Duration, Forwarding, Time};
 
 use crate::arrival::Arrivals;
 use crate::cpu::Cpu;
-use crate::engine::EventQueue;
+use crate::engine::{EventQueue, TimerSet};
 use crate::ipvs::{self, ConnId, Ipvs, ServiceId};
 use crate::link::{Channel, ChannelConfig};
 use crate::model::config::{Change, ClusterConfig, ConfigError, PopulationConfig, ServiceAddr};
@@ -25,6 +25,8 @@ use self::flow::Msg;
 pub struct Simulation {
     cfg: ClusterConfig,
     queue: EventQueue<Event>,
+    /// Next completion of each real server (owner `i`) and backend (owner `servers + i`).
+    completions: TimerSet,
     now: Time,
     warmup: Time,
     end: Time,
@@ -48,12 +50,8 @@ enum Event {
     Msg(Msg),
     /// A dropped message is sent again.
     Retransmit(Msg),
-    /// A real server's next job completion (stale unless `generation` is current).
-    ServerDone { server: u32, generation: u32 },
     /// A real server's query reaches its backend.
     BackendQuery { conn: u32 },
-    /// A backend's next job completion.
-    BackendDone { backend: u32, generation: u32 },
     /// A backend's answer reaches the real server.
     BackendReply { conn: u32 },
     /// A client's think time is over: it sends its next request.
@@ -90,9 +88,6 @@ struct Director {
 struct Server {
     cpu: Cpu,
     uplink: Channel,
-    generation: u32,
-    /// Completion time an event is pending for.
-    pending: Option<Time>,
     open: TimeIntegral,
     open_start: u128,
     open_end: u128,
@@ -108,8 +103,6 @@ struct Server {
 
 struct Backend {
     cpu: Cpu,
-    generation: u32,
-    pending: Option<Time>,
 }
 
 struct Population {
@@ -184,12 +177,13 @@ impl Simulation {
         let backends = cfg
             .backends
             .iter()
-            .map(|b| Backend { cpu: Cpu::new(b.cpu), generation: 0, pending: None })
+            .map(|b| Backend { cpu: Cpu::new(b.cpu) })
             .collect();
         let pops = cfg.populations.iter().map(|p| Population::new(&cfg, p, &streams)).collect();
         let m = Measure { batch_means: Some(BatchMeans::new(warmup, end, 20)), ..Measure::default() };
         let mut sim = Simulation {
             queue: EventQueue::new(),
+            completions: TimerSet::new(cfg.servers.len() + cfg.backends.len()),
             now: Time::ZERO,
             warmup,
             end,
@@ -221,9 +215,27 @@ impl Simulation {
     /// Runs to the end: arrivals stop at the duration, then every connection drains (and,
     /// with `drain_ipvs`, every IPVS entry expires).
     pub fn run(mut self) -> RunReport {
-        while let Some((t, ev)) = self.queue.pop() {
-            self.now = t;
-            self.dispatch(ev);
+        loop {
+            let timer = self.completions.peek();
+            let next_event = self.queue.peek_key();
+            match (timer, next_event) {
+                (None, None) => break,
+                (Some((t, seq, owner)), ev) if ev.is_none_or(|k| (t, seq) < k) => {
+                    self.queue.fired(t);
+                    self.now = t;
+                    let n = self.servers.len();
+                    if (owner as usize) < n {
+                        self.server_done(owner as usize);
+                    } else {
+                        self.backend_done(owner as usize - n);
+                    }
+                }
+                _ => {
+                    let (t, ev) = self.queue.pop().expect("peeked");
+                    self.now = t;
+                    self.dispatch(ev);
+                }
+            }
         }
         if self.cfg.drain_ipvs {
             for d in &mut self.dirs {
@@ -241,17 +253,7 @@ impl Simulation {
             Event::Arrival(p) => self.arrival(p as usize),
             Event::Msg(m) => self.walk(m),
             Event::Retransmit(m) => self.retransmit(m),
-            Event::ServerDone { server, generation } => {
-                if self.servers[server as usize].generation == generation {
-                    self.server_event(server as usize);
-                }
-            }
             Event::BackendQuery { conn } => self.backend_query(conn),
-            Event::BackendDone { backend, generation } => {
-                if self.backends[backend as usize].generation == generation {
-                    self.backend_done(backend as usize);
-                }
-            }
             Event::BackendReply { conn } => self.respond(conn),
             Event::Think { conn } => self.send_request(conn),
             Event::UdpTimeout { conn, serial, left } => self.udp_timeout(conn, serial, left),
@@ -271,46 +273,22 @@ impl Simulation {
         }
     }
 
-    /// Re-plans a real server's completion event after its CPU changed. A completion
-    /// that moved later keeps its pending event, which re-checks when it fires (an
-    /// arrival under processor sharing always delays the others): fewer queue pushes.
+    /// Re-plans a real server's completion timer after its CPU changed.
     fn resched_server(&mut self, s: usize) {
-        let srv = &mut self.servers[s];
-        match (srv.pending, srv.cpu.next_completion()) {
-            (Some(p), Some(n)) if n >= p => {}
-            (_, None) => {}
-            (_, Some(n)) => {
-                srv.generation = srv.generation.wrapping_add(1);
-                srv.pending = Some(n);
-                self.queue.push(n, Event::ServerDone { server: s as u32, generation: srv.generation });
-            }
-        }
-    }
-
-    /// A server's pending completion event fired: complete, or wait for the later time.
-    fn server_event(&mut self, s: usize) {
-        let srv = &mut self.servers[s];
-        srv.pending = None;
-        match srv.cpu.next_completion() {
-            Some(t) if t == self.now => self.server_done(s),
-            Some(t) => {
-                srv.generation = srv.generation.wrapping_add(1);
-                srv.pending = Some(t);
-                self.queue.push(t, Event::ServerDone { server: s as u32, generation: srv.generation });
-            }
-            None => {}
-        }
+        let next = self.servers[s].cpu.next_completion();
+        self.set_completion(s as u32, next);
     }
 
     fn resched_backend(&mut self, b: usize) {
-        let be = &mut self.backends[b];
-        let next = be.cpu.next_completion();
-        if next != be.pending {
-            be.generation = be.generation.wrapping_add(1);
-            be.pending = next;
-            if let Some(t) = next {
-                self.queue.push(t, Event::BackendDone { backend: b as u32, generation: be.generation });
-            }
+        let next = self.backends[b].cpu.next_completion();
+        self.set_completion((self.servers.len() + b) as u32, next);
+    }
+
+    /// Moves a completion timer; an unchanged time keeps its place in the order.
+    fn set_completion(&mut self, owner: u32, next: Option<Time>) {
+        if self.completions.get(owner) != next {
+            let key = next.map(|t| (t, self.queue.next_seq()));
+            self.completions.set(owner, key);
         }
     }
 
@@ -483,8 +461,6 @@ impl Server {
         Server {
             cpu: Cpu::new(cpu),
             uplink: Channel::new(uplink),
-            generation: 0,
-            pending: None,
             open: TimeIntegral::default(),
             open_start: 0,
             open_end: 0,
