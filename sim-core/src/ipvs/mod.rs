@@ -14,6 +14,8 @@
 //! - [`conn`]: the 64-byte entry; `index`: the key → entry open-addressing index;
 //!   `timers`: FIFO timer lanes, one per timeout value.
 //! - [`tcp`]: the TCP state machine; [`ipvsadm`]: the command language and listings.
+//! - [`stats`]: packet, byte and connection counters per real server, service and table,
+//!   and the kernel's 2-second rate estimator.
 //!
 //! Memory: an entry costs its 64-byte slot in the slab, 5.3 to 10.7 bytes of index and
 //! 4 bytes per timer item (stale items are at most about as many as live ones), about
