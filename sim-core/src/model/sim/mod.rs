@@ -174,11 +174,7 @@ impl Simulation {
             let seed = rand::RngCore::next_u64(&mut streams.stream(&format!("director/{}/ipvs", d.name)));
             dirs.push(Director::new(&cfg, di, seed, &mut servers)?);
         }
-        let backends = cfg
-            .backends
-            .iter()
-            .map(|b| Backend { cpu: Cpu::new(b.cpu) })
-            .collect();
+        let backends = cfg.backends.iter().map(|b| Backend { cpu: Cpu::new(b.cpu) }).collect();
         let pops = cfg.populations.iter().map(|p| Population::new(&cfg, p, &streams)).collect();
         let m = Measure { batch_means: Some(BatchMeans::new(warmup, end, 20)), ..Measure::default() };
         let mut sim = Simulation {
