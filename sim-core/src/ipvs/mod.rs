@@ -240,6 +240,9 @@ pub struct Ipvs {
     /// Hashed templates by `<service key, masked caddr>`.
     templates: Index,
     timers: Timers,
+    /// No timer is due before this (a lower bound of the earliest deadline, so that
+    /// `advance` between deadlines costs nothing).
+    next_due: Time,
     /// Entries freed by their timer.
     expired: u64,
     timeouts: Timeouts,
@@ -257,6 +260,7 @@ impl Ipvs {
             by_key: Index::default(),
             templates: Index::default(),
             timers: Timers::default(),
+            next_due: timers::NEVER,
             expired: 0,
             timeouts: Timeouts::default(),
             now: Time::ZERO,

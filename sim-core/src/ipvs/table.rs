@@ -9,7 +9,7 @@ use lvs_sched::{ConnCount, DestId, Duration, Flow, Forwarding, Protocol, SvcFlag
 use super::conn::{Addr, ConnKey};
 use super::index::hash_words;
 use super::tcp::{self, Direction, Segment, TcpState};
-use super::timers::{LaneId, TimerRef};
+use super::timers::{HINTS, LaneId, NEVER, TimerRef};
 use super::{Conn, ConnId, ConnState, Ipvs, NoDest, Scheduled, ServiceKey, VirtualService};
 
 /// A template still controlling connections is re-armed for this long
@@ -167,7 +167,6 @@ impl Ipvs {
     pub fn packet(&mut self, now: Time, id: ConnId, seg: Segment, output: bool) {
         self.advance(now);
         let Some(c) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else { return };
-        let before = c.count();
         let timeout = match c.state() {
             ConnState::Tcp(s) => {
                 if output {
@@ -180,42 +179,55 @@ impl Ipvs {
                 };
                 let next = tcp::transition(dir, seg, s);
                 c.set_state(ConnState::Tcp(next));
-                self.timeouts.tcp(next)
+                if next.is_active() != s.is_active() {
+                    let sched = &mut self.services[c.svc_index()].sched;
+                    if next.is_active() {
+                        sched.activate(c.dest());
+                    } else {
+                        sched.deactivate(c.dest());
+                    }
+                }
+                (next as usize, self.timeouts.tcp(next))
             }
-            ConnState::Udp => self.timeouts.udp,
+            ConnState::Udp => (HINTS - 1, self.timeouts.udp),
             ConnState::Template => return,
         };
-        let after = c.count();
-        let (svc, dest) = (c.svc_index(), c.dest());
-        if before != after {
-            let sched = &mut self.services[svc].sched;
-            match after {
-                ConnCount::Active => sched.activate(dest),
-                _ => sched.deactivate(dest),
-            }
-        }
-        self.arm(id, timeout);
+        let lane = self.timers.lane_hinted(timeout.0, timeout.1);
+        self.arm_lane(id, lane);
     }
 
     /// Virtual time passes: every timer with a deadline `<= now` fires, in order.
+    #[inline]
     pub fn advance(&mut self, now: Time) {
         assert!(now >= self.now, "IPVS time went backwards: {} -> {}", self.now, now);
-        while let Some((deadline, lane)) = self.earliest_timer() {
-            if deadline > now {
-                break;
-            }
-            let id = ConnId(self.timers.pop(lane));
-            self.now = deadline;
-            self.conns[id.0 as usize].as_mut().expect("live timer's entry exists").disarm();
-            self.expire(id);
+        if now >= self.next_due {
+            self.fire_due(now);
         }
         self.now = now;
+    }
+
+    /// Fire the timers due by `now`.
+    #[inline(never)]
+    fn fire_due(&mut self, now: Time) {
+        while self.next_due <= now {
+            match self.earliest_timer() {
+                Some((deadline, lane)) if deadline <= now => {
+                    let id = ConnId(self.timers.pop(lane));
+                    self.now = deadline;
+                    self.conns[id.0 as usize].as_mut().expect("live timer's entry exists").disarm();
+                    self.expire(id);
+                }
+                next => self.next_due = next.map_or(NEVER, |(t, _)| t),
+            }
+        }
     }
 
     /// The earliest pending timer's deadline (stale timers are discarded on the way,
     /// hence `&mut`). The simulator interleaves expiries with its own events by it.
     pub fn next_deadline(&mut self) -> Option<Time> {
-        self.earliest_timer().map(|(t, _)| t)
+        let next = self.earliest_timer().map(|(t, _)| t);
+        self.next_due = next.unwrap_or(NEVER);
+        next
     }
 
     /// Entries (connections and templates) freed by their timer so far; REF-1 counts
@@ -227,10 +239,7 @@ impl Ipvs {
 
     pub(super) fn earliest_timer(&mut self) -> Option<(Time, LaneId)> {
         let conns = &self.conns;
-        self.timers.earliest(|id, r| {
-            let c = conns[id as usize].as_ref()?;
-            (c.timer() == r).then_some(c.deadline())
-        })
+        self.timers.earliest(|id| conns[id as usize].as_ref().expect("armed entry exists").deadline())
     }
 
     /// `ip_vs_conn_expire()`: a template still controlling entries is re-armed for 60 s
@@ -278,23 +287,33 @@ impl Ipvs {
             None => {
                 let id = u32::try_from(self.conns.len()).ok().filter(|&i| i <= super::index::MAX_ID);
                 self.conns.push(Some(conn));
-                ConnId(id.expect("more than 2^27 entries in the IPVS table"))
+                ConnId(id.expect("more than 2^25 - 1 entries in the IPVS table"))
             }
         }
     }
 
     /// (Re-)arm `id`'s timer for `now + timeout`.
+    #[inline]
     fn arm(&mut self, id: ConnId, timeout: Duration) {
         let lane = self.timers.lane(timeout);
         self.arm_lane(id, lane);
     }
 
+    #[inline]
     fn arm_lane(&mut self, id: ConnId, lane: LaneId) {
-        let deadline = self.now + self.timers.timeout(lane);
-        let r = self.timers.push(lane, id.0);
+        // Raw nanoseconds: `Time + Duration` is an out-of-line call from here.
+        let deadline = Time(self.now.0 + self.timers.timeout(lane).0);
         let c = self.conns[id.0 as usize].as_mut().expect("armed entry exists");
         let old = c.timer();
+        if old.armed && old.lane == lane && self.timers.is_tail(old) {
+            // The entry's item is its lane's newest: a later deadline keeps the lane
+            // sorted, and nothing was armed in the lane since, so the item stays.
+            c.set_timer(old, deadline);
+            return;
+        }
+        let r = self.timers.push(lane, id.0);
         c.set_timer(r, deadline);
+        self.next_due = self.next_due.min(deadline);
         if old.armed {
             self.forget_timer(old);
         }
@@ -304,12 +323,8 @@ impl Ipvs {
     fn forget_timer(&mut self, r: TimerRef) {
         if self.timers.forget(r) {
             let conns = &mut self.conns;
-            self.timers.compact(r.lane, |id, old, new| match conns[id as usize].as_mut() {
-                Some(c) if c.timer() == old => {
-                    c.move_timer(new);
-                    true
-                }
-                _ => false,
+            self.timers.compact(r.lane, |id, new| {
+                conns[id as usize].as_mut().expect("live timer's entry exists").move_timer(new);
             });
         }
     }
