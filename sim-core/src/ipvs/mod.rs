@@ -165,6 +165,7 @@ pub enum ConnState {
 /// A virtual service and its scheduler.
 #[derive(Clone, Debug)]
 pub struct VirtualService {
+    id: ServiceId,
     key: ServiceKey,
     /// Hash of `key`, the service part of its templates' index key.
     key_hash: u64,
@@ -177,6 +178,10 @@ pub struct VirtualService {
 }
 
 impl VirtualService {
+    /// Its index in the table.
+    pub fn id(&self) -> ServiceId {
+        self.id
+    }
     /// The key.
     pub fn key(&self) -> ServiceKey {
         self.key
@@ -209,6 +214,10 @@ pub struct Scheduled {
     pub dest: SocketAddr,
     /// The real server's forwarding method.
     pub fwd: Forwarding,
+    /// The real server, in its service's [`Service::dest`].
+    pub dest_id: DestId,
+    /// The service.
+    pub service: ServiceId,
 }
 
 /// Why a new connection got no real server.
@@ -287,6 +296,19 @@ impl Ipvs {
         self.service_index(key).map(|i| &self.services[i])
     }
 
+    /// The id of the (linked) service with this key.
+    pub fn service_id(&self, key: &ServiceKey) -> Option<ServiceId> {
+        self.service_index(key).map(|i| ServiceId(i as u32))
+    }
+
+    /// A service by id, deleted ones included (their entries may still be live).
+    ///
+    /// # Panics
+    /// If no service ever had this id.
+    pub fn service_by_id(&self, id: ServiceId) -> &VirtualService {
+        &self.services[id.0 as usize]
+    }
+
     fn service_index(&self, key: &ServiceKey) -> Option<usize> {
         self.services.iter().position(|s| s.linked && s.key == *key)
     }
@@ -304,7 +326,8 @@ impl Ipvs {
         let seed = self.seed ^ (self.services.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let sched = Service::new(config.scheduler, flags, seed, self.now);
         let key_hash = service_key_hash(&key);
-        self.services.push(VirtualService { key, key_hash, config, sched, conns: 0, linked: true });
+        let id = ServiceId(self.services.len() as u32);
+        self.services.push(VirtualService { id, key, key_hash, config, sched, conns: 0, linked: true });
         Ok(())
     }
 

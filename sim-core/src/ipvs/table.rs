@@ -106,7 +106,13 @@ impl Ipvs {
         let svc = &self.services[svc_i];
         let d = svc.sched.dest(dest);
         let port = if d.port() == 0 { flow.dport } else { d.port() };
-        Scheduled { conn, dest: SocketAddr::new(d.addr(), port), fwd: d.fwd() }
+        Scheduled {
+            conn,
+            dest: SocketAddr::new(d.addr(), port),
+            fwd: d.fwd(),
+            dest_id: dest,
+            service: svc.id,
+        }
     }
 
     /// Persistence (`ip_vs_sched_persist()`): reuse a valid template's real server, or

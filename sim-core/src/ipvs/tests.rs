@@ -140,3 +140,34 @@ fn equal_deadlines_expire_in_arming_order_across_timeouts() {
     let (at, lane) = ipvs.earliest_timer().unwrap();
     assert_eq!((at, ipvs.timers.pop(lane)), (secs(60), b.0));
 }
+
+#[test]
+fn scheduled_names_service_and_real_server_ids_that_outlive_deletion() {
+    let mut ipvs = table(&[
+        "-A -t 10.0.0.1:80 -s rr",
+        "-A -t 10.0.0.1:443 -s rr",
+        "-a -t 10.0.0.1:443 -r 10.0.0.2:443 -m",
+        "-a -t 10.0.0.1:443 -r 10.0.0.3:443 -m",
+    ]);
+    let key = |port| ServiceKey::Inet { protocol: ProtocolKey::Tcp, addr: "10.0.0.1".parse().unwrap(), port };
+    assert_eq!(ipvs.service_id(&key(443)), Some(ServiceId(1)));
+    let f = Flow { dport: 443, ..flow("1.1.1.1", 1000) };
+    let s = ipvs.new_conn(Time::ZERO, &f, None).unwrap();
+    // rr starts at the head of the list: the server added last.
+    assert_eq!((s.service, s.dest_id, s.dest.to_string()), (ServiceId(1), DestId(1), "10.0.0.3:443".into()));
+    let c = ipvs.conn(s.conn.unwrap()).unwrap();
+    assert_eq!(
+        (c.service(), c.dest(), c.client().to_string()),
+        (ServiceId(1), DestId(1), "1.1.1.1:1000".into())
+    );
+    apply(&mut ipvs, &parse(&words("-D -t 10.0.0.1:443")).unwrap()).unwrap();
+    assert_eq!(ipvs.service_id(&key(443)), None);
+    let gone = ipvs.service_by_id(ServiceId(1));
+    assert!(!gone.is_linked());
+    assert_eq!(
+        gone.scheduler().dest(s.dest_id).inactive_conns() + gone.scheduler().dest(s.dest_id).active_conns(),
+        1
+    );
+    apply(&mut ipvs, &parse(&words("-A -t 10.0.0.1:443 -s rr")).unwrap()).unwrap();
+    assert_eq!(ipvs.service_id(&key(443)), Some(ServiceId(2)), "a re-added service gets a new id");
+}
