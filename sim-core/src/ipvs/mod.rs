@@ -28,6 +28,7 @@
 pub mod conn;
 mod index;
 pub mod ipvsadm;
+mod stats;
 mod table;
 pub mod tcp;
 mod timers;
@@ -39,6 +40,8 @@ use lvs_sched::{DestConfig, DestId, Duration, Forwarding, Protocol, SchedulerKin
 
 pub use self::conn::Conn;
 use self::index::{Index, hash_words};
+use self::stats::{Counters, EST_PERIOD};
+pub use self::stats::{Rates, Stats};
 use self::tcp::{TcpState, Timeouts};
 use self::timers::Timers;
 
@@ -171,8 +174,11 @@ pub struct VirtualService {
     key_hash: u64,
     config: ServiceConfig,
     sched: Service,
-    /// Connections created (templates excluded), as `--stats` Conns.
-    conns: u64,
+    /// The service's counters (`--stats`, `--rate`).
+    counters: Counters,
+    /// Counters of its real servers, by [`DestId`] (deleted ones kept, as the kernel's
+    /// trash keeps them for a server added again).
+    dests: Vec<Counters>,
     /// False once deleted: connections still refer to it, lookups no longer find it.
     linked: bool,
 }
@@ -196,7 +202,23 @@ impl VirtualService {
     }
     /// Connections created so far.
     pub fn conns_created(&self) -> u64 {
-        self.conns
+        self.counters.stats.conns
+    }
+    /// Its counters, as `ipvsadm -L -n --stats` shows them.
+    pub fn stats(&self) -> Stats {
+        self.counters.stats
+    }
+    /// Its estimated rates, as `ipvsadm -L -n --rate` shows them.
+    pub fn rates(&self) -> Rates {
+        self.counters.rates()
+    }
+    /// A real server's counters (zero for a server never added).
+    pub fn dest_stats(&self, dest: DestId) -> Stats {
+        self.dests.get(dest.index()).map(|c| c.stats).unwrap_or_default()
+    }
+    /// A real server's estimated rates.
+    pub fn dest_rates(&self, dest: DestId) -> Rates {
+        self.dests.get(dest.index()).map(Counters::rates).unwrap_or_default()
     }
     /// False once deleted (`ipvsadm -D`/`-C`); its entries live on until they expire.
     pub fn is_linked(&self) -> bool {
@@ -254,6 +276,10 @@ pub struct Ipvs {
     next_due: Time,
     /// Entries freed by their timer.
     expired: u64,
+    /// Counters of the whole table (`/proc/net/ip_vs_stats`).
+    total: Counters,
+    /// The estimators' next run.
+    next_tick: Time,
     timeouts: Timeouts,
     now: Time,
 }
@@ -271,6 +297,8 @@ impl Ipvs {
             timers: Timers::default(),
             next_due: timers::NEVER,
             expired: 0,
+            total: Counters::running(),
+            next_tick: Time::ZERO + EST_PERIOD,
             timeouts: Timeouts::default(),
             now: Time::ZERO,
         }
@@ -327,7 +355,10 @@ impl Ipvs {
         let sched = Service::new(config.scheduler, flags, seed, self.now);
         let key_hash = service_key_hash(&key);
         let id = ServiceId(self.services.len() as u32);
-        self.services.push(VirtualService { id, key, key_hash, config, sched, conns: 0, linked: true });
+        let counters = Counters::running();
+        let svc =
+            VirtualService { id, key, key_hash, config, sched, counters, dests: Vec::new(), linked: true };
+        self.services.push(svc);
         Ok(())
     }
 
@@ -352,9 +383,11 @@ impl Ipvs {
         // it is only no longer found.
         let svc = &mut self.services[i];
         svc.linked = false;
+        svc.counters.running = false;
         let dests: Vec<_> = svc.sched.dests().map(|(_, d)| (d.addr(), d.port())).collect();
         for (a, p) in dests {
-            svc.sched.del_dest(a, p)?;
+            let id = svc.sched.del_dest(a, p)?;
+            svc.dests[id.index()].running = false;
         }
         Ok(())
     }
@@ -369,7 +402,15 @@ impl Ipvs {
 
     /// `ipvsadm -a`.
     pub fn add_dest(&mut self, key: ServiceKey, cfg: &DestConfig) -> Result<DestId, IpvsError> {
-        Ok(self.service_mut(&key)?.sched.add_dest(cfg)?)
+        let svc = self.service_mut(&key)?;
+        let id = svc.sched.add_dest(cfg)?;
+        // A server from the trash keeps its counters and averages; its estimator runs
+        // again (`ip_vs_start_estimator()`).
+        if svc.dests.len() <= id.index() {
+            svc.dests.resize_with(id.index() + 1, Counters::default);
+        }
+        svc.dests[id.index()].running = true;
+        Ok(id)
     }
 
     /// `ipvsadm -e`.
@@ -379,7 +420,10 @@ impl Ipvs {
 
     /// `ipvsadm -d`.
     pub fn del_dest(&mut self, key: ServiceKey, addr: IpAddr, port: u16) -> Result<DestId, IpvsError> {
-        Ok(self.service_mut(&key)?.sched.del_dest(addr, port)?)
+        let svc = self.service_mut(&key)?;
+        let id = svc.sched.del_dest(addr, port)?;
+        svc.dests[id.index()].running = false;
+        Ok(id)
     }
 
     fn service_mut(&mut self, key: &ServiceKey) -> Result<&mut VirtualService, IpvsError> {
@@ -401,6 +445,58 @@ impl Ipvs {
     /// invalidated template still waiting for its timer).
     pub fn conn_count(&self) -> usize {
         self.by_key.len() + self.templates.len()
+    }
+
+    /// The whole table's counters (`/proc/net/ip_vs_stats`).
+    pub fn stats(&self) -> Stats {
+        self.total.stats
+    }
+
+    /// The whole table's estimated rates.
+    pub fn rates(&self) -> Rates {
+        self.total.rates()
+    }
+
+    /// Traffic of connection `id`: `pkts` packets of `bytes` bytes (L3 length) in all,
+    /// to the client if `output`. Counted on its real server, its service and the
+    /// table, as `ip_vs_in_stats()`/`ip_vs_out_stats()` do: not at all once the real
+    /// server is deleted. Nothing for an expired entry or a template.
+    pub fn count(&mut self, id: ConnId, output: bool, pkts: u64, bytes: u64) {
+        let Some(c) = self.conn(id).filter(|c| c.state() != ConnState::Template) else { return };
+        self.count_on(c.service(), c.dest(), output, pkts, bytes);
+    }
+
+    /// Traffic of a connection of service `svc` on real server `dest` that has no entry
+    /// any more, such as the datagram of a one-packet UDP connection: see
+    /// [`Ipvs::count`].
+    pub fn count_on(&mut self, svc: ServiceId, dest: DestId, output: bool, pkts: u64, bytes: u64) {
+        let s = &mut self.services[svc.0 as usize];
+        if !s.sched.dest(dest).is_available() {
+            return;
+        }
+        s.dests[dest.index()].add(output, pkts, bytes);
+        s.counters.add(output, pkts, bytes);
+        self.total.add(output, pkts, bytes);
+    }
+
+    /// Run the estimators due by `now` (every 2 s of virtual time). Once nothing moves
+    /// and every average is 0, the remaining runs up to `now` would change nothing and
+    /// are skipped: a long idle stretch costs one run, not one per 2 s.
+    fn run_estimators(&mut self, now: Time) {
+        while self.next_tick <= now {
+            let mut busy = self.total.tick();
+            for svc in self.services.iter_mut().filter(|s| s.linked) {
+                busy |= svc.counters.tick();
+                for d in svc.dests.iter_mut().filter(|d| d.running) {
+                    busy |= d.tick();
+                }
+            }
+            self.next_tick += EST_PERIOD;
+            if !busy && self.next_tick <= now {
+                let periods = (now - self.next_tick).0 / EST_PERIOD.0 + 1;
+                self.next_tick = Time(self.next_tick.0 + periods * EST_PERIOD.0);
+            }
+        }
     }
 
     /// Heap bytes held by the connection table: the entry slab and its free list, the

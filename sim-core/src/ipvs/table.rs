@@ -75,7 +75,10 @@ impl Ipvs {
         };
         let result = self.scheduled_on(svc_i, None, dest, flow);
         let svc = &mut self.services[svc_i];
-        svc.conns += 1;
+        // ip_vs_conn_stats(): the real server, the service and the table.
+        svc.counters.stats.conns += 1;
+        svc.dests[dest.index()].stats.conns += 1;
+        self.total.stats.conns += 1;
         let one_packet = flow.protocol == Protocol::Udp && svc.sched.flags().has(SvcFlags::ONEPACKET);
         let state = match flow.protocol {
             Protocol::Udp => ConnState::Udp,
@@ -208,6 +211,10 @@ impl Ipvs {
         assert!(now >= self.now, "IPVS time went backwards: {} -> {}", self.now, now);
         if now >= self.next_due {
             self.fire_due(now);
+        }
+        // After the timers: an expiry changes no counter, so the order does not matter.
+        if now >= self.next_tick {
+            self.run_estimators(now);
         }
         self.now = now;
     }
