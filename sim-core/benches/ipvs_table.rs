@@ -54,7 +54,7 @@ impl Director {
 
     /// One connection's life at the director, and the expiry of the oldest entry.
     fn lifecycle(&mut self) {
-        self.now = self.now + self.step;
+        self.now += self.step;
         self.ipvs.advance(self.now);
         let i = self.next_client;
         self.next_client = i.wrapping_add(1);

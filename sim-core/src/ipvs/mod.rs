@@ -226,6 +226,29 @@ impl VirtualService {
     }
 }
 
+/// What becomes of a packet at the director.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forwarded to the entry's real server.
+    Accept,
+    /// Not forwarded: dropped (the real server is deleted), or not IPVS's (no entry).
+    Drop,
+}
+
+/// The IPVS sysctls the model honours (`/proc/sys/net/ipv4/vs/`); the kernel's
+/// defaults are all off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sysctls {
+    /// `expire_nodest_conn`: an entry whose real server is deleted expires at the next
+    /// packet (instead of dropping packets until it times out), a SYN for one on a
+    /// weight-0 server is scheduled afresh, and deleting a real server flushes its
+    /// entries.
+    pub expire_nodest_conn: bool,
+    /// `expire_quiescent_template`: a persistence template whose real server has weight
+    /// 0 is invalidated at the next new connection, instead of keeping its clients.
+    pub expire_quiescent_template: bool,
+}
+
 /// Where a new connection went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Scheduled {
@@ -240,6 +263,9 @@ pub struct Scheduled {
     pub dest_id: DestId,
     /// The service.
     pub service: ServiceId,
+    /// [`Verdict::Drop`] when the packet belongs to an existing entry whose real server
+    /// is deleted (expire_nodest_conn=0): nothing was scheduled.
+    pub verdict: Verdict,
 }
 
 /// Why a new connection got no real server.
@@ -281,6 +307,7 @@ pub struct Ipvs {
     /// The estimators' next run.
     next_tick: Time,
     timeouts: Timeouts,
+    sysctls: Sysctls,
     now: Time,
 }
 
@@ -300,6 +327,7 @@ impl Ipvs {
             total: Counters::running(),
             next_tick: Time::ZERO + EST_PERIOD,
             timeouts: Timeouts::default(),
+            sysctls: Sysctls::default(),
             now: Time::ZERO,
         }
     }
@@ -312,6 +340,16 @@ impl Ipvs {
     /// The state timeouts.
     pub fn timeouts_mut(&mut self) -> &mut Timeouts {
         &mut self.timeouts
+    }
+
+    /// The sysctls.
+    pub fn sysctls(&self) -> Sysctls {
+        self.sysctls
+    }
+
+    /// The sysctls, to change.
+    pub fn sysctls_mut(&mut self) -> &mut Sysctls {
+        &mut self.sysctls
     }
 
     /// Virtual services in creation order.
@@ -389,6 +427,9 @@ impl Ipvs {
             let id = svc.sched.del_dest(a, p)?;
             svc.dests[id.index()].running = false;
         }
+        if self.sysctls.expire_nodest_conn {
+            self.flush_nodest_conns();
+        }
         Ok(())
     }
 
@@ -423,6 +464,9 @@ impl Ipvs {
         let svc = self.service_mut(&key)?;
         let id = svc.sched.del_dest(addr, port)?;
         svc.dests[id.index()].running = false;
+        if self.sysctls.expire_nodest_conn {
+            self.flush_nodest_conns();
+        }
         Ok(id)
     }
 

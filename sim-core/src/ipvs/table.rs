@@ -10,7 +10,7 @@ use super::conn::{Addr, ConnKey};
 use super::index::hash_words;
 use super::tcp::{self, Direction, Segment, TcpState};
 use super::timers::{HINTS, LaneId, NEVER, TimerRef};
-use super::{Conn, ConnId, ConnState, Ipvs, NoDest, Scheduled, ServiceKey, VirtualService};
+use super::{Conn, ConnId, ConnState, Ipvs, NoDest, Scheduled, ServiceKey, Verdict, VirtualService};
 
 /// A template still controlling connections is re-armed for this long
 /// (`ip_vs_conn_expire()`'s `expire_later`).
@@ -50,18 +50,8 @@ impl Ipvs {
         let conns = &self.conns;
         let found = self.by_key.find(hash, |i| conns[i as usize].as_ref().is_some_and(|c| c.is_key(&key)));
         if let Some(old) = found.map(ConnId) {
-            // conn_reuse_mode=1: a SYN for an entry in TIME_WAIT or CLOSE that no template
-            // controls expires the old entry and is scheduled afresh; otherwise the
-            // packet simply belongs to the existing entry.
-            let c = self.conns[old.0 as usize].as_ref().expect("hashed entry exists");
-            let reusable = matches!(c.state(), ConnState::Tcp(TcpState::TimeWait | TcpState::Close))
-                && c.control().is_none();
-            if reusable {
-                self.expire_now(old);
-            } else {
-                let (svc_i, dest) = (c.svc_index(), c.dest());
-                self.packet(now, old, Segment::Syn, false);
-                return Ok(self.scheduled_on(svc_i, Some(old), dest, flow));
+            if let Some(s) = self.existing_entry(now, old, flow) {
+                return Ok(s);
             }
         }
         let svc = &mut self.services[svc_i];
@@ -101,8 +91,43 @@ impl Ipvs {
         let id = self.insert(conn);
         let conns = &self.conns;
         self.by_key.insert(hash, id.0, |i| conn_hash(conns, i));
-        self.packet(now, id, Segment::Syn, false);
+        let _ = self.packet(now, id, Segment::Syn, false);
         Ok(Scheduled { conn: Some(id), ..result })
+    }
+
+    /// The first packet of a connection finds entry `old` with its key (`ip_vs_in()`):
+    /// returns what becomes of it, or `None` once `old` is expired and the packet is to
+    /// be scheduled afresh.
+    fn existing_entry(&mut self, now: Time, old: ConnId, flow: &Flow) -> Option<Scheduled> {
+        let c = self.conns[old.0 as usize].as_ref().expect("hashed entry exists");
+        let (svc_i, dest) = (c.svc_index(), c.dest());
+        let d = self.services[svc_i].sched.dest(dest);
+        // is_new_conn(): a TCP SYN (an SCTP INIT); a UDP datagram never reschedules.
+        let syn = flow.protocol != Protocol::Udp;
+        // expire_nodest_conn=1: a SYN for an entry on a weight-0 server reschedules.
+        let quiesced = self.sysctls.expire_nodest_conn && d.weight() == 0;
+        // conn_reuse_mode=1: so does one for an entry in TIME_WAIT or CLOSE that no
+        // template controls.
+        let reusable = matches!(c.state(), ConnState::Tcp(TcpState::TimeWait | TcpState::Close))
+            && c.control().is_none();
+        if syn && (quiesced || reusable) {
+            self.expire_now(old);
+            return None;
+        }
+        if !d.is_available() {
+            // The real server is deleted: the packet is dropped, and with
+            // expire_nodest_conn=1 the entry expires and the packet is scheduled afresh.
+            if self.sysctls.expire_nodest_conn {
+                self.expire_now(old);
+                return None;
+            }
+            return Some(Scheduled {
+                verdict: Verdict::Drop,
+                ..self.scheduled_on(svc_i, Some(old), dest, flow)
+            });
+        }
+        let _ = self.packet(now, old, Segment::Syn, false);
+        Some(self.scheduled_on(svc_i, Some(old), dest, flow))
     }
 
     fn scheduled_on(&self, svc_i: usize, conn: Option<ConnId>, dest: DestId, flow: &Flow) -> Scheduled {
@@ -115,6 +140,7 @@ impl Ipvs {
             fwd: d.fwd(),
             dest_id: dest,
             service: svc.id,
+            verdict: Verdict::Accept,
         }
     }
 
@@ -141,9 +167,10 @@ impl Ipvs {
             // The template's own service: a deleted and re-added service finds the
             // templates of its predecessor, whose real servers are all deleted.
             let d = self.services[tmpl.svc_index()].sched.dest(tmpl.dest());
-            // expire_quiescent_template=0 (the default): a weight-0 server keeps its
-            // persistent clients; only a deleted one invalidates the template.
-            if d.is_available() {
+            // ip_vs_check_template(): a deleted server invalidates the template, and so
+            // does a weight-0 one with expire_quiescent_template=1; by default a
+            // quiesced server keeps its persistent clients.
+            if d.is_available() && !(self.sysctls.expire_quiescent_template && d.weight() == 0) {
                 let (dest, lane) = (tmpl.dest(), tmpl.timer().lane);
                 self.arm_lane(t, lane);
                 return Ok((dest, t));
@@ -173,9 +200,21 @@ impl Ipvs {
     /// A segment of connection `id` passes the director at `now`: the TCP state machine
     /// moves it (and its counters) and its timer is re-armed for the new state.
     /// `output` marks a server-to-client segment (seen only with NAT).
-    pub fn packet(&mut self, now: Time, id: ConnId, seg: Segment, output: bool) {
+    ///
+    /// [`Verdict::Drop`]: the entry has expired (or is a template), or its real server
+    /// is deleted (the entry is left as it is, or with expire_nodest_conn=1 expires at
+    /// once). Counting the packet is [`Ipvs::count`]'s business.
+    pub fn packet(&mut self, now: Time, id: ConnId, seg: Segment, output: bool) -> Verdict {
         self.advance(now);
-        let Some(c) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else { return };
+        let Some(c) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return Verdict::Drop;
+        };
+        if !self.services[c.svc_index()].sched.dest(c.dest()).is_available() {
+            if self.sysctls.expire_nodest_conn && c.state() != ConnState::Template {
+                self.expire_now(id);
+            }
+            return Verdict::Drop;
+        }
         let timeout = match c.state() {
             ConnState::Tcp(s) => {
                 if output {
@@ -199,10 +238,11 @@ impl Ipvs {
                 (next as usize, self.timeouts.tcp(next))
             }
             ConnState::Udp => (HINTS - 1, self.timeouts.udp),
-            ConnState::Template => return,
+            ConnState::Template => return Verdict::Drop,
         };
         let lane = self.timers.lane_hinted(timeout.0, timeout.1);
         self.arm_lane(id, lane);
+        Verdict::Accept
     }
 
     /// Virtual time passes: every timer with a deadline `<= now` fires, in order.
@@ -265,6 +305,28 @@ impl Ipvs {
         }
         self.expired += 1;
         self.expire_now(id);
+    }
+
+    /// expire_nodest_conn=1 and a real server deleted
+    /// (`ip_vs_expire_nodest_conn_flush()`): every entry bound to a deleted server and
+    /// controlling none goes at once, and a template goes with its last connection. The
+    /// kernel does it from a work queue a jiffy later; the model at once.
+    pub(super) fn flush_nodest_conns(&mut self) {
+        for i in 0..self.conns.len() {
+            let Some(c) = &self.conns[i] else { continue };
+            let gone = !self.services[c.svc_index()].sched.dest(c.dest()).is_available();
+            if !gone || c.n_control() > 0 {
+                continue;
+            }
+            let control = c.control();
+            self.expire_now(ConnId(i as u32));
+            if let Some(t) = control {
+                let tmpl = self.conns[t.0 as usize].as_ref().expect("controlling template exists");
+                if tmpl.n_control() == 0 {
+                    self.expire_now(t);
+                }
+            }
+        }
     }
 
     /// Unlink, unbind and free an entry at once.

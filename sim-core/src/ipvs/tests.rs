@@ -242,3 +242,77 @@ fn estimators_catch_up_lazily_and_stop_for_deleted_servers() {
     assert_eq!(ipvs.service_by_id(s.service).dest_stats(DestId(0)).inbytes, 60);
     assert_eq!(ipvs.stats().inbytes, 60);
 }
+
+fn run(ipvs: &mut Ipvs, line: &str) {
+    apply(ipvs, &parse(&words(line)).unwrap()).unwrap();
+}
+
+#[test]
+fn deleted_servers_drop_packets_until_expire_nodest_conn_expires_their_entries() {
+    let mut ipvs = table(&[
+        "-A -t 10.0.0.1:80 -s rr",
+        "-a -t 10.0.0.1:80 -r 10.0.0.3:80 -m",
+        "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m",
+    ]);
+    let a = ipvs.new_conn(Time::ZERO, &flow("1.1.1.1", 1000), None).unwrap();
+    let b = ipvs.new_conn(Time::ZERO, &flow("1.1.1.2", 1000), None).unwrap();
+    assert_eq!((a.dest.to_string(), b.dest.to_string()), ("10.0.0.2:80".into(), "10.0.0.3:80".into()));
+    let (a_id, b_id) = (a.conn.unwrap(), b.conn.unwrap());
+    run(&mut ipvs, "-d -t 10.0.0.1:80 -r 10.0.0.2:80");
+    // Default: dropped, the entry left as it is (SYN_RECV, its timer not restarted).
+    assert_eq!(ipvs.packet(secs(1), a_id, Segment::Ack, false), Verdict::Drop);
+    assert_eq!(ipvs.conn(a_id).unwrap().state(), ConnState::Tcp(TcpState::SynRecv));
+    assert_eq!(ipvs.conn(a_id).unwrap().deadline(), secs(60));
+    let again = ipvs.new_conn(secs(2), &flow("1.1.1.1", 1000), None).unwrap();
+    assert_eq!((again.verdict, again.conn), (Verdict::Drop, Some(a_id)), "a SYN retransmission too");
+    // expire_nodest_conn=1: the SYN expires the entry and is scheduled afresh.
+    ipvs.sysctls_mut().expire_nodest_conn = true;
+    let fresh = ipvs.new_conn(secs(3), &flow("1.1.1.1", 1000), None).unwrap();
+    assert_eq!((fresh.verdict, fresh.dest.to_string()), (Verdict::Accept, "10.0.0.3:80".into()));
+    assert_eq!(ipvs.conn_count(), 2, "b and the fresh entry");
+    // A SYN for an entry on a weight-0 server reschedules too; here nothing is left.
+    run(&mut ipvs, "-e -t 10.0.0.1:80 -r 10.0.0.3:80 -m -w 0");
+    assert_eq!(ipvs.new_conn(secs(4), &flow("1.1.1.2", 1000), None), Err(NoDest::NoDestination));
+    assert!(ipvs.conn(b_id).is_none() && ipvs.conn_count() == 1);
+    let d = ipvs.service_by_id(fresh.service).scheduler().dest(fresh.dest_id);
+    assert_eq!(d.active_conns() + d.inactive_conns(), 1, "b was unbound");
+}
+
+#[test]
+fn expire_nodest_conn_flushes_a_deleted_servers_entries_and_templates() {
+    let mut ipvs = table(&[
+        "-A -t 10.0.0.1:80 -s rr -p 300",
+        "-a -t 10.0.0.1:80 -r 10.0.0.3:80 -m",
+        "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m",
+    ]);
+    ipvs.sysctls_mut().expire_nodest_conn = true;
+    let a = ipvs.new_conn(Time::ZERO, &flow("1.1.1.1", 1000), None).unwrap();
+    let b = ipvs.new_conn(Time::ZERO, &flow("1.1.1.2", 1000), None).unwrap();
+    assert_eq!((a.dest.to_string(), b.dest.to_string()), ("10.0.0.2:80".into(), "10.0.0.3:80".into()));
+    assert_eq!(ipvs.conn_count(), 4, "two connections, two templates");
+    run(&mut ipvs, "-d -t 10.0.0.1:80 -r 10.0.0.2:80");
+    assert_eq!(ipvs.conn_count(), 2, "a and its template are gone");
+    assert!(ipvs.conn(a.conn.unwrap()).is_none());
+    let d = ipvs.service_by_id(a.service).scheduler().dest(a.dest_id);
+    assert_eq!((d.active_conns(), d.inactive_conns(), d.persist_conns()), (0, 0, 0));
+    assert_eq!(ipvs.expired_total(), 0, "a flush is not an expiry");
+}
+
+#[test]
+fn expire_quiescent_template_moves_persistent_clients_off_a_weight_0_server() {
+    let mut ipvs = table(&[
+        "-A -t 10.0.0.1:80 -s rr -p",
+        "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m",
+        "-a -t 10.0.0.1:80 -r 10.0.0.3:80 -m",
+    ]);
+    ipvs.sysctls_mut().expire_quiescent_template = true;
+    let first = ipvs.new_conn(Time::ZERO, &flow("1.1.1.1", 1000), None).unwrap();
+    assert_eq!(first.dest.to_string(), "10.0.0.3:80");
+    let same = ipvs.new_conn(secs(1), &flow("1.1.1.1", 1001), None).unwrap();
+    assert_eq!(same.dest, first.dest, "weight 1: the template holds");
+    run(&mut ipvs, "-e -t 10.0.0.1:80 -r 10.0.0.3:80 -m -w 0");
+    let moved = ipvs.new_conn(secs(2), &flow("1.1.1.1", 1002), None).unwrap();
+    assert_eq!(moved.dest.to_string(), "10.0.0.2:80", "the template was invalidated");
+    // The old template is unhashed but waits for its timer (its two connections).
+    assert_eq!(ipvs.conn_count(), 3 + 1);
+}
