@@ -204,6 +204,7 @@ impl Ipvs {
     /// [`Verdict::Drop`]: the entry has expired (or is a template), or its real server
     /// is deleted (the entry is left as it is, or with expire_nodest_conn=1 expires at
     /// once). Counting the packet is [`Ipvs::count`]'s business.
+    #[inline]
     pub fn packet(&mut self, now: Time, id: ConnId, seg: Segment, output: bool) -> Verdict {
         self.advance(now);
         let Some(c) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else {
@@ -263,14 +264,23 @@ impl Ipvs {
     #[inline(never)]
     fn fire_due(&mut self, now: Time) {
         while self.next_due <= now {
-            match self.earliest_timer() {
-                Some((deadline, lane)) if deadline <= now => {
+            let conns = &self.conns;
+            let deadline_of = |id: u32| conns[id as usize].as_ref().expect("armed entry exists").deadline();
+            match self.timers.earliest_two(deadline_of) {
+                (Some((deadline, lane)), others) if deadline <= now => {
                     let id = ConnId(self.timers.pop(lane));
                     self.now = deadline;
                     self.conns[id.0 as usize].as_mut().expect("live timer's entry exists").disarm();
-                    self.expire(id);
+                    if !self.expire(id) {
+                        // Nothing was armed: only `lane`'s head changed.
+                        let conns = &self.conns;
+                        let head = self.timers.head(lane, |id| {
+                            conns[id as usize].as_ref().expect("armed entry exists").deadline()
+                        });
+                        self.next_due = head.map_or(others, |h| h.min(others));
+                    }
                 }
-                next => self.next_due = next.map_or(NEVER, |(t, _)| t),
+                (next, _) => self.next_due = next.map_or(NEVER, |(t, _)| t),
             }
         }
     }
@@ -296,15 +306,16 @@ impl Ipvs {
     }
 
     /// `ip_vs_conn_expire()`: a template still controlling entries is re-armed for 60 s
-    /// (and that timeout sticks); anything else is unlinked and unbound.
-    fn expire(&mut self, id: ConnId) {
+    /// (and that timeout sticks; returns true); anything else is unlinked and unbound.
+    fn expire(&mut self, id: ConnId) -> bool {
         let c = self.conns[id.0 as usize].as_ref().expect("expiring entry exists");
         if c.n_control() > 0 {
             self.arm(id, CONTROL_REARM);
-            return;
+            return true;
         }
         self.expired += 1;
         self.expire_now(id);
+        false
     }
 
     /// expire_nodest_conn=1 and a real server deleted
@@ -374,7 +385,7 @@ impl Ipvs {
         self.arm_lane(id, lane);
     }
 
-    #[inline]
+    #[inline(always)]
     fn arm_lane(&mut self, id: ConnId, lane: LaneId) {
         // Raw nanoseconds: `Time + Duration` is an out-of-line call from here.
         let deadline = Time(self.now.0 + self.timers.timeout(lane).0);
@@ -395,13 +406,20 @@ impl Ipvs {
     }
 
     /// The live timer item at `r` became stale; compact its lane if mostly stale.
+    #[inline]
     fn forget_timer(&mut self, r: TimerRef) {
         if self.timers.forget(r) {
-            let conns = &mut self.conns;
-            self.timers.compact(r.lane, |id, new| {
-                conns[id as usize].as_mut().expect("live timer's entry exists").move_timer(new);
-            });
+            self.compact_lane(r.lane);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn compact_lane(&mut self, lane: LaneId) {
+        let conns = &mut self.conns;
+        self.timers.compact(lane, |id, new| {
+            conns[id as usize].as_mut().expect("live timer's entry exists").move_timer(new);
+        });
     }
 }
 

@@ -181,18 +181,39 @@ impl Timers {
     /// The earliest live timer, as `(deadline, lane)`, dropping stale heads on the way.
     /// `deadline_of(id)` is the deadline of entry `id`, whose timer is armed.
     pub(crate) fn earliest(&mut self, deadline_of: impl Fn(u32) -> Time) -> Option<(Time, LaneId)> {
+        self.earliest_two(deadline_of).0
+    }
+
+    /// [`Timers::earliest`], and the earliest deadline of the other lanes ([`NEVER`] if
+    /// none): once the earliest has fired, the next one is the earlier of that and the
+    /// new head of its lane, which spares a second scan.
+    pub(crate) fn earliest_two(
+        &mut self,
+        deadline_of: impl Fn(u32) -> Time,
+    ) -> (Option<(Time, LaneId)>, Time) {
         let mut best: Option<(Time, Duration, LaneId)> = None;
+        let mut others = NEVER;
         for (i, l) in self.lanes.iter_mut().enumerate() {
             l.drop_stale_head();
             if let Some(id) = l.front() {
                 let at = deadline_of(id);
                 // Equal deadlines: the longer timeout was armed first (module doc).
                 if best.is_none_or(|(t, d, _)| at < t || (at == t && l.timeout > d)) {
+                    others = best.map_or(others, |(t, _, _)| others.min(t));
                     best = Some((at, l.timeout, i as LaneId));
+                } else {
+                    others = others.min(at);
                 }
             }
         }
-        best.map(|(t, _, lane)| (t, lane))
+        (best.map(|(t, _, lane)| (t, lane)), others)
+    }
+
+    /// The deadline of `lane`'s earliest live item, dropping stale heads.
+    pub(crate) fn head(&mut self, lane: LaneId, deadline_of: impl Fn(u32) -> Time) -> Option<Time> {
+        let l = &mut self.lanes[lane as usize];
+        l.drop_stale_head();
+        l.front().map(deadline_of)
     }
 
     /// Remove the head of `lane`, which [`Timers::earliest`] just returned.
