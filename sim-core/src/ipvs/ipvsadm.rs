@@ -51,7 +51,7 @@ pub enum Command {
     EditDest(ServiceKey, DestConfig),
     /// `-d`.
     DelDest(ServiceKey, IpAddr, u16),
-    /// `--set tcp tcpfin udp` [s]; 0 leaves a value unchanged.
+    /// `--set tcp tcpfin udp` \[s\]; 0 leaves a value unchanged.
     SetTimeouts(u32, u32, u32),
 }
 

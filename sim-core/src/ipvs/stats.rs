@@ -23,9 +23,9 @@ pub struct Stats {
     pub inpkts: u64,
     /// Packets to clients (seen only with NAT).
     pub outpkts: u64,
-    /// Bytes from clients (L3 length) [B].
+    /// Bytes from clients (L3 length) \[B\].
     pub inbytes: u64,
-    /// Bytes to clients [B].
+    /// Bytes to clients \[B\].
     pub outbytes: u64,
 }
 
