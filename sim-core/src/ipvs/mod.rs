@@ -13,7 +13,7 @@
 //! # Module map
 //! - this file: services, real servers, counters and the getters; `table`'s `impl Ipvs`:
 //!   the data path (`new_conn`, `packet`, `advance`).
-//! - [`conn`]: the 64-byte entry; `index`: the key → entry open-addressing index;
+//! - `conn`: the 64-byte [`Conn`]; `index`: the key → entry open-addressing index;
 //!   `timers`: FIFO timer lanes, one per timeout value; `stats`: counters, estimator.
 //! - [`tcp`]: the TCP state machine; [`ipvsadm`]: the command language and listings.
 //!
@@ -29,7 +29,7 @@
 //! Invariant: no `HashMap` and no per-process hash seed: the same calls give the same
 //! table, bit for bit.
 
-pub mod conn;
+mod conn;
 mod index;
 pub mod ipvsadm;
 mod stats;
