@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
 use sim_core::ipvs::ipvsadm::{self, Command};
 use sim_core::ipvs::tcp::Segment;
-use sim_core::ipvs::{ConnId, Ipvs, NoDest};
+use sim_core::ipvs::{ConnId, Ipvs, NoDest, Verdict};
 
 use super::{Backend, Choice, Target};
 
@@ -45,18 +45,23 @@ impl Backend for Model {
         };
         let sched = match self.ipvs.new_conn(self.now, &flow, target.fwmark) {
             Ok(s) => s,
-            Err(NoDest::NoDestination | NoDest::Dropped) => return Ok(None),
+            Err(NoDest::NoDestination) => return Ok(None),
             Err(NoDest::NoService) => {
                 bail!("no virtual service for {} {}", proto(target.protocol), target.addr)
             }
         };
+        if sched.verdict == Verdict::Drop {
+            // The SYN met an entry of a deleted real server: dropped, as the kernel's
+            // client sees it time out.
+            return Ok(None);
+        }
         let Some(id) = sched.conn else { return Ok(Some(sched.dest)) };
         if target.protocol == Protocol::Tcp {
             // The rest of the three-way handshake: SYN-ACK (seen only with NAT), ACK.
             if sched.fwd == Forwarding::Masq {
-                self.ipvs.packet(self.now, id, Segment::Syn, true);
+                let _ = self.ipvs.packet(self.now, id, Segment::Syn, true);
             }
-            self.ipvs.packet(self.now, id, Segment::Ack, false);
+            let _ = self.ipvs.packet(self.now, id, Segment::Ack, false);
         }
         self.conns.insert(n, id);
         Ok(Some(sched.dest))
@@ -69,18 +74,18 @@ impl Backend for Model {
         let nat = svc.scheduler().dest(c.dest()).fwd() == Forwarding::Masq;
         let now = self.now;
         if reset {
-            self.ipvs.packet(now, id, Segment::Rst, false);
+            let _ = self.ipvs.packet(now, id, Segment::Rst, false);
         } else if nat {
             // Client FIN, server ACK and FIN, client ACK: TIME_WAIT.
             for (seg, out) in
                 [(Segment::Fin, false), (Segment::Ack, true), (Segment::Fin, true), (Segment::Ack, false)]
             {
-                self.ipvs.packet(now, id, seg, out);
+                let _ = self.ipvs.packet(now, id, seg, out);
             }
         } else {
             // The director sees only the client's FIN and ACK: FIN_WAIT.
-            self.ipvs.packet(now, id, Segment::Fin, false);
-            self.ipvs.packet(now, id, Segment::Ack, false);
+            let _ = self.ipvs.packet(now, id, Segment::Fin, false);
+            let _ = self.ipvs.packet(now, id, Segment::Ack, false);
         }
         self.conns.remove(&n);
         Ok(())

@@ -1,17 +1,20 @@
 //! The ipvsadm command language: parsing `ipvsadm-save`-style lines (`-A/-E/-D/-C`,
 //! `-a/-e/-d`, `--set`) into [`Command`]s, applying them to an [`Ipvs`] table, and the
-//! `ipvsadm -L -n` listing.
+//! `ipvsadm -L -n` listings (plain, `--stats`, `--rate`).
 //!
 //! Defaults are ipvsadm 1.31's: scheduler wlc, weight 1, direct routing, persistence
 //! 360 s, netmask /32. Like ipvsadm, `-e` sets every real-server field (an option left
 //! out takes its default, not the old value), while `-E` changes only the options given.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use lvs_sched::{DestConfig, Duration, Forwarding, SchedulerKind, SvcFlags};
 
 use super::{Ipvs, IpvsError, ProtocolKey, ServiceConfig, ServiceKey};
+
+mod list;
+pub use self::list::{list, list_rate, list_stats};
 
 /// ipvsadm's default persistence timeout (`IPVS_SVC_PERSISTENT_TIMEOUT`, 6 min).
 pub const DEFAULT_PERSISTENCE: Duration = Duration::from_secs(360);
@@ -48,7 +51,7 @@ pub enum Command {
     EditDest(ServiceKey, DestConfig),
     /// `-d`.
     DelDest(ServiceKey, IpAddr, u16),
-    /// `--set tcp tcpfin udp` [s]; 0 leaves a value unchanged.
+    /// `--set tcp tcpfin udp` \[s\]; 0 leaves a value unchanged.
     SetTimeouts(u32, u32, u32),
 }
 
@@ -460,108 +463,6 @@ pub fn apply(ipvs: &mut Ipvs, cmd: &Command) -> Result<(), IpvsError> {
     }
 }
 
-fn fmt_addr(addr: IpAddr, port: u16) -> String {
-    match addr {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
-}
-
-/// ipvsadm's address comparator: the difference of two unsigned 32-bit values stored in
-/// an `int`, so addresses more than 2^31 apart compare "wrapped" (§5 of the spec).
-fn wrapped_cmp(a: u32, b: u32) -> std::cmp::Ordering {
-    (a.wrapping_sub(b) as i32).cmp(&0)
-}
-
-fn v4_key(addr: IpAddr) -> u32 {
-    match addr {
-        IpAddr::V4(a) => u32::from(a),
-        IpAddr::V6(_) => 0,
-    }
-}
-
-/// `ipvsadm -L -n`: services sorted as ipvsadm sorts them, real servers by address and
-/// port (with ipvsadm's wrapping comparator and a merge sort, as glibc's `qsort` is).
-pub fn list(ipvs: &Ipvs) -> String {
-    let mut out = String::new();
-    out.push_str("IP Virtual Server version 1.2.1 (size=4096)\n");
-    out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
-    out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
-    let mut svcs: Vec<_> = ipvs.services().collect();
-    svcs.sort_by(|a, b| match (a.key(), b.key()) {
-        (ServiceKey::Fwmark(x), ServiceKey::Fwmark(y)) => x.cmp(&y),
-        (ServiceKey::Fwmark(_), _) => std::cmp::Ordering::Greater,
-        (_, ServiceKey::Fwmark(_)) => std::cmp::Ordering::Less,
-        (
-            ServiceKey::Inet { protocol: p1, addr: a1, port: o1 },
-            ServiceKey::Inet { protocol: p2, addr: a2, port: o2 },
-        ) => p1.cmp(&p2).then(wrapped_cmp(v4_key(a1), v4_key(a2))).then(o1.cmp(&o2)),
-    });
-    for svc in svcs {
-        let c = svc.config();
-        let mut line = match svc.key() {
-            ServiceKey::Inet { protocol, addr, port } => {
-                let p = match protocol {
-                    ProtocolKey::Tcp => "TCP",
-                    ProtocolKey::Udp => "UDP",
-                    ProtocolKey::Sctp => "SCTP",
-                };
-                format!("{p:<4} {}", fmt_addr(addr, port))
-            }
-            ServiceKey::Fwmark(m) => format!("FWM  {m}"),
-        };
-        let _ = write!(line, " {}", c.scheduler);
-        let flags = sched_flag_names(c.scheduler, c.flags.0);
-        if !flags.is_empty() {
-            let _ = write!(line, " ({flags})");
-        }
-        if let Some(p) = c.persistence {
-            let _ = write!(line, " persistent {}", p.as_nanos() / 1_000_000_000);
-            if c.netmask != u32::MAX {
-                let _ = write!(line, " mask {}", Ipv4Addr::from(c.netmask));
-            }
-        }
-        if c.flags.has(SvcFlags::ONEPACKET) {
-            line.push_str(" ops");
-        }
-        out.push_str(&line);
-        out.push('\n');
-        let mut dests: Vec<_> = svc.scheduler().dests().map(|(_, d)| d).collect();
-        dests.sort_by(|a, b| wrapped_cmp(v4_key(a.addr()), v4_key(b.addr())).then(a.port().cmp(&b.port())));
-        for d in dests {
-            let _ = writeln!(
-                out,
-                "  -> {:<28} {:<7} {:<6} {:<10} {:<10}",
-                fmt_addr(d.addr(), d.port()),
-                d.fwd().ipvsadm_name(),
-                d.weight(),
-                d.active_conns(),
-                d.inactive_conns()
-            );
-        }
-    }
-    out
-}
-
-fn sched_flag_names(s: SchedulerKind, flags: u32) -> String {
-    let (f1, f2) = match s {
-        SchedulerKind::Sh => ("sh-fallback", "sh-port"),
-        SchedulerKind::Mh => ("mh-fallback", "mh-port"),
-        _ => ("flag-1", "flag-2"),
-    };
-    let mut names = Vec::new();
-    if flags & SvcFlags::SCHED1 != 0 {
-        names.push(f1);
-    }
-    if flags & SvcFlags::SCHED2 != 0 {
-        names.push(f2);
-    }
-    if flags & SvcFlags::SCHED3 != 0 {
-        names.push("flag-3");
-    }
-    names.join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,26 +508,5 @@ mod tests {
         assert!(p("-A -t 10.0.0.1").unwrap_err().message.contains("VIP:port"));
         assert!(p("-t 10.0.0.1:80").unwrap_err().message.contains("expected an ipvsadm command"));
         assert!(p("-A -a -t 10.0.0.1:80").unwrap_err().message.contains("multiple commands"));
-    }
-
-    #[test]
-    fn list_matches_ipvsadm_layout() {
-        let mut ipvs = Ipvs::new(1);
-        for l in [
-            "-A -t 10.0.0.1:80 -s wrr",
-            "-a -t 10.0.0.1:80 -r 10.0.0.3:80 -m -w 2",
-            "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 4",
-        ] {
-            apply(&mut ipvs, &p(l).unwrap()).unwrap();
-        }
-        let expected = concat!(
-            "IP Virtual Server version 1.2.1 (size=4096)\n",
-            "Prot LocalAddress:Port Scheduler Flags\n",
-            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
-            "TCP  10.0.0.1:80 wrr\n",
-            "  -> 10.0.0.2:80                  Masq    4      0          0         \n",
-            "  -> 10.0.0.3:80                  Masq    2      0          0         \n",
-        );
-        assert_eq!(list(&ipvs), expected);
     }
 }

@@ -6,31 +6,33 @@
 //! their real server for life, move between the active and inactive counts with the TCP
 //! state machine ([`tcp`]), expire on their state's timeout in virtual time and only then
 //! unbind (which is when the OVERLOAD flag is re-evaluated). Persistence templates follow
-//! `ip_vs_sched_persist()`.
+//! `ip_vs_sched_persist()`. Traffic counters and their 2 s rate estimator follow
+//! `ip_vs_est.c`; the sysctls `expire_nodest_conn` and `expire_quiescent_template` are
+//! honoured ([`Sysctls`]).
 //!
 //! # Module map
-//! - this file: services, real servers and the getters; [`table`]'s `impl Ipvs`: the data
-//!   path (`new_conn`, `packet`, `advance`).
-//! - [`conn`]: the 64-byte entry; `index`: the key → entry open-addressing index;
-//!   `timers`: FIFO timer lanes, one per timeout value.
+//! - this file: services, real servers, counters and the getters; `table`'s `impl Ipvs`:
+//!   the data path (`new_conn`, `packet`, `advance`).
+//! - `conn`: the 64-byte [`Conn`]; `index`: the key → entry open-addressing index;
+//!   `timers`: FIFO timer lanes, one per timeout value; `stats`: counters, estimator.
 //! - [`tcp`]: the TCP state machine; [`ipvsadm`]: the command language and listings.
-//! - [`stats`]: packet, byte and connection counters per real server, service and table,
-//!   and the kernel's 2-second rate estimator.
 //!
 //! Memory: an entry costs its 64-byte slot in the slab, 5.3 to 10.7 bytes of index and
 //! 4 bytes per timer item (stale items are at most about as many as live ones), about
-//! 80 bytes in all (the kernel's is 288).
+//! 80 bytes in all (the kernel's is 288). Time: a connection's life (SYN, three more
+//! packets, expiry) costs about 1800 instructions, a quarter of them the scheduler.
 //!
 //! Invariant: virtual time only; a timer fires exactly at its deadline, in
-//! `(deadline, arming order)` order (a FIFO lane per timeout value).
+//! `(deadline, arming order)` order (a FIFO lane per timeout value). The estimator runs
+//! at every multiple of 2 s, caught up inside `advance`; it arms no timer.
 //!
 //! Invariant: no `HashMap` and no per-process hash seed: the same calls give the same
 //! table, bit for bit.
 
-pub mod conn;
+mod conn;
 mod index;
 pub mod ipvsadm;
-pub mod stats;
+mod stats;
 mod table;
 pub mod tcp;
 mod timers;
@@ -42,7 +44,8 @@ use lvs_sched::{DestConfig, DestId, Duration, Forwarding, Protocol, SchedulerKin
 
 pub use self::conn::Conn;
 use self::index::{Index, hash_words};
-use self::stats::{Accounts, Stats};
+use self::stats::{Counters, EST_PERIOD};
+pub use self::stats::{Rates, Stats};
 use self::tcp::{TcpState, Timeouts};
 use self::timers::Timers;
 
@@ -169,18 +172,26 @@ pub enum ConnState {
 /// A virtual service and its scheduler.
 #[derive(Clone, Debug)]
 pub struct VirtualService {
+    id: ServiceId,
     key: ServiceKey,
     /// Hash of `key`, the service part of its templates' index key.
     key_hash: u64,
     config: ServiceConfig,
     sched: Service,
-    /// Connections created (templates excluded), as `--stats` Conns.
-    conns: u64,
+    /// The service's counters (`--stats`, `--rate`).
+    counters: Counters,
+    /// Counters of its real servers, by [`DestId`] (deleted ones kept, as the kernel's
+    /// trash keeps them for a server added again).
+    dests: Vec<Counters>,
     /// False once deleted: connections still refer to it, lookups no longer find it.
     linked: bool,
 }
 
 impl VirtualService {
+    /// Its index in the table.
+    pub fn id(&self) -> ServiceId {
+        self.id
+    }
     /// The key.
     pub fn key(&self) -> ServiceKey {
         self.key
@@ -195,12 +206,51 @@ impl VirtualService {
     }
     /// Connections created so far.
     pub fn conns_created(&self) -> u64 {
-        self.conns
+        self.counters.stats.conns
+    }
+    /// Its counters, as `ipvsadm -L -n --stats` shows them.
+    pub fn stats(&self) -> Stats {
+        self.counters.stats
+    }
+    /// Its estimated rates, as `ipvsadm -L -n --rate` shows them.
+    pub fn rates(&self) -> Rates {
+        self.counters.rates()
+    }
+    /// A real server's counters (zero for a server never added).
+    pub fn dest_stats(&self, dest: DestId) -> Stats {
+        self.dests.get(dest.index()).map(|c| c.stats).unwrap_or_default()
+    }
+    /// A real server's estimated rates.
+    pub fn dest_rates(&self, dest: DestId) -> Rates {
+        self.dests.get(dest.index()).map(Counters::rates).unwrap_or_default()
     }
     /// False once deleted (`ipvsadm -D`/`-C`); its entries live on until they expire.
     pub fn is_linked(&self) -> bool {
         self.linked
     }
+}
+
+/// What becomes of a packet at the director.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forwarded to the entry's real server.
+    Accept,
+    /// Not forwarded: dropped (the real server is deleted), or not IPVS's (no entry).
+    Drop,
+}
+
+/// The IPVS sysctls the model honours (`/proc/sys/net/ipv4/vs/`); the kernel's
+/// defaults are all off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sysctls {
+    /// `expire_nodest_conn`: an entry whose real server is deleted expires at the next
+    /// packet (instead of dropping packets until it times out), a SYN for one on a
+    /// weight-0 server is scheduled afresh, and deleting a real server flushes its
+    /// entries.
+    pub expire_nodest_conn: bool,
+    /// `expire_quiescent_template`: a persistence template whose real server has weight
+    /// 0 is invalidated at the next new connection, instead of keeping its clients.
+    pub expire_quiescent_template: bool,
 }
 
 /// Where a new connection went.
@@ -213,31 +263,13 @@ pub struct Scheduled {
     pub dest: SocketAddr,
     /// The real server's forwarding method.
     pub fwd: Forwarding,
-    /// The real server, in its service.
+    /// The real server, in its service's [`Service::dest`].
     pub dest_id: DestId,
     /// The service.
     pub service: ServiceId,
-}
-
-/// What the director does with a packet of an existing entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Forwarded.
-    Accept,
-    /// Dropped: its real server has been deleted (`ip_vs_in()`'s "not available").
-    Drop,
-}
-
-/// The sysctls of `/proc/sys/net/ipv4/vs/` the model honours (kernel defaults: off).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Sysctls {
-    /// `expire_nodest_conn`: a packet for an entry whose real server was deleted expires
-    /// the entry at once (it is dropped either way); a SYN hitting such an entry, or one
-    /// whose server has weight 0, is scheduled afresh.
-    pub expire_nodest_conn: bool,
-    /// `expire_quiescent_template`: a persistence template whose real server has weight 0
-    /// is invalid, so its clients are scheduled afresh.
-    pub expire_quiescent_template: bool,
+    /// [`Verdict::Drop`] when the packet belongs to an existing entry whose real server
+    /// is deleted (expire_nodest_conn=0): nothing was scheduled.
+    pub verdict: Verdict,
 }
 
 /// Why a new connection got no real server.
@@ -249,10 +281,6 @@ pub enum NoDest {
     /// The scheduler found no destination (ICMP port unreachable).
     #[error("no destination available")]
     NoDestination,
-    /// A SYN for an existing entry whose real server was deleted, without
-    /// `expire_nodest_conn`: dropped.
-    #[error("dropped: the entry's real server is gone")]
-    Dropped,
 }
 
 /// The IPVS state of one director (one network namespace).
@@ -273,14 +301,17 @@ pub struct Ipvs {
     /// Hashed templates by `<service key, masked caddr>`.
     templates: Index,
     timers: Timers,
+    /// No timer is due before this (a lower bound of the earliest deadline, so that
+    /// `advance` between deadlines costs nothing).
+    next_due: Time,
     /// Entries freed by their timer.
     expired: u64,
+    /// Counters of the whole table (`/proc/net/ip_vs_stats`).
+    total: Counters,
+    /// The estimators' next run.
+    next_tick: Time,
     timeouts: Timeouts,
     sysctls: Sysctls,
-    accounts: Accounts,
-    /// No timer is due before this: a lower bound of the earliest live deadline, so that
-    /// `advance` between deadlines does not scan the lanes.
-    next_due: Time,
     now: Time,
 }
 
@@ -295,11 +326,12 @@ impl Ipvs {
             by_key: Index::default(),
             templates: Index::default(),
             timers: Timers::default(),
+            next_due: timers::NEVER,
             expired: 0,
+            total: Counters::running(),
+            next_tick: Time::ZERO + EST_PERIOD,
             timeouts: Timeouts::default(),
             sysctls: Sysctls::default(),
-            accounts: Accounts::default(),
-            next_due: Time(u64::MAX),
             now: Time::ZERO,
         }
     }
@@ -324,60 +356,6 @@ impl Ipvs {
         &mut self.sysctls
     }
 
-    /// The id of a (live) service.
-    pub fn service_id(&self, key: &ServiceKey) -> Option<ServiceId> {
-        self.service_index(key).map(|i| ServiceId(i as u32))
-    }
-
-    /// A service by id (deleted ones too: their entries still refer to them).
-    pub fn service_by_id(&self, id: ServiceId) -> &VirtualService {
-        &self.services[id.0 as usize]
-    }
-
-    /// Counters and rates of the whole table (`ipvsadm -L --stats` totals).
-    pub fn total_stats(&self) -> Stats {
-        self.accounts.total
-    }
-
-    /// Counters and rates of a service.
-    pub fn service_stats(&self, id: ServiceId) -> Stats {
-        self.accounts.services.get(id.0 as usize).copied().unwrap_or_default()
-    }
-
-    /// Counters and rates of a real server of a service.
-    pub fn dest_stats(&self, id: ServiceId, dest: DestId) -> Stats {
-        self.accounts
-            .dests
-            .get(id.0 as usize)
-            .and_then(|d| d.get(dest.0 as usize))
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// Counts `pkts` packets of `bytes` (L3) of entry `id` in one direction, on its real
-    /// server, its service and the total (call after the packet's `new_conn`/`packet`).
-    pub fn count(&mut self, id: ConnId, output: bool, pkts: u64, bytes: u64) {
-        if let Some(c) = self.conns.get(id.0 as usize).and_then(Option::as_ref) {
-            let (svc, dest) = (c.svc_index(), c.dest());
-            self.accounts.traffic(svc, dest, output, pkts, bytes);
-        }
-    }
-
-    /// Counts packets of a connection that has no entry (one-packet UDP scheduling).
-    pub fn count_on(&mut self, svc: ServiceId, dest: DestId, output: bool, pkts: u64, bytes: u64) {
-        self.accounts.traffic(svc.0 as usize, dest, output, pkts, bytes);
-    }
-
-    /// True if `id` is a live (not template) entry of `flow`'s connection: a handle kept
-    /// across time may outlive its entry, whose slot is then reused.
-    pub fn entry_matches(&self, id: ConnId, flow: &lvs_sched::Flow) -> bool {
-        let key = conn::ConnKey::new(flow.protocol.into(), flow.saddr, flow.sport, flow.daddr, flow.dport);
-        self.conns
-            .get(id.0 as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(|c| c.state() != ConnState::Template && c.is_key(&key))
-    }
-
     /// Virtual services in creation order.
     pub fn services(&self) -> impl Iterator<Item = &VirtualService> {
         self.services.iter().filter(|s| s.linked)
@@ -386,6 +364,19 @@ impl Ipvs {
     /// A service by key.
     pub fn service(&self, key: &ServiceKey) -> Option<&VirtualService> {
         self.service_index(key).map(|i| &self.services[i])
+    }
+
+    /// The id of the (linked) service with this key.
+    pub fn service_id(&self, key: &ServiceKey) -> Option<ServiceId> {
+        self.service_index(key).map(|i| ServiceId(i as u32))
+    }
+
+    /// A service by id, deleted ones included (their entries may still be live).
+    ///
+    /// # Panics
+    /// If no service ever had this id.
+    pub fn service_by_id(&self, id: ServiceId) -> &VirtualService {
+        &self.services[id.0 as usize]
     }
 
     fn service_index(&self, key: &ServiceKey) -> Option<usize> {
@@ -405,7 +396,11 @@ impl Ipvs {
         let seed = self.seed ^ (self.services.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let sched = Service::new(config.scheduler, flags, seed, self.now);
         let key_hash = service_key_hash(&key);
-        self.services.push(VirtualService { key, key_hash, config, sched, conns: 0, linked: true });
+        let id = ServiceId(self.services.len() as u32);
+        let counters = Counters::running();
+        let svc =
+            VirtualService { id, key, key_hash, config, sched, counters, dests: Vec::new(), linked: true };
+        self.services.push(svc);
         Ok(())
     }
 
@@ -430,9 +425,14 @@ impl Ipvs {
         // it is only no longer found.
         let svc = &mut self.services[i];
         svc.linked = false;
+        svc.counters.running = false;
         let dests: Vec<_> = svc.sched.dests().map(|(_, d)| (d.addr(), d.port())).collect();
         for (a, p) in dests {
-            svc.sched.del_dest(a, p)?;
+            let id = svc.sched.del_dest(a, p)?;
+            svc.dests[id.index()].running = false;
+        }
+        if self.sysctls.expire_nodest_conn {
+            self.flush_nodest_conns();
         }
         Ok(())
     }
@@ -447,7 +447,15 @@ impl Ipvs {
 
     /// `ipvsadm -a`.
     pub fn add_dest(&mut self, key: ServiceKey, cfg: &DestConfig) -> Result<DestId, IpvsError> {
-        Ok(self.service_mut(&key)?.sched.add_dest(cfg)?)
+        let svc = self.service_mut(&key)?;
+        let id = svc.sched.add_dest(cfg)?;
+        // A server from the trash keeps its counters and averages; its estimator runs
+        // again (`ip_vs_start_estimator()`).
+        if svc.dests.len() <= id.index() {
+            svc.dests.resize_with(id.index() + 1, Counters::default);
+        }
+        svc.dests[id.index()].running = true;
+        Ok(id)
     }
 
     /// `ipvsadm -e`.
@@ -457,7 +465,13 @@ impl Ipvs {
 
     /// `ipvsadm -d`.
     pub fn del_dest(&mut self, key: ServiceKey, addr: IpAddr, port: u16) -> Result<DestId, IpvsError> {
-        Ok(self.service_mut(&key)?.sched.del_dest(addr, port)?)
+        let svc = self.service_mut(&key)?;
+        let id = svc.sched.del_dest(addr, port)?;
+        svc.dests[id.index()].running = false;
+        if self.sysctls.expire_nodest_conn {
+            self.flush_nodest_conns();
+        }
+        Ok(id)
     }
 
     fn service_mut(&mut self, key: &ServiceKey) -> Result<&mut VirtualService, IpvsError> {
@@ -479,6 +493,68 @@ impl Ipvs {
     /// invalidated template still waiting for its timer).
     pub fn conn_count(&self) -> usize {
         self.by_key.len() + self.templates.len()
+    }
+
+    /// The whole table's counters (`/proc/net/ip_vs_stats`).
+    pub fn stats(&self) -> Stats {
+        self.total.stats
+    }
+
+    /// The whole table's estimated rates.
+    pub fn rates(&self) -> Rates {
+        self.total.rates()
+    }
+
+    /// Traffic of connection `id`: `pkts` packets of `bytes` bytes (L3 length) in all,
+    /// to the client if `output`. Counted on its real server, its service and the
+    /// table, as `ip_vs_in_stats()`/`ip_vs_out_stats()` do: not at all once the real
+    /// True if `id` is a live (not template) entry of `flow`'s connection: a handle kept
+    /// across time may outlive its entry, whose slot is then reused.
+    pub fn entry_matches(&self, id: ConnId, flow: &lvs_sched::Flow) -> bool {
+        let key = conn::ConnKey::new(flow.protocol.into(), flow.saddr, flow.sport, flow.daddr, flow.dport);
+        self.conns
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|c| c.state() != ConnState::Template && c.is_key(&key))
+    }
+
+    /// server is deleted. Nothing for an expired entry or a template.
+    pub fn count(&mut self, id: ConnId, output: bool, pkts: u64, bytes: u64) {
+        let Some(c) = self.conn(id).filter(|c| c.state() != ConnState::Template) else { return };
+        self.count_on(c.service(), c.dest(), output, pkts, bytes);
+    }
+
+    /// Traffic of a connection of service `svc` on real server `dest` that has no entry
+    /// any more, such as the datagram of a one-packet UDP connection: see
+    /// [`Ipvs::count`].
+    pub fn count_on(&mut self, svc: ServiceId, dest: DestId, output: bool, pkts: u64, bytes: u64) {
+        let s = &mut self.services[svc.0 as usize];
+        if !s.sched.dest(dest).is_available() {
+            return;
+        }
+        s.dests[dest.index()].add(output, pkts, bytes);
+        s.counters.add(output, pkts, bytes);
+        self.total.add(output, pkts, bytes);
+    }
+
+    /// Run the estimators due by `now` (every 2 s of virtual time). Once nothing moves
+    /// and every average is 0, the remaining runs up to `now` would change nothing and
+    /// are skipped: a long idle stretch costs one run, not one per 2 s.
+    fn run_estimators(&mut self, now: Time) {
+        while self.next_tick <= now {
+            let mut busy = self.total.tick();
+            for svc in self.services.iter_mut().filter(|s| s.linked) {
+                busy |= svc.counters.tick();
+                for d in svc.dests.iter_mut().filter(|d| d.running) {
+                    busy |= d.tick();
+                }
+            }
+            self.next_tick += EST_PERIOD;
+            if !busy && self.next_tick <= now {
+                let periods = (now - self.next_tick).0 / EST_PERIOD.0 + 1;
+                self.next_tick = Time(self.next_tick.0 + periods * EST_PERIOD.0);
+            }
+        }
     }
 
     /// Heap bytes held by the connection table: the entry slab and its free list, the

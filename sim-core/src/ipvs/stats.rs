@@ -1,170 +1,112 @@
-//! The counters and rate estimates `ipvsadm -L -n --stats` and `--rate` show, per real
-//! server, per virtual service and in total.
+//! Traffic counters and their rate estimators, as `ipvsadm -L -n --stats` and `--rate`
+//! show them (`ip_vs_est.c`).
 //!
-//! Mirrors `ip_vs_est.c`: every 2 seconds the estimator takes the counters' differences,
-//! scales them (`Δcount << 9` for connections and packets, `Δbytes << 4` for bytes) and
-//! moves an EWMA a quarter of the way (`avg += (rate − avg) >> 2`); the reported rates
-//! are `(avg + 0x1FF) >> 10` and `(avg + 0xF) >> 5`. Ticks fall on multiples of 2 s of
-//! virtual time and are caught up lazily by the table's `advance`.
+//! Every real server, every service and the table as a whole count connections created
+//! (templates excluded), packets and bytes in each direction. Every 2 s of virtual time
+//! the estimator of each counter set still linked takes the differences since its last
+//! run and folds them into exponentially weighted averages, in the kernel's fixed point:
+//! `rate = Δcount << 9` (packets, connections: 2^10 per unit, over 2 s) or
+//! `Δbytes << 4` (2^5 per byte, over 2 s), then `avg += (rate - avg) >> 2` (weight 1/4,
+//! signed shift). Reported rates are `(avg + 0x1FF) >> 10` and `(avg + 0xF) >> 5`.
 
-use lvs_sched::{DestId, Duration, Time};
+use lvs_sched::Duration;
 
 /// The estimator's period.
-pub const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
+pub(crate) const EST_PERIOD: Duration = Duration::from_secs(2);
 
-/// Cumulative counters.
+/// Counters of a real server, a service or the whole table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
+pub struct Stats {
     /// Connections created (templates excluded).
     pub conns: u64,
-    /// Packets client → server.
+    /// Packets from clients.
     pub inpkts: u64,
-    /// Packets server → client (seen by the director only with NAT).
+    /// Packets to clients (seen only with NAT).
     pub outpkts: u64,
-    /// Bytes client → server (L3, before any tunnel encapsulation).
+    /// Bytes from clients (L3 length) \[B\].
     pub inbytes: u64,
-    /// Bytes server → client.
+    /// Bytes to clients \[B\].
     pub outbytes: u64,
 }
 
-/// Rates as `ipvsadm -L --rate` reports them.
+/// Estimated rates, as the kernel reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rates {
-    /// Connections per second.
+    /// Connections [1/s].
     pub cps: u64,
-    /// Incoming packets per second.
+    /// Packets from clients [1/s].
     pub inpps: u64,
-    /// Outgoing packets per second.
+    /// Packets to clients [1/s].
     pub outpps: u64,
-    /// Incoming bytes per second.
+    /// Bytes from clients [B/s].
     pub inbps: u64,
-    /// Outgoing bytes per second.
+    /// Bytes to clients [B/s].
     pub outbps: u64,
 }
 
-/// Counters with their estimator.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Stats {
-    counters: Counters,
-    last: Counters,
-    /// Scaled averages (`struct ip_vs_estimator`): cps, inpps, outpps, inbps, outbps.
-    avg: [i64; 5],
+/// A counter set and its estimator (`struct ip_vs_stats` with its `ip_vs_estimator`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) stats: Stats,
+    /// The counters at the estimator's last run.
+    last: Stats,
+    /// Scaled averages: cps, inpps, outpps (2^10 per unit), inbps, outbps (2^5).
+    avg: [u64; 5],
+    /// On the estimator list: the service or real server is linked.
+    pub(crate) running: bool,
 }
 
-impl Stats {
-    /// The counters.
-    pub fn counters(&self) -> Counters {
-        self.counters
+impl Counters {
+    /// A running counter set, all zero.
+    pub(crate) fn running() -> Counters {
+        Counters { running: true, ..Counters::default() }
     }
 
-    /// The current rate estimates.
-    pub fn rates(&self) -> Rates {
-        let pps = |a: i64| (a.max(0) as u64 + 0x1FF) >> 10;
-        let bps = |a: i64| (a.max(0) as u64 + 0xF) >> 5;
-        Rates {
-            cps: pps(self.avg[0]),
-            inpps: pps(self.avg[1]),
-            outpps: pps(self.avg[2]),
-            inbps: bps(self.avg[3]),
-            outbps: bps(self.avg[4]),
-        }
-    }
-
-    pub(super) fn conn(&mut self) {
-        self.counters.conns += 1;
-    }
-
-    pub(super) fn traffic(&mut self, output: bool, pkts: u64, bytes: u64) {
-        let c = &mut self.counters;
-        if output {
-            c.outpkts += pkts;
-            c.outbytes += bytes;
-        } else {
-            c.inpkts += pkts;
-            c.inbytes += bytes;
-        }
-    }
-
-    /// One estimator period (`estimation_timer()`).
-    fn tick(&mut self) {
-        let (now, last) = (self.counters, self.last);
-        let rate = [
-            ((now.conns - last.conns) << 9) as i64,
-            ((now.inpkts - last.inpkts) << 9) as i64,
-            ((now.outpkts - last.outpkts) << 9) as i64,
-            ((now.inbytes - last.inbytes) << 4) as i64,
-            ((now.outbytes - last.outbytes) << 4) as i64,
-        ];
-        for (avg, r) in self.avg.iter_mut().zip(rate) {
-            *avg += (r - *avg) >> 2;
-        }
-        self.last = now;
-    }
-}
-
-/// Every counter of a table: per service, per real server (by service and [`DestId`]),
-/// and in total.
-#[derive(Clone, Debug)]
-pub(super) struct Accounts {
-    pub(super) total: Stats,
-    pub(super) services: Vec<Stats>,
-    pub(super) dests: Vec<Vec<Stats>>,
-    next_tick: Time,
-}
-
-impl Default for Accounts {
-    fn default() -> Self {
-        Accounts {
-            total: Stats::default(),
-            services: Vec::new(),
-            dests: Vec::new(),
-            next_tick: Time::ZERO + ESTIMATOR_PERIOD,
-        }
-    }
-}
-
-impl Accounts {
-    /// Runs every estimator tick at or before `now`.
+    /// Count traffic in one direction.
     #[inline]
-    pub(super) fn catch_up(&mut self, now: Time) {
-        while self.next_tick <= now {
-            self.total.tick();
-            self.services.iter_mut().for_each(Stats::tick);
-            self.dests.iter_mut().flatten().for_each(Stats::tick);
-            self.next_tick += ESTIMATOR_PERIOD;
+    pub(crate) fn add(&mut self, output: bool, pkts: u64, bytes: u64) {
+        if output {
+            self.stats.outpkts += pkts;
+            self.stats.outbytes += bytes;
+        } else {
+            self.stats.inpkts += pkts;
+            self.stats.inbytes += bytes;
         }
     }
 
-    pub(super) fn dest_mut(&mut self, svc: usize, dest: DestId) -> &mut Stats {
-        if self.dests.len() <= svc {
-            self.dests.resize(svc + 1, Vec::new());
+    /// One estimator run (`estimation_timer()`); false if nothing moved and every
+    /// average is 0, so that further runs without traffic change nothing.
+    pub(crate) fn tick(&mut self) -> bool {
+        let s = self.stats;
+        let l = self.last;
+        let rates = [
+            (s.conns - l.conns) << 9,
+            (s.inpkts - l.inpkts) << 9,
+            (s.outpkts - l.outpkts) << 9,
+            (s.inbytes - l.inbytes) << 4,
+            (s.outbytes - l.outbytes) << 4,
+        ];
+        self.last = s;
+        let mut busy = false;
+        for (avg, rate) in self.avg.iter_mut().zip(rates) {
+            // The kernel's `e->cps += ((s64)rate - (s64)e->cps) >> 2`: an arithmetic
+            // shift, so a falling average rounds down and reaches 0.
+            *avg = avg.wrapping_add_signed((rate as i64).wrapping_sub(*avg as i64) >> 2);
+            busy |= *avg != 0 || rate != 0;
         }
-        let d = &mut self.dests[svc];
-        if d.len() <= dest.0 as usize {
-            d.resize(dest.0 as usize + 1, Stats::default());
-        }
-        &mut d[dest.0 as usize]
+        busy
     }
 
-    pub(super) fn service_mut(&mut self, svc: usize) -> &mut Stats {
-        if self.services.len() <= svc {
-            self.services.resize(svc + 1, Stats::default());
+    /// The rates as `ip_vs_read_estimator()` reports them.
+    pub(crate) fn rates(&self) -> Rates {
+        let [cps, inpps, outpps, inbps, outbps] = self.avg;
+        Rates {
+            cps: (cps + 0x1FF) >> 10,
+            inpps: (inpps + 0x1FF) >> 10,
+            outpps: (outpps + 0x1FF) >> 10,
+            inbps: (inbps + 0xF) >> 5,
+            outbps: (outbps + 0xF) >> 5,
         }
-        &mut self.services[svc]
-    }
-
-    /// Counts a new connection on a real server of a service.
-    pub(super) fn conn(&mut self, svc: usize, dest: DestId) {
-        self.total.conn();
-        self.service_mut(svc).conn();
-        self.dest_mut(svc, dest).conn();
-    }
-
-    /// Counts packets on a real server of a service.
-    pub(super) fn traffic(&mut self, svc: usize, dest: DestId, output: bool, pkts: u64, bytes: u64) {
-        self.total.traffic(output, pkts, bytes);
-        self.service_mut(svc).traffic(output, pkts, bytes);
-        self.dest_mut(svc, dest).traffic(output, pkts, bytes);
     }
 }
 
@@ -173,49 +115,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_steady_rate_converges_by_quarters_as_the_kernel_computes() {
-        let mut s = Stats::default();
-        // 10 connections a second, 20 packets of 100 bytes each a second.
-        let mut expect_cps: i64 = 0;
-        let mut expect_bps: i64 = 0;
-        for tick in 1..=40 {
-            for _ in 0..20 {
-                s.conn();
-            }
-            s.traffic(false, 40, 4000);
-            s.tick();
-            // Δconns = 20 per 2 s: rate = 20 << 9 = 10 240 (10/s scaled by 1024).
-            expect_cps += (20 * 512 - expect_cps) >> 2;
-            expect_bps += (4000 * 16 - expect_bps) >> 2;
-            assert_eq!(s.avg[0], expect_cps, "tick {tick}");
-            assert_eq!(s.avg[3], expect_bps, "tick {tick}");
+    fn averages_follow_the_kernels_fixed_point() {
+        let mut c = Counters::running();
+        // 20 connections and 60 packets of 100 bytes per 2 s: rates 10240 (conns),
+        // 30720 (packets) and 96000 (bytes) per run.
+        let mut cps = Vec::new();
+        for _ in 0..12 {
+            c.stats.conns += 20;
+            c.add(false, 60, 6000);
+            assert!(c.tick());
+            cps.push(c.rates().cps);
         }
-        // After the first tick the average is a quarter of the way: 2560/1024 → 3 (rounded up).
-        let mut first = Stats::default();
-        (0..20).for_each(|_| first.conn());
-        first.tick();
-        assert_eq!(first.rates().cps, (2560 + 0x1FF) >> 10);
-        assert_eq!(first.rates().cps, 2);
-        // Converged (the byte average needs (3/4)^n · 64000 < 16, n >= 29): 10 conn/s,
-        // 20 pkt/s, 2000 B/s.
-        let r = s.rates();
-        assert_eq!((r.cps, r.inpps, r.inbps, r.outpps), (10, 20, 2000, 0));
+        // avg: 2560, 4480, 5920, 7000, 7810, 8417, 8872, 9214, 9470, 9662, 9806, 9914;
+        // reported (avg + 511) >> 10.
+        assert_eq!(cps, [2, 4, 6, 7, 8, 8, 9, 9, 9, 9, 10, 10]);
+        // Packets: 7680, 13440, 17760, ... (each run floored); the 12th is 29745,
+        // reported (29745 + 511) >> 10 = 29.
+        assert_eq!(c.rates().inpps, 29);
+        // Bytes: 24000, 42000, 55500, ...; the 12th is 92958 (96000 * (1 - 0.75^12) =
+        // 92959.4 before flooring), reported (92958 + 15) >> 5 = 2905 B/s.
+        assert_eq!(c.rates().inbps, 2905);
+        assert_eq!((c.rates().outpps, c.rates().outbps), (0, 0));
     }
 
     #[test]
-    fn ticks_fall_on_multiples_of_two_seconds() {
-        let mut a = Accounts::default();
-        a.conn(0, DestId(0));
-        a.catch_up(Time(1_999_999_999));
-        assert_eq!(a.total.avg[0], 0, "no tick before 2 s");
-        a.catch_up(Time::ZERO + Duration::from_secs(2));
-        assert_eq!(a.total.avg[0], 512 >> 2);
-        a.catch_up(Time::ZERO + Duration::from_secs(7));
-        // Ticks at 4 s and 6 s with no new connection: the average decays.
-        let mut e: i64 = 128;
-        e += (0 - e) >> 2;
-        e += (0 - e) >> 2;
-        assert_eq!(a.total.avg[0], e);
-        assert_eq!(a.dests[0][0].counters().conns, 1);
+    fn averages_decay_to_zero_without_traffic() {
+        let mut c = Counters::running();
+        c.stats.conns = 1;
+        assert!(c.tick());
+        // 512 >> 2 = 128, then 96, 72, 54, 40 (54 + (-54 >> 2) = 54 - 14), 30, 22, 16,
+        // 12, 9, 6, 4, 3, 2, 1, 0: the signed shift rounds toward -inf, so the 16th run
+        // reaches 0 and reports that nothing moves any more.
+        let mut runs = 1;
+        while c.tick() {
+            runs += 1;
+        }
+        assert_eq!(runs + 1, 16);
+        assert_eq!(c.avg, [0; 5]);
+        assert_eq!(c.rates(), Rates::default());
     }
 }

@@ -9,10 +9,8 @@ use lvs_sched::{ConnCount, DestId, Duration, Flow, Forwarding, Protocol, SvcFlag
 use super::conn::{Addr, ConnKey};
 use super::index::hash_words;
 use super::tcp::{self, Direction, Segment, TcpState};
-use super::timers::{LaneId, TimerRef};
-use super::{
-    Conn, ConnId, ConnState, Ipvs, NoDest, Scheduled, ServiceId, ServiceKey, Verdict, VirtualService,
-};
+use super::timers::{HINTS, LaneId, NEVER, TimerRef};
+use super::{Conn, ConnId, ConnState, Ipvs, NoDest, Scheduled, ServiceKey, Verdict, VirtualService};
 
 /// A template still controlling connections is re-armed for this long
 /// (`ip_vs_conn_expire()`'s `expire_later`).
@@ -52,27 +50,8 @@ impl Ipvs {
         let conns = &self.conns;
         let found = self.by_key.find(hash, |i| conns[i as usize].as_ref().is_some_and(|c| c.is_key(&key)));
         if let Some(old) = found.map(ConnId) {
-            // conn_reuse_mode=1: a SYN for an entry in TIME_WAIT or CLOSE that no template
-            // controls expires the old entry and is scheduled afresh; otherwise the
-            // packet simply belongs to the existing entry.
-            let c = self.conns[old.0 as usize].as_ref().expect("hashed entry exists");
-            let reusable = matches!(c.state(), ConnState::Tcp(TcpState::TimeWait | TcpState::Close))
-                && c.control().is_none();
-            let d = self.services[c.svc_index()].sched.dest(c.dest());
-            // ip_vs_in(): an entry whose real server is gone drops the packet, or with
-            // expire_nodest_conn expires and lets the SYN be scheduled afresh (as it does
-            // for a weight-0 server, is_new_conn_expected()).
-            let gone = !d.is_available();
-            let renew = self.sysctls.expire_nodest_conn && (gone || d.weight() == 0);
-            if gone && !renew {
-                return Err(NoDest::Dropped);
-            }
-            if reusable || renew {
-                self.expire_now(old);
-            } else {
-                let (svc_i, dest) = (c.svc_index(), c.dest());
-                self.packet(now, old, Segment::Syn, false);
-                return Ok(self.scheduled_on(svc_i, Some(old), dest, flow));
+            if let Some(s) = self.existing_entry(now, old, flow) {
+                return Ok(s);
             }
         }
         let svc = &mut self.services[svc_i];
@@ -85,9 +64,11 @@ impl Ipvs {
             }
         };
         let result = self.scheduled_on(svc_i, None, dest, flow);
-        self.accounts.conn(svc_i, dest);
         let svc = &mut self.services[svc_i];
-        svc.conns += 1;
+        // ip_vs_conn_stats(): the real server, the service and the table.
+        svc.counters.stats.conns += 1;
+        svc.dests[dest.index()].stats.conns += 1;
+        self.total.stats.conns += 1;
         let one_packet = flow.protocol == Protocol::Udp && svc.sched.flags().has(SvcFlags::ONEPACKET);
         let state = match flow.protocol {
             Protocol::Udp => ConnState::Udp,
@@ -110,8 +91,43 @@ impl Ipvs {
         let id = self.insert(conn);
         let conns = &self.conns;
         self.by_key.insert(hash, id.0, |i| conn_hash(conns, i));
-        self.packet(now, id, Segment::Syn, false);
+        let _ = self.packet(now, id, Segment::Syn, false);
         Ok(Scheduled { conn: Some(id), ..result })
+    }
+
+    /// The first packet of a connection finds entry `old` with its key (`ip_vs_in()`):
+    /// returns what becomes of it, or `None` once `old` is expired and the packet is to
+    /// be scheduled afresh.
+    fn existing_entry(&mut self, now: Time, old: ConnId, flow: &Flow) -> Option<Scheduled> {
+        let c = self.conns[old.0 as usize].as_ref().expect("hashed entry exists");
+        let (svc_i, dest) = (c.svc_index(), c.dest());
+        let d = self.services[svc_i].sched.dest(dest);
+        // is_new_conn(): a TCP SYN (an SCTP INIT); a UDP datagram never reschedules.
+        let syn = flow.protocol != Protocol::Udp;
+        // expire_nodest_conn=1: a SYN for an entry on a weight-0 server reschedules.
+        let quiesced = self.sysctls.expire_nodest_conn && d.weight() == 0;
+        // conn_reuse_mode=1: so does one for an entry in TIME_WAIT or CLOSE that no
+        // template controls.
+        let reusable = matches!(c.state(), ConnState::Tcp(TcpState::TimeWait | TcpState::Close))
+            && c.control().is_none();
+        if syn && (quiesced || reusable) {
+            self.expire_now(old);
+            return None;
+        }
+        if !d.is_available() {
+            // The real server is deleted: the packet is dropped, and with
+            // expire_nodest_conn=1 the entry expires and the packet is scheduled afresh.
+            if self.sysctls.expire_nodest_conn {
+                self.expire_now(old);
+                return None;
+            }
+            return Some(Scheduled {
+                verdict: Verdict::Drop,
+                ..self.scheduled_on(svc_i, Some(old), dest, flow)
+            });
+        }
+        let _ = self.packet(now, old, Segment::Syn, false);
+        Some(self.scheduled_on(svc_i, Some(old), dest, flow))
     }
 
     fn scheduled_on(&self, svc_i: usize, conn: Option<ConnId>, dest: DestId, flow: &Flow) -> Scheduled {
@@ -123,7 +139,8 @@ impl Ipvs {
             dest: SocketAddr::new(d.addr(), port),
             fwd: d.fwd(),
             dest_id: dest,
-            service: ServiceId(svc_i as u32),
+            service: svc.id,
+            verdict: Verdict::Accept,
         }
     }
 
@@ -150,10 +167,10 @@ impl Ipvs {
             // The template's own service: a deleted and re-added service finds the
             // templates of its predecessor, whose real servers are all deleted.
             let d = self.services[tmpl.svc_index()].sched.dest(tmpl.dest());
-            // expire_quiescent_template=0 (the default): a weight-0 server keeps its
-            // persistent clients; only a deleted one invalidates the template.
-            let quiescent = self.sysctls.expire_quiescent_template && d.weight() == 0;
-            if d.is_available() && !quiescent {
+            // ip_vs_check_template(): a deleted server invalidates the template, and so
+            // does a weight-0 one with expire_quiescent_template=1; by default a
+            // quiesced server keeps its persistent clients.
+            if d.is_available() && !(self.sysctls.expire_quiescent_template && d.weight() == 0) {
                 let (dest, lane) = (tmpl.dest(), tmpl.timer().lane);
                 self.arm_lane(t, lane);
                 return Ok((dest, t));
@@ -184,23 +201,21 @@ impl Ipvs {
     /// moves it (and its counters) and its timer is re-armed for the new state.
     /// `output` marks a server-to-client segment (seen only with NAT).
     ///
-    /// A client-to-server packet of an entry whose real server was deleted is dropped
-    /// before the state machine sees it (and with `expire_nodest_conn` the entry expires);
-    /// so is a packet for no entry at all.
+    /// [`Verdict::Drop`]: the entry has expired (or is a template), or its real server
+    /// is deleted (the entry is left as it is, or with expire_nodest_conn=1 expires at
+    /// once). Counting the packet is [`Ipvs::count`]'s business.
+    #[inline]
     pub fn packet(&mut self, now: Time, id: ConnId, seg: Segment, output: bool) -> Verdict {
         self.advance(now);
-        let Some(c) = self.conns.get(id.0 as usize).and_then(Option::as_ref) else { return Verdict::Drop };
-        if !output && c.state() != ConnState::Template {
-            let d = self.services[c.svc_index()].sched.dest(c.dest());
-            if !d.is_available() {
-                if self.sysctls.expire_nodest_conn {
-                    self.expire_now(id);
-                }
-                return Verdict::Drop;
+        let Some(c) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+            return Verdict::Drop;
+        };
+        if !self.services[c.svc_index()].sched.dest(c.dest()).is_available() {
+            if self.sysctls.expire_nodest_conn && c.state() != ConnState::Template {
+                self.expire_now(id);
             }
+            return Verdict::Drop;
         }
-        let c = self.conns[id.0 as usize].as_mut().expect("checked above");
-        let before = c.count();
         let timeout = match c.state() {
             ConnState::Tcp(s) => {
                 if output {
@@ -213,53 +228,69 @@ impl Ipvs {
                 };
                 let next = tcp::transition(dir, seg, s);
                 c.set_state(ConnState::Tcp(next));
-                self.timeouts.tcp(next)
+                if next.is_active() != s.is_active() {
+                    let sched = &mut self.services[c.svc_index()].sched;
+                    if next.is_active() {
+                        sched.activate(c.dest());
+                    } else {
+                        sched.deactivate(c.dest());
+                    }
+                }
+                (next as usize, self.timeouts.tcp(next))
             }
-            ConnState::Udp => self.timeouts.udp,
-            ConnState::Template => return Verdict::Accept,
+            ConnState::Udp => (HINTS - 1, self.timeouts.udp),
+            ConnState::Template => return Verdict::Drop,
         };
-        let after = c.count();
-        let (svc, dest) = (c.svc_index(), c.dest());
-        if before != after {
-            let sched = &mut self.services[svc].sched;
-            match after {
-                ConnCount::Active => sched.activate(dest),
-                _ => sched.deactivate(dest),
-            }
-        }
-        self.arm(id, timeout);
+        let lane = self.timers.lane_hinted(timeout.0, timeout.1);
+        self.arm_lane(id, lane);
         Verdict::Accept
     }
 
     /// Virtual time passes: every timer with a deadline `<= now` fires, in order.
+    #[inline]
     pub fn advance(&mut self, now: Time) {
         assert!(now >= self.now, "IPVS time went backwards: {} -> {}", self.now, now);
-        if now < self.next_due {
-            // Nothing can be due: the common case, without scanning the lanes.
-            self.accounts.catch_up(now);
-            self.now = now;
-            return;
+        if now >= self.next_due {
+            self.fire_due(now);
         }
-        while let Some((deadline, lane)) = self.earliest_timer() {
-            if deadline > now {
-                break;
-            }
-            // Estimator ticks before the deadline see the counters as they were then.
-            self.accounts.catch_up(deadline);
-            let id = ConnId(self.timers.pop(lane));
-            self.now = deadline;
-            self.conns[id.0 as usize].as_mut().expect("live timer's entry exists").disarm();
-            self.expire(id);
+        // After the timers: an expiry changes no counter, so the order does not matter.
+        if now >= self.next_tick {
+            self.run_estimators(now);
         }
-        self.next_due = self.earliest_timer().map_or(Time(u64::MAX), |(t, _)| t);
-        self.accounts.catch_up(now);
         self.now = now;
+    }
+
+    /// Fire the timers due by `now`.
+    #[inline(never)]
+    fn fire_due(&mut self, now: Time) {
+        while self.next_due <= now {
+            let conns = &self.conns;
+            let deadline_of = |id: u32| conns[id as usize].as_ref().expect("armed entry exists").deadline();
+            match self.timers.earliest_two(deadline_of) {
+                (Some((deadline, lane)), others) if deadline <= now => {
+                    let id = ConnId(self.timers.pop(lane));
+                    self.now = deadline;
+                    self.conns[id.0 as usize].as_mut().expect("live timer's entry exists").disarm();
+                    if !self.expire(id) {
+                        // Nothing was armed: only `lane`'s head changed.
+                        let conns = &self.conns;
+                        let head = self.timers.head(lane, |id| {
+                            conns[id as usize].as_ref().expect("armed entry exists").deadline()
+                        });
+                        self.next_due = head.map_or(others, |h| h.min(others));
+                    }
+                }
+                (next, _) => self.next_due = next.map_or(NEVER, |(t, _)| t),
+            }
+        }
     }
 
     /// The earliest pending timer's deadline (stale timers are discarded on the way,
     /// hence `&mut`). The simulator interleaves expiries with its own events by it.
     pub fn next_deadline(&mut self) -> Option<Time> {
-        self.earliest_timer().map(|(t, _)| t)
+        let next = self.earliest_timer().map(|(t, _)| t);
+        self.next_due = next.unwrap_or(NEVER);
+        next
     }
 
     /// Entries (connections and templates) freed by their timer so far; REF-1 counts
@@ -271,22 +302,42 @@ impl Ipvs {
 
     pub(super) fn earliest_timer(&mut self) -> Option<(Time, LaneId)> {
         let conns = &self.conns;
-        self.timers.earliest(|id, r| {
-            let c = conns[id as usize].as_ref()?;
-            (c.timer() == r).then_some(c.deadline())
-        })
+        self.timers.earliest(|id| conns[id as usize].as_ref().expect("armed entry exists").deadline())
     }
 
     /// `ip_vs_conn_expire()`: a template still controlling entries is re-armed for 60 s
-    /// (and that timeout sticks); anything else is unlinked and unbound.
-    fn expire(&mut self, id: ConnId) {
+    /// (and that timeout sticks; returns true); anything else is unlinked and unbound.
+    fn expire(&mut self, id: ConnId) -> bool {
         let c = self.conns[id.0 as usize].as_ref().expect("expiring entry exists");
         if c.n_control() > 0 {
             self.arm(id, CONTROL_REARM);
-            return;
+            return true;
         }
         self.expired += 1;
         self.expire_now(id);
+        false
+    }
+
+    /// expire_nodest_conn=1 and a real server deleted
+    /// (`ip_vs_expire_nodest_conn_flush()`): every entry bound to a deleted server and
+    /// controlling none goes at once, and a template goes with its last connection. The
+    /// kernel does it from a work queue a jiffy later; the model at once.
+    pub(super) fn flush_nodest_conns(&mut self) {
+        for i in 0..self.conns.len() {
+            let Some(c) = &self.conns[i] else { continue };
+            let gone = !self.services[c.svc_index()].sched.dest(c.dest()).is_available();
+            if !gone || c.n_control() > 0 {
+                continue;
+            }
+            let control = c.control();
+            self.expire_now(ConnId(i as u32));
+            if let Some(t) = control {
+                let tmpl = self.conns[t.0 as usize].as_ref().expect("controlling template exists");
+                if tmpl.n_control() == 0 {
+                    self.expire_now(t);
+                }
+            }
+        }
     }
 
     /// Unlink, unbind and free an entry at once.
@@ -322,41 +373,53 @@ impl Ipvs {
             None => {
                 let id = u32::try_from(self.conns.len()).ok().filter(|&i| i <= super::index::MAX_ID);
                 self.conns.push(Some(conn));
-                ConnId(id.expect("more than 2^27 entries in the IPVS table"))
+                ConnId(id.expect("more than 2^25 - 1 entries in the IPVS table"))
             }
         }
     }
 
     /// (Re-)arm `id`'s timer for `now + timeout`.
+    #[inline]
     fn arm(&mut self, id: ConnId, timeout: Duration) {
         let lane = self.timers.lane(timeout);
         self.arm_lane(id, lane);
     }
 
+    #[inline(always)]
     fn arm_lane(&mut self, id: ConnId, lane: LaneId) {
-        let deadline = self.now + self.timers.timeout(lane);
-        self.next_due = self.next_due.min(deadline);
-        let r = self.timers.push(lane, id.0);
+        // Raw nanoseconds: `Time + Duration` is an out-of-line call from here.
+        let deadline = Time(self.now.0 + self.timers.timeout(lane).0);
         let c = self.conns[id.0 as usize].as_mut().expect("armed entry exists");
         let old = c.timer();
+        if old.armed && old.lane == lane && self.timers.is_tail(old) {
+            // The entry's item is its lane's newest: a later deadline keeps the lane
+            // sorted, and nothing was armed in the lane since, so the item stays.
+            c.set_timer(old, deadline);
+            return;
+        }
+        let r = self.timers.push(lane, id.0);
         c.set_timer(r, deadline);
+        self.next_due = self.next_due.min(deadline);
         if old.armed {
             self.forget_timer(old);
         }
     }
 
     /// The live timer item at `r` became stale; compact its lane if mostly stale.
+    #[inline]
     fn forget_timer(&mut self, r: TimerRef) {
         if self.timers.forget(r) {
-            let conns = &mut self.conns;
-            self.timers.compact(r.lane, |id, old, new| match conns[id as usize].as_mut() {
-                Some(c) if c.timer() == old => {
-                    c.move_timer(new);
-                    true
-                }
-                _ => false,
-            });
+            self.compact_lane(r.lane);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn compact_lane(&mut self, lane: LaneId) {
+        let conns = &mut self.conns;
+        self.timers.compact(lane, |id, new| {
+            conns[id as usize].as_mut().expect("live timer's entry exists").move_timer(new);
+        });
     }
 }
 

@@ -6,17 +6,16 @@
 //! Arming is a push, O(1); the next deadline is the earliest of the lane heads; there are
 //! only as many lanes as distinct timeouts (about ten).
 //!
-//! Re-arming an entry leaves its old position behind as a stale item, recognised (the
-//! entry's [`TimerRef`] no longer names that position) and dropped when it reaches the
-//! head. A lane whose items are mostly stale is compacted, so the stale items of a long
-//! lane (ESTABLISHED, 900 s, re-armed by every packet) cannot outnumber the live ones.
+//! Re-arming or freeing an entry marks its old item stale (a bit in the item, so no entry
+//! is read to tell); stale items are dropped when they reach the head. A lane whose items
+//! are mostly stale is compacted, so the stale items of a long lane (ESTABLISHED, 900 s,
+//! re-armed by every packet) cannot outnumber the live ones. Finding the earliest timer
+//! reads only the entries of live lane heads.
 //!
 //! Equal deadlines in different lanes fire in arming order without storing a sequence
 //! number: deadline = arming time + lane timeout, so at equal deadlines the lane with the
 //! longer timeout was armed strictly earlier, and arming times never decrease. Hence
 //! `(deadline, longer timeout first)` is `(deadline, arming order)`.
-
-use std::collections::VecDeque;
 
 use lvs_sched::{Duration, Time};
 
@@ -25,6 +24,12 @@ pub(crate) type LaneId = u16;
 
 /// "No lane yet": an entry never armed.
 pub(crate) const NO_LANE: LaneId = LaneId::MAX;
+
+/// A deadline after every possible one.
+pub(crate) const NEVER: Time = Time(u64::MAX);
+
+/// The stale mark of an item (entry ids stay below 2^25).
+const STALE: u32 = 1 << 31;
 
 /// A lane is compacted once more than this many of its items, and more than half, are
 /// stale; small lanes are left alone because their stale items drain soon anyway.
@@ -42,20 +47,74 @@ pub(crate) struct TimerRef {
     pub(crate) armed: bool,
 }
 
+/// A FIFO of entry ids: a `Vec` whose popped prefix is dropped once it is the larger
+/// part (cheaper than a ring buffer's index arithmetic on every access).
 #[derive(Debug)]
 struct Lane {
     timeout: Duration,
-    /// Entry ids in arming order; the item at index `k` has position `head_pos + k`.
-    items: VecDeque<u32>,
+    /// Entry ids in arming order, with the `STALE` bit; `items[head..]` are queued, and
+    /// `items[head + k]` has position `head_pos + k`.
+    items: Vec<u32>,
+    head: usize,
     head_pos: u32,
-    /// Items known to be stale (their entry was re-armed or freed).
+    /// Queued items marked stale.
     stale: u32,
 }
 
+impl Lane {
+    fn len(&self) -> usize {
+        self.items.len() - self.head
+    }
+
+    fn front(&self) -> Option<u32> {
+        self.items.get(self.head).copied()
+    }
+
+    fn pop_front(&mut self) -> u32 {
+        let item = self.items[self.head];
+        self.head += 1;
+        self.head_pos = self.head_pos.wrapping_add(1);
+        item
+    }
+
+    /// Index in `items` of position `pos`.
+    fn index(&self, pos: u32) -> usize {
+        self.head + pos.wrapping_sub(self.head_pos) as usize
+    }
+
+    /// Drop the popped prefix.
+    fn drain_popped(&mut self) {
+        self.items.drain(..self.head);
+        self.head = 0;
+    }
+
+    /// Pop stale items off the head.
+    fn drop_stale_head(&mut self) {
+        while let Some(item) = self.front() {
+            if item & STALE == 0 {
+                break;
+            }
+            self.pop_front();
+            self.stale -= 1;
+        }
+    }
+}
+
 /// The lanes of one table.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Timers {
     lanes: Vec<Lane>,
+    /// The lane last used for each hint of [`Timers::lane_hinted`].
+    hinted: [LaneId; HINTS],
+}
+
+/// Number of lane hints (the TCP states and UDP).
+pub(crate) const HINTS: usize = 12;
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers { lanes: Vec::new(), hinted: [NO_LANE; HINTS] }
+    }
 }
 
 impl Timers {
@@ -66,8 +125,21 @@ impl Timers {
         }
         let id = LaneId::try_from(self.lanes.len()).ok().filter(|&i| i != NO_LANE);
         let id = id.expect("more than 65534 distinct IPVS timeouts");
-        self.lanes.push(Lane { timeout, items: VecDeque::new(), head_pos: 0, stale: 0 });
+        self.lanes.push(Lane { timeout, items: Vec::new(), head: 0, head_pos: 0, stale: 0 });
         id
+    }
+
+    /// The lane for `timeout`, looked up first where `hint` (a TCP state, or UDP) found
+    /// it last: timeouts are per state, and change only with `ipvsadm --set`.
+    #[inline]
+    pub(crate) fn lane_hinted(&mut self, hint: usize, timeout: Duration) -> LaneId {
+        let cached = self.hinted[hint];
+        if cached != NO_LANE && self.lanes[cached as usize].timeout == timeout {
+            return cached;
+        }
+        let lane = self.lane(timeout);
+        self.hinted[hint] = lane;
+        lane
     }
 
     /// The timeout of a lane.
@@ -76,12 +148,23 @@ impl Timers {
     }
 
     /// Arm entry `id` in `lane`; returns where its live item is.
+    #[inline]
     pub(crate) fn push(&mut self, lane: LaneId, id: u32) -> TimerRef {
+        debug_assert!(id & STALE == 0);
         let l = &mut self.lanes[lane as usize];
-        let pos = l.head_pos.wrapping_add(l.items.len() as u32);
-        assert!(l.items.len() < u32::MAX as usize, "a timer lane holds 2^32 items");
-        l.items.push_back(id);
+        if l.head >= 64 && l.head * 2 >= l.items.len() {
+            l.drain_popped();
+        }
+        assert!(l.len() < u32::MAX as usize, "a timer lane holds 2^32 items");
+        let pos = l.head_pos.wrapping_add(l.len() as u32);
+        l.items.push(id);
         TimerRef { lane, pos, armed: true }
+    }
+
+    /// Whether `r`, an armed timer, is the newest item of its lane.
+    pub(crate) fn is_tail(&self, r: TimerRef) -> bool {
+        let l = &self.lanes[r.lane as usize];
+        l.index(r.pos) + 1 == l.items.len()
     }
 
     /// The live item at `r` became stale (its entry was re-armed or freed). Returns true
@@ -89,56 +172,67 @@ impl Timers {
     pub(crate) fn forget(&mut self, r: TimerRef) -> bool {
         debug_assert!(r.armed, "only an armed timer has a live item");
         let l = &mut self.lanes[r.lane as usize];
+        let i = l.index(r.pos);
+        l.items[i] |= STALE;
         l.stale += 1;
-        l.stale > COMPACT_MIN_STALE && l.stale as usize * 2 > l.items.len()
+        l.stale > COMPACT_MIN_STALE && l.stale as usize * 2 > l.len()
     }
 
     /// The earliest live timer, as `(deadline, lane)`, dropping stale heads on the way.
-    /// `deadline_of(id, r)` is the deadline of entry `id` if its live item is at `r`.
-    pub(crate) fn earliest(
+    /// `deadline_of(id)` is the deadline of entry `id`, whose timer is armed.
+    pub(crate) fn earliest(&mut self, deadline_of: impl Fn(u32) -> Time) -> Option<(Time, LaneId)> {
+        self.earliest_two(deadline_of).0
+    }
+
+    /// [`Timers::earliest`], and the earliest deadline of the other lanes ([`NEVER`] if
+    /// none): once the earliest has fired, the next one is the earlier of that and the
+    /// new head of its lane, which spares a second scan.
+    pub(crate) fn earliest_two(
         &mut self,
-        deadline_of: impl Fn(u32, TimerRef) -> Option<Time>,
-    ) -> Option<(Time, LaneId)> {
+        deadline_of: impl Fn(u32) -> Time,
+    ) -> (Option<(Time, LaneId)>, Time) {
         let mut best: Option<(Time, Duration, LaneId)> = None;
+        let mut others = NEVER;
         for (i, l) in self.lanes.iter_mut().enumerate() {
-            let lane = i as LaneId;
-            while let Some(&id) = l.items.front() {
-                let r = TimerRef { lane, pos: l.head_pos, armed: true };
-                if let Some(at) = deadline_of(id, r) {
-                    // Equal deadlines: the longer timeout was armed first (module doc).
-                    if best.is_none_or(|(t, d, _)| at < t || (at == t && l.timeout > d)) {
-                        best = Some((at, l.timeout, lane));
-                    }
-                    break;
+            l.drop_stale_head();
+            if let Some(id) = l.front() {
+                let at = deadline_of(id);
+                // Equal deadlines: the longer timeout was armed first (module doc).
+                if best.is_none_or(|(t, d, _)| at < t || (at == t && l.timeout > d)) {
+                    others = best.map_or(others, |(t, _, _)| others.min(t));
+                    best = Some((at, l.timeout, i as LaneId));
+                } else {
+                    others = others.min(at);
                 }
-                l.items.pop_front();
-                l.head_pos = l.head_pos.wrapping_add(1);
-                l.stale -= 1;
             }
         }
-        best.map(|(t, _, lane)| (t, lane))
+        (best.map(|(t, _, lane)| (t, lane)), others)
     }
 
-    /// Remove the head of `lane`, which [`Timers::earliest`] just found live.
+    /// The deadline of `lane`'s earliest live item, dropping stale heads.
+    pub(crate) fn head(&mut self, lane: LaneId, deadline_of: impl Fn(u32) -> Time) -> Option<Time> {
+        let l = &mut self.lanes[lane as usize];
+        l.drop_stale_head();
+        l.front().map(deadline_of)
+    }
+
+    /// Remove the head of `lane`, which [`Timers::earliest`] just returned.
     pub(crate) fn pop(&mut self, lane: LaneId) -> u32 {
         let l = &mut self.lanes[lane as usize];
-        l.head_pos = l.head_pos.wrapping_add(1);
-        l.items.pop_front().expect("popping a lane with a live head")
+        debug_assert!(l.front().is_some_and(|i| i & STALE == 0), "popping a lane with a live head");
+        l.pop_front()
     }
 
-    /// Drop the stale items of `lane`. `keep(id, old, new)` is asked, in lane order,
-    /// whether entry `id`'s live item is at `old`; if so it must move the entry's
-    /// [`TimerRef`] to `new` and return true.
-    pub(crate) fn compact(&mut self, lane: LaneId, mut keep: impl FnMut(u32, TimerRef, TimerRef) -> bool) {
+    /// Drop the stale items of `lane`; `moved(id, r)` is told each live item's new place.
+    pub(crate) fn compact(&mut self, lane: LaneId, mut moved: impl FnMut(u32, TimerRef)) {
         let l = &mut self.lanes[lane as usize];
-        let mut old = l.head_pos;
-        let mut new = l.head_pos;
-        l.items.retain(|&id| {
-            let at = |pos| TimerRef { lane, pos, armed: true };
-            let live = keep(id, at(old), at(new));
-            old = old.wrapping_add(1);
+        l.drain_popped();
+        let mut pos = l.head_pos;
+        l.items.retain(|&item| {
+            let live = item & STALE == 0;
             if live {
-                new = new.wrapping_add(1);
+                moved(item, TimerRef { lane, pos, armed: true });
+                pos = pos.wrapping_add(1);
             }
             live
         });
@@ -151,7 +245,7 @@ impl Timers {
     /// Items held in all lanes, stale ones included.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lanes.iter().map(|l| l.items.len()).sum()
+        self.lanes.iter().map(Lane::len).sum()
     }
 
     /// Heap bytes held by the lanes.
@@ -189,14 +283,7 @@ mod tests {
             let old = std::mem::replace(&mut self.entries[i], (r, self.now + timeout)).0;
             if old.armed && self.timers.forget(old) {
                 let entries = &mut self.entries;
-                self.timers.compact(old.lane, |id, old, new| {
-                    let e = &mut entries[id as usize].0;
-                    let live = *e == old;
-                    if live {
-                        *e = new;
-                    }
-                    live
-                });
+                self.timers.compact(old.lane, |id, new| entries[id as usize].0 = new);
             }
         }
 
@@ -205,9 +292,10 @@ mod tests {
             let mut fired = Vec::new();
             loop {
                 let entries = &self.entries;
-                let next = self.timers.earliest(|id, r| {
-                    let (t, at) = entries[id as usize];
-                    (t == r).then_some(at)
+                let next = self.timers.earliest(|id| {
+                    let (r, at) = entries[id as usize];
+                    assert!(r.armed, "a live item's entry is armed");
+                    at
                 });
                 match next {
                     Some((at, lane)) if at <= now => {

@@ -298,6 +298,10 @@ impl Simulation {
             return Err(Outcome::Refused);
         }
         let s = dir.ipvs.new_conn(now, &flow, pcfg.fwmark).map_err(|_| Outcome::Refused)?;
+        if s.verdict == Verdict::Drop {
+            // A SYN for an entry whose real server was deleted: dropped, so TCP retries.
+            return Err(Outcome::Dropped);
+        }
         match s.conn {
             Some(id) => dir.ipvs.count(id, false, u64::from(m.packets), m.bytes),
             None => dir.ipvs.count_on(s.service, s.dest_id, false, u64::from(m.packets), m.bytes),

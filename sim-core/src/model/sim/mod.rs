@@ -560,7 +560,7 @@ impl Director {
                 dropped_packets: s.dropped_packets,
             }
         };
-        let totals = self.ipvs.total_stats().counters();
+        let totals = self.ipvs.stats();
         DirectorReport {
             name: c.name.clone(),
             in_pkts: totals.inpkts,
