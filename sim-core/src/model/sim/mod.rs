@@ -79,20 +79,19 @@ struct Director {
     dest_server: Vec<Vec<u32>>,
     /// The keys of its configured services, in configuration order.
     keys: Vec<ipvs::ServiceKey>,
-    busy_start: [Duration; 4],
-    busy_end: [Duration; 4],
+    /// Link busy times at the window's start and end.
+    window_busy: [[Duration; 4]; 2],
     busy_sample: [Duration; 4],
-    cpu_busy: (Duration, Duration),
+    /// CPU busy time at the window's start and end.
+    window_cpu: [Duration; 2],
 }
 
 struct Server {
     cpu: Cpu,
     uplink: Channel,
     open: TimeIntegral,
-    open_start: u128,
-    open_end: u128,
-    busy_start: u128,
-    busy_end: u128,
+    /// (busy core-time, open-connection integral) at the window's start and end.
+    window: [(u128, u128); 2],
     busy_sample: u128,
     connections: u64,
     refused: u64,
@@ -253,8 +252,8 @@ impl Simulation {
             Event::BackendReply { conn } => self.respond(conn),
             Event::Think { conn } => self.send_request(conn),
             Event::UdpTimeout { conn, serial, left } => self.udp_timeout(conn, serial, left),
-            Event::WindowStart => self.window_start(),
-            Event::WindowEnd => self.window_end(),
+            Event::WindowStart => self.window_mark(0),
+            Event::WindowEnd => self.window_mark(1),
             Event::Sample => self.sample(),
             Event::Action(i) => self.action(i as usize),
         }
@@ -326,27 +325,15 @@ impl Simulation {
         };
     }
 
-    fn window_start(&mut self) {
+    /// Records what utilisations are computed from, at the window's start (0) or end (1).
+    fn window_mark(&mut self, at: usize) {
         let now = self.now;
         for s in &mut self.servers {
-            s.busy_start = s.cpu.busy_core_ns(now);
-            s.open_start = s.open.integral(now);
+            s.window[at] = (s.cpu.busy_core_ns(now), s.open.integral(now));
         }
         for d in &mut self.dirs {
-            d.busy_start = d.link_busy(now);
-            d.cpu_busy.0 = d.cpu.busy_time(now);
-        }
-    }
-
-    fn window_end(&mut self) {
-        let now = self.now;
-        for s in &mut self.servers {
-            s.busy_end = s.cpu.busy_core_ns(now);
-            s.open_end = s.open.integral(now);
-        }
-        for d in &mut self.dirs {
-            d.busy_end = d.link_busy(now);
-            d.cpu_busy.1 = d.cpu.busy_time(now);
+            d.window_busy[at] = d.link_busy(now);
+            d.window_cpu[at] = d.cpu.busy_time(now);
         }
     }
 
@@ -414,12 +401,12 @@ impl Simulation {
                 name: c.name.clone(),
                 address: c.address,
                 connections: s.connections,
-                utilization: (s.busy_end - s.busy_start) as f64 / (w_ns * f64::from(c.cpu.cores)),
+                utilization: (s.window[1].0 - s.window[0].0) as f64 / (w_ns * f64::from(c.cpu.cores)),
                 weight_final: s
                     .weight_ref
                     .map(|(d, sid, did)| self.dirs[d].ipvs.service_by_id(sid).scheduler().dest(did).weight())
                     .unwrap_or(0),
-                active_conns_mean: (s.open_end - s.open_start) as f64 / w_ns,
+                active_conns_mean: (s.window[1].1 - s.window[0].1) as f64 / w_ns,
                 latency: s.latency.clone(),
                 refused: s.refused,
             })
@@ -458,10 +445,7 @@ impl Server {
             cpu: Cpu::new(cpu),
             uplink: Channel::new(uplink),
             open: TimeIntegral::default(),
-            open_start: 0,
-            open_end: 0,
-            busy_start: 0,
-            busy_end: 0,
+            window: [(0, 0); 2],
             busy_sample: 0,
             connections: 0,
             refused: 0,
@@ -527,10 +511,9 @@ impl Director {
             cpu: Channel::new(cpu),
             dest_server,
             keys,
-            busy_start: [Duration::ZERO; 4],
-            busy_end: [Duration::ZERO; 4],
+            window_busy: [[Duration::ZERO; 4]; 2],
             busy_sample: [Duration::ZERO; 4],
-            cpu_busy: (Duration::ZERO, Duration::ZERO),
+            window_cpu: [Duration::ZERO; 2],
         })
     }
 
@@ -550,7 +533,7 @@ impl Director {
 
     fn report(self, c: &crate::model::config::DirectorConfig, window: Duration) -> DirectorReport {
         let w = window.as_nanos().max(1) as f64;
-        let util = |i: usize| (self.busy_end[i] - self.busy_start[i]).as_nanos() as f64 / w;
+        let util = |i: usize| (self.window_busy[1][i] - self.window_busy[0][i]).as_nanos() as f64 / w;
         let ch = |ch: &Channel, u: f64| {
             let s = ch.stats();
             ChannelReport {
@@ -572,7 +555,7 @@ impl Director {
             external_out: ch(&self.ext_out, util(1)),
             internal_out: ch(&self.int_out, util(2)),
             internal_in: ch(&self.int_in, util(3)),
-            cpu: ch(&self.cpu, (self.cpu_busy.1 - self.cpu_busy.0).as_nanos() as f64 / w),
+            cpu: ch(&self.cpu, (self.window_cpu[1] - self.window_cpu[0]).as_nanos() as f64 / w),
             ipvs: self.ipvs,
         }
     }
