@@ -9,7 +9,6 @@ use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags};
 use sim_core::arrival::ArrivalProcess;
 use sim_core::cpu::CpuConfig;
 use sim_core::dist::Dist;
-use sim_core::ipvs::tcp::Timeouts;
 use sim_core::link::ChannelConfig;
 use sim_core::model::*;
 
@@ -48,17 +47,10 @@ fn cluster(fwd: Forwarding, n: usize, rate: f64, secs: u64) -> ClusterConfig {
         syn_rto: Duration::from_secs(1),
         data_rto: Duration::from_millis(200),
         max_retries: 6,
-        directors: vec![DirectorConfig {
-            name: "lb".into(),
-            segment: "lan".into(),
-            external: DuplexLink::IDEAL,
-            internal: DuplexLink::IDEAL,
-            cpu_per_packet: Duration::ZERO,
-            cpu_backlog_packets: None,
-            timeouts: Timeouts::default(),
-            expire_nodest_conn: false,
-            expire_quiescent_template: false,
-            services: vec![ServiceConfig {
+        directors: vec![DirectorConfig::new(
+            "lb",
+            "lan",
+            vec![ServiceConfig {
                 addr: ServiceAddr::Inet { protocol: Protocol::Tcp, vip: VIP, port: 80 },
                 scheduler: SchedulerKind::Rr,
                 flags: SvcFlags::default(),
@@ -66,7 +58,7 @@ fn cluster(fwd: Forwarding, n: usize, rate: f64, secs: u64) -> ClusterConfig {
                 netmask: u32::MAX,
                 dests,
             }],
-        }],
+        )],
         servers,
         backends: Vec::new(),
         actions: Vec::new(),

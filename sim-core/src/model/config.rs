@@ -100,6 +100,25 @@ pub struct DirectorConfig {
     pub services: Vec<ServiceConfig>,
 }
 
+impl DirectorConfig {
+    /// A director with ideal links, no CPU cost, the kernel's default timeouts and
+    /// sysctls, and these services.
+    pub fn new(name: impl Into<String>, segment: impl Into<String>, services: Vec<ServiceConfig>) -> Self {
+        DirectorConfig {
+            name: name.into(),
+            segment: segment.into(),
+            external: DuplexLink::IDEAL,
+            internal: DuplexLink::IDEAL,
+            cpu_per_packet: Duration::ZERO,
+            cpu_backlog_packets: None,
+            timeouts: Timeouts::default(),
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            services,
+        }
+    }
+}
+
 /// Both directions of a link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DuplexLink {
