@@ -1,8 +1,285 @@
 //! Reports of lvsim runs: `summary.json`, CSV time series and a self-contained
-//! `report.html` with plotters charts and ipvsadm-style tables.
+//! `report.html` with plotters charts and ipvsadm-style tables; the same for sweeps and
+//! capacity plans.
 //!
 //! # Invariants
 //! - Never runs a simulation: it renders results it is given.
-//! - Output is deterministic for the same results (no timestamps, no map iteration order).
-//!
-//! Status: the crate is laid out; reports arrive with the scenario issue.
+//! - Output is deterministic for the same results (no timestamps, no map iteration order);
+//!   only `wall_s` differs between two runs of the same scenario and seed.
+//! - `report.html` is self-contained: charts are inline SVG, no scripts or files fetched.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sim_core::model::RunReport;
+
+/// What the report says about the run besides its results.
+#[derive(Clone, Debug, Default)]
+pub struct RunMeta {
+    /// Scenario name (the file stem unless the file names it).
+    pub scenario: String,
+    /// The scenario's description.
+    pub description: String,
+    /// The scenario file, as given.
+    pub source: String,
+    /// `--set` overrides applied, as given (`PATH=VALUE`).
+    pub overrides: Vec<String>,
+    /// Wall-clock seconds the simulation took.
+    pub wall_s: f64,
+}
+
+/// `summary.json`: the keys of the DESIGN.md contract, and more.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Master seed.
+    pub seed: u64,
+    /// Virtual seconds simulated (to the end of draining).
+    pub simulated_s: f64,
+    /// Wall-clock seconds.
+    pub wall_s: f64,
+    /// Events processed (the engine's count).
+    pub events: u64,
+    /// Outcomes of the measured connections.
+    pub connections: Connections,
+    /// Response time as the client sees it [ms].
+    pub latency_ms: LatencyMs,
+    /// Connections completed per second in the measured window.
+    pub throughput_cps: f64,
+    /// Per real server, in configuration order.
+    pub real_servers: Vec<RealServerSummary>,
+    /// Per director.
+    pub directors: Vec<DirectorSummary>,
+}
+
+/// Connection outcomes.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connections {
+    pub offered: u64,
+    pub completed: u64,
+    pub refused: u64,
+    pub dropped: u64,
+    pub lost_on_failover: u64,
+}
+
+/// Response-time statistics [ms].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyMs {
+    /// Mean.
+    pub mean: f64,
+    /// Batch-means 95% confidence half-width of the mean (0 when too few batches).
+    pub mean_ci95: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+/// A real server's results.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RealServerSummary {
+    /// Name.
+    pub name: String,
+    /// Address (RIP).
+    pub address: String,
+    /// Measured connections scheduled to it.
+    pub connections: u64,
+    /// Busy fraction of its cores in the measured window.
+    pub utilization: f64,
+    /// IPVS weight at the end.
+    pub weight_final: u32,
+    /// Time-average of its open connections.
+    pub active_conns_mean: f64,
+    /// Its response times [ms].
+    pub latency_ms: ServerLatencyMs,
+    /// Requests refused by its full backlog.
+    pub refused: u64,
+}
+
+/// A real server's response-time percentiles [ms].
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerLatencyMs {
+    pub mean: f64,
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// A director's results.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DirectorSummary {
+    /// Name.
+    pub name: String,
+    /// IPVS InPkts (all services).
+    pub in_pkts: u64,
+    /// IPVS OutPkts.
+    pub out_pkts: u64,
+    /// IPVS InBytes.
+    pub in_bytes: u64,
+    /// IPVS OutBytes.
+    pub out_bytes: u64,
+    /// Busiest link direction's utilisation.
+    pub link_utilization: f64,
+    /// Its per-packet CPU's utilisation.
+    pub cpu_utilization: f64,
+    /// Packets dropped at its links' buffers and its CPU backlog.
+    pub dropped_packets: u64,
+}
+
+/// Files written for a run, a sweep or a plan.
+#[derive(Clone, Debug, Default)]
+pub struct Written {
+    /// Every file, in the order written.
+    pub files: Vec<PathBuf>,
+}
+
+/// Builds `summary.json`'s content from a run.
+pub fn summary(meta: &RunMeta, report: &RunReport) -> Summary {
+    let _ = (meta, report);
+    unimplemented!("reports: summary")
+}
+
+/// A short plain-text summary for the terminal: outcomes, latency, and ipvsadm-style
+/// tables (`ipvsadm -L -n` and `--stats`) of every director.
+pub fn text_summary(meta: &RunMeta, report: &RunReport) -> String {
+    let _ = (meta, report);
+    unimplemented!("reports: text_summary")
+}
+
+/// Writes a run's report directory: `summary.json`, `series.csv` (the time series, one
+/// row per sample), `servers.csv` (per real server per sample) and `report.html`.
+pub fn write_run(dir: &Path, meta: &RunMeta, report: &RunReport) -> io::Result<Written> {
+    let _ = (dir, meta, report);
+    unimplemented!("reports: write_run")
+}
+
+/// Mean and 95% confidence half-width (Student t) of one metric over replications.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// Mean over the replications.
+    pub mean: f64,
+    /// 95% half-width (0 with one replication).
+    pub ci95: f64,
+    /// Replications.
+    pub n: u32,
+}
+
+/// The same scenario run with several seeds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Replications {
+    /// One summary per seed, in seed order.
+    pub runs: Vec<Summary>,
+    /// Mean latency [ms].
+    pub latency_mean_ms: Estimate,
+    /// p99 [ms].
+    pub latency_p99_ms: Estimate,
+    /// Throughput [conn/s].
+    pub throughput_cps: Estimate,
+    /// Fraction of offered connections not completed (refused + dropped + lost).
+    pub loss_fraction: Estimate,
+}
+
+/// Aggregates replications (Student t 95% intervals).
+pub fn replications(runs: Vec<Summary>) -> Replications {
+    let _ = runs;
+    unimplemented!("reports: replications")
+}
+
+/// Writes `replications.json` and `replications.csv` (one row per seed, then the
+/// estimates) into a run's report directory.
+pub fn write_replications(dir: &Path, reps: &Replications) -> io::Result<Written> {
+    let _ = (dir, reps);
+    unimplemented!("reports: write_replications")
+}
+
+/// One point of a sweep: a value for each axis, and its replications.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// The value of each axis at this point, as written in the scenario (RON text).
+    pub values: Vec<String>,
+    /// Its runs.
+    pub result: Replications,
+}
+
+/// A sweep: the product of the axes' values.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// The swept fields (scenario paths), in axis order.
+    pub axes: Vec<String>,
+    /// Every point, in the product's order (the last axis varies fastest).
+    pub points: Vec<SweepPoint>,
+}
+
+/// Writes a sweep's directory: `sweep.json`, `sweep.csv` (one row per point) and
+/// `report.html` (a table, and comparison charts: each metric against the last axis
+/// whose values are numbers, one line per combination of the other axes, with
+/// confidence intervals when there are replications).
+pub fn write_sweep(dir: &Path, sweep: &SweepReport) -> io::Result<Written> {
+    let _ = (dir, sweep);
+    unimplemented!("reports: write_sweep")
+}
+
+/// One simulation a capacity plan ran.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanTrial {
+    /// Scheduler.
+    pub scheduler: String,
+    /// Real servers.
+    pub servers: u32,
+    /// The SLO metric's value (mean over replications).
+    pub value: f64,
+    /// Whether the SLO held.
+    pub meets: bool,
+    /// Its runs.
+    pub result: Replications,
+}
+
+/// A capacity plan: the smallest number of real servers, and the best scheduler, that
+/// keep the SLO at the stated load.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// The SLO, as a person reads it (`latency_ms.p99 <= 200`).
+    pub slo: String,
+    /// The load, as a person reads it (`Poisson 800 conn/s`).
+    pub load: String,
+    /// Every trial, in the order run.
+    pub trials: Vec<PlanTrial>,
+    /// The answer: the scheduler and server count chosen, or `None` if no trial met the
+    /// SLO within the search range.
+    pub answer: Option<PlanAnswer>,
+}
+
+/// A capacity plan's answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanAnswer {
+    /// Scheduler.
+    pub scheduler: String,
+    /// Real servers.
+    pub servers: u32,
+    /// The SLO metric's value there.
+    pub value: f64,
+    /// Why this one: the reasoning in a sentence or two (fewest servers; tie broken by
+    /// the metric; one fewer fails with value V).
+    pub why: String,
+}
+
+/// Writes a plan's directory: `plan.json`, `plan.csv` (one row per trial) and
+/// `report.html` (the answer first, then the evidence: the metric against the number of
+/// servers for each scheduler with the SLO line, and the trials' table).
+pub fn write_plan(dir: &Path, plan: &PlanReport) -> io::Result<Written> {
+    let _ = (dir, plan);
+    unimplemented!("reports: write_plan")
+}

@@ -1,0 +1,305 @@
+//! The topology part of a scenario file: directors, their virtual services, real servers
+//! and backends, as a person writes them (names, addresses, units in the field names).
+//!
+//! These types are the RON schema: every struct rejects unknown fields, and every field
+//! that has a sensible default may be left out. Crate `scenarios` turns a [`Topology`]
+//! into the simulator's typed configuration; the exporters in this crate turn it into
+//! deployment files.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// A cluster's machines and virtual services.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// What this topology is (shown by `lvsim list`).
+    #[serde(default)]
+    pub description: String,
+    /// The directors (one today; fail-over pairs come with HA).
+    pub directors: Vec<Director>,
+    /// The real servers; an entry with `count: N` stands for N numbered servers.
+    pub servers: Vec<Server>,
+    /// Shared backend servers (databases, storage) that real servers query.
+    #[serde(default)]
+    pub backends: Vec<Backend>,
+}
+
+/// A Linux director running IPVS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Director {
+    /// Name, for messages and reports.
+    pub name: String,
+    /// Its address on the real servers' side (DIP): NAT real servers use it as their
+    /// gateway, and feedbackd agents report to it.
+    pub address: IpAddr,
+    /// The L2 segment of its internal interface; direct-routing real servers must be on it.
+    #[serde(default = "default_segment")]
+    pub segment: String,
+    /// Its link to the clients' side, both directions (unless `external_out` is given).
+    #[serde(default)]
+    pub external: Channel,
+    /// Director → clients, when it differs from `external`.
+    #[serde(default)]
+    pub external_out: Option<Channel>,
+    /// Its link to the real servers' segment, both directions (unless `internal_in`).
+    #[serde(default)]
+    pub internal: Channel,
+    /// Real servers → director, when it differs from `internal`.
+    #[serde(default)]
+    pub internal_in: Option<Channel>,
+    /// CPU time to forward one packet [µs] (softirq, IPVS lookup, NAT rewriting).
+    #[serde(default)]
+    pub cpu_per_packet_us: f64,
+    /// Packets that may wait for that CPU (`netdev_max_backlog`); `None`: unlimited.
+    #[serde(default)]
+    pub cpu_backlog_packets: Option<u64>,
+    /// IPVS timeouts (`ipvsadm --set tcp tcpfin udp`); left out: the kernel's defaults.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// The `expire_nodest_conn` sysctl.
+    #[serde(default)]
+    pub expire_nodest_conn: bool,
+    /// The `expire_quiescent_template` sysctl.
+    #[serde(default)]
+    pub expire_quiescent_template: bool,
+    /// Its virtual services.
+    #[serde(default)]
+    pub services: Vec<Service>,
+}
+
+fn default_segment() -> String {
+    "lan".to_owned()
+}
+
+/// `ipvsadm --set tcp tcpfin udp` [s]; `None` keeps the kernel's default (900, 120, 300).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// ESTABLISHED.
+    #[serde(default)]
+    pub tcp_s: Option<f64>,
+    /// FIN_WAIT (also how long a closed direct-routing connection stays listed).
+    #[serde(default)]
+    pub tcpfin_s: Option<f64>,
+    /// UDP.
+    #[serde(default)]
+    pub udp_s: Option<f64>,
+}
+
+/// One direction (or both) of a network link. The default is an ideal link: no delay,
+/// no bandwidth limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    /// Propagation delay [ms].
+    #[serde(default)]
+    pub latency_ms: f64,
+    /// Bandwidth [Mbit/s]; `None`: unlimited.
+    #[serde(default)]
+    pub bandwidth_mbps: Option<f64>,
+    /// Fixed cost per packet [µs] (interrupts, the NIC).
+    #[serde(default)]
+    pub per_packet_us: f64,
+    /// Transmit buffer [bytes]; `None`: unlimited.
+    #[serde(default)]
+    pub buffer_bytes: Option<u64>,
+    /// Transmit buffer [packets] (`txqueuelen`); `None`: unlimited.
+    #[serde(default)]
+    pub buffer_packets: Option<u64>,
+}
+
+/// IPVS schedulers, as ipvsadm's `-s` names them.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    Rr,
+    Wrr,
+    Lc,
+    #[default]
+    Wlc,
+    Sed,
+    Nq,
+    Dh,
+    Sh,
+    Lblc,
+    Lblcr,
+    Mh,
+    Fo,
+    Ovf,
+    Twos,
+}
+
+/// Transport protocol of a virtual service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    /// `-t`.
+    #[default]
+    TCP,
+    /// `-u`.
+    UDP,
+}
+
+/// Forwarding method of a real server (ipvsadm `-m`, `-g`, `-i`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Forwarding {
+    /// Network address translation, `-m`: replies return through the director.
+    #[default]
+    NAT,
+    /// Direct routing, `-g`: the director rewrites the MAC; replies go straight out.
+    DR,
+    /// IP-IP tunnelling, `-i`: replies go straight out.
+    TUN,
+}
+
+/// Scheduler flags (`-b`) and the one-packet option (`-o`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flag {
+    /// `sh-fallback`: sh skips unavailable servers.
+    ShFallback,
+    /// `sh-port`: sh hashes the source port too.
+    ShPort,
+    /// `mh-fallback`.
+    MhFallback,
+    /// `mh-port`.
+    MhPort,
+    /// `-o`: one-packet scheduling (UDP).
+    OnePacket,
+}
+
+/// A virtual service (`ipvsadm -A`) and its real servers (`ipvsadm -a`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// `TCP` or `UDP` (ignored for a firewall-mark service).
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Virtual IP; leave out for a firewall-mark service.
+    #[serde(default)]
+    pub vip: Option<IpAddr>,
+    /// Virtual port (0 with persistence means every port).
+    #[serde(default)]
+    pub port: u16,
+    /// `-f MARK`: a firewall-mark service instead of VIP:port.
+    #[serde(default)]
+    pub fwmark: Option<u32>,
+    /// `-s`.
+    #[serde(default)]
+    pub scheduler: Scheduler,
+    /// `-b` flags and `-o`.
+    #[serde(default)]
+    pub flags: Vec<Flag>,
+    /// `-p TIMEOUT` [s]: persistence.
+    #[serde(default)]
+    pub persistence_s: Option<f64>,
+    /// `-M NETMASK`: persistence granularity (IPv4 dotted mask); default /32.
+    #[serde(default)]
+    pub netmask: Option<IpAddr>,
+    /// Real servers in `ipvsadm -a` order. A name given to a `count: N` server entry
+    /// stands for all N of them.
+    #[serde(default)]
+    pub real_servers: Vec<RealServer>,
+}
+
+/// A real server of a virtual service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealServer {
+    /// The server's name (or the name of a `count: N` group).
+    pub server: String,
+    /// Its port; default the service's (DR and TUN always use the service's).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Forwarding method.
+    #[serde(default)]
+    pub forwarding: Forwarding,
+    /// `-w`, 0..=65535 (0 quiesces it).
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// `-x`: upper connection threshold (0 = none).
+    #[serde(default)]
+    pub upper: u32,
+    /// `-y`: lower connection threshold.
+    #[serde(default)]
+    pub lower: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A real server, or with `count` a numbered group of identical ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// Name; a group of N is named `NAME1` .. `NAMEN`.
+    pub name: String,
+    /// Its address (RIP); a group's addresses follow this one.
+    pub address: IpAddr,
+    /// How many identical servers this entry stands for.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// The L2 segment it is on.
+    #[serde(default = "default_segment")]
+    pub segment: String,
+    /// The director that is its default gateway (NAT needs it).
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// Its own link to the clients (used by DR and TUN replies).
+    #[serde(default)]
+    pub uplink: Channel,
+    /// Its processors.
+    #[serde(default)]
+    pub cpu: Cpu,
+    /// The backend its requests query (by name).
+    #[serde(default)]
+    pub backend: Option<String>,
+}
+
+/// Processors of a server.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cpu {
+    /// Cores.
+    #[serde(default = "one")]
+    pub cores: u32,
+    /// Speed of a core relative to the demand's reference machine (2.0 = twice as fast).
+    #[serde(default = "unit_speed")]
+    pub speed: f64,
+    /// A worker pool of this size serving requests first come first served (Apache
+    /// `MaxRequestWorkers`); `None`: processor sharing.
+    #[serde(default)]
+    pub workers: Option<u32>,
+    /// Requests that may wait for a worker; more are refused (connection reset).
+    /// `None`: unlimited.
+    #[serde(default)]
+    pub backlog: Option<u32>,
+}
+
+fn unit_speed() -> f64 {
+    1.0
+}
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Cpu { cores: 1, speed: 1.0, workers: None, backlog: None }
+    }
+}
+
+/// A shared backend server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    /// Name.
+    pub name: String,
+    /// One-way latency between a real server and it [ms].
+    #[serde(default)]
+    pub latency_ms: f64,
+    /// Its processors.
+    #[serde(default)]
+    pub cpu: Cpu,
+}
