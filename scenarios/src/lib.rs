@@ -1,10 +1,266 @@
 //! The scenario file format (RON) and its validation into a typed model.
 //!
+//! A scenario is loaded in steps, each of which can fail with a message that names the
+//! file, line and column:
+//! 1. the text is parsed into a syntax tree ([`cst`]) that remembers every value's span;
+//! 2. `--set topology=...` overrides are applied, then a named topology's fields that
+//!    the scenario does not write are copied in as text, then the other `--set`
+//!    overrides ([`doc::Doc`] maps every byte back to the file, the argument or the
+//!    built-in topology it came from);
+//! 3. the text is deserialised into [`format::Scenario`] (unknown fields rejected);
+//! 4. names are resolved and the result checked ([`build`]), giving sim-core's
+//!    `ClusterConfig`.
+//!
+//! Sweeps and capacity plans are the same steps with more overrides.
+//!
 //! `library/` beside this crate holds the scenario library.
 //!
 //! # Invariants
 //! - Unknown fields are rejected; every error names file, line, column and what was
 //!   expected.
-//! - Never runs a simulation and never writes files: it parses and validates.
-//!
-//! Status: the crate is laid out; the format arrives with the scenario issue.
+//! - Never runs a simulation and never writes files: it reads the scenario and the
+//!   files it references (traces, ipvsadm-save files), and validates.
+
+pub mod build;
+pub mod cst;
+pub mod doc;
+pub mod expect;
+pub mod format;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sim_core::model::ClusterConfig;
+use topologies::Topology;
+
+pub use doc::{Location, Source};
+pub use format::Scenario;
+
+/// A scenario that cannot be used: where (when it can be told), and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// Where in which source.
+    pub location: Option<Location>,
+    /// What is wrong or what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(l) => write!(f, "{l}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    fn at(location: Location, message: impl Into<String>) -> Error {
+        Error { location: Some(location), message: message.into() }
+    }
+
+    fn bare(message: impl Into<String>) -> Error {
+        Error { location: None, message: message.into() }
+    }
+}
+
+/// A scenario ready to run.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// Its name (`name`, or the file's stem).
+    pub name: String,
+    /// The file as given (for messages and reports).
+    pub file: String,
+    /// Directory that relative paths in the scenario are relative to.
+    pub base: PathBuf,
+    /// The edited text it was built from.
+    pub doc: doc::Doc,
+    /// The `--set` arguments applied, as given.
+    pub overrides: Vec<String>,
+    /// The scenario as written (after overrides).
+    pub scenario: Scenario,
+    /// Its topology with `count` groups written out (what `export` writes).
+    pub topology: Topology,
+    /// What the simulator runs.
+    pub cluster: ClusterConfig,
+}
+
+/// Reads and builds a scenario file with `--set PATH=VALUE` overrides.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::bare(format!("{}: cannot read the scenario: {e}", path.display())))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    load_str(&path.display().to_string(), &stem, &text, &base, overrides)
+}
+
+/// Builds a scenario from text: `file` names it in messages, `stem` is its default name,
+/// `base` is where its relative paths start.
+pub fn load_str(
+    file: &str,
+    stem: &str,
+    text: &str,
+    base: &Path,
+    overrides: &[String],
+) -> Result<Loaded, Error> {
+    let mut d = doc::Doc::new(Source::File(file.to_owned()), text.to_owned());
+    d.tree().map_err(|(l, m)| Error::at(l, m))?;
+    let sets: Vec<(Vec<doc::Step>, &str, &String)> = overrides
+        .iter()
+        .map(|arg| {
+            let (path, value) = arg.split_once('=').ok_or_else(|| {
+                Error::bare(format!("--set {arg}: expected PATH=VALUE, such as clients[0].arrival.rate=500"))
+            })?;
+            let steps = doc::parse_path(path.trim()).map_err(|m| Error::bare(format!("--set {arg}: {m}")))?;
+            Ok((steps, value, arg))
+        })
+        .collect::<Result<_, Error>>()?;
+    let is_topology = |s: &[doc::Step]| s == [doc::Step::Field("topology".into())];
+    for (steps, value, arg) in sets.iter().filter(|s| is_topology(&s.0)) {
+        apply_set(&mut d, steps, value, arg)?;
+    }
+    inject_topology(&mut d)?;
+    for (steps, value, arg) in sets.iter().filter(|s| !is_topology(&s.0)) {
+        apply_set(&mut d, steps, value, arg)?;
+    }
+    let mut loaded = build::build(d, file, stem, base)?;
+    loaded.overrides = overrides.to_vec();
+    Ok(loaded)
+}
+
+fn apply_set(d: &mut doc::Doc, steps: &[doc::Step], value: &str, arg: &str) -> Result<(), Error> {
+    let value_at = arg.len() - value.len();
+    let v = value.trim_start();
+    let lead = value.len() - v.len();
+    let v = v.trim_end();
+    crate::cst::parse(v).map_err(|e| {
+        Error::at(
+            Location { source: Source::Set(arg.to_owned()), line: 1, column: value_at + lead + e.offset + 1 },
+            format!("the value is not RON: {}", e.message),
+        )
+    })?;
+    d.set(steps, v, Source::Set(arg.to_owned()), arg, value_at + lead)
+        .map_err(|m| Error::bare(format!("--set {arg}: {m}")))?;
+    Ok(())
+}
+
+/// Copies a named topology's `directors`, `servers` and `backends` into the scenario
+/// where it does not write them.
+fn inject_topology(d: &mut doc::Doc) -> Result<(), Error> {
+    let tree = d.tree().map_err(|(l, m)| Error::at(l, m))?;
+    let Some(field) = tree.field("topology") else { return Ok(()) };
+    let mut value = &field.value;
+    if let cst::Kind::Tuple { name: Some(n), items } = &value.kind
+        && n == "Some"
+        && items.len() == 1
+    {
+        value = &items[0];
+    }
+    let at = d.locate(value.span.start);
+    let cst::Kind::Atom(text) = &value.kind else {
+        return Err(Error::at(
+            at,
+            format!("expected the name of a topology as a string, found {}", value.describe()),
+        ));
+    };
+    if text == "None" {
+        return Ok(());
+    }
+    let Some(name) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else {
+        return Err(Error::at(at, format!("expected the name of a topology as a string, found {text}")));
+    };
+    let Some(named) = topologies::named(name) else {
+        let known: Vec<_> = topologies::NAMED.iter().map(|n| n.name).collect();
+        return Err(Error::at(
+            at,
+            format!("no built-in topology {name:?} (there are: {})", known.join(", ")),
+        ));
+    };
+    let ttree = cst::parse(named.source)
+        .map_err(|e| Error::bare(format!("built-in topology {name:?} is malformed: {}", e.message)))?;
+    for f in ["backends", "servers", "directors"] {
+        if let Some(tf) = ttree.field(f) {
+            d.add_field_from(f, tf.value.span.clone(), Source::Topology(name.to_owned()), named.source)
+                .map_err(Error::bare)?;
+        }
+    }
+    Ok(())
+}
+
+impl Loaded {
+    /// The same scenario with more overrides (`PATH=VALUE`), rebuilt.
+    pub fn with(&self, sets: &[(String, String)]) -> Result<Loaded, Error> {
+        let mut d = self.doc.clone();
+        let mut args = self.overrides.clone();
+        for (path, value) in sets {
+            let arg = format!("{path}={value}");
+            let steps = doc::parse_path(path).map_err(|m| Error::bare(format!("{arg}: {m}")))?;
+            apply_set(&mut d, &steps, value, &arg)?;
+            args.push(arg);
+        }
+        let stem = self.name.clone();
+        let mut l = build::build(d, &self.file, &stem, &self.base)?;
+        l.overrides = args;
+        Ok(l)
+    }
+
+    /// The sweep's points: every combination of the axes' values (the last axis varies
+    /// fastest), each as `(values, scenario)`. Without axes, the scenario itself.
+    pub fn sweep_points(&self) -> Result<Vec<(Vec<String>, Loaded)>, Error> {
+        let tree = self.doc.tree().map_err(|(l, m)| Error::at(l, m))?;
+        let mut axes: Vec<(String, Vec<String>)> = Vec::new();
+        if let Some(sweep) = tree.field("sweep") {
+            for axis in sweep.value.items().unwrap_or_default() {
+                let field = axis.field("field").map(|f| &f.value);
+                let values = axis.field("values").and_then(|f| f.value.items());
+                let (Some(field), Some(values)) = (field, values) else { continue };
+                let cst::Kind::Atom(path) = &field.kind else { continue };
+                let path = path.trim_matches('"').to_owned();
+                let texts = values.iter().map(|v| self.doc.text()[v.span.clone()].to_owned()).collect();
+                axes.push((path, texts));
+            }
+        }
+        if axes.is_empty() {
+            return Ok(vec![(Vec::new(), self.clone())]);
+        }
+        if let Some((p, _)) = axes.iter().find(|(_, v)| v.is_empty()) {
+            return Err(Error::bare(format!("sweep axis {p}: no values")));
+        }
+        let total: usize = axes.iter().map(|(_, v)| v.len()).product();
+        let mut points = Vec::with_capacity(total);
+        for k in 0..total {
+            let mut rem = k;
+            let mut values = vec![String::new(); axes.len()];
+            for (i, (_, vs)) in axes.iter().enumerate().rev() {
+                values[i] = vs[rem % vs.len()].clone();
+                rem /= vs.len();
+            }
+            let sets: Vec<(String, String)> =
+                axes.iter().zip(&values).map(|((p, _), v)| (p.clone(), v.clone())).collect();
+            let l = self.with(&sets).map_err(|e| Error {
+                message: format!("sweep point {}: {}", show_point(&sets), e.message),
+                ..e
+            })?;
+            points.push((values, l));
+        }
+        Ok(points)
+    }
+
+    /// The swept fields, in axis order.
+    pub fn sweep_axes(&self) -> Vec<String> {
+        self.scenario.sweep.iter().map(|a| a.field.clone()).collect()
+    }
+
+    /// One cluster configuration per replication (seeds `seed`, `seed + 1`, ...).
+    pub fn replications(&self) -> Vec<ClusterConfig> {
+        (0..u64::from(self.scenario.replications.max(1)))
+            .map(|i| ClusterConfig { seed: self.cluster.seed.wrapping_add(i), ..self.cluster.clone() })
+            .collect()
+    }
+}
+
+fn show_point(sets: &[(String, String)]) -> String {
+    sets.iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,595 @@
+//! From the edited text to sim-core's `ClusterConfig`: deserialise, resolve names, check.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use lvs_sched::{Duration, Protocol, SchedulerKind, SvcFlags, Time};
+use sim_core::arrival::{ArrivalProcess, parse_trace_csv};
+use sim_core::cpu::CpuConfig;
+use sim_core::dist;
+use sim_core::ipvs::tcp::Timeouts;
+use sim_core::link::ChannelConfig;
+use sim_core::model::{
+    Action, BackendConfig, Change as SimChange, ClusterConfig, DestConfig, DirectorConfig, DuplexLink,
+    MAX_WEIGHT, PopulationConfig, ServerConfig, ServiceAddr, ServiceConfig, Transport as SimTransport,
+};
+use topologies::{Channel, Flag, Forwarding, Scheduler, Topology};
+
+use crate::doc::{Doc, offset_of, parse_path};
+use crate::format::{Arrival, Change, Dist, Scenario, Transport};
+use crate::{Error, Loaded};
+
+/// Deserialises and builds an edited document.
+pub fn build(doc: Doc, file: &str, stem: &str, base: &Path) -> Result<Loaded, Error> {
+    let opts = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    let scenario: Scenario = opts.from_str(doc.text()).map_err(|e| {
+        let off = offset_of(doc.text(), e.span.start.line, e.span.start.col);
+        Error::at(doc.locate(off), explain(&e.code))
+    })?;
+    let b = Builder { doc: &doc, base };
+    let (topology, cluster) = b.cluster(&scenario)?;
+    Ok(Loaded {
+        name: scenario.name.clone().unwrap_or_else(|| stem.to_owned()),
+        file: file.to_owned(),
+        base: base.to_path_buf(),
+        overrides: Vec::new(),
+        scenario,
+        topology,
+        cluster,
+        doc,
+    })
+}
+
+/// ron's messages, made a little friendlier.
+fn explain(code: &ron::Error) -> String {
+    let m = code.to_string();
+    match code {
+        ron::Error::NoSuchStructField { .. } | ron::Error::NoSuchEnumVariant { .. } => {
+            format!("{m} (unknown fields and variants are rejected; see docs/scenarios.md)")
+        }
+        _ => m,
+    }
+}
+
+struct Builder<'a> {
+    doc: &'a Doc,
+    base: &'a Path,
+}
+
+fn secs(x: f64) -> Duration {
+    dist::secs_to_duration(x)
+}
+
+fn ms(x: f64) -> Duration {
+    dist::secs_to_duration(x * 1e-3)
+}
+
+fn us(x: f64) -> Duration {
+    dist::secs_to_duration(x * 1e-6)
+}
+
+/// A scheduler's kernel kind.
+pub fn scheduler_kind(s: Scheduler) -> SchedulerKind {
+    let name = serde_name(&s);
+    name.parse().expect("the schema's schedulers are lvs-sched's")
+}
+
+fn serde_name(s: &Scheduler) -> String {
+    // The schema renames variants to lowercase, as ipvsadm spells them.
+    format!("{s:?}").to_lowercase()
+}
+
+impl Builder<'_> {
+    /// An error at a scenario path (located at the nearest written ancestor).
+    fn err(&self, path: &str, message: impl Into<String>) -> Error {
+        let steps = parse_path(path).unwrap_or_default();
+        let message = message.into();
+        match self.doc.locate_path(&steps) {
+            Some(l) => Error::at(l, format!("{path}: {message}")),
+            None => Error::bare(format!("{path}: {message}")),
+        }
+    }
+
+    fn finite(&self, path: &str, x: f64, min: f64) -> Result<f64, Error> {
+        if x.is_finite() && x >= min {
+            Ok(x)
+        } else {
+            Err(self.err(path, format!("must be a number >= {min}, got {x}")))
+        }
+    }
+
+    fn cluster(&self, s: &Scenario) -> Result<(Topology, ClusterConfig), Error> {
+        let duration = self.finite("duration_s", s.duration_s, 0.0)?;
+        if duration <= 0.0 {
+            return Err(self.err("duration_s", "must be > 0"));
+        }
+        let warmup = self.finite("warmup_s", s.warmup_s, 0.0)?;
+        if warmup >= duration {
+            return Err(self.err(
+                "warmup_s",
+                format!("the warm-up ({warmup} s) must end before duration_s ({duration} s)"),
+            ));
+        }
+        let sample = match s.sample_interval_s {
+            Some(x) => {
+                if !(x.is_finite() && x > 0.0) {
+                    return Err(self.err("sample_interval_s", format!("must be > 0, got {x}")));
+                }
+                x
+            }
+            None => nice_interval(duration / 200.0),
+        };
+        if s.directors.is_empty() {
+            return Err(self.err(
+                "directors",
+                "the scenario has no director: name a topology (`topology: \"tutorial-nat\"`, see `lvsim list topologies`) or write `directors`",
+            ));
+        }
+        if s.clients.is_empty() {
+            return Err(self.err("clients", "no client population: add one to `clients`"));
+        }
+        if s.replications == 0 {
+            return Err(self.err("replications", "must be at least 1"));
+        }
+        let raw = Topology {
+            description: String::new(),
+            directors: s.directors.clone(),
+            servers: s.servers.clone(),
+            backends: s.backends.clone(),
+        };
+        self.precheck(&raw)?;
+        let mut topo = raw.expand().map_err(|e| self.err(&e.path, e.message))?;
+        if let Some(file) = &s.import_ipvsadm {
+            let path = self.base.join(file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| self.err("import_ipvsadm", format!("cannot read {}: {e}", path.display())))?;
+            topologies::import::ipvsadm_save(&mut topo, 0, &text).map_err(|e| Error {
+                location: None,
+                message: format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message),
+            })?;
+        }
+        let directors = self.directors(&topo)?;
+        let servers = self.servers(&topo)?;
+        let backends = topo
+            .backends
+            .iter()
+            .map(|b| BackendConfig { name: b.name.clone(), latency: ms(b.latency_ms), cpu: cpu(&b.cpu) })
+            .collect();
+        let mut cfg = ClusterConfig {
+            seed: s.seed,
+            duration: secs(duration),
+            warmup: secs(warmup),
+            drain_ipvs: s.drain_ipvs,
+            sample_interval: Some(secs(sample)),
+            mtu: s.network.mtu,
+            syn_rto: secs(s.network.syn_rto_s),
+            data_rto: secs(s.network.data_rto_s),
+            max_retries: s.network.max_retries,
+            directors,
+            servers,
+            backends,
+            populations: Vec::new(),
+            actions: Vec::new(),
+        };
+        for (i, c) in s.clients.iter().enumerate() {
+            let p = self.population(i, c, &cfg)?;
+            cfg.populations.push(p);
+        }
+        cfg.actions = self.actions(s, &topo, &cfg)?;
+        for (i, e) in s.expect.iter().enumerate() {
+            crate::expect::validate(e).map_err(|m| self.err(&format!("expect[{i}]"), m))?;
+        }
+        if let Some(plan) = &s.plan {
+            for (i, e) in plan.slo.iter().enumerate() {
+                crate::expect::validate(e).map_err(|m| self.err(&format!("plan.slo[{i}]"), m))?;
+            }
+        }
+        cfg.validate().map_err(|e| Error::at(self.doc.locate(0), e.to_string()))?;
+        Ok((topo, cfg))
+    }
+
+    /// Checks that need the paths of the topology as written (before `count` groups are
+    /// written out): weights, and whether each real server can be reached its way.
+    fn precheck(&self, t: &Topology) -> Result<(), Error> {
+        for (di, d) in t.directors.iter().enumerate() {
+            for (si, svc) in d.services.iter().enumerate() {
+                let sp = format!("directors[{di}].services[{si}]");
+                if svc.fwmark.is_none() && svc.vip.is_none() {
+                    return Err(self.err(&sp, "needs a `vip` (or a `fwmark`)"));
+                }
+                if let Some(p) = svc.persistence_s
+                    && !(p.is_finite() && p >= 1.0)
+                {
+                    return Err(
+                        self.err(&format!("{sp}.persistence_s"), format!("must be at least 1 s, got {p}"))
+                    );
+                }
+                for (ri, rs) in svc.real_servers.iter().enumerate() {
+                    let rp = format!("{sp}.real_servers[{ri}]");
+                    if rs.weight > MAX_WEIGHT {
+                        return Err(self.err(
+                            &format!("{rp}.weight"),
+                            format!("weight {} is out of range: ipvsadm accepts 0..={MAX_WEIGHT}", rs.weight),
+                        ));
+                    }
+                    let Some(server) = find_server(t, &rs.server) else { continue };
+                    match rs.forwarding {
+                        Forwarding::DR if server.segment != d.segment => {
+                            return Err(self.err(
+                                &format!("{rp}.forwarding"),
+                                format!(
+                                    "real server {:?} is on segment {:?} but director {:?} is on {:?}: \
+                                     direct routing only reaches servers on the director's own segment \
+                                     (use TUN, or put the server on {:?})",
+                                    rs.server, server.segment, d.name, d.segment, d.segment
+                                ),
+                            ));
+                        }
+                        Forwarding::NAT if server.gateway.as_deref() != Some(d.name.as_str()) => {
+                            return Err(self.err(
+                                &format!("{rp}.forwarding"),
+                                format!(
+                                    "NAT needs the replies of real server {:?} to pass director {:?}: \
+                                     set `gateway: {:?}` on the server",
+                                    rs.server, d.name, d.name
+                                ),
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn directors(&self, t: &Topology) -> Result<Vec<DirectorConfig>, Error> {
+        let mut out = Vec::new();
+        for (di, d) in t.directors.iter().enumerate() {
+            let p = format!("directors[{di}]");
+            let mut timeouts = Timeouts::default();
+            let opt = |x: Option<f64>, f: &str| -> Result<Option<Duration>, Error> {
+                x.map(|v| self.finite(&format!("{p}.timeouts.{f}"), v, 0.0).map(secs)).transpose()
+            };
+            timeouts.set(
+                opt(d.timeouts.tcp_s, "tcp_s")?,
+                opt(d.timeouts.tcpfin_s, "tcpfin_s")?,
+                opt(d.timeouts.udp_s, "udp_s")?,
+            );
+            let mut services = Vec::new();
+            for (si, svc) in d.services.iter().enumerate() {
+                let sp = format!("{p}.services[{si}]");
+                let addr = match (svc.fwmark, svc.vip) {
+                    (Some(m), _) => ServiceAddr::Fwmark(m),
+                    (None, Some(vip)) => {
+                        ServiceAddr::Inet { protocol: protocol(svc.protocol), vip, port: svc.port }
+                    }
+                    (None, None) => return Err(self.err(&sp, "needs a `vip` (or a `fwmark`)")),
+                };
+                let mut flags = SvcFlags::default();
+                for f in &svc.flags {
+                    flags.0 |= match f {
+                        Flag::ShFallback | Flag::MhFallback => SvcFlags::SCHED1,
+                        Flag::ShPort | Flag::MhPort => SvcFlags::SCHED2,
+                        Flag::OnePacket => SvcFlags::ONEPACKET,
+                    };
+                }
+                let netmask = match svc.netmask {
+                    None => u32::MAX,
+                    Some(IpAddr::V4(m)) => {
+                        let m = u32::from(m);
+                        if m.leading_ones() + m.trailing_zeros() != 32 {
+                            return Err(
+                                self.err(&format!("{sp}.netmask"), "not a netmask (ones, then zeros)")
+                            );
+                        }
+                        m
+                    }
+                    Some(IpAddr::V6(_)) => {
+                        return Err(self.err(
+                            &format!("{sp}.netmask"),
+                            "expected an IPv4 netmask such as 255.255.255.0",
+                        ));
+                    }
+                };
+                let mut dests = Vec::new();
+                for (ri, rs) in svc.real_servers.iter().enumerate() {
+                    let Some(server) = t.servers.iter().position(|s| s.name == rs.server) else {
+                        return Err(self.err(
+                            &format!("{sp}.real_servers[{ri}].server"),
+                            format!("no real server named {:?}", rs.server),
+                        ));
+                    };
+                    let fwd = match rs.forwarding {
+                        Forwarding::NAT => lvs_sched::Forwarding::Masq,
+                        Forwarding::DR => lvs_sched::Forwarding::DirectRouting,
+                        Forwarding::TUN => lvs_sched::Forwarding::Tunnel,
+                    };
+                    let port = match rs.forwarding {
+                        Forwarding::NAT => rs.port.unwrap_or(svc.port),
+                        _ => svc.port,
+                    };
+                    dests.push(DestConfig {
+                        server,
+                        port,
+                        fwd,
+                        weight: rs.weight,
+                        u_threshold: rs.upper,
+                        l_threshold: rs.lower,
+                    });
+                }
+                services.push(ServiceConfig {
+                    addr,
+                    scheduler: scheduler_kind(svc.scheduler),
+                    flags,
+                    persistence: svc.persistence_s.map(secs),
+                    netmask,
+                    dests,
+                });
+            }
+            out.push(DirectorConfig {
+                external: DuplexLink {
+                    inbound: channel(&d.external),
+                    outbound: channel(d.external_out.as_ref().unwrap_or(&d.external)),
+                },
+                internal: DuplexLink {
+                    outbound: channel(&d.internal),
+                    inbound: channel(d.internal_in.as_ref().unwrap_or(&d.internal)),
+                },
+                cpu_per_packet: us(self.finite(
+                    &format!("{p}.cpu_per_packet_us"),
+                    d.cpu_per_packet_us,
+                    0.0,
+                )?),
+                cpu_backlog_packets: d.cpu_backlog_packets,
+                timeouts,
+                expire_nodest_conn: d.expire_nodest_conn,
+                expire_quiescent_template: d.expire_quiescent_template,
+                ..DirectorConfig::new(d.name.clone(), d.segment.clone(), services)
+            });
+        }
+        Ok(out)
+    }
+
+    fn servers(&self, t: &Topology) -> Result<Vec<ServerConfig>, Error> {
+        t.servers
+            .iter()
+            .map(|s| {
+                Ok(ServerConfig {
+                    name: s.name.clone(),
+                    address: s.address,
+                    segment: s.segment.clone(),
+                    gateway: match &s.gateway {
+                        Some(g) => Some(t.directors.iter().position(|d| &d.name == g).ok_or_else(|| {
+                            Error::bare(format!("real server {:?}: no director named {g:?}", s.name))
+                        })?),
+                        None => None,
+                    },
+                    uplink: DuplexLink::symmetric(channel(&s.uplink)),
+                    cpu: cpu(&s.cpu),
+                    backend: match &s.backend {
+                        Some(b) => Some(t.backends.iter().position(|x| &x.name == b).ok_or_else(|| {
+                            Error::bare(format!("real server {:?}: no backend named {b:?}", s.name))
+                        })?),
+                        None => None,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    fn population(
+        &self,
+        i: usize,
+        c: &crate::format::Clients,
+        cfg: &ClusterConfig,
+    ) -> Result<PopulationConfig, Error> {
+        let p = format!("clients[{i}]");
+        let first_inet = cfg.directors.iter().flat_map(|d| &d.services).find_map(|s| match s.addr {
+            ServiceAddr::Inet { vip, port, .. } => Some((vip, port)),
+            ServiceAddr::Fwmark(_) => None,
+        });
+        let (vip, port) = match (c.vip, c.port, first_inet) {
+            (Some(v), Some(port), _) => (v, port),
+            (v, port, Some((dv, dp))) => (v.unwrap_or(dv), port.unwrap_or(dp)),
+            (Some(v), None, None) => (v, 0),
+            (None, _, None) => {
+                return Err(self
+                    .err(&format!("{p}.vip"), "no service has a VIP to default to: give `vip` and `port`"));
+            }
+        };
+        let arrival = self.arrival(&format!("{p}.arrival"), &c.arrival)?;
+        let transport = match &c.transport {
+            Transport::TCP { requests, think_time_ms } => SimTransport::Tcp {
+                requests: self.dist(&format!("{p}.transport.requests"), requests, 1.0)?,
+                think_time: self.dist(&format!("{p}.transport.think_time_ms"), think_time_ms, 1e-3)?,
+            },
+            Transport::UDP { requests, think_time_ms, timeout_ms } => SimTransport::Udp {
+                requests: self.dist(&format!("{p}.transport.requests"), requests, 1.0)?,
+                think_time: self.dist(&format!("{p}.transport.think_time_ms"), think_time_ms, 1e-3)?,
+                timeout: ms(self.finite(&format!("{p}.transport.timeout_ms"), *timeout_ms, 0.0)?),
+            },
+        };
+        Ok(PopulationConfig {
+            name: c.name.clone(),
+            arrival,
+            vip,
+            port,
+            fwmark: c.fwmark,
+            clients: c.addresses,
+            first_client: c.first_address,
+            access_latency: ms(self.finite(&format!("{p}.access_latency_ms"), c.access_latency_ms, 0.0)?),
+            transport,
+            request_bytes: self.dist(&format!("{p}.request_bytes"), &c.request_bytes, 1.0)?,
+            response_bytes: self.dist(&format!("{p}.response_bytes"), &c.response_bytes, 1.0)?,
+            demand: self.dist(&format!("{p}.demand_ms"), &c.demand_ms, 1e-3)?,
+            backend_demand: c
+                .backend_demand_ms
+                .as_ref()
+                .map(|d| self.dist(&format!("{p}.backend_demand_ms"), d, 1e-3))
+                .transpose()?,
+        })
+    }
+
+    fn arrival(&self, p: &str, a: &Arrival) -> Result<ArrivalProcess, Error> {
+        let process = match a {
+            Arrival::Poisson { rate } => ArrivalProcess::Poisson { rate: *rate },
+            Arrival::Constant { rate } => ArrivalProcess::Constant { rate: *rate },
+            Arrival::OnOff { rate, on_s, off_s } => ArrivalProcess::OnOff {
+                rate: *rate,
+                on: self.dist(&format!("{p}.on_s"), on_s, 1.0)?,
+                off: self.dist(&format!("{p}.off_s"), off_s, 1.0)?,
+            },
+            Arrival::Schedule { steps } => {
+                let mut out = Vec::with_capacity(steps.len());
+                for (k, &(t, r)) in steps.iter().enumerate() {
+                    let t = self.finite(&format!("{p}.steps[{k}]"), t, 0.0)?;
+                    out.push((Time(dist::to_ns(t)), r));
+                }
+                ArrivalProcess::Schedule { steps: out }
+            }
+            Arrival::Trace { file } => {
+                let path = self.base.join(file);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    self.err(&format!("{p}.file"), format!("cannot read {}: {e}", path.display()))
+                })?;
+                let times = parse_trace_csv(&text)
+                    .map_err(|e| Error::bare(format!("{}:{}: {}", path.display(), e.line, e.message)))?;
+                ArrivalProcess::Trace { times }
+            }
+        };
+        sim_core::arrival::Arrivals::new(process.clone()).map_err(|e| self.err(p, e.to_string()))?;
+        Ok(process)
+    }
+
+    /// A distribution in the field's unit, scaled by `k` into sim-core's (seconds, bytes,
+    /// counts), and checked.
+    fn dist(&self, p: &str, d: &Dist, k: f64) -> Result<dist::Dist, Error> {
+        let out = match d {
+            Dist::Constant(x) => dist::Dist::Constant(x * k),
+            Dist::Exponential { mean } => dist::Dist::Exponential { mean: mean * k },
+            Dist::LogNormal { mean, scv } => {
+                if !(*mean > 0.0 && *scv > 0.0) {
+                    return Err(self.err(
+                        p,
+                        format!("LogNormal needs mean > 0 and scv > 0, got mean {mean}, scv {scv}"),
+                    ));
+                }
+                dist::Dist::lognormal_mean_scv(mean * k, *scv)
+            }
+            Dist::Pareto { shape, scale } => dist::Dist::Pareto { shape: *shape, scale: scale * k },
+            Dist::BoundedPareto { shape, low, high } => {
+                dist::Dist::BoundedPareto { shape: *shape, low: low * k, high: high * k }
+            }
+            Dist::Empirical(points) => dist::Dist::Empirical(
+                dist::Empirical::new(points.iter().map(|&(v, c)| (v * k, c)).collect())
+                    .map_err(|e| self.err(p, e.to_string()))?,
+            ),
+        };
+        out.validate().map_err(|e| self.err(p, e.to_string()))?;
+        Ok(out)
+    }
+
+    fn actions(&self, s: &Scenario, t: &Topology, cfg: &ClusterConfig) -> Result<Vec<Action>, Error> {
+        let mut out = Vec::new();
+        for (i, e) in s.events.iter().enumerate() {
+            let p = format!("events[{i}]");
+            let at = self.finite(&format!("{p}.at_s"), e.at_s, 0.0)?;
+            let members: Vec<usize> = match t.servers.iter().position(|x| x.name == e.server) {
+                Some(k) => vec![k],
+                None => {
+                    let group = s.servers.iter().find(|x| x.name == e.server && x.count != 1);
+                    match group {
+                        Some(g) => (1..=g.count)
+                            .filter_map(|n| t.servers.iter().position(|x| x.name == format!("{}{n}", g.name)))
+                            .collect(),
+                        None => {
+                            let names: Vec<_> = t.servers.iter().map(|x| x.name.as_str()).collect();
+                            return Err(self.err(
+                                &format!("{p}.server"),
+                                format!(
+                                    "no real server named {:?} (servers are: {})",
+                                    e.server,
+                                    names.join(", ")
+                                ),
+                            ));
+                        }
+                    }
+                }
+            };
+            let change = match e.change {
+                Change::Weight(w) => SimChange::Weight(w),
+                Change::Remove => SimChange::Remove,
+                Change::Restore(w) => SimChange::Restore(w),
+            };
+            if let SimChange::Weight(w) | SimChange::Restore(w) = change
+                && w > MAX_WEIGHT
+            {
+                return Err(
+                    self.err(&format!("{p}.change"), format!("weight {w} is out of range 0..={MAX_WEIGHT}"))
+                );
+            }
+            let before = out.len();
+            for (di, d) in cfg.directors.iter().enumerate() {
+                if e.director.as_ref().is_some_and(|n| *n != d.name) {
+                    continue;
+                }
+                for (si, svc) in d.services.iter().enumerate() {
+                    if e.service.is_some_and(|k| k != si) {
+                        continue;
+                    }
+                    for &m in &members {
+                        if svc.dests.iter().any(|x| x.server == m) {
+                            out.push(Action { at: secs(at), director: di, service: si, server: m, change });
+                        }
+                    }
+                }
+            }
+            if out.len() == before {
+                return Err(self
+                    .err(&p, format!("real server {:?} is in no service this event can change", e.server)));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn find_server<'t>(t: &'t Topology, name: &str) -> Option<&'t topologies::Server> {
+    t.servers.iter().find(|s| s.name == name).or_else(|| {
+        // A member `NAMEk` of a group `NAME`.
+        t.servers.iter().find(|s| {
+            s.count != 1
+                && name
+                    .strip_prefix(s.name.as_str())
+                    .and_then(|k| k.parse::<u32>().ok())
+                    .is_some_and(|k| (1..=s.count).contains(&k))
+        })
+    })
+}
+
+fn protocol(p: topologies::Protocol) -> Protocol {
+    match p {
+        topologies::Protocol::TCP => Protocol::Tcp,
+        topologies::Protocol::UDP => Protocol::Udp,
+    }
+}
+
+fn channel(c: &Channel) -> ChannelConfig {
+    ChannelConfig {
+        latency: ms(c.latency_ms),
+        bandwidth_bps: c.bandwidth_mbps.map(|m| (m * 1e6).round() as u64),
+        per_packet: us(c.per_packet_us),
+        buffer_bytes: c.buffer_bytes,
+        buffer_packets: c.buffer_packets,
+    }
+}
+
+fn cpu(c: &topologies::Cpu) -> CpuConfig {
+    CpuConfig { cores: c.cores, speed: c.speed, max_in_service: c.workers, backlog: c.backlog }
+}
+
+/// 1, 2 or 5 times a power of ten, at least `x`.
+fn nice_interval(x: f64) -> f64 {
+    let p = 10f64.powf(x.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * p).find(|&v| v >= x * (1.0 - 1e-9)).unwrap_or(10.0 * p)
+}

@@ -1,0 +1,404 @@
+//! The scenario file's schema. docs/scenarios.md documents every field.
+//!
+//! Times carry their unit in the field name (`duration_s`, `latency_ms`,
+//! `cpu_per_packet_us`); a distribution takes the unit of the field it is in
+//! (`demand_ms: Exponential(mean: 7.0)` is a mean of 7 ms). Every struct rejects unknown
+//! fields; `Option` fields take the value directly (`topology: "tutorial-nat"`), `Some(...)`
+//! works too.
+
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use topologies::{Backend, Director, Scheduler, Server};
+
+/// A scenario file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name of the scenario (reports, the output directory); default the file's stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What it shows, in a sentence or two.
+    #[serde(default)]
+    pub description: String,
+    /// Master seed: the same scenario and seed give the same results, bit for bit.
+    #[serde(default = "one_u64")]
+    pub seed: u64,
+    /// Clients stop opening connections at this time [s]; the run then drains.
+    pub duration_s: f64,
+    /// Connections that arrive before this time are not measured [s].
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// Time-series interval [s]; default: about 200 points over the duration.
+    #[serde(default)]
+    pub sample_interval_s: Option<f64>,
+    /// Run on after the last client until every IPVS entry has expired.
+    #[serde(default)]
+    pub drain_ipvs: bool,
+    /// MTU and TCP retransmission.
+    #[serde(default)]
+    pub network: Network,
+    /// A built-in topology (`lvsim list topologies`) supplying `directors`, `servers` and
+    /// `backends` that the scenario does not write itself.
+    #[serde(default)]
+    pub topology: Option<String>,
+    /// The directors and their virtual services.
+    #[serde(default)]
+    pub directors: Vec<Director>,
+    /// The real servers.
+    #[serde(default)]
+    pub servers: Vec<Server>,
+    /// Shared backend servers.
+    #[serde(default)]
+    pub backends: Vec<Backend>,
+    /// An `ipvsadm-save` file (relative to the scenario) whose services replace the first
+    /// director's.
+    #[serde(default)]
+    pub import_ipvsadm: Option<String>,
+    /// Client populations.
+    pub clients: Vec<Clients>,
+    /// Timed changes: weights, removals, restorations.
+    #[serde(default)]
+    pub events: Vec<Event>,
+    /// Runs with seeds `seed`, `seed + 1`, ...; reports give 95% confidence intervals.
+    #[serde(default = "one_u32")]
+    pub replications: u32,
+    /// `lvsim sweep`: the product of these axes' values.
+    #[serde(default)]
+    pub sweep: Vec<Axis>,
+    /// Checks on the results (`summary.json` values); `lvsim run` fails (exit 3) if one
+    /// does not hold.
+    #[serde(default)]
+    pub expect: Vec<Expect>,
+    /// `lvsim plan`: what to search for.
+    #[serde(default)]
+    pub plan: Option<Plan>,
+}
+
+fn one_u64() -> u64 {
+    1
+}
+
+fn one_u32() -> u32 {
+    1
+}
+
+/// MTU and TCP retransmission.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Maximum transmission unit of every network [bytes].
+    #[serde(default = "mtu")]
+    pub mtu: u32,
+    /// Initial retransmission timeout of a SYN [s], doubled on each retry.
+    #[serde(default = "syn_rto")]
+    pub syn_rto_s: f64,
+    /// Initial retransmission timeout of data [s], doubled on each retry.
+    #[serde(default = "data_rto")]
+    pub data_rto_s: f64,
+    /// Retries before a connection is given up as dropped.
+    #[serde(default = "retries")]
+    pub max_retries: u32,
+}
+
+fn mtu() -> u32 {
+    1500
+}
+fn syn_rto() -> f64 {
+    1.0
+}
+fn data_rto() -> f64 {
+    0.2
+}
+fn retries() -> u32 {
+    5
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network { mtu: mtu(), syn_rto_s: syn_rto(), data_rto_s: data_rto(), max_retries: retries() }
+    }
+}
+
+/// A client population.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clients {
+    /// Name.
+    #[serde(default = "clients_name")]
+    pub name: String,
+    /// The virtual IP they connect to; default the first director's first service's.
+    #[serde(default)]
+    pub vip: Option<IpAddr>,
+    /// The virtual port; default that service's.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// A firewall mark their packets carry (matching a `fwmark` service).
+    #[serde(default)]
+    pub fwmark: Option<u32>,
+    /// When connections open.
+    pub arrival: Arrival,
+    /// Distinct client addresses (what persistence and hashing schedulers see).
+    #[serde(default = "addresses")]
+    pub addresses: u32,
+    /// The first client address; the others follow it.
+    #[serde(default = "first_address")]
+    pub first_address: IpAddr,
+    /// One-way latency between a client and the director [ms].
+    #[serde(default)]
+    pub access_latency_ms: f64,
+    /// TCP connections or UDP flows, and what each carries.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Request size [bytes].
+    #[serde(default = "request_bytes")]
+    pub request_bytes: Dist,
+    /// Response size [bytes].
+    #[serde(default = "response_bytes")]
+    pub response_bytes: Dist,
+    /// CPU time a request needs on a real server of speed 1 [ms].
+    pub demand_ms: Dist,
+    /// CPU time at the real server's backend [ms]; none: no backend query.
+    #[serde(default)]
+    pub backend_demand_ms: Option<Dist>,
+}
+
+fn clients_name() -> String {
+    "clients".into()
+}
+fn addresses() -> u32 {
+    1000
+}
+fn first_address() -> IpAddr {
+    IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 1))
+}
+fn request_bytes() -> Dist {
+    Dist::Constant(300.0)
+}
+fn response_bytes() -> Dist {
+    Dist::Constant(4000.0)
+}
+
+/// When connections open.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Arrival {
+    /// Poisson arrivals [conn/s].
+    Poisson {
+        /// Rate [1/s].
+        rate: f64,
+    },
+    /// Evenly spaced [conn/s].
+    Constant {
+        /// Rate [1/s].
+        rate: f64,
+    },
+    /// Poisson at `rate` during on periods, nothing during off periods.
+    OnOff {
+        /// Rate during on periods [1/s].
+        rate: f64,
+        /// On-period length [s].
+        on_s: Dist,
+        /// Off-period length [s].
+        off_s: Dist,
+    },
+    /// A Poisson rate that changes: `(from [s], rate [1/s])` steps, the first at 0.
+    Schedule {
+        /// The steps.
+        steps: Vec<(f64, f64)>,
+    },
+    /// Recorded arrival times: a CSV file (relative to the scenario) whose first column
+    /// is seconds.
+    Trace {
+        /// The file.
+        file: String,
+    },
+}
+
+/// What a connection carries.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Transport {
+    /// TCP connections.
+    TCP {
+        /// Requests per connection (rounded; at least 1).
+        #[serde(default = "one_request")]
+        requests: Dist,
+        /// Time between a response and the next request [ms].
+        #[serde(default = "zero")]
+        think_time_ms: Dist,
+    },
+    /// UDP flows (one source port).
+    UDP {
+        /// Datagrams per flow (rounded; at least 1).
+        #[serde(default = "one_request")]
+        requests: Dist,
+        /// Time between a response and the next datagram [ms].
+        #[serde(default = "zero")]
+        think_time_ms: Dist,
+        /// A client gives up on an unanswered datagram after this long [ms].
+        #[serde(default = "udp_timeout")]
+        timeout_ms: f64,
+    },
+}
+
+fn one_request() -> Dist {
+    Dist::Constant(1.0)
+}
+fn zero() -> Dist {
+    Dist::Constant(0.0)
+}
+fn udp_timeout() -> f64 {
+    1000.0
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport::TCP { requests: one_request(), think_time_ms: zero() }
+    }
+}
+
+/// A distribution, in the unit of the field it is in.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Dist {
+    /// Always this value.
+    Constant(f64),
+    /// Exponential with this mean.
+    Exponential {
+        /// Mean.
+        mean: f64,
+    },
+    /// Lognormal given by its mean and squared coefficient of variation.
+    LogNormal {
+        /// Mean.
+        mean: f64,
+        /// Variance / mean² (1 is as variable as an exponential).
+        scv: f64,
+    },
+    /// Pareto: `P(X > x) = (scale / x)^shape` for `x >= scale`.
+    Pareto {
+        /// Tail index (> 0; the mean is finite above 1).
+        shape: f64,
+        /// Minimum value.
+        scale: f64,
+    },
+    /// Pareto truncated to `[low, high]`.
+    BoundedPareto {
+        /// Tail index.
+        shape: f64,
+        /// Smallest value.
+        low: f64,
+        /// Largest value.
+        high: f64,
+    },
+    /// A measured distribution: `(value, cumulative probability)` points of a
+    /// piecewise-linear CDF, ending at probability 1.
+    Empirical(Vec<(f64, f64)>),
+}
+
+/// A timed change to a real server, as an operator would type it with ipvsadm.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// When [s].
+    pub at_s: f64,
+    /// The real server (or a `count` group: every member).
+    pub server: String,
+    /// Only in this director's services (by name); default every director.
+    #[serde(default)]
+    pub director: Option<String>,
+    /// Only in this service (index in the director's `services`); default every service
+    /// the server is in.
+    #[serde(default)]
+    pub service: Option<usize>,
+    /// What changes.
+    pub change: Change,
+}
+
+/// What an [`Event`] does.
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub enum Change {
+    /// `ipvsadm -e ... -w W` (0 quiesces: no new connections).
+    Weight(u32),
+    /// `ipvsadm -d`: removed; its open connections' packets are dropped.
+    Remove,
+    /// `ipvsadm -a` again with this weight.
+    Restore(u32),
+}
+
+/// A swept field and its values.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axis {
+    /// A scenario path (`clients[0].arrival.rate`, `directors[0].services[*].scheduler`).
+    pub field: String,
+    /// Its values, each written as the field would be.
+    pub values: Vec<IgnoredAny>,
+}
+
+/// A check on a run's results.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// A `summary.json` path: `latency_ms.mean`, `real_servers[0].utilization`, ...
+    pub metric: String,
+    /// It must be within `tolerance` (relative) of this value.
+    #[serde(default)]
+    pub approx: Option<f64>,
+    /// Relative tolerance of `approx`.
+    #[serde(default = "tolerance")]
+    pub tolerance: f64,
+    /// Or within this absolute distance of `approx`, whichever is larger.
+    #[serde(default)]
+    pub abs_tolerance: f64,
+    /// It must not exceed this.
+    #[serde(default)]
+    pub at_most: Option<f64>,
+    /// It must be at least this.
+    #[serde(default)]
+    pub at_least: Option<f64>,
+    /// Why: where the value comes from (a formula, a measurement).
+    #[serde(default)]
+    pub note: String,
+}
+
+fn tolerance() -> f64 {
+    0.05
+}
+
+/// `lvsim plan`: the smallest number of real servers, and the best scheduler, that keep
+/// the service level objective at the scenario's load.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// The objective: every check must hold (`Expect(metric: "latency_ms.p99",
+    /// at_most: 200.0)`).
+    pub slo: Vec<Expect>,
+    /// The server entry (by name, in `servers`) whose `count` the search varies.
+    pub servers: String,
+    /// Smallest count tried.
+    #[serde(default = "one_u32")]
+    pub min: u32,
+    /// Largest count tried.
+    #[serde(default = "max_servers")]
+    pub max: u32,
+    /// Schedulers compared; default rr, wrr, lc, wlc, sed, nq.
+    #[serde(default = "plan_schedulers")]
+    pub schedulers: Vec<Scheduler>,
+    /// Largest fraction of offered connections that may fail (refused, dropped).
+    #[serde(default = "max_loss")]
+    pub max_loss: f64,
+}
+
+fn max_servers() -> u32 {
+    64
+}
+fn max_loss() -> f64 {
+    0.001
+}
+fn plan_schedulers() -> Vec<Scheduler> {
+    use Scheduler::*;
+    vec![Rr, Wrr, Lc, Wlc, Sed, Nq]
+}
