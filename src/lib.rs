@@ -2,6 +2,8 @@
 //! front ends reuse.
 //!
 //! # Module map
+//! - [`commands`]: `run`, `validate`, `sweep`, `plan`, `export`, `list`: load a
+//!   scenario (crate `scenarios`), simulate (`sim-core`), write reports (`reports`).
 //! - [`replay`]: `lvsim ipvs replay`, the replay file format and its two back ends (the
 //!   IPVS model and, on Linux, the running kernel).
 //!
@@ -9,4 +11,5 @@
 //! - Policy lives in the library crates (`lvs-sched`, `sim-core`); this crate parses
 //!   arguments, reads files and prints.
 
+pub mod commands;
 pub mod replay;

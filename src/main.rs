@@ -8,19 +8,151 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use lvsim::commands::{self, Common};
 use lvsim::replay;
 
 /// Linux Virtual Server (LVS/IPVS) cluster simulator and feedback-scheduling testbed.
+///
+/// Write a scenario (a RON file: a topology, virtual services, clients, events), run it,
+/// open the report. `lvsim list` shows the scenario library, the built-in topologies and
+/// the schedulers; docs/scenarios.md describes the format.
+///
+/// Exit codes: 0 success; 1 the run failed (I/O error, a refused command); 2 bad usage
+/// or a malformed or invalid scenario (the message names file, line and column); 3 the
+/// run finished but an `expect` check in the scenario did not hold.
 #[derive(Parser)]
-#[command(name = "lvsim", version, about, long_about = None)]
+#[command(name = "lvsim", version, about, long_about, after_help = "Quick start: lvsim run scenarios/library/quickstart.ron")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// Options of every subcommand that loads a scenario.
+#[derive(Args, Clone, Debug)]
+struct ScenarioArgs {
+    /// The scenario file (RON).
+    file: PathBuf,
+    /// Override a field before running: `--set clients[0].arrival.rate=800`,
+    /// `--set 'directors[0].services[*].scheduler=rr'`, `--set topology="tutorial-dr"`.
+    /// The value is RON, as in the file; a missing field is added. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    sets: Vec<String>,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print machine-readable JSON on standard output instead of text.
+    #[arg(long)]
+    json: bool,
+    /// No progress bars (they are only drawn on a terminal anyway).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// Options of the subcommands that write a report directory and run in parallel.
+#[derive(Args, Clone, Debug)]
+struct OutputArgs {
+    /// Report directory [default: lvsim-out/NAME/, NAME-sweep/, NAME-plan/].
+    #[arg(short, long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Simulations run at once [default: every core].
+    #[arg(short, long, value_name = "N", default_value_t = 0)]
+    jobs: usize,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Simulate a scenario and write its report: summary.json, CSV time series and a
+    /// self-contained report.html with charts; print a summary with ipvsadm-style tables.
+    ///
+    /// With `replications: N` in the scenario (or --replications), runs seeds SEED..SEED+N-1
+    /// in parallel and adds 95% confidence intervals (replications.json). `expect` checks
+    /// in the scenario are evaluated on the first seed's results: a failed one exits 3.
+    Run {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+        /// Master seed (overrides the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Replications (overrides the scenario's).
+        #[arg(long, value_name = "N")]
+        replications: Option<u32>,
+    },
+    /// Check scenario files without running them: syntax, unknown fields, names, segments,
+    /// weights, distributions, sweep points. Prints one line per file; exits 2 if any is
+    /// invalid.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Override a field (as for `run`), in every file.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
+        /// Print only errors.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Print a JSON array of results.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run every point of the scenario's `sweep` (the product of its axes' values, each
+    /// point replicated) in parallel on all cores; write a comparison report (table and
+    /// charts of latency and throughput against the axes).
+    Sweep {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Capacity planning: find the smallest number of real servers, and the best
+    /// scheduler, that keep a service level objective at the scenario's load, by
+    /// bisecting over simulations (one search per scheduler, in parallel). The scenario's
+    /// `plan` section sets the search; these options override it.
+    Plan {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+        /// The objective, `METRIC<=VALUE` or `METRIC>=VALUE` on a summary.json value
+        /// (`latency_ms.p99<=200`, `throughput_cps>=900`). Repeatable: all must hold.
+        #[arg(long, value_name = "METRIC<=VALUE")]
+        slo: Vec<String>,
+        /// The server entry (a `count` group) whose count is searched.
+        #[arg(long, value_name = "NAME")]
+        servers: Option<String>,
+        /// Smallest count tried.
+        #[arg(long)]
+        min: Option<u32>,
+        /// Largest count tried.
+        #[arg(long)]
+        max: Option<u32>,
+        /// Schedulers compared, comma-separated (`rr,wlc,sed`).
+        #[arg(long, value_delimiter = ',', value_name = "LIST")]
+        schedulers: Option<Vec<String>>,
+    },
+    /// Deployment files from a scenario's topology: the director's ipvsadm commands
+    /// (ipvsadm.sh), keepalived.conf, and a feedbackd-agent.conf per real server, written
+    /// to a directory; or one of them on standard output.
+    Export {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Directory [default: lvsim-out/NAME-export/].
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print one file instead: `ipvsadm`, `keepalived`, or `agent:SERVER`.
+        #[arg(long, value_name = "WHAT")]
+        stdout: Option<String>,
+    },
+    /// List the scenario library, the built-in topologies and the IPVS schedulers.
+    List {
+        /// `scenarios`, `topologies` or `schedulers` [default: all three].
+        what: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Tools that speak kernel IPVS: what-if replays of ipvsadm configurations.
     #[command(subcommand)]
     Ipvs(IpvsCommand),
@@ -65,32 +197,84 @@ enum IpvsCommand {
     },
 }
 
-/// A malformed input file (exit code 2); the message names file, line and column.
-#[derive(Debug)]
-struct InputError(String);
-
-impl std::fmt::Display for InputError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for InputError {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = if e.downcast_ref::<InputError>().is_some() { 2 } else { 1 };
             eprintln!("lvsim: error: {e:#}");
-            ExitCode::from(code)
+            ExitCode::from(commands::exit_code(&e))
         }
+    }
+}
+
+fn common(s: ScenarioArgs, out: Option<PathBuf>, jobs: usize) -> Common {
+    Common {
+        file: s.file,
+        sets: s.sets,
+        out,
+        quiet: s.quiet,
+        json: s.json,
+        progress: !s.no_progress,
+        jobs,
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run { scenario, output, seed, replications } => {
+            let mut c = common(scenario, output.out, output.jobs);
+            if let Some(s) = seed {
+                c.sets.push(format!("seed={s}"));
+            }
+            if let Some(n) = replications {
+                c.sets.push(format!("replications={n}"));
+            }
+            commands::run::run(&c)
+        }
+        Command::Validate { files, sets, quiet, json } => {
+            let c = Common { sets, quiet, json, ..Common::default() };
+            commands::run::validate(&c, &files)
+        }
+        Command::Sweep { scenario, output } => commands::sweep::sweep(&common(scenario, output.out, output.jobs)),
+        Command::Plan { scenario, output, slo, servers, min, max, schedulers } => {
+            let o = commands::plan::PlanOpts { slo, servers, min, max, schedulers };
+            commands::plan::plan(&common(scenario, output.out, output.jobs), &o)
+        }
+        Command::Export { scenario, out, stdout } => {
+            let what = match stdout.as_deref() {
+                None => commands::export::What::All,
+                Some("ipvsadm") => commands::export::What::Ipvsadm,
+                Some("keepalived") => commands::export::What::Keepalived,
+                Some(w) => match w.strip_prefix("agent:") {
+                    Some(name) => commands::export::What::Agent(name.to_owned()),
+                    None => {
+                        return Err(commands::InputError(format!(
+                            "--stdout {w:?}: expected ipvsadm, keepalived or agent:SERVER"
+                        ))
+                        .into());
+                    }
+                },
+            };
+            commands::export::export(&common(scenario, out, 0), &what)
+        }
+        Command::List { what, json } => {
+            use commands::list::What;
+            let w = match what.as_deref() {
+                None | Some("all") => What::All,
+                Some("scenarios") => What::Scenarios,
+                Some("topologies") => What::Topologies,
+                Some("schedulers") => What::Schedulers,
+                Some(o) => {
+                    return Err(commands::InputError(format!(
+                        "list {o:?}: expected scenarios, topologies or schedulers"
+                    ))
+                    .into());
+                }
+            };
+            commands::list::list(w, json)
+        }
         Command::Ipvs(IpvsCommand::Replay { file, json, seed, kernel }) => {
             let name =
                 if file.as_os_str() == "-" { "<stdin>".to_owned() } else { file.display().to_string() };
@@ -100,7 +284,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 text = std::fs::read_to_string(&file).with_context(|| format!("reading {name}"))?;
             }
-            let script = replay::parse(&text).map_err(|e| InputError(format!("{name}:{e}")))?;
+            let script = replay::parse(&text).map_err(|e| commands::InputError(format!("{name}:{e}")))?;
             let format = if json { replay::Format::Json } else { replay::Format::Text };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());

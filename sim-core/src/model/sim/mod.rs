@@ -209,8 +209,19 @@ impl Simulation {
 
     /// Runs to the end: arrivals stop at the duration, then every connection drains (and,
     /// with `drain_ipvs`, every IPVS entry expires).
-    pub fn run(mut self) -> RunReport {
+    pub fn run(self) -> RunReport {
+        self.run_observed(|_| {})
+    }
+
+    /// [`Simulation::run`], calling `observe` with the virtual time every 2^16 events
+    /// (for progress bars; it cannot change the run).
+    pub fn run_observed(mut self, mut observe: impl FnMut(Time)) -> RunReport {
+        let mut steps: u32 = 0;
         loop {
+            steps = steps.wrapping_add(1);
+            if steps & 0xFFFF == 0 {
+                observe(self.now);
+            }
             let timer = self.completions.peek();
             let next_event = self.queue.peek_key();
             match (timer, next_event) {

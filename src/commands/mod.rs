@@ -1,0 +1,146 @@
+//! The simulation subcommands: `run`, `validate`, `sweep`, `plan`, `export`, `list`.
+//!
+//! Each takes its parsed options, prints what it was asked to and returns an error whose
+//! type selects the exit code (see [`exit_code`]).
+
+pub mod export;
+pub mod list;
+pub mod plan;
+pub mod run;
+pub mod sweep;
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use reports::{RunMeta, Summary};
+use scenarios::Loaded;
+use sim_core::model::{ClusterConfig, RunReport, Simulation};
+
+/// Exit code 2: bad usage, or a scenario (or a file it references) that is malformed or
+/// invalid; the message names the file, line and column.
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Exit code 3: the run finished and its report was written, but an `expect` check did
+/// not hold.
+#[derive(Debug)]
+pub struct ExpectationFailed(pub String);
+
+impl std::fmt::Display for ExpectationFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExpectationFailed {}
+
+/// The process exit code for an error: 2 for input, 3 for a failed expectation, 1 for
+/// anything else (I/O, a refused command).
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<InputError>().is_some() {
+        2
+    } else if e.downcast_ref::<ExpectationFailed>().is_some() {
+        3
+    } else {
+        1
+    }
+}
+
+/// Options every simulation subcommand shares.
+#[derive(Clone, Debug, Default)]
+pub struct Common {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// `--set PATH=VALUE`, in order.
+    pub sets: Vec<String>,
+    /// Report directory; default `lvsim-out/<name>/` (plus a suffix per subcommand).
+    pub out: Option<PathBuf>,
+    /// Print nothing but errors.
+    pub quiet: bool,
+    /// Print machine-readable JSON on standard output instead of text.
+    pub json: bool,
+    /// Show progress bars (only on a terminal).
+    pub progress: bool,
+    /// Worker threads for parallel runs; 0 = every core.
+    pub jobs: usize,
+}
+
+impl Common {
+    /// Loads the scenario with the overrides; errors are input errors.
+    pub fn load(&self, extra: &[String]) -> anyhow::Result<Loaded> {
+        let mut sets = self.sets.clone();
+        sets.extend_from_slice(extra);
+        scenarios::load(&self.file, &sets).map_err(|e| InputError(e.to_string()).into())
+    }
+
+    /// The report directory.
+    pub fn out_dir(&self, name: &str, suffix: &str) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| Path::new("lvsim-out").join(format!("{name}{suffix}")))
+    }
+
+    /// Whether to draw progress bars: asked for, not quiet, and stderr is a terminal.
+    pub fn bars(&self) -> bool {
+        self.progress && !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    /// A rayon pool of `jobs` threads.
+    pub fn pool(&self) -> anyhow::Result<rayon::ThreadPool> {
+        Ok(rayon::ThreadPoolBuilder::new().num_threads(self.jobs).build()?)
+    }
+}
+
+/// Runs one configuration, reporting virtual-time progress to `observe`.
+pub fn simulate(cfg: ClusterConfig, observe: impl FnMut(lvs_sched::Time)) -> anyhow::Result<(RunReport, f64)> {
+    let sim = Simulation::new(cfg).map_err(|e| InputError(format!("the scenario cannot be simulated: {e}")))?;
+    let t0 = Instant::now();
+    let report = sim.run_observed(observe);
+    Ok((report, t0.elapsed().as_secs_f64()))
+}
+
+/// The report's metadata for a loaded scenario.
+pub fn meta(l: &Loaded, wall_s: f64) -> RunMeta {
+    RunMeta {
+        scenario: l.name.clone(),
+        description: l.scenario.description.clone(),
+        source: l.file.clone(),
+        overrides: l.overrides.clone(),
+        wall_s,
+    }
+}
+
+/// Runs one configuration to its summary (the report itself is dropped: sweeps and plans
+/// keep only summaries).
+pub fn summarize(l: &Loaded, cfg: ClusterConfig) -> anyhow::Result<Summary> {
+    let (report, wall) = simulate(cfg, |_| {})?;
+    Ok(reports::summary(&meta(l, wall), &report))
+}
+
+/// A progress bar on stderr counting `len` runs, or a hidden one.
+pub fn count_bar(show: bool, len: u64, what: &str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_owned());
+    bar
+}
+
+/// Loss fraction of a summary: offered connections that did not complete.
+pub fn loss(s: &Summary) -> f64 {
+    let c = &s.connections;
+    if c.offered == 0 { 0.0 } else { (c.refused + c.dropped + c.lost_on_failover) as f64 / c.offered as f64 }
+}

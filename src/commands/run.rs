@@ -1,0 +1,160 @@
+//! `lvsim run` and `lvsim validate`.
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context as _;
+use rayon::prelude::*;
+use scenarios::expect;
+
+use super::{Common, ExpectationFailed, InputError, meta, simulate};
+
+/// Runs a scenario (all its replications) and writes its report directory.
+pub fn run(c: &Common) -> anyhow::Result<()> {
+    let l = c.load(&[])?;
+    let dir = c.out_dir(&l.name, "");
+    let configs = l.replications();
+    let n = configs.len();
+    let horizon = l.cluster.duration.as_nanos().max(1);
+    let bar = if c.bars() {
+        let bar = indicatif::ProgressBar::new(horizon / 1_000_000);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:40}] {msg} simulated, {elapsed} elapsed, ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{} ({n} run{})", l.name, if n == 1 { "" } else { "s" }));
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    // Progress: the slowest replication's virtual time (they run side by side).
+    let clocks: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+    let results = c.pool()?.install(|| {
+        configs
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, cfg)| {
+                simulate(cfg, |t| {
+                    clocks[i].store(t.as_nanos().min(horizon), Ordering::Relaxed);
+                    let slowest = clocks.iter().map(|c| c.load(Ordering::Relaxed)).min().unwrap_or(0);
+                    bar.set_position(slowest / 1_000_000);
+                    bar.set_message(format!("{:.1} s", slowest as f64 / 1e9));
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    bar.finish_and_clear();
+
+    let (first, wall0) = &results[0];
+    let m = meta(&l, *wall0);
+    let summary = reports::summary(&m, first);
+    reports::write_run(&dir, &m, first).with_context(|| format!("writing the report to {}", dir.display()))?;
+    let reps = (n > 1).then(|| {
+        let runs = results.iter().map(|(r, w)| reports::summary(&meta(&l, *w), r)).collect();
+        reports::replications(runs)
+    });
+    if let Some(reps) = &reps {
+        reports::write_replications(&dir, reps).with_context(|| format!("writing to {}", dir.display()))?;
+    }
+
+    let value = serde_json::to_value(&summary)?;
+    let mut outcomes = Vec::new();
+    for e in &l.scenario.expect {
+        outcomes.push(expect::check(e, &value).map_err(|m| InputError(format!("{}: expect: {m}", l.file)))?);
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if c.json {
+        serde_json::to_writer_pretty(&mut out, &summary)?;
+        writeln!(out)?;
+    } else if !c.quiet {
+        write!(out, "{}", reports::text_summary(&m, first))?;
+        if let Some(r) = &reps {
+            writeln!(out, "\n{} replications (seeds {}..={}), 95% confidence intervals:", n, l.cluster.seed, l.cluster.seed + n as u64 - 1)?;
+            writeln!(out, "  mean response  {:.3} ± {:.3} ms", r.latency_mean_ms.mean, r.latency_mean_ms.ci95)?;
+            writeln!(out, "  p99 response   {:.3} ± {:.3} ms", r.latency_p99_ms.mean, r.latency_p99_ms.ci95)?;
+            writeln!(out, "  throughput     {:.2} ± {:.2} conn/s", r.throughput_cps.mean, r.throughput_cps.ci95)?;
+            writeln!(out, "  loss           {:.5} ± {:.5}", r.loss_fraction.mean, r.loss_fraction.ci95)?;
+        }
+        if !outcomes.is_empty() {
+            writeln!(out, "\nchecks (seed {}):", l.cluster.seed)?;
+            for o in &outcomes {
+                writeln!(out, "  {} {}", if o.ok { "ok  " } else { "FAIL" }, o.text)?;
+            }
+        }
+        writeln!(out, "\nreport: {}", dir.join("report.html").display())?;
+    }
+    out.flush()?;
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok).map(|o| o.text.clone()).collect();
+    if !failed.is_empty() {
+        return Err(ExpectationFailed(format!(
+            "{} check(s) of {} failed: {}",
+            failed.len(),
+            l.file,
+            failed.join("; ")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Checks scenario files without running them; prints one line per file.
+pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let mut bad = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut json = Vec::new();
+    for f in files {
+        let one = Common { file: f.clone(), ..c.clone() };
+        match one.load(&[]).and_then(|l| {
+            let points = l.sweep_points().map_err(|e| InputError(e.to_string()))?;
+            Ok((l, points.len()))
+        }) {
+            Ok((l, points)) => {
+                let k = &l.cluster;
+                let services: usize = k.directors.iter().map(|d| d.services.len()).sum();
+                let line = format!(
+                    "{}: ok: {:?}, {} director(s), {} service(s), {} real server(s), {} client population(s), {} event(s); {} s{}{}",
+                    f.display(),
+                    l.name,
+                    k.directors.len(),
+                    services,
+                    k.servers.len(),
+                    k.populations.len(),
+                    k.actions.len(),
+                    k.duration.as_nanos() as f64 / 1e9,
+                    if points > 1 { format!(", sweep of {points} points") } else { String::new() },
+                    if l.scenario.replications > 1 {
+                        format!(", {} replications", l.scenario.replications)
+                    } else {
+                        String::new()
+                    },
+                );
+                json.push(serde_json::json!({"file": f.display().to_string(), "ok": true, "name": l.name}));
+                if !c.quiet && !c.json {
+                    writeln!(out, "{line}")?;
+                }
+            }
+            Err(e) => {
+                json.push(serde_json::json!({"file": f.display().to_string(), "ok": false, "error": format!("{e:#}")}));
+                if !c.json {
+                    eprintln!("{e:#}");
+                }
+                bad.push(f.display().to_string());
+            }
+        }
+    }
+    if c.json {
+        serde_json::to_writer_pretty(&mut out, &json)?;
+        writeln!(out)?;
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(InputError(format!("{} of {} scenario(s) invalid: {}", bad.len(), files.len(), bad.join(", "))).into())
+    }
+}

@@ -1,0 +1,105 @@
+//! `lvsim sweep`: every point of the scenario's sweep, each replicated, in parallel.
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use rayon::prelude::*;
+use reports::{SweepPoint, SweepReport};
+
+use super::{Common, InputError, count_bar, summarize};
+
+/// Runs the sweep and writes its report directory.
+pub fn sweep(c: &Common) -> anyhow::Result<()> {
+    let l = c.load(&[])?;
+    let axes = l.sweep_axes();
+    if axes.is_empty() {
+        return Err(InputError(format!(
+            "{}: the scenario has no `sweep` axes; add e.g. `sweep: [Axis(field: \"clients[0].arrival.rate\", values: [100.0, 200.0])]`",
+            l.file
+        ))
+        .into());
+    }
+    let points = l.sweep_points().map_err(|e| InputError(e.to_string()))?;
+    let jobs: Vec<(usize, _)> = points
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, p))| p.replications().into_iter().map(move |cfg| (i, cfg)))
+        .collect();
+    let bar = count_bar(c.bars(), jobs.len() as u64, &format!("{} sweep", l.name));
+    let summaries = c.pool()?.install(|| {
+        jobs.into_par_iter()
+            .map(|(i, cfg)| {
+                let s = summarize(&points[i].1, cfg);
+                bar.inc(1);
+                s.map(|s| (i, s))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    bar.finish_and_clear();
+    let mut per_point: Vec<Vec<reports::Summary>> = vec![Vec::new(); points.len()];
+    for (i, s) in summaries {
+        per_point[i].push(s);
+    }
+    let report = SweepReport {
+        scenario: l.name.clone(),
+        axes: axes.clone(),
+        points: points
+            .iter()
+            .zip(per_point)
+            .map(|((values, _), runs)| SweepPoint { values: values.clone(), result: reports::replications(runs) })
+            .collect(),
+    };
+    let dir = c.out_dir(&l.name, "-sweep");
+    reports::write_sweep(&dir, &report).with_context(|| format!("writing the sweep report to {}", dir.display()))?;
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if c.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else if !c.quiet {
+        let reps = l.scenario.replications.max(1);
+        writeln!(out, "sweep of {}: {} points x {} replication(s)", l.name, report.points.len(), reps)?;
+        let mut header: Vec<String> = axes.clone();
+        header.extend(["mean ms", "p99 ms", "conn/s", "loss"].map(String::from));
+        let rows: Vec<Vec<String>> = report
+            .points
+            .iter()
+            .map(|p| {
+                let r = &p.result;
+                let mut row = p.values.clone();
+                row.push(est(r.latency_mean_ms));
+                row.push(est(r.latency_p99_ms));
+                row.push(est(r.throughput_cps));
+                row.push(format!("{:.5}", r.loss_fraction.mean));
+                row
+            })
+            .collect();
+        write!(out, "{}", table(&header, &rows))?;
+        writeln!(out, "\nreport: {}", dir.join("report.html").display())?;
+    }
+    Ok(())
+}
+
+fn est(e: reports::Estimate) -> String {
+    if e.n > 1 { format!("{:.2} ± {:.2}", e.mean, e.ci95) } else { format!("{:.2}", e.mean) }
+}
+
+/// A plain text table, columns padded.
+pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let s: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<0$}", w[i])).collect();
+        format!("{}\n", s.join("  ").trim_end())
+    };
+    let mut s = line(header);
+    for r in rows {
+        s.push_str(&line(r));
+    }
+    s
+}
