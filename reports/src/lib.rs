@@ -8,6 +8,8 @@
 //!   only `wall_s` differs between two runs of the same scenario and seed.
 //! - `report.html` is self-contained: charts are inline SVG, no scripts or files fetched.
 
+mod summary;
+
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -144,15 +146,19 @@ pub struct Written {
 
 /// Builds `summary.json`'s content from a run.
 pub fn summary(meta: &RunMeta, report: &RunReport) -> Summary {
-    let _ = (meta, report);
-    unimplemented!("reports: summary")
+    summary::build(meta, report)
+}
+
+/// `summary.json`'s text: pretty JSON with keys in struct order and a final newline;
+/// byte-identical for identical summaries.
+pub fn summary_json(summary: &Summary) -> String {
+    summary::to_json(summary)
 }
 
 /// A short plain-text summary for the terminal: outcomes, latency, and ipvsadm-style
 /// tables (`ipvsadm -L -n` and `--stats`) of every director.
 pub fn text_summary(meta: &RunMeta, report: &RunReport) -> String {
-    let _ = (meta, report);
-    unimplemented!("reports: text_summary")
+    summary::text(meta, report)
 }
 
 /// Writes a run's report directory: `summary.json`, `series.csv` (the time series, one
