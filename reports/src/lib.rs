@@ -8,6 +8,12 @@
 //!   only `wall_s` differs between two runs of the same scenario and seed.
 //! - `report.html` is self-contained: charts are inline SVG, no scripts or files fetched.
 
+mod chart;
+mod csv;
+mod html;
+mod run;
+mod summary;
+
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -142,24 +148,37 @@ pub struct Written {
     pub files: Vec<PathBuf>,
 }
 
+impl Written {
+    /// Writes `text` to `dir/name` and records the path.
+    pub(crate) fn write(&mut self, dir: &Path, name: &str, text: &str) -> io::Result<()> {
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        self.files.push(path);
+        Ok(())
+    }
+}
+
 /// Builds `summary.json`'s content from a run.
 pub fn summary(meta: &RunMeta, report: &RunReport) -> Summary {
-    let _ = (meta, report);
-    unimplemented!("reports: summary")
+    summary::build(meta, report)
+}
+
+/// `summary.json`'s text: pretty JSON with keys in struct order and a final newline;
+/// byte-identical for identical summaries.
+pub fn summary_json(summary: &Summary) -> String {
+    summary::to_json(summary)
 }
 
 /// A short plain-text summary for the terminal: outcomes, latency, and ipvsadm-style
 /// tables (`ipvsadm -L -n` and `--stats`) of every director.
 pub fn text_summary(meta: &RunMeta, report: &RunReport) -> String {
-    let _ = (meta, report);
-    unimplemented!("reports: text_summary")
+    summary::text(meta, report)
 }
 
 /// Writes a run's report directory: `summary.json`, `series.csv` (the time series, one
 /// row per sample), `servers.csv` (per real server per sample) and `report.html`.
 pub fn write_run(dir: &Path, meta: &RunMeta, report: &RunReport) -> io::Result<Written> {
-    let _ = (dir, meta, report);
-    unimplemented!("reports: write_run")
+    run::write(dir, meta, report)
 }
 
 /// Mean and 95% confidence half-width (Student t) of one metric over replications.

@@ -133,6 +133,55 @@ pub enum Scheduler {
     Twos,
 }
 
+impl Scheduler {
+    /// The scheduler `lvs-sched` implements under this name.
+    pub const fn kind(self) -> lvs_sched::SchedulerKind {
+        use lvs_sched::SchedulerKind as K;
+        match self {
+            Scheduler::Rr => K::Rr,
+            Scheduler::Wrr => K::Wrr,
+            Scheduler::Lc => K::Lc,
+            Scheduler::Wlc => K::Wlc,
+            Scheduler::Sed => K::Sed,
+            Scheduler::Nq => K::Nq,
+            Scheduler::Dh => K::Dh,
+            Scheduler::Sh => K::Sh,
+            Scheduler::Lblc => K::Lblc,
+            Scheduler::Lblcr => K::Lblcr,
+            Scheduler::Mh => K::Mh,
+            Scheduler::Fo => K::Fo,
+            Scheduler::Ovf => K::Ovf,
+            Scheduler::Twos => K::Twos,
+        }
+    }
+
+    /// The schema's name for a scheduler of `lvs-sched`.
+    pub const fn from_kind(kind: lvs_sched::SchedulerKind) -> Scheduler {
+        use lvs_sched::SchedulerKind as K;
+        match kind {
+            K::Rr => Scheduler::Rr,
+            K::Wrr => Scheduler::Wrr,
+            K::Lc => Scheduler::Lc,
+            K::Wlc => Scheduler::Wlc,
+            K::Sed => Scheduler::Sed,
+            K::Nq => Scheduler::Nq,
+            K::Dh => Scheduler::Dh,
+            K::Sh => Scheduler::Sh,
+            K::Lblc => Scheduler::Lblc,
+            K::Lblcr => Scheduler::Lblcr,
+            K::Mh => Scheduler::Mh,
+            K::Fo => Scheduler::Fo,
+            K::Ovf => Scheduler::Ovf,
+            K::Twos => Scheduler::Twos,
+        }
+    }
+
+    /// The name ipvsadm's `-s` and keepalived's `lb_algo` use (`rr`, `wlc`, ...).
+    pub const fn name(self) -> &'static str {
+        self.kind().name()
+    }
+}
+
 /// Transport protocol of a virtual service.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Protocol {
@@ -155,6 +204,17 @@ pub enum Forwarding {
     TUN,
 }
 
+impl Forwarding {
+    /// ipvsadm's switch for it: `-m`, `-g` or `-i`.
+    pub const fn switch(self) -> &'static str {
+        match self {
+            Forwarding::NAT => "-m",
+            Forwarding::DR => "-g",
+            Forwarding::TUN => "-i",
+        }
+    }
+}
+
 /// Scheduler flags (`-b`) and the one-packet option (`-o`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -169,6 +229,20 @@ pub enum Flag {
     MhPort,
     /// `-o`: one-packet scheduling (UDP).
     OnePacket,
+}
+
+impl Flag {
+    /// Its name in ipvsadm's `-b` list (`sh-fallback`, ...); `None` for `-o`, which is an
+    /// option of its own.
+    pub const fn sched_flag_name(self) -> Option<&'static str> {
+        match self {
+            Flag::ShFallback => Some("sh-fallback"),
+            Flag::ShPort => Some("sh-port"),
+            Flag::MhFallback => Some("mh-fallback"),
+            Flag::MhPort => Some("mh-port"),
+            Flag::OnePacket => None,
+        }
+    }
 }
 
 /// A virtual service (`ipvsadm -A`) and its real servers (`ipvsadm -a`).
@@ -203,6 +277,18 @@ pub struct Service {
     /// stands for all N of them.
     #[serde(default)]
     pub real_servers: Vec<RealServer>,
+}
+
+impl Service {
+    /// The port a real server listens on: its own if given, else the service's. Like
+    /// ipvsadm, direct routing and tunnelling always use the service's port (except for a
+    /// firewall-mark service, where 0 means "the client's destination port").
+    pub fn real_port(&self, rs: &RealServer) -> u16 {
+        match (self.fwmark, rs.forwarding) {
+            (None, Forwarding::DR | Forwarding::TUN) => self.port,
+            _ => rs.port.unwrap_or(self.port),
+        }
+    }
 }
 
 /// A real server of a virtual service.

@@ -1,0 +1,272 @@
+//! A run's report directory: `summary.json`, `series.csv`, `servers.csv`, `report.html`.
+
+use std::io;
+use std::path::Path;
+
+use sim_core::ipvs::ipvsadm;
+use sim_core::model::{RunReport, Sample};
+use sim_core::stats::Latency;
+
+use crate::chart::{Chart, Line};
+use crate::csv::{Csv, num};
+use crate::html::{Page, nav};
+use crate::summary::{self, fmt_ms, ns_to_ms, ns_to_s, quantile_ms};
+use crate::{RunMeta, Summary, Written};
+
+/// Interval lengths [s] of the samples: each ends at its `t`, the first starts at 0.
+fn intervals_s(series: &[Sample]) -> Vec<f64> {
+    let mut prev = 0;
+    series
+        .iter()
+        .map(|s| {
+            let d = s.t.as_nanos().saturating_sub(prev);
+            prev = s.t.as_nanos();
+            ns_to_s(d)
+        })
+        .collect()
+}
+
+/// `series.csv`: one row per sample.
+pub(crate) fn series_csv(r: &RunReport) -> String {
+    let mut header: Vec<String> =
+        ["t_s", "responses", "throughput_rps", "p50_ms", "p99_ms", "open_conns"].map(String::from).to_vec();
+    header.extend(r.directors.iter().map(|d| format!("link_utilization_{}", d.name)));
+    let mut csv = Csv::new(&header);
+    for (s, iv) in r.series.iter().zip(intervals_s(&r.series)) {
+        let rate = if iv > 0.0 { s.responses as f64 / iv } else { 0.0 };
+        let mut row = vec![
+            num(ns_to_s(s.t.as_nanos())),
+            s.responses.to_string(),
+            num(rate),
+            num(ns_to_ms(s.p50_ns)),
+            num(ns_to_ms(s.p99_ns)),
+            s.open_conns.to_string(),
+        ];
+        row.extend(s.director_link_utilization.iter().map(|&u| num(u)));
+        csv.row(&row);
+    }
+    csv.finish()
+}
+
+/// `servers.csv`: one row per sample per real server.
+pub(crate) fn servers_csv(r: &RunReport) -> String {
+    let mut csv = Csv::new(&["t_s", "server", "utilization", "active_conns", "inactive_conns", "weight"]);
+    for s in &r.series {
+        for (ss, srv) in s.servers.iter().zip(&r.servers) {
+            csv.row(&[
+                num(ns_to_s(s.t.as_nanos())),
+                srv.name.clone(),
+                num(ss.utilization),
+                ss.active_conns.to_string(),
+                ss.inactive_conns.to_string(),
+                ss.weight.to_string(),
+            ]);
+        }
+    }
+    csv.finish()
+}
+
+pub(crate) fn write(dir: &Path, meta: &RunMeta, r: &RunReport) -> io::Result<Written> {
+    std::fs::create_dir_all(dir)?;
+    let s = summary::build(meta, r);
+    let mut w = Written::default();
+    w.write(dir, "summary.json", &summary::to_json(&s))?;
+    w.write(dir, "series.csv", &series_csv(r))?;
+    w.write(dir, "servers.csv", &servers_csv(r))?;
+    w.write(dir, "report.html", &html(meta, &s, r))?;
+    Ok(w)
+}
+
+/// The response-time CDF from the hdrhistogram: quantiles on a grid that is finer in the
+/// tail, as `(ms, fraction)`.
+fn cdf_points(l: &Latency) -> Vec<(f64, f64)> {
+    if l.count() == 0 {
+        return Vec::new();
+    }
+    let mut qs: Vec<f64> = (0..100).map(|i| f64::from(i) / 100.0).collect();
+    qs.extend((1..10).map(|i| 0.99 + f64::from(i) / 1000.0));
+    qs.extend((1..10).map(|i| 0.999 + f64::from(i) / 10_000.0));
+    qs.extend([0.99995, 0.99999, 1.0]);
+    qs.iter().map(|&q| (quantile_ms(l, q), q)).collect()
+}
+
+fn time_chart(title: &str, y_label: &str, lines: Vec<Line>) -> Chart {
+    Chart {
+        title: title.into(),
+        x_label: "simulated time [s]".into(),
+        y_label: y_label.into(),
+        y_from_zero: true,
+        lines,
+        ..Chart::default()
+    }
+}
+
+/// One line per real server of a per-server sample value.
+fn per_server(r: &RunReport, f: impl Fn(&sim_core::model::ServerSample) -> f64) -> Vec<Line> {
+    r.servers
+        .iter()
+        .enumerate()
+        .map(|(i, srv)| Line {
+            name: srv.name.clone(),
+            points: r.series.iter().filter_map(|s| Some((t_s(s), f(s.servers.get(i)?)))).collect(),
+            ci: Vec::new(),
+        })
+        .collect()
+}
+
+fn t_s(s: &Sample) -> f64 {
+    ns_to_s(s.t.as_nanos())
+}
+
+fn charts(page: &mut Page, r: &RunReport) {
+    let no_series = "no time series (the scenario sets no sample interval)";
+    let answered: Vec<&Sample> = r.series.iter().filter(|s| s.responses > 0).collect();
+    let pct = |name: &str, f: fn(&Sample) -> u64| Line {
+        name: name.into(),
+        points: answered.iter().map(|s| (t_s(s), ns_to_ms(f(s)))).collect(),
+        ci: Vec::new(),
+    };
+    let lines = vec![pct("p50", |s| s.p50_ns), pct("p99", |s| s.p99_ns)];
+    let caption = "Percentiles of the requests answered in each sample interval.";
+    page.chart(&time_chart("Response time over time", "response time [ms]", lines), caption, no_series);
+    let cdf = Chart {
+        title: "Response-time distribution (CDF)".into(),
+        x_label: "response time [ms] (log scale)".into(),
+        y_label: "fraction of requests ≤ x".into(),
+        x_log: true,
+        y_from_zero: true,
+        y_at_least: 1.0,
+        lines: vec![Line {
+            name: "measured requests".into(),
+            points: cdf_points(&r.latency),
+            ci: Vec::new(),
+        }],
+        ..Chart::default()
+    };
+    page.chart(&cdf, "From the measured window's histogram (3 significant digits).", "no response measured");
+    let rate = r
+        .series
+        .iter()
+        .zip(intervals_s(&r.series))
+        .map(|(s, iv)| (t_s(s), if iv > 0.0 { s.responses as f64 / iv } else { 0.0 }));
+    let lines = vec![Line { name: "responses".into(), points: rate.collect(), ci: Vec::new() }];
+    page.chart(&time_chart("Throughput over time", "responses per second [1/s]", lines), "", no_series);
+    let open = r.series.iter().map(|s| (t_s(s), s.open_conns as f64)).collect();
+    let lines = vec![Line { name: "client connections open".into(), points: open, ci: Vec::new() }];
+    page.chart(&time_chart("Open connections over time", "connections", lines), "", no_series);
+    let lines = per_server(r, |s| f64::from(s.active_conns));
+    let title = "IPVS ActiveConn per real server";
+    page.chart(&time_chart(title, "active connections", lines), "", no_series);
+    let mut c = time_chart(
+        "Utilisation per real server",
+        "CPU utilisation [%]",
+        per_server(r, |s| s.utilization * 100.0),
+    );
+    c.y_at_least = 100.0;
+    page.chart(&c, "Busy fraction of each server's cores in each sample interval.", no_series);
+    let lines = per_server(r, |s| f64::from(s.weight));
+    page.chart(&time_chart("IPVS weight per real server", "weight", lines), "", no_series);
+    let lines = r
+        .directors
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Line {
+            name: d.name.clone(),
+            points: r
+                .series
+                .iter()
+                .filter_map(|s| Some((t_s(s), s.director_link_utilization.get(i)? * 100.0)))
+                .collect(),
+            ci: Vec::new(),
+        })
+        .collect();
+    let mut c = time_chart("Director link utilisation", "busiest link direction [%]", lines);
+    c.y_at_least = 100.0;
+    page.chart(&c, "The busiest of each director's four link directions in each interval.", no_series);
+}
+
+fn summary_tables(page: &mut Page, meta: &RunMeta, s: &Summary, r: &RunReport) {
+    let (w0, w1) = (ns_to_s(r.window.0.as_nanos()), ns_to_s(r.window.1.as_nanos()));
+    let mut kv = vec![("scenario", s.scenario.clone())];
+    if !meta.source.is_empty() {
+        kv.push(("scenario file", meta.source.clone()));
+    }
+    if !meta.overrides.is_empty() {
+        kv.push(("overrides", meta.overrides.join("  ")));
+    }
+    kv.extend([
+        ("seed", s.seed.to_string()),
+        ("simulated", format!("{:.3} s (measured window {w0:.3}–{w1:.3} s)", s.simulated_s)),
+        ("events", s.events.to_string()),
+        ("wall clock", format!("{:.2} s", s.wall_s)),
+        ("connections", summary::outcomes_line(&s.connections)),
+        ("throughput", format!("{:.2} conn/s", s.throughput_cps)),
+        ("response time", summary::latency_line(&s.latency_ms)),
+    ]);
+    page.key_values(&kv);
+    let l = &s.latency_ms;
+    page.h3("Response time [ms]");
+    let ci = if l.mean_ci95 > 0.0 { fmt_ms(l.mean_ci95) } else { "–".into() };
+    let row = [l.mean, l.p50, l.p90, l.p99, l.p999, l.max].map(fmt_ms);
+    let mut cells = vec![row[0].clone(), ci];
+    cells.extend(row[1..].iter().cloned());
+    page.table(&["mean", "± 95% (batch means)", "p50", "p90", "p99", "p99.9", "max"], 0, &[cells]);
+}
+
+fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
+    let mut page = Page::new(&format!("lvsim run: {}", s.scenario));
+    page.raw(&format!("<h1>lvsim run: {}</h1>\n", crate::html::escape(&s.scenario)));
+    if !meta.description.is_empty() {
+        page.p("lead", &meta.description);
+    }
+    page.raw(&nav(&[
+        ("summary", "Summary"),
+        ("servers", "Real servers"),
+        ("directors", "Directors"),
+        ("charts", "Charts"),
+        ("ipvs", "IPVS tables"),
+    ]));
+    page.h2("summary", "Summary");
+    summary_tables(&mut page, meta, s, r);
+    page.h2("servers", "Real servers");
+    let mut header = summary::SERVER_COLUMNS.to_vec();
+    header.extend(["mean ms", "refused"]);
+    let rows: Vec<Vec<String>> = summary::server_rows(s)
+        .into_iter()
+        .zip(&s.real_servers)
+        .map(|(mut row, rs)| {
+            row.extend([fmt_ms(rs.latency_ms.mean), rs.refused.to_string()]);
+            row
+        })
+        .collect();
+    page.table(&header, 2, &rows);
+    page.h2("directors", "Directors");
+    let header = ["director", "InPkts", "OutPkts", "InBytes", "OutBytes", "link %", "CPU %", "dropped pkts"];
+    let rows: Vec<Vec<String>> = s
+        .directors
+        .iter()
+        .map(|d| {
+            vec![
+                d.name.clone(),
+                d.in_pkts.to_string(),
+                d.out_pkts.to_string(),
+                d.in_bytes.to_string(),
+                d.out_bytes.to_string(),
+                format!("{:.1}", d.link_utilization * 100.0),
+                format!("{:.1}", d.cpu_utilization * 100.0),
+                d.dropped_packets.to_string(),
+            ]
+        })
+        .collect();
+    page.table(&header, 1, &rows);
+    page.h2("charts", "Charts");
+    charts(&mut page, r);
+    page.h2("ipvs", "IPVS tables at the end of the run");
+    for d in &r.directors {
+        page.h3(&format!("director {}", d.name));
+        page.pre(&format!("# ipvsadm -L -n\n{}", ipvsadm::list(&d.ipvs)));
+        page.pre(&format!("# ipvsadm -L -n --stats\n{}", ipvsadm::list_stats(&d.ipvs)));
+        page.pre(&format!("# ipvsadm -L -n --rate\n{}", ipvsadm::list_rate(&d.ipvs)));
+    }
+    page.finish()
+}

@@ -1,0 +1,242 @@
+//! `summary.json` from a [`RunReport`], and the terminal summary.
+
+use std::fmt::Write as _;
+
+use sim_core::ipvs::ipvsadm;
+use sim_core::model::{DirectorReport, RunReport};
+use sim_core::stats::Latency;
+
+use crate::{Connections, DirectorSummary, LatencyMs, RealServerSummary, RunMeta, ServerLatencyMs, Summary};
+
+/// Nanoseconds to milliseconds.
+pub(crate) fn ns_to_ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Nanoseconds to seconds.
+pub(crate) fn ns_to_s(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+/// JSON has no NaN or infinity (serde_json writes `null`, which a reader of a number
+/// key does not expect): a non-finite value is reported as 0.
+pub(crate) fn finite(x: f64) -> f64 {
+    if x.is_finite() { x } else { 0.0 }
+}
+
+/// The q-quantile [ms], at most the exact maximum: hdrhistogram reports a bucket's
+/// highest equivalent value, which can exceed the largest value recorded by 0.1%.
+pub(crate) fn quantile_ms(l: &Latency, q: f64) -> f64 {
+    ns_to_ms(l.quantile_ns(q).min(l.max_ns()))
+}
+
+fn latency_ms(l: &Latency, mean_ci95: f64) -> LatencyMs {
+    let q = |q: f64| quantile_ms(l, q);
+    LatencyMs {
+        mean: finite(l.mean_ns() / 1e6),
+        mean_ci95: finite(mean_ci95),
+        p50: q(0.5),
+        p90: q(0.9),
+        p99: q(0.99),
+        p999: q(0.999),
+        max: ns_to_ms(l.max_ns()),
+    }
+}
+
+fn director(d: &DirectorReport) -> DirectorSummary {
+    let dropped = [d.external_in, d.external_out, d.internal_out, d.internal_in, d.cpu]
+        .iter()
+        .map(|c| c.dropped_packets)
+        .sum();
+    DirectorSummary {
+        name: d.name.clone(),
+        in_pkts: d.in_pkts,
+        out_pkts: d.out_pkts,
+        in_bytes: d.in_bytes,
+        out_bytes: d.out_bytes,
+        link_utilization: finite(d.link_utilization),
+        cpu_utilization: finite(d.cpu.utilization),
+        dropped_packets: dropped,
+    }
+}
+
+pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
+    // Batch means are in seconds; `None` when a batch got no value.
+    let ci_ms = r.ref1.batch_means.half_width_95().map_or(0.0, |s| s * 1e3);
+    let c = r.connections;
+    Summary {
+        scenario: meta.scenario.clone(),
+        seed: r.seed,
+        simulated_s: ns_to_s(r.simulated.as_nanos()),
+        wall_s: finite(meta.wall_s),
+        events: r.engine_events,
+        connections: Connections {
+            offered: c.offered,
+            completed: c.completed,
+            refused: c.refused,
+            dropped: c.dropped,
+            lost_on_failover: c.lost_on_failover,
+        },
+        latency_ms: latency_ms(&r.latency, ci_ms),
+        throughput_cps: finite(r.throughput_cps),
+        real_servers: r
+            .servers
+            .iter()
+            .map(|s| RealServerSummary {
+                name: s.name.clone(),
+                address: s.address.to_string(),
+                connections: s.connections,
+                utilization: finite(s.utilization),
+                weight_final: s.weight_final,
+                active_conns_mean: finite(s.active_conns_mean),
+                latency_ms: ServerLatencyMs {
+                    mean: finite(s.latency.mean_ns() / 1e6),
+                    p50: quantile_ms(&s.latency, 0.5),
+                    p99: quantile_ms(&s.latency, 0.99),
+                },
+                refused: s.refused,
+            })
+            .collect(),
+        directors: r.directors.iter().map(director).collect(),
+    }
+}
+
+/// `summary.json`'s text: pretty JSON, keys in struct order, and a final newline.
+pub(crate) fn to_json(s: &Summary) -> String {
+    let mut out = serde_json::to_string_pretty(s).expect("a Summary always serialises");
+    out.push('\n');
+    out
+}
+
+/// A table with a header and a rule, columns sized to their widest cell; the first `left`
+/// columns are left-aligned (names), the others right-aligned (numbers).
+pub(crate) fn text_table(header: &[&str], left: usize, rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            let sep = if i == 0 { "" } else { "  " };
+            if i < left {
+                let _ = write!(l, "{sep}{cell:<w$}");
+            } else {
+                let _ = write!(l, "{sep}{cell:>w$}");
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+    line(&mut rule.iter().map(String::as_str));
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+/// A millisecond figure with three significant decimals for small values.
+pub(crate) fn fmt_ms(ms: f64) -> String {
+    if ms >= 100.0 { format!("{ms:.1}") } else { format!("{ms:.3}") }
+}
+
+/// The per-real-server table's rows (text and HTML share them).
+pub(crate) const SERVER_COLUMNS: [&str; 8] =
+    ["server", "address", "conns", "util %", "weight", "active mean", "p50 ms", "p99 ms"];
+
+pub(crate) fn server_rows(s: &Summary) -> Vec<Vec<String>> {
+    s.real_servers
+        .iter()
+        .map(|rs| {
+            vec![
+                rs.name.clone(),
+                rs.address.clone(),
+                rs.connections.to_string(),
+                format!("{:.1}", rs.utilization * 100.0),
+                rs.weight_final.to_string(),
+                format!("{:.2}", rs.active_conns_mean),
+                fmt_ms(rs.latency_ms.p50),
+                fmt_ms(rs.latency_ms.p99),
+            ]
+        })
+        .collect()
+}
+
+/// One line of outcomes.
+pub(crate) fn outcomes_line(c: &Connections) -> String {
+    format!(
+        "offered {}, completed {}, refused {}, dropped {}, lost on fail-over {}",
+        c.offered, c.completed, c.refused, c.dropped, c.lost_on_failover
+    )
+}
+
+/// One line of latency figures.
+pub(crate) fn latency_line(l: &LatencyMs) -> String {
+    let ci = if l.mean_ci95 > 0.0 { format!(" ± {}", fmt_ms(l.mean_ci95)) } else { String::new() };
+    format!(
+        "mean {}{ci}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {} [ms]",
+        fmt_ms(l.mean),
+        fmt_ms(l.p50),
+        fmt_ms(l.p90),
+        fmt_ms(l.p99),
+        fmt_ms(l.p999),
+        fmt_ms(l.max)
+    )
+}
+
+pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
+    let s = build(meta, r);
+    let mut out = String::new();
+    let _ = writeln!(out, "scenario   {}", s.scenario);
+    let _ = writeln!(out, "seed       {}", s.seed);
+    let (w0, w1) = (ns_to_s(r.window.0.as_nanos()), ns_to_s(r.window.1.as_nanos()));
+    let _ = writeln!(
+        out,
+        "simulated  {:.3} s (measured window {w0:.3}–{w1:.3} s), {} events, wall {:.2} s",
+        s.simulated_s, s.events, s.wall_s
+    );
+    let _ = writeln!(out, "conns      {}", outcomes_line(&s.connections));
+    let _ = writeln!(out, "throughput {:.2} conn/s", s.throughput_cps);
+    let _ = writeln!(out, "latency    {}", latency_line(&s.latency_ms));
+    out.push('\n');
+    out.push_str(&text_table(&SERVER_COLUMNS, 2, &server_rows(&s)));
+    for (d, ds) in r.directors.iter().zip(&s.directors) {
+        let _ = writeln!(
+            out,
+            "\ndirector {}: link {:.1} %, cpu {:.1} %, {} packets dropped",
+            ds.name,
+            ds.link_utilization * 100.0,
+            ds.cpu_utilization * 100.0,
+            ds.dropped_packets
+        );
+        let _ = writeln!(out, "# ipvsadm -L -n");
+        out.push_str(&ipvsadm::list(&d.ipvs));
+        let _ = writeln!(out, "# ipvsadm -L -n --stats");
+        out.push_str(&ipvsadm::list_stats(&d.ipvs));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_table_aligns_columns() {
+        let t =
+            text_table(&["name", "n"], 1, &[vec!["a".into(), "10".into()], vec!["bbb".into(), "2".into()]]);
+        assert_eq!(t, "name   n\n----  --\na     10\nbbb    2\n");
+    }
+
+    #[test]
+    fn non_finite_values_become_zero() {
+        assert_eq!(finite(f64::NAN), 0.0);
+        assert_eq!(finite(f64::INFINITY), 0.0);
+        assert_eq!(finite(1.5), 1.5);
+    }
+}

@@ -1,0 +1,107 @@
+//! A small cluster to report on: one NAT director (wlc) in front of three real servers of
+//! unequal speed, Poisson arrivals, a time series every 100 ms.
+
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags};
+use sim_core::arrival::ArrivalProcess;
+use sim_core::cpu::CpuConfig;
+use sim_core::dist::Dist;
+use sim_core::link::ChannelConfig;
+use sim_core::model::*;
+
+const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(172, 17, 60, 201));
+
+/// The cluster with `seed`, `secs` seconds long, sampled every `sample_ms` (none if 0).
+pub fn config(seed: u64, secs: u64, sample_ms: u64) -> ClusterConfig {
+    let speeds = [1.0, 1.0, 2.0];
+    let servers = speeds
+        .iter()
+        .enumerate()
+        .map(|(i, &speed)| ServerConfig {
+            name: format!("rs{i}"),
+            address: IpAddr::V4(Ipv4Addr::new(192, 168, 6, 4 + i as u8)),
+            segment: "lan".into(),
+            gateway: Some(0),
+            uplink: DuplexLink::IDEAL,
+            cpu: CpuConfig { cores: 1, speed, max_in_service: None, backlog: None },
+            backend: None,
+        })
+        .collect();
+    let dests = (0..speeds.len())
+        .map(|i| DestConfig {
+            server: i,
+            port: 80,
+            fwd: Forwarding::Masq,
+            weight: 1 + i as u32,
+            u_threshold: 0,
+            l_threshold: 0,
+        })
+        .collect();
+    let link = ChannelConfig {
+        bandwidth_bps: Some(100_000_000),
+        latency: Duration::from_micros(100),
+        ..ChannelConfig::IDEAL
+    };
+    let mut director = DirectorConfig::new(
+        "lb1",
+        "lan",
+        vec![ServiceConfig {
+            addr: ServiceAddr::Inet { protocol: Protocol::Tcp, vip: VIP, port: 80 },
+            scheduler: SchedulerKind::Wlc,
+            flags: SvcFlags::default(),
+            persistence: None,
+            netmask: u32::MAX,
+            dests,
+        }],
+    );
+    director.external = DuplexLink { inbound: link, outbound: link };
+    ClusterConfig {
+        seed,
+        duration: Duration::from_secs(secs),
+        warmup: Duration::from_millis(200),
+        drain_ipvs: false,
+        sample_interval: (sample_ms > 0).then(|| Duration::from_millis(sample_ms)),
+        mtu: 1500,
+        syn_rto: Duration::from_secs(1),
+        data_rto: Duration::from_millis(200),
+        max_retries: 6,
+        directors: vec![director],
+        servers,
+        backends: Vec::new(),
+        actions: Vec::new(),
+        populations: vec![PopulationConfig {
+            name: "web".into(),
+            arrival: ArrivalProcess::Poisson { rate: 300.0 },
+            vip: VIP,
+            port: 80,
+            fwmark: None,
+            clients: 1000,
+            first_client: IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)),
+            access_latency: Duration::from_millis(5),
+            transport: Transport::Tcp { requests: Dist::Constant(1.0), think_time: Dist::Constant(0.0) },
+            request_bytes: Dist::Constant(1000.0),
+            response_bytes: Dist::Exponential { mean: 20_000.0 },
+            demand: Dist::Exponential { mean: 0.003 },
+            backend_demand: None,
+        }],
+    }
+}
+
+/// Runs the cluster.
+pub fn run(seed: u64, secs: u64, sample_ms: u64) -> RunReport {
+    Simulation::new(config(seed, secs, sample_ms)).expect("valid configuration").run()
+}
+
+/// Report metadata with text that needs escaping in HTML.
+pub fn meta() -> reports::RunMeta {
+    reports::RunMeta {
+        scenario: "small <wlc> & \"nat\"".into(),
+        description: "Three real servers <b>behind</b> one NAT director & a 100 Mb/s link".into(),
+        source: "tests/common/mod.rs".into(),
+        overrides: vec!["workload.rate=300".into()],
+        wall_s: 0.25,
+    }
+}

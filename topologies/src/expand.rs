@@ -1,0 +1,379 @@
+//! [`Topology::expand`]: `count: N` server groups written out, group references resolved,
+//! and the cross-references (gateways, backends, real servers) checked.
+//!
+//! Error paths name the topology as written (indices before expansion), so a message
+//! points at the line a person typed.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::{RealServer, Server, Service, Topology, TopologyError};
+
+/// ipvsadm's largest weight (`-w`).
+const MAX_WEIGHT: u32 = 65535;
+
+fn error(path: String, message: impl Into<String>) -> Result<(), TopologyError> {
+    Err(TopologyError { path, message: message.into() })
+}
+
+/// The name of member `k` (0-based) of a server entry: the entry's own name when it stands
+/// for one server, else `NAME1` .. `NAMEN`.
+pub(crate) fn member_name(entry: &Server, k: u32) -> String {
+    if entry.count == 1 { entry.name.clone() } else { format!("{}{}", entry.name, k + 1) }
+}
+
+/// `base + k`, or `None` past the end of the address family.
+pub(crate) fn nth_address(base: IpAddr, k: u32) -> Option<IpAddr> {
+    match base {
+        IpAddr::V4(a) => u32::from(a).checked_add(k).map(|v| IpAddr::V4(v.into())),
+        IpAddr::V6(a) => u128::from(a).checked_add(u128::from(k)).map(|v| IpAddr::V6(v.into())),
+    }
+}
+
+/// Every server an entry stands for, as `(name, address)`, leaving out those whose address
+/// would overflow (which [`Topology::expand`] rejects).
+pub(crate) fn members(entry: &Server) -> impl Iterator<Item = (String, IpAddr)> + '_ {
+    (0..entry.count).filter_map(|k| nth_address(entry.address, k).map(|a| (member_name(entry, k), a)))
+}
+
+/// `a, b, c`, or `none` for an empty list.
+fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = names.collect();
+    if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+}
+
+/// The names a real-server reference may use: a group's name stands for all its members,
+/// a member's name for itself.
+struct Names {
+    /// Name → (server entry it belongs to, the expanded servers it stands for).
+    refs: BTreeMap<String, (usize, Vec<String>)>,
+}
+
+impl Names {
+    /// Claims `name` for server entry `entry`; `of` says which member it is, if generated.
+    fn insert(
+        &mut self,
+        name: String,
+        of: &str,
+        entry: usize,
+        members: Vec<String>,
+    ) -> Result<(), TopologyError> {
+        match self.refs.get(&name) {
+            Some(&(other, _)) if other != entry => error(
+                format!("servers[{entry}].name"),
+                format!("name {name:?}{of} is already used by servers[{other}]"),
+            ),
+            Some(_) => Ok(()),
+            None => {
+                self.refs.insert(name, (entry, members));
+                Ok(())
+            }
+        }
+    }
+
+    /// `a, b, web (web1..web4)`: what a reference may name, for messages.
+    fn describe(topo: &Topology) -> String {
+        list(topo.servers.iter().map(|s| s.name.as_str()))
+            + &topo
+                .servers
+                .iter()
+                .filter(|s| s.count > 1)
+                .map(|s| format!("; {} is {}1..{}{}", s.name, s.name, s.name, s.count))
+                .collect::<String>()
+    }
+}
+
+impl Topology {
+    /// The topology with every `count: N` server entry written out as N servers named
+    /// `NAME1`..`NAMEN` with consecutive addresses, and every real-server reference to a
+    /// group name written out as one reference per member (in member order). A name used
+    /// twice, an address overflow or a reference to no server is an error.
+    ///
+    /// It also checks what the exporters and the simulator rely on: each server's
+    /// `gateway` names a director and its `backend` a backend; names and addresses are
+    /// unique; a service has a VIP or a firewall mark (not both), a port unless
+    /// persistent, no real server twice, and weights within ipvsadm's 0..=65535.
+    pub fn expand(&self) -> Result<Topology, TopologyError> {
+        self.check_names()?;
+        let (servers, names) = self.expand_servers()?;
+        let mut directors = self.directors.clone();
+        for (d, director) in directors.iter_mut().enumerate() {
+            let mut keys = BTreeMap::new();
+            for (s, service) in director.services.iter_mut().enumerate() {
+                let path = format!("directors[{d}].services[{s}]");
+                check_service(&path, service)?;
+                let key =
+                    (service.fwmark, service.protocol == crate::Protocol::UDP, service.vip, service.port);
+                if let Some(first) = keys.insert(key, s) {
+                    let field = if service.fwmark.is_some() { "fwmark" } else { "port" };
+                    error(
+                        format!("{path}.{field}"),
+                        format!("the same virtual service as directors[{d}].services[{first}]"),
+                    )?;
+                }
+                service.real_servers = self.expand_real_servers(&path, service, &servers, &names)?;
+            }
+        }
+        Ok(Topology {
+            description: self.description.clone(),
+            directors,
+            servers,
+            backends: self.backends.clone(),
+        })
+    }
+
+    /// Directors and backends have unique names.
+    fn check_names(&self) -> Result<(), TopologyError> {
+        let mut seen = BTreeMap::new();
+        for (i, d) in self.directors.iter().enumerate() {
+            if let Some(j) = seen.insert(d.name.as_str(), i) {
+                error(
+                    format!("directors[{i}].name"),
+                    format!("name {:?} is already used by directors[{j}]", d.name),
+                )?;
+            }
+        }
+        let mut seen = BTreeMap::new();
+        for (i, b) in self.backends.iter().enumerate() {
+            if let Some(j) = seen.insert(b.name.as_str(), i) {
+                error(
+                    format!("backends[{i}].name"),
+                    format!("name {:?} is already used by backends[{j}]", b.name),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The servers written out, and the names a real-server reference may use.
+    fn expand_servers(&self) -> Result<(Vec<Server>, Names), TopologyError> {
+        let mut names = Names { refs: BTreeMap::new() };
+        let mut addresses: BTreeMap<IpAddr, (usize, String)> = BTreeMap::new();
+        let mut servers = Vec::new();
+        for (i, entry) in self.servers.iter().enumerate() {
+            let path = |field: &str| format!("servers[{i}].{field}");
+            if entry.count == 0 {
+                error(path("count"), "count must be at least 1 (leave it out for one server)")?;
+            }
+            if let Some(g) = &entry.gateway {
+                if !self.directors.iter().any(|d| &d.name == g) {
+                    let known = list(self.directors.iter().map(|d| d.name.as_str()));
+                    error(path("gateway"), format!("no director named {g:?} (directors are: {known})"))?;
+                }
+            }
+            if let Some(b) = &entry.backend {
+                if !self.backends.iter().any(|x| &x.name == b) {
+                    let known = list(self.backends.iter().map(|x| x.name.as_str()));
+                    error(path("backend"), format!("no backend named {b:?} (backends are: {known})"))?;
+                }
+            }
+            let last = entry.count - 1;
+            if nth_address(entry.address, last).is_none() {
+                error(
+                    path("count"),
+                    format!("{} servers from {} run past the last address", entry.count, entry.address),
+                )?;
+            }
+            let member_names: Vec<String> = (0..entry.count).map(|k| member_name(entry, k)).collect();
+            names.insert(entry.name.clone(), "", i, member_names.clone())?;
+            for (name, address) in members(entry) {
+                let of = if entry.count == 1 {
+                    String::new()
+                } else {
+                    format!(" (one of the {} {})", entry.count, entry.name)
+                };
+                names.insert(name.clone(), &of, i, vec![name.clone()])?;
+                if let Some((j, other)) = addresses.insert(address, (i, name.clone())) {
+                    error(
+                        path("address"),
+                        format!(
+                            "{name} would have address {address}, already that of {other} (servers[{j}])"
+                        ),
+                    )?;
+                }
+                servers.push(Server { name, address, count: 1, ..entry.clone() });
+            }
+        }
+        Ok((servers, names))
+    }
+
+    /// A service's real-server references, one per expanded server.
+    fn expand_real_servers(
+        &self,
+        path: &str,
+        service: &Service,
+        servers: &[Server],
+        names: &Names,
+    ) -> Result<Vec<RealServer>, TopologyError> {
+        let mut out: Vec<RealServer> = Vec::new();
+        // (server, port) → index as written, to reject a real server added twice.
+        let mut seen: BTreeMap<(String, u16), usize> = BTreeMap::new();
+        for (r, rs) in service.real_servers.iter().enumerate() {
+            let path = format!("{path}.real_servers[{r}]");
+            let Some((_, members)) = names.refs.get(&rs.server) else {
+                let known = Names::describe(self);
+                return Err(TopologyError {
+                    path: format!("{path}.server"),
+                    message: format!("no real server named {:?} (servers are: {known})", rs.server),
+                });
+            };
+            if rs.weight > MAX_WEIGHT {
+                error(format!("{path}.weight"), format!("weight {} is out of range 0..=65535", rs.weight))?;
+            }
+            for m in members {
+                debug_assert!(servers.iter().any(|s| &s.name == m), "{m} was expanded");
+                let expanded = RealServer { server: m.clone(), ..rs.clone() };
+                if let Some(first) = seen.insert((m.clone(), service.real_port(&expanded)), r) {
+                    error(
+                        format!("{path}.server"),
+                        format!("{m} is already a real server of this service (real_servers[{first}])"),
+                    )?;
+                }
+                out.push(expanded);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A service is addressed one way, and ipvsadm accepts a port of 0 only with persistence.
+fn check_service(path: &str, service: &Service) -> Result<(), TopologyError> {
+    match (service.vip, service.fwmark) {
+        (None, None) => error(format!("{path}.vip"), "a service needs a vip and port, or a fwmark")?,
+        (Some(_), Some(_)) => {
+            error(format!("{path}.fwmark"), "a service has a vip and port or a fwmark, not both")?
+        }
+        (_, Some(0)) => error(format!("{path}.fwmark"), "a firewall mark is an integer > 0")?,
+        (Some(_), None) if service.port == 0 && service.persistence_s.is_none() => error(
+            format!("{path}.port"),
+            "port 0 (every port) needs persistence (persistence_s), as in ipvsadm",
+        )?,
+        _ => {}
+    }
+    if let Some(p) = service.persistence_s {
+        if !(1.0..=31.0 * 86400.0).contains(&p) {
+            error(
+                format!("{path}.persistence_s"),
+                format!("persistence {p} s is out of range 1..=2678400 s"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topo(text: &str) -> Topology {
+        ron::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    const BASE: &str = r#"(
+        directors: [(name: "lvs", address: "10.0.0.1", services: [
+            (vip: Some("10.0.1.1"), port: 80, real_servers: [(server: "web"), (server: "db")]),
+            (vip: Some("10.0.1.1"), port: 443, real_servers: [(server: "web2", weight: 3)]),
+        ])],
+        servers: [
+            (name: "web", address: "10.0.0.10", count: 3, gateway: Some("lvs")),
+            (name: "db", address: "10.0.0.20"),
+        ],
+    )"#;
+
+    #[test]
+    fn groups_expand_to_numbered_servers_and_references() {
+        let t = topo(BASE).expand().unwrap();
+        let names: Vec<(&str, String)> =
+            t.servers.iter().map(|s| (s.name.as_str(), s.address.to_string())).collect();
+        assert_eq!(
+            names,
+            [
+                ("web1", "10.0.0.10".to_owned()),
+                ("web2", "10.0.0.11".to_owned()),
+                ("web3", "10.0.0.12".to_owned()),
+                ("db", "10.0.0.20".to_owned()),
+            ]
+        );
+        assert!(t.servers.iter().all(|s| s.count == 1));
+        assert_eq!(t.servers[2].gateway.as_deref(), Some("lvs"));
+        let refs: Vec<&str> =
+            t.directors[0].services[0].real_servers.iter().map(|r| r.server.as_str()).collect();
+        assert_eq!(refs, ["web1", "web2", "web3", "db"]);
+        let one = &t.directors[0].services[1].real_servers;
+        assert_eq!((one.len(), one[0].server.as_str(), one[0].weight), (1, "web2", 3));
+        assert_eq!(t.expand().unwrap(), t, "expanding twice changes nothing");
+    }
+
+    #[test]
+    fn ipv6_groups_count_up() {
+        let t = topo(r#"(directors: [], servers: [(name: "v", address: "2001:db8::fffe", count: 3)])"#);
+        let a: Vec<String> = t.expand().unwrap().servers.iter().map(|s| s.address.to_string()).collect();
+        assert_eq!(a, ["2001:db8::fffe", "2001:db8::ffff", "2001:db8::1:0"]);
+    }
+
+    fn expand_err(text: &str) -> TopologyError {
+        topo(text).expand().unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_field_as_written() {
+        let e = expand_err(&BASE.replace(r#"(server: "db")"#, r#"(server: "x")"#));
+        assert_eq!(e.path, "directors[0].services[0].real_servers[1].server");
+        assert_eq!(e.message, r#"no real server named "x" (servers are: web, db; web is web1..web3)"#);
+
+        let e = expand_err(&BASE.replace(r#"name: "db""#, r#"name: "web3""#));
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("servers[1].name", r#"name "web3" is already used by servers[0]"#)
+        );
+
+        let e = expand_err(&BASE.replace("count: 3", "count: 0"));
+        assert_eq!(e.path, "servers[0].count");
+
+        let e = expand_err(&BASE.replace(r#"gateway: Some("lvs")"#, r#"gateway: Some("lvs2")"#));
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("servers[0].gateway", r#"no director named "lvs2" (directors are: lvs)"#)
+        );
+
+        let e = expand_err(
+            &BASE.replace(r#"address: "10.0.0.20""#, r#"address: "10.0.0.20", backend: Some("pg")"#),
+        );
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("servers[1].backend", r#"no backend named "pg" (backends are: none)"#)
+        );
+
+        let e = expand_err(&BASE.replace("10.0.0.20", "10.0.0.12"));
+        assert_eq!(e.path, "servers[1].address");
+        assert!(e.message.contains("web3"), "{e}");
+
+        let e = expand_err(&BASE.replace("10.0.0.10", "255.255.255.254"));
+        assert_eq!(e.path, "servers[0].count");
+        assert!(e.message.contains("run past"), "{e}");
+
+        let e = expand_err(&BASE.replace("weight: 3", "weight: 65536"));
+        assert_eq!(e.path, "directors[0].services[1].real_servers[0].weight");
+
+        let e = expand_err(
+            &BASE.replace(r#"(server: "web2", weight: 3)"#, r#"(server: "web2"), (server: "web")"#),
+        );
+        assert_eq!(e.path, "directors[0].services[1].real_servers[1].server");
+        assert!(e.message.contains("already a real server"), "{e}");
+    }
+
+    #[test]
+    fn services_are_checked() {
+        let e = expand_err(&BASE.replace(r#"vip: Some("10.0.1.1"), port: 443"#, "port: 443"));
+        assert_eq!(e.path, "directors[0].services[1].vip");
+        let e = expand_err(&BASE.replace("port: 443", "port: 443, fwmark: Some(1)"));
+        assert_eq!(e.path, "directors[0].services[1].fwmark");
+        let e = expand_err(&BASE.replace("port: 443", "port: 0"));
+        assert_eq!(e.path, "directors[0].services[1].port");
+        assert!(topo(&BASE.replace("port: 443", "port: 0, persistence_s: Some(300)")).expand().is_ok());
+        let e = expand_err(&BASE.replace("port: 443", "port: 80"));
+        assert_eq!(e.path, "directors[0].services[1].port");
+        let fw = BASE.replace(r#"vip: Some("10.0.1.1"), port: 443"#, "fwmark: Some(7)");
+        assert!(topo(&fw).expand().is_ok());
+    }
+}
