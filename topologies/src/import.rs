@@ -196,12 +196,12 @@ impl Import<'_> {
 /// The words of a line and its command, or `None` for a blank or comment line.
 pub(crate) fn parse_line(line: &str) -> Result<Option<(Vec<Word<'_>>, Command)>, ParseError> {
     let mut ws = words(line);
-    // Leading `ipvsadm` (a shell script's line).
-    if ws.first().is_some_and(|(_, w)| *w == "ipvsadm") {
-        ws.remove(0);
-    }
     if ws.is_empty() {
         return Ok(None);
+    }
+    // A leading `ipvsadm` (a shell script's line); the parser then wants a command.
+    if ws[0].1 == "ipvsadm" {
+        ws.remove(0);
     }
     // sim-core's parser takes neither `-6` nor an IPv6 prefix length without its slash.
     let v6 = is_v6(&ws);
@@ -426,6 +426,9 @@ mod tests {
         assert!(e.message.contains("already in this service"), "{e}");
         let e = import_err("-A -t 172.17.60.201:80 -s sh -b flag-3\n");
         assert_eq!((e.line, e.column), (1, 33));
+        let e = import_err("ipvsadm\n");
+        assert_eq!((e.line, e.column), (1, 1));
+        assert!(e.message.starts_with("expected an ipvsadm command"), "{e}");
         let e = import_err("-A -t 172.17.60.201\n");
         assert_eq!((e.line, e.column), (1, 7));
         assert!(e.message.contains("VIP:port"), "{e}");
