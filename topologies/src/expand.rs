@@ -71,7 +71,7 @@ impl Names {
         }
     }
 
-    /// `a, b, web (web1..web4)`: what a reference may name, for messages.
+    /// `a, b, web; web is web1..web4`: what a reference may name, for messages.
     fn describe(topo: &Topology) -> String {
         list(topo.servers.iter().map(|s| s.name.as_str()))
             + &topo
