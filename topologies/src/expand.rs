@@ -71,7 +71,7 @@ impl Names {
         }
     }
 
-    /// `a, b, web (web1..web4)`: what a reference may name, for messages.
+    /// `a, b, web; web is web1..web4`: what a reference may name, for messages.
     fn describe(topo: &Topology) -> String {
         list(topo.servers.iter().map(|s| s.name.as_str()))
             + &topo
@@ -92,9 +92,19 @@ impl Topology {
     /// It also checks what the exporters and the simulator rely on: each server's
     /// `gateway` names a director and its `backend` a backend; names and addresses are
     /// unique; a service has a VIP or a firewall mark (not both), a port unless
-    /// persistent, no real server twice, and weights within ipvsadm's 0..=65535.
+    /// persistent, a contiguous netmask of its VIP's family, persistence within ipvsadm's
+    /// 1 s..31 days, no real server twice, and weights within ipvsadm's 0..=65535;
+    /// timeouts are at least 1 s.
     pub fn expand(&self) -> Result<Topology, TopologyError> {
         self.check_names()?;
+        for (d, director) in self.directors.iter().enumerate() {
+            let t = &director.timeouts;
+            for (field, v) in [("tcp_s", t.tcp_s), ("tcpfin_s", t.tcpfin_s), ("udp_s", t.udp_s)] {
+                if v.is_some_and(|v| !(v >= 1.0 && v.is_finite())) {
+                    error(format!("directors[{d}].timeouts.{field}"), "a timeout is at least 1 s")?;
+                }
+            }
+        }
         let (servers, names) = self.expand_servers()?;
         let mut directors = self.directors.clone();
         for (d, director) in directors.iter_mut().enumerate() {
@@ -250,6 +260,25 @@ fn check_service(path: &str, service: &Service) -> Result<(), TopologyError> {
         )?,
         _ => {}
     }
+    if let Some(mask) = service.netmask {
+        let family_ok = !matches!(
+            (service.vip, mask),
+            (Some(IpAddr::V4(_)), IpAddr::V6(_)) | (Some(IpAddr::V6(_)), IpAddr::V4(_))
+        );
+        let bits = match mask {
+            IpAddr::V4(m) => u128::from(u32::from(m)) << 96,
+            IpAddr::V6(m) => u128::from(m),
+        };
+        // A mask is ones then zeros (`255.255.255.0`, `ffff:ffff::`).
+        if !family_ok || bits.leading_ones() + bits.trailing_zeros() < 128 {
+            error(
+                format!("{path}.netmask"),
+                format!(
+                    "{mask} is not a netmask of the VIP's family (such as 255.255.255.0 or ffff:ffff:ffff:ffff::)"
+                ),
+            )?;
+        }
+    }
     if let Some(p) = service.persistence_s {
         if !(1.0..=31.0 * 86400.0).contains(&p) {
             error(
@@ -373,6 +402,19 @@ mod tests {
         assert!(topo(&BASE.replace("port: 443", "port: 0, persistence_s: Some(300)")).expand().is_ok());
         let e = expand_err(&BASE.replace("port: 443", "port: 80"));
         assert_eq!(e.path, "directors[0].services[1].port");
+        let e = expand_err(&BASE.replace("port: 443", r#"port: 443, netmask: Some("255.0.255.0")"#));
+        assert_eq!(e.path, "directors[0].services[1].netmask");
+        let e = expand_err(&BASE.replace("port: 443", r#"port: 443, netmask: Some("ffff::")"#));
+        assert_eq!(e.path, "directors[0].services[1].netmask");
+        assert!(
+            topo(&BASE.replace("port: 443", r#"port: 443, netmask: Some("255.255.240.0")"#)).expand().is_ok()
+        );
+        let e =
+            expand_err(&BASE.replace(
+                r#"address: "10.0.0.1","#,
+                r#"address: "10.0.0.1", timeouts: (tcpfin_s: Some(0.0)),"#,
+            ));
+        assert_eq!(e.path, "directors[0].timeouts.tcpfin_s");
         let fw = BASE.replace(r#"vip: Some("10.0.1.1"), port: 443"#, "fwmark: Some(7)");
         assert!(topo(&fw).expand().is_ok());
     }

@@ -1,26 +1,658 @@
 //! Deployment files from a topology: what to type on the director and the real servers.
+//!
+//! Each exporter works on the expanded topology ([`Topology::expand`]), so a group's
+//! members appear one by one. A topology that does not expand is exported as written,
+//! and a real server whose name resolves to no server becomes a comment, so a half-made
+//! topology still shows what it would produce.
 
-use crate::Topology;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use crate::{Director, Flag, Forwarding, Protocol, RealServer, Server, Service, Topology};
 
 /// The director's ipvsadm commands (`ipvsadm -A ...`, `ipvsadm -a ...`, `--set`), one per
 /// line, for every director (a comment line names each), as a shell script.
+///
+/// Before the commands come the sysctls the configuration needs: `net.ipv4.ip_forward=1`
+/// when a real server is NAT (the director routes the replies), and the
+/// `expire_nodest_conn`/`expire_quiescent_template` switches when set. The script does not
+/// clear the table (`ipvsadm -C`): run it on a director without these services.
 pub fn ipvsadm(topo: &Topology) -> String {
-    let _ = topo;
-    unimplemented!("export: ipvsadm")
+    let topo = expanded(topo);
+    let mut out = String::from("#!/bin/sh\nset -e\n");
+    if !topo.description.is_empty() {
+        let _ = writeln!(out, "# {}", topo.description);
+    }
+    out.push_str("# IPVS configuration written by lvsim: run each director's part as root on it.\n");
+    for director in &topo.directors {
+        let _ = writeln!(out, "\n# Director {} ({})", director.name, director.address);
+        for line in sysctls(director) {
+            let _ = writeln!(out, "sysctl -w {line}");
+        }
+        if let Some(set) = set_timeouts(director) {
+            let _ = writeln!(out, "ipvsadm {set}");
+        }
+        for service in &director.services {
+            for note in service_notes(service) {
+                let _ = writeln!(out, "# {note}");
+            }
+            let key = service_key(service, &topo.servers);
+            let _ = writeln!(out, "ipvsadm {}", add_service(service, &key));
+            for rs in &service.real_servers {
+                match server(&topo, &rs.server) {
+                    Some(s) => {
+                        let _ = writeln!(out, "ipvsadm {}", add_dest(service, &key, rs, s.address));
+                    }
+                    None => {
+                        let _ = writeln!(out, "# real server {:?}: no server of that name", rs.server);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `/etc/feedbackd-agent.conf` for one real server (by name, after expansion), in the
 /// original grammar: `director = DIP`, then a `service = NAME` block per service it
 /// serves with `protocol`, `port`, `module = cpuload.so` and `forwarding`.
+///
+/// The director is the first one with a service the server is a real server of (else its
+/// gateway, else the first director). A service is named `http` (port 80), `https` (443),
+/// `tcp-PORT`/`udp-PORT`, or `fwmark-MARK`; `port` is the port the server itself listens
+/// on, which is what the director's real-server entry shows.
 pub fn agent_conf(topo: &Topology, server: &str) -> Option<String> {
-    let _ = (topo, server);
-    unimplemented!("export: agent_conf")
+    let topo = expanded(topo);
+    let me = topo.servers.iter().find(|s| s.name == server)?;
+    let mut blocks: Vec<String> = Vec::new();
+    let mut director: Option<&Director> = None;
+    for d in &topo.directors {
+        for service in &d.services {
+            for rs in service.real_servers.iter().filter(|rs| rs.server == me.name) {
+                director.get_or_insert(d);
+                let port = service.real_port(rs);
+                let block = format!(
+                    "service = {}\n\tprotocol = {}\n\tport = {port}\n\tmodule = cpuload.so\n\tforwarding = {}\n",
+                    agent_service_name(service, port),
+                    protocol_name(service.protocol),
+                    forwarding_name(rs.forwarding),
+                );
+                if !blocks.contains(&block) {
+                    blocks.push(block);
+                }
+            }
+        }
+    }
+    let director = director
+        .or_else(|| me.gateway.as_ref().and_then(|g| topo.directors.iter().find(|d| &d.name == g)))
+        .or(topo.directors.first());
+    let mut out = String::new();
+    if let Some(d) = director {
+        let _ = writeln!(out, "director = {}", d.address);
+    }
+    out.extend(blocks);
+    Some(out)
 }
 
 /// `keepalived.conf` for the director(s): a `virtual_server` block per service
 /// (`lb_algo`, `lb_kind`, `persistence_timeout`, `protocol`) with a `real_server` block
 /// per real server (`weight`, a `TCP_CHECK`).
+///
+/// `router_id` is the first director's name; IPVS timeouts go to `lvs_timeouts`. A real
+/// server whose forwarding differs from the service's first one gets its own `lvs_method`
+/// (keepalived 2.x). UDP real servers get no checker (keepalived then treats them as up).
 pub fn keepalived(topo: &Topology) -> String {
-    let _ = topo;
-    unimplemented!("export: keepalived")
+    let topo = expanded(topo);
+    let mut out = String::from("! keepalived.conf written by lvsim\n");
+    if !topo.description.is_empty() {
+        let _ = writeln!(out, "! {}", topo.description);
+    }
+    out.push_str("\nglobal_defs {\n");
+    if let Some(d) = topo.directors.first() {
+        let _ = writeln!(out, "    router_id {}", d.name);
+        let t = &d.timeouts;
+        let parts: Vec<String> = [("tcp", t.tcp_s), ("tcpfin", t.tcpfin_s), ("udp", t.udp_s)]
+            .iter()
+            .filter_map(|(name, v)| v.map(|v| format!("{name} {}", whole_seconds(v))))
+            .collect();
+        if !parts.is_empty() {
+            let _ = writeln!(out, "    lvs_timeouts {}", parts.join(" "));
+        }
+    }
+    out.push_str("}\n");
+    for director in &topo.directors {
+        let _ = writeln!(out, "\n! Director {} ({})", director.name, director.address);
+        for line in sysctls(director) {
+            let _ = writeln!(out, "! also run: sysctl -w {line}");
+        }
+        for service in &director.services {
+            out.push('\n');
+            virtual_server(&mut out, &topo, service);
+        }
+    }
+    out
+}
+
+/// One `virtual_server` block.
+fn virtual_server(out: &mut String, topo: &Topology, service: &Service) {
+    match (service.fwmark, service.vip) {
+        (Some(mark), _) => {
+            let _ = writeln!(out, "virtual_server fwmark {mark} {{");
+        }
+        (None, Some(vip)) => {
+            let _ = writeln!(out, "virtual_server {vip} {} {{", service.port);
+        }
+        (None, None) => {
+            let _ = writeln!(out, "! a service with neither vip nor fwmark is left out");
+            return;
+        }
+    }
+    let kind = service.real_servers.first().map_or(Forwarding::NAT, |rs| rs.forwarding);
+    let _ = writeln!(out, "    delay_loop 6");
+    let _ = writeln!(out, "    lb_algo {}", service.scheduler.name());
+    let _ = writeln!(out, "    lb_kind {}", forwarding_name(kind));
+    if let Some(p) = service.persistence_s {
+        let _ = writeln!(out, "    persistence_timeout {}", whole_seconds(p));
+    }
+    if let Some(mask) = service.netmask {
+        let _ = writeln!(out, "    persistence_granularity {mask}");
+    }
+    for flag in &service.flags {
+        let _ = writeln!(out, "    {}", flag.sched_flag_name().unwrap_or("ops"));
+    }
+    let _ = writeln!(out, "    protocol {}", protocol_name(service.protocol));
+    for rs in &service.real_servers {
+        let Some(s) = server(topo, &rs.server) else {
+            let _ = writeln!(out, "\n    ! real server {:?}: no server of that name", rs.server);
+            continue;
+        };
+        let port = service.real_port(rs);
+        let _ = writeln!(out, "\n    real_server {} {port} {{", s.address);
+        let _ = writeln!(out, "        weight {}", rs.weight);
+        if rs.forwarding != kind {
+            let _ = writeln!(out, "        lvs_method {}", forwarding_name(rs.forwarding));
+        }
+        if rs.upper != 0 {
+            let _ = writeln!(out, "        uthreshold {}", rs.upper);
+        }
+        if rs.lower != 0 {
+            let _ = writeln!(out, "        lthreshold {}", rs.lower);
+        }
+        let check_port = if port != 0 { port } else { service.port };
+        if service.protocol == Protocol::UDP && service.fwmark.is_none() {
+            let _ = writeln!(out, "        ! UDP: no TCP_CHECK; add a MISC_CHECK to health-check it");
+        } else if check_port == 0 {
+            let _ = writeln!(out, "        ! no port to check: add a checker by hand");
+        } else {
+            let _ = writeln!(
+                out,
+                "        TCP_CHECK {{\n            connect_timeout 3\n            connect_port {check_port}\n        }}"
+            );
+        }
+        out.push_str("    }\n");
+    }
+    out.push_str("}\n");
+}
+
+/// The topology expanded, or as written when it does not expand.
+fn expanded(topo: &Topology) -> Topology {
+    topo.expand().unwrap_or_else(|_| topo.clone())
+}
+
+fn server<'a>(topo: &'a Topology, name: &str) -> Option<&'a Server> {
+    topo.servers.iter().find(|s| s.name == name)
+}
+
+/// `a.b.c.d:port` or `[v6]:port`, as ipvsadm writes them.
+pub(crate) fn addr_port(addr: IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+/// Seconds as ipvsadm and keepalived take them: whole, and at least 1 (0 would mean
+/// "unchanged" to `--set`).
+fn whole_seconds(s: f64) -> u64 {
+    // Saturating float-to-int conversion; NaN becomes 0, then 1.
+    (s.round() as u64).max(1)
+}
+
+/// The `sysctl -w` settings a director needs.
+fn sysctls(director: &Director) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    let nat =
+        director.services.iter().flat_map(|s| &s.real_servers).any(|rs| rs.forwarding == Forwarding::NAT);
+    if nat {
+        v.push("net.ipv4.ip_forward=1");
+    }
+    if director.expire_nodest_conn {
+        v.push("net.ipv4.vs.expire_nodest_conn=1");
+    }
+    if director.expire_quiescent_template {
+        v.push("net.ipv4.vs.expire_quiescent_template=1");
+    }
+    v
+}
+
+/// `--set tcp tcpfin udp`, 0 for a timeout left at the kernel's value.
+fn set_timeouts(director: &Director) -> Option<String> {
+    let t = &director.timeouts;
+    if t.tcp_s.is_none() && t.tcpfin_s.is_none() && t.udp_s.is_none() {
+        return None;
+    }
+    let s = |v: Option<f64>| v.map_or(0, whole_seconds);
+    Some(format!("--set {} {} {}", s(t.tcp_s), s(t.tcpfin_s), s(t.udp_s)))
+}
+
+/// What an administrator must do beyond these commands for the service to work.
+fn service_notes(service: &Service) -> Vec<String> {
+    let mut notes = Vec::new();
+    let has = |f: Forwarding| service.real_servers.iter().any(|rs| rs.forwarding == f);
+    let what = match (service.vip, service.fwmark) {
+        (_, Some(mark)) => {
+            notes.push(format!("firewall mark {mark}: mark the packets first (iptables -t mangle ... -j MARK --set-mark {mark})"));
+            "the VIP".to_owned()
+        }
+        (Some(vip), None) => vip.to_string(),
+        (None, None) => "the VIP".to_owned(),
+    };
+    if has(Forwarding::DR) {
+        notes.push(format!(
+            "direct routing: the real servers hold {what} on lo and must not answer ARP for it"
+        ));
+    }
+    if has(Forwarding::TUN) {
+        notes.push(format!(
+            "tunnelling: the real servers hold {what} on tunl0 and must not answer ARP for it"
+        ));
+    }
+    notes
+}
+
+/// `-t VIP:port`, `-u VIP:port` or `-f MARK` (`-f MARK -6` for IPv6 real servers).
+fn service_key(service: &Service, servers: &[Server]) -> String {
+    match (service.fwmark, service.vip) {
+        (Some(mark), _) => {
+            let v6 = service
+                .real_servers
+                .iter()
+                .filter_map(|rs| servers.iter().find(|s| s.name == rs.server))
+                .any(|s| s.address.is_ipv6());
+            if v6 { format!("-f {mark} -6") } else { format!("-f {mark}") }
+        }
+        (None, vip) => {
+            let switch = if service.protocol == Protocol::UDP { "-u" } else { "-t" };
+            // A service without a VIP does not expand; write a placeholder ipvsadm rejects.
+            let vip = vip.map_or_else(|| "VIP".to_owned(), |v| addr_port(v, service.port));
+            format!("{switch} {vip}")
+        }
+    }
+}
+
+/// `-A KEY -s SCHED [-p T] [-M MASK] [-b FLAGS] [-o]`.
+fn add_service(service: &Service, key: &str) -> String {
+    let mut s = format!("-A {key} -s {}", service.scheduler.name());
+    if let Some(p) = service.persistence_s {
+        let _ = write!(s, " -p {}", whole_seconds(p));
+    }
+    match service.netmask {
+        Some(IpAddr::V4(m)) => {
+            let _ = write!(s, " -M {m}");
+        }
+        // IPv6 persistence granularity is a prefix length.
+        Some(IpAddr::V6(m)) => {
+            let _ = write!(s, " -M {}", u128::from(m).leading_ones());
+        }
+        None => {}
+    }
+    let flags: Vec<&str> = service.flags.iter().filter_map(|f| f.sched_flag_name()).collect();
+    if !flags.is_empty() {
+        let _ = write!(s, " -b {}", flags.join(","));
+    }
+    if service.flags.contains(&Flag::OnePacket) {
+        s.push_str(" -o");
+    }
+    s
+}
+
+/// `-a KEY -r RIP[:PORT] -m|-g|-i -w W [-x U] [-y L]`.
+fn add_dest(service: &Service, key: &str, rs: &RealServer, addr: IpAddr) -> String {
+    let port = service.real_port(rs);
+    let rip = match (port, addr) {
+        // A firewall-mark real server without a port keeps the client's port.
+        (0, IpAddr::V4(a)) => a.to_string(),
+        (0, IpAddr::V6(a)) => format!("[{a}]"),
+        (p, a) => addr_port(a, p),
+    };
+    let mut s = format!("-a {key} -r {rip} {} -w {}", rs.forwarding.switch(), rs.weight);
+    if rs.upper != 0 {
+        let _ = write!(s, " -x {}", rs.upper);
+    }
+    if rs.lower != 0 {
+        let _ = write!(s, " -y {}", rs.lower);
+    }
+    s
+}
+
+fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::TCP => "TCP",
+        Protocol::UDP => "UDP",
+    }
+}
+
+fn forwarding_name(f: Forwarding) -> &'static str {
+    match f {
+        Forwarding::NAT => "NAT",
+        Forwarding::DR => "DR",
+        Forwarding::TUN => "TUN",
+    }
+}
+
+/// feedbackd's service name: `http`, `https`, else protocol and port, or the mark.
+fn agent_service_name(service: &Service, port: u16) -> String {
+    match (service.fwmark, service.protocol, port) {
+        (Some(mark), _, _) => format!("fwmark-{mark}"),
+        (None, Protocol::TCP, 80) => "http".to_owned(),
+        (None, Protocol::TCP, 443) => "https".to_owned(),
+        (None, Protocol::TCP, p) => format!("tcp-{p}"),
+        (None, Protocol::UDP, p) => format!("udp-{p}"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use sim_core::ipvs::ipvsadm::{Command, parse, words};
+    use sim_core::ipvs::{ProtocolKey, ServiceKey};
+
+    use super::*;
+
+    fn named(name: &str) -> Topology {
+        crate::named(name).unwrap().topology()
+    }
+
+    /// Every `-A`/`-a`/`--set` line of a script, without `ipvsadm`, parsed as ipvsadm would.
+    fn commands(script: &str) -> Vec<Command> {
+        script
+            .lines()
+            .filter_map(|l| l.strip_prefix("ipvsadm "))
+            .map(|l| parse(&words(l)).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    }
+
+    #[test]
+    fn ipvsadm_script_for_tutorial_nat() {
+        assert_eq!(
+            ipvsadm(&named("tutorial-nat")),
+            "#!/bin/sh
+set -e
+# LVS-HOWTO LVS-NAT: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on 192.168.6.0/24
+# IPVS configuration written by lvsim: run each director's part as root on it.
+
+# Director lvs (192.168.6.1)
+sysctl -w net.ipv4.ip_forward=1
+ipvsadm -A -t 172.17.60.201:80 -s rr
+ipvsadm -a -t 172.17.60.201:80 -r 192.168.6.4:80 -m -w 1
+ipvsadm -a -t 172.17.60.201:80 -r 192.168.6.5:80 -m -w 1
+"
+        );
+    }
+
+    #[test]
+    fn ipvsadm_script_for_tutorial_dr() {
+        assert_eq!(
+            ipvsadm(&named("tutorial-dr")),
+            "#!/bin/sh
+set -e
+# LVS-HOWTO LVS-DR: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on the same LAN reply directly
+# IPVS configuration written by lvsim: run each director's part as root on it.
+
+# Director lvs (172.17.60.198)
+# direct routing: the real servers hold 172.17.60.201 on lo and must not answer ARP for it
+ipvsadm -A -t 172.17.60.201:80 -s rr
+ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.199:80 -g -w 1
+ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
+"
+        );
+    }
+
+    /// A topology using every option the exporters write.
+    pub(crate) fn everything() -> Topology {
+        ron::from_str(
+            r#"(
+            directors: [(
+                name: "lvs", address: "10.0.0.1",
+                timeouts: (tcp_s: Some(7200.0), udp_s: Some(60.0)),
+                expire_nodest_conn: true, expire_quiescent_template: true,
+                services: [
+                    (vip: Some("10.0.1.1"), port: 80, scheduler: sh, flags: [r#sh-fallback, r#sh-port],
+                     persistence_s: Some(600.0), netmask: Some("255.255.255.0"),
+                     real_servers: [(server: "web", port: Some(8080), weight: 3, upper: 100, lower: 50),
+                                    (server: "far", forwarding: TUN)]),
+                    (protocol: UDP, vip: Some("10.0.1.1"), port: 53, scheduler: rr, flags: [r#one-packet],
+                     real_servers: [(server: "web1", forwarding: DR, weight: 0)]),
+                    (fwmark: Some(7), scheduler: mh, flags: [r#mh-port],
+                     real_servers: [(server: "web2")]),
+                    (vip: Some("2001:db8::1"), port: 443, scheduler: wrr, persistence_s: Some(300.0),
+                     netmask: Some("ffff:ffff:ffff:ffff::"),
+                     real_servers: [(server: "v6", forwarding: DR)]),
+                ],
+            )],
+            servers: [
+                (name: "web", address: "10.0.0.11", count: 2, gateway: Some("lvs")),
+                (name: "far", address: "10.9.0.5", segment: "remote"),
+                (name: "v6", address: "2001:db8::10"),
+            ],
+        )"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ipvsadm_script_writes_every_option() {
+        let script = ipvsadm(&everything());
+        let body: Vec<&str> = script.lines().skip_while(|l| !l.starts_with("# Director")).collect();
+        assert_eq!(
+            body,
+            [
+                "# Director lvs (10.0.0.1)",
+                "sysctl -w net.ipv4.ip_forward=1",
+                "sysctl -w net.ipv4.vs.expire_nodest_conn=1",
+                "sysctl -w net.ipv4.vs.expire_quiescent_template=1",
+                "ipvsadm --set 7200 0 60",
+                "# tunnelling: the real servers hold 10.0.1.1 on tunl0 and must not answer ARP for it",
+                "ipvsadm -A -t 10.0.1.1:80 -s sh -p 600 -M 255.255.255.0 -b sh-fallback,sh-port",
+                "ipvsadm -a -t 10.0.1.1:80 -r 10.0.0.11:8080 -m -w 3 -x 100 -y 50",
+                "ipvsadm -a -t 10.0.1.1:80 -r 10.0.0.12:8080 -m -w 3 -x 100 -y 50",
+                "ipvsadm -a -t 10.0.1.1:80 -r 10.9.0.5:80 -i -w 1",
+                "# direct routing: the real servers hold 10.0.1.1 on lo and must not answer ARP for it",
+                "ipvsadm -A -u 10.0.1.1:53 -s rr -o",
+                "ipvsadm -a -u 10.0.1.1:53 -r 10.0.0.11:53 -g -w 0",
+                "# firewall mark 7: mark the packets first (iptables -t mangle ... -j MARK --set-mark 7)",
+                "ipvsadm -A -f 7 -s mh -b mh-port",
+                "ipvsadm -a -f 7 -r 10.0.0.12 -m -w 1",
+                "# direct routing: the real servers hold 2001:db8::1 on lo and must not answer ARP for it",
+                "ipvsadm -A -t [2001:db8::1]:443 -s wrr -p 300 -M 64",
+                "ipvsadm -a -t [2001:db8::1]:443 -r [2001:db8::10]:443 -g -w 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn generated_ipvsadm_lines_parse_as_ipvsadm_commands() {
+        for n in crate::NAMED {
+            let script = ipvsadm(&n.topology());
+            let cmds = commands(&script);
+            let t = n.topology().expand().unwrap();
+            let services: usize = t.directors.iter().map(|d| d.services.len()).sum();
+            let dests: usize =
+                t.directors.iter().flat_map(|d| &d.services).map(|s| s.real_servers.len()).sum();
+            assert_eq!(cmds.len(), services + dests, "{}", n.name);
+        }
+        let cmds = commands(&ipvsadm(&named("tutorial-nat")));
+        let key =
+            ServiceKey::Inet { protocol: ProtocolKey::Tcp, addr: "172.17.60.201".parse().unwrap(), port: 80 };
+        let Command::AddService(k, c) = &cmds[0] else { panic!("{:?}", cmds[0]) };
+        assert_eq!((*k, c.scheduler), (key, lvs_sched::SchedulerKind::Rr));
+        let Command::AddDest(k, d) = &cmds[1] else { panic!("{:?}", cmds[1]) };
+        assert_eq!(
+            (*k, d.addr.to_string(), d.port, d.fwd, d.weight),
+            (key, "192.168.6.4".into(), 80, lvs_sched::Forwarding::Masq, 1)
+        );
+        // IPv6 `-M 64` needs the import's rewriting for sim-core's parser.
+        let script = ipvsadm(&everything());
+        let n = script
+            .lines()
+            .filter(|l| l.starts_with("ipvsadm "))
+            .filter_map(|l| crate::import::parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .count();
+        assert_eq!(n, 1 + 4 + 6, "--set, four -A and six -a");
+    }
+
+    #[test]
+    fn agent_conf_for_tutorial_servers() {
+        let nat = named("tutorial-nat");
+        let expected = "director = 192.168.6.1
+service = http
+\tprotocol = TCP
+\tport = 80
+\tmodule = cpuload.so
+\tforwarding = NAT
+";
+        assert_eq!(agent_conf(&nat, "rs1").as_deref(), Some(expected));
+        assert_eq!(agent_conf(&nat, "rs2").as_deref(), Some(expected));
+        assert_eq!(
+            agent_conf(&named("tutorial-dr"), "rs2").as_deref(),
+            Some(
+                "director = 172.17.60.198
+service = http
+\tprotocol = TCP
+\tport = 80
+\tmodule = cpuload.so
+\tforwarding = DR
+"
+            )
+        );
+        assert_eq!(agent_conf(&nat, "rs3"), None);
+    }
+
+    #[test]
+    fn agent_conf_names_services_and_uses_the_real_port() {
+        let t = everything();
+        assert_eq!(
+            agent_conf(&t, "web1").unwrap(),
+            "director = 10.0.0.1
+service = tcp-8080
+\tprotocol = TCP
+\tport = 8080
+\tmodule = cpuload.so
+\tforwarding = NAT
+service = udp-53
+\tprotocol = UDP
+\tport = 53
+\tmodule = cpuload.so
+\tforwarding = DR
+"
+        );
+        assert!(agent_conf(&t, "web2").unwrap().contains("service = fwmark-7\n"));
+        assert_eq!(agent_conf(&t, "web"), None, "a group is not a server");
+        let farm = named("web-farm");
+        let conf = agent_conf(&farm, "web3").unwrap();
+        assert!(
+            conf.starts_with("director = 10.0.0.1\nservice = http\n") && conf.contains("service = https\n")
+        );
+    }
+
+    fn keepalived_service(vip: &str, kind: &str, rips: [&str; 2]) -> String {
+        let mut s = format!(
+            "virtual_server {vip} 80 {{
+    delay_loop 6
+    lb_algo rr
+    lb_kind {kind}
+    protocol TCP
+"
+        );
+        for rip in rips {
+            s += &format!(
+                "
+    real_server {rip} 80 {{
+        weight 1
+        TCP_CHECK {{
+            connect_timeout 3
+            connect_port 80
+        }}
+    }}
+"
+            );
+        }
+        s + "}\n"
+    }
+
+    #[test]
+    fn keepalived_conf_for_tutorials() {
+        let nat = keepalived(&named("tutorial-nat"));
+        assert_eq!(
+            nat,
+            "! keepalived.conf written by lvsim
+! LVS-HOWTO LVS-NAT: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on 192.168.6.0/24
+
+global_defs {
+    router_id lvs
+}
+
+! Director lvs (192.168.6.1)
+! also run: sysctl -w net.ipv4.ip_forward=1
+
+"
+            .to_owned()
+                + &keepalived_service("172.17.60.201", "NAT", ["192.168.6.4", "192.168.6.5"])
+        );
+        let dr = keepalived(&named("tutorial-dr"));
+        assert_eq!(
+            dr,
+            "! keepalived.conf written by lvsim
+! LVS-HOWTO LVS-DR: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on the same LAN reply directly
+
+global_defs {
+    router_id lvs
+}
+
+! Director lvs (172.17.60.198)
+
+"
+            .to_owned()
+                + &keepalived_service("172.17.60.201", "DR", ["172.17.60.199", "172.17.60.200"])
+        );
+        assert_eq!(dr.matches('{').count(), dr.matches('}').count());
+    }
+
+    #[test]
+    fn keepalived_conf_writes_every_option() {
+        let conf = keepalived(&everything());
+        assert_eq!(conf.matches('{').count(), conf.matches('}').count(), "{conf}");
+        for part in [
+            "    lvs_timeouts tcp 7200 udp 60\n",
+            "virtual_server 10.0.1.1 80 {\n    delay_loop 6\n    lb_algo sh\n    lb_kind NAT\n    persistence_timeout 600\n    persistence_granularity 255.255.255.0\n    sh-fallback\n    sh-port\n    protocol TCP\n",
+            "    real_server 10.0.0.11 8080 {\n        weight 3\n        uthreshold 100\n        lthreshold 50\n        TCP_CHECK {\n            connect_timeout 3\n            connect_port 8080\n        }\n    }\n",
+            "    real_server 10.9.0.5 80 {\n        weight 1\n        lvs_method TUN\n",
+            "virtual_server 10.0.1.1 53 {\n    delay_loop 6\n    lb_algo rr\n    lb_kind DR\n    ops\n    protocol UDP\n",
+            "        ! UDP: no TCP_CHECK",
+            "virtual_server fwmark 7 {\n",
+            "    real_server 10.0.0.12 0 {\n        weight 1\n        ! no port to check",
+            "virtual_server 2001:db8::1 443 {\n",
+            "    real_server 2001:db8::10 443 {\n",
+        ] {
+            assert!(conf.contains(part), "missing {part:?} in\n{conf}");
+        }
+    }
+
+    #[test]
+    fn unknown_references_become_comments() {
+        let mut t = named("tutorial-nat");
+        t.directors[0].services[0].real_servers[1].server = "gone".into();
+        assert!(ipvsadm(&t).contains("# real server \"gone\": no server of that name\n"));
+        assert!(keepalived(&t).contains("! real server \"gone\": no server of that name\n"));
+        assert!(ipvsadm(&t).contains("-r 192.168.6.4:80"));
+    }
 }

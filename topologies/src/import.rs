@@ -1,6 +1,19 @@
 //! `ipvsadm-save` output as a director's services.
+//!
+//! Lines are parsed by sim-core's ipvsadm parser (the one the simulator's replay files
+//! use), after two rewrites it does not know: `-6` (an IPv6 firewall-mark service) is
+//! dropped, and an IPv6 `-M 64` becomes `-M /64`. A leading `ipvsadm` word is allowed, so
+//! the lines of an ipvsadm shell script (such as [`crate::export::ipvsadm`]'s) import too.
 
-use crate::Topology;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use lvs_sched::{Forwarding as Fwd, SchedulerKind, SvcFlags};
+use sim_core::ipvs::ipvsadm::{Command, ParseError, Word, parse, words};
+use sim_core::ipvs::{ProtocolKey, ServiceConfig, ServiceKey};
+
+use crate::expand::members;
+use crate::export::addr_port;
+use crate::{Flag, Forwarding, Protocol, RealServer, Scheduler, Server, Service, Timeouts, Topology};
 
 /// A line of `ipvsadm-save` output that cannot be imported: line and column (1-based), and
 /// why.
@@ -21,7 +34,417 @@ pub struct ImportError {
 /// an address the topology does not have becomes a new server named `rs-ADDRESS` with
 /// default CPU, on the director's segment, with the director as gateway if it is NAT.
 /// `--set` lines set the director's timeouts. Returns the names of servers it created.
+///
+/// Blank lines and `#` comments are skipped; `-C` drops the services read so far. Any
+/// other command (`-E`, `-D`, `-e`, `-d`) is an error, as is a service added twice or an
+/// `-a` for a service no earlier `-A` added. On error `topo` is left unchanged.
+///
+/// # Panics
+/// If `director` is not an index of `topo.directors`.
 pub fn ipvsadm_save(topo: &mut Topology, director: usize, text: &str) -> Result<Vec<String>, ImportError> {
-    let _ = (topo, director, text);
-    unimplemented!("import: ipvsadm_save")
+    assert!(
+        director < topo.directors.len(),
+        "ipvsadm_save: director {director} of a topology with {} directors",
+        topo.directors.len()
+    );
+    let mut state = Import {
+        services: Vec::new(),
+        timeouts: topo.directors[director].timeouts,
+        new_servers: Vec::new(),
+        known: topo.servers.iter().flat_map(members).collect(),
+        director: &topo.directors[director].name,
+        segment: &topo.directors[director].segment,
+    };
+    for (i, line) in text.lines().enumerate() {
+        let at = |offset: usize, message: String| ImportError {
+            line: i + 1,
+            column: line.get(..offset).map_or(offset, |s| s.chars().count()) + 1,
+            message,
+        };
+        let Some((ws, cmd)) = parse_line(line).map_err(|e| at(e.offset, e.message))? else { continue };
+        state.apply(&ws, cmd).map_err(|(offset, message)| at(offset, message))?;
+    }
+    let Import { services, timeouts, new_servers, .. } = state;
+    let created = new_servers.iter().map(|s| s.name.clone()).collect();
+    let d = &mut topo.directors[director];
+    d.services = services.into_iter().map(|(_, s)| s).collect();
+    d.timeouts = timeouts;
+    topo.servers.extend(new_servers);
+    Ok(created)
+}
+
+/// What has been read so far; written into the topology only at the end.
+struct Import<'a> {
+    services: Vec<(ServiceKey, Service)>,
+    timeouts: Timeouts,
+    new_servers: Vec<Server>,
+    /// The topology's servers (expanded) as `(name, address)`.
+    known: Vec<(String, IpAddr)>,
+    director: &'a str,
+    segment: &'a str,
+}
+
+/// An error at a byte offset of the line.
+type LineError = (usize, String);
+
+impl Import<'_> {
+    fn apply(&mut self, ws: &[Word<'_>], cmd: Command) -> Result<(), LineError> {
+        let service_at = service_offset(ws);
+        match cmd {
+            Command::AddService(key, cfg) => {
+                if self.services.iter().any(|(k, _)| *k == key) {
+                    return Err((service_at, format!("service {} was already added", key_text(&key))));
+                }
+                let service = service(ws, key, &cfg)?;
+                self.services.push((key, service));
+            }
+            Command::AddDest(key, d) => {
+                let Some(i) = self.services.iter().position(|(k, _)| *k == key) else {
+                    return Err((
+                        service_at,
+                        format!(
+                            "no service {} was added before this line (expected its -A line first)",
+                            key_text(&key)
+                        ),
+                    ));
+                };
+                let real_at = option_offset(ws, &["-r", "--real-server"]).unwrap_or(service_at);
+                let forwarding = match d.fwd {
+                    Fwd::Masq => Forwarding::NAT,
+                    Fwd::DirectRouting => Forwarding::DR,
+                    Fwd::Tunnel => Forwarding::TUN,
+                    Fwd::Local => return Err((real_at, "local forwarding is not modelled".to_owned())),
+                };
+                let server = self.server_at(d.addr, forwarding);
+                let service = &mut self.services[i].1;
+                let port = match (service.fwmark, d.port) {
+                    (Some(_), 0) => None,
+                    (None, p) if p == service.port => None,
+                    (_, p) => Some(p),
+                };
+                let rs = RealServer {
+                    server,
+                    port,
+                    forwarding,
+                    weight: d.weight,
+                    upper: d.u_threshold,
+                    lower: d.l_threshold,
+                };
+                let port = service.real_port(&rs);
+                if service.real_servers.iter().any(|r| r.server == rs.server && service.real_port(r) == port)
+                {
+                    return Err((
+                        real_at,
+                        format!("real server {} is already in this service", addr_port(d.addr, port)),
+                    ));
+                }
+                service.real_servers.push(rs);
+            }
+            Command::SetTimeouts(tcp, tcpfin, udp) => {
+                // 0 leaves a timeout as it was, as with ipvsadm --set.
+                let set = |slot: &mut Option<f64>, v: u32| {
+                    if v != 0 {
+                        *slot = Some(f64::from(v));
+                    }
+                };
+                set(&mut self.timeouts.tcp_s, tcp);
+                set(&mut self.timeouts.tcpfin_s, tcpfin);
+                set(&mut self.timeouts.udp_s, udp);
+            }
+            Command::Clear => self.services.clear(),
+            Command::EditService(..)
+            | Command::DelService(_)
+            | Command::EditDest(..)
+            | Command::DelDest(..) => {
+                let at = ws.iter().find(|(_, w)| w.starts_with('-')).map_or(0, |(o, _)| *o);
+                return Err((
+                    at,
+                    "expected -A, -a or --set (ipvsadm-save writes no other command)".to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of the server with that address, created if the topology has none.
+    fn server_at(&mut self, addr: IpAddr, forwarding: Forwarding) -> String {
+        if let Some((name, _)) = self.known.iter().find(|(_, a)| *a == addr) {
+            return name.clone();
+        }
+        let gateway = (forwarding == Forwarding::NAT).then(|| self.director.to_owned());
+        if let Some(s) = self.new_servers.iter_mut().find(|s| s.address == addr) {
+            if s.gateway.is_none() {
+                s.gateway = gateway;
+            }
+            return s.name.clone();
+        }
+        let name = format!("rs-{addr}");
+        self.new_servers.push(Server {
+            name: name.clone(),
+            address: addr,
+            count: 1,
+            segment: self.segment.to_owned(),
+            gateway,
+            uplink: Default::default(),
+            cpu: Default::default(),
+            backend: None,
+        });
+        name
+    }
+}
+
+/// The words of a line and its command, or `None` for a blank or comment line.
+pub(crate) fn parse_line(line: &str) -> Result<Option<(Vec<Word<'_>>, Command)>, ParseError> {
+    let mut ws = words(line);
+    if ws.is_empty() {
+        return Ok(None);
+    }
+    // A leading `ipvsadm` (a shell script's line); the parser then wants a command.
+    if ws[0].1 == "ipvsadm" {
+        ws.remove(0);
+    }
+    // sim-core's parser takes neither `-6` nor an IPv6 prefix length without its slash.
+    let v6 = is_v6(&ws);
+    let mut owned: Vec<(usize, String)> =
+        ws.iter().filter(|(_, w)| *w != "-6").map(|&(o, w)| (o, w.to_owned())).collect();
+    for k in 1..owned.len() {
+        let is_mask = matches!(owned[k - 1].1.as_str(), "-M" | "--netmask");
+        if is_mask && v6 && owned[k].1.bytes().all(|b| b.is_ascii_digit()) {
+            owned[k].1.insert(0, '/');
+        }
+    }
+    let rewritten: Vec<Word<'_>> = owned.iter().map(|(o, w)| (*o, w.as_str())).collect();
+    let cmd = parse(&rewritten)?;
+    Ok(Some((ws, cmd)))
+}
+
+/// Whether a line is about IPv6: an IPv6 address (`[...]`) or `-6` on it.
+fn is_v6(ws: &[Word<'_>]) -> bool {
+    ws.iter().any(|(_, w)| *w == "-6" || w.starts_with('['))
+}
+
+/// A service as the topology writes it.
+fn service(ws: &[Word<'_>], key: ServiceKey, cfg: &ServiceConfig) -> Result<Service, LineError> {
+    let (protocol, vip, port, fwmark) = match key {
+        ServiceKey::Inet { protocol, addr, port } => {
+            let p = if protocol == ProtocolKey::Udp { Protocol::UDP } else { Protocol::TCP };
+            (p, Some(addr), port, None)
+        }
+        ServiceKey::Fwmark(mark) => (Protocol::TCP, None, 0, Some(mark)),
+    };
+    let scheduler = Scheduler::from_kind(cfg.scheduler);
+    let mh = cfg.scheduler == SchedulerKind::Mh;
+    let mut flags = Vec::new();
+    if cfg.flags.has(SvcFlags::SCHED1) {
+        flags.push(if mh { Flag::MhFallback } else { Flag::ShFallback });
+    }
+    if cfg.flags.has(SvcFlags::SCHED2) {
+        flags.push(if mh { Flag::MhPort } else { Flag::ShPort });
+    }
+    if cfg.flags.has(SvcFlags::SCHED3) {
+        let at = option_offset(ws, &["-b", "--sched-flags"]).unwrap_or(0);
+        return Err((
+            at,
+            "flag-3 has no name in the topology format (expected sh-/mh-fallback or -port)".into(),
+        ));
+    }
+    if cfg.flags.has(SvcFlags::ONEPACKET) {
+        flags.push(Flag::OnePacket);
+    }
+    let persistence_s = cfg.persistence.map(|d| d.as_nanos() as f64 / 1e9);
+    // IPv6 persistence granularity is a prefix length.
+    let netmask = match (is_v6(ws), cfg.netmask) {
+        (_, u32::MAX) | (true, 128) => None,
+        (true, plen) if plen <= 128 => {
+            Some(IpAddr::V6(Ipv6Addr::from(u128::MAX.checked_shl(128 - plen).unwrap_or(0))))
+        }
+        (true, _) => {
+            let at = option_offset(ws, &["-M", "--netmask"]).unwrap_or(0);
+            return Err((at, "expected an IPv6 prefix length 1..128 after -M".into()));
+        }
+        (_, mask) => Some(IpAddr::V4(Ipv4Addr::from(mask))),
+    };
+    Ok(Service {
+        protocol,
+        vip,
+        port,
+        fwmark,
+        scheduler,
+        flags,
+        persistence_s,
+        netmask,
+        real_servers: Vec::new(),
+    })
+}
+
+/// `-t VIP:PORT`, `-u VIP:PORT` or `-f MARK`.
+fn key_text(key: &ServiceKey) -> String {
+    match *key {
+        ServiceKey::Inet { protocol: ProtocolKey::Udp, addr, port } => {
+            format!("-u {}", addr_port(addr, port))
+        }
+        ServiceKey::Inet { addr, port, .. } => format!("-t {}", addr_port(addr, port)),
+        ServiceKey::Fwmark(m) => format!("-f {m}"),
+    }
+}
+
+/// Offset of the argument of the first of `names` on the line.
+fn option_offset(ws: &[Word<'_>], names: &[&str]) -> Option<usize> {
+    let i = ws.iter().position(|(_, w)| names.contains(w))?;
+    ws.get(i + 1).or(ws.get(i)).map(|(o, _)| *o)
+}
+
+/// Offset of the service address (or mark) on the line.
+fn service_offset(ws: &[Word<'_>]) -> usize {
+    option_offset(ws, &["-t", "--tcp-service", "-u", "--udp-service", "-f", "--fwmark-service"]).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export;
+
+    fn named(name: &str) -> Topology {
+        crate::named(name).unwrap().topology()
+    }
+
+    /// `topo` with the director's services replaced by an import of its own ipvsadm script.
+    fn round_trip(topo: &Topology) -> (Topology, Topology) {
+        let expanded = topo.expand().unwrap();
+        let script = export::ipvsadm(topo);
+        let lines: String =
+            script.lines().filter(|l| l.starts_with("ipvsadm ")).map(|l| format!("{l}\n")).collect();
+        let mut back = topo.clone();
+        back.directors[0].services.clear();
+        back.directors[0].timeouts = Timeouts::default();
+        let created = ipvsadm_save(&mut back, 0, &lines).unwrap_or_else(|e| panic!("{e}\n{lines}"));
+        assert_eq!(created, Vec::<String>::new(), "every address is a server of the topology");
+        (expanded, back.expand().unwrap())
+    }
+
+    #[test]
+    fn export_then_import_gives_back_the_services() {
+        for n in crate::NAMED {
+            let (want, got) = round_trip(&n.topology());
+            assert_eq!(got.directors[0].services, want.directors[0].services, "{}", n.name);
+        }
+        let (want, got) = round_trip(&export::tests::everything());
+        assert_eq!(got.directors[0].services, want.directors[0].services);
+        assert_eq!(got.directors[0].timeouts, want.directors[0].timeouts);
+    }
+
+    const SAVE: &str = "\
+# ipvsadm-save -n on lvs
+-A -t 172.17.60.201:80 -s wlc
+-a -t 172.17.60.201:80 -r 192.168.6.4:80 -m -w 1
+
+-a -t 172.17.60.201:80 -r 192.168.6.9:80 -m -w 2
+-A -u 172.17.60.201:53 -s rr -o
+-a -u 172.17.60.201:53 -r 192.168.6.9:53 -g -w 1 -x 10 -y 5
+-A -f 3 -s sh -b sh-port -p 300 -M 255.255.255.0
+-a -f 3 -r 192.168.6.5 -i -w 1
+--set 900 0 30
+";
+
+    #[test]
+    fn ipvsadm_save_output_becomes_services() {
+        let mut t = named("tutorial-nat");
+        let created = ipvsadm_save(&mut t, 0, SAVE).unwrap();
+        assert_eq!(created, ["rs-192.168.6.9"]);
+        let new = t.servers.iter().find(|s| s.name == "rs-192.168.6.9").unwrap();
+        assert_eq!(
+            (new.segment.as_str(), new.gateway.as_deref(), new.cpu.cores),
+            ("internal", Some("lvs"), 1)
+        );
+        let d = &t.directors[0];
+        assert_eq!(d.timeouts, Timeouts { tcp_s: Some(900.0), tcpfin_s: None, udp_s: Some(30.0) });
+        let [web, dns, mark] = &d.services[..] else { panic!("{:?}", d.services) };
+        assert_eq!(
+            (web.scheduler, web.port, web.vip.unwrap().to_string()),
+            (Scheduler::Wlc, 80, "172.17.60.201".into())
+        );
+        let rs: Vec<(&str, u32)> = web.real_servers.iter().map(|r| (r.server.as_str(), r.weight)).collect();
+        assert_eq!(rs, [("rs1", 1), ("rs-192.168.6.9", 2)]);
+        assert_eq!((dns.protocol, dns.flags.as_slice()), (Protocol::UDP, &[Flag::OnePacket][..]));
+        let r = &dns.real_servers[0];
+        assert_eq!((r.forwarding, r.upper, r.lower, r.port), (Forwarding::DR, 10, 5, None));
+        assert_eq!((mark.fwmark, mark.vip, mark.scheduler), (Some(3), None, Scheduler::Sh));
+        assert_eq!((mark.flags.as_slice(), mark.persistence_s), (&[Flag::ShPort][..], Some(300.0)));
+        assert_eq!(mark.netmask, Some("255.255.255.0".parse().unwrap()));
+        assert_eq!((mark.real_servers[0].server.as_str(), mark.real_servers[0].port), ("rs2", None));
+        t.expand().expect("the imported topology is valid");
+    }
+
+    #[test]
+    fn group_members_are_matched_by_address() {
+        let mut t = named("web-farm");
+        let created = ipvsadm_save(
+            &mut t,
+            0,
+            "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.0.0.13:80 -g -w 1\n",
+        )
+        .unwrap();
+        assert!(created.is_empty());
+        assert_eq!(t.directors[0].services[0].real_servers[0].server, "web3");
+        assert_eq!(t.directors[0].services.len(), 1, "the old services are replaced");
+    }
+
+    fn import_err(text: &str) -> ImportError {
+        let mut t = named("tutorial-nat");
+        let before = t.clone();
+        let e = ipvsadm_save(&mut t, 0, text).unwrap_err();
+        assert_eq!(t, before, "an error leaves the topology unchanged");
+        e
+    }
+
+    #[test]
+    fn errors_have_line_column_and_what_was_expected() {
+        let e = import_err("-A -t 172.17.60.201:80 -s rr\n\n-a -t 172.17.60.201:8080 -r 192.168.6.4:80 -m\n");
+        assert_eq!((e.line, e.column), (3, 7));
+        assert_eq!(
+            e.message,
+            "no service -t 172.17.60.201:8080 was added before this line (expected its -A line first)"
+        );
+        let e = import_err("# comment\n-A -t 172.17.60.201:80 -s fastest\n");
+        assert_eq!((e.line, e.column), (2, 27));
+        assert!(e.message.contains("unknown scheduler"), "{e}");
+        let e = import_err("-A -t 172.17.60.201:80 -w 1 -m --lots\n");
+        assert_eq!((e.line, e.column), (1, 32));
+        assert_eq!(e.to_string(), "1:32: unknown ipvsadm option \"--lots\"");
+        let e = import_err("-A -t 172.17.60.201:80\n-A -t 172.17.60.201:80\n");
+        assert_eq!(
+            (e.line, e.column, e.message.as_str()),
+            (2, 7, "service -t 172.17.60.201:80 was already added")
+        );
+        let e = import_err("-A -t 172.17.60.201:80\n  -E -t 172.17.60.201:80 -s rr\n");
+        assert_eq!((e.line, e.column), (2, 3));
+        assert!(e.message.starts_with("expected -A, -a or --set"), "{e}");
+        let e = import_err(
+            "-A -t 172.17.60.201:80\n-a -t 172.17.60.201:80 -r 192.168.6.4 -m\n-a -t 172.17.60.201:80 -r 192.168.6.4:80 -m\n",
+        );
+        assert_eq!((e.line, e.column), (3, 27));
+        assert!(e.message.contains("already in this service"), "{e}");
+        let e = import_err("-A -t 172.17.60.201:80 -s sh -b flag-3\n");
+        assert_eq!((e.line, e.column), (1, 33));
+        let e = import_err("ipvsadm\n");
+        assert_eq!((e.line, e.column), (1, 1));
+        assert!(e.message.starts_with("expected an ipvsadm command"), "{e}");
+        let e = import_err("-A -t 172.17.60.201\n");
+        assert_eq!((e.line, e.column), (1, 7));
+        assert!(e.message.contains("VIP:port"), "{e}");
+    }
+
+    #[test]
+    fn clear_and_shell_prefix_and_ipv6() {
+        let mut t = named("tutorial-dr");
+        let text = "ipvsadm -A -t 1.2.3.4:80\nipvsadm -C\nipvsadm -A -t [2001:db8::1]:443 -s wrr -p 60 -M 64\n\
+                    ipvsadm -a -t [2001:db8::1]:443 -r [2001:db8::2]:443 -g -w 1\n-A -f 5 -6 -s rr\n";
+        let created = ipvsadm_save(&mut t, 0, text).unwrap();
+        assert_eq!(created, ["rs-2001:db8::2"]);
+        let s = &t.directors[0].services;
+        assert_eq!(s.len(), 2, "-C dropped the first service");
+        assert_eq!(s[0].netmask, Some("ffff:ffff:ffff:ffff::".parse().unwrap()));
+        assert_eq!(s[1].fwmark, Some(5));
+        assert_eq!(t.servers.last().unwrap().gateway, None, "DR needs no gateway");
+    }
 }

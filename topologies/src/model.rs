@@ -50,7 +50,7 @@ pub struct Director {
     /// Real servers → director, when it differs from `internal`.
     #[serde(default)]
     pub internal_in: Option<Channel>,
-    /// CPU time to forward one packet [µs] (softirq, IPVS lookup, NAT rewriting).
+    /// CPU time to forward one packet \[µs\] (softirq, IPVS lookup, NAT rewriting).
     #[serde(default)]
     pub cpu_per_packet_us: f64,
     /// Packets that may wait for that CPU (`netdev_max_backlog`); `None`: unlimited.
@@ -74,7 +74,7 @@ fn default_segment() -> String {
     "lan".to_owned()
 }
 
-/// `ipvsadm --set tcp tcpfin udp` [s]; `None` keeps the kernel's default (900, 120, 300).
+/// `ipvsadm --set tcp tcpfin udp` \[s\]; `None` keeps the kernel's default (900, 120, 300).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
@@ -94,19 +94,19 @@ pub struct Timeouts {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Channel {
-    /// Propagation delay [ms].
+    /// Propagation delay \[ms\].
     #[serde(default)]
     pub latency_ms: f64,
-    /// Bandwidth [Mbit/s]; `None`: unlimited.
+    /// Bandwidth \[Mbit/s\]; `None`: unlimited.
     #[serde(default)]
     pub bandwidth_mbps: Option<f64>,
-    /// Fixed cost per packet [µs] (interrupts, the NIC).
+    /// Fixed cost per packet \[µs\] (interrupts, the NIC).
     #[serde(default)]
     pub per_packet_us: f64,
-    /// Transmit buffer [bytes]; `None`: unlimited.
+    /// Transmit buffer \[bytes\]; `None`: unlimited.
     #[serde(default)]
     pub buffer_bytes: Option<u64>,
-    /// Transmit buffer [packets] (`txqueuelen`); `None`: unlimited.
+    /// Transmit buffer \[packets\] (`txqueuelen`); `None`: unlimited.
     #[serde(default)]
     pub buffer_packets: Option<u64>,
 }
@@ -267,7 +267,7 @@ pub struct Service {
     /// `-b` flags and `-o`.
     #[serde(default)]
     pub flags: Vec<Flag>,
-    /// `-p TIMEOUT` [s]: persistence.
+    /// `-p TIMEOUT` \[s\]: persistence.
     #[serde(default)]
     pub persistence_s: Option<f64>,
     /// `-M NETMASK`: persistence granularity (IPv4 dotted mask); default /32.
@@ -382,7 +382,7 @@ impl Default for Cpu {
 pub struct Backend {
     /// Name.
     pub name: String,
-    /// One-way latency between a real server and it [ms].
+    /// One-way latency between a real server and it \[ms\].
     #[serde(default)]
     pub latency_ms: f64,
     /// Its processors.
