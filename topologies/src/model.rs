@@ -217,7 +217,7 @@ impl Forwarding {
 
 /// Scheduler flags (`-b`) and the one-packet option (`-o`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum Flag {
     /// `sh-fallback`: sh skips unavailable servers.
     ShFallback,
