@@ -94,14 +94,15 @@ impl Topology {
     /// unique; a service has a VIP or a firewall mark (not both), a port unless
     /// persistent, a contiguous netmask of its VIP's family, persistence within ipvsadm's
     /// 1 s..31 days, no real server twice, and weights within ipvsadm's 0..=65535;
-    /// timeouts are at least 1 s.
+    /// timeouts are finite and not negative (below 1 s is a simulator idealisation, such as
+    /// LVS-REF-1's "no hold"; the exporters write ipvsadm's minimum of 1 s).
     pub fn expand(&self) -> Result<Topology, TopologyError> {
         self.check_names()?;
         for (d, director) in self.directors.iter().enumerate() {
             let t = &director.timeouts;
             for (field, v) in [("tcp_s", t.tcp_s), ("tcpfin_s", t.tcpfin_s), ("udp_s", t.udp_s)] {
-                if v.is_some_and(|v| !(v >= 1.0 && v.is_finite())) {
-                    error(format!("directors[{d}].timeouts.{field}"), "a timeout is at least 1 s")?;
+                if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
+                    error(format!("directors[{d}].timeouts.{field}"), "a timeout is a number of seconds >= 0")?;
                 }
             }
         }
