@@ -22,7 +22,13 @@ use lvsim::replay;
 /// or a malformed or invalid scenario (the message names file, line and column); 3 the
 /// run finished but an `expect` check in the scenario did not hold.
 #[derive(Parser)]
-#[command(name = "lvsim", version, about, long_about, after_help = "Quick start: lvsim run scenarios/library/quickstart.ron")]
+#[command(
+    name = "lvsim",
+    version,
+    about,
+    long_about,
+    after_help = "Quick start: lvsim run scenarios/library/quickstart.ron"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -197,7 +203,6 @@ enum IpvsCommand {
     },
 }
 
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -218,15 +223,7 @@ fn main() -> ExitCode {
 }
 
 fn common(s: ScenarioArgs, out: Option<PathBuf>, jobs: usize) -> Common {
-    Common {
-        file: s.file,
-        sets: s.sets,
-        out,
-        quiet: s.quiet,
-        json: s.json,
-        progress: !s.no_progress,
-        jobs,
-    }
+    Common { file: s.file, sets: s.sets, out, quiet: s.quiet, json: s.json, progress: !s.no_progress, jobs }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -245,7 +242,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let c = Common { sets, quiet, json, ..Common::default() };
             commands::run::validate(&c, &files)
         }
-        Command::Sweep { scenario, output } => commands::sweep::sweep(&common(scenario, output.out, output.jobs)),
+        Command::Sweep { scenario, output } => {
+            commands::sweep::sweep(&common(scenario, output.out, output.jobs))
+        }
         Command::Plan { scenario, output, slo, servers, min, max, schedulers } => {
             let o = commands::plan::PlanOpts { slo, servers, min, max, schedulers };
             commands::plan::plan(&common(scenario, output.out, output.jobs), &o)

@@ -99,8 +99,12 @@ impl Common {
 }
 
 /// Runs one configuration, reporting virtual-time progress to `observe`.
-pub fn simulate(cfg: ClusterConfig, observe: impl FnMut(lvs_sched::Time)) -> anyhow::Result<(RunReport, f64)> {
-    let sim = Simulation::new(cfg).map_err(|e| InputError(format!("the scenario cannot be simulated: {e}")))?;
+pub fn simulate(
+    cfg: ClusterConfig,
+    observe: impl FnMut(lvs_sched::Time),
+) -> anyhow::Result<(RunReport, f64)> {
+    let sim =
+        Simulation::new(cfg).map_err(|e| InputError(format!("the scenario cannot be simulated: {e}")))?;
     let t0 = Instant::now();
     let report = sim.run_observed(observe);
     Ok((report, t0.elapsed().as_secs_f64()))
@@ -131,9 +135,11 @@ pub fn count_bar(show: bool, len: u64, what: &str) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:40}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_prefix(what.to_owned());
     bar

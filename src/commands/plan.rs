@@ -44,7 +44,9 @@ pub fn parse_slo(s: &str) -> Result<Expect, String> {
     } else if let Some((m, v)) = s.split_once('>') {
         (m, v, false)
     } else {
-        return Err(format!("--slo {s:?}: expected METRIC<=VALUE or METRIC>=VALUE, such as latency_ms.p99<=200"));
+        return Err(format!(
+            "--slo {s:?}: expected METRIC<=VALUE or METRIC>=VALUE, such as latency_ms.p99<=200"
+        ));
     };
     let v: f64 = bound.trim().parse().map_err(|_| format!("--slo {s:?}: {bound:?} is not a number"))?;
     let e = Expect {
@@ -84,7 +86,14 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
             servers: name.clone(),
             min: 1,
             max: 64,
-            schedulers: vec![Scheduler::Rr, Scheduler::Wrr, Scheduler::Lc, Scheduler::Wlc, Scheduler::Sed, Scheduler::Nq],
+            schedulers: vec![
+                Scheduler::Rr,
+                Scheduler::Wrr,
+                Scheduler::Lc,
+                Scheduler::Wlc,
+                Scheduler::Sed,
+                Scheduler::Nq,
+            ],
             max_loss: 0.001,
         },
         (None, None) => {
@@ -113,10 +122,17 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
             .collect::<Result<_, _>>()?;
     }
     if p.slo.is_empty() {
-        return Err(InputError("the plan has no SLO: give --slo METRIC<=VALUE (e.g. latency_ms.p99<=200)".into()).into());
+        return Err(InputError(
+            "the plan has no SLO: give --slo METRIC<=VALUE (e.g. latency_ms.p99<=200)".into(),
+        )
+        .into());
     }
     if p.min == 0 || p.min > p.max {
-        return Err(InputError(format!("the plan's range {}..={} is empty (min must be >= 1)", p.min, p.max)).into());
+        return Err(InputError(format!(
+            "the plan's range {}..={} is empty (min must be >= 1)",
+            p.min, p.max
+        ))
+        .into());
     }
     if p.schedulers.is_empty() {
         return Err(InputError("the plan compares no scheduler".into()).into());
@@ -145,8 +161,11 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
                 (count_path.clone(), n.to_string()),
             ])
             .map_err(|e| InputError(e.to_string()))?;
-        let runs: Vec<_> =
-            point.replications().into_iter().map(|cfg| summarize(&point, cfg)).collect::<anyhow::Result<_>>()?;
+        let runs: Vec<_> = point
+            .replications()
+            .into_iter()
+            .map(|cfg| summarize(&point, cfg))
+            .collect::<anyhow::Result<_>>()?;
         let result = reports::replications(runs);
         let mut meets = true;
         let mut value = f64::NAN;
@@ -182,7 +201,11 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
                 while hi - lo > 1 {
                     let mid = lo + (hi - lo) / 2;
                     let t = trial(s, mid)?;
-                    if t.meets { hi = mid } else { lo = mid }
+                    if t.meets {
+                        hi = mid
+                    } else {
+                        lo = mid
+                    }
                     trials.push(t);
                 }
                 Ok(trials)
@@ -207,7 +230,11 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
         best = match best {
             None => Some(t),
             Some(b) if t.servers < b.servers => Some(t),
-            Some(b) if t.servers == b.servers && (t.value < b.value) == lower_is_better && t.value != b.value => Some(t),
+            Some(b)
+                if t.servers == b.servers && (t.value < b.value) == lower_is_better && t.value != b.value =>
+            {
+                Some(t)
+            }
             keep => keep,
         };
     }
@@ -234,7 +261,12 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
         let others = if ties.is_empty() {
             " No other scheduler meets the objective with as few servers.".to_owned()
         } else {
-            format!(" Also meeting it with {} servers: {}; {} has the best {metric}.", b.servers, ties.join(", "), b.scheduler)
+            format!(
+                " Also meeting it with {} servers: {}; {} has the best {metric}.",
+                b.servers,
+                ties.join(", "),
+                b.scheduler
+            )
         };
         PlanAnswer {
             scheduler: b.scheduler.clone(),
@@ -257,7 +289,8 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
         answer,
     };
     let dir = c.out_dir(&l.name, "-plan");
-    reports::write_plan(&dir, &report).with_context(|| format!("writing the plan report to {}", dir.display()))?;
+    reports::write_plan(&dir, &report)
+        .with_context(|| format!("writing the plan report to {}", dir.display()))?;
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

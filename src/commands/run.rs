@@ -51,7 +51,8 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
     let (first, wall0) = &results[0];
     let m = meta(&l, *wall0);
     let summary = reports::summary(&m, first);
-    reports::write_run(&dir, &m, first).with_context(|| format!("writing the report to {}", dir.display()))?;
+    reports::write_run(&dir, &m, first)
+        .with_context(|| format!("writing the report to {}", dir.display()))?;
     let reps = (n > 1).then(|| {
         let runs = results.iter().map(|(r, w)| reports::summary(&meta(&l, *w), r)).collect();
         reports::replications(runs)
@@ -74,10 +75,24 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
     } else if !c.quiet {
         write!(out, "{}", reports::text_summary(&m, first))?;
         if let Some(r) = &reps {
-            writeln!(out, "\n{} replications (seeds {}..={}), 95% confidence intervals:", n, l.cluster.seed, l.cluster.seed + n as u64 - 1)?;
-            writeln!(out, "  mean response  {:.3} ± {:.3} ms", r.latency_mean_ms.mean, r.latency_mean_ms.ci95)?;
+            writeln!(
+                out,
+                "\n{} replications (seeds {}..={}), 95% confidence intervals:",
+                n,
+                l.cluster.seed,
+                l.cluster.seed + n as u64 - 1
+            )?;
+            writeln!(
+                out,
+                "  mean response  {:.3} ± {:.3} ms",
+                r.latency_mean_ms.mean, r.latency_mean_ms.ci95
+            )?;
             writeln!(out, "  p99 response   {:.3} ± {:.3} ms", r.latency_p99_ms.mean, r.latency_p99_ms.ci95)?;
-            writeln!(out, "  throughput     {:.2} ± {:.2} conn/s", r.throughput_cps.mean, r.throughput_cps.ci95)?;
+            writeln!(
+                out,
+                "  throughput     {:.2} ± {:.2} conn/s",
+                r.throughput_cps.mean, r.throughput_cps.ci95
+            )?;
             writeln!(out, "  loss           {:.5} ± {:.5}", r.loss_fraction.mean, r.loss_fraction.ci95)?;
         }
         if !outcomes.is_empty() {
@@ -155,6 +170,7 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
     if bad.is_empty() {
         Ok(())
     } else {
-        Err(InputError(format!("{} of {} scenario(s) invalid: {}", bad.len(), files.len(), bad.join(", "))).into())
+        Err(InputError(format!("{} of {} scenario(s) invalid: {}", bad.len(), files.len(), bad.join(", ")))
+            .into())
     }
 }

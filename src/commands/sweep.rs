@@ -46,11 +46,15 @@ pub fn sweep(c: &Common) -> anyhow::Result<()> {
         points: points
             .iter()
             .zip(per_point)
-            .map(|((values, _), runs)| SweepPoint { values: values.clone(), result: reports::replications(runs) })
+            .map(|((values, _), runs)| SweepPoint {
+                values: values.clone(),
+                result: reports::replications(runs),
+            })
             .collect(),
     };
     let dir = c.out_dir(&l.name, "-sweep");
-    reports::write_sweep(&dir, &report).with_context(|| format!("writing the sweep report to {}", dir.display()))?;
+    reports::write_sweep(&dir, &report)
+        .with_context(|| format!("writing the sweep report to {}", dir.display()))?;
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -102,7 +102,10 @@ impl Topology {
             let t = &director.timeouts;
             for (field, v) in [("tcp_s", t.tcp_s), ("tcpfin_s", t.tcpfin_s), ("udp_s", t.udp_s)] {
                 if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
-                    error(format!("directors[{d}].timeouts.{field}"), "a timeout is a number of seconds >= 0")?;
+                    error(
+                        format!("directors[{d}].timeouts.{field}"),
+                        "a timeout is a number of seconds >= 0",
+                    )?;
                 }
             }
         }

@@ -156,8 +156,7 @@ mod tests {
 
     #[test]
     fn flags_are_snake_case_identifiers_in_ron() {
-        let s: Service =
-            ron::from_str("(scheduler: sh, flags: [sh_fallback, sh_port, one_packet])").unwrap();
+        let s: Service = ron::from_str("(scheduler: sh, flags: [sh_fallback, sh_port, one_packet])").unwrap();
         assert_eq!(s.flags, [Flag::ShFallback, Flag::ShPort, Flag::OnePacket]);
     }
 }
