@@ -11,8 +11,11 @@
 mod chart;
 mod csv;
 mod html;
+mod plan;
+mod replications;
 mod run;
 mod summary;
+mod sweep;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -209,15 +212,13 @@ pub struct Replications {
 
 /// Aggregates replications (Student t 95% intervals).
 pub fn replications(runs: Vec<Summary>) -> Replications {
-    let _ = runs;
-    unimplemented!("reports: replications")
+    replications::aggregate(runs)
 }
 
 /// Writes `replications.json` and `replications.csv` (one row per seed, then the
 /// estimates) into a run's report directory.
 pub fn write_replications(dir: &Path, reps: &Replications) -> io::Result<Written> {
-    let _ = (dir, reps);
-    unimplemented!("reports: write_replications")
+    replications::write(dir, reps)
 }
 
 /// One point of a sweep: a value for each axis, and its replications.
@@ -245,8 +246,7 @@ pub struct SweepReport {
 /// whose values are numbers, one line per combination of the other axes, with
 /// confidence intervals when there are replications).
 pub fn write_sweep(dir: &Path, sweep: &SweepReport) -> io::Result<Written> {
-    let _ = (dir, sweep);
-    unimplemented!("reports: write_sweep")
+    sweep::write(dir, sweep)
 }
 
 /// One simulation a capacity plan ran.
@@ -299,6 +299,5 @@ pub struct PlanAnswer {
 /// `report.html` (the answer first, then the evidence: the metric against the number of
 /// servers for each scheduler with the SLO line, and the trials' table).
 pub fn write_plan(dir: &Path, plan: &PlanReport) -> io::Result<Written> {
-    let _ = (dir, plan);
-    unimplemented!("reports: write_plan")
+    plan::write(dir, plan)
 }

@@ -139,10 +139,14 @@ fn decode_png(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
     (info.width, info.height, pixels)
 }
 
+/// Non-white pixels a page with a chart shows at least: a 200 × 200 px area's worth (one
+/// chart's lines, grid and labels come to several times that; a line of text to less).
+const MIN_INK: usize = 40_000;
+
 /// What a screenshot shows.
 struct Looks {
-    /// Fraction of pixels that are not (near) white.
-    ink: f64,
+    /// Pixels that are not (near) white.
+    ink: usize,
     /// Distinct saturated colours (quantised to 8 levels a channel) covering at least 200
     /// pixels each: chart lines, markers and accents; text and grid lines are grey.
     colours: usize,
@@ -160,7 +164,7 @@ fn looks(path: &Path) -> Looks {
         }
     }
     let colours: BTreeSet<_> = counts.into_iter().filter(|&(_, n)| n >= 200).map(|(c, _)| c).collect();
-    Looks { ink: ink as f64 / pixels.len() as f64, colours: colours.len() }
+    Looks { ink, colours: colours.len() }
 }
 
 /// Renders `page` in Chromium and checks it loaded everything and shows charts.
@@ -187,8 +191,8 @@ fn check_in_browser(browser: &Path, work: &Path, page: &Path, min_svgs: usize) {
         probe.svgs
     );
     let l = looks(&png);
-    eprintln!("{}: {:.1}% ink, {} colours", page.display(), l.ink * 100.0, l.colours);
-    assert!(l.ink > 0.03, "the screenshot of {} is nearly blank ({:.2}% ink)", page.display(), l.ink * 100.0);
+    eprintln!("{}: {} ink pixels, {} colours", page.display(), l.ink, l.colours);
+    assert!(l.ink > MIN_INK, "the screenshot of {} is nearly blank ({} ink pixels)", page.display(), l.ink);
     assert!(
         l.colours >= 3,
         "the screenshot of {} shows {} line colours, expected >= 3",
@@ -207,6 +211,24 @@ fn a_run_report_renders_in_chromium() {
 }
 
 #[test]
+fn a_sweep_report_renders_in_chromium() {
+    let Some(browser) = chromium() else { return };
+    let work = tmp("sweep");
+    let dir = work.join("report");
+    reports::write_sweep(&dir, &common::sweep()).expect("writes");
+    check_in_browser(&browser, &work, &dir.join("report.html"), 4);
+}
+
+#[test]
+fn a_plan_report_renders_in_chromium() {
+    let Some(browser) = chromium() else { return };
+    let work = tmp("plan");
+    let dir = work.join("report");
+    reports::write_plan(&dir, &common::plan(55.0)).expect("writes");
+    check_in_browser(&browser, &work, &dir.join("report.html"), 1);
+}
+
+#[test]
 fn the_probe_sees_fetches_and_broken_images() {
     let Some(browser) = chromium() else { return };
     let work = tmp("probe");
@@ -222,19 +244,18 @@ fn the_probe_sees_fetches_and_broken_images() {
 
 #[test]
 fn a_blank_page_fails_the_check() {
-    let Some(_) = chromium() else { return };
+    let Some(browser) = chromium() else { return };
     let work = tmp("blank");
     let page = work.join("blank.html");
-    std::fs::write(&page, "<!DOCTYPE html><html><body><p>nothing</p></body></html>").unwrap();
-    let browser = chromium().unwrap();
+    std::fs::write(&page, "<!DOCTYPE html><html><body><p>nothing to see here</p></body></html>").unwrap();
     let png = work.join("screenshot.png");
     let screenshot = format!("--screenshot={}", png.display());
     run_chromium(&browser, &work, "shot", &page, &[&screenshot, "--window-size=1280,4000"]);
     let l = looks(&png);
     assert!(
-        l.ink < 0.03 && l.colours < 3,
-        "a blank page looks blank: {:.2}% ink, {} colours",
-        l.ink * 100.0,
+        l.ink < MIN_INK && l.colours < 3,
+        "a blank page looks blank: {} ink pixels, {} colours",
+        l.ink,
         l.colours
     );
 }
