@@ -1,12 +1,23 @@
 //! Reports of lvsim runs: `summary.json`, CSV time series and a self-contained
 //! `report.html` with plotters charts and ipvsadm-style tables; the same for sweeps and
-//! capacity plans.
+//! capacity plans. `docs/reports.md` describes every file and key.
+//!
+//! - [`summary`], [`summary_json`], [`text_summary`]: `summary.json` and the terminal text
+//!   (`summary.rs`).
+//! - [`write_run`]: `series.csv`, `servers.csv` and the run's `report.html` (`run.rs`).
+//! - [`replications`], [`write_replications`]: Student t intervals over seeds
+//!   (`replications.rs`); [`write_sweep`] (`sweep.rs`); [`write_plan`] (`plan.rs`).
+//! - Internals: `chart.rs` (plotters line charts as inline SVG), `html.rs` (the page and
+//!   escaping), `csv.rs`.
 //!
 //! # Invariants
 //! - Never runs a simulation: it renders results it is given.
 //! - Output is deterministic for the same results (no timestamps, no map iteration order);
-//!   only `wall_s` differs between two runs of the same scenario and seed.
-//! - `report.html` is self-contained: charts are inline SVG, no scripts or files fetched.
+//!   only `wall_s` (and the page line showing it) differs between two runs of the same
+//!   scenario and seed.
+//! - `report.html` is self-contained: charts are inline SVG, no scripts or files fetched;
+//!   every text put into it is escaped.
+//! - A chart draws at most 2000 points a line; the CSV files keep every sample.
 
 mod chart;
 mod csv;
