@@ -192,7 +192,7 @@ fn errors_name_file_line_column_and_exit_2() {
             "no real server named \"rs9\" (servers are: rs1, rs2)",
         ),
         // A syntax error.
-        (SMALL.replace("demand_ms: Exponential(mean: 5.0),", "demand_ms: Exponential(mean: 5.0"), "bad.ron:12:9", "expected"),
+        (SMALL.replace("demand_ms: Exponential(mean: 5.0),", "demand_ms: Exponential(mean: 5.0"), "bad.ron:12:5", "expected a field name"),
     ];
     for (body, place, what) in cases {
         let f = write(&d, "bad.ron", &body);

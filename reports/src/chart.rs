@@ -66,6 +66,8 @@ pub(crate) struct Chart {
     pub x_log: bool,
     /// Category names for x = 0, 1, 2...: the x axis is labelled with them.
     pub x_categories: Option<Vec<String>>,
+    /// The x values are whole numbers (server counts): labels only on them.
+    pub x_integer: bool,
     /// Mark each point (for sparse data: sweeps, plans).
     pub markers: bool,
     /// The y axis starts at 0 (else at the smallest value).
@@ -126,6 +128,32 @@ fn tick(v: f64) -> String {
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
+/// The y axis: the points, the threshold and `y_at_least`, from 0 when asked; error bars
+/// widen it by at most half the points' span (a two-run interval can be ten times wider
+/// than the data), and 12% headroom on top keeps the legend off the lines.
+fn y_range(chart: &Chart, lines: &[Line]) -> Option<Range<f64>> {
+    let ys = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+    let threshold = chart.threshold.iter().map(|t| t.y);
+    let at_least = (chart.y_at_least > 0.0).then_some(chart.y_at_least);
+    let base = axis_range(ys.chain(threshold).chain(at_least), false)?;
+    let from_zero = chart.y_from_zero && base.start >= 0.0;
+    let (mut lo, mut hi) = (if from_zero { 0.0 } else { base.start }, base.end);
+    if from_zero && hi - lo < 1e-12 {
+        // All zero (say, no connection lost): a unit axis rather than one around 0.
+        hi = if hi > 0.0 { hi * 1.5 } else { 1.0 };
+    }
+    let slack = (hi - lo).max(hi.abs()) * 0.5;
+    for l in lines {
+        for (p, e) in l.points.iter().zip(&l.ci) {
+            hi = hi.max((p.1 + e).min(base.end + slack));
+            if !from_zero {
+                lo = lo.min((p.1 - e).max(base.start - slack));
+            }
+        }
+    }
+    Some(lo..hi + (hi - lo) * 0.12)
+}
+
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// Renders `chart` as an `<svg>` element; `None` when it has no point to draw.
@@ -148,18 +176,14 @@ pub(crate) fn render(chart: &Chart) -> Option<String> {
     let mut x = axis_range(all().map(|p| p.0), chart.x_log)?;
     if let Some(cats) = &chart.x_categories {
         x = -0.5..cats.len() as f64 - 0.5;
+    } else if chart.x_integer {
+        x = x.start.round() - 0.5..x.end.round() + 0.5;
+    } else if chart.markers && !chart.x_log {
+        // Room for the first and last markers and error-bar caps.
+        let pad = (x.end - x.start) * 0.04;
+        x = x.start - pad..x.end + pad;
     }
-    let ys = lines.iter().flat_map(|l| {
-        l.points.iter().enumerate().flat_map(|(i, p)| {
-            let e = l.ci.get(i).copied().unwrap_or(0.0);
-            [p.1 - e, p.1 + e]
-        })
-    });
-    let threshold = chart.threshold.iter().map(|t| t.y);
-    let y = axis_range(ys.chain(threshold).chain([chart.y_at_least]), false)?;
-    let y_lo = if chart.y_from_zero { y.start.min(0.0) } else { y.start };
-    // Headroom above the highest point for the legend.
-    let y = y_lo..y.end + (y.end - y_lo) * 0.12;
+    let y = y_range(chart, &lines)?;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -192,6 +216,7 @@ where
         .x_label_area_size(48)
         .y_label_area_size(72)
         .build_cartesian_2d(x, y)?;
+    let (ch_x_start, ch_x_end) = (ch.x_range().start, ch.x_range().end);
     let cats = c.x_categories.clone();
     let cat_label = move |v: &f64| -> String {
         let i = v.round();
@@ -208,12 +233,18 @@ where
         .label_style(("sans-serif", 13))
         .light_line_style(RGBColor(0xee, 0xee, 0xee))
         .bold_line_style(RGBColor(0xd0, 0xd0, 0xd0));
-    let log_label = |v: &f64| tick(*v);
+    let num_label = |v: &f64| tick(*v);
+    let int_label =
+        |v: &f64| if (v - v.round()).abs() < 1e-6 { format!("{}", v.round()) } else { String::new() };
     if let Some(n) = c.x_categories.as_ref().map(Vec::len) {
         mesh.x_labels(n.max(1)).x_label_formatter(&cat_label);
-    } else if c.x_log {
-        mesh.x_label_formatter(&log_label);
+    } else if c.x_integer {
+        let span = (ch_x_end - ch_x_start).round() as usize;
+        mesh.x_labels(span.clamp(1, 20)).x_label_formatter(&int_label);
+    } else {
+        mesh.x_label_formatter(&num_label);
     }
+    mesh.y_label_formatter(&num_label);
     mesh.draw()?;
     for (i, l) in lines.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
@@ -226,10 +257,13 @@ where
         if c.markers {
             ch.draw_series(l.points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
         }
+        let (y0, y1) = (ch.y_range().start, ch.y_range().end);
         for (&(px, py), &e) in l.points.iter().zip(&l.ci) {
             if e > 0.0 {
-                ch.draw_series(std::iter::once(PathElement::new(vec![(px, py - e), (px, py + e)], style)))?;
-                for end in [py - e, py + e] {
+                // Clipped to the axis; a cap only where the interval ends inside it.
+                let (lo, hi) = ((py - e).max(y0), (py + e).min(y1));
+                ch.draw_series(std::iter::once(PathElement::new(vec![(px, lo), (px, hi)], style)))?;
+                for end in [py - e, py + e].into_iter().filter(|v| (y0..=y1).contains(v)) {
                     let cap = EmptyElement::at((px, end)) + PathElement::new(vec![(-5, 0), (5, 0)], style);
                     ch.draw_series(std::iter::once(cap))?;
                 }

@@ -33,7 +33,7 @@ p.lead{color:var(--muted);margin:0 0 12px}
 nav{margin:10px 0 0;font-size:14px}
 nav a{color:var(--accent);text-decoration:none;margin-right:14px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0 12px;font-size:14px}
-th,td{padding:4px 10px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
+th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
 th{background:#eef1f5;font-weight:600}
 td.l,th.l{text-align:left}
 table.kv th{text-align:left;background:none;font-weight:500;color:var(--muted)}

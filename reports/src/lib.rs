@@ -1,18 +1,32 @@
 //! Reports of lvsim runs: `summary.json`, CSV time series and a self-contained
 //! `report.html` with plotters charts and ipvsadm-style tables; the same for sweeps and
-//! capacity plans.
+//! capacity plans. `docs/reports.md` describes every file and key.
+//!
+//! - [`summary`], [`summary_json`], [`text_summary`]: `summary.json` and the terminal text
+//!   (`summary.rs`).
+//! - [`write_run`]: `series.csv`, `servers.csv` and the run's `report.html` (`run.rs`).
+//! - [`replications`], [`write_replications`]: Student t intervals over seeds
+//!   (`replications.rs`); [`write_sweep`] (`sweep.rs`); [`write_plan`] (`plan.rs`).
+//! - Internals: `chart.rs` (plotters line charts as inline SVG), `html.rs` (the page and
+//!   escaping), `csv.rs`.
 //!
 //! # Invariants
 //! - Never runs a simulation: it renders results it is given.
 //! - Output is deterministic for the same results (no timestamps, no map iteration order);
-//!   only `wall_s` differs between two runs of the same scenario and seed.
-//! - `report.html` is self-contained: charts are inline SVG, no scripts or files fetched.
+//!   only `wall_s` (and the page line showing it) differs between two runs of the same
+//!   scenario and seed.
+//! - `report.html` is self-contained: charts are inline SVG, no scripts or files fetched;
+//!   every text put into it is escaped.
+//! - A chart draws at most 2000 points a line; the CSV files keep every sample.
 
 mod chart;
 mod csv;
 mod html;
+mod plan;
+mod replications;
 mod run;
 mod summary;
+mod sweep;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -209,15 +223,13 @@ pub struct Replications {
 
 /// Aggregates replications (Student t 95% intervals).
 pub fn replications(runs: Vec<Summary>) -> Replications {
-    let _ = runs;
-    unimplemented!("reports: replications")
+    replications::aggregate(runs)
 }
 
 /// Writes `replications.json` and `replications.csv` (one row per seed, then the
 /// estimates) into a run's report directory.
 pub fn write_replications(dir: &Path, reps: &Replications) -> io::Result<Written> {
-    let _ = (dir, reps);
-    unimplemented!("reports: write_replications")
+    replications::write(dir, reps)
 }
 
 /// One point of a sweep: a value for each axis, and its replications.
@@ -245,8 +257,7 @@ pub struct SweepReport {
 /// whose values are numbers, one line per combination of the other axes, with
 /// confidence intervals when there are replications).
 pub fn write_sweep(dir: &Path, sweep: &SweepReport) -> io::Result<Written> {
-    let _ = (dir, sweep);
-    unimplemented!("reports: write_sweep")
+    sweep::write(dir, sweep)
 }
 
 /// One simulation a capacity plan ran.
@@ -299,6 +310,5 @@ pub struct PlanAnswer {
 /// `report.html` (the answer first, then the evidence: the metric against the number of
 /// servers for each scheduler with the SLO line, and the trials' table).
 pub fn write_plan(dir: &Path, plan: &PlanReport) -> io::Result<Written> {
-    let _ = (dir, plan);
-    unimplemented!("reports: write_plan")
+    plan::write(dir, plan)
 }

@@ -16,7 +16,20 @@ const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(172, 17, 60, 201));
 
 /// The cluster with `seed`, `secs` seconds long, sampled every `sample_ms` (none if 0).
 pub fn config(seed: u64, secs: u64, sample_ms: u64) -> ClusterConfig {
-    let speeds = [1.0, 1.0, 2.0];
+    config_with(seed, secs, sample_ms, SchedulerKind::Wlc, 3, 300.0)
+}
+
+/// The cluster with `n` real servers (speeds 1, 1, 2, 1, 1, 2...), `scheduler` and
+/// Poisson arrivals at `rate` [conn/s].
+pub fn config_with(
+    seed: u64,
+    secs: u64,
+    sample_ms: u64,
+    scheduler: SchedulerKind,
+    n: usize,
+    rate: f64,
+) -> ClusterConfig {
+    let speeds: Vec<f64> = (0..n).map(|i| if i % 3 == 2 { 2.0 } else { 1.0 }).collect();
     let servers = speeds
         .iter()
         .enumerate()
@@ -35,7 +48,7 @@ pub fn config(seed: u64, secs: u64, sample_ms: u64) -> ClusterConfig {
             server: i,
             port: 80,
             fwd: Forwarding::Masq,
-            weight: 1 + i as u32,
+            weight: 1 + (i % 3) as u32,
             u_threshold: 0,
             l_threshold: 0,
         })
@@ -50,7 +63,7 @@ pub fn config(seed: u64, secs: u64, sample_ms: u64) -> ClusterConfig {
         "lan",
         vec![ServiceConfig {
             addr: ServiceAddr::Inet { protocol: Protocol::Tcp, vip: VIP, port: 80 },
-            scheduler: SchedulerKind::Wlc,
+            scheduler,
             flags: SvcFlags::default(),
             persistence: None,
             netmask: u32::MAX,
@@ -74,7 +87,7 @@ pub fn config(seed: u64, secs: u64, sample_ms: u64) -> ClusterConfig {
         actions: Vec::new(),
         populations: vec![PopulationConfig {
             name: "web".into(),
-            arrival: ArrivalProcess::Poisson { rate: 300.0 },
+            arrival: ArrivalProcess::Poisson { rate },
             vip: VIP,
             port: 80,
             fwmark: None,
@@ -93,6 +106,68 @@ pub fn config(seed: u64, secs: u64, sample_ms: u64) -> ClusterConfig {
 /// Runs the cluster.
 pub fn run(seed: u64, secs: u64, sample_ms: u64) -> RunReport {
     Simulation::new(config(seed, secs, sample_ms)).expect("valid configuration").run()
+}
+
+/// The summary of a run of `config_with`.
+pub fn summary_with(seed: u64, scheduler: SchedulerKind, n: usize, rate: f64) -> reports::Summary {
+    let r = Simulation::new(config_with(seed, 1, 0, scheduler, n, rate)).expect("valid configuration").run();
+    reports::summary(&reports::RunMeta { scenario: "small".into(), ..reports::RunMeta::default() }, &r)
+}
+
+/// A sweep over the scheduler (rr, wlc) and the rate (200, 300, 400 conn/s), two seeds a
+/// point, with an axis name and value that need escaping.
+pub fn sweep() -> reports::SweepReport {
+    let mut points = Vec::new();
+    for (sched, kind) in [("\"rr\"", SchedulerKind::Rr), ("\"wlc\"", SchedulerKind::Wlc)] {
+        for rate in ["200.0", "300.0", "400.0"] {
+            let runs = (1..=2).map(|seed| summary_with(seed, kind, 3, rate.parse().unwrap())).collect();
+            points.push(reports::SweepPoint {
+                values: vec![sched.to_string(), rate.to_string()],
+                result: reports::replications(runs),
+            });
+        }
+    }
+    reports::SweepReport {
+        scenario: "sweep <&>".into(),
+        axes: vec!["services[0].scheduler".into(), "workload.rate".into()],
+        points,
+    }
+}
+
+/// A capacity plan: rr and wlc with 1 to 4 real servers at 300 conn/s, SLO on the p99.
+pub fn plan(threshold_ms: f64) -> reports::PlanReport {
+    let mut trials = Vec::new();
+    for (name, kind) in [("rr", SchedulerKind::Rr), ("wlc", SchedulerKind::Wlc)] {
+        for n in 1..=4u32 {
+            let runs: Vec<_> = (1..=2).map(|seed| summary_with(seed, kind, n as usize, 300.0)).collect();
+            let result = reports::replications(runs);
+            let value = result.latency_p99_ms.mean;
+            trials.push(reports::PlanTrial {
+                scheduler: name.into(),
+                servers: n,
+                value,
+                meets: value <= threshold_ms,
+                result,
+            });
+        }
+    }
+    let answer = trials
+        .iter()
+        .filter(|t| t.meets)
+        .min_by(|a, b| a.servers.cmp(&b.servers).then(a.value.total_cmp(&b.value)))
+        .map(|t| reports::PlanAnswer {
+            scheduler: t.scheduler.clone(),
+            servers: t.servers,
+            value: t.value,
+            why: format!("fewest servers that meet the SLO; {} <b>wins</b> the tie on p99", t.scheduler),
+        });
+    reports::PlanReport {
+        scenario: "plan".into(),
+        slo: format!("latency_ms.p99 <= {threshold_ms}"),
+        load: "Poisson 300 conn/s".into(),
+        trials,
+        answer,
+    }
 }
 
 /// Report metadata with text that needs escaping in HTML.

@@ -1,0 +1,168 @@
+//! Replications: one scenario run with several seeds, and Student t 95% intervals.
+
+use std::io;
+use std::path::Path;
+
+use sim_core::stats::t_975;
+
+use crate::csv::{Csv, num};
+use crate::summary::finite;
+use crate::{Estimate, Replications, Summary, Written};
+
+/// Mean and Student t 95% half-width `t_{n-1,0.975} · s / sqrt(n)` (s the sample standard
+/// deviation); half-width 0 with fewer than two values, everything 0 with none.
+pub(crate) fn estimate(xs: &[f64]) -> Estimate {
+    let n = xs.len();
+    if n == 0 {
+        return Estimate::default();
+    }
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    let ci95 = if n < 2 {
+        0.0
+    } else {
+        let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
+        t_975(n - 1) * var.sqrt() / (n as f64).sqrt()
+    };
+    Estimate { mean: finite(mean), ci95: finite(ci95), n: u32::try_from(n).unwrap_or(u32::MAX) }
+}
+
+/// Fraction of offered connections not completed: refused, dropped or lost on fail-over.
+pub(crate) fn loss_fraction(s: &Summary) -> f64 {
+    let c = &s.connections;
+    if c.offered == 0 {
+        return 0.0;
+    }
+    (c.refused + c.dropped + c.lost_on_failover) as f64 / c.offered as f64
+}
+
+pub(crate) fn aggregate(mut runs: Vec<Summary>) -> Replications {
+    // Seed order whatever order the runs finished in (a stable sort keeps equal seeds'
+    // order, so the result is a function of the input).
+    runs.sort_by_key(|s| s.seed);
+    let metric = |f: fn(&Summary) -> f64| estimate(&runs.iter().map(f).collect::<Vec<_>>());
+    Replications {
+        latency_mean_ms: metric(|s| s.latency_ms.mean),
+        latency_p99_ms: metric(|s| s.latency_ms.p99),
+        throughput_cps: metric(|s| s.throughput_cps),
+        loss_fraction: metric(loss_fraction),
+        runs,
+    }
+}
+
+/// The per-run and estimate columns shared by the CSV files of replications, sweeps and
+/// plans.
+pub(crate) const ESTIMATE_COLUMNS: [&str; 9] = [
+    "n",
+    "latency_mean_ms",
+    "latency_mean_ms_ci95",
+    "latency_p99_ms",
+    "latency_p99_ms_ci95",
+    "throughput_cps",
+    "throughput_cps_ci95",
+    "loss_fraction",
+    "loss_fraction_ci95",
+];
+
+/// The fields of [`ESTIMATE_COLUMNS`].
+pub(crate) fn estimate_fields(r: &Replications) -> Vec<String> {
+    let mut out = vec![r.latency_mean_ms.n.to_string()];
+    for e in [r.latency_mean_ms, r.latency_p99_ms, r.throughput_cps, r.loss_fraction] {
+        out.extend([num(e.mean), num(e.ci95)]);
+    }
+    out
+}
+
+/// `replications.csv`: one row per seed, then a `mean` and a `ci95` row.
+pub(crate) fn csv(r: &Replications) -> String {
+    let mut csv = Csv::new(&["seed", "latency_mean_ms", "latency_p99_ms", "throughput_cps", "loss_fraction"]);
+    for s in &r.runs {
+        csv.row(&[
+            s.seed.to_string(),
+            num(s.latency_ms.mean),
+            num(s.latency_ms.p99),
+            num(s.throughput_cps),
+            num(loss_fraction(s)),
+        ]);
+    }
+    let es = [r.latency_mean_ms, r.latency_p99_ms, r.throughput_cps, r.loss_fraction];
+    csv.row(&[&["mean".to_string()][..], &es.map(|e| num(e.mean))].concat());
+    csv.row(&[&["ci95".to_string()][..], &es.map(|e| num(e.ci95))].concat());
+    csv.finish()
+}
+
+pub(crate) fn write(dir: &Path, r: &Replications) -> io::Result<Written> {
+    std::fs::create_dir_all(dir)?;
+    let mut w = Written::default();
+    let mut json = serde_json::to_string_pretty(r).map_err(io::Error::other)?;
+    json.push('\n');
+    w.write(dir, "replications.json", &json)?;
+    w.write(dir, "replications.csv", &csv(r))?;
+    Ok(w)
+}
+
+/// `mean ± ci` for tables.
+pub(crate) fn fmt_estimate(e: &Estimate, decimals: usize) -> String {
+    if e.n > 1 {
+        format!("{:.decimals$} ± {:.decimals$}", e.mean, e.ci95)
+    } else {
+        format!("{:.decimals$}", e.mean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Connections, LatencyMs};
+
+    fn run(seed: u64, mean: f64, p99: f64, cps: f64, lost: u64) -> Summary {
+        Summary {
+            seed,
+            latency_ms: LatencyMs { mean, p99, ..LatencyMs::default() },
+            throughput_cps: cps,
+            connections: Connections {
+                offered: 100,
+                completed: 100 - lost,
+                refused: lost,
+                ..Connections::default()
+            },
+            ..Summary::default()
+        }
+    }
+
+    #[test]
+    fn student_t_interval_matches_hand_computation() {
+        // 2, 4, 6, 8: mean 5, s² = (9 + 1 + 1 + 9) / 3 = 20/3, t_{3,0.975} = 3.182446305,
+        // half-width = 3.182446305 · sqrt(20/3) / 2 = 3.182446305 · 2.581988897 / 2 = 4.1085205...
+        let e = estimate(&[2.0, 4.0, 6.0, 8.0]);
+        assert_eq!((e.mean, e.n), (5.0, 4));
+        assert!((e.ci95 - 4.108_520_5).abs() < 1e-6, "{}", e.ci95);
+        // Two values 10, 12: s = sqrt(2), t_{1} = 12.706204736, hw = 12.706204736 · 1 = 12.7062...
+        let e = estimate(&[10.0, 12.0]);
+        assert!((e.ci95 - 12.706_204_736).abs() < 1e-9, "{}", e.ci95);
+        assert_eq!(estimate(&[3.0]), Estimate { mean: 3.0, ci95: 0.0, n: 1 });
+        assert_eq!(estimate(&[]), Estimate::default());
+        assert_eq!(estimate(&[7.0, 7.0, 7.0]).ci95, 0.0);
+    }
+
+    #[test]
+    fn replications_sort_by_seed_and_estimate_each_metric() {
+        let r = aggregate(vec![
+            run(3, 30.0, 90.0, 100.0, 2),
+            run(1, 10.0, 70.0, 120.0, 0),
+            run(2, 20.0, 80.0, 110.0, 1),
+        ]);
+        assert_eq!(r.runs.iter().map(|s| s.seed).collect::<Vec<_>>(), [1, 2, 3]);
+        // 10, 20, 30: mean 20, s = 10, t_{2} = 4.302652730, hw = 4.30265273 · 10 / sqrt 3.
+        assert_eq!(r.latency_mean_ms.mean, 20.0);
+        assert!((r.latency_mean_ms.ci95 - 43.026_527_3 / 3f64.sqrt()).abs() < 1e-9);
+        assert_eq!(r.latency_p99_ms.mean, 80.0);
+        assert_eq!(r.throughput_cps.mean, 110.0);
+        assert!((r.loss_fraction.mean - 0.01).abs() < 1e-12);
+        let csv = csv(&r);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 1 + 3 + 2);
+        assert_eq!(lines[1], "1,10,70,120,0");
+        assert!(lines[4].starts_with("mean,20,80,110,"), "{}", lines[4]);
+        assert!(lines[5].starts_with("ci95,"), "{}", lines[5]);
+    }
+}

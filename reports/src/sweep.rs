@@ -1,0 +1,276 @@
+//! A sweep's directory: `sweep.json`, `sweep.csv`, `report.html`.
+
+use std::io;
+use std::path::Path;
+
+use crate::chart::{Chart, Line};
+use crate::csv::Csv;
+use crate::html::{Page, escape, nav};
+use crate::replications::{ESTIMATE_COLUMNS, estimate_fields, fmt_estimate};
+use crate::{Estimate, Replications, SweepReport, Written};
+
+/// An axis value for people: a RON string's text without its quotes (`"wlc"` → `wlc`),
+/// anything else as written.
+pub(crate) fn display_value(ron: &str) -> String {
+    let t = ron.trim();
+    match t.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) if !inner.contains('"') => inner.to_string(),
+        _ => t.to_string(),
+    }
+}
+
+/// The value as a number, if it is one (`4`, `800.0`, `1e3`).
+fn number(ron: &str) -> Option<f64> {
+    ron.trim().parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// The x axis of the comparison charts: the last axis whose values are all numbers, else
+/// the last axis (as categories); `None` without axes or points.
+fn x_axis(s: &SweepReport) -> Option<(usize, bool)> {
+    if s.points.is_empty() || s.axes.is_empty() {
+        return None;
+    }
+    let numeric = |a: usize| s.points.iter().all(|p| p.values.get(a).and_then(|v| number(v)).is_some());
+    match (0..s.axes.len()).rev().find(|&a| numeric(a)) {
+        Some(a) => Some((a, true)),
+        None => Some((s.axes.len() - 1, false)),
+    }
+}
+
+/// A group of points sharing the values of every axis but x: one line.
+struct Group {
+    name: String,
+    /// (x position, point index)
+    members: Vec<(f64, usize)>,
+}
+
+/// Points grouped by the other axes' values, groups in order of first appearance, members
+/// by x; with category names when x is not numeric.
+fn groups(s: &SweepReport, x: usize, numeric: bool) -> (Vec<Group>, Option<Vec<String>>) {
+    let mut categories: Vec<String> = Vec::new();
+    let mut groups: Vec<(Vec<String>, Group)> = Vec::new();
+    for (i, p) in s.points.iter().enumerate() {
+        let xv = p.values.get(x).map_or("", String::as_str);
+        let pos = if numeric {
+            number(xv).unwrap_or(0.0)
+        } else {
+            let pos = categories.iter().position(|c| c == xv).unwrap_or_else(|| {
+                categories.push(xv.to_string());
+                categories.len() - 1
+            });
+            pos as f64
+        };
+        let key: Vec<String> =
+            p.values.iter().enumerate().filter(|&(a, _)| a != x).map(|(_, v)| v.clone()).collect();
+        let at = match groups.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                let name = s
+                    .axes
+                    .iter()
+                    .enumerate()
+                    .filter(|&(a, _)| a != x)
+                    .zip(&key)
+                    .map(|((_, axis), v)| format!("{axis}={}", display_value(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                groups.push((key, Group { name, members: Vec::new() }));
+                groups.len() - 1
+            }
+        };
+        groups[at].1.members.push((pos, i));
+    }
+    let mut out: Vec<Group> = groups.into_iter().map(|(_, g)| g).collect();
+    for g in &mut out {
+        g.members.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    let cats = (!numeric).then(|| categories.iter().map(|c| display_value(c)).collect());
+    (out, cats)
+}
+
+/// The metrics compared: title, y label, and the estimate.
+type Metric = (&'static str, &'static str, fn(&Replications) -> Estimate);
+
+const METRICS: [Metric; 4] = [
+    ("99th percentile response time", "p99 [ms]", |r| r.latency_p99_ms),
+    ("Mean response time", "mean [ms]", |r| r.latency_mean_ms),
+    ("Throughput", "completed connections [conn/s]", |r| r.throughput_cps),
+    ("Connections lost", "fraction not completed", |r| r.loss_fraction),
+];
+
+fn csv(s: &SweepReport) -> String {
+    let mut header: Vec<String> = s.axes.clone();
+    header.extend(ESTIMATE_COLUMNS.map(String::from));
+    let mut csv = Csv::new(&header);
+    for p in &s.points {
+        let mut row: Vec<String> =
+            (0..s.axes.len()).map(|a| p.values.get(a).cloned().unwrap_or_default()).collect();
+        row.extend(estimate_fields(&p.result));
+        csv.row(&row);
+    }
+    csv.finish()
+}
+
+fn html(s: &SweepReport) -> String {
+    let mut page = Page::new(&format!("lvsim sweep: {}", s.scenario));
+    page.raw(&format!("<h1>lvsim sweep: {}</h1>\n", escape(&s.scenario)));
+    let reps = s.points.iter().map(|p| p.result.runs.len()).max().unwrap_or(0);
+    page.p(
+        "lead",
+        &format!("{} points over {}; up to {reps} replication(s) each.", s.points.len(), s.axes.join(" × ")),
+    );
+    page.raw(&nav(&[("charts", "Charts"), ("points", "Points")]));
+    page.h2("charts", "Charts");
+    match x_axis(s) {
+        None => page.p("note", "The sweep has no points to chart."),
+        Some((x, numeric)) => {
+            let (groups, categories) = groups(s, x, numeric);
+            let caption = if reps > 1 {
+                "Error bars: Student t 95% confidence intervals over the replications."
+            } else {
+                ""
+            };
+            for (title, y_label, metric) in METRICS {
+                let lines = groups
+                    .iter()
+                    .map(|g| Line {
+                        name: if g.name.is_empty() { title.to_string() } else { g.name.clone() },
+                        points: g
+                            .members
+                            .iter()
+                            .map(|&(px, i)| (px, metric(&s.points[i].result).mean))
+                            .collect(),
+                        ci: g.members.iter().map(|&(_, i)| metric(&s.points[i].result).ci95).collect(),
+                    })
+                    .collect();
+                let chart = Chart {
+                    title: format!("{title} against {}", s.axes[x]),
+                    x_label: s.axes[x].clone(),
+                    y_label: y_label.into(),
+                    x_categories: categories.clone(),
+                    markers: true,
+                    y_from_zero: true,
+                    lines,
+                    ..Chart::default()
+                };
+                page.chart(&chart, caption, "no point has a value");
+            }
+        }
+    }
+    page.h2("points", "Points");
+    let mut header: Vec<&str> = s.axes.iter().map(String::as_str).collect();
+    header.extend(["runs", "mean ms", "p99 ms", "throughput conn/s", "lost %"]);
+    let rows: Vec<Vec<String>> = s
+        .points
+        .iter()
+        .map(|p| {
+            let r = &p.result;
+            let mut row: Vec<String> = (0..s.axes.len())
+                .map(|a| p.values.get(a).map_or(String::new(), |v| display_value(v)))
+                .collect();
+            let lost = Estimate {
+                mean: r.loss_fraction.mean * 100.0,
+                ci95: r.loss_fraction.ci95 * 100.0,
+                ..r.loss_fraction
+            };
+            row.extend([
+                r.runs.len().to_string(),
+                fmt_estimate(&r.latency_mean_ms, 3),
+                fmt_estimate(&r.latency_p99_ms, 3),
+                fmt_estimate(&r.throughput_cps, 1),
+                fmt_estimate(&lost, 2),
+            ]);
+            row
+        })
+        .collect();
+    page.table(&header, s.axes.len(), &rows);
+    page.finish()
+}
+
+pub(crate) fn write(dir: &Path, s: &SweepReport) -> io::Result<Written> {
+    std::fs::create_dir_all(dir)?;
+    let mut w = Written::default();
+    let mut json = serde_json::to_string_pretty(s).map_err(io::Error::other)?;
+    json.push('\n');
+    w.write(dir, "sweep.json", &json)?;
+    w.write(dir, "sweep.csv", &csv(s))?;
+    w.write(dir, "report.html", &html(s))?;
+    Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SweepPoint;
+
+    fn point(values: &[&str], mean: f64) -> SweepPoint {
+        let est = Estimate { mean, ci95: mean / 10.0, n: 3 };
+        SweepPoint {
+            values: values.iter().map(|v| v.to_string()).collect(),
+            result: Replications { latency_mean_ms: est, latency_p99_ms: est, ..Replications::default() },
+        }
+    }
+
+    fn sweep() -> SweepReport {
+        let mut points = Vec::new();
+        for s in ["\"rr\"", "\"wlc\""] {
+            for n in ["2", "4", "8"] {
+                points.push(point(&[s, n], 10.0 / n.parse::<f64>().unwrap()));
+            }
+        }
+        SweepReport { scenario: "s".into(), axes: vec!["scheduler".into(), "servers".into()], points }
+    }
+
+    #[test]
+    fn values_display_without_ron_quotes() {
+        assert_eq!(display_value("\"wlc\""), "wlc");
+        assert_eq!(display_value("800.0"), "800.0");
+        assert_eq!(display_value("Some(3)"), "Some(3)");
+        assert_eq!(number("800.0"), Some(800.0));
+        assert_eq!(number("\"wlc\""), None);
+    }
+
+    #[test]
+    fn the_last_numeric_axis_is_x_and_the_others_make_lines() {
+        let s = sweep();
+        assert_eq!(x_axis(&s), Some((1, true)));
+        let (lines, cats) = groups(&s, 1, true);
+        assert!(cats.is_none());
+        assert_eq!(
+            lines.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+            ["scheduler=rr", "scheduler=wlc"]
+        );
+        assert_eq!(lines[1].members, [(2.0, 3), (4.0, 4), (8.0, 5)]);
+        // A numeric axis first and a string axis last: x is still the numeric one.
+        let swapped = SweepReport {
+            axes: vec!["servers".into(), "scheduler".into()],
+            points: s.points.iter().map(|p| point(&[&p.values[1], &p.values[0]], 1.0)).collect(),
+            ..s.clone()
+        };
+        assert_eq!(x_axis(&swapped), Some((0, true)));
+        // No numeric axis: the last axis as categories.
+        let cats_only = SweepReport {
+            axes: vec!["scheduler".into()],
+            points: vec![point(&["\"rr\""], 1.0), point(&["\"lc\""], 2.0)],
+            ..s.clone()
+        };
+        assert_eq!(x_axis(&cats_only), Some((0, false)));
+        let (lines, cats) = groups(&cats_only, 0, false);
+        assert_eq!(cats, Some(vec!["rr".to_string(), "lc".to_string()]));
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].name, "");
+    }
+
+    #[test]
+    fn csv_has_a_row_per_point_with_axis_values_as_ron() {
+        let text = csv(&sweep());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 7);
+        assert!(
+            lines[0].starts_with("scheduler,servers,n,latency_mean_ms,latency_mean_ms_ci95,"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].starts_with("\"\"\"rr\"\"\",2,3,5,0.5,"), "{}", lines[1]);
+    }
+}
