@@ -55,7 +55,8 @@ fn check(out: &Output, what: &str) {
 #[test]
 fn every_library_scenario_runs_and_its_checks_hold() {
     let files = library();
-    let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     // What the issue asks the library to hold.
     for want in [
         "quickstart.ron",
@@ -88,7 +89,8 @@ fn every_library_scenario_runs_and_its_checks_hold() {
         if text.contains("plan: Plan(") {
             let d = out_dir(&format!("{stem}-plan"));
             check(&lvsim(&["plan", "-q", &rel, "-o", d.to_str().unwrap()]), &format!("lvsim plan {rel}"));
-            let plan: Value = serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
+            let plan: Value =
+                serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
             assert!(plan["answer"]["servers"].is_u64(), "{rel}: the plan found no answer: {plan}");
         }
     }
