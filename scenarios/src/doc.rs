@@ -206,6 +206,14 @@ impl Doc {
         self.text.replace_range(range, text);
     }
 
+    /// Where the byte at `offset` came from: the source, its text, and the offset in it.
+    pub fn origin(&self, offset: usize) -> (Source, String, usize) {
+        let seg = self.segs.iter().find(|s| s.start <= offset && offset < s.end).or(self.segs.first());
+        let (si, off) = seg.map_or((0, 0), |s| (s.source, s.src_offset + offset.saturating_sub(s.start)));
+        let (src, text) = &self.sources[si];
+        (src.clone(), text.clone(), off)
+    }
+
     /// The current syntax tree.
     pub fn tree(&self) -> Result<Node, (Location, String)> {
         cst::parse(&self.text).map_err(|e| (self.locate(e.offset), e.message))

@@ -190,6 +190,24 @@ fn inject_topology(d: &mut doc::Doc) -> Result<(), Error> {
 }
 
 impl Loaded {
+    /// The same scenario with each path set to the text of a value written in its own
+    /// document (a sweep axis's value), which keeps that value's file location for errors.
+    fn with_spans(&self, sets: &[(String, std::ops::Range<usize>)]) -> Result<Loaded, Error> {
+        let mut d = self.doc.clone();
+        let mut args = self.overrides.clone();
+        for (path, span) in sets {
+            let value = self.doc.text()[span.clone()].to_owned();
+            let steps = doc::parse_path(path).map_err(|m| Error::bare(format!("sweep axis {path}: {m}")))?;
+            let (source, src_text, src_offset) = self.doc.origin(span.start);
+            d.set(&steps, &value, source, &src_text, src_offset)
+                .map_err(|m| Error::bare(format!("sweep axis {path}: {m}")))?;
+            args.push(format!("{path}={value}"));
+        }
+        let mut l = build::build(d, &self.file, &self.name, &self.base)?;
+        l.overrides = args;
+        Ok(l)
+    }
+
     /// The same scenario with more overrides (`PATH=VALUE`), rebuilt.
     pub fn with(&self, sets: &[(String, String)]) -> Result<Loaded, Error> {
         let mut d = self.doc.clone();
@@ -210,7 +228,7 @@ impl Loaded {
     /// fastest), each as `(values, scenario)`. Without axes, the scenario itself.
     pub fn sweep_points(&self) -> Result<Vec<(Vec<String>, Loaded)>, Error> {
         let tree = self.doc.tree().map_err(|(l, m)| Error::at(l, m))?;
-        let mut axes: Vec<(String, Vec<String>)> = Vec::new();
+        let mut axes: Vec<(String, Vec<std::ops::Range<usize>>)> = Vec::new();
         if let Some(sweep) = tree.field("sweep") {
             for axis in sweep.value.items().unwrap_or_default() {
                 let field = axis.field("field").map(|f| &f.value);
@@ -218,8 +236,7 @@ impl Loaded {
                 let (Some(field), Some(values)) = (field, values) else { continue };
                 let cst::Kind::Atom(path) = &field.kind else { continue };
                 let path = path.trim_matches('"').to_owned();
-                let texts = values.iter().map(|v| self.doc.text()[v.span.clone()].to_owned()).collect();
-                axes.push((path, texts));
+                axes.push((path, values.iter().map(|v| v.span.clone()).collect()));
             }
         }
         if axes.is_empty() {
@@ -232,15 +249,18 @@ impl Loaded {
         let mut points = Vec::with_capacity(total);
         for k in 0..total {
             let mut rem = k;
-            let mut values = vec![String::new(); axes.len()];
+            let mut spans = vec![0..0; axes.len()];
             for (i, (_, vs)) in axes.iter().enumerate().rev() {
-                values[i] = vs[rem % vs.len()].clone();
+                spans[i] = vs[rem % vs.len()].clone();
                 rem /= vs.len();
             }
-            let sets: Vec<(String, String)> =
+            let values: Vec<String> = spans.iter().map(|s| self.doc.text()[s.clone()].to_owned()).collect();
+            let sets: Vec<(String, std::ops::Range<usize>)> =
+                axes.iter().zip(&spans).map(|((p, _), s)| (p.clone(), s.clone())).collect();
+            let shown: Vec<(String, String)> =
                 axes.iter().zip(&values).map(|((p, _), v)| (p.clone(), v.clone())).collect();
-            let l = self.with(&sets).map_err(|e| Error {
-                message: format!("sweep point {}: {}", show_point(&sets), e.message),
+            let l = self.with_spans(&sets).map_err(|e| Error {
+                message: format!("sweep point {}: {}", show_point(&shown), e.message),
                 ..e
             })?;
             points.push((values, l));
