@@ -136,6 +136,18 @@ fn same_seed_same_summary_and_set_changes_it() {
     let sc = json(&d.join("c/summary.json"));
     assert_eq!(sc["seed"], 2);
     assert_ne!(sc["connections"]["offered"], sa["connections"]["offered"]);
+    // Replications: one run per seed, with confidence intervals.
+    let r = lvsim(&["run", &f, "--replications", "3", "-o", d.join("r").to_str().unwrap()]);
+    ok(&r);
+    let reps = json(&d.join("r/replications.json"));
+    let seeds: Vec<u64> =
+        reps["runs"].as_array().unwrap().iter().map(|x| x["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, [1, 2, 3]);
+    assert_eq!(reps["latency_mean_ms"]["n"], 3);
+    assert!(reps["latency_mean_ms"]["ci95"].as_f64().unwrap() > 0.0);
+    assert!(text(&r.stdout).contains("3 replications (seeds 1..=3)"), "{}", text(&r.stdout));
+    // The first replication is the plain run.
+    assert_eq!(strip(json(&d.join("r/summary.json"))), strip(sa.clone()));
     let e = lvsim(&[
         "run",
         &f,

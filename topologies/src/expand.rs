@@ -416,7 +416,7 @@ mod tests {
         let e =
             expand_err(&BASE.replace(
                 r#"address: "10.0.0.1","#,
-                r#"address: "10.0.0.1", timeouts: (tcpfin_s: Some(0.0)),"#,
+                r#"address: "10.0.0.1", timeouts: (tcpfin_s: Some(-1.0)),"#,
             ));
         assert_eq!(e.path, "directors[0].timeouts.tcpfin_s");
         let fw = BASE.replace(r#"vip: Some("10.0.1.1"), port: 443"#, "fwmark: Some(7)");
