@@ -19,21 +19,7 @@ fn lvsim(args: &[&str]) -> Output {
 }
 
 fn library() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/library");
-    let mut out = Vec::new();
-    let mut stack = vec![root];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "ron") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    lvsim::commands::list::library_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/library"))
 }
 
 fn out_dir(name: &str) -> PathBuf {
