@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use lvs_sched::{Duration, Protocol, SchedulerKind, SvcFlags, Time};
+use lvs_sched::{Duration, Protocol, SvcFlags, Time};
 use sim_core::arrival::{ArrivalProcess, parse_trace_csv};
 use sim_core::cpu::CpuConfig;
 use sim_core::dist;
@@ -13,7 +13,7 @@ use sim_core::model::{
     Action, BackendConfig, Change as SimChange, ClusterConfig, DestConfig, DirectorConfig, DuplexLink,
     MAX_WEIGHT, PopulationConfig, ServerConfig, ServiceAddr, ServiceConfig, Transport as SimTransport,
 };
-use topologies::{Channel, Flag, Forwarding, Scheduler, Topology};
+use topologies::{Channel, Flag, Forwarding, Topology};
 
 use crate::doc::{Doc, offset_of, parse_path};
 use crate::format::{Arrival, Change, Dist, Scenario, Transport};
@@ -66,17 +66,6 @@ fn ms(x: f64) -> Duration {
 
 fn us(x: f64) -> Duration {
     dist::secs_to_duration(x * 1e-6)
-}
-
-/// A scheduler's kernel kind.
-pub fn scheduler_kind(s: Scheduler) -> SchedulerKind {
-    let name = serde_name(&s);
-    name.parse().expect("the schema's schedulers are lvs-sched's")
-}
-
-fn serde_name(s: &Scheduler) -> String {
-    // The schema renames variants to lowercase, as ipvsadm spells them.
-    format!("{s:?}").to_lowercase()
 }
 
 impl Builder<'_> {
@@ -320,7 +309,7 @@ impl Builder<'_> {
                 }
                 services.push(ServiceConfig {
                     addr,
-                    scheduler: scheduler_kind(svc.scheduler),
+                    scheduler: svc.scheduler.kind(),
                     flags,
                     persistence: svc.persistence_s.map(secs),
                     netmask,

@@ -116,8 +116,10 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
         p.schedulers = names
             .iter()
             .map(|n| {
-                ron::from_str::<Scheduler>(n.trim())
-                    .map_err(|_| InputError(format!("--schedulers: unknown scheduler {n:?}")))
+                n.trim()
+                    .parse::<lvs_sched::SchedulerKind>()
+                    .map(Scheduler::from_kind)
+                    .map_err(|e| InputError(format!("--schedulers: {e}")))
             })
             .collect::<Result<_, _>>()?;
     }
@@ -154,7 +156,7 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
     let per_sched = ((p.max - p.min + 1) as f64).log2().ceil() as u64 + 1;
     let bar = count_bar(c.bars(), per_sched * p.schedulers.len() as u64, &format!("{} plan", l.name));
     let trial = |sched: Scheduler, n: u32| -> anyhow::Result<PlanTrial> {
-        let name = sched_name(sched);
+        let name = sched.name().to_owned();
         let point = l
             .with(&[
                 ("directors[*].services[*].scheduler".into(), name.clone()),
@@ -325,10 +327,6 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
         writeln!(out, "report: {}", dir.join("report.html").display())?;
     }
     Ok(())
-}
-
-fn sched_name(s: Scheduler) -> String {
-    format!("{s:?}").to_lowercase()
 }
 
 /// The load in words: each population's arrival process.
