@@ -102,6 +102,12 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
             }
         }
         writeln!(out, "\nreport: {}", dir.join("report.html").display())?;
+        if !l.scenario.sweep.is_empty() {
+            writeln!(out, "(this ran the scenario as written; `lvsim sweep {}` runs its sweep)", l.file)?;
+        }
+        if l.scenario.plan.is_some() {
+            writeln!(out, "(`lvsim plan {}` runs its capacity plan)", l.file)?;
+        }
     }
     out.flush()?;
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok).map(|o| o.text.clone()).collect();
