@@ -489,8 +489,9 @@ impl Builder<'_> {
                 None => {
                     let group = s.servers.iter().find(|x| x.name == e.server && x.count != 1);
                     match group {
-                        Some(g) => (1..=g.count)
-                            .filter_map(|n| t.servers.iter().position(|x| x.name == format!("{}{n}", g.name)))
+                        Some(g) => g
+                            .member_names()
+                            .filter_map(|n| t.servers.iter().position(|x| x.name == n))
                             .collect(),
                         None => {
                             let names: Vec<_> = t.servers.iter().map(|x| x.name.as_str()).collect();
@@ -543,17 +544,10 @@ impl Builder<'_> {
     }
 }
 
+/// The server entry (as written) that a name refers to: the entry itself or one of its
+/// members.
 fn find_server<'t>(t: &'t Topology, name: &str) -> Option<&'t topologies::Server> {
-    t.servers.iter().find(|s| s.name == name).or_else(|| {
-        // A member `NAMEk` of a group `NAME`.
-        t.servers.iter().find(|s| {
-            s.count != 1
-                && name
-                    .strip_prefix(s.name.as_str())
-                    .and_then(|k| k.parse::<u32>().ok())
-                    .is_some_and(|k| (1..=s.count).contains(&k))
-        })
-    })
+    t.servers.iter().find(|s| s.name == name || s.member_names().any(|m| m == name))
 }
 
 fn protocol(p: topologies::Protocol) -> Protocol {

@@ -370,6 +370,14 @@ fn unit_speed() -> f64 {
     1.0
 }
 
+impl Server {
+    /// The names of the servers this entry stands for: its own name when `count` is 1,
+    /// else `NAME1` .. `NAMEN` (as [`Topology::expand`] names them).
+    pub fn member_names(&self) -> impl Iterator<Item = String> + '_ {
+        (0..self.count).map(|k| crate::expand::member_name(self, k))
+    }
+}
+
 impl Default for Cpu {
     fn default() -> Self {
         Cpu { cores: 1, speed: 1.0, workers: None, backlog: None }
