@@ -178,29 +178,14 @@ impl Builder<'_> {
     }
 
     /// Checks that need the paths of the topology as written (before `count` groups are
-    /// written out): weights, and whether each real server can be reached its way.
+    /// written out) and that `Topology::expand` does not make (it checks names, addresses,
+    /// services and weights): whether each real server can be reached its way.
     fn precheck(&self, t: &Topology) -> Result<(), Error> {
         for (di, d) in t.directors.iter().enumerate() {
             for (si, svc) in d.services.iter().enumerate() {
                 let sp = format!("directors[{di}].services[{si}]");
-                if svc.fwmark.is_none() && svc.vip.is_none() {
-                    return Err(self.err(&sp, "needs a `vip` (or a `fwmark`)"));
-                }
-                if let Some(p) = svc.persistence_s
-                    && !(p.is_finite() && p >= 1.0)
-                {
-                    return Err(
-                        self.err(&format!("{sp}.persistence_s"), format!("must be at least 1 s, got {p}"))
-                    );
-                }
                 for (ri, rs) in svc.real_servers.iter().enumerate() {
                     let rp = format!("{sp}.real_servers[{ri}]");
-                    if rs.weight > MAX_WEIGHT {
-                        return Err(self.err(
-                            &format!("{rp}.weight"),
-                            format!("weight {} is out of range: ipvsadm accepts 0..={MAX_WEIGHT}", rs.weight),
-                        ));
-                    }
                     let Some(server) = find_server(t, &rs.server) else { continue };
                     match rs.forwarding {
                         Forwarding::DR if server.segment != d.segment => {
