@@ -8,8 +8,10 @@
 //!   IPVS model and, on Linux, the running kernel).
 //!
 //! # Invariants
-//! - Policy lives in the library crates (`lvs-sched`, `sim-core`); this crate parses
-//!   arguments, reads files and prints.
+//! - Scheduling and model policy lives in the library crates (`lvs-sched`, `sim-core`),
+//!   the scenario format in `scenarios`, rendering in `reports`; this crate parses
+//!   arguments, orchestrates runs (replications, sweep points, the plan's search), reads
+//!   and writes files, and prints.
 
 pub mod commands;
 pub mod replay;
