@@ -7,4 +7,5 @@
 //!   TCP, signals and load modules.
 //! - Never changes IPVS itself.
 //!
-//! Status: the crate is laid out; the daemon arrives with the feedbackd issue.
+
+pub mod load;

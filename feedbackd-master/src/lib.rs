@@ -7,4 +7,5 @@
 //! - Never lets an unauthenticated or malformed report change a weight.
 //! - Never flushes the kernel table: it adopts existing entries.
 //!
-//! Status: the crate is laid out; the daemon arrives with the feedbackd issue.
+
+pub mod ipvs;

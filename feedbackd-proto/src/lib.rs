@@ -9,4 +9,6 @@
 //! - A decoder never panics, whatever the bytes; sizes are bounded.
 //! - An unauthenticated or malformed frame never produces a weight change.
 //!
-//! Status: the crate is laid out; the protocol arrives with the feedbackd issue.
+
+pub mod conf;
+pub mod types;
