@@ -16,6 +16,7 @@
 //! - `rr`, `wrr`, `lc`, `wlc` (wlc and sed), `nq`, `fo`, `ovf`, `twos`, `sh`, `dh`, `mh`,
 //!   `lblc`, `lblcr`: one scheduler a file, each citing the kernel function it mirrors.
 //! - `hash`: the kernel's `hash_32()` and SipHash-1-3 (`hsiphash` on 64-bit).
+//! - [`feedback`]: the feedback weight law (reported capacity → weight).
 //! - [`time`]: integer virtual time.
 //!
 //! # Invariants
@@ -28,6 +29,7 @@
 
 pub mod dest;
 mod dh;
+pub mod feedback;
 mod fo;
 mod hash;
 mod lblc;

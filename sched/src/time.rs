@@ -51,6 +51,11 @@ impl Duration {
     pub const fn as_nanos(self) -> u64 {
         self.0
     }
+
+    /// Length [s], for display and ratios only (time itself stays an integer).
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
 }
 
 impl Add<Duration> for Time {
