@@ -4,11 +4,29 @@
 //! Both the live daemons (tokio, TCP) and the simulator (virtual time) drive these state
 //! machines, so a behaviour seen on a live director can be replayed in a scenario.
 //!
+//! # Module map
+//! - [`wire`]: frames and messages, encode and a decoder that never panics.
+//! - [`auth`]: pre-shared key, session keys, tags, sequence numbers ([`auth::Channel`]).
+//! - [`agent`]: the agent's state machine, one per director connection; [`backoff`]: its
+//!   reconnection delays.
+//! - [`master`]: the master's state machine, all agents and the weight law.
+//! - [`conf`]: the `feedbackd-agent.conf` grammar.
+//! - [`types`]: protocol, forwarding, admin state, service specs and keys.
+//!
 //! # Invariants
 //! - Pure: never reads a clock, a socket, a file, the environment or an OS random source.
+//!   Time comes in as `now` ([`lvs_sched::Time`]); nonces and jitter come in as arguments.
 //! - A decoder never panics, whatever the bytes; sizes are bounded.
-//! - An unauthenticated or malformed frame never produces a weight change.
-//!
+//! - An unauthenticated or malformed frame never produces a weight change: a frame is
+//!   authenticated and sequence-checked before it is decoded into a message, and any
+//!   failure closes the connection.
 
+pub mod agent;
+pub mod auth;
+pub mod backoff;
 pub mod conf;
+pub mod master;
 pub mod types;
+pub mod wire;
+
+pub use lvs_sched::{Duration, Time};

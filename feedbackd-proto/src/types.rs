@@ -137,3 +137,64 @@ pub struct ServiceSpec {
     /// agent's connection comes from.
     pub address: Option<IpAddr>,
 }
+
+/// How a virtual service is identified (what `ipvsadm -t/-u/--sctp-service/-f` names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceKey {
+    /// `-t/-u/--sctp-service VIP:PORT`.
+    Addr {
+        /// The protocol.
+        protocol: Protocol,
+        /// The virtual IP.
+        addr: IpAddr,
+        /// The virtual port.
+        port: u16,
+    },
+    /// `-f MARK`; `ipv6` for an IPv6 firewall-mark service (`-6`).
+    Fwmark {
+        /// The firewall mark.
+        mark: u32,
+        /// An IPv6 service.
+        ipv6: bool,
+    },
+}
+
+impl ServiceKey {
+    /// Whether an agent's service belongs to this virtual service: the same firewall
+    /// mark, or the same protocol and port (and VIP, when the agent names one).
+    pub fn matches(&self, spec: &ServiceSpec) -> bool {
+        match (*self, spec.fwmark) {
+            (ServiceKey::Fwmark { mark, .. }, Some(want)) => mark == want,
+            (ServiceKey::Addr { protocol, addr, port }, None) => {
+                protocol == spec.protocol && port == spec.port && spec.vip.is_none_or(|v| v == addr)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    /// As `ipvsadm -L -n` shows it: `TCP  10.0.0.1:80`, `FWM  1`, IPv6 in brackets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceKey::Addr { protocol, addr, port } => {
+                write!(f, "{protocol}  {}", SocketAddrDisplay(*addr, *port))
+            }
+            ServiceKey::Fwmark { mark, ipv6: false } => write!(f, "FWM  {mark}"),
+            ServiceKey::Fwmark { mark, ipv6: true } => write!(f, "FWM  {mark} IPv6"),
+        }
+    }
+}
+
+/// An address and port as ipvsadm prints them: `10.0.0.2:80`, `[2001:db8::2]:80`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketAddrDisplay(pub IpAddr, pub u16);
+
+impl fmt::Display for SocketAddrDisplay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.1),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.1),
+        }
+    }
+}

@@ -1,0 +1,872 @@
+//! The master's state machine: every agent connection, every real server it manages, and
+//! the weight law, sans IO.
+//!
+//! Call order (the daemon's loop, or the simulator's):
+//!
+//! ```text
+//! handle_table(now, services, entries)    // the kernel's table: at start-up, then every few s
+//! loop {
+//!     handle_connect(now, conn, peer, nonce)  // accepted a TCP connection
+//!     handle_input(now, conn, bytes)          // bytes read from it
+//!     handle_disconnect(now, conn)            // it closed
+//!     handle_timeout(now)                     // poll_timeout's instant passed
+//!     while let Some(ev) = poll_event() { apply it: Add/Set/Remove a real server, Close }
+//!     while let Some((conn, bytes)) = poll_transmit() { write them }
+//! }
+//! ```
+//!
+//! Drain events before transmits: an `Ack` then leaves after the weight it reports was
+//! applied. A failed apply is reported back with [`Master::handle_apply_failed`].
+//!
+//! # Invariants
+//! - A weight changes only on an authenticated, sequence-checked, well-formed report (or
+//!   an agent's silence or goodbye). A bad frame only ever closes its connection.
+//! - Real servers the master did not add and no agent claims are never touched: the
+//!   kernel's existing entries are adopted as they are, not flushed.
+//! - Every container is ordered (BTreeMap): iteration, and so the order of events, is the
+//!   same on every run.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::net::IpAddr;
+
+use lvs_sched::feedback::{LawConfig, ServerLaw, Update};
+use lvs_sched::{Duration, Time};
+
+use crate::auth::{Channel, FrameError, Psk};
+use crate::types::{AdminState, Forwarding, ServiceKey, ServiceSpec, SocketAddrDisplay};
+use crate::wire::{
+    self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce,
+    Registered, Report, Welcome,
+};
+
+/// A connection, numbered by the driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// A real server in a virtual service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RsKey {
+    /// The virtual service.
+    pub service: ServiceKey,
+    /// The real server's address.
+    pub addr: IpAddr,
+    /// The real server's port.
+    pub port: u16,
+}
+
+impl fmt::Display for RsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> {}", self.service, SocketAddrDisplay(self.addr, self.port))
+    }
+}
+
+/// The master's settings.
+#[derive(Clone, Debug)]
+pub struct MasterConfig {
+    /// The pre-shared key; when set, every agent frame must be authenticated with it.
+    pub psk: Option<Psk>,
+    /// The weight law.
+    pub law: LawConfig,
+    /// An agent silent this long has its servers quiesced (weight 0).
+    pub quiesce_after: Duration,
+    /// An agent silent this long has its servers removed from the table.
+    pub remove_after: Duration,
+    /// A connection must register within this.
+    pub register_timeout: Duration,
+    /// The most agents at once.
+    pub max_agents: usize,
+}
+
+impl Default for MasterConfig {
+    fn default() -> Self {
+        MasterConfig {
+            psk: None,
+            law: LawConfig::default(),
+            quiesce_after: Duration::from_secs(5),
+            remove_after: Duration::from_secs(60),
+            register_timeout: Duration::from_secs(10),
+            max_agents: 65_536,
+        }
+    }
+}
+
+/// A kernel table entry, as the driver reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableEntry {
+    /// Which real server.
+    pub key: RsKey,
+    /// Its weight in the kernel.
+    pub weight: u32,
+    /// Its forwarding method (`None`: local).
+    pub forwarding: Option<Forwarding>,
+}
+
+/// Why a weight changed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Why {
+    /// The law's answer to a report.
+    Report(Update),
+    /// The agent says drain or maint.
+    Admin(AdminState),
+    /// The agent said goodbye.
+    Goodbye(String),
+    /// The agent has been silent this long.
+    Silent(Duration),
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::Report(u) => {
+                write!(f, "capacity {:.3}, smoothed {:.3}, target {}", u.capacity, u.smoothed, u.target)?;
+                match u.limit {
+                    lvs_sched::feedback::Limit::None => Ok(()),
+                    limit => write!(f, ", limited by {limit}"),
+                }
+            }
+            Why::Admin(a) => write!(f, "agent asks {a}"),
+            Why::Goodbye(r) => write!(f, "agent said goodbye ({r})"),
+            Why::Silent(d) => write!(f, "agent silent for {:.1} s", d.as_secs_f64()),
+        }
+    }
+}
+
+/// What the driver must do or log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MasterEvent {
+    /// Add a real server (NEW_DEST, `ipvsadm -a`).
+    AddRealServer {
+        /// Which.
+        key: RsKey,
+        /// How to forward to it.
+        forwarding: Forwarding,
+        /// Its first weight.
+        weight: u32,
+        /// The agent that claims it.
+        agent: String,
+        /// Why this weight.
+        why: Why,
+    },
+    /// Change a weight (SET_DEST with every other field as it is, `ipvsadm -e`).
+    SetWeight {
+        /// Which.
+        key: RsKey,
+        /// The weight before.
+        from: u32,
+        /// The weight after.
+        to: u32,
+        /// The agent concerned.
+        agent: String,
+        /// Why.
+        why: Why,
+    },
+    /// Remove a real server (DEL_DEST, `ipvsadm -d`).
+    RemoveRealServer {
+        /// Which.
+        key: RsKey,
+        /// The agent concerned.
+        agent: String,
+        /// Why.
+        why: Why,
+    },
+    /// An agent registered.
+    Registered {
+        /// Its connection.
+        conn: ConnId,
+        /// Its id.
+        agent: String,
+        /// Its address.
+        peer: IpAddr,
+        /// Per service, how many virtual services matched.
+        matched: Vec<u8>,
+    },
+    /// Close this connection (after writing what `poll_transmit` still has for it).
+    Close {
+        /// Which.
+        conn: ConnId,
+        /// Why, for the log.
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+struct Conn {
+    peer: IpAddr,
+    channel: Channel,
+    nonce: Nonce,
+    agent: Option<String>,
+    deadline: Option<Time>,
+    closed: bool,
+}
+
+/// An agent's liveness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// Reporting.
+    Live,
+    /// Silent past `quiesce_after`: its servers are at weight 0.
+    Quiesced,
+    /// Said goodbye: its servers are at weight 0 until removal.
+    Left,
+}
+
+impl fmt::Display for Liveness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Liveness::Live => "live",
+            Liveness::Quiesced => "quiesced",
+            Liveness::Left => "left",
+        })
+    }
+}
+
+#[derive(Debug)]
+struct AgentRec {
+    conn: Option<ConnId>,
+    peer: IpAddr,
+    services: Vec<ServiceSpec>,
+    interval_ms: u32,
+    /// Per registered service, the real servers it matched.
+    bindings: Vec<Vec<RsKey>>,
+    last_report: Time,
+    deadline: Time,
+    liveness: Liveness,
+    admin: AdminState,
+    capacity: Vec<Option<u16>>,
+    metrics: Vec<Metric>,
+    reports: u64,
+}
+
+#[derive(Debug)]
+struct RsRec {
+    law: ServerLaw,
+    forwarding: Option<Forwarding>,
+    in_table: bool,
+    owner: Option<String>,
+}
+
+/// Counters for the metrics endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Registrations accepted.
+    pub registrations: u64,
+    /// Reports applied.
+    pub reports: u64,
+    /// Frames refused, by reason (`malformed`, `auth`, `sequence`, `protocol`, `refused`).
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Weight changes issued.
+    pub weight_changes: u64,
+    /// Real servers added.
+    pub added: u64,
+    /// Real servers removed.
+    pub removed: u64,
+    /// Backend operations that failed.
+    pub apply_failures: u64,
+}
+
+/// One row of the status view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusRow {
+    /// Which real server.
+    pub key: RsKey,
+    /// Its weight as the master set or adopted it.
+    pub weight: u32,
+    /// Its forwarding method, when known.
+    pub forwarding: Option<Forwarding>,
+    /// The agent that claims it, if any (`None`: adopted, not managed).
+    pub agent: Option<String>,
+    /// The agent's liveness.
+    pub liveness: Option<Liveness>,
+    /// The agent's admin state.
+    pub admin: Option<AdminState>,
+    /// The last reported capacity for this server's service, in [0, 1].
+    pub capacity: Option<f64>,
+    /// The smoothed capacity.
+    pub smoothed: Option<f64>,
+    /// How long ago the agent last reported.
+    pub report_age: Option<Duration>,
+    /// Whether it is in the kernel's table (false: waiting for a report to be added).
+    pub in_table: bool,
+}
+
+/// One agent's status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentStatus {
+    /// Its id.
+    pub id: String,
+    /// Its address.
+    pub peer: IpAddr,
+    /// Connected now.
+    pub connected: bool,
+    /// Its liveness.
+    pub liveness: Liveness,
+    /// Its admin state.
+    pub admin: AdminState,
+    /// Its report interval [ms].
+    pub interval_ms: u32,
+    /// Reports received.
+    pub reports: u64,
+    /// Since its last report.
+    pub report_age: Duration,
+    /// Its latest metrics.
+    pub metrics: Vec<Metric>,
+}
+
+/// The master's state machine.
+#[derive(Debug)]
+pub struct Master {
+    config: MasterConfig,
+    services: BTreeSet<ServiceKey>,
+    servers: BTreeMap<RsKey, RsRec>,
+    agents: BTreeMap<String, AgentRec>,
+    conns: BTreeMap<ConnId, Conn>,
+    agent_deadlines: BTreeSet<(Time, String)>,
+    conn_deadlines: BTreeSet<(Time, ConnId)>,
+    events: VecDeque<MasterEvent>,
+    transmit: VecDeque<(ConnId, Vec<u8>)>,
+    counters: Counters,
+}
+
+impl Master {
+    /// A master with no table yet.
+    pub fn new(config: MasterConfig) -> Master {
+        if let Err(e) = config.law.validate() {
+            panic!("invalid weight law: {e}");
+        }
+        Master {
+            config,
+            services: BTreeSet::new(),
+            servers: BTreeMap::new(),
+            agents: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            agent_deadlines: BTreeSet::new(),
+            conn_deadlines: BTreeSet::new(),
+            events: VecDeque::new(),
+            transmit: VecDeque::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MasterConfig {
+        &self.config
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The kernel's current table: its virtual services and their real servers. Entries
+    /// the master does not know are adopted with their weight (no slow start); managed
+    /// entries that vanished are added again on their agent's next report; agents are
+    /// matched again against the services (a service created later is picked up).
+    pub fn handle_table(&mut self, _now: Time, services: &[ServiceKey], entries: &[TableEntry]) {
+        self.services = services.iter().copied().collect();
+        let present: BTreeMap<RsKey, &TableEntry> = entries.iter().map(|e| (e.key, e)).collect();
+        self.servers.retain(|key, rs| match present.get(key) {
+            Some(e) => {
+                rs.in_table = true;
+                rs.forwarding = e.forwarding;
+                if rs.law.weight() != e.weight {
+                    rs.law.force(e.weight);
+                }
+                true
+            }
+            None => {
+                rs.in_table = false;
+                rs.owner.is_some()
+            }
+        });
+        for e in entries {
+            self.servers.entry(e.key).or_insert_with(|| RsRec {
+                law: ServerLaw::adopt(e.weight),
+                forwarding: e.forwarding,
+                in_table: true,
+                owner: None,
+            });
+        }
+        let ids: Vec<String> = self.agents.keys().cloned().collect();
+        for id in ids {
+            self.bind(&id);
+        }
+    }
+
+    /// Matches an agent's services to the virtual services and claims the real servers.
+    fn bind(&mut self, id: &str) {
+        let Some(agent) = self.agents.get_mut(id) else { return };
+        let mut bindings = Vec::with_capacity(agent.services.len());
+        for spec in &agent.services {
+            let addr = spec.address.unwrap_or(agent.peer);
+            let keys: Vec<RsKey> = self
+                .services
+                .iter()
+                .filter(|s| s.matches(spec))
+                .map(|&service| RsKey { service, addr, port: spec.port })
+                .collect();
+            for key in &keys {
+                let rs = self.servers.entry(*key).or_insert_with(|| RsRec {
+                    law: ServerLaw::new(agent.last_report, &self.config.law),
+                    forwarding: Some(spec.forwarding),
+                    in_table: false,
+                    owner: None,
+                });
+                rs.owner = Some(id.to_owned());
+            }
+            bindings.push(keys);
+        }
+        agent.bindings = bindings;
+    }
+
+    /// A connection was accepted from `peer`. `nonce`: fresh random bytes.
+    pub fn handle_connect(&mut self, now: Time, conn: ConnId, peer: IpAddr, nonce: Nonce) {
+        self.counters.connections += 1;
+        let mut channel = Channel::new();
+        let welcome = Welcome { auth_required: self.config.psk.is_some(), nonce };
+        self.transmit.push_back((conn, channel.seal(&Message::Welcome(welcome))));
+        let deadline = now + self.config.register_timeout;
+        self.conn_deadlines.insert((deadline, conn));
+        let c = Conn { peer, channel, nonce, agent: None, deadline: Some(deadline), closed: false };
+        self.conns.insert(conn, c);
+    }
+
+    /// The connection closed (or the driver closed it after a `Close` event).
+    pub fn handle_disconnect(&mut self, _now: Time, conn: ConnId) {
+        let Some(c) = self.conns.remove(&conn) else { return };
+        if let Some(d) = c.deadline {
+            self.conn_deadlines.remove(&(d, conn));
+        }
+        if let Some(agent) = c.agent.and_then(|id| self.agents.get_mut(&id)) {
+            if agent.conn == Some(conn) {
+                agent.conn = None;
+            }
+        }
+    }
+
+    /// Bytes read from a connection.
+    pub fn handle_input(&mut self, now: Time, conn: ConnId, bytes: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.closed {
+            return;
+        }
+        c.channel.push_input(bytes);
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            if c.closed {
+                return;
+            }
+            let frame = match c.channel.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(e) => return self.refuse(conn, ErrorCode::Malformed, e.label(), e.to_string()),
+            };
+            self.handle_frame(now, conn, &frame);
+        }
+    }
+
+    fn handle_frame(&mut self, now: Time, conn: ConnId, frame: &[u8]) {
+        let raw = match wire::parse_frame(frame) {
+            Ok(r) => r,
+            Err(e) => {
+                return self.refuse(conn, ErrorCode::Malformed, "malformed", format!("malformed frame: {e}"));
+            }
+        };
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let registering = c.agent.is_none();
+        if registering {
+            if raw.message_type != MessageType::Register {
+                let text = format!("expected a registration, got {:?}", raw.message_type);
+                return self.refuse(conn, ErrorCode::Malformed, "protocol", text);
+            }
+            if let Some(psk) = &self.config.psk {
+                match wire::register_nonce(raw.body) {
+                    Ok(agent_nonce) => c.channel.set_key(psk.session(&c.nonce, &agent_nonce)),
+                    Err(e) => {
+                        let text = format!("malformed registration: {e}");
+                        return self.refuse(conn, ErrorCode::Malformed, "malformed", text);
+                    }
+                }
+            }
+        }
+        let require_key = self.config.psk.is_some();
+        let msg = match c.channel.open(&raw, require_key) {
+            Ok(m) => m,
+            Err(e) => {
+                let code = if e.label() == "auth" { ErrorCode::Auth } else { ErrorCode::Malformed };
+                return self.refuse(conn, code, e.label(), describe(&e));
+            }
+        };
+        let seq = raw.seq;
+        match msg {
+            Message::Register(r) if registering => self.register(now, conn, r),
+            Message::Report(r) if !registering => self.report(now, conn, seq, r),
+            Message::Goodbye(g) if !registering => self.goodbye(now, conn, g.reason),
+            other => {
+                let text = format!("unexpected {:?} from an agent", other.message_type());
+                self.refuse(conn, ErrorCode::Malformed, "protocol", text);
+            }
+        }
+    }
+
+    /// Refuses a connection: an Error frame, then Close. Never touches a weight.
+    fn refuse(&mut self, conn: ConnId, code: ErrorCode, label: &'static str, text: String) {
+        *self.counters.rejected.entry(label).or_insert(0) += 1;
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.closed {
+            return;
+        }
+        c.closed = true;
+        let bytes = c.channel.seal(&Message::Error(ErrorMsg { code, text: text.clone() }));
+        self.transmit.push_back((conn, bytes));
+        let who = match &c.agent {
+            Some(id) => format!("agent {id} ({})", c.peer),
+            None => format!("{}", c.peer),
+        };
+        self.events.push_back(MasterEvent::Close { conn, reason: format!("{who}: {text}") });
+    }
+
+    fn register(&mut self, now: Time, conn: ConnId, r: wire::Register) {
+        let c = self.conns.get_mut(&conn).expect("caller checked the connection");
+        let peer = c.peer;
+        if !self.agents.contains_key(&r.agent_id) && self.agents.len() >= self.config.max_agents {
+            let text = format!("too many agents (max_agents {})", self.config.max_agents);
+            return self.refuse(conn, ErrorCode::Refused, "refused", text);
+        }
+        c.agent = Some(r.agent_id.clone());
+        if let Some(d) = c.deadline.take() {
+            self.conn_deadlines.remove(&(d, conn));
+        }
+        self.counters.registrations += 1;
+        let id = r.agent_id;
+        // The same agent on a new connection: the old one is stale (a reconnect before the
+        // old socket timed out); it is closed and the records carry over.
+        if let Some(old) = self.agents.get(&id).and_then(|a| a.conn).filter(|&o| o != conn) {
+            if let Some(oc) = self.conns.get_mut(&old) {
+                oc.agent = None;
+            }
+            let text = format!("agent {id} registered again from {peer}");
+            self.refuse(old, ErrorCode::Replaced, "replaced", text);
+        }
+        let same_services = self.agents.get(&id).is_some_and(|a| a.services == r.services && a.peer == peer);
+        if !same_services {
+            self.forget_agent(&id);
+        }
+        let n = r.services.len();
+        let agent = self.agents.entry(id.clone()).or_insert_with(|| AgentRec {
+            conn: None,
+            peer,
+            services: r.services,
+            interval_ms: r.interval_ms,
+            bindings: Vec::new(),
+            last_report: now,
+            deadline: now,
+            liveness: Liveness::Live,
+            admin: AdminState::Ready,
+            capacity: vec![None; n],
+            metrics: Vec::new(),
+            reports: 0,
+        });
+        agent.conn = Some(conn);
+        agent.interval_ms = r.interval_ms;
+        self.bind(&id);
+        self.schedule_agent(&id, now);
+        let agent = &self.agents[&id];
+        let matched: Vec<u8> =
+            agent.bindings.iter().map(|b| u8::try_from(b.len()).unwrap_or(u8::MAX)).collect();
+        let c = self.conns.get_mut(&conn).expect("still there");
+        let bytes = c.channel.seal(&Message::Registered(Registered { matched: matched.clone() }));
+        self.transmit.push_back((conn, bytes));
+        self.events.push_back(MasterEvent::Registered { conn, agent: id, peer, matched });
+    }
+
+    /// Drops an agent's claims (its servers stay in the table as adopted entries).
+    fn forget_agent(&mut self, id: &str) {
+        if let Some(a) = self.agents.remove(id) {
+            self.agent_deadlines.remove(&(a.deadline, id.to_owned()));
+            for key in a.bindings.iter().flatten() {
+                if let Some(rs) = self.servers.get_mut(key) {
+                    if rs.owner.as_deref() == Some(id) {
+                        rs.owner = None;
+                    }
+                }
+            }
+            self.servers.retain(|_, rs| rs.in_table || rs.owner.is_some());
+        }
+    }
+
+    /// (Re)arms an agent's silence timer from its last report.
+    fn schedule_agent(&mut self, id: &str, now: Time) {
+        let Some(a) = self.agents.get_mut(id) else { return };
+        self.agent_deadlines.remove(&(a.deadline, id.to_owned()));
+        a.last_report = now;
+        a.deadline = now
+            + match a.liveness {
+                Liveness::Live => self.config.quiesce_after,
+                Liveness::Quiesced | Liveness::Left => self.config.remove_after,
+            };
+        self.agent_deadlines.insert((a.deadline, id.to_owned()));
+    }
+
+    fn report(&mut self, now: Time, conn: ConnId, seq: u64, r: Report) {
+        let id = self.conns[&conn].agent.clone().expect("registered connection");
+        let agent = self.agents.get_mut(&id).expect("a registered connection has its agent");
+        if r.capacity.len() != agent.services.len() {
+            let text = format!(
+                "report has {} capacities for {} registered services",
+                r.capacity.len(),
+                agent.services.len()
+            );
+            return self.refuse(conn, ErrorCode::Malformed, "protocol", text);
+        }
+        self.counters.reports += 1;
+        let returning = agent.liveness != Liveness::Live
+            || (agent.admin != AdminState::Ready && r.admin == AdminState::Ready);
+        agent.liveness = Liveness::Live;
+        agent.admin = r.admin;
+        agent.capacity.clone_from(&r.capacity);
+        agent.metrics = r.metrics;
+        agent.reports += 1;
+        let bindings = agent.bindings.clone();
+        let services = agent.services.clone();
+        self.schedule_agent(&id, now);
+        let law = self.config.law;
+        let mut weights = Vec::with_capacity(bindings.len());
+        for (i, keys) in bindings.iter().enumerate() {
+            for key in keys {
+                let Some(rs) = self.servers.get_mut(key) else { continue };
+                if rs.owner.as_deref() != Some(id.as_str()) {
+                    continue;
+                }
+                if r.admin != AdminState::Ready {
+                    if rs.in_table && rs.law.weight() != 0 {
+                        let from = rs.law.weight();
+                        rs.law.force(0);
+                        self.counters.weight_changes += 1;
+                        self.events.push_back(MasterEvent::SetWeight {
+                            key: *key,
+                            from,
+                            to: 0,
+                            agent: id.clone(),
+                            why: Why::Admin(r.admin),
+                        });
+                    }
+                    continue;
+                }
+                let Some(c) = r.capacity[i] else { continue };
+                let capacity = f64::from(c) / f64::from(CAPACITY_SCALE);
+                if !rs.in_table {
+                    rs.law = ServerLaw::new(now, &law);
+                    let u = rs.law.update(&law, now, capacity);
+                    rs.in_table = true;
+                    self.counters.added += 1;
+                    self.events.push_back(MasterEvent::AddRealServer {
+                        key: *key,
+                        forwarding: rs.forwarding.unwrap_or(services[i].forwarding),
+                        weight: u.to,
+                        agent: id.clone(),
+                        why: Why::Report(u),
+                    });
+                    continue;
+                }
+                // The kernel's weight before this report (0 for a returning server).
+                let before = rs.law.weight();
+                if returning {
+                    rs.law.restart(now, &law);
+                }
+                let u = rs.law.update(&law, now, capacity);
+                if u.to != before {
+                    self.counters.weight_changes += 1;
+                    self.events.push_back(MasterEvent::SetWeight {
+                        key: *key,
+                        from: before,
+                        to: u.to,
+                        agent: id.clone(),
+                        why: Why::Report(u),
+                    });
+                }
+            }
+            let first = keys.first().and_then(|k| self.servers.get(k)).filter(|rs| rs.in_table);
+            weights.push(first.map(|rs| rs.law.weight()));
+        }
+        let c = self.conns.get_mut(&conn).expect("still there");
+        let bytes = c.channel.seal(&Message::Ack(Ack { seq, weights }));
+        self.transmit.push_back((conn, bytes));
+    }
+
+    fn goodbye(&mut self, now: Time, conn: ConnId, reason: String) {
+        let id = self.conns[&conn].agent.clone().expect("registered connection");
+        self.set_agent_weights_zero(&id, &Why::Goodbye(reason.clone()));
+        if let Some(a) = self.agents.get_mut(&id) {
+            a.liveness = Liveness::Left;
+            a.conn = None;
+        }
+        self.schedule_agent(&id, now);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.closed = true;
+        }
+        self.events.push_back(MasterEvent::Close { conn, reason: format!("agent {id} said goodbye: {reason}") });
+    }
+
+    fn set_agent_weights_zero(&mut self, id: &str, why: &Why) {
+        let Some(a) = self.agents.get(id) else { return };
+        for key in a.bindings.iter().flatten() {
+            let Some(rs) = self.servers.get_mut(key) else { continue };
+            if rs.owner.as_deref() != Some(id) || !rs.in_table || rs.law.weight() == 0 {
+                continue;
+            }
+            let from = rs.law.weight();
+            rs.law.force(0);
+            self.counters.weight_changes += 1;
+            self.events.push_back(MasterEvent::SetWeight {
+                key: *key,
+                from,
+                to: 0,
+                agent: id.to_owned(),
+                why: why.clone(),
+            });
+        }
+    }
+
+    /// Time has passed: unregistered connections time out, silent agents are quiesced and
+    /// later removed.
+    pub fn handle_timeout(&mut self, now: Time) {
+        while let Some(&(t, conn)) = self.conn_deadlines.first() {
+            if t > now {
+                break;
+            }
+            self.conn_deadlines.pop_first();
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.deadline = None;
+            }
+            self.refuse(conn, ErrorCode::Refused, "timeout", "no registration in time".into());
+        }
+        while let Some((t, id)) = self.agent_deadlines.first().cloned() {
+            if t > now {
+                break;
+            }
+            self.agent_deadlines.pop_first();
+            let Some(a) = self.agents.get_mut(&id) else { continue };
+            let silent = now.saturating_since(a.last_report);
+            match a.liveness {
+                Liveness::Live => {
+                    a.liveness = Liveness::Quiesced;
+                    a.deadline = a.last_report + self.config.remove_after;
+                    self.agent_deadlines.insert((a.deadline, id.clone()));
+                    self.set_agent_weights_zero(&id, &Why::Silent(silent));
+                }
+                Liveness::Quiesced | Liveness::Left => self.remove_agent(&id, silent),
+            }
+        }
+    }
+
+    fn remove_agent(&mut self, id: &str, silent: Duration) {
+        let Some(a) = self.agents.remove(id) else { return };
+        for key in a.bindings.iter().flatten() {
+            let owned = self.servers.get(key).is_some_and(|rs| rs.owner.as_deref() == Some(id));
+            if !owned {
+                continue;
+            }
+            let rs = self.servers.remove(key).expect("checked");
+            if rs.in_table {
+                self.counters.removed += 1;
+                self.events.push_back(MasterEvent::RemoveRealServer {
+                    key: *key,
+                    agent: id.to_owned(),
+                    why: Why::Silent(silent),
+                });
+            }
+        }
+        if let Some(conn) = a.conn {
+            let text = format!("silent for {:.1} s: removed", silent.as_secs_f64());
+            self.refuse(conn, ErrorCode::Refused, "timeout", text);
+        }
+    }
+
+    /// A backend operation for `key` failed: the entry is taken as absent from the table,
+    /// so the next report adds it again.
+    pub fn handle_apply_failed(&mut self, key: RsKey) {
+        self.counters.apply_failures += 1;
+        if let Some(rs) = self.servers.get_mut(&key) {
+            rs.in_table = false;
+        }
+    }
+
+    /// Bytes to write: `(connection, bytes)`.
+    pub fn poll_transmit(&mut self) -> Option<(ConnId, Vec<u8>)> {
+        self.transmit.pop_front()
+    }
+
+    /// What to do next.
+    pub fn poll_event(&mut self) -> Option<MasterEvent> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Master::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let a = self.agent_deadlines.first().map(|(t, _)| *t);
+        let c = self.conn_deadlines.first().map(|(t, _)| *t);
+        match (a, c) {
+            (Some(a), Some(c)) => Some(a.min(c)),
+            (a, c) => a.or(c),
+        }
+    }
+
+    /// Agents connected now.
+    pub fn connected_agents(&self) -> usize {
+        self.agents.values().filter(|a| a.conn.is_some()).count()
+    }
+
+    /// The status of every real server the master knows, in table order.
+    pub fn status(&self, now: Time) -> Vec<StatusRow> {
+        self.servers
+            .iter()
+            .map(|(key, rs)| {
+                let agent = rs.owner.as_ref().and_then(|id| self.agents.get(id));
+                let index = agent.and_then(|a| a.bindings.iter().position(|b| b.contains(key)));
+                let capacity = agent.zip(index).and_then(|(a, i)| a.capacity[i]);
+                StatusRow {
+                    key: *key,
+                    weight: rs.law.weight(),
+                    forwarding: rs.forwarding,
+                    agent: rs.owner.clone(),
+                    liveness: agent.map(|a| a.liveness),
+                    admin: agent.map(|a| a.admin),
+                    capacity: capacity.map(|c| f64::from(c) / f64::from(CAPACITY_SCALE)),
+                    smoothed: rs.law.smoothed(),
+                    report_age: agent.map(|a| now.saturating_since(a.last_report)),
+                    in_table: rs.in_table,
+                }
+            })
+            .collect()
+    }
+
+    /// Every agent's status, by id.
+    pub fn agents(&self, now: Time) -> Vec<AgentStatus> {
+        self.agents
+            .iter()
+            .map(|(id, a)| AgentStatus {
+                id: id.clone(),
+                peer: a.peer,
+                connected: a.conn.is_some(),
+                liveness: a.liveness,
+                admin: a.admin,
+                interval_ms: a.interval_ms,
+                reports: a.reports,
+                report_age: now.saturating_since(a.last_report),
+                metrics: a.metrics.clone(),
+            })
+            .collect()
+    }
+
+    /// The virtual services known from the last table.
+    pub fn services(&self) -> impl Iterator<Item = &ServiceKey> {
+        self.services.iter()
+    }
+}
+
+fn describe(e: &FrameError) -> String {
+    e.to_string()
+}
