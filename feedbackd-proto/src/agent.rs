@@ -25,9 +25,7 @@ use lvs_sched::{Duration, Time};
 
 use crate::auth::{Channel, FrameError, Psk};
 use crate::types::{AdminState, ServiceSpec};
-use crate::wire::{
-    self, CAPACITY_SCALE, Goodbye, Message, MessageType, Metric, Nonce, Register, Report,
-};
+use crate::wire::{self, CAPACITY_SCALE, Goodbye, Message, MessageType, Metric, Nonce, Register, Report};
 
 /// What an agent is.
 #[derive(Clone, Debug)]
@@ -194,9 +192,7 @@ impl Agent {
         }
         let msg = self.channel.open(&raw, false).map_err(|e: FrameError| format!("from master: {e}"))?;
         match (self.state, msg) {
-            (_, Message::Error(e)) => {
-                Err(format!("master refused us ({}): {}", e.code, e.text))
-            }
+            (_, Message::Error(e)) => Err(format!("master refused us ({}): {}", e.code, e.text)),
             (State::AwaitWelcome, Message::Welcome(w)) => {
                 match (&self.config.psk, w.auth_required) {
                     (Some(psk), true) => self.channel.set_key(psk.session(&w.nonce, &self.nonce)),
@@ -301,8 +297,7 @@ impl Agent {
     pub fn handle_goodbye(&mut self, _now: Time, reason: &str) {
         match self.state {
             State::Ready | State::AwaitRegistered => {
-                let bytes =
-                    self.channel.seal(&Message::Goodbye(Goodbye { reason: reason.to_owned() }));
+                let bytes = self.channel.seal(&Message::Goodbye(Goodbye { reason: reason.to_owned() }));
                 self.transmit.push_back(bytes);
             }
             State::AwaitWelcome | State::Disconnected | State::Leaving => {}
@@ -310,8 +305,7 @@ impl Agent {
         if self.state != State::Leaving {
             self.state = State::Leaving;
             self.waiting_since = None;
-            self.events
-                .push_back(AgentEvent::Close { reason: format!("goodbye: {reason}"), retry: false });
+            self.events.push_back(AgentEvent::Close { reason: format!("goodbye: {reason}"), retry: false });
         }
     }
 
@@ -319,10 +313,7 @@ impl Agent {
     pub fn handle_timeout(&mut self, now: Time) {
         if let Some(since) = self.waiting_since {
             if now.saturating_since(since) >= self.config.master_timeout {
-                self.fail(format!(
-                    "master silent for {:.1} s",
-                    now.saturating_since(since).as_secs_f64()
-                ));
+                self.fail(format!("master silent for {:.1} s", now.saturating_since(since).as_secs_f64()));
             }
         }
     }

@@ -14,9 +14,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::wire::{
-    self, DecodeError, Message, MessageType, Nonce, RawFrame, TAG_LEN,
-};
+use crate::wire::{self, DecodeError, Message, MessageType, Nonce, RawFrame, TAG_LEN};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -51,11 +51,13 @@ mod tests {
         let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         let ms = |d: Duration| d.as_nanos() / 1_000_000;
         assert_eq!(ms(b.next_delay(0)), 250);
-        assert_eq!(ms(b.next_delay(u64::MAX)), 999);
+        assert_eq!(ms(b.next_delay(499_999_999)), 999);
         assert!((1000..2000).contains(&ms(b.next_delay(12345678901))));
-        for _ in 0..20 {
+        for i in 3..40 {
             let d = ms(b.next_delay(987654321));
-            assert!((15_000..30_000).contains(&d), "{d}");
+            // 500 ms · 2^i reaches the 30 s cap at i = 6.
+            let cap = (500u64 << i.min(6)).min(30_000);
+            assert!((cap / 2..cap).contains(&d), "failure {i}: {d} ms");
         }
         b.reset();
         assert_eq!(ms(b.next_delay(0)), 250);

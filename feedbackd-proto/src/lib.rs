@@ -25,6 +25,8 @@ pub mod agent;
 pub mod auth;
 pub mod backoff;
 pub mod conf;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod master;
 pub mod types;
 pub mod wire;

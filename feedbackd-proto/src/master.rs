@@ -36,8 +36,8 @@ use lvs_sched::{Duration, Time};
 use crate::auth::{Channel, FrameError, Psk};
 use crate::types::{AdminState, Forwarding, ServiceKey, ServiceSpec, SocketAddrDisplay};
 use crate::wire::{
-    self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce,
-    Registered, Report, Welcome,
+    self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce, Registered, Report,
+    Welcome,
 };
 
 /// A connection, numbered by the driver.
@@ -707,7 +707,8 @@ impl Master {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.closed = true;
         }
-        self.events.push_back(MasterEvent::Close { conn, reason: format!("agent {id} said goodbye: {reason}") });
+        self.events
+            .push_back(MasterEvent::Close { conn, reason: format!("agent {id} said goodbye: {reason}") });
     }
 
     fn set_agent_weights_zero(&mut self, id: &str, why: &Why) {
