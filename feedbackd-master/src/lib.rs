@@ -1,11 +1,28 @@
 //! `feedbackd-master`: runs on the director, accepts agents and rewrites the IPVS weights in
 //! the kernel (generic netlink by default), adding real servers on the fly.
 //!
+//! # Module map
+//! - [`config`]: command line and configuration file.
+//! - [`daemon`]: the tokio loop around `feedbackd_proto::master::Master`.
+//! - [`ipvs`]: the kernel table through netlink, ipvsadm or a dry run.
+//! - [`status`]: the status table, Prometheus metrics and their HTTP server.
+//!
 //! # Invariants
 //! - Protocol and weight law live in `feedbackd-proto` and `lvs-sched`; this crate only
 //!   drives them with tokio, TCP and netlink.
 //! - Never lets an unauthenticated or malformed report change a weight.
-//! - Never flushes the kernel table: it adopts existing entries.
-//!
+//! - Never flushes the kernel table: it adopts existing entries, and leaves the table as
+//!   it is on exit.
 
+pub mod config;
+pub mod daemon;
 pub mod ipvs;
+pub mod status;
+
+/// Logs one line to stderr, prefixed `feedbackd-master:` (systemd's journal adds the time).
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => {
+        eprintln!("feedbackd-master: {}", format_args!($($arg)*))
+    };
+}

@@ -348,10 +348,8 @@ fn a_master_that_stops_answering_is_timed_out() {
 }
 
 fn any_message() -> impl Strategy<Value = Message> {
-    let addr = prop_oneof![
-        any::<[u8; 4]>().prop_map(IpAddr::from),
-        any::<[u8; 16]>().prop_map(IpAddr::from),
-    ];
+    let addr =
+        prop_oneof![any::<[u8; 4]>().prop_map(IpAddr::from), any::<[u8; 16]>().prop_map(IpAddr::from),];
     let spec = (
         prop_oneof![Just(Protocol::Tcp), Just(Protocol::Udp), Just(Protocol::Sctp)],
         1u16..,

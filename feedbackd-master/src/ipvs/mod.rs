@@ -3,39 +3,13 @@
 //!
 //! CONTRACT STUB: the public items below are fixed; the bodies are to be written.
 
-use core::fmt;
 use core::net::IpAddr;
 
-use feedbackd_proto::types::{Forwarding, Protocol};
+use feedbackd_proto::types::Forwarding;
 
-/// How a virtual service is identified (what `ipvsadm -t/-u/-f` names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ServiceKey {
-    /// `-t/-u/--sctp-service VIP:PORT`.
-    Addr {
-        /// The protocol.
-        protocol: Protocol,
-        /// The virtual IP.
-        addr: IpAddr,
-        /// The virtual port.
-        port: u16,
-    },
-    /// `-f MARK`; `ipv6` for an IPv6 firewall-mark service (`-6`).
-    Fwmark {
-        /// The firewall mark.
-        mark: u32,
-        /// An IPv6 service.
-        ipv6: bool,
-    },
-}
-
-impl fmt::Display for ServiceKey {
-    /// As `ipvsadm -L -n` shows it: `TCP  10.0.0.1:80`, `FWM  1`, IPv6 in brackets.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _ = f;
-        unimplemented!("contract stub")
-    }
-}
+/// How a virtual service is identified: the protocol crate's key, shared with the master
+/// state machine.
+pub use feedbackd_proto::types::ServiceKey;
 
 /// A virtual service in the kernel's table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,4 +131,11 @@ impl Backend {
         let _ = (service, addr, port);
         unimplemented!("contract stub")
     }
+}
+
+/// Parses a service as the master's `--service` option writes it: `tcp:10.0.0.1:80`,
+/// `udp:[2001:db8::1]:53`, `sctp:10.0.0.1:9`, `fwm:1`, `fwm6:1`.
+pub fn parse_service(s: &str) -> Result<ServiceKey, String> {
+    let _ = s;
+    unimplemented!("contract stub")
 }

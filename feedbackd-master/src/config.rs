@@ -1,0 +1,272 @@
+//! The master's settings: command-line options, optionally preceded by a configuration
+//! file (`--config FILE`) whose `key = value` lines are the same options without `--`.
+//!
+//! ```text
+//! # /etc/feedbackd-master.conf
+//! listen = 0.0.0.0:7878
+//! backend = netlink
+//! key_file = /etc/feedbackd.key
+//! max_step = 20
+//! ```
+//!
+//! Command-line options override the file. An unknown key or a bad value fails at start-up
+//! with the file and line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::ipvs::BackendKind;
+
+/// feedbackd-master: applies live feedback from feedbackd-agents to the kernel's IPVS
+/// weights.
+///
+/// Agents on the real servers connect over TCP and report their spare capacity. The master
+/// matches each agent's services (protocol and port) to the virtual services that exist in
+/// the kernel (create them with `ipvsadm -A -t VIP:PORT -s wlc`), adds the agent's host as a
+/// real server with its forwarding method, and sets its weight with the feedback law:
+/// smoothed capacity mapped onto [min_weight, max_weight], a dead-band, a maximum step per
+/// report and a slow start for new servers. A silent agent's servers are quiesced (weight
+/// 0) and later removed. Existing kernel entries are adopted, never flushed, so the master
+/// can be restarted at any time.
+///
+/// Exit status: 0 after SIGTERM/SIGINT, 1 on a run-time failure, 2 on a bad configuration.
+#[derive(Debug, Parser)]
+#[command(version, args_override_self = true, max_term_width = 100)]
+pub struct Cli {
+    /// What to do (default: run the daemon).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Read options from FILE first (`key = value` lines; keys are the long options).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Where agents connect.
+    #[arg(long, default_value = "0.0.0.0:7878", value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+
+    /// How weights reach the kernel: generic netlink, the ipvsadm command, or a dry run
+    /// that only logs (its table holds the --service entries).
+    #[arg(long, value_enum, default_value = "netlink")]
+    pub backend: BackendArg,
+
+    /// A virtual service for the dry-run backend: tcp:VIP:PORT, udp:VIP:PORT, fwm:MARK
+    /// (repeatable).
+    #[arg(long = "service", value_name = "SERVICE")]
+    pub services: Vec<String>,
+
+    /// Require agents to authenticate with the pre-shared key in FILE (at least 16 bytes).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// Serve the status table (/status) and Prometheus metrics (/metrics) over HTTP here.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7879")]
+    pub status_listen: Option<SocketAddr>,
+
+    /// Do not serve status or metrics.
+    #[arg(long)]
+    pub no_status: bool,
+
+    /// How often to re-read the kernel's table (new services, entries edited by others).
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub rescan_interval: Duration,
+
+    /// Quiesce (weight 0) the servers of an agent silent for this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub quiesce_after: Duration,
+
+    /// Remove the servers of an agent silent for this long.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub remove_after: Duration,
+
+    /// Close connections that do not register within this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub register_timeout: Duration,
+
+    /// The lowest weight of a reporting server.
+    #[arg(long, default_value_t = 1)]
+    pub min_weight: u32,
+
+    /// The weight of an idle server (at most 65535).
+    #[arg(long, default_value_t = 100)]
+    pub max_weight: u32,
+
+    /// EWMA factor in (0, 1]: the weight of the newest report (1 = no smoothing).
+    #[arg(long, default_value_t = 0.5)]
+    pub smoothing: f64,
+
+    /// Ignore weight changes smaller than this.
+    #[arg(long, default_value_t = 2)]
+    pub dead_band: u32,
+
+    /// Change a weight by at most this much per report (0 = unlimited).
+    #[arg(long, default_value_t = 25)]
+    pub max_step: u32,
+
+    /// New and returning servers ramp up to the full weight range over this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub slow_start: Duration,
+
+    /// The most agents at once.
+    #[arg(long, default_value_t = 65_536)]
+    pub max_agents: usize,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a running master's status table (fetched from its --status-listen address).
+    Status {
+        /// The master's status address.
+        #[arg(long, default_value = "127.0.0.1:7879", value_name = "ADDR:PORT")]
+        addr: SocketAddr,
+        /// Print the Prometheus metrics instead.
+        #[arg(long)]
+        metrics: bool,
+    },
+}
+
+/// `--backend` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// Generic netlink, family IPVS.
+    Netlink,
+    /// The ipvsadm command.
+    Ipvsadm,
+    /// Log only.
+    DryRun,
+}
+
+impl From<BackendArg> for BackendKind {
+    fn from(b: BackendArg) -> BackendKind {
+        match b {
+            BackendArg::Netlink => BackendKind::Netlink,
+            BackendArg::Ipvsadm => BackendKind::Ipvsadm,
+            BackendArg::DryRun => BackendKind::DryRun,
+        }
+    }
+}
+
+/// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds (`1.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 =
+        num.trim().parse().map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 5s, 2m, 1h)"))?;
+    let scale = match unit.trim() {
+        "ms" => 1e-3,
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        u => return Err(format!("unknown unit {u:?} in {s:?} (use ms, s, m or h)")),
+    };
+    if !(n.is_finite() && n >= 0.0) {
+        return Err(format!("{s:?} is not a non-negative duration"));
+    }
+    Ok(Duration::from_secs_f64(n * scale))
+}
+
+/// Parses the command line, with `--config FILE`'s lines inserted before the command line's
+/// own options (so the command line wins). Errors name the file and line.
+pub fn parse_args(args: Vec<String>) -> Result<Cli, ArgsError> {
+    let first = Cli::try_parse_from(&args)?;
+    let Some(path) = first.config.clone() else { return Ok(first) };
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| ArgsError::File(format!("{}: {e}", path.display())))?;
+    let mut file_args = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let at = format!("{}:{}", path.display(), i + 1);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(ArgsError::File(format!("{at}: expected `key = value`, got {line:?}")));
+        };
+        let key = key.trim().replace('_', "-");
+        if key == "config" {
+            return Err(ArgsError::File(format!("{at}: `config` cannot be set in a configuration file")));
+        }
+        let arg = format!("--{key}={}", value.trim());
+        // Check the line alone, so that an error can name it.
+        if let Err(e) = Cli::try_parse_from([args[0].as_str(), arg.as_str()]) {
+            let msg = e.render().to_string();
+            let first_line = msg.lines().next().unwrap_or("").trim_start_matches("error: ");
+            return Err(ArgsError::File(format!("{at}: {first_line}")));
+        }
+        file_args.push(arg);
+    }
+    let mut all = vec![args[0].clone()];
+    all.extend(file_args);
+    all.extend(args.into_iter().skip(1));
+    Ok(Cli::try_parse_from(all)?)
+}
+
+/// Why the arguments were not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    /// The command line (or `--help`/`--version`): let clap print it and exit.
+    #[error("{0}")]
+    Clap(#[from] clap::Error),
+    /// The configuration file, with its line.
+    #[error("{0}")]
+    File(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("fbm-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("master.conf");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn file_values_apply_and_the_command_line_wins() {
+        let p =
+            tmp("ok", "# comment\nbackend = dry-run\nmax_step = 7 # trailing\nservice = tcp:10.0.0.1:80\n");
+        let cli = parse_args(args(&["m", "--config", p.to_str().unwrap(), "--max-step", "9"])).unwrap();
+        assert_eq!(cli.backend, BackendArg::DryRun);
+        assert_eq!(cli.max_step, 9);
+        assert_eq!(cli.services, vec!["tcp:10.0.0.1:80"]);
+    }
+
+    #[test]
+    fn bad_lines_name_the_file_and_line() {
+        let p = tmp("bad", "backend = dry-run\n\nmax_stepp = 7\n");
+        let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
+        assert!(e.contains("master.conf:3:") && e.contains("max-stepp"), "{e}");
+        let p = tmp("val", "quiesce_after = soon\n");
+        let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
+        assert!(e.contains("master.conf:1:") && e.contains("not a duration"), "{e}");
+        let p = tmp("eq", "backend netlink\n");
+        let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
+        assert!(e.contains("master.conf:1: expected `key = value`"), "{e}");
+    }
+
+    fn parse_args_msg(a: Vec<String>) -> Result<Cli, String> {
+        parse_args(a).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1.5 s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}

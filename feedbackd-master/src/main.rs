@@ -1,0 +1,122 @@
+//! The `feedbackd-master` binary: see `feedbackd-master --help`.
+
+use std::io::{Read as _, Write as _};
+use std::process::ExitCode;
+
+use feedbackd_master::config::{self, Cli, Command};
+use feedbackd_master::daemon::{self, Settings, proto_duration};
+use feedbackd_master::ipvs::{Backend, VirtualService};
+use feedbackd_master::log;
+use feedbackd_proto::auth::Psk;
+use feedbackd_proto::master::MasterConfig;
+use lvs_sched::feedback::LawConfig;
+
+fn main() -> ExitCode {
+    let cli = match config::parse_args(std::env::args().collect()) {
+        Ok(cli) => cli,
+        Err(config::ArgsError::Clap(e)) => e.exit(),
+        Err(config::ArgsError::File(msg)) => {
+            eprintln!("feedbackd-master: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::Status { addr, metrics }) = cli.command {
+        return match fetch(addr, if metrics { "/metrics" } else { "/status" }) {
+            Ok(body) => {
+                print!("{body}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("feedbackd-master status: {addr}: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let (settings, backend) = match start(&cli) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("feedbackd-master: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(daemon::run(settings, backend)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Validates the configuration and opens the backend: every problem is reported here, at
+/// start-up, with what to fix.
+fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
+    let law = LawConfig {
+        min_weight: cli.min_weight,
+        max_weight: cli.max_weight,
+        smoothing: cli.smoothing,
+        dead_band: cli.dead_band,
+        max_step: cli.max_step,
+        slow_start: proto_duration(cli.slow_start),
+    };
+    law.validate().map_err(|e| anyhow::anyhow!("weight law: {e}"))?;
+    if cli.remove_after <= cli.quiesce_after {
+        anyhow::bail!(
+            "--remove-after ({:?}) must be longer than --quiesce-after ({:?})",
+            cli.remove_after,
+            cli.quiesce_after
+        );
+    }
+    let psk = match &cli.key_file {
+        None => None,
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).map_err(|e| anyhow::anyhow!("key file {}: {e}", path.display()))?;
+            Some(
+                Psk::from_file_contents(&bytes)
+                    .map_err(|e| anyhow::anyhow!("key file {}: {e}", path.display()))?,
+            )
+        }
+    };
+    let mut dry = Vec::new();
+    for s in &cli.services {
+        let key =
+            feedbackd_master::ipvs::parse_service(s).map_err(|e| anyhow::anyhow!("--service {s}: {e}"))?;
+        dry.push(VirtualService { key, scheduler: "wlc".into(), flags: 0, timeout_s: 0, netmask: 0 });
+    }
+    let kind = cli.backend.into();
+    if !dry.is_empty() && kind != feedbackd_master::ipvs::BackendKind::DryRun {
+        anyhow::bail!("--service only seeds the dry-run backend; create real services with ipvsadm -A");
+    }
+    let backend = Backend::open(kind, &dry)
+        .map_err(|e| anyhow::anyhow!("opening the {} backend: {e}", daemon::backend_name(kind)))?;
+    let master = MasterConfig {
+        psk,
+        law,
+        quiesce_after: proto_duration(cli.quiesce_after),
+        remove_after: proto_duration(cli.remove_after),
+        register_timeout: proto_duration(cli.register_timeout),
+        max_agents: cli.max_agents,
+    };
+    let settings = Settings {
+        master,
+        listen: cli.listen,
+        status_listen: if cli.no_status { None } else { cli.status_listen },
+        rescan_interval: cli.rescan_interval,
+    };
+    Ok((settings, backend))
+}
+
+fn fetch(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    if !head.starts_with("HTTP/1.0 200") {
+        return Err(std::io::Error::other(head.lines().next().unwrap_or("bad response").to_owned()));
+    }
+    Ok(body.to_owned())
+}
