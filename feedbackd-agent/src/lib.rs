@@ -2,10 +2,23 @@
 //! `/proc/stat` by default) and reports it to `feedbackd-master` on every configured
 //! director. Reads the original `/etc/feedbackd-agent.conf` grammar.
 //!
+//! # Module map
+//! - [`load`]: the load modules (cpuload, loadavg, memory, psi, connections, command, file).
+//! - [`daemon`]: the sampler and one connection loop per director around
+//!   `feedbackd_proto::agent::Agent`.
+//!
 //! # Invariants
 //! - Protocol logic lives in `feedbackd-proto`; this crate only drives it with tokio,
 //!   TCP, signals and load modules.
 //! - Never changes IPVS itself.
-//!
 
+pub mod daemon;
 pub mod load;
+
+/// Logs one line to stderr, prefixed `feedbackd-agent:` (systemd's journal adds the time).
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => {
+        eprintln!("feedbackd-agent: {}", format_args!($($arg)*))
+    };
+}
