@@ -81,6 +81,7 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let (page_tx, mut page_rx) = mpsc::channel::<PageRequest>(16);
     if let Some(addr) = settings.status_listen {
         let l = listener_or_context(addr, "status")?;
+        let addr = l.local_addr()?;
         tokio::spawn(status::serve(l, page_tx));
         log!("status on http://{addr}/status, metrics on http://{addr}/metrics");
     } else {
@@ -96,9 +97,9 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     };
     d.rescan().context("reading the IPVS table at start-up")?;
     log!(
-        "listening on {} ({:?} backend); adopted {} virtual services, {} real servers",
-        settings.listen,
-        d.backend.kind(),
+        "listening on {} ({} backend); adopted {} virtual services, {} real servers",
+        listener.local_addr()?,
+        backend_name(d.backend.kind()),
         d.kernel.services.len(),
         d.kernel.servers.len()
     );

@@ -1,0 +1,192 @@
+//! feedbackd-master and feedbackd-agent as real processes on loopback, with the dry-run
+//! backend: registration, weights following the reported load, authentication, goodbye,
+//! silence, and a master restart on the same port.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use nix::sys::signal::Signal;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn master(extra: &[&str], port: u16) -> (Proc, String, String) {
+    let mut cmd = Command::new(master_bin());
+    cmd.args([
+        "--backend",
+        "dry-run",
+        "--service",
+        "tcp:10.0.0.1:80",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--status-listen",
+        "127.0.0.1:0",
+        "--smoothing",
+        "1",
+        "--max-step",
+        "0",
+        "--dead-band",
+        "0",
+        "--slow-start",
+        "0s",
+        "--quiesce-after",
+        "1500ms",
+        "--remove-after",
+        "3s",
+        "--rescan-interval",
+        "500ms",
+    ]);
+    cmd.args(extra);
+    let m = Proc::spawn("master", cmd);
+    let l = m.wait_for(0, LIMIT, "listening", |l| l.contains("listening on"));
+    let listen = addr_after(&l, "listening on ");
+    let s = m.wait_for(0, LIMIT, "status", |l| l.contains("status on http://"));
+    let status = addr_after(&s, "status on http://").trim_end_matches("/status").to_owned();
+    (m, listen, status)
+}
+
+fn agent(conf: &Path, name: &str) -> Proc {
+    let mut cmd = Command::new(agent_bin());
+    cmd.arg("--config").arg(conf);
+    Proc::spawn(name, cmd)
+}
+
+fn write_load(path: &Path, capacity: f64) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{capacity}\n")).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
+fn weight_line(key: &str, to: u32) -> impl Fn(&str) -> bool {
+    let rs = key.to_owned();
+    move |l: &str| {
+        l.contains("dry-run: ipvsadm") && l.contains(&rs) && l.contains(&format!("-w {to} "))
+            || l.contains("dry-run: ipvsadm") && l.contains(&rs) && l.ends_with(&format!("-w {to}"))
+    }
+}
+
+#[test]
+fn weights_follow_reported_load_and_agents_come_and_go() {
+    let dir = tempdir("loopback");
+    let (mut m, listen, status_addr) = master(&[], 0);
+    let (load1, load2) = (dir.join("load1"), dir.join("load2"));
+    write_load(&load1, 0.9);
+    write_load(&load2, 0.9);
+    let a1 = agent(&agent_conf(&dir, "rs1", &listen, "10.0.0.2", &load1, None), "rs1");
+    let mut a2 = agent(&agent_conf(&dir, "rs2", &listen, "10.0.0.3", &load2, None), "rs2");
+
+    // Both are added on their first report, with the weight their capacity maps to.
+    m.wait_for(0, LIMIT, "add rs1", |l| l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 90"));
+    m.wait_for(0, LIMIT, "add rs2", |l| l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.3:80 -m -w 90"));
+    a1.wait_for(0, LIMIT, "registered", |l| l.contains("registered; every service matched"));
+
+    // rs1 gets busy: its weight follows, with one log line saying why; rs2 stays.
+    let mark = m.mark();
+    write_load(&load1, 0.2);
+    m.wait_for(mark, LIMIT, "rs1 to 21", weight_line("-r 10.0.0.2:80", 21));
+    let why = m.wait_for(mark, LIMIT, "log line", |l| {
+        l.contains("weight TCP  10.0.0.1:80 -> 10.0.0.2:80: 90 -> 21")
+    });
+    assert!(why.contains("agent rs1") && why.contains("capacity 0.200"), "{why}");
+    let table = status(&status_addr, false);
+    let row = |addr: &str| {
+        table.lines().find(|l| l.contains(addr)).unwrap_or_else(|| panic!("{addr} in\n{table}")).to_owned()
+    };
+    assert!(row("10.0.0.2:80").split_whitespace().nth(3) == Some("21"), "{table}");
+    assert!(row("10.0.0.3:80").split_whitespace().nth(3) == Some("90"), "{table}");
+    assert!(row("10.0.0.2:80").contains("rs1") && row("10.0.0.2:80").contains("live"), "{table}");
+    let metrics = status(&status_addr, true);
+    assert!(metrics.contains("feedbackd_master_agents_connected 2"), "{metrics}");
+    assert!(
+        metrics.contains("feedbackd_master_real_server_weight{service=\"TCP 10.0.0.1:80\",server=\"10.0.0.2:80\",agent=\"rs1\"} 21"),
+        "{metrics}"
+    );
+
+    // SIGTERM: rs2 says goodbye and is drained at once.
+    let mark = m.mark();
+    a2.signal(Signal::SIGTERM);
+    assert!(a2.wait_exit(LIMIT).success(), "{}", a2.output());
+    m.wait_for(mark, LIMIT, "goodbye", |l| l.contains("10.0.0.3:80: 90 -> 0") && l.contains("goodbye"));
+
+    // SIGKILL: rs1 falls silent; quiesced, then removed.
+    let mark = m.mark();
+    a1.signal(Signal::SIGKILL);
+    m.wait_for(mark, LIMIT, "quiesce", |l| l.contains("10.0.0.2:80: 21 -> 0") && l.contains("silent"));
+    m.wait_for(mark, LIMIT, "remove", |l| l.contains("ipvsadm -d -t 10.0.0.1:80 -r 10.0.0.2:80"));
+
+    m.signal(Signal::SIGTERM);
+    assert!(m.wait_exit(LIMIT).success(), "{}", m.output());
+}
+
+#[test]
+fn a_master_restarts_on_the_same_port_and_agents_come_back() {
+    let dir = tempdir("restart");
+    let (mut m, listen, _) = master(&[], 0);
+    let port: u16 = listen.rsplit(':').next().unwrap().parse().unwrap();
+    let load = dir.join("load");
+    write_load(&load, 0.5);
+    let a = agent(&agent_conf(&dir, "rs1", &listen, "10.0.0.2", &load, None), "rs1");
+    m.wait_for(0, LIMIT, "add", |l| l.contains("-r 10.0.0.2:80 -m -w 51"));
+    m.signal(Signal::SIGTERM);
+    assert!(m.wait_exit(LIMIT).success());
+    // The agent's connection is in TIME_WAIT on the master's side: binding again must work.
+    let mark = a.mark();
+    let (m2, listen2, _) = master(&[], port);
+    assert_eq!(listen2, listen);
+    a.wait_for(mark, LIMIT, "reconnect", |l| l.contains("registered"));
+    m2.wait_for(0, LIMIT, "add again", |l| l.contains("-r 10.0.0.2:80 -m -w 51"));
+}
+
+#[test]
+fn only_agents_with_the_key_change_weights() {
+    let dir = tempdir("auth");
+    let key = dir.join("key");
+    std::fs::write(&key, "correct horse battery staple 42\n").unwrap();
+    let wrong = dir.join("wrong");
+    std::fs::write(&wrong, "an entirely different key, 99\n").unwrap();
+    let (m, listen, status_addr) = master(&["--key-file", key.to_str().unwrap()], 0);
+    let load = dir.join("load");
+    write_load(&load, 0.7);
+    let good = agent(&agent_conf(&dir, "good", &listen, "10.0.0.2", &load, Some(&key)), "good");
+    let bad = agent(&agent_conf(&dir, "bad", &listen, "10.0.0.3", &load, Some(&wrong)), "bad");
+    let nokey = agent(&agent_conf(&dir, "nokey", &listen, "10.0.0.4", &load, None), "nokey");
+    m.wait_for(0, LIMIT, "good added", |l| l.contains("-r 10.0.0.2:80 -m -w 70"));
+    bad.wait_for(0, LIMIT, "refused", |l| l.contains("authentication"));
+    nokey.wait_for(0, LIMIT, "refused", |l| l.contains("requires authentication"));
+    good.wait_for(0, LIMIT, "registered", |l| l.contains("registered"));
+    let metrics = status(&status_addr, true);
+    let auth = metrics
+        .lines()
+        .find(|l| l.starts_with("feedbackd_master_frames_rejected_total{reason=\"auth\"}"))
+        .unwrap();
+    assert!(auth.split_whitespace().last().unwrap().parse::<f64>().unwrap() >= 1.0, "{metrics}");
+    let out = m.output();
+    assert!(!out.contains("10.0.0.3:80 -m") && !out.contains("10.0.0.4:80 -m"), "{out}");
+}
+
+#[test]
+fn bad_configurations_fail_at_start_up_with_the_line() {
+    let dir = tempdir("badconf");
+    let conf = dir.join("agent.conf");
+    std::fs::write(&conf, "director = 127.0.0.1\nservice = http\n\tprotocol = TCP\n\tport = 8o\n").unwrap();
+    let out = Command::new(agent_bin()).arg("--config").arg(&conf).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("agent.conf:4:") && err.contains("port"), "{err}");
+
+    let mconf = dir.join("master.conf");
+    std::fs::write(&mconf, "backend = dry-run\nmin_weight = 200\n").unwrap();
+    let out = Command::new(master_bin()).arg("--config").arg(&mconf).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("min_weight 200 is above max_weight 100"), "{err}");
+    let out = Command::new(master_bin())
+        .args(["--backend", "dry-run", "--key-file", "/nonexistent/key"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/key"));
+}
