@@ -363,20 +363,6 @@ impl Builder {
     fn close_service(&mut self) -> Result<(), ConfError> {
         let Some(draft) = self.current.take() else { return Ok(()) };
         let service = draft.finish()?;
-        let same = self.services.iter().find(|s| {
-            (s.protocol, s.port, s.vip, s.fwmark)
-                == (service.protocol, service.port, service.vip, service.fwmark)
-        });
-        if let Some(first) = same {
-            return Err(err(
-                service.line,
-                format!(
-                    "service {:?} is the same service as {:?} on line {} (same protocol, port, \
-                     vip and fwmark)",
-                    service.name, first.name, first.line
-                ),
-            ));
-        }
         self.services.push(service);
         Ok(())
     }
