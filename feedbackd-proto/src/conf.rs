@@ -1,7 +1,5 @@
 //! The `/etc/feedbackd-agent.conf` grammar: the original one, as it is, plus extensions.
 //!
-//! CONTRACT STUB: the public items below are fixed; the bodies are to be written.
-//!
 //! ```text
 //! director = 192.168.6.1
 //! service = http
@@ -10,6 +8,21 @@
 //!         module = cpuload.so
 //!         forwarding = NAT
 //! ```
+//!
+//! A file is `KEY = VALUE` lines; `#` starts a comment (outside double quotes); blank lines
+//! and indentation mean nothing. Keys are case-insensitive. Global keys (`director`,
+//! `agent_id`, `interval`, `interval_ms`, `key_file`, `master_timeout`) may appear anywhere;
+//! service keys (`protocol`, `port`, `module`, `forwarding`, `vip`, `fwmark`, `address`,
+//! `combine`) belong to the most recent `service = NAME` line. `docs/feedbackd-agent-conf.md`
+//! is the full reference.
+//!
+//! The parser never panics, whatever the text; every error names its line (0 for the file
+//! as a whole) and says what was expected.
+
+mod value;
+
+#[cfg(test)]
+mod tests;
 
 use core::net::IpAddr;
 use core::time::Duration;
@@ -128,6 +141,351 @@ pub struct ConfError {
 
 /// Parses an agent configuration.
 pub fn parse(text: &str) -> Result<AgentConf, ConfError> {
-    let _ = text;
-    unimplemented!("contract stub")
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut builder = Builder::default();
+    for (index, raw) in text.lines().enumerate() {
+        let line = u32::try_from(index.saturating_add(1)).unwrap_or(u32::MAX);
+        if let Some((key, val)) = split_line(raw).map_err(|message| ConfError { line, message })? {
+            builder.entry(line, &key, val)?;
+        }
+    }
+    builder.finish()
+}
+
+/// The global keys, in the order error messages list them.
+const GLOBAL_KEYS: [&str; 6] =
+    ["director", "agent_id", "interval", "interval_ms", "key_file", "master_timeout"];
+
+/// The keys of a `service = NAME` block.
+const SERVICE_KEYS: [&str; 8] =
+    ["protocol", "port", "module", "forwarding", "vip", "fwmark", "address", "combine"];
+
+/// Service names that give a default port: `/etc/services` names for the usual LVS
+/// services.
+const WELL_KNOWN: [(&str, u16); 11] = [
+    ("http", 80),
+    ("https", 443),
+    ("ftp", 21),
+    ("smtp", 25),
+    ("dns", 53),
+    ("domain", 53),
+    ("pop3", 110),
+    ("imap", 143),
+    ("ssh", 22),
+    ("mysql", 3306),
+    ("postgresql", 5432),
+];
+
+/// The shortest and longest `interval` [ms].
+const INTERVAL_MIN_MS: u64 = 50;
+const INTERVAL_MAX_MS: u64 = 3_600_000;
+/// The shortest and longest `master_timeout` [ms].
+const MASTER_TIMEOUT_MIN_MS: u64 = 100;
+const MASTER_TIMEOUT_MAX_MS: u64 = 86_400_000;
+/// The longest `agent_id` [bytes].
+const AGENT_ID_MAX_LEN: usize = 255;
+
+/// The well-known port of a service name, if it is one.
+fn well_known_port(name: &str) -> Option<u16> {
+    let name = name.to_ascii_lowercase();
+    WELL_KNOWN.iter().find(|(n, _)| *n == name).map(|&(_, port)| port)
+}
+
+/// Removes the comment and splits `KEY = VALUE`; `None` for a blank or comment line. The
+/// key comes back in lower case, both parts trimmed.
+fn split_line(raw: &str) -> Result<Option<(String, &str)>, String> {
+    let text = strip_comment(raw).trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let Some((key, val)) = text.split_once('=') else {
+        let first = text.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+        let known = GLOBAL_KEYS.contains(&first.as_str())
+            || SERVICE_KEYS.contains(&first.as_str())
+            || first == "service";
+        return Err(if known {
+            format!("missing `=` after `{first}`: expected `{first} = VALUE`, found {text:?}")
+        } else {
+            format!("missing `=`: expected `KEY = VALUE`, found {text:?}")
+        });
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("expected a key before `=`, found {text:?}"));
+    }
+    Ok(Some((key.to_ascii_lowercase(), val.trim())))
+}
+
+/// The line up to its first `#` outside double quotes (a quoted module setting may hold a
+/// `#`). Inside quotes a backslash escapes the next character.
+fn strip_comment(raw: &str) -> &str {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in raw.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '#' if !quoted => return &raw[..i],
+            _ => {}
+        }
+    }
+    raw
+}
+
+/// A value and the line that set it, to detect duplicates.
+type Seen<T> = Option<(T, u32)>;
+
+/// The file read so far.
+#[derive(Default)]
+struct Builder {
+    directors: Vec<DirectorConf>,
+    agent_id: Seen<String>,
+    /// The interval and the key that set it (`interval` or `interval_ms`).
+    interval: Option<(Duration, u32, &'static str)>,
+    key_file: Seen<String>,
+    master_timeout: Seen<Duration>,
+    services: Vec<ServiceConf>,
+    current: Option<Draft>,
+}
+
+/// A `service = NAME` block being read.
+struct Draft {
+    name: String,
+    line: u32,
+    protocol: Seen<Protocol>,
+    port: Seen<u16>,
+    vip: Seen<IpAddr>,
+    fwmark: Seen<u32>,
+    forwarding: Seen<Forwarding>,
+    address: Seen<IpAddr>,
+    combine: Seen<Combine>,
+    modules: Vec<ModuleConf>,
+}
+
+/// An error on `line`.
+fn err(line: u32, message: String) -> ConfError {
+    ConfError { line, message }
+}
+
+/// Fails when `slot` is already set: a key given twice in one block.
+fn once<T>(slot: &Seen<T>, key: &str, block: &str, line: u32) -> Result<(), ConfError> {
+    match slot {
+        Some((_, first)) => {
+            Err(err(line, format!("duplicate `{key}` {block} (first given on line {first})")))
+        }
+        None => Ok(()),
+    }
+}
+
+impl Builder {
+    /// One `key = val` line.
+    fn entry(&mut self, line: u32, key: &str, val: &str) -> Result<(), ConfError> {
+        let bad = |message: String| err(line, format!("{key}: {message}"));
+        match key {
+            "service" => {
+                self.close_service()?;
+                let name = value::service_name(val).map_err(bad)?;
+                self.current = Some(Draft::new(name, line));
+            }
+            "director" => {
+                let (host, port) = value::director(val).map_err(bad)?;
+                self.directors.push(DirectorConf { host, port, line });
+            }
+            "agent_id" => {
+                once(&self.agent_id, key, "in the file", line)?;
+                let id = value::agent_id(val, AGENT_ID_MAX_LEN).map_err(bad)?;
+                self.agent_id = Some((id, line));
+            }
+            "interval" | "interval_ms" => {
+                if let Some((_, first, first_key)) = self.interval {
+                    let message = if first_key == key {
+                        format!("duplicate `{key}` in the file (first given on line {first})")
+                    } else {
+                        format!("`{key}` repeats `{first_key}` on line {first}: give one of them")
+                    };
+                    return Err(err(line, message));
+                }
+                let interval = if key == "interval" {
+                    value::duration(val).map_err(bad)?
+                } else {
+                    value::millis(val).map_err(bad)?
+                };
+                let range = INTERVAL_MIN_MS..=INTERVAL_MAX_MS;
+                value::check_range(interval, range).map_err(bad)?;
+                let key = if key == "interval" { "interval" } else { "interval_ms" };
+                self.interval = Some((interval, line, key));
+            }
+            "key_file" => {
+                once(&self.key_file, key, "in the file", line)?;
+                let path = value::path(val).map_err(bad)?;
+                self.key_file = Some((path, line));
+            }
+            "master_timeout" => {
+                once(&self.master_timeout, key, "in the file", line)?;
+                let timeout = value::duration(val).map_err(bad)?;
+                let range = MASTER_TIMEOUT_MIN_MS..=MASTER_TIMEOUT_MAX_MS;
+                value::check_range(timeout, range).map_err(bad)?;
+                self.master_timeout = Some((timeout, line));
+            }
+            _ if SERVICE_KEYS.contains(&key) => match &mut self.current {
+                Some(draft) => draft.entry(line, key, val)?,
+                None => {
+                    return Err(err(
+                        line,
+                        format!(
+                            "`{key}` is a service key, but no service has started: \
+                             start one with `service = NAME`"
+                        ),
+                    ));
+                }
+            },
+            _ => return Err(err(line, self.unknown_key(key))),
+        }
+        Ok(())
+    }
+
+    /// The message for an unknown key, listing what is valid where it is.
+    fn unknown_key(&self, key: &str) -> String {
+        let global = GLOBAL_KEYS.join(", ");
+        match &self.current {
+            Some(draft) => format!(
+                "unknown key `{key}` in service {:?}; a service takes {}; \
+                 global keys are {global}; `service` starts the next service",
+                draft.name,
+                SERVICE_KEYS.join(", "),
+            ),
+            None => format!("unknown key `{key}`; expected one of {global}, or `service` to start a service"),
+        }
+    }
+
+    /// Finishes the service being read, if any.
+    fn close_service(&mut self) -> Result<(), ConfError> {
+        let Some(draft) = self.current.take() else { return Ok(()) };
+        let service = draft.finish()?;
+        self.services.push(service);
+        Ok(())
+    }
+
+    /// Checks the file as a whole.
+    fn finish(mut self) -> Result<AgentConf, ConfError> {
+        self.close_service()?;
+        if self.directors.is_empty() {
+            return Err(err(0, "no `director = ADDRESS` line".to_owned()));
+        }
+        if self.services.is_empty() {
+            return Err(err(0, "no `service = NAME` line: add one, e.g. `service = http`".to_owned()));
+        }
+        Ok(AgentConf {
+            directors: self.directors,
+            agent_id: self.agent_id.map(|(v, _)| v),
+            interval: self.interval.map_or(Duration::from_secs(1), |(v, _, _)| v),
+            key_file: self.key_file.map(|(v, _)| v),
+            master_timeout: self.master_timeout.map(|(v, _)| v),
+            services: self.services,
+        })
+    }
+}
+
+impl Draft {
+    fn new(name: String, line: u32) -> Draft {
+        Draft {
+            name,
+            line,
+            protocol: None,
+            port: None,
+            vip: None,
+            fwmark: None,
+            forwarding: None,
+            address: None,
+            combine: None,
+            modules: Vec::new(),
+        }
+    }
+
+    /// One service key (`key` is one of [`SERVICE_KEYS`]).
+    fn entry(&mut self, line: u32, key: &str, val: &str) -> Result<(), ConfError> {
+        let block = format!("in service {:?}", self.name);
+        let bad = |message: String| err(line, format!("{key}: {message}"));
+        match key {
+            "protocol" => {
+                once(&self.protocol, key, &block, line)?;
+                self.protocol = Some((value::protocol(val).map_err(bad)?, line));
+            }
+            "port" => {
+                once(&self.port, key, &block, line)?;
+                self.port = Some((value::port(val).map_err(bad)?, line));
+            }
+            "forwarding" => {
+                once(&self.forwarding, key, &block, line)?;
+                self.forwarding = Some((value::forwarding(val).map_err(bad)?, line));
+            }
+            "vip" => {
+                once(&self.vip, key, &block, line)?;
+                let vip = value::ip(val).map_err(bad)?;
+                if let Some((_, first)) = self.fwmark {
+                    return Err(bad(format!(
+                        "a service matches either a `fwmark` or a `vip`, not both (fwmark on line {first})"
+                    )));
+                }
+                self.vip = Some((vip, line));
+            }
+            "fwmark" => {
+                once(&self.fwmark, key, &block, line)?;
+                let mark = value::fwmark(val).map_err(bad)?;
+                if let Some((_, first)) = self.vip {
+                    return Err(bad(format!(
+                        "a service matches either a `fwmark` or a `vip`, not both (vip on line {first})"
+                    )));
+                }
+                self.fwmark = Some((mark, line));
+            }
+            "address" => {
+                once(&self.address, key, &block, line)?;
+                self.address = Some((value::ip(val).map_err(bad)?, line));
+            }
+            "combine" => {
+                once(&self.combine, key, &block, line)?;
+                self.combine = Some((value::combine(val).map_err(bad)?, line));
+            }
+            "module" => {
+                let (kind, settings) = value::module(val).map_err(bad)?;
+                self.modules.push(ModuleConf { kind, settings, line });
+            }
+            _ => unreachable!("Builder::entry passes only SERVICE_KEYS, not {key:?}"),
+        }
+        Ok(())
+    }
+
+    /// The finished service; its port comes from the name when not written.
+    fn finish(self) -> Result<ServiceConf, ConfError> {
+        let port = match (self.port, well_known_port(&self.name)) {
+            (Some((port, _)), _) | (None, Some(port)) => port,
+            (None, None) => {
+                let names: Vec<&str> = WELL_KNOWN.iter().map(|(n, _)| *n).collect();
+                return Err(err(
+                    self.line,
+                    format!(
+                        "service {:?} has no `port = N` line, and {:?} is not a well-known \
+                         service name that gives one ({})",
+                        self.name,
+                        self.name,
+                        names.join(", ")
+                    ),
+                ));
+            }
+        };
+        Ok(ServiceConf {
+            name: self.name,
+            protocol: self.protocol.map_or(Protocol::Tcp, |(v, _)| v),
+            port,
+            vip: self.vip.map(|(v, _)| v),
+            fwmark: self.fwmark.map(|(v, _)| v),
+            forwarding: self.forwarding.map_or(Forwarding::Nat, |(v, _)| v),
+            address: self.address.map(|(v, _)| v),
+            modules: self.modules,
+            combine: self.combine.map_or(Combine::Min, |(v, _)| v),
+            line: self.line,
+        })
+    }
 }
