@@ -1,0 +1,99 @@
+//! feedbackd-master against the real kernel IPVS, in the lvsim VM (`tests/vm/lvsim-vm`):
+//! three real-server network namespaces each running a small web server and a
+//! feedbackd-agent, the master setting weights over generic netlink, and real client
+//! connections through the VIP (LVS-NAT, wrr). One server's reported load changes: the
+//! kernel's weights and the distribution of connections follow. The master restarts: the
+//! table is not flushed, and the new master adopts and manages it.
+//!
+//! CI runs it; `LVSIM_SKIP_VM=1` skips it explicitly (with a notice) on a machine without
+//! qemu.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn section<'a>(out: &'a str, name: &str) -> &'a str {
+    let start = out.find(&format!("== {name} ==")).unwrap_or_else(|| panic!("no section {name}:\n{out}"));
+    let rest = &out[start + name.len() + 6..];
+    &rest[..rest.find("\n== ").unwrap_or(rest.len())]
+}
+
+/// `(address, forward, weight)` of every real server in an `ipvsadm -L -n` listing.
+fn weights(listing: &str) -> Vec<(String, String, u32)> {
+    listing
+        .lines()
+        .filter(|l| l.trim_start().starts_with("->") && !l.contains("RemoteAddress"))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[1].to_owned(), f[2].to_owned(), f[3].parse().unwrap())
+        })
+        .collect()
+}
+
+fn counts(section: &str) -> Vec<u32> {
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("COUNT "))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn weights_and_client_connections_follow_reported_load_on_a_real_director() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let harness = root.join("tests/vm/lvsim-vm");
+    let skip = std::env::var("LVSIM_SKIP_VM").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("NOTICE: vm_feedback SKIPPED because LVSIM_SKIP_VM=1");
+        return;
+    }
+    let setup = Command::new(&harness).arg("setup").status().expect("running tests/vm/lvsim-vm setup");
+    assert!(setup.success(), "tests/vm/lvsim-vm setup failed; install qemu (see .ci/run) or set LVSIM_SKIP_VM=1");
+    let master = common::master_bin();
+    let agent = common::agent_bin();
+    let script = root.join("feedbackd-master/tests/vm/feedback.sh");
+    let out = Command::new(&harness)
+        .args(["run", "--share"])
+        .arg(&root)
+        .args(["--timeout", "300", "-e"])
+        .arg(format!("MASTER={}", master.display()))
+        .arg("-e")
+        .arg(format!("AGENT={}", agent.display()))
+        .arg("--")
+        .arg("/bin/sh")
+        .arg(&script)
+        .output()
+        .expect("running the VM");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "VM run failed ({}):\n{stdout}\n{stderr}", out.status);
+    assert!(stdout.contains("== done =="), "{stdout}");
+
+    let nat = |a: &str, w: u32| (format!("192.168.20.{a}:80"), "Masq".to_owned(), w);
+    // The master added the three servers on the fly, with the agents' forwarding method.
+    let initial = section(&stdout, "initial");
+    assert_eq!(weights(initial), vec![nat("13", 9), nat("12", 9), nat("11", 9)], "{initial}");
+    assert_eq!(counts(initial), vec![9, 9, 9], "27 connections, equal weights: {initial}");
+
+    // rs1 reports 20% spare capacity: weight 1 + 9 * 0.2 = 2.8 -> 3, in the kernel...
+    let busy = section(&stdout, "rs1 busy");
+    assert_eq!(weights(busy), vec![nat("13", 9), nat("12", 9), nat("11", 3)], "{busy}");
+    assert!(busy.contains("C0A8140B:0050 Masq    3"), "/proc/net/ip_vs: {busy}");
+    // ... and in the connections: wrr over 3:9:9 is a 7-connection cycle (1:3:3).
+    assert_eq!(counts(busy), vec![6, 18, 18], "42 connections: {busy}");
+
+    // The master's restart flushes nothing: the same entries before, during and after.
+    let restart = section(&stdout, "master restart");
+    let (after_exit, after_start) = restart.split_once("-- after the new master started").unwrap();
+    assert_eq!(weights(after_exit), weights(busy), "{restart}");
+    assert_eq!(weights(after_start), weights(busy), "{restart}");
+    let half = section(&stdout, "rs2 half busy");
+    assert_eq!(weights(half), vec![nat("13", 9), nat("12", 6), nat("11", 3)], "{half}");
+    let log = section(&stdout, "master log");
+    assert!(log.contains("adopted 1 virtual services, 3 real servers"), "{log}");
+    assert!(!log.contains("add TCP") || log.matches("add TCP").count() == 3, "re-added after restart: {log}");
+    assert!(log.contains("weight TCP  192.168.10.100:80 -> 192.168.20.11:80: 9 -> 3 (agent rs1: capacity 0.200"), "{log}");
+    let status = section(&stdout, "status");
+    assert!(status.contains("192.168.20.12:80") && status.contains("rs2") && status.contains("live"), "{status}");
+}
