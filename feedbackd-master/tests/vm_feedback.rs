@@ -19,16 +19,19 @@ fn section<'a>(out: &'a str, name: &str) -> &'a str {
     &rest[..rest.find("\n== ").unwrap_or(rest.len())]
 }
 
-/// `(address, forward, weight)` of every real server in an `ipvsadm -L -n` listing.
+/// `(address, forward, weight)` of every real server in an `ipvsadm -L -n` listing, sorted
+/// by address (the kernel lists them in the order they were added, which the agents race for).
 fn weights(listing: &str) -> Vec<(String, String, u32)> {
-    listing
+    let mut v: Vec<_> = listing
         .lines()
         .filter(|l| l.trim_start().starts_with("->") && !l.contains("RemoteAddress"))
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             (f[1].to_owned(), f[2].to_owned(), f[3].parse().unwrap())
         })
-        .collect()
+        .collect();
+    v.sort();
+    v
 }
 
 fn counts(section: &str) -> Vec<u32> {
@@ -73,12 +76,12 @@ fn weights_and_client_connections_follow_reported_load_on_a_real_director() {
     let nat = |a: &str, w: u32| (format!("192.168.20.{a}:80"), "Masq".to_owned(), w);
     // The master added the three servers on the fly, with the agents' forwarding method.
     let initial = section(&stdout, "initial");
-    assert_eq!(weights(initial), vec![nat("13", 9), nat("12", 9), nat("11", 9)], "{initial}");
+    assert_eq!(weights(initial), vec![nat("11", 9), nat("12", 9), nat("13", 9)], "{initial}");
     assert_eq!(counts(initial), vec![9, 9, 9], "27 connections, equal weights: {initial}");
 
     // rs1 reports 20% spare capacity: weight 1 + 9 * 0.2 = 2.8 -> 3, in the kernel...
     let busy = section(&stdout, "rs1 busy");
-    assert_eq!(weights(busy), vec![nat("13", 9), nat("12", 9), nat("11", 3)], "{busy}");
+    assert_eq!(weights(busy), vec![nat("11", 3), nat("12", 9), nat("13", 9)], "{busy}");
     assert!(busy.contains("C0A8140B:0050 Masq    3"), "/proc/net/ip_vs: {busy}");
     // ... and in the connections: wrr over 3:9:9 is a 7-connection cycle (1:3:3).
     assert_eq!(counts(busy), vec![6, 18, 18], "42 connections: {busy}");
@@ -89,7 +92,7 @@ fn weights_and_client_connections_follow_reported_load_on_a_real_director() {
     assert_eq!(weights(after_exit), weights(busy), "{restart}");
     assert_eq!(weights(after_start), weights(busy), "{restart}");
     let half = section(&stdout, "rs2 half busy");
-    assert_eq!(weights(half), vec![nat("13", 9), nat("12", 6), nat("11", 3)], "{half}");
+    assert_eq!(weights(half), vec![nat("11", 3), nat("12", 6), nat("13", 9)], "{half}");
     let log = section(&stdout, "master log");
     assert!(log.contains("adopted 1 virtual services, 3 real servers"), "{log}");
     assert!(!log.contains("add TCP") || log.matches("add TCP").count() == 3, "re-added after restart: {log}");
