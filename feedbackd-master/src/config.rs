@@ -270,3 +270,17 @@ mod tests {
         assert!(parse_duration("5 parsecs").is_err());
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_configuration_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/examples/feedbackd-master.conf");
+        let cli = parse_args(vec!["m".into(), "--config".into(), path.into()]).unwrap();
+        assert_eq!(cli.backend, BackendArg::Netlink);
+        assert_eq!(cli.max_step, 25);
+        assert_eq!(cli.remove_after, Duration::from_secs(60));
+    }
+}
