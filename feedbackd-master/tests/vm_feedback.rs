@@ -52,7 +52,10 @@ fn weights_and_client_connections_follow_reported_load_on_a_real_director() {
         return;
     }
     let setup = Command::new(&harness).arg("setup").status().expect("running tests/vm/lvsim-vm setup");
-    assert!(setup.success(), "tests/vm/lvsim-vm setup failed; install qemu (see .ci/run) or set LVSIM_SKIP_VM=1");
+    assert!(
+        setup.success(),
+        "tests/vm/lvsim-vm setup failed; install qemu (see .ci/run) or set LVSIM_SKIP_VM=1"
+    );
     let master = common::master_bin();
     let agent = common::agent_bin();
     let script = root.join("feedbackd-master/tests/vm/feedback.sh");
@@ -96,7 +99,13 @@ fn weights_and_client_connections_follow_reported_load_on_a_real_director() {
     let log = section(&stdout, "master log");
     assert!(log.contains("adopted 1 virtual services, 3 real servers"), "{log}");
     assert!(!log.contains("add TCP") || log.matches("add TCP").count() == 3, "re-added after restart: {log}");
-    assert!(log.contains("weight TCP  192.168.10.100:80 -> 192.168.20.11:80: 9 -> 3 (agent rs1: capacity 0.200"), "{log}");
+    assert!(
+        log.contains("weight TCP  192.168.10.100:80 -> 192.168.20.11:80: 9 -> 3 (agent rs1: capacity 0.200"),
+        "{log}"
+    );
     let status = section(&stdout, "status");
-    assert!(status.contains("192.168.20.12:80") && status.contains("rs2") && status.contains("live"), "{status}");
+    assert!(
+        status.contains("192.168.20.12:80") && status.contains("rs2") && status.contains("live"),
+        "{status}"
+    );
 }
