@@ -103,5 +103,7 @@ fn main() {
     );
     let _ = agent.kill();
     let _ = sleep.kill();
+    let _ = agent.wait();
+    let _ = sleep.wait();
     let _ = std::fs::remove_dir_all(dir);
 }
