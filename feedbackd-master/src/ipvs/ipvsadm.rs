@@ -45,10 +45,11 @@ impl IpvsadmBackend {
             pipe.write_all(text.as_bytes()).map_err(|e| Error::Other(format!("writing to ipvsadm: {e}")))?;
         }
         let out = child.wait_with_output().map_err(|e| Error::Other(format!("waiting for ipvsadm: {e}")))?;
-        if out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        // `ipvsadm -R` reports a refused line on stderr, goes on with the next, and exits 0.
+        if out.status.success() && (stdin.is_none() || stderr.is_empty()) {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
         let op = format!("{} {}", self.program, args.join(" "));
         Err(match classify_stderr(&stderr) {
             Some(errno) => {
@@ -96,7 +97,8 @@ impl IpvsadmBackend {
         self.run(&dest_args("-e", svc, rs)?, None).map(drop)
     }
 
-    /// One `ipvsadm -R` reading an `-e` line per real server.
+    /// One `ipvsadm -R` reading an `-e` line per real server; it tries every line, and the
+    /// first refusal it printed is returned.
     pub(crate) fn edit_real_servers_batch(
         &mut self,
         svc: &ServiceKey,
