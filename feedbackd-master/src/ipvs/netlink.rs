@@ -26,8 +26,8 @@ const RECV_BUF_LEN: usize = 64 * 1024;
 const RECV_TIMEOUT_S: i64 = 5;
 /// Requested socket receive buffer [bytes], so a batch's ACKs all fit.
 const SOCKET_RCVBUF: usize = 1 << 20;
-/// SET_DEST messages per datagram in a batch: each ACK is its own skb in our receive
-/// queue, and the kernel drops ACKs (ENOBUFS) once the queue is full.
+/// SET_DEST messages per datagram in a batch. Only the last asks for an ACK, but each
+/// refusal is its own skb in our receive queue, which the kernel drops (ENOBUFS) once full.
 const BATCH_CHUNK: usize = 64;
 
 /// An open generic-netlink connection to the kernel's IPVS.
@@ -129,8 +129,10 @@ impl NetlinkBackend {
     }
 
     /// Sends `self.tx`, which holds `count` requests numbered from `first_seq`, and reads
-    /// replies until each has ended (ACK or DONE). Data messages go to `on_data`. The first
-    /// refusal (by request order) is returned as [`Error::Kernel`], described by `op(i)`.
+    /// replies until the last one has ended (ACK or DONE): the kernel handles a datagram's
+    /// messages in order, so the others' refusals have come by then. Data messages go to
+    /// `on_data`. The first refusal (by request order) is returned as [`Error::Kernel`],
+    /// described by `op(i)`.
     fn transact(
         &mut self,
         family: u16,
@@ -140,20 +142,18 @@ impl NetlinkBackend {
         mut on_data: impl FnMut(u8, &[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
         self.send_tx()?;
-        let mut ended = vec![false; count];
-        let (mut pending, mut refused) = (count, None::<(usize, i32)>);
-        while pending > 0 {
+        let (mut last_ended, mut refused) = (false, None::<(usize, i32)>);
+        while !last_ended {
             let n = self.recv()?;
             codec::for_each_reply(&self.rx[..n], family, |seq, reply| {
                 let i = seq.wrapping_sub(first_seq) as usize;
-                if i >= count || ended[i] {
+                if i >= count || last_ended {
                     return Ok(()); // a late reply to an abandoned request
                 }
                 match reply {
                     Reply::Data { cmd, attrs } => on_data(cmd, attrs),
                     Reply::Ack { errno } | Reply::Done { errno } => {
-                        ended[i] = true;
-                        pending -= 1;
+                        last_ended = i == count - 1;
                         if errno != 0 && refused.is_none_or(|(j, _)| i < j) {
                             refused = Some((i, errno));
                         }
@@ -227,7 +227,8 @@ impl NetlinkBackend {
         self.dest_cmd(cmd::SET_DEST, svc, rs)
     }
 
-    /// SET_DEST for each of `servers`, up to [`BATCH_CHUNK`] messages per datagram.
+    /// SET_DEST for each of `servers`, up to [`BATCH_CHUNK`] messages per datagram, the last
+    /// of each asking for an ACK (one `send` and, when all are accepted, one `recv`).
     pub(crate) fn edit_real_servers_batch(
         &mut self,
         svc: &ServiceKey,
@@ -237,9 +238,11 @@ impl NetlinkBackend {
         for chunk in servers.chunks(BATCH_CHUNK) {
             self.tx.clear();
             let first_seq = self.seq.wrapping_add(1);
-            for rs in chunk {
+            for (i, rs) in chunk.iter().enumerate() {
                 let seq = self.next_seq();
-                codec::encode_dest(&mut self.tx, self.family, seq, cmd::SET_DEST, svc, rs);
+                let ack = if i + 1 == chunk.len() { codec::NLM_F_ACK } else { 0 };
+                let flags = codec::NLM_F_REQUEST | ack;
+                codec::encode_dest_flags(&mut self.tx, self.family, seq, flags, cmd::SET_DEST, svc, rs);
             }
             let op = |i: usize| format!("SET_DEST {svc} -> {}", chunk[i].socket_addr());
             match self.transact(self.family, first_seq, chunk.len(), &op, |_, _| Ok(())) {

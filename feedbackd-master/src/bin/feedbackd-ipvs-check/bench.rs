@@ -57,7 +57,22 @@ fn measure(svc: &ServiceKey, updates: u32, ipvsadm_updates: u32, dests: u8) -> a
     println!("ratio: {:.1}", rate(updates, nl) / rate(ipvsadm_updates, ad));
     line(&format!("netlink batch ({dests} per datagram)"), updates, nl_batch);
     line(&format!("ipvsadm -R batch ({dests} per run)"), ipvsadm_updates, ad_batch);
+    let (spawns, t) = (50, spawn_true(50)?);
+    println!(
+        "baseline: {:.0} runs/s of /bin/true ({spawns} in {:.1} ms)",
+        rate(spawns, t),
+        t.as_secs_f64() * 1e3
+    );
     Ok(())
+}
+
+/// How long `n` runs of `/bin/true` take: the floor under any ipvsadm call.
+fn spawn_true(n: u32) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    for _ in 0..n {
+        ensure!(Command::new("true").status().context("running true")?.success(), "true failed");
+    }
+    Ok(start.elapsed())
 }
 
 fn rate(n: u32, t: Duration) -> f64 {

@@ -261,7 +261,21 @@ pub fn encode_dest_dump(buf: &mut Vec<u8>, family: u16, seq: u32, svc: &ServiceK
 /// Appends NEW_DEST (`command` = [`cmd::NEW_DEST`]) or SET_DEST ([`cmd::SET_DEST`]) with
 /// every field of `rs`: SET_DEST replaces them all, so nothing is left to a default.
 pub fn encode_dest(buf: &mut Vec<u8>, family: u16, seq: u32, command: u8, svc: &ServiceKey, rs: &RealServer) {
-    let mut w = MsgWriter::begin(buf, family, NLM_F_REQUEST | NLM_F_ACK, seq, command, IPVS_GENL_VERSION);
+    encode_dest_flags(buf, family, seq, NLM_F_REQUEST | NLM_F_ACK, command, svc, rs);
+}
+
+/// [`encode_dest`] with the netlink flags given: a batch asks for an ACK on its last
+/// message only, since the kernel answers a refusal whether or not one is asked for.
+pub fn encode_dest_flags(
+    buf: &mut Vec<u8>,
+    family: u16,
+    seq: u32,
+    flags: u16,
+    command: u8,
+    svc: &ServiceKey,
+    rs: &RealServer,
+) {
+    let mut w = MsgWriter::begin(buf, family, flags, seq, command, IPVS_GENL_VERSION);
     put_service_key(&mut w, svc);
     let nest = w.nest_start(attr::DEST);
     w.put(dest_attr::ADDR, &inet_addr_bytes(rs.addr));
