@@ -120,7 +120,7 @@ pub struct VirtualService {
     pub scheduler: String,
     /// `IP_VS_SVC_F_*` flags.
     pub flags: u32,
-    /// Persistence timeout [s] (0 = none).
+    /// Persistence timeout \[s\] (0 = none).
     pub timeout_s: u32,
     /// Persistence netmask (IPv4 mask in network order, or IPv6 prefix length).
     pub netmask: u32,
