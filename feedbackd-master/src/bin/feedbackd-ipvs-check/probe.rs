@@ -1,7 +1,7 @@
 //! `probe`: every backend through the same sequence against the real kernel.
 //!
 //! Services are made with `ipvsadm` (TCP IPv4 wlc, UDP persistent with a /24 mask, an
-//! fwmark, TCP IPv6 persistent with a /64 prefix). Then each of netlink and ipvsadm, in
+//! fwmark, TCP IPv6 persistent with a /64 prefix, an IPv6 fwmark with sh and `sh-port`). Then each of netlink and ipvsadm, in
 //! turn: lists the services; adds NAT, DR and tunnel (GUE with checksum; IPv4 tunnel in
 //! the IPv6 service) real servers with thresholds; edits each weight from its own listing,
 //! as the master does; resends entries with zero thresholds, a plain ipip tunnel and NAT
@@ -17,8 +17,8 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use feedbackd_master::ipvs::{
-    Backend, BackendKind, Error, RealServer, SVC_F_PERSISTENT, ServiceKey, TUN_F_CSUM, TUN_F_REMCSUM,
-    TUN_TYPE_GRE, TUN_TYPE_GUE, TUN_TYPE_IPIP, VirtualService, parse_service,
+    Backend, BackendKind, Error, RealServer, SVC_F_PERSISTENT, SVC_F_SCHED2, ServiceKey, TUN_F_CSUM,
+    TUN_F_REMCSUM, TUN_TYPE_GRE, TUN_TYPE_GUE, TUN_TYPE_IPIP, VirtualService, parse_service,
 };
 use feedbackd_proto::types::Forwarding;
 
@@ -81,6 +81,7 @@ fn make_services() -> anyhow::Result<Vec<VirtualService>> {
         &["-A", "-u", "10.0.0.1:53", "-s", "rr", "-p", "300", "-M", "255.255.255.0"],
         &["-A", "-f", "7", "-s", "wlc"],
         &["-A", "-t", "[2001:db8::1]:443", "-s", "wlc", "-p", "60", "-M", "64"],
+        &["-A", "-f", "8", "-6", "-s", "sh", "-b", "sh-port"],
     ] {
         ipvsadm(cmd).map_err(anyhow::Error::msg)?;
     }
@@ -96,6 +97,7 @@ fn make_services() -> anyhow::Result<Vec<VirtualService>> {
         persistent("udp:10.0.0.1:53", "rr", 300, u32::from_ne_bytes([255, 255, 255, 0])),
         VirtualService::new(key("fwm:7"), "wlc"),
         persistent("tcp:[2001:db8::1]:443", "wlc", 60, 64),
+        VirtualService { flags: SVC_F_SCHED2, ..VirtualService::new(key("fwm6:8"), "sh") },
     ])
 }
 
@@ -117,6 +119,7 @@ fn fixture() -> Vec<(ServiceKey, RealServer)> {
         (key("fwm:7"), rs("10.0.0.5", 0, Forwarding::DirectRouting, 4, 9, 3)),
         (key("tcp:[2001:db8::1]:443"), rs("2001:db8::2", 443, Forwarding::Nat, 1, 10, 5)),
         (key("tcp:[2001:db8::1]:443"), rs("10.0.0.6", 443, Forwarding::Tunnel, 1, 0, 0)),
+        (key("fwm6:8"), rs("2001:db8::3", 0, Forwarding::DirectRouting, 6, 0, 0)),
     ]
 }
 
@@ -330,7 +333,7 @@ fn compare_listing(b: &mut Backend, model: &Model) -> Result<(), String> {
 
 /// `-t VIP:PORT` and the like, written here apart from the backend's own.
 fn service_args(svc: &ServiceKey) -> Vec<String> {
-    let shown = svc.to_string(); // "TCP  10.0.0.1:80", "FWM  7"
+    let shown = svc.to_string(); // "TCP  10.0.0.1:80", "FWM  7", "FWM  8 IPv6"
     let mut parts = shown.split_whitespace();
     let opt = match parts.next() {
         Some("TCP") => "-t",
@@ -338,7 +341,11 @@ fn service_args(svc: &ServiceKey) -> Vec<String> {
         Some("SCTP") => "--sctp-service",
         _ => "-f",
     };
-    vec![opt.to_owned(), parts.next().unwrap_or_default().to_owned()]
+    let mut args = vec![opt.to_owned(), parts.next().unwrap_or_default().to_owned()];
+    if parts.next() == Some("IPv6") {
+        args.push("-6".to_owned());
+    }
+    args
 }
 
 /// The `-> ` rows of an `ipvsadm -L -n` listing, split into columns.
