@@ -4,8 +4,12 @@
 //! # Module map
 //! - [`config`]: command line and configuration file.
 //! - [`daemon`]: the tokio loop around `feedbackd_proto::master::Master`.
-//! - [`ipvs`]: the kernel table through netlink, ipvsadm or a dry run.
+//! - [`ipvs`]: the kernel's IPVS table through generic netlink (`ipvs::netlink`, its pure
+//!   codec in `ipvs::netlink::codec`), the `ipvsadm` command, or a dry run; one
+//!   enum-dispatched `Backend`. `docs/feedbackd-backends.md` describes them.
 //! - [`status`]: the status table, Prometheus metrics and their HTTP server.
+//! - `src/bin/feedbackd-ipvs-check/`: a test and benchmark tool for the backends, run in
+//!   the VM by `tests/ipvs_backends.rs` (`probe`) and by hand (`bench`); not installed.
 //!
 //! # Invariants
 //! - Protocol and weight law live in `feedbackd-proto` and `lvs-sched`; this crate only

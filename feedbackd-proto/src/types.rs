@@ -160,6 +160,15 @@ pub enum ServiceKey {
 }
 
 impl ServiceKey {
+    /// The address family number IPVS uses for it (2 = AF_INET, 10 = AF_INET6).
+    pub fn af(&self) -> u16 {
+        let ipv6 = match *self {
+            ServiceKey::Addr { addr, .. } => addr.is_ipv6(),
+            ServiceKey::Fwmark { ipv6, .. } => ipv6,
+        };
+        if ipv6 { 10 } else { 2 }
+    }
+
     /// Whether an agent's service belongs to this virtual service: the same firewall
     /// mark, or the same protocol and port (and VIP, when the agent names one).
     pub fn matches(&self, spec: &ServiceSpec) -> bool {
@@ -177,8 +186,9 @@ impl fmt::Display for ServiceKey {
     /// As `ipvsadm -L -n` shows it: `TCP  10.0.0.1:80`, `FWM  1`, IPv6 in brackets.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // ipvsadm's protocol column is `%-4s` and a space.
             ServiceKey::Addr { protocol, addr, port } => {
-                write!(f, "{protocol}  {}", SocketAddrDisplay(*addr, *port))
+                write!(f, "{:<4} {}", protocol.to_string(), SocketAddrDisplay(*addr, *port))
             }
             ServiceKey::Fwmark { mark, ipv6: false } => write!(f, "FWM  {mark}"),
             ServiceKey::Fwmark { mark, ipv6: true } => write!(f, "FWM  {mark} IPv6"),

@@ -1,0 +1,413 @@
+//! `probe`: every backend through the same sequence against the real kernel.
+//!
+//! Services are made with `ipvsadm` (TCP IPv4 wlc, UDP persistent with a /24 mask, an
+//! fwmark, TCP IPv6 persistent with a /64 prefix, an IPv6 fwmark with sh and `sh-port`). Then each of netlink and ipvsadm, in
+//! turn: lists the services; adds NAT, DR and tunnel (GUE with checksum; IPv4 tunnel in
+//! the IPv6 service) real servers with thresholds; edits each weight from its own listing,
+//! as the master does; resends entries with zero thresholds, a plain ipip tunnel and NAT
+//! instead of DR, to show SET_DEST resets what is not sent; is refused (ESRCH, EEXIST,
+//! ENOENT, ERANGE, EINVAL); edits in a batch; deletes everything. After each step the
+//! table is compared with what was set through the backend itself, the other backend and
+//! `ipvsadm -L -n --nosort --tun-info/--thresholds`. Last, the dry-run backend, seeded
+//! with netlink's listing, goes through the same steps and must refuse with the errnos the
+//! kernel gave.
+
+use std::fmt::Display;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use feedbackd_master::ipvs::{
+    Backend, BackendKind, Error, RealServer, SVC_F_PERSISTENT, SVC_F_SCHED2, ServiceKey, TUN_F_CSUM,
+    TUN_F_REMCSUM, TUN_TYPE_GRE, TUN_TYPE_GUE, TUN_TYPE_IPIP, VirtualService, parse_service,
+};
+use feedbackd_proto::types::Forwarding;
+
+/// Per service, the real servers in kernel list order (newest first).
+type Model = Vec<(ServiceKey, Vec<RealServer>)>;
+
+struct Report {
+    pass: usize,
+    fail: usize,
+}
+
+impl Report {
+    fn check(&mut self, name: impl Display, r: Result<(), String>) {
+        match r {
+            Ok(()) => {
+                self.pass += 1;
+                println!("PASS {name}");
+            }
+            Err(e) => {
+                self.fail += 1;
+                println!("FAIL {name}: {e}");
+            }
+        }
+    }
+}
+
+fn key(s: &str) -> ServiceKey {
+    parse_service(s).expect("a valid service")
+}
+
+fn ipvsadm(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("ipvsadm")
+        .args(args)
+        .env("LC_ALL", "C")
+        .output()
+        .map_err(|e| format!("running ipvsadm: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!("ipvsadm {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+fn kind_name(k: BackendKind) -> &'static str {
+    match k {
+        BackendKind::Netlink => "netlink",
+        BackendKind::Ipvsadm => "ipvsadm",
+        BackendKind::DryRun => "dry-run",
+    }
+}
+
+/// The services, as made with ipvsadm and as they should be listed.
+fn make_services() -> anyhow::Result<Vec<VirtualService>> {
+    let table = ipvsadm(&["-S", "-n"]).map_err(anyhow::Error::msg).context("reading the IPVS table")?;
+    if !table.trim().is_empty() {
+        bail!("the IPVS table is not empty; the probe needs an empty one:\n{table}");
+    }
+    for cmd in [
+        &["-A", "-t", "10.0.0.1:80", "-s", "wlc"][..],
+        &["-A", "-u", "10.0.0.1:53", "-s", "rr", "-p", "300", "-M", "255.255.255.0"],
+        &["-A", "-f", "7", "-s", "wlc"],
+        &["-A", "-t", "[2001:db8::1]:443", "-s", "wlc", "-p", "60", "-M", "64"],
+        &["-A", "-f", "8", "-6", "-s", "sh", "-b", "sh-port"],
+    ] {
+        ipvsadm(cmd).map_err(anyhow::Error::msg)?;
+    }
+    let persistent = |k: &str, sched: &str, timeout_s, netmask| VirtualService {
+        key: key(k),
+        scheduler: sched.to_owned(),
+        flags: SVC_F_PERSISTENT,
+        timeout_s,
+        netmask,
+    };
+    Ok(vec![
+        VirtualService::new(key("tcp:10.0.0.1:80"), "wlc"),
+        persistent("udp:10.0.0.1:53", "rr", 300, u32::from_ne_bytes([255, 255, 255, 0])),
+        VirtualService::new(key("fwm:7"), "wlc"),
+        persistent("tcp:[2001:db8::1]:443", "wlc", 60, 64),
+        VirtualService { flags: SVC_F_SCHED2, ..VirtualService::new(key("fwm6:8"), "sh") },
+    ])
+}
+
+fn rs(addr: &str, port: u16, fwd: Forwarding, weight: u32, x: u32, y: u32) -> RealServer {
+    let mut r = RealServer::new(addr.parse().expect("an address"), port, fwd, weight);
+    (r.u_threshold, r.l_threshold) = (x, y);
+    r
+}
+
+/// The real servers each round adds, in order.
+fn fixture() -> Vec<(ServiceKey, RealServer)> {
+    let mut gue = rs("10.0.0.4", 80, Forwarding::Tunnel, 2, 20, 10);
+    (gue.tun_type, gue.tun_port, gue.tun_flags) = (TUN_TYPE_GUE, 6080, TUN_F_CSUM);
+    vec![
+        (key("tcp:10.0.0.1:80"), rs("10.0.0.2", 80, Forwarding::Nat, 5, 100, 50)),
+        (key("tcp:10.0.0.1:80"), rs("10.0.0.3", 80, Forwarding::DirectRouting, 3, 0, 0)),
+        (key("tcp:10.0.0.1:80"), gue),
+        (key("udp:10.0.0.1:53"), rs("10.0.0.2", 53, Forwarding::Nat, 1, 0, 0)),
+        (key("fwm:7"), rs("10.0.0.5", 0, Forwarding::DirectRouting, 4, 9, 3)),
+        (key("tcp:[2001:db8::1]:443"), rs("2001:db8::2", 443, Forwarding::Nat, 1, 10, 5)),
+        (key("tcp:[2001:db8::1]:443"), rs("10.0.0.6", 443, Forwarding::Tunnel, 1, 0, 0)),
+        (key("fwm6:8"), rs("2001:db8::3", 0, Forwarding::DirectRouting, 6, 0, 0)),
+    ]
+}
+
+/// Runs the probe; `Ok(false)` if a check failed.
+pub(crate) fn run(force: bool) -> anyhow::Result<bool> {
+    if std::env::var("LVSIM_VM").as_deref() != Ok("1") && !force {
+        bail!("the probe changes the IPVS table: run it in tests/vm/lvsim-vm, or pass --force");
+    }
+    let services = make_services()?;
+    let mut report = Report { pass: 0, fail: 0 };
+    let mut netlink = Backend::open(BackendKind::Netlink, &[]).context("opening the netlink backend")?;
+    let mut adm = Backend::open(BackendKind::Ipvsadm, &[]).context("opening the ipvsadm backend")?;
+    round(&mut report, &mut netlink, Some(&mut adm), &services);
+    round(&mut report, &mut adm, Some(&mut netlink), &services);
+    let seed = netlink.services().context("listing services for the dry run")?;
+    let mut dry = Backend::open(BackendKind::DryRun, &seed)?;
+    round(&mut report, &mut dry, None, &services);
+    println!("SUMMARY pass={} fail={}", report.pass, report.fail);
+    Ok(report.fail == 0)
+}
+
+fn round(r: &mut Report, b: &mut Backend, mut other: Option<&mut Backend>, services: &[VirtualService]) {
+    let name = kind_name(b.kind());
+    r.check(format!("{name}: services listed as ipvsadm made them"), compare_services(b, services));
+    let mut model: Model = services.iter().map(|s| (s.key, Vec::new())).collect();
+
+    let mut step = Ok(());
+    for (svc, d) in fixture() {
+        step = step.and(b.add_real_server(&svc, &d).map_err(|e| e.to_string()));
+        entry(&mut model, &svc).insert(0, d);
+    }
+    r.check(format!("{name}: add real servers (NAT, DR, GUE, mixed-family tunnel)"), step);
+    verify(r, &format!("{name}/add"), b, other.as_deref_mut(), &model);
+
+    // Edit each weight from the backend's own listing, as the master does.
+    let mut step = Ok(());
+    for (svc, want) in model.iter_mut() {
+        let current = b.real_servers(svc).map_err(|e| e.to_string());
+        for mut d in current.clone().unwrap_or_default() {
+            d.weight += 10;
+            step = step.and(b.edit_real_server(svc, &d).map_err(|e| e.to_string()));
+        }
+        step = step.and(current.map(drop));
+        want.iter_mut().for_each(|d| d.weight += 10);
+    }
+    r.check(format!("{name}: edit every weight"), step);
+    verify(
+        r,
+        &format!("{name}/edit weight (forwarding, thresholds, tunnel kept)"),
+        b,
+        other.as_deref_mut(),
+        &model,
+    );
+
+    resets(r, b, &mut model);
+    verify(
+        r,
+        &format!("{name}/resend with zero fields (SET_DEST resets them)"),
+        b,
+        other.as_deref_mut(),
+        &model,
+    );
+
+    refusals(r, b);
+    verify(r, &format!("{name}/after refusals (nothing changed)"), b, other.as_deref_mut(), &model);
+
+    batch(r, b, &mut model);
+    verify(r, &format!("{name}/batch"), b, other.as_deref_mut(), &model);
+
+    let mut step = Ok(());
+    for (svc, want) in model.iter_mut() {
+        for d in want.drain(..) {
+            step = step.and(b.remove_real_server(svc, d.addr, d.port).map_err(|e| e.to_string()));
+        }
+    }
+    r.check(format!("{name}: delete every real server"), step);
+    verify(r, &format!("{name}/delete"), b, other, &model);
+}
+
+fn entry<'m>(model: &'m mut Model, svc: &ServiceKey) -> &'m mut Vec<RealServer> {
+    &mut model.iter_mut().find(|(k, _)| k == svc).expect("a service of the fixture").1
+}
+
+/// Resend three entries of `TCP 10.0.0.1:80` with fields zeroed or changed: the NAT one
+/// without thresholds, the GUE one as plain ipip, the DR one as NAT.
+fn resets(r: &mut Report, b: &mut Backend, model: &mut Model) {
+    let name = kind_name(b.kind());
+    let svc = key("tcp:10.0.0.1:80");
+    let list = entry(model, &svc);
+    let mut step = Ok(());
+    for d in list.iter_mut() {
+        let sent = match d.forwarding {
+            Some(Forwarding::Nat) => RealServer::new(d.addr, d.port, Forwarding::Nat, d.weight),
+            Some(Forwarding::Tunnel) => {
+                RealServer { tun_type: TUN_TYPE_IPIP, tun_port: 0, tun_flags: 0, ..d.clone() }
+            }
+            _ => RealServer::new(d.addr, d.port, Forwarding::Nat, d.weight),
+        };
+        step = step.and(b.edit_real_server(&svc, &sent).map_err(|e| e.to_string()));
+        *d = sent;
+    }
+    r.check(format!("{name}: SET_DEST without thresholds/tunnel options, DR to NAT"), step);
+}
+
+fn expect_errno(
+    kind: BackendKind,
+    ipvsadm_refuses: bool,
+    res: Result<(), Error>,
+    want: i32,
+) -> Result<(), String> {
+    match res {
+        Err(e) if e.errno() == Some(want) => Ok(()),
+        // ipvsadm checks these itself and never asks the kernel.
+        Err(Error::Other(_)) if ipvsadm_refuses && kind == BackendKind::Ipvsadm => Ok(()),
+        Err(e) => Err(format!("got \"{e}\", want errno {want}")),
+        Ok(()) => Err(format!("accepted, want errno {want}")),
+    }
+}
+
+fn refusals(r: &mut Report, b: &mut Backend) {
+    let kind = b.kind();
+    let name = kind_name(kind);
+    let (tcp, v6, unknown) = (key("tcp:10.0.0.1:80"), key("tcp:[2001:db8::1]:443"), key("tcp:10.9.9.9:80"));
+    let existing = rs("10.0.0.2", 80, Forwarding::Nat, 1, 0, 0);
+    let missing = rs("10.0.0.99", 80, Forwarding::Nat, 1, 0, 0);
+    let mut low_above_high = existing.clone();
+    (low_above_high.u_threshold, low_above_high.l_threshold) = (5, 10);
+    let mut heavy = existing.clone();
+    heavy.weight = 1 << 31;
+    let mut gue_port0 = rs("10.0.0.7", 80, Forwarding::Tunnel, 1, 0, 0);
+    gue_port0.tun_type = TUN_TYPE_GUE;
+    let nat_other_family = rs("10.0.0.9", 443, Forwarding::Nat, 1, 0, 0);
+    let cases: [(&str, bool, Result<(), Error>, i32); 10] = [
+        ("NEW_DEST in an unknown service", false, b.add_real_server(&unknown, &existing), libc::ESRCH),
+        ("GET_DEST of an unknown service", false, b.real_servers(&unknown).map(drop), libc::ESRCH),
+        (
+            "DEL_DEST in an unknown service",
+            false,
+            b.remove_real_server(&unknown, existing.addr, 80),
+            libc::ESRCH,
+        ),
+        ("NEW_DEST of an existing real server", false, b.add_real_server(&tcp, &existing), libc::EEXIST),
+        ("SET_DEST of a missing real server", false, b.edit_real_server(&tcp, &missing), libc::ENOENT),
+        (
+            "DEL_DEST of a missing real server",
+            false,
+            b.remove_real_server(&tcp, missing.addr, 80),
+            libc::ENOENT,
+        ),
+        ("SET_DEST with -y above -x", false, b.edit_real_server(&tcp, &low_above_high), libc::ERANGE),
+        ("SET_DEST with weight 2^31", true, b.edit_real_server(&tcp, &heavy), libc::ERANGE),
+        ("NEW_DEST GUE with port 0", true, b.add_real_server(&tcp, &gue_port0), libc::EINVAL),
+        (
+            "NEW_DEST IPv4 NAT in an IPv6 service",
+            true,
+            b.add_real_server(&v6, &nat_other_family),
+            libc::EINVAL,
+        ),
+    ];
+    for (what, ipvsadm_refuses, res, errno) in cases {
+        r.check(format!("{name}: refuses {what}"), expect_errno(kind, ipvsadm_refuses, res, errno));
+    }
+}
+
+/// Edits `TCP 10.0.0.1:80` in one batch, then a batch with a missing real server in the
+/// middle: refused with ENOENT, the others applied.
+fn batch(r: &mut Report, b: &mut Backend, model: &mut Model) {
+    let name = kind_name(b.kind());
+    let svc = key("tcp:10.0.0.1:80");
+    let list = entry(model, &svc);
+    list.iter_mut().for_each(|d| d.weight += 1);
+    let res = b.edit_real_servers_batch(&svc, list).map_err(|e| e.to_string());
+    r.check(format!("{name}: batch edit"), res);
+    list.iter_mut().for_each(|d| d.weight += 1);
+    let mut sent = list.clone();
+    sent.insert(1, rs("10.0.0.99", 80, Forwarding::Nat, 1, 0, 0));
+    let res = b.edit_real_servers_batch(&svc, &sent);
+    r.check(
+        format!("{name}: batch with a missing real server"),
+        expect_errno(b.kind(), false, res, libc::ENOENT),
+    );
+}
+
+fn compare_services(b: &mut Backend, want: &[VirtualService]) -> Result<(), String> {
+    let mut got = b.services().map_err(|e| e.to_string())?;
+    got.sort_by_key(|s| s.key);
+    let mut want = want.to_vec();
+    want.sort_by_key(|s| s.key);
+    if got == want { Ok(()) } else { Err(format!("got {got:?}, want {want:?}")) }
+}
+
+fn verify(r: &mut Report, label: &str, b: &mut Backend, other: Option<&mut Backend>, model: &Model) {
+    r.check(format!("{label}: {} lists it", kind_name(b.kind())), compare_listing(b, model));
+    if let Some(o) = other {
+        r.check(format!("{label}: {} lists the same", kind_name(o.kind())), compare_listing(o, model));
+    }
+    if b.kind() != BackendKind::DryRun {
+        r.check(format!("{label}: ipvsadm -L -n shows it"), compare_kernel_text(model));
+    }
+}
+
+fn compare_listing(b: &mut Backend, model: &Model) -> Result<(), String> {
+    for (svc, want) in model {
+        let got = b.real_servers(svc).map_err(|e| e.to_string())?;
+        if &got != want {
+            return Err(format!("{svc}:\n  got  {got:?}\n  want {want:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// `-t VIP:PORT` and the like, written here apart from the backend's own.
+fn service_args(svc: &ServiceKey) -> Vec<String> {
+    let shown = svc.to_string(); // "TCP  10.0.0.1:80", "FWM  7", "FWM  8 IPv6"
+    let mut parts = shown.split_whitespace();
+    let opt = match parts.next() {
+        Some("TCP") => "-t",
+        Some("UDP") => "-u",
+        Some("SCTP") => "--sctp-service",
+        _ => "-f",
+    };
+    let mut args = vec![opt.to_owned(), parts.next().unwrap_or_default().to_owned()];
+    if parts.next() == Some("IPv6") {
+        args.push("-6".to_owned());
+    }
+    args
+}
+
+/// The `-> ` rows of an `ipvsadm -L -n` listing, split into columns.
+fn rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("->"))
+        .filter(|l| !l.contains("RemoteAddress"))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+/// How `ipvsadm -L --tun-info` shows a real server's tunnel: `n/a`, `ipip`, `gue:PORT:+c`.
+fn tun_info(d: &RealServer) -> String {
+    let csum = if d.tun_flags & TUN_F_REMCSUM != 0 {
+        "r+c"
+    } else if d.tun_flags & TUN_F_CSUM != 0 {
+        "+c"
+    } else {
+        "-c"
+    };
+    match (d.forwarding, d.tun_type) {
+        (Some(Forwarding::Tunnel), TUN_TYPE_IPIP) => "ipip".to_owned(),
+        (Some(Forwarding::Tunnel), TUN_TYPE_GUE) => format!("gue:{}:{csum}", d.tun_port),
+        (Some(Forwarding::Tunnel), TUN_TYPE_GRE) => format!("gre:{csum}"),
+        _ => "n/a".to_owned(),
+    }
+}
+
+fn compare_kernel_text(model: &Model) -> Result<(), String> {
+    for (svc, want) in model {
+        let args = service_args(svc);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let tun = ipvsadm(&[&["-L", "-n", "--nosort", "--tun-info"][..], &args].concat())?;
+        let thr = ipvsadm(&[&["-L", "-n", "--nosort", "--thresholds"][..], &args].concat())?;
+        let got: Vec<String> = rows(&tun)
+            .iter()
+            .zip(rows(&thr))
+            .map(|(t, h)| {
+                let col = |v: &[String], i: usize| v.get(i).cloned().unwrap_or_default();
+                format!(
+                    "{} {} {} w={} x={} y={}",
+                    col(t, 0),
+                    col(t, 1),
+                    col(t, 2),
+                    col(t, 3),
+                    col(&h, 1),
+                    col(&h, 2)
+                )
+            })
+            .collect();
+        let want: Vec<String> = want
+            .iter()
+            .map(|d| {
+                let fwd = d.forwarding.map_or("Local", Forwarding::ipvsadm_name);
+                let (addr, info, (w, x, y)) =
+                    (d.socket_addr(), tun_info(d), (d.weight, d.u_threshold, d.l_threshold));
+                format!("{addr} {fwd} {info} w={w} x={x} y={y}")
+            })
+            .collect();
+        if got != want || rows(&tun).len() != rows(&thr).len() {
+            return Err(format!("{svc}:\n  ipvsadm -L: {got:?}\n  want:       {want:?}"));
+        }
+    }
+    Ok(())
+}
