@@ -190,3 +190,26 @@ fn bad_configurations_fail_at_start_up_with_the_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/key"));
 }
+
+#[test]
+fn an_agent_reports_to_every_configured_director() {
+    let dir = tempdir("two-directors");
+    let (m1, l1, _) = master(&[], 0);
+    let (m2, l2, _) = master(&[], 0);
+    let load = dir.join("load");
+    write_load(&load, 0.3);
+    let conf = dir.join("two.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "director = {l1}\ndirector = {l2}\nagent_id = rs1\ninterval = 200ms\n\
+             service = http\n\tport = 80\n\tmodule = file path={} scale=1\n\taddress = 10.0.0.2\n",
+            load.display()
+        ),
+    )
+    .unwrap();
+    let _a = agent(&conf, "rs1");
+    for m in [&m1, &m2] {
+        m.wait_for(0, LIMIT, "add", |l| l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 31"));
+    }
+}
