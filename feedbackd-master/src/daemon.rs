@@ -304,20 +304,7 @@ impl Daemon {
                 );
             }
             MasterEvent::AddRealServer { key, forwarding, weight, agent, why } => {
-                let rs = RealServer {
-                    addr: key.addr,
-                    port: key.port,
-                    forwarding: Some(forwarding),
-                    fwd_raw: forwarding.ipvs_code(),
-                    weight,
-                    u_threshold: 0,
-                    l_threshold: 0,
-                    tun_type: 0,
-                    tun_port: 0,
-                    tun_flags: 0,
-                    active_conns: 0,
-                    inactive_conns: 0,
-                };
+                let rs = RealServer::new(key.addr, key.port, forwarding, weight);
                 match self.backend.add_real_server(&key.service, &rs) {
                     Ok(()) => {
                         log!(

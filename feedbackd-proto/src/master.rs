@@ -641,19 +641,7 @@ impl Master {
                     continue;
                 }
                 if r.admin != AdminState::Ready {
-                    if rs.in_table && rs.law.weight() != 0 {
-                        let from = rs.law.weight();
-                        rs.law.force(0);
-                        self.counters.weight_changes += 1;
-                        self.events.push_back(MasterEvent::SetWeight {
-                            key: *key,
-                            from,
-                            to: 0,
-                            agent: id.clone(),
-                            why: Why::Admin(r.admin),
-                        });
-                    }
-                    continue;
+                    continue; // set to 0 below
                 }
                 let Some(c) = r.capacity[i] else { continue };
                 let capacity = f64::from(c) / f64::from(CAPACITY_SCALE);
@@ -688,6 +676,11 @@ impl Master {
                     });
                 }
             }
+        }
+        if r.admin != AdminState::Ready {
+            self.set_agent_weights_zero(&id, &Why::Admin(r.admin));
+        }
+        for keys in &bindings {
             let first = keys.first().and_then(|k| self.servers.get(k)).filter(|rs| rs.in_table);
             weights.push(first.map(|rs| rs.law.weight()));
         }
