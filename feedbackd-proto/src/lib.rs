@@ -11,6 +11,7 @@
 //!   reconnection delays.
 //! - [`master`]: the master's state machine, all agents and the weight law.
 //! - [`conf`]: the `feedbackd-agent.conf` grammar.
+//! - [`cpuload`]: the cpuload computation (`/proc/stat` counters → busy fraction).
 //! - [`types`]: protocol, forwarding, admin state, service specs and keys.
 //!
 //! # Invariants
@@ -25,6 +26,7 @@ pub mod agent;
 pub mod auth;
 pub mod backoff;
 pub mod conf;
+pub mod cpuload;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod master;
