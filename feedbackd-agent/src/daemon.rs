@@ -116,6 +116,7 @@ async fn session(
 ) -> Ended {
     let mut buf = vec![0u8; 4096];
     let mut leaving = false;
+    let mut sampling = true;
     // A sample taken before this connection: it is sent right after registration.
     if let Some(s) = samples.borrow_and_update().clone() {
         agent.handle_sample(clock.now(), s);
@@ -170,11 +171,12 @@ async fn session(
                 Ok(n) => agent.handle_input(clock.now(), &buf[..n]),
                 Err(e) => return Ended::Retry(format!("read: {e}")),
             },
-            changed = samples.changed() => {
+            changed = samples.changed(), if sampling => {
                 if changed.is_err() {
-                    return Ended::Done;
-                }
-                if let Some(s) = samples.borrow_and_update().clone() {
+                    // The sampler stopped (the agent is shutting down): keep the connection
+                    // until the goodbye.
+                    sampling = false;
+                } else if let Some(s) = samples.borrow_and_update().clone() {
                     agent.handle_sample(clock.now(), s);
                 }
             }

@@ -232,8 +232,10 @@ async fn run(
         _ = term.recv() => log!("SIGTERM: saying goodbye to every director"),
         _ = int.recv() => log!("SIGINT: saying goodbye to every director"),
     }
-    sampler.abort();
+    // Goodbye first; the sampler stops after, so no director loop mistakes its end for
+    // the end of the agent.
     let _ = stop_tx.send(true);
+    sampler.abort();
     let all = futures_join(directors);
     if tokio::time::timeout(std::time::Duration::from_secs(3), all).await.is_err() {
         log!("some directors did not take the goodbye within 3 s; exiting anyway");
