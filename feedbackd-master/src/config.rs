@@ -150,24 +150,10 @@ impl From<BackendArg> for BackendKind {
     }
 }
 
-/// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds (`1.5`).
+/// `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds (`1.5`): the agent
+/// configuration's syntax ([`feedbackd_proto::conf::parse_duration`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 =
-        num.trim().parse().map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 5s, 2m, 1h)"))?;
-    let scale = match unit.trim() {
-        "ms" => 1e-3,
-        "" | "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        u => return Err(format!("unknown unit {u:?} in {s:?} (use ms, s, m or h)")),
-    };
-    if !(n.is_finite() && n >= 0.0) {
-        return Err(format!("{s:?} is not a non-negative duration"));
-    }
-    Ok(Duration::from_secs_f64(n * scale))
+    feedbackd_proto::conf::parse_duration(s)
 }
 
 /// Parses the command line, with `--config FILE`'s lines inserted before the command line's

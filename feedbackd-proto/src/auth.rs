@@ -14,7 +14,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::wire::{self, DecodeError, Message, MessageType, Nonce, RawFrame, TAG_LEN};
+use crate::wire::{self, DecodeError, Message, Nonce, RawFrame, TAG_LEN};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -201,9 +201,4 @@ impl Channel {
         self.received = expected;
         Ok(wire::decode_body(frame.message_type, frame.body)?)
     }
-}
-
-/// Whether a message type may arrive before a session key exists.
-pub const fn is_pre_key(t: MessageType) -> bool {
-    matches!(t, MessageType::Welcome)
 }

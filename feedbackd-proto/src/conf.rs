@@ -139,6 +139,13 @@ pub struct ConfError {
     pub message: String,
 }
 
+/// Parses a duration as the configuration writes it: `1s`, `500ms`, `1.5s`, `2m`, `1h`, or
+/// a bare number of seconds (`2`, `0.5`); exact to the nanosecond. The master's options
+/// use the same syntax.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    value::duration(text.trim())
+}
+
 /// Parses an agent configuration.
 pub fn parse(text: &str) -> Result<AgentConf, ConfError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);

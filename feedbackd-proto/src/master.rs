@@ -33,7 +33,7 @@ use std::net::IpAddr;
 use lvs_sched::feedback::{LawConfig, ServerLaw, Update};
 use lvs_sched::{Duration, Time};
 
-use crate::auth::{Channel, FrameError, Psk};
+use crate::auth::{Channel, Psk};
 use crate::types::{AdminState, Forwarding, ServiceKey, ServiceSpec, SocketAddrDisplay};
 use crate::wire::{
     self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce, Registered, Report,
@@ -496,7 +496,7 @@ impl Master {
             Ok(m) => m,
             Err(e) => {
                 let code = if e.label() == "auth" { ErrorCode::Auth } else { ErrorCode::Malformed };
-                return self.refuse(conn, code, e.label(), describe(&e));
+                return self.refuse(conn, code, e.label(), e.to_string());
             }
         };
         let seq = raw.seq;
@@ -859,8 +859,4 @@ impl Master {
     pub fn services(&self) -> impl Iterator<Item = &ServiceKey> {
         self.services.iter()
     }
-}
-
-fn describe(e: &FrameError) -> String {
-    e.to_string()
 }
