@@ -59,6 +59,7 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
         dead_band: cli.dead_band,
         max_step: cli.max_step,
         slow_start: proto_duration(cli.slow_start),
+        kind: lvs_sched::feedback::LawKind::Capacity,
     };
     law.validate().map_err(|e| anyhow::anyhow!("weight law: {e}"))?;
     if cli.remove_after <= cli.quiesce_after {

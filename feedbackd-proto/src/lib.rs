@@ -10,6 +10,7 @@
 //! - [`agent`]: the agent's state machine, one per director connection; [`backoff`]: its
 //!   reconnection delays.
 //! - [`master`]: the master's state machine, all agents and the weight law.
+//! - [`journal`]: a master's inputs and decisions, recorded for replay.
 //! - [`conf`]: the `feedbackd-agent.conf` grammar.
 //! - [`cpuload`]: the cpuload computation (`/proc/stat` counters → busy fraction).
 //! - [`types`]: protocol, forwarding, admin state, service specs and keys.
@@ -29,6 +30,7 @@ pub mod conf;
 pub mod cpuload;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod journal;
 pub mod master;
 pub mod types;
 pub mod wire;

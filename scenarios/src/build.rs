@@ -159,6 +159,8 @@ impl Builder<'_> {
             backends,
             populations: Vec::new(),
             actions: Vec::new(),
+            server_events: Vec::new(),
+            feedback: None,
         };
         for (i, c) in s.clients.iter().enumerate() {
             let p = self.population(i, c, &cfg)?;

@@ -37,6 +37,35 @@ pub struct LawConfig {
     pub max_step: u32,
     /// How long a new or returning server takes to reach the full range.
     pub slow_start: Duration,
+    /// What the target weight is computed from.
+    pub kind: LawKind,
+}
+
+/// Which law computes the target weight; smoothing, slow start, dead-band, step limit and
+/// clamps apply to both.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum LawKind {
+    /// feedbackd's: the reported spare capacity mapped linearly onto the weight range.
+    #[default]
+    Capacity,
+    /// gRPC's weighted round robin (gRFC A58): `qps / (utilization + eps / qps × penalty)`,
+    /// from the report's `qps` and `eps` metrics and utilisation `1 − capacity`.
+    GrpcWrr(GrpcWrr),
+}
+
+/// The gRPC weighted-round-robin law's parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GrpcWrr {
+    /// `error_utilization_penalty`: how much an error per query counts as utilisation.
+    pub error_penalty: f64,
+    /// IPVS weight units per query/s of estimated capacity (`qps / utilization`).
+    pub weight_per_qps: f64,
+}
+
+impl Default for GrpcWrr {
+    fn default() -> Self {
+        GrpcWrr { error_penalty: 1.0, weight_per_qps: 1.0 }
+    }
 }
 
 impl Default for LawConfig {
@@ -48,6 +77,7 @@ impl Default for LawConfig {
             dead_band: 2,
             max_step: 25,
             slow_start: Duration::from_secs(10),
+            kind: LawKind::Capacity,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`cpu`]: a real server's processors (processor sharing, worker pool, backlog).
 //! - [`ipvs`]: the director's IPVS table: virtual services (scheduled by `lvs-sched`),
 //!   the connection table with its timers, persistence templates and counters.
+//! - [`feedback`]: simulated feedbackd agents and masters (the daemons' state machines).
 //! - [`model`]: the cluster model: configuration, the simulation loop, the report.
 //! - [`ref1`]: LVS-REF-1, the reference benchmark, as a model configuration.
 //! - [`stats`]: histograms, batch means, time integrals.
@@ -25,6 +26,7 @@ pub mod arrival;
 pub mod cpu;
 pub mod dist;
 pub mod engine;
+pub mod feedback;
 pub mod ipvs;
 pub mod link;
 pub mod model;

@@ -207,6 +207,8 @@ impl Ref1 {
             servers,
             backends: Vec::new(),
             actions: Vec::new(),
+            server_events: Vec::new(),
+            feedback: None,
             populations: vec![PopulationConfig {
                 name: "clients".into(),
                 arrival: ArrivalProcess::Poisson { rate: shape.lambda },

@@ -62,6 +62,8 @@ fn cluster(fwd: Forwarding, n: usize, rate: f64, secs: u64) -> ClusterConfig {
         servers,
         backends: Vec::new(),
         actions: Vec::new(),
+        server_events: Vec::new(),
+        feedback: None,
         populations: vec![PopulationConfig {
             name: "web".into(),
             arrival: ArrivalProcess::Constant { rate },

@@ -85,6 +85,8 @@ pub fn config_with(
         servers,
         backends: Vec::new(),
         actions: Vec::new(),
+        server_events: Vec::new(),
+        feedback: None,
         populations: vec![PopulationConfig {
             name: "web".into(),
             arrival: ArrivalProcess::Poisson { rate },

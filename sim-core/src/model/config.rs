@@ -45,6 +45,94 @@ pub struct ClusterConfig {
     pub populations: Vec<PopulationConfig>,
     /// Changes made during the run, in any order (they happen at their times).
     pub actions: Vec<Action>,
+    /// Changes to real servers themselves (background work), in any order.
+    pub server_events: Vec<ServerEvent>,
+    /// Active feedback: a simulated feedbackd-agent on every real server reporting to a
+    /// simulated feedbackd-master on every director; `None`: static weights.
+    pub feedback: Option<FeedbackConfig>,
+}
+
+/// A change to a real server during a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerEvent {
+    /// When.
+    pub at: Duration,
+    /// The real server (index into [`ClusterConfig::servers`]).
+    pub server: usize,
+    /// What changes.
+    pub change: ServerChange,
+}
+
+/// What a [`ServerEvent`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerChange {
+    /// From now on this many CPU-bound background tasks (a batch job, a backup) share the
+    /// processors with the requests; 0 ends them. They take no worker slot.
+    Background(u32),
+}
+
+/// The feedback loop's settings: the agents', the master's and the link between them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedbackConfig {
+    /// Each agent samples its server and reports this often.
+    pub interval: Duration,
+    /// The master's weight law.
+    pub law: lvs_sched::feedback::LawConfig,
+    /// The master quiesces (weight 0) the servers of an agent silent this long.
+    pub quiesce_after: Duration,
+    /// ... and removes them after this long.
+    pub remove_after: Duration,
+    /// The master re-reads the director's IPVS table this often (an operator's changes).
+    pub rescan: Duration,
+    /// An agent gives a silent master up after this long and reconnects; `None`: the
+    /// agent's default, 3 intervals and at least 3 s.
+    pub master_timeout: Option<Duration>,
+    /// Agents and masters share a pre-shared key: every frame is authenticated.
+    pub authenticated: bool,
+    /// The TCP connection between an agent and a master.
+    pub link: FeedbackLink,
+}
+
+/// The agent-master TCP connection: a one-way delay, and segment loss repaired by
+/// retransmission (in order, so a loss delays what follows it too).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FeedbackLink {
+    /// One-way delay.
+    pub latency: Duration,
+    /// Probability that one transmission of a segment is lost, in [0, 1).
+    pub loss: f64,
+    /// First retransmission timeout, doubled on every retry.
+    pub rto: Duration,
+    /// A segment lost this many times in a row breaks the connection (both ends see it
+    /// close; the agent reconnects).
+    pub max_retries: u32,
+}
+
+impl Default for FeedbackLink {
+    fn default() -> Self {
+        FeedbackLink {
+            latency: Duration::from_micros(100),
+            loss: 0.0,
+            rto: Duration::from_millis(200),
+            max_retries: 6,
+        }
+    }
+}
+
+impl Default for FeedbackConfig {
+    /// The daemons' defaults.
+    fn default() -> Self {
+        FeedbackConfig {
+            interval: Duration::from_secs(1),
+            law: lvs_sched::feedback::LawConfig::default(),
+            quiesce_after: Duration::from_secs(5),
+            remove_after: Duration::from_secs(60),
+            rescan: Duration::from_secs(5),
+            master_timeout: None,
+            authenticated: true,
+            link: FeedbackLink::default(),
+        }
+    }
 }
 
 /// A change an operator (or a health checker, or a feedback master) makes during a run.
@@ -345,6 +433,14 @@ impl ClusterConfig {
         for a in &self.actions {
             self.validate_action(a)?;
         }
+        for e in &self.server_events {
+            if e.server >= self.servers.len() {
+                return Err(err(format!("server event at {}", e.at), format!("real server #{} does not exist", e.server)));
+            }
+        }
+        if let Some(f) = &self.feedback {
+            validate_feedback(f)?;
+        }
         Ok(())
     }
 
@@ -518,6 +614,36 @@ fn check_cpu(place: &str, c: &CpuConfig) -> Result<(), ConfigError> {
     }
     if c.max_in_service == Some(0) {
         return Err(err(place, "a worker pool needs at least one worker"));
+    }
+    Ok(())
+}
+
+fn validate_feedback(f: &FeedbackConfig) -> Result<(), ConfigError> {
+    let place = "feedback";
+    if f.interval == Duration::ZERO {
+        return Err(err(place, "interval must be > 0"));
+    }
+    f.law.validate().map_err(|e| err(place, format!("weight law: {e}")))?;
+    if f.quiesce_after == Duration::ZERO || f.remove_after <= f.quiesce_after {
+        return Err(err(
+            place,
+            format!(
+                "remove_after ({}) must be longer than quiesce_after ({}), which must be > 0",
+                f.remove_after, f.quiesce_after
+            ),
+        ));
+    }
+    if f.rescan == Duration::ZERO {
+        return Err(err(place, "rescan must be > 0"));
+    }
+    if f.master_timeout == Some(Duration::ZERO) {
+        return Err(err(place, "master_timeout must be > 0"));
+    }
+    if !(0.0..1.0).contains(&f.link.loss) {
+        return Err(err(place, format!("link loss {} is not in [0, 1)", f.link.loss)));
+    }
+    if f.link.rto == Duration::ZERO {
+        return Err(err(place, "link rto must be > 0"));
     }
     Ok(())
 }

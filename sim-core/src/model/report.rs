@@ -119,6 +119,8 @@ pub struct ServerSample {
     pub inactive_conns: u32,
     /// IPVS weight at `t`.
     pub weight: u32,
+    /// The spare capacity its agent last reported by `t` (feedback only).
+    pub capacity: Option<f64>,
 }
 
 /// Counts LVS-REF-1 reports.
@@ -165,6 +167,54 @@ pub struct RunReport {
     pub series: Vec<Sample>,
     /// LVS-REF-1's outputs.
     pub ref1: Ref1Stats,
+    /// The feedback loop's results; `None` without feedback.
+    pub feedback: Option<FeedbackReport>,
+}
+
+/// What the feedback loop did (whole run).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeedbackReport {
+    /// The law's name: `capacity` or `grpc_wrr`.
+    pub law: String,
+    /// Reports the agents sent.
+    pub reports_sent: u64,
+    /// Reports the masters accepted.
+    pub reports_applied: u64,
+    /// Weight changes the masters made.
+    pub weight_changes: u64,
+    /// Segment transmissions lost on the agent-master links (each retransmitted).
+    pub segments_lost: u64,
+    /// Agent connections that broke (a segment lost `max_retries` times, a silent master).
+    pub reconnects: u64,
+    /// Per real server, in configuration order (its weight in the first service it is in,
+    /// on the first director).
+    pub servers: Vec<FeedbackServerReport>,
+}
+
+/// One real server's weight under feedback.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeedbackServerReport {
+    /// Name.
+    pub name: String,
+    /// Reports its agent sent.
+    pub reports: u64,
+    /// Changes of its weight.
+    pub weight_changes: u64,
+    /// Time-average of its weight over the measured window.
+    pub weight_mean: f64,
+    /// Its lowest and highest weight in the measured window.
+    pub weight_min: u32,
+    /// See `weight_min`.
+    pub weight_max: u32,
+    /// Oscillation: the sum of |weight change| in the measured window, per minute.
+    pub weight_travel_per_min: f64,
+    /// Reaction time to the last change of its background work: from that change until
+    /// its weight first came within 10% of the step to where it settled (the time-average
+    /// over the last quarter of the window); `None` without such a change in the window,
+    /// or without a step.
+    pub reaction_s: Option<f64>,
+    /// The last spare capacity its agent reported, in [0, 1].
+    pub capacity_last: Option<f64>,
 }
 
 impl RunReport {

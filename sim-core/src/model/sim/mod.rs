@@ -368,6 +368,7 @@ impl Simulation {
                 active_conns: active,
                 inactive_conns: inactive,
                 weight,
+                capacity: None,
             });
         }
         let director_link_utilization = self
@@ -446,6 +447,7 @@ impl Simulation {
             directors,
             series: self.m.series,
             ref1,
+            feedback: None,
         }
     }
 }
