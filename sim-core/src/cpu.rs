@@ -4,7 +4,8 @@
 //!
 //! With `m` jobs in service each is served at `speed * min(1, cores / m)` [s of work per
 //! s]. Unlimited in-service jobs is egalitarian processor sharing; `max_in_service = c`
-//! with `cores = c` is FCFS with c slots (LVS-REF-1's `fcfs`).
+//! with `cores = c` is FCFS with c slots (LVS-REF-1's `fcfs`). Background tasks
+//! ([`Cpu::set_background`]) count as jobs that never finish: `m` includes them.
 //!
 //! # How
 //! A virtual time `V` [ns of work at speed 1] counts the work each job in service has
@@ -63,8 +64,10 @@ pub struct Cpu {
     seq: u64,
     /// Cached next completion.
     next: Option<Time>,
-    /// Integral of `min(in_service, cores)` up to `last_update` [core·ns].
+    /// Integral of `min(in_service + background, cores)` up to `last_update` [core·ns].
     busy_core_ns: u128,
+    /// CPU-bound background tasks sharing the processors with the jobs.
+    background: u32,
 }
 
 /// A job in service.
@@ -110,6 +113,7 @@ impl Cpu {
             seq: 0,
             next: None,
             busy_core_ns: 0,
+            background: 0,
         }
     }
 
@@ -183,9 +187,31 @@ impl Cpu {
         self.busy_core_ns + u128::from(dt.0) * u128::from(self.busy_cores())
     }
 
-    /// Cores at work: `min(in_service, cores)`.
+    /// From `now` on, `n` CPU-bound background tasks share the processors with the jobs
+    /// (each as one more job that never finishes; they take no worker slot). May move
+    /// [`Cpu::next_completion`]; same preconditions as [`Cpu::arrive`].
+    pub fn set_background(&mut self, now: Time, n: u32) {
+        if let Some(next) = self.next {
+            assert!(now <= next, "background change at {now} after the pending completion at {next}");
+        }
+        self.advance(now);
+        self.background = n;
+        self.reschedule();
+    }
+
+    /// Background tasks running.
+    pub fn background(&self) -> u32 {
+        self.background
+    }
+
+    /// Runnable tasks: jobs in service and background tasks.
+    fn runnable(&self) -> u32 {
+        self.in_service() + self.background
+    }
+
+    /// Cores at work: `min(in_service + background, cores)`.
     fn busy_cores(&self) -> u32 {
-        self.in_service().min(self.cfg.cores)
+        self.runnable().min(self.cfg.cores)
     }
 
     /// Brings `v` and the busy integral from `last_update` to `now`.
@@ -193,8 +219,10 @@ impl Cpu {
         let dt = now - self.last_update;
         let busy = self.busy_cores();
         if busy > 0 && dt.0 > 0 {
-            // Each of the m jobs gets speed·busy/m [ns of work per ns].
-            self.v += dt.0 as f64 * (self.cfg.speed * f64::from(busy)) / self.in_service.len() as f64;
+            if !self.in_service.is_empty() {
+                // Each of the r runnable tasks gets speed·busy/r [ns of work per ns].
+                self.v += dt.0 as f64 * (self.cfg.speed * f64::from(busy)) / f64::from(self.runnable());
+            }
             self.busy_core_ns += u128::from(dt.0) * u128::from(busy);
         }
         self.last_update = now;
@@ -209,7 +237,7 @@ impl Cpu {
     fn reschedule(&mut self) {
         self.next = self.in_service.peek().map(|top| {
             let work = (top.v_finish - self.v).max(0.0);
-            let m = self.in_service.len() as f64;
+            let m = f64::from(self.runnable());
             let wait_ns = (work * m / (self.cfg.speed * f64::from(self.busy_cores()))).ceil();
             assert!(wait_ns < u64::MAX as f64, "CPU completion beyond the end of virtual time");
             self.last_update + lvs_sched::Duration(wait_ns as u64)
@@ -348,6 +376,34 @@ mod tests {
         assert_eq!(cpu.busy_core_ns(Time(5 * SEC)), u128::from(3 * SEC));
         drain(&mut cpu);
         assert_eq!(cpu.busy_core_ns(Time(100 * SEC)), u128::from(4 * SEC));
+    }
+
+    #[test]
+    fn background_tasks_take_their_share() {
+        let mut cpu = Cpu::new(ps(1));
+        // Idle but for one background task: the core is busy, nothing completes.
+        cpu.set_background(Time::ZERO, 1);
+        assert_eq!(cpu.next_completion(), None);
+        assert_eq!(cpu.busy_core_ns(Time(SEC)), u128::from(SEC));
+        // A 1 s job shares the core with it: half speed, done at 1 + 2 s.
+        cpu.arrive(Time(SEC), 1, SEC);
+        assert_eq!(cpu.next_completion(), Some(Time(3 * SEC)));
+        // At 2 s (0.5 s of work done) the task ends: the last 0.5 s alone.
+        cpu.set_background(Time(2 * SEC), 0);
+        assert_eq!(drain(&mut cpu), [(1, Time(5 * SEC / 2))]);
+        assert_eq!(cpu.busy_core_ns(Time(10 * SEC)), u128::from(5 * SEC / 2));
+
+        // Two cores, two tasks and two jobs: 4 runnable on 2 cores, each at half speed.
+        let mut cpu = Cpu::new(ps(2));
+        cpu.set_background(Time::ZERO, 2);
+        cpu.arrive(Time::ZERO, 1, SEC);
+        cpu.arrive(Time::ZERO, 2, SEC);
+        assert_eq!(drain(&mut cpu), [(1, Time(2 * SEC)), (2, Time(2 * SEC))]);
+        // A worker pool: the tasks take no worker slot.
+        let mut cpu = Cpu::new(fcfs(1, Some(0)));
+        cpu.set_background(Time::ZERO, 3);
+        assert_eq!(cpu.arrive(Time::ZERO, 1, SEC), Admission::Started);
+        assert_eq!(drain(&mut cpu), [(1, Time(4 * SEC))]);
     }
 
     #[test]

@@ -435,11 +435,64 @@ impl ClusterConfig {
         }
         for e in &self.server_events {
             if e.server >= self.servers.len() {
-                return Err(err(format!("server event at {}", e.at), format!("real server #{} does not exist", e.server)));
+                return Err(err(
+                    format!("server event at {}", e.at),
+                    format!("real server #{} does not exist", e.server),
+                ));
             }
         }
         if let Some(f) = &self.feedback {
             validate_feedback(f)?;
+            self.validate_agents()?;
+        }
+        Ok(())
+    }
+
+    /// What feedbackd's matching needs: a real server's agent registers each service by
+    /// its port, which must also be the virtual port; agent ids are server names.
+    fn validate_agents(&self) -> Result<(), ConfigError> {
+        let mut services = vec![0usize; self.servers.len()];
+        for d in &self.directors {
+            for svc in &d.services {
+                for dest in &svc.dests {
+                    let s = &self.servers[dest.server];
+                    services[dest.server] += 1;
+                    if let ServiceAddr::Inet { port, .. } = svc.addr
+                        && dest.fwd == Forwarding::Masq
+                        && dest.port != port
+                    {
+                        return Err(err(
+                            format!(
+                                "feedback: director {:?} service {} real server {:?}",
+                                d.name,
+                                svc.addr.describe(),
+                                s.name
+                            ),
+                            format!(
+                                "its port {} differs from the virtual port {port}: a feedbackd agent registers one \
+                                 port, matched against the virtual service and used as the real server's",
+                                dest.port
+                            ),
+                        ));
+                    }
+                    if !feedbackd_proto::wire::valid_agent_id(&s.name) {
+                        return Err(err(
+                            format!("feedback: real server {:?}", s.name),
+                            "its name is its agent's id: 1 to 64 printable ASCII characters, no spaces",
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(i) = services.iter().position(|&n| n > feedbackd_proto::wire::MAX_SERVICES) {
+            return Err(err(
+                format!("feedback: real server {:?}", self.servers[i].name),
+                format!(
+                    "its agent would register {} services; at most {}",
+                    services[i],
+                    feedbackd_proto::wire::MAX_SERVICES
+                ),
+            ));
         }
         Ok(())
     }

@@ -176,7 +176,8 @@ pub struct RunReport {
 pub struct FeedbackReport {
     /// The law's name: `capacity` or `grpc_wrr`.
     pub law: String,
-    /// Reports the agents sent.
+    /// Measurements the agents took and reported (or, while not registered, kept for
+    /// their first report; a later one supersedes it).
     pub reports_sent: u64,
     /// Reports the masters accepted.
     pub reports_applied: u64,
@@ -196,7 +197,7 @@ pub struct FeedbackReport {
 pub struct FeedbackServerReport {
     /// Name.
     pub name: String,
-    /// Reports its agent sent.
+    /// Measurements its agents took (see `FeedbackReport::reports_sent`).
     pub reports: u64,
     /// Changes of its weight.
     pub weight_changes: u64,

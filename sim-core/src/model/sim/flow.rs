@@ -356,6 +356,7 @@ impl Simulation {
     pub(super) fn server_done(&mut self, s: usize) {
         let now = self.now;
         let job = self.servers[s].cpu.complete(now);
+        self.servers[s].served += 1;
         self.m.completions += 1;
         self.resched_server(s);
         let conn = &self.conns[job as usize];

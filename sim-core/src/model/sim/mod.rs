@@ -5,6 +5,7 @@
 //! reaching its next hop after a delay); IPVS timers stay in the table's own FIFO lanes.
 //! The conversation of a connection (messages, paths, retransmissions) is in [`flow`].
 
+mod feedback;
 mod flow;
 
 use lvs_sched::{DestId, Duration, Forwarding, Time};
@@ -14,7 +15,7 @@ use crate::cpu::Cpu;
 use crate::engine::{EventQueue, TimerSet};
 use crate::ipvs::{self, ConnId, Ipvs, ServiceId};
 use crate::link::{Channel, ChannelConfig};
-use crate::model::config::{Change, ClusterConfig, ConfigError, PopulationConfig, ServiceAddr};
+use crate::model::config::{Change, ClusterConfig, ConfigError, PopulationConfig, ServerChange, ServiceAddr};
 use crate::model::report::*;
 use crate::rng::{Rng, Streams};
 use crate::stats::{BatchMeans, Latency, LogHistogram, TimeIntegral};
@@ -39,6 +40,8 @@ pub struct Simulation {
     serial: u32,
     open_conns: u64,
     m: Measure,
+    /// The feedback loop (owner `servers + backends` of `completions`), if configured.
+    feedback: Option<self::feedback::Feedback>,
 }
 
 /// Everything that happens at a point in time.
@@ -66,6 +69,8 @@ enum Event {
     Sample,
     /// A configured change (index into the actions).
     Action(u32),
+    /// A configured change to a real server (index into the server events).
+    ServerChange(u32),
 }
 
 struct Director {
@@ -94,7 +99,10 @@ struct Server {
     window: [(u128, u128); 2],
     busy_sample: u128,
     connections: u64,
+    /// Requests refused (whole run).
     refused: u64,
+    /// Requests served (whole run).
+    served: u64,
     latency: Latency,
     /// Where its weight is read: director, service, dest.
     weight_ref: Option<(usize, ServiceId, DestId)>,
@@ -176,9 +184,11 @@ impl Simulation {
         let backends = cfg.backends.iter().map(|b| Backend { cpu: Cpu::new(b.cpu) }).collect();
         let pops = cfg.populations.iter().map(|p| Population::new(&cfg, p, &streams)).collect();
         let m = Measure { batch_means: Some(BatchMeans::new(warmup, end, 20)), ..Measure::default() };
+        let feedback =
+            cfg.feedback.as_ref().map(|f| self::feedback::Feedback::new(&cfg, f, &streams, &servers));
         let mut sim = Simulation {
             queue: EventQueue::new(),
-            completions: TimerSet::new(cfg.servers.len() + cfg.backends.len()),
+            completions: TimerSet::new(cfg.servers.len() + cfg.backends.len() + 1),
             now: Time::ZERO,
             warmup,
             end,
@@ -191,6 +201,7 @@ impl Simulation {
             serial: 0,
             open_conns: 0,
             m,
+            feedback,
             cfg,
         };
         sim.queue.push(warmup, Event::WindowStart);
@@ -204,6 +215,10 @@ impl Simulation {
         for (i, a) in sim.cfg.actions.iter().enumerate() {
             sim.queue.push(Time::ZERO + a.at, Event::Action(i as u32));
         }
+        for (i, e) in sim.cfg.server_events.iter().enumerate() {
+            sim.queue.push(Time::ZERO + e.at, Event::ServerChange(i as u32));
+        }
+        sim.with_feedback(|lp, host| lp.start(Time::ZERO, host));
         Ok(sim)
     }
 
@@ -230,10 +245,13 @@ impl Simulation {
                     self.queue.fired(t);
                     self.now = t;
                     let n = self.servers.len();
+                    let b = self.backends.len();
                     if (owner as usize) < n {
                         self.server_done(owner as usize);
-                    } else {
+                    } else if (owner as usize) < n + b {
                         self.backend_done(owner as usize - n);
+                    } else {
+                        self.with_feedback(|lp, host| lp.run_until(host.now(), host));
                     }
                 }
                 _ => {
@@ -267,6 +285,40 @@ impl Simulation {
             Event::WindowEnd => self.window_mark(1),
             Event::Sample => self.sample(),
             Event::Action(i) => self.action(i as usize),
+            Event::ServerChange(i) => self.server_event(i as usize),
+        }
+    }
+
+    /// Runs `f` on the feedback loop with the cluster as its host, then re-arms the
+    /// loop's timer (the loop stops at the end of the run: weights then stay as they are).
+    fn with_feedback(
+        &mut self,
+        f: impl FnOnce(&mut crate::feedback::Loop, &mut self::feedback::SimHost<'_>),
+    ) {
+        let Some(fb) = self.feedback.as_mut() else { return };
+        let mut host = self::feedback::SimHost {
+            cfg: &self.cfg,
+            now: self.now,
+            dirs: &mut self.dirs,
+            servers: &mut self.servers,
+            samplers: &mut fb.samplers,
+            services: &fb.services,
+            trace: &mut fb.trace,
+        };
+        f(&mut fb.lp, &mut host);
+        let next = fb.lp.next_time().filter(|&t| t <= self.end);
+        let owner = (self.servers.len() + self.backends.len()) as u32;
+        self.set_completion(owner, next);
+    }
+
+    /// Applies a configured change to a real server.
+    fn server_event(&mut self, i: usize) {
+        let e = self.cfg.server_events[i];
+        match e.change {
+            ServerChange::Background(n) => {
+                self.servers[e.server].cpu.set_background(self.now, n);
+                self.resched_server(e.server);
+            }
         }
     }
 
@@ -352,7 +404,7 @@ impl Simulation {
         let now = self.now;
         let iv = (now - self.m.last_sample).as_nanos().max(1);
         let mut servers = Vec::with_capacity(self.servers.len());
-        for s in &mut self.servers {
+        for (i, s) in self.servers.iter_mut().enumerate() {
             let busy = s.cpu.busy_core_ns(now);
             let util = (busy - s.busy_sample) as f64 / (iv as f64 * f64::from(s.cpu.config().cores));
             s.busy_sample = busy;
@@ -368,7 +420,7 @@ impl Simulation {
                 active_conns: active,
                 inactive_conns: inactive,
                 weight,
-                capacity: None,
+                capacity: self.feedback.as_ref().and_then(|f| f.samplers[i].last_capacity()),
             });
         }
         let director_link_utilization = self
@@ -447,7 +499,7 @@ impl Simulation {
             directors,
             series: self.m.series,
             ref1,
-            feedback: None,
+            feedback: self.feedback.as_ref().map(|f| f.report(&self.cfg, (self.warmup, self.end))),
         }
     }
 }
@@ -462,6 +514,7 @@ impl Server {
             busy_sample: 0,
             connections: 0,
             refused: 0,
+            served: 0,
             latency: Latency::new(),
             weight_ref: None,
         }

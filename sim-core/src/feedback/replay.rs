@@ -1,0 +1,164 @@
+//! Replaying a live master's journal through the simulator's master.
+
+use std::collections::BTreeMap;
+
+use feedbackd_proto::agent::{AgentConfig, Sample};
+use feedbackd_proto::journal::{Decision, Entry, Record};
+use feedbackd_proto::master::{ConnId, MasterConfig, MasterEvent, TableEntry};
+use feedbackd_proto::types::ServiceKey;
+use feedbackd_proto::wire::CAPACITY_SCALE;
+use lvs_sched::{Duration, Time};
+use rand::SeedableRng;
+
+use super::{AgentSpec, Host, Loop};
+use crate::model::config::FeedbackLink;
+
+/// A journal that cannot be replayed: which record, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("journal record {index}: {message}")]
+pub struct ReplayError {
+    /// Index of the record at fault (0-based; the journal's line number minus one).
+    pub index: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Replays a live master's journal through the simulator's master: the recorded tables,
+/// connections, registrations, reports, goodbyes and disconnections are fed, at their
+/// recorded times, to the simulator's agents over an ideal link (no delay: an agent
+/// registers at the instant it connects); returns the simulated master's decisions with
+/// their times, to compare with the journal's own `Decision` records.
+///
+/// The replayed master runs the journal's settings (`Start`, the first record) without a
+/// key: authentication decides which frames reach the master, not what it does with them,
+/// and the journal holds only frames that passed. Timers run between records, so silence
+/// is detected at its deadline; nothing runs after the last record (the live master
+/// stopped there). A connection that never registers plays no part.
+pub fn replay(records: &[Record]) -> Result<Vec<(Time, Decision)>, ReplayError> {
+    let fail = |index: usize, message: String| ReplayError { index, message };
+    let Some(Record { entry: Entry::Start { law, quiesce_after, remove_after, register_timeout }, .. }) =
+        records.first()
+    else {
+        return Err(fail(0, "the journal must open with the master's settings (`start`)".into()));
+    };
+    law.validate().map_err(|e| fail(0, format!("weight law: {e}")))?;
+    let config = MasterConfig {
+        psk: None,
+        law: *law,
+        quiesce_after: *quiesce_after,
+        remove_after: *remove_after,
+        register_timeout: *register_timeout,
+        ..MasterConfig::default()
+    };
+
+    // One simulated agent per connection that registers, from where it connected.
+    let mut peers = BTreeMap::new();
+    let mut agent_of: BTreeMap<ConnId, usize> = BTreeMap::new();
+    let mut specs = Vec::new();
+    let mut last = Time::ZERO;
+    for (i, r) in records.iter().enumerate() {
+        if r.t < last {
+            return Err(fail(i, format!("time {} is before the previous record's {}", r.t, last)));
+        }
+        last = r.t;
+        match &r.entry {
+            Entry::Start { .. } if i > 0 => return Err(fail(i, "a second `start`".into())),
+            Entry::Connect { conn, peer } => {
+                let again = peers.insert(*conn, *peer).is_some();
+                if again {
+                    return Err(fail(i, format!("connection {} connects twice", conn.0)));
+                }
+            }
+            Entry::Register { conn, agent, interval_ms, services } => {
+                let Some(&addr) = peers.get(conn) else {
+                    return Err(fail(i, format!("connection {} registers before connecting", conn.0)));
+                };
+                if services.is_empty() || !feedbackd_proto::wire::valid_agent_id(agent) {
+                    return Err(fail(i, format!("registration of {agent:?} is not one an agent can send")));
+                }
+                agent_of.insert(*conn, specs.len());
+                specs.push(AgentSpec {
+                    config: AgentConfig {
+                        agent_id: agent.clone(),
+                        services: services.clone(),
+                        interval: Duration::from_millis(u64::from(*interval_ms)),
+                        psk: None,
+                        // The ideal link answers at once: the agent never waits.
+                        master_timeout: Duration::from_secs(1 << 30),
+                    },
+                    director: 0,
+                    server: specs.len(),
+                    addr,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    let link = FeedbackLink { latency: Duration::ZERO, loss: 0.0, ..FeedbackLink::default() };
+    let mut fb = Loop::new(vec![(config, None)], specs, link, crate::rng::Rng::seed_from_u64(0));
+    fb.reconnect = false;
+    let mut host = Journal;
+    for (i, r) in records.iter().enumerate() {
+        let t = r.t;
+        if t > Time::ZERO {
+            fb.run_until(Time(t.0 - 1), &mut host);
+        }
+        let agent = |conn: &ConnId| {
+            agent_of
+                .get(conn)
+                .copied()
+                .ok_or_else(|| fail(i, format!("connection {} never registered", conn.0)))
+        };
+        match &r.entry {
+            Entry::Start { .. } | Entry::Register { .. } | Entry::Decision(_) => {}
+            Entry::Table { services, entries } => fb.handle_table(0, t, services, entries, &mut host),
+            Entry::Connect { conn, .. } => {
+                if let Some(&a) = agent_of.get(conn) {
+                    fb.connect(a, t);
+                }
+            }
+            Entry::Report { conn, admin, capacity, metrics } => {
+                let a = agent(conn)?;
+                if capacity.len() != fb.agents[a].spec.config.services.len() {
+                    return Err(fail(i, "a report's capacities do not match the registration".into()));
+                }
+                let sample = Sample {
+                    admin: *admin,
+                    capacity: capacity
+                        .iter()
+                        .map(|c| c.map(|c| f64::from(c) / f64::from(CAPACITY_SCALE)))
+                        .collect(),
+                    metrics: metrics.clone(),
+                };
+                fb.sample(a, t, sample, &mut host);
+            }
+            Entry::Goodbye { conn, reason } => fb.goodbye(agent(conn)?, t, reason),
+            Entry::Disconnect { conn } => {
+                if let Some(&a) = agent_of.get(conn) {
+                    fb.kill(a, t);
+                }
+            }
+        }
+        fb.run_until(t, &mut host);
+    }
+    Ok(fb.decisions().iter().map(|&(t, _, d)| (t, d)).collect())
+}
+
+/// The replay's host: the journal's tables are fed directly, changes need not be applied
+/// anywhere, and measurements come from the journal's reports.
+struct Journal;
+
+impl Host for Journal {
+    fn table(&mut self, _director: usize, _now: Time) -> (Vec<ServiceKey>, Vec<TableEntry>) {
+        (Vec::new(), Vec::new())
+    }
+
+    fn apply(&mut self, _director: usize, _now: Time, _event: &MasterEvent) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn sample(&mut self, _server: usize, _now: Time) -> Sample {
+        unreachable!("a replay has no measurement ticks")
+    }
+}

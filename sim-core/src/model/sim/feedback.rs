@@ -1,0 +1,348 @@
+//! The simulation's side of the feedback loop: which agents run where, the [`Host`] that
+//! lets them measure servers and lets masters change IPVS tables, and the report.
+
+use feedbackd_proto::agent::{AgentConfig, Sample};
+use feedbackd_proto::auth::Psk;
+use feedbackd_proto::master::{MasterConfig, MasterEvent, RsKey, TableEntry};
+use feedbackd_proto::types::{self as proto, ServiceSpec};
+use lvs_sched::feedback::LawKind;
+use lvs_sched::{Duration, Forwarding, Protocol, Time};
+
+use super::{Director, Server};
+use crate::feedback::{AgentSpec, Host, Loop, Sampler, ServerCounters, weight_stats};
+use crate::ipvs::{self, ProtocolKey};
+use crate::model::config::{ClusterConfig, FeedbackConfig, ServerChange, ServiceAddr};
+use crate::model::report::{FeedbackReport, FeedbackServerReport};
+use crate::rng::Streams;
+
+/// The feedback loop of a run and what is measured of it.
+pub(super) struct Feedback {
+    pub(super) lp: Loop,
+    pub(super) samplers: Vec<Sampler>,
+    /// Services each server's agent registers.
+    pub(super) services: Vec<usize>,
+    /// Each server's weight (in its reported service) over time: `(time, weight)` changes.
+    pub(super) trace: Vec<Vec<(Time, u32)>>,
+}
+
+/// The agent's registration for one real server of one virtual service.
+fn spec(addr: ServiceAddr, port: u16, fwd: Forwarding) -> ServiceSpec {
+    let forwarding = proto_forwarding(fwd).expect("validated: no local forwarding");
+    match addr {
+        ServiceAddr::Inet { protocol, vip, .. } => ServiceSpec {
+            protocol: proto_protocol(protocol),
+            port,
+            vip: Some(vip),
+            fwmark: None,
+            forwarding,
+            address: None,
+        },
+        ServiceAddr::Fwmark(mark) => ServiceSpec {
+            protocol: proto::Protocol::Tcp,
+            port,
+            vip: None,
+            fwmark: Some(mark),
+            forwarding,
+            address: None,
+        },
+    }
+}
+
+fn proto_protocol(p: Protocol) -> proto::Protocol {
+    match p {
+        Protocol::Tcp => proto::Protocol::Tcp,
+        Protocol::Udp => proto::Protocol::Udp,
+        Protocol::Sctp => proto::Protocol::Sctp,
+    }
+}
+
+fn proto_forwarding(f: Forwarding) -> Option<proto::Forwarding> {
+    match f {
+        Forwarding::Masq => Some(proto::Forwarding::Nat),
+        Forwarding::DirectRouting => Some(proto::Forwarding::DirectRouting),
+        Forwarding::Tunnel => Some(proto::Forwarding::Tunnel),
+        Forwarding::Local => None,
+    }
+}
+
+fn sim_forwarding(f: proto::Forwarding) -> Forwarding {
+    match f {
+        proto::Forwarding::Nat => Forwarding::Masq,
+        proto::Forwarding::DirectRouting => Forwarding::DirectRouting,
+        proto::Forwarding::Tunnel => Forwarding::Tunnel,
+    }
+}
+
+fn proto_key(k: ipvs::ServiceKey) -> proto::ServiceKey {
+    match k {
+        ipvs::ServiceKey::Inet { protocol, addr, port } => {
+            proto::ServiceKey::Addr { protocol: proto_protocol(protocol.into()), addr, port }
+        }
+        ipvs::ServiceKey::Fwmark(mark) => proto::ServiceKey::Fwmark { mark, ipv6: false },
+    }
+}
+
+fn sim_key(k: proto::ServiceKey) -> ipvs::ServiceKey {
+    match k {
+        proto::ServiceKey::Addr { protocol, addr, port } => {
+            let protocol = match protocol {
+                proto::Protocol::Tcp => Protocol::Tcp,
+                proto::Protocol::Udp => Protocol::Udp,
+                proto::Protocol::Sctp => Protocol::Sctp,
+            };
+            ipvs::ServiceKey::Inet { protocol: ProtocolKey::from(protocol), addr, port }
+        }
+        proto::ServiceKey::Fwmark { mark, .. } => ipvs::ServiceKey::Fwmark(mark),
+    }
+}
+
+impl Feedback {
+    /// One agent per real server and director it serves, registering every service the
+    /// server is in; one master per director. Validated configurations only.
+    pub(super) fn new(
+        cfg: &ClusterConfig,
+        f: &FeedbackConfig,
+        streams: &Streams,
+        servers: &[Server],
+    ) -> Feedback {
+        let psk = f.authenticated.then(|| {
+            let key = format!("lvsim feedback key, seed {:016x}", cfg.seed);
+            Psk::from_file_contents(key.as_bytes()).expect("a long enough key")
+        });
+        let n = cfg.servers.len();
+        let mut specs: Vec<Vec<ServiceSpec>> = vec![Vec::new(); n];
+        let mut directors: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (di, d) in cfg.directors.iter().enumerate() {
+            for svc in &d.services {
+                for dest in &svc.dests {
+                    let key = match svc.addr {
+                        ServiceAddr::Inet { protocol, vip, port } => {
+                            ipvs::ServiceKey::Inet { protocol: protocol.into(), addr: vip, port }
+                        }
+                        ServiceAddr::Fwmark(m) => ipvs::ServiceKey::Fwmark(m),
+                    };
+                    let s = spec(svc.addr, super::dest_port(dest.fwd, key, dest.port), dest.fwd);
+                    if !specs[dest.server].contains(&s) {
+                        specs[dest.server].push(s);
+                    }
+                    if !directors[dest.server].contains(&di) {
+                        directors[dest.server].push(di);
+                    }
+                }
+            }
+        }
+        let master_timeout = f
+            .master_timeout
+            .unwrap_or_else(|| Duration(f.interval.0.saturating_mul(3)).max(Duration::from_secs(3)));
+        let mut agents = Vec::new();
+        for (s, server) in cfg.servers.iter().enumerate() {
+            for &director in &directors[s] {
+                agents.push(AgentSpec {
+                    config: AgentConfig {
+                        agent_id: server.name.clone(),
+                        services: specs[s].clone(),
+                        interval: f.interval,
+                        psk: psk.clone(),
+                        master_timeout,
+                    },
+                    director,
+                    server: s,
+                    addr: server.address,
+                });
+            }
+        }
+        let master = MasterConfig {
+            psk,
+            law: f.law,
+            quiesce_after: f.quiesce_after,
+            remove_after: f.remove_after,
+            ..MasterConfig::default()
+        };
+        let masters = cfg.directors.iter().map(|_| (master.clone(), Some(f.rescan))).collect();
+        let lp = Loop::new(masters, agents, f.link, streams.stream("feedback"));
+        let trace = servers.iter().map(|_| Vec::new()).collect();
+        Feedback {
+            lp,
+            samplers: vec![Sampler::new(); n],
+            services: specs.iter().map(Vec::len).collect(),
+            trace,
+        }
+    }
+
+    /// The report: the loop's counters and each server's weight over the window.
+    pub(super) fn report(&self, cfg: &ClusterConfig, window: (Time, Time)) -> FeedbackReport {
+        let f = cfg.feedback.as_ref().expect("a run with feedback");
+        let stats = self.lp.stats();
+        let (mut applied, mut changes) = (0, 0);
+        for d in 0..cfg.directors.len() {
+            let c = self.lp.master(d).counters();
+            applied += c.reports;
+            changes += c.weight_changes;
+        }
+        let servers = cfg
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(s, server)| {
+                let step_at = cfg
+                    .server_events
+                    .iter()
+                    .filter(|e| e.server == s && matches!(e.change, ServerChange::Background(_)))
+                    .map(|e| Time::ZERO + e.at)
+                    .filter(|&t| t >= window.0 && t < window.1)
+                    .max();
+                let trace = &self.trace[s];
+                let st = (!trace.is_empty()).then(|| weight_stats(trace, window.0, window.1, step_at));
+                FeedbackServerReport {
+                    name: server.name.clone(),
+                    reports: self.lp.reports_of(s),
+                    weight_changes: trace.len().saturating_sub(1) as u64,
+                    weight_mean: st.map_or(0.0, |s| s.mean),
+                    weight_min: st.map_or(0, |s| s.min),
+                    weight_max: st.map_or(0, |s| s.max),
+                    weight_travel_per_min: st.map_or(0.0, |s| s.travel_per_min),
+                    reaction_s: st.and_then(|s| s.reaction_s),
+                    capacity_last: self.samplers[s].last_capacity(),
+                }
+            })
+            .collect();
+        FeedbackReport {
+            law: match f.law.kind {
+                LawKind::Capacity => "capacity",
+                LawKind::GrpcWrr(_) => "grpc_wrr",
+            }
+            .to_owned(),
+            reports_sent: stats.reports_sent,
+            reports_applied: applied,
+            weight_changes: changes,
+            segments_lost: stats.segments_lost,
+            reconnects: stats.reconnects,
+            servers,
+        }
+    }
+}
+
+/// The cluster as the feedback loop sees it.
+pub(super) struct SimHost<'a> {
+    pub(super) cfg: &'a ClusterConfig,
+    pub(super) now: Time,
+    pub(super) dirs: &'a mut [Director],
+    pub(super) servers: &'a mut [Server],
+    pub(super) samplers: &'a mut [Sampler],
+    pub(super) services: &'a [usize],
+    pub(super) trace: &'a mut [Vec<(Time, u32)>],
+}
+
+impl SimHost<'_> {
+    /// The simulation's time when the loop was called.
+    pub(super) fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Records the weight of every server whose reported dest is in director `d` and
+    /// changed.
+    fn trace(&mut self, d: usize, now: Time) {
+        for (s, server) in self.servers.iter().enumerate() {
+            let Some((sd, sid, did)) = server.weight_ref else { continue };
+            if sd != d {
+                continue;
+            }
+            let vs = self.dirs[d].ipvs.service_by_id(sid);
+            let dest = vs.scheduler().dest(did);
+            let linked = vs.scheduler().dests().any(|(id, _)| id == did);
+            let w = if linked { dest.weight() } else { 0 };
+            if self.trace[s].last().map(|&(_, lw)| lw) != Some(w) {
+                self.trace[s].push((now, w));
+            }
+        }
+    }
+}
+
+impl Host for SimHost<'_> {
+    fn table(&mut self, director: usize, now: Time) -> (Vec<proto::ServiceKey>, Vec<TableEntry>) {
+        let ipvs = &mut self.dirs[director].ipvs;
+        ipvs.advance(now);
+        let mut services = Vec::new();
+        let mut entries = Vec::new();
+        for vs in ipvs.services() {
+            let service = proto_key(vs.key());
+            services.push(service);
+            for (_, dest) in vs.scheduler().dests() {
+                entries.push(TableEntry {
+                    key: RsKey { service, addr: dest.addr(), port: dest.port() },
+                    weight: dest.weight(),
+                    forwarding: proto_forwarding(dest.fwd()),
+                });
+            }
+        }
+        if now == Time::ZERO {
+            self.trace(director, now);
+        }
+        (services, entries)
+    }
+
+    fn apply(&mut self, director: usize, now: Time, event: &MasterEvent) -> Result<(), String> {
+        let d = &mut self.dirs[director];
+        d.ipvs.advance(now);
+        let r = match *event {
+            MasterEvent::SetWeight { key, to, .. } => {
+                let skey = sim_key(key.service);
+                let vs = d.ipvs.service(&skey).ok_or("no such service")?;
+                let did = vs.scheduler().find_dest(key.addr, key.port).ok_or("no such real server")?;
+                let dest = vs.scheduler().dest(did);
+                let dc = lvs_sched::DestConfig {
+                    addr: key.addr,
+                    port: key.port,
+                    fwd: dest.fwd(),
+                    weight: to,
+                    u_threshold: dest.u_threshold(),
+                    l_threshold: dest.l_threshold(),
+                };
+                d.ipvs.edit_dest(skey, &dc).map(|_| ()).map_err(|e| e.to_string())
+            }
+            MasterEvent::AddRealServer { key, forwarding, weight, .. } => {
+                let skey = sim_key(key.service);
+                let dc = lvs_sched::DestConfig {
+                    addr: key.addr,
+                    port: key.port,
+                    fwd: sim_forwarding(forwarding),
+                    weight,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                };
+                let server = self.cfg.servers.iter().position(|s| s.address == key.addr);
+                let did = d.ipvs.add_dest(skey, &dc).map_err(|e| e.to_string())?;
+                let sid = d.ipvs.service_id(&skey).expect("the service exists");
+                if let Some(s) = server {
+                    d.map_dest(sid, did, s as u32);
+                    if let Some((wd, wsid, _)) = self.servers[s].weight_ref
+                        && wd == director
+                        && wsid == sid
+                    {
+                        self.servers[s].weight_ref = Some((wd, wsid, did));
+                    }
+                }
+                Ok(())
+            }
+            MasterEvent::RemoveRealServer { key, .. } => d
+                .ipvs
+                .del_dest(sim_key(key.service), key.addr, key.port)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            MasterEvent::Registered { .. } | MasterEvent::Close { .. } => Ok(()),
+        };
+        self.trace(director, now);
+        r
+    }
+
+    fn sample(&mut self, server: usize, now: Time) -> Sample {
+        let s = &self.servers[server];
+        let counters = ServerCounters {
+            cores: s.cpu.config().cores,
+            busy_core_ns: s.cpu.busy_core_ns(now),
+            served: s.served,
+            refused: s.refused,
+        };
+        self.samplers[server].sample(now, &counters, self.services[server])
+    }
+}
