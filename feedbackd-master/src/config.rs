@@ -74,7 +74,8 @@ pub struct Cli {
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub rescan_interval: Duration,
 
-    /// Quiesce (weight 0) the servers of an agent silent for this long.
+    /// Quiesce (weight 0) the servers of an agent silent for this long (at least three of
+    /// the agent's report intervals).
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub quiesce_after: Duration,
 

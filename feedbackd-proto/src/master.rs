@@ -597,6 +597,14 @@ impl Master {
         }
     }
 
+    /// How long an agent reporting every `interval_ms` may be silent before its servers are
+    /// quiesced: `quiesce_after`, but at least three of its intervals (an agent that
+    /// reports every 5 s is not silent after 5 s).
+    fn quiesce_after(config: &MasterConfig, interval_ms: u32) -> Duration {
+        let three = Duration::from_millis(3 * u64::from(interval_ms));
+        config.quiesce_after.max(three)
+    }
+
     /// (Re)arms an agent's silence timer from its last report.
     fn schedule_agent(&mut self, id: &str, now: Time) {
         let Some(a) = self.agents.get_mut(id) else { return };
@@ -604,7 +612,7 @@ impl Master {
         a.last_report = now;
         a.deadline = now
             + match a.liveness {
-                Liveness::Live => self.config.quiesce_after,
+                Liveness::Live => Self::quiesce_after(&self.config, a.interval_ms),
                 Liveness::Quiesced | Liveness::Left => self.config.remove_after,
             };
         self.agent_deadlines.insert((a.deadline, id.to_owned()));

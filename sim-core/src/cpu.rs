@@ -4,8 +4,13 @@
 //!
 //! With `m` jobs in service each is served at `speed * min(1, cores / m)` [s of work per
 //! s]. Unlimited in-service jobs is egalitarian processor sharing; `max_in_service = c`
-//! with `cores = c` is FCFS with c slots (LVS-REF-1's `fcfs`). Background tasks
-//! ([`Cpu::set_background`]) count as jobs that never finish: `m` includes them.
+//! with `cores = c` is FCFS with c slots (LVS-REF-1's `fcfs`).
+//!
+//! Two kinds of background work compete with the jobs: CPU-bound tasks
+//! ([`Cpu::set_background`]) count as jobs that never finish (`m` includes them), so they
+//! take what processor sharing gives them and the cores look fully busy; a background
+//! load ([`Cpu::set_background_load`], in millicores) runs ahead of the jobs (another
+//! service on the host, a neighbour's steal time): the jobs share the cores it leaves.
 //!
 //! # How
 //! A virtual time `V` [ns of work at speed 1] counts the work each job in service has
@@ -64,10 +69,12 @@ pub struct Cpu {
     seq: u64,
     /// Cached next completion.
     next: Option<Time>,
-    /// Integral of `min(in_service + background, cores)` up to `last_update` [core·ns].
-    busy_core_ns: u128,
+    /// Integral of the busy millicores up to `last_update` [millicore·ns].
+    busy_milli_ns: u128,
     /// CPU-bound background tasks sharing the processors with the jobs.
     background: u32,
+    /// Millicores a background load takes ahead of the jobs.
+    reserved_milli: u32,
 }
 
 /// A job in service.
@@ -112,8 +119,9 @@ impl Cpu {
             backlog: VecDeque::new(),
             seq: 0,
             next: None,
-            busy_core_ns: 0,
+            busy_milli_ns: 0,
             background: 0,
+            reserved_milli: 0,
         }
     }
 
@@ -184,7 +192,7 @@ impl Cpu {
     /// difference divided by `cores × window`.
     pub fn busy_core_ns(&self, t: Time) -> u128 {
         let dt = t - self.last_update;
-        self.busy_core_ns + u128::from(dt.0) * u128::from(self.busy_cores())
+        (self.busy_milli_ns + u128::from(dt.0) * u128::from(self.busy_milli())) / 1000
     }
 
     /// From `now` on, `n` CPU-bound background tasks share the processors with the jobs
@@ -204,26 +212,48 @@ impl Cpu {
         self.background
     }
 
+    /// From `now` on, a background load takes `millicores` (less than all the cores) ahead
+    /// of the jobs, which share what is left. Same preconditions as [`Cpu::arrive`].
+    pub fn set_background_load(&mut self, now: Time, millicores: u32) {
+        assert!(
+            millicores < self.cfg.cores.saturating_mul(1000),
+            "a background load of {millicores} millicores leaves nothing of {} cores",
+            self.cfg.cores
+        );
+        if let Some(next) = self.next {
+            assert!(now <= next, "background change at {now} after the pending completion at {next}");
+        }
+        self.advance(now);
+        self.reserved_milli = millicores;
+        self.reschedule();
+    }
+
     /// Runnable tasks: jobs in service and background tasks.
     fn runnable(&self) -> u32 {
         self.in_service() + self.background
     }
 
-    /// Cores at work: `min(in_service + background, cores)`.
-    fn busy_cores(&self) -> u32 {
-        self.runnable().min(self.cfg.cores)
+    /// Millicores the runnable tasks use: `min(1000 · runnable, 1000 · cores − load)`.
+    fn task_milli(&self) -> u32 {
+        let left = self.cfg.cores * 1000 - self.reserved_milli;
+        self.runnable().saturating_mul(1000).min(left)
+    }
+
+    /// Millicores at work: the tasks' and the background load's.
+    fn busy_milli(&self) -> u32 {
+        self.task_milli() + self.reserved_milli
     }
 
     /// Brings `v` and the busy integral from `last_update` to `now`.
     fn advance(&mut self, now: Time) {
         let dt = now - self.last_update;
-        let busy = self.busy_cores();
-        if busy > 0 && dt.0 > 0 {
+        if dt.0 > 0 {
             if !self.in_service.is_empty() {
-                // Each of the r runnable tasks gets speed·busy/r [ns of work per ns].
-                self.v += dt.0 as f64 * (self.cfg.speed * f64::from(busy)) / f64::from(self.runnable());
+                // Each of the r runnable tasks gets speed·cores/r [ns of work per ns].
+                let cores = f64::from(self.task_milli()) / 1000.0;
+                self.v += dt.0 as f64 * (self.cfg.speed * cores) / f64::from(self.runnable());
             }
-            self.busy_core_ns += u128::from(dt.0) * u128::from(busy);
+            self.busy_milli_ns += u128::from(dt.0) * u128::from(self.busy_milli());
         }
         self.last_update = now;
     }
@@ -238,7 +268,8 @@ impl Cpu {
         self.next = self.in_service.peek().map(|top| {
             let work = (top.v_finish - self.v).max(0.0);
             let m = f64::from(self.runnable());
-            let wait_ns = (work * m / (self.cfg.speed * f64::from(self.busy_cores()))).ceil();
+            let cores = f64::from(self.task_milli()) / 1000.0;
+            let wait_ns = (work * m / (self.cfg.speed * cores)).ceil();
             assert!(wait_ns < u64::MAX as f64, "CPU completion beyond the end of virtual time");
             self.last_update + lvs_sched::Duration(wait_ns as u64)
         });
@@ -404,6 +435,27 @@ mod tests {
         cpu.set_background(Time::ZERO, 3);
         assert_eq!(cpu.arrive(Time::ZERO, 1, SEC), Admission::Started);
         assert_eq!(drain(&mut cpu), [(1, Time(4 * SEC))]);
+    }
+
+    #[test]
+    fn a_background_load_runs_ahead_of_the_jobs() {
+        // 2 cores, 1.5 taken: one 1 s job runs on the half core left, done in 2 s; two
+        // share it.
+        let mut cpu = Cpu::new(ps(2));
+        cpu.set_background_load(Time::ZERO, 1500);
+        assert_eq!(cpu.busy_core_ns(Time(SEC)), u128::from(3 * SEC / 2));
+        cpu.arrive(Time(SEC), 1, SEC);
+        cpu.arrive(Time(SEC), 2, SEC);
+        assert_eq!(drain(&mut cpu), [(1, Time(5 * SEC)), (2, Time(5 * SEC))]);
+        // Busy: 1.5 cores all along plus the jobs' 0.5 for 4 s.
+        assert_eq!(cpu.busy_core_ns(Time(5 * SEC)), u128::from(15 * SEC / 2 + 2 * SEC));
+        // Below the cores left, jobs run at full speed.
+        let mut cpu = Cpu::new(ps(2));
+        cpu.set_background_load(Time::ZERO, 500);
+        cpu.arrive(Time::ZERO, 1, SEC);
+        assert_eq!(drain(&mut cpu), [(1, Time(SEC))]);
+        cpu.set_background_load(Time(SEC), 0);
+        assert_eq!(cpu.busy_core_ns(Time(2 * SEC)), u128::from(3 * SEC / 2));
     }
 
     #[test]

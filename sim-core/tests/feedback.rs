@@ -202,3 +202,45 @@ fn without_feedback_weights_stay() {
     // The background task shows in the utilisation all the same.
     assert!(r.servers[1].utilization > 0.99);
 }
+
+/// An agent reporting every 5 s is not silent after the master's 5 s `quiesce_after`: the
+/// master waits three intervals. (The simulator found this: with a flat 5 s every server
+/// was quiesced between reports.)
+#[test]
+fn a_slow_reporter_is_not_taken_for_silent() {
+    let mut cfg = cluster(60);
+    let f = cfg.feedback.as_mut().unwrap();
+    f.interval = Duration::from_secs(5);
+    let r = run(cfg);
+    for s in &r.feedback.as_ref().unwrap().servers {
+        // From the initial 1 to about 90 once, and never to 0.
+        assert_eq!(s.weight_changes, 1, "{s:?}");
+        assert!(s.weight_max >= 85, "{s:?}");
+    }
+}
+
+/// A background load of 1.5 of 2 cores shows in the CPU counters as busy; the server's
+/// weight falls to about 1 + 99 × (1 − (0.75 + its share)) and wrr moves connections away.
+#[test]
+fn a_background_load_lowers_the_weight() {
+    let mut cfg = cluster(40);
+    for s in &mut cfg.servers {
+        s.cpu.cores = 2;
+    }
+    cfg.server_events.push(ServerEvent {
+        at: Duration::ZERO,
+        server: 1,
+        change: ServerChange::BackgroundLoad(1500),
+    });
+    let r = run(cfg);
+    let (w0, w1) = (r.servers[0].weight_final, r.servers[1].weight_final);
+    // rs0: at most 100/s × 2 ms on 2 cores = 10% busy → ≥ 90; rs1: 75% + a little → ≤ 25.
+    assert!((89..=95).contains(&w0), "rs0 {w0}");
+    assert!((15..=25).contains(&w1), "rs1 {w1}");
+    assert!(r.servers[0].connections > 3 * r.servers[1].connections);
+    let bad = ServerEvent { at: Duration::ZERO, server: 1, change: ServerChange::BackgroundLoad(2000) };
+    let mut cfg = cluster(10);
+    cfg.server_events.push(bad);
+    let e = Simulation::new(cfg).err().expect("refused");
+    assert!(e.to_string().contains("would leave nothing"), "{e}");
+}

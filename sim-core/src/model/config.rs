@@ -67,8 +67,13 @@ pub struct ServerEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerChange {
     /// From now on this many CPU-bound background tasks (a batch job, a backup) share the
-    /// processors with the requests; 0 ends them. They take no worker slot.
+    /// processors with the requests; 0 ends them. They take no worker slot, and the cores
+    /// look fully busy while they run.
     Background(u32),
+    /// From now on a background load of this many millicores (another service on the
+    /// host, a neighbour's steal time) runs ahead of the requests, which share the rest;
+    /// 0 ends it. Less than all the cores.
+    BackgroundLoad(u32),
 }
 
 /// The feedback loop's settings: the agents', the master's and the link between them.
@@ -434,10 +439,21 @@ impl ClusterConfig {
             self.validate_action(a)?;
         }
         for e in &self.server_events {
-            if e.server >= self.servers.len() {
+            let place = format!("server event at {}", e.at);
+            let Some(s) = self.servers.get(e.server) else {
+                return Err(err(place, format!("real server #{} does not exist", e.server)));
+            };
+            if let ServerChange::BackgroundLoad(m) = e.change
+                && m >= s.cpu.cores.saturating_mul(1000)
+            {
                 return Err(err(
-                    format!("server event at {}", e.at),
-                    format!("real server #{} does not exist", e.server),
+                    place,
+                    format!(
+                        "a background load of {} cores would leave nothing of real server {:?}'s {} cores",
+                        f64::from(m) / 1000.0,
+                        s.name,
+                        s.cpu.cores
+                    ),
                 ));
             }
         }

@@ -209,7 +209,7 @@ pub struct FeedbackServerReport {
     pub weight_max: u32,
     /// Oscillation: the sum of |weight change| in the measured window, per minute.
     pub weight_travel_per_min: f64,
-    /// Reaction time to the last change of its background work: from that change until
+    /// Reaction time to the last change of its background work (tasks or load): from that change until
     /// its weight first came within 10% of the step to where it settled (the time-average
     /// over the last quarter of the window); `None` without such a change in the window,
     /// or without a step.

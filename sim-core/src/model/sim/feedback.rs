@@ -187,7 +187,13 @@ impl Feedback {
                 let step_at = cfg
                     .server_events
                     .iter()
-                    .filter(|e| e.server == s && matches!(e.change, ServerChange::Background(_)))
+                    .filter(|e| {
+                        e.server == s
+                            && matches!(
+                                e.change,
+                                ServerChange::Background(_) | ServerChange::BackgroundLoad(_)
+                            )
+                    })
                     .map(|e| Time::ZERO + e.at)
                     .filter(|&t| t >= window.0 && t < window.1)
                     .max();

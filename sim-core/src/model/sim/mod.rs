@@ -315,11 +315,10 @@ impl Simulation {
     fn server_event(&mut self, i: usize) {
         let e = self.cfg.server_events[i];
         match e.change {
-            ServerChange::Background(n) => {
-                self.servers[e.server].cpu.set_background(self.now, n);
-                self.resched_server(e.server);
-            }
+            ServerChange::Background(n) => self.servers[e.server].cpu.set_background(self.now, n),
+            ServerChange::BackgroundLoad(m) => self.servers[e.server].cpu.set_background_load(self.now, m),
         }
+        self.resched_server(e.server);
     }
 
     fn schedule_arrival(&mut self, p: usize) {
