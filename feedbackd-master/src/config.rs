@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 
+use crate::daemon::proto_duration;
 use crate::ipvs::BackendKind;
 
 /// feedbackd-master: applies live feedback from feedbackd-agents to the kernel's IPVS
@@ -27,8 +29,9 @@ use crate::ipvs::BackendKind;
 /// matches each agent's services (protocol and port) to the virtual services that exist in
 /// the kernel (create them with `ipvsadm -A -t VIP:PORT -s wlc`), adds the agent's host as a
 /// real server with its forwarding method, and sets its weight with the feedback law:
-/// smoothed capacity mapped onto [min_weight, max_weight], a dead-band, a maximum step per
-/// report and a slow start for new servers. A silent agent's servers are quiesced (weight
+/// smoothed capacity mapped onto [min_weight, max_weight] (or, with `--law grpc-wrr`,
+/// gRPC's queries/s over utilisation), a dead-band, a maximum step per report and a slow
+/// start for new servers. A silent agent's servers are quiesced (weight
 /// 0) and later removed. Existing kernel entries are adopted, never flushed, so the master
 /// can be restarted at any time.
 ///
@@ -114,6 +117,63 @@ pub struct Cli {
     /// The most agents at once.
     #[arg(long, default_value_t = 65_536)]
     pub max_agents: usize,
+
+    /// The weight law: `capacity` maps the smoothed spare capacity onto [min_weight,
+    /// max_weight]; `grpc-wrr` is gRPC's weighted round robin, qps / (utilization +
+    /// eps/qps × error_penalty) from the agents' `qps` and `eps` metrics.
+    #[arg(long, value_enum, default_value = "capacity")]
+    pub law: LawArg,
+
+    /// grpc-wrr: how much an error per query counts as utilisation (≥ 0) [default: 1].
+    #[arg(long, value_name = "PENALTY")]
+    pub error_penalty: Option<f64>,
+
+    /// grpc-wrr: weight units per query/s of estimated capacity (> 0) [default: 1].
+    #[arg(long, value_name = "WEIGHT")]
+    pub weight_per_qps: Option<f64>,
+}
+
+impl Cli {
+    /// The weight law the options describe, checked; the message names what to fix.
+    pub fn law(&self) -> Result<LawConfig, String> {
+        let kind = match self.law {
+            LawArg::Capacity => {
+                if self.error_penalty.is_some() || self.weight_per_qps.is_some() {
+                    return Err("--error-penalty and --weight-per-qps apply to --law grpc-wrr only \
+                                (the law is capacity)"
+                        .to_owned());
+                }
+                LawKind::Capacity
+            }
+            LawArg::GrpcWrr => {
+                let default = GrpcWrr::default();
+                LawKind::GrpcWrr(GrpcWrr {
+                    error_penalty: self.error_penalty.unwrap_or(default.error_penalty),
+                    weight_per_qps: self.weight_per_qps.unwrap_or(default.weight_per_qps),
+                })
+            }
+        };
+        let law = LawConfig {
+            min_weight: self.min_weight,
+            max_weight: self.max_weight,
+            smoothing: self.smoothing,
+            dead_band: self.dead_band,
+            max_step: self.max_step,
+            slow_start: proto_duration(self.slow_start),
+            kind,
+        };
+        law.validate().map_err(|e| format!("weight law: {e}"))?;
+        Ok(law)
+    }
+}
+
+/// `--law` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LawArg {
+    /// Smoothed spare capacity mapped onto the weight range (feedbackd's).
+    Capacity,
+    /// gRPC's weighted round robin (gRFC A58) from the `qps` and `eps` metrics.
+    GrpcWrr,
 }
 
 /// Subcommands.
@@ -245,6 +305,38 @@ mod tests {
 
     fn parse_args_msg(a: Vec<String>) -> Result<Cli, String> {
         parse_args(a).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_law_options_and_keys() {
+        let cli = parse_args(args(&["m"])).unwrap();
+        assert_eq!(cli.law().unwrap().kind, LawKind::Capacity);
+        let cli = parse_args(args(&["m", "--law", "grpc-wrr"])).unwrap();
+        assert_eq!(cli.law().unwrap().kind, LawKind::GrpcWrr(GrpcWrr::default()));
+        let p = tmp("law", "law = grpc-wrr\nerror_penalty = 2.5\nweight_per_qps = 0.1\nmax_weight = 1000\n");
+        let cli = parse_args(args(&["m", "--config", p.to_str().unwrap(), "--error-penalty", "0"])).unwrap();
+        let law = cli.law().unwrap();
+        assert_eq!(law.kind, LawKind::GrpcWrr(GrpcWrr { error_penalty: 0.0, weight_per_qps: 0.1 }));
+        assert_eq!(law.max_weight, 1000);
+    }
+
+    #[test]
+    fn bad_law_options_are_refused_with_what_to_fix() {
+        let law_err = |a: &[&str]| parse_args(args(a)).unwrap().law().unwrap_err();
+        let e = law_err(&["m", "--law", "grpc-wrr", "--weight-per-qps", "0"]);
+        assert!(e.contains("weight_per_qps 0 is not a finite number > 0"), "{e}");
+        let e = law_err(&["m", "--law", "grpc-wrr", "--error-penalty=-1"]);
+        assert!(e.contains("error_penalty -1 is not a finite number ≥ 0"), "{e}");
+        let e = law_err(&["m", "--law", "grpc-wrr", "--error-penalty", "inf"]);
+        assert!(e.contains("error_penalty inf"), "{e}");
+        let e = law_err(&["m", "--weight-per-qps", "2"]);
+        assert!(e.contains("apply to --law grpc-wrr only"), "{e}");
+        let p = tmp("badlaw", "law = wrr\n");
+        let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
+        assert!(e.contains("master.conf:1:") && e.contains("wrr"), "{e}");
+        let p = tmp("badpenalty", "law = grpc-wrr\nerror_penalty = lots\n");
+        let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
+        assert!(e.contains("master.conf:2:") && e.contains("lots"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,6 @@ use feedbackd_master::ipvs::{Backend, VirtualService};
 use feedbackd_master::log;
 use feedbackd_proto::auth::Psk;
 use feedbackd_proto::master::MasterConfig;
-use lvs_sched::feedback::LawConfig;
 
 fn main() -> ExitCode {
     let cli = match config::parse_args(std::env::args().collect()) {
@@ -52,16 +51,7 @@ fn main() -> ExitCode {
 /// Validates the configuration and opens the backend: every problem is reported here, at
 /// start-up, with what to fix.
 fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
-    let law = LawConfig {
-        min_weight: cli.min_weight,
-        max_weight: cli.max_weight,
-        smoothing: cli.smoothing,
-        dead_band: cli.dead_band,
-        max_step: cli.max_step,
-        slow_start: proto_duration(cli.slow_start),
-        kind: lvs_sched::feedback::LawKind::Capacity,
-    };
-    law.validate().map_err(|e| anyhow::anyhow!("weight law: {e}"))?;
+    let law = cli.law().map_err(anyhow::Error::msg)?;
     if cli.remove_after <= cli.quiesce_after {
         anyhow::bail!(
             "--remove-after ({:?}) must be longer than --quiesce-after ({:?})",

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 
-use lvs_sched::feedback::{LawConfig, ServerLaw, Update};
+use lvs_sched::feedback::{LawConfig, LawInputs, Limit, ServerLaw, Signal, Update};
 use lvs_sched::{Duration, Time};
 
 use crate::auth::{Channel, Psk};
@@ -119,9 +119,32 @@ impl fmt::Display for Why {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Why::Report(u) => {
-                write!(f, "capacity {:.3}, smoothed {:.3}, target {}", u.capacity, u.smoothed, u.target)?;
+                match u.law {
+                    LawInputs::Capacity => {
+                        write!(
+                            f,
+                            "capacity {:.3}, smoothed {:.3}, target {}",
+                            u.capacity, u.smoothed, u.target
+                        )?;
+                    }
+                    LawInputs::GrpcWrr(g) => {
+                        match g.qps {
+                            Some(qps) => write!(f, "qps {qps:.1}")?,
+                            None => f.write_str("qps none")?,
+                        }
+                        write!(f, ", eps {:.1}, utilization {:.3}", g.eps, g.utilization)?;
+                        let Some(estimate) = g.estimate else {
+                            return write!(f, ": no usable signal, the weight stays at {}", u.to);
+                        };
+                        write!(
+                            f,
+                            ", estimate {estimate:.1}/s, smoothed {:.1}/s, target {}",
+                            u.smoothed, u.target
+                        )?;
+                    }
+                }
                 match u.limit {
-                    lvs_sched::feedback::Limit::None => Ok(()),
+                    Limit::None => Ok(()),
                     limit => write!(f, ", limited by {limit}"),
                 }
             }
@@ -130,6 +153,24 @@ impl fmt::Display for Why {
             Why::Silent(d) => write!(f, "agent silent for {:.1} s", d.as_secs_f64()),
         }
     }
+}
+
+/// The law's inputs for service `index` (0-based, registration order) of a report: its
+/// capacity, and the gRPC WRR law's queries/s and errors/s from the report's metrics.
+///
+/// Service N (1-based) takes the metrics `qps_N` and `eps_N` when the report has them, and
+/// otherwise the plain `qps` and `eps`: a single-service agent (the common case) reports
+/// `qps` and `eps`, which also serve every service of an agent that reports one figure for
+/// all of them.
+pub fn report_signal(capacity: f64, metrics: &[Metric], index: usize) -> Signal {
+    let n = index + 1;
+    let find = |name: &str| {
+        let numbered = format!("{name}_{n}");
+        let m =
+            metrics.iter().find(|m| m.name == numbered).or_else(|| metrics.iter().find(|m| m.name == name));
+        m.map(|m| m.value)
+    };
+    Signal { capacity, qps: find("qps"), eps: find("eps") }
 }
 
 /// What the driver must do or log.
@@ -635,7 +676,7 @@ impl Master {
         agent.liveness = Liveness::Live;
         agent.admin = r.admin;
         agent.capacity.clone_from(&r.capacity);
-        agent.metrics = r.metrics;
+        agent.metrics.clone_from(&r.metrics);
         agent.reports += 1;
         let bindings = agent.bindings.clone();
         let services = agent.services.clone();
@@ -643,6 +684,8 @@ impl Master {
         let law = self.config.law;
         let mut weights = Vec::with_capacity(bindings.len());
         for (i, keys) in bindings.iter().enumerate() {
+            let signal =
+                r.capacity[i].map(|c| report_signal(f64::from(c) / f64::from(CAPACITY_SCALE), &r.metrics, i));
             for key in keys {
                 let Some(rs) = self.servers.get_mut(key) else { continue };
                 if rs.owner.as_deref() != Some(id.as_str()) {
@@ -651,11 +694,10 @@ impl Master {
                 if r.admin != AdminState::Ready {
                     continue; // set to 0 below
                 }
-                let Some(c) = r.capacity[i] else { continue };
-                let capacity = f64::from(c) / f64::from(CAPACITY_SCALE);
+                let Some(signal) = signal else { continue };
                 if !rs.in_table {
                     rs.law = ServerLaw::new(now, &law);
-                    let u = rs.law.update(&law, now, capacity);
+                    let u = rs.law.update_signal(&law, now, signal);
                     rs.in_table = true;
                     self.counters.added += 1;
                     self.events.push_back(MasterEvent::AddRealServer {
@@ -672,7 +714,7 @@ impl Master {
                 if returning {
                     rs.law.restart(now, &law);
                 }
-                let u = rs.law.update(&law, now, capacity);
+                let u = rs.law.update_signal(&law, now, signal);
                 if u.to != before {
                     self.counters.weight_changes += 1;
                     self.events.push_back(MasterEvent::SetWeight {

@@ -9,7 +9,7 @@ use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, RsKey, 
 use feedbackd_proto::types::{AdminState, Forwarding, Protocol, ServiceKey, ServiceSpec};
 use feedbackd_proto::wire::{self, Message, Metric};
 use feedbackd_proto::{Duration, Time};
-use lvs_sched::feedback::LawConfig;
+use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use proptest::prelude::*;
 
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
@@ -345,6 +345,100 @@ fn a_master_that_stops_answering_is_timed_out() {
     assert!(
         matches!(a.poll_event(), Some(AgentEvent::Close { retry: true, reason }) if reason.contains("silent"))
     );
+}
+
+fn grpc_sample(capacity: Vec<f64>, metrics: &[(&str, f64)]) -> Sample {
+    Sample {
+        admin: AdminState::Ready,
+        capacity: capacity.into_iter().map(Some).collect(),
+        metrics: metrics.iter().map(|&(name, value)| Metric { name: name.into(), value }).collect(),
+    }
+}
+
+fn grpc_master(services: &[ServiceKey]) -> Master {
+    let law = LawConfig {
+        max_weight: 1000,
+        kind: LawKind::GrpcWrr(GrpcWrr { error_penalty: 1.0, weight_per_qps: 1.0 }),
+        ..law()
+    };
+    let mut m = Master::new(MasterConfig { law, ..MasterConfig::default() });
+    m.handle_table(Time(0), services, &[]);
+    m
+}
+
+#[test]
+fn the_grpc_law_weighs_servers_by_queries_per_second_over_utilisation() {
+    let (mut a, mut m) = (agent(None), grpc_master(&[VS]));
+    connect(Time(0), &mut a, &mut m);
+    // 120 q/s at 60 % utilisation (capacity 0.4): 120 / 0.6 = 200 q/s at full utilisation.
+    a.handle_sample(Time(0), grpc_sample(vec![0.4], &[("qps", 120.0), ("eps", 0.0)]));
+    let (mev, aev) = pump(Time(0), &mut a, &mut m);
+    match &mev[..] {
+        [MasterEvent::AddRealServer { key, weight: 200, why, .. }] if *key == RS => assert_eq!(
+            why.to_string(),
+            "qps 120.0, eps 0.0, utilization 0.600, estimate 200.0/s, smoothed 200.0/s, target 200"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(aev, vec![AgentEvent::Acked { seq: 2, weights: vec![Some(200)] }]);
+    // 100 q/s with 10 errors/s at 50 %: 100 / (0.5 + 10/100 × 1) = 166.7.
+    a.handle_sample(Time(1), grpc_sample(vec![0.5], &[("qps", 100.0), ("eps", 10.0)]));
+    let (mev, _) = pump(Time(1), &mut a, &mut m);
+    assert_eq!(weights(&mev), vec![(200, 167)]);
+    // No qps in the report: no usable signal, the weight stays.
+    a.handle_sample(Time(2), sample(0.1));
+    let (mev, aev) = pump(Time(2), &mut a, &mut m);
+    assert!(mev.is_empty(), "{mev:?}");
+    assert_eq!(aev, vec![AgentEvent::Acked { seq: 4, weights: vec![Some(167)] }]);
+    // A server with no signal yet is added at min_weight, and the log says why.
+    let (mut a, mut m) = (agent(None), grpc_master(&[VS]));
+    connect(Time(0), &mut a, &mut m);
+    a.handle_sample(Time(0), sample(0.5));
+    let (mev, _) = pump(Time(0), &mut a, &mut m);
+    match &mev[..] {
+        [MasterEvent::AddRealServer { weight: 1, why, .. }] => assert_eq!(
+            why.to_string(),
+            "qps none, eps 0.0, utilization 0.500: no usable signal, the weight stays at 1"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_grpc_law_reads_qps_n_for_service_n_and_plain_qps_otherwise() {
+    let https = ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 443 };
+    let dns = ServiceKey::Addr { protocol: Protocol::Udp, addr: VIP, port: 53 };
+    let mut a = Agent::new(AgentConfig {
+        agent_id: "rs1".into(),
+        services: vec![
+            spec(),
+            ServiceSpec { port: 443, ..spec() },
+            ServiceSpec { protocol: Protocol::Udp, port: 53, ..spec() },
+        ],
+        interval: Duration::from_secs(1),
+        psk: None,
+        master_timeout: Duration::from_secs(3),
+    });
+    let mut m = grpc_master(&[VS, https, dns]);
+    connect(Time(0), &mut a, &mut m);
+    // Service 1 takes qps and eps; service 2 its own qps_2 (and the plain eps); service 3
+    // its own eps_3 (and the plain qps).
+    let metrics = [("qps", 120.0), ("eps", 12.0), ("qps_2", 60.0), ("eps_3", 0.0)];
+    a.handle_sample(Time(0), grpc_sample(vec![0.4, 0.4, 0.4], &metrics));
+    let (mev, _) = pump(Time(0), &mut a, &mut m);
+    let added: Vec<(u16, u32)> = mev
+        .iter()
+        .filter_map(|e| match e {
+            MasterEvent::AddRealServer {
+                key: RsKey { service: ServiceKey::Addr { port, .. }, .. },
+                weight,
+                ..
+            } => Some((*port, *weight)),
+            _ => None,
+        })
+        .collect();
+    // 120 / (0.6 + 12/120) = 171.4; 60 / (0.6 + 12/60) = 75; 120 / 0.6 = 200.
+    assert_eq!(added, vec![(80, 171), (443, 75), (53, 200)]);
 }
 
 fn any_message() -> impl Strategy<Value = Message> {

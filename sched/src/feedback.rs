@@ -1,21 +1,45 @@
-//! The feedback weight law: turns the spare capacity an agent reports into an IPVS weight.
+//! The feedback weight laws: turn what an agent reports into an IPVS weight.
 //!
 //! One [`ServerLaw`] per real server, driven by `feedbackd-master` (wall time) and by the
-//! simulator (virtual time) through the same [`ServerLaw::update`]. Each update:
+//! simulator (virtual time) through the same [`ServerLaw::update_signal`] (or
+//! [`ServerLaw::update`], a report of capacity alone). [`LawConfig::kind`] picks how the
+//! target weight is computed; the steps after it are the same for both laws.
 //!
-//! 1. clamps the reported capacity to [0, 1] (1 = idle) and smooths it with an exponential
-//!    moving average: `s = α·c + (1 − α)·s_prev` ([`LawConfig::smoothing`] is α; 1 = none);
-//! 2. maps it linearly onto the weight range: `target = min + (max − min)·s`, rounded;
-//! 3. during a slow start, caps the target at a ceiling that rises linearly from `min` to
-//!    `max` over [`LawConfig::slow_start`] (a new or returning server is not flooded);
-//! 4. ignores a change smaller than [`LawConfig::dead_band`] (no churn from noise: each
+//! **Capacity** ([`LawKind::Capacity`], the default, feedbackd's): from the reported spare
+//! capacity `c` in [0, 1] (1 = idle),
+//!
+//! 1. smoothing with an exponential moving average: `s = α·c + (1 − α)·s_prev`
+//!    ([`LawConfig::smoothing`] is α; 1 = none);
+//! 2. target: `min + (max − min)·s`, rounded.
+//!
+//! **gRPC weighted round robin** ([`LawKind::GrpcWrr`], gRFC A58 "Client-side weighted
+//! round robin LB policy"): from the report's queries/s `qps`, errors/s `eps` and the
+//! utilisation `u = 1 − c`,
+//!
+//! 1. estimate: `r = qps / (u + eps/qps × error_penalty)` [queries/s at full utilisation],
+//!    smoothed by the same moving average: `s = α·r + (1 − α)·s_prev`;
+//! 2. target: `s × weight_per_qps`, rounded and clamped to `[min, max]`.
+//!
+//!    Without a usable signal (`qps` missing, zero or not finite, or `u = 0`) there is no
+//!    target and the weight stays as it is: gRPC gives such a backend the mean weight of
+//!    the others, but an IPVS weight belongs to one server, so it keeps its last one.
+//!    Errors/s missing, negative or not finite count as 0.
+//!
+//! Then, for both:
+//!
+//! 3. during a slow start, the target is capped at a ceiling that rises linearly from `min`
+//!    to `max` over [`LawConfig::slow_start`] (a new or returning server is not flooded);
+//! 4. a change smaller than [`LawConfig::dead_band`] is ignored (no churn from noise: each
 //!    kernel SET_DEST resets wrr's position and rebuilds sh/mh tables), except to reach a
 //!    clamp;
-//! 5. moves at most [`LawConfig::max_step`] per update (no oscillation from one bad sample).
+//! 5. the weight moves at most [`LawConfig::max_step`] per update (no oscillation from one
+//!    bad sample).
 //!
 //! Properties (tested): the weight always stays within `[min, max]`; less capacity never
-//! gives a higher weight than more capacity from the same state; a step never exceeds
-//! `max_step`; a change is never smaller than the dead-band unless it reaches a clamp.
+//! gives a higher weight than more capacity from the same state; under gRPC WRR, more
+//! queries/s at the same utilisation never gives a lower weight and more errors/s never a
+//! higher one; a step never exceeds `max_step`; a change is never smaller than the
+//! dead-band unless it reaches a clamp.
 
 use core::fmt;
 
@@ -97,7 +121,34 @@ impl LawConfig {
         if self.dead_band > self.max_weight {
             return Err(format!("dead_band {} is above max_weight {}", self.dead_band, self.max_weight));
         }
+        if let LawKind::GrpcWrr(g) = self.kind {
+            if !(g.error_penalty.is_finite() && g.error_penalty >= 0.0) {
+                return Err(format!("error_penalty {} is not a finite number ≥ 0", g.error_penalty));
+            }
+            if !(g.weight_per_qps.is_finite() && g.weight_per_qps > 0.0) {
+                return Err(format!("weight_per_qps {} is not a finite number > 0", g.weight_per_qps));
+            }
+        }
         Ok(())
+    }
+}
+
+/// One report's inputs to the law.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Signal {
+    /// Spare capacity (1 = idle, 0 = saturated; clamped to [0, 1], NaN counts as 0). gRPC
+    /// WRR's utilisation is `1 − capacity`.
+    pub capacity: f64,
+    /// Queries served [queries/s]; used by gRPC WRR only.
+    pub qps: Option<f64>,
+    /// Errors [errors/s]; used by gRPC WRR only, missing counts as 0.
+    pub eps: Option<f64>,
+}
+
+impl Signal {
+    /// A report of spare capacity alone.
+    pub fn capacity(capacity: f64) -> Signal {
+        Signal { capacity, qps: None, eps: None }
     }
 }
 
@@ -125,6 +176,30 @@ impl fmt::Display for Limit {
     }
 }
 
+/// Which law produced an [`Update`], with that law's own inputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LawInputs {
+    /// The capacity law: [`Update::capacity`] and [`Update::smoothed`] say it all.
+    Capacity,
+    /// The gRPC weighted-round-robin law.
+    GrpcWrr(GrpcInputs),
+}
+
+/// The gRPC weighted-round-robin law's inputs and estimate for one update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GrpcInputs {
+    /// The reported queries/s, as reported (`None`: not reported).
+    pub qps: Option<f64>,
+    /// The errors/s used (0 when missing, negative or not finite).
+    pub eps: f64,
+    /// `1 − capacity`, in [0, 1].
+    pub utilization: f64,
+    /// This report's estimate `qps / (utilization + eps/qps × error_penalty)` [queries/s];
+    /// `None` when the signal is not usable (`qps` missing, zero or not finite, or
+    /// utilisation 0): then the weight stays as it is.
+    pub estimate: Option<f64>,
+}
+
 /// The outcome of one update.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Update {
@@ -132,14 +207,18 @@ pub struct Update {
     pub from: u32,
     /// The weight after (equal to `from` when nothing changes).
     pub to: u32,
-    /// The weight the smoothed capacity maps to (after the slow-start cap).
+    /// The weight the smoothed value maps to (after the slow-start cap); `from` when a
+    /// gRPC WRR report had no usable signal.
     pub target: u32,
     /// The reported capacity, clamped to [0, 1].
     pub capacity: f64,
-    /// The smoothed capacity.
+    /// The smoothed value: the capacity (capacity law), or the estimate [queries/s] (gRPC
+    /// WRR; without a usable signal the previous one, 0 before any).
     pub smoothed: f64,
     /// What held the weight back from the unsmoothed target, if anything.
     pub limit: Limit,
+    /// Which law produced this update, and its inputs.
+    pub law: LawInputs,
 }
 
 impl Update {
@@ -153,6 +232,7 @@ impl Update {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerLaw {
     weight: u32,
+    /// The smoothed capacity or gRPC estimate, once a usable report has arrived.
     smoothed: Option<f64>,
     /// When the current slow start began; `None` when the server is not in one.
     slow_start_from: Option<Time>,
@@ -174,7 +254,8 @@ impl ServerLaw {
         self.weight
     }
 
-    /// The smoothed capacity, once a report has arrived.
+    /// The smoothed value, once a usable report has arrived: the capacity (capacity law)
+    /// or the estimate [queries/s] (gRPC WRR).
     pub fn smoothed(&self) -> Option<f64> {
         self.smoothed
     }
@@ -190,23 +271,52 @@ impl ServerLaw {
     }
 
     /// A quiesced server comes back: it restarts at `min_weight` with a slow start and
-    /// forgets its old smoothed capacity.
+    /// forgets its old smoothed value.
     pub fn restart(&mut self, now: Time, cfg: &LawConfig) {
         *self = ServerLaw::new(now, cfg);
     }
 
-    /// Feeds one report of spare `capacity` (1 = idle) at `now`.
+    /// Feeds one report of spare `capacity` (1 = idle) at `now`: [`ServerLaw::update_signal`]
+    /// without queries/s or errors/s (so under gRPC WRR the weight stays).
     pub fn update(&mut self, cfg: &LawConfig, now: Time, capacity: f64) -> Update {
-        let capacity = if capacity.is_nan() { 0.0 } else { capacity.clamp(0.0, 1.0) };
-        let smoothed = match self.smoothed {
-            None => capacity,
-            Some(prev) => cfg.smoothing * capacity + (1.0 - cfg.smoothing) * prev,
-        }
-        .clamp(0.0, 1.0);
-        self.smoothed = Some(smoothed);
+        self.update_signal(cfg, now, Signal::capacity(capacity))
+    }
+
+    /// Feeds one report at `now` to the law `cfg.kind` names.
+    pub fn update_signal(&mut self, cfg: &LawConfig, now: Time, signal: Signal) -> Update {
+        let capacity = if signal.capacity.is_nan() { 0.0 } else { signal.capacity.clamp(0.0, 1.0) };
         let (lo, hi) = (cfg.min_weight, cfg.max_weight);
-        let span = f64::from(hi - lo);
-        let mut target = lo + (span * smoothed).round() as u32;
+        let (smoothed, target, law) = match cfg.kind {
+            LawKind::Capacity => {
+                let smoothed = ewma(cfg.smoothing, self.smoothed, capacity).clamp(0.0, 1.0);
+                let target = lo + (f64::from(hi - lo) * smoothed).round() as u32;
+                (smoothed, target, LawInputs::Capacity)
+            }
+            LawKind::GrpcWrr(g) => {
+                let inputs = grpc_inputs(g, capacity, signal);
+                let Some(estimate) = inputs.estimate else {
+                    let w = self.weight;
+                    let smoothed = self.smoothed.unwrap_or(0.0);
+                    let law = LawInputs::GrpcWrr(inputs);
+                    return Update { from: w, to: w, target: w, capacity, smoothed, limit: Limit::None, law };
+                };
+                let smoothed = ewma(cfg.smoothing, self.smoothed, estimate);
+                // Clamped as a float: a large estimate must not wrap in the cast.
+                let target = (smoothed * g.weight_per_qps).round().clamp(f64::from(lo), f64::from(hi)) as u32;
+                (smoothed, target, LawInputs::GrpcWrr(inputs))
+            }
+        };
+        self.smoothed = Some(smoothed);
+        let from = self.weight;
+        let (target, to, limit) = self.settle(cfg, now, target);
+        Update { from, to, target, capacity, smoothed, limit, law }
+    }
+
+    /// Steps 3 to 5, the same for every law: the slow-start ceiling, the dead-band and the
+    /// step limit take the weight towards `target`. Returns the capped target, the new
+    /// weight and what held it back.
+    fn settle(&mut self, cfg: &LawConfig, now: Time, mut target: u32) -> (u32, u32, Limit) {
+        let (lo, hi) = (cfg.min_weight, cfg.max_weight);
         let mut limit = Limit::None;
         if let Some(t0) = self.slow_start_from {
             let elapsed = now.saturating_since(t0);
@@ -214,7 +324,7 @@ impl ServerLaw {
                 self.slow_start_from = None;
             } else {
                 let frac = elapsed.as_nanos() as f64 / cfg.slow_start.as_nanos() as f64;
-                let ceiling = lo + (span * frac).floor() as u32;
+                let ceiling = lo + (f64::from(hi - lo) * frac).floor() as u32;
                 if target > ceiling {
                     target = ceiling;
                     limit = Limit::SlowStart;
@@ -235,8 +345,30 @@ impl ServerLaw {
             target
         };
         self.weight = to;
-        Update { from, to, target, capacity, smoothed, limit }
+        (target, to, limit)
     }
+}
+
+/// The exponential moving average's next value: `α·x + (1 − α)·prev`, or `x` at first.
+fn ewma(alpha: f64, prev: Option<f64>, x: f64) -> f64 {
+    match prev {
+        None => x,
+        Some(prev) => alpha * x + (1.0 - alpha) * prev,
+    }
+}
+
+/// gRFC A58's weight, `qps / (utilization + eps/qps × error_utilization_penalty)`, from a
+/// report; `estimate` is `None` when the report has no usable signal.
+fn grpc_inputs(g: GrpcWrr, capacity: f64, signal: Signal) -> GrpcInputs {
+    let utilization = 1.0 - capacity;
+    let eps = signal.eps.filter(|e| e.is_finite() && *e > 0.0).unwrap_or(0.0);
+    let estimate = signal
+        .qps
+        .filter(|&q| q.is_finite() && q > 0.0 && utilization > 0.0)
+        .map(|q| q / (utilization + eps / q * g.error_penalty))
+        // A tiny utilisation can overflow the estimate; infinity would stick in the average.
+        .filter(|r| r.is_finite());
+    GrpcInputs { qps: signal.qps, eps, utilization, estimate }
 }
 
 #[cfg(test)]
@@ -321,6 +453,143 @@ mod tests {
         assert!(LawConfig::default().validate().is_ok());
     }
 
+    fn grpc(error_penalty: f64, weight_per_qps: f64) -> LawConfig {
+        LawConfig {
+            max_weight: 1000,
+            smoothing: 1.0,
+            dead_band: 0,
+            max_step: 0,
+            kind: LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps }),
+            ..cfg()
+        }
+    }
+
+    fn qps(capacity: f64, qps: f64, eps: f64) -> Signal {
+        Signal { capacity, qps: Some(qps), eps: Some(eps) }
+    }
+
+    fn estimate(u: &Update) -> Option<f64> {
+        match u.law {
+            LawInputs::GrpcWrr(g) => g.estimate,
+            LawInputs::Capacity => panic!("capacity law: {u:?}"),
+        }
+    }
+
+    #[test]
+    fn grpc_weight_is_qps_over_utilisation_plus_the_error_penalty() {
+        let c = grpc(1.0, 1.0);
+        // 120 q/s at 60 % utilisation: 120 / 0.6 = 200 q/s at full utilisation.
+        let mut law = ServerLaw::adopt(50);
+        let u = law.update_signal(&c, Time(0), qps(0.4, 120.0, 0.0));
+        assert_eq!((u.from, u.to, u.target, u.limit), (50, 200, 200, Limit::None));
+        assert!((estimate(&u).unwrap() - 200.0).abs() < 1e-9, "{u:?}");
+        match u.law {
+            LawInputs::GrpcWrr(g) => {
+                assert_eq!(g.qps, Some(120.0));
+                assert_eq!(g.eps, 0.0);
+                assert!((g.utilization - 0.6).abs() < 1e-12);
+            }
+            LawInputs::Capacity => unreachable!(),
+        }
+        // 100 q/s, 10 errors/s, 50 %: 100 / (0.5 + 10/100 × 1) = 100 / 0.6 = 166.67 → 167.
+        assert_eq!(law.update_signal(&c, Time(0), qps(0.5, 100.0, 10.0)).to, 167);
+        // The same with the penalty at 3: 100 / (0.5 + 0.3) = 125.
+        assert_eq!(
+            ServerLaw::adopt(50).update_signal(&grpc(3.0, 1.0), Time(0), qps(0.5, 100.0, 10.0)).to,
+            125
+        );
+        // Penalty 0 ignores errors: 100 / 0.5 = 200, at 0.25 weight per q/s: 50.
+        assert_eq!(
+            ServerLaw::adopt(1).update_signal(&grpc(0.0, 0.25), Time(0), qps(0.5, 100.0, 10.0)).to,
+            50
+        );
+    }
+
+    #[test]
+    fn grpc_estimates_are_smoothed_then_clamped() {
+        let c = LawConfig { smoothing: 0.5, ..grpc(1.0, 1.0) };
+        let mut law = ServerLaw::adopt(1);
+        assert_eq!(law.update_signal(&c, Time(0), qps(0.4, 120.0, 0.0)).to, 200);
+        // 72 q/s at 60 %: 120; smoothed (120 + 200) / 2 = 160.
+        let u = law.update_signal(&c, Time(0), qps(0.4, 72.0, 0.0));
+        assert!((u.smoothed - 160.0).abs() < 1e-9, "{u:?}");
+        assert_eq!(u.to, 160);
+        assert!((law.smoothed().unwrap() - 160.0).abs() < 1e-9);
+        // Above max_weight and below min_weight: the clamps.
+        let c = LawConfig { max_weight: 100, min_weight: 5, ..grpc(1.0, 1.0) };
+        assert_eq!(ServerLaw::adopt(50).update_signal(&c, Time(0), qps(0.4, 120.0, 0.0)).to, 100);
+        assert_eq!(ServerLaw::adopt(50).update_signal(&c, Time(0), qps(0.0, 1.0, 0.0)).to, 5);
+    }
+
+    #[test]
+    fn grpc_without_a_usable_signal_keeps_the_weight() {
+        let c = grpc(1.0, 1.0);
+        let mut law = ServerLaw::adopt(40);
+        law.update_signal(&c, Time(0), qps(0.5, 30.0, 0.0));
+        assert_eq!(law.weight(), 60);
+        let none = [
+            Signal::capacity(0.5),
+            qps(0.5, 0.0, 0.0),
+            qps(0.5, f64::NAN, 0.0),
+            qps(0.5, f64::INFINITY, 0.0),
+            qps(1.0, 30.0, 0.0), // idle: utilisation 0
+        ];
+        for s in none {
+            let u = law.update_signal(&c, Time(0), s);
+            assert_eq!((u.from, u.to, u.target, u.limit), (60, 60, 60, Limit::None), "{s:?}");
+            assert_eq!(estimate(&u), None, "{s:?}");
+            assert!((u.smoothed - 60.0).abs() < 1e-9, "the previous estimate: {u:?}");
+        }
+        assert_eq!(law.update(&c, Time(0), 0.2).to, 60, "a capacity alone is no gRPC signal");
+        assert!((law.smoothed().unwrap() - 60.0).abs() < 1e-9, "the average is untouched");
+        // Errors/s missing, negative or NaN count as 0.
+        for eps in [None, Some(-3.0), Some(f64::NAN)] {
+            let u = ServerLaw::adopt(1).update_signal(&c, Time(0), Signal { eps, ..qps(0.5, 30.0, 0.0) });
+            assert_eq!(u.to, 60, "{eps:?}");
+        }
+    }
+
+    #[test]
+    fn grpc_shares_slow_start_dead_band_and_step_with_the_capacity_law() {
+        let c = LawConfig { max_step: 30, ..grpc(1.0, 1.0) };
+        let u = ServerLaw::adopt(100).update_signal(&c, Time(0), qps(0.5, 100.0, 0.0));
+        assert_eq!((u.to, u.target, u.limit), (130, 200, Limit::Step));
+        let c = LawConfig { dead_band: 5, ..grpc(1.0, 1.0) };
+        let u = ServerLaw::adopt(198).update_signal(&c, Time(0), qps(0.5, 100.0, 0.0));
+        assert_eq!((u.to, u.limit), (198, Limit::DeadBand));
+        // Slow start over 10 s: at 5 s the ceiling is 1 + 999 / 2 = 500.
+        let c = LawConfig { slow_start: Duration::from_secs(10), ..grpc(1.0, 1.0) };
+        let mut law = ServerLaw::new(Time(0), &c);
+        let u = law.update_signal(&c, Time(0) + Duration::from_secs(5), qps(0.2, 800.0, 0.0));
+        assert_eq!((u.to, u.target, u.limit), (500, 500, Limit::SlowStart));
+    }
+
+    #[test]
+    fn the_capacity_law_ignores_qps_and_says_so() {
+        let c = LawConfig { max_step: 0, ..cfg() };
+        let a = ServerLaw::adopt(50).update(&c, Time(0), 0.3);
+        let b = ServerLaw::adopt(50).update_signal(&c, Time(0), qps(0.3, 500.0, 7.0));
+        assert_eq!(a, b);
+        assert_eq!(a.law, LawInputs::Capacity);
+    }
+
+    #[test]
+    fn validate_checks_the_grpc_parameters() {
+        assert!(grpc(1.0, 1.0).validate().is_ok());
+        assert!(grpc(0.0, 0.01).validate().is_ok());
+        for (penalty, wpq, name) in [
+            (-1.0, 1.0, "error_penalty"),
+            (f64::NAN, 1.0, "error_penalty"),
+            (f64::INFINITY, 1.0, "error_penalty"),
+            (1.0, 0.0, "weight_per_qps"),
+            (1.0, -2.0, "weight_per_qps"),
+            (1.0, f64::INFINITY, "weight_per_qps"),
+        ] {
+            let e = grpc(penalty, wpq).validate().unwrap_err();
+            assert!(e.contains(name), "{penalty} {wpq}: {e}");
+        }
+    }
+
     fn any_cfg() -> impl Strategy<Value = LawConfig> {
         (0u32..50, 1u32..200, 1u32..=100, 0u32..10, 0u32..40, 0u64..20).prop_map(
             |(min, extra, alpha, dead_band, max_step, ss)| LawConfig {
@@ -330,8 +599,39 @@ mod tests {
                 dead_band,
                 max_step,
                 slow_start: Duration::from_secs(ss),
+                kind: LawKind::Capacity,
             },
         )
+    }
+
+    /// Any configuration, with the gRPC law; weights up to 1000 so that estimates of a few
+    /// hundred queries/s land inside the range as well as on the clamps.
+    fn any_grpc_cfg() -> impl Strategy<Value = LawConfig> {
+        (any_cfg(), 0u32..800, 0.0f64..4.0, 0.05f64..5.0).prop_map(|(c, extra, error_penalty, wpq)| {
+            LawConfig {
+                max_weight: c.max_weight + extra,
+                kind: LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps: wpq }),
+                ..c
+            }
+        })
+    }
+
+    /// A usable gRPC report: (capacity < 1, qps > 0, eps).
+    fn any_grpc_signal() -> impl Strategy<Value = Signal> {
+        (0.0f64..0.999, 0.01f64..2000.0, 0.0f64..200.0).prop_map(|(capacity, qps, eps)| Signal {
+            capacity,
+            qps: Some(qps),
+            eps: Some(eps),
+        })
+    }
+
+    /// A gRPC law after `history`, at `at_s`.
+    fn grpc_law_after(c: &LawConfig, history: &[Signal]) -> ServerLaw {
+        let mut law = ServerLaw::new(Time(0), c);
+        for (i, s) in history.iter().enumerate() {
+            law.update_signal(c, Time(0) + Duration::from_millis(i as u64 * 500), *s);
+        }
+        law
     }
 
     proptest! {
@@ -373,6 +673,60 @@ mod tests {
             let w_lo = law.clone().update(&c, now, lo).to;
             let w_hi = law.clone().update(&c, now, hi).to;
             prop_assert!(w_lo <= w_hi, "capacity {lo} gave {w_lo}, capacity {hi} gave {w_hi}");
+        }
+
+        #[test]
+        fn grpc_weights_stay_in_the_clamps_and_steps_are_bounded(
+            c in any_grpc_cfg(),
+            start in 0u32..2000,
+            reports in proptest::collection::vec(
+                (any_grpc_signal(), any::<bool>(), 0u64..3_000), 1..40),
+        ) {
+            let mut law = ServerLaw::adopt(start.clamp(c.min_weight, c.max_weight));
+            let mut now = Time(0);
+            for (signal, usable, dt) in reports {
+                now += Duration::from_millis(dt);
+                let signal = if usable { signal } else { Signal { qps: None, ..signal } };
+                let u = law.update_signal(&c, now, signal);
+                prop_assert!(u.to >= c.min_weight && u.to <= c.max_weight, "{u:?} {c:?}");
+                prop_assert!(u.target >= c.min_weight && u.target <= c.max_weight, "{u:?} {c:?}");
+                if c.max_step > 0 {
+                    prop_assert!(u.to.abs_diff(u.from) <= c.max_step);
+                }
+                if !usable {
+                    prop_assert_eq!(u.to, u.from);
+                }
+            }
+        }
+
+        #[test]
+        fn grpc_more_qps_at_the_same_utilisation_never_gives_a_lower_weight(
+            c in any_grpc_cfg(),
+            history in proptest::collection::vec(any_grpc_signal(), 0..10),
+            s in any_grpc_signal(),
+            more in 0.0f64..1000.0,
+            at_s in 0u64..30,
+        ) {
+            let law = grpc_law_after(&c, &history);
+            let now = Time(0) + Duration::from_secs(at_s);
+            let a = law.clone().update_signal(&c, now, s);
+            let b = law.clone().update_signal(&c, now, Signal { qps: s.qps.map(|q| q + more), ..s });
+            prop_assert!(a.target <= b.target && a.to <= b.to, "{a:?} then {b:?}");
+        }
+
+        #[test]
+        fn grpc_more_errors_never_give_a_higher_weight(
+            c in any_grpc_cfg(),
+            history in proptest::collection::vec(any_grpc_signal(), 0..10),
+            s in any_grpc_signal(),
+            more in 0.0f64..1000.0,
+            at_s in 0u64..30,
+        ) {
+            let law = grpc_law_after(&c, &history);
+            let now = Time(0) + Duration::from_secs(at_s);
+            let a = law.clone().update_signal(&c, now, s);
+            let b = law.clone().update_signal(&c, now, Signal { eps: s.eps.map(|e| e + more), ..s });
+            prop_assert!(a.target >= b.target && a.to >= b.to, "{a:?} then {b:?}");
         }
     }
 }

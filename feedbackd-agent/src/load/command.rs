@@ -1,7 +1,8 @@
 //! `command`: an external program's verdict. `path=` is run as `/bin/sh -c PATH` at every
 //! sample; the first word of its standard output is the value, capacity = value / scale
 //! clamped to [0, 1] (`scale=100` by default: a percentage of spare capacity; `scale=1`:
-//! a fraction).
+//! a fraction). With `metrics=yes`, the lines after the first are `name value` metrics
+//! (e.g. `qps 120` and `eps 0.5` for the master's gRPC WRR law).
 //!
 //! The command gets `timeout_ms=` (default 1000) to exit and close its output. It runs in
 //! its own process group, and on a timeout the whole group is killed (SIGKILL), so a
@@ -18,7 +19,7 @@ use feedbackd_proto::conf::ConfError;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use super::{Reading, Settings, scaled, shorten};
+use super::{Reading, Settings, line_metrics, scaled, shorten};
 
 /// The default and the largest `timeout_ms=`.
 const DEFAULT_TIMEOUT_MS: u64 = 1000;
@@ -34,6 +35,8 @@ pub(super) struct Command {
     script: String,
     timeout: Duration,
     scale: f64,
+    /// `metrics=yes`: the lines after the first are metrics.
+    metrics: bool,
 }
 
 impl Command {
@@ -46,6 +49,7 @@ impl Command {
                 DEFAULT_TIMEOUT_MS,
             )?),
             scale: settings.scale()?,
+            metrics: settings.metrics()?,
         })
     }
 
@@ -53,7 +57,11 @@ impl Command {
         let stdout = run(&self.script, self.timeout)?;
         let what = format!("the output of {:?}", shorten(&self.script));
         let (value, capacity) = scaled(&stdout, self.scale, &what)?;
-        Ok(Reading { capacity, metrics: vec![("command_value".to_owned(), value)] })
+        let mut metrics = vec![("command_value".to_owned(), value)];
+        if self.metrics {
+            metrics.extend(line_metrics(&stdout, "command_value", &what)?);
+        }
+        Ok(Reading { capacity, metrics })
     }
 }
 

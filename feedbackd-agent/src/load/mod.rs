@@ -11,6 +11,9 @@
 //! | `command`     | `/bin/sh -c PATH`, first word of stdout | value / scale, clamped          |
 //! | `file`        | a file's first word                     | value / scale, clamped          |
 //!
+//! With `metrics=yes`, `command` and `file` also take the lines after the first as
+//! `name value` metrics (e.g. `qps` and `eps` for the master's gRPC WRR law).
+//!
 //! One file per module; this one holds the shared pieces: settings checks, reading a
 //! procfs file, the `scale` rule and how a service combines its modules.
 //!
@@ -31,6 +34,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 use feedbackd_proto::conf::{Combine, ConfError, ModuleConf, ModuleKind, ServiceConf};
+use feedbackd_proto::wire;
 
 /// Where the modules read the system's state. Tests point it at a fake tree.
 #[derive(Clone, Debug)]
@@ -125,10 +129,10 @@ impl Module {
             )?),
             ModuleKind::Command => Inner::Command(command::Command::from_conf(&Settings::check(
                 conf,
-                &["path", "timeout_ms", "scale"],
+                &["path", "timeout_ms", "scale", "metrics"],
             )?)?),
             ModuleKind::File => {
-                Inner::File(file::File::from_conf(&Settings::check(conf, &["path", "scale"])?)?)
+                Inner::File(file::File::from_conf(&Settings::check(conf, &["path", "scale", "metrics"])?)?)
             }
         };
         Ok(Module { inner })
@@ -277,6 +281,15 @@ impl<'a> Settings<'a> {
         }
     }
 
+    /// `metrics=yes|no` (default no): whether the lines after the first are metrics.
+    fn metrics(&self) -> Result<bool, ConfError> {
+        match self.get("metrics") {
+            None | Some("no") => Ok(false),
+            Some("yes") => Ok(true),
+            Some(text) => Err(self.error(format!("metrics={text:?} is neither yes nor no"))),
+        }
+    }
+
     /// `path=`, required.
     fn path(&self) -> Result<&'a str, ConfError> {
         match self.get("path") {
@@ -309,6 +322,38 @@ fn scaled(text: &str, scale: f64, what: &str) -> Result<(f64, f64), String> {
         Ok(value) if value.is_finite() => Ok((value, clamp_unit(value / scale))),
         _ => Err(format!("{what} starts with {:?}, not a number", shorten(word))),
     }
+}
+
+/// With `metrics=yes`: the lines after the first of a command's output or a file, each
+/// `name value` (a metric name `[a-z0-9_]{1,32}`, a finite number); blank lines are
+/// skipped. `own` is the module's own metric, which no line may repeat. `what` names the
+/// source for the error.
+fn line_metrics(text: &str, own: &str, what: &str) -> Result<Vec<(String, f64)>, String> {
+    let mut metrics: Vec<(String, f64)> = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let at = || format!("{what}, line {}", i + 1);
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (name, value) = match words[..] {
+            [] => continue,
+            [name, value] => (name, value),
+            _ => return Err(format!("{}: expected `name value`, got {:?}", at(), shorten(line.trim()))),
+        };
+        if !wire::valid_metric_name(name) {
+            let name = shorten(name);
+            return Err(format!("{}: {name:?} is not a metric name (a-z, 0-9, _; at most 32)", at()));
+        }
+        if name == own || metrics.iter().any(|(n, _)| n == name) {
+            return Err(format!("{}: metric {name:?} given twice", at()));
+        }
+        if metrics.len() + 1 >= wire::MAX_METRICS {
+            return Err(format!("{}: more than {} metrics", at(), wire::MAX_METRICS - 1));
+        }
+        match value.parse::<f64>() {
+            Ok(v) if v.is_finite() => metrics.push((name.to_owned(), v)),
+            _ => return Err(format!("{}: {name} {:?} is not a number", at(), shorten(value))),
+        }
+    }
+    Ok(metrics)
 }
 
 /// At most 60 characters of `text`, for error messages.

@@ -358,6 +358,42 @@ fn file_values() {
 }
 
 #[test]
+fn file_and_command_lines_as_metrics() {
+    let root = FakeRoot::new("file-metrics");
+    let path = root.write("spare", "40\nqps 120.5\n\n  eps   0.25 \n");
+    let line = format!("file path=\"{}\"", path.display());
+    let r = module(&root, &format!("{line} metrics=yes")).sample().unwrap_or_else(|e| panic!("{e}"));
+    close(r.capacity, 0.4);
+    let expected = [("file_value", 40.0), ("qps", 120.5), ("eps", 0.25)];
+    assert_eq!(r.metrics, expected.map(|(n, v)| (n.to_owned(), v)).to_vec());
+    // Without metrics=yes, only the first word counts (as before).
+    reading(&mut module(&root, &line), 0.4, ("file_value", 40.0));
+    let r = module(&root, "command path=\"printf '25\\nqps 60\\n'\" metrics=yes").sample().unwrap();
+    close(r.capacity, 0.25);
+    assert_eq!(r.metrics, vec![("command_value".to_owned(), 25.0), ("qps".to_owned(), 60.0)]);
+
+    let cases = [
+        ("40\nqps\n", "line 2: expected `name value`, got \"qps\""),
+        ("40\nqps 1 2\n", "line 2: expected `name value`"),
+        ("40\nQPS 1\n", "line 2: \"QPS\" is not a metric name"),
+        ("40\nqps 1\nqps 2\n", "line 3: metric \"qps\" given twice"),
+        ("40\nfile_value 1\n", "line 2: metric \"file_value\" given twice"),
+        ("40\neps inf\n", "line 2: eps \"inf\" is not a number"),
+    ];
+    for (text, expected) in cases {
+        root.write("spare", text);
+        let e = load_error(&mut module(&root, &format!("{line} metrics=yes")));
+        assert!(e.message.contains(expected), "{text:?}: {e}");
+    }
+    let many: String = (0..32).map(|i| format!("m{i} {i}\n")).collect();
+    root.write("spare", &format!("40\n{many}"));
+    let e = load_error(&mut module(&root, &format!("{line} metrics=yes")));
+    assert!(e.message.contains("line 33: more than 31 metrics"), "{e}");
+    let e = conf_error(&root, &http(&format!("module = {line} metrics=1\n")));
+    assert_eq!((e.line, e.message.as_str()), (3, "module file: metrics=\"1\" is neither yes nor no"));
+}
+
+#[test]
 fn file_missing() {
     let root = FakeRoot::new("file-missing");
     let path = root.path.join("nope");
@@ -379,7 +415,7 @@ fn unknown_settings_name_the_module_line() {
         ("loadavg cpu=2", "module loadavg: unknown setting `cpu`; it takes cpus"),
         ("psi win=10", "module psi: unknown setting `win`; it takes window"),
         ("connections limit=5", "module connections: unknown setting `limit`; it takes max"),
-        ("file path=/x size=1", "module file: unknown setting `size`; it takes path, scale"),
+        ("file path=/x size=1", "module file: unknown setting `size`; it takes path, scale, metrics"),
     ];
     for (line, expected) in cases {
         let e = conf_error(&root, &http(&format!("module = cpuload\nmodule = {line}\n")));
