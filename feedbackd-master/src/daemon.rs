@@ -350,7 +350,8 @@ impl Daemon {
         self.backend_errors += 1;
         log!("{what} failed: {e}");
         self.kernel.servers.remove(&key);
-        self.master.handle_apply_failed(key);
+        let now = self.now();
+        self.master.handle_apply_failed(now, key);
     }
 }
 
