@@ -7,6 +7,7 @@
 //! backend = netlink
 //! key_file = /etc/feedbackd.key
 //! max_step = 20
+//! record = /var/lib/feedbackd/master.journal
 //! ```
 //!
 //! Command-line options override the file. An unknown key or a bad value fails at start-up
@@ -131,6 +132,13 @@ pub struct Cli {
     /// grpc-wrr: weight units per query/s of estimated capacity (> 0) [default: 1].
     #[arg(long, value_name = "WEIGHT")]
     pub weight_per_qps: Option<f64>,
+
+    /// Record the master's journal in FILE (created, or emptied): its settings, every read of
+    /// the kernel's table, agents' connections, registrations, reports and goodbyes, and
+    /// every decision, one line each, flushed after each batch. `lvsim` replays it through
+    /// the simulator's master (docs/feedbackd.md, "Recording and replaying a master").
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 impl Cli {
@@ -282,10 +290,14 @@ mod tests {
 
     #[test]
     fn file_values_apply_and_the_command_line_wins() {
-        let p =
-            tmp("ok", "# comment\nbackend = dry-run\nmax_step = 7 # trailing\nservice = tcp:10.0.0.1:80\n");
+        let p = tmp(
+            "ok",
+            "# comment\nbackend = dry-run\nmax_step = 7 # trailing\nservice = tcp:10.0.0.1:80\n\
+             record = /tmp/m.journal\n",
+        );
         let cli = parse_args(args(&["m", "--config", p.to_str().unwrap(), "--max-step", "9"])).unwrap();
         assert_eq!(cli.backend, BackendArg::DryRun);
+        assert_eq!(cli.record.as_deref(), Some(std::path::Path::new("/tmp/m.journal")));
         assert_eq!(cli.max_step, 9);
         assert_eq!(cli.services, vec!["tcp:10.0.0.1:80"]);
     }

@@ -3,7 +3,9 @@
 //! lives here; it is all in `feedbackd-proto` and `lvs-sched`.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -44,6 +46,8 @@ struct ConnHandle {
 pub struct Settings {
     /// The state machine's settings.
     pub master: MasterConfig,
+    /// Where to record the journal (`--record`), opened at start-up.
+    pub record: Option<(PathBuf, std::fs::File)>,
     /// Where agents connect.
     pub listen: SocketAddr,
     /// Where status and metrics are served.
@@ -60,6 +64,13 @@ struct Daemon {
     start: Instant,
     conns: BTreeMap<ConnId, ConnHandle>,
     backend_errors: u64,
+    journal: Option<Journal>,
+}
+
+/// The journal file (`--record`): one line per record, flushed after each batch.
+struct Journal {
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
 }
 
 /// A TCP listener that can be bound again at once after a restart (SO_REUSEADDR), so a
@@ -94,8 +105,15 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
         start: Instant::now(),
         conns: BTreeMap::new(),
         backend_errors: 0,
+        journal: settings.record.map(|(path, file)| Journal { path, out: std::io::BufWriter::new(file) }),
     };
+    if let Some(j) = &d.journal {
+        log!("recording the journal in {}", j.path.display());
+        let now = d.now();
+        d.master.set_journal(now, true);
+    }
     d.rescan().context("reading the IPVS table at start-up")?;
+    d.write_journal();
     log!(
         "listening on {} ({} backend); adopted {} virtual services, {} real servers",
         listener.local_addr()?,
@@ -125,6 +143,7 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
                     tokio::spawn(write_loop(wr, out_rx));
                     d.conns.insert(id, ConnHandle { out: out_tx, reader });
                     let now = d.now();
+                    d.timers_due(now);
                     d.master.handle_connect(now, id, peer.ip(), nonce());
                 }
                 Err(e) => log!("accept failed: {e}"),
@@ -169,7 +188,9 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
             _ = sigint.recv() => { log!("SIGINT: exiting; the IPVS table is left as it is"); break }
         }
         d.flush();
+        d.write_journal();
     }
+    d.write_journal();
     for (_, c) in std::mem::take(&mut d.conns) {
         c.reader.abort();
         let _ = c.out.send(Output::Close);
@@ -234,8 +255,37 @@ impl Daemon {
         self.start + std::time::Duration::from_nanos(t.as_nanos())
     }
 
+    /// Fires the master's timers that fell due before an input at `now`, so the master sees
+    /// its inputs and its timeouts in time order, as a replay in virtual time does (a report
+    /// arriving just after its agent's deadline, before the timer branch ran, would
+    /// otherwise be handled first).
+    fn timers_due(&mut self, now: Time) {
+        if self.master.poll_timeout().is_some_and(|t| t <= now) {
+            self.master.handle_timeout(now);
+        }
+    }
+
+    /// Writes the journal records the master produced, and flushes them. A failure is
+    /// logged and stops the recording; the master goes on.
+    fn write_journal(&mut self) {
+        let Some(j) = &mut self.journal else { return };
+        let mut result = Ok(());
+        while let Some(record) = self.master.poll_journal() {
+            if result.is_ok() {
+                result = writeln!(j.out, "{}", record.to_line());
+            }
+        }
+        if let Err(e) = result.and_then(|()| j.out.flush()) {
+            log!("recording the journal in {} failed: {e}; recording stopped", j.path.display());
+            self.journal = None;
+            let now = self.now();
+            self.master.set_journal(now, false);
+        }
+    }
+
     fn input(&mut self, input: Input) {
         let now = self.now();
+        self.timers_due(now);
         match input {
             Input::Data(id, bytes) => self.master.handle_input(now, id, &bytes),
             Input::Closed(id) => {
@@ -261,6 +311,7 @@ impl Daemon {
         }
         let keys: Vec<_> = kernel.services.keys().copied().collect();
         let now = self.now();
+        self.timers_due(now);
         self.master.handle_table(now, &keys, &entries);
         self.kernel = kernel;
         Ok(())
@@ -350,7 +401,8 @@ impl Daemon {
         self.backend_errors += 1;
         log!("{what} failed: {e}");
         self.kernel.servers.remove(&key);
-        self.master.handle_apply_failed(key);
+        let now = self.now();
+        self.master.handle_apply_failed(now, key);
     }
 }
 

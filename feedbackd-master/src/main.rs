@@ -90,8 +90,17 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
         register_timeout: proto_duration(cli.register_timeout),
         max_agents: cli.max_agents,
     };
+    let record = match &cli.record {
+        None => None,
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("--record {}: cannot create it: {e}", path.display()))?;
+            Some((path.clone(), file))
+        }
+    };
     let settings = Settings {
         master,
+        record,
         listen: cli.listen,
         status_listen: if cli.no_status { None } else { cli.status_listen },
         rescan_interval: cli.rescan_interval,

@@ -196,6 +196,13 @@ fn bad_configurations_fail_at_start_up_with_the_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("weight_per_qps 0 is not a finite number > 0"), "{err}");
+    let out = Command::new(master_bin())
+        .args(["--backend", "dry-run", "--record", "/nonexistent/dir/master.journal"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--record /nonexistent/dir/master.journal: cannot create it"), "{err}");
 }
 
 #[test]

@@ -1,16 +1,74 @@
 //! A master's journal: what it was told (the kernel's table, agents' connections,
-//! registrations, reports, goodbyes) and what it decided, each with the master's `now`.
-//! `feedbackd-master --record FILE` writes one [`Record`] per line; the simulator replays
-//! the inputs through its own master and compares the decisions (the parity test).
+//! registrations, reports, goodbyes, failed backend operations) and what it decided, each
+//! with the master's `now`. `feedbackd-master --record FILE` writes one [`Record`] per line;
+//! the simulator replays the inputs through its own master and compares the decisions (the
+//! parity test).
+//!
+//! # The line format
+//!
+//! One record per line: the time in integer nanoseconds since the master started, the
+//! record's kind, then `field=value` pairs separated by single spaces. Fields are written
+//! in a fixed order and read in any order; a missing, repeated or unknown field is an
+//! error. Values never contain a space, except the goodbye's `reason`, which is free text,
+//! always last, and runs to the end of the line.
+//!
+//! ```text
+//! 0 start law=capacity min_weight=1 max_weight=100 smoothing=0.5 dead_band=2 max_step=25 slow_start_ns=10000000000 quiesce_after_ns=5000000000 remove_after_ns=60000000000 register_timeout_ns=10000000000
+//! 1250 table services=tcp:10.0.0.1:80,fwm6:7 entries=tcp:10.0.0.1:80/10.0.0.9:80/5/nat
+//! 9000 connect conn=1 peer=127.0.0.1
+//! 9100 register conn=1 agent=rs1 interval_ms=200 services=tcp/80/nat/-/-/10.0.0.2
+//! 9200 report conn=1 admin=ready capacity=900 metrics=cpu_busy:0.1,qps:12.5
+//! 9200 add rs=tcp:10.0.0.1:80/10.0.0.2:80 weight=90
+//! 9900 report conn=1 admin=ready capacity=200 metrics=
+//! 9900 set rs=tcp:10.0.0.1:80/10.0.0.2:80 from=90 to=21
+//! 12000 goodbye conn=1 reason=stopping (SIGTERM)
+//! 12000 set rs=tcp:10.0.0.1:80/10.0.0.2:80 from=21 to=0
+//! 12001 disconnect conn=1
+//! 72000 remove rs=tcp:10.0.0.1:80/10.0.0.2:80
+//! 80000 apply-failed rs=tcp:10.0.0.1:80/10.0.0.3:80
+//! ```
+//!
+//! | kind | fields |
+//! |------|--------|
+//! | `start` | `law=capacity` or `law=grpc-wrr error_penalty=F weight_per_qps=F`; `min_weight`, `max_weight`, `smoothing`, `dead_band`, `max_step`, `slow_start_ns`, `quiesce_after_ns`, `remove_after_ns`, `register_timeout_ns` |
+//! | `table` | `services=SERVICE,...` `entries=SERVICE/SERVER/WEIGHT/FORWARDING,...` |
+//! | `connect` | `conn=N peer=IP` |
+//! | `register` | `conn=N agent=ID interval_ms=N services=PROTO/PORT/FORWARDING/VIP/FWMARK/ADDRESS,...` |
+//! | `report` | `conn=N admin=ready\|drain\|maint capacity=C,... metrics=NAME:F,...` |
+//! | `goodbye` | `conn=N reason=TEXT` (last) |
+//! | `disconnect` | `conn=N` |
+//! | `add` | `rs=SERVICE/SERVER weight=N` |
+//! | `set` | `rs=SERVICE/SERVER from=N to=N` |
+//! | `remove` | `rs=SERVICE/SERVER` |
+//! | `apply-failed` | `rs=SERVICE/SERVER` |
+//!
+//! - `SERVICE`: `tcp:VIP:PORT`, `udp:VIP:PORT`, `sctp:VIP:PORT` (an IPv6 VIP in brackets:
+//!   `tcp:[2001:db8::1]:80`), `fwm:MARK` or `fwm6:MARK` (an IPv6 firewall-mark service).
+//! - `SERVER`: `10.0.0.2:80` or `[2001:db8::2]:80`. `IP`: `10.0.0.2` or `2001:db8::2`.
+//! - `FORWARDING`: `nat`, `dr`, `tun`; in a table entry also `local`.
+//! - In a registered service, `VIP`, `FWMARK` and `ADDRESS` are `-` when absent.
+//! - A capacity is per mille (0 to 1000) or `-` (no measurement). Metric names are
+//!   `[a-z0-9_]`; agent ids are printable ASCII without spaces (the wire's bounds).
+//! - Numbers (`F`) are written as Rust's shortest representation that reads back to the
+//!   same `f64` (`0.1`, `1.0`, `1e-7`), so every value round-trips exactly.
+//! - A list is comma-separated; an empty list is an empty value (`metrics=`).
+//! - In `reason`, `\` is written `\\`, and control characters `\n`, `\r`, `\t` or
+//!   `\u{HEX}`, so a reason never breaks the line.
+//!
+//! Records come in the order the master produced them: an input, then the decisions it
+//! caused, at the same time. Decisions at a time with no input before them were caused by
+//! silence (an agent quiesced or removed). [`parse_journal`] reads a whole file (blank
+//! lines and `#` comments skipped).
 
-use std::net::IpAddr;
+use std::fmt::{self, Write as _};
+use std::net::{IpAddr, SocketAddr};
 
-use lvs_sched::feedback::LawConfig;
+use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use lvs_sched::{Duration, Time};
 
 use crate::master::{ConnId, RsKey, TableEntry};
-use crate::types::{AdminState, ServiceKey, ServiceSpec};
-use crate::wire::Metric;
+use crate::types::{AdminState, Forwarding, Protocol, ServiceKey, ServiceSpec, SocketAddrDisplay};
+use crate::wire::{self, Metric};
 
 /// One line of the journal.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,6 +141,13 @@ pub enum Entry {
         /// Which.
         conn: ConnId,
     },
+    /// The backend failed to apply a decision for this real server
+    /// ([`crate::master::Master::handle_apply_failed`]): the master takes it as absent from
+    /// the table, so the agent's next report adds it again.
+    ApplyFailed {
+        /// Which.
+        key: RsKey,
+    },
     /// A change the master made to the table.
     Decision(Decision),
 }
@@ -112,3 +177,570 @@ pub enum Decision {
         key: RsKey,
     },
 }
+
+impl Decision {
+    /// The real server it concerns.
+    pub fn key(&self) -> RsKey {
+        match *self {
+            Decision::Add { key, .. } | Decision::Set { key, .. } | Decision::Remove { key } => key,
+        }
+    }
+}
+
+impl Record {
+    /// The record as one line of the journal, without the newline.
+    ///
+    /// Every record a [`crate::master::Master`] produces reads back equal with
+    /// [`Record::parse_line`]: its agent ids and metric names are within the wire's bounds.
+    pub fn to_line(&self) -> String {
+        let mut s = String::with_capacity(96);
+        // Writing to a String cannot fail.
+        let _ = write!(s, "{} ", self.t.0);
+        match &self.entry {
+            Entry::Start { law, quiesce_after, remove_after, register_timeout } => {
+                match law.kind {
+                    LawKind::Capacity => s.push_str("start law=capacity"),
+                    LawKind::GrpcWrr(g) => {
+                        let _ = write!(
+                            s,
+                            "start law=grpc-wrr error_penalty={:?} weight_per_qps={:?}",
+                            g.error_penalty, g.weight_per_qps
+                        );
+                    }
+                }
+                let _ = write!(
+                    s,
+                    " min_weight={} max_weight={} smoothing={:?} dead_band={} max_step={} \
+                     slow_start_ns={} quiesce_after_ns={} remove_after_ns={} register_timeout_ns={}",
+                    law.min_weight,
+                    law.max_weight,
+                    law.smoothing,
+                    law.dead_band,
+                    law.max_step,
+                    law.slow_start.0,
+                    quiesce_after.0,
+                    remove_after.0,
+                    register_timeout.0
+                );
+            }
+            Entry::Table { services, entries } => {
+                s.push_str("table services=");
+                list(&mut s, services, write_service);
+                s.push_str(" entries=");
+                list(&mut s, entries, |s, e| {
+                    write_rs(s, &e.key);
+                    let fwd = e.forwarding.map_or("local", forwarding_name);
+                    let _ = write!(s, "/{}/{fwd}", e.weight);
+                });
+            }
+            Entry::Connect { conn, peer } => {
+                let _ = write!(s, "connect conn={} peer={peer}", conn.0);
+            }
+            Entry::Register { conn, agent, interval_ms, services } => {
+                let _ =
+                    write!(s, "register conn={} agent={agent} interval_ms={interval_ms} services=", conn.0);
+                list(&mut s, services, write_spec);
+            }
+            Entry::Report { conn, admin, capacity, metrics } => {
+                let _ = write!(s, "report conn={} admin={admin} capacity=", conn.0);
+                list(&mut s, capacity, |s, c| match c {
+                    Some(c) => {
+                        let _ = write!(s, "{c}");
+                    }
+                    None => s.push('-'),
+                });
+                s.push_str(" metrics=");
+                list(&mut s, metrics, |s, m| {
+                    let _ = write!(s, "{}:{:?}", m.name, m.value);
+                });
+            }
+            Entry::Goodbye { conn, reason } => {
+                let _ = write!(s, "goodbye conn={} reason=", conn.0);
+                escape(&mut s, reason);
+            }
+            Entry::Disconnect { conn } => {
+                let _ = write!(s, "disconnect conn={}", conn.0);
+            }
+            Entry::ApplyFailed { key } => {
+                s.push_str("apply-failed rs=");
+                write_rs(&mut s, key);
+            }
+            Entry::Decision(d) => {
+                s.push_str(match d {
+                    Decision::Add { .. } => "add",
+                    Decision::Set { .. } => "set",
+                    Decision::Remove { .. } => "remove",
+                });
+                s.push_str(" rs=");
+                write_rs(&mut s, &d.key());
+                match *d {
+                    Decision::Add { weight, .. } => {
+                        let _ = write!(s, " weight={weight}");
+                    }
+                    Decision::Set { from, to, .. } => {
+                        let _ = write!(s, " from={from} to={to}");
+                    }
+                    Decision::Remove { .. } => {}
+                }
+            }
+        }
+        s
+    }
+
+    /// Reads one line written by [`Record::to_line`] (without its newline). The error says
+    /// which field is wrong and why. Never panics, whatever the input.
+    pub fn parse_line(line: &str) -> Result<Record, String> {
+        let (t, rest) = line.split_once(' ').unwrap_or((line, ""));
+        if t.is_empty() {
+            return Err("empty line: expected `TIME KIND field=value ...`".into());
+        }
+        let t = Time(t.parse().map_err(|_| format!("time {t:?} is not integer nanoseconds"))?);
+        let (kind, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        if kind.is_empty() {
+            return Err("no record kind after the time".into());
+        }
+        if !KINDS.contains(&kind) {
+            return Err(format!("unknown record kind {kind:?} (one of {})", KINDS.join(", ")));
+        }
+        let text_key = if kind == "goodbye" { Some("reason") } else { None };
+        let mut f = Fields::split(kind, rest, text_key)?;
+        let entry = match kind {
+            "start" => parse_start(&mut f)?,
+            "table" => Entry::Table {
+                services: parse_list(f.take("services")?, "services", parse_service)?,
+                entries: parse_list(f.take("entries")?, "entries", parse_entry)?,
+            },
+            "connect" => {
+                Entry::Connect { conn: f.conn()?, peer: parse_ip(f.take("peer")?).map_err(in_field("peer"))? }
+            }
+            "register" => parse_register(&mut f)?,
+            "report" => parse_report(&mut f)?,
+            "goodbye" => {
+                let conn = f.conn()?;
+                Entry::Goodbye { conn, reason: unescape(f.take("reason")?).map_err(in_field("reason"))? }
+            }
+            "disconnect" => Entry::Disconnect { conn: f.conn()? },
+            "apply-failed" => Entry::ApplyFailed { key: f.rs()? },
+            "add" => Entry::Decision(Decision::Add { key: f.rs()?, weight: f.number("weight")? }),
+            "set" => {
+                let key = f.rs()?;
+                Entry::Decision(Decision::Set { key, from: f.number("from")?, to: f.number("to")? })
+            }
+            "remove" => Entry::Decision(Decision::Remove { key: f.rs()? }),
+            _ => unreachable!("checked against KINDS"),
+        };
+        f.finish()?;
+        Ok(Record { t, entry })
+    }
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_line())
+    }
+}
+
+/// Every record kind, as the line names it.
+const KINDS: &[&str] = &[
+    "start",
+    "table",
+    "connect",
+    "register",
+    "report",
+    "goodbye",
+    "disconnect",
+    "apply-failed",
+    "add",
+    "set",
+    "remove",
+];
+
+/// Reads a whole journal: one record per line; blank lines and lines starting with `#` are
+/// skipped. The error names the line (1-based).
+pub fn parse_journal(text: &str) -> Result<Vec<Record>, String> {
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        records.push(Record::parse_line(line).map_err(|e| format!("line {}: {e}", i + 1))?);
+    }
+    Ok(records)
+}
+
+// ---- writing ----
+
+fn list<T>(s: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        each(s, item);
+    }
+}
+
+fn write_service(s: &mut String, k: &ServiceKey) {
+    let _ = match *k {
+        ServiceKey::Addr { protocol, addr, port } => {
+            write!(s, "{}:{}", protocol_name(protocol), SocketAddrDisplay(addr, port))
+        }
+        ServiceKey::Fwmark { mark, ipv6: false } => write!(s, "fwm:{mark}"),
+        ServiceKey::Fwmark { mark, ipv6: true } => write!(s, "fwm6:{mark}"),
+    };
+}
+
+fn write_rs(s: &mut String, k: &RsKey) {
+    write_service(s, &k.service);
+    let _ = write!(s, "/{}", SocketAddrDisplay(k.addr, k.port));
+}
+
+fn write_spec(s: &mut String, spec: &ServiceSpec) {
+    let _ = write!(s, "{}/{}/{}/", protocol_name(spec.protocol), spec.port, forwarding_name(spec.forwarding));
+    let _ = match spec.vip {
+        Some(v) => write!(s, "{v}/"),
+        None => write!(s, "-/"),
+    };
+    let _ = match spec.fwmark {
+        Some(m) => write!(s, "{m}/"),
+        None => write!(s, "-/"),
+    };
+    let _ = match spec.address {
+        Some(a) => write!(s, "{a}"),
+        None => write!(s, "-"),
+    };
+}
+
+fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
+    }
+}
+
+fn forwarding_name(f: Forwarding) -> &'static str {
+    match f {
+        Forwarding::Nat => "nat",
+        Forwarding::DirectRouting => "dr",
+        Forwarding::Tunnel => "tun",
+    }
+}
+
+/// Free text on one line: `\` and control characters escaped.
+fn escape(s: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(s, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => s.push(c),
+        }
+    }
+}
+
+// ---- reading ----
+
+/// A record's `field=value` pairs, taken one by one; what is left over is an error.
+struct Fields<'a> {
+    kind: &'a str,
+    items: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Fields<'a> {
+    /// Splits `rest` at spaces into `key=value` pairs; `text_key`'s value runs to the end.
+    fn split(kind: &'a str, rest: &'a str, text_key: Option<&str>) -> Result<Fields<'a>, String> {
+        let mut items: Vec<(&'a str, &'a str)> = Vec::new();
+        let mut rest = rest;
+        loop {
+            rest = rest.trim_start_matches(' ');
+            if rest.is_empty() {
+                break;
+            }
+            let Some((key, after)) = rest.split_once('=') else {
+                let token = rest.split(' ').next().unwrap_or(rest);
+                return Err(format!("{kind}: expected `field=value`, got {token:?}"));
+            };
+            if key.contains(' ') || key.is_empty() {
+                let token = rest.split(' ').next().unwrap_or(rest);
+                return Err(format!("{kind}: expected `field=value`, got {token:?}"));
+            }
+            let (value, next) = if Some(key) == text_key {
+                (after, "")
+            } else {
+                after.split_once(' ').unwrap_or((after, ""))
+            };
+            if items.iter().any(|(k, _)| *k == key) {
+                return Err(format!("{kind}: field `{key}` given twice"));
+            }
+            items.push((key, value));
+            rest = next;
+        }
+        Ok(Fields { kind, items })
+    }
+
+    fn take(&mut self, key: &str) -> Result<&'a str, String> {
+        self.take_opt(key).ok_or_else(|| format!("{}: missing field `{key}=`", self.kind))
+    }
+
+    fn take_opt(&mut self, key: &str) -> Option<&'a str> {
+        let i = self.items.iter().position(|(k, _)| *k == key)?;
+        Some(self.items.remove(i).1)
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, key: &str) -> Result<T, String> {
+        let v = self.take(key)?;
+        v.parse().map_err(|_| format!("field `{key}`: {v:?} is not a {}", number_kind::<T>()))
+    }
+
+    fn float(&mut self, key: &str) -> Result<f64, String> {
+        let v = self.take(key)?;
+        parse_f64(v).map_err(in_field(key))
+    }
+
+    fn conn(&mut self) -> Result<ConnId, String> {
+        Ok(ConnId(self.number("conn")?))
+    }
+
+    fn rs(&mut self) -> Result<RsKey, String> {
+        parse_rs(self.take("rs")?).map_err(in_field("rs"))
+    }
+
+    fn finish(self) -> Result<(), String> {
+        match self.items.first() {
+            None => Ok(()),
+            Some((k, _)) => Err(format!("{}: unknown field `{k}=`", self.kind)),
+        }
+    }
+}
+
+fn number_kind<T>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    match name {
+        "u64" => "whole number",
+        "u32" => "whole number below 2^32",
+        "u16" => "whole number below 65536",
+        _ => "number",
+    }
+}
+
+fn in_field(key: &str) -> impl Fn(String) -> String + '_ {
+    move |e| format!("field `{key}`: {e}")
+}
+
+fn parse_start(f: &mut Fields<'_>) -> Result<Entry, String> {
+    let kind = match f.take("law")? {
+        "capacity" => LawKind::Capacity,
+        "grpc-wrr" => LawKind::GrpcWrr(GrpcWrr {
+            error_penalty: f.float("error_penalty")?,
+            weight_per_qps: f.float("weight_per_qps")?,
+        }),
+        other => return Err(format!("field `law`: {other:?} is not a law (capacity, grpc-wrr)")),
+    };
+    let law = LawConfig {
+        min_weight: f.number("min_weight")?,
+        max_weight: f.number("max_weight")?,
+        smoothing: f.float("smoothing")?,
+        dead_band: f.number("dead_band")?,
+        max_step: f.number("max_step")?,
+        slow_start: Duration(f.number("slow_start_ns")?),
+        kind,
+    };
+    law.validate().map_err(|e| format!("start: invalid law: {e}"))?;
+    Ok(Entry::Start {
+        law,
+        quiesce_after: Duration(f.number("quiesce_after_ns")?),
+        remove_after: Duration(f.number("remove_after_ns")?),
+        register_timeout: Duration(f.number("register_timeout_ns")?),
+    })
+}
+
+fn parse_register(f: &mut Fields<'_>) -> Result<Entry, String> {
+    let conn = f.conn()?;
+    let agent = f.take("agent")?;
+    if !wire::valid_agent_id(agent) {
+        return Err(format!(
+            "field `agent`: {agent:?} is not an agent id (1 to {} printable ASCII characters, no spaces)",
+            wire::MAX_AGENT_ID_LEN
+        ));
+    }
+    Ok(Entry::Register {
+        conn,
+        agent: agent.to_owned(),
+        interval_ms: f.number("interval_ms")?,
+        services: parse_list(f.take("services")?, "services", parse_spec)?,
+    })
+}
+
+fn parse_report(f: &mut Fields<'_>) -> Result<Entry, String> {
+    let conn = f.conn()?;
+    let admin = match f.take("admin")? {
+        "ready" => AdminState::Ready,
+        "drain" => AdminState::Drain,
+        "maint" => AdminState::Maint,
+        other => return Err(format!("field `admin`: {other:?} is not ready, drain or maint")),
+    };
+    let capacity = parse_list(f.take("capacity")?, "capacity", |c| match c {
+        "-" => Ok(None),
+        c => c.parse().map(Some).map_err(|_| format!("{c:?} is not a per-mille capacity or `-`")),
+    })?;
+    let metrics = parse_list(f.take("metrics")?, "metrics", |m| {
+        let (name, value) = m.rsplit_once(':').ok_or_else(|| format!("{m:?} is not NAME:VALUE"))?;
+        if !wire::valid_metric_name(name) {
+            return Err(format!("{name:?} is not a metric name ([a-z0-9_], 1 to 32 bytes)"));
+        }
+        Ok(Metric { name: name.to_owned(), value: parse_f64(value)? })
+    })?;
+    Ok(Entry::Report { conn, admin, capacity, metrics })
+}
+
+/// A comma-separated list (empty: no items); errors name the field and the item.
+fn parse_list<T>(v: &str, key: &str, item: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    if v.is_empty() {
+        return Ok(Vec::new());
+    }
+    v.split(',')
+        .enumerate()
+        .map(|(i, s)| item(s).map_err(|e| format!("field `{key}`, item {}: {e}", i + 1)))
+        .collect()
+}
+
+fn parse_f64(v: &str) -> Result<f64, String> {
+    v.parse().map_err(|_| format!("{v:?} is not a number"))
+}
+
+fn parse_ip(v: &str) -> Result<IpAddr, String> {
+    v.parse().map_err(|_| format!("{v:?} is not an IP address"))
+}
+
+fn parse_optional<T>(v: &str, f: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+    if v == "-" { Ok(None) } else { f(v).map(Some) }
+}
+
+/// `10.0.0.2:80` or `[2001:db8::2]:80`.
+fn parse_socket(v: &str) -> Result<(IpAddr, u16), String> {
+    match v.parse::<SocketAddr>() {
+        Ok(SocketAddr::V6(a)) if a.scope_id() != 0 || a.flowinfo() != 0 => {
+            Err(format!("{v:?}: a scope id is not part of an address here"))
+        }
+        Ok(a) => Ok((a.ip(), a.port())),
+        Err(_) => Err(format!("{v:?} is not ADDR:PORT (an IPv6 address in brackets)")),
+    }
+}
+
+fn parse_protocol(v: &str) -> Result<Protocol, String> {
+    match v {
+        "tcp" => Ok(Protocol::Tcp),
+        "udp" => Ok(Protocol::Udp),
+        "sctp" => Ok(Protocol::Sctp),
+        other => Err(format!("{other:?} is not a protocol (tcp, udp, sctp)")),
+    }
+}
+
+fn parse_forwarding(v: &str) -> Result<Forwarding, String> {
+    match v {
+        "nat" => Ok(Forwarding::Nat),
+        "dr" => Ok(Forwarding::DirectRouting),
+        "tun" => Ok(Forwarding::Tunnel),
+        other => Err(format!("{other:?} is not a forwarding method (nat, dr, tun)")),
+    }
+}
+
+/// `tcp:VIP:PORT`, `udp:...`, `sctp:...`, `fwm:MARK`, `fwm6:MARK`.
+fn parse_service(v: &str) -> Result<ServiceKey, String> {
+    let (kind, rest) =
+        v.split_once(':').ok_or_else(|| format!("{v:?} is not a service (tcp:VIP:PORT, fwm:MARK, ...)"))?;
+    match kind {
+        "fwm" | "fwm6" => {
+            let mark = rest.parse().map_err(|_| format!("{v:?}: {rest:?} is not a firewall mark"))?;
+            Ok(ServiceKey::Fwmark { mark, ipv6: kind == "fwm6" })
+        }
+        _ => {
+            let protocol = parse_protocol(kind).map_err(|e| format!("service {v:?}: {e}"))?;
+            let (addr, port) = parse_socket(rest).map_err(|e| format!("service {v:?}: {e}"))?;
+            Ok(ServiceKey::Addr { protocol, addr, port })
+        }
+    }
+}
+
+/// `SERVICE/SERVER`.
+fn parse_rs(v: &str) -> Result<RsKey, String> {
+    let (service, server) = v.split_once('/').ok_or_else(|| format!("{v:?} is not SERVICE/SERVER"))?;
+    let service = parse_service(service)?;
+    let (addr, port) = parse_socket(server)?;
+    Ok(RsKey { service, addr, port })
+}
+
+/// `SERVICE/SERVER/WEIGHT/FORWARDING`.
+fn parse_entry(v: &str) -> Result<TableEntry, String> {
+    let mut parts = v.rsplitn(3, '/');
+    let (Some(fwd), Some(weight), Some(rs)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("{v:?} is not SERVICE/SERVER/WEIGHT/FORWARDING"));
+    };
+    let key = parse_rs(rs)?;
+    let weight = weight.parse().map_err(|_| format!("{weight:?} is not a weight"))?;
+    let forwarding = match fwd {
+        "local" => None,
+        f => Some(parse_forwarding(f).map_err(|e| format!("{e}, or local"))?),
+    };
+    Ok(TableEntry { key, weight, forwarding })
+}
+
+/// `PROTO/PORT/FORWARDING/VIP/FWMARK/ADDRESS`, absent ones `-`.
+fn parse_spec(v: &str) -> Result<ServiceSpec, String> {
+    let parts: Vec<&str> = v.split('/').collect();
+    let [protocol, port, forwarding, vip, fwmark, address] = parts[..] else {
+        return Err(format!("{v:?} is not PROTO/PORT/FORWARDING/VIP/FWMARK/ADDRESS"));
+    };
+    Ok(ServiceSpec {
+        protocol: parse_protocol(protocol)?,
+        port: port.parse().map_err(|_| format!("{port:?} is not a port"))?,
+        forwarding: parse_forwarding(forwarding)?,
+        vip: parse_optional(vip, parse_ip)?,
+        fwmark: parse_optional(fwmark, |m| m.parse().map_err(|_| format!("{m:?} is not a firewall mark")))?,
+        address: parse_optional(address, parse_ip)?,
+    })
+}
+
+/// The inverse of [`escape`].
+fn unescape(v: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('u') => {
+                let rest = chars.as_str();
+                let hex = rest
+                    .strip_prefix('{')
+                    .and_then(|r| r.split_once('}'))
+                    .map(|(h, _)| h)
+                    .ok_or_else(|| "`\\u` without `{HEX}`".to_owned())?;
+                let c = u32::from_str_radix(hex, 16)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .ok_or_else(|| format!("`\\u{{{hex}}}` is not a character"))?;
+                out.push(c);
+                chars = rest[hex.len() + 2..].chars();
+            }
+            Some(other) => {
+                return Err(format!("unknown escape `\\{other}` (\\\\, \\n, \\r, \\t, \\u{{HEX}})"));
+            }
+            None => return Err("a lone `\\` at the end".into()),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

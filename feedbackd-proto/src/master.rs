@@ -18,6 +18,11 @@
 //! Drain events before transmits: an `Ack` then leaves after the weight it reports was
 //! applied. A failed apply is reported back with [`Master::handle_apply_failed`].
 //!
+//! With [`Master::set_journal`] on, every input the decisions depend on (table, connect,
+//! accepted registration and report, goodbye, disconnect, failed apply) and every decision
+//! (add, set, remove) is also queued as a [`Record`] for [`Master::poll_journal`], in the
+//! order it happened: `feedbackd-master --record` writes them, the simulator replays them.
+//!
 //! # Invariants
 //! - A weight changes only on an authenticated, sequence-checked, well-formed report (or
 //!   an agent's silence or goodbye). A bad frame only ever closes its connection.
@@ -34,6 +39,7 @@ use lvs_sched::feedback::{LawConfig, LawInputs, Limit, ServerLaw, Signal, Update
 use lvs_sched::{Duration, Time};
 
 use crate::auth::{Channel, Psk};
+use crate::journal::{Decision, Entry, Record};
 use crate::types::{AdminState, Forwarding, ServiceKey, ServiceSpec, SocketAddrDisplay};
 use crate::wire::{
     self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce, Registered, Report,
@@ -369,6 +375,8 @@ pub struct Master {
     events: VecDeque<MasterEvent>,
     transmit: VecDeque<(ConnId, Vec<u8>)>,
     counters: Counters,
+    /// Records not yet polled; `None`: not recording.
+    journal: Option<VecDeque<Record>>,
 }
 
 impl Master {
@@ -388,7 +396,61 @@ impl Master {
             events: VecDeque::new(),
             transmit: VecDeque::new(),
             counters: Counters::default(),
+            journal: None,
         }
+    }
+
+    /// Starts (`on`) or stops recording the journal. Starting queues a `Start` record with
+    /// the master's settings at `now`; stopping drops what was not polled yet.
+    pub fn set_journal(&mut self, now: Time, on: bool) {
+        if !on {
+            self.journal = None;
+            return;
+        }
+        if self.journal.is_none() {
+            let c = &self.config;
+            let start = Entry::Start {
+                law: c.law,
+                quiesce_after: c.quiesce_after,
+                remove_after: c.remove_after,
+                register_timeout: c.register_timeout,
+            };
+            self.journal = Some(VecDeque::from([Record { t: now, entry: start }]));
+        }
+    }
+
+    /// The next journal record, oldest first (none unless [`Master::set_journal`] is on).
+    pub fn poll_journal(&mut self) -> Option<Record> {
+        self.journal.as_mut()?.pop_front()
+    }
+
+    /// Queues a journal record; `entry` is only built when recording.
+    fn record(&mut self, now: Time, entry: impl FnOnce() -> Entry) {
+        if let Some(j) = &mut self.journal {
+            j.push_back(Record { t: now, entry: entry() });
+        }
+    }
+
+    /// Queues an event, and records it when it is a decision. (Fields, not `self`, so that
+    /// callers may hold borrows of the other fields.)
+    fn push_event(
+        journal: &mut Option<VecDeque<Record>>,
+        events: &mut VecDeque<MasterEvent>,
+        now: Time,
+        ev: MasterEvent,
+    ) {
+        if let Some(j) = journal {
+            let decision = match ev {
+                MasterEvent::AddRealServer { key, weight, .. } => Some(Decision::Add { key, weight }),
+                MasterEvent::SetWeight { key, from, to, .. } => Some(Decision::Set { key, from, to }),
+                MasterEvent::RemoveRealServer { key, .. } => Some(Decision::Remove { key }),
+                MasterEvent::Registered { .. } | MasterEvent::Close { .. } => None,
+            };
+            if let Some(d) = decision {
+                j.push_back(Record { t: now, entry: Entry::Decision(d) });
+            }
+        }
+        events.push_back(ev);
     }
 
     /// The configuration.
@@ -405,7 +467,8 @@ impl Master {
     /// the master does not know are adopted with their weight (no slow start); managed
     /// entries that vanished are added again on their agent's next report; agents are
     /// matched again against the services (a service created later is picked up).
-    pub fn handle_table(&mut self, _now: Time, services: &[ServiceKey], entries: &[TableEntry]) {
+    pub fn handle_table(&mut self, now: Time, services: &[ServiceKey], entries: &[TableEntry]) {
+        self.record(now, || Entry::Table { services: services.to_vec(), entries: entries.to_vec() });
         self.services = services.iter().copied().collect();
         let present: BTreeMap<RsKey, &TableEntry> = entries.iter().map(|e| (e.key, e)).collect();
         self.servers.retain(|key, rs| match present.get(key) {
@@ -465,6 +528,7 @@ impl Master {
     /// A connection was accepted from `peer`. `nonce`: fresh random bytes.
     pub fn handle_connect(&mut self, now: Time, conn: ConnId, peer: IpAddr, nonce: Nonce) {
         self.counters.connections += 1;
+        self.record(now, || Entry::Connect { conn, peer });
         let mut channel = Channel::new();
         let welcome = Welcome { auth_required: self.config.psk.is_some(), nonce };
         self.transmit.push_back((conn, channel.seal(&Message::Welcome(welcome))));
@@ -475,8 +539,9 @@ impl Master {
     }
 
     /// The connection closed (or the driver closed it after a `Close` event).
-    pub fn handle_disconnect(&mut self, _now: Time, conn: ConnId) {
+    pub fn handle_disconnect(&mut self, now: Time, conn: ConnId) {
         let Some(c) = self.conns.remove(&conn) else { return };
+        self.record(now, || Entry::Disconnect { conn });
         if let Some(d) = c.deadline {
             self.conn_deadlines.remove(&(d, conn));
         }
@@ -581,6 +646,12 @@ impl Master {
             self.conn_deadlines.remove(&(d, conn));
         }
         self.counters.registrations += 1;
+        self.record(now, || Entry::Register {
+            conn,
+            agent: r.agent_id.clone(),
+            interval_ms: r.interval_ms,
+            services: r.services.clone(),
+        });
         let id = r.agent_id;
         // The same agent on a new connection: the old one is stale (a reconnect before the
         // old socket timed out); it is closed and the records carry over.
@@ -671,6 +742,15 @@ impl Master {
             return self.refuse(conn, ErrorCode::Malformed, "protocol", text);
         }
         self.counters.reports += 1;
+        if let Some(j) = &mut self.journal {
+            let entry = Entry::Report {
+                conn,
+                admin: r.admin,
+                capacity: r.capacity.clone(),
+                metrics: r.metrics.clone(),
+            };
+            j.push_back(Record { t: now, entry });
+        }
         let returning = agent.liveness != Liveness::Live
             || (agent.admin != AdminState::Ready && r.admin == AdminState::Ready);
         agent.liveness = Liveness::Live;
@@ -700,13 +780,14 @@ impl Master {
                     let u = rs.law.update_signal(&law, now, signal);
                     rs.in_table = true;
                     self.counters.added += 1;
-                    self.events.push_back(MasterEvent::AddRealServer {
+                    let ev = MasterEvent::AddRealServer {
                         key: *key,
                         forwarding: rs.forwarding.unwrap_or(services[i].forwarding),
                         weight: u.to,
                         agent: id.clone(),
                         why: Why::Report(u),
-                    });
+                    };
+                    Self::push_event(&mut self.journal, &mut self.events, now, ev);
                     continue;
                 }
                 // The kernel's weight before this report (0 for a returning server).
@@ -717,18 +798,19 @@ impl Master {
                 let u = rs.law.update_signal(&law, now, signal);
                 if u.to != before {
                     self.counters.weight_changes += 1;
-                    self.events.push_back(MasterEvent::SetWeight {
+                    let ev = MasterEvent::SetWeight {
                         key: *key,
                         from: before,
                         to: u.to,
                         agent: id.clone(),
                         why: Why::Report(u),
-                    });
+                    };
+                    Self::push_event(&mut self.journal, &mut self.events, now, ev);
                 }
             }
         }
         if r.admin != AdminState::Ready {
-            self.set_agent_weights_zero(&id, &Why::Admin(r.admin));
+            self.set_agent_weights_zero(now, &id, &Why::Admin(r.admin));
         }
         for keys in &bindings {
             let first = keys.first().and_then(|k| self.servers.get(k)).filter(|rs| rs.in_table);
@@ -741,7 +823,8 @@ impl Master {
 
     fn goodbye(&mut self, now: Time, conn: ConnId, reason: String) {
         let id = self.conns[&conn].agent.clone().expect("registered connection");
-        self.set_agent_weights_zero(&id, &Why::Goodbye(reason.clone()));
+        self.record(now, || Entry::Goodbye { conn, reason: reason.clone() });
+        self.set_agent_weights_zero(now, &id, &Why::Goodbye(reason.clone()));
         if let Some(a) = self.agents.get_mut(&id) {
             a.liveness = Liveness::Left;
             a.conn = None;
@@ -754,7 +837,7 @@ impl Master {
             .push_back(MasterEvent::Close { conn, reason: format!("agent {id} said goodbye: {reason}") });
     }
 
-    fn set_agent_weights_zero(&mut self, id: &str, why: &Why) {
+    fn set_agent_weights_zero(&mut self, now: Time, id: &str, why: &Why) {
         let Some(a) = self.agents.get(id) else { return };
         for key in a.bindings.iter().flatten() {
             let Some(rs) = self.servers.get_mut(key) else { continue };
@@ -764,13 +847,9 @@ impl Master {
             let from = rs.law.weight();
             rs.law.force(0);
             self.counters.weight_changes += 1;
-            self.events.push_back(MasterEvent::SetWeight {
-                key: *key,
-                from,
-                to: 0,
-                agent: id.to_owned(),
-                why: why.clone(),
-            });
+            let ev =
+                MasterEvent::SetWeight { key: *key, from, to: 0, agent: id.to_owned(), why: why.clone() };
+            Self::push_event(&mut self.journal, &mut self.events, now, ev);
         }
     }
 
@@ -799,14 +878,14 @@ impl Master {
                     a.liveness = Liveness::Quiesced;
                     a.deadline = a.last_report + self.config.remove_after;
                     self.agent_deadlines.insert((a.deadline, id.clone()));
-                    self.set_agent_weights_zero(&id, &Why::Silent(silent));
+                    self.set_agent_weights_zero(now, &id, &Why::Silent(silent));
                 }
-                Liveness::Quiesced | Liveness::Left => self.remove_agent(&id, silent),
+                Liveness::Quiesced | Liveness::Left => self.remove_agent(now, &id, silent),
             }
         }
     }
 
-    fn remove_agent(&mut self, id: &str, silent: Duration) {
+    fn remove_agent(&mut self, now: Time, id: &str, silent: Duration) {
         let Some(a) = self.agents.remove(id) else { return };
         for key in a.bindings.iter().flatten() {
             let owned = self.servers.get(key).is_some_and(|rs| rs.owner.as_deref() == Some(id));
@@ -816,11 +895,12 @@ impl Master {
             let rs = self.servers.remove(key).expect("checked");
             if rs.in_table {
                 self.counters.removed += 1;
-                self.events.push_back(MasterEvent::RemoveRealServer {
+                let ev = MasterEvent::RemoveRealServer {
                     key: *key,
                     agent: id.to_owned(),
                     why: Why::Silent(silent),
-                });
+                };
+                Self::push_event(&mut self.journal, &mut self.events, now, ev);
             }
         }
         if let Some(conn) = a.conn {
@@ -831,8 +911,9 @@ impl Master {
 
     /// A backend operation for `key` failed: the entry is taken as absent from the table,
     /// so the next report adds it again.
-    pub fn handle_apply_failed(&mut self, key: RsKey) {
+    pub fn handle_apply_failed(&mut self, now: Time, key: RsKey) {
         self.counters.apply_failures += 1;
+        self.record(now, || Entry::ApplyFailed { key });
         if let Some(rs) = self.servers.get_mut(&key) {
             rs.in_table = false;
         }

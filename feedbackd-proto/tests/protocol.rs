@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use feedbackd_proto::agent::{Agent, AgentConfig, AgentEvent, Sample};
 use feedbackd_proto::auth::Psk;
+use feedbackd_proto::journal::{Decision, Entry, Record};
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, RsKey, TableEntry, Why};
 use feedbackd_proto::types::{AdminState, Forwarding, Protocol, ServiceKey, ServiceSpec};
 use feedbackd_proto::wire::{self, Message, Metric};
@@ -439,6 +440,187 @@ fn the_grpc_law_reads_qps_n_for_service_n_and_plain_qps_otherwise() {
         .collect();
     // 120 / (0.6 + 12/120) = 171.4; 60 / (0.6 + 12/60) = 75; 120 / 0.6 = 200.
     assert_eq!(added, vec![(80, 171), (443, 75), (53, 200)]);
+}
+
+fn journal(m: &mut Master) -> Vec<Record> {
+    std::iter::from_fn(|| m.poll_journal()).collect()
+}
+
+/// A journal's decisions and the master's decision events, side by side.
+fn decisions(records: &[Record]) -> Vec<Decision> {
+    records
+        .iter()
+        .filter_map(|r| match r.entry {
+            Entry::Decision(d) => Some(d),
+            _ => None,
+        })
+        .collect()
+}
+
+fn event_decisions(events: &[MasterEvent]) -> Vec<Decision> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            MasterEvent::AddRealServer { key, weight, .. } => Some(Decision::Add { key, weight }),
+            MasterEvent::SetWeight { key, from, to, .. } => Some(Decision::Set { key, from, to }),
+            MasterEvent::RemoveRealServer { key, .. } => Some(Decision::Remove { key }),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_journal_is_off_by_default() {
+    let (mut a, mut m) = (agent(None), master(None));
+    connect(Time(0), &mut a, &mut m);
+    a.handle_sample(Time(0), sample(0.5));
+    pump(Time(0), &mut a, &mut m);
+    assert_eq!(m.poll_journal(), None);
+    // Switched off again, it drops what was not polled.
+    m.set_journal(Time(1), true);
+    m.handle_timeout(Time(60_000_000_000));
+    m.set_journal(Time(60_000_000_000), false);
+    assert_eq!(m.poll_journal(), None);
+}
+
+#[test]
+fn the_journal_records_inputs_then_their_decisions_in_event_order() {
+    let cfg = MasterConfig {
+        law: law(),
+        quiesce_after: Duration::from_secs(3),
+        remove_after: Duration::from_secs(10),
+        ..MasterConfig::default()
+    };
+    let mut m = Master::new(cfg.clone());
+    m.set_journal(Time(0), true);
+    m.handle_table(Time(0), &[VS], &[]);
+    let mut a = agent(None);
+    let mut events = connect(Time(1), &mut a, &mut m).0;
+    for (t, cap) in [(2, 0.5), (3, 0.2), (4, 0.2)] {
+        a.handle_sample(Time(t), sample(cap));
+        events.extend(pump(Time(t), &mut a, &mut m).0);
+    }
+    m.handle_disconnect(Time(5), ConnId(1));
+    m.handle_timeout(Time(3_000_000_004));
+    m.handle_timeout(Time(10_000_000_004));
+    events.extend(std::iter::from_fn(|| m.poll_event()));
+    let records = journal(&mut m);
+    let lines: Vec<String> = records.iter().map(Record::to_line).collect();
+    let spec_line = "tcp/80/dr/-/-/-";
+    assert_eq!(
+        lines,
+        [
+            "0 start law=capacity min_weight=1 max_weight=100 smoothing=1.0 dead_band=0 max_step=0 \
+             slow_start_ns=0 quiesce_after_ns=3000000000 remove_after_ns=10000000000 \
+             register_timeout_ns=10000000000",
+            "0 table services=tcp:10.0.0.1:80 entries=",
+            "1 connect conn=1 peer=10.0.0.2",
+            &format!("1 register conn=1 agent=rs1 interval_ms=1000 services={spec_line}"),
+            "2 report conn=1 admin=ready capacity=500 metrics=cpu_busy:0.5",
+            "2 add rs=tcp:10.0.0.1:80/10.0.0.2:80 weight=51",
+            "3 report conn=1 admin=ready capacity=200 metrics=cpu_busy:0.8",
+            "3 set rs=tcp:10.0.0.1:80/10.0.0.2:80 from=51 to=21",
+            "4 report conn=1 admin=ready capacity=200 metrics=cpu_busy:0.8",
+            "5 disconnect conn=1",
+            "3000000004 set rs=tcp:10.0.0.1:80/10.0.0.2:80 from=21 to=0",
+            "10000000004 remove rs=tcp:10.0.0.1:80/10.0.0.2:80",
+        ]
+    );
+    assert_eq!(decisions(&records), event_decisions(&events));
+    let Entry::Start { law: recorded, .. } = records[0].entry else { panic!() };
+    assert_eq!(recorded, cfg.law);
+    for (r, line) in records.iter().zip(&lines) {
+        assert_eq!(&Record::parse_line(line).unwrap(), r, "{line}");
+    }
+}
+
+#[test]
+fn the_journal_records_goodbyes_drains_and_failed_applies() {
+    let (mut a, mut m) = (agent(None), master(None));
+    m.set_journal(Time(0), true);
+    connect(Time(0), &mut a, &mut m);
+    a.handle_sample(Time(1), sample(1.0));
+    let mut events = pump(Time(1), &mut a, &mut m).0;
+    m.handle_apply_failed(Time(1), RS);
+    a.handle_sample(Time(2), sample(1.0));
+    events.extend(pump(Time(2), &mut a, &mut m).0);
+    a.handle_sample(Time(3), Sample { admin: AdminState::Maint, ..sample(1.0) });
+    events.extend(pump(Time(3), &mut a, &mut m).0);
+    a.handle_sample(Time(4), sample(1.0));
+    events.extend(pump(Time(4), &mut a, &mut m).0);
+    a.handle_goodbye(Time(5), "SIGTERM: stopping\nnow");
+    events.extend(pump(Time(5), &mut a, &mut m).0);
+    let records = journal(&mut m);
+    let kinds: Vec<String> = records
+        .iter()
+        .map(|r| {
+            let line = r.to_line();
+            line.split(' ').nth(1).unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "start",
+            "connect",
+            "register",
+            "report",
+            "add",
+            "apply-failed",
+            "report",
+            "add",
+            "report",
+            "set",
+            "report",
+            "set",
+            "goodbye",
+            "set"
+        ]
+    );
+    assert_eq!(records[5].entry, Entry::ApplyFailed { key: RS });
+    assert_eq!(
+        records[8].entry,
+        Entry::Report {
+            conn: ConnId(1),
+            admin: AdminState::Maint,
+            capacity: vec![Some(1000)],
+            metrics: vec![Metric { name: "cpu_busy".into(), value: 0.0 }],
+        }
+    );
+    assert_eq!(
+        records[12].entry,
+        Entry::Goodbye { conn: ConnId(1), reason: "SIGTERM: stopping\nnow".into() }
+    );
+    assert_eq!(decisions(&records), event_decisions(&events));
+    assert!(records.iter().all(|r| Record::parse_line(&r.to_line()).as_ref() == Ok(r)));
+}
+
+#[test]
+fn refused_frames_are_not_journalled() {
+    let key = psk("a-long-enough-shared-key");
+    let frames = recorded_session();
+    // A tampered report: recorded are the registration, the connection and its end only.
+    let mut m = master(Some(key.clone()));
+    m.set_journal(Time(0), true);
+    m.handle_connect(Time(0), ConnId(1), RIP, [1; 16]);
+    m.handle_input(Time(0), ConnId(1), &frames[0]);
+    let mut bad = frames[1].clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    m.handle_input(Time(1), ConnId(1), &bad);
+    m.handle_disconnect(Time(2), ConnId(1));
+    m.handle_disconnect(Time(3), ConnId(1));
+    let kinds: Vec<String> =
+        journal(&mut m).iter().map(|r| r.to_line().split(' ').nth(1).unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["start", "connect", "register", "disconnect"], "a second disconnect is no input");
+    // A registration with the wrong key: no register record.
+    let mut m = master(Some(psk("the-master-has-another")));
+    m.set_journal(Time(0), true);
+    m.handle_connect(Time(0), ConnId(1), RIP, [1; 16]);
+    m.handle_input(Time(0), ConnId(1), &frames[0]);
+    let kinds: Vec<String> =
+        journal(&mut m).iter().map(|r| r.to_line().split(' ').nth(1).unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["start", "connect"]);
 }
 
 fn any_message() -> impl Strategy<Value = Message> {

@@ -351,6 +351,18 @@ impl Loop {
         self.flush_master(d, now, host);
     }
 
+    /// A change of master `d`'s failed to apply (a replay's recorded failure).
+    pub fn apply_failed(
+        &mut self,
+        d: usize,
+        now: Time,
+        key: feedbackd_proto::master::RsKey,
+        host: &mut impl Host,
+    ) {
+        self.masters[d].master.handle_apply_failed(now, key);
+        self.flush_master(d, now, host);
+    }
+
     /// Agent `a` is handed a measurement (reported at once when registered).
     pub fn sample(&mut self, a: usize, now: Time, sample: Sample, _host: &mut impl Host) {
         let node = &mut self.agents[a];
@@ -577,7 +589,7 @@ impl Loop {
             self.decisions.push((now, d, decision));
             if host.apply(d, now, &ev).is_err() {
                 self.stats.apply_failures += 1;
-                self.masters[d].master.handle_apply_failed(key);
+                self.masters[d].master.handle_apply_failed(now, key);
             }
         }
         while let Some((conn, bytes)) = self.masters[d].master.poll_transmit() {

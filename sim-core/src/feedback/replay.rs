@@ -29,6 +29,9 @@ pub struct ReplayError {
 /// registers at the instant it connects); returns the simulated master's decisions with
 /// their times, to compare with the journal's own `Decision` records.
 ///
+/// A change the live master could not apply (`apply-failed`) is reported to the replayed
+/// master at the same time, as the daemon did.
+///
 /// The replayed master runs the journal's settings (`Start`, the first record) without a
 /// key: authentication decides which frames reach the master, not what it does with them,
 /// and the journal holds only frames that passed. Timers run between records, so silence
@@ -113,6 +116,7 @@ pub fn replay(records: &[Record]) -> Result<Vec<(Time, Decision)>, ReplayError> 
         match &r.entry {
             Entry::Start { .. } | Entry::Register { .. } | Entry::Decision(_) => {}
             Entry::Table { services, entries } => fb.handle_table(0, t, services, entries, &mut host),
+            Entry::ApplyFailed { key } => fb.apply_failed(0, t, *key, &mut host),
             Entry::Connect { conn, .. } => {
                 if let Some(&a) = agent_of.get(conn) {
                     fb.connect(a, t);
