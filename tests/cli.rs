@@ -332,6 +332,45 @@ fn sweep_runs_the_product_of_the_axes() {
 }
 
 #[test]
+fn feedback_fields_are_set_and_swept_through_the_binary() {
+    let d = scratch("feedback");
+    let body = SMALL.replace(
+        "clients: [",
+        "feedback: Feedback(interval_s: 1.0),\n    \
+         events: [Event(at_s: 5.0, server: \"rs2\", change: Background(2))],\n    \
+         sweep: [\n        Axis(field: \"feedback.enabled\", values: [false, true]),\n        \
+         Axis(field: \"feedback.law\", values: [capacity, grpc_wrr]),\n    ],\n    clients: [",
+    );
+    let f = write(&d, "fb.ron", &body);
+    ok(&lvsim(&["validate", &f, "--set", "feedback.max_step=5"]));
+    // A bad value names the field.
+    let out = lvsim(&["validate", &f, "--set", "feedback.smoothing=0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("feedback.smoothing:"), "{}", text(&out.stderr));
+    let out = lvsim(&["sweep", &f, "-o", d.join("o").to_str().unwrap()]);
+    ok(&out);
+    let s = json(&d.join("o/sweep.json"));
+    let values: Vec<String> =
+        s["points"].as_array().unwrap().iter().map(|p| p["values"].to_string()).collect();
+    assert_eq!(
+        values,
+        [
+            r#"["false","capacity"]"#,
+            r#"["false","grpc_wrr"]"#,
+            r#"["true","capacity"]"#,
+            r#"["true","grpc_wrr"]"#
+        ]
+    );
+    let csv = std::fs::read_to_string(d.join("o/sweep.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains(",utilization_spread,utilization_spread_ci95"), "{csv}");
+    // A Background event cannot name a director.
+    let bad = body.replace("server: \"rs2\", change", "server: \"rs2\", director: \"lvs\", change");
+    let out = lvsim(&["validate", &write(&d, "bad.ron", &bad)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("events[0].director:"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn plan_finds_the_smallest_farm_that_meets_the_slo() {
     let d = scratch("plan");
     // Two-core servers of capacity 200 conn/s each (demand 10 ms): at 500 conn/s at least

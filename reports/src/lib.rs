@@ -70,8 +70,66 @@ pub struct Summary {
     pub throughput_cps: f64,
     /// Per real server, in configuration order.
     pub real_servers: Vec<RealServerSummary>,
+    /// Imbalance: the highest real server's utilisation minus the lowest's (0 with fewer
+    /// than two servers).
+    #[serde(default)]
+    pub utilization_spread: f64,
     /// Per director.
     pub directors: Vec<DirectorSummary>,
+    /// What the feedback loop did; absent without feedback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<FeedbackSummary>,
+}
+
+/// The feedback loop's results (`summary.json`'s `feedback`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackSummary {
+    /// The weight law: `capacity` or `grpc_wrr`.
+    pub law: String,
+    /// Reports the agents sent.
+    pub reports_sent: u64,
+    /// Reports the masters applied.
+    pub reports_applied: u64,
+    /// Weight changes the masters made.
+    pub weight_changes: u64,
+    /// Segment transmissions lost on the agent-master links.
+    pub segments_lost: u64,
+    /// Agent connections that broke and were re-established.
+    pub reconnects: u64,
+    /// The slowest server's reaction to its last background-work change [s]; absent when
+    /// no server has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction_s: Option<f64>,
+    /// Oscillation: the servers' weight travel summed [weight units/min].
+    pub weight_travel_per_min: f64,
+    /// Per real server, in configuration order.
+    pub servers: Vec<FeedbackServerSummary>,
+}
+
+/// One real server's weight under feedback.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackServerSummary {
+    /// Name.
+    pub name: String,
+    /// Reports its agent sent.
+    pub reports: u64,
+    /// Changes of its weight.
+    pub weight_changes: u64,
+    /// Time-average of its weight over the measured window.
+    pub weight_mean: f64,
+    /// Its lowest weight in the window.
+    pub weight_min: u32,
+    /// Its highest weight in the window.
+    pub weight_max: u32,
+    /// Sum of |weight change| in the window, per minute.
+    pub weight_travel_per_min: f64,
+    /// From its last background-work change until its weight came within 10% of where
+    /// it settled [s]; absent without such a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction_s: Option<f64>,
+    /// The last spare capacity its agent reported, in [0, 1]; absent before any report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_last: Option<f64>,
 }
 
 /// Connection outcomes.
@@ -219,6 +277,16 @@ pub struct Replications {
     pub throughput_cps: Estimate,
     /// Fraction of offered connections not completed (refused + dropped + lost).
     pub loss_fraction: Estimate,
+    /// Real-server utilisation spread (max − min) [fraction].
+    #[serde(default)]
+    pub utilization_spread: Estimate,
+    /// The slowest server's feedback reaction [s]; only when every run has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_reaction_s: Option<Estimate>,
+    /// Feedback weight travel summed over servers [weight units/min]; only when every run
+    /// had feedback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_weight_travel_per_min: Option<Estimate>,
 }
 
 /// Aggregates replications (Student t 95% intervals).

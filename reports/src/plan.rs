@@ -28,6 +28,9 @@ fn metric_estimate(metric: &str, r: &Replications) -> Option<Estimate> {
         "latency_ms.mean" => Some(r.latency_mean_ms),
         "throughput_cps" => Some(r.throughput_cps),
         "loss_fraction" => Some(r.loss_fraction),
+        "utilization_spread" => Some(r.utilization_spread),
+        "feedback.reaction_s" => r.feedback_reaction_s,
+        "feedback.weight_travel_per_min" => r.feedback_weight_travel_per_min,
         _ => None,
     }
 }

@@ -40,18 +40,75 @@ pub(crate) fn aggregate(mut runs: Vec<Summary>) -> Replications {
     // order, so the result is a function of the input).
     runs.sort_by_key(|s| s.seed);
     let metric = |f: fn(&Summary) -> f64| estimate(&runs.iter().map(f).collect::<Vec<_>>());
+    // A feedback metric is estimated only when every run has it (an estimate over the
+    // runs that happen to have one would hide the others).
+    let every = |f: fn(&Summary) -> Option<f64>| {
+        let xs: Option<Vec<f64>> = runs.iter().map(f).collect();
+        xs.filter(|xs| !xs.is_empty()).map(|xs| estimate(&xs))
+    };
     Replications {
         latency_mean_ms: metric(|s| s.latency_ms.mean),
         latency_p99_ms: metric(|s| s.latency_ms.p99),
         throughput_cps: metric(|s| s.throughput_cps),
         loss_fraction: metric(loss_fraction),
+        utilization_spread: metric(|s| s.utilization_spread),
+        feedback_reaction_s: every(feedback_reaction_s),
+        feedback_weight_travel_per_min: every(feedback_weight_travel_per_min),
         runs,
     }
 }
 
+/// A run's slowest feedback reaction [s], if it had feedback and a reaction.
+pub(crate) fn feedback_reaction_s(s: &Summary) -> Option<f64> {
+    s.feedback.as_ref()?.reaction_s
+}
+
+/// A run's summed feedback weight travel [1/min], if it had feedback.
+pub(crate) fn feedback_weight_travel_per_min(s: &Summary) -> Option<f64> {
+    s.feedback.as_ref().map(|f| f.weight_travel_per_min)
+}
+
+/// An estimate that only runs with feedback have: its CSV column, how pages show it, and
+/// where the estimate and each run's value are.
+#[derive(Clone, Copy)]
+pub(crate) struct FeedbackMetric {
+    /// CSV column (and `NAME_ci95`).
+    pub name: &'static str,
+    /// Chart title.
+    pub title: &'static str,
+    /// Chart y label.
+    pub y_label: &'static str,
+    /// Table heading.
+    pub short: &'static str,
+    /// The estimate over replications.
+    pub estimate: fn(&Replications) -> Option<Estimate>,
+    /// One run's value.
+    pub per_run: fn(&Summary) -> Option<f64>,
+}
+
+/// The feedback estimates, in column order.
+pub(crate) const FEEDBACK_METRICS: [FeedbackMetric; 2] = [
+    FeedbackMetric {
+        name: "feedback_reaction_s",
+        title: "Feedback reaction time",
+        y_label: "slowest server's reaction [s]",
+        short: "reaction s",
+        estimate: |r| r.feedback_reaction_s,
+        per_run: feedback_reaction_s,
+    },
+    FeedbackMetric {
+        name: "feedback_weight_travel_per_min",
+        title: "Feedback weight travel",
+        y_label: "sum of |weight change| [1/min]",
+        short: "weight travel /min",
+        estimate: |r| r.feedback_weight_travel_per_min,
+        per_run: feedback_weight_travel_per_min,
+    },
+];
+
 /// The per-run and estimate columns shared by the CSV files of replications, sweeps and
 /// plans.
-pub(crate) const ESTIMATE_COLUMNS: [&str; 9] = [
+pub(crate) const ESTIMATE_COLUMNS: [&str; 11] = [
     "n",
     "latency_mean_ms",
     "latency_mean_ms_ci95",
@@ -61,32 +118,81 @@ pub(crate) const ESTIMATE_COLUMNS: [&str; 9] = [
     "throughput_cps_ci95",
     "loss_fraction",
     "loss_fraction_ci95",
+    "utilization_spread",
+    "utilization_spread_ci95",
 ];
 
 /// The fields of [`ESTIMATE_COLUMNS`].
 pub(crate) fn estimate_fields(r: &Replications) -> Vec<String> {
     let mut out = vec![r.latency_mean_ms.n.to_string()];
-    for e in [r.latency_mean_ms, r.latency_p99_ms, r.throughput_cps, r.loss_fraction] {
+    for e in [r.latency_mean_ms, r.latency_p99_ms, r.throughput_cps, r.loss_fraction, r.utilization_spread] {
         out.extend([num(e.mean), num(e.ci95)]);
     }
     out
 }
 
+/// The feedback estimate columns (`NAME`, `NAME_ci95`) of the metrics some of `results`
+/// have: none when no result has feedback.
+pub(crate) fn feedback_columns<'a>(
+    results: impl Iterator<Item = &'a Replications> + Clone,
+) -> Vec<FeedbackMetric> {
+    FEEDBACK_METRICS.into_iter().filter(|m| results.clone().any(|r| (m.estimate)(r).is_some())).collect()
+}
+
+/// The header of [`feedback_columns`].
+pub(crate) fn feedback_header(cols: &[FeedbackMetric]) -> Vec<String> {
+    cols.iter().flat_map(|m| [m.name.to_string(), format!("{}_ci95", m.name)]).collect()
+}
+
+/// The fields of [`feedback_columns`]; empty cells where a result has no such estimate.
+pub(crate) fn feedback_fields(cols: &[FeedbackMetric], r: &Replications) -> Vec<String> {
+    cols.iter()
+        .flat_map(|m| match (m.estimate)(r) {
+            Some(e) => [num(e.mean), num(e.ci95)],
+            None => [String::new(), String::new()],
+        })
+        .collect()
+}
+
 /// `replications.csv`: one row per seed, then a `mean` and a `ci95` row.
+/// The feedback columns are there only when their estimates are (every run had them).
 pub(crate) fn csv(r: &Replications) -> String {
-    let mut csv = Csv::new(&["seed", "latency_mean_ms", "latency_p99_ms", "throughput_cps", "loss_fraction"]);
+    let fb: Vec<FeedbackMetric> =
+        FEEDBACK_METRICS.into_iter().filter(|m| (m.estimate)(r).is_some()).collect();
+    let mut header: Vec<String> = [
+        "seed",
+        "latency_mean_ms",
+        "latency_p99_ms",
+        "throughput_cps",
+        "loss_fraction",
+        "utilization_spread",
+    ]
+    .map(String::from)
+    .to_vec();
+    header.extend(fb.iter().map(|m| m.name.to_string()));
+    let mut csv = Csv::new(&header);
     for s in &r.runs {
-        csv.row(&[
+        let mut row = vec![
             s.seed.to_string(),
             num(s.latency_ms.mean),
             num(s.latency_ms.p99),
             num(s.throughput_cps),
             num(loss_fraction(s)),
-        ]);
+            num(s.utilization_spread),
+        ];
+        row.extend(fb.iter().map(|m| (m.per_run)(s).map_or(String::new(), num)));
+        csv.row(&row);
     }
-    let es = [r.latency_mean_ms, r.latency_p99_ms, r.throughput_cps, r.loss_fraction];
-    csv.row(&[&["mean".to_string()][..], &es.map(|e| num(e.mean))].concat());
-    csv.row(&[&["ci95".to_string()][..], &es.map(|e| num(e.ci95))].concat());
+    let mut es =
+        vec![r.latency_mean_ms, r.latency_p99_ms, r.throughput_cps, r.loss_fraction, r.utilization_spread];
+    es.extend(fb.iter().filter_map(|m| (m.estimate)(r)));
+    let row = |label: &str, f: fn(&Estimate) -> f64| {
+        let mut row = vec![label.to_string()];
+        row.extend(es.iter().map(|e| num(f(e))));
+        row
+    };
+    csv.row(&row("mean", |e| e.mean));
+    csv.row(&row("ci95", |e| e.ci95));
     csv.finish()
 }
 
@@ -161,8 +267,52 @@ mod tests {
         let csv = csv(&r);
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 1 + 3 + 2);
-        assert_eq!(lines[1], "1,10,70,120,0");
+        assert_eq!(
+            lines[0],
+            "seed,latency_mean_ms,latency_p99_ms,throughput_cps,loss_fraction,utilization_spread"
+        );
+        assert_eq!(lines[1], "1,10,70,120,0,0");
         assert!(lines[4].starts_with("mean,20,80,110,"), "{}", lines[4]);
         assert!(lines[5].starts_with("ci95,"), "{}", lines[5]);
+    }
+
+    fn with_feedback(mut s: Summary, spread: f64, reaction: Option<f64>, travel: f64) -> Summary {
+        s.utilization_spread = spread;
+        s.feedback = Some(crate::FeedbackSummary {
+            law: "capacity".into(),
+            reaction_s: reaction,
+            weight_travel_per_min: travel,
+            ..crate::FeedbackSummary::default()
+        });
+        s
+    }
+
+    #[test]
+    fn feedback_estimates_need_every_run_to_have_them() {
+        let fb = |seed, reaction, travel| with_feedback(run(seed, 1.0, 1.0, 1.0, 0), 0.1, reaction, travel);
+        let r = aggregate(vec![fb(1, Some(2.0), 10.0), fb(2, Some(4.0), 20.0)]);
+        assert_eq!(r.utilization_spread.mean, 0.1);
+        assert_eq!(r.feedback_reaction_s.map(|e| (e.mean, e.n)), Some((3.0, 2)));
+        assert_eq!(r.feedback_weight_travel_per_min.map(|e| e.mean), Some(15.0));
+        let text = csv(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with(",utilization_spread,feedback_reaction_s,feedback_weight_travel_per_min"));
+        assert_eq!(lines[1], "1,1,1,1,0,0.1,2,10");
+        assert_eq!(lines[3], "mean,1,1,1,0,0.1,3,15");
+        // One run without a reaction: travel is still estimated, reaction is not.
+        let r = aggregate(vec![fb(1, Some(2.0), 10.0), fb(2, None, 20.0)]);
+        assert_eq!(r.feedback_reaction_s, None);
+        assert!(r.feedback_weight_travel_per_min.is_some());
+        assert!(
+            csv(&r).lines().next().unwrap().ends_with(",utilization_spread,feedback_weight_travel_per_min")
+        );
+        // One run without feedback: neither, and no feedback columns or keys.
+        let r = aggregate(vec![fb(1, Some(2.0), 10.0), run(2, 1.0, 1.0, 1.0, 0)]);
+        assert_eq!((r.feedback_reaction_s, r.feedback_weight_travel_per_min), (None, None));
+        assert!(csv(&r).lines().next().unwrap().ends_with(",utilization_spread"));
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"utilization_spread\"") && !json.contains("feedback_"), "{json}");
+        // No runs at all: nothing to estimate.
+        assert_eq!(aggregate(Vec::new()).feedback_weight_travel_per_min, None);
     }
 }

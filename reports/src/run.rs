@@ -50,7 +50,8 @@ pub(crate) fn series_csv(r: &RunReport) -> String {
 
 /// `servers.csv`: one row per sample per real server.
 pub(crate) fn servers_csv(r: &RunReport) -> String {
-    let mut csv = Csv::new(&["t_s", "server", "utilization", "active_conns", "inactive_conns", "weight"]);
+    let mut csv =
+        Csv::new(&["t_s", "server", "utilization", "active_conns", "inactive_conns", "weight", "capacity"]);
     for s in &r.series {
         for (ss, srv) in s.servers.iter().zip(&r.servers) {
             csv.row(&[
@@ -60,6 +61,8 @@ pub(crate) fn servers_csv(r: &RunReport) -> String {
                 ss.active_conns.to_string(),
                 ss.inactive_conns.to_string(),
                 ss.weight.to_string(),
+                // Empty before the first report, and without feedback.
+                ss.capacity.map_or(String::new(), num),
             ]);
         }
     }
@@ -154,18 +157,6 @@ fn charts(page: &mut Page, r: &RunReport) {
     let open = r.series.iter().map(|s| (t_s(s), s.open_conns as f64)).collect();
     let lines = vec![Line { name: "client connections open".into(), points: open, ci: Vec::new() }];
     page.chart(&time_chart("Open connections over time", "connections", lines), "", no_series);
-    let lines = per_server(r, |s| f64::from(s.active_conns));
-    let title = "IPVS ActiveConn per real server";
-    page.chart(&time_chart(title, "active connections", lines), "", no_series);
-    let mut c = time_chart(
-        "Utilisation per real server",
-        "CPU utilisation [%]",
-        per_server(r, |s| s.utilization * 100.0),
-    );
-    c.y_at_least = 100.0;
-    page.chart(&c, "Busy fraction of each server's cores in each sample interval.", no_series);
-    let lines = per_server(r, |s| f64::from(s.weight));
-    page.chart(&time_chart("IPVS weight per real server", "weight", lines), "", no_series);
     let lines = r
         .directors
         .iter()
@@ -183,6 +174,51 @@ fn charts(page: &mut Page, r: &RunReport) {
     let mut c = time_chart("Director link utilisation", "busiest link direction [%]", lines);
     c.y_at_least = 100.0;
     page.chart(&c, "The busiest of each director's four link directions in each interval.", no_series);
+    let lines = per_server(r, |s| f64::from(s.active_conns));
+    let title = "IPVS ActiveConn per real server";
+    page.chart(&time_chart(title, "active connections", lines), "", no_series);
+    let mut c = time_chart(
+        "Utilisation per real server",
+        "CPU utilisation [%]",
+        per_server(r, |s| s.utilization * 100.0),
+    );
+    c.y_at_least = 100.0;
+    page.chart(&c, "Busy fraction of each server's cores in each sample interval.", no_series);
+    let lines = per_server(r, |s| f64::from(s.weight));
+    let caption = if r.feedback.is_some() { "Set by the feedback masters (see Feedback below)." } else { "" };
+    page.chart(&time_chart("IPVS weight per real server", "weight", lines), caption, no_series);
+}
+
+/// The feedback section: the loop's counters, a per-server table and the reported
+/// capacity over time (right after the weight and utilisation charts it explains).
+fn feedback_section(page: &mut Page, s: &Summary, r: &RunReport) {
+    let Some(f) = &s.feedback else { return };
+    page.h2("feedback", "Feedback");
+    page.key_values(&summary::feedback_lines(f));
+    page.table(&summary::FEEDBACK_COLUMNS, 1, &summary::feedback_rows(f));
+    let lines: Vec<Line> = r
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, srv)| Line {
+            name: srv.name.clone(),
+            // A server's line starts at its first report.
+            points: r
+                .series
+                .iter()
+                .filter_map(|smp| Some((t_s(smp), smp.servers.get(i)?.capacity? * 100.0)))
+                .collect(),
+            ci: Vec::new(),
+        })
+        .collect();
+    let mut c = time_chart("Reported spare capacity per real server", "spare capacity [%]", lines);
+    c.y_at_least = 100.0;
+    page.chart(
+        &c,
+        "The spare capacity each agent last reported by each sample time (100% = idle); the \
+         masters turn it into the weights charted above.",
+        "no agent report was sampled",
+    );
 }
 
 fn summary_tables(page: &mut Page, meta: &RunMeta, s: &Summary, r: &RunReport) {
@@ -202,6 +238,10 @@ fn summary_tables(page: &mut Page, meta: &RunMeta, s: &Summary, r: &RunReport) {
         ("connections", summary::outcomes_line(&s.connections)),
         ("throughput", format!("{:.2} conn/s", s.throughput_cps)),
         ("response time", summary::latency_line(&s.latency_ms)),
+        (
+            "utilisation spread",
+            format!("{:.1} points (highest − lowest real server)", s.utilization_spread * 100.0),
+        ),
     ]);
     page.key_values(&kv);
     let l = &s.latency_ms;
@@ -219,13 +259,13 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     if !meta.description.is_empty() {
         page.p("lead", &meta.description);
     }
-    page.raw(&nav(&[
-        ("summary", "Summary"),
-        ("servers", "Real servers"),
-        ("directors", "Directors"),
-        ("charts", "Charts"),
-        ("ipvs", "IPVS tables"),
-    ]));
+    let mut links = vec![("summary", "Summary"), ("servers", "Real servers"), ("directors", "Directors")];
+    links.push(("charts", "Charts"));
+    if s.feedback.is_some() {
+        links.push(("feedback", "Feedback"));
+    }
+    links.push(("ipvs", "IPVS tables"));
+    page.raw(&nav(&links));
     page.h2("summary", "Summary");
     summary_tables(&mut page, meta, s, r);
     page.h2("servers", "Real servers");
@@ -261,6 +301,7 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     page.table(&header, 1, &rows);
     page.h2("charts", "Charts");
     charts(&mut page, r);
+    feedback_section(&mut page, s, r);
     page.h2("ipvs", "IPVS tables at the end of the run");
     for d in &r.directors {
         page.h3(&format!("director {}", d.name));

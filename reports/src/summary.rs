@@ -3,10 +3,13 @@
 use std::fmt::Write as _;
 
 use sim_core::ipvs::ipvsadm;
-use sim_core::model::{DirectorReport, RunReport};
+use sim_core::model::{DirectorReport, FeedbackReport, RunReport};
 use sim_core::stats::Latency;
 
-use crate::{Connections, DirectorSummary, LatencyMs, RealServerSummary, RunMeta, ServerLatencyMs, Summary};
+use crate::{
+    Connections, DirectorSummary, FeedbackServerSummary, FeedbackSummary, LatencyMs, RealServerSummary,
+    RunMeta, ServerLatencyMs, Summary,
+};
 
 /// Nanoseconds to milliseconds.
 pub(crate) fn ns_to_ms(ns: u64) -> f64 {
@@ -60,6 +63,48 @@ fn director(d: &DirectorReport) -> DirectorSummary {
     }
 }
 
+/// A value that may be missing: kept only when it is a finite number.
+fn finite_opt(x: Option<f64>) -> Option<f64> {
+    x.filter(|v| v.is_finite())
+}
+
+/// Highest minus lowest; 0 with fewer than two values.
+pub(crate) fn spread(xs: impl Iterator<Item = f64>) -> f64 {
+    let (lo, hi) = xs
+        .filter(|x| x.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    if lo < hi { hi - lo } else { 0.0 }
+}
+
+fn feedback(f: &FeedbackReport) -> FeedbackSummary {
+    let servers: Vec<FeedbackServerSummary> = f
+        .servers
+        .iter()
+        .map(|s| FeedbackServerSummary {
+            name: s.name.clone(),
+            reports: s.reports,
+            weight_changes: s.weight_changes,
+            weight_mean: finite(s.weight_mean),
+            weight_min: s.weight_min,
+            weight_max: s.weight_max,
+            weight_travel_per_min: finite(s.weight_travel_per_min),
+            reaction_s: finite_opt(s.reaction_s),
+            capacity_last: finite_opt(s.capacity_last),
+        })
+        .collect();
+    FeedbackSummary {
+        law: f.law.clone(),
+        reports_sent: f.reports_sent,
+        reports_applied: f.reports_applied,
+        weight_changes: f.weight_changes,
+        segments_lost: f.segments_lost,
+        reconnects: f.reconnects,
+        reaction_s: servers.iter().filter_map(|s| s.reaction_s).reduce(f64::max),
+        weight_travel_per_min: servers.iter().map(|s| s.weight_travel_per_min).sum(),
+        servers,
+    }
+}
+
 pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
     // Batch means are in seconds; `None` when a batch got no value.
     let ci_ms = r.ref1.batch_means.half_width_95().map_or(0.0, |s| s * 1e3);
@@ -97,7 +142,9 @@ pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
                 refused: s.refused,
             })
             .collect(),
+        utilization_spread: spread(r.servers.iter().map(|s| s.utilization)),
         directors: r.directors.iter().map(director).collect(),
+        feedback: r.feedback.as_ref().map(feedback),
     }
 }
 
@@ -189,6 +236,64 @@ pub(crate) fn latency_line(l: &LatencyMs) -> String {
     )
 }
 
+/// The feedback per-server table's columns (text and HTML share them).
+pub(crate) const FEEDBACK_COLUMNS: [&str; 9] = [
+    "server",
+    "reports",
+    "weight changes",
+    "weight mean",
+    "min",
+    "max",
+    "travel /min",
+    "reaction s",
+    "capacity %",
+];
+
+/// An optional figure, or a dash.
+fn or_dash(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    x.map_or_else(|| "–".to_string(), f)
+}
+
+pub(crate) fn feedback_rows(f: &FeedbackSummary) -> Vec<Vec<String>> {
+    f.servers
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.reports.to_string(),
+                s.weight_changes.to_string(),
+                format!("{:.1}", s.weight_mean),
+                s.weight_min.to_string(),
+                s.weight_max.to_string(),
+                format!("{:.1}", s.weight_travel_per_min),
+                or_dash(s.reaction_s, |x| format!("{x:.2}")),
+                or_dash(s.capacity_last, |x| format!("{:.1}", x * 100.0)),
+            ]
+        })
+        .collect()
+}
+
+/// The feedback loop's counters, as `(label, text)` lines.
+pub(crate) fn feedback_lines(f: &FeedbackSummary) -> Vec<(&'static str, String)> {
+    vec![
+        ("law", f.law.clone()),
+        (
+            "reports",
+            format!(
+                "{} sent, {} applied, {} weight changes, {} segments lost, {} reconnects",
+                f.reports_sent, f.reports_applied, f.weight_changes, f.segments_lost, f.reconnects
+            ),
+        ),
+        (
+            "reaction",
+            or_dash(f.reaction_s, |x| {
+                format!("{x:.2} s (slowest server, to its last background-work change)")
+            }),
+        ),
+        ("weight travel", format!("{:.1} per minute (all servers)", f.weight_travel_per_min)),
+    ]
+}
+
 pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
     let s = build(meta, r);
     let mut out = String::new();
@@ -205,6 +310,14 @@ pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
     let _ = writeln!(out, "latency    {}", latency_line(&s.latency_ms));
     out.push('\n');
     out.push_str(&text_table(&SERVER_COLUMNS, 2, &server_rows(&s)));
+    let _ = writeln!(out, "utilisation spread {:.1} points", s.utilization_spread * 100.0);
+    if let Some(f) = &s.feedback {
+        out.push('\n');
+        for (label, line) in feedback_lines(f) {
+            let _ = writeln!(out, "feedback {label:<13} {line}");
+        }
+        out.push_str(&text_table(&FEEDBACK_COLUMNS, 1, &feedback_rows(f)));
+    }
     for (d, ds) in r.directors.iter().zip(&s.directors) {
         let _ = writeln!(
             out,

@@ -6,7 +6,9 @@ use std::path::Path;
 use crate::chart::{Chart, Line};
 use crate::csv::Csv;
 use crate::html::{Page, escape, nav};
-use crate::replications::{ESTIMATE_COLUMNS, estimate_fields, fmt_estimate};
+use crate::replications::{
+    ESTIMATE_COLUMNS, estimate_fields, feedback_columns, feedback_fields, feedback_header, fmt_estimate,
+};
 use crate::{Estimate, Replications, SweepReport, Written};
 
 /// An axis value for people: a RON string's text without its quotes (`"wlc"` → `wlc`),
@@ -88,27 +90,71 @@ fn groups(s: &SweepReport, x: usize, numeric: bool) -> (Vec<Group>, Option<Vec<S
     (out, cats)
 }
 
-/// The metrics compared: title, y label, and the estimate.
-type Metric = (&'static str, &'static str, fn(&Replications) -> Estimate);
+/// The metrics compared: title, y label, and the estimate (`None`: the point has none,
+/// a feedback metric of a point without feedback).
+type Metric = (&'static str, &'static str, fn(&Replications) -> Option<Estimate>);
 
-const METRICS: [Metric; 4] = [
-    ("99th percentile response time", "p99 [ms]", |r| r.latency_p99_ms),
-    ("Mean response time", "mean [ms]", |r| r.latency_mean_ms),
-    ("Throughput", "completed connections [conn/s]", |r| r.throughput_cps),
-    ("Connections lost", "fraction not completed", |r| r.loss_fraction),
+const METRICS: [Metric; 5] = [
+    ("99th percentile response time", "p99 [ms]", |r| Some(r.latency_p99_ms)),
+    ("Mean response time", "mean [ms]", |r| Some(r.latency_mean_ms)),
+    ("Throughput", "completed connections [conn/s]", |r| Some(r.throughput_cps)),
+    ("Connections lost", "fraction not completed", |r| Some(r.loss_fraction)),
+    ("Utilisation spread", "max − min real-server utilisation", |r| Some(r.utilization_spread)),
 ];
 
 fn csv(s: &SweepReport) -> String {
+    let fb = feedback_columns(s.points.iter().map(|p| &p.result));
     let mut header: Vec<String> = s.axes.clone();
     header.extend(ESTIMATE_COLUMNS.map(String::from));
+    header.extend(feedback_header(&fb));
     let mut csv = Csv::new(&header);
     for p in &s.points {
         let mut row: Vec<String> =
             (0..s.axes.len()).map(|a| p.values.get(a).cloned().unwrap_or_default()).collect();
         row.extend(estimate_fields(&p.result));
+        row.extend(feedback_fields(&fb, &p.result));
         csv.row(&row);
     }
     csv.finish()
+}
+
+/// The comparison charts of one metric: one line per group, points without the metric
+/// left out.
+fn metric_chart(
+    s: &SweepReport,
+    x: usize,
+    groups: &[Group],
+    categories: &Option<Vec<String>>,
+    (title, y_label, metric): Metric,
+) -> Chart {
+    let lines = groups
+        .iter()
+        .map(|g| {
+            let est: Vec<(f64, Estimate)> =
+                g.members.iter().filter_map(|&(px, i)| Some((px, metric(&s.points[i].result)?))).collect();
+            Line {
+                name: if g.name.is_empty() { title.to_string() } else { g.name.clone() },
+                points: est.iter().map(|(px, e)| (*px, e.mean)).collect(),
+                ci: est.iter().map(|(_, e)| e.ci95).collect(),
+            }
+        })
+        .filter(|l| !l.points.is_empty())
+        .collect();
+    Chart {
+        title: format!("{title} against {}", s.axes[x]),
+        x_label: s.axes[x].clone(),
+        y_label: y_label.into(),
+        x_categories: categories.clone(),
+        markers: true,
+        y_from_zero: true,
+        lines,
+        ..Chart::default()
+    }
+}
+
+/// A fraction's estimate in percent.
+fn percent(e: Estimate) -> Estimate {
+    Estimate { mean: e.mean * 100.0, ci95: e.ci95 * 100.0, ..e }
 }
 
 fn html(s: &SweepReport) -> String {
@@ -130,36 +176,25 @@ fn html(s: &SweepReport) -> String {
             } else {
                 ""
             };
-            for (title, y_label, metric) in METRICS {
-                let lines = groups
-                    .iter()
-                    .map(|g| Line {
-                        name: if g.name.is_empty() { title.to_string() } else { g.name.clone() },
-                        points: g
-                            .members
-                            .iter()
-                            .map(|&(px, i)| (px, metric(&s.points[i].result).mean))
-                            .collect(),
-                        ci: g.members.iter().map(|&(_, i)| metric(&s.points[i].result).ci95).collect(),
-                    })
-                    .collect();
-                let chart = Chart {
-                    title: format!("{title} against {}", s.axes[x]),
-                    x_label: s.axes[x].clone(),
-                    y_label: y_label.into(),
-                    x_categories: categories.clone(),
-                    markers: true,
-                    y_from_zero: true,
-                    lines,
-                    ..Chart::default()
-                };
-                page.chart(&chart, caption, "no point has a value");
+            for m in METRICS {
+                page.chart(&metric_chart(s, x, &groups, &categories, m), caption, "no point has a value");
+            }
+            // Only when some point has them (a sweep over `feedback.enabled`).
+            let caption = format!(
+                "{caption}{}Points without the value in every replication are left out.",
+                if caption.is_empty() { "" } else { " " }
+            );
+            for m in feedback_columns(s.points.iter().map(|p| &p.result)) {
+                let chart = metric_chart(s, x, &groups, &categories, (m.title, m.y_label, m.estimate));
+                page.chart(&chart, &caption, "no point has a value");
             }
         }
     }
     page.h2("points", "Points");
+    let fb = feedback_columns(s.points.iter().map(|p| &p.result));
     let mut header: Vec<&str> = s.axes.iter().map(String::as_str).collect();
-    header.extend(["runs", "mean ms", "p99 ms", "throughput conn/s", "lost %"]);
+    header.extend(["runs", "mean ms", "p99 ms", "throughput conn/s", "lost %", "util spread %"]);
+    header.extend(fb.iter().map(|m| m.short));
     let rows: Vec<Vec<String>> = s
         .points
         .iter()
@@ -168,18 +203,16 @@ fn html(s: &SweepReport) -> String {
             let mut row: Vec<String> = (0..s.axes.len())
                 .map(|a| p.values.get(a).map_or(String::new(), |v| display_value(v)))
                 .collect();
-            let lost = Estimate {
-                mean: r.loss_fraction.mean * 100.0,
-                ci95: r.loss_fraction.ci95 * 100.0,
-                ..r.loss_fraction
-            };
+            let lost = percent(r.loss_fraction);
             row.extend([
                 r.runs.len().to_string(),
                 fmt_estimate(&r.latency_mean_ms, 3),
                 fmt_estimate(&r.latency_p99_ms, 3),
                 fmt_estimate(&r.throughput_cps, 1),
                 fmt_estimate(&lost, 2),
+                fmt_estimate(&percent(r.utilization_spread), 1),
             ]);
+            row.extend(fb.iter().map(|m| (m.estimate)(r).map_or("–".to_string(), |e| fmt_estimate(&e, 2))));
             row
         })
         .collect();
@@ -202,6 +235,7 @@ pub(crate) fn write(dir: &Path, s: &SweepReport) -> io::Result<Written> {
 mod tests {
     use super::*;
     use crate::SweepPoint;
+    use crate::replications::FEEDBACK_METRICS;
 
     fn point(values: &[&str], mean: f64) -> SweepPoint {
         let est = Estimate { mean, ci95: mean / 10.0, n: 3 };
@@ -272,5 +306,52 @@ mod tests {
             lines[0]
         );
         assert!(lines[1].starts_with("\"\"\"rr\"\"\",2,3,5,0.5,"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn feedback_columns_and_charts_only_when_some_point_has_feedback() {
+        let plain = sweep();
+        let header = csv(&plain).lines().next().unwrap().to_string();
+        assert!(
+            header.ends_with(",loss_fraction_ci95,utilization_spread,utilization_spread_ci95"),
+            "{header}"
+        );
+        let html_plain = html(&plain);
+        assert!(html_plain.contains("Utilisation spread against servers"));
+        assert!(!html_plain.contains("Feedback reaction"));
+        // A sweep over feedback.enabled: the `false` points have no feedback estimates.
+        let mut s = sweep();
+        s.axes[0] = "feedback.enabled".into();
+        for (k, p) in s.points.iter_mut().enumerate() {
+            let on = k >= 3;
+            p.values[0] = on.to_string();
+            if on {
+                let e = Estimate { mean: k as f64, ci95: 0.5, n: 3 };
+                p.result.feedback_reaction_s = Some(e);
+                p.result.feedback_weight_travel_per_min = Some(e);
+            }
+        }
+        let text = csv(&s);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].ends_with(
+                ",utilization_spread_ci95,feedback_reaction_s,feedback_reaction_s_ci95,\
+                 feedback_weight_travel_per_min,feedback_weight_travel_per_min_ci95"
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with(",,,,"), "{}", lines[1]);
+        assert!(lines[4].ends_with(",3,0.5,3,0.5"), "{}", lines[4]);
+        let page = html(&s);
+        assert!(page.contains("Feedback reaction time against servers"));
+        assert!(page.contains("Feedback weight travel against servers"));
+        assert!(page.contains("<th>reaction s</th>"));
+        // The line of points without feedback is left out of the feedback charts.
+        let (groups, cats) = groups(&s, 1, true);
+        let m = FEEDBACK_METRICS[0];
+        let chart = metric_chart(&s, 1, &groups, &cats, (m.title, m.y_label, m.estimate));
+        assert_eq!(chart.lines.len(), 1);
+        assert_eq!(chart.lines[0].name, "feedback.enabled=true");
     }
 }

@@ -211,6 +211,16 @@ fn a_run_report_renders_in_chromium() {
 }
 
 #[test]
+fn a_feedback_run_report_renders_in_chromium() {
+    let Some(browser) = chromium() else { return };
+    let work = tmp("run-feedback");
+    let dir = work.join("report");
+    let r = common::with_feedback(common::run(3, 2, 50));
+    reports::write_run(&dir, &common::meta(), &r).expect("writes");
+    check_in_browser(&browser, &work, &dir.join("report.html"), 9);
+}
+
+#[test]
 fn a_sweep_report_renders_in_chromium() {
     let Some(browser) = chromium() else { return };
     let work = tmp("sweep");

@@ -43,10 +43,11 @@ fn csv_files_have_one_row_per_sample_and_per_server() {
     assert_eq!(fields[2].parse::<f64>().unwrap(), first.responses as f64 / 0.1);
     let servers = std::fs::read_to_string(dir.join("servers.csv")).unwrap();
     let lines: Vec<&str> = servers.lines().collect();
-    assert_eq!(lines[0], "t_s,server,utilization,active_conns,inactive_conns,weight");
+    assert_eq!(lines[0], "t_s,server,utilization,active_conns,inactive_conns,weight,capacity");
     assert_eq!(lines.len(), 1 + r.series.len() * 3);
-    assert!(lines[3].starts_with("0.1,rs2,") && lines[3].ends_with(",3"), "{}", lines[3]);
-    assert!(lines.iter().skip(1).all(|l| l.split(',').count() == 6));
+    // Without feedback the capacity column is empty.
+    assert!(lines[3].starts_with("0.1,rs2,") && lines[3].ends_with(",3,"), "{}", lines[3]);
+    assert!(lines.iter().skip(1).all(|l| l.split(',').count() == 7));
 }
 
 #[test]

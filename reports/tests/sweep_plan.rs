@@ -54,7 +54,7 @@ fn replications_of_real_runs_have_t_intervals_and_files() {
 }
 
 #[test]
-fn a_sweep_writes_json_csv_and_a_page_with_four_charts() {
+fn a_sweep_writes_json_csv_and_a_page_with_five_charts() {
     let sweep = common::sweep();
     let dir = out_dir("sweep");
     let w = reports::write_sweep(&dir, &sweep).expect("writes");
@@ -66,7 +66,8 @@ fn a_sweep_writes_json_csv_and_a_page_with_four_charts() {
     assert!(lines[0].starts_with("services[0].scheduler,workload.rate,n,latency_mean_ms,"), "{}", lines[0]);
     assert!(lines[1].starts_with("\"\"\"rr\"\"\",200.0,2,"), "{}", lines[1]);
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    assert_eq!(html.matches("<svg").count(), 4);
+    // p99, mean, throughput, loss, utilisation spread (no feedback: no feedback charts).
+    assert_eq!(html.matches("<svg").count(), 5);
     assert!(html.contains("lvsim sweep: sweep &lt;&amp;&gt;"));
     assert!(html.contains("services[0].scheduler=wlc"), "legend names the other axes' values");
     assert!(html.contains("99th percentile response time against workload.rate"));

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
+use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use lvs_sched::{Duration, Protocol, SvcFlags, Time};
 use sim_core::arrival::{ArrivalProcess, parse_trace_csv};
 use sim_core::cpu::CpuConfig;
@@ -11,12 +12,13 @@ use sim_core::ipvs::tcp::Timeouts;
 use sim_core::link::ChannelConfig;
 use sim_core::model::{
     Action, BackendConfig, Change as SimChange, ClusterConfig, DestConfig, DirectorConfig, DuplexLink,
-    MAX_WEIGHT, PopulationConfig, ServerConfig, ServiceAddr, ServiceConfig, Transport as SimTransport,
+    FeedbackConfig, FeedbackLink as SimFeedbackLink, MAX_WEIGHT, PopulationConfig, ServerChange,
+    ServerConfig, ServerEvent, ServiceAddr, ServiceConfig, Transport as SimTransport,
 };
 use topologies::{Channel, Flag, Forwarding, Topology};
 
 use crate::doc::{Doc, offset_of, parse_path};
-use crate::format::{Arrival, Change, Dist, Scenario, Transport};
+use crate::format::{Arrival, Change, Dist, Event, Feedback, Law, Scenario, Transport};
 use crate::{Error, Loaded};
 
 /// Deserialises and builds an edited document.
@@ -166,7 +168,13 @@ impl Builder<'_> {
             let p = self.population(i, c, &cfg)?;
             cfg.populations.push(p);
         }
-        cfg.actions = self.actions(s, &topo, &cfg)?;
+        (cfg.actions, cfg.server_events) = self.events(s, &topo, &cfg)?;
+        if let Some(f) = &s.feedback {
+            // Checked even when disabled, so that a sweep over `feedback.enabled` finds a
+            // bad value at its base point.
+            let built = self.feedback(f)?;
+            cfg.feedback = f.enabled.then_some(built);
+        }
         for (i, e) in s.expect.iter().enumerate() {
             crate::expect::validate(e).map_err(|m| self.err(&format!("expect[{i}]"), m))?;
         }
@@ -466,38 +474,64 @@ impl Builder<'_> {
         Ok(out)
     }
 
-    fn actions(&self, s: &Scenario, t: &Topology, cfg: &ClusterConfig) -> Result<Vec<Action>, Error> {
+    /// The real servers an event names: one, or every member of a `count` group.
+    fn members(&self, p: &str, s: &Scenario, t: &Topology, e: &Event) -> Result<Vec<usize>, Error> {
+        if let Some(k) = t.servers.iter().position(|x| x.name == e.server) {
+            return Ok(vec![k]);
+        }
+        match s.servers.iter().find(|x| x.name == e.server && x.count != 1) {
+            Some(g) => {
+                Ok(g.member_names().filter_map(|n| t.servers.iter().position(|x| x.name == n)).collect())
+            }
+            None => {
+                let names: Vec<_> = t.servers.iter().map(|x| x.name.as_str()).collect();
+                Err(self.err(
+                    &format!("{p}.server"),
+                    format!("no real server named {:?} (servers are: {})", e.server, names.join(", ")),
+                ))
+            }
+        }
+    }
+
+    /// The events: ipvsadm changes become `Action`s (one per director, service and server
+    /// they reach), background work becomes `ServerEvent`s (one per server).
+    fn events(
+        &self,
+        s: &Scenario,
+        t: &Topology,
+        cfg: &ClusterConfig,
+    ) -> Result<(Vec<Action>, Vec<ServerEvent>), Error> {
         let mut out = Vec::new();
+        let mut server_events = Vec::new();
         for (i, e) in s.events.iter().enumerate() {
             let p = format!("events[{i}]");
-            let at = self.finite(&format!("{p}.at_s"), e.at_s, 0.0)?;
-            let members: Vec<usize> = match t.servers.iter().position(|x| x.name == e.server) {
-                Some(k) => vec![k],
-                None => {
-                    let group = s.servers.iter().find(|x| x.name == e.server && x.count != 1);
-                    match group {
-                        Some(g) => g
-                            .member_names()
-                            .filter_map(|n| t.servers.iter().position(|x| x.name == n))
-                            .collect(),
-                        None => {
-                            let names: Vec<_> = t.servers.iter().map(|x| x.name.as_str()).collect();
-                            return Err(self.err(
-                                &format!("{p}.server"),
-                                format!(
-                                    "no real server named {:?} (servers are: {})",
-                                    e.server,
-                                    names.join(", ")
-                                ),
-                            ));
-                        }
-                    }
-                }
-            };
+            let at = secs(self.finite(&format!("{p}.at_s"), e.at_s, 0.0)?);
+            let members = self.members(&p, s, t, e)?;
             let change = match e.change {
                 Change::Weight(w) => SimChange::Weight(w),
                 Change::Remove => SimChange::Remove,
                 Change::Restore(w) => SimChange::Restore(w),
+                Change::Background(n) => {
+                    for (field, given) in
+                        [("director", e.director.is_some()), ("service", e.service.is_some())]
+                    {
+                        if given {
+                            return Err(self.err(
+                                &format!("{p}.{field}"),
+                                format!(
+                                    "a Background change is work on the real server itself, not an \
+                                     ipvsadm change, so it has no `{field}`: remove it"
+                                ),
+                            ));
+                        }
+                    }
+                    server_events.extend(members.iter().map(|&server| ServerEvent {
+                        at,
+                        server,
+                        change: ServerChange::Background(n),
+                    }));
+                    continue;
+                }
             };
             if let SimChange::Weight(w) | SimChange::Restore(w) = change
                 && w > MAX_WEIGHT
@@ -517,7 +551,7 @@ impl Builder<'_> {
                     }
                     for &m in &members {
                         if svc.dests.iter().any(|x| x.server == m) {
-                            out.push(Action { at: secs(at), director: di, service: si, server: m, change });
+                            out.push(Action { at, director: di, service: si, server: m, change });
                         }
                     }
                 }
@@ -527,7 +561,89 @@ impl Builder<'_> {
                     .err(&p, format!("real server {:?} is in no service this event can change", e.server)));
             }
         }
-        Ok(out)
+        Ok((out, server_events))
+    }
+
+    /// A duration field of the feedback block [s or ms by `scale`]: finite, and > 0 unless
+    /// `zero_ok`; one that rounds to 0 ns is refused too.
+    fn fb_duration(&self, field: &str, x: f64, scale: f64, zero_ok: bool) -> Result<Duration, Error> {
+        let path = format!("feedback.{field}");
+        let x = self.finite(&path, x, 0.0)?;
+        let d = secs(x * scale);
+        if !zero_ok && d == Duration::ZERO {
+            return Err(self.err(&path, format!("must be > 0, got {x}")));
+        }
+        Ok(d)
+    }
+
+    /// The feedback block, checked field by field (each error names its field).
+    fn feedback(&self, f: &Feedback) -> Result<FeedbackConfig, Error> {
+        let e = |field: &str, m: String| self.err(&format!("feedback.{field}"), m);
+        if !(f.max_weight >= 1 && f.max_weight <= MAX_WEIGHT) {
+            return Err(e("max_weight", format!("{} is not between 1 and {MAX_WEIGHT}", f.max_weight)));
+        }
+        if f.min_weight > f.max_weight {
+            return Err(e("min_weight", format!("{} is above max_weight {}", f.min_weight, f.max_weight)));
+        }
+        if !(f.smoothing > 0.0 && f.smoothing <= 1.0) {
+            return Err(e("smoothing", format!("{} is not in (0, 1]", f.smoothing)));
+        }
+        if f.dead_band > f.max_weight {
+            return Err(e("dead_band", format!("{} is above max_weight {}", f.dead_band, f.max_weight)));
+        }
+        let error_penalty = self.finite("feedback.error_penalty", f.error_penalty, 0.0)?;
+        let weight_per_qps = self.finite("feedback.weight_per_qps", f.weight_per_qps, 0.0)?;
+        if weight_per_qps <= 0.0 {
+            return Err(e("weight_per_qps", format!("must be > 0, got {weight_per_qps}")));
+        }
+        let quiesce_after = self.fb_duration("quiesce_after_s", f.quiesce_after_s, 1.0, false)?;
+        let remove_after = self.fb_duration("remove_after_s", f.remove_after_s, 1.0, false)?;
+        if remove_after <= quiesce_after {
+            return Err(e(
+                "remove_after_s",
+                format!(
+                    "must be longer than quiesce_after_s ({} s), got {} s",
+                    f.quiesce_after_s, f.remove_after_s
+                ),
+            ));
+        }
+        if !(f.link.loss >= 0.0 && f.link.loss < 1.0) {
+            return Err(e("link.loss", format!("{} is not in [0, 1)", f.link.loss)));
+        }
+        if f.link.max_retries == 0 {
+            return Err(e("link.max_retries", "must be at least 1".into()));
+        }
+        let law = LawConfig {
+            min_weight: f.min_weight,
+            max_weight: f.max_weight,
+            smoothing: f.smoothing,
+            dead_band: f.dead_band,
+            max_step: f.max_step,
+            slow_start: self.fb_duration("slow_start_s", f.slow_start_s, 1.0, true)?,
+            kind: match f.law {
+                Law::Capacity => LawKind::Capacity,
+                Law::GrpcWrr => LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps }),
+            },
+        };
+        law.validate().map_err(|m| self.err("feedback", m))?;
+        Ok(FeedbackConfig {
+            interval: self.fb_duration("interval_s", f.interval_s, 1.0, false)?,
+            law,
+            quiesce_after,
+            remove_after,
+            rescan: self.fb_duration("rescan_s", f.rescan_s, 1.0, false)?,
+            master_timeout: f
+                .master_timeout_s
+                .map(|x| self.fb_duration("master_timeout_s", x, 1.0, false))
+                .transpose()?,
+            authenticated: f.authenticated,
+            link: SimFeedbackLink {
+                latency: self.fb_duration("link.latency_ms", f.link.latency_ms, 1e-3, true)?,
+                loss: f.link.loss,
+                rto: self.fb_duration("link.rto_ms", f.link.rto_ms, 1e-3, false)?,
+                max_retries: f.link.max_retries,
+            },
+        })
     }
 }
 

@@ -58,9 +58,13 @@ pub struct Scenario {
     pub import_ipvsadm: Option<String>,
     /// Client populations.
     pub clients: Vec<Clients>,
-    /// Timed changes: weights, removals, restorations.
+    /// Timed changes: weights, removals, restorations, background work.
     #[serde(default)]
     pub events: Vec<Event>,
+    /// Active feedback: a feedbackd-agent on every real server, a feedbackd-master on
+    /// every director; none: static weights.
+    #[serde(default)]
+    pub feedback: Option<Feedback>,
     /// Runs with seeds `seed`, `seed + 1`, ...; reports give 95% confidence intervals.
     #[serde(default = "one_u32")]
     pub replications: u32,
@@ -326,6 +330,124 @@ pub enum Change {
     Remove,
     /// `ipvsadm -a` again with this weight.
     Restore(u32),
+    /// From now on this many CPU-bound background tasks run on the server (0 ends them);
+    /// not an ipvsadm change, so `director` and `service` do not apply.
+    Background(u32),
+}
+
+/// The feedback loop: every field flat, so that each one can be a `--set` path or a sweep
+/// axis (`feedback.interval_s`). A field not written takes the daemons' default (sim-core's
+/// `FeedbackConfig::default()`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Feedback {
+    /// false: static weights, as without the block (a sweep axis `feedback.enabled`).
+    pub enabled: bool,
+    /// Which law computes the target weight.
+    pub law: Law,
+    /// Each agent samples and reports this often [s].
+    pub interval_s: f64,
+    /// EWMA factor α in (0, 1] given to the newest report.
+    pub smoothing: f64,
+    /// Lowest weight of a reporting server.
+    pub min_weight: u32,
+    /// Weight of an idle server (at most 65535).
+    pub max_weight: u32,
+    /// Smaller changes are not applied [weight units].
+    pub dead_band: u32,
+    /// Largest change in one update [weight units]; 0: unlimited.
+    pub max_step: u32,
+    /// A new or returning server ramps up to the full range over this long [s].
+    pub slow_start_s: f64,
+    /// `grpc_wrr`: how much an error per query counts as utilisation.
+    pub error_penalty: f64,
+    /// `grpc_wrr`: weight units per query/s of estimated capacity.
+    pub weight_per_qps: f64,
+    /// A silent agent's servers are quiesced (weight 0) after this long [s].
+    pub quiesce_after_s: f64,
+    /// ... and removed after this long [s].
+    pub remove_after_s: f64,
+    /// The master re-reads the director's IPVS table this often [s].
+    pub rescan_s: f64,
+    /// An agent gives a silent master up after this long [s]; none: 3 intervals, at least
+    /// 3 s.
+    pub master_timeout_s: Option<f64>,
+    /// Frames carry HMAC tags (a pre-shared key).
+    pub authenticated: bool,
+    /// The agent-master TCP connection.
+    pub link: FeedbackLink,
+}
+
+/// The feedback weight law.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Law {
+    /// feedbackd's: spare capacity mapped linearly onto the weight range.
+    #[default]
+    Capacity,
+    /// gRPC weighted round robin (gRFC A58): `qps / (utilization + eps / qps × penalty)`.
+    GrpcWrr,
+}
+
+/// The agent-master TCP connection.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedbackLink {
+    /// One-way delay [ms].
+    pub latency_ms: f64,
+    /// Probability that one transmission of a segment is lost, in [0, 1).
+    pub loss: f64,
+    /// First retransmission timeout [ms], doubled on each retry.
+    pub rto_ms: f64,
+    /// A segment lost this many times in a row breaks the connection (the agent
+    /// reconnects).
+    pub max_retries: u32,
+}
+
+impl Default for Feedback {
+    /// The daemons' defaults, read from sim-core so that there is one source.
+    fn default() -> Self {
+        use lvs_sched::feedback::LawKind;
+        let d = sim_core::model::FeedbackConfig::default();
+        let grpc = match d.law.kind {
+            LawKind::GrpcWrr(g) => g,
+            LawKind::Capacity => lvs_sched::feedback::GrpcWrr::default(),
+        };
+        Feedback {
+            enabled: true,
+            law: match d.law.kind {
+                LawKind::Capacity => Law::Capacity,
+                LawKind::GrpcWrr(_) => Law::GrpcWrr,
+            },
+            interval_s: d.interval.as_secs_f64(),
+            smoothing: d.law.smoothing,
+            min_weight: d.law.min_weight,
+            max_weight: d.law.max_weight,
+            dead_band: d.law.dead_band,
+            max_step: d.law.max_step,
+            slow_start_s: d.law.slow_start.as_secs_f64(),
+            error_penalty: grpc.error_penalty,
+            weight_per_qps: grpc.weight_per_qps,
+            quiesce_after_s: d.quiesce_after.as_secs_f64(),
+            remove_after_s: d.remove_after.as_secs_f64(),
+            rescan_s: d.rescan.as_secs_f64(),
+            master_timeout_s: d.master_timeout.map(|t| t.as_secs_f64()),
+            authenticated: d.authenticated,
+            link: FeedbackLink::default(),
+        }
+    }
+}
+
+impl Default for FeedbackLink {
+    fn default() -> Self {
+        let d = sim_core::model::FeedbackLink::default();
+        FeedbackLink {
+            latency_ms: d.latency.as_nanos() as f64 / 1e6,
+            loss: d.loss,
+            rto_ms: d.rto.as_nanos() as f64 / 1e6,
+            max_retries: d.max_retries,
+        }
+    }
 }
 
 /// A swept field and its values.

@@ -182,3 +182,43 @@ pub fn meta() -> reports::RunMeta {
         wall_s: 0.25,
     }
 }
+
+/// Hand-built feedback results for a run (the simulator does not fill them yet): every
+/// server reported from the second sample on with a capacity falling over time; rs1
+/// reacted in 1.5 s, rs2 in 2.5 s, rs0 had no background change; rs2's agent never
+/// reported (no last capacity).
+pub fn with_feedback(mut r: RunReport) -> RunReport {
+    let n = r.servers.len();
+    for (k, s) in r.series.iter_mut().enumerate() {
+        for (i, ss) in s.servers.iter_mut().enumerate() {
+            ss.capacity = (k > 0 && i != 2).then(|| 1.0 - (k as f64 * 0.02 * (i + 1) as f64).min(0.9));
+        }
+    }
+    let servers: Vec<FeedbackServerReport> = r
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| FeedbackServerReport {
+            name: s.name.clone(),
+            reports: 20 + i as u64,
+            weight_changes: 3 * i as u64,
+            weight_mean: 50.0 + i as f64,
+            weight_min: 10,
+            weight_max: 100 - i as u32,
+            weight_travel_per_min: 10.0 * (i + 1) as f64,
+            reaction_s: [None, Some(1.5), Some(2.5)][i % 3],
+            capacity_last: (i != 2).then_some(0.25 * (i + 1) as f64),
+        })
+        .collect();
+    r.feedback = Some(FeedbackReport {
+        law: "capacity".into(),
+        reports_sent: servers.iter().map(|s| s.reports).sum(),
+        reports_applied: servers.iter().map(|s| s.reports).sum::<u64>() - 1,
+        weight_changes: servers.iter().map(|s| s.weight_changes).sum(),
+        segments_lost: 2,
+        reconnects: 1,
+        servers,
+    });
+    assert_eq!(r.feedback.as_ref().map(|f| f.servers.len()), Some(n));
+    r
+}
