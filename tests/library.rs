@@ -55,6 +55,8 @@ fn every_library_scenario_runs_and_its_checks_hold() {
         "lvs-ref1-base.ron",
         "o1-mm1-ps.ron",
         "o5-rr-ek-m-1.ron",
+        "uneven-load.ron",
+        "stability.ron",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} missing from the library: {names:?}");
     }

@@ -100,7 +100,7 @@ pub struct Cli {
     pub max_weight: u32,
 
     /// EWMA factor in (0, 1]: the weight of the newest report (1 = no smoothing).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = lvs_sched::feedback::LawConfig::default().smoothing)]
     pub smoothing: f64,
 
     /// Ignore weight changes smaller than this.

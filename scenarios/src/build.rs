@@ -511,7 +511,7 @@ impl Builder<'_> {
                 Change::Weight(w) => SimChange::Weight(w),
                 Change::Remove => SimChange::Remove,
                 Change::Restore(w) => SimChange::Restore(w),
-                Change::Background(n) => {
+                Change::Background(_) | Change::BackgroundLoad(_) => {
                     for (field, given) in
                         [("director", e.director.is_some()), ("service", e.service.is_some())]
                     {
@@ -519,17 +519,40 @@ impl Builder<'_> {
                             return Err(self.err(
                                 &format!("{p}.{field}"),
                                 format!(
-                                    "a Background change is work on the real server itself, not an \
+                                    "a background change is work on the real server itself, not an \
                                      ipvsadm change, so it has no `{field}`: remove it"
                                 ),
                             ));
                         }
                     }
-                    server_events.extend(members.iter().map(|&server| ServerEvent {
-                        at,
-                        server,
-                        change: ServerChange::Background(n),
-                    }));
+                    let change = match e.change {
+                        Change::BackgroundLoad(cores) => {
+                            if !(cores.is_finite() && cores >= 0.0) {
+                                return Err(self.err(
+                                    &format!("{p}.change"),
+                                    format!("a background load is a number of cores >= 0, not {cores}"),
+                                ));
+                            }
+                            let millicores = (cores * 1000.0).round().min(f64::from(u32::MAX)) as u32;
+                            for &server in &members {
+                                let have = cfg.servers[server].cpu.cores;
+                                if millicores >= have.saturating_mul(1000) {
+                                    return Err(self.err(
+                                        &format!("{p}.change"),
+                                        format!(
+                                            "a background load of {cores} cores leaves nothing of real server \
+                                             {:?}'s {have} cores",
+                                            cfg.servers[server].name
+                                        ),
+                                    ));
+                                }
+                            }
+                            ServerChange::BackgroundLoad(millicores)
+                        }
+                        Change::Background(n) => ServerChange::Background(n),
+                        _ => unreachable!("matched above"),
+                    };
+                    server_events.extend(members.iter().map(|&server| ServerEvent { at, server, change }));
                     continue;
                 }
             };

@@ -333,6 +333,10 @@ pub enum Change {
     /// From now on this many CPU-bound background tasks run on the server (0 ends them);
     /// not an ipvsadm change, so `director` and `service` do not apply.
     Background(u32),
+    /// From now on a background load of this many cores (another service on the host, a
+    /// neighbour's steal time) runs ahead of the requests, which share the rest (0 ends
+    /// it); like `Background`, no `director` or `service`.
+    BackgroundLoad(f64),
 }
 
 /// The feedback loop: every field flat, so that each one can be a `--set` path or a sweep

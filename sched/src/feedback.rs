@@ -97,7 +97,8 @@ impl Default for LawConfig {
         LawConfig {
             min_weight: 1,
             max_weight: 100,
-            smoothing: 0.5,
+            // Chosen with scenarios/library/feedback/stability.ron (docs/feedbackd.md).
+            smoothing: 0.2,
             dead_band: 2,
             max_step: 25,
             slow_start: Duration::from_secs(10),

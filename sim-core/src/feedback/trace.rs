@@ -13,8 +13,10 @@ pub struct WeightStats {
     pub max: u32,
     /// Sum of |change| inside the window per minute of window.
     pub travel_per_min: f64,
-    /// Seconds from `step_at` until the weight first came within 10% of the step from its
-    /// value just before `step_at` to the time-average of the window's last quarter.
+    /// Seconds from `step_at` until the weight first went half way from its value just
+    /// before `step_at` to where it settled (the time-average of the window's last
+    /// quarter): the step response's delay time, which noise of a few weight units does
+    /// not move as it moves a narrow band's first entry.
     pub reaction_s: Option<f64>,
 }
 
@@ -61,7 +63,10 @@ pub fn weight_stats(trace: &[(Time, u32)], from: Time, to: Time, step_at: Option
         if step < 1.0 {
             return None;
         }
-        let close = |w: u32| (f64::from(w) - settled).abs() <= 0.1 * step;
+        let half = (f64::from(before) + settled) / 2.0;
+        let close = |w: u32| {
+            if settled < f64::from(before) { f64::from(w) <= half } else { f64::from(w) >= half }
+        };
         if close(weight_at(trace, s)) {
             return Some(0.0);
         }
@@ -91,21 +96,22 @@ mod tests {
         assert!((st.mean - 1610.0 / 60.0).abs() < 1e-9, "{st:?}");
         assert_eq!((st.min, st.max), (20, 50));
         assert!((st.travel_per_min - 30.0).abs() < 1e-9);
-        // Settled at 20, a step of 30: within 3 of 20 first at 16 s.
-        assert_eq!(st.reaction_s, Some(6.0));
+        // Settled at 20, a step of 30: half way (35) first at 14 s.
+        assert_eq!(st.reaction_s, Some(4.0));
         // No disturbance, or one in the last quarter: no reaction time.
         assert_eq!(weight_stats(&trace, Time(0), Time(60 * S), None).reaction_s, None);
         assert_eq!(weight_stats(&trace, Time(0), Time(60 * S), Some(Time(50 * S))).reaction_s, None);
     }
 
     #[test]
-    fn oscillation_is_travel_and_no_step_is_no_reaction() {
+    fn oscillation_is_travel() {
         let trace: Vec<(Time, u32)> =
             (0..60).map(|i| (Time(i * S), if i % 2 == 0 { 40 } else { 60 })).collect();
         let st = weight_stats(&trace, Time(0), Time(60 * S), Some(Time(5 * S)));
         // 59 moves of 20 in one minute; the average is 50 either side of the disturbance.
         assert!((st.travel_per_min - 59.0 * 20.0).abs() < 1e-9);
         assert!((st.mean - 50.0).abs() < 1e-9);
-        assert_eq!(st.reaction_s, None, "before (60) and settled (50) differ by 10: reaches 50 ± 1? never");
+        // Before: 40 (from 4 s); settled: 50; at 5 s it is 60, past half way (45) at once.
+        assert_eq!(st.reaction_s, Some(0.0));
     }
 }

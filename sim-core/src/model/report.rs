@@ -210,9 +210,9 @@ pub struct FeedbackServerReport {
     /// Oscillation: the sum of |weight change| in the measured window, per minute.
     pub weight_travel_per_min: f64,
     /// Reaction time to the last change of its background work (tasks or load): from that change until
-    /// its weight first came within 10% of the step to where it settled (the time-average
-    /// over the last quarter of the window); `None` without such a change in the window,
-    /// or without a step.
+    /// its weight first went half way to where it settled (the time-average over the last
+    /// quarter of the window); `None` without such a change in the window, or without a
+    /// step.
     pub reaction_s: Option<f64>,
     /// The last spare capacity its agent reported, in [0, 1].
     pub capacity_last: Option<f64>,
