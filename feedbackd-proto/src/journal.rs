@@ -13,7 +13,7 @@
 //! always last, and runs to the end of the line.
 //!
 //! ```text
-//! 0 start law=capacity min_weight=1 max_weight=100 smoothing=0.5 dead_band=2 max_step=25 slow_start_ns=10000000000 quiesce_after_ns=5000000000 remove_after_ns=60000000000 register_timeout_ns=10000000000
+//! 0 start law=capacity min_weight=1 max_weight=100 smoothing=0.2 dead_band=2 max_step=25 slow_start_ns=10000000000 quiesce_after_ns=5000000000 remove_after_ns=60000000000 register_timeout_ns=10000000000
 //! 1250 table services=tcp:10.0.0.1:80,fwm6:7 entries=tcp:10.0.0.1:80/10.0.0.9:80/5/nat
 //! 9000 connect conn=1 peer=127.0.0.1
 //! 9100 register conn=1 agent=rs1 interval_ms=200 services=tcp/80/nat/-/-/10.0.0.2

@@ -237,7 +237,7 @@ fn a_background_event_has_no_director_or_service() {
         ));
         let e = err(&text, &[]);
         assert!(e.message.starts_with(&format!("events[0].{field}:")), "{e}");
-        assert!(e.message.contains("Background"), "{e}");
+        assert!(e.message.contains("background change"), "{e}");
         assert_eq!(e.location.as_ref().map(|l| l.line), Some(5), "{e}");
     }
     let e = err(&scenario("    events: [Event(at_s: 2.0, server: \"rs9\", change: Background(1))],"), &[]);

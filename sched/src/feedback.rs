@@ -394,7 +394,7 @@ mod tests {
 
     #[test]
     fn smoothing_is_an_exponential_moving_average() {
-        let c = LawConfig { max_step: 0, dead_band: 0, min_weight: 0, ..cfg() };
+        let c = LawConfig { max_step: 0, dead_band: 0, min_weight: 0, smoothing: 0.5, ..cfg() };
         let mut law = ServerLaw::adopt(0);
         law.update(&c, Time(0), 1.0);
         let u = law.update(&c, Time(0), 0.0);
