@@ -520,11 +520,13 @@ impl Loop {
 
     /// Drops a connection both ends are done with.
     fn forget(&mut self, conn: ConnId) {
-        let done = self
-            .conns
-            .get(&conn)
-            .is_some_and(|c| !c.master_open && c.to_master.queue.is_empty() && c.to_agent.queue.is_empty());
-        if done && self.agents.iter().all(|a| a.conn != Some(conn)) {
+        let done = self.conns.get(&conn).is_some_and(|c| {
+            !c.master_open
+                && c.to_master.queue.is_empty()
+                && c.to_agent.queue.is_empty()
+                && self.agents[c.agent as usize].conn != Some(conn)
+        });
+        if done {
             self.conns.remove(&conn);
         }
     }

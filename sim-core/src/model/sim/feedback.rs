@@ -281,9 +281,8 @@ impl Host for SimHost<'_> {
                 });
             }
         }
-        if now == Time::ZERO {
-            self.trace(director, now);
-        }
+        // The weights as read (at the start, and after an operator's change).
+        self.trace(director, now);
         (services, entries)
     }
 
