@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use feedbackd_proto::Time;
 use feedbackd_proto::agent::{Agent, AgentConfig, AgentEvent, Sample};
 use feedbackd_proto::backoff::Backoff;
 use feedbackd_proto::conf::DirectorConf;
-use feedbackd_proto::{Duration, Time};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -29,11 +29,6 @@ impl Clock {
     pub fn instant(&self, t: Time) -> Instant {
         self.0 + std::time::Duration::from_nanos(t.as_nanos())
     }
-}
-
-/// Reconnection delays: from 500 ms, doubling up to 30 s, with jitter.
-pub fn backoff() -> Backoff {
-    Backoff::new(Duration::from_millis(500), Duration::from_secs(30))
 }
 
 fn random_u64() -> u64 {
@@ -66,7 +61,7 @@ pub async fn director_loop(
 ) {
     let name = format!("{}:{}", director.host, director.port);
     let mut agent = Agent::new((*config).clone());
-    let mut backoff = backoff();
+    let mut backoff = Backoff::agent();
     loop {
         if *shutdown.borrow() {
             return;

@@ -115,10 +115,9 @@ fn setup(cli: &Cli) -> Result<Setup, String> {
         ));
     }
     let interval = Duration(u64::try_from(conf.interval.as_nanos()).unwrap_or(u64::MAX));
-    let master_timeout = conf.master_timeout.map_or_else(
-        || Duration((interval.as_nanos() * 3).max(3_000_000_000)),
-        |d| Duration(d.as_nanos() as u64),
-    );
+    let master_timeout = conf
+        .master_timeout
+        .map_or_else(|| AgentConfig::default_master_timeout(interval), |d| Duration(d.as_nanos() as u64));
     let services = conf
         .services
         .iter()

@@ -42,6 +42,14 @@ pub struct AgentConfig {
     pub master_timeout: Duration,
 }
 
+impl AgentConfig {
+    /// The default `master_timeout` for a report `interval`: three intervals, at least 3 s
+    /// (the daemon's and the simulator's agents both use it).
+    pub fn default_master_timeout(interval: Duration) -> Duration {
+        Duration(interval.as_nanos().saturating_mul(3).max(3_000_000_000))
+    }
+}
+
 /// One measurement of the agent's server.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {

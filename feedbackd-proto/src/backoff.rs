@@ -15,6 +15,12 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// The agent's reconnection delays: from 500 ms, doubling up to 30 s (the daemon's and
+    /// the simulator's agents both use these).
+    pub fn agent() -> Backoff {
+        Backoff::new(Duration::from_millis(500), Duration::from_secs(30))
+    }
+
     /// Starts at `base` and doubles up to `max`.
     pub fn new(base: Duration, max: Duration) -> Backoff {
         assert!(base.as_nanos() > 0 && base <= max, "backoff needs 0 < base <= max");

@@ -166,11 +166,6 @@ enum Pending {
     Rescan(u32),
 }
 
-/// The default agent reconnection backoff (the agent daemon's).
-fn backoff() -> Backoff {
-    Backoff::new(Duration::from_millis(500), Duration::from_secs(30))
-}
-
 impl Loop {
     /// Masters (one per director, `rescan`: how often each re-reads its table; `None` in a
     /// replay) and agents, not yet started. `rng`: the loop's own stream.
@@ -197,7 +192,7 @@ impl Loop {
                     agent: Agent::new(spec.config.clone()),
                     spec,
                     conn: None,
-                    backoff: backoff(),
+                    backoff: Backoff::agent(),
                     timer: None,
                 })
                 .collect(),

@@ -6,7 +6,7 @@ use feedbackd_proto::auth::Psk;
 use feedbackd_proto::master::{MasterConfig, MasterEvent, RsKey, TableEntry};
 use feedbackd_proto::types::{self as proto, ServiceSpec};
 use lvs_sched::feedback::LawKind;
-use lvs_sched::{Duration, Forwarding, Protocol, Time};
+use lvs_sched::{Forwarding, Protocol, Time};
 
 use super::{Director, Server};
 use crate::feedback::{AgentSpec, Host, Loop, Sampler, ServerCounters, weight_stats};
@@ -131,9 +131,8 @@ impl Feedback {
                 }
             }
         }
-        let master_timeout = f
-            .master_timeout
-            .unwrap_or_else(|| Duration(f.interval.0.saturating_mul(3)).max(Duration::from_secs(3)));
+        let master_timeout =
+            f.master_timeout.unwrap_or_else(|| AgentConfig::default_master_timeout(f.interval));
         let mut agents = Vec::new();
         for (s, server) in cfg.servers.iter().enumerate() {
             for &director in &directors[s] {
