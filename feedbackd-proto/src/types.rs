@@ -208,3 +208,47 @@ impl fmt::Display for SocketAddrDisplay {
         }
     }
 }
+
+/// The scheduler crate's protocol (the simulator's vocabulary) in the protocol's.
+impl From<lvs_sched::Protocol> for Protocol {
+    fn from(p: lvs_sched::Protocol) -> Protocol {
+        match p {
+            lvs_sched::Protocol::Tcp => Protocol::Tcp,
+            lvs_sched::Protocol::Udp => Protocol::Udp,
+            lvs_sched::Protocol::Sctp => Protocol::Sctp,
+        }
+    }
+}
+
+impl From<Protocol> for lvs_sched::Protocol {
+    fn from(p: Protocol) -> lvs_sched::Protocol {
+        match p {
+            Protocol::Tcp => lvs_sched::Protocol::Tcp,
+            Protocol::Udp => lvs_sched::Protocol::Udp,
+            Protocol::Sctp => lvs_sched::Protocol::Sctp,
+        }
+    }
+}
+
+impl Forwarding {
+    /// The scheduler crate's forwarding method in the protocol's; `None` for local
+    /// delivery, which an agent never registers.
+    pub fn from_sched(f: lvs_sched::Forwarding) -> Option<Forwarding> {
+        match f {
+            lvs_sched::Forwarding::Masq => Some(Forwarding::Nat),
+            lvs_sched::Forwarding::DirectRouting => Some(Forwarding::DirectRouting),
+            lvs_sched::Forwarding::Tunnel => Some(Forwarding::Tunnel),
+            lvs_sched::Forwarding::Local => None,
+        }
+    }
+}
+
+impl From<Forwarding> for lvs_sched::Forwarding {
+    fn from(f: Forwarding) -> lvs_sched::Forwarding {
+        match f {
+            Forwarding::Nat => lvs_sched::Forwarding::Masq,
+            Forwarding::DirectRouting => lvs_sched::Forwarding::DirectRouting,
+            Forwarding::Tunnel => lvs_sched::Forwarding::Tunnel,
+        }
+    }
+}

@@ -6,7 +6,7 @@ use feedbackd_proto::auth::Psk;
 use feedbackd_proto::master::{MasterConfig, MasterEvent, RsKey, TableEntry};
 use feedbackd_proto::types::{self as proto, ServiceSpec};
 use lvs_sched::feedback::LawKind;
-use lvs_sched::{Forwarding, Protocol, Time};
+use lvs_sched::{Forwarding, Time};
 
 use super::{Director, Server};
 use crate::feedback::{AgentSpec, Host, Loop, Sampler, ServerCounters, weight_stats};
@@ -27,10 +27,10 @@ pub(super) struct Feedback {
 
 /// The agent's registration for one real server of one virtual service.
 fn spec(addr: ServiceAddr, port: u16, fwd: Forwarding) -> ServiceSpec {
-    let forwarding = proto_forwarding(fwd).expect("validated: no local forwarding");
+    let forwarding = proto::Forwarding::from_sched(fwd).expect("validated: no local forwarding");
     match addr {
         ServiceAddr::Inet { protocol, vip, .. } => ServiceSpec {
-            protocol: proto_protocol(protocol),
+            protocol: protocol.into(),
             port,
             vip: Some(vip),
             fwmark: None,
@@ -48,50 +48,24 @@ fn spec(addr: ServiceAddr, port: u16, fwd: Forwarding) -> ServiceSpec {
     }
 }
 
-fn proto_protocol(p: Protocol) -> proto::Protocol {
-    match p {
-        Protocol::Tcp => proto::Protocol::Tcp,
-        Protocol::Udp => proto::Protocol::Udp,
-        Protocol::Sctp => proto::Protocol::Sctp,
-    }
-}
-
-fn proto_forwarding(f: Forwarding) -> Option<proto::Forwarding> {
-    match f {
-        Forwarding::Masq => Some(proto::Forwarding::Nat),
-        Forwarding::DirectRouting => Some(proto::Forwarding::DirectRouting),
-        Forwarding::Tunnel => Some(proto::Forwarding::Tunnel),
-        Forwarding::Local => None,
-    }
-}
-
-fn sim_forwarding(f: proto::Forwarding) -> Forwarding {
-    match f {
-        proto::Forwarding::Nat => Forwarding::Masq,
-        proto::Forwarding::DirectRouting => Forwarding::DirectRouting,
-        proto::Forwarding::Tunnel => Forwarding::Tunnel,
-    }
-}
-
 fn proto_key(k: ipvs::ServiceKey) -> proto::ServiceKey {
     match k {
-        ipvs::ServiceKey::Inet { protocol, addr, port } => {
-            proto::ServiceKey::Addr { protocol: proto_protocol(protocol.into()), addr, port }
-        }
+        ipvs::ServiceKey::Inet { protocol, addr, port } => proto::ServiceKey::Addr {
+            protocol: proto::Protocol::from(lvs_sched::Protocol::from(protocol)),
+            addr,
+            port,
+        },
         ipvs::ServiceKey::Fwmark(mark) => proto::ServiceKey::Fwmark { mark, ipv6: false },
     }
 }
 
 fn sim_key(k: proto::ServiceKey) -> ipvs::ServiceKey {
     match k {
-        proto::ServiceKey::Addr { protocol, addr, port } => {
-            let protocol = match protocol {
-                proto::Protocol::Tcp => Protocol::Tcp,
-                proto::Protocol::Udp => Protocol::Udp,
-                proto::Protocol::Sctp => Protocol::Sctp,
-            };
-            ipvs::ServiceKey::Inet { protocol: ProtocolKey::from(protocol), addr, port }
-        }
+        proto::ServiceKey::Addr { protocol, addr, port } => ipvs::ServiceKey::Inet {
+            protocol: ProtocolKey::from(lvs_sched::Protocol::from(protocol)),
+            addr,
+            port,
+        },
         proto::ServiceKey::Fwmark { mark, .. } => ipvs::ServiceKey::Fwmark(mark),
     }
 }
@@ -276,7 +250,7 @@ impl Host for SimHost<'_> {
                 entries.push(TableEntry {
                     key: RsKey { service, addr: dest.addr(), port: dest.port() },
                     weight: dest.weight(),
-                    forwarding: proto_forwarding(dest.fwd()),
+                    forwarding: proto::Forwarding::from_sched(dest.fwd()),
                 });
             }
         }
@@ -309,7 +283,7 @@ impl Host for SimHost<'_> {
                 let dc = lvs_sched::DestConfig {
                     addr: key.addr,
                     port: key.port,
-                    fwd: sim_forwarding(forwarding),
+                    fwd: forwarding.into(),
                     weight,
                     u_threshold: 0,
                     l_threshold: 0,
