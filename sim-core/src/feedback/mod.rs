@@ -274,7 +274,7 @@ impl Loop {
             Pending::Tick { server, interval } => {
                 let sample = host.sample(server as usize, now);
                 for a in self.by_server[server as usize].clone() {
-                    self.sample(a as usize, now, sample.clone(), host);
+                    self.sample(a as usize, now, sample.clone());
                 }
                 self.push(now + interval, Pending::Tick { server, interval });
             }
@@ -359,7 +359,7 @@ impl Loop {
     }
 
     /// Agent `a` is handed a measurement (reported at once when registered).
-    pub fn sample(&mut self, a: usize, now: Time, sample: Sample, _host: &mut impl Host) {
+    pub fn sample(&mut self, a: usize, now: Time, sample: Sample) {
         let node = &mut self.agents[a];
         self.stats.reports_sent += 1;
         self.reports[node.spec.server] += 1;

@@ -135,7 +135,7 @@ pub fn replay(records: &[Record]) -> Result<Vec<(Time, Decision)>, ReplayError> 
                         .collect(),
                     metrics: metrics.clone(),
                 };
-                fb.sample(a, t, sample, &mut host);
+                fb.sample(a, t, sample);
             }
             Entry::Goodbye { conn, reason } => fb.goodbye(agent(conn)?, t, reason),
             Entry::Disconnect { conn } => {
