@@ -403,8 +403,8 @@ pub struct FeedbackLink {
     pub loss: f64,
     /// First retransmission timeout [ms], doubled on each retry.
     pub rto_ms: f64,
-    /// A segment lost this many times in a row breaks the connection (the agent
-    /// reconnects).
+    /// Retransmissions of a segment; when they are all lost too, the connection breaks
+    /// (the agent reconnects).
     pub max_retries: u32,
 }
 

@@ -5,7 +5,7 @@
 //! director), and the TCP connections between them: every frame is encoded, authenticated
 //! and decoded by the real codec, and crosses a simulated link with a one-way delay and
 //! segment loss repaired by retransmission (in order: a loss delays what follows it too; a
-//! segment lost `max_retries` times in a row breaks the connection and the agent
+//! segment whose `max_retries` retransmissions are all lost too breaks the connection and the agent
 //! reconnects after the daemon's backoff). The loop drives the state machines exactly as
 //! the daemons' loops do (`feedbackd-agent/src/daemon.rs`, `feedbackd-master/src/daemon.rs`):
 //! the agent writes its frames before acting on its events; the master applies its events,

@@ -108,8 +108,8 @@ pub struct FeedbackLink {
     pub loss: f64,
     /// First retransmission timeout, doubled on every retry.
     pub rto: Duration,
-    /// A segment lost this many times in a row breaks the connection (both ends see it
-    /// close; the agent reconnects).
+    /// Retransmissions of a segment: when they are all lost too, the connection breaks
+    /// (both ends see it close; the agent reconnects).
     pub max_retries: u32,
 }
 

@@ -185,7 +185,7 @@ pub struct FeedbackReport {
     pub weight_changes: u64,
     /// Segment transmissions lost on the agent-master links (each retransmitted).
     pub segments_lost: u64,
-    /// Agent connections that broke (a segment lost `max_retries` times, a silent master).
+    /// Agent connections that broke (a segment and its `max_retries` retransmissions all lost, a silent master).
     pub reconnects: u64,
     /// Per real server, in configuration order (its weight in the first service it is in,
     /// on the first director).
