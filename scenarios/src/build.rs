@@ -162,6 +162,8 @@ impl Builder<'_> {
             populations: Vec::new(),
             actions: Vec::new(),
             server_events: Vec::new(),
+            director_events: Vec::new(),
+            ha: None,
             feedback: None,
         };
         for (i, c) in s.clients.iter().enumerate() {
@@ -309,6 +311,7 @@ impl Builder<'_> {
                     persistence: svc.persistence_s.map(secs),
                     netmask,
                     dests,
+                    check: None,
                 });
             }
             out.push(DirectorConfig {

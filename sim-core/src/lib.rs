@@ -10,6 +10,7 @@
 //! - [`ipvs`]: the director's IPVS table: virtual services (scheduled by `lvs-sched`),
 //!   the connection table with its timers, persistence templates and counters.
 //! - [`feedback`]: simulated feedbackd agents and masters (the daemons' state machines).
+//! - [`ha`]: health checks, director fail-over (heartbeat, VRRP), active-active (Saru).
 //! - [`model`]: the cluster model: configuration, the simulation loop, the report.
 //! - [`ref1`]: LVS-REF-1, the reference benchmark, as a model configuration.
 //! - [`stats`]: histograms, batch means, time integrals.
@@ -27,6 +28,7 @@ pub mod cpu;
 pub mod dist;
 pub mod engine;
 pub mod feedback;
+pub mod ha;
 pub mod ipvs;
 pub mod link;
 pub mod model;

@@ -201,6 +201,7 @@ impl Ref1 {
                         persistence: None,
                         netmask: u32::MAX,
                         dests,
+                        check: None,
                     }],
                 )
             }],
@@ -208,6 +209,8 @@ impl Ref1 {
             backends: Vec::new(),
             actions: Vec::new(),
             server_events: Vec::new(),
+            director_events: Vec::new(),
+            ha: None,
             feedback: None,
             populations: vec![PopulationConfig {
                 name: "clients".into(),

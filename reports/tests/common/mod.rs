@@ -68,6 +68,7 @@ pub fn config_with(
             persistence: None,
             netmask: u32::MAX,
             dests,
+            check: None,
         }],
     );
     director.external = DuplexLink { inbound: link, outbound: link };
@@ -86,6 +87,8 @@ pub fn config_with(
         backends: Vec::new(),
         actions: Vec::new(),
         server_events: Vec::new(),
+        director_events: Vec::new(),
+        ha: None,
         feedback: None,
         populations: vec![PopulationConfig {
             name: "web".into(),

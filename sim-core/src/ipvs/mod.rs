@@ -33,6 +33,7 @@ mod conn;
 mod index;
 pub mod ipvsadm;
 mod stats;
+pub mod sync;
 mod table;
 pub mod tcp;
 mod timers;

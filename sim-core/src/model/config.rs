@@ -35,7 +35,7 @@ pub struct ClusterConfig {
     pub data_rto: Duration,
     /// Retries before a connection is given up as dropped.
     pub max_retries: u32,
-    /// The directors (one today; fail-over pairs later).
+    /// The directors: one, or the members of an HA group ([`ClusterConfig::ha`]).
     pub directors: Vec<DirectorConfig>,
     /// The real servers.
     pub servers: Vec<ServerConfig>,
@@ -45,8 +45,13 @@ pub struct ClusterConfig {
     pub populations: Vec<PopulationConfig>,
     /// Changes made during the run, in any order (they happen at their times).
     pub actions: Vec<Action>,
-    /// Changes to real servers themselves (background work), in any order.
+    /// Changes to real servers themselves (background work, faults), in any order.
     pub server_events: Vec<ServerEvent>,
+    /// Director faults and repairs, in any order.
+    pub director_events: Vec<DirectorEvent>,
+    /// A fail-over or active-active group of directors; `None`: each population's
+    /// director serves it alone.
+    pub ha: Option<crate::ha::HaConfig>,
     /// Active feedback: a simulated feedbackd-agent on every real server reporting to a
     /// simulated feedbackd-master on every director; `None`: static weights.
     pub feedback: Option<FeedbackConfig>,
@@ -74,6 +79,40 @@ pub enum ServerChange {
     /// host, a neighbour's steal time) runs ahead of the requests, which share the rest;
     /// 0 ends it. Less than all the cores.
     BackgroundLoad(u32),
+    /// The host crashes: the requests it was serving are lost, and it answers nothing
+    /// (not even a SYN) until it recovers.
+    Crash,
+    /// The service hangs: the host's TCP stack still accepts connections, but no request
+    /// makes progress until it recovers.
+    Hang,
+    /// The host slows down to this many thousandths of its speed (1..=999).
+    Slow(u32),
+    /// The fault ends: a crashed host is back (empty: its old connections get resets), a
+    /// hung one resumes, a slow one runs at full speed again.
+    Recover,
+}
+
+/// A change to a director during a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirectorEvent {
+    /// When.
+    pub at: Duration,
+    /// The director (index into [`ClusterConfig::directors`]).
+    pub director: usize,
+    /// What changes.
+    pub change: DirectorChange,
+}
+
+/// What a [`DirectorEvent`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectorChange {
+    /// It dies: it forwards nothing, sends no keepalive or advert; its IPVS table is lost.
+    Down,
+    /// It boots again, with its configured services and an empty connection table; its
+    /// fail-over daemon starts afresh.
+    Up,
+    /// Its link on this side fails (`false`) or is repaired (`true`).
+    Link(crate::ha::Side, bool),
 }
 
 /// The feedback loop's settings: the agents', the master's and the link between them.
@@ -264,6 +303,9 @@ pub struct ServiceConfig {
     pub netmask: u32,
     /// Real servers in `ipvsadm -a` order (IPVS scans them in reverse).
     pub dests: Vec<DestConfig>,
+    /// Health checking of its real servers; `None`: none (a dead server keeps its
+    /// weight).
+    pub check: Option<crate::ha::HealthCheckConfig>,
 }
 
 /// A real server of a virtual service.

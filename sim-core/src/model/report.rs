@@ -106,6 +106,11 @@ pub struct Sample {
     pub servers: Vec<ServerSample>,
     /// Per director: busiest link direction's utilisation in the interval.
     pub director_link_utilization: Vec<f64>,
+    /// Connections (any) that failed (refused or dropped) in the interval.
+    pub failed: u64,
+    /// Per director: 1 when it was serving the VIP (or, active-active, the fraction of
+    /// the blocks it owned) at `t`, 0 otherwise.
+    pub director_share: Vec<f64>,
 }
 
 /// A real server at a sample point.
@@ -169,6 +174,8 @@ pub struct RunReport {
     pub ref1: Ref1Stats,
     /// The feedback loop's results; `None` without feedback.
     pub feedback: Option<FeedbackReport>,
+    /// Health checks, fail-overs, sync; `None` without health checks or an HA group.
+    pub ha: Option<HaReport>,
 }
 
 /// What the feedback loop did (whole run).
@@ -223,4 +230,112 @@ impl RunReport {
     pub fn window_len(&self) -> Duration {
         self.window.1 - self.window.0
     }
+}
+
+/// What the high-availability machinery did (whole run): health checks and the faults
+/// they found, fail-overs and the connections they lost, and connection sync.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HaReport {
+    /// Real-server faults (crash, hang, slow) and how the health checks saw them, in
+    /// time order.
+    pub faults: Vec<FaultReport>,
+    /// Health checks started and failed, per director (configuration order).
+    pub checks: Vec<CheckStats>,
+    /// Every change of the director serving the VIP (or of a block's owner, active-active),
+    /// in time order.
+    pub failovers: Vec<FailoverReport>,
+    /// Director faults (death, link failures) and their repairs, in time order.
+    pub director_faults: Vec<DirectorFaultReport>,
+    /// Connection synchronisation; `None` without it.
+    pub sync: Option<SyncReport>,
+    /// Active-active: connections (measured) each director scheduled, in configuration
+    /// order; empty otherwise.
+    pub scheduled_by_director: Vec<u64>,
+}
+
+/// One real-server fault and its detection.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultReport {
+    /// The real server.
+    pub server: String,
+    /// `crash`, `hang` or `slow`.
+    pub kind: String,
+    /// When the fault began.
+    pub at: Time,
+    /// When it ended (`Recover`), if it did.
+    pub recovered_at: Option<Time>,
+    /// When the first director's checker declared the server down (quiesced or removed
+    /// it), if one did before it recovered.
+    pub detected_at: Option<Time>,
+    /// When a checker restored it after it recovered.
+    pub restored_at: Option<Time>,
+    /// Connections (any, measured or not) that were sent to the server and failed
+    /// (refused or dropped) between the fault and its detection (or its recovery, if
+    /// undetected).
+    pub failed_before_detection: u64,
+    /// ... and those that failed from its detection until its recovery (established
+    /// ones of a removed or quiesced server).
+    pub failed_after_detection: u64,
+}
+
+/// Health checks on one director.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckStats {
+    /// Checks started.
+    pub checks: u64,
+    /// Checks that failed (timed out or refused).
+    pub failed: u64,
+    /// Real servers declared down.
+    pub downs: u64,
+    /// Real servers restored.
+    pub ups: u64,
+    /// Times the fallback (sorry) server was put in.
+    pub fallbacks: u64,
+}
+
+/// A change of the director serving the VIP (or a block).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FailoverReport {
+    /// When the VIP's traffic started reaching the new director (its gratuitous ARP took
+    /// effect).
+    pub at: Time,
+    /// The director that served it before, if any.
+    pub from: Option<String>,
+    /// The director serving it now, if any.
+    pub to: Option<String>,
+    /// What caused it: `director down`, `external link down`, `preempt`, `ipfail`, ...
+    pub cause: String,
+    /// The gap: from the fault that caused it (if one did) to `at` [s].
+    pub gap_s: Option<f64>,
+    /// Established connections (any) that were lost because the new director had no
+    /// entry for them (reset or dropped).
+    pub lost_conns: u64,
+    /// Established connections (any) that went on through the new director because a
+    /// synced entry was there.
+    pub survived_conns: u64,
+}
+
+/// A director fault or repair.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DirectorFaultReport {
+    /// The director.
+    pub director: String,
+    /// `down`, `up`, `external link down`, `external link up`, `internal link down`,
+    /// `internal link up`.
+    pub kind: String,
+    /// When.
+    pub at: Time,
+}
+
+/// What the sync daemons sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Sync messages sent (each multicast once).
+    pub messages: u64,
+    /// Connection records in them.
+    pub conns: u64,
+    /// Their UDP payload bytes.
+    pub bytes: u64,
+    /// Entries created or refreshed on receiving directors.
+    pub applied: u64,
 }

@@ -516,6 +516,9 @@ impl Simulation {
             let srv = &mut self.servers[conn.server as usize];
             srv.open.set(now, srv.open.value() - 1);
         }
+        if !matches!(outcome, Outcome::Completed) {
+            self.m.failed += 1;
+        }
         if matches!(outcome, Outcome::Completed) && now >= self.warmup && now < self.end {
             self.m.completed_in_window += 1;
         }

@@ -165,6 +165,9 @@ struct Measure {
     batch_means: Option<BatchMeans>,
     series: Vec<Sample>,
     last_sample: Time,
+    /// Connections (any) that failed, and the count at the last sample.
+    failed: u64,
+    failed_sampled: u64,
 }
 
 impl Simulation {
@@ -317,6 +320,9 @@ impl Simulation {
         match e.change {
             ServerChange::Background(n) => self.servers[e.server].cpu.set_background(self.now, n),
             ServerChange::BackgroundLoad(m) => self.servers[e.server].cpu.set_background_load(self.now, m),
+            ServerChange::Crash | ServerChange::Hang | ServerChange::Slow(_) | ServerChange::Recover => {
+                unimplemented!("server faults: the health-check work")
+            }
         }
         self.resched_server(e.server);
     }
@@ -443,7 +449,10 @@ impl Simulation {
             open_conns: self.open_conns,
             servers,
             director_link_utilization,
+            failed: self.m.failed - self.m.failed_sampled,
+            director_share: self.director_shares(),
         });
+        self.m.failed_sampled = self.m.failed;
         self.m.responses_sampled = self.m.responses;
         self.m.last_sample = now;
         if let Some(iv) = self.cfg.sample_interval
@@ -451,6 +460,11 @@ impl Simulation {
         {
             self.queue.push((now + iv).min(self.end), Event::Sample);
         }
+    }
+
+    /// Each director's share of the VIP's traffic now (see [`Sample::director_share`]).
+    fn director_shares(&self) -> Vec<f64> {
+        vec![1.0; self.dirs.len()]
     }
 
     fn report(self) -> RunReport {
@@ -499,6 +513,7 @@ impl Simulation {
             series: self.m.series,
             ref1,
             feedback: self.feedback.as_ref().map(|f| f.report(&self.cfg, (self.warmup, self.end))),
+            ha: None,
         }
     }
 }

@@ -1,0 +1,1 @@
+//! A real-server health checker as ldirectord and keepalived run it.
