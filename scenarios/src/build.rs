@@ -415,6 +415,7 @@ impl Builder<'_> {
                 .as_ref()
                 .map(|d| self.dist(&format!("{p}.backend_demand_ms"), d, 1e-3))
                 .transpose()?,
+            response_timeout: None,
         })
     }
 

@@ -226,6 +226,7 @@ impl Ref1 {
                 response_bytes: Dist::Constant(0.0),
                 demand,
                 backend_demand: None,
+                response_timeout: None,
             }],
         }
     }

@@ -89,6 +89,7 @@ fn cluster(secs: u64) -> ClusterConfig {
             response_bytes: Dist::Constant(1000.0),
             demand: Dist::Constant(0.002),
             backend_demand: None,
+            response_timeout: None,
         }],
     }
 }

@@ -81,6 +81,7 @@ fn cluster(fwd: Forwarding, n: usize, rate: f64, secs: u64) -> ClusterConfig {
             response_bytes: Dist::Constant(10_000.0),
             demand: Dist::Constant(0.001),
             backend_demand: None,
+            response_timeout: None,
         }],
     }
 }

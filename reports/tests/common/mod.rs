@@ -104,6 +104,7 @@ pub fn config_with(
             response_bytes: Dist::Exponential { mean: 20_000.0 },
             demand: Dist::Exponential { mean: 0.003 },
             backend_demand: None,
+            response_timeout: None,
         }],
     }
 }

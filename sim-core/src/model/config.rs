@@ -408,6 +408,10 @@ pub struct PopulationConfig {
     pub demand: Dist,
     /// CPU demand at the real server's backend [s at speed 1]; `None`: no backend query.
     pub backend_demand: Option<Dist>,
+    /// A TCP client gives up waiting for a response after this long (it resets the
+    /// connection, which counts as dropped); `None`: it waits for ever (a hung real
+    /// server then holds its connections until it recovers or the run ends).
+    pub response_timeout: Option<Duration>,
 }
 
 /// A configuration that cannot be simulated: where, and why.
