@@ -8,3 +8,34 @@
 //! `n + k`, and the connection is queued once when one of those packet numbers passes the
 //! threshold/period test, or at once when the message moved it into a TCP state other
 //! than ESTABLISHED.
+#![allow(missing_docs, unused)]
+use lvs_sched::Time;
+pub struct SyncConn;
+pub struct Sender;
+impl Sender {
+    pub fn new(_: &crate::ha::SyncConfig, _: u8) -> Self {
+        Sender
+    }
+    pub fn push(&mut self, _: Time, _: &SyncConn) -> Option<Vec<u8>> {
+        None
+    }
+    pub fn next_flush(&self) -> Option<Time> {
+        None
+    }
+    pub fn flush(&mut self, _: Time) -> Option<Vec<u8>> {
+        None
+    }
+}
+pub fn decode(_: &[u8]) -> Result<Vec<SyncConn>, ()> {
+    Ok(vec![])
+}
+impl super::Ipvs {
+    pub fn take_synced(&mut self, _: &mut Vec<SyncConn>) {}
+    pub fn apply_sync(&mut self, _: Time, _: &SyncConn) -> Result<super::ConnId, ()> {
+        Err(())
+    }
+    pub fn set_sync_master(&mut self, _: Option<(u32, u32)>) {}
+    pub fn find_conn(&self, _: &lvs_sched::Flow) -> Option<super::ConnId> {
+        None
+    }
+}

@@ -469,6 +469,9 @@ impl ClusterConfig {
         if self.directors.is_empty() {
             return Err(err("cluster", "at least one director is needed"));
         }
+        if self.directors.len() > usize::from(u8::MAX) {
+            return Err(err("cluster", format!("at most 255 directors, got {}", self.directors.len())));
+        }
         for (i, s) in self.servers.iter().enumerate() {
             self.validate_server(i, s)?;
         }
@@ -506,6 +509,115 @@ impl ClusterConfig {
         if let Some(f) = &self.feedback {
             validate_feedback(f)?;
             self.validate_agents()?;
+        }
+        for e in &self.director_events {
+            if e.director >= self.directors.len() {
+                return Err(err(
+                    format!("director event at {}", e.at),
+                    format!("director #{} does not exist", e.director),
+                ));
+            }
+        }
+        if let Some(ha) = &self.ha {
+            self.validate_ha(ha)?;
+        }
+        Ok(())
+    }
+
+    /// An HA group: existing, distinct members with the same virtual services, and
+    /// settings the tools would accept.
+    fn validate_ha(&self, ha: &crate::ha::HaConfig) -> Result<(), ConfigError> {
+        use crate::ha::Failover;
+        let place = "ha";
+        for (i, &m) in ha.members.iter().enumerate() {
+            if m >= self.directors.len() {
+                return Err(err(place, format!("member director #{m} does not exist")));
+            }
+            if ha.members[..i].contains(&m) {
+                return Err(err(place, format!("director {:?} is a member twice", self.directors[m].name)));
+            }
+        }
+        let need = if matches!(ha.failover, Failover::ActiveActive(_)) { 1 } else { 2 };
+        if ha.members.len() < need {
+            return Err(err(place, format!("a fail-over group needs at least {need} directors")));
+        }
+        let first = &self.directors[ha.members[0]];
+        let addrs = |d: &DirectorConfig| d.services.iter().map(|s| s.addr).collect::<Vec<_>>();
+        for &m in &ha.members[1..] {
+            let d = &self.directors[m];
+            if addrs(d) != addrs(first) {
+                return Err(err(
+                    format!("ha: director {:?}", d.name),
+                    format!(
+                        "its virtual services differ from {:?}'s: every member of the group must have the same \
+                         ones, in the same order",
+                        first.name
+                    ),
+                ));
+            }
+        }
+        let positive = |what: &str, d: Duration| {
+            if d == Duration::ZERO { Err(err(place, format!("{what} must be > 0"))) } else { Ok(()) }
+        };
+        match &ha.failover {
+            Failover::Heartbeat(h) => validate_heartbeat(h)?,
+            Failover::Vrrp(v) => {
+                positive("advert_int", v.advert_int)?;
+                if v.priorities.len() != ha.members.len() {
+                    return Err(err(
+                        place,
+                        format!(
+                            "{} VRRP priorities for {} member directors: give one per member",
+                            v.priorities.len(),
+                            ha.members.len()
+                        ),
+                    ));
+                }
+                if v.priorities.contains(&0) {
+                    return Err(err(place, "a VRRP priority is 1..=255 (0 means 'stop being master')"));
+                }
+                if !matches!(v.version, 2 | 3) {
+                    return Err(err(place, format!("VRRP version {} (2 or 3)", v.version)));
+                }
+                if v.interfaces.is_empty() {
+                    return Err(err(place, "a VRRP instance needs at least one interface"));
+                }
+            }
+            Failover::ActiveActive(s) => {
+                if !s.blocks.is_power_of_two() || s.blocks > 65_536 {
+                    return Err(err(
+                        place,
+                        format!("active-active blocks must be a power of two up to 65536, got {}", s.blocks),
+                    ));
+                }
+                if (s.blocks as usize) < ha.members.len() {
+                    return Err(err(place, "fewer blocks than directors"));
+                }
+                validate_heartbeat(&s.heartbeat)?;
+            }
+        }
+        if let Some(sync) = &ha.sync {
+            if !matches!(sync.version, 0 | 1) {
+                return Err(err(place, format!("sync version {} (0 or 1)", sync.version)));
+            }
+            // The sysctl refuses a threshold >= period (unless period is 0).
+            if sync.period != 0 && sync.threshold >= sync.period {
+                return Err(err(
+                    place,
+                    format!(
+                        "sync threshold {} must be below the period {} (or the period 0)",
+                        sync.threshold, sync.period
+                    ),
+                ));
+            }
+            if sync.threshold == 0 {
+                return Err(err(place, "sync threshold must be >= 1"));
+            }
+            let min = if sync.version == 1 { 8 + 36 } else { 4 + 24 };
+            if !(min..=65_507).contains(&sync.max_len) {
+                return Err(err(place, format!("sync max_len {} is not in {min}..=65507", sync.max_len)));
+            }
+            positive("sync flush", sync.flush)?;
         }
         Ok(())
     }
@@ -729,6 +841,32 @@ fn check_cpu(place: &str, c: &CpuConfig) -> Result<(), ConfigError> {
     }
     if c.max_in_service == Some(0) {
         return Err(err(place, "a worker pool needs at least one worker"));
+    }
+    Ok(())
+}
+
+fn validate_heartbeat(h: &crate::ha::HeartbeatConfig) -> Result<(), ConfigError> {
+    let place = "ha: heartbeat";
+    if h.keepalive == Duration::ZERO {
+        return Err(err(place, "keepalive must be > 0"));
+    }
+    if h.deadtime <= h.keepalive {
+        return Err(err(
+            place,
+            format!("deadtime ({}) must be longer than keepalive ({})", h.deadtime, h.keepalive),
+        ));
+    }
+    if h.initdead < h.deadtime {
+        return Err(err(
+            place,
+            format!("initdead ({}) must be at least deadtime ({})", h.initdead, h.deadtime),
+        ));
+    }
+    if h.media.is_empty() {
+        return Err(err(place, "keepalives need at least one medium"));
+    }
+    if !h.ping_nodes.is_empty() && h.deadping == Duration::ZERO {
+        return Err(err(place, "deadping must be > 0"));
     }
     Ok(())
 }

@@ -15,6 +15,8 @@
 
 use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
 
+use crate::ipvs::ConnId;
+
 use super::{Conn, EPHEMERAL_FIRST, EPHEMERAL_LAST, Event, NO_ENTRY, NO_SERVER, Simulation};
 use crate::cpu::Admission;
 use crate::dist::secs_to_duration;
@@ -33,6 +35,9 @@ pub(super) struct Msg {
     stage: u8,
     /// Retransmissions so far.
     attempt: u8,
+    /// The director it passes (set where it enters one: the external link inbound, the
+    /// internal link for NAT replies).
+    dir: u8,
     packets: u32,
     bytes: u64,
     /// When the sender (re)sent it: retransmission timers count from here.
@@ -106,6 +111,8 @@ enum Outcome {
     Completed,
     Refused,
     Dropped,
+    /// Reset by a director that took over without an entry for it.
+    Lost,
 }
 
 impl Simulation {
@@ -140,6 +147,7 @@ impl Simulation {
             ack_debt: 0,
             pop: p as u16,
             cport,
+            dir: self.pops[p].dir as u8,
             fwd: Forwarding::DirectRouting,
             measured,
             done: false,
@@ -195,7 +203,8 @@ impl Simulation {
     }
 
     fn send(&mut self, conn: u32, kind: Kind, packets: u32, bytes: u64) {
-        let m = Msg { conn, kind, stage: 0, attempt: 0, packets, bytes, sent_at: self.now };
+        let dir = self.conns[conn as usize].dir;
+        let m = Msg { conn, kind, stage: 0, attempt: 0, dir, packets, bytes, sent_at: self.now };
         self.walk(m);
     }
 
@@ -211,8 +220,38 @@ impl Simulation {
                 &OUTBOUND_DIRECT
             };
             let now = self.now;
-            let dir = &mut self.dirs[self.pops[c.pop as usize].dir];
-            let fate = match path[m.stage as usize] {
+            let stage = path[m.stage as usize];
+            if matches!(stage, Stage::ExtIn | Stage::IntIn) {
+                // The packet enters a director: the one the VIP (or, for replies, the
+                // floating gateway address) leads to now.
+                match self.route(&c) {
+                    Some(d) => m.dir = d as u8,
+                    None => return self.dropped(m),
+                }
+            }
+            let dir = &mut self.dirs[m.dir as usize];
+            let up = dir.alive
+                && match stage {
+                    Stage::ExtIn | Stage::ExtOut => dir.ext_up,
+                    Stage::IntIn | Stage::IntOut => dir.int_up,
+                    Stage::IpvsIn => dir.holds,
+                    _ => true,
+                };
+            if !up
+                && matches!(
+                    stage,
+                    Stage::ExtIn
+                        | Stage::ExtOut
+                        | Stage::IntIn
+                        | Stage::IntOut
+                        | Stage::DirCpu
+                        | Stage::IpvsIn
+                        | Stage::IpvsOut
+                )
+            {
+                return self.dropped(m);
+            }
+            let fate = match stage {
                 Stage::Access => {
                     Transmit::Delivered(now + self.cfg.populations[c.pop as usize].access_latency)
                 }
@@ -233,19 +272,25 @@ impl Simulation {
                         c = self.conns[m.conn as usize];
                         Transmit::Delivered(now)
                     }
-                    Err(Outcome::Refused) => {
+                    Err(o @ (Outcome::Refused | Outcome::Lost)) => {
                         // The director answers with a reset (no real server, or no entry
                         // for a mid-connection segment): the message was all that was left.
-                        self.end_conn(m.conn, Outcome::Refused);
+                        self.end_conn(m.conn, o);
                         return self.release(m.conn);
                     }
                     Err(_) => Transmit::Dropped,
                 },
                 Stage::IpvsOut => {
-                    let d = &mut self.dirs[self.pops[c.pop as usize].dir];
-                    match d.ipvs.packet(now, c.ipvs, m.kind.segment(), true) {
+                    let Some(id) = self.entry_on(m.dir as usize, m.conn) else {
+                        // A NAT reply through a director with no entry for it: not
+                        // translated back, the client resets it.
+                        self.end_conn(m.conn, Outcome::Lost);
+                        return self.release(m.conn);
+                    };
+                    let d = &mut self.dirs[m.dir as usize];
+                    match d.ipvs.packet(now, id, m.kind.segment(), true) {
                         Verdict::Accept => {
-                            d.ipvs.count(c.ipvs, true, u64::from(m.packets), m.bytes);
+                            d.ipvs.count(id, true, u64::from(m.packets), m.bytes);
                             Transmit::Delivered(now)
                         }
                         Verdict::Drop => Transmit::Dropped,
@@ -272,32 +317,41 @@ impl Simulation {
     fn ipvs_in(&mut self, m: &Msg) -> Result<(), Outcome> {
         let now = self.now;
         let c = self.conns[m.conn as usize];
-        let pcfg = &self.cfg.populations[c.pop as usize];
-        let di = self.pops[c.pop as usize].dir;
-        let flow = Flow {
-            protocol: pcfg.protocol(),
-            saddr: client_addr(pcfg.first_client, c.client),
-            sport: c.cport,
-            daddr: pcfg.vip,
-            dport: pcfg.port,
-        };
+        let di = m.dir as usize;
+        let flow = self.flow(&c);
+        let moved = c.ipvs != NO_ENTRY && usize::from(c.dir) != di;
+        let existing = self.entry_on(di, m.conn);
         let dir = &mut self.dirs[di];
-        let existing = (c.ipvs != NO_ENTRY).then_some(c.ipvs).filter(|&id| dir.ipvs.entry_matches(id, &flow));
         if let Some(id) = existing {
-            return match dir.ipvs.packet(now, id, m.kind.segment(), false) {
+            let r = match dir.ipvs.packet(now, id, m.kind.segment(), false) {
                 Verdict::Accept => {
                     dir.ipvs.count(id, false, u64::from(m.packets), m.bytes);
                     Ok(())
                 }
                 Verdict::Drop => Err(Outcome::Dropped),
             };
+            self.sync_collect(di);
+            return r;
         }
         if m.kind != Kind::Syn && flow.protocol == Protocol::Tcp {
-            // No entry for a mid-connection segment (it expired): the director's own stack
-            // answers with a reset.
+            // No entry for a mid-connection segment (it expired, or another director
+            // scheduled it and this one took over without a synced entry): the
+            // director's own stack answers with a reset.
+            if moved {
+                self.note_moved(false);
+                return Err(Outcome::Lost);
+            }
             return Err(Outcome::Refused);
         }
-        let s = dir.ipvs.new_conn(now, &flow, pcfg.fwmark).map_err(|_| Outcome::Refused)?;
+        let fwmark = self.cfg.populations[c.pop as usize].fwmark;
+        let s = dir.ipvs.new_conn(now, &flow, fwmark).map_err(|_| Outcome::Refused)?;
+        if let Some(ha) = self.ha.as_mut()
+            && c.measured
+            && c.server == NO_SERVER
+        {
+            ha.scheduled[di] += 1;
+        }
+        let dir = &mut self.dirs[di];
         if s.verdict == Verdict::Drop {
             // A SYN for an entry whose real server was deleted: dropped, so TCP retries.
             return Err(Outcome::Dropped);
@@ -309,9 +363,11 @@ impl Simulation {
         let server = dir.dest_server[s.service.0 as usize][s.dest_id.0 as usize];
         let inflight = self.dirs.iter().map(|d| d.ipvs.conn_count() as u64).sum::<u64>();
         self.m.peak_inflight = self.m.peak_inflight.max(inflight);
+        self.sync_collect(di);
         let conn = &mut self.conns[m.conn as usize];
         let first = conn.server == NO_SERVER;
         conn.ipvs = s.conn.unwrap_or(NO_ENTRY);
+        conn.dir = di as u8;
         conn.fwd = s.fwd;
         if first {
             conn.server = server;
@@ -528,6 +584,7 @@ impl Simulation {
                 Outcome::Completed => counts.completed += 1,
                 Outcome::Refused => counts.refused += 1,
                 Outcome::Dropped => counts.dropped += 1,
+                Outcome::Lost => counts.lost_on_failover += 1,
             }
         }
     }
@@ -568,5 +625,51 @@ fn client_addr(first: std::net::IpAddr, i: u32) -> std::net::IpAddr {
     match first {
         std::net::IpAddr::V4(a) => std::net::IpAddr::V4(u32::from(a).wrapping_add(i).into()),
         std::net::IpAddr::V6(a) => std::net::IpAddr::V6(u128::from(a).wrapping_add(u128::from(i)).into()),
+    }
+}
+
+impl Simulation {
+    /// The flow a connection's inbound packets carry.
+    fn flow(&self, c: &Conn) -> Flow {
+        let pcfg = &self.cfg.populations[c.pop as usize];
+        Flow {
+            protocol: pcfg.protocol(),
+            saddr: client_addr(pcfg.first_client, c.client),
+            sport: c.cport,
+            daddr: pcfg.vip,
+            dport: pcfg.port,
+        }
+    }
+
+    /// The director a connection's packets reach now: the population's own, or where its
+    /// HA group sends them; `None` when no director takes them.
+    fn route(&self, c: &Conn) -> Option<usize> {
+        let d = self.pops[c.pop as usize].dir;
+        match &self.ha {
+            Some(ha) if ha.has(d) => ha.route(&self.flow(c)),
+            _ => Some(d),
+        }
+    }
+
+    /// Connection `conn`'s entry in director `d`'s table: its own if that director
+    /// scheduled it, else (it moved there in a fail-over) a synced entry found by its
+    /// addresses, which it adopts; `None` if there is none.
+    fn entry_on(&mut self, d: usize, conn: u32) -> Option<ConnId> {
+        let c = self.conns[conn as usize];
+        if c.ipvs == NO_ENTRY {
+            return None;
+        }
+        let flow = self.flow(&c);
+        if usize::from(c.dir) == d {
+            return Some(c.ipvs).filter(|&id| self.dirs[d].ipvs.entry_matches(id, &flow));
+        }
+        let found = self.dirs[d].ipvs.find_conn(&flow);
+        if let Some(id) = found {
+            let c = &mut self.conns[conn as usize];
+            c.ipvs = id;
+            c.dir = d as u8;
+            self.note_moved(true);
+        }
+        found
     }
 }

@@ -5,6 +5,7 @@
 //! reaching its next hop after a delay); IPVS timers stay in the table's own FIFO lanes.
 //! The conversation of a connection (messages, paths, retransmissions) is in [`flow`].
 
+mod failover;
 mod feedback;
 mod flow;
 
@@ -42,6 +43,8 @@ pub struct Simulation {
     m: Measure,
     /// The feedback loop (owner `servers + backends` of `completions`), if configured.
     feedback: Option<self::feedback::Feedback>,
+    /// The HA group of directors, if configured.
+    ha: Option<self::failover::Ha>,
 }
 
 /// Everything that happens at a point in time.
@@ -71,10 +74,29 @@ enum Event {
     Action(u32),
     /// A configured change to a real server (index into the server events).
     ServerChange(u32),
+    /// A configured change to a director (index into the director events).
+    DirectorChange(u32),
+    /// The HA group's next timer or message.
+    Ha,
+    /// A director's sync sender may have a message to flush.
+    SyncFlush(u16),
+    /// A sync message (slot) reaches the other members.
+    SyncDeliver(u32),
 }
 
 struct Director {
     ipvs: Ipvs,
+    /// It runs (not crashed).
+    alive: bool,
+    /// Its external link works.
+    ext_up: bool,
+    /// Its internal link works.
+    int_up: bool,
+    /// It accepts the VIP's packets: always for a lone director while alive; in an HA
+    /// group, while the group says it holds the VIP.
+    holds: bool,
+    /// Counters of its tables before it last restarted (a reboot loses the table).
+    retired: ipvs::Stats,
     ext_in: Channel,
     ext_out: Channel,
     int_out: Channel,
@@ -138,6 +160,8 @@ struct Conn {
     ack_debt: u32,
     pop: u16,
     cport: u16,
+    /// The director whose table holds `ipvs`.
+    dir: u8,
     fwd: Forwarding,
     measured: bool,
     /// The client's outcome is settled (completed, refused, dropped).
@@ -189,6 +213,7 @@ impl Simulation {
         let m = Measure { batch_means: Some(BatchMeans::new(warmup, end, 20)), ..Measure::default() };
         let feedback =
             cfg.feedback.as_ref().map(|f| self::feedback::Feedback::new(&cfg, f, &streams, &servers));
+        let ha = cfg.ha.as_ref().map(|h| self::failover::Ha::new(&cfg, h));
         let mut sim = Simulation {
             queue: EventQueue::new(),
             completions: TimerSet::new(cfg.servers.len() + cfg.backends.len() + 1),
@@ -205,6 +230,7 @@ impl Simulation {
             open_conns: 0,
             m,
             feedback,
+            ha,
             cfg,
         };
         sim.queue.push(warmup, Event::WindowStart);
@@ -221,6 +247,10 @@ impl Simulation {
         for (i, e) in sim.cfg.server_events.iter().enumerate() {
             sim.queue.push(Time::ZERO + e.at, Event::ServerChange(i as u32));
         }
+        for (i, e) in sim.cfg.director_events.iter().enumerate() {
+            sim.queue.push(Time::ZERO + e.at, Event::DirectorChange(i as u32));
+        }
+        sim.start_ha();
         sim.with_feedback(|lp, host| lp.start(Time::ZERO, host));
         Ok(sim)
     }
@@ -289,6 +319,10 @@ impl Simulation {
             Event::Sample => self.sample(),
             Event::Action(i) => self.action(i as usize),
             Event::ServerChange(i) => self.server_event(i as usize),
+            Event::DirectorChange(i) => self.director_event(i as usize),
+            Event::Ha => self.ha_wake(),
+            Event::SyncFlush(d) => self.sync_flush(d as usize),
+            Event::SyncDeliver(slot) => self.sync_deliver(slot),
         }
     }
 
@@ -312,6 +346,53 @@ impl Simulation {
         let next = fb.lp.next_time().filter(|&t| t <= self.end);
         let owner = (self.servers.len() + self.backends.len()) as u32;
         self.set_completion(owner, next);
+    }
+
+    /// Starts the HA group, if any: the lone directors serve, the group's members as it
+    /// says.
+    fn start_ha(&mut self) {
+        for (d, dir) in self.dirs.iter_mut().enumerate() {
+            dir.holds = self.ha.as_ref().is_none_or(|h| !h.has(d));
+            if let Some(ha) = &self.ha {
+                ha.configure_sync(d, &mut dir.ipvs);
+            }
+        }
+        self.run_ha();
+    }
+
+    /// A director boots again: a fresh IPVS table with its configured services (the old
+    /// table, and every connection entry in it, is gone); its links and their counters
+    /// stay.
+    fn restart_director(&mut self, d: usize) {
+        let name = &self.cfg.directors[d].name;
+        let mut rng = Streams::new(self.cfg.seed).stream(&format!("director/{name}/ipvs/{}", self.now.0));
+        let seed = rand::RngCore::next_u64(&mut rng);
+        let fresh = Director::new(&self.cfg, d, seed, &mut self.servers).expect("validated at start");
+        let old = std::mem::replace(&mut self.dirs[d], fresh);
+        let s = old.ipvs.stats();
+        let new = &mut self.dirs[d];
+        new.retired = ipvs::Stats {
+            conns: old.retired.conns + s.conns,
+            inpkts: old.retired.inpkts + s.inpkts,
+            outpkts: old.retired.outpkts + s.outpkts,
+            inbytes: old.retired.inbytes + s.inbytes,
+            outbytes: old.retired.outbytes + s.outbytes,
+        };
+        new.ext_in = old.ext_in;
+        new.ext_out = old.ext_out;
+        new.int_out = old.int_out;
+        new.int_in = old.int_in;
+        new.cpu = old.cpu;
+        new.window_busy = old.window_busy;
+        new.busy_sample = old.busy_sample;
+        new.window_cpu = old.window_cpu;
+        new.ext_up = old.ext_up;
+        new.int_up = old.int_up;
+        new.alive = true;
+        new.holds = self.ha.as_ref().is_none_or(|h| !h.has(d));
+        if let Some(ha) = &self.ha {
+            ha.configure_sync(d, &mut new.ipvs);
+        }
     }
 
     /// Applies a configured change to a real server.
@@ -464,7 +545,10 @@ impl Simulation {
 
     /// Each director's share of the VIP's traffic now (see [`Sample::director_share`]).
     fn director_shares(&self) -> Vec<f64> {
-        vec![1.0; self.dirs.len()]
+        match &self.ha {
+            Some(ha) => ha.shares(self.dirs.len()),
+            None => self.dirs.iter().map(|d| if d.holds { 1.0 } else { 0.0 }).collect(),
+        }
     }
 
     fn report(self) -> RunReport {
@@ -489,6 +573,7 @@ impl Simulation {
             })
             .collect();
         let expiries = self.dirs.iter().map(|d| d.ipvs.expired_total()).sum();
+        let ha = self.ha.as_ref().map(|h| h.report(self.dirs.len()));
         let directors =
             self.dirs.into_iter().zip(&self.cfg.directors).map(|(d, c)| d.report(c, window)).collect();
         let ref1 = Ref1Stats {
@@ -513,7 +598,7 @@ impl Simulation {
             series: self.m.series,
             ref1,
             feedback: self.feedback.as_ref().map(|f| f.report(&self.cfg, (self.warmup, self.end))),
-            ha: None,
+            ha,
         }
     }
 }
@@ -584,6 +669,11 @@ impl Director {
         };
         Ok(Director {
             ipvs,
+            alive: true,
+            ext_up: true,
+            int_up: true,
+            holds: true,
+            retired: ipvs::Stats::default(),
             ext_in: Channel::new(d.external.inbound),
             ext_out: Channel::new(d.external.outbound),
             int_out: Channel::new(d.internal.outbound),
@@ -623,7 +713,14 @@ impl Director {
                 dropped_packets: s.dropped_packets,
             }
         };
-        let totals = self.ipvs.stats();
+        let now = self.ipvs.stats();
+        let totals = ipvs::Stats {
+            conns: now.conns + self.retired.conns,
+            inpkts: now.inpkts + self.retired.inpkts,
+            outpkts: now.outpkts + self.retired.outpkts,
+            inbytes: now.inbytes + self.retired.inbytes,
+            outbytes: now.outbytes + self.retired.outbytes,
+        };
         DirectorReport {
             name: c.name.clone(),
             in_pkts: totals.inpkts,
