@@ -429,6 +429,15 @@ pub struct Replications {
     /// had feedback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback_weight_travel_per_min: Option<Estimate>,
+    /// Measured connections lost on fail-over [conns]; only when every run had HA results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_on_failover: Option<Estimate>,
+    /// The longest fail-over gap [s] (`ha.failover_gap_s_max`); only when every run has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha_failover_gap_s_max: Option<Estimate>,
+    /// The slowest fault detection [s] (`ha.detection_s_max`); only when every run has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha_detection_s_max: Option<Estimate>,
 }
 
 /// Aggregates replications (Student t 95% intervals).
