@@ -110,7 +110,7 @@ fn or_dash(x: &Option<String>) -> String {
 }
 
 /// The headline figures, as `(label, text)` lines (terminal and page).
-pub(crate) fn headline(h: &HaSummary) -> Vec<(&'static str, String)> {
+fn headline(h: &HaSummary) -> Vec<(&'static str, String)> {
     let n = h.faults.len();
     let detection = match (n, h.detection_s_max) {
         (0, _) => "no real-server fault".to_string(),
@@ -297,7 +297,7 @@ pub(crate) fn text(out: &mut String, h: &HaSummary) {
 }
 
 /// `ha_events.csv`'s columns.
-pub(crate) const EVENT_COLUMNS: [&str; 15] = [
+const EVENT_COLUMNS: [&str; 15] = [
     "t_s",
     "event",
     "subject",
