@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// Chart size [px]; the page scales it down to its column's width.
@@ -56,6 +57,18 @@ pub(crate) struct Threshold {
     pub label: String,
 }
 
+/// Vertical lines at event times (faults, fail-overs): one colour and one legend entry a
+/// group. Marks outside the data's x range are left out.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Marks {
+    /// Legend entry.
+    pub label: String,
+    /// Colour (red, green, blue).
+    pub rgb: (u8, u8, u8),
+    /// Where [x].
+    pub xs: Vec<f64>,
+}
+
 /// What to draw.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Chart {
@@ -76,6 +89,8 @@ pub(crate) struct Chart {
     pub y_at_least: f64,
     pub lines: Vec<Line>,
     pub threshold: Option<Threshold>,
+    /// Event marks, drawn over the lines.
+    pub marks: Vec<Marks>,
 }
 
 /// At most `max` points of `points`: the points of each of `max / 2` equal-count buckets
@@ -277,7 +292,10 @@ where
             .label(t.label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(3)));
     }
-    let labelled = lines.iter().take(MAX_LEGEND).any(|l| !l.name.is_empty()) || c.threshold.is_some();
+    draw_marks(&mut ch, &c.marks)?;
+    let labelled = lines.iter().take(MAX_LEGEND).any(|l| !l.name.is_empty())
+        || c.threshold.is_some()
+        || c.marks.iter().any(|m| !m.label.is_empty());
     if labelled {
         ch.configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
@@ -285,6 +303,45 @@ where
             .border_style(RGBColor(0xbb, 0xbb, 0xbb))
             .label_font(("sans-serif", 13))
             .draw()?;
+    }
+    Ok(())
+}
+
+/// At most one mark a pixel column: a thousand fail-overs of active-active blocks draw as
+/// a band, not as a thousand elements.
+fn mark_positions(xs: &[f64], x: &Range<f64>) -> Vec<f64> {
+    let width = x.end - x.start;
+    let mut seen = std::collections::BTreeSet::new();
+    xs.iter()
+        .copied()
+        .filter(|v| v.is_finite() && x.contains(v))
+        .filter(|v| seen.insert(((v - x.start) / width * f64::from(SIZE.0)) as i64))
+        .collect()
+}
+
+fn draw_marks<DB, X>(
+    ch: &mut ChartContext<'_, DB, Cartesian2d<X, RangedCoordf64>>,
+    marks: &[Marks],
+) -> DrawResult<DB>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64>,
+{
+    let (x, y) = (ch.x_range(), ch.y_range());
+    for m in marks {
+        let (r, g, b) = m.rgb;
+        let color = RGBColor(r, g, b);
+        let xs = mark_positions(&m.xs, &x);
+        if xs.is_empty() {
+            continue;
+        }
+        let style = color.mix(0.8).stroke_width(1);
+        let anno =
+            ch.draw_series(xs.iter().map(|&v| PathElement::new(vec![(v, y.start), (v, y.end)], style)))?;
+        if !m.label.is_empty() {
+            anno.label(m.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
     }
     Ok(())
 }
@@ -332,6 +389,30 @@ mod tests {
             assert!(svg.contains(t), "missing {t}");
         }
         assert!(render(&Chart { lines: vec![Line::default()], ..chart }).is_none());
+    }
+
+    #[test]
+    fn marks_draw_one_line_a_pixel_column_inside_the_x_range() {
+        let x = 0.0..10.0;
+        // 960 px over 10 s: 0.001 s apart is the same column; 11 and NaN are outside.
+        assert_eq!(mark_positions(&[1.0, 1.001, 2.0, 11.0, f64::NAN, -1.0], &x), [1.0, 2.0]);
+        let xs: Vec<f64> = (0..100_000).map(|i| f64::from(i) / 10_000.0).collect();
+        assert!(mark_positions(&xs, &x).len() <= SIZE.0 as usize);
+        let line = Line { name: "responses".into(), points: vec![(0.0, 1.0), (10.0, 2.0)], ci: vec![] };
+        let chart = Chart {
+            title: "t".into(),
+            lines: vec![line],
+            marks: vec![
+                Marks { label: "fail-over <&>".into(), rgb: (0x22, 0x22, 0x22), xs: vec![3.0, 7.0] },
+                Marks { label: "outside".into(), rgb: (0xd6, 0x27, 0x28), xs: vec![20.0] },
+            ],
+            ..Chart::default()
+        };
+        let svg = render(&chart).expect("has points");
+        assert!(svg.contains("fail-over &lt;&amp;&gt;"), "the marks' legend entry");
+        assert!(!svg.contains("outside"), "no legend entry for marks that are not drawn");
+        let plain = render(&Chart { marks: Vec::new(), ..chart }).unwrap();
+        assert_eq!(svg.matches("<polyline").count(), plain.matches("<polyline").count() + 2 + 1);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!
 //! - [`summary`], [`summary_json`], [`text_summary`]: `summary.json` and the terminal text
 //!   (`summary.rs`).
-//! - [`write_run`]: `series.csv`, `servers.csv` and the run's `report.html` (`run.rs`).
+//! - [`write_run`]: `series.csv`, `servers.csv` and the run's `report.html` (`run.rs`);
+//!   high availability (`summary.json`'s `ha`, `ha_events.csv`, the page's section, the
+//!   terminal block) in `ha.rs`.
 //! - [`replications`], [`write_replications`]: Student t intervals over seeds
 //!   (`replications.rs`); [`write_sweep`] (`sweep.rs`); [`write_plan`] (`plan.rs`).
 //! - Internals: `chart.rs` (plotters line charts as inline SVG), `html.rs` (the page and
@@ -21,6 +23,7 @@
 
 mod chart;
 mod csv;
+mod ha;
 mod html;
 mod plan;
 mod replications;
@@ -79,6 +82,144 @@ pub struct Summary {
     /// What the feedback loop did; absent without feedback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<FeedbackSummary>,
+    /// Health checks, fail-overs and sync; absent without health checks or an HA group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaSummary>,
+}
+
+/// What the high-availability machinery did (`summary.json`'s `ha`): the headline
+/// figures first, then every fault, check counter, fail-over and director fault.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HaSummary {
+    /// The slowest detection of a real-server fault (detected − began) [s]; absent when no
+    /// fault was detected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_s_max: Option<f64>,
+    /// The longest fail-over gap [s]; absent without a fail-over caused by a fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_gap_s_max: Option<f64>,
+    /// Established connections (any) lost at fail-overs, summed.
+    pub lost_conns_total: u64,
+    /// Established connections (any) that survived fail-overs on synced entries, summed.
+    pub survived_conns_total: u64,
+    /// Real-server faults that no checker declared down (before they recovered, or at all).
+    pub faults_undetected: u64,
+    /// Real-server faults, in time order.
+    pub faults: Vec<FaultSummary>,
+    /// Health-check counters per director (configuration order).
+    pub checks: Vec<CheckSummary>,
+    /// Changes of the director serving the VIP (or a block), in time order.
+    pub failovers: Vec<FailoverSummary>,
+    /// Director faults and repairs, in time order.
+    pub director_faults: Vec<DirectorFaultSummary>,
+    /// Connection synchronisation; `null` without it.
+    #[serde(default)]
+    pub sync: Option<SyncSummary>,
+    /// Active-active: measured connections each director scheduled; absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scheduled_by_director: Vec<ScheduledSummary>,
+}
+
+/// One real-server fault and how the health checks saw it. Times are seconds since the
+/// run's start; an absent time did not happen.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultSummary {
+    /// The real server.
+    pub server: String,
+    /// `crash`, `hang` or `slow`.
+    pub kind: String,
+    /// When the fault began [s].
+    pub at_s: f64,
+    /// When it ended [s].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_at_s: Option<f64>,
+    /// When a checker declared the server down [s].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_at_s: Option<f64>,
+    /// `detected_at_s − at_s` [s].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_s: Option<f64>,
+    /// When a checker restored it after its recovery [s].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_at_s: Option<f64>,
+    /// Connections sent to it that failed between the fault and its detection (or
+    /// recovery, if undetected).
+    pub failed_before_detection: u64,
+    /// Connections that failed from its detection until its recovery.
+    pub failed_after_detection: u64,
+}
+
+/// Health checks on one director.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSummary {
+    /// The director.
+    pub director: String,
+    /// Checks started.
+    pub checks: u64,
+    /// Checks that failed (timed out or refused).
+    pub failed: u64,
+    /// Real servers declared down.
+    pub downs: u64,
+    /// Real servers restored.
+    pub ups: u64,
+    /// Times the fallback (sorry) server was put in.
+    pub fallbacks: u64,
+}
+
+/// A change of the director serving the VIP (or a block).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FailoverSummary {
+    /// When the new director's gratuitous ARP took effect [s].
+    pub at_s: f64,
+    /// The director that served before; absent if none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The director serving now; absent if none does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// `director down`, `external link down`, `preempt`, `ipfail`, ...
+    pub cause: String,
+    /// From the fault that caused it to `at_s` [s]; absent without a causing fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_s: Option<f64>,
+    /// Established connections (any) lost: the new director had no entry for them.
+    pub lost_conns: u64,
+    /// Established connections (any) that went on through a synced entry.
+    pub survived_conns: u64,
+}
+
+/// A director fault or repair.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DirectorFaultSummary {
+    /// The director.
+    pub director: String,
+    /// `down`, `up`, `external link down`, `external link up`, `internal link down`,
+    /// `internal link up`.
+    pub kind: String,
+    /// When [s].
+    pub at_s: f64,
+}
+
+/// What the sync daemons sent (whole run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncSummary {
+    /// Sync messages sent.
+    pub messages: u64,
+    /// Connection records in them.
+    pub conns: u64,
+    /// Their UDP payload bytes.
+    pub bytes: u64,
+    /// Entries created or refreshed on receiving directors.
+    pub applied: u64,
+}
+
+/// Active-active: the measured connections one director scheduled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledSummary {
+    /// The director.
+    pub director: String,
+    /// Connections it scheduled.
+    pub connections: u64,
 }
 
 /// The feedback loop's results (`summary.json`'s `feedback`).
@@ -248,7 +389,8 @@ pub fn text_summary(meta: &RunMeta, report: &RunReport) -> String {
 }
 
 /// Writes a run's report directory: `summary.json`, `series.csv` (the time series, one
-/// row per sample), `servers.csv` (per real server per sample) and `report.html`.
+/// row per sample), `servers.csv` (per real server per sample), `ha_events.csv` (faults,
+/// fail-overs and director faults; only when the run has HA results) and `report.html`.
 pub fn write_run(dir: &Path, meta: &RunMeta, report: &RunReport) -> io::Result<Written> {
     run::write(dir, meta, report)
 }
@@ -287,6 +429,15 @@ pub struct Replications {
     /// had feedback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback_weight_travel_per_min: Option<Estimate>,
+    /// Measured connections lost on fail-over [conns]; only when every run had HA results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_on_failover: Option<Estimate>,
+    /// The longest fail-over gap [s] (`ha.failover_gap_s_max`); only when every run has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha_failover_gap_s_max: Option<Estimate>,
+    /// The slowest fault detection [s] (`ha.detection_s_max`); only when every run has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha_detection_s_max: Option<Estimate>,
 }
 
 /// Aggregates replications (Student t 95% intervals).

@@ -31,6 +31,9 @@ fn metric_estimate(metric: &str, r: &Replications) -> Option<Estimate> {
         "utilization_spread" => Some(r.utilization_spread),
         "feedback.reaction_s" => r.feedback_reaction_s,
         "feedback.weight_travel_per_min" => r.feedback_weight_travel_per_min,
+        "connections.lost_on_failover" => r.lost_on_failover,
+        "ha.failover_gap_s_max" => r.ha_failover_gap_s_max,
+        "ha.detection_s_max" => r.ha_detection_s_max,
         _ => None,
     }
 }
@@ -196,5 +199,20 @@ mod tests {
         assert_eq!(parse_slo("throughput_cps >= 750 conn/s"), Some(("throughput_cps".into(), ">=", 750.0)));
         assert_eq!(parse_slo("fast enough"), None);
         assert_eq!(parse_slo("<= 3"), None);
+    }
+
+    #[test]
+    fn slo_metrics_on_ha_paths_have_their_intervals() {
+        let e = Estimate { mean: 1.5, ci95: 0.5, n: 3 };
+        let r = Replications {
+            lost_on_failover: Some(e),
+            ha_failover_gap_s_max: Some(e),
+            ha_detection_s_max: Some(e),
+            ..Replications::default()
+        };
+        for m in ["connections.lost_on_failover", "ha.failover_gap_s_max", "ha.detection_s_max"] {
+            assert_eq!(metric_estimate(m, &r), Some(e), "{m}");
+            assert_eq!(metric_estimate(m, &Replications::default()), None, "{m}");
+        }
     }
 }

@@ -40,8 +40,8 @@ pub(crate) fn aggregate(mut runs: Vec<Summary>) -> Replications {
     // order, so the result is a function of the input).
     runs.sort_by_key(|s| s.seed);
     let metric = |f: fn(&Summary) -> f64| estimate(&runs.iter().map(f).collect::<Vec<_>>());
-    // A feedback metric is estimated only when every run has it (an estimate over the
-    // runs that happen to have one would hide the others).
+    // A feedback or HA metric is estimated only when every run has it (an estimate over
+    // the runs that happen to have one would hide the others).
     let every = |f: fn(&Summary) -> Option<f64>| {
         let xs: Option<Vec<f64>> = runs.iter().map(f).collect();
         xs.filter(|xs| !xs.is_empty()).map(|xs| estimate(&xs))
@@ -54,6 +54,9 @@ pub(crate) fn aggregate(mut runs: Vec<Summary>) -> Replications {
         utilization_spread: metric(|s| s.utilization_spread),
         feedback_reaction_s: every(feedback_reaction_s),
         feedback_weight_travel_per_min: every(feedback_weight_travel_per_min),
+        lost_on_failover: every(lost_on_failover),
+        ha_failover_gap_s_max: every(ha_failover_gap_s_max),
+        ha_detection_s_max: every(ha_detection_s_max),
         runs,
     }
 }
@@ -68,10 +71,26 @@ pub(crate) fn feedback_weight_travel_per_min(s: &Summary) -> Option<f64> {
     s.feedback.as_ref().map(|f| f.weight_travel_per_min)
 }
 
-/// An estimate that only runs with feedback have: its CSV column, how pages show it, and
-/// where the estimate and each run's value are.
+/// A run's connections lost on fail-over, if it had HA results (without them the count
+/// is 0 by construction, not a measurement).
+pub(crate) fn lost_on_failover(s: &Summary) -> Option<f64> {
+    s.ha.as_ref().map(|_| s.connections.lost_on_failover as f64)
+}
+
+/// A run's longest fail-over gap [s], if it had one.
+pub(crate) fn ha_failover_gap_s_max(s: &Summary) -> Option<f64> {
+    s.ha.as_ref()?.failover_gap_s_max
+}
+
+/// A run's slowest fault detection [s], if a fault was detected.
+pub(crate) fn ha_detection_s_max(s: &Summary) -> Option<f64> {
+    s.ha.as_ref()?.detection_s_max
+}
+
+/// An estimate that only some runs have (feedback, HA): its CSV column, how pages show
+/// it, and where the estimate and each run's value are.
 #[derive(Clone, Copy)]
-pub(crate) struct FeedbackMetric {
+pub(crate) struct OptionalMetric {
     /// CSV column (and `NAME_ci95`).
     pub name: &'static str,
     /// Chart title.
@@ -86,9 +105,9 @@ pub(crate) struct FeedbackMetric {
     pub per_run: fn(&Summary) -> Option<f64>,
 }
 
-/// The feedback estimates, in column order.
-pub(crate) const FEEDBACK_METRICS: [FeedbackMetric; 2] = [
-    FeedbackMetric {
+/// The optional estimates, in column order: feedback, then HA.
+pub(crate) const OPTIONAL_METRICS: [OptionalMetric; 5] = [
+    OptionalMetric {
         name: "feedback_reaction_s",
         title: "Feedback reaction time",
         y_label: "slowest server's reaction [s]",
@@ -96,13 +115,37 @@ pub(crate) const FEEDBACK_METRICS: [FeedbackMetric; 2] = [
         estimate: |r| r.feedback_reaction_s,
         per_run: feedback_reaction_s,
     },
-    FeedbackMetric {
+    OptionalMetric {
         name: "feedback_weight_travel_per_min",
         title: "Feedback weight travel",
         y_label: "sum of |weight change| [1/min]",
         short: "weight travel /min",
         estimate: |r| r.feedback_weight_travel_per_min,
         per_run: feedback_weight_travel_per_min,
+    },
+    OptionalMetric {
+        name: "lost_on_failover",
+        title: "Connections lost on fail-over",
+        y_label: "measured connections lost [conns]",
+        short: "lost on fail-over",
+        estimate: |r| r.lost_on_failover,
+        per_run: lost_on_failover,
+    },
+    OptionalMetric {
+        name: "ha_failover_gap_s_max",
+        title: "Longest fail-over gap",
+        y_label: "fault to gratuitous ARP [s]",
+        short: "fail-over gap s",
+        estimate: |r| r.ha_failover_gap_s_max,
+        per_run: ha_failover_gap_s_max,
+    },
+    OptionalMetric {
+        name: "ha_detection_s_max",
+        title: "Slowest fault detection",
+        y_label: "fault to health-check verdict [s]",
+        short: "detection s",
+        estimate: |r| r.ha_detection_s_max,
+        per_run: ha_detection_s_max,
     },
 ];
 
@@ -131,21 +174,21 @@ pub(crate) fn estimate_fields(r: &Replications) -> Vec<String> {
     out
 }
 
-/// The feedback estimate columns (`NAME`, `NAME_ci95`) of the metrics some of `results`
-/// have: none when no result has feedback.
-pub(crate) fn feedback_columns<'a>(
+/// The optional estimate columns (`NAME`, `NAME_ci95`) of the metrics some of `results`
+/// have: none when no result has feedback or HA.
+pub(crate) fn optional_columns<'a>(
     results: impl Iterator<Item = &'a Replications> + Clone,
-) -> Vec<FeedbackMetric> {
-    FEEDBACK_METRICS.into_iter().filter(|m| results.clone().any(|r| (m.estimate)(r).is_some())).collect()
+) -> Vec<OptionalMetric> {
+    OPTIONAL_METRICS.into_iter().filter(|m| results.clone().any(|r| (m.estimate)(r).is_some())).collect()
 }
 
-/// The header of [`feedback_columns`].
-pub(crate) fn feedback_header(cols: &[FeedbackMetric]) -> Vec<String> {
+/// The header of [`optional_columns`].
+pub(crate) fn optional_header(cols: &[OptionalMetric]) -> Vec<String> {
     cols.iter().flat_map(|m| [m.name.to_string(), format!("{}_ci95", m.name)]).collect()
 }
 
-/// The fields of [`feedback_columns`]; empty cells where a result has no such estimate.
-pub(crate) fn feedback_fields(cols: &[FeedbackMetric], r: &Replications) -> Vec<String> {
+/// The fields of [`optional_columns`]; empty cells where a result has no such estimate.
+pub(crate) fn optional_fields(cols: &[OptionalMetric], r: &Replications) -> Vec<String> {
     cols.iter()
         .flat_map(|m| match (m.estimate)(r) {
             Some(e) => [num(e.mean), num(e.ci95)],
@@ -155,10 +198,11 @@ pub(crate) fn feedback_fields(cols: &[FeedbackMetric], r: &Replications) -> Vec<
 }
 
 /// `replications.csv`: one row per seed, then a `mean` and a `ci95` row.
-/// The feedback columns are there only when their estimates are (every run had them).
+/// The feedback and HA columns are there only when their estimates are (every run had
+/// them).
 pub(crate) fn csv(r: &Replications) -> String {
-    let fb: Vec<FeedbackMetric> =
-        FEEDBACK_METRICS.into_iter().filter(|m| (m.estimate)(r).is_some()).collect();
+    let fb: Vec<OptionalMetric> =
+        OPTIONAL_METRICS.into_iter().filter(|m| (m.estimate)(r).is_some()).collect();
     let mut header: Vec<String> = [
         "seed",
         "latency_mean_ms",
@@ -314,5 +358,54 @@ mod tests {
         assert!(json.contains("\"utilization_spread\"") && !json.contains("feedback_"), "{json}");
         // No runs at all: nothing to estimate.
         assert_eq!(aggregate(Vec::new()).feedback_weight_travel_per_min, None);
+    }
+
+    fn with_ha(mut s: Summary, lost: u64, gap: Option<f64>, detection: Option<f64>) -> Summary {
+        s.connections.lost_on_failover = lost;
+        s.ha = Some(crate::HaSummary {
+            failover_gap_s_max: gap,
+            detection_s_max: detection,
+            ..crate::HaSummary::default()
+        });
+        s
+    }
+
+    #[test]
+    fn ha_estimates_need_every_run_to_have_them() {
+        let ha = |seed, lost, gap, detection| with_ha(run(seed, 1.0, 1.0, 1.0, 0), lost, gap, detection);
+        let r = aggregate(vec![ha(2, 6, Some(3.0), None), ha(1, 4, Some(1.0), Some(0.5))]);
+        assert_eq!(r.lost_on_failover.map(|e| (e.mean, e.n)), Some((5.0, 2)));
+        assert_eq!(r.ha_failover_gap_s_max.map(|e| e.mean), Some(2.0));
+        assert_eq!(r.ha_detection_s_max, None, "one run detected nothing");
+        // Lost on fail-over counts in the loss fraction too.
+        assert_eq!(r.loss_fraction.mean, 0.05);
+        let text = csv(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].ends_with(",utilization_spread,lost_on_failover,ha_failover_gap_s_max"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(lines[1], "1,1,1,1,0.04,0,4,1");
+        assert_eq!(lines[3], "mean,1,1,1,0.05,0,5,2");
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"ha_failover_gap_s_max\"") && !json.contains("ha_detection_s_max"), "{json}");
+        // Feedback and HA together: feedback's columns first.
+        let both = |seed| {
+            let s = with_ha(run(seed, 1.0, 1.0, 1.0, 0), 1, Some(1.0), Some(1.0));
+            with_feedback(s, 0.0, Some(2.0), 3.0)
+        };
+        let header = csv(&aggregate(vec![both(1), both(2)])).lines().next().unwrap().to_string();
+        assert!(
+            header.ends_with(
+                ",feedback_reaction_s,feedback_weight_travel_per_min,lost_on_failover,\
+                 ha_failover_gap_s_max,ha_detection_s_max"
+            ),
+            "{header}"
+        );
+        // A run without HA results: no HA estimate at all (its 0 lost is no measurement).
+        let r = aggregate(vec![ha(1, 4, Some(1.0), Some(0.5)), run(2, 1.0, 1.0, 1.0, 0)]);
+        assert_eq!((r.lost_on_failover, r.ha_failover_gap_s_max, r.ha_detection_s_max), (None, None, None));
+        assert!(csv(&r).lines().next().unwrap().ends_with(",utilization_spread"));
     }
 }

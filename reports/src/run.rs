@@ -1,4 +1,5 @@
-//! A run's report directory: `summary.json`, `series.csv`, `servers.csv`, `report.html`.
+//! A run's report directory: `summary.json`, `series.csv`, `servers.csv`, `ha_events.csv`
+//! (with HA), `report.html`.
 
 use std::io;
 use std::path::Path;
@@ -30,7 +31,9 @@ fn intervals_s(series: &[Sample]) -> Vec<f64> {
 pub(crate) fn series_csv(r: &RunReport) -> String {
     let mut header: Vec<String> =
         ["t_s", "responses", "throughput_rps", "p50_ms", "p99_ms", "open_conns"].map(String::from).to_vec();
+    header.push("failed".into());
     header.extend(r.directors.iter().map(|d| format!("link_utilization_{}", d.name)));
+    header.extend(r.directors.iter().map(|d| format!("share_{}", d.name)));
     let mut csv = Csv::new(&header);
     for (s, iv) in r.series.iter().zip(intervals_s(&r.series)) {
         let rate = if iv > 0.0 { s.responses as f64 / iv } else { 0.0 };
@@ -41,8 +44,14 @@ pub(crate) fn series_csv(r: &RunReport) -> String {
             num(ns_to_ms(s.p50_ns)),
             num(ns_to_ms(s.p99_ns)),
             s.open_conns.to_string(),
+            s.failed.to_string(),
         ];
-        row.extend(s.director_link_utilization.iter().map(|&u| num(u)));
+        // One field per director whatever the sample holds, so every row fits the header.
+        let per_director = |xs: &[f64]| {
+            (0..r.directors.len()).map(|i| xs.get(i).map_or(String::new(), |&x| num(x))).collect::<Vec<_>>()
+        };
+        row.extend(per_director(&s.director_link_utilization));
+        row.extend(per_director(&s.director_share));
         csv.row(&row);
     }
     csv.finish()
@@ -76,6 +85,9 @@ pub(crate) fn write(dir: &Path, meta: &RunMeta, r: &RunReport) -> io::Result<Wri
     w.write(dir, "summary.json", &summary::to_json(&s))?;
     w.write(dir, "series.csv", &series_csv(r))?;
     w.write(dir, "servers.csv", &servers_csv(r))?;
+    if let Some(h) = &s.ha {
+        w.write(dir, "ha_events.csv", &crate::ha::events_csv(h))?;
+    }
     w.write(dir, "report.html", &html(meta, &s, r))?;
     Ok(w)
 }
@@ -93,7 +105,7 @@ fn cdf_points(l: &Latency) -> Vec<(f64, f64)> {
     qs.iter().map(|&q| (quantile_ms(l, q), q)).collect()
 }
 
-fn time_chart(title: &str, y_label: &str, lines: Vec<Line>) -> Chart {
+pub(crate) fn time_chart(title: &str, y_label: &str, lines: Vec<Line>) -> Chart {
     Chart {
         title: title.into(),
         x_label: "simulated time [s]".into(),
@@ -117,7 +129,7 @@ fn per_server(r: &RunReport, f: impl Fn(&sim_core::model::ServerSample) -> f64) 
         .collect()
 }
 
-fn t_s(s: &Sample) -> f64 {
+pub(crate) fn t_s(s: &Sample) -> f64 {
     ns_to_s(s.t.as_nanos())
 }
 
@@ -264,6 +276,9 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     if s.feedback.is_some() {
         links.push(("feedback", "Feedback"));
     }
+    if s.ha.is_some() {
+        links.push(("ha", "High availability"));
+    }
     links.push(("ipvs", "IPVS tables"));
     page.raw(&nav(&links));
     page.h2("summary", "Summary");
@@ -302,6 +317,9 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     page.h2("charts", "Charts");
     charts(&mut page, r);
     feedback_section(&mut page, s, r);
+    if let Some(h) = &s.ha {
+        crate::ha::section(&mut page, h, r);
+    }
     page.h2("ipvs", "IPVS tables at the end of the run");
     for d in &r.directors {
         page.h3(&format!("director {}", d.name));

@@ -64,7 +64,7 @@ fn director(d: &DirectorReport) -> DirectorSummary {
 }
 
 /// A value that may be missing: kept only when it is a finite number.
-fn finite_opt(x: Option<f64>) -> Option<f64> {
+pub(crate) fn finite_opt(x: Option<f64>) -> Option<f64> {
     x.filter(|v| v.is_finite())
 }
 
@@ -145,6 +145,7 @@ pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
         utilization_spread: spread(r.servers.iter().map(|s| s.utilization)),
         directors: r.directors.iter().map(director).collect(),
         feedback: r.feedback.as_ref().map(feedback),
+        ha: r.ha.as_ref().map(|h| crate::ha::build(h, &r.directors)),
     }
 }
 
@@ -317,6 +318,9 @@ pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
             let _ = writeln!(out, "feedback {label:<13} {line}");
         }
         out.push_str(&text_table(&FEEDBACK_COLUMNS, 1, &feedback_rows(f)));
+    }
+    if let Some(h) = &s.ha {
+        crate::ha::text(&mut out, h);
     }
     for (d, ds) in r.directors.iter().zip(&s.directors) {
         let _ = writeln!(

@@ -7,7 +7,7 @@ use crate::chart::{Chart, Line};
 use crate::csv::Csv;
 use crate::html::{Page, escape, nav};
 use crate::replications::{
-    ESTIMATE_COLUMNS, estimate_fields, feedback_columns, feedback_fields, feedback_header, fmt_estimate,
+    ESTIMATE_COLUMNS, estimate_fields, fmt_estimate, optional_columns, optional_fields, optional_header,
 };
 use crate::{Estimate, Replications, SweepReport, Written};
 
@@ -91,7 +91,7 @@ fn groups(s: &SweepReport, x: usize, numeric: bool) -> (Vec<Group>, Option<Vec<S
 }
 
 /// The metrics compared: title, y label, and the estimate (`None`: the point has none,
-/// a feedback metric of a point without feedback).
+/// a feedback or HA metric of a point without feedback or HA).
 type Metric = (&'static str, &'static str, fn(&Replications) -> Option<Estimate>);
 
 const METRICS: [Metric; 5] = [
@@ -103,16 +103,16 @@ const METRICS: [Metric; 5] = [
 ];
 
 fn csv(s: &SweepReport) -> String {
-    let fb = feedback_columns(s.points.iter().map(|p| &p.result));
+    let fb = optional_columns(s.points.iter().map(|p| &p.result));
     let mut header: Vec<String> = s.axes.clone();
     header.extend(ESTIMATE_COLUMNS.map(String::from));
-    header.extend(feedback_header(&fb));
+    header.extend(optional_header(&fb));
     let mut csv = Csv::new(&header);
     for p in &s.points {
         let mut row: Vec<String> =
             (0..s.axes.len()).map(|a| p.values.get(a).cloned().unwrap_or_default()).collect();
         row.extend(estimate_fields(&p.result));
-        row.extend(feedback_fields(&fb, &p.result));
+        row.extend(optional_fields(&fb, &p.result));
         csv.row(&row);
     }
     csv.finish()
@@ -179,19 +179,19 @@ fn html(s: &SweepReport) -> String {
             for m in METRICS {
                 page.chart(&metric_chart(s, x, &groups, &categories, m), caption, "no point has a value");
             }
-            // Only when some point has them (a sweep over `feedback.enabled`).
+            // Only when some point has them (a sweep over `feedback.enabled`, or with HA).
             let caption = format!(
                 "{caption}{}Points without the value in every replication are left out.",
                 if caption.is_empty() { "" } else { " " }
             );
-            for m in feedback_columns(s.points.iter().map(|p| &p.result)) {
+            for m in optional_columns(s.points.iter().map(|p| &p.result)) {
                 let chart = metric_chart(s, x, &groups, &categories, (m.title, m.y_label, m.estimate));
                 page.chart(&chart, &caption, "no point has a value");
             }
         }
     }
     page.h2("points", "Points");
-    let fb = feedback_columns(s.points.iter().map(|p| &p.result));
+    let fb = optional_columns(s.points.iter().map(|p| &p.result));
     let mut header: Vec<&str> = s.axes.iter().map(String::as_str).collect();
     header.extend(["runs", "mean ms", "p99 ms", "throughput conn/s", "lost %", "util spread %"]);
     header.extend(fb.iter().map(|m| m.short));
@@ -235,7 +235,7 @@ pub(crate) fn write(dir: &Path, s: &SweepReport) -> io::Result<Written> {
 mod tests {
     use super::*;
     use crate::SweepPoint;
-    use crate::replications::FEEDBACK_METRICS;
+    use crate::replications::OPTIONAL_METRICS;
 
     fn point(values: &[&str], mean: f64) -> SweepPoint {
         let est = Estimate { mean, ci95: mean / 10.0, n: 3 };
@@ -349,9 +349,45 @@ mod tests {
         assert!(page.contains("<th>reaction s</th>"));
         // The line of points without feedback is left out of the feedback charts.
         let (groups, cats) = groups(&s, 1, true);
-        let m = FEEDBACK_METRICS[0];
+        let m = OPTIONAL_METRICS[0];
         let chart = metric_chart(&s, 1, &groups, &cats, (m.title, m.y_label, m.estimate));
         assert_eq!(chart.lines.len(), 1);
         assert_eq!(chart.lines[0].name, "feedback.enabled=true");
+    }
+
+    #[test]
+    fn ha_columns_and_charts_when_points_have_ha() {
+        let mut s = sweep();
+        for (k, p) in s.points.iter_mut().enumerate() {
+            let e = Estimate { mean: k as f64, ci95: 0.25, n: 3 };
+            p.result.lost_on_failover = Some(e);
+            p.result.ha_failover_gap_s_max = Some(e);
+            // rr's points detected no fault in some replication.
+            p.result.ha_detection_s_max = (k >= 3).then_some(e);
+        }
+        let text = csv(&s);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].ends_with(
+                ",utilization_spread_ci95,lost_on_failover,lost_on_failover_ci95,\
+                 ha_failover_gap_s_max,ha_failover_gap_s_max_ci95,ha_detection_s_max,ha_detection_s_max_ci95"
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with(",0,0.25,0,0.25,,"), "{}", lines[1]);
+        assert!(lines[5].ends_with(",4,0.25,4,0.25,4,0.25"), "{}", lines[5]);
+        let page = html(&s);
+        for title in [
+            "Connections lost on fail-over against servers",
+            "Longest fail-over gap against servers",
+            "Slowest fault detection against servers",
+            "<th>fail-over gap s</th>",
+            "<th>detection s</th>",
+        ] {
+            assert!(page.contains(title), "missing {title}");
+        }
+        assert!(!page.contains("Feedback reaction"));
+        assert_eq!(page.matches("<svg").count(), 5 + 3);
     }
 }

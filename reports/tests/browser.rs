@@ -1,6 +1,7 @@
 //! The report pages in a real browser: headless Chromium renders each `report.html`
-//! (run, sweep, plan) to a PNG, which must show charts (many non-white pixels, several
-//! distinct line colours), and Chromium must report no failed resource load.
+//! (a run, one with feedback, one with HA; a sweep, a plan) to a PNG, which must show
+//! charts (many non-white pixels, several distinct line colours), and Chromium must report
+//! no failed resource load.
 //!
 //! Chromium is required: without `/usr/bin/chromium` (or `LVSIM_CHROMIUM`) these tests
 //! fail, unless `LVSIM_SKIP_BROWSER=1`, which skips them with a notice. Debian:
@@ -218,6 +219,17 @@ fn a_feedback_run_report_renders_in_chromium() {
     let r = common::with_feedback(common::run(3, 2, 50));
     reports::write_run(&dir, &common::meta(), &r).expect("writes");
     check_in_browser(&browser, &work, &dir.join("report.html"), 9);
+}
+
+#[test]
+fn an_ha_run_report_renders_in_chromium() {
+    let Some(browser) = chromium() else { return };
+    let work = tmp("run-ha");
+    let dir = work.join("report");
+    let r = common::with_ha(common::run(3, 2, 50));
+    reports::write_run(&dir, &common::meta(), &r).expect("writes");
+    // The eight charts of every run, then failed connections and director share.
+    check_in_browser(&browser, &work, &dir.join("report.html"), 10);
 }
 
 #[test]

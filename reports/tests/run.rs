@@ -33,7 +33,10 @@ fn csv_files_have_one_row_per_sample_and_per_server() {
     assert_eq!(r.series.len(), 20, "2 s sampled every 100 ms");
     let series = std::fs::read_to_string(dir.join("series.csv")).unwrap();
     let lines: Vec<&str> = series.lines().collect();
-    assert_eq!(lines[0], "t_s,responses,throughput_rps,p50_ms,p99_ms,open_conns,link_utilization_lb1");
+    assert_eq!(
+        lines[0],
+        "t_s,responses,throughput_rps,p50_ms,p99_ms,open_conns,failed,link_utilization_lb1,share_lb1"
+    );
     assert_eq!(lines.len(), 1 + r.series.len());
     assert!(lines[1].starts_with("0.1,"), "{}", lines[1]);
     let first = &r.series[0];
@@ -41,6 +44,9 @@ fn csv_files_have_one_row_per_sample_and_per_server() {
     assert_eq!(fields[1], first.responses.to_string());
     // Responses per second over the first 100 ms interval.
     assert_eq!(fields[2].parse::<f64>().unwrap(), first.responses as f64 / 0.1);
+    // Nothing failed, and the one director holds the VIP throughout.
+    assert_eq!((fields[6], fields[8]), ("0", "1"));
+    assert!(lines.iter().skip(1).all(|l| l.split(',').count() == 9));
     let servers = std::fs::read_to_string(dir.join("servers.csv")).unwrap();
     let lines: Vec<&str> = servers.lines().collect();
     assert_eq!(lines[0], "t_s,server,utilization,active_conns,inactive_conns,weight,capacity");

@@ -226,3 +226,89 @@ pub fn with_feedback(mut r: RunReport) -> RunReport {
     assert_eq!(r.feedback.as_ref().map(|f| f.servers.len()), Some(n));
     r
 }
+
+/// Hand-built high-availability results for a run of `run(_, 2, 100)` (the simulator does
+/// not fill them yet): a second director `lb2` holding the VIP from 1.05 s (lb1 down at
+/// 0.95 s) until lb1 preempts at 1.75 s; rs1 crashes at 0.5 s, detected at 0.75 s,
+/// recovered at 1.6 s, restored at 1.8 s; rs2 hangs 1.3–1.4 s undetected; sync on.
+pub fn with_ha(mut r: RunReport) -> RunReport {
+    let at = |ms: u64| lvs_sched::Time(ms * 1_000_000);
+    let idle = ChannelReport::default();
+    r.directors.push(DirectorReport {
+        name: "lb2".into(),
+        in_pkts: 0,
+        out_pkts: 0,
+        in_bytes: 0,
+        out_bytes: 0,
+        link_utilization: 0.0,
+        external_in: idle,
+        external_out: idle,
+        internal_out: idle,
+        internal_in: idle,
+        cpu: idle,
+        ipvs: sim_core::ipvs::Ipvs::new(0),
+    });
+    for s in &mut r.series {
+        let ms = s.t.as_nanos() / 1_000_000;
+        let lb1 = !(1050..1750).contains(&ms);
+        s.director_link_utilization.push(0.0);
+        s.director_share = if lb1 { vec![1.0, 0.0] } else { vec![0.0, 1.0] };
+        s.failed = match ms {
+            600..=800 => 6,
+            1100 => 7,
+            _ => 0,
+        };
+    }
+    r.connections.lost_on_failover = 6;
+    let checks = CheckStats { checks: 40, failed: 3, downs: 1, ups: 1, fallbacks: 0 };
+    r.ha = Some(HaReport {
+        faults: vec![
+            FaultReport {
+                server: "rs1".into(),
+                kind: "crash".into(),
+                at: at(500),
+                recovered_at: Some(at(1600)),
+                detected_at: Some(at(750)),
+                restored_at: Some(at(1800)),
+                failed_before_detection: 12,
+                failed_after_detection: 3,
+            },
+            FaultReport {
+                server: "rs2".into(),
+                kind: "hang".into(),
+                at: at(1300),
+                recovered_at: Some(at(1400)),
+                failed_before_detection: 2,
+                ..FaultReport::default()
+            },
+        ],
+        checks: vec![checks, CheckStats { checks: 38, failed: 2, ups: 0, ..checks }],
+        failovers: vec![
+            FailoverReport {
+                at: at(1050),
+                from: Some("lb1".into()),
+                to: Some("lb2".into()),
+                cause: "director down".into(),
+                gap_s: Some(0.1),
+                lost_conns: 7,
+                survived_conns: 25,
+            },
+            FailoverReport {
+                at: at(1750),
+                from: Some("lb2".into()),
+                to: Some("lb1".into()),
+                cause: "preempt".into(),
+                gap_s: None,
+                lost_conns: 0,
+                survived_conns: 30,
+            },
+        ],
+        director_faults: vec![
+            DirectorFaultReport { director: "lb1".into(), kind: "down".into(), at: at(950) },
+            DirectorFaultReport { director: "lb1".into(), kind: "up".into(), at: at(1700) },
+        ],
+        sync: Some(SyncReport { messages: 120, conns: 900, bytes: 48_000, applied: 880 }),
+        scheduled_by_director: Vec::new(),
+    });
+    r
+}
