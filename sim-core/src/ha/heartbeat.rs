@@ -479,3 +479,178 @@ impl Node {
         out.push(Action::Report { member: self.me, state: "releasing", cause });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lvs_sched::Duration;
+
+    use super::*;
+    use crate::ha::testing::{Run, at};
+    use crate::ha::{Failover, Medium, PingNode, Side};
+
+    /// keepalive 2 s, warntime 10 s, deadtime 30 s, initdead 120 s, takeover 1 s, a
+    /// serial cable; messages take 1 ms (the test harness's latency).
+    fn cfg() -> HeartbeatConfig {
+        HeartbeatConfig::default()
+    }
+
+    fn run(cfg: HeartbeatConfig) -> Run {
+        Run::new(Failover::Heartbeat(cfg), 2, Time::ZERO)
+    }
+
+    /// The primary dies at 11 s; its keepalives went at 0, 2, ..., 10 s.
+    fn primary_dies(cfg: HeartbeatConfig) -> Run {
+        let mut r = run(cfg);
+        r.kill(at(11, 0), 0);
+        r.until(at(50, 0));
+        r
+    }
+
+    #[test]
+    fn the_standby_takes_over_deadtime_after_the_last_keepalive_heard() {
+        let r = primary_dies(cfg());
+        assert_eq!(r.times("active")[0], (Time::ZERO, 0, "start"));
+        // Last keepalive sent at 10 s, heard at 10.001 s.
+        // warn: 10.001 + warntime 10 = 20.001 s; dead: 10.001 + deadtime 30 = 40.001 s.
+        assert_eq!(r.times("warn"), vec![(at(20, 1_000_000), 0, "peer late")]);
+        assert_eq!(r.times("dead"), vec![(at(40, 1_000_000), 0, "deadtime")]);
+        assert_eq!(r.times("acquiring"), vec![(at(40, 1_000_000), 1, "peer dead")]);
+        // Active after takeover (1 s); the gratuitous ARP moves the router at once.
+        assert_eq!(r.times("active")[1], (at(41, 1_000_000), 1, "peer dead"));
+        assert_eq!(r.arps(), vec![(Time::ZERO, 0), (at(41, 1_000_000), 1)]);
+    }
+
+    #[test]
+    fn the_router_keeps_pointing_at_the_dead_primary_until_the_takeover() {
+        let mut r = run(cfg());
+        r.kill(at(11, 0), 0);
+        r.until(at(41, 0));
+        assert_eq!(r.group.arp_target(), Some(0));
+        assert!(!r.group.holds_vip(0) && !r.group.holds_vip(1));
+        r.until(at(41, 1_000_000));
+        assert_eq!(r.group.arp_target(), Some(1));
+        assert!(r.group.holds_vip(1));
+    }
+
+    #[test]
+    fn initdead_applies_before_the_first_keepalive() {
+        let mut r = run(HeartbeatConfig { initdead: Duration::from_secs(60), ..cfg() });
+        // Dead before its first keepalive went out: 1 never hears it.
+        r.kill(Time::ZERO, 0);
+        r.until(at(100, 0));
+        // 0 + initdead 60 s; no warning (never heard); active after takeover: 61 s.
+        assert_eq!(r.times("dead"), vec![(at(60, 0), 0, "initdead")]);
+        assert!(r.times("warn").is_empty());
+        assert_eq!(r.times("active")[1], (at(61, 0), 1, "peer dead"));
+    }
+
+    #[test]
+    fn a_returning_primary_takes_its_resources_back_with_auto_failback() {
+        let mut r = primary_dies(cfg());
+        r.boot(at(50, 500_000_000), 0);
+        r.until(at(100, 0));
+        assert!(r.times("standby").contains(&(at(50, 500_000_000), 0, "start")));
+        // 1's keepalives go at even seconds; the one sent at 50 s found 0 dead (the
+        // serial medium needs both ends up when sent). 0 hears 1 active at t_h = 52.001 s
+        // and asks at once: 1 releases at 52.002, is standby at 53.002 (takeover), 0 hears
+        // it at 53.003 and is active at 54.003 = t_h + 2 × 1 ms + 2 × 1 s.
+        assert_eq!(r.times("releasing"), vec![(at(52, 2_000_000), 1, "failback")]);
+        assert!(r.times("standby").contains(&(at(53, 2_000_000), 1, "failback")));
+        assert!(r.times("acquiring").contains(&(at(53, 3_000_000), 0, "failback")));
+        assert_eq!(r.times("active").last(), Some(&(at(54, 3_000_000), 0, "failback")));
+        assert_eq!(r.arps().last(), Some(&(at(54, 3_000_000), 0)));
+        // Between 53.002 and 54.003 nobody holds the VIP and the router points at 1.
+    }
+
+    #[test]
+    fn nice_failback_leaves_the_resources_where_they_are() {
+        let mut r = primary_dies(HeartbeatConfig { nice_failback: true, ..cfg() });
+        r.boot(at(50, 500_000_000), 0);
+        r.until(at(300, 0));
+        assert!(r.times("releasing").is_empty());
+        assert_eq!(r.group.state(0), Some("standby"));
+        assert_eq!(r.group.state(1), Some("active"));
+        assert_eq!(r.group.arp_target(), Some(1));
+    }
+
+    fn ipfail() -> HeartbeatConfig {
+        let node = PingNode { name: "gw".into(), address: [192, 0, 2, 1].into(), side: Side::External };
+        HeartbeatConfig { ping_nodes: vec![node], ..cfg() }
+    }
+
+    #[test]
+    fn ipfail_moves_the_resources_to_the_node_that_sees_more() {
+        let mut r = run(ipfail());
+        r.link(at(10, 500_000_000), 0, Side::External, false);
+        r.until(at(49, 0));
+        // 0's last answered ping: 10 s; dead at 10 + deadping 30 = 40 s: 0 sees 0 ping
+        // nodes, 1 said 1 in its keepalives. 0 releases at 40, is standby at 41 s; 1 hears
+        // the hand-over at 41.001 s and is active at 42.001 s (takeover 1 s).
+        assert_eq!(r.times("releasing"), vec![(at(40, 0), 0, "ipfail")]);
+        assert_eq!(r.times("standby").last(), Some(&(at(41, 0), 0, "ipfail")));
+        assert_eq!(r.times("acquiring"), vec![(at(41, 1_000_000), 1, "ipfail")]);
+        assert_eq!(r.times("active").last(), Some(&(at(42, 1_000_000), 1, "ipfail")));
+        assert_eq!(r.arps().last(), Some(&(at(42, 1_000_000), 1)));
+        // The keepalives (serial) never stopped: nobody was declared dead.
+        assert!(r.times("dead").is_empty());
+
+        // The link comes back: 0's ping at 50 s is answered (1 ≥ 1), it asks at once;
+        // 1 releases at 50.001, standby 51.001; 0 acquires at 51.002, active at 52.002.
+        r.link(at(49, 500_000_000), 0, Side::External, true);
+        r.until(at(60, 0));
+        assert_eq!(r.times("releasing").last(), Some(&(at(50, 1_000_000), 1, "failback")));
+        assert_eq!(r.times("active").last(), Some(&(at(52, 2_000_000), 0, "failback")));
+    }
+
+    #[test]
+    fn split_brain_makes_both_active_and_the_router_follows_the_last_arp() {
+        let cfg = HeartbeatConfig {
+            deadtime: Duration::from_secs(10),
+            warntime: Duration::from_secs(5),
+            initdead: Duration::from_secs(30),
+            media: vec![Medium::Lan(Side::Internal)],
+            ..cfg()
+        };
+        let mut r = run(cfg);
+        r.link(at(10, 500_000_000), 1, Side::Internal, false);
+        r.until(at(30, 0));
+        // Each heard the other last at 10.001 s: warned about at 15.001, dead at 20.001
+        // (member 0's timers first: it reports peer 1).
+        assert_eq!(
+            r.times("warn"),
+            vec![(at(15, 1_000_000), 1, "peer late"), (at(15, 1_000_000), 0, "peer late")]
+        );
+        assert_eq!(
+            r.times("dead"),
+            vec![(at(20, 1_000_000), 1, "deadtime"), (at(20, 1_000_000), 0, "deadtime")]
+        );
+        assert_eq!(r.times("active").last(), Some(&(at(21, 1_000_000), 1, "peer dead")));
+        assert!(r.group.holds_vip(0) && r.group.holds_vip(1));
+        assert_eq!(r.group.arp_target(), Some(1));
+
+        // Healed at 30.5 s: the keepalives of 32 s arrive at 32.001 s. 1 hears 0 active
+        // and releases; 0 hears 1 active and re-announces the VIP.
+        r.link(at(30, 500_000_000), 1, Side::Internal, true);
+        r.until(at(40, 0));
+        assert_eq!(r.times("releasing"), vec![(at(32, 1_000_000), 1, "split brain")]);
+        assert_eq!(r.arps().last(), Some(&(at(32, 1_000_000), 0)));
+        assert_eq!(r.times("standby").last(), Some(&(at(33, 1_000_000), 1, "split brain")));
+        assert_eq!(r.group.state(0), Some("active"));
+    }
+
+    #[test]
+    fn same_inputs_same_transitions() {
+        let script = || {
+            let mut r = run(ipfail());
+            r.link(at(10, 500_000_000), 0, Side::External, false);
+            r.kill(at(45, 0), 1);
+            r.link(at(50, 0), 0, Side::External, true);
+            r.boot(at(60, 0), 1);
+            r.until(at(300, 0));
+            r.log
+        };
+        let a = script();
+        assert!(a.len() > 8);
+        assert_eq!(a, script());
+    }
+}

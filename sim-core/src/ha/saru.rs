@@ -175,3 +175,116 @@ impl Assignment {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ha::testing::{Run, at};
+    use crate::ha::{Failover, SaruConfig};
+
+    fn blocks_of(a: &Assignment, m: usize) -> Vec<u32> {
+        (0..a.owner.len() as u32).filter(|&b| a.owner(b) == Some(m)).collect()
+    }
+
+    #[test]
+    fn a_leavers_blocks_go_round_robin_and_a_joiner_takes_the_excess() {
+        let mut a = Assignment::new(512, 4);
+        assert!((0..512).all(|b| a.owner(b) == Some(b as usize % 4)));
+        let before = a.clone();
+        a.leave(2);
+        // 2 owned 2, 6, ..., 510 (128 blocks): 2 → 0, 6 → 1, 10 → 3, 14 → 0, ...
+        // 128 = 3 × 42 + 2: members 0 and 1 get 43, member 3 gets 42.
+        assert_eq!([a.owned(0), a.owned(1), a.owned(2), a.owned(3)], [128 + 43, 128 + 43, 0, 128 + 42]);
+        assert_eq!((a.owner(2), a.owner(6), a.owner(10), a.owner(14)), (Some(0), Some(1), Some(3), Some(0)));
+        assert_eq!(a.owner(506), Some(0)); // the 127th of 2's blocks: index 126, 126 % 3 = 0
+        assert_eq!(a.owner(510), Some(1)); // index 127
+        assert!(
+            (0..512).filter(|b| b % 4 != 2).all(|b| a.owner(b) == before.owner(b)),
+            "only 2's blocks move"
+        );
+        a.join(2);
+        // Fair share 512 / 4 = 128: 0 and 1 give their 43 highest, 3 its 42 highest.
+        assert_eq!([a.owned(0), a.owned(1), a.owned(2), a.owned(3)], [128; 4]);
+        assert_eq!(blocks_of(&a, 2).len(), 128);
+        // Member 0 had 0, 4, ..., 508 and 2, 14, ..., 506 (2 + 12k): it keeps the lowest
+        // 128 of those 171 and gave the highest 43.
+        let mut had: Vec<u32> = (0..128).map(|k| 4 * k).chain((0..43).map(|k| 2 + 12 * k)).collect();
+        had.sort_unstable();
+        assert_eq!(blocks_of(&a, 0), had[..128].to_vec());
+        assert!(had[128..].iter().all(|&b| a.owner(b) == Some(2)));
+    }
+
+    #[test]
+    fn uneven_shares_give_the_extra_blocks_to_the_lowest_members() {
+        let mut a = Assignment::new(512, 3);
+        // 512 = 3 × 170 + 2.
+        assert_eq!([a.owned(0), a.owned(1), a.owned(2)], [171, 171, 170]);
+        a.leave(1);
+        // 171 blocks round-robin to 0 and 2: 86 and 85.
+        assert_eq!([a.owned(0), a.owned(1), a.owned(2)], [257, 0, 255]);
+        a.join(1);
+        // Shares in member order 171, 171, 170: 0 gives 86, 2 gives 85.
+        assert_eq!([a.owned(0), a.owned(1), a.owned(2)], [171, 171, 170]);
+    }
+
+    fn run() -> Run {
+        // keepalive 2 s, warntime 10 s, deadtime 30 s, initdead 120 s; messages 1 ms.
+        Run::new(Failover::ActiveActive(SaruConfig::default()), 4, Time::ZERO)
+    }
+
+    #[test]
+    fn a_dead_member_black_holes_its_blocks_until_the_coordinator_declares_it_dead() {
+        let mut r = run();
+        assert_eq!(r.times("member").len(), 4);
+        r.kill(at(11, 0), 2);
+        r.until(at(40, 0));
+        // Its last keepalive, sent at 10 s, reached the coordinator (0) at 10.001 s.
+        assert_eq!(r.group.block_owner(2), Some(2));
+        assert!(!r.group.holds_vip(2));
+        assert_eq!(r.times("warn"), vec![(at(20, 1_000_000), 2, "peer late")]);
+        r.until(at(40, 1_000_000));
+        // 10.001 + deadtime 30 = 40.001 s.
+        assert_eq!(r.times("left"), vec![(at(40, 1_000_000), 2, "peer dead")]);
+        let owned: Vec<u32> = (0..4).map(|m| r.group.blocks_owned(m)).collect();
+        assert_eq!(owned, vec![171, 171, 0, 170]);
+        assert_eq!(r.group.block_owner(2), Some(0));
+        assert_eq!(r.group.arp_target(), None);
+
+        // Back at 50.5 s: its first keepalive reaches the coordinator at 50.501 s.
+        r.boot(at(50, 500_000_000), 2);
+        assert_eq!(r.group.state(2), Some("joining"));
+        r.until(at(60, 0));
+        assert_eq!(r.times("member").last(), Some(&(at(50, 501_000_000), 2, "joined")));
+        let owned: Vec<u32> = (0..4).map(|m| r.group.blocks_owned(m)).collect();
+        assert_eq!(owned, vec![128; 4]);
+        assert!((0..4).all(|m| r.group.holds_vip(m)));
+    }
+
+    #[test]
+    fn when_the_coordinator_dies_the_next_member_decides() {
+        let mut r = run();
+        r.kill(at(11, 0), 0);
+        r.until(at(60, 0));
+        // Member 1 (now the lowest running member) heard 0 last at 10.001 s.
+        assert_eq!(r.times("left"), vec![(at(40, 1_000_000), 0, "peer dead")]);
+        let owned: Vec<u32> = (0..4).map(|m| r.group.blocks_owned(m)).collect();
+        assert_eq!(owned, vec![0, 128 + 43, 128 + 43, 128 + 42]);
+    }
+
+    #[test]
+    fn same_inputs_same_transitions() {
+        let script = || {
+            let mut r = run();
+            r.kill(at(11, 0), 2);
+            r.kill(at(13, 0), 0);
+            r.boot(at(70, 0), 2);
+            r.boot(at(71, 0), 0);
+            r.until(at(300, 0));
+            let owners: Vec<Option<usize>> = (0..512).map(|b| r.group.block_owner(b)).collect();
+            (r.log, owners)
+        };
+        let a = script();
+        assert!(a.0.len() > 8);
+        assert_eq!(a, script());
+    }
+}

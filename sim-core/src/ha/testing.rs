@@ -11,11 +11,6 @@ pub fn at(s: u64, ns: u64) -> Time {
     Time(s * 1_000_000_000 + ns)
 }
 
-/// Milliseconds as a time.
-pub fn ms(ms: u64) -> Time {
-    Time(ms * 1_000_000)
-}
-
 /// The cluster as the group sees it.
 #[derive(Clone, Debug)]
 pub struct TestNet {
