@@ -380,20 +380,20 @@ impl Group {
         }
     }
 
+    /// When member `m`'s state machine next wants to run (`None` while it is down).
+    fn member_next_time(&self, m: usize) -> Option<Time> {
+        match &self.machines {
+            Machines::Vrrp { routers, .. } => routers[m].as_ref().and_then(Router::next_time),
+            Machines::Heartbeat { cfg, nodes } => nodes[m].as_ref().and_then(|n| n.next_time(cfg)),
+            Machines::Saru { cfg, members, .. } => {
+                members[m].as_ref().and_then(|s| s.next_time(&cfg.heartbeat))
+            }
+        }
+    }
+
     /// The earliest member timer and its member (the lowest index at equal times).
     fn next_timer(&self) -> Option<(Time, usize)> {
-        let times: Vec<Option<Time>> = match &self.machines {
-            Machines::Vrrp { routers, .. } => {
-                routers.iter().map(|r| r.as_ref().and_then(Router::next_time)).collect()
-            }
-            Machines::Heartbeat { cfg, nodes } => {
-                nodes.iter().map(|n| n.as_ref().and_then(|n| n.next_time(cfg))).collect()
-            }
-            Machines::Saru { cfg, members, .. } => {
-                members.iter().map(|s| s.as_ref().and_then(|s| s.next_time(&cfg.heartbeat))).collect()
-            }
-        };
-        times.into_iter().enumerate().filter_map(|(m, t)| t.map(|t| (t, m))).min()
+        (0..self.n).filter_map(|m| self.member_next_time(m).map(|t| (t, m))).min()
     }
 
     /// Runs member `m`'s timers due at `now`.
