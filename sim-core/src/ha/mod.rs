@@ -24,6 +24,9 @@ pub mod heartbeat;
 pub mod saru;
 pub mod vrrp;
 
+#[cfg(test)]
+mod testing;
+
 use lvs_sched::Duration;
 
 /// Which tool checks the real servers: it decides the defaults and what is exported.
