@@ -4,9 +4,9 @@
 //! in its own table.
 //!
 //! ```text
-//!  master director                                              backup director
-//!  Ipvs::packet + Ipvs::count        (UDP multicast 224.0.0.81:8848)
-//!    └─ decision ─> Ipvs::take_synced ─> Sender::push/flush ──bytes──> decode ─> Ipvs::apply_sync
+//!  master director                                          backup director
+//!  Ipvs::packet, Ipvs::count: decision                       (UDP multicast 224.0.0.81:8848)
+//!    └─> Ipvs::take_synced ─> Sender::push/flush ──bytes──> decode ─> Ipvs::apply_sync
 //! ```
 //!
 //! Call order on a master: [`Ipvs::set_sync_master`] once; per message of a connection
@@ -44,9 +44,9 @@
 //!   60 s and sent then (`ip_vs_conn_expire()`), its record's timeout 60 s.
 //!
 //! # Simplifications
-//! - The kernel's `cp->in_pkts` and `cp->old_state` live in a side table indexed by [`ConnId`], which
-//!   exists only once sync is configured (the 64-byte entry does not grow); entries older
-//!   than it count packets from 0. Entries without a table entry (one-packet UDP,
+//! - The kernel's `cp->in_pkts` and `cp->old_state` live in a side table indexed by
+//!   [`ConnId`], which exists only once sync is configured (the 64-byte entry does not
+//!   grow); entries older than it count packets from 0. Entries without a table entry (one-packet UDP,
 //!   [`Ipvs::count_on`]) are never sent; the kernel would send a persistent one-packet
 //!   service's template.
 //! - A connection's firewall mark is its service's (the kernel sends the packet's mark,
@@ -186,8 +186,8 @@ pub struct SyncConn {
     pub state: ConnState,
     /// Kernel flags ([`flags`]): forwarding method, NOOUTPUT, INACTIVE, TEMPLATE.
     pub flags: u32,
-    /// The entry's current timeout [s] (a template: its persistence timeout, or 60 s once
-    /// it outlived it controlling connections); 0 in version 0 records, whose receiver
+    /// The entry's current timeout \[s\] (a template: its persistence timeout, or 60 s once
+    /// it outlived its controlling connections); 0 in version 0 records, whose receiver
     /// uses its own state timeout (templates 180 s).
     pub timeout: u32,
 }

@@ -64,7 +64,7 @@ pub struct Header {
     pub syncid: u8,
     /// Records announced.
     pub nr_conns: u8,
-    /// Total size [bytes], equal to the datagram's length.
+    /// Total size \[bytes\], equal to the datagram's length.
     pub size: u16,
 }
 
