@@ -16,6 +16,10 @@
 //! - `conn`: the 64-byte [`Conn`]; `index`: the key → entry open-addressing index;
 //!   `timers`: FIFO timer lanes, one per timeout value; `stats`: counters, estimator.
 //! - [`tcp`]: the TCP state machine; [`ipvsadm`]: the command language and listings.
+//! - [`sync`]: the connection synchronisation daemon: the master's decision (which
+//!   entries to send, taken in [`Ipvs::count`]), the backup's [`Ipvs::apply_sync`], and
+//!   (`sync::wire`) the message formats, [`sync::Sender`] and [`sync::decode`]. Its state
+//!   lives in a side table that exists only once sync is configured.
 //!
 //! Memory: an entry costs its 64-byte slot in the slab, 5.3 to 10.7 bytes of index and
 //! 4 bytes per timer item (stale items are at most about as many as live ones), about
@@ -287,9 +291,10 @@ pub enum NoDest {
 /// The IPVS state of one director (one network namespace).
 ///
 /// Call order, per connection: [`Ipvs::new_conn`] for its first packet, then
-/// [`Ipvs::packet`] for each later one; [`Ipvs::advance`] lets virtual time pass (every
-/// call also advances first), and [`Ipvs::next_deadline`] says when the next entry
-/// expires, so a simulator can interleave expiries with its own events.
+/// [`Ipvs::packet`] for each later one, each followed by [`Ipvs::count`] of its message;
+/// [`Ipvs::advance`] lets virtual time pass (every call also advances first), and
+/// [`Ipvs::next_deadline`] says when the next entry expires, so a simulator can
+/// interleave expiries with its own events. Connection sync: see [`sync`].
 #[derive(Debug)]
 pub struct Ipvs {
     seed: u64,
@@ -314,6 +319,8 @@ pub struct Ipvs {
     timeouts: Timeouts,
     sysctls: Sysctls,
     now: Time,
+    /// Connection sync state (`None`, and no cost, until sync is configured).
+    sync: Option<sync::SyncTable>,
 }
 
 impl Ipvs {
@@ -334,6 +341,7 @@ impl Ipvs {
             timeouts: Timeouts::default(),
             sysctls: Sysctls::default(),
             now: Time::ZERO,
+            sync: None,
         }
     }
 
@@ -506,9 +514,6 @@ impl Ipvs {
         self.total.rates()
     }
 
-    /// Traffic of connection `id`: `pkts` packets of `bytes` bytes (L3 length) in all,
-    /// to the client if `output`. Counted on its real server, its service and the
-    /// table, as `ip_vs_in_stats()`/`ip_vs_out_stats()` do: not at all once the real
     /// True if `id` is a live (not template) entry of `flow`'s connection: a handle kept
     /// across time may outlive its entry, whose slot is then reused.
     pub fn entry_matches(&self, id: ConnId, flow: &lvs_sched::Flow) -> bool {
@@ -519,10 +524,32 @@ impl Ipvs {
             .is_some_and(|c| c.state() != ConnState::Template && c.is_key(&key))
     }
 
-    /// server is deleted. Nothing for an expired entry or a template.
+    /// The hashed connection entry of `flow` (`<protocol, caddr, cport, vaddr, vport>`),
+    /// whoever created it (a packet here, or a sync record): what a director finds for a
+    /// connection whose packets reach it after a fail-over. Never a template.
+    pub fn find_conn(&self, flow: &lvs_sched::Flow) -> Option<ConnId> {
+        let key = conn::ConnKey::new(flow.protocol.into(), flow.saddr, flow.sport, flow.daddr, flow.dport);
+        let conns = &self.conns;
+        let found =
+            self.by_key.find(key.hash(), |i| conns[i as usize].as_ref().is_some_and(|c| c.is_key(&key)));
+        found.map(ConnId)
+    }
+
+    /// Traffic of connection `id`: a message of `pkts` packets of `bytes` bytes (L3
+    /// length) in all, to the client if `output`. Counted on its real server, its service
+    /// and the table, as `ip_vs_in_stats()`/`ip_vs_out_stats()` do: not at all once the
+    /// real server is deleted. Nothing for an expired entry or a template.
+    ///
+    /// With sync configured, an incoming message also advances the entry's packet count,
+    /// and a master decides whether to send the entry (after [`Ipvs::packet`] moved its
+    /// state): see [`sync`].
     pub fn count(&mut self, id: ConnId, output: bool, pkts: u64, bytes: u64) {
         let Some(c) = self.conn(id).filter(|c| c.state() != ConnState::Template) else { return };
-        self.count_on(c.service(), c.dest(), output, pkts, bytes);
+        let (svc, dest) = (c.service(), c.dest());
+        self.count_on(svc, dest, output, pkts, bytes);
+        if !output && self.sync.is_some() && self.services[svc.0 as usize].sched.dest(dest).is_available() {
+            self.sync_incoming(id, pkts);
+        }
     }
 
     /// Traffic of a connection of service `svc` on real server `dest` that has no entry
@@ -559,13 +586,15 @@ impl Ipvs {
     }
 
     /// Heap bytes held by the connection table: the entry slab and its free list, the
-    /// two indexes and the timer lanes (services and real servers excluded).
+    /// two indexes, the timer lanes and the sync side table (services and real servers
+    /// excluded).
     pub fn heap_bytes(&self) -> usize {
         self.conns.capacity() * size_of::<Option<Conn>>()
             + self.free.capacity() * size_of::<u32>()
             + self.by_key.heap_bytes()
             + self.templates.heap_bytes()
             + self.timers.heap_bytes()
+            + self.sync.as_ref().map_or(0, sync::SyncTable::heap_bytes)
     }
 }
 

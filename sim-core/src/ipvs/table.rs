@@ -17,18 +17,18 @@ use super::{Conn, ConnId, ConnState, Ipvs, NoDest, Scheduled, ServiceKey, Verdic
 const CONTROL_REARM: Duration = Duration::from_secs(60);
 
 /// The index hash of a hashed connection.
-fn conn_hash(conns: &[Option<Conn>], id: u32) -> u64 {
+pub(super) fn conn_hash(conns: &[Option<Conn>], id: u32) -> u64 {
     conns[id as usize].as_ref().expect("indexed entry exists").key().hash()
 }
 
 /// The index hash of a template: its service's key and the masked client address.
-fn template_hash(svc_key_hash: u64, caddr: (Addr, bool)) -> u64 {
+pub(super) fn template_hash(svc_key_hash: u64, caddr: (Addr, bool)) -> u64 {
     let (a, v6) = caddr;
     let w = |i: usize| (u64::from(a[i]) << 32) | u64::from(a[i + 1]);
     hash_words([svc_key_hash, w(0), w(2), u64::from(v6)])
 }
 
-fn template_hash_of(services: &[VirtualService], conns: &[Option<Conn>], id: u32) -> u64 {
+pub(super) fn template_hash_of(services: &[VirtualService], conns: &[Option<Conn>], id: u32) -> u64 {
     let c = conns[id as usize].as_ref().expect("indexed template exists");
     template_hash(services[c.svc_index()].key_hash, c.caddr())
 }
@@ -155,14 +155,7 @@ impl Ipvs {
         flow: &Flow,
     ) -> Result<(DestId, ConnId), NoDest> {
         let key = ConnKey::new(flow.protocol.into(), caddr, 0, flow.daddr, 0);
-        let svc_key = self.services[svc_i].key;
-        let hash = template_hash(self.services[svc_i].key_hash, key.caddr());
-        let (services, conns) = (&self.services, &self.conns);
-        let found = self.templates.find(hash, |i| {
-            let c = conns[i as usize].as_ref().expect("indexed template exists");
-            services[c.svc_index()].key == svc_key && c.caddr() == key.caddr()
-        });
-        if let Some(t) = found.map(ConnId) {
+        if let Some(t) = self.find_template(svc_i, key.caddr()) {
             let tmpl = self.conns[t.0 as usize].as_ref().expect("hashed template exists");
             // The template's own service: a deleted and re-added service finds the
             // templates of its predecessor, whose real servers are all deleted.
@@ -181,10 +174,23 @@ impl Ipvs {
         let dest = svc.sched.schedule(now, flow).ok_or(NoDest::NoDestination)?;
         svc.sched.bind(dest, ConnCount::Template);
         let t = self.insert(Conn::new(&key, svc_i as u32, dest, ConnState::Template, true));
+        let hash = template_hash(self.services[svc_i].key_hash, key.caddr());
         let (services, conns) = (&self.services, &self.conns);
         self.templates.insert(hash, t.0, |i| template_hash_of(services, conns, i));
         self.arm(t, timeout);
         Ok((dest, t))
+    }
+
+    /// The hashed template of service `svc_i` for the (masked) client address `caddr`.
+    pub(super) fn find_template(&self, svc_i: usize, caddr: (Addr, bool)) -> Option<ConnId> {
+        let svc_key = self.services[svc_i].key;
+        let hash = template_hash(self.services[svc_i].key_hash, caddr);
+        let (services, conns) = (&self.services, &self.conns);
+        let found = self.templates.find(hash, |i| {
+            let c = conns[i as usize].as_ref().expect("indexed template exists");
+            services[c.svc_index()].key == svc_key && c.caddr() == caddr
+        });
+        found.map(ConnId)
     }
 
     /// Invalidate a template: lookups no longer find it; its timer runs on.
@@ -311,6 +317,9 @@ impl Ipvs {
         let c = self.conns[id.0 as usize].as_ref().expect("expiring entry exists");
         if c.n_control() > 0 {
             self.arm(id, CONTROL_REARM);
+            if self.sync.is_some() {
+                self.sync_expire_later(id);
+            }
             return true;
         }
         self.expired += 1;
@@ -341,7 +350,7 @@ impl Ipvs {
     }
 
     /// Unlink, unbind and free an entry at once.
-    fn expire_now(&mut self, id: ConnId) {
+    pub(super) fn expire_now(&mut self, id: ConnId) {
         let c = self.conns[id.0 as usize].take().expect("expiring entry exists");
         self.free.push(id.0);
         if c.timer().armed {
@@ -364,8 +373,8 @@ impl Ipvs {
         }
     }
 
-    fn insert(&mut self, conn: Conn) -> ConnId {
-        match self.free.pop() {
+    pub(super) fn insert(&mut self, conn: Conn) -> ConnId {
+        let id = match self.free.pop() {
             Some(i) => {
                 self.conns[i as usize] = Some(conn);
                 ConnId(i)
@@ -375,12 +384,17 @@ impl Ipvs {
                 self.conns.push(Some(conn));
                 ConnId(id.expect("more than 2^25 - 1 entries in the IPVS table"))
             }
+        };
+        // A new entry's sync state starts afresh (in_pkts 0, old_state NONE).
+        if let Some(s) = &mut self.sync {
+            s.reset(id);
         }
+        id
     }
 
     /// (Re-)arm `id`'s timer for `now + timeout`.
     #[inline]
-    fn arm(&mut self, id: ConnId, timeout: Duration) {
+    pub(super) fn arm(&mut self, id: ConnId, timeout: Duration) {
         let lane = self.timers.lane(timeout);
         self.arm_lane(id, lane);
     }

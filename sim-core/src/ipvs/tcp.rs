@@ -45,6 +45,12 @@ impl TcpState {
         TcpState::SynAck,
     ];
 
+    /// The state with the kernel's number `code` (`IP_VS_TCP_S_*`, as sync messages carry
+    /// it), if there is one.
+    pub fn from_code(code: u16) -> Option<TcpState> {
+        TcpState::ALL.get(usize::from(code)).copied()
+    }
+
     /// The name `ipvsadm -L -c` prints.
     pub const fn name(self) -> &'static str {
         match self {
