@@ -328,9 +328,14 @@ impl Simulation {
             if conn.measured {
                 srv.connections += 1;
             }
-        } else {
-            // A UDP flow rescheduled (one-packet scheduling, or its entry expired).
-            conn.server = server;
+        } else if conn.server != server {
+            // Rescheduled: a UDP flow (one-packet scheduling, or its entry expired), or a
+            // SYN retransmitted after its entry expired. Its open count moves along.
+            let old = std::mem::replace(&mut conn.server, server) as usize;
+            let srv = &mut self.servers[old];
+            srv.open.set(now, srv.open.value() - 1);
+            let srv = &mut self.servers[server as usize];
+            srv.open.set(now, srv.open.value() + 1);
         }
         Ok(())
     }
