@@ -52,7 +52,7 @@ pub(super) enum ProbeStep {
 
 /// The health checks and faults of a run.
 pub(super) struct Health {
-    checkers: Vec<Checker>,
+    checkers: Vec<Slot>,
     groups: Vec<Group>,
     /// Check jobs on real servers: `(checker, serial)` by `job - CHECK_JOB_BASE`.
     jobs: Vec<Option<(u32, u32)>>,
@@ -69,7 +69,7 @@ pub(super) struct Health {
 }
 
 /// One (director, service, real server) checker.
-struct Checker {
+struct Slot {
     hc: HealthChecker,
     dir: usize,
     service: usize,
@@ -103,7 +103,7 @@ impl Health {
             for (service, svc) in d.services.iter().enumerate() {
                 let Some(check) = &svc.check else { continue };
                 for dest in &svc.dests {
-                    checkers.push(Checker {
+                    checkers.push(Slot {
                         hc: HealthChecker::new(check, Time::ZERO + check.interval),
                         dir,
                         service,
@@ -134,8 +134,8 @@ impl Health {
         })
     }
 
-    /// Number of checkers (timers).
-    pub(super) fn checkers(cfg: &ClusterConfig) -> usize {
+    /// Number of checkers (timers) of a configuration.
+    pub(super) fn count_checkers(cfg: &ClusterConfig) -> usize {
         cfg.directors
             .iter()
             .flat_map(|d| &d.services)

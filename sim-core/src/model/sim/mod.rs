@@ -210,7 +210,7 @@ impl Simulation {
             cfg.feedback.as_ref().map(|f| self::feedback::Feedback::new(&cfg, f, &streams, &servers));
         let health_base = cfg.servers.len() + cfg.backends.len() + 1;
         let health = self::health::Health::new(&cfg, health_base as u32);
-        let timers = health_base + self::health::Health::checkers(&cfg);
+        let timers = health_base + self::health::Health::count_checkers(&cfg);
         let mut sim = Simulation {
             queue: EventQueue::new(),
             completions: TimerSet::new(timers),
