@@ -327,7 +327,7 @@ impl Simulation {
         }
     }
 
-    /// A check job completed on real server `s`: the page goes back to its checker.
+    /// A check job completed on its real server: the page goes back to its checker.
     pub(super) fn check_job_done(&mut self, job: u32) {
         let h = self.health.as_mut().expect("a check job");
         let (k, serial) = h.free_job(job);
