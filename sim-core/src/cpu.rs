@@ -12,6 +12,12 @@
 //! load ([`Cpu::set_background_load`], in millicores) runs ahead of the jobs (another
 //! service on the host, a neighbour's steal time): the jobs share the cores it leaves.
 //!
+//! Faults ([`Fault`]): a slow host runs at a fraction of its speed; a hung service makes
+//! no progress at all (its jobs stay, new ones are admitted, nothing completes, its cores
+//! look idle but for the background work); a crashed host loses every job, which
+//! [`Cpu::crash`] hands back, and does nothing until it recovers. [`Cpu::recover`] ends
+//! any of them.
+//!
 //! # How
 //! A virtual time `V` [ns of work at speed 1] counts the work each job in service has
 //! received since the CPU last emptied; it grows at the per-job rate. A job started at
@@ -53,6 +59,17 @@ pub enum Admission {
     Refused,
 }
 
+/// A fault of the host or of its service, as its processors see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The host runs at this many thousandths of its speed (1..=1000).
+    Slow(u32),
+    /// The service makes no progress: jobs stay where they are, none completes.
+    Hung,
+    /// The host is down: it has no jobs, runs nothing, and admits nothing.
+    Crashed,
+}
+
 /// A real server's processors.
 #[derive(Clone, Debug)]
 pub struct Cpu {
@@ -75,6 +92,8 @@ pub struct Cpu {
     background: u32,
     /// Millicores a background load takes ahead of the jobs.
     reserved_milli: u32,
+    /// The current fault, if any.
+    fault: Option<Fault>,
 }
 
 /// A job in service.
@@ -122,6 +141,7 @@ impl Cpu {
             busy_milli_ns: 0,
             background: 0,
             reserved_milli: 0,
+            fault: None,
         }
     }
 
@@ -134,6 +154,7 @@ impl Cpu {
     /// May move [`Cpu::next_completion`]. Panics if `now` is past a pending completion
     /// (complete it first) or before the last call.
     pub fn arrive(&mut self, now: Time, job: u32, demand_ns: u64) -> Admission {
+        assert!(self.fault != Some(Fault::Crashed), "job {job} arrived at a crashed host at {now}");
         if let Some(next) = self.next {
             assert!(now <= next, "arrival at {now} after the pending completion at {next}");
         }
@@ -228,9 +249,71 @@ impl Cpu {
         self.reschedule();
     }
 
-    /// Runnable tasks: jobs in service and background tasks.
+    /// The current fault, if any.
+    pub fn fault(&self) -> Option<Fault> {
+        self.fault
+    }
+
+    /// From `now` on the host runs at `permille` thousandths of its speed (1..=1000); the
+    /// jobs in service keep the work they have done. Same preconditions as
+    /// [`Cpu::arrive`]; replaces any other fault but a crash.
+    pub fn slow(&mut self, now: Time, permille: u32) {
+        assert!((1..=1000).contains(&permille), "a slow-down to {permille}/1000 of the speed");
+        self.set_fault(now, Some(Fault::Slow(permille)));
+    }
+
+    /// From `now` on the service hangs: its jobs make no progress (none completes, new
+    /// ones are admitted as usual) until [`Cpu::recover`]. Background work goes on.
+    pub fn hang(&mut self, now: Time) {
+        self.set_fault(now, Some(Fault::Hung));
+    }
+
+    /// The host crashes at `now`: every job, in service (in the order they started) then
+    /// waiting (in arrival order), is dropped and returned. Until [`Cpu::recover`] nothing
+    /// runs (background work included) and no job may arrive.
+    pub fn crash(&mut self, now: Time) -> Vec<u32> {
+        self.set_fault(now, Some(Fault::Crashed));
+        let mut lost: Vec<InService> = self.in_service.drain().collect();
+        lost.sort_unstable_by_key(|j| j.seq);
+        let mut jobs: Vec<u32> = lost.into_iter().map(|j| j.job).collect();
+        jobs.extend(self.backlog.drain(..).map(|(job, _)| job));
+        self.v = 0.0;
+        self.reschedule();
+        jobs
+    }
+
+    /// The fault ends at `now`: full speed again, a hung service resumes where it
+    /// stopped, a crashed host is back (empty).
+    pub fn recover(&mut self, now: Time) {
+        self.set_fault(now, None);
+    }
+
+    fn set_fault(&mut self, now: Time, fault: Option<Fault>) {
+        if let Some(next) = self.next {
+            assert!(now <= next, "fault change at {now} after the pending completion at {next}");
+        }
+        self.advance(now);
+        self.fault = fault;
+        self.reschedule();
+    }
+
+    /// The speed of a core now [work per s].
+    fn speed(&self) -> f64 {
+        match self.fault {
+            Some(Fault::Slow(permille)) => self.cfg.speed * f64::from(permille) / 1000.0,
+            _ => self.cfg.speed,
+        }
+    }
+
+    /// No job makes progress (hung or crashed).
+    fn stalled(&self) -> bool {
+        matches!(self.fault, Some(Fault::Hung | Fault::Crashed))
+    }
+
+    /// Runnable tasks: jobs in service (unless hung) and background tasks.
     fn runnable(&self) -> u32 {
-        self.in_service() + self.background
+        let jobs = if self.stalled() { 0 } else { self.in_service() };
+        jobs + self.background
     }
 
     /// Millicores the runnable tasks use: `min(1000 · runnable, 1000 · cores − load)`.
@@ -239,8 +322,12 @@ impl Cpu {
         self.runnable().saturating_mul(1000).min(left)
     }
 
-    /// Millicores at work: the tasks' and the background load's.
+    /// Millicores at work: the tasks' and the background load's; nothing on a crashed
+    /// host.
     fn busy_milli(&self) -> u32 {
+        if self.fault == Some(Fault::Crashed) {
+            return 0;
+        }
         self.task_milli() + self.reserved_milli
     }
 
@@ -248,10 +335,10 @@ impl Cpu {
     fn advance(&mut self, now: Time) {
         let dt = now - self.last_update;
         if dt.0 > 0 {
-            if !self.in_service.is_empty() {
+            if !self.in_service.is_empty() && !self.stalled() {
                 // Each of the r runnable tasks gets speed·cores/r [ns of work per ns].
                 let cores = f64::from(self.task_milli()) / 1000.0;
-                self.v += dt.0 as f64 * (self.cfg.speed * cores) / f64::from(self.runnable());
+                self.v += dt.0 as f64 * (self.speed() * cores) / f64::from(self.runnable());
             }
             self.busy_milli_ns += u128::from(dt.0) * u128::from(self.busy_milli());
         }
@@ -265,11 +352,15 @@ impl Cpu {
 
     /// Recomputes the next completion from the heap's top, at `last_update`.
     fn reschedule(&mut self) {
+        if self.stalled() {
+            self.next = None;
+            return;
+        }
         self.next = self.in_service.peek().map(|top| {
             let work = (top.v_finish - self.v).max(0.0);
             let m = f64::from(self.runnable());
             let cores = f64::from(self.task_milli()) / 1000.0;
-            let wait_ns = (work * m / (self.cfg.speed * cores)).ceil();
+            let wait_ns = (work * m / (self.speed() * cores)).ceil();
             assert!(wait_ns < u64::MAX as f64, "CPU completion beyond the end of virtual time");
             self.last_update + lvs_sched::Duration(wait_ns as u64)
         });
@@ -456,6 +547,81 @@ mod tests {
         assert_eq!(drain(&mut cpu), [(1, Time(SEC))]);
         cpu.set_background_load(Time(SEC), 0);
         assert_eq!(cpu.busy_core_ns(Time(2 * SEC)), u128::from(3 * SEC / 2));
+    }
+
+    #[test]
+    fn a_slow_host_runs_at_a_fraction_of_its_speed() {
+        let mut cpu = Cpu::new(ps(1));
+        cpu.slow(Time::ZERO, 500);
+        assert_eq!(cpu.fault(), Some(Fault::Slow(500)));
+        // 1 s of work at half speed: 2 s.
+        cpu.arrive(Time::ZERO, 1, SEC);
+        assert_eq!(cpu.next_completion(), Some(Time(2 * SEC)));
+        // At 1 s (0.5 s of work done) full speed again: the other 0.5 s takes 0.5 s.
+        cpu.recover(Time(SEC));
+        assert_eq!(cpu.fault(), None);
+        assert_eq!(drain(&mut cpu), [(1, Time(3 * SEC / 2))]);
+        // Slowed midway, to 1/20: 0.5 s done at full speed, the rest takes 0.5 × 20 s.
+        cpu.arrive(Time(10 * SEC), 2, SEC);
+        cpu.slow(Time(21 * SEC / 2), 50);
+        assert_eq!(drain(&mut cpu), [(2, Time(21 * SEC / 2 + 10 * SEC))]);
+        // The cores are busy all along (the work is slower, not the cores idle).
+        assert_eq!(cpu.busy_core_ns(Time(21 * SEC)), u128::from(3 * SEC / 2 + 21 * SEC / 2));
+    }
+
+    #[test]
+    fn a_hung_service_keeps_its_jobs_and_resumes_where_it_stopped() {
+        let mut cpu = Cpu::new(fcfs(1, Some(1)));
+        cpu.arrive(Time::ZERO, 1, SEC);
+        cpu.hang(Time(SEC / 4));
+        assert_eq!(cpu.next_completion(), None);
+        // Admission goes on as usual: one in service, one waiting, then refusals.
+        assert_eq!(cpu.arrive(Time(SEC), 2, SEC), Admission::Queued);
+        assert_eq!(cpu.arrive(Time(SEC), 3, SEC), Admission::Refused);
+        assert_eq!((cpu.in_service(), cpu.queued()), (1, 1));
+        // Recovered at 5 s: job 1 has 0.75 s left, then job 2's 1 s.
+        cpu.recover(Time(5 * SEC));
+        assert_eq!(drain(&mut cpu), [(1, Time(23 * SEC / 4)), (2, Time(27 * SEC / 4))]);
+        // Busy 0.25 s before the hang and 1.75 s after; the hang itself looks idle.
+        assert_eq!(cpu.busy_core_ns(Time(10 * SEC)), u128::from(2 * SEC));
+
+        // Background tasks go on while the service hangs: they get the whole core.
+        let mut cpu = Cpu::new(ps(1));
+        cpu.set_background(Time::ZERO, 1);
+        cpu.arrive(Time::ZERO, 1, SEC);
+        cpu.hang(Time::ZERO);
+        assert_eq!(cpu.busy_core_ns(Time(SEC)), u128::from(SEC));
+        cpu.recover(Time(SEC));
+        // Shared with the task again: 1 s of work at 1/2.
+        assert_eq!(drain(&mut cpu), [(1, Time(3 * SEC))]);
+    }
+
+    #[test]
+    fn a_crash_returns_every_job_and_recovery_starts_empty() {
+        let mut cpu = Cpu::new(fcfs(2, None));
+        for job in [7, 3, 9, 4] {
+            cpu.arrive(Time::ZERO, job, SEC);
+        }
+        // In service in the order they started (7, 3), then the backlog (9, 4).
+        assert_eq!(cpu.crash(Time(SEC / 2)), [7, 3, 9, 4]);
+        assert_eq!(cpu.fault(), Some(Fault::Crashed));
+        assert_eq!((cpu.in_service(), cpu.queued(), cpu.next_completion()), (0, 0, None));
+        // Down: nothing runs, background work included.
+        cpu.set_background_load(Time(SEC), 500);
+        assert_eq!(cpu.busy_core_ns(Time(3 * SEC)), u128::from(SEC));
+        cpu.recover(Time(3 * SEC));
+        assert_eq!(cpu.arrive(Time(3 * SEC), 5, SEC), Admission::Started);
+        assert_eq!(drain(&mut cpu), [(5, Time(4 * SEC))]);
+        // 2 cores for 0.5 s, then the load's 0.5 core and the job's core for 1 s.
+        assert_eq!(cpu.busy_core_ns(Time(4 * SEC)), u128::from(SEC + 3 * SEC / 2));
+    }
+
+    #[test]
+    #[should_panic(expected = "arrived at a crashed host")]
+    fn a_crashed_host_admits_nothing() {
+        let mut cpu = Cpu::new(ps(1));
+        cpu.crash(Time::ZERO);
+        cpu.arrive(Time(1), 1, SEC);
     }
 
     #[test]

@@ -1,1 +1,378 @@
-//! A real-server health checker as ldirectord and keepalived run it.
+//! A real-server health checker as ldirectord and keepalived run it: one per (director,
+//! virtual service, real server), a state machine in virtual time that never reads a
+//! clock and knows nothing of how a check travels.
+//!
+//! # Call order
+//! ```text
+//! let mut c = HealthChecker::new(&cfg, first);   // first check at `first`
+//! loop {
+//!     // at c.next_time():
+//!     c.handle_timeout(now);                      // starts a check, or times one out
+//!     while let Some(p) = c.poll_probe() { /* send a probe; answer later with p.serial */ }
+//!     // when a probe's answer arrives:
+//!     c.handle_response(now, serial, Outcome::Success);
+//!     while let Some(v) = c.poll_verdict() { /* quiesce, remove or restore */ }
+//! }
+//! ```
+//!
+//! # Timing
+//! - Regular checks start on a grid: `first`, `first + interval`, `first + 2·interval`,
+//!   ... A grid time that comes while a check runs, or while a retry waits, is skipped:
+//!   after a check (or its retries) ends at `t`, the next regular check is the first grid
+//!   time at or after `t` (and after the last start).
+//! - A check fails when its answer is a refusal, or when no answer came before `start +
+//!   timeout` (it fails at that time exactly). An answer at or after the deadline, or for
+//!   an earlier check, is ignored.
+//! - A real server starts UP. Each failed check of an UP server counts; a success resets
+//!   the count. When the count exceeds `retries` the server is DOWN at the time of that
+//!   failure. Before that, a failed check is retried `delay_before_retry` after the
+//!   failure (keepalived), or with `None` at the next grid time (ldirectord: DOWN after
+//!   `retries + 1` consecutive failed checks).
+//! - A DOWN server is checked on the grid, without retries; its first successful check
+//!   brings it UP at the time the answer arrives.
+
+use std::collections::VecDeque;
+
+use lvs_sched::{Duration, Time};
+
+use super::HealthCheckConfig;
+
+/// A check to perform: send the probe, and answer [`HealthChecker::handle_response`]
+/// with its `serial` (or let the deadline pass).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// Identifies the check.
+    pub serial: u32,
+    /// An answer must arrive before this time.
+    pub deadline: Time,
+}
+
+/// The answer to a probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The connection was accepted (connect) or the page was right (negotiate).
+    Success,
+    /// The real server refused (a reset): the check failed at once.
+    Failure,
+}
+
+/// A change of the checker's view of its real server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Declared down at this time (the check that made it so failed then).
+    Down(Time),
+    /// Declared up again at this time (a successful answer arrived then).
+    Up(Time),
+}
+
+/// What a checker did (whole run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckCounters {
+    /// Checks started (retries included).
+    pub started: u64,
+    /// Checks that failed (refused or timed out).
+    pub failed: u64,
+    /// Times the real server was declared down.
+    pub downs: u64,
+    /// Times it was declared up again.
+    pub ups: u64,
+}
+
+/// The check in progress.
+#[derive(Clone, Copy, Debug)]
+struct Running {
+    serial: u32,
+    deadline: Time,
+}
+
+/// One real server's health checker.
+#[derive(Clone, Debug)]
+pub struct HealthChecker {
+    interval: Duration,
+    timeout: Duration,
+    retries: u32,
+    delay_before_retry: Option<Duration>,
+    up: bool,
+    /// The first grid time after the last start.
+    next_regular: Time,
+    /// When the next check starts (while none runs).
+    next_start: Time,
+    running: Option<Running>,
+    /// Consecutive failed checks of an UP server.
+    failures: u32,
+    serial: u32,
+    probes: VecDeque<Probe>,
+    verdicts: VecDeque<Verdict>,
+    counters: CheckCounters,
+}
+
+impl HealthChecker {
+    /// A checker of a real server that is UP, whose first check starts at `first`.
+    /// Panics on a zero interval or timeout (validation happens before).
+    pub fn new(cfg: &HealthCheckConfig, first: Time) -> Self {
+        assert!(cfg.interval > Duration::ZERO, "a health check interval must be > 0");
+        assert!(cfg.timeout > Duration::ZERO, "a health check timeout must be > 0");
+        HealthChecker {
+            interval: cfg.interval,
+            timeout: cfg.timeout,
+            retries: cfg.retries,
+            delay_before_retry: cfg.delay_before_retry,
+            up: true,
+            next_regular: first,
+            next_start: first,
+            running: None,
+            failures: 0,
+            serial: 0,
+            probes: VecDeque::new(),
+            verdicts: VecDeque::new(),
+            counters: CheckCounters::default(),
+        }
+    }
+
+    /// When [`HealthChecker::handle_timeout`] must next be called: the running check's
+    /// deadline, or the next check's start.
+    pub fn next_time(&self) -> Time {
+        self.running.map_or(self.next_start, |r| r.deadline)
+    }
+
+    /// Does the checker hold its real server up?
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
+    /// Its counters.
+    pub fn counters(&self) -> CheckCounters {
+        self.counters
+    }
+
+    /// Runs what is due at `now`: a check whose deadline passed fails, and a check whose
+    /// start time came starts (both, in that order, when they coincide).
+    pub fn handle_timeout(&mut self, now: Time) {
+        if let Some(r) = self.running
+            && now >= r.deadline
+        {
+            self.running = None;
+            self.failed(r.deadline);
+        }
+        if self.running.is_none() && now >= self.next_start {
+            self.start(now);
+        }
+    }
+
+    /// The answer to check `serial` arrived at `now`: ignored when late (at or after its
+    /// deadline) or for a check that is no longer running.
+    pub fn handle_response(&mut self, now: Time, serial: u32, outcome: Outcome) {
+        let Some(r) = self.running else { return };
+        if r.serial != serial || now >= r.deadline {
+            return;
+        }
+        self.running = None;
+        match outcome {
+            Outcome::Success => self.succeeded(now),
+            Outcome::Failure => self.failed(now),
+        }
+    }
+
+    /// The next probe to send.
+    pub fn poll_probe(&mut self) -> Option<Probe> {
+        self.probes.pop_front()
+    }
+
+    /// The next verdict.
+    pub fn poll_verdict(&mut self) -> Option<Verdict> {
+        self.verdicts.pop_front()
+    }
+
+    fn start(&mut self, now: Time) {
+        self.serial = self.serial.wrapping_add(1);
+        let deadline = now + self.timeout;
+        self.running = Some(Running { serial: self.serial, deadline });
+        self.probes.push_back(Probe { serial: self.serial, deadline });
+        self.counters.started += 1;
+        while self.next_regular <= now {
+            self.next_regular += self.interval;
+        }
+    }
+
+    fn succeeded(&mut self, now: Time) {
+        self.failures = 0;
+        if !self.up {
+            self.up = true;
+            self.counters.ups += 1;
+            self.verdicts.push_back(Verdict::Up(now));
+        }
+        self.next_regular_after(now);
+    }
+
+    fn failed(&mut self, now: Time) {
+        self.counters.failed += 1;
+        if self.up {
+            self.failures += 1;
+            if self.failures > self.retries {
+                self.up = false;
+                self.failures = 0;
+                self.counters.downs += 1;
+                self.verdicts.push_back(Verdict::Down(now));
+            } else if let Some(delay) = self.delay_before_retry {
+                self.next_start = now + delay;
+                return;
+            }
+        }
+        self.next_regular_after(now);
+    }
+
+    /// The next check is the first grid time at or after `t`.
+    fn next_regular_after(&mut self, t: Time) {
+        while self.next_regular < t {
+            self.next_regular += self.interval;
+        }
+        self.next_start = self.next_regular;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ha::{CheckKind, HealthCheckConfig};
+
+    const MS: u64 = 1_000_000;
+
+    fn t(ms: u64) -> Time {
+        Time(ms * MS)
+    }
+
+    fn cfg(interval_ms: u64, timeout_ms: u64, retries: u32, delay_ms: Option<u64>) -> HealthCheckConfig {
+        HealthCheckConfig {
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(timeout_ms),
+            retries,
+            delay_before_retry: delay_ms.map(Duration::from_millis),
+            kind: CheckKind::Connect,
+            ..HealthCheckConfig::ldirectord()
+        }
+    }
+
+    /// Drives a checker until `until`: the real server answers every probe `rtt` after
+    /// it was sent when `alive(send time)`, and never otherwise. Returns the probes'
+    /// start times and the verdicts.
+    fn drive(
+        c: &mut HealthChecker,
+        until: Time,
+        rtt: u64,
+        alive: impl Fn(Time) -> bool,
+    ) -> (Vec<Time>, Vec<Verdict>) {
+        let (mut starts, mut verdicts) = (Vec::new(), Vec::new());
+        let mut answer: Option<(Time, u32)> = None;
+        loop {
+            let next = match answer {
+                Some((at, _)) if at <= c.next_time() => at,
+                _ => c.next_time(),
+            };
+            if next > until {
+                break;
+            }
+            match answer {
+                Some((at, serial)) if at == next => {
+                    answer = None;
+                    c.handle_response(at, serial, Outcome::Success);
+                }
+                _ => c.handle_timeout(next),
+            }
+            while let Some(p) = c.poll_probe() {
+                starts.push(next);
+                if alive(next) {
+                    answer = Some((next + Duration(rtt), p.serial));
+                }
+            }
+            verdicts.extend(std::iter::from_fn(|| c.poll_verdict()));
+        }
+        (starts, verdicts)
+    }
+
+    #[test]
+    fn keepalived_retries_after_its_delay_before_going_down() {
+        // Every 2 s from 2 s, 1 s timeout, 1 retry after 0.5 s. The server dies at
+        // 10.2 s: the 12 s check times out at 13 s, its retry starts at 13.5 s and times
+        // out at 14.5 s: DOWN at 14.5 s. The 14 s grid time is skipped; 16 s, 18 s... run
+        // without retries. It is back at 20.5 s: the 22 s check answers at 22.001 s: UP.
+        let mut c = HealthChecker::new(&cfg(2000, 1000, 1, Some(500)), t(2000));
+        let alive = |at: Time| at < t(10_200) || at >= t(20_500);
+        let (starts, verdicts) = drive(&mut c, t(25_000), MS, alive);
+        let expect: Vec<Time> =
+            [2000, 4000, 6000, 8000, 10_000, 12_000, 13_500, 16_000, 18_000, 20_000, 22_000, 24_000]
+                .into_iter()
+                .map(t)
+                .collect();
+        assert_eq!(starts, expect);
+        assert_eq!(verdicts, [Verdict::Down(t(14_500)), Verdict::Up(t(22_001))]);
+        let k = c.counters();
+        assert_eq!((k.started, k.failed, k.downs, k.ups), (12, 5, 1, 1));
+        assert!(c.is_up());
+    }
+
+    #[test]
+    fn ldirectord_goes_down_after_retries_plus_one_failed_intervals() {
+        // checkcount 3 (retries 2), no delay: the checks at 12, 14 and 16 s fail at 13,
+        // 15 and 17 s: DOWN at 17 s.
+        let mut c = HealthChecker::new(&cfg(2000, 1000, 2, None), t(2000));
+        let (starts, verdicts) = drive(&mut c, t(19_000), 0, |at| at < t(10_200));
+        assert_eq!(starts.len(), 9, "every grid time from 2 s to 18 s: {starts:?}");
+        assert_eq!(verdicts, [Verdict::Down(t(17_000))]);
+    }
+
+    #[test]
+    fn a_success_between_failures_resets_the_count() {
+        // retries 1, no delay: fail (12 s), succeed (14 s), fail (16 s): still up; fail
+        // again (18 s): DOWN at 19 s; the 20 s check answers at once: UP.
+        let mut c = HealthChecker::new(&cfg(2000, 1000, 1, None), t(2000));
+        let dead = [t(12_000), t(16_000), t(18_000)];
+        let (_, verdicts) = drive(&mut c, t(21_000), 0, |at| !dead.contains(&at));
+        assert_eq!(verdicts, [Verdict::Down(t(19_000)), Verdict::Up(t(20_000))]);
+    }
+
+    #[test]
+    fn late_and_stale_answers_are_ignored_and_refusals_fail_at_once() {
+        let mut c = HealthChecker::new(&cfg(2000, 1000, 0, None), t(2000));
+        c.handle_timeout(t(2000));
+        let p = c.poll_probe().expect("a check started");
+        assert_eq!(p, Probe { serial: 1, deadline: t(3000) });
+        assert_eq!(c.next_time(), t(3000));
+        // An answer to another check changes nothing.
+        c.handle_response(t(2500), 7, Outcome::Success);
+        assert_eq!(c.next_time(), t(3000));
+        // An answer exactly at the deadline is late.
+        c.handle_response(t(3000), 1, Outcome::Success);
+        c.handle_timeout(t(3000));
+        assert_eq!(c.poll_verdict(), Some(Verdict::Down(t(3000))));
+        assert_eq!(c.next_time(), t(4000));
+        // A refusal fails the check when it arrives.
+        c.handle_timeout(t(4000));
+        let p = c.poll_probe().expect("a check started");
+        c.handle_response(t(4100), p.serial, Outcome::Failure);
+        assert_eq!(c.next_time(), t(6000));
+        c.handle_timeout(t(6000));
+        let p = c.poll_probe().expect("a check started");
+        c.handle_response(t(6100), p.serial, Outcome::Success);
+        assert_eq!(c.poll_verdict(), Some(Verdict::Up(t(6100))));
+        let k = c.counters();
+        assert_eq!((k.started, k.failed, k.downs, k.ups), (3, 2, 1, 1));
+    }
+
+    #[test]
+    fn a_timeout_as_long_as_the_interval_skips_no_grid_time_and_a_longer_one_does() {
+        // 2 s interval, 2 s timeout: a check timing out at 4 s is followed by the 4 s one.
+        let mut c = HealthChecker::new(&cfg(2000, 2000, 5, None), t(2000));
+        let (starts, _) = drive(&mut c, t(9000), 0, |_| false);
+        assert_eq!(starts, [t(2000), t(4000), t(6000), t(8000)]);
+        // 3 s timeout: 2 s (fails at 5 s), 6 s (fails at 9 s), 10 s.
+        let mut c = HealthChecker::new(&cfg(2000, 3000, 5, None), t(2000));
+        let (starts, _) = drive(&mut c, t(11_000), 0, |_| false);
+        assert_eq!(starts, [t(2000), t(6000), t(10_000)]);
+        // A zero delay retries at the failure's time.
+        let mut c = HealthChecker::new(&cfg(2000, 1000, 2, Some(0)), t(2000));
+        let (starts, verdicts) = drive(&mut c, t(5000), 0, |_| false);
+        // 2 s fails at 3 s, retried at once; 3 s fails at 4 s, retried; 4 s fails at 5 s.
+        assert_eq!(starts, [t(2000), t(3000), t(4000)]);
+        assert_eq!(verdicts, [Verdict::Down(t(5000))]);
+    }
+}

@@ -92,6 +92,13 @@ pub enum ServerChange {
     Recover,
 }
 
+impl ServerChange {
+    /// A crash, a hang or a slow-down (what a health check may detect).
+    pub fn is_fault(self) -> bool {
+        matches!(self, ServerChange::Crash | ServerChange::Hang | ServerChange::Slow(_))
+    }
+}
+
 /// A change to a director during a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DirectorEvent {
@@ -487,11 +494,23 @@ impl ClusterConfig {
         for a in &self.actions {
             self.validate_action(a)?;
         }
+        self.validate_faults()?;
         for e in &self.server_events {
             let place = format!("server event at {}", e.at);
             let Some(s) = self.servers.get(e.server) else {
                 return Err(err(place, format!("real server #{} does not exist", e.server)));
             };
+            if let ServerChange::Slow(p) = e.change
+                && !(1..=999).contains(&p)
+            {
+                return Err(err(
+                    place,
+                    format!(
+                        "real server {:?}: a slow-down to {p}/1000 of its speed is not in 1..=999",
+                        s.name
+                    ),
+                ));
+            }
             if let ServerChange::BackgroundLoad(m) = e.change
                 && m >= s.cpu.cores.saturating_mul(1000)
             {
@@ -671,6 +690,39 @@ impl ClusterConfig {
         Ok(())
     }
 
+    /// A real server's faults (crash, hang, slow) and recoveries alternate, in time order
+    /// (equal times in configuration order): a fault begins on a healthy server, and a
+    /// recovery ends one.
+    fn validate_faults(&self) -> Result<(), ConfigError> {
+        let mut events: Vec<(Duration, usize, &ServerEvent)> = self
+            .server_events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.change.is_fault() || e.change == ServerChange::Recover)
+            .map(|(i, e)| (e.at, i, e))
+            .collect();
+        events.sort_by_key(|&(at, i, _)| (at, i));
+        let mut faulty = vec![false; self.servers.len()];
+        for (at, _, e) in events {
+            let Some(f) = faulty.get_mut(e.server) else { continue };
+            let name = &self.servers[e.server].name;
+            let place = format!("server event at {at}");
+            match (e.change == ServerChange::Recover, *f) {
+                (true, false) => {
+                    return Err(err(place, format!("real server {name:?} recovers, but it has no fault")));
+                }
+                (false, true) => {
+                    return Err(err(
+                        place,
+                        format!("real server {name:?} has a fault already: it must recover first"),
+                    ));
+                }
+                (recover, _) => *f = !recover,
+            }
+        }
+        Ok(())
+    }
+
     fn validate_server(&self, i: usize, s: &ServerConfig) -> Result<(), ConfigError> {
         let place = format!("real server {:?}", s.name);
         if self.servers[..i].iter().any(|o| o.name == s.name) {
@@ -708,41 +760,69 @@ impl ClusterConfig {
                 if svc.dests[..k].iter().any(|o| o.server == dest.server && o.port == dest.port) {
                     return Err(err(place, "listed twice"));
                 }
-                if dest.weight > MAX_WEIGHT {
-                    return Err(err(
-                        place,
-                        format!("weight {} is out of range 0..={MAX_WEIGHT}", dest.weight),
-                    ));
-                }
-                match dest.fwd {
-                    Forwarding::DirectRouting if s.segment != d.segment => {
-                        return Err(err(
-                            place,
-                            format!(
-                                "direct routing needs the real server on the director's segment {:?}, \
-                                 but it is on {:?} (use tunnelling, or move it)",
-                                d.segment, s.segment
-                            ),
-                        ));
-                    }
-                    Forwarding::Masq if s.gateway != Some(di) => {
-                        return Err(err(
-                            place,
-                            format!(
-                                "NAT needs the real server's replies to route through director {:?}: \
-                                 set its gateway to it",
-                                d.name
-                            ),
-                        ));
-                    }
-                    Forwarding::Local => {
-                        return Err(err(place, "the local forwarding method is not modelled"));
-                    }
-                    _ => {}
-                }
+                self.validate_dest(&place, di, dest)?;
+            }
+            if let Some(c) = &svc.check {
+                self.validate_check(&place, di, svc, c)?;
             }
         }
         Ok(())
+    }
+
+    /// What a real server of a director's service must satisfy (also a fallback server).
+    fn validate_dest(&self, place: &str, di: usize, dest: &DestConfig) -> Result<(), ConfigError> {
+        let d = &self.directors[di];
+        let s = &self.servers[dest.server];
+        if dest.weight > MAX_WEIGHT {
+            return Err(err(place, format!("weight {} is out of range 0..={MAX_WEIGHT}", dest.weight)));
+        }
+        match dest.fwd {
+            Forwarding::DirectRouting if s.segment != d.segment => Err(err(
+                place,
+                format!(
+                    "direct routing needs the real server on the director's segment {:?}, \
+                     but it is on {:?} (use tunnelling, or move it)",
+                    d.segment, s.segment
+                ),
+            )),
+            Forwarding::Masq if s.gateway != Some(di) => Err(err(
+                place,
+                format!(
+                    "NAT needs the real server's replies to route through director {:?}: \
+                     set its gateway to it",
+                    d.name
+                ),
+            )),
+            Forwarding::Local => Err(err(place, "the local forwarding method is not modelled")),
+            _ => Ok(()),
+        }
+    }
+
+    /// A service's health check: its timing, and its fallback server: a real server of
+    /// the service by the same rules, on a host that is not one of the checked ones.
+    fn validate_check(
+        &self,
+        place: &str,
+        di: usize,
+        svc: &ServiceConfig,
+        c: &crate::ha::HealthCheckConfig,
+    ) -> Result<(), ConfigError> {
+        let place = format!("{place} health check");
+        if c.interval == Duration::ZERO {
+            return Err(err(place, "interval must be > 0"));
+        }
+        if c.timeout == Duration::ZERO {
+            return Err(err(place, "timeout must be > 0"));
+        }
+        let Some(fb) = &c.fallback else { return Ok(()) };
+        let Some(s) = self.servers.get(fb.server) else {
+            return Err(err(place, format!("fallback real server #{} does not exist", fb.server)));
+        };
+        let place = format!("{place} fallback real server {:?}", s.name);
+        if svc.dests.iter().any(|o| o.server == fb.server) {
+            return Err(err(place, "is one of the checked real servers of the service (take another host)"));
+        }
+        self.validate_dest(&place, di, fb)
     }
 
     fn validate_action(&self, a: &Action) -> Result<(), ConfigError> {
@@ -805,6 +885,9 @@ impl ClusterConfig {
         }
         if let Some(b) = &p.backend_demand {
             b.validate().map_err(|e| err(&place, format!("backend_demand: {e}")))?;
+        }
+        if p.response_timeout == Some(Duration::ZERO) {
+            return Err(err(place, "response_timeout must be > 0"));
         }
         Ok(())
     }

@@ -419,12 +419,17 @@ impl Simulation {
 }
 
 impl Ha {
-    /// Turns director `d`'s sync master on if it runs one (at start and after a reboot).
+    /// Sets director `d`'s sync sysctls, and starts its sync master if it runs one (at
+    /// start and after a reboot).
     pub(super) fn configure_sync(&self, d: usize, ipvs: &mut crate::ipvs::Ipvs) {
-        if let (Some(c), Some(s)) = (self.cfg.sync, &self.sync)
-            && s.senders[d].is_some()
+        if let (Some(c), Some(s)) = (&self.cfg.sync, &self.sync)
+            && self.has(d)
         {
-            ipvs.set_sync_master(Some((c.threshold, c.period)));
+            let params = crate::ipvs::sync::SyncParams::from(c);
+            ipvs.set_sync_params(params);
+            if s.senders[d].is_some() {
+                ipvs.set_sync_master(Some(params));
+            }
         }
     }
 }

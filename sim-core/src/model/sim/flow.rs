@@ -51,6 +51,8 @@ enum Kind {
     Fin,
     LastAck,
     Datagram,
+    /// The client's reset when it gives up on a response.
+    Abort,
     SynAck,
     Response,
     FinAck,
@@ -60,7 +62,7 @@ enum Kind {
 
 impl Kind {
     fn inbound(self) -> bool {
-        matches!(self, Kind::Syn | Kind::Request | Kind::Fin | Kind::LastAck | Kind::Datagram)
+        matches!(self, Kind::Syn | Kind::Request | Kind::Fin | Kind::LastAck | Kind::Datagram | Kind::Abort)
     }
 
     /// The segment the IPVS state machine sees (`tcp_state_idx()`: RST, then SYN, FIN, ACK).
@@ -68,7 +70,7 @@ impl Kind {
         match self {
             Kind::Syn | Kind::SynAck => Segment::Syn,
             Kind::Fin | Kind::FinAck => Segment::Fin,
-            Kind::Rst => Segment::Rst,
+            Kind::Rst | Kind::Abort => Segment::Rst,
             _ => Segment::Ack,
         }
     }
@@ -106,8 +108,8 @@ const UDP_HDR: u64 = 28;
 /// The IP-IP outer header [bytes].
 const TUN_HDR: u64 = 20;
 
-/// How a message ended.
-enum Outcome {
+/// How a connection ended.
+pub(super) enum Outcome {
     Completed,
     Refused,
     Dropped,
@@ -136,6 +138,7 @@ impl Simulation {
         let conn = Conn {
             opened: now,
             req_sent: now,
+            accepted_at: now,
             ipvs: NO_ENTRY,
             server: NO_SERVER,
             client,
@@ -151,6 +154,7 @@ impl Simulation {
             fwd: Forwarding::DirectRouting,
             measured,
             done: false,
+            refs: 1,
         };
         let c = self.alloc(conn);
         self.open_conns += 1;
@@ -191,6 +195,10 @@ impl Simulation {
                 let tun = if conn.fwd == Forwarding::Tunnel { TUN_HDR } else { 0 };
                 let (pkts, bytes) = segments(payload, mtu - TCP_HDR - tun, TCP_HDR);
                 let debt = std::mem::take(&mut conn.ack_debt);
+                let (serial, left) = (conn.serial, conn.requests_left);
+                if let Some(t) = self.cfg.populations[conn.pop as usize].response_timeout {
+                    self.queue.push(now + t, Event::ResponseTimeout { conn: c, serial, left });
+                }
                 self.send(c, Kind::Request, pkts + debt, bytes + u64::from(debt) * TCP_HDR);
             }
             Transport::Udp { timeout, .. } => {
@@ -376,19 +384,40 @@ impl Simulation {
             if conn.measured {
                 srv.connections += 1;
             }
-        } else {
-            // A UDP flow rescheduled (one-packet scheduling, or its entry expired).
-            conn.server = server;
+        } else if conn.server != server {
+            // Rescheduled: a UDP flow (one-packet scheduling, or its entry expired), or a
+            // SYN retransmitted after its entry expired. Its open count moves along.
+            let old = std::mem::replace(&mut conn.server, server) as usize;
+            let srv = &mut self.servers[old];
+            srv.open.set(now, srv.open.value() - 1);
+            let srv = &mut self.servers[server as usize];
+            srv.open.set(now, srv.open.value() + 1);
         }
         Ok(())
     }
 
     fn at_server(&mut self, m: Msg) {
         let c = self.conns[m.conn as usize];
+        let s = c.server as usize;
+        let srv = &self.servers[s];
+        if srv.cpu.fault() == Some(crate::cpu::Fault::Crashed) {
+            // A crashed host answers nothing: TCP retransmits, a datagram is lost.
+            return self.dropped(m);
+        }
+        let tcp = !matches!(m.kind, Kind::Datagram);
+        if tcp && !matches!(m.kind, Kind::Syn | Kind::Abort) && c.accepted_at < srv.booted_at {
+            // The host rebooted since it accepted the connection: no socket, a reset.
+            return self.send(m.conn, Kind::Rst, 1, TCP_HDR);
+        }
         match m.kind {
-            Kind::Syn => self.send(m.conn, Kind::SynAck, 1, SYN_BYTES),
+            Kind::Syn => {
+                self.conns[m.conn as usize].accepted_at = self.now;
+                self.send(m.conn, Kind::SynAck, 1, SYN_BYTES)
+            }
             Kind::Request | Kind::Datagram => {
-                let s = c.server as usize;
+                if m.kind == Kind::Datagram {
+                    self.conns[m.conn as usize].accepted_at = self.now;
+                }
                 match self.servers[s].cpu.arrive(self.now, m.conn, c.demand_ns) {
                     Admission::Refused => {
                         self.servers[s].refused += 1;
@@ -404,7 +433,9 @@ impl Simulation {
                 }
             }
             Kind::Fin => self.send(m.conn, Kind::FinAck, 1, TCP_HDR),
-            Kind::LastAck => self.release(m.conn),
+            // The client's reset closes the socket; a request in progress goes on until the
+            // server writes its response (see `respond`).
+            Kind::LastAck | Kind::Abort => self.release(m.conn),
             _ => unreachable!("outbound message {:?} at a server", m.kind),
         }
     }
@@ -412,9 +443,12 @@ impl Simulation {
     pub(super) fn server_done(&mut self, s: usize) {
         let now = self.now;
         let job = self.servers[s].cpu.complete(now);
+        self.resched_server(s);
+        if job >= super::health::CHECK_JOB_BASE {
+            return self.check_job_done(job);
+        }
         self.servers[s].served += 1;
         self.m.completions += 1;
-        self.resched_server(s);
         let conn = &self.conns[job as usize];
         let pcfg = &self.cfg.populations[conn.pop as usize];
         match (pcfg.backend_demand.as_ref(), self.cfg.servers[s].backend) {
@@ -451,6 +485,17 @@ impl Simulation {
     /// The real server sends the response to the current request.
     pub(super) fn respond(&mut self, c: u32) {
         let conn = self.conns[c as usize];
+        let srv = &self.servers[conn.server as usize];
+        let tcp = matches!(self.cfg.populations[conn.pop as usize].transport, Transport::Tcp { .. });
+        if srv.cpu.fault() == Some(crate::cpu::Fault::Crashed) || conn.accepted_at < srv.booted_at {
+            // The host crashed while its backend worked for the request: it is lost.
+            self.end_conn(c, Outcome::Dropped);
+            return self.release(c);
+        }
+        if tcp && conn.done {
+            // The client gave up and reset the connection: the write fails.
+            return self.release(c);
+        }
         let mtu = u64::from(self.cfg.mtu);
         let payload = u64::from(conn.resp_payload);
         match self.cfg.populations[conn.pop as usize].transport {
@@ -534,12 +579,30 @@ impl Simulation {
         }
     }
 
+    /// A TCP client has waited `response_timeout` for the response to request `left`: it
+    /// gives up (dropped) and resets the connection. The reset walks to the real server
+    /// (the director's entry sees it) beside whatever the request's own chain is doing;
+    /// each ends with a release.
+    pub(super) fn response_timeout(&mut self, c: u32, serial: u32, left: u32) {
+        let conn = &self.conns[c as usize];
+        if conn.serial != serial || conn.done || conn.requests_left != left {
+            return;
+        }
+        self.end_conn(c, Outcome::Dropped);
+        self.conns[c as usize].refs += 1;
+        self.send(c, Kind::Abort, 1, TCP_HDR);
+    }
+
     /// A channel's buffer was full, or IPVS dropped the packet: TCP retransmits after its
     /// timeout (doubling), up to the retry limit; UDP leaves it to the client's timeout.
     fn dropped(&mut self, m: Msg) {
         let conn = self.conns[m.conn as usize];
         if matches!(m.kind, Kind::Datagram | Kind::Reply) {
             self.end_conn(m.conn, Outcome::Dropped);
+            return self.release(m.conn);
+        }
+        if m.kind == Kind::Abort {
+            // A reset is not retransmitted.
             return self.release(m.conn);
         }
         if u32::from(m.attempt) >= self.cfg.max_retries {
@@ -555,12 +618,16 @@ impl Simulation {
     }
 
     pub(super) fn retransmit(&mut self, m: Msg) {
+        if m.kind == Kind::Request && self.conns[m.conn as usize].done {
+            // The client gave up on this request and reset the connection.
+            return self.release(m.conn);
+        }
         self.walk(m);
     }
 
     /// Settles the client's view of a connection (once). Releasing its slot is the
     /// caller's business: only when nothing in flight refers to it any more.
-    fn end_conn(&mut self, c: u32, outcome: Outcome) {
+    pub(super) fn end_conn(&mut self, c: u32, outcome: Outcome) {
         let now = self.now;
         let conn = &mut self.conns[c as usize];
         if conn.done {
@@ -574,6 +641,11 @@ impl Simulation {
         }
         if !matches!(outcome, Outcome::Completed) {
             self.m.failed += 1;
+            if conn.server != NO_SERVER
+                && let Some(h) = self.health.as_mut()
+            {
+                h.conn_failed(conn.server as usize);
+            }
         }
         if matches!(outcome, Outcome::Completed) && now >= self.warmup && now < self.end {
             self.m.completed_in_window += 1;
@@ -597,15 +669,35 @@ impl Simulation {
             }
             None => {
                 self.conns.push(conn);
-                u32::try_from(self.conns.len() - 1).expect("fewer than 2^32 connections in flight")
+                let c = self.conns.len() - 1;
+                // Job ids on real servers are connection slots, below the health checks'.
+                assert!(c < super::health::CHECK_JOB_BASE as usize, "fewer than 2^31 connections in flight");
+                c as u32
             }
         }
     }
 
-    fn release(&mut self, c: u32) {
-        debug_assert!(self.conns[c as usize].done, "released before its outcome was settled");
-        self.conns[c as usize].serial = 0;
+    /// Ends one chain of events referring to connection `c`; its slot is free when the
+    /// last one ends.
+    pub(super) fn release(&mut self, c: u32) {
+        let conn = &mut self.conns[c as usize];
+        debug_assert!(conn.done, "released before its outcome was settled");
+        if conn.refs > 1 {
+            conn.refs -= 1;
+            return;
+        }
+        conn.serial = 0;
         self.free.push(c);
+    }
+
+    /// At the end of the run, connections still open (stuck on a hung real server
+    /// without a response timeout) count as dropped.
+    pub(super) fn end_stuck_conns(&mut self) {
+        for c in 0..self.conns.len() {
+            if !self.conns[c].done {
+                self.end_conn(c as u32, Outcome::Dropped);
+            }
+        }
     }
 }
 

@@ -3,20 +3,24 @@
 //! One closed `enum Event` dispatched in one `match`; the event queue holds only
 //! "next thing" events (a population's next arrival, a server's next completion, a message
 //! reaching its next hop after a delay); IPVS timers stay in the table's own FIFO lanes.
-//! The conversation of a connection (messages, paths, retransmissions) is in [`flow`].
+//! The conversation of a connection (messages, paths, retransmissions) is in [`flow`];
+//! health checks and real-server faults are in [`health`].
 
 mod failover;
 mod feedback;
 mod flow;
+mod health;
 
 use lvs_sched::{DestId, Duration, Forwarding, Time};
 
 use crate::arrival::Arrivals;
 use crate::cpu::Cpu;
 use crate::engine::{EventQueue, TimerSet};
-use crate::ipvs::{self, ConnId, Ipvs, ServiceId};
+use crate::ipvs::{self, ConnId, Ipvs, IpvsError, ServiceId};
 use crate::link::{Channel, ChannelConfig};
-use crate::model::config::{Change, ClusterConfig, ConfigError, PopulationConfig, ServerChange, ServiceAddr};
+use crate::model::config::{
+    Change, ClusterConfig, ConfigError, DestConfig, PopulationConfig, ServerChange, ServiceAddr,
+};
 use crate::model::report::*;
 use crate::rng::{Rng, Streams};
 use crate::stats::{BatchMeans, Latency, LogHistogram, TimeIntegral};
@@ -45,6 +49,9 @@ pub struct Simulation {
     feedback: Option<self::feedback::Feedback>,
     /// The HA group of directors, if configured.
     ha: Option<self::failover::Ha>,
+    /// Health checks (owners `servers + backends + 1 ..` of `completions`, one per
+    /// checker) and real-server faults, if the run has any.
+    health: Option<self::health::Health>,
 }
 
 /// Everything that happens at a point in time.
@@ -64,6 +71,10 @@ enum Event {
     Think { conn: u32 },
     /// A UDP client stops waiting for request `left` (requests left when it was sent).
     UdpTimeout { conn: u32, serial: u32, left: u32 },
+    /// A TCP client stops waiting for the response to request `left`.
+    ResponseTimeout { conn: u32, serial: u32, left: u32 },
+    /// A health check's probe reaches its next step.
+    Probe { check: u32, serial: u32, step: self::health::ProbeStep },
     /// The measured window opens.
     WindowStart,
     /// The measured window closes (arrivals stop).
@@ -128,6 +139,9 @@ struct Server {
     latency: Latency,
     /// Where its weight is read: director, service, dest.
     weight_ref: Option<(usize, ServiceId, DestId)>,
+    /// When it last came back from a crash: connections it accepted before have no
+    /// socket any more.
+    booted_at: Time,
 }
 
 struct Backend {
@@ -149,6 +163,8 @@ struct Population {
 struct Conn {
     opened: Time,
     req_sent: Time,
+    /// When the real server accepted it (its SYN, or a UDP datagram, arrived).
+    accepted_at: Time,
     ipvs: ConnId,
     server: u32,
     client: u32,
@@ -166,6 +182,9 @@ struct Conn {
     measured: bool,
     /// The client's outcome is settled (completed, refused, dropped).
     done: bool,
+    /// Chains of events that still refer to it (each ends with a release): 1, and 2
+    /// while a client's reset travels beside its request or response.
+    refs: u8,
 }
 
 /// No IPVS entry (yet, or a one-packet UDP flow).
@@ -214,9 +233,12 @@ impl Simulation {
         let feedback =
             cfg.feedback.as_ref().map(|f| self::feedback::Feedback::new(&cfg, f, &streams, &servers));
         let ha = cfg.ha.as_ref().map(|h| self::failover::Ha::new(&cfg, h));
+        let health_base = cfg.servers.len() + cfg.backends.len() + 1;
+        let health = self::health::Health::new(&cfg, health_base as u32);
+        let timers = health_base + self::health::Health::count_checkers(&cfg);
         let mut sim = Simulation {
             queue: EventQueue::new(),
-            completions: TimerSet::new(cfg.servers.len() + cfg.backends.len() + 1),
+            completions: TimerSet::new(timers),
             now: Time::ZERO,
             warmup,
             end,
@@ -231,6 +253,7 @@ impl Simulation {
             m,
             feedback,
             ha,
+            health,
             cfg,
         };
         sim.queue.push(warmup, Event::WindowStart);
@@ -252,6 +275,7 @@ impl Simulation {
         }
         sim.start_ha();
         sim.with_feedback(|lp, host| lp.start(Time::ZERO, host));
+        sim.start_health();
         Ok(sim)
     }
 
@@ -283,8 +307,10 @@ impl Simulation {
                         self.server_done(owner as usize);
                     } else if (owner as usize) < n + b {
                         self.backend_done(owner as usize - n);
-                    } else {
+                    } else if (owner as usize) == n + b {
                         self.with_feedback(|lp, host| lp.run_until(host.now(), host));
+                    } else {
+                        self.checker_timer(owner as usize - n - b - 1);
                     }
                 }
                 _ => {
@@ -294,6 +320,7 @@ impl Simulation {
                 }
             }
         }
+        self.end_stuck_conns();
         if self.cfg.drain_ipvs {
             for d in &mut self.dirs {
                 while let Some(t) = d.ipvs.next_deadline() {
@@ -314,6 +341,8 @@ impl Simulation {
             Event::BackendReply { conn } => self.respond(conn),
             Event::Think { conn } => self.send_request(conn),
             Event::UdpTimeout { conn, serial, left } => self.udp_timeout(conn, serial, left),
+            Event::ResponseTimeout { conn, serial, left } => self.response_timeout(conn, serial, left),
+            Event::Probe { check, serial, step } => self.probe(check as usize, serial, step),
             Event::WindowStart => self.window_mark(0),
             Event::WindowEnd => self.window_mark(1),
             Event::Sample => self.sample(),
@@ -402,7 +431,7 @@ impl Simulation {
             ServerChange::Background(n) => self.servers[e.server].cpu.set_background(self.now, n),
             ServerChange::BackgroundLoad(m) => self.servers[e.server].cpu.set_background_load(self.now, m),
             ServerChange::Crash | ServerChange::Hang | ServerChange::Slow(_) | ServerChange::Recover => {
-                unimplemented!("server faults: the health-check work")
+                self.server_fault(e.server, e.change)
             }
         }
         self.resched_server(e.server);
@@ -441,8 +470,24 @@ impl Simulation {
         let a = self.cfg.actions[i];
         let svc = &self.cfg.directors[a.director].services[a.service];
         let dest = *svc.dests.iter().find(|d| d.server == a.server).expect("validated");
-        let key = self.dirs[a.director].keys[a.service];
-        let addr = self.cfg.servers[a.server].address;
+        // The kernel refuses what does not apply (editing a deleted server, deleting it
+        // twice); so does the model, silently, as a script of ipvsadm commands would go on.
+        let _ = self.edit_table(a.director, a.service, &dest, a.change);
+    }
+
+    /// Changes real server `dest` of a director's service through its IPVS table, as
+    /// ipvsadm would: `-e` (weight), `-d` (remove) or `-a` (restore, reviving it from the
+    /// trash); the kernel's refusals are returned. An operator's actions and the health
+    /// checkers both go through here.
+    fn edit_table(
+        &mut self,
+        director: usize,
+        service: usize,
+        dest: &DestConfig,
+        change: Change,
+    ) -> Result<(), IpvsError> {
+        let key = self.dirs[director].keys[service];
+        let addr = self.cfg.servers[dest.server].address;
         let port = dest_port(dest.fwd, key, dest.port);
         let mut dc = lvs_sched::DestConfig {
             addr,
@@ -452,26 +497,24 @@ impl Simulation {
             u_threshold: dest.u_threshold,
             l_threshold: dest.l_threshold,
         };
-        let d = &mut self.dirs[a.director];
+        let d = &mut self.dirs[director];
         d.ipvs.advance(self.now);
-        // The kernel refuses what does not apply (editing a deleted server, deleting it
-        // twice); so does the model, silently, as a script of ipvsadm commands would go on.
-        let _ = match a.change {
+        match change {
             Change::Weight(w) => {
                 dc.weight = w;
-                d.ipvs.edit_dest(key, &dc)
+                d.ipvs.edit_dest(key, &dc).map(drop)
             }
-            Change::Remove => d.ipvs.del_dest(key, addr, port),
+            Change::Remove => d.ipvs.del_dest(key, addr, port).map(drop),
             Change::Restore(w) => {
                 dc.weight = w;
-                let r = d.ipvs.add_dest(key, &dc);
-                if let Ok(did) = r {
-                    let sid = d.ipvs.service_id(&key).expect("service exists");
-                    d.map_dest(sid, did, a.server as u32);
-                }
-                r
+                let did = d.ipvs.add_dest(key, &dc)?;
+                let sid = d.ipvs.service_id(&key).expect("service exists");
+                d.map_dest(sid, did, dest.server as u32);
+                // A server in no configured service (a fallback) is seen here.
+                self.servers[dest.server].weight_ref.get_or_insert((director, sid, did));
+                Ok(())
             }
-        };
+        }
     }
 
     /// Records what utilisations are computed from, at the window's start (0) or end (1).
@@ -573,7 +616,18 @@ impl Simulation {
             })
             .collect();
         let expiries = self.dirs.iter().map(|d| d.ipvs.expired_total()).sum();
-        let ha = self.ha.as_ref().map(|h| h.report(self.dirs.len()));
+        // The report of the HA group and of the health checks, one struct.
+        let ha = match (self.ha.as_ref().map(|h| h.report(self.dirs.len())), self.health.as_ref()) {
+            (None, None) => None,
+            (group, health) => {
+                let mut r = group.unwrap_or_default();
+                if let Some(h) = health.map(|h| h.report(&self.cfg)) {
+                    r.faults = h.faults;
+                    r.checks = h.checks;
+                }
+                Some(r)
+            }
+        };
         let directors =
             self.dirs.into_iter().zip(&self.cfg.directors).map(|(d, c)| d.report(c, window)).collect();
         let ref1 = Ref1Stats {
@@ -616,6 +670,7 @@ impl Server {
             served: 0,
             latency: Latency::new(),
             weight_ref: None,
+            booted_at: Time::ZERO,
         }
     }
 }
