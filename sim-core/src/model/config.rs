@@ -613,7 +613,15 @@ impl ClusterConfig {
                             ),
                         ));
                     }
-                    Forwarding::Masq if s.gateway != Some(di) => {
+                    // A fail-over group moves the gateway address with the VIP, so a NAT
+                    // real server routing through any member routes through whichever
+                    // member serves: its gateway may be any member of this director's group.
+                    Forwarding::Masq
+                        if s.gateway != Some(di)
+                            && !self.ha.as_ref().is_some_and(|h| {
+                                h.members.contains(&di) && s.gateway.is_some_and(|g| h.members.contains(&g))
+                            }) =>
+                    {
                         return Err(err(
                             place,
                             format!(
