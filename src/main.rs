@@ -138,16 +138,19 @@ enum Command {
         #[arg(long, value_delimiter = ',', value_name = "LIST")]
         schedulers: Option<Vec<String>>,
     },
-    /// Deployment files from a scenario's topology: the director's ipvsadm commands
-    /// (ipvsadm.sh), keepalived.conf, and a feedbackd-agent.conf per real server, written
-    /// to a directory; or one of them on standard output.
+    /// Deployment files from a scenario's topology: the directors' ipvsadm commands
+    /// (ipvsadm.sh), keepalived.conf (keepalived-DIRECTOR.conf per director of a VRRP
+    /// group), ldirectord.cf (with ldirectord checks or a heartbeat group), heartbeat's
+    /// ha.cf and haresources, and a feedbackd-agent.conf per real server, written to a
+    /// directory; or one of them on standard output.
     Export {
         #[command(flatten)]
         scenario: ScenarioArgs,
         /// Directory [default: lvsim-out/NAME-export/].
         #[arg(short, long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Print one file instead: `ipvsadm`, `keepalived`, or `agent:SERVER`.
+        /// Print one file instead: `ipvsadm`, `keepalived`, `keepalived:DIRECTOR`,
+        /// `ldirectord`, `ldirectord:DIRECTOR`, `ha.cf`, `haresources` or `agent:SERVER`.
         #[arg(long, value_name = "WHAT")]
         stdout: Option<String>,
     },
@@ -252,17 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export { scenario, out, stdout } => {
             let what = match stdout.as_deref() {
                 None => commands::export::What::All,
-                Some("ipvsadm") => commands::export::What::Ipvsadm,
-                Some("keepalived") => commands::export::What::Keepalived,
-                Some(w) => match w.strip_prefix("agent:") {
-                    Some(name) => commands::export::What::Agent(name.to_owned()),
-                    None => {
-                        return Err(commands::InputError(format!(
-                            "--stdout {w:?}: expected ipvsadm, keepalived or agent:SERVER"
-                        ))
-                        .into());
-                    }
-                },
+                Some(w) => commands::export::What::parse(w)?,
             };
             commands::export::export(&common(scenario, out, 0), &what)
         }

@@ -446,6 +446,94 @@ fn export_writes_ipvsadm_keepalived_and_agent_configs() {
 }
 
 #[test]
+fn export_writes_the_ha_files_of_a_vrrp_and_a_heartbeat_pair() {
+    let d = scratch("export-ha");
+    let f = write(&d, "pair.ron", &SMALL.replace("tutorial-nat", "ha-pair"));
+    let out = lvsim(&["export", &f, "-o", d.join("o").to_str().unwrap(), "--json"]);
+    ok(&out);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 6, "{listed}");
+    assert!(!d.join("o/keepalived.conf").exists(), "one file per director instead");
+    for (lb, state, priority) in [("lb1", "MASTER", 150), ("lb2", "BACKUP", 100)] {
+        let conf = std::fs::read_to_string(d.join(format!("o/keepalived-{lb}.conf"))).unwrap();
+        for want in [
+            format!("    state {state}\n"),
+            format!("    priority {priority}\n"),
+            "lvs_sync_daemon eth1 VI_1".into(),
+        ] {
+            assert!(conf.contains(&want), "{want:?} in\n{conf}");
+        }
+        assert_eq!(conf.matches('{').count(), conf.matches('}').count());
+    }
+    let agent = std::fs::read_to_string(d.join("o/feedbackd-agent/web1.conf")).unwrap();
+    assert!(agent.starts_with("director = 10.0.0.2\ndirector = 10.0.0.3\n"), "{agent}");
+    let out = lvsim(&["export", &f, "--stdout", "keepalived:lb2"]);
+    ok(&out);
+    assert!(text(&out.stdout).contains("router_id lb2") && text(&out.stdout).contains("state BACKUP"));
+    let out = lvsim(&["export", &f, "--stdout", "keepalived"]);
+    assert!(text(&out.stdout).contains("router_id lb1"), "the primary's");
+    for (arg, words) in [
+        ("keepalived:lb9", "no director named \"lb9\" (directors are: lb1, lb2)"),
+        ("ha.cf", "ha.cf is written for a fail-over group of heartbeat"),
+        ("haproxy", "expected ipvsadm, keepalived[:DIRECTOR]"),
+    ] {
+        let out = lvsim(&["export", &f, "--stdout", arg]);
+        assert_eq!(out.status.code(), Some(2), "{arg}");
+        assert!(text(&out.stderr).contains(words), "{arg}: {}", text(&out.stderr));
+    }
+    // A sweep axis over the sync mode changes what is exported.
+    let out = lvsim(&["export", &f, "--set", "ha.sync.mode=peer_to_peer", "--stdout", "ipvsadm"]);
+    ok(&out);
+    assert_eq!(text(&out.stdout).matches("--start-daemon").count(), 4, "both roles on both members");
+
+    let f = write(&d, "nat.ron", &SMALL.replace("tutorial-nat", "ha-nat-pair"));
+    let out = lvsim(&["export", &f, "-o", d.join("n").to_str().unwrap()]);
+    ok(&out);
+    for file in ["ipvsadm.sh", "ldirectord.cf", "ha.cf", "haresources", "feedbackd-agent/rs1.conf"] {
+        assert!(d.join("n").join(file).is_file(), "{file} missing");
+    }
+    assert!(!d.join("n/keepalived.conf").exists() && !d.join("n/feedbackd-agent/sorry.conf").exists());
+    let out = lvsim(&["export", &f, "--stdout", "haresources"]);
+    ok(&out);
+    assert!(text(&out.stdout).contains(
+        "lb1 LVSSyncDaemonSwap::master IPaddr2::172.17.60.201/24/eth0 IPaddr2::192.168.6.1/24/eth1 ldirectord::ldirectord.cf"
+    ));
+    let out = lvsim(&["export", &f, "--stdout", "ha.cf"]);
+    ok(&out);
+    assert!(text(&out.stdout).contains("\nnode lb1\nnode lb2\n"), "{}", text(&out.stdout));
+    let out = lvsim(&["export", &f, "--stdout", "ldirectord:lb2"]);
+    ok(&out);
+    assert!(text(&out.stdout).contains("\tfallback = 192.168.6.9:80 masq\n"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn validate_checks_fault_events_and_ha_fields() {
+    let d = scratch("validate-ha");
+    let body = SMALL.replace("tutorial-nat", "ha-pair").replace(
+        "    ],\n)",
+        "    ],\n    events: [\n        Event(at_s: 5.0, server: \"web1\", change: Crash),\n        Event(at_s: 6.0, director: \"lb1\", change: DirectorDown),\n    ],\n)",
+    );
+    let f = write(&d, "faults.ron", &body);
+    ok(&lvsim(&["validate", &f]));
+    ok(&lvsim(&["validate", &f, "--set", "ha.failover=Heartbeat()", "--set", "ha.sync=None"]));
+    let out = lvsim(&["validate", &f, "--set", "events[1].server=\"web2\""]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("events[1].server: `DirectorDown` happens to a director"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lvsim(&["validate", &f, "--set", "ha.failover.advert_int_s=0.5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("ha.failover.advert_int_s: 0.5 s: VRRP version 2 takes whole seconds")
+    );
+    let out = lvsim(&["list", "topologies"]);
+    ok(&out);
+    assert!(text(&out.stdout).contains("ha-pair") && text(&out.stdout).contains("ha-nat-pair"));
+}
+
+#[test]
 fn list_shows_the_library_topologies_and_schedulers() {
     let out = lvsim(&["list"]);
     ok(&out);

@@ -286,10 +286,17 @@ impl Doc {
     }
 
     /// Where the value at a path starts (the nearest existing ancestor if it is missing).
+    /// A field inside `Some(...)` is found as `resolve` finds it.
     pub fn locate_path(&self, path: &[Step]) -> Option<Location> {
         let tree = self.tree().ok()?;
         let mut node = &tree;
         for st in path {
+            if let Kind::Tuple { name: Some(n), items } = &node.kind
+                && n == "Some"
+                && items.len() == 1
+            {
+                node = &items[0];
+            }
             let next = match st {
                 Step::Field(f) => node.field(f).map(|f| &f.value),
                 Step::Index(i) => node.items().and_then(|it| it.get(*i)),

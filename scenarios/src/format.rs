@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use topologies::{Backend, Director, Scheduler, Server};
+use topologies::{Backend, Director, Ha, Scheduler, Server, Side};
 
 /// A scenario file.
 #[derive(Clone, Debug, Deserialize)]
@@ -39,8 +39,8 @@ pub struct Scenario {
     /// MTU and TCP retransmission.
     #[serde(default)]
     pub network: Network,
-    /// A built-in topology (`lvsim list topologies`) supplying `directors`, `servers` and
-    /// `backends` that the scenario does not write itself.
+    /// A built-in topology (`lvsim list topologies`) supplying `directors`, `servers`,
+    /// `backends` and `ha` that the scenario does not write itself.
     #[serde(default)]
     pub topology: Option<String>,
     /// The directors and their virtual services.
@@ -52,6 +52,9 @@ pub struct Scenario {
     /// Shared backend servers.
     #[serde(default)]
     pub backends: Vec<Backend>,
+    /// A fail-over (or active-active) group of directors, with connection sync.
+    #[serde(default)]
+    pub ha: Option<Ha>,
     /// An `ipvsadm-save` file (relative to the scenario) whose services replace the first
     /// director's.
     #[serde(default)]
@@ -232,6 +235,10 @@ pub enum Transport {
         /// Time between a response and the next request [ms].
         #[serde(default = "zero")]
         think_time_ms: Dist,
+        /// A client gives up waiting for a response after this long [s] (it resets the
+        /// connection: dropped); none: it waits for ever.
+        #[serde(default)]
+        response_timeout_s: Option<f64>,
     },
     /// UDP flows (one source port).
     UDP {
@@ -259,7 +266,7 @@ fn udp_timeout() -> f64 {
 
 impl Default for Transport {
     fn default() -> Self {
-        Transport::TCP { requests: one_request(), think_time_ms: zero() }
+        Transport::TCP { requests: one_request(), think_time_ms: zero(), response_timeout_s: None }
     }
 }
 
@@ -302,15 +309,19 @@ pub enum Dist {
     Empirical(Vec<(f64, f64)>),
 }
 
-/// A timed change to a real server, as an operator would type it with ipvsadm.
+/// A timed change: to a real server's weight as an operator would type it with ipvsadm,
+/// to a real server itself (background work, faults), or to a director (faults).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// When [s].
     pub at_s: f64,
-    /// The real server (or a `count` group: every member).
-    pub server: String,
-    /// Only in this director's services (by name); default every director.
+    /// The real server (or a `count` group: every member); every change but a director's
+    /// needs one.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// An ipvsadm change: only in this director's services (by name; default every
+    /// director). A director's change (`DirectorDown`, ...): the director.
     #[serde(default)]
     pub director: Option<String>,
     /// Only in this service (index in the director's `services`); default every service
@@ -337,6 +348,22 @@ pub enum Change {
     /// neighbour's steal time) runs ahead of the requests, which share the rest (0 ends
     /// it); like `Background`, no `director` or `service`.
     BackgroundLoad(f64),
+    /// The real server's host crashes: it answers nothing until `Recover`.
+    Crash,
+    /// The real server's service hangs: connections are accepted, no request progresses.
+    Hang,
+    /// The real server runs at this fraction of its speed, in (0, 1).
+    Slow(f64),
+    /// The real server's fault ends (`Crash`, `Hang`, `Slow`).
+    Recover,
+    /// The `director` dies (its connection table is lost).
+    DirectorDown,
+    /// The `director` boots again.
+    DirectorUp,
+    /// The `director`'s link on this side fails.
+    LinkDown(Side),
+    /// ... and is repaired.
+    LinkUp(Side),
 }
 
 /// The feedback loop: every field flat, so that each one can be a `--set` path or a sweep

@@ -146,8 +146,8 @@ fn apply_set(d: &mut doc::Doc, steps: &[doc::Step], value: &str, arg: &str) -> R
     Ok(())
 }
 
-/// Copies a named topology's `directors`, `servers` and `backends` into the scenario
-/// where it does not write them.
+/// Copies a named topology's `directors`, `servers`, `backends` and `ha` into the
+/// scenario where it does not write them.
 fn inject_topology(d: &mut doc::Doc) -> Result<(), Error> {
     let tree = d.tree().map_err(|(l, m)| Error::at(l, m))?;
     let Some(field) = tree.field("topology") else { return Ok(()) };
@@ -180,7 +180,7 @@ fn inject_topology(d: &mut doc::Doc) -> Result<(), Error> {
     };
     let ttree = cst::parse(named.source)
         .map_err(|e| Error::bare(format!("built-in topology {name:?} is malformed: {}", e.message)))?;
-    for f in ["backends", "servers", "directors"] {
+    for f in ["ha", "backends", "servers", "directors"] {
         if let Some(tf) = ttree.field(f) {
             d.add_field_from(f, tf.value.span.clone(), Source::Topology(name.to_owned()), named.source)
                 .map_err(Error::bare)?;

@@ -1,23 +1,55 @@
 //! `lvsim export`: deployment files from a scenario's topology.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
+use topologies::export;
 
 use super::{Common, InputError};
 
 /// What to export.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum What {
-    /// Every file, into the output directory.
+    /// Every file that fits the topology (`topologies::export::files`), into the output
+    /// directory.
     All,
-    /// The director's ipvsadm commands, on standard output.
+    /// The directors' ipvsadm commands, on standard output.
     Ipvsadm,
-    /// keepalived.conf, on standard output.
-    Keepalived,
+    /// keepalived.conf, on standard output: one director's (by name), or without a name
+    /// the topology's (the primary's with a fail-over group).
+    Keepalived(Option<String>),
+    /// ldirectord.cf of one director (by name), or of the first director (the group's
+    /// primary).
+    Ldirectord(Option<String>),
+    /// heartbeat's ha.cf.
+    HaCf,
+    /// heartbeat's haresources.
+    Haresources,
     /// One real server's feedbackd-agent.conf, on standard output.
     Agent(String),
+}
+
+/// The kinds `--stdout` takes, for messages.
+const KINDS: &str =
+    "ipvsadm, keepalived[:DIRECTOR], ldirectord[:DIRECTOR], ha.cf, haresources or agent:SERVER";
+
+impl What {
+    /// Parses `--stdout`'s value.
+    pub fn parse(s: &str) -> Result<What, InputError> {
+        let (kind, name) = match s.split_once(':') {
+            Some((k, n)) => (k, Some(n.to_owned())),
+            None => (s, None),
+        };
+        Ok(match (kind, name) {
+            ("ipvsadm", None) => What::Ipvsadm,
+            ("keepalived", n) => What::Keepalived(n),
+            ("ldirectord", n) => What::Ldirectord(n),
+            ("ha.cf", None) => What::HaCf,
+            ("haresources", None) => What::Haresources,
+            ("agent", Some(n)) => What::Agent(n),
+            _ => return Err(InputError(format!("--stdout {s:?}: expected {KINDS}"))),
+        })
+    }
 }
 
 /// Writes (or prints) the deployment files.
@@ -26,41 +58,79 @@ pub fn export(c: &Common, what: &What) -> anyhow::Result<()> {
     let t = &l.topology;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match what {
-        What::Ipvsadm => write!(out, "{}", topologies::export::ipvsadm(t))?,
-        What::Keepalived => write!(out, "{}", topologies::export::keepalived(t))?,
-        What::Agent(name) => {
-            let conf = topologies::export::agent_conf(t, name).ok_or_else(|| {
-                let names: Vec<_> = t.servers.iter().map(|s| s.name.as_str()).collect();
-                InputError(format!("no real server named {name:?} (servers are: {})", names.join(", ")))
-            })?;
-            write!(out, "{conf}")?;
-        }
-        What::All => {
-            let dir = c.out_dir(&l.name, "-export");
-            let agents = dir.join("feedbackd-agent");
-            std::fs::create_dir_all(&agents).with_context(|| format!("creating {}", agents.display()))?;
-            let mut files: Vec<(PathBuf, String)> = vec![
-                (dir.join("ipvsadm.sh"), topologies::export::ipvsadm(t)),
-                (dir.join("keepalived.conf"), topologies::export::keepalived(t)),
-            ];
-            for s in &t.servers {
-                if let Some(conf) = topologies::export::agent_conf(t, &s.name) {
-                    files.push((agents.join(format!("{}.conf", s.name)), conf));
-                }
+    let director = |name: &Option<String>| -> Result<String, InputError> {
+        match name {
+            Some(n) if t.directors.iter().any(|d| &d.name == n) => Ok(n.clone()),
+            Some(n) => {
+                let names: Vec<_> = t.directors.iter().map(|d| d.name.as_str()).collect();
+                Err(InputError(format!("no director named {n:?} (directors are: {})", names.join(", "))))
             }
-            for (path, text) in &files {
-                std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-                if !c.quiet && !c.json {
-                    writeln!(out, "wrote {}", path.display())?;
-                }
-            }
-            if c.json {
-                let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
-                serde_json::to_writer_pretty(&mut out, &names)?;
-                writeln!(out)?;
+            None => {
+                let first =
+                    t.ha.as_ref().and_then(|h| h.directors.first()).or(t.directors.first().map(|d| &d.name));
+                first.cloned().ok_or_else(|| InputError("the topology has no director".into()))
             }
         }
+    };
+    let no_group = |file: &str, failover: &str| {
+        InputError(format!(
+            "{file} is written for a fail-over group of heartbeat (`ha: (directors: [...], failover: {failover})`); \
+             this topology has none"
+        ))
+    };
+    let text = match what {
+        What::Ipvsadm => export::ipvsadm(t),
+        What::Keepalived(None) => export::keepalived(t),
+        What::Keepalived(name) => export::keepalived_for(t, &director(name)?).expect("checked above"),
+        What::Ldirectord(name) => export::ldirectord(t, &director(name)?).expect("checked above"),
+        What::HaCf => {
+            export::ha_cf(t).ok_or_else(|| no_group("ha.cf", "Heartbeat(...) or ActiveActive(...)"))?
+        }
+        What::Haresources => {
+            export::haresources(t).ok_or_else(|| no_group("haresources", "Heartbeat(...)"))?
+        }
+        What::Agent(name) => export::agent_conf(t, name).ok_or_else(|| {
+            let names: Vec<_> = t
+                .servers
+                .iter()
+                .filter(|s| export::agent_conf(t, &s.name).is_some())
+                .map(|s| s.name.as_str())
+                .collect();
+            InputError(format!(
+                "no real server named {name:?} in a service (servers are: {})",
+                names.join(", ")
+            ))
+        })?,
+        What::All => return write_all(c, &l.name, t, &mut out),
+    };
+    write!(out, "{text}")?;
+    Ok(())
+}
+
+/// Every file into the output directory (`lvsim-out/NAME-export/` by default).
+fn write_all(
+    c: &Common,
+    name: &str,
+    t: &topologies::Topology,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let dir = c.out_dir(name, "-export");
+    let files = export::files(t);
+    let mut written = Vec::with_capacity(files.len());
+    for (rel, text) in &files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        if !c.quiet && !c.json {
+            writeln!(out, "wrote {}", path.display())?;
+        }
+        written.push(path.display().to_string());
+    }
+    if c.json {
+        serde_json::to_writer_pretty(&mut *out, &written)?;
+        writeln!(out)?;
     }
     Ok(())
 }

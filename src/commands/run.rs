@@ -139,14 +139,16 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
                 let k = &l.cluster;
                 let services: usize = k.directors.iter().map(|d| d.services.len()).sum();
                 let line = format!(
-                    "{}: ok: {:?}, {} director(s), {} service(s), {} real server(s), {} client population(s), {} event(s); {} s{}{}",
+                    "{}: ok: {:?}, {} director(s){}, {} service(s), {} real server(s), {} client population(s), {} event(s); {} s{}{}",
                     f.display(),
                     l.name,
                     k.directors.len(),
+                    k.ha.as_ref()
+                        .map_or(String::new(), |h| format!(" ({} in a fail-over group)", h.members.len())),
                     services,
                     k.servers.len(),
                     k.populations.len(),
-                    k.actions.len(),
+                    l.scenario.events.len(),
                     k.duration.as_nanos() as f64 / 1e9,
                     if points > 1 { format!(", sweep of {points} points") } else { String::new() },
                     if l.scenario.replications > 1 {

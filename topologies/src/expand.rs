@@ -96,6 +96,12 @@ impl Topology {
     /// 1 s..31 days, no real server twice, and weights within ipvsadm's 0..=65535;
     /// timeouts are finite and not negative (below 1 s is a simulator idealisation, such as
     /// LVS-REF-1's "no hold"; the exporters write ipvsadm's minimum of 1 s).
+    ///
+    /// Health checks and the `ha` group are checked too (every value, the fallback server,
+    /// the member names). A member of the group that writes no `services` gets the
+    /// primary's (the first member's), expanded; one that writes its own must have the
+    /// primary's virtual services in the same order, and every member is on the primary's
+    /// segment (they share the real servers).
     pub fn expand(&self) -> Result<Topology, TopologyError> {
         self.check_names()?;
         for (d, director) in self.directors.iter().enumerate() {
@@ -126,14 +132,59 @@ impl Topology {
                     )?;
                 }
                 service.real_servers = self.expand_real_servers(&path, service, &servers, &names)?;
+                if let Some(check) = &service.check {
+                    check.check(&format!("{path}.check"))?;
+                    if let Some(fb) = &check.fallback {
+                        check_fallback(&format!("{path}.check.fallback.server"), &fb.server, self, &names)?;
+                    }
+                }
             }
+        }
+        if let Some(ha) = &self.ha {
+            ha.config(&self.directors)?;
+            self.share_services(ha, &mut directors)?;
         }
         Ok(Topology {
             description: self.description.clone(),
             directors,
             servers,
             backends: self.backends.clone(),
+            ha: self.ha.clone(),
         })
+    }
+
+    /// Gives the group's members without services of their own the primary's (already
+    /// expanded), and checks that the others have the same virtual services.
+    fn share_services(&self, ha: &crate::Ha, directors: &mut [crate::Director]) -> Result<(), TopologyError> {
+        let members = ha.members(&self.directors)?;
+        let primary = members[0];
+        let key = |s: &Service| (s.fwmark, s.protocol, s.vip, s.port);
+        for &m in &members[1..] {
+            let (p, d) = (&self.directors[primary], &self.directors[m]);
+            if d.segment != p.segment {
+                error(
+                    format!("directors[{m}].segment"),
+                    format!(
+                        "{:?} is in a fail-over group with {:?}, which is on segment {:?}: the members \
+                         share the real servers, so they are on one segment",
+                        d.name, p.name, p.segment
+                    ),
+                )?;
+            }
+            if d.services.is_empty() {
+                directors[m].services = directors[primary].services.clone();
+            } else if !d.services.iter().map(key).eq(p.services.iter().map(key)) {
+                error(
+                    format!("directors[{m}].services"),
+                    format!(
+                        "{:?} is in a fail-over group with {:?} but has other virtual services: leave its \
+                         `services` out to run {:?}'s, or list the same ones in the same order",
+                        d.name, p.name, p.name
+                    ),
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Directors and backends have unique names.
@@ -247,6 +298,25 @@ impl Topology {
             }
         }
         Ok(out)
+    }
+}
+
+/// A fallback names one server (not a group of several).
+fn check_fallback(path: &str, name: &str, topo: &Topology, names: &Names) -> Result<(), TopologyError> {
+    match names.refs.get(name) {
+        Some((_, members)) if members.len() == 1 => Ok(()),
+        Some((_, members)) => error(
+            path.to_owned(),
+            format!(
+                "{name:?} is a group of {}: a fallback is one server, such as {:?}",
+                members.len(),
+                members[0]
+            ),
+        ),
+        None => error(
+            path.to_owned(),
+            format!("no server named {name:?} (servers are: {})", Names::describe(topo)),
+        ),
     }
 }
 
@@ -421,5 +491,67 @@ mod tests {
         assert_eq!(e.path, "directors[0].timeouts.tcpfin_s");
         let fw = BASE.replace(r#"vip: Some("10.0.1.1"), port: 443"#, "fwmark: Some(7)");
         assert!(topo(&fw).expand().is_ok());
+    }
+
+    const PAIR: &str = r#"(
+        directors: [
+            (name: "lb1", address: "10.0.0.1", services: [
+                (vip: Some("10.0.1.1"), port: 80, real_servers: [(server: "web", forwarding: DR)],
+                 check: Some((fallback: Some((server: "sorry", forwarding: DR))))),
+            ]),
+            (name: "lb2", address: "10.0.0.2"),
+        ],
+        servers: [(name: "web", address: "10.0.0.10", count: 3), (name: "sorry", address: "10.0.0.99")],
+        ha: Some((directors: ["lb1", "lb2"], failover: Vrrp())),
+    )"#;
+
+    #[test]
+    fn a_member_without_services_runs_the_primarys() {
+        let t = topo(PAIR).expand().unwrap();
+        assert_eq!(t.directors[1].services, t.directors[0].services);
+        let refs: Vec<&str> =
+            t.directors[1].services[0].real_servers.iter().map(|r| r.server.as_str()).collect();
+        assert_eq!(refs, ["web1", "web2", "web3"]);
+        assert!(t.directors[1].services[0].check.is_some());
+        assert_eq!(t.ha, topo(PAIR).ha);
+        // Its own list of the same services is accepted.
+        let same = PAIR.replace(
+            r#"(name: "lb2", address: "10.0.0.2")"#,
+            r#"(name: "lb2", address: "10.0.0.2", services: [(vip: Some("10.0.1.1"), port: 80)])"#,
+        );
+        assert!(topo(&same).expand().is_ok());
+        // Without the group, lb2 has no services.
+        let alone = topo(PAIR);
+        let alone = Topology { ha: None, ..alone };
+        assert!(alone.expand().unwrap().directors[1].services.is_empty());
+    }
+
+    #[test]
+    fn groups_and_checks_are_checked() {
+        let e = expand_err(&PAIR.replace(
+            r#"(name: "lb2", address: "10.0.0.2")"#,
+            r#"(name: "lb2", address: "10.0.0.2", services: [(vip: Some("10.0.1.1"), port: 81)])"#,
+        ));
+        assert_eq!(e.path, "directors[1].services");
+        assert!(e.message.contains("leave its `services` out"), "{e}");
+        let e = expand_err(&PAIR.replace(
+            r#"(name: "lb2", address: "10.0.0.2")"#,
+            r#"(name: "lb2", address: "10.0.0.2", segment: "dmz")"#,
+        ));
+        assert_eq!(e.path, "directors[1].segment");
+        let e = expand_err(&PAIR.replace(r#"["lb1", "lb2"]"#, r#"["lb1", "lb3"]"#));
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("ha.directors[1]", r#"no director named "lb3" (directors are: lb1, lb2)"#)
+        );
+        let e = expand_err(&PAIR.replace(r#"server: "sorry""#, r#"server: "nope""#));
+        assert_eq!(e.path, "directors[0].services[0].check.fallback.server");
+        assert!(e.message.starts_with(r#"no server named "nope" (servers are: web, sorry;"#), "{e}");
+        let e = expand_err(&PAIR.replace(r#"server: "sorry""#, r#"server: "web""#));
+        assert_eq!(e.path, "directors[0].services[0].check.fallback.server");
+        assert!(e.message.contains("a group of 3"), "{e}");
+        assert!(topo(&PAIR.replace(r#"server: "sorry""#, r#"server: "web2""#)).expand().is_ok());
+        let e = expand_err(&PAIR.replace("check: Some((", "check: Some((interval_s: Some(-1.0), "));
+        assert_eq!(e.path, "directors[0].services[0].check.interval_s");
     }
 }

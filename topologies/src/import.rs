@@ -33,7 +33,9 @@ pub struct ImportError {
 /// order. A real server is matched by address to the (expanded) topology's servers;
 /// an address the topology does not have becomes a new server named `rs-ADDRESS` with
 /// default CPU, on the director's segment, with the director as gateway if it is NAT.
-/// `--set` lines set the director's timeouts. Returns the names of servers it created.
+/// `--set` lines set the director's timeouts. A service the director already had keeps its
+/// health check (`check`), which ipvsadm-save does not show. Returns the names of servers
+/// it created.
 ///
 /// Blank lines and `#` comments are skipped; `-C` drops the services read so far. Any
 /// other command (`-E`, `-D`, `-e`, `-d`) is an error, as is a service added twice or an
@@ -67,7 +69,13 @@ pub fn ipvsadm_save(topo: &mut Topology, director: usize, text: &str) -> Result<
     let Import { services, timeouts, new_servers, .. } = state;
     let created = new_servers.iter().map(|s| s.name.clone()).collect();
     let d = &mut topo.directors[director];
-    d.services = services.into_iter().map(|(_, s)| s).collect();
+    let key = |s: &Service| (s.fwmark, s.protocol, s.vip, s.port);
+    let mut services: Vec<Service> = services.into_iter().map(|(_, s)| s).collect();
+    // ipvsadm-save knows no health checks: a service the director had keeps its own.
+    for s in &mut services {
+        s.check = d.services.iter().find(|o| key(o) == key(s)).and_then(|o| o.check.clone());
+    }
+    d.services = services;
     d.timeouts = timeouts;
     topo.servers.extend(new_servers);
     Ok(created)
@@ -274,6 +282,7 @@ fn service(ws: &[Word<'_>], key: ServiceKey, cfg: &ServiceConfig) -> Result<Serv
         persistence_s,
         netmask,
         real_servers: Vec::new(),
+        check: None,
     })
 }
 
@@ -312,10 +321,18 @@ mod tests {
     fn round_trip(topo: &Topology) -> (Topology, Topology) {
         let expanded = topo.expand().unwrap();
         let script = export::ipvsadm(topo);
-        let lines: String =
-            script.lines().filter(|l| l.starts_with("ipvsadm ")).map(|l| format!("{l}\n")).collect();
+        // The first director's part (the members of a fail-over group repeat it).
+        let lines: String = script
+            .split("\n# Director ")
+            .nth(1)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("ipvsadm ") && !l.contains("--start-daemon"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let mut back = topo.clone();
-        back.directors[0].services.clear();
+        // The import replaces the services; each keeps its health check (which
+        // ipvsadm-save does not show).
         back.directors[0].timeouts = Timeouts::default();
         let created = ipvsadm_save(&mut back, 0, &lines).unwrap_or_else(|e| panic!("{e}\n{lines}"));
         assert_eq!(created, Vec::<String>::new(), "every address is a server of the topology");

@@ -1,11 +1,14 @@
 //! Named LVS topologies (the LVS tutorial's NAT, DR and TUN examples, ...) and the
 //! exporters that turn one into deployment files (ipvsadm commands, feedbackd-agent.conf,
-//! keepalived.conf), and the import of `ipvsadm-save` output as a director's services.
+//! keepalived.conf, ldirectord.cf, heartbeat's ha.cf), and the import of `ipvsadm-save` output as a director's services.
 //!
 //! # Modules
 //! - [`model`]: the schema (serde types of the scenario format's topology part).
+//! - [`ha`]: its high-availability part: health checks, fail-over groups, sync; and
+//!   their conversion to sim-core's configuration, with the tools' defaults.
 //! - `expand`: [`Topology::expand`], groups written out and references checked.
-//! - [`export`]: ipvsadm script, `feedbackd-agent.conf`, `keepalived.conf`.
+//! - [`export`]: ipvsadm script, `feedbackd-agent.conf`, `keepalived.conf` (one per
+//!   director with VRRP), `ldirectord.cf`, heartbeat's `ha.cf` and `haresources`.
 //! - [`import`]: `ipvsadm-save` output as a director's services.
 //! - `library/*.ron`: the built-in topologies ([`NAMED`]); `docs/topologies.md` shows them.
 //!
@@ -17,8 +20,13 @@
 //! - The named topologies are RON text (`library/*.ron`) in the scenario format's
 //!   topology fields, so a scenario that names one can override any of its fields.
 
+pub mod ha;
 pub mod model;
 
+pub use ha::{
+    CheckKind, Checker, Failover, Fallback, Ha, HealthCheck, Medium, PingNode, Side, SplitBy, SyncDaemon,
+    SyncMode,
+};
 pub use model::{
     Backend, Channel, Cpu, Director, Flag, Forwarding, Protocol, RealServer, Scheduler, Server, Service,
     Timeouts, Topology,
@@ -35,8 +43,8 @@ pub struct Named {
     pub source: &'static str,
 }
 
-/// The built-in topologies, by name: the LVS-HOWTO's three forwarding examples, then two
-/// starting points for capacity planning. Each `description` is the one in its RON text.
+/// The built-in topologies, by name: the LVS-HOWTO's three forwarding examples, two
+/// starting points for capacity planning, then two fail-over pairs. Each `description` is the one in its RON text.
 pub const NAMED: &[Named] = &[
     Named {
         name: "tutorial-nat",
@@ -62,6 +70,16 @@ pub const NAMED: &[Named] = &[
         name: "three-tier",
         description: "Three tiers: NAT director, 3 app servers (app1..app3) sharing one 8-core database backend",
         source: include_str!("../library/three-tier.ron"),
+    },
+    Named {
+        name: "ha-pair",
+        description: "HA pair: lb1 and lb2 in VRRP (lb1 master), DR to web1..web3 with HTTP health checks, connection sync",
+        source: include_str!("../library/ha-pair.ron"),
+    },
+    Named {
+        name: "ha-nat-pair",
+        description: "HA NAT pair: lb1 and lb2 with heartbeat and ipfail, ldirectord checks of rs1 and rs2, a sorry server, sync",
+        source: include_str!("../library/ha-nat-pair.ron"),
     },
 ];
 

@@ -17,13 +17,16 @@ pub struct Topology {
     /// What this topology is (shown by `lvsim list`).
     #[serde(default)]
     pub description: String,
-    /// The directors (one today; fail-over pairs come with HA).
+    /// The directors: one, or with `ha` the members of a fail-over group (and others).
     pub directors: Vec<Director>,
     /// The real servers; an entry with `count: N` stands for N numbered servers.
     pub servers: Vec<Server>,
     /// Shared backend servers (databases, storage) that real servers query.
     #[serde(default)]
     pub backends: Vec<Backend>,
+    /// A fail-over (or active-active) group of directors, with connection sync.
+    #[serde(default)]
+    pub ha: Option<crate::Ha>,
 }
 
 /// A Linux director running IPVS.
@@ -277,6 +280,10 @@ pub struct Service {
     /// stands for all N of them.
     #[serde(default)]
     pub real_servers: Vec<RealServer>,
+    /// Health checking of the real servers (ldirectord or keepalived); none: a dead real
+    /// server keeps its weight.
+    #[serde(default)]
+    pub check: Option<crate::HealthCheck>,
 }
 
 impl Service {

@@ -785,14 +785,24 @@ impl ClusterConfig {
                     d.segment, s.segment
                 ),
             )),
-            Forwarding::Masq if s.gateway != Some(di) => Err(err(
-                place,
-                format!(
-                    "NAT needs the real server's replies to route through director {:?}: \
+            // A fail-over group moves the gateway address with the VIP, so a NAT real
+            // server routing through any member routes through whichever member serves:
+            // its gateway may be any member of this director's group.
+            Forwarding::Masq
+                if s.gateway != Some(di)
+                    && !self.ha.as_ref().is_some_and(|h| {
+                        h.members.contains(&di) && s.gateway.is_some_and(|g| h.members.contains(&g))
+                    }) =>
+            {
+                Err(err(
+                    place,
+                    format!(
+                        "NAT needs the real server's replies to route through director {:?}: \
                      set its gateway to it",
-                    d.name
-                ),
-            )),
+                        d.name
+                    ),
+                ))
+            }
             Forwarding::Local => Err(err(place, "the local forwarding method is not modelled")),
             _ => Ok(()),
         }

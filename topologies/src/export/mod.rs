@@ -4,11 +4,139 @@
 //! members appear one by one. A topology that does not expand is exported as written,
 //! and a real server whose name resolves to no server becomes a comment, so a half-made
 //! topology still shows what it would produce.
+//!
+//! # Files
+//! - [`ipvsadm`]: a shell script of ipvsadm commands and sysctls (and the sync daemons).
+//! - [`agent_conf`]: a real server's `feedbackd-agent.conf`.
+//! - [`keepalived`], [`keepalived_for`] (`keepalived.rs`): `keepalived.conf`, one per
+//!   director with a VRRP group.
+//! - [`ldirectord`] (`ldirectord.rs`): `ldirectord.cf`.
+//! - [`ha_cf`], [`haresources`] (`heartbeat.rs`): heartbeat's files.
+//! - [`files`]: every file that fits the topology, by name, as `lvsim export` writes them.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use crate::{Director, Flag, Forwarding, Protocol, RealServer, Server, Service, Topology};
+use crate::{Director, Flag, Forwarding, Ha, Protocol, RealServer, Server, Service, Topology};
+
+mod heartbeat;
+mod keepalived;
+mod ldirectord;
+
+pub use heartbeat::{ha_cf, haresources};
+pub use keepalived::{keepalived, keepalived_for};
+pub use ldirectord::ldirectord;
+
+/// Every deployment file that fits the topology, as `(path in the export directory,
+/// text)`: `ipvsadm.sh`; `keepalived.conf` (without a fail-over group) or
+/// `keepalived-NAME.conf` per director (with a VRRP group); `ldirectord.cf` with a
+/// heartbeat or active-active group or an ldirectord check (`ldirectord-NAME.cf` per
+/// director or group when there are several); `ha.cf` with a heartbeat or active-active
+/// group and `haresources` with a heartbeat one; `feedbackd-agent/SERVER.conf` per real
+/// server.
+pub fn files(topo: &Topology) -> Vec<(String, String)> {
+    let x = expanded(topo);
+    let group = Group::of(&x);
+    let mut out = vec![("ipvsadm.sh".to_owned(), ipvsadm(topo))];
+    let vrrp = group.as_ref().map(|g| matches!(g.ha.failover, crate::Failover::Vrrp { .. }));
+    match vrrp {
+        None => out.push(("keepalived.conf".to_owned(), keepalived(topo))),
+        Some(true) => {
+            for d in &x.directors {
+                let text = keepalived_for(topo, &d.name).expect("a director of the topology");
+                out.push((format!("keepalived-{}.conf", d.name), text));
+            }
+        }
+        Some(false) => {}
+    }
+    let ldirectord_checks = x
+        .directors
+        .iter()
+        .flat_map(|d| &d.services)
+        .any(|s| s.check.as_ref().is_some_and(|c| c.checker == crate::Checker::Ldirectord));
+    if vrrp == Some(false) || ldirectord_checks {
+        for d in units(&x) {
+            let text = ldirectord(topo, &x.directors[d].name).expect("a director of the topology");
+            out.push((ldirectord_file(&x, d), text));
+        }
+    }
+    out.extend(ha_cf(topo).map(|t| ("ha.cf".to_owned(), t)));
+    out.extend(haresources(topo).map(|t| ("haresources".to_owned(), t)));
+    for s in &x.servers {
+        if let Some(conf) = agent_conf(topo, &s.name) {
+            out.push((format!("feedbackd-agent/{}.conf", s.name), conf));
+        }
+    }
+    out
+}
+
+/// The directors that each need their own configuration: the group's primary for the
+/// whole group, and every director outside it.
+fn units(topo: &Topology) -> Vec<usize> {
+    let group = Group::of(topo);
+    (0..topo.directors.len())
+        .filter(|d| group.as_ref().is_none_or(|g| !g.members.contains(d) || g.members[0] == *d))
+        .collect()
+}
+
+/// The name of director `d`'s (or its group's) ldirectord file: `ldirectord.cf`, or
+/// `ldirectord-NAME.cf` (NAME the primary's) when the topology needs several.
+fn ldirectord_file(topo: &Topology, d: usize) -> String {
+    let units = units(topo);
+    if units.len() <= 1 {
+        return "ldirectord.cf".to_owned();
+    }
+    let unit = Group::of(topo).filter(|g| g.members.contains(&d)).map_or(d, |g| g.members[0]);
+    format!("ldirectord-{}.cf", topo.directors[unit].name)
+}
+
+/// A valid fail-over group of an expanded topology.
+struct Group<'a> {
+    /// As written.
+    ha: &'a Ha,
+    /// As the simulator takes it (every default filled in).
+    cfg: sim_core::ha::HaConfig,
+    /// Indices of the members, the primary first.
+    members: Vec<usize>,
+}
+
+impl<'a> Group<'a> {
+    /// The topology's group, if it has one and it is valid.
+    fn of(topo: &'a Topology) -> Option<Group<'a>> {
+        let ha = topo.ha.as_ref()?;
+        let cfg = ha.config(&topo.directors).ok()?;
+        Some(Group { ha, members: cfg.members.clone(), cfg })
+    }
+
+    /// `lb1, lb2`.
+    fn names(&self, topo: &Topology) -> String {
+        self.members.iter().map(|&m| topo.directors[m].name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Seconds as the configuration files write them: `5`, `0.5`.
+fn secs(d: lvs_sched::Duration) -> String {
+    d.as_secs_f64().to_string()
+}
+
+/// The distinct VIPs of some services, in order.
+fn service_vips(services: &[Service]) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = Vec::new();
+    for vip in services.iter().filter_map(|s| s.vip) {
+        if !v.contains(&vip) {
+            v.push(vip);
+        }
+    }
+    v
+}
+
+/// The sysctls of the sync daemon: its protocol version, and when to send a connection.
+fn sync_sysctls(s: &sim_core::ha::SyncConfig) -> Vec<String> {
+    vec![
+        format!("net.ipv4.vs.sync_version={}", s.version),
+        format!("net.ipv4.vs.sync_threshold=\"{} {}\"", s.threshold, s.period),
+    ]
+}
 
 /// The director's ipvsadm commands (`ipvsadm -A ...`, `ipvsadm -a ...`, `--set`), one per
 /// line, for every director (a comment line names each), as a shell script.
@@ -24,10 +152,14 @@ pub fn ipvsadm(topo: &Topology) -> String {
         let _ = writeln!(out, "# {}", topo.description);
     }
     out.push_str("# IPVS configuration written by lvsim: run each director's part as root on it.\n");
-    for director in &topo.directors {
+    let group = Group::of(&topo);
+    for (d, director) in topo.directors.iter().enumerate() {
         let _ = writeln!(out, "\n# Director {} ({})", director.name, director.address);
         for line in sysctls(director) {
             let _ = writeln!(out, "sysctl -w {line}");
+        }
+        if let Some(g) = group.as_ref().filter(|g| g.members.contains(&d)) {
+            sync_daemons(&mut out, g, d);
         }
         if let Some(set) = set_timeouts(director) {
             let _ = writeln!(out, "ipvsadm {set}");
@@ -54,22 +186,26 @@ pub fn ipvsadm(topo: &Topology) -> String {
 }
 
 /// `/etc/feedbackd-agent.conf` for one real server (by name, after expansion), in the
-/// original grammar: `director = DIP`, then a `service = NAME` block per service it
-/// serves with `protocol`, `port`, `module = cpuload.so` and `forwarding`.
+/// original grammar: a `director = DIP` line per director it is a real server of (every
+/// member of a fail-over group: the agent reports to each), then a `service = NAME` block
+/// per service it serves with `protocol`, `port`, `module = cpuload.so` and `forwarding`.
+/// `None` for a name that is no server, or a server in no service (a sorry server: an
+/// agent would make the master add it as a real server).
 ///
-/// The director is the first one with a service the server is a real server of (else its
-/// gateway, else the first director). A service is named `http` (port 80), `https` (443),
-/// `tcp-PORT`/`udp-PORT`, or `fwmark-MARK`; `port` is the port the server itself listens
-/// on, which is what the director's real-server entry shows.
+/// A service is named `http` (port 80), `https` (443), `tcp-PORT`/`udp-PORT`, or
+/// `fwmark-MARK`; `port` is the port the server itself listens on, which is what the
+/// director's real-server entry shows.
 pub fn agent_conf(topo: &Topology, server: &str) -> Option<String> {
     let topo = expanded(topo);
     let me = topo.servers.iter().find(|s| s.name == server)?;
     let mut blocks: Vec<String> = Vec::new();
-    let mut director: Option<&Director> = None;
+    let mut directors: Vec<&Director> = Vec::new();
     for d in &topo.directors {
         for service in &d.services {
             for rs in service.real_servers.iter().filter(|rs| rs.server == me.name) {
-                director.get_or_insert(d);
+                if !directors.iter().any(|x| x.name == d.name) {
+                    directors.push(d);
+                }
                 let port = service.real_port(rs);
                 let block = format!(
                     "service = {}\n\tprotocol = {}\n\tport = {port}\n\tmodule = cpuload.so\n\tforwarding = {}\n",
@@ -83,115 +219,44 @@ pub fn agent_conf(topo: &Topology, server: &str) -> Option<String> {
             }
         }
     }
-    let director = director
-        .or_else(|| me.gateway.as_ref().and_then(|g| topo.directors.iter().find(|d| &d.name == g)))
-        .or(topo.directors.first());
+    if blocks.is_empty() {
+        return None;
+    }
     let mut out = String::new();
-    if let Some(d) = director {
+    for d in directors {
         let _ = writeln!(out, "director = {}", d.address);
     }
     out.extend(blocks);
     Some(out)
 }
 
-/// `keepalived.conf` for the director(s): a `virtual_server` block per service
-/// (`lb_algo`, `lb_kind`, `persistence_timeout`, `protocol`) with a `real_server` block
-/// per real server (`weight`, a `TCP_CHECK`).
-///
-/// `router_id` is the first director's name; IPVS timeouts go to `lvs_timeouts`. A real
-/// server whose forwarding differs from the service's first one gets its own `lvs_method`
-/// (keepalived 2.x). UDP real servers get no checker (keepalived then treats them as up).
-pub fn keepalived(topo: &Topology) -> String {
-    let topo = expanded(topo);
-    let mut out = String::from("! keepalived.conf written by lvsim\n");
-    if !topo.description.is_empty() {
-        let _ = writeln!(out, "! {}", topo.description);
+/// A group member's part of the script: which member it is, and with sync the sysctls
+/// and `ipvsadm --start-daemon` lines (master on the primary, backup on the others, both
+/// everywhere peer to peer).
+fn sync_daemons(out: &mut String, g: &Group<'_>, d: usize) {
+    let k = g.members.iter().position(|&m| m == d).expect("a member");
+    let role = if k == 0 { "the primary" } else { "a backup" };
+    let _ = writeln!(out, "# {role} of a fail-over group: every member has the same services");
+    let (Some(s), Some(sync)) = (&g.cfg.sync, &g.ha.sync) else { return };
+    let _ = writeln!(
+        out,
+        "# connection sync (keepalived's lvs_sync_daemon or heartbeat's LVSSyncDaemonSwap start the daemons themselves)"
+    );
+    for line in sync_sysctls(s) {
+        let _ = writeln!(out, "sysctl -w {line}");
     }
-    out.push_str("\nglobal_defs {\n");
-    if let Some(d) = topo.directors.first() {
-        let _ = writeln!(out, "    router_id {}", d.name);
-        let t = &d.timeouts;
-        let parts: Vec<String> = [("tcp", t.tcp_s), ("tcpfin", t.tcpfin_s), ("udp", t.udp_s)]
-            .iter()
-            .filter_map(|(name, v)| v.map(|v| format!("{name} {}", whole_seconds(v))))
-            .collect();
-        if !parts.is_empty() {
-            let _ = writeln!(out, "    lvs_timeouts {}", parts.join(" "));
-        }
-    }
-    out.push_str("}\n");
-    for director in &topo.directors {
-        let _ = writeln!(out, "\n! Director {} ({})", director.name, director.address);
-        for line in sysctls(director) {
-            let _ = writeln!(out, "! also run: sysctl -w {line}");
-        }
-        for service in &director.services {
-            out.push('\n');
-            virtual_server(&mut out, &topo, service);
-        }
-    }
-    out
-}
-
-/// One `virtual_server` block.
-fn virtual_server(out: &mut String, topo: &Topology, service: &Service) {
-    match (service.fwmark, service.vip) {
-        (Some(mark), _) => {
-            let _ = writeln!(out, "virtual_server fwmark {mark} {{");
-        }
-        (None, Some(vip)) => {
-            let _ = writeln!(out, "virtual_server {vip} {} {{", service.port);
-        }
-        (None, None) => {
-            let _ = writeln!(out, "! a service with neither vip nor fwmark is left out");
-            return;
-        }
-    }
-    let kind = service.real_servers.first().map_or(Forwarding::NAT, |rs| rs.forwarding);
-    let _ = writeln!(out, "    delay_loop 6");
-    let _ = writeln!(out, "    lb_algo {}", service.scheduler.name());
-    let _ = writeln!(out, "    lb_kind {}", forwarding_name(kind));
-    if let Some(p) = service.persistence_s {
-        let _ = writeln!(out, "    persistence_timeout {}", whole_seconds(p));
-    }
-    if let Some(mask) = service.netmask {
-        let _ = writeln!(out, "    persistence_granularity {mask}");
-    }
-    for flag in &service.flags {
-        let _ = writeln!(out, "    {}", flag.sched_flag_name().unwrap_or("ops"));
-    }
-    let _ = writeln!(out, "    protocol {}", protocol_name(service.protocol));
-    for rs in &service.real_servers {
-        let Some(s) = server(topo, &rs.server) else {
-            let _ = writeln!(out, "\n    ! real server {:?}: no server of that name", rs.server);
-            continue;
-        };
-        let port = service.real_port(rs);
-        let _ = writeln!(out, "\n    real_server {} {port} {{", s.address);
-        let _ = writeln!(out, "        weight {}", rs.weight);
-        if rs.forwarding != kind {
-            let _ = writeln!(out, "        lvs_method {}", forwarding_name(rs.forwarding));
-        }
-        if rs.upper != 0 {
-            let _ = writeln!(out, "        uthreshold {}", rs.upper);
-        }
-        if rs.lower != 0 {
-            let _ = writeln!(out, "        lthreshold {}", rs.lower);
-        }
-        let check_port = if port != 0 { port } else { service.port };
-        if service.protocol == Protocol::UDP && service.fwmark.is_none() {
-            let _ = writeln!(out, "        ! UDP: no TCP_CHECK; add a MISC_CHECK to health-check it");
-        } else if check_port == 0 {
-            let _ = writeln!(out, "        ! no port to check: add a checker by hand");
-        } else {
+    let p2p = s.mode == sim_core::ha::SyncMode::PeerToPeer;
+    for (role, on) in [("master", k == 0 || p2p), ("backup", k != 0 || p2p)] {
+        if on {
             let _ = writeln!(
                 out,
-                "        TCP_CHECK {{\n            connect_timeout 3\n            connect_port {check_port}\n        }}"
+                "ipvsadm --start-daemon {role} --mcast-interface {} --syncid {} --sync-maxlen {}",
+                g.ha.sync_interface(),
+                sync.syncid,
+                s.max_len
             );
         }
-        out.push_str("    }\n");
     }
-    out.push_str("}\n");
 }
 
 /// The topology expanded, or as written when it does not expand.
@@ -372,11 +437,13 @@ pub(crate) mod tests {
         crate::named(name).unwrap().topology()
     }
 
-    /// Every `-A`/`-a`/`--set` line of a script, without `ipvsadm`, parsed as ipvsadm would.
+    /// Every `-A`/`-a`/`--set` line of a script, without `ipvsadm`, parsed as ipvsadm would
+    /// (sim-core's parser knows no `--start-daemon`).
     fn commands(script: &str) -> Vec<Command> {
         script
             .lines()
             .filter_map(|l| l.strip_prefix("ipvsadm "))
+            .filter(|l| !l.starts_with("--start-daemon"))
             .map(|l| parse(&words(l)).unwrap_or_else(|e| panic!("{l}: {e}")))
             .collect()
     }

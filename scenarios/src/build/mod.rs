@@ -11,15 +11,17 @@ use sim_core::dist;
 use sim_core::ipvs::tcp::Timeouts;
 use sim_core::link::ChannelConfig;
 use sim_core::model::{
-    Action, BackendConfig, Change as SimChange, ClusterConfig, DestConfig, DirectorConfig, DuplexLink,
-    FeedbackConfig, FeedbackLink as SimFeedbackLink, MAX_WEIGHT, PopulationConfig, ServerChange,
-    ServerConfig, ServerEvent, ServiceAddr, ServiceConfig, Transport as SimTransport,
+    BackendConfig, ClusterConfig, DestConfig, DirectorConfig, DuplexLink, FeedbackConfig,
+    FeedbackLink as SimFeedbackLink, MAX_WEIGHT, PopulationConfig, ServerConfig, ServiceAddr, ServiceConfig,
+    Transport as SimTransport,
 };
 use topologies::{Channel, Flag, Forwarding, Topology};
 
 use crate::doc::{Doc, offset_of, parse_path};
-use crate::format::{Arrival, Change, Dist, Event, Feedback, Law, Scenario, Transport};
+use crate::format::{Arrival, Dist, Feedback, Law, Scenario, Transport};
 use crate::{Error, Loaded};
+
+mod events;
 
 /// Deserialises and builds an edited document.
 pub fn build(doc: Doc, file: &str, stem: &str, base: &Path) -> Result<Loaded, Error> {
@@ -127,6 +129,7 @@ impl Builder<'_> {
             directors: s.directors.clone(),
             servers: s.servers.clone(),
             backends: s.backends.clone(),
+            ha: s.ha.clone(),
         };
         self.precheck(&raw)?;
         let mut topo = raw.expand().map_err(|e| self.err(&e.path, e.message))?;
@@ -163,14 +166,22 @@ impl Builder<'_> {
             actions: Vec::new(),
             server_events: Vec::new(),
             director_events: Vec::new(),
-            ha: None,
+            // Member names become indices; every value was checked by `expand`.
+            ha: topo
+                .ha
+                .as_ref()
+                .map(|h| h.config(&topo.directors))
+                .transpose()
+                .map_err(|e| self.err(&e.path, e.message))?,
             feedback: None,
         };
         for (i, c) in s.clients.iter().enumerate() {
             let p = self.population(i, c, &cfg)?;
             cfg.populations.push(p);
         }
-        (cfg.actions, cfg.server_events) = self.events(s, &topo, &cfg)?;
+        let built = self.events(s, &topo, &cfg)?;
+        (cfg.actions, cfg.server_events, cfg.director_events) =
+            (built.actions, built.server_events, built.director_events);
         if let Some(f) = &s.feedback {
             // Checked even when disabled, so that a sweep over `feedback.enabled` finds a
             // bad value at its base point.
@@ -191,42 +202,66 @@ impl Builder<'_> {
 
     /// Checks that need the paths of the topology as written (before `count` groups are
     /// written out) and that `Topology::expand` does not make (it checks names, addresses,
-    /// services and weights): whether each real server can be reached its way.
+    /// services and weights): whether each real server, and each fallback, can be reached
+    /// its way.
     fn precheck(&self, t: &Topology) -> Result<(), Error> {
         for (di, d) in t.directors.iter().enumerate() {
             for (si, svc) in d.services.iter().enumerate() {
                 let sp = format!("directors[{di}].services[{si}]");
                 for (ri, rs) in svc.real_servers.iter().enumerate() {
-                    let rp = format!("{sp}.real_servers[{ri}]");
-                    let Some(server) = find_server(t, &rs.server) else { continue };
-                    match rs.forwarding {
-                        Forwarding::DR if server.segment != d.segment => {
-                            return Err(self.err(
-                                &format!("{rp}.forwarding"),
-                                format!(
-                                    "real server {:?} is on segment {:?} but director {:?} is on {:?}: \
-                                     direct routing only reaches servers on the director's own segment \
-                                     (use TUN, or put the server on {:?})",
-                                    rs.server, server.segment, d.name, d.segment, d.segment
-                                ),
-                            ));
-                        }
-                        Forwarding::NAT if server.gateway.as_deref() != Some(d.name.as_str()) => {
-                            return Err(self.err(
-                                &format!("{rp}.forwarding"),
-                                format!(
-                                    "NAT needs the replies of real server {:?} to pass director {:?}: \
-                                     set `gateway: {:?}` on the server",
-                                    rs.server, d.name, d.name
-                                ),
-                            ));
-                        }
-                        _ => {}
-                    }
+                    let rp = format!("{sp}.real_servers[{ri}].forwarding");
+                    self.reachable(&rp, t, d, &rs.server, rs.forwarding)?;
+                }
+                if let Some(fb) = svc.check.as_ref().and_then(|c| c.fallback.as_ref()) {
+                    let fp = format!("{sp}.check.fallback.forwarding");
+                    self.reachable(&fp, t, d, &fb.server, fb.forwarding)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Direct routing reaches a server on the director's segment only; NAT needs the
+    /// server's replies to route through the director (or through any member of the
+    /// director's fail-over group, which moves the gateway address with the VIP).
+    fn reachable(
+        &self,
+        path: &str,
+        t: &Topology,
+        d: &topologies::Director,
+        name: &str,
+        forwarding: Forwarding,
+    ) -> Result<(), Error> {
+        let Some(server) = find_server(t, name) else { return Ok(()) };
+        let group = t.ha.as_ref().map(|h| h.directors.as_slice()).unwrap_or_default();
+        let in_group = |n: &str| group.iter().any(|m| m == n);
+        match forwarding {
+            Forwarding::DR if server.segment != d.segment => Err(self.err(
+                path,
+                format!(
+                    "real server {name:?} is on segment {:?} but director {:?} is on {:?}: \
+                     direct routing only reaches servers on the director's own segment \
+                     (use TUN, or put the server on {:?})",
+                    server.segment, d.name, d.segment, d.segment
+                ),
+            )),
+            Forwarding::NAT
+                if server.gateway.as_deref() != Some(d.name.as_str())
+                    && !(in_group(&d.name) && server.gateway.as_deref().is_some_and(in_group)) =>
+            {
+                let also =
+                    if in_group(&d.name) { " (or another director of its fail-over group)" } else { "" };
+                Err(self.err(
+                    path,
+                    format!(
+                        "NAT needs the replies of real server {name:?} to pass director {:?}: \
+                         set `gateway: {:?}` on the server{also}",
+                        d.name, d.name
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn directors(&self, t: &Topology) -> Result<Vec<DirectorConfig>, Error> {
@@ -310,8 +345,8 @@ impl Builder<'_> {
                     flags,
                     persistence: svc.persistence_s.map(secs),
                     netmask,
+                    check: svc.check.as_ref().map(|c| self.check(&sp, t, svc, c)).transpose()?,
                     dests,
-                    check: None,
                 });
             }
             out.push(DirectorConfig {
@@ -336,6 +371,33 @@ impl Builder<'_> {
             });
         }
         Ok(out)
+    }
+
+    /// A service's health check: the checker's defaults filled in, the fallback resolved
+    /// (added with weight 1, on the service's port unless NAT gives its own).
+    fn check(
+        &self,
+        sp: &str,
+        t: &Topology,
+        svc: &topologies::Service,
+        c: &topologies::HealthCheck,
+    ) -> Result<sim_core::ha::HealthCheckConfig, Error> {
+        let mut cfg = c.config();
+        if let Some(fb) = &c.fallback {
+            let Some(server) = t.servers.iter().position(|s| s.name == fb.server) else {
+                return Err(self.err(
+                    &format!("{sp}.check.fallback.server"),
+                    format!("no server named {:?}", fb.server),
+                ));
+            };
+            let (fwd, port) = match fb.forwarding {
+                Forwarding::NAT => (lvs_sched::Forwarding::Masq, fb.port.unwrap_or(svc.port)),
+                Forwarding::DR => (lvs_sched::Forwarding::DirectRouting, svc.port),
+                Forwarding::TUN => (lvs_sched::Forwarding::Tunnel, svc.port),
+            };
+            cfg.fallback = Some(DestConfig { server, port, fwd, weight: 1, u_threshold: 0, l_threshold: 0 });
+        }
+        Ok(cfg)
     }
 
     fn servers(&self, t: &Topology) -> Result<Vec<ServerConfig>, Error> {
@@ -387,7 +449,7 @@ impl Builder<'_> {
         };
         let arrival = self.arrival(&format!("{p}.arrival"), &c.arrival)?;
         let transport = match &c.transport {
-            Transport::TCP { requests, think_time_ms } => SimTransport::Tcp {
+            Transport::TCP { requests, think_time_ms, .. } => SimTransport::Tcp {
                 requests: self.dist(&format!("{p}.transport.requests"), requests, 1.0)?,
                 think_time: self.dist(&format!("{p}.transport.think_time_ms"), think_time_ms, 1e-3)?,
             },
@@ -415,7 +477,17 @@ impl Builder<'_> {
                 .as_ref()
                 .map(|d| self.dist(&format!("{p}.backend_demand_ms"), d, 1e-3))
                 .transpose()?,
-            response_timeout: None,
+            response_timeout: match &c.transport {
+                Transport::TCP { response_timeout_s: Some(x), .. } => {
+                    let path = format!("{p}.transport.response_timeout_s");
+                    let d = secs(self.finite(&path, *x, 0.0)?);
+                    if d == Duration::ZERO {
+                        return Err(self.err(&path, format!("must be > 0, got {x}")));
+                    }
+                    Some(d)
+                }
+                _ => None,
+            },
         })
     }
 
@@ -476,119 +548,6 @@ impl Builder<'_> {
         };
         out.validate().map_err(|e| self.err(p, e.to_string()))?;
         Ok(out)
-    }
-
-    /// The real servers an event names: one, or every member of a `count` group.
-    fn members(&self, p: &str, s: &Scenario, t: &Topology, e: &Event) -> Result<Vec<usize>, Error> {
-        if let Some(k) = t.servers.iter().position(|x| x.name == e.server) {
-            return Ok(vec![k]);
-        }
-        match s.servers.iter().find(|x| x.name == e.server && x.count != 1) {
-            Some(g) => {
-                Ok(g.member_names().filter_map(|n| t.servers.iter().position(|x| x.name == n)).collect())
-            }
-            None => {
-                let names: Vec<_> = t.servers.iter().map(|x| x.name.as_str()).collect();
-                Err(self.err(
-                    &format!("{p}.server"),
-                    format!("no real server named {:?} (servers are: {})", e.server, names.join(", ")),
-                ))
-            }
-        }
-    }
-
-    /// The events: ipvsadm changes become `Action`s (one per director, service and server
-    /// they reach), background work becomes `ServerEvent`s (one per server).
-    fn events(
-        &self,
-        s: &Scenario,
-        t: &Topology,
-        cfg: &ClusterConfig,
-    ) -> Result<(Vec<Action>, Vec<ServerEvent>), Error> {
-        let mut out = Vec::new();
-        let mut server_events = Vec::new();
-        for (i, e) in s.events.iter().enumerate() {
-            let p = format!("events[{i}]");
-            let at = secs(self.finite(&format!("{p}.at_s"), e.at_s, 0.0)?);
-            let members = self.members(&p, s, t, e)?;
-            let change = match e.change {
-                Change::Weight(w) => SimChange::Weight(w),
-                Change::Remove => SimChange::Remove,
-                Change::Restore(w) => SimChange::Restore(w),
-                Change::Background(_) | Change::BackgroundLoad(_) => {
-                    for (field, given) in
-                        [("director", e.director.is_some()), ("service", e.service.is_some())]
-                    {
-                        if given {
-                            return Err(self.err(
-                                &format!("{p}.{field}"),
-                                format!(
-                                    "a background change is work on the real server itself, not an \
-                                     ipvsadm change, so it has no `{field}`: remove it"
-                                ),
-                            ));
-                        }
-                    }
-                    let change = match e.change {
-                        Change::BackgroundLoad(cores) => {
-                            if !(cores.is_finite() && cores >= 0.0) {
-                                return Err(self.err(
-                                    &format!("{p}.change"),
-                                    format!("a background load is a number of cores >= 0, not {cores}"),
-                                ));
-                            }
-                            let millicores = (cores * 1000.0).round().min(f64::from(u32::MAX)) as u32;
-                            for &server in &members {
-                                let have = cfg.servers[server].cpu.cores;
-                                if millicores >= have.saturating_mul(1000) {
-                                    return Err(self.err(
-                                        &format!("{p}.change"),
-                                        format!(
-                                            "a background load of {cores} cores leaves nothing of real server \
-                                             {:?}'s {have} cores",
-                                            cfg.servers[server].name
-                                        ),
-                                    ));
-                                }
-                            }
-                            ServerChange::BackgroundLoad(millicores)
-                        }
-                        Change::Background(n) => ServerChange::Background(n),
-                        _ => unreachable!("matched above"),
-                    };
-                    server_events.extend(members.iter().map(|&server| ServerEvent { at, server, change }));
-                    continue;
-                }
-            };
-            if let SimChange::Weight(w) | SimChange::Restore(w) = change
-                && w > MAX_WEIGHT
-            {
-                return Err(
-                    self.err(&format!("{p}.change"), format!("weight {w} is out of range 0..={MAX_WEIGHT}"))
-                );
-            }
-            let before = out.len();
-            for (di, d) in cfg.directors.iter().enumerate() {
-                if e.director.as_ref().is_some_and(|n| *n != d.name) {
-                    continue;
-                }
-                for (si, svc) in d.services.iter().enumerate() {
-                    if e.service.is_some_and(|k| k != si) {
-                        continue;
-                    }
-                    for &m in &members {
-                        if svc.dests.iter().any(|x| x.server == m) {
-                            out.push(Action { at, director: di, service: si, server: m, change });
-                        }
-                    }
-                }
-            }
-            if out.len() == before {
-                return Err(self
-                    .err(&p, format!("real server {:?} is in no service this event can change", e.server)));
-            }
-        }
-        Ok((out, server_events))
     }
 
     /// A duration field of the feedback block [s or ms by `scale`]: finite, and > 0 unless
