@@ -12,6 +12,9 @@ use sim_core::dist::Dist;
 use sim_core::ha::*;
 use sim_core::model::*;
 
+/// One-way delay of adverts and keepalives.
+const LATENCY: Duration = Duration::ZERO;
+
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(172, 17, 60, 201));
 
 fn ms(x: u64) -> Duration {
@@ -74,7 +77,7 @@ fn cluster(n: usize, failover: Failover, sync: Option<SyncConfig>, rate: f64, se
         actions: Vec::new(),
         server_events: Vec::new(),
         director_events: Vec::new(),
-        ha: Some(HaConfig { members: (0..n).collect(), failover, sync, latency: Duration::ZERO }),
+        ha: Some(HaConfig { members: (0..n).collect(), failover, sync, latency: LATENCY }),
         feedback: None,
         populations: vec![PopulationConfig {
             name: "web".into(),
@@ -162,9 +165,11 @@ fn synced_connections_survive_the_fail_over() {
     assert!(w.lost_conns <= 10, "{w:?}");
     assert!(w.survived_conns + w.lost_conns >= wo.lost_conns - 10, "{w:?} vs {wo:?}");
     let s = with.ha.as_ref().unwrap().sync.expect("sync report");
-    assert!(s.messages > 0 && s.conns >= 390 && s.applied >= s.conns, "{s:?}");
+    // About 205 sessions opened before the death, each sent once (at its third packet;
+    // none lives to its 53rd), and lb2, a sync backup, sends nothing after it.
+    assert!(s.messages > 0 && s.conns >= 200 && s.applied >= s.conns, "{s:?}");
     // Each v1 message: an 8-byte header and 36 bytes per IPv4 connection.
-    assert_eq!(s.bytes, 8 * s.messages + 36 * s.conns);
+    assert_eq!(s.bytes, 8 * s.messages + 36 * s.conns, "{s:?}");
     assert!(with.connections.completed > without.connections.completed);
 }
 
@@ -194,10 +199,10 @@ fn master_backup_sync_loses_the_second_fail_over_where_peer_to_peer_does_not() {
 }
 
 /// Saru: the same director CPU limit with one and with two active directors. Each
-/// director forwards at most 10 000 packets/s (100 µs each, 1000 packets of backlog);
-/// 2000 sessions of one request a second send 4 packets each inbound (SYN, request,
-/// FIN, last ACK): 8000 packets/s, 80% of one director's CPU; at 4000 sessions/s one
-/// director is overloaded (160%) and two are at 80% each.
+/// director forwards at most 10 000 packets/s (100 µs each, 1000 packets of backlog). A
+/// session of one request sends 5 packets inbound (SYN, request, FIN carrying one delayed
+/// ACK of the two-segment response, last ACK): at 3000 sessions/s, 15 000 packets/s,
+/// one director is overloaded (150%) and two are at 75% each.
 #[test]
 fn active_active_directors_share_the_load() {
     let run_n = |n: usize, rate: f64| {
@@ -211,21 +216,25 @@ fn active_active_directors_share_the_load() {
         cfg.warmup = Duration::from_secs(2);
         run(cfg)
     };
-    let one = run_n(1, 4000.0);
-    let two = run_n(2, 4000.0);
+    let one = run_n(1, 3000.0);
+    let two = run_n(2, 3000.0);
     let ha = two.ha.as_ref().unwrap();
     // Source-port blocks: each director schedules about half the sessions.
     let s = &ha.scheduled_by_director;
     let total = (s[0] + s[1]) as f64;
     assert!((s[0] as f64 / total - 0.5).abs() < 0.05, "{s:?}");
-    assert!(two.directors.iter().all(|d| d.cpu.utilization > 0.7 && d.cpu.utilization < 0.9));
-    assert!(one.directors[0].cpu.utilization > 0.99);
+    let util = |r: &RunReport| r.directors.iter().map(|d| d.cpu.utilization).collect::<Vec<_>>();
     assert!(
-        two.throughput_cps > 1.8 * one.throughput_cps.min(2500.0),
-        "{} vs {}",
-        two.throughput_cps,
-        one.throughput_cps
+        two.directors.iter().all(|d| (d.cpu.utilization - 0.75).abs() < 0.03),
+        "{:?} {:?}",
+        util(&two),
+        util(&one)
     );
+    assert!(one.directors[0].cpu.utilization > 0.99);
+    // Two directors carry the whole offered load; one cannot (its queue drops packets,
+    // and their retransmissions come too late for many sessions inside the window).
+    assert!((two.throughput_cps - 3000.0).abs() < 60.0, "{}", two.throughput_cps);
+    assert!(one.throughput_cps < 0.85 * two.throughput_cps, "{}", one.throughput_cps);
     assert!(two.latency.quantile_ns(0.99) < one.latency.quantile_ns(0.99) / 10);
 }
 

@@ -242,7 +242,10 @@ impl Simulation {
                 survived_conns: 0,
             });
         }
-        let next = ha.group.next_time();
+        // The group runs until the end of the measured window (its adverts and
+        // keepalives would never let the run end); connections draining after it see the
+        // group as it was then.
+        let next = ha.group.next_time().filter(|&t| t <= self.end);
         if let Some(t) = next
             && ha.armed.is_none_or(|a| t < a)
         {
