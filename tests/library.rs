@@ -57,6 +57,11 @@ fn every_library_scenario_runs_and_its_checks_hold() {
         "o5-rr-ek-m-1.ron",
         "uneven-load.ron",
         "stability.ron",
+        "health-checks.ron",
+        "vrrp-failover.ron",
+        "heartbeat-ipfail.ron",
+        "second-failover.ron",
+        "active-active.ron",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} missing from the library: {names:?}");
     }

@@ -801,7 +801,19 @@ impl Population {
             rng_arrivals: streams.stream(&name("arrivals")),
             rng_work: streams.stream(&name("work")),
             rng_clients: streams.stream(&name("clients")),
-            ports: vec![EPHEMERAL_FIRST; p.clients as usize],
+            // Linux picks a connection's first ephemeral port pseudo-randomly (a hash
+            // of the addresses); each client then counts up from there. A stream of its
+            // own, so that the other draws do not move.
+            ports: {
+                let mut rng = streams.stream(&name("ports"));
+                let span = u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST) + 1;
+                (0..p.clients)
+                    .map(|_| {
+                        EPHEMERAL_FIRST
+                            + ((u64::from(rand::RngCore::next_u32(&mut rng)) * u64::from(span)) >> 32) as u16
+                    })
+                    .collect()
+            },
             dir: cfg.director_of(p).expect("validated"),
         }
     }
