@@ -284,14 +284,18 @@ impl Ha {
     /// `ha.directors[k]`.
     pub fn members(&self, directors: &[Director]) -> Result<Vec<usize>, TopologyError> {
         let known = || directors.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ");
-        if self.directors.len() < 2 {
+        // Active-active directors may be one (the baseline a capacity sweep starts from);
+        // a fail-over pair needs two.
+        let need = if matches!(self.failover, Failover::ActiveActive { .. }) { 1 } else { 2 };
+        if self.directors.len() < need {
+            let what = if need == 1 {
+                "an active-active group needs a director"
+            } else {
+                "a fail-over group needs at least two directors"
+            };
             return error(
                 "ha.directors",
-                format!(
-                    "a fail-over group needs at least two directors, got {} (directors are: {})",
-                    self.directors.len(),
-                    known()
-                ),
+                format!("{what}, got {} (directors are: {})", self.directors.len(), known()),
             );
         }
         let mut out = Vec::with_capacity(self.directors.len());
