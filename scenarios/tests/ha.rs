@@ -204,16 +204,23 @@ fn server_faults_become_server_events() {
         "    events: [
         Event(at_s: 1.0, server: \"web1\", change: Crash),
         Event(at_s: 2.0, server: \"web2\", change: Hang),
-        Event(at_s: 3.0, server: \"web\", change: Slow(0.25)),
-        Event(at_s: 4.0, server: \"web1\", change: Recover),
-        Event(at_s: 5.0, server: \"web3\", change: Weight(0)),
+        Event(at_s: 3.0, server: \"web1\", change: Recover),
+        Event(at_s: 4.0, server: \"web2\", change: Recover),
+        Event(at_s: 5.0, server: \"web\", change: Slow(0.25)),
+        Event(at_s: 6.0, server: \"web3\", change: Weight(0)),
     ],",
     );
+    // A server's faults and recoveries alternate (a server with a fault must recover
+    // before the next one), so the group's slow-down comes after both recoveries.
     let l = ok(&text, &[]);
     let ev = |at: u64, server: usize, change| ServerEvent { at: Duration::from_secs(at), server, change };
-    let mut want = vec![ev(1, 0, ServerChange::Crash), ev(2, 1, ServerChange::Hang)];
-    want.extend((0..4).map(|k| ev(3, k, ServerChange::Slow(250))));
-    want.push(ev(4, 0, ServerChange::Recover));
+    let mut want = vec![
+        ev(1, 0, ServerChange::Crash),
+        ev(2, 1, ServerChange::Hang),
+        ev(3, 0, ServerChange::Recover),
+        ev(4, 1, ServerChange::Recover),
+    ];
+    want.extend((0..4).map(|k| ev(5, k, ServerChange::Slow(250))));
     assert_eq!(l.cluster.server_events, want);
     assert_eq!(l.cluster.actions.len(), 2, "the weight change, in both services");
     assert!(l.cluster.director_events.is_empty());
