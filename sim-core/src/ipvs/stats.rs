@@ -29,6 +29,20 @@ pub struct Stats {
     pub outbytes: u64,
 }
 
+impl std::ops::Add for Stats {
+    type Output = Stats;
+    /// Counters of two tables together (a director's table before and after a reboot).
+    fn add(self, o: Stats) -> Stats {
+        Stats {
+            conns: self.conns + o.conns,
+            inpkts: self.inpkts + o.inpkts,
+            outpkts: self.outpkts + o.outpkts,
+            inbytes: self.inbytes + o.inbytes,
+            outbytes: self.outbytes + o.outbytes,
+        }
+    }
+}
+
 /// Estimated rates, as the kernel reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rates {

@@ -384,7 +384,8 @@ impl Simulation {
         let Some(s) = ha.sync.as_mut() else { return };
         s.report.messages += 1;
         s.report.bytes += msg.len() as u64;
-        s.report.conns += sync::decode(&msg).map_or(0, |c| c.len() as u64);
+        // The header says how many records the sender packed; decoding is the receivers' work.
+        s.report.conns += sync::parse_header(&msg).map_or(0, |h| u64::from(h.nr_conns));
         let slot = match s.free.pop() {
             Some(i) => {
                 s.inflight[i as usize] = Some((d, msg));

@@ -138,7 +138,7 @@ impl Simulation {
         let conn = Conn {
             opened: now,
             req_sent: now,
-            accepted_at: now,
+            boot: 0,
             ipvs: NO_ENTRY,
             server: NO_SERVER,
             client,
@@ -238,25 +238,16 @@ impl Simulation {
                 }
             }
             let dir = &mut self.dirs[m.dir as usize];
-            let up = dir.alive
-                && match stage {
-                    Stage::ExtIn | Stage::ExtOut => dir.ext_up,
-                    Stage::IntIn | Stage::IntOut => dir.int_up,
-                    Stage::IpvsIn => dir.holds,
-                    _ => true,
-                };
-            if !up
-                && matches!(
-                    stage,
-                    Stage::ExtIn
-                        | Stage::ExtOut
-                        | Stage::IntIn
-                        | Stage::IntOut
-                        | Stage::DirCpu
-                        | Stage::IpvsIn
-                        | Stage::IpvsOut
-                )
-            {
+            // A stage of a director passes only while it runs (and the link, or for
+            // IPVS the VIP, is there); the others do not depend on it.
+            let up = match stage {
+                Stage::ExtIn | Stage::ExtOut => dir.alive && dir.ext_up,
+                Stage::IntIn | Stage::IntOut => dir.alive && dir.int_up,
+                Stage::IpvsIn => dir.alive && dir.holds,
+                Stage::DirCpu | Stage::IpvsOut => dir.alive,
+                Stage::Access | Stage::Uplink | Stage::AtServer | Stage::AtClient => true,
+            };
+            if !up {
                 return self.dropped(m);
             }
             let fate = match stage {
@@ -405,18 +396,18 @@ impl Simulation {
             return self.dropped(m);
         }
         let tcp = !matches!(m.kind, Kind::Datagram);
-        if tcp && !matches!(m.kind, Kind::Syn | Kind::Abort) && c.accepted_at < srv.booted_at {
+        if tcp && !matches!(m.kind, Kind::Syn | Kind::Abort) && c.boot != srv.boots {
             // The host rebooted since it accepted the connection: no socket, a reset.
             return self.send(m.conn, Kind::Rst, 1, TCP_HDR);
         }
         match m.kind {
             Kind::Syn => {
-                self.conns[m.conn as usize].accepted_at = self.now;
+                self.conns[m.conn as usize].boot = srv.boots;
                 self.send(m.conn, Kind::SynAck, 1, SYN_BYTES)
             }
             Kind::Request | Kind::Datagram => {
                 if m.kind == Kind::Datagram {
-                    self.conns[m.conn as usize].accepted_at = self.now;
+                    self.conns[m.conn as usize].boot = srv.boots;
                 }
                 match self.servers[s].cpu.arrive(self.now, m.conn, c.demand_ns) {
                     Admission::Refused => {
@@ -487,7 +478,7 @@ impl Simulation {
         let conn = self.conns[c as usize];
         let srv = &self.servers[conn.server as usize];
         let tcp = matches!(self.cfg.populations[conn.pop as usize].transport, Transport::Tcp { .. });
-        if srv.cpu.fault() == Some(crate::cpu::Fault::Crashed) || conn.accepted_at < srv.booted_at {
+        if srv.cpu.fault() == Some(crate::cpu::Fault::Crashed) || conn.boot != srv.boots {
             // The host crashed while its backend worked for the request: it is lost.
             self.end_conn(c, Outcome::Dropped);
             return self.release(c);

@@ -407,7 +407,7 @@ impl Simulation {
             ServerChange::Recover => {
                 if server.cpu.fault() == Some(Fault::Crashed) {
                     // A fresh host: no socket of an earlier connection survives.
-                    server.booted_at = now;
+                    server.boots = server.boots.wrapping_add(1);
                 }
                 server.cpu.recover(now);
                 ("", Vec::new())

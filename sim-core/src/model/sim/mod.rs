@@ -139,9 +139,9 @@ struct Server {
     latency: Latency,
     /// Where its weight is read: director, service, dest.
     weight_ref: Option<(usize, ServiceId, DestId)>,
-    /// When it last came back from a crash: connections it accepted before have no
-    /// socket any more.
-    booted_at: Time,
+    /// Times it came back from a crash (wrapping): connections it accepted in an
+    /// earlier boot have no socket any more.
+    boots: u8,
 }
 
 struct Backend {
@@ -163,8 +163,9 @@ struct Population {
 struct Conn {
     opened: Time,
     req_sent: Time,
-    /// When the real server accepted it (its SYN, or a UDP datagram, arrived).
-    accepted_at: Time,
+    /// The real server's boot (`Server::boots`) in which it accepted the connection (its
+    /// SYN, or a UDP datagram, arrived): a byte in the padding, not a time.
+    boot: u8,
     ipvs: ConnId,
     server: u32,
     client: u32,
@@ -400,13 +401,7 @@ impl Simulation {
         let old = std::mem::replace(&mut self.dirs[d], fresh);
         let s = old.ipvs.stats();
         let new = &mut self.dirs[d];
-        new.retired = ipvs::Stats {
-            conns: old.retired.conns + s.conns,
-            inpkts: old.retired.inpkts + s.inpkts,
-            outpkts: old.retired.outpkts + s.outpkts,
-            inbytes: old.retired.inbytes + s.inbytes,
-            outbytes: old.retired.outbytes + s.outbytes,
-        };
+        new.retired = old.retired + s;
         new.ext_in = old.ext_in;
         new.ext_out = old.ext_out;
         new.int_out = old.int_out;
@@ -670,7 +665,7 @@ impl Server {
             served: 0,
             latency: Latency::new(),
             weight_ref: None,
-            booted_at: Time::ZERO,
+            boots: 0,
         }
     }
 }
@@ -769,13 +764,7 @@ impl Director {
             }
         };
         let now = self.ipvs.stats();
-        let totals = ipvs::Stats {
-            conns: now.conns + self.retired.conns,
-            inpkts: now.inpkts + self.retired.inpkts,
-            outpkts: now.outpkts + self.retired.outpkts,
-            inbytes: now.inbytes + self.retired.inbytes,
-            outbytes: now.outbytes + self.retired.outbytes,
-        };
+        let totals = now + self.retired;
         DirectorReport {
             name: c.name.clone(),
             in_pkts: totals.inpkts,
