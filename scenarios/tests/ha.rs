@@ -403,3 +403,21 @@ fn every_library_scenario_and_topology_loads_and_exports() {
         assert!(files.iter().any(|(p, _)| p == "ipvsadm.sh"), "{}", t.name);
     }
 }
+
+#[test]
+fn a_fault_on_a_server_that_has_one_names_its_event_line() {
+    let text = on(
+        "web-farm",
+        "    events: [
+        Event(at_s: 1.0, server: \"web1\", change: Crash),
+        Event(at_s: 3.0, server: \"web1\", change: Recover),
+        Event(at_s: 2.0, server: \"web\", change: Slow(0.5)),
+    ],",
+    );
+    // In time order web1 crashes at 1 s and slows down at 2 s, before its recovery: the
+    // third event (line 8) is at fault, not the file's first line.
+    let e = err(&text, &[]);
+    assert_err(&e, "events[2].change", "\"web1\" has a fault already: it must recover first", 8);
+    let e = err(&on("web-farm", "    events: [Event(at_s: 1.0, server: \"web2\", change: Recover)],"), &[]);
+    assert_err(&e, "events[0].change", "\"web2\" recovers, but it has no fault", 5);
+}

@@ -18,6 +18,8 @@ use crate::format::{Change, Event, Scenario};
 pub(super) struct Built {
     pub actions: Vec<Action>,
     pub server_events: Vec<ServerEvent>,
+    /// The scenario event (index into `events`) each server event comes from.
+    pub server_event_source: Vec<usize>,
     pub director_events: Vec<DirectorEvent>,
 }
 
@@ -72,6 +74,7 @@ impl Builder<'_> {
                         server,
                         change,
                     }));
+                    out.server_event_source.resize(out.server_events.len(), i);
                     continue;
                 }
             };

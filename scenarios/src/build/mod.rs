@@ -182,6 +182,9 @@ impl Builder<'_> {
         let built = self.events(s, &topo, &cfg)?;
         (cfg.actions, cfg.server_events, cfg.director_events) =
             (built.actions, built.server_events, built.director_events);
+        if let Some((k, message)) = cfg.fault_order_error() {
+            return Err(self.err(&format!("events[{}].change", built.server_event_source[k]), message));
+        }
         if let Some(f) = &s.feedback {
             // Checked even when disabled, so that a sweep over `feedback.enabled` finds a
             // bad value at its base point.

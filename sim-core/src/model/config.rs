@@ -694,6 +694,16 @@ impl ClusterConfig {
     /// (equal times in configuration order): a fault begins on a healthy server, and a
     /// recovery ends one.
     fn validate_faults(&self) -> Result<(), ConfigError> {
+        match self.fault_order_error() {
+            Some((i, message)) => Err(err(format!("server event at {}", self.server_events[i].at), message)),
+            None => Ok(()),
+        }
+    }
+
+    /// The first server event (index into [`ClusterConfig::server_events`]) that breaks
+    /// the alternation of faults and recoveries, and why; the scenario format uses it to
+    /// point at the line.
+    pub fn fault_order_error(&self) -> Option<(usize, String)> {
         let mut events: Vec<(Duration, usize, &ServerEvent)> = self
             .server_events
             .iter()
@@ -703,24 +713,23 @@ impl ClusterConfig {
             .collect();
         events.sort_by_key(|&(at, i, _)| (at, i));
         let mut faulty = vec![false; self.servers.len()];
-        for (at, _, e) in events {
+        for (_, i, e) in events {
             let Some(f) = faulty.get_mut(e.server) else { continue };
             let name = &self.servers[e.server].name;
-            let place = format!("server event at {at}");
             match (e.change == ServerChange::Recover, *f) {
                 (true, false) => {
-                    return Err(err(place, format!("real server {name:?} recovers, but it has no fault")));
+                    return Some((i, format!("real server {name:?} recovers, but it has no fault")));
                 }
                 (false, true) => {
-                    return Err(err(
-                        place,
+                    return Some((
+                        i,
                         format!("real server {name:?} has a fault already: it must recover first"),
                     ));
                 }
                 (recover, _) => *f = !recover,
             }
         }
-        Ok(())
+        None
     }
 
     fn validate_server(&self, i: usize, s: &ServerConfig) -> Result<(), ConfigError> {
