@@ -28,6 +28,7 @@ use core::net::IpAddr;
 use core::time::Duration;
 
 use crate::types::{Forwarding, Protocol};
+use crate::wire;
 
 /// The master's default TCP port.
 pub const DEFAULT_MASTER_PORT: u16 = 7878;
@@ -189,8 +190,14 @@ const INTERVAL_MAX_MS: u64 = 3_600_000;
 /// The shortest and longest `master_timeout` [ms].
 const MASTER_TIMEOUT_MIN_MS: u64 = 100;
 const MASTER_TIMEOUT_MAX_MS: u64 = 86_400_000;
-/// The longest `agent_id` [bytes].
-const AGENT_ID_MAX_LEN: usize = 255;
+/// The longest `agent_id` [bytes]: what a Register carries.
+const AGENT_ID_MAX_LEN: usize = wire::MAX_AGENT_ID_LEN;
+/// The most services: what a Register carries.
+pub const MAX_SERVICES: usize = wire::MAX_SERVICES;
+/// The most `director` lines: one connection (and one task) each.
+pub const MAX_DIRECTORS: usize = 16;
+/// The most `module` lines in one service: each is sampled every interval.
+pub const MAX_MODULES: usize = 16;
 
 /// The well-known port of a service name, if it is one.
 fn well_known_port(name: &str) -> Option<u16> {
@@ -292,11 +299,31 @@ impl Builder {
         match key {
             "service" => {
                 self.close_service()?;
+                if self.services.len() >= MAX_SERVICES {
+                    return Err(bad(format!(
+                        "one service too many: an agent reports at most {MAX_SERVICES} services \
+                         (a registration's limit; run a second agent with its own agent_id for more)"
+                    )));
+                }
                 let name = value::service_name(val).map_err(bad)?;
                 self.current = Some(Draft::new(name, line));
             }
             "director" => {
                 let (host, port) = value::director(val).map_err(bad)?;
+                if let Some(first) =
+                    self.directors.iter().find(|d| d.port == port && d.host.eq_ignore_ascii_case(&host))
+                {
+                    return Err(bad(format!(
+                        "{val:?} repeats the director on line {}: two connections of one agent \
+                         to one master would replace each other",
+                        first.line
+                    )));
+                }
+                if self.directors.len() >= MAX_DIRECTORS {
+                    return Err(bad(format!(
+                        "one director too many: an agent reports to at most {MAX_DIRECTORS}"
+                    )));
+                }
                 self.directors.push(DirectorConf { host, port, line });
             }
             "agent_id" => {
@@ -457,6 +484,12 @@ impl Draft {
             }
             "module" => {
                 let (kind, settings) = value::module(val).map_err(bad)?;
+                if self.modules.len() >= MAX_MODULES {
+                    return Err(bad(format!(
+                        "one module too many in service {:?}: a service has at most {MAX_MODULES}",
+                        self.name
+                    )));
+                }
                 self.modules.push(ModuleConf { kind, settings, line });
             }
             _ => unreachable!("Builder::entry passes only SERVICE_KEYS, not {key:?}"),

@@ -536,6 +536,65 @@ fn the_same_service_twice_is_accepted() {
     assert_eq!(conf.services.len(), 2);
 }
 
+// ---- what a registration can carry (a larger file would be accepted, then panic) ----
+
+/// `n` services, one per port from 1000, after one director line.
+fn services(n: usize) -> String {
+    with_director(&(0..n).map(|i| format!("service = s{i}\n  port = {}\n", 1000 + i)).collect::<String>())
+}
+
+#[test]
+fn at_most_32_services_the_33rd_is_refused_on_its_line() {
+    assert_eq!(ok(&services(MAX_SERVICES)).services.len(), 32);
+    // Line 1 is the director, each service takes two lines: the 33rd starts on line 66.
+    fails_with(&services(MAX_SERVICES + 1), 66, &["service: one service too many", "at most 32 services"]);
+    // Global keys after the last service do not hide it.
+    fails_with(&format!("{}interval = 2s\n", services(40)), 66, &["at most 32"]);
+}
+
+#[test]
+fn at_most_16_directors_and_none_twice() {
+    let directors = |n: usize| (0..n).map(|i| format!("director = 10.0.0.{}\n", i + 1)).collect::<String>();
+    assert_eq!(ok(&format!("{}service = http\n", directors(MAX_DIRECTORS))).directors.len(), 16);
+    fails_with(&format!("{}service = http\n", directors(17)), 17, &["one director too many", "at most 16"]);
+    // The same master twice (the default port written out, the host in another case).
+    fails_with(
+        "director = lvs1\nservice = http\ndirector = LVS1:7878\n",
+        3,
+        &["repeats the director on line 1"],
+    );
+    fails_with("director = 10.0.0.1:9\ndirector = 10.0.0.1:9\nservice = http\n", 2, &["line 1"]);
+    // Another port is another master.
+    assert_eq!(ok("director = 10.0.0.1\ndirector = 10.0.0.1:7879\nservice = http\n").directors.len(), 2);
+}
+
+#[test]
+fn at_most_16_modules_a_service() {
+    let modules = |n: usize| "  module = cpuload\n".repeat(n);
+    assert_eq!(service(&ok(&with_director(&format!("service = http\n{}", modules(16))))).modules.len(), 16);
+    fails_with(
+        &with_director(&format!("service = http\n{}", modules(17))),
+        19,
+        &["one module too many", "16"],
+    );
+}
+
+#[test]
+fn agent_ids_are_what_a_registration_carries() {
+    let id = "a".repeat(64);
+    assert_eq!(ok(&with_director(&format!("agent_id = {id}\nservice = http\n"))).agent_id, Some(id));
+    fails_with(
+        &with_director(&format!("agent_id = {}\nservice = http\n", "a".repeat(65))),
+        2,
+        &["65 bytes is longer than 64"],
+    );
+    fails_with(&with_director("agent_id = wéb1\nservice = http\n"), 2, &["agent_id:", "not printable ASCII"]);
+    for id in ["web1.example.org", "rs-1_a", "10.0.0.5"] {
+        assert!(wire::valid_agent_id(id), "{id}");
+        ok(&with_director(&format!("agent_id = {id}\nservice = http\n")));
+    }
+}
+
 #[test]
 fn the_first_error_wins() {
     fails_with("port = 1\nbogus\n", 1, &["service key"]);

@@ -20,13 +20,17 @@ pub(super) fn service_name(val: &str) -> Result<String, String> {
     Ok(val.to_owned())
 }
 
-/// `agent_id = NAME`: one word of at most `max_len` bytes.
+/// `agent_id = NAME`: one word of printable ASCII, at most `max_len` bytes (what a
+/// Register carries).
 pub(super) fn agent_id(val: &str, max_len: usize) -> Result<String, String> {
     if val.is_empty() {
         return Err("expected a name, e.g. `agent_id = web1`".to_owned());
     }
     if val.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"') {
         return Err(format!("{val:?} is not one word (no spaces or quotes)"));
+    }
+    if !val.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("{val:?} is not printable ASCII (letters, digits, `-`, `.`, ...)"));
     }
     if val.len() > max_len {
         return Err(format!("{} bytes is longer than {max_len}", val.len()));
