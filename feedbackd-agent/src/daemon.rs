@@ -2,6 +2,7 @@
 //! own [`Agent`] state machine. No policy lives here: timeouts, authentication and the
 //! report format are `feedbackd-proto`'s.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,10 +10,13 @@ use feedbackd_proto::Time;
 use feedbackd_proto::agent::{Agent, AgentConfig, AgentEvent, Sample};
 use feedbackd_proto::backoff::Backoff;
 use feedbackd_proto::conf::DirectorConf;
+use feedbackd_proto::types::AdminState;
+use feedbackd_proto::wire::{self, Metric};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::load::ServiceLoad;
 use crate::log;
 
 /// The clock shared by the loops: protocol time is nanoseconds since the agent started.
@@ -188,5 +192,105 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Reads the admin file: `ready`, `drain` or `maint` (missing: ready). At most 64 bytes
+/// are read.
+pub fn admin_state(path: Option<&Path>) -> AdminState {
+    use std::io::Read;
+    let Some(path) = path else { return AdminState::Ready };
+    let mut bytes = Vec::new();
+    if std::fs::File::open(path).and_then(|f| f.take(64).read_to_end(&mut bytes)).is_err() {
+        return AdminState::Ready;
+    }
+    match String::from_utf8_lossy(&bytes).trim() {
+        "drain" => AdminState::Drain,
+        "maint" | "maintenance" => AdminState::Maint,
+        "ready" | "" => AdminState::Ready,
+        other => {
+            log!("{}: unknown admin state {other:?} (ready, drain, maint): taking ready", path.display());
+            AdminState::Ready
+        }
+    }
+}
+
+/// One measurement of every service (blocking: modules read files and run commands).
+/// Metrics keep their first value per name, at most [`wire::MAX_METRICS`].
+pub fn measure(loads: &mut [ServiceLoad], admin_file: Option<&Path>) -> Sample {
+    let mut capacity = Vec::with_capacity(loads.len());
+    let mut metrics: Vec<Metric> = Vec::new();
+    for load in loads.iter_mut() {
+        let (cap, m, errors) = load.sample();
+        for e in errors {
+            log!("{e}");
+        }
+        capacity.push(cap);
+        for (name, value) in m {
+            if !metrics.iter().any(|x| x.name == name) && metrics.len() < wire::MAX_METRICS {
+                metrics.push(Metric { name, value });
+            }
+        }
+    }
+    Sample { admin: admin_state(admin_file), capacity, metrics }
+}
+
+/// Waits for the first of the agent's tasks to end. Until shutdown none should: a task
+/// that ends (a panic, most likely) would leave the process up doing nothing, so the
+/// caller exits non-zero and systemd restarts the agent. Returns what happened.
+pub async fn supervise(tasks: &mut tokio::task::JoinSet<()>) -> String {
+    match tasks.join_next().await {
+        None => "no task was running".to_owned(),
+        Some(Ok(())) => "a task ended before shutdown".to_owned(),
+        Some(Err(e)) if e.is_panic() => {
+            let payload = e.into_panic();
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".to_owned());
+            format!("a task panicked: {what}")
+        }
+        Some(Err(e)) => format!("a task was cancelled: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_task_is_reported_and_the_others_do_not_hide_it() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let what = rt.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            tasks.spawn(std::future::pending::<()>());
+            tasks.spawn(async { panic!("an agent registers 1 to 32 services") });
+            tasks.spawn(std::future::pending::<()>());
+            supervise(&mut tasks).await
+        });
+        assert_eq!(what, "a task panicked: an agent registers 1 to 32 services");
+        let what = rt.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            tasks.spawn(std::future::pending::<()>());
+            tasks.spawn(async {});
+            supervise(&mut tasks).await
+        });
+        assert_eq!(what, "a task ended before shutdown");
+    }
+
+    #[test]
+    fn the_admin_file_is_read_bounded() {
+        let dir = std::env::temp_dir().join(format!("fbd-admin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("admin");
+        std::fs::write(&f, "drain\n").unwrap();
+        assert_eq!(admin_state(Some(&f)), AdminState::Drain);
+        std::fs::write(&f, "maint").unwrap();
+        assert_eq!(admin_state(Some(&f)), AdminState::Maint);
+        assert_eq!(admin_state(Some(&dir.join("missing"))), AdminState::Ready);
+        // /dev/zero is read 64 bytes at most (an unknown state: ready).
+        assert_eq!(admin_state(Some(Path::new("/dev/zero"))), AdminState::Ready);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

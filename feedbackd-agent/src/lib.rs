@@ -5,7 +5,9 @@
 //! # Module map
 //! - [`load`]: the load modules (cpuload, loadavg, memory, psi, connections, command, file).
 //! - [`daemon`]: the sampler and one connection loop per director around
-//!   `feedbackd_proto::agent::Agent`.
+//!   `feedbackd_proto::agent::Agent`; the supervision of those tasks.
+//! - [`setup`]: the configuration, modules, key and agent id, checked by rehearsing a
+//!   connection: one function for `--check` and the daemon.
 //!
 //! # Invariants
 //! - Protocol logic lives in `feedbackd-proto`; this crate only drives it with tokio,
@@ -14,6 +16,7 @@
 
 pub mod daemon;
 pub mod load;
+pub mod setup;
 
 /// Logs one line to stderr, prefixed `feedbackd-agent:` (systemd's journal adds the time).
 #[macro_export]

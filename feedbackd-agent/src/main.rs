@@ -7,14 +7,9 @@ use std::time::Instant;
 
 use clap::Parser;
 use feedbackd_agent::daemon::{self, Clock};
-use feedbackd_agent::load::{ServiceLoad, Sources};
+use feedbackd_agent::load::Sources;
 use feedbackd_agent::log;
-use feedbackd_proto::Duration;
-use feedbackd_proto::agent::{AgentConfig, Sample};
-use feedbackd_proto::auth::Psk;
-use feedbackd_proto::conf::{self, AgentConf};
-use feedbackd_proto::types::{AdminState, ServiceSpec};
-use feedbackd_proto::wire::{self, Metric};
+use feedbackd_agent::setup::{self, Options, Setup};
 use tokio::sync::watch;
 
 /// feedbackd-agent: reports this real server's spare capacity to feedbackd-master on every
@@ -27,8 +22,12 @@ use tokio::sync::watch;
 /// reports it; the master turns it into an IPVS weight. On SIGTERM it says goodbye, so the
 /// master drains this server (weight 0) at once.
 ///
-/// Exit status: 0 after SIGTERM/SIGINT (or --check/--once), 1 on a run-time failure, 2 on a
-/// bad configuration.
+/// `--check` runs the daemon's own set-up: it reads the key, builds the modules and encodes
+/// the registration and the largest report, so what it accepts, the daemon runs.
+///
+/// Exit status: 0 after SIGTERM/SIGINT (or --check), 1 on a run-time failure (a task that
+/// panicked or ended exits the process with 1, so systemd restarts it), 2 on a bad
+/// configuration.
 #[derive(Debug, Parser)]
 #[command(version, max_term_width = 100)]
 struct Cli {
@@ -40,6 +39,11 @@ struct Cli {
     /// host name).
     #[arg(long)]
     agent_id: Option<String>,
+
+    /// The key file, instead of the configuration's `key_file` (under systemd:
+    /// `--key-file %d/feedbackd.key`, a `LoadCredential=`).
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
 
     /// Read the admin state (`ready`, `drain` or `maint`) from FILE before each report;
     /// a missing file means ready.
@@ -57,7 +61,13 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (conf, config, loads) = match setup(&cli) {
+    let opts = Options {
+        config: cli.config.clone(),
+        agent_id: cli.agent_id.clone(),
+        key_file: cli.key_file.clone(),
+        sources: Sources { proc_root: cli.proc_root.clone() },
+    };
+    let setup = match setup::build(&opts) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("feedbackd-agent: {e}");
@@ -65,116 +75,32 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
-        let mut loads = loads;
-        let sample = measure(&mut loads, cli.admin_file.as_deref());
-        for (spec, cap) in config.services.iter().zip(&sample.capacity) {
-            let cap = cap.map_or("unknown".to_owned(), |c| format!("{c:.3}"));
-            println!("{} port {}: capacity {cap}", spec.protocol, spec.port);
-        }
-        for m in &sample.metrics {
-            println!("  {} = {}", m.name, m.value);
-        }
-        println!("admin state: {}", sample.admin);
-        return ExitCode::SUCCESS;
+        return check(setup, cli.admin_file.as_deref());
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-    rt.block_on(run(conf, config, loads, cli.admin_file))
+    let code = rt.block_on(run(setup, cli.admin_file));
+    // A sample in progress (a command module up to its timeout) does not hold the exit.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
-type Setup = (AgentConf, AgentConfig, Vec<ServiceLoad>);
-
-fn setup(cli: &Cli) -> Result<Setup, String> {
-    let path = cli.config.display();
-    let text = std::fs::read_to_string(&cli.config).map_err(|e| format!("{path}: {e}"))?;
-    let conf = conf::parse(&text).map_err(|e| format!("{path}:{}: {}", e.line, e.message))?;
-    let sources = Sources { proc_root: cli.proc_root.clone() };
-    let loads = conf
-        .services
-        .iter()
-        .map(|s| ServiceLoad::from_conf(s, &sources))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{path}:{}: {}", e.line, e.message))?;
-    let psk = match &conf.key_file {
-        None => None,
-        Some(kf) => {
-            let bytes = std::fs::read(kf).map_err(|e| format!("{path}: key_file {kf}: {e}"))?;
-            Some(Psk::from_file_contents(&bytes).map_err(|e| format!("{path}: key_file {kf}: {e}"))?)
-        }
-    };
-    let agent_id = match cli.agent_id.clone().or_else(|| conf.agent_id.clone()) {
-        Some(id) => id,
-        None => nix::unistd::gethostname()
-            .map_err(|e| format!("host name: {e}; set agent_id"))?
-            .to_string_lossy()
-            .into_owned(),
-    };
-    if !wire::valid_agent_id(&agent_id) {
-        return Err(format!(
-            "agent id {agent_id:?}: use 1 to {} printable characters without spaces",
-            wire::MAX_AGENT_ID_LEN
-        ));
+/// `--check`: the set-up passed; one measurement, printed.
+fn check(setup: Setup, admin_file: Option<&std::path::Path>) -> ExitCode {
+    let mut loads = setup.loads;
+    let sample = daemon::measure(&mut loads, admin_file);
+    for (spec, cap) in setup.config.services.iter().zip(&sample.capacity) {
+        let cap = cap.map_or("unknown".to_owned(), |c| format!("{c:.3}"));
+        println!("{} port {}: capacity {cap}", spec.protocol, spec.port);
     }
-    let interval = Duration(u64::try_from(conf.interval.as_nanos()).unwrap_or(u64::MAX));
-    let master_timeout = conf
-        .master_timeout
-        .map_or_else(|| AgentConfig::default_master_timeout(interval), |d| Duration(d.as_nanos() as u64));
-    let services = conf
-        .services
-        .iter()
-        .map(|s| ServiceSpec {
-            protocol: s.protocol,
-            port: s.port,
-            vip: s.vip,
-            fwmark: s.fwmark,
-            forwarding: s.forwarding,
-            address: s.address,
-        })
-        .collect();
-    let config = AgentConfig { agent_id, services, interval, psk, master_timeout };
-    Ok((conf, config, loads))
-}
-
-/// Reads the admin file: `ready`, `drain` or `maint` (missing: ready).
-fn admin_state(path: Option<&std::path::Path>) -> AdminState {
-    let Some(path) = path else { return AdminState::Ready };
-    match std::fs::read_to_string(path) {
-        Err(_) => AdminState::Ready,
-        Ok(s) => match s.trim() {
-            "drain" => AdminState::Drain,
-            "maint" | "maintenance" => AdminState::Maint,
-            "ready" | "" => AdminState::Ready,
-            other => {
-                log!("{}: unknown admin state {other:?} (ready, drain, maint): taking ready", path.display());
-                AdminState::Ready
-            }
-        },
+    for m in &sample.metrics {
+        println!("  {} = {}", m.name, m.value);
     }
+    println!("admin state: {}", sample.admin);
+    ExitCode::SUCCESS
 }
 
-fn measure(loads: &mut [ServiceLoad], admin_file: Option<&std::path::Path>) -> Sample {
-    let mut capacity = Vec::with_capacity(loads.len());
-    let mut metrics: Vec<Metric> = Vec::new();
-    for load in loads.iter_mut() {
-        let (cap, m, errors) = load.sample();
-        for e in errors {
-            log!("{e}");
-        }
-        capacity.push(cap);
-        for (name, value) in m {
-            if !metrics.iter().any(|x| x.name == name) && metrics.len() < wire::MAX_METRICS {
-                metrics.push(Metric { name, value });
-            }
-        }
-    }
-    Sample { admin: admin_state(admin_file), capacity, metrics }
-}
-
-async fn run(
-    conf: AgentConf,
-    config: AgentConfig,
-    loads: Vec<ServiceLoad>,
-    admin_file: Option<PathBuf>,
-) -> ExitCode {
+async fn run(setup: Setup, admin_file: Option<PathBuf>) -> ExitCode {
+    let Setup { conf, config, loads } = setup;
     let clock = Clock(Instant::now());
     let config = Arc::new(config);
     let (sample_tx, sample_rx) = watch::channel(None);
@@ -186,37 +112,15 @@ async fn run(
         config.interval.as_secs_f64(),
         conf.directors.iter().map(|d| format!("{}:{}", d.host, d.port)).collect::<Vec<_>>().join(", ")
     );
-    let mut directors = Vec::new();
+    // Every task runs until shutdown; the first to end before it (a panic) ends the
+    // process with status 1, so systemd restarts it instead of leaving it up doing nothing.
+    let mut tasks = tokio::task::JoinSet::new();
     for d in conf.directors.clone() {
-        directors.push(tokio::spawn(daemon::director_loop(
-            d,
-            config.clone(),
-            clock,
-            sample_rx.clone(),
-            stop_rx.clone(),
-        )));
+        tasks.spawn(daemon::director_loop(d, config.clone(), clock, sample_rx.clone(), stop_rx.clone()));
     }
     drop(sample_rx);
     let interval = std::time::Duration::from_nanos(config.interval.as_nanos());
-    let sampler = tokio::spawn(async move {
-        let mut loads = loads;
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let admin_file = admin_file.clone();
-            let joined = tokio::task::spawn_blocking(move || {
-                let sample = measure(&mut loads, admin_file.as_deref());
-                (loads, sample)
-            })
-            .await;
-            let Ok((back, sample)) = joined else { return };
-            loads = back;
-            if sample_tx.send(Some(sample)).is_err() {
-                return;
-            }
-        }
-    });
+    let sampler = tasks.spawn(sampler(loads, interval, admin_file, sample_tx));
     let (mut term, mut int) = match (
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
@@ -230,20 +134,49 @@ async fn run(
     tokio::select! {
         _ = term.recv() => log!("SIGTERM: saying goodbye to every director"),
         _ = int.recv() => log!("SIGINT: saying goodbye to every director"),
+        what = daemon::supervise(&mut tasks) => {
+            log!("{what}; exiting with status 1 (a restart starts afresh)");
+            return ExitCode::from(1);
+        }
     }
     // Goodbye first; the sampler stops after, so no director loop mistakes its end for
     // the end of the agent.
     let _ = stop_tx.send(true);
     sampler.abort();
-    let all = futures_join(directors);
+    let all = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(std::time::Duration::from_secs(3), all).await.is_err() {
         log!("some directors did not take the goodbye within 3 s; exiting anyway");
     }
     ExitCode::SUCCESS
 }
 
-async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
-    for h in handles {
-        let _ = h.await;
+/// Measures every interval (in a blocking thread) and publishes the sample. Ends only if
+/// a measurement panicked, with that panic (the supervisor then ends the process), or when
+/// every director loop is gone.
+async fn sampler(
+    mut loads: Vec<feedbackd_agent::load::ServiceLoad>,
+    interval: std::time::Duration,
+    admin_file: Option<PathBuf>,
+    sample_tx: watch::Sender<Option<feedbackd_proto::agent::Sample>>,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let admin_file = admin_file.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let sample = daemon::measure(&mut loads, admin_file.as_deref());
+            (loads, sample)
+        })
+        .await;
+        let (back, sample) = match joined {
+            Ok(x) => x,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("the measurement was cancelled: {e}"),
+        };
+        loads = back;
+        if sample_tx.send(Some(sample)).is_err() {
+            return;
+        }
     }
 }
