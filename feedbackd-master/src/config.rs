@@ -175,6 +175,34 @@ impl Cli {
     }
 }
 
+/// The longest duration option (30 days): the master adds them to its clock (nanoseconds
+/// since start, u64) and to `Instant`s, so a larger one would overflow ("virtual time
+/// overflow" panics at the first connection with `--register-timeout 18446744073.7`).
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl Cli {
+    /// Bounds the duration options; the message names the option. One place for the
+    /// start-up checks that keep a value from panicking the daemon later.
+    pub fn check_durations(&self) -> Result<(), String> {
+        let all = [
+            ("--rescan-interval", self.rescan_interval),
+            ("--quiesce-after", self.quiesce_after),
+            ("--remove-after", self.remove_after),
+            ("--register-timeout", self.register_timeout),
+            ("--slow-start", self.slow_start),
+        ];
+        for (name, d) in all {
+            if d > MAX_DURATION {
+                return Err(format!("{name} {d:?} is longer than 30 days (720h)"));
+            }
+        }
+        if self.register_timeout.is_zero() {
+            return Err("--register-timeout 0s would close every connection at once".to_owned());
+        }
+        Ok(())
+    }
+}
+
 /// `--law` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LawArg {
@@ -349,6 +377,23 @@ mod tests {
         let p = tmp("badpenalty", "law = grpc-wrr\nerror_penalty = lots\n");
         let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
         assert!(e.contains("master.conf:2:") && e.contains("lots"), "{e}");
+    }
+
+    #[test]
+    fn durations_that_would_overflow_the_clock_are_refused_at_start_up() {
+        let check = |a: &[&str]| parse_args(args(a)).unwrap().check_durations();
+        assert_eq!(check(&["m"]), Ok(()));
+        assert_eq!(check(&["m", "--remove-after", "720h", "--slow-start", "720h"]), Ok(()));
+        for option in
+            ["--rescan-interval", "--quiesce-after", "--remove-after", "--register-timeout", "--slow-start"]
+        {
+            for huge in ["721h", "18446744073.709551615", "5124095h"] {
+                let e = check(&["m", option, huge]).unwrap_err();
+                assert!(e.starts_with(option) && e.contains("longer than 30 days"), "{e}");
+            }
+        }
+        let e = check(&["m", "--register-timeout", "0"]).unwrap_err();
+        assert!(e.contains("--register-timeout 0s"), "{e}");
     }
 
     #[test]

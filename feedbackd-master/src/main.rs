@@ -51,6 +51,7 @@ fn main() -> ExitCode {
 /// Validates the configuration and opens the backend: every problem is reported here, at
 /// start-up, with what to fix.
 fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
+    cli.check_durations().map_err(anyhow::Error::msg)?;
     let law = cli.law().map_err(anyhow::Error::msg)?;
     if cli.remove_after <= cli.quiesce_after {
         anyhow::bail!(
