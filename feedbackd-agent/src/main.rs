@@ -101,6 +101,17 @@ fn check(setup: Setup, admin_file: Option<&std::path::Path>) -> ExitCode {
 
 async fn run(setup: Setup, admin_file: Option<PathBuf>) -> ExitCode {
     let Setup { conf, config, loads } = setup;
+    // First, so that a SIGTERM once the start is logged always gets its goodbye.
+    let (mut term, mut int) = match (
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        _ => {
+            log!("cannot install signal handlers");
+            return ExitCode::from(1);
+        }
+    };
     let clock = Clock(Instant::now());
     let config = Arc::new(config);
     let (sample_tx, sample_rx) = watch::channel(None);
@@ -121,16 +132,6 @@ async fn run(setup: Setup, admin_file: Option<PathBuf>) -> ExitCode {
     drop(sample_rx);
     let interval = std::time::Duration::from_nanos(config.interval.as_nanos());
     let sampler = tasks.spawn(sampler(loads, interval, admin_file, sample_tx));
-    let (mut term, mut int) = match (
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
-    ) {
-        (Ok(t), Ok(i)) => (t, i),
-        _ => {
-            log!("cannot install signal handlers");
-            return ExitCode::from(1);
-        }
-    };
     tokio::select! {
         _ = term.recv() => log!("SIGTERM: saying goodbye to every director"),
         _ = int.recv() => log!("SIGINT: saying goodbye to every director"),

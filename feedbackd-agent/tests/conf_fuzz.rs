@@ -4,7 +4,9 @@
 //! modules and the daemon's timers are built without a panic; nothing refused panics
 //! either. The seeds are the shipped example and the shapes the grammar's tests use;
 //! the mutations duplicate, drop, swap and insert lines and put boundary values in place
-//! of values. Deterministic: the seed is printed with any failure.
+//! of values. Then 40 accepted mutants run as the daemon itself (directors pointed at the
+//! test's silent loopback listeners) until SIGTERM: each exits 0 without a panic.
+//! Deterministic: the seed is printed with any failure.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -207,6 +209,14 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
     lines.join("\n") + "\n"
 }
 
+/// Whether every command module of `s` runs one of [`SAFE_COMMANDS`].
+fn runs_only_safe_commands(s: &setup::Setup) -> bool {
+    s.conf.services.iter().flat_map(|svc| &svc.modules).all(|m| {
+        m.kind != ModuleKind::Command
+            || m.settings.iter().any(|(k, v)| k == "path" && SAFE_COMMANDS.contains(&v.as_str()))
+    })
+}
+
 /// The daemon's use of an accepted set-up, short of sockets: its timers, and one
 /// measurement when every command it would run is a safe one.
 fn exercise(s: &mut setup::Setup, rt: &tokio::runtime::Runtime) {
@@ -229,11 +239,7 @@ fn exercise(s: &mut setup::Setup, rt: &tokio::runtime::Runtime) {
     });
     let clock = daemon::Clock(std::time::Instant::now());
     let _ = clock.instant(feedbackd_proto::Time(0) + s.config.master_timeout);
-    let runs_only_safe_commands = s.conf.services.iter().flat_map(|svc| &svc.modules).all(|m| {
-        m.kind != ModuleKind::Command
-            || m.settings.iter().any(|(k, v)| k == "path" && SAFE_COMMANDS.contains(&v.as_str()))
-    });
-    if runs_only_safe_commands {
+    if runs_only_safe_commands(s) {
         let sample = daemon::measure(&mut s.loads, None);
         assert_eq!(sample.capacity.len(), s.config.services.len());
         assert!(sample.metrics.len() <= wire::MAX_METRICS);
@@ -280,4 +286,95 @@ fn whatever_check_accepts_the_daemon_sets_up_without_a_panic() {
     eprintln!("{accepted} accepted, {refused} refused of {MUTANTS} mutants (seed {SEED:#x})");
     // Both sides are exercised, or the mutations are too tame or too wild.
     assert!(accepted >= MUTANTS / 10 && refused >= MUTANTS / 10, "{accepted} accepted, {refused} refused");
+}
+
+/// Every `director` line of `text` pointed at one of `ports` on loopback, in order (the
+/// test's own listeners: no other process is reached, no name is resolved).
+fn on_loopback(text: &str, ports: &[u16]) -> String {
+    let mut next = ports.iter();
+    text.lines()
+        .map(|l| match l.trim_start().to_ascii_lowercase().starts_with("director") && l.contains('=') {
+            true => next.next().map_or_else(|| l.to_owned(), |p| format!("director = 127.0.0.1:{p}")),
+            false => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Runs the daemon on `conf` until it has started its tasks, then SIGTERM: it must exit 0
+/// without a panic.
+fn run_daemon(conf: &std::path::Path, text: &str) {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_feedbackd-agent"))
+        .arg("--config")
+        .arg(conf)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains(" reporting ")) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("the daemon did not start:\n{}\n--- conf ---\n{text}", seen.join("\n")),
+        }
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the daemon did not stop on SIGTERM:\n{text}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    let log = seen.join("\n");
+    assert!(status.success(), "exit {status}:\n{log}\n--- conf ---\n{text}");
+    assert!(!log.contains("panicked"), "{log}\n--- conf ---\n{text}");
+}
+
+#[test]
+fn accepted_mutants_run_as_daemons_and_stop_cleanly() {
+    const RUNS: usize = 40;
+    let dir = std::env::temp_dir().join(format!("fbd-conf-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("agent.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+    // Listeners that never answer: the agent connects and waits for a Welcome.
+    let listeners: Vec<std::net::TcpListener> =
+        (0..16).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
+    let conf = dir.join("mutant.conf");
+    let opts = Options { config: conf.clone(), agent_id: None, key_file: None, sources: Sources::default() };
+    let seeds: Vec<String> = seeds().iter().map(|s| s.replace("KEY", key.to_str().unwrap())).collect();
+    let mut rng = Rng(SEED ^ 0xdae_0000);
+    let mut ran = 0;
+    for _ in 0..2000 {
+        let seed = rng.pick(&seeds).clone();
+        let text = on_loopback(&mutate(&mut rng, &seed).replace("KEY", key.to_str().unwrap()), &ports);
+        let Ok(s) = setup::build_from_text(&opts, &text) else { continue };
+        if !runs_only_safe_commands(&s) {
+            continue;
+        }
+        std::fs::write(&conf, &text).unwrap();
+        run_daemon(&conf, &text);
+        ran += 1;
+        if ran == RUNS {
+            break;
+        }
+    }
+    drop(listeners);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(ran, RUNS, "too few accepted mutants (seed {SEED:#x})");
 }
