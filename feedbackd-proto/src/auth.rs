@@ -202,3 +202,39 @@ impl Channel {
         Ok(wire::decode_body(frame.message_type, frame.body)?)
     }
 }
+
+/// Judges a key file's permission bits (`st_mode`, as the daemon's `stat` read them):
+/// a key readable or writable by the group or by others is refused, as ssh refuses a loose
+/// private key. `path` is only used in the message.
+pub fn check_key_file_mode(path: &str, mode: u32) -> Result<(), String> {
+    let perm = mode & 0o7777;
+    if perm & 0o077 != 0 {
+        return Err(format!(
+            "permissions {perm:04o} for '{path}' are too open: a key file must be readable by \
+             its owner only (chmod 600 '{path}')"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use super::check_key_file_mode;
+
+    #[test]
+    fn loose_key_files_are_refused_like_ssh_does() {
+        for mode in [0o100600, 0o400, 0o600, 0o700, 0o100400] {
+            assert!(check_key_file_mode("k", mode).is_ok(), "{mode:o}");
+        }
+        for mode in [0o100644, 0o640, 0o604, 0o666, 0o610, 0o601, 0o100660] {
+            let e = check_key_file_mode("/etc/feedbackd/key", mode).unwrap_err();
+            assert!(
+                e.contains(&format!(
+                    "permissions {:04o} for '/etc/feedbackd/key' are too open",
+                    mode & 0o7777
+                )),
+                "{e}"
+            );
+        }
+    }
+}

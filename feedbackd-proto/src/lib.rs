@@ -11,6 +11,7 @@
 //!   reconnection delays.
 //! - [`master`]: the master's state machine, all agents and the weight law.
 //! - [`journal`]: a master's inputs and decisions, recorded for replay.
+//! - [`keys`]: the master's keys file (per-agent keys and claims) and its `Auth` setting.
 //! - [`conf`]: the `feedbackd-agent.conf` grammar.
 //! - [`cpuload`]: the cpuload computation (`/proc/stat` counters → busy fraction).
 //! - [`types`]: protocol, forwarding, admin state, service specs and keys.
@@ -31,6 +32,7 @@ pub mod cpuload;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod journal;
+pub mod keys;
 pub mod master;
 pub mod types;
 pub mod wire;

@@ -603,6 +603,18 @@ pub fn register_nonce(body: &[u8]) -> Result<Nonce, DecodeError> {
     Reader { buf: body, what: "register" }.nonce()
 }
 
+/// The nonce and agent id at the start of a Register body, read before the frame can be
+/// authenticated: the session key depends on the nonce, and the key itself on the agent.
+pub fn register_hello(body: &[u8]) -> Result<(Nonce, String), DecodeError> {
+    let mut r = Reader { buf: body, what: "register" };
+    let nonce = r.nonce()?;
+    let agent_id = r.str("agent id")?;
+    if !valid_agent_id(&agent_id) {
+        return Err(DecodeError::Value("agent id"));
+    }
+    Ok((nonce, agent_id))
+}
+
 fn decode_register(r: &mut Reader<'_>) -> Result<Register, DecodeError> {
     r.what = "register";
     let nonce = r.nonce()?;
