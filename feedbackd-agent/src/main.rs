@@ -97,7 +97,7 @@ fn setup(cli: &Cli) -> Result<Setup, String> {
     let psk = match &conf.key_file {
         None => None,
         Some(kf) => {
-            let bytes = std::fs::read(kf).map_err(|e| format!("{path}: key_file {kf}: {e}"))?;
+            let bytes = read_key_file(kf).map_err(|e| format!("{path}: key_file {kf}: {e}"))?;
             Some(Psk::from_file_contents(&bytes).map_err(|e| format!("{path}: key_file {kf}: {e}"))?)
         }
     };
@@ -132,6 +132,23 @@ fn setup(cli: &Cli) -> Result<Setup, String> {
         .collect();
     let config = AgentConfig { agent_id, services, interval, psk, master_timeout };
     Ok((conf, config, loads))
+}
+
+/// Reads the key file: opened without following a symbolic link, and refused when the
+/// group or others may read or write it (`feedbackd_proto::auth::check_key_file_mode`).
+fn read_key_file(kf: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(kf)
+        .map_err(|e| e.to_string())?;
+    let meta = f.metadata().map_err(|e| e.to_string())?;
+    feedbackd_proto::auth::check_key_file_mode(kf, meta.mode())?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes)
 }
 
 /// Reads the admin file: `ready`, `drain` or `maint` (missing: ready).

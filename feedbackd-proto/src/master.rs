@@ -345,6 +345,9 @@ pub struct Counters {
     pub removed: u64,
     /// Backend operations that failed.
     pub apply_failures: u64,
+    /// Running without authentication ([`Auth::Insecure`]), for the status page and a
+    /// metric.
+    pub insecure: bool,
 }
 
 /// One row of the status view.
@@ -420,6 +423,7 @@ impl Master {
         if let Err(e) = config.law.validate() {
             panic!("invalid weight law: {e}");
         }
+        let insecure = !config.auth.required();
         Master {
             config,
             services: BTreeSet::new(),
@@ -430,7 +434,7 @@ impl Master {
             conn_deadlines: BTreeSet::new(),
             events: VecDeque::new(),
             transmit: VecDeque::new(),
-            counters: Counters::default(),
+            counters: Counters { insecure, ..Counters::default() },
             journal: None,
             registration_tat: Time::ZERO,
         }
