@@ -26,7 +26,8 @@ use crate::ipvs::BackendKind;
 /// feedbackd-master: applies live feedback from feedbackd-agents to the kernel's IPVS
 /// weights.
 ///
-/// Agents on the real servers connect over TCP and report their spare capacity. The master
+/// Agents on the real servers connect over TCP, authenticate with their own keys (the keys
+/// file, see `add-agent`) and report their spare capacity. The master
 /// matches each agent's services (protocol and port) to the virtual services that exist in
 /// the kernel (create them with `ipvsadm -A -t VIP:PORT -s wlc`), adds the agent's host as a
 /// real server with its forwarding method, and sets its weight with the feedback law:
@@ -395,6 +396,22 @@ mod tests {
         let p = tmp("badpenalty", "law = grpc-wrr\nerror_penalty = lots\n");
         let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
         assert!(e.contains("master.conf:2:") && e.contains("lots"), "{e}");
+    }
+
+    #[test]
+    fn auth_options_from_a_file() {
+        let p = tmp("auth", "keys_file = /etc/feedbackd/keys\nmax_servers_per_agent = 8\n");
+        let cli = parse_args(args(&["m", "--config", p.to_str().unwrap()])).unwrap();
+        assert_eq!(cli.keys_file.as_deref(), Some(std::path::Path::new("/etc/feedbackd/keys")));
+        assert_eq!((cli.max_servers_per_agent, cli.max_registrations_per_s, cli.insecure), (8, 20, false));
+        let p = tmp("insecure", "insecure = true\nmax_registrations_per_s = 0\n");
+        let cli = parse_args(args(&["m", "--config", p.to_str().unwrap()])).unwrap();
+        assert!(cli.insecure);
+        assert_eq!(cli.max_registrations_per_s, 0);
+        assert!(parse_args(args(&["m", "--insecure"])).unwrap().insecure);
+        let p = tmp("insecure-bad", "insecure = maybe\n");
+        let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
+        assert!(e.contains("master.conf:1:") && e.contains("maybe"), "{e}");
     }
 
     #[test]

@@ -70,8 +70,9 @@ use std::net::{IpAddr, SocketAddr};
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use lvs_sched::{Duration, Time};
 
-use crate::master::{ConnId, RsKey, TableEntry};
-use crate::types::{AdminState, Forwarding, Protocol, ServiceKey, ServiceSpec, SocketAddrDisplay};
+use crate::types::{
+    AdminState, ConnId, Forwarding, Protocol, RsKey, ServiceKey, ServiceSpec, SocketAddrDisplay, TableEntry,
+};
 use crate::wire::{self, Metric};
 
 /// One line of the journal.

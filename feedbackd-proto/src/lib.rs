@@ -14,7 +14,11 @@
 //! - [`keys`]: the master's keys file (per-agent keys and claims) and its `Auth` setting.
 //! - [`conf`]: the `feedbackd-agent.conf` grammar.
 //! - [`cpuload`]: the cpuload computation (`/proc/stat` counters → busy fraction).
-//! - [`types`]: protocol, forwarding, admin state, service specs and keys.
+//! - [`types`]: protocol, forwarding, admin state, service specs and keys, and the
+//!   master's connection, real-server and table-entry keys.
+//!
+//! Imports point one way: `types` ← `wire` (frames, and the session key that tags them) ←
+//! `auth` ← `keys` ← `master`, and `journal` (on `types` and `wire`) ← `master`.
 //!
 //! # Invariants
 //! - Pure: never reads a clock, a socket, a file, the environment or an OS random source.

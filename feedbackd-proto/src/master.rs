@@ -54,7 +54,8 @@ use lvs_sched::{Duration, Time};
 use crate::auth::Channel;
 use crate::journal::{Decision, Entry, Record};
 use crate::keys::Auth;
-use crate::types::{AdminState, Forwarding, ServiceKey, ServiceSpec, SocketAddrDisplay};
+use crate::types::{AdminState, Forwarding, ServiceKey, ServiceSpec};
+pub use crate::types::{ConnId, RsKey, TableEntry};
 use crate::wire::{
     self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce, Registered, Report,
     Welcome,
@@ -62,27 +63,6 @@ use crate::wire::{
 
 /// A refusal: the code sent, the counter's label, the text.
 type Refusal = (ErrorCode, &'static str, String);
-
-/// A connection, numbered by the driver.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId(pub u64);
-
-/// A real server in a virtual service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RsKey {
-    /// The virtual service.
-    pub service: ServiceKey,
-    /// The real server's address.
-    pub addr: IpAddr,
-    /// The real server's port.
-    pub port: u16,
-}
-
-impl fmt::Display for RsKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} -> {}", self.service, SocketAddrDisplay(self.addr, self.port))
-    }
-}
 
 /// The master's settings.
 #[derive(Clone, Debug)]
@@ -122,17 +102,6 @@ impl Default for MasterConfig {
             registration_burst: 20,
         }
     }
-}
-
-/// A kernel table entry, as the driver reads it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TableEntry {
-    /// Which real server.
-    pub key: RsKey,
-    /// Its weight in the kernel.
-    pub weight: u32,
-    /// Its forwarding method (`None`: local).
-    pub forwarding: Option<Forwarding>,
 }
 
 /// Why a weight changed.

@@ -26,6 +26,9 @@
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 use crate::types::{AdminState, Forwarding, Protocol, ServiceSpec};
 
 /// The protocol version this crate speaks.
@@ -338,7 +341,7 @@ pub fn parse_frame(frame: &[u8]) -> Result<RawFrame<'_>, DecodeError> {
 
 /// Encodes `msg` as a frame with sequence number `seq`. With `key`, the frame is
 /// authenticated (its tag is `tag(key, frame)`).
-pub fn encode(msg: &Message, seq: u64, key: Option<&crate::auth::SessionKey>) -> Vec<u8> {
+pub fn encode(msg: &Message, seq: u64, key: Option<&SessionKey>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(&[0; 4]);
     out.push(VERSION);
@@ -697,5 +700,32 @@ impl fmt::Display for ErrorCode {
             ErrorCode::Replaced => f.write_str("replaced"),
             ErrorCode::Unknown(c) => write!(f, "error {c}"),
         }
+    }
+}
+
+/// A connection's session key (derived in [`crate::auth`]; here because every frame's
+/// tag is computed with it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionKey(pub(crate) [u8; 32]);
+
+impl SessionKey {
+    /// The tag of `data`.
+    pub fn tag(&self, data: &[u8]) -> [u8; TAG_LEN] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the tag of `data` (constant time).
+    pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(data);
+        mac.verify_slice(tag).is_ok()
+    }
+}
+
+impl core::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SessionKey(..)")
     }
 }
