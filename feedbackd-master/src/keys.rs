@@ -129,8 +129,7 @@ pub fn add_agent(a: &AddAgent) -> anyhow::Result<String> {
     // already broken file) before anything is written.
     let table = parse_keys(&text).map_err(|e| anyhow!("{}:{e}", a.keys_file.display()))?;
     debug_assert!(table.get(&a.id).is_some());
-    write_new_file(&a.agent_key_out, format!("{key}\n").as_bytes())
-        .with_context(|| format!("--agent-key-out {}", a.agent_key_out.display()))?;
+    // Open the keys file first: when it cannot be written, no agent key is left behind.
     let mut keys = OpenOptions::new()
         .append(true)
         .create(true)
@@ -138,6 +137,8 @@ pub fn add_agent(a: &AddAgent) -> anyhow::Result<String> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(&a.keys_file)
         .with_context(|| format!("{}", a.keys_file.display()))?;
+    write_new_file(&a.agent_key_out, format!("{key}\n").as_bytes())
+        .with_context(|| format!("--agent-key-out {}", a.agent_key_out.display()))?;
     keys.write_all(&text.as_bytes()[existing.len()..])
         .and_then(|()| keys.sync_all())
         .with_context(|| format!("appending to {}", a.keys_file.display()))?;
