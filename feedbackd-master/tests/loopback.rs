@@ -393,3 +393,84 @@ fn an_agent_reports_to_every_configured_director() {
         m.wait_for(0, LIMIT, "add", |l| l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 31"));
     }
 }
+
+/// The metric's value (0 when absent).
+fn metric(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .map_or(0.0, |l| l.split_whitespace().last().unwrap().parse().unwrap())
+}
+
+/// A hostile script's flood (issue 15: "200 connections added 6,402 real servers"): 200
+/// connections, each registering a fresh agent id that claims `n` addresses through
+/// `address =`, then reporting. Returns when the master has answered every one.
+fn flood(listen: &str, status_addr: &str, n: u8) -> (String, std::time::Duration) {
+    use feedbackd_proto::types::{Forwarding, Protocol, ServiceSpec};
+    use feedbackd_proto::wire::{self, Message, Register, Report};
+    use std::io::Write as _;
+    let start = std::time::Instant::now();
+    let mut socks = Vec::new();
+    for i in 0..200u32 {
+        let services = (0..n)
+            .map(|j| ServiceSpec {
+                protocol: Protocol::Tcp,
+                port: 80,
+                vip: None,
+                fwmark: None,
+                forwarding: Forwarding::Nat,
+                address: Some(std::net::IpAddr::from([198, 18 + (i / 256) as u8, (i % 256) as u8, j])),
+            })
+            .collect();
+        let register = Register { nonce: [3; 16], agent_id: format!("evil{i}"), interval_ms: 1000, services };
+        let report =
+            Report { admin: Default::default(), capacity: vec![Some(0); n as usize], metrics: vec![] };
+        let mut s = std::net::TcpStream::connect(listen).unwrap();
+        s.write_all(&wire::encode(&Message::Register(register), 1, None)).unwrap();
+        s.write_all(&wire::encode(&Message::Report(report), 2, None)).unwrap();
+        socks.push(s);
+    }
+    let elapsed = start.elapsed();
+    let limit = std::time::Instant::now() + LIMIT;
+    loop {
+        let m = status(status_addr, true);
+        let rejected: f64 = ["rate", "servers", "claim", "replaced"].iter().map(|r| rejected(&m, r)).sum();
+        if metric(&m, "feedbackd_master_registrations_total") + rejected >= 200.0 {
+            return (m, elapsed);
+        }
+        assert!(std::time::Instant::now() < limit, "the master did not answer the flood:\n{m}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_registration_flood_adds_at_most_the_bounded_number_of_servers() {
+    // Each registration claims 32 servers, above --max-servers-per-agent: none is added.
+    let (_m, listen, status_addr) =
+        master(&["--max-servers-per-agent", "16", "--max-registrations-per-s", "0"], 0);
+    let (m, _) = flood(&listen, &status_addr, 32);
+    assert_eq!(rejected(&m, "servers"), 200.0, "{m}");
+    assert_eq!(metric(&m, "feedbackd_master_real_servers_added_total"), 0.0, "{m}");
+
+    // One server each, at most 5 registrations a second (bursts of 5): what is added is
+    // bounded by the token bucket over the flood's own duration, whatever the machine.
+    let (_m, listen, status_addr) = master(&["--max-registrations-per-s", "5"], 0);
+    let (m, elapsed) = flood(&listen, &status_addr, 1);
+    let registered = metric(&m, "feedbackd_master_registrations_total");
+    let bound = 5.0 + 5.0 * (elapsed.as_secs_f64() + 1.0);
+    assert!(registered >= 5.0 && registered <= bound, "{registered} registrations, bound {bound}:\n{m}");
+    assert_eq!(rejected(&m, "rate"), 200.0 - registered, "{m}");
+    assert!(metric(&m, "feedbackd_master_real_servers_added_total") <= registered, "{m}");
+
+    // The defaults (20/s in bursts of 20, 64 servers per agent) against the issue's
+    // flood of 32 addresses per registration.
+    let (_m, listen, status_addr) = master(&[], 0);
+    let (m, elapsed) = flood(&listen, &status_addr, 32);
+    let registered = metric(&m, "feedbackd_master_registrations_total");
+    let added = metric(&m, "feedbackd_master_real_servers_added_total");
+    eprintln!(
+        "defaults: 200 registrations in {elapsed:?}: {registered} accepted, {added} real servers added"
+    );
+    assert!(registered <= 20.0 + 20.0 * (elapsed.as_secs_f64() + 1.0), "{m}");
+    assert!(added <= registered * 32.0, "{m}");
+}
