@@ -40,7 +40,8 @@ fn serve(listener: TcpListener) {
     let now = || Time(start.elapsed().as_nanos() as u64);
     let vs =
         ServiceKey::Addr { protocol: Protocol::Tcp, addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), port: 80 };
-    let mut m = Master::new(MasterConfig::default());
+    let mut m =
+        Master::new(MasterConfig { auth: feedbackd_proto::keys::Auth::Insecure, ..MasterConfig::default() });
     m.handle_table(now(), &[vs], &[]);
     m.handle_connect(now(), ConnId(1), peer.ip(), [3; 16]);
     let mut buf = [0u8; 4096];

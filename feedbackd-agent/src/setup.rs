@@ -122,10 +122,16 @@ fn agent_id(opts: &Options, conf: &AgentConf) -> Result<String, String> {
 
 /// Reads a key file, at most [`MAX_KEY_FILE_BYTES`].
 pub fn read_key(path: &Path) -> Result<Psk, String> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes))
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
         .map_err(|e| e.to_string())?;
+    let meta = f.metadata().map_err(|e| e.to_string())?;
+    feedbackd_proto::auth::check_key_file_mode(&path.display().to_string(), meta.mode())?;
+    let mut bytes = Vec::new();
+    f.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
     if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
         return Err(format!("longer than {MAX_KEY_FILE_BYTES} bytes: not a key file"));
     }

@@ -83,9 +83,9 @@ fn the_units_take_keys_as_credentials_and_the_master_is_not_root() {
     assert!(!agent.iter().any(|(k, _)| k == "ProcSubset"), "the agent needs all of /proc");
 
     let master = settings("feedbackd-master.service");
-    assert!(has(&master, "LoadCredential", "agents:/etc/feedbackd/agents"));
+    assert!(has(&master, "LoadCredential", "keys:/etc/feedbackd/keys"));
     let exec = master.iter().find(|(k, _)| k == "ExecStart").map(|(_, v)| v.as_str()).unwrap();
-    assert!(exec.contains("--keys-file %d/agents"), "{exec}");
+    assert!(exec.contains("--keys-file %d/keys"), "{exec}");
     assert!(exec.contains("--record %S/feedbackd/master.journal"), "{exec}");
     assert!(has(&master, "StateDirectory", "feedbackd"));
     assert!(has(&master, "DynamicUser", "yes") && !master.iter().any(|(k, _)| k == "User"));

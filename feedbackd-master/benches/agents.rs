@@ -151,7 +151,12 @@ fn baseline(n: usize, reports: usize) -> f64 {
         slow_start: feedbackd_proto::Duration::ZERO,
         ..LawConfig::default()
     };
-    let mut m = Master::new(MasterConfig { law, ..MasterConfig::default() });
+    let mut m = Master::new(MasterConfig {
+        law,
+        auth: feedbackd_proto::keys::Auth::Insecure,
+        max_registrations_per_s: 0,
+        ..MasterConfig::default()
+    });
     m.handle_table(Time(0), &[vs], &[]);
     let mut agents: Vec<Agent> = (0..n).map(|i| Agent::new(agent_config(i))).collect();
     let pump = |m: &mut Master, a: &mut Agent, c: ConnId, t: Time| loop {
@@ -200,6 +205,9 @@ fn main() {
             "tcp:10.0.0.1:80",
             "--listen",
             "127.0.0.1:0",
+            "--insecure",
+            "--max-registrations-per-s",
+            "0",
             "--no-status",
             "--smoothing",
             "1",

@@ -5,7 +5,7 @@
 //! # /etc/feedbackd-master.conf
 //! listen = 0.0.0.0:7878
 //! backend = netlink
-//! key_file = /etc/feedbackd.key
+//! keys_file = /etc/feedbackd/keys
 //! max_step = 20
 //! record = /var/lib/feedbackd/master.journal
 //! ```
@@ -26,7 +26,8 @@ use crate::ipvs::BackendKind;
 /// feedbackd-master: applies live feedback from feedbackd-agents to the kernel's IPVS
 /// weights.
 ///
-/// Agents on the real servers connect over TCP and report their spare capacity. The master
+/// Agents on the real servers connect over TCP, authenticate with their own keys (the keys
+/// file, see `add-agent`) and report their spare capacity. The master
 /// matches each agent's services (protocol and port) to the virtual services that exist in
 /// the kernel (create them with `ipvsadm -A -t VIP:PORT -s wlc`), adds the agent's host as a
 /// real server with its forwarding method, and sets its weight with the feedback law:
@@ -62,9 +63,33 @@ pub struct Cli {
     #[arg(long = "service", value_name = "SERVICE")]
     pub services: Vec<String>,
 
-    /// Require agents to authenticate with the pre-shared key in FILE (at least 16 bytes).
+    /// The agents' keys: one line per agent, `AGENT_ID KEY ADDRESSES SERVICES` (its key,
+    /// the real-server addresses or networks and the services it may claim). Readable by
+    /// the master's user only. `feedbackd-master add-agent` writes it. Required, unless
+    /// --insecure.
     #[arg(long, value_name = "FILE")]
+    pub keys_file: Option<PathBuf>,
+
+    /// Run without authentication: anyone who can connect may add real servers and set
+    /// weights. Accepted only with a loopback --listen; logged at start and shown in
+    /// /status and the metric feedbackd_master_insecure. For tests only.
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true",
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub insecure: bool,
+
+    /// Replaced by --keys-file (one key per agent); refused with a hint.
+    #[arg(long, value_name = "FILE", hide = true)]
     pub key_file: Option<PathBuf>,
+
+    /// The most real servers (table entries) one agent may claim; a registration that
+    /// would claim more is refused.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_servers_per_agent: usize,
+
+    /// Registrations accepted per second, in bursts of as many (0 = no limit); the rest
+    /// are refused and the agents retry.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_registrations_per_s: u32,
 
     /// Serve the status table (/status) and Prometheus metrics (/metrics) over HTTP here.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7879")]
@@ -223,6 +248,28 @@ pub enum Command {
         /// Print the Prometheus metrics instead.
         #[arg(long)]
         metrics: bool,
+    },
+    /// Print a fresh random key (64 hexadecimal digits from the OS's random source).
+    Keygen,
+    /// Give an agent its own key: append its line to the keys file (created with mode
+    /// 0600) and write its key file (0600) to copy to the real server.
+    AddAgent {
+        /// The agent's id (its `agent_id`).
+        id: String,
+        /// A real-server address or network the agent may claim (repeatable, at least
+        /// one): its own address, or those its services name with `address =`.
+        #[arg(long = "address", value_name = "ADDR[/LEN]")]
+        addresses: Vec<String>,
+        /// A service it may register: tcp:PORT, udp:PORT, sctp:PORT, fwm:MARK (repeatable;
+        /// none: any).
+        #[arg(long = "service", value_name = "SERVICE")]
+        services: Vec<String>,
+        /// The keys file [default: the master's --keys-file, else /etc/feedbackd/keys].
+        #[arg(long = "keys-file", value_name = "FILE")]
+        keys_file: Option<PathBuf>,
+        /// Where to write the agent's key [default: ./ID.key]; never overwritten.
+        #[arg(long, value_name = "FILE")]
+        agent_key_out: Option<PathBuf>,
     },
 }
 
@@ -394,6 +441,22 @@ mod tests {
         }
         let e = check(&["m", "--register-timeout", "0"]).unwrap_err();
         assert!(e.contains("--register-timeout 0s"), "{e}");
+    }
+
+    #[test]
+    fn auth_options_from_a_file() {
+        let p = tmp("auth", "keys_file = /etc/feedbackd/keys\nmax_servers_per_agent = 8\n");
+        let cli = parse_args(args(&["m", "--config", p.to_str().unwrap()])).unwrap();
+        assert_eq!(cli.keys_file.as_deref(), Some(std::path::Path::new("/etc/feedbackd/keys")));
+        assert_eq!((cli.max_servers_per_agent, cli.max_registrations_per_s, cli.insecure), (8, 20, false));
+        let p = tmp("insecure", "insecure = true\nmax_registrations_per_s = 0\n");
+        let cli = parse_args(args(&["m", "--config", p.to_str().unwrap()])).unwrap();
+        assert!(cli.insecure);
+        assert_eq!(cli.max_registrations_per_s, 0);
+        assert!(parse_args(args(&["m", "--insecure"])).unwrap().insecure);
+        let p = tmp("insecure-bad", "insecure = maybe\n");
+        let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
+        assert!(e.contains("master.conf:1:") && e.contains("maybe"), "{e}");
     }
 
     #[test]

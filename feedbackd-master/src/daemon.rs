@@ -174,6 +174,7 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
                         &d.master.status(now),
                         &d.master.agents(now),
                         &d.kernel,
+                        d.master.counters().insecure,
                     ),
                     Page::Metrics => status::render_metrics(
                         &d.master.status(now),

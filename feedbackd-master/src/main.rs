@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use feedbackd_master::config::{self, Cli, Command};
 use feedbackd_master::daemon::{self, Settings, proto_duration};
 use feedbackd_master::ipvs::{Backend, VirtualService};
+use feedbackd_master::keys::{self, AddAgent};
 use feedbackd_master::log;
-use feedbackd_proto::auth::Psk;
+use feedbackd_proto::keys::Auth;
 use feedbackd_proto::master::MasterConfig;
 
 fn main() -> ExitCode {
@@ -19,17 +20,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::Status { addr, metrics }) = cli.command {
-        return match fetch(addr, if metrics { "/metrics" } else { "/status" }) {
-            Ok(body) => {
-                print!("{body}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("feedbackd-master status: {addr}: {e}");
-                ExitCode::from(1)
-            }
-        };
+    if let Some(command) = &cli.command {
+        return subcommand(&cli, command);
     }
     let (settings, backend) = match start(&cli) {
         Ok(x) => x,
@@ -60,17 +52,16 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
             cli.quiesce_after
         );
     }
-    let psk = match &cli.key_file {
-        None => None,
-        Some(path) => {
-            let bytes =
-                std::fs::read(path).map_err(|e| anyhow::anyhow!("key file {}: {e}", path.display()))?;
-            Some(
-                Psk::from_file_contents(&bytes)
-                    .map_err(|e| anyhow::anyhow!("key file {}: {e}", path.display()))?,
-            )
-        }
-    };
+    let auth = keys::load_auth(cli)?;
+    match &auth {
+        Auth::Insecure => log!(
+            "WARNING: --insecure: agents are NOT authenticated; anyone who can connect to {} \
+             may add real servers and set their weights. Use --keys-file outside tests.",
+            cli.listen
+        ),
+        Auth::Keys(t) if t.is_empty() => log!("WARNING: the keys file has no agent: every agent is refused"),
+        Auth::Keys(t) => log!("{} agents in the keys file", t.len()),
+    }
     let mut dry = Vec::new();
     for s in &cli.services {
         let key =
@@ -84,7 +75,10 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
     let backend = Backend::open(kind, &dry)
         .map_err(|e| anyhow::anyhow!("opening the {} backend: {e}", daemon::backend_name(kind)))?;
     let master = MasterConfig {
-        psk,
+        auth,
+        max_servers_per_agent: cli.max_servers_per_agent,
+        max_registrations_per_s: cli.max_registrations_per_s,
+        registration_burst: cli.max_registrations_per_s.max(1),
         law,
         quiesce_after: proto_duration(cli.quiesce_after),
         remove_after: proto_duration(cli.remove_after),
@@ -107,6 +101,56 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
         rescan_interval: cli.rescan_interval,
     };
     Ok((settings, backend))
+}
+
+/// `status`, `keygen`, `add-agent`.
+fn subcommand(cli: &Cli, command: &Command) -> ExitCode {
+    match command {
+        Command::Status { addr, metrics } => {
+            match fetch(*addr, if *metrics { "/metrics" } else { "/status" }) {
+                Ok(body) => {
+                    print!("{body}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("feedbackd-master status: {addr}: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Keygen => match keys::keygen() {
+            Ok(k) => {
+                println!("{k}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("feedbackd-master keygen: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::AddAgent { id, addresses, services, keys_file, agent_key_out } => {
+            let a = AddAgent {
+                id: id.clone(),
+                addresses: addresses.clone(),
+                services: services.clone(),
+                keys_file: keys_file
+                    .clone()
+                    .or_else(|| cli.keys_file.clone())
+                    .unwrap_or_else(|| "/etc/feedbackd/keys".into()),
+                agent_key_out: agent_key_out.clone().unwrap_or_else(|| format!("{id}.key").into()),
+            };
+            match keys::add_agent(&a) {
+                Ok(msg) => {
+                    println!("{msg}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("feedbackd-master add-agent: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
 }
 
 fn fetch(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {

@@ -23,8 +23,16 @@ pub struct KernelView {
 }
 
 /// The status table.
-pub fn render_status(rows: &[StatusRow], agents: &[AgentStatus], kernel: &KernelView) -> String {
+pub fn render_status(
+    rows: &[StatusRow],
+    agents: &[AgentStatus],
+    kernel: &KernelView,
+    insecure: bool,
+) -> String {
     let mut out = String::new();
+    if insecure {
+        let _ = writeln!(out, "WARNING: --insecure: agents are not authenticated (use --keys-file)");
+    }
     let _ = writeln!(
         out,
         "feedbackd-master: {} agents ({} connected), {} real servers",
@@ -99,14 +107,30 @@ pub fn render_metrics(
     let connected = agents.iter().filter(|a| a.connected).count() as u64;
     metric("agents", "gauge", "Agents known (connected or within remove_after).", &one(agents.len() as u64));
     metric("agents_connected", "gauge", "Agents connected now.", &one(connected));
+    metric(
+        "insecure",
+        "gauge",
+        "1 when running --insecure (agents not authenticated), else 0.",
+        &one(u64::from(counters.insecure)),
+    );
     metric("connections_total", "counter", "Agent connections accepted.", &one(counters.connections));
     metric("registrations_total", "counter", "Registrations accepted.", &one(counters.registrations));
     metric("reports_total", "counter", "Reports applied.", &one(counters.reports));
-    let rejected: Vec<(String, f64)> =
-        ["malformed", "auth", "sequence", "protocol", "refused", "timeout", "replaced"]
-            .iter()
-            .map(|r| (format!("{{reason=\"{r}\"}}"), *counters.rejected.get(r).unwrap_or(&0) as f64))
-            .collect();
+    let rejected: Vec<(String, f64)> = [
+        "malformed",
+        "auth",
+        "sequence",
+        "protocol",
+        "refused",
+        "timeout",
+        "replaced",
+        "claim",
+        "servers",
+        "rate",
+    ]
+    .iter()
+    .map(|r| (format!("{{reason=\"{r}\"}}"), *counters.rejected.get(r).unwrap_or(&0) as f64))
+    .collect();
     metric(
         "frames_rejected_total",
         "counter",

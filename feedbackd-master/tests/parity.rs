@@ -58,7 +58,7 @@ fn scenario() -> Run {
     let journal = dir.join("master.journal");
     let mut cmd = Command::new(master_bin());
     cmd.args(["--backend", "dry-run", "--service", "tcp:10.0.0.1:80"]);
-    cmd.args(["--listen", "127.0.0.1:0", "--no-status", "--rescan-interval", "500ms"]);
+    cmd.args(["--listen", "127.0.0.1:0", "--insecure", "--no-status", "--rescan-interval", "500ms"]);
     cmd.args(["--smoothing", "0.5", "--dead-band", "2", "--max-step", "0", "--slow-start", "600ms"]);
     cmd.args(["--quiesce-after", "1s", "--remove-after", "2s"]);
     cmd.arg("--record").arg(&journal);

@@ -1,8 +1,10 @@
-//! Authentication: a pre-shared key, a per-connection session key, a tag on every frame,
-//! and sequence numbers against replay.
+//! Authentication: an agent's key, a per-connection session key, a tag on every frame,
+//! and sequence numbers against replay; and the key files' permission check.
 //!
-//! The master's Welcome carries its nonce; the agent's Register carries the agent's. Both
-//! sides derive `session = HMAC-SHA256(psk, "feedbackd/1 session" ‖ master nonce ‖ agent
+//! Each agent has its own key ([`Psk`]); the master holds every agent's in its keys file
+//! ([`crate::keys`]) and picks the one of the agent id a Register names. The master's
+//! Welcome carries its nonce; the agent's Register carries the agent's. Both
+//! sides derive `session = HMAC-SHA256(key, "feedbackd/1 session" ‖ master nonce ‖ agent
 //! nonce)` and tag every later frame with `HMAC-SHA256(session, frame without tag)`. A frame
 //! recorded on one connection therefore fails on any other (different nonces, different
 //! key), and within a connection every frame must carry the next sequence number, so a
@@ -14,14 +16,15 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::wire::{self, DecodeError, Message, Nonce, RawFrame, TAG_LEN};
+pub use crate::wire::SessionKey;
+use crate::wire::{self, DecodeError, Message, Nonce, RawFrame};
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// The shortest pre-shared key accepted [bytes].
 pub const MIN_PSK_LEN: usize = 16;
 
-/// A pre-shared key.
+/// An agent's key (shared by that agent and the master only).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Psk(Vec<u8>);
 
@@ -55,32 +58,6 @@ impl Psk {
 impl core::fmt::Debug for Psk {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Psk({} bytes)", self.0.len())
-    }
-}
-
-/// A connection's session key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SessionKey([u8; 32]);
-
-impl SessionKey {
-    /// The tag of `data`.
-    pub fn tag(&self, data: &[u8]) -> [u8; TAG_LEN] {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(data);
-        mac.finalize().into_bytes().into()
-    }
-
-    /// Whether `tag` is the tag of `data` (constant time).
-    pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(data);
-        mac.verify_slice(tag).is_ok()
-    }
-}
-
-impl core::fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("SessionKey(..)")
     }
 }
 
@@ -200,5 +177,41 @@ impl Channel {
         }
         self.received = expected;
         Ok(wire::decode_body(frame.message_type, frame.body)?)
+    }
+}
+
+/// Judges a key file's permission bits (`st_mode`, as the daemon's `stat` read them):
+/// a key readable or writable by the group or by others is refused, as ssh refuses a loose
+/// private key. `path` is only used in the message.
+pub fn check_key_file_mode(path: &str, mode: u32) -> Result<(), String> {
+    let perm = mode & 0o7777;
+    if perm & 0o077 != 0 {
+        return Err(format!(
+            "permissions {perm:04o} for '{path}' are too open: a key file must be readable by \
+             its owner only (chmod 600 '{path}')"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use super::check_key_file_mode;
+
+    #[test]
+    fn loose_key_files_are_refused_like_ssh_does() {
+        for mode in [0o100600, 0o400, 0o600, 0o700, 0o100400] {
+            assert!(check_key_file_mode("k", mode).is_ok(), "{mode:o}");
+        }
+        for mode in [0o100644, 0o640, 0o604, 0o666, 0o610, 0o601, 0o100660] {
+            let e = check_key_file_mode("/etc/feedbackd/key", mode).unwrap_err();
+            assert!(
+                e.contains(&format!(
+                    "permissions {:04o} for '/etc/feedbackd/key' are too open",
+                    mode & 0o7777
+                )),
+                "{e}"
+            );
+        }
     }
 }

@@ -6,6 +6,7 @@ use core::net::{IpAddr, Ipv4Addr};
 use lvs_sched::Time;
 
 use crate::auth::{Channel, Psk};
+use crate::keys::{AgentKey, Auth, KeyTable};
 use crate::master::{ConnId, Master, MasterConfig};
 use crate::types::{Protocol, ServiceKey};
 use crate::wire;
@@ -18,6 +19,7 @@ pub fn decode(data: &[u8]) {
         if let Ok(raw) = wire::parse_frame(&frame) {
             let _ = wire::decode_body(raw.message_type, raw.body);
             let _ = wire::register_nonce(raw.body);
+            let _ = wire::register_hello(raw.body);
             let _ = ch.open(&raw, false);
         }
     }
@@ -27,8 +29,17 @@ pub fn decode(data: &[u8]) {
 /// the data itself; with `keyed`, the master requires a key. The master must neither panic
 /// nor change a weight when keyed (the fuzzer cannot forge a tag).
 pub fn master(data: &[u8], keyed: bool) {
-    let psk = keyed.then(|| Psk::from_file_contents(b"fuzzing-key-0123456789").expect("long"));
-    let mut m = Master::new(MasterConfig { psk, ..MasterConfig::default() });
+    let auth = if keyed {
+        let psk = Psk::from_file_contents(b"fuzzing-key-0123456789").expect("long");
+        let mut t = KeyTable::default();
+        for id in ["rs1", "a", "x"] {
+            t.insert(id.into(), AgentKey::anything(psk.clone()));
+        }
+        Auth::Keys(t)
+    } else {
+        Auth::Insecure
+    };
+    let mut m = Master::new(MasterConfig { auth, ..MasterConfig::default() });
     let vs =
         ServiceKey::Addr { protocol: Protocol::Tcp, addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), port: 80 };
     m.handle_table(Time(0), &[vs], &[]);

@@ -13,9 +13,9 @@
 //! always last, and runs to the end of the line.
 //!
 //! ```text
-//! 0 start law=capacity min_weight=1 max_weight=100 smoothing=0.2 dead_band=2 max_step=25 slow_start_ns=10000000000 quiesce_after_ns=5000000000 remove_after_ns=60000000000 register_timeout_ns=10000000000
+//! 0 start law=capacity min_weight=1 max_weight=100 smoothing=0.2 dead_band=2 max_step=25 slow_start_ns=10000000000 quiesce_after_ns=5000000000 remove_after_ns=60000000000 register_timeout_ns=10000000000 max_servers_per_agent=64
 //! 1250 table services=tcp:10.0.0.1:80,fwm6:7 entries=tcp:10.0.0.1:80/10.0.0.9:80/5/nat
-//! 9000 connect conn=1 peer=127.0.0.1
+//! 9100 connect conn=1 peer=127.0.0.1
 //! 9100 register conn=1 agent=rs1 interval_ms=200 services=tcp/80/nat/-/-/10.0.0.2
 //! 9200 report conn=1 admin=ready capacity=900 metrics=cpu_busy:0.1,qps:12.5
 //! 9200 add rs=tcp:10.0.0.1:80/10.0.0.2:80 weight=90
@@ -30,9 +30,9 @@
 //!
 //! | kind | fields |
 //! |------|--------|
-//! | `start` | `law=capacity` or `law=grpc-wrr error_penalty=F weight_per_qps=F`; `min_weight`, `max_weight`, `smoothing`, `dead_band`, `max_step`, `slow_start_ns`, `quiesce_after_ns`, `remove_after_ns`, `register_timeout_ns` |
+//! | `start` | `law=capacity` or `law=grpc-wrr error_penalty=F weight_per_qps=F`; `min_weight`, `max_weight`, `smoothing`, `dead_band`, `max_step`, `slow_start_ns`, `quiesce_after_ns`, `remove_after_ns`, `register_timeout_ns`, `max_servers_per_agent` (optional: absent in older journals) |
 //! | `table` | `services=SERVICE,...` `entries=SERVICE/SERVER/WEIGHT/FORWARDING,...` |
-//! | `connect` | `conn=N peer=IP` |
+//! | `connect` | `conn=N peer=IP`: written when the connection registers (authenticated and admitted), just before its `register`; older journals wrote it at accept time, which reads the same |
 //! | `register` | `conn=N agent=ID interval_ms=N services=PROTO/PORT/FORWARDING/VIP/FWMARK/ADDRESS,...` |
 //! | `report` | `conn=N admin=ready\|drain\|maint capacity=C,... metrics=NAME:F,...` |
 //! | `goodbye` | `conn=N reason=TEXT` (last) |
@@ -57,7 +57,11 @@
 //!
 //! Records come in the order the master produced them: an input, then the decisions it
 //! caused, at the same time. Decisions at a time with no input before them were caused by
-//! silence (an agent quiesced or removed). [`parse_journal`] reads a whole file (blank
+//! silence (an agent quiesced or removed).
+//!
+//! Only authenticated input is journalled: a connection that never registers, a frame that
+//! fails authentication and a refused registration leave no record (the master's counters
+//! count them), so a flood of strangers cannot fill the journal. [`parse_journal`] reads a whole file (blank
 //! lines and `#` comments skipped).
 
 use std::fmt::{self, Write as _};
@@ -66,8 +70,9 @@ use std::net::{IpAddr, SocketAddr};
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use lvs_sched::{Duration, Time};
 
-use crate::master::{ConnId, RsKey, TableEntry};
-use crate::types::{AdminState, Forwarding, Protocol, ServiceKey, ServiceSpec, SocketAddrDisplay};
+use crate::types::{
+    AdminState, ConnId, Forwarding, Protocol, RsKey, ServiceKey, ServiceSpec, SocketAddrDisplay, TableEntry,
+};
 use crate::wire::{self, Metric};
 
 /// One line of the journal.
@@ -92,6 +97,9 @@ pub enum Entry {
         remove_after: Duration,
         /// The registration deadline.
         register_timeout: Duration,
+        /// `--max-servers-per-agent` (`None`: a journal written before the limit existed,
+        /// replayed without one).
+        max_servers_per_agent: Option<usize>,
     },
     /// The kernel's table as read (start-up and every rescan).
     Table {
@@ -197,7 +205,7 @@ impl Record {
         // Writing to a String cannot fail.
         let _ = write!(s, "{} ", self.t.0);
         match &self.entry {
-            Entry::Start { law, quiesce_after, remove_after, register_timeout } => {
+            Entry::Start { law, quiesce_after, remove_after, register_timeout, max_servers_per_agent } => {
                 match law.kind {
                     LawKind::Capacity => s.push_str("start law=capacity"),
                     LawKind::GrpcWrr(g) => {
@@ -222,6 +230,9 @@ impl Record {
                     remove_after.0,
                     register_timeout.0
                 );
+                if let Some(n) = max_servers_per_agent {
+                    let _ = write!(s, " max_servers_per_agent={n}");
+                }
             }
             Entry::Table { services, entries } => {
                 s.push_str("table services=");
@@ -555,6 +566,13 @@ fn parse_start(f: &mut Fields<'_>) -> Result<Entry, String> {
         quiesce_after: Duration(f.number("quiesce_after_ns")?),
         remove_after: Duration(f.number("remove_after_ns")?),
         register_timeout: Duration(f.number("register_timeout_ns")?),
+        max_servers_per_agent: match f.take_opt("max_servers_per_agent") {
+            None => None,
+            Some(v) => Some(
+                v.parse()
+                    .map_err(|_| format!("field `max_servers_per_agent`: {v:?} is not a whole number"))?,
+            ),
+        },
     })
 }
 

@@ -11,9 +11,14 @@
 //!   reconnection delays.
 //! - [`master`]: the master's state machine, all agents and the weight law.
 //! - [`journal`]: a master's inputs and decisions, recorded for replay.
+//! - [`keys`]: the master's keys file (per-agent keys and claims) and its `Auth` setting.
 //! - [`conf`]: the `feedbackd-agent.conf` grammar.
 //! - [`cpuload`]: the cpuload computation (`/proc/stat` counters → busy fraction).
-//! - [`types`]: protocol, forwarding, admin state, service specs and keys.
+//! - [`types`]: protocol, forwarding, admin state, service specs and keys, and the
+//!   master's connection, real-server and table-entry keys.
+//!
+//! Imports point one way: `types` ← `wire` (frames, and the session key that tags them) ←
+//! `auth` ← `keys` ← `master`, and `journal` (on `types` and `wire`) ← `master`.
 //!
 //! # Invariants
 //! - Pure: never reads a clock, a socket, a file, the environment or an OS random source.
@@ -31,6 +36,7 @@ pub mod cpuload;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod journal;
+pub mod keys;
 pub mod master;
 pub mod types;
 pub mod wire;

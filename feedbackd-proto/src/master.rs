@@ -18,10 +18,23 @@
 //! Drain events before transmits: an `Ack` then leaves after the weight it reports was
 //! applied. A failed apply is reported back with [`Master::handle_apply_failed`].
 //!
-//! With [`Master::set_journal`] on, every input the decisions depend on (table, connect,
-//! accepted registration and report, goodbye, disconnect, failed apply) and every decision
+//! With [`Master::set_journal`] on, every input the decisions depend on (table, accepted
+//! registration with its connection, report, goodbye, disconnect, failed apply) and every decision
 //! (add, set, remove) is also queued as a [`Record`] for [`Master::poll_journal`], in the
 //! order it happened: `feedbackd-master --record` writes them, the simulator replays them.
+//!
+//! # Admission
+//!
+//! [`MasterConfig::auth`] says who may register: [`Auth::Keys`] (each agent id with its own
+//! key and the real-server addresses and services it may claim, from the keys file) or
+//! [`Auth::Insecure`]. A registration is read in two steps: its nonce and agent id first
+//! (the session key is derived from that agent's key), then the whole frame, authenticated.
+//! An unknown id or a bad tag is refused (`auth`). An authenticated registration is then
+//! admitted only within the registration rate (`rate`, a token bucket), `max_agents`,
+//! its keys-file line (every service's address and protocol/port or fwmark: `claim`),
+//! real servers no other agent id owns (`claim`) and `max_servers_per_agent` (`servers`).
+//! A report can only be about what its registration claimed. So an adopted server is
+//! claimed only by an agent whose line allows its address, and never taken over.
 //!
 //! # Invariants
 //! - A weight changes only on an authenticated, sequence-checked, well-formed report (or
@@ -38,40 +51,25 @@ use std::net::IpAddr;
 use lvs_sched::feedback::{LawConfig, LawInputs, Limit, ServerLaw, Signal, Update};
 use lvs_sched::{Duration, Time};
 
-use crate::auth::{Channel, Psk};
+use crate::auth::Channel;
 use crate::journal::{Decision, Entry, Record};
-use crate::types::{AdminState, Forwarding, ServiceKey, ServiceSpec, SocketAddrDisplay};
+use crate::keys::Auth;
+use crate::types::{AdminState, Forwarding, ServiceKey, ServiceSpec};
+pub use crate::types::{ConnId, RsKey, TableEntry};
 use crate::wire::{
     self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce, Registered, Report,
     Welcome,
 };
 
-/// A connection, numbered by the driver.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId(pub u64);
-
-/// A real server in a virtual service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RsKey {
-    /// The virtual service.
-    pub service: ServiceKey,
-    /// The real server's address.
-    pub addr: IpAddr,
-    /// The real server's port.
-    pub port: u16,
-}
-
-impl fmt::Display for RsKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} -> {}", self.service, SocketAddrDisplay(self.addr, self.port))
-    }
-}
+/// A refusal: the code sent, the counter's label, the text.
+type Refusal = (ErrorCode, &'static str, String);
 
 /// The master's settings.
 #[derive(Clone, Debug)]
 pub struct MasterConfig {
-    /// The pre-shared key; when set, every agent frame must be authenticated with it.
-    pub psk: Option<Psk>,
+    /// How agents authenticate, and what each may claim. The default is a keys table
+    /// with no agent in it: nobody is accepted until told otherwise.
+    pub auth: Auth,
     /// The weight law.
     pub law: LawConfig,
     /// An agent silent this long has its servers quiesced (weight 0).
@@ -82,30 +80,28 @@ pub struct MasterConfig {
     pub register_timeout: Duration,
     /// The most agents at once.
     pub max_agents: usize,
+    /// The most real servers (entries in the table) one agent may claim.
+    pub max_servers_per_agent: usize,
+    /// Registrations accepted per second, sustained (0: no limit); a token bucket.
+    pub max_registrations_per_s: u32,
+    /// How many registrations may come at once before the rate applies (at least 1).
+    pub registration_burst: u32,
 }
 
 impl Default for MasterConfig {
     fn default() -> Self {
         MasterConfig {
-            psk: None,
+            auth: Auth::Keys(crate::keys::KeyTable::default()),
             law: LawConfig::default(),
             quiesce_after: Duration::from_secs(5),
             remove_after: Duration::from_secs(60),
             register_timeout: Duration::from_secs(10),
             max_agents: 65_536,
+            max_servers_per_agent: 64,
+            max_registrations_per_s: 20,
+            registration_burst: 20,
         }
     }
-}
-
-/// A kernel table entry, as the driver reads it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TableEntry {
-    /// Which real server.
-    pub key: RsKey,
-    /// Its weight in the kernel.
-    pub weight: u32,
-    /// Its forwarding method (`None`: local).
-    pub forwarding: Option<Forwarding>,
 }
 
 /// Why a weight changed.
@@ -245,6 +241,8 @@ struct Conn {
     agent: Option<String>,
     deadline: Option<Time>,
     closed: bool,
+    /// Whether its `Connect` went into the journal (it registered).
+    journalled: bool,
 }
 
 /// An agent's liveness.
@@ -302,7 +300,11 @@ pub struct Counters {
     pub registrations: u64,
     /// Reports applied.
     pub reports: u64,
-    /// Frames refused, by reason (`malformed`, `auth`, `sequence`, `protocol`, `refused`).
+    /// Frames refused, by reason: `malformed`, `auth` (no, wrong or unknown key),
+    /// `sequence`, `protocol`, `refused` (too many agents), `claim` (an address, service
+    /// or real server the agent may not claim), `servers` (more than
+    /// `max_servers_per_agent`), `rate` (over `max_registrations_per_s`), `timeout`,
+    /// `replaced`.
     pub rejected: BTreeMap<&'static str, u64>,
     /// Weight changes issued.
     pub weight_changes: u64,
@@ -312,6 +314,9 @@ pub struct Counters {
     pub removed: u64,
     /// Backend operations that failed.
     pub apply_failures: u64,
+    /// Running without authentication ([`Auth::Insecure`]), for the status page and a
+    /// metric.
+    pub insecure: bool,
 }
 
 /// One row of the status view.
@@ -377,6 +382,8 @@ pub struct Master {
     counters: Counters,
     /// Records not yet polled; `None`: not recording.
     journal: Option<VecDeque<Record>>,
+    /// The registration token bucket, as a theoretical arrival time (GCRA).
+    registration_tat: Time,
 }
 
 impl Master {
@@ -385,6 +392,7 @@ impl Master {
         if let Err(e) = config.law.validate() {
             panic!("invalid weight law: {e}");
         }
+        let insecure = !config.auth.required();
         Master {
             config,
             services: BTreeSet::new(),
@@ -395,8 +403,9 @@ impl Master {
             conn_deadlines: BTreeSet::new(),
             events: VecDeque::new(),
             transmit: VecDeque::new(),
-            counters: Counters::default(),
+            counters: Counters { insecure, ..Counters::default() },
             journal: None,
+            registration_tat: Time::ZERO,
         }
     }
 
@@ -414,6 +423,7 @@ impl Master {
                 quiesce_after: c.quiesce_after,
                 remove_after: c.remove_after,
                 register_timeout: c.register_timeout,
+                max_servers_per_agent: Some(c.max_servers_per_agent),
             };
             self.journal = Some(VecDeque::from([Record { t: now, entry: start }]));
         }
@@ -499,18 +509,27 @@ impl Master {
         }
     }
 
-    /// Matches an agent's services to the virtual services and claims the real servers.
+    /// Matches an agent's services to the virtual services and claims the real servers:
+    /// never one another agent owns, and at most `max_servers_per_agent` in all (a service
+    /// created after the registration may add claims; the excess is not claimed).
     fn bind(&mut self, id: &str) {
         let Some(agent) = self.agents.get_mut(id) else { return };
         let mut bindings = Vec::with_capacity(agent.services.len());
+        let mut budget = self.config.max_servers_per_agent;
         for spec in &agent.services {
             let addr = spec.address.unwrap_or(agent.peer);
+            let servers = &self.servers;
             let keys: Vec<RsKey> = self
                 .services
                 .iter()
                 .filter(|s| s.matches(spec))
                 .map(|&service| RsKey { service, addr, port: spec.port })
+                .filter(|key| {
+                    servers.get(key).and_then(|rs| rs.owner.as_deref()).is_none_or(|owner| owner == id)
+                })
+                .take(budget)
                 .collect();
+            budget -= keys.len();
             for key in &keys {
                 let rs = self.servers.entry(*key).or_insert_with(|| RsRec {
                     law: ServerLaw::new(agent.last_report, &self.config.law),
@@ -527,21 +546,31 @@ impl Master {
 
     /// A connection was accepted from `peer`. `nonce`: fresh random bytes.
     pub fn handle_connect(&mut self, now: Time, conn: ConnId, peer: IpAddr, nonce: Nonce) {
+        // Not journalled: only a connection that registers is (at its registration).
         self.counters.connections += 1;
-        self.record(now, || Entry::Connect { conn, peer });
         let mut channel = Channel::new();
-        let welcome = Welcome { auth_required: self.config.psk.is_some(), nonce };
+        let welcome = Welcome { auth_required: self.config.auth.required(), nonce };
         self.transmit.push_back((conn, channel.seal(&Message::Welcome(welcome))));
         let deadline = now + self.config.register_timeout;
         self.conn_deadlines.insert((deadline, conn));
-        let c = Conn { peer, channel, nonce, agent: None, deadline: Some(deadline), closed: false };
+        let c = Conn {
+            peer,
+            channel,
+            nonce,
+            agent: None,
+            deadline: Some(deadline),
+            closed: false,
+            journalled: false,
+        };
         self.conns.insert(conn, c);
     }
 
     /// The connection closed (or the driver closed it after a `Close` event).
     pub fn handle_disconnect(&mut self, now: Time, conn: ConnId) {
         let Some(c) = self.conns.remove(&conn) else { return };
-        self.record(now, || Entry::Disconnect { conn });
+        if c.journalled {
+            self.record(now, || Entry::Disconnect { conn });
+        }
         if let Some(d) = c.deadline {
             self.conn_deadlines.remove(&(d, conn));
         }
@@ -587,9 +616,17 @@ impl Master {
                 let text = format!("expected a registration, got {:?}", raw.message_type);
                 return self.refuse(conn, ErrorCode::Malformed, "protocol", text);
             }
-            if let Some(psk) = &self.config.psk {
-                match wire::register_nonce(raw.body) {
-                    Ok(agent_nonce) => c.channel.set_key(psk.session(&c.nonce, &agent_nonce)),
+            // The key depends on who the agent says it is: read its nonce and id, then
+            // authenticate the whole frame with that agent's key.
+            if let Auth::Keys(table) = &self.config.auth {
+                match wire::register_hello(raw.body) {
+                    Ok((agent_nonce, id)) => match table.get(&id) {
+                        Some(k) => c.channel.set_key(k.key.session(&c.nonce, &agent_nonce)),
+                        None => {
+                            let text = format!("unknown agent id {id:?} (not in the keys file)");
+                            return self.refuse(conn, ErrorCode::Auth, "auth", text);
+                        }
+                    },
                     Err(e) => {
                         let text = format!("malformed registration: {e}");
                         return self.refuse(conn, ErrorCode::Malformed, "malformed", text);
@@ -597,7 +634,7 @@ impl Master {
                 }
             }
         }
-        let require_key = self.config.psk.is_some();
+        let require_key = self.config.auth.required();
         let msg = match c.channel.open(&raw, require_key) {
             Ok(m) => m,
             Err(e) => {
@@ -635,17 +672,19 @@ impl Master {
     }
 
     fn register(&mut self, now: Time, conn: ConnId, r: wire::Register) {
-        let c = self.conns.get_mut(&conn).expect("caller checked the connection");
-        let peer = c.peer;
-        if !self.agents.contains_key(&r.agent_id) && self.agents.len() >= self.config.max_agents {
-            let text = format!("too many agents (max_agents {})", self.config.max_agents);
-            return self.refuse(conn, ErrorCode::Refused, "refused", text);
+        let peer = self.conns[&conn].peer;
+        if let Err((code, label, text)) = self.admit(now, peer, &r) {
+            return self.refuse(conn, code, label, text);
         }
+        let c = self.conns.get_mut(&conn).expect("caller checked the connection");
         c.agent = Some(r.agent_id.clone());
+        c.journalled = self.journal.is_some();
         if let Some(d) = c.deadline.take() {
             self.conn_deadlines.remove(&(d, conn));
         }
         self.counters.registrations += 1;
+        // The connection enters the journal only now, authenticated and admitted.
+        self.record(now, || Entry::Connect { conn, peer });
         self.record(now, || Entry::Register {
             conn,
             agent: r.agent_id.clone(),
@@ -692,6 +731,71 @@ impl Master {
         let bytes = c.channel.seal(&Message::Registered(Registered { matched: matched.clone() }));
         self.transmit.push_back((conn, bytes));
         self.events.push_back(MasterEvent::Registered { conn, agent: id, peer, matched });
+    }
+
+    /// Whether a registration (authenticated) may go ahead: the registration rate, the
+    /// number of agents, what its keys-file line allows it to claim, real servers owned by
+    /// another agent, and the number of real servers. `Err`: the refusal.
+    fn admit(&mut self, now: Time, peer: IpAddr, r: &wire::Register) -> Result<(), Refusal> {
+        if !self.take_registration_token(now) {
+            let text = format!(
+                "too many registrations (max_registrations_per_s {}): retry later",
+                self.config.max_registrations_per_s
+            );
+            return Err((ErrorCode::Refused, "rate", text));
+        }
+        let id = r.agent_id.as_str();
+        if !self.agents.contains_key(id) && self.agents.len() >= self.config.max_agents {
+            let text = format!("too many agents (max_agents {})", self.config.max_agents);
+            return Err((ErrorCode::Refused, "refused", text));
+        }
+        if let Auth::Keys(table) = &self.config.auth {
+            let k = table.get(id).expect("authenticated with this agent's key");
+            for spec in &r.services {
+                let addr = spec.address.unwrap_or(peer);
+                k.check_claim(spec, addr)
+                    .map_err(|e| (ErrorCode::Refused, "claim", format!("agent {id} {e}")))?;
+            }
+        }
+        let mut n = 0;
+        for spec in &r.services {
+            let addr = spec.address.unwrap_or(peer);
+            for &service in self.services.iter().filter(|s| s.matches(spec)) {
+                let key = RsKey { service, addr, port: spec.port };
+                if let Some(owner) = self.servers.get(&key).and_then(|rs| rs.owner.as_deref()) {
+                    if owner != id {
+                        let text = format!("agent {id} may not claim {key}: agent {owner} has it");
+                        return Err((ErrorCode::Refused, "claim", text));
+                    }
+                }
+                n += 1;
+            }
+        }
+        if n > self.config.max_servers_per_agent {
+            let text = format!(
+                "agent {id} claims {n} real servers; at most {} per agent (max_servers_per_agent)",
+                self.config.max_servers_per_agent
+            );
+            return Err((ErrorCode::Refused, "servers", text));
+        }
+        Ok(())
+    }
+
+    /// Takes a registration token at `now` (GCRA: a token bucket of
+    /// `registration_burst` tokens refilled at `max_registrations_per_s`).
+    fn take_registration_token(&mut self, now: Time) -> bool {
+        let rate = u64::from(self.config.max_registrations_per_s);
+        if rate == 0 {
+            return true;
+        }
+        let interval = (1_000_000_000 / rate).max(1);
+        let tolerance = interval.saturating_mul(u64::from(self.config.registration_burst.max(1)) - 1);
+        let tat = self.registration_tat.max(now);
+        if tat.0 - now.0 > tolerance {
+            return false;
+        }
+        self.registration_tat = Time(tat.0.saturating_add(interval));
+        true
     }
 
     /// Drops an agent's claims (its servers stay in the table as adopted entries).
@@ -991,3 +1095,6 @@ impl Master {
         self.services.iter()
     }
 }
+
+#[cfg(test)]
+mod tests;

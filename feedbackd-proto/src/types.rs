@@ -252,3 +252,35 @@ impl From<Forwarding> for lvs_sched::Forwarding {
         }
     }
 }
+
+/// A connection, numbered by the driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// A real server in a virtual service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RsKey {
+    /// The virtual service.
+    pub service: ServiceKey,
+    /// The real server's address.
+    pub addr: IpAddr,
+    /// The real server's port.
+    pub port: u16,
+}
+
+impl fmt::Display for RsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> {}", self.service, SocketAddrDisplay(self.addr, self.port))
+    }
+}
+
+/// A kernel table entry, as the driver reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableEntry {
+    /// Which real server.
+    pub key: RsKey,
+    /// Its weight in the kernel.
+    pub weight: u32,
+    /// Its forwarding method (`None`: local).
+    pub forwarding: Option<Forwarding>,
+}

@@ -26,6 +26,9 @@
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 use crate::types::{AdminState, Forwarding, Protocol, ServiceSpec};
 
 /// The protocol version this crate speaks.
@@ -338,7 +341,7 @@ pub fn parse_frame(frame: &[u8]) -> Result<RawFrame<'_>, DecodeError> {
 
 /// Encodes `msg` as a frame with sequence number `seq`. With `key`, the frame is
 /// authenticated (its tag is `tag(key, frame)`).
-pub fn encode(msg: &Message, seq: u64, key: Option<&crate::auth::SessionKey>) -> Vec<u8> {
+pub fn encode(msg: &Message, seq: u64, key: Option<&SessionKey>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(&[0; 4]);
     out.push(VERSION);
@@ -603,6 +606,18 @@ pub fn register_nonce(body: &[u8]) -> Result<Nonce, DecodeError> {
     Reader { buf: body, what: "register" }.nonce()
 }
 
+/// The nonce and agent id at the start of a Register body, read before the frame can be
+/// authenticated: the session key depends on the nonce, and the key itself on the agent.
+pub fn register_hello(body: &[u8]) -> Result<(Nonce, String), DecodeError> {
+    let mut r = Reader { buf: body, what: "register" };
+    let nonce = r.nonce()?;
+    let agent_id = r.str("agent id")?;
+    if !valid_agent_id(&agent_id) {
+        return Err(DecodeError::Value("agent id"));
+    }
+    Ok((nonce, agent_id))
+}
+
 fn decode_register(r: &mut Reader<'_>) -> Result<Register, DecodeError> {
     r.what = "register";
     let nonce = r.nonce()?;
@@ -685,5 +700,32 @@ impl fmt::Display for ErrorCode {
             ErrorCode::Replaced => f.write_str("replaced"),
             ErrorCode::Unknown(c) => write!(f, "error {c}"),
         }
+    }
+}
+
+/// A connection's session key (derived in [`crate::auth`]; here because every frame's
+/// tag is computed with it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionKey(pub(crate) [u8; 32]);
+
+impl SessionKey {
+    /// The tag of `data`.
+    pub fn tag(&self, data: &[u8]) -> [u8; TAG_LEN] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the tag of `data` (constant time).
+    pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(data);
+        mac.verify_slice(tag).is_ok()
+    }
+}
+
+impl core::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SessionKey(..)")
     }
 }

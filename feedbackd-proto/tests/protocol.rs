@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use feedbackd_proto::agent::{Agent, AgentConfig, AgentEvent, Sample};
 use feedbackd_proto::auth::Psk;
 use feedbackd_proto::journal::{Decision, Entry, Record};
+use feedbackd_proto::keys::{AgentKey, Auth, KeyTable};
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, RsKey, TableEntry, Why};
 use feedbackd_proto::types::{AdminState, Forwarding, Protocol, ServiceKey, ServiceSpec};
 use feedbackd_proto::wire::{self, Message, Metric};
@@ -53,8 +54,17 @@ fn law() -> LawConfig {
     }
 }
 
+/// No key: insecure; a key: agent `rs1`'s, allowed to claim anything.
+fn auth(key: Option<Psk>) -> Auth {
+    key.map_or(Auth::Insecure, |k| {
+        let mut t = KeyTable::default();
+        t.insert("rs1".into(), AgentKey::anything(k));
+        Auth::Keys(t)
+    })
+}
+
 fn master(key: Option<Psk>) -> Master {
-    let mut m = Master::new(MasterConfig { psk: key, law: law(), ..MasterConfig::default() });
+    let mut m = Master::new(MasterConfig { auth: auth(key), law: law(), ..MasterConfig::default() });
     m.handle_table(Time(0), &[VS], &[]);
     m
 }
@@ -239,6 +249,7 @@ fn a_silent_agent_is_quiesced_then_removed_and_comes_back_with_a_slow_start() {
         law: LawConfig { slow_start: Duration::from_secs(10), ..law() },
         quiesce_after: Duration::from_secs(3),
         remove_after: Duration::from_secs(10),
+        auth: Auth::Insecure,
         ..MasterConfig::default()
     };
     let mut m = Master::new(cfg);
@@ -362,7 +373,7 @@ fn grpc_master(services: &[ServiceKey]) -> Master {
         kind: LawKind::GrpcWrr(GrpcWrr { error_penalty: 1.0, weight_per_qps: 1.0 }),
         ..law()
     };
-    let mut m = Master::new(MasterConfig { law, ..MasterConfig::default() });
+    let mut m = Master::new(MasterConfig { law, auth: Auth::Insecure, ..MasterConfig::default() });
     m.handle_table(Time(0), services, &[]);
     m
 }
@@ -489,6 +500,7 @@ fn the_journal_records_inputs_then_their_decisions_in_event_order() {
         law: law(),
         quiesce_after: Duration::from_secs(3),
         remove_after: Duration::from_secs(10),
+        auth: Auth::Insecure,
         ..MasterConfig::default()
     };
     let mut m = Master::new(cfg.clone());
@@ -512,7 +524,7 @@ fn the_journal_records_inputs_then_their_decisions_in_event_order() {
         [
             "0 start law=capacity min_weight=1 max_weight=100 smoothing=1.0 dead_band=0 max_step=0 \
              slow_start_ns=0 quiesce_after_ns=3000000000 remove_after_ns=10000000000 \
-             register_timeout_ns=10000000000",
+             register_timeout_ns=10000000000 max_servers_per_agent=64",
             "0 table services=tcp:10.0.0.1:80 entries=",
             "1 connect conn=1 peer=10.0.0.2",
             &format!("1 register conn=1 agent=rs1 interval_ms=1000 services={spec_line}"),
@@ -613,14 +625,25 @@ fn refused_frames_are_not_journalled() {
     let kinds: Vec<String> =
         journal(&mut m).iter().map(|r| r.to_line().split(' ').nth(1).unwrap().to_owned()).collect();
     assert_eq!(kinds, ["start", "connect", "register", "disconnect"], "a second disconnect is no input");
-    // A registration with the wrong key: no register record.
+    // A registration with the wrong key, and a connection that never registers: no
+    // record at all (only the counters say they happened).
     let mut m = master(Some(psk("the-master-has-another")));
     m.set_journal(Time(0), true);
     m.handle_connect(Time(0), ConnId(1), RIP, [1; 16]);
     m.handle_input(Time(0), ConnId(1), &frames[0]);
+    m.handle_disconnect(Time(1), ConnId(1));
+    for i in 2..100 {
+        m.handle_connect(Time(i), ConnId(i), RIP, [1; 16]);
+        m.handle_input(Time(i), ConnId(i), b"\0\0\0\x10garbage garbage!");
+        m.handle_disconnect(Time(i), ConnId(i));
+    }
+    m.handle_timeout(Time(1_000_000_000_000));
     let kinds: Vec<String> =
         journal(&mut m).iter().map(|r| r.to_line().split(' ').nth(1).unwrap().to_owned()).collect();
-    assert_eq!(kinds, ["start", "connect"]);
+    assert_eq!(kinds, ["start"]);
+    assert_eq!(m.counters().connections, 99);
+    assert_eq!(m.counters().rejected.get("auth"), Some(&1));
+    assert_eq!(m.counters().rejected.get("malformed"), Some(&98));
 }
 
 fn any_message() -> impl Strategy<Value = Message> {

@@ -61,8 +61,16 @@ echo 1 > /proc/sys/net/ipv4/ip_forward
 # The only thing the master needs: the virtual service.
 ipvsadm -A -t 192.168.10.100:80 -s wrr
 
+# Each agent's own key, allowed to claim its own address for tcp:80 only.
+rm -f $W/keys
+for i in 1 2 3; do
+  rm -f $W/rs$i/key
+  "$MASTER" add-agent rs$i --address 192.168.20.1$i --service tcp:80 --keys-file $W/keys \
+    --agent-key-out $W/rs$i/key > /dev/null || fail "add-agent rs$i"
+done
+
 start_master() {
-  "$MASTER" --listen 192.168.20.1:7878 --status-listen 127.0.0.1:7879 \
+  "$MASTER" --listen 192.168.20.1:7878 --status-listen 127.0.0.1:7879 --keys-file $W/keys \
     --max-weight 10 --smoothing 1 --max-step 0 --dead-band 0 --slow-start 0s \
     --rescan-interval 1s --quiesce-after 30s --remove-after 60s >> $W/master.log 2>&1 &
   echo $! > $W/master.pid
@@ -73,6 +81,7 @@ for i in 1 2 3; do
   cat > $W/rs$i/agent.conf <<CONF
 director = 192.168.20.1
 agent_id = rs$i
+key_file = $W/rs$i/key
 interval = 300ms
 service = http
         protocol = TCP

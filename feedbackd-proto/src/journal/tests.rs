@@ -95,6 +95,7 @@ fn the_grpc_law_and_exact_floats() {
             quiesce_after: Duration(1),
             remove_after: Duration(u64::MAX),
             register_timeout: Duration(0),
+            max_servers_per_agent: None,
         },
     };
     let line = r.to_line();
@@ -287,12 +288,15 @@ fn entry() -> impl Strategy<Value = Entry> {
     let metric = ("[a-z0-9_]{1,32}", finite()).prop_map(|(name, value)| Metric { name, value });
     let admin = prop_oneof![Just(AdminState::Ready), Just(AdminState::Drain), Just(AdminState::Maint)];
     prop_oneof![
-        (law(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(law, q, r, g)| Entry::Start {
-            law,
-            quiesce_after: Duration(q),
-            remove_after: Duration(r),
-            register_timeout: Duration(g),
-        }),
+        (law(), any::<u64>(), any::<u64>(), any::<u64>(), proptest::option::of(any::<usize>())).prop_map(
+            |(law, q, r, g, max_servers_per_agent)| Entry::Start {
+                law,
+                quiesce_after: Duration(q),
+                remove_after: Duration(r),
+                register_timeout: Duration(g),
+                max_servers_per_agent,
+            }
+        ),
         (proptest::collection::vec(service(), 0..4), proptest::collection::vec(table_entry, 0..4))
             .prop_map(|(services, entries)| Entry::Table { services, entries }),
         (conn.clone(), ip()).prop_map(|(conn, peer)| Entry::Connect { conn, peer }),

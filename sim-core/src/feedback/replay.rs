@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use feedbackd_proto::agent::{AgentConfig, Sample};
 use feedbackd_proto::journal::{Decision, Entry, Record};
+use feedbackd_proto::keys::Auth;
 use feedbackd_proto::master::{ConnId, MasterConfig, MasterEvent, TableEntry};
 use feedbackd_proto::types::ServiceKey;
 use feedbackd_proto::wire::CAPACITY_SCALE;
@@ -33,20 +34,25 @@ pub struct ReplayError {
 /// master at the same time, as the daemon did.
 ///
 /// The replayed master runs the journal's settings (`Start`, the first record) without a
-/// key: authentication decides which frames reach the master, not what it does with them,
-/// and the journal holds only frames that passed. Timers run between records, so silence
+/// key and without the admission bounds: authentication, claims and the registration rate
+/// decide which frames reach the master, not what it does with them, and the journal holds
+/// only registrations that were admitted (a connection is journalled when it registers). Timers run between records, so silence
 /// is detected at its deadline; nothing runs after the last record (the live master
 /// stopped there). A connection that never registers plays no part.
 pub fn replay(records: &[Record]) -> Result<Vec<(Time, Decision)>, ReplayError> {
     let fail = |index: usize, message: String| ReplayError { index, message };
-    let Some(Record { entry: Entry::Start { law, quiesce_after, remove_after, register_timeout }, .. }) =
-        records.first()
+    let Some(Record {
+        entry: Entry::Start { law, quiesce_after, remove_after, register_timeout, max_servers_per_agent },
+        ..
+    }) = records.first()
     else {
         return Err(fail(0, "the journal must open with the master's settings (`start`)".into()));
     };
     law.validate().map_err(|e| fail(0, format!("weight law: {e}")))?;
     let config = MasterConfig {
-        psk: None,
+        auth: Auth::Insecure,
+        max_registrations_per_s: 0,
+        max_servers_per_agent: max_servers_per_agent.unwrap_or(usize::MAX),
         law: *law,
         quiesce_after: *quiesce_after,
         remove_after: *remove_after,
@@ -217,6 +223,7 @@ mod tests {
                     quiesce_after: Duration::from_secs(5),
                     remove_after: Duration::from_secs(60),
                     register_timeout: Duration::from_secs(10),
+                    max_servers_per_agent: None,
                 },
             ),
             at(
@@ -269,6 +276,18 @@ mod tests {
                 (Time(8 * S), Decision::Set { key, from: 100, to: 0 }),
             ]
         );
+    }
+
+    /// Today's masters journal a connection when it registers (older ones when it was
+    /// accepted, as `journal()` has it): both replay to the same decisions.
+    #[test]
+    fn a_connection_journalled_at_its_registration_replays_the_same() {
+        let mut j = journal();
+        j[2].t = Time(S + 1000);
+        if let Entry::Start { max_servers_per_agent, .. } = &mut j[0].entry {
+            *max_servers_per_agent = Some(64);
+        }
+        assert_eq!(replay(&j).expect("replays"), replay(&journal()).expect("replays"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use feedbackd_proto::agent::{AgentConfig, Sample};
 use feedbackd_proto::auth::Psk;
+use feedbackd_proto::keys::{AgentKey, Auth, Cidr, KeyTable};
 use feedbackd_proto::master::{MasterConfig, MasterEvent, RsKey, TableEntry};
 use feedbackd_proto::types::{self as proto, ServiceSpec};
 use lvs_sched::feedback::LawKind;
@@ -79,10 +80,14 @@ impl Feedback {
         streams: &Streams,
         servers: &[Server],
     ) -> Feedback {
-        let psk = f.authenticated.then(|| {
-            let key = format!("lvsim feedback key, seed {:016x}", cfg.seed);
-            Psk::from_file_contents(key.as_bytes()).expect("a long enough key")
-        });
+        // Authenticated: each server's agent has its own key, and may claim only its own
+        // address (its keys-file line).
+        let psk = |s: usize| {
+            f.authenticated.then(|| {
+                let key = format!("lvsim feedback key, seed {:016x}, server {s}", cfg.seed);
+                Psk::from_file_contents(key.as_bytes()).expect("a long enough key")
+            })
+        };
         let n = cfg.servers.len();
         let mut specs: Vec<Vec<ServiceSpec>> = vec![Vec::new(); n];
         let mut directors: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -115,7 +120,7 @@ impl Feedback {
                         agent_id: server.name.clone(),
                         services: specs[s].clone(),
                         interval: f.interval,
-                        psk: psk.clone(),
+                        psk: psk(s),
                         master_timeout,
                     },
                     director,
@@ -124,8 +129,25 @@ impl Feedback {
                 });
             }
         }
+        let auth = if f.authenticated {
+            let mut table = KeyTable::default();
+            for (s, server) in cfg.servers.iter().enumerate() {
+                let key = psk(s).expect("authenticated");
+                let mut line = AgentKey::anything(key);
+                let len = if server.address.is_ipv4() { 32 } else { 128 };
+                line.addresses = vec![Cidr { addr: server.address, len }];
+                table.insert(server.name.clone(), line);
+            }
+            Auth::Keys(table)
+        } else {
+            Auth::Insecure
+        };
+        // The cluster's own agents: the daemon's bounds against floods (registrations per
+        // second, servers per agent) are not part of the model.
         let master = MasterConfig {
-            psk,
+            auth,
+            max_registrations_per_s: 0,
+            max_servers_per_agent: usize::MAX,
             law: f.law,
             quiesce_after: f.quiesce_after,
             remove_after: f.remove_after,
