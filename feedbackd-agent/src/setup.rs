@@ -307,9 +307,16 @@ mod tests {
         let text = "director = 10.0.0.1\nagent_id = web1\nkey_file = /nonexistent/key\nservice = http\n";
         let e = build_from_text(&opts(None), text).unwrap_err();
         assert!(e.starts_with("agent.conf: key_file /nonexistent/key:"), "{e}");
-        // --key-file wins over key_file.
+        // --key-file wins over key_file; a key file is read bounded.
+        let big = std::env::temp_dir().join(format!("fbd-setup-big-{}.key", std::process::id()));
+        std::fs::write(&big, "k".repeat(5000)).unwrap();
+        std::fs::set_permissions(&big, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let e = build_from_text(&opts(Some(big.clone())), text).unwrap_err();
+        assert!(e.contains("big") && e.contains("longer than 4096 bytes"), "{e}");
+        std::fs::remove_file(&big).unwrap();
+        // A device (mode 0666) is refused before a byte is read.
         let e = build_from_text(&opts(Some("/dev/zero".into())), text).unwrap_err();
-        assert!(e.contains("--key-file /dev/zero: longer than 4096 bytes"), "{e}");
+        assert!(e.contains("--key-file /dev/zero:") && e.contains("too open"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,13 @@ fn tmp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A key file readable by its owner only, as the agent requires.
+fn write_key(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// `n` services on ports 1001.., after one director line.
 fn services_conf(n: usize) -> String {
     let mut text = "director = 127.0.0.1:7\nagent_id = rs1\n".to_owned();
@@ -52,16 +59,22 @@ fn check_refuses_bad_keys_and_ids_from_the_command_line_too() {
     let (code, err) = check(&dir, &text, &["--agent-id", &"x".repeat(65)]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--agent-id") && err.contains("1 to 64 printable ASCII"), "{err}");
+    let big = dir.join("big.key");
+    write_key(&big, &"k".repeat(5000));
+    let (code, err) = check(&dir, &text, &["--key-file", big.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("big.key: longer than 4096 bytes"), "{err}");
+    // A device is refused for its mode before a byte is read.
     let (code, err) = check(&dir, &text, &["--key-file", "/dev/zero"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--key-file /dev/zero: longer than 4096 bytes"), "{err}");
+    assert!(err.contains("are too open"), "{err}");
     let key = dir.join("agent.key");
-    std::fs::write(&key, "too short\n").unwrap();
+    write_key(&key, "too short\n");
     let (code, err) = check(&dir, &text, &["--key-file", key.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("at least 16"), "{err}");
     // A good key through --key-file (a systemd credential) is taken over key_file.
-    std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+    write_key(&key, "0123456789abcdef0123456789abcdef\n");
     let with_missing = format!("key_file = {}\n{text}", dir.join("missing").display());
     let (code, err) = check(&dir, &with_missing, &["--key-file", key.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");

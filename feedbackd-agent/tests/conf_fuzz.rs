@@ -252,6 +252,7 @@ fn whatever_check_accepts_the_daemon_sets_up_without_a_panic() {
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("agent.key");
     std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let opts = Options {
         config: PathBuf::from("mutant.conf"),
         agent_id: None,
@@ -351,6 +352,7 @@ fn accepted_mutants_run_as_daemons_and_stop_cleanly() {
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("agent.key");
     std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     // Listeners that never answer: the agent connects and waits for a Welcome.
     let listeners: Vec<std::net::TcpListener> =
         (0..16).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
