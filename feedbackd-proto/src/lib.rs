@@ -10,7 +10,10 @@
 //! - [`agent`]: the agent's state machine, one per director connection; [`backoff`]: its
 //!   reconnection delays.
 //! - [`master`]: the master's state machine, all agents and the weight law.
-//! - [`journal`]: a master's inputs and decisions, recorded for replay.
+//! - [`journal`]: a master's inputs and decisions, recorded for replay; [`journal_file`]:
+//!   the journal as files (rotation between lines, appended runs read back).
+//! - [`admission`]: which agent connections the master admits (allow-list, caps) and the
+//!   accept loop's backoff; [`ratelimit`]: log lines per cause per second.
 //! - [`conf`]: the `feedbackd-agent.conf` grammar.
 //! - [`cpuload`]: the cpuload computation (`/proc/stat` counters → busy fraction).
 //! - [`types`]: protocol, forwarding, admin state, service specs and keys.
@@ -23,6 +26,7 @@
 //!   authenticated and sequence-checked before it is decoded into a message, and any
 //!   failure closes the connection.
 
+pub mod admission;
 pub mod agent;
 pub mod auth;
 pub mod backoff;
@@ -31,7 +35,9 @@ pub mod cpuload;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod journal;
+pub mod journal_file;
 pub mod master;
+pub mod ratelimit;
 pub mod types;
 pub mod wire;
 
