@@ -7,6 +7,8 @@
 //! - [`ipvs`]: the kernel's IPVS table through generic netlink (`ipvs::netlink`, its pure
 //!   codec in `ipvs::netlink::codec`), the `ipvsadm` command, or a dry run; one
 //!   enum-dispatched `Backend`. `docs/feedbackd-backends.md` describes them.
+//! - [`record`]: the journal file (`--record`): append, `O_NOFOLLOW`, mode 0600, rotation,
+//!   reopened on SIGHUP.
 //! - [`status`]: the status table, Prometheus metrics and their HTTP server.
 //! - `src/bin/feedbackd-ipvs-check/`: a test and benchmark tool for the backends, run in
 //!   the VM by `tests/ipvs_backends.rs` (`probe`) and by hand (`bench`); not installed.
@@ -21,6 +23,7 @@
 pub mod config;
 pub mod daemon;
 pub mod ipvs;
+pub mod record;
 pub mod status;
 
 /// Logs one line to stderr, prefixed `feedbackd-master:` (systemd's journal adds the time).
