@@ -81,6 +81,9 @@ impl Cause {
     }
 }
 
+/// Reads queued for the loop (each at most 1 KiB), across all connections.
+const INPUT_QUEUE: usize = 256;
+
 /// Log lines per cause per second before they are suppressed (and counted).
 const LOG_BURST: u32 = 10;
 
@@ -150,7 +153,10 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     } else {
         drop(page_tx);
     }
-    let (in_tx, mut in_rx) = mpsc::channel::<Input>(8192);
+    // Small, so that the loop's queue never holds more than a few milliseconds of work: a
+    // connection that sends without pause waits its turn with the others (the channel's
+    // senders are served in order) instead of queueing ahead of them.
+    let (in_tx, mut in_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
     let mut d = Daemon::new(settings.master, backend, settings.record, in_tx, status_stats);
     d.admission = Admission::new(settings.admission);
     d.max_queued_bytes = settings.max_queued_bytes;
