@@ -14,6 +14,9 @@
 //! - `no-read`: five agents report as fast as they can and never read the acks (they
 //!   reconnect when dropped).
 //!
+//! The flood's threads run at niceness --flood-nice (10), the master and the legitimate
+//! agent at 0: on one machine, the attacker's CPU should not be what slows the master.
+//!
 //! Exit status: 0 after the table, 2 if the master could not be run.
 
 mod agent;
@@ -49,6 +52,10 @@ struct Cli {
     /// An extra argument for the master (repeatable), e.g. `--master-arg=--keys-file=K`.
     #[arg(long = "master-arg", value_name = "ARG", allow_hyphen_values = true)]
     master_args: Vec<String>,
+    /// The niceness of the flood's threads (the master and the legitimate agent run at 0):
+    /// on one machine, the flood's own CPU should not be what slows the master down.
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+    flood_nice: i32,
     /// The agents' key file (if the master requires keys).
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
@@ -160,7 +167,7 @@ fn measure(
         .map_err(|e| format!("the legitimate agent: {e}"))?;
     let (sent, latencies) = legit.run_reporting(Duration::from_millis(50), stop.clone());
     let ops = Arc::new(AtomicU64::new(0));
-    let flooders = start_flood(flood, listen, psk, &stop, &ops)?;
+    let flooders = start_flood(flood, listen, psk, &stop, &ops, cli.flood_nice)?;
     let cpu0 = cpu_ticks(pid);
     let lines0 = log_lines.load(Ordering::Relaxed);
     let start = Instant::now();
@@ -199,13 +206,17 @@ fn start_flood(
     psk: Option<feedbackd_proto::auth::Psk>,
     stop: &Arc<AtomicBool>,
     ops: &Arc<AtomicU64>,
+    nice: i32,
 ) -> Result<Threads, String> {
     let spawn =
         |n: u32, f: fn(u32, String, Option<feedbackd_proto::auth::Psk>, Arc<AtomicBool>, Arc<AtomicU64>)| {
             (0..n)
                 .map(|i| {
                     let (l, p, s, o) = (listen.to_owned(), psk.clone(), stop.clone(), ops.clone());
-                    std::thread::spawn(move || f(i, l, p, s, o))
+                    std::thread::spawn(move || {
+                        lower_priority(nice);
+                        f(i, l, p, s, o)
+                    })
                 })
                 .collect::<Threads>()
         };
@@ -271,6 +282,16 @@ fn start_flood(
             return Err(format!("unknown flood {other:?} (none, connect, half-open, register, no-read)"));
         }
     })
+}
+
+/// Lowers the calling thread's priority (`renice` of its thread id; Linux niceness is per
+/// thread): the flood's CPU stands for an attacker's own machine, not the director's.
+fn lower_priority(nice: i32) {
+    if nice != 0 {
+        let tid = nix::unistd::gettid().to_string();
+        let _ =
+            Command::new("renice").args(["-n", &nice.to_string(), "-p", &tid]).stdout(Stdio::null()).status();
+    }
 }
 
 fn rss_kib(pid: u32) -> u64 {
