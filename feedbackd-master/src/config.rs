@@ -20,6 +20,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 
+use feedbackd_proto::admission::Cidr;
+
 use crate::daemon::proto_duration;
 use crate::ipvs::BackendKind;
 
@@ -158,12 +160,66 @@ pub struct Cli {
     #[arg(long, value_name = "WEIGHT")]
     pub weight_per_qps: Option<f64>,
 
-    /// Record the master's journal in FILE (created, or emptied): its settings, every read of
-    /// the kernel's table, agents' connections, registrations, reports and goodbyes, and
-    /// every decision, one line each, flushed after each batch. `lvsim` replays it through
-    /// the simulator's master (docs/feedbackd.md, "Recording and replaying a master").
+    /// Record the master's journal in FILE: its settings, every read of the kernel's table,
+    /// agents' connections, registrations, reports and goodbyes, and every decision, one
+    /// line each, written after each batch. `lvsim` replays it through the simulator's
+    /// master (docs/feedbackd.md, "Recording and replaying a master").
+    ///
+    /// The file is appended to (a restart appends a new run; nothing is truncated), created
+    /// mode 0600 (an existing file readable by others is tightened to 0600), never opened
+    /// through a symbolic link, rotated by size (--record-max-bytes) and reopened on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+
+    // ---- Bounds (docs/feedbackd.md, "Limits"). ----
+    /// Accept agent connections only from this network (CIDR, e.g. 10.0.0.0/8 or a single
+    /// address; repeatable). Default: from anywhere (the start-up log says so).
+    #[arg(long = "allow-from", value_name = "CIDR", value_parser = parse_cidr)]
+    pub allow_from: Vec<Cidr>,
+
+    /// The most agent connections open at once; more are closed at accept [default: 4096,
+    /// or the descriptor limit (RLIMIT_NOFILE) minus 128 if lower].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+
+    /// The most agent connections open at once from one source address.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_source: u64,
+
+    /// The most bytes queued for one agent connection; an agent that does not read its
+    /// acknowledgements until this is reached is disconnected.
+    #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = parse_bytes)]
+    pub max_queued_bytes: u64,
+
+    /// Rotate the journal before it grows past this (FILE -> FILE.1 -> ... ; 0: never).
+    #[arg(long, value_name = "BYTES", default_value = "100MiB", value_parser = parse_bytes)]
+    pub record_max_bytes: u64,
+
+    /// Rotated journal files kept (FILE.1 ... FILE.N).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub record_keep: u32,
+}
+
+/// `--allow-from` values.
+pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
+    s.parse().map_err(|e: feedbackd_proto::admission::CidrError| e.to_string())
+}
+
+/// A size: a number of bytes, or with a suffix `KiB`, `MiB`, `GiB` (also `K`, `M`, `G`,
+/// powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a size (bytes, or with KiB, MiB, GiB)"))?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (KiB, MiB or GiB)")),
+    };
+    n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
 }
 
 impl Cli {
@@ -457,6 +513,27 @@ mod tests {
         let p = tmp("insecure-bad", "insecure = maybe\n");
         let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
         assert!(e.contains("master.conf:1:") && e.contains("maybe"), "{e}");
+    }
+
+    #[test]
+    fn bounds_options_parse_and_bad_ones_are_refused() {
+        let cli = parse_args(args(&["m"])).unwrap();
+        assert!(cli.allow_from.is_empty() && cli.max_connections.is_none());
+        assert_eq!((cli.max_connections_per_source, cli.max_queued_bytes), (16, 64 << 10));
+        assert_eq!((cli.record_max_bytes, cli.record_keep), (100 << 20, 5));
+        let p = tmp("bounds", "allow_from = 10.0.0.0/8\nmax_queued_bytes = 1MiB\nmax_connections = 10\n");
+        let cli = parse_args(args(&["m", "--config", p.to_str().unwrap(), "--allow-from", "::1"])).unwrap();
+        let nets: Vec<String> = cli.allow_from.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "::1"]);
+        assert_eq!((cli.max_queued_bytes, cli.max_connections), (1 << 20, Some(10)));
+        let p = tmp("badcidr", "allow_from = 10.0.0.1/8\n");
+        let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
+        assert!(e.contains("master.conf:1:") && e.contains("did you mean 10.0.0.0/8"), "{e}");
+        assert!(parse_args_msg(args(&["m", "--max-connections", "0"])).is_err());
+        assert!(parse_args_msg(args(&["m", "--max-queued-bytes", "64 parsecs"])).is_err());
+        assert_eq!(parse_bytes("512").unwrap(), 512);
+        assert_eq!(parse_bytes("2 K").unwrap(), 2048);
+        assert!(parse_bytes("99999999999G").is_err());
     }
 
     #[test]

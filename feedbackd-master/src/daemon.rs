@@ -3,13 +3,15 @@
 //! lives here; it is all in `feedbackd-proto` and `lvs-sched`.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context as _;
+use feedbackd_proto::admission::{AcceptBackoff, AcceptFailure, Admission, AdmissionConfig};
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, RsKey, TableEntry};
+use feedbackd_proto::ratelimit::LogLimiter;
 use feedbackd_proto::{Duration, Time};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -19,7 +21,8 @@ use tokio::task::AbortHandle;
 
 use crate::ipvs::{Backend, BackendKind, RealServer};
 use crate::log;
-use crate::status::{self, KernelView, Page, PageRequest};
+use crate::record::JournalFile;
+use crate::status::{self, Bounds, KernelView, Page, PageRequest, StatusStats};
 
 /// What a connection's reader tells the loop.
 #[derive(Debug)]
@@ -35,11 +38,54 @@ enum Output {
     Close,
 }
 
+/// An admitted connection: its writer's queue (bounded in bytes by `queued`, which the
+/// writer decreases as it writes), its tasks, and its source for the admission count.
 #[derive(Debug)]
 struct ConnHandle {
     out: mpsc::UnboundedSender<Output>,
+    queued: Arc<AtomicUsize>,
     reader: AbortHandle,
+    writer: AbortHandle,
+    peer: IpAddr,
 }
+
+/// How long a write to an agent may block before the connection is dropped (a peer that
+/// stopped reading with a full socket buffer).
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a rate-limited log line is about: each cause has its own budget of
+/// [`LOG_BURST`] lines per second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Cause {
+    /// A connection refused at accept.
+    Refused,
+    /// A connection the master closed.
+    Close,
+    /// `accept()` failed.
+    AcceptError,
+    /// A reader too slow for `--max-queued-bytes`.
+    SlowReader,
+    /// An IPVS backend operation failed.
+    Backend,
+}
+
+impl Cause {
+    fn name(self) -> &'static str {
+        match self {
+            Cause::Refused => "refused connections",
+            Cause::Close => "closed connections",
+            Cause::AcceptError => "accept failures",
+            Cause::SlowReader => "slow readers",
+            Cause::Backend => "backend failures",
+        }
+    }
+}
+
+/// Reads queued for the loop (each at most 1 KiB), across all connections.
+const INPUT_QUEUE: usize = 256;
+
+/// Log lines per cause per second before they are suppressed (and counted).
+const LOG_BURST: u32 = 10;
 
 /// Everything the daemon needs to start.
 #[derive(Debug)]
@@ -47,7 +93,11 @@ pub struct Settings {
     /// The state machine's settings.
     pub master: MasterConfig,
     /// Where to record the journal (`--record`), opened at start-up.
-    pub record: Option<(PathBuf, std::fs::File)>,
+    pub record: Option<JournalFile>,
+    /// Who may connect, and how many at once.
+    pub admission: AdmissionConfig,
+    /// The most bytes queued for one connection before it is dropped as a slow reader.
+    pub max_queued_bytes: usize,
     /// Where agents connect.
     pub listen: SocketAddr,
     /// Where status and metrics are served.
@@ -63,14 +113,18 @@ struct Daemon {
     kernel: KernelView,
     start: Instant,
     conns: BTreeMap<ConnId, ConnHandle>,
+    next_conn: u64,
     backend_errors: u64,
-    journal: Option<Journal>,
-}
-
-/// The journal file (`--record`): one line per record, flushed after each batch.
-struct Journal {
-    path: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
+    journal: Option<JournalFile>,
+    admission: Admission,
+    max_queued_bytes: usize,
+    bounds: Bounds,
+    limiter: LogLimiter<Cause>,
+    accept_backoff: AcceptBackoff,
+    /// While set, the accept loop waits (after descriptors ran out).
+    accept_paused_until: Option<Instant>,
+    in_tx: mpsc::Sender<Input>,
+    status_stats: Arc<StatusStats>,
 }
 
 /// A TCP listener that can be bound again at once after a restart (SO_REUSEADDR), so a
@@ -90,25 +144,26 @@ pub fn listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let listener = listener(settings.listen)?;
     let (page_tx, mut page_rx) = mpsc::channel::<PageRequest>(16);
+    let status_stats = Arc::new(StatusStats::default());
     if let Some(addr) = settings.status_listen {
         let l = listener_or_context(addr, "status")?;
         let addr = l.local_addr()?;
-        tokio::spawn(status::serve(l, page_tx));
+        tokio::spawn(status::serve(l, page_tx, status_stats.clone()));
         log!("status on http://{addr}/status, metrics on http://{addr}/metrics");
     } else {
         drop(page_tx);
     }
-    let mut d = Daemon {
-        master: Master::new(settings.master),
-        backend,
-        kernel: KernelView::default(),
-        start: Instant::now(),
-        conns: BTreeMap::new(),
-        backend_errors: 0,
-        journal: settings.record.map(|(path, file)| Journal { path, out: std::io::BufWriter::new(file) }),
-    };
+    // Small, so that the loop's queue never holds more than a few milliseconds of work: a
+    // connection that sends without pause waits its turn with the others (the channel's
+    // senders are served in order) instead of queueing ahead of them.
+    let (in_tx, mut in_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
+    let mut d = Daemon::new(settings.master, backend, settings.record, in_tx, status_stats);
+    d.admission = Admission::new(settings.admission);
+    d.max_queued_bytes = settings.max_queued_bytes;
+    log!("{}", d.admission.describe());
+    log!("at most {} bytes queued per connection (--max-queued-bytes)", d.max_queued_bytes);
     if let Some(j) = &d.journal {
-        log!("recording the journal in {}", j.path.display());
+        log!("recording the journal in {} (appending)", j.path().display());
         let now = d.now();
         d.master.set_journal(now, true);
     }
@@ -121,33 +176,20 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
         d.kernel.services.len(),
         d.kernel.servers.len()
     );
-    let (in_tx, mut in_rx) = mpsc::channel::<Input>(8192);
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut rescan =
         tokio::time::interval(settings.rescan_interval.max(std::time::Duration::from_millis(100)));
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     rescan.tick().await;
-    let mut next_conn = 0u64;
     loop {
         let deadline = d.master.poll_timeout().map(|t| d.instant(t));
+        let log_deadline = d.limiter.poll_timeout().map(|t| d.instant(t));
+        let paused = d.accept_paused_until;
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((sock, peer)) => {
-                    next_conn += 1;
-                    let id = ConnId(next_conn);
-                    let _ = sock.set_nodelay(true);
-                    let (rd, wr) = sock.into_split();
-                    let reader = tokio::spawn(read_loop(id, rd, in_tx.clone())).abort_handle();
-                    let (out_tx, out_rx) = mpsc::unbounded_channel();
-                    tokio::spawn(write_loop(wr, out_rx));
-                    d.conns.insert(id, ConnHandle { out: out_tx, reader });
-                    let now = d.now();
-                    d.timers_due(now);
-                    d.master.handle_connect(now, id, peer.ip(), nonce());
-                }
-                Err(e) => log!("accept failed: {e}"),
-            },
+            accepted = listener.accept(), if paused.is_none() => d.accepted(accepted),
+            () = sleep_until(paused) => d.accept_paused_until = None,
             Some(input) = in_rx.recv() => {
                 d.input(input);
                 // Take what else has arrived before applying, to batch under load.
@@ -162,34 +204,23 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
                 let now = d.now();
                 d.master.handle_timeout(now);
             }
+            () = sleep_until(log_deadline) => {
+                let now = d.now();
+                d.limiter.handle_timeout(now);
+            }
             _ = rescan.tick() => {
                 if let Err(e) = d.rescan() {
-                    log!("reading the IPVS table failed: {e:#}");
+                    d.note(Cause::Backend, || format!("reading the IPVS table failed: {e:#}"));
                 }
             }
-            Some(req) = page_rx.recv() => {
-                let now = d.now();
-                let body = match req.page {
-                    Page::Status => status::render_status(
-                        &d.master.status(now),
-                        &d.master.agents(now),
-                        &d.kernel,
-                        d.master.counters().insecure,
-                    ),
-                    Page::Metrics => status::render_metrics(
-                        &d.master.status(now),
-                        &d.master.agents(now),
-                        d.master.counters(),
-                        d.backend_errors,
-                    ),
-                };
-                let _ = req.reply.send(body);
-            }
+            Some(req) = page_rx.recv() => d.page(req),
+            _ = sighup.recv() => d.reopen_journal(),
             _ = sigterm.recv() => { log!("SIGTERM: exiting; the IPVS table is left as it is"); break }
             _ = sigint.recv() => { log!("SIGINT: exiting; the IPVS table is left as it is"); break }
         }
         d.flush();
         d.write_journal();
+        d.write_suppressed();
     }
     d.write_journal();
     for (_, c) in std::mem::take(&mut d.conns) {
@@ -218,7 +249,8 @@ fn nonce() -> [u8; 16] {
 
 async fn read_loop(id: ConnId, mut rd: tokio::net::tcp::OwnedReadHalf, tx: mpsc::Sender<Input>) {
     // Reports are ~100 bytes; a small buffer keeps 10,000 idle agents cheap, and a larger
-    // frame simply takes several reads.
+    // frame simply takes several reads. The channel is bounded: a fast sender waits for the
+    // loop (its bytes stay in its socket buffer) instead of growing a queue.
     let mut buf = vec![0u8; 1024];
     loop {
         match rd.read(&mut buf).await {
@@ -233,21 +265,185 @@ async fn read_loop(id: ConnId, mut rd: tokio::net::tcp::OwnedReadHalf, tx: mpsc:
     let _ = tx.send(Input::Closed(id)).await;
 }
 
-async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Output>) {
+/// Writes what the loop queued; `queued` counts the bytes not yet written (the loop adds,
+/// this subtracts), so that the loop can bound them. A write blocked for [`WRITE_TIMEOUT`]
+/// ends the connection.
+async fn write_loop(
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Output>,
+    queued: Arc<AtomicUsize>,
+) {
     while let Some(out) = rx.recv().await {
         match out {
             Output::Bytes(b) => {
-                if wr.write_all(&b).await.is_err() {
+                let written = tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&b)).await;
+                queued.fetch_sub(b.len(), Ordering::Relaxed);
+                if !matches!(written, Ok(Ok(()))) {
                     break;
                 }
             }
             Output::Close => break,
         }
     }
-    let _ = wr.shutdown().await;
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, wr.shutdown()).await;
+}
+
+/// The accept loop's view of an `accept()` error.
+fn accept_failure(e: &std::io::Error) -> AcceptFailure {
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptFailure::Exhausted,
+        _ => AcceptFailure::Other,
+    }
 }
 
 impl Daemon {
+    fn new(
+        master: MasterConfig,
+        backend: Backend,
+        journal: Option<JournalFile>,
+        in_tx: mpsc::Sender<Input>,
+        status_stats: Arc<StatusStats>,
+    ) -> Daemon {
+        Daemon {
+            master: Master::new(master),
+            backend,
+            kernel: KernelView::default(),
+            start: Instant::now(),
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            backend_errors: 0,
+            journal,
+            admission: Admission::new(AdmissionConfig {
+                allow_from: Vec::new(),
+                max_connections: 0,
+                max_per_source: 0,
+            }),
+            max_queued_bytes: 0,
+            bounds: Bounds::default(),
+            limiter: LogLimiter::new(LOG_BURST, Duration::from_secs(1)),
+            accept_backoff: AcceptBackoff::default(),
+            accept_paused_until: None,
+            in_tx,
+            status_stats,
+        }
+    }
+
+    /// Logs a line about `cause` unless its cause has had its lines this second (then it
+    /// is counted, and summed up in one line when the second is over).
+    fn note(&mut self, cause: Cause, line: impl FnOnce() -> String) {
+        let now = self.now();
+        if self.limiter.handle_event(now, cause) {
+            self.write_suppressed();
+            log!("{}", line());
+        }
+    }
+
+    /// Writes the limiter's summaries of suppressed lines.
+    fn write_suppressed(&mut self) {
+        while let Some(s) = self.limiter.poll_suppressed() {
+            log!("{}: {s}", s.cause.name());
+        }
+    }
+
+    /// A socket accepted (or not): admitted, it gets its reader and writer; refused, it is
+    /// closed at once, before anything is allocated for it.
+    fn accepted(&mut self, accepted: std::io::Result<(tokio::net::TcpStream, SocketAddr)>) {
+        let (sock, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                let pause = self.accept_backoff.handle_failure(accept_failure(&e));
+                self.bounds.accept_errors += 1;
+                self.accept_paused_until =
+                    Some(Instant::now() + std::time::Duration::from_nanos(pause.as_nanos()));
+                self.note(Cause::AcceptError, || {
+                    format!("accept failed: {e}; pausing accepts for {} ms", pause.as_nanos() / 1_000_000)
+                });
+                return;
+            }
+        };
+        self.accept_backoff.handle_success();
+        if let Err(why) = self.admission.handle_accept(peer.ip()) {
+            drop(sock);
+            self.note(Cause::Refused, || format!("refused a connection from {peer}: {why}"));
+            return;
+        }
+        self.next_conn += 1;
+        let id = ConnId(self.next_conn);
+        let _ = sock.set_nodelay(true);
+        let (rd, wr) = sock.into_split();
+        let reader = tokio::spawn(read_loop(id, rd, self.in_tx.clone())).abort_handle();
+        let (out, out_rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer = tokio::spawn(write_loop(wr, out_rx, queued.clone())).abort_handle();
+        self.conns.insert(id, ConnHandle { out, queued, reader, writer, peer: peer.ip() });
+        let now = self.now();
+        self.timers_due(now);
+        self.master.handle_connect(now, id, peer.ip(), nonce());
+    }
+
+    /// Forgets a connection (its tasks are told to stop): the admission count drops.
+    fn drop_conn(&mut self, conn: ConnId, abort_writer: bool) -> bool {
+        let Some(c) = self.conns.remove(&conn) else { return false };
+        c.reader.abort();
+        if abort_writer {
+            c.writer.abort();
+        } else {
+            let _ = c.out.send(Output::Close);
+        }
+        self.admission.handle_close(c.peer);
+        true
+    }
+
+    /// Renders a status page.
+    fn page(&mut self, req: PageRequest) {
+        let now = self.now();
+        let body = match req.page {
+            Page::Status => status::render_status(
+                &self.master.status(now),
+                &self.master.agents(now),
+                &self.kernel,
+                self.master.counters().insecure,
+            ),
+            Page::Metrics => {
+                let mut bounds = self.bounds.clone();
+                bounds.refused = self.admission.refused().to_vec();
+                bounds.open = self.admission.open();
+                bounds.journal_rotations = self.journal.as_ref().map_or(0, |j| j.rotations);
+                bounds.status = self.status_stats.snapshot();
+                status::render_metrics(
+                    &self.master.status(now),
+                    &self.master.agents(now),
+                    self.master.counters(),
+                    self.backend_errors,
+                    &bounds,
+                )
+            }
+        };
+        let _ = req.reply.send(body);
+    }
+
+    /// SIGHUP: reopens the journal file (after logrotate moved it).
+    fn reopen_journal(&mut self) {
+        let Some(j) = &mut self.journal else {
+            log!("SIGHUP: no journal to reopen (no --record)");
+            return;
+        };
+        match j.reopen() {
+            Ok(notes) => {
+                log!("SIGHUP: reopened the journal {}", j.path().display());
+                for n in notes {
+                    log!("{n}");
+                }
+            }
+            Err(e) => {
+                log!("SIGHUP: reopening the journal failed: {e:#}; recording stopped");
+                self.journal = None;
+                let now = self.now();
+                self.master.set_journal(now, false);
+            }
+        }
+    }
+
     fn now(&self) -> Time {
         Time(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
@@ -266,18 +462,16 @@ impl Daemon {
         }
     }
 
-    /// Writes the journal records the master produced, and flushes them. A failure is
-    /// logged and stops the recording; the master goes on.
+    /// Writes the journal records the master produced (rotating between lines when the
+    /// file is full). A failure is logged and stops the recording; the master goes on.
     fn write_journal(&mut self) {
         let Some(j) = &mut self.journal else { return };
-        let mut result = Ok(());
+        let mut lines = Vec::new();
         while let Some(record) = self.master.poll_journal() {
-            if result.is_ok() {
-                result = writeln!(j.out, "{}", record.to_line());
-            }
+            lines.push(record.to_line());
         }
-        if let Err(e) = result.and_then(|()| j.out.flush()) {
-            log!("recording the journal in {} failed: {e}; recording stopped", j.path.display());
+        if let Err(e) = j.append(&lines) {
+            log!("recording the journal in {} failed: {e:#}; recording stopped", j.path().display());
             self.journal = None;
             let now = self.now();
             self.master.set_journal(now, false);
@@ -290,8 +484,9 @@ impl Daemon {
         match input {
             Input::Data(id, bytes) => self.master.handle_input(now, id, &bytes),
             Input::Closed(id) => {
-                self.conns.remove(&id);
-                self.master.handle_disconnect(now, id);
+                if self.drop_conn(id, false) {
+                    self.master.handle_disconnect(now, id);
+                }
             }
         }
     }
@@ -318,30 +513,43 @@ impl Daemon {
         Ok(())
     }
 
-    /// Applies the master's events, then writes its frames, then closes what it closed.
+    /// Applies the master's events, then writes its frames, then closes what it closed. A
+    /// connection whose queue would pass `--max-queued-bytes` is dropped at once.
     fn flush(&mut self) {
         let mut closes = Vec::new();
         while let Some(ev) = self.master.poll_event() {
             match ev {
                 MasterEvent::Close { conn, reason } => {
-                    log!("closing connection {}: {reason}", conn.0);
-                    closes.push(conn);
+                    self.note(Cause::Close, || format!("closing connection {}: {reason}", conn.0));
+                    closes.push((conn, false));
                 }
                 ev => self.apply(ev),
             }
         }
         while let Some((conn, bytes)) = self.master.poll_transmit() {
-            if let Some(c) = self.conns.get(&conn) {
-                let _ = c.out.send(Output::Bytes(bytes));
+            let Some(c) = self.conns.get(&conn) else { continue };
+            let queued = c.queued.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
+            if queued > self.max_queued_bytes {
+                closes.push((conn, true));
+                continue;
             }
+            let _ = c.out.send(Output::Bytes(bytes));
         }
         let now = self.now();
-        for conn in closes {
-            if let Some(c) = self.conns.remove(&conn) {
-                c.reader.abort();
-                let _ = c.out.send(Output::Close);
+        for (conn, slow) in closes {
+            if slow && self.conns.contains_key(&conn) {
+                self.bounds.slow_readers += 1;
+                let (peer, max) = (self.conns[&conn].peer, self.max_queued_bytes);
+                self.note(Cause::SlowReader, || {
+                    format!(
+                        "dropping connection {} from {peer}: it does not read (over {max} bytes queued)",
+                        conn.0
+                    )
+                });
             }
-            self.master.handle_disconnect(now, conn);
+            if self.drop_conn(conn, slow) {
+                self.master.handle_disconnect(now, conn);
+            }
         }
     }
 
@@ -400,7 +608,7 @@ impl Daemon {
 
     fn failed(&mut self, key: RsKey, what: &str, e: &dyn std::fmt::Display) {
         self.backend_errors += 1;
-        log!("{what} failed: {e}");
+        self.note(Cause::Backend, || format!("{what} failed: {e}"));
         self.kernel.servers.remove(&key);
         let now = self.now();
         self.master.handle_apply_failed(now, key);

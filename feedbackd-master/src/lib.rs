@@ -9,6 +9,8 @@
 //!   enum-dispatched `Backend`. `docs/feedbackd-backends.md` describes them.
 //! - [`keys`]: the keys file read and guarded (`--keys-file`, `--insecure`), `keygen` and
 //!   `add-agent`.
+//! - [`record`]: the journal file (`--record`): append, `O_NOFOLLOW`, mode 0600, rotation,
+//!   reopened on SIGHUP.
 //! - [`status`]: the status table, Prometheus metrics and their HTTP server.
 //! - `src/bin/feedbackd-ipvs-check/`: a test and benchmark tool for the backends, run in
 //!   the VM by `tests/ipvs_backends.rs` (`probe`) and by hand (`bench`); not installed.
@@ -24,6 +26,7 @@ pub mod config;
 pub mod daemon;
 pub mod ipvs;
 pub mod keys;
+pub mod record;
 pub mod status;
 
 /// Logs one line to stderr, prefixed `feedbackd-master:` (systemd's journal adds the time).

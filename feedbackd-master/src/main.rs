@@ -8,6 +8,9 @@ use feedbackd_master::daemon::{self, Settings, proto_duration};
 use feedbackd_master::ipvs::{Backend, VirtualService};
 use feedbackd_master::keys::{self, AddAgent};
 use feedbackd_master::log;
+use feedbackd_master::record::JournalFile;
+use feedbackd_proto::admission::{AdmissionConfig, default_max_connections};
+use feedbackd_proto::journal_file::Rotation;
 use feedbackd_proto::keys::Auth;
 use feedbackd_proto::master::MasterConfig;
 
@@ -85,17 +88,12 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
         register_timeout: proto_duration(cli.register_timeout),
         max_agents: cli.max_agents,
     };
-    let record = match &cli.record {
-        None => None,
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| anyhow::anyhow!("--record {}: cannot create it: {e}", path.display()))?;
-            Some((path.clone(), file))
-        }
-    };
+    let (record, admission, max_queued_bytes) = bounds(cli)?;
     let settings = Settings {
         master,
         record,
+        admission,
+        max_queued_bytes,
         listen: cli.listen,
         status_listen: if cli.no_status { None } else { cli.status_listen },
         rescan_interval: cli.rescan_interval,
@@ -151,6 +149,32 @@ fn subcommand(cli: &Cli, command: &Command) -> ExitCode {
             }
         }
     }
+}
+
+/// The bounds' settings (docs/feedbackd.md, "Limits"), and the journal file opened.
+fn bounds(cli: &Cli) -> anyhow::Result<(Option<JournalFile>, AdmissionConfig, usize)> {
+    let record = match &cli.record {
+        None => None,
+        Some(path) => {
+            let rotation = Rotation { max_bytes: cli.record_max_bytes, keep: cli.record_keep };
+            let (file, notes) = JournalFile::open(path, rotation)?;
+            for n in notes {
+                log!("{n}");
+            }
+            Some(file)
+        }
+    };
+    let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    let admission = AdmissionConfig {
+        allow_from: cli.allow_from.clone(),
+        max_connections: cli
+            .max_connections
+            .map_or_else(|| default_max_connections(nofile), |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        max_per_source: usize::try_from(cli.max_connections_per_source).unwrap_or(usize::MAX),
+    };
+    let max_queued = usize::try_from(cli.max_queued_bytes).unwrap_or(usize::MAX);
+    Ok((record, admission, max_queued))
 }
 
 fn fetch(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {

@@ -4,12 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use feedbackd_proto::admission::{AcceptBackoff, Refusal};
 use feedbackd_proto::master::{AgentStatus, Counters, RsKey, StatusRow};
 use feedbackd_proto::types::{ServiceKey, SocketAddrDisplay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::ipvs::{RealServer, VirtualService};
 
@@ -94,6 +98,7 @@ pub fn render_metrics(
     agents: &[AgentStatus],
     counters: &Counters,
     backend_errors: u64,
+    bounds: &Bounds,
 ) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
@@ -141,6 +146,7 @@ pub fn render_metrics(
     metric("real_servers_added_total", "counter", "Real servers added.", &one(counters.added));
     metric("real_servers_removed_total", "counter", "Real servers removed.", &one(counters.removed));
     metric("backend_errors_total", "counter", "IPVS backend operations that failed.", &one(backend_errors));
+    render_bounds(&mut metric, bounds);
     let label = |r: &StatusRow| {
         format!(
             "{{service=\"{}\",server=\"{}\",agent=\"{}\"}}",
@@ -183,59 +189,293 @@ pub enum Page {
     Metrics,
 }
 
-/// Serves `GET /status` and `GET /metrics` (HTTP/1.0-style: one request per connection).
-pub async fn serve(listener: TcpListener, pages: mpsc::Sender<PageRequest>) {
-    loop {
-        let Ok((mut sock, _)) = listener.accept().await else { continue };
-        let pages = pages.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            let mut n = 0;
-            // Read the request head (bounded), with a deadline.
-            let read = async {
-                while n < buf.len() {
-                    match sock.read(&mut buf[n..]).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(k) => n += k,
-                    }
-                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n")
-                        || buf[..n].windows(2).any(|w| w == b"\n\n")
-                    {
-                        break;
-                    }
-                }
+/// The daemon's bounds as the metrics show them.
+#[derive(Clone, Debug, Default)]
+pub struct Bounds {
+    /// Agent connections open.
+    pub open: usize,
+    /// Connections refused at accept, per reason.
+    pub refused: Vec<(Refusal, u64)>,
+    /// Connections dropped for not reading (`--max-queued-bytes`).
+    pub slow_readers: u64,
+    /// `accept()` failures (each followed by a pause).
+    pub accept_errors: u64,
+    /// Journal rotations.
+    pub journal_rotations: u64,
+    /// The status server's own bounds.
+    pub status: StatusCounts,
+}
+
+fn render_bounds(metric: &mut impl FnMut(&str, &str, &str, &[(String, f64)]), b: &Bounds) {
+    let one = |v: u64| vec![(String::new(), v as f64)];
+    metric("connections_open", "gauge", "Agent connections open now.", &one(b.open as u64));
+    let refused: Vec<(String, f64)> =
+        b.refused.iter().map(|(r, n)| (format!("{{reason=\"{}\"}}", r.label()), *n as f64)).collect();
+    metric(
+        "connections_refused_total",
+        "counter",
+        "Agent connections closed at accept, by reason (--allow-from, --max-connections, --max-connections-per-source).",
+        &refused,
+    );
+    metric(
+        "slow_readers_total",
+        "counter",
+        "Agent connections dropped with more than --max-queued-bytes queued.",
+        &one(b.slow_readers),
+    );
+    metric(
+        "accept_errors_total",
+        "counter",
+        "Failed accept() calls (each pauses accepting).",
+        &one(b.accept_errors),
+    );
+    metric("journal_rotations_total", "counter", "Journal file rotations.", &one(b.journal_rotations));
+    let s = &b.status;
+    let status: Vec<(String, f64)> = [
+        ("busy", s.refused),
+        ("bad_request", s.bad_requests),
+        ("timeout", s.timeouts),
+        ("accept_error", s.accept_errors),
+    ]
+    .iter()
+    .map(|(r, n)| (format!("{{reason=\"{r}\"}}"), *n as f64))
+    .collect();
+    metric(
+        "status_requests_failed_total",
+        "counter",
+        "Status server requests not served, by reason.",
+        &status,
+    );
+}
+
+/// The status server's counters, shared with its tasks.
+#[derive(Debug, Default)]
+pub struct StatusStats {
+    refused: AtomicU64,
+    bad_requests: AtomicU64,
+    timeouts: AtomicU64,
+    accept_errors: AtomicU64,
+}
+
+/// A reading of [`StatusStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// Connections closed at once: [`MAX_STATUS_CONNECTIONS`] were being served.
+    pub refused: u64,
+    /// Requests answered 400, 404, 405 or 431.
+    pub bad_requests: u64,
+    /// Requests not complete within [`REQUEST_TIMEOUT`] (or answers not taken within
+    /// [`RESPONSE_TIMEOUT`]).
+    pub timeouts: u64,
+    /// Failed accept() calls.
+    pub accept_errors: u64,
+}
+
+impl StatusStats {
+    /// The counters now.
+    pub fn snapshot(&self) -> StatusCounts {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatusCounts {
+            refused: get(&self.refused),
+            bad_requests: get(&self.bad_requests),
+            timeouts: get(&self.timeouts),
+            accept_errors: get(&self.accept_errors),
+        }
+    }
+}
+
+/// Status connections served at once; more are closed at once.
+pub const MAX_STATUS_CONNECTIONS: usize = 16;
+/// The longest request head read [bytes].
+pub const MAX_REQUEST_BYTES: usize = 2048;
+/// The whole request head must arrive within this (a slowloris client is cut off).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The answer must be rendered and taken by the client within this.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// A page; `head_only` for HEAD.
+    Page {
+        /// Which.
+        page: Page,
+        /// HEAD: the headers only.
+        head_only: bool,
+    },
+    /// An error answer: status line, body; `allow` adds `Allow: GET, HEAD` (405).
+    Error {
+        /// `405 Method Not Allowed` ...
+        status: &'static str,
+        /// The text.
+        body: &'static str,
+        /// Whether to send `Allow`.
+        allow: bool,
+    },
+}
+
+/// Reads a request head (`complete`: its blank line was seen or the client finished
+/// sending; otherwise it filled [`MAX_REQUEST_BYTES`]). Only GET and HEAD are served.
+pub fn parse_request(head: &[u8], complete: bool) -> Request {
+    if !complete {
+        return Request::Error {
+            status: "431 Request Header Fields Too Large",
+            body: "request head too long\n",
+            allow: false,
+        };
+    }
+    let head = String::from_utf8_lossy(head);
+    let mut words = head.lines().next().unwrap_or("").split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let head_only = match method {
+        "GET" => false,
+        "HEAD" => true,
+        "" => return Request::Error { status: "400 Bad Request", body: "no request line\n", allow: false },
+        _ => {
+            return Request::Error {
+                status: "405 Method Not Allowed",
+                body: "only GET and HEAD are served\n",
+                allow: true,
             };
-            if tokio::time::timeout(std::time::Duration::from_secs(5), read).await.is_err() {
+        }
+    };
+    let path = path.split('?').next().unwrap_or("");
+    match path {
+        "/" | "/status" => Request::Page { page: Page::Status, head_only },
+        "/metrics" => Request::Page { page: Page::Metrics, head_only },
+        _ => Request::Error { status: "404 Not Found", body: "try /status or /metrics\n", allow: false },
+    }
+}
+
+/// Serves `GET`/`HEAD` of `/status` and `/metrics` (HTTP/1.0-style: one request per
+/// connection). Bounded: [`MAX_STATUS_CONNECTIONS`] at once, [`MAX_REQUEST_BYTES`] of
+/// request head within [`REQUEST_TIMEOUT`], and accept failures pause the loop.
+pub async fn serve(listener: TcpListener, pages: mpsc::Sender<PageRequest>, stats: Arc<StatusStats>) {
+    let slots = Arc::new(Semaphore::new(MAX_STATUS_CONNECTIONS));
+    let mut backoff = AcceptBackoff::default();
+    loop {
+        let sock = match listener.accept().await {
+            Ok((sock, _)) => sock,
+            Err(e) => {
+                stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                let exhausted = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                );
+                let why = if exhausted {
+                    feedbackd_proto::admission::AcceptFailure::Exhausted
+                } else {
+                    feedbackd_proto::admission::AcceptFailure::Other
+                };
+                let pause = backoff.handle_failure(why);
+                tokio::time::sleep(Duration::from_nanos(pause.as_nanos())).await;
+                continue;
+            }
+        };
+        backoff.handle_success();
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            drop(sock);
+            continue;
+        };
+        let (pages, stats) = (pages.clone(), stats.clone());
+        tokio::spawn(async move {
+            let answered = tokio::time::timeout(RESPONSE_TIMEOUT, answer(sock, pages, &stats)).await;
+            if answered.is_err() {
+                stats.timeouts.fetch_add(1, Ordering::Relaxed);
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// Reads one request and answers it.
+async fn answer(mut sock: tokio::net::TcpStream, pages: mpsc::Sender<PageRequest>, stats: &StatusStats) {
+    let mut buf = vec![0u8; MAX_REQUEST_BYTES];
+    let mut n = 0;
+    let mut complete = false;
+    let read = async {
+        while n < buf.len() {
+            match sock.read(&mut buf[n..]).await {
+                Ok(0) | Err(_) => {
+                    complete = true;
+                    break;
+                }
+                Ok(k) => n += k,
+            }
+            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") || buf[..n].windows(2).any(|w| w == b"\n\n") {
+                complete = true;
+                break;
+            }
+        }
+    };
+    if tokio::time::timeout(REQUEST_TIMEOUT, read).await.is_err() {
+        stats.timeouts.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let (status, ctype, body, allow, head_only) = match parse_request(&buf[..n], complete) {
+        Request::Error { status, body, allow } => {
+            stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+            (status, "text/plain", body.to_owned(), allow, false)
+        }
+        Request::Page { page, head_only } => {
+            let (tx, rx) = oneshot::channel();
+            if pages.send(PageRequest { page, reply: tx }).await.is_err() {
                 return;
             }
-            let head = String::from_utf8_lossy(&buf[..n]);
-            let path = head.split_whitespace().nth(1).unwrap_or("");
-            let page = match path {
-                "/" | "/status" => Some(Page::Status),
-                "/metrics" => Some(Page::Metrics),
-                _ => None,
+            let Ok(body) = rx.await else { return };
+            let ctype = match page {
+                Page::Status => "text/plain; charset=utf-8",
+                Page::Metrics => "text/plain; version=0.0.4; charset=utf-8",
             };
-            let (status, ctype, body) = match page {
-                None => ("404 Not Found", "text/plain", "try /status or /metrics\n".to_owned()),
-                Some(page) => {
-                    let (tx, rx) = oneshot::channel();
-                    if pages.send(PageRequest { page, reply: tx }).await.is_err() {
-                        return;
-                    }
-                    let Ok(body) = rx.await else { return };
-                    let ctype = match page {
-                        Page::Status => "text/plain; charset=utf-8",
-                        Page::Metrics => "text/plain; version=0.0.4; charset=utf-8",
-                    };
-                    ("200 OK", ctype, body)
-                }
+            ("200 OK", ctype, body, false, head_only)
+        }
+    };
+    let allow = if allow { "Allow: GET, HEAD\r\n" } else { "" };
+    let mut resp = format!(
+        "HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
+        body.len()
+    );
+    if !head_only {
+        resp.push_str(&body);
+    }
+    let _ = sock.write_all(resp.as_bytes()).await;
+    let _ = sock.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_get_and_head_of_the_two_pages_are_served() {
+        let page = |page, head_only| Request::Page { page, head_only };
+        assert_eq!(parse_request(b"GET /metrics HTTP/1.0\r\n\r\n", true), page(Page::Metrics, false));
+        assert_eq!(
+            parse_request(b"HEAD /status HTTP/1.1\r\nHost: x\r\n\r\n", true),
+            page(Page::Status, true)
+        );
+        assert_eq!(parse_request(b"GET / HTTP/1.0\n\n", true), page(Page::Status, false));
+        assert_eq!(parse_request(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n", true), page(Page::Metrics, false));
+        for m in ["POST", "DELETE", "PUT", "OPTIONS", "get", "TRACE"] {
+            let req = format!("{m} /status HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+            let Request::Error { status, allow, .. } = parse_request(req.as_bytes(), true) else {
+                panic!("{m} served")
             };
-            let resp = format!(
-                "HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(resp.as_bytes()).await;
-            let _ = sock.shutdown().await;
-        });
+            assert_eq!((status, allow), ("405 Method Not Allowed", true), "{m}");
+        }
+        assert!(matches!(
+            parse_request(b"GET /etc/passwd HTTP/1.0\r\n\r\n", true),
+            Request::Error { status: "404 Not Found", .. }
+        ));
+        assert!(matches!(parse_request(b"", true), Request::Error { status: "400 Bad Request", .. }));
+        assert!(matches!(
+            parse_request(b"\xff\xfe\r\n\r\n", true),
+            Request::Error { status: "405 Method Not Allowed", .. }
+        ));
+        assert!(matches!(
+            parse_request(&[b'A'; MAX_REQUEST_BYTES], false),
+            Request::Error { status: "431 Request Header Fields Too Large", .. }
+        ));
     }
 }

@@ -10,8 +10,11 @@
 //! - [`agent`]: the agent's state machine, one per director connection; [`backoff`]: its
 //!   reconnection delays.
 //! - [`master`]: the master's state machine, all agents and the weight law.
-//! - [`journal`]: a master's inputs and decisions, recorded for replay.
 //! - [`keys`]: the master's keys file (per-agent keys and claims) and its `Auth` setting.
+//! - [`journal`]: a master's inputs and decisions, recorded for replay; [`journal_file`]:
+//!   the journal as files (rotation between lines, appended runs read back).
+//! - [`admission`]: which agent connections the master admits (allow-list, caps) and the
+//!   accept loop's backoff; [`ratelimit`]: log lines per cause per second.
 //! - [`conf`]: the `feedbackd-agent.conf` grammar.
 //! - [`cpuload`]: the cpuload computation (`/proc/stat` counters → busy fraction).
 //! - [`types`]: protocol, forwarding, admin state, service specs and keys, and the
@@ -28,6 +31,7 @@
 //!   authenticated and sequence-checked before it is decoded into a message, and any
 //!   failure closes the connection.
 
+pub mod admission;
 pub mod agent;
 pub mod auth;
 pub mod backoff;
@@ -36,8 +40,10 @@ pub mod cpuload;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod journal;
+pub mod journal_file;
 pub mod keys;
 pub mod master;
+pub mod ratelimit;
 pub mod types;
 pub mod wire;
 

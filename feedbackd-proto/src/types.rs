@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::net::IpAddr;
+use core::str::FromStr;
 
 /// A virtual service's transport protocol, as `ipvsadm -t/-u` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -283,4 +284,118 @@ pub struct TableEntry {
     pub weight: u32,
     /// Its forwarding method (`None`: local).
     pub forwarding: Option<Forwarding>,
+}
+
+/// A network: an address and a prefix length (`10.0.0.0/8`, `2001:db8::/32`; a bare
+/// address is a single host).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// Why a `--allow-from` value is not a network.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    /// The address part.
+    #[error("{0:?} is not an IPv4 or IPv6 address")]
+    Address(String),
+    /// The prefix length.
+    #[error("prefix length {0:?} is not a number from 0 to {1}")]
+    Prefix(String, u8),
+    /// Bits set past the prefix (`10.0.0.1/8`): probably a typo.
+    #[error("{0} has bits set past its prefix length (did you mean {1}?)")]
+    HostBits(String, Cidr),
+}
+
+impl Cidr {
+    /// The network `addr/prefix`; `None` if the prefix is too long for the family.
+    pub fn new(addr: IpAddr, prefix: u8) -> Option<Cidr> {
+        (prefix <= max_prefix(addr)).then_some(Cidr { addr, prefix })
+    }
+
+    /// The single host `addr` (a /32 or /128).
+    pub fn host(addr: IpAddr) -> Cidr {
+        Cidr { addr, prefix: max_prefix(addr) }
+    }
+
+    /// The network's address.
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether `ip` is in the network. An IPv4-mapped IPv6 peer (`::ffff:10.0.0.2`, as a
+    /// dual-stack listener reports IPv4 agents) matches IPv4 networks.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                masked(u128::from(n.to_bits()), u128::from(a.to_bits()), 32, self.prefix)
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => masked(n.to_bits(), a.to_bits(), 128, self.prefix),
+            _ => false,
+        }
+    }
+}
+
+fn max_prefix(addr: IpAddr) -> u8 {
+    if addr.is_ipv4() { 32 } else { 128 }
+}
+
+/// Whether the top `prefix` bits of two `width`-bit numbers agree.
+fn masked(net: u128, addr: u128, width: u32, prefix: u8) -> bool {
+    let shift = width - u32::from(prefix);
+    shift >= width || (net >> shift) == (addr >> shift)
+}
+
+fn network_of(addr: IpAddr, prefix: u8) -> IpAddr {
+    let keep = |bits: u128, width: u32| {
+        let shift = width - u32::from(prefix);
+        if shift >= width { 0 } else { (bits >> shift) << shift }
+    };
+    match addr {
+        IpAddr::V4(a) => IpAddr::V4(std::net::Ipv4Addr::from_bits(keep(u128::from(a.to_bits()), 32) as u32)),
+        IpAddr::V6(a) => IpAddr::V6(std::net::Ipv6Addr::from_bits(keep(a.to_bits(), 128))),
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    fn from_str(s: &str) -> Result<Cidr, CidrError> {
+        let (a, p) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let addr: IpAddr = a.trim().parse().map_err(|_| CidrError::Address(a.to_owned()))?;
+        let max = max_prefix(addr);
+        let prefix = match p {
+            None => max,
+            Some(p) => match p.trim().parse::<u8>() {
+                Ok(n) if n <= max => n,
+                _ => return Err(CidrError::Prefix(p.to_owned(), max)),
+            },
+        };
+        let net = network_of(addr, prefix);
+        if net != addr {
+            return Err(CidrError::HostBits(s.to_owned(), Cidr { addr: net, prefix }));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    /// A single host is written as its bare address.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix == max_prefix(self.addr) {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.prefix)
+        }
+    }
 }

@@ -165,3 +165,246 @@ pub fn status(addr: &str, metrics: bool) -> String {
     assert!(out.status.success(), "status: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
+
+// ---- The chaos tests' master, agents and measurements. ----
+
+/// The key every chaos-test agent holds (each agent id has its own line in [`keys_file`];
+/// the bytes are the same for brevity, which the master does not care about).
+const CHAOS_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+/// The chaos tests' agents: the legitimate `rs1` and the misbehaving ones.
+const CHAOS_AGENTS: &[&str] =
+    &["rs1", "greedy0", "greedy1", "greedy2", "greedy3", "greedy4", "load0", "load1", "load2"];
+
+/// Writes `text` to `path`, readable by its owner only (both daemons refuse looser keys).
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The chaos tests' keys file, written once per test process: each agent of
+/// [`CHAOS_AGENTS`] may claim 10.0.0.0/8 for any service.
+pub fn keys_file() -> &'static Path {
+    static KEYS: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let path = tempdir("chaos-keys").join("keys");
+        let lines: String =
+            CHAOS_AGENTS.iter().map(|id| format!("{id} {CHAOS_KEY} 10.0.0.0/8 *\n")).collect();
+        write_private(&path, &lines);
+        path
+    })
+}
+
+/// The master's start arguments in the chaos tests: dry-run backend, one service, loopback
+/// addresses chosen by the kernel, the agents' keys, and a law that sets the reported
+/// capacity at once (no smoothing, dead-band, step limit or slow start), so that a test
+/// can wait for an exact weight.
+pub fn master_args() -> Vec<String> {
+    [
+        "--smoothing",
+        "1",
+        "--dead-band",
+        "0",
+        "--max-step",
+        "0",
+        "--slow-start",
+        "0s",
+        "--backend",
+        "dry-run",
+        "--service",
+        "tcp:10.0.0.1:80",
+        "--listen",
+        "127.0.0.1:0",
+        "--status-listen",
+        "127.0.0.1:0",
+        "--rescan-interval",
+        "500ms",
+        "--keys-file",
+        keys_file().to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The key the chaos tests' agents use.
+pub fn agent_psk() -> Option<feedbackd_proto::auth::Psk> {
+    Some(feedbackd_proto::auth::Psk::from_file_contents(CHAOS_KEY.as_bytes()).unwrap())
+}
+
+/// The agent's key file (`key_file = ...`), written into `dir`.
+pub fn agent_key_file(dir: &Path) -> Option<PathBuf> {
+    let path = dir.join("agent.key");
+    write_private(&path, CHAOS_KEY);
+    Some(path)
+}
+
+/// Starts a master from `cmd` and waits for its agent and status addresses.
+pub fn start_master(name: &str, cmd: Command, limit: Duration) -> (Proc, String, String) {
+    let m = Proc::spawn(name, cmd);
+    let l = m.wait_for(0, limit, "listening", |l| l.contains("listening on"));
+    let listen = addr_after(&l, "listening on ");
+    let s = m.wait_for(0, limit, "status", |l| l.contains("status on http://"));
+    let status = addr_after(&s, "status on http://").trim_end_matches("/status").to_owned();
+    (m, listen, status)
+}
+
+/// A process's resident memory [KiB] (`VmRSS` in /proc/PID/status).
+pub fn rss_kib(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading /proc/PID/status");
+    let line = text.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A process's CPU time so far [clock ticks] (utime + stime of /proc/PID/stat).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading /proc/PID/stat");
+    let after = &text[text.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// One HTTP request to the status server with a deadline on every step: the whole answer,
+/// or why not.
+pub fn http(addr: &str, request: &str, limit: Duration) -> std::io::Result<String> {
+    use std::io::{Read as _, Write as _};
+    let sa: std::net::SocketAddr = addr.parse().unwrap();
+    let mut s = std::net::TcpStream::connect_timeout(&sa, limit)?;
+    s.set_read_timeout(Some(limit))?;
+    s.set_write_timeout(Some(limit))?;
+    s.write_all(request.as_bytes())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A sample's value in a metrics page (`name{labels}` exactly as written); panics if absent.
+pub fn metric(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {series} in\n{page}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Fetches /metrics, retrying until it answers (up to `limit`).
+pub fn metrics_within(status: &str, limit: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let each = Duration::from_secs(5).min(limit);
+        match http(status, "GET /metrics HTTP/1.0\r\n\r\n", each) {
+            Ok(r) if r.starts_with("HTTP/1.0 200") => return r,
+            other => {
+                if start.elapsed() > limit {
+                    panic!("/metrics did not answer within {limit:?}: {other:?}");
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An agent speaking the protocol from the test itself (the `feedbackd_proto` state
+/// machine over a blocking socket), so that a test can make it misbehave.
+pub struct ProtoAgent {
+    pub sock: std::net::TcpStream,
+    pub agent: feedbackd_proto::agent::Agent,
+    start: Instant,
+}
+
+impl ProtoAgent {
+    /// Connects from `source` (any loopback address) and registers as `id` for
+    /// 10.0.0.1:80, claiming `address`; reads only until registered.
+    pub fn register(
+        master: &str,
+        source: std::net::IpAddr,
+        id: &str,
+        address: &str,
+    ) -> std::io::Result<ProtoAgent> {
+        use feedbackd_proto::agent::{Agent, AgentConfig, AgentEvent};
+        use feedbackd_proto::types::{Forwarding, Protocol, ServiceSpec};
+        let sock = connect_from(master, source)?;
+        sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let spec = ServiceSpec {
+            protocol: Protocol::Tcp,
+            port: 80,
+            vip: None,
+            fwmark: None,
+            forwarding: Forwarding::Nat,
+            address: Some(address.parse().unwrap()),
+        };
+        let config = AgentConfig {
+            agent_id: id.into(),
+            services: vec![spec],
+            interval: feedbackd_proto::Duration::from_millis(100),
+            psk: agent_psk(),
+            master_timeout: feedbackd_proto::Duration::from_secs(3600),
+        };
+        let mut a = ProtoAgent { sock, agent: Agent::new(config), start: Instant::now() };
+        let now = a.now();
+        let mut nonce = [0u8; 16];
+        nonce[..id.len().min(16)].copy_from_slice(&id.as_bytes()[..id.len().min(16)]);
+        a.agent.handle_connected(now, nonce);
+        let mut buf = [0u8; 4096];
+        while !a.agent.is_registered() {
+            a.send()?;
+            while let Some(ev) = a.agent.poll_event() {
+                if let AgentEvent::Close { reason, .. } = ev {
+                    return Err(std::io::Error::other(reason));
+                }
+            }
+            let n = std::io::Read::read(&mut a.sock, &mut buf)?;
+            if n == 0 {
+                return Err(std::io::Error::other("master closed the connection"));
+            }
+            let now = a.now();
+            a.agent.handle_input(now, &buf[..n]);
+        }
+        Ok(a)
+    }
+
+    pub fn now(&self) -> feedbackd_proto::Time {
+        feedbackd_proto::Time(self.start.elapsed().as_nanos() as u64)
+    }
+
+    /// Writes what the state machine has to send.
+    pub fn send(&mut self) -> std::io::Result<()> {
+        while let Some(bytes) = self.agent.poll_transmit() {
+            std::io::Write::write_all(&mut self.sock, &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Sends one report of `capacity` (without reading anything).
+    pub fn report(&mut self, capacity: f64) -> std::io::Result<()> {
+        let now = self.now();
+        let sample = feedbackd_proto::agent::Sample {
+            admin: feedbackd_proto::types::AdminState::Ready,
+            capacity: vec![Some(capacity)],
+            metrics: Vec::new(),
+        };
+        self.agent.handle_sample(now, sample);
+        self.send()
+    }
+}
+
+/// A TCP connection to `master` from the loopback address `source` (127.0.0.0/8 is all
+/// loopback, so many sources are at hand).
+pub fn connect_from(master: &str, source: std::net::IpAddr) -> std::io::Result<std::net::TcpStream> {
+    let sa: std::net::SocketAddr = master.parse().unwrap();
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    // A small receive window: an agent that does not read shows it after a few kilobytes
+    // (rather than after the megabytes of an autotuned buffer).
+    sock.set_recv_buffer_size(4096)?;
+    sock.bind(&std::net::SocketAddr::new(source, 0).into())?;
+    sock.connect_timeout(&sa.into(), Duration::from_secs(5))?;
+    Ok(sock.into())
+}
+
+/// The `i`-th flood source: 127.0.1.0 + i (never 127.0.0.1, the legitimate agents').
+pub fn flood_source(i: u32) -> std::net::IpAddr {
+    std::net::IpAddr::V4(std::net::Ipv4Addr::from_bits(u32::from(std::net::Ipv4Addr::new(127, 0, 1, 0)) + i))
+}

@@ -39,6 +39,9 @@ pub struct ReplayError {
 /// only registrations that were admitted (a connection is journalled when it registers). Timers run between records, so silence
 /// is detected at its deadline; nothing runs after the last record (the live master
 /// stopped there). A connection that never registers plays no part.
+///
+/// `records` is one run. A journal file holds one run per start of the master, appended;
+/// `feedbackd_proto::journal_file::parse_runs` splits it (and skips a crash's torn line).
 pub fn replay(records: &[Record]) -> Result<Vec<(Time, Decision)>, ReplayError> {
     let fail = |index: usize, message: String| ReplayError { index, message };
     let Some(Record {
@@ -66,12 +69,19 @@ pub fn replay(records: &[Record]) -> Result<Vec<(Time, Decision)>, ReplayError> 
     let mut specs = Vec::new();
     let mut last = Time::ZERO;
     for (i, r) in records.iter().enumerate() {
+        if i > 0 && matches!(r.entry, Entry::Start { .. }) {
+            return Err(fail(
+                i,
+                "a second `start`: the journal holds several runs; split them with \
+                 feedbackd_proto::journal_file::parse_runs and replay each"
+                    .into(),
+            ));
+        }
         if r.t < last {
             return Err(fail(i, format!("time {} is before the previous record's {}", r.t, last)));
         }
         last = r.t;
         match &r.entry {
-            Entry::Start { .. } if i > 0 => return Err(fail(i, "a second `start`".into())),
             Entry::Connect { conn, peer } => {
                 let again = peers.insert(*conn, *peer).is_some();
                 if again {
@@ -288,6 +298,24 @@ mod tests {
             *max_servers_per_agent = Some(64);
         }
         assert_eq!(replay(&j).expect("replays"), replay(&journal()).expect("replays"));
+    }
+
+    /// A journal file as `--record` leaves it after a crash and a restart: two runs
+    /// appended, the first cut off mid-line. Each run replays on its own.
+    #[test]
+    fn appended_runs_replay_each_on_its_own() {
+        let lines: Vec<String> = journal().iter().map(Record::to_line).collect();
+        let text = format!("{}\n10000000001 report conn=7 adm\n{}\n", lines.join("\n"), lines.join("\n"));
+        let runs = feedbackd_proto::journal_file::parse_runs(&text).expect("parses");
+        assert_eq!(runs.torn, [lines.len() + 1]);
+        assert_eq!(runs.runs.len(), 2);
+        let single = replay(&journal()).unwrap();
+        for run in &runs.runs {
+            assert_eq!(run, &journal());
+            assert_eq!(replay(run).unwrap(), single);
+        }
+        let all: Vec<Record> = runs.runs.concat();
+        assert!(replay(&all).unwrap_err().to_string().contains("several runs"));
     }
 
     #[test]

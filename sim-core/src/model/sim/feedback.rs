@@ -134,8 +134,7 @@ impl Feedback {
             for (s, server) in cfg.servers.iter().enumerate() {
                 let key = psk(s).expect("authenticated");
                 let mut line = AgentKey::anything(key);
-                let len = if server.address.is_ipv4() { 32 } else { 128 };
-                line.addresses = vec![Cidr { addr: server.address, len }];
+                line.addresses = vec![Cidr::host(server.address)];
                 table.insert(server.name.clone(), line);
             }
             Auth::Keys(table)
