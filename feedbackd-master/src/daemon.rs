@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use feedbackd_proto::admission::{AcceptBackoff, AcceptFailure, Admission, AdmissionConfig};
+use feedbackd_proto::drive::{ApplyFailed, MasterOutput, flush_master};
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, RsKey, TableEntry};
 use feedbackd_proto::ratelimit::LogLimiter;
 use feedbackd_proto::{Duration, Time};
@@ -328,14 +329,10 @@ impl Daemon {
         }
     }
 
-    /// Logs a line about `cause` unless its cause has had its lines this second (then it
-    /// is counted, and summed up in one line when the second is over).
+    /// Logs a line about `cause`, within its budget ([`note`]).
     fn note(&mut self, cause: Cause, line: impl FnOnce() -> String) {
         let now = self.now();
-        if self.limiter.handle_event(now, cause) {
-            self.write_suppressed();
-            log!("{}", line());
-        }
+        note(&mut self.limiter, now, cause, line);
     }
 
     /// Writes the limiter's summaries of suppressed lines.
@@ -510,48 +507,77 @@ impl Daemon {
         Ok(())
     }
 
-    /// Applies the master's events, then writes its frames, then closes what it closed. A
-    /// connection whose queue would pass `--max-queued-bytes` is dropped at once.
+    /// Takes the master's output in the drivers' one order (`feedbackd_proto::drive`):
+    /// events applied, then frames queued, then closes. A connection whose queue would pass
+    /// `--max-queued-bytes` is dropped at once.
     fn flush(&mut self) {
-        let mut closes = Vec::new();
-        while let Some(ev) = self.master.poll_event() {
-            match ev {
-                MasterEvent::Close { conn, reason } => {
-                    self.note(Cause::Close, || format!("closing connection {}: {reason}", conn.0));
-                    closes.push((conn, false));
-                }
-                ev => self.apply(ev),
-            }
-        }
-        while let Some((conn, bytes)) = self.master.poll_transmit() {
+        let now = self.now();
+        let mut out = DaemonOutput {
+            backend: &mut self.backend,
+            kernel: &mut self.kernel,
+            backend_errors: &mut self.backend_errors,
+            limiter: &mut self.limiter,
+            frames: Vec::new(),
+            closes: Vec::new(),
+        };
+        flush_master(&mut self.master, now, &mut out);
+        let (frames, closes) = (out.frames, out.closes);
+        let mut slow = Vec::new();
+        for (conn, bytes) in frames {
             let Some(c) = self.conns.get(&conn) else { continue };
             let queued = c.queued.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
             if queued > self.max_queued_bytes {
-                closes.push((conn, true));
+                slow.push(conn);
                 continue;
             }
             let _ = c.out.send(Output::Bytes(bytes));
         }
-        let now = self.now();
-        for (conn, slow) in closes {
-            if slow && self.conns.contains_key(&conn) {
-                self.bounds.slow_readers += 1;
-                let (peer, max) = (self.conns[&conn].peer, self.max_queued_bytes);
-                self.note(Cause::SlowReader, || {
-                    format!(
-                        "dropping connection {} from {peer}: it does not read (over {max} bytes queued)",
-                        conn.0
-                    )
-                });
-            }
-            if self.drop_conn(conn, slow) {
+        for conn in closes {
+            // The master has forgotten it already (flush_master told it).
+            self.drop_conn(conn, false);
+        }
+        for conn in slow {
+            let Some(c) = self.conns.get(&conn) else { continue };
+            self.bounds.slow_readers += 1;
+            let (peer, max) = (c.peer, self.max_queued_bytes);
+            self.note(Cause::SlowReader, || {
+                format!(
+                    "dropping connection {} from {peer}: it does not read (over {max} bytes queued)",
+                    conn.0
+                )
+            });
+            if self.drop_conn(conn, true) {
                 self.master.handle_disconnect(now, conn);
             }
         }
     }
+}
 
-    fn apply(&mut self, ev: MasterEvent) {
-        match ev {
+/// Logs a line about `cause` unless its cause has had its lines this second (then it is
+/// counted, and summed up in one line when the second is over).
+fn note(limiter: &mut LogLimiter<Cause>, now: Time, cause: Cause, line: impl FnOnce() -> String) {
+    if limiter.handle_event(now, cause) {
+        while let Some(s) = limiter.poll_suppressed() {
+            log!("{}: {s}", s.cause.name());
+        }
+        log!("{}", line());
+    }
+}
+
+/// The master's output in the daemon: table changes through the backend (and logged),
+/// frames and closes collected for the connections.
+struct DaemonOutput<'a> {
+    backend: &'a mut Backend,
+    kernel: &'a mut KernelView,
+    backend_errors: &'a mut u64,
+    limiter: &'a mut LogLimiter<Cause>,
+    frames: Vec<(ConnId, Vec<u8>)>,
+    closes: Vec<ConnId>,
+}
+
+impl MasterOutput for DaemonOutput<'_> {
+    fn apply(&mut self, now: Time, ev: &MasterEvent) -> Result<(), ApplyFailed> {
+        let (key, what, result) = match ev {
             MasterEvent::Registered { conn, agent, peer, matched } => {
                 let m: Vec<String> = matched.iter().map(u8::to_string).collect();
                 log!(
@@ -559,56 +585,55 @@ impl Daemon {
                     conn.0,
                     m.join(", ")
                 );
+                return Ok(());
             }
+            MasterEvent::Close { .. } => unreachable!("flush_master hands closes to close()"),
             MasterEvent::AddRealServer { key, forwarding, weight, agent, why } => {
-                let rs = RealServer::new(key.addr, key.port, forwarding, weight);
-                match self.backend.add_real_server(&key.service, &rs) {
-                    Ok(()) => {
-                        log!(
-                            "add {key} {} weight {weight} (agent {agent}: {why})",
-                            forwarding.ipvsadm_name()
-                        );
-                        self.kernel.servers.insert(key, rs);
-                    }
-                    Err(e) => self.failed(key, &format!("adding {key}"), &e),
-                }
+                let rs = RealServer::new(key.addr, key.port, *forwarding, *weight);
+                let r = self.backend.add_real_server(&key.service, &rs).map(|()| {
+                    log!("add {key} {} weight {weight} (agent {agent}: {why})", forwarding.ipvsadm_name());
+                    self.kernel.servers.insert(*key, rs);
+                });
+                (key, format!("adding {key}"), r.map_err(|e| e.to_string()))
             }
             MasterEvent::SetWeight { key, from, to, agent, why } => {
-                let mut rs = match self.kernel.servers.get(&key) {
-                    Some(rs) => rs.clone(),
-                    None => {
-                        self.failed(key, &format!("weight {key}"), &"not in the table read last");
-                        return;
+                let r = match self.kernel.servers.get(key).cloned() {
+                    None => Err("not in the table read last".to_owned()),
+                    Some(mut rs) => {
+                        rs.weight = *to;
+                        self.backend.edit_real_server(&key.service, &rs).map_err(|e| e.to_string()).map(
+                            |()| {
+                                log!("weight {key}: {from} -> {to} (agent {agent}: {why})");
+                                self.kernel.servers.insert(*key, rs);
+                            },
+                        )
                     }
                 };
-                rs.weight = to;
-                match self.backend.edit_real_server(&key.service, &rs) {
-                    Ok(()) => {
-                        log!("weight {key}: {from} -> {to} (agent {agent}: {why})");
-                        self.kernel.servers.insert(key, rs);
-                    }
-                    Err(e) => self.failed(key, &format!("weight {key}: {from} -> {to}"), &e),
-                }
+                (key, format!("weight {key}: {from} -> {to}"), r)
             }
             MasterEvent::RemoveRealServer { key, agent, why } => {
-                match self.backend.remove_real_server(&key.service, key.addr, key.port) {
-                    Ok(()) => {
-                        log!("remove {key} (agent {agent}: {why})");
-                        self.kernel.servers.remove(&key);
-                    }
-                    Err(e) => self.failed(key, &format!("removing {key}"), &e),
-                }
+                let r = self.backend.remove_real_server(&key.service, key.addr, key.port).map(|()| {
+                    log!("remove {key} (agent {agent}: {why})");
+                    self.kernel.servers.remove(key);
+                });
+                (key, format!("removing {key}"), r.map_err(|e| e.to_string()))
             }
-            MasterEvent::Close { .. } => unreachable!("handled by flush"),
-        }
+        };
+        result.map_err(|e| {
+            *self.backend_errors += 1;
+            note(self.limiter, now, Cause::Backend, || format!("{what} failed: {e}"));
+            self.kernel.servers.remove(key);
+            ApplyFailed
+        })
     }
 
-    fn failed(&mut self, key: RsKey, what: &str, e: &dyn std::fmt::Display) {
-        self.backend_errors += 1;
-        self.note(Cause::Backend, || format!("{what} failed: {e}"));
-        self.kernel.servers.remove(&key);
-        let now = self.now();
-        self.master.handle_apply_failed(now, key);
+    fn transmit(&mut self, _now: Time, conn: ConnId, bytes: Vec<u8>) {
+        self.frames.push((conn, bytes));
+    }
+
+    fn close(&mut self, now: Time, conn: ConnId, reason: &str) {
+        note(self.limiter, now, Cause::Close, || format!("closing connection {}: {reason}", conn.0));
+        self.closes.push(conn);
     }
 }
 

@@ -182,6 +182,9 @@ pub fn master_args() -> Vec<String> {
         "127.0.0.1:0",
         "--rescan-interval",
         "500ms",
+        // A new server gets its weight at once, so a test can wait for that weight.
+        "--slow-start",
+        "0s",
     ]
     .iter()
     .map(|s| s.to_string())
