@@ -385,3 +385,60 @@ fn the_status_server_serves_get_and_head_only() {
     );
     drop(idle);
 }
+
+/// The journal rotates between lines at --record-max-bytes keeping --record-keep files,
+/// refuses a symbolic link, and is reopened on SIGHUP after logrotate moved it away.
+#[test]
+fn the_journal_rotates_between_lines_and_reopens_on_sighup() {
+    let dir = tempdir("chaos-rotate");
+    let journal = dir.join("master.journal");
+    let link = dir.join("link.journal");
+    std::os::unix::fs::symlink(&journal, &link).unwrap();
+    let out = Command::new(master_bin())
+        .args(master_args())
+        .args(["--record", link.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is a symbolic link: refused"), "{err}");
+    assert!(!journal.exists(), "nothing created through the link");
+
+    let record = ["--record", journal.to_str().unwrap(), "--record-max-bytes", "1500", "--record-keep", "2"];
+    let (m, listen, _) = master(&record);
+    let (_a, load) = legit_agent(&dir, &m, &listen, 0.5);
+    // Reports every 200 ms, ~80 bytes each: the cap is passed within seconds.
+    let rotated = |n: u32| std::path::PathBuf::from(format!("{}.{n}", journal.display()));
+    let start = Instant::now();
+    while !rotated(2).exists() {
+        assert!(start.elapsed() < LIMIT, "no second rotation");
+        write_load(&load, if start.elapsed().as_millis() % 400 < 200 { 0.3 } else { 0.7 });
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!rotated(3).exists(), "--record-keep 2");
+    let mut all = String::new();
+    for p in [rotated(2), rotated(1), journal.clone()] {
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.ends_with('\n') && text.len() <= 1500, "{}: {} bytes", p.display(), text.len());
+        for line in text.lines() {
+            feedbackd_proto::journal::Record::parse_line(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        }
+        all.push_str(&text);
+    }
+    let runs = feedbackd_proto::journal_file::parse_runs(&all).unwrap();
+    assert!(runs.torn.is_empty());
+
+    // logrotate: move the file away, SIGHUP; the master writes a fresh FILE.
+    let moved = dir.join("moved.journal");
+    std::fs::rename(&journal, &moved).unwrap();
+    let mark = m.mark();
+    m.signal(Signal::SIGHUP);
+    m.wait_for(mark, LIMIT, "reopened", |l| l.contains("SIGHUP: reopened the journal"));
+    let start = Instant::now();
+    while std::fs::metadata(&journal).map_or(0, |m| m.len()) == 0 {
+        assert!(start.elapsed() < LIMIT, "nothing written after SIGHUP");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&journal).unwrap().permissions().mode() & 0o777, 0o600);
+}
