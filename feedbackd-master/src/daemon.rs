@@ -17,7 +17,7 @@ use feedbackd_proto::{Duration, Time};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
 use crate::ipvs::{Backend, BackendKind, RealServer};
@@ -46,7 +46,8 @@ struct ConnHandle {
     out: mpsc::UnboundedSender<Output>,
     queued: Arc<AtomicUsize>,
     reader: AbortHandle,
-    writer: AbortHandle,
+    /// Tells the writer to reset the connection.
+    kill: Arc<Notify>,
     peer: IpAddr,
 }
 
@@ -267,24 +268,39 @@ async fn read_loop(id: ConnId, mut rd: tokio::net::tcp::OwnedReadHalf, tx: mpsc:
 }
 
 /// Writes what the loop queued; `queued` counts the bytes not yet written (the loop adds,
-/// this subtracts), so that the loop can bound them. A write blocked for [`WRITE_TIMEOUT`]
-/// ends the connection.
+/// this subtracts), so that the loop can bound them. `Close` ends the connection after
+/// what was queued before it (FIN). A write blocked for [`WRITE_TIMEOUT`], or `kill` (a
+/// reader over `--max-queued-bytes`), resets it instead (RST, zero linger), so that the
+/// kernel does not keep the unsendable bytes of a peer that stopped reading.
 async fn write_loop(
     mut wr: tokio::net::tcp::OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Output>,
     queued: Arc<AtomicUsize>,
+    kill: Arc<Notify>,
 ) {
-    while let Some(out) = rx.recv().await {
-        match out {
-            Output::Bytes(b) => {
-                let written = tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&b)).await;
-                queued.fetch_sub(b.len(), Ordering::Relaxed);
-                if !matches!(written, Ok(Ok(()))) {
-                    break;
-                }
-            }
-            Output::Close => break,
+    let reset = loop {
+        let out = tokio::select! {
+            biased;
+            () = kill.notified() => break true,
+            out = rx.recv() => out,
+        };
+        let Some(Output::Bytes(b)) = out else { break false };
+        let written = tokio::select! {
+            biased;
+            () = kill.notified() => None,
+            r = tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&b)) => Some(r),
+        };
+        queued.fetch_sub(b.len(), Ordering::Relaxed);
+        match written {
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(_))) => break false,
+            None | Some(Err(_)) => break true,
         }
+    };
+    if reset {
+        // Dropping the last half with a zero linger sends RST and frees the socket at once.
+        let _ = socket2::SockRef::from(wr.as_ref()).set_linger(Some(std::time::Duration::ZERO));
+        return;
     }
     let _ = tokio::time::timeout(WRITE_TIMEOUT, wr.shutdown()).await;
 }
@@ -371,19 +387,20 @@ impl Daemon {
         let reader = tokio::spawn(read_loop(id, rd, self.in_tx.clone())).abort_handle();
         let (out, out_rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        let writer = tokio::spawn(write_loop(wr, out_rx, queued.clone())).abort_handle();
-        self.conns.insert(id, ConnHandle { out, queued, reader, writer, peer: peer.ip() });
+        let kill = Arc::new(Notify::new());
+        tokio::spawn(write_loop(wr, out_rx, queued.clone(), kill.clone()));
+        self.conns.insert(id, ConnHandle { out, queued, reader, kill, peer: peer.ip() });
         let now = self.now();
         self.timers_due(now);
         self.master.handle_connect(now, id, peer.ip(), nonce());
     }
 
     /// Forgets a connection (its tasks are told to stop): the admission count drops.
-    fn drop_conn(&mut self, conn: ConnId, abort_writer: bool) -> bool {
+    fn drop_conn(&mut self, conn: ConnId, reset: bool) -> bool {
         let Some(c) = self.conns.remove(&conn) else { return false };
         c.reader.abort();
-        if abort_writer {
-            c.writer.abort();
+        if reset {
+            c.kill.notify_one();
         } else {
             let _ = c.out.send(Output::Close);
         }

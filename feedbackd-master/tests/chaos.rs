@@ -274,6 +274,11 @@ fn kill_9_under_load_loses_no_journal_line_and_a_restart_appends() {
         }
     }
     m.wait_for(0, LIMIT, "load0 added", |l| l.contains("-r 10.0.0.60:80"));
+    let start = Instant::now();
+    while std::fs::read_to_string(&journal).unwrap().matches(" report ").count() < 40 {
+        assert!(start.elapsed() < LIMIT, "the reports were not journalled");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     m.signal(Signal::SIGKILL);
     m.wait_exit(LIMIT);
     let before = std::fs::read(&journal).unwrap();
@@ -284,7 +289,7 @@ fn kill_9_under_load_loses_no_journal_line_and_a_restart_appends() {
         feedbackd_proto::journal::Record::parse_line(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
         n += 1;
     }
-    assert!(n > 20, "only {n} lines recorded");
+    assert!(n > 40, "only {n} lines recorded");
     assert!(complete.contains(" add rs=tcp:10.0.0.1:80/10.0.0.60:80 "), "{complete}");
 
     let port = listen.rsplit(':').next().unwrap();
