@@ -10,13 +10,14 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use feedbackd_proto::admission::{AcceptBackoff, AcceptFailure, Admission, AdmissionConfig};
+use feedbackd_proto::drive::{ApplyFailed, MasterOutput, flush_master};
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, RsKey, TableEntry};
 use feedbackd_proto::ratelimit::LogLimiter;
 use feedbackd_proto::{Duration, Time};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
 use crate::ipvs::{Backend, BackendKind, RealServer};
@@ -45,7 +46,8 @@ struct ConnHandle {
     out: mpsc::UnboundedSender<Output>,
     queued: Arc<AtomicUsize>,
     reader: AbortHandle,
-    writer: AbortHandle,
+    /// Tells the writer to reset the connection.
+    kill: Arc<Notify>,
     peer: IpAddr,
 }
 
@@ -266,24 +268,39 @@ async fn read_loop(id: ConnId, mut rd: tokio::net::tcp::OwnedReadHalf, tx: mpsc:
 }
 
 /// Writes what the loop queued; `queued` counts the bytes not yet written (the loop adds,
-/// this subtracts), so that the loop can bound them. A write blocked for [`WRITE_TIMEOUT`]
-/// ends the connection.
+/// this subtracts), so that the loop can bound them. `Close` ends the connection after
+/// what was queued before it (FIN). A write blocked for [`WRITE_TIMEOUT`], or `kill` (a
+/// reader over `--max-queued-bytes`), resets it instead (RST, zero linger), so that the
+/// kernel does not keep the unsendable bytes of a peer that stopped reading.
 async fn write_loop(
     mut wr: tokio::net::tcp::OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Output>,
     queued: Arc<AtomicUsize>,
+    kill: Arc<Notify>,
 ) {
-    while let Some(out) = rx.recv().await {
-        match out {
-            Output::Bytes(b) => {
-                let written = tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&b)).await;
-                queued.fetch_sub(b.len(), Ordering::Relaxed);
-                if !matches!(written, Ok(Ok(()))) {
-                    break;
-                }
-            }
-            Output::Close => break,
+    let reset = loop {
+        let out = tokio::select! {
+            biased;
+            () = kill.notified() => break true,
+            out = rx.recv() => out,
+        };
+        let Some(Output::Bytes(b)) = out else { break false };
+        let written = tokio::select! {
+            biased;
+            () = kill.notified() => None,
+            r = tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&b)) => Some(r),
+        };
+        queued.fetch_sub(b.len(), Ordering::Relaxed);
+        match written {
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(_))) => break false,
+            None | Some(Err(_)) => break true,
         }
+    };
+    if reset {
+        // Dropping the last half with a zero linger sends RST and frees the socket at once.
+        let _ = socket2::SockRef::from(wr.as_ref()).set_linger(Some(std::time::Duration::ZERO));
+        return;
     }
     let _ = tokio::time::timeout(WRITE_TIMEOUT, wr.shutdown()).await;
 }
@@ -328,14 +345,10 @@ impl Daemon {
         }
     }
 
-    /// Logs a line about `cause` unless its cause has had its lines this second (then it
-    /// is counted, and summed up in one line when the second is over).
+    /// Logs a line about `cause`, within its budget ([`note`]).
     fn note(&mut self, cause: Cause, line: impl FnOnce() -> String) {
         let now = self.now();
-        if self.limiter.handle_event(now, cause) {
-            self.write_suppressed();
-            log!("{}", line());
-        }
+        note(&mut self.limiter, now, cause, line);
     }
 
     /// Writes the limiter's summaries of suppressed lines.
@@ -374,19 +387,20 @@ impl Daemon {
         let reader = tokio::spawn(read_loop(id, rd, self.in_tx.clone())).abort_handle();
         let (out, out_rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        let writer = tokio::spawn(write_loop(wr, out_rx, queued.clone())).abort_handle();
-        self.conns.insert(id, ConnHandle { out, queued, reader, writer, peer: peer.ip() });
+        let kill = Arc::new(Notify::new());
+        tokio::spawn(write_loop(wr, out_rx, queued.clone(), kill.clone()));
+        self.conns.insert(id, ConnHandle { out, queued, reader, kill, peer: peer.ip() });
         let now = self.now();
         self.timers_due(now);
         self.master.handle_connect(now, id, peer.ip(), nonce());
     }
 
     /// Forgets a connection (its tasks are told to stop): the admission count drops.
-    fn drop_conn(&mut self, conn: ConnId, abort_writer: bool) -> bool {
+    fn drop_conn(&mut self, conn: ConnId, reset: bool) -> bool {
         let Some(c) = self.conns.remove(&conn) else { return false };
         c.reader.abort();
-        if abort_writer {
-            c.writer.abort();
+        if reset {
+            c.kill.notify_one();
         } else {
             let _ = c.out.send(Output::Close);
         }
@@ -513,48 +527,77 @@ impl Daemon {
         Ok(())
     }
 
-    /// Applies the master's events, then writes its frames, then closes what it closed. A
-    /// connection whose queue would pass `--max-queued-bytes` is dropped at once.
+    /// Takes the master's output in the drivers' one order (`feedbackd_proto::drive`):
+    /// events applied, then frames queued, then closes. A connection whose queue would pass
+    /// `--max-queued-bytes` is dropped at once.
     fn flush(&mut self) {
-        let mut closes = Vec::new();
-        while let Some(ev) = self.master.poll_event() {
-            match ev {
-                MasterEvent::Close { conn, reason } => {
-                    self.note(Cause::Close, || format!("closing connection {}: {reason}", conn.0));
-                    closes.push((conn, false));
-                }
-                ev => self.apply(ev),
-            }
-        }
-        while let Some((conn, bytes)) = self.master.poll_transmit() {
+        let now = self.now();
+        let mut out = DaemonOutput {
+            backend: &mut self.backend,
+            kernel: &mut self.kernel,
+            backend_errors: &mut self.backend_errors,
+            limiter: &mut self.limiter,
+            frames: Vec::new(),
+            closes: Vec::new(),
+        };
+        flush_master(&mut self.master, now, &mut out);
+        let (frames, closes) = (out.frames, out.closes);
+        let mut slow = Vec::new();
+        for (conn, bytes) in frames {
             let Some(c) = self.conns.get(&conn) else { continue };
             let queued = c.queued.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
             if queued > self.max_queued_bytes {
-                closes.push((conn, true));
+                slow.push(conn);
                 continue;
             }
             let _ = c.out.send(Output::Bytes(bytes));
         }
-        let now = self.now();
-        for (conn, slow) in closes {
-            if slow && self.conns.contains_key(&conn) {
-                self.bounds.slow_readers += 1;
-                let (peer, max) = (self.conns[&conn].peer, self.max_queued_bytes);
-                self.note(Cause::SlowReader, || {
-                    format!(
-                        "dropping connection {} from {peer}: it does not read (over {max} bytes queued)",
-                        conn.0
-                    )
-                });
-            }
-            if self.drop_conn(conn, slow) {
+        for conn in closes {
+            // The master has forgotten it already (flush_master told it).
+            self.drop_conn(conn, false);
+        }
+        for conn in slow {
+            let Some(c) = self.conns.get(&conn) else { continue };
+            self.bounds.slow_readers += 1;
+            let (peer, max) = (c.peer, self.max_queued_bytes);
+            self.note(Cause::SlowReader, || {
+                format!(
+                    "dropping connection {} from {peer}: it does not read (over {max} bytes queued)",
+                    conn.0
+                )
+            });
+            if self.drop_conn(conn, true) {
                 self.master.handle_disconnect(now, conn);
             }
         }
     }
+}
 
-    fn apply(&mut self, ev: MasterEvent) {
-        match ev {
+/// Logs a line about `cause` unless its cause has had its lines this second (then it is
+/// counted, and summed up in one line when the second is over).
+fn note(limiter: &mut LogLimiter<Cause>, now: Time, cause: Cause, line: impl FnOnce() -> String) {
+    if limiter.handle_event(now, cause) {
+        while let Some(s) = limiter.poll_suppressed() {
+            log!("{}: {s}", s.cause.name());
+        }
+        log!("{}", line());
+    }
+}
+
+/// The master's output in the daemon: table changes through the backend (and logged),
+/// frames and closes collected for the connections.
+struct DaemonOutput<'a> {
+    backend: &'a mut Backend,
+    kernel: &'a mut KernelView,
+    backend_errors: &'a mut u64,
+    limiter: &'a mut LogLimiter<Cause>,
+    frames: Vec<(ConnId, Vec<u8>)>,
+    closes: Vec<ConnId>,
+}
+
+impl MasterOutput for DaemonOutput<'_> {
+    fn apply(&mut self, now: Time, ev: &MasterEvent) -> Result<(), ApplyFailed> {
+        let (key, what, result) = match ev {
             MasterEvent::Registered { conn, agent, peer, matched } => {
                 let m: Vec<String> = matched.iter().map(u8::to_string).collect();
                 log!(
@@ -562,56 +605,55 @@ impl Daemon {
                     conn.0,
                     m.join(", ")
                 );
+                return Ok(());
             }
+            MasterEvent::Close { .. } => unreachable!("flush_master hands closes to close()"),
             MasterEvent::AddRealServer { key, forwarding, weight, agent, why } => {
-                let rs = RealServer::new(key.addr, key.port, forwarding, weight);
-                match self.backend.add_real_server(&key.service, &rs) {
-                    Ok(()) => {
-                        log!(
-                            "add {key} {} weight {weight} (agent {agent}: {why})",
-                            forwarding.ipvsadm_name()
-                        );
-                        self.kernel.servers.insert(key, rs);
-                    }
-                    Err(e) => self.failed(key, &format!("adding {key}"), &e),
-                }
+                let rs = RealServer::new(key.addr, key.port, *forwarding, *weight);
+                let r = self.backend.add_real_server(&key.service, &rs).map(|()| {
+                    log!("add {key} {} weight {weight} (agent {agent}: {why})", forwarding.ipvsadm_name());
+                    self.kernel.servers.insert(*key, rs);
+                });
+                (key, format!("adding {key}"), r.map_err(|e| e.to_string()))
             }
             MasterEvent::SetWeight { key, from, to, agent, why } => {
-                let mut rs = match self.kernel.servers.get(&key) {
-                    Some(rs) => rs.clone(),
-                    None => {
-                        self.failed(key, &format!("weight {key}"), &"not in the table read last");
-                        return;
+                let r = match self.kernel.servers.get(key).cloned() {
+                    None => Err("not in the table read last".to_owned()),
+                    Some(mut rs) => {
+                        rs.weight = *to;
+                        self.backend.edit_real_server(&key.service, &rs).map_err(|e| e.to_string()).map(
+                            |()| {
+                                log!("weight {key}: {from} -> {to} (agent {agent}: {why})");
+                                self.kernel.servers.insert(*key, rs);
+                            },
+                        )
                     }
                 };
-                rs.weight = to;
-                match self.backend.edit_real_server(&key.service, &rs) {
-                    Ok(()) => {
-                        log!("weight {key}: {from} -> {to} (agent {agent}: {why})");
-                        self.kernel.servers.insert(key, rs);
-                    }
-                    Err(e) => self.failed(key, &format!("weight {key}: {from} -> {to}"), &e),
-                }
+                (key, format!("weight {key}: {from} -> {to}"), r)
             }
             MasterEvent::RemoveRealServer { key, agent, why } => {
-                match self.backend.remove_real_server(&key.service, key.addr, key.port) {
-                    Ok(()) => {
-                        log!("remove {key} (agent {agent}: {why})");
-                        self.kernel.servers.remove(&key);
-                    }
-                    Err(e) => self.failed(key, &format!("removing {key}"), &e),
-                }
+                let r = self.backend.remove_real_server(&key.service, key.addr, key.port).map(|()| {
+                    log!("remove {key} (agent {agent}: {why})");
+                    self.kernel.servers.remove(key);
+                });
+                (key, format!("removing {key}"), r.map_err(|e| e.to_string()))
             }
-            MasterEvent::Close { .. } => unreachable!("handled by flush"),
-        }
+        };
+        result.map_err(|e| {
+            *self.backend_errors += 1;
+            note(self.limiter, now, Cause::Backend, || format!("{what} failed: {e}"));
+            self.kernel.servers.remove(key);
+            ApplyFailed
+        })
     }
 
-    fn failed(&mut self, key: RsKey, what: &str, e: &dyn std::fmt::Display) {
-        self.backend_errors += 1;
-        self.note(Cause::Backend, || format!("{what} failed: {e}"));
-        self.kernel.servers.remove(&key);
-        let now = self.now();
-        self.master.handle_apply_failed(now, key);
+    fn transmit(&mut self, _now: Time, conn: ConnId, bytes: Vec<u8>) {
+        self.frames.push((conn, bytes));
+    }
+
+    fn close(&mut self, now: Time, conn: ConnId, reason: &str) {
+        note(self.limiter, now, Cause::Close, || format!("closing connection {}: {reason}", conn.0));
+        self.closes.push(conn);
     }
 }
 

@@ -229,7 +229,8 @@ mod tests {
         // A dual-stack listener's view of an IPv4 agent.
         assert!(cidr("127.0.0.0/8").contains(ip("::ffff:127.0.0.9")));
         assert_eq!(cidr("10.1.0.0/16").to_string(), "10.1.0.0/16");
-        assert_eq!(cidr("::1").to_string(), "::1/128");
+        assert_eq!(cidr("::1").to_string(), "::1", "a host is written bare");
+        assert_eq!(cidr("::1/128"), cidr("::1"));
         let e = "10.0.0.1/8".parse::<Cidr>().unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -9,7 +9,8 @@
 //! - [`auth`]: pre-shared key, session keys, tags, sequence numbers ([`auth::Channel`]).
 //! - [`agent`]: the agent's state machine, one per director connection; [`backoff`]: its
 //!   reconnection delays.
-//! - [`master`]: the master's state machine, all agents and the weight law.
+//! - [`master`]: the master's state machine, all agents and the weight law; [`drive`]: the
+//!   order in which a driver takes its output (events, frames, closes).
 //! - [`keys`]: the master's keys file (per-agent keys and claims) and its `Auth` setting.
 //! - [`journal`]: a master's inputs and decisions, recorded for replay; [`journal_file`]:
 //!   the journal as files (rotation between lines, appended runs read back).
@@ -37,6 +38,7 @@ pub mod auth;
 pub mod backoff;
 pub mod conf;
 pub mod cpuload;
+pub mod drive;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod journal;

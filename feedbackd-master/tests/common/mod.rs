@@ -401,6 +401,8 @@ pub fn connect_from(master: &str, source: std::net::IpAddr) -> std::io::Result<s
     sock.set_recv_buffer_size(4096)?;
     sock.bind(&std::net::SocketAddr::new(source, 0).into())?;
     sock.connect_timeout(&sa.into(), Duration::from_secs(5))?;
+    // A peer that stops reading (or vanishes without a reset) fails the write, not hangs it.
+    sock.set_write_timeout(Some(Duration::from_secs(10)))?;
     Ok(sock.into())
 }
 

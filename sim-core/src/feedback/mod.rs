@@ -30,6 +30,7 @@ use std::net::IpAddr;
 
 use feedbackd_proto::agent::{Agent, AgentConfig, AgentEvent, Sample};
 use feedbackd_proto::backoff::Backoff;
+use feedbackd_proto::drive::{ApplyFailed, MasterOutput, flush_master};
 use feedbackd_proto::journal::Decision;
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, TableEntry};
 use feedbackd_proto::types::ServiceKey;
@@ -565,31 +566,20 @@ impl Loop {
         }
     }
 
-    /// The master daemon's flush: apply events, write frames, then close.
+    /// The master daemon's flush, in the daemon's order (`feedbackd_proto::drive`): apply
+    /// events, write frames, then close.
     fn flush_master(&mut self, d: usize, now: Time, host: &mut impl Host) {
-        let mut closes = Vec::new();
-        while let Some(ev) = self.masters[d].master.poll_event() {
-            let (key, decision) = match &ev {
-                MasterEvent::Close { conn, .. } => {
-                    closes.push(*conn);
-                    continue;
-                }
-                MasterEvent::Registered { .. } => continue,
-                MasterEvent::AddRealServer { key, weight, .. } => {
-                    (*key, Decision::Add { key: *key, weight: *weight })
-                }
-                MasterEvent::SetWeight { key, from, to, .. } => {
-                    (*key, Decision::Set { key: *key, from: *from, to: *to })
-                }
-                MasterEvent::RemoveRealServer { key, .. } => (*key, Decision::Remove { key: *key }),
-            };
-            self.decisions.push((now, d, decision));
-            if host.apply(d, now, &ev).is_err() {
-                self.stats.apply_failures += 1;
-                self.masters[d].master.handle_apply_failed(now, key);
-            }
-        }
-        while let Some((conn, bytes)) = self.masters[d].master.poll_transmit() {
+        let mut out = SimOutput {
+            director: d,
+            host,
+            decisions: &mut self.decisions,
+            stats: &mut self.stats,
+            frames: Vec::new(),
+            closes: Vec::new(),
+        };
+        flush_master(&mut self.masters[d].master, now, &mut out);
+        let (frames, closes) = (out.frames, out.closes);
+        for (conn, bytes) in frames {
             if self.conns.get(&conn).is_some_and(|c| c.master_open) {
                 self.send(conn, true, Segment::Bytes(bytes), now);
             }
@@ -601,7 +591,6 @@ impl Loop {
                 c.master_open = false;
                 self.send(conn, true, Segment::Fin, now);
             }
-            self.masters[d].master.handle_disconnect(now, conn);
         }
         let want = self.masters[d].master.poll_timeout().map(|t| t.max(now));
         if want != self.masters[d].timer {
@@ -610,5 +599,41 @@ impl Loop {
                 self.push(t, Pending::MasterTimer(d as u32));
             }
         }
+    }
+}
+
+/// A master's output in the simulation: table changes go to the host (and are recorded as
+/// decisions); frames and closes are collected, then sent in that order.
+struct SimOutput<'a, H> {
+    director: usize,
+    host: &'a mut H,
+    decisions: &'a mut Vec<(Time, usize, Decision)>,
+    stats: &'a mut LoopStats,
+    frames: Vec<(ConnId, Vec<u8>)>,
+    closes: Vec<ConnId>,
+}
+
+impl<H: Host> MasterOutput for SimOutput<'_, H> {
+    fn apply(&mut self, now: Time, ev: &MasterEvent) -> Result<(), ApplyFailed> {
+        let decision = match ev {
+            MasterEvent::Close { .. } | MasterEvent::Registered { .. } => return Ok(()),
+            MasterEvent::AddRealServer { key, weight, .. } => Decision::Add { key: *key, weight: *weight },
+            MasterEvent::SetWeight { key, from, to, .. } => Decision::Set { key: *key, from: *from, to: *to },
+            MasterEvent::RemoveRealServer { key, .. } => Decision::Remove { key: *key },
+        };
+        self.decisions.push((now, self.director, decision));
+        if self.host.apply(self.director, now, ev).is_err() {
+            self.stats.apply_failures += 1;
+            return Err(ApplyFailed);
+        }
+        Ok(())
+    }
+
+    fn transmit(&mut self, _now: Time, conn: ConnId, bytes: Vec<u8>) {
+        self.frames.push((conn, bytes));
+    }
+
+    fn close(&mut self, _now: Time, conn: ConnId, _reason: &str) {
+        self.closes.push(conn);
     }
 }

@@ -30,6 +30,8 @@ pub fn connect_from(master: &str, source: IpAddr) -> std::io::Result<TcpStream> 
     sock.set_recv_buffer_size(4096)?;
     sock.bind(&SocketAddr::new(source, 0).into())?;
     sock.connect_timeout(&sa.into(), Duration::from_secs(5))?;
+    // A peer that stops reading (or vanishes without a reset) fails the write, not hangs it.
+    sock.set_write_timeout(Some(Duration::from_secs(2)))?;
     Ok(sock.into())
 }
 
