@@ -109,6 +109,19 @@ fn weights_and_client_connections_follow_reported_load_on_a_real_director() {
         log.contains("weight TCP  192.168.10.100:80 -> 192.168.20.11:80: 9 -> 3 (agent rs1: capacity 0.200"),
         "{log}"
     );
+    // kill -9 under load leaves the kernel's table exactly as it was.
+    let killed = section(&stdout, "kill -9");
+    let (before, after) = killed.split_once("-- after kill -9").unwrap();
+    assert_eq!(weights(before), vec![nat("11", 3), nat("12", 6), nat("13", 9)], "{killed}");
+    assert_eq!(weights(after), weights(before), "{killed}");
+    // The journal holds both runs (the restart appended), and every line written before
+    // the kill is whole: at most the very last one may be torn.
+    let journal = section(&stdout, "journal");
+    let runs =
+        feedbackd_proto::journal_file::parse_runs(journal).unwrap_or_else(|e| panic!("{e}:\n{journal}"));
+    assert_eq!(runs.runs.len(), 2, "one run per start of the master, appended:\n{journal}");
+    assert!(runs.head.is_empty() && runs.torn.len() <= 1, "{:?}:\n{journal}", runs.torn);
+    assert!(runs.runs.iter().all(|r| r.len() > 5), "{journal}");
     let status = section(&stdout, "status");
     assert!(
         status.contains("192.168.20.12:80") && status.contains("rs2") && status.contains("live"),

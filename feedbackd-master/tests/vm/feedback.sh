@@ -62,7 +62,7 @@ echo 1 > /proc/sys/net/ipv4/ip_forward
 ipvsadm -A -t 192.168.10.100:80 -s wrr
 
 # Each agent's own key, allowed to claim its own address for tcp:80 only.
-rm -f $W/keys
+rm -f $W/keys $W/master.journal
 for i in 1 2 3; do
   rm -f $W/rs$i/key
   "$MASTER" add-agent rs$i --address 192.168.20.1$i --service tcp:80 --keys-file $W/keys \
@@ -72,7 +72,8 @@ done
 start_master() {
   "$MASTER" --listen 192.168.20.1:7878 --status-listen 127.0.0.1:7879 --keys-file $W/keys \
     --max-weight 10 --smoothing 1 --max-step 0 --dead-band 0 --slow-start 0s \
-    --rescan-interval 1s --quiesce-after 30s --remove-after 60s >> $W/master.log 2>&1 &
+    --rescan-interval 1s --quiesce-after 30s --remove-after 60s --record $W/master.journal \
+    >> $W/master.log 2>&1 &
   echo $! > $W/master.pid
 }
 start_master
@@ -120,6 +121,17 @@ echo "== rs2 half busy =="
 ipvsadm -L -n
 echo "== status =="
 "$MASTER" status --addr 127.0.0.1:7879
+echo "== kill -9 =="
+# Under load (three agents reporting every 300 ms): the kernel's table must stay exactly as
+# it is, and the journal must keep every line written before the kill.
+ipvsadm -L -n
+kill -KILL "$(cat $W/master.pid)"
+wait_until 10 '! kill -0 "$(cat $W/master.pid)" 2>/dev/null' "the master dies on SIGKILL"
+echo "-- after kill -9"
+ipvsadm -L -n
+echo "== journal =="
+cat $W/master.journal
+echo
 echo "== master log =="
 cat $W/master.log
 echo "== done =="
