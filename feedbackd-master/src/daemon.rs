@@ -147,10 +147,11 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let listener = listener(settings.listen)?;
     let (page_tx, mut page_rx) = mpsc::channel::<PageRequest>(16);
     let status_stats = Arc::new(StatusStats::default());
+    let mut status_task = None;
     if let Some(addr) = settings.status_listen {
         let l = listener_or_context(addr, "status")?;
         let addr = l.local_addr()?;
-        tokio::spawn(status::serve(l, page_tx, status_stats.clone()));
+        status_task = Some(tokio::spawn(status::serve(l, page_tx, status_stats.clone())));
         log!("status on http://{addr}/status, metrics on http://{addr}/metrics");
     } else {
         drop(page_tx);
@@ -217,6 +218,13 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
             }
             Some(req) = page_rx.recv() => d.page(req),
             _ = sighup.recv() => d.reopen_journal(),
+            end = task_end(&mut status_task) => {
+                // Never a master without its status: exit, and let the service manager
+                // restart it (the table is left as it is, and adopted again).
+                d.write_journal();
+                let how = if end.is_err_and(|e| e.is_panic()) { "panicked" } else { "ended" };
+                anyhow::bail!("the status server {how}; exiting so that the master is restarted");
+            }
             _ = sigterm.recv() => { log!("SIGTERM: exiting; the IPVS table is left as it is"); break }
             _ = sigint.recv() => { log!("SIGINT: exiting; the IPVS table is left as it is"); break }
         }
@@ -234,6 +242,14 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
 
 fn listener_or_context(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     listener(addr).with_context(|| format!("{what} listener on {addr}"))
+}
+
+/// Resolves when `task` ends (never, without one).
+async fn task_end(task: &mut Option<tokio::task::JoinHandle<()>>) -> Result<(), tokio::task::JoinError> {
+    match task {
+        Some(t) => t.await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
