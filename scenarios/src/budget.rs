@@ -61,8 +61,11 @@ pub struct Estimate {
     pub connections: f64,
     /// Events simulated.
     pub events: f64,
-    /// Peak memory [bytes].
+    /// Peak memory while it runs [bytes].
     pub memory: f64,
+    /// Memory of its report once it has run [bytes] (`run` keeps every replication's
+    /// until all have run; sweeps and plans keep a summary).
+    pub report: f64,
     /// The field that drives the events most, and what it contributes.
     events_driver: (String, f64),
     /// The field that drives the memory most, and what it contributes.
@@ -123,8 +126,9 @@ pub fn estimate(l: &Loaded) -> Estimate {
         ("clients".to_owned(), trace_bytes(c)),
     ];
     let memory = BYTES_PER_RUN + terms.iter().map(|t| t.1).sum::<f64>();
+    let report = 64.0 * 1024.0 + servers * BYTES_PER_SERVER + terms[2].1;
     let memory_driver = terms.into_iter().fold((String::new(), -1.0), |a, b| if b.1 > a.1 { b } else { a });
-    Estimate { connections: conns, events, memory, events_driver, memory_driver }
+    Estimate { connections: conns, events, memory, report, events_driver, memory_driver }
 }
 
 /// The population that offers the most connections: its rate field.
@@ -175,12 +179,30 @@ fn trace_bytes(c: &sim_core::model::ClusterConfig) -> f64 {
 /// Checks a command of `runs` runs of this scenario (replications, sweep points, plan
 /// trials) against the budget: every run's events together, and the memory of the runs
 /// that run at once (`budget.parallel`, at most `runs`).
+/// What a command keeps of each run until every run is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keeps {
+    /// The whole report (`run`: replications are reported together).
+    Reports,
+    /// A summary (sweeps, plans).
+    Summaries,
+}
+
+/// [`check_keeping`] for a command that keeps every run's report (`run`).
 pub fn check(l: &Loaded, runs: u64, what: &str, b: &Budget) -> Result<Estimate, Error> {
+    check_keeping(l, runs, what, b, Keeps::Reports)
+}
+
+/// Checks a command of `runs` runs of this scenario (replications, sweep points, plan
+/// trials) against the budget: every run's events together, and the memory of the runs
+/// that run at once (`budget.parallel`, at most `runs`) plus what is kept of every run.
+pub fn check_keeping(l: &Loaded, runs: u64, what: &str, b: &Budget, keeps: Keeps) -> Result<Estimate, Error> {
     let e = estimate(l);
     let runs_f = runs.max(1) as f64;
     let events = e.events * runs_f;
     if events > b.max_events {
-        let (field, _) = &e.events_driver;
+        // One run fits: the number of runs drives it.
+        let field = if e.events <= b.max_events { "replications" } else { e.events_driver.0.as_str() };
         return Err(at(
             l,
             field,
@@ -193,18 +215,27 @@ pub fn check(l: &Loaded, runs: u64, what: &str, b: &Budget) -> Result<Estimate, 
         ));
     }
     let at_once = runs.clamp(1, b.parallel.max(1) as u64) as f64;
-    let memory = e.memory * at_once;
+    let kept = match keeps {
+        Keeps::Reports => e.report,
+        Keeps::Summaries => 4096.0 + l.cluster.servers.len() as f64 * 512.0,
+    };
+    let memory = e.memory * at_once + kept * runs_f;
     if memory > b.max_memory {
         let (field, part) = &e.memory_driver;
+        // Many runs each keeping a little: the replications (or the points) drive it.
+        let field = if kept * runs_f > e.memory * at_once { &"replications".to_owned() } else { field };
         return Err(at(
             l,
             field,
             format!(
-                "{what} needs about {} of memory ({at_once} run(s) at once of {}; this field accounts for {} \
-                 a run), above the budget of {}: lower this field (or --jobs), or raise --max-memory",
+                "{what} needs about {} of memory ({at_once} run(s) at once of {}, {} kept of each of {runs}; \
+                 the largest part of a run is {} from {}), above the budget of {}: lower this field (or \
+                 --jobs), or raise --max-memory",
                 show_bytes(memory),
                 show_bytes(e.memory),
+                show_bytes(kept),
                 show_bytes(*part),
+                e.memory_driver.0,
                 show_bytes(b.max_memory)
             ),
         ));

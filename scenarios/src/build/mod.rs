@@ -275,6 +275,9 @@ impl Builder<'_> {
 
     fn directors(&self, t: &Topology) -> Result<Vec<DirectorConfig>, Error> {
         let mut out = Vec::new();
+        // Name → index, so that a service of N real servers is N lookups, not N scans.
+        let index: std::collections::BTreeMap<&str, usize> =
+            t.servers.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
         for (di, d) in t.directors.iter().enumerate() {
             let p = format!("directors[{di}]");
             let mut timeouts = Timeouts::default();
@@ -324,7 +327,7 @@ impl Builder<'_> {
                 };
                 let mut dests = Vec::new();
                 for (ri, rs) in svc.real_servers.iter().enumerate() {
-                    let Some(server) = t.servers.iter().position(|s| s.name == rs.server) else {
+                    let Some(&server) = index.get(rs.server.as_str()) else {
                         return Err(self.err(
                             &format!("{sp}.real_servers[{ri}].server"),
                             format!("no real server named {:?}", rs.server),
