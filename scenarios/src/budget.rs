@@ -8,7 +8,8 @@
 //!   trace's times), plus six standard deviations of a Poisson count;
 //! - events: [`EVENTS_PER_CONN`] + [`EVENTS_PER_REQUEST`] × the mean requests of a
 //!   connection (a measured 16 for one request, 4.5 a request more), and the periodic
-//!   ones: samples, health checks, feedback reports, fail-over adverts;
+//!   ones: samples, health checks, feedback reports, fail-over adverts; scanning the real
+//!   servers (scheduling a connection, adding a server) counts one event per 64 servers;
 //! - memory: every offered connection held at once ([`BYTES_PER_CONN`]: the connection,
 //!   its IPVS entry, a CPU job; 176 bytes measured), each real server's latency
 //!   histogram ([`BYTES_PER_SERVER`], 38 KiB measured), each sample of the time series,
@@ -96,8 +97,17 @@ pub fn estimate(l: &Loaded) -> Estimate {
         addresses += f64::from(p.clients);
     }
     let servers = c.servers.len() as f64;
+    // Scheduling scans a service's real servers (the lc family, as the kernel does), and
+    // adding each one scans those before it: counted as events, one per 64 servers.
+    let dests: Vec<f64> =
+        c.directors.iter().flat_map(|d| &d.services).map(|s| s.dests.len() as f64).collect();
+    let widest = dests.iter().copied().fold(0.0, f64::max);
+    let set_up = dests.iter().map(|n| n * n).sum::<f64>() / 64.0 * (1.0 + c.director_events.len() as f64);
     let samples = c.sample_interval.map_or(0.0, |iv| dur_s / iv.as_secs_f64().max(1e-9) + 2.0);
-    let mut periodic = vec![("sample_interval_s".to_owned(), samples * (1.0 + servers / 64.0))];
+    let mut periodic = vec![
+        ("sample_interval_s".to_owned(), samples * (1.0 + servers / 64.0)),
+        (widest_group(l), conns * widest / 64.0 + set_up),
+    ];
     let checks: f64 = c
         .directors
         .iter()
@@ -129,6 +139,16 @@ pub fn estimate(l: &Loaded) -> Estimate {
     let report = 64.0 * 1024.0 + servers * BYTES_PER_SERVER + terms[2].1;
     let memory_driver = terms.into_iter().fold((String::new(), -1.0), |a, b| if b.1 > a.1 { b } else { a });
     Estimate { connections: conns, events, memory, report, events_driver, memory_driver }
+}
+
+/// The largest `count` group (what makes services wide).
+fn widest_group(l: &Loaded) -> String {
+    l.scenario
+        .servers
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, s)| s.count)
+        .map_or("servers".to_owned(), |(i, _)| format!("servers[{i}].count"))
 }
 
 /// The population that offers the most connections: its rate field.
@@ -219,11 +239,13 @@ pub fn check_keeping(l: &Loaded, runs: u64, what: &str, b: &Budget, keeps: Keeps
         Keeps::Reports => e.report,
         Keeps::Summaries => 4096.0 + l.cluster.servers.len() as f64 * 512.0,
     };
-    let memory = e.memory * at_once + kept * runs_f;
+    // A finished run keeps its report (part of what it held); the others still run.
+    let memory = e.memory * at_once + kept * (runs_f - at_once);
     if memory > b.max_memory {
         let (field, part) = &e.memory_driver;
         // Many runs each keeping a little: the replications (or the points) drive it.
-        let field = if kept * runs_f > e.memory * at_once { &"replications".to_owned() } else { field };
+        let field =
+            if kept * (runs_f - at_once) > e.memory * at_once { &"replications".to_owned() } else { field };
         return Err(at(
             l,
             field,

@@ -265,3 +265,19 @@ fn a_hundred_thousand_servers_validate() {
     assert_eq!(l.cluster.directors[0].services[0].dests.len(), 100_000);
     assert_eq!(l.cluster.servers[99_999].name, "rs100000");
 }
+
+#[test]
+fn a_sweep_of_too_many_points_is_refused_before_they_are_built() {
+    let axis = |f: &str| {
+        format!("Axis(field: \"{f}\", values: [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0])")
+    };
+    let axes: Vec<String> =
+        ["seed", "warmup_s", "clients[0].access_latency_ms", "sample_interval_s", "duration_s"]
+            .iter()
+            .map(|f| axis(f))
+            .collect();
+    let l = ok(&small("Exponential(mean: 7.0)", &format!("    sweep: [{}],", axes.join(", "))));
+    let e = l.sweep_points().expect_err("100,000 points");
+    assert!(e.message.contains("100000 points") && e.message.contains("at most 10000"), "{e}");
+    assert_eq!(e.location.as_ref().map(|l| l.line), Some(6), "{e}");
+}

@@ -84,7 +84,8 @@ impl Common {
     pub fn load(&self, extra: &[String]) -> anyhow::Result<Loaded> {
         let mut sets = self.sets.clone();
         sets.extend_from_slice(extra);
-        scenarios::load(&self.file, &sets).map_err(|e| InputError(e.to_string()).into())
+        scenarios::load_within(&self.file, &sets, Some(&self.budget()))
+            .map_err(|e| InputError(e.to_string()).into())
     }
 
     /// The run budget: `--max-events` (default 2e10), `--max-memory` (default half the

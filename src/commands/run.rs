@@ -140,6 +140,9 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
         match one.load(&[]).and_then(|l| {
             let reps = u64::from(l.scenario.replications.max(1));
             one.check_budget(&l, reps, "the run", scenarios::budget::Keeps::Reports)?;
+            if l.scenario.sweep.is_empty() {
+                return Ok((l, 1));
+            }
             let points = l.sweep_points().map_err(|e| InputError(e.to_string()))?;
             if points.len() > 1 {
                 super::sweep::check_budget(&one, &points)?;

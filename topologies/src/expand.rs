@@ -241,12 +241,12 @@ impl Topology {
             }
             let member_names: Vec<String> = (0..entry.count).map(|k| member_name(entry, k)).collect();
             names.insert(entry.name.clone(), "", i, member_names.clone())?;
+            let of = if entry.count == 1 {
+                String::new()
+            } else {
+                format!(" (one of the {} {})", entry.count, entry.name)
+            };
             for (name, address) in members(entry) {
-                let of = if entry.count == 1 {
-                    String::new()
-                } else {
-                    format!(" (one of the {} {})", entry.count, entry.name)
-                };
                 names.insert(name.clone(), &of, i, vec![name.clone()])?;
                 if let Some((j, other)) = addresses.insert(address, (i, name.clone())) {
                     error(

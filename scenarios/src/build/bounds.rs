@@ -170,12 +170,25 @@ pub(super) fn check_typed(b: &super::Builder<'_>, s: &Scenario, duration_s: f64)
         ));
     }
     let mut total = 0.0;
+    let max_memory = b.budget.map_or(f64::INFINITY, |b| b.max_memory);
     for (i, srv) in s.servers.iter().enumerate() {
         total += f64::from(srv.count);
         if total > MAX_SERVERS {
             return Err(b.err(
                 &format!("servers[{i}].count"),
-                format!("{} servers in all with this group; at most {MAX_SERVERS:e}", total),
+                format!("{total} servers in all with this group; at most {MAX_SERVERS:e}"),
+            ));
+        }
+        let bytes = total * crate::budget::BYTES_PER_SERVER;
+        if bytes > max_memory {
+            return Err(b.err(
+                &format!("servers[{i}].count"),
+                format!(
+                    "{total} servers in all with this group need about {} of memory in a run, above the \
+                     budget of {}: lower this count, or raise --max-memory",
+                    crate::budget::show_bytes(bytes),
+                    crate::budget::show_bytes(max_memory)
+                ),
             ));
         }
     }

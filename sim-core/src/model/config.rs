@@ -809,11 +809,12 @@ impl ClusterConfig {
                 let Some(s) = self.servers.get(dest.server) else {
                     return Err(err(place, format!("real server #{} does not exist", dest.server)));
                 };
-                let place = format!("{place} real server {:?}", s.name);
+                // The place is written only for an error: a service may have 100,000 dests.
+                let here = || format!("{place} real server {:?}", s.name);
                 if !seen.insert((dest.server, dest.port)) {
-                    return Err(err(place, "listed twice"));
+                    return Err(err(here(), "listed twice"));
                 }
-                self.validate_dest(&place, di, dest)?;
+                self.validate_dest("", di, dest).map_err(|e| ConfigError { place: here(), ..e })?;
             }
             if let Some(c) = &svc.check {
                 self.validate_check(&place, di, svc, c)?;
