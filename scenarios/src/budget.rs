@@ -88,7 +88,12 @@ pub fn estimate(l: &Loaded) -> Estimate {
             Transport::Tcp { requests, .. } | Transport::Udp { requests, .. } => requests.mean(),
         };
         let requests = if requests.is_finite() { requests.clamp(1.0, 1e6) + 1.0 } else { 1e6 };
-        let ev = n * (EVENTS_PER_CONN + EVENTS_PER_REQUEST * requests);
+        // An on-off process steps through its periods, arrivals or not.
+        let periods = match &p.arrival {
+            ArrivalProcess::OnOff { on, off, .. } => 2.0 * dur_s / (on.mean() + off.mean()).max(1e-9),
+            _ => 0.0,
+        };
+        let ev = n * (EVENTS_PER_CONN + EVENTS_PER_REQUEST * requests) + periods;
         if ev > conn_driver.1 {
             conn_driver = (format!("clients[{i}].arrival.{field}"), ev);
         }
@@ -113,16 +118,22 @@ pub fn estimate(l: &Loaded) -> Estimate {
         .iter()
         .flat_map(|d| &d.services)
         .filter_map(|s| s.check.as_ref().map(|k| (s.dests.len() as f64 + 1.0, k)))
-        .map(|(n, k)| n * 8.0 * dur_s / k.interval.as_secs_f64().max(1e-3))
+        .map(|(n, k)| n * 8.0 * dur_s / secs(k.interval))
         .sum();
     periodic.push(("directors".to_owned(), checks));
     if let Some(f) = &c.feedback {
-        let reports = servers * c.directors.len() as f64 * 24.0 * dur_s / f.interval.as_secs_f64().max(1e-3);
+        let dirs = c.directors.len() as f64;
+        let reports = servers * dirs * 24.0 * dur_s / secs(f.interval);
         periodic.push(("feedback.interval_s".to_owned(), reports));
+        periodic
+            .push(("feedback.rescan_s".to_owned(), dirs * (1.0 + servers / 64.0) * dur_s / secs(f.rescan)));
     }
     if let Some(h) = &c.ha {
-        periodic.push(("ha".to_owned(), h.members.len() as f64 * 1000.0 * dur_s));
+        periodic.push(ha_events(h, dur_s));
     }
+    // IPVS rate estimators: every 2 s, each real server of each service.
+    let total_dests: f64 = dests.iter().sum();
+    periodic.push(("duration_s".to_owned(), dur_s / 2.0 * (1.0 + total_dests / 64.0)));
     let events_driver = periodic.iter().fold(conn_driver, |a, b| if b.1 > a.1 { b.clone() } else { a });
     let events = conn_events + periodic.iter().map(|p| p.1).sum::<f64>() + 1000.0;
 
@@ -139,6 +150,30 @@ pub fn estimate(l: &Loaded) -> Estimate {
     let report = 64.0 * 1024.0 + servers * BYTES_PER_SERVER + terms[2].1;
     let memory_driver = terms.into_iter().fold((String::new(), -1.0), |a, b| if b.1 > a.1 { b } else { a });
     Estimate { connections: conns, events, memory, report, events_driver, memory_driver }
+}
+
+/// A duration in seconds, at least 1 ns (a divisor).
+fn secs(d: lvs_sched::Duration) -> f64 {
+    d.as_secs_f64().max(1e-9)
+}
+
+/// The fail-over group's timers and messages: every member tells every other on each
+/// medium at each keepalive (advert), and each sync daemon flushes.
+fn ha_events(h: &sim_core::ha::HaConfig, dur_s: f64) -> (String, f64) {
+    use sim_core::ha::Failover;
+    let m = h.members.len() as f64;
+    let (period, media, field) = match &h.failover {
+        Failover::Heartbeat(hb) => {
+            (secs(hb.keepalive), hb.media.len() + hb.ping_nodes.len(), "ha.failover.keepalive_s")
+        }
+        Failover::Vrrp(v) => (secs(v.advert_int), v.interfaces.len(), "ha.failover.advert_int_s"),
+        Failover::ActiveActive(s) => {
+            (secs(s.heartbeat.keepalive), s.heartbeat.media.len(), "ha.failover.heartbeat.keepalive_s")
+        }
+    };
+    let group = m * m * (2.0 + media as f64) * 4.0 * dur_s / period;
+    let sync = h.sync.as_ref().map_or(0.0, |s| m * 4.0 * dur_s / secs(s.flush));
+    (field.to_owned(), group + sync)
 }
 
 /// The largest `count` group (what makes services wide).
