@@ -36,6 +36,9 @@ pub const BYTES_PER_SERVER: f64 = 40.0 * 1024.0;
 pub const BYTES_PER_SERVING_SERVER: f64 = 480.0 * 1024.0;
 /// Bytes of one real server in one time-series sample (and its CSV row).
 pub const BYTES_PER_SERVER_SAMPLE: f64 = 160.0;
+/// Bytes a sweep point holds per real server until the sweep ends (its topology and
+/// configuration: names, links, CPUs, the services' entries).
+pub const BYTES_PER_POINT_SERVER: f64 = 1536.0;
 /// Bytes of a run whatever its size.
 pub const BYTES_PER_RUN: f64 = 32.0 * 1024.0 * 1024.0;
 /// Default `--max-events`.

@@ -143,7 +143,7 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
             if l.scenario.sweep.is_empty() {
                 return Ok((l, 1));
             }
-            let points = l.sweep_points().map_err(|e| InputError(e.to_string()))?;
+            let points = l.sweep_points_within(Some(&one.budget())).map_err(|e| InputError(e.to_string()))?;
             if points.len() > 1 {
                 super::sweep::check_budget(&one, &points)?;
             }
