@@ -33,7 +33,7 @@ pub const BYTES_PER_CONN: f64 = 256.0;
 /// Bytes of a real server (latency histogram, CPU, counters, its IPVS dests).
 pub const BYTES_PER_SERVER: f64 = 40.0 * 1024.0;
 /// Bytes a real server's latency histogram may grow by once it serves.
-pub const BYTES_PER_SERVING_SERVER: f64 = 480.0 * 1024.0;
+pub const BYTES_PER_SERVING_SERVER: f64 = 512.0 * 1024.0;
 /// Bytes of one real server in one time-series sample (and its CSV row).
 pub const BYTES_PER_SERVER_SAMPLE: f64 = 160.0;
 /// Bytes a sweep point holds per real server until the sweep ends (its topology and
