@@ -31,7 +31,7 @@ pub const EVENTS_PER_REQUEST: f64 = 16.0;
 /// Bytes a connection may hold until the end of its run.
 pub const BYTES_PER_CONN: f64 = 256.0;
 /// Bytes of a real server (latency histogram, CPU, counters, its IPVS dests).
-pub const BYTES_PER_SERVER: f64 = 40.0 * 1024.0;
+pub const BYTES_PER_SERVER: f64 = 48.0 * 1024.0;
 /// Bytes a real server's latency histogram may grow by once it serves.
 pub const BYTES_PER_SERVING_SERVER: f64 = 512.0 * 1024.0;
 /// Bytes of one real server in one time-series sample (and its CSV row).
