@@ -21,6 +21,7 @@
 //! - Never runs a simulation and never writes files: it reads the scenario and the
 //!   files it references (traces, ipvsadm-save files), and validates.
 
+pub mod budget;
 pub mod build;
 pub mod cst;
 pub mod doc;
@@ -35,6 +36,9 @@ use topologies::Topology;
 
 pub use doc::{Location, Source};
 pub use format::Scenario;
+
+/// The most points a sweep may have (the product of its axes' value counts).
+pub const MAX_SWEEP_POINTS: usize = 10_000;
 
 /// A scenario that cannot be used: where (when it can be told), and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,11 +93,21 @@ pub struct Loaded {
 
 /// Reads and builds a scenario file with `--set PATH=VALUE` overrides.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Error> {
+    load_within(path, overrides, None)
+}
+
+/// [`load`], refusing early (before the servers are written out) a topology whose
+/// servers alone exceed the budget's memory; [`budget::check`] checks the whole run.
+pub fn load_within(
+    path: &Path,
+    overrides: &[String],
+    budget: Option<&budget::Budget>,
+) -> Result<Loaded, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::bare(format!("{}: cannot read the scenario: {e}", path.display())))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    load_str(&path.display().to_string(), &stem, &text, &base, overrides)
+    load_str_within(&path.display().to_string(), &stem, &text, &base, overrides, budget)
 }
 
 /// Builds a scenario from text: `file` names it in messages, `stem` is its default name,
@@ -104,6 +118,18 @@ pub fn load_str(
     text: &str,
     base: &Path,
     overrides: &[String],
+) -> Result<Loaded, Error> {
+    load_str_within(file, stem, text, base, overrides, None)
+}
+
+/// [`load_str`] with [`load_within`]'s early check.
+pub fn load_str_within(
+    file: &str,
+    stem: &str,
+    text: &str,
+    base: &Path,
+    overrides: &[String],
+    budget: Option<&budget::Budget>,
 ) -> Result<Loaded, Error> {
     let mut d = doc::Doc::new(Source::File(file.to_owned()), text.to_owned());
     d.tree().map_err(|(l, m)| Error::at(l, m))?;
@@ -125,7 +151,7 @@ pub fn load_str(
     for (steps, value, arg) in sets.iter().filter(|s| !is_topology(&s.0)) {
         apply_set(&mut d, steps, value, arg)?;
     }
-    let mut loaded = build::build(d, file, stem, base)?;
+    let mut loaded = build::build(d, file, stem, base, budget)?;
     loaded.overrides = overrides.to_vec();
     Ok(loaded)
 }
@@ -203,7 +229,7 @@ impl Loaded {
                 .map_err(|m| Error::bare(format!("sweep axis {path}: {m}")))?;
             args.push(format!("{path}={value}"));
         }
-        let mut l = build::build(d, &self.file, &self.name, &self.base)?;
+        let mut l = build::build(d, &self.file, &self.name, &self.base, None)?;
         l.overrides = args;
         Ok(l)
     }
@@ -219,7 +245,7 @@ impl Loaded {
             args.push(arg);
         }
         let stem = self.name.clone();
-        let mut l = build::build(d, &self.file, &stem, &self.base)?;
+        let mut l = build::build(d, &self.file, &stem, &self.base, None)?;
         l.overrides = args;
         Ok(l)
     }
@@ -227,6 +253,16 @@ impl Loaded {
     /// The sweep's points: every combination of the axes' values (the last axis varies
     /// fastest), each as `(values, scenario)`. Without axes, the scenario itself.
     pub fn sweep_points(&self) -> Result<Vec<(Vec<String>, Loaded)>, Error> {
+        self.sweep_points_within(None)
+    }
+
+    /// [`Loaded::sweep_points`], refusing first (before any point is built) a sweep whose
+    /// points, all held at once, exceed the budget's memory: each holds its topology and
+    /// configuration ([`budget::BYTES_PER_POINT_SERVER`] a real server) and its text.
+    pub fn sweep_points_within(
+        &self,
+        budget: Option<&budget::Budget>,
+    ) -> Result<Vec<(Vec<String>, Loaded)>, Error> {
         let tree = self.doc.tree().map_err(|(l, m)| Error::at(l, m))?;
         let mut axes: Vec<(String, Vec<std::ops::Range<usize>>)> = Vec::new();
         if let Some(sweep) = tree.field("sweep") {
@@ -245,7 +281,32 @@ impl Loaded {
         if let Some((p, _)) = axes.iter().find(|(_, v)| v.is_empty()) {
             return Err(Error::bare(format!("sweep axis {p}: no values")));
         }
-        let total: usize = axes.iter().map(|(_, v)| v.len()).product();
+        let total = axes.iter().map(|(_, v)| v.len()).fold(1usize, usize::saturating_mul);
+        let at = tree.field("sweep").map(|f| self.doc.locate(f.value.span.start));
+        if total > MAX_SWEEP_POINTS {
+            return Err(Error {
+                location: at,
+                message: format!(
+                    "sweep: {total} points (the product of the axes' values); at most {MAX_SWEEP_POINTS}"
+                ),
+            });
+        }
+        let servers = self.cluster.servers.len();
+        let held = total as f64
+            * (servers as f64 * budget::BYTES_PER_POINT_SERVER + 2.0 * self.doc.text().len() as f64);
+        if let Some(b) = budget
+            && held > b.max_memory
+        {
+            return Err(Error {
+                location: at,
+                message: format!(
+                    "sweep: {total} points of {servers} real servers hold about {} at once, above the budget \
+                     of {}: fewer points (or servers), or raise --max-memory",
+                    budget::show_bytes(held),
+                    budget::show_bytes(b.max_memory)
+                ),
+            });
+        }
         let mut points = Vec::with_capacity(total);
         for k in 0..total {
             let mut rem = k;

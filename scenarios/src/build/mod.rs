@@ -21,16 +21,25 @@ use crate::doc::{Doc, offset_of, parse_path};
 use crate::format::{Arrival, Dist, Feedback, Law, Scenario, Transport};
 use crate::{Error, Loaded};
 
+pub mod bounds;
 mod events;
 
-/// Deserialises and builds an edited document.
-pub fn build(doc: Doc, file: &str, stem: &str, base: &Path) -> Result<Loaded, Error> {
+/// Deserialises and builds an edited document; with a budget, a topology whose servers
+/// alone would not fit its memory is refused before they are written out.
+pub fn build(
+    doc: Doc,
+    file: &str,
+    stem: &str,
+    base: &Path,
+    budget: Option<&crate::budget::Budget>,
+) -> Result<Loaded, Error> {
     let opts = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
     let scenario: Scenario = opts.from_str(doc.text()).map_err(|e| {
         let off = offset_of(doc.text(), e.span.start.line, e.span.start.col);
         Error::at(doc.locate(off), explain(&e.code))
     })?;
-    let b = Builder { doc: &doc, base };
+    bounds::check_text(&doc)?;
+    let b = Builder { doc: &doc, base, budget };
     let (topology, cluster) = b.cluster(&scenario)?;
     Ok(Loaded {
         name: scenario.name.clone().unwrap_or_else(|| stem.to_owned()),
@@ -58,6 +67,7 @@ fn explain(code: &ron::Error) -> String {
 struct Builder<'a> {
     doc: &'a Doc,
     base: &'a Path,
+    budget: Option<&'a crate::budget::Budget>,
 }
 
 fn secs(x: f64) -> Duration {
@@ -103,6 +113,7 @@ impl Builder<'_> {
                 format!("the warm-up ({warmup} s) must end before duration_s ({duration} s)"),
             ));
         }
+        bounds::check_typed(self, s, duration)?;
         let sample = match s.sample_interval_s {
             Some(x) => {
                 if !(x.is_finite() && x > 0.0) {
@@ -184,6 +195,9 @@ impl Builder<'_> {
             (built.actions, built.server_events, built.director_events);
         if let Some((k, message)) = cfg.fault_order_error() {
             return Err(self.err(&format!("events[{}].change", built.server_event_source[k]), message));
+        }
+        if let Some((k, message)) = cfg.director_order_error() {
+            return Err(self.err(&format!("events[{}].change", built.director_event_source[k]), message));
         }
         if let Some(f) = &s.feedback {
             // Checked even when disabled, so that a sweep over `feedback.enabled` finds a
@@ -269,6 +283,9 @@ impl Builder<'_> {
 
     fn directors(&self, t: &Topology) -> Result<Vec<DirectorConfig>, Error> {
         let mut out = Vec::new();
+        // Name → index, so that a service of N real servers is N lookups, not N scans.
+        let index: std::collections::HashMap<&str, usize> =
+            t.servers.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
         for (di, d) in t.directors.iter().enumerate() {
             let p = format!("directors[{di}]");
             let mut timeouts = Timeouts::default();
@@ -318,7 +335,7 @@ impl Builder<'_> {
                 };
                 let mut dests = Vec::new();
                 for (ri, rs) in svc.real_servers.iter().enumerate() {
-                    let Some(server) = t.servers.iter().position(|s| s.name == rs.server) else {
+                    let Some(&server) = index.get(rs.server.as_str()) else {
                         return Err(self.err(
                             &format!("{sp}.real_servers[{ri}].server"),
                             format!("no real server named {:?}", rs.server),
