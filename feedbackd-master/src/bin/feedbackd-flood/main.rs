@@ -72,7 +72,19 @@ struct Figures {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if cli.key_file.is_none() && !cli.master_args.iter().any(|a| a.starts_with("--insecure")) {
+        match write_keys() {
+            Ok((keys, key)) => {
+                cli.master_args.push(format!("--keys-file={}", keys.display()));
+                cli.key_file = Some(key);
+            }
+            Err(e) => {
+                eprintln!("feedbackd-flood: writing the keys file: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        }
+    }
     let master = cli
         .master
         .clone()
@@ -114,6 +126,35 @@ fn main() -> std::process::ExitCode {
         );
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// Without `--key-file` (and without `--master-arg=--insecure`), the run's keys in a fresh
+/// temporary folder, as `feedbackd-master add-agent` would write them: `rs1` may claim
+/// 10.0.0.2, the `greedy` agents 10.0.1.0/24 (compromised agents with valid keys), and the
+/// `evil` agents hold a key but may claim only 10.0.0.0/8, not the 203.0.113.x they try.
+/// Returns (keys file, the agents' key file).
+fn write_keys() -> std::io::Result<(PathBuf, PathBuf)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("feedbackd-flood-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut key = [0u8; 16];
+    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let mut lines = format!("rs1 {key} 10.0.0.2 tcp:80\n");
+    for i in 0..5 {
+        lines.push_str(&format!("greedy{i} {key} 10.0.1.0/24 tcp:80\n"));
+    }
+    for i in 0..200 {
+        lines.push_str(&format!("evil{i} {key} 10.0.0.0/8 tcp:80\n"));
+    }
+    let private = |path: &std::path::Path, text: &str| {
+        std::fs::write(path, text)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    };
+    let (keys, agent) = (dir.join("keys"), dir.join("agent.key"));
+    private(&keys, &lines)?;
+    private(&agent, &key)?;
+    Ok((keys, agent))
 }
 
 fn run_one(
