@@ -44,6 +44,10 @@ struct ScenarioArgs {
     /// The value is RON, as in the file; a missing field is added. Repeatable.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     sets: Vec<String>,
+    /// Allow the files the scenario names (import_ipvsadm, Trace(file:)) in DIR too, not
+    /// only in the scenario's own directory. Repeatable.
+    #[arg(long = "allow-path", value_name = "DIR")]
+    allow_paths: Vec<PathBuf>,
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
@@ -96,6 +100,9 @@ enum Command {
         /// Override a field (as for `run`), in every file.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         sets: Vec<String>,
+        /// Allow the files a scenario names in DIR too (as for `run`). Repeatable.
+        #[arg(long = "allow-path", value_name = "DIR")]
+        allow_paths: Vec<PathBuf>,
         /// Print only errors.
         #[arg(short, long)]
         quiet: bool,
@@ -226,7 +233,16 @@ fn main() -> ExitCode {
 }
 
 fn common(s: ScenarioArgs, out: Option<PathBuf>, jobs: usize) -> Common {
-    Common { file: s.file, sets: s.sets, out, quiet: s.quiet, json: s.json, progress: !s.no_progress, jobs }
+    Common {
+        file: s.file,
+        sets: s.sets,
+        allow_paths: s.allow_paths,
+        out,
+        quiet: s.quiet,
+        json: s.json,
+        progress: !s.no_progress,
+        jobs,
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -241,8 +257,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             commands::run::run(&c)
         }
-        Command::Validate { files, sets, quiet, json } => {
-            let c = Common { sets, quiet, json, ..Common::default() };
+        Command::Validate { files, sets, allow_paths, quiet, json } => {
+            let c = Common { sets, allow_paths, quiet, json, ..Common::default() };
             commands::run::validate(&c, &files)
         }
         Command::Sweep { scenario, output } => {

@@ -25,6 +25,7 @@ pub mod build;
 pub mod cst;
 pub mod doc;
 pub mod expect;
+pub mod files;
 pub mod format;
 
 use std::fmt;
@@ -34,6 +35,7 @@ use sim_core::model::ClusterConfig;
 use topologies::Topology;
 
 pub use doc::{Location, Source};
+pub use files::FileAccess;
 pub use format::Scenario;
 
 /// A scenario that cannot be used: where (when it can be told), and why.
@@ -75,6 +77,8 @@ pub struct Loaded {
     pub file: String,
     /// Directory that relative paths in the scenario are relative to.
     pub base: PathBuf,
+    /// Where the files it names may be (its directory, `--allow-path` directories).
+    pub files: FileAccess,
     /// The edited text it was built from.
     pub doc: doc::Doc,
     /// The `--set` arguments applied, as given.
@@ -87,13 +91,21 @@ pub struct Loaded {
     pub cluster: ClusterConfig,
 }
 
-/// Reads and builds a scenario file with `--set PATH=VALUE` overrides.
+/// Reads and builds a scenario file with `--set PATH=VALUE` overrides. The files it names
+/// must be in its directory.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Error> {
+    load_allowing(path, overrides, &[])
+}
+
+/// [`load`], the files the scenario names allowed in `allowed` directories too
+/// (`--allow-path`).
+pub fn load_allowing(path: &Path, overrides: &[String], allowed: &[PathBuf]) -> Result<Loaded, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::bare(format!("{}: cannot read the scenario: {e}", path.display())))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    load_str(&path.display().to_string(), &stem, &text, &base, overrides)
+    let files = FileAccess::new(&base, allowed);
+    load_doc(&path.display().to_string(), &stem, &text, &files, overrides)
 }
 
 /// Builds a scenario from text: `file` names it in messages, `stem` is its default name,
@@ -103,6 +115,16 @@ pub fn load_str(
     stem: &str,
     text: &str,
     base: &Path,
+    overrides: &[String],
+) -> Result<Loaded, Error> {
+    load_doc(file, stem, text, &FileAccess::new(base, &[]), overrides)
+}
+
+fn load_doc(
+    file: &str,
+    stem: &str,
+    text: &str,
+    files: &FileAccess,
     overrides: &[String],
 ) -> Result<Loaded, Error> {
     let mut d = doc::Doc::new(Source::File(file.to_owned()), text.to_owned());
@@ -125,7 +147,7 @@ pub fn load_str(
     for (steps, value, arg) in sets.iter().filter(|s| !is_topology(&s.0)) {
         apply_set(&mut d, steps, value, arg)?;
     }
-    let mut loaded = build::build(d, file, stem, base)?;
+    let mut loaded = build::build(d, file, stem, files)?;
     loaded.overrides = overrides.to_vec();
     Ok(loaded)
 }
@@ -203,7 +225,7 @@ impl Loaded {
                 .map_err(|m| Error::bare(format!("sweep axis {path}: {m}")))?;
             args.push(format!("{path}={value}"));
         }
-        let mut l = build::build(d, &self.file, &self.name, &self.base)?;
+        let mut l = build::build(d, &self.file, &self.name, &self.files)?;
         l.overrides = args;
         Ok(l)
     }
@@ -219,7 +241,7 @@ impl Loaded {
             args.push(arg);
         }
         let stem = self.name.clone();
-        let mut l = build::build(d, &self.file, &stem, &self.base)?;
+        let mut l = build::build(d, &self.file, &stem, &self.files)?;
         l.overrides = args;
         Ok(l)
     }
