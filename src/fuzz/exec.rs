@@ -73,6 +73,9 @@ const STDERR_KEEP: usize = 64 * 1024;
 pub fn exec(bin: &Path, args: &[String], cwd: &Path, caps: Caps) -> std::io::Result<Exec> {
     let mut cmd = Command::new(bin);
     cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    // A backtrace tells where an allocation failed (the finding's key) and how a panic
+    // was reached.
+    cmd.env("RUST_BACKTRACE", "1");
     limit_address_space(&mut cmd, caps.address_space);
     let t0 = Instant::now();
     let mut child = cmd.spawn()?;
@@ -114,7 +117,7 @@ pub fn exec(bin: &Path, args: &[String], cwd: &Path, caps: Caps) -> std::io::Res
 
 fn classify(s: ExitStatus, killed: bool, stderr: &str, wall: Duration) -> (Outcome, String) {
     if killed {
-        return (Outcome::PastCap, format!("killed after {} s", wall.as_secs_f64()));
+        return (Outcome::PastCap, format!("killed at the {} s cap", wall.as_secs_f64()));
     }
     let panic = stderr.contains("panicked at");
     match (s.code(), s.signal()) {
@@ -133,6 +136,30 @@ pub fn panic_location(stderr: &str) -> Option<String> {
     let rest = &stderr[stderr.find("panicked at ")? + "panicked at ".len()..];
     let loc = rest.split([':', '\n']).take(2).collect::<Vec<_>>().join(":");
     (!loc.is_empty()).then_some(loc)
+}
+
+/// The part of a child's stderr worth keeping: 40 lines from the panic or the failed
+/// allocation (with the backtrace's start), else its last 20 lines.
+pub fn excerpt(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let marks = ["panicked at", "memory allocation of", "overflowed its stack"];
+    match lines.iter().position(|l| marks.iter().any(|m| l.contains(m))) {
+        Some(i) => lines[i..lines.len().min(i + 40)].join("\n"),
+        None => lines[lines.len().saturating_sub(20)..].join("\n"),
+    }
+}
+
+/// `FILE:LINE` of the backtrace's first frame in this workspace's code (not the standard
+/// library's or a dependency's), relative to the workspace.
+pub fn first_own_frame(stderr: &str) -> Option<String> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+    stderr.lines().filter_map(|l| l.trim_start().strip_prefix("at ")).find_map(|at| {
+        if at.starts_with("/rustc/") || at.contains("/.cargo/registry/") {
+            return None;
+        }
+        let rel = at.strip_prefix(root).unwrap_or(at);
+        Some(rel.rsplit_once(':').map_or(rel, |(fl, _col)| fl).to_owned())
+    })
 }
 
 /// Sets `RLIMIT_AS` in the child between fork and exec.
@@ -155,6 +182,17 @@ mod tests {
         let e = "\nthread 'main' panicked at sched/src/time.rs:88:9:\nvirtual time overflow\n";
         assert_eq!(panic_location(e).as_deref(), Some("sched/src/time.rs:88"));
         assert_eq!(panic_location("no panic here"), None);
+    }
+
+    #[test]
+    fn an_allocation_failure_is_keyed_by_the_first_frame_in_this_workspace() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let e = format!(
+            "memory allocation of 8 bytes failed\nstack backtrace:\n   0: std::alloc::rust_oom\n             at /rustc/abc/library/std/src/alloc.rs:424:5\n   4: grow\n             at /root/.cargo/registry/src/x/y.rs:1:2\n   9: alloc\n             at {root}/sim-core/src/model/sim/flow.rs:662:28\n  10: arrival\n             at {root}/sim-core/src/model/sim/flow.rs:159:22\n"
+        );
+        assert_eq!(first_own_frame(&e).as_deref(), Some("sim-core/src/model/sim/flow.rs:662"));
+        assert!(excerpt(&e).starts_with("memory allocation of 8 bytes failed\nstack backtrace:"));
+        assert_eq!(first_own_frame("memory allocation of 8 bytes failed\n"), None);
     }
 
     fn sh(script: &str, caps: Caps) -> Exec {

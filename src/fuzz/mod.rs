@@ -241,10 +241,23 @@ fn record(cfg: &Config, st: &mut Stats, t: Tried) -> std::io::Result<()> {
 fn key(stage: &str, e: &Exec, m: &Mutant) -> String {
     let raw = match &e.outcome {
         Outcome::Panic(loc) => format!("panic-{}", loc.as_deref().unwrap_or("unknown")),
-        Outcome::Abort(_) if e.stderr.contains("memory allocation of") => format!("abort-oom-{stage}"),
+        Outcome::Abort(_) if e.stderr.contains("memory allocation of") => {
+            format!("abort-oom-{stage}-{}", exec::first_own_frame(&e.stderr).unwrap_or_default())
+        }
+        Outcome::Abort(_) if e.stderr.contains("overflowed its stack") => {
+            format!("abort-stack-overflow-{stage}")
+        }
         Outcome::Abort(sig) => format!("abort-signal{sig}-{stage}"),
         _ => {
-            let fields: Vec<&str> = m.edits.iter().map(|x| x.split(':').next().unwrap_or("")).collect();
+            // The last step of each field edited (`rate`, `duration_s`, `events`).
+            let mut fields: Vec<&str> = m
+                .edits
+                .iter()
+                .map(|x| x.split(':').next().unwrap_or("").rsplit('.').next().unwrap_or(""))
+                .map(|f| f.split('[').next().unwrap_or(f))
+                .collect();
+            fields.sort_unstable();
+            fields.dedup();
             format!("past-cap-{stage}-{}", fields.join("+"))
         }
     };
@@ -258,12 +271,10 @@ fn write_finding(dir: &Path, cfg: &Config, f: &Failure) -> std::io::Result<()> {
     if ron.exists() {
         return Ok(());
     }
-    let tail: Vec<&str> = f.exec.stderr.lines().rev().take(20).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
     let text = format!(
         "input {} of seed {} (lvsim-fuzz --seed {} --first {} --inputs 1)\nfrom {}\nedits:\n  {}\n\
          command: {}\n  (the mutant is {}; budget {:?}; caps: validate {:?}, run {:?})\n\
-         status: {} after {:.2} s ({})\nlast stderr lines:\n{}\n",
+         status: {} after {:.2} s ({})\nstderr:\n{}\n",
         f.index,
         cfg.seed,
         cfg.seed,
@@ -278,7 +289,7 @@ fn write_finding(dir: &Path, cfg: &Config, f: &Failure) -> std::io::Result<()> {
         f.exec.status,
         f.exec.elapsed.as_secs_f64(),
         f.exec.outcome.class(),
-        tail.join("\n"),
+        exec::excerpt(&f.exec.stderr),
     );
     std::fs::write(dir.join(format!("{}.txt", f.key)), text)?;
     std::fs::write(&ron, &f.mutant.text)
