@@ -70,6 +70,27 @@ struct OutputArgs {
     jobs: usize,
 }
 
+/// The run budget that `validate` checks and `run`, `sweep` and `plan` check before they
+/// start (docs/scenarios.md, "Bounds and the run budget").
+#[derive(Args, Clone, Debug, Default)]
+struct BudgetArgs {
+    /// Refuse a command whose runs together are estimated to simulate more than N events
+    /// [default: 2e10].
+    #[arg(long, value_name = "N", value_parser = parse_events)]
+    max_events: Option<f64>,
+    /// Refuse a command whose runs at once are estimated to hold more than SIZE of
+    /// memory (`8G`, `512M`) [default: half the machine's memory, else 8G].
+    #[arg(long, value_name = "SIZE", value_parser = scenarios::budget::parse_size)]
+    max_memory: Option<f64>,
+}
+
+fn parse_events(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a number of events > 0 (such as 2e10)")),
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Simulate a scenario and write its report: summary.json, CSV time series and a
@@ -83,6 +104,8 @@ enum Command {
         scenario: ScenarioArgs,
         #[command(flatten)]
         output: OutputArgs,
+        #[command(flatten)]
+        budget: BudgetArgs,
         /// Master seed (overrides the scenario's).
         #[arg(long)]
         seed: Option<u64>,
@@ -109,6 +132,8 @@ enum Command {
         /// Print a JSON array of results.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
     /// Run every point of the scenario's `sweep` (the product of its axes' values, each
     /// point replicated) in parallel on all cores; write a comparison report (table and
@@ -118,6 +143,8 @@ enum Command {
         scenario: ScenarioArgs,
         #[command(flatten)]
         output: OutputArgs,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
     /// Capacity planning: find the smallest number of real servers, and the best
     /// scheduler, that keep a service level objective at the scenario's load, by
@@ -128,6 +155,8 @@ enum Command {
         scenario: ScenarioArgs,
         #[command(flatten)]
         output: OutputArgs,
+        #[command(flatten)]
+        budget: BudgetArgs,
         /// The objective, `METRIC<=VALUE` or `METRIC>=VALUE` on a summary.json value
         /// (`latency_ms.p99<=200`, `throughput_cps>=900`). Repeatable: all must hold.
         #[arg(long, value_name = "METRIC<=VALUE")]
@@ -232,7 +261,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn common(s: ScenarioArgs, out: Option<PathBuf>, jobs: usize) -> Common {
+fn common(s: ScenarioArgs, out: Option<PathBuf>, jobs: usize, b: BudgetArgs) -> Common {
     Common {
         file: s.file,
         sets: s.sets,
@@ -242,13 +271,15 @@ fn common(s: ScenarioArgs, out: Option<PathBuf>, jobs: usize) -> Common {
         json: s.json,
         progress: !s.no_progress,
         jobs,
+        max_events: b.max_events,
+        max_memory: b.max_memory,
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { scenario, output, seed, replications } => {
-            let mut c = common(scenario, output.out, output.jobs);
+        Command::Run { scenario, output, budget, seed, replications } => {
+            let mut c = common(scenario, output.out, output.jobs, budget);
             if let Some(s) = seed {
                 c.sets.push(format!("seed={s}"));
             }
@@ -257,23 +288,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             commands::run::run(&c)
         }
-        Command::Validate { files, sets, allow_paths, quiet, json } => {
-            let c = Common { sets, allow_paths, quiet, json, ..Common::default() };
+        Command::Validate { files, sets, allow_paths, quiet, json, budget } => {
+            let c = Common {
+                sets,
+                allow_paths,
+                quiet,
+                json,
+                max_events: budget.max_events,
+                max_memory: budget.max_memory,
+                ..Common::default()
+            };
             commands::run::validate(&c, &files)
         }
-        Command::Sweep { scenario, output } => {
-            commands::sweep::sweep(&common(scenario, output.out, output.jobs))
+        Command::Sweep { scenario, output, budget } => {
+            commands::sweep::sweep(&common(scenario, output.out, output.jobs, budget))
         }
-        Command::Plan { scenario, output, slo, servers, min, max, schedulers } => {
+        Command::Plan { scenario, output, budget, slo, servers, min, max, schedulers } => {
             let o = commands::plan::PlanOpts { slo, servers, min, max, schedulers };
-            commands::plan::plan(&common(scenario, output.out, output.jobs), &o)
+            commands::plan::plan(&common(scenario, output.out, output.jobs, budget), &o)
         }
         Command::Export { scenario, out, stdout } => {
             let what = match stdout.as_deref() {
                 None => commands::export::What::All,
                 Some(w) => commands::export::What::parse(w)?,
             };
-            commands::export::export(&common(scenario, out, 0), &what)
+            commands::export::export(&common(scenario, out, 0, BudgetArgs::default()), &what)
         }
         Command::List { what, json } => {
             use commands::list::What;

@@ -21,6 +21,7 @@
 //! - Never runs a simulation and never writes files: it reads the scenario and the
 //!   files it references (traces, ipvsadm-save files), and validates.
 
+pub mod budget;
 pub mod build;
 pub mod cst;
 pub mod doc;

@@ -17,6 +17,9 @@ impl Time {
     /// The start of a run.
     pub const ZERO: Time = Time(0);
 
+    /// The end of virtual time: where `Time + Duration` saturates.
+    pub const MAX: Time = Time(u64::MAX);
+
     /// Nanoseconds since the start of the run.
     pub const fn as_nanos(self) -> u64 {
         self.0
@@ -60,8 +63,11 @@ impl Duration {
 
 impl Add<Duration> for Time {
     type Output = Time;
+    /// Saturates at the end of virtual time (`u64::MAX` ns, 584 years): a sample from a
+    /// long tail cannot make time wrap; a driver stops long before (the simulator at its
+    /// horizon).
     fn add(self, d: Duration) -> Time {
-        Time(self.0.checked_add(d.0).expect("virtual time overflow"))
+        Time(self.0.saturating_add(d.0))
     }
 }
 
@@ -94,5 +100,20 @@ impl fmt::Display for Time {
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:09}s", self.0 / 1_000_000_000, self.0 % 1_000_000_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adding_saturates_at_the_end_of_time() {
+        assert_eq!(Time(u64::MAX - 1) + Duration(5), Time::MAX);
+        assert_eq!(Time(7) + Duration(u64::MAX), Time::MAX);
+        assert_eq!(Time(7) + Duration(3), Time(10));
+        let mut t = Time(u64::MAX - 2);
+        t += Duration::from_secs(1);
+        assert_eq!(t, Time::MAX);
     }
 }

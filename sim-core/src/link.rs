@@ -142,12 +142,12 @@ impl Channel {
         let serialise_ns = match self.cfg.bandwidth_bps {
             None => 0,
             // u128: 8·bytes·1e9 overflows u64 from about 2.3 GB.
+            // Saturating, as virtual time does (a size from a long tail).
             Some(bps) => u64::try_from((u128::from(bytes) * 8_000_000_000).div_ceil(u128::from(bps)))
-                .expect("serialisation time overflows u64 ns"),
+                .unwrap_or(u64::MAX),
         };
-        let per_packet_ns =
-            packets.checked_mul(self.cfg.per_packet.0).expect("per-packet time overflows u64 ns");
-        Duration(serialise_ns.checked_add(per_packet_ns).expect("service time overflows u64 ns"))
+        let per_packet_ns = packets.saturating_mul(self.cfg.per_packet.0);
+        Duration(serialise_ns.saturating_add(per_packet_ns))
     }
 
     /// A message of `bytes` in `packets` packets is offered at `now` (calls come with

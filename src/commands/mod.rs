@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use reports::{RunMeta, Summary};
 use scenarios::Loaded;
+use scenarios::budget::{Budget, DEFAULT_MAX_EVENTS, DEFAULT_MAX_MEMORY};
 use sim_core::model::{ClusterConfig, RunReport, Simulation};
 
 /// Exit code 2: bad usage, or a scenario (or a file it references) that is malformed or
@@ -75,6 +76,10 @@ pub struct Common {
     pub progress: bool,
     /// Worker threads for parallel runs; 0 = every core.
     pub jobs: usize,
+    /// `--max-events` and `--max-memory` (`None`: the defaults, see [`Common::budget`]).
+    pub max_events: Option<f64>,
+    /// `--max-memory` [bytes].
+    pub max_memory: Option<f64>,
 }
 
 impl Common {
@@ -91,6 +96,24 @@ impl Common {
             .map_err(|e| InputError(e.to_string()).into())
     }
 
+    /// The run budget: `--max-events` (default 2e10), `--max-memory` (default half the
+    /// machine's memory, else 8 GiB), runs at once `--jobs` (default every core).
+    pub fn budget(&self) -> Budget {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Budget {
+            max_events: self.max_events.unwrap_or(DEFAULT_MAX_EVENTS),
+            max_memory: self.max_memory.or_else(half_the_memory).unwrap_or(DEFAULT_MAX_MEMORY),
+            parallel: if self.jobs == 0 { cores } else { self.jobs },
+        }
+    }
+
+    /// Refuses (exit 2) a command of `runs` runs of `l` that exceeds the budget; `what`
+    /// names the command in the message.
+    pub fn check_budget(&self, l: &Loaded, runs: u64, what: &str) -> anyhow::Result<()> {
+        scenarios::budget::check(l, runs, what, &self.budget()).map_err(|e| InputError(e.to_string()))?;
+        Ok(())
+    }
+
     /// The report directory.
     pub fn out_dir(&self, name: &str, suffix: &str) -> PathBuf {
         self.out.clone().unwrap_or_else(|| Path::new("lvsim-out").join(format!("{name}{suffix}")))
@@ -105,6 +128,14 @@ impl Common {
     pub fn pool(&self) -> anyhow::Result<rayon::ThreadPool> {
         Ok(rayon::ThreadPoolBuilder::new().num_threads(self.jobs).build()?)
     }
+}
+
+/// Half of `MemTotal` in /proc/meminfo [bytes], if it can be read.
+fn half_the_memory() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0 / 2.0)
 }
 
 /// Runs one configuration, reporting virtual-time progress to `observe`.

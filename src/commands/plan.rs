@@ -154,6 +154,11 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
 
     // Each trial's cost is unknown in advance; the bar counts trials as they finish.
     let per_sched = ((p.max - p.min + 1) as f64).log2().ceil() as u64 + 1;
+    // The budget at the largest count, as if every trial were that large.
+    let largest =
+        l.with(&[(count_path.clone(), p.max.to_string())]).map_err(|e| InputError(e.to_string()))?;
+    let runs = per_sched * p.schedulers.len() as u64 * u64::from(l.scenario.replications.max(1));
+    c.check_budget(&largest, runs, &format!("the plan (at {count_path} = {})", p.max))?;
     let bar = count_bar(c.bars(), per_sched * p.schedulers.len() as u64, &format!("{} plan", l.name));
     let trial = |sched: Scheduler, n: u32| -> anyhow::Result<PlanTrial> {
         let name = sched.name().to_owned();

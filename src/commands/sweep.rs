@@ -20,6 +20,7 @@ pub fn sweep(c: &Common) -> anyhow::Result<()> {
         .into());
     }
     let points = l.sweep_points().map_err(|e| InputError(e.to_string()))?;
+    check_budget(c, &points)?;
     let jobs: Vec<(usize, _)> = points
         .iter()
         .enumerate()
@@ -81,6 +82,16 @@ pub fn sweep(c: &Common) -> anyhow::Result<()> {
             .collect();
         write!(out, "{}", table(&header, &rows))?;
         writeln!(out, "\nreport: {}", dir.join("report.html").display())?;
+    }
+    Ok(())
+}
+
+/// Checks every point of a sweep against the budget, each as if every run of the sweep
+/// were like it (an upper bound: the largest point decides).
+pub fn check_budget(c: &Common, points: &[(Vec<String>, scenarios::Loaded)]) -> anyhow::Result<()> {
+    let runs: u64 = points.iter().map(|(_, p)| u64::from(p.scenario.replications.max(1))).sum();
+    for (values, p) in points {
+        c.check_budget(p, runs, &format!("the sweep (at point {})", values.join(", ")))?;
     }
     Ok(())
 }

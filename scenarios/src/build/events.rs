@@ -21,6 +21,8 @@ pub(super) struct Built {
     /// The scenario event (index into `events`) each server event comes from.
     pub server_event_source: Vec<usize>,
     pub director_events: Vec<DirectorEvent>,
+    /// The scenario event (index into `events`) each director event comes from.
+    pub director_event_source: Vec<usize>,
 }
 
 /// How a change is named in messages.
@@ -51,6 +53,7 @@ impl Builder<'_> {
             let at = secs(self.finite(&format!("{p}.at_s"), e.at_s, 0.0)?);
             if let Some(change) = director_change(e.change) {
                 out.director_events.push(self.director_event(&p, e, at, change, cfg)?);
+                out.director_event_source.push(i);
                 continue;
             }
             let Some(server) = &e.server else {

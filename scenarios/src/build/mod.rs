@@ -21,6 +21,7 @@ use crate::files::{self, FileAccess};
 use crate::format::{Arrival, Dist, Feedback, Law, Scenario, Transport};
 use crate::{Error, Loaded};
 
+pub mod bounds;
 mod events;
 
 /// Deserialises and builds an edited document.
@@ -30,6 +31,7 @@ pub fn build(doc: Doc, file: &str, stem: &str, files: &FileAccess) -> Result<Loa
         let off = offset_of(doc.text(), e.span.start.line, e.span.start.col);
         Error::at(doc.locate(off), explain(&e.code))
     })?;
+    bounds::check_text(&doc)?;
     let b = Builder { doc: &doc, files };
     let (topology, cluster) = b.cluster(&scenario)?;
     Ok(Loaded {
@@ -131,6 +133,7 @@ impl Builder<'_> {
                 format!("the warm-up ({warmup} s) must end before duration_s ({duration} s)"),
             ));
         }
+        bounds::check_typed(self, s, duration)?;
         let sample = match s.sample_interval_s {
             Some(x) => {
                 if !(x.is_finite() && x > 0.0) {
@@ -218,6 +221,9 @@ impl Builder<'_> {
             (built.actions, built.server_events, built.director_events);
         if let Some((k, message)) = cfg.fault_order_error() {
             return Err(self.err(&format!("events[{}].change", built.server_event_source[k]), message));
+        }
+        if let Some((k, message)) = cfg.director_order_error() {
+            return Err(self.err(&format!("events[{}].change", built.director_event_source[k]), message));
         }
         if let Some(f) = &s.feedback {
             // Checked even when disabled, so that a sweep over `feedback.enabled` finds a

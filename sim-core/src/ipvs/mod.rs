@@ -569,7 +569,9 @@ impl Ipvs {
     /// and every average is 0, the remaining runs up to `now` would change nothing and
     /// are skipped: a long idle stretch costs one run, not one per 2 s.
     fn run_estimators(&mut self, now: Time) {
-        while self.next_tick <= now {
+        // `next_tick < Time::MAX`: at the end of time (where additions saturate) the
+        // loop would never end.
+        while self.next_tick <= now && self.next_tick < Time::MAX {
             let mut busy = self.total.tick();
             for svc in self.services.iter_mut().filter(|s| s.linked) {
                 busy |= svc.counters.tick();
@@ -580,7 +582,7 @@ impl Ipvs {
             self.next_tick += EST_PERIOD;
             if !busy && self.next_tick <= now {
                 let periods = (now - self.next_tick).0 / EST_PERIOD.0 + 1;
-                self.next_tick = Time(self.next_tick.0 + periods * EST_PERIOD.0);
+                self.next_tick = Time(self.next_tick.0.saturating_add(periods.saturating_mul(EST_PERIOD.0)));
             }
         }
     }

@@ -286,7 +286,11 @@ impl Ipvs {
                         self.next_due = head.map_or(others, |h| h.min(others));
                     }
                 }
-                (next, _) => self.next_due = next.map_or(NEVER, |(t, _)| t),
+                (next, _) => {
+                    self.next_due = next.map_or(NEVER, |(t, _)| t);
+                    // Nothing more is due (`NEVER <= now` at the end of time would loop).
+                    break;
+                }
             }
         }
     }
@@ -402,7 +406,7 @@ impl Ipvs {
     #[inline(always)]
     fn arm_lane(&mut self, id: ConnId, lane: LaneId) {
         // Raw nanoseconds: `Time + Duration` is an out-of-line call from here.
-        let deadline = Time(self.now.0 + self.timers.timeout(lane).0);
+        let deadline = Time(self.now.0.saturating_add(self.timers.timeout(lane).0));
         let c = self.conns[id.0 as usize].as_mut().expect("armed entry exists");
         let old = c.timer();
         if old.armed && old.lane == lane && self.timers.is_tail(old) {

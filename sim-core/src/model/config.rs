@@ -537,6 +537,9 @@ impl ClusterConfig {
                 ));
             }
         }
+        if let Some((i, message)) = self.director_order_error() {
+            return Err(err(format!("director event at {}", self.director_events[i].at), message));
+        }
         if let Some(ha) = &self.ha {
             self.validate_ha(ha)?;
         }
@@ -727,6 +730,42 @@ impl ClusterConfig {
                     ));
                 }
                 (recover, _) => *f = !recover,
+            }
+        }
+        None
+    }
+
+    /// The first director event (index into [`ClusterConfig::director_events`]) that
+    /// breaks the alternation of `Down` and `Up` (in time order, equal times in
+    /// configuration order; every director starts up), and why: a director that is up
+    /// cannot boot, one that is down cannot die.
+    pub fn director_order_error(&self) -> Option<(usize, String)> {
+        let mut events: Vec<(Duration, usize, &DirectorEvent)> = self
+            .director_events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e.change, DirectorChange::Down | DirectorChange::Up))
+            .map(|(i, e)| (e.at, i, e))
+            .collect();
+        events.sort_by_key(|&(at, i, _)| (at, i));
+        let mut down = vec![false; self.directors.len()];
+        for (_, i, e) in events {
+            let Some(d) = down.get_mut(e.director) else { continue };
+            let name = &self.directors[e.director].name;
+            match (e.change == DirectorChange::Up, *d) {
+                (true, false) => {
+                    return Some((
+                        i,
+                        format!("director {name:?} boots (DirectorUp), but it is up: it must go down first"),
+                    ));
+                }
+                (false, true) => {
+                    return Some((
+                        i,
+                        format!("director {name:?} goes down (DirectorDown), but it is down already"),
+                    ));
+                }
+                (up, _) => *d = !up,
             }
         }
         None

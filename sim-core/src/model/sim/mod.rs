@@ -27,6 +27,12 @@ use crate::stats::{BatchMeans, Latency, LogHistogram, TimeIntegral};
 
 use self::flow::Msg;
 
+/// Where a run ends whatever is left [146 years]: far beyond any time a scenario can
+/// hold (the scenario format bounds every time to a small fraction of it), so only a
+/// sample from a long tail or a time that saturated at [`Time::MAX`] reaches it. Sums of
+/// a few times below it cannot overflow `u64`.
+pub const HORIZON: Time = Time(1 << 62);
+
 /// A run in progress.
 pub struct Simulation {
     cfg: ClusterConfig,
@@ -297,6 +303,12 @@ impl Simulation {
             }
             let timer = self.completions.peek();
             let next_event = self.queue.peek_key();
+            // Past the horizon only a sample from a long tail (or a time that saturated)
+            // is left: the run ends there, its connections counted as stuck.
+            let next = timer.map(|(t, _, _)| t).into_iter().chain(next_event.map(|(t, _)| t)).min();
+            if next.is_none_or(|t| t > HORIZON) {
+                break;
+            }
             match (timer, next_event) {
                 (None, None) => break,
                 (Some((t, seq, owner)), ev) if ev.is_none_or(|k| (t, seq) < k) => {
@@ -324,7 +336,7 @@ impl Simulation {
         self.end_stuck_conns();
         if self.cfg.drain_ipvs {
             for d in &mut self.dirs {
-                while let Some(t) = d.ipvs.next_deadline() {
+                while let Some(t) = d.ipvs.next_deadline().filter(|&t| t <= HORIZON) {
                     d.ipvs.advance(t);
                     self.now = self.now.max(t);
                 }
@@ -397,6 +409,14 @@ impl Simulation {
         let name = &self.cfg.directors[d].name;
         let mut rng = Streams::new(self.cfg.seed).stream(&format!("director/{name}/ipvs/{}", self.now.0));
         let seed = rand::RngCore::next_u64(&mut rng);
+        // A reference into the old table (a fallback server the health checker put in,
+        // or a dest id that the fresh table numbers differently) would outlive it: drop
+        // them, let the fresh table set its own, then look for the rest in the others.
+        for s in &mut self.servers {
+            if s.weight_ref.is_some_and(|(rd, _, _)| rd == d) {
+                s.weight_ref = None;
+            }
+        }
         let fresh = Director::new(&self.cfg, d, seed, &mut self.servers).expect("validated at start");
         let old = std::mem::replace(&mut self.dirs[d], fresh);
         let s = old.ipvs.stats();
@@ -416,6 +436,21 @@ impl Simulation {
         new.holds = self.ha.as_ref().is_none_or(|h| !h.has(d));
         if let Some(ha) = &self.ha {
             ha.configure_sync(d, &mut new.ipvs);
+        }
+        self.relink_weight_refs();
+    }
+
+    /// Points every server without a weight reference at the first table (in director
+    /// order) that lists it, if any does.
+    fn relink_weight_refs(&mut self) {
+        for (di, dir) in self.dirs.iter().enumerate() {
+            for (sid, dests) in dir.dest_server.iter().enumerate() {
+                for (did, &server) in dests.iter().enumerate() {
+                    if let Some(s) = self.servers.get_mut(server as usize) {
+                        s.weight_ref.get_or_insert((di, ServiceId(sid as u32), DestId(did as u32)));
+                    }
+                }
+            }
         }
     }
 
