@@ -69,6 +69,9 @@ impl Error {
     }
 }
 
+/// Most points a sweep may have (the product of its axes' value counts).
+pub const MAX_SWEEP_POINTS: usize = 10_000;
+
 /// A scenario ready to run.
 #[derive(Clone, Debug)]
 pub struct Loaded {
@@ -268,7 +271,21 @@ impl Loaded {
         if let Some((p, _)) = axes.iter().find(|(_, v)| v.is_empty()) {
             return Err(Error::bare(format!("sweep axis {p}: no values")));
         }
-        let total: usize = axes.iter().map(|(_, v)| v.len()).product();
+        // Each point is built (and later run): refuse a product no sweep needs before
+        // building any, and before it can overflow.
+        let total = axes
+            .iter()
+            .try_fold(1usize, |n, (_, v)| n.checked_mul(v.len()).filter(|&n| n <= MAX_SWEEP_POINTS));
+        let Some(total) = total else {
+            let counts: Vec<String> = axes.iter().map(|(_, v)| v.len().to_string()).collect();
+            return Err(Error {
+                location: self.doc.locate_path(&[doc::Step::Field("sweep".into())]),
+                message: format!(
+                    "sweep: {} points (the product of the axes' value counts) is over the limit of {MAX_SWEEP_POINTS}",
+                    counts.join(" x ")
+                ),
+            });
+        };
         let mut points = Vec::with_capacity(total);
         for k in 0..total {
             let mut rem = k;

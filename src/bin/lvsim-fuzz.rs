@@ -54,7 +54,7 @@ mod linux {
         #[arg(long, value_name = "N", default_value_t = 2)]
         workers: usize,
         /// Wall-clock cap on `lvsim run` [s]; a run still going is killed and counted.
-        #[arg(long, value_name = "S", default_value_t = 20.0)]
+        #[arg(long, value_name = "S", default_value_t = 30.0)]
         run_cap_s: f64,
         /// Wall-clock cap on `lvsim validate` [s].
         #[arg(long, value_name = "S", default_value_t = 10.0)]
@@ -62,11 +62,12 @@ mod linux {
         /// Address-space cap on each child [MiB] (RLIMIT_AS).
         #[arg(long, value_name = "MIB", default_value_t = 2048)]
         memory_cap_mib: u64,
-        /// `--max-events` passed to validate and run (if lvsim takes it).
-        #[arg(long, value_name = "N", default_value_t = 20_000_000)]
+        /// `--max-events` passed to validate and run (if lvsim takes it): enough for every
+        /// library scenario as written, and for a run well within the cap in a release build.
+        #[arg(long, value_name = "N", default_value_t = 150_000_000)]
         max_events: u64,
         /// `--max-memory` passed to validate and run (if lvsim takes it).
-        #[arg(long, value_name = "SIZE", default_value = "512M")]
+        #[arg(long, value_name = "SIZE", default_value = "768M")]
         max_memory: String,
         /// Findings directory (one .ron and one .txt per distinct failure).
         #[arg(long, value_name = "DIR", default_value = "fuzz-findings")]

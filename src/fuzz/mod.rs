@@ -240,7 +240,12 @@ fn record(cfg: &Config, st: &mut Stats, t: Tried) -> std::io::Result<()> {
 /// cap, the fields edited.
 fn key(stage: &str, e: &Exec, m: &Mutant) -> String {
     let raw = match &e.outcome {
-        Outcome::Panic(loc) => format!("panic-{}", loc.as_deref().unwrap_or("unknown")),
+        // A panic in the standard library (an overflow in `product()`) is keyed by the
+        // workspace's frame that called it.
+        Outcome::Panic(loc) => match loc.as_deref() {
+            Some(l) if !l.starts_with("/rustc/") && !l.contains("/.cargo/registry/") => format!("panic-{l}"),
+            _ => format!("panic-{}", exec::first_own_frame(&e.stderr).unwrap_or_else(|| "unknown".into())),
+        },
         Outcome::Abort(_) if e.stderr.contains("memory allocation of") => {
             format!("abort-oom-{stage}-{}", exec::first_own_frame(&e.stderr).unwrap_or_default())
         }
