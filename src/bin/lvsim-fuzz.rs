@@ -122,6 +122,9 @@ mod linux {
         );
         let st = fuzz::campaign(&corpus, &cfg)?;
         println!("{st}");
+        for (i, why) in &st.refusals {
+            println!("  input {i}: accepted by validate, refused by run: {why}");
+        }
         for f in &st.failures {
             println!("  input {}: {} ({}) {}", f.index, f.key, f.exec.status, f.mutant.edits.join("; "));
         }

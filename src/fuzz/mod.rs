@@ -75,6 +75,8 @@ pub struct Stats {
     pub ran: u64,
     /// Runs that `run` refused (exit 2) after `validate` accepted the scenario.
     pub refused_by_run: u64,
+    /// The first 20 of them: input index and `run`'s error line.
+    pub refusals: Vec<(u64, String)>,
     /// Other exit codes, `validate` or `run`.
     pub errors: u64,
     /// Panics, `validate` or `run`.
@@ -165,6 +167,7 @@ pub fn campaign(corpus: &Corpus, cfg: &Config) -> std::io::Result<Stats> {
     let mut st = stats.into_inner().expect("stats");
     st.elapsed = t0.elapsed();
     st.failures.sort_by_key(|f| f.index);
+    st.refusals.sort();
     Ok(st)
 }
 
@@ -205,7 +208,13 @@ fn record(cfg: &Config, st: &mut Stats, t: Tried) -> std::io::Result<()> {
         st.accepted += 1;
         match r.1.outcome {
             Outcome::Ok => st.ran += 1,
-            Outcome::Refused => st.refused_by_run += 1,
+            Outcome::Refused => {
+                st.refused_by_run += 1;
+                if st.refusals.len() < 20 {
+                    let why = r.1.stderr.lines().find(|l| l.starts_with("lvsim: error:")).unwrap_or_default();
+                    st.refusals.push((t.index, why.to_owned()));
+                }
+            }
             _ => {}
         }
         ends.push(r);
