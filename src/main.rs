@@ -114,8 +114,8 @@ enum Command {
         replications: Option<u32>,
     },
     /// Check scenario files without running them: syntax, unknown fields, names, segments,
-    /// weights, distributions, sweep points. Prints one line per file; exits 2 if any is
-    /// invalid.
+    /// weights, distributions, sweep points, the bounds of every value and the run budget
+    /// (--max-events, --max-memory). Prints one line per file; exits 2 if any is invalid.
     Validate {
         /// Scenario files.
         #[arg(required = true)]

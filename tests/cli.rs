@@ -572,3 +572,72 @@ fn help_explains_every_subcommand() {
         assert!(text(&out.stdout).contains("--set"), "{c} --help");
     }
 }
+
+#[test]
+fn the_budget_is_checked_by_validate_run_sweep_and_plan_before_they_start() {
+    let d = scratch("budget");
+    let f = write(&d, "s.ron", SMALL);
+    let out_dir = d.join("out");
+    let out_s = out_dir.to_str().unwrap();
+    // 100 conn/s for 20 s: a few hundred thousand events, a few tens of MiB.
+    for cmd in [vec!["validate", &f], vec!["run", &f, "-q", "-o", out_s]] {
+        let mut args = cmd.clone();
+        args.extend(["--max-events", "1e4"]);
+        let out = lvsim(&args);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains("s.ron:9:"), "{cmd:?}: the rate's line: {err}");
+        assert!(err.contains("clients[0].arrival.rate") && err.contains("--max-events"), "{err}");
+        let mut args = cmd.clone();
+        args.extend(["--max-memory", "1M"]);
+        let err = text(&lvsim(&args).stderr);
+        assert!(err.contains("above the budget of 1.0 MiB") && err.contains("--max-memory"), "{err}");
+    }
+    assert!(!out_dir.exists(), "a refused run writes nothing");
+    // Replications multiply the events: the refusal names them.
+    let out = lvsim(&["validate", &f, "--set", "replications=50", "--max-events", "1e6"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("replications: the run needs about"), "{}", text(&out.stderr));
+    // A sweep counts every point; a plan its trials at the largest count.
+    let sweep = SMALL.replace(
+        "clients: [",
+        "sweep: [Axis(field: \"clients[0].arrival.rate\", values: [10.0, 100.0, 1000.0])],\n    clients: [",
+    );
+    let f = write(&d, "sweep.ron", &sweep);
+    let out = lvsim(&["sweep", &f, "-q", "-o", out_s, "--max-events", "1e6"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the sweep (at point 1000.0)"), "{}", text(&out.stderr));
+    let out = lvsim(&["validate", &f, "--max-events", "1e6"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let farm = r#"Scenario(
+    duration_s: 10.0,
+    directors: [Director(name: "lvs", address: "10.0.0.1", services: [Service(vip: "172.17.0.1", port: 80,
+        real_servers: [RealServer(server: "web", forwarding: DR)])])],
+    servers: [Server(name: "web", address: "10.1.0.1", count: 2)],
+    clients: [Clients(arrival: Poisson(rate: 10.0), demand_ms: Constant(5.0))],
+)"#;
+    let f = write(&d, "plan.ron", farm);
+    let out = lvsim(&[
+        "plan",
+        &f,
+        "-q",
+        "-o",
+        out_s,
+        "--servers",
+        "web",
+        "--slo",
+        "latency_ms.p99<=100",
+        "--max",
+        "100000",
+        "--max-memory",
+        "256M",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the plan (at servers[0].count = 100000)"), "{}", text(&out.stderr));
+    // Bad flag values are usage errors.
+    let out = lvsim(&["validate", &f, "--max-memory", "lots"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not a size"), "{}", text(&out.stderr));
+    // Within the budget, all is well.
+    ok(&lvsim(&["validate", &f, "--max-events", "1e7", "--max-memory", "1G"]));
+}

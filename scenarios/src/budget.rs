@@ -8,7 +8,8 @@
 //!   trace's times), plus six standard deviations of a Poisson count;
 //! - events: [`EVENTS_PER_CONN`] + [`EVENTS_PER_REQUEST`] × the mean requests of a
 //!   connection (a measured 16 for one request, 4.5 a request more), and the periodic
-//!   ones: samples, health checks, feedback reports, fail-over adverts;
+//!   ones: samples, health checks, feedback reports, fail-over adverts; scanning the real
+//!   servers (scheduling a connection, adding a server) counts one event per 64 servers;
 //! - memory: every offered connection held at once ([`BYTES_PER_CONN`]: the connection,
 //!   its IPVS entry, a CPU job; 176 bytes measured), each real server's latency
 //!   histogram ([`BYTES_PER_SERVER`], 38 KiB measured), each sample of the time series,
@@ -61,8 +62,11 @@ pub struct Estimate {
     pub connections: f64,
     /// Events simulated.
     pub events: f64,
-    /// Peak memory [bytes].
+    /// Peak memory while it runs [bytes].
     pub memory: f64,
+    /// Memory of its report once it has run [bytes] (`run` keeps every replication's
+    /// until all have run; sweeps and plans keep a summary).
+    pub report: f64,
     /// The field that drives the events most, and what it contributes.
     events_driver: (String, f64),
     /// The field that drives the memory most, and what it contributes.
@@ -93,8 +97,17 @@ pub fn estimate(l: &Loaded) -> Estimate {
         addresses += f64::from(p.clients);
     }
     let servers = c.servers.len() as f64;
+    // Scheduling scans a service's real servers (the lc family, as the kernel does), and
+    // adding each one scans those before it: counted as events, one per 64 servers.
+    let dests: Vec<f64> =
+        c.directors.iter().flat_map(|d| &d.services).map(|s| s.dests.len() as f64).collect();
+    let widest = dests.iter().copied().fold(0.0, f64::max);
+    let set_up = dests.iter().map(|n| n * n).sum::<f64>() / 64.0 * (1.0 + c.director_events.len() as f64);
     let samples = c.sample_interval.map_or(0.0, |iv| dur_s / iv.as_secs_f64().max(1e-9) + 2.0);
-    let mut periodic = vec![("sample_interval_s".to_owned(), samples * (1.0 + servers / 64.0))];
+    let mut periodic = vec![
+        ("sample_interval_s".to_owned(), samples * (1.0 + servers / 64.0)),
+        (widest_group(l), conns * widest / 64.0 + set_up),
+    ];
     let checks: f64 = c
         .directors
         .iter()
@@ -123,8 +136,19 @@ pub fn estimate(l: &Loaded) -> Estimate {
         ("clients".to_owned(), trace_bytes(c)),
     ];
     let memory = BYTES_PER_RUN + terms.iter().map(|t| t.1).sum::<f64>();
+    let report = 64.0 * 1024.0 + servers * BYTES_PER_SERVER + terms[2].1;
     let memory_driver = terms.into_iter().fold((String::new(), -1.0), |a, b| if b.1 > a.1 { b } else { a });
-    Estimate { connections: conns, events, memory, events_driver, memory_driver }
+    Estimate { connections: conns, events, memory, report, events_driver, memory_driver }
+}
+
+/// The largest `count` group (what makes services wide).
+fn widest_group(l: &Loaded) -> String {
+    l.scenario
+        .servers
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, s)| s.count)
+        .map_or("servers".to_owned(), |(i, _)| format!("servers[{i}].count"))
 }
 
 /// The population that offers the most connections: its rate field.
@@ -175,12 +199,30 @@ fn trace_bytes(c: &sim_core::model::ClusterConfig) -> f64 {
 /// Checks a command of `runs` runs of this scenario (replications, sweep points, plan
 /// trials) against the budget: every run's events together, and the memory of the runs
 /// that run at once (`budget.parallel`, at most `runs`).
+/// What a command keeps of each run until every run is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keeps {
+    /// The whole report (`run`: replications are reported together).
+    Reports,
+    /// A summary (sweeps, plans).
+    Summaries,
+}
+
+/// [`check_keeping`] for a command that keeps every run's report (`run`).
 pub fn check(l: &Loaded, runs: u64, what: &str, b: &Budget) -> Result<Estimate, Error> {
+    check_keeping(l, runs, what, b, Keeps::Reports)
+}
+
+/// Checks a command of `runs` runs of this scenario (replications, sweep points, plan
+/// trials) against the budget: every run's events together, and the memory of the runs
+/// that run at once (`budget.parallel`, at most `runs`) plus what is kept of every run.
+pub fn check_keeping(l: &Loaded, runs: u64, what: &str, b: &Budget, keeps: Keeps) -> Result<Estimate, Error> {
     let e = estimate(l);
     let runs_f = runs.max(1) as f64;
     let events = e.events * runs_f;
     if events > b.max_events {
-        let (field, _) = &e.events_driver;
+        // One run fits: the number of runs drives it.
+        let field = if e.events <= b.max_events { "replications" } else { e.events_driver.0.as_str() };
         return Err(at(
             l,
             field,
@@ -193,18 +235,29 @@ pub fn check(l: &Loaded, runs: u64, what: &str, b: &Budget) -> Result<Estimate, 
         ));
     }
     let at_once = runs.clamp(1, b.parallel.max(1) as u64) as f64;
-    let memory = e.memory * at_once;
+    let kept = match keeps {
+        Keeps::Reports => e.report,
+        Keeps::Summaries => 4096.0 + l.cluster.servers.len() as f64 * 512.0,
+    };
+    // A finished run keeps its report (part of what it held); the others still run.
+    let memory = e.memory * at_once + kept * (runs_f - at_once);
     if memory > b.max_memory {
         let (field, part) = &e.memory_driver;
+        // Many runs each keeping a little: the replications (or the points) drive it.
+        let field =
+            if kept * (runs_f - at_once) > e.memory * at_once { &"replications".to_owned() } else { field };
         return Err(at(
             l,
             field,
             format!(
-                "{what} needs about {} of memory ({at_once} run(s) at once of {}; this field accounts for {} \
-                 a run), above the budget of {}: lower this field (or --jobs), or raise --max-memory",
+                "{what} needs about {} of memory ({at_once} run(s) at once of {}, {} kept of each of {runs}; \
+                 the largest part of a run is {} from {}), above the budget of {}: lower this field (or \
+                 --jobs), or raise --max-memory",
                 show_bytes(memory),
                 show_bytes(e.memory),
+                show_bytes(kept),
                 show_bytes(*part),
+                e.memory_driver.0,
                 show_bytes(b.max_memory)
             ),
         ));

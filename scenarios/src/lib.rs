@@ -39,6 +39,9 @@ pub use doc::{Location, Source};
 pub use files::FileAccess;
 pub use format::Scenario;
 
+/// The most points a sweep may have (the product of its axes' value counts).
+pub const MAX_SWEEP_POINTS: usize = 10_000;
+
 /// A scenario that cannot be used: where (when it can be told), and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
@@ -69,9 +72,6 @@ impl Error {
     }
 }
 
-/// Most points a sweep may have (the product of its axes' value counts).
-pub const MAX_SWEEP_POINTS: usize = 10_000;
-
 /// A scenario ready to run.
 #[derive(Clone, Debug)]
 pub struct Loaded {
@@ -98,18 +98,33 @@ pub struct Loaded {
 /// Reads and builds a scenario file with `--set PATH=VALUE` overrides. The files it names
 /// must be in its directory.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Error> {
-    load_allowing(path, overrides, &[])
+    load_within(path, overrides, None)
 }
 
-/// [`load`], the files the scenario names allowed in `allowed` directories too
+/// [`load`], refusing early (before the servers are written out) a topology whose
+/// servers alone exceed the budget's memory; [`budget::check`] checks the whole run.
+pub fn load_within(
+    path: &Path,
+    overrides: &[String],
+    budget: Option<&budget::Budget>,
+) -> Result<Loaded, Error> {
+    load_allowing(path, overrides, &[], budget)
+}
+
+/// [`load_within`], the files the scenario names allowed in `allowed` directories too
 /// (`--allow-path`).
-pub fn load_allowing(path: &Path, overrides: &[String], allowed: &[PathBuf]) -> Result<Loaded, Error> {
+pub fn load_allowing(
+    path: &Path,
+    overrides: &[String],
+    allowed: &[PathBuf],
+    budget: Option<&budget::Budget>,
+) -> Result<Loaded, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::bare(format!("{}: cannot read the scenario: {e}", path.display())))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let files = FileAccess::new(&base, allowed);
-    load_doc(&path.display().to_string(), &stem, &text, &files, overrides)
+    load_doc(&path.display().to_string(), &stem, &text, &files, overrides, budget)
 }
 
 /// Builds a scenario from text: `file` names it in messages, `stem` is its default name,
@@ -121,7 +136,19 @@ pub fn load_str(
     base: &Path,
     overrides: &[String],
 ) -> Result<Loaded, Error> {
-    load_doc(file, stem, text, &FileAccess::new(base, &[]), overrides)
+    load_str_within(file, stem, text, base, overrides, None)
+}
+
+/// [`load_str`] with [`load_within`]'s early check.
+pub fn load_str_within(
+    file: &str,
+    stem: &str,
+    text: &str,
+    base: &Path,
+    overrides: &[String],
+    budget: Option<&budget::Budget>,
+) -> Result<Loaded, Error> {
+    load_doc(file, stem, text, &FileAccess::new(base, &[]), overrides, budget)
 }
 
 fn load_doc(
@@ -130,6 +157,7 @@ fn load_doc(
     text: &str,
     files: &FileAccess,
     overrides: &[String],
+    budget: Option<&budget::Budget>,
 ) -> Result<Loaded, Error> {
     let mut d = doc::Doc::new(Source::File(file.to_owned()), text.to_owned());
     d.tree().map_err(|(l, m)| Error::at(l, m))?;
@@ -151,7 +179,7 @@ fn load_doc(
     for (steps, value, arg) in sets.iter().filter(|s| !is_topology(&s.0)) {
         apply_set(&mut d, steps, value, arg)?;
     }
-    let mut loaded = build::build(d, file, stem, files)?;
+    let mut loaded = build::build(d, file, stem, files, budget)?;
     loaded.overrides = overrides.to_vec();
     Ok(loaded)
 }
@@ -229,7 +257,7 @@ impl Loaded {
                 .map_err(|m| Error::bare(format!("sweep axis {path}: {m}")))?;
             args.push(format!("{path}={value}"));
         }
-        let mut l = build::build(d, &self.file, &self.name, &self.files)?;
+        let mut l = build::build(d, &self.file, &self.name, &self.files, None)?;
         l.overrides = args;
         Ok(l)
     }
@@ -245,7 +273,7 @@ impl Loaded {
             args.push(arg);
         }
         let stem = self.name.clone();
-        let mut l = build::build(d, &self.file, &stem, &self.files)?;
+        let mut l = build::build(d, &self.file, &stem, &self.files, None)?;
         l.overrides = args;
         Ok(l)
     }
@@ -271,21 +299,16 @@ impl Loaded {
         if let Some((p, _)) = axes.iter().find(|(_, v)| v.is_empty()) {
             return Err(Error::bare(format!("sweep axis {p}: no values")));
         }
-        // Each point is built (and later run): refuse a product no sweep needs before
-        // building any, and before it can overflow.
-        let total = axes
-            .iter()
-            .try_fold(1usize, |n, (_, v)| n.checked_mul(v.len()).filter(|&n| n <= MAX_SWEEP_POINTS));
-        let Some(total) = total else {
-            let counts: Vec<String> = axes.iter().map(|(_, v)| v.len().to_string()).collect();
+        let total = axes.iter().map(|(_, v)| v.len()).fold(1usize, usize::saturating_mul);
+        if total > MAX_SWEEP_POINTS {
+            let at = tree.field("sweep").map(|f| self.doc.locate(f.value.span.start));
             return Err(Error {
-                location: self.doc.locate_path(&[doc::Step::Field("sweep".into())]),
+                location: at,
                 message: format!(
-                    "sweep: {} points (the product of the axes' value counts) is over the limit of {MAX_SWEEP_POINTS}",
-                    counts.join(" x ")
+                    "sweep: {total} points (the product of the axes' values); at most {MAX_SWEEP_POINTS}"
                 ),
             });
-        };
+        }
         let mut points = Vec::with_capacity(total);
         for k in 0..total {
             let mut rem = k;

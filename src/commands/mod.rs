@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use reports::{RunMeta, Summary};
 use scenarios::Loaded;
-use scenarios::budget::{Budget, DEFAULT_MAX_EVENTS, DEFAULT_MAX_MEMORY};
+use scenarios::budget::{Budget, DEFAULT_MAX_EVENTS, DEFAULT_MAX_MEMORY, Keeps};
 use sim_core::model::{ClusterConfig, RunReport, Simulation};
 
 /// Exit code 2: bad usage, or a scenario (or a file it references) that is malformed or
@@ -92,7 +92,7 @@ impl Common {
                 return Err(InputError(format!("--allow-path {}: not a directory", d.display())).into());
             }
         }
-        scenarios::load_allowing(&self.file, &sets, &self.allow_paths)
+        scenarios::load_allowing(&self.file, &sets, &self.allow_paths, Some(&self.budget()))
             .map_err(|e| InputError(e.to_string()).into())
     }
 
@@ -109,8 +109,9 @@ impl Common {
 
     /// Refuses (exit 2) a command of `runs` runs of `l` that exceeds the budget; `what`
     /// names the command in the message.
-    pub fn check_budget(&self, l: &Loaded, runs: u64, what: &str) -> anyhow::Result<()> {
-        scenarios::budget::check(l, runs, what, &self.budget()).map_err(|e| InputError(e.to_string()))?;
+    pub fn check_budget(&self, l: &Loaded, runs: u64, what: &str, keeps: Keeps) -> anyhow::Result<()> {
+        scenarios::budget::check_keeping(l, runs, what, &self.budget(), keeps)
+            .map_err(|e| InputError(e.to_string()))?;
         Ok(())
     }
 

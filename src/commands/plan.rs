@@ -158,7 +158,12 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
     let largest =
         l.with(&[(count_path.clone(), p.max.to_string())]).map_err(|e| InputError(e.to_string()))?;
     let runs = per_sched * p.schedulers.len() as u64 * u64::from(l.scenario.replications.max(1));
-    c.check_budget(&largest, runs, &format!("the plan (at {count_path} = {})", p.max))?;
+    c.check_budget(
+        &largest,
+        runs,
+        &format!("the plan (at {count_path} = {})", p.max),
+        scenarios::budget::Keeps::Summaries,
+    )?;
     let bar = count_bar(c.bars(), per_sched * p.schedulers.len() as u64, &format!("{} plan", l.name));
     let trial = |sched: Scheduler, n: u32| -> anyhow::Result<PlanTrial> {
         let name = sched.name().to_owned();

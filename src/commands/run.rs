@@ -12,7 +12,12 @@ use super::{Common, ExpectationFailed, InputError, meta, simulate};
 /// Runs a scenario (all its replications) and writes its report directory.
 pub fn run(c: &Common) -> anyhow::Result<()> {
     let l = c.load(&[])?;
-    c.check_budget(&l, u64::from(l.scenario.replications.max(1)), "the run")?;
+    c.check_budget(
+        &l,
+        u64::from(l.scenario.replications.max(1)),
+        "the run",
+        scenarios::budget::Keeps::Reports,
+    )?;
     let dir = c.out_dir(&l.name, "");
     let configs = l.replications();
     let n = configs.len();
@@ -134,7 +139,10 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
         let one = Common { file: f.clone(), ..c.clone() };
         match one.load(&[]).and_then(|l| {
             let reps = u64::from(l.scenario.replications.max(1));
-            one.check_budget(&l, reps, "the run")?;
+            one.check_budget(&l, reps, "the run", scenarios::budget::Keeps::Reports)?;
+            if l.scenario.sweep.is_empty() {
+                return Ok((l, 1));
+            }
             let points = l.sweep_points().map_err(|e| InputError(e.to_string()))?;
             if points.len() > 1 {
                 super::sweep::check_budget(&one, &points)?;

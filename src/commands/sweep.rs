@@ -91,7 +91,12 @@ pub fn sweep(c: &Common) -> anyhow::Result<()> {
 pub fn check_budget(c: &Common, points: &[(Vec<String>, scenarios::Loaded)]) -> anyhow::Result<()> {
     let runs: u64 = points.iter().map(|(_, p)| u64::from(p.scenario.replications.max(1))).sum();
     for (values, p) in points {
-        c.check_budget(p, runs, &format!("the sweep (at point {})", values.join(", ")))?;
+        c.check_budget(
+            p,
+            runs,
+            &format!("the sweep (at point {})", values.join(", ")),
+            scenarios::budget::Keeps::Summaries,
+        )?;
     }
     Ok(())
 }

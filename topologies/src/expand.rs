@@ -131,7 +131,7 @@ impl Topology {
                         format!("the same virtual service as directors[{d}].services[{first}]"),
                     )?;
                 }
-                service.real_servers = self.expand_real_servers(&path, service, &servers, &names)?;
+                service.real_servers = self.expand_real_servers(&path, service, &names)?;
                 if let Some(check) = &service.check {
                     check.check(&format!("{path}.check"))?;
                     if let Some(fb) = &check.fallback {
@@ -241,12 +241,12 @@ impl Topology {
             }
             let member_names: Vec<String> = (0..entry.count).map(|k| member_name(entry, k)).collect();
             names.insert(entry.name.clone(), "", i, member_names.clone())?;
+            let of = if entry.count == 1 {
+                String::new()
+            } else {
+                format!(" (one of the {} {})", entry.count, entry.name)
+            };
             for (name, address) in members(entry) {
-                let of = if entry.count == 1 {
-                    String::new()
-                } else {
-                    format!(" (one of the {} {})", entry.count, entry.name)
-                };
                 names.insert(name.clone(), &of, i, vec![name.clone()])?;
                 if let Some((j, other)) = addresses.insert(address, (i, name.clone())) {
                     error(
@@ -267,7 +267,6 @@ impl Topology {
         &self,
         path: &str,
         service: &Service,
-        servers: &[Server],
         names: &Names,
     ) -> Result<Vec<RealServer>, TopologyError> {
         let mut out: Vec<RealServer> = Vec::new();
@@ -286,7 +285,6 @@ impl Topology {
                 error(format!("{path}.weight"), format!("weight {} is out of range 0..=65535", rs.weight))?;
             }
             for m in members {
-                debug_assert!(servers.iter().any(|s| &s.name == m), "{m} was expanded");
                 let expanded = RealServer { server: m.clone(), ..rs.clone() };
                 if let Some(first) = seen.insert((m.clone(), service.real_port(&expanded)), r) {
                     error(

@@ -55,6 +55,16 @@ fn limit(field: &str) -> Option<(f64, &'static str)> {
     })
 }
 
+/// The smallest value of a field written as a number: a bandwidth or a speed of 0 (or
+/// less) would stop every message or request for ever.
+fn minimum(field: &str) -> Option<f64> {
+    match field {
+        "bandwidth_mbps" => Some(1e-6),
+        "speed" => Some(1e-6),
+        _ => None,
+    }
+}
+
 /// Fields whose numbers are not in their parent's unit.
 fn unitless(field: &str) -> bool {
     matches!(field, "shape" | "scv")
@@ -91,6 +101,21 @@ fn walk(doc: &Doc, node: &Node, path: &str, bound: Option<(f64, &'static str)>) 
         }
         Kind::Struct { fields, .. } => {
             for f in fields {
+                let value = match &f.value.kind {
+                    Kind::Tuple { name: Some(n), items } if n == "Some" && items.len() == 1 => &items[0],
+                    _ => &f.value,
+                };
+                if let (Some(min), Kind::Atom(text)) = (minimum(&f.name), &value.kind)
+                    && text.replace('_', "").parse::<f64>().is_ok_and(|x| x.is_nan() || x < min)
+                {
+                    return Err(Error::at(
+                        doc.locate(value.span.start),
+                        format!(
+                            "{path}.{}: {text} is below the smallest value it may have ({min:e})",
+                            f.name
+                        ),
+                    ));
+                }
                 let b = if unitless(&f.name) { None } else { limit(&f.name).or(bound) };
                 walk(doc, &f.value, &format!("{path}.{}", f.name), b)?;
             }
@@ -145,12 +170,25 @@ pub(super) fn check_typed(b: &super::Builder<'_>, s: &Scenario, duration_s: f64)
         ));
     }
     let mut total = 0.0;
+    let max_memory = b.budget.map_or(f64::INFINITY, |b| b.max_memory);
     for (i, srv) in s.servers.iter().enumerate() {
         total += f64::from(srv.count);
         if total > MAX_SERVERS {
             return Err(b.err(
                 &format!("servers[{i}].count"),
-                format!("{} servers in all with this group; at most {MAX_SERVERS:e}", total),
+                format!("{total} servers in all with this group; at most {MAX_SERVERS:e}"),
+            ));
+        }
+        let bytes = total * crate::budget::BYTES_PER_SERVER;
+        if bytes > max_memory {
+            return Err(b.err(
+                &format!("servers[{i}].count"),
+                format!(
+                    "{total} servers in all with this group need about {} of memory in a run, above the \
+                     budget of {}: lower this count, or raise --max-memory",
+                    crate::budget::show_bytes(bytes),
+                    crate::budget::show_bytes(max_memory)
+                ),
             ));
         }
     }

@@ -24,15 +24,22 @@ use crate::{Error, Loaded};
 pub mod bounds;
 mod events;
 
-/// Deserialises and builds an edited document.
-pub fn build(doc: Doc, file: &str, stem: &str, files: &FileAccess) -> Result<Loaded, Error> {
+/// Deserialises and builds an edited document; with a budget, a topology whose servers
+/// alone would not fit its memory is refused before they are written out.
+pub fn build(
+    doc: Doc,
+    file: &str,
+    stem: &str,
+    files: &FileAccess,
+    budget: Option<&crate::budget::Budget>,
+) -> Result<Loaded, Error> {
     let opts = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
     let scenario: Scenario = opts.from_str(doc.text()).map_err(|e| {
         let off = offset_of(doc.text(), e.span.start.line, e.span.start.col);
         Error::at(doc.locate(off), explain(&e.code))
     })?;
     bounds::check_text(&doc)?;
-    let b = Builder { doc: &doc, files };
+    let b = Builder { doc: &doc, files, budget };
     let (topology, cluster) = b.cluster(&scenario)?;
     Ok(Loaded {
         name: scenario.name.clone().unwrap_or_else(|| stem.to_owned()),
@@ -88,6 +95,7 @@ fn explain(code: &ron::Error) -> String {
 struct Builder<'a> {
     doc: &'a Doc,
     files: &'a FileAccess,
+    budget: Option<&'a crate::budget::Budget>,
 }
 
 fn secs(x: f64) -> Duration {
@@ -309,6 +317,9 @@ impl Builder<'_> {
 
     fn directors(&self, t: &Topology) -> Result<Vec<DirectorConfig>, Error> {
         let mut out = Vec::new();
+        // Name → index, so that a service of N real servers is N lookups, not N scans.
+        let index: std::collections::HashMap<&str, usize> =
+            t.servers.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
         for (di, d) in t.directors.iter().enumerate() {
             let p = format!("directors[{di}]");
             let mut timeouts = Timeouts::default();
@@ -358,7 +369,7 @@ impl Builder<'_> {
                 };
                 let mut dests = Vec::new();
                 for (ri, rs) in svc.real_servers.iter().enumerate() {
-                    let Some(server) = t.servers.iter().position(|s| s.name == rs.server) else {
+                    let Some(&server) = index.get(rs.server.as_str()) else {
                         return Err(self.err(
                             &format!("{sp}.real_servers[{ri}].server"),
                             format!("no real server named {:?}", rs.server),

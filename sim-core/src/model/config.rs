@@ -479,8 +479,15 @@ impl ClusterConfig {
         if self.directors.len() > usize::from(u8::MAX) {
             return Err(err("cluster", format!("at most 255 directors, got {}", self.directors.len())));
         }
-        for (i, s) in self.servers.iter().enumerate() {
-            self.validate_server(i, s)?;
+        let mut names = std::collections::BTreeSet::new();
+        for s in &self.servers {
+            if !names.insert(s.name.as_str()) {
+                return Err(err(
+                    format!("real server {:?}", s.name),
+                    "a real server of that name exists already",
+                ));
+            }
+            self.validate_server(s)?;
         }
         for b in &self.backends {
             check_cpu(&format!("backend {:?}", b.name), &b.cpu)?;
@@ -771,11 +778,8 @@ impl ClusterConfig {
         None
     }
 
-    fn validate_server(&self, i: usize, s: &ServerConfig) -> Result<(), ConfigError> {
+    fn validate_server(&self, s: &ServerConfig) -> Result<(), ConfigError> {
         let place = format!("real server {:?}", s.name);
-        if self.servers[..i].iter().any(|o| o.name == s.name) {
-            return Err(err(place, "a real server of that name exists already"));
-        }
         if let Some(g) = s.gateway
             && g >= self.directors.len()
         {
@@ -800,15 +804,17 @@ impl ClusterConfig {
             {
                 return Err(err(place, "persistence timeout must be > 0"));
             }
-            for (k, dest) in svc.dests.iter().enumerate() {
+            let mut seen = std::collections::BTreeSet::new();
+            for dest in &svc.dests {
                 let Some(s) = self.servers.get(dest.server) else {
                     return Err(err(place, format!("real server #{} does not exist", dest.server)));
                 };
-                let place = format!("{place} real server {:?}", s.name);
-                if svc.dests[..k].iter().any(|o| o.server == dest.server && o.port == dest.port) {
-                    return Err(err(place, "listed twice"));
+                // The place is written only for an error: a service may have 100,000 dests.
+                let here = || format!("{place} real server {:?}", s.name);
+                if !seen.insert((dest.server, dest.port)) {
+                    return Err(err(here(), "listed twice"));
                 }
-                self.validate_dest(&place, di, dest)?;
+                self.validate_dest("", di, dest).map_err(|e| ConfigError { place: here(), ..e })?;
             }
             if let Some(c) = &svc.check {
                 self.validate_check(&place, di, svc, c)?;
