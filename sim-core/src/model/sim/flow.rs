@@ -20,6 +20,9 @@ use crate::ipvs::ConnId;
 use super::{Conn, EPHEMERAL_FIRST, EPHEMERAL_LAST, Event, NO_ENTRY, NO_SERVER, Simulation};
 use crate::cpu::Admission;
 use crate::dist::secs_to_duration;
+
+/// The most requests (or datagrams) a connection makes, whatever its distribution draws.
+const MAX_REQUESTS: f64 = 1e6;
 use crate::ipvs::Verdict;
 use crate::ipvs::tcp::Segment;
 use crate::link::Transmit;
@@ -133,7 +136,9 @@ impl Simulation {
             Transport::Tcp { requests, .. } => (requests, false),
             Transport::Udp { requests, .. } => (requests, true),
         };
-        let requests_left = requests.sample(&mut pop.rng_work).round().clamp(1.0, u32::MAX as f64) as u32;
+        // At most MAX_REQUESTS: a draw from a long tail must not make one connection
+        // outlast every budget (the scenario format bounds the distribution's parameters).
+        let requests_left = requests.sample(&mut pop.rng_work).round().clamp(1.0, MAX_REQUESTS) as u32;
         self.serial = self.serial.wrapping_add(1);
         let conn = Conn {
             opened: now,
