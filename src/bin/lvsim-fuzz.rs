@@ -62,8 +62,10 @@ mod linux {
         /// Address-space cap on each child [MiB] (RLIMIT_AS).
         #[arg(long, value_name = "MIB", default_value_t = 2048)]
         memory_cap_mib: u64,
-        /// `--max-events` passed to validate and run (if lvsim takes it): enough for every
-        /// library scenario as written, and for a run well within the cap in a release build.
+        /// `--max-events` passed to validate and run (if lvsim takes it): enough for a run
+        /// of every library scenario as written, and for a run well within the cap in a
+        /// release build (validate also counts a scenario's sweep: three library sweeps
+        /// exceed it as written).
         #[arg(long, value_name = "N", default_value_t = 150_000_000)]
         max_events: u64,
         /// `--max-memory` passed to validate and run (if lvsim takes it).
