@@ -200,4 +200,10 @@ fn a_file_over_the_size_cap_is_refused_before_it_is_read() {
     // Only regular files: not a device that never ends.
     let (file, line) = scenario(&s, "/dev/zero", None);
     refused(&lvsim(&["validate", "--allow-path", "/dev", &file]), &file, line, "not a regular file");
+    // Nor the scenario itself: refused by its size, and not read from a device.
+    let out = lvsim(&["validate", s.join("big.csv").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("-byte limit for a scenario"), "{}", stderr(&out));
+    let out = lvsim(&["validate", "/dev/zero"]);
+    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
 }

@@ -22,6 +22,9 @@ pub const MAX_TRACE_BYTES: u64 = 64 << 20;
 /// Largest ipvsadm-save file read [bytes] (about 200,000 real servers).
 pub const MAX_IPVSADM_BYTES: u64 = 16 << 20;
 
+/// Largest scenario file read [bytes] (a million servers written out one by one).
+pub const MAX_SCENARIO_BYTES: u64 = 256 << 20;
+
 /// Where a scenario may read files: its own directory and the directories allowed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FileAccess {
@@ -51,25 +54,7 @@ impl FileAccess {
     /// message without location (the caller places it at the field).
     pub fn read(&self, name: &str, what: &str, cap: u64) -> Result<(PathBuf, String), String> {
         let path = self.resolve(name)?;
-        let mut f = std::fs::File::open(&path).map_err(|e| format!("cannot read {name}: {e}"))?;
-        let meta = f.metadata().map_err(|e| format!("cannot read {name}: {e}"))?;
-        if !meta.is_file() {
-            return Err(format!("{name} is not a regular file"));
-        }
-        if meta.len() > cap {
-            return Err(format!(
-                "{name} is {} bytes, over the {cap}-byte limit for {what}; split it or sample it",
-                meta.len()
-            ));
-        }
-        let mut bytes = Vec::new();
-        f.by_ref().take(cap + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read {name}: {e}"))?;
-        if bytes.len() as u64 > cap {
-            return Err(format!("{name} grew past the {cap}-byte limit for {what} while it was read"));
-        }
-        let text = String::from_utf8(bytes).map_err(|e| {
-            format!("{name} is not UTF-8 text (byte {}), so not {what}", e.utf8_error().valid_up_to())
-        })?;
+        let text = read_capped(&path, what, cap).map_err(|e| format!("{name}: {e}"))?;
         Ok((path, text))
     }
 
@@ -108,6 +93,26 @@ impl FileAccess {
         }
         Ok(real)
     }
+}
+
+/// A regular file's text, refused (before it is read) if it is larger than `cap` bytes;
+/// `what` names the format in messages. A refusal never quotes the file.
+pub fn read_capped(path: &Path, what: &str, cap: u64) -> Result<String, String> {
+    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let meta = f.metadata().map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > cap {
+        return Err(format!("{} bytes, over the {cap}-byte limit for {what}", meta.len()));
+    }
+    let mut bytes = Vec::new();
+    f.by_ref().take(cap + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > cap {
+        return Err(format!("grew past the {cap}-byte limit for {what} while it was read"));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text (byte {}), so not {what}", e.utf8_error().valid_up_to()))
 }
 
 /// `.` and `..` removed from an absolute path, by its text.

@@ -119,7 +119,7 @@ pub fn load_allowing(
     allowed: &[PathBuf],
     budget: Option<&budget::Budget>,
 ) -> Result<Loaded, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = files::read_capped(path, "a scenario", files::MAX_SCENARIO_BYTES)
         .map_err(|e| Error::bare(format!("{}: cannot read the scenario: {e}", path.display())))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
