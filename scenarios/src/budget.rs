@@ -31,11 +31,14 @@ pub const EVENTS_PER_REQUEST: f64 = 16.0;
 /// Bytes a connection may hold until the end of its run.
 pub const BYTES_PER_CONN: f64 = 256.0;
 /// Bytes of a real server (latency histogram, CPU, counters, its IPVS dests).
-pub const BYTES_PER_SERVER: f64 = 40.0 * 1024.0;
+pub const BYTES_PER_SERVER: f64 = 48.0 * 1024.0;
 /// Bytes a real server's latency histogram may grow by once it serves.
-pub const BYTES_PER_SERVING_SERVER: f64 = 480.0 * 1024.0;
+pub const BYTES_PER_SERVING_SERVER: f64 = 512.0 * 1024.0;
 /// Bytes of one real server in one time-series sample (and its CSV row).
 pub const BYTES_PER_SERVER_SAMPLE: f64 = 160.0;
+/// Bytes a sweep point holds per real server until the sweep ends (its topology and
+/// configuration: names, links, CPUs, the services' entries).
+pub const BYTES_PER_POINT_SERVER: f64 = 1536.0;
 /// Bytes of a run whatever its size.
 pub const BYTES_PER_RUN: f64 = 32.0 * 1024.0 * 1024.0;
 /// Default `--max-events`.
@@ -82,30 +85,7 @@ pub struct Estimate {
 pub fn estimate(l: &Loaded) -> Estimate {
     let c = &l.cluster;
     let dur_s = c.duration.as_secs_f64();
-    let mut conns = 0.0;
-    let mut conn_events = 0.0;
-    let mut conn_driver = ("duration_s".to_owned(), 0.0);
-    let mut addresses = 0.0;
-    for (i, p) in c.populations.iter().enumerate() {
-        let (n, field) = offered(&p.arrival, dur_s);
-        let n = n + 6.0 * n.sqrt() + 1.0;
-        let requests = match &p.transport {
-            Transport::Tcp { requests, .. } | Transport::Udp { requests, .. } => requests.mean(),
-        };
-        let requests = if requests.is_finite() { requests.clamp(1.0, 1e6) + 1.0 } else { 1e6 };
-        // An on-off process steps through its periods, arrivals or not.
-        let periods = match &p.arrival {
-            ArrivalProcess::OnOff { on, off, .. } => 2.0 * dur_s / (on.mean() + off.mean()).max(1e-9),
-            _ => 0.0,
-        };
-        let ev = n * (EVENTS_PER_CONN + EVENTS_PER_REQUEST * requests) + periods;
-        if ev > conn_driver.1 {
-            conn_driver = (format!("clients[{i}].arrival.{field}"), ev);
-        }
-        conns += n;
-        conn_events += ev;
-        addresses += f64::from(p.clients);
-    }
+    let Offered { conns, conn_events, conn_driver, addresses } = offered_by_populations(c, dur_s);
     let servers = c.servers.len() as f64;
     // Scheduling scans a service's real servers (the lc family, as the kernel does), and
     // adding each one scans those before it: counted as events, one per 64 servers.
@@ -157,6 +137,46 @@ pub fn estimate(l: &Loaded) -> Estimate {
     let report = 64.0 * 1024.0 + server_bytes + terms[2].1;
     let memory_driver = terms.into_iter().fold((String::new(), -1.0), |a, b| if b.1 > a.1 { b } else { a });
     Estimate { connections: conns, events, memory, report, events_driver, memory_driver }
+}
+
+/// What the client populations offer over a run.
+struct Offered {
+    /// Connections (with six standard deviations of a Poisson count).
+    conns: f64,
+    /// Their events (and an on-off process's periods).
+    conn_events: f64,
+    /// The population field that contributes the most events, and how many.
+    conn_driver: (String, f64),
+    /// Client addresses.
+    addresses: f64,
+}
+
+fn offered_by_populations(c: &sim_core::model::ClusterConfig, dur_s: f64) -> Offered {
+    let mut conns = 0.0;
+    let mut conn_events = 0.0;
+    let mut conn_driver = ("duration_s".to_owned(), 0.0);
+    let mut addresses = 0.0;
+    for (i, p) in c.populations.iter().enumerate() {
+        let (n, field) = offered(&p.arrival, dur_s);
+        let n = n + 6.0 * n.sqrt() + 1.0;
+        let requests = match &p.transport {
+            Transport::Tcp { requests, .. } | Transport::Udp { requests, .. } => requests.mean(),
+        };
+        let requests = if requests.is_finite() { requests.clamp(1.0, 1e6) + 1.0 } else { 1e6 };
+        // An on-off process steps through its periods, arrivals or not.
+        let periods = match &p.arrival {
+            ArrivalProcess::OnOff { on, off, .. } => 2.0 * dur_s / (on.mean() + off.mean()).max(1e-9),
+            _ => 0.0,
+        };
+        let ev = n * (EVENTS_PER_CONN + EVENTS_PER_REQUEST * requests) + periods;
+        if ev > conn_driver.1 {
+            conn_driver = (format!("clients[{i}].arrival.{field}"), ev);
+        }
+        conns += n;
+        conn_events += ev;
+        addresses += f64::from(p.clients);
+    }
+    Offered { conns, conn_events, conn_driver, addresses }
 }
 
 /// A duration in seconds, at least 1 ns (a divisor).

@@ -281,6 +281,16 @@ impl Loaded {
     /// The sweep's points: every combination of the axes' values (the last axis varies
     /// fastest), each as `(values, scenario)`. Without axes, the scenario itself.
     pub fn sweep_points(&self) -> Result<Vec<(Vec<String>, Loaded)>, Error> {
+        self.sweep_points_within(None)
+    }
+
+    /// [`Loaded::sweep_points`], refusing first (before any point is built) a sweep whose
+    /// points, all held at once, exceed the budget's memory: each holds its topology and
+    /// configuration ([`budget::BYTES_PER_POINT_SERVER`] a real server) and its text.
+    pub fn sweep_points_within(
+        &self,
+        budget: Option<&budget::Budget>,
+    ) -> Result<Vec<(Vec<String>, Loaded)>, Error> {
         let tree = self.doc.tree().map_err(|(l, m)| Error::at(l, m))?;
         let mut axes: Vec<(String, Vec<std::ops::Range<usize>>)> = Vec::new();
         if let Some(sweep) = tree.field("sweep") {
@@ -300,12 +310,28 @@ impl Loaded {
             return Err(Error::bare(format!("sweep axis {p}: no values")));
         }
         let total = axes.iter().map(|(_, v)| v.len()).fold(1usize, usize::saturating_mul);
+        let at = tree.field("sweep").map(|f| self.doc.locate(f.value.span.start));
         if total > MAX_SWEEP_POINTS {
-            let at = tree.field("sweep").map(|f| self.doc.locate(f.value.span.start));
             return Err(Error {
                 location: at,
                 message: format!(
                     "sweep: {total} points (the product of the axes' values); at most {MAX_SWEEP_POINTS}"
+                ),
+            });
+        }
+        let servers = self.cluster.servers.len();
+        let held = total as f64
+            * (servers as f64 * budget::BYTES_PER_POINT_SERVER + 2.0 * self.doc.text().len() as f64);
+        if let Some(b) = budget
+            && held > b.max_memory
+        {
+            return Err(Error {
+                location: at,
+                message: format!(
+                    "sweep: {total} points of {servers} real servers hold about {} at once, above the budget \
+                     of {}: fewer points (or servers), or raise --max-memory",
+                    budget::show_bytes(held),
+                    budget::show_bytes(b.max_memory)
                 ),
             });
         }

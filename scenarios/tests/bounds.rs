@@ -281,3 +281,26 @@ fn a_sweep_of_too_many_points_is_refused_before_they_are_built() {
     assert!(e.message.contains("100000 points") && e.message.contains("at most 10000"), "{e}");
     assert_eq!(e.location.as_ref().map(|l| l.line), Some(6), "{e}");
 }
+
+#[test]
+fn a_sweep_whose_points_would_not_fit_is_refused_before_they_are_built() {
+    // SIMFUZZ's finding: 1000 points of 5000 servers each aborted validate out of memory.
+    let text = small(
+        "Exponential(mean: 7.0)",
+        "    directors: [Director(name: \"lvs\", address: \"10.0.0.1\", services: [Service(vip: \"172.17.0.1\", port: 80, \
+         real_servers: [RealServer(server: \"rs\", forwarding: DR)])])],\n    \
+         servers: [Server(name: \"rs\", address: \"10.1.0.1\", count: 5000)],\n    \
+         sweep: [Axis(field: \"seed\", values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])],",
+    )
+    .replace("    topology: \"tutorial-nat\",\n", "");
+    let l = ok(&text);
+    let b = Budget { max_events: 1e12, max_memory: 16.0 * 1024.0 * 1024.0, parallel: 1 };
+    let e = l.sweep_points_within(Some(&b)).expect_err("10 x 5000 servers do not fit in 16 MiB");
+    assert!(
+        e.message.contains("10 points of 5000 real servers") && e.message.contains("--max-memory"),
+        "{e}"
+    );
+    assert_eq!(e.location.as_ref().map(|l| l.line), Some(7), "{e}");
+    let roomy = Budget { max_memory: 1024.0 * 1024.0 * 1024.0, ..b };
+    assert_eq!(l.sweep_points_within(Some(&roomy)).expect("fits").len(), 10);
+}

@@ -109,10 +109,15 @@ impl Common {
 
     /// Refuses (exit 2) a command of `runs` runs of `l` that exceeds the budget; `what`
     /// names the command in the message.
-    pub fn check_budget(&self, l: &Loaded, runs: u64, what: &str, keeps: Keeps) -> anyhow::Result<()> {
-        scenarios::budget::check_keeping(l, runs, what, &self.budget(), keeps)
-            .map_err(|e| InputError(e.to_string()))?;
-        Ok(())
+    pub fn check_budget(
+        &self,
+        l: &Loaded,
+        runs: u64,
+        what: &str,
+        keeps: Keeps,
+    ) -> anyhow::Result<scenarios::budget::Estimate> {
+        Ok(scenarios::budget::check_keeping(l, runs, what, &self.budget(), keeps)
+            .map_err(|e| InputError(e.to_string()))?)
     }
 
     /// The report directory.

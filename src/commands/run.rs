@@ -139,21 +139,21 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
         let one = Common { file: f.clone(), ..c.clone() };
         match one.load(&[]).and_then(|l| {
             let reps = u64::from(l.scenario.replications.max(1));
-            one.check_budget(&l, reps, "the run", scenarios::budget::Keeps::Reports)?;
+            let est = one.check_budget(&l, reps, "the run", scenarios::budget::Keeps::Reports)?;
             if l.scenario.sweep.is_empty() {
-                return Ok((l, 1));
+                return Ok((l, 1, est));
             }
-            let points = l.sweep_points().map_err(|e| InputError(e.to_string()))?;
+            let points = l.sweep_points_within(Some(&one.budget())).map_err(|e| InputError(e.to_string()))?;
             if points.len() > 1 {
                 super::sweep::check_budget(&one, &points)?;
             }
-            Ok((l, points.len()))
+            Ok((l, points.len(), est))
         }) {
-            Ok((l, points)) => {
+            Ok((l, points, est)) => {
                 let k = &l.cluster;
                 let services: usize = k.directors.iter().map(|d| d.services.len()).sum();
                 let line = format!(
-                    "{}: ok: {:?}, {} director(s){}, {} service(s), {} real server(s), {} client population(s), {} event(s); {} s{}{}",
+                    "{}: ok: {:?}, {} director(s){}, {} service(s), {} real server(s), {} client population(s), {} event(s); {} s{}{}; a run: about {:.1e} events, {}",
                     f.display(),
                     l.name,
                     k.directors.len(),
@@ -170,8 +170,15 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
                     } else {
                         String::new()
                     },
+                    est.events,
+                    scenarios::budget::show_bytes(est.memory),
                 );
-                json.push(serde_json::json!({"file": f.display().to_string(), "ok": true, "name": l.name}));
+                json.push(serde_json::json!({
+                    "file": f.display().to_string(),
+                    "ok": true,
+                    "name": l.name,
+                    "estimate": {"connections": est.connections, "events": est.events, "memory_bytes": est.memory},
+                }));
                 if !c.quiet && !c.json {
                     writeln!(out, "{line}")?;
                 }

@@ -19,7 +19,7 @@ pub fn sweep(c: &Common) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let points = l.sweep_points().map_err(|e| InputError(e.to_string()))?;
+    let points = l.sweep_points_within(Some(&c.budget())).map_err(|e| InputError(e.to_string()))?;
     check_budget(c, &points)?;
     let jobs: Vec<(usize, _)> = points
         .iter()
