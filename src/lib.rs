@@ -4,6 +4,8 @@
 //! # Module map
 //! - [`commands`]: `run`, `validate`, `sweep`, `plan`, `export`, `list`: load a
 //!   scenario (crate `scenarios`), simulate (`sim-core`), write reports (`reports`).
+//! - [`fuzz`] (Linux): the scenario fuzzer, mutated library scenarios through `lvsim
+//!   validate` and `lvsim run` under caps (`tests/scenario_fuzz.rs`, `lvsim-fuzz`).
 //! - [`replay`]: `lvsim ipvs replay`, the replay file format and its two back ends (the
 //!   IPVS model and, on Linux, the running kernel).
 //!
@@ -14,4 +16,6 @@
 //!   and writes files, and prints.
 
 pub mod commands;
+#[cfg(target_os = "linux")]
+pub mod fuzz;
 pub mod replay;

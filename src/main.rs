@@ -44,6 +44,10 @@ struct ScenarioArgs {
     /// The value is RON, as in the file; a missing field is added. Repeatable.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     sets: Vec<String>,
+    /// Allow the files the scenario names (import_ipvsadm, Trace(file:)) in DIR too, not
+    /// only in the scenario's own directory. Repeatable.
+    #[arg(long = "allow-path", value_name = "DIR")]
+    allow_paths: Vec<PathBuf>,
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
@@ -119,6 +123,9 @@ enum Command {
         /// Override a field (as for `run`), in every file.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         sets: Vec<String>,
+        /// Allow the files a scenario names in DIR too (as for `run`). Repeatable.
+        #[arg(long = "allow-path", value_name = "DIR")]
+        allow_paths: Vec<PathBuf>,
         /// Print only errors.
         #[arg(short, long)]
         quiet: bool,
@@ -258,6 +265,7 @@ fn common(s: ScenarioArgs, out: Option<PathBuf>, jobs: usize, b: BudgetArgs) -> 
     Common {
         file: s.file,
         sets: s.sets,
+        allow_paths: s.allow_paths,
         out,
         quiet: s.quiet,
         json: s.json,
@@ -280,9 +288,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             commands::run::run(&c)
         }
-        Command::Validate { files, sets, quiet, json, budget } => {
+        Command::Validate { files, sets, allow_paths, quiet, json, budget } => {
             let c = Common {
                 sets,
+                allow_paths,
                 quiet,
                 json,
                 max_events: budget.max_events,

@@ -26,6 +26,7 @@ pub mod build;
 pub mod cst;
 pub mod doc;
 pub mod expect;
+pub mod files;
 pub mod format;
 
 use std::fmt;
@@ -35,6 +36,7 @@ use sim_core::model::ClusterConfig;
 use topologies::Topology;
 
 pub use doc::{Location, Source};
+pub use files::FileAccess;
 pub use format::Scenario;
 
 /// The most points a sweep may have (the product of its axes' value counts).
@@ -79,6 +81,8 @@ pub struct Loaded {
     pub file: String,
     /// Directory that relative paths in the scenario are relative to.
     pub base: PathBuf,
+    /// Where the files it names may be (its directory, `--allow-path` directories).
+    pub files: FileAccess,
     /// The edited text it was built from.
     pub doc: doc::Doc,
     /// The `--set` arguments applied, as given.
@@ -91,7 +95,8 @@ pub struct Loaded {
     pub cluster: ClusterConfig,
 }
 
-/// Reads and builds a scenario file with `--set PATH=VALUE` overrides.
+/// Reads and builds a scenario file with `--set PATH=VALUE` overrides. The files it names
+/// must be in its directory.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded, Error> {
     load_within(path, overrides, None)
 }
@@ -103,11 +108,23 @@ pub fn load_within(
     overrides: &[String],
     budget: Option<&budget::Budget>,
 ) -> Result<Loaded, Error> {
-    let text = std::fs::read_to_string(path)
+    load_allowing(path, overrides, &[], budget)
+}
+
+/// [`load_within`], the files the scenario names allowed in `allowed` directories too
+/// (`--allow-path`).
+pub fn load_allowing(
+    path: &Path,
+    overrides: &[String],
+    allowed: &[PathBuf],
+    budget: Option<&budget::Budget>,
+) -> Result<Loaded, Error> {
+    let text = files::read_capped(path, "a scenario", files::MAX_SCENARIO_BYTES)
         .map_err(|e| Error::bare(format!("{}: cannot read the scenario: {e}", path.display())))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    load_str_within(&path.display().to_string(), &stem, &text, &base, overrides, budget)
+    let files = FileAccess::new(&base, allowed);
+    load_doc(&path.display().to_string(), &stem, &text, &files, overrides, budget)
 }
 
 /// Builds a scenario from text: `file` names it in messages, `stem` is its default name,
@@ -131,6 +148,17 @@ pub fn load_str_within(
     overrides: &[String],
     budget: Option<&budget::Budget>,
 ) -> Result<Loaded, Error> {
+    load_doc(file, stem, text, &FileAccess::new(base, &[]), overrides, budget)
+}
+
+fn load_doc(
+    file: &str,
+    stem: &str,
+    text: &str,
+    files: &FileAccess,
+    overrides: &[String],
+    budget: Option<&budget::Budget>,
+) -> Result<Loaded, Error> {
     let mut d = doc::Doc::new(Source::File(file.to_owned()), text.to_owned());
     d.tree().map_err(|(l, m)| Error::at(l, m))?;
     let sets: Vec<(Vec<doc::Step>, &str, &String)> = overrides
@@ -151,7 +179,7 @@ pub fn load_str_within(
     for (steps, value, arg) in sets.iter().filter(|s| !is_topology(&s.0)) {
         apply_set(&mut d, steps, value, arg)?;
     }
-    let mut loaded = build::build(d, file, stem, base, budget)?;
+    let mut loaded = build::build(d, file, stem, files, budget)?;
     loaded.overrides = overrides.to_vec();
     Ok(loaded)
 }
@@ -229,7 +257,7 @@ impl Loaded {
                 .map_err(|m| Error::bare(format!("sweep axis {path}: {m}")))?;
             args.push(format!("{path}={value}"));
         }
-        let mut l = build::build(d, &self.file, &self.name, &self.base, None)?;
+        let mut l = build::build(d, &self.file, &self.name, &self.files, None)?;
         l.overrides = args;
         Ok(l)
     }
@@ -245,7 +273,7 @@ impl Loaded {
             args.push(arg);
         }
         let stem = self.name.clone();
-        let mut l = build::build(d, &self.file, &stem, &self.base, None)?;
+        let mut l = build::build(d, &self.file, &stem, &self.files, None)?;
         l.overrides = args;
         Ok(l)
     }

@@ -63,6 +63,9 @@ pub struct Common {
     pub file: PathBuf,
     /// `--set PATH=VALUE`, in order.
     pub sets: Vec<String>,
+    /// `--allow-path DIR`: directories besides the scenario's where the files it names
+    /// may be.
+    pub allow_paths: Vec<PathBuf>,
     /// Report directory; default `lvsim-out/<name>/` (plus a suffix per subcommand).
     pub out: Option<PathBuf>,
     /// Print nothing but errors.
@@ -84,7 +87,12 @@ impl Common {
     pub fn load(&self, extra: &[String]) -> anyhow::Result<Loaded> {
         let mut sets = self.sets.clone();
         sets.extend_from_slice(extra);
-        scenarios::load_within(&self.file, &sets, Some(&self.budget()))
+        for d in &self.allow_paths {
+            if !d.is_dir() {
+                return Err(InputError(format!("--allow-path {}: not a directory", d.display())).into());
+            }
+        }
+        scenarios::load_allowing(&self.file, &sets, &self.allow_paths, Some(&self.budget()))
             .map_err(|e| InputError(e.to_string()).into())
     }
 

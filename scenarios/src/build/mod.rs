@@ -1,7 +1,6 @@
 //! From the edited text to sim-core's `ClusterConfig`: deserialise, resolve names, check.
 
 use std::net::IpAddr;
-use std::path::Path;
 
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use lvs_sched::{Duration, Protocol, SvcFlags, Time};
@@ -18,6 +17,7 @@ use sim_core::model::{
 use topologies::{Channel, Flag, Forwarding, Topology};
 
 use crate::doc::{Doc, offset_of, parse_path};
+use crate::files::{self, FileAccess};
 use crate::format::{Arrival, Dist, Feedback, Law, Scenario, Transport};
 use crate::{Error, Loaded};
 
@@ -30,7 +30,7 @@ pub fn build(
     doc: Doc,
     file: &str,
     stem: &str,
-    base: &Path,
+    files: &FileAccess,
     budget: Option<&crate::budget::Budget>,
 ) -> Result<Loaded, Error> {
     let opts = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
@@ -39,18 +39,46 @@ pub fn build(
         Error::at(doc.locate(off), explain(&e.code))
     })?;
     bounds::check_text(&doc)?;
-    let b = Builder { doc: &doc, base, budget };
+    let b = Builder { doc: &doc, files, budget };
     let (topology, cluster) = b.cluster(&scenario)?;
     Ok(Loaded {
         name: scenario.name.clone().unwrap_or_else(|| stem.to_owned()),
         file: file.to_owned(),
-        base: base.to_path_buf(),
+        base: files.base().to_path_buf(),
+        files: files.clone(),
         overrides: Vec::new(),
         scenario,
         topology,
         cluster,
         doc,
     })
+}
+
+/// An import error's message, quoting the file only if an earlier line was an ipvsadm
+/// command (see [`files`]).
+fn import_message(text: &str, e: &topologies::import::ImportError) -> String {
+    // The import stops at the first bad line: every earlier line that is not blank or a
+    // comment was read as a command.
+    let commands = |s: &str| s.lines().filter(|l| !sim_core::ipvs::ipvsadm::words(l).is_empty()).count();
+    let quote = files::may_quote(text, e.line, commands);
+    files::quoted_or_not(
+        quote,
+        &e.message,
+        "ipvsadm-save output",
+        "an ipvsadm command such as -A -t VIP:PORT -s wlc",
+    )
+}
+
+/// A trace error's message, quoting the file only if an earlier line was a time.
+fn trace_message(text: &str, e: &sim_core::arrival::TraceError) -> String {
+    let times = |s: &str| parse_trace_csv(s).map_or(0, |t| t.len());
+    let quote = files::may_quote(text, e.line, times);
+    files::quoted_or_not(
+        quote,
+        &e.message,
+        "a trace of arrival times",
+        "a time in seconds in the first column",
+    )
 }
 
 /// ron's messages, made a little friendlier.
@@ -66,7 +94,7 @@ fn explain(code: &ron::Error) -> String {
 
 struct Builder<'a> {
     doc: &'a Doc,
-    base: &'a Path,
+    files: &'a FileAccess,
     budget: Option<&'a crate::budget::Budget>,
 }
 
@@ -145,12 +173,18 @@ impl Builder<'_> {
         self.precheck(&raw)?;
         let mut topo = raw.expand().map_err(|e| self.err(&e.path, e.message))?;
         if let Some(file) = &s.import_ipvsadm {
-            let path = self.base.join(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| self.err("import_ipvsadm", format!("cannot read {}: {e}", path.display())))?;
-            topologies::import::ipvsadm_save(&mut topo, 0, &text).map_err(|e| Error {
-                location: None,
-                message: format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message),
+            let (path, text) = self
+                .files
+                .read(file, "ipvsadm-save output", files::MAX_IPVSADM_BYTES)
+                .map_err(|m| self.err("import_ipvsadm", m))?;
+            topologies::import::ipvsadm_save(&mut topo, 0, &text).map_err(|e| {
+                Error::bare(format!(
+                    "{}:{}:{}: {}",
+                    path.display(),
+                    e.line,
+                    e.column,
+                    import_message(&text, &e)
+                ))
             })?;
         }
         let directors = self.directors(&topo)?;
@@ -529,12 +563,13 @@ impl Builder<'_> {
                 ArrivalProcess::Schedule { steps: out }
             }
             Arrival::Trace { file } => {
-                let path = self.base.join(file);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    self.err(&format!("{p}.file"), format!("cannot read {}: {e}", path.display()))
+                let (path, text) = self
+                    .files
+                    .read(file, "a trace of arrival times", files::MAX_TRACE_BYTES)
+                    .map_err(|m| self.err(&format!("{p}.file"), m))?;
+                let times = parse_trace_csv(&text).map_err(|e| {
+                    Error::bare(format!("{}:{}: {}", path.display(), e.line, trace_message(&text, &e)))
                 })?;
-                let times = parse_trace_csv(&text)
-                    .map_err(|e| Error::bare(format!("{}:{}: {}", path.display(), e.line, e.message)))?;
                 ArrivalProcess::Trace { times }
             }
         };
