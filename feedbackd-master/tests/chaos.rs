@@ -34,18 +34,6 @@ fn master_with_nofile(nofile: u32, extra: &[&str]) -> (Proc, String, String) {
     start_master("master", cmd, LIMIT)
 }
 
-fn agent(conf: &Path, name: &str) -> Proc {
-    let mut cmd = Command::new(agent_bin());
-    cmd.arg("--config").arg(conf);
-    Proc::spawn(name, cmd)
-}
-
-fn write_load(path: &Path, capacity: f64) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{capacity}\n")).unwrap();
-    std::fs::rename(tmp, path).unwrap();
-}
-
 /// A legitimate feedbackd-agent `rs1` (10.0.0.2) reporting every 200 ms; returns it once
 /// the master has added its server with the weight of `capacity`.
 fn legit_agent(dir: &Path, m: &Proc, listen: &str, capacity: f64) -> (Proc, std::path::PathBuf) {

@@ -52,18 +52,6 @@ fn master(extra: &[&str], port: u16) -> (Proc, String, String) {
     (m, listen, status)
 }
 
-fn agent(conf: &Path, name: &str) -> Proc {
-    let mut cmd = Command::new(agent_bin());
-    cmd.arg("--config").arg(conf);
-    Proc::spawn(name, cmd)
-}
-
-fn write_load(path: &Path, capacity: f64) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{capacity}\n")).unwrap();
-    std::fs::rename(tmp, path).unwrap();
-}
-
 fn weight_line(key: &str, to: u32) -> impl Fn(&str) -> bool {
     let rs = key.to_owned();
     move |l: &str| {

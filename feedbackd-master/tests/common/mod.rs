@@ -127,6 +127,20 @@ impl Drop for Proc {
     }
 }
 
+/// A feedbackd-agent process with configuration `conf`.
+pub fn agent(conf: &Path, name: &str) -> Proc {
+    let mut cmd = Command::new(agent_bin());
+    cmd.arg("--config").arg(conf);
+    Proc::spawn(name, cmd)
+}
+
+/// Writes the capacity a `file` load module reads, atomically (a rename).
+pub fn write_load(path: &Path, capacity: f64) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{capacity}\n")).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
 /// Writes an agent configuration in the original grammar plus the extensions a test needs.
 pub fn agent_conf(
     dir: &Path,
