@@ -160,9 +160,8 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     // connection that sends without pause waits its turn with the others (the channel's
     // senders are served in order) instead of queueing ahead of them.
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
-    let mut d = Daemon::new(settings.master, backend, settings.record, in_tx, status_stats);
-    d.admission = Admission::new(settings.admission);
-    d.max_queued_bytes = settings.max_queued_bytes;
+    let rescan_interval = settings.rescan_interval;
+    let mut d = Daemon::new(settings, backend, in_tx, status_stats);
     log!("{}", d.admission.describe());
     log!("at most {} bytes queued per connection (--max-queued-bytes)", d.max_queued_bytes);
     if let Some(j) = &d.journal {
@@ -182,8 +181,7 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let mut rescan =
-        tokio::time::interval(settings.rescan_interval.max(std::time::Duration::from_millis(100)));
+    let mut rescan = tokio::time::interval(rescan_interval.max(std::time::Duration::from_millis(100)));
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     rescan.tick().await;
     loop {
@@ -331,27 +329,22 @@ fn accept_failure(e: &std::io::Error) -> AcceptFailure {
 
 impl Daemon {
     fn new(
-        master: MasterConfig,
+        settings: Settings,
         backend: Backend,
-        journal: Option<JournalFile>,
         in_tx: mpsc::Sender<Input>,
         status_stats: Arc<StatusStats>,
     ) -> Daemon {
         Daemon {
-            master: Master::new(master),
+            master: Master::new(settings.master),
             backend,
             kernel: KernelView::default(),
             start: Instant::now(),
             conns: BTreeMap::new(),
             next_conn: 0,
             backend_errors: 0,
-            journal,
-            admission: Admission::new(AdmissionConfig {
-                allow_from: Vec::new(),
-                max_connections: 0,
-                max_per_source: 0,
-            }),
-            max_queued_bytes: 0,
+            journal: settings.record,
+            admission: Admission::new(settings.admission),
+            max_queued_bytes: settings.max_queued_bytes,
             bounds: Bounds::default(),
             limiter: LogLimiter::new(LOG_BURST, Duration::from_secs(1)),
             accept_backoff: AcceptBackoff::default(),
