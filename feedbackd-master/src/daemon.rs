@@ -425,7 +425,7 @@ impl Daemon {
                 &self.master.status(now),
                 &self.master.agents(now),
                 &self.kernel,
-                self.master.counters().insecure,
+                !self.master.config().auth.required(),
             ),
             Page::Metrics => {
                 let mut bounds = self.bounds.clone();
@@ -439,6 +439,7 @@ impl Daemon {
                     self.master.counters(),
                     self.backend_errors,
                     &bounds,
+                    !self.master.config().auth.required(),
                 )
             }
         };

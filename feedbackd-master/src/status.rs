@@ -99,6 +99,7 @@ pub fn render_metrics(
     counters: &Counters,
     backend_errors: u64,
     bounds: &Bounds,
+    insecure: bool,
 ) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
@@ -116,7 +117,7 @@ pub fn render_metrics(
         "insecure",
         "gauge",
         "1 when running --insecure (agents not authenticated), else 0.",
-        &one(u64::from(counters.insecure)),
+        &one(u64::from(insecure)),
     );
     metric("connections_total", "counter", "Agent connections accepted.", &one(counters.connections));
     metric("registrations_total", "counter", "Registrations accepted.", &one(counters.registrations));

@@ -314,9 +314,6 @@ pub struct Counters {
     pub removed: u64,
     /// Backend operations that failed.
     pub apply_failures: u64,
-    /// Running without authentication ([`Auth::Insecure`]), for the status page and a
-    /// metric.
-    pub insecure: bool,
 }
 
 /// One row of the status view.
@@ -392,7 +389,6 @@ impl Master {
         if let Err(e) = config.law.validate() {
             panic!("invalid weight law: {e}");
         }
-        let insecure = !config.auth.required();
         Master {
             config,
             services: BTreeSet::new(),
@@ -403,7 +399,7 @@ impl Master {
             conn_deadlines: BTreeSet::new(),
             events: VecDeque::new(),
             transmit: VecDeque::new(),
-            counters: Counters { insecure, ..Counters::default() },
+            counters: Counters::default(),
             journal: None,
             registration_tat: Time::ZERO,
         }
