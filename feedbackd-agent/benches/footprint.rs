@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use feedbackd_proto::Time;
 use feedbackd_proto::master::{ConnId, Master, MasterConfig};
-use feedbackd_proto::types::{Protocol, ServiceKey};
+use lvs_ipvs::{Protocol, ServiceKey};
 
 fn usage(pid: u32) -> (f64, u64, u64) {
     // CPU time [ns] run on a CPU, from the scheduler (finer than stat's clock ticks).

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use feedbackd_proto::admission::{AcceptBackoff, Refusal};
 use feedbackd_proto::master::{AgentStatus, Counters, RsKey, StatusRow};
-use feedbackd_proto::types::{ServiceKey, SocketAddrDisplay};
+use lvs_ipvs::{AddrPort, ServiceKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -76,7 +76,7 @@ pub fn render_status(
             let _ = writeln!(
                 out,
                 "  -> {:<28} {:<7} {:<6} {:<10} {:<9} {:<16} {:<9} {:<8} {:<8} {}",
-                SocketAddrDisplay(r.key.addr, r.key.port).to_string(),
+                AddrPort(r.key.addr, r.key.port).to_string(),
                 fwd,
                 r.weight,
                 active,
@@ -152,7 +152,7 @@ pub fn render_metrics(
         format!(
             "{{service=\"{}\",server=\"{}\",agent=\"{}\"}}",
             r.key.service.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
-            SocketAddrDisplay(r.key.addr, r.key.port),
+            AddrPort(r.key.addr, r.key.port),
             escape(r.agent.as_deref().unwrap_or(""))
         )
     };

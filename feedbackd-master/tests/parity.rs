@@ -17,8 +17,9 @@ use std::time::Duration;
 use common::*;
 use feedbackd_proto::journal::{Decision, Entry, Record, parse_journal};
 use feedbackd_proto::master::RsKey;
-use feedbackd_proto::types::{Forwarding, ServiceKey};
+use feedbackd_proto::types::Forwarding;
 use feedbackd_proto::{Duration as ProtoDuration, Time};
+use lvs_ipvs::ServiceKey;
 use nix::sys::signal::Signal;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -118,11 +119,8 @@ fn scenario() -> Run {
 }
 
 fn rs(addr: &str) -> RsKey {
-    let vs = ServiceKey::Addr {
-        protocol: feedbackd_proto::types::Protocol::Tcp,
-        addr: "10.0.0.1".parse().unwrap(),
-        port: 80,
-    };
+    let vs =
+        ServiceKey::Addr { protocol: lvs_ipvs::Protocol::Tcp, addr: "10.0.0.1".parse().unwrap(), port: 80 };
     RsKey { service: vs, addr: addr.parse().unwrap(), port: 80 }
 }
 

@@ -27,8 +27,10 @@ mod tests;
 use core::net::IpAddr;
 use core::time::Duration;
 
-use crate::types::{Forwarding, Protocol};
+use crate::types::Forwarding;
+
 use crate::wire;
+use lvs_ipvs::Protocol;
 
 /// The master's default TCP port.
 pub const DEFAULT_MASTER_PORT: u16 = 7878;

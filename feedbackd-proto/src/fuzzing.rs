@@ -8,8 +8,8 @@ use lvs_sched::Time;
 use crate::auth::{Channel, Psk};
 use crate::keys::{AgentKey, Auth, KeyTable};
 use crate::master::{ConnId, Master, MasterConfig};
-use crate::types::{Protocol, ServiceKey};
 use crate::wire;
+use lvs_ipvs::{Protocol, ServiceKey};
 
 /// Splits `data` into frames and decodes each one every way a peer's bytes are decoded.
 pub fn decode(data: &[u8]) {

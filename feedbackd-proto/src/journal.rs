@@ -70,10 +70,10 @@ use std::net::{IpAddr, SocketAddr};
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use lvs_sched::{Duration, Time};
 
-use crate::types::{
-    AdminState, ConnId, Forwarding, Protocol, RsKey, ServiceKey, ServiceSpec, SocketAddrDisplay, TableEntry,
-};
+use crate::types::{AdminState, ConnId, Forwarding, RsKey, ServiceSpec, TableEntry};
+
 use crate::wire::{self, Metric};
+use lvs_ipvs::{AddrPort, Protocol, ServiceKey};
 
 /// One line of the journal.
 #[derive(Clone, Debug, PartialEq)]
@@ -393,7 +393,7 @@ fn list<T>(s: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
 fn write_service(s: &mut String, k: &ServiceKey) {
     let _ = match *k {
         ServiceKey::Addr { protocol, addr, port } => {
-            write!(s, "{}:{}", protocol_name(protocol), SocketAddrDisplay(addr, port))
+            write!(s, "{}:{}", protocol_name(protocol), AddrPort(addr, port))
         }
         ServiceKey::Fwmark { mark, ipv6: false } => write!(s, "fwm:{mark}"),
         ServiceKey::Fwmark { mark, ipv6: true } => write!(s, "fwm6:{mark}"),
@@ -402,7 +402,7 @@ fn write_service(s: &mut String, k: &ServiceKey) {
 
 fn write_rs(s: &mut String, k: &RsKey) {
     write_service(s, &k.service);
-    let _ = write!(s, "/{}", SocketAddrDisplay(k.addr, k.port));
+    let _ = write!(s, "/{}", AddrPort(k.addr, k.port));
 }
 
 fn write_spec(s: &mut String, spec: &ServiceSpec) {

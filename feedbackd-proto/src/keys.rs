@@ -27,8 +27,9 @@ use std::str::FromStr;
 
 use crate::auth::{MIN_PSK_LEN, Psk};
 pub use crate::types::Cidr;
-use crate::types::{Protocol, ServiceSpec};
+use crate::types::ServiceSpec;
 use crate::wire;
+use lvs_ipvs::Protocol;
 
 /// How the master authenticates agents.
 #[derive(Clone, Debug)]

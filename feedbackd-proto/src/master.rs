@@ -54,12 +54,13 @@ use lvs_sched::{Duration, Time};
 use crate::auth::Channel;
 use crate::journal::{Decision, Entry, Record};
 use crate::keys::Auth;
-use crate::types::{AdminState, Forwarding, ServiceKey, ServiceSpec};
+use crate::types::{AdminState, Forwarding, ServiceSpec};
 pub use crate::types::{ConnId, RsKey, TableEntry};
 use crate::wire::{
     self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce, Registered, Report,
     Welcome,
 };
+use lvs_ipvs::ServiceKey;
 
 /// A refusal: the code sent, the counter's label, the text.
 type Refusal = (ErrorCode, &'static str, String);
@@ -518,7 +519,7 @@ impl Master {
             let keys: Vec<RsKey> = self
                 .services
                 .iter()
-                .filter(|s| s.matches(spec))
+                .filter(|s| spec.matches(s))
                 .map(|&service| RsKey { service, addr, port: spec.port })
                 .filter(|key| {
                     servers.get(key).and_then(|rs| rs.owner.as_deref()).is_none_or(|owner| owner == id)
@@ -756,7 +757,7 @@ impl Master {
         let mut n = 0;
         for spec in &r.services {
             let addr = spec.address.unwrap_or(peer);
-            for &service in self.services.iter().filter(|s| s.matches(spec)) {
+            for &service in self.services.iter().filter(|s| spec.matches(s)) {
                 let key = RsKey { service, addr, port: spec.port };
                 if let Some(owner) = self.servers.get(&key).and_then(|rs| rs.owner.as_deref()) {
                     if owner != id {

@@ -4,47 +4,7 @@ use core::fmt;
 use core::net::IpAddr;
 use core::str::FromStr;
 
-/// A virtual service's transport protocol, as `ipvsadm -t/-u` names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Protocol {
-    /// `-t`, IP protocol 6.
-    Tcp,
-    /// `-u`, IP protocol 17.
-    Udp,
-    /// `--sctp-service`, IP protocol 132.
-    Sctp,
-}
-
-impl Protocol {
-    /// The IP protocol number (what IPVS's generic-netlink `PROTOCOL` attribute carries).
-    pub const fn number(self) -> u8 {
-        match self {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-            Protocol::Sctp => 132,
-        }
-    }
-
-    /// The protocol with IP protocol number `n`, if it is one IPVS serves.
-    pub const fn from_number(n: u8) -> Option<Protocol> {
-        match n {
-            6 => Some(Protocol::Tcp),
-            17 => Some(Protocol::Udp),
-            132 => Some(Protocol::Sctp),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-            Protocol::Sctp => "SCTP",
-        })
-    }
-}
+use lvs_ipvs::{AddrPort, Protocol, ServiceKey};
 
 /// How the director forwards to a real server (`ipvsadm -m/-g/-i`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -139,94 +99,16 @@ pub struct ServiceSpec {
     pub address: Option<IpAddr>,
 }
 
-/// How a virtual service is identified (what `ipvsadm -t/-u/--sctp-service/-f` names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ServiceKey {
-    /// `-t/-u/--sctp-service VIP:PORT`.
-    Addr {
-        /// The protocol.
-        protocol: Protocol,
-        /// The virtual IP.
-        addr: IpAddr,
-        /// The virtual port.
-        port: u16,
-    },
-    /// `-f MARK`; `ipv6` for an IPv6 firewall-mark service (`-6`).
-    Fwmark {
-        /// The firewall mark.
-        mark: u32,
-        /// An IPv6 service.
-        ipv6: bool,
-    },
-}
-
-impl ServiceKey {
-    /// The address family number IPVS uses for it (2 = AF_INET, 10 = AF_INET6).
-    pub fn af(&self) -> u16 {
-        let ipv6 = match *self {
-            ServiceKey::Addr { addr, .. } => addr.is_ipv6(),
-            ServiceKey::Fwmark { ipv6, .. } => ipv6,
-        };
-        if ipv6 { 10 } else { 2 }
-    }
-
-    /// Whether an agent's service belongs to this virtual service: the same firewall
-    /// mark, or the same protocol and port (and VIP, when the agent names one).
-    pub fn matches(&self, spec: &ServiceSpec) -> bool {
-        match (*self, spec.fwmark) {
+impl ServiceSpec {
+    /// Whether this service of an agent belongs to the virtual service `key`: the same
+    /// firewall mark, or the same protocol and port (and VIP, when the agent names one).
+    pub fn matches(&self, key: &ServiceKey) -> bool {
+        match (*key, self.fwmark) {
             (ServiceKey::Fwmark { mark, .. }, Some(want)) => mark == want,
             (ServiceKey::Addr { protocol, addr, port }, None) => {
-                protocol == spec.protocol && port == spec.port && spec.vip.is_none_or(|v| v == addr)
+                protocol == self.protocol && port == self.port && self.vip.is_none_or(|v| v == addr)
             }
             _ => false,
-        }
-    }
-}
-
-impl fmt::Display for ServiceKey {
-    /// As `ipvsadm -L -n` shows it: `TCP  10.0.0.1:80`, `FWM  1`, IPv6 in brackets.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            // ipvsadm's protocol column is `%-4s` and a space.
-            ServiceKey::Addr { protocol, addr, port } => {
-                write!(f, "{:<4} {}", protocol.to_string(), SocketAddrDisplay(*addr, *port))
-            }
-            ServiceKey::Fwmark { mark, ipv6: false } => write!(f, "FWM  {mark}"),
-            ServiceKey::Fwmark { mark, ipv6: true } => write!(f, "FWM  {mark} IPv6"),
-        }
-    }
-}
-
-/// An address and port as ipvsadm prints them: `10.0.0.2:80`, `[2001:db8::2]:80`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SocketAddrDisplay(pub IpAddr, pub u16);
-
-impl fmt::Display for SocketAddrDisplay {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            IpAddr::V4(a) => write!(f, "{a}:{}", self.1),
-            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.1),
-        }
-    }
-}
-
-/// The scheduler crate's protocol (the simulator's vocabulary) in the protocol's.
-impl From<lvs_sched::Protocol> for Protocol {
-    fn from(p: lvs_sched::Protocol) -> Protocol {
-        match p {
-            lvs_sched::Protocol::Tcp => Protocol::Tcp,
-            lvs_sched::Protocol::Udp => Protocol::Udp,
-            lvs_sched::Protocol::Sctp => Protocol::Sctp,
-        }
-    }
-}
-
-impl From<Protocol> for lvs_sched::Protocol {
-    fn from(p: Protocol) -> lvs_sched::Protocol {
-        match p {
-            Protocol::Tcp => lvs_sched::Protocol::Tcp,
-            Protocol::Udp => lvs_sched::Protocol::Udp,
-            Protocol::Sctp => lvs_sched::Protocol::Sctp,
         }
     }
 }
@@ -271,7 +153,7 @@ pub struct RsKey {
 
 impl fmt::Display for RsKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} -> {}", self.service, SocketAddrDisplay(self.addr, self.port))
+        write!(f, "{} -> {}", self.service, AddrPort(self.addr, self.port))
     }
 }
 

@@ -29,7 +29,9 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::types::{AdminState, Forwarding, Protocol, ServiceSpec};
+use crate::types::{AdminState, Forwarding, ServiceSpec};
+
+use lvs_ipvs::Protocol;
 
 /// The protocol version this crate speaks.
 pub const VERSION: u8 = 1;

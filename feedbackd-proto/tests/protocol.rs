@@ -8,9 +8,10 @@ use feedbackd_proto::auth::Psk;
 use feedbackd_proto::journal::{Decision, Entry, Record};
 use feedbackd_proto::keys::{AgentKey, Auth, KeyTable};
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, RsKey, TableEntry, Why};
-use feedbackd_proto::types::{AdminState, Forwarding, Protocol, ServiceKey, ServiceSpec};
+use feedbackd_proto::types::{AdminState, Forwarding, ServiceSpec};
 use feedbackd_proto::wire::{self, Message, Metric};
 use feedbackd_proto::{Duration, Time};
+use lvs_ipvs::{Protocol, ServiceKey};
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use proptest::prelude::*;
 

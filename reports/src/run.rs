@@ -4,7 +4,7 @@
 use std::io;
 use std::path::Path;
 
-use sim_core::ipvs::ipvsadm;
+use lvs_ipvs::ipvsadm;
 use sim_core::model::{RunReport, Sample};
 use sim_core::stats::Latency;
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use sim_core::ipvs::ipvsadm;
+use lvs_ipvs::ipvsadm;
 use sim_core::model::{DirectorReport, FeedbackReport, RunReport};
 use sim_core::stats::Latency;
 

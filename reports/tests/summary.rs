@@ -121,5 +121,5 @@ fn text_summary_has_outcomes_servers_and_ipvsadm_listings() {
     ] {
         assert!(t.contains(needle), "missing {needle:?} in\n{t}");
     }
-    assert!(t.contains(&sim_core::ipvs::ipvsadm::list_stats(&r.directors[0].ipvs)));
+    assert!(t.contains(&lvs_ipvs::ipvsadm::list_stats(&r.directors[0].ipvs)));
 }

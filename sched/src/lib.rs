@@ -169,15 +169,52 @@ impl SvcFlags {
     }
 }
 
-/// Transport protocol of a flow.
+/// Transport protocol of a flow or a virtual service, as `ipvsadm -t/-u/--sctp-service`
+/// names it (the one definition: `lvs-ipvs` and every other crate use this one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
-    /// TCP (6).
+    /// `-t`, IP protocol 6.
     Tcp,
-    /// UDP (17).
+    /// `-u`, IP protocol 17.
     Udp,
-    /// SCTP (132).
+    /// `--sctp-service`, IP protocol 132.
     Sctp,
+}
+
+impl Protocol {
+    /// The IP protocol number (what IPVS's generic-netlink `PROTOCOL` attribute carries).
+    pub const fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
+
+    /// The protocol with IP protocol number `n`, if it is one IPVS serves.
+    pub const fn from_number(n: u8) -> Option<Protocol> {
+        match n {
+            6 => Some(Protocol::Tcp),
+            17 => Some(Protocol::Udp),
+            132 => Some(Protocol::Sctp),
+            _ => None,
+        }
+    }
+
+    /// The name `ipvsadm -L` prints: `TCP`, `UDP`, `SCTP`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Sctp => "SCTP",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// What a scheduler sees of the first packet of a new connection.

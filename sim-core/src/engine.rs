@@ -3,7 +3,7 @@
 //! Equal times come out first-in first-out, never in a heap's own tie order. The queue
 //! holds only the model's few "next thing" events (next arrival of each population, next
 //! completion of each server, a packet in flight); constant-delay timers such as the IPVS
-//! connection timeouts live in FIFO lanes inside their owner ([`crate::ipvs`]) and are
+//! connection timeouts live in FIFO lanes inside their owner ([`lvs_ipvs`]) and are
 //! merged in by the simulation loop, so a table of ten million connections does not make
 //! every queue operation slower.
 //!

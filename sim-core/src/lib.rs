@@ -7,8 +7,6 @@
 //! - [`dist`], [`arrival`]: distributions of sizes and demands; arrival processes.
 //! - [`link`]: links and other FIFO resources (director CPU), computed without events.
 //! - [`cpu`]: a real server's processors (processor sharing, worker pool, backlog).
-//! - [`ipvs`]: the director's IPVS table: virtual services (scheduled by `lvs-sched`),
-//!   the connection table with its timers, persistence templates and counters.
 //! - [`feedback`]: simulated feedbackd agents and masters (the daemons' state machines).
 //! - [`ha`]: health checks, director fail-over (heartbeat, VRRP), active-active (Saru).
 //! - [`model`]: the cluster model: configuration, the simulation loop, the report.
@@ -20,7 +18,8 @@
 //! - Never reads the wall clock, the OS random source, a socket or a file: time is
 //!   virtual, randomness comes from the run's seed.
 //! - Not async, knows nothing of tokio or netlink.
-//! - Uses the schedulers of `lvs-sched`; never re-implements one.
+//! - Uses the schedulers of `lvs-sched` and the IPVS table of `lvs-ipvs` (the director's
+//!   services, connection table, persistence, counters, sync); never re-implements them.
 //! - Same inputs and seed, same results, bit for bit.
 
 pub mod arrival;
@@ -29,7 +28,6 @@ pub mod dist;
 pub mod engine;
 pub mod feedback;
 pub mod ha;
-pub mod ipvs;
 pub mod link;
 pub mod model;
 pub mod ref1;

@@ -17,11 +17,11 @@ use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags};
 use crate::arrival::ArrivalProcess;
 use crate::cpu::CpuConfig;
 use crate::dist::Dist;
-use crate::ipvs::tcp::Timeouts;
 use crate::model::{
     ClusterConfig, DestConfig, DirectorConfig, DuplexLink, PopulationConfig, RunReport, ServerConfig,
     ServiceAddr, ServiceConfig, Transport,
 };
+use lvs_ipvs::tcp::Timeouts;
 
 /// The presets of LVS-REF-1's table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,10 +27,10 @@ use std::process::Command as Process;
 use std::time::{Duration as StdDuration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
+use lvs_ipvs::ServiceKey;
+use lvs_ipvs::ipvsadm::Command;
 use lvs_sched::{Duration, Forwarding, Protocol};
 use nix::sched::{CloneFlags, setns};
-use sim_core::ipvs::ServiceKey;
-use sim_core::ipvs::ipvsadm::Command;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::{Backend, Choice, Event, Script, Target};
@@ -296,8 +296,8 @@ impl Backend for Kernel {
                     let Some((dest, _)) = entry else {
                         bail!("connection {n} from {client} was accepted but is not in the IPVS table")
                     };
-                    let key = ServiceKey::Inet {
-                        protocol: target.protocol.into(),
+                    let key = ServiceKey::Addr {
+                        protocol: target.protocol,
                         addr: target.addr.ip(),
                         port: target.addr.port(),
                     };
@@ -374,10 +374,10 @@ impl Needs {
         for l in &script.lines {
             match &l.event {
                 Event::Ipvsadm { command, .. } => match command {
-                    Command::AddService(ServiceKey::Inet { addr, .. }, _) => {
+                    Command::AddService(ServiceKey::Addr { addr, .. }, _) => {
                         n.vips.insert(v4(*addr, l.lineno)?);
                     }
-                    Command::AddService(ServiceKey::Fwmark(_), _) => {
+                    Command::AddService(ServiceKey::Fwmark { .. }, _) => {
                         bail!("line {}: --kernel does not replay firewall-mark services", l.lineno)
                     }
                     Command::AddDest(key, d) | Command::EditDest(key, d) => {
@@ -388,8 +388,8 @@ impl Needs {
                             f => bail!("line {}: --kernel replays NAT and DR only, not {f:?}", l.lineno),
                         }
                         let proto = match key {
-                            ServiceKey::Inet { protocol, .. } => (*protocol).into(),
-                            ServiceKey::Fwmark(_) => Protocol::Tcp,
+                            ServiceKey::Addr { protocol, .. } => *protocol,
+                            ServiceKey::Fwmark { .. } => Protocol::Tcp,
                         };
                         n.ports.insert((proto, d.port));
                     }

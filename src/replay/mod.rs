@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use lvs_ipvs::ipvsadm::{self, Command, Word};
 use lvs_sched::{Duration, Protocol};
-use sim_core::ipvs::ipvsadm::{self, Command, Word};
 
 /// First source port handed out when a `connect` line names none (Linux's default
 /// ephemeral range starts here).

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use anyhow::{Context as _, bail};
+use lvs_ipvs::ipvsadm::{self, Command};
+use lvs_ipvs::tcp::Segment;
+use lvs_ipvs::{ConnId, Ipvs, NoDest, Verdict};
 use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
-use sim_core::ipvs::ipvsadm::{self, Command};
-use sim_core::ipvs::tcp::Segment;
-use sim_core::ipvs::{ConnId, Ipvs, NoDest, Verdict};
 
 use super::{Backend, Choice, Target};
 

@@ -7,9 +7,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use lvs_ipvs::ipvsadm::{Command, ParseError, Word, parse, words};
+use lvs_ipvs::{self as ipvs, ServiceConfig, ServiceKey};
 use lvs_sched::{Forwarding as Fwd, SchedulerKind, SvcFlags};
-use sim_core::ipvs::ipvsadm::{Command, ParseError, Word, parse, words};
-use sim_core::ipvs::{ProtocolKey, ServiceConfig, ServiceKey};
 
 use crate::expand::members;
 use crate::export::addr_port;
@@ -234,11 +234,11 @@ fn is_v6(ws: &[Word<'_>]) -> bool {
 /// A service as the topology writes it.
 fn service(ws: &[Word<'_>], key: ServiceKey, cfg: &ServiceConfig) -> Result<Service, LineError> {
     let (protocol, vip, port, fwmark) = match key {
-        ServiceKey::Inet { protocol, addr, port } => {
-            let p = if protocol == ProtocolKey::Udp { Protocol::UDP } else { Protocol::TCP };
+        ServiceKey::Addr { protocol, addr, port } => {
+            let p = if protocol == ipvs::Protocol::Udp { Protocol::UDP } else { Protocol::TCP };
             (p, Some(addr), port, None)
         }
-        ServiceKey::Fwmark(mark) => (Protocol::TCP, None, 0, Some(mark)),
+        ServiceKey::Fwmark { mark, .. } => (Protocol::TCP, None, 0, Some(mark)),
     };
     let scheduler = Scheduler::from_kind(cfg.scheduler);
     let mh = cfg.scheduler == SchedulerKind::Mh;
@@ -289,11 +289,11 @@ fn service(ws: &[Word<'_>], key: ServiceKey, cfg: &ServiceConfig) -> Result<Serv
 /// `-t VIP:PORT`, `-u VIP:PORT` or `-f MARK`.
 fn key_text(key: &ServiceKey) -> String {
     match *key {
-        ServiceKey::Inet { protocol: ProtocolKey::Udp, addr, port } => {
+        ServiceKey::Addr { protocol: ipvs::Protocol::Udp, addr, port } => {
             format!("-u {}", addr_port(addr, port))
         }
-        ServiceKey::Inet { addr, port, .. } => format!("-t {}", addr_port(addr, port)),
-        ServiceKey::Fwmark(m) => format!("-f {m}"),
+        ServiceKey::Addr { addr, port, .. } => format!("-t {}", addr_port(addr, port)),
+        ServiceKey::Fwmark { mark: m, .. } => format!("-f {m}"),
     }
 }
 

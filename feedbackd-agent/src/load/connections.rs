@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use feedbackd_proto::conf::{ConfError, ServiceConf};
-use feedbackd_proto::types::Protocol;
+use lvs_ipvs::Protocol;
 
 use super::{Reading, Settings, read_proc};
 

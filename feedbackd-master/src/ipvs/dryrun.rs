@@ -137,7 +137,8 @@ fn print_change(op: &str, svc: &ServiceKey, rs: &RealServer) {
 
 #[cfg(test)]
 mod tests {
-    use feedbackd_proto::types::{Forwarding, Protocol};
+    use feedbackd_proto::types::Forwarding;
+    use lvs_ipvs::Protocol;
 
     use super::*;
 

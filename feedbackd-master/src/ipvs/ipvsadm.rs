@@ -16,7 +16,9 @@ use core::net::{IpAddr, SocketAddr};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use feedbackd_proto::types::{Forwarding, Protocol};
+use feedbackd_proto::types::Forwarding;
+
+use lvs_ipvs::Protocol;
 
 use crate::ipvs::{
     Error, RealServer, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,

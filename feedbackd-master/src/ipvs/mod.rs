@@ -20,7 +20,9 @@
 
 use core::net::{IpAddr, SocketAddr};
 
-use feedbackd_proto::types::{Forwarding, Protocol};
+use feedbackd_proto::types::Forwarding;
+
+use lvs_ipvs::Protocol;
 
 mod dryrun;
 mod ipvsadm;
@@ -28,7 +30,7 @@ pub mod netlink;
 
 /// How a virtual service is identified: the protocol crate's key, shared with the master
 /// state machine (it prints as `ipvsadm -L -n` does).
-pub use feedbackd_proto::types::ServiceKey;
+pub use lvs_ipvs::ServiceKey;
 
 /// `AF_INET` as IPVS carries it.
 pub(crate) const AF_INET: u16 = 2;

@@ -339,7 +339,8 @@ impl ProtoAgent {
         address: &str,
     ) -> std::io::Result<ProtoAgent> {
         use feedbackd_proto::agent::{Agent, AgentConfig, AgentEvent};
-        use feedbackd_proto::types::{Forwarding, Protocol, ServiceSpec};
+        use feedbackd_proto::types::{Forwarding, ServiceSpec};
+        use lvs_ipvs::Protocol;
         let sock = connect_from(master, source)?;
         sock.set_read_timeout(Some(Duration::from_secs(10)))?;
         let spec = ServiceSpec {

@@ -7,7 +7,8 @@ use core::ops::RangeInclusive;
 use core::time::Duration;
 
 use super::{Combine, DEFAULT_MASTER_PORT, ModuleKind};
-use crate::types::{Forwarding, Protocol};
+use crate::types::Forwarding;
+use lvs_ipvs::Protocol;
 
 /// `service = NAME`: one word.
 pub(super) fn service_name(val: &str) -> Result<String, String> {

@@ -8,8 +8,8 @@ use lvs_sched::Time;
 use super::*;
 use crate::auth::Psk;
 use crate::keys::{AgentKey, KeyTable, parse_keys};
-use crate::types::Protocol;
 use crate::wire::{Nonce, Register};
+use lvs_ipvs::Protocol;
 
 const VS: ServiceKey =
     ServiceKey::Addr { protocol: Protocol::Tcp, addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), port: 80 };

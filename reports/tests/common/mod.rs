@@ -246,7 +246,7 @@ pub fn with_ha(mut r: RunReport) -> RunReport {
         internal_out: idle,
         internal_in: idle,
         cpu: idle,
-        ipvs: sim_core::ipvs::Ipvs::new(0),
+        ipvs: lvs_ipvs::Ipvs::new(0),
     });
     for s in &mut r.series {
         let ms = s.t.as_nanos() / 1_000_000;

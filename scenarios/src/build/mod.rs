@@ -2,12 +2,12 @@
 
 use std::net::IpAddr;
 
+use lvs_ipvs::tcp::Timeouts;
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use lvs_sched::{Duration, Protocol, SvcFlags, Time};
 use sim_core::arrival::{ArrivalProcess, parse_trace_csv};
 use sim_core::cpu::CpuConfig;
 use sim_core::dist;
-use sim_core::ipvs::tcp::Timeouts;
 use sim_core::link::ChannelConfig;
 use sim_core::model::{
     BackendConfig, ClusterConfig, DestConfig, DirectorConfig, DuplexLink, FeedbackConfig,
@@ -59,7 +59,7 @@ pub fn build(
 fn import_message(text: &str, e: &topologies::import::ImportError) -> String {
     // The import stops at the first bad line: every earlier line that is not blank or a
     // comment was read as a command.
-    let commands = |s: &str| s.lines().filter(|l| !sim_core::ipvs::ipvsadm::words(l).is_empty()).count();
+    let commands = |s: &str| s.lines().filter(|l| !lvs_ipvs::ipvsadm::words(l).is_empty()).count();
     let quote = files::may_quote(text, e.line, commands);
     files::quoted_or_not(
         quote,

@@ -33,7 +33,7 @@ use feedbackd_proto::backoff::Backoff;
 use feedbackd_proto::drive::{ApplyFailed, MasterOutput, flush_master};
 use feedbackd_proto::journal::Decision;
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, TableEntry};
-use feedbackd_proto::types::ServiceKey;
+use lvs_ipvs::ServiceKey;
 use lvs_sched::{Duration, Time};
 use rand::{Rng as _, RngCore};
 

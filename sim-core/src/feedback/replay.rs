@@ -6,8 +6,8 @@ use feedbackd_proto::agent::{AgentConfig, Sample};
 use feedbackd_proto::journal::{Decision, Entry, Record};
 use feedbackd_proto::keys::Auth;
 use feedbackd_proto::master::{ConnId, MasterConfig, MasterEvent, TableEntry};
-use feedbackd_proto::types::ServiceKey;
 use feedbackd_proto::wire::CAPACITY_SCALE;
+use lvs_ipvs::ServiceKey;
 use lvs_sched::{Duration, Time};
 use rand::SeedableRng;
 
@@ -188,7 +188,8 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use feedbackd_proto::master::RsKey;
-    use feedbackd_proto::types::{AdminState, Forwarding, Protocol, ServiceSpec};
+    use feedbackd_proto::types::{AdminState, Forwarding, ServiceSpec};
+    use lvs_ipvs::Protocol;
     use lvs_sched::feedback::LawConfig;
 
     use super::*;

@@ -1,7 +1,7 @@
 //! High availability around LVS, in virtual time: real-server health checks as ldirectord
 //! and keepalived perform them, director fail-over by heartbeat or VRRP (keepalived), and
 //! Saru-style active-active directors. The IPVS connection synchronisation daemon is in
-//! [`crate::ipvs::sync`].
+//! [`lvs_ipvs::sync`].
 //!
 //! Everything here is a state machine that never reads a clock: time comes in as `now`,
 //! and each machine says when it next wants to run (`next_time`). The simulation
@@ -27,6 +27,7 @@ pub mod vrrp;
 #[cfg(test)]
 mod testing;
 
+pub use lvs_ipvs::sync::{SyncConfig, SyncMode};
 use lvs_sched::Duration;
 
 /// Which tool checks the real servers: it decides the defaults and what is exported.
@@ -283,53 +284,6 @@ pub enum Failover {
     Vrrp(VrrpConfig),
     /// Saru: every member serves its share.
     ActiveActive(SaruConfig),
-}
-
-/// Who runs the IPVS sync daemon, and how.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SyncMode {
-    /// `ipvsadm --start-daemon master` on the group's first member, `backup` on the
-    /// others, fixed: connections made on a backup after a fail-over are synced nowhere.
-    #[default]
-    MasterBackup,
-    /// Every member sends the connections it handles to every other and receives theirs
-    /// (master and backup daemons on each, or a user-space peer-to-peer sync).
-    PeerToPeer,
-}
-
-/// The IPVS connection synchronisation daemon (`../ipvs/SPEC.md` §4; sysctls
-/// `sync_threshold`, `sync_period`, `sync_version`, `--sync-maxlen`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SyncConfig {
-    /// Who sends and who receives.
-    pub mode: SyncMode,
-    /// A connection is sent at its `threshold`-th incoming packet (default 3) ...
-    pub threshold: u32,
-    /// ... and then every `period` packets (default 50); 0: only once.
-    pub period: u32,
-    /// Sync message size limit [bytes of UDP payload] (1500 − 28 = 1472 by default).
-    pub max_len: u32,
-    /// Protocol version: 1 (default; 36-byte IPv4 connections) or 0 (legacy; 24 bytes).
-    pub version: u8,
-    /// A partly filled message is sent at most this long after its first connection
-    /// (`IPVS_SYNC_FLUSH_TIME`, 2 s).
-    pub flush: Duration,
-    /// One-way delay of the sync multicast between directors.
-    pub latency: Duration,
-}
-
-impl Default for SyncConfig {
-    fn default() -> Self {
-        SyncConfig {
-            mode: SyncMode::MasterBackup,
-            threshold: 3,
-            period: 50,
-            max_len: 1472,
-            version: 1,
-            flush: Duration::from_secs(2),
-            latency: Duration::from_micros(100),
-        }
-    }
 }
 
 /// A fail-over (or active-active) group of directors sharing virtual services.

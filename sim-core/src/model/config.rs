@@ -10,8 +10,8 @@ use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags};
 use crate::arrival::ArrivalProcess;
 use crate::cpu::CpuConfig;
 use crate::dist::Dist;
-use crate::ipvs::tcp::Timeouts;
 use crate::link::ChannelConfig;
+use lvs_ipvs::tcp::Timeouts;
 
 /// A whole run.
 #[derive(Clone, Debug)]

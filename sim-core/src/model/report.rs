@@ -8,8 +8,8 @@ use std::net::IpAddr;
 
 use lvs_sched::{Duration, Time};
 
-use crate::ipvs::Ipvs;
 use crate::stats::{BatchMeans, Latency, LogHistogram};
+use lvs_ipvs::Ipvs;
 
 /// Connection outcomes of the measured set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -428,8 +428,8 @@ fn agent_service_name(service: &Service, port: u16) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use sim_core::ipvs::ipvsadm::{Command, parse, words};
-    use sim_core::ipvs::{ProtocolKey, ServiceKey};
+    use lvs_ipvs::ipvsadm::{Command, parse, words};
+    use lvs_ipvs::{Protocol, ServiceKey};
 
     use super::*;
 
@@ -559,7 +559,7 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
         }
         let cmds = commands(&ipvsadm(&named("tutorial-nat")));
         let key =
-            ServiceKey::Inet { protocol: ProtocolKey::Tcp, addr: "172.17.60.201".parse().unwrap(), port: 80 };
+            ServiceKey::Addr { protocol: Protocol::Tcp, addr: "172.17.60.201".parse().unwrap(), port: 80 };
         let Command::AddService(k, c) = &cmds[0] else { panic!("{:?}", cmds[0]) };
         assert_eq!((*k, c.scheduler), (key, lvs_sched::SchedulerKind::Rr));
         let Command::AddDest(k, d) = &cmds[1] else { panic!("{:?}", cmds[1]) };

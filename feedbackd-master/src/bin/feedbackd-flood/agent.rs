@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use feedbackd_proto::agent::{Agent as Machine, AgentConfig, AgentEvent, Sample};
 use feedbackd_proto::auth::Psk;
-use feedbackd_proto::types::{AdminState, Forwarding, Protocol, ServiceSpec};
+use feedbackd_proto::types::{AdminState, Forwarding, ServiceSpec};
+use lvs_ipvs::Protocol;
 
 use crate::Latencies;
 

@@ -15,7 +15,7 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use feedbackd_proto::types::Protocol;
+use lvs_ipvs::Protocol;
 
 use crate::ipvs::{AF_INET, AF_INET6, Error, RealServer, SVC_F_HASHED, ServiceKey, VirtualService};
 

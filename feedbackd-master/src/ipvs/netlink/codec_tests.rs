@@ -4,7 +4,9 @@
 
 use core::net::IpAddr;
 
-use feedbackd_proto::types::{Forwarding, Protocol};
+use feedbackd_proto::types::Forwarding;
+
+use lvs_ipvs::Protocol;
 use proptest::prelude::*;
 
 use super::*;

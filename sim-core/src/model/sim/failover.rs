@@ -12,9 +12,9 @@ use lvs_sched::{Flow, Time};
 use super::{Director, Event, Simulation};
 use crate::ha::group::{Group, Net};
 use crate::ha::{Failover, HaConfig, Side, SplitBy, SyncMode};
-use crate::ipvs::sync::{self, Sender, SyncConn};
 use crate::model::config::{ClusterConfig, DirectorChange};
 use crate::model::report::{DirectorFaultReport, FailoverReport, HaReport, SyncReport};
+use lvs_ipvs::sync::{self, Sender, SyncConn};
 
 /// An HA group in a run.
 pub(super) struct Ha {
@@ -425,11 +425,11 @@ impl Simulation {
 impl Ha {
     /// Sets director `d`'s sync sysctls, and starts its sync master if it runs one (at
     /// start and after a reboot).
-    pub(super) fn configure_sync(&self, d: usize, ipvs: &mut crate::ipvs::Ipvs) {
+    pub(super) fn configure_sync(&self, d: usize, ipvs: &mut lvs_ipvs::Ipvs) {
         if let (Some(c), Some(s)) = (&self.cfg.sync, &self.sync)
             && self.has(d)
         {
-            let params = crate::ipvs::sync::SyncParams::from(c);
+            let params = lvs_ipvs::sync::SyncParams::from(c);
             ipvs.set_sync_params(params);
             if s.senders[d].is_some() {
                 ipvs.set_sync_master(Some(params));

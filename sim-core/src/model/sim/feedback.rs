@@ -11,10 +11,10 @@ use lvs_sched::{Forwarding, Time};
 
 use super::{Director, Server};
 use crate::feedback::{AgentSpec, Host, Loop, Sampler, ServerCounters, weight_stats};
-use crate::ipvs::{self, ProtocolKey};
 use crate::model::config::{ClusterConfig, FeedbackConfig, ServerChange, ServiceAddr};
 use crate::model::report::{FeedbackReport, FeedbackServerReport};
 use crate::rng::Streams;
+use lvs_ipvs::{self as ipvs, Protocol};
 
 /// The feedback loop of a run and what is measured of it.
 pub(super) struct Feedback {
@@ -30,44 +30,17 @@ pub(super) struct Feedback {
 fn spec(addr: ServiceAddr, port: u16, fwd: Forwarding) -> ServiceSpec {
     let forwarding = proto::Forwarding::from_sched(fwd).expect("validated: no local forwarding");
     match addr {
-        ServiceAddr::Inet { protocol, vip, .. } => ServiceSpec {
-            protocol: protocol.into(),
-            port,
-            vip: Some(vip),
-            fwmark: None,
-            forwarding,
-            address: None,
-        },
+        ServiceAddr::Inet { protocol, vip, .. } => {
+            ServiceSpec { protocol, port, vip: Some(vip), fwmark: None, forwarding, address: None }
+        }
         ServiceAddr::Fwmark(mark) => ServiceSpec {
-            protocol: proto::Protocol::Tcp,
+            protocol: Protocol::Tcp,
             port,
             vip: None,
             fwmark: Some(mark),
             forwarding,
             address: None,
         },
-    }
-}
-
-fn proto_key(k: ipvs::ServiceKey) -> proto::ServiceKey {
-    match k {
-        ipvs::ServiceKey::Inet { protocol, addr, port } => proto::ServiceKey::Addr {
-            protocol: proto::Protocol::from(lvs_sched::Protocol::from(protocol)),
-            addr,
-            port,
-        },
-        ipvs::ServiceKey::Fwmark(mark) => proto::ServiceKey::Fwmark { mark, ipv6: false },
-    }
-}
-
-fn sim_key(k: proto::ServiceKey) -> ipvs::ServiceKey {
-    match k {
-        proto::ServiceKey::Addr { protocol, addr, port } => ipvs::ServiceKey::Inet {
-            protocol: ProtocolKey::from(lvs_sched::Protocol::from(protocol)),
-            addr,
-            port,
-        },
-        proto::ServiceKey::Fwmark { mark, .. } => ipvs::ServiceKey::Fwmark(mark),
     }
 }
 
@@ -96,9 +69,9 @@ impl Feedback {
                 for dest in &svc.dests {
                     let key = match svc.addr {
                         ServiceAddr::Inet { protocol, vip, port } => {
-                            ipvs::ServiceKey::Inet { protocol: protocol.into(), addr: vip, port }
+                            ipvs::ServiceKey::Addr { protocol, addr: vip, port }
                         }
-                        ServiceAddr::Fwmark(m) => ipvs::ServiceKey::Fwmark(m),
+                        ServiceAddr::Fwmark(m) => ipvs::ServiceKey::fwmark(m),
                     };
                     let s = spec(svc.addr, super::dest_port(dest.fwd, key, dest.port), dest.fwd);
                     if !specs[dest.server].contains(&s) {
@@ -259,13 +232,13 @@ impl SimHost<'_> {
 }
 
 impl Host for SimHost<'_> {
-    fn table(&mut self, director: usize, now: Time) -> (Vec<proto::ServiceKey>, Vec<TableEntry>) {
+    fn table(&mut self, director: usize, now: Time) -> (Vec<ipvs::ServiceKey>, Vec<TableEntry>) {
         let ipvs = &mut self.dirs[director].ipvs;
         ipvs.advance(now);
         let mut services = Vec::new();
         let mut entries = Vec::new();
         for vs in ipvs.services() {
-            let service = proto_key(vs.key());
+            let service = vs.key();
             services.push(service);
             for (_, dest) in vs.scheduler().dests() {
                 entries.push(TableEntry {
@@ -285,7 +258,7 @@ impl Host for SimHost<'_> {
         d.ipvs.advance(now);
         let r = match *event {
             MasterEvent::SetWeight { key, to, .. } => {
-                let skey = sim_key(key.service);
+                let skey = key.service;
                 let vs = d.ipvs.service(&skey).ok_or("no such service")?;
                 let did = vs.scheduler().find_dest(key.addr, key.port).ok_or("no such real server")?;
                 let dest = vs.scheduler().dest(did);
@@ -300,7 +273,7 @@ impl Host for SimHost<'_> {
                 d.ipvs.edit_dest(skey, &dc).map(|_| ()).map_err(|e| e.to_string())
             }
             MasterEvent::AddRealServer { key, forwarding, weight, .. } => {
-                let skey = sim_key(key.service);
+                let skey = key.service;
                 let dc = lvs_sched::DestConfig {
                     addr: key.addr,
                     port: key.port,
@@ -323,11 +296,9 @@ impl Host for SimHost<'_> {
                 }
                 Ok(())
             }
-            MasterEvent::RemoveRealServer { key, .. } => d
-                .ipvs
-                .del_dest(sim_key(key.service), key.addr, key.port)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            MasterEvent::RemoveRealServer { key, .. } => {
+                d.ipvs.del_dest(key.service, key.addr, key.port).map(|_| ()).map_err(|e| e.to_string())
+            }
             MasterEvent::Registered { .. } | MasterEvent::Close { .. } => Ok(()),
         };
         self.trace(director, now);

@@ -15,7 +15,7 @@
 
 use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
 
-use crate::ipvs::ConnId;
+use lvs_ipvs::ConnId;
 
 use super::{Conn, EPHEMERAL_FIRST, EPHEMERAL_LAST, Event, NO_ENTRY, NO_SERVER, Simulation};
 use crate::cpu::Admission;
@@ -23,11 +23,11 @@ use crate::dist::secs_to_duration;
 
 /// The most requests (or datagrams) a connection makes, whatever its distribution draws.
 const MAX_REQUESTS: f64 = 1e6;
-use crate::ipvs::Verdict;
-use crate::ipvs::tcp::Segment;
 use crate::link::Transmit;
 use crate::model::config::Transport;
 use crate::rng::Rng;
+use lvs_ipvs::Verdict;
+use lvs_ipvs::tcp::Segment;
 
 /// A message in flight.
 #[derive(Clone, Copy, Debug)]

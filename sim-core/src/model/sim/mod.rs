@@ -16,7 +16,6 @@ use lvs_sched::{DestId, Duration, Forwarding, Time};
 use crate::arrival::Arrivals;
 use crate::cpu::Cpu;
 use crate::engine::{EventQueue, TimerSet};
-use crate::ipvs::{self, ConnId, Ipvs, IpvsError, ServiceId};
 use crate::link::{Channel, ChannelConfig};
 use crate::model::config::{
     Change, ClusterConfig, ConfigError, DestConfig, PopulationConfig, ServerChange, ServiceAddr,
@@ -24,6 +23,7 @@ use crate::model::config::{
 use crate::model::report::*;
 use crate::rng::{Rng, Streams};
 use crate::stats::{BatchMeans, Latency, LogHistogram, TimeIntegral};
+use lvs_ipvs::{self as ipvs, ConnId, Ipvs, IpvsError, ServiceId};
 
 use self::flow::Msg;
 
@@ -717,9 +717,9 @@ impl Director {
         for svc in &d.services {
             let key = match svc.addr {
                 ServiceAddr::Inet { protocol, vip, port } => {
-                    ipvs::ServiceKey::Inet { protocol: protocol.into(), addr: vip, port }
+                    ipvs::ServiceKey::Addr { protocol, addr: vip, port }
                 }
-                ServiceAddr::Fwmark(m) => ipvs::ServiceKey::Fwmark(m),
+                ServiceAddr::Fwmark(m) => ipvs::ServiceKey::fwmark(m),
             };
             keys.push(key);
             let conf = ipvs::ServiceConfig {
@@ -858,7 +858,7 @@ fn map_dest(map: &mut Vec<Vec<u32>>, sid: ServiceId, did: DestId, server: u32) {
 /// mapping there), except for firewall-mark services.
 fn dest_port(fwd: Forwarding, key: ipvs::ServiceKey, port: u16) -> u16 {
     match (fwd, key) {
-        (Forwarding::DirectRouting | Forwarding::Tunnel, ipvs::ServiceKey::Inet { port: vport, .. }) => vport,
+        (Forwarding::DirectRouting | Forwarding::Tunnel, ipvs::ServiceKey::Addr { port: vport, .. }) => vport,
         _ => port,
     }
 }

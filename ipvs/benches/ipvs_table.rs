@@ -18,9 +18,9 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
+use lvs_ipvs::tcp::Segment;
+use lvs_ipvs::{Ipvs, ServiceConfig, ServiceKey};
 use lvs_sched::{DestConfig, Duration, Flow, Forwarding, Protocol, SchedulerKind, Time};
-use sim_core::ipvs::tcp::Segment;
-use sim_core::ipvs::{Ipvs, ProtocolKey, ServiceConfig, ServiceKey};
 
 /// Steady populations of live entries.
 const POPULATIONS: [u64; 2] = [1_000, 1_000_000];
@@ -41,7 +41,7 @@ impl Director {
     fn new(population: u64) -> Director {
         let mut ipvs = Ipvs::new(1);
         let vip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-        let key = ServiceKey::Inet { protocol: ProtocolKey::Tcp, addr: vip, port: 80 };
+        let key = ServiceKey::Addr { protocol: Protocol::Tcp, addr: vip, port: 80 };
         ipvs.add_service(key, ServiceConfig::new(SchedulerKind::Wlc)).expect("new service");
         for (i, w) in WEIGHTS.iter().enumerate() {
             let rip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + i as u8));
@@ -99,6 +99,7 @@ fn bench_lifecycle(c: &mut Criterion) {
 }
 
 /// Resident set size [bytes] (Linux only; 0 elsewhere).
+#[allow(clippy::disallowed_methods, reason = "a benchmark, not the pure crate: it reads its own RSS")]
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use lvs_sched::{Dest, DestId, SchedulerKind, SvcFlags};
 
-use crate::ipvs::{Ipvs, ProtocolKey, ServiceKey, Stats, VirtualService};
+use crate::{Ipvs, Protocol, ServiceKey, Stats, VirtualService};
 
 fn fmt_addr(addr: IpAddr, port: u16) -> String {
     match addr {
@@ -34,12 +34,12 @@ fn v4_key(addr: IpAddr) -> u32 {
 fn sorted_services(ipvs: &Ipvs) -> Vec<&VirtualService> {
     let mut svcs: Vec<_> = ipvs.services().collect();
     svcs.sort_by(|a, b| match (a.key(), b.key()) {
-        (ServiceKey::Fwmark(x), ServiceKey::Fwmark(y)) => x.cmp(&y),
-        (ServiceKey::Fwmark(_), _) => std::cmp::Ordering::Greater,
-        (_, ServiceKey::Fwmark(_)) => std::cmp::Ordering::Less,
+        (ServiceKey::Fwmark { mark: x, .. }, ServiceKey::Fwmark { mark: y, .. }) => x.cmp(&y),
+        (ServiceKey::Fwmark { .. }, _) => std::cmp::Ordering::Greater,
+        (_, ServiceKey::Fwmark { .. }) => std::cmp::Ordering::Less,
         (
-            ServiceKey::Inet { protocol: p1, addr: a1, port: o1 },
-            ServiceKey::Inet { protocol: p2, addr: a2, port: o2 },
+            ServiceKey::Addr { protocol: p1, addr: a1, port: o1 },
+            ServiceKey::Addr { protocol: p2, addr: a2, port: o2 },
         ) => p1.cmp(&p2).then(wrapped_cmp(v4_key(a1), v4_key(a2))).then(o1.cmp(&o2)),
     });
     svcs
@@ -57,15 +57,15 @@ fn sorted_dests(svc: &VirtualService) -> Vec<(DestId, &Dest)> {
 /// ipvsadm's `svc_name`: `"%-4s %s"` of protocol and address, or `"FWM  %u"`.
 fn service_name(key: ServiceKey) -> String {
     match key {
-        ServiceKey::Inet { protocol, addr, port } => {
+        ServiceKey::Addr { protocol, addr, port } => {
             let p = match protocol {
-                ProtocolKey::Tcp => "TCP",
-                ProtocolKey::Udp => "UDP",
-                ProtocolKey::Sctp => "SCTP",
+                Protocol::Tcp => "TCP",
+                Protocol::Udp => "UDP",
+                Protocol::Sctp => "SCTP",
             };
             format!("{p:<4} {}", fmt_addr(addr, port))
         }
-        ServiceKey::Fwmark(m) => format!("FWM  {m}"),
+        ServiceKey::Fwmark { mark: m, .. } => format!("FWM  {m}"),
     }
 }
 
@@ -203,7 +203,7 @@ fn sched_flag_names(s: SchedulerKind, flags: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipvs::ipvsadm::{Command, ParseError, apply, parse, words};
+    use crate::ipvsadm::{Command, ParseError, apply, parse, words};
 
     fn p(line: &str) -> Result<Command, ParseError> {
         parse(&words(line))

@@ -32,9 +32,9 @@ use lvs_sched::{Duration, Time};
 
 use super::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use super::{SyncConn, flags};
-use crate::ha::SyncConfig;
-use crate::ipvs::ConnState;
-use crate::ipvs::tcp::TcpState;
+use crate::ConnState;
+use crate::sync::SyncConfig;
+use crate::tcp::TcpState;
 
 /// Largest message a master sends: 65535 − 28 (IPv4 and UDP headers), as the kernel
 /// clamps `--sync-maxlen`.
@@ -126,7 +126,7 @@ pub enum DecodeError {
 /// One master's message buffer (`ms->sync_buff`): records are appended as the table
 /// decides on them, and whole messages come out.
 ///
-/// Call order: [`Sender::push`] each record of [`crate::ipvs::Ipvs::take_synced`] and send
+/// Call order: [`Sender::push`] each record of [`crate::Ipvs::take_synced`] and send
 /// what it returns; at [`Sender::next_flush`], [`Sender::flush`] and send what it returns.
 #[derive(Clone, Debug)]
 pub struct Sender {

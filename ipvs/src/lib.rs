@@ -36,89 +36,25 @@
 mod conn;
 mod index;
 pub mod ipvsadm;
+mod key;
 mod stats;
 pub mod sync;
 mod table;
 pub mod tcp;
 mod timers;
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use lvs_sched::{DestConfig, DestId, Duration, Forwarding, Protocol, SchedulerKind, Service, SvcFlags, Time};
+use lvs_sched::{Duration, Service, Time};
 
 pub use self::conn::Conn;
 use self::index::{Index, hash_words};
+pub use self::key::{AF_INET, AF_INET6, AddrPort, ServiceKey};
 use self::stats::{Counters, EST_PERIOD};
 pub use self::stats::{Rates, Stats};
 use self::tcp::{TcpState, Timeouts};
 use self::timers::Timers;
-
-/// A virtual service's key: protocol, VIP and port, or a firewall mark.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ServiceKey {
-    /// `-t`/`-u` VIP:port.
-    Inet {
-        /// Protocol.
-        protocol: ProtocolKey,
-        /// Virtual IP.
-        addr: IpAddr,
-        /// Virtual port.
-        port: u16,
-    },
-    /// `-f mark`.
-    Fwmark(u32),
-}
-
-/// [`Protocol`] with an ordering, for service keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ProtocolKey {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// SCTP.
-    Sctp,
-}
-
-impl From<ProtocolKey> for Protocol {
-    fn from(p: ProtocolKey) -> Protocol {
-        match p {
-            ProtocolKey::Tcp => Protocol::Tcp,
-            ProtocolKey::Udp => Protocol::Udp,
-            ProtocolKey::Sctp => Protocol::Sctp,
-        }
-    }
-}
-
-impl From<Protocol> for ProtocolKey {
-    fn from(p: Protocol) -> ProtocolKey {
-        match p {
-            Protocol::Tcp => ProtocolKey::Tcp,
-            Protocol::Udp => ProtocolKey::Udp,
-            Protocol::Sctp => ProtocolKey::Sctp,
-        }
-    }
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            ServiceKey::Inet { protocol, addr, port } => {
-                let p = match protocol {
-                    ProtocolKey::Tcp => "TCP",
-                    ProtocolKey::Udp => "UDP",
-                    ProtocolKey::Sctp => "SCTP",
-                };
-                match addr {
-                    IpAddr::V4(a) => write!(f, "{p} {a}:{port}"),
-                    IpAddr::V6(a) => write!(f, "{p} [{a}]:{port}"),
-                }
-            }
-            ServiceKey::Fwmark(m) => write!(f, "FWM {m}"),
-        }
-    }
-}
+pub use lvs_sched::{DestConfig, DestId, Forwarding, Protocol, SchedulerKind, SvcFlags};
 
 /// What `ipvsadm -A/-E` sets on a virtual service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -517,7 +453,7 @@ impl Ipvs {
     /// True if `id` is a live (not template) entry of `flow`'s connection: a handle kept
     /// across time may outlive its entry, whose slot is then reused.
     pub fn entry_matches(&self, id: ConnId, flow: &lvs_sched::Flow) -> bool {
-        let key = conn::ConnKey::new(flow.protocol.into(), flow.saddr, flow.sport, flow.daddr, flow.dport);
+        let key = conn::ConnKey::new(flow.protocol, flow.saddr, flow.sport, flow.daddr, flow.dport);
         self.conns
             .get(id.0 as usize)
             .and_then(Option::as_ref)
@@ -528,7 +464,7 @@ impl Ipvs {
     /// whoever created it (a packet here, or a sync record): what a director finds for a
     /// connection whose packets reach it after a fail-over. Never a template.
     pub fn find_conn(&self, flow: &lvs_sched::Flow) -> Option<ConnId> {
-        let key = conn::ConnKey::new(flow.protocol.into(), flow.saddr, flow.sport, flow.daddr, flow.dport);
+        let key = conn::ConnKey::new(flow.protocol, flow.saddr, flow.sport, flow.daddr, flow.dport);
         let conns = &self.conns;
         let found =
             self.by_key.find(key.hash(), |i| conns[i as usize].as_ref().is_some_and(|c| c.is_key(&key)));
@@ -603,7 +539,7 @@ impl Ipvs {
 /// The hash of a service key, as the service part of a template's index key.
 fn service_key_hash(key: &ServiceKey) -> u64 {
     match *key {
-        ServiceKey::Inet { protocol, addr, port } => {
+        ServiceKey::Addr { protocol, addr, port } => {
             let (w, v6) = conn::addr_words(addr);
             let tail = (u64::from(port) << 16) | ((protocol as u64) << 8) | u64::from(v6);
             hash_words([
@@ -612,7 +548,7 @@ fn service_key_hash(key: &ServiceKey) -> u64 {
                 tail,
             ])
         }
-        ServiceKey::Fwmark(m) => hash_words([u64::from(m), 0xFF]),
+        ServiceKey::Fwmark { mark: m, .. } => hash_words([u64::from(m), 0xFF]),
     }
 }
 

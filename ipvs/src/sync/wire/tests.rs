@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use proptest::prelude::*;
 
 use super::*;
-use crate::ipvs::sync::IPPROTO_IP;
+use crate::sync::IPPROTO_IP;
 
 fn cfg(version: u8) -> SyncConfig {
     SyncConfig { version, ..SyncConfig::default() }

@@ -4,7 +4,7 @@ use lvs_sched::{Flow, Protocol};
 
 use super::tcp::Segment;
 use super::*;
-use crate::ipvs::ipvsadm::{apply, parse, words};
+use crate::ipvsadm::{apply, parse, words};
 
 fn table(lines: &[&str]) -> Ipvs {
     let mut ipvs = Ipvs::new(7);
@@ -46,8 +46,8 @@ fn template_outlives_its_connection_and_rearms_for_60s_while_controlling() {
     let again = ipvs.new_conn(secs(120), &flow("1.1.1.1", 1001), None).unwrap();
     assert_eq!(again.dest, first.dest, "persistence keeps the client on its server");
     // The reuse re-armed the template to its (now 60 s) timeout: 120 + 60.
-    let svc = ipvs.service(&ServiceKey::Inet {
-        protocol: ProtocolKey::Tcp,
+    let svc = ipvs.service(&ServiceKey::Addr {
+        protocol: Protocol::Tcp,
         addr: "10.0.0.1".parse().unwrap(),
         port: 80,
     });
@@ -149,7 +149,7 @@ fn scheduled_names_service_and_real_server_ids_that_outlive_deletion() {
         "-a -t 10.0.0.1:443 -r 10.0.0.2:443 -m",
         "-a -t 10.0.0.1:443 -r 10.0.0.3:443 -m",
     ]);
-    let key = |port| ServiceKey::Inet { protocol: ProtocolKey::Tcp, addr: "10.0.0.1".parse().unwrap(), port };
+    let key = |port| ServiceKey::Addr { protocol: Protocol::Tcp, addr: "10.0.0.1".parse().unwrap(), port };
     assert_eq!(ipvs.service_id(&key(443)), Some(ServiceId(1)));
     let f = Flow { dport: 443, ..flow("1.1.1.1", 1000) };
     let s = ipvs.new_conn(Time::ZERO, &f, None).unwrap();
@@ -175,8 +175,8 @@ fn scheduled_names_service_and_real_server_ids_that_outlive_deletion() {
 #[test]
 fn steady_ten_connections_per_second_converge_to_ten_cps() {
     let mut ipvs = table(&["-A -t 10.0.0.1:80 -s rr", "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m"]);
-    let svc = ipvs.service_id(&ServiceKey::Inet {
-        protocol: ProtocolKey::Tcp,
+    let svc = ipvs.service_id(&ServiceKey::Addr {
+        protocol: Protocol::Tcp,
         addr: "10.0.0.1".parse().unwrap(),
         port: 80,
     });

@@ -12,7 +12,7 @@ use lvs_sched::{ConnCount, DestId, Protocol, Time};
 
 use super::index::hash_words;
 use super::timers::{LaneId, NO_LANE, TimerRef};
-use super::{ConnId, ConnState, ProtocolKey, ServiceId};
+use super::{ConnId, ConnState, ServiceId};
 
 /// An IPv4 or IPv6 address as four words (IPv4 in the first, the others 0).
 pub(crate) type Addr = [u32; 4];
@@ -65,13 +65,7 @@ pub(crate) struct ConnKey {
 
 impl ConnKey {
     /// The key of a packet (both addresses of one family, as IPVS requires).
-    pub(crate) fn new(
-        protocol: ProtocolKey,
-        caddr: IpAddr,
-        cport: u16,
-        vaddr: IpAddr,
-        vport: u16,
-    ) -> ConnKey {
+    pub(crate) fn new(protocol: Protocol, caddr: IpAddr, cport: u16, vaddr: IpAddr, vport: u16) -> ConnKey {
         let (caddr, v6) = addr_words(caddr);
         let (vaddr, _) = addr_words(vaddr);
         let kind = ((protocol as u8) << PROTO_SHIFT) | if v6 { F_V6 } else { 0 };
@@ -262,16 +256,16 @@ mod tests {
     #[test]
     fn key_round_trips_addresses_of_both_families() {
         let v6: IpAddr = "2001:db8::1:2".parse().unwrap();
-        let k = ConnKey::new(ProtocolKey::Udp, v6, 53000, "2001:db8::80".parse().unwrap(), 53);
+        let k = ConnKey::new(Protocol::Udp, v6, 53000, "2001:db8::80".parse().unwrap(), 53);
         let c = Conn::new(&k, 0, DestId(0), ConnState::Udp, true);
         assert_eq!(c.client().to_string(), "[2001:db8::1:2]:53000");
         assert_eq!(c.virtual_addr().to_string(), "[2001:db8::80]:53");
         assert_eq!(c.protocol(), Protocol::Udp);
         assert!(c.is_key(&k) && c.key() == k);
         let v4 =
-            ConnKey::new(ProtocolKey::Udp, "0.0.0.0".parse().unwrap(), 53000, "0.0.0.0".parse().unwrap(), 53);
+            ConnKey::new(Protocol::Udp, "0.0.0.0".parse().unwrap(), 53000, "0.0.0.0".parse().unwrap(), 53);
         assert!(!c.is_key(&v4), "IPv4 0.0.0.0 is not IPv6 ::");
-        let tcp = ConnKey { kind: ((ProtocolKey::Tcp as u8) << PROTO_SHIFT) | F_V6, ..k };
+        let tcp = ConnKey { kind: ((Protocol::Tcp as u8) << PROTO_SHIFT) | F_V6, ..k };
         assert!(!c.is_key(&tcp) && tcp.hash() != k.hash(), "protocol is part of the key");
     }
 }

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use lvs_sched::{DestConfig, Duration, Forwarding, SchedulerKind, SvcFlags};
 
-use super::{Ipvs, IpvsError, ProtocolKey, ServiceConfig, ServiceKey};
+use super::{Ipvs, IpvsError, Protocol, ServiceConfig, ServiceKey};
 
 mod list;
 pub use self::list::{list, list_rate, list_stats};
@@ -176,16 +176,13 @@ pub fn parse(ws: &[Word<'_>]) -> Result<Command, ParseError> {
         }
         match w {
             "-t" | "--tcp-service" | "-u" | "--udp-service" => {
-                let proto = if w.starts_with("-t") || w == "--tcp-service" {
-                    ProtocolKey::Tcp
-                } else {
-                    ProtocolKey::Udp
-                };
+                let proto =
+                    if w.starts_with("-t") || w == "--tcp-service" { Protocol::Tcp } else { Protocol::Udp };
                 let (ao, a) = arg("a service address VIP:port")?;
                 let (addr, port) = parse_addr_port(ao, a)?;
                 let port = port
                     .ok_or(ParseError { offset: ao, message: format!("expected VIP:port, found {a:?}") })?;
-                set_once(&mut o.service, off, w, (ao, ServiceKey::Inet { protocol: proto, addr, port }))?;
+                set_once(&mut o.service, off, w, (ao, ServiceKey::Addr { protocol: proto, addr, port }))?;
             }
             "-f" | "--fwmark-service" => {
                 let (ao, a) = arg("a firewall mark")?;
@@ -193,7 +190,7 @@ pub fn parse(ws: &[Word<'_>]) -> Result<Command, ParseError> {
                     offset: ao,
                     message: format!("invalid fwmark value {a:?} (expected an integer > 0)"),
                 })?;
-                set_once(&mut o.service, off, w, (ao, ServiceKey::Fwmark(m)))?;
+                set_once(&mut o.service, off, w, (ao, ServiceKey::fwmark(m)))?;
             }
             "-s" | "--scheduler" => {
                 let (ao, a) = arg("a scheduler name")?;
@@ -296,7 +293,7 @@ fn build(coff: usize, cmd: Cmd, o: Opts) -> Result<Command, ParseError> {
             if o.one_packet {
                 flags |= SvcFlags::ONEPACKET;
             }
-            if let ServiceKey::Inet { port: 0, .. } = key {
+            if let ServiceKey::Addr { port: 0, .. } = key {
                 if o.persistence.is_none() {
                     return err(soff, "zero port specified for non-persistent service");
                 }
@@ -331,7 +328,7 @@ fn build(coff: usize, cmd: Cmd, o: Opts) -> Result<Command, ParseError> {
             // ipvsadm forces the real port to the service port for DR and TUN (except for
             // firewall-mark services), and uses it when none is given.
             let port = match key {
-                ServiceKey::Inet { port: vport, .. }
+                ServiceKey::Addr { port: vport, .. }
                     if port.is_none() || matches!(fwd, Forwarding::DirectRouting | Forwarding::Tunnel) =>
                 {
                     vport
@@ -476,7 +473,7 @@ mod tests {
         let Command::AddService(k, c) = p("-A -t 10.0.0.1:80").unwrap() else { panic!() };
         assert_eq!(
             k,
-            ServiceKey::Inet { protocol: ProtocolKey::Tcp, addr: "10.0.0.1".parse().unwrap(), port: 80 }
+            ServiceKey::Addr { protocol: Protocol::Tcp, addr: "10.0.0.1".parse().unwrap(), port: 80 }
         );
         assert_eq!(c.scheduler, SchedulerKind::Wlc);
         let Command::AddDest(_, d) = p("-a -t 10.0.0.1:80 -r 10.0.0.2:8080").unwrap() else { panic!() };

@@ -74,8 +74,54 @@ use super::conn::ConnKey;
 use super::table::{conn_hash, template_hash, template_hash_of};
 use super::tcp::TcpState;
 use super::timers::NO_LANE;
-use super::{Conn, ConnId, ConnState, Ipvs, ProtocolKey, ServiceKey};
-use crate::ha::SyncConfig;
+use super::{Conn, ConnId, ConnState, Ipvs, ServiceKey};
+
+/// Who runs the IPVS sync daemon, and how.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// `ipvsadm --start-daemon master` on the group's first member, `backup` on the
+    /// others, fixed: connections made on a backup after a fail-over are synced nowhere.
+    #[default]
+    MasterBackup,
+    /// Every member sends the connections it handles to every other and receives theirs
+    /// (master and backup daemons on each, or a user-space peer-to-peer sync).
+    PeerToPeer,
+}
+
+/// The IPVS connection synchronisation daemon (`../ipvs/SPEC.md` §4; sysctls
+/// `sync_threshold`, `sync_period`, `sync_version`, `--sync-maxlen`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SyncConfig {
+    /// Who sends and who receives.
+    pub mode: SyncMode,
+    /// A connection is sent at its `threshold`-th incoming packet (default 3) ...
+    pub threshold: u32,
+    /// ... and then every `period` packets (default 50); 0: only once.
+    pub period: u32,
+    /// Sync message size limit [bytes of UDP payload] (1500 − 28 = 1472 by default).
+    pub max_len: u32,
+    /// Protocol version: 1 (default; 36-byte IPv4 connections) or 0 (legacy; 24 bytes).
+    pub version: u8,
+    /// A partly filled message is sent at most this long after its first connection
+    /// (`IPVS_SYNC_FLUSH_TIME`, 2 s).
+    pub flush: Duration,
+    /// One-way delay of the sync multicast between directors.
+    pub latency: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            mode: SyncMode::MasterBackup,
+            threshold: 3,
+            period: 50,
+            max_len: 1472,
+            version: 1,
+            flush: Duration::from_secs(2),
+            latency: Duration::from_micros(100),
+        }
+    }
+}
 
 /// Connection flags (`IP_VS_CONN_F_*`) as sync records carry them.
 pub mod flags {
@@ -316,7 +362,7 @@ fn whole_secs(d: Duration) -> u32 {
 }
 
 /// The protocol key of a record, if the table can hold it.
-fn record_protocol(c: &SyncConn) -> Result<ProtocolKey, SyncRefused> {
+fn record_protocol(c: &SyncConn) -> Result<Protocol, SyncRefused> {
     let v6 = c.caddr.is_ipv6();
     if c.vaddr.is_ipv6() != v6 || c.daddr.is_ipv6() != v6 {
         return Err(SyncRefused::Invalid);
@@ -324,12 +370,12 @@ fn record_protocol(c: &SyncConn) -> Result<ProtocolKey, SyncRefused> {
     match (c.protocol, c.state) {
         // A template's protocol only names its key; IPPROTO_IP (firewall mark) is stored
         // as TCP, which no lookup reads.
-        (IPPROTO_UDP, ConnState::Template) => Ok(ProtocolKey::Udp),
-        (IPPROTO_SCTP, ConnState::Template) => Ok(ProtocolKey::Sctp),
-        (_, ConnState::Template) => Ok(ProtocolKey::Tcp),
-        (IPPROTO_TCP, ConnState::Tcp(_)) => Ok(ProtocolKey::Tcp),
-        (IPPROTO_SCTP, ConnState::Tcp(_)) => Ok(ProtocolKey::Sctp),
-        (IPPROTO_UDP, ConnState::Udp) => Ok(ProtocolKey::Udp),
+        (IPPROTO_UDP, ConnState::Template) => Ok(Protocol::Udp),
+        (IPPROTO_SCTP, ConnState::Template) => Ok(Protocol::Sctp),
+        (_, ConnState::Template) => Ok(Protocol::Tcp),
+        (IPPROTO_TCP, ConnState::Tcp(_)) => Ok(Protocol::Tcp),
+        (IPPROTO_SCTP, ConnState::Tcp(_)) => Ok(Protocol::Sctp),
+        (IPPROTO_UDP, ConnState::Udp) => Ok(Protocol::Udp),
         _ => Err(SyncRefused::Invalid),
     }
 }
@@ -423,7 +469,7 @@ impl Ipvs {
     }
 
     /// A template record: update the template of its service and client, or create one.
-    fn apply_template(&mut self, c: &SyncConn, proto: ProtocolKey) -> Result<ConnId, SyncRefused> {
+    fn apply_template(&mut self, c: &SyncConn, proto: Protocol) -> Result<ConnId, SyncRefused> {
         let svc_i = self.sync_service(c, proto).ok_or(SyncRefused::NoService)?;
         let key = ConnKey::new(proto, c.caddr, 0, c.vaddr, 0);
         if let Some(t) = self.find_template(svc_i, key.caddr()) {
@@ -439,7 +485,7 @@ impl Ipvs {
     }
 
     /// A connection record: update the entry of its key, or create one.
-    fn apply_conn(&mut self, c: &SyncConn, proto: ProtocolKey) -> Result<ConnId, SyncRefused> {
+    fn apply_conn(&mut self, c: &SyncConn, proto: Protocol) -> Result<ConnId, SyncRefused> {
         let key = ConnKey::new(proto, c.caddr, c.cport, c.vaddr, c.vport);
         let hash = key.hash();
         let conns = &self.conns;
@@ -492,10 +538,10 @@ impl Ipvs {
 
     /// `ip_vs_service_find()` for a record: the firewall mark first, then protocol, VIP
     /// and port.
-    fn sync_service(&self, c: &SyncConn, proto: ProtocolKey) -> Option<usize> {
-        let by_mark = (c.fwmark != 0).then(|| self.service_index(&ServiceKey::Fwmark(c.fwmark)));
+    fn sync_service(&self, c: &SyncConn, proto: Protocol) -> Option<usize> {
+        let by_mark = (c.fwmark != 0).then(|| self.service_index(&ServiceKey::fwmark(c.fwmark)));
         by_mark.flatten().or_else(|| {
-            let inet = ServiceKey::Inet { protocol: proto, addr: c.vaddr, port: c.vport };
+            let inet = ServiceKey::Addr { protocol: proto, addr: c.vaddr, port: c.vport };
             (c.protocol != IPPROTO_IP).then(|| self.service_index(&inet)).flatten()
         })
     }
@@ -575,10 +621,10 @@ impl Ipvs {
             // <IPPROTO_IP, caddr, 0, fwmark, 0, daddr, 0> for a firewall-mark service;
             // the flags of the real server (INACTIVE, NOOUTPUT unless NAT).
             let (protocol, vaddr, vport, dport, fwmark) = match svc.key {
-                ServiceKey::Inet { protocol, addr, port } => {
-                    (protocol_number(protocol.into()), addr, port, d.port(), 0)
+                ServiceKey::Addr { protocol, addr, port } => {
+                    (protocol_number(protocol), addr, port, d.port(), 0)
                 }
-                ServiceKey::Fwmark(m) => (IPPROTO_IP, fwmark_addr(m, client.is_ipv6()), 0, 0, m),
+                ServiceKey::Fwmark { mark: m, .. } => (IPPROTO_IP, fwmark_addr(m, client.is_ipv6()), 0, 0, m),
             };
             let no_output = if d.fwd() == Forwarding::Masq { 0 } else { flags::NOOUTPUT };
             return SyncConn {
@@ -605,7 +651,7 @@ impl Ipvs {
             vport: virt.port(),
             daddr: d.addr(),
             dport: if d.port() == 0 { virt.port() } else { d.port() },
-            fwmark: if let ServiceKey::Fwmark(m) = svc.key { m } else { 0 },
+            fwmark: if let ServiceKey::Fwmark { mark: m, .. } = svc.key { m } else { 0 },
             state: c.state(),
             flags: fwd | no_output | inactive,
             timeout: whole_secs(timeout),

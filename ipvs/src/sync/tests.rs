@@ -4,9 +4,9 @@
 use lvs_sched::{Flow, Protocol};
 
 use super::*;
-use crate::ipvs::Verdict;
-use crate::ipvs::ipvsadm::{apply, parse, words};
-use crate::ipvs::tcp::Segment;
+use crate::Verdict;
+use crate::ipvsadm::{apply, parse, words};
+use crate::tcp::Segment;
 
 fn table(lines: &[&str]) -> Ipvs {
     let mut ipvs = Ipvs::new(7);

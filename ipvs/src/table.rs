@@ -40,12 +40,12 @@ impl Ipvs {
     /// the packet through the state machine. Returns the entry's handle.
     pub fn new_conn(&mut self, now: Time, flow: &Flow, fwmark: Option<u32>) -> Result<Scheduled, NoDest> {
         self.advance(now);
-        let inet = ServiceKey::Inet { protocol: flow.protocol.into(), addr: flow.daddr, port: flow.dport };
+        let inet = ServiceKey::Addr { protocol: flow.protocol, addr: flow.daddr, port: flow.dport };
         let svc_i = fwmark
-            .and_then(|m| self.service_index(&ServiceKey::Fwmark(m)))
+            .and_then(|m| self.service_index(&ServiceKey::fwmark(m)))
             .or_else(|| self.service_index(&inet))
             .ok_or(NoDest::NoService)?;
-        let key = ConnKey::new(flow.protocol.into(), flow.saddr, flow.sport, flow.daddr, flow.dport);
+        let key = ConnKey::new(flow.protocol, flow.saddr, flow.sport, flow.daddr, flow.dport);
         let hash = key.hash();
         let conns = &self.conns;
         let found = self.by_key.find(hash, |i| conns[i as usize].as_ref().is_some_and(|c| c.is_key(&key)));
@@ -154,7 +154,7 @@ impl Ipvs {
         timeout: Duration,
         flow: &Flow,
     ) -> Result<(DestId, ConnId), NoDest> {
-        let key = ConnKey::new(flow.protocol.into(), caddr, 0, flow.daddr, 0);
+        let key = ConnKey::new(flow.protocol, caddr, 0, flow.daddr, 0);
         if let Some(t) = self.find_template(svc_i, key.caddr()) {
             let tmpl = self.conns[t.0 as usize].as_ref().expect("hashed template exists");
             // The template's own service: a deleted and re-added service finds the
