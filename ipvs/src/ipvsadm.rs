@@ -345,6 +345,7 @@ fn build(coff: usize, cmd: Cmd, o: Opts) -> Result<Command, ParseError> {
                 weight: o.weight.unwrap_or(1),
                 u_threshold: o.u_threshold.unwrap_or(0),
                 l_threshold: o.l_threshold.unwrap_or(0),
+                tunnel: lvs_sched::Tunnel::default(),
             };
             Ok(if cmd == Cmd::AddDest { Command::AddDest(key, cfg) } else { Command::EditDest(key, cfg) })
         }

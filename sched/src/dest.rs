@@ -53,6 +53,71 @@ impl Forwarding {
     }
 }
 
+/// The encapsulation of a tunnelled real server (`IPVS_DEST_ATTR_TUN_TYPE`, ipvsadm
+/// `--tun-type`; kernel 5.2 and later).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TunnelType {
+    /// IP-in-IP (`IP_VS_CONN_F_TUNNEL_TYPE_IPIP`, 0), the default.
+    #[default]
+    Ipip,
+    /// Generic UDP Encapsulation (1); needs a `--tun-port`.
+    Gue,
+    /// GRE (2).
+    Gre,
+}
+
+impl TunnelType {
+    /// The kernel's code.
+    pub const fn code(self) -> u8 {
+        match self {
+            TunnelType::Ipip => 0,
+            TunnelType::Gue => 1,
+            TunnelType::Gre => 2,
+        }
+    }
+
+    /// The type with kernel code `c`.
+    pub const fn from_code(c: u8) -> Option<TunnelType> {
+        match c {
+            0 => Some(TunnelType::Ipip),
+            1 => Some(TunnelType::Gue),
+            2 => Some(TunnelType::Gre),
+            _ => None,
+        }
+    }
+
+    /// ipvsadm's name: `ipip`, `gue`, `gre`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TunnelType::Ipip => "ipip",
+            TunnelType::Gue => "gue",
+            TunnelType::Gre => "gre",
+        }
+    }
+}
+
+/// A tunnelled real server's encapsulation options (`TUN_TYPE`, `TUN_PORT`,
+/// `TUN_FLAGS`); all zero (ipip, no port, no checksum) unless `--tun-*` options say
+/// otherwise. The kernel keeps them for every server and uses them only with
+/// [`Forwarding::Tunnel`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Tunnel {
+    /// `--tun-type`.
+    pub kind: TunnelType,
+    /// `--tun-port` (GUE's destination port), host order; 0 = none.
+    pub port: u16,
+    /// `IP_VS_TUNNEL_ENCAP_FLAG_*`: [`Tunnel::CSUM`], [`Tunnel::REMCSUM`]; 0 is
+    /// `--tun-nocsum`.
+    pub flags: u16,
+}
+
+impl Tunnel {
+    /// `IP_VS_TUNNEL_ENCAP_FLAG_CSUM` (`--tun-csum`).
+    pub const CSUM: u16 = 0x1;
+    /// `IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM` (`--tun-remcsum`).
+    pub const REMCSUM: u16 = 0x2;
+}
+
 /// What `ipvsadm -a/-e` (or netlink NEW_DEST/SET_DEST) gives for a real server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DestConfig {
@@ -68,12 +133,22 @@ pub struct DestConfig {
     pub u_threshold: u32,
     /// Lower connection threshold `-y` (0 = derive from the upper one).
     pub l_threshold: u32,
+    /// Tunnel options (`--tun-type`, `--tun-port`, `--tun-*csum`).
+    pub tunnel: Tunnel,
 }
 
 impl DestConfig {
-    /// A server with ipvsadm's defaults: weight 1, no thresholds.
+    /// A server with ipvsadm's defaults: weight 1, no thresholds, ipip tunnel options.
     pub const fn new(addr: IpAddr, port: u16, fwd: Forwarding) -> Self {
-        DestConfig { addr, port, fwd, weight: 1, u_threshold: 0, l_threshold: 0 }
+        DestConfig {
+            addr,
+            port,
+            fwd,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+            tunnel: Tunnel { kind: TunnelType::Ipip, port: 0, flags: 0 },
+        }
     }
 }
 
@@ -89,6 +164,7 @@ pub struct Dest {
     pub(crate) last_weight: i32,
     pub(crate) u_threshold: u32,
     pub(crate) l_threshold: u32,
+    pub(crate) tunnel: Tunnel,
     /// `IP_VS_DEST_F_AVAILABLE`: linked into the service (false while in the trash).
     pub(crate) available: bool,
     /// `IP_VS_DEST_F_OVERLOAD`, set and cleared only by the threshold machinery.
@@ -110,6 +186,10 @@ impl Dest {
     /// Forwarding method.
     pub fn fwd(&self) -> Forwarding {
         self.fwd
+    }
+    /// Tunnel options.
+    pub fn tunnel(&self) -> Tunnel {
+        self.tunnel
     }
     /// Current weight.
     pub fn weight(&self) -> u32 {

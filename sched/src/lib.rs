@@ -50,7 +50,7 @@ use core::fmt;
 use core::net::IpAddr;
 use core::str::FromStr;
 
-pub use dest::{Dest, DestConfig, DestId, Forwarding};
+pub use dest::{Dest, DestConfig, DestId, Forwarding, Tunnel, TunnelType};
 pub use service::{ConnCount, Error, Service};
 pub use time::{Duration, Time};
 

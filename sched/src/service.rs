@@ -194,6 +194,7 @@ impl Service {
                     last_weight: 0,
                     u_threshold: 0,
                     l_threshold: 0,
+                    tunnel: cfg.tunnel,
                     available: false,
                     overloaded: false,
                     active_conns: 0,
@@ -348,6 +349,7 @@ impl Service {
             d.last_weight = weight;
         }
         d.fwd = cfg.fwd;
+        d.tunnel = cfg.tunnel;
         d.available = true;
         if cfg.u_threshold == 0 || cfg.u_threshold > d.u_threshold {
             d.overloaded = false;

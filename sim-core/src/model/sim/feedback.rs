@@ -269,6 +269,7 @@ impl Host for SimHost<'_> {
                     weight: to,
                     u_threshold: dest.u_threshold(),
                     l_threshold: dest.l_threshold(),
+                    tunnel: dest.tunnel(),
                 };
                 d.ipvs.edit_dest(skey, &dc).map(|_| ()).map_err(|e| e.to_string())
             }
@@ -281,6 +282,7 @@ impl Host for SimHost<'_> {
                     weight,
                     u_threshold: 0,
                     l_threshold: 0,
+                    tunnel: lvs_sched::Tunnel::default(),
                 };
                 let server = self.cfg.servers.iter().position(|s| s.address == key.addr);
                 let did = d.ipvs.add_dest(skey, &dc).map_err(|e| e.to_string())?;

@@ -526,6 +526,7 @@ impl Simulation {
             weight: dest.weight,
             u_threshold: dest.u_threshold,
             l_threshold: dest.l_threshold,
+            tunnel: lvs_sched::Tunnel::default(),
         };
         let d = &mut self.dirs[director];
         d.ipvs.advance(self.now);
@@ -741,6 +742,7 @@ impl Director {
                     weight: dest.weight,
                     u_threshold: dest.u_threshold,
                     l_threshold: dest.l_threshold,
+                    tunnel: lvs_sched::Tunnel::default(),
                 };
                 let did = ipvs.add_dest(key, &dc).map_err(kernel)?;
                 map_dest(&mut dest_server, sid, did, dest.server as u32);
