@@ -19,8 +19,9 @@ use crate::cpu::CpuConfig;
 use crate::dist::Dist;
 use crate::model::{
     ClusterConfig, DestConfig, DirectorConfig, DuplexLink, PopulationConfig, RunReport, ServerConfig,
-    ServiceAddr, ServiceConfig, Transport,
+    ServiceConfig, Transport,
 };
+use lvs_ipvs::ServiceKey;
 use lvs_ipvs::tcp::Timeouts;
 
 /// The presets of LVS-REF-1's table.
@@ -195,7 +196,7 @@ impl Ref1 {
                     "director",
                     "lan",
                     vec![ServiceConfig {
-                        addr: ServiceAddr::Inet { protocol: Protocol::Tcp, vip: VIP, port: 80 },
+                        addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
                         scheduler: self.scheduler,
                         flags: SvcFlags::default(),
                         persistence: None,

@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use lvs_ipvs::ServiceKey;
 use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags, Time};
 use sim_core::arrival::ArrivalProcess;
 use sim_core::cpu::CpuConfig;
@@ -36,7 +37,7 @@ fn director(name: &str) -> DirectorConfig {
         name,
         "lan",
         vec![ServiceConfig {
-            addr: ServiceAddr::Inet { protocol: Protocol::Tcp, vip: VIP, port: 80 },
+            addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
             scheduler: SchedulerKind::Wlc,
             flags: SvcFlags::default(),
             persistence: None,

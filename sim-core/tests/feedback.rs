@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use lvs_ipvs::ServiceKey;
 use lvs_sched::feedback::LawConfig;
 use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags};
 use sim_core::arrival::ArrivalProcess;
@@ -59,7 +60,7 @@ fn cluster(secs: u64) -> ClusterConfig {
             "lb",
             "lan",
             vec![ServiceConfig {
-                addr: ServiceAddr::Inet { protocol: Protocol::Tcp, vip: VIP, port: 80 },
+                addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
                 scheduler: SchedulerKind::Wrr,
                 flags: SvcFlags::default(),
                 persistence: None,

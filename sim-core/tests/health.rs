@@ -11,6 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use lvs_ipvs::ServiceKey;
 use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags, Time};
 use sim_core::arrival::ArrivalProcess;
 use sim_core::cpu::CpuConfig;
@@ -55,7 +56,7 @@ fn cluster(n: usize, extra: usize, rate: f64, secs: u64) -> ClusterConfig {
         "lb",
         "lan",
         vec![ServiceConfig {
-            addr: ServiceAddr::Inet { protocol: Protocol::Tcp, vip: VIP, port: 80 },
+            addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
             scheduler: SchedulerKind::Rr,
             flags: SvcFlags::default(),
             persistence: None,
@@ -407,7 +408,7 @@ fn validation_names_the_check_the_fallback_and_the_fault() {
         Some(HealthCheckConfig { fallback: Some(fb), ..ldirectord(CheckKind::Connect, 0) });
     let e = reject(c);
     assert!(
-        e.contains("service TCP 172.17.60.201:80 health check: fallback real server #5 does not exist"),
+        e.contains("service TCP  172.17.60.201:80 health check: fallback real server #5 does not exist"),
         "{e}"
     );
 

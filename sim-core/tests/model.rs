@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use lvs_ipvs::ServiceKey;
 use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags};
 use sim_core::arrival::ArrivalProcess;
 use sim_core::cpu::CpuConfig;
@@ -51,7 +52,7 @@ fn cluster(fwd: Forwarding, n: usize, rate: f64, secs: u64) -> ClusterConfig {
             "lb",
             "lan",
             vec![ServiceConfig {
-                addr: ServiceAddr::Inet { protocol: Protocol::Tcp, vip: VIP, port: 80 },
+                addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
                 scheduler: SchedulerKind::Rr,
                 flags: SvcFlags::default(),
                 persistence: None,
@@ -203,7 +204,7 @@ fn one_packet_scheduling_schedules_every_datagram() {
     let udp = |ops: bool| {
         let mut c = cluster(Forwarding::DirectRouting, 3, 10.0, 10);
         let svc = &mut c.directors[0].services[0];
-        svc.addr = ServiceAddr::Inet { protocol: Protocol::Udp, vip: VIP, port: 53 };
+        svc.addr = ServiceKey::Addr { protocol: Protocol::Udp, addr: VIP, port: 53 };
         svc.flags = if ops { SvcFlags(SvcFlags::ONEPACKET) } else { SvcFlags::default() };
         c.populations[0].port = 53;
         c.populations[0].transport = Transport::Udp {

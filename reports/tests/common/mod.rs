@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use lvs_ipvs::ServiceKey;
 use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags};
 use sim_core::arrival::ArrivalProcess;
 use sim_core::cpu::CpuConfig;
@@ -62,7 +63,7 @@ pub fn config_with(
         "lb1",
         "lan",
         vec![ServiceConfig {
-            addr: ServiceAddr::Inet { protocol: Protocol::Tcp, vip: VIP, port: 80 },
+            addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
             scheduler,
             flags: SvcFlags::default(),
             persistence: None,

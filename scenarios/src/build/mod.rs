@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use lvs_ipvs::ServiceKey;
 use lvs_ipvs::tcp::Timeouts;
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use lvs_sched::{Duration, Protocol, SvcFlags, Time};
@@ -11,7 +12,7 @@ use sim_core::dist;
 use sim_core::link::ChannelConfig;
 use sim_core::model::{
     BackendConfig, ClusterConfig, DestConfig, DirectorConfig, DuplexLink, FeedbackConfig,
-    FeedbackLink as SimFeedbackLink, MAX_WEIGHT, PopulationConfig, ServerConfig, ServiceAddr, ServiceConfig,
+    FeedbackLink as SimFeedbackLink, MAX_WEIGHT, PopulationConfig, ServerConfig, ServiceConfig,
     Transport as SimTransport,
 };
 use topologies::{Channel, Flag, Forwarding, Topology};
@@ -335,9 +336,9 @@ impl Builder<'_> {
             for (si, svc) in d.services.iter().enumerate() {
                 let sp = format!("{p}.services[{si}]");
                 let addr = match (svc.fwmark, svc.vip) {
-                    (Some(m), _) => ServiceAddr::Fwmark(m),
+                    (Some(m), _) => ServiceKey::fwmark(m),
                     (None, Some(vip)) => {
-                        ServiceAddr::Inet { protocol: protocol(svc.protocol), vip, port: svc.port }
+                        ServiceKey::Addr { protocol: protocol(svc.protocol), addr: vip, port: svc.port }
                     }
                     (None, None) => return Err(self.err(&sp, "needs a `vip` (or a `fwmark`)")),
                 };
@@ -489,8 +490,8 @@ impl Builder<'_> {
     ) -> Result<PopulationConfig, Error> {
         let p = format!("clients[{i}]");
         let first_inet = cfg.directors.iter().flat_map(|d| &d.services).find_map(|s| match s.addr {
-            ServiceAddr::Inet { vip, port, .. } => Some((vip, port)),
-            ServiceAddr::Fwmark(_) => None,
+            ServiceKey::Addr { addr: vip, port, .. } => Some((vip, port)),
+            ServiceKey::Fwmark { .. } => None,
         });
         let (vip, port) = match (c.vip, c.port, first_inet) {
             (Some(v), Some(port), _) => (v, port),

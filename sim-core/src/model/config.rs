@@ -11,6 +11,7 @@ use crate::arrival::ArrivalProcess;
 use crate::cpu::CpuConfig;
 use crate::dist::Dist;
 use crate::link::ChannelConfig;
+use lvs_ipvs::ServiceKey;
 use lvs_ipvs::tcp::Timeouts;
 
 /// A whole run.
@@ -279,27 +280,11 @@ impl DuplexLink {
     }
 }
 
-/// What a virtual service listens on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServiceAddr {
-    /// `-t`/`-u` VIP:port.
-    Inet {
-        /// Protocol.
-        protocol: Protocol,
-        /// Virtual IP.
-        vip: IpAddr,
-        /// Virtual port.
-        port: u16,
-    },
-    /// `-f mark`: populations sending to it mark their packets.
-    Fwmark(u32),
-}
-
 /// A virtual service.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
     /// What it listens on.
-    pub addr: ServiceAddr,
+    pub addr: ServiceKey,
     /// Scheduler.
     pub scheduler: SchedulerKind,
     /// Scheduler and one-packet flags.
@@ -425,7 +410,7 @@ pub struct PopulationConfig {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{place}: {message}")]
 pub struct ConfigError {
-    /// The part at fault, e.g. `director "lb1" service TCP 10.0.0.1:80 real server "rs2"`.
+    /// The part at fault, e.g. `director "lb1" service TCP  10.0.0.1:80 real server "rs2"`.
     pub place: String,
     /// What is wrong.
     pub message: String,
@@ -437,23 +422,6 @@ fn err(place: impl Into<String>, message: impl Into<String>) -> ConfigError {
 
 /// The kernel's weight range (`-w`): 0 ..= 65535 for ipvsadm.
 pub const MAX_WEIGHT: u32 = 65_535;
-
-impl ServiceAddr {
-    /// As ipvsadm names it.
-    pub fn describe(&self) -> String {
-        match *self {
-            ServiceAddr::Inet { protocol, vip, port } => {
-                let p = match protocol {
-                    Protocol::Tcp => "TCP",
-                    Protocol::Udp => "UDP",
-                    Protocol::Sctp => "SCTP",
-                };
-                format!("{p} {vip}:{port}")
-            }
-            ServiceAddr::Fwmark(m) => format!("FWM {m}"),
-        }
-    }
-}
 
 impl ClusterConfig {
     /// Checks everything the simulation relies on; the first problem found is returned.
@@ -660,16 +628,14 @@ impl ClusterConfig {
                 for dest in &svc.dests {
                     let s = &self.servers[dest.server];
                     services[dest.server] += 1;
-                    if let ServiceAddr::Inet { port, .. } = svc.addr
+                    if let ServiceKey::Addr { port, .. } = svc.addr
                         && dest.fwd == Forwarding::Masq
                         && dest.port != port
                     {
                         return Err(err(
                             format!(
                                 "feedback: director {:?} service {} real server {:?}",
-                                d.name,
-                                svc.addr.describe(),
-                                s.name
+                                d.name, svc.addr, s.name
                             ),
                             format!(
                                 "its port {} differs from the virtual port {port}: a feedbackd agent registers one \
@@ -795,7 +761,7 @@ impl ClusterConfig {
 
     fn validate_director(&self, di: usize, d: &DirectorConfig) -> Result<(), ConfigError> {
         for (si, svc) in d.services.iter().enumerate() {
-            let place = format!("director {:?} service {}", d.name, svc.addr.describe());
+            let place = format!("director {:?} service {}", d.name, svc.addr);
             if d.services[..si].iter().any(|o| o.addr == svc.addr) {
                 return Err(err(place, "defined twice"));
             }
@@ -904,7 +870,7 @@ impl ClusterConfig {
                 .servers
                 .get(a.server)
                 .map_or_else(|| format!("#{}", a.server), |s| format!("{:?}", s.name));
-            return Err(err(place, format!("real server {name} is not in service {}", svc.addr.describe())));
+            return Err(err(place, format!("real server {name} is not in service {}", svc.addr)));
         }
         match a.change {
             Change::Weight(w) | Change::Restore(w) if w > MAX_WEIGHT => {
@@ -923,11 +889,8 @@ impl ClusterConfig {
         }
         if self.director_of(p).is_none() {
             let mark = p.fwmark.map(|m| format!(" or FWM {m}")).unwrap_or_default();
-            let target = ServiceAddr::Inet { protocol: p.protocol(), vip: p.vip, port: p.port };
-            return Err(err(
-                place,
-                format!("no director has the virtual service {}{mark}", target.describe()),
-            ));
+            let target = ServiceKey::Addr { protocol: p.protocol(), addr: p.vip, port: p.port };
+            return Err(err(place, format!("no director has the virtual service {}{mark}", target)));
         }
         let (requests, think) = match &p.transport {
             Transport::Tcp { requests, think_time } => (requests, think_time),
@@ -971,10 +934,10 @@ impl ClusterConfig {
     /// The director (index) serving a population: the first with a service matching its
     /// firewall mark, or else its protocol, VIP and port.
     pub fn director_of(&self, p: &PopulationConfig) -> Option<usize> {
-        let inet = ServiceAddr::Inet { protocol: p.protocol(), vip: p.vip, port: p.port };
-        let has = |d: &DirectorConfig, a: ServiceAddr| d.services.iter().any(|s| s.addr == a);
+        let inet = ServiceKey::Addr { protocol: p.protocol(), addr: p.vip, port: p.port };
+        let has = |d: &DirectorConfig, a: ServiceKey| d.services.iter().any(|s| s.addr == a);
         p.fwmark
-            .and_then(|m| self.directors.iter().position(|d| has(d, ServiceAddr::Fwmark(m))))
+            .and_then(|m| self.directors.iter().position(|d| has(d, ServiceKey::fwmark(m))))
             .or_else(|| self.directors.iter().position(|d| has(d, inet)))
     }
 }

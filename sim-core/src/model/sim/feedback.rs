@@ -11,10 +11,10 @@ use lvs_sched::{Forwarding, Time};
 
 use super::{Director, Server};
 use crate::feedback::{AgentSpec, Host, Loop, Sampler, ServerCounters, weight_stats};
-use crate::model::config::{ClusterConfig, FeedbackConfig, ServerChange, ServiceAddr};
+use crate::model::config::{ClusterConfig, FeedbackConfig, ServerChange};
 use crate::model::report::{FeedbackReport, FeedbackServerReport};
 use crate::rng::Streams;
-use lvs_ipvs::{self as ipvs, Protocol};
+use lvs_ipvs::{self as ipvs, Protocol, ServiceKey};
 
 /// The feedback loop of a run and what is measured of it.
 pub(super) struct Feedback {
@@ -27,13 +27,13 @@ pub(super) struct Feedback {
 }
 
 /// The agent's registration for one real server of one virtual service.
-fn spec(addr: ServiceAddr, port: u16, fwd: Forwarding) -> ServiceSpec {
+fn spec(addr: ServiceKey, port: u16, fwd: Forwarding) -> ServiceSpec {
     let forwarding = proto::Forwarding::from_sched(fwd).expect("validated: no local forwarding");
     match addr {
-        ServiceAddr::Inet { protocol, vip, .. } => {
+        ServiceKey::Addr { protocol, addr: vip, .. } => {
             ServiceSpec { protocol, port, vip: Some(vip), fwmark: None, forwarding, address: None }
         }
-        ServiceAddr::Fwmark(mark) => ServiceSpec {
+        ServiceKey::Fwmark { mark, .. } => ServiceSpec {
             protocol: Protocol::Tcp,
             port,
             vip: None,
@@ -67,12 +67,7 @@ impl Feedback {
         for (di, d) in cfg.directors.iter().enumerate() {
             for svc in &d.services {
                 for dest in &svc.dests {
-                    let key = match svc.addr {
-                        ServiceAddr::Inet { protocol, vip, port } => {
-                            ipvs::ServiceKey::Addr { protocol, addr: vip, port }
-                        }
-                        ServiceAddr::Fwmark(m) => ipvs::ServiceKey::fwmark(m),
-                    };
+                    let key = svc.addr;
                     let s = spec(svc.addr, super::dest_port(dest.fwd, key, dest.port), dest.fwd);
                     if !specs[dest.server].contains(&s) {
                         specs[dest.server].push(s);

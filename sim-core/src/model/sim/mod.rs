@@ -17,9 +17,7 @@ use crate::arrival::Arrivals;
 use crate::cpu::Cpu;
 use crate::engine::{EventQueue, TimerSet};
 use crate::link::{Channel, ChannelConfig};
-use crate::model::config::{
-    Change, ClusterConfig, ConfigError, DestConfig, PopulationConfig, ServerChange, ServiceAddr,
-};
+use crate::model::config::{Change, ClusterConfig, ConfigError, DestConfig, PopulationConfig, ServerChange};
 use crate::model::report::*;
 use crate::rng::{Rng, Streams};
 use crate::stats::{BatchMeans, Latency, LogHistogram, TimeIntegral};
@@ -716,12 +714,7 @@ impl Director {
         let mut dest_server: Vec<Vec<u32>> = Vec::new();
         let mut keys = Vec::with_capacity(d.services.len());
         for svc in &d.services {
-            let key = match svc.addr {
-                ServiceAddr::Inet { protocol, vip, port } => {
-                    ipvs::ServiceKey::Addr { protocol, addr: vip, port }
-                }
-                ServiceAddr::Fwmark(m) => ipvs::ServiceKey::fwmark(m),
-            };
+            let key = svc.addr;
             keys.push(key);
             let conf = ipvs::ServiceConfig {
                 scheduler: svc.scheduler,
@@ -729,7 +722,7 @@ impl Director {
                 persistence: svc.persistence,
                 netmask: svc.netmask,
             };
-            let place = || format!("director {:?} service {}", d.name, svc.addr.describe());
+            let place = || format!("director {:?} service {}", d.name, svc.addr);
             let kernel = |e: ipvs::IpvsError| ConfigError { place: place(), message: e.to_string() };
             ipvs.add_service(key, conf).map_err(kernel)?;
             let sid = ipvs.service_id(&key).expect("service just added");
