@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use lvs_ipvs::ServiceKey;
-use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags, Time};
+use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, Time};
 use sim_core::arrival::ArrivalProcess;
 use sim_core::cpu::CpuConfig;
 use sim_core::dist::Dist;
@@ -36,15 +36,11 @@ fn director(name: &str) -> DirectorConfig {
     DirectorConfig::new(
         name,
         "lan",
-        vec![ServiceConfig {
-            addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
-            scheduler: SchedulerKind::Wlc,
-            flags: SvcFlags::default(),
-            persistence: None,
-            netmask: u32::MAX,
+        vec![ServiceConfig::new(
+            ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
+            SchedulerKind::Wlc,
             dests,
-            check: None,
-        }],
+        )],
     )
 }
 
@@ -63,23 +59,12 @@ fn cluster(n: usize, failover: Failover, sync: Option<SyncConfig>, rate: f64, se
         })
         .collect();
     ClusterConfig {
-        seed: 7,
-        duration: Duration::from_secs(secs),
-        warmup: Duration::ZERO,
-        drain_ipvs: false,
         sample_interval: Some(Duration::from_secs(1)),
-        mtu: 1500,
-        syn_rto: Duration::from_secs(1),
         data_rto: ms(200),
         max_retries: 7,
         directors: (1..=n).map(|i| director(&format!("lb{i}"))).collect(),
         servers,
-        backends: Vec::new(),
-        actions: Vec::new(),
-        server_events: Vec::new(),
-        director_events: Vec::new(),
         ha: Some(HaConfig { members: (0..n).collect(), failover, sync, latency: LATENCY }),
-        feedback: None,
         populations: vec![PopulationConfig {
             name: "web".into(),
             arrival: ArrivalProcess::Constant { rate },
@@ -96,6 +81,7 @@ fn cluster(n: usize, failover: Failover, sync: Option<SyncConfig>, rate: f64, se
             backend_demand: None,
             response_timeout: None,
         }],
+        ..ClusterConfig::new(7, Duration::from_secs(secs))
     }
 }
 

@@ -12,7 +12,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use lvs_ipvs::ServiceKey;
-use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags, Time};
+use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, Time};
 use sim_core::arrival::ArrivalProcess;
 use sim_core::cpu::CpuConfig;
 use sim_core::dist::Dist;
@@ -55,36 +55,17 @@ fn cluster(n: usize, extra: usize, rate: f64, secs: u64) -> ClusterConfig {
     let mut director = DirectorConfig::new(
         "lb",
         "lan",
-        vec![ServiceConfig {
-            addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
-            scheduler: SchedulerKind::Rr,
-            flags: SvcFlags::default(),
-            persistence: None,
-            netmask: u32::MAX,
+        vec![ServiceConfig::new(
+            ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
+            SchedulerKind::Rr,
             dests,
-            check: None,
-        }],
+        )],
     );
     director.internal =
         DuplexLink::symmetric(ChannelConfig { latency: Duration::from_micros(100), ..ChannelConfig::IDEAL });
     ClusterConfig {
-        seed: 1,
-        duration: Duration::from_millis(secs * 1000 + 1),
-        warmup: Duration::ZERO,
-        drain_ipvs: false,
-        sample_interval: None,
-        mtu: 1500,
-        syn_rto: Duration::from_secs(1),
-        data_rto: Duration::from_millis(200),
-        max_retries: 6,
         directors: vec![director],
         servers,
-        backends: Vec::new(),
-        actions: Vec::new(),
-        server_events: Vec::new(),
-        director_events: Vec::new(),
-        ha: None,
-        feedback: None,
         populations: vec![PopulationConfig {
             name: "web".into(),
             arrival: ArrivalProcess::Constant { rate },
@@ -101,6 +82,7 @@ fn cluster(n: usize, extra: usize, rate: f64, secs: u64) -> ClusterConfig {
             backend_demand: None,
             response_timeout: None,
         }],
+        ..ClusterConfig::new(1, Duration::from_millis(secs * 1000 + 1))
     }
 }
 

@@ -39,35 +39,16 @@ fn cluster(fwd: Forwarding, n: usize, rate: f64, secs: u64) -> ClusterConfig {
         .map(|i| DestConfig { server: i, port: 80, fwd, weight: 1, u_threshold: 0, l_threshold: 0 })
         .collect();
     ClusterConfig {
-        seed: 1,
-        duration: Duration::from_millis(secs * 1000 + 1),
-        warmup: Duration::ZERO,
-        drain_ipvs: false,
-        sample_interval: None,
-        mtu: 1500,
-        syn_rto: Duration::from_secs(1),
-        data_rto: Duration::from_millis(200),
-        max_retries: 6,
         directors: vec![DirectorConfig::new(
             "lb",
             "lan",
-            vec![ServiceConfig {
-                addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
-                scheduler: SchedulerKind::Rr,
-                flags: SvcFlags::default(),
-                persistence: None,
-                netmask: u32::MAX,
+            vec![ServiceConfig::new(
+                ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
+                SchedulerKind::Rr,
                 dests,
-                check: None,
-            }],
+            )],
         )],
         servers,
-        backends: Vec::new(),
-        actions: Vec::new(),
-        server_events: Vec::new(),
-        director_events: Vec::new(),
-        ha: None,
-        feedback: None,
         populations: vec![PopulationConfig {
             name: "web".into(),
             arrival: ArrivalProcess::Constant { rate },
@@ -84,6 +65,7 @@ fn cluster(fwd: Forwarding, n: usize, rate: f64, secs: u64) -> ClusterConfig {
             backend_demand: None,
             response_timeout: None,
         }],
+        ..ClusterConfig::new(1, Duration::from_millis(secs * 1000 + 1))
     }
 }
 

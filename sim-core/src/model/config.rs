@@ -58,6 +58,35 @@ pub struct ClusterConfig {
     pub feedback: Option<FeedbackConfig>,
 }
 
+impl ClusterConfig {
+    /// An empty run of `duration` with seed `seed` and Linux's TCP defaults (MTU 1500, a
+    /// 1 s initial SYN timeout, a 200 ms minimum data timeout, 6 retries); no warm-up, no
+    /// sampling, nothing after the last client event. Add directors, servers and
+    /// populations with struct update syntax.
+    pub fn new(seed: u64, duration: Duration) -> Self {
+        ClusterConfig {
+            seed,
+            duration,
+            warmup: Duration::ZERO,
+            drain_ipvs: false,
+            sample_interval: None,
+            mtu: 1500,
+            syn_rto: Duration::from_secs(1),
+            data_rto: Duration::from_millis(200),
+            max_retries: 6,
+            directors: Vec::new(),
+            servers: Vec::new(),
+            backends: Vec::new(),
+            populations: Vec::new(),
+            actions: Vec::new(),
+            server_events: Vec::new(),
+            director_events: Vec::new(),
+            ha: None,
+            feedback: None,
+        }
+    }
+}
+
 /// A change to a real server during a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerEvent {
@@ -298,6 +327,22 @@ pub struct ServiceConfig {
     /// Health checking of its real servers; `None`: none (a dead server keeps its
     /// weight).
     pub check: Option<crate::ha::HealthCheckConfig>,
+}
+
+impl ServiceConfig {
+    /// A service on `addr` with these real servers: no flags, no persistence (netmask
+    /// /32), no health check.
+    pub fn new(addr: ServiceKey, scheduler: SchedulerKind, dests: Vec<DestConfig>) -> Self {
+        ServiceConfig {
+            addr,
+            scheduler,
+            flags: SvcFlags::default(),
+            persistence: None,
+            netmask: u32::MAX,
+            dests,
+            check: None,
+        }
+    }
 }
 
 /// A real server of a virtual service.
