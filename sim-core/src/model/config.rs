@@ -12,6 +12,8 @@ use crate::cpu::CpuConfig;
 use crate::dist::Dist;
 use crate::link::ChannelConfig;
 use lvs_ipvs::ServiceKey;
+
+use super::DestConfig;
 use lvs_ipvs::tcp::Timeouts;
 
 /// A whole run.
@@ -343,23 +345,6 @@ impl ServiceConfig {
             check: None,
         }
     }
-}
-
-/// A real server of a virtual service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DestConfig {
-    /// Index into [`ClusterConfig::servers`].
-    pub server: usize,
-    /// Its port (forced to the service port for DR and TUN, as ipvsadm does).
-    pub port: u16,
-    /// Forwarding method.
-    pub fwd: Forwarding,
-    /// Initial weight.
-    pub weight: u32,
-    /// `-x` upper connection threshold (0 = none).
-    pub u_threshold: u32,
-    /// `-y` lower connection threshold.
-    pub l_threshold: u32,
 }
 
 /// A real server.

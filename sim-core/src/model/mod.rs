@@ -19,9 +19,11 @@
 //!   and the client's MSS is 20 bytes smaller (path-MTU discovery through the tunnel).
 
 pub mod config;
+mod dest;
 pub mod report;
 pub mod sim;
 
 pub use config::*;
+pub use dest::DestConfig;
 pub use report::*;
 pub use sim::Simulation;
