@@ -34,7 +34,7 @@ pub fn counters() -> Option<Table> {
         .map(|c| format!("{}:{}:{}:{}:{}", c.port, c.request, c.response, c.requests, c.conns))
         .collect();
     let out = Command::new(&harness)
-        .env("LVSIM_VM_MODULES", "ipip sch_tbf")
+        .env("LVSIM_VM_MODULES", "ipip sch_fq")
         .arg("run")
         .arg("--share")
         .arg(&work)

@@ -42,16 +42,18 @@ ip link set br0 up
 veth cl0 - eth0 cl
 ip addr add 10.9.0.1/24 dev cl0
 ip link set cl0 up
-# The client's access link, 16 Mbit/s each way (LVSIM_VM_MODULES=sch_tbf): segments reach
-# each receiver spaced out, so that it reads each before the next and ACKs as Linux does
-# when it keeps up. Without it, under TCG, the ACK count of a bulk transfer varies by
-# +-25% from run to run (stretch ACKs when the receiver falls behind).
+# Every sender (the client, the real servers) paces its TCP flows at RATE with the fq
+# qdisc (LVSIM_VM_MODULES=sch_fq): segments reach each receiver spaced out, so that it
+# reads each before the next and ACKs as Linux does when it keeps up. Without pacing,
+# under TCG, the ACK count of a bulk transfer varied by +-25% from run to run (stretch
+# ACKs when the receiver falls behind); shaping with tbf instead queued the sender's
+# window in the shaper, and the receive-window-limited sender drew window-update ACKs
+# (+3 to +11%).
 RATE=${COUNTER_RATE:-16mbit}
-tc qdisc add dev cl0 root tbf rate "$RATE" burst 4k latency 400ms
 in_ns cl ip addr add 10.9.0.2/24 dev eth0
 in_ns cl ip link set eth0 up
 in_ns cl ip route add default via 10.9.0.1
-in_ns cl tc qdisc add dev eth0 root tbf rate "$RATE" burst 4k latency 400ms
+in_ns cl tc qdisc add dev eth0 root fq maxrate "$RATE"
 
 lan() { # lan NS ADDR: a namespace on br0
   veth "lan-$1" - eth0 "$1"
@@ -82,6 +84,7 @@ lan d1 10.0.0.11
 lan d2 10.0.0.12
 lan t1 10.0.0.21
 lan t2 10.0.0.22
+for ns in n1 n2 d1 d2 t1 t2; do in_ns $ns tc qdisc add dev eth0 root fq maxrate "$RATE"; done
 for ns in d1 d2; do quiet_arp $ns; in_ns $ns ip addr add 10.0.0.101/32 dev lo; done
 for ns in t1 t2; do
   quiet_arp $ns
