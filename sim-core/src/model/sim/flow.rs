@@ -823,3 +823,35 @@ impl Simulation {
         found
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receivers_quick_ack_their_first_data_then_ack_every_second_segment() {
+        // First data: an ACK a segment for up to 16, then one per two; the odd last one
+        // rides on the receiver's next segment.
+        assert_eq!(receiver_acks(1, true), 1);
+        assert_eq!(receiver_acks(16, true), 16);
+        assert_eq!(receiver_acks(71, true), 16 + 27);
+        // Later data (pingpong mode): a one-segment response is acknowledged by the next
+        // request, a 71-segment one by 35 ACKs and the next request.
+        assert_eq!(receiver_acks(1, false), 0);
+        assert_eq!(receiver_acks(71, false), 35);
+        assert_eq!(receiver_acks(0, true), 0);
+    }
+
+    #[test]
+    fn segments_follow_the_mss_of_the_path() {
+        assert_eq!(tcp_mss(1500, Forwarding::Masq), 1448);
+        assert_eq!(tcp_mss(1500, Forwarding::DirectRouting), 1448);
+        assert_eq!(tcp_mss(1500, Forwarding::Tunnel), 1428);
+        // An empty payload is no packet; 100 KiB is 70 full segments and one of 1040 B.
+        assert_eq!(tcp_segments(0, 1448), (0, 0));
+        assert_eq!(tcp_segments(102_400, 1448), (71, 102_400 + 71 * 52));
+        assert_eq!(tcp_segments(102_400, 1428), (72, 102_400 + 72 * 52));
+        // UDP keeps a datagram for an empty payload.
+        assert_eq!(segments(0, 1472, UDP_HDR), (1, 28));
+    }
+}
