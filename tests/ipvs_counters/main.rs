@@ -79,8 +79,17 @@ fn main() {
         println!("{NAME}: test");
         return;
     }
-    let filters: Vec<&String> = rest.iter().filter(|a| !a.starts_with('-')).collect();
-    if rest.iter().any(|a| a == "--ignored") || filters.iter().any(|f| !NAME.contains(f.as_str())) {
+    // libtest's options that take a value: that value is not a filter.
+    const VALUED: [&str; 6] = ["--test-threads", "--skip", "--format", "--color", "--logfile", "-Z"];
+    let filters: Vec<&String> = rest
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with('-') && (*i == 0 || !VALUED.contains(&rest[i - 1].as_str())))
+        .map(|(_, a)| a)
+        .collect();
+    let skipped = rest.windows(2).any(|w| w[0] == "--skip" && NAME.contains(w[1].as_str()));
+    let other = !filters.is_empty() && filters.iter().all(|f| !NAME.contains(f.as_str()));
+    if rest.iter().any(|a| a == "--ignored") || skipped || other {
         println!(
             "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out\n"
         );
