@@ -133,10 +133,10 @@ enum Bound {
 }
 
 /// Pure ACKs of a bulk transfer depend on when the receiving application reads (under
-/// TCG, on a shared host). The client's ACKs of a download: within 3.0% on a service line
-/// and 4.6% on a real server's over five recorded runs (docs/ipvs-spec-notes.md).
+/// TCG, on a shared host). The client's ACKs of a download: within 3.2% on a service line
+/// and 4.7% on a real server's over five recorded runs (docs/ipvs-spec-notes.md).
 const ACK_DOWN: f64 = 0.15;
-/// The server's ACKs of an upload (NAT OutPkts): within 6.2% and 8.6% over those runs.
+/// The server's ACKs of an upload (NAT OutPkts): within 5.0% and 7.4% over those runs.
 const ACK_UP: f64 = 0.20;
 
 /// The bound of counter `col` (index in `COLUMNS`) of a service or real server line

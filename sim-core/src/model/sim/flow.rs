@@ -519,9 +519,8 @@ impl Simulation {
                 let mss = tcp_mss(mtu, conn.fwd);
                 let (pkts, bytes) = tcp_segments(payload, mss);
                 // The server's pure ACKs of the request, sent while it arrived.
-                let (request, _) = tcp_segments(u64::from(conn.req_payload), mss);
-                let acks = receiver_acks(request, conn.server_quickack);
-                if request > 0 {
+                let acks = receiver_acks(u64::from(conn.req_payload), mss, conn.server_quickack);
+                if conn.req_payload > 0 {
                     self.conns[c as usize].server_quickack = false;
                 }
                 self.send(c, Kind::Response, pkts + acks, bytes + u64::from(acks) * TCP_HDR);
@@ -567,9 +566,8 @@ impl Simulation {
                 conn.requests_left -= 1;
                 if tcp {
                     // The client's pure ACKs of the response, sent with its next message.
-                    let (n, _) = tcp_segments(u64::from(conn.resp_payload), mss);
-                    conn.ack_debt += receiver_acks(n, conn.client_quickack);
-                    conn.client_quickack &= n == 0;
+                    conn.ack_debt += receiver_acks(u64::from(conn.resp_payload), mss, conn.client_quickack);
+                    conn.client_quickack &= conn.resp_payload == 0;
                 }
                 let (left, pop) = (conn.requests_left, conn.pop as usize);
                 if left == 0 {
@@ -754,15 +752,19 @@ fn tcp_mss(mtu: u64, fwd: Forwarding) -> u64 {
     mtu - TCP_HDR - tun
 }
 
-/// The pure ACKs a Linux receiver sends for `n` full-size data segments in a row
-/// (`__tcp_ack_snd_check()`). Its first data puts it in quick-ack mode
+/// The pure ACKs a Linux receiver sends for `payload` bytes that arrive as segments of
+/// `mss` in a row (`__tcp_ack_snd_check()`). Its first data puts it in quick-ack mode
 /// (`tcp_event_data_recv()` → `tcp_incr_quickack()`): one ACK a segment, up to
-/// `QUICKACKS`. After that (and once it answers within the delayed-ACK time, pingpong
-/// mode) one per two full segments; the ACK of an odd last segment waits and rides on the
-/// receiver's next segment (its request, response or FIN).
-fn receiver_acks(n: u32, quickack: bool) -> u32 {
+/// `QUICKACKS`; then one per two full segments. The ACK of an odd last segment waits
+/// and rides on the receiver's next segment (its request, response or FIN), except in
+/// its first data, before it answers within the delayed-ACK time (pingpong mode): a
+/// short last segment marks the ACK "pushed", and the application's read that empties
+/// the buffer sends it at once (`tcp_measure_rcv_mss()`, `tcp_cleanup_rbuf()`).
+fn receiver_acks(payload: u64, mss: u64, quickack: bool) -> u32 {
+    let (n, _) = tcp_segments(payload, mss);
     let quick = if quickack { n.min(QUICKACKS) } else { 0 };
-    quick + (n - quick) / 2
+    let pushed = quickack && (n - quick) % 2 == 1 && payload % mss != 0;
+    quick + (n - quick) / 2 + u32::from(pushed)
 }
 
 /// A uniform client index in `0..n` (multiply-shift, no modulo bias worth the name).
@@ -830,16 +832,18 @@ mod tests {
 
     #[test]
     fn receivers_quick_ack_their_first_data_then_ack_every_second_segment() {
-        // First data: an ACK a segment for up to 16, then one per two; the odd last one
-        // rides on the receiver's next segment.
-        assert_eq!(receiver_acks(1, true), 1);
-        assert_eq!(receiver_acks(16, true), 16);
-        assert_eq!(receiver_acks(71, true), 16 + 27);
+        // First data: an ACK a segment for up to 16, then one per two; an odd short last
+        // segment is acknowledged when the application reads it.
+        assert_eq!(receiver_acks(1024, 1448, true), 1);
+        assert_eq!(receiver_acks(16 * 1448, 1448, true), 16);
+        assert_eq!(receiver_acks(102_400, 1448, true), 16 + 27 + 1);
+        // An odd full-size last segment waits for the receiver's next segment.
+        assert_eq!(receiver_acks(17 * 1448, 1448, true), 16);
         // Later data (pingpong mode): a one-segment response is acknowledged by the next
         // request, a 71-segment one by 35 ACKs and the next request.
-        assert_eq!(receiver_acks(1, false), 0);
-        assert_eq!(receiver_acks(71, false), 35);
-        assert_eq!(receiver_acks(0, true), 0);
+        assert_eq!(receiver_acks(1024, 1448, false), 0);
+        assert_eq!(receiver_acks(102_400, 1448, false), 35);
+        assert_eq!(receiver_acks(0, 1448, true), 0);
     }
 
     #[test]
