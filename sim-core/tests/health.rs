@@ -353,11 +353,12 @@ fn a_response_timeout_ends_connections_stuck_on_a_hung_server() {
     let f = &ha(&r).faults[0];
     assert_eq!((f.detected_at, f.failed_before_detection), (None, 100));
     assert!(r.ha.as_ref().is_some_and(|h| h.checks == [CheckStats::default()]));
-    // What the director saw of a stuck connection: SYN, request and the client's reset
-    // (3 packets), where one that completes after the recovery sends SYN, request, FIN
-    // with the 2 delayed ACKs of its 4-segment response, and the last ACK (6).
+    // What the director saw of a stuck connection: SYN, the handshake's ACK, request and
+    // the client's reset (4 packets), where one that completes after the recovery sends
+    // SYN, ACK, request, 4 quick ACKs of its 4-segment response (its first data), FIN and
+    // the last ACK (9).
     let plain = hang_without_checks(None, Some(40_000));
-    assert_eq!(r.directors[0].in_pkts, plain.directors[0].in_pkts - 100 * (6 - 3));
+    assert_eq!(r.directors[0].in_pkts, plain.directors[0].in_pkts - 100 * (9 - 4));
     // Without a timeout they wait for ever: still open at the end, counted as dropped.
     let r = hang_without_checks(None, None);
     assert_eq!((r.connections.completed, r.connections.dropped), (200, 100));

@@ -179,7 +179,12 @@ struct Conn {
     req_payload: u32,
     resp_payload: u32,
     requests_left: u32,
+    /// Pure ACKs the client owes (sent with its next message).
     ack_debt: u32,
+    /// The client, and the server, has received no data yet: its first data puts it in
+    /// quick-ack mode (`flow::receiver_acks`).
+    client_quickack: bool,
+    server_quickack: bool,
     pop: u16,
     cport: u16,
     /// The director whose table holds `ipvs`.
