@@ -122,8 +122,7 @@ impl Topology {
             for (s, service) in director.services.iter_mut().enumerate() {
                 let path = format!("directors[{d}].services[{s}]");
                 check_service(&path, service)?;
-                let key =
-                    (service.fwmark, service.protocol == crate::Protocol::UDP, service.vip, service.port);
+                let key = (service.fwmark, service.protocol, service.vip, service.port);
                 if let Some(first) = keys.insert(key, s) {
                     let field = if service.fwmark.is_some() { "fwmark" } else { "port" };
                     error(

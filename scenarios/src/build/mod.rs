@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use lvs_ipvs::ServiceKey;
 use lvs_ipvs::tcp::Timeouts;
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
-use lvs_sched::{Duration, Protocol, SvcFlags, Time};
+use lvs_sched::{Duration, Forwarding, Protocol, SvcFlags, Time};
 use sim_core::arrival::{ArrivalProcess, parse_trace_csv};
 use sim_core::cpu::CpuConfig;
 use sim_core::dist;
@@ -15,7 +15,7 @@ use sim_core::model::{
     FeedbackLink as SimFeedbackLink, MAX_WEIGHT, PopulationConfig, ServerConfig, ServiceConfig,
     Transport as SimTransport,
 };
-use topologies::{Channel, Flag, Forwarding, Topology};
+use topologies::{Channel, Topology};
 
 use crate::doc::{Doc, offset_of, parse_path};
 use crate::files::{self, FileAccess};
@@ -288,7 +288,7 @@ impl Builder<'_> {
         let group = t.ha.as_ref().map(|h| h.directors.as_slice()).unwrap_or_default();
         let in_group = |n: &str| group.iter().any(|m| m == n);
         match forwarding {
-            Forwarding::DR if server.segment != d.segment => Err(self.err(
+            Forwarding::DirectRouting if server.segment != d.segment => Err(self.err(
                 path,
                 format!(
                     "real server {name:?} is on segment {:?} but director {:?} is on {:?}: \
@@ -297,7 +297,7 @@ impl Builder<'_> {
                     server.segment, d.name, d.segment, d.segment
                 ),
             )),
-            Forwarding::NAT
+            Forwarding::Masq
                 if server.gateway.as_deref() != Some(d.name.as_str())
                     && !(in_group(&d.name) && server.gateway.as_deref().is_some_and(in_group)) =>
             {
@@ -312,6 +312,11 @@ impl Builder<'_> {
                     ),
                 ))
             }
+            Forwarding::Local => Err(self.err(
+                path,
+                "the Local forwarding method (the director serving the VIP itself) is not \
+                 modelled: use NAT, DR or TUN",
+            )),
             _ => Ok(()),
         }
     }
@@ -337,19 +342,18 @@ impl Builder<'_> {
                 let sp = format!("{p}.services[{si}]");
                 let addr = match (svc.fwmark, svc.vip) {
                     (Some(m), _) => ServiceKey::fwmark(m),
+                    (None, Some(_)) if svc.protocol == Protocol::Sctp => {
+                        return Err(self.err(
+                            &format!("{sp}.protocol"),
+                            "SCTP services are not modelled (the simulated clients speak TCP or UDP)",
+                        ));
+                    }
                     (None, Some(vip)) => {
-                        ServiceKey::Addr { protocol: protocol(svc.protocol), addr: vip, port: svc.port }
+                        ServiceKey::Addr { protocol: svc.protocol, addr: vip, port: svc.port }
                     }
                     (None, None) => return Err(self.err(&sp, "needs a `vip` (or a `fwmark`)")),
                 };
-                let mut flags = SvcFlags::default();
-                for f in &svc.flags {
-                    flags.0 |= match f {
-                        Flag::ShFallback | Flag::MhFallback => SvcFlags::SCHED1,
-                        Flag::ShPort | Flag::MhPort => SvcFlags::SCHED2,
-                        Flag::OnePacket => SvcFlags::ONEPACKET,
-                    };
-                }
+                let flags = SvcFlags(svc.flags.iter().fold(0, |bits, f| bits | f.bit()));
                 let netmask = match svc.netmask {
                     None => u32::MAX,
                     Some(IpAddr::V4(m)) => {
@@ -376,13 +380,9 @@ impl Builder<'_> {
                             format!("no real server named {:?}", rs.server),
                         ));
                     };
-                    let fwd = match rs.forwarding {
-                        Forwarding::NAT => lvs_sched::Forwarding::Masq,
-                        Forwarding::DR => lvs_sched::Forwarding::DirectRouting,
-                        Forwarding::TUN => lvs_sched::Forwarding::Tunnel,
-                    };
+                    let fwd = rs.forwarding;
                     let port = match rs.forwarding {
-                        Forwarding::NAT => rs.port.unwrap_or(svc.port),
+                        Forwarding::Masq => rs.port.unwrap_or(svc.port),
                         _ => svc.port,
                     };
                     dests.push(DestConfig {
@@ -445,11 +445,8 @@ impl Builder<'_> {
                     format!("no server named {:?}", fb.server),
                 ));
             };
-            let (fwd, port) = match fb.forwarding {
-                Forwarding::NAT => (lvs_sched::Forwarding::Masq, fb.port.unwrap_or(svc.port)),
-                Forwarding::DR => (lvs_sched::Forwarding::DirectRouting, svc.port),
-                Forwarding::TUN => (lvs_sched::Forwarding::Tunnel, svc.port),
-            };
+            let fwd = fb.forwarding;
+            let port = if fwd == Forwarding::Masq { fb.port.unwrap_or(svc.port) } else { svc.port };
             cfg.fallback = Some(DestConfig { server, port, fwd, weight: 1, u_threshold: 0, l_threshold: 0 });
         }
         Ok(cfg)
@@ -693,13 +690,6 @@ impl Builder<'_> {
 /// members.
 fn find_server<'t>(t: &'t Topology, name: &str) -> Option<&'t topologies::Server> {
     t.servers.iter().find(|s| s.name == name || s.member_names().any(|m| m == name))
-}
-
-fn protocol(p: topologies::Protocol) -> Protocol {
-    match p {
-        topologies::Protocol::TCP => Protocol::Tcp,
-        topologies::Protocol::UDP => Protocol::Udp,
-    }
 }
 
 fn channel(c: &Channel) -> ChannelConfig {
