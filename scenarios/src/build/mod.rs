@@ -339,70 +339,7 @@ impl Builder<'_> {
             );
             let mut services = Vec::new();
             for (si, svc) in d.services.iter().enumerate() {
-                let sp = format!("{p}.services[{si}]");
-                let addr = match (svc.fwmark, svc.vip) {
-                    (Some(m), _) => ServiceKey::fwmark(m),
-                    (None, Some(_)) if svc.protocol == Protocol::Sctp => {
-                        return Err(self.err(
-                            &format!("{sp}.protocol"),
-                            "SCTP services are not modelled (the simulated clients speak TCP or UDP)",
-                        ));
-                    }
-                    (None, Some(vip)) => {
-                        ServiceKey::Addr { protocol: svc.protocol, addr: vip, port: svc.port }
-                    }
-                    (None, None) => return Err(self.err(&sp, "needs a `vip` (or a `fwmark`)")),
-                };
-                let flags = SvcFlags(svc.flags.iter().fold(0, |bits, f| bits | f.bit()));
-                let netmask = match svc.netmask {
-                    None => u32::MAX,
-                    Some(IpAddr::V4(m)) => {
-                        let m = u32::from(m);
-                        if m.leading_ones() + m.trailing_zeros() != 32 {
-                            return Err(
-                                self.err(&format!("{sp}.netmask"), "not a netmask (ones, then zeros)")
-                            );
-                        }
-                        m
-                    }
-                    Some(IpAddr::V6(_)) => {
-                        return Err(self.err(
-                            &format!("{sp}.netmask"),
-                            "expected an IPv4 netmask such as 255.255.255.0",
-                        ));
-                    }
-                };
-                let mut dests = Vec::new();
-                for (ri, rs) in svc.real_servers.iter().enumerate() {
-                    let Some(&server) = index.get(rs.server.as_str()) else {
-                        return Err(self.err(
-                            &format!("{sp}.real_servers[{ri}].server"),
-                            format!("no real server named {:?}", rs.server),
-                        ));
-                    };
-                    let fwd = rs.forwarding;
-                    let port = match rs.forwarding {
-                        Forwarding::Masq => rs.port.unwrap_or(svc.port),
-                        _ => svc.port,
-                    };
-                    dests.push(DestConfig {
-                        server,
-                        port,
-                        fwd,
-                        weight: rs.weight,
-                        u_threshold: rs.upper,
-                        l_threshold: rs.lower,
-                    });
-                }
-                services.push(ServiceConfig {
-                    addr,
-                    scheduler: svc.scheduler.kind(),
-                    flags,
-                    persistence: svc.persistence_s.map(secs),
-                    netmask,
-                    check: svc.check.as_ref().map(|c| self.check(&sp, t, svc, c)).transpose()?,
-                    dests,
-                });
+                services.push(self.service(&format!("{p}.services[{si}]"), t, svc, &index)?);
             }
             out.push(DirectorConfig {
                 external: DuplexLink {
@@ -426,6 +363,88 @@ impl Builder<'_> {
             });
         }
         Ok(out)
+    }
+
+    /// A virtual service and its real servers (`index`: server name → index).
+    fn service(
+        &self,
+        sp: &str,
+        t: &Topology,
+        svc: &topologies::Service,
+        index: &std::collections::HashMap<&str, usize>,
+    ) -> Result<ServiceConfig, Error> {
+        let addr = match (svc.fwmark, svc.vip) {
+            (Some(m), _) => ServiceKey::fwmark(m),
+            (None, Some(_)) if svc.protocol == Protocol::Sctp => {
+                return Err(self.err(
+                    &format!("{sp}.protocol"),
+                    "SCTP services are not modelled (the simulated clients speak TCP or UDP)",
+                ));
+            }
+            (None, Some(vip)) => ServiceKey::Addr { protocol: svc.protocol, addr: vip, port: svc.port },
+            (None, None) => return Err(self.err(sp, "needs a `vip` (or a `fwmark`)")),
+        };
+        let mut dests = Vec::new();
+        for (ri, rs) in svc.real_servers.iter().enumerate() {
+            let Some(&server) = index.get(rs.server.as_str()) else {
+                return Err(self.err(
+                    &format!("{sp}.real_servers[{ri}].server"),
+                    format!("no real server named {:?}", rs.server),
+                ));
+            };
+            let port = match rs.forwarding {
+                Forwarding::Masq => rs.port.unwrap_or(svc.port),
+                _ => svc.port,
+            };
+            dests.push(DestConfig {
+                server,
+                port,
+                fwd: rs.forwarding,
+                weight: rs.weight,
+                u_threshold: rs.upper,
+                l_threshold: rs.lower,
+            });
+        }
+        Ok(ServiceConfig {
+            addr,
+            scheduler: svc.scheduler.kind(),
+            flags: SvcFlags(svc.flags.iter().fold(0, |bits, f| bits | f.bit())),
+            persistence: svc.persistence_s.map(secs),
+            netmask: self.netmask(&format!("{sp}.netmask"), &addr, svc.netmask)?,
+            check: svc.check.as_ref().map(|c| self.check(sp, t, svc, c)).transpose()?,
+            dests,
+        })
+    }
+
+    /// The persistence granularity as lvs-ipvs keeps it: an IPv4 mask as a host-order
+    /// `u32` (default /32), an IPv6 one as its prefix length (default 128). The mask must
+    /// be contiguous and of the service's family; a firewall-mark service is IPv4 in the
+    /// simulator (its table looks marks up as IPv4 services).
+    fn netmask(&self, path: &str, key: &ServiceKey, mask: Option<IpAddr>) -> Result<u32, Error> {
+        let Some(mask) = mask else { return Ok(if key.is_ipv6() { 128 } else { u32::MAX }) };
+        let bits = match mask {
+            IpAddr::V4(m) => u128::from(u32::from(m)) << 96,
+            IpAddr::V6(m) => u128::from(m),
+        };
+        if bits.leading_ones() + bits.trailing_zeros() < 128 {
+            return Err(self.err(path, format!("{mask} is not a netmask (ones, then zeros)")));
+        }
+        let what = match key {
+            ServiceKey::Fwmark { .. } => "firewall-mark service (IPv4 in the simulator)",
+            _ => "service",
+        };
+        match (mask, key.is_ipv6()) {
+            (IpAddr::V4(m), false) => Ok(u32::from(m)),
+            (IpAddr::V6(_), true) => Ok(bits.leading_ones()),
+            (IpAddr::V4(_), true) => Err(self.err(
+                path,
+                format!("{mask} is an IPv4 netmask but the {what} is IPv6 (such as ffff:ffff:ffff:ffff::)"),
+            )),
+            (IpAddr::V6(_), false) => Err(self.err(
+                path,
+                format!("{mask} is an IPv6 netmask but the {what} is IPv4 (such as 255.255.255.0)"),
+            )),
+        }
     }
 
     /// A service's health check: the checker's defaults filled in, the fallback resolved
