@@ -260,7 +260,9 @@ mod tests {
         }
         // At the bound, every server has a slot.
         let mut svc = mh_service(0);
-        (0..MH_TAB_SIZE).for_each(|i| drop(svc.add_dest(&nth(i, 1)).unwrap()));
+        (0..MH_TAB_SIZE).for_each(|i| {
+            svc.add_dest(&nth(i, 1)).unwrap();
+        });
         assert_eq!(svc.unreachable_dests(), []);
         assert_eq!(SchedulerKind::Mh.table_size(), Some(MH_TAB_SIZE));
     }
@@ -279,8 +281,12 @@ mod tests {
         assert_eq!(idle, ids[..12]);
         // With 120 heavy servers (3840 slots) the light ones get the rest.
         let mut svc = mh_service(0);
-        (0..10).for_each(|i| drop(svc.add_dest(&nth(i, 1)).unwrap()));
-        (10..130).for_each(|i| drop(svc.add_dest(&nth(i, 64)).unwrap()));
+        (0..10).for_each(|i| {
+            svc.add_dest(&nth(i, 1)).unwrap();
+        });
+        (10..130).for_each(|i| {
+            svc.add_dest(&nth(i, 64)).unwrap();
+        });
         assert_eq!(svc.unreachable_dests(), []);
     }
 
