@@ -21,7 +21,9 @@
 pub mod config;
 pub mod report;
 pub mod sim;
+mod warnings;
 
 pub use config::*;
 pub use report::*;
 pub use sim::Simulation;
+pub use warnings::ConfigWarning;
