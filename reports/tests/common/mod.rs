@@ -169,6 +169,7 @@ pub fn meta() -> reports::RunMeta {
         source: "tests/common/mod.rs".into(),
         overrides: vec!["workload.rate=300".into()],
         wall_s: 0.25,
+        warnings: Vec::new(),
     }
 }
 

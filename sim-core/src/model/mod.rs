@@ -22,8 +22,10 @@ pub mod config;
 mod dest;
 pub mod report;
 pub mod sim;
+mod warnings;
 
 pub use config::*;
 pub use dest::DestConfig;
 pub use report::*;
 pub use sim::Simulation;
+pub use warnings::ConfigWarning;

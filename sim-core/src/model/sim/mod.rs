@@ -857,7 +857,7 @@ fn map_dest(map: &mut Vec<Vec<u32>>, sid: ServiceId, did: DestId, server: u32) {
 
 /// The port IPVS stores: ipvsadm forces the service's port for DR and TUN (no port
 /// mapping there), except for firewall-mark services.
-fn dest_port(fwd: Forwarding, key: ipvs::ServiceKey, port: u16) -> u16 {
+pub(crate) fn dest_port(fwd: Forwarding, key: ipvs::ServiceKey, port: u16) -> u16 {
     match (fwd, key) {
         (Forwarding::DirectRouting | Forwarding::Tunnel, ipvs::ServiceKey::Addr { port: vport, .. }) => vport,
         _ => port,
