@@ -82,6 +82,6 @@ pub fn counters() -> Table {
     table
 }
 
-fn numbers(s: sim_core::ipvs::Stats) -> [u64; 5] {
+fn numbers(s: lvs_ipvs::Stats) -> [u64; 5] {
     [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes]
 }
