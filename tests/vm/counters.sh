@@ -34,7 +34,7 @@ quiet_arp() { # a real server that holds the VIP must not answer ARP for it
 }
 
 sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-for ns in cl dir n1 n2 d1 d2 t1 t2; do ip netns add $ns; in_ns $ns ip link set lo up; done
+for ns in cl dir n1 n2 d1 d2 t1 t2; do ip netns add $ns; ip -n $ns link set lo up; done
 ip link add br0 type bridge
 ip addr add 10.0.0.1/24 dev br0
 ip link set br0 up
@@ -50,46 +50,46 @@ ip link set cl0 up
 # window in the shaper, and the receive-window-limited sender drew window-update ACKs
 # (+3 to +11%).
 RATE=${COUNTER_RATE:-16mbit}
-in_ns cl ip addr add 10.9.0.2/24 dev eth0
-in_ns cl ip link set eth0 up
-in_ns cl ip route add default via 10.9.0.1
-in_ns cl tc qdisc add dev eth0 root fq maxrate "$RATE"
+ip -n cl addr add 10.9.0.2/24 dev eth0
+ip -n cl link set eth0 up
+ip -n cl route add default via 10.9.0.1
+tc -n cl qdisc add dev eth0 root fq maxrate "$RATE"
 
 lan() { # lan NS ADDR: a namespace on br0
   veth "lan-$1" - eth0 "$1"
   ip link set "lan-$1" master br0 up
-  in_ns "$1" ip addr add "$2/24" dev eth0
-  in_ns "$1" ip link set eth0 up
-  in_ns "$1" ip route add default via 10.0.0.1
+  ip -n "$1" addr add "$2/24" dev eth0
+  ip -n "$1" link set eth0 up
+  ip -n "$1" route add default via 10.0.0.1
 }
 lan dir 10.0.0.2
 for v in 100 101 102; do
-  in_ns dir ip addr add 10.0.0.$v/32 dev lo
+  ip -n dir addr add 10.0.0.$v/32 dev lo
   ip route add 10.0.0.$v/32 via 10.0.0.2
 done
 in_ns dir sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0
-in_ns dir ip link add brn type bridge
-in_ns dir ip addr add 10.5.0.1/24 dev brn
-in_ns dir ip link set brn up
+ip -n dir link add brn type bridge
+ip -n dir addr add 10.5.0.1/24 dev brn
+ip -n dir link set brn up
 i=11
 for ns in n1 n2; do
   veth "nat-$ns" dir eth0 "$ns"
-  in_ns dir ip link set "nat-$ns" master brn up
-  in_ns $ns ip addr add 10.5.0.$i/24 dev eth0
-  in_ns $ns ip link set eth0 up
-  in_ns $ns ip route add default via 10.5.0.1
+  ip -n dir link set "nat-$ns" master brn up
+  ip -n $ns addr add 10.5.0.$i/24 dev eth0
+  ip -n $ns link set eth0 up
+  ip -n $ns route add default via 10.5.0.1
   i=$((i + 1))
 done
 lan d1 10.0.0.11
 lan d2 10.0.0.12
 lan t1 10.0.0.21
 lan t2 10.0.0.22
-for ns in n1 n2 d1 d2 t1 t2; do in_ns $ns tc qdisc add dev eth0 root fq maxrate "$RATE"; done
-for ns in d1 d2; do quiet_arp $ns; in_ns $ns ip addr add 10.0.0.101/32 dev lo; done
+for ns in n1 n2 d1 d2 t1 t2; do tc -n $ns qdisc add dev eth0 root fq maxrate "$RATE"; done
+for ns in d1 d2; do quiet_arp $ns; ip -n $ns addr add 10.0.0.101/32 dev lo; done
 for ns in t1 t2; do
   quiet_arp $ns
-  in_ns $ns ip link set tunl0 up
-  in_ns $ns ip addr add 10.0.0.102/32 dev tunl0
+  ip -n $ns link set tunl0 up
+  ip -n $ns addr add 10.0.0.102/32 dev tunl0
   in_ns $ns sysctl -qw net.ipv4.conf.tunl0.rp_filter=0
 done
 
@@ -103,18 +103,22 @@ for ns in n1 n2 d1 d2 t1 t2; do
 done
 
 ipvs() { in_ns dir ipvsadm "$@"; }
+# The rules in one ipvsadm -R (a process start costs a lot under TCG).
+rules=""
 for c in $CASES; do
   port=${c%%:*}
-  ipvs -A -t 10.0.0.100:$port -s rr
-  ipvs -a -t 10.0.0.100:$port -r 10.5.0.11:$port -m
-  ipvs -a -t 10.0.0.100:$port -r 10.5.0.12:$port -m
-  ipvs -A -t 10.0.0.101:$port -s rr
-  ipvs -a -t 10.0.0.101:$port -r 10.0.0.11:$port -g
-  ipvs -a -t 10.0.0.101:$port -r 10.0.0.12:$port -g
-  ipvs -A -t 10.0.0.102:$port -s rr
-  ipvs -a -t 10.0.0.102:$port -r 10.0.0.21:$port -i
-  ipvs -a -t 10.0.0.102:$port -r 10.0.0.22:$port -i
+  rules="$rules
+-A -t 10.0.0.100:$port -s rr
+-a -t 10.0.0.100:$port -r 10.5.0.11:$port -m
+-a -t 10.0.0.100:$port -r 10.5.0.12:$port -m
+-A -t 10.0.0.101:$port -s rr
+-a -t 10.0.0.101:$port -r 10.0.0.11:$port -g
+-a -t 10.0.0.101:$port -r 10.0.0.12:$port -g
+-A -t 10.0.0.102:$port -s rr
+-a -t 10.0.0.102:$port -r 10.0.0.21:$port -i
+-a -t 10.0.0.102:$port -r 10.0.0.22:$port -i"
 done
+echo "$rules" | grep . | ipvs -R
 
 # The estimator folds the per-CPU counters into what ipvsadm reads (and what -Z zeroes)
 # every 2 s: wait until two readings agree after a fold.
