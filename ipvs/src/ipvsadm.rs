@@ -14,7 +14,7 @@ use lvs_sched::{DestConfig, Duration, Forwarding, SchedulerKind, SvcFlags};
 use super::{Ipvs, IpvsError, Protocol, ServiceConfig, ServiceKey};
 
 mod list;
-pub use self::list::{list, list_rate, list_stats};
+pub use self::list::{ListFormat, ListOptions, list, list_rate, list_stats, listing};
 
 /// ipvsadm's default persistence timeout (`IPVS_SVC_PERSISTENT_TIMEOUT`, 6 min).
 pub const DEFAULT_PERSISTENCE: Duration = Duration::from_secs(360);
