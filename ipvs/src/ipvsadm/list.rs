@@ -219,18 +219,30 @@ fn title(out: &mut String, format: ListFormat) {
     out.push_str("  -> RemoteAddress:Port\n");
 }
 
+/// ipvsadm's `svc_name`: the key as [`ServiceKey`]'s `Display` writes it, except that
+/// ipvsadm prints a firewall mark with `%d`: marks from 2^31 up come out negative.
+fn service_name(key: ServiceKey) -> String {
+    match key {
+        ServiceKey::Fwmark { mark, ipv6 } if mark > i32::MAX as u32 => {
+            format!("FWM  {}{}", mark as i32, if ipv6 { " IPv6" } else { "" })
+        }
+        _ => key.to_string(),
+    }
+}
+
 /// A service's line: its name and what the format shows of it.
 fn service_line(out: &mut String, svc: &VirtualService, opts: &ListOptions) {
     let key = svc.key();
+    let name = service_name(key);
     match opts.format {
         ListFormat::Stats => {
-            let _ = write!(out, "{:<33}", key.to_string());
+            let _ = write!(out, "{name:<33}");
             for n in stats_numbers(svc.stats()) {
                 largenum(out, n, opts.exact);
             }
         }
         ListFormat::Rate => {
-            let _ = write!(out, "{:<33}", key.to_string());
+            let _ = write!(out, "{name:<33}");
             let r = svc.rates();
             for n in [r.cps, r.inpps, r.outpps, r.inbps, r.outbps] {
                 largenum(out, n, opts.exact);
@@ -238,7 +250,7 @@ fn service_line(out: &mut String, svc: &VirtualService, opts: &ListOptions) {
         }
         _ => {
             let c = svc.config();
-            let _ = write!(out, "{key} {}", c.scheduler);
+            let _ = write!(out, "{name} {}", c.scheduler);
             let flags = sched_flag_names(c.scheduler, c.flags.0);
             if !flags.is_empty() {
                 let _ = write!(out, " ({flags})");
@@ -649,6 +661,45 @@ mod vm_tests {
         // Sorted: 192.168.0.9 - 10.0.0.2 = 0xb6a8_0007 is negative as an int.
         assert_eq!(rows(""), ["192.168.0.9:80", "10.0.0.2:80", "10.0.0.3:80"]);
         assert_eq!(rows("--nosort"), ["192.168.0.9:80", "10.0.0.3:80", "10.0.0.2:80"]);
+    }
+
+    #[test]
+    fn flags_ipv6_real_servers_and_big_marks_as_ipvsadm_prints_them() {
+        let mut ipvs = Ipvs::new(1);
+        run(
+            &mut ipvs,
+            &[
+                "-A -t 10.0.0.1:80 -s sh -b sh-port,sh-fallback",
+                "-A -t 10.0.0.2:80 -s mh -b mh-port",
+                "-A -t 10.0.0.3:80 -s rr -b flag-3,flag-1",
+                "-A -u 10.0.0.1:53 -s rr -o -p 20 -M 255.255.0.0",
+                "-A -t [2001:db8::1]:80 -s rr",
+                "-a -t [2001:db8::1]:80 -r [2001:db8::2]:80 -m",
+                "-a -t [2001:db8::1]:80 -r [fd00::1]:80 -m",
+                "-a -t [2001:db8::1]:80 -r [2001:db8::1:0:0:1]:80 -m",
+                "-a -t [2001:db8::1]:80 -r [2001:db8::2]:81 -m",
+                "-A -f 4294967295 -s rr",
+                "-A -f 1 -s rr",
+            ],
+        );
+        let expected = [
+            VERSION_LINE,
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+            "FWM  -1 rr\n",
+            "TCP  10.0.0.1:80 sh (sh-fallback,sh-port)\n",
+            "TCP  10.0.0.2:80 mh (mh-port)\n",
+            "TCP  10.0.0.3:80 rr (flag-1,flag-3)\n",
+            "UDP  10.0.0.1:53 rr persistent 20 mask 255.255.0.0 ops\n",
+            "TCP  [2001:db8::1]:80 rr\n",
+            "  -> [fd00::1]:80                 Masq    1      0          0         \n",
+            "  -> [2001:db8::2]:80             Masq    1      0          0         \n",
+            "  -> [2001:db8::2]:81             Masq    1      0          0         \n",
+            "  -> [2001:db8::1:0:0:1]:80       Masq    1      0          0         \n",
+            "FWM  1 rr\n",
+        ]
+        .concat();
+        assert_eq!(listing(&ipvs, &opts("-n")), expected);
     }
 
     #[test]
