@@ -221,8 +221,8 @@ enum IpvsCommand {
     ///   advance 120s   virtual time passes; entries expire
     ///
     ///   list [OPTS]    print the table as `ipvsadm -L -n [OPTS]` does; OPTS: --stats,
-    ///                  --rate, --thresholds, --persistent-conn, -c (connection
-    ///                  entries), --exact, --nosort
+    ///                  --rate, --thresholds, --persistent-conn, --tun-info, -c
+    ///                  (connection entries), --exact, --nosort
     ///
     /// Output: one line per new connection, `#N CLIENT:PORT PROTO VIP:PORT -> RIP:PORT`
     /// (or `-> none`). See docs/replay.md for the full format.

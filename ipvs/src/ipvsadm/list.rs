@@ -18,18 +18,22 @@ use std::cmp::Ordering;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
-use lvs_sched::{Dest, DestId, SchedulerKind, SvcFlags};
+use lvs_sched::{Dest, DestId, Forwarding, SchedulerKind, SvcFlags, Tunnel, TunnelType};
 
 use super::{ParseError, Word};
 use crate::{Ipvs, ServiceKey, Stats, VirtualService};
 
 /// Which table `ipvsadm -L -n` prints. When several options are given ipvsadm keeps the
-/// first of `--stats`, `--rate`, `--thresholds`, `--persistent-conn` (`print_title()`).
+/// first of `--stats`, `--rate`, `--thresholds`, `--persistent-conn`, `--tun-info`
+/// (`print_title()`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ListFormat {
     /// Scheduler, flags, forwarding, weight, ActiveConn, InActConn.
     #[default]
     Plain,
+    /// `--tun-info`: the plain table with a TunnelInfo column (`ipip`, `gue:PORT:-c`,
+    /// `gre:+c`, `n/a` for other forwarding methods); the other formats ignore it.
+    TunInfo,
     /// `--stats`: Conns, InPkts, OutPkts, InBytes, OutBytes.
     Stats,
     /// `--rate`: CPS, InPPS, OutPPS, InBPS, OutBPS.
@@ -70,6 +74,7 @@ impl ListOptions {
     /// refused here too ("options conflicts in the list command").
     pub fn parse(ws: &[Word<'_>]) -> Result<ListOptions, ParseError> {
         let (mut stats, mut rate, mut thresholds, mut pconn, mut conns) = (false, false, false, false, None);
+        let mut tun_info = false;
         let mut o = ListOptions::default();
         for &(off, w) in ws {
             let mut set = |flag: &str| -> Result<(), ParseError> {
@@ -79,6 +84,7 @@ impl ListOptions {
                     "rate" => rate = true,
                     "thresholds" => thresholds = true,
                     "persistent-conn" => pconn = true,
+                    "tun-info" => tun_info = true,
                     "c" | "connection" => conns = Some(off),
                     "X" | "exact" => o.exact = true,
                     "nosort" => o.sort = false,
@@ -113,6 +119,7 @@ impl ListOptions {
             None if rate => ListFormat::Rate,
             None if thresholds => ListFormat::Thresholds,
             None if pconn => ListFormat::PersistentConn,
+            None if tun_info => ListFormat::TunInfo,
             None => ListFormat::Plain,
         };
         Ok(o)
@@ -127,6 +134,7 @@ impl ListOptions {
             ListFormat::Rate => Some("--rate"),
             ListFormat::Thresholds => Some("--thresholds"),
             ListFormat::PersistentConn => Some("--persistent-conn"),
+            ListFormat::TunInfo => Some("--tun-info"),
             ListFormat::Conns { .. } => Some("-c"),
         });
         if self.format == (ListFormat::Conns { persistent_conn: true }) {
@@ -145,7 +153,7 @@ impl ListOptions {
 fn unknown(w: &str) -> String {
     format!(
         "unknown listing option {w:?} (expected -n, --stats, --rate, --thresholds, --persistent-conn, \
-         -c, --exact or --nosort)"
+         --tun-info, -c, --exact or --nosort)"
     )
 }
 
@@ -205,6 +213,13 @@ fn title(out: &mut String, format: ListFormat) {
         ListFormat::Plain | ListFormat::Conns { .. } => {
             out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
             out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+            return;
+        }
+        ListFormat::TunInfo => {
+            out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
+            out.push_str(
+                "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n",
+            );
             return;
         }
         ListFormat::Stats => numbers(out, ["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"]),
@@ -310,6 +325,15 @@ fn dest_line(out: &mut String, svc: &VirtualService, id: DestId, d: &Dest, opts:
             d.active_conns(),
             d.inactive_conns()
         ),
+        ListFormat::TunInfo => writeln!(
+            out,
+            "  -> {name:<28} {:<7} {:<13} {:<6} {:<10} {:<10}",
+            d.fwd().ipvsadm_name(),
+            tunnel_info(d),
+            d.weight(),
+            d.active_conns(),
+            d.inactive_conns()
+        ),
         ListFormat::Plain | ListFormat::Conns { .. } => writeln!(
             out,
             "  -> {name:<28} {:<7} {:<6} {:<10} {:<10}",
@@ -319,6 +343,27 @@ fn dest_line(out: &mut String, svc: &VirtualService, id: DestId, d: &Dest, opts:
             d.inactive_conns()
         ),
     };
+}
+
+/// The TunnelInfo column: `ipip`, `gue:PORT:CSUM`, `gre:CSUM` with CSUM `-c` (none),
+/// `+c` (`--tun-csum`) or `r+c` (`--tun-remcsum`); `n/a` when not tunnelled.
+fn tunnel_info(d: &Dest) -> String {
+    if d.fwd() != Forwarding::Tunnel {
+        return "n/a".into();
+    }
+    let t = d.tunnel();
+    let csum = if t.flags & Tunnel::REMCSUM != 0 {
+        "r+c"
+    } else if t.flags & Tunnel::CSUM != 0 {
+        "+c"
+    } else {
+        "-c"
+    };
+    match t.kind {
+        TunnelType::Ipip => "ipip".into(),
+        TunnelType::Gue => format!("gue:{}:{csum}", t.port),
+        TunnelType::Gre => format!("gre:{csum}"),
+    }
 }
 
 fn stats_numbers(s: Stats) -> [u64; 5] {
@@ -531,7 +576,7 @@ mod tests {
 mod vm_tests {
     use super::*;
     use crate::ipvsadm::{apply, parse, words};
-    use crate::{DestConfig, Forwarding, ServiceConfig};
+    use crate::{DestConfig, ServiceConfig};
     use lvs_sched::{Duration, Flow, Protocol, Time};
 
     fn run(ipvs: &mut Ipvs, lines: &[&str]) {
@@ -700,6 +745,47 @@ mod vm_tests {
         ]
         .concat();
         assert_eq!(listing(&ipvs, &opts("-n")), expected);
+    }
+
+    #[test]
+    fn tun_info_shows_each_tunnel_as_ipvsadm_does() {
+        let mut ipvs = Ipvs::new(1);
+        run(&mut ipvs, &["-A -t 10.0.0.1:80 -s rr"]);
+        let key = ServiceKey::Addr { protocol: Protocol::Tcp, addr: "10.0.0.1".parse().unwrap(), port: 80 };
+        let tun = |kind, port, flags| Tunnel { kind, port, flags };
+        for (last, fwd, t) in [
+            (2, Forwarding::Tunnel, tun(TunnelType::Ipip, 0, 0)),
+            (3, Forwarding::Tunnel, tun(TunnelType::Gue, 6080, 0)),
+            (4, Forwarding::Tunnel, tun(TunnelType::Gue, 6081, Tunnel::CSUM)),
+            (5, Forwarding::Tunnel, tun(TunnelType::Gue, 6082, Tunnel::REMCSUM)),
+            (6, Forwarding::Tunnel, tun(TunnelType::Gre, 0, 0)),
+            (7, Forwarding::Tunnel, tun(TunnelType::Gre, 0, Tunnel::CSUM)),
+            (9, Forwarding::Masq, tun(TunnelType::Ipip, 0, 0)),
+            (10, Forwarding::DirectRouting, tun(TunnelType::Ipip, 0, 0)),
+        ] {
+            let mut d = DestConfig::new(format!("10.0.0.{last}").parse().unwrap(), 80, fwd);
+            d.tunnel = t;
+            ipvs.add_dest(key, &d).unwrap();
+        }
+        let expected = [
+            VERSION_LINE,
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n",
+            "TCP  10.0.0.1:80 rr\n",
+            "  -> 10.0.0.2:80                  Tunnel  ipip          1      0          0         \n",
+            "  -> 10.0.0.3:80                  Tunnel  gue:6080:-c   1      0          0         \n",
+            "  -> 10.0.0.4:80                  Tunnel  gue:6081:+c   1      0          0         \n",
+            "  -> 10.0.0.5:80                  Tunnel  gue:6082:r+c  1      0          0         \n",
+            "  -> 10.0.0.6:80                  Tunnel  gre:-c        1      0          0         \n",
+            "  -> 10.0.0.7:80                  Tunnel  gre:+c        1      0          0         \n",
+            "  -> 10.0.0.9:80                  Masq    n/a           1      0          0         \n",
+            "  -> 10.0.0.10:80                 Route   n/a           1      0          0         \n",
+        ]
+        .concat();
+        assert_eq!(listing(&ipvs, &opts("--tun-info")), expected);
+        assert_eq!(opts("--tun-info --thresholds").format, ListFormat::Thresholds);
+        assert_eq!(opts("-c --tun-info").format, ListFormat::Conns { persistent_conn: false });
+        assert_eq!(opts("--tun-info").args(), ["-L", "-n", "--tun-info"]);
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //! re-hashed by the kernel with both ports 65535 and is listed so. One-packet entries
 //! are never listed.
 //!
+//! SCTP entries go through the TCP state machine in the model (it has no SCTP one), so
+//! their rows show TCP state names where the kernel shows SCTP's (`INIT1`, `COOKIE_ECHOED`,
+//! ...). IPv6 addresses print as `[addr]:port`, as ipvsadm prints them.
+//!
 //! Order: the kernel lists its hash table, whose key mixes in a boot-time random value;
 //! the model lists its table slots in order. Compare the two as sets.
 
