@@ -56,8 +56,12 @@ pub struct Kernel {
     conns: HashMap<u32, Open>,
     /// Forwarding method of each real server, as the ipvsadm lines set it.
     fwd: HashMap<(ServiceKey, SocketAddr), Forwarding>,
-    /// Wall-clock instant of virtual time 0.
-    epoch: Instant,
+    /// Wall-clock instant of virtual time 0: the first event after the ipvsadm lines
+    /// that precede every connection.
+    epoch: Option<Instant>,
+    /// How late, at most, an event that arms a timer (connect, close) ran after its
+    /// virtual instant on the wall clock.
+    armed_late: StdDuration,
     /// Virtual time so far (the sum of `advance`s).
     virtual_now: StdDuration,
     /// When a packet last changed the kernel's counters.
@@ -87,7 +91,8 @@ impl Kernel {
             servers_fd: File::open("/dev/null")?,
             conns: HashMap::new(),
             fwd: HashMap::new(),
-            epoch: Instant::now(),
+            epoch: None,
+            armed_late: StdDuration::ZERO,
             virtual_now: StdDuration::ZERO,
             last_traffic: None,
         };
@@ -99,7 +104,6 @@ impl Kernel {
         k.clients_fd = open(&k.clients)?;
         k.servers_fd = open(&k.servers)?;
         k.start_servers(&need)?;
-        k.epoch = Instant::now();
         Ok(k)
     }
 
@@ -216,6 +220,13 @@ impl Kernel {
         })();
         self.leave()?;
         result
+    }
+
+    /// How far the wall clock is past the virtual time (the epoch is set by the first
+    /// call).
+    fn lateness(&mut self) -> StdDuration {
+        let epoch = *self.epoch.get_or_insert_with(Instant::now);
+        Instant::now().saturating_duration_since(epoch + self.virtual_now)
     }
 
     fn enter(&self, ns: &File) -> anyhow::Result<()> {
@@ -355,14 +366,17 @@ impl Backend for Kernel {
     }
 
     fn connect(&mut self, n: u32, target: &Target, client: SocketAddr) -> anyhow::Result<Choice> {
+        self.lateness();
         let choice = self.open(n, target, client);
         self.last_traffic = Some(Instant::now());
+        self.armed_late = self.armed_late.max(self.lateness());
         choice
     }
 
     fn close(&mut self, n: u32, reset: bool) -> anyhow::Result<()> {
         let closed = self.finish(n, reset);
         self.last_traffic = Some(Instant::now());
+        self.armed_late = self.armed_late.max(self.lateness());
         closed
     }
 
@@ -372,7 +386,8 @@ impl Backend for Kernel {
     /// commands since the last `advance` of the model's.
     fn advance(&mut self, d: Duration) -> anyhow::Result<()> {
         self.virtual_now += StdDuration::from_nanos(d.as_nanos());
-        let due = self.epoch + self.virtual_now;
+        self.lateness();
+        let due = self.epoch.expect("lateness() set the epoch") + self.virtual_now;
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
@@ -390,6 +405,12 @@ impl Backend for Kernel {
             {
                 std::thread::sleep(wait);
             }
+        }
+        if let ListFormat::Conns { .. } = opts.format {
+            // The expiry column is off from the model's by how late the entries were
+            // armed, or how late this listing runs, on the wall clock: say by how much.
+            let slack = self.armed_late.max(self.lateness());
+            eprintln!("lvsim: --kernel list -c: clock slack {} ms", slack.as_millis());
         }
         let args = opts.args();
         let out = Process::new("ip")
