@@ -1,6 +1,6 @@
 //! The ipvsadm command language: parsing `ipvsadm-save`-style lines (`-A/-E/-D/-C`,
 //! `-a/-e/-d`, `--set`) into [`Command`]s, applying them to an [`Ipvs`] table, and the
-//! listings of `ipvsadm -L -n` in every format ([`listing`] with [`ListOptions`], in `list`).
+//! `ipvsadm -L -n` listings (plain, `--stats`, `--rate`).
 //!
 //! Defaults are ipvsadm 1.31's: scheduler wlc, weight 1, direct routing, persistence
 //! 360 s, netmask /32. Like ipvsadm, `-e` sets every real-server field (an option left
