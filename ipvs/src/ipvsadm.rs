@@ -13,8 +13,10 @@ use lvs_sched::{DestConfig, Duration, Forwarding, SchedulerKind, SvcFlags};
 
 use super::{Ipvs, IpvsError, Protocol, ServiceConfig, ServiceKey};
 
+pub use self::list::{ListFormat, ListOptions, listing};
+
 mod list;
-pub use self::list::{ListFormat, ListOptions, list, list_rate, list_stats, listing};
+pub use self::list::{list, list_rate, list_stats};
 
 /// ipvsadm's default persistence timeout (`IPVS_SVC_PERSISTENT_TIMEOUT`, 6 min).
 pub const DEFAULT_PERSISTENCE: Duration = Duration::from_secs(360);
