@@ -226,7 +226,9 @@ enum IpvsCommand {
     ///
     ///   advance 120s   virtual time passes; entries expire
     ///
-    ///   list           print the table as `ipvsadm -L -n` does
+    ///   list [OPTS]    print the table as `ipvsadm -L -n [OPTS]` does; OPTS: --stats,
+    ///                  --rate, --thresholds, --persistent-conn, --tun-info, -c
+    ///                  (connection entries), --exact, --nosort
     ///
     /// Output: one line per new connection, `#N CLIENT:PORT PROTO VIP:PORT -> RIP:PORT`
     /// (or `-> none`). See docs/replay.md for the full format.

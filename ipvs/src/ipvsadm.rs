@@ -13,6 +13,8 @@ use lvs_sched::{DestConfig, Duration, Forwarding, SchedulerKind, SvcFlags};
 
 use super::{Ipvs, IpvsError, Protocol, ServiceConfig, ServiceKey};
 
+pub use self::list::{ListFormat, ListOptions, listing};
+
 mod list;
 pub use self::list::{list, list_rate, list_stats};
 
