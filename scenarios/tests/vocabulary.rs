@@ -162,3 +162,27 @@ fn weights_that_fill_the_table_warn_too() {
     assert!(w.contains("3 real server(s) will get no connection: sh's lookup table has weights"), "{w}");
     assert!(w.contains("\"web1\", \"web2\", \"web3\""), "{w}");
 }
+
+#[test]
+fn the_warning_names_what_the_full_table_leaves_out() {
+    // sh over 300 servers of weight 1 and "big" (weight 100, added last): the table as the
+    // run builds it, every server added in turn, leaves out web1..web144.
+    let text = mh_farm(300, ", (server: \"big\", forwarding: DR, weight: 100)").replace("mh", "sh");
+    let l = ok(&text);
+    let svc = &l.cluster.directors[0].services[0];
+    let mut full = lvs_sched::Service::new(svc.scheduler, svc.flags, 0, lvs_sched::Time::ZERO);
+    for d in &svc.dests {
+        let addr = l.cluster.servers[d.server].address;
+        full.add_dest(&lvs_sched::DestConfig {
+            weight: d.weight,
+            ..lvs_sched::DestConfig::new(addr, d.port, d.fwd)
+        })
+        .unwrap();
+    }
+    let idle = full.unreachable_dests().len();
+    assert_eq!(idle, 144);
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    let w = &l.warnings[0];
+    assert!(w.contains(&format!("{idle} real server(s) will get no connection")), "{w}");
+    assert!(w.contains("\"web1\", \"web2\", \"web3\", \"web4\", \"web5\", and 139 more"), "{w}");
+}

@@ -2,10 +2,10 @@
 
 use std::net::IpAddr;
 
-use lvs_ipvs::ServiceKey;
 use lvs_ipvs::tcp::Timeouts;
+use lvs_ipvs::{Forwarding, Protocol, ServiceKey, SvcFlags};
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
-use lvs_sched::{Duration, Forwarding, Protocol, SvcFlags, Time};
+use lvs_sched::{Duration, Time};
 use sim_core::arrival::{ArrivalProcess, parse_trace_csv};
 use sim_core::cpu::CpuConfig;
 use sim_core::dist;

@@ -1,5 +1,6 @@
-//! The model of an LVS cluster: what a run is made of ([`config`]), how it runs
-//! ([`sim`]) and what it measures ([`report`]).
+//! The model of an LVS cluster: what a run is made of ([`config`]; `warnings.rs`:
+//! [`ClusterConfig::warnings`], what a valid configuration does that its author should
+//! be told of), how it runs ([`sim`]) and what it measures ([`report`]).
 //!
 //! ```text
 //!   clients ──access──┐                       ┌── real server 1 ──┐

@@ -1,7 +1,7 @@
 //! What a valid configuration does that the kernel does too, but that its author should be
 //! told of before trusting a run: [`ClusterConfig::warnings`].
 
-use lvs_sched::{Service, Time};
+use lvs_sched::{SchedulerKind, Service, Time};
 
 use super::ClusterConfig;
 use super::sim::dest_port;
@@ -42,9 +42,22 @@ impl ClusterConfig {
         for (di, d) in self.directors.iter().enumerate() {
             for (si, svc) in d.services.iter().enumerate() {
                 let Some(slots) = svc.scheduler.table_size() else { continue };
+                // Only these servers can be in the final table (so validating a service of
+                // 100,000 stays cheap): mh stops rebuilding once it has more than `slots`
+                // (the servers added after stay out); sh and dh fill their buckets from
+                // the front of the list, the servers added last.
+                let n = svc.dests.len();
+                let window = match svc.scheduler {
+                    SchedulerKind::Mh => 0..n.min(slots as usize),
+                    _ => n.saturating_sub(slots as usize)..n,
+                };
+                let mut idle: Vec<usize> = (0..n)
+                    .filter(|i| !window.contains(i) && svc.dests[*i].weight > 0)
+                    .map(|i| svc.dests[i].server)
+                    .collect();
                 let mut s = Service::new(svc.scheduler, svc.flags, 0, Time::ZERO);
                 let mut server_of = Vec::new();
-                for dest in &svc.dests {
+                for dest in &svc.dests[window] {
                     let Some(server) = self.servers.get(dest.server) else { continue };
                     let dc = lvs_sched::DestConfig {
                         addr: server.address,
@@ -60,8 +73,7 @@ impl ClusterConfig {
                         server_of[id.index()] = dest.server;
                     }
                 }
-                let mut idle: Vec<usize> =
-                    s.unreachable_dests().iter().map(|id| server_of[id.index()]).collect();
+                idle.extend(s.unreachable_dests().iter().map(|id| server_of[id.index()]));
                 if idle.is_empty() {
                     continue;
                 }
