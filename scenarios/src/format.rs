@@ -8,9 +8,10 @@
 
 use std::net::IpAddr;
 
+use lvs_ipvs::SchedulerKind;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use topologies::{Backend, Director, Ha, Scheduler, Server, Side};
+use topologies::{Backend, Director, Ha, Server, Side};
 
 /// A scenario file.
 #[derive(Clone, Debug, Deserialize)]
@@ -539,7 +540,7 @@ pub struct Plan {
     pub max: u32,
     /// Schedulers compared; default rr, wrr, lc, wlc, sed, nq.
     #[serde(default = "plan_schedulers")]
-    pub schedulers: Vec<Scheduler>,
+    pub schedulers: Vec<SchedulerKind>,
     /// Largest fraction of offered connections that may fail (refused, dropped).
     #[serde(default = "max_loss")]
     pub max_loss: f64,
@@ -551,7 +552,7 @@ fn max_servers() -> u32 {
 fn max_loss() -> f64 {
     0.001
 }
-fn plan_schedulers() -> Vec<Scheduler> {
-    use Scheduler::*;
+fn plan_schedulers() -> Vec<SchedulerKind> {
+    use SchedulerKind::*;
     vec![Rr, Wrr, Lc, Wlc, Sed, Nq]
 }

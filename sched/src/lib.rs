@@ -55,8 +55,10 @@ pub use mh::MH_TAB_SIZE;
 pub use service::{ConnCount, Error, Service};
 pub use time::{Duration, Time};
 
-/// The IPVS schedulers, named as `ipvsadm -s` names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The IPVS schedulers, named as `ipvsadm -s` names them (with the `serde` feature, also
+/// in scenario files: `rr`, `wlc`, ...). The default is ipvsadm's, wlc.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "lowercase"))]
 pub enum SchedulerKind {
     /// Round robin.
     Rr,
@@ -65,6 +67,7 @@ pub enum SchedulerKind {
     /// Least connection.
     Lc,
     /// Weighted least connection (ipvsadm's default).
+    #[default]
     Wlc,
     /// Shortest expected delay.
     Sed,

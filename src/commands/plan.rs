@@ -10,11 +10,11 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
+use lvs_ipvs::SchedulerKind;
 use rayon::prelude::*;
 use reports::{PlanAnswer, PlanReport, PlanTrial};
 use scenarios::expect;
 use scenarios::format::{Expect, Plan};
-use topologies::Scheduler;
 
 use super::{Common, InputError, count_bar, loss, summarize};
 
@@ -87,12 +87,12 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
             min: 1,
             max: 64,
             schedulers: vec![
-                Scheduler::Rr,
-                Scheduler::Wrr,
-                Scheduler::Lc,
-                Scheduler::Wlc,
-                Scheduler::Sed,
-                Scheduler::Nq,
+                SchedulerKind::Rr,
+                SchedulerKind::Wrr,
+                SchedulerKind::Lc,
+                SchedulerKind::Wlc,
+                SchedulerKind::Sed,
+                SchedulerKind::Nq,
             ],
             max_loss: 0.001,
         },
@@ -118,7 +118,6 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
             .map(|n| {
                 n.trim()
                     .parse::<lvs_sched::SchedulerKind>()
-                    .map(Scheduler::from_kind)
                     .map_err(|e| InputError(format!("--schedulers: {e}")))
             })
             .collect::<Result<_, _>>()?;
@@ -165,7 +164,7 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
         scenarios::budget::Keeps::Summaries,
     )?;
     let bar = count_bar(c.bars(), per_sched * p.schedulers.len() as u64, &format!("{} plan", l.name));
-    let trial = |sched: Scheduler, n: u32| -> anyhow::Result<PlanTrial> {
+    let trial = |sched: SchedulerKind, n: u32| -> anyhow::Result<PlanTrial> {
         let name = sched.name().to_owned();
         let point = l
             .with(&[

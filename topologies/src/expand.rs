@@ -332,7 +332,7 @@ fn check_service(path: &str, service: &Service) -> Result<(), TopologyError> {
         _ => {}
     }
     // ipvsadm's parse_sched_flags(): "incompatible scheduler flag".
-    let scheduler = service.scheduler.kind();
+    let scheduler = service.scheduler;
     for (i, f) in service.flags.iter().enumerate() {
         if let Some(own) = f.sched_flag().and_then(|w| w.scheduler().filter(|&s| s != scheduler)) {
             error(

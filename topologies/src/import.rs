@@ -12,7 +12,7 @@ use lvs_ipvs::{self as ipvs, Forwarding, ServiceConfig, ServiceKey, SvcFlags};
 
 use crate::expand::members;
 use crate::export::addr_port;
-use crate::{Flag, RealServer, Scheduler, Server, Service, Timeouts, Topology};
+use crate::{Flag, RealServer, Server, Service, Timeouts, Topology};
 
 /// A line of `ipvsadm-save` output that cannot be imported: line and column (1-based), and
 /// why.
@@ -236,7 +236,7 @@ fn service(ws: &[Word<'_>], key: ServiceKey, cfg: &ServiceConfig) -> Result<Serv
         ServiceKey::Addr { protocol, addr, port } => (protocol, Some(addr), port, None),
         ServiceKey::Fwmark { mark, .. } => (ipvs::Protocol::Tcp, None, 0, Some(mark)),
     };
-    let scheduler = Scheduler::from_kind(cfg.scheduler);
+    let scheduler = cfg.scheduler;
     let mut flags: Vec<Flag> = cfg.flags.sched_flags(cfg.scheduler).map(Flag::from_sched_flag).collect();
     if cfg.flags.has(SvcFlags::ONEPACKET) {
         flags.push(Flag::OnePacket);
@@ -361,14 +361,14 @@ mod tests {
         let [web, dns, mark] = &d.services[..] else { panic!("{:?}", d.services) };
         assert_eq!(
             (web.scheduler, web.port, web.vip.unwrap().to_string()),
-            (Scheduler::Wlc, 80, "172.17.60.201".into())
+            (lvs_ipvs::SchedulerKind::Wlc, 80, "172.17.60.201".into())
         );
         let rs: Vec<(&str, u32)> = web.real_servers.iter().map(|r| (r.server.as_str(), r.weight)).collect();
         assert_eq!(rs, [("rs1", 1), ("rs-192.168.6.9", 2)]);
         assert_eq!((dns.protocol, dns.flags.as_slice()), (Protocol::Udp, &[Flag::OnePacket][..]));
         let r = &dns.real_servers[0];
         assert_eq!((r.forwarding, r.upper, r.lower, r.port), (Forwarding::DirectRouting, 10, 5, None));
-        assert_eq!((mark.fwmark, mark.vip, mark.scheduler), (Some(3), None, Scheduler::Sh));
+        assert_eq!((mark.fwmark, mark.vip, mark.scheduler), (Some(3), None, lvs_ipvs::SchedulerKind::Sh));
         assert_eq!((mark.flags.as_slice(), mark.persistence_s), (&[Flag::ShPort][..], Some(300.0)));
         assert_eq!(mark.netmask, Some("255.255.255.0".parse().unwrap()));
         assert_eq!((mark.real_servers[0].server.as_str(), mark.real_servers[0].port), ("rs2", None));

@@ -27,9 +27,7 @@ pub use ha::{
     CheckKind, Checker, Failover, Fallback, Ha, HealthCheck, Medium, PingNode, Side, SplitBy, SyncDaemon,
     SyncMode,
 };
-pub use model::{
-    Backend, Channel, Cpu, Director, Flag, RealServer, Scheduler, Server, Service, Timeouts, Topology,
-};
+pub use model::{Backend, Channel, Cpu, Director, Flag, RealServer, Server, Service, Timeouts, Topology};
 
 /// A built-in topology.
 #[derive(Clone, Copy, Debug)]
@@ -148,7 +146,7 @@ mod tests {
         let s = &d.services[0];
         assert_eq!(
             (s.vip.unwrap().to_string(), s.port, s.scheduler),
-            ("172.17.60.201".into(), 80, Scheduler::Rr)
+            ("172.17.60.201".into(), 80, lvs_ipvs::SchedulerKind::Rr)
         );
         assert!(s.real_servers.iter().all(|r| r.forwarding == Forwarding::Masq));
         assert!(nat.servers.iter().all(|r| r.gateway.as_deref() == Some("lvs") && r.cpu.cores == 1));

@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use lvs_ipvs::{Forwarding, Protocol, SchedFlag};
+use lvs_ipvs::{Forwarding, Protocol, SchedFlag, SchedulerKind};
 use serde::{Deserialize, Serialize};
 
 /// A cluster's machines and virtual services.
@@ -115,77 +115,6 @@ pub struct Channel {
     pub buffer_packets: Option<u64>,
 }
 
-/// IPVS schedulers, as ipvsadm's `-s` names them.
-#[allow(missing_docs)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scheduler {
-    Rr,
-    Wrr,
-    Lc,
-    #[default]
-    Wlc,
-    Sed,
-    Nq,
-    Dh,
-    Sh,
-    Lblc,
-    Lblcr,
-    Mh,
-    Fo,
-    Ovf,
-    Twos,
-}
-
-impl Scheduler {
-    /// The scheduler `lvs-sched` implements under this name.
-    pub const fn kind(self) -> lvs_sched::SchedulerKind {
-        use lvs_sched::SchedulerKind as K;
-        match self {
-            Scheduler::Rr => K::Rr,
-            Scheduler::Wrr => K::Wrr,
-            Scheduler::Lc => K::Lc,
-            Scheduler::Wlc => K::Wlc,
-            Scheduler::Sed => K::Sed,
-            Scheduler::Nq => K::Nq,
-            Scheduler::Dh => K::Dh,
-            Scheduler::Sh => K::Sh,
-            Scheduler::Lblc => K::Lblc,
-            Scheduler::Lblcr => K::Lblcr,
-            Scheduler::Mh => K::Mh,
-            Scheduler::Fo => K::Fo,
-            Scheduler::Ovf => K::Ovf,
-            Scheduler::Twos => K::Twos,
-        }
-    }
-
-    /// The schema's name for a scheduler of `lvs-sched`.
-    pub const fn from_kind(kind: lvs_sched::SchedulerKind) -> Scheduler {
-        use lvs_sched::SchedulerKind as K;
-        match kind {
-            K::Rr => Scheduler::Rr,
-            K::Wrr => Scheduler::Wrr,
-            K::Lc => Scheduler::Lc,
-            K::Wlc => Scheduler::Wlc,
-            K::Sed => Scheduler::Sed,
-            K::Nq => Scheduler::Nq,
-            K::Dh => Scheduler::Dh,
-            K::Sh => Scheduler::Sh,
-            K::Lblc => Scheduler::Lblc,
-            K::Lblcr => Scheduler::Lblcr,
-            K::Mh => Scheduler::Mh,
-            K::Fo => Scheduler::Fo,
-            K::Ovf => Scheduler::Ovf,
-            K::Twos => Scheduler::Twos,
-        }
-    }
-
-    /// The name ipvsadm's `-s` and keepalived's `lb_algo` use (`rr`, `wlc`, ...).
-    pub const fn name(self) -> &'static str {
-        self.kind().name()
-    }
-}
-
 /// Flags of a virtual service: the scheduler flags (`-b`, one per [`SchedFlag`] word,
 /// written in snake case: `sh_fallback`, `flag_1`, ...) and the one-packet option (`-o`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,7 +197,7 @@ pub struct Service {
     pub fwmark: Option<u32>,
     /// `-s`.
     #[serde(default)]
-    pub scheduler: Scheduler,
+    pub scheduler: SchedulerKind,
     /// `-b` flags and `-o`.
     #[serde(default)]
     pub flags: Vec<Flag>,
@@ -295,7 +224,7 @@ impl Default for Service {
             vip: None,
             port: 0,
             fwmark: None,
-            scheduler: Scheduler::default(),
+            scheduler: SchedulerKind::default(),
             flags: Vec::new(),
             persistence_s: None,
             netmask: None,

@@ -417,7 +417,7 @@ impl Builder<'_> {
         }
         Ok(ServiceConfig {
             addr,
-            scheduler: svc.scheduler.kind(),
+            scheduler: svc.scheduler,
             flags: SvcFlags(svc.flags.iter().fold(0, |bits, f| bits | f.bit())),
             persistence: svc.persistence_s.map(secs),
             netmask: self.netmask(&format!("{sp}.netmask"), &addr, svc.netmask)?,
