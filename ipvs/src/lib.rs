@@ -67,12 +67,42 @@ pub struct ServiceConfig {
     pub persistence: Option<Duration>,
     /// Persistence granularity: IPv4 netmask as a host-order `u32`, or IPv6 prefix length.
     pub netmask: u32,
+    /// Persistence engine (`--pe`); the table models none, [`ipvsadm::apply`] refuses one.
+    pub pe: Option<PersistenceEngine>,
+}
+
+/// A persistence engine (`--pe NAME`, `IPVS_SVC_ATTR_PE_NAME`): persistence keyed on
+/// something else than the client address. Linux has one, `ip_vs_pe_sip`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PersistenceEngine {
+    /// `sip`: persistence by SIP Call-ID.
+    Sip,
+}
+
+impl PersistenceEngine {
+    /// The name ipvsadm and netlink use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PersistenceEngine::Sip => "sip",
+        }
+    }
+
+    /// The engine called `name`.
+    pub fn from_name(name: &str) -> Option<PersistenceEngine> {
+        (name == "sip").then_some(PersistenceEngine::Sip)
+    }
 }
 
 impl ServiceConfig {
     /// ipvsadm's defaults: wlc, no flags, not persistent, /32.
     pub fn new(scheduler: SchedulerKind) -> Self {
-        ServiceConfig { scheduler, flags: SvcFlags::default(), persistence: None, netmask: u32::MAX }
+        ServiceConfig {
+            scheduler,
+            flags: SvcFlags::default(),
+            persistence: None,
+            netmask: u32::MAX,
+            pe: None,
+        }
     }
 }
 
@@ -85,6 +115,9 @@ pub enum IpvsError {
     /// `-ESRCH`: no such virtual service.
     #[error("no such virtual service (ESRCH)")]
     NoSuchService,
+    /// Something the table does not model (e.g. `--pe sip`); what, in ipvsadm's words.
+    #[error("{0} is not modelled by the simulator's IPVS table")]
+    NotModelled(&'static str),
     /// A real-server refusal.
     #[error(transparent)]
     Dest(#[from] lvs_sched::Error),

@@ -163,7 +163,8 @@ impl Import<'_> {
             Command::EditService(..)
             | Command::DelService(_)
             | Command::EditDest(..)
-            | Command::DelDest(..) => {
+            | Command::DelDest(..)
+            | Command::Zero(_) => {
                 let at = ws.iter().find(|(_, w)| w.starts_with('-')).map_or(0, |(o, _)| *o);
                 return Err((
                     at,
@@ -211,18 +212,7 @@ pub(crate) fn parse_line(line: &str) -> Result<Option<(Vec<Word<'_>>, Command)>,
     if ws[0].1 == "ipvsadm" {
         ws.remove(0);
     }
-    // sim-core's parser takes neither `-6` nor an IPv6 prefix length without its slash.
-    let v6 = is_v6(&ws);
-    let mut owned: Vec<(usize, String)> =
-        ws.iter().filter(|(_, w)| *w != "-6").map(|&(o, w)| (o, w.to_owned())).collect();
-    for k in 1..owned.len() {
-        let is_mask = matches!(owned[k - 1].1.as_str(), "-M" | "--netmask");
-        if is_mask && v6 && owned[k].1.bytes().all(|b| b.is_ascii_digit()) {
-            owned[k].1.insert(0, '/');
-        }
-    }
-    let rewritten: Vec<Word<'_>> = owned.iter().map(|(o, w)| (*o, w.as_str())).collect();
-    let cmd = parse(&rewritten)?;
+    let cmd = parse(&ws)?;
     Ok(Some((ws, cmd)))
 }
 
