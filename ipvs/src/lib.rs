@@ -54,7 +54,9 @@ use self::stats::{Counters, EST_PERIOD};
 pub use self::stats::{Rates, Stats};
 use self::tcp::{TcpState, Timeouts};
 use self::timers::Timers;
-pub use lvs_sched::{DestConfig, DestId, Forwarding, Protocol, SchedulerKind, SvcFlags, Tunnel, TunnelType};
+pub use lvs_sched::{
+    DestConfig, DestId, Forwarding, Protocol, SchedFlag, SchedulerKind, SvcFlags, Tunnel, TunnelType,
+};
 
 /// What `ipvsadm -A/-E` sets on a virtual service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,12 +8,11 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use lvs_ipvs::ipvsadm::{Command, ParseError, Word, parse, words};
-use lvs_ipvs::{self as ipvs, ServiceConfig, ServiceKey};
-use lvs_sched::{Forwarding as Fwd, SchedulerKind, SvcFlags};
+use lvs_ipvs::{self as ipvs, Forwarding, ServiceConfig, ServiceKey, SvcFlags};
 
 use crate::expand::members;
 use crate::export::addr_port;
-use crate::{Flag, Forwarding, Protocol, RealServer, Scheduler, Server, Service, Timeouts, Topology};
+use crate::{Flag, RealServer, Scheduler, Server, Service, Timeouts, Topology};
 
 /// A line of `ipvsadm-save` output that cannot be imported: line and column (1-based), and
 /// why.
@@ -118,10 +117,10 @@ impl Import<'_> {
                 };
                 let real_at = option_offset(ws, &["-r", "--real-server"]).unwrap_or(service_at);
                 let forwarding = match d.fwd {
-                    Fwd::Masq => Forwarding::NAT,
-                    Fwd::DirectRouting => Forwarding::DR,
-                    Fwd::Tunnel => Forwarding::TUN,
-                    Fwd::Local => return Err((real_at, "local forwarding is not modelled".to_owned())),
+                    Forwarding::Local => {
+                        return Err((real_at, "local forwarding is not modelled".to_owned()));
+                    }
+                    f => f,
                 };
                 let server = self.server_at(d.addr, forwarding);
                 let service = &mut self.services[i].1;
@@ -180,7 +179,7 @@ impl Import<'_> {
         if let Some((name, _)) = self.known.iter().find(|(_, a)| *a == addr) {
             return name.clone();
         }
-        let gateway = (forwarding == Forwarding::NAT).then(|| self.director.to_owned());
+        let gateway = (forwarding == Forwarding::Masq).then(|| self.director.to_owned());
         if let Some(s) = self.new_servers.iter_mut().find(|s| s.address == addr) {
             if s.gateway.is_none() {
                 s.gateway = gateway;
@@ -224,28 +223,11 @@ fn is_v6(ws: &[Word<'_>]) -> bool {
 /// A service as the topology writes it.
 fn service(ws: &[Word<'_>], key: ServiceKey, cfg: &ServiceConfig) -> Result<Service, LineError> {
     let (protocol, vip, port, fwmark) = match key {
-        ServiceKey::Addr { protocol, addr, port } => {
-            let p = if protocol == ipvs::Protocol::Udp { Protocol::UDP } else { Protocol::TCP };
-            (p, Some(addr), port, None)
-        }
-        ServiceKey::Fwmark { mark, .. } => (Protocol::TCP, None, 0, Some(mark)),
+        ServiceKey::Addr { protocol, addr, port } => (protocol, Some(addr), port, None),
+        ServiceKey::Fwmark { mark, .. } => (ipvs::Protocol::Tcp, None, 0, Some(mark)),
     };
     let scheduler = Scheduler::from_kind(cfg.scheduler);
-    let mh = cfg.scheduler == SchedulerKind::Mh;
-    let mut flags = Vec::new();
-    if cfg.flags.has(SvcFlags::SCHED1) {
-        flags.push(if mh { Flag::MhFallback } else { Flag::ShFallback });
-    }
-    if cfg.flags.has(SvcFlags::SCHED2) {
-        flags.push(if mh { Flag::MhPort } else { Flag::ShPort });
-    }
-    if cfg.flags.has(SvcFlags::SCHED3) {
-        let at = option_offset(ws, &["-b", "--sched-flags"]).unwrap_or(0);
-        return Err((
-            at,
-            "flag-3 has no name in the topology format (expected sh-/mh-fallback or -port)".into(),
-        ));
-    }
+    let mut flags: Vec<Flag> = cfg.flags.sched_flags(cfg.scheduler).map(Flag::from_sched_flag).collect();
     if cfg.flags.has(SvcFlags::ONEPACKET) {
         flags.push(Flag::OnePacket);
     }
@@ -302,6 +284,7 @@ fn service_offset(ws: &[Word<'_>]) -> usize {
 mod tests {
     use super::*;
     use crate::export;
+    use lvs_ipvs::Protocol;
 
     fn named(name: &str) -> Topology {
         crate::named(name).unwrap().topology()
@@ -372,9 +355,9 @@ mod tests {
         );
         let rs: Vec<(&str, u32)> = web.real_servers.iter().map(|r| (r.server.as_str(), r.weight)).collect();
         assert_eq!(rs, [("rs1", 1), ("rs-192.168.6.9", 2)]);
-        assert_eq!((dns.protocol, dns.flags.as_slice()), (Protocol::UDP, &[Flag::OnePacket][..]));
+        assert_eq!((dns.protocol, dns.flags.as_slice()), (Protocol::Udp, &[Flag::OnePacket][..]));
         let r = &dns.real_servers[0];
-        assert_eq!((r.forwarding, r.upper, r.lower, r.port), (Forwarding::DR, 10, 5, None));
+        assert_eq!((r.forwarding, r.upper, r.lower, r.port), (Forwarding::DirectRouting, 10, 5, None));
         assert_eq!((mark.fwmark, mark.vip, mark.scheduler), (Some(3), None, Scheduler::Sh));
         assert_eq!((mark.flags.as_slice(), mark.persistence_s), (&[Flag::ShPort][..], Some(300.0)));
         assert_eq!(mark.netmask, Some("255.255.255.0".parse().unwrap()));
@@ -431,14 +414,25 @@ mod tests {
         );
         assert_eq!((e.line, e.column), (3, 27));
         assert!(e.message.contains("already in this service"), "{e}");
-        let e = import_err("-A -t 172.17.60.201:80 -s sh -b flag-3\n");
-        assert_eq!((e.line, e.column), (1, 33));
         let e = import_err("ipvsadm\n");
         assert_eq!((e.line, e.column), (1, 1));
         assert!(e.message.starts_with("expected an ipvsadm command"), "{e}");
         let e = import_err("-A -t 172.17.60.201\n");
         assert_eq!((e.line, e.column), (1, 7));
         assert!(e.message.contains("VIP:port"), "{e}");
+    }
+
+    #[test]
+    fn scheduler_flags_keep_ipvsadms_words() {
+        let mut t = named("tutorial-dr");
+        let text = "-A -t 1.2.3.4:80 -s sh -b flag-3,sh-port\n-A -t 1.2.3.4:81 -s wlc -b flag-1\n\
+                    -A -t 1.2.3.4:82 -s mh -b flag-1,flag-2\n";
+        ipvsadm_save(&mut t, 0, text).unwrap();
+        let flags: Vec<&[Flag]> = t.directors[0].services.iter().map(|s| s.flags.as_slice()).collect();
+        assert_eq!(
+            flags,
+            [&[Flag::ShPort, Flag::Flag3][..], &[Flag::Flag1][..], &[Flag::MhFallback, Flag::MhPort][..]]
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use crate::{Director, Flag, Forwarding, Ha, Protocol, RealServer, Server, Service, Topology};
+use lvs_ipvs::{Forwarding, Protocol, SchedFlag};
+
+use crate::{Director, Flag, Ha, RealServer, Server, Service, Topology};
 
 mod heartbeat;
 mod keepalived;
@@ -210,7 +212,7 @@ pub fn agent_conf(topo: &Topology, server: &str) -> Option<String> {
                 let block = format!(
                     "service = {}\n\tprotocol = {}\n\tport = {port}\n\tmodule = cpuload.so\n\tforwarding = {}\n",
                     agent_service_name(service, port),
-                    protocol_name(service.protocol),
+                    service.protocol.name(),
                     forwarding_name(rs.forwarding),
                 );
                 if !blocks.contains(&block) {
@@ -287,7 +289,7 @@ fn whole_seconds(s: f64) -> u64 {
 fn sysctls(director: &Director) -> Vec<&'static str> {
     let mut v = Vec::new();
     let nat =
-        director.services.iter().flat_map(|s| &s.real_servers).any(|rs| rs.forwarding == Forwarding::NAT);
+        director.services.iter().flat_map(|s| &s.real_servers).any(|rs| rs.forwarding == Forwarding::Masq);
     if nat {
         v.push("net.ipv4.ip_forward=1");
     }
@@ -322,12 +324,12 @@ fn service_notes(service: &Service) -> Vec<String> {
         (Some(vip), None) => vip.to_string(),
         (None, None) => "the VIP".to_owned(),
     };
-    if has(Forwarding::DR) {
+    if has(Forwarding::DirectRouting) {
         notes.push(format!(
             "direct routing: the real servers hold {what} on lo and must not answer ARP for it"
         ));
     }
-    if has(Forwarding::TUN) {
+    if has(Forwarding::Tunnel) {
         notes.push(format!(
             "tunnelling: the real servers hold {what} on tunl0 and must not answer ARP for it"
         ));
@@ -347,7 +349,11 @@ fn service_key(service: &Service, servers: &[Server]) -> String {
             if v6 { format!("-f {mark} -6") } else { format!("-f {mark}") }
         }
         (None, vip) => {
-            let switch = if service.protocol == Protocol::UDP { "-u" } else { "-t" };
+            let switch = match service.protocol {
+                Protocol::Tcp => "-t",
+                Protocol::Udp => "-u",
+                Protocol::Sctp => "--sctp-service",
+            };
             // A service without a VIP does not expand; write a placeholder ipvsadm rejects.
             let vip = vip.map_or_else(|| "VIP".to_owned(), |v| addr_port(v, service.port));
             format!("{switch} {vip}")
@@ -371,7 +377,7 @@ fn add_service(service: &Service, key: &str) -> String {
         }
         None => {}
     }
-    let flags: Vec<&str> = service.flags.iter().filter_map(|f| f.sched_flag_name()).collect();
+    let flags: Vec<&str> = service.flags.iter().filter_map(|f| f.sched_flag()).map(SchedFlag::name).collect();
     if !flags.is_empty() {
         let _ = write!(s, " -b {}", flags.join(","));
     }
@@ -390,7 +396,7 @@ fn add_dest(service: &Service, key: &str, rs: &RealServer, addr: IpAddr) -> Stri
         (0, IpAddr::V6(a)) => format!("[{a}]"),
         (p, a) => addr_port(a, p),
     };
-    let mut s = format!("-a {key} -r {rip} {} -w {}", rs.forwarding.switch(), rs.weight);
+    let mut s = format!("-a {key} -r {rip} {} -w {}", rs.forwarding.ipvsadm_switch(), rs.weight);
     if rs.upper != 0 {
         let _ = write!(s, " -x {}", rs.upper);
     }
@@ -400,18 +406,13 @@ fn add_dest(service: &Service, key: &str, rs: &RealServer, addr: IpAddr) -> Stri
     s
 }
 
-fn protocol_name(p: Protocol) -> &'static str {
-    match p {
-        Protocol::TCP => "TCP",
-        Protocol::UDP => "UDP",
-    }
-}
-
+/// keepalived's and feedbackd-agent.conf's words for a forwarding method (a local server
+/// is written as direct routing, as ipvsadm writes it `-g`).
 fn forwarding_name(f: Forwarding) -> &'static str {
     match f {
-        Forwarding::NAT => "NAT",
-        Forwarding::DR => "DR",
-        Forwarding::TUN => "TUN",
+        Forwarding::Masq => "NAT",
+        Forwarding::Local | Forwarding::DirectRouting => "DR",
+        Forwarding::Tunnel => "TUN",
     }
 }
 
@@ -419,10 +420,11 @@ fn forwarding_name(f: Forwarding) -> &'static str {
 fn agent_service_name(service: &Service, port: u16) -> String {
     match (service.fwmark, service.protocol, port) {
         (Some(mark), _, _) => format!("fwmark-{mark}"),
-        (None, Protocol::TCP, 80) => "http".to_owned(),
-        (None, Protocol::TCP, 443) => "https".to_owned(),
-        (None, Protocol::TCP, p) => format!("tcp-{p}"),
-        (None, Protocol::UDP, p) => format!("udp-{p}"),
+        (None, Protocol::Tcp, 80) => "http".to_owned(),
+        (None, Protocol::Tcp, 443) => "https".to_owned(),
+        (None, Protocol::Tcp, p) => format!("tcp-{p}"),
+        (None, Protocol::Udp, p) => format!("udp-{p}"),
+        (None, Protocol::Sctp, p) => format!("sctp-{p}"),
     }
 }
 
