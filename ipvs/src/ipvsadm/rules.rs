@@ -23,14 +23,16 @@
 //! the old value (checked against the kernel: `-E -t VIP:80 -p 100` on an rr service makes
 //! it wlc).
 //!
-//! Known oddity of ipvsadm kept by the emitter: an sh or mh service with only `flag-3` is
-//! saved as `-b ` with an empty list (those schedulers name only their two flags), which
-//! neither ipvsadm nor [`parse`] reads back.
+//! One more deliberate difference: ipvsadm `-S` leaves `flag-3` out of an sh or mh
+//! service's list (those schedulers name only their two flags), writing `-b ` with an empty
+//! list when it is the only one, which ipvsadm cannot read back. The emitter writes
+//! `flag-3` (`-s sh -b sh-port,flag-3`), which ipvsadm accepts; no line `-S` writes
+//! parses to such a service, so the round trip of `-S` lines is not affected.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-use lvs_sched::{DestConfig, Duration, Forwarding, SchedulerKind, SvcFlags, Tunnel, TunnelType};
+use lvs_sched::{DestConfig, Duration, Forwarding, SchedFlag, SchedulerKind, SvcFlags, Tunnel, TunnelType};
 
 use crate::{AddrPort, PersistenceEngine, Protocol, ServiceConfig, ServiceKey};
 
@@ -671,54 +673,21 @@ fn tunnel(t: &TunnelOpts<'_>, fwd: Forwarding) -> Result<Tunnel, ParseError> {
     Ok(Tunnel { kind, port, flags })
 }
 
-/// The `-b` names of a scheduler's flags, as ipvsadm prints them: sh and mh name their
-/// two flags (`sh-fallback`, `sh-port`), the others `flag-1`..`flag-3`.
-fn sched_flag_names(scheduler: SchedulerKind) -> [(u32, Option<&'static str>); 3] {
-    match scheduler {
-        SchedulerKind::Sh => [
-            (SvcFlags::SCHED1, Some("sh-fallback")),
-            (SvcFlags::SCHED2, Some("sh-port")),
-            (SvcFlags::SCHED3, None),
-        ],
-        SchedulerKind::Mh => [
-            (SvcFlags::SCHED1, Some("mh-fallback")),
-            (SvcFlags::SCHED2, Some("mh-port")),
-            (SvcFlags::SCHED3, None),
-        ],
-        _ => [
-            (SvcFlags::SCHED1, Some("flag-1")),
-            (SvcFlags::SCHED2, Some("flag-2")),
-            (SvcFlags::SCHED3, Some("flag-3")),
-        ],
-    }
-}
-
-/// `-b` flags: a comma-separated list of `flag-1`, `flag-2`, `flag-3` (any scheduler),
-/// `sh-fallback`, `sh-port` (sh only), `mh-fallback`, `mh-port` (mh only).
+/// `-b` flags: a comma-separated list of [`SchedFlag`] words: `flag-1`..`flag-3` (any
+/// scheduler), `sh-fallback`, `sh-port` (sh only), `mh-fallback`, `mh-port` (mh only).
 fn parse_sched_flags(off: usize, s: &str, scheduler: SchedulerKind) -> Result<u32, ParseError> {
     let mut f = 0;
     for part in s.split(',') {
-        let bit = match part {
-            "flag-1" => SvcFlags::SCHED1,
-            "flag-2" => SvcFlags::SCHED2,
-            "flag-3" => SvcFlags::SCHED3,
-            "sh-fallback" | "sh-port" | "mh-fallback" | "mh-port" => {
-                let own = sched_flag_names(scheduler).into_iter().find(|(_, n)| *n == Some(part));
-                own.map(|(b, _)| b).ok_or(ParseError {
-                    offset: off,
-                    message: format!("incompatible scheduler flag {part:?} for the {scheduler} scheduler"),
-                })?
-            }
-            _ => {
-                return err(
-                    off,
-                    format!(
-                        "unknown scheduler flag {part:?} (expected sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2 or flag-3)"
-                    ),
-                );
-            }
-        };
-        f |= bit;
+        let flag = SchedFlag::from_name(part).ok_or(ParseError {
+            offset: off,
+            message: format!(
+                "unknown scheduler flag {part:?} (expected sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2 or flag-3)"
+            ),
+        })?;
+        if flag.scheduler().is_some_and(|s| s != scheduler) {
+            return err(off, format!("incompatible scheduler flag {part:?} for the {scheduler} scheduler"));
+        }
+        f |= flag.bit();
     }
     Ok(f)
 }
@@ -808,11 +777,7 @@ fn write_service(f: &mut fmt::Formatter<'_>, key: &ServiceKey, c: &ServiceConfig
         write!(f, " --pe {}", pe.name())?;
     }
     if c.flags.0 & SCHED_FLAGS != 0 {
-        let names: Vec<&str> = sched_flag_names(c.scheduler)
-            .into_iter()
-            .filter(|(bit, _)| c.flags.has(*bit))
-            .filter_map(|(_, name)| name)
-            .collect();
+        let names: Vec<&str> = c.flags.sched_flags(c.scheduler).map(SchedFlag::name).collect();
         write!(f, " -b {}", names.join(","))?;
     }
     if c.flags.has(SvcFlags::ONEPACKET) {
