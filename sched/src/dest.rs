@@ -74,6 +74,8 @@ impl Forwarding {
 /// The encapsulation of a tunnelled real server (`IPVS_DEST_ATTR_TUN_TYPE`, ipvsadm
 /// `--tun-type`; kernel 5.2 and later).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum TunnelType {
     /// IP-in-IP (`IP_VS_CONN_F_TUNNEL_TYPE_IPIP`, 0), the default.
     #[default]
@@ -118,7 +120,12 @@ impl TunnelType {
 /// `TUN_FLAGS`); all zero (ipip, no port, no checksum) unless `--tun-*` options say
 /// otherwise. The kernel keeps them for every server and uses them only with
 /// [`Forwarding::Tunnel`].
+///
+/// With the `serde` feature it is written as ipvsadm names it, every field optional:
+/// `(kind: gue, port: 6080, flags: 1)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct Tunnel {
     /// `--tun-type`.
     pub kind: TunnelType,

@@ -740,8 +740,9 @@ pub fn parse_addr_port(off: usize, s: &str) -> Result<(IpAddr, Option<u16>), Par
     Ok((addr, port))
 }
 
-/// A service as ipvsadm's options name it: `-t 10.0.0.1:80`, `-f 1 -6`.
-struct ServiceArg<'a>(&'a ServiceKey);
+/// A service as ipvsadm's options name it: `-t 10.0.0.1:80`, `--sctp-service ...`,
+/// `-f 1 -6`.
+pub struct ServiceArg<'a>(pub &'a ServiceKey);
 
 impl fmt::Display for ServiceArg<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
