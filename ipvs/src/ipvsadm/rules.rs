@@ -3,7 +3,7 @@
 //! writes, and the argument list of one `ipvsadm` run ([`Command::args`]).
 //!
 //! The emitter writes what ipvsadm 1.31 writes with `-S -n` on a 6.1 kernel, option for
-//! option: `-A SERVICE -s SCHED [-p SECS [-M MASK]] [--pe NAME] [-b FLAGS] [-o]` and
+//! option: `-A SERVICE -s SCHED [-p SECS [-M MASK]] [--pe NAME] [-o] [-b FLAGS]` and
 //! `-a SERVICE -r ADDR:PORT -g|-i|-m -w W [--tun-type T [--tun-port P] [--tun-*csum]]`.
 //! Defaults are left out as ipvsadm leaves them out: `-M` only for a persistent service
 //! whose mask is not /32 (/128), `--tun-port` only for gue, the checksum option only for
@@ -435,6 +435,13 @@ fn dest_option<'a>(
         "-r" | "--real-server" => {
             let (ao, a) = c.value(w, "a real server address[:port]")?;
             let (addr, port) = parse_addr_port(ao, a)?;
+            // ipvsadm reads an IPv6 real server only as [ADDR]:PORT.
+            if addr.is_ipv6() && port.is_none() {
+                return err(
+                    ao,
+                    format!("illegal real server address {a:?} (an IPv6 one is written [ADDR]:PORT)"),
+                );
+            }
             set_once(&mut o.real, off, "real-server", (ao, addr, port))?;
             return Ok(true);
         }
@@ -761,7 +768,7 @@ impl fmt::Display for ServiceArg<'_> {
     }
 }
 
-/// ` -s SCHED [-p SECS [-M MASK]] [--pe NAME] [-b FLAGS] [-o]`, as `ipvsadm -S` writes it.
+/// ` -s SCHED [-p SECS [-M MASK]] [--pe NAME] [-o] [-b FLAGS]`, as `ipvsadm -S` writes it.
 fn write_service(f: &mut fmt::Formatter<'_>, key: &ServiceKey, c: &ServiceConfig) -> fmt::Result {
     write!(f, " -s {}", c.scheduler)?;
     if let Some(p) = c.persistence {
@@ -777,12 +784,12 @@ fn write_service(f: &mut fmt::Formatter<'_>, key: &ServiceKey, c: &ServiceConfig
     if let Some(pe) = c.pe {
         write!(f, " --pe {}", pe.name())?;
     }
+    if c.flags.has(SvcFlags::ONEPACKET) {
+        f.write_str(" -o")?;
+    }
     if c.flags.0 & SCHED_FLAGS != 0 {
         let names: Vec<&str> = c.flags.sched_flags(c.scheduler).map(SchedFlag::name).collect();
         write!(f, " -b {}", names.join(","))?;
-    }
-    if c.flags.has(SvcFlags::ONEPACKET) {
-        f.write_str(" -o")?;
     }
     Ok(())
 }

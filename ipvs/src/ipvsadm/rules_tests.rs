@@ -59,6 +59,8 @@ const SAVED_BY_IPVSADM: &str = "\
 -a -f 9 -r 10.0.0.2:0 -g -w 3
 -A -f 6 -s rr -p 6 -M 255.255.255.0
 -a -f 6 -r 10.0.0.2:80 -i -w 1 --tun-type ipip
+-A -u 10.0.0.1:9 -s rr -p 60 --pe sip -o -b flag-1
+-A -f 3 -s sh -o -b sh-port
 ";
 
 #[test]
@@ -126,7 +128,7 @@ fn long_forms_attached_values_and_a_leading_ipvsadm() {
     assert_eq!(p("-a -t10.0.0.1:91 -r10.0.0.2 -m -w3 -x10 -y5").unwrap(), p(long).unwrap());
     let svc = "--add-service --udp-service 10.0.0.1:53 --scheduler=sh --persistent 50 --netmask 255.255.255.0 \
                --sched-flags sh-port --ops";
-    assert_eq!(p(svc).unwrap().to_string(), "-A -u 10.0.0.1:53 -s sh -p 50 -M 255.255.255.0 -b sh-port -o");
+    assert_eq!(p(svc).unwrap().to_string(), "-A -u 10.0.0.1:53 -s sh -p 50 -M 255.255.255.0 -o -b sh-port");
     assert_eq!(
         p("--add-service --fwmark-service 3 --ipv6 --pe sip").unwrap().to_string(),
         "-A -f 3 -6 -s wlc --pe sip"
@@ -173,6 +175,7 @@ fn ipvsadms_refusals() {
         ("-a -t 10.0.0.1:80 -r 10.0.0.2 -x 4294967296", 33, "illegal threshold"),
         ("-a -t 10.0.0.1:80 -r 10.0.0.2 -m -w 3 -w 4", 38, "multiple weight"),
         ("-a -t 10.0.0.1:80 -r 10.0.0.2:70000 -m", 21, "invalid port"),
+        ("-a -f 8 -6 -r [2001:db8::2] -g", 14, "illegal real server address"),
         ("-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type nosuch", 44, "illegal tunnel type"),
         ("-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gue --tun-port 0", 59, "illegal tunnel port"),
         ("-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gue", 33, "--tun-port option for the gue"),
