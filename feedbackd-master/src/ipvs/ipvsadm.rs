@@ -16,15 +16,12 @@ use core::net::{IpAddr, SocketAddr};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use feedbackd_proto::types::Forwarding;
-
-use lvs_ipvs::Protocol;
-
-use crate::ipvs::{
-    Error, RealServer, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
-    ServiceKey, TUN_F_CSUM, TUN_F_REMCSUM, TUN_TYPE_GRE, TUN_TYPE_GUE, TUN_TYPE_IPIP, VirtualService,
-    default_netmask, errno_meaning,
+use lvs_ipvs::{
+    DestConfig, Forwarding, Protocol, SchedulerKind, ServiceConfig, SvcFlags, Tunnel, TunnelType,
 };
+use lvs_sched::Duration;
+
+use crate::ipvs::{DestRow, Error, ServiceKey, default_netmask, dest_name, errno_meaning};
 
 /// Runs `ipvsadm` (found on `PATH`).
 #[derive(Debug)]
@@ -66,36 +63,34 @@ impl IpvsadmBackend {
         parse_save(&text).map_err(|e| Error::Other(format!("parsing ipvsadm -S -n: {e}")))
     }
 
-    pub(crate) fn services(&mut self) -> Result<Vec<VirtualService>, Error> {
-        Ok(self.saved()?.into_iter().map(|s| s.service).collect())
+    pub(crate) fn services(&mut self) -> Result<Vec<(ServiceKey, ServiceConfig)>, Error> {
+        Ok(self.saved()?.into_iter().map(|s| (s.key, s.config)).collect())
     }
 
-    pub(crate) fn real_servers(&mut self, svc: &ServiceKey) -> Result<Vec<RealServer>, Error> {
+    pub(crate) fn real_servers(&mut self, svc: &ServiceKey) -> Result<Vec<DestRow>, Error> {
         let mut args: Vec<String> = ["-L", "-n", "--nosort", "--thresholds"].map(String::from).into();
         args.extend(service_args(svc));
         let listed = parse_threshold_listing(&self.run(&args, None)?)
             .map_err(|e| Error::Other(format!("parsing ipvsadm {}: {e}", args.join(" "))))?;
-        let saved =
-            self.saved()?.into_iter().find(|s| s.service.key == *svc).map(|s| s.dests).unwrap_or_default();
+        let saved = self.saved()?.into_iter().find(|s| s.key == *svc).map(|s| s.dests).unwrap_or_default();
         listed
             .into_iter()
             .map(|row| {
                 let mut rs =
-                    saved.iter().find(|d| d.socket_addr() == row.addr).cloned().ok_or_else(|| {
+                    *saved.iter().find(|d| SocketAddr::new(d.addr, d.port) == row.addr).ok_or_else(|| {
                         Error::Other(format!("{svc} -> {}: listed by ipvsadm -L but not by -S", row.addr))
                     })?;
                 (rs.u_threshold, rs.l_threshold) = (row.u_threshold, row.l_threshold);
-                (rs.active_conns, rs.inactive_conns) = (row.active_conns, row.inactive_conns);
-                Ok(rs)
+                Ok(DestRow { config: rs, active_conns: row.active_conns, inactive_conns: row.inactive_conns })
             })
             .collect()
     }
 
-    pub(crate) fn add_real_server(&mut self, svc: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
+    pub(crate) fn add_real_server(&mut self, svc: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
         self.run(&dest_args("-a", svc, rs)?, None).map(drop)
     }
 
-    pub(crate) fn edit_real_server(&mut self, svc: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
+    pub(crate) fn edit_real_server(&mut self, svc: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
         self.run(&dest_args("-e", svc, rs)?, None).map(drop)
     }
 
@@ -104,7 +99,7 @@ impl IpvsadmBackend {
     pub(crate) fn edit_real_servers_batch(
         &mut self,
         svc: &ServiceKey,
-        servers: &[RealServer],
+        servers: &[DestConfig],
     ) -> Result<(), Error> {
         let mut script = String::new();
         for rs in servers {
@@ -164,39 +159,32 @@ pub(crate) fn service_args(svc: &ServiceKey) -> Vec<String> {
 }
 
 /// `OP SERVICE -r RIP:PORT -m|-g|-i -w W -x U -y L [tunnel options]`, OP `-a` or `-e`.
-pub(crate) fn dest_args(op: &str, svc: &ServiceKey, rs: &RealServer) -> Result<Vec<String>, Error> {
-    let fwd = match rs.fwd_method() {
-        0 => Forwarding::Nat,
-        2 => Forwarding::Tunnel,
-        3 => Forwarding::DirectRouting,
-        raw => {
-            return Err(Error::Other(format!(
-                "{svc} -> {}: ipvsadm cannot set forwarding method {raw}",
-                rs.socket_addr()
-            )));
+pub(crate) fn dest_args(op: &str, svc: &ServiceKey, rs: &DestConfig) -> Result<Vec<String>, Error> {
+    let flag = match rs.fwd {
+        Forwarding::Masq => "-m",
+        Forwarding::Tunnel => "-i",
+        Forwarding::DirectRouting => "-g",
+        Forwarding::Local => {
+            let name = dest_name(svc, rs.addr, rs.port);
+            return Err(Error::Other(format!("{name}: ipvsadm cannot set the local forwarding method")));
         }
     };
     let mut v = vec![op.to_owned()];
     v.extend(service_args(svc));
-    v.extend(["-r".to_owned(), rs.socket_addr().to_string(), fwd.ipvsadm_flag().to_owned()]);
+    v.extend(["-r".to_owned(), SocketAddr::new(rs.addr, rs.port).to_string(), flag.to_owned()]);
     for (opt, value) in [("-w", rs.weight), ("-x", rs.u_threshold), ("-y", rs.l_threshold)] {
         v.extend([opt.to_owned(), value.to_string()]);
     }
-    if fwd == Forwarding::Tunnel {
-        let name = match rs.tun_type {
-            TUN_TYPE_IPIP => "ipip",
-            TUN_TYPE_GUE => "gue",
-            TUN_TYPE_GRE => "gre",
-            t => return Err(Error::Other(format!("{svc} -> {}: unknown tunnel type {t}", rs.socket_addr()))),
-        };
-        v.extend(["--tun-type".to_owned(), name.to_owned()]);
-        if rs.tun_type == TUN_TYPE_GUE {
-            v.extend(["--tun-port".to_owned(), rs.tun_port.to_string()]);
+    if rs.fwd == Forwarding::Tunnel {
+        let t = rs.tunnel;
+        v.extend(["--tun-type".to_owned(), t.kind.name().to_owned()]);
+        if t.kind == TunnelType::Gue {
+            v.extend(["--tun-port".to_owned(), t.port.to_string()]);
         }
-        if rs.tun_type != TUN_TYPE_IPIP {
-            if rs.tun_flags & TUN_F_REMCSUM != 0 {
+        if t.kind != TunnelType::Ipip {
+            if t.flags & Tunnel::REMCSUM != 0 {
                 v.push("--tun-remcsum".to_owned());
-            } else if rs.tun_flags & TUN_F_CSUM != 0 {
+            } else if t.flags & Tunnel::CSUM != 0 {
                 v.push("--tun-csum".to_owned());
             }
         }
@@ -207,8 +195,9 @@ pub(crate) fn dest_args(op: &str, svc: &ServiceKey, rs: &RealServer) -> Result<V
 /// A service of `ipvsadm -S` with its real servers (sorted, without thresholds).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Saved {
-    pub(crate) service: VirtualService,
-    pub(crate) dests: Vec<RealServer>,
+    pub(crate) key: ServiceKey,
+    pub(crate) config: ServiceConfig,
+    pub(crate) dests: Vec<DestConfig>,
 }
 
 /// A real server row of `ipvsadm -L -n --thresholds`.
@@ -229,13 +218,13 @@ pub(crate) fn parse_save(text: &str) -> Result<Vec<Saved>, String> {
         let line_err = |e: String| format!("line {}: {e}: {line:?}", n + 1);
         match tokens.first().copied() {
             None => continue,
-            Some("-A") => out.push(Saved {
-                service: parse_service_rule(&tokens[1..]).map_err(line_err)?,
-                dests: Vec::new(),
-            }),
+            Some("-A") => {
+                let (key, config) = parse_service_rule(&tokens[1..]).map_err(line_err)?;
+                out.push(Saved { key, config, dests: Vec::new() });
+            }
             Some("-a") => {
                 let (key, rs) = parse_dest_rule(&tokens[1..]).map_err(line_err)?;
-                let svc = out.iter_mut().find(|s| s.service.key == key);
+                let svc = out.iter_mut().find(|s| s.key == key);
                 svc.ok_or_else(|| line_err("a real server of an unlisted service".to_owned()))?
                     .dests
                     .push(rs);
@@ -293,58 +282,54 @@ fn parse_num<T: core::str::FromStr>(s: &str) -> Result<T, String> {
     s.parse().map_err(|_| format!("bad number {s:?}"))
 }
 
-fn parse_service_rule(tokens: &[&str]) -> Result<VirtualService, String> {
+fn parse_service_rule(tokens: &[&str]) -> Result<(ServiceKey, ServiceConfig), String> {
     let mut so = ServiceOpts::default();
-    let (mut scheduler, mut flags, mut timeout_s, mut netmask) = ("wlc".to_owned(), 0, 0, None);
+    let (mut scheduler, mut flags, mut persistence, mut netmask) = (SchedulerKind::Wlc, 0, None, None);
     let mut it = tokens.iter().copied().peekable();
     while let Some(tok) = it.next() {
         if so.take(tok, &mut it)? {
             continue;
         }
         match tok {
-            "-s" | "--scheduler" => scheduler = value(tok, &mut it)?.to_owned(),
+            "-s" | "--scheduler" => scheduler = value(tok, &mut it)?.parse().map_err(|e| format!("{e}"))?,
             "-p" | "--persistent" => {
-                flags |= SVC_F_PERSISTENT;
-                timeout_s = match it.peek().and_then(|t| t.parse().ok()) {
+                flags |= SvcFlags::PERSISTENT;
+                let timeout_s = match it.peek().and_then(|t| t.parse().ok()) {
                     Some(t) => {
                         it.next();
                         t
                     }
                     None => 360, // ipvsadm's default persistence timeout [s]
                 };
+                persistence = Some(Duration::from_secs(timeout_s));
             }
             "-M" | "--netmask" => {
                 let v = value(tok, &mut it)?;
                 netmask = Some(match v.parse::<core::net::Ipv4Addr>() {
-                    Ok(mask) => u32::from_ne_bytes(mask.octets()), // network order, as the kernel keeps it
+                    Ok(mask) => u32::from(mask), // host order, as ServiceConfig keeps it
                     Err(_) => parse_num(v)?,
                 });
             }
-            "-o" | "--ops" => flags |= SVC_F_ONEPACKET,
+            "-o" | "--ops" => flags |= SvcFlags::ONEPACKET,
             "-b" | "--sched-flags" => {
                 for f in value(tok, &mut it)?.split(',') {
                     flags |= match f {
-                        "flag-1" | "sh-fallback" | "mh-fallback" => SVC_F_SCHED1,
-                        "flag-2" | "sh-port" | "mh-port" => SVC_F_SCHED2,
-                        "flag-3" => SVC_F_SCHED3,
+                        "flag-1" | "sh-fallback" | "mh-fallback" => SvcFlags::SCHED1,
+                        "flag-2" | "sh-port" | "mh-port" => SvcFlags::SCHED2,
+                        "flag-3" => SvcFlags::SCHED3,
                         other => return Err(format!("unknown scheduler flag {other:?}")),
                     };
                 }
             }
             "--pe" | "pe" => {
-                value(tok, &mut it)?; // a persistence engine: not part of VirtualService
+                value(tok, &mut it)?; // a persistence engine: not part of ServiceConfig
             }
             other => return Err(format!("unknown service option {other:?}")),
         }
     }
     let key = so.key()?;
-    Ok(VirtualService {
-        key,
-        scheduler,
-        flags,
-        timeout_s,
-        netmask: netmask.unwrap_or(default_netmask(key.af())),
-    })
+    let netmask = netmask.unwrap_or(default_netmask(&key));
+    Ok((key, ServiceConfig { scheduler, flags: SvcFlags(flags), persistence, netmask }))
 }
 
 /// `RIP:PORT`, `[RIP6]:PORT`, or an address alone (port 0, as for firewall marks).
@@ -356,10 +341,11 @@ fn parse_rip(s: &str) -> Result<SocketAddr, String> {
     bare.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)).map_err(|_| format!("bad real server {s:?}"))
 }
 
-fn parse_dest_rule(tokens: &[&str]) -> Result<(ServiceKey, RealServer), String> {
+fn parse_dest_rule(tokens: &[&str]) -> Result<(ServiceKey, DestConfig), String> {
     let mut so = ServiceOpts::default();
-    let (mut rip, mut fwd) = (None, Forwarding::DirectRouting); // -g is ipvsadm's default
-    let mut rs = RealServer::new(IpAddr::from([0, 0, 0, 0]), 0, fwd, 1);
+    let mut rip = None;
+    // -g is ipvsadm's default.
+    let mut rs = DestConfig::new(IpAddr::from([0, 0, 0, 0]), 0, Forwarding::DirectRouting);
     let mut it = tokens.iter().copied();
     while let Some(tok) = it.next() {
         if so.take(tok, &mut it)? {
@@ -367,30 +353,29 @@ fn parse_dest_rule(tokens: &[&str]) -> Result<(ServiceKey, RealServer), String> 
         }
         match tok {
             "-r" | "--real-server" => rip = Some(parse_rip(value(tok, &mut it)?)?),
-            "-m" | "--masquerading" => fwd = Forwarding::Nat,
-            "-g" | "--gatewaying" => fwd = Forwarding::DirectRouting,
-            "-i" | "--ipip" => fwd = Forwarding::Tunnel,
+            "-m" | "--masquerading" => rs.fwd = Forwarding::Masq,
+            "-g" | "--gatewaying" => rs.fwd = Forwarding::DirectRouting,
+            "-i" | "--ipip" => rs.fwd = Forwarding::Tunnel,
             "-w" | "--weight" => rs.weight = parse_num(value(tok, &mut it)?)?,
             "-x" | "--u-threshold" => rs.u_threshold = parse_num(value(tok, &mut it)?)?,
             "-y" | "--l-threshold" => rs.l_threshold = parse_num(value(tok, &mut it)?)?,
             "--tun-type" => {
-                rs.tun_type = match value(tok, &mut it)? {
-                    "ipip" => TUN_TYPE_IPIP,
-                    "gue" => TUN_TYPE_GUE,
-                    "gre" => TUN_TYPE_GRE,
+                rs.tunnel.kind = match value(tok, &mut it)? {
+                    "ipip" => TunnelType::Ipip,
+                    "gue" => TunnelType::Gue,
+                    "gre" => TunnelType::Gre,
                     other => return Err(format!("unknown tunnel type {other:?}")),
                 }
             }
-            "--tun-port" => rs.tun_port = parse_num(value(tok, &mut it)?)?,
-            "--tun-nocsum" => rs.tun_flags = 0,
-            "--tun-csum" => rs.tun_flags = TUN_F_CSUM,
-            "--tun-remcsum" => rs.tun_flags = TUN_F_REMCSUM,
+            "--tun-port" => rs.tunnel.port = parse_num(value(tok, &mut it)?)?,
+            "--tun-nocsum" => rs.tunnel.flags = 0,
+            "--tun-csum" => rs.tunnel.flags = Tunnel::CSUM,
+            "--tun-remcsum" => rs.tunnel.flags = Tunnel::REMCSUM,
             other => return Err(format!("unknown real server option {other:?}")),
         }
     }
     let rip = rip.ok_or("no real server (-r)")?;
     (rs.addr, rs.port) = (rip.ip(), rip.port());
-    (rs.forwarding, rs.fwd_raw) = (Some(fwd), fwd.ipvs_code());
     Ok((so.key()?, rs))
 }
 
