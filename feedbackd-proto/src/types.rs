@@ -1,60 +1,12 @@
-//! Vocabulary shared by the wire codec, the configuration grammar and the state machines.
+//! Vocabulary shared by the wire codec, the configuration grammar and the state machines
+//! (the IPVS notions themselves, protocol, forwarding method and service key, are
+//! `lvs_ipvs`'s).
 
 use core::fmt;
 use core::net::IpAddr;
 use core::str::FromStr;
 
-use lvs_ipvs::{AddrPort, Protocol, ServiceKey};
-
-/// How the director forwards to a real server (`ipvsadm -m/-g/-i`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Forwarding {
-    /// `-m`, LVS-NAT (masquerading).
-    Nat,
-    /// `-g`, direct routing (gatewaying).
-    DirectRouting,
-    /// `-i`, IP-IP tunnelling.
-    Tunnel,
-}
-
-impl Forwarding {
-    /// IPVS's `IP_VS_CONN_F_FWD_MASK` value: 0 masq, 2 tunnel, 3 droute (1 is local).
-    pub const fn ipvs_code(self) -> u32 {
-        match self {
-            Forwarding::Nat => 0,
-            Forwarding::Tunnel => 2,
-            Forwarding::DirectRouting => 3,
-        }
-    }
-
-    /// The `ipvsadm` option that selects it.
-    pub const fn ipvsadm_flag(self) -> &'static str {
-        match self {
-            Forwarding::Nat => "-m",
-            Forwarding::DirectRouting => "-g",
-            Forwarding::Tunnel => "-i",
-        }
-    }
-
-    /// `ipvsadm -L`'s name for it: Masq, Route or Tunnel.
-    pub const fn ipvsadm_name(self) -> &'static str {
-        match self {
-            Forwarding::Nat => "Masq",
-            Forwarding::DirectRouting => "Route",
-            Forwarding::Tunnel => "Tunnel",
-        }
-    }
-}
-
-impl fmt::Display for Forwarding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Forwarding::Nat => "NAT",
-            Forwarding::DirectRouting => "DR",
-            Forwarding::Tunnel => "TUN",
-        })
-    }
-}
+use lvs_ipvs::{AddrPort, Forwarding, Protocol, ServiceKey};
 
 /// What an operator wants of a real server, reported by its agent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -92,7 +44,9 @@ pub struct ServiceSpec {
     pub vip: Option<IpAddr>,
     /// Match the firewall-mark virtual service with this mark instead of protocol/port.
     pub fwmark: Option<u32>,
-    /// How the director should forward to this real server.
+    /// How the director should forward to this real server: never
+    /// [`Forwarding::Local`], which the configuration grammar, the wire decoder and the
+    /// journal reader refuse (an agent's server is never the director itself).
     pub forwarding: Forwarding,
     /// The real server's address in the director's table; by default the address the
     /// agent's connection comes from.
@@ -109,29 +63,6 @@ impl ServiceSpec {
                 protocol == self.protocol && port == self.port && self.vip.is_none_or(|v| v == addr)
             }
             _ => false,
-        }
-    }
-}
-
-impl Forwarding {
-    /// The scheduler crate's forwarding method in the protocol's; `None` for local
-    /// delivery, which an agent never registers.
-    pub fn from_sched(f: lvs_sched::Forwarding) -> Option<Forwarding> {
-        match f {
-            lvs_sched::Forwarding::Masq => Some(Forwarding::Nat),
-            lvs_sched::Forwarding::DirectRouting => Some(Forwarding::DirectRouting),
-            lvs_sched::Forwarding::Tunnel => Some(Forwarding::Tunnel),
-            lvs_sched::Forwarding::Local => None,
-        }
-    }
-}
-
-impl From<Forwarding> for lvs_sched::Forwarding {
-    fn from(f: Forwarding) -> lvs_sched::Forwarding {
-        match f {
-            Forwarding::Nat => lvs_sched::Forwarding::Masq,
-            Forwarding::DirectRouting => lvs_sched::Forwarding::DirectRouting,
-            Forwarding::Tunnel => lvs_sched::Forwarding::Tunnel,
         }
     }
 }
@@ -164,8 +95,8 @@ pub struct TableEntry {
     pub key: RsKey,
     /// Its weight in the kernel.
     pub weight: u32,
-    /// Its forwarding method (`None`: local).
-    pub forwarding: Option<Forwarding>,
+    /// Its forwarding method (any of the kernel's, local included).
+    pub forwarding: Forwarding,
 }
 
 /// A network: an address and a prefix length (`10.0.0.0/8`, `2001:db8::/32`; a bare

@@ -50,6 +50,18 @@ impl Forwarding {
         }
     }
 
+    /// The method with kernel code `c` (`IP_VS_CONN_F_FWD_MASK` bits); `None` for 4
+    /// (`IP_VS_CONN_F_BYPASS`, never a real server's) and above.
+    pub const fn from_code(c: u32) -> Option<Forwarding> {
+        match c {
+            0 => Some(Forwarding::Masq),
+            1 => Some(Forwarding::Local),
+            2 => Some(Forwarding::Tunnel),
+            3 => Some(Forwarding::DirectRouting),
+            _ => None,
+        }
+    }
+
     /// The word `ipvsadm -L` prints in its Forward column.
     pub const fn ipvsadm_name(self) -> &'static str {
         match self {

@@ -599,6 +599,10 @@ fn service_config(o: &Opts<'_>, key: ServiceKey, soff: usize) -> Result<ServiceC
         }
         flags |= SvcFlags::ONEPACKET;
     }
+    // As ipvsadm's -p: IP_VS_SVC_F_PERSISTENT, with the timeout.
+    if o.persistence.is_some() {
+        flags |= SvcFlags::PERSISTENT;
+    }
     if matches!(key, ServiceKey::Addr { port: 0, .. }) && o.persistence.is_none() {
         return err(soff, "zero port specified for non-persistent service");
     }

@@ -102,7 +102,7 @@ fn defaults_are_ipvsadms() {
         panic!()
     };
     assert_eq!(c.persistence, Some(DEFAULT_PERSISTENCE));
-    assert_eq!(c.flags.0, SvcFlags::SCHED1 | SvcFlags::SCHED2);
+    assert_eq!(c.flags.0, SvcFlags::PERSISTENT | SvcFlags::SCHED1 | SvcFlags::SCHED2);
 }
 
 #[test]
@@ -310,6 +310,9 @@ fn service() -> impl Strategy<Value = (ServiceKey, ServiceConfig)> {
                 ServiceKey::Addr { port: 0, .. } => Some(Duration::from_secs(persist.unwrap_or(1))),
                 _ => persist.map(Duration::from_secs),
             };
+            if persistence.is_some() {
+                flags |= SvcFlags::PERSISTENT;
+            }
             let netmask = match (persistence, key.is_ipv6()) {
                 (None, _) => super::default_netmask(&key),
                 (Some(_), true) => mask % 128 + 1,
