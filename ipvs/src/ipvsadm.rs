@@ -1,6 +1,6 @@
-//! The ipvsadm command language: the rule grammar ([`parse`] and the emitter,
-//! `Display for Command`, in `rules`), applying commands to an [`Ipvs`] table, and the
-//! `ipvsadm -L -n` listings (plain, `--stats`, `--rate`).
+//! The ipvsadm command language: the rule grammar ([`parse`] in `rules`, the emitter
+//! `Display for Command` in `emit`: one parse/emit pair for every surface), applying
+//! commands to an [`Ipvs`] table, and the `ipvsadm -L -n` listings (`list`).
 //!
 //! Defaults are ipvsadm 1.31's: scheduler wlc, weight 1, direct routing, persistence
 //! 360 s, netmask /32 (/128). Like ipvsadm, `-E` and `-e` set every field (an option
@@ -10,14 +10,16 @@ use lvs_sched::Duration;
 
 use super::{Ipvs, IpvsError, ServiceConfig};
 
+mod emit;
 mod list;
 mod rules;
 #[cfg(test)]
 mod rules_tests;
 
+pub use self::emit::ServiceArg;
 pub use self::list::{list, list_rate, list_stats};
 pub use self::rules::{
-    Command, DEFAULT_PERSISTENCE, MAX_PERSISTENCE_SECS, ParseError, ServiceArg, Word, default_netmask, parse,
+    Command, DEFAULT_PERSISTENCE, MAX_PERSISTENCE_SECS, ParseError, Word, default_netmask, parse,
     parse_addr_port, parse_line, words,
 };
 

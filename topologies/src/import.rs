@@ -12,7 +12,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use lvs_ipvs::ipvsadm::{Command, ParseError, ServiceArg, Word, default_netmask, parse, words};
-use lvs_ipvs::{Forwarding, ServiceConfig, ServiceKey, SvcFlags, Tunnel};
+use lvs_ipvs::{DestConfig, Forwarding, ServiceConfig, ServiceKey, SvcFlags, Tunnel};
 
 use crate::expand::members;
 use crate::export::addr_port;
@@ -112,50 +112,7 @@ impl Import<'_> {
                 let service = service(ws, key, &cfg)?;
                 self.services.push((key, service, at));
             }
-            Command::AddDest(key, d) => {
-                let Some(i) = self.services.iter().position(|(k, ..)| *k == key) else {
-                    return Err((
-                        service_at,
-                        format!(
-                            "no service {} was added before this line (expected its -A line first)",
-                            ServiceArg(&key)
-                        ),
-                    ));
-                };
-                let real_at = option_offset(ws, &["-r", "--real-server"]).unwrap_or(service_at);
-                let forwarding = match d.fwd {
-                    Forwarding::Local => {
-                        return Err((real_at, "local forwarding is not modelled".to_owned()));
-                    }
-                    f => f,
-                };
-                let server = self.server_at(d.addr, forwarding);
-                let service = &mut self.services[i].1;
-                let port = match (service.fwmark, d.port) {
-                    (Some(_), 0) => None,
-                    (None, p) if p == service.port => None,
-                    (_, p) => Some(p),
-                };
-                let rs = RealServer {
-                    server,
-                    port,
-                    forwarding,
-                    weight: d.weight,
-                    upper: d.u_threshold,
-                    lower: d.l_threshold,
-                    tunnel: (forwarding == Forwarding::Tunnel && d.tunnel != Tunnel::default())
-                        .then_some(d.tunnel),
-                };
-                let port = service.real_port(&rs);
-                if service.real_servers.iter().any(|r| r.server == rs.server && service.real_port(r) == port)
-                {
-                    return Err((
-                        real_at,
-                        format!("real server {} is already in this service", addr_port(d.addr, port)),
-                    ));
-                }
-                service.real_servers.push(rs);
-            }
+            Command::AddDest(key, d) => self.add_dest(ws, key, &d)?,
             Command::SetTimeouts(tcp, tcpfin, udp) => {
                 // 0 leaves a timeout as it was, as with ipvsadm --set.
                 let set = |slot: &mut Option<f64>, v: u32| {
@@ -180,6 +137,52 @@ impl Import<'_> {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `-a`: a real server of a service read before.
+    fn add_dest(&mut self, ws: &[Word<'_>], key: ServiceKey, d: &DestConfig) -> Result<(), LineError> {
+        let service_at = service_offset(ws);
+        let Some(i) = self.services.iter().position(|(k, ..)| *k == key) else {
+            return Err((
+                service_at,
+                format!(
+                    "no service {} was added before this line (expected its -A line first)",
+                    ServiceArg(&key)
+                ),
+            ));
+        };
+        let real_at = option_offset(ws, &["-r", "--real-server"]).unwrap_or(service_at);
+        let forwarding = match d.fwd {
+            Forwarding::Local => {
+                return Err((real_at, "local forwarding is not modelled".to_owned()));
+            }
+            f => f,
+        };
+        let server = self.server_at(d.addr, forwarding);
+        let service = &mut self.services[i].1;
+        let port = match (service.fwmark, d.port) {
+            (Some(_), 0) => None,
+            (None, p) if p == service.port => None,
+            (_, p) => Some(p),
+        };
+        let rs = RealServer {
+            server,
+            port,
+            forwarding,
+            weight: d.weight,
+            upper: d.u_threshold,
+            lower: d.l_threshold,
+            tunnel: (forwarding == Forwarding::Tunnel && d.tunnel != Tunnel::default()).then_some(d.tunnel),
+        };
+        let port = service.real_port(&rs);
+        if service.real_servers.iter().any(|r| r.server == rs.server && service.real_port(r) == port) {
+            return Err((
+                real_at,
+                format!("real server {} is already in this service", addr_port(d.addr, port)),
+            ));
+        }
+        service.real_servers.push(rs);
         Ok(())
     }
 
