@@ -375,8 +375,24 @@ proptest! {
     }
 
     #[test]
-    fn any_line_never_panics(line in "\\PC{0,80}") {
-        let _ = parse_line(&line);
+    fn any_line_never_panics_and_errors_point_into_it(line in "\\PC{0,80}") {
+        if let Err(e) = parse_line(&line) {
+            prop_assert!(line.is_char_boundary(e.offset), "{line:?}: offset {}", e.offset);
+        }
+    }
+
+    /// An emitted line with one word dropped or duplicated: no panic, and an error's
+    /// offset is a place in the line.
+    #[test]
+    fn damaged_lines_never_panic(cmd in command(), k in any::<usize>(), dup in any::<bool>()) {
+        let line = cmd.to_string();
+        let mut ws: Vec<&str> = line.split(' ').collect();
+        let i = k % ws.len();
+        if dup { ws.insert(i, ws[i]) } else { ws.remove(i); }
+        let damaged = ws.join(" ");
+        if let Err(e) = parse_line(&damaged) {
+            prop_assert!(damaged.is_char_boundary(e.offset), "{damaged:?}: offset {}", e.offset);
+        }
     }
 
     #[test]
@@ -385,6 +401,9 @@ proptest! {
         Just("-p"), Just("-M"), Just("-b"), Just("-r"), Just("-i"), Just("--tun-type"), Just("gue"), Just("--tun-port"),
         Just("1"), Just("0"), Just("10.0.0.1:80"), Just("[::1]:80"), Just("--weight="), Just("-w"), Just("-y9"),
         Just("sh-port,flag-3"), Just("64"), Just("255.0.0.0"), Just("--pe"), Just("sip"), Just("-o")], 0..14)) {
-        let _ = parse_line(&ws.join(" "));
+        let line = ws.join(" ");
+        if let Err(e) = parse_line(&line) {
+            prop_assert!(line.is_char_boundary(e.offset), "{line:?}: offset {}", e.offset);
+        }
     }
 }
