@@ -39,7 +39,7 @@ use crate::{PersistenceEngine, Protocol, ServiceConfig, ServiceKey};
 /// ipvsadm's default persistence timeout (`IPVS_SVC_PERSISTENT_TIMEOUT`, 6 min).
 pub const DEFAULT_PERSISTENCE: Duration = Duration::from_secs(360);
 
-/// The longest persistence timeout ipvsadm accepts (31 days) [s].
+/// The longest persistence timeout ipvsadm accepts (31 days) \[s\].
 pub const MAX_PERSISTENCE_SECS: u64 = 31 * 86400;
 
 /// One ipvsadm command.
