@@ -169,3 +169,37 @@ fn ipvsadm_save_import_export_restore_is_the_same_table() {
 fn timeouts(listing: &str) -> String {
     listing.rsplit(':').next().unwrap_or_default().trim().to_owned()
 }
+
+/// The issue's example through the CLI, no VM needed: a real 6.1 kernel's `ipvsadm -S -n`
+/// with a tunnel server (`-i -w 1 --tun-type ipip`) imports (`import_ipvsadm`), validates,
+/// and `lvsim export --stdout ipvsadm` writes the same rules back.
+#[test]
+fn a_saved_tunnel_server_imports_and_exports_through_the_cli() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ipvsadm-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("creating the work dir");
+    let save = "\
+-A -t 172.17.60.201:80 -s wlc
+-a -t 172.17.60.201:80 -r 192.168.6.4:80 -i -w 1 --tun-type ipip
+-a -t 172.17.60.201:80 -r 192.168.6.5:80 -m -w 2
+-A -t 172.17.60.201:443 -s sh -p 300 -M 255.255.255.0 -b sh-port
+-a -t 172.17.60.201:443 -r 192.168.6.5:443 -m -w 1
+";
+    std::fs::write(dir.join("director.save"), save).expect("writing the save file");
+    let scenario = "Scenario(description: \"import\", duration_s: 20.0, warmup_s: 2.0, topology: \"tutorial-nat\", \
+                    import_ipvsadm: \"director.save\", clients: [Clients(arrival: Poisson(rate: 100.0), \
+                    demand_ms: Exponential(mean: 5.0))])";
+    let file = dir.join("import.ron");
+    std::fs::write(&file, scenario).expect("writing the scenario");
+    let lvsim = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_lvsim")).args(args).arg(&file).output().expect("lvsim")
+    };
+    let out = lvsim(&["validate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = lvsim(&["export", "--stdout", "ipvsadm"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let script = String::from_utf8(out.stdout).expect("utf-8");
+    let rules: String =
+        script.lines().filter_map(|l| l.strip_prefix("ipvsadm ")).map(|l| format!("{l}\n")).collect();
+    assert_eq!(rules, save, "{script}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
