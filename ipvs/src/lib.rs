@@ -54,7 +54,9 @@ use self::stats::{Counters, EST_PERIOD};
 pub use self::stats::{Rates, Stats};
 use self::tcp::{TcpState, Timeouts};
 use self::timers::Timers;
-pub use lvs_sched::{DestConfig, DestId, Forwarding, Protocol, SchedulerKind, SvcFlags, Tunnel, TunnelType};
+pub use lvs_sched::{
+    DestConfig, DestId, Forwarding, Protocol, SchedFlag, SchedulerKind, SvcFlags, Tunnel, TunnelType,
+};
 
 /// What `ipvsadm -A/-E` sets on a virtual service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,12 +69,42 @@ pub struct ServiceConfig {
     pub persistence: Option<Duration>,
     /// Persistence granularity: IPv4 netmask as a host-order `u32`, or IPv6 prefix length.
     pub netmask: u32,
+    /// Persistence engine (`--pe`); the table models none, [`ipvsadm::apply`] refuses one.
+    pub pe: Option<PersistenceEngine>,
+}
+
+/// A persistence engine (`--pe NAME`, `IPVS_SVC_ATTR_PE_NAME`): persistence keyed on
+/// something else than the client address. Linux has one, `ip_vs_pe_sip`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PersistenceEngine {
+    /// `sip`: persistence by SIP Call-ID.
+    Sip,
+}
+
+impl PersistenceEngine {
+    /// The name ipvsadm and netlink use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PersistenceEngine::Sip => "sip",
+        }
+    }
+
+    /// The engine called `name`.
+    pub fn from_name(name: &str) -> Option<PersistenceEngine> {
+        (name == "sip").then_some(PersistenceEngine::Sip)
+    }
 }
 
 impl ServiceConfig {
     /// ipvsadm's defaults: wlc, no flags, not persistent, /32.
     pub fn new(scheduler: SchedulerKind) -> Self {
-        ServiceConfig { scheduler, flags: SvcFlags::default(), persistence: None, netmask: u32::MAX }
+        ServiceConfig {
+            scheduler,
+            flags: SvcFlags::default(),
+            persistence: None,
+            netmask: u32::MAX,
+            pe: None,
+        }
     }
 }
 
@@ -92,6 +124,9 @@ pub enum IpvsError {
     /// `-EINVAL`: a GUE tunnel without a port (`ip_vs_add_dest()`, `ip_vs_edit_dest()`).
     #[error("a GUE tunnel needs a port (EINVAL)")]
     TunnelPort,
+    /// Something the table does not model (e.g. `--pe sip`); what, in ipvsadm's words.
+    #[error("{0} is not modelled by the simulator's IPVS table")]
+    NotModelled(&'static str),
     /// A real-server refusal.
     #[error(transparent)]
     Dest(#[from] lvs_sched::Error),
@@ -100,14 +135,17 @@ pub enum IpvsError {
 impl IpvsError {
     /// The kernel's errno for this refusal, positive (Linux numbering: `ESRCH` 3,
     /// `ENOENT` 2, `EEXIST` 17, `EINVAL` 22, `ERANGE` 34), as IPVS's netlink and
-    /// sockopt calls return it negated.
+    /// sockopt calls return it negated. [`IpvsError::NotModelled`], which a kernel would
+    /// accept, is `EOPNOTSUPP` (95).
     pub const fn errno(&self) -> i32 {
         const ENOENT: i32 = 2;
         const ESRCH: i32 = 3;
         const EEXIST: i32 = 17;
         const EINVAL: i32 = 22;
         const ERANGE: i32 = 34;
+        const EOPNOTSUPP: i32 = 95;
         match self {
+            IpvsError::NotModelled(_) => EOPNOTSUPP,
             IpvsError::ServiceExists => EEXIST,
             IpvsError::NoSuchService => ESRCH,
             IpvsError::FamilyMismatch | IpvsError::TunnelPort => EINVAL,

@@ -19,15 +19,23 @@ impl DestId {
 }
 
 /// The forwarding method of a real server (`IP_VS_CONN_F_FWD_MASK` values).
+///
+/// With the `serde` feature it is (de)serialised under the scenario format's words:
+/// `NAT`, `Local`, `TUN`, `DR`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Forwarding {
     /// NAT, `-m` (code 0): both directions through the director.
+    #[cfg_attr(feature = "serde", serde(rename = "NAT"))]
     Masq,
-    /// Local node (code 1).
+    /// Local node (code 1): the kernel's choice when the real server's address is the
+    /// director's own.
     Local,
     /// IP-IP tunnelling, `-i` (code 2).
+    #[cfg_attr(feature = "serde", serde(rename = "TUN"))]
     Tunnel,
     /// Direct routing, `-g` (code 3), ipvsadm's default.
+    #[cfg_attr(feature = "serde", serde(rename = "DR"))]
     DirectRouting,
 }
 
@@ -63,11 +71,23 @@ impl Forwarding {
             Forwarding::DirectRouting => "Route",
         }
     }
+
+    /// The switch `ipvsadm -S` writes for it (`fwd_switch()` in ipvsadm.c): `-m`, `-i`,
+    /// `-g`; a local server is written `-g`, as the kernel reports it with no switch of its own.
+    pub const fn ipvsadm_switch(self) -> &'static str {
+        match self {
+            Forwarding::Masq => "-m",
+            Forwarding::Tunnel => "-i",
+            Forwarding::Local | Forwarding::DirectRouting => "-g",
+        }
+    }
 }
 
 /// The encapsulation of a tunnelled real server (`IPVS_DEST_ATTR_TUN_TYPE`, ipvsadm
 /// `--tun-type`; kernel 5.2 and later).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum TunnelType {
     /// IP-in-IP (`IP_VS_CONN_F_TUNNEL_TYPE_IPIP`, 0), the default.
     #[default]
@@ -112,7 +132,12 @@ impl TunnelType {
 /// `TUN_FLAGS`); all zero (ipip, no port, no checksum) unless `--tun-*` options say
 /// otherwise. The kernel keeps them for every server and uses them only with
 /// [`Forwarding::Tunnel`].
+///
+/// With the `serde` feature it is written as ipvsadm names it, every field optional:
+/// `(kind: gue, port: 6080, flags: 1)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct Tunnel {
     /// `--tun-type`.
     pub kind: TunnelType,

@@ -170,17 +170,118 @@ impl SvcFlags {
     pub const fn has(self, bit: u32) -> bool {
         self.0 & bit == bit
     }
+
+    /// The scheduler flags set, as the words ipvsadm writes for a service of `scheduler`
+    /// (`-S`'s `-b` list and `-L`'s flag column), in ipvsadm's order.
+    pub fn sched_flags(self, scheduler: SchedulerKind) -> impl Iterator<Item = SchedFlag> {
+        [SvcFlags::SCHED1, SvcFlags::SCHED2, SvcFlags::SCHED3]
+            .into_iter()
+            .filter(move |&bit| self.has(bit))
+            .filter_map(move |bit| SchedFlag::for_bit(bit, scheduler))
+    }
+}
+
+/// A word of ipvsadm's `-b` list (`parse_sched_flags()` and `print_sched_flags()` in
+/// ipvsadm.c): the one table of the scheduler-flag names. Three kernel bits
+/// ([`SvcFlags::SCHED1`]..[`SvcFlags::SCHED3`]) carry them: sh and mh give the first two
+/// their own names, every scheduler may use `flag-1`..`flag-3`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SchedFlag {
+    /// `sh-fallback`: sh skips an unavailable server (SCHED1).
+    ShFallback,
+    /// `sh-port`: sh hashes the client's port too (SCHED2).
+    ShPort,
+    /// `mh-fallback` (SCHED1).
+    MhFallback,
+    /// `mh-port` (SCHED2).
+    MhPort,
+    /// `flag-1` (SCHED1).
+    Flag1,
+    /// `flag-2` (SCHED2).
+    Flag2,
+    /// `flag-3` (SCHED3).
+    Flag3,
+}
+
+impl SchedFlag {
+    /// Every word, in the order ipvsadm's usage lists them.
+    pub const ALL: [SchedFlag; 7] = [
+        SchedFlag::ShFallback,
+        SchedFlag::ShPort,
+        SchedFlag::MhFallback,
+        SchedFlag::MhPort,
+        SchedFlag::Flag1,
+        SchedFlag::Flag2,
+        SchedFlag::Flag3,
+    ];
+
+    /// The word: `sh-fallback`, `sh-port`, `mh-fallback`, `mh-port`, `flag-1`..`flag-3`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SchedFlag::ShFallback => "sh-fallback",
+            SchedFlag::ShPort => "sh-port",
+            SchedFlag::MhFallback => "mh-fallback",
+            SchedFlag::MhPort => "mh-port",
+            SchedFlag::Flag1 => "flag-1",
+            SchedFlag::Flag2 => "flag-2",
+            SchedFlag::Flag3 => "flag-3",
+        }
+    }
+
+    /// The [`SvcFlags`] bit it sets.
+    pub const fn bit(self) -> u32 {
+        match self {
+            SchedFlag::ShFallback | SchedFlag::MhFallback | SchedFlag::Flag1 => SvcFlags::SCHED1,
+            SchedFlag::ShPort | SchedFlag::MhPort | SchedFlag::Flag2 => SvcFlags::SCHED2,
+            SchedFlag::Flag3 => SvcFlags::SCHED3,
+        }
+    }
+
+    /// The only scheduler the word may be given with (ipvsadm refuses `sh-port` with
+    /// `-s wlc`: "incompatible scheduler flag"); `None` for `flag-N`.
+    pub const fn scheduler(self) -> Option<SchedulerKind> {
+        match self {
+            SchedFlag::ShFallback | SchedFlag::ShPort => Some(SchedulerKind::Sh),
+            SchedFlag::MhFallback | SchedFlag::MhPort => Some(SchedulerKind::Mh),
+            SchedFlag::Flag1 | SchedFlag::Flag2 | SchedFlag::Flag3 => None,
+        }
+    }
+
+    /// The word named `name`, if ipvsadm knows it.
+    pub fn from_name(name: &str) -> Option<SchedFlag> {
+        SchedFlag::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The word ipvsadm writes for `bit` (one of SCHED1..SCHED3) of a service of
+    /// `scheduler`: sh's and mh's own names for their first two bits, else `flag-N`.
+    pub fn for_bit(bit: u32, scheduler: SchedulerKind) -> Option<SchedFlag> {
+        let own = SchedFlag::ALL.into_iter().find(|f| f.bit() == bit && f.scheduler() == Some(scheduler));
+        own.or_else(|| SchedFlag::ALL.into_iter().find(|f| f.bit() == bit && f.scheduler().is_none()))
+    }
+}
+
+impl fmt::Display for SchedFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Transport protocol of a flow or a virtual service, as `ipvsadm -t/-u/--sctp-service`
 /// names it (the one definition: `lvs-ipvs` and every other crate use this one).
+///
+/// With the `serde` feature it is (de)serialised as ipvsadm's `-L` names it (`TCP`, `UDP`,
+/// `SCTP`), the words of the scenario format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Protocol {
     /// `-t`, IP protocol 6.
+    #[cfg_attr(feature = "serde", serde(rename = "TCP"))]
     Tcp,
     /// `-u`, IP protocol 17.
+    #[cfg_attr(feature = "serde", serde(rename = "UDP"))]
     Udp,
     /// `--sctp-service`, IP protocol 132.
+    #[cfg_attr(feature = "serde", serde(rename = "SCTP"))]
     Sctp,
 }
 
@@ -241,5 +342,39 @@ pub(crate) fn fmt_addr_port(f: &mut fmt::Formatter<'_>, addr: IpAddr, port: u16)
     match addr {
         IpAddr::V4(a) => write!(f, "{a}:{port}"),
         IpAddr::V6(a) => write!(f, "[{a}]:{port}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sched_flag_words_are_ipvsadms() {
+        for f in SchedFlag::ALL {
+            assert_eq!(SchedFlag::from_name(f.name()), Some(f));
+        }
+        assert_eq!(SchedFlag::from_name("sh_fallback"), None);
+        assert_eq!(SchedFlag::from_name("flag-4"), None);
+        // print_sched_flags(): sh and mh have their own names for SCHED1/2, not for SCHED3.
+        let all = SvcFlags(SvcFlags::SCHED1 | SvcFlags::SCHED2 | SvcFlags::SCHED3 | SvcFlags::ONEPACKET);
+        let words = |s| all.sched_flags(s).map(SchedFlag::name).collect::<Vec<_>>();
+        assert_eq!(words(SchedulerKind::Sh), ["sh-fallback", "sh-port", "flag-3"]);
+        assert_eq!(words(SchedulerKind::Mh), ["mh-fallback", "mh-port", "flag-3"]);
+        assert_eq!(words(SchedulerKind::Wlc), ["flag-1", "flag-2", "flag-3"]);
+        assert_eq!(
+            SvcFlags(SvcFlags::SCHED2).sched_flags(SchedulerKind::Sh).collect::<Vec<_>>(),
+            [SchedFlag::ShPort]
+        );
+        assert_eq!(SchedFlag::ShPort.scheduler(), Some(SchedulerKind::Sh));
+        assert_eq!(SchedFlag::Flag2.scheduler(), None);
+    }
+
+    #[test]
+    fn ipvsadm_switches() {
+        let s: Vec<_> = [Forwarding::Masq, Forwarding::Local, Forwarding::Tunnel, Forwarding::DirectRouting]
+            .map(Forwarding::ipvsadm_switch)
+            .into();
+        assert_eq!(s, ["-m", "-g", "-i", "-g"]);
     }
 }

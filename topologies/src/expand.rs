@@ -122,8 +122,7 @@ impl Topology {
             for (s, service) in director.services.iter_mut().enumerate() {
                 let path = format!("directors[{d}].services[{s}]");
                 check_service(&path, service)?;
-                let key =
-                    (service.fwmark, service.protocol == crate::Protocol::UDP, service.vip, service.port);
+                let key = (service.fwmark, service.protocol, service.vip, service.port);
                 if let Some(first) = keys.insert(key, s) {
                     let field = if service.fwmark.is_some() { "fwmark" } else { "port" };
                     error(
@@ -332,6 +331,20 @@ fn check_service(path: &str, service: &Service) -> Result<(), TopologyError> {
         )?,
         _ => {}
     }
+    // ipvsadm's parse_sched_flags(): "incompatible scheduler flag".
+    let scheduler = service.scheduler.kind();
+    for (i, f) in service.flags.iter().enumerate() {
+        if let Some(own) = f.sched_flag().and_then(|w| w.scheduler().filter(|&s| s != scheduler)) {
+            error(
+                format!("{path}.flags[{i}]"),
+                format!(
+                    "{} is a flag of the {own} scheduler, not of {scheduler} (ipvsadm refuses it; \
+                     flag_1..flag_3 name the bits for any scheduler)",
+                    f.sched_flag().map_or("", lvs_ipvs::SchedFlag::name)
+                ),
+            )?;
+        }
+    }
     if let Some(mask) = service.netmask {
         let family_ok = !matches!(
             (service.vip, mask),
@@ -474,6 +487,11 @@ mod tests {
         assert!(topo(&BASE.replace("port: 443", "port: 0, persistence_s: Some(300)")).expand().is_ok());
         let e = expand_err(&BASE.replace("port: 443", "port: 80"));
         assert_eq!(e.path, "directors[0].services[1].port");
+        let e = expand_err(&BASE.replace("port: 443", "port: 443, flags: [one_packet, mh_port]"));
+        assert_eq!(e.path, "directors[0].services[1].flags[1]");
+        assert!(e.message.starts_with("mh-port is a flag of the mh scheduler, not of "), "{}", e.message);
+        let ok = BASE.replace("port: 443", "port: 443, scheduler: mh, flags: [mh_port, flag_3]");
+        assert!(topo(&ok).expand().is_ok());
         let e = expand_err(&BASE.replace("port: 443", r#"port: 443, netmask: Some("255.0.255.0")"#));
         assert_eq!(e.path, "directors[0].services[1].netmask");
         let e = expand_err(&BASE.replace("port: 443", r#"port: 443, netmask: Some("ffff::")"#));

@@ -28,8 +28,7 @@ pub use ha::{
     SyncMode,
 };
 pub use model::{
-    Backend, Channel, Cpu, Director, Flag, Forwarding, Protocol, RealServer, Scheduler, Server, Service,
-    Timeouts, Topology,
+    Backend, Channel, Cpu, Director, Flag, RealServer, Scheduler, Server, Service, Timeouts, Topology,
 };
 
 /// A built-in topology.
@@ -117,6 +116,7 @@ pub mod import;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lvs_ipvs::Forwarding;
 
     #[test]
     fn every_named_topology_parses_and_expands() {
@@ -150,13 +150,13 @@ mod tests {
             (s.vip.unwrap().to_string(), s.port, s.scheduler),
             ("172.17.60.201".into(), 80, Scheduler::Rr)
         );
-        assert!(s.real_servers.iter().all(|r| r.forwarding == Forwarding::NAT));
+        assert!(s.real_servers.iter().all(|r| r.forwarding == Forwarding::Masq));
         assert!(nat.servers.iter().all(|r| r.gateway.as_deref() == Some("lvs") && r.cpu.cores == 1));
         assert_eq!(d.external.bandwidth_mbps, Some(100.0));
 
         let dr = named("tutorial-dr").unwrap().topology().expand().unwrap();
         let tun = named("tutorial-tun").unwrap().topology().expand().unwrap();
-        for (t, fwd) in [(&dr, Forwarding::DR), (&tun, Forwarding::TUN)] {
+        for (t, fwd) in [(&dr, Forwarding::DirectRouting), (&tun, Forwarding::Tunnel)] {
             let addrs: Vec<String> = t.servers.iter().map(|s| s.address.to_string()).collect();
             assert_eq!(addrs, ["172.17.60.199", "172.17.60.200"]);
             assert!(t.directors[0].services[0].real_servers.iter().all(|r| r.forwarding == fwd));
@@ -170,6 +170,45 @@ mod tests {
         assert_eq!(farm.directors[0].services[1].real_servers.len(), 4);
         let tiers = named("three-tier").unwrap().topology().expand().unwrap();
         assert!(tiers.servers.iter().all(|s| s.backend.as_deref() == Some("db")));
+    }
+
+    #[test]
+    fn protocol_and_forwarding_keep_the_scenario_words() {
+        use lvs_ipvs::Protocol;
+        let s: Service = ron::from_str("(real_servers: [(server: \"a\")])").unwrap();
+        assert_eq!((s.protocol, s.real_servers[0].forwarding), (Protocol::Tcp, Forwarding::Masq));
+        for (word, p) in [("TCP", Protocol::Tcp), ("UDP", Protocol::Udp), ("SCTP", Protocol::Sctp)] {
+            let s: Service = ron::from_str(&format!("(protocol: {word})")).unwrap();
+            assert_eq!(s.protocol, p);
+            assert_eq!(ron::to_string(&p).unwrap(), word);
+        }
+        for (word, f) in [
+            ("NAT", Forwarding::Masq),
+            ("DR", Forwarding::DirectRouting),
+            ("TUN", Forwarding::Tunnel),
+            ("Local", Forwarding::Local),
+        ] {
+            let r: RealServer = ron::from_str(&format!("(server: \"a\", forwarding: {word})")).unwrap();
+            assert_eq!(r.forwarding, f);
+            assert_eq!(ron::to_string(&f).unwrap(), word);
+        }
+        // The Rust names are not words of the format.
+        assert!(ron::from_str::<Service>("(protocol: Tcp)").is_err());
+        assert!(ron::from_str::<RealServer>("(server: \"a\", forwarding: Masq)").is_err());
+    }
+
+    #[test]
+    fn flags_map_to_ipvsadms_words() {
+        use lvs_ipvs::{SchedFlag, SvcFlags};
+        let s: Service = ron::from_str("(flags: [flag_1, flag_2, flag_3, mh_port, one_packet])").unwrap();
+        let words: Vec<_> = s.flags.iter().map(|f| f.sched_flag().map(SchedFlag::name)).collect();
+        assert_eq!(words, [Some("flag-1"), Some("flag-2"), Some("flag-3"), Some("mh-port"), None]);
+        let bits = s.flags.iter().fold(0, |b, f| b | f.bit());
+        let all = SvcFlags::SCHED1 | SvcFlags::SCHED2 | SvcFlags::SCHED3 | SvcFlags::ONEPACKET;
+        assert_eq!(bits, all);
+        for f in SchedFlag::ALL {
+            assert_eq!(Flag::from_sched_flag(f).sched_flag(), Some(f));
+        }
     }
 
     #[test]

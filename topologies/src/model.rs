@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 
+use lvs_ipvs::{Forwarding, Protocol, SchedFlag};
 use serde::{Deserialize, Serialize};
 
 /// A cluster's machines and virtual services.
@@ -185,40 +186,8 @@ impl Scheduler {
     }
 }
 
-/// Transport protocol of a virtual service.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Protocol {
-    /// `-t`.
-    #[default]
-    TCP,
-    /// `-u`.
-    UDP,
-}
-
-/// Forwarding method of a real server (ipvsadm `-m`, `-g`, `-i`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Forwarding {
-    /// Network address translation, `-m`: replies return through the director.
-    #[default]
-    NAT,
-    /// Direct routing, `-g`: the director rewrites the MAC; replies go straight out.
-    DR,
-    /// IP-IP tunnelling, `-i`: replies go straight out.
-    TUN,
-}
-
-impl Forwarding {
-    /// ipvsadm's switch for it: `-m`, `-g` or `-i`.
-    pub const fn switch(self) -> &'static str {
-        match self {
-            Forwarding::NAT => "-m",
-            Forwarding::DR => "-g",
-            Forwarding::TUN => "-i",
-        }
-    }
-}
-
-/// Scheduler flags (`-b`) and the one-packet option (`-o`).
+/// Flags of a virtual service: the scheduler flags (`-b`, one per [`SchedFlag`] word,
+/// written in snake case: `sh_fallback`, `flag_1`, ...) and the one-packet option (`-o`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Flag {
@@ -230,30 +199,63 @@ pub enum Flag {
     MhFallback,
     /// `mh-port`.
     MhPort,
+    /// `flag-1`.
+    #[serde(rename = "flag_1")]
+    Flag1,
+    /// `flag-2`.
+    #[serde(rename = "flag_2")]
+    Flag2,
+    /// `flag-3`.
+    #[serde(rename = "flag_3")]
+    Flag3,
     /// `-o`: one-packet scheduling (UDP).
     OnePacket,
 }
 
 impl Flag {
-    /// Its name in ipvsadm's `-b` list (`sh-fallback`, ...); `None` for `-o`, which is an
-    /// option of its own.
-    pub const fn sched_flag_name(self) -> Option<&'static str> {
+    /// Its word in ipvsadm's `-b` list; `None` for `-o`, which is an option of its own.
+    pub const fn sched_flag(self) -> Option<SchedFlag> {
         match self {
-            Flag::ShFallback => Some("sh-fallback"),
-            Flag::ShPort => Some("sh-port"),
-            Flag::MhFallback => Some("mh-fallback"),
-            Flag::MhPort => Some("mh-port"),
+            Flag::ShFallback => Some(SchedFlag::ShFallback),
+            Flag::ShPort => Some(SchedFlag::ShPort),
+            Flag::MhFallback => Some(SchedFlag::MhFallback),
+            Flag::MhPort => Some(SchedFlag::MhPort),
+            Flag::Flag1 => Some(SchedFlag::Flag1),
+            Flag::Flag2 => Some(SchedFlag::Flag2),
+            Flag::Flag3 => Some(SchedFlag::Flag3),
             Flag::OnePacket => None,
+        }
+    }
+
+    /// The schema's flag for an ipvsadm `-b` word.
+    pub const fn from_sched_flag(f: SchedFlag) -> Flag {
+        match f {
+            SchedFlag::ShFallback => Flag::ShFallback,
+            SchedFlag::ShPort => Flag::ShPort,
+            SchedFlag::MhFallback => Flag::MhFallback,
+            SchedFlag::MhPort => Flag::MhPort,
+            SchedFlag::Flag1 => Flag::Flag1,
+            SchedFlag::Flag2 => Flag::Flag2,
+            SchedFlag::Flag3 => Flag::Flag3,
+        }
+    }
+
+    /// The [`lvs_ipvs::SvcFlags`] bit it sets.
+    pub const fn bit(self) -> u32 {
+        match self.sched_flag() {
+            Some(f) => f.bit(),
+            None => lvs_ipvs::SvcFlags::ONEPACKET,
         }
     }
 }
 
 /// A virtual service (`ipvsadm -A`) and its real servers (`ipvsadm -a`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
-    /// `TCP` or `UDP` (ignored for a firewall-mark service).
-    #[serde(default)]
+    /// `TCP` or `UDP` (ignored for a firewall-mark service); `SCTP` is refused by the
+    /// scenario builder (the simulated clients speak TCP or UDP).
+    #[serde(default = "tcp")]
     pub protocol: Protocol,
     /// Virtual IP; leave out for a firewall-mark service.
     #[serde(default)]
@@ -286,13 +288,30 @@ pub struct Service {
     pub check: Option<crate::HealthCheck>,
 }
 
+impl Default for Service {
+    fn default() -> Self {
+        Service {
+            protocol: tcp(),
+            vip: None,
+            port: 0,
+            fwmark: None,
+            scheduler: Scheduler::default(),
+            flags: Vec::new(),
+            persistence_s: None,
+            netmask: None,
+            real_servers: Vec::new(),
+            check: None,
+        }
+    }
+}
+
 impl Service {
     /// The port a real server listens on: its own if given, else the service's. Like
     /// ipvsadm, direct routing and tunnelling always use the service's port (except for a
     /// firewall-mark service, where 0 means "the client's destination port").
     pub fn real_port(&self, rs: &RealServer) -> u16 {
         match (self.fwmark, rs.forwarding) {
-            (None, Forwarding::DR | Forwarding::TUN) => self.port,
+            (None, Forwarding::DirectRouting | Forwarding::Tunnel | Forwarding::Local) => self.port,
             _ => rs.port.unwrap_or(self.port),
         }
     }
@@ -307,8 +326,9 @@ pub struct RealServer {
     /// Its port; default the service's (DR and TUN always use the service's).
     #[serde(default)]
     pub port: Option<u16>,
-    /// Forwarding method.
-    #[serde(default)]
+    /// Forwarding method: `NAT` (the default), `DR` or `TUN` (`Local` is refused by the
+    /// scenario builder: the simulator does not model a director serving the VIP itself).
+    #[serde(default = "nat")]
     pub forwarding: Forwarding,
     /// `-w`, 0..=65535 (0 quiesces it).
     #[serde(default = "one")]
@@ -319,10 +339,25 @@ pub struct RealServer {
     /// `-y`: lower connection threshold.
     #[serde(default)]
     pub lower: u32,
+    /// TUN only: the encapsulation ipvsadm's `--tun-type`, `--tun-port`, `--tun-csum` and
+    /// `--tun-remcsum` set, e.g. `Some((kind: gue, port: 6080, flags: 1))` (flags: 1 =
+    /// csum, 2 = remcsum); none is ipip. The simulator keeps it as data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<lvs_ipvs::Tunnel>,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// The schema's default protocol.
+pub(crate) fn tcp() -> Protocol {
+    Protocol::Tcp
+}
+
+/// The schema's default forwarding method (ipvsadm's is DR; a scenario's is NAT).
+pub(crate) fn nat() -> Forwarding {
+    Forwarding::Masq
 }
 
 /// A real server, or with `count` a numbered group of identical ones.

@@ -16,12 +16,14 @@ use core::net::{IpAddr, SocketAddr};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use lvs_ipvs::ipvsadm::default_netmask;
 use lvs_ipvs::{
-    DestConfig, Forwarding, Protocol, SchedulerKind, ServiceConfig, SvcFlags, Tunnel, TunnelType,
+    DestConfig, Forwarding, PersistenceEngine, Protocol, SchedulerKind, ServiceConfig, SvcFlags, Tunnel,
+    TunnelType,
 };
 use lvs_sched::Duration;
 
-use crate::ipvs::{DestRow, Error, ServiceKey, default_netmask, dest_name, errno_meaning};
+use crate::ipvs::{DestRow, Error, ServiceKey, dest_name, errno_meaning};
 
 /// Runs `ipvsadm` (found on `PATH`).
 #[derive(Debug)]
@@ -284,7 +286,8 @@ fn parse_num<T: core::str::FromStr>(s: &str) -> Result<T, String> {
 
 fn parse_service_rule(tokens: &[&str]) -> Result<(ServiceKey, ServiceConfig), String> {
     let mut so = ServiceOpts::default();
-    let (mut scheduler, mut flags, mut persistence, mut netmask) = (SchedulerKind::Wlc, 0, None, None);
+    let (mut scheduler, mut flags, mut persistence, mut netmask, mut pe) =
+        (SchedulerKind::Wlc, 0, None, None, None);
     let mut it = tokens.iter().copied().peekable();
     while let Some(tok) = it.next() {
         if so.take(tok, &mut it)? {
@@ -322,14 +325,18 @@ fn parse_service_rule(tokens: &[&str]) -> Result<(ServiceKey, ServiceConfig), St
                 }
             }
             "--pe" | "pe" => {
-                value(tok, &mut it)?; // a persistence engine: not part of ServiceConfig
+                let v = value(tok, &mut it)?;
+                pe = Some(
+                    PersistenceEngine::from_name(v)
+                        .ok_or_else(|| format!("unknown persistence engine {v:?}"))?,
+                );
             }
             other => return Err(format!("unknown service option {other:?}")),
         }
     }
     let key = so.key()?;
     let netmask = netmask.unwrap_or(default_netmask(&key));
-    Ok((key, ServiceConfig { scheduler, flags: SvcFlags(flags), persistence, netmask }))
+    Ok((key, ServiceConfig { scheduler, flags: SvcFlags(flags), persistence, netmask, pe }))
 }
 
 /// `RIP:PORT`, `[RIP6]:PORT`, or an address alone (port 0, as for firewall marks).

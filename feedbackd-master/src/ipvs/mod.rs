@@ -41,16 +41,10 @@ pub use lvs_ipvs::ServiceKey;
 /// `fwm6:1` (IPv6).
 pub use feedbackd_proto::types::parse_service;
 
-/// The netmask ipvsadm gives a service when `-M` is not: `255.255.255.255` (as the
-/// host-order `u32` [`ServiceConfig::netmask`] holds it) or `/128`.
-pub fn default_netmask(key: &ServiceKey) -> u32 {
-    if key.is_ipv6() { 128 } else { u32::MAX }
-}
-
 /// The service `ipvsadm -A KEY -s SCHEDULER` makes: no flags, not persistent, the
 /// default netmask of its family.
 pub fn service_config(key: &ServiceKey, scheduler: SchedulerKind) -> ServiceConfig {
-    ServiceConfig { netmask: default_netmask(key), ..ServiceConfig::new(scheduler) }
+    ServiceConfig { netmask: lvs_ipvs::ipvsadm::default_netmask(key), ..ServiceConfig::new(scheduler) }
 }
 
 /// A real server as the kernel lists it (GET_DEST, `ipvsadm -L`): what was set, which an

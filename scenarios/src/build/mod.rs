@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use lvs_ipvs::ServiceKey;
 use lvs_ipvs::tcp::Timeouts;
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
-use lvs_sched::{Duration, Protocol, SvcFlags, Time};
+use lvs_sched::{Duration, Forwarding, Protocol, SvcFlags, Time};
 use sim_core::arrival::{ArrivalProcess, parse_trace_csv};
 use sim_core::cpu::CpuConfig;
 use sim_core::dist;
@@ -15,7 +15,7 @@ use sim_core::model::{
     FeedbackLink as SimFeedbackLink, MAX_WEIGHT, PopulationConfig, ServerConfig, ServiceConfig,
     Transport as SimTransport,
 };
-use topologies::{Channel, Flag, Forwarding, Topology};
+use topologies::{Channel, Topology};
 
 use crate::doc::{Doc, offset_of, parse_path};
 use crate::files::{self, FileAccess};
@@ -288,7 +288,7 @@ impl Builder<'_> {
         let group = t.ha.as_ref().map(|h| h.directors.as_slice()).unwrap_or_default();
         let in_group = |n: &str| group.iter().any(|m| m == n);
         match forwarding {
-            Forwarding::DR if server.segment != d.segment => Err(self.err(
+            Forwarding::DirectRouting if server.segment != d.segment => Err(self.err(
                 path,
                 format!(
                     "real server {name:?} is on segment {:?} but director {:?} is on {:?}: \
@@ -297,7 +297,7 @@ impl Builder<'_> {
                     server.segment, d.name, d.segment, d.segment
                 ),
             )),
-            Forwarding::NAT
+            Forwarding::Masq
                 if server.gateway.as_deref() != Some(d.name.as_str())
                     && !(in_group(&d.name) && server.gateway.as_deref().is_some_and(in_group)) =>
             {
@@ -312,6 +312,11 @@ impl Builder<'_> {
                     ),
                 ))
             }
+            Forwarding::Local => Err(self.err(
+                path,
+                "the Local forwarding method (the director serving the VIP itself) is not \
+                 modelled: use NAT, DR or TUN",
+            )),
             _ => Ok(()),
         }
     }
@@ -334,75 +339,7 @@ impl Builder<'_> {
             );
             let mut services = Vec::new();
             for (si, svc) in d.services.iter().enumerate() {
-                let sp = format!("{p}.services[{si}]");
-                let addr = match (svc.fwmark, svc.vip) {
-                    (Some(m), _) => ServiceKey::fwmark(m),
-                    (None, Some(vip)) => {
-                        ServiceKey::Addr { protocol: protocol(svc.protocol), addr: vip, port: svc.port }
-                    }
-                    (None, None) => return Err(self.err(&sp, "needs a `vip` (or a `fwmark`)")),
-                };
-                let mut flags = SvcFlags::default();
-                for f in &svc.flags {
-                    flags.0 |= match f {
-                        Flag::ShFallback | Flag::MhFallback => SvcFlags::SCHED1,
-                        Flag::ShPort | Flag::MhPort => SvcFlags::SCHED2,
-                        Flag::OnePacket => SvcFlags::ONEPACKET,
-                    };
-                }
-                let netmask = match svc.netmask {
-                    None => u32::MAX,
-                    Some(IpAddr::V4(m)) => {
-                        let m = u32::from(m);
-                        if m.leading_ones() + m.trailing_zeros() != 32 {
-                            return Err(
-                                self.err(&format!("{sp}.netmask"), "not a netmask (ones, then zeros)")
-                            );
-                        }
-                        m
-                    }
-                    Some(IpAddr::V6(_)) => {
-                        return Err(self.err(
-                            &format!("{sp}.netmask"),
-                            "expected an IPv4 netmask such as 255.255.255.0",
-                        ));
-                    }
-                };
-                let mut dests = Vec::new();
-                for (ri, rs) in svc.real_servers.iter().enumerate() {
-                    let Some(&server) = index.get(rs.server.as_str()) else {
-                        return Err(self.err(
-                            &format!("{sp}.real_servers[{ri}].server"),
-                            format!("no real server named {:?}", rs.server),
-                        ));
-                    };
-                    let fwd = match rs.forwarding {
-                        Forwarding::NAT => lvs_sched::Forwarding::Masq,
-                        Forwarding::DR => lvs_sched::Forwarding::DirectRouting,
-                        Forwarding::TUN => lvs_sched::Forwarding::Tunnel,
-                    };
-                    let port = match rs.forwarding {
-                        Forwarding::NAT => rs.port.unwrap_or(svc.port),
-                        _ => svc.port,
-                    };
-                    dests.push(DestConfig {
-                        server,
-                        port,
-                        fwd,
-                        weight: rs.weight,
-                        u_threshold: rs.upper,
-                        l_threshold: rs.lower,
-                    });
-                }
-                services.push(ServiceConfig {
-                    addr,
-                    scheduler: svc.scheduler.kind(),
-                    flags,
-                    persistence: svc.persistence_s.map(secs),
-                    netmask,
-                    check: svc.check.as_ref().map(|c| self.check(&sp, t, svc, c)).transpose()?,
-                    dests,
-                });
+                services.push(self.service(&format!("{p}.services[{si}]"), t, svc, &index)?);
             }
             out.push(DirectorConfig {
                 external: DuplexLink {
@@ -428,6 +365,88 @@ impl Builder<'_> {
         Ok(out)
     }
 
+    /// A virtual service and its real servers (`index`: server name → index).
+    fn service(
+        &self,
+        sp: &str,
+        t: &Topology,
+        svc: &topologies::Service,
+        index: &std::collections::HashMap<&str, usize>,
+    ) -> Result<ServiceConfig, Error> {
+        let addr = match (svc.fwmark, svc.vip) {
+            (Some(m), _) => ServiceKey::fwmark(m),
+            (None, Some(_)) if svc.protocol == Protocol::Sctp => {
+                return Err(self.err(
+                    &format!("{sp}.protocol"),
+                    "SCTP services are not modelled (the simulated clients speak TCP or UDP)",
+                ));
+            }
+            (None, Some(vip)) => ServiceKey::Addr { protocol: svc.protocol, addr: vip, port: svc.port },
+            (None, None) => return Err(self.err(sp, "needs a `vip` (or a `fwmark`)")),
+        };
+        let mut dests = Vec::new();
+        for (ri, rs) in svc.real_servers.iter().enumerate() {
+            let Some(&server) = index.get(rs.server.as_str()) else {
+                return Err(self.err(
+                    &format!("{sp}.real_servers[{ri}].server"),
+                    format!("no real server named {:?}", rs.server),
+                ));
+            };
+            let port = match rs.forwarding {
+                Forwarding::Masq => rs.port.unwrap_or(svc.port),
+                _ => svc.port,
+            };
+            dests.push(DestConfig {
+                server,
+                port,
+                fwd: rs.forwarding,
+                weight: rs.weight,
+                u_threshold: rs.upper,
+                l_threshold: rs.lower,
+            });
+        }
+        Ok(ServiceConfig {
+            addr,
+            scheduler: svc.scheduler.kind(),
+            flags: SvcFlags(svc.flags.iter().fold(0, |bits, f| bits | f.bit())),
+            persistence: svc.persistence_s.map(secs),
+            netmask: self.netmask(&format!("{sp}.netmask"), &addr, svc.netmask)?,
+            check: svc.check.as_ref().map(|c| self.check(sp, t, svc, c)).transpose()?,
+            dests,
+        })
+    }
+
+    /// The persistence granularity as lvs-ipvs keeps it: an IPv4 mask as a host-order
+    /// `u32` (default /32), an IPv6 one as its prefix length (default 128). The mask must
+    /// be contiguous and of the service's family; a firewall-mark service is IPv4 in the
+    /// simulator (its table looks marks up as IPv4 services).
+    fn netmask(&self, path: &str, key: &ServiceKey, mask: Option<IpAddr>) -> Result<u32, Error> {
+        let Some(mask) = mask else { return Ok(if key.is_ipv6() { 128 } else { u32::MAX }) };
+        let bits = match mask {
+            IpAddr::V4(m) => u128::from(u32::from(m)) << 96,
+            IpAddr::V6(m) => u128::from(m),
+        };
+        if bits.leading_ones() + bits.trailing_zeros() < 128 {
+            return Err(self.err(path, format!("{mask} is not a netmask (ones, then zeros)")));
+        }
+        let what = match key {
+            ServiceKey::Fwmark { .. } => "firewall-mark service (IPv4 in the simulator)",
+            _ => "service",
+        };
+        match (mask, key.is_ipv6()) {
+            (IpAddr::V4(m), false) => Ok(u32::from(m)),
+            (IpAddr::V6(_), true) => Ok(bits.leading_ones()),
+            (IpAddr::V4(_), true) => Err(self.err(
+                path,
+                format!("{mask} is an IPv4 netmask but the {what} is IPv6 (such as ffff:ffff:ffff:ffff::)"),
+            )),
+            (IpAddr::V6(_), false) => Err(self.err(
+                path,
+                format!("{mask} is an IPv6 netmask but the {what} is IPv4 (such as 255.255.255.0)"),
+            )),
+        }
+    }
+
     /// A service's health check: the checker's defaults filled in, the fallback resolved
     /// (added with weight 1, on the service's port unless NAT gives its own).
     fn check(
@@ -445,11 +464,8 @@ impl Builder<'_> {
                     format!("no server named {:?}", fb.server),
                 ));
             };
-            let (fwd, port) = match fb.forwarding {
-                Forwarding::NAT => (lvs_sched::Forwarding::Masq, fb.port.unwrap_or(svc.port)),
-                Forwarding::DR => (lvs_sched::Forwarding::DirectRouting, svc.port),
-                Forwarding::TUN => (lvs_sched::Forwarding::Tunnel, svc.port),
-            };
+            let fwd = fb.forwarding;
+            let port = if fwd == Forwarding::Masq { fb.port.unwrap_or(svc.port) } else { svc.port };
             cfg.fallback = Some(DestConfig { server, port, fwd, weight: 1, u_threshold: 0, l_threshold: 0 });
         }
         Ok(cfg)
@@ -693,13 +709,6 @@ impl Builder<'_> {
 /// members.
 fn find_server<'t>(t: &'t Topology, name: &str) -> Option<&'t topologies::Server> {
     t.servers.iter().find(|s| s.name == name || s.member_names().any(|m| m == name))
-}
-
-fn protocol(p: topologies::Protocol) -> Protocol {
-    match p {
-        topologies::Protocol::TCP => Protocol::Tcp,
-        topologies::Protocol::UDP => Protocol::Udp,
-    }
 }
 
 fn channel(c: &Channel) -> ChannelConfig {

@@ -8,7 +8,9 @@ use sim_core::ha::{Failover as SimFailover, HeartbeatConfig, Medium, SyncMode};
 
 use super::keepalived::prefixed;
 use super::{Group, expanded, secs, service_vips};
-use crate::{Failover, Forwarding, Topology};
+use lvs_ipvs::Forwarding;
+
+use crate::{Failover, Topology};
 
 /// heartbeat's time syntax: whole seconds, else milliseconds (`500ms`).
 fn hb_time(d: lvs_sched::Duration) -> String {
@@ -120,7 +122,7 @@ pub fn haresources(topo: &Topology) -> Option<String> {
         let script = if vip.is_ipv4() { "IPaddr2" } else { "IPv6addr" };
         res.push(format!("{script}::{}/{}", prefixed(vip, g.ha.vip_prefix), g.ha.external_interface));
     }
-    let nat = primary.services.iter().flat_map(|s| &s.real_servers).any(|r| r.forwarding == Forwarding::NAT);
+    let nat = primary.services.iter().flat_map(|s| &s.real_servers).any(|r| r.forwarding == Forwarding::Masq);
     if nat {
         let script = if primary.address.is_ipv4() { "IPaddr2" } else { "IPv6addr" };
         res.push(format!(

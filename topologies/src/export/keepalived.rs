@@ -7,10 +7,11 @@ use std::net::IpAddr;
 use sim_core::ha::{CheckKind as SimKind, HealthCheckConfig, OnFailure, SyncMode, VrrpConfig};
 
 use super::{
-    Group, expanded, forwarding_name, protocol_name, secs, server, service_vips, sync_sysctls, sysctls,
-    whole_seconds,
+    Group, expanded, forwarding_name, secs, server, service_vips, sync_sysctls, sysctls, whole_seconds,
 };
-use crate::{CheckKind, Director, Failover, Forwarding, Protocol, Service, Side, Topology};
+use lvs_ipvs::{Forwarding, Protocol, SchedFlag};
+
+use crate::{CheckKind, Director, Failover, Service, Side, Topology};
 
 /// `keepalived.conf` for the director(s): a `virtual_server` block per service
 /// (`delay_loop`, `lb_algo`, `lb_kind`, `persistence_timeout`, `protocol`, `sorry_server`)
@@ -196,7 +197,7 @@ fn vrrp_instances(
         .services
         .iter()
         .flat_map(|s| &s.real_servers)
-        .any(|rs| rs.forwarding == Forwarding::NAT)
+        .any(|rs| rs.forwarding == Forwarding::Masq)
         .then(|| topo.directors[g.members[0]].address);
     for (i, (&side, name)) in v.interfaces.iter().zip(&names).enumerate() {
         let side = Side::from(side);
@@ -280,7 +281,7 @@ fn virtual_server(out: &mut String, topo: &Topology, service: &Service) {
         }
     }
     let check = service.check.as_ref().map(|c| (c, c.config()));
-    let kind = service.real_servers.first().map_or(Forwarding::NAT, |rs| rs.forwarding);
+    let kind = service.real_servers.first().map_or(Forwarding::Masq, |rs| rs.forwarding);
     let delay_loop = check.as_ref().map_or_else(|| "6".to_owned(), |(_, c)| secs(c.interval));
     let _ = writeln!(out, "    delay_loop {delay_loop}");
     let _ = writeln!(out, "    lb_algo {}", service.scheduler.name());
@@ -292,14 +293,14 @@ fn virtual_server(out: &mut String, topo: &Topology, service: &Service) {
         let _ = writeln!(out, "    persistence_granularity {mask}");
     }
     for flag in &service.flags {
-        let _ = writeln!(out, "    {}", flag.sched_flag_name().unwrap_or("ops"));
+        let _ = writeln!(out, "    {}", flag.sched_flag().map_or("ops", SchedFlag::name));
     }
-    let _ = writeln!(out, "    protocol {}", protocol_name(service.protocol));
+    let _ = writeln!(out, "    protocol {}", service.protocol.name());
     if let Some(fb) = check.as_ref().and_then(|(c, _)| c.fallback.as_ref()) {
         match server(topo, &fb.server) {
             Some(s) => {
                 let port = match fb.forwarding {
-                    Forwarding::NAT => fb.port.unwrap_or(service.port),
+                    Forwarding::Masq => fb.port.unwrap_or(service.port),
                     _ => service.port,
                 };
                 let _ = writeln!(out, "    sorry_server {} {port}", s.address);
@@ -333,7 +334,7 @@ fn virtual_server(out: &mut String, topo: &Topology, service: &Service) {
             out.push_str("        inhibit_on_failure\n");
         }
         let check_port = if port != 0 { port } else { service.port };
-        if service.protocol == Protocol::UDP && service.fwmark.is_none() {
+        if service.protocol == Protocol::Udp && service.fwmark.is_none() {
             let _ = writeln!(out, "        ! UDP: no TCP_CHECK; add a MISC_CHECK to health-check it");
         } else if check_port == 0 {
             let _ = writeln!(out, "        ! no port to check: add a checker by hand");

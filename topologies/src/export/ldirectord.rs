@@ -7,7 +7,9 @@ use lvs_sched::Duration;
 use sim_core::ha::{HealthCheckConfig, OnFailure};
 
 use super::{Group, addr_port, expanded, server, whole_seconds};
-use crate::{CheckKind, Forwarding, Protocol, Service, Topology};
+use lvs_ipvs::{Forwarding, Protocol};
+
+use crate::{CheckKind, Service, Topology};
 
 /// `ldirectord.cf` for one director (by name; `None` if there is none). With a
 /// fail-over group, every member runs the same file (heartbeat starts ldirectord on the
@@ -100,9 +102,9 @@ fn settings(out: &mut String, indent: &str, c: &HealthCheckConfig, global: Optio
 
 fn method(f: Forwarding) -> &'static str {
     match f {
-        Forwarding::NAT => "masq",
-        Forwarding::DR => "gate",
-        Forwarding::TUN => "ipip",
+        Forwarding::Masq => "masq",
+        Forwarding::Local | Forwarding::DirectRouting => "gate",
+        Forwarding::Tunnel => "ipip",
     }
 }
 
@@ -111,7 +113,12 @@ fn virtual_section(out: &mut String, topo: &Topology, service: &Service, global:
     let (virt, protocol) = match (service.fwmark, service.vip) {
         (Some(mark), _) => (mark.to_string(), "fwm"),
         (None, Some(vip)) => {
-            (addr_port(vip, service.port), if service.protocol == Protocol::UDP { "udp" } else { "tcp" })
+            let protocol = match service.protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+                Protocol::Sctp => "sctp",
+            };
+            (addr_port(vip, service.port), protocol)
         }
         (None, None) => {
             out.push_str("# a service with neither vip nor fwmark is left out\n");
@@ -141,7 +148,7 @@ fn virtual_section(out: &mut String, topo: &Topology, service: &Service, global:
         match server(topo, &fb.server) {
             Some(s) => {
                 let port = match fb.forwarding {
-                    Forwarding::NAT => fb.port.unwrap_or(service.port),
+                    Forwarding::Masq => fb.port.unwrap_or(service.port),
                     _ => service.port,
                 };
                 let _ =
@@ -169,8 +176,11 @@ fn virtual_section(out: &mut String, topo: &Topology, service: &Service, global:
         }
     };
     let _ = writeln!(out, "{t}scheduler = {}", service.scheduler.name());
-    let flags: Vec<&str> =
-        service.flags.iter().map(|f| f.sched_flag_name().unwrap_or("one-packet")).collect();
+    let flags: Vec<&str> = service
+        .flags
+        .iter()
+        .map(|f| f.sched_flag().map_or("one-packet", lvs_ipvs::SchedFlag::name))
+        .collect();
     if !flags.is_empty() {
         let _ = writeln!(out, "{t}# flags {}: ldirectord cannot set them (ipvsadm -E)", flags.join(","));
     }

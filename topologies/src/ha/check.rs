@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use sim_core::ha as sim;
 
 use super::{duration, error, ms, secs, word};
-use crate::{Forwarding, TopologyError};
+use lvs_ipvs::Forwarding;
+
+use crate::TopologyError;
 
 /// Health checking of a virtual service's real servers, as ldirectord or keepalived do it.
 /// A field left out takes the `checker`'s default.
@@ -97,8 +99,8 @@ pub struct Fallback {
     /// Its port; default the service's (DR and TUN always use the service's).
     #[serde(default)]
     pub port: Option<u16>,
-    /// Forwarding method.
-    #[serde(default)]
+    /// Forwarding method: `NAT` (the default), `DR` or `TUN`.
+    #[serde(default = "crate::model::nat")]
     pub forwarding: Forwarding,
 }
 

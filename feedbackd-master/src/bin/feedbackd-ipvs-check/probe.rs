@@ -92,6 +92,7 @@ fn make_services() -> anyhow::Result<Vec<(ServiceKey, ServiceConfig)>> {
             flags: SvcFlags(SvcFlags::PERSISTENT),
             persistence: Some(Duration::from_secs(timeout_s)),
             netmask,
+            pe: None,
         };
         (key(k), config)
     };
