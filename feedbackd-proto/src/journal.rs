@@ -72,7 +72,7 @@ use lvs_sched::{Duration, Time};
 
 use lvs_ipvs::Forwarding;
 
-use crate::types::{AdminState, ConnId, RsKey, ServiceSpec, TableEntry};
+use crate::types::{AdminState, ConnId, RsKey, ServiceSpec, ServiceText, TableEntry, parse_service};
 
 use crate::wire::{self, Metric};
 use lvs_ipvs::{AddrPort, Protocol, ServiceKey};
@@ -392,13 +392,7 @@ fn list<T>(s: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
 }
 
 fn write_service(s: &mut String, k: &ServiceKey) {
-    let _ = match *k {
-        ServiceKey::Addr { protocol, addr, port } => {
-            write!(s, "{}:{}", protocol_name(protocol), AddrPort(addr, port))
-        }
-        ServiceKey::Fwmark { mark, ipv6: false } => write!(s, "fwm:{mark}"),
-        ServiceKey::Fwmark { mark, ipv6: true } => write!(s, "fwm6:{mark}"),
-    };
+    let _ = write!(s, "{}", ServiceText(*k));
 }
 
 fn write_rs(s: &mut String, k: &RsKey) {
@@ -669,23 +663,6 @@ fn parse_forwarding(v: &str) -> Result<Forwarding, String> {
         "dr" => Ok(Forwarding::DirectRouting),
         "tun" => Ok(Forwarding::Tunnel),
         other => Err(format!("{other:?} is not a forwarding method (nat, dr, tun)")),
-    }
-}
-
-/// `tcp:VIP:PORT`, `udp:...`, `sctp:...`, `fwm:MARK`, `fwm6:MARK`.
-fn parse_service(v: &str) -> Result<ServiceKey, String> {
-    let (kind, rest) =
-        v.split_once(':').ok_or_else(|| format!("{v:?} is not a service (tcp:VIP:PORT, fwm:MARK, ...)"))?;
-    match kind {
-        "fwm" | "fwm6" => {
-            let mark = rest.parse().map_err(|_| format!("{v:?}: {rest:?} is not a firewall mark"))?;
-            Ok(ServiceKey::Fwmark { mark, ipv6: kind == "fwm6" })
-        }
-        _ => {
-            let protocol = parse_protocol(kind).map_err(|e| format!("service {v:?}: {e}"))?;
-            let (addr, port) = parse_socket(rest).map_err(|e| format!("service {v:?}: {e}"))?;
-            Ok(ServiceKey::Addr { protocol, addr, port })
-        }
     }
 }
 

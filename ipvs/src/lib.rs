@@ -117,9 +117,6 @@ pub enum IpvsError {
     /// `-ESRCH`: no such virtual service.
     #[error("no such virtual service (ESRCH)")]
     NoSuchService,
-    /// Something the table does not model (e.g. `--pe sip`); what, in ipvsadm's words.
-    #[error("{0} is not modelled by the simulator's IPVS table")]
-    NotModelled(&'static str),
     /// `-EINVAL`: a real server of another address family than its service's that is
     /// not tunnelled (`ip_vs_genl_set_cmd()`: only a tunnel crosses families).
     #[error("a real server of another address family than the service's must be tunnelled (EINVAL)")]
@@ -127,6 +124,9 @@ pub enum IpvsError {
     /// `-EINVAL`: a GUE tunnel without a port (`ip_vs_add_dest()`, `ip_vs_edit_dest()`).
     #[error("a GUE tunnel needs a port (EINVAL)")]
     TunnelPort,
+    /// Something the table does not model (e.g. `--pe sip`); what, in ipvsadm's words.
+    #[error("{0} is not modelled by the simulator's IPVS table")]
+    NotModelled(&'static str),
     /// A real-server refusal.
     #[error(transparent)]
     Dest(#[from] lvs_sched::Error),
@@ -135,7 +135,8 @@ pub enum IpvsError {
 impl IpvsError {
     /// The kernel's errno for this refusal, positive (Linux numbering: `ESRCH` 3,
     /// `ENOENT` 2, `EEXIST` 17, `EINVAL` 22, `ERANGE` 34), as IPVS's netlink and
-    /// sockopt calls return it negated.
+    /// sockopt calls return it negated. [`IpvsError::NotModelled`], which a kernel would
+    /// accept, is `EOPNOTSUPP` (95).
     pub const fn errno(&self) -> i32 {
         const ENOENT: i32 = 2;
         const ESRCH: i32 = 3;
@@ -144,7 +145,6 @@ impl IpvsError {
         const ERANGE: i32 = 34;
         const EOPNOTSUPP: i32 = 95;
         match self {
-            // The kernel could; this table cannot.
             IpvsError::NotModelled(_) => EOPNOTSUPP,
             IpvsError::ServiceExists => EEXIST,
             IpvsError::NoSuchService => ESRCH,

@@ -1,16 +1,18 @@
 //! The dry-run backend: `lvs_ipvs`'s table (the one the simulator and `lvsim ipvs replay`
 //! run), seeded with the configured services. Changes are printed, one line each, as the
-//! `ipvsadm` command that would make them, written by lvs-ipvs's ipvsadm emitter
-//! (`dry-run: ipvsadm -e -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 37`), and refused as the
-//! kernel would refuse them, with the errno [`lvs_ipvs::IpvsError::errno`] gives: ESRCH, EEXIST, ENOENT, ERANGE, EINVAL.
+//! `ipvsadm` command that would make them, written by lvs-ipvs's one emitter
+//! ([`lvs_ipvs::ipvsadm::Command`], as `ipvsadm -S -n` writes: `dry-run: ipvsadm -e -t
+//! 10.0.0.1:80 -r 10.0.0.2:80 -m -w 37`), and refused as the kernel would refuse them,
+//! with the errno [`lvs_ipvs::IpvsError::errno`] gives: ESRCH, EEXIST, ENOENT, ERANGE,
+//! EINVAL.
 //!
 //! The table holds no connections here, so every row lists 0 active and 0 inactive.
 
 use core::net::IpAddr;
 
-use lvs_ipvs::{DestConfig, Ipvs, ServiceConfig};
+use lvs_ipvs::ipvsadm::Command;
+use lvs_ipvs::{DestConfig, Forwarding, Ipvs, ServiceConfig};
 
-use crate::ipvs::ipvsadm::{dest_args, service_args};
 use crate::ipvs::{DestRow, Error, ServiceKey, dest_name};
 
 /// The table: services in the order given, each with its real servers in kernel list
@@ -58,7 +60,7 @@ impl DryRunBackend {
         self.table
             .add_dest(*svc, rs)
             .map_err(|e| Error::table(format!("NEW_DEST {}", dest_name(svc, rs.addr, rs.port)), e))?;
-        print_change("-a", svc, rs);
+        print_change(Command::AddDest(*svc, *rs));
         Ok(())
     }
 
@@ -67,7 +69,7 @@ impl DryRunBackend {
         self.table
             .edit_dest(*svc, rs)
             .map_err(|e| Error::table(format!("SET_DEST {}", dest_name(svc, rs.addr, rs.port)), e))?;
-        print_change("-e", svc, rs);
+        print_change(Command::EditDest(*svc, *rs));
         Ok(())
     }
 
@@ -79,27 +81,24 @@ impl DryRunBackend {
     ) -> Result<(), Error> {
         let name = dest_name(svc, addr, port);
         self.table.del_dest(*svc, addr, port).map_err(|e| Error::table(format!("DEL_DEST {name}"), e))?;
-        let mut args = vec!["-d".to_owned()];
-        args.extend(service_args(svc));
-        args.extend(["-r".to_owned(), lvs_ipvs::AddrPort(addr, port).to_string()]);
-        println!("dry-run: ipvsadm {}", args.join(" "));
+        print_change(Command::DelDest(*svc, addr, port));
         Ok(())
     }
 }
 
-fn print_change(op: &str, svc: &ServiceKey, rs: &DestConfig) {
-    match dest_args(op, svc, rs) {
-        Ok(args) => println!("dry-run: ipvsadm {}", args.join(" ")),
-        // The "local" forwarding method has no ipvsadm flag.
-        Err(_) => println!(
+fn print_change(cmd: Command) {
+    match cmd {
+        // ipvsadm has no switch for the local method (it would write -g): say what is sent.
+        Command::AddDest(svc, rs) | Command::EditDest(svc, rs) if rs.fwd == Forwarding::Local => println!(
             "dry-run: {} {} fwd_method {} weight {} u_threshold {} l_threshold {}",
-            if op == "-a" { "NEW_DEST" } else { "SET_DEST" },
-            dest_name(svc, rs.addr, rs.port),
+            if matches!(cmd, Command::AddDest(..)) { "NEW_DEST" } else { "SET_DEST" },
+            dest_name(&svc, rs.addr, rs.port),
             rs.fwd.code(),
             rs.weight,
             rs.u_threshold,
             rs.l_threshold
         ),
+        cmd => println!("dry-run: ipvsadm {cmd}"),
     }
 }
 

@@ -24,9 +24,9 @@
 //! `ipvsadm -e` is given `-x`, `-y` and the forwarding flag too), so an unchanged field is
 //! one the caller passed unchanged.
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::IpAddr;
 
-use lvs_ipvs::{AddrPort, DestConfig, Forwarding, IpvsError, Protocol, SchedulerKind, ServiceConfig};
+use lvs_ipvs::{AddrPort, DestConfig, Forwarding, IpvsError, SchedulerKind, ServiceConfig};
 
 mod dryrun;
 mod ipvsadm;
@@ -36,38 +36,15 @@ pub mod netlink;
 /// state machine (it prints as `ipvsadm -L -n` does).
 pub use lvs_ipvs::ServiceKey;
 
-/// Parses a service as the master's command line names it: `tcp:10.0.0.1:80`,
-/// `udp:[::1]:53`, `sctp:10.0.0.1:9`, `fwm:1` (IPv4 firewall mark) or `fwm6:1` (IPv6).
-pub fn parse_service(s: &str) -> Result<ServiceKey, String> {
-    let (kind, rest) = s.split_once(':').ok_or_else(|| {
-        format!("service {s:?}: expected tcp:VIP:PORT, udp:VIP:PORT, sctp:VIP:PORT or fwm:MARK")
-    })?;
-    let protocol = match kind.to_ascii_lowercase().as_str() {
-        "tcp" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        "sctp" => Protocol::Sctp,
-        fwm @ ("fwm" | "fwm6") => {
-            let mark: u32 = rest.parse().map_err(|_| format!("service {s:?}: bad firewall mark {rest:?}"))?;
-            if mark == 0 {
-                return Err(format!("service {s:?}: the firewall mark must be greater than zero"));
-            }
-            return Ok(ServiceKey::Fwmark { mark, ipv6: fwm == "fwm6" });
-        }
-        other => return Err(format!("service {s:?}: unknown kind {other:?} (tcp, udp, sctp, fwm, fwm6)")),
-    };
-    let sa: SocketAddr = rest
-        .parse()
-        .map_err(|_| format!("service {s:?}: expected VIP:PORT, with an IPv6 VIP in brackets"))?;
-    Ok(ServiceKey::Addr { protocol, addr: sa.ip(), port: sa.port() })
-}
-
-/// The netmask ipvsadm gives a service when `-M` is not (lvs-ipvs's, re-exported).
-pub use lvs_ipvs::ipvsadm::default_netmask;
+/// Parses a service as the master's command line (and its journal) names it:
+/// `tcp:10.0.0.1:80`, `udp:[::1]:53`, `sctp:10.0.0.1:9`, `fwm:1` (IPv4 firewall mark) or
+/// `fwm6:1` (IPv6).
+pub use feedbackd_proto::types::parse_service;
 
 /// The service `ipvsadm -A KEY -s SCHEDULER` makes: no flags, not persistent, the
 /// default netmask of its family.
 pub fn service_config(key: &ServiceKey, scheduler: SchedulerKind) -> ServiceConfig {
-    ServiceConfig { netmask: default_netmask(key), ..ServiceConfig::new(scheduler) }
+    ServiceConfig { netmask: lvs_ipvs::ipvsadm::default_netmask(key), ..ServiceConfig::new(scheduler) }
 }
 
 /// A real server as the kernel lists it (GET_DEST, `ipvsadm -L`): what was set, which an
@@ -273,6 +250,8 @@ impl Backend {
 
 #[cfg(test)]
 mod tests {
+    use lvs_ipvs::Protocol;
+
     use super::*;
 
     fn v4(s: &str) -> IpAddr {

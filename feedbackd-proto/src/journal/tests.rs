@@ -214,7 +214,7 @@ fn service() -> impl Strategy<Value = ServiceKey> {
             addr,
             port
         }),
-        (any::<u32>(), any::<bool>()).prop_map(|(mark, ipv6)| ServiceKey::Fwmark { mark, ipv6 }),
+        (1u32.., any::<bool>()).prop_map(|(mark, ipv6)| ServiceKey::Fwmark { mark, ipv6 }),
     ]
 }
 

@@ -19,12 +19,14 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use lvs_ipvs::{
-    AF_INET, AF_INET6, DestConfig, Forwarding, Protocol, SchedulerKind, ServiceConfig, SvcFlags, Tunnel,
-    TunnelType,
+    AF_INET, AF_INET6, DestConfig, Forwarding, PersistenceEngine, Protocol, SchedulerKind, ServiceConfig,
+    SvcFlags, Tunnel, TunnelType,
 };
 use lvs_sched::Duration;
 
-use crate::ipvs::{DestRow, Error, ServiceKey, default_netmask};
+use lvs_ipvs::ipvsadm::default_netmask;
+
+use crate::ipvs::{DestRow, Error, ServiceKey};
 
 /// `nlmsghdr` length.
 pub const NLMSG_HDRLEN: usize = 16;
@@ -100,6 +102,7 @@ pub mod svc_attr {
     pub const FLAGS: u16 = 7;
     pub const TIMEOUT: u16 = 8;
     pub const NETMASK: u16 = 9;
+    pub const PE_NAME: u16 = 11;
 }
 
 /// `IPVS_DEST_ATTR_*`.
@@ -486,11 +489,11 @@ pub fn find_attr(attrs: &[u8], want: u16) -> Result<&[u8], Error> {
 
 /// A service from the contents of a SERVICE nest (a NEW_SERVICE reply). The kernel-internal
 /// HASHED flag is cleared; the persistence timeout counts only with the PERSISTENT flag; an
-/// IPv4 netmask is turned to host order. A scheduler lvs-sched does not know is an error
-/// naming it.
+/// IPv4 netmask is turned to host order. A scheduler or persistence engine lvs-ipvs does
+/// not know is an error naming it.
 pub fn parse_service_attrs(nest: &[u8]) -> Result<(ServiceKey, ServiceConfig), Error> {
     let (mut af, mut protocol, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
-    let (mut scheduler, mut flags, mut timeout_s, mut netmask) = (None, 0, 0, None);
+    let (mut scheduler, mut flags, mut timeout_s, mut netmask, mut pe) = (None, 0, 0, None, None);
     for a in AttrIter::new(nest) {
         let (ty, v) = a?;
         match ty {
@@ -499,10 +502,11 @@ pub fn parse_service_attrs(nest: &[u8]) -> Result<(ServiceKey, ServiceConfig), E
             svc_attr::ADDR => addr = Some(v),
             svc_attr::PORT => port = Some(get_be16(v, "short PORT")?),
             svc_attr::FWMARK => fwmark = Some(get_u32(v, "short FWMARK")?),
-            svc_attr::SCHED_NAME => scheduler = Some(v.split(|&c| c == 0).next().unwrap_or(&[])),
+            svc_attr::SCHED_NAME => scheduler = Some(v),
             svc_attr::FLAGS => flags = get_u32(v, "short FLAGS")? & !SvcFlags::HASHED,
             svc_attr::TIMEOUT => timeout_s = get_u32(v, "short TIMEOUT")?,
             svc_attr::NETMASK => netmask = Some(get_u32(v, "short NETMASK")?),
+            svc_attr::PE_NAME => pe = Some(v),
             _ => {}
         }
     }
@@ -524,13 +528,9 @@ pub fn parse_service_attrs(nest: &[u8]) -> Result<(ServiceKey, ServiceConfig), E
         }
     };
     let name = scheduler.ok_or_else(|| malformed("service without SCHED_NAME"))?;
-    let scheduler =
-        core::str::from_utf8(name).ok().and_then(|n| n.parse::<SchedulerKind>().ok()).ok_or_else(|| {
-            Error::Other(format!(
-                "the kernel's virtual service {key} has the scheduler {:?}, which lvsim does not know",
-                String::from_utf8_lossy(name)
-            ))
-        })?;
+    let scheduler = known(&key, "scheduler", name, |n| n.parse::<SchedulerKind>().ok())?;
+    let pe =
+        pe.map(|name| known(&key, "persistence engine", name, PersistenceEngine::from_name)).transpose()?;
     let flags = SvcFlags(flags);
     let persistence = flags.has(SvcFlags::PERSISTENT).then(|| Duration::from_secs(u64::from(timeout_s)));
     let netmask = match netmask {
@@ -538,7 +538,18 @@ pub fn parse_service_attrs(nest: &[u8]) -> Result<(ServiceKey, ServiceConfig), E
         Some(m) if af == AF_INET => u32::from_be(m),
         Some(plen) => plen,
     };
-    Ok((key, ServiceConfig { scheduler, flags, persistence, netmask, pe: None }))
+    Ok((key, ServiceConfig { scheduler, flags, persistence, netmask, pe }))
+}
+
+/// A NUL-terminated name (SCHED_NAME, PE_NAME) that `parse` knows, or an error naming it.
+fn known<T>(key: &ServiceKey, what: &str, v: &[u8], parse: impl Fn(&str) -> Option<T>) -> Result<T, Error> {
+    let name = v.split(|&c| c == 0).next().unwrap_or(&[]);
+    core::str::from_utf8(name).ok().and_then(parse).ok_or_else(|| {
+        let name = String::from_utf8_lossy(name);
+        Error::Other(format!(
+            "the kernel's virtual service {key} has the {what} {name:?}, which lvsim does not know"
+        ))
+    })
 }
 
 /// A real server from the contents of a DEST nest (a NEW_DEST reply to GET_DEST).

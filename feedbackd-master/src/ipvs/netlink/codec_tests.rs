@@ -234,6 +234,17 @@ fn an_unknown_scheduler_or_forwarding_method_is_named() {
     ];
     let e = parse_service_attrs(&nest).unwrap_err().to_string();
     assert!(e.contains("FWM  9") && e.contains("\"future\""), "{e}");
+    // PE_NAME (11): sip is known, anything else is named.
+    let with_pe = |name: &[u8]| {
+        let mut n = vec![6, 0, 1, 0, 2, 0, 0, 0, 8, 0, 5, 0, 9, 0, 0, 0, 7, 0, 6, 0, b's', b'h', 0, 0];
+        n.extend_from_slice(&[(4 + name.len()) as u8, 0, 11, 0]);
+        n.extend_from_slice(name);
+        n.resize(n.len().next_multiple_of(4), 0);
+        parse_service_attrs(&n)
+    };
+    assert_eq!(with_pe(b"sip\0").unwrap().1.pe, Some(lvs_ipvs::PersistenceEngine::Sip));
+    let e = with_pe(b"rtsp\0").unwrap_err().to_string();
+    assert!(e.contains("persistence engine \"rtsp\""), "{e}");
     assert!(parse_service_attrs(&nest[..16]).is_err(), "no scheduler");
     let dest_nest = |fwd: u8, tun: u8| -> Vec<u8> {
         vec![
