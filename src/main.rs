@@ -99,6 +99,10 @@ enum Command {
     /// With `replications: N` in the scenario (or --replications), runs seeds SEED..SEED+N-1
     /// in parallel and adds 95% confidence intervals (replications.json). `expect` checks
     /// in the scenario are evaluated on the first seed's results: a failed one exits 3.
+    ///
+    /// Warnings about the configuration (real servers an sh, dh or mh service's lookup
+    /// table never names, so they stay idle, as in the kernel) are printed with the summary
+    /// and kept in summary.json's `warnings` and on the page.
     Run {
         #[command(flatten)]
         scenario: ScenarioArgs,
@@ -115,7 +119,9 @@ enum Command {
     },
     /// Check scenario files without running them: syntax, unknown fields, names, segments,
     /// weights, distributions, sweep points, the bounds of every value and the run budget
-    /// (--max-events, --max-memory). Prints one line per file; exits 2 if any is invalid.
+    /// (--max-events, --max-memory). Prints one line per file, then its warnings (such as
+    /// mh real servers past the 4093 slots of its table, which stay idle); exits 2 if any
+    /// is invalid (a warning does not make a file invalid).
     Validate {
         /// Scenario files.
         #[arg(required = true)]
@@ -220,7 +226,9 @@ enum IpvsCommand {
     ///
     ///   advance 120s   virtual time passes; entries expire
     ///
-    ///   list           print the table as `ipvsadm -L -n` does
+    ///   list [OPTS]    print the table as `ipvsadm -L -n [OPTS]` does; OPTS: --stats,
+    ///                  --rate, --thresholds, --persistent-conn, --tun-info, -c
+    ///                  (connection entries), --exact, --nosort
     ///
     /// Output: one line per new connection, `#N CLIENT:PORT PROTO VIP:PORT -> RIP:PORT`
     /// (or `-> none`). See docs/replay.md for the full format.

@@ -133,3 +133,67 @@ fn help_explains_the_format() {
         assert!(help.contains(word), "--help lacks {word:?}:\n{help}");
     }
 }
+
+#[test]
+fn list_options_print_ipvsadm_listings() {
+    let input = "-A -t 10.0.0.1:80 -s rr -p 600 -M 255.255.255.0\n\
+-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -x 9 -y 3\n\
+connect -t 10.0.0.1:80 from 192.168.0.7\n\
+connect -t 10.0.0.1:80 from 192.168.0.8\n\
+close 2\n\
+advance 30s\n\
+list --thresholds\n\
+list --persistent-conn\n\
+list --stats --exact\n\
+list -c\n";
+    let out = lvsim(&["ipvs", "replay", "-"], Some(input));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = concat!(
+        "#1 192.168.0.7:32768 TCP 10.0.0.1:80 -> 10.0.0.2:80\n",
+        "#2 192.168.0.8:32768 TCP 10.0.0.1:80 -> 10.0.0.2:80\n",
+        "IP Virtual Server version 1.2.1 (size=4096)\n",
+        "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn \n",
+        "  -> RemoteAddress:Port\n",
+        "TCP  10.0.0.1:80 rr persistent 600 mask 255.255.255.0\n",
+        "  -> 10.0.0.2:80                  9          3          1          1         \n",
+        "IP Virtual Server version 1.2.1 (size=4096)\n",
+        "Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn \n",
+        "  -> RemoteAddress:Port\n",
+        "TCP  10.0.0.1:80 rr persistent 600 mask 255.255.255.0\n",
+        "  -> 10.0.0.2:80                  1         1           1          1         \n",
+        "IP Virtual Server version 1.2.1 (size=4096)\n",
+        "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n",
+        "  -> RemoteAddress:Port\n",
+        "TCP  10.0.0.1:80                         2        0        0        0        0\n",
+        "  -> 10.0.0.2:80                         2        0        0        0        0\n",
+        "IPVS connection entries\n",
+        "pro expire state       source             virtual            destination\n",
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with(expected), "{stdout}");
+    // One template for the /24 (assured: its first connection was established), the
+    // open connection (900 s - 30 s) and the closed one in TIME_WAIT (120 s - 30 s).
+    let mut rows: Vec<&str> = stdout[expected.len()..].lines().collect();
+    rows.sort_unstable();
+    assert_eq!(
+        rows,
+        [
+            "TCP 01:30  TIME_WAIT   192.168.0.8:32768  10.0.0.1:80        10.0.0.2:80",
+            "TCP 09:30  ASSURED     192.168.0.0:0      10.0.0.1:80        10.0.0.2:80",
+            "TCP 14:30  ESTABLISHED 192.168.0.7:32768  10.0.0.1:80        10.0.0.2:80",
+        ]
+    );
+}
+
+#[test]
+fn bad_list_options_name_line_and_column() {
+    let out = lvsim(&["ipvs", "replay", "-"], Some("-A -t 10.0.0.1:80\n  list -c --stats\n"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("<stdin>:2:8: options conflicts in the list command"), "{err}");
+    let out = lvsim(&["ipvs", "replay", "-"], Some("list --stats --sats\n"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("<stdin>:1:14: unknown listing option \"--sats\""), "{err}");
+    assert!(out.stdout.is_empty());
+}

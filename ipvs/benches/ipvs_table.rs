@@ -1,7 +1,7 @@
 //! IPVS connection-table throughput: nanoseconds per connection lifecycle, at a steady
 //! population of about 1000 and about 1e6 live entries; then bytes per live entry.
 //!
-//! Run with `cargo bench -p sim-core --bench ipvs_table` (quick: append
+//! Run with `cargo bench -p lvs-ipvs --bench ipvs_table` (quick: append
 //! `-- --warm-up-time 1 --measurement-time 3`). One iteration is one whole connection as
 //! a direct-routing director sees it: `advance` to the arrival (which expires the oldest
 //! entry), `new_conn` (the SYN, scheduled by wlc over 8 real servers), then the client's

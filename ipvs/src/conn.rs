@@ -30,6 +30,11 @@ const F_UNHASHED: u8 = 1 << 2;
 const F_ARMED: u8 = 1 << 3;
 /// Protocol, two bits.
 const PROTO_SHIFT: u8 = 4;
+/// A template whose controlled connection reached ESTABLISHED (or saw a UDP reply):
+/// `IP_VS_CTPL_S_ASSURED`, shown by `ipvsadm -L -c` as its state.
+const F_ASSURED: u8 = 1 << 6;
+/// Flag bits that are not part of the lookup key.
+const F_NOT_KEY: u8 = F_NO_OUTPUT | F_UNHASHED | F_ARMED | F_ASSURED;
 
 /// An address's words and whether it is IPv6.
 pub(crate) fn addr_words(a: IpAddr) -> (Addr, bool) {
@@ -172,7 +177,7 @@ impl Conn {
             vaddr: self.vaddr,
             cport: self.cport,
             vport: self.vport,
-            kind: self.flags & !(F_NO_OUTPUT | F_UNHASHED | F_ARMED),
+            kind: self.flags & !F_NOT_KEY,
         }
     }
     #[inline]
@@ -181,7 +186,7 @@ impl Conn {
             && self.cport == k.cport
             && self.vport == k.vport
             && self.vaddr == k.vaddr
-            && self.flags & !(F_NO_OUTPUT | F_UNHASHED | F_ARMED) == k.kind
+            && self.flags & !F_NOT_KEY == k.kind
     }
     /// The client address words and family (the template index's key part).
     pub(crate) fn caddr(&self) -> (Addr, bool) {
@@ -202,6 +207,14 @@ impl Conn {
     }
     pub(crate) fn unhashed(&self) -> bool {
         self.flags & F_UNHASHED != 0
+    }
+    /// A template marked assured (`ip_vs_control_assure_ct()`).
+    pub(crate) fn assured(&self) -> bool {
+        self.flags & F_ASSURED != 0
+    }
+    pub(crate) fn set_assured(&mut self) {
+        debug_assert_eq!(self.state, ConnState::Template);
+        self.flags |= F_ASSURED;
     }
     pub(crate) fn set_unhashed(&mut self) {
         self.flags |= F_UNHASHED;

@@ -222,6 +222,7 @@ impl Ipvs {
             }
             return Verdict::Drop;
         }
+        let mut assure = None;
         let timeout = match c.state() {
             ConnState::Tcp(s) => {
                 if output {
@@ -234,6 +235,9 @@ impl Ipvs {
                 };
                 let next = tcp::transition(dir, seg, s);
                 c.set_state(ConnState::Tcp(next));
+                if next == TcpState::Established && next != s {
+                    assure = c.control();
+                }
                 if next.is_active() != s.is_active() {
                     let sched = &mut self.services[c.svc_index()].sched;
                     if next.is_active() {
@@ -244,9 +248,18 @@ impl Ipvs {
                 }
                 (next as usize, self.timeouts.tcp(next))
             }
-            ConnState::Udp => (HINTS - 1, self.timeouts.udp),
+            ConnState::Udp => {
+                if output {
+                    assure = c.control();
+                }
+                (HINTS - 1, self.timeouts.udp)
+            }
             ConnState::Template => return Verdict::Drop,
         };
+        // ip_vs_control_assure_ct(): the template has seen its client served.
+        if let Some(t) = assure.and_then(|t| self.conns[t.0 as usize].as_mut()) {
+            t.set_assured();
+        }
         let lane = self.timers.lane_hinted(timeout.0, timeout.1);
         self.arm_lane(id, lane);
         Verdict::Accept

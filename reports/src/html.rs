@@ -47,6 +47,7 @@ pre{background:#0f1420;color:#e6e9ef;padding:12px 14px;border-radius:6px;overflo
 .note{color:var(--muted);font-style:italic}
 .answer{border-left:6px solid #2ca02c;background:#eef8ee;padding:12px 16px;border-radius:4px;font-size:17px}
 .answer.none{border-color:#d62728;background:#fbeeee}
+.warning{border-left:6px solid #e6a700;background:#fff8e1;padding:8px 14px;border-radius:4px}
 .ok{color:#2a7d2a;font-weight:600}.fail{color:#b22222;font-weight:600}
 ";
 

@@ -50,6 +50,9 @@ pub struct RunMeta {
     pub overrides: Vec<String>,
     /// Wall-clock seconds the simulation took.
     pub wall_s: f64,
+    /// What the configuration does that its author should be told of (real servers a
+    /// scheduler's table leaves idle), located in the scenario file.
+    pub warnings: Vec<String>,
 }
 
 /// `summary.json`: the keys of the DESIGN.md contract, and more.
@@ -57,6 +60,9 @@ pub struct RunMeta {
 pub struct Summary {
     /// Scenario name.
     pub scenario: String,
+    /// Warnings about the configuration (from [`RunMeta::warnings`]); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Master seed.
     pub seed: u64,
     /// Virtual seconds simulated (to the end of draining).

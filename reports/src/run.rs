@@ -282,6 +282,9 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     links.push(("ipvs", "IPVS tables"));
     page.raw(&nav(&links));
     page.h2("summary", "Summary");
+    for w in &s.warnings {
+        page.p("warning", &format!("warning: {w}"));
+    }
     summary_tables(&mut page, meta, s, r);
     page.h2("servers", "Real servers");
     let mut header = summary::SERVER_COLUMNS.to_vec();

@@ -111,6 +111,7 @@ pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
     let c = r.connections;
     Summary {
         scenario: meta.scenario.clone(),
+        warnings: meta.warnings.clone(),
         seed: r.seed,
         simulated_s: ns_to_s(r.simulated.as_nanos()),
         wall_s: finite(meta.wall_s),
@@ -299,6 +300,9 @@ pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
     let s = build(meta, r);
     let mut out = String::new();
     let _ = writeln!(out, "scenario   {}", s.scenario);
+    for w in &s.warnings {
+        let _ = writeln!(out, "warning    {w}");
+    }
     let _ = writeln!(out, "seed       {}", s.seed);
     let (w0, w1) = (ns_to_s(r.window.0.as_nanos()), ns_to_s(r.window.1.as_nanos()));
     let _ = writeln!(

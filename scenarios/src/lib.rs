@@ -93,6 +93,11 @@ pub struct Loaded {
     pub topology: Topology,
     /// What the simulator runs.
     pub cluster: ClusterConfig,
+    /// What the run will do that its author should be told of
+    /// ([`ClusterConfig::warnings`]: real servers a hashing scheduler's table leaves
+    /// idle), each as `file:line:column: path (service): message`, located at the
+    /// service's `scheduler` (or the nearest field written).
+    pub warnings: Vec<String>,
 }
 
 /// Reads and builds a scenario file with `--set PATH=VALUE` overrides. The files it names

@@ -117,3 +117,72 @@ fn flags_become_the_kernels_bits() {
     let f = l.cluster.directors[0].services[0].flags;
     assert_eq!(f, SvcFlags(SvcFlags::SCHED2 | SvcFlags::SCHED3 | SvcFlags::ONEPACKET));
 }
+
+/// An mh service of `count` real servers (weight 1) on a DR director.
+fn mh_farm(count: u32, extra: &str) -> String {
+    format!(
+        "Scenario(\n    duration_s: 1.0,\n    directors: [(\n        name: \"lvs\",\n        address: \"10.0.0.1\",\n        \
+         services: [(\n            vip: \"10.0.0.100\",\n            port: 80,\n            scheduler: mh,\n            \
+         real_servers: [(server: \"web\", forwarding: DR){extra}],\n        )],\n    )],\n    \
+         servers: [(name: \"big\", address: \"10.1.0.1\"), (name: \"web\", address: \"10.2.0.1\", count: {count})],\n    \
+         clients: [Clients(arrival: Poisson(rate: 5.0), demand_ms: Constant(1.0))],\n)\n"
+    )
+}
+
+#[test]
+fn an_mh_service_past_its_table_warns_at_its_scheduler() {
+    let n = lvs_sched::MH_TAB_SIZE + 7;
+    let text = mh_farm(n, "");
+    let l = ok(&text);
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    let w = &l.warnings[0];
+    let at = line_of(&text, "scheduler: mh");
+    assert!(w.starts_with(&format!("s.ron:{at}:")), "{w}");
+    assert!(
+        w.contains("directors[0].services[0].scheduler: service TCP  10.0.0.100:80: 7 real server(s)"),
+        "{w}"
+    );
+    assert!(w.contains(&format!("more real servers ({n}) than its 4093 slots")), "{w}");
+    // The rebuild that would take the 4094th server fails: the last seven added get no slot.
+    assert!(w.contains("\"web4094\", \"web4095\", \"web4096\", \"web4097\", \"web4098\", and 2 more"), "{w}");
+
+    // At the bound, no warning; nor for a scheduler without a table.
+    assert_eq!(ok(&mh_farm(lvs_sched::MH_TAB_SIZE, "")).warnings, Vec::<String>::new());
+    assert_eq!(ok(&text.replace("scheduler: mh", "scheduler: wlc")).warnings, Vec::<String>::new());
+}
+
+#[test]
+fn weights_that_fill_the_table_warn_too() {
+    // "big" (weight 65535, added last, so first in the kernel's list) takes every sh
+    // bucket: web1..web3 get none.
+    let text = mh_farm(3, ", (server: \"big\", forwarding: DR, weight: 65535)").replace("mh", "sh");
+    let l = ok(&text);
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    let w = &l.warnings[0];
+    assert!(w.contains("3 real server(s) will get no connection: sh's lookup table has weights"), "{w}");
+    assert!(w.contains("\"web1\", \"web2\", \"web3\""), "{w}");
+}
+
+#[test]
+fn the_warning_names_what_the_full_table_leaves_out() {
+    // sh over 300 servers of weight 1 and "big" (weight 100, added last): the table as the
+    // run builds it, every server added in turn, leaves out web1..web144.
+    let text = mh_farm(300, ", (server: \"big\", forwarding: DR, weight: 100)").replace("mh", "sh");
+    let l = ok(&text);
+    let svc = &l.cluster.directors[0].services[0];
+    let mut full = lvs_sched::Service::new(svc.scheduler, svc.flags, 0, lvs_sched::Time::ZERO);
+    for d in &svc.dests {
+        let addr = l.cluster.servers[d.server].address;
+        full.add_dest(&lvs_sched::DestConfig {
+            weight: d.weight,
+            ..lvs_sched::DestConfig::new(addr, d.port, d.fwd)
+        })
+        .unwrap();
+    }
+    let idle = full.unreachable_dests().len();
+    assert_eq!(idle, 144);
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    let w = &l.warnings[0];
+    assert!(w.contains(&format!("{idle} real server(s) will get no connection")), "{w}");
+    assert!(w.contains("\"web1\", \"web2\", \"web3\", \"web4\", \"web5\", and 139 more"), "{w}");
+}

@@ -13,7 +13,7 @@ use crate::service::DestList;
 /// `CONFIG_IP_VS_DH_TAB_BITS` (kernel default 8).
 const DH_TAB_BITS: u32 = 8;
 /// `IP_VS_DH_TAB_SIZE`.
-const DH_TAB_SIZE: usize = 1 << DH_TAB_BITS;
+pub(crate) const DH_TAB_SIZE: usize = 1 << DH_TAB_BITS;
 
 /// `struct ip_vs_dh_state`: one server (or none) per bucket.
 #[derive(Clone, Debug)]
@@ -35,6 +35,11 @@ impl DhState {
         for (i, bucket) in self.buckets.iter_mut().enumerate() {
             *bucket = (n > 0).then(|| list.at(i % n).0);
         }
+    }
+
+    /// The buckets.
+    pub(crate) fn table(&self) -> &[Option<DestId>] {
+        &self.buckets[..]
     }
 
     /// Mirrors `ip_vs_dh_schedule()`: the bucket of `hash_32(ntohl(daddr), 8)`, refused

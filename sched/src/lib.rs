@@ -51,6 +51,7 @@ use core::net::IpAddr;
 use core::str::FromStr;
 
 pub use dest::{Dest, DestConfig, DestId, Forwarding, Tunnel, TunnelType};
+pub use mh::MH_TAB_SIZE;
 pub use service::{ConnCount, Error, Service};
 pub use time::{Duration, Time};
 
@@ -123,6 +124,20 @@ impl SchedulerKind {
             SchedulerKind::Fo => "fo",
             SchedulerKind::Ovf => "ovf",
             SchedulerKind::Twos => "twos",
+        }
+    }
+}
+
+impl SchedulerKind {
+    /// The slots of the scheduler's lookup table, for the schedulers that hash into one
+    /// (sh and dh: 256 buckets, `CONFIG_IP_VS_SH/DH_TAB_BITS` 8; mh: [`MH_TAB_SIZE`]): no
+    /// more real servers than this can ever be picked.
+    pub const fn table_size(self) -> Option<u32> {
+        match self {
+            SchedulerKind::Sh => Some(sh::SH_TAB_SIZE as u32),
+            SchedulerKind::Dh => Some(dh::DH_TAB_SIZE as u32),
+            SchedulerKind::Mh => Some(MH_TAB_SIZE),
+            _ => None,
         }
     }
 }

@@ -21,8 +21,12 @@ use crate::{Flow, SvcFlags};
 const PRIMES: [u32; 10] = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071];
 /// `CONFIG_IP_VS_MH_TAB_INDEX` (kernel default 12).
 const MH_TAB_INDEX_CONFIG: usize = 12;
-/// `IP_VS_MH_TAB_SIZE`: 4093 with the default configuration.
-const MH_TAB_SIZE: u32 = PRIMES[MH_TAB_INDEX_CONFIG - 8];
+/// `IP_VS_MH_TAB_SIZE`: 4093 with the default configuration, the slots of mh's lookup
+/// table, and so the most real servers an mh service can ever pick from: with more, the
+/// kernel refuses to rebuild the table and the servers added after the 4093rd stay idle
+/// (large weights can fill the table before the list's last servers get a slot, too;
+/// [`crate::Service::unreachable_dests`] names them).
+pub const MH_TAB_SIZE: u32 = PRIMES[MH_TAB_INDEX_CONFIG - 8];
 /// `IP_VS_MH_TAB_BITS`: how many significant bits of `max_weight / gcd` are kept.
 const MH_TAB_BITS: u32 = (MH_TAB_INDEX_CONFIG / 2) as u32;
 
@@ -149,6 +153,11 @@ impl MhState {
         }
     }
 
+    /// The lookup table, slot by slot.
+    pub(crate) fn table(&self) -> &[Option<DestId>] {
+        &self.lookup
+    }
+
     /// Mirrors `ip_vs_mh_schedule()`: `ip_vs_mh_get()`, or `ip_vs_mh_get_fallback()`
     /// with mh-fallback (`IP_VS_SVC_F_SCHED1`); the client port is hashed only with
     /// mh-port (`IP_VS_SVC_F_SCHED2`).
@@ -226,6 +235,59 @@ mod tests {
 
     fn mh_service(flags: u32) -> Service {
         Service::new(SchedulerKind::Mh, SvcFlags(flags), 0, Time::ZERO)
+    }
+
+    /// A real server by number, 10.x.y.z.
+    fn nth(i: u32, weight: u32) -> DestConfig {
+        DestConfig {
+            weight,
+            ..DestConfig::new(IpAddr::V4(Ipv4Addr::from(0x0A00_0000 + i)), 80, Forwarding::DirectRouting)
+        }
+    }
+
+    #[test]
+    fn servers_past_the_table_size_are_unreachable_and_never_picked() {
+        let mut svc = mh_service(0);
+        let n = MH_TAB_SIZE + 5;
+        let ids: Vec<DestId> = (0..n).map(|i| svc.add_dest(&nth(i, 1)).unwrap()).collect();
+        let mut idle = svc.unreachable_dests();
+        idle.sort();
+        // The rebuild that would take the 4094th fails: the last five added are in no slot.
+        assert_eq!(idle, ids[MH_TAB_SIZE as usize..]);
+        for k in 0..20_000 {
+            let got = svc.schedule(Time::ZERO, &flow(k, 1)).unwrap();
+            assert!(!idle.contains(&got), "{got:?} was picked");
+        }
+        // At the bound, every server has a slot.
+        let mut svc = mh_service(0);
+        (0..MH_TAB_SIZE).for_each(|i| {
+            svc.add_dest(&nth(i, 1)).unwrap();
+        });
+        assert_eq!(svc.unreachable_dests(), []);
+        assert_eq!(SchedulerKind::Mh.table_size(), Some(MH_TAB_SIZE));
+    }
+
+    #[test]
+    fn large_weights_can_fill_the_table_before_the_last_servers() {
+        // Ten servers of weight 1, then 130 of weight 64 (list order: those first). The
+        // shift makes their turns 32, and 130 * 32 > 4093.
+        let mut svc = mh_service(0);
+        let ids: Vec<DestId> =
+            (0..140).map(|i| svc.add_dest(&nth(i, if i < 10 { 1 } else { 64 })).unwrap()).collect();
+        let mut idle = svc.unreachable_dests();
+        idle.sort();
+        // 127 heavy servers take 4064 slots, the 128th the last 29: the two heavy servers
+        // added first and every light one are left out.
+        assert_eq!(idle, ids[..12]);
+        // With 120 heavy servers (3840 slots) the light ones get the rest.
+        let mut svc = mh_service(0);
+        (0..10).for_each(|i| {
+            svc.add_dest(&nth(i, 1)).unwrap();
+        });
+        (10..130).for_each(|i| {
+            svc.add_dest(&nth(i, 64)).unwrap();
+        });
+        assert_eq!(svc.unreachable_dests(), []);
     }
 
     /// The service's servers as the scheduler sees them: (slab, kernel list order).

@@ -155,6 +155,25 @@ impl Service {
         self.list().iter()
     }
 
+    /// The linked real servers of positive weight that the scheduler's lookup table
+    /// names in no slot, so that it never picks them, in list order. Only the table
+    /// schedulers have such servers ([`SchedulerKind::table_size`]): sh and dh with more
+    /// than 256 servers (sh also when weights fill its buckets first), mh with more than
+    /// [`crate::MH_TAB_SIZE`] (or weights that fill its slots first). Empty otherwise.
+    pub fn unreachable_dests(&self) -> Vec<DestId> {
+        let table = match &self.state {
+            SchedState::Sh(s) => s.table(),
+            SchedState::Dh(s) => s.table(),
+            SchedState::Mh(s) => s.table(),
+            _ => return Vec::new(),
+        };
+        let mut named = vec![false; self.slab.len()];
+        for id in table.iter().flatten() {
+            named[id.index()] = true;
+        }
+        self.list().iter().filter(|(id, d)| d.weight > 0 && !named[id.index()]).map(|(id, _)| id).collect()
+    }
+
     /// Number of linked real servers.
     pub fn num_dests(&self) -> usize {
         self.order.len()

@@ -19,7 +19,7 @@ use crate::{Flow, SvcFlags};
 /// `CONFIG_IP_VS_SH_TAB_BITS` (kernel default 8).
 const SH_TAB_BITS: u32 = 8;
 /// `IP_VS_SH_TAB_SIZE`.
-const SH_TAB_SIZE: usize = 1 << SH_TAB_BITS;
+pub(crate) const SH_TAB_SIZE: usize = 1 << SH_TAB_BITS;
 /// `IP_VS_SH_TAB_MASK`.
 const SH_TAB_MASK: u32 = (SH_TAB_SIZE as u32) - 1;
 
@@ -62,6 +62,11 @@ impl ShState {
                 count = 0;
             }
         }
+    }
+
+    /// The buckets.
+    pub(crate) fn table(&self) -> &[Option<DestId>] {
+        &self.buckets[..]
     }
 
     /// Mirrors `ip_vs_sh_schedule()`: `ip_vs_sh_get()`, or `ip_vs_sh_get_fallback()`
@@ -116,6 +121,21 @@ mod tests {
 
     fn cfg(last: u8, weight: u32) -> DestConfig {
         DestConfig { weight, ..DestConfig::new(ip(last), 80, Forwarding::DirectRouting) }
+    }
+
+    #[test]
+    fn servers_past_256_buckets_are_unreachable() {
+        let mut svc = Service::new(SchedulerKind::Sh, SvcFlags::default(), 0, Time::ZERO);
+        let nth = |i: u32| DestConfig {
+            weight: 1,
+            ..DestConfig::new(IpAddr::V4(Ipv4Addr::from(0x0A00_0000 + i)), 80, Forwarding::DirectRouting)
+        };
+        let ids: Vec<_> = (0..300).map(|i| svc.add_dest(&nth(i)).unwrap()).collect();
+        let mut idle = svc.unreachable_dests();
+        idle.sort();
+        // The list starts with the last added: the first 44 added get no bucket.
+        assert_eq!(idle, ids[..44]);
+        assert_eq!(SchedulerKind::Sh.table_size(), Some(SH_TAB_SIZE as u32));
     }
 
     fn flow(saddr: IpAddr, sport: u16) -> Flow {

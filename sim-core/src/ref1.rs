@@ -12,7 +12,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags};
+use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind};
 
 use crate::arrival::ArrivalProcess;
 use crate::cpu::CpuConfig;
@@ -181,38 +181,21 @@ impl Ref1 {
             Demand::LogNormal => Dist::lognormal_mean_scv(shape.mean_demand_s, 9.0),
         };
         ClusterConfig {
-            seed: self.seed,
-            duration,
             warmup: Duration(duration.as_nanos() / 10),
             drain_ipvs: true,
-            sample_interval: None,
-            mtu: 1500,
-            syn_rto: Duration::from_secs(1),
-            data_rto: Duration::from_millis(200),
-            max_retries: 6,
             directors: vec![DirectorConfig {
                 timeouts,
                 ..DirectorConfig::new(
                     "director",
                     "lan",
-                    vec![ServiceConfig {
-                        addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
-                        scheduler: self.scheduler,
-                        flags: SvcFlags::default(),
-                        persistence: None,
-                        netmask: u32::MAX,
+                    vec![ServiceConfig::new(
+                        ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
+                        self.scheduler,
                         dests,
-                        check: None,
-                    }],
+                    )],
                 )
             }],
             servers,
-            backends: Vec::new(),
-            actions: Vec::new(),
-            server_events: Vec::new(),
-            director_events: Vec::new(),
-            ha: None,
-            feedback: None,
             populations: vec![PopulationConfig {
                 name: "clients".into(),
                 arrival: ArrivalProcess::Poisson { rate: shape.lambda },
@@ -229,6 +212,7 @@ impl Ref1 {
                 backend_demand: None,
                 response_timeout: None,
             }],
+            ..ClusterConfig::new(self.seed, duration)
         }
     }
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use lvs_ipvs::ServiceKey;
 use lvs_sched::feedback::LawConfig;
-use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags};
+use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind};
 use sim_core::arrival::ArrivalProcess;
 use sim_core::cpu::CpuConfig;
 use sim_core::dist::Dist;
@@ -47,34 +47,17 @@ fn cluster(secs: u64) -> ClusterConfig {
         ..LawConfig::default()
     };
     ClusterConfig {
-        seed: 7,
-        duration: Duration::from_secs(secs),
-        warmup: Duration::ZERO,
-        drain_ipvs: false,
         sample_interval: Some(Duration::from_secs(1)),
-        mtu: 1500,
-        syn_rto: Duration::from_secs(1),
-        data_rto: Duration::from_millis(200),
-        max_retries: 6,
         directors: vec![DirectorConfig::new(
             "lb",
             "lan",
-            vec![ServiceConfig {
-                addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
-                scheduler: SchedulerKind::Wrr,
-                flags: SvcFlags::default(),
-                persistence: None,
-                netmask: u32::MAX,
+            vec![ServiceConfig::new(
+                ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
+                SchedulerKind::Wrr,
                 dests,
-                check: None,
-            }],
+            )],
         )],
         servers,
-        backends: Vec::new(),
-        actions: Vec::new(),
-        server_events: Vec::new(),
-        director_events: Vec::new(),
-        ha: None,
         feedback: Some(FeedbackConfig { law, ..FeedbackConfig::default() }),
         populations: vec![PopulationConfig {
             name: "web".into(),
@@ -92,6 +75,7 @@ fn cluster(secs: u64) -> ClusterConfig {
             backend_demand: None,
             response_timeout: None,
         }],
+        ..ClusterConfig::new(7, Duration::from_secs(secs))
     }
 }
 

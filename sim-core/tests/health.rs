@@ -12,7 +12,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use lvs_ipvs::ServiceKey;
-use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags, Time};
+use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, Time};
 use sim_core::arrival::ArrivalProcess;
 use sim_core::cpu::CpuConfig;
 use sim_core::dist::Dist;
@@ -55,36 +55,17 @@ fn cluster(n: usize, extra: usize, rate: f64, secs: u64) -> ClusterConfig {
     let mut director = DirectorConfig::new(
         "lb",
         "lan",
-        vec![ServiceConfig {
-            addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
-            scheduler: SchedulerKind::Rr,
-            flags: SvcFlags::default(),
-            persistence: None,
-            netmask: u32::MAX,
+        vec![ServiceConfig::new(
+            ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
+            SchedulerKind::Rr,
             dests,
-            check: None,
-        }],
+        )],
     );
     director.internal =
         DuplexLink::symmetric(ChannelConfig { latency: Duration::from_micros(100), ..ChannelConfig::IDEAL });
     ClusterConfig {
-        seed: 1,
-        duration: Duration::from_millis(secs * 1000 + 1),
-        warmup: Duration::ZERO,
-        drain_ipvs: false,
-        sample_interval: None,
-        mtu: 1500,
-        syn_rto: Duration::from_secs(1),
-        data_rto: Duration::from_millis(200),
-        max_retries: 6,
         directors: vec![director],
         servers,
-        backends: Vec::new(),
-        actions: Vec::new(),
-        server_events: Vec::new(),
-        director_events: Vec::new(),
-        ha: None,
-        feedback: None,
         populations: vec![PopulationConfig {
             name: "web".into(),
             arrival: ArrivalProcess::Constant { rate },
@@ -101,6 +82,7 @@ fn cluster(n: usize, extra: usize, rate: f64, secs: u64) -> ClusterConfig {
             backend_demand: None,
             response_timeout: None,
         }],
+        ..ClusterConfig::new(1, Duration::from_millis(secs * 1000 + 1))
     }
 }
 
@@ -371,11 +353,12 @@ fn a_response_timeout_ends_connections_stuck_on_a_hung_server() {
     let f = &ha(&r).faults[0];
     assert_eq!((f.detected_at, f.failed_before_detection), (None, 100));
     assert!(r.ha.as_ref().is_some_and(|h| h.checks == [CheckStats::default()]));
-    // What the director saw of a stuck connection: SYN, request and the client's reset
-    // (3 packets), where one that completes after the recovery sends SYN, request, FIN
-    // with the 2 delayed ACKs of its 4-segment response, and the last ACK (6).
+    // What the director saw of a stuck connection: SYN, the handshake's ACK, request and
+    // the client's reset (4 packets), where one that completes after the recovery sends
+    // SYN, ACK, request, 4 quick ACKs of its 4-segment response (its first data), FIN and
+    // the last ACK (9).
     let plain = hang_without_checks(None, Some(40_000));
-    assert_eq!(r.directors[0].in_pkts, plain.directors[0].in_pkts - 100 * (6 - 3));
+    assert_eq!(r.directors[0].in_pkts, plain.directors[0].in_pkts - 100 * (9 - 4));
     // Without a timeout they wait for ever: still open at the end, counted as dropped.
     let r = hang_without_checks(None, None);
     assert_eq!((r.connections.completed, r.connections.dropped), (200, 100));

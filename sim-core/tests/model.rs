@@ -39,35 +39,16 @@ fn cluster(fwd: Forwarding, n: usize, rate: f64, secs: u64) -> ClusterConfig {
         .map(|i| DestConfig { server: i, port: 80, fwd, weight: 1, u_threshold: 0, l_threshold: 0 })
         .collect();
     ClusterConfig {
-        seed: 1,
-        duration: Duration::from_millis(secs * 1000 + 1),
-        warmup: Duration::ZERO,
-        drain_ipvs: false,
-        sample_interval: None,
-        mtu: 1500,
-        syn_rto: Duration::from_secs(1),
-        data_rto: Duration::from_millis(200),
-        max_retries: 6,
         directors: vec![DirectorConfig::new(
             "lb",
             "lan",
-            vec![ServiceConfig {
-                addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
-                scheduler: SchedulerKind::Rr,
-                flags: SvcFlags::default(),
-                persistence: None,
-                netmask: u32::MAX,
+            vec![ServiceConfig::new(
+                ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
+                SchedulerKind::Rr,
                 dests,
-                check: None,
-            }],
+            )],
         )],
         servers,
-        backends: Vec::new(),
-        actions: Vec::new(),
-        server_events: Vec::new(),
-        director_events: Vec::new(),
-        ha: None,
-        feedback: None,
         populations: vec![PopulationConfig {
             name: "web".into(),
             arrival: ArrivalProcess::Constant { rate },
@@ -84,6 +65,7 @@ fn cluster(fwd: Forwarding, n: usize, rate: f64, secs: u64) -> ClusterConfig {
             backend_demand: None,
             response_timeout: None,
         }],
+        ..ClusterConfig::new(1, Duration::from_millis(secs * 1000 + 1))
     }
 }
 
@@ -92,18 +74,22 @@ fn run(cfg: ClusterConfig) -> RunReport {
 }
 
 /// Per connection, with MTU 1500 (MSS 1448, 1428 through a tunnel), a 2880-byte request
-/// and a 10000-byte response (7 segments, so 4 delayed ACKs ride on the FIN):
-/// in:  SYN 60 B + request (2 segments, 3 through a tunnel) + FIN with 4 ACKs (5 × 52 B) + ACK 52 B
-/// out: SYN-ACK 60 B + response 10000 + 7 × 52 B + FIN-ACK 52 B (seen only by a NAT director).
+/// and a 10000-byte response (7 segments, 8 through a tunnel), each side in quick-ack mode
+/// for its first data (an ACK a segment):
+/// in:  SYN 60 B + the handshake's ACK 52 B + request (2 segments, 3 through a tunnel) +
+///      7 ACKs (8 through a tunnel) × 52 B + FIN 52 B + ACK 52 B
+/// out: SYN-ACK 60 B + 2 ACKs of the request (2 × 52 B) + response 10000 + 7 × 52 B +
+///      FIN-ACK 52 B (seen only by a NAT director).
 #[test]
 fn ipvs_counters_per_forwarding_method_match_hand_computed_packets_and_bytes() {
     let n = 50u64;
     for (fwd, in_pkts, in_bytes, out_pkts, out_bytes, internal_bytes) in [
-        (Forwarding::Masq, 9, 60 + 2984 + 260 + 52, 9, 60 + 10_364 + 52, 60 + 2984 + 260 + 52),
-        (Forwarding::DirectRouting, 9, 3356, 0, 0, 3356),
-        // The tunnel's smaller MSS costs a third request segment; the outer header adds
-        // 20 bytes a packet on the internal link but is not in IPVS's byte count.
-        (Forwarding::Tunnel, 10, 60 + 3036 + 260 + 52, 0, 0, 3408 + 20 * 10),
+        (Forwarding::Masq, 13, 60 + 52 + 2984 + 364 + 104, 11, 60 + 104 + 10_364 + 52, 3564),
+        (Forwarding::DirectRouting, 13, 3564, 0, 0, 3564),
+        // The tunnel's smaller MSS costs a third request segment and an eighth response
+        // segment; the outer header adds 20 bytes a packet on the internal link but is
+        // not in IPVS's byte count.
+        (Forwarding::Tunnel, 15, 60 + 52 + 3036 + 416 + 104, 0, 0, 3668 + 20 * 15),
     ] {
         let r = run(cluster(fwd, 2, n as f64, 1));
         assert_eq!(r.connections.completed, n, "{fwd:?}");
@@ -112,7 +98,7 @@ fn ipvs_counters_per_forwarding_method_match_hand_computed_packets_and_bytes() {
         assert_eq!((d.out_pkts, d.out_bytes), (n * out_pkts, n * out_bytes), "{fwd:?} out");
         assert_eq!(d.internal_out.bytes, n * internal_bytes, "{fwd:?} internal link");
         let replies_via_director = d.internal_in.packets;
-        assert_eq!(replies_via_director, if fwd == Forwarding::Masq { n * 9 } else { 0 }, "{fwd:?}");
+        assert_eq!(replies_via_director, if fwd == Forwarding::Masq { n * 11 } else { 0 }, "{fwd:?}");
     }
 }
 
@@ -135,9 +121,10 @@ fn a_nat_director_saturates_its_link_where_a_dr_director_does_not() {
         c.populations[0].response_bytes = Dist::Constant(20_000.0);
         c
     };
-    // NAT: every response crosses the director's outbound direction:
-    // SYN-ACK 60 + response 20728 + FIN-ACK 52 bytes per connection.
-    let nat_limit = 100e6 / 8.0 / (60.0 + 20_728.0 + 52.0);
+    // NAT: every response crosses the director's outbound direction: SYN-ACK 60 + the
+    // server's quick ACK of the request 52 + response 20728 + FIN-ACK 52 bytes per
+    // connection.
+    let nat_limit = 100e6 / 8.0 / (60.0 + 52.0 + 20_728.0 + 52.0);
     let nat = run(mk(Forwarding::Masq));
     let d = &nat.directors[0];
     assert!(d.external_out.utilization > 0.97, "NAT link utilisation {}", d.external_out.utilization);
@@ -147,8 +134,9 @@ fn a_nat_director_saturates_its_link_where_a_dr_director_does_not() {
         nat.throughput_cps
     );
     assert!(d.external_out.dropped_packets > 0, "a saturated finite buffer drops");
-    // DR: only requests cross the director: SYN 60 + request 1052 + FIN with 7 ACKs
-    // (8 × 52) + ACK 52 = 1580 bytes a connection inbound, nothing outbound.
+    // DR: only requests cross the director: SYN 60 + ACK 52 + request 1052 + 14 quick
+    // ACKs of the response (14 × 52) + FIN 52 + ACK 52 = 1996 bytes a connection inbound,
+    // nothing outbound.
     let dr = run(mk(Forwarding::DirectRouting));
     let d = &dr.directors[0];
     let offered = dr.connections.offered as f64 / 15.0;
@@ -157,7 +145,7 @@ fn a_nat_director_saturates_its_link_where_a_dr_director_does_not() {
         "DR keeps up: {} of {offered}",
         dr.throughput_cps
     );
-    let expect_util = offered * 1580.0 * 8.0 / 100e6;
+    let expect_util = offered * 1996.0 * 8.0 / 100e6;
     assert!(
         (d.external_in.utilization - expect_util).abs() < 0.03 * expect_util,
         "{} vs {expect_util}",
@@ -247,12 +235,12 @@ fn persistence_keeps_a_client_on_one_server() {
 
 #[test]
 fn director_cpu_cost_per_packet() {
-    // DR: 9 packets in per connection; 100 conn/s × 9 × 200 µs = 18% of the CPU.
+    // DR: 13 packets in per connection; 100 conn/s × 13 × 200 µs = 26% of the CPU.
     let mut c = cluster(Forwarding::DirectRouting, 2, 100.0, 10);
     c.directors[0].cpu_per_packet = Duration::from_micros(200);
     let r = run(c);
     let u = r.directors[0].cpu.utilization;
-    assert!((u - 0.18).abs() < 0.001, "director CPU utilisation {u}");
+    assert!((u - 0.26).abs() < 0.001, "director CPU utilisation {u}");
 }
 
 #[test]

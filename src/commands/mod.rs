@@ -164,6 +164,7 @@ pub fn meta(l: &Loaded, wall_s: f64) -> RunMeta {
         source: l.file.clone(),
         overrides: l.overrides.clone(),
         wall_s,
+        warnings: l.warnings.clone(),
     }
 }
 

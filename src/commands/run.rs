@@ -178,9 +178,13 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
                     "ok": true,
                     "name": l.name,
                     "estimate": {"connections": est.connections, "events": est.events, "memory_bytes": est.memory},
+                    "warnings": l.warnings,
                 }));
                 if !c.quiet && !c.json {
                     writeln!(out, "{line}")?;
+                    for w in &l.warnings {
+                        writeln!(out, "  warning: {w}")?;
+                    }
                 }
             }
             Err(e) => {

@@ -28,7 +28,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use lvs_ipvs::ServiceKey;
-use lvs_ipvs::ipvsadm::Command;
+use lvs_ipvs::ipvsadm::{Command, ListFormat, ListOptions};
 use lvs_sched::{Duration, Forwarding, Protocol};
 use nix::sched::{CloneFlags, setns};
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -37,6 +37,9 @@ use super::{Backend, Choice, Event, Script, Target};
 
 const DIRECTOR_TO_CLIENTS: Ipv4Addr = Ipv4Addr::new(169, 254, 253, 1);
 const DIRECTOR_TO_SERVERS: Ipv4Addr = Ipv4Addr::new(169, 254, 254, 1);
+
+/// The kernel estimator's period and a margin: its counters are this old at most.
+const ESTIMATOR_PERIOD: StdDuration = StdDuration::from_millis(2100);
 
 /// How long a connect, or a wait for the connection table, may take.
 const TIMEOUT: StdDuration = StdDuration::from_secs(5);
@@ -53,6 +56,16 @@ pub struct Kernel {
     conns: HashMap<u32, Open>,
     /// Forwarding method of each real server, as the ipvsadm lines set it.
     fwd: HashMap<(ServiceKey, SocketAddr), Forwarding>,
+    /// Wall-clock instant of virtual time 0: the first event after the ipvsadm lines
+    /// that precede every connection.
+    epoch: Option<Instant>,
+    /// How late, at most, an event that arms a timer (connect, close) ran after its
+    /// virtual instant on the wall clock.
+    armed_late: StdDuration,
+    /// Virtual time so far (the sum of `advance`s).
+    virtual_now: StdDuration,
+    /// When a packet last changed the kernel's counters.
+    last_traffic: Option<Instant>,
 }
 
 struct Open {
@@ -78,6 +91,10 @@ impl Kernel {
             servers_fd: File::open("/dev/null")?,
             conns: HashMap::new(),
             fwd: HashMap::new(),
+            epoch: None,
+            armed_late: StdDuration::ZERO,
+            virtual_now: StdDuration::ZERO,
+            last_traffic: None,
         };
         k.build(&need).context("building the test namespaces")?;
         let open =
@@ -205,6 +222,13 @@ impl Kernel {
         result
     }
 
+    /// How far the wall clock is past the virtual time (the epoch is set by the first
+    /// call).
+    fn lateness(&mut self) -> StdDuration {
+        let epoch = *self.epoch.get_or_insert_with(Instant::now);
+        Instant::now().saturating_duration_since(epoch + self.virtual_now)
+    }
+
     fn enter(&self, ns: &File) -> anyhow::Result<()> {
         setns(ns, CloneFlags::CLONE_NEWNET).context("setns into a test namespace")
     }
@@ -240,37 +264,9 @@ impl Kernel {
             }
         }
     }
-}
 
-impl Drop for Kernel {
-    fn drop(&mut self) {
-        self.conns.clear();
-        for n in [&self.clients, &self.servers, &self.director] {
-            let _ = Process::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
-
-impl Backend for Kernel {
-    fn ipvsadm(&mut self, command: &Command, args: &[String]) -> anyhow::Result<()> {
-        if let Command::AddDest(k, d) | Command::EditDest(k, d) = command {
-            self.fwd.insert((*k, SocketAddr::new(d.addr, d.port)), d.fwd);
-        }
-        let out = Process::new("ip")
-            .args(["netns", "exec", &self.director, "ipvsadm"])
-            .args(args)
-            .output()
-            .context("running ipvsadm")?;
-        ensure!(
-            out.status.success(),
-            "ipvsadm {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        Ok(())
-    }
-
-    fn connect(&mut self, n: u32, target: &Target, client: SocketAddr) -> anyhow::Result<Choice> {
+    /// Open connection `n` and hold it; the real server the kernel chose.
+    fn open(&mut self, n: u32, target: &Target, client: SocketAddr) -> anyhow::Result<Choice> {
         ensure!(target.fwmark.is_none(), "--kernel does not replay firewall-mark connections");
         ensure!(client.is_ipv4() && target.addr.is_ipv4(), "--kernel replays IPv4 only");
         let ty = if target.protocol == Protocol::Udp { Type::DGRAM } else { Type::STREAM };
@@ -320,7 +316,8 @@ impl Backend for Kernel {
         }
     }
 
-    fn close(&mut self, n: u32, reset: bool) -> anyhow::Result<()> {
+    /// Close connection `n` (FIN, or RST with `reset`) and wait for its IPVS state.
+    fn finish(&mut self, n: u32, reset: bool) -> anyhow::Result<()> {
         let Some(open) = self.conns.remove(&n) else { bail!("connection {n} was never established") };
         ensure!(open.protocol == Protocol::Tcp, "connection {n} is UDP");
         if reset {
@@ -338,18 +335,95 @@ impl Backend for Kernel {
             other => bail!("connection {n}: expected state {want} after close, found {other:?}"),
         }
     }
+}
 
-    fn advance(&mut self, d: Duration) -> anyhow::Result<()> {
-        std::thread::sleep(StdDuration::from_nanos(d.as_nanos()));
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        self.conns.clear();
+        for n in [&self.clients, &self.servers, &self.director] {
+            let _ = Process::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+impl Backend for Kernel {
+    fn ipvsadm(&mut self, command: &Command, args: &[String]) -> anyhow::Result<()> {
+        if let Command::AddDest(k, d) | Command::EditDest(k, d) = command {
+            self.fwd.insert((*k, SocketAddr::new(d.addr, d.port)), d.fwd);
+        }
+        let out = Process::new("ip")
+            .args(["netns", "exec", &self.director, "ipvsadm"])
+            .args(args)
+            .output()
+            .context("running ipvsadm")?;
+        ensure!(
+            out.status.success(),
+            "ipvsadm {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
         Ok(())
     }
 
-    fn list(&mut self) -> anyhow::Result<String> {
+    fn connect(&mut self, n: u32, target: &Target, client: SocketAddr) -> anyhow::Result<Choice> {
+        self.lateness();
+        let choice = self.open(n, target, client);
+        self.last_traffic = Some(Instant::now());
+        self.armed_late = self.armed_late.max(self.lateness());
+        choice
+    }
+
+    fn close(&mut self, n: u32, reset: bool) -> anyhow::Result<()> {
+        let closed = self.finish(n, reset);
+        self.last_traffic = Some(Instant::now());
+        self.armed_late = self.armed_late.max(self.lateness());
+        closed
+    }
+
+    /// Sleep until the wall clock, counted from the start of the replay, reaches the
+    /// virtual time: the time the replay's own commands took is absorbed, so that the
+    /// kernel's timers (and the expiry column of `list -c`) stay within the time of the
+    /// commands since the last `advance` of the model's.
+    fn advance(&mut self, d: Duration) -> anyhow::Result<()> {
+        self.virtual_now += StdDuration::from_nanos(d.as_nanos());
+        self.lateness();
+        let due = self.epoch.expect("lateness() set the epoch") + self.virtual_now;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        Ok(())
+    }
+
+    /// `ipvsadm -L -n` with the options. The kernel shows a copy of its counters that
+    /// the estimator refreshes every 2 s (`ip_vs_read_cpu_stats()` in
+    /// `estimation_timer()`), so `--stats` and `--rate` wait until the estimator has run
+    /// since the last packet.
+    fn list(&mut self, opts: &ListOptions) -> anyhow::Result<String> {
+        if matches!(opts.format, ListFormat::Stats | ListFormat::Rate) {
+            if let Some(wait) =
+                self.last_traffic.and_then(|t| (t + ESTIMATOR_PERIOD).checked_duration_since(Instant::now()))
+            {
+                std::thread::sleep(wait);
+            }
+        }
+        if let ListFormat::Conns { .. } = opts.format {
+            // The expiry column is off from the model's by how late the entries were
+            // armed, or how late this listing runs, on the wall clock: say by how much.
+            let slack = self.armed_late.max(self.lateness());
+            eprintln!("lvsim: --kernel list -c: clock slack {} ms", slack.as_millis());
+        }
+        let args = opts.args();
         let out = Process::new("ip")
-            .args(["netns", "exec", &self.director, "ipvsadm", "-L", "-n"])
+            .args(["netns", "exec", &self.director, "ipvsadm"])
+            .args(&args)
             .output()
-            .context("running ipvsadm -L -n")?;
-        ensure!(out.status.success(), "ipvsadm -L -n: {}", String::from_utf8_lossy(&out.stderr).trim());
+            .with_context(|| format!("running ipvsadm {}", args.join(" ")))?;
+        ensure!(
+            out.status.success(),
+            "ipvsadm {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }

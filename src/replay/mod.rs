@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use lvs_ipvs::ipvsadm::{self, Command, Word};
+use lvs_ipvs::ipvsadm::{self, Command, ListOptions, Word};
 use lvs_sched::{Duration, Protocol};
 
 /// First source port handed out when a `connect` line names none (Linux's default
@@ -75,8 +75,8 @@ pub enum Event {
     Reset(Vec<u32>),
     /// Virtual time passes.
     Advance(Duration),
-    /// Print the table as `ipvsadm -L -n` does.
-    List,
+    /// Print the table as `ipvsadm -L -n [OPTIONS]` does (`list --stats`, `list -c`, ...).
+    List(ListOptions),
 }
 
 /// A syntax or consistency error, naming the line and column.
@@ -172,7 +172,7 @@ impl Parser {
                 [_, (o, d)] => Ok(Event::Advance(parse_duration(*o, d)?)),
                 _ => perr(off, "expected `advance DURATION`, e.g. `advance 120s`"),
             },
-            "list" if ws.len() == 1 => Ok(Event::List),
+            "list" => Ok(Event::List(ListOptions::parse(&ws[1..])?)),
             "ipvsadm" => self.ipvsadm(&ws[1..]),
             w if w.starts_with('-') => self.ipvsadm(ws),
             w => perr(
@@ -307,8 +307,8 @@ pub trait Backend {
     fn close(&mut self, n: u32, reset: bool) -> anyhow::Result<()>;
     /// Let time pass.
     fn advance(&mut self, d: Duration) -> anyhow::Result<()>;
-    /// The `ipvsadm -L -n` listing.
-    fn list(&mut self) -> anyhow::Result<String>;
+    /// The `ipvsadm -L -n` listing with these options.
+    fn list(&mut self, opts: &ListOptions) -> anyhow::Result<String>;
 }
 
 /// How results are printed.
@@ -346,8 +346,8 @@ pub fn run(
                 }
             }
             Event::Advance(d) => backend.advance(*d).with_context(ctx)?,
-            Event::List => {
-                let text = backend.list().with_context(ctx)?;
+            Event::List(opts) => {
+                let text = backend.list(opts).with_context(ctx)?;
                 match format {
                     Format::Text => out.write_all(text.as_bytes())?,
                     Format::Json => {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use anyhow::{Context as _, bail};
-use lvs_ipvs::ipvsadm::{self, Command};
+use lvs_ipvs::ipvsadm::{self, Command, ListOptions};
 use lvs_ipvs::tcp::Segment;
 use lvs_ipvs::{ConnId, Ipvs, NoDest, Verdict};
 use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
@@ -97,8 +97,8 @@ impl Backend for Model {
         Ok(())
     }
 
-    fn list(&mut self) -> anyhow::Result<String> {
-        Ok(ipvsadm::list(&self.ipvs))
+    fn list(&mut self, opts: &ListOptions) -> anyhow::Result<String> {
+        Ok(ipvsadm::listing(&self.ipvs, opts))
     }
 }
 

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use lvs_ipvs::ServiceKey;
-use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind, SvcFlags};
+use lvs_sched::{Duration, Forwarding, Protocol, SchedulerKind};
 use sim_core::arrival::ArrivalProcess;
 use sim_core::cpu::CpuConfig;
 use sim_core::dist::Dist;
@@ -62,35 +62,18 @@ pub fn config_with(
     let mut director = DirectorConfig::new(
         "lb1",
         "lan",
-        vec![ServiceConfig {
-            addr: ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
+        vec![ServiceConfig::new(
+            ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 },
             scheduler,
-            flags: SvcFlags::default(),
-            persistence: None,
-            netmask: u32::MAX,
             dests,
-            check: None,
-        }],
+        )],
     );
     director.external = DuplexLink { inbound: link, outbound: link };
     ClusterConfig {
-        seed,
-        duration: Duration::from_secs(secs),
         warmup: Duration::from_millis(200),
-        drain_ipvs: false,
         sample_interval: (sample_ms > 0).then(|| Duration::from_millis(sample_ms)),
-        mtu: 1500,
-        syn_rto: Duration::from_secs(1),
-        data_rto: Duration::from_millis(200),
-        max_retries: 6,
         directors: vec![director],
         servers,
-        backends: Vec::new(),
-        actions: Vec::new(),
-        server_events: Vec::new(),
-        director_events: Vec::new(),
-        ha: None,
-        feedback: None,
         populations: vec![PopulationConfig {
             name: "web".into(),
             arrival: ArrivalProcess::Poisson { rate },
@@ -107,6 +90,7 @@ pub fn config_with(
             backend_demand: None,
             response_timeout: None,
         }],
+        ..ClusterConfig::new(seed, Duration::from_secs(secs))
     }
 }
 
@@ -185,6 +169,7 @@ pub fn meta() -> reports::RunMeta {
         source: "tests/common/mod.rs".into(),
         overrides: vec!["workload.rate=300".into()],
         wall_s: 0.25,
+        warnings: Vec::new(),
     }
 }
 

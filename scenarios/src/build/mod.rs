@@ -2,10 +2,10 @@
 
 use std::net::IpAddr;
 
-use lvs_ipvs::ServiceKey;
 use lvs_ipvs::tcp::Timeouts;
+use lvs_ipvs::{Forwarding, Protocol, ServiceKey, SvcFlags};
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
-use lvs_sched::{Duration, Forwarding, Protocol, SvcFlags, Time};
+use lvs_sched::{Duration, Time};
 use sim_core::arrival::{ArrivalProcess, parse_trace_csv};
 use sim_core::cpu::CpuConfig;
 use sim_core::dist;
@@ -42,6 +42,7 @@ pub fn build(
     bounds::check_text(&doc)?;
     let b = Builder { doc: &doc, files, budget };
     let (topology, cluster) = b.cluster(&scenario)?;
+    let warnings = cluster.warnings().iter().map(|w| b.warning(&cluster, w)).collect();
     Ok(Loaded {
         name: scenario.name.clone().unwrap_or_else(|| stem.to_owned()),
         file: file.to_owned(),
@@ -51,6 +52,7 @@ pub fn build(
         scenario,
         topology,
         cluster,
+        warnings,
         doc,
     })
 }
@@ -120,6 +122,14 @@ impl Builder<'_> {
             Some(l) => Error::at(l, format!("{path}: {message}")),
             None => Error::bare(format!("{path}: {message}")),
         }
+    }
+
+    /// A warning, located at its service's `scheduler` field as an error would be:
+    /// `s.ron:9:13: directors[0].services[0].scheduler: service TCP  10.0.0.1:80: ...`.
+    fn warning(&self, c: &ClusterConfig, w: &sim_core::model::ConfigWarning) -> String {
+        let path = format!("directors[{}].services[{}].scheduler", w.director, w.service);
+        let key = c.directors[w.director].services[w.service].addr;
+        self.err(&path, format!("service {key}: {}", w.message)).to_string()
     }
 
     fn finite(&self, path: &str, x: f64, min: f64) -> Result<f64, Error> {

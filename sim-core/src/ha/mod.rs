@@ -95,7 +95,7 @@ pub struct HealthCheckConfig {
     /// The "sorry" server (ldirectord `fallback`, keepalived `sorry_server`), added with
     /// weight 1 when every real server of the service is down and deleted when one
     /// comes back.
-    pub fallback: Option<crate::model::config::DestConfig>,
+    pub fallback: Option<crate::model::DestConfig>,
 }
 
 impl HealthCheckConfig {

@@ -12,6 +12,8 @@ use crate::cpu::CpuConfig;
 use crate::dist::Dist;
 use crate::link::ChannelConfig;
 use lvs_ipvs::ServiceKey;
+
+use super::DestConfig;
 use lvs_ipvs::tcp::Timeouts;
 
 /// A whole run.
@@ -56,6 +58,35 @@ pub struct ClusterConfig {
     /// Active feedback: a simulated feedbackd-agent on every real server reporting to a
     /// simulated feedbackd-master on every director; `None`: static weights.
     pub feedback: Option<FeedbackConfig>,
+}
+
+impl ClusterConfig {
+    /// An empty run of `duration` with seed `seed` and Linux's TCP defaults (MTU 1500, a
+    /// 1 s initial SYN timeout, a 200 ms minimum data timeout, 6 retries); no warm-up, no
+    /// sampling, nothing after the last client event. Add directors, servers and
+    /// populations with struct update syntax.
+    pub fn new(seed: u64, duration: Duration) -> Self {
+        ClusterConfig {
+            seed,
+            duration,
+            warmup: Duration::ZERO,
+            drain_ipvs: false,
+            sample_interval: None,
+            mtu: 1500,
+            syn_rto: Duration::from_secs(1),
+            data_rto: Duration::from_millis(200),
+            max_retries: 6,
+            directors: Vec::new(),
+            servers: Vec::new(),
+            backends: Vec::new(),
+            populations: Vec::new(),
+            actions: Vec::new(),
+            server_events: Vec::new(),
+            director_events: Vec::new(),
+            ha: None,
+            feedback: None,
+        }
+    }
 }
 
 /// A change to a real server during a run.
@@ -300,21 +331,20 @@ pub struct ServiceConfig {
     pub check: Option<crate::ha::HealthCheckConfig>,
 }
 
-/// A real server of a virtual service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DestConfig {
-    /// Index into [`ClusterConfig::servers`].
-    pub server: usize,
-    /// Its port (forced to the service port for DR and TUN, as ipvsadm does).
-    pub port: u16,
-    /// Forwarding method.
-    pub fwd: Forwarding,
-    /// Initial weight.
-    pub weight: u32,
-    /// `-x` upper connection threshold (0 = none).
-    pub u_threshold: u32,
-    /// `-y` lower connection threshold.
-    pub l_threshold: u32,
+impl ServiceConfig {
+    /// A service on `addr` with these real servers: no flags, no persistence (netmask
+    /// /32), no health check.
+    pub fn new(addr: ServiceKey, scheduler: SchedulerKind, dests: Vec<DestConfig>) -> Self {
+        ServiceConfig {
+            addr,
+            scheduler,
+            flags: SvcFlags::default(),
+            persistence: None,
+            netmask: u32::MAX,
+            dests,
+            check: None,
+        }
+    }
 }
 
 /// A real server.

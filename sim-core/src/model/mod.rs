@@ -1,5 +1,6 @@
-//! The model of an LVS cluster: what a run is made of ([`config`]), how it runs
-//! ([`sim`]) and what it measures ([`report`]).
+//! The model of an LVS cluster: what a run is made of ([`config`]; `warnings.rs`:
+//! [`ClusterConfig::warnings`], what a valid configuration does that its author should
+//! be told of), how it runs ([`sim`]) and what it measures ([`report`]).
 //!
 //! ```text
 //!   clients ──access──┐                       ┌── real server 1 ──┐
@@ -19,9 +20,13 @@
 //!   and the client's MSS is 20 bytes smaller (path-MTU discovery through the tunnel).
 
 pub mod config;
+mod dest;
 pub mod report;
 pub mod sim;
+mod warnings;
 
 pub use config::*;
+pub use dest::DestConfig;
 pub use report::*;
 pub use sim::Simulation;
+pub use warnings::ConfigWarning;

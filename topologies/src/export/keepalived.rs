@@ -290,7 +290,12 @@ fn virtual_server(out: &mut String, topo: &Topology, service: &Service) {
         let _ = writeln!(out, "    persistence_timeout {}", whole_seconds(p));
     }
     if let Some(mask) = service.netmask {
-        let _ = writeln!(out, "    persistence_granularity {mask}");
+        // keepalived's pgr_handler() reads an IPv6 granularity as a prefix length (1..128).
+        let g = match mask {
+            IpAddr::V4(m) => m.to_string(),
+            IpAddr::V6(m) => u128::from(m).leading_ones().to_string(),
+        };
+        let _ = writeln!(out, "    persistence_granularity {g}");
     }
     for flag in &service.flags {
         let _ = writeln!(out, "    {}", flag.sched_flag().map_or("ops", SchedFlag::name));

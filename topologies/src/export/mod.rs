@@ -701,7 +701,7 @@ global_defs {
             "        ! UDP: no TCP_CHECK",
             "virtual_server fwmark 7 {\n",
             "    real_server 10.0.0.12 0 {\n        weight 1\n        ! no port to check",
-            "virtual_server 2001:db8::1 443 {\n",
+            "virtual_server 2001:db8::1 443 {\n    delay_loop 6\n    lb_algo wrr\n    lb_kind DR\n    persistence_timeout 300\n    persistence_granularity 64\n",
             "    real_server 2001:db8::10 443 {\n",
         ] {
             assert!(conf.contains(part), "missing {part:?} in\n{conf}");

@@ -4,14 +4,23 @@
 //!
 //! Message granularity, not packets: a message is a train of packets that a FIFO channel
 //! serialises back to back. A TCP connection of one request is SYN → SYN-ACK →
-//! ACK+request → response → FIN → FIN-ACK → ACK. The client's delayed ACKs of a response
-//! (one per two segments) ride, as extra packets, on its next message; the server's ACK of
-//! a request rides on the response. A UDP flow is datagram → reply, repeated.
+//! ACK, request → response → FIN → FIN-ACK → ACK, with Linux's defaults (checked against
+//! a real kernel's IPVS counters by tests/ipvs_counters, docs/ipvs-spec-notes.md):
+//! - the handshake's ACK is a packet of its own (connect() returns before the
+//!   application writes), carried as an extra packet of the first request;
+//! - each side's pure ACKs of the data it receives (`receiver_acks`: quick-ack at the
+//!   start, then one per two full segments) ride, as extra packets, on its next message:
+//!   the client's on its next request or FIN, the server's on its response;
+//! - a payload of 0 bytes is no packet at all (the message still carries the exchange);
+//! - the client closes first; the server's FIN carries its ACK of the client's FIN.
 //!
-//! Wire sizes [bytes at L3, as IPVS counts them]: SYN and SYN-ACK 60 (options), other TCP
-//! segments 52 + payload (timestamps), MSS = MTU − 52 (less 20 through a tunnel, whose
-//! outer header adds 20 bytes a packet on the director's internal link); UDP 28 + payload,
-//! fragmented at MTU − 28.
+//! A UDP flow is datagram → reply, repeated.
+//!
+//! Wire sizes [bytes at L3, as IPVS counts them]: SYN and SYN-ACK 60 (MSS, SACK-permitted,
+//! timestamps, window scale), other TCP segments 52 + payload (timestamps), MSS = MTU − 52
+//! (less 20 through a tunnel, whose outer header adds 20 bytes a packet on the director's
+//! internal link: path-MTU discovery lowers the client's MSS, which bounds both
+//! directions); UDP 28 + payload, fragmented at MTU − 28.
 
 use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
 
@@ -106,6 +115,8 @@ const OUTBOUND_DIRECT: [Stage; 3] = [Stage::Uplink, Stage::Access, Stage::AtClie
 const TCP_HDR: u64 = 52;
 /// A SYN or SYN-ACK with its options [bytes].
 const SYN_BYTES: u64 = 60;
+/// Linux's quick-ack budget at the start of a connection (`TCP_MAX_QUICKACKS`).
+const QUICKACKS: u32 = 16;
 /// IP + UDP header [bytes].
 const UDP_HDR: u64 = 28;
 /// The IP-IP outer header [bytes].
@@ -153,6 +164,8 @@ impl Simulation {
             resp_payload: 0,
             requests_left,
             ack_debt: 0,
+            client_quickack: true,
+            server_quickack: true,
             pop: p as u16,
             cport,
             dir: self.pops[p].dir as u8,
@@ -196,9 +209,7 @@ impl Simulation {
         let mtu = u64::from(self.cfg.mtu);
         match self.cfg.populations[conn.pop as usize].transport {
             Transport::Tcp { .. } => {
-                // Through a tunnel, path-MTU discovery lowers the client's MSS by the outer header.
-                let tun = if conn.fwd == Forwarding::Tunnel { TUN_HDR } else { 0 };
-                let (pkts, bytes) = segments(payload, mtu - TCP_HDR - tun, TCP_HDR);
+                let (pkts, bytes) = tcp_segments(payload, tcp_mss(mtu, conn.fwd));
                 let debt = std::mem::take(&mut conn.ack_debt);
                 let (serial, left) = (conn.serial, conn.requests_left);
                 if let Some(t) = self.cfg.populations[conn.pop as usize].response_timeout {
@@ -292,12 +303,17 @@ impl Simulation {
                         return self.release(m.conn);
                     };
                     let d = &mut self.dirs[m.dir as usize];
-                    match d.ipvs.packet(now, id, m.kind.segment(), true) {
-                        Verdict::Accept => {
-                            d.ipvs.count(id, true, u64::from(m.packets), m.bytes);
-                            Transmit::Delivered(now)
+                    if m.packets == 0 {
+                        // An empty response: no packet.
+                        Transmit::Delivered(now)
+                    } else {
+                        match d.ipvs.packet(now, id, m.kind.segment(), true) {
+                            Verdict::Accept => {
+                                d.ipvs.count(id, true, u64::from(m.packets), m.bytes);
+                                Transmit::Delivered(now)
+                            }
+                            Verdict::Drop => Transmit::Dropped,
                         }
-                        Verdict::Drop => Transmit::Dropped,
                     }
                 }
                 Stage::AtServer => return self.at_server(m),
@@ -327,6 +343,10 @@ impl Simulation {
         let existing = self.entry_on(di, m.conn);
         let dir = &mut self.dirs[di];
         if let Some(id) = existing {
+            if m.packets == 0 {
+                // An empty request: nothing on the wire for IPVS to see.
+                return Ok(());
+            }
             let r = match dir.ipvs.packet(now, id, m.kind.segment(), false) {
                 Verdict::Accept => {
                     dir.ipvs.count(id, false, u64::from(m.packets), m.bytes);
@@ -496,8 +516,14 @@ impl Simulation {
         let payload = u64::from(conn.resp_payload);
         match self.cfg.populations[conn.pop as usize].transport {
             Transport::Tcp { .. } => {
-                let (pkts, bytes) = segments(payload, mtu - TCP_HDR, TCP_HDR);
-                self.send(c, Kind::Response, pkts, bytes);
+                let mss = tcp_mss(mtu, conn.fwd);
+                let (pkts, bytes) = tcp_segments(payload, mss);
+                // The server's pure ACKs of the request, sent while it arrived.
+                let acks = receiver_acks(u64::from(conn.req_payload), mss, conn.server_quickack);
+                if conn.req_payload > 0 {
+                    self.conns[c as usize].server_quickack = false;
+                }
+                self.send(c, Kind::Response, pkts + acks, bytes + u64::from(acks) * TCP_HDR);
             }
             Transport::Udp { .. } => {
                 let (pkts, bytes) = segments(payload, mtu - UDP_HDR, UDP_HDR);
@@ -509,7 +535,11 @@ impl Simulation {
     fn at_client(&mut self, m: Msg) {
         let now = self.now;
         match m.kind {
-            Kind::SynAck => self.send_request(m.conn),
+            Kind::SynAck => {
+                // The handshake's ACK: connect() returns before the request is written.
+                self.conns[m.conn as usize].ack_debt += 1;
+                self.send_request(m.conn)
+            }
             Kind::Response | Kind::Reply => {
                 let conn = self.conns[m.conn as usize];
                 if conn.done {
@@ -530,11 +560,15 @@ impl Simulation {
                         b.record(conn.opened, secs);
                     }
                 }
+                let tcp = m.kind == Kind::Response;
+                let mss = tcp_mss(u64::from(self.cfg.mtu), conn.fwd);
                 let conn = &mut self.conns[m.conn as usize];
                 conn.requests_left -= 1;
-                // Delayed ACKs: one per two segments, sent with the client's next message.
-                conn.ack_debt += m.packets.div_ceil(2);
-                let tcp = m.kind == Kind::Response;
+                if tcp {
+                    // The client's pure ACKs of the response, sent with its next message.
+                    conn.ack_debt += receiver_acks(u64::from(conn.resp_payload), mss, conn.client_quickack);
+                    conn.client_quickack &= conn.resp_payload == 0;
+                }
                 let (left, pop) = (conn.requests_left, conn.pop as usize);
                 if left == 0 {
                     self.end_conn(m.conn, Outcome::Completed);
@@ -703,6 +737,36 @@ fn segments(payload: u64, mss: u64, header: u64) -> (u32, u64) {
     (u32::try_from(pkts).unwrap_or(u32::MAX), payload + pkts * header)
 }
 
+/// TCP segments and their L3 bytes for `payload` bytes: none for none.
+fn tcp_segments(payload: u64, mss: u64) -> (u32, u64) {
+    let pkts = payload.div_ceil(mss);
+    (u32::try_from(pkts).unwrap_or(u32::MAX), payload + pkts * TCP_HDR)
+}
+
+/// The TCP payload a segment carries [bytes]: the MTU less IP, TCP and timestamp
+/// headers; through a tunnel, path-MTU discovery (the director answers a full-size
+/// segment with "fragmentation needed") lowers the client's MSS by the outer header, and
+/// the MSS it advertises bounds the real server's segments too.
+fn tcp_mss(mtu: u64, fwd: Forwarding) -> u64 {
+    let tun = if fwd == Forwarding::Tunnel { TUN_HDR } else { 0 };
+    mtu - TCP_HDR - tun
+}
+
+/// The pure ACKs a Linux receiver sends for `payload` bytes that arrive as segments of
+/// `mss` in a row (`__tcp_ack_snd_check()`). Its first data puts it in quick-ack mode
+/// (`tcp_event_data_recv()` → `tcp_incr_quickack()`): one ACK a segment, up to
+/// `QUICKACKS`; then one per two full segments. The ACK of an odd last segment waits
+/// and rides on the receiver's next segment (its request, response or FIN), except in
+/// its first data, before it answers within the delayed-ACK time (pingpong mode): a
+/// short last segment marks the ACK "pushed", and the application's read that empties
+/// the buffer sends it at once (`tcp_measure_rcv_mss()`, `tcp_cleanup_rbuf()`).
+fn receiver_acks(payload: u64, mss: u64, quickack: bool) -> u32 {
+    let (n, _) = tcp_segments(payload, mss);
+    let quick = if quickack { n.min(QUICKACKS) } else { 0 };
+    let pushed = quickack && (n - quick) % 2 == 1 && payload % mss != 0;
+    quick + (n - quick) / 2 + u32::from(pushed)
+}
+
 /// A uniform client index in `0..n` (multiply-shift, no modulo bias worth the name).
 fn pick(rng: &mut Rng, n: u32) -> u32 {
     ((u64::from(rand::RngCore::next_u32(rng)) * u64::from(n)) >> 32) as u32
@@ -759,5 +823,39 @@ impl Simulation {
             self.note_moved(true);
         }
         found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receivers_quick_ack_their_first_data_then_ack_every_second_segment() {
+        // First data: an ACK a segment for up to 16, then one per two; an odd short last
+        // segment is acknowledged when the application reads it.
+        assert_eq!(receiver_acks(1024, 1448, true), 1);
+        assert_eq!(receiver_acks(16 * 1448, 1448, true), 16);
+        assert_eq!(receiver_acks(102_400, 1448, true), 16 + 27 + 1);
+        // An odd full-size last segment waits for the receiver's next segment.
+        assert_eq!(receiver_acks(17 * 1448, 1448, true), 16);
+        // Later data (pingpong mode): a one-segment response is acknowledged by the next
+        // request, a 71-segment one by 35 ACKs and the next request.
+        assert_eq!(receiver_acks(1024, 1448, false), 0);
+        assert_eq!(receiver_acks(102_400, 1448, false), 35);
+        assert_eq!(receiver_acks(0, 1448, true), 0);
+    }
+
+    #[test]
+    fn segments_follow_the_mss_of_the_path() {
+        assert_eq!(tcp_mss(1500, Forwarding::Masq), 1448);
+        assert_eq!(tcp_mss(1500, Forwarding::DirectRouting), 1448);
+        assert_eq!(tcp_mss(1500, Forwarding::Tunnel), 1428);
+        // An empty payload is no packet; 100 KiB is 70 full segments and one of 1040 B.
+        assert_eq!(tcp_segments(0, 1448), (0, 0));
+        assert_eq!(tcp_segments(102_400, 1448), (71, 102_400 + 71 * 52));
+        assert_eq!(tcp_segments(102_400, 1428), (72, 102_400 + 72 * 52));
+        // UDP keeps a datagram for an empty payload.
+        assert_eq!(segments(0, 1472, UDP_HDR), (1, 28));
     }
 }

@@ -33,7 +33,8 @@ use super::{Event, NO_SERVER, Simulation};
 use crate::cpu::{Admission, Fault};
 use crate::ha::check::{HealthChecker, Outcome, Probe, Verdict};
 use crate::ha::{CheckKind, OnFailure};
-use crate::model::config::{Change, ClusterConfig, DestConfig, ServerChange};
+use crate::model::DestConfig;
+use crate::model::config::{Change, ClusterConfig, ServerChange};
 use crate::model::report::{CheckStats, FaultReport, HaReport};
 
 /// CPU job ids from here on are health checks (client connections stay below).

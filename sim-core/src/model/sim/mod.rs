@@ -17,7 +17,8 @@ use crate::arrival::Arrivals;
 use crate::cpu::Cpu;
 use crate::engine::{EventQueue, TimerSet};
 use crate::link::{Channel, ChannelConfig};
-use crate::model::config::{Change, ClusterConfig, ConfigError, DestConfig, PopulationConfig, ServerChange};
+use crate::model::DestConfig;
+use crate::model::config::{Change, ClusterConfig, ConfigError, PopulationConfig, ServerChange};
 use crate::model::report::*;
 use crate::rng::{Rng, Streams};
 use crate::stats::{BatchMeans, Latency, LogHistogram, TimeIntegral};
@@ -178,7 +179,12 @@ struct Conn {
     req_payload: u32,
     resp_payload: u32,
     requests_left: u32,
+    /// Pure ACKs the client owes (sent with its next message).
     ack_debt: u32,
+    /// The client, and the server, has received no data yet: its first data puts it in
+    /// quick-ack mode (`flow::receiver_acks`).
+    client_quickack: bool,
+    server_quickack: bool,
     pop: u16,
     cport: u16,
     /// The director whose table holds `ipvs`.
@@ -852,7 +858,7 @@ fn map_dest(map: &mut Vec<Vec<u32>>, sid: ServiceId, did: DestId, server: u32) {
 
 /// The port IPVS stores: ipvsadm forces the service's port for DR and TUN (no port
 /// mapping there), except for firewall-mark services.
-fn dest_port(fwd: Forwarding, key: ipvs::ServiceKey, port: u16) -> u16 {
+pub(crate) fn dest_port(fwd: Forwarding, key: ipvs::ServiceKey, port: u16) -> u16 {
     match (fwd, key) {
         (Forwarding::DirectRouting | Forwarding::Tunnel, ipvs::ServiceKey::Addr { port: vport, .. }) => vport,
         _ => port,
