@@ -235,7 +235,7 @@ fn check_timing(config: &AgentConfig) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use feedbackd_proto::Duration;
-    use feedbackd_proto::types::Forwarding;
+    use lvs_ipvs::Forwarding;
     use lvs_ipvs::Protocol;
 
     use super::*;

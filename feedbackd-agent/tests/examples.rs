@@ -1,7 +1,7 @@
 //! The shipped example configuration parses and builds its load modules.
 
 use feedbackd_agent::load::{ServiceLoad, Sources};
-use feedbackd_proto::types::Forwarding;
+use lvs_ipvs::Forwarding;
 
 #[test]
 fn the_shipped_example_configuration_parses() {

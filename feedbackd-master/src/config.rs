@@ -56,12 +56,14 @@ pub struct Cli {
     pub listen: SocketAddr,
 
     /// How weights reach the kernel: generic netlink, the ipvsadm command, or a dry run
-    /// that only logs (its table holds the --service entries).
+    /// that only logs the ipvsadm command of each change (its table, lvs-ipvs's, holds
+    /// the --service entries and refuses as the kernel would).
     #[arg(long, value_enum, default_value = "netlink")]
     pub backend: BackendArg,
 
-    /// A virtual service for the dry-run backend: tcp:VIP:PORT, udp:VIP:PORT, fwm:MARK
-    /// (repeatable).
+    /// A virtual service for the dry-run backend (wlc, as `ipvsadm -A` makes it):
+    /// tcp:VIP:PORT, udp:VIP:PORT, sctp:VIP:PORT, fwm:MARK, fwm6:MARK, an IPv6 VIP in
+    /// brackets (repeatable). The dry run's table is the simulator's (lvs-ipvs).
     #[arg(long = "service", value_name = "SERVICE")]
     pub services: Vec<String>,
 

@@ -20,7 +20,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
-use crate::ipvs::{Backend, BackendKind, RealServer};
+use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
 use crate::record::JournalFile;
 use crate::status::{self, Bounds, KernelView, Page, PageRequest, StatusStats};
@@ -520,14 +520,14 @@ impl Daemon {
         let services = self.backend.services()?;
         let mut kernel = KernelView::default();
         let mut entries = Vec::new();
-        for vs in services {
-            let dests = self.backend.real_servers(&vs.key)?;
-            for rs in dests {
-                let key = RsKey { service: vs.key, addr: rs.addr, port: rs.port };
-                entries.push(TableEntry { key, weight: rs.weight, forwarding: rs.forwarding });
-                kernel.servers.insert(key, rs);
+        for (service, config) in services {
+            for row in self.backend.real_servers(&service)? {
+                let rs = row.config;
+                let key = RsKey { service, addr: rs.addr, port: rs.port };
+                entries.push(TableEntry { key, weight: rs.weight, forwarding: rs.fwd });
+                kernel.servers.insert(key, row);
             }
-            kernel.services.insert(vs.key, vs);
+            kernel.services.insert(service, config);
         }
         let keys: Vec<_> = kernel.services.keys().copied().collect();
         let now = self.now();
@@ -619,24 +619,25 @@ impl MasterOutput for DaemonOutput<'_> {
             }
             MasterEvent::Close { .. } => unreachable!("flush_master hands closes to close()"),
             MasterEvent::AddRealServer { key, forwarding, weight, agent, why } => {
-                let rs = RealServer::new(key.addr, key.port, *forwarding, *weight);
+                let rs = crate::ipvs::dest(key.addr, key.port, *forwarding, *weight);
                 let r = self.backend.add_real_server(&key.service, &rs).map(|()| {
                     log!("add {key} {} weight {weight} (agent {agent}: {why})", forwarding.ipvsadm_name());
-                    self.kernel.servers.insert(*key, rs);
+                    self.kernel.servers.insert(*key, DestRow::new(rs));
                 });
                 (key, format!("adding {key}"), r.map_err(|e| e.to_string()))
             }
             MasterEvent::SetWeight { key, from, to, agent, why } => {
-                let r = match self.kernel.servers.get(key).cloned() {
+                let r = match self.kernel.servers.get(key).copied() {
                     None => Err("not in the table read last".to_owned()),
-                    Some(mut rs) => {
-                        rs.weight = *to;
-                        self.backend.edit_real_server(&key.service, &rs).map_err(|e| e.to_string()).map(
-                            |()| {
+                    Some(mut row) => {
+                        row.config.weight = *to;
+                        self.backend
+                            .edit_real_server(&key.service, &row.config)
+                            .map_err(|e| e.to_string())
+                            .map(|()| {
                                 log!("weight {key}: {from} -> {to} (agent {agent}: {why})");
-                                self.kernel.servers.insert(*key, rs);
-                            },
-                        )
+                                self.kernel.servers.insert(*key, row);
+                            })
                     }
                 };
                 (key, format!("weight {key}: {from} -> {to}"), r)

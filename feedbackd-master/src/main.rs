@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use feedbackd_master::config::{self, Cli, Command};
 use feedbackd_master::daemon::{self, Settings, proto_duration};
-use feedbackd_master::ipvs::{Backend, VirtualService};
+use feedbackd_master::ipvs::{Backend, service_config};
 use feedbackd_master::keys::{self, AddAgent};
 use feedbackd_master::log;
 use feedbackd_master::record::JournalFile;
@@ -69,7 +69,7 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
     for s in &cli.services {
         let key =
             feedbackd_master::ipvs::parse_service(s).map_err(|e| anyhow::anyhow!("--service {s}: {e}"))?;
-        dry.push(VirtualService { key, scheduler: "wlc".into(), flags: 0, timeout_s: 0, netmask: 0 });
+        dry.push((key, service_config(&key, lvs_ipvs::SchedulerKind::Wlc)));
     }
     let kind = cli.backend.into();
     if !dry.is_empty() && kind != feedbackd_master::ipvs::BackendKind::DryRun {

@@ -10,20 +10,20 @@ use std::time::Duration;
 
 use feedbackd_proto::admission::{AcceptBackoff, Refusal};
 use feedbackd_proto::master::{AgentStatus, Counters, RsKey, StatusRow};
-use lvs_ipvs::{AddrPort, ServiceKey};
+use lvs_ipvs::{AddrPort, ServiceConfig, ServiceKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::ipvs::{RealServer, VirtualService};
+use crate::ipvs::DestRow;
 
 /// What the kernel showed at the last read, plus what the master applied since.
 #[derive(Debug, Default)]
 pub struct KernelView {
     /// Virtual services.
-    pub services: BTreeMap<ServiceKey, VirtualService>,
-    /// Real servers (every field, for SET_DEST).
-    pub servers: BTreeMap<RsKey, RealServer>,
+    pub services: BTreeMap<ServiceKey, ServiceConfig>,
+    /// Real servers (every field, for SET_DEST, and the connection counts).
+    pub servers: BTreeMap<RsKey, DestRow>,
 }
 
 /// The status table.
@@ -57,11 +57,11 @@ pub fn render_status(
         by_service.entry(r.key.service).or_default().push(r);
     }
     for (service, rows) in by_service {
-        let sched = kernel.services.get(&service).map_or("?", |s| s.scheduler.as_str());
+        let sched = kernel.services.get(&service).map_or("?", |s| s.scheduler.name());
         let _ = writeln!(out, "{service} {sched}");
         for r in rows {
             let k = kernel.servers.get(&r.key);
-            let fwd = r.forwarding.map_or("Local", |f| f.ipvsadm_name());
+            let fwd = r.forwarding.ipvsadm_name();
             let (active, inactive) = k.map_or((0, 0), |k| (k.active_conns, k.inactive_conns));
             let state = match (r.in_table, r.liveness, r.admin) {
                 (false, _, _) => "pending".to_owned(),

@@ -58,7 +58,11 @@ fn still_served(m: &Proc, a: &Proc, load: &Path, capacity: f64) {
         l.starts_with("feedbackd-master: weight ") && l.contains("10.0.0.2:80") && l.contains(&want)
     });
     let out = a.output();
-    assert!(!out.contains("retrying in"), "the agent lost its master:\n{out}");
+    assert!(
+        !out.contains("retrying in"),
+        "the agent lost its master:\n{out}\nMASTER:\n{}",
+        m.lines().join("\n")
+    );
 }
 
 fn count(m: &Proc, pred: impl Fn(&str) -> bool) -> usize {

@@ -394,8 +394,9 @@ fn metric(metrics: &str, name: &str) -> f64 {
 /// connections, each registering a fresh agent id that claims `n` addresses through
 /// `address =`, then reporting. Returns when the master has answered every one.
 fn flood(listen: &str, status_addr: &str, n: u8) -> (String, std::time::Duration) {
-    use feedbackd_proto::types::{Forwarding, ServiceSpec};
+    use feedbackd_proto::types::ServiceSpec;
     use feedbackd_proto::wire::{self, Message, Register, Report};
+    use lvs_ipvs::Forwarding;
     use lvs_ipvs::Protocol;
     use std::io::Write as _;
     let start = std::time::Instant::now();
@@ -407,7 +408,7 @@ fn flood(listen: &str, status_addr: &str, n: u8) -> (String, std::time::Duration
                 port: 80,
                 vip: None,
                 fwmark: None,
-                forwarding: Forwarding::Nat,
+                forwarding: Forwarding::Masq,
                 address: Some(std::net::IpAddr::from([198, 18 + (i / 256) as u8, (i % 256) as u8, j])),
             })
             .collect();

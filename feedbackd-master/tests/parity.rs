@@ -17,8 +17,8 @@ use std::time::Duration;
 use common::*;
 use feedbackd_proto::journal::{Decision, Entry, Record, parse_journal};
 use feedbackd_proto::master::RsKey;
-use feedbackd_proto::types::Forwarding;
 use feedbackd_proto::{Duration as ProtoDuration, Time};
+use lvs_ipvs::Forwarding;
 use lvs_ipvs::ServiceKey;
 use nix::sys::signal::Signal;
 
@@ -176,7 +176,7 @@ fn the_journal_records_every_input_and_decision_and_agrees_with_the_log() {
             })
             .unwrap_or_else(|| panic!("{at}: no registration of {name}"));
         assert_eq!(services[0].address, Some(addr.parse().unwrap()), "{at}");
-        assert_eq!(services[0].forwarding, Forwarding::Nat, "{at}");
+        assert_eq!(services[0].forwarding, Forwarding::Masq, "{at}");
         let connected = records
             .iter()
             .any(|r| matches!(r.entry, Entry::Connect { conn: c, peer } if c == conn && peer.is_loopback()));

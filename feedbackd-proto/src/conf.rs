@@ -27,7 +27,7 @@ mod tests;
 use core::net::IpAddr;
 use core::time::Duration;
 
-use crate::types::Forwarding;
+use lvs_ipvs::Forwarding;
 
 use crate::wire;
 use lvs_ipvs::Protocol;
@@ -523,7 +523,7 @@ impl Draft {
             port,
             vip: self.vip.map(|(v, _)| v),
             fwmark: self.fwmark.map(|(v, _)| v),
-            forwarding: self.forwarding.map_or(Forwarding::Nat, |(v, _)| v),
+            forwarding: self.forwarding.map_or(Forwarding::Masq, |(v, _)| v),
             address: self.address.map(|(v, _)| v),
             modules: self.modules,
             combine: self.combine.map_or(Combine::Min, |(v, _)| v),

@@ -68,7 +68,8 @@ mod tests {
     use super::*;
     use crate::agent::{Agent, AgentConfig, Sample};
     use crate::master::MasterConfig;
-    use crate::types::{AdminState, Forwarding, ServiceSpec};
+    use crate::types::{AdminState, ServiceSpec};
+    use lvs_ipvs::Forwarding;
     use lvs_ipvs::{Protocol, ServiceKey};
 
     const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));

@@ -70,7 +70,9 @@ use std::net::{IpAddr, SocketAddr};
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use lvs_sched::{Duration, Time};
 
-use crate::types::{AdminState, ConnId, Forwarding, RsKey, ServiceSpec, TableEntry};
+use lvs_ipvs::Forwarding;
+
+use crate::types::{AdminState, ConnId, RsKey, ServiceSpec, ServiceText, TableEntry, parse_service};
 
 use crate::wire::{self, Metric};
 use lvs_ipvs::{AddrPort, Protocol, ServiceKey};
@@ -240,8 +242,7 @@ impl Record {
                 s.push_str(" entries=");
                 list(&mut s, entries, |s, e| {
                     write_rs(s, &e.key);
-                    let fwd = e.forwarding.map_or("local", forwarding_name);
-                    let _ = write!(s, "/{}/{fwd}", e.weight);
+                    let _ = write!(s, "/{}/{}", e.weight, forwarding_name(e.forwarding));
                 });
             }
             Entry::Connect { conn, peer } => {
@@ -391,13 +392,7 @@ fn list<T>(s: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
 }
 
 fn write_service(s: &mut String, k: &ServiceKey) {
-    let _ = match *k {
-        ServiceKey::Addr { protocol, addr, port } => {
-            write!(s, "{}:{}", protocol_name(protocol), AddrPort(addr, port))
-        }
-        ServiceKey::Fwmark { mark, ipv6: false } => write!(s, "fwm:{mark}"),
-        ServiceKey::Fwmark { mark, ipv6: true } => write!(s, "fwm6:{mark}"),
-    };
+    let _ = write!(s, "{}", ServiceText(*k));
 }
 
 fn write_rs(s: &mut String, k: &RsKey) {
@@ -429,11 +424,14 @@ fn protocol_name(p: Protocol) -> &'static str {
     }
 }
 
+/// The journal's words for the forwarding methods; `local` only in table entries (an
+/// agent never registers it).
 fn forwarding_name(f: Forwarding) -> &'static str {
     match f {
-        Forwarding::Nat => "nat",
+        Forwarding::Masq => "nat",
         Forwarding::DirectRouting => "dr",
         Forwarding::Tunnel => "tun",
+        Forwarding::Local => "local",
     }
 }
 
@@ -658,29 +656,13 @@ fn parse_protocol(v: &str) -> Result<Protocol, String> {
     }
 }
 
+/// An agent's forwarding method: `nat`, `dr` or `tun` (never `local`).
 fn parse_forwarding(v: &str) -> Result<Forwarding, String> {
     match v {
-        "nat" => Ok(Forwarding::Nat),
+        "nat" => Ok(Forwarding::Masq),
         "dr" => Ok(Forwarding::DirectRouting),
         "tun" => Ok(Forwarding::Tunnel),
         other => Err(format!("{other:?} is not a forwarding method (nat, dr, tun)")),
-    }
-}
-
-/// `tcp:VIP:PORT`, `udp:...`, `sctp:...`, `fwm:MARK`, `fwm6:MARK`.
-fn parse_service(v: &str) -> Result<ServiceKey, String> {
-    let (kind, rest) =
-        v.split_once(':').ok_or_else(|| format!("{v:?} is not a service (tcp:VIP:PORT, fwm:MARK, ...)"))?;
-    match kind {
-        "fwm" | "fwm6" => {
-            let mark = rest.parse().map_err(|_| format!("{v:?}: {rest:?} is not a firewall mark"))?;
-            Ok(ServiceKey::Fwmark { mark, ipv6: kind == "fwm6" })
-        }
-        _ => {
-            let protocol = parse_protocol(kind).map_err(|e| format!("service {v:?}: {e}"))?;
-            let (addr, port) = parse_socket(rest).map_err(|e| format!("service {v:?}: {e}"))?;
-            Ok(ServiceKey::Addr { protocol, addr, port })
-        }
     }
 }
 
@@ -701,8 +683,8 @@ fn parse_entry(v: &str) -> Result<TableEntry, String> {
     let key = parse_rs(rs)?;
     let weight = weight.parse().map_err(|_| format!("{weight:?} is not a weight"))?;
     let forwarding = match fwd {
-        "local" => None,
-        f => Some(parse_forwarding(f).map_err(|e| format!("{e}, or local"))?),
+        "local" => Forwarding::Local,
+        f => parse_forwarding(f).map_err(|e| format!("{e}, or local"))?,
     };
     Ok(TableEntry { key, weight, forwarding })
 }

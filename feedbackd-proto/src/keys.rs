@@ -284,12 +284,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::Forwarding;
+    use lvs_ipvs::Forwarding;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
 
     fn spec(protocol: Protocol, port: u16, fwmark: Option<u32>) -> ServiceSpec {
-        ServiceSpec { protocol, port, vip: None, fwmark, forwarding: Forwarding::Nat, address: None }
+        ServiceSpec { protocol, port, vip: None, fwmark, forwarding: Forwarding::Masq, address: None }
     }
 
     #[test]

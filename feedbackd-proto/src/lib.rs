@@ -18,7 +18,8 @@
 //!   accept loop's backoff; [`ratelimit`]: log lines per cause per second.
 //! - [`conf`]: the `feedbackd-agent.conf` grammar.
 //! - [`cpuload`]: the cpuload computation (`/proc/stat` counters → busy fraction).
-//! - [`types`]: protocol, forwarding, admin state, service specs and keys, and the
+//! - [`types`]: admin state, service specs (on `lvs_ipvs`'s protocol, forwarding and
+//!   service key), networks, and the
 //!   master's connection, real-server and table-entry keys.
 //!
 //! Imports point one way: `types` ← `wire` (frames, and the session key that tags them) ←

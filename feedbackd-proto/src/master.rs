@@ -54,13 +54,13 @@ use lvs_sched::{Duration, Time};
 use crate::auth::Channel;
 use crate::journal::{Decision, Entry, Record};
 use crate::keys::Auth;
-use crate::types::{AdminState, Forwarding, ServiceSpec};
+use crate::types::{AdminState, ServiceSpec};
 pub use crate::types::{ConnId, RsKey, TableEntry};
 use crate::wire::{
     self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce, Registered, Report,
     Welcome,
 };
-use lvs_ipvs::ServiceKey;
+use lvs_ipvs::{Forwarding, ServiceKey};
 
 /// A refusal: the code sent, the counter's label, the text.
 type Refusal = (ErrorCode, &'static str, String);
@@ -287,7 +287,7 @@ struct AgentRec {
 #[derive(Debug)]
 struct RsRec {
     law: ServerLaw,
-    forwarding: Option<Forwarding>,
+    forwarding: Forwarding,
     in_table: bool,
     owner: Option<String>,
 }
@@ -324,8 +324,8 @@ pub struct StatusRow {
     pub key: RsKey,
     /// Its weight as the master set or adopted it.
     pub weight: u32,
-    /// Its forwarding method, when known.
-    pub forwarding: Option<Forwarding>,
+    /// Its forwarding method: the kernel's, or the agent's until the kernel lists it.
+    pub forwarding: Forwarding,
     /// The agent that claims it, if any (`None`: adopted, not managed).
     pub agent: Option<String>,
     /// The agent's liveness.
@@ -530,7 +530,7 @@ impl Master {
             for key in &keys {
                 let rs = self.servers.entry(*key).or_insert_with(|| RsRec {
                     law: ServerLaw::new(agent.last_report, &self.config.law),
-                    forwarding: Some(spec.forwarding),
+                    forwarding: spec.forwarding,
                     in_table: false,
                     owner: None,
                 });
@@ -883,7 +883,11 @@ impl Master {
                     self.counters.added += 1;
                     let ev = MasterEvent::AddRealServer {
                         key: *key,
-                        forwarding: rs.forwarding.unwrap_or(services[i].forwarding),
+                        // What the kernel had, unless local, which an agent never asks for.
+                        forwarding: match rs.forwarding {
+                            Forwarding::Local => services[i].forwarding,
+                            f => f,
+                        },
                         weight: u.to,
                         agent: id.clone(),
                         why: Why::Report(u),

@@ -1,60 +1,12 @@
-//! Vocabulary shared by the wire codec, the configuration grammar and the state machines.
+//! Vocabulary shared by the wire codec, the configuration grammar and the state machines
+//! (the IPVS notions themselves, protocol, forwarding method and service key, are
+//! `lvs_ipvs`'s).
 
 use core::fmt;
-use core::net::IpAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::str::FromStr;
 
-use lvs_ipvs::{AddrPort, Protocol, ServiceKey};
-
-/// How the director forwards to a real server (`ipvsadm -m/-g/-i`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Forwarding {
-    /// `-m`, LVS-NAT (masquerading).
-    Nat,
-    /// `-g`, direct routing (gatewaying).
-    DirectRouting,
-    /// `-i`, IP-IP tunnelling.
-    Tunnel,
-}
-
-impl Forwarding {
-    /// IPVS's `IP_VS_CONN_F_FWD_MASK` value: 0 masq, 2 tunnel, 3 droute (1 is local).
-    pub const fn ipvs_code(self) -> u32 {
-        match self {
-            Forwarding::Nat => 0,
-            Forwarding::Tunnel => 2,
-            Forwarding::DirectRouting => 3,
-        }
-    }
-
-    /// The `ipvsadm` option that selects it.
-    pub const fn ipvsadm_flag(self) -> &'static str {
-        match self {
-            Forwarding::Nat => "-m",
-            Forwarding::DirectRouting => "-g",
-            Forwarding::Tunnel => "-i",
-        }
-    }
-
-    /// `ipvsadm -L`'s name for it: Masq, Route or Tunnel.
-    pub const fn ipvsadm_name(self) -> &'static str {
-        match self {
-            Forwarding::Nat => "Masq",
-            Forwarding::DirectRouting => "Route",
-            Forwarding::Tunnel => "Tunnel",
-        }
-    }
-}
-
-impl fmt::Display for Forwarding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Forwarding::Nat => "NAT",
-            Forwarding::DirectRouting => "DR",
-            Forwarding::Tunnel => "TUN",
-        })
-    }
-}
+use lvs_ipvs::{AddrPort, Forwarding, Protocol, ServiceKey};
 
 /// What an operator wants of a real server, reported by its agent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -92,7 +44,9 @@ pub struct ServiceSpec {
     pub vip: Option<IpAddr>,
     /// Match the firewall-mark virtual service with this mark instead of protocol/port.
     pub fwmark: Option<u32>,
-    /// How the director should forward to this real server.
+    /// How the director should forward to this real server: never
+    /// [`Forwarding::Local`], which the configuration grammar, the wire decoder and the
+    /// journal reader refuse (an agent's server is never the director itself).
     pub forwarding: Forwarding,
     /// The real server's address in the director's table; by default the address the
     /// agent's connection comes from.
@@ -113,26 +67,50 @@ impl ServiceSpec {
     }
 }
 
-impl Forwarding {
-    /// The scheduler crate's forwarding method in the protocol's; `None` for local
-    /// delivery, which an agent never registers.
-    pub fn from_sched(f: lvs_sched::Forwarding) -> Option<Forwarding> {
-        match f {
-            lvs_sched::Forwarding::Masq => Some(Forwarding::Nat),
-            lvs_sched::Forwarding::DirectRouting => Some(Forwarding::DirectRouting),
-            lvs_sched::Forwarding::Tunnel => Some(Forwarding::Tunnel),
-            lvs_sched::Forwarding::Local => None,
+/// A virtual service as feedbackd writes it on a command line and in the journal:
+/// `tcp:VIP:PORT`, `udp:...`, `sctp:...` (an IPv6 VIP in brackets), `fwm:MARK` (IPv4) or
+/// `fwm6:MARK` (IPv6). [`parse_service`] reads it back.
+#[derive(Clone, Copy, Debug)]
+pub struct ServiceText(pub ServiceKey);
+
+impl fmt::Display for ServiceText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            ServiceKey::Addr { protocol, addr, port } => {
+                write!(f, "{}:{}", protocol.name().to_ascii_lowercase(), AddrPort(addr, port))
+            }
+            ServiceKey::Fwmark { mark, ipv6: false } => write!(f, "fwm:{mark}"),
+            ServiceKey::Fwmark { mark, ipv6: true } => write!(f, "fwm6:{mark}"),
         }
     }
 }
 
-impl From<Forwarding> for lvs_sched::Forwarding {
-    fn from(f: Forwarding) -> lvs_sched::Forwarding {
-        match f {
-            Forwarding::Nat => lvs_sched::Forwarding::Masq,
-            Forwarding::DirectRouting => lvs_sched::Forwarding::DirectRouting,
-            Forwarding::Tunnel => lvs_sched::Forwarding::Tunnel,
+/// Parses [`ServiceText`]'s form; the kind is case-insensitive (`UDP:[::1]:53`), a
+/// firewall mark is above 0 (0 is no mark to the kernel), an address has no scope id.
+pub fn parse_service(s: &str) -> Result<ServiceKey, String> {
+    let (kind, rest) = s.split_once(':').ok_or_else(|| {
+        format!("{s:?} is not a service (tcp:VIP:PORT, udp:VIP:PORT, sctp:VIP:PORT, fwm:MARK or fwm6:MARK)")
+    })?;
+    let protocol = match kind.to_ascii_lowercase().as_str() {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        "sctp" => Protocol::Sctp,
+        fwm @ ("fwm" | "fwm6") => {
+            return match rest.parse::<u32>() {
+                Ok(mark) if mark > 0 => Ok(ServiceKey::Fwmark { mark, ipv6: fwm == "fwm6" }),
+                _ => Err(format!("service {s:?}: {rest:?} is not a firewall mark (1 to 4294967295)")),
+            };
         }
+        other => {
+            return Err(format!("service {s:?}: {other:?} is not a protocol (tcp, udp, sctp) nor fwm, fwm6"));
+        }
+    };
+    match rest.parse::<SocketAddr>() {
+        Ok(SocketAddr::V6(a)) if a.scope_id() != 0 || a.flowinfo() != 0 => {
+            Err(format!("service {s:?}: a scope id is not part of an address here"))
+        }
+        Ok(a) => Ok(ServiceKey::Addr { protocol, addr: a.ip(), port: a.port() }),
+        Err(_) => Err(format!("service {s:?}: {rest:?} is not VIP:PORT (an IPv6 address in brackets)")),
     }
 }
 
@@ -152,6 +130,7 @@ pub struct RsKey {
 }
 
 impl fmt::Display for RsKey {
+    /// `SERVICE -> RIP:PORT`, the service as `ipvsadm -L -n` shows it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} -> {}", self.service, AddrPort(self.addr, self.port))
     }
@@ -164,8 +143,8 @@ pub struct TableEntry {
     pub key: RsKey,
     /// Its weight in the kernel.
     pub weight: u32,
-    /// Its forwarding method (`None`: local).
-    pub forwarding: Option<Forwarding>,
+    /// Its forwarding method (any of the kernel's, local included).
+    pub forwarding: Forwarding,
 }
 
 /// A network: an address and a prefix length (`10.0.0.0/8`, `2001:db8::/32`; a bare
@@ -278,6 +257,32 @@ impl fmt::Display for Cidr {
             write!(f, "{}", self.addr)
         } else {
             write!(f, "{}/{}", self.addr, self.prefix)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_text_reads_back_and_refuses_what_the_kernel_has_not() {
+        for text in ["tcp:10.0.0.1:80", "udp:[2001:db8::1]:53", "sctp:10.0.0.1:9", "fwm:1", "fwm6:4294967295"]
+        {
+            let key = parse_service(text).unwrap();
+            assert_eq!(ServiceText(key).to_string(), text);
+        }
+        assert_eq!(parse_service("UDP:10.0.0.1:53"), parse_service("udp:10.0.0.1:53"));
+        for (bad, why) in [
+            ("fwm:0", "is not a firewall mark"),
+            ("fwm6:-1", "is not a firewall mark"),
+            ("tcp:[fe80::1%2]:80", "scope id"),
+            ("tcp:2001:db8::1:80", "in brackets"),
+            ("icmp:10.0.0.1:1", "is not a protocol"),
+            ("tcp", "is not a service"),
+        ] {
+            let e = parse_service(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
         }
     }
 }

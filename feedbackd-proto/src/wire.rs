@@ -29,7 +29,9 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::types::{AdminState, Forwarding, ServiceSpec};
+use lvs_ipvs::Forwarding;
+
+use crate::types::{AdminState, ServiceSpec};
 
 use lvs_ipvs::Protocol;
 
@@ -406,7 +408,8 @@ fn encode_body(msg: &Message, out: &mut Vec<u8>) {
             for s in &r.services {
                 out.push(s.protocol.number());
                 out.extend_from_slice(&s.port.to_be_bytes());
-                out.push(forwarding_code(s.forwarding));
+                assert!(s.forwarding != Forwarding::Local, "an agent never registers local forwarding");
+                out.push(s.forwarding.code() as u8);
                 let flags = u8::from(s.vip.is_some())
                     | u8::from(s.fwmark.is_some()) << 1
                     | u8::from(s.address.is_some()) << 2;
@@ -458,14 +461,6 @@ fn encode_body(msg: &Message, out: &mut Vec<u8>) {
             out.push(e.code.code());
             put_str(out, &e.text, 255);
         }
-    }
-}
-
-const fn forwarding_code(f: Forwarding) -> u8 {
-    match f {
-        Forwarding::Nat => 0,
-        Forwarding::Tunnel => 2,
-        Forwarding::DirectRouting => 3,
     }
 }
 
@@ -639,11 +634,10 @@ fn decode_register(r: &mut Reader<'_>) -> Result<Register, DecodeError> {
     for _ in 0..n {
         let protocol = Protocol::from_number(r.u8()?).ok_or(DecodeError::Value("protocol"))?;
         let port = r.u16()?;
-        let forwarding = match r.u8()? {
-            0 => Forwarding::Nat,
-            2 => Forwarding::Tunnel,
-            3 => Forwarding::DirectRouting,
-            _ => return Err(DecodeError::Value("forwarding method")),
+        // The kernel's codes; local delivery (1) is never an agent's.
+        let forwarding = match Forwarding::from_code(u32::from(r.u8()?)) {
+            Some(Forwarding::Local) | None => return Err(DecodeError::Value("forwarding method")),
+            Some(f) => f,
         };
         let flags = r.u8()?;
         if flags & !0x07 != 0 {

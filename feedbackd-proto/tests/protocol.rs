@@ -8,9 +8,10 @@ use feedbackd_proto::auth::Psk;
 use feedbackd_proto::journal::{Decision, Entry, Record};
 use feedbackd_proto::keys::{AgentKey, Auth, KeyTable};
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, RsKey, TableEntry, Why};
-use feedbackd_proto::types::{AdminState, Forwarding, ServiceSpec};
+use feedbackd_proto::types::{AdminState, ServiceSpec};
 use feedbackd_proto::wire::{self, Message, Metric};
 use feedbackd_proto::{Duration, Time};
+use lvs_ipvs::Forwarding;
 use lvs_ipvs::{Protocol, ServiceKey};
 use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
 use proptest::prelude::*;
@@ -254,7 +255,7 @@ fn a_silent_agent_is_quiesced_then_removed_and_comes_back_with_a_slow_start() {
         ..MasterConfig::default()
     };
     let mut m = Master::new(cfg);
-    m.handle_table(Time(0), &[VS], &[TableEntry { key: RS, weight: 80, forwarding: Some(Forwarding::Nat) }]);
+    m.handle_table(Time(0), &[VS], &[TableEntry { key: RS, weight: 80, forwarding: Forwarding::Masq }]);
     let mut a = agent(None);
     connect(Time(0), &mut a, &mut m);
     a.handle_sample(Time(0), sample(0.9));
@@ -316,8 +317,8 @@ fn a_restarted_master_adopts_the_table_and_changes_only_what_reports_ask() {
     // A previous master left 2 servers: one claimed by our agent, one static.
     let other = RsKey { addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), ..RS };
     let table = [
-        TableEntry { key: RS, weight: 40, forwarding: Some(Forwarding::DirectRouting) },
-        TableEntry { key: other, weight: 7, forwarding: Some(Forwarding::DirectRouting) },
+        TableEntry { key: RS, weight: 40, forwarding: Forwarding::DirectRouting },
+        TableEntry { key: other, weight: 7, forwarding: Forwarding::DirectRouting },
     ];
     let mut m = master(None);
     m.handle_table(Time(0), &[VS], &table);
@@ -647,13 +648,59 @@ fn refused_frames_are_not_journalled() {
     assert_eq!(m.counters().rejected.get("malformed"), Some(&98));
 }
 
+/// The wire carries the kernel's forwarding codes (0 masq, 2 tunnel, 3 droute); local
+/// delivery (1), which an agent never registers, and anything above are refused.
+#[test]
+fn the_forwarding_byte_is_the_kernels_code_and_local_is_refused() {
+    let register = |forwarding| {
+        let services = vec![ServiceSpec { forwarding, ..spec() }];
+        Message::Register(wire::Register {
+            nonce: [7; 16],
+            agent_id: "rs1".into(),
+            interval_ms: 1000,
+            services,
+        })
+    };
+    let frame = wire::encode(&register(Forwarding::Masq), 1, None);
+    let raw = wire::parse_frame(&frame).unwrap();
+    // The one service, no VIP, mark or address: protocol, port (2), forwarding, flags.
+    let at = raw.body.len() - 2;
+    assert_eq!(raw.body[at], 0);
+    for (code, want) in
+        [(0, Some(Forwarding::Masq)), (2, Some(Forwarding::Tunnel)), (3, Some(Forwarding::DirectRouting))]
+    {
+        let mut body = raw.body.to_vec();
+        body[at] = code;
+        assert_eq!(wire::decode_body(raw.message_type, &body).ok(), want.map(register), "code {code}");
+    }
+    for code in [1, 4, 7, 255] {
+        let mut body = raw.body.to_vec();
+        body[at] = code;
+        let err = wire::decode_body(raw.message_type, &body).unwrap_err();
+        assert!(err.to_string().contains("forwarding method"), "code {code}: {err}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "never registers local forwarding")]
+fn encoding_a_local_registration_is_a_bug() {
+    let services = vec![ServiceSpec { forwarding: Forwarding::Local, ..spec() }];
+    let msg = Message::Register(wire::Register {
+        nonce: [7; 16],
+        agent_id: "rs1".into(),
+        interval_ms: 1,
+        services,
+    });
+    wire::encode(&msg, 1, None);
+}
+
 fn any_message() -> impl Strategy<Value = Message> {
     let addr =
         prop_oneof![any::<[u8; 4]>().prop_map(IpAddr::from), any::<[u8; 16]>().prop_map(IpAddr::from),];
     let spec = (
         prop_oneof![Just(Protocol::Tcp), Just(Protocol::Udp), Just(Protocol::Sctp)],
         1u16..,
-        prop_oneof![Just(Forwarding::Nat), Just(Forwarding::DirectRouting), Just(Forwarding::Tunnel)],
+        prop_oneof![Just(Forwarding::Masq), Just(Forwarding::DirectRouting), Just(Forwarding::Tunnel)],
         proptest::option::of(addr.clone()),
         proptest::option::of(any::<u32>()),
         proptest::option::of(addr),

@@ -69,12 +69,42 @@ pub struct ServiceConfig {
     pub persistence: Option<Duration>,
     /// Persistence granularity: IPv4 netmask as a host-order `u32`, or IPv6 prefix length.
     pub netmask: u32,
+    /// Persistence engine (`--pe`); the table models none, [`ipvsadm::apply`] refuses one.
+    pub pe: Option<PersistenceEngine>,
+}
+
+/// A persistence engine (`--pe NAME`, `IPVS_SVC_ATTR_PE_NAME`): persistence keyed on
+/// something else than the client address. Linux has one, `ip_vs_pe_sip`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PersistenceEngine {
+    /// `sip`: persistence by SIP Call-ID.
+    Sip,
+}
+
+impl PersistenceEngine {
+    /// The name ipvsadm and netlink use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PersistenceEngine::Sip => "sip",
+        }
+    }
+
+    /// The engine called `name`.
+    pub fn from_name(name: &str) -> Option<PersistenceEngine> {
+        (name == "sip").then_some(PersistenceEngine::Sip)
+    }
 }
 
 impl ServiceConfig {
     /// ipvsadm's defaults: wlc, no flags, not persistent, /32.
     pub fn new(scheduler: SchedulerKind) -> Self {
-        ServiceConfig { scheduler, flags: SvcFlags::default(), persistence: None, netmask: u32::MAX }
+        ServiceConfig {
+            scheduler,
+            flags: SvcFlags::default(),
+            persistence: None,
+            netmask: u32::MAX,
+            pe: None,
+        }
     }
 }
 
@@ -87,9 +117,45 @@ pub enum IpvsError {
     /// `-ESRCH`: no such virtual service.
     #[error("no such virtual service (ESRCH)")]
     NoSuchService,
+    /// `-EINVAL`: a real server of another address family than its service's that is
+    /// not tunnelled (`ip_vs_genl_set_cmd()`: only a tunnel crosses families).
+    #[error("a real server of another address family than the service's must be tunnelled (EINVAL)")]
+    FamilyMismatch,
+    /// `-EINVAL`: a GUE tunnel without a port (`ip_vs_add_dest()`, `ip_vs_edit_dest()`).
+    #[error("a GUE tunnel needs a port (EINVAL)")]
+    TunnelPort,
+    /// Something the table does not model (e.g. `--pe sip`); what, in ipvsadm's words.
+    #[error("{0} is not modelled by the simulator's IPVS table")]
+    NotModelled(&'static str),
     /// A real-server refusal.
     #[error(transparent)]
     Dest(#[from] lvs_sched::Error),
+}
+
+impl IpvsError {
+    /// The kernel's errno for this refusal, positive (Linux numbering: `ESRCH` 3,
+    /// `ENOENT` 2, `EEXIST` 17, `EINVAL` 22, `ERANGE` 34), as IPVS's netlink and
+    /// sockopt calls return it negated. [`IpvsError::NotModelled`], which a kernel would
+    /// accept, is `EOPNOTSUPP` (95).
+    pub const fn errno(&self) -> i32 {
+        const ENOENT: i32 = 2;
+        const ESRCH: i32 = 3;
+        const EEXIST: i32 = 17;
+        const EINVAL: i32 = 22;
+        const ERANGE: i32 = 34;
+        const EOPNOTSUPP: i32 = 95;
+        match self {
+            IpvsError::NotModelled(_) => EOPNOTSUPP,
+            IpvsError::ServiceExists => EEXIST,
+            IpvsError::NoSuchService => ESRCH,
+            IpvsError::FamilyMismatch | IpvsError::TunnelPort => EINVAL,
+            IpvsError::Dest(lvs_sched::Error::DestExists) => EEXIST,
+            IpvsError::Dest(lvs_sched::Error::NoSuchDest) => ENOENT,
+            IpvsError::Dest(lvs_sched::Error::WeightRange(_) | lvs_sched::Error::ThresholdRange { .. }) => {
+                ERANGE
+            }
+        }
+    }
 }
 
 /// Handle of a connection entry or template.
@@ -395,6 +461,7 @@ impl Ipvs {
     /// `ipvsadm -a`.
     pub fn add_dest(&mut self, key: ServiceKey, cfg: &DestConfig) -> Result<DestId, IpvsError> {
         let svc = self.service_mut(&key)?;
+        check_dest(&key, cfg)?;
         let id = svc.sched.add_dest(cfg)?;
         // A server from the trash keeps its counters and averages; its estimator runs
         // again (`ip_vs_start_estimator()`).
@@ -407,7 +474,9 @@ impl Ipvs {
 
     /// `ipvsadm -e`.
     pub fn edit_dest(&mut self, key: ServiceKey, cfg: &DestConfig) -> Result<DestId, IpvsError> {
-        Ok(self.service_mut(&key)?.sched.edit_dest(cfg)?)
+        let svc = self.service_mut(&key)?;
+        check_dest(&key, cfg)?;
+        Ok(svc.sched.edit_dest(cfg)?)
     }
 
     /// `ipvsadm -d`.
@@ -536,6 +605,20 @@ impl Ipvs {
             + self.timers.heap_bytes()
             + self.sync.as_ref().map_or(0, sync::SyncTable::heap_bytes)
     }
+}
+
+/// The kernel's EINVAL checks of a real server before the table's own (weight and
+/// thresholds, then existence, in `lvs_sched::Service`).
+fn check_dest(key: &ServiceKey, cfg: &DestConfig) -> Result<(), IpvsError> {
+    // Mirrors ip_vs_genl_set_cmd(): another family than the service's only for tunnels.
+    if cfg.addr.is_ipv6() != key.is_ipv6() && cfg.fwd != Forwarding::Tunnel {
+        return Err(IpvsError::FamilyMismatch);
+    }
+    // Mirrors ip_vs_add_dest()/ip_vs_edit_dest() (kernel 5.2+).
+    if cfg.tunnel.kind == TunnelType::Gue && cfg.tunnel.port == 0 {
+        return Err(IpvsError::TunnelPort);
+    }
+    Ok(())
 }
 
 /// The hash of a service key, as the service part of a template's index key.

@@ -50,6 +50,18 @@ impl Forwarding {
         }
     }
 
+    /// The method with kernel code `c` (`IP_VS_CONN_F_FWD_MASK` bits); `None` for 4
+    /// (`IP_VS_CONN_F_BYPASS`, never a real server's) and above.
+    pub const fn from_code(c: u32) -> Option<Forwarding> {
+        match c {
+            0 => Some(Forwarding::Masq),
+            1 => Some(Forwarding::Local),
+            2 => Some(Forwarding::Tunnel),
+            3 => Some(Forwarding::DirectRouting),
+            _ => None,
+        }
+    }
+
     /// The word `ipvsadm -L` prints in its Forward column.
     pub const fn ipvsadm_name(self) -> &'static str {
         match self {
@@ -74,6 +86,8 @@ impl Forwarding {
 /// The encapsulation of a tunnelled real server (`IPVS_DEST_ATTR_TUN_TYPE`, ipvsadm
 /// `--tun-type`; kernel 5.2 and later).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum TunnelType {
     /// IP-in-IP (`IP_VS_CONN_F_TUNNEL_TYPE_IPIP`, 0), the default.
     #[default]
@@ -118,7 +132,12 @@ impl TunnelType {
 /// `TUN_FLAGS`); all zero (ipip, no port, no checksum) unless `--tun-*` options say
 /// otherwise. The kernel keeps them for every server and uses them only with
 /// [`Forwarding::Tunnel`].
+///
+/// With the `serde` feature it is written as ipvsadm names it, every field optional:
+/// `(kind: gue, port: 6080, flags: 1)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct Tunnel {
     /// `--tun-type`.
     pub kind: TunnelType,

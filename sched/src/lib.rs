@@ -172,6 +172,9 @@ pub struct SvcFlags(pub u32);
 impl SvcFlags {
     /// `IP_VS_SVC_F_PERSISTENT`.
     pub const PERSISTENT: u32 = 0x1;
+    /// `IP_VS_SVC_F_HASHED`: kernel-internal (the service is in the hash table); a kernel
+    /// listing carries it, a listing reader clears it and nothing sets it.
+    pub const HASHED: u32 = 0x2;
     /// `IP_VS_SVC_F_ONEPACKET` (`-o`).
     pub const ONEPACKET: u32 = 0x4;
     /// `IP_VS_SVC_F_SCHED1`: sh-fallback / mh-fallback / flag-1.

@@ -283,6 +283,9 @@ impl Topology {
             if rs.weight > MAX_WEIGHT {
                 error(format!("{path}.weight"), format!("weight {} is out of range 0..=65535", rs.weight))?;
             }
+            if let Some(t) = rs.tunnel {
+                check_tunnel(&format!("{path}.tunnel"), rs.forwarding, t)?;
+            }
             for m in members {
                 let expanded = RealServer { server: m.clone(), ..rs.clone() };
                 if let Some(first) = seen.insert((m.clone(), service.real_port(&expanded)), r) {
@@ -295,6 +298,25 @@ impl Topology {
             }
         }
         Ok(out)
+    }
+}
+
+/// Tunnel options as ipvsadm takes them: only for TUN, a port for gue alone, a
+/// checksum option for gue and gre (remcsum for gue alone).
+fn check_tunnel(path: &str, fwd: lvs_ipvs::Forwarding, t: lvs_ipvs::Tunnel) -> Result<(), TopologyError> {
+    use lvs_ipvs::{Tunnel, TunnelType};
+    let problem = match (fwd, t.kind) {
+        (f, _) if f != lvs_ipvs::Forwarding::Tunnel => Some("tunnel options are for TUN real servers"),
+        (_, TunnelType::Gue) if t.port == 0 => Some("a gue tunnel needs a port (ipvsadm's --tun-port)"),
+        (_, TunnelType::Ipip | TunnelType::Gre) if t.port != 0 => Some("only a gue tunnel takes a port"),
+        _ if t.flags > Tunnel::REMCSUM => Some("flags is 0 (nocsum), 1 (csum) or 2 (remcsum)"),
+        (_, TunnelType::Ipip) if t.flags != 0 => Some("an ipip tunnel takes no checksum option"),
+        (_, TunnelType::Gre) if t.flags == Tunnel::REMCSUM => Some("remcsum is for gue tunnels only"),
+        _ => None,
+    };
+    match problem {
+        Some(p) => error(path.to_owned(), p),
+        None => Ok(()),
     }
 }
 
@@ -465,6 +487,24 @@ mod tests {
         let e = expand_err(&BASE.replace("10.0.0.10", "255.255.255.254"));
         assert_eq!(e.path, "servers[0].count");
         assert!(e.message.contains("run past"), "{e}");
+
+        for (tunnel, message) in [
+            ("forwarding: TUN, tunnel: Some((kind: gue))", "a gue tunnel needs a port"),
+            ("forwarding: TUN, tunnel: Some((kind: gre, port: 4))", "only a gue tunnel takes a port"),
+            ("forwarding: TUN, tunnel: Some((flags: 1))", "an ipip tunnel takes no checksum"),
+            ("forwarding: TUN, tunnel: Some((kind: gre, flags: 2))", "remcsum is for gue"),
+            ("forwarding: TUN, tunnel: Some((kind: gue, port: 1, flags: 3))", "flags is 0"),
+            ("forwarding: DR, tunnel: Some((kind: gre))", "for TUN real servers"),
+        ] {
+            let e = expand_err(&BASE.replace("weight: 3", &format!("weight: 3, {tunnel}")));
+            assert_eq!(e.path, "directors[0].services[1].real_servers[0].tunnel", "{tunnel}");
+            assert!(e.message.contains(message), "{tunnel}: {e}");
+        }
+        let ok = BASE.replace(
+            "weight: 3",
+            "weight: 3, forwarding: TUN, tunnel: Some((kind: gue, port: 6080, flags: 2))",
+        );
+        topo(&ok).expand().expect("a gue tunnel with a port and remcsum");
 
         let e = expand_err(&BASE.replace("weight: 3", "weight: 65536"));
         assert_eq!(e.path, "directors[0].services[1].real_servers[0].weight");

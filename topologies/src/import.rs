@@ -1,14 +1,18 @@
 //! `ipvsadm-save` output as a director's services.
 //!
-//! Lines are parsed by sim-core's ipvsadm parser (the one the simulator's replay files
-//! use), after two rewrites it does not know: `-6` (an IPv6 firewall-mark service) is
-//! dropped, and an IPv6 `-M 64` becomes `-M /64`. A leading `ipvsadm` word is allowed, so
-//! the lines of an ipvsadm shell script (such as [`crate::export::ipvsadm`]'s) import too.
+//! Lines are parsed by lvs-ipvs's ipvsadm grammar ([`lvs_ipvs::ipvsadm::parse`], the one
+//! parser of ipvsadm rules: replay files, the master's ipvsadm backend). A leading
+//! `ipvsadm` word is allowed, so the lines of an ipvsadm shell script (such as
+//! [`crate::export::ipvsadm`]'s) import too. Every option `ipvsadm -S -n` writes imports
+//! except `--pe` (the topology format has no persistence engine; refused at the option),
+//! and [`crate::export::ipvsadm`] writes back what was imported, so that
+//! `ipvsadm -S -n` → import → export → `ipvsadm-restore` gives the same table
+//! (tests/ipvsadm_roundtrip.rs checks it against the kernel).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use lvs_ipvs::ipvsadm::{Command, ParseError, Word, parse, words};
-use lvs_ipvs::{self as ipvs, Forwarding, ServiceConfig, ServiceKey, SvcFlags};
+use lvs_ipvs::ipvsadm::{Command, ParseError, ServiceArg, Word, default_netmask, parse, words};
+use lvs_ipvs::{DestConfig, Forwarding, ServiceConfig, ServiceKey, SvcFlags, Tunnel};
 
 use crate::expand::members;
 use crate::export::addr_port;
@@ -63,13 +67,15 @@ pub fn ipvsadm_save(topo: &mut Topology, director: usize, text: &str) -> Result<
             message,
         };
         let Some((ws, cmd)) = parse_line(line).map_err(|e| at(e.offset, e.message))? else { continue };
-        state.apply(&ws, cmd).map_err(|(offset, message)| at(offset, message))?;
+        let service_at = at(service_offset(&ws), String::new());
+        state.apply(&ws, cmd, service_at).map_err(|(offset, message)| at(offset, message))?;
     }
+    state.check_fwmark_families()?;
     let Import { services, timeouts, new_servers, .. } = state;
     let created = new_servers.iter().map(|s| s.name.clone()).collect();
     let d = &mut topo.directors[director];
     let key = |s: &Service| (s.fwmark, s.protocol, s.vip, s.port);
-    let mut services: Vec<Service> = services.into_iter().map(|(_, s)| s).collect();
+    let mut services: Vec<Service> = services.into_iter().map(|(_, s, _)| s).collect();
     // ipvsadm-save knows no health checks: a service the director had keeps its own.
     for s in &mut services {
         s.check = d.services.iter().find(|o| key(o) == key(s)).and_then(|o| o.check.clone());
@@ -82,7 +88,8 @@ pub fn ipvsadm_save(topo: &mut Topology, director: usize, text: &str) -> Result<
 
 /// What has been read so far; written into the topology only at the end.
 struct Import<'a> {
-    services: Vec<(ServiceKey, Service)>,
+    /// The services, with where their `-A` line names them.
+    services: Vec<(ServiceKey, Service, ImportError)>,
     timeouts: Timeouts,
     new_servers: Vec<Server>,
     /// The topology's servers (expanded) as `(name, address)`.
@@ -95,58 +102,17 @@ struct Import<'a> {
 type LineError = (usize, String);
 
 impl Import<'_> {
-    fn apply(&mut self, ws: &[Word<'_>], cmd: Command) -> Result<(), LineError> {
+    fn apply(&mut self, ws: &[Word<'_>], cmd: Command, at: ImportError) -> Result<(), LineError> {
         let service_at = service_offset(ws);
         match cmd {
             Command::AddService(key, cfg) => {
-                if self.services.iter().any(|(k, _)| *k == key) {
-                    return Err((service_at, format!("service {} was already added", key_text(&key))));
+                if self.services.iter().any(|(k, ..)| *k == key) {
+                    return Err((service_at, format!("service {} was already added", ServiceArg(&key))));
                 }
                 let service = service(ws, key, &cfg)?;
-                self.services.push((key, service));
+                self.services.push((key, service, at));
             }
-            Command::AddDest(key, d) => {
-                let Some(i) = self.services.iter().position(|(k, _)| *k == key) else {
-                    return Err((
-                        service_at,
-                        format!(
-                            "no service {} was added before this line (expected its -A line first)",
-                            key_text(&key)
-                        ),
-                    ));
-                };
-                let real_at = option_offset(ws, &["-r", "--real-server"]).unwrap_or(service_at);
-                let forwarding = match d.fwd {
-                    Forwarding::Local => {
-                        return Err((real_at, "local forwarding is not modelled".to_owned()));
-                    }
-                    f => f,
-                };
-                let server = self.server_at(d.addr, forwarding);
-                let service = &mut self.services[i].1;
-                let port = match (service.fwmark, d.port) {
-                    (Some(_), 0) => None,
-                    (None, p) if p == service.port => None,
-                    (_, p) => Some(p),
-                };
-                let rs = RealServer {
-                    server,
-                    port,
-                    forwarding,
-                    weight: d.weight,
-                    upper: d.u_threshold,
-                    lower: d.l_threshold,
-                };
-                let port = service.real_port(&rs);
-                if service.real_servers.iter().any(|r| r.server == rs.server && service.real_port(r) == port)
-                {
-                    return Err((
-                        real_at,
-                        format!("real server {} is already in this service", addr_port(d.addr, port)),
-                    ));
-                }
-                service.real_servers.push(rs);
-            }
+            Command::AddDest(key, d) => self.add_dest(ws, key, &d)?,
             Command::SetTimeouts(tcp, tcpfin, udp) => {
                 // 0 leaves a timeout as it was, as with ipvsadm --set.
                 let set = |slot: &mut Option<f64>, v: u32| {
@@ -162,7 +128,8 @@ impl Import<'_> {
             Command::EditService(..)
             | Command::DelService(_)
             | Command::EditDest(..)
-            | Command::DelDest(..) => {
+            | Command::DelDest(..)
+            | Command::Zero(_) => {
                 let at = ws.iter().find(|(_, w)| w.starts_with('-')).map_or(0, |(o, _)| *o);
                 return Err((
                     at,
@@ -170,6 +137,52 @@ impl Import<'_> {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `-a`: a real server of a service read before.
+    fn add_dest(&mut self, ws: &[Word<'_>], key: ServiceKey, d: &DestConfig) -> Result<(), LineError> {
+        let service_at = service_offset(ws);
+        let Some(i) = self.services.iter().position(|(k, ..)| *k == key) else {
+            return Err((
+                service_at,
+                format!(
+                    "no service {} was added before this line (expected its -A line first)",
+                    ServiceArg(&key)
+                ),
+            ));
+        };
+        let real_at = option_offset(ws, &["-r", "--real-server"]).unwrap_or(service_at);
+        let forwarding = match d.fwd {
+            Forwarding::Local => {
+                return Err((real_at, "local forwarding is not modelled".to_owned()));
+            }
+            f => f,
+        };
+        let server = self.server_at(d.addr, forwarding);
+        let service = &mut self.services[i].1;
+        let port = match (service.fwmark, d.port) {
+            (Some(_), 0) => None,
+            (None, p) if p == service.port => None,
+            (_, p) => Some(p),
+        };
+        let rs = RealServer {
+            server,
+            port,
+            forwarding,
+            weight: d.weight,
+            upper: d.u_threshold,
+            lower: d.l_threshold,
+            tunnel: (forwarding == Forwarding::Tunnel && d.tunnel != Tunnel::default()).then_some(d.tunnel),
+        };
+        let port = service.real_port(&rs);
+        if service.real_servers.iter().any(|r| r.server == rs.server && service.real_port(r) == port) {
+            return Err((
+                real_at,
+                format!("real server {} is already in this service", addr_port(d.addr, port)),
+            ));
+        }
+        service.real_servers.push(rs);
         Ok(())
     }
 
@@ -210,31 +223,19 @@ pub(crate) fn parse_line(line: &str) -> Result<Option<(Vec<Word<'_>>, Command)>,
     if ws[0].1 == "ipvsadm" {
         ws.remove(0);
     }
-    // sim-core's parser takes neither `-6` nor an IPv6 prefix length without its slash.
-    let v6 = is_v6(&ws);
-    let mut owned: Vec<(usize, String)> =
-        ws.iter().filter(|(_, w)| *w != "-6").map(|&(o, w)| (o, w.to_owned())).collect();
-    for k in 1..owned.len() {
-        let is_mask = matches!(owned[k - 1].1.as_str(), "-M" | "--netmask");
-        if is_mask && v6 && owned[k].1.bytes().all(|b| b.is_ascii_digit()) {
-            owned[k].1.insert(0, '/');
-        }
-    }
-    let rewritten: Vec<Word<'_>> = owned.iter().map(|(o, w)| (*o, w.as_str())).collect();
-    let cmd = parse(&rewritten)?;
+    let cmd = parse(&ws)?;
     Ok(Some((ws, cmd)))
-}
-
-/// Whether a line is about IPv6: an IPv6 address (`[...]`) or `-6` on it.
-fn is_v6(ws: &[Word<'_>]) -> bool {
-    ws.iter().any(|(_, w)| *w == "-6" || w.starts_with('['))
 }
 
 /// A service as the topology writes it.
 fn service(ws: &[Word<'_>], key: ServiceKey, cfg: &ServiceConfig) -> Result<Service, LineError> {
+    if let Some(pe) = cfg.pe {
+        let at = option_offset(ws, &["--pe"]).unwrap_or(0);
+        return Err((at, format!("the topology format has no persistence engine (--pe {})", pe.name())));
+    }
     let (protocol, vip, port, fwmark) = match key {
         ServiceKey::Addr { protocol, addr, port } => (protocol, Some(addr), port, None),
-        ServiceKey::Fwmark { mark, .. } => (ipvs::Protocol::Tcp, None, 0, Some(mark)),
+        ServiceKey::Fwmark { mark, .. } => (lvs_ipvs::Protocol::Tcp, None, 0, Some(mark)),
     };
     let scheduler = cfg.scheduler;
     let mut flags: Vec<Flag> = cfg.flags.sched_flags(cfg.scheduler).map(Flag::from_sched_flag).collect();
@@ -242,17 +243,13 @@ fn service(ws: &[Word<'_>], key: ServiceKey, cfg: &ServiceConfig) -> Result<Serv
         flags.push(Flag::OnePacket);
     }
     let persistence_s = cfg.persistence.map(|d| d.as_nanos() as f64 / 1e9);
-    // IPv6 persistence granularity is a prefix length.
-    let netmask = match (is_v6(ws), cfg.netmask) {
-        (_, u32::MAX) | (true, 128) => None,
-        (true, plen) if plen <= 128 => {
-            Some(IpAddr::V6(Ipv6Addr::from(u128::MAX.checked_shl(128 - plen).unwrap_or(0))))
+    // IPv6 persistence granularity is a prefix length (1..=128, checked by the parser).
+    let netmask = match (key.is_ipv6(), cfg.netmask) {
+        (_, m) if m == default_netmask(&key) => None,
+        (true, plen) => {
+            Some(IpAddr::V6(Ipv6Addr::from(u128::MAX.checked_shl(128 - plen.min(128)).unwrap_or(0))))
         }
-        (true, _) => {
-            let at = option_offset(ws, &["-M", "--netmask"]).unwrap_or(0);
-            return Err((at, "expected an IPv6 prefix length 1..128 after -M".into()));
-        }
-        (_, mask) => Some(IpAddr::V4(Ipv4Addr::from(mask))),
+        (false, mask) => Some(IpAddr::V4(Ipv4Addr::from(mask))),
     };
     Ok(Service {
         protocol,
@@ -268,14 +265,28 @@ fn service(ws: &[Word<'_>], key: ServiceKey, cfg: &ServiceConfig) -> Result<Serv
     })
 }
 
-/// `-t VIP:PORT`, `-u VIP:PORT` or `-f MARK`.
-fn key_text(key: &ServiceKey) -> String {
-    match *key {
-        ServiceKey::Addr { protocol: ipvs::Protocol::Udp, addr, port } => {
-            format!("-u {}", addr_port(addr, port))
+impl Import<'_> {
+    /// The topology has no address family for a firewall-mark service: the export
+    /// writes `-6` when its real servers are IPv6. Refuse a service it would write
+    /// otherwise.
+    fn check_fwmark_families(&self) -> Result<(), ImportError> {
+        for (key, service, at) in &self.services {
+            let ServiceKey::Fwmark { ipv6, .. } = *key else { continue };
+            let address = |name: &str| {
+                let known = self.known.iter().find(|(n, _)| n == name).map(|(_, a)| *a);
+                known.or_else(|| self.new_servers.iter().find(|s| s.name == name).map(|s| s.address))
+            };
+            let v6_servers =
+                service.real_servers.iter().filter_map(|rs| address(&rs.server)).any(|a| a.is_ipv6());
+            if v6_servers != ipv6 {
+                let message = format!(
+                    "{}: the topology format takes a firewall-mark service's family from its real servers' (IPv6 real servers make it -6)",
+                    ServiceArg(key)
+                );
+                return Err(ImportError { message, ..at.clone() });
+            }
         }
-        ServiceKey::Addr { addr, port, .. } => format!("-t {}", addr_port(addr, port)),
-        ServiceKey::Fwmark { mark: m, .. } => format!("-f {m}"),
+        Ok(())
     }
 }
 
@@ -287,7 +298,8 @@ fn option_offset(ws: &[Word<'_>], names: &[&str]) -> Option<usize> {
 
 /// Offset of the service address (or mark) on the line.
 fn service_offset(ws: &[Word<'_>]) -> usize {
-    option_offset(ws, &["-t", "--tcp-service", "-u", "--udp-service", "-f", "--fwmark-service"]).unwrap_or(0)
+    let names = ["-t", "--tcp-service", "-u", "--udp-service", "--sctp-service", "-f", "--fwmark-service"];
+    option_offset(ws, &names).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -449,7 +461,8 @@ mod tests {
     fn clear_and_shell_prefix_and_ipv6() {
         let mut t = named("tutorial-dr");
         let text = "ipvsadm -A -t 1.2.3.4:80\nipvsadm -C\nipvsadm -A -t [2001:db8::1]:443 -s wrr -p 60 -M 64\n\
-                    ipvsadm -a -t [2001:db8::1]:443 -r [2001:db8::2]:443 -g -w 1\n-A -f 5 -6 -s rr\n";
+                    ipvsadm -a -t [2001:db8::1]:443 -r [2001:db8::2]:443 -g -w 1\n-A -f 5 -6 -s rr\n\
+                    -a -f 5 -6 -r [2001:db8::2]:0 -g -w 1\n";
         let created = ipvsadm_save(&mut t, 0, text).unwrap();
         assert_eq!(created, ["rs-2001:db8::2"]);
         let s = &t.directors[0].services;
@@ -457,5 +470,34 @@ mod tests {
         assert_eq!(s[0].netmask, Some("ffff:ffff:ffff:ffff::".parse().unwrap()));
         assert_eq!(s[1].fwmark, Some(5));
         assert_eq!(t.servers.last().unwrap().gateway, None, "DR needs no gateway");
+    }
+
+    #[test]
+    fn tunnel_options_import_and_what_the_format_cannot_say_is_refused() {
+        let mut t = named("tutorial-nat");
+        let text = "-A --sctp-service 172.17.60.201:80 -s rr\n\
+                    -a --sctp-service 172.17.60.201:80 -r 192.168.6.4:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum\n\
+                    -a --sctp-service 172.17.60.201:80 -r 192.168.6.5:80 -i -w 1 --tun-type ipip\n";
+        ipvsadm_save(&mut t, 0, text).unwrap();
+        let s = &t.directors[0].services[0];
+        assert_eq!(s.protocol, Protocol::Sctp);
+        let tunnels: Vec<_> = s.real_servers.iter().map(|r| r.tunnel).collect();
+        assert_eq!(
+            tunnels,
+            [Some(Tunnel { kind: lvs_ipvs::TunnelType::Gue, port: 6080, flags: Tunnel::CSUM }), None]
+        );
+        let script = export::ipvsadm(&t);
+        assert!(
+            script.contains("-r 192.168.6.4:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum\n"),
+            "{script}"
+        );
+        let e = import_err("-A -u 172.17.60.201:5060 -s rr -p 60 --pe sip\n");
+        assert_eq!((e.line, e.column), (1, 43));
+        assert!(e.message.contains("no persistence engine"), "{e}");
+        let e = import_err("-A -f 5 -6 -s rr\n-A -f 6 -s rr\n");
+        assert_eq!((e.line, e.column), (1, 7));
+        assert!(e.message.starts_with("-f 5 -6: the topology format takes"), "{e}");
+        let e = import_err("-A -f 6 -s rr\n-a -f 6 -r [2001:db8::2]:0 -g -w 1\n");
+        assert_eq!((e.line, e.column), (1, 7));
     }
 }

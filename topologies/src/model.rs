@@ -268,6 +268,12 @@ pub struct RealServer {
     /// `-y`: lower connection threshold.
     #[serde(default)]
     pub lower: u32,
+    /// TUN only: the encapsulation ipvsadm's `--tun-type`, `--tun-port`, `--tun-csum` and
+    /// `--tun-remcsum` set, e.g. `Some((kind: gue, port: 6080, flags: 1))` (flags: 1 =
+    /// csum, 2 = remcsum); none is ipip. The simulator models no encapsulation: it is for
+    /// import and export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<lvs_ipvs::Tunnel>,
 }
 
 fn one() -> u32 {

@@ -1,7 +1,7 @@
 //! Every feedbackd-agent.conf the exporter writes is read back by the agent's own parser
 //! with the real server's services, forwarding methods and director.
 
-use feedbackd_proto::types::Forwarding;
+use lvs_ipvs::Forwarding;
 
 #[test]
 fn exported_agent_configurations_parse_as_the_agent_reads_them() {
@@ -20,9 +20,10 @@ fn exported_agent_configurations_parse_as_the_agent_reads_them() {
             for s in &conf.services {
                 assert!(text.contains(&format!("port = {}", s.port)), "{text}");
                 let fwd = match s.forwarding {
-                    Forwarding::Nat => "NAT",
+                    Forwarding::Masq => "NAT",
                     Forwarding::DirectRouting => "DR",
                     Forwarding::Tunnel => "TUN",
+                    Forwarding::Local => panic!("the agent's grammar has no local forwarding: {text}"),
                 };
                 assert!(text.contains(&format!("forwarding = {fwd}")), "{text}");
             }

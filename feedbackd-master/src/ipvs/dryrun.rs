@@ -1,74 +1,75 @@
-//! The dry-run backend: an in-memory IPVS table seeded with the configured services.
-//! Changes are printed, one line each, as the `ipvsadm` command that would make them
-//! (`dry-run: ipvsadm -e -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 37 -x 0 -y 0`), and refused
-//! as the kernel would refuse them, with the same errno.
+//! The dry-run backend: `lvs_ipvs`'s table (the one the simulator and `lvsim ipvs replay`
+//! run), seeded with the configured services. Changes are printed, one line each, as the
+//! `ipvsadm` command that would make them, written by lvs-ipvs's one emitter
+//! ([`lvs_ipvs::ipvsadm::Command`], as `ipvsadm -S -n` writes: `dry-run: ipvsadm -e -t
+//! 10.0.0.1:80 -r 10.0.0.2:80 -m -w 37`), and refused as the kernel would refuse them,
+//! with the errno [`lvs_ipvs::IpvsError::errno`] gives: ESRCH, EEXIST, ENOENT, ERANGE,
+//! EINVAL.
+//!
+//! The table holds no connections here, so every row lists 0 active and 0 inactive.
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::IpAddr;
 
-use crate::ipvs::ipvsadm::{dest_args, service_args};
-use crate::ipvs::{Error, FWD_MASK, RealServer, ServiceKey, TUN_TYPE_GUE, VirtualService};
+use lvs_ipvs::ipvsadm::Command;
+use lvs_ipvs::{DestConfig, Forwarding, Ipvs, ServiceConfig};
 
-/// `IP_VS_CONN_F_TUNNEL`.
-const FWD_TUNNEL: u32 = 2;
+use crate::ipvs::{DestRow, Error, ServiceKey, dest_name};
 
 /// The table: services in the order given, each with its real servers in kernel list
 /// order (a new one goes to the front, as `list_add_rcu` puts it).
 #[derive(Debug)]
 pub(crate) struct DryRunBackend {
-    table: Vec<(VirtualService, Vec<RealServer>)>,
+    table: Ipvs,
 }
 
 impl DryRunBackend {
-    pub(crate) fn new(services: &[VirtualService]) -> DryRunBackend {
-        let mut table: Vec<(VirtualService, Vec<RealServer>)> = Vec::new();
-        for s in services {
-            if !table.iter().any(|(t, _)| t.key == s.key) {
-                table.push((s.clone(), Vec::new()));
-            }
+    /// A table with `services`; a key given twice is added once, with its first config.
+    pub(crate) fn new(services: &[(ServiceKey, ServiceConfig)]) -> DryRunBackend {
+        let mut table = Ipvs::new(0);
+        for (key, config) in services {
+            // EEXIST for a repeated key: the first stays, as `ipvsadm -A` twice leaves it.
+            let _ = table.add_service(*key, *config);
         }
         DryRunBackend { table }
     }
 
-    pub(crate) fn services(&self) -> Vec<VirtualService> {
-        self.table.iter().map(|(s, _)| s.clone()).collect()
+    pub(crate) fn services(&self) -> Vec<(ServiceKey, ServiceConfig)> {
+        self.table.services().map(|s| (s.key(), *s.config())).collect()
     }
 
-    fn dests(&mut self, op: &str, svc: &ServiceKey, rs: SocketAddr) -> Result<&mut Vec<RealServer>, Error> {
-        match self.table.iter_mut().find(|(s, _)| s.key == *svc) {
-            Some((_, dests)) => Ok(dests),
-            None => Err(Error::kernel(format!("{op} {svc} -> {rs}"), libc::ESRCH)),
-        }
+    pub(crate) fn real_servers(&mut self, svc: &ServiceKey) -> Result<Vec<DestRow>, Error> {
+        let s =
+            self.table.service(svc).ok_or_else(|| Error::kernel(format!("GET_DEST {svc}"), libc::ESRCH))?;
+        let rows = s.scheduler().dests().map(|(_, d)| DestRow {
+            config: DestConfig {
+                addr: d.addr(),
+                port: d.port(),
+                fwd: d.fwd(),
+                weight: d.weight(),
+                u_threshold: d.u_threshold(),
+                l_threshold: d.l_threshold(),
+                tunnel: d.tunnel(),
+            },
+            active_conns: d.active_conns(),
+            inactive_conns: d.inactive_conns(),
+        });
+        Ok(rows.collect())
     }
 
-    pub(crate) fn real_servers(&mut self, svc: &ServiceKey) -> Result<Vec<RealServer>, Error> {
-        match self.table.iter().find(|(s, _)| s.key == *svc) {
-            Some((_, dests)) => Ok(dests.clone()),
-            None => Err(Error::kernel(format!("GET_DEST {svc}"), libc::ESRCH)),
-        }
-    }
-
-    pub(crate) fn add_real_server(&mut self, svc: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
-        let op = || format!("NEW_DEST {svc} -> {}", rs.socket_addr());
-        let dests = self.dests("NEW_DEST", svc, rs.socket_addr())?;
-        check_dest(svc, rs).map_err(|errno| Error::kernel(op(), errno))?;
-        if dests.iter().any(|d| same_dest(d, rs.addr, rs.port)) {
-            return Err(Error::kernel(op(), libc::EEXIST));
-        }
-        dests.insert(0, as_stored(rs, 0, 0));
-        print_change("-a", svc, rs);
+    pub(crate) fn add_real_server(&mut self, svc: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
+        self.table
+            .add_dest(*svc, rs)
+            .map_err(|e| Error::table(format!("NEW_DEST {}", dest_name(svc, rs.addr, rs.port)), e))?;
+        print_change(Command::AddDest(*svc, *rs));
         Ok(())
     }
 
-    pub(crate) fn edit_real_server(&mut self, svc: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
-        let op = || format!("SET_DEST {svc} -> {}", rs.socket_addr());
-        let dests = self.dests("SET_DEST", svc, rs.socket_addr())?;
-        check_dest(svc, rs).map_err(|errno| Error::kernel(op(), errno))?;
-        let Some(d) = dests.iter_mut().find(|d| same_dest(d, rs.addr, rs.port)) else {
-            return Err(Error::kernel(op(), libc::ENOENT));
-        };
-        // SET_DEST replaces every field but the counters.
-        *d = as_stored(rs, d.active_conns, d.inactive_conns);
-        print_change("-e", svc, rs);
+    /// SET_DEST replaces every field but the counters.
+    pub(crate) fn edit_real_server(&mut self, svc: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
+        self.table
+            .edit_dest(*svc, rs)
+            .map_err(|e| Error::table(format!("SET_DEST {}", dest_name(svc, rs.addr, rs.port)), e))?;
+        print_change(Command::EditDest(*svc, *rs));
         Ok(())
     }
 
@@ -78,124 +79,29 @@ impl DryRunBackend {
         addr: IpAddr,
         port: u16,
     ) -> Result<(), Error> {
-        let sa = SocketAddr::new(addr, port);
-        let dests = self.dests("DEL_DEST", svc, sa)?;
-        let Some(i) = dests.iter().position(|d| same_dest(d, addr, port)) else {
-            return Err(Error::kernel(format!("DEL_DEST {svc} -> {sa}"), libc::ENOENT));
-        };
-        dests.remove(i);
-        let mut args = vec!["-d".to_owned()];
-        args.extend(service_args(svc));
-        args.extend(["-r".to_owned(), sa.to_string()]);
-        println!("dry-run: ipvsadm {}", args.join(" "));
+        let name = dest_name(svc, addr, port);
+        self.table.del_dest(*svc, addr, port).map_err(|e| Error::table(format!("DEL_DEST {name}"), e))?;
+        print_change(Command::DelDest(*svc, addr, port));
         Ok(())
     }
 }
 
-/// `rs` as the kernel keeps it: the forwarding method as sent, the counters its own.
-fn as_stored(rs: &RealServer, active_conns: u32, inactive_conns: u32) -> RealServer {
-    let (forwarding, fwd_raw) = RealServer::forwarding_of(rs.fwd_method());
-    RealServer { forwarding, fwd_raw, active_conns, inactive_conns, ..rs.clone() }
-}
-
-/// The kernel looks a real server up by family, address and port.
-fn same_dest(d: &RealServer, addr: IpAddr, port: u16) -> bool {
-    d.addr == addr && d.port == port
-}
-
-/// The kernel's checks of a NEW_DEST/SET_DEST, in its order; `Err(errno)`.
-fn check_dest(svc: &ServiceKey, rs: &RealServer) -> Result<(), i32> {
-    // Mirrors ip_vs_genl_set_cmd(): another family than the service's only for tunnels.
-    if rs.addr.is_ipv6() != (svc.af() == super::AF_INET6) && rs.fwd_method() & FWD_MASK != FWD_TUNNEL {
-        return Err(libc::EINVAL);
-    }
-    // Mirrors ip_vs_add_dest()/ip_vs_edit_dest(): `int weight` must not be negative.
-    if i32::try_from(rs.weight).is_err() || rs.l_threshold > rs.u_threshold {
-        return Err(libc::ERANGE);
-    }
-    if rs.tun_type == TUN_TYPE_GUE && rs.tun_port == 0 {
-        return Err(libc::EINVAL);
-    }
-    Ok(())
-}
-
-fn print_change(op: &str, svc: &ServiceKey, rs: &RealServer) {
-    match dest_args(op, svc, rs) {
-        Ok(args) => println!("dry-run: ipvsadm {}", args.join(" ")),
-        // The "local" forwarding method has no ipvsadm flag.
-        Err(_) => println!(
-            "dry-run: {} {svc} -> {} fwd_method {} weight {} u_threshold {} l_threshold {}",
-            if op == "-a" { "NEW_DEST" } else { "SET_DEST" },
-            rs.socket_addr(),
-            rs.fwd_method(),
+fn print_change(cmd: Command) {
+    match cmd {
+        // ipvsadm has no switch for the local method (it would write -g): say what is sent.
+        Command::AddDest(svc, rs) | Command::EditDest(svc, rs) if rs.fwd == Forwarding::Local => println!(
+            "dry-run: {} {} fwd_method {} weight {} u_threshold {} l_threshold {}",
+            if matches!(cmd, Command::AddDest(..)) { "NEW_DEST" } else { "SET_DEST" },
+            dest_name(&svc, rs.addr, rs.port),
+            rs.fwd.code(),
             rs.weight,
             rs.u_threshold,
             rs.l_threshold
         ),
+        cmd => println!("dry-run: ipvsadm {cmd}"),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use feedbackd_proto::types::Forwarding;
-    use lvs_ipvs::Protocol;
-
-    use super::*;
-
-    fn svc() -> ServiceKey {
-        ServiceKey::Addr { protocol: Protocol::Tcp, addr: "10.0.0.1".parse().unwrap(), port: 80 }
-    }
-
-    fn rs(last: u8, weight: u32) -> RealServer {
-        RealServer::new(IpAddr::from([10, 0, 0, last]), 80, Forwarding::Nat, weight)
-    }
-
-    fn backend() -> DryRunBackend {
-        DryRunBackend::new(&[VirtualService::new(svc(), "wlc"), VirtualService::new(svc(), "rr")])
-    }
-
-    #[test]
-    fn seeds_each_service_once_and_lists_new_real_servers_first() {
-        let mut b = backend();
-        assert_eq!(b.services().len(), 1);
-        assert_eq!(b.services()[0].scheduler, "wlc");
-        b.add_real_server(&svc(), &rs(2, 1)).unwrap();
-        b.add_real_server(&svc(), &rs(3, 1)).unwrap();
-        let order: Vec<_> = b.real_servers(&svc()).unwrap().iter().map(|r| r.addr).collect();
-        assert_eq!(order, [IpAddr::from([10, 0, 0, 3]), IpAddr::from([10, 0, 0, 2])]);
-    }
-
-    #[test]
-    fn edit_replaces_every_field() {
-        let mut b = backend();
-        let mut r = rs(2, 5);
-        (r.u_threshold, r.l_threshold) = (100, 50);
-        b.add_real_server(&svc(), &r).unwrap();
-        b.edit_real_server(&svc(), &rs(2, 7)).unwrap();
-        assert_eq!(b.real_servers(&svc()).unwrap(), [rs(2, 7)]);
-    }
-
-    #[test]
-    fn refuses_as_the_kernel_does() {
-        let mut b = backend();
-        let other = ServiceKey::Fwmark { mark: 9, ipv6: false };
-        let errno = |r: Result<(), Error>| r.unwrap_err().errno();
-        assert_eq!(errno(b.add_real_server(&other, &rs(2, 1))), Some(libc::ESRCH));
-        assert_eq!(b.real_servers(&other).unwrap_err().errno(), Some(libc::ESRCH));
-        b.add_real_server(&svc(), &rs(2, 1)).unwrap();
-        assert_eq!(errno(b.add_real_server(&svc(), &rs(2, 1))), Some(libc::EEXIST));
-        assert_eq!(errno(b.edit_real_server(&svc(), &rs(9, 1))), Some(libc::ENOENT));
-        assert_eq!(errno(b.remove_real_server(&svc(), IpAddr::from([10, 0, 0, 9]), 80)), Some(libc::ENOENT));
-        assert_eq!(errno(b.edit_real_server(&svc(), &rs(2, 0x8000_0000))), Some(libc::ERANGE));
-        let mut low_above_high = rs(2, 1);
-        low_above_high.l_threshold = 1;
-        assert_eq!(errno(b.edit_real_server(&svc(), &low_above_high)), Some(libc::ERANGE));
-        let v6 = RealServer::new("2001:db8::2".parse().unwrap(), 80, Forwarding::Nat, 1);
-        assert_eq!(errno(b.add_real_server(&svc(), &v6)), Some(libc::EINVAL));
-        let mut gue = rs(4, 1);
-        (gue.forwarding, gue.tun_type) = (Some(Forwarding::Tunnel), TUN_TYPE_GUE);
-        assert_eq!(errno(b.add_real_server(&svc(), &gue)), Some(libc::EINVAL));
-        b.remove_real_server(&svc(), IpAddr::from([10, 0, 0, 2]), 80).unwrap();
-        assert!(b.real_servers(&svc()).unwrap().is_empty());
-    }
-}
+#[path = "dryrun_tests.rs"]
+mod tests;

@@ -9,6 +9,9 @@
 //! replaces them all. The kernel's refusals, which ipvsadm prints in words, are mapped
 //! back to their errno so callers see the same [`Error::Kernel`] as with netlink.
 //!
+//! Command lines are written and `-S -n` is read by lvs-ipvs's ipvsadm grammar
+//! ([`lvs_ipvs::ipvsadm`]), the one parse/emit pair of ipvsadm rules.
+//!
 //! ipvsadm itself forces a direct-routing or tunnel real server's port to the service's,
 //! and cannot express the kernel's "local" forwarding method (FWD_METHOD 1).
 
@@ -16,15 +19,10 @@ use core::net::{IpAddr, SocketAddr};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use feedbackd_proto::types::Forwarding;
+use lvs_ipvs::ipvsadm::{self, ServiceArg};
+use lvs_ipvs::{DestConfig, Forwarding, ServiceConfig};
 
-use lvs_ipvs::Protocol;
-
-use crate::ipvs::{
-    Error, RealServer, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
-    ServiceKey, TUN_F_CSUM, TUN_F_REMCSUM, TUN_TYPE_GRE, TUN_TYPE_GUE, TUN_TYPE_IPIP, VirtualService,
-    default_netmask, errno_meaning,
-};
+use crate::ipvs::{DestRow, Error, ServiceKey, dest_name, errno_meaning};
 
 /// Runs `ipvsadm` (found on `PATH`).
 #[derive(Debug)]
@@ -66,36 +64,34 @@ impl IpvsadmBackend {
         parse_save(&text).map_err(|e| Error::Other(format!("parsing ipvsadm -S -n: {e}")))
     }
 
-    pub(crate) fn services(&mut self) -> Result<Vec<VirtualService>, Error> {
-        Ok(self.saved()?.into_iter().map(|s| s.service).collect())
+    pub(crate) fn services(&mut self) -> Result<Vec<(ServiceKey, ServiceConfig)>, Error> {
+        Ok(self.saved()?.into_iter().map(|s| (s.key, s.config)).collect())
     }
 
-    pub(crate) fn real_servers(&mut self, svc: &ServiceKey) -> Result<Vec<RealServer>, Error> {
+    pub(crate) fn real_servers(&mut self, svc: &ServiceKey) -> Result<Vec<DestRow>, Error> {
         let mut args: Vec<String> = ["-L", "-n", "--nosort", "--thresholds"].map(String::from).into();
         args.extend(service_args(svc));
         let listed = parse_threshold_listing(&self.run(&args, None)?)
             .map_err(|e| Error::Other(format!("parsing ipvsadm {}: {e}", args.join(" "))))?;
-        let saved =
-            self.saved()?.into_iter().find(|s| s.service.key == *svc).map(|s| s.dests).unwrap_or_default();
+        let saved = self.saved()?.into_iter().find(|s| s.key == *svc).map(|s| s.dests).unwrap_or_default();
         listed
             .into_iter()
             .map(|row| {
                 let mut rs =
-                    saved.iter().find(|d| d.socket_addr() == row.addr).cloned().ok_or_else(|| {
+                    *saved.iter().find(|d| SocketAddr::new(d.addr, d.port) == row.addr).ok_or_else(|| {
                         Error::Other(format!("{svc} -> {}: listed by ipvsadm -L but not by -S", row.addr))
                     })?;
                 (rs.u_threshold, rs.l_threshold) = (row.u_threshold, row.l_threshold);
-                (rs.active_conns, rs.inactive_conns) = (row.active_conns, row.inactive_conns);
-                Ok(rs)
+                Ok(DestRow { config: rs, active_conns: row.active_conns, inactive_conns: row.inactive_conns })
             })
             .collect()
     }
 
-    pub(crate) fn add_real_server(&mut self, svc: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
+    pub(crate) fn add_real_server(&mut self, svc: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
         self.run(&dest_args("-a", svc, rs)?, None).map(drop)
     }
 
-    pub(crate) fn edit_real_server(&mut self, svc: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
+    pub(crate) fn edit_real_server(&mut self, svc: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
         self.run(&dest_args("-e", svc, rs)?, None).map(drop)
     }
 
@@ -104,7 +100,7 @@ impl IpvsadmBackend {
     pub(crate) fn edit_real_servers_batch(
         &mut self,
         svc: &ServiceKey,
-        servers: &[RealServer],
+        servers: &[DestConfig],
     ) -> Result<(), Error> {
         let mut script = String::new();
         for rs in servers {
@@ -120,10 +116,7 @@ impl IpvsadmBackend {
         addr: IpAddr,
         port: u16,
     ) -> Result<(), Error> {
-        let mut args = vec!["-d".to_owned()];
-        args.extend(service_args(svc));
-        args.extend(["-r".to_owned(), SocketAddr::new(addr, port).to_string()]);
-        self.run(&args, None).map(drop)
+        self.run(&ipvsadm::Command::DelDest(*svc, addr, port).args(), None).map(drop)
     }
 }
 
@@ -142,73 +135,34 @@ fn classify_stderr(stderr: &str) -> Option<i32> {
     TABLE.iter().find(|(text, _)| stderr.contains(text)).map(|&(_, errno)| errno)
 }
 
-/// `-t VIP:PORT`, `-u ...`, `--sctp-service ...`, or `-f MARK [-6]`.
+/// `-t VIP:PORT`, `-u ...`, `--sctp-service ...`, or `-f MARK [-6]`: lvs-ipvs's
+/// ipvsadm emitter's words.
 pub(crate) fn service_args(svc: &ServiceKey) -> Vec<String> {
-    match *svc {
-        ServiceKey::Addr { protocol, addr, port } => {
-            let opt = match protocol {
-                Protocol::Tcp => "-t",
-                Protocol::Udp => "-u",
-                Protocol::Sctp => "--sctp-service",
-            };
-            vec![opt.to_owned(), SocketAddr::new(addr, port).to_string()]
-        }
-        ServiceKey::Fwmark { mark, ipv6 } => {
-            let mut v = vec!["-f".to_owned(), mark.to_string()];
-            if ipv6 {
-                v.push("-6".to_owned());
-            }
-            v
-        }
-    }
+    ServiceArg(svc).to_string().split_whitespace().map(str::to_owned).collect()
 }
 
-/// `OP SERVICE -r RIP:PORT -m|-g|-i -w W -x U -y L [tunnel options]`, OP `-a` or `-e`.
-pub(crate) fn dest_args(op: &str, svc: &ServiceKey, rs: &RealServer) -> Result<Vec<String>, Error> {
-    let fwd = match rs.fwd_method() {
-        0 => Forwarding::Nat,
-        2 => Forwarding::Tunnel,
-        3 => Forwarding::DirectRouting,
-        raw => {
-            return Err(Error::Other(format!(
-                "{svc} -> {}: ipvsadm cannot set forwarding method {raw}",
-                rs.socket_addr()
-            )));
-        }
+/// `OP SERVICE -r RIP:PORT -m|-g|-i -w W [-x U] [-y L] [tunnel options]`, OP `-a` or
+/// `-e`, written by lvs-ipvs's ipvsadm emitter (an edit sets every field: a threshold
+/// left out is 0, as ipvsadm sends it).
+pub(crate) fn dest_args(op: &str, svc: &ServiceKey, rs: &DestConfig) -> Result<Vec<String>, Error> {
+    if rs.fwd == Forwarding::Local {
+        let name = dest_name(svc, rs.addr, rs.port);
+        return Err(Error::Other(format!("{name}: ipvsadm cannot set the local forwarding method")));
+    }
+    let cmd = match op {
+        "-a" => ipvsadm::Command::AddDest(*svc, *rs),
+        "-e" => ipvsadm::Command::EditDest(*svc, *rs),
+        _ => panic!("dest_args: {op:?} is neither -a nor -e"),
     };
-    let mut v = vec![op.to_owned()];
-    v.extend(service_args(svc));
-    v.extend(["-r".to_owned(), rs.socket_addr().to_string(), fwd.ipvsadm_flag().to_owned()]);
-    for (opt, value) in [("-w", rs.weight), ("-x", rs.u_threshold), ("-y", rs.l_threshold)] {
-        v.extend([opt.to_owned(), value.to_string()]);
-    }
-    if fwd == Forwarding::Tunnel {
-        let name = match rs.tun_type {
-            TUN_TYPE_IPIP => "ipip",
-            TUN_TYPE_GUE => "gue",
-            TUN_TYPE_GRE => "gre",
-            t => return Err(Error::Other(format!("{svc} -> {}: unknown tunnel type {t}", rs.socket_addr()))),
-        };
-        v.extend(["--tun-type".to_owned(), name.to_owned()]);
-        if rs.tun_type == TUN_TYPE_GUE {
-            v.extend(["--tun-port".to_owned(), rs.tun_port.to_string()]);
-        }
-        if rs.tun_type != TUN_TYPE_IPIP {
-            if rs.tun_flags & TUN_F_REMCSUM != 0 {
-                v.push("--tun-remcsum".to_owned());
-            } else if rs.tun_flags & TUN_F_CSUM != 0 {
-                v.push("--tun-csum".to_owned());
-            }
-        }
-    }
-    Ok(v)
+    Ok(cmd.args())
 }
 
 /// A service of `ipvsadm -S` with its real servers (sorted, without thresholds).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Saved {
-    pub(crate) service: VirtualService,
-    pub(crate) dests: Vec<RealServer>,
+    pub(crate) key: ServiceKey,
+    pub(crate) config: ServiceConfig,
+    pub(crate) dests: Vec<DestConfig>,
 }
 
 /// A real server row of `ipvsadm -L -n --thresholds`.
@@ -221,177 +175,32 @@ pub(crate) struct ListedDest {
     pub(crate) inactive_conns: u32,
 }
 
-/// Parses `ipvsadm -S -n`: `-A` lines open a service, `-a` lines add to theirs.
+/// Parses `ipvsadm -S -n` with lvs-ipvs's ipvsadm grammar: `-A` lines open a service,
+/// `-a` lines add to theirs.
 pub(crate) fn parse_save(text: &str) -> Result<Vec<Saved>, String> {
     let mut out: Vec<Saved> = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let tokens: Vec<&str> = line.split_whitespace().collect();
         let line_err = |e: String| format!("line {}: {e}: {line:?}", n + 1);
-        match tokens.first().copied() {
+        let cmd = ipvsadm::parse_line(line).map_err(|e| line_err(format!("column {}: {e}", e.offset + 1)))?;
+        match cmd {
             None => continue,
-            Some("-A") => out.push(Saved {
-                service: parse_service_rule(&tokens[1..]).map_err(line_err)?,
-                dests: Vec::new(),
-            }),
-            Some("-a") => {
-                let (key, rs) = parse_dest_rule(&tokens[1..]).map_err(line_err)?;
-                let svc = out.iter_mut().find(|s| s.service.key == key);
+            Some(ipvsadm::Command::AddService(key, config)) => {
+                out.push(Saved { key, config, dests: Vec::new() })
+            }
+            Some(ipvsadm::Command::AddDest(key, rs)) => {
+                let svc = out.iter_mut().find(|s| s.key == key);
                 svc.ok_or_else(|| line_err("a real server of an unlisted service".to_owned()))?
                     .dests
                     .push(rs);
             }
-            Some(other) => return Err(line_err(format!("unexpected {other:?}"))),
+            Some(other) => return Err(line_err(format!("unexpected command {other}"))),
         }
     }
     Ok(out)
 }
 
-/// The options shared by `-A` and `-a` rules that name the service.
-#[derive(Default)]
-struct ServiceOpts {
-    addr: Option<(Protocol, SocketAddr)>,
-    fwmark: Option<u32>,
-    ipv6: bool,
-}
-
-impl ServiceOpts {
-    /// Takes `tok` (and its value) if it names the service; false if it is another option.
-    fn take<'a>(&mut self, tok: &str, it: &mut impl Iterator<Item = &'a str>) -> Result<bool, String> {
-        let protocol = match tok {
-            "-t" | "--tcp-service" => Protocol::Tcp,
-            "-u" | "--udp-service" => Protocol::Udp,
-            "--sctp-service" => Protocol::Sctp,
-            "-f" | "--fwmark-service" => {
-                self.fwmark = Some(parse_num(value(tok, it)?)?);
-                return Ok(true);
-            }
-            "-6" | "--ipv6" => {
-                self.ipv6 = true;
-                return Ok(true);
-            }
-            _ => return Ok(false),
-        };
-        let v = value(tok, it)?;
-        self.addr = Some((protocol, v.parse().map_err(|_| format!("bad service address {v:?}"))?));
-        Ok(true)
-    }
-
-    fn key(&self) -> Result<ServiceKey, String> {
-        match (self.fwmark, self.addr) {
-            (Some(mark), _) => Ok(ServiceKey::Fwmark { mark, ipv6: self.ipv6 }),
-            (None, Some((protocol, sa))) => Ok(ServiceKey::Addr { protocol, addr: sa.ip(), port: sa.port() }),
-            (None, None) => Err("no service (-t, -u, --sctp-service or -f)".to_owned()),
-        }
-    }
-}
-
-fn value<'a>(opt: &str, it: &mut impl Iterator<Item = &'a str>) -> Result<&'a str, String> {
-    it.next().ok_or_else(|| format!("{opt} without a value"))
-}
-
 fn parse_num<T: core::str::FromStr>(s: &str) -> Result<T, String> {
     s.parse().map_err(|_| format!("bad number {s:?}"))
-}
-
-fn parse_service_rule(tokens: &[&str]) -> Result<VirtualService, String> {
-    let mut so = ServiceOpts::default();
-    let (mut scheduler, mut flags, mut timeout_s, mut netmask) = ("wlc".to_owned(), 0, 0, None);
-    let mut it = tokens.iter().copied().peekable();
-    while let Some(tok) = it.next() {
-        if so.take(tok, &mut it)? {
-            continue;
-        }
-        match tok {
-            "-s" | "--scheduler" => scheduler = value(tok, &mut it)?.to_owned(),
-            "-p" | "--persistent" => {
-                flags |= SVC_F_PERSISTENT;
-                timeout_s = match it.peek().and_then(|t| t.parse().ok()) {
-                    Some(t) => {
-                        it.next();
-                        t
-                    }
-                    None => 360, // ipvsadm's default persistence timeout [s]
-                };
-            }
-            "-M" | "--netmask" => {
-                let v = value(tok, &mut it)?;
-                netmask = Some(match v.parse::<core::net::Ipv4Addr>() {
-                    Ok(mask) => u32::from_ne_bytes(mask.octets()), // network order, as the kernel keeps it
-                    Err(_) => parse_num(v)?,
-                });
-            }
-            "-o" | "--ops" => flags |= SVC_F_ONEPACKET,
-            "-b" | "--sched-flags" => {
-                for f in value(tok, &mut it)?.split(',') {
-                    flags |= match f {
-                        "flag-1" | "sh-fallback" | "mh-fallback" => SVC_F_SCHED1,
-                        "flag-2" | "sh-port" | "mh-port" => SVC_F_SCHED2,
-                        "flag-3" => SVC_F_SCHED3,
-                        other => return Err(format!("unknown scheduler flag {other:?}")),
-                    };
-                }
-            }
-            "--pe" | "pe" => {
-                value(tok, &mut it)?; // a persistence engine: not part of VirtualService
-            }
-            other => return Err(format!("unknown service option {other:?}")),
-        }
-    }
-    let key = so.key()?;
-    Ok(VirtualService {
-        key,
-        scheduler,
-        flags,
-        timeout_s,
-        netmask: netmask.unwrap_or(default_netmask(key.af())),
-    })
-}
-
-/// `RIP:PORT`, `[RIP6]:PORT`, or an address alone (port 0, as for firewall marks).
-fn parse_rip(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(sa) = s.parse::<SocketAddr>() {
-        return Ok(sa);
-    }
-    let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
-    bare.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 0)).map_err(|_| format!("bad real server {s:?}"))
-}
-
-fn parse_dest_rule(tokens: &[&str]) -> Result<(ServiceKey, RealServer), String> {
-    let mut so = ServiceOpts::default();
-    let (mut rip, mut fwd) = (None, Forwarding::DirectRouting); // -g is ipvsadm's default
-    let mut rs = RealServer::new(IpAddr::from([0, 0, 0, 0]), 0, fwd, 1);
-    let mut it = tokens.iter().copied();
-    while let Some(tok) = it.next() {
-        if so.take(tok, &mut it)? {
-            continue;
-        }
-        match tok {
-            "-r" | "--real-server" => rip = Some(parse_rip(value(tok, &mut it)?)?),
-            "-m" | "--masquerading" => fwd = Forwarding::Nat,
-            "-g" | "--gatewaying" => fwd = Forwarding::DirectRouting,
-            "-i" | "--ipip" => fwd = Forwarding::Tunnel,
-            "-w" | "--weight" => rs.weight = parse_num(value(tok, &mut it)?)?,
-            "-x" | "--u-threshold" => rs.u_threshold = parse_num(value(tok, &mut it)?)?,
-            "-y" | "--l-threshold" => rs.l_threshold = parse_num(value(tok, &mut it)?)?,
-            "--tun-type" => {
-                rs.tun_type = match value(tok, &mut it)? {
-                    "ipip" => TUN_TYPE_IPIP,
-                    "gue" => TUN_TYPE_GUE,
-                    "gre" => TUN_TYPE_GRE,
-                    other => return Err(format!("unknown tunnel type {other:?}")),
-                }
-            }
-            "--tun-port" => rs.tun_port = parse_num(value(tok, &mut it)?)?,
-            "--tun-nocsum" => rs.tun_flags = 0,
-            "--tun-csum" => rs.tun_flags = TUN_F_CSUM,
-            "--tun-remcsum" => rs.tun_flags = TUN_F_REMCSUM,
-            other => return Err(format!("unknown real server option {other:?}")),
-        }
-    }
-    let rip = rip.ok_or("no real server (-r)")?;
-    (rs.addr, rs.port) = (rip.ip(), rip.port());
-    (rs.forwarding, rs.fwd_raw) = (Some(fwd), fwd.ipvs_code());
-    Ok((so.key()?, rs))
 }
 
 /// Parses the real-server rows of `ipvsadm -L -n --thresholds` (one service), in order.

@@ -1,10 +1,13 @@
 //! The ipvsadm backend's command lines and parsers, on text captured from ipvsadm v1.31
 //! against Debian 12's 6.1 kernel (tests/vm).
 
-use feedbackd_proto::types::Forwarding;
+use core::net::IpAddr;
+
+use lvs_ipvs::{Forwarding, PersistenceEngine, SchedulerKind, SvcFlags, Tunnel, TunnelType};
+use lvs_sched::Duration;
 
 use super::*;
-use crate::ipvs::SVC_F_PERSISTENT;
+use crate::ipvs::{dest, service_config};
 
 /// `ipvsadm -S -n` after the commands in tests/vm (thresholds are not saved).
 const SAVE: &str = "\
@@ -39,24 +42,28 @@ fn key(s: &str) -> ServiceKey {
 }
 
 fn svc(saved: &[Saved], k: &str) -> Saved {
-    saved.iter().find(|s| s.service.key == key(k)).cloned().unwrap()
+    saved.iter().find(|s| s.key == key(k)).cloned().unwrap()
 }
 
 #[test]
 fn parses_services_of_every_kind() {
     let saved = parse_save(SAVE).unwrap();
     assert_eq!(saved.len(), 6);
-    let tcp = svc(&saved, "tcp:10.0.0.1:80").service;
-    assert_eq!(tcp, VirtualService::new(key("tcp:10.0.0.1:80"), "wlc"));
-    let udp = svc(&saved, "udp:10.0.0.1:53").service;
-    assert_eq!((udp.flags, udp.timeout_s), (SVC_F_PERSISTENT, 300));
-    assert_eq!(udp.netmask.to_ne_bytes(), [255, 255, 255, 0]);
-    let v6 = svc(&saved, "tcp:[2001:db8::1]:80").service;
-    assert_eq!((v6.flags, v6.timeout_s, v6.netmask), (SVC_F_PERSISTENT, 60, 64));
-    assert_eq!(svc(&saved, "fwm:1").service.netmask, u32::MAX);
-    let fwm6 = svc(&saved, "fwm6:2").service;
-    assert_eq!((fwm6.scheduler.as_str(), fwm6.flags, fwm6.netmask), ("sh", SVC_F_SCHED2, 128));
-    assert_eq!(svc(&saved, "udp:10.0.0.9:53").service.flags, SVC_F_ONEPACKET);
+    let tcp = svc(&saved, "tcp:10.0.0.1:80").config;
+    assert_eq!(tcp, service_config(&key("tcp:10.0.0.1:80"), SchedulerKind::Wlc));
+    let udp = svc(&saved, "udp:10.0.0.1:53").config;
+    let persistent = SvcFlags(SvcFlags::PERSISTENT);
+    assert_eq!((udp.flags, udp.persistence), (persistent, Some(Duration::from_secs(300))));
+    assert_eq!(udp.netmask, 0xffff_ff00);
+    let v6 = svc(&saved, "tcp:[2001:db8::1]:80").config;
+    assert_eq!((v6.flags, v6.persistence, v6.netmask), (persistent, Some(Duration::from_secs(60)), 64));
+    assert_eq!(svc(&saved, "fwm:1").config.netmask, u32::MAX);
+    let fwm6 = svc(&saved, "fwm6:2").config;
+    assert_eq!(
+        (fwm6.scheduler, fwm6.flags, fwm6.netmask),
+        (SchedulerKind::Sh, SvcFlags(SvcFlags::SCHED2), 128)
+    );
+    assert_eq!(svc(&saved, "udp:10.0.0.9:53").config.flags, SvcFlags(SvcFlags::ONEPACKET));
 }
 
 #[test]
@@ -64,17 +71,18 @@ fn parses_real_servers_with_tunnel_options() {
     let saved = parse_save(SAVE).unwrap();
     let d = svc(&saved, "tcp:10.0.0.1:80").dests;
     assert_eq!(d.len(), 5);
-    assert_eq!(d[0], RealServer::new("10.0.0.2".parse().unwrap(), 80, Forwarding::Nat, 3));
-    assert_eq!(d[1].forwarding, Some(Forwarding::DirectRouting));
+    assert_eq!(d[0], dest("10.0.0.2".parse().unwrap(), 80, Forwarding::Masq, 3));
+    assert_eq!(d[1].fwd, Forwarding::DirectRouting);
     assert_eq!(
-        (d[2].fwd_raw, d[2].tun_type, d[2].tun_port, d[2].tun_flags),
-        (2, TUN_TYPE_GUE, 6080, TUN_F_CSUM)
+        (d[2].fwd, d[2].tunnel),
+        (Forwarding::Tunnel, Tunnel { kind: TunnelType::Gue, port: 6080, flags: Tunnel::CSUM })
     );
-    assert_eq!((d[3].tun_port, d[3].tun_flags), (6081, TUN_F_REMCSUM));
-    assert_eq!(d[4].tun_type, TUN_TYPE_IPIP);
+    assert_eq!((d[3].tunnel.port, d[3].tunnel.flags), (6081, Tunnel::REMCSUM));
+    assert_eq!(d[4].tunnel.kind, TunnelType::Ipip);
     let mixed = svc(&saved, "tcp:[2001:db8::1]:80").dests;
     assert_eq!(mixed[1].addr, "10.0.0.8".parse::<IpAddr>().unwrap());
-    assert_eq!(svc(&saved, "fwm6:2").dests[0].socket_addr(), "[2001:db8::2]:0".parse().unwrap());
+    let fwm6 = svc(&saved, "fwm6:2").dests[0];
+    assert_eq!((fwm6.addr, fwm6.port), ("2001:db8::2".parse().unwrap(), 0));
 }
 
 #[test]
@@ -84,6 +92,20 @@ fn refuses_what_it_does_not_know() {
     assert!(parse_save("-A -s wlc\n").is_err());
     assert!(parse_save("-A -t 10.0.0.1:80 -s\n").is_err());
     assert!(parse_save("-X\n").is_err());
+    // A scheduler lvs-sched does not know is named in the error.
+    let e = parse_save("-A -t 10.0.0.1:80 -s wlcx\n").unwrap_err();
+    assert!(e.contains("unknown scheduler \"wlcx\""), "{e}");
+    assert!(e.starts_with("line 1: column 22:"), "{e}");
+    // Only -A and -a are saved.
+    assert!(
+        parse_save("-A -t 10.0.0.1:80\n-D -t 10.0.0.1:80\n").unwrap_err().contains("unexpected command -D")
+    );
+}
+
+#[test]
+fn a_persistence_engine_is_kept() {
+    let saved = parse_save("-A -u 10.0.0.1:5060 -s rr -p 60 --pe sip\n").unwrap();
+    assert_eq!(saved[0].config.pe, Some(PersistenceEngine::Sip));
 }
 
 #[test]
@@ -100,20 +122,18 @@ fn threshold_listing_keeps_kernel_order() {
 
 #[test]
 fn edit_sends_every_field() {
-    let mut rs = RealServer::new("10.0.0.2".parse().unwrap(), 80, Forwarding::Nat, 37);
+    let mut rs = dest("10.0.0.2".parse().unwrap(), 80, Forwarding::Masq, 37);
     assert_eq!(
         dest_args("-e", &key("tcp:10.0.0.1:80"), &rs).unwrap().join(" "),
-        "-e -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 37 -x 0 -y 0"
+        "-e -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 37"
     );
-    (rs.forwarding, rs.tun_type, rs.tun_port, rs.tun_flags) =
-        (Some(Forwarding::Tunnel), TUN_TYPE_GUE, 6080, 3);
+    (rs.fwd, rs.tunnel) = (Forwarding::Tunnel, Tunnel { kind: TunnelType::Gue, port: 6080, flags: 3 });
     (rs.u_threshold, rs.l_threshold) = (10, 5);
     assert_eq!(
         dest_args("-a", &key("fwm6:3"), &rs).unwrap().join(" "),
         "-a -f 3 -6 -r 10.0.0.2:80 -i -w 37 -x 10 -y 5 --tun-type gue --tun-port 6080 --tun-remcsum"
     );
-    rs.forwarding = None;
-    rs.fwd_raw = crate::ipvs::FWD_LOCAL;
+    rs.fwd = Forwarding::Local;
     assert!(dest_args("-e", &key("tcp:10.0.0.1:80"), &rs).is_err());
     assert_eq!(service_args(&key("sctp:[::1]:9")), ["--sctp-service", "[::1]:9"]);
 }

@@ -6,8 +6,14 @@
 //!   pure and never panics on any bytes.
 //! - `ipvsadm`: the same operations by running `/usr/sbin/ipvsadm` (`-S -n`,
 //!   `-L -n --nosort --thresholds`, `-a`, `-e`, `-d`, `-R`).
-//! - `dryrun`: an in-memory table that answers as the kernel would (ESRCH, EEXIST, ENOENT,
-//!   ERANGE) and prints each change as the `ipvsadm` command that would make it.
+//! - `dryrun`: `lvs_ipvs`'s table (the simulator's), which answers as the kernel would
+//!   (ESRCH, EEXIST, ENOENT, ERANGE, EINVAL), and prints each change as the `ipvsadm`
+//!   command that would make it.
+//!
+//! The vocabulary is `lvs_ipvs`'s: a service is a [`ServiceKey`] and a [`ServiceConfig`]
+//! (scheduler, [`lvs_ipvs::SvcFlags`], persistence, netmask), a real server a
+//! [`DestConfig`] (forwarding, weight, thresholds, [`lvs_ipvs::Tunnel`]); only what a
+//! listing adds, the connection counts, is the master's own ([`DestRow`]).
 //!
 //! [`Backend`] dispatches over the three with one `match` (a closed set, not a trait
 //! object). Every backend lists real servers in kernel list order (newest first) and
@@ -18,11 +24,9 @@
 //! `ipvsadm -e` is given `-x`, `-y` and the forwarding flag too), so an unchanged field is
 //! one the caller passed unchanged.
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::IpAddr;
 
-use feedbackd_proto::types::Forwarding;
-
-use lvs_ipvs::Protocol;
+use lvs_ipvs::{AddrPort, DestConfig, Forwarding, IpvsError, SchedulerKind, ServiceConfig};
 
 mod dryrun;
 mod ipvsadm;
@@ -32,170 +36,44 @@ pub mod netlink;
 /// state machine (it prints as `ipvsadm -L -n` does).
 pub use lvs_ipvs::ServiceKey;
 
-/// `AF_INET` as IPVS carries it.
-pub(crate) const AF_INET: u16 = 2;
-/// `AF_INET6` as IPVS carries it.
-pub(crate) const AF_INET6: u16 = 10;
+/// Parses a service as the master's command line (and its journal) names it:
+/// `tcp:10.0.0.1:80`, `udp:[::1]:53`, `sctp:10.0.0.1:9`, `fwm:1` (IPv4 firewall mark) or
+/// `fwm6:1` (IPv6).
+pub use feedbackd_proto::types::parse_service;
 
-/// Parses a service as the master's command line names it: `tcp:10.0.0.1:80`,
-/// `udp:[::1]:53`, `sctp:10.0.0.1:9`, `fwm:1` (IPv4 firewall mark) or `fwm6:1` (IPv6).
-pub fn parse_service(s: &str) -> Result<ServiceKey, String> {
-    let (kind, rest) = s.split_once(':').ok_or_else(|| {
-        format!("service {s:?}: expected tcp:VIP:PORT, udp:VIP:PORT, sctp:VIP:PORT or fwm:MARK")
-    })?;
-    let protocol = match kind.to_ascii_lowercase().as_str() {
-        "tcp" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        "sctp" => Protocol::Sctp,
-        fwm @ ("fwm" | "fwm6") => {
-            let mark: u32 = rest.parse().map_err(|_| format!("service {s:?}: bad firewall mark {rest:?}"))?;
-            if mark == 0 {
-                return Err(format!("service {s:?}: the firewall mark must be greater than zero"));
-            }
-            return Ok(ServiceKey::Fwmark { mark, ipv6: fwm == "fwm6" });
-        }
-        other => return Err(format!("service {s:?}: unknown kind {other:?} (tcp, udp, sctp, fwm, fwm6)")),
-    };
-    let sa: SocketAddr = rest
-        .parse()
-        .map_err(|_| format!("service {s:?}: expected VIP:PORT, with an IPv6 VIP in brackets"))?;
-    Ok(ServiceKey::Addr { protocol, addr: sa.ip(), port: sa.port() })
+/// The service `ipvsadm -A KEY -s SCHEDULER` makes: no flags, not persistent, the
+/// default netmask of its family.
+pub fn service_config(key: &ServiceKey, scheduler: SchedulerKind) -> ServiceConfig {
+    ServiceConfig { netmask: lvs_ipvs::ipvsadm::default_netmask(key), ..ServiceConfig::new(scheduler) }
 }
 
-/// A virtual service in the kernel's table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VirtualService {
-    /// Its identity.
-    pub key: ServiceKey,
-    /// Scheduler name (`wlc`, ...).
-    pub scheduler: String,
-    /// `IP_VS_SVC_F_*` flags.
-    pub flags: u32,
-    /// Persistence timeout \[s\] (0 = none).
-    pub timeout_s: u32,
-    /// Persistence netmask (IPv4 mask in network order, or IPv6 prefix length).
-    pub netmask: u32,
-}
-
-/// `IP_VS_SVC_F_PERSISTENT`.
-pub const SVC_F_PERSISTENT: u32 = 0x1;
-/// `IP_VS_SVC_F_HASHED`: kernel-internal; the backends clear it when listing.
-pub const SVC_F_HASHED: u32 = 0x2;
-/// `IP_VS_SVC_F_ONEPACKET` (`ipvsadm -o`).
-pub const SVC_F_ONEPACKET: u32 = 0x4;
-/// `IP_VS_SVC_F_SCHED1` (`flag-1`, `sh-fallback`, `mh-fallback`).
-pub const SVC_F_SCHED1: u32 = 0x8;
-/// `IP_VS_SVC_F_SCHED2` (`flag-2`, `sh-port`, `mh-port`).
-pub const SVC_F_SCHED2: u32 = 0x10;
-/// `IP_VS_SVC_F_SCHED3` (`flag-3`).
-pub const SVC_F_SCHED3: u32 = 0x20;
-
-impl VirtualService {
-    /// A service with no persistence and the default netmask ipvsadm gives
-    /// (`255.255.255.255`, or `/128` for IPv6).
-    pub fn new(key: ServiceKey, scheduler: &str) -> VirtualService {
-        VirtualService {
-            key,
-            scheduler: scheduler.to_owned(),
-            flags: 0,
-            timeout_s: 0,
-            netmask: default_netmask(key.af()),
-        }
-    }
-}
-
-/// The netmask ipvsadm sends when `-M` is not given.
-pub(crate) fn default_netmask(af: u16) -> u32 {
-    if af == AF_INET6 { 128 } else { u32::MAX }
-}
-
-/// A real server entry (an IPVS "destination"): every field SET_DEST must resend.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RealServer {
-    /// Real server address.
-    pub addr: IpAddr,
-    /// Real server port.
-    pub port: u16,
-    /// Forwarding method; `None` for the kernel's "local" (1), kept as it is.
-    pub forwarding: Option<Forwarding>,
-    /// The raw `FWD_METHOD` value (0 masq, 1 local, 2 tunnel, 3 droute).
-    pub fwd_raw: u32,
-    /// Weight.
-    pub weight: u32,
-    /// Upper connection threshold (`-x`, 0 = none).
-    pub u_threshold: u32,
-    /// Lower connection threshold (`-y`, 0 = none).
-    pub l_threshold: u32,
-    /// Tunnel type (`TUN_TYPE`: 0 ipip, 1 gue, 2 gre).
-    pub tun_type: u8,
-    /// Tunnel port (`TUN_PORT`, host order; GUE).
-    pub tun_port: u16,
-    /// Tunnel flags (`TUN_FLAGS`).
-    pub tun_flags: u16,
-    /// Active connections (read only).
+/// A real server as the kernel lists it (GET_DEST, `ipvsadm -L`): what was set, which an
+/// edit sends back whole, and the connection counts only the kernel keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestRow {
+    /// What NEW_DEST/SET_DEST set (`ipvsadm -a/-e`).
+    pub config: DestConfig,
+    /// `ActiveConn`.
     pub active_conns: u32,
-    /// Inactive connections (read only).
+    /// `InActConn`.
     pub inactive_conns: u32,
 }
 
-/// `IP_VS_CONN_F_FWD_MASK`.
-pub const FWD_MASK: u32 = 0x7;
-/// `FWD_METHOD` of the kernel's "local node" forwarding.
-pub const FWD_LOCAL: u32 = 1;
-/// `TUN_TYPE` ipip.
-pub const TUN_TYPE_IPIP: u8 = 0;
-/// `TUN_TYPE` gue.
-pub const TUN_TYPE_GUE: u8 = 1;
-/// `TUN_TYPE` gre.
-pub const TUN_TYPE_GRE: u8 = 2;
-/// `TUN_FLAGS` bit: checksum (`--tun-csum`).
-pub const TUN_F_CSUM: u16 = 0x1;
-/// `TUN_FLAGS` bit: remote checksum offload (`--tun-remcsum`).
-pub const TUN_F_REMCSUM: u16 = 0x2;
-
-impl RealServer {
-    /// A real server with no thresholds, no tunnel options and zero connection counters.
-    pub fn new(addr: IpAddr, port: u16, forwarding: Forwarding, weight: u32) -> RealServer {
-        RealServer {
-            addr,
-            port,
-            forwarding: Some(forwarding),
-            fwd_raw: forwarding.ipvs_code(),
-            weight,
-            u_threshold: 0,
-            l_threshold: 0,
-            tun_type: 0,
-            tun_port: 0,
-            tun_flags: 0,
-            active_conns: 0,
-            inactive_conns: 0,
-        }
+impl DestRow {
+    /// A row with no connections.
+    pub fn new(config: DestConfig) -> DestRow {
+        DestRow { config, active_conns: 0, inactive_conns: 0 }
     }
+}
 
-    /// The `FWD_METHOD` to send: `forwarding` when set, else `fwd_raw` (masked with 0x7).
-    pub fn fwd_method(&self) -> u32 {
-        match self.forwarding {
-            Some(f) => f.ipvs_code(),
-            None => self.fwd_raw & FWD_MASK,
-        }
-    }
+/// A real server with ipvsadm's defaults (no thresholds, no tunnel options) and `weight`.
+pub fn dest(addr: IpAddr, port: u16, fwd: Forwarding, weight: u32) -> DestConfig {
+    DestConfig { weight, ..DestConfig::new(addr, port, fwd) }
+}
 
-    /// `forwarding` and `fwd_raw` for a kernel `FWD_METHOD` value.
-    pub(crate) fn forwarding_of(fwd: u32) -> (Option<Forwarding>, u32) {
-        let fwd = fwd & FWD_MASK;
-        let f = match fwd {
-            0 => Some(Forwarding::Nat),
-            2 => Some(Forwarding::Tunnel),
-            3 => Some(Forwarding::DirectRouting),
-            _ => None,
-        };
-        (f, fwd)
-    }
-
-    /// `VIP:PORT` with an IPv6 address in brackets.
-    pub fn socket_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.addr, self.port)
-    }
+/// `SERVICE -> RIP:PORT`, naming an operation's real server in errors.
+pub(crate) fn dest_name(svc: &ServiceKey, addr: IpAddr, port: u16) -> String {
+    format!("{svc} -> {}", AddrPort(addr, port))
 }
 
 /// Why a backend call failed.
@@ -220,6 +98,11 @@ impl Error {
     /// A kernel refusal of `op` with errno `errno`, explained as IPVS means it.
     pub(crate) fn kernel(op: impl Into<String>, errno: i32) -> Error {
         Error::Kernel { op: op.into(), errno, message: errno_meaning(errno).to_owned() }
+    }
+
+    /// The shared table's refusal of `op`, with the kernel's errno for it.
+    pub(crate) fn table(op: impl Into<String>, e: IpvsError) -> Error {
+        Error::kernel(op, e.errno())
     }
 
     /// The errno of a kernel refusal, `None` for other errors.
@@ -266,16 +149,20 @@ pub struct Backend {
 enum Inner {
     Netlink(netlink::NetlinkBackend),
     Ipvsadm(ipvsadm::IpvsadmBackend),
-    DryRun(dryrun::DryRunBackend),
+    /// Boxed: the shared table is large beside a socket or a program name.
+    DryRun(Box<dryrun::DryRunBackend>),
 }
 
 impl Backend {
     /// Opens a backend. `dry_run_services` seeds the dry-run table (ignored by the others).
-    pub fn open(kind: BackendKind, dry_run_services: &[VirtualService]) -> Result<Backend, Error> {
+    pub fn open(
+        kind: BackendKind,
+        dry_run_services: &[(ServiceKey, ServiceConfig)],
+    ) -> Result<Backend, Error> {
         let inner = match kind {
             BackendKind::Netlink => Inner::Netlink(netlink::NetlinkBackend::open()?),
             BackendKind::Ipvsadm => Inner::Ipvsadm(ipvsadm::IpvsadmBackend::new()),
-            BackendKind::DryRun => Inner::DryRun(dryrun::DryRunBackend::new(dry_run_services)),
+            BackendKind::DryRun => Inner::DryRun(Box::new(dryrun::DryRunBackend::new(dry_run_services))),
         };
         Ok(Backend { inner })
     }
@@ -289,8 +176,8 @@ impl Backend {
         }
     }
 
-    /// Every virtual service (GET_SERVICE dump).
-    pub fn services(&mut self) -> Result<Vec<VirtualService>, Error> {
+    /// Every virtual service (GET_SERVICE dump), in the kernel's order.
+    pub fn services(&mut self) -> Result<Vec<(ServiceKey, ServiceConfig)>, Error> {
         match &mut self.inner {
             Inner::Netlink(b) => b.services(),
             Inner::Ipvsadm(b) => b.services(),
@@ -299,7 +186,7 @@ impl Backend {
     }
 
     /// The real servers of one service, in kernel list order (GET_DEST dump).
-    pub fn real_servers(&mut self, service: &ServiceKey) -> Result<Vec<RealServer>, Error> {
+    pub fn real_servers(&mut self, service: &ServiceKey) -> Result<Vec<DestRow>, Error> {
         match &mut self.inner {
             Inner::Netlink(b) => b.real_servers(service),
             Inner::Ipvsadm(b) => b.real_servers(service),
@@ -308,7 +195,7 @@ impl Backend {
     }
 
     /// Adds a real server (NEW_DEST; `ipvsadm -a`).
-    pub fn add_real_server(&mut self, service: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
+    pub fn add_real_server(&mut self, service: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
         match &mut self.inner {
             Inner::Netlink(b) => b.add_real_server(service, rs),
             Inner::Ipvsadm(b) => b.add_real_server(service, rs),
@@ -318,7 +205,7 @@ impl Backend {
 
     /// Replaces a real server's settings (SET_DEST; `ipvsadm -e`): every field of `rs` is
     /// sent, so pass the current entry with the new weight.
-    pub fn edit_real_server(&mut self, service: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
+    pub fn edit_real_server(&mut self, service: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
         match &mut self.inner {
             Inner::Netlink(b) => b.edit_real_server(service, rs),
             Inner::Ipvsadm(b) => b.edit_real_server(service, rs),
@@ -334,7 +221,7 @@ impl Backend {
     pub fn edit_real_servers_batch(
         &mut self,
         service: &ServiceKey,
-        servers: &[RealServer],
+        servers: &[DestConfig],
     ) -> Result<(), Error> {
         match &mut self.inner {
             Inner::Netlink(b) => b.edit_real_servers_batch(service, servers),
@@ -363,6 +250,8 @@ impl Backend {
 
 #[cfg(test)]
 mod tests {
+    use lvs_ipvs::Protocol;
+
     use super::*;
 
     fn v4(s: &str) -> IpAddr {
@@ -405,13 +294,33 @@ mod tests {
     }
 
     #[test]
-    fn fwd_method_prefers_the_typed_forwarding() {
-        let mut rs = RealServer::new(v4("10.0.0.2"), 80, Forwarding::DirectRouting, 1);
-        assert_eq!(rs.fwd_method(), 3);
-        rs.forwarding = None;
-        rs.fwd_raw = FWD_LOCAL;
-        assert_eq!(rs.fwd_method(), 1);
-        assert_eq!(RealServer::forwarding_of(0x102), (Some(Forwarding::Tunnel), 2));
+    fn table_refusals_carry_the_kernels_errno() {
+        let e = Error::table("NEW_DEST x", IpvsError::NoSuchService);
+        assert_eq!(
+            (e.errno(), e.to_string()),
+            (Some(libc::ESRCH), "NEW_DEST x: no such virtual service (errno 3)".into())
+        );
+        let cases = [
+            (IpvsError::ServiceExists, libc::EEXIST),
+            (IpvsError::FamilyMismatch, libc::EINVAL),
+            (IpvsError::TunnelPort, libc::EINVAL),
+            (IpvsError::Dest(lvs_sched::Error::DestExists), libc::EEXIST),
+            (IpvsError::Dest(lvs_sched::Error::NoSuchDest), libc::ENOENT),
+            (IpvsError::Dest(lvs_sched::Error::WeightRange(1 << 31)), libc::ERANGE),
+            (IpvsError::Dest(lvs_sched::Error::ThresholdRange { u: 1, l: 2 }), libc::ERANGE),
+        ];
+        for (e, errno) in cases {
+            assert_eq!(e.errno(), errno, "{e}");
+        }
+    }
+
+    #[test]
+    fn the_default_netmask_follows_the_family() {
+        let v6 = parse_service("tcp:[2001:db8::1]:80").unwrap();
+        assert_eq!(service_config(&v6, SchedulerKind::Rr).netmask, 128);
+        assert_eq!(service_config(&parse_service("fwm6:1").unwrap(), SchedulerKind::Rr).netmask, 128);
+        let v4 = service_config(&parse_service("fwm:1").unwrap(), SchedulerKind::Sh);
+        assert_eq!((v4.netmask, v4.scheduler, v4.persistence), (u32::MAX, SchedulerKind::Sh, None));
     }
 
     #[test]

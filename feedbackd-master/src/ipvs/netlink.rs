@@ -8,7 +8,7 @@
 
 pub mod codec;
 
-use core::net::{IpAddr, SocketAddr};
+use core::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
@@ -18,7 +18,9 @@ use nix::sys::socket::{
 use nix::sys::time::{TimeVal, TimeValLike};
 
 use self::codec::{Reply, attr, cmd};
-use crate::ipvs::{Error, RealServer, ServiceKey, VirtualService};
+use lvs_ipvs::{DestConfig, ServiceConfig};
+
+use crate::ipvs::{DestRow, Error, ServiceKey, dest_name};
 
 /// Receive buffer: larger than any datagram the kernel builds for a dump (≤ 32 KiB).
 const RECV_BUF_LEN: usize = 64 * 1024;
@@ -169,7 +171,7 @@ impl NetlinkBackend {
     }
 
     /// Every virtual service (GET_SERVICE dump).
-    pub(crate) fn services(&mut self) -> Result<Vec<VirtualService>, Error> {
+    pub(crate) fn services(&mut self) -> Result<Vec<(ServiceKey, ServiceConfig)>, Error> {
         let seq = self.next_seq();
         self.tx.clear();
         codec::encode_service_dump(&mut self.tx, self.family, seq);
@@ -186,7 +188,7 @@ impl NetlinkBackend {
     /// The real servers of `svc` in kernel list order (GET_DEST dump). The kernel answers
     /// a dump of an unknown service with nothing, so an empty answer is followed by a
     /// GET_SERVICE to tell "no real servers" from ESRCH.
-    pub(crate) fn real_servers(&mut self, svc: &ServiceKey) -> Result<Vec<RealServer>, Error> {
+    pub(crate) fn real_servers(&mut self, svc: &ServiceKey) -> Result<Vec<DestRow>, Error> {
         let seq = self.next_seq();
         self.tx.clear();
         codec::encode_dest_dump(&mut self.tx, self.family, seq, svc);
@@ -208,22 +210,22 @@ impl NetlinkBackend {
         Ok(out)
     }
 
-    fn dest_cmd(&mut self, command: u8, svc: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
+    fn dest_cmd(&mut self, command: u8, svc: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
         let seq = self.next_seq();
         self.tx.clear();
         codec::encode_dest(&mut self.tx, self.family, seq, command, svc, rs);
         let name = if command == cmd::NEW_DEST { "NEW_DEST" } else { "SET_DEST" };
-        let op = |_| format!("{name} {svc} -> {}", rs.socket_addr());
+        let op = |_| format!("{name} {}", dest_name(svc, rs.addr, rs.port));
         self.transact(self.family, seq, 1, &op, |_, _| Ok(()))
     }
 
     /// NEW_DEST.
-    pub(crate) fn add_real_server(&mut self, svc: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
+    pub(crate) fn add_real_server(&mut self, svc: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
         self.dest_cmd(cmd::NEW_DEST, svc, rs)
     }
 
     /// SET_DEST with every field of `rs`.
-    pub(crate) fn edit_real_server(&mut self, svc: &ServiceKey, rs: &RealServer) -> Result<(), Error> {
+    pub(crate) fn edit_real_server(&mut self, svc: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
         self.dest_cmd(cmd::SET_DEST, svc, rs)
     }
 
@@ -232,7 +234,7 @@ impl NetlinkBackend {
     pub(crate) fn edit_real_servers_batch(
         &mut self,
         svc: &ServiceKey,
-        servers: &[RealServer],
+        servers: &[DestConfig],
     ) -> Result<(), Error> {
         let mut first_err = None;
         for chunk in servers.chunks(BATCH_CHUNK) {
@@ -244,7 +246,7 @@ impl NetlinkBackend {
                 let flags = codec::NLM_F_REQUEST | ack;
                 codec::encode_dest_flags(&mut self.tx, self.family, seq, flags, cmd::SET_DEST, svc, rs);
             }
-            let op = |i: usize| format!("SET_DEST {svc} -> {}", chunk[i].socket_addr());
+            let op = |i: usize| format!("SET_DEST {}", dest_name(svc, chunk[i].addr, chunk[i].port));
             match self.transact(self.family, first_seq, chunk.len(), &op, |_, _| Ok(())) {
                 Ok(()) => {}
                 Err(e @ Error::Kernel { .. }) => {
@@ -266,7 +268,7 @@ impl NetlinkBackend {
         let seq = self.next_seq();
         self.tx.clear();
         codec::encode_del_dest(&mut self.tx, self.family, seq, svc, addr, port);
-        let op = |_| format!("DEL_DEST {svc} -> {}", SocketAddr::new(addr, port));
+        let op = |_| format!("DEL_DEST {}", dest_name(svc, addr, port));
         self.transact(self.family, seq, 1, &op, |_, _| Ok(()))
     }
 }

@@ -339,7 +339,8 @@ impl ProtoAgent {
         address: &str,
     ) -> std::io::Result<ProtoAgent> {
         use feedbackd_proto::agent::{Agent, AgentConfig, AgentEvent};
-        use feedbackd_proto::types::{Forwarding, ServiceSpec};
+        use feedbackd_proto::types::ServiceSpec;
+        use lvs_ipvs::Forwarding;
         use lvs_ipvs::Protocol;
         let sock = connect_from(master, source)?;
         sock.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -348,7 +349,7 @@ impl ProtoAgent {
             port: 80,
             vip: None,
             fwmark: None,
-            forwarding: Forwarding::Nat,
+            forwarding: Forwarding::Masq,
             address: Some(address.parse().unwrap()),
         };
         let config = AgentConfig {

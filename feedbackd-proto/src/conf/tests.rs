@@ -67,7 +67,7 @@ fn original_example() {
                 port: 80,
                 vip: None,
                 fwmark: None,
-                forwarding: Forwarding::Nat,
+                forwarding: Forwarding::Masq,
                 address: None,
                 modules: vec![ModuleConf { kind: ModuleKind::Cpuload, settings: vec![], line: 5 }],
                 combine: Combine::Min,
@@ -106,7 +106,7 @@ fn defaults() {
     let conf = ok(&with_director("service = web\nport = 8080\n"));
     assert_eq!(conf.interval, Duration::from_secs(1));
     let s = service(&conf);
-    assert_eq!((s.protocol, s.forwarding, s.combine), (Protocol::Tcp, Forwarding::Nat, Combine::Min));
+    assert_eq!((s.protocol, s.forwarding, s.combine), (Protocol::Tcp, Forwarding::Masq, Combine::Min));
     assert_eq!((s.vip, s.fwmark, s.address), (None, None, None));
     assert!(s.modules.is_empty(), "none written: the agent picks cpuload");
 }
@@ -122,9 +122,9 @@ fn protocols_in_any_case() {
 #[test]
 fn every_forwarding_name() {
     let names = [
-        ("NAT", Forwarding::Nat),
-        ("masq", Forwarding::Nat),
-        ("Masquerading", Forwarding::Nat),
+        ("NAT", Forwarding::Masq),
+        ("masq", Forwarding::Masq),
+        ("Masquerading", Forwarding::Masq),
         ("DR", Forwarding::DirectRouting),
         ("direct", Forwarding::DirectRouting),
         ("route", Forwarding::DirectRouting),

@@ -7,7 +7,7 @@ use core::ops::RangeInclusive;
 use core::time::Duration;
 
 use super::{Combine, DEFAULT_MASTER_PORT, ModuleKind};
-use crate::types::Forwarding;
+use lvs_ipvs::Forwarding;
 use lvs_ipvs::Protocol;
 
 /// `service = NAME`: one word.
@@ -144,7 +144,7 @@ pub(super) fn protocol(val: &str) -> Result<Protocol, String> {
 /// `forwarding = ...`: the names ipvsadm, keepalived and the LVS documentation use.
 pub(super) fn forwarding(val: &str) -> Result<Forwarding, String> {
     match val.to_ascii_lowercase().as_str() {
-        "nat" | "masq" | "masquerading" => Ok(Forwarding::Nat),
+        "nat" | "masq" | "masquerading" => Ok(Forwarding::Masq),
         "dr" | "direct" | "route" | "gate" | "gatewaying" | "droute" => Ok(Forwarding::DirectRouting),
         "tun" | "tunnel" | "ipip" => Ok(Forwarding::Tunnel),
         _ => Err(format!(

@@ -54,15 +54,11 @@ fn ipv6_services_servers_and_peers() {
         entry: Entry::Table {
             services: vec![tcp(vip, 443), ServiceKey::Fwmark { mark: 7, ipv6: true }],
             entries: vec![
-                TableEntry {
-                    key: rs(tcp(vip, 443), rip, 8443),
-                    weight: 3,
-                    forwarding: Some(Forwarding::Tunnel),
-                },
+                TableEntry { key: rs(tcp(vip, 443), rip, 8443), weight: 3, forwarding: Forwarding::Tunnel },
                 TableEntry {
                     key: rs(ServiceKey::Fwmark { mark: 7, ipv6: true }, rip, 0),
                     weight: 0,
-                    forwarding: None,
+                    forwarding: Forwarding::Local,
                 },
             ],
         },
@@ -169,6 +165,10 @@ fn errors_say_what_is_wrong() {
             "\"masq\" is not a forwarding method",
         ),
         ("1 table services= entries=tcp:10.0.0.1:80/10.0.0.2:80/1/bogus", "or local"),
+        (
+            "1 register conn=1 agent=rs1 interval_ms=1 services=tcp/80/local/-/-/-",
+            "\"local\" is not a forwarding method (nat, dr, tun)",
+        ),
         ("1 goodbye conn=1 reason=bad \\q", "field `reason`: unknown escape `\\q`"),
         ("1 goodbye conn=1 reason=bad \\u{d800}", "is not a character"),
         ("1 goodbye conn=1 reason=trailing \\", "a lone `\\` at the end"),
@@ -204,7 +204,7 @@ fn protocol() -> impl Strategy<Value = Protocol> {
 }
 
 fn forwarding() -> impl Strategy<Value = Forwarding> {
-    prop_oneof![Just(Forwarding::Nat), Just(Forwarding::DirectRouting), Just(Forwarding::Tunnel)]
+    prop_oneof![Just(Forwarding::Masq), Just(Forwarding::DirectRouting), Just(Forwarding::Tunnel)]
 }
 
 fn service() -> impl Strategy<Value = ServiceKey> {
@@ -214,7 +214,7 @@ fn service() -> impl Strategy<Value = ServiceKey> {
             addr,
             port
         }),
-        (any::<u32>(), any::<bool>()).prop_map(|(mark, ipv6)| ServiceKey::Fwmark { mark, ipv6 }),
+        (1u32.., any::<bool>()).prop_map(|(mark, ipv6)| ServiceKey::Fwmark { mark, ipv6 }),
     ]
 }
 
@@ -283,7 +283,8 @@ fn decision() -> impl Strategy<Value = Decision> {
 
 fn entry() -> impl Strategy<Value = Entry> {
     let conn = any::<u64>().prop_map(ConnId);
-    let table_entry = (rs_key(), any::<u32>(), proptest::option::of(forwarding()))
+    let any_forwarding = prop_oneof![forwarding(), Just(Forwarding::Local)];
+    let table_entry = (rs_key(), any::<u32>(), any_forwarding)
         .prop_map(|(key, weight, forwarding)| TableEntry { key, weight, forwarding });
     let metric = ("[a-z0-9_]{1,32}", finite()).prop_map(|(name, value)| Metric { name, value });
     let admin = prop_oneof![Just(AdminState::Ready), Just(AdminState::Drain), Just(AdminState::Maint)];

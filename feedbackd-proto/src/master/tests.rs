@@ -32,7 +32,7 @@ fn spec(port: u16, address: Option<&str>) -> ServiceSpec {
         port,
         vip: None,
         fwmark: None,
-        forwarding: Forwarding::Nat,
+        forwarding: Forwarding::Masq,
         address: address.map(ip),
     }
 }
@@ -193,7 +193,7 @@ fn an_adopted_server_is_claimed_only_by_an_agent_allowed_for_it() {
     let adopted = TableEntry {
         key: RsKey { service: VS, addr: ip("10.0.7.5"), port: 80 },
         weight: 7,
-        forwarding: None,
+        forwarding: Forwarding::Local,
     };
     let mut m = master(keys(), &[adopted]);
     let ev = session(
@@ -254,7 +254,7 @@ fn a_server_owned_by_one_agent_is_never_taken_over_by_another_id() {
         &[TableEntry {
             key: RsKey { service: VS, addr: ip("10.0.0.2"), port: 80 },
             weight: 90,
-            forwarding: Some(Forwarding::Nat),
+            forwarding: Forwarding::Masq,
         }],
     );
     assert_eq!(owner(&m, "10.0.0.2").unwrap().0.as_deref(), Some("rs1"));

@@ -188,8 +188,8 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use feedbackd_proto::master::RsKey;
-    use feedbackd_proto::types::{AdminState, Forwarding, ServiceSpec};
-    use lvs_ipvs::Protocol;
+    use feedbackd_proto::types::{AdminState, ServiceSpec};
+    use lvs_ipvs::{Forwarding, Protocol};
     use lvs_sched::feedback::LawConfig;
 
     use super::*;
@@ -241,7 +241,7 @@ mod tests {
                 1,
                 Entry::Table {
                     services: vec![service],
-                    entries: vec![TableEntry { key, weight: 1, forwarding: Some(Forwarding::DirectRouting) }],
+                    entries: vec![TableEntry { key, weight: 1, forwarding: Forwarding::DirectRouting }],
                 },
             ),
             at(S, Entry::Connect { conn: ConnId(7), peer: RIP }),
@@ -262,7 +262,7 @@ mod tests {
                 10 * S,
                 Entry::Table {
                     services: vec![service],
-                    entries: vec![TableEntry { key, weight: 0, forwarding: Some(Forwarding::DirectRouting) }],
+                    entries: vec![TableEntry { key, weight: 0, forwarding: Forwarding::DirectRouting }],
                 },
             ),
         ]

@@ -17,7 +17,8 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use lvs_ipvs::{Forwarding, Protocol, SchedFlag};
+use lvs_ipvs::ipvsadm::{Command, default_netmask};
+use lvs_ipvs::{DestConfig, Forwarding, Protocol, ServiceConfig, ServiceKey, SvcFlags, Tunnel};
 
 use crate::{Director, Flag, Ha, RealServer, Server, Service, Topology};
 
@@ -170,12 +171,16 @@ pub fn ipvsadm(topo: &Topology) -> String {
             for note in service_notes(service) {
                 let _ = writeln!(out, "# {note}");
             }
-            let key = service_key(service, &topo.servers);
-            let _ = writeln!(out, "ipvsadm {}", add_service(service, &key));
+            let Some(key) = service_key(service, &topo.servers) else {
+                let _ = writeln!(out, "# a service without a VIP or firewall mark: not written");
+                continue;
+            };
+            let _ = writeln!(out, "ipvsadm {}", Command::AddService(key, service_config(service, &key)));
             for rs in &service.real_servers {
                 match server(&topo, &rs.server) {
                     Some(s) => {
-                        let _ = writeln!(out, "ipvsadm {}", add_dest(service, &key, rs, s.address));
+                        let dest = dest_config(service, rs, s.address);
+                        let _ = writeln!(out, "ipvsadm {}", Command::AddDest(key, dest));
                     }
                     None => {
                         let _ = writeln!(out, "# real server {:?}: no server of that name", rs.server);
@@ -303,13 +308,14 @@ fn sysctls(director: &Director) -> Vec<&'static str> {
 }
 
 /// `--set tcp tcpfin udp`, 0 for a timeout left at the kernel's value.
-fn set_timeouts(director: &Director) -> Option<String> {
+fn set_timeouts(director: &Director) -> Option<Command> {
     let t = &director.timeouts;
     if t.tcp_s.is_none() && t.tcpfin_s.is_none() && t.udp_s.is_none() {
         return None;
     }
     let s = |v: Option<f64>| v.map_or(0, whole_seconds);
-    Some(format!("--set {} {} {}", s(t.tcp_s), s(t.tcpfin_s), s(t.udp_s)))
+    let s = |v: Option<f64>| u32::try_from(s(v)).unwrap_or(u32::MAX);
+    Some(Command::SetTimeouts(s(t.tcp_s), s(t.tcpfin_s), s(t.udp_s)))
 }
 
 /// What an administrator must do beyond these commands for the service to work.
@@ -337,73 +343,59 @@ fn service_notes(service: &Service) -> Vec<String> {
     notes
 }
 
-/// `-t VIP:port`, `-u VIP:port` or `-f MARK` (`-f MARK -6` for IPv6 real servers).
-fn service_key(service: &Service, servers: &[Server]) -> String {
+/// The service's key: `-t/-u/--sctp-service VIP:port`, or `-f MARK` (IPv6, `-6`, when
+/// its real servers are); `None` for a service with neither (it does not expand).
+pub(crate) fn service_key(service: &Service, servers: &[Server]) -> Option<ServiceKey> {
     match (service.fwmark, service.vip) {
         (Some(mark), _) => {
-            let v6 = service
+            let ipv6 = service
                 .real_servers
                 .iter()
                 .filter_map(|rs| servers.iter().find(|s| s.name == rs.server))
                 .any(|s| s.address.is_ipv6());
-            if v6 { format!("-f {mark} -6") } else { format!("-f {mark}") }
+            Some(ServiceKey::Fwmark { mark, ipv6 })
         }
-        (None, vip) => {
-            let switch = match service.protocol {
-                Protocol::Tcp => "-t",
-                Protocol::Udp => "-u",
-                Protocol::Sctp => "--sctp-service",
-            };
-            // A service without a VIP does not expand; write a placeholder ipvsadm rejects.
-            let vip = vip.map_or_else(|| "VIP".to_owned(), |v| addr_port(v, service.port));
-            format!("{switch} {vip}")
-        }
+        (None, Some(addr)) => Some(ServiceKey::Addr { protocol: service.protocol, addr, port: service.port }),
+        (None, None) => None,
     }
 }
 
-/// `-A KEY -s SCHED [-p T] [-M MASK] [-b FLAGS] [-o]`.
-fn add_service(service: &Service, key: &str) -> String {
-    let mut s = format!("-A {key} -s {}", service.scheduler.name());
-    if let Some(p) = service.persistence_s {
-        let _ = write!(s, " -p {}", whole_seconds(p));
-    }
-    match service.netmask {
-        Some(IpAddr::V4(m)) => {
-            let _ = write!(s, " -M {m}");
-        }
-        // IPv6 persistence granularity is a prefix length.
-        Some(IpAddr::V6(m)) => {
-            let _ = write!(s, " -M {}", u128::from(m).leading_ones());
-        }
-        None => {}
-    }
-    let flags: Vec<&str> = service.flags.iter().filter_map(|f| f.sched_flag()).map(SchedFlag::name).collect();
-    if !flags.is_empty() {
-        let _ = write!(s, " -b {}", flags.join(","));
-    }
+/// What `ipvsadm -A` sets for the service.
+pub(crate) fn service_config(service: &Service, key: &ServiceKey) -> ServiceConfig {
+    let mut flags = service.flags.iter().filter_map(|f| f.sched_flag()).fold(0, |bits, f| bits | f.bit());
     if service.flags.contains(&Flag::OnePacket) {
-        s.push_str(" -o");
+        flags |= SvcFlags::ONEPACKET;
     }
-    s
+    let netmask = match service.netmask {
+        Some(IpAddr::V4(m)) => u32::from(m),
+        // IPv6 persistence granularity is a prefix length.
+        Some(IpAddr::V6(m)) => u128::from(m).leading_ones(),
+        None => default_netmask(key),
+    };
+    ServiceConfig {
+        scheduler: service.scheduler.kind(),
+        flags: SvcFlags(flags),
+        persistence: service.persistence_s.map(|p| lvs_sched::Duration::from_secs(whole_seconds(p))),
+        netmask,
+        pe: None,
+    }
 }
 
-/// `-a KEY -r RIP[:PORT] -m|-g|-i -w W [-x U] [-y L]`.
-fn add_dest(service: &Service, key: &str, rs: &RealServer, addr: IpAddr) -> String {
-    let port = service.real_port(rs);
-    let rip = match (port, addr) {
-        // A firewall-mark real server without a port keeps the client's port.
-        (0, IpAddr::V4(a)) => a.to_string(),
-        (0, IpAddr::V6(a)) => format!("[{a}]"),
-        (p, a) => addr_port(a, p),
+/// What `ipvsadm -a` sets for real server `rs` (at `addr`) of the service.
+pub(crate) fn dest_config(service: &Service, rs: &RealServer, addr: IpAddr) -> DestConfig {
+    let tunnel = match rs.forwarding {
+        Forwarding::Tunnel => rs.tunnel.unwrap_or_default(),
+        _ => Tunnel::default(),
     };
-    let mut s = format!("-a {key} -r {rip} {} -w {}", rs.forwarding.ipvsadm_switch(), rs.weight);
-    if rs.upper != 0 {
-        let _ = write!(s, " -x {}", rs.upper);
+    DestConfig {
+        addr,
+        port: service.real_port(rs),
+        fwd: rs.forwarding,
+        weight: rs.weight,
+        u_threshold: rs.upper,
+        l_threshold: rs.lower,
+        tunnel,
     }
-    if rs.lower != 0 {
-        let _ = write!(s, " -y {}", rs.lower);
-    }
-    s
 }
 
 /// keepalived's and feedbackd-agent.conf's words for a forwarding method (a local server
@@ -534,13 +526,13 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
                 "ipvsadm -A -t 10.0.1.1:80 -s sh -p 600 -M 255.255.255.0 -b sh-fallback,sh-port",
                 "ipvsadm -a -t 10.0.1.1:80 -r 10.0.0.11:8080 -m -w 3 -x 100 -y 50",
                 "ipvsadm -a -t 10.0.1.1:80 -r 10.0.0.12:8080 -m -w 3 -x 100 -y 50",
-                "ipvsadm -a -t 10.0.1.1:80 -r 10.9.0.5:80 -i -w 1",
+                "ipvsadm -a -t 10.0.1.1:80 -r 10.9.0.5:80 -i -w 1 --tun-type ipip",
                 "# direct routing: the real servers hold 10.0.1.1 on lo and must not answer ARP for it",
                 "ipvsadm -A -u 10.0.1.1:53 -s rr -o",
                 "ipvsadm -a -u 10.0.1.1:53 -r 10.0.0.11:53 -g -w 0",
                 "# firewall mark 7: mark the packets first (iptables -t mangle ... -j MARK --set-mark 7)",
                 "ipvsadm -A -f 7 -s mh -b mh-port",
-                "ipvsadm -a -f 7 -r 10.0.0.12 -m -w 1",
+                "ipvsadm -a -f 7 -r 10.0.0.12:0 -m -w 1",
                 "# direct routing: the real servers hold 2001:db8::1 on lo and must not answer ARP for it",
                 "ipvsadm -A -t [2001:db8::1]:443 -s wrr -p 300 -M 64",
                 "ipvsadm -a -t [2001:db8::1]:443 -r [2001:db8::10]:443 -g -w 1",

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use feedbackd_proto::agent::{Agent as Machine, AgentConfig, AgentEvent, Sample};
 use feedbackd_proto::auth::Psk;
-use feedbackd_proto::types::{AdminState, Forwarding, ServiceSpec};
+use feedbackd_proto::types::{AdminState, ServiceSpec};
+use lvs_ipvs::Forwarding;
 use lvs_ipvs::Protocol;
 
 use crate::Latencies;
@@ -53,7 +54,7 @@ impl Agent {
             port: 80,
             vip: None,
             fwmark: None,
-            forwarding: Forwarding::Nat,
+            forwarding: Forwarding::Masq,
             address: Some(address.parse().map_err(std::io::Error::other)?),
         };
         let config = AgentConfig {

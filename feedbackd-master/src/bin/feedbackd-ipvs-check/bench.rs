@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use feedbackd_master::ipvs::{Backend, BackendKind, RealServer, ServiceKey, parse_service};
-use feedbackd_proto::types::Forwarding;
+use feedbackd_master::ipvs::{Backend, BackendKind, ServiceKey, dest, parse_service};
+use lvs_ipvs::{DestConfig, Forwarding};
 
 const VIP: &str = "192.0.2.1:80";
 
@@ -42,7 +42,7 @@ fn measure(svc: &ServiceKey, updates: u32, ipvsadm_updates: u32, dests: u8) -> a
     let mut netlink = Backend::open(BackendKind::Netlink, &[])?;
     let mut adm = Backend::open(BackendKind::Ipvsadm, &[])?;
     for i in 1..=dests {
-        let rs = RealServer::new(format!("198.51.100.{i}").parse()?, 80, Forwarding::Nat, 100);
+        let rs = dest(format!("198.51.100.{i}").parse()?, 80, Forwarding::Masq, 100);
         netlink.add_real_server(svc, &rs)?;
     }
     let nl = single_edits(&mut netlink, svc, updates)?;
@@ -84,8 +84,13 @@ fn flip(w: u32) -> u32 {
 }
 
 /// `n` edits, one call each, cycling over the real servers.
+/// The real servers' settings as the kernel lists them.
+fn configs(b: &mut Backend, svc: &ServiceKey) -> anyhow::Result<Vec<DestConfig>> {
+    Ok(b.real_servers(svc)?.into_iter().map(|r| r.config).collect())
+}
+
 fn single_edits(b: &mut Backend, svc: &ServiceKey, n: u32) -> anyhow::Result<Duration> {
-    let mut list = b.real_servers(svc)?;
+    let mut list = configs(b, svc)?;
     let start = Instant::now();
     for k in 0..n as usize {
         let i = k % list.len();
@@ -93,13 +98,13 @@ fn single_edits(b: &mut Backend, svc: &ServiceKey, n: u32) -> anyhow::Result<Dur
         b.edit_real_server(svc, &list[i])?;
     }
     let took = start.elapsed();
-    ensure!(b.real_servers(svc)? == list, "the kernel does not hold the weights written");
+    ensure!(configs(b, svc)? == list, "the kernel does not hold the weights written");
     Ok(took)
 }
 
 /// `n` edits in batches of one round over the real servers.
 fn batch_edits(b: &mut Backend, svc: &ServiceKey, n: u32) -> anyhow::Result<Duration> {
-    let mut list = b.real_servers(svc)?;
+    let mut list = configs(b, svc)?;
     let start = Instant::now();
     let mut left = n as usize;
     while left > 0 {
@@ -109,6 +114,6 @@ fn batch_edits(b: &mut Backend, svc: &ServiceKey, n: u32) -> anyhow::Result<Dura
         left -= k;
     }
     let took = start.elapsed();
-    ensure!(b.real_servers(svc)? == list, "the kernel does not hold the weights written");
+    ensure!(configs(b, svc)? == list, "the kernel does not hold the weights written");
     Ok(took)
 }

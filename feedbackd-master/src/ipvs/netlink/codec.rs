@@ -10,14 +10,23 @@
 //! attributes: nlattr { u16 len (header included); u16 type } + payload, padded to 4
 //! ```
 //!
-//! Integers are host order except `PORT`/`TUN_PORT` (network order); `ADDR` is a 16-byte
-//! `nf_inet_addr` (IPv4 in the first 4 bytes).
+//! Integers are host order except `PORT`/`TUN_PORT` (network order) and an IPv4 service's
+//! `NETMASK` (network order; an IPv6 one is a prefix length); `ADDR` is a 16-byte
+//! `nf_inet_addr` (IPv4 in the first 4 bytes). The values are `lvs_ipvs`'s types
+//! ([`Protocol::number`], [`Forwarding::code`], [`SvcFlags`], [`Tunnel`]); only the
+//! byte order is converted here.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use lvs_ipvs::Protocol;
+use lvs_ipvs::{
+    AF_INET, AF_INET6, DestConfig, Forwarding, PersistenceEngine, Protocol, SchedulerKind, ServiceConfig,
+    SvcFlags, Tunnel, TunnelType,
+};
+use lvs_sched::Duration;
 
-use crate::ipvs::{AF_INET, AF_INET6, Error, RealServer, SVC_F_HASHED, ServiceKey, VirtualService};
+use lvs_ipvs::ipvsadm::default_netmask;
+
+use crate::ipvs::{DestRow, Error, ServiceKey};
 
 /// `nlmsghdr` length.
 pub const NLMSG_HDRLEN: usize = 16;
@@ -93,6 +102,7 @@ pub mod svc_attr {
     pub const FLAGS: u16 = 7;
     pub const TIMEOUT: u16 = 8;
     pub const NETMASK: u16 = 9;
+    pub const PE_NAME: u16 = 11;
 }
 
 /// `IPVS_DEST_ATTR_*`.
@@ -260,7 +270,7 @@ pub fn encode_dest_dump(buf: &mut Vec<u8>, family: u16, seq: u32, svc: &ServiceK
 
 /// Appends NEW_DEST (`command` = [`cmd::NEW_DEST`]) or SET_DEST ([`cmd::SET_DEST`]) with
 /// every field of `rs`: SET_DEST replaces them all, so nothing is left to a default.
-pub fn encode_dest(buf: &mut Vec<u8>, family: u16, seq: u32, command: u8, svc: &ServiceKey, rs: &RealServer) {
+pub fn encode_dest(buf: &mut Vec<u8>, family: u16, seq: u32, command: u8, svc: &ServiceKey, rs: &DestConfig) {
     encode_dest_flags(buf, family, seq, NLM_F_REQUEST | NLM_F_ACK, command, svc, rs);
 }
 
@@ -273,21 +283,21 @@ pub fn encode_dest_flags(
     flags: u16,
     command: u8,
     svc: &ServiceKey,
-    rs: &RealServer,
+    rs: &DestConfig,
 ) {
     let mut w = MsgWriter::begin(buf, family, flags, seq, command, IPVS_GENL_VERSION);
     put_service_key(&mut w, svc);
     let nest = w.nest_start(attr::DEST);
     w.put(dest_attr::ADDR, &inet_addr_bytes(rs.addr));
     w.put_be16(dest_attr::PORT, rs.port);
-    w.put_u32(dest_attr::FWD_METHOD, rs.fwd_method());
+    w.put_u32(dest_attr::FWD_METHOD, rs.fwd.code());
     w.put_u32(dest_attr::WEIGHT, rs.weight);
     w.put_u32(dest_attr::U_THRESH, rs.u_threshold);
     w.put_u32(dest_attr::L_THRESH, rs.l_threshold);
     w.put_u16(dest_attr::ADDR_FAMILY, af_of(rs.addr));
-    w.put_u8(dest_attr::TUN_TYPE, rs.tun_type);
-    w.put_be16(dest_attr::TUN_PORT, rs.tun_port);
-    w.put_u16(dest_attr::TUN_FLAGS, rs.tun_flags);
+    w.put_u8(dest_attr::TUN_TYPE, rs.tunnel.kind.code());
+    w.put_be16(dest_attr::TUN_PORT, rs.tunnel.port);
+    w.put_u16(dest_attr::TUN_FLAGS, rs.tunnel.flags);
     w.nest_end(nest);
     w.finish();
 }
@@ -306,7 +316,7 @@ pub fn encode_del_dest(buf: &mut Vec<u8>, family: u16, seq: u32, svc: &ServiceKe
 }
 
 /// SET_DEST as one message (see [`encode_dest`]).
-pub fn build_set_dest(family: u16, seq: u32, svc: &ServiceKey, rs: &RealServer) -> Vec<u8> {
+pub fn build_set_dest(family: u16, seq: u32, svc: &ServiceKey, rs: &DestConfig) -> Vec<u8> {
     let mut buf = Vec::new();
     encode_dest(&mut buf, family, seq, cmd::SET_DEST, svc, rs);
     buf
@@ -478,10 +488,12 @@ pub fn find_attr(attrs: &[u8], want: u16) -> Result<&[u8], Error> {
 }
 
 /// A service from the contents of a SERVICE nest (a NEW_SERVICE reply). The kernel-internal
-/// HASHED flag is cleared.
-pub fn parse_service_attrs(nest: &[u8]) -> Result<VirtualService, Error> {
+/// HASHED flag is cleared; the persistence timeout counts only with the PERSISTENT flag; an
+/// IPv4 netmask is turned to host order. A scheduler or persistence engine lvs-ipvs does
+/// not know is an error naming it.
+pub fn parse_service_attrs(nest: &[u8]) -> Result<(ServiceKey, ServiceConfig), Error> {
     let (mut af, mut protocol, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
-    let (mut scheduler, mut flags, mut timeout_s, mut netmask) = (String::new(), 0, 0, None);
+    let (mut scheduler, mut flags, mut timeout_s, mut netmask, mut pe) = (None, 0, 0, None, None);
     for a in AttrIter::new(nest) {
         let (ty, v) = a?;
         match ty {
@@ -490,13 +502,11 @@ pub fn parse_service_attrs(nest: &[u8]) -> Result<VirtualService, Error> {
             svc_attr::ADDR => addr = Some(v),
             svc_attr::PORT => port = Some(get_be16(v, "short PORT")?),
             svc_attr::FWMARK => fwmark = Some(get_u32(v, "short FWMARK")?),
-            svc_attr::SCHED_NAME => {
-                let name = v.split(|&c| c == 0).next().unwrap_or(&[]);
-                scheduler = String::from_utf8_lossy(name).into_owned();
-            }
-            svc_attr::FLAGS => flags = get_u32(v, "short FLAGS")? & !SVC_F_HASHED,
+            svc_attr::SCHED_NAME => scheduler = Some(v),
+            svc_attr::FLAGS => flags = get_u32(v, "short FLAGS")? & !SvcFlags::HASHED,
             svc_attr::TIMEOUT => timeout_s = get_u32(v, "short TIMEOUT")?,
             svc_attr::NETMASK => netmask = Some(get_u32(v, "short NETMASK")?),
+            svc_attr::PE_NAME => pe = Some(v),
             _ => {}
         }
     }
@@ -517,28 +527,38 @@ pub fn parse_service_attrs(nest: &[u8]) -> Result<VirtualService, Error> {
             ServiceKey::Addr { protocol, addr: get_addr(addr, af)?, port }
         }
     };
-    let netmask = netmask.unwrap_or_else(|| crate::ipvs::default_netmask(af));
-    Ok(VirtualService { key, scheduler, flags, timeout_s, netmask })
+    let name = scheduler.ok_or_else(|| malformed("service without SCHED_NAME"))?;
+    let scheduler = known(&key, "scheduler", name, |n| n.parse::<SchedulerKind>().ok())?;
+    let pe =
+        pe.map(|name| known(&key, "persistence engine", name, PersistenceEngine::from_name)).transpose()?;
+    let flags = SvcFlags(flags);
+    let persistence = flags.has(SvcFlags::PERSISTENT).then(|| Duration::from_secs(u64::from(timeout_s)));
+    let netmask = match netmask {
+        None => default_netmask(&key),
+        Some(m) if af == AF_INET => u32::from_be(m),
+        Some(plen) => plen,
+    };
+    Ok((key, ServiceConfig { scheduler, flags, persistence, netmask, pe }))
+}
+
+/// A NUL-terminated name (SCHED_NAME, PE_NAME) that `parse` knows, or an error naming it.
+fn known<T>(key: &ServiceKey, what: &str, v: &[u8], parse: impl Fn(&str) -> Option<T>) -> Result<T, Error> {
+    let name = v.split(|&c| c == 0).next().unwrap_or(&[]);
+    core::str::from_utf8(name).ok().and_then(parse).ok_or_else(|| {
+        let name = String::from_utf8_lossy(name);
+        Error::Other(format!(
+            "the kernel's virtual service {key} has the {what} {name:?}, which lvsim does not know"
+        ))
+    })
 }
 
 /// A real server from the contents of a DEST nest (a NEW_DEST reply to GET_DEST).
 /// `service_af` is the address family when the reply has no ADDR_FAMILY (older kernels).
-pub fn parse_dest_attrs(nest: &[u8], service_af: u16) -> Result<RealServer, Error> {
+/// A forwarding method or tunnel type the kernel does not define is an error.
+pub fn parse_dest_attrs(nest: &[u8], service_af: u16) -> Result<DestRow, Error> {
     let (mut addr, mut port, mut fwd, mut weight, mut af) = (None, None, None, None, None);
-    let mut rs = RealServer {
-        addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        port: 0,
-        forwarding: None,
-        fwd_raw: 0,
-        weight: 0,
-        u_threshold: 0,
-        l_threshold: 0,
-        tun_type: 0,
-        tun_port: 0,
-        tun_flags: 0,
-        active_conns: 0,
-        inactive_conns: 0,
-    };
+    let (mut u_threshold, mut l_threshold, mut active_conns, mut inactive_conns) = (0, 0, 0, 0);
+    let (mut tun_type, mut tunnel) = (0, Tunnel::default());
     for a in AttrIter::new(nest) {
         let (ty, v) = a?;
         match ty {
@@ -546,14 +566,14 @@ pub fn parse_dest_attrs(nest: &[u8], service_af: u16) -> Result<RealServer, Erro
             dest_attr::PORT => port = Some(get_be16(v, "short PORT")?),
             dest_attr::FWD_METHOD => fwd = Some(get_u32(v, "short FWD_METHOD")?),
             dest_attr::WEIGHT => weight = Some(get_u32(v, "short WEIGHT")?),
-            dest_attr::U_THRESH => rs.u_threshold = get_u32(v, "short U_THRESH")?,
-            dest_attr::L_THRESH => rs.l_threshold = get_u32(v, "short L_THRESH")?,
-            dest_attr::ACTIVE_CONNS => rs.active_conns = get_u32(v, "short ACTIVE_CONNS")?,
-            dest_attr::INACT_CONNS => rs.inactive_conns = get_u32(v, "short INACT_CONNS")?,
+            dest_attr::U_THRESH => u_threshold = get_u32(v, "short U_THRESH")?,
+            dest_attr::L_THRESH => l_threshold = get_u32(v, "short L_THRESH")?,
+            dest_attr::ACTIVE_CONNS => active_conns = get_u32(v, "short ACTIVE_CONNS")?,
+            dest_attr::INACT_CONNS => inactive_conns = get_u32(v, "short INACT_CONNS")?,
             dest_attr::ADDR_FAMILY => af = Some(get_u16(v, "short ADDR_FAMILY")?),
-            dest_attr::TUN_TYPE => rs.tun_type = get_u8(v, "short TUN_TYPE")?,
-            dest_attr::TUN_PORT => rs.tun_port = get_be16(v, "short TUN_PORT")?,
-            dest_attr::TUN_FLAGS => rs.tun_flags = get_u16(v, "short TUN_FLAGS")?,
+            dest_attr::TUN_TYPE => tun_type = get_u8(v, "short TUN_TYPE")?,
+            dest_attr::TUN_PORT => tunnel.port = get_be16(v, "short TUN_PORT")?,
+            dest_attr::TUN_FLAGS => tunnel.flags = get_u16(v, "short TUN_FLAGS")?,
             _ => {}
         }
     }
@@ -564,11 +584,11 @@ pub fn parse_dest_attrs(nest: &[u8], service_af: u16) -> Result<RealServer, Erro
         Some(0) | None => service_af,
         Some(af) => af,
     };
-    rs.addr = get_addr(addr, af)?;
-    rs.port = port;
-    (rs.forwarding, rs.fwd_raw) = RealServer::forwarding_of(fwd);
-    rs.weight = weight;
-    Ok(rs)
+    let fwd = Forwarding::from_code(fwd).ok_or_else(|| malformed("unknown FWD_METHOD"))?;
+    tunnel.kind = TunnelType::from_code(tun_type).ok_or_else(|| malformed("unknown TUN_TYPE"))?;
+    let config =
+        DestConfig { addr: get_addr(addr, af)?, port, fwd, weight, u_threshold, l_threshold, tunnel };
+    Ok(DestRow { config, active_conns, inactive_conns })
 }
 
 /// What one reply message says.

@@ -4,13 +4,11 @@
 
 use core::net::IpAddr;
 
-use feedbackd_proto::types::Forwarding;
-
-use lvs_ipvs::Protocol;
+use lvs_ipvs::{Forwarding, Protocol};
 use proptest::prelude::*;
 
 use super::*;
-use crate::ipvs::{SVC_F_PERSISTENT, TUN_F_CSUM, TUN_TYPE_GUE};
+use crate::ipvs::dest;
 
 const FAMILY: u16 = 0x20;
 
@@ -18,8 +16,8 @@ fn tcp_svc() -> ServiceKey {
     ServiceKey::Addr { protocol: Protocol::Tcp, addr: "10.0.0.1".parse().unwrap(), port: 80 }
 }
 
-fn nat_rs() -> RealServer {
-    let mut rs = RealServer::new("10.0.0.2".parse().unwrap(), 80, Forwarding::Nat, 37);
+fn nat_rs() -> DestConfig {
+    let mut rs = dest("10.0.0.2".parse().unwrap(), 80, Forwarding::Masq, 37);
     (rs.u_threshold, rs.l_threshold) = (100, 50);
     rs
 }
@@ -60,8 +58,8 @@ fn set_dest_carries_every_field_as_the_spec_lays_it_out() {
 #[cfg(target_endian = "little")]
 fn fwmark_ipv6_service_and_tunnel_fields() {
     let svc = ServiceKey::Fwmark { mark: 5, ipv6: true };
-    let mut rs = RealServer::new("2001:db8::2".parse().unwrap(), 0, Forwarding::Tunnel, 1);
-    (rs.tun_type, rs.tun_port, rs.tun_flags) = (TUN_TYPE_GUE, 6080, TUN_F_CSUM);
+    let mut rs = dest("2001:db8::2".parse().unwrap(), 0, Forwarding::Tunnel, 1);
+    rs.tunnel = Tunnel { kind: TunnelType::Gue, port: 6080, flags: Tunnel::CSUM };
     let m = build_set_dest(FAMILY, 1, &svc, &rs);
     #[rustfmt::skip]
     let service_nest: [u8; 20] = [
@@ -178,9 +176,10 @@ fn decodes_a_kernel_dest_dump() {
     })
     .unwrap();
     assert!(done);
-    let mut want = RealServer::new("10.0.0.3".parse().unwrap(), 8080, Forwarding::DirectRouting, 12);
-    (want.u_threshold, want.l_threshold, want.active_conns, want.inactive_conns) = (9, 4, 3, 1);
-    assert_eq!(got, [want.clone(), want]);
+    let mut config = dest("10.0.0.3".parse().unwrap(), 8080, Forwarding::DirectRouting, 12);
+    (config.u_threshold, config.l_threshold) = (9, 4);
+    let want = DestRow { config, active_conns: 3, inactive_conns: 1 };
+    assert_eq!(got, [want, want]);
 }
 
 #[test]
@@ -197,16 +196,68 @@ fn decodes_a_service_and_clears_hashed() {
         8, 0, 8, 0,  0x2c, 1, 0, 0,                        // TIMEOUT 300
         8, 0, 9, 0,  255, 255, 255, 0,                     // NETMASK /24, network order
     ];
-    let s = parse_service_attrs(&nest).unwrap();
+    let (key, s) = parse_service_attrs(&nest).unwrap();
     assert_eq!(
-        s.key,
+        key,
         ServiceKey::Addr { protocol: Protocol::Udp, addr: "10.0.0.1".parse().unwrap(), port: 53 }
     );
-    assert_eq!((s.scheduler.as_str(), s.flags, s.timeout_s), ("rr", SVC_F_PERSISTENT, 300));
-    assert_eq!(s.netmask.to_ne_bytes(), [255, 255, 255, 0]);
+    let persistent = SvcFlags(SvcFlags::PERSISTENT);
+    assert_eq!(
+        (s.scheduler, s.flags, s.persistence),
+        (SchedulerKind::Rr, persistent, Some(Duration::from_secs(300)))
+    );
+    assert_eq!(s.netmask, 0xffff_ff00, "host order");
     let fwm = [6, 0, 1, 0, 10, 0, 0, 0, 8, 0, 5, 0, 1, 0, 0, 0, 8, 0, 6, 0, b's', b'h', 0, 0];
-    let s = parse_service_attrs(&fwm).unwrap();
-    assert_eq!((s.key, s.netmask), (ServiceKey::Fwmark { mark: 1, ipv6: true }, 128));
+    let (key, s) = parse_service_attrs(&fwm).unwrap();
+    assert_eq!((key, s.netmask, s.persistence), (ServiceKey::Fwmark { mark: 1, ipv6: true }, 128, None));
+    // An IPv6 netmask is a prefix length, in host order; a timeout without PERSISTENT is
+    // not persistence.
+    #[rustfmt::skip]
+    let v6 = [
+        6, 0, 1, 0,  10, 0, 0, 0,
+        8, 0, 5, 0,  2, 0, 0, 0,
+        8, 0, 6, 0,  b'm', b'h', 0, 0,
+        8, 0, 8, 0,  60, 0, 0, 0,
+        8, 0, 9, 0,  64, 0, 0, 0,
+    ];
+    let (_, s) = parse_service_attrs(&v6).unwrap();
+    assert_eq!((s.scheduler, s.netmask, s.persistence), (SchedulerKind::Mh, 64, None));
+}
+
+#[test]
+fn an_unknown_scheduler_or_forwarding_method_is_named() {
+    #[rustfmt::skip]
+    let nest = [
+        6, 0, 1, 0,  2, 0, 0, 0,
+        8, 0, 5, 0,  9, 0, 0, 0,
+        11, 0, 6, 0,  b'f', b'u', b't', b'u', b'r', b'e', 0, 0,
+    ];
+    let e = parse_service_attrs(&nest).unwrap_err().to_string();
+    assert!(e.contains("FWM  9") && e.contains("\"future\""), "{e}");
+    // PE_NAME (11): sip is known, anything else is named.
+    let with_pe = |name: &[u8]| {
+        let mut n = vec![6, 0, 1, 0, 2, 0, 0, 0, 8, 0, 5, 0, 9, 0, 0, 0, 7, 0, 6, 0, b's', b'h', 0, 0];
+        n.extend_from_slice(&[(4 + name.len()) as u8, 0, 11, 0]);
+        n.extend_from_slice(name);
+        n.resize(n.len().next_multiple_of(4), 0);
+        parse_service_attrs(&n)
+    };
+    assert_eq!(with_pe(b"sip\0").unwrap().1.pe, Some(lvs_ipvs::PersistenceEngine::Sip));
+    let e = with_pe(b"rtsp\0").unwrap_err().to_string();
+    assert!(e.contains("persistence engine \"rtsp\""), "{e}");
+    assert!(parse_service_attrs(&nest[..16]).is_err(), "no scheduler");
+    let dest_nest = |fwd: u8, tun: u8| -> Vec<u8> {
+        vec![
+            8, 0, 1, 0, 10, 0, 0, 3, 6, 0, 2, 0, 0, 80, 0, 0, 8, 0, 3, 0, fwd, 0, 0, 0, 8, 0, 4, 0, 1, 0, 0,
+            0, 5, 0, 13, 0, tun, 0, 0, 0,
+        ]
+    };
+    assert_eq!(parse_dest_attrs(&dest_nest(1, 0), AF_INET).unwrap().config.fwd, Forwarding::Local);
+    assert_eq!(parse_dest_attrs(&dest_nest(2, 2), AF_INET).unwrap().config.tunnel.kind, TunnelType::Gre);
+    for (fwd, tun) in [(4, 0), (7, 0), (0, 3), (2, 255)] {
+        let e = parse_dest_attrs(&dest_nest(fwd, tun), AF_INET).unwrap_err().to_string();
+        assert!(e.contains("unknown FWD_METHOD") || e.contains("unknown TUN_TYPE"), "{fwd} {tun}: {e}");
+    }
 }
 
 #[test]
@@ -246,26 +297,18 @@ fn malformed_replies_are_errors() {
     assert!(parse_service_attrs(&[6, 0, 1, 0, 7, 0, 0, 0]).is_err()); // AF 7
 }
 
-fn arb_rs() -> impl Strategy<Value = RealServer> {
+fn arb_rs() -> impl Strategy<Value = DestConfig> {
     let addr =
         prop_oneof![any::<[u8; 4]>().prop_map(IpAddr::from), any::<[u8; 16]>().prop_map(IpAddr::from),];
     (addr, any::<u16>(), 0u32..4, any::<u32>(), any::<(u32, u32, u8, u16, u16)>()).prop_map(
-        |(addr, port, fwd, weight, (u, l, tt, tp, tf))| {
-            let (forwarding, fwd_raw) = RealServer::forwarding_of(fwd);
-            RealServer {
-                addr,
-                port,
-                forwarding,
-                fwd_raw,
-                weight,
-                u_threshold: u,
-                l_threshold: l,
-                tun_type: tt,
-                tun_port: tp,
-                tun_flags: tf,
-                active_conns: 0,
-                inactive_conns: 0,
-            }
+        |(addr, port, fwd, weight, (u, l, tt, tp, tf))| DestConfig {
+            addr,
+            port,
+            fwd: Forwarding::from_code(fwd).expect("0..4"),
+            weight,
+            u_threshold: u,
+            l_threshold: l,
+            tunnel: Tunnel { kind: TunnelType::from_code(tt % 3).expect("0..3"), port: tp, flags: tf },
         },
     )
 }
@@ -299,7 +342,7 @@ proptest! {
             Ok(())
         })
         .unwrap();
-        prop_assert_eq!(seen, vec![(seq, cmd::SET_DEST, rs)]);
+        prop_assert_eq!(seen, vec![(seq, cmd::SET_DEST, DestRow::new(rs))]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use feedbackd_proto::agent::{AgentConfig, Sample};
 use feedbackd_proto::auth::Psk;
 use feedbackd_proto::keys::{AgentKey, Auth, Cidr, KeyTable};
 use feedbackd_proto::master::{MasterConfig, MasterEvent, RsKey, TableEntry};
-use feedbackd_proto::types::{self as proto, ServiceSpec};
+use feedbackd_proto::types::ServiceSpec;
 use lvs_sched::feedback::LawKind;
 use lvs_sched::{Forwarding, Time};
 
@@ -27,8 +27,8 @@ pub(super) struct Feedback {
 }
 
 /// The agent's registration for one real server of one virtual service.
-fn spec(addr: ServiceKey, port: u16, fwd: Forwarding) -> ServiceSpec {
-    let forwarding = proto::Forwarding::from_sched(fwd).expect("validated: no local forwarding");
+fn spec(addr: ServiceKey, port: u16, forwarding: Forwarding) -> ServiceSpec {
+    assert!(forwarding != Forwarding::Local, "validated: no local forwarding");
     match addr {
         ServiceKey::Addr { protocol, addr: vip, .. } => {
             ServiceSpec { protocol, port, vip: Some(vip), fwmark: None, forwarding, address: None }
@@ -239,7 +239,7 @@ impl Host for SimHost<'_> {
                 entries.push(TableEntry {
                     key: RsKey { service, addr: dest.addr(), port: dest.port() },
                     weight: dest.weight(),
-                    forwarding: proto::Forwarding::from_sched(dest.fwd()),
+                    forwarding: dest.fwd(),
                 });
             }
         }
@@ -273,7 +273,7 @@ impl Host for SimHost<'_> {
                 let dc = lvs_sched::DestConfig {
                     addr: key.addr,
                     port: key.port,
-                    fwd: forwarding.into(),
+                    fwd: forwarding,
                     weight,
                     u_threshold: 0,
                     l_threshold: 0,

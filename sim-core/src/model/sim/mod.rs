@@ -727,6 +727,7 @@ impl Director {
                 flags: svc.flags,
                 persistence: svc.persistence,
                 netmask: svc.netmask,
+                pe: None,
             };
             let place = || format!("director {:?} service {}", d.name, svc.addr);
             let kernel = |e: ipvs::IpvsError| ConfigError { place: place(), message: e.to_string() };
