@@ -373,7 +373,7 @@ pub(crate) fn service_config(service: &Service, key: &ServiceKey) -> ServiceConf
         None => default_netmask(key),
     };
     ServiceConfig {
-        scheduler: service.scheduler.kind(),
+        scheduler: service.scheduler,
         flags: SvcFlags(flags),
         persistence: service.persistence_s.map(|p| lvs_sched::Duration::from_secs(whole_seconds(p))),
         netmask,
