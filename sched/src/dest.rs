@@ -228,6 +228,19 @@ impl Dest {
     pub fn tunnel(&self) -> Tunnel {
         self.tunnel
     }
+    /// What `ipvsadm -a/-e` (NEW_DEST/SET_DEST) last set, as GET_DEST lists it: an edit
+    /// that changes one field sends this with that field changed.
+    pub fn config(&self) -> DestConfig {
+        DestConfig {
+            addr: self.addr,
+            port: self.port,
+            fwd: self.fwd,
+            weight: self.weight(),
+            u_threshold: self.u_threshold,
+            l_threshold: self.l_threshold,
+            tunnel: self.tunnel,
+        }
+    }
     /// Current weight.
     pub fn weight(&self) -> u32 {
         self.weight as u32

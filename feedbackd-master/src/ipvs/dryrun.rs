@@ -41,15 +41,7 @@ impl DryRunBackend {
         let s =
             self.table.service(svc).ok_or_else(|| Error::kernel(format!("GET_DEST {svc}"), libc::ESRCH))?;
         let rows = s.scheduler().dests().map(|(_, d)| DestRow {
-            config: DestConfig {
-                addr: d.addr(),
-                port: d.port(),
-                fwd: d.fwd(),
-                weight: d.weight(),
-                u_threshold: d.u_threshold(),
-                l_threshold: d.l_threshold(),
-                tunnel: d.tunnel(),
-            },
+            config: d.config(),
             active_conns: d.active_conns(),
             inactive_conns: d.inactive_conns(),
         });

@@ -442,6 +442,8 @@ fn bad_values() {
         ("port =", &["port: \"\" is not a number"]),
         ("protocol = icmp", &["protocol: \"icmp\" is not TCP, UDP or SCTP"]),
         ("forwarding = magic", &["forwarding: \"magic\" is not NAT", "DR", "TUN"]),
+        // The kernel's local method (its own address) is never an agent's.
+        ("forwarding = local", &["forwarding: \"local\" is not NAT", "DR", "TUN"]),
         ("vip = 10.0.0", &["vip: \"10.0.0\" is not an IPv4 or IPv6 address"]),
         ("address = host.example", &["address: \"host.example\" is not an IPv4 or IPv6 address"]),
         ("fwmark = 0", &["fwmark: \"0\" is not a mark between 1 and 4294967295"]),

@@ -257,27 +257,16 @@ impl Host for SimHost<'_> {
                 let vs = d.ipvs.service(&skey).ok_or("no such service")?;
                 let did = vs.scheduler().find_dest(key.addr, key.port).ok_or("no such real server")?;
                 let dest = vs.scheduler().dest(did);
-                let dc = lvs_sched::DestConfig {
-                    addr: key.addr,
-                    port: key.port,
-                    fwd: dest.fwd(),
-                    weight: to,
-                    u_threshold: dest.u_threshold(),
-                    l_threshold: dest.l_threshold(),
-                    tunnel: dest.tunnel(),
-                };
+                // SET_DEST resends every field: the server's own, with the new weight.
+                let dc = lvs_sched::DestConfig { weight: to, ..dest.config() };
                 d.ipvs.edit_dest(skey, &dc).map(|_| ()).map_err(|e| e.to_string())
             }
             MasterEvent::AddRealServer { key, forwarding, weight, .. } => {
                 let skey = key.service;
+                // As the master's backends add it: ipvsadm's defaults but the weight.
                 let dc = lvs_sched::DestConfig {
-                    addr: key.addr,
-                    port: key.port,
-                    fwd: forwarding,
                     weight,
-                    u_threshold: 0,
-                    l_threshold: 0,
-                    tunnel: lvs_sched::Tunnel::default(),
+                    ..lvs_sched::DestConfig::new(key.addr, key.port, forwarding)
                 };
                 let server = self.cfg.servers.iter().position(|s| s.address == key.addr);
                 let did = d.ipvs.add_dest(skey, &dc).map_err(|e| e.to_string())?;
