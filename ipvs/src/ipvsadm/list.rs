@@ -329,7 +329,7 @@ fn dest_line(out: &mut String, svc: &VirtualService, id: DestId, d: &Dest, opts:
             out,
             "  -> {name:<28} {:<7} {:<13} {:<6} {:<10} {:<10}",
             d.fwd().ipvsadm_name(),
-            tunnel_info(d),
+            tunnel_info(d.fwd(), d.tunnel()),
             d.weight(),
             d.active_conns(),
             d.inactive_conns()
@@ -347,11 +347,10 @@ fn dest_line(out: &mut String, svc: &VirtualService, id: DestId, d: &Dest, opts:
 
 /// The TunnelInfo column: `ipip`, `gue:PORT:CSUM`, `gre:CSUM` with CSUM `-c` (none),
 /// `+c` (`--tun-csum`) or `r+c` (`--tun-remcsum`); `n/a` when not tunnelled.
-fn tunnel_info(d: &Dest) -> String {
-    if d.fwd() != Forwarding::Tunnel {
+pub fn tunnel_info(fwd: Forwarding, t: Tunnel) -> String {
+    if fwd != Forwarding::Tunnel {
         return "n/a".into();
     }
-    let t = d.tunnel();
     let csum = if t.flags & Tunnel::REMCSUM != 0 {
         "r+c"
     } else if t.flags & Tunnel::CSUM != 0 {

@@ -367,24 +367,6 @@ fn rows(text: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// How `ipvsadm -L --tun-info` shows a real server's tunnel: `n/a`, `ipip`, `gue:PORT:+c`.
-fn tun_info(d: &DestConfig) -> String {
-    let t = d.tunnel;
-    let csum = if t.flags & Tunnel::REMCSUM != 0 {
-        "r+c"
-    } else if t.flags & Tunnel::CSUM != 0 {
-        "+c"
-    } else {
-        "-c"
-    };
-    match (d.fwd, t.kind) {
-        (Forwarding::Tunnel, TunnelType::Ipip) => "ipip".to_owned(),
-        (Forwarding::Tunnel, TunnelType::Gue) => format!("gue:{}:{csum}", t.port),
-        (Forwarding::Tunnel, TunnelType::Gre) => format!("gre:{csum}"),
-        _ => "n/a".to_owned(),
-    }
-}
-
 fn compare_kernel_text(model: &Model) -> Result<(), String> {
     for (svc, want) in model {
         let args = service_args(svc);
@@ -413,7 +395,7 @@ fn compare_kernel_text(model: &Model) -> Result<(), String> {
                 let fwd = d.fwd.ipvsadm_name();
                 let (addr, info, (w, x, y)) = (
                     lvs_ipvs::AddrPort(d.addr, d.port),
-                    tun_info(d),
+                    lvs_ipvs::ipvsadm::tunnel_info(d.fwd, d.tunnel),
                     (d.weight, d.u_threshold, d.l_threshold),
                 );
                 format!("{addr} {fwd} {info} w={w} x={x} y={y}")
