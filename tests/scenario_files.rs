@@ -178,12 +178,12 @@ fn a_file_of_the_expected_format_is_quoted_at_its_bad_line() {
     std::fs::write(s.join("t.csv"), TRACE).unwrap();
     std::fs::write(
         s.join("ipvs.save"),
-        "-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 70000\n",
+        "-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 2147483648\n",
     )
     .unwrap();
     let (file, _) = scenario(&s, "t.csv", Some("ipvs.save"));
     let e = stderr(&lvsim(&["validate", &file]));
-    assert!(e.contains("ipvs.save:2:") && e.contains("70000"), "{e}");
+    assert!(e.contains("ipvs.save:2:") && e.contains("2147483648"), "{e}");
 }
 
 #[test]
