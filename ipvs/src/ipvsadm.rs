@@ -17,7 +17,10 @@ mod rules;
 mod rules_tests;
 
 pub use self::emit::ServiceArg;
-pub use self::list::{ListFormat, ListOptions, list, list_rate, list_stats, listing, tunnel_info};
+pub use self::list::{
+    ListFormat, ListOptions, ThresholdRow, list, list_rate, list_stats, listing, parse_threshold_rows,
+    tunnel_info,
+};
 pub use self::rules::{
     Command, DEFAULT_PERSISTENCE, MAX_PERSISTENCE_SECS, ParseError, Word, default_netmask, parse,
     parse_addr_port, parse_line, words,

@@ -71,7 +71,7 @@ impl IpvsadmBackend {
     pub(crate) fn real_servers(&mut self, svc: &ServiceKey) -> Result<Vec<DestRow>, Error> {
         let mut args: Vec<String> = ["-L", "-n", "--nosort", "--thresholds"].map(String::from).into();
         args.extend(service_args(svc));
-        let listed = parse_threshold_listing(&self.run(&args, None)?)
+        let listed = ipvsadm::parse_threshold_rows(&self.run(&args, None)?)
             .map_err(|e| Error::Other(format!("parsing ipvsadm {}: {e}", args.join(" "))))?;
         let saved = self.saved()?.into_iter().find(|s| s.key == *svc).map(|s| s.dests).unwrap_or_default();
         listed
@@ -165,16 +165,6 @@ pub(crate) struct Saved {
     pub(crate) dests: Vec<DestConfig>,
 }
 
-/// A real server row of `ipvsadm -L -n --thresholds`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ListedDest {
-    pub(crate) addr: SocketAddr,
-    pub(crate) u_threshold: u32,
-    pub(crate) l_threshold: u32,
-    pub(crate) active_conns: u32,
-    pub(crate) inactive_conns: u32,
-}
-
 /// Parses `ipvsadm -S -n` with lvs-ipvs's ipvsadm grammar: `-A` lines open a service,
 /// `-a` lines add to theirs.
 pub(crate) fn parse_save(text: &str) -> Result<Vec<Saved>, String> {
@@ -195,33 +185,6 @@ pub(crate) fn parse_save(text: &str) -> Result<Vec<Saved>, String> {
             }
             Some(other) => return Err(line_err(format!("unexpected command {other}"))),
         }
-    }
-    Ok(out)
-}
-
-fn parse_num<T: core::str::FromStr>(s: &str) -> Result<T, String> {
-    s.parse().map_err(|_| format!("bad number {s:?}"))
-}
-
-/// Parses the real-server rows of `ipvsadm -L -n --thresholds` (one service), in order.
-pub(crate) fn parse_threshold_listing(text: &str) -> Result<Vec<ListedDest>, String> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some(row) = line.trim_start().strip_prefix("->") else { continue };
-        let cols: Vec<&str> = row.split_whitespace().collect();
-        if cols.first() == Some(&"RemoteAddress:Port") {
-            continue; // the heading
-        }
-        let [addr, u, l, active, inactive] = cols[..] else {
-            return Err(format!("unexpected row {line:?}"));
-        };
-        out.push(ListedDest {
-            addr: addr.parse().map_err(|_| format!("bad address in {line:?}"))?,
-            u_threshold: parse_num(u)?,
-            l_threshold: parse_num(l)?,
-            active_conns: parse_num(active)?,
-            inactive_conns: parse_num(inactive)?,
-        });
     }
     Ok(out)
 }

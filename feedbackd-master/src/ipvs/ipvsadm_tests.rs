@@ -110,14 +110,14 @@ fn a_persistence_engine_is_kept() {
 
 #[test]
 fn threshold_listing_keeps_kernel_order() {
-    let rows = parse_threshold_listing(THRESHOLDS).unwrap();
+    let rows = lvs_ipvs::ipvsadm::parse_threshold_rows(THRESHOLDS).unwrap();
     let addrs: Vec<String> = rows.iter().map(|r| r.addr.to_string()).collect();
     assert_eq!(addrs, ["10.0.0.21:80", "10.0.0.2:80", "[2001:db8::2]:0"]);
     assert_eq!(
         (rows[1].u_threshold, rows[1].l_threshold, rows[1].active_conns, rows[1].inactive_conns),
         (100, 50, 7, 2)
     );
-    assert!(parse_threshold_listing("  -> 10.0.0.2:80 1 2\n").is_err());
+    assert!(lvs_ipvs::ipvsadm::parse_threshold_rows("  -> 10.0.0.2:80 1 2\n").is_err());
 }
 
 #[test]

@@ -16,7 +16,7 @@ mod conns;
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use lvs_sched::{Dest, DestId, Forwarding, SchedulerKind, SvcFlags, Tunnel, TunnelType};
 
@@ -345,6 +345,48 @@ fn dest_line(out: &mut String, svc: &VirtualService, id: DestId, d: &Dest, opts:
     };
 }
 
+/// A real server's row of `ipvsadm -L -n --thresholds`: what the listing shows that
+/// `ipvsadm -S` does not (the thresholds and the connection counts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThresholdRow {
+    /// `RIP:PORT`.
+    pub addr: SocketAddr,
+    /// Uthreshold (`-x`).
+    pub u_threshold: u32,
+    /// Lthreshold (`-y`).
+    pub l_threshold: u32,
+    /// ActiveConn.
+    pub active_conns: u32,
+    /// InActConn.
+    pub inactive_conns: u32,
+}
+
+/// Reads back the real-server rows of a `--thresholds` listing (what [`listing`] writes
+/// with [`ListFormat::Thresholds`], and the real ipvsadm prints), in listing order;
+/// headings and service lines are skipped. An error names the row.
+pub fn parse_threshold_rows(text: &str) -> Result<Vec<ThresholdRow>, String> {
+    let num = |s: &str, line: &str| s.parse::<u32>().map_err(|_| format!("bad number {s:?} in {line:?}"));
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(row) = line.trim_start().strip_prefix("->") else { continue };
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        if cols.first() == Some(&"RemoteAddress:Port") {
+            continue; // the heading
+        }
+        let [addr, u, l, active, inactive] = cols[..] else {
+            return Err(format!("unexpected row {line:?}"));
+        };
+        out.push(ThresholdRow {
+            addr: addr.parse().map_err(|_| format!("bad address in {line:?}"))?,
+            u_threshold: num(u, line)?,
+            l_threshold: num(l, line)?,
+            active_conns: num(active, line)?,
+            inactive_conns: num(inactive, line)?,
+        });
+    }
+    Ok(out)
+}
+
 /// The TunnelInfo column: `ipip`, `gue:PORT:CSUM`, `gre:CSUM` with CSUM `-c` (none),
 /// `+c` (`--tun-csum`) or `r+c` (`--tun-remcsum`); `n/a` when not tunnelled.
 pub fn tunnel_info(fwd: Forwarding, t: Tunnel) -> String {
@@ -495,6 +537,54 @@ mod tests {
             "  -> 10.0.0.3:80                  Masq    2      0          0         \n",
         );
         assert_eq!(list(&ipvs), expected);
+    }
+
+    #[test]
+    fn threshold_rows_read_back_what_the_listing_writes() {
+        use lvs_sched::{Flow, Protocol, Time};
+        let mut ipvs = Ipvs::new(1);
+        for l in [
+            "-A -t 10.0.0.1:80 -s rr",
+            "-a -t 10.0.0.1:80 -r 10.0.0.21:80 -m -x 100 -y 50",
+            "-a -t 10.0.0.1:80 -r 10.0.0.2:8080 -m",
+            "-A -t [2001:db8::1]:443 -s wlc",
+            "-a -t [2001:db8::1]:443 -r [2001:db8::2]:443 -g -x 7",
+        ] {
+            apply(&mut ipvs, &p(l).unwrap()).unwrap();
+        }
+        for port in 1000..1003 {
+            let flow = Flow {
+                protocol: Protocol::Tcp,
+                saddr: "192.168.0.9".parse().unwrap(),
+                sport: port,
+                daddr: "10.0.0.1".parse().unwrap(),
+                dport: 80,
+            };
+            let _ = ipvs.new_conn(Time(0), &flow, None);
+        }
+        let opts = ListOptions { format: ListFormat::Thresholds, ..ListOptions::default() };
+        let text = listing(&ipvs, &opts);
+        let rows = parse_threshold_rows(&text).unwrap();
+        let mut want = Vec::new();
+        for svc in ipvs.services() {
+            for (_, d) in svc.scheduler().dests() {
+                want.push(ThresholdRow {
+                    addr: SocketAddr::new(d.addr(), d.port()),
+                    u_threshold: d.u_threshold(),
+                    l_threshold: d.l_threshold(),
+                    active_conns: d.active_conns(),
+                    inactive_conns: d.inactive_conns(),
+                });
+            }
+        }
+        let mut got = rows.clone();
+        got.sort_by_key(|r| r.addr);
+        want.sort_by_key(|r| r.addr);
+        assert_eq!(got, want, "{text}");
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().map(|r| r.active_conns).sum::<u32>() > 0, "{text}");
+        assert!(parse_threshold_rows("  -> 10.0.0.2:80 1 2\n").is_err());
+        assert!(parse_threshold_rows("  -> 10.0.0.2:80 1 2 x 4\n").is_err());
     }
 
     #[test]
