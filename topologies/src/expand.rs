@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use crate::{RealServer, Server, Service, Topology, TopologyError};
 
 /// ipvsadm's largest weight (`-w`).
-const MAX_WEIGHT: u32 = 65535;
+use sim_core::model::MAX_WEIGHT;
 
 fn error(path: String, message: impl Into<String>) -> Result<(), TopologyError> {
     Err(TopologyError { path, message: message.into() })
@@ -281,7 +281,10 @@ impl Topology {
                 });
             };
             if rs.weight > MAX_WEIGHT {
-                error(format!("{path}.weight"), format!("weight {} is out of range 0..=65535", rs.weight))?;
+                error(
+                    format!("{path}.weight"),
+                    format!("weight {} is out of range 0..={MAX_WEIGHT}", rs.weight),
+                )?;
             }
             if let Some(t) = rs.tunnel {
                 check_tunnel(&format!("{path}.tunnel"), rs.forwarding, t)?;

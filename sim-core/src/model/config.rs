@@ -450,7 +450,9 @@ fn err(place: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError { place: place.into(), message: message.into() }
 }
 
-/// The kernel's weight range (`-w`): 0 ..= 65535 for ipvsadm.
+/// The simulator's weight range: 0 ..= 65535. (ipvsadm 1.31 and the kernel take weights up
+/// to 2^31 − 1; a scenario, an imported `ipvsadm -S` and a weight change stay in this
+/// range.)
 pub const MAX_WEIGHT: u32 = 65_535;
 
 impl ClusterConfig {
