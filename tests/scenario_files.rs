@@ -184,14 +184,6 @@ fn a_file_of_the_expected_format_is_quoted_at_its_bad_line() {
     let (file, _) = scenario(&s, "t.csv", Some("ipvs.save"));
     let e = stderr(&lvsim(&["validate", &file]));
     assert!(e.contains("ipvs.save:2:") && e.contains("2147483648"), "{e}");
-    // A weight ipvsadm takes but the simulator does not is quoted at its line too.
-    std::fs::write(
-        s.join("ipvs.save"),
-        "-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 70000\n",
-    )
-    .unwrap();
-    let e = stderr(&lvsim(&["validate", &file]));
-    assert!(e.contains("ipvs.save:2:") && e.contains("70000"), "{e}");
 }
 
 #[test]

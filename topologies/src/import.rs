@@ -13,7 +13,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use lvs_ipvs::ipvsadm::{Command, ParseError, ServiceArg, Word, default_netmask, parse, words};
 use lvs_ipvs::{DestConfig, Forwarding, ServiceConfig, ServiceKey, SvcFlags, Tunnel};
-use sim_core::model::MAX_WEIGHT;
 
 use crate::expand::members;
 use crate::export::addr_port;
@@ -160,16 +159,6 @@ impl Import<'_> {
             }
             f => f,
         };
-        if d.weight > MAX_WEIGHT {
-            let at = option_offset(ws, &["-w", "--weight"]).unwrap_or(real_at);
-            return Err((
-                at,
-                format!(
-                    "weight {}: ipvsadm takes it, but the simulator's weights are 0..={MAX_WEIGHT}",
-                    d.weight
-                ),
-            ));
-        }
         let server = self.server_at(d.addr, forwarding);
         let service = &mut self.services[i].1;
         let port = match (service.fwmark, d.port) {
@@ -447,9 +436,6 @@ mod tests {
         );
         assert_eq!((e.line, e.column), (3, 27));
         assert!(e.message.contains("already in this service"), "{e}");
-        let e = import_err("-A -t 172.17.60.201:80\n-a -t 172.17.60.201:80 -r 192.168.6.4:80 -m -w 70000\n");
-        assert_eq!((e.line, e.column), (2, 48));
-        assert!(e.message.contains("weight 70000") && e.message.contains("0..=65535"), "{e}");
         let e = import_err("ipvsadm\n");
         assert_eq!((e.line, e.column), (1, 1));
         assert!(e.message.starts_with("expected an ipvsadm command"), "{e}");

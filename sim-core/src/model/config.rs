@@ -451,8 +451,8 @@ fn err(place: impl Into<String>, message: impl Into<String>) -> ConfigError {
 }
 
 /// The simulator's weight range: 0 ..= 65535. (ipvsadm 1.31 and the kernel take weights up
-/// to 2^31 − 1; a scenario, an imported `ipvsadm -S` and a weight change stay in this
-/// range.)
+/// to 2^31 − 1, and a topology imported from `ipvsadm -S` keeps them for export; a run
+/// refuses them.)
 pub const MAX_WEIGHT: u32 = 65_535;
 
 impl ClusterConfig {
