@@ -341,21 +341,9 @@ fn compare_listing(b: &mut Backend, model: &Model) -> Result<(), String> {
     Ok(())
 }
 
-/// `-t VIP:PORT` and the like, written here apart from the backend's own.
+/// `-t VIP:PORT` and the like, as lvs-ipvs's emitter writes the service selector.
 fn service_args(svc: &ServiceKey) -> Vec<String> {
-    let shown = svc.to_string(); // "TCP  10.0.0.1:80", "FWM  7", "FWM  8 IPv6"
-    let mut parts = shown.split_whitespace();
-    let opt = match parts.next() {
-        Some("TCP") => "-t",
-        Some("UDP") => "-u",
-        Some("SCTP") => "--sctp-service",
-        _ => "-f",
-    };
-    let mut args = vec![opt.to_owned(), parts.next().unwrap_or_default().to_owned()];
-    if parts.next() == Some("IPv6") {
-        args.push("-6".to_owned());
-    }
-    args
+    lvs_ipvs::ipvsadm::ServiceArg(svc).to_string().split_whitespace().map(str::to_owned).collect()
 }
 
 /// The `-> ` rows of an `ipvsadm -L -n` listing, split into columns.
