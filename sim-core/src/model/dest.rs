@@ -1,6 +1,9 @@
 //! A real server of a virtual service in the model (by server index). Its own file so that
 //! `ha` (a health check's fallback server) and `config` both use it without a circle.
 
+use std::net::IpAddr;
+
+use lvs_ipvs::ServiceKey;
 use lvs_sched::Forwarding;
 
 /// A real server of a virtual service.
@@ -18,4 +21,26 @@ pub struct DestConfig {
     pub u_threshold: u32,
     /// `-y` lower connection threshold.
     pub l_threshold: u32,
+}
+
+impl DestConfig {
+    /// The port IPVS stores: ipvsadm forces the service's port for DR and TUN (no port
+    /// mapping there), except for firewall-mark services.
+    pub fn kernel_port(&self, service: ServiceKey) -> u16 {
+        match (self.fwd, service) {
+            (Forwarding::DirectRouting | Forwarding::Tunnel, ServiceKey::Addr { port, .. }) => port,
+            _ => self.port,
+        }
+    }
+
+    /// What `ipvsadm -a` gives the kernel for this server of `service`, the server being
+    /// at `addr` (no tunnel options: the model has no encapsulation settings).
+    pub fn kernel(&self, addr: IpAddr, service: ServiceKey) -> lvs_sched::DestConfig {
+        lvs_sched::DestConfig {
+            weight: self.weight,
+            u_threshold: self.u_threshold,
+            l_threshold: self.l_threshold,
+            ..lvs_sched::DestConfig::new(addr, self.kernel_port(service), self.fwd)
+        }
+    }
 }

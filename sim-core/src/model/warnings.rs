@@ -4,7 +4,6 @@
 use lvs_sched::{SchedulerKind, Service, Time};
 
 use super::ClusterConfig;
-use super::sim::dest_port;
 
 /// A warning about one virtual service: where (indices into
 /// [`ClusterConfig::directors`] and the director's `services`, and the place written as
@@ -59,15 +58,7 @@ impl ClusterConfig {
                 let mut server_of = Vec::new();
                 for dest in &svc.dests[window] {
                     let Some(server) = self.servers.get(dest.server) else { continue };
-                    let dc = lvs_sched::DestConfig {
-                        addr: server.address,
-                        port: dest_port(dest.fwd, svc.addr, dest.port),
-                        fwd: dest.fwd,
-                        weight: dest.weight,
-                        u_threshold: dest.u_threshold,
-                        l_threshold: dest.l_threshold,
-                        tunnel: lvs_sched::Tunnel::default(),
-                    };
+                    let dc = dest.kernel(server.address, svc.addr);
                     if let Ok(id) = s.add_dest(&dc) {
                         server_of.resize(server_of.len().max(id.index() + 1), usize::MAX);
                         server_of[id.index()] = dest.server;

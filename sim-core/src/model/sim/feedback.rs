@@ -67,8 +67,7 @@ impl Feedback {
         for (di, d) in cfg.directors.iter().enumerate() {
             for svc in &d.services {
                 for dest in &svc.dests {
-                    let key = svc.addr;
-                    let s = spec(svc.addr, super::dest_port(dest.fwd, key, dest.port), dest.fwd);
+                    let s = spec(svc.addr, dest.kernel_port(svc.addr), dest.fwd);
                     if !specs[dest.server].contains(&s) {
                         specs[dest.server].push(s);
                     }

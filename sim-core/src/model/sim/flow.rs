@@ -22,21 +22,19 @@
 //! internal link: path-MTU discovery lowers the client's MSS, which bounds both
 //! directions); UDP 28 + payload, fragmented at MTU − 28.
 
+use lvs_ipvs::tcp::Segment;
+use lvs_ipvs::{ConnId, Verdict};
 use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
-
-use lvs_ipvs::ConnId;
 
 use super::{Conn, EPHEMERAL_FIRST, EPHEMERAL_LAST, Event, NO_ENTRY, NO_SERVER, Simulation};
 use crate::cpu::Admission;
 use crate::dist::secs_to_duration;
-
-/// The most requests (or datagrams) a connection makes, whatever its distribution draws.
-const MAX_REQUESTS: f64 = 1e6;
 use crate::link::Transmit;
 use crate::model::config::Transport;
 use crate::rng::Rng;
-use lvs_ipvs::Verdict;
-use lvs_ipvs::tcp::Segment;
+
+/// The most requests (or datagrams) a connection makes, whatever its distribution draws.
+const MAX_REQUESTS: f64 = 1e6;
 
 /// A message in flight.
 #[derive(Clone, Copy, Debug)]

@@ -522,16 +522,8 @@ impl Simulation {
     ) -> Result<(), IpvsError> {
         let key = self.dirs[director].keys[service];
         let addr = self.cfg.servers[dest.server].address;
-        let port = dest_port(dest.fwd, key, dest.port);
-        let mut dc = lvs_sched::DestConfig {
-            addr,
-            port,
-            fwd: dest.fwd,
-            weight: dest.weight,
-            u_threshold: dest.u_threshold,
-            l_threshold: dest.l_threshold,
-            tunnel: lvs_sched::Tunnel::default(),
-        };
+        let mut dc = dest.kernel(addr, key);
+        let port = dc.port;
         let d = &mut self.dirs[director];
         d.ipvs.advance(self.now);
         match change {
@@ -734,16 +726,7 @@ impl Director {
             ipvs.add_service(key, conf).map_err(kernel)?;
             let sid = ipvs.service_id(&key).expect("service just added");
             for dest in &svc.dests {
-                let s = &cfg.servers[dest.server];
-                let dc = lvs_sched::DestConfig {
-                    addr: s.address,
-                    port: dest_port(dest.fwd, key, dest.port),
-                    fwd: dest.fwd,
-                    weight: dest.weight,
-                    u_threshold: dest.u_threshold,
-                    l_threshold: dest.l_threshold,
-                    tunnel: lvs_sched::Tunnel::default(),
-                };
+                let dc = dest.kernel(cfg.servers[dest.server].address, key);
                 let did = ipvs.add_dest(key, &dc).map_err(kernel)?;
                 map_dest(&mut dest_server, sid, did, dest.server as u32);
                 servers[dest.server].weight_ref.get_or_insert((di, sid, did));
@@ -854,15 +837,6 @@ fn map_dest(map: &mut Vec<Vec<u32>>, sid: ServiceId, did: DestId, server: u32) {
         map[s].resize(d + 1, NO_SERVER);
     }
     map[s][d] = server;
-}
-
-/// The port IPVS stores: ipvsadm forces the service's port for DR and TUN (no port
-/// mapping there), except for firewall-mark services.
-pub(crate) fn dest_port(fwd: Forwarding, key: ipvs::ServiceKey, port: u16) -> u16 {
-    match (fwd, key) {
-        (Forwarding::DirectRouting | Forwarding::Tunnel, ipvs::ServiceKey::Addr { port: vport, .. }) => vport,
-        _ => port,
-    }
 }
 
 /// Linux's default ephemeral port range (`ip_local_port_range`).
