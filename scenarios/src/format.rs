@@ -546,6 +546,21 @@ pub struct Plan {
     pub max_loss: f64,
 }
 
+impl Plan {
+    /// A plan varying the `servers` entry with every default (what a scenario's `plan`
+    /// section gives when it names only that), and no objective yet.
+    pub fn for_servers(servers: String) -> Plan {
+        Plan {
+            slo: Vec::new(),
+            servers,
+            min: one_u32(),
+            max: max_servers(),
+            schedulers: plan_schedulers(),
+            max_loss: max_loss(),
+        }
+    }
+}
+
 fn max_servers() -> u32 {
     64
 }

@@ -81,21 +81,7 @@ pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
     let l = c.load(&[])?;
     let mut p: Plan = match (&l.scenario.plan, &o.servers) {
         (Some(p), _) => p.clone(),
-        (None, Some(name)) => Plan {
-            slo: Vec::new(),
-            servers: name.clone(),
-            min: 1,
-            max: 64,
-            schedulers: vec![
-                SchedulerKind::Rr,
-                SchedulerKind::Wrr,
-                SchedulerKind::Lc,
-                SchedulerKind::Wlc,
-                SchedulerKind::Sed,
-                SchedulerKind::Nq,
-            ],
-            max_loss: 0.001,
-        },
+        (None, Some(name)) => Plan::for_servers(name.clone()),
         (None, None) => {
             return Err(InputError(format!(
                 "{}: no `plan` section; add one or give --servers NAME and --slo METRIC<=VALUE",
