@@ -315,7 +315,7 @@ mod tests {
     /// `topo` with the director's services replaced by an import of its own ipvsadm script.
     fn round_trip(topo: &Topology) -> (Topology, Topology) {
         let expanded = topo.expand().unwrap();
-        let script = export::ipvsadm(topo);
+        let script = export::ipvsadm(topo, crate::export::Target::default());
         // The first director's part (the members of a fail-over group repeat it).
         let lines: String = script
             .split("\n# Director ")
@@ -486,7 +486,7 @@ mod tests {
             tunnels,
             [Some(Tunnel { kind: lvs_ipvs::TunnelType::Gue, port: 6080, flags: Tunnel::CSUM }), None]
         );
-        let script = export::ipvsadm(&t);
+        let script = export::ipvsadm(&t, crate::export::Target::default());
         assert!(
             script.contains("-r 192.168.6.4:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum\n"),
             "{script}"
