@@ -44,6 +44,15 @@ impl Target {
         }
     }
 
+    /// Where the ipvsadm package's init script (`/etc/init.d/ipvsadm`, `load`) reads the
+    /// rules it restores at boot (`IPVSADM_RULES`, with `AUTO="true"` in
+    /// `/etc/default/ipvsadm`): the same in Debian 11 and 12 (ipvsadm 1.31).
+    pub const fn ipvsadm_rules(self) -> &'static str {
+        match self {
+            Target::Debian12 | Target::Debian11 => "/etc/ipvsadm.rules",
+        }
+    }
+
     /// The first lines of an exported file: `COMMENT FILE written by lvsim for SYSTEM
     /// (lvsim export --target NAME)`, then one `COMMENT assumes: ...` line per
     /// assumption the exporter made for this target.

@@ -351,7 +351,7 @@ mod tests {
             .nth(1)
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.starts_with("ipvsadm ") && !l.contains("--start-daemon"))
+            .filter(|l| l.starts_with("ipvsadm ") && !l.contains("-daemon") && !l.starts_with("ipvsadm -D"))
             .map(|l| format!("{l}\n"))
             .collect();
         let mut back = topo.clone();
