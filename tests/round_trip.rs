@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::deploy::{Case, every_export};
+use common::deploy::every_export;
 use topologies::export::{self, Target};
 use topologies::import::{Source, import};
 
@@ -23,7 +23,7 @@ fn round_trip(what: &str, pick: impl Fn(&str) -> bool) -> usize {
             continue;
         }
         checked += 1;
-        if let Err(e) = one(&case, &originals, &pick) {
+        if let Err(e) = one(&originals, &pick) {
             failures.push(format!("{}: {e}", case.name));
         }
     }
@@ -36,7 +36,7 @@ fn round_trip(what: &str, pick: impl Fn(&str) -> bool) -> usize {
     checked
 }
 
-fn one(case: &Case, originals: &[&(String, String)], pick: &impl Fn(&str) -> bool) -> Result<(), String> {
+fn one(originals: &[&(String, String)], pick: &impl Fn(&str) -> bool) -> Result<(), String> {
     let sources: Vec<Source> =
         originals.iter().map(|(n, t)| Source { path: n.clone(), text: t.clone() }).collect();
     let imported = import(&sources, None).map_err(|e| format!("import: {e}"))?;
