@@ -331,13 +331,15 @@ fn script_service(out: &mut String, x: &Topology, service: &Service) {
 /// `/etc/feedbackd-agent.conf` for one real server (by name, after expansion), in the
 /// original grammar: a `director = DIP` line per director it is a real server of (every
 /// member of a fail-over group: the agent reports to each), then a `service = NAME` block
-/// per service it serves with `protocol`, `port`, `module = cpuload.so` and `forwarding`.
+/// per service it serves with `protocol` (`fwmark = MARK` for a firewall-mark service),
+/// `port`, `module = cpuload.so` and `forwarding`.
 /// `None` for a name that is no server, or a server in no service (a sorry server: an
 /// agent would make the master add it as a real server).
 ///
 /// A service is named `http` (port 80), `https` (443), `tcp-PORT`/`udp-PORT`, or
 /// `fwmark-MARK`; `port` is the port the server itself listens on, which is what the
-/// director's real-server entry shows.
+/// director's real-server entry shows: 0 in a firewall-mark service unless the real server
+/// names a port (`-r ADDR:0`), which feedbackd-agent.conf takes with `fwmark`.
 pub fn agent_conf(topo: &Topology, server: &str, target: Target) -> Option<String> {
     let topo = expanded(topo);
     let me = topo.servers.iter().find(|s| s.name == server)?;
@@ -350,10 +352,15 @@ pub fn agent_conf(topo: &Topology, server: &str, target: Target) -> Option<Strin
                     directors.push(d);
                 }
                 let port = service.real_port(rs);
+                // A firewall-mark service is matched by its mark; its real servers' port is
+                // the one ipvsadm lists (0 unless given).
+                let matched = match service.fwmark {
+                    Some(mark) => format!("\tfwmark = {mark}\n"),
+                    None => format!("\tprotocol = {}\n", service.protocol.name()),
+                };
                 let block = format!(
-                    "service = {}\n\tprotocol = {}\n\tport = {port}\n\tmodule = cpuload.so\n\tforwarding = {}\n",
+                    "service = {}\n{matched}\tport = {port}\n\tmodule = cpuload.so\n\tforwarding = {}\n",
                     agent_service_name(service, port),
-                    service.protocol.name(),
                     forwarding_name(rs.forwarding),
                 );
                 if !blocks.contains(&block) {
@@ -851,7 +858,9 @@ service = udp-53
 \tforwarding = DR
 "
         );
-        assert!(agent_conf(&t, "web2", Target::default()).unwrap().contains("service = fwmark-7\n"));
+        assert!(agent_conf(&t, "web2", Target::default()).unwrap().ends_with(
+            "service = fwmark-7\n\tfwmark = 7\n\tport = 0\n\tmodule = cpuload.so\n\tforwarding = NAT\n"
+        ));
         assert_eq!(agent_conf(&t, "web", Target::default()), None, "a group is not a server");
         let farm = named("web-farm");
         let conf = agent_conf(&farm, "web3", Target::default()).unwrap();
