@@ -183,8 +183,9 @@ pub fn ipvsadm_for(topo: &Topology, director: &str, target: Target) -> Option<St
 }
 
 /// One director's `ipvsadm-restore` rules file (by name, after expansion; `None` as for
-/// [`ipvsadm_for`]): after comment lines, exactly what `ipvsadm -S -n` prints once the
-/// script has run (services and real servers in ipvsadm's sorted order). Debian's
+/// [`ipvsadm_for`]): after comment lines, what `ipvsadm -S -n` prints once the script has
+/// run (services and real servers in ipvsadm's sorted order), plus the real servers'
+/// thresholds (`-x`/`-y`), which ipvsadm -S leaves out and ipvsadm-restore takes. Debian's
 /// `/etc/init.d/ipvsadm` loads it from [`Target::ipvsadm_rules`] at boot. The sysctls,
 /// the timeouts and the sync daemons, which ipvsadm -S does not save, are only in the
 /// script.
@@ -207,6 +208,7 @@ pub fn ipvsadm_rules(topo: &Topology, director: &str, target: Target) -> Option<
         "# load with: ipvsadm-restore < {rules} (it clears the whole table first), or install as {}",
         target.ipvsadm_rules()
     );
+    out.push_str("# ipvsadm -S -n prints this table without the thresholds (-x, -y)\n");
     let _ = writeln!(out, "# sysctls, timeouts and sync daemons (ipvsadm -S does not save them): {script}");
     let mut ipvs = lvs_ipvs::Ipvs::new(0);
     for cmd in director_commands(&x, director) {
@@ -214,7 +216,7 @@ pub fn ipvsadm_rules(topo: &Topology, director: &str, target: Target) -> Option<
             let _ = writeln!(out, "# not saved: {cmd}: {e}");
         }
     }
-    out.push_str(&lvs_ipvs::ipvsadm::save(&ipvs));
+    out.push_str(&lvs_ipvs::ipvsadm::save(&ipvs, true));
     Some(out)
 }
 

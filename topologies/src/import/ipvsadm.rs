@@ -642,7 +642,7 @@ mod file_tests {
         files[1].1 = files[1].1.replace("-r 192.168.6.5:80 -m -w 1", "-r 192.168.6.5:80 -m -w 2");
         let sources: Vec<Source> = files.iter().map(|(p, t)| src(p, t)).collect();
         let e = import(&sources.iter().collect::<Vec<_>>()).unwrap_err();
-        assert_eq!((e.path.as_str(), e.line), ("ipvsadm.rules", 6), "{e}");
+        assert_eq!((e.path.as_str(), e.line), ("ipvsadm.rules", 7), "{e}");
         assert!(e.message.contains("makes a different table"), "{e}");
         assert!(e.message.contains("-r 192.168.6.5:80 -m -w 2"), "{e}");
     }
