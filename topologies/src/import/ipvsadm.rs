@@ -1,14 +1,16 @@
 //! ipvsadm rules (`ipvsadm-save` output, a rules file, an ipvsadm shell script) as a
-//! director's services.
+//! director's services, and whole ipvsadm files (`lvsim import`, [`import`]): one director
+//! per file, a script's shell (sysctls, sync daemons, the group) read by `script.rs`.
 //!
 //! Lines are parsed by lvs-ipvs's ipvsadm grammar ([`lvs_ipvs::ipvsadm::parse`], the one
 //! parser of ipvsadm rules: replay files, the master's ipvsadm backend). A leading
 //! `ipvsadm` word is allowed, so the lines of an ipvsadm shell script (such as
-//! [`crate::export::ipvsadm`]'s) import too. Every option `ipvsadm -S -n` writes imports
+//! [`crate::export::ipvsadm_for`]'s) import too. Every option `ipvsadm -S -n` writes imports
 //! except `--pe` (the topology format has no persistence engine; refused at the option),
-//! and [`crate::export::ipvsadm`] writes back what was imported, so that
+//! and [`crate::export::ipvsadm_rules`] writes back what was imported, so that
 //! `ipvsadm -S -n` → import → export → `ipvsadm-restore` gives the same table
-//! (tests/ipvsadm_roundtrip.rs checks it against the kernel).
+//! (tests/ipvsadm_roundtrip.rs checks it against the kernel), and lvsim's own files come
+//! back byte for byte (tests/round_trip.rs).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
