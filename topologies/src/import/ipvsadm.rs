@@ -628,6 +628,9 @@ mod file_tests {
         assert_eq!(topo.directors[0].timeouts.tcp_s, Some(900.0));
         assert!(back.notes.iter().any(|n| n.message.contains("not how it fails over")), "{:?}", back.notes);
         assert_eq!(export::ipvsadm_files(topo, Target::default()), files, "the same files again");
+        assert!(topo.directors[1].services.is_empty(), "b runs a's services");
+        let note = back.notes.iter().find(|n| n.message.contains("fails over")).unwrap();
+        assert_eq!((note.path.as_str(), note.line), ("ipvsadm-a.sh", 11), "{note:?}");
         // Rules files alone: the services, not the group.
         let rules: Vec<(String, String)> = files.into_iter().filter(|(n, _)| n.ends_with(".rules")).collect();
         let back = import_files(&rules);
@@ -653,7 +656,7 @@ mod file_tests {
     fn an_operators_script_imports_with_notes_for_what_is_not_ipvsadm() {
         let text = "#!/bin/bash\n# Director edge (10.1.0.1)\niptables -t mangle -A PREROUTING -j MARK --set-mark 1\n\
                     sysctl -w net.ipv4.vs.conntrack=1\n/sbin/ipvsadm -C\nipvsadm -C\n  ipvsadm -A -f 1 -s wlc\n\
-                    ipvsadm -a -f 1 -r 10.1.0.5 -g\nipvsadm -D -t 10.9.9.9:80 2>/dev/null || true\n";
+                    ipvsadm -a -f 1 -r 10.1.0.5 -g\nipvsadm -D -t 10.9.9.9:80 2>/dev/null || true\nipvsadm -L -n\n";
         let back = import_files(&[("edge.sh".into(), text.into())]);
         let lines: Vec<(usize, &str)> = back.notes.iter().map(|n| (n.line, n.message.as_str())).collect();
         assert_eq!(
@@ -665,6 +668,7 @@ mod file_tests {
                 ),
                 (4, "sysctl net.ipv4.vs.conntrack is not imported"),
                 (5, "not an ipvsadm command: \"/sbin/ipvsadm -C\" is not imported"),
+                (10, "ipvsadm -L -n: a listing, nothing to import"),
             ]
         );
         let d = &back.topology.directors[0];

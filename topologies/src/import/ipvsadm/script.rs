@@ -26,6 +26,8 @@ pub(super) struct Read {
     daemons: Vec<Daemon>,
     /// `# the primary of the group A, B` (true) or `# a backup of ...`, and the members.
     group: Option<(bool, Vec<String>)>,
+    /// The file and line of that comment, for notes.
+    group_at: (String, usize),
 }
 
 /// One `ipvsadm --start-daemon` line.
@@ -56,6 +58,7 @@ pub(super) fn read(src: &Source, notes: &mut Vec<Note>) -> Result<Read, ImportEr
                 director_seen = true;
             } else if let Some(g) = group_comment(t) {
                 r.group = Some(g);
+                r.group_at = (src.path.clone(), i + 1);
             } else if after_set_e && !director_seen {
                 description.push(c.strip_prefix(' ').unwrap_or(c).to_owned());
             }
@@ -68,6 +71,8 @@ pub(super) fn read(src: &Source, notes: &mut Vec<Note>) -> Result<Read, ImportEr
             if let Some(args) = cmd.strip_prefix("--start-daemon ") {
                 let d = daemon(args).map_err(|m| ImportError::at(&src.path, i + 1, 1, m))?;
                 r.daemons.push(d);
+            } else if is_listing(cmd) {
+                note(format!("ipvsadm {cmd}: a listing, nothing to import"));
             } else if !cmd.starts_with("--stop-daemon") {
                 keep = cmd;
             }
@@ -86,6 +91,12 @@ pub(super) fn read(src: &Source, notes: &mut Vec<Note>) -> Result<Read, ImportEr
     }
     r.description = description.join("\n");
     Ok(r)
+}
+
+/// An ipvsadm command that only prints: `-L`, `-l`, `--list`, `-S`, `--save`, `-h`.
+fn is_listing(cmd: &str) -> bool {
+    let first = cmd.split_whitespace().next().unwrap_or("");
+    ["-L", "-l", "--list", "-S", "--save", "-h", "--help", "-Ln", "-ln", "-Sn"].contains(&first)
 }
 
 /// `CMD 2>/dev/null || true` → `CMD`: without the shell tail of an idempotent script's
@@ -161,6 +172,7 @@ impl Read {
         if let Some((primary, members)) = &self.group {
             if group.members.is_empty() || *primary {
                 group.members.clone_from(members);
+                group.at.clone_from(&self.group_at);
             }
         }
         if !self.daemons.is_empty() {
@@ -177,6 +189,8 @@ impl Read {
 #[derive(Default)]
 pub(super) struct GroupLines {
     members: Vec<String>,
+    /// Where the group is named (the primary's script if read).
+    at: (String, usize),
     /// A member runs both daemons: peer to peer.
     both_roles: bool,
     daemon: Option<Daemon>,
@@ -186,17 +200,19 @@ pub(super) struct GroupLines {
 
 impl GroupLines {
     /// `topo.ha` from the group comments and sync lines, if any. The files do not say how
-    /// the group fails over: a note says what was taken.
+    /// the group fails over: a note says what was taken. A member whose services are the
+    /// primary's is left without services of its own (it runs the primary's).
     pub(super) fn build(self, topo: &mut Topology, notes: &mut Vec<Note>) {
         if self.members.is_empty() {
             return;
         }
+        let (path, line) = self.at.clone();
         for (k, name) in self.members.iter().enumerate() {
             if !topo.directors.iter().any(|d| &d.name == name) {
                 let address = std::net::Ipv4Addr::new(192, 0, 2, u8::try_from(100 + k).unwrap_or(u8::MAX));
                 topo.directors.push(Director::new(name, address.into()));
                 let message = format!("no ipvsadm file of group member {name}: added it at {address}");
-                notes.push(Note { path: String::new(), line: 0, message });
+                notes.push(Note { path: path.clone(), line, message });
             }
         }
         // Active-active is the one kind of group with a single member.
@@ -211,7 +227,7 @@ impl GroupLines {
             "the ipvsadm files name the group {} but not how it fails over: took {kind} (set ha.failover)",
             self.members.join(", ")
         );
-        notes.push(Note { path: String::new(), line: 0, message });
+        notes.push(Note { path, line, message });
         ha.directors = self.members;
         ha.sync = self.daemon.map(|d| {
             let mut s = SyncDaemon::default();
@@ -227,6 +243,12 @@ impl GroupLines {
             (s.threshold, s.period) = self.threshold.unwrap_or((s.threshold, s.period));
             s
         });
+        let primary = topo.directors.iter().find(|d| d.name == ha.directors[0]).map(|d| d.services.clone());
+        for d in topo.directors.iter_mut().filter(|d| ha.directors[1..].contains(&d.name)) {
+            if Some(&d.services) == primary.as_ref() {
+                d.services.clear();
+            }
+        }
         topo.ha = Some(ha);
     }
 }
