@@ -124,8 +124,10 @@ fn export_rules(save: &str) -> String {
     topologies::import::ipvsadm_save(&mut topo, 0, save).unwrap_or_else(|e| panic!("import: {e}\n{save}"));
     let script = topologies::export::ipvsadm(&topo, topologies::export::Target::default());
     let part = script.split("\n# Director ").nth(1).expect("one director's part");
-    // Without the script's `ipvsadm -D ... || true` lines, which make it idempotent.
-    let rules = part.lines().filter_map(|l| l.strip_prefix("ipvsadm ")).filter(|l| !l.starts_with("-D "));
+    // Without the script's `ipvsadm -D ... || true` lines, which make it idempotent, and its
+    // `ipvsadm -L -n`, which loads ip_vs.
+    let rules = part.lines().filter_map(|l| l.strip_prefix("ipvsadm "));
+    let rules = rules.filter(|l| !l.starts_with("-D ") && !l.starts_with("-L "));
     rules.map(|l| format!("{l}\n")).collect()
 }
 

@@ -57,6 +57,19 @@ clear
 echo "checked $n directors"
 "#;
 
+/// The guest runs the host's /usr: the tools the scripts and the test call must be there.
+fn require_tools() {
+    for (tool, package) in [
+        ("/usr/sbin/ipvsadm", "ipvsadm"),
+        ("/usr/sbin/ipvsadm-restore", "ipvsadm"),
+        ("/usr/sbin/sysctl", "procps"),
+        ("/usr/bin/bash", "bash"),
+        ("/usr/sbin/ip", "iproute2"),
+    ] {
+        assert!(Path::new(tool).exists(), "{tool} is missing: install the Debian package {package}");
+    }
+}
+
 /// Runs `script` in one VM with `work` shared; `None` if skipped (LVSIM_SKIP_VM=1).
 fn in_vm(work: &Path, script: &str) -> Option<String> {
     let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/lvsim-vm");
@@ -199,6 +212,7 @@ fn every_exported_rules_file_restores_and_every_script_runs_twice_to_the_same_ta
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("real-ipvsadm-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).expect("creating the work dir");
+    require_tools();
     let (directors, ifaces) = write_cases(&work);
     assert!(directors.len() >= 50, "only {} directors", directors.len());
     assert!(directors.iter().any(|d| d.script.contains("--start-daemon")), "no sync daemon among them");

@@ -290,12 +290,19 @@ fn ipvsadm_script(x: &Topology, d: usize, target: Target) -> String {
          # first if present; services it does not name are left alone.\n",
     );
     let _ = writeln!(out, "# The same table at boot: {rules}.");
+    let mut setup = String::new();
     if let Some(g) = Group::of(x).filter(|g| g.members.contains(&d)) {
-        sync_daemons(&mut out, x, &g, d);
+        sync_daemons(&mut setup, x, &g, d);
     }
     for line in sysctls(director) {
-        let _ = writeln!(out, "sysctl -w {line}");
+        let _ = writeln!(setup, "sysctl -w {line}");
     }
+    if setup.contains("sysctl -w net.ipv4.vs.") {
+        // On a director that has not run ipvsadm since boot, ip_vs is not loaded yet.
+        out.push_str("# net.ipv4.vs exists once ip_vs is loaded, which ipvsadm does if need be\n");
+        out.push_str("ipvsadm -L -n > /dev/null\n");
+    }
+    out.push_str(&setup);
     if let Some(set) = set_timeouts(director) {
         let _ = writeln!(out, "ipvsadm {set}");
     }
@@ -579,12 +586,13 @@ pub(crate) mod tests {
     }
 
     /// Every `-A`/`-a`/`--set` line of a script, without `ipvsadm`, parsed as ipvsadm would
-    /// (the deletes, `ipvsadm -D ... || true`, and the sync daemons left out).
+    /// (the deletes, `ipvsadm -D ... || true`, the listing that loads ip_vs and the sync
+    /// daemons left out).
     fn commands(script: &str) -> Vec<Command> {
         script
             .lines()
             .filter_map(|l| l.strip_prefix("ipvsadm "))
-            .filter(|l| !l.contains("-daemon") && !l.starts_with("-D "))
+            .filter(|l| !l.contains("-daemon") && !l.starts_with("-D ") && !l.starts_with("-L "))
             .map(|l| parse(&words(l)).unwrap_or_else(|e| panic!("{l}: {e}")))
             .collect()
     }
@@ -751,6 +759,8 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
             body,
             [
                 "# The same table at boot: ipvsadm.rules.",
+                "# net.ipv4.vs exists once ip_vs is loaded, which ipvsadm does if need be",
+                "ipvsadm -L -n > /dev/null",
                 "sysctl -w net.ipv4.ip_forward=1",
                 "sysctl -w net.ipv4.vs.expire_nodest_conn=1",
                 "sysctl -w net.ipv4.vs.expire_quiescent_template=1",
@@ -803,7 +813,9 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
         let script = ipvsadm(&everything(), Target::default());
         let n = script
             .lines()
-            .filter(|l| l.starts_with("ipvsadm ") && !l.starts_with("ipvsadm -D "))
+            .filter(|l| {
+                l.starts_with("ipvsadm ") && !l.starts_with("ipvsadm -D ") && !l.starts_with("ipvsadm -L ")
+            })
             .filter_map(|l| crate::import::parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}")))
             .count();
         assert_eq!(n, 1 + 4 + 6, "--set, four -A and six -a");

@@ -71,9 +71,7 @@ pub(super) fn read(src: &Source, notes: &mut Vec<Note>) -> Result<Read, ImportEr
             if let Some(args) = cmd.strip_prefix("--start-daemon ") {
                 let d = daemon(args).map_err(|m| ImportError::at(&src.path, i + 1, 1, m))?;
                 r.daemons.push(d);
-            } else if is_listing(cmd) {
-                note(format!("ipvsadm {cmd}: a listing, nothing to import"));
-            } else if !cmd.starts_with("--stop-daemon") {
+            } else if !is_listing(cmd) && !cmd.starts_with("--stop-daemon") {
                 keep = cmd;
             }
         } else if t.starts_with('-') {
@@ -93,7 +91,8 @@ pub(super) fn read(src: &Source, notes: &mut Vec<Note>) -> Result<Read, ImportEr
     Ok(r)
 }
 
-/// An ipvsadm command that only prints: `-L`, `-l`, `--list`, `-S`, `--save`, `-h`.
+/// An ipvsadm command that only prints (`-L`, `-l`, `--list`, `-S`, `--save`, `-h`),
+/// such as lvsim's `ipvsadm -L -n > /dev/null`, run to load ip_vs: nothing to import.
 fn is_listing(cmd: &str) -> bool {
     let first = cmd.split_whitespace().next().unwrap_or("");
     ["-L", "-l", "--list", "-S", "--save", "-h", "--help", "-Ln", "-ln", "-Sn"].contains(&first)
