@@ -14,6 +14,8 @@
 //!   service, untouched;
 //! - a broken rules file (an unknown scheduler) makes ipvsadm-restore fail.
 //!
+//! A director whose files differ from another's only in comments is run once.
+//!
 //! If the VM cannot start, the test fails; `LVSIM_SKIP_VM=1` skips it explicitly on a
 //! machine without qemu, with a notice.
 
@@ -148,11 +150,21 @@ fn read(dir: &Path, name: &str) -> String {
 /// Writes every case's ipvsadm files, one directory per director, and the guest's list.
 fn write_cases(work: &Path) -> (Vec<Director>, Vec<String>) {
     let (mut directors, mut ifaces, mut list) = (Vec::new(), Vec::new(), String::new());
+    // Files that differ only in comments run the same: each is tried once (the VM runs
+    // each command many times slower than the host).
+    let mut seen = std::collections::HashSet::new();
+    let (mut files_total, mut cases) = (0, 0);
     for case in every_export(Target::default()) {
         let files = case.files_where(|f| f.starts_with("ipvsadm"));
+        cases += usize::from(!files.is_empty());
         for pair in files.chunks(2) {
             let [(script, text), (rules, rules_text)] = pair else { panic!("{}: {files:?}", case.name) };
             assert!(script.ends_with(".sh") && rules.ends_with(".rules"), "{}: {script} {rules}", case.name);
+            files_total += 2;
+            let code = |t: &str| t.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+            if !seen.insert((code(text), code(rules_text))) {
+                continue;
+            }
             let dir = work.join(format!("d{}", directors.len()));
             std::fs::create_dir_all(&dir).expect("creating a director's directory");
             std::fs::write(dir.join(script), text).expect("writing the script");
@@ -170,6 +182,10 @@ fn write_cases(work: &Path) -> (Vec<Director>, Vec<String>) {
             directors.push(Director { name, dir, want, script: text.clone(), rules: rules.clone() });
         }
     }
+    eprintln!(
+        "real_ipvsadm: {files_total} files of {cases} cases; {} directors' script and rules differ beyond comments",
+        directors.len()
+    );
     std::fs::write(work.join("list"), list).expect("writing the list");
     std::fs::write(work.join("ifaces"), ifaces.join("\n")).expect("writing the interfaces");
     (directors, ifaces)
@@ -214,7 +230,7 @@ fn every_exported_rules_file_restores_and_every_script_runs_twice_to_the_same_ta
     std::fs::create_dir_all(&work).expect("creating the work dir");
     require_tools();
     let (directors, ifaces) = write_cases(&work);
-    assert!(directors.len() >= 50, "only {} directors", directors.len());
+    assert!(directors.len() >= 30, "only {} directors", directors.len());
     assert!(directors.iter().any(|d| d.script.contains("--start-daemon")), "no sync daemon among them");
     assert!(directors.iter().any(|d| d.script.contains("ipvsadm --set ")), "no --set among them");
     assert!(!ifaces.is_empty());
