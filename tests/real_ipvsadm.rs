@@ -12,7 +12,9 @@
 //!   (sysctls, `--set`, the sync daemons on dummy interfaces of the names the scripts use),
 //!   and after each, `ipvsadm -S -n` and `--thresholds` are the rules file's table plus that
 //!   service, untouched;
-//! - a broken rules file (an unknown scheduler) makes ipvsadm-restore fail.
+//! - a broken rules file (an unknown scheduler) makes ipvsadm-restore fail; `ipvsadm -R`
+//!   itself refuses a `#` line, and ipvsadm-restore an indented one (it drops only the
+//!   lines that start with `#`), as docs/deployment.md says.
 //!
 //! A director whose files differ from another's only in comments is run once.
 //!
@@ -55,6 +57,15 @@ while read -r dir script rules; do
     done
     n=$((n + 1))
 done < list
+# What ipvsadm does with comments: `ipvsadm -R` alone refuses a `#` line, and an indented
+# one passes ipvsadm-restore's `grep -v '^#'`.
+for f in hash indented; do
+    clear
+    if [ $f = hash ]; then ipvsadm -R < comments/$f.rules; else ipvsadm-restore < comments/$f.rules; fi \
+        > comments/$f.out 2>&1
+    echo $? > comments/$f.rc
+    ipvsadm -S -n > comments/$f.save
+done
 clear
 echo "checked $n directors"
 "#;
@@ -222,6 +233,46 @@ fn verdict(d: &Director) -> Option<String> {
     None
 }
 
+/// A broken rules file (an unknown scheduler) and a failing script, appended to the list:
+/// ipvsadm-restore must fail on the rules. Returns the directory and the rules.
+fn write_broken(work: &Path, rules: &str) -> (PathBuf, String) {
+    let broken = work.join("broken");
+    std::fs::create_dir_all(&broken).expect("creating the broken case");
+    let bad = rules.replacen(" -s ", " -s fastest -x ", 1);
+    assert_ne!(bad, rules, "the first case has a service");
+    std::fs::write(broken.join("ipvsadm.rules"), &bad).expect("writing the broken rules");
+    std::fs::write(broken.join("ipvsadm.sh"), "#!/bin/sh\nexit 7\n").expect("writing a failing script");
+    executable(&broken.join("ipvsadm.sh"));
+    let mut list = read(work, "list");
+    list.push_str(&format!("{} ipvsadm.sh ipvsadm.rules\n", broken.display()));
+    std::fs::write(work.join("list"), list).expect("writing the list");
+    (broken, bad)
+}
+
+/// `comments/hash.rules`: an exported rules file as it is (its `#` header) for `ipvsadm
+/// -R`; `comments/indented.rules`: an indented comment after its first rule, for
+/// ipvsadm-restore.
+fn write_comment_cases(work: &Path, rules: &str) {
+    let dir = work.join("comments");
+    std::fs::create_dir_all(&dir).expect("creating the comments case");
+    std::fs::write(dir.join("hash.rules"), rules).expect("writing");
+    let first_rule = rules.lines().position(|l| !l.starts_with('#')).expect("a rule");
+    let mut lines: Vec<&str> = rules.lines().collect();
+    lines.insert(first_rule + 1, "  # an indented comment");
+    std::fs::write(dir.join("indented.rules"), lines.join("\n") + "\n").expect("writing");
+}
+
+/// Both comment cases fail (ipvsadm exits 255 at the bad line), what is before the bad
+/// line is in the table and nothing after it.
+fn check_comment_cases(dir: &Path) {
+    assert_eq!(read(dir, "hash.rc").trim(), "255", "ipvsadm -R took a # line: {}", read(dir, "hash.out"));
+    assert_eq!(read(dir, "hash.save"), "", "ipvsadm -R stops at the first line, a comment");
+    assert_eq!(read(dir, "indented.rc").trim(), "255", "{}", read(dir, "indented.out"));
+    let rules = read(dir, "indented.rules");
+    let first = rules.lines().find(|l| !l.starts_with('#')).expect("a rule");
+    assert_eq!(read(dir, "indented.save"), format!("{first}\n"), "restored up to the indented comment");
+}
+
 #[test]
 fn every_exported_rules_file_restores_and_every_script_runs_twice_to_the_same_table() {
     let work: PathBuf =
@@ -234,24 +285,16 @@ fn every_exported_rules_file_restores_and_every_script_runs_twice_to_the_same_ta
     assert!(directors.iter().any(|d| d.script.contains("--start-daemon")), "no sync daemon among them");
     assert!(directors.iter().any(|d| d.script.contains("ipvsadm --set ")), "no --set among them");
     assert!(!ifaces.is_empty());
-    // A broken rules file, last: ipvsadm-restore must fail on it.
-    let broken = work.join("broken");
-    std::fs::create_dir_all(&broken).expect("creating the broken case");
     let first = read(&directors[0].dir, &directors[0].rules);
-    let rules = first.replacen(" -s ", " -s fastest -x ", 1);
-    assert_ne!(rules, first, "the first case has a service");
-    std::fs::write(broken.join("ipvsadm.rules"), &rules).expect("writing the broken rules");
-    std::fs::write(broken.join("ipvsadm.sh"), "#!/bin/sh\nexit 7\n").expect("writing a failing script");
-    executable(&broken.join("ipvsadm.sh"));
-    let mut list = read(&work, "list");
-    list.push_str(&format!("{} ipvsadm.sh ipvsadm.rules\n", broken.display()));
-    std::fs::write(work.join("list"), list).expect("writing the list");
+    let (broken, rules) = write_broken(&work, &first);
+    write_comment_cases(&work, &first);
 
     let Some(log) = in_vm(&work, GUEST) else { return };
     assert!(log.contains(&format!("checked {} directors", directors.len() + 1)), "{log}");
     assert_ne!(read(&broken, "restore.rc").trim(), "0", "ipvsadm-restore took\n{rules}");
     assert!(!read(&broken, "restore.out").is_empty(), "ipvsadm-restore said nothing");
     assert_eq!(read(&broken, "run1.rc").trim(), "7", "a failing script is seen failing");
+    check_comment_cases(&work.join("comments"));
     let failures: Vec<String> =
         directors.iter().filter_map(|d| verdict(d).map(|why| format!("{}: {why}", d.name))).collect();
     assert!(
