@@ -127,10 +127,14 @@ pub(crate) fn method(f: Forwarding) -> &'static str {
     }
 }
 
-/// The service's `virtual` line (`virtual6` for IPv6: an IPv6 VIP, or a firewall mark
-/// whose real servers are IPv6) and its `protocol` word; `None` for a service ldirectord
-/// cannot run (no VIP nor mark, SCTP), with the reason.
-fn virtual_line(topo: &Topology, service: &Service) -> Result<(String, bool, &'static str), String> {
+/// The start of the comment before an SCTP service's section, which follows commented
+/// out (so that the file still says everything, and `lvsim import` reads it back).
+pub(crate) const SCTP_MARK: &str = "# SCTP: ldirectord runs TCP, UDP and firewall-mark services only (ipvsadm.sh sets this one up); commented out:";
+
+/// The service's `virtual` value (`virtual6` for IPv6: an IPv6 VIP, or a firewall mark
+/// whose real servers are IPv6) and its `protocol` word; `None` for a service with
+/// neither VIP nor mark.
+fn virtual_line(topo: &Topology, service: &Service) -> Option<(String, bool, &'static str)> {
     match (service.fwmark, service.vip) {
         (Some(mark), _) => {
             let v6 = service
@@ -138,34 +142,46 @@ fn virtual_line(topo: &Topology, service: &Service) -> Result<(String, bool, &'s
                 .iter()
                 .filter_map(|rs| server(topo, &rs.server))
                 .any(|s| s.address.is_ipv6());
-            Ok((mark.to_string(), v6, "fwm"))
+            Some((mark.to_string(), v6, "fwm"))
         }
         (None, Some(vip)) => {
             let protocol = match service.protocol {
                 Protocol::Tcp => "tcp",
                 Protocol::Udp => "udp",
-                Protocol::Sctp => {
-                    return Err(format!(
-                        "SCTP service {}: ldirectord runs TCP, UDP and firewall-mark services only (ipvsadm.sh sets it up)",
-                        addr_port(vip, service.port)
-                    ));
-                }
+                Protocol::Sctp => "sctp",
             };
-            Ok((addr_port(vip, service.port), vip.is_ipv6(), protocol))
+            Some((addr_port(vip, service.port), vip.is_ipv6(), protocol))
         }
-        (None, None) => Err("a service with neither vip nor fwmark is left out".to_owned()),
+        (None, None) => None,
     }
 }
 
-/// One `virtual = ...` section.
+/// One `virtual = ...` section (commented out after [`SCTP_MARK`] for SCTP).
 fn virtual_section(out: &mut String, topo: &Topology, service: &Service, global: &HealthCheckConfig) {
-    let (virt, v6, protocol) = match virtual_line(topo, service) {
-        Ok(v) => v,
-        Err(why) => {
-            let _ = writeln!(out, "# {why}");
-            return;
-        }
+    let Some((virt, v6, protocol)) = virtual_line(topo, service) else {
+        out.push_str("# a service with neither vip nor fwmark is left out\n");
+        return;
     };
+    if protocol == "sctp" {
+        let mut body = String::new();
+        section(&mut body, topo, service, global, (&virt, v6, protocol));
+        let _ = writeln!(out, "{SCTP_MARK}");
+        for l in body.lines() {
+            let _ = writeln!(out, "#{l}");
+        }
+    } else {
+        section(out, topo, service, global, (&virt, v6, protocol));
+    }
+}
+
+/// The lines of a `virtual = ...` section.
+fn section(
+    out: &mut String,
+    topo: &Topology,
+    service: &Service,
+    global: &HealthCheckConfig,
+    (virt, v6, protocol): (&str, bool, &str),
+) {
     let six = if v6 { "6" } else { "" };
     let _ = writeln!(out, "virtual{six} = {virt}");
     let t = "\t";
@@ -337,8 +353,14 @@ mod tests {
             ..Default::default()
         });
         let ld = ldirectord(&t, "lvs", Target::default()).unwrap();
-        assert!(ld.contains("\n# SCTP service 10.0.1.1:80: ldirectord runs TCP, UDP"), "{ld}");
-        assert!(!ld.contains("virtual = 10.0.1.1:80"), "{ld}");
+        assert!(
+            ld.contains(&format!(
+                "\n{SCTP_MARK}\n#virtual = 10.0.1.1:80\n#\treal = 10.0.0.11:8080 masq 3 l:50 u:100\n"
+            )),
+            "{ld}"
+        );
+        assert!(ld.contains("\n#\tprotocol = sctp\n"), "{ld}");
+        assert!(!ld.contains("\nvirtual = 10.0.1.1:80"), "{ld}");
         assert!(ld.contains("\t# one-packet scheduling: ldirectord sets it for UDP services only\n"), "{ld}");
         assert!(ld.contains("\t# receive \"a#b\": ldirectord cuts a line at '#'"), "{ld}");
         assert!(!ld.contains("receive = "), "{ld}");
