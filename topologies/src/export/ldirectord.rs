@@ -44,11 +44,7 @@ pub fn ldirectord(topo: &Topology, director: &str, target: Target) -> Option<Str
     let _ = writeln!(out, "# Director {} ({})", d.name, d.address);
     let di = topo.directors.iter().position(|x| x.name == d.name).expect("found above");
     if let Some(g) = Group::of(&topo).filter(|g| g.members.contains(&di)) {
-        let _ = writeln!(
-            out,
-            "# The same file on every member of the fail-over group ({}); heartbeat starts ldirectord on the active one",
-            g.names(&topo)
-        );
+        let _ = writeln!(out, "# {}", group_comment(&g.ha.failover, &g.names(&topo)));
     }
     let global = d
         .services
@@ -71,6 +67,19 @@ pub fn ldirectord(topo: &Topology, director: &str, target: Target) -> Option<Str
         virtual_section(&mut out, &topo, service, &global);
     }
     Some(out)
+}
+
+/// The comment naming the group a file is for: `The same file on every member of the
+/// heartbeat group (lb1, lb2): heartbeat starts ldirectord on the active one` (VRRP: each
+/// member runs it; active-active: each member runs it on its share).
+/// `lvsim import` reads the kind and the members back from it.
+pub(crate) fn group_comment(f: &crate::Failover, names: &str) -> String {
+    let (kind, how) = match f {
+        crate::Failover::Heartbeat { .. } => ("heartbeat", "heartbeat starts ldirectord on the active one"),
+        crate::Failover::Vrrp { .. } => ("VRRP", "ldirectord runs on each member"),
+        crate::Failover::ActiveActive { .. } => ("active-active", "ldirectord runs on each member"),
+    };
+    format!("The same file on every member of the {kind} group ({names}): {how}")
 }
 
 /// Whole seconds, at least 1, with a note when `d` is not whole.
