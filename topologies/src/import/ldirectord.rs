@@ -763,7 +763,8 @@ impl Reader<'_> {
             }
         };
         let mut words = rest.split_whitespace().peekable();
-        let at = |w: &str| col + v.find(w).unwrap_or(0);
+        // The column of a word after the address part.
+        let at = |w: &str| col + target.len() + v[target.len()..].find(w).unwrap_or(0);
         let m = words
             .next()
             .ok_or_else(|| err(p, no, col, "a real server needs a forward method: gate, masq or ipip"))?;
