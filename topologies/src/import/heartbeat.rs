@@ -15,7 +15,7 @@
 //! internal interface); `ldirectord` is expected; other resources and resource lines are
 //! notes. lvsim's `# connection sync: ...` comment gives the sync daemon's mode.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 use super::ldirectord::documentation_address;
 use super::{ImportError, Note, Source};
@@ -539,7 +539,6 @@ fn interfaces(
             );
         }
     }
-    let _ = Ipv6Addr::UNSPECIFIED;
 }
 
 /// ha.cf's media, each LAN one on the side its interface faces (an interface that is
