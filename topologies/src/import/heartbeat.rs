@@ -160,26 +160,48 @@ struct HaCf {
     /// Media in order: `None` for serial, else the interface (with the line).
     media: Vec<(Option<String>, usize)>,
     ipfail: bool,
+    pings: Vec<PingNode>,
 }
 
 /// Reads ha.cf.
 fn read_ha_cf(s: &Source, notes: &mut Vec<Note>) -> Result<HaCf, ImportError> {
     let path = s.path.as_str();
-    let note = |notes: &mut Vec<Note>, line: usize, m: String| {
-        notes.push(Note { path: path.to_owned(), line, message: m })
-    };
     let saru = s.text.lines().find_map(saru_comment);
-    let mut failover = default_failover(saru.is_some());
-    let mut h =
-        HaCf { nodes: Vec::new(), failover: default_failover(false), media: Vec::new(), ipfail: false };
-    let mut pings = Vec::new();
+    let mut h = HaCf {
+        nodes: Vec::new(),
+        failover: default_failover(saru.is_some()),
+        media: Vec::new(),
+        ipfail: false,
+        pings: Vec::new(),
+    };
     for (i, raw) in s.text.lines().enumerate() {
-        let no = i + 1;
+        h.line(path, i + 1, raw, notes)?;
+    }
+    let mut note = |m: &str| notes.push(Note { path: path.to_owned(), line: 0, message: m.to_owned() });
+    if !h.pings.is_empty() && !h.ipfail {
+        note("ping nodes without ipfail: lvsim models ping nodes through ipfail, which is assumed");
+    }
+    if !h.pings.is_empty() {
+        note("ping nodes are taken as reached through the external interface");
+    }
+    if let Some((by, blocks)) = saru
+        && let Failover::ActiveActive { by: b, blocks: n, .. } = &mut h.failover
+    {
+        (*b, *n) = (by, blocks);
+    }
+    set_pings(&mut h.failover, std::mem::take(&mut h.pings));
+    Ok(h)
+}
+
+impl HaCf {
+    /// One line (`no`) of ha.cf.
+    fn line(&mut self, path: &str, no: usize, raw: &str, notes: &mut Vec<Note>) -> Result<(), ImportError> {
+        let mut note = |m: String| notes.push(Note { path: path.to_owned(), line: no, message: m });
         let line = raw.split('#').next().unwrap_or_default();
         let mut words = line.split_whitespace();
-        let Some(d) = words.next() else { continue };
+        let Some(d) = words.next() else { return Ok(()) };
         let args: Vec<&str> = words.collect();
-        let col = |k: usize| raw.find(args[k]).map_or(1, |c| c + 1);
+        let col = |k: usize| raw[d.len()..].find(args[k]).map_or(1, |c| c + d.len() + 1);
         let one = |what: &str| -> Result<&str, ImportError> {
             match args.as_slice() {
                 [v] => Ok(v),
@@ -189,80 +211,56 @@ fn read_ha_cf(s: &Source, notes: &mut Vec<Note>) -> Result<HaCf, ImportError> {
         match d {
             "keepalive" | "deadtime" | "warntime" | "initdead" | "deadping" => {
                 let x = time_s(path, no, col(0), one("time")?)?;
-                set_time(&mut failover, d, x);
+                set_time(&mut self.failover, d, x);
             }
-            "serial" => h.media.extend(args.iter().map(|_| (None, no))),
-            "bcast" => h.media.extend(args.iter().map(|a| (Some((*a).to_owned()), no))),
+            "serial" => self.media.extend(args.iter().map(|_| (None, no))),
+            "bcast" => self.media.extend(args.iter().map(|a| (Some((*a).to_owned()), no))),
             "mcast" | "ucast" => {
                 let iface =
                     args.first().ok_or_else(|| err(path, no, 1, format!("{d} needs an interface")))?;
-                note(
-                    notes,
-                    no,
-                    format!("{d} {iface}: modelled as a LAN medium on that interface (lvsim writes bcast)"),
-                );
-                h.media.push((Some((*iface).to_owned()), no));
+                note(format!("{d} {iface}: modelled as a LAN medium on that interface (lvsim writes bcast)"));
+                self.media.push((Some((*iface).to_owned()), no));
             }
             "auto_failback" => {
                 let nice = match one("value")? {
                     "on" | "yes" | "true" | "y" | "1" => false,
                     "off" | "no" | "false" | "n" | "0" => true,
                     "legacy" => {
-                        note(notes, no, "auto_failback legacy: modelled as on".into());
+                        note("auto_failback legacy: modelled as on".into());
                         false
                     }
                     v => {
                         return Err(err(path, no, col(0), format!("auto_failback {v:?}: on, off or legacy")));
                     }
                 };
-                set_nice_failback(&mut failover, nice);
+                set_nice_failback(&mut self.failover, nice);
             }
-            "node" => h.nodes.extend(args.iter().map(|n| ((*n).to_owned(), no))),
+            "node" => self.nodes.extend(args.iter().map(|n| ((*n).to_owned(), no))),
             "ping" | "ping_group" => {
-                let addrs = if d == "ping_group" { args.get(1..).unwrap_or_default() } else { &args[..] };
-                for (k, a) in addrs.iter().enumerate() {
+                let first = usize::from(d == "ping_group");
+                for (k, a) in args.iter().enumerate().skip(first) {
                     let address = a
                         .parse::<IpAddr>()
                         .map_err(|_| err(path, no, col(k), format!("{a:?} is not an address")))?;
-                    pings.push(PingNode {
-                        name: format!("ping{}", pings.len() + 1),
-                        address,
-                        side: Side::External,
-                    });
+                    let name = format!("ping{}", self.pings.len() + 1);
+                    self.pings.push(PingNode { name, address, side: Side::External });
                 }
             }
             "respawn" => match args.as_slice() {
-                [_, p] if p.ends_with("/ipfail") => h.ipfail = true,
-                _ => note(notes, no, format!("respawn {}: not modelled", args.join(" "))),
+                [_, p] if p.ends_with("/ipfail") => self.ipfail = true,
+                _ => note(format!("respawn {}: not modelled", args.join(" "))),
             },
             "udpport" if one("port")? == "694" => {}
             "baud" if one("rate")? == "19200" => {}
             "logfacility" => {}
-            "udpport" | "baud" | "nice_failback" | "warntime_ms" | "env" => {
-                note(notes, no, format!("{d} {}: not modelled", args.join(" ")));
+            "udpport" | "baud" | "nice_failback" | "env" => {
+                note(format!("{d} {}: not modelled", args.join(" ")))
             }
-            d if UNMODELLED.contains(&d) => note(notes, no, format!("{d}: not modelled")),
+            d if UNMODELLED.contains(&d) => note(format!("{d}: not modelled")),
             _ => return Err(err(path, no, 1, format!("illegal directive {d:?} (heartbeat refuses it)"))),
         }
+        Ok(())
     }
-    if !pings.is_empty() && !h.ipfail {
-        note(
-            notes,
-            0,
-            "ping nodes without ipfail: lvsim models ping nodes through ipfail, which is assumed".into(),
-        );
-    }
-    if !pings.is_empty() {
-        note(notes, 0, "ping nodes are taken as reached through the external interface".into());
-    }
-    if let Some((by, blocks)) = saru
-        && let Failover::ActiveActive { by: b, blocks: n, .. } = &mut failover
-    {
-        (*b, *n) = (by, blocks);
-    }
-    set_pings(&mut failover, pings);
-    h.failover = failover;
-    Ok(h)
 }
 
 /// lvsim's comment on a Saru group: `# Saru active-active: every member holds the VIP and
@@ -347,23 +345,16 @@ fn address_resource(r: &str) -> Option<Result<AddressResource, String>> {
     Some(Ok((addr, prefix, parts.next().map(str::to_owned))))
 }
 
-/// Reads haresources: its first resource line (`nodes` must name its node).
-fn read_haresources(
-    s: &Source,
-    nodes: &[(String, usize)],
-    notes: &mut Vec<Note>,
-) -> Result<Haresources, ImportError> {
-    let path = s.path.as_str();
-    let mut h = Haresources { primary: None, addresses: Vec::new(), sync: None };
+/// The resource lines of haresources (a line ending in `\\` continues on the next), with
+/// their numbers, and the sync mode of lvsim's comment.
+fn resource_lines(text: &str) -> (Vec<(usize, String)>, Option<SyncMode>) {
     let mut lines: Vec<(usize, String)> = Vec::new();
+    let mut sync = None;
     let mut joining = false;
-    for (i, raw) in s.text.lines().enumerate() {
+    for (i, raw) in text.lines().enumerate() {
         if let Some(rest) = raw.strip_prefix("# connection sync: ipvsadm.sh starts the daemons at boot (") {
-            h.sync = Some(if rest.starts_with("master and backup on every member") {
-                SyncMode::PeerToPeer
-            } else {
-                SyncMode::MasterBackup
-            });
+            let p2p = rest.starts_with("master and backup on every member");
+            sync = Some(if p2p { SyncMode::PeerToPeer } else { SyncMode::MasterBackup });
         }
         let t = raw.trim();
         let (body, cont) = match t.strip_suffix('\\') {
@@ -380,6 +371,18 @@ fn read_haresources(
         }
         joining = cont;
     }
+    (lines, sync)
+}
+
+/// Reads haresources: its first resource line (`nodes` must name its node).
+fn read_haresources(
+    s: &Source,
+    nodes: &[(String, usize)],
+    notes: &mut Vec<Note>,
+) -> Result<Haresources, ImportError> {
+    let path = s.path.as_str();
+    let (lines, sync) = resource_lines(&s.text);
+    let mut h = Haresources { primary: None, addresses: Vec::new(), sync };
     for (k, (no, line)) in lines.iter().enumerate() {
         let mut words = line.split_whitespace();
         let node = words.next().unwrap_or_default();

@@ -125,6 +125,9 @@ impl Reader<'_> {
                 )),
             }
         };
+        if service_option(p, s, no, key, v, col)? {
+            return Ok(());
+        }
         match key {
             "real" | "real6" => {
                 if (key == "real6") != s.v6 {
@@ -133,131 +136,10 @@ impl Reader<'_> {
                 }
                 self.real(s, no, v, col)?;
             }
-            "fallback" | "fallback6" => {
-                if (key == "fallback6") != s.v6 {
-                    return Err(err(
-                        p,
-                        no,
-                        1,
-                        format!("cannot specify {key:?} in this section (IPv4 and IPv6 do not mix)"),
-                    ));
-                }
-                let mut w = v.split_whitespace();
-                let (a, port) = address_port(p, no, col, w.next().unwrap_or_default(), s.v6)?;
-                let f = match w.next() {
-                    Some(m) => forwarding(p, no, col, m)?,
-                    None => Forwarding::DirectRouting,
-                };
-                s.fallback = Some((a, port, f));
-            }
+            "fallback" | "fallback6" => s.fallback = Some(fallback(p, s, no, key, v, col)?),
             "request" => s.request = Some(quoted("request")?),
             "receive" => s.receive = Some(quoted("receive")?),
             "checktype" => s.checktype = Some((v.to_owned(), no)),
-            "service" => {
-                const SERVICES: [&str; 20] = [
-                    "dns",
-                    "ftp",
-                    "http",
-                    "https",
-                    "http_proxy",
-                    "imap",
-                    "imaps",
-                    "ldap",
-                    "ldaps",
-                    "nntp",
-                    "mysql",
-                    "none",
-                    "oracle",
-                    "pop",
-                    "pops",
-                    "radius",
-                    "pgsql",
-                    "sip",
-                    "smtp",
-                    "simpletcp",
-                ];
-                if !SERVICES.contains(&v) && v != "submission" {
-                    return Err(err(
-                        p,
-                        no,
-                        col,
-                        format!("service {v:?}: ldirectord knows {}, submission", SERVICES.join(", ")),
-                    ));
-                }
-                s.service = Some(v.to_owned());
-            }
-            "scheduler" => {
-                let k = v.parse::<SchedulerKind>().map_err(|_| {
-                    err(
-                        p,
-                        no,
-                        col,
-                        format!(
-                            "scheduler {v:?}: not one the kernel has ({})",
-                            SchedulerKind::ALL.map(SchedulerKind::name).join(", ")
-                        ),
-                    )
-                })?;
-                s.scheduler = Some(k);
-            }
-            "persistent" => s.persistent = Some(number(p, no, col, v, "persistent timeout", MAX_SECONDS)?),
-            "netmask" => {
-                let m =
-                    if s.v6 {
-                        let n = number(p, no, col, v, "netmask (an IPv6 prefix length)", 128)?;
-                        if n == 0 {
-                            return Err(err(
-                                p,
-                                no,
-                                col,
-                                "invalid netmask: a prefix length between 1 and 128 is required",
-                            ));
-                        }
-                        IpAddr::V6(Ipv6Addr::from(u128::MAX << (128 - n)))
-                    } else {
-                        IpAddr::V4(v.parse::<Ipv4Addr>().map_err(|_| {
-                            err(p, no, col, "invalid netmask: dotted quad notation is required")
-                        })?)
-                    };
-                s.netmask = Some((m, no));
-            }
-            "schedflags" => {
-                for w in v.split(',') {
-                    let f = SchedFlag::from_name(w.trim()).ok_or_else(|| {
-                        err(
-                            p,
-                            no,
-                            col,
-                            format!(
-                                "scheduler flag {w:?}: ipvsadm knows {}",
-                                SchedFlag::ALL.map(SchedFlag::name).join(", ")
-                            ),
-                        )
-                    })?;
-                    s.flags.push(Flag::from_sched_flag(f));
-                }
-            }
-            "ops" => {
-                if yes_no(p, no, col, key, v)? {
-                    s.flags.push(Flag::OnePacket);
-                }
-            }
-            "protocol" => {
-                let ok = match (s.fwmark.is_some(), v) {
-                    (true, "fwm") | (false, "tcp" | "udp") => true,
-                    (false, "sctp") => s.sctp,
-                    _ => false,
-                };
-                if !ok {
-                    let want = if s.fwmark.is_some() {
-                        "fwm for a firewall-mark service"
-                    } else {
-                        "tcp or udp for an address and port"
-                    };
-                    return Err(err(p, no, col, format!("protocol {v:?}: must be {want}")));
-                }
-                s.protocol = Some(v.to_owned());
-            }
             "checkcommand" | "checkport" | "login" | "passwd" | "database" | "secret" | "load"
             | "httpmethod" | "virtualhost" | "fallbackcommand" | "emailalert" | "emailalertfreq"
             | "emailalertstatus" | "monitorfile" | "cleanstop" | "smtp" | "servicename" | "comment" => {
@@ -274,6 +156,156 @@ impl Reader<'_> {
         }
         Ok(())
     }
+}
+
+/// The service names ldirectord's `service` takes.
+const SERVICES: [&str; 21] = [
+    "dns",
+    "ftp",
+    "http",
+    "https",
+    "http_proxy",
+    "imap",
+    "imaps",
+    "ldap",
+    "ldaps",
+    "nntp",
+    "mysql",
+    "none",
+    "oracle",
+    "pop",
+    "pops",
+    "radius",
+    "pgsql",
+    "sip",
+    "smtp",
+    "submission",
+    "simpletcp",
+];
+
+/// `fallback = ADDRESS[:PORT] [METHOD]` (`fallback6`): the address, port and method.
+fn fallback(
+    p: &str,
+    s: &Section,
+    no: usize,
+    key: &str,
+    v: &str,
+    col: usize,
+) -> Result<(IpAddr, Option<u16>, Forwarding), ImportError> {
+    if (key == "fallback6") != s.v6 {
+        return Err(err(
+            p,
+            no,
+            1,
+            format!("cannot specify {key:?} in this section (IPv4 and IPv6 do not mix)"),
+        ));
+    }
+    let mut w = v.split_whitespace();
+    let (a, port) = address_port(p, no, col, w.next().unwrap_or_default(), s.v6)?;
+    let f = match w.next() {
+        Some(m) => forwarding(p, no, col + v.find(m).unwrap_or(0), m)?,
+        None => Forwarding::DirectRouting,
+    };
+    Ok((a, port, f))
+}
+
+/// A line that sets the virtual service itself (`service`, `scheduler`, `persistent`,
+/// `netmask`, `schedflags`, `ops`, `protocol`) into `s`; whether `key` was one.
+fn service_option(
+    p: &str,
+    s: &mut Section,
+    no: usize,
+    key: &str,
+    v: &str,
+    col: usize,
+) -> Result<bool, ImportError> {
+    match key {
+        "service" => {
+            if !SERVICES.contains(&v) {
+                return Err(err(
+                    p,
+                    no,
+                    col,
+                    format!("service {v:?}: ldirectord knows {}", SERVICES.join(", ")),
+                ));
+            }
+            s.service = Some(v.to_owned());
+        }
+        "scheduler" => {
+            let k = v.parse::<SchedulerKind>().map_err(|_| {
+                err(
+                    p,
+                    no,
+                    col,
+                    format!(
+                        "scheduler {v:?}: not one the kernel has ({})",
+                        SchedulerKind::ALL.map(SchedulerKind::name).join(", ")
+                    ),
+                )
+            })?;
+            s.scheduler = Some(k);
+        }
+        "persistent" => s.persistent = Some(number(p, no, col, v, "persistent timeout", MAX_SECONDS)?),
+        "netmask" => {
+            let m = if s.v6 {
+                let n = number(p, no, col, v, "netmask (an IPv6 prefix length)", 128)?;
+                if n == 0 {
+                    return Err(err(
+                        p,
+                        no,
+                        col,
+                        "invalid netmask: a prefix length between 1 and 128 is required",
+                    ));
+                }
+                IpAddr::V6(Ipv6Addr::from(u128::MAX << (128 - n)))
+            } else {
+                IpAddr::V4(
+                    v.parse::<Ipv4Addr>()
+                        .map_err(|_| err(p, no, col, "invalid netmask: dotted quad notation is required"))?,
+                )
+            };
+            s.netmask = Some((m, no));
+        }
+        "schedflags" => {
+            for w in v.split(',') {
+                let f = SchedFlag::from_name(w.trim()).ok_or_else(|| {
+                    err(
+                        p,
+                        no,
+                        col,
+                        format!(
+                            "scheduler flag {w:?}: ipvsadm knows {}",
+                            SchedFlag::ALL.map(SchedFlag::name).join(", ")
+                        ),
+                    )
+                })?;
+                s.flags.push(Flag::from_sched_flag(f));
+            }
+        }
+        "ops" => {
+            if yes_no(p, no, col, key, v)? {
+                s.flags.push(Flag::OnePacket);
+            }
+        }
+        "protocol" => {
+            let ok = match (s.fwmark.is_some(), v) {
+                (true, "fwm") | (false, "tcp" | "udp") => true,
+                (false, "sctp") => s.sctp,
+                _ => false,
+            };
+            if !ok {
+                let want = if s.fwmark.is_some() {
+                    "fwm for a firewall-mark service"
+                } else {
+                    "tcp or udp for an address and port"
+                };
+                return Err(err(p, no, col, format!("protocol {v:?}: must be {want}")));
+            }
+            s.protocol = Some(v.to_owned());
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// The most addresses a `real = A->B` range may stand for.
@@ -417,6 +449,50 @@ impl Reader<'_> {
     /// The service's health check (with its fallback's address), from its `checktype`
     /// and the settings of the section, else the global part, else ldirectord's defaults.
     fn check(&mut self, s: &Section) -> Result<(Option<HealthCheck>, Option<IpAddr>), ImportError> {
+        let line = s.checktype.as_ref().map_or(s.no, |(_, l)| *l);
+        let Some(kind) = self.check_kind(s)? else { return Ok((None, None)) };
+        let (own, g) = (&s.settings, self.global.clone());
+        let negotiate = matches!(kind, CheckKind::Negotiate { .. });
+        let timeout = if negotiate {
+            own.negotiatetimeout.or(own.checktimeout).or(g.negotiatetimeout).or(g.checktimeout).unwrap_or(30)
+        } else {
+            own.checktimeout.or(own.negotiatetimeout).or(g.checktimeout).or(g.negotiatetimeout).unwrap_or(5)
+        };
+        let timeout_s = match own.rounded_timeout {
+            Some((x, n)) if n == timeout => x,
+            _ => timeout as f64,
+        };
+        if own.checkinterval.is_some() && !self.fork {
+            self.note(line, "checkinterval in a virtual section: ldirectord ignores it without fork = yes");
+        }
+        let own_interval = own.checkinterval.filter(|_| self.fork);
+        let interval = own_interval.or(g.checkinterval).unwrap_or(10);
+        let rounded = if own_interval.is_some() { own.rounded_interval } else { g.rounded_interval };
+        let interval_s = match rounded {
+            Some((x, n)) if n == interval => x,
+            _ => interval as f64,
+        };
+        let failurecount = own.failurecount.or(g.failurecount).unwrap_or(1);
+        let fallback = s.fallback.map(|(a, port, f)| {
+            let port = port.filter(|p| f == Forwarding::Masq && Some(*p) != s.vip.map(|v| v.1));
+            (a, Fallback { server: String::new(), port, forwarding: f })
+        });
+        let check = HealthCheck {
+            checker: Checker::Ldirectord,
+            kind,
+            interval_s: Some(interval_s),
+            timeout_s: Some(timeout_s),
+            retries: Some(u32::try_from(failurecount - 1).unwrap_or(u32::MAX)),
+            delay_before_retry_s: own.delay_before_retry,
+            quiescent: Some(own.quiescent.or(g.quiescent).unwrap_or(false)),
+            fallback: fallback.as_ref().map(|(_, f)| f.clone()),
+        };
+        Ok((Some(check), fallback.map(|(a, _)| a)))
+    }
+
+    /// The check `checktype` asks for (ldirectord's default: negotiate); `None` for `on`
+    /// and `off` (no check).
+    fn check_kind(&mut self, s: &Section) -> Result<Option<CheckKind>, ImportError> {
         let (checktype, line) = s.checktype.clone().unwrap_or_else(|| ("negotiate".to_owned(), s.no));
         let kind = match checktype.as_str() {
             "on" | "off" => {
@@ -426,7 +502,7 @@ impl Reader<'_> {
                 if s.fallback.is_some() {
                     self.note(line, "a fallback server without a check: lvsim adds a fallback when checks find every server down");
                 }
-                return Ok((None, None));
+                return Ok(None);
             }
             "negotiate" => {
                 let svc = s.service.as_deref().unwrap_or(if s.vip.is_some_and(|(_, p)| p == 443) {
@@ -467,42 +543,6 @@ impl Reader<'_> {
                 ));
             }
         };
-        let (own, g) = (&s.settings, self.global.clone());
-        let negotiate = matches!(kind, CheckKind::Negotiate { .. });
-        let timeout = if negotiate {
-            own.negotiatetimeout.or(own.checktimeout).or(g.negotiatetimeout).or(g.checktimeout).unwrap_or(30)
-        } else {
-            own.checktimeout.or(own.negotiatetimeout).or(g.checktimeout).or(g.negotiatetimeout).unwrap_or(5)
-        };
-        let timeout_s = match own.rounded_timeout {
-            Some((x, n)) if n == timeout => x,
-            _ => timeout as f64,
-        };
-        if own.checkinterval.is_some() && !self.fork {
-            self.note(line, "checkinterval in a virtual section: ldirectord ignores it without fork = yes");
-        }
-        let own_interval = own.checkinterval.filter(|_| self.fork);
-        let interval = own_interval.or(g.checkinterval).unwrap_or(10);
-        let rounded = if own_interval.is_some() { own.rounded_interval } else { g.rounded_interval };
-        let interval_s = match rounded {
-            Some((x, n)) if n == interval => x,
-            _ => interval as f64,
-        };
-        let failurecount = own.failurecount.or(g.failurecount).unwrap_or(1);
-        let fallback = s.fallback.map(|(a, port, f)| {
-            let port = port.filter(|p| f == Forwarding::Masq && Some(*p) != s.vip.map(|v| v.1));
-            (a, Fallback { server: String::new(), port, forwarding: f })
-        });
-        let check = HealthCheck {
-            checker: Checker::Ldirectord,
-            kind,
-            interval_s: Some(interval_s),
-            timeout_s: Some(timeout_s),
-            retries: Some(u32::try_from(failurecount - 1).unwrap_or(u32::MAX)),
-            delay_before_retry_s: own.delay_before_retry,
-            quiescent: Some(own.quiescent.or(g.quiescent).unwrap_or(false)),
-            fallback: fallback.as_ref().map(|(_, f)| f.clone()),
-        };
-        Ok((Some(check), fallback.map(|(a, _)| a)))
+        Ok(Some(kind))
     }
 }
