@@ -124,7 +124,11 @@ pub fn haresources(topo: &Topology, target: Target) -> Option<String> {
         Failover::Vrrp { .. } => return None,
     };
     let primary = &topo.directors[g.members[0]];
-    let mut out = target.header("#", "haresources", &[]);
+    let scripts = format!(
+        "heartbeat's resource scripts {} in /etc/ha.d/resource.d",
+        target.heartbeat_resource_scripts().join(", ")
+    );
+    let mut out = target.header("#", "haresources", &[&scripts]);
     out.push_str("# the same file on every member\n");
     if !topo.description.is_empty() {
         let _ = writeln!(out, "# {}", topo.description);
