@@ -83,8 +83,9 @@ fn ha_d(dir: &Path, files: &[(&str, &str)]) {
 }
 
 /// The network interfaces ha.cf's media lines name (`bcast IFACE...`, `mcast IFACE ...`,
-/// `ucast IFACE ...`): the director has them; the namespace gets one veth each, with an
-/// IPv4 address and broadcast address as the bcast plugin needs.
+/// `ucast IFACE ...`): the director has them; the namespace gets one veth each (a bridge
+/// where the kernel has no veth), with an IPv4 address and broadcast address as the bcast
+/// plugin needs.
 fn interfaces(ha_cf: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for l in ha_cf.lines() {
@@ -112,7 +113,7 @@ fn start(dir: &Path, node: &str) -> Result<(), String> {
         .enumerate()
         .map(|(k, i)| {
             format!(
-                "ip link add '{i}' type veth peer name lvsim-peer{k}\n\
+                "ip link add '{i}' type veth peer name lvsim-peer{k} || ip link add '{i}' type bridge\n\
                  ip addr add 10.254.{k}.1/24 broadcast + dev '{i}'\nip link set '{i}' up\n"
             )
         })
