@@ -233,3 +233,63 @@ fn heartbeat_mistakes_are_errors() {
     let e = import(&[src("ldirectord.cf", LB1), src("haresources", HARESOURCES)], None).unwrap_err();
     assert!(e.message.contains("without its ha.cf"), "{e}");
 }
+
+/// Every exported ldirectord/heartbeat file of the built-in topologies and the matrix,
+/// cut short at every line and with hostile bytes put in at many places: the import
+/// answers (a topology or an error), never panics.
+#[test]
+fn damaged_files_never_make_the_import_panic() {
+    use topologies::export::{Target, files};
+    let mut sets = Vec::new();
+    for t in topologies::NAMED
+        .iter()
+        .map(|n| n.topology())
+        .chain(topologies::matrix::topologies().into_iter().map(|(_, t)| t))
+    {
+        let fs: Vec<(String, String)> = files(&t, Target::default())
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("ldirectord") || n == "ha.cf" || n == "haresources")
+            .collect();
+        if !fs.is_empty() {
+            sets.push(fs);
+        }
+    }
+    assert!(sets.len() >= 10, "{} sets", sets.len());
+    let junk = [
+        "",
+        "\0",
+        "=",
+        "[",
+        "]",
+        "#",
+        "\"",
+        "::",
+        "->",
+        "99999999999999999999999",
+        "\u{202e}é",
+        " = ",
+        "\t",
+        "\n é ",
+        "\n\t",
+        "\nvirtual6 = 7\n",
+    ];
+    let mut runs = 0;
+    for fs in &sets {
+        for (k, (_, text)) in fs.iter().enumerate() {
+            let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(3).collect();
+            for (j, &at) in cuts.iter().enumerate() {
+                let damaged = format!("{}{}{}", &text[..at], junk[j % junk.len()], &text[at..]);
+                for version in [damaged, text[..at].to_owned()] {
+                    let sources: Vec<Source> = fs
+                        .iter()
+                        .enumerate()
+                        .map(|(m, (n, t))| src(n, if m == k { &version } else { t }))
+                        .collect();
+                    let _ = import(&sources, None);
+                    runs += 1;
+                }
+            }
+        }
+    }
+    assert!(runs > 1000, "{runs} imports");
+}

@@ -201,7 +201,11 @@ impl HaCf {
         let mut words = line.split_whitespace();
         let Some(d) = words.next() else { return Ok(()) };
         let args: Vec<&str> = words.collect();
-        let col = |k: usize| raw[d.len()..].find(args[k]).map_or(1, |c| c + d.len() + 1);
+        let col = |k: usize| {
+            let a = args.get(k).copied().unwrap_or_default();
+            let after = raw.find(d).map_or(0, |i| i + d.len());
+            raw[after..].find(a).map_or(1, |c| c + after + 1)
+        };
         let one = |what: &str| -> Result<&str, ImportError> {
             match args.as_slice() {
                 [v] => Ok(v),
