@@ -156,6 +156,10 @@ fn what_cannot_be_mapped_is_noted_and_no_other_file_is_read() {
     assert!(noted(&i, 3, "checkcount"));
     assert!(noted(&i, 5, "without real servers"));
     assert!(i.topology.directors[0].services[0].real_servers.is_empty());
+    // A comment after a statement, as ldirectord allows.
+    let i = ld("checktimeout = 3 # seconds\nvirtual = 10.0.0.1:80 # web\n\tchecktype = connect # cheap\n")
+        .unwrap();
+    assert_eq!(i.topology.directors[0].services[0].check.as_ref().unwrap().timeout_s, Some(3.0));
 }
 
 const HA_CF: &str = "use_logd yes

@@ -139,11 +139,13 @@ fn parse(s: &Source, k: usize, files: usize, notes: &mut Vec<Note>) -> Result<Ld
                 "an indented line outside a virtual section (ldirectord: unknown command)",
             ));
         }
-        let (key, value, col) = key_value(path, no, line)?;
+        // A comment may follow a statement (ldirectord's patterns ignore it).
+        let statement = line.split('#').next().unwrap_or_default();
+        let (key, value, col) = key_value(path, no, statement)?;
         if key == "virtual" || key == "virtual6" {
             let end = section_end(&lines, i + 1);
             let body = (i + 1..end).map(|j| (j + 1, lines[j].to_string())).collect();
-            sections.push(RawSection { no, first: line.to_string(), body, sctp: false });
+            sections.push(RawSection { no, first: statement.to_string(), body, sctp: false });
             i = end;
             continue;
         }

@@ -26,7 +26,7 @@ pub(super) fn key_value<'l>(
     let rest = &line[eq + 1..];
     let value = rest.trim();
     let column = eq + 2 + (rest.len() - rest.trim_start().len());
-    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'6') {
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(err(path, no, indent + 1, format!("expected a directive name before '=', got {key:?}")));
     }
     Ok((key, value, column))
