@@ -462,3 +462,27 @@ fn every_named_topology_exports_well_formed_files() {
         assert_balanced(&export::keepalived(&t, Target::default()));
     }
 }
+
+#[test]
+fn directors_outside_the_group_without_services_get_no_ldirectord_file() {
+    let t = topo(
+        r#"(
+        directors: [
+            (name: "lb1", address: "10.0.0.2", services: [
+                (vip: Some("192.0.2.10"), port: 80, real_servers: [(server: "web", forwarding: DR)])]),
+            (name: "lb2", address: "10.0.0.3"),
+            (name: "lb3", address: "10.0.0.4"),
+            (name: "lb4", address: "10.0.0.5"),
+        ],
+        servers: [(name: "web", address: "10.0.0.11", count: 2)],
+        ha: Some((directors: ["lb1", "lb2"], failover: ActiveActive(blocks: 512))),
+    )"#,
+    );
+    let names: Vec<String> = files(&t, Target::default()).into_iter().map(|(n, _)| n).collect();
+    let ld: Vec<&String> = names.iter().filter(|n| n.starts_with("ldirectord")).collect();
+    assert_eq!(ld, ["ldirectord.cf"], "{names:?}");
+    let res = haresources(&t, Target::default()).unwrap();
+    assert!(res.contains("no resource moves") && res.lines().all(|l| l.starts_with('#')), "{res}");
+    let ld = ldirectord(&t, "lb1", Target::default()).unwrap();
+    assert!(ld.contains("# The same file on every member of the active-active group (lb1, lb2)"), "{ld}");
+}
