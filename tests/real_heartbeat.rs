@@ -13,7 +13,9 @@
 //! with no `ERROR:`, no "must precede media statements" and no `WARN:` other than the
 //! host's (core dump settings) and the logging daemon's (the exports log to syslog's
 //! local0, not to ha_logd). Each resource haresources names must be a script of
-//! /etc/ha.d/resource.d, where heartbeat's ResourceManager looks for it.
+//! /etc/ha.d/resource.d, where heartbeat's ResourceManager looks for it, and for each
+//! `ldirectord::FILE` resource, `resource.d/ldirectord -d FILE status` in the namespace
+//! must read /etc/ha.d/FILE (as the take-over's `start` would) and report it stopped.
 //!
 //! Needs root (namespaces, mounts) and Debian's packages `heartbeat` and `ldirectord`
 //! (the `ldirectord` resource script); a missing one fails the test.
@@ -118,6 +120,19 @@ fn start(dir: &Path, node: &str) -> Result<(), String> {
             )
         })
         .collect();
+    let res = std::fs::read_to_string(dir.join("haresources")).unwrap_or_default();
+    let ld_files = ldirectord_resources(&res);
+    // heartbeat runs `resource.d/ldirectord FILE start` on take-over; `status` reads the
+    // same /etc/ha.d/FILE without starting it.
+    let ld_checks: String = ld_files
+        .iter()
+        .map(|f| {
+            format!(
+                "\nrc=0; /etc/ha.d/resource.d/ldirectord -d '{f}' status >/dev/null 2>&1 || rc=$?\n\
+                 echo \"lvsim-ldirectord-status {f} $rc\""
+            )
+        })
+        .collect();
     let script = format!(
         "set -e
 mount --bind '{dir}' /etc/ha.d
@@ -126,7 +141,7 @@ mount -t tmpfs tmpfs /var/lib/heartbeat
 mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /var/lib/heartbeat/cores
 hostname '{node}'
 ip link set lo up
-{links}timeout 30 {HEARTBEAT} -d 2>&1",
+{links}timeout 30 {HEARTBEAT} -d 2>&1{ld_checks}",
         dir = dir.display()
     );
     let out = Command::new("unshare")
@@ -143,6 +158,12 @@ ip link set lo up
             why.push(format!("no {want:?}"));
         }
     }
+    for f in &ld_files {
+        let ok = ["0", "3"].iter().any(|rc| log.contains(&format!("lvsim-ldirectord-status {f} {rc}\n")));
+        if !ok {
+            why.push(format!("resource.d/ldirectord {f} status did not read /etc/ha.d/{f}"));
+        }
+    }
     for l in log.lines() {
         let warn = l.contains(" WARN: ") && !HOST_WARNINGS.iter().any(|w| l.contains(w));
         if l.contains(" ERROR: ") || l.contains("must precede media statements") || warn {
@@ -155,6 +176,16 @@ ip link set lo up
 /// The nodes of an ha.cf.
 fn nodes(ha_cf: &str) -> Vec<&str> {
     ha_cf.lines().filter_map(|l| l.strip_prefix("node ")).map(str::trim).collect()
+}
+
+/// The files of haresources' `ldirectord::FILE` resources.
+fn ldirectord_resources(haresources: &str) -> Vec<String> {
+    let lines = haresources.lines().filter(|l| !l.trim_start().starts_with('#'));
+    lines
+        .flat_map(|l| l.split_whitespace())
+        .filter_map(|r| r.strip_prefix("ldirectord::"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Each resource of haresources that is not a script of /etc/ha.d/resource.d.
@@ -234,6 +265,8 @@ fn heartbeat_refuses_broken_files() {
         assert!(try_with(&bad, Some(&res)).is_err(), "{what}: heartbeat started on\n{bad}");
     }
     assert!(try_with(&ha_cf, None).is_err(), "heartbeat started without haresources");
+    let bad = res.replacen("ldirectord::ldirectord.cf", "ldirectord::ldirectord-lb1.cf", 1);
+    assert!(try_with(&ha_cf, Some(&bad)).is_err(), "haresources names a missing ldirectord file:\n{bad}");
     let bad = res.replacen("\nlb1 ", "\nlbX ", 1);
     assert!(try_with(&ha_cf, Some(&bad)).is_err(), "heartbeat started with a bad node in\n{bad}");
     assert_eq!(
