@@ -1,6 +1,7 @@
-//! A real-server health checker as ldirectord and keepalived run it: one per (director,
-//! virtual service, real server), a state machine in virtual time that never reads a
-//! clock and knows nothing of how a check travels.
+//! A real-server health checker as ldirectord, keepalived and piranha's nanny run it: one
+//! per (director, virtual service, real server), a state machine in virtual time that
+//! never reads a clock and knows nothing of how a check travels. The tools differ only in
+//! their settings ([`HealthCheckConfig`]'s `schedule`, `retries`, `rise`, ...).
 //!
 //! # Call order
 //! ```text
@@ -16,6 +17,10 @@
 //! ```
 //!
 //! # Timing
+//! - With [`Schedule::AfterCheck`] (nanny) the next check starts `interval` after the
+//!   previous one ended (its answer, its refusal or its deadline), and a retry
+//!   `delay_before_retry` after the failure (or `interval` with `None`). The rest of this
+//!   list is [`Schedule::Grid`] (ldirectord, keepalived).
 //! - Regular checks start on a grid: `first`, `first + interval`, `first + 2·interval`,
 //!   ... A grid time that comes while a check runs, or while a retry waits, is skipped:
 //!   after a check (or its retries) ends at `t`, the next regular check is the first grid
@@ -28,14 +33,17 @@
 //!   failure. Before that, a failed check is retried `delay_before_retry` after the
 //!   failure (keepalived), or with `None` at the next grid time (ldirectord: DOWN after
 //!   `retries + 1` consecutive failed checks).
-//! - A DOWN server is checked on the grid, without retries; its first successful check
-//!   brings it UP at the time the answer arrives.
+//! - A DOWN server is checked on the schedule, without retries; `rise` consecutive
+//!   successful checks bring it UP at the time the last answer arrives (1 for ldirectord
+//!   and keepalived; nanny's `reentry / timeout`: nanny.c `run()` counts successes in
+//!   `currCount`, zeroes it on a failure, and puts the server back when `currCount >=
+//!   countThresh`).
 
 use std::collections::VecDeque;
 
 use lvs_sched::{Duration, Time};
 
-use super::HealthCheckConfig;
+use super::{HealthCheckConfig, Schedule};
 
 /// A check to perform: send the probe, and answer [`HealthChecker::handle_response`]
 /// with its `serial` (or let the deadline pass).
@@ -92,6 +100,8 @@ pub struct HealthChecker {
     timeout: Duration,
     retries: u32,
     delay_before_retry: Option<Duration>,
+    schedule: Schedule,
+    rise: u32,
     up: bool,
     /// The first grid time after the last start.
     next_regular: Time,
@@ -100,6 +110,8 @@ pub struct HealthChecker {
     running: Option<Running>,
     /// Consecutive failed checks of an UP server.
     failures: u32,
+    /// Consecutive successful checks of a DOWN server.
+    successes: u32,
     serial: u32,
     probes: VecDeque<Probe>,
     verdicts: VecDeque<Verdict>,
@@ -108,20 +120,24 @@ pub struct HealthChecker {
 
 impl HealthChecker {
     /// A checker of a real server that is UP, whose first check starts at `first`.
-    /// Panics on a zero interval or timeout (validation happens before).
+    /// Panics on a zero interval, timeout or rise (validation happens before).
     pub fn new(cfg: &HealthCheckConfig, first: Time) -> Self {
         assert!(cfg.interval > Duration::ZERO, "a health check interval must be > 0");
         assert!(cfg.timeout > Duration::ZERO, "a health check timeout must be > 0");
+        assert!(cfg.rise > 0, "a health check's rise must be > 0");
         HealthChecker {
             interval: cfg.interval,
             timeout: cfg.timeout,
             retries: cfg.retries,
             delay_before_retry: cfg.delay_before_retry,
+            schedule: cfg.schedule,
+            rise: cfg.rise,
             up: true,
             next_regular: first,
             next_start: first,
             running: None,
             failures: 0,
+            successes: 0,
             serial: 0,
             probes: VecDeque::new(),
             verdicts: VecDeque::new(),
@@ -197,15 +213,20 @@ impl HealthChecker {
     fn succeeded(&mut self, now: Time) {
         self.failures = 0;
         if !self.up {
-            self.up = true;
-            self.counters.ups += 1;
-            self.verdicts.push_back(Verdict::Up(now));
+            self.successes += 1;
+            if self.successes >= self.rise {
+                self.up = true;
+                self.successes = 0;
+                self.counters.ups += 1;
+                self.verdicts.push_back(Verdict::Up(now));
+            }
         }
         self.next_regular_after(now);
     }
 
     fn failed(&mut self, now: Time) {
         self.counters.failed += 1;
+        self.successes = 0;
         if self.up {
             self.failures += 1;
             if self.failures > self.retries {
@@ -221,8 +242,13 @@ impl HealthChecker {
         self.next_regular_after(now);
     }
 
-    /// The next check is the first grid time at or after `t`.
+    /// The next check after one that ended at `t`: the first grid time at or after `t`,
+    /// or `t + interval` ([`Schedule::AfterCheck`]).
     fn next_regular_after(&mut self, t: Time) {
+        if self.schedule == Schedule::AfterCheck {
+            self.next_start = t + self.interval;
+            return;
+        }
         while self.next_regular < t {
             self.next_regular += self.interval;
         }
@@ -287,6 +313,60 @@ mod tests {
             verdicts.extend(std::iter::from_fn(|| c.poll_verdict()));
         }
         (starts, verdicts)
+    }
+
+    /// nanny with lvs.cf's `timeout = 6`, `reentry = 15`: every check `interval` (= the
+    /// timeout) after the previous one ended, and `countThresh = 15 / 6 = 2`.
+    fn nanny(timeout_s: u32, reentry_s: u32) -> HealthCheckConfig {
+        HealthCheckConfig {
+            interval: Duration::from_secs(timeout_s.into()),
+            timeout: Duration::from_secs(timeout_s.into()),
+            rise: HealthCheckConfig::nanny_rise(reentry_s, timeout_s),
+            ..HealthCheckConfig::nanny()
+        }
+    }
+
+    #[test]
+    fn nanny_checks_after_each_check_goes_down_at_once_and_needs_reentry_to_come_back() {
+        // Answers take 1 ms. nanny.c run(): check, then sleep `interval` (6 s).
+        // 0 → 0.001, 6.001 → 6.002, 12.002 → 12.003, 18.003 → 18.004. The server dies at
+        // 20 s: the 24.004 s check times out at 30.004 s: down at once (no retries).
+        // 36.004 s still dead (fails at 42.004, the count stays 0); back at 40 s: 48.004
+        // answers at 48.005 (count 1), 54.005 at 54.006 (count 2 = countThresh): up.
+        let mut c = HealthChecker::new(&nanny(6, 15), t(0));
+        let alive = |at: Time| at < t(20_000) || at >= t(40_000);
+        let (starts, verdicts) = drive(&mut c, t(61_000), MS, alive);
+        let expect: Vec<Time> =
+            [0, 6001, 12_002, 18_003, 24_004, 36_004, 48_004, 54_005, 60_006].into_iter().map(t).collect();
+        assert_eq!(starts, expect);
+        assert_eq!(verdicts, [Verdict::Down(t(30_004)), Verdict::Up(t(54_006))]);
+        let k = c.counters();
+        assert_eq!((k.started, k.failed, k.downs, k.ups), (9, 2, 1, 1));
+    }
+
+    #[test]
+    fn a_nanny_failure_during_reentry_starts_the_count_again() {
+        // timeout 2 s, reentry 6 s: countThresh 3. Checks at 0, 2, 4, ... (answers at
+        // once). Dead at 4 s: down at 6 s. Alive again except the check at 12 s:
+        // 8 ok (1), 10 ok (2), 12 fails at 14 (0), 16 (1), 18 (2), 20 (3): up at 20 s.
+        let mut c = HealthChecker::new(&nanny(2, 6), t(0));
+        let (starts, verdicts) = drive(&mut c, t(21_000), 0, |at| !(at == t(4000) || at == t(12_000)));
+        assert_eq!(starts, [0, 2000, 4000, 8000, 10_000, 12_000, 16_000, 18_000, 20_000].map(t));
+        assert_eq!(verdicts, [Verdict::Down(t(6000)), Verdict::Up(t(20_000))]);
+    }
+
+    #[test]
+    fn nanny_reentry_shorter_than_the_timeout_restores_on_the_first_success() {
+        // reentry 5 s, timeout 10 s: countThresh = 0, and nanny's `currCount >= 0` holds
+        // on the first success.
+        assert_eq!(HealthCheckConfig::nanny_rise(5, 10), 1);
+        assert_eq!(HealthCheckConfig::nanny_rise(180, 10), 18);
+        assert_eq!(HealthCheckConfig::nanny_rise(15, 6), 2);
+        assert_eq!(HealthCheckConfig::nanny().rise, HealthCheckConfig::nanny_rise(180, 10));
+        let mut c = HealthChecker::new(&nanny(10, 5), t(0));
+        let (_, verdicts) = drive(&mut c, t(35_000), 0, |at| at != t(0));
+        // 0 fails at 10 s (down); 20 s answers at once: up.
+        assert_eq!(verdicts, [Verdict::Down(t(10_000)), Verdict::Up(t(20_000))]);
     }
 
     #[test]

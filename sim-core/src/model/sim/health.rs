@@ -32,7 +32,7 @@ use lvs_sched::Time;
 use super::{Event, NO_SERVER, Simulation};
 use crate::cpu::{Admission, Fault};
 use crate::ha::check::{HealthChecker, Outcome, Probe, Verdict};
-use crate::ha::{CheckKind, OnFailure};
+use crate::ha::{CheckKind, OnFailure, Schedule};
 use crate::model::DestConfig;
 use crate::model::config::{Change, ClusterConfig, ServerChange};
 use crate::model::report::{CheckStats, FaultReport, HaReport};
@@ -90,7 +90,7 @@ struct Group {
 
 impl Health {
     /// The checkers of every service with a check (first checks one interval after the
-    /// start), their timers numbered from `base`; `None` when the run has no check and
+    /// start; nanny's at the start), their timers numbered from `base`; `None` when the run has no check and
     /// no real-server fault.
     pub(super) fn new(cfg: &ClusterConfig, base: u32) -> Option<Health> {
         let faults = cfg.server_events.iter().any(|e| e.change.is_fault());
@@ -103,9 +103,13 @@ impl Health {
         for (dir, d) in cfg.directors.iter().enumerate() {
             for (service, svc) in d.services.iter().enumerate() {
                 let Some(check) = &svc.check else { continue };
+                let first = match check.schedule {
+                    Schedule::Grid => Time::ZERO + check.interval,
+                    Schedule::AfterCheck => Time::ZERO,
+                };
                 for dest in &svc.dests {
                     checkers.push(Slot {
-                        hc: HealthChecker::new(check, Time::ZERO + check.interval),
+                        hc: HealthChecker::new(check, first),
                         dir,
                         service,
                         group: groups.len(),
