@@ -195,6 +195,11 @@ enum Command {
         /// `ldirectord`, `ldirectord:DIRECTOR`, `ha.cf`, `haresources` or `agent:SERVER`.
         #[arg(long, value_name = "WHAT")]
         stdout: Option<String>,
+        /// The system the files are for: `debian12` (Debian 12: keepalived 2.2.7,
+        /// ldirectord 4.12.0, heartbeat 3.0.6, ipvsadm 1.31; what CI checks every file
+        /// with) or `debian11`. Each file's first lines say what it assumed.
+        #[arg(long, value_name = "SYSTEM", default_value = "debian12")]
+        target: topologies::export::Target,
     },
     /// List the scenario library, the built-in topologies and the IPVS schedulers.
     List {
@@ -315,12 +320,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let o = commands::plan::PlanOpts { slo, servers, min, max, schedulers };
             commands::plan::plan(&common(scenario, output.out, output.jobs, budget), &o)
         }
-        Command::Export { scenario, out, stdout } => {
+        Command::Export { scenario, out, stdout, target } => {
             let what = match stdout.as_deref() {
                 None => commands::export::What::All,
                 Some(w) => commands::export::What::parse(w)?,
             };
-            commands::export::export(&common(scenario, out, 0, BudgetArgs::default()), &what)
+            commands::export::export(&common(scenario, out, 0, BudgetArgs::default()), &what, target)
         }
         Command::List { what, json } => {
             use commands::list::What;

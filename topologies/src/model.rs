@@ -74,6 +74,28 @@ pub struct Director {
     pub services: Vec<Service>,
 }
 
+impl Director {
+    /// A director with every other field at the scenario format's default (segment `lan`,
+    /// ideal channels, kernel timeouts, no services).
+    pub fn new(name: &str, address: IpAddr) -> Director {
+        Director {
+            name: name.to_owned(),
+            address,
+            segment: default_segment(),
+            external: Channel::default(),
+            external_out: None,
+            internal: Channel::default(),
+            internal_in: None,
+            cpu_per_packet_us: 0.0,
+            cpu_backlog_packets: None,
+            timeouts: Timeouts::default(),
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            services: Vec::new(),
+        }
+    }
+}
+
 fn default_segment() -> String {
     "lan".to_owned()
 }
