@@ -27,7 +27,8 @@
 //! # Mapping onto [`super::heartbeat::Node`]
 //! keepalive and deadtime as they are; `initdead = deadtime` (the start-up timer is the
 //! same); `nice_failback` (no fail-back); no warning (`warntime = deadtime`), no ipfail;
-//! the heartbeats on the public network ([`Medium::Lan`]`(`[`Side::External`]`)`);
+//! the heartbeats on the network of lvs.cf's `primary`/`backup` addresses (a
+//! [`Medium::Lan`]);
 //! `takeover` 0: `lvsd` and `send_arp` are forked at once.
 //!
 //! # Simplified
@@ -38,7 +39,7 @@
 
 use lvs_sched::Duration;
 
-use super::{HeartbeatConfig, Medium, Side};
+use super::{HeartbeatConfig, Medium};
 
 impl HeartbeatConfig {
     /// piranha's `pulse` as heartbeat's liveness rule: both LVS routers send a UDP
@@ -47,17 +48,17 @@ impl HeartbeatConfig {
     /// (lvsconfig.c `lvsReadConfig()` defaults; pulse.c `run()`: `needHeartBeat = now +
     /// deadTime`, reset by every heartbeat received). A returning primary stays the
     /// backup (pulse(8): "it assumes the backup role unless specifically forced"): no
-    /// fail-back. No warning time, no ipfail. The heartbeats go over the public network
-    /// (the VIP's side). Taking over forks `lvsd` and `send_arp` at once
+    /// fail-back. No warning time, no ipfail. The heartbeats travel on `medium` (the
+    /// network of the addresses lvs.cf's `primary` and `backup` name). Taking over forks `lvsd` and `send_arp` at once
     /// (`activateLvs()`): no resource-script time.
-    pub fn pulse(keepalive: Duration, deadtime: Duration) -> Self {
+    pub fn pulse(keepalive: Duration, deadtime: Duration, medium: Medium) -> Self {
         HeartbeatConfig {
             keepalive,
             deadtime,
             warntime: deadtime,
             initdead: deadtime,
             nice_failback: true,
-            media: vec![Medium::Lan(Side::External)],
+            media: vec![medium],
             ping_nodes: Vec::new(),
             deadping: deadtime,
             takeover: Duration::ZERO,
@@ -70,12 +71,16 @@ mod tests {
     use lvs_sched::Time;
 
     use super::*;
-    use crate::ha::Failover;
     use crate::ha::testing::{Run, at};
+    use crate::ha::{Failover, Side};
 
     /// lvs.cf's defaults: keepalive 2 s, deadtime 5 s; messages take 1 ms.
     fn run() -> Run {
-        let cfg = HeartbeatConfig::pulse(Duration::from_secs(2), Duration::from_secs(5));
+        let cfg = HeartbeatConfig::pulse(
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+            Medium::Lan(Side::Internal),
+        );
         Run::new(Failover::Heartbeat(cfg), 2, Time::ZERO)
     }
 
@@ -119,7 +124,11 @@ mod tests {
 
     #[test]
     fn pulse_settings() {
-        let c = HeartbeatConfig::pulse(Duration::from_secs(3), Duration::from_secs(9));
+        let c = HeartbeatConfig::pulse(
+            Duration::from_secs(3),
+            Duration::from_secs(9),
+            Medium::Lan(Side::External),
+        );
         assert_eq!(
             (c.keepalive, c.deadtime, c.initdead),
             (Duration::from_secs(3), Duration::from_secs(9), c.deadtime)

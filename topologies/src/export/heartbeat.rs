@@ -26,6 +26,9 @@ fn hb_time(d: lvs_sched::Duration) -> String {
 pub fn ha_cf(topo: &Topology, target: Target) -> Option<String> {
     let topo = expanded(topo);
     let g = Group::of(&topo)?;
+    if matches!(g.ha.failover, Failover::Pulse { .. }) {
+        return None; // piranha's pulse: lvs.cf (export/lvs_cf.rs)
+    }
     let (hb, saru) = match &g.cfg.failover {
         SimFailover::Heartbeat(h) => (h, None),
         SimFailover::ActiveActive(s) => (&s.heartbeat, Some(s)),

@@ -161,7 +161,8 @@ fn virtual_section(out: &mut String, topo: &Topology, service: &Service, global:
     }
     let checktype = match check.map(|c| &c.kind) {
         None => "on",
-        Some(CheckKind::Connect) => "connect",
+        // nanny's send/expect (piranha) has no ldirectord form: a connect check.
+        Some(CheckKind::Connect | CheckKind::SendExpect { .. }) => "connect",
         Some(CheckKind::Negotiate { request, receive, digest, .. }) => {
             let svc = if service.port == 443 { "https" } else { "http" };
             let _ = writeln!(out, "{t}service = {svc}");

@@ -23,8 +23,8 @@ use crate::{Director, TopologyError};
 mod check;
 mod failover;
 
-pub use check::{CheckKind, Checker, Fallback, HealthCheck};
-pub use failover::{Failover, default_priorities};
+pub use check::{CheckKind, Checker, Fallback, HealthCheck, NANNY_REENTRY_S};
+pub use failover::{Failover, PULSE_DEADTIME_S, PULSE_KEEPALIVE_S, default_priorities};
 
 pub(crate) fn error<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, TopologyError> {
     Err(TopologyError { path: path.into(), message: message.into() })
