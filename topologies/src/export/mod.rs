@@ -25,7 +25,7 @@ use crate::{Director, Flag, Ha, RealServer, Server, Service, Topology};
 mod heartbeat;
 mod keepalived;
 mod ldirectord;
-mod lvs_cf;
+pub(crate) mod lvs_cf;
 mod target;
 
 pub use heartbeat::{ha_cf, haresources};
