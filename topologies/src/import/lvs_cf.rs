@@ -533,7 +533,11 @@ impl Parser<'_> {
                     "direct" => Forwarding::DirectRouting,
                     "tunnel" => Forwarding::Tunnel,
                     s => {
-                        return Err(self.err(l.no, t.col, format!("{s:?}: network is nat, direct or tunnel")));
+                        return Err(self.err(
+                            l.no,
+                            t.col,
+                            format!("{s:?}: network is nat, direct or tunnel"),
+                        ));
                     }
                 };
             }
