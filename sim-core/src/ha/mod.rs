@@ -121,6 +121,12 @@ pub struct HealthCheckConfig {
     /// (ldirectord, keepalived: the first success), nanny's `reentry / timeout` (integer
     /// division, at least 1). At least 1.
     pub rise: u32,
+    /// nanny's slow start: a server it brings in (at start-up, or back after a failure)
+    /// gets weight `max(weight >> 5, 1)`, doubled (up to its weight) at every passing
+    /// check whose count since the last failure is a multiple of `20 / interval` in
+    /// whole seconds (every check with an interval over 20 s): nanny.c `run()` and
+    /// `adjustWeight()`, with `load_monitor = none`. Off for ldirectord and keepalived.
+    pub weight_ramp: bool,
     /// The "sorry" server (ldirectord `fallback`, keepalived `sorry_server`), added with
     /// weight 1 when every real server of the service is down and deleted when one
     /// comes back.
@@ -141,6 +147,7 @@ impl HealthCheckConfig {
             on_failure: OnFailure::Quiesce,
             schedule: Schedule::Grid,
             rise: 1,
+            weight_ramp: false,
             fallback: None,
         }
     }
@@ -158,6 +165,7 @@ impl HealthCheckConfig {
             on_failure: OnFailure::Remove,
             schedule: Schedule::Grid,
             rise: 1,
+            weight_ramp: false,
             fallback: None,
         }
     }
@@ -183,6 +191,7 @@ impl HealthCheckConfig {
             on_failure: OnFailure::Remove,
             schedule: Schedule::AfterCheck,
             rise: 18,
+            weight_ramp: true,
             fallback: None,
         }
     }

@@ -18,7 +18,8 @@
 //! after its check timed out is ignored.
 //!
 //! Verdicts edit the director's IPVS table as ipvsadm would: down → weight 0 (quiesce) or
-//! `-d` (remove); up → the configured weight again (`-e`, or `-a`). When every checked
+//! `-d` (remove); up → the configured weight again (`-e`, or `-a`); nanny's slow start
+//! → the weight it says (`-e`). When every checked
 //! real server of a service is down the fallback server is added (weight 1), and deleted
 //! when one comes back. Health checking stops at the end of the arrivals (the duration):
 //! nothing is started, timed out or decided after it.
@@ -109,7 +110,7 @@ impl Health {
                 };
                 for dest in &svc.dests {
                     checkers.push(Slot {
-                        hc: HealthChecker::new(check, first),
+                        hc: HealthChecker::new(check, first).with_weight(dest.weight),
                         dir,
                         service,
                         group: groups.len(),
@@ -374,6 +375,10 @@ impl Simulation {
                 if let Some(fb) = fallback {
                     let _ = self.edit_table(dir, service, &fb, Change::Restore(1));
                 }
+            }
+            // nanny's slow start: `ipvsadm -e -w` (nanny.c adjustDevice()).
+            Verdict::Weight(_, w) => {
+                let _ = self.edit_table(dir, service, &dest, Change::Weight(w));
             }
             Verdict::Up(t) => {
                 if alive {
