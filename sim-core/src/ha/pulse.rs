@@ -9,7 +9,7 @@
 //!                                              after deadtime of silence
 //! ```
 //!
-//! # What pulse does (piranha 0.8.6 `pulse.c` `run()`; the 2001 `pulse.c` is the same)
+//! # What pulse does (piranha 0.8.6 `pulse.c` `run()`, and the 2001 `pulse.c`)
 //! - Each router sends its partner a 4-byte heartbeat every `keepalive` seconds (the
 //!   timer is re-armed when one is sent), saying whether it is active (`RUNNING`) or not
 //!   (`STOPPED`).
@@ -17,9 +17,9 @@
 //!   when it passes, an inactive router activates LVS (`activateLvs()`: forks `lvsd`,
 //!   which loads the IPVS table and starts a nanny per real server, and `send_arp` for
 //!   each VIP) — "partner dead: activating lvs".
-//! - An inactive primary that hears `STOPPED` activates at once; an active backup that
-//!   hears `RUNNING` from the primary deactivates (both active: the primary re-sends its
-//!   ARPs).
+//! - An inactive primary that hears `STOPPED` activates at once (in 0.8.6 an inactive
+//!   backup does too); an active backup that hears `RUNNING` from the primary deactivates
+//!   (both active: the primary re-sends its ARPs).
 //! - A returning primary hears the backup `RUNNING` and stays inactive: "If and when a
 //!   failed primary node returns to a functioning status, it assumes the backup role"
 //!   (pulse(8)). No fail-back.
@@ -32,7 +32,10 @@
 //! `takeover` 0: `lvsd` and `send_arp` are forked at once.
 //!
 //! # Simplified
-//! pulse's first heartbeat goes `keepalive` after its start (the model's at its start);
+//! The model's primary is active at start-up; with 0.8.6's pulse a backup that hears the
+//! primary's first (`STOPPED`) heartbeat before it is active takes the VIPs and keeps them
+//! (docs/piranha.md: seen with the real pulse). pulse's first heartbeat goes `keepalive`
+//! after its start (the model's at its start);
 //! nannies add each real server at their first successful check after a take-over (the
 //! model's table is complete at once); `primary_private`/`backup_private` (a second
 //! heartbeat path) and `monitor_links` are not modelled.
