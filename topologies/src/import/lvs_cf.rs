@@ -999,6 +999,46 @@ mod tests {
     }
 
     #[test]
+    fn what_lvs_cf_cannot_hold_is_a_comment_and_the_rest_still_reads_back() {
+        let t: Topology = ron::from_str(
+            r#"(
+            directors: [
+                (name: "lb1", address: "10.1.1.2", services: [
+                    (vip: Some("2001:db8::10"), port: 80, real_servers: [(server: "a", forwarding: DR)]),
+                    (fwmark: Some(7), real_servers: [(server: "a", forwarding: DR)]),
+                    (vip: Some("192.0.2.10"), port: 80, scheduler: sed, real_servers: [(server: "a", forwarding: DR)]),
+                    (vip: Some("192.0.2.10"), port: 443, flags: [sh_port], scheduler: sh,
+                     real_servers: [(server: "a", forwarding: DR, upper: 10, lower: 5), (server: "b", forwarding: TUN)]),
+                ]),
+                (name: "lb2", address: "10.1.1.3"),
+            ],
+            servers: [(name: "a", address: "10.1.1.11"), (name: "b", address: "10.1.1.12")],
+            ha: Some((directors: ["lb1", "lb2"], failover: Pulse())),
+        )"#,
+        )
+        .unwrap();
+        let text = lvs_cf(&t, Target::default()).unwrap();
+        for comment in [
+            "# lvs.cf has one forwarding method for every real server: DirectRouting written, not [Tunnel]",
+            "# service [2001:db8::10]:80 not written: IPv6: piranha is IPv4 only",
+            "# service fwm 7 not written: a firewall-mark service: lvs.cf's virtual server needs its VIP address",
+            "# service 192.0.2.10:80 not written: scheduler sed: lvs.cf takes rr, wrr, lc, wlc, lblc, lblcr, dh, sh",
+            "     # flags [ShPort]: lvs.cf has no scheduler flags",
+            "         # thresholds -x 10 -y 5: lvs.cf has none",
+        ] {
+            assert!(text.lines().any(|l| l == comment), "no {comment:?} in\n{text}");
+        }
+        // Services without a check get nanny's defaults, uncommented: the import gives them back.
+        assert!(!text.contains("check in the topology"), "{text}");
+        let back = imp(&text).topology;
+        let s = &back.directors[0].services;
+        assert_eq!(s.len(), 1, "only the fourth service is in the file");
+        assert_eq!((s[0].port, s[0].scheduler), (443, SchedulerKind::Sh));
+        assert!(s[0].real_servers.iter().all(|r| r.forwarding == Forwarding::DirectRouting));
+        assert_eq!(s[0].check.as_ref().unwrap().checker, Checker::Nanny, "lvsd runs nanny anyway");
+    }
+
+    #[test]
     fn piranhas_sample_layout_imports_with_notes_for_what_is_not_mapped() {
         let text = include_str!("../../tests/data/lvs-cf/sample-nat.cf");
         let r = imp(text);
