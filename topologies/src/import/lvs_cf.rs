@@ -519,25 +519,17 @@ impl Parser<'_> {
     }
 
     fn global(&mut self, l: &Line) -> Result<(), ImportError> {
-        let w = l.toks[0].text.clone();
-        let g = &mut Global::default();
-        std::mem::swap(g, &mut self.g);
-        let r = self.global_key(l, &w, g);
-        std::mem::swap(g, &mut self.g);
-        r
-    }
-
-    fn global_key(&mut self, l: &Line, w: &str, g: &mut Global) -> Result<(), ImportError> {
+        let w = l.toks[0].text.as_str();
         match w {
-            "primary" => g.primary = Some(self.ipv4(l.no, self.one(l)?)?),
-            "backup" => g.backup = Some((self.ipv4(l.no, self.one(l)?)?, l.no)),
-            "backup_active" => g.backup_active = self.boolean(l)?.then_some(l.no),
-            "heartbeat_port" => g.heartbeat_port = self.num(l, 1, 65535)? as u16,
-            "keepalive" => g.keepalive = (self.num(l, 1, 3600)?, l.no),
-            "deadtime" => g.deadtime = (self.num(l, 1, 3600)?, l.no),
+            "primary" => self.g.primary = Some(self.ipv4(l.no, self.one(l)?)?),
+            "backup" => self.g.backup = Some((self.ipv4(l.no, self.one(l)?)?, l.no)),
+            "backup_active" => self.g.backup_active = self.boolean(l)?.then_some(l.no),
+            "heartbeat_port" => self.g.heartbeat_port = self.num(l, 1, 65535)? as u16,
+            "keepalive" => self.g.keepalive = (self.num(l, 1, 3600)?, l.no),
+            "deadtime" => self.g.deadtime = (self.num(l, 1, 3600)?, l.no),
             "network" => {
                 let t = self.one(l)?;
-                g.network = match t.text.as_str() {
+                self.g.network = match t.text.as_str() {
                     "nat" => Forwarding::Masq,
                     "direct" => Forwarding::DirectRouting,
                     "tunnel" => Forwarding::Tunnel,
@@ -552,19 +544,23 @@ impl Parser<'_> {
             }
             "nat_router" => {
                 let vals = self.values(l, 2)?;
-                g.nat_router = Some((self.ipv4(l.no, &vals[0])?, vals[1].text.clone(), l.no));
+                self.g.nat_router = Some((self.ipv4(l.no, &vals[0])?, vals[1].text.clone(), l.no));
             }
             "nat_nmask" => {
                 self.ipv4(l.no, self.one(l)?)?;
             }
-            "syncdaemon" => g.syncdaemon = self.boolean(l)?.then_some(l.no),
-            "syncd_iface" => g.syncd_iface = Some(self.one(l)?.text.clone()),
-            "syncd_id" => g.syncd_id = self.num(l, 0, 255)? as u8,
-            "tcp_timeout" => g.timeouts[0] = Some(self.num(l, 0, i64::from(u32::MAX))?).filter(|&t| t != 0),
-            "tcpfin_timeout" => {
-                g.timeouts[1] = Some(self.num(l, 0, i64::from(u32::MAX))?).filter(|&t| t != 0)
+            "syncdaemon" => self.g.syncdaemon = self.boolean(l)?.then_some(l.no),
+            "syncd_iface" => self.g.syncd_iface = Some(self.one(l)?.text.clone()),
+            "syncd_id" => self.g.syncd_id = self.num(l, 0, 255)? as u8,
+            "tcp_timeout" => {
+                self.g.timeouts[0] = Some(self.num(l, 0, i64::from(u32::MAX))?).filter(|&t| t != 0)
             }
-            "udp_timeout" => g.timeouts[2] = Some(self.num(l, 0, i64::from(u32::MAX))?).filter(|&t| t != 0),
+            "tcpfin_timeout" => {
+                self.g.timeouts[1] = Some(self.num(l, 0, i64::from(u32::MAX))?).filter(|&t| t != 0)
+            }
+            "udp_timeout" => {
+                self.g.timeouts[2] = Some(self.num(l, 0, i64::from(u32::MAX))?).filter(|&t| t != 0)
+            }
             "service" => {
                 let t = self.one(l)?;
                 match t.text.as_str() {
