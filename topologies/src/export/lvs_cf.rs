@@ -71,14 +71,14 @@ pub fn lvs_cf(topo: &Topology, target: Target) -> Option<String> {
         }
     }
     out.push_str("serial_no = 1\n");
-    let _ = writeln!(out, "primary = {}", d.address);
+    addr_line(&mut out, "primary", d.address);
     out.push_str("service = lvs\n");
     if let Some(g) = &group {
         let Failover::Pulse { keepalive_s, deadtime_s, heartbeat_port } = g.ha.failover else {
             unreachable!("filtered above")
         };
         out.push_str("backup_active = 1\n");
-        let _ = writeln!(out, "backup = {}", topo.directors[g.members[1]].address);
+        addr_line(&mut out, "backup", topo.directors[g.members[1]].address);
         out.push_str("heartbeat = 1\n");
         let _ = writeln!(out, "heartbeat_port = {heartbeat_port}");
         let _ = writeln!(out, "keepalive = {}", keepalive_s.round());
@@ -106,6 +106,15 @@ pub fn lvs_cf(topo: &Topology, target: Target) -> Option<String> {
         virtual_server(&mut out, &topo, s, k, (ext, prefix, &vips));
     }
     Some(out)
+}
+
+/// `KEY = ADDRESS`, or a comment for an IPv6 address (piranha reads IPv4 only).
+fn addr_line(out: &mut String, key: &str, a: IpAddr) {
+    if a.is_ipv4() {
+        let _ = writeln!(out, "{key} = {a}");
+    } else {
+        let _ = writeln!(out, "# {key} {a} not written: piranha is IPv4 only");
+    }
 }
 
 /// `network`, and with NAT `nat_router` (the real servers' gateway, on the internal
@@ -139,7 +148,7 @@ fn network(out: &mut String, topo: &Topology, services: &[Service], int: &str, p
         .flat_map(|s| &s.real_servers)
         .filter_map(|rs| server(topo, &rs.server)?.gateway.as_deref())
         .find_map(|g| topo.directors.iter().find(|d| d.name == g));
-    if let Some(g) = gateway {
+    if let Some(g) = gateway.filter(|g| g.address.is_ipv4()) {
         let _ = writeln!(out, "nat_router = {} {int}:1", g.address);
         let _ = writeln!(out, "nat_nmask = {}", mask(prefix));
     }
@@ -211,6 +220,14 @@ fn virtual_server(
             let _ = writeln!(out, "{VS}# real server {:?}: no server of that name", rs.server);
             continue;
         };
+        if srv.address.is_ipv6() {
+            let _ = writeln!(
+                out,
+                "{VS}# real server {} ({}) not written: piranha is IPv4 only",
+                srv.name, srv.address
+            );
+            continue;
+        }
         let _ = writeln!(out, "{VS}server {} {{\n{RS}address = {}\n{RS}active = 1", srv.name, srv.address);
         let port = s.real_port(rs);
         if port != s.port {
