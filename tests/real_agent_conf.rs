@@ -57,6 +57,7 @@ fn feedbackd_agent_check_accepts_every_exported_agent_conf() {
             fwmark += usize::from(text.contains("\tfwmark = "));
         }
     }
+    eprintln!("real_agent_conf: {checked} agent confs checked, {fwmark} with a firewall-mark service");
     assert!(failures.is_empty(), "{} refused:\n{}", failures.len(), failures.join("\n"));
     assert!(checked >= 50, "only {checked} agent confs");
     assert!(fwmark >= 1, "no firewall-mark service among the {checked} agent confs");
