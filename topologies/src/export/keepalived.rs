@@ -12,7 +12,7 @@ use super::{
 };
 use lvs_ipvs::{Forwarding, Protocol, SchedFlag};
 
-use crate::{CheckKind, Director, Failover, Service, Side, Topology};
+use crate::{CheckKind, Director, Failover, Fallback, RealServer, Service, Side, Topology};
 
 /// `keepalived.conf` for the director(s): a `virtual_server` block per service
 /// (`delay_loop`, `lb_algo`, `lb_kind`, `persistence_timeout`, `protocol`, `sorry_server`)
@@ -20,10 +20,16 @@ use crate::{CheckKind, Director, Failover, Service, Side, Topology};
 ///
 /// `router_id` is the first director's name; IPVS timeouts go to `lvs_timeouts`. A real
 /// server whose forwarding differs from the service's first one gets its own `lvs_method`
-/// (keepalived 2.x). UDP real servers get no checker (keepalived then treats them as up).
-/// A service without a `check` gets keepalived's usual `delay_loop 6` and a 3 s
-/// `TCP_CHECK`; one with a check gets its interval, timeout, retries, `inhibit_on_failure`
-/// when quiescent, and a `TCP_CHECK` or `HTTP_GET` (`SSL_GET` on port 443).
+/// (keepalived 2.x). A firewall-mark service has no `protocol` (keepalived ignores it,
+/// with a warning). A service without a `check` gets no checker: keepalived then keeps
+/// every real server, as the simulation does. One with a check gets `delay_loop` (its
+/// interval), and per real server its timeout, retries, `inhibit_on_failure` when
+/// quiescent, and a `TCP_CHECK`, an `HTTP_GET` (`SSL_GET` on port 443, the expected
+/// string as `regex`) or for UDP a `UDP_CHECK` with `require_reply`.
+///
+/// Comments carry what keepalived.conf has no keyword for and the importer reads back:
+/// `! Director NAME (ADDRESS)` before each director's services, the topology's
+/// description, and the sysctls to run.
 ///
 /// With a fail-over group ([`crate::Ha`]) each director needs its own file
 /// ([`keepalived_for`]); this returns the primary's.
@@ -53,13 +59,31 @@ pub fn keepalived_for(topo: &Topology, director: &str, target: Target) -> Option
     Some(conf_for(&topo, d, target))
 }
 
+/// What every file assumes of keepalived, for the header.
+pub(super) fn assumed(target: Target) -> String {
+    format!(
+        "keepalived {} keywords (lvs_method per real_server, lvs_sync_daemon, lvs_timeouts, regex in \
+         HTTP_GET/SSL_GET, UDP_CHECK with require_reply)",
+        target.keepalived_version()
+    )
+}
+
+/// The header, the director the file is for, and the topology's description (each line
+/// a comment, so that the importer reads it back).
 fn header(topo: &Topology, director: Option<&str>, target: Target) -> String {
-    let mut out = target.header("!", "keepalived.conf", &[]);
+    let mut out = target.header("!", "keepalived.conf", &[&assumed(target)]);
     if let Some(d) = director {
         let _ = writeln!(out, "! for director {d}");
     }
     if !topo.description.is_empty() {
-        let _ = writeln!(out, "! {}", topo.description);
+        for line in topo.description.lines() {
+            out.push('!');
+            if !line.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
     }
     out
 }
@@ -283,8 +307,9 @@ fn virtual_server(out: &mut String, topo: &Topology, service: &Service) {
     }
     let check = service.check.as_ref().map(|c| (c, c.config()));
     let kind = service.real_servers.first().map_or(Forwarding::Masq, |rs| rs.forwarding);
-    let delay_loop = check.as_ref().map_or_else(|| "6".to_owned(), |(_, c)| secs(c.interval));
-    let _ = writeln!(out, "    delay_loop {delay_loop}");
+    if let Some((_, c)) = &check {
+        let _ = writeln!(out, "    delay_loop {}", secs(c.interval));
+    }
     let _ = writeln!(out, "    lb_algo {}", service.scheduler.name());
     let _ = writeln!(out, "    lb_kind {}", forwarding_name(kind));
     if let Some(p) = service.persistence_s {
@@ -301,67 +326,113 @@ fn virtual_server(out: &mut String, topo: &Topology, service: &Service) {
     for flag in &service.flags {
         let _ = writeln!(out, "    {}", flag.sched_flag().map_or("ops", SchedFlag::name));
     }
-    let _ = writeln!(out, "    protocol {}", service.protocol.name());
+    // keepalived ignores (and warns about) a protocol in a firewall-mark service: the
+    // packets' own protocol is the service's.
+    if service.fwmark.is_none() {
+        let _ = writeln!(out, "    protocol {}", service.protocol.name());
+    }
+    if check.is_none() {
+        out.push_str(
+            "    ! no health check, as simulated: keepalived keeps every real server; add a checker to \
+             each real_server to have it checked\n",
+        );
+    }
     if let Some(fb) = check.as_ref().and_then(|(c, _)| c.fallback.as_ref()) {
-        match server(topo, &fb.server) {
-            Some(s) => {
-                let port = match fb.forwarding {
-                    Forwarding::Masq => fb.port.unwrap_or(service.port),
-                    _ => service.port,
-                };
-                let _ = writeln!(out, "    sorry_server {} {port}", s.address);
-                if fb.forwarding != kind {
-                    let _ = writeln!(out, "    sorry_server_lvs_method {}", forwarding_name(fb.forwarding));
-                }
-            }
-            None => {
-                let _ = writeln!(out, "    ! fallback {:?}: no server of that name", fb.server);
-            }
-        }
+        sorry_server(out, topo, service, fb, kind);
     }
     for rs in &service.real_servers {
-        let Some(s) = server(topo, &rs.server) else {
-            let _ = writeln!(out, "\n    ! real server {:?}: no server of that name", rs.server);
-            continue;
-        };
-        let port = service.real_port(rs);
-        let _ = writeln!(out, "\n    real_server {} {port} {{", s.address);
-        let _ = writeln!(out, "        weight {}", rs.weight);
-        if rs.forwarding != kind {
-            let _ = writeln!(out, "        lvs_method {}", forwarding_name(rs.forwarding));
-        }
-        if rs.upper != 0 {
-            let _ = writeln!(out, "        uthreshold {}", rs.upper);
-        }
-        if rs.lower != 0 {
-            let _ = writeln!(out, "        lthreshold {}", rs.lower);
-        }
-        if check.as_ref().is_some_and(|(_, c)| c.on_failure == OnFailure::Quiesce) {
-            out.push_str("        inhibit_on_failure\n");
-        }
-        let check_port = if port != 0 { port } else { service.port };
-        if service.protocol == Protocol::Udp && service.fwmark.is_none() {
-            let _ = writeln!(out, "        ! UDP: no TCP_CHECK; add a MISC_CHECK to health-check it");
-        } else if check_port == 0 {
-            let _ = writeln!(out, "        ! no port to check: add a checker by hand");
-        } else {
-            match &check {
-                None => {
-                    let _ = writeln!(
-                        out,
-                        "        TCP_CHECK {{\n            connect_timeout 3\n            connect_port {check_port}\n        }}"
-                    );
-                }
-                Some((c, cfg)) => checker(out, &c.kind, cfg, check_port),
-            }
-        }
-        out.push_str("    }\n");
+        real_server(out, topo, service, rs, kind, check.as_ref().map(|(c, cfg)| (&c.kind, cfg)));
     }
     out.push_str("}\n");
 }
 
-/// A real server's `TCP_CHECK` or `HTTP_GET`/`SSL_GET` block.
-fn checker(out: &mut String, kind: &CheckKind, cfg: &HealthCheckConfig, port: u16) {
+/// `sorry_server` (and its method when it differs from `lb_kind`).
+fn sorry_server(out: &mut String, topo: &Topology, service: &Service, fb: &Fallback, kind: Forwarding) {
+    let Some(s) = server(topo, &fb.server) else {
+        let _ = writeln!(out, "    ! fallback {:?}: no server of that name", fb.server);
+        return;
+    };
+    let port = match fb.forwarding {
+        Forwarding::Masq => fb.port.unwrap_or(service.port),
+        _ => service.port,
+    };
+    let _ = writeln!(out, "    sorry_server {} {port}", s.address);
+    if fb.forwarding != kind {
+        let _ = writeln!(out, "    sorry_server_lvs_method {}", forwarding_name(fb.forwarding));
+    }
+}
+
+/// One `real_server` block with its checker.
+fn real_server(
+    out: &mut String,
+    topo: &Topology,
+    service: &Service,
+    rs: &RealServer,
+    kind: Forwarding,
+    check: Option<(&CheckKind, &HealthCheckConfig)>,
+) {
+    let Some(s) = server(topo, &rs.server) else {
+        let _ = writeln!(out, "\n    ! real server {:?}: no server of that name", rs.server);
+        return;
+    };
+    let port = service.real_port(rs);
+    let _ = writeln!(out, "\n    real_server {} {port} {{", s.address);
+    let _ = writeln!(out, "        weight {}", rs.weight);
+    if rs.forwarding != kind {
+        let _ = writeln!(out, "        lvs_method {}", forwarding_name(rs.forwarding));
+    }
+    if rs.upper != 0 {
+        let _ = writeln!(out, "        uthreshold {}", rs.upper);
+    }
+    if rs.lower != 0 {
+        let _ = writeln!(out, "        lthreshold {}", rs.lower);
+    }
+    if let Some((kind, cfg)) = check {
+        if cfg.on_failure == OnFailure::Quiesce {
+            out.push_str("        inhibit_on_failure\n");
+        }
+        let check_port = if port != 0 { port } else { service.port };
+        if check_port == 0 {
+            let _ = writeln!(out, "        {NO_PORT}");
+        } else if service.protocol == Protocol::Udp {
+            checker(out, Block::Udp, cfg, check_port);
+        } else {
+            let block = match (kind, cfg.kind) {
+                (CheckKind::Negotiate { request, receive, digest, .. }, SimKind::Negotiate { .. }) => {
+                    Block::Http {
+                        ssl: check_port == 443,
+                        request,
+                        receive: receive.as_deref(),
+                        digest: digest.as_deref(),
+                    }
+                }
+                _ => Block::Tcp,
+            };
+            checker(out, block, cfg, check_port);
+        }
+    }
+    out.push_str("    }\n");
+}
+
+/// The comment for a checked real server without a port to check (a firewall-mark
+/// service's port 0); the importer reads it back as "checked".
+pub(crate) const NO_PORT: &str = "! no port to check (port 0): add a checker with a connect_port by hand";
+
+/// A checker block as the simulated check does it.
+enum Block<'a> {
+    /// `TCP_CHECK`: a connection.
+    Tcp,
+    /// `UDP_CHECK` with `require_reply`: the simulated check of a UDP server succeeds when
+    /// the server answers (a crashed one answers nothing). Without `require_reply`
+    /// keepalived would call silence success and fail only on an ICMP error.
+    Udp,
+    /// `HTTP_GET` (`SSL_GET`): the page, its digest or status 200, `regex` for the
+    /// expected string (ldirectord's `receive` is a regular expression too).
+    Http { ssl: bool, request: &'a str, receive: Option<&'a str>, digest: Option<&'a str> },
+}
+
+/// A real server's checker block.
+fn checker(out: &mut String, block: Block<'_>, cfg: &HealthCheckConfig, port: u16) {
     // ldirectord retries at the next interval: keepalived's delay_before_retry says so.
     let delay = cfg.delay_before_retry.unwrap_or(cfg.interval);
     let common = format!(
@@ -370,31 +441,28 @@ fn checker(out: &mut String, kind: &CheckKind, cfg: &HealthCheckConfig, port: u1
         cfg.retries,
         secs(delay)
     );
-    match (kind, cfg.kind) {
-        (CheckKind::Negotiate { request, receive, digest, .. }, SimKind::Negotiate { .. }) => {
-            let block = if port == 443 { "SSL_GET" } else { "HTTP_GET" };
-            let path = if request.starts_with('/') { request.clone() } else { format!("/{request}") };
-            let _ = writeln!(out, "        {block} {{\n            url {{\n                path {path}");
+    match block {
+        Block::Http { ssl, request, receive, digest } => {
+            let name = if ssl { "SSL_GET" } else { "HTTP_GET" };
+            let path = if request.starts_with('/') { request.to_owned() } else { format!("/{request}") };
+            let _ = writeln!(out, "        {name} {{\n            url {{\n                path {path}");
             match digest {
                 Some(d) => {
                     let _ = writeln!(out, "                digest {}", d.to_ascii_lowercase());
                 }
                 None => out.push_str("                status_code 200\n"),
             }
-            out.push_str("            }\n");
             if let Some(r) = receive {
-                let _ = writeln!(
-                    out,
-                    "            ! receive {r:?}: keepalived compares a digest (genhash), not a string"
-                );
+                let _ = writeln!(out, "                regex \"{r}\"");
             }
-            out.push_str(&common);
-            out.push_str("        }\n");
+            out.push_str("            }\n");
         }
-        _ => {
-            out.push_str("        TCP_CHECK {\n");
-            out.push_str(&common);
-            out.push_str("        }\n");
-        }
+        Block::Tcp => out.push_str("        TCP_CHECK {\n"),
+        Block::Udp => out.push_str("        UDP_CHECK {\n"),
     }
+    out.push_str(&common);
+    if matches!(block, Block::Udp) {
+        out.push_str("            require_reply\n");
+    }
+    out.push_str("        }\n");
 }

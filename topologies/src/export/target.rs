@@ -44,6 +44,18 @@ impl Target {
         }
     }
 
+    /// keepalived's version on this system (Debian's package: bookworm 2.2.7, bullseye
+    /// 2.1.5), from the packages' changelogs: `lvs_method` per real server since 1.3.6,
+    /// `regex` in `HTTP_GET` since 2.0.7, `lvs_sync_daemon` in `global_defs` since 1.2.20
+    /// (keepalived's ChangeLog); `UDP_CHECK` is in 2.2.7's keepalived.conf(5). CI checks
+    /// the Debian 12 files with the real keepalived.
+    pub const fn keepalived_version(self) -> &'static str {
+        match self {
+            Target::Debian12 => "2.2.7",
+            Target::Debian11 => "2.1.5",
+        }
+    }
+
     /// The first lines of an exported file: `COMMENT FILE written by lvsim for SYSTEM
     /// (lvsim export --target NAME)`, then one `COMMENT assumes: ...` line per
     /// assumption the exporter made for this target.
