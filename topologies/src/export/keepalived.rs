@@ -416,7 +416,12 @@ fn real_server(
 
 /// The comment for a checked real server without a port to check (a firewall-mark
 /// service's port 0); the importer reads it back as "checked".
-pub(crate) const NO_PORT: &str = "! no port to check (port 0): add a checker with a connect_port by hand";
+const NO_PORT: &str = "! no port to check (port 0): add a checker with a connect_port by hand";
+
+/// [`NO_PORT`], for the importer.
+pub(crate) const fn no_port_comment() -> &'static str {
+    NO_PORT
+}
 
 /// A checker block as the simulated check does it.
 enum Block<'a> {

@@ -29,6 +29,7 @@ mod target;
 
 pub use heartbeat::{ha_cf, haresources};
 pub use keepalived::{keepalived, keepalived_for};
+pub(crate) use keepalived::no_port_comment as keepalived_no_port_comment;
 pub use ldirectord::ldirectord;
 pub use target::{Target, UnknownTarget};
 

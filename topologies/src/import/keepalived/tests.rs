@@ -1,0 +1,1 @@
+//! The keepalived import: unit tests.
