@@ -246,27 +246,48 @@ fn vrrp_instances(
             }
             out.push_str("    }\n");
         }
-        if let Some(p) = pass {
-            let _ =
-                writeln!(out, "    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}");
-        }
         let only = v.interfaces.len() == 1;
-        let mut addrs: Vec<String> = Vec::new();
+        let mut addrs: Vec<(IpAddr, String)> = Vec::new();
         if side == Side::External || only {
             for vip in service_vips(&director.services) {
-                addrs.push(format!("{} dev {}", prefixed(vip, g.ha.vip_prefix), g.ha.external_interface));
+                addrs.push((
+                    vip,
+                    format!("{} dev {}", prefixed(vip, g.ha.vip_prefix), g.ha.external_interface),
+                ));
             }
         }
         if let Some(gw) = nat_gateway
             && (side == Side::Internal || only)
         {
-            addrs.push(format!("{} dev {}", prefixed(gw, g.ha.vip_prefix), g.ha.internal_interface));
+            addrs.push((gw, format!("{} dev {}", prefixed(gw, g.ha.vip_prefix), g.ha.internal_interface)));
         }
-        if addrs.is_empty() {
+        // An instance is of one address family, that of its first address; keepalived
+        // refuses the others in virtual_ipaddress, but moves them as
+        // virtual_ipaddress_excluded. Over IPv6 VRRP is version 3, which has no
+        // authentication.
+        let v6 = addrs.first().is_some_and(|(a, _)| a.is_ipv6());
+        match pass {
+            Some(p) if v6 => {
+                let _ = writeln!(out, "    {V6_NO_AUTH}{p}");
+            }
+            Some(p) => {
+                let _ = writeln!(
+                    out,
+                    "    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}"
+                );
+            }
+            None => {}
+        }
+        let (same, other): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|(a, _)| a.is_ipv6() == v6);
+        if same.is_empty() {
             out.push_str("    ! no address moves on this side; the instance tracks the interface\n");
-        } else {
-            out.push_str("    virtual_ipaddress {\n");
-            for a in addrs {
+        }
+        for (block, list) in [("virtual_ipaddress", same), ("virtual_ipaddress_excluded", other)] {
+            if list.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "    {block} {{");
+            for (_, a) in list {
                 let _ = writeln!(out, "        {a}");
             }
             out.push_str("    }\n");
@@ -282,6 +303,11 @@ fn vrrp_instances(
         );
     }
 }
+
+/// The comment that replaces `authentication` in an IPv6 instance, followed by the
+/// password (the importer reads it back).
+pub(crate) const V6_NO_AUTH: &str =
+    "! VRRP over IPv6 is version 3, which has no authentication; not written: auth_pass ";
 
 /// `ADDR/PREFIX` (IPv6: /64).
 pub(super) fn prefixed(a: IpAddr, v4_prefix: u8) -> String {
@@ -416,12 +442,7 @@ fn real_server(
 
 /// The comment for a checked real server without a port to check (a firewall-mark
 /// service's port 0); the importer reads it back as "checked".
-const NO_PORT: &str = "! no port to check (port 0): add a checker with a connect_port by hand";
-
-/// [`NO_PORT`], for the importer.
-pub(crate) const fn no_port_comment() -> &'static str {
-    NO_PORT
-}
+pub(crate) const NO_PORT: &str = "! no port to check (port 0): add a checker with a connect_port by hand";
 
 /// A checker block as the simulated check does it.
 enum Block<'a> {

@@ -29,7 +29,10 @@ mod target;
 
 pub use heartbeat::{ha_cf, haresources};
 pub use keepalived::{keepalived, keepalived_for};
-pub(crate) use keepalived::no_port_comment as keepalived_no_port_comment;
+/// lvsim's comments in keepalived.conf that its importer reads back.
+pub(crate) mod keepalived_comments {
+    pub(crate) use super::keepalived::{NO_PORT, V6_NO_AUTH};
+}
 pub use ldirectord::ldirectord;
 pub use target::{Target, UnknownTarget};
 

@@ -194,7 +194,7 @@ fn read_file(src: &Source, st: &mut State) -> Result<FileFacts, ImportError> {
                     st.directors[d].director.services.push(s);
                 }
             }
-            "vrrp_instance" => facts.instances.push(vrrp::instance(&mut cx, n)?),
+            "vrrp_instance" => facts.instances.push(vrrp::instance(&mut cx, n, &parsed.comments)?),
             "vrrp_sync_group" => {}
             "include" => {
                 let what = n.args.first().map_or("", |w| w.text.as_str());
@@ -253,7 +253,11 @@ fn lvs_timeouts(cx: &mut Cx<'_>, s: &Node, t: &mut Timeouts) -> Result<(), Impor
             "tcp" => t.tcp_s = Some(v),
             "tcpfin" => t.tcpfin_s = Some(v),
             "udp" => t.udp_s = Some(v),
-            _ => return Err(cx.err(which, format!("{:?}: lvs_timeouts takes tcp, tcpfin and udp", which.text))),
+            _ => {
+                return Err(
+                    cx.err(which, format!("{:?}: lvs_timeouts takes tcp, tcpfin and udp", which.text))
+                );
+            }
         }
     }
     Ok(())
@@ -268,7 +272,9 @@ fn description(comments: &[Comment]) -> String {
         .take_while(|(k, c)| c.line == k + 1)
         .map(|(_, c)| c.text.as_str())
         .filter(|t| {
-            !(t.starts_with("keepalived.conf written by") || t.starts_with("assumes: ") || t.starts_with("for director "))
+            !(t.starts_with("keepalived.conf written by")
+                || t.starts_with("assumes: ")
+                || t.starts_with("for director "))
         })
         .collect();
     lines.join("\n")

@@ -110,7 +110,12 @@ fn tokens(path: &str, text: &str, comments: &mut Vec<Comment>) -> Result<Vec<Tok
                 }
                 '"' => {
                     let Some(len) = chars[c + 1..].iter().position(|&q| q == '"') else {
-                        return Err(ImportError::at(path, line, col, "a quoted string is not closed on its line"));
+                        return Err(ImportError::at(
+                            path,
+                            line,
+                            col,
+                            "a quoted string is not closed on its line",
+                        ));
                     };
                     let s: String = chars[c + 1..c + 1 + len].iter().collect();
                     out.push(Token { tok: Tok::Word(s), line, col, first });

@@ -14,7 +14,7 @@ use lvs_ipvs::{Forwarding, Protocol, SchedFlag, SchedulerKind};
 
 use super::parse::{Comment, Node, Word};
 use super::{Cx, with_defaults};
-use crate::export::keepalived_no_port_comment;
+use crate::export::keepalived_comments::NO_PORT;
 use crate::{CheckKind, Checker, Fallback, Flag, HealthCheck, RealServer, Server, Service};
 
 use super::super::ImportError;
@@ -57,7 +57,10 @@ pub(super) fn virtual_server(
     let first = cx.arg(n, 0, "an address and a port, `fwmark MARK` or `group NAME`")?;
     match first.text.as_str() {
         "group" => {
-            cx.note(n.key.line, "virtual_server group: lvsim imports no virtual_server_group; write its services out");
+            cx.note(
+                n.key.line,
+                "virtual_server group: lvsim imports no virtual_server_group; write its services out",
+            );
             return Ok(None);
         }
         "fwmark" => svc.fwmark = Some(cx.num(cx.arg(n, 1, "a mark")?, "a firewall mark", 1u32, u32::MAX)?),
@@ -84,7 +87,8 @@ pub(super) fn virtual_server(
             "lb_kind" | "lvs_method" => kind = Some(method(cx, cx.arg(s, 0, "NAT, DR or TUN")?)?),
             "persistence_timeout" => {
                 let w = cx.arg(s, 0, "seconds")?;
-                svc.persistence_s = Some(f64::from(cx.num(w, "a persistence timeout [s]", 1u32, i32::MAX as u32)?));
+                svc.persistence_s =
+                    Some(f64::from(cx.num(w, "a persistence timeout [s]", 1u32, i32::MAX as u32)?));
             }
             "persistence_granularity" => svc.netmask = Some(granularity(cx, cx.arg(s, 0, "a netmask")?)?),
             "protocol" => {
@@ -123,11 +127,15 @@ pub(super) fn virtual_server(
         (_, Some(_)) if udp_checked => Protocol::Udp,
         (_, Some(_)) => Protocol::Tcp,
         (None, None) => {
-            cx.note(n.key.line, "virtual_server without protocol: taken as TCP (keepalived's own default is UDP)");
+            cx.note(
+                n.key.line,
+                "virtual_server without protocol: taken as TCP (keepalived's own default is UDP)",
+            );
             Protocol::Tcp
         }
     };
-    let checked = reals.iter().any(|r| r.probe.is_some() || r.no_port) || (reals.is_empty() && delay_loop.is_some());
+    let checked =
+        reals.iter().any(|r| r.probe.is_some() || r.no_port) || (reals.is_empty() && delay_loop.is_some());
     let mut check = checked.then(|| health_check(cx, &reals, delay_loop));
     match (sorry, check.as_mut()) {
         (Some((addr, port, _)), Some(c)) => {
@@ -135,7 +143,9 @@ pub(super) fn virtual_server(
             let port = (port != svc.port).then_some(port);
             c.fallback = Some(Fallback { server: server_named(servers, addr), port, forwarding });
         }
-        (Some((_, _, line)), None) => cx.note(line, "sorry_server without a checker: keepalived never uses it"),
+        (Some((_, _, line)), None) => {
+            cx.note(line, "sorry_server without a checker: keepalived never uses it")
+        }
         (None, _) => {}
     }
     for r in reals {
@@ -150,7 +160,15 @@ pub(super) fn virtual_server(
             tunnel: None,
         };
         if svc.fwmark.is_none() && forwarding != Forwarding::Masq && r.port != svc.port {
-            cx.note(r.line, format!("a {} real server takes the service's port {}, not {}", forwarding_word(forwarding), svc.port, r.port));
+            cx.note(
+                r.line,
+                format!(
+                    "a {} real server takes the service's port {}, not {}",
+                    forwarding_word(forwarding),
+                    svc.port,
+                    r.port
+                ),
+            );
         }
         svc.real_servers.push(rs);
     }
@@ -207,15 +225,19 @@ fn timing(cx: &mut Cx<'_>, s: &Node, p: &mut Probe) -> Result<(), ImportError> {
 }
 
 /// One `real_server`.
-fn real_server(cx: &mut Cx<'_>, n: &Node, comments: &[Comment], defaults: &Probe) -> Result<Real, ImportError> {
+fn real_server(
+    cx: &mut Cx<'_>,
+    n: &Node,
+    comments: &[Comment],
+    defaults: &Probe,
+) -> Result<Real, ImportError> {
     let addr = cx.addr(cx.arg(n, 0, "an address")?)?;
     let port = match n.args.get(1) {
         Some(w) => cx.num(w, "a port", 0u16, u16::MAX)?,
         None => 0,
     };
-    let no_port_text = keepalived_no_port_comment().trim_start_matches("! ");
-    let no_port =
-        comments.iter().any(|c| c.line > n.key.line && c.line < n.end && c.text == no_port_text);
+    let no_port_text = NO_PORT.trim_start_matches("! ");
+    let no_port = comments.iter().any(|c| c.line > n.key.line && c.line < n.end && c.text == no_port_text);
     let mut r = Real {
         addr,
         port,
@@ -237,20 +259,34 @@ fn real_server(cx: &mut Cx<'_>, n: &Node, comments: &[Comment], defaults: &Probe
                     cx.note(s.key.line, "lvs_method's tunnel options: not imported (ipip assumed)");
                 }
             }
-            "uthreshold" => r.upper = cx.num(cx.arg(s, 0, "a number")?, "a connection threshold", 0u32, i32::MAX as u32)?,
-            "lthreshold" => r.lower = cx.num(cx.arg(s, 0, "a number")?, "a connection threshold", 0u32, i32::MAX as u32)?,
-            "inhibit_on_failure" => r.inhibit = s.args.first().is_none_or(|w| w.text != "false" && w.text != "off"),
+            "uthreshold" => {
+                r.upper =
+                    cx.num(cx.arg(s, 0, "a number")?, "a connection threshold", 0u32, i32::MAX as u32)?
+            }
+            "lthreshold" => {
+                r.lower =
+                    cx.num(cx.arg(s, 0, "a number")?, "a connection threshold", 0u32, i32::MAX as u32)?
+            }
+            "inhibit_on_failure" => {
+                r.inhibit = s.args.first().is_none_or(|w| w.text != "false" && w.text != "off")
+            }
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" => {
                 let p = checker(cx, s, defaults)?;
                 if r.probe.is_some() {
-                    cx.note(s.key.line, "a second checker: lvsim's check is one per service, this one is ignored");
+                    cx.note(
+                        s.key.line,
+                        "a second checker: lvsim's check is one per service, this one is ignored",
+                    );
                 } else {
                     r.probe = Some((p, s.key.line));
                 }
             }
             "MISC_CHECK" | "SMTP_CHECK" | "DNS_CHECK" | "PING_CHECK" | "BFD_CHECK" | "FILE_CHECK" => cx.note(
                 s.key.line,
-                format!("{}: lvsim simulates TCP_CHECK, UDP_CHECK and HTTP_GET/SSL_GET checks only, not this one", s.key.text),
+                format!(
+                    "{}: lvsim simulates TCP_CHECK, UDP_CHECK and HTTP_GET/SSL_GET checks only, not this one",
+                    s.key.text
+                ),
             ),
             _ => cx.ignored(s, "real_server: "),
         }
@@ -325,12 +361,18 @@ fn health_check(cx: &mut Cx<'_>, reals: &[Real], delay_loop: Option<f64>) -> Hea
         if let (Some((p, line)), Some((q, _))) = (&r.probe, probe)
             && p != q
         {
-            cx.note(*line, "this checker differs from the first real server's: lvsim's check is one per service");
+            cx.note(
+                *line,
+                "this checker differs from the first real server's: lvsim's check is one per service",
+            );
         }
     }
     let quiescent = reals.first().is_some_and(|r| r.inhibit);
     if reals.iter().any(|r| r.inhibit != quiescent) {
-        cx.note(reals[0].line, "inhibit_on_failure on some real servers only: the first one's is the service's");
+        cx.note(
+            reals[0].line,
+            "inhibit_on_failure on some real servers only: the first one's is the service's",
+        );
     }
     let p = probe.map(|(p, _)| p.clone()).unwrap_or_default();
     let kind = match &p.http {

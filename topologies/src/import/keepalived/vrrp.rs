@@ -9,8 +9,9 @@
 
 use std::net::IpAddr;
 
-use super::parse::{Node, Word};
+use super::parse::{Comment, Node, Word};
 use super::{Cx, FileFacts, State, with_defaults};
+use crate::export::keepalived_comments::V6_NO_AUTH;
 use crate::{Failover, Ha, Side, SyncDaemon, SyncMode};
 
 use super::super::ImportError;
@@ -58,8 +59,11 @@ pub(super) fn sync_daemon(cx: &mut Cx<'_>, n: &Node) -> Result<SyncDaemonLine, I
 }
 
 /// One `vrrp_instance`.
-pub(super) fn instance(cx: &mut Cx<'_>, n: &Node) -> Result<Instance, ImportError> {
+pub(super) fn instance(cx: &mut Cx<'_>, n: &Node, comments: &[Comment]) -> Result<Instance, ImportError> {
     let mut i = Instance { line: n.key.line, ..Instance::default() };
+    let no_auth = V6_NO_AUTH.trim_start_matches("! ");
+    let inside = comments.iter().filter(|c| c.line > n.key.line && c.line < n.end);
+    i.auth_pass = inside.filter_map(|c| c.text.strip_prefix(no_auth)).map(str::to_owned).next();
     for s in n.block.as_deref().unwrap_or_default() {
         match s.key.text.as_str() {
             "state" => i.master = cx.arg(s, 0, "MASTER or BACKUP")?.text == "MASTER",
@@ -70,7 +74,10 @@ pub(super) fn instance(cx: &mut Cx<'_>, n: &Node) -> Result<Instance, ImportErro
             "priority" => {
                 let p = cx.num(cx.arg(s, 0, "a number")?, "a VRRP priority", 1u8, 255)?;
                 if p == 255 {
-                    cx.note(s.key.line, "priority 255 (the address owner): taken as 254, the highest a backup has");
+                    cx.note(
+                        s.key.line,
+                        "priority 255 (the address owner): taken as 254, the highest a backup has",
+                    );
                 }
                 i.priority = Some(p.min(254));
             }
@@ -78,7 +85,7 @@ pub(super) fn instance(cx: &mut Cx<'_>, n: &Node) -> Result<Instance, ImportErro
             "nopreempt" => i.nopreempt = true,
             "preempt_delay" => i.preempt_delay_s = Some(cx.secs(cx.arg(s, 0, "seconds")?, true)?),
             "authentication" => i.auth_pass = auth(cx, s)?,
-            "virtual_ipaddress" => {
+            "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
                 for a in s.block.as_deref().unwrap_or_default() {
                     i.addrs.push(vip(cx, a)?);
                 }
@@ -98,7 +105,10 @@ fn auth(cx: &mut Cx<'_>, n: &Node) -> Result<Option<String>, ImportError> {
     for s in n.block.as_deref().unwrap_or_default() {
         match s.key.text.as_str() {
             "auth_type" if cx.arg(s, 0, "PASS or AH")?.text != "PASS" => {
-                cx.note(s.key.line, "auth_type AH: lvsim writes PASS only; the simulated VRRP does not authenticate");
+                cx.note(
+                    s.key.line,
+                    "auth_type AH: lvsim writes PASS only; the simulated VRRP does not authenticate",
+                );
             }
             "auth_type" => {}
             "auth_pass" => {
@@ -194,18 +204,14 @@ fn sides(ha: &mut Ha, inst: &[Instance], vips: &[IpAddr]) -> Vec<Side> {
     let mut out = Vec::with_capacity(inst.len());
     for (k, i) in inst.iter().enumerate() {
         let iface = i.interface.clone().unwrap_or_default();
-        let side = if ext.as_ref() == Some(&iface) {
-            Side::External
-        } else if int.as_ref() == Some(&iface) {
-            Side::Internal
-        } else if k > 0 && out.first() == Some(&Side::External) {
-            Side::Internal
-        } else if k > 0 {
-            Side::External
-        } else if int.is_some() && inst.len() == 1 && ext.is_none() {
-            Side::Internal
-        } else {
-            Side::External
+        // By the addresses it holds, else by the other instance's side.
+        let side = match (&ext, &int) {
+            (Some(e), _) if *e == iface => Side::External,
+            (_, Some(n)) if *n == iface => Side::Internal,
+            (Some(_), _) => Side::Internal,
+            (None, Some(_)) => Side::External,
+            (None, None) if k > 0 && out.first() == Some(&Side::External) => Side::Internal,
+            (None, None) => Side::External,
         };
         match side {
             Side::External if ext.is_none() => ext = Some(iface),

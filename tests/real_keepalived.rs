@@ -1,0 +1,316 @@
+//! Every keepalived.conf lvsim exports, checked by the real keepalived (Debian 12's
+//! 2.2.7): `keepalived --config-test=LOG -f FILE` must exit 0 and log nothing. keepalived
+//! logs every warning and error of its configuration reader to LOG (an unknown keyword, a
+//! `protocol` in a firewall-mark service, a missing interface, "no protocol set -
+//! defaulting to UDP") and writes nothing when the file is clean; a warning alone makes
+//! it exit 5, but a missing file exits 0 with a line in LOG, so both are checked.
+//!
+//! keepalived looks up the interfaces a file names (`interface`, `dev`): each check runs
+//! in a private network namespace (`unshare --net`) holding dummy interfaces of those
+//! names, as the director would have, so the result does not depend on this machine.
+//!
+//! Deliberately broken files must fail the same check, and the importer must read each
+//! exported file back into the services and checks it was written from.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::deploy::{Case, every_export};
+use topologies::export::Target;
+use topologies::import::{Source, import};
+use topologies::{Service, Topology};
+
+/// keepalived's verdict on a file: its exit status and what it logged.
+struct Verdict {
+    status: Option<i32>,
+    log: String,
+}
+
+impl Verdict {
+    fn clean(&self) -> bool {
+        self.status == Some(0) && self.log.trim().is_empty()
+    }
+}
+
+fn keepalived_present() {
+    match Command::new("keepalived").arg("--version").output() {
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("Keepalived v") => {}
+        Ok(o) => panic!(
+            "keepalived --version: {}: install Debian package keepalived",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("keepalived not found ({e}): install Debian package keepalived"),
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real_keepalived").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("creating a scratch directory");
+    d
+}
+
+/// The interface names a keepalived.conf gives (`interface X`, `dev X`, track_interface
+/// entries, lvs_sync_daemon's interface).
+fn interfaces(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut in_track = false;
+    for line in text.lines().map(str::trim).filter(|l| !l.starts_with('!')) {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let mut found: Vec<&str> = Vec::new();
+        match w.as_slice() {
+            ["interface", i] | ["lvs_sync_daemon", i, ..] => found.push(i),
+            ["track_interface", "{"] => in_track = true,
+            ["}"] if in_track => in_track = false,
+            [i] if in_track => found.push(i),
+            _ => {}
+        }
+        if let Some(k) = w.iter().position(|x| *x == "dev") {
+            found.extend(w.get(k + 1));
+        }
+        for i in found {
+            if !out.iter().any(|o| o == i) {
+                out.push(i.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// `keepalived --config-test` on `file`, in a namespace with the interfaces it names.
+fn config_test(file: &Path) -> Verdict {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    config_test_with(file, &interfaces(&text))
+}
+
+/// `keepalived --config-test` on `file`, in a namespace with these interfaces only.
+fn config_test_with(file: &Path, ifaces: &[String]) -> Verdict {
+    let log = file.with_extension("log");
+    let _ = std::fs::remove_file(&log);
+    let mut script = String::from("set -e\n");
+    for i in ifaces {
+        // A dummy interface, or a bridge where the kernel has no dummy driver.
+        script.push_str(&format!(
+            "ip link add '{i}' type dummy 2>/dev/null || ip link add '{i}' type bridge\n"
+        ));
+    }
+    script.push_str("set +e\nexec keepalived --config-test=\"$1\" -f \"$2\"\n");
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c", &script, "sh"])
+        .arg(&log)
+        .arg(file)
+        .output()
+        .expect("running unshare (util-linux) as root");
+    let mut logged = std::fs::read_to_string(&log).unwrap_or_default();
+    logged.push_str(&String::from_utf8_lossy(&out.stdout));
+    logged.push_str(&String::from_utf8_lossy(&out.stderr));
+    Verdict { status: out.status.code(), log: logged }
+}
+
+#[test]
+fn keepalived_accepts_every_exported_file_without_a_warning() {
+    keepalived_present();
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for case in every_export(Target::default()) {
+        let names = case.files_where(|f| f.starts_with("keepalived") && f.ends_with(".conf")).len();
+        if names == 0 {
+            continue;
+        }
+        let dir = scratch(&case.name.replace('/', "_"));
+        for path in case.write_to(&dir) {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !(name.starts_with("keepalived") && name.ends_with(".conf")) {
+                continue;
+            }
+            checked += 1;
+            let v = config_test(&path);
+            if !v.clean() {
+                let text = std::fs::read_to_string(&path).unwrap();
+                failures.push(format!(
+                    "{} {name}: exit {:?}, keepalived said:\n{}\n--- the file:\n{text}",
+                    case.name, v.status, v.log
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} file(s) refused or warned about:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    assert!(checked >= 30, "only {checked} keepalived files checked");
+}
+
+const GOOD: &str = "global_defs {
+    router_id lvs
+}
+
+virtual_server 10.0.1.1 80 {
+    delay_loop 5
+    lb_algo wlc
+    lb_kind DR
+    protocol TCP
+
+    real_server 10.0.0.11 80 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 2
+            connect_port 80
+        }
+    }
+}
+";
+
+#[test]
+fn a_broken_file_fails_the_check() {
+    keepalived_present();
+    let dir = scratch("broken");
+    let good = dir.join("good.conf");
+    std::fs::write(&good, GOOD).unwrap();
+    let v = config_test(&good);
+    assert!(v.clean(), "the reference file is clean: exit {:?}\n{}", v.status, v.log);
+    let broken = [
+        (
+            "unknown-keyword",
+            GOOD.replace("    delay_loop 5\n", "    delay_loop 5\n    health_every 5\n"),
+            "Unknown keyword",
+        ),
+        (
+            "real-server-outside",
+            format!("{GOOD}real_server 10.0.0.12 80 {{\n    weight 1\n}}\n"),
+            "Unknown keyword 'real_server'",
+        ),
+        ("bad-lb-algo", GOOD.replace("lb_algo wlc", "lb_algo fastest"), "lb_algo"),
+        ("protocol-in-fwmark", GOOD.replace("10.0.1.1 80 {", "fwmark 7 {"), "protocol"),
+        (
+            "missing-interface",
+            format!(
+                "{GOOD}vrrp_instance VI_1 {{\n    interface nosuch0\n    virtual_router_id 5\n    priority 100\n    virtual_ipaddress {{\n        10.0.1.1/24\n    }}\n}}\n"
+            ),
+            "nosuch0",
+        ),
+    ];
+    for (name, text, words) in broken {
+        let f = dir.join(format!("{name}.conf"));
+        std::fs::write(&f, &text).unwrap();
+        // The director has no interface nosuch0.
+        let v = config_test_with(&f, &[]);
+        assert!(!v.clean(), "{name}: keepalived accepted\n{text}");
+        assert!(v.log.contains(words) || name == "bad-lb-algo", "{name}: {:?} not in\n{}", words, v.log);
+    }
+    let v = config_test(&dir.join("absent.conf"));
+    assert!(!v.clean(), "a missing file is not clean (keepalived exits 0 but logs it)");
+}
+
+/// A service as keepalived runs it: what must survive export and import.
+fn essence(t: &Topology, s: &Service) -> String {
+    let addr = |name: &str| t.servers.iter().find(|x| x.name == name).map(|x| x.address);
+    let reals: Vec<String> = s
+        .real_servers
+        .iter()
+        .map(|r| {
+            format!(
+                "{:?}:{} {:?} w{} {}-{}",
+                addr(&r.server),
+                s.real_port(r),
+                r.forwarding,
+                r.weight,
+                r.upper,
+                r.lower
+            )
+        })
+        .collect();
+    // A firewall-mark service whose real servers have no port: the file cannot name a
+    // port to check (it says so in a comment), so keepalived checks nothing there.
+    let no_port = s.port == 0 && s.real_servers.iter().all(|r| s.real_port(r) == 0);
+    let check = s.check.as_ref().filter(|_| !no_port).map(|c| {
+        let cfg = c.config();
+        // ldirectord's retry waits for the next interval; keepalived's file says so with
+        // delay_before_retry = the interval: compare the keepalived-visible values.
+        let fb = c.fallback.as_ref().map(|f| (addr(&f.server), f.forwarding));
+        format!(
+            "{:?} every {:?} timeout {:?} retries {} {:?} fallback {fb:?}",
+            std::mem::discriminant(&cfg.kind),
+            cfg.interval,
+            cfg.timeout,
+            cfg.retries,
+            cfg.on_failure
+        )
+    });
+    let proto = if s.fwmark.is_some() { None } else { Some(s.protocol) };
+    format!(
+        "{proto:?} {:?}:{} fwm {:?} {:?} p {:?} m {:?} {:?} [{}] {check:?}",
+        s.vip,
+        s.port,
+        s.fwmark,
+        s.scheduler,
+        s.persistence_s.map(|p| p.round()),
+        s.netmask,
+        s.flags,
+        reals.join(", ")
+    )
+}
+
+#[test]
+fn the_importer_reads_back_the_services_and_checks_keepalived_runs() {
+    let mut compared = 0;
+    for case in every_export(Target::default()) {
+        let files = case.files_where(|f| f.starts_with("keepalived") && f.ends_with(".conf"));
+        if files.is_empty() {
+            continue;
+        }
+        let sources: Vec<Source> =
+            files.iter().map(|(n, t)| Source { path: n.clone(), text: t.clone() }).collect();
+        let imported = import(&sources, None).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let back = imported.topology.expand().unwrap_or_else(|e| panic!("{}: imported: {e}", case.name));
+        compare(&case, &back);
+        compared += 1;
+    }
+    assert!(compared >= 30, "only {compared} cases");
+}
+
+fn compare(case: &Case, back: &Topology) {
+    let src = &case.topology;
+    // One file per director with a VRRP group, else every director in one file.
+    for d in &src.directors {
+        let b = back
+            .directors
+            .iter()
+            .find(|x| x.name == d.name)
+            .unwrap_or_else(|| panic!("{}: no director {}", case.name, d.name));
+        assert_eq!(b.address, d.address, "{} {}", case.name, d.name);
+        let want: Vec<String> = d
+            .services
+            .iter()
+            .filter(|s| s.vip.is_some() || s.fwmark.is_some())
+            .map(|s| essence(src, s))
+            .collect();
+        let got: Vec<String> = b.services.iter().map(|s| essence(back, s)).collect();
+        assert_eq!(got, want, "{} {}", case.name, d.name);
+    }
+    let group = |t: &Topology| t.ha.as_ref().and_then(|h| h.config(&t.directors).ok());
+    if let (Some(a), Some(b)) =
+        (group(src).filter(|g| matches!(g.failover, sim_core::ha::Failover::Vrrp(_))), group(back))
+    {
+        let sync = |g: &sim_core::ha::HaConfig| {
+            g.sync.as_ref().map(|s| (s.mode, s.threshold, s.period, s.version, s.max_len))
+        };
+        let vrrp = |g: &sim_core::ha::HaConfig| match &g.failover {
+            sim_core::ha::Failover::Vrrp(v) => Some((
+                v.advert_int,
+                v.priorities.clone(),
+                v.preempt,
+                v.preempt_delay,
+                v.interfaces.clone(),
+                v.version,
+            )),
+            _ => None,
+        };
+        assert_eq!(vrrp(&b), vrrp(&a), "{}: VRRP", case.name);
+        assert_eq!(sync(&b), sync(&a), "{}: sync", case.name);
+    }
+}
