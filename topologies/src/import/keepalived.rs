@@ -44,6 +44,11 @@ pub(super) fn import(sources: &[&Source]) -> Result<Imported, ImportError> {
         ha,
     };
     set_gateways(&mut topology);
+    // What lvsim cannot run is an error here rather than in the scenario that holds it.
+    if let Err(e) = topology.expand() {
+        let path = sources.first().map_or("", |s| s.path.as_str());
+        return Err(ImportError::file(path, format!("the files make no valid topology: {e}")));
+    }
     Ok(Imported { topology, notes: st.notes })
 }
 

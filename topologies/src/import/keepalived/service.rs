@@ -110,7 +110,17 @@ pub(super) fn virtual_server(
             "connect_timeout" | "retry" | "nb_get_retry" | "delay_before_retry" => {
                 timing(cx, s, &mut defaults)?;
             }
-            "real_server" => reals.push(real_server(cx, s, comments, &defaults)?),
+            "real_server" => {
+                let r = real_server(cx, s, comments, &defaults)?;
+                if reals.iter().any(|x: &Real| x.addr == r.addr) {
+                    cx.note(
+                        s.key.line,
+                        format!("real server {} listed twice in this service: the second is ignored", r.addr),
+                    );
+                } else {
+                    reals.push(r);
+                }
+            }
             k if SchedFlag::from_name(k).is_some() => {
                 svc.flags.push(Flag::from_sched_flag(SchedFlag::from_name(k).expect("just found")));
             }
@@ -137,6 +147,13 @@ pub(super) fn virtual_server(
     let checked =
         reals.iter().any(|r| r.probe.is_some() || r.no_port) || (reals.is_empty() && delay_loop.is_some());
     let mut check = checked.then(|| health_check(cx, &reals, delay_loop));
+    if let Some(e) = check.as_ref().and_then(|c| c.check("check").err()) {
+        cx.note(
+            n.key.line,
+            format!("the checker cannot be simulated ({}): imported without a check", e.message),
+        );
+        check = None;
+    }
     match (sorry, check.as_mut()) {
         (Some((addr, port, _)), Some(c)) => {
             let forwarding = sorry_method.unwrap_or(kind);
@@ -378,10 +395,11 @@ fn health_check(cx: &mut Cx<'_>, reals: &[Real], delay_loop: Option<f64>) -> Hea
     let kind = match &p.http {
         None => CheckKind::Connect,
         Some((path, digest, regex)) => {
-            let mut k: CheckKind = with_defaults(&format!("Negotiate(request: {path:?})"));
-            if let CheckKind::Negotiate { receive, digest: d, .. } = &mut k {
-                *receive = regex.clone();
-                *d = digest.clone();
+            let mut k: CheckKind = with_defaults("Negotiate()");
+            if let CheckKind::Negotiate { request, receive, digest: d, .. } = &mut k {
+                request.clone_from(path);
+                receive.clone_from(regex);
+                d.clone_from(digest);
             }
             k
         }

@@ -311,3 +311,113 @@ fn hostile_files_are_refused_quickly_and_without_overflowing_the_stack() {
     let s = &import(&[("odd.conf", odd)]).unwrap().topology.directors[0].services[0];
     assert_eq!((s.scheduler, s.protocol), (SchedulerKind::Rr, Protocol::Tcp));
 }
+
+/// A small deterministic generator (xorshift64*), so that a failure names its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// One careless edit of a file's lines.
+fn mutate(text: &str, rng: &mut Rng) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    if lines.is_empty() {
+        return "}".to_owned();
+    }
+    let k = rng.below(lines.len());
+    const WORDS: [&str; 12] = [
+        "{",
+        "}",
+        "\"",
+        "-1",
+        "99999999999999999999",
+        "1e309",
+        "NaN",
+        "::",
+        "0",
+        "fwmark",
+        "!",
+        "real_server 1.2.3.4 80 {",
+    ];
+    match rng.below(6) {
+        0 => {
+            lines.remove(k);
+        }
+        1 => {
+            let l = lines[k].clone();
+            lines.insert(k, l);
+        }
+        2 => {
+            let w = WORDS[rng.below(WORDS.len())];
+            lines[k] = lines[k]
+                .split_whitespace()
+                .map(|x| if x.bytes().all(|b| b.is_ascii_digit() || b == b'.') { w } else { x })
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+        3 => {
+            let w = WORDS[rng.below(WORDS.len())];
+            lines[k].push(' ');
+            lines[k].push_str(w);
+        }
+        4 => lines.truncate(k),
+        _ => {
+            let j = rng.below(lines.len());
+            lines.swap(k, j);
+        }
+    }
+    lines.join("\n")
+}
+
+#[test]
+fn careless_edits_of_exported_files_never_panic_and_errors_point_into_the_file() {
+    let mut rng = Rng(0x5eed_cafe);
+    let mut files = Vec::new();
+    let topologies = crate::NAMED
+        .iter()
+        .map(|n| n.topology())
+        .chain(crate::matrix::topologies().into_iter().map(|(_, t)| t));
+    for t in topologies {
+        files.extend(
+            crate::export::files(&t, crate::export::Target::default())
+                .into_iter()
+                .filter(|(n, _)| n.starts_with("keepalived")),
+        );
+    }
+    assert!(files.len() >= 20);
+    let (mut errors, mut imported) = (0, 0);
+    for round in 0..3000 {
+        let (name, text) = &files[rng.below(files.len())];
+        let mut edited = text.clone();
+        for _ in 0..=rng.below(3) {
+            edited = mutate(&edited, &mut rng);
+        }
+        match import(&[(name, &edited)]) {
+            Ok(_) => imported += 1,
+            Err(e) => {
+                errors += 1;
+                assert!(e.line > 0, "round {round}: an error without its line: {e}\n{edited}");
+                let lines = edited.lines().count();
+                assert!(
+                    e.line <= lines.max(1) && e.path == *name,
+                    "round {round}: {e} ({lines} lines)\n{edited}"
+                );
+                if e.line > 0 {
+                    let len = edited.lines().nth(e.line - 1).map_or(0, |l| l.chars().count());
+                    assert!(e.column >= 1 && e.column <= len + 1, "round {round}: {e}\n{edited}");
+                }
+            }
+        }
+    }
+    assert!(errors > 100 && imported > 100, "both outcomes occur: {errors} errors, {imported} imported");
+}

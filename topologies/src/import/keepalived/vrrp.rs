@@ -184,6 +184,18 @@ pub(super) fn group(st: &mut State, files: &[FileFacts]) -> Result<Option<Ha>, I
     let sides = sides(&mut ha, &members[0].instances, &vips);
     ha.failover = failover(st, &members, sides);
     ha.sync = sync(&ha, &members);
+    let directors: Vec<crate::Director> = st.directors.iter().map(|d| d.director.clone()).collect();
+    if let Err(e) = ha.config(&directors) {
+        st.notes.push(super::Note {
+            path: first.path.clone(),
+            line: first.instances[0].line,
+            message: format!(
+                "the VRRP group cannot be simulated ({}: {}): imported without fail-over",
+                e.path, e.message
+            ),
+        });
+        return Ok(None);
+    }
     Ok(Some(ha))
 }
 
