@@ -250,10 +250,8 @@ fn vrrp_instances(
         let mut addrs: Vec<(IpAddr, String)> = Vec::new();
         if side == Side::External || only {
             for vip in service_vips(&director.services) {
-                addrs.push((
-                    vip,
-                    format!("{} dev {}", prefixed(vip, g.ha.vip_prefix), g.ha.external_interface),
-                ));
+                let a = format!("{} dev {}", prefixed(vip, g.ha.vip_prefix), g.ha.external_interface);
+                addrs.push((vip, a));
             }
         }
         if let Some(gw) = nat_gateway
@@ -261,37 +259,7 @@ fn vrrp_instances(
         {
             addrs.push((gw, format!("{} dev {}", prefixed(gw, g.ha.vip_prefix), g.ha.internal_interface)));
         }
-        // An instance is of one address family, that of its first address; keepalived
-        // refuses the others in virtual_ipaddress, but moves them as
-        // virtual_ipaddress_excluded. Over IPv6 VRRP is version 3, which has no
-        // authentication.
-        let v6 = addrs.first().is_some_and(|(a, _)| a.is_ipv6());
-        match pass {
-            Some(p) if v6 => {
-                let _ = writeln!(out, "    {V6_NO_AUTH}{p}");
-            }
-            Some(p) => {
-                let _ = writeln!(
-                    out,
-                    "    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}"
-                );
-            }
-            None => {}
-        }
-        let (same, other): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|(a, _)| a.is_ipv6() == v6);
-        if same.is_empty() {
-            out.push_str("    ! no address moves on this side; the instance tracks the interface\n");
-        }
-        for (block, list) in [("virtual_ipaddress", same), ("virtual_ipaddress_excluded", other)] {
-            if list.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "    {block} {{");
-            for (_, a) in list {
-                let _ = writeln!(out, "        {a}");
-            }
-            out.push_str("    }\n");
-        }
+        addresses(out, addrs, pass);
         out.push_str("}\n");
     }
     if nat_gateway.is_some() {
@@ -301,6 +269,38 @@ fn vrrp_instances(
              director another fixed address",
             topo.directors[g.members[0]].address, topo.directors[g.members[0]].name
         );
+    }
+}
+
+/// An instance's `authentication` and addresses. An instance is of one address family,
+/// that of its first address; keepalived refuses the others in `virtual_ipaddress`, but
+/// moves them as `virtual_ipaddress_excluded`. Over IPv6 VRRP is version 3, which has no
+/// authentication.
+fn addresses(out: &mut String, addrs: Vec<(IpAddr, String)>, pass: Option<&str>) {
+    let v6 = addrs.first().is_some_and(|(a, _)| a.is_ipv6());
+    match pass {
+        Some(p) if v6 => {
+            let _ = writeln!(out, "    {V6_NO_AUTH}{p}");
+        }
+        Some(p) => {
+            let _ =
+                writeln!(out, "    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}");
+        }
+        None => {}
+    }
+    let (same, other): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|(a, _)| a.is_ipv6() == v6);
+    if same.is_empty() {
+        out.push_str("    ! no address moves on this side; the instance tracks the interface\n");
+    }
+    for (block, list) in [("virtual_ipaddress", same), ("virtual_ipaddress_excluded", other)] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "    {block} {{");
+        for (_, a) in list {
+            let _ = writeln!(out, "        {a}");
+        }
+        out.push_str("    }\n");
     }
 }
 

@@ -46,6 +46,20 @@ struct Real {
     line: usize,
 }
 
+/// What a `virtual_server` block says besides the service's own fields.
+#[derive(Default)]
+struct Body {
+    kind: Option<Forwarding>,
+    delay_loop: Option<f64>,
+    protocol: Option<Protocol>,
+    /// `sorry_server`: address, port, line.
+    sorry: Option<(IpAddr, u16, usize)>,
+    sorry_method: Option<Forwarding>,
+    /// `connect_timeout`, `retry`, `delay_before_retry` for every checker.
+    defaults: Probe,
+    reals: Vec<Real>,
+}
+
 /// One `virtual_server`; `None` for a kind lvsim does not model (a group), with a note.
 pub(super) fn virtual_server(
     cx: &mut Cx<'_>,
@@ -54,85 +68,19 @@ pub(super) fn virtual_server(
     comments: &[Comment],
 ) -> Result<Option<Service>, ImportError> {
     let mut svc = Service::default();
-    let first = cx.arg(n, 0, "an address and a port, `fwmark MARK` or `group NAME`")?;
-    match first.text.as_str() {
-        "group" => {
-            cx.note(
-                n.key.line,
-                "virtual_server group: lvsim imports no virtual_server_group; write its services out",
-            );
-            return Ok(None);
-        }
-        "fwmark" => svc.fwmark = Some(cx.num(cx.arg(n, 1, "a mark")?, "a firewall mark", 1u32, u32::MAX)?),
-        _ => {
-            svc.vip = Some(cx.addr(first)?);
-            svc.port = cx.num(cx.arg(n, 1, "a port")?, "a port", 0u16, u16::MAX)?;
-        }
+    if !service_key(cx, n, &mut svc)? {
+        return Ok(None);
     }
-    let mut kind: Option<Forwarding> = None;
-    let mut delay_loop = None;
-    let mut protocol = None;
-    let mut sorry: Option<(IpAddr, u16, usize)> = None;
-    let mut sorry_method = None;
-    let mut defaults = Probe::default();
-    let mut reals = Vec::new();
+    let mut b = Body::default();
     for s in n.block.as_deref().unwrap_or_default() {
-        let key = s.key.text.as_str();
-        match key {
-            "delay_loop" => delay_loop = Some(cx.secs(cx.arg(s, 0, "seconds")?, false)?),
-            "lb_algo" | "lvs_sched" => {
-                let w = cx.arg(s, 0, "a scheduler")?;
-                svc.scheduler = w.text.parse::<SchedulerKind>().map_err(|e| cx.err(w, e.to_string()))?;
-            }
-            "lb_kind" | "lvs_method" => kind = Some(method(cx, cx.arg(s, 0, "NAT, DR or TUN")?)?),
-            "persistence_timeout" => {
-                let w = cx.arg(s, 0, "seconds")?;
-                svc.persistence_s =
-                    Some(f64::from(cx.num(w, "a persistence timeout [s]", 1u32, i32::MAX as u32)?));
-            }
-            "persistence_granularity" => svc.netmask = Some(granularity(cx, cx.arg(s, 0, "a netmask")?)?),
-            "protocol" => {
-                let w = cx.arg(s, 0, "TCP, UDP or SCTP")?;
-                protocol = Some(match w.text.as_str() {
-                    "TCP" => Protocol::Tcp,
-                    "UDP" => Protocol::Udp,
-                    "SCTP" => Protocol::Sctp,
-                    _ => return Err(cx.err(w, format!("{:?}: protocol is TCP, UDP or SCTP", w.text))),
-                });
-            }
-            "ops" => svc.flags.push(Flag::OnePacket),
-            "sorry_server" => {
-                let a = cx.addr(cx.arg(s, 0, "an address and a port")?)?;
-                let p = cx.num(cx.arg(s, 1, "a port")?, "a port", 0u16, u16::MAX)?;
-                sorry = Some((a, p, s.key.line));
-            }
-            "sorry_server_lvs_method" => sorry_method = Some(method(cx, cx.arg(s, 0, "NAT, DR or TUN")?)?),
-            "connect_timeout" | "retry" | "nb_get_retry" | "delay_before_retry" => {
-                timing(cx, s, &mut defaults)?;
-            }
-            "real_server" => {
-                let r = real_server(cx, s, comments, &defaults)?;
-                if reals.iter().any(|x: &Real| x.addr == r.addr) {
-                    cx.note(
-                        s.key.line,
-                        format!("real server {} listed twice in this service: the second is ignored", r.addr),
-                    );
-                } else {
-                    reals.push(r);
-                }
-            }
-            k if SchedFlag::from_name(k).is_some() => {
-                svc.flags.push(Flag::from_sched_flag(SchedFlag::from_name(k).expect("just found")));
-            }
-            _ => cx.ignored(s, "virtual_server: "),
-        }
+        statement(cx, s, &mut svc, &mut b, comments)?;
     }
-    let kind = kind.unwrap_or_else(|| {
+    let kind = b.kind.unwrap_or_else(|| {
         cx.note(n.key.line, "virtual_server without lb_kind: keepalived's default, NAT");
         Forwarding::Masq
     });
-    let udp_checked = reals.iter().any(|r| r.probe.as_ref().is_some_and(|(p, _)| p.udp));
-    svc.protocol = match (protocol, svc.fwmark) {
+    let udp_checked = b.reals.iter().any(|r| r.probe.as_ref().is_some_and(|(p, _)| p.udp));
+    svc.protocol = match (b.protocol, svc.fwmark) {
         (Some(p), None) => p,
         (_, Some(_)) if udp_checked => Protocol::Udp,
         (_, Some(_)) => Protocol::Tcp,
@@ -144,19 +92,17 @@ pub(super) fn virtual_server(
             Protocol::Tcp
         }
     };
-    let checked =
-        reals.iter().any(|r| r.probe.is_some() || r.no_port) || (reals.is_empty() && delay_loop.is_some());
-    let mut check = checked.then(|| health_check(cx, &reals, delay_loop));
+    let checked = b.reals.iter().any(|r| r.probe.is_some() || r.no_port)
+        || (b.reals.is_empty() && b.delay_loop.is_some());
+    let mut check = checked.then(|| health_check(cx, &b.reals, b.delay_loop));
     if let Some(e) = check.as_ref().and_then(|c| c.check("check").err()) {
-        cx.note(
-            n.key.line,
-            format!("the checker cannot be simulated ({}): imported without a check", e.message),
-        );
+        let msg = format!("the checker cannot be simulated ({}): imported without a check", e.message);
+        cx.note(n.key.line, msg);
         check = None;
     }
-    match (sorry, check.as_mut()) {
+    match (b.sorry, check.as_mut()) {
         (Some((addr, port, _)), Some(c)) => {
-            let forwarding = sorry_method.unwrap_or(kind);
+            let forwarding = b.sorry_method.unwrap_or(kind);
             let port = (port != svc.port).then_some(port);
             c.fallback = Some(Fallback { server: server_named(servers, addr), port, forwarding });
         }
@@ -165,9 +111,104 @@ pub(super) fn virtual_server(
         }
         (None, _) => {}
     }
+    add_real_servers(cx, &mut svc, b.reals, kind, servers);
+    svc.check = check;
+    Ok(Some(svc))
+}
+
+/// `virtual_server VIP PORT | fwmark N`; `false` (with a note) for `group NAME`.
+fn service_key(cx: &mut Cx<'_>, n: &Node, svc: &mut Service) -> Result<bool, ImportError> {
+    let first = cx.arg(n, 0, "an address and a port, `fwmark MARK` or `group NAME`")?;
+    match first.text.as_str() {
+        "group" => {
+            cx.note(
+                n.key.line,
+                "virtual_server group: lvsim imports no virtual_server_group; write its services out",
+            );
+            return Ok(false);
+        }
+        "fwmark" => svc.fwmark = Some(cx.num(cx.arg(n, 1, "a mark")?, "a firewall mark", 1u32, u32::MAX)?),
+        _ => {
+            svc.vip = Some(cx.addr(first)?);
+            svc.port = cx.num(cx.arg(n, 1, "a port")?, "a port", 0u16, u16::MAX)?;
+        }
+    }
+    Ok(true)
+}
+
+/// One statement of a `virtual_server` block.
+fn statement(
+    cx: &mut Cx<'_>,
+    s: &Node,
+    svc: &mut Service,
+    b: &mut Body,
+    comments: &[Comment],
+) -> Result<(), ImportError> {
+    match s.key.text.as_str() {
+        "delay_loop" => b.delay_loop = Some(cx.secs(cx.arg(s, 0, "seconds")?, false)?),
+        "lb_algo" | "lvs_sched" => {
+            let w = cx.arg(s, 0, "a scheduler")?;
+            svc.scheduler = w.text.parse::<SchedulerKind>().map_err(|e| cx.err(w, e.to_string()))?;
+        }
+        "lb_kind" | "lvs_method" => b.kind = Some(method(cx, cx.arg(s, 0, "NAT, DR or TUN")?)?),
+        "persistence_timeout" => {
+            let w = cx.arg(s, 0, "seconds")?;
+            let p = cx.num(w, "a persistence timeout [s]", 1u32, i32::MAX as u32)?;
+            svc.persistence_s = Some(f64::from(p));
+        }
+        "persistence_granularity" => svc.netmask = Some(granularity(cx, cx.arg(s, 0, "a netmask")?)?),
+        "protocol" => {
+            let w = cx.arg(s, 0, "TCP, UDP or SCTP")?;
+            b.protocol = Some(match w.text.as_str() {
+                "TCP" => Protocol::Tcp,
+                "UDP" => Protocol::Udp,
+                "SCTP" => Protocol::Sctp,
+                _ => return Err(cx.err(w, format!("{:?}: protocol is TCP, UDP or SCTP", w.text))),
+            });
+        }
+        "ops" => svc.flags.push(Flag::OnePacket),
+        "sorry_server" => {
+            let a = cx.addr(cx.arg(s, 0, "an address and a port")?)?;
+            let p = cx.num(cx.arg(s, 1, "a port")?, "a port", 0u16, u16::MAX)?;
+            b.sorry = Some((a, p, s.key.line));
+        }
+        "sorry_server_lvs_method" => b.sorry_method = Some(method(cx, cx.arg(s, 0, "NAT, DR or TUN")?)?),
+        "connect_timeout" | "retry" | "nb_get_retry" | "delay_before_retry" => {
+            timing(cx, s, &mut b.defaults)?
+        }
+        "real_server" => {
+            let r = real_server(cx, s, comments, &b.defaults)?;
+            if b.reals.iter().any(|x| x.addr == r.addr) {
+                let msg =
+                    format!("real server {} listed twice in this service: the second is ignored", r.addr);
+                cx.note(s.key.line, msg);
+            } else {
+                b.reals.push(r);
+            }
+        }
+        k => match SchedFlag::from_name(k) {
+            Some(f) => svc.flags.push(Flag::from_sched_flag(f)),
+            None => cx.ignored(s, "virtual_server: "),
+        },
+    }
+    Ok(())
+}
+
+/// The real servers, named, into the service.
+fn add_real_servers(
+    cx: &mut Cx<'_>,
+    svc: &mut Service,
+    reals: Vec<Real>,
+    kind: Forwarding,
+    servers: &mut Vec<Server>,
+) {
     for r in reals {
         let forwarding = r.method.unwrap_or(kind);
-        let rs = RealServer {
+        if svc.fwmark.is_none() && forwarding != Forwarding::Masq && r.port != svc.port {
+            let (w, p) = (forwarding_word(forwarding), svc.port);
+            cx.note(r.line, format!("a {w} real server takes the service's port {p}, not {}", r.port));
+        }
+        svc.real_servers.push(RealServer {
             server: server_named(servers, r.addr),
             port: (r.port != svc.port).then_some(r.port),
             forwarding,
@@ -175,22 +216,8 @@ pub(super) fn virtual_server(
             upper: r.upper,
             lower: r.lower,
             tunnel: None,
-        };
-        if svc.fwmark.is_none() && forwarding != Forwarding::Masq && r.port != svc.port {
-            cx.note(
-                r.line,
-                format!(
-                    "a {} real server takes the service's port {}, not {}",
-                    forwarding_word(forwarding),
-                    svc.port,
-                    r.port
-                ),
-            );
-        }
-        svc.real_servers.push(rs);
+        });
     }
-    svc.check = check;
-    Ok(Some(svc))
 }
 
 fn forwarding_word(f: Forwarding) -> &'static str {
