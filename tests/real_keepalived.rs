@@ -6,8 +6,10 @@
 //! it exit 5, but a missing file exits 0 with a line in LOG, so both are checked.
 //!
 //! keepalived looks up the interfaces a file names (`interface`, `dev`): each check runs
-//! in a private network namespace (`unshare --net`) holding dummy interfaces of those
-//! names, as the director would have, so the result does not depend on this machine.
+//! in a private network namespace (`unshare --net`, with a user namespace when not root)
+//! holding dummy interfaces of those names, as the director would have, so the result
+//! does not depend on this machine. keepalived -t reads only the file and writes only the
+//! log (it opens nothing under /etc/keepalived when given `-f`).
 //!
 //! Deliberately broken files must fail the same check, and the importer must read each
 //! exported file back into the services and checks it was written from.
@@ -97,12 +99,17 @@ fn config_test_with(file: &Path, ifaces: &[String]) -> Verdict {
         ));
     }
     script.push_str("set +e\nexec keepalived --config-test=\"$1\" -f \"$2\"\n");
+    // As root a network namespace is enough; otherwise a user namespace gives the right
+    // to make interfaces in it (keepalived's -t itself needs no privilege).
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let ns: &[&str] = if root { &["--net"] } else { &["--user", "--map-root-user", "--net"] };
     let out = Command::new("unshare")
-        .args(["--net", "sh", "-c", &script, "sh"])
+        .args(ns)
+        .args(["sh", "-c", &script, "sh"])
         .arg(&log)
         .arg(file)
         .output()
-        .expect("running unshare (util-linux) as root");
+        .expect("running unshare (util-linux)");
     let mut logged = std::fs::read_to_string(&log).unwrap_or_default();
     logged.push_str(&String::from_utf8_lossy(&out.stdout));
     logged.push_str(&String::from_utf8_lossy(&out.stderr));
