@@ -194,7 +194,13 @@ fn conf_for(topo: &Topology, d: usize, target: Target) -> String {
     out
 }
 
-/// The member's `vrrp_instance`s (one per interface) and, with two, their sync group.
+/// The member's `vrrp_instance`s (one per interface that has an address to move; each
+/// tracks the group's other interfaces) and, with two, their sync group.
+///
+/// keepalived warns about an instance without an address ("No VIP specified"): a side
+/// with nothing to move (the internal side of a direct-routing group) gets no instance of
+/// its own; the other instance's `track_interface` watches it, which is what the
+/// simulated instance on that side does (a fault there fails the director over).
 fn vrrp_instances(
     out: &mut String,
     topo: &Topology,
@@ -205,11 +211,43 @@ fn vrrp_instances(
     pass: Option<&str>,
 ) {
     let director = &topo.directors[g.members[k]];
-    let names: Vec<String> = (1..=v.interfaces.len()).map(|i| format!("VI_{i}")).collect();
-    if names.len() > 1 {
+    let nat_gateway = director
+        .services
+        .iter()
+        .flat_map(|s| &s.real_servers)
+        .any(|rs| rs.forwarding == Forwarding::Masq)
+        .then(|| topo.directors[g.members[0]].address);
+    let only = v.interfaces.len() == 1;
+    let sides: Vec<(Side, Vec<(IpAddr, String)>)> = v
+        .interfaces
+        .iter()
+        .map(|&side| {
+            let side = Side::from(side);
+            let mut addrs: Vec<(IpAddr, String)> = Vec::new();
+            if side == Side::External || only {
+                for vip in service_vips(&director.services) {
+                    let a = format!("{} dev {}", prefixed(vip, g.ha.vip_prefix), g.ha.external_interface);
+                    addrs.push((vip, a));
+                }
+            }
+            if let Some(gw) = nat_gateway
+                && (side == Side::Internal || only)
+            {
+                addrs
+                    .push((gw, format!("{} dev {}", prefixed(gw, g.ha.vip_prefix), g.ha.internal_interface)));
+            }
+            (side, addrs)
+        })
+        .collect();
+    let written: Vec<&(Side, Vec<(IpAddr, String)>)> =
+        match sides.iter().filter(|(_, a)| !a.is_empty()).count() {
+            0 => sides.iter().collect(),
+            _ => sides.iter().filter(|(_, a)| !a.is_empty()).collect(),
+        };
+    if written.len() > 1 {
         let _ = writeln!(out, "\nvrrp_sync_group VG_1 {{\n    group {{");
-        for n in &names {
-            let _ = writeln!(out, "        {n}");
+        for i in 1..=written.len() {
+            let _ = writeln!(out, "        VI_{i}");
         }
         out.push_str("    }\n}\n");
     }
@@ -218,19 +256,11 @@ fn vrrp_instances(
     let all_backup = !v.preempt || v.preempt_delay != lvs_sched::Duration::ZERO;
     let top = v.priorities.iter().copied().max().unwrap_or(0);
     let master = v.priorities.iter().position(|&p| p == top) == Some(k);
-    let nat_gateway = director
-        .services
-        .iter()
-        .flat_map(|s| &s.real_servers)
-        .any(|rs| rs.forwarding == Forwarding::Masq)
-        .then(|| topo.directors[g.members[0]].address);
-    for (i, (&side, name)) in v.interfaces.iter().zip(&names).enumerate() {
-        let side = Side::from(side);
-        let iface = g.ha.interface(side);
-        let _ = writeln!(out, "\nvrrp_instance {name} {{");
+    for (i, (side, addrs)) in written.into_iter().enumerate() {
+        let _ = writeln!(out, "\nvrrp_instance VI_{} {{", i + 1);
         let state = if master && !all_backup { "MASTER" } else { "BACKUP" };
         let _ = writeln!(out, "    state {state}");
-        let _ = writeln!(out, "    interface {iface}");
+        let _ = writeln!(out, "    interface {}", g.ha.interface(*side));
         let _ = writeln!(out, "    virtual_router_id {}", u16::from(vrid) + i as u16);
         let _ = writeln!(out, "    priority {}", v.priorities[k]);
         let _ = writeln!(out, "    advert_int {}", secs(v.advert_int));
@@ -239,27 +269,14 @@ fn vrrp_instances(
         } else if v.preempt_delay != lvs_sched::Duration::ZERO {
             let _ = writeln!(out, "    preempt_delay {}", secs(v.preempt_delay));
         }
-        if names.len() > 1 {
+        if !only {
             let _ = writeln!(out, "    track_interface {{");
-            for (&other, _) in v.interfaces.iter().zip(&names).filter(|(_, n)| *n != name) {
-                let _ = writeln!(out, "        {}", g.ha.interface(other.into()));
+            for (other, _) in sides.iter().filter(|(o, _)| o != side) {
+                let _ = writeln!(out, "        {}", g.ha.interface(*other));
             }
             out.push_str("    }\n");
         }
-        let only = v.interfaces.len() == 1;
-        let mut addrs: Vec<(IpAddr, String)> = Vec::new();
-        if side == Side::External || only {
-            for vip in service_vips(&director.services) {
-                let a = format!("{} dev {}", prefixed(vip, g.ha.vip_prefix), g.ha.external_interface);
-                addrs.push((vip, a));
-            }
-        }
-        if let Some(gw) = nat_gateway
-            && (side == Side::Internal || only)
-        {
-            addrs.push((gw, format!("{} dev {}", prefixed(gw, g.ha.vip_prefix), g.ha.internal_interface)));
-        }
-        addresses(out, addrs, pass);
+        addresses(out, addrs.clone(), pass);
         out.push_str("}\n");
     }
     if nat_gateway.is_some() {

@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 use super::{ImportError, Imported, Note, Source};
-use crate::{Director, Server, Timeouts, Topology};
+use crate::{Director, Timeouts, Topology};
 
 mod parse;
 mod service;
@@ -39,7 +39,7 @@ pub(super) fn import(sources: &[&Source]) -> Result<Imported, ImportError> {
     let mut topology = Topology {
         description: st.description.take().unwrap_or_default(),
         directors: st.directors.iter().map(|d| d.director.clone()).collect(),
-        servers: st.servers.clone(),
+        servers: std::mem::take(&mut st.servers.list),
         backends: Vec::new(),
         ha,
     };
@@ -57,7 +57,7 @@ pub(super) fn import(sources: &[&Source]) -> Result<Imported, ImportError> {
 struct State {
     description: Option<String>,
     directors: Vec<Dir>,
-    servers: Vec<Server>,
+    servers: service::Servers,
     notes: Vec<Note>,
 }
 
@@ -189,6 +189,7 @@ fn read_file(src: &Source, st: &mut State) -> Result<FileFacts, ImportError> {
     }
     st.directors[facts.directors[0]].director.timeouts = timeouts;
     let owner = |line: usize| starts.iter().rposition(|&s| s < line).unwrap_or(0);
+    let mut seen = std::collections::BTreeSet::new();
     for n in &parsed.nodes {
         let mut cx = Cx { path: &src.path, notes: &mut st.notes };
         match n.key.text.as_str() {
@@ -196,7 +197,12 @@ fn read_file(src: &Source, st: &mut State) -> Result<FileFacts, ImportError> {
             "virtual_server" => {
                 let d = facts.directors[owner(n.key.line)];
                 if let Some(s) = service::virtual_server(&mut cx, n, &mut st.servers, &parsed.comments)? {
-                    st.directors[d].director.services.push(s);
+                    // A set, not a scan: a file may hold a great many services.
+                    if seen.insert((d, s.fwmark, s.protocol, s.vip, s.port)) {
+                        st.directors[d].director.services.push(s);
+                    } else {
+                        cx.note(n.key.line, "the same virtual service again: this one is left out");
+                    }
                 }
             }
             "vrrp_instance" => facts.instances.push(vrrp::instance(&mut cx, n, &parsed.comments)?),
@@ -322,6 +328,9 @@ fn comment_fact(text: &str, facts: &mut FileFacts, director: Option<usize>, st: 
 /// primary): the scenario needs it as their gateway.
 fn set_gateways(t: &mut Topology) {
     let primary = t.ha.as_ref().and_then(|h| h.directors.first().cloned());
+    let servers = &mut t.servers;
+    let index: std::collections::BTreeMap<String, usize> =
+        servers.iter().enumerate().map(|(k, s)| (s.name.clone(), k)).collect();
     for d in &t.directors {
         let gw = match (&t.ha, &primary) {
             (Some(h), Some(p)) if h.directors.contains(&d.name) => p.clone(),
@@ -334,7 +343,9 @@ fn set_gateways(t: &mut Topology) {
                 if fwd != lvs_ipvs::Forwarding::Masq {
                     continue;
                 }
-                if let Some(srv) = t.servers.iter_mut().find(|x| &x.name == name && x.gateway.is_none()) {
+                if let Some(srv) = index.get(name.as_str()).map(|&k| &mut servers[k])
+                    && srv.gateway.is_none()
+                {
                     srv.gateway = Some(gw.clone());
                 }
             }

@@ -8,6 +8,7 @@
 //! are notes. A service with no checker has no check: keepalived then keeps every real
 //! server, as the simulation does without a check.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 
 use lvs_ipvs::{Forwarding, Protocol, SchedFlag, SchedulerKind};
@@ -58,13 +59,17 @@ struct Body {
     /// `connect_timeout`, `retry`, `delay_before_retry` for every checker.
     defaults: Probe,
     reals: Vec<Real>,
+    /// The line of each of the service's flags.
+    flag_lines: Vec<usize>,
+    /// The real servers' addresses, to tell one listed twice.
+    addrs: BTreeSet<IpAddr>,
 }
 
 /// One `virtual_server`; `None` for a kind lvsim does not model (a group), with a note.
 pub(super) fn virtual_server(
     cx: &mut Cx<'_>,
     n: &Node,
-    servers: &mut Vec<Server>,
+    servers: &mut Servers,
     comments: &[Comment],
 ) -> Result<Option<Service>, ImportError> {
     let mut svc = Service::default();
@@ -75,6 +80,24 @@ pub(super) fn virtual_server(
     for s in n.block.as_deref().unwrap_or_default() {
         statement(cx, s, &mut svc, &mut b, comments)?;
     }
+    if svc.vip.is_some() && svc.port == 0 && svc.persistence_s.is_none() {
+        return Err(cx.err(&n.args[1], "port 0 (every port) needs persistence_timeout, as IPVS does"));
+    }
+    // ipvsadm refuses another scheduler's flag (the kernel would take its bit as that
+    // scheduler's own flag).
+    let mut k = 0;
+    svc.flags.retain(|f| {
+        let line = b.flag_lines[k];
+        k += 1;
+        match f.sched_flag().and_then(SchedFlag::scheduler) {
+            Some(own) if own != svc.scheduler => {
+                let (f, s) = (f.sched_flag().map_or("", SchedFlag::name), svc.scheduler.name());
+                cx.note(line, format!("{f} is a flag of {}, not of {s}: left out", own.name()));
+                false
+            }
+            _ => true,
+        }
+    });
     let kind = b.kind.unwrap_or_else(|| {
         cx.note(n.key.line, "virtual_server without lb_kind: keepalived's default, NAT");
         Forwarding::Masq
@@ -104,7 +127,7 @@ pub(super) fn virtual_server(
         (Some((addr, port, _)), Some(c)) => {
             let forwarding = b.sorry_method.unwrap_or(kind);
             let port = (port != svc.port).then_some(port);
-            c.fallback = Some(Fallback { server: server_named(servers, addr), port, forwarding });
+            c.fallback = Some(Fallback { server: servers.named(addr), port, forwarding });
         }
         (Some((_, _, line)), None) => {
             cx.note(line, "sorry_server without a checker: keepalived never uses it")
@@ -153,10 +176,13 @@ fn statement(
         "lb_kind" | "lvs_method" => b.kind = Some(method(cx, cx.arg(s, 0, "NAT, DR or TUN")?)?),
         "persistence_timeout" => {
             let w = cx.arg(s, 0, "seconds")?;
-            let p = cx.num(w, "a persistence timeout [s]", 1u32, i32::MAX as u32)?;
+            // IPVS's bound: 31 days.
+            let p = cx.num(w, "a persistence timeout [s]", 1u32, 2_678_400)?;
             svc.persistence_s = Some(f64::from(p));
         }
-        "persistence_granularity" => svc.netmask = Some(granularity(cx, cx.arg(s, 0, "a netmask")?)?),
+        "persistence_granularity" => {
+            svc.netmask = Some(granularity(cx, cx.arg(s, 0, "a netmask")?, svc.vip)?);
+        }
         "protocol" => {
             let w = cx.arg(s, 0, "TCP, UDP or SCTP")?;
             b.protocol = Some(match w.text.as_str() {
@@ -166,7 +192,10 @@ fn statement(
                 _ => return Err(cx.err(w, format!("{:?}: protocol is TCP, UDP or SCTP", w.text))),
             });
         }
-        "ops" => svc.flags.push(Flag::OnePacket),
+        "ops" => {
+            svc.flags.push(Flag::OnePacket);
+            b.flag_lines.push(s.key.line);
+        }
         "sorry_server" => {
             let a = cx.addr(cx.arg(s, 0, "an address and a port")?)?;
             let p = cx.num(cx.arg(s, 1, "a port")?, "a port", 0u16, u16::MAX)?;
@@ -178,7 +207,7 @@ fn statement(
         }
         "real_server" => {
             let r = real_server(cx, s, comments, &b.defaults)?;
-            if b.reals.iter().any(|x| x.addr == r.addr) {
+            if !b.addrs.insert(r.addr) {
                 let msg =
                     format!("real server {} listed twice in this service: the second is ignored", r.addr);
                 cx.note(s.key.line, msg);
@@ -187,7 +216,10 @@ fn statement(
             }
         }
         k => match SchedFlag::from_name(k) {
-            Some(f) => svc.flags.push(Flag::from_sched_flag(f)),
+            Some(f) => {
+                svc.flags.push(Flag::from_sched_flag(f));
+                b.flag_lines.push(s.key.line);
+            }
             None => cx.ignored(s, "virtual_server: "),
         },
     }
@@ -200,7 +232,7 @@ fn add_real_servers(
     svc: &mut Service,
     reals: Vec<Real>,
     kind: Forwarding,
-    servers: &mut Vec<Server>,
+    servers: &mut Servers,
 ) {
     for r in reals {
         let forwarding = r.method.unwrap_or(kind);
@@ -209,7 +241,7 @@ fn add_real_servers(
             cx.note(r.line, format!("a {w} real server takes the service's port {p}, not {}", r.port));
         }
         svc.real_servers.push(RealServer {
-            server: server_named(servers, r.addr),
+            server: servers.named(r.addr),
             port: (r.port != svc.port).then_some(r.port),
             forwarding,
             weight: r.weight,
@@ -238,23 +270,48 @@ fn method(cx: &Cx<'_>, w: &Word) -> Result<Forwarding, ImportError> {
     }
 }
 
-/// An IPv4 netmask, or (IPv6) a prefix length 1..=128 as the mask.
-fn granularity(cx: &Cx<'_>, w: &Word) -> Result<IpAddr, ImportError> {
+/// An IPv4 netmask (ones then zeros, for an IPv4 or firewall-mark service), or (IPv6) a
+/// prefix length 1..=128 as the mask.
+fn granularity(cx: &Cx<'_>, w: &Word, vip: Option<IpAddr>) -> Result<IpAddr, ImportError> {
     if let Ok(a) = w.text.parse::<std::net::Ipv4Addr>() {
+        let bits = u32::from(a);
+        if bits.leading_ones() + bits.trailing_zeros() < 32 || vip.is_some_and(|v| v.is_ipv6()) {
+            return Err(cx.err(w, format!("{a} is not a netmask of the service's family")));
+        }
         return Ok(IpAddr::V4(a));
+    }
+    if vip.is_some_and(|v| v.is_ipv4()) {
+        return Err(cx.err(w, format!("{:?}: an IPv4 service's granularity is a netmask", w.text)));
     }
     let bits: u32 = cx.num(w, "a persistence granularity (IPv4 netmask or IPv6 prefix length)", 1u32, 128)?;
     Ok(IpAddr::V6(Ipv6Addr::from(u128::MAX << (128 - bits))))
 }
 
-/// The name of the server at `addr`, added as `rsN` if new.
-fn server_named(servers: &mut Vec<Server>, addr: IpAddr) -> String {
-    if let Some(s) = servers.iter().find(|s| s.address == addr) {
-        return s.name.clone();
+/// The servers the files name, by address (`rs1`, `rs2`, ... in order of appearance).
+#[derive(Default)]
+pub(super) struct Servers {
+    pub list: Vec<Server>,
+    by_addr: BTreeMap<IpAddr, usize>,
+    /// A server with the scenario format's defaults.
+    template: Option<Server>,
+}
+
+impl Servers {
+    /// The name of the server at `addr`, added if new.
+    fn named(&mut self, addr: IpAddr) -> String {
+        if let Some(&k) = self.by_addr.get(&addr) {
+            return self.list[k].name.clone();
+        }
+        let mut s = self
+            .template
+            .get_or_insert_with(|| with_defaults("(name: \"rs\", address: \"0.0.0.0\")"))
+            .clone();
+        s.name = format!("rs{}", self.list.len() + 1);
+        s.address = addr;
+        self.by_addr.insert(addr, self.list.len());
+        self.list.push(s);
+        self.list[self.list.len() - 1].name.clone()
     }
-    let name = format!("rs{}", servers.len() + 1);
-    servers.push(with_defaults(&format!("(name: {name:?}, address: \"{addr}\")")));
-    name
 }
 
 /// `connect_timeout`, `retry` (`nb_get_retry`), `delay_before_retry` into `p`.

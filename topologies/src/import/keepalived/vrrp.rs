@@ -4,7 +4,8 @@
 //! Members are the directors in file order, the primary first: lvsim's NAT comment names
 //! it, else the director whose instance is in state MASTER. Instances are sides: the one
 //! whose addresses are the services' VIPs is `External`, one holding another address
-//! (a NAT gateway) `Internal`. The first member's file sets the group's timing; another
+//! (a NAT gateway) `Internal`; a lone instance that tracks another interface stands for
+//! both sides (lvsim writes no instance for a side with nothing to move). The first member's file sets the group's timing; another
 //! member that differs is a [`super::Note`].
 
 use std::net::IpAddr;
@@ -185,6 +186,19 @@ pub(super) fn group(st: &mut State, files: &[FileFacts]) -> Result<Option<Ha>, I
     ha.failover = failover(st, &members, sides);
     ha.sync = sync(&ha, &members);
     let directors: Vec<crate::Director> = st.directors.iter().map(|d| d.director.clone()).collect();
+    let key = |s: &crate::Service| (s.fwmark, s.protocol, s.vip, s.port);
+    let services = |f: &FileFacts| directors[f.directors[0]].services.iter().map(key).collect::<Vec<_>>();
+    if let Some(m) = members[1..].iter().find(|m| services(m) != services(members[0])) {
+        st.notes.push(super::Note {
+            path: m.path.clone(),
+            line: 0,
+            message: format!(
+                "its virtual services differ from {}'s: VRRP members run the same ones; imported without fail-over",
+                members[0].path
+            ),
+        });
+        return Ok(None);
+    }
     if let Err(e) = ha.config(&directors) {
         st.notes.push(super::Note {
             path: first.path.clone(),
@@ -230,6 +244,16 @@ fn sides(ha: &mut Ha, inst: &[Instance], vips: &[IpAddr]) -> Vec<Side> {
             Side::Internal if int.is_none() => int = Some(iface),
             _ => {}
         }
+        out.push(side);
+    }
+    // One instance that tracks another interface: lvsim writes no instance for a side
+    // with no address to move, and watches it from the other side's instance.
+    if let ([i], [first]) = (inst, out.as_slice())
+        && let Some(other) = i.track.first()
+    {
+        let side = if *first == Side::External { Side::Internal } else { Side::External };
+        let slot = if side == Side::External { &mut ext } else { &mut int };
+        slot.get_or_insert_with(|| other.clone());
         out.push(side);
     }
     if let Some(e) = ext {
