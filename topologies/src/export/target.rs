@@ -47,8 +47,10 @@ impl Target {
     /// keepalived's version on this system (Debian's package: bookworm 2.2.7, bullseye
     /// 2.1.5), from the packages' changelogs: `lvs_method` per real server since 1.3.6,
     /// `regex` in `HTTP_GET` since 2.0.7, `lvs_sync_daemon` in `global_defs` since 1.2.20
-    /// (keepalived's ChangeLog); `UDP_CHECK` is in 2.2.7's keepalived.conf(5). CI checks
-    /// the Debian 12 files with the real keepalived.
+    /// (keepalived's ChangeLog, as Debian ships it up to 2.0.20); `UDP_CHECK` is not in
+    /// that ChangeLog, so it came after 2.0.20: it is in 2.2.7's keepalived.conf(5), and
+    /// for 2.1.5 it is assumed, not checked. CI checks the Debian 12 files with the real
+    /// keepalived.
     pub const fn keepalived_version(self) -> &'static str {
         match self {
             Target::Debian12 => "2.2.7",
