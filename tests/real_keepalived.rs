@@ -321,3 +321,46 @@ fn compare(case: &Case, back: &Topology) {
         assert_eq!(sync(&b), sync(&a), "{}: sync", case.name);
     }
 }
+
+fn lvsim(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lvsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("spawning lvsim")
+}
+
+#[test]
+fn lvsim_import_turns_an_exported_vrrp_pair_into_a_scenario_that_validates() {
+    let d = scratch("cli");
+    let exp = d.join("exp");
+    let out = lvsim(&["export", "scenarios/library/ha/vrrp-failover.ron", "-q", "-o", exp.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let scenario = d.join("back.ron");
+    let out =
+        lvsim(&["import", exp.to_str().unwrap(), "--format", "keepalived", "-o", scenario.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    for want in ["Vrrp(", "\"lb1\"", "\"lb2\"", "address: \"10.0.0.2\"", "vip: Some(\"192.0.2.10\")"] {
+        assert!(text.contains(want), "{want} in\n{text}");
+    }
+    let out = lvsim(&["validate", scenario.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 in a fail-over group"));
+    // A file with an error: its line and column, and nothing written.
+    let bad = d.join("keepalived.conf");
+    std::fs::write(&bad, "virtual_server 10.0.0.1 80 {\n    lb_algo rr\n    real_server 10.0.0.2 80 {\n        weight 1099511627776\n    }\n}\n").unwrap();
+    let out = lvsim(&["import", bad.to_str().unwrap(), "-o", d.join("bad.ron").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("keepalived.conf:4:16:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!d.join("bad.ron").exists());
+}

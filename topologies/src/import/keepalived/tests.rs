@@ -421,4 +421,3 @@ fn careless_edits_of_exported_files_never_panic_and_errors_point_into_the_file()
     }
     assert!(errors > 100 && imported > 100, "both outcomes occur: {errors} errors, {imported} imported");
 }
-
