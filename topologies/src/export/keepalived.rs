@@ -509,3 +509,50 @@ fn checker(out: &mut String, block: Block<'_>, cfg: &HealthCheckConfig, port: u1
     }
     out.push_str("        }\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(name: &str) -> Topology {
+        crate::matrix::topologies().into_iter().find(|(n, _)| n == name).expect("a matrix case").1
+    }
+
+    #[test]
+    fn checkers_as_the_simulation_checks() {
+        let conf = keepalived(
+            &case("single-every-keepalived-checker-sorry-server-mixed-methods"),
+            Target::default(),
+        );
+        for part in [
+            // A negotiate check's expected string is keepalived's regex.
+            "        HTTP_GET {\n            url {\n                path /status\n                status_code 200\n                regex \"up|ok\"\n            }\n",
+            "    sorry_server 10.0.0.99 80\n    sorry_server_lvs_method DR\n",
+            "        SSL_GET {\n            url {\n                path /\n                digest 9b3a0c85a887a256d6939da88aabd8cd\n            }\n",
+            // UDP: a reply is required, as the simulated check needs an answer.
+            "        UDP_CHECK {\n            connect_timeout 1.5\n            retry 1\n            delay_before_retry 1\n            connect_port 53\n            require_reply\n        }\n",
+            // A firewall mark: no protocol (keepalived warns about one).
+            "virtual_server fwmark 12 {\n    delay_loop 10\n    lb_algo mh\n    lb_kind NAT\n    mh-port\n\n",
+        ] {
+            assert!(conf.contains(part), "missing {part:?} in\n{conf}");
+        }
+        assert!(!conf.contains("! receive"), "no comment says keepalived cannot match a string");
+    }
+
+    #[test]
+    fn ipv6_vrrp_has_no_authentication_and_a_side_without_address_no_instance() {
+        let t = case("vrrp-dr-v6-two-interfaces-preempt-delay-auth-sync");
+        let conf = keepalived_for(&t, "lb1", Target::default()).unwrap();
+        assert!(!conf.contains("authentication {"), "{conf}");
+        assert!(conf.contains(&format!("    {V6_NO_AUTH}pw\n")), "{conf}");
+        assert_eq!(conf.matches("vrrp_instance").count(), 1, "the internal side moves nothing\n{conf}");
+        assert!(
+            conf.contains("    track_interface {\n        eth1\n    }\n")
+                && !conf.contains("vrrp_sync_group")
+        );
+        let nat = case("vrrp3-nat-two-interfaces-nopreempt-p2p-three-members");
+        let conf = keepalived_for(&nat, "b", Target::default()).unwrap();
+        assert_eq!(conf.matches("vrrp_instance").count(), 2, "{conf}");
+        assert!(conf.contains("        192.168.1.1/16 dev ens4\n"), "the gateway moves\n{conf}");
+    }
+}
