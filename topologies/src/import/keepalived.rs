@@ -165,7 +165,9 @@ fn read_file(src: &Source, st: &mut State) -> Result<FileFacts, ImportError> {
     }
     // Directors: lvsim's `! Director NAME (ADDRESS)` comments, else one from router_id.
     let mut starts: Vec<usize> = Vec::new();
-    for c in &parsed.comments {
+    // The comments at the top are the header and the description, whatever they say.
+    let top = parsed.comments.iter().enumerate().take_while(|(k, c)| c.line == k + 1).count();
+    for c in &parsed.comments[top..] {
         if let Some((name, addr)) = director_comment(&c.text) {
             starts.push(c.line);
             facts.directors.push(new_director(st, name, addr));
@@ -274,21 +276,28 @@ fn lvs_timeouts(cx: &mut Cx<'_>, s: &Node, t: &mut Timeouts) -> Result<(), Impor
     Ok(())
 }
 
-/// The topology's description: the comment lines at the very top of the file, without
-/// lvsim's header lines.
+/// The topology's description: the comment lines at the very top of the file, after
+/// lvsim's header (its first line, the `assumes:` lines, `for director NAME`).
 fn description(comments: &[Comment]) -> String {
-    let lines: Vec<&str> = comments
+    let top: Vec<&str> = comments
         .iter()
         .enumerate()
         .take_while(|(k, c)| c.line == k + 1)
         .map(|(_, c)| c.text.as_str())
-        .filter(|t| {
-            !(t.starts_with("keepalived.conf written by")
-                || t.starts_with("assumes: ")
-                || t.starts_with("for director "))
-        })
         .collect();
-    lines.join("\n")
+    let mut rest = top.as_slice();
+    if let Some((first, after)) = rest.split_first()
+        && first.starts_with("keepalived.conf written by lvsim")
+    {
+        rest = after;
+        while rest.first().is_some_and(|l| l.starts_with("assumes: ")) {
+            rest = &rest[1..];
+        }
+        if rest.first().is_some_and(|l| l.starts_with("for director ")) {
+            rest = &rest[1..];
+        }
+    }
+    rest.join("\n")
 }
 
 /// `Director NAME (ADDRESS)`.

@@ -421,3 +421,16 @@ fn careless_edits_of_exported_files_never_panic_and_errors_point_into_the_file()
     }
     assert!(errors > 100 && imported > 100, "both outcomes occur: {errors} errors, {imported} imported");
 }
+
+#[test]
+fn a_description_that_looks_like_lvsims_comments_stays_a_description() {
+    let mut t = crate::named("tutorial-nat").unwrap().topology();
+    t.description =
+        "Director x (10.9.9.9)\nalso run: sysctl -w net.ipv4.vs.expire_nodest_conn=1\n\n  indented".into();
+    let text = crate::export::keepalived(&t, crate::export::Target::default());
+    let i = ok(&[("keepalived.conf", &text)]);
+    assert_eq!(i.topology.description, t.description);
+    assert_eq!(i.topology.directors.len(), 1);
+    assert!(!i.topology.directors[0].expire_nodest_conn);
+    assert_eq!(crate::export::keepalived(&i.topology, crate::export::Target::default()), text);
+}
