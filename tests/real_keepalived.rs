@@ -232,8 +232,10 @@ fn essence(t: &Topology, s: &Service) -> String {
         })
         .collect();
     // A firewall-mark service whose real servers have no port: the file cannot name a
-    // port to check (it says so in a comment), so keepalived checks nothing there.
-    let no_port = s.port == 0 && s.real_servers.iter().all(|r| s.real_port(r) == 0);
+    // port to check; keepalived has no SCTP checker. The file says so in a comment, and
+    // keepalived checks nothing there.
+    let sctp = s.fwmark.is_none() && s.protocol == lvs_ipvs::Protocol::Sctp;
+    let no_port = sctp || s.port == 0 && s.real_servers.iter().all(|r| s.real_port(r) == 0);
     let check = s.check.as_ref().filter(|_| !no_port).map(|c| {
         let cfg = c.config();
         // ldirectord's retry waits for the next interval; keepalived's file says so with

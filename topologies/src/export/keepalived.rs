@@ -437,6 +437,8 @@ fn real_server(
         let check_port = if port != 0 { port } else { service.port };
         if check_port == 0 {
             let _ = writeln!(out, "        {NO_PORT}");
+        } else if service.protocol == Protocol::Sctp && service.fwmark.is_none() {
+            let _ = writeln!(out, "        {NO_SCTP}");
         } else if service.protocol == Protocol::Udp {
             checker(out, Block::Udp, cfg, check_port);
         } else {
@@ -460,6 +462,12 @@ fn real_server(
 /// The comment for a checked real server without a port to check (a firewall-mark
 /// service's port 0); the importer reads it back as "checked".
 pub(crate) const NO_PORT: &str = "! no port to check (port 0): add a checker with a connect_port by hand";
+
+/// The comment for a checked SCTP real server: keepalived has no SCTP checker, and a
+/// `TCP_CHECK` would fail on a server that listens on SCTP only. The importer reads it
+/// back as "checked".
+pub(crate) const NO_SCTP: &str =
+    "! keepalived has no SCTP checker (a TCP_CHECK fails on an SCTP-only server): add a MISC_CHECK by hand";
 
 /// A checker block as the simulated check does it.
 enum Block<'a> {

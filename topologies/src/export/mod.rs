@@ -31,7 +31,7 @@ pub use heartbeat::{ha_cf, haresources};
 pub use keepalived::{keepalived, keepalived_for};
 /// lvsim's comments in keepalived.conf that its importer reads back.
 pub(crate) mod keepalived_comments {
-    pub(crate) use super::keepalived::{NO_PORT, V6_NO_AUTH};
+    pub(crate) use super::keepalived::{NO_PORT, NO_SCTP, V6_NO_AUTH};
 }
 pub use ldirectord::ldirectord;
 pub use target::{Target, UnknownTarget};

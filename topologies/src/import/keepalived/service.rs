@@ -15,7 +15,7 @@ use lvs_ipvs::{Forwarding, Protocol, SchedFlag, SchedulerKind};
 
 use super::parse::{Comment, Node, Word};
 use super::{Cx, with_defaults};
-use crate::export::keepalived_comments::NO_PORT;
+use crate::export::keepalived_comments::{NO_PORT, NO_SCTP};
 use crate::{CheckKind, Checker, Fallback, Flag, HealthCheck, RealServer, Server, Service};
 
 use super::super::ImportError;
@@ -42,7 +42,8 @@ struct Real {
     inhibit: bool,
     /// Its checker and that checker's line.
     probe: Option<(Probe, usize)>,
-    /// lvsim's "no port to check" comment: checked, but not writable as a checker.
+    /// lvsim's "no port to check" or "no SCTP checker" comment: checked, but not writable
+    /// as a keepalived checker.
     no_port: bool,
     line: usize,
 }
@@ -337,8 +338,10 @@ fn real_server(
         Some(w) => cx.num(w, "a port", 0u16, u16::MAX)?,
         None => 0,
     };
-    let no_port_text = NO_PORT.trim_start_matches("! ");
-    let no_port = comments.iter().any(|c| c.line > n.key.line && c.line < n.end && c.text == no_port_text);
+    let unwritable = [NO_PORT, NO_SCTP].map(|c| c.trim_start_matches("! "));
+    let no_port = comments
+        .iter()
+        .any(|c| c.line > n.key.line && c.line < n.end && unwritable.contains(&c.text.as_str()));
     let mut r = Real {
         addr,
         port,
