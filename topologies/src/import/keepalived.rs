@@ -38,7 +38,7 @@ pub(super) fn import(sources: &[&Source]) -> Result<Imported, ImportError> {
     let ha = vrrp::group(&mut st, &files)?;
     let mut topology = Topology {
         description: st.description.take().unwrap_or_default(),
-        directors: st.directors.iter().map(|d| d.director.clone()).collect(),
+        directors: std::mem::take(&mut st.directors),
         servers: std::mem::take(&mut st.servers.list),
         backends: Vec::new(),
         ha,
@@ -56,14 +56,11 @@ pub(super) fn import(sources: &[&Source]) -> Result<Imported, ImportError> {
 #[derive(Default)]
 struct State {
     description: Option<String>,
-    directors: Vec<Dir>,
+    directors: Vec<Director>,
+    /// The directors' names, to tell a repeated one at once.
+    names: std::collections::BTreeSet<String>,
     servers: service::Servers,
     notes: Vec<Note>,
-}
-
-/// A director being read.
-struct Dir {
-    director: Director,
 }
 
 /// What a file says beyond its directors' services.
@@ -166,7 +163,7 @@ fn read_file(src: &Source, st: &mut State) -> Result<FileFacts, ImportError> {
     // Directors: lvsim's `! Director NAME (ADDRESS)` comments, else one from router_id.
     let mut starts: Vec<usize> = Vec::new();
     // The comments at the top are the header and the description, whatever they say.
-    let top = parsed.comments.iter().enumerate().take_while(|(k, c)| c.line == k + 1).count();
+    let top = top_comments(&parsed.comments);
     for c in &parsed.comments[top..] {
         if let Some((name, addr)) = director_comment(&c.text) {
             starts.push(c.line);
@@ -189,8 +186,9 @@ fn read_file(src: &Source, st: &mut State) -> Result<FileFacts, ImportError> {
         starts.push(0);
         facts.directors.push(new_director(st, name, addr));
     }
-    st.directors[facts.directors[0]].director.timeouts = timeouts;
-    let owner = |line: usize| starts.iter().rposition(|&s| s < line).unwrap_or(0);
+    st.directors[facts.directors[0]].timeouts = timeouts;
+    // `starts` ascends: the last director comment before the line, by bisection.
+    let owner = |line: usize| starts.partition_point(|&s| s < line).saturating_sub(1);
     let mut seen = std::collections::BTreeSet::new();
     for n in &parsed.nodes {
         let mut cx = Cx { path: &src.path, notes: &mut st.notes };
@@ -201,7 +199,7 @@ fn read_file(src: &Source, st: &mut State) -> Result<FileFacts, ImportError> {
                 if let Some(s) = service::virtual_server(&mut cx, n, &mut st.servers, &parsed.comments)? {
                     // A set, not a scan: a file may hold a great many services.
                     if seen.insert((d, s.fwmark, s.protocol, s.vip, s.port)) {
-                        st.directors[d].director.services.push(s);
+                        st.directors[d].services.push(s);
                     } else {
                         cx.note(n.key.line, "the same virtual service again: this one is left out");
                     }
@@ -225,10 +223,11 @@ fn read_file(src: &Source, st: &mut State) -> Result<FileFacts, ImportError> {
 /// A new director; its index in `st.directors`.
 fn new_director(st: &mut State, name: String, address: IpAddr) -> usize {
     let mut name = name;
-    if st.directors.iter().any(|d| d.director.name == name) {
+    if st.names.contains(&name) {
         name = format!("{name}-{}", st.directors.len() + 1);
     }
-    st.directors.push(Dir { director: Director::new(&name, address) });
+    st.names.insert(name.clone());
+    st.directors.push(Director::new(&name, address));
     st.directors.len() - 1
 }
 
@@ -279,15 +278,10 @@ fn lvs_timeouts(cx: &mut Cx<'_>, s: &Node, t: &mut Timeouts) -> Result<(), Impor
 /// The topology's description: the comment lines at the very top of the file, after
 /// lvsim's header (its first line, the `assumes:` lines, `for director NAME`).
 fn description(comments: &[Comment]) -> String {
-    let top: Vec<&str> = comments
-        .iter()
-        .enumerate()
-        .take_while(|(k, c)| c.line == k + 1)
-        .map(|(_, c)| c.text.as_str())
-        .collect();
+    let top: Vec<&str> = comments[..top_comments(comments)].iter().map(|c| c.text.as_str()).collect();
     let mut rest = top.as_slice();
     if let Some((first, after)) = rest.split_first()
-        && first.starts_with("keepalived.conf written by lvsim")
+        && first.starts_with(LVSIM_HEADER)
     {
         rest = after;
         while rest.first().is_some_and(|l| l.starts_with("assumes: ")) {
@@ -299,6 +293,20 @@ fn description(comments: &[Comment]) -> String {
     }
     rest.join("\n")
 }
+
+/// How many comments open the file, one a line from line 1: lvsim's header and the
+/// description. In a file lvsim did not write, a `Director` comment ends them.
+fn top_comments(comments: &[Comment]) -> usize {
+    let lvsim = comments.first().is_some_and(|c| c.line == 1 && c.text.starts_with(LVSIM_HEADER));
+    comments
+        .iter()
+        .enumerate()
+        .take_while(|(k, c)| c.line == k + 1 && (lvsim || director_comment(&c.text).is_none()))
+        .count()
+}
+
+/// The start of the first line of every keepalived.conf lvsim writes.
+const LVSIM_HEADER: &str = "keepalived.conf written by lvsim";
 
 /// `Director NAME (ADDRESS)`.
 fn director_comment(text: &str) -> Option<(String, IpAddr)> {
@@ -312,7 +320,7 @@ fn director_comment(text: &str) -> Option<(String, IpAddr)> {
 fn comment_fact(text: &str, facts: &mut FileFacts, director: Option<usize>, st: &mut State) {
     if let Some(kv) = text.strip_prefix("also run: sysctl -w ") {
         let Some((key, value)) = kv.split_once('=') else { return };
-        let d = director.map(|d| &mut st.directors[d].director);
+        let d = director.map(|d| &mut st.directors[d]);
         match (key, value, d) {
             ("net.ipv4.vs.expire_nodest_conn", "1", Some(d)) => d.expire_nodest_conn = true,
             ("net.ipv4.vs.expire_quiescent_template", "1", Some(d)) => d.expire_quiescent_template = true,

@@ -157,7 +157,7 @@ pub(super) fn group(st: &mut State, files: &[FileFacts]) -> Result<Option<Ha>, I
         });
         return Ok(None);
     }
-    let name = |f: &FileFacts| st.directors[f.directors[0]].director.name.clone();
+    let name = |f: &FileFacts| st.directors[f.directors[0]].name.clone();
     let mut order: Vec<usize> = (0..members.len()).collect();
     let primary = members.iter().find_map(|f| f.primary.clone());
     let lead = primary
@@ -177,15 +177,12 @@ pub(super) fn group(st: &mut State, files: &[FileFacts]) -> Result<Option<Ha>, I
     let members: Vec<&FileFacts> = order.iter().map(|&k| members[k]).collect();
     let mut ha: Ha = with_defaults("(directors: [], failover: Vrrp())");
     ha.directors = members.iter().map(|f| name(f)).collect();
-    let vips: Vec<IpAddr> = members
-        .iter()
-        .flat_map(|f| &st.directors[f.directors[0]].director.services)
-        .filter_map(|s| s.vip)
-        .collect();
+    let vips: Vec<IpAddr> =
+        members.iter().flat_map(|f| &st.directors[f.directors[0]].services).filter_map(|s| s.vip).collect();
     let sides = sides(&mut ha, &members[0].instances, &vips);
     ha.failover = failover(st, &members, sides);
     ha.sync = sync(&ha, &members);
-    let directors: Vec<crate::Director> = st.directors.iter().map(|d| d.director.clone()).collect();
+    let directors = &st.directors;
     let key = |s: &crate::Service| (s.fwmark, s.protocol, s.vip, s.port);
     let services = |f: &FileFacts| directors[f.directors[0]].services.iter().map(key).collect::<Vec<_>>();
     if let Some(m) = members[1..].iter().find(|m| services(m) != services(members[0])) {
@@ -199,7 +196,7 @@ pub(super) fn group(st: &mut State, files: &[FileFacts]) -> Result<Option<Ha>, I
         });
         return Ok(None);
     }
-    if let Err(e) = ha.config(&directors) {
+    if let Err(e) = ha.config(directors) {
         st.notes.push(super::Note {
             path: first.path.clone(),
             line: first.instances[0].line,
