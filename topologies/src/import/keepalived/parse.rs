@@ -41,6 +41,14 @@ pub(crate) struct Comment {
     pub text: String,
 }
 
+/// The whole-line comments inside a statement's block (between its line and the line
+/// of its `}`), found by bisection: `comments` is in line order.
+pub(crate) fn comments_in<'c>(comments: &'c [Comment], n: &Node) -> &'c [Comment] {
+    let from = comments.partition_point(|c| c.line <= n.key.line);
+    let to = comments.partition_point(|c| c.line < n.end).max(from);
+    &comments[from..to]
+}
+
 /// A parsed file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Parsed {

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use lvs_ipvs::{Forwarding, Protocol, SchedFlag, SchedulerKind};
 
-use super::parse::{Comment, Node, Word};
+use super::parse::{Comment, Node, Word, comments_in};
 use super::{Cx, with_defaults};
 use crate::export::keepalived_comments::{NO_PORT, NO_SCTP};
 use crate::{CheckKind, Checker, Fallback, Flag, HealthCheck, RealServer, Server, Service};
@@ -339,9 +339,7 @@ fn real_server(
         None => 0,
     };
     let unwritable = [NO_PORT, NO_SCTP].map(|c| c.trim_start_matches("! "));
-    let no_port = comments
-        .iter()
-        .any(|c| c.line > n.key.line && c.line < n.end && unwritable.contains(&c.text.as_str()));
+    let no_port = comments_in(comments, n).iter().any(|c| unwritable.contains(&c.text.as_str()));
     let mut r = Real {
         addr,
         port,

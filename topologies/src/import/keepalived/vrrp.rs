@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use super::parse::{Comment, Node, Word};
+use super::parse::{Comment, Node, Word, comments_in};
 use super::{Cx, FileFacts, State, with_defaults};
 use crate::export::keepalived_comments::V6_NO_AUTH;
 use crate::{Failover, Ha, Side, SyncDaemon, SyncMode};
@@ -63,7 +63,7 @@ pub(super) fn sync_daemon(cx: &mut Cx<'_>, n: &Node) -> Result<SyncDaemonLine, I
 pub(super) fn instance(cx: &mut Cx<'_>, n: &Node, comments: &[Comment]) -> Result<Instance, ImportError> {
     let mut i = Instance { line: n.key.line, ..Instance::default() };
     let no_auth = V6_NO_AUTH.trim_start_matches("! ");
-    let inside = comments.iter().filter(|c| c.line > n.key.line && c.line < n.end);
+    let inside = comments_in(comments, n).iter();
     i.auth_pass = inside.filter_map(|c| c.text.strip_prefix(no_auth)).map(str::to_owned).next();
     for s in n.block.as_deref().unwrap_or_default() {
         match s.key.text.as_str() {
