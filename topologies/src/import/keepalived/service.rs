@@ -64,6 +64,8 @@ struct Body {
     flag_lines: Vec<usize>,
     /// The real servers' addresses, to tell one listed twice.
     addrs: BTreeSet<IpAddr>,
+    /// `lb_algo` was given.
+    scheduled: bool,
 }
 
 /// One `virtual_server`; `None` for a kind lvsim does not model (a group), with a note.
@@ -99,6 +101,10 @@ pub(super) fn virtual_server(
             _ => true,
         }
     });
+    if !b.scheduled {
+        cx.note(n.key.line, "virtual_server without lb_algo: keepalived's default, wlc");
+        svc.scheduler = SchedulerKind::Wlc;
+    }
     let kind = b.kind.unwrap_or_else(|| {
         cx.note(n.key.line, "virtual_server without lb_kind: keepalived's default, NAT");
         Forwarding::Masq
@@ -109,11 +115,8 @@ pub(super) fn virtual_server(
         (_, Some(_)) if udp_checked => Protocol::Udp,
         (_, Some(_)) => Protocol::Tcp,
         (None, None) => {
-            cx.note(
-                n.key.line,
-                "virtual_server without protocol: taken as TCP (keepalived's own default is UDP)",
-            );
-            Protocol::Tcp
+            cx.note(n.key.line, "virtual_server without protocol: keepalived's default, UDP (it warns)");
+            Protocol::Udp
         }
     };
     let checked = b.reals.iter().any(|r| r.probe.is_some() || r.no_port)
@@ -173,6 +176,7 @@ fn statement(
         "lb_algo" | "lvs_sched" => {
             let w = cx.arg(s, 0, "a scheduler")?;
             svc.scheduler = w.text.parse::<SchedulerKind>().map_err(|e| cx.err(w, e.to_string()))?;
+            b.scheduled = true;
         }
         "lb_kind" | "lvs_method" => b.kind = Some(method(cx, cx.arg(s, 0, "NAT, DR or TUN")?)?),
         "persistence_timeout" => {
