@@ -434,3 +434,37 @@ fn a_description_that_looks_like_lvsims_comments_stays_a_description() {
     assert!(!i.topology.directors[0].expire_nodest_conn);
     assert_eq!(crate::export::keepalived(&i.topology, crate::export::Target::default()), text);
 }
+
+#[test]
+fn a_director_outside_the_vrrp_group_round_trips_beside_it() {
+    let t: crate::Topology = ron::from_str(
+        r#"(directors: [
+              (name: "lb1", address: "10.0.0.2", services: [(vip: Some("10.0.1.1"), port: 80,
+                 real_servers: [(server: "web", forwarding: DR)])]),
+              (name: "lb2", address: "10.0.0.3"),
+              (name: "solo", address: "10.0.0.4", services: [(protocol: UDP, vip: Some("10.0.1.2"), port: 53,
+                 real_servers: [(server: "web", forwarding: DR)], check: Some((checker: keepalived)))]),
+            ],
+            servers: [(name: "web", address: "10.0.0.11", count: 2)],
+            ha: Some((directors: ["lb1", "lb2"], failover: Vrrp())))"#,
+    )
+    .unwrap();
+    let files = crate::export::files(&t, crate::export::Target::default());
+    let ka: Vec<(&str, &str)> = files
+        .iter()
+        .filter(|(n, _)| n.starts_with("keepalived"))
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(ka.len(), 3);
+    let i = ok(&ka);
+    let names: Vec<&str> = i.topology.directors.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["lb1", "lb2", "solo"]);
+    assert_eq!(i.topology.ha.as_ref().unwrap().directors, ["lb1", "lb2"]);
+    let again = crate::export::files(&i.topology, crate::export::Target::default());
+    let again: Vec<(&str, &str)> = again
+        .iter()
+        .filter(|(n, _)| n.starts_with("keepalived"))
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(again, ka);
+}
