@@ -366,3 +366,237 @@ fn lvsim_import_turns_an_exported_vrrp_pair_into_a_scenario_that_validates() {
     );
     assert!(!d.join("bad.ron").exists());
 }
+
+/// Runs `script` in one VM (tests/vm/lvsim-vm) with `work` shared; `None` when skipped
+/// explicitly (`LVSIM_SKIP_VM=1`, with a notice). A VM that cannot start fails the test.
+fn in_vm(work: &Path, script: &str) -> Option<String> {
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/lvsim-vm");
+    let skip = std::env::var("LVSIM_SKIP_VM").is_ok_and(|v| v == "1");
+    let setup = Command::new(&harness).arg("setup").status().expect("running tests/vm/lvsim-vm setup");
+    if !setup.success() {
+        if skip {
+            eprintln!(
+                "NOTICE: real_keepalived's IPVS check SKIPPED: the VM could not be set up and LVSIM_SKIP_VM=1"
+            );
+            return None;
+        }
+        panic!("tests/vm/lvsim-vm setup failed ({setup}); install qemu (see .ci/run) or set LVSIM_SKIP_VM=1");
+    }
+    let out = Command::new(&harness)
+        .arg("run")
+        .arg("--share")
+        .arg(work)
+        .args(["--timeout", "600", "-c", script])
+        .output()
+        .expect("running tests/vm/lvsim-vm");
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    match out.status.code() {
+        Some(0) => Some(log),
+        Some(125) if skip => {
+            eprintln!(
+                "NOTICE: real_keepalived's IPVS check SKIPPED: the VM did not start and LVSIM_SKIP_VM=1"
+            );
+            None
+        }
+        code => panic!("the VM run failed (exit {code:?}): {}\n{log}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+/// The services of the directors a keepalived file is for (`keepalived.conf`: every
+/// director; `keepalived-NAME.conf`: NAME).
+fn services_of<'t>(t: &'t Topology, file: &str) -> Vec<&'t Service> {
+    let name = file.strip_prefix("keepalived-").and_then(|n| n.strip_suffix(".conf"));
+    t.directors
+        .iter()
+        .filter(|d| name.is_none_or(|n| n == d.name))
+        .flat_map(|d| &d.services)
+        .filter(|s| s.vip.is_some() || s.fwmark.is_some())
+        .collect()
+}
+
+/// A service's label, as `ipvsadm -S -n` keys it.
+fn label(key: &lvs_ipvs::ServiceKey) -> String {
+    match key {
+        lvs_ipvs::ServiceKey::Addr { protocol, addr, port } => format!("{} {addr}:{port}", protocol.name()),
+        lvs_ipvs::ServiceKey::Fwmark { mark, .. } => format!("fwm {mark}"),
+    }
+}
+
+/// Whether keepalived checks the service's real servers (then they come and go with the
+/// checks, and only their addresses are compared).
+fn checked(s: &Service) -> bool {
+    let no_port = s.port == 0 && s.real_servers.iter().all(|r| s.real_port(r) == 0);
+    let sctp = s.fwmark.is_none() && s.protocol == lvs_ipvs::Protocol::Sctp;
+    s.check.is_some() && !no_port && !sctp
+}
+
+/// What keepalived put in the kernel's table (`ipvsadm -S -n`, and `ipvsadm -L -n
+/// --thresholds`, since ipvsadm 1.31's `-S` leaves the thresholds out) against the
+/// topology.
+fn compare_table(t: &Topology, file: &str, save: &str, thresholds: &str) -> Result<(), String> {
+    use lvs_ipvs::ipvsadm::{Command as Ipvsadm, default_netmask, parse_line, parse_threshold_rows};
+    let mut services = std::collections::BTreeMap::new();
+    let mut dests: std::collections::BTreeMap<String, Vec<lvs_ipvs::DestConfig>> = Default::default();
+    // Both listings walk the table in the same order: the rows follow the -a lines.
+    let mut rows = parse_threshold_rows(thresholds)?.into_iter();
+    for line in save.lines() {
+        match parse_line(line).map_err(|e| format!("{line}: {e:?}"))? {
+            Some(Ipvsadm::AddService(k, c)) => {
+                services.insert(label(&k), (k, c));
+            }
+            Some(Ipvsadm::AddDest(k, mut d)) => {
+                let row = rows.next().ok_or_else(|| format!("no --thresholds row for {line}"))?;
+                if (row.addr.ip(), row.addr.port()) != (d.addr, d.port) {
+                    return Err(format!("--thresholds row {:?} is not {line}", row.addr));
+                }
+                (d.u_threshold, d.l_threshold) = (row.u_threshold, row.l_threshold);
+                dests.entry(label(&k)).or_default().push(d);
+            }
+            other => return Err(format!("unexpected line {line}: {other:?}")),
+        }
+    }
+    let want = services_of(t, file);
+    let addr = |name: &str| t.servers.iter().find(|x| x.name == name).map(|x| x.address);
+    for s in &want {
+        let l = match (s.fwmark, s.vip) {
+            (Some(m), _) => format!("fwm {m}"),
+            (None, Some(v)) => format!("{} {v}:{}", s.protocol.name(), s.port),
+            (None, None) => unreachable!("filtered"),
+        };
+        let (k, c) = services.get(&l).ok_or_else(|| format!("{file}: no service {l} in\n{save}"))?;
+        let flags = s.flags.iter().fold(0, |b, f| b | f.bit());
+        let mask = match s.netmask {
+            Some(std::net::IpAddr::V4(m)) => u32::from(m),
+            Some(std::net::IpAddr::V6(m)) => u128::from(m).leading_ones(),
+            None => default_netmask(k),
+        };
+        let persistence = s.persistence_s.map(|p| p.round() as u64);
+        let got = (
+            c.scheduler,
+            c.flags.0 & !lvs_ipvs::SvcFlags::PERSISTENT,
+            c.persistence.map(|d| d.as_secs_f64().round() as u64),
+        );
+        if got != (s.scheduler, flags, persistence) || (persistence.is_some() && c.netmask != mask) {
+            return Err(format!(
+                "{file}: service {l}: keepalived made {got:?} /{}, the topology says {:?} /{mask}",
+                c.netmask,
+                (s.scheduler, flags, persistence)
+            ));
+        }
+        let row = |a: std::net::IpAddr, port: u16, f: lvs_ipvs::Forwarding, w: u32, u: u32, l: u32| {
+            format!("{a}:{port} {f:?} w{w} x{u} y{l}")
+        };
+        let mut expected: Vec<String> = s
+            .real_servers
+            .iter()
+            .map(|r| row(addr(&r.server).unwrap(), s.real_port(r), r.forwarding, r.weight, r.upper, r.lower))
+            .collect();
+        expected.sort();
+        let got_rows = dests.get(&l).map(Vec::as_slice).unwrap_or_default();
+        let mut got: Vec<String> = got_rows
+            .iter()
+            .map(|d| row(d.addr, d.port, d.fwd, d.weight, d.u_threshold, d.l_threshold))
+            .collect();
+        got.sort();
+        if !checked(s) && got != expected {
+            return Err(format!(
+                "{file}: real servers of {l}: keepalived made {got:?}, the topology says {expected:?}"
+            ));
+        }
+        let known: Vec<std::net::IpAddr> = s
+            .real_servers
+            .iter()
+            .filter_map(|r| addr(&r.server))
+            .chain(s.check.as_ref().and_then(|c| c.fallback.as_ref()).and_then(|f| addr(&f.server)))
+            .collect();
+        if let Some(d) = got_rows.iter().find(|d| !known.contains(&d.addr)) {
+            return Err(format!("{file}: {l} has a real server the topology does not: {d:?}"));
+        }
+    }
+    if services.len() != want.len() {
+        return Err(format!(
+            "{file}: {} services in the table, {} in the topology:\n{save}",
+            services.len(),
+            want.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The VM script's part for one file: keepalived's checker process alone (`-C`: it
+/// programs IPVS; VRRP is not started) on a cleared table with the kernel's timeouts;
+/// wait (bounded) until its `services` are in the table, save the table, stop it.
+fn vm_step(work: &Path, k: usize, conf: &Path, services: usize) -> String {
+    format!(
+        "ipvsadm -C; ipvsadm --set 900 120 300\n\
+         keepalived -n -l -C -G -R --pid={w}/{k}.pid --checkers_pid={w}/{k}.cpid -f {p} > {w}/{k}.log 2>&1 &\n\
+         pid=$!; i=0\n\
+         while [ $i -lt 300 ] && [ \"$(ipvsadm -S -n | grep -c '^-A')\" -lt {services} ]; do i=$((i+1)); sleep 0.05; done\n\
+         ipvsadm -S -n > {w}/{k}.save; ipvsadm -L -n --thresholds > {w}/{k}.thr; ipvsadm -L -n --timeout > {w}/{k}.to\n\
+         kill $pid; wait $pid\n",
+        w = work.display(),
+        p = conf.display(),
+    )
+}
+
+/// The IPVS timeouts keepalived set (`ipvsadm -L --timeout`) against the first director
+/// the file is for (its `lvs_timeouts`; the kernel's 900 120 300 for those not given).
+fn compare_timeouts(t: &Topology, file: &str, listing: &str) -> Result<(), String> {
+    let name = file.strip_prefix("keepalived-").and_then(|n| n.strip_suffix(".conf"));
+    let Some(d) = t.directors.iter().find(|d| name.is_none_or(|n| n == d.name)) else { return Ok(()) };
+    let s = |v: Option<f64>, kernel: u64| v.map_or(kernel, |v| (v.round() as u64).max(1));
+    let want = format!(
+        "Timeout (tcp tcpfin udp): {} {} {}",
+        s(d.timeouts.tcp_s, 900),
+        s(d.timeouts.tcpfin_s, 120),
+        s(d.timeouts.udp_s, 300)
+    );
+    if listing.trim() == want {
+        Ok(())
+    } else {
+        Err(format!("{file}: {:?}, the topology says {want:?}", listing.trim()))
+    }
+}
+
+#[test]
+fn keepalived_programs_the_ipvs_table_each_file_describes() {
+    keepalived_present();
+    let work = scratch("vm");
+    let mut script = String::from("set -u\n");
+    let mut runs = Vec::new();
+    let cases = every_export(Target::default());
+    for (c, case) in cases.iter().enumerate() {
+        for (name, text) in case.files_where(|f| f.starts_with("keepalived") && f.ends_with(".conf")) {
+            let k = runs.len();
+            let conf = work.join(format!("{k}.conf"));
+            std::fs::write(&conf, text).unwrap();
+            script.push_str(&vm_step(&work, k, &conf, services_of(&case.topology, name).len()));
+            runs.push((c, name.clone(), k));
+        }
+    }
+    // A file that says another scheduler and weight than its topology must not pass.
+    let nat = cases.iter().position(|c| c.name == "named/tutorial-nat").expect("tutorial-nat");
+    let (_, text) = cases[nat].files_where(|f| f == "keepalived.conf")[0];
+    let mutant = runs.len();
+    let conf = work.join(format!("{mutant}.conf"));
+    std::fs::write(&conf, text.replacen("lb_algo rr", "lb_algo wrr", 1).replacen("weight 1", "weight 2", 1))
+        .unwrap();
+    script.push_str(&vm_step(&work, mutant, &conf, 1));
+    let Some(_log) = in_vm(&work, &script) else { return };
+    let read =
+        |k: usize, ext: &str| std::fs::read_to_string(work.join(format!("{k}.{ext}"))).unwrap_or_default();
+    let mut failures = Vec::new();
+    for (c, file, k) in &runs {
+        let t = &cases[*c].topology;
+        let r = compare_table(t, file, &read(*k, "save"), &read(*k, "thr"))
+            .and_then(|()| compare_timeouts(t, file, &read(*k, "to")));
+        if let Err(e) = r {
+            failures.push(format!("{}: {e}\n--- keepalived's log:\n{}", cases[*c].name, read(*k, "log")));
+        }
+    }
+    assert!(failures.is_empty(), "{} file(s):\n{}", failures.len(), failures.join("\n\n"));
+    assert!(runs.len() >= 30, "only {} files", runs.len());
+    let e =
+        compare_table(&cases[nat].topology, "keepalived.conf", &read(mutant, "save"), &read(mutant, "thr"));
+    assert!(e.is_err_and(|e| e.contains("Wrr")), "the mutant's table passed:\n{}", read(mutant, "save"));
+}
