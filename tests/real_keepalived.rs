@@ -13,6 +13,11 @@
 //!
 //! Deliberately broken files must fail the same check, and the importer must read each
 //! exported file back into the services and checks it was written from.
+//!
+//! In the VM (tests/vm/lvsim-vm: Debian's kernel with IPVS, the host's /usr), keepalived's
+//! checker process runs each file for real and the kernel's table (`ipvsadm -S -n`,
+//! `--thresholds`, `--timeout`) must be the topology's: what `-t` cannot show. The VM test
+//! fails when the VM cannot start; `LVSIM_SKIP_VM=1` skips it, with a notice.
 
 mod common;
 
