@@ -223,7 +223,8 @@ pub fn topologies() -> Vec<(String, Topology)> {
 /// Cases written out, for options the generated axes do not turn over: VRRP on two
 /// interfaces, version 3, no preemption or a preemption delay, three members, peer-to-peer
 /// sync, IPv6 VRRP with a password, a sorry server, mixed forwarding methods, every
-/// checker of keepalived (TCP, HTTP with a regex, SSL with a digest, UDP), sysctls.
+/// checker of keepalived (TCP, HTTP with a regex, SSL with a digest, UDP), a real server
+/// of weight 0, sysctls.
 const WRITTEN: [(&str, &str); 3] = [
     (
         "vrrp3-nat-two-interfaces-nopreempt-p2p-three-members",
@@ -284,6 +285,8 @@ const WRITTEN: [(&str, &str); 3] = [
                 (fwmark: Some(12), scheduler: mh, flags: [mh_port],
                  real_servers: [(server: "web1", port: Some(80))],
                  check: Some((checker: ldirectord))),
+                (vip: Some("10.0.1.1"), port: 8080, scheduler: wrr,
+                 real_servers: [(server: "web1", weight: 0), (server: "far", forwarding: TUN, weight: 7)]),
                ]),
             ],
             servers: [(name: "web", address: "10.0.0.11", count: 2, gateway: Some("lvs")),
