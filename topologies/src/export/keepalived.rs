@@ -43,7 +43,7 @@ pub fn keepalived(topo: &Topology, target: Target) -> String {
         global_defs(&mut out, d, &[]);
     }
     for director in &topo.directors {
-        director_body(&mut out, &topo, director, &[], |_| {});
+        director_body(&mut out, &topo, director, &[], target, |_| {});
     }
     out
 }
@@ -112,6 +112,7 @@ fn director_body(
     topo: &Topology,
     director: &Director,
     notes: &[String],
+    target: Target,
     before: impl FnOnce(&mut String),
 ) {
     let _ = writeln!(out, "\n! Director {} ({})", director.name, director.address);
@@ -124,7 +125,7 @@ fn director_body(
     before(out);
     for service in &director.services {
         out.push('\n');
-        virtual_server(out, topo, service);
+        virtual_server(out, topo, service, target);
     }
 }
 
@@ -138,7 +139,7 @@ fn conf_for(topo: &Topology, d: usize, target: Target) -> String {
             let _ = writeln!(out, "! {e}: no vrrp_instance written");
         }
         global_defs(&mut out, director, &[]);
-        director_body(&mut out, topo, director, &[], |_| {});
+        director_body(&mut out, topo, director, &[], target, |_| {});
         return out;
     };
     let k = g.members.iter().position(|&m| m == d).expect("a member");
@@ -186,7 +187,7 @@ fn conf_for(topo: &Topology, d: usize, target: Target) -> String {
         }
     }
     global_defs(&mut out, director, &extra);
-    director_body(&mut out, topo, director, &notes, |out| {
+    director_body(&mut out, topo, director, &notes, target, |out| {
         if let Some((v, vrid, pass)) = vrrp {
             vrrp_instances(out, topo, &g, k, v, vrid, pass);
         }
@@ -335,7 +336,7 @@ pub(super) fn prefixed(a: IpAddr, v4_prefix: u8) -> String {
 }
 
 /// One `virtual_server` block.
-fn virtual_server(out: &mut String, topo: &Topology, service: &Service) {
+fn virtual_server(out: &mut String, topo: &Topology, service: &Service, target: Target) {
     match (service.fwmark, service.vip) {
         (Some(mark), _) => {
             let _ = writeln!(out, "virtual_server fwmark {mark} {{");
@@ -384,7 +385,8 @@ fn virtual_server(out: &mut String, topo: &Topology, service: &Service) {
         sorry_server(out, topo, service, fb, kind);
     }
     for rs in &service.real_servers {
-        real_server(out, topo, service, rs, kind, check.as_ref().map(|(c, cfg)| (&c.kind, cfg)));
+        let check = check.as_ref().map(|(c, cfg)| (&c.kind, cfg));
+        real_server(out, topo, service, rs, kind, check, target);
     }
     out.push_str("}\n");
 }
@@ -413,6 +415,7 @@ fn real_server(
     rs: &RealServer,
     kind: Forwarding,
     check: Option<(&CheckKind, &HealthCheckConfig)>,
+    target: Target,
 ) {
     let Some(s) = server(topo, &rs.server) else {
         let _ = writeln!(out, "\n    ! real server {:?}: no server of that name", rs.server);
@@ -421,6 +424,13 @@ fn real_server(
     let port = service.real_port(rs);
     let _ = writeln!(out, "\n    real_server {} {port} {{", s.address);
     let _ = writeln!(out, "        weight {}", rs.weight);
+    if rs.weight == 0 && !target.keepalived_keeps_weight_zero() {
+        let _ = writeln!(
+            out,
+            "        ! keepalived {} gives IPVS weight 1 for weight 0 (keepalived issue 1757): set 0 with ipvsadm -e",
+            target.keepalived_version()
+        );
+    }
     if rs.forwarding != kind {
         let _ = writeln!(out, "        lvs_method {}", forwarding_name(rs.forwarding));
     }
@@ -545,6 +555,16 @@ mod tests {
             assert!(conf.contains(part), "missing {part:?} in\n{conf}");
         }
         assert!(!conf.contains("! receive"), "no comment says keepalived cannot match a string");
+    }
+
+    #[test]
+    fn weight_zero_is_flagged_for_the_keepalived_that_gives_weight_one() {
+        let t = case("single-every-keepalived-checker-sorry-server-mixed-methods");
+        let comment = "gives IPVS weight 1 for weight 0";
+        let old = keepalived(&t, Target::Debian11);
+        assert_eq!(old.matches(comment).count(), 1, "{old}");
+        assert!(old.contains("! keepalived 2.1.5 gives IPVS weight 1 for weight 0"));
+        assert!(!keepalived(&t, Target::Debian12).contains(comment));
     }
 
     #[test]

@@ -58,6 +58,16 @@ impl Target {
         }
     }
 
+    /// Whether this keepalived gives IPVS weight 0 for `weight 0`: 2.1.5 gives 1
+    /// (keepalived issue 1757, fixed by pull request 1762 in October 2020, after 2.1.5);
+    /// 2.2.7 gives 0 (checked in the VM by tests/real_keepalived.rs).
+    pub const fn keepalived_keeps_weight_zero(self) -> bool {
+        match self {
+            Target::Debian12 => true,
+            Target::Debian11 => false,
+        }
+    }
+
     /// The directory of heartbeat's helper programs (ipfail, the daemon itself).
     ///
     /// Debian 12: `/usr/libexec/heartbeat` (`dpkg -L heartbeat` of 1:3.0.6-13+b2 lists
