@@ -25,13 +25,15 @@ pub enum What {
     HaCf,
     /// heartbeat's haresources.
     Haresources,
+    /// piranha's lvs.cf.
+    LvsCf,
     /// One real server's feedbackd-agent.conf, on standard output.
     Agent(String),
 }
 
 /// The kinds `--stdout` takes, for messages.
 const KINDS: &str =
-    "ipvsadm, keepalived[:DIRECTOR], ldirectord[:DIRECTOR], ha.cf, haresources or agent:SERVER";
+    "ipvsadm, keepalived[:DIRECTOR], ldirectord[:DIRECTOR], ha.cf, haresources, lvs.cf or agent:SERVER";
 
 impl What {
     /// Parses `--stdout`'s value.
@@ -46,6 +48,7 @@ impl What {
             ("ldirectord", n) => What::Ldirectord(n),
             ("ha.cf", None) => What::HaCf,
             ("haresources", None) => What::Haresources,
+            ("lvs.cf", None) => What::LvsCf,
             ("agent", Some(n)) => What::Agent(n),
             _ => return Err(InputError(format!("--stdout {s:?}: expected {KINDS}"))),
         })
@@ -88,6 +91,13 @@ pub fn export(c: &Common, what: &What, target: Target) -> anyhow::Result<()> {
         What::Haresources => {
             export::haresources(t, target).ok_or_else(|| no_group("haresources", "Heartbeat(...)"))?
         }
+        What::LvsCf => export::lvs_cf(t, target).ok_or_else(|| {
+            InputError(
+                "lvs.cf is written for piranha: a fail-over group `failover: Pulse(...)` or nanny checks \
+                 (`check: (checker: nanny, ...)`); this topology has neither"
+                    .into(),
+            )
+        })?,
         What::Agent(name) => export::agent_conf(t, name, target).ok_or_else(|| {
             let names: Vec<_> = t
                 .servers

@@ -25,6 +25,7 @@ use crate::{Director, Flag, Ha, RealServer, Server, Service, Topology};
 mod heartbeat;
 mod keepalived;
 mod ldirectord;
+pub(crate) mod lvs_cf;
 mod target;
 
 pub use heartbeat::{ha_cf, haresources};
@@ -35,6 +36,7 @@ pub(crate) mod keepalived_comments {
 }
 pub(crate) use ldirectord::SCTP_MARK as LDIRECTORD_SCTP_MARK;
 pub use ldirectord::ldirectord;
+pub use lvs_cf::lvs_cf;
 pub use target::{Target, UnknownTarget};
 
 /// Every deployment file that fits the topology, as `(path in the export directory,
@@ -49,28 +51,30 @@ pub fn files(topo: &Topology, target: Target) -> Vec<(String, String)> {
     let group = Group::of(&x);
     let mut out = vec![("ipvsadm.sh".to_owned(), ipvsadm(topo, target))];
     let vrrp = group.as_ref().map(|g| matches!(g.ha.failover, crate::Failover::Vrrp { .. }));
+    let pulse = group.as_ref().is_some_and(|g| matches!(g.ha.failover, crate::Failover::Pulse { .. }));
     match vrrp {
-        None => out.push(("keepalived.conf".to_owned(), keepalived(topo, target))),
+        None if !pulse => out.push(("keepalived.conf".to_owned(), keepalived(topo, target))),
         Some(true) => {
             for d in &x.directors {
                 let text = keepalived_for(topo, &d.name, target).expect("a director of the topology");
                 out.push((format!("keepalived-{}.conf", d.name), text));
             }
         }
-        Some(false) => {}
+        _ => {}
     }
     let ldirectord_checks = x
         .directors
         .iter()
         .flat_map(|d| &d.services)
         .any(|s| s.check.as_ref().is_some_and(|c| c.checker == crate::Checker::Ldirectord));
-    if vrrp == Some(false) || ldirectord_checks {
+    if (vrrp == Some(false) && !pulse) || ldirectord_checks {
         for d in ldirectord_units(&x) {
             let text = ldirectord(topo, &x.directors[d].name, target).expect("a director of the topology");
             out.push((ldirectord_file(&x, d), text));
         }
     }
     out.extend(ha_cf(topo, target).map(|t| ("ha.cf".to_owned(), t)));
+    out.extend(lvs_cf(topo, target).map(|t| ("lvs.cf".to_owned(), t)));
     out.extend(haresources(topo, target).map(|t| ("haresources".to_owned(), t)));
     for s in &x.servers {
         if let Some(conf) = agent_conf(topo, &s.name, target) {

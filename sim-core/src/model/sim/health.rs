@@ -18,7 +18,8 @@
 //! after its check timed out is ignored.
 //!
 //! Verdicts edit the director's IPVS table as ipvsadm would: down → weight 0 (quiesce) or
-//! `-d` (remove); up → the configured weight again (`-e`, or `-a`). When every checked
+//! `-d` (remove); up → the configured weight again (`-e`, or `-a`); nanny's slow start
+//! → the weight it says (`-e`). When every checked
 //! real server of a service is down the fallback server is added (weight 1), and deleted
 //! when one comes back. Health checking stops at the end of the arrivals (the duration):
 //! nothing is started, timed out or decided after it.
@@ -32,7 +33,7 @@ use lvs_sched::Time;
 use super::{Event, NO_SERVER, Simulation};
 use crate::cpu::{Admission, Fault};
 use crate::ha::check::{HealthChecker, Outcome, Probe, Verdict};
-use crate::ha::{CheckKind, OnFailure};
+use crate::ha::{CheckKind, OnFailure, Schedule};
 use crate::model::DestConfig;
 use crate::model::config::{Change, ClusterConfig, ServerChange};
 use crate::model::report::{CheckStats, FaultReport, HaReport};
@@ -90,7 +91,7 @@ struct Group {
 
 impl Health {
     /// The checkers of every service with a check (first checks one interval after the
-    /// start), their timers numbered from `base`; `None` when the run has no check and
+    /// start; nanny's at the start), their timers numbered from `base`; `None` when the run has no check and
     /// no real-server fault.
     pub(super) fn new(cfg: &ClusterConfig, base: u32) -> Option<Health> {
         let faults = cfg.server_events.iter().any(|e| e.change.is_fault());
@@ -103,9 +104,13 @@ impl Health {
         for (dir, d) in cfg.directors.iter().enumerate() {
             for (service, svc) in d.services.iter().enumerate() {
                 let Some(check) = &svc.check else { continue };
+                let first = match check.schedule {
+                    Schedule::Grid => Time::ZERO + check.interval,
+                    Schedule::AfterCheck => Time::ZERO,
+                };
                 for dest in &svc.dests {
                     checkers.push(Slot {
-                        hc: HealthChecker::new(check, Time::ZERO + check.interval),
+                        hc: HealthChecker::new(check, first).with_weight(dest.weight),
                         dir,
                         service,
                         group: groups.len(),
@@ -370,6 +375,10 @@ impl Simulation {
                 if let Some(fb) = fallback {
                     let _ = self.edit_table(dir, service, &fb, Change::Restore(1));
                 }
+            }
+            // nanny's slow start: `ipvsadm -e -w` (nanny.c adjustDevice()).
+            Verdict::Weight(_, w) => {
+                let _ = self.edit_table(dir, service, &dest, Change::Weight(w));
             }
             Verdict::Up(t) => {
                 if alive {

@@ -501,6 +501,7 @@ fn health_check(cx: &mut Cx<'_>, reals: &[Real], delay_loop: Option<f64>) -> Hea
         retries: p.retries,
         delay_before_retry_s: p.delay_before_retry_s,
         quiescent: quiescent.then_some(true),
+        reentry_s: None,
         fallback: None,
     }
 }
