@@ -87,7 +87,6 @@ fn heartbeat_files_round_trip_with_ldirectord_cf() {
 }
 
 #[test]
-#[ignore = "wt-ipvsadm: ipvsadm rules and scripts"]
 fn ipvsadm_rules_and_scripts_round_trip() {
     let n = round_trip("ipvsadm", |f| f.starts_with("ipvsadm"));
     assert!(n >= 20, "only {n} cases have ipvsadm files");
