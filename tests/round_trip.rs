@@ -67,7 +67,6 @@ fn first_difference(a: &str, b: &str) -> String {
 }
 
 #[test]
-#[ignore = "wt-keepalived: keepalived.conf import"]
 fn keepalived_conf_round_trips() {
     let n = round_trip("keepalived", |f| f.starts_with("keepalived") && f.ends_with(".conf"));
     assert!(n >= 10, "only {n} cases have keepalived files");

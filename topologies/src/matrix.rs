@@ -249,16 +249,92 @@ fn cases() -> Vec<Case> {
 /// # Panics
 /// If a case's text does not parse (a bug in this module, caught by its tests).
 pub fn topologies() -> Vec<(String, Topology)> {
-    cases()
-        .into_iter()
-        .map(|c| {
-            let text = c.ron();
+    let generated = cases().into_iter().map(|c| (c.name(), c.ron()));
+    let written = WRITTEN.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned()));
+    generated
+        .chain(written)
+        .map(|(name, text)| {
             let t: Topology =
-                ron::from_str(&text).unwrap_or_else(|e| panic!("matrix case {}: {e}\n{text}", c.name()));
-            (c.name(), t)
+                ron::from_str(&text).unwrap_or_else(|e| panic!("matrix case {name}: {e}\n{text}"));
+            (name, t)
         })
         .collect()
 }
+
+/// Cases written out, for options the generated axes do not turn over: VRRP on two
+/// interfaces, version 3, no preemption or a preemption delay, three members, peer-to-peer
+/// sync, IPv6 VRRP with a password, a sorry server, mixed forwarding methods, every
+/// checker of keepalived (TCP, HTTP with a regex, SSL with a digest, UDP), a real server
+/// of weight 0, sysctls.
+const WRITTEN: [(&str, &str); 3] = [
+    (
+        "vrrp3-nat-two-interfaces-nopreempt-p2p-three-members",
+        r#"(description: "matrix: VRRP version 3 on two interfaces, three members",
+            directors: [
+              (name: "a", address: "192.168.1.1", services: [
+                (vip: Some("172.16.0.10"), port: 80, scheduler: rr,
+                 real_servers: [(server: "rs1"), (server: "rs2")],
+                 check: Some((checker: keepalived, interval_s: Some(2.0), timeout_s: Some(1.0)))),
+                (vip: Some("172.16.0.10"), port: 443, scheduler: rr, real_servers: [(server: "rs1")])]),
+              (name: "b", address: "192.168.1.2"),
+              (name: "c", address: "192.168.1.3"),
+            ],
+            servers: [(name: "rs1", address: "192.168.1.11", gateway: Some("a")),
+                      (name: "rs2", address: "192.168.1.12", gateway: Some("a"))],
+            ha: Some((directors: ["a", "b", "c"],
+                      failover: Vrrp(advert_int_s: 0.5, version: 3, preempt: false,
+                                     interfaces: [External, Internal], virtual_router_id: 7),
+                      sync: Some((mode: peer_to_peer, syncid: 3, interface: Some("eth2"))),
+                      external_interface: "ens3", internal_interface: "ens4", vip_prefix: 16)))"#,
+    ),
+    (
+        "vrrp-dr-v6-two-interfaces-preempt-delay-auth-sync",
+        r#"(description: "matrix: IPv6 VRRP with a password\n\nand a preemption delay",
+            directors: [
+              (name: "lb1", address: "2001:db8:1::2"),
+              (name: "lb2", address: "2001:db8:1::3", services: [
+                (vip: Some("2001:db8::10"), port: 80, scheduler: wrr, persistence_s: Some(60.0),
+                 real_servers: [(server: "web", forwarding: DR, weight: 5)],
+                 check: Some((checker: keepalived, kind: Negotiate(request: "check", receive: Some("ok ok")),
+                              interval_s: Some(4.0), retries: Some(0), delay_before_retry_s: Some(0.0))))]),
+            ],
+            servers: [(name: "web", address: "2001:db8:1::100", count: 3)],
+            ha: Some((directors: ["lb2", "lb1"],
+                      failover: Vrrp(preempt_delay_s: 30.0, interfaces: [External, Internal],
+                                     auth_pass: Some("pw"), priorities: Some([100, 100])),
+                      sync: Some((syncid: 9, max_len: 1200, threshold: 2, period: 20, version: 0)))))"#,
+    ),
+    (
+        "single-every-keepalived-checker-sorry-server-mixed-methods",
+        r#"(description: "matrix: sorry server, mixed methods, TCP/HTTP/SSL/UDP checks",
+            directors: [
+              (name: "lvs", address: "10.0.0.1", expire_nodest_conn: true, expire_quiescent_template: true,
+               timeouts: (tcp_s: Some(3600.0), tcpfin_s: Some(30.0), udp_s: Some(20.0)),
+               services: [
+                (vip: Some("10.0.1.1"), port: 80, scheduler: sh, flags: [sh_port, sh_fallback],
+                 real_servers: [(server: "web1", port: Some(8080), upper: 10, lower: 5),
+                                (server: "far", forwarding: TUN, weight: 2)],
+                 check: Some((checker: keepalived, kind: Negotiate(request: "/status", receive: Some("up|ok")),
+                              fallback: Some((server: "sorry", forwarding: DR))))),
+                (vip: Some("10.0.1.1"), port: 443, scheduler: lc,
+                 real_servers: [(server: "web2", forwarding: DR)],
+                 check: Some((checker: keepalived, kind: Negotiate(digest: Some("9B3A0C85A887A256D6939DA88AABD8CD")),
+                              quiescent: Some(true), fallback: Some((server: "sorry", port: Some(8443)))))),
+                (protocol: UDP, vip: Some("10.0.1.1"), port: 53, scheduler: rr, flags: [one_packet],
+                 real_servers: [(server: "web1", forwarding: DR), (server: "web2", forwarding: DR)],
+                 check: Some((checker: keepalived, timeout_s: Some(1.5)))),
+                (fwmark: Some(12), scheduler: mh, flags: [mh_port],
+                 real_servers: [(server: "web1", port: Some(80))],
+                 check: Some((checker: ldirectord))),
+                (vip: Some("10.0.1.1"), port: 8080, scheduler: wrr,
+                 real_servers: [(server: "web1", weight: 0), (server: "far", forwarding: TUN, weight: 7)]),
+               ]),
+            ],
+            servers: [(name: "web", address: "10.0.0.11", count: 2, gateway: Some("lvs")),
+                      (name: "far", address: "10.9.0.5", segment: "remote"),
+                      (name: "sorry", address: "10.0.0.99", gateway: Some("lvs"))])"#,
+    ),
+];
 
 #[cfg(test)]
 mod tests {
@@ -267,7 +343,7 @@ mod tests {
     #[test]
     fn every_case_is_a_valid_topology_with_a_unique_name() {
         let all = topologies();
-        assert_eq!(all.len(), 24);
+        assert_eq!(all.len(), 24 + WRITTEN.len());
         let mut names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
         names.sort_unstable();
         names.dedup();

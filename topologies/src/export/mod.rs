@@ -32,6 +32,10 @@ mod target;
 
 pub use heartbeat::{ha_cf, haresources};
 pub use keepalived::{keepalived, keepalived_for};
+/// lvsim's comments in keepalived.conf that its importer reads back.
+pub(crate) mod keepalived_comments {
+    pub(crate) use super::keepalived::{NO_PORT, NO_SCTP, V6_NO_AUTH};
+}
 pub(crate) use ldirectord::SCTP_MARK as LDIRECTORD_SCTP_MARK;
 pub use ldirectord::ldirectord;
 pub use lvs_cf::lvs_cf;
@@ -898,10 +902,10 @@ service = udp-53
     fn keepalived_service(vip: &str, kind: &str, rips: [&str; 2]) -> String {
         let mut s = format!(
             "virtual_server {vip} 80 {{
-    delay_loop 6
     lb_algo rr
     lb_kind {kind}
     protocol TCP
+    ! no health check, as simulated: keepalived keeps every real server; add a checker to each real_server to have it checked
 "
         );
         for rip in rips {
@@ -909,10 +913,6 @@ service = udp-53
                 "
     real_server {rip} 80 {{
         weight 1
-        TCP_CHECK {{
-            connect_timeout 3
-            connect_port 80
-        }}
     }}
 "
             );
@@ -925,7 +925,7 @@ service = udp-53
         let nat = keepalived(&named("tutorial-nat"), Target::default());
         assert_eq!(
             nat,
-            Target::default().header("!", "keepalived.conf", &[])
+            Target::default().header("!", "keepalived.conf", &[&keepalived::assumed(Target::default())])
                 + "! LVS-HOWTO LVS-NAT: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on 192.168.6.0/24
 
 global_defs {
@@ -940,7 +940,7 @@ global_defs {
         let dr = keepalived(&named("tutorial-dr"), Target::default());
         assert_eq!(
             dr,
-            Target::default().header("!", "keepalived.conf", &[])
+            Target::default().header("!", "keepalived.conf", &[&keepalived::assumed(Target::default())])
                 + "! LVS-HOWTO LVS-DR: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on the same LAN reply directly
 
 global_defs {
@@ -961,14 +961,13 @@ global_defs {
         assert_eq!(conf.matches('{').count(), conf.matches('}').count(), "{conf}");
         for part in [
             "    lvs_timeouts tcp 7200 udp 60\n",
-            "virtual_server 10.0.1.1 80 {\n    delay_loop 6\n    lb_algo sh\n    lb_kind NAT\n    persistence_timeout 600\n    persistence_granularity 255.255.255.0\n    sh-fallback\n    sh-port\n    protocol TCP\n",
-            "    real_server 10.0.0.11 8080 {\n        weight 3\n        uthreshold 100\n        lthreshold 50\n        TCP_CHECK {\n            connect_timeout 3\n            connect_port 8080\n        }\n    }\n",
+            "virtual_server 10.0.1.1 80 {\n    lb_algo sh\n    lb_kind NAT\n    persistence_timeout 600\n    persistence_granularity 255.255.255.0\n    sh-fallback\n    sh-port\n    protocol TCP\n",
+            "    real_server 10.0.0.11 8080 {\n        weight 3\n        uthreshold 100\n        lthreshold 50\n    }\n",
             "    real_server 10.9.0.5 80 {\n        weight 1\n        lvs_method TUN\n",
-            "virtual_server 10.0.1.1 53 {\n    delay_loop 6\n    lb_algo rr\n    lb_kind DR\n    ops\n    protocol UDP\n",
-            "        ! UDP: no TCP_CHECK",
-            "virtual_server fwmark 7 {\n",
-            "    real_server 10.0.0.12 0 {\n        weight 1\n        ! no port to check",
-            "virtual_server 2001:db8::1 443 {\n    delay_loop 6\n    lb_algo wrr\n    lb_kind DR\n    persistence_timeout 300\n    persistence_granularity 64\n",
+            "virtual_server 10.0.1.1 53 {\n    lb_algo rr\n    lb_kind DR\n    ops\n    protocol UDP\n",
+            "virtual_server fwmark 7 {\n    lb_algo mh\n    lb_kind NAT\n    mh-port\n    ! no health check",
+            "    real_server 10.0.0.12 0 {\n        weight 1\n    }\n",
+            "virtual_server 2001:db8::1 443 {\n    lb_algo wrr\n    lb_kind DR\n    persistence_timeout 300\n    persistence_granularity 64\n",
             "    real_server 2001:db8::10 443 {\n",
         ] {
             assert!(conf.contains(part), "missing {part:?} in\n{conf}");

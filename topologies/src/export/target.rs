@@ -44,6 +44,30 @@ impl Target {
         }
     }
 
+    /// keepalived's version on this system (Debian's package: bookworm 2.2.7, bullseye
+    /// 2.1.5), from the packages' changelogs: `lvs_method` per real server since 1.3.6,
+    /// `regex` in `HTTP_GET` since 2.0.7, `lvs_sync_daemon` in `global_defs` since 1.2.20
+    /// (keepalived's ChangeLog, as Debian ships it up to 2.0.20); `UDP_CHECK` is not in
+    /// that ChangeLog, so it came after 2.0.20: it is in 2.2.7's keepalived.conf(5), and
+    /// for 2.1.5 it is assumed, not checked. CI checks the Debian 12 files with the real
+    /// keepalived.
+    pub const fn keepalived_version(self) -> &'static str {
+        match self {
+            Target::Debian12 => "2.2.7",
+            Target::Debian11 => "2.1.5",
+        }
+    }
+
+    /// Whether this keepalived gives IPVS weight 0 for `weight 0`: 2.1.5 gives 1
+    /// (keepalived issue 1757, fixed by pull request 1762 in October 2020, after 2.1.5);
+    /// 2.2.7 gives 0 (checked in the VM by tests/real_keepalived.rs).
+    pub const fn keepalived_keeps_weight_zero(self) -> bool {
+        match self {
+            Target::Debian12 => true,
+            Target::Debian11 => false,
+        }
+    }
+
     /// Where the ipvsadm package's init script (`/etc/init.d/ipvsadm`, `load`) reads the
     /// rules it restores at boot (`IPVSADM_RULES`, with `AUTO="true"` in
     /// `/etc/default/ipvsadm`): the same in Debian 11 and 12 (ipvsadm 1.31).

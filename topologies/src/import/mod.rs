@@ -231,12 +231,6 @@ pub fn import(sources: &[Source], format: Option<Format>) -> Result<Imported, Im
     }
 }
 
-/// The error of a format whose import is not written yet.
-fn not_yet(sources: &[&Source], what: &str) -> ImportError {
-    let path = sources.first().map_or("", |s| s.path.as_str());
-    ImportError::file(path, format!("lvsim cannot import {what} yet"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
