@@ -1,0 +1,178 @@
+//! HA timing of the real daemons against the simulator's prediction (docs/ha-timing.md).
+//!
+//! Inside a VM running Debian's stock kernel (`tests/vm/lvsim-vm`, the host's /usr and so
+//! its keepalived and ldirectord), tests/vm/ha-timing.sh runs the files `lvsim export`
+//! writes for a library scenario in network namespaces, injects the scenario's faults
+//! and measures, on the guest's monotonic clock, when the survivor reacts. The same
+//! scenario is then run by `lvsim run` with each fault moved to the phase it had in the
+//! VM (its offset after the last VRRP advert or the last check, which the guest logs):
+//! every measured time must be within 10% or one check (advert) interval of the
+//! prediction, whichever is larger. A prediction made deliberately wrong (the scenario's
+//! timing changed, the daemons' not) must fall outside, so the comparison can fail.
+//!
+//! A harness-less test (`harness = false`): the same binary is the guest's HTTP server
+//! (`serve`) and VRRP listener (`adverts`). If the VM cannot start the tests fail; set
+//! `LVSIM_SKIP_VM=1` to skip them on a machine without qemu (a notice is printed). A
+//! daemon missing from the host fails its test, naming the Debian package.
+
+mod guest;
+mod predict;
+mod vm;
+
+use std::path::{Path, PathBuf};
+
+use predict::{Row, conf_value, phase, predict};
+
+fn library(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/library/ha").join(name)
+}
+
+/// The daemon's binary must be installed (the guest runs the host's /usr).
+fn require(binary: &str, package: &str) {
+    assert!(
+        Path::new(binary).exists(),
+        "{binary} is missing: install the Debian package {package} (apt-get install {package})"
+    );
+}
+
+/// keepalived: lb1 (VRRP master) is killed half-way between two adverts, then web2's host
+/// crashes 0.3 s after a check by lb2. Measured on lb2: the VIP's arrival after the kill,
+/// and web2's removal from its IPVS table after the crash.
+fn keepalived() -> Option<Vec<Row>> {
+    require("/usr/sbin/keepalived", "keepalived");
+    let scenario = library("keepalived-timing.ron");
+    let m = vm::run("keepalived", &scenario)?;
+    let conf = m.exported("keepalived-lb2.conf");
+    let (advert, delay_loop) = (conf_value(&conf, "advert_int"), conf_value(&conf, "delay_loop"));
+    let kill = m.at("kill");
+    let kill_phase = kill - m.last_before("adverts", "10.0.0.2", kill);
+    let crash = m.at("crash");
+    let crash_phase = crash - m.last_before("web2.checks", "10.0.0.3", crash);
+    let sudden = m.times("adverts", "10.0.0.2").len() == m.times_of("adverts", "10.0.0.2", "150").len();
+    assert!(sudden, "lb1 sent a priority-0 advert: it shut down, it did not die ({})", m.out.display());
+    let lb2_master =
+        m.times("adverts", "10.0.0.3").into_iter().find(|&t| t >= kill).expect("an advert of lb2");
+    let vip_polled = m.at("lb2_vip_polled");
+    assert!(
+        vip_polled >= lb2_master - 0.05,
+        "lb2 held the VIP at {vip_polled} s, before its first advert as MASTER at {lb2_master} s"
+    );
+    let gap = lb2_master - kill;
+    let detection = m.at("removed") - crash;
+    let variants: [(&str, Vec<String>); 3] = [
+        ("model", vec![]),
+        ("advert_int doubled (wrong)", vec!["ha.failover.advert_int_s=2.0".to_owned()]),
+        ("retries 3 (wrong)", vec!["directors[0].services[0].check.retries=3".to_owned()]),
+    ];
+    let mut rows = Vec::new();
+    for (variant, sets) in variants {
+        // The model's lb1 becomes MASTER at `first_master` and advertises every
+        // `advert_int` from then on; lb2 checks web2 at k × delay_loop (k ≥ 1).
+        let step = if sets.iter().any(|s| s.contains("advert_int")) { 2.0 } else { advert };
+        let first = predict(&scenario, &sets).first_master.expect("the model's first MASTER");
+        let down_at = phase(first, step, kill_phase, 8.0);
+        let crash_at = phase(0.0, delay_loop, crash_phase, down_at + 8.0);
+        let mut sets = sets.clone();
+        sets.push(format!("events[0].at_s={down_at}"));
+        sets.push(format!("events[1].at_s={crash_at}"));
+        let p = predict(&scenario, &sets);
+        let row = |what: &str, measured, predicted: Option<f64>, interval| Row {
+            what: what.to_owned(),
+            variant: variant.to_owned(),
+            measured,
+            predicted: predicted.unwrap_or(f64::NAN),
+            interval,
+        };
+        rows.push(row("keepalived VRRP fail-over gap", gap, p.gap, advert));
+        rows.push(row("keepalived HTTP_GET crash detection", detection, p.detections[0], delay_loop));
+    }
+    Some(rows)
+}
+
+type Case = (&'static str, fn() -> Option<Vec<Row>>);
+
+const CASES: [Case; 1] = [("keepalived_timing_matches_the_model", keepalived)];
+
+/// Runs one case: the model's rows must be within tolerance, each wrong variant must have
+/// a row outside it.
+fn check(name: &str, f: fn() -> Option<Vec<Row>>) -> Result<bool, Vec<String>> {
+    let Some(rows) = f() else { return Ok(false) };
+    let mut failures = Vec::new();
+    for r in &rows {
+        println!("  {}", r.line());
+        if r.variant == "model" && !r.ok() {
+            failures.push(format!(
+                "{name}: {} is {:.2} s, the model predicts {:.2} s",
+                r.what, r.measured, r.predicted
+            ));
+        }
+    }
+    let mut variants: Vec<&str> = rows.iter().map(|r| r.variant.as_str()).filter(|v| *v != "model").collect();
+    variants.dedup();
+    for v in variants {
+        if rows.iter().filter(|r| r.variant == v).all(Row::ok) {
+            failures.push(format!("{name}: the deliberately wrong prediction \"{v}\" passed the comparison"));
+        }
+    }
+    if failures.is_empty() { Ok(true) } else { Err(failures) }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("serve") => guest::serve(&args[2..]),
+        Some("adverts") => guest::adverts(&args[2..]),
+        _ => {}
+    }
+    let rest = &args[1..];
+    if rest.iter().any(|a| a == "--list") {
+        for (name, _) in CASES {
+            println!("{name}: test");
+        }
+        return;
+    }
+    // libtest's options that take a value: that value is not a filter.
+    const VALUED: [&str; 6] = ["--test-threads", "--skip", "--format", "--color", "--logfile", "-Z"];
+    let filters: Vec<&String> = rest
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with('-') && (*i == 0 || !VALUED.contains(&rest[i - 1].as_str())))
+        .map(|(_, a)| a)
+        .collect();
+    let selected: Vec<&Case> = CASES
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .filter(|(name, _)| !rest.windows(2).any(|w| w[0] == "--skip" && name.contains(w[1].as_str())))
+        .filter(|_| !rest.iter().any(|a| a == "--ignored"))
+        .collect();
+    let filtered = CASES.len() - selected.len();
+    println!("\nrunning {} tests", selected.len());
+    let (mut passed, mut failed, mut ignored) = (0, Vec::new(), 0);
+    for (name, f) in selected {
+        match check(name, *f) {
+            Ok(true) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
+            Ok(false) => {
+                println!("test {name} ... ignored (LVSIM_SKIP_VM=1)");
+                ignored += 1;
+            }
+            Err(why) => {
+                println!("test {name} ... FAILED");
+                failed.extend(why);
+            }
+        }
+    }
+    let status = if failed.is_empty() { "ok" } else { "FAILED" };
+    for f in &failed {
+        println!("  {f}");
+    }
+    println!(
+        "\ntest result: {status}. {passed} passed; {} failed; {ignored} ignored; 0 measured; {filtered} filtered out\n",
+        failed.len()
+    );
+    if !failed.is_empty() {
+        std::process::exit(101);
+    }
+}

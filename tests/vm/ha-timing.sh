@@ -1,0 +1,136 @@
+#!/bin/sh
+# The real HA daemons' timing, for tests/ha_timing (docs/ha-timing.md). Runs inside
+# tests/vm/lvsim-vm as root, in a directory holding `hat` (the test binary: HTTP server
+# and VRRP listener), `export/` (what `lvsim export` wrote) and an empty `out/`.
+#
+#   sh ha-timing.sh keepalived    VRRP pair lb1/lb2, HTTP_GET checks of web1/web2
+#   sh ha-timing.sh ldirectord    one director, negotiate checks; web2 crashes, web3 hangs
+#
+#   ns lb1 10.0.0.2   ns lb2 10.0.0.3   ns web1 10.0.0.11  web2 .12 ...  ns obs 10.0.0.9
+#        |                 |                  |                              |
+#   -----+-----------------+------------------+------------------------------+--- br0
+#
+# br0 is in the root namespace, without an address. obs logs every VRRP advert it hears:
+# a router sends one the moment it becomes MASTER (keepalived's vrrp_state_goto_master()
+# sends it with the gratuitous ARPs, as it adds the VIP), so the first advert of lb2 is
+# when the VIP moved, to 10 ms; a poll of lb2's addresses (slower: it starts processes)
+# confirms it.
+#
+# Every time is the guest's monotonic clock (/proc/uptime, 10 ms steps). Results are
+# `KEY VALUE` lines in out/result; the daemons' logs, the checks each web server saw
+# (`UPTIME PEER PATH`) and the adverts obs heard (`UPTIME SOURCE PRIORITY`) are in out/.
+set -eu
+W=$PWD
+OUT=$W/out
+HAT=$W/hat
+mkdir -p "$OUT"
+
+now() { read -r up _ </proc/uptime; echo "$up"; }
+result() { echo "$1 $2" >>"$OUT/result"; echo "$1 $2"; }
+in_ns() { _ns=$1; shift; ip netns exec "$_ns" "$@"; }
+# wait_for SECONDS CODE: runs CODE every 20 ms until it succeeds; fails after SECONDS.
+wait_for() {
+  _end=$(( $(cut -d. -f1 /proc/uptime) + $1 ))
+  until sh -c "$2" >/dev/null 2>&1; do
+    [ "$(cut -d. -f1 /proc/uptime)" -lt "$_end" ] || { echo "timed out waiting for: $2"; return 1; }
+    sleep 0.02
+  done
+}
+
+ip link add br0 type bridge
+ip link set br0 up
+node() { # node NS ADDR: a namespace on br0
+  ip netns add "$1"
+  ip -n "$1" link set lo up
+  ip link add "lan-$1" type veth peer name eth0 netns "$1"
+  ip link set "lan-$1" master br0 up
+  ip -n "$1" addr add "$2/24" dev eth0
+  ip -n "$1" link set eth0 up
+}
+web() { # web NS ADDR: a real server answering on port 80
+  node "$1" "$2"
+  in_ns "$1" "$HAT" serve "$2:80" "$OUT/$1.checks" &
+  wait_for 10 "test -e $OUT/$1.checks"
+}
+# A crashed host answers nothing. Directors know its MAC for good, so that a dead
+# neighbour does not turn a silent timeout into an early "host unreachable".
+pin_neighbours() { # pin_neighbours DIRECTOR_NS WEB_NS...
+  _d=$1; shift
+  for _w in "$@"; do
+    _a=$(ip -n "$_w" -4 -o addr show dev eth0 | awk '{split($4, a, "/"); print a[1]}')
+    _m=$(ip -n "$_w" -o link show dev eth0 | sed 's/.*link\/ether \([^ ]*\).*/\1/')
+    ip -n "$_d" neigh replace "$_a" lladdr "$_m" dev eth0 nud permanent
+  done
+}
+crash() { ip -n "$1" link set eth0 down; }
+# vip_poll NS: prints when (uptime) NS was first seen holding the VIP 10.0.0.100 (polled
+# in NS, every 20 ms).
+vip_poll() {
+  in_ns "$1" sh -c "until ip -4 addr show dev eth0 | grep -q ' 10.0.0.100/'; do sleep 0.02; done
+    read -r up _ </proc/uptime; echo \$up"
+}
+# last_check WEB FROM: when WEB last saw a check from FROM (empty if never).
+last_check() { awk -v f="$2" '$2 == f { t = $1 } END { print t }' "$OUT/$1.checks"; }
+# after_next_check WEB FROM DELAY: waits for WEB's next check from FROM, then DELAY s.
+after_next_check() {
+  _before=$(last_check "$1" "$2")
+  wait_for 30 "test \"\$(awk -v f=$2 '\$2 == f { t = \$1 } END { print t }' $OUT/$1.checks)\" != '$_before'"
+  sleep "$3"
+}
+# gone NS RIP: prints when (uptime) RIP:80 was first seen out of NS's IPVS table or with
+# weight 0. It reads (polled) /proc/net/ip_vs with the shell's own `read` every 20 ms (no ipvsadm process a poll:
+# under TCG one costs ~0.1 s).
+gone() {
+  _hex=$(echo "$2" | awk -F. '{ printf "%02X%02X%02X%02X:0050", $1, $2, $3, $4 }')
+  in_ns "$1" sh -c '
+    while :; do
+      w=0
+      while read -r arrow addr fwd weight rest; do
+        [ "$arrow" = "->" ] && [ "$addr" = "'"$_hex"'" ] && w=$weight
+      done </proc/net/ip_vs
+      if [ "$w" = 0 ]; then read -r up _ </proc/uptime; echo "$up"; exit 0; fi
+      sleep 0.02
+    done'
+}
+
+keepalived_run() {
+  node lb1 10.0.0.2
+  node lb2 10.0.0.3
+  web web1 10.0.0.11
+  web web2 10.0.0.12
+  pin_neighbours lb1 web1 web2
+  pin_neighbours lb2 web1 web2
+  node obs 10.0.0.9
+  in_ns obs "$HAT" adverts 10.0.0.9 "$OUT/adverts" &
+  wait_for 10 "test -e $OUT/adverts"
+  for d in lb1 lb2; do
+    in_ns $d keepalived --dont-fork --log-console --log-detail -f "$W/export/keepalived-$d.conf" \
+      -p /run/ka-$d.pid -r /run/ka-$d-vrrp.pid -c /run/ka-$d-chk.pid >"$OUT/keepalived-$d.log" 2>&1 &
+  done
+  result start "$(now)"
+  wait_for 30 "test -s $OUT/adverts"
+  # A few adverts, then the master dies half-way between two of them.
+  wait_for 20 "test \$(wc -l <$OUT/adverts) -ge 4"
+  sleep 0.5
+  # The director dies (DirectorDown): every keepalived process of lb1 at once. SIGKILL of
+  # the main process alone is not a death: its VRRP child gets SIGTERM
+  # (PR_SET_PDEATHSIG), sends a priority-0 advert, and lb2 takes over after Skew_Time
+  # only. Stopped first, no process can act on the others' deaths.
+  pids=$(ip netns pids lb1)
+  result kill "$(now)"
+  kill -STOP $pids
+  kill -KILL $pids
+  result lb2_vip_polled "$(vip_poll lb2)"
+  # web2's host crashes 0.3 s after lb2's next check of it.
+  after_next_check web2 10.0.0.3 0.3
+  result crash "$(now)"
+  crash web2
+  result removed "$(gone lb2 10.0.0.12)"
+  ip netns exec lb2 ipvsadm -L -n >"$OUT/ipvsadm-after"
+}
+
+case "${1:-}" in
+  keepalived) keepalived_run ;;
+  *) echo "usage: ha-timing.sh keepalived|ldirectord"; exit 2 ;;
+esac
+echo "ha-timing: done"
