@@ -89,9 +89,52 @@ fn keepalived() -> Option<Vec<Row>> {
     Some(rows)
 }
 
+/// ldirectord (negotiate checks of four web servers): web2's host crashes 0.3 s after a
+/// check of it, then web3's HTTP server hangs 0.3 s after a check of it. Measured: when
+/// each is quiesced (weight 0) after its fault.
+fn ldirectord() -> Option<Vec<Row>> {
+    require("/usr/sbin/ldirectord", "ldirectord");
+    let scenario = library("health-checks.ron");
+    let m = vm::run("ldirectord", &scenario)?;
+    let interval = conf_value(&m.exported("ldirectord.cf"), "checkinterval");
+    let (crash, hang) = (m.at("crash"), m.at("hang"));
+    let crash_phase = crash - m.last_before("web2.checks", "10.0.0.1", crash);
+    let hang_phase = hang - m.last_before("web3.checks", "10.0.0.1", hang);
+    let crash_detection = m.at("crash_quiesced") - crash;
+    let hang_detection = m.at("hang_quiesced") - hang;
+    let variants: [(&str, Vec<String>); 2] = [
+        ("model", vec![]),
+        ("failurecount 3 (wrong)", vec!["directors[0].services[0].check.retries=2".to_owned()]),
+    ];
+    let mut rows = Vec::new();
+    for (variant, sets) in variants {
+        // The model checks every real server at k × interval (k ≥ 1). Events: 0 web2
+        // crashes, 1 web2 recovers (100 s), 2 web3 hangs, 3 web3 recovers (130 s).
+        let crash_at = phase(0.0, interval, crash_phase, 30.0);
+        let hang_at = phase(0.0, interval, hang_phase, crash_at + 15.0);
+        let mut sets = sets.clone();
+        sets.push(format!("events[0].at_s={crash_at}"));
+        sets.push(format!("events[2].at_s={hang_at}"));
+        let p = predict(&scenario, &sets);
+        let row = |what: &str, measured, predicted: Option<f64>| Row {
+            what: what.to_owned(),
+            variant: variant.to_owned(),
+            measured,
+            predicted: predicted.unwrap_or(f64::NAN),
+            interval,
+        };
+        rows.push(row("ldirectord negotiate crash detection", crash_detection, p.detections[0]));
+        rows.push(row("ldirectord negotiate hang detection", hang_detection, p.detections[1]));
+    }
+    Some(rows)
+}
+
 type Case = (&'static str, fn() -> Option<Vec<Row>>);
 
-const CASES: [Case; 1] = [("keepalived_timing_matches_the_model", keepalived)];
+const CASES: [Case; 2] = [
+    ("keepalived_timing_matches_the_model", keepalived),
+    ("ldirectord_timing_matches_the_model", ldirectord),
+];
 
 /// Runs one case: the model's rows must be within tolerance, each wrong variant must have
 /// a row outside it.

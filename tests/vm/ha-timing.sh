@@ -129,8 +129,36 @@ keepalived_run() {
   ip netns exec lb2 ipvsadm -L -n >"$OUT/ipvsadm-after"
 }
 
+ldirectord_run() {
+  # ldirectord writes /var/run/ldirectord.CONFIG.pid: the guest's own (initramfs) /var.
+  mkdir -p /var/run /var/log
+  node lvs 10.0.0.1
+  for i in 1 2 3 4; do web web$i 10.0.0.1$i; done
+  pin_neighbours lvs web1 web2 web3 web4
+  # The exported file, as is (an absolute path: ldirectord then does not look in
+  # /etc/ha.d); -d keeps it in the foreground, logging to stdout.
+  in_ns lvs ldirectord -d "$W/export/ldirectord.cf" start >"$OUT/ldirectord.log" 2>&1 &
+  result start "$(now)"
+  wait_for 60 "test -s $OUT/web4.checks"
+  result first_round "$(now)"
+  # web2's host crashes 0.3 s after its next check; then web3's HTTP server hangs
+  # (SIGSTOP: its kernel still accepts connections, no answer comes) 0.3 s after its
+  # next check.
+  after_next_check web2 10.0.0.1 0.3
+  result crash "$(now)"
+  crash web2
+  result crash_quiesced "$(gone lvs 10.0.0.12)"
+  after_next_check web3 10.0.0.1 0.3
+  hung=$(ip netns pids web3)
+  result hang "$(now)"
+  kill -STOP $hung
+  result hang_quiesced "$(gone lvs 10.0.0.13)"
+  in_ns lvs ipvsadm -L -n >"$OUT/ipvsadm-after"
+}
+
 case "${1:-}" in
   keepalived) keepalived_run ;;
+  ldirectord) ldirectord_run ;;
   *) echo "usage: ha-timing.sh keepalived|ldirectord"; exit 2 ;;
 esac
 echo "ha-timing: done"
