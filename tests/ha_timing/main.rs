@@ -21,7 +21,7 @@ mod vm;
 
 use std::path::{Path, PathBuf};
 
-use predict::{Row, conf_value, phase, predict};
+use predict::{Metric, Row, conf_value, model_event, predict};
 
 fn library(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/library/ha").join(name)
@@ -66,14 +66,14 @@ fn keepalived() -> Option<Vec<Row>> {
     ];
     let mut rows = Vec::new();
     for (variant, sets) in variants {
-        // The model's lb1 becomes MASTER at `first_master` and advertises every
-        // `advert_int` from then on; lb2 checks web2 at k × delay_loop (k ≥ 1).
-        let step = if sets.iter().any(|s| s.contains("advert_int")) { 2.0 } else { advert };
-        let first = predict(&scenario, &sets).first_master.expect("the model's first MASTER");
-        let down_at = phase(first, step, kill_phase, 8.0);
-        let crash_at = phase(0.0, delay_loop, crash_phase, down_at + 8.0);
+        // The faults at the phase they had in the VM: the master dies `kill_phase` after
+        // one of its adverts, web2 crashes `crash_phase` after a check of lb2.
         let mut sets = sets.clone();
+        let gap_of: Metric = |p| p.gap;
+        let down_at = model_event(&scenario, &sets, 0, gap_of, 8.0, 0.25) + kill_phase;
         sets.push(format!("events[0].at_s={down_at}"));
+        let detected: Metric = |p| p.detections[0];
+        let crash_at = model_event(&scenario, &sets, 1, detected, down_at + 6.0, 0.25) + crash_phase;
         sets.push(format!("events[1].at_s={crash_at}"));
         let p = predict(&scenario, &sets);
         let row = |what: &str, measured, predicted: Option<f64>, interval| Row {
@@ -108,12 +108,14 @@ fn ldirectord() -> Option<Vec<Row>> {
     ];
     let mut rows = Vec::new();
     for (variant, sets) in variants {
-        // The model checks every real server at k × interval (k ≥ 1). Events: 0 web2
-        // crashes, 1 web2 recovers (100 s), 2 web3 hangs, 3 web3 recovers (130 s).
-        let crash_at = phase(0.0, interval, crash_phase, 30.0);
-        let hang_at = phase(0.0, interval, hang_phase, crash_at + 15.0);
+        // Events: 0 web2 crashes, 1 web2 recovers (100 s), 2 web3 hangs, 3 web3 recovers
+        // (130 s); each fault at the phase it had in the VM after a check of its server.
         let mut sets = sets.clone();
+        let first: Metric = |p| p.detections[0];
+        let crash_at = model_event(&scenario, &sets, 0, first, 30.0, 0.5) + crash_phase;
         sets.push(format!("events[0].at_s={crash_at}"));
+        let second: Metric = |p| p.detections[1];
+        let hang_at = model_event(&scenario, &sets, 2, second, crash_at + 15.0, 0.5) + hang_phase;
         sets.push(format!("events[2].at_s={hang_at}"));
         let p = predict(&scenario, &sets);
         let row = |what: &str, measured, predicted: Option<f64>| Row {

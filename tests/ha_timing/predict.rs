@@ -7,8 +7,6 @@ use std::process::Command;
 /// What `lvsim run` predicts (summary.json's `ha`).
 #[derive(Debug)]
 pub struct Prediction {
-    /// When the first fail-over happened (the first MASTER) [s of simulated time].
-    pub first_master: Option<f64>,
     /// `ha.failover_gap_s_max` [s].
     pub gap: Option<f64>,
     /// `ha.faults[i].detection_s` [s], in fault order.
@@ -31,7 +29,6 @@ pub fn predict(scenario: &Path, sets: &[String]) -> Prediction {
     let v: serde_json::Value = serde_json::from_str(&text).expect("summary.json is JSON");
     let ha = &v["ha"];
     Prediction {
-        first_master: ha["failovers"][0]["at_s"].as_f64(),
         gap: ha["failover_gap_s_max"].as_f64(),
         detections: ha["faults"]
             .as_array()
@@ -95,9 +92,52 @@ pub fn conf_value(conf: &str, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no numeric {key} in:\n{conf}"))
 }
 
-/// The first `start + k × step + offset` (k ≥ 0) at or after `not_before`: a fault time
-/// in the model with the phase `offset` after one of its periodic events.
-pub fn phase(start: f64, step: f64, offset: f64, not_before: f64) -> f64 {
-    let k = ((not_before - start - offset) / step).ceil().max(0.0);
-    start + k * step + offset
+/// Where the model's periodic event (a check of the faulty server, an advert of the
+/// master) that fault `event` is timed against happens, at or after `from` [s]: the fault
+/// is then set at that time plus the phase it had in the VM.
+///
+/// Found by probing, not by computing the model's schedule here: with the fault at `t`,
+/// `metric + t` (the reaction's time: when the next check after `t` failed, when the
+/// backup took over after the advert before `t`) is the same for every `t` between two
+/// such events and jumps at each. A scan in `step`s finds the first jump after `from`,
+/// bisection narrows it to 1 ms. `sets` holds the other events' times.
+pub fn model_event(
+    scenario: &Path,
+    sets: &[String],
+    event: usize,
+    metric: Metric,
+    from: f64,
+    step: f64,
+) -> f64 {
+    let key = |t: f64| {
+        let mut s = sets.to_vec();
+        s.push(format!("events[{event}].at_s={t}"));
+        metric(&predict(scenario, &s))
+            .map(|m| m + t)
+            .unwrap_or_else(|| panic!("no metric with event {event} at {t} s"))
+    };
+    let (mut lo, mut klo) = (from, key(from));
+    let mut hi = lo;
+    for _ in 0..200 {
+        hi = lo + step;
+        let k = key(hi);
+        if k > klo + 0.01 {
+            break;
+        }
+        (lo, klo) = (hi, k);
+    }
+    assert!(hi > lo, "no periodic event in 200 steps of {step} s after {from} s");
+    while hi - lo > 0.001 {
+        let mid = (lo + hi) / 2.0;
+        let k = key(mid);
+        if k > klo + 0.01 {
+            hi = mid;
+        } else {
+            (lo, klo) = (mid, k);
+        }
+    }
+    hi
 }
+
+/// A prediction's figure that depends on a fault's time.
+pub type Metric = fn(&Prediction) -> Option<f64>;

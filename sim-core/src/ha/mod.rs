@@ -115,18 +115,30 @@ impl HealthCheckConfig {
     }
 
     /// keepalived's defaults: `delay_loop 60`, `connect_timeout 5`, `retry 1`,
-    /// `delay_before_retry 1`, a failed server removed.
+    /// `delay_before_retry 1` (a `TCP_CHECK`'s, see [`keepalived_delay_before_retry`]),
+    /// a failed server removed.
     pub fn keepalived() -> Self {
+        let kind = CheckKind::Connect;
         HealthCheckConfig {
             checker: Checker::Keepalived,
-            kind: CheckKind::Connect,
+            kind,
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(5),
             retries: 1,
-            delay_before_retry: Some(Duration::from_secs(1)),
+            delay_before_retry: Some(keepalived_delay_before_retry(kind)),
             on_failure: OnFailure::Remove,
             fallback: None,
         }
+    }
+}
+
+/// keepalived 2.2.7's `delay_before_retry` when none is written: 3 s for `HTTP_GET` (a
+/// negotiate check: check_http.c sets `default_delay_before_retry = 3 * TIMER_HZ`), 1 s
+/// for `TCP_CHECK` (check_api.c's default).
+pub fn keepalived_delay_before_retry(kind: CheckKind) -> Duration {
+    match kind {
+        CheckKind::Connect => Duration::from_secs(1),
+        CheckKind::Negotiate { .. } => Duration::from_secs(3),
     }
 }
 

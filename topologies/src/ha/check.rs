@@ -33,7 +33,8 @@ pub struct HealthCheck {
     #[serde(default)]
     pub retries: Option<u32>,
     /// Delay between a failed check and its retry \[s\] (keepalived `delay_before_retry`,
-    /// default 1 s); ldirectord's default is none: the retry waits for the next interval.
+    /// default 1 s, 3 s for a negotiate check: `HTTP_GET`'s own default); ldirectord's
+    /// default is none: the retry waits for the next interval.
     #[serde(default)]
     pub delay_before_retry_s: Option<f64>,
     /// `true`: a failed server is quiesced (weight 0); `false`: removed (`ipvsadm -d`).
@@ -118,6 +119,9 @@ impl HealthCheck {
             CheckKind::Connect => sim::CheckKind::Connect,
             CheckKind::Negotiate { demand_ms, .. } => sim::CheckKind::Negotiate { demand: ms(*demand_ms) },
         };
+        if self.checker == Checker::Keepalived {
+            c.delay_before_retry = Some(sim::keepalived_delay_before_retry(c.kind));
+        }
         if let Some(x) = self.interval_s {
             c.interval = secs(x);
         }

@@ -31,8 +31,8 @@ use lvs_sched::Time;
 
 use super::{Event, NO_SERVER, Simulation};
 use crate::cpu::{Admission, Fault};
-use crate::ha::check::{HealthChecker, Outcome, Probe, Verdict};
-use crate::ha::{CheckKind, OnFailure};
+use crate::ha::check::{HealthChecker, Outcome, Probe, Round, Verdict};
+use crate::ha::{CheckKind, Checker, OnFailure};
 use crate::model::DestConfig;
 use crate::model::config::{Change, ClusterConfig, ServerChange};
 use crate::model::report::{CheckStats, FaultReport, HaReport};
@@ -55,6 +55,8 @@ pub(super) enum ProbeStep {
 pub(super) struct Health {
     checkers: Vec<Slot>,
     groups: Vec<Group>,
+    /// Per director with ldirectord checks: its round (members: checker indices).
+    rounds: Vec<Round>,
     /// Check jobs on real servers: `(checker, serial)` by `job - CHECK_JOB_BASE`.
     jobs: Vec<Option<(u32, u32)>>,
     free_jobs: Vec<u32>,
@@ -75,6 +77,8 @@ struct Slot {
     dir: usize,
     service: usize,
     group: usize,
+    /// The ldirectord round it belongs to (index in `rounds`).
+    round: Option<usize>,
     dest: DestConfig,
     kind: CheckKind,
     on_failure: OnFailure,
@@ -91,7 +95,8 @@ struct Group {
 impl Health {
     /// The checkers of every service with a check (first checks one interval after the
     /// start), their timers numbered from `base`; `None` when the run has no check and
-    /// no real-server fault.
+    /// no real-server fault. A director's ldirectord checkers form one [`Round`] (its
+    /// services and real servers in order), which starts one interval after the start.
     pub(super) fn new(cfg: &ClusterConfig, base: u32) -> Option<Health> {
         let faults = cfg.server_events.iter().any(|e| e.change.is_fault());
         let checks = cfg.directors.iter().flat_map(|d| &d.services).any(|s| s.check.is_some());
@@ -100,15 +105,28 @@ impl Health {
         }
         let mut checkers = Vec::new();
         let mut groups = Vec::new();
+        let mut rounds = Vec::new();
         for (dir, d) in cfg.directors.iter().enumerate() {
+            let mut round = Vec::new();
+            let mut round_interval = None;
             for (service, svc) in d.services.iter().enumerate() {
                 let Some(check) = &svc.check else { continue };
+                let paced = check.checker == Checker::Ldirectord;
+                if paced {
+                    round_interval.get_or_insert(check.interval);
+                }
                 for dest in &svc.dests {
+                    let mut hc = HealthChecker::new(check, Time::ZERO + check.interval);
+                    if paced {
+                        hc.pace();
+                        round.push(checkers.len());
+                    }
                     checkers.push(Slot {
-                        hc: HealthChecker::new(check, Time::ZERO + check.interval),
+                        hc,
                         dir,
                         service,
                         group: groups.len(),
+                        round: paced.then_some(rounds.len()),
                         dest: *dest,
                         kind: check.kind,
                         on_failure: check.on_failure,
@@ -121,10 +139,15 @@ impl Health {
                     fallback_in: false,
                 });
             }
+            if let (Some(&first), Some(interval)) = (round.first(), round_interval) {
+                checkers[first].hc.start_at(Time::ZERO + interval);
+                rounds.push(Round::new(round, interval));
+            }
         }
         Some(Health {
             checkers,
             groups,
+            rounds,
             jobs: Vec::new(),
             free_jobs: Vec::new(),
             faults: Vec::new(),
@@ -265,7 +288,8 @@ impl Simulation {
         self.checker_outputs(k);
     }
 
-    /// Sends checker `k`'s probes, applies its verdicts, re-arms its timer.
+    /// Sends checker `k`'s probes, applies its verdicts, hands its round on to the next
+    /// member when its check ended, re-arms its timer.
     fn checker_outputs(&mut self, k: usize) {
         loop {
             let h = self.health.as_mut().expect("health checks");
@@ -276,6 +300,16 @@ impl Simulation {
                 self.apply_verdict(k, v);
             } else {
                 break;
+            }
+        }
+        let h = self.health.as_mut().expect("health checks");
+        if let Some(r) = h.checkers[k].round
+            && let Some(end) = h.checkers[k].hc.take_ended()
+        {
+            let (next, at) = h.rounds[r].ended(end);
+            h.checkers[next].hc.start_at(at);
+            if next != k {
+                self.arm_checker(next);
             }
         }
         self.arm_checker(k);
