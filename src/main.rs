@@ -195,6 +195,42 @@ enum Command {
         /// `ldirectord`, `ldirectord:DIRECTOR`, `ha.cf`, `haresources` or `agent:SERVER`.
         #[arg(long, value_name = "WHAT")]
         stdout: Option<String>,
+        /// The system the files are for: `debian12` (Debian 12: keepalived 2.2.7,
+        /// ldirectord 4.12.0, heartbeat 3.0.6, ipvsadm 1.31; what CI checks every file
+        /// with) or `debian11`. Each file's first lines say what it assumed.
+        #[arg(long, value_name = "SYSTEM", default_value = "debian12")]
+        target: topologies::export::Target,
+    },
+    /// A scenario from an existing configuration: keepalived.conf (one per director of a
+    /// VRRP pair), ldirectord.cf (with heartbeat's ha.cf and haresources), ipvsadm rules
+    /// (`ipvsadm -S -n` output, a rules file, a script of ipvsadm commands) or piranha's
+    /// lvs.cf.
+    ///
+    /// The scenario holds the directors, virtual services, real servers (weights,
+    /// forwarding), health checks and fail-over settings the files describe; what they say
+    /// that it cannot hold is listed, by file and line, on standard error and in the
+    /// scenario's comments. The files say nothing of the load: the scenario has a
+    /// placeholder client population to replace with yours. A directory is read for the
+    /// files of one tool (give --format if it holds several, as an `lvsim export`
+    /// directory does).
+    Import {
+        /// Files, or a directory, of one tool.
+        #[arg(required = true, value_name = "FILE_OR_DIR")]
+        paths: Vec<PathBuf>,
+        /// Write the scenario to FILE instead of standard output (refused if FILE exists,
+        /// unless --force).
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Replace --out's file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// The files' format, instead of telling it from their names and first lines:
+        /// keepalived, ldirectord, ha.cf, haresources, ipvsadm or lvs.cf.
+        #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+        format: Option<topologies::import::Format>,
+        /// Do not list what could not be mapped.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// List the scenario library, the built-in topologies and the IPVS schedulers.
     List {
@@ -315,12 +351,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let o = commands::plan::PlanOpts { slo, servers, min, max, schedulers };
             commands::plan::plan(&common(scenario, output.out, output.jobs, budget), &o)
         }
-        Command::Export { scenario, out, stdout } => {
+        Command::Export { scenario, out, stdout, target } => {
             let what = match stdout.as_deref() {
                 None => commands::export::What::All,
                 Some(w) => commands::export::What::parse(w)?,
             };
-            commands::export::export(&common(scenario, out, 0, BudgetArgs::default()), &what)
+            commands::export::export(&common(scenario, out, 0, BudgetArgs::default()), &what, target)
+        }
+        Command::Import { paths, out, force, format, quiet } => {
+            commands::import::run(&commands::import::ImportOpts { paths, format, out, force, quiet })
         }
         Command::List { what, json } => {
             use commands::list::What;
@@ -376,4 +415,11 @@ fn run_kernel(
 #[cfg(not(target_os = "linux"))]
 fn run_kernel(_: &replay::Script, _: replay::Format, _: &mut dyn std::io::Write) -> anyhow::Result<()> {
     anyhow::bail!("--kernel needs Linux IPVS")
+}
+
+/// `--format`'s value.
+fn parse_format(s: &str) -> Result<topologies::import::Format, String> {
+    use topologies::import::Format;
+    Format::parse(s)
+        .ok_or_else(|| format!("unknown format {s:?}: expected {}", Format::ALL.map(Format::name).join(", ")))
 }

@@ -433,7 +433,11 @@ fn export_writes_ipvsadm_keepalived_and_agent_configs() {
     assert!(ka.contains("virtual_server 172.17.60.201 80"), "{ka}");
     assert!(ka.contains("lb_kind NAT") && ka.contains("real_server 192.168.6.5 80"), "{ka}");
     let agent = std::fs::read_to_string(d.join("o/feedbackd-agent/rs1.conf")).unwrap();
-    assert!(agent.starts_with("director = 192.168.6.1\n"), "{agent}");
+    assert!(
+        agent.starts_with("# feedbackd-agent.conf written by lvsim for Debian 12")
+            && agent.contains("\ndirector = 192.168.6.1\nservice"),
+        "{agent}"
+    );
     for l in ["protocol = TCP", "port = 80", "module = cpuload.so", "forwarding = NAT"] {
         assert!(agent.contains(l), "{l} in {agent}");
     }
@@ -466,7 +470,7 @@ fn export_writes_the_ha_files_of_a_vrrp_and_a_heartbeat_pair() {
         assert_eq!(conf.matches('{').count(), conf.matches('}').count());
     }
     let agent = std::fs::read_to_string(d.join("o/feedbackd-agent/web1.conf")).unwrap();
-    assert!(agent.starts_with("director = 10.0.0.2\ndirector = 10.0.0.3\n"), "{agent}");
+    assert!(agent.contains("\ndirector = 10.0.0.2\ndirector = 10.0.0.3\nservice"), "{agent}");
     let out = lvsim(&["export", &f, "--stdout", "keepalived:lb2"]);
     ok(&out);
     assert!(text(&out.stdout).contains("router_id lb2") && text(&out.stdout).contains("state BACKUP"));

@@ -122,7 +122,7 @@ fn importable(save1: &str) -> String {
 fn export_rules(save: &str) -> String {
     let mut topo = topologies::named("tutorial-nat").expect("a built-in topology").topology();
     topologies::import::ipvsadm_save(&mut topo, 0, save).unwrap_or_else(|e| panic!("import: {e}\n{save}"));
-    let script = topologies::export::ipvsadm(&topo);
+    let script = topologies::export::ipvsadm(&topo, topologies::export::Target::default());
     let part = script.split("\n# Director ").nth(1).expect("one director's part");
     part.lines().filter_map(|l| l.strip_prefix("ipvsadm ")).map(|l| format!("{l}\n")).collect()
 }

@@ -28,6 +28,7 @@ pub mod doc;
 pub mod expect;
 pub mod files;
 pub mod format;
+pub mod write;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -392,7 +392,9 @@ fn every_library_scenario_and_topology_loads_and_exports() {
                 for point in l.sweep_points().unwrap_or_else(|e| panic!("{}: {e}", p.display())) {
                     point.1.cluster.validate().unwrap();
                 }
-                assert!(!topologies::export::files(&l.topology).is_empty());
+                assert!(
+                    !topologies::export::files(&l.topology, topologies::export::Target::default()).is_empty()
+                );
                 n += 1;
             }
         }
@@ -401,7 +403,7 @@ fn every_library_scenario_and_topology_loads_and_exports() {
     for t in topologies::NAMED {
         let l = ok(&on(t.name, ""), &[]);
         l.cluster.validate().unwrap_or_else(|e| panic!("{}: {e}", t.name));
-        let files = topologies::export::files(&l.topology);
+        let files = topologies::export::files(&l.topology, topologies::export::Target::default());
         assert!(files.iter().any(|(p, _)| p == "ipvsadm.sh"), "{}", t.name);
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use topologies::export;
+use topologies::export::{self, Target};
 
 use super::{Common, InputError};
 
@@ -53,7 +53,7 @@ impl What {
 }
 
 /// Writes (or prints) the deployment files.
-pub fn export(c: &Common, what: &What) -> anyhow::Result<()> {
+pub fn export(c: &Common, what: &What, target: Target) -> anyhow::Result<()> {
     let l = c.load(&[])?;
     let t = &l.topology;
     let stdout = std::io::stdout();
@@ -79,21 +79,20 @@ pub fn export(c: &Common, what: &What) -> anyhow::Result<()> {
         ))
     };
     let text = match what {
-        What::Ipvsadm => export::ipvsadm(t),
-        What::Keepalived(None) => export::keepalived(t),
-        What::Keepalived(name) => export::keepalived_for(t, &director(name)?).expect("checked above"),
-        What::Ldirectord(name) => export::ldirectord(t, &director(name)?).expect("checked above"),
-        What::HaCf => {
-            export::ha_cf(t).ok_or_else(|| no_group("ha.cf", "Heartbeat(...) or ActiveActive(...)"))?
-        }
+        What::Ipvsadm => export::ipvsadm(t, target),
+        What::Keepalived(None) => export::keepalived(t, target),
+        What::Keepalived(name) => export::keepalived_for(t, &director(name)?, target).expect("checked above"),
+        What::Ldirectord(name) => export::ldirectord(t, &director(name)?, target).expect("checked above"),
+        What::HaCf => export::ha_cf(t, target)
+            .ok_or_else(|| no_group("ha.cf", "Heartbeat(...) or ActiveActive(...)"))?,
         What::Haresources => {
-            export::haresources(t).ok_or_else(|| no_group("haresources", "Heartbeat(...)"))?
+            export::haresources(t, target).ok_or_else(|| no_group("haresources", "Heartbeat(...)"))?
         }
-        What::Agent(name) => export::agent_conf(t, name).ok_or_else(|| {
+        What::Agent(name) => export::agent_conf(t, name, target).ok_or_else(|| {
             let names: Vec<_> = t
                 .servers
                 .iter()
-                .filter(|s| export::agent_conf(t, &s.name).is_some())
+                .filter(|s| export::agent_conf(t, &s.name, target).is_some())
                 .map(|s| s.name.as_str())
                 .collect();
             InputError(format!(
@@ -101,7 +100,7 @@ pub fn export(c: &Common, what: &What) -> anyhow::Result<()> {
                 names.join(", ")
             ))
         })?,
-        What::All => return write_all(c, &l.name, t, &mut out),
+        What::All => return write_all(c, &l.name, t, target, &mut out),
     };
     write!(out, "{text}")?;
     Ok(())
@@ -112,10 +111,11 @@ fn write_all(
     c: &Common,
     name: &str,
     t: &topologies::Topology,
+    target: Target,
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<()> {
     let dir = c.out_dir(name, "-export");
-    let files = export::files(t);
+    let files = export::files(t, target);
     let mut written = Vec::with_capacity(files.len());
     for (rel, text) in &files {
         let path = dir.join(rel);

@@ -1,9 +1,11 @@
-//! The simulation subcommands: `run`, `validate`, `sweep`, `plan`, `export`, `list`.
+//! The simulation subcommands: `run`, `validate`, `sweep`, `plan`, `export`, `import`,
+//! `list`.
 //!
 //! Each takes its parsed options, prints what it was asked to and returns an error whose
 //! type selects the exit code (see [`exit_code`]).
 
 pub mod export;
+pub mod import;
 pub mod list;
 pub mod plan;
 pub mod run;

@@ -110,6 +110,7 @@ pub struct TopologyError {
 mod expand;
 pub mod export;
 pub mod import;
+pub mod matrix;
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub struct Topology {
     /// What this topology is (shown by `lvsim list`).
     #[serde(default)]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// The directors: one, or with `ha` the members of a fail-over group (and others).
     pub directors: Vec<Director>,
@@ -24,9 +25,11 @@ pub struct Topology {
     pub servers: Vec<Server>,
     /// Shared backend servers (databases, storage) that real servers query.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<Backend>,
     /// A fail-over (or active-active) group of directors, with connection sync.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ha: Option<crate::Ha>,
 }
 
@@ -41,37 +44,91 @@ pub struct Director {
     pub address: IpAddr,
     /// The L2 segment of its internal interface; direct-routing real servers must be on it.
     #[serde(default = "default_segment")]
+    #[serde(skip_serializing_if = "is_lan")]
     pub segment: String,
     /// Its link to the clients' side, both directions (unless `external_out` is given).
     #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
     pub external: Channel,
     /// Director → clients, when it differs from `external`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub external_out: Option<Channel>,
     /// Its link to the real servers' segment, both directions (unless `internal_in`).
     #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
     pub internal: Channel,
     /// Real servers → director, when it differs from `internal`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub internal_in: Option<Channel>,
     /// CPU time to forward one packet \[µs\] (softirq, IPVS lookup, NAT rewriting).
     #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
     pub cpu_per_packet_us: f64,
     /// Packets that may wait for that CPU (`netdev_max_backlog`); `None`: unlimited.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_backlog_packets: Option<u64>,
     /// IPVS timeouts (`ipvsadm --set tcp tcpfin udp`); left out: the kernel's defaults.
     #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
     pub timeouts: Timeouts,
     /// The `expire_nodest_conn` sysctl.
     #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
     pub expire_nodest_conn: bool,
     /// The `expire_quiescent_template` sysctl.
     #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
     pub expire_quiescent_template: bool,
     /// Its virtual services.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<Service>,
+}
+
+impl Director {
+    /// A director with every other field at the scenario format's default (segment `lan`,
+    /// ideal channels, kernel timeouts, no services).
+    pub fn new(name: &str, address: IpAddr) -> Director {
+        Director {
+            name: name.to_owned(),
+            address,
+            segment: default_segment(),
+            external: Channel::default(),
+            external_out: None,
+            internal: Channel::default(),
+            internal_in: None,
+            cpu_per_packet_us: 0.0,
+            cpu_backlog_packets: None,
+            timeouts: Timeouts::default(),
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            services: Vec::new(),
+        }
+    }
+}
+
+/// Whether a field is at its type's default (not written when a topology is saved).
+fn is_default<T: Default + PartialEq>(x: &T) -> bool {
+    *x == T::default()
+}
+
+/// Whether a count or weight is 1, the default.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_one(x: &u32) -> bool {
+    *x == 1
+}
+
+/// Whether a segment is the default `lan`.
+fn is_lan(s: &str) -> bool {
+    *s == default_segment()
+}
+
+/// Whether a CPU is the default one core at unit speed.
+fn is_default_cpu(c: &Cpu) -> bool {
+    *c == Cpu { cores: 1, speed: unit_speed(), workers: None, backlog: None }
 }
 
 fn default_segment() -> String {
@@ -84,12 +141,15 @@ fn default_segment() -> String {
 pub struct Timeouts {
     /// ESTABLISHED.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_s: Option<f64>,
     /// FIN_WAIT (also how long a closed direct-routing connection stays listed).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tcpfin_s: Option<f64>,
     /// UDP.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub udp_s: Option<f64>,
 }
 
@@ -188,24 +248,29 @@ pub struct Service {
     pub protocol: Protocol,
     /// Virtual IP; leave out for a firewall-mark service.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vip: Option<IpAddr>,
     /// Virtual port (0 with persistence means every port).
     #[serde(default)]
     pub port: u16,
     /// `-f MARK`: a firewall-mark service instead of VIP:port.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fwmark: Option<u32>,
     /// `-s`.
     #[serde(default)]
     pub scheduler: SchedulerKind,
     /// `-b` flags and `-o`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
     /// `-p TIMEOUT` \[s\]: persistence.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub persistence_s: Option<f64>,
     /// `-M NETMASK`: persistence granularity (IPv4 dotted mask); default /32.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub netmask: Option<IpAddr>,
     /// Real servers in `ipvsadm -a` order. A name given to a `count: N` server entry
     /// stands for all N of them.
@@ -214,6 +279,7 @@ pub struct Service {
     /// Health checking of the real servers (ldirectord or keepalived); none: a dead real
     /// server keeps its weight.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<crate::HealthCheck>,
 }
 
@@ -254,6 +320,7 @@ pub struct RealServer {
     pub server: String,
     /// Its port; default the service's (DR and TUN always use the service's).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// Forwarding method: `NAT` (the default), `DR` or `TUN` (`Local` is refused by the
     /// scenario builder: the simulator does not model a director serving the VIP itself).
@@ -261,12 +328,15 @@ pub struct RealServer {
     pub forwarding: Forwarding,
     /// `-w`, 0..=65535 (0 quiesces it).
     #[serde(default = "one")]
+    #[serde(skip_serializing_if = "is_one")]
     pub weight: u32,
     /// `-x`: upper connection threshold (0 = none).
     #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
     pub upper: u32,
     /// `-y`: lower connection threshold.
     #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
     pub lower: u32,
     /// TUN only: the encapsulation ipvsadm's `--tun-type`, `--tun-port`, `--tun-csum` and
     /// `--tun-remcsum` set, e.g. `Some((kind: gue, port: 6080, flags: 1))` (flags: 1 =
@@ -300,21 +370,27 @@ pub struct Server {
     pub address: IpAddr,
     /// How many identical servers this entry stands for.
     #[serde(default = "one")]
+    #[serde(skip_serializing_if = "is_one")]
     pub count: u32,
     /// The L2 segment it is on.
     #[serde(default = "default_segment")]
+    #[serde(skip_serializing_if = "is_lan")]
     pub segment: String,
     /// The director that is its default gateway (NAT needs it).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
     /// Its own link to the clients (used by DR and TUN replies).
     #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
     pub uplink: Channel,
     /// Its processors.
     #[serde(default)]
+    #[serde(skip_serializing_if = "is_default_cpu")]
     pub cpu: Cpu,
     /// The backend its requests query (by name).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
 }
 

@@ -9,7 +9,11 @@ fn exported_agent_configurations_parse_as_the_agent_reads_them() {
     for named in topologies::NAMED {
         let topo = named.topology().expand().expect("built-in topologies expand");
         for server in &topo.servers {
-            let Some(text) = topologies::export::agent_conf(&named.topology(), &server.name) else {
+            let Some(text) = topologies::export::agent_conf(
+                &named.topology(),
+                &server.name,
+                topologies::export::Target::default(),
+            ) else {
                 continue;
             };
             let conf = feedbackd_proto::conf::parse(&text)

@@ -4,7 +4,7 @@
 //! numbers) rather than byte for byte.
 
 use topologies::Topology;
-use topologies::export::{self, files, ha_cf, haresources, keepalived, keepalived_for, ldirectord};
+use topologies::export::{self, Target, files, ha_cf, haresources, keepalived, keepalived_for, ldirectord};
 
 fn named(name: &str) -> Topology {
     topologies::named(name).unwrap_or_else(|| panic!("no topology {name}")).topology()
@@ -66,7 +66,7 @@ fn file<'a>(files: &'a [(String, String)], name: &str) -> &'a str {
 #[test]
 fn a_vrrp_pair_gets_one_keepalived_conf_per_director() {
     let t = named("ha-pair");
-    let fs = files(&t);
+    let fs = files(&t, Target::default());
     let names: Vec<&str> = fs.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -82,7 +82,7 @@ fn a_vrrp_pair_gets_one_keepalived_conf_per_director() {
     for (lb, state, priority) in [("lb1", "MASTER", 150), ("lb2", "BACKUP", 100)] {
         let conf = file(&fs, &format!("keepalived-{lb}.conf"));
         assert_balanced(conf);
-        assert_eq!(keepalived_for(&t, lb).as_deref(), Some(conf));
+        assert_eq!(keepalived_for(&t, lb, Target::default()).as_deref(), Some(conf));
         let g = &blocks(conf, "global_defs")[0];
         assert_has(g, &[&format!("router_id {lb}"), "lvs_sync_daemon eth1 VI_1 id 0 maxlen 1472"]);
         let vi = blocks(conf, "vrrp_instance");
@@ -124,11 +124,17 @@ fn a_vrrp_pair_gets_one_keepalived_conf_per_director() {
         }
         assert!(conf.contains("! also run: sysctl -w net.ipv4.vs.sync_threshold=\"3 50\""));
     }
-    assert_eq!(keepalived(&t), file(&fs, "keepalived-lb1.conf"), "keepalived() is the primary's");
-    assert_eq!(ha_cf(&t), None);
-    assert_eq!(haresources(&t), None);
+    assert_eq!(
+        keepalived(&t, Target::default()),
+        file(&fs, "keepalived-lb1.conf"),
+        "keepalived() is the primary's"
+    );
+    assert_eq!(ha_cf(&t, Target::default()), None);
+    assert_eq!(haresources(&t, Target::default()), None);
     // Each web server's agent reports to both directors.
-    assert!(file(&fs, "feedbackd-agent/web2.conf").starts_with("director = 10.0.0.2\ndirector = 10.0.0.3\n"));
+    let agent = file(&fs, "feedbackd-agent/web2.conf");
+    assert!(agent.lines().find(|l| !l.starts_with('#')) == Some("director = 10.0.0.2"), "{agent}");
+    assert!(agent.contains("\ndirector = 10.0.0.2\ndirector = 10.0.0.3\n"), "{agent}");
     // The sync daemons by hand: master on the primary, backup on the other.
     let script = file(&fs, "ipvsadm.sh");
     let (lb1, lb2) = script.split_once("# Director lb2").unwrap();
@@ -174,7 +180,7 @@ const VRRP_NAT: &str = r#"(
 fn vrrp_options_two_interfaces_and_nat() {
     let t = topo(VRRP_NAT);
     t.expand().unwrap();
-    let fs = files(&t);
+    let fs = files(&t, Target::default());
     for (lb, priority) in [("a", 150), ("b", 100), ("c", 50)] {
         let conf = file(&fs, &format!("keepalived-{lb}.conf"));
         assert_balanced(conf);
@@ -208,7 +214,7 @@ fn vrrp_options_two_interfaces_and_nat() {
     assert_eq!(script.matches("--start-daemon backup --mcast-interface eth2 --syncid 3").count(), 3);
     // A preemption delay also needs state BACKUP everywhere.
     let t = topo(&VRRP_NAT.replace("preempt: false", "preempt_delay_s: 30.0"));
-    let conf = keepalived_for(&t, "a").unwrap();
+    let conf = keepalived_for(&t, "a", Target::default()).unwrap();
     assert!(
         conf.contains("    preempt_delay 30\n") && !conf.contains("nopreempt") && !conf.contains("MASTER")
     );
@@ -217,7 +223,7 @@ fn vrrp_options_two_interfaces_and_nat() {
 #[test]
 fn a_heartbeat_pair_gets_ha_cf_haresources_and_ldirectord_cf() {
     let t = named("ha-nat-pair");
-    let fs = files(&t);
+    let fs = files(&t, Target::default());
     let names: Vec<&str> = fs.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -264,7 +270,7 @@ fn a_heartbeat_pair_gets_ha_cf_haresources_and_ldirectord_cf() {
     );
     let ld = file(&fs, "ldirectord.cf");
     assert_eq!(
-        ldirectord(&t, "lb2").unwrap().split_once("# Director").unwrap().0,
+        ldirectord(&t, "lb2", Target::default()).unwrap().split_once("# Director").unwrap().0,
         ld.split_once("# Director").unwrap().0
     );
     let lines: Vec<&str> = ld.lines().collect();
@@ -298,7 +304,7 @@ fn heartbeat_options_and_active_active() {
         text.replace("media: [Dedicated, Lan(Internal)]", "media: [Dedicated, Dedicated, Lan(External)]");
     let text = text.replace("sync: Some(()),", "");
     let t = topo(&text);
-    let ha = ha_cf(&t).unwrap();
+    let ha = ha_cf(&t, Target::default()).unwrap();
     for want in [
         "keepalive 500ms\n",
         "auto_failback off\n",
@@ -308,7 +314,7 @@ fn heartbeat_options_and_active_active() {
     ] {
         assert!(ha.contains(want), "missing {want:?} in\n{ha}");
     }
-    let res = haresources(&t).unwrap();
+    let res = haresources(&t, Target::default()).unwrap();
     assert!(!res.contains("LVSSyncDaemonSwap"), "no sync, no daemon swap:\n{res}");
 
     let text = topologies::named("ha-nat-pair")
@@ -317,10 +323,10 @@ fn heartbeat_options_and_active_active() {
         .replace("failover: Heartbeat(", "failover: ActiveActive(blocks: 256, ");
     let t = topo(&text);
     t.expand().unwrap();
-    let ha = ha_cf(&t).unwrap();
+    let ha = ha_cf(&t, Target::default()).unwrap();
     assert!(ha.contains("256 blocks of client source ports") && ha.contains("node lb2\n"), "{ha}");
-    assert_eq!(haresources(&t), None, "active-active: nothing moves");
-    let names: Vec<String> = files(&t).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(haresources(&t, Target::default()), None, "active-active: nothing moves");
+    let names: Vec<String> = files(&t, Target::default()).into_iter().map(|(n, _)| n).collect();
     assert!(names.contains(&"ldirectord.cf".to_owned()) && names.contains(&"ha.cf".to_owned()), "{names:?}");
 }
 
@@ -347,7 +353,7 @@ const CHECKS: &str = r#"(
 fn checks_of_both_kinds_in_keepalived_conf() {
     let t = topo(CHECKS);
     t.expand().unwrap();
-    let conf = keepalived(&t);
+    let conf = keepalived(&t, Target::default());
     assert_balanced(&conf);
     let vs = blocks(&conf, "virtual_server");
     assert_eq!(vs.len(), 3);
@@ -381,15 +387,15 @@ fn checks_of_both_kinds_in_keepalived_conf() {
     // No check: keepalived's usual.
     assert_has(&vs[2], &["delay_loop 6", "connect_timeout 3", "connect_port 8080"]);
     // No fail-over group: one file, with an ldirectord.cf beside it for the ldirectord check.
-    let names: Vec<String> = files(&t).into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = files(&t, Target::default()).into_iter().map(|(n, _)| n).collect();
     assert_eq!(&names[..3], ["ipvsadm.sh", "keepalived.conf", "ldirectord.cf"]);
 }
 
 #[test]
 fn checks_of_both_kinds_in_ldirectord_cf() {
     let t = topo(CHECKS);
-    let ld = ldirectord(&t, "lvs").unwrap();
-    assert_eq!(ldirectord(&t, "nope"), None);
+    let ld = ldirectord(&t, "lvs", Target::default()).unwrap();
+    assert_eq!(ldirectord(&t, "nope", Target::default()), None);
     let sections: Vec<&str> = ld.split("\nvirtual = ").collect();
     assert_eq!(sections.len(), 4, "{ld}");
     let global: Vec<&str> = sections[0].lines().collect();
@@ -435,7 +441,7 @@ fn checks_of_both_kinds_in_ldirectord_cf() {
 fn every_named_topology_exports_well_formed_files() {
     for n in topologies::NAMED {
         let t = n.topology();
-        let fs = files(&t);
+        let fs = files(&t, Target::default());
         assert!(fs.iter().any(|(p, _)| p == "ipvsadm.sh"), "{}", n.name);
         for (path, text) in &fs {
             assert!(!text.is_empty(), "{} {path}", n.name);
@@ -450,6 +456,6 @@ fn every_named_topology_exports_well_formed_files() {
                 }
             }
         }
-        assert_balanced(&export::keepalived(&t));
+        assert_balanced(&export::keepalived(&t, Target::default()));
     }
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use sim_core::ha::{Failover as SimFailover, HeartbeatConfig, Medium, SyncMode};
 
 use super::keepalived::prefixed;
-use super::{Group, expanded, secs, service_vips};
+use super::{Group, Target, expanded, secs, service_vips};
 use lvs_ipvs::Forwarding;
 
 use crate::{Failover, Topology};
@@ -23,7 +23,7 @@ fn hb_time(d: lvs_sched::Duration) -> String {
 /// (off with `nice_failback`), a `node` line per member, and with ping nodes their `ping`
 /// lines, `deadping` and `respawn hacluster .../ipfail`. The same file on every member.
 /// `None` without such a group (VRRP groups use keepalived).
-pub fn ha_cf(topo: &Topology) -> Option<String> {
+pub fn ha_cf(topo: &Topology, target: Target) -> Option<String> {
     let topo = expanded(topo);
     let g = Group::of(&topo)?;
     let (hb, saru) = match &g.cfg.failover {
@@ -31,7 +31,8 @@ pub fn ha_cf(topo: &Topology) -> Option<String> {
         SimFailover::ActiveActive(s) => (&s.heartbeat, Some(s)),
         SimFailover::Vrrp(_) => return None,
     };
-    let mut out = String::from("# ha.cf written by lvsim: the same file on every member\n");
+    let mut out = target.header("#", "ha.cf", &[]);
+    out.push_str("# the same file on every member\n");
     if !topo.description.is_empty() {
         let _ = writeln!(out, "# {}", topo.description);
     }
@@ -93,14 +94,15 @@ fn media(out: &mut String, g: &Group<'_>, hb: &HeartbeatConfig) {
 /// syncs, an `IPaddr2::VIP/PREFIX/IFACE` per VIP (`IPv6addr` for IPv6), the NAT gateway
 /// (the primary's address on the internal interface) when a real server is NAT, and
 /// `ldirectord::FILE`. `None` without a heartbeat group.
-pub fn haresources(topo: &Topology) -> Option<String> {
+pub fn haresources(topo: &Topology, target: Target) -> Option<String> {
     let topo = expanded(topo);
     let g = Group::of(&topo)?;
     if !matches!(g.ha.failover, Failover::Heartbeat { .. }) {
         return None;
     }
     let primary = &topo.directors[g.members[0]];
-    let mut out = String::from("# haresources written by lvsim: the same file on every member\n");
+    let mut out = target.header("#", "haresources", &[]);
+    out.push_str("# the same file on every member\n");
     if !topo.description.is_empty() {
         let _ = writeln!(out, "# {}", topo.description);
     }

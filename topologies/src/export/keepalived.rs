@@ -7,7 +7,8 @@ use std::net::IpAddr;
 use sim_core::ha::{CheckKind as SimKind, HealthCheckConfig, OnFailure, SyncMode, VrrpConfig};
 
 use super::{
-    Group, expanded, forwarding_name, secs, server, service_vips, sync_sysctls, sysctls, whole_seconds,
+    Group, Target, expanded, forwarding_name, secs, server, service_vips, sync_sysctls, sysctls,
+    whole_seconds,
 };
 use lvs_ipvs::{Forwarding, Protocol, SchedFlag};
 
@@ -26,12 +27,12 @@ use crate::{CheckKind, Director, Failover, Service, Side, Topology};
 ///
 /// With a fail-over group ([`crate::Ha`]) each director needs its own file
 /// ([`keepalived_for`]); this returns the primary's.
-pub fn keepalived(topo: &Topology) -> String {
+pub fn keepalived(topo: &Topology, target: Target) -> String {
     let topo = expanded(topo);
     if let Some(g) = Group::of(&topo) {
-        return conf_for(&topo, g.members[0]);
+        return conf_for(&topo, g.members[0], target);
     }
-    let mut out = header(&topo, None);
+    let mut out = header(&topo, None, target);
     if let Some(d) = topo.directors.first() {
         global_defs(&mut out, d, &[]);
     }
@@ -46,17 +47,17 @@ pub fn keepalived(topo: &Topology) -> String {
 /// `preempt_delay`, `authentication`, `virtual_ipaddress` with the services' VIPs, a
 /// `vrrp_sync_group` and `track_interface` with two interfaces) and `lvs_sync_daemon`
 /// when the group syncs. `None` if there is no director of that name.
-pub fn keepalived_for(topo: &Topology, director: &str) -> Option<String> {
+pub fn keepalived_for(topo: &Topology, director: &str, target: Target) -> Option<String> {
     let topo = expanded(topo);
     let d = topo.directors.iter().position(|d| d.name == director)?;
-    Some(conf_for(&topo, d))
+    Some(conf_for(&topo, d, target))
 }
 
-fn header(topo: &Topology, director: Option<&str>) -> String {
-    let mut out = match director {
-        Some(d) => format!("! keepalived.conf for director {d} written by lvsim\n"),
-        None => String::from("! keepalived.conf written by lvsim\n"),
-    };
+fn header(topo: &Topology, director: Option<&str>, target: Target) -> String {
+    let mut out = target.header("!", "keepalived.conf", &[]);
+    if let Some(d) = director {
+        let _ = writeln!(out, "! for director {d}");
+    }
     if !topo.description.is_empty() {
         let _ = writeln!(out, "! {}", topo.description);
     }
@@ -104,9 +105,9 @@ fn director_body(
 }
 
 /// One director's file; `d` indexes the expanded topology's directors.
-fn conf_for(topo: &Topology, d: usize) -> String {
+fn conf_for(topo: &Topology, d: usize, target: Target) -> String {
     let director = &topo.directors[d];
-    let mut out = header(topo, Some(&director.name));
+    let mut out = header(topo, Some(&director.name), target);
     let group = Group::of(topo).filter(|g| g.members.contains(&d));
     let Some(g) = group else {
         if let Some(Err(e)) = topo.ha.as_ref().map(|h| h.config(&topo.directors)) {

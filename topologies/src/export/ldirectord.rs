@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use lvs_sched::Duration;
 use sim_core::ha::{HealthCheckConfig, OnFailure};
 
-use super::{Group, addr_port, expanded, server, whole_seconds};
+use super::{Group, Target, addr_port, expanded, server, whole_seconds};
 use lvs_ipvs::{Forwarding, Protocol};
 
 use crate::{CheckKind, Service, Topology};
@@ -24,10 +24,10 @@ use crate::{CheckKind, Service, Topology};
 /// servers are taken as up), `persistent`, `netmask`. ldirectord takes whole seconds: a
 /// fraction is rounded up, with a comment; what it cannot say (connection thresholds,
 /// scheduler flags, keepalived's digest and delay before retry) becomes a comment.
-pub fn ldirectord(topo: &Topology, director: &str) -> Option<String> {
+pub fn ldirectord(topo: &Topology, director: &str, target: Target) -> Option<String> {
     let topo = expanded(topo);
     let d = topo.directors.iter().find(|d| d.name == director)?;
-    let mut out = String::from("# ldirectord.cf written by lvsim\n");
+    let mut out = target.header("#", "ldirectord.cf", &[]);
     if !topo.description.is_empty() {
         let _ = writeln!(out, "# {}", topo.description);
     }

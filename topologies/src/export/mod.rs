@@ -25,10 +25,12 @@ use crate::{Director, Flag, Ha, RealServer, Server, Service, Topology};
 mod heartbeat;
 mod keepalived;
 mod ldirectord;
+mod target;
 
 pub use heartbeat::{ha_cf, haresources};
 pub use keepalived::{keepalived, keepalived_for};
 pub use ldirectord::ldirectord;
+pub use target::{Target, UnknownTarget};
 
 /// Every deployment file that fits the topology, as `(path in the export directory,
 /// text)`: `ipvsadm.sh`; `keepalived.conf` (without a fail-over group) or
@@ -37,16 +39,16 @@ pub use ldirectord::ldirectord;
 /// director or group when there are several); `ha.cf` with a heartbeat or active-active
 /// group and `haresources` with a heartbeat one; `feedbackd-agent/SERVER.conf` per real
 /// server.
-pub fn files(topo: &Topology) -> Vec<(String, String)> {
+pub fn files(topo: &Topology, target: Target) -> Vec<(String, String)> {
     let x = expanded(topo);
     let group = Group::of(&x);
-    let mut out = vec![("ipvsadm.sh".to_owned(), ipvsadm(topo))];
+    let mut out = vec![("ipvsadm.sh".to_owned(), ipvsadm(topo, target))];
     let vrrp = group.as_ref().map(|g| matches!(g.ha.failover, crate::Failover::Vrrp { .. }));
     match vrrp {
-        None => out.push(("keepalived.conf".to_owned(), keepalived(topo))),
+        None => out.push(("keepalived.conf".to_owned(), keepalived(topo, target))),
         Some(true) => {
             for d in &x.directors {
-                let text = keepalived_for(topo, &d.name).expect("a director of the topology");
+                let text = keepalived_for(topo, &d.name, target).expect("a director of the topology");
                 out.push((format!("keepalived-{}.conf", d.name), text));
             }
         }
@@ -59,14 +61,14 @@ pub fn files(topo: &Topology) -> Vec<(String, String)> {
         .any(|s| s.check.as_ref().is_some_and(|c| c.checker == crate::Checker::Ldirectord));
     if vrrp == Some(false) || ldirectord_checks {
         for d in units(&x) {
-            let text = ldirectord(topo, &x.directors[d].name).expect("a director of the topology");
+            let text = ldirectord(topo, &x.directors[d].name, target).expect("a director of the topology");
             out.push((ldirectord_file(&x, d), text));
         }
     }
-    out.extend(ha_cf(topo).map(|t| ("ha.cf".to_owned(), t)));
-    out.extend(haresources(topo).map(|t| ("haresources".to_owned(), t)));
+    out.extend(ha_cf(topo, target).map(|t| ("ha.cf".to_owned(), t)));
+    out.extend(haresources(topo, target).map(|t| ("haresources".to_owned(), t)));
     for s in &x.servers {
-        if let Some(conf) = agent_conf(topo, &s.name) {
+        if let Some(conf) = agent_conf(topo, &s.name, target) {
             out.push((format!("feedbackd-agent/{}.conf", s.name), conf));
         }
     }
@@ -148,9 +150,11 @@ fn sync_sysctls(s: &sim_core::ha::SyncConfig) -> Vec<String> {
 /// when a real server is NAT (the director routes the replies), and the
 /// `expire_nodest_conn`/`expire_quiescent_template` switches when set. The script does not
 /// clear the table (`ipvsadm -C`): run it on a director without these services.
-pub fn ipvsadm(topo: &Topology) -> String {
+pub fn ipvsadm(topo: &Topology, target: Target) -> String {
     let topo = expanded(topo);
-    let mut out = String::from("#!/bin/sh\nset -e\n");
+    let mut out = String::from("#!/bin/sh\n");
+    out.push_str(&target.header("#", "ipvsadm.sh", &[]));
+    out.push_str("set -e\n");
     if !topo.description.is_empty() {
         let _ = writeln!(out, "# {}", topo.description);
     }
@@ -202,7 +206,7 @@ pub fn ipvsadm(topo: &Topology) -> String {
 /// A service is named `http` (port 80), `https` (443), `tcp-PORT`/`udp-PORT`, or
 /// `fwmark-MARK`; `port` is the port the server itself listens on, which is what the
 /// director's real-server entry shows.
-pub fn agent_conf(topo: &Topology, server: &str) -> Option<String> {
+pub fn agent_conf(topo: &Topology, server: &str, target: Target) -> Option<String> {
     let topo = expanded(topo);
     let me = topo.servers.iter().find(|s| s.name == server)?;
     let mut blocks: Vec<String> = Vec::new();
@@ -229,7 +233,7 @@ pub fn agent_conf(topo: &Topology, server: &str) -> Option<String> {
     if blocks.is_empty() {
         return None;
     }
-    let mut out = String::new();
+    let mut out = target.header("#", "feedbackd-agent.conf", &[]);
     for d in directors {
         let _ = writeln!(out, "director = {}", d.address);
     }
@@ -445,9 +449,10 @@ pub(crate) mod tests {
     #[test]
     fn ipvsadm_script_for_tutorial_nat() {
         assert_eq!(
-            ipvsadm(&named("tutorial-nat")),
-            "#!/bin/sh
-set -e
+            ipvsadm(&named("tutorial-nat"), Target::default()),
+            "#!/bin/sh\n".to_owned()
+                + &Target::default().header("#", "ipvsadm.sh", &[])
+                + "set -e
 # LVS-HOWTO LVS-NAT: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on 192.168.6.0/24
 # IPVS configuration written by lvsim: run each director's part as root on it.
 
@@ -463,9 +468,10 @@ ipvsadm -a -t 172.17.60.201:80 -r 192.168.6.5:80 -m -w 1
     #[test]
     fn ipvsadm_script_for_tutorial_dr() {
         assert_eq!(
-            ipvsadm(&named("tutorial-dr")),
-            "#!/bin/sh
-set -e
+            ipvsadm(&named("tutorial-dr"), Target::default()),
+            "#!/bin/sh\n".to_owned()
+                + &Target::default().header("#", "ipvsadm.sh", &[])
+                + "set -e
 # LVS-HOWTO LVS-DR: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on the same LAN reply directly
 # IPVS configuration written by lvsim: run each director's part as root on it.
 
@@ -512,7 +518,7 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
 
     #[test]
     fn ipvsadm_script_writes_every_option() {
-        let script = ipvsadm(&everything());
+        let script = ipvsadm(&everything(), Target::default());
         let body: Vec<&str> = script.lines().skip_while(|l| !l.starts_with("# Director")).collect();
         assert_eq!(
             body,
@@ -543,7 +549,7 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
     #[test]
     fn generated_ipvsadm_lines_parse_as_ipvsadm_commands() {
         for n in crate::NAMED {
-            let script = ipvsadm(&n.topology());
+            let script = ipvsadm(&n.topology(), Target::default());
             let cmds = commands(&script);
             let t = n.topology().expand().unwrap();
             let services: usize = t.directors.iter().map(|d| d.services.len()).sum();
@@ -551,7 +557,7 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
                 t.directors.iter().flat_map(|d| &d.services).map(|s| s.real_servers.len()).sum();
             assert_eq!(cmds.len(), services + dests, "{}", n.name);
         }
-        let cmds = commands(&ipvsadm(&named("tutorial-nat")));
+        let cmds = commands(&ipvsadm(&named("tutorial-nat"), Target::default()));
         let key =
             ServiceKey::Addr { protocol: Protocol::Tcp, addr: "172.17.60.201".parse().unwrap(), port: 80 };
         let Command::AddService(k, c) = &cmds[0] else { panic!("{:?}", cmds[0]) };
@@ -562,13 +568,19 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
             (key, "192.168.6.4".into(), 80, lvs_sched::Forwarding::Masq, 1)
         );
         // IPv6 `-M 64` needs the import's rewriting for sim-core's parser.
-        let script = ipvsadm(&everything());
+        let script = ipvsadm(&everything(), Target::default());
         let n = script
             .lines()
             .filter(|l| l.starts_with("ipvsadm "))
             .filter_map(|l| crate::import::parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}")))
             .count();
         assert_eq!(n, 1 + 4 + 6, "--set, four -A and six -a");
+    }
+
+    /// A file without its header comments.
+    fn body(text: &str) -> &str {
+        let start = text.lines().take_while(|l| l.starts_with('#')).map(|l| l.len() + 1).sum();
+        &text[start..]
     }
 
     #[test]
@@ -581,10 +593,10 @@ service = http
 \tmodule = cpuload.so
 \tforwarding = NAT
 ";
-        assert_eq!(agent_conf(&nat, "rs1").as_deref(), Some(expected));
-        assert_eq!(agent_conf(&nat, "rs2").as_deref(), Some(expected));
+        assert_eq!(agent_conf(&nat, "rs1", Target::default()).as_deref().map(body), Some(expected));
+        assert_eq!(agent_conf(&nat, "rs2", Target::default()).as_deref().map(body), Some(expected));
         assert_eq!(
-            agent_conf(&named("tutorial-dr"), "rs2").as_deref(),
+            agent_conf(&named("tutorial-dr"), "rs2", Target::default()).as_deref().map(body),
             Some(
                 "director = 172.17.60.198
 service = http
@@ -595,14 +607,14 @@ service = http
 "
             )
         );
-        assert_eq!(agent_conf(&nat, "rs3"), None);
+        assert_eq!(agent_conf(&nat, "rs3", Target::default()), None);
     }
 
     #[test]
     fn agent_conf_names_services_and_uses_the_real_port() {
         let t = everything();
         assert_eq!(
-            agent_conf(&t, "web1").unwrap(),
+            body(&agent_conf(&t, "web1", Target::default()).unwrap()),
             "director = 10.0.0.1
 service = tcp-8080
 \tprotocol = TCP
@@ -616,10 +628,11 @@ service = udp-53
 \tforwarding = DR
 "
         );
-        assert!(agent_conf(&t, "web2").unwrap().contains("service = fwmark-7\n"));
-        assert_eq!(agent_conf(&t, "web"), None, "a group is not a server");
+        assert!(agent_conf(&t, "web2", Target::default()).unwrap().contains("service = fwmark-7\n"));
+        assert_eq!(agent_conf(&t, "web", Target::default()), None, "a group is not a server");
         let farm = named("web-farm");
-        let conf = agent_conf(&farm, "web3").unwrap();
+        let conf = agent_conf(&farm, "web3", Target::default()).unwrap();
+        let conf = body(&conf);
         assert!(
             conf.starts_with("director = 10.0.0.1\nservice = http\n") && conf.contains("service = https\n")
         );
@@ -652,11 +665,11 @@ service = udp-53
 
     #[test]
     fn keepalived_conf_for_tutorials() {
-        let nat = keepalived(&named("tutorial-nat"));
+        let nat = keepalived(&named("tutorial-nat"), Target::default());
         assert_eq!(
             nat,
-            "! keepalived.conf written by lvsim
-! LVS-HOWTO LVS-NAT: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on 192.168.6.0/24
+            Target::default().header("!", "keepalived.conf", &[])
+                + "! LVS-HOWTO LVS-NAT: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on 192.168.6.0/24
 
 global_defs {
     router_id lvs
@@ -665,15 +678,13 @@ global_defs {
 ! Director lvs (192.168.6.1)
 ! also run: sysctl -w net.ipv4.ip_forward=1
 
-"
-            .to_owned()
-                + &keepalived_service("172.17.60.201", "NAT", ["192.168.6.4", "192.168.6.5"])
+" + &keepalived_service("172.17.60.201", "NAT", ["192.168.6.4", "192.168.6.5"])
         );
-        let dr = keepalived(&named("tutorial-dr"));
+        let dr = keepalived(&named("tutorial-dr"), Target::default());
         assert_eq!(
             dr,
-            "! keepalived.conf written by lvsim
-! LVS-HOWTO LVS-DR: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on the same LAN reply directly
+            Target::default().header("!", "keepalived.conf", &[])
+                + "! LVS-HOWTO LVS-DR: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on the same LAN reply directly
 
 global_defs {
     router_id lvs
@@ -682,7 +693,6 @@ global_defs {
 ! Director lvs (172.17.60.198)
 
 "
-            .to_owned()
                 + &keepalived_service("172.17.60.201", "DR", ["172.17.60.199", "172.17.60.200"])
         );
         assert_eq!(dr.matches('{').count(), dr.matches('}').count());
@@ -690,7 +700,7 @@ global_defs {
 
     #[test]
     fn keepalived_conf_writes_every_option() {
-        let conf = keepalived(&everything());
+        let conf = keepalived(&everything(), Target::default());
         assert_eq!(conf.matches('{').count(), conf.matches('}').count(), "{conf}");
         for part in [
             "    lvs_timeouts tcp 7200 udp 60\n",
@@ -712,8 +722,10 @@ global_defs {
     fn unknown_references_become_comments() {
         let mut t = named("tutorial-nat");
         t.directors[0].services[0].real_servers[1].server = "gone".into();
-        assert!(ipvsadm(&t).contains("# real server \"gone\": no server of that name\n"));
-        assert!(keepalived(&t).contains("! real server \"gone\": no server of that name\n"));
-        assert!(ipvsadm(&t).contains("-r 192.168.6.4:80"));
+        assert!(ipvsadm(&t, Target::default()).contains("# real server \"gone\": no server of that name\n"));
+        assert!(
+            keepalived(&t, Target::default()).contains("! real server \"gone\": no server of that name\n")
+        );
+        assert!(ipvsadm(&t, Target::default()).contains("-r 192.168.6.4:80"));
     }
 }

@@ -1,4 +1,5 @@
-//! `ipvsadm-save` output as a director's services.
+//! ipvsadm rules (`ipvsadm-save` output, a rules file, an ipvsadm shell script) as a
+//! director's services.
 //!
 //! Lines are parsed by lvs-ipvs's ipvsadm grammar ([`lvs_ipvs::ipvsadm::parse`], the one
 //! parser of ipvsadm rules: replay files, the master's ipvsadm backend). A leading
@@ -14,22 +15,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use lvs_ipvs::ipvsadm::{Command, ParseError, ServiceArg, Word, default_netmask, parse, words};
 use lvs_ipvs::{DestConfig, Forwarding, ServiceConfig, ServiceKey, SvcFlags, Tunnel};
 
+use super::{ImportError, Imported, Note, Source};
 use crate::expand::members;
 use crate::export::addr_port;
 use crate::{Flag, RealServer, Server, Service, Timeouts, Topology};
-
-/// A line of `ipvsadm-save` output that cannot be imported: line and column (1-based), and
-/// why.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{line}:{column}: {message}")]
-pub struct ImportError {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// What was expected.
-    pub message: String,
-}
 
 /// Replaces the services of `topo.directors[director]` with those of an `ipvsadm-save`
 /// (or `ipvsadm -S`) file: `-A` lines become services, `-a` lines their real servers in
@@ -62,6 +51,7 @@ pub fn ipvsadm_save(topo: &mut Topology, director: usize, text: &str) -> Result<
     };
     for (i, line) in text.lines().enumerate() {
         let at = |offset: usize, message: String| ImportError {
+            path: String::new(),
             line: i + 1,
             column: line.get(..offset).map_or(offset, |s| s.chars().count()) + 1,
             message,
@@ -84,6 +74,45 @@ pub fn ipvsadm_save(topo: &mut Topology, director: usize, text: &str) -> Result<
     d.timeouts = timeouts;
     topo.servers.extend(new_servers);
     Ok(created)
+}
+
+/// Reads ipvsadm rules files into a topology with one director per file. A director is
+/// named by a `# Director NAME (ADDRESS)` comment line (as lvsim's exports write), else
+/// `lvs1`, `lvs2`, ... at a documentation address, with a note.
+pub(super) fn import(sources: &[&Source]) -> Result<Imported, ImportError> {
+    let mut topo = Topology::default();
+    let mut notes = Vec::new();
+    for (i, src) in sources.iter().enumerate() {
+        let (name, address) = match director_comment(&src.text) {
+            Some(d) => d,
+            None => {
+                let address = IpAddr::V4(Ipv4Addr::new(192, 0, 2, u8::try_from(i + 1).unwrap_or(u8::MAX)));
+                notes.push(Note {
+                    path: src.path.clone(),
+                    line: 0,
+                    message: format!(
+                        "ipvsadm rules do not name the director: called it lvs{} at {address}",
+                        i + 1
+                    ),
+                });
+                (format!("lvs{}", i + 1), address)
+            }
+        };
+        topo.directors.push(crate::Director::new(&name, address));
+        let d = topo.directors.len() - 1;
+        ipvsadm_save(&mut topo, d, &src.text).map_err(|e| ImportError { path: src.path.clone(), ..e })?;
+    }
+    Ok(Imported { topology: topo, notes })
+}
+
+/// `NAME` and `ADDRESS` of the first `# Director NAME (ADDRESS)` line.
+fn director_comment(text: &str) -> Option<(String, IpAddr)> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix("# Director ")?;
+        let (name, addr) = rest.split_once(" (")?;
+        let addr = addr.strip_suffix(')')?.parse().ok()?;
+        Some((name.to_owned(), addr))
+    })
 }
 
 /// What has been read so far; written into the topology only at the end.
@@ -315,7 +344,7 @@ mod tests {
     /// `topo` with the director's services replaced by an import of its own ipvsadm script.
     fn round_trip(topo: &Topology) -> (Topology, Topology) {
         let expanded = topo.expand().unwrap();
-        let script = export::ipvsadm(topo);
+        let script = export::ipvsadm(topo, crate::export::Target::default());
         // The first director's part (the members of a fail-over group repeat it).
         let lines: String = script
             .split("\n# Director ")
@@ -486,7 +515,7 @@ mod tests {
             tunnels,
             [Some(Tunnel { kind: lvs_ipvs::TunnelType::Gue, port: 6080, flags: Tunnel::CSUM }), None]
         );
-        let script = export::ipvsadm(&t);
+        let script = export::ipvsadm(&t, crate::export::Target::default());
         assert!(
             script.contains("-r 192.168.6.4:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum\n"),
             "{script}"
