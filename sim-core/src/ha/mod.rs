@@ -77,14 +77,15 @@ pub struct HealthCheckConfig {
     pub checker: Checker,
     /// Connect or negotiate.
     pub kind: CheckKind,
-    /// Time between the starts of two checks of a real server (ldirectord
-    /// `checkinterval`, keepalived `delay_loop`).
+    /// From the end of a check of a real server to the start of the next (keepalived
+    /// `delay_loop`); ldirectord's `checkinterval` is the sleep after its round over every
+    /// real server ([`check::Round`]).
     pub interval: Duration,
     /// A check not answered in this long has failed (`checktimeout`/`negotiatetimeout`,
     /// `connect_timeout`).
     pub timeout: Duration,
     /// Failed checks beyond the first before a real server that was up is declared down
-    /// (keepalived `retry`; ldirectord `checkcount` − 1).
+    /// (keepalived `retry`; ldirectord `failurecount` − 1).
     pub retries: u32,
     /// Delay between a failed check and its retry (keepalived `delay_before_retry`);
     /// `None`: the retry waits for the next interval (ldirectord).
