@@ -84,3 +84,23 @@ pub fn adverts(args: &[String]) -> ! {
         log_line(&log, &format!("{:.2} {src} {}", uptime(), buf[ihl + 2]));
     }
 }
+
+/// `keepalives ADDR:PORT LOG`: logs `UPTIME SOURCE TYPE STATUS` for every UDP datagram
+/// that arrives at PORT (heartbeat's broadcast messages: `t=`, `st=`). The log exists once the socket is bound.
+pub fn keepalives(args: &[String]) -> ! {
+    let [addr, log] = args else { panic!("keepalives ADDR:PORT LOG") };
+    let port = addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).expect("ADDR:PORT");
+    let socket = std::net::UdpSocket::bind(("0.0.0.0", port)).expect("binding the keepalive port");
+    let log: Log = Arc::new(Mutex::new(std::fs::File::create(log).expect("creating the log")));
+    let mut buf = [0u8; 65536];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf).expect("reading a keepalive");
+        // heartbeat's messages are `name=value` lines: keep the type and the status.
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).unwrap_or("-").to_owned();
+        if std::env::var_os("HAT_DUMP").is_some() {
+            log_line(&log, &format!("# {text:?}"));
+        }
+        log_line(&log, &format!("{:.2} {} {} {}", uptime(), from.ip(), field("t="), field("st=")));
+    }
+}

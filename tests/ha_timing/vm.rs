@@ -87,6 +87,18 @@ pub fn run(daemon: &str, scenario: &Path) -> Option<Measured> {
         .expect("copying the test binary");
     std::fs::copy(root.join("tests/vm/ha-timing.sh"), work.join("ha-timing.sh"))
         .expect("copying ha-timing.sh");
+    if daemon == "heartbeat" {
+        // The guest sees only the host's /usr: heartbeat's resource scripts and helpers
+        // (/etc/ha.d/resource.d, harc, shellfuncs, rc.d) are copied in, read-only here.
+        let cp = Command::new("cp").args(["-a", "/etc/ha.d/."]).arg(work.join("ha-etc")).status();
+        assert!(
+            cp.is_ok_and(|s| s.success()) && work.join("ha-etc/resource.d/IPaddr2").exists(),
+            "/etc/ha.d/resource.d is missing: install the Debian package heartbeat"
+        );
+        for own in ["ha.cf", "haresources", "authkeys", "ldirectord.cf"] {
+            let _ = std::fs::remove_file(work.join("ha-etc").join(own));
+        }
+    }
     let skip = std::env::var("LVSIM_SKIP_VM").is_ok_and(|v| v == "1");
     let setup = Command::new(&harness).arg("setup").status().expect("running tests/vm/lvsim-vm setup");
     if !setup.success() {

@@ -44,7 +44,7 @@ node() { # node NS ADDR: a namespace on br0
   ip -n "$1" link set lo up
   ip link add "lan-$1" type veth peer name eth0 netns "$1"
   ip link set "lan-$1" master br0 up
-  ip -n "$1" addr add "$2/24" dev eth0
+  ip -n "$1" addr add "$2/24" brd + dev eth0
   ip -n "$1" link set eth0 up
 }
 web() { # web NS ADDR: a real server answering on port 80
@@ -156,8 +156,69 @@ ldirectord_run() {
   in_ns lvs ipvsadm -L -n >"$OUT/ipvsadm-after"
 }
 
+# hb_node NAME: heartbeat for director NAME in its namespace, with a UTS namespace (its
+# node name is NAME) and a mount namespace of its own: /etc/ha.d (the host's resource
+# scripts, ha-etc/, plus the exported ha.cf, haresources, ldirectord.cf and an authkeys),
+# /var/run and /var/lib/heartbeat private to it.
+hb_node() {
+  _etc=/tmp/ha-$1
+  mkdir -p "$_etc" /etc/ha.d /var/lib/heartbeat
+  cp -a "$W/ha-etc/." "$_etc/"
+  cp "$W/export/haresources" "$W/export/ldirectord.cf" "$_etc/"
+  # LOUD: the exported ha.cf logs to syslog (logfacility), which the guest lacks; the
+  # copy also logs to a file. Nothing else changes.
+  { cat "$W/export/ha.cf"; echo "logfile $OUT/heartbeat-$1.log"; echo "debugfile $OUT/heartbeat-$1.debug"; } >"$_etc/ha.cf"
+  # heartbeat needs a shared key; lvsim exports none (it is a secret).
+  printf 'auth 1\n1 sha1 lvsim-ha-timing\n' >"$_etc/authkeys"
+  chmod 600 "$_etc/authkeys"
+  ip netns exec "$1" unshare --uts --mount sh -c "
+    hostname $1
+    mount --bind $_etc /etc/ha.d
+    mount -t tmpfs run /run
+    mkdir -p /run/heartbeat/rsctmp /run/heartbeat/ccm /run/resource-agents
+    mount -t tmpfs lib /var/lib/heartbeat
+    mkdir -p /var/lib/heartbeat/cores
+    chown hacluster:haclient /run/heartbeat/ccm /var/lib/heartbeat
+    exec /usr/libexec/heartbeat/heartbeat
+  " >"$OUT/heartbeat-$1.out" 2>&1
+}
+
+heartbeat_run() {
+  grep -q '^hacluster:' /etc/passwd || echo 'hacluster:x:102:106::/var/lib/heartbeat:/bin/false' >>/etc/passwd
+  grep -q '^haclient:' /etc/group || echo 'haclient:x:106:' >>/etc/group
+  mkdir -p /var/run /var/log
+  node lb1 10.0.0.2
+  node lb2 10.0.0.3
+  node obs 10.0.0.9
+  web web1 10.0.0.11
+  web web2 10.0.0.12
+  in_ns obs "$HAT" keepalives 10.0.0.255:694 "$OUT/keepalives" &
+  wait_for 10 "test -e $OUT/keepalives"
+  hb_node lb1
+  hb_node lb2
+  result start "$(now)"
+  # Both nodes up and hearing each other (each logs the other's link up).
+  wait_for 120 "grep -q 'Link lb2:eth0 up' $OUT/heartbeat-lb1.log && grep -q 'Link lb1:eth0 up' $OUT/heartbeat-lb2.log"
+  result both_up "$(now)"
+  # A few keepalives, then lb1 dies half-way between two of them.
+  n0=$(wc -l <"$OUT/keepalives")
+  wait_for 20 "test \$(wc -l <$OUT/keepalives) -ge $((n0 + 6))"
+  sleep 0.5
+  pids=$(ip netns pids lb1)
+  result kill "$(now)"
+  # Resource scripts come and go: a pid may be gone by now.
+  kill -STOP $pids 2>/dev/null || true
+  kill -KILL $pids 2>/dev/null || true
+  # heartbeat writes its log itself (no logd), at once: the line's arrival is the
+  # declaration's time. (The VIP follows after the resource scripts, which under TCG
+  # take tens of seconds: not waited for.)
+  wait_for 60 "grep -q 'node lb1: is dead' $OUT/heartbeat-lb2.log"
+  result lb1_dead "$(now)"
+}
+
 case "${1:-}" in
   keepalived) keepalived_run ;;
+  heartbeat) heartbeat_run ;;
   ldirectord) ldirectord_run ;;
   *) echo "usage: ha-timing.sh keepalived|ldirectord"; exit 2 ;;
 esac
