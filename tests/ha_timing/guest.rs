@@ -85,8 +85,9 @@ pub fn adverts(args: &[String]) -> ! {
     }
 }
 
-/// `keepalives ADDR:PORT LOG`: logs `UPTIME SOURCE TYPE STATUS` for every UDP datagram
-/// that arrives at PORT (heartbeat's broadcast messages: `t=`, `st=`). The log exists once the socket is bound.
+/// `keepalives ADDR:PORT LOG`: logs `UPTIME SOURCE TYPE NODE_OR_STATUS` for every UDP
+/// datagram that arrives at PORT (heartbeat's broadcast messages: `t=`, and `node=` or
+/// `st=`). When lb2 declares lb1 dead it broadcasts `t=stonith node=lb1`. The log exists once the socket is bound.
 pub fn keepalives(args: &[String]) -> ! {
     let [addr, log] = args else { panic!("keepalives ADDR:PORT LOG") };
     let port = addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).expect("ADDR:PORT");
@@ -95,12 +96,17 @@ pub fn keepalives(args: &[String]) -> ! {
     let mut buf = [0u8; 65536];
     loop {
         let (n, from) = socket.recv_from(&mut buf).expect("reading a keepalive");
-        // heartbeat's messages are `name=value` lines: keep the type and the status.
+        // heartbeat's messages: `###` then `LEN:(TYPE)name=value` fields separated by
+        // commas. Keep the message type and the node it names (or its status).
         let text = String::from_utf8_lossy(&buf[..n]);
-        let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).unwrap_or("-").to_owned();
-        if std::env::var_os("HAT_DUMP").is_some() {
-            log_line(&log, &format!("# {text:?}"));
-        }
-        log_line(&log, &format!("{:.2} {} {} {}", uptime(), from.ip(), field("t="), field("st=")));
+        let field = |k: &str| {
+            text.split([',', '\n'])
+                .filter_map(|f| f.split_once(')').map(|(_, kv)| kv))
+                .find_map(|kv| kv.strip_prefix(k))
+                .unwrap_or("-")
+                .to_owned()
+        };
+        let about = if field("node=") == "-" { field("st=") } else { field("node=") };
+        log_line(&log, &format!("{:.2} {} {} {about}", uptime(), from.ip(), field("t=")));
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What `lvsim run` predicts (summary.json's `ha`).
 #[derive(Debug)]
@@ -15,8 +16,11 @@ pub struct Prediction {
 
 /// Runs `lvsim run SCENARIO --set S...` (its own expectations dropped: the faults move).
 pub fn predict(scenario: &Path, sets: &[String]) -> Prediction {
-    let out =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ha-timing-predict-{}", std::process::id()));
+    // One directory a run: the cases predict side by side.
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let out = tmp.join(format!("ha-timing-predict-{}-{n}", std::process::id()));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lvsim"));
     cmd.arg("run").arg(scenario).args(["-q", "--no-progress", "--set", "expect=[]", "-o"]).arg(&out);
     for s in sets {
