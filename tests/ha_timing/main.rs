@@ -212,7 +212,7 @@ fn check(name: &str, f: fn() -> Option<Vec<Row>>) -> Outcome {
     (table, if failures.is_empty() { Ok(true) } else { Err(failures) })
 }
 
-/// Runs the cases side by side (at most two VMs at once, see `vm::run`): their tables and
+/// Runs the cases side by side (one VM at a time, see `vm::run`): their tables and
 /// verdicts in `cases`' order; a case that panicked failed.
 fn run_all(cases: &[&Case]) -> Vec<(&'static str, Outcome)> {
     std::thread::scope(|s| {

@@ -77,6 +77,21 @@ after_next_check() {
   wait_for 30 "test \"\$(awk -v f=$2 '\$2 == f { t = \$1 } END { print t }' $OUT/$1.checks)\" != '$_before'"
   sleep "$3"
 }
+# weight NS RIP: RIP:80's weight in NS's IPVS table (0 if absent).
+weight() {
+  _hex=$(echo "$2" | awk -F. '{ printf "%02X%02X%02X%02X:0050", $1, $2, $3, $4 }')
+  ip netns exec "$1" awk -v a="$_hex" '$1 == "->" && $2 == a { w = $4 } END { print w + 0 }' /proc/net/ip_vs
+}
+# serving NS RIP: waits until RIP:80 has a weight in NS's table (its checks passed), so
+# that a fault starts from a server in service.
+serving() {
+  _n=0
+  until [ "$(weight "$1" "$2")" -gt 0 ]; do
+    _n=$((_n + 1))
+    [ $_n -lt 1000 ] || { echo "timed out: $2 never in service in $1"; return 1; }
+    sleep 0.05
+  done
+}
 # gone NS RIP: prints when (uptime) RIP:80 was first seen out of NS's IPVS table or with
 # weight 0. It reads (polled) /proc/net/ip_vs with the shell's own `read` every 20 ms (no ipvsadm process a poll:
 # under TCG one costs ~0.1 s).
@@ -122,6 +137,7 @@ keepalived_run() {
   kill -KILL $pids
   result lb2_vip_polled "$(vip_poll lb2)"
   # web2's host crashes 0.3 s after lb2's next check of it.
+  serving lb2 10.0.0.12
   after_next_check web2 10.0.0.3 0.3
   result crash "$(now)"
   crash web2
@@ -144,10 +160,12 @@ ldirectord_run() {
   # web2's host crashes 0.3 s after its next check; then web3's HTTP server hangs
   # (SIGSTOP: its kernel still accepts connections, no answer comes) 0.3 s after its
   # next check.
+  serving lvs 10.0.0.12
   after_next_check web2 10.0.0.1 0.3
   result crash "$(now)"
   crash web2
   result crash_quiesced "$(gone lvs 10.0.0.12)"
+  serving lvs 10.0.0.13
   after_next_check web3 10.0.0.1 0.3
   hung=$(ip netns pids web3)
   result hang "$(now)"
