@@ -500,7 +500,7 @@ fn export_writes_the_ha_files_of_a_vrrp_and_a_heartbeat_pair() {
     let out = lvsim(&["export", &f, "--stdout", "haresources"]);
     ok(&out);
     assert!(text(&out.stdout).contains(
-        "lb1 LVSSyncDaemonSwap::master IPaddr2::172.17.60.201/24/eth0 IPaddr2::192.168.6.1/24/eth1 ldirectord::ldirectord.cf"
+        "lb1 IPaddr2::172.17.60.201/24/eth0 IPaddr2::192.168.6.1/24/eth1 ldirectord::ldirectord.cf"
     ));
     let out = lvsim(&["export", &f, "--stdout", "ha.cf"]);
     ok(&out);

@@ -74,14 +74,12 @@ fn keepalived_conf_round_trips() {
 }
 
 #[test]
-#[ignore = "wt-ldirectord: ldirectord.cf import"]
 fn ldirectord_cf_round_trips() {
     let n = round_trip("ldirectord", |f| f.starts_with("ldirectord") && f.ends_with(".cf"));
     assert!(n >= 5, "only {n} cases have ldirectord files");
 }
 
 #[test]
-#[ignore = "wt-ldirectord: ha.cf and haresources import"]
 fn heartbeat_files_round_trip_with_ldirectord_cf() {
     let n = round_trip("heartbeat", |f| {
         f == "ha.cf" || f == "haresources" || (f.starts_with("ldirectord") && f.ends_with(".cf"))

@@ -246,7 +246,6 @@ fn a_heartbeat_pair_gets_ha_cf_haresources_and_ldirectord_cf() {
             "deadtime 10",
             "warntime 5",
             "initdead 30",
-            "udpport 694",
             "baud 19200",
             "serial /dev/ttyS0",
             "bcast eth1",
@@ -255,18 +254,19 @@ fn a_heartbeat_pair_gets_ha_cf_haresources_and_ldirectord_cf() {
             "node lb2",
             "ping 172.17.60.254",
             "deadping 30",
-            "respawn hacluster /usr/lib/heartbeat/ipfail",
+            "respawn hacluster /usr/libexec/heartbeat/ipfail",
         ],
     );
+    assert!(!ha.lines().any(|l| l.starts_with("udpport")), "heartbeat 3.0.6 warns on any udpport line");
+    let old = ha_cf(&t, Target::Debian11).unwrap();
+    assert!(old.contains("\nrespawn hacluster /usr/lib/heartbeat/ipfail\n"), "{old}");
     let at = |l: &str| lines.iter().position(|x| x == l).unwrap();
     assert!(at("baud 19200") < at("serial /dev/ttyS0"), "baud comes before serial");
     assert!(at("node lb1") < at("node lb2"));
     let res: Vec<&str> = file(&fs, "haresources").lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(
         res,
-        [
-            "lb1 LVSSyncDaemonSwap::master IPaddr2::172.17.60.201/24/eth0 IPaddr2::192.168.6.1/24/eth1 ldirectord::ldirectord.cf"
-        ]
+        ["lb1 IPaddr2::172.17.60.201/24/eth0 IPaddr2::192.168.6.1/24/eth1 ldirectord::ldirectord.cf"]
     );
     let ld = file(&fs, "ldirectord.cf");
     assert_eq!(
@@ -278,7 +278,7 @@ fn a_heartbeat_pair_gets_ha_cf_haresources_and_ldirectord_cf() {
         "checktimeout = 5",
         "negotiatetimeout = 5",
         "checkinterval = 10",
-        "checkcount = 1",
+        "failurecount = 1",
         "quiescent = yes",
         "autoreload = no",
         "virtual = 172.17.60.201:80",
@@ -315,7 +315,7 @@ fn heartbeat_options_and_active_active() {
         assert!(ha.contains(want), "missing {want:?} in\n{ha}");
     }
     let res = haresources(&t, Target::default()).unwrap();
-    assert!(!res.contains("LVSSyncDaemonSwap"), "no sync, no daemon swap:\n{res}");
+    assert!(!res.contains("LVSSyncDaemonSwap") && !res.contains("connection sync"), "no sync:\n{res}");
 
     let text = topologies::named("ha-nat-pair")
         .unwrap()
@@ -325,9 +325,12 @@ fn heartbeat_options_and_active_active() {
     t.expand().unwrap();
     let ha = ha_cf(&t, Target::default()).unwrap();
     assert!(ha.contains("256 blocks of client source ports") && ha.contains("node lb2\n"), "{ha}");
-    assert_eq!(haresources(&t, Target::default()), None, "active-active: nothing moves");
+    let res = haresources(&t, Target::default()).expect("heartbeat will not start without haresources");
+    assert!(res.lines().all(|l| l.starts_with('#')), "active-active: nothing moves\n{res}");
     let names: Vec<String> = files(&t, Target::default()).into_iter().map(|(n, _)| n).collect();
-    assert!(names.contains(&"ldirectord.cf".to_owned()) && names.contains(&"ha.cf".to_owned()), "{names:?}");
+    for want in ["ldirectord.cf", "ha.cf", "haresources"] {
+        assert!(names.contains(&want.to_owned()), "{names:?}");
+    }
 }
 
 /// One director, checks of both kinds and both checkers.
@@ -400,7 +403,7 @@ fn checks_of_both_kinds_in_ldirectord_cf() {
     assert_eq!(sections.len(), 4, "{ld}");
     let global: Vec<&str> = sections[0].lines().collect();
     for want in
-        ["checktimeout = 5", "checkinterval = 10", "checkcount = 1", "quiescent = yes", "autoreload = no"]
+        ["checktimeout = 5", "checkinterval = 10", "failurecount = 1", "quiescent = yes", "autoreload = no"]
     {
         assert!(global.contains(&want), "missing {want:?} in\n{ld}");
     }
@@ -416,6 +419,7 @@ fn checks_of_both_kinds_in_ldirectord_cf() {
         assert!(http.contains(&want), "missing {want:?} in\n{}", sections[1]);
     }
     assert!(!sections[1].contains("checkinterval"), "the global settings are this check's");
+    assert!(global.contains(&"fork = yes"), "443 checks at its own interval: needs fork\n{ld}");
     let https: Vec<&str> = sections[2].lines().collect();
     for want in [
         "\treal = 10.0.0.11:443 gate 2",
@@ -424,7 +428,7 @@ fn checks_of_both_kinds_in_ldirectord_cf() {
         "\treceive = \"alive\"",
         "\tchecktype = negotiate",
         "\tcheckinterval = 3",
-        "\tcheckcount = 3",
+        "\tfailurecount = 3",
         "\tquiescent = no",
         "\tpersistent = 300",
     ] {
@@ -458,4 +462,28 @@ fn every_named_topology_exports_well_formed_files() {
         }
         assert_balanced(&export::keepalived(&t, Target::default()));
     }
+}
+
+#[test]
+fn directors_outside_the_group_without_services_get_no_ldirectord_file() {
+    let t = topo(
+        r#"(
+        directors: [
+            (name: "lb1", address: "10.0.0.2", services: [
+                (vip: Some("192.0.2.10"), port: 80, real_servers: [(server: "web", forwarding: DR)])]),
+            (name: "lb2", address: "10.0.0.3"),
+            (name: "lb3", address: "10.0.0.4"),
+            (name: "lb4", address: "10.0.0.5"),
+        ],
+        servers: [(name: "web", address: "10.0.0.11", count: 2)],
+        ha: Some((directors: ["lb1", "lb2"], failover: ActiveActive(blocks: 512))),
+    )"#,
+    );
+    let names: Vec<String> = files(&t, Target::default()).into_iter().map(|(n, _)| n).collect();
+    let ld: Vec<&String> = names.iter().filter(|n| n.starts_with("ldirectord")).collect();
+    assert_eq!(ld, ["ldirectord.cf"], "{names:?}");
+    let res = haresources(&t, Target::default()).unwrap();
+    assert!(res.contains("no resource moves") && res.lines().all(|l| l.starts_with('#')), "{res}");
+    let ld = ldirectord(&t, "lb1", Target::default()).unwrap();
+    assert!(ld.contains("# The same file on every member of the active-active group (lb1, lb2)"), "{ld}");
 }

@@ -182,6 +182,17 @@ fn errors_name_the_field() {
             "longer than keepalive",
         ),
         (
+            r#"(directors: ["lb1", "lb2"], failover: Heartbeat(keepalive_s: 2.0, deadtime_s: 4.0))"#,
+            "ha.failover.deadtime_s",
+            "twice keepalive_s",
+        ),
+        (
+            r#"(directors: ["lb1", "lb2"], failover: Heartbeat(keepalive_s: 2.0, deadping_s: 4.0,
+                ping_nodes: [(name: "gw", address: "10.0.0.254", side: External)]))"#,
+            "ha.failover.deadping_s",
+            "twice keepalive_s",
+        ),
+        (
             r#"(directors: ["lb1", "lb2"], failover: Heartbeat(warntime_s: 40.0))"#,
             "ha.failover.warntime_s",
             "between",

@@ -1,12 +1,12 @@
 //! heartbeat's `ha.cf` (timing, media, nodes, ipfail's ping nodes) and `haresources`
-//! (what moves to the active director: the VIPs, the NAT gateway, ldirectord, the sync
-//! daemon's role).
+//! (what moves to the active director: the VIPs, the NAT gateway, ldirectord), as
+//! heartbeat 3.0.6 reads them (tests/real_heartbeat.rs starts it on every export).
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use sim_core::ha::{Failover as SimFailover, HeartbeatConfig, Medium, SyncMode};
 
-use super::keepalived::prefixed;
 use super::{Group, Target, expanded, secs, service_vips};
 use lvs_ipvs::Forwarding;
 
@@ -19,10 +19,16 @@ fn hb_time(d: lvs_sched::Duration) -> String {
 }
 
 /// `ha.cf` for a heartbeat (or active-active) group: `keepalive`, `deadtime`, `warntime`,
-/// `initdead`, `udpport 694`, a `serial` or `bcast` line per medium, `auto_failback`
-/// (off with `nice_failback`), a `node` line per member, and with ping nodes their `ping`
-/// lines, `deadping` and `respawn hacluster .../ipfail`. The same file on every member.
-/// `None` without such a group (VRRP groups use keepalived).
+/// `initdead`, a `serial` or `bcast` line per medium, `auto_failback` (off with
+/// `nice_failback`), a `node` line per member, and with ping nodes their `ping` lines,
+/// `deadping` and `respawn hacluster IPFAIL` (IPFAIL where the target has it:
+/// [`Target::ipfail`]). The same file on every member. `None` without such a group (VRRP
+/// groups use keepalived).
+///
+/// No `udpport` line: 694 is heartbeat's default, and heartbeat 3.0.6's `set_udpport()`
+/// prints "udpport setting must precede media statements" for every `udpport` line,
+/// wherever it stands (unlike `set_baudrate()`, it does not test whether a medium came
+/// first).
 pub fn ha_cf(topo: &Topology, target: Target) -> Option<String> {
     let topo = expanded(topo);
     let g = Group::of(&topo)?;
@@ -31,7 +37,9 @@ pub fn ha_cf(topo: &Topology, target: Target) -> Option<String> {
         SimFailover::ActiveActive(s) => (&s.heartbeat, Some(s)),
         SimFailover::Vrrp(_) => return None,
     };
-    let mut out = target.header("#", "ha.cf", &[]);
+    let ipfail = format!("ipfail in {}", target.heartbeat_libexec());
+    let assumed: &[&str] = if hb.ping_nodes.is_empty() { &[] } else { &[&ipfail] };
+    let mut out = target.header("#", "ha.cf", assumed);
     out.push_str("# the same file on every member\n");
     if !topo.description.is_empty() {
         let _ = writeln!(out, "# {}", topo.description);
@@ -40,7 +48,7 @@ pub fn ha_cf(topo: &Topology, target: Target) -> Option<String> {
         let _ = writeln!(
             out,
             "# Saru active-active: every member holds the VIP and accepts the {} blocks of {} it owns;\n\
-             # heartbeat gives the membership (no haresources: nothing moves)",
+             # heartbeat gives the membership (haresources moves nothing)",
             s.blocks,
             match s.by {
                 sim_core::ha::SplitBy::SourcePort => "client source ports",
@@ -53,7 +61,7 @@ pub fn ha_cf(topo: &Topology, target: Target) -> Option<String> {
     let _ = writeln!(out, "deadtime {}", hb_time(hb.deadtime));
     let _ = writeln!(out, "warntime {}", hb_time(hb.warntime));
     let _ = writeln!(out, "initdead {}", hb_time(hb.initdead));
-    out.push_str("udpport 694\n");
+    out.push_str("# udpport: heartbeat's default, 694 (heartbeat 3.0.6 warns on any udpport line)\n");
     media(&mut out, &g, hb);
     let _ = writeln!(out, "auto_failback {}", if hb.nice_failback { "off" } else { "on" });
     for &m in &g.members {
@@ -64,7 +72,7 @@ pub fn ha_cf(topo: &Topology, target: Target) -> Option<String> {
             let _ = writeln!(out, "ping {}", p.address);
         }
         let _ = writeln!(out, "deadping {}", hb_time(hb.deadping));
-        out.push_str("respawn hacluster /usr/lib/heartbeat/ipfail\n");
+        let _ = writeln!(out, "respawn hacluster {}", target.ipfail());
     }
     Some(out)
 }
@@ -89,22 +97,58 @@ fn media(out: &mut String, g: &Group<'_>, hb: &HeartbeatConfig) {
     }
 }
 
-/// `haresources` for a heartbeat group: one line, the primary's name then the resources
-/// started in order on the active member: `LVSSyncDaemonSwap::master` when the group
-/// syncs, an `IPaddr2::VIP/PREFIX/IFACE` per VIP (`IPv6addr` for IPv6), the NAT gateway
-/// (the primary's address on the internal interface) when a real server is NAT, and
-/// `ldirectord::FILE`. `None` without a heartbeat group.
+/// `haresources` for a heartbeat or active-active group. The same file on every member.
+/// `None` without such a group.
+///
+/// heartbeat: one line, the primary's name then the resources started in order on the
+/// active member: an `IPaddr2::VIP/PREFIX/IFACE` per VIP (`IPv6addr` for IPv6, the
+/// address written out in full: heartbeat splits a resource's arguments at `::`), the
+/// NAT gateway (the primary's address on the internal interface) when a real server is
+/// NAT, and `ldirectord::FILE`.
+///
+/// Active-active: no resource line. heartbeat refuses to start without the file, but in
+/// Saru nothing moves: every member holds the VIP and runs its own ldirectord all the
+/// time, and only the division of the blocks follows the membership heartbeat reports.
+///
+/// Connection sync: no resource either. The sync daemons run with fixed roles, as the
+/// simulator models them: ipvsadm.sh starts a master on the primary and a backup on
+/// each other member (both on every member peer to peer) at boot, and they stay so
+/// across fail-overs. (Neither Debian 11 nor 12 ships `LVSSyncDaemonSwap`, the resource
+/// that swapped the roles: [`Target::heartbeat_resource_scripts`].)
 pub fn haresources(topo: &Topology, target: Target) -> Option<String> {
     let topo = expanded(topo);
     let g = Group::of(&topo)?;
-    if !matches!(g.ha.failover, Failover::Heartbeat { .. }) {
-        return None;
-    }
+    let active_active = match g.ha.failover {
+        Failover::Heartbeat { .. } => false,
+        Failover::ActiveActive { .. } => true,
+        Failover::Vrrp { .. } => return None,
+    };
     let primary = &topo.directors[g.members[0]];
-    let mut out = target.header("#", "haresources", &[]);
+    let scripts = format!(
+        "heartbeat's resource scripts {} in /etc/ha.d/resource.d",
+        target.heartbeat_resource_scripts().join(", ")
+    );
+    let mut out = target.header("#", "haresources", &[&scripts]);
     out.push_str("# the same file on every member\n");
     if !topo.description.is_empty() {
         let _ = writeln!(out, "# {}", topo.description);
+    }
+    if let Some(s) = &g.cfg.sync {
+        let roles = match s.mode {
+            SyncMode::MasterBackup => "a master on the primary, a backup on the others",
+            SyncMode::PeerToPeer => "master and backup on every member",
+        };
+        let _ = writeln!(
+            out,
+            "# connection sync: ipvsadm.sh starts the daemons at boot ({roles}); their roles stay across fail-overs"
+        );
+    }
+    if active_active {
+        out.push_str(
+            "# Saru active-active: no resource moves. Every member holds the VIP and runs ldirectord itself;\n\
+             # heartbeat only reports the membership that divides the blocks. heartbeat needs this file to start.\n",
+        );
+        return Some(out);
     }
     let _ = writeln!(
         out,
@@ -112,33 +156,40 @@ pub fn haresources(topo: &Topology, target: Target) -> Option<String> {
         primary.name
     );
     let mut res = vec![primary.name.clone()];
-    if let Some(s) = &g.cfg.sync {
-        if s.mode == SyncMode::PeerToPeer {
-            out.push_str(
-                "# connection sync peer to peer: LVSSyncDaemonSwap swaps one role; start both daemons by hand (ipvsadm.sh)\n",
-            );
-        }
-        res.push("LVSSyncDaemonSwap::master".to_owned());
-    }
     for vip in service_vips(&primary.services) {
-        let script = if vip.is_ipv4() { "IPaddr2" } else { "IPv6addr" };
-        res.push(format!("{script}::{}/{}", prefixed(vip, g.ha.vip_prefix), g.ha.external_interface));
+        res.push(address_resource(vip, g.ha.vip_prefix, &g.ha.external_interface));
     }
     let nat = primary.services.iter().flat_map(|s| &s.real_servers).any(|r| r.forwarding == Forwarding::Masq);
     if nat {
-        let script = if primary.address.is_ipv4() { "IPaddr2" } else { "IPv6addr" };
-        res.push(format!(
-            "{script}::{}/{}",
-            prefixed(primary.address, g.ha.vip_prefix),
-            g.ha.internal_interface
-        ));
+        res.push(address_resource(primary.address, g.ha.vip_prefix, &g.ha.internal_interface));
         let _ = writeln!(
             out,
             "# NAT: the real servers' gateway {} moves with the VIP; give each director another fixed address",
             primary.address
         );
     }
-    res.push(format!("ldirectord::{}", super::ldirectord_file(&topo, g.members[0])));
+    if !primary.services.is_empty() {
+        res.push(format!("ldirectord::{}", super::ldirectord_file(&topo, g.members[0])));
+    }
+    for r in &res[1..] {
+        let script = r.split("::").next().unwrap_or_default();
+        assert!(
+            target.heartbeat_resource_scripts().contains(&script),
+            "haresources names {script}, which {target} does not ship"
+        );
+    }
     let _ = writeln!(out, "{}", res.join(" "));
     Some(out)
+}
+
+/// `IPaddr2::A/PREFIX/IFACE`, or `IPv6addr::A/64/IFACE` with the IPv6 address written
+/// without `::` (ResourceManager splits a resource's arguments at every `::`).
+pub(crate) fn address_resource(a: IpAddr, v4_prefix: u8, iface: &str) -> String {
+    match a {
+        IpAddr::V4(a) => format!("IPaddr2::{a}/{v4_prefix}/{iface}"),
+        IpAddr::V6(a) => {
+            let full: Vec<String> = a.segments().iter().map(|s| format!("{s:x}")).collect();
+            format!("IPv6addr::{}/64/{iface}", full.join(":"))
+        }
+    }
 }

@@ -29,6 +29,7 @@ mod target;
 
 pub use heartbeat::{ha_cf, haresources};
 pub use keepalived::{keepalived, keepalived_for};
+pub(crate) use ldirectord::SCTP_MARK as LDIRECTORD_SCTP_MARK;
 pub use ldirectord::ldirectord;
 pub use target::{Target, UnknownTarget};
 
@@ -60,7 +61,7 @@ pub fn files(topo: &Topology, target: Target) -> Vec<(String, String)> {
         .flat_map(|d| &d.services)
         .any(|s| s.check.as_ref().is_some_and(|c| c.checker == crate::Checker::Ldirectord));
     if vrrp == Some(false) || ldirectord_checks {
-        for d in units(&x) {
+        for d in ldirectord_units(&x) {
             let text = ldirectord(topo, &x.directors[d].name, target).expect("a director of the topology");
             out.push((ldirectord_file(&x, d), text));
         }
@@ -84,10 +85,16 @@ fn units(topo: &Topology) -> Vec<usize> {
         .collect()
 }
 
+/// The [`units`] that get an ldirectord file: those with services (a director outside
+/// the group without any has nothing for ldirectord to do).
+fn ldirectord_units(topo: &Topology) -> Vec<usize> {
+    units(topo).into_iter().filter(|&d| !topo.directors[d].services.is_empty()).collect()
+}
+
 /// The name of director `d`'s (or its group's) ldirectord file: `ldirectord.cf`, or
 /// `ldirectord-NAME.cf` (NAME the primary's) when the topology needs several.
 fn ldirectord_file(topo: &Topology, d: usize) -> String {
-    let units = units(topo);
+    let units = ldirectord_units(topo);
     if units.len() <= 1 {
         return "ldirectord.cf".to_owned();
     }

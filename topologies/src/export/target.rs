@@ -44,6 +44,38 @@ impl Target {
         }
     }
 
+    /// The directory of heartbeat's helper programs (ipfail, the daemon itself).
+    ///
+    /// Debian 12: `/usr/libexec/heartbeat` (`dpkg -L heartbeat` of 1:3.0.6-13+b2 lists
+    /// /usr/libexec/heartbeat/ipfail). Debian 11: `/usr/lib/heartbeat`
+    /// (packages.debian.org/bullseye/amd64/heartbeat/filelist lists
+    /// /usr/lib/heartbeat/ipfail).
+    pub const fn heartbeat_libexec(self) -> &'static str {
+        match self {
+            Target::Debian12 => "/usr/libexec/heartbeat",
+            Target::Debian11 => "/usr/lib/heartbeat",
+        }
+    }
+
+    /// ipfail, as ha.cf's `respawn hacluster PATH` names it.
+    pub fn ipfail(self) -> String {
+        format!("{}/ipfail", self.heartbeat_libexec())
+    }
+
+    /// The heartbeat resource scripts (/etc/ha.d/resource.d/) that haresources may
+    /// name and lvsim uses: `IPaddr2`, `IPv6addr` (package heartbeat) and `ldirectord`
+    /// (package ldirectord links it to /usr/sbin/ldirectord).
+    ///
+    /// The same on both targets: the heartbeat file lists of Debian 11 and 12
+    /// (`dpkg -L heartbeat`, packages.debian.org) hold AudibleAlarm .. portblock,
+    /// IPaddr2 and IPv6addr among them, and neither has `LVSSyncDaemonSwap` (it left
+    /// with heartbeat 2's ldirectord scripts), so no exported haresources names it.
+    pub const fn heartbeat_resource_scripts(self) -> &'static [&'static str] {
+        match self {
+            Target::Debian12 | Target::Debian11 => &["IPaddr2", "IPv6addr", "ldirectord"],
+        }
+    }
+
     /// The first lines of an exported file: `COMMENT FILE written by lvsim for SYSTEM
     /// (lvsim export --target NAME)`, then one `COMMENT assumes: ...` line per
     /// assumption the exporter made for this target.

@@ -29,7 +29,7 @@ pub struct HealthCheck {
     #[serde(default)]
     pub timeout_s: Option<f64>,
     /// Failed checks beyond the first before a server is declared down (ldirectord
-    /// `checkcount` − 1, keepalived `retry`; default 0 ldirectord, 1 keepalived).
+    /// `failurecount` − 1, keepalived `retry`; default 0 ldirectord, 1 keepalived).
     #[serde(default)]
     pub retries: Option<u32>,
     /// Delay between a failed check and its retry \[s\] (keepalived `delay_before_retry`,

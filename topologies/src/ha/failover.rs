@@ -211,6 +211,17 @@ impl HbFields<'_> {
                 ),
             );
         }
+        // heartbeat's init_config() refuses to start with "Dead time [..] is too small
+        // compared to keeplive" (and the same for deadping with ping nodes).
+        if deadtime.as_nanos() <= 2 * keepalive.as_nanos() {
+            return error(
+                f("deadtime_s"),
+                format!(
+                    "{} s must be more than twice keepalive_s ({} s): heartbeat refuses to start otherwise",
+                    self.deadtime_s, self.keepalive_s
+                ),
+            );
+        }
         if !(keepalive..=deadtime).contains(&warntime) {
             return error(
                 f("warntime_s"),
@@ -249,6 +260,16 @@ impl HbFields<'_> {
                 );
             }
         }
+        let deadping = duration(&f("deadping_s"), self.deadping_s, 1.0, false)?;
+        if !self.ping_nodes.is_empty() && deadping.as_nanos() <= 2 * keepalive.as_nanos() {
+            return error(
+                f("deadping_s"),
+                format!(
+                    "{} s must be more than twice keepalive_s ({} s): heartbeat refuses to start otherwise",
+                    self.deadping_s, self.keepalive_s
+                ),
+            );
+        }
         Ok(sim::HeartbeatConfig {
             keepalive,
             deadtime,
@@ -261,7 +282,7 @@ impl HbFields<'_> {
                 .iter()
                 .map(|n| sim::PingNode { name: n.name.clone(), address: n.address, side: n.side.into() })
                 .collect(),
-            deadping: duration(&f("deadping_s"), self.deadping_s, 1.0, false)?,
+            deadping,
             takeover: duration(&f("takeover_s"), self.takeover_s, 1.0, true)?,
         })
     }
