@@ -218,9 +218,13 @@ heartbeat_run() {
   # Both nodes up and hearing each other (each logs the other's link up).
   wait_for 120 "grep -q 'Link lb2:eth0 up' $OUT/heartbeat-lb1.log && grep -q 'Link lb1:eth0 up' $OUT/heartbeat-lb2.log"
   result both_up "$(now)"
-  # A few keepalives, then lb1 dies half-way between two of them.
-  n0=$(wc -l <"$OUT/keepalives")
-  wait_for 20 "test \$(wc -l <$OUT/keepalives) -ge $((n0 + 6))"
+  # Past lb2's start-up resource negotiation (a node that died during it was declared
+  # dead 2.8 s after deadtime), and three more keepalives of lb1; then lb1 dies. (lb1
+  # may still be running its resource scripts: under TCG they take 20-70 s.)
+  wait_for 60 "grep -q 'Initial resource acquisition complete' $OUT/heartbeat-lb2.log"
+  result settled "$(now)"
+  n0=$(grep -c '10.0.0.2 status' "$OUT/keepalives")
+  wait_for 20 "test \$(grep -c '10.0.0.2 status' $OUT/keepalives) -ge $((n0 + 3))"
   sleep 0.5
   pids=$(ip netns pids lb1)
   result kill "$(now)"
