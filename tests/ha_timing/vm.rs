@@ -149,6 +149,8 @@ pub fn run(daemon: &str, scenario: &Path) -> Option<Measured> {
         .output()
         .expect("running tests/vm/lvsim-vm");
     drop(slot);
+    // The logs stay (for a failure's study); the binary copy (megabytes) goes.
+    let _ = std::fs::remove_file(work.join("hat"));
     let log = String::from_utf8_lossy(&vm.stdout).into_owned();
     match vm.status.code() {
         Some(0) => {}
