@@ -190,6 +190,32 @@ fn ldirectord_detects_a_crash_after_retries_plus_one_failed_intervals() {
     assert_eq!(ha(&r).checks[0], CheckStats { checks: 22, failed: 6, downs: 1, ups: 0, fallbacks: 0 });
 }
 
+#[test]
+fn an_ldirectord_round_checks_the_next_server_after_a_timed_out_one() {
+    // Three servers, rs0 and rs1 crash at 10.2 s. A round checks rs0, rs1, rs2 (0.2 ms
+    // each) and sleeps 2 s: rounds at 2 s + k × 2.0006 s, the 6th at 12.003 s. rs0's check
+    // times out at 13.003 s; only then is rs1 checked, and its check times out at
+    // 14.003 s: ldirectord finds the second crash a timeout after the first.
+    let mut c = cluster(3, 0, 0.1, 30);
+    c.directors[0].services[0].check = Some(ldirectord(CheckKind::Connect, 0));
+    c.server_events.push(event(10_200, 0, ServerChange::Crash));
+    c.server_events.push(event(10_200, 1, ServerChange::Crash));
+    let r = run(c);
+    let h = ha(&r);
+    assert_eq!(h.faults[0].detected_at, Some(Time(13_003_000_000)));
+    assert_eq!(h.faults[1].detected_at, Some(Time(14_003_000_000)));
+    // keepalived checks each server on its own: both are found 1 s after their checks.
+    let mut c = cluster(3, 0, 0.1, 30);
+    c.directors[0].services[0].check =
+        Some(HealthCheckConfig { retries: 0, ..keepalived(CheckKind::Connect) });
+    c.server_events.push(event(10_200, 0, ServerChange::Crash));
+    c.server_events.push(event(10_200, 1, ServerChange::Crash));
+    let r = run(c);
+    let h = ha(&r);
+    assert_eq!(h.faults[0].detected_at, h.faults[1].detected_at);
+    assert_eq!(h.faults[0].detected_at, Some(Time(13_001_000_000)));
+}
+
 /// rs0 hangs from 10.2 s to 20.2 s under a check of `kind` (ldirectord, first failure).
 fn hung(kind: CheckKind) -> RunReport {
     let mut c = cluster(2, 0, 10.0, 30);
