@@ -180,19 +180,23 @@ enum Command {
         #[arg(long, value_delimiter = ',', value_name = "LIST")]
         schedulers: Option<Vec<String>>,
     },
-    /// Deployment files from a scenario's topology: the directors' ipvsadm commands
-    /// (ipvsadm.sh), keepalived.conf (keepalived-DIRECTOR.conf per director of a VRRP
+    /// Deployment files from a scenario's topology: per director an idempotent ipvsadm
+    /// script (ipvsadm.sh, or ipvsadm-DIRECTOR.sh with several directors; mode 0755) and
+    /// the ipvsadm-restore rules file `ipvsadm -S -n` prints once it has run
+    /// (ipvsadm.rules, ipvsadm-DIRECTOR.rules), keepalived.conf (keepalived-DIRECTOR.conf per director of a VRRP
     /// group), ldirectord.cf (with ldirectord checks or a heartbeat group), heartbeat's
-    /// ha.cf and haresources, and a feedbackd-agent.conf per real server, written to a
-    /// directory; or one of them on standard output.
+    /// ha.cf and haresources, piranha's lvs.cf (with a pulse group or nanny checks), and a
+    /// feedbackd-agent.conf per real server, written to a directory; or one of them on
+    /// standard output.
     Export {
         #[command(flatten)]
         scenario: ScenarioArgs,
         /// Directory [default: lvsim-out/NAME-export/].
         #[arg(short, long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Print one file instead: `ipvsadm`, `keepalived`, `keepalived:DIRECTOR`,
-        /// `ldirectord`, `ldirectord:DIRECTOR`, `ha.cf`, `haresources` or `agent:SERVER`.
+        /// Print one file instead: `ipvsadm`, `ipvsadm:DIRECTOR`, `ipvsadm-rules`,
+        /// `ipvsadm-rules:DIRECTOR`, `keepalived`, `keepalived:DIRECTOR`, `ldirectord`,
+        /// `ldirectord:DIRECTOR`, `ha.cf`, `haresources`, `lvs.cf` or `agent:SERVER`.
         #[arg(long, value_name = "WHAT")]
         stdout: Option<String>,
         /// The system the files are for: `debian12` (Debian 12: keepalived 2.2.7,

@@ -429,6 +429,16 @@ fn export_writes_ipvsadm_keepalived_and_agent_configs() {
     let ipvsadm = std::fs::read_to_string(d.join("o/ipvsadm.sh")).unwrap();
     assert!(ipvsadm.contains("ipvsadm -A -t 172.17.60.201:80 -s rr"), "{ipvsadm}");
     assert!(ipvsadm.contains("ipvsadm -a -t 172.17.60.201:80 -r 192.168.6.4:80 -m -w 1"), "{ipvsadm}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |f: &str| std::fs::metadata(d.join("o").join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("ipvsadm.sh"), 0o755, "the script runs as it is");
+        assert_eq!(mode("ipvsadm.rules") & 0o111, 0, "the rules file is data");
+        assert_eq!(mode("keepalived.conf") & 0o111, 0);
+    }
+    let rules = std::fs::read_to_string(d.join("o/ipvsadm.rules")).unwrap();
+    assert!(rules.contains("\n-A -t 172.17.60.201:80 -s rr\n"), "{rules}");
     let ka = std::fs::read_to_string(d.join("o/keepalived.conf")).unwrap();
     assert!(ka.contains("virtual_server 172.17.60.201 80"), "{ka}");
     assert!(ka.contains("lb_kind NAT") && ka.contains("real_server 192.168.6.5 80"), "{ka}");
@@ -456,7 +466,7 @@ fn export_writes_the_ha_files_of_a_vrrp_and_a_heartbeat_pair() {
     let out = lvsim(&["export", &f, "-o", d.join("o").to_str().unwrap(), "--json"]);
     ok(&out);
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 6, "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 9, "{listed}");
     assert!(!d.join("o/keepalived.conf").exists(), "one file per director instead");
     for (lb, state, priority) in [("lb1", "MASTER", 150), ("lb2", "BACKUP", 100)] {
         let conf = std::fs::read_to_string(d.join(format!("o/keepalived-{lb}.conf"))).unwrap();
@@ -479,7 +489,8 @@ fn export_writes_the_ha_files_of_a_vrrp_and_a_heartbeat_pair() {
     for (arg, words) in [
         ("keepalived:lb9", "no director named \"lb9\" (directors are: lb1, lb2)"),
         ("ha.cf", "ha.cf is written for a fail-over group of heartbeat"),
-        ("haproxy", "expected ipvsadm, keepalived[:DIRECTOR]"),
+        ("haproxy", "expected ipvsadm[:DIRECTOR], ipvsadm-rules[:DIRECTOR], keepalived[:DIRECTOR]"),
+        ("ipvsadm:lb9", "no director named \"lb9\""),
     ] {
         let out = lvsim(&["export", &f, "--stdout", arg]);
         assert_eq!(out.status.code(), Some(2), "{arg}");
@@ -488,12 +499,26 @@ fn export_writes_the_ha_files_of_a_vrrp_and_a_heartbeat_pair() {
     // A sweep axis over the sync mode changes what is exported.
     let out = lvsim(&["export", &f, "--set", "ha.sync.mode=peer_to_peer", "--stdout", "ipvsadm"]);
     ok(&out);
-    assert_eq!(text(&out.stdout).matches("--start-daemon").count(), 4, "both roles on both members");
+    assert_eq!(text(&out.stdout).matches("--start-daemon").count(), 2, "both roles on the primary");
+    let out = lvsim(&["export", &f, "--set", "ha.sync.mode=peer_to_peer", "--stdout", "ipvsadm:lb2"]);
+    ok(&out);
+    assert_eq!(text(&out.stdout).matches("--start-daemon").count(), 2, "both roles on the backup");
+    let out = lvsim(&["export", &f, "--stdout", "ipvsadm-rules:lb2"]);
+    ok(&out);
+    assert!(text(&out.stdout).contains("# Director lb2 (10.0.0.3)\n"), "{}", text(&out.stdout));
+    assert!(!text(&out.stdout).contains("--start-daemon"), "ipvsadm -S has no sync daemons");
 
     let f = write(&d, "nat.ron", &SMALL.replace("tutorial-nat", "ha-nat-pair"));
     let out = lvsim(&["export", &f, "-o", d.join("n").to_str().unwrap()]);
     ok(&out);
-    for file in ["ipvsadm.sh", "ldirectord.cf", "ha.cf", "haresources", "feedbackd-agent/rs1.conf"] {
+    for file in [
+        "ipvsadm-lb1.sh",
+        "ipvsadm-lb2.rules",
+        "ldirectord.cf",
+        "ha.cf",
+        "haresources",
+        "feedbackd-agent/rs1.conf",
+    ] {
         assert!(d.join("n").join(file).is_file(), "{file} missing");
     }
     assert!(!d.join("n/keepalived.conf").exists() && !d.join("n/feedbackd-agent/sorry.conf").exists());

@@ -62,6 +62,7 @@ fn every_library_scenario_runs_and_its_checks_hold() {
         "heartbeat-ipfail.ron",
         "second-failover.ron",
         "active-active.ron",
+        "piranha.ron",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} missing from the library: {names:?}");
     }

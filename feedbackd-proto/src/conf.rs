@@ -72,7 +72,9 @@ pub struct ServiceConf {
     pub name: String,
     /// `protocol = TCP|UDP|SCTP` (default TCP).
     pub protocol: Protocol,
-    /// `port = N` (required; the name `http` etc. gives a default when it is a well-known one).
+    /// `port = N` (required; the name `http` etc. gives a default when it is a well-known one);
+    /// 0 only with `fwmark`: the real server's port in a firewall-mark service, as
+    /// `ipvsadm -a -f MARK -r ADDR:0` lists it.
     pub port: u16,
     /// `vip = ADDR` (extension): only match this VIP.
     pub vip: Option<IpAddr>,
@@ -450,7 +452,9 @@ impl Draft {
             }
             "port" => {
                 once(&self.port, key, &block, line)?;
-                self.port = Some((value::port(val).map_err(bad)?, line));
+                // 0: a firewall-mark service's real server, checked in `finish`.
+                let port = if val == "0" { 0 } else { value::port(val).map_err(bad)? };
+                self.port = Some((port, line));
             }
             "forwarding" => {
                 once(&self.forwarding, key, &block, line)?;
@@ -502,6 +506,14 @@ impl Draft {
     /// The finished service; its port comes from the name when not written.
     fn finish(self) -> Result<ServiceConf, ConfError> {
         let port = match (self.port, well_known_port(&self.name)) {
+            (Some((0, line)), _) if self.fwmark.is_none() => {
+                return Err(err(
+                    line,
+                    "port: \"0\" is only for a firewall-mark service (`fwmark = N`), whose real \
+                     servers ipvsadm lists with port 0; otherwise give a number between 1 and 65535"
+                        .to_owned(),
+                ));
+            }
             (Some((port, _)), _) | (None, Some(port)) => port,
             (None, None) => {
                 let names: Vec<&str> = WELL_KNOWN.iter().map(|(n, _)| *n).collect();

@@ -18,7 +18,7 @@ mod rules_tests;
 
 pub use self::emit::ServiceArg;
 pub use self::list::{
-    ListFormat, ListOptions, ThresholdRow, list, list_rate, list_stats, listing, parse_threshold_rows,
+    ListFormat, ListOptions, ThresholdRow, list, list_rate, list_stats, listing, parse_threshold_rows, save,
     tunnel_info,
 };
 pub use self::rules::{

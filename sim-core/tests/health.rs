@@ -521,3 +521,34 @@ fn same_seed_same_report_other_seed_other_report() {
     assert_eq!(mk(5), mk(5));
     assert_ne!(mk(5), mk(6));
 }
+
+#[test]
+fn nanny_brings_servers_in_slowly_and_takes_one_out_at_its_first_failed_check() {
+    // piranha's nanny, lvs.cf `timeout = 30` (over 20 s: the weight doubles at every
+    // passing check), `reentry = 60` (countThresh 2), weight 64. Its first check is at
+    // time zero, each next 30 s after the previous one ended (a connect: 200 µs). The
+    // first passing check (0.0002 s) sets the weight to 64 >> 5 = 2, doubled at once: 4;
+    // then 8 (30.0004 s), 16 (60.0006 s), 32 (90.0008 s), 64 (120.001 s). rs1 crashes at
+    // 100 s: its check of 120.0008 s times out at 150.0008 s: removed (no retries).
+    let mut c = cluster(2, 0, 10.0, 160);
+    c.sample_interval = Some(Duration::from_secs(1));
+    for d in &mut c.directors[0].services[0].dests {
+        d.weight = 64;
+    }
+    let nanny = HealthCheckConfig {
+        interval: Duration::from_secs(30),
+        timeout: Duration::from_secs(30),
+        rise: HealthCheckConfig::nanny_rise(60, 30),
+        ..HealthCheckConfig::nanny()
+    };
+    c.directors[0].services[0].check = Some(nanny);
+    c.server_events.push(event(100_000, 1, ServerChange::Crash));
+    let r = run(c);
+    let weight_at =
+        |s: usize, t: u64| r.series.iter().find(|x| x.t == ms(t * 1000)).map(|x| x.servers[s].weight);
+    for (t, w) in [(10, 4), (40, 8), (70, 16), (95, 32), (125, 64)] {
+        assert_eq!(weight_at(0, t), Some(w), "rs0 at {t} s");
+    }
+    assert_eq!(weight_at(1, 95), Some(32));
+    assert_eq!(ha(&r).faults[0].detected_at, Some(Time(150_000_800_000)));
+}

@@ -13,8 +13,11 @@ pub enum What {
     /// Every file that fits the topology (`topologies::export::files`), into the output
     /// directory.
     All,
-    /// The directors' ipvsadm commands, on standard output.
-    Ipvsadm,
+    /// One director's ipvsadm script (by name), or the first director's (the group's
+    /// primary), on standard output.
+    Ipvsadm(Option<String>),
+    /// One director's `ipvsadm-restore` rules file, or the first director's.
+    IpvsadmRules(Option<String>),
     /// keepalived.conf, on standard output: one director's (by name), or without a name
     /// the topology's (the primary's with a fail-over group).
     Keepalived(Option<String>),
@@ -25,13 +28,15 @@ pub enum What {
     HaCf,
     /// heartbeat's haresources.
     Haresources,
+    /// piranha's lvs.cf.
+    LvsCf,
     /// One real server's feedbackd-agent.conf, on standard output.
     Agent(String),
 }
 
 /// The kinds `--stdout` takes, for messages.
-const KINDS: &str =
-    "ipvsadm, keepalived[:DIRECTOR], ldirectord[:DIRECTOR], ha.cf, haresources or agent:SERVER";
+const KINDS: &str = "ipvsadm[:DIRECTOR], ipvsadm-rules[:DIRECTOR], keepalived[:DIRECTOR], ldirectord[:DIRECTOR], \
+     ha.cf, haresources, lvs.cf or agent:SERVER";
 
 impl What {
     /// Parses `--stdout`'s value.
@@ -41,11 +46,13 @@ impl What {
             None => (s, None),
         };
         Ok(match (kind, name) {
-            ("ipvsadm", None) => What::Ipvsadm,
+            ("ipvsadm", n) => What::Ipvsadm(n),
+            ("ipvsadm-rules", n) => What::IpvsadmRules(n),
             ("keepalived", n) => What::Keepalived(n),
             ("ldirectord", n) => What::Ldirectord(n),
             ("ha.cf", None) => What::HaCf,
             ("haresources", None) => What::Haresources,
+            ("lvs.cf", None) => What::LvsCf,
             ("agent", Some(n)) => What::Agent(n),
             _ => return Err(InputError(format!("--stdout {s:?}: expected {KINDS}"))),
         })
@@ -78,8 +85,23 @@ pub fn export(c: &Common, what: &What, target: Target) -> anyhow::Result<()> {
              this topology has none"
         ))
     };
+    let no_services = |name: &str| {
+        InputError(format!(
+            "director {name:?} gets no ipvsadm files: it has no services and is in no fail-over group"
+        ))
+    };
     let text = match what {
-        What::Ipvsadm => export::ipvsadm(t, target),
+        What::Ipvsadm(name) | What::IpvsadmRules(name) => {
+            let name = match name {
+                Some(_) => director(name)?,
+                None => ipvsadm_first(t)?,
+            };
+            let text = match what {
+                What::Ipvsadm(_) => export::ipvsadm_for(t, &name, target),
+                _ => export::ipvsadm_rules(t, &name, target),
+            };
+            text.ok_or_else(|| no_services(&name))?
+        }
         What::Keepalived(None) => export::keepalived(t, target),
         What::Keepalived(name) => export::keepalived_for(t, &director(name)?, target).expect("checked above"),
         What::Ldirectord(name) => export::ldirectord(t, &director(name)?, target).expect("checked above"),
@@ -88,6 +110,13 @@ pub fn export(c: &Common, what: &What, target: Target) -> anyhow::Result<()> {
         What::Haresources => {
             export::haresources(t, target).ok_or_else(|| no_group("haresources", "Heartbeat(...)"))?
         }
+        What::LvsCf => export::lvs_cf(t, target).ok_or_else(|| {
+            InputError(
+                "lvs.cf is written for piranha: a fail-over group `failover: Pulse(...)` or nanny checks \
+                 (`check: (checker: nanny, ...)`); this topology has neither"
+                    .into(),
+            )
+        })?,
         What::Agent(name) => export::agent_conf(t, name, target).ok_or_else(|| {
             let names: Vec<_> = t
                 .servers
@@ -104,6 +133,12 @@ pub fn export(c: &Common, what: &What, target: Target) -> anyhow::Result<()> {
     };
     write!(out, "{text}")?;
     Ok(())
+}
+
+/// The director whose ipvsadm files `--stdout ipvsadm[-rules]` prints without a name.
+fn ipvsadm_first(t: &topologies::Topology) -> Result<String, InputError> {
+    let first = export::ipvsadm_directors(t).into_iter().next();
+    first.ok_or_else(|| InputError("no director of the topology has services".into()))
 }
 
 /// Every file into the output directory (`lvsim-out/NAME-export/` by default).
@@ -123,6 +158,9 @@ fn write_all(
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        if rel.ends_with(".sh") {
+            make_executable(&path)?;
+        }
         if !c.quiet && !c.json {
             writeln!(out, "wrote {}", path.display())?;
         }
@@ -132,5 +170,18 @@ fn write_all(
         serde_json::to_writer_pretty(&mut *out, &written)?;
         writeln!(out)?;
     }
+    Ok(())
+}
+
+/// `chmod 0755`: the exported scripts run as they are.
+fn make_executable(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(path, mode).with_context(|| format!("chmod 0755 {}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! forwarding method, TCP/UDP/SCTP and firewall-mark services, IPv4 and IPv6, persistence
 //! with and without a netmask, connection thresholds, each health check kind with each
 //! checker, and no fail-over, VRRP, heartbeat (with ping nodes) and active-active groups,
-//! with and without connection sync.
+//! with and without connection sync; then piranha's pulse pairs with each kind of nanny
+//! check (what lvs.cf can hold: IPv4, TCP or UDP, no thresholds).
 //!
 //! The real-tool tests (`tests/real_*.rs`) and the round trip (`tests/round_trip.rs`)
 //! run over it as well as over the scenario library. Each case is a valid topology
@@ -27,6 +28,7 @@ enum Group {
     Vrrp,
     Heartbeat,
     ActiveActive,
+    Pulse,
 }
 
 /// A health check of the matrix.
@@ -37,6 +39,10 @@ enum Check {
     LdirectordNegotiate,
     KeepalivedConnect,
     KeepalivedNegotiate,
+    NannyConnect,
+    NannySendExpect,
+    NannyNegotiate,
+    NannyProgram,
 }
 
 /// One case: the axes' values.
@@ -66,12 +72,17 @@ impl Case {
             Check::LdirectordNegotiate => "ld-negotiate",
             Check::KeepalivedConnect => "ka-connect",
             Check::KeepalivedNegotiate => "ka-negotiate",
+            Check::NannyConnect => "nanny-connect",
+            Check::NannySendExpect => "nanny-sendexpect",
+            Check::NannyNegotiate => "nanny-negotiate",
+            Check::NannyProgram => "nanny-program",
         };
         let group = match self.group {
             Group::None => "single",
             Group::Vrrp => "vrrp",
             Group::Heartbeat => "heartbeat",
             Group::ActiveActive => "active-active",
+            Group::Pulse => "pulse",
         };
         let mut n = format!(
             "{group}-{}-{kind}-{}-{check}",
@@ -146,6 +157,18 @@ impl Case {
             Check::KeepalivedNegotiate => {
                 "Some((checker: keepalived, kind: Negotiate(request: \"/health.html\", digest: Some(\"9b3a0c85a887a256d6939da88aabd8cd\")), interval_s: Some(5.0), timeout_s: Some(2.0), retries: Some(3), quiescent: Some(true)))"
             }
+            Check::NannyConnect => {
+                "Some((checker: nanny, kind: Connect, timeout_s: Some(6.0), reentry_s: Some(15.0)))"
+            }
+            Check::NannySendExpect => {
+                "Some((checker: nanny, kind: SendExpect(send: Some(\"GET /health HTTP/1.0\\r\\n\\r\\n\"), expect: Some(\"HTTP/1\\\\.[01] 200\"), use_regex: true), timeout_s: Some(5.0), reentry_s: Some(20.0), quiescent: Some(true)))"
+            }
+            Check::NannyNegotiate => {
+                "Some((checker: nanny, kind: Negotiate(request: \"/health.html\", receive: Some(\"OK\")), timeout_s: Some(10.0)))"
+            }
+            Check::NannyProgram => {
+                "Some((checker: nanny, kind: SendExpect(send_program: Some(\"/usr/local/bin/check_dns %h %p\"), expect: Some(\"OK\")), timeout_s: Some(4.0), reentry_s: Some(30.0)))"
+            }
         }
     }
 
@@ -162,6 +185,9 @@ impl Case {
             ),
             Group::ActiveActive => format!(
                 "Some((directors: [\"lb1\", \"lb2\"], failover: ActiveActive(by: source_port, blocks: 256), {sync}))"
+            ),
+            Group::Pulse => format!(
+                "Some((directors: [\"lb1\", \"lb2\"], failover: Pulse(keepalive_s: 2.0, deadtime_s: 6.0, heartbeat_port: 539), {sync}))"
             ),
         }
     }
@@ -200,6 +226,21 @@ fn cases() -> Vec<Case> {
             i += 1;
         }
     }
+    // piranha (appended): a pulse pair per kind of nanny check.
+    let pulse = |fwd, kind, check, persistence, sync| Case {
+        fwd,
+        kind,
+        ipv6: false,
+        persistence,
+        thresholds: false,
+        check,
+        group: Group::Pulse,
+        sync,
+    };
+    out.push(pulse("NAT", Kind::Tcp, Check::NannySendExpect, true, true));
+    out.push(pulse("DR", Kind::Tcp, Check::NannyConnect, false, false));
+    out.push(pulse("TUN", Kind::Udp, Check::NannyProgram, false, false));
+    out.push(pulse("DR", Kind::Tcp, Check::NannyNegotiate, true, true));
     out
 }
 
@@ -226,7 +267,7 @@ mod tests {
     #[test]
     fn every_case_is_a_valid_topology_with_a_unique_name() {
         let all = topologies();
-        assert_eq!(all.len(), 20);
+        assert_eq!(all.len(), 24);
         let mut names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -264,6 +305,11 @@ mod tests {
             "-persist",
             "-thresholds",
             "-sync",
+            "pulse-",
+            "-nanny-connect",
+            "-nanny-sendexpect",
+            "-nanny-negotiate",
+            "-nanny-program",
         ] {
             assert!(names.iter().any(|n| n.contains(want)), "no case with {want}: {names:?}");
         }

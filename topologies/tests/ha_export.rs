@@ -71,7 +71,10 @@ fn a_vrrp_pair_gets_one_keepalived_conf_per_director() {
     assert_eq!(
         names,
         [
-            "ipvsadm.sh",
+            "ipvsadm-lb1.sh",
+            "ipvsadm-lb1.rules",
+            "ipvsadm-lb2.sh",
+            "ipvsadm-lb2.rules",
             "keepalived-lb1.conf",
             "keepalived-lb2.conf",
             "feedbackd-agent/web1.conf",
@@ -136,8 +139,7 @@ fn a_vrrp_pair_gets_one_keepalived_conf_per_director() {
     assert!(agent.lines().find(|l| !l.starts_with('#')) == Some("director = 10.0.0.2"), "{agent}");
     assert!(agent.contains("\ndirector = 10.0.0.2\ndirector = 10.0.0.3\n"), "{agent}");
     // The sync daemons by hand: master on the primary, backup on the other.
-    let script = file(&fs, "ipvsadm.sh");
-    let (lb1, lb2) = script.split_once("# Director lb2").unwrap();
+    let (lb1, lb2) = (file(&fs, "ipvsadm-lb1.sh"), file(&fs, "ipvsadm-lb2.sh"));
     assert!(
         lb1.contains("ipvsadm --start-daemon master --mcast-interface eth1 --syncid 0 --sync-maxlen 1472\n")
     );
@@ -145,7 +147,9 @@ fn a_vrrp_pair_gets_one_keepalived_conf_per_director() {
         lb2.contains("ipvsadm --start-daemon backup --mcast-interface eth1 --syncid 0 --sync-maxlen 1472\n")
     );
     assert!(!lb2.contains("--start-daemon master"));
-    assert_eq!(script.matches("ipvsadm -A -t 10.0.0.100:80 -s wlc").count(), 2, "both members' tables");
+    for script in [lb1, lb2] {
+        assert_eq!(script.matches("ipvsadm -A -t 10.0.0.100:80 -s wlc").count(), 1, "both members' tables");
+    }
 }
 
 /// A NAT pair over VRRP with every option: two interfaces, no preemption, version 3,
@@ -209,9 +213,11 @@ fn vrrp_options_two_interfaces_and_nat() {
         assert!(conf.contains("peer to peer"), "{conf}");
         assert_eq!(blocks(conf, "virtual_server").len(), 2, "every member runs a's services");
     }
-    let script = file(&fs, "ipvsadm.sh");
-    assert_eq!(script.matches("--start-daemon master --mcast-interface eth2 --syncid 3").count(), 3);
-    assert_eq!(script.matches("--start-daemon backup --mcast-interface eth2 --syncid 3").count(), 3);
+    for lb in ["a", "b", "c"] {
+        let script = file(&fs, &format!("ipvsadm-{lb}.sh"));
+        assert_eq!(script.matches("--start-daemon master --mcast-interface eth2 --syncid 3").count(), 1);
+        assert_eq!(script.matches("--start-daemon backup --mcast-interface eth2 --syncid 3").count(), 1);
+    }
     // A preemption delay also needs state BACKUP everywhere.
     let t = topo(&VRRP_NAT.replace("preempt: false", "preempt_delay_s: 30.0"));
     let conf = keepalived_for(&t, "a", Target::default()).unwrap();
@@ -228,7 +234,10 @@ fn a_heartbeat_pair_gets_ha_cf_haresources_and_ldirectord_cf() {
     assert_eq!(
         names,
         [
-            "ipvsadm.sh",
+            "ipvsadm-lb1.sh",
+            "ipvsadm-lb1.rules",
+            "ipvsadm-lb2.sh",
+            "ipvsadm-lb2.rules",
             "ldirectord.cf",
             "ha.cf",
             "haresources",
@@ -391,7 +400,7 @@ fn checks_of_both_kinds_in_keepalived_conf() {
     assert_has(&vs[2], &["delay_loop 6", "connect_timeout 3", "connect_port 8080"]);
     // No fail-over group: one file, with an ldirectord.cf beside it for the ldirectord check.
     let names: Vec<String> = files(&t, Target::default()).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(&names[..3], ["ipvsadm.sh", "keepalived.conf", "ldirectord.cf"]);
+    assert_eq!(&names[..4], ["ipvsadm.sh", "ipvsadm.rules", "keepalived.conf", "ldirectord.cf"]);
 }
 
 #[test]
@@ -446,7 +455,7 @@ fn every_named_topology_exports_well_formed_files() {
     for n in topologies::NAMED {
         let t = n.topology();
         let fs = files(&t, Target::default());
-        assert!(fs.iter().any(|(p, _)| p == "ipvsadm.sh"), "{}", n.name);
+        assert!(fs.iter().any(|(p, _)| p.starts_with("ipvsadm") && p.ends_with(".sh")), "{}", n.name);
         for (path, text) in &fs {
             assert!(!text.is_empty(), "{} {path}", n.name);
             if path.starts_with("keepalived") {

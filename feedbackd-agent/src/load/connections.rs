@@ -38,6 +38,13 @@ impl Connections {
         proc_root: &Path,
     ) -> Result<Connections, ConfError> {
         let max = settings.whole("max", 1..=u64::from(u32::MAX), DEFAULT_MAX)?;
+        if service.port == 0 {
+            return Err(settings.error(
+                "counts sockets on the service's port, and port 0 (a firewall-mark service's) is none: \
+                 give the port the server listens on"
+                    .to_owned(),
+            ));
+        }
         let net = proc_root.join("net");
         let (v4, v6, state) = match service.protocol {
             Protocol::Tcp => (net.join("tcp"), net.join("tcp6"), Some(TCP_ESTABLISHED)),

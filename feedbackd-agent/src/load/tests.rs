@@ -277,6 +277,11 @@ fn connections_errors() {
     assert_eq!(e.line, 5);
     assert!(e.message.contains("module connections: counts TCP and UDP sockets; SCTP"), "{e}");
     assert_eq!(conf_error(&root, &http("module = connections max=0\n")).line, 3);
+    // A firewall-mark service's port 0 has no sockets to count.
+    let mark = service_with("service = mark", "fwmark = 7\nport = 0\nmodule = connections\n");
+    let e = conf_error(&root, &mark);
+    assert_eq!(e.line, 5);
+    assert!(e.message.contains("module connections: counts sockets on the service's port"), "{e}");
 }
 
 // ---- command ----

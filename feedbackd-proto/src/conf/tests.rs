@@ -427,6 +427,22 @@ fn duplicate_keys_in_a_block() {
 }
 
 #[test]
+fn a_firewall_mark_service_takes_port_0_as_ipvsadm_lists_its_real_servers() {
+    // In either order: the check waits for the end of the block.
+    for block in ["fwmark = 7\nport = 0\n", "port = 0\nfwmark = 7\n"] {
+        let conf = ok(&with_director(&format!("service = fwmark-7\n{block}forwarding = DR\n")));
+        let s = &conf.services[0];
+        assert_eq!((s.fwmark, s.port, s.forwarding), (Some(7), 0, Forwarding::DirectRouting));
+    }
+    // A block without a mark does not, even when the next block has one.
+    fails_with(
+        &with_director("service = a\nport = 0\nservice = b\nfwmark = 7\nport = 0\n"),
+        3,
+        &["port: \"0\" is only for a firewall-mark service"],
+    );
+}
+
+#[test]
 fn a_new_service_block_resets_the_keys() {
     let conf = ok(&with_director("service = a\nport = 1\nservice = b\nport = 2\n"));
     assert_eq!(conf.services.iter().map(|s| s.port).collect::<Vec<_>>(), [1, 2]);
@@ -436,7 +452,8 @@ fn a_new_service_block_resets_the_keys() {
 fn bad_values() {
     let cases: &[(&str, &[&str])] = &[
         ("port = 8o", &["port: \"8o\" is not a number between 1 and 65535"]),
-        ("port = 0", &["port: \"0\" is not a number between 1 and 65535"]),
+        ("port = 0", &["port: \"0\" is only for a firewall-mark service (`fwmark = N`)", "1 and 65535"]),
+        ("port = 00", &["port: \"00\" is not a number between 1 and 65535"]),
         ("port = 65536", &["65535"]),
         ("port = -80", &["65535"]),
         ("port =", &["port: \"\" is not a number"]),

@@ -374,3 +374,32 @@ fn a_key_table_built_in_code_works_like_a_parsed_one() {
     );
     assert!(closed(&ev).is_none(), "{ev:?}");
 }
+
+/// What lvsim exports for a firewall-mark service (`fwmark = 7`, `port = 0`) claims the
+/// real server ipvsadm lists as `-a -f 7 -r 10.0.0.2:0`.
+#[test]
+fn a_firewall_mark_service_with_port_0_claims_the_marks_real_server() {
+    let fwm = ServiceKey::Fwmark { mark: 7, ipv6: false };
+    let existing = RsKey { service: fwm, addr: ip("10.0.0.2"), port: 0 };
+    let entry = TableEntry { key: existing, weight: 1, forwarding: Forwarding::DirectRouting };
+    let mut m = Master::new(MasterConfig { auth: Auth::Insecure, ..MasterConfig::default() });
+    m.handle_table(Time(0), &[VS, fwm], &[entry]);
+    let marked = ServiceSpec { fwmark: Some(7), forwarding: Forwarding::DirectRouting, ..spec(0, None) };
+    let conf = crate::conf::parse(
+        "director = 10.0.0.1\nservice = fwmark-7\nfwmark = 7\nport = 0\nforwarding = DR\n",
+    )
+    .unwrap();
+    assert_eq!((conf.services[0].fwmark, conf.services[0].port), (marked.fwmark, marked.port));
+    let ev = session(
+        &mut m,
+        Time(0),
+        1,
+        "10.0.0.2",
+        &[frame(None, 1, &register("rs1", vec![marked])), frame(None, 2, &report(500))],
+    );
+    assert!(closed(&ev).is_none(), "{ev:?}");
+    let rows = m.status(Time(0));
+    let row = rows.iter().find(|r| r.key == existing).unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(row.agent.as_deref(), Some("rs1"), "{rows:?}");
+    assert!(!rows.iter().any(|r| r.key.service == VS), "the TCP service is not claimed: {rows:?}");
+}

@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use lvs_sched::{Dest, DestId, Forwarding, SchedulerKind, SvcFlags, Tunnel, TunnelType};
 
-use super::{ParseError, Word};
+use super::{Command, ParseError, Word};
 use crate::{Ipvs, ServiceKey, Stats, VirtualService};
 
 /// Which table `ipvsadm -L -n` prints. When several options are given ipvsadm keeps the
@@ -178,6 +178,28 @@ pub fn listing(ipvs: &Ipvs, opts: &ListOptions) -> String {
 /// `ipvsadm -L -n`.
 pub fn list(ipvs: &Ipvs) -> String {
     listing(ipvs, &ListOptions::default())
+}
+
+/// `ipvsadm -S -n`: each service's `-A` line followed by its real servers' `-a` lines, in
+/// the order `ipvsadm -L -n` sorts them (ipvsadm's `list_all()` sorts the saved rules the
+/// same way), as `ipvsadm-restore` reads them back. ipvsadm -S leaves the real servers'
+/// thresholds out (checked against the kernel, tests/real_ipvsadm.rs); with `thresholds`
+/// each `-a` line also has its `-x`/`-y`, which ipvsadm-restore takes, so that the rules
+/// restore the whole table.
+pub fn save(ipvs: &Ipvs, thresholds: bool) -> String {
+    let mut out = String::new();
+    for svc in services(ipvs, true) {
+        let key = svc.key();
+        let _ = writeln!(out, "{}", Command::AddService(key, *svc.config()));
+        for (_, d) in dests(svc, true) {
+            let mut c = d.config();
+            if !thresholds {
+                (c.u_threshold, c.l_threshold) = (0, 0);
+            }
+            let _ = writeln!(out, "{}", Command::AddDest(key, c));
+        }
+    }
+    out
 }
 
 /// `ipvsadm -L -n --stats`.
@@ -516,6 +538,30 @@ mod tests {
 
     fn p(line: &str) -> Result<Command, ParseError> {
         parse(&words(line))
+    }
+
+    #[test]
+    fn save_sorts_services_and_real_servers_as_ipvsadm_does() {
+        let mut ipvs = Ipvs::new(1);
+        for l in [
+            "-A -t 10.0.0.9:80 -s wrr",
+            "-a -t 10.0.0.9:80 -r 10.0.0.3:80 -m -w 2 -x 10 -y 5",
+            // A tunnel server takes the service's port, as in the kernel.
+            "-a -t 10.0.0.9:80 -r 10.0.0.2:8080 -i -w 4 --tun-type gue --tun-port 6080",
+            "-A -f 7 -s sh -b sh-port -p 60",
+            "-a -f 7 -r 10.0.0.2:0 -g -w 1",
+            "-A -u 10.0.0.1:53 -s rr -o",
+            "-A -t 10.0.0.1:80 -s wlc",
+        ] {
+            apply(&mut ipvs, &p(l).unwrap()).unwrap();
+        }
+        let with = "-A -t 10.0.0.1:80 -s wlc\n-A -t 10.0.0.9:80 -s wrr\n\
+             -a -t 10.0.0.9:80 -r 10.0.0.2:80 -i -w 4 --tun-type gue --tun-port 6080 --tun-nocsum\n\
+             -a -t 10.0.0.9:80 -r 10.0.0.3:80 -m -w 2 -x 10 -y 5\n-A -u 10.0.0.1:53 -s rr -o\n\
+             -A -f 7 -s sh -p 60 -b sh-port\n-a -f 7 -r 10.0.0.2:0 -g -w 1\n";
+        assert_eq!(save(&ipvs, true), with);
+        assert_eq!(save(&ipvs, false), with.replace(" -x 10 -y 5", ""), "ipvsadm -S has no thresholds");
+        assert_eq!(save(&Ipvs::new(1), true), "");
     }
 
     #[test]

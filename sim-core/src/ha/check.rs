@@ -1,6 +1,7 @@
-//! A real-server health checker as ldirectord and keepalived run it: one per (director,
-//! virtual service, real server), a state machine in virtual time that never reads a
-//! clock and knows nothing of how a check travels.
+//! A real-server health checker as ldirectord, keepalived and piranha's nanny run it: one
+//! per (director, virtual service, real server), a state machine in virtual time that
+//! never reads a clock and knows nothing of how a check travels. The tools differ only in
+//! their settings ([`HealthCheckConfig`]'s `schedule`, `retries`, `rise`, ...).
 //!
 //! # Call order
 //! ```text
@@ -16,12 +17,13 @@
 //! ```
 //!
 //! # Timing (keepalived 2.2.7's check_http.c/check_tcp.c, ldirectord 4.12's main loop,
-//! measured against both in tests/ha_timing: docs/ha-timing.md)
+//! measured against both in tests/ha_timing: docs/ha-timing.md; nanny.c's `run()`)
 //! - Checks follow each other, they are not on a clock grid: the next check starts
-//!   `interval` after the previous one ENDED (keepalived's `epilog()` arms
-//!   `thread_add_timer(..., delay_loop)` when a check finishes; ldirectord sleeps
-//!   `checkinterval` after its round of checks). A long check (one that times out) thus
-//!   pushes every later check back.
+//!   `interval` after the previous one ENDED (its answer, its refusal or its deadline:
+//!   keepalived's `epilog()` arms `thread_add_timer(..., delay_loop)` when a check
+//!   finishes, nanny sleeps `interval` after each check, ldirectord sleeps
+//!   `checkinterval` after its round of checks, see [`Round`]). A long check (one that
+//!   times out) thus pushes every later check back.
 //! - A check fails when its answer is a refusal, or when no answer came before `start +
 //!   timeout` (it fails at that time exactly). An answer at or after the deadline, or for
 //!   an earlier check, is ignored.
@@ -32,12 +34,17 @@
 //!   `retries + 1` consecutive failed checks, `failurecount`).
 //! - After the failure that makes the server DOWN, and after every failure of a DOWN
 //!   server, the next check waits `max(delay_before_retry, interval)` (keepalived:
-//!   `delay = max(delay_before_retry, delay_loop)` once a URL has failed); a DOWN server
-//!   is not retried. Its first successful check brings it UP at the time the answer
-//!   arrives.
+//!   `delay = max(delay_before_retry, delay_loop)` once a URL has failed), or
+//!   `interval`.
+//! - nanny's slow start (`weight_ramp`): see [`HealthChecker::with_weight`].
+//! - A DOWN server is checked on the schedule, without retries; `rise` consecutive
+//!   successful checks bring it UP at the time the last answer arrives (1 for ldirectord
+//!   and keepalived; nanny's `reentry / timeout`: nanny.c `run()` counts successes in
+//!   `currCount`, zeroes it on a failure, and puts the server back when `currCount >=
+//!   countThresh`).
 //! - [`HealthChecker::pace`]d checkers (ldirectord, whose checks of one director run one
-//!   after the other) do not schedule themselves: after a check ends they wait until
-//!   [`HealthChecker::start_at`] says when the next one starts, and
+//!   after the other: [`super::Schedule::Round`]) do not schedule themselves: after a check
+//!   ends they wait until [`HealthChecker::start_at`] says when the next one starts, and
 //!   [`HealthChecker::take_ended`] tells the pacer when the check ended.
 
 use std::collections::VecDeque;
@@ -70,8 +77,12 @@ pub enum Outcome {
 pub enum Verdict {
     /// Declared down at this time (the check that made it so failed then).
     Down(Time),
-    /// Declared up again at this time (a successful answer arrived then).
+    /// Declared up again at this time (a successful answer arrived then): its configured
+    /// weight again.
     Up(Time),
+    /// Its weight set to this at this time (nanny's slow start; after an `Up` at the same
+    /// time, it replaces the weight `Up` restored).
+    Weight(Time, u32),
 }
 
 /// What a checker did (whole run).
@@ -94,6 +105,16 @@ struct Running {
     deadline: Time,
 }
 
+/// nanny's slow start (see [`HealthChecker::with_weight`]).
+#[derive(Clone, Copy, Debug)]
+struct Ramp {
+    weight: u32,
+    now: Option<u32>,
+    every: u64,
+    count: u64,
+    started: bool,
+}
+
 /// One real server's health checker.
 #[derive(Clone, Debug)]
 pub struct HealthChecker {
@@ -101,6 +122,7 @@ pub struct HealthChecker {
     timeout: Duration,
     retries: u32,
     delay_before_retry: Option<Duration>,
+    rise: u32,
     up: bool,
     /// Someone else starts the checks ([`HealthChecker::pace`]).
     paced: bool,
@@ -112,6 +134,13 @@ pub struct HealthChecker {
     running: Option<Running>,
     /// Consecutive failed checks of an UP server.
     failures: u32,
+    /// Consecutive successful checks of a DOWN server.
+    successes: u32,
+    /// nanny's slow start: the server's configured weight, the weight it has now while
+    /// below it (`None`: the configured one), checks between doublings, nanny's
+    /// `currCount` (passing checks since the last failure; `countThresh` at start), and
+    /// whether no check has passed yet.
+    ramp: Option<Ramp>,
     serial: u32,
     probes: VecDeque<Probe>,
     verdicts: VecDeque<Verdict>,
@@ -120,26 +149,55 @@ pub struct HealthChecker {
 
 impl HealthChecker {
     /// A checker of a real server that is UP, whose first check starts at `first`.
-    /// Panics on a zero interval or timeout (validation happens before).
+    /// Panics on a zero interval, timeout or rise (validation happens before).
     pub fn new(cfg: &HealthCheckConfig, first: Time) -> Self {
         assert!(cfg.interval > Duration::ZERO, "a health check interval must be > 0");
         assert!(cfg.timeout > Duration::ZERO, "a health check timeout must be > 0");
+        assert!(cfg.rise > 0, "a health check's rise must be > 0");
         HealthChecker {
             interval: cfg.interval,
             timeout: cfg.timeout,
             retries: cfg.retries,
             delay_before_retry: cfg.delay_before_retry,
+            rise: cfg.rise,
             up: true,
             paced: false,
             ended: None,
             next_start: first,
             running: None,
             failures: 0,
+            successes: 0,
+            ramp: cfg.weight_ramp.then(|| Ramp {
+                weight: 1,
+                now: None,
+                // `interval > 20 || currCount % (20 / interval) == 0`, whole seconds.
+                every: if cfg.interval > Duration::from_secs(20) {
+                    1
+                } else {
+                    (20 / cfg.interval.as_secs_f64().floor().max(1.0) as u64).max(1)
+                },
+                count: u64::from(cfg.rise),
+                started: false,
+            }),
             serial: 0,
             probes: VecDeque::new(),
             verdicts: VecDeque::new(),
             counters: CheckCounters::default(),
         }
+    }
+
+    /// The real server's configured weight, for nanny's slow start (`weight_ramp`): the
+    /// first passing check (at start-up, or the one that brings the server back) sets
+    /// its weight to `max(weight >> 5, 1)` ([`Verdict::Weight`]), and it doubles (up to
+    /// `weight`) at each passing check whose count since the last failure is a multiple
+    /// of `20 / interval` (whole seconds; every check with an interval over 20 s),
+    /// counting from `rise` at start-up and from 0 after a failure, the bring-in check
+    /// included (nanny.c `run()`, `adjustWeight()`). Without a call, weight 1: no ramp.
+    pub fn with_weight(mut self, weight: u32) -> Self {
+        if let Some(r) = &mut self.ramp {
+            r.weight = weight;
+        }
+        self
     }
 
     /// From now on the checker does not schedule its own checks: after each one it waits
@@ -164,7 +222,7 @@ impl HealthChecker {
     }
 
     /// When [`HealthChecker::handle_timeout`] must next be called: the running check's
-    /// deadline, or the next check's start ([`Time::MAX`]: a paced checker waiting).
+    /// deadline, or the next check's start.
     pub fn next_time(&self) -> Time {
         self.running.map_or(self.next_start, |r| r.deadline)
     }
@@ -227,25 +285,65 @@ impl HealthChecker {
 
     fn succeeded(&mut self, now: Time) {
         self.failures = 0;
+        if let Some(r) = &mut self.ramp {
+            r.count += 1; // nanny's currCount, up or down
+        }
+        let mut brought_in = false;
         if !self.up {
-            self.up = true;
-            self.counters.ups += 1;
-            self.verdicts.push_back(Verdict::Up(now));
+            self.successes += 1;
+            if self.successes >= self.rise {
+                self.up = true;
+                self.successes = 0;
+                self.counters.ups += 1;
+                self.verdicts.push_back(Verdict::Up(now));
+                brought_in = true;
+            }
+        }
+        if self.up {
+            self.ramp_step(now, brought_in);
         }
         self.next_after(now, self.interval);
     }
 
+    /// nanny's slow start after a passing check of an UP server (`brought_in`: the check
+    /// that brought it back, right after its [`Verdict::Up`]).
+    fn ramp_step(&mut self, now: Time, brought_in: bool) {
+        let Some(r) = &mut self.ramp else { return };
+        let fresh = brought_in || !r.started;
+        r.started = true;
+        // The table holds the configured weight (at start-up, or restored by `Up`) until
+        // a `Weight` lowers it.
+        let cur = if fresh { (r.weight >> 5).max(1) } else { r.now.unwrap_or(r.weight) };
+        if cur >= r.weight {
+            r.now = None;
+            return;
+        }
+        let next = if r.count % r.every == 0 { cur.saturating_mul(2).min(r.weight) } else { cur };
+        r.now = (next < r.weight).then_some(next);
+        if next != cur || (fresh && next < r.weight) {
+            self.verdicts.push_back(Verdict::Weight(now, next));
+        }
+    }
+
     fn failed(&mut self, now: Time) {
         self.counters.failed += 1;
+        self.successes = 0;
+        if let Some(r) = &mut self.ramp {
+            r.count = 0;
+            r.started = true;
+        }
         if self.up {
             self.failures += 1;
             if self.failures > self.retries {
                 self.up = false;
+                if let Some(r) = &mut self.ramp {
+                    r.now = None;
+                }
                 self.failures = 0;
                 self.counters.downs += 1;
                 self.verdicts.push_back(Verdict::Down(now));
             } else {
-                // A retry: keepalived's delay_before_retry, ldirectord's next round.
+                // A retry: keepalived's delay_before_retry, else the next interval.
                 self.next_after(now, self.delay_before_retry.unwrap_or(self.interval));
                 return;
             }
@@ -364,6 +462,100 @@ mod tests {
             verdicts.extend(std::iter::from_fn(|| c.poll_verdict()));
         }
         (starts, verdicts)
+    }
+
+    /// nanny with lvs.cf's `timeout = 6`, `reentry = 15`: every check `interval` (= the
+    /// timeout) after the previous one ended, and `countThresh = 15 / 6 = 2`.
+    fn nanny(timeout_s: u32, reentry_s: u32) -> HealthCheckConfig {
+        HealthCheckConfig {
+            interval: Duration::from_secs(timeout_s.into()),
+            timeout: Duration::from_secs(timeout_s.into()),
+            rise: HealthCheckConfig::nanny_rise(reentry_s, timeout_s),
+            ..HealthCheckConfig::nanny()
+        }
+    }
+
+    #[test]
+    fn nanny_checks_after_each_check_goes_down_at_once_and_needs_reentry_to_come_back() {
+        // Answers take 1 ms. nanny.c run(): check, then sleep `interval` (6 s).
+        // 0 → 0.001, 6.001 → 6.002, 12.002 → 12.003, 18.003 → 18.004. The server dies at
+        // 20 s: the 24.004 s check times out at 30.004 s: down at once (no retries).
+        // 36.004 s still dead (fails at 42.004, the count stays 0); back at 40 s: 48.004
+        // answers at 48.005 (count 1), 54.005 at 54.006 (count 2 = countThresh): up.
+        let mut c = HealthChecker::new(&nanny(6, 15), t(0));
+        let alive = |at: Time| at < t(20_000) || at >= t(40_000);
+        let (starts, verdicts) = drive(&mut c, t(61_000), MS, alive);
+        let expect: Vec<Time> =
+            [0, 6001, 12_002, 18_003, 24_004, 36_004, 48_004, 54_005, 60_006].into_iter().map(t).collect();
+        assert_eq!(starts, expect);
+        assert_eq!(verdicts, [Verdict::Down(t(30_004)), Verdict::Up(t(54_006))]);
+        let k = c.counters();
+        assert_eq!((k.started, k.failed, k.downs, k.ups), (9, 2, 1, 1));
+    }
+
+    #[test]
+    fn a_nanny_failure_during_reentry_starts_the_count_again() {
+        // timeout 2 s, reentry 6 s: countThresh 3. Checks at 0, 2, 4, ... (answers at
+        // once). Dead at 4 s: down at 6 s. Alive again except the check at 12 s:
+        // 8 ok (1), 10 ok (2), 12 fails at 14 (0), 16 (1), 18 (2), 20 (3): up at 20 s.
+        let mut c = HealthChecker::new(&nanny(2, 6), t(0));
+        let (starts, verdicts) = drive(&mut c, t(21_000), 0, |at| !(at == t(4000) || at == t(12_000)));
+        assert_eq!(starts, [0, 2000, 4000, 8000, 10_000, 12_000, 16_000, 18_000, 20_000].map(t));
+        assert_eq!(verdicts, [Verdict::Down(t(6000)), Verdict::Up(t(20_000))]);
+    }
+
+    #[test]
+    fn nanny_reentry_shorter_than_the_timeout_restores_on_the_first_success() {
+        // reentry 5 s, timeout 10 s: countThresh = 0, and nanny's `currCount >= 0` holds
+        // on the first success.
+        assert_eq!(HealthCheckConfig::nanny_rise(5, 10), 1);
+        assert_eq!(HealthCheckConfig::nanny_rise(180, 10), 18);
+        assert_eq!(HealthCheckConfig::nanny_rise(15, 6), 2);
+        assert_eq!(HealthCheckConfig::nanny().rise, HealthCheckConfig::nanny_rise(180, 10));
+        let mut c = HealthChecker::new(&nanny(10, 5), t(0));
+        let (_, verdicts) = drive(&mut c, t(35_000), 0, |at| at != t(0));
+        // 0 fails at 10 s (down); 20 s answers at once: up.
+        assert_eq!(verdicts, [Verdict::Down(t(10_000)), Verdict::Up(t(20_000))]);
+    }
+
+    #[test]
+    fn nanny_brings_a_server_in_at_a_32nd_of_its_weight_and_doubles_it() {
+        // weight 100, timeout 6 s (doubling every 20 / 6 = 3 passing checks), reentry 15 s
+        // (countThresh 2); answers at once. nanny.c: currCount starts at countThresh (2).
+        // The check of 0 s passes: count 3, brought in at 100 >> 5 = 3 and, 3 % 3 == 0,
+        // doubled at once: 6. Counts 6, 9, 12, 15 (18, 36, 54, 72 s): 12, 24, 48, 96;
+        // count 18 (90 s): 100. The check of 96 s fails at 102 s (count 0): down. 108 s
+        // (1), 114 s (2 = countThresh): up, at 3 (2 % 3 != 0); 120 s (3): 6; 138 s (6): 12.
+        let mut c = HealthChecker::new(&nanny(6, 15), t(0)).with_weight(100);
+        let (_, verdicts) = drive(&mut c, t(140_000), 0, |at| at != t(96_000));
+        let w = |s: u64, w: u32| Verdict::Weight(t(s * 1000), w);
+        assert_eq!(
+            verdicts,
+            [
+                w(0, 6),
+                w(18, 12),
+                w(36, 24),
+                w(54, 48),
+                w(72, 96),
+                w(90, 100),
+                Verdict::Down(t(102_000)),
+                Verdict::Up(t(114_000)),
+                w(114, 3),
+                w(120, 6),
+                w(138, 12),
+            ]
+        );
+        // Weights below 2 have nothing to ramp; ldirectord and keepalived never do.
+        let mut c = HealthChecker::new(&nanny(6, 15), t(0)).with_weight(1);
+        let (_, v) = drive(&mut c, t(140_000), 0, |at| at != t(96_000));
+        assert_eq!(v, [Verdict::Down(t(102_000)), Verdict::Up(t(114_000))]);
+        let mut c = HealthChecker::new(&cfg(2000, 1000, 0, None), t(0)).with_weight(100);
+        let (_, v) = drive(&mut c, t(10_000), 0, |_| true);
+        assert!(v.is_empty(), "{v:?}");
+        // Over 20 s, every passing check doubles: 64 >> 5 = 2, 4 at once, then 8, ...
+        let mut c = HealthChecker::new(&nanny(30, 180), t(0)).with_weight(64);
+        let (_, v) = drive(&mut c, t(130_000), 0, |_| true);
+        assert_eq!(v, [w(0, 4), w(30, 8), w(60, 16), w(90, 32), w(120, 64)]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! High availability around LVS, in virtual time: real-server health checks as ldirectord
-//! and keepalived perform them, director fail-over by heartbeat or VRRP (keepalived), and
-//! Saru-style active-active directors. The IPVS connection synchronisation daemon is in
+//! High availability around LVS, in virtual time: real-server health checks as ldirectord,
+//! keepalived and piranha's nanny perform them, director fail-over by heartbeat (or
+//! piranha's pulse, the same liveness rule) or VRRP (keepalived), and Saru-style
+//! active-active directors. The IPVS connection synchronisation daemon is in
 //! [`lvs_ipvs::sync`].
 //!
 //! Everything here is a state machine that never reads a clock: time comes in as `now`,
@@ -10,10 +11,13 @@
 //! # Module map
 //! - this file: the configuration of all of it (what a scenario sets), with the tools'
 //!   defaults.
-//! - [`check`]: one health checker per (director, service, real server).
+//! - [`check`]: one health checker per (director, service, real server): ldirectord,
+//!   keepalived and nanny ([`HealthCheckConfig::nanny`]) timing.
 //! - [`vrrp`]: a VRRP router (RFC 3768/5798 as keepalived runs it).
 //! - [`heartbeat`]: a heartbeat node (keepalives, deadtime, warntime, initdead,
 //!   nice_failback) and ipfail's ping-node quorum.
+//! - [`pulse`]: piranha's pulse, as a heartbeat configuration
+//!   ([`HeartbeatConfig::pulse`]).
 //! - [`saru`]: the active-active split of the connection space into blocks.
 //! - [`group`]: a fail-over group: its members' state machines, the messages between them
 //!   (which links they cross), and who holds the VIP.
@@ -21,6 +25,7 @@
 pub mod check;
 pub mod group;
 pub mod heartbeat;
+pub mod pulse;
 pub mod saru;
 pub mod vrrp;
 
@@ -40,6 +45,27 @@ pub enum Checker {
     /// keepalived's checkers (`delay_loop`, `connect_timeout`, `retry`,
     /// `delay_before_retry`, `inhibit_on_failure`, `sorry_server`).
     Keepalived,
+    /// Red Hat piranha's `nanny`, one per real server, started by `lvsd` from lvs.cf
+    /// (`timeout`, `reentry`, `quiesce_server`, `send`/`expect`/`send_program`): see
+    /// [`HealthCheckConfig::nanny`].
+    Nanny,
+}
+
+/// When a checker starts its next check (docs/ha-timing.md: measured against the real
+/// daemons).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Schedule {
+    /// ldirectord (`fork = no`): a director checks all its real servers one after the
+    /// other, each check starting when the previous one ended, then sleeps `interval`
+    /// (`_ld_main_check_all()`, `sleep $CHECKINTERVAL`): [`check::Round`].
+    #[default]
+    Round,
+    /// `interval` after the previous check of this real server ended (its answer, its
+    /// refusal or its timeout), whatever the others do: keepalived (`epilog()` arms the
+    /// next check `delay_loop` after a check finished) and nanny (its `run()` loop sleeps
+    /// `interval` after each check: nanny.c, piranha 0.8.6, `wakeup = now + interval`
+    /// after `pinger()` returns). nanny's first check is at its start.
+    AfterCheck,
 }
 
 /// What a health check does.
@@ -91,8 +117,21 @@ pub struct HealthCheckConfig {
     /// `None`: the retry waits for the next interval (ldirectord).
     pub delay_before_retry: Option<Duration>,
     /// Quiesce or remove a failed real server; either way it is restored (its configured
-    /// weight) on its first successful check.
+    /// weight) after `rise` consecutive successful checks.
     pub on_failure: OnFailure,
+    /// ldirectord's round over a director's real servers, or `interval` after each check
+    /// of this real server (keepalived, nanny).
+    pub schedule: Schedule,
+    /// Consecutive successful checks a DOWN real server needs to be restored: 1
+    /// (ldirectord, keepalived: the first success), nanny's `reentry / timeout` (integer
+    /// division, at least 1). At least 1.
+    pub rise: u32,
+    /// nanny's slow start: a server it brings in (at start-up, or back after a failure)
+    /// gets weight `max(weight >> 5, 1)`, doubled (up to its weight) at every passing
+    /// check whose count since the last failure is a multiple of `20 / interval` in
+    /// whole seconds (every check with an interval over 20 s): nanny.c `run()` and
+    /// `adjustWeight()`, with `load_monitor = none`. Off for ldirectord and keepalived.
+    pub weight_ramp: bool,
     /// The "sorry" server (ldirectord `fallback`, keepalived `sorry_server`), added with
     /// weight 1 when every real server of the service is down and deleted when one
     /// comes back.
@@ -111,6 +150,9 @@ impl HealthCheckConfig {
             retries: 0,
             delay_before_retry: None,
             on_failure: OnFailure::Quiesce,
+            schedule: Schedule::Round,
+            rise: 1,
+            weight_ramp: false,
             fallback: None,
         }
     }
@@ -128,8 +170,44 @@ impl HealthCheckConfig {
             retries: 1,
             delay_before_retry: Some(keepalived_delay_before_retry(kind)),
             on_failure: OnFailure::Remove,
+            schedule: Schedule::AfterCheck,
+            rise: 1,
+            weight_ramp: false,
             fallback: None,
         }
+    }
+
+    /// piranha's nanny as `lvsd` starts it from lvs.cf's defaults (`timeout = 10`,
+    /// `reentry = 180`, `quiesce_server = 0`; lvsconfig.c `lvsInitVirtualServer()`,
+    /// piranha 0.8.6). lvsd passes lvs.cf's `timeout` as nanny's `-t` (lvsd.c
+    /// `startMonitor()`), which nanny uses both as the time between checks and as the
+    /// connect and read timeout of one check (nanny.c `run()` → `pinger(..., interval,
+    /// ...)`), so `interval == timeout`; a check starts `interval` after the previous one
+    /// ended ([`Schedule::AfterCheck`]). The first failed check of an active server takes
+    /// it out (no retries); it is put back when `countThresh = reentry / interval`
+    /// consecutive checks have succeeded (`rise` 18 here). `quiesce_server = 0` removes
+    /// it (`ipvsadm -d`), 1 sets its weight to 0.
+    pub fn nanny() -> Self {
+        HealthCheckConfig {
+            checker: Checker::Nanny,
+            kind: CheckKind::Connect,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+            retries: 0,
+            delay_before_retry: None,
+            on_failure: OnFailure::Remove,
+            schedule: Schedule::AfterCheck,
+            rise: 18,
+            weight_ramp: true,
+            fallback: None,
+        }
+    }
+
+    /// nanny's `rise` for lvs.cf's `reentry` and `timeout` (whole seconds, as lvs.cf
+    /// writes them): `countThresh = reentryTime / interval` (nanny.c `main()`), and a
+    /// server comes back on the check that makes the count reach it, so 0 counts as 1.
+    pub fn nanny_rise(reentry_s: u32, timeout_s: u32) -> u32 {
+        (reentry_s / timeout_s.max(1)).max(1)
     }
 }
 

@@ -876,6 +876,9 @@ impl ClusterConfig {
         if c.timeout == Duration::ZERO {
             return Err(err(place, "timeout must be > 0"));
         }
+        if c.rise == 0 {
+            return Err(err(place, "rise (successful checks to restore a server) must be > 0"));
+        }
         let Some(fb) = &c.fallback else { return Ok(()) };
         let Some(s) = self.servers.get(fb.server) else {
             return Err(err(place, format!("fallback real server #{} does not exist", fb.server)));

@@ -32,6 +32,9 @@ fn hb_time(d: lvs_sched::Duration) -> String {
 pub fn ha_cf(topo: &Topology, target: Target) -> Option<String> {
     let topo = expanded(topo);
     let g = Group::of(&topo)?;
+    if matches!(g.ha.failover, Failover::Pulse { .. }) {
+        return None; // piranha's pulse: lvs.cf (export/lvs_cf.rs)
+    }
     let (hb, saru) = match &g.cfg.failover {
         SimFailover::Heartbeat(h) => (h, None),
         SimFailover::ActiveActive(s) => (&s.heartbeat, Some(s)),
@@ -121,7 +124,7 @@ pub fn haresources(topo: &Topology, target: Target) -> Option<String> {
     let active_active = match g.ha.failover {
         Failover::Heartbeat { .. } => false,
         Failover::ActiveActive { .. } => true,
-        Failover::Vrrp { .. } => return None,
+        Failover::Vrrp { .. } | Failover::Pulse { .. } => return None,
     };
     let primary = &topo.directors[g.members[0]];
     let scripts = format!(

@@ -78,6 +78,7 @@ pub(crate) fn group_comment(f: &crate::Failover, names: &str) -> String {
         crate::Failover::Heartbeat { .. } => ("heartbeat", "heartbeat starts ldirectord on the active one"),
         crate::Failover::Vrrp { .. } => ("VRRP", "ldirectord runs on each member"),
         crate::Failover::ActiveActive { .. } => ("active-active", "ldirectord runs on each member"),
+        crate::Failover::Pulse { .. } => ("pulse", "ldirectord runs on each member"),
     };
     format!("The same file on every member of the {kind} group ({names}): {how}")
 }
@@ -265,7 +266,8 @@ fn negotiate_lines(out: &mut String, service: &Service) -> &'static str {
     let t = "\t";
     match service.check.as_ref().map(|c| &c.kind) {
         None => "on",
-        Some(CheckKind::Connect) => "connect",
+        // nanny's send/expect (piranha) has no ldirectord form: a connect check.
+        Some(CheckKind::Connect | CheckKind::SendExpect { .. }) => "connect",
         Some(CheckKind::Negotiate { request, receive, digest, .. }) => {
             let svc = if service.port == 443 { "https" } else { "http" };
             let _ = writeln!(out, "{t}service = {svc}");

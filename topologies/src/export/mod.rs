@@ -6,7 +6,9 @@
 //! topology still shows what it would produce.
 //!
 //! # Files
-//! - [`ipvsadm`]: a shell script of ipvsadm commands and sysctls (and the sync daemons).
+//! - [`ipvsadm_for`], [`ipvsadm_rules`] ([`ipvsadm_files`]): per director, an idempotent
+//!   shell script of sysctls and ipvsadm commands (and the sync daemons), and the
+//!   `ipvsadm-restore` rules file that `ipvsadm -S -n` prints once it has run.
 //! - [`agent_conf`]: a real server's `feedbackd-agent.conf`.
 //! - [`keepalived`], [`keepalived_for`] (`keepalived.rs`): `keepalived.conf`, one per
 //!   director with a VRRP group.
@@ -25,16 +27,19 @@ use crate::{Director, Flag, Ha, RealServer, Server, Service, Topology};
 mod heartbeat;
 mod keepalived;
 mod ldirectord;
+pub(crate) mod lvs_cf;
 mod target;
 
 pub use heartbeat::{ha_cf, haresources};
 pub use keepalived::{keepalived, keepalived_for};
 pub(crate) use ldirectord::SCTP_MARK as LDIRECTORD_SCTP_MARK;
 pub use ldirectord::ldirectord;
+pub use lvs_cf::lvs_cf;
 pub use target::{Target, UnknownTarget};
 
 /// Every deployment file that fits the topology, as `(path in the export directory,
-/// text)`: `ipvsadm.sh`; `keepalived.conf` (without a fail-over group) or
+/// text)`: `ipvsadm.sh` and `ipvsadm.rules` (`ipvsadm-NAME.sh`, `ipvsadm-NAME.rules` per
+/// director when several directors have services, [`ipvsadm_files`]); `keepalived.conf` (without a fail-over group) or
 /// `keepalived-NAME.conf` per director (with a VRRP group); `ldirectord.cf` with a
 /// heartbeat or active-active group or an ldirectord check (`ldirectord-NAME.cf` per
 /// director or group when there are several); `ha.cf` with a heartbeat or active-active
@@ -43,30 +48,32 @@ pub use target::{Target, UnknownTarget};
 pub fn files(topo: &Topology, target: Target) -> Vec<(String, String)> {
     let x = expanded(topo);
     let group = Group::of(&x);
-    let mut out = vec![("ipvsadm.sh".to_owned(), ipvsadm(topo, target))];
+    let mut out = ipvsadm_files(topo, target);
     let vrrp = group.as_ref().map(|g| matches!(g.ha.failover, crate::Failover::Vrrp { .. }));
+    let pulse = group.as_ref().is_some_and(|g| matches!(g.ha.failover, crate::Failover::Pulse { .. }));
     match vrrp {
-        None => out.push(("keepalived.conf".to_owned(), keepalived(topo, target))),
+        None if !pulse => out.push(("keepalived.conf".to_owned(), keepalived(topo, target))),
         Some(true) => {
             for d in &x.directors {
                 let text = keepalived_for(topo, &d.name, target).expect("a director of the topology");
                 out.push((format!("keepalived-{}.conf", d.name), text));
             }
         }
-        Some(false) => {}
+        _ => {}
     }
     let ldirectord_checks = x
         .directors
         .iter()
         .flat_map(|d| &d.services)
         .any(|s| s.check.as_ref().is_some_and(|c| c.checker == crate::Checker::Ldirectord));
-    if vrrp == Some(false) || ldirectord_checks {
+    if (vrrp == Some(false) && !pulse) || ldirectord_checks {
         for d in ldirectord_units(&x) {
             let text = ldirectord(topo, &x.directors[d].name, target).expect("a director of the topology");
             out.push((ldirectord_file(&x, d), text));
         }
     }
     out.extend(ha_cf(topo, target).map(|t| ("ha.cf".to_owned(), t)));
+    out.extend(lvs_cf(topo, target).map(|t| ("lvs.cf".to_owned(), t)));
     out.extend(haresources(topo, target).map(|t| ("haresources".to_owned(), t)));
     for s in &x.servers {
         if let Some(conf) = agent_conf(topo, &s.name, target) {
@@ -150,69 +157,209 @@ fn sync_sysctls(s: &sim_core::ha::SyncConfig) -> Vec<String> {
     ]
 }
 
-/// The director's ipvsadm commands (`ipvsadm -A ...`, `ipvsadm -a ...`, `--set`), one per
-/// line, for every director (a comment line names each), as a shell script.
-///
-/// Before the commands come the sysctls the configuration needs: `net.ipv4.ip_forward=1`
-/// when a real server is NAT (the director routes the replies), and the
-/// `expire_nodest_conn`/`expire_quiescent_template` switches when set. The script does not
-/// clear the table (`ipvsadm -C`): run it on a director without these services.
+/// The first director's ipvsadm script ([`ipvsadm_for`]): the group's primary, else the
+/// first director with services; a script of comments alone when no director has any.
 pub fn ipvsadm(topo: &Topology, target: Target) -> String {
-    let topo = expanded(topo);
-    let mut out = String::from("#!/bin/sh\n");
-    out.push_str(&target.header("#", "ipvsadm.sh", &[]));
-    out.push_str("set -e\n");
-    if !topo.description.is_empty() {
-        let _ = writeln!(out, "# {}", topo.description);
+    let x = expanded(topo);
+    match director_indices(&x).first() {
+        Some(&d) => ipvsadm_script(&x, d, target),
+        None => {
+            let mut out = String::from("#!/bin/sh\n");
+            out.push_str(&target.header("#", "ipvsadm.sh", &[IPVSADM_ASSUMES]));
+            out.push_str("# no director has a virtual service: nothing to do\n");
+            out
+        }
     }
-    out.push_str("# IPVS configuration written by lvsim: run each director's part as root on it.\n");
-    let group = Group::of(&topo);
-    for (d, director) in topo.directors.iter().enumerate() {
-        let _ = writeln!(out, "\n# Director {} ({})", director.name, director.address);
-        for line in sysctls(director) {
-            let _ = writeln!(out, "sysctl -w {line}");
+}
+
+/// What the ipvsadm scripts assume of the system.
+const IPVSADM_ASSUMES: &str = "ipvsadm 1.31 (package ipvsadm) and sysctl (package procps), run as root";
+
+/// One director's ipvsadm script (by name, after expansion): `None` for a name that is no
+/// director, or a director that gets no ipvsadm files (outside the fail-over group and
+/// without services).
+///
+/// The script sets the sysctls the configuration needs (`net.ipv4.ip_forward=1` when a
+/// real server is NAT: the director routes the replies; the `expire_nodest_conn` and
+/// `expire_quiescent_template` switches when set), starts the sync daemons of a group
+/// member, sets the timeouts (`--set`), and adds each service (`ipvsadm -A`) and its real
+/// servers (`ipvsadm -a`). It is idempotent: each service is first deleted if present
+/// (`ipvsadm -D ... 2>/dev/null || true`, which drops its real servers too) and each sync
+/// daemon stopped, so a second run gives the same table; services it does not name are
+/// left alone.
+pub fn ipvsadm_for(topo: &Topology, director: &str, target: Target) -> Option<String> {
+    let x = expanded(topo);
+    let d = x.directors.iter().position(|d| d.name == director)?;
+    director_indices(&x).contains(&d).then(|| ipvsadm_script(&x, d, target))
+}
+
+/// One director's `ipvsadm-restore` rules file (by name, after expansion; `None` as for
+/// [`ipvsadm_for`]): after comment lines, what `ipvsadm -S -n` prints once the script has
+/// run (services and real servers in ipvsadm's sorted order), plus the real servers'
+/// thresholds (`-x`/`-y`), which ipvsadm -S leaves out and ipvsadm-restore takes. Debian's
+/// `/etc/init.d/ipvsadm` loads it from [`Target::ipvsadm_rules`] at boot. The sysctls,
+/// the timeouts and the sync daemons, which ipvsadm -S does not save, are only in the
+/// script.
+pub fn ipvsadm_rules(topo: &Topology, director: &str, target: Target) -> Option<String> {
+    let x = expanded(topo);
+    let d = x.directors.iter().position(|d| d.name == director)?;
+    if !director_indices(&x).contains(&d) {
+        return None;
+    }
+    let (script, rules) = ipvsadm_names(&x, d);
+    let assumes = format!(
+        "Debian's /etc/init.d/ipvsadm loads {} at boot when /etc/default/ipvsadm says AUTO=\"true\"",
+        target.ipvsadm_rules()
+    );
+    let mut out = target.header("#", &rules, &[&assumes]);
+    let director = &x.directors[d];
+    let _ = writeln!(out, "# Director {} ({})", director.name, director.address);
+    let _ = writeln!(
+        out,
+        "# load with: ipvsadm-restore < {rules} (it clears the whole table first), or install as {}",
+        target.ipvsadm_rules()
+    );
+    out.push_str("# ipvsadm -S -n prints this table without the thresholds (-x, -y)\n");
+    let _ = writeln!(out, "# sysctls, timeouts and sync daemons (ipvsadm -S does not save them): {script}");
+    let mut ipvs = lvs_ipvs::Ipvs::new(0);
+    for cmd in director_commands(&x, director) {
+        if let Err(e) = lvs_ipvs::ipvsadm::apply(&mut ipvs, &cmd) {
+            let _ = writeln!(out, "# not saved: {cmd}: {e}");
         }
-        if let Some(g) = group.as_ref().filter(|g| g.members.contains(&d)) {
-            sync_daemons(&mut out, g, d);
-        }
-        if let Some(set) = set_timeouts(director) {
-            let _ = writeln!(out, "ipvsadm {set}");
-        }
-        for service in &director.services {
-            for note in service_notes(service) {
-                let _ = writeln!(out, "# {note}");
-            }
-            let Some(key) = service_key(service, &topo.servers) else {
-                let _ = writeln!(out, "# a service without a VIP or firewall mark: not written");
-                continue;
-            };
-            let _ = writeln!(out, "ipvsadm {}", Command::AddService(key, service_config(service, &key)));
-            for rs in &service.real_servers {
-                match server(&topo, &rs.server) {
-                    Some(s) => {
-                        let dest = dest_config(service, rs, s.address);
-                        let _ = writeln!(out, "ipvsadm {}", Command::AddDest(key, dest));
-                    }
-                    None => {
-                        let _ = writeln!(out, "# real server {:?}: no server of that name", rs.server);
-                    }
-                }
+    }
+    out.push_str(&lvs_ipvs::ipvsadm::save(&ipvs, true));
+    Some(out)
+}
+
+/// Every director's ipvsadm script and rules file, as `(file name, text)`: `ipvsadm.sh`
+/// and `ipvsadm.rules` when one director gets them, else `ipvsadm-NAME.sh` and
+/// `ipvsadm-NAME.rules` per director.
+pub fn ipvsadm_files(topo: &Topology, target: Target) -> Vec<(String, String)> {
+    let x = expanded(topo);
+    let mut out = Vec::new();
+    for d in director_indices(&x) {
+        let (script, rules) = ipvsadm_names(&x, d);
+        let name = &x.directors[d].name;
+        out.push((script, ipvsadm_for(topo, name, target).expect("a director with ipvsadm files")));
+        out.push((rules, ipvsadm_rules(topo, name, target).expect("a director with ipvsadm files")));
+    }
+    out
+}
+
+/// The names of the directors that get ipvsadm files ([`ipvsadm_files`]), in order: every
+/// member of the fail-over group, and every other director with services.
+pub fn ipvsadm_directors(topo: &Topology) -> Vec<String> {
+    let x = expanded(topo);
+    director_indices(&x).into_iter().map(|d| x.directors[d].name.clone()).collect()
+}
+
+/// [`ipvsadm_directors`] of an expanded topology, as indices.
+fn director_indices(x: &Topology) -> Vec<usize> {
+    let group = Group::of(x);
+    let member = |d: usize| group.as_ref().is_some_and(|g| g.members.contains(&d));
+    (0..x.directors.len()).filter(|&d| member(d) || !x.directors[d].services.is_empty()).collect()
+}
+
+/// The script's and the rules file's names for director `d`.
+fn ipvsadm_names(x: &Topology, d: usize) -> (String, String) {
+    if director_indices(x).len() == 1 {
+        return ("ipvsadm.sh".to_owned(), "ipvsadm.rules".to_owned());
+    }
+    let name = &x.directors[d].name;
+    (format!("ipvsadm-{name}.sh"), format!("ipvsadm-{name}.rules"))
+}
+
+/// The `-A`/`-a` commands of a director's services (a service without a key, or a real
+/// server that names no server, has none).
+fn director_commands(x: &Topology, director: &Director) -> Vec<Command> {
+    let mut out = Vec::new();
+    for service in &director.services {
+        let Some(key) = service_key(service, &x.servers) else { continue };
+        out.push(Command::AddService(key, service_config(service, &key)));
+        for rs in &service.real_servers {
+            if let Some(s) = server(x, &rs.server) {
+                out.push(Command::AddDest(key, dest_config(service, rs, s.address)));
             }
         }
     }
     out
 }
 
+/// Director `d`'s script (see [`ipvsadm_for`]).
+fn ipvsadm_script(x: &Topology, d: usize, target: Target) -> String {
+    let director = &x.directors[d];
+    let (file, rules) = ipvsadm_names(x, d);
+    let mut out = String::from("#!/bin/sh\n");
+    out.push_str(&target.header("#", &file, &[IPVSADM_ASSUMES]));
+    out.push_str("set -e\n");
+    for line in x.description.lines() {
+        let _ = writeln!(out, "# {line}");
+    }
+    let _ = writeln!(out, "# Director {} ({})", director.name, director.address);
+    out.push_str(
+        "# Run as root on it. A second run gives the same table: each service below is deleted\n\
+         # first if present; services it does not name are left alone.\n",
+    );
+    let _ = writeln!(out, "# The same table at boot: {rules}.");
+    let mut setup = String::new();
+    if let Some(g) = Group::of(x).filter(|g| g.members.contains(&d)) {
+        sync_daemons(&mut setup, x, &g, d);
+    }
+    for line in sysctls(director) {
+        let _ = writeln!(setup, "sysctl -w {line}");
+    }
+    if setup.contains("sysctl -w net.ipv4.vs.") {
+        // On a director that has not run ipvsadm since boot, ip_vs is not loaded yet.
+        out.push_str("# net.ipv4.vs exists once ip_vs is loaded, which ipvsadm does if need be\n");
+        out.push_str("ipvsadm -L -n > /dev/null\n");
+    }
+    out.push_str(&setup);
+    if let Some(set) = set_timeouts(director) {
+        let _ = writeln!(out, "ipvsadm {set}");
+    }
+    for service in &director.services {
+        script_service(&mut out, x, service);
+    }
+    out
+}
+
+/// A service's lines of a script: its notes, the delete that makes the script idempotent,
+/// `-A`, and an `-a` per real server.
+fn script_service(out: &mut String, x: &Topology, service: &Service) {
+    for note in service_notes(service) {
+        let _ = writeln!(out, "# {note}");
+    }
+    let Some(key) = service_key(service, &x.servers) else {
+        let _ = writeln!(out, "# a service without a VIP or firewall mark: not written");
+        return;
+    };
+    let _ = writeln!(out, "ipvsadm -D {} 2>/dev/null || true", lvs_ipvs::ipvsadm::ServiceArg(&key));
+    let _ = writeln!(out, "ipvsadm {}", Command::AddService(key, service_config(service, &key)));
+    for rs in &service.real_servers {
+        match server(x, &rs.server) {
+            Some(s) => {
+                let dest = dest_config(service, rs, s.address);
+                let _ = writeln!(out, "ipvsadm {}", Command::AddDest(key, dest));
+            }
+            None => {
+                let _ = writeln!(out, "# real server {:?}: no server of that name", rs.server);
+            }
+        }
+    }
+}
+
 /// `/etc/feedbackd-agent.conf` for one real server (by name, after expansion), in the
 /// original grammar: a `director = DIP` line per director it is a real server of (every
 /// member of a fail-over group: the agent reports to each), then a `service = NAME` block
-/// per service it serves with `protocol`, `port`, `module = cpuload.so` and `forwarding`.
+/// per service it serves with `protocol` (`fwmark = MARK` for a firewall-mark service),
+/// `port`, `module = cpuload.so` and `forwarding`.
 /// `None` for a name that is no server, or a server in no service (a sorry server: an
 /// agent would make the master add it as a real server).
 ///
 /// A service is named `http` (port 80), `https` (443), `tcp-PORT`/`udp-PORT`, or
 /// `fwmark-MARK`; `port` is the port the server itself listens on, which is what the
-/// director's real-server entry shows.
+/// director's real-server entry shows: 0 in a firewall-mark service unless the real server
+/// names a port (`-r ADDR:0`), which feedbackd-agent.conf takes with `fwmark`.
 pub fn agent_conf(topo: &Topology, server: &str, target: Target) -> Option<String> {
     let topo = expanded(topo);
     let me = topo.servers.iter().find(|s| s.name == server)?;
@@ -225,10 +372,15 @@ pub fn agent_conf(topo: &Topology, server: &str, target: Target) -> Option<Strin
                     directors.push(d);
                 }
                 let port = service.real_port(rs);
+                // A firewall-mark service is matched by its mark; its real servers' port is
+                // the one ipvsadm lists (0 unless given).
+                let matched = match service.fwmark {
+                    Some(mark) => format!("\tfwmark = {mark}\n"),
+                    None => format!("\tprotocol = {}\n", service.protocol.name()),
+                };
                 let block = format!(
-                    "service = {}\n\tprotocol = {}\n\tport = {port}\n\tmodule = cpuload.so\n\tforwarding = {}\n",
+                    "service = {}\n{matched}\tport = {port}\n\tmodule = cpuload.so\n\tforwarding = {}\n",
                     agent_service_name(service, port),
-                    service.protocol.name(),
                     forwarding_name(rs.forwarding),
                 );
                 if !blocks.contains(&block) {
@@ -248,17 +400,18 @@ pub fn agent_conf(topo: &Topology, server: &str, target: Target) -> Option<Strin
     Some(out)
 }
 
-/// A group member's part of the script: which member it is, and with sync the sysctls
-/// and `ipvsadm --start-daemon` lines (master on the primary, backup on the others, both
-/// everywhere peer to peer).
-fn sync_daemons(out: &mut String, g: &Group<'_>, d: usize) {
+/// A group member's part of the script: which member it is of which group, and with
+/// sync the sysctls and `ipvsadm --start-daemon` lines (master on the primary, backup on
+/// the others, both everywhere peer to peer), each daemon stopped first so that a second
+/// run starts it again with these settings.
+fn sync_daemons(out: &mut String, x: &Topology, g: &Group<'_>, d: usize) {
     let k = g.members.iter().position(|&m| m == d).expect("a member");
     let role = if k == 0 { "the primary" } else { "a backup" };
-    let _ = writeln!(out, "# {role} of a fail-over group: every member has the same services");
+    let _ = writeln!(out, "# {role} of the group {}: every member has the same services", g.names(x));
     let (Some(s), Some(sync)) = (&g.cfg.sync, &g.ha.sync) else { return };
     let _ = writeln!(
         out,
-        "# connection sync (keepalived's lvs_sync_daemon or heartbeat's LVSSyncDaemonSwap start the daemons themselves)"
+        "# connection sync: with keepalived's lvs_sync_daemon, keepalived starts the daemons itself"
     );
     for line in sync_sysctls(s) {
         let _ = writeln!(out, "sysctl -w {line}");
@@ -266,6 +419,7 @@ fn sync_daemons(out: &mut String, g: &Group<'_>, d: usize) {
     let p2p = s.mode == sim_core::ha::SyncMode::PeerToPeer;
     for (role, on) in [("master", k == 0 || p2p), ("backup", k != 0 || p2p)] {
         if on {
+            let _ = writeln!(out, "ipvsadm --stop-daemon {role} 2>/dev/null || true");
             let _ = writeln!(
                 out,
                 "ipvsadm --start-daemon {role} --mcast-interface {} --syncid {} --sync-maxlen {}",
@@ -443,52 +597,137 @@ pub(crate) mod tests {
     }
 
     /// Every `-A`/`-a`/`--set` line of a script, without `ipvsadm`, parsed as ipvsadm would
-    /// (sim-core's parser knows no `--start-daemon`).
+    /// (the deletes, `ipvsadm -D ... || true`, the listing that loads ip_vs and the sync
+    /// daemons left out).
     fn commands(script: &str) -> Vec<Command> {
         script
             .lines()
             .filter_map(|l| l.strip_prefix("ipvsadm "))
-            .filter(|l| !l.starts_with("--start-daemon"))
+            .filter(|l| !l.contains("-daemon") && !l.starts_with("-D ") && !l.starts_with("-L "))
             .map(|l| parse(&words(l)).unwrap_or_else(|e| panic!("{l}: {e}")))
             .collect()
     }
 
+    /// The first lines of a director's script.
+    fn script_head(file: &str, director: &str) -> String {
+        format!(
+            "#!/bin/sh\n{}set -e\n",
+            Target::default().header(
+                "#",
+                file,
+                &["ipvsadm 1.31 (package ipvsadm) and sysctl (package procps), run as root"]
+            )
+        ) + director
+            + "\n# Run as root on it. A second run gives the same table: each service below is deleted
+# first if present; services it does not name are left alone.
+"
+    }
+
     #[test]
     fn ipvsadm_script_for_tutorial_nat() {
+        let t = named("tutorial-nat");
         assert_eq!(
-            ipvsadm(&named("tutorial-nat"), Target::default()),
-            "#!/bin/sh\n".to_owned()
-                + &Target::default().header("#", "ipvsadm.sh", &[])
-                + "set -e
-# LVS-HOWTO LVS-NAT: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on 192.168.6.0/24
-# IPVS configuration written by lvsim: run each director's part as root on it.
-
-# Director lvs (192.168.6.1)
+            ipvsadm(&t, Target::default()),
+            script_head(
+                "ipvsadm.sh",
+                "# LVS-HOWTO LVS-NAT: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on 192.168.6.0/24\n# Director lvs (192.168.6.1)"
+            ) + "# The same table at boot: ipvsadm.rules.
 sysctl -w net.ipv4.ip_forward=1
+ipvsadm -D -t 172.17.60.201:80 2>/dev/null || true
 ipvsadm -A -t 172.17.60.201:80 -s rr
 ipvsadm -a -t 172.17.60.201:80 -r 192.168.6.4:80 -m -w 1
 ipvsadm -a -t 172.17.60.201:80 -r 192.168.6.5:80 -m -w 1
 "
         );
+        assert_eq!(ipvsadm_for(&t, "lvs", Target::default()), Some(ipvsadm(&t, Target::default())));
+        assert_eq!(ipvsadm_for(&t, "nope", Target::default()), None);
+        let rules = ipvsadm_rules(&t, "lvs", Target::default()).unwrap();
+        assert_eq!(
+            rules.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(),
+            [
+                "-A -t 172.17.60.201:80 -s rr",
+                "-a -t 172.17.60.201:80 -r 192.168.6.4:80 -m -w 1",
+                "-a -t 172.17.60.201:80 -r 192.168.6.5:80 -m -w 1",
+            ]
+        );
+        assert!(rules.starts_with("# ipvsadm.rules written by lvsim"), "{rules}");
+        let names: Vec<String> = ipvsadm_files(&t, Target::default()).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["ipvsadm.sh", "ipvsadm.rules"]);
     }
 
     #[test]
     fn ipvsadm_script_for_tutorial_dr() {
         assert_eq!(
             ipvsadm(&named("tutorial-dr"), Target::default()),
-            "#!/bin/sh\n".to_owned()
-                + &Target::default().header("#", "ipvsadm.sh", &[])
-                + "set -e
-# LVS-HOWTO LVS-DR: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on the same LAN reply directly
-# IPVS configuration written by lvsim: run each director's part as root on it.
-
-# Director lvs (172.17.60.198)
+            script_head(
+                "ipvsadm.sh",
+                "# LVS-HOWTO LVS-DR: director lvs, VIP 172.17.60.201:80 (rr), rs1 and rs2 on the same LAN reply directly\n# Director lvs (172.17.60.198)"
+            ) + "# The same table at boot: ipvsadm.rules.
 # direct routing: the real servers hold 172.17.60.201 on lo and must not answer ARP for it
+ipvsadm -D -t 172.17.60.201:80 2>/dev/null || true
 ipvsadm -A -t 172.17.60.201:80 -s rr
 ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.199:80 -g -w 1
 ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
 "
         );
+    }
+
+    #[test]
+    fn one_script_and_rules_file_per_director_with_services_or_in_the_group() {
+        let mut t: Topology = ron::from_str(
+            r#"(
+            directors: [
+                (name: "a", address: "10.0.0.1", services: [(vip: Some("10.0.1.1"), port: 80,
+                    real_servers: [(server: "web")])]),
+                (name: "b", address: "10.0.0.2"),
+                (name: "idle", address: "10.0.0.3"),
+                (name: "c", address: "10.0.0.4", services: [(vip: Some("10.0.1.2"), port: 80,
+                    real_servers: [(server: "web")])]),
+            ],
+            servers: [(name: "web", address: "10.0.0.11")],
+            ha: Some((directors: ["a", "b"], failover: ActiveActive(),
+                      sync: Some((mode: peer_to_peer, syncid: 9)))),
+        )"#,
+        )
+        .unwrap();
+        let names: Vec<String> = ipvsadm_files(&t, Target::default()).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "ipvsadm-a.sh",
+                "ipvsadm-a.rules",
+                "ipvsadm-b.sh",
+                "ipvsadm-b.rules",
+                "ipvsadm-c.sh",
+                "ipvsadm-c.rules"
+            ]
+        );
+        assert_eq!(ipvsadm_directors(&t), ["a", "b", "c"]);
+        assert_eq!(ipvsadm_for(&t, "idle", Target::default()), None, "no services, in no group");
+        let b = ipvsadm_for(&t, "b", Target::default()).unwrap();
+        assert!(b.contains("# a backup of the group a, b: every member has the same services\n"), "{b}");
+        assert!(b.contains("ipvsadm -A -t 10.0.1.1:80 -s wlc\n"), "b runs a's services\n{b}");
+        for role in ["master", "backup"] {
+            let stop = format!("ipvsadm --stop-daemon {role} 2>/dev/null || true\n");
+            let start = format!("ipvsadm --start-daemon {role} --mcast-interface eth1 --syncid 9");
+            let (i, j) = (b.find(&stop).unwrap(), b.find(&start).unwrap());
+            assert!(i < j, "stopped before it starts\n{b}");
+        }
+        let c = ipvsadm_for(&t, "c", Target::default()).unwrap();
+        assert!(!c.contains("group") && !c.contains("daemon") && !c.contains("10.0.1.1:80"), "{c}");
+        // The services come in ipvsadm -S order in the rules, topology order in the script.
+        let extra = t.directors[3].services[0].clone();
+        t.directors[0].services.insert(0, extra);
+        t.directors[0].services[0].vip = Some("10.0.1.9".parse().unwrap());
+        let a = ipvsadm_for(&t, "a", Target::default()).unwrap();
+        assert!(a.find("-A -t 10.0.1.9:80").unwrap() < a.find("-A -t 10.0.1.1:80").unwrap());
+        let rules = ipvsadm_rules(&t, "a", Target::default()).unwrap();
+        assert!(rules.find("-A -t 10.0.1.9:80").unwrap() > rules.find("-A -t 10.0.1.1:80").unwrap());
+        t.ha = None;
+        t.directors[0].services.clear();
+        let names: Vec<String> = ipvsadm_files(&t, Target::default()).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["ipvsadm.sh", "ipvsadm.rules"], "one director with services: no name");
+        assert!(ipvsadm(&t, Target::default()).contains("# Director c (10.0.0.4)\n"));
     }
 
     /// A topology using every option the exporters write.
@@ -526,27 +765,33 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
     #[test]
     fn ipvsadm_script_writes_every_option() {
         let script = ipvsadm(&everything(), Target::default());
-        let body: Vec<&str> = script.lines().skip_while(|l| !l.starts_with("# Director")).collect();
+        let body: Vec<&str> = script.lines().skip_while(|l| !l.starts_with("# The same table")).collect();
         assert_eq!(
             body,
             [
-                "# Director lvs (10.0.0.1)",
+                "# The same table at boot: ipvsadm.rules.",
+                "# net.ipv4.vs exists once ip_vs is loaded, which ipvsadm does if need be",
+                "ipvsadm -L -n > /dev/null",
                 "sysctl -w net.ipv4.ip_forward=1",
                 "sysctl -w net.ipv4.vs.expire_nodest_conn=1",
                 "sysctl -w net.ipv4.vs.expire_quiescent_template=1",
                 "ipvsadm --set 7200 0 60",
                 "# tunnelling: the real servers hold 10.0.1.1 on tunl0 and must not answer ARP for it",
+                "ipvsadm -D -t 10.0.1.1:80 2>/dev/null || true",
                 "ipvsadm -A -t 10.0.1.1:80 -s sh -p 600 -M 255.255.255.0 -b sh-fallback,sh-port",
                 "ipvsadm -a -t 10.0.1.1:80 -r 10.0.0.11:8080 -m -w 3 -x 100 -y 50",
                 "ipvsadm -a -t 10.0.1.1:80 -r 10.0.0.12:8080 -m -w 3 -x 100 -y 50",
                 "ipvsadm -a -t 10.0.1.1:80 -r 10.9.0.5:80 -i -w 1 --tun-type ipip",
                 "# direct routing: the real servers hold 10.0.1.1 on lo and must not answer ARP for it",
+                "ipvsadm -D -u 10.0.1.1:53 2>/dev/null || true",
                 "ipvsadm -A -u 10.0.1.1:53 -s rr -o",
                 "ipvsadm -a -u 10.0.1.1:53 -r 10.0.0.11:53 -g -w 0",
                 "# firewall mark 7: mark the packets first (iptables -t mangle ... -j MARK --set-mark 7)",
+                "ipvsadm -D -f 7 2>/dev/null || true",
                 "ipvsadm -A -f 7 -s mh -b mh-port",
                 "ipvsadm -a -f 7 -r 10.0.0.12:0 -m -w 1",
                 "# direct routing: the real servers hold 2001:db8::1 on lo and must not answer ARP for it",
+                "ipvsadm -D -t [2001:db8::1]:443 2>/dev/null || true",
                 "ipvsadm -A -t [2001:db8::1]:443 -s wrr -p 300 -M 64",
                 "ipvsadm -a -t [2001:db8::1]:443 -r [2001:db8::10]:443 -g -w 1",
             ]
@@ -556,8 +801,9 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
     #[test]
     fn generated_ipvsadm_lines_parse_as_ipvsadm_commands() {
         for n in crate::NAMED {
-            let script = ipvsadm(&n.topology(), Target::default());
-            let cmds = commands(&script);
+            let files = ipvsadm_files(&n.topology(), Target::default());
+            let scripts = files.iter().filter(|(f, _)| f.ends_with(".sh"));
+            let cmds: Vec<Command> = scripts.flat_map(|(_, s)| commands(s)).collect();
             let t = n.topology().expand().unwrap();
             let services: usize = t.directors.iter().map(|d| d.services.len()).sum();
             let dests: usize =
@@ -578,7 +824,9 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
         let script = ipvsadm(&everything(), Target::default());
         let n = script
             .lines()
-            .filter(|l| l.starts_with("ipvsadm "))
+            .filter(|l| {
+                l.starts_with("ipvsadm ") && !l.starts_with("ipvsadm -D ") && !l.starts_with("ipvsadm -L ")
+            })
             .filter_map(|l| crate::import::parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}")))
             .count();
         assert_eq!(n, 1 + 4 + 6, "--set, four -A and six -a");
@@ -635,7 +883,9 @@ service = udp-53
 \tforwarding = DR
 "
         );
-        assert!(agent_conf(&t, "web2", Target::default()).unwrap().contains("service = fwmark-7\n"));
+        assert!(agent_conf(&t, "web2", Target::default()).unwrap().ends_with(
+            "service = fwmark-7\n\tfwmark = 7\n\tport = 0\n\tmodule = cpuload.so\n\tforwarding = NAT\n"
+        ));
         assert_eq!(agent_conf(&t, "web", Target::default()), None, "a group is not a server");
         let farm = named("web-farm");
         let conf = agent_conf(&farm, "web3", Target::default()).unwrap();

@@ -1,11 +1,12 @@
-//! [`Failover`]: heartbeat, VRRP (keepalived) or Saru active-active, every field in
+//! [`Failover`]: heartbeat, VRRP (keepalived), piranha's pulse or Saru active-active, every
+//! field in
 //! human units with its tool's default (sim-core's `HeartbeatConfig`, `VrrpConfig`,
 //! `SaruConfig`), and its conversion into sim-core's `Failover`, checked.
 
 use serde::{Deserialize, Serialize};
 use sim_core::ha as sim;
 
-use super::{Medium, PingNode, Side, SplitBy, duration, error, in_ms, word};
+use super::{Medium, PingNode, Side, SplitBy, duration, error, in_ms, secs, word};
 use crate::TopologyError;
 
 /// How a group decides who serves the VIP. Each field defaults to its tool's default.
@@ -72,6 +73,24 @@ pub enum Failover {
         /// Exports: `authentication { auth_type PASS auth_pass ... }` (version 2 only).
         #[serde(default)]
         auth_pass: Option<String>,
+    },
+    /// Red Hat piranha's `pulse` (lvs.cf): a primary and a backup LVS router exchanging
+    /// UDP heartbeats; the backup takes the VIPs over (`lvsd`, `send_arp`) when the
+    /// primary is silent for `deadtime`, and keeps them when it returns. The simulator
+    /// runs it as heartbeat with `HeartbeatConfig::pulse` (sim-core `ha/pulse.rs`). The
+    /// heartbeats go to the directors' addresses (lvs.cf's `primary`, `backup`), on the
+    /// internal network.
+    Pulse {
+        /// Time between heartbeats \[s\] (lvs.cf `keepalive`, whole seconds, default 2).
+        #[serde(default = "pulse_keepalive_s")]
+        keepalive_s: f64,
+        /// The partner is dead after this long without a heartbeat \[s\] (lvs.cf
+        /// `deadtime`, whole seconds, default 5).
+        #[serde(default = "pulse_deadtime_s")]
+        deadtime_s: f64,
+        /// Exports: the UDP port of the heartbeats (lvs.cf `heartbeat_port`, default 539).
+        #[serde(default = "heartbeat_port")]
+        heartbeat_port: u16,
     },
     /// Saru active-active: every member serves its share of the connection space;
     /// membership by heartbeat (the same fields as `Heartbeat`).
@@ -144,6 +163,20 @@ fn deadping_s() -> f64 {
 }
 fn takeover_s() -> f64 {
     hb().takeover.as_secs_f64()
+}
+/// lvs.cf's defaults (lvsconfig.c `lvsReadConfig()`: `keepAliveTime = 2`, `deadTime =
+/// 5`, `heartbeatPort = 539`).
+pub const PULSE_KEEPALIVE_S: u32 = 2;
+/// See [`PULSE_KEEPALIVE_S`].
+pub const PULSE_DEADTIME_S: u32 = 5;
+fn pulse_keepalive_s() -> f64 {
+    PULSE_KEEPALIVE_S.into()
+}
+fn pulse_deadtime_s() -> f64 {
+    PULSE_DEADTIME_S.into()
+}
+fn heartbeat_port() -> u16 {
+    539
 }
 fn advert_int_s() -> f64 {
     sim::VrrpConfig::default().advert_int.as_secs_f64()
@@ -357,6 +390,9 @@ impl Failover {
                 Ok(sim::Failover::ActiveActive(sim::SaruConfig { by, blocks: *blocks, heartbeat }))
             }
             Failover::Vrrp { .. } => self.vrrp(p, members).map(sim::Failover::Vrrp),
+            Failover::Pulse { keepalive_s, deadtime_s, heartbeat_port } => {
+                pulse(p, members, *keepalive_s, *deadtime_s, *heartbeat_port).map(sim::Failover::Heartbeat)
+            }
         }
     }
 
@@ -446,4 +482,43 @@ impl Failover {
             garp_delay: duration(&f("garp_delay_ms"), *garp_delay_ms, 1e-3, true)?,
         })
     }
+}
+
+/// pulse's settings, checked: a primary and a backup, whole seconds (lvs.cf's numbers are
+/// integers), a deadtime longer than the keepalive.
+fn pulse(
+    p: &str,
+    members: usize,
+    keepalive_s: f64,
+    deadtime_s: f64,
+    port: u16,
+) -> Result<sim::HeartbeatConfig, TopologyError> {
+    let f = |name: &str| format!("{p}.{name}");
+    if members != 2 {
+        return error(
+            format!("{}directors", p.trim_end_matches("failover")),
+            format!("pulse runs a primary and a backup LVS router: 2 directors, got {members}"),
+        );
+    }
+    for (name, x) in [("keepalive_s", keepalive_s), ("deadtime_s", deadtime_s)] {
+        if !(x.fract() == 0.0 && (1.0..=3600.0).contains(&x)) {
+            return error(f(name), format!("{x}: lvs.cf takes whole seconds, 1 to 3600"));
+        }
+    }
+    if deadtime_s <= keepalive_s {
+        return error(
+            f("deadtime_s"),
+            format!(
+                "{deadtime_s} s must be longer than keepalive_s ({keepalive_s} s): a live partner would be declared dead"
+            ),
+        );
+    }
+    if port == 0 {
+        return error(f("heartbeat_port"), "0: a UDP port is 1 to 65535");
+    }
+    Ok(sim::HeartbeatConfig::pulse(
+        secs(keepalive_s),
+        secs(deadtime_s),
+        sim::Medium::Lan(sim::Side::Internal),
+    ))
 }

@@ -23,8 +23,8 @@ use crate::{Director, TopologyError};
 mod check;
 mod failover;
 
-pub use check::{CheckKind, Checker, Fallback, HealthCheck};
-pub use failover::{Failover, default_priorities};
+pub use check::{CheckKind, Checker, Fallback, HealthCheck, NANNY_REENTRY_S};
+pub use failover::{Failover, PULSE_DEADTIME_S, PULSE_KEEPALIVE_S, default_priorities};
 
 pub(crate) fn error<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, TopologyError> {
     Err(TopologyError { path: path.into(), message: message.into() })
@@ -280,6 +280,20 @@ impl SyncDaemon {
 }
 
 impl Ha {
+    /// A group of `directors` with `failover` and every other field at the scenario
+    /// format's default (no sync, 0.1 ms between members, `eth0`/`eth1`, /24).
+    pub fn new(directors: Vec<String>, failover: Failover) -> Ha {
+        Ha {
+            directors,
+            failover,
+            sync: None,
+            latency_ms: default_member_latency(),
+            external_interface: default_external_interface(),
+            internal_interface: default_internal_interface(),
+            vip_prefix: default_vip_prefix(),
+        }
+    }
+
     /// The member directors' indices in `directors`, in member order; errors name
     /// `ha.directors[k]`.
     pub fn members(&self, directors: &[Director]) -> Result<Vec<usize>, TopologyError> {

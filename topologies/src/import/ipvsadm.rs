@@ -1,14 +1,16 @@
 //! ipvsadm rules (`ipvsadm-save` output, a rules file, an ipvsadm shell script) as a
-//! director's services.
+//! director's services, and whole ipvsadm files (`lvsim import`, [`import`]): one director
+//! per file, a script's shell (sysctls, sync daemons, the group) read by `script.rs`.
 //!
 //! Lines are parsed by lvs-ipvs's ipvsadm grammar ([`lvs_ipvs::ipvsadm::parse`], the one
 //! parser of ipvsadm rules: replay files, the master's ipvsadm backend). A leading
 //! `ipvsadm` word is allowed, so the lines of an ipvsadm shell script (such as
-//! [`crate::export::ipvsadm`]'s) import too. Every option `ipvsadm -S -n` writes imports
+//! [`crate::export::ipvsadm_for`]'s) import too. Every option `ipvsadm -S -n` writes imports
 //! except `--pe` (the topology format has no persistence engine; refused at the option),
-//! and [`crate::export::ipvsadm`] writes back what was imported, so that
+//! and [`crate::export::ipvsadm_rules`] writes back what was imported, so that
 //! `ipvsadm -S -n` → import → export → `ipvsadm-restore` gives the same table
-//! (tests/ipvsadm_roundtrip.rs checks it against the kernel).
+//! (tests/ipvsadm_roundtrip.rs checks it against the kernel), and lvsim's own files come
+//! back byte for byte (tests/round_trip.rs).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -20,6 +22,8 @@ use crate::expand::members;
 use crate::export::addr_port;
 use crate::{Flag, RealServer, Server, Service, Timeouts, Topology};
 
+mod script;
+
 /// Replaces the services of `topo.directors[director]` with those of an `ipvsadm-save`
 /// (or `ipvsadm -S`) file: `-A` lines become services, `-a` lines their real servers in
 /// order. A real server is matched by address to the (expanded) topology's servers;
@@ -29,8 +33,9 @@ use crate::{Flag, RealServer, Server, Service, Timeouts, Topology};
 /// health check (`check`), which ipvsadm-save does not show. Returns the names of servers
 /// it created.
 ///
-/// Blank lines and `#` comments are skipped; `-C` drops the services read so far. Any
-/// other command (`-E`, `-D`, `-e`, `-d`) is an error, as is a service added twice or an
+/// Blank lines and `#` comments are skipped; `-C` drops the services read so far, `-D`
+/// the one service (as a script's `ipvsadm -D ... || true` does). Any other command
+/// (`-E`, `-e`, `-d`, `-Z`) is an error, as is a service added twice or an
 /// `-a` for a service no earlier `-A` added. On error `topo` is left unchanged.
 ///
 /// # Panics
@@ -76,33 +81,77 @@ pub fn ipvsadm_save(topo: &mut Topology, director: usize, text: &str) -> Result<
     Ok(created)
 }
 
-/// Reads ipvsadm rules files into a topology with one director per file. A director is
-/// named by a `# Director NAME (ADDRESS)` comment line (as lvsim's exports write), else
-/// `lvs1`, `lvs2`, ... at a documentation address, with a note.
+/// Reads ipvsadm files into a topology: rules files (`ipvsadm -S -n` output, what
+/// `ipvsadm-restore` reads) and shell scripts of ipvsadm commands, such as the
+/// `ipvsadm[-NAME].rules` and `ipvsadm[-NAME].sh` that `lvsim export` writes.
+///
+/// A file is one director's, named by a `# Director NAME (ADDRESS)` comment line, else
+/// `lvs1`, `lvs2`, ... at a documentation address (with a note). A script and a rules file
+/// of the same director are read together: the rules must be the table the script makes.
+/// From a script, besides its ipvsadm commands, come the sysctls
+/// (`expire_nodest_conn`, `expire_quiescent_template`, the sync daemon's), the sync
+/// daemons (`--start-daemon`), the group the director belongs to (the `# the primary of
+/// the group A, B` comment) and the description (the comment lines after `set -e`);
+/// any other shell line is named in a note and skipped.
 pub(super) fn import(sources: &[&Source]) -> Result<Imported, ImportError> {
     let mut topo = Topology::default();
     let mut notes = Vec::new();
-    for (i, src) in sources.iter().enumerate() {
-        let (name, address) = match director_comment(&src.text) {
-            Some(d) => d,
+    let mut group = script::GroupLines::default();
+    // Scripts first: a rules file is checked against its director's script.
+    let mut order: Vec<&&Source> = sources.iter().collect();
+    order.sort_by_key(|s| !script::is_script(&s.text));
+    for (i, src) in order.into_iter().enumerate() {
+        let (name, address) = director_comment(&src.text).unwrap_or_else(|| {
+            let address = IpAddr::V4(Ipv4Addr::new(192, 0, 2, u8::try_from(i + 1).unwrap_or(u8::MAX)));
+            let message =
+                format!("ipvsadm rules do not name the director: called it lvs{} at {address}", i + 1);
+            notes.push(Note { path: src.path.clone(), line: 0, message });
+            (format!("lvs{}", i + 1), address)
+        });
+        let read = script::read(src, &mut notes)?;
+        let with_path = |e: ImportError| ImportError { path: src.path.clone(), ..e };
+        match topo.directors.iter().position(|d| d.name == name) {
+            Some(d) => same_table(&topo, d, src, &read.rules).map_err(with_path)?,
             None => {
-                let address = IpAddr::V4(Ipv4Addr::new(192, 0, 2, u8::try_from(i + 1).unwrap_or(u8::MAX)));
-                notes.push(Note {
-                    path: src.path.clone(),
-                    line: 0,
-                    message: format!(
-                        "ipvsadm rules do not name the director: called it lvs{} at {address}",
-                        i + 1
-                    ),
-                });
-                (format!("lvs{}", i + 1), address)
+                topo.directors.push(crate::Director::new(&name, address));
+                let d = topo.directors.len() - 1;
+                ipvsadm_save(&mut topo, d, &read.rules).map_err(with_path)?;
+                read.apply(&mut topo, d, &mut group);
+                if topo.description.is_empty() {
+                    topo.description = read.description.clone();
+                }
             }
-        };
-        topo.directors.push(crate::Director::new(&name, address));
-        let d = topo.directors.len() - 1;
-        ipvsadm_save(&mut topo, d, &src.text).map_err(|e| ImportError { path: src.path.clone(), ..e })?;
+        }
     }
+    group.build(&mut topo, &mut notes);
     Ok(Imported { topology: topo, notes })
+}
+
+/// Checks that `rules` (a second file of director `d`) gives the table its first file
+/// gave: the same `ipvsadm -S -n`.
+fn same_table(topo: &Topology, d: usize, src: &Source, rules: &str) -> Result<(), ImportError> {
+    let mut other = topo.clone();
+    ipvsadm_save(&mut other, d, rules)?;
+    let name = &topo.directors[d].name;
+    let table = |t: &Topology| -> String {
+        let text =
+            crate::export::ipvsadm_rules(t, name, crate::export::Target::default()).unwrap_or_default();
+        text.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect()
+    };
+    let (want, got) = (table(topo), table(&other));
+    if want != got {
+        let line =
+            rules.lines().position(|l| !l.trim().is_empty() && !l.starts_with('#')).map_or(0, |i| i + 1);
+        return Err(ImportError::at(
+            &src.path,
+            line,
+            1,
+            format!(
+                "director {name}'s other file makes a different table: this one gives\n{got}while the first gives\n{want}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `NAME` and `ADDRESS` of the first `# Director NAME (ADDRESS)` line.
@@ -154,11 +203,9 @@ impl Import<'_> {
                 set(&mut self.timeouts.udp_s, udp);
             }
             Command::Clear => self.services.clear(),
-            Command::EditService(..)
-            | Command::DelService(_)
-            | Command::EditDest(..)
-            | Command::DelDest(..)
-            | Command::Zero(_) => {
+            // A script's `ipvsadm -D SERVICE 2>/dev/null || true`: gone if it was there.
+            Command::DelService(key) => self.services.retain(|(k, ..)| *k != key),
+            Command::EditService(..) | Command::EditDest(..) | Command::DelDest(..) | Command::Zero(_) => {
                 let at = ws.iter().find(|(_, w)| w.starts_with('-')).map_or(0, |(o, _)| *o);
                 return Err((
                     at,
@@ -351,7 +398,8 @@ mod tests {
             .nth(1)
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.starts_with("ipvsadm ") && !l.contains("--start-daemon"))
+            .filter(|l| l.starts_with("ipvsadm ") && !l.contains("-daemon"))
+            .filter(|l| !l.starts_with("ipvsadm -D") && !l.starts_with("ipvsadm -L"))
             .map(|l| format!("{l}\n"))
             .collect();
         let mut back = topo.clone();
@@ -528,5 +576,112 @@ mod tests {
         assert!(e.message.starts_with("-f 5 -6: the topology format takes"), "{e}");
         let e = import_err("-A -f 6 -s rr\n-a -f 6 -r [2001:db8::2]:0 -g -w 1\n");
         assert_eq!((e.line, e.column), (1, 7));
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+    use crate::export::{self, Target};
+
+    fn src(path: &str, text: &str) -> Source {
+        Source { path: path.into(), text: text.into() }
+    }
+
+    fn import_files(files: &[(String, String)]) -> Imported {
+        let sources: Vec<Source> = files.iter().map(|(p, t)| src(p, t)).collect();
+        let refs: Vec<&Source> = sources.iter().collect();
+        import(&refs).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A peer-to-peer synced pair with timeouts, switches and a description.
+    const PAIR: &str = r#"(
+        description: "two lines\nof description",
+        directors: [
+            (name: "a", address: "10.0.0.1", timeouts: (tcp_s: Some(900.0)), expire_nodest_conn: true,
+             services: [(vip: Some("10.0.1.1"), port: 80, scheduler: rr,
+                         real_servers: [(server: "web", forwarding: NAT)]),
+                        (fwmark: Some(3), scheduler: sh, real_servers: [(server: "web")])]),
+            (name: "b", address: "10.0.0.2"),
+        ],
+        servers: [(name: "web", address: "10.0.0.11", count: 2)],
+        ha: Some((directors: ["a", "b"], failover: Heartbeat(),
+                  sync: Some((mode: peer_to_peer, syncid: 4, version: 0, threshold: 2, period: 20,
+                              max_len: 1000, interface: Some("bond0"))))),
+    )"#;
+
+    #[test]
+    fn scripts_give_back_the_group_its_sync_daemons_and_the_directors_switches() {
+        let t: Topology = ron::from_str(PAIR).unwrap();
+        let files = export::ipvsadm_files(&t, Target::default());
+        let back = import_files(&files);
+        let topo = &back.topology;
+        assert_eq!(topo.description, "two lines\nof description");
+        let ha = topo.ha.as_ref().unwrap();
+        assert_eq!(ha.directors, ["a", "b"]);
+        let sync = ha.sync.as_ref().unwrap();
+        assert_eq!(
+            (sync.mode, sync.syncid, sync.version, sync.threshold, sync.period, sync.max_len),
+            (SyncMode::PeerToPeer, 4, 0, 2, 20, 1000)
+        );
+        assert_eq!(sync.interface.as_deref(), Some("bond0"));
+        assert!(topo.directors[0].expire_nodest_conn && !topo.directors[0].expire_quiescent_template);
+        assert_eq!(topo.directors[0].timeouts.tcp_s, Some(900.0));
+        assert!(back.notes.iter().any(|n| n.message.contains("not how it fails over")), "{:?}", back.notes);
+        assert_eq!(export::ipvsadm_files(topo, Target::default()), files, "the same files again");
+        assert!(topo.directors[1].services.is_empty(), "b runs a's services");
+        let note = back.notes.iter().find(|n| n.message.contains("fails over")).unwrap();
+        assert_eq!((note.path.as_str(), note.line), ("ipvsadm-a.sh", 13), "{note:?}");
+        // Rules files alone: the services, not the group.
+        let rules: Vec<(String, String)> = files.into_iter().filter(|(n, _)| n.ends_with(".rules")).collect();
+        let back = import_files(&rules);
+        assert_eq!(back.topology.ha, None);
+        assert_eq!(back.topology.directors[1].services.len(), 2);
+    }
+
+    use crate::ha::SyncMode;
+
+    #[test]
+    fn a_rules_file_must_be_the_table_of_its_directors_script() {
+        let t = crate::named("tutorial-nat").unwrap().topology();
+        let mut files = export::ipvsadm_files(&t, Target::default());
+        files[1].1 = files[1].1.replace("-r 192.168.6.5:80 -m -w 1", "-r 192.168.6.5:80 -m -w 2");
+        let sources: Vec<Source> = files.iter().map(|(p, t)| src(p, t)).collect();
+        let e = import(&sources.iter().collect::<Vec<_>>()).unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), ("ipvsadm.rules", 7), "{e}");
+        assert!(e.message.contains("makes a different table"), "{e}");
+        assert!(e.message.contains("-r 192.168.6.5:80 -m -w 2"), "{e}");
+    }
+
+    #[test]
+    fn an_operators_script_imports_with_notes_for_what_is_not_ipvsadm() {
+        let text = "#!/bin/bash\n# Director edge (10.1.0.1)\niptables -t mangle -A PREROUTING -j MARK --set-mark 1\n\
+                    sysctl -w net.ipv4.vs.conntrack=1\n/sbin/ipvsadm -C\nipvsadm -C\n  ipvsadm -A -f 1 -s wlc\n\
+                    ipvsadm -a -f 1 -r 10.1.0.5 -g\nipvsadm -D -t 10.9.9.9:80 2>/dev/null || true\nipvsadm -L -n\n";
+        let back = import_files(&[("edge.sh".into(), text.into())]);
+        let lines: Vec<(usize, &str)> = back.notes.iter().map(|n| (n.line, n.message.as_str())).collect();
+        assert_eq!(
+            lines,
+            [
+                (
+                    3,
+                    "not an ipvsadm command: \"iptables -t mangle -A PREROUTING -j MARK --set-mark 1\" is not imported"
+                ),
+                (4, "sysctl net.ipv4.vs.conntrack is not imported"),
+                (5, "not an ipvsadm command: \"/sbin/ipvsadm -C\" is not imported"),
+            ]
+        );
+        let d = &back.topology.directors[0];
+        assert_eq!((d.name.as_str(), d.services.len(), d.services[0].fwmark), ("edge", 1, Some(1)));
+        // A bad rule keeps its own line and column.
+        let e = import(&[&src("x.sh", "#!/bin/sh\nset -e\n  ipvsadm -A -t 10.0.0.1:80 -s fastest\n")])
+            .unwrap_err();
+        assert_eq!((e.path.as_str(), e.line, e.column), ("x.sh", 3, 32), "{e}");
+        let e =
+            import(&[&src("x.sh", "ipvsadm --start-daemon primary --mcast-interface eth0\n")]).unwrap_err();
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (1, "--start-daemon: expected master or backup, found Some(\"primary\")")
+        );
     }
 }

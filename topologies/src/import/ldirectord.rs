@@ -207,13 +207,14 @@ struct Header {
     group: Option<(crate::Failover, Vec<String>)>,
 }
 
-/// The failover of lvsim's group comment (`heartbeat`, `VRRP`, `active-active`), with the
+/// The failover of lvsim's group comment (`heartbeat`, `VRRP`, `active-active`, `pulse`), with the
 /// schema's defaults.
 fn group_kind(kind: &str) -> Option<crate::Failover> {
     let text = match kind {
         "heartbeat" => "Heartbeat()",
         "VRRP" => "Vrrp()",
         "active-active" => "ActiveActive()",
+        "pulse" => "Pulse()",
         _ => return None,
     };
     ron::from_str(text).ok()

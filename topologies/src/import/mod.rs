@@ -122,9 +122,8 @@ impl Format {
             }
             "ipvsadm" | "-A" | "-a" | "--add-service" | "--set" | "-C" => Some(Format::Ipvsadm),
             "serial_no" | "primary" | "service" | "backup_active" => Some(Format::LvsCf),
-            "logfacility" | "keepalive" | "deadtime" | "node" | "bcast" | "ucast" | "mcast" => {
-                Some(Format::HaCf)
-            }
+            "logfacility" | "keepalive" | "deadtime" | "node" | "bcast" | "ucast" | "mcast" | "use_logd"
+            | "respawn" => Some(Format::HaCf),
             _ => None,
         }
     }
@@ -256,6 +255,7 @@ mod tests {
             ("a.conf", "# c\n\nvirtual=10.0.0.1:80\n", Some(Format::Ldirectord)),
             ("saved", "-A -t 10.0.0.1:80 -s wlc\n", Some(Format::Ipvsadm)),
             ("cfg", "serial_no = 7\n", Some(Format::LvsCf)),
+            ("cfg", "use_logd yes\n", Some(Format::HaCf)),
             ("cfg", "what is this\n", None),
             ("cfg", "", None),
         ];

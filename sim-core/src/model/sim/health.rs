@@ -18,7 +18,8 @@
 //! after its check timed out is ignored.
 //!
 //! Verdicts edit the director's IPVS table as ipvsadm would: down → weight 0 (quiesce) or
-//! `-d` (remove); up → the configured weight again (`-e`, or `-a`). When every checked
+//! `-d` (remove); up → the configured weight again (`-e`, or `-a`); nanny's slow start
+//! → the weight it says (`-e`). When every checked
 //! real server of a service is down the fallback server is added (weight 1), and deleted
 //! when one comes back. Health checking stops at the end of the arrivals (the duration):
 //! nothing is started, timed out or decided after it.
@@ -32,7 +33,7 @@ use lvs_sched::Time;
 use super::{Event, NO_SERVER, Simulation};
 use crate::cpu::{Admission, Fault};
 use crate::ha::check::{HealthChecker, Outcome, Probe, Round, Verdict};
-use crate::ha::{CheckKind, Checker, OnFailure};
+use crate::ha::{CheckKind, Checker, OnFailure, Schedule};
 use crate::model::DestConfig;
 use crate::model::config::{Change, ClusterConfig, ServerChange};
 use crate::model::report::{CheckStats, FaultReport, HaReport};
@@ -94,9 +95,10 @@ struct Group {
 
 impl Health {
     /// The checkers of every service with a check (first checks one interval after the
-    /// start), their timers numbered from `base`; `None` when the run has no check and
-    /// no real-server fault. A director's ldirectord checkers form one [`Round`] (its
-    /// services and real servers in order), which starts one interval after the start.
+    /// start; nanny's at the start), their timers numbered from `base`; `None` when the
+    /// run has no check and no real-server fault. A director's ldirectord checkers
+    /// ([`Schedule::Round`]) form one [`Round`] (its services and real servers in order),
+    /// which starts one interval after the start.
     pub(super) fn new(cfg: &ClusterConfig, base: u32) -> Option<Health> {
         let faults = cfg.server_events.iter().any(|e| e.change.is_fault());
         let checks = cfg.directors.iter().flat_map(|d| &d.services).any(|s| s.check.is_some());
@@ -111,12 +113,16 @@ impl Health {
             let mut round_interval = None;
             for (service, svc) in d.services.iter().enumerate() {
                 let Some(check) = &svc.check else { continue };
-                let paced = check.checker == Checker::Ldirectord;
+                let paced = check.schedule == Schedule::Round;
                 if paced {
                     round_interval.get_or_insert(check.interval);
                 }
+                let first = match check.checker {
+                    Checker::Nanny => Time::ZERO,
+                    Checker::Ldirectord | Checker::Keepalived => Time::ZERO + check.interval,
+                };
                 for dest in &svc.dests {
-                    let mut hc = HealthChecker::new(check, Time::ZERO + check.interval);
+                    let mut hc = HealthChecker::new(check, first).with_weight(dest.weight);
                     if paced {
                         hc.pace();
                         round.push(checkers.len());
@@ -404,6 +410,10 @@ impl Simulation {
                 if let Some(fb) = fallback {
                     let _ = self.edit_table(dir, service, &fb, Change::Restore(1));
                 }
+            }
+            // nanny's slow start: `ipvsadm -e -w` (nanny.c adjustDevice()).
+            Verdict::Weight(_, w) => {
+                let _ = self.edit_table(dir, service, &dest, Change::Weight(w));
             }
             Verdict::Up(t) => {
                 if alive {

@@ -486,6 +486,7 @@ impl Reader<'_> {
             delay_before_retry_s: own.delay_before_retry,
             quiescent: Some(own.quiescent.or(g.quiescent).unwrap_or(false)),
             fallback: fallback.as_ref().map(|(_, f)| f.clone()),
+            reentry_s: None,
         };
         Ok((Some(check), fallback.map(|(a, _)| a)))
     }
