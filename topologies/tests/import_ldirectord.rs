@@ -212,7 +212,7 @@ fn an_operators_heartbeat_pair_imports_as_a_group() {
     assert!(i.notes.iter().any(|n| n.path == "haresources" && n.message.contains("MailTo")));
     assert!(i.notes.iter().any(|n| n.message.contains("director lb2")), "lb2's address is unknown");
     ha.config(&t.expand().unwrap().directors).expect("heartbeat's settings are valid");
-    assert_eq!(Format::detect("x", HA_CF), None, "use_logd first: told by name only");
+    assert_eq!(Format::detect("x", HA_CF), Some(Format::HaCf), "use_logd first: told by it too");
 }
 
 #[test]

@@ -114,7 +114,7 @@ fn media(out: &mut String, g: &Group<'_>, hb: &HeartbeatConfig) {
 /// time, and only the division of the blocks follows the membership heartbeat reports.
 ///
 /// Connection sync: no resource either. The sync daemons run with fixed roles, as the
-/// simulator models them: ipvsadm.sh starts a master on the primary and a backup on
+/// simulator models them: the ipvsadm script (`ipvsadm-NAME.sh`) starts a master on the primary and a backup on
 /// each other member (both on every member peer to peer) at boot, and they stay so
 /// across fail-overs. (Neither Debian 11 nor 12 ships `LVSSyncDaemonSwap`, the resource
 /// that swapped the roles: [`Target::heartbeat_resource_scripts`].)
@@ -143,7 +143,7 @@ pub fn haresources(topo: &Topology, target: Target) -> Option<String> {
         };
         let _ = writeln!(
             out,
-            "# connection sync: ipvsadm.sh starts the daemons at boot ({roles}); their roles stay across fail-overs"
+            "# connection sync: the ipvsadm scripts start the daemons at boot ({roles}); their roles stay across fail-overs"
         );
     }
     if active_active {

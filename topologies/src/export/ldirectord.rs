@@ -139,7 +139,7 @@ pub(crate) fn method(f: Forwarding) -> &'static str {
 
 /// The start of the comment before an SCTP service's section, which follows commented
 /// out (so that the file still says everything, and `lvsim import` reads it back).
-pub(crate) const SCTP_MARK: &str = "# SCTP: ldirectord runs TCP, UDP and firewall-mark services only (ipvsadm.sh sets this one up); commented out:";
+pub(crate) const SCTP_MARK: &str = "# SCTP: ldirectord runs TCP, UDP and firewall-mark services only (the ipvsadm script sets this one up); commented out:";
 
 /// The service's `virtual` value (`virtual6` for IPv6: an IPv6 VIP, or a firewall mark
 /// whose real servers are IPv6) and its `protocol` word; `None` for a service with

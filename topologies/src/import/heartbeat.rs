@@ -356,7 +356,7 @@ fn resource_lines(text: &str) -> (Vec<(usize, String)>, Option<SyncMode>) {
     let mut sync = None;
     let mut joining = false;
     for (i, raw) in text.lines().enumerate() {
-        if let Some(rest) = raw.strip_prefix("# connection sync: ipvsadm.sh starts the daemons at boot (") {
+        if let Some(rest) = raw.strip_prefix("# connection sync: the ipvsadm scripts start the daemons at boot (") {
             let p2p = rest.starts_with("master and backup on every member");
             sync = Some(if p2p { SyncMode::PeerToPeer } else { SyncMode::MasterBackup });
         }
@@ -490,7 +490,7 @@ pub(super) fn read(
             notes.push(Note {
                 path: r_path(haresources),
                 line: 0,
-                message: "connection sync: its settings (syncid, interface, thresholds) are in ipvsadm.sh; the kernel's defaults assumed".into(),
+                message: "connection sync: its settings (syncid, interface, thresholds) are in the ipvsadm scripts; the kernel's defaults assumed".into(),
             });
             SyncDaemon { mode, ..SyncDaemon::default() }
         });
