@@ -64,6 +64,8 @@ fn the_vrrp_pair_builds_a_group_and_checks() {
             kind: CheckKind::Negotiate { demand: Duration::from_micros(500) },
             interval: Duration::from_secs(5),
             timeout: Duration::from_secs(2),
+            // HTTP_GET's own default, not TCP_CHECK's 1 s.
+            delay_before_retry: Some(Duration::from_secs(3)),
             ..HealthCheckConfig::keepalived()
         }
     );

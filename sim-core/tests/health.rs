@@ -7,7 +7,9 @@
 //! Common set-up (see `cluster`): one DR director with a 100 µs internal link each way,
 //! real servers of one core at speed 1, rr, a constant rate of single-request connections
 //! (the k-th at k/rate s, k ≥ 1; rr gives the odd ones to rs1 and the even ones to rs0,
-//! IPVS listing the last added first). Checks start one interval after time zero.
+//! IPVS listing the last added first). Checks start one interval after time zero; each
+//! next check starts an interval after the previous one ended (keepalived per real
+//! server; ldirectord's round: rs0, then rs1, then the interval's sleep).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -127,9 +129,10 @@ fn ha(r: &RunReport) -> &HaReport {
 
 #[test]
 fn keepalived_detects_a_crash_after_a_timeout_and_a_retry() {
-    // rs0 crashes at 10.2 s. Its checks (2, 4, ..., 10 s) passed; the 12 s check's SYN
-    // is lost: it fails at 12 + 1 = 13 s; the retry starts at 13 + 0.5 = 13.5 s and fails
-    // at 14.5 s: the second failure is beyond `retry 1`: removed at 14.5 s.
+    // rs0 crashes at 10.2 s. Its checks passed, each answered after a 0.2 ms round trip
+    // and the next 2 s after that answer: 2, 4.0002, 6.0004, 8.0006, 10.0008 s; the
+    // 12.001 s check's SYN is lost: it fails at 13.001 s; the retry starts 0.5 s later
+    // (13.501 s) and fails at 14.501 s: beyond `retry 1`: removed at 14.501 s.
     let mut c = cluster(2, 0, 10.0, 30);
     c.max_retries = 5;
     c.directors[0].services[0].check = Some(keepalived(CheckKind::Connect));
@@ -139,12 +142,13 @@ fn keepalived_detects_a_crash_after_a_timeout_and_a_retry() {
     assert_eq!(h.faults.len(), 1);
     let f = &h.faults[0];
     assert_eq!((f.server.as_str(), f.kind.as_str(), f.at), ("rs0", "crash", ms(10_200)));
-    assert_eq!((f.detected_at, f.recovered_at, f.restored_at), (Some(ms(14_500)), None, None));
-    // Checks: rs1 at 2, 4, ..., 30 s (15); rs0 at 2, ..., 12 s, 13.5 s, then 16, ..., 30 s
-    // without retries (6 + 1 + 8 = 15). Failed: rs0's 12, 13.5 and 16 ... 28 s (2 + 7);
-    // the 30 s check's deadline (31 s) is after the end (30.001 s): not counted.
-    assert_eq!(h.checks, [CheckStats { checks: 30, failed: 9, downs: 1, ups: 0, fallbacks: 0 }]);
-    // No new connection reaches rs0 after 14.5 s: it is out of the table.
+    assert_eq!((f.detected_at, f.recovered_at, f.restored_at), (Some(Time(14_501_000_000)), None, None));
+    // Checks: rs1 at 2 s + k × 2.0002 s up to 28.0026 s (14; the next, at 30.0028 s, is
+    // after the end, 30.001 s); rs0 at 2 ... 12.001 s, 13.501 s, then, DOWN, each
+    // max(delay_before_retry, delay_loop) = 2 s after the last failure: 16.501, 19.501,
+    // 22.501, 25.501, 28.501 s (6 + 1 + 5 = 12), failed but for the first 5 (7).
+    assert_eq!(h.checks, [CheckStats { checks: 26, failed: 7, downs: 1, ups: 0, fallbacks: 0 }]);
+    // No new connection reaches rs0 after 14.501 s: it is out of the table.
     let ipvs = &r.directors[0].ipvs;
     let svc = ipvs.services().next().expect("one service");
     assert_eq!(svc.scheduler().num_dests(), 1);
@@ -152,7 +156,7 @@ fn keepalived_detects_a_crash_after_a_timeout_and_a_retry() {
     // arrival comes after the crash, queued first) to 144 (14.4 s): 22. Their SYNs are
     // lost, sent again 1, 3, 7, 15 and 31 s after the first, and given up with the 5th
     // retransmission, after the detection. (The director drops the retransmissions after
-    // 14.5 s; their entries, last refreshed by 14.5 s, expire 60 s later, after the last
+    // 14.501 s; their entries, last refreshed by then, expire 60 s later, after the last
     // one: none is scheduled afresh.)
     assert_eq!(r.connections.dropped, 22);
     assert_eq!((f.failed_before_detection, f.failed_after_detection), (0, 22));
@@ -161,27 +165,55 @@ fn keepalived_detects_a_crash_after_a_timeout_and_a_retry() {
 
 #[test]
 fn ldirectord_detects_a_crash_after_retries_plus_one_failed_intervals() {
-    // checkcount 3 (retries 2): the 12, 14 and 16 s checks fail at 13, 15 and 17 s:
-    // quiesced at 17 s. Weight in the series (samples every second): 1 up to 16 s, 0 from
-    // 18 s on.
+    // failurecount 3 (retries 2). A round checks rs0 then rs1 (0.2 ms each) and sleeps
+    // 2 s: rounds at 2 s + k × 2.0004 s while rs0 answers, up to 12.002 s. Then rs0's
+    // check times out 1 s later: rounds at 12.002 (rs0 fails at 13.002 s), 15.0022
+    // (16.0022 s) and 18.0024 s: quiesced at 19.0024 s. Weight in the series (samples
+    // every second): 1 up to 19 s, 0 from 20 s on.
     let mut c = cluster(2, 0, 10.0, 30);
     c.sample_interval = Some(Duration::from_secs(1));
     c.directors[0].services[0].check = Some(ldirectord(CheckKind::Connect, 2));
     c.server_events.push(event(10_200, 0, ServerChange::Crash));
     let r = run(c);
     let f = &ha(&r).faults[0];
-    assert_eq!(f.detected_at, Some(ms(17_000)));
+    assert_eq!(f.detected_at, Some(Time(19_002_400_000)));
     for s in &r.series {
         let w = s.servers[0].weight;
-        if s.t <= ms(16_000) {
+        if s.t <= ms(19_000) {
             assert_eq!(w, 1, "at {}", s.t);
-        } else if s.t >= ms(18_000) {
+        } else if s.t >= ms(20_000) {
             assert_eq!(w, 0, "at {}", s.t);
         }
     }
-    // Every 2 s from 2 s to 30 s, both servers, no retries: 30 checks; rs0's 12 ... 28 s
-    // failed (9).
-    assert_eq!(ha(&r).checks[0], CheckStats { checks: 30, failed: 9, downs: 1, ups: 0, fallbacks: 0 });
+    // Rounds 21.0026, 24.0028 and 27.003 s follow (the next, at 30.0032 s, is after the
+    // end): 11 rounds of both servers, 22 checks; rs0's from the 6th round on failed (6).
+    assert_eq!(ha(&r).checks[0], CheckStats { checks: 22, failed: 6, downs: 1, ups: 0, fallbacks: 0 });
+}
+
+#[test]
+fn an_ldirectord_round_checks_the_next_server_after_a_timed_out_one() {
+    // Three servers, rs0 and rs1 crash at 10.2 s. A round checks rs0, rs1, rs2 (0.2 ms
+    // each) and sleeps 2 s: rounds at 2 s + k × 2.0006 s, the 6th at 12.003 s. rs0's check
+    // times out at 13.003 s; only then is rs1 checked, and its check times out at
+    // 14.003 s: ldirectord finds the second crash a timeout after the first.
+    let mut c = cluster(3, 0, 0.1, 30);
+    c.directors[0].services[0].check = Some(ldirectord(CheckKind::Connect, 0));
+    c.server_events.push(event(10_200, 0, ServerChange::Crash));
+    c.server_events.push(event(10_200, 1, ServerChange::Crash));
+    let r = run(c);
+    let h = ha(&r);
+    assert_eq!(h.faults[0].detected_at, Some(Time(13_003_000_000)));
+    assert_eq!(h.faults[1].detected_at, Some(Time(14_003_000_000)));
+    // keepalived checks each server on its own: both are found 1 s after their checks.
+    let mut c = cluster(3, 0, 0.1, 30);
+    c.directors[0].services[0].check =
+        Some(HealthCheckConfig { retries: 0, ..keepalived(CheckKind::Connect) });
+    c.server_events.push(event(10_200, 0, ServerChange::Crash));
+    c.server_events.push(event(10_200, 1, ServerChange::Crash));
+    let r = run(c);
+    let h = ha(&r);
+    assert_eq!(h.faults[0].detected_at, h.faults[1].detected_at);
+    assert_eq!(h.faults[0].detected_at, Some(Time(13_001_000_000)));
 }
 
 /// rs0 hangs from 10.2 s to 20.2 s under a check of `kind` (ldirectord, first failure).
@@ -203,19 +235,20 @@ fn a_hung_server_passes_connect_checks_and_fails_negotiate_checks() {
     assert_eq!(ha(&r).checks[0].failed, 0);
     assert_eq!(r.connections.completed, r.connections.offered);
 
-    // A negotiate check's page is a 1 ms job: the 12 s check's request (12.0003 s: SYN,
-    // SYN-ACK, request, 100 µs each) is stuck; it fails at 13 s: quiesced. The 14, 16 and
-    // 18 s checks fail too. At the recovery (20.2 s) rs0 holds 19 jobs of 1 ms, none
-    // started: 14 requests (even k = 102 ... 128, until it was quiesced at 13 s) and the
-    // pages of the 12 ... 20 s checks (5). Sharing the core they all finish at
-    // 20.2 + 19 × 0.001 = 20.219 s, before the 20 s check's deadline (21 s): its page is
-    // back at 20.2191 s: up again.
+    // A negotiate check's page is a 1 ms job: a check takes ~1.4 ms (SYN, SYN-ACK,
+    // request, 100 µs each, the page, the answer), more when the page shares the core
+    // with a request; a round (rs0, rs1) and its 2 s sleep about 2.003 s. The 6th round
+    // starts at 12.0149 s: rs0's request is stuck, the check fails at 13.0149 s:
+    // quiesced. The rounds at about 15.016 and 18.018 s fail too (3). At the recovery
+    // (20.2 s) rs0 holds 18 jobs of 1 ms: 15 requests (even k = 102 ... 130, until it was
+    // quiesced) and 3 pages, done by 20.218 s; the next round's check (about 21.019 s)
+    // answers at 21.0205 s: up again. 13 rounds in 30 s: 26 checks.
     let r = hung(negotiate(1));
     let h = ha(&r);
     let f = &h.faults[0];
-    assert_eq!(f.detected_at, Some(ms(13_000)));
-    assert_eq!(f.restored_at, Some(Time(20_219_100_000)));
-    assert_eq!(h.checks[0], CheckStats { checks: 30, failed: 4, downs: 1, ups: 1, fallbacks: 0 });
+    assert_eq!(f.detected_at, Some(Time(13_014_900_000)));
+    assert_eq!(f.restored_at, Some(Time(21_020_500_000)));
+    assert_eq!(h.checks[0], CheckStats { checks: 26, failed: 3, downs: 1, ups: 1, fallbacks: 0 });
     // Quiesced, not removed: the stuck connections complete after the recovery.
     assert_eq!(r.connections.completed, r.connections.offered);
     assert_eq!((f.failed_before_detection, f.failed_after_detection), (0, 0));
@@ -234,11 +267,12 @@ fn slow(demand_ms: u64, on_failure: OnFailure, requests: f64) -> RunReport {
 
 #[test]
 fn a_slow_server_fails_a_negotiate_check_whose_page_takes_longer_than_the_timeout() {
-    // A 100 ms page at 1/20 of the speed takes 2 s (more with the requests sharing the
-    // core) > 1 s: the 12 s check fails at 13 s.
+    // A round checks two 100 ms pages (~0.2 s) and sleeps 2 s: rounds about 2.2 s apart,
+    // the 5th at 10.8041 s, after the slow-down. A 100 ms page at 1/20 of the speed takes
+    // 2 s (more with the requests sharing the core) > 1 s: the check fails at 11.8041 s.
     let r = slow(100, OnFailure::Quiesce, 1.0);
     let f = &ha(&r).faults[0];
-    assert_eq!((f.kind.as_str(), f.detected_at), ("slow", Some(ms(13_000))));
+    assert_eq!((f.kind.as_str(), f.detected_at), ("slow", Some(Time(11_804_100_000))));
     // A 10 ms page takes 0.2 s (plus a share of a 20 ms request at most): it passes.
     let r = slow(10, OnFailure::Quiesce, 1.0);
     assert_eq!(ha(&r).faults[0].detected_at, None);
@@ -248,9 +282,10 @@ fn a_slow_server_fails_a_negotiate_check_whose_page_takes_longer_than_the_timeou
 #[test]
 fn quiescing_lets_established_connections_finish_where_removal_drops_them() {
     // Connections of 3 requests 1 s apart; rs0 is slow from 10.2 s (a request takes
-    // 20-40 ms) and found down at 13 s. Open on rs0 then with a request still to send:
-    // its arrivals at 11.0 ... 12.9 s (the one at 10.9 s sends its last request at
-    // about 12.94 s, before): 20 arrivals, every other one: 10.
+    // 20-40 ms) and found down at 11.8041 s. Open on rs0 then with a request still to
+    // send: its arrivals (even k) at 9.8 ... 11.8 s (the one at 9.8 s sends its second
+    // request at 10.801 s, slow, and its third at about 11.83 s; the one at 9.6 s its
+    // third at about 11.63 s, before): 11.
     let q = slow(100, OnFailure::Quiesce, 3.0);
     let k = q.connections;
     assert_eq!((k.completed, k.dropped, k.refused), (k.offered, 0, 0), "{k:?}");
@@ -258,18 +293,21 @@ fn quiescing_lets_established_connections_finish_where_removal_drops_them() {
     // up, after the detection.
     let r = slow(100, OnFailure::Remove, 3.0);
     let k = r.connections;
-    assert_eq!((k.dropped, k.refused), (10, 0), "{k:?}");
-    assert_eq!(k.completed + 10, k.offered);
+    assert_eq!((k.dropped, k.refused), (11, 0), "{k:?}");
+    assert_eq!(k.completed + 11, k.offered);
     let f = &ha(&r).faults[0];
-    assert_eq!((f.failed_before_detection, f.failed_after_detection), (0, 10));
+    assert_eq!((f.failed_before_detection, f.failed_after_detection), (0, 11));
 }
 
 #[test]
 fn the_fallback_server_takes_the_connections_while_every_real_server_is_down() {
     // rs0 and rs1 crash at 10.2 s; a 0.95 s timeout (so that no decision coincides with an
-    // arrival): both 12 s checks fail at 12.95 s, quiesced, and rs2 is added. rs0
-    // recovers at 20.2 s; its 22 s check answers at 22.0002 s (a round trip): rs0 is
-    // back, rs2 deleted. rs2 gets every arrival in (12.95, 22.0002) s: 13.0 ... 22.0 s, 91.
+    // arrival). Rounds (rs0, rs1, 2 s of sleep) at 2 s + k × 2.0004 s up to 12.002 s: rs0
+    // fails at 12.952 s (quiesced), rs1, checked then, at 13.902 s: rs2 is added. Rounds
+    // at 15.902 s (both fail) and 19.802 s (rs0 fails at 20.752 s: it recovered at
+    // 20.2 s, after its check's SYN); the round at 23.702 s: rs0 answers at 23.7022 s (a
+    // round trip): back, rs2 deleted. rs2 gets every arrival in (13.902, 23.7022) s:
+    // 14.0 ... 23.7 s, 98.
     let mut c = cluster(2, 1, 10.0, 30);
     let fallback = DestConfig {
         server: 2,
@@ -288,11 +326,11 @@ fn the_fallback_server_takes_the_connections_while_every_real_server_is_down() {
     c.server_events.push(event(10_200, 1, ServerChange::Crash));
     c.server_events.push(event(20_200, 0, ServerChange::Recover));
     let r = run(c);
-    assert_eq!(r.servers[2].connections, 91);
+    assert_eq!(r.servers[2].connections, 98);
     let h = ha(&r);
     assert_eq!((h.checks[0].downs, h.checks[0].ups, h.checks[0].fallbacks), (2, 1, 1));
-    assert_eq!(h.faults[0].detected_at, Some(ms(12_950)));
-    assert_eq!(h.faults[0].restored_at, Some(Time(22_000_200_000)));
+    assert_eq!(h.faults[0].detected_at, Some(ms(12_952)));
+    assert_eq!(h.faults[0].restored_at, Some(Time(23_702_200_000)));
     assert_eq!(h.faults[1].restored_at, None);
     // At the end: rs0 (weight 1) and rs1 (quiesced); no fallback.
     let ipvs = &r.directors[0].ipvs;
@@ -301,32 +339,33 @@ fn the_fallback_server_takes_the_connections_while_every_real_server_is_down() {
     weights.sort();
     assert_eq!(weights, [(r.servers[0].address, 1), (r.servers[1].address, 0)]);
     // rs0 got the even arrivals until it was quiesced, k = 2 ... 128 (64), and every one
-    // after its return, k = 221 ... 300 (80).
-    assert_eq!(r.servers[0].connections, 64 + 80);
+    // after its return, k = 238 ... 300 (63).
+    assert_eq!(r.servers[0].connections, 64 + 63);
 }
 
 #[test]
 fn a_crash_under_load_costs_connections_before_its_detection_and_an_idle_one_does_not() {
     // 150 ms requests: each server has one in service at any time (every 0.2 s). The
     // crash at 10.22 s loses rs0's request in service (its arrival at 10.1 or 10.2 s):
-    // failed at once, before the detection (14.5 s: the 12 s check, then its 13.5 s retry).
+    // failed at once, before the detection (14.501 s: the 12.001 s check, then its
+    // 13.501 s retry; see keepalived_detects_a_crash_after_a_timeout_and_a_retry).
     let mut c = cluster(2, 0, 10.0, 30);
     c.populations[0].demand = Dist::Constant(0.150);
     c.directors[0].services[0].check = Some(keepalived(CheckKind::Connect));
     c.server_events.push(event(10_220, 0, ServerChange::Crash));
     let r = run(c);
     let f = &ha(&r).faults[0];
-    assert_eq!(f.detected_at, Some(ms(14_500)));
+    assert_eq!(f.detected_at, Some(Time(14_501_000_000)));
     assert_eq!(f.failed_before_detection, 1);
 
     // One connection every 10 s (at 10, 20, 30 s), 1 ms each: idle when rs0 crashes at
-    // 10.5 s; detected at 14.5 s, the 20 s connection goes to rs1.
+    // 10.5 s; detected at 14.501 s, the 20 s connection goes to rs1.
     let mut c = cluster(2, 0, 0.1, 30);
     c.directors[0].services[0].check = Some(keepalived(CheckKind::Connect));
     c.server_events.push(event(10_500, 0, ServerChange::Crash));
     let r = run(c);
     let f = &ha(&r).faults[0];
-    assert_eq!(f.detected_at, Some(ms(14_500)));
+    assert_eq!(f.detected_at, Some(Time(14_501_000_000)));
     assert_eq!((f.failed_before_detection, f.failed_after_detection), (0, 0));
     assert_eq!(r.connections.completed, 3);
 }

@@ -120,7 +120,7 @@ fn a_vrrp_pair_gets_one_keepalived_conf_per_director() {
                     "status_code 200",
                     "connect_timeout 2",
                     "retry 1",
-                    "delay_before_retry 1",
+                    "delay_before_retry 3", // HTTP_GET's own default
                     "connect_port 80",
                 ],
             );
@@ -391,7 +391,7 @@ fn checks_of_both_kinds_in_keepalived_conf() {
                 "regex \"alive\"",
                 "connect_timeout 5",
                 "retry 2",
-                "delay_before_retry 1",
+                "delay_before_retry 3", // HTTP_GET's own default
                 "connect_port 443",
             ],
         );
@@ -447,7 +447,8 @@ fn checks_of_both_kinds_in_ldirectord_cf() {
     }
     assert!(sections[2].contains("rounded up to 3"), "{}", sections[2]);
     assert!(sections[2].contains("# digest 9B3A"), "{}", sections[2]);
-    assert!(sections[2].contains("delay_before_retry 1 s"), "{}", sections[2]);
+    // keepalived's HTTP_GET/SSL_GET default (3 s).
+    assert!(sections[2].contains("delay_before_retry 3 s"), "{}", sections[2]);
     assert!(sections[3].contains("\tchecktype = on\n"), "no check: taken as up\n{}", sections[3]);
 }
 

@@ -34,10 +34,11 @@ fn nannys_defaults_and_its_timeout_as_interval() {
     assert_eq!(c.kind, sim::CheckKind::Connect);
     let c = check(r#"(checker: nanny, kind: SendExpect(send: Some("HELO x\r\n"), expect: Some("250"), demand_ms: 2.0))"#).config();
     assert_eq!(c.kind, sim::CheckKind::Negotiate { demand: Duration::from_millis(2) });
-    // ldirectord and keepalived keep their grid and restore on the first success.
-    for c in [check("()").config(), check("(checker: keepalived)").config()] {
-        assert_eq!((c.schedule, c.rise), (sim::Schedule::Grid, 1));
-    }
+    // ldirectord checks in rounds, keepalived after each check (docs/ha-timing.md); both
+    // restore on the first success.
+    let (l, k) = (check("()").config(), check("(checker: keepalived)").config());
+    assert_eq!((l.schedule, l.rise), (sim::Schedule::Round, 1));
+    assert_eq!((k.schedule, k.rise), (sim::Schedule::AfterCheck, 1));
 }
 
 #[test]

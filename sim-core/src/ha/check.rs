@@ -16,35 +16,42 @@
 //! }
 //! ```
 //!
-//! # Timing
-//! - With [`Schedule::AfterCheck`] (nanny) the next check starts `interval` after the
-//!   previous one ended (its answer, its refusal or its deadline), and a retry
-//!   `delay_before_retry` after the failure (or `interval` with `None`). The rest of this
-//!   list is [`Schedule::Grid`] (ldirectord, keepalived).
-//! - Regular checks start on a grid: `first`, `first + interval`, `first + 2·interval`,
-//!   ... A grid time that comes while a check runs, or while a retry waits, is skipped:
-//!   after a check (or its retries) ends at `t`, the next regular check is the first grid
-//!   time at or after `t` (and after the last start).
+//! # Timing (keepalived 2.2.7's check_http.c/check_tcp.c, ldirectord 4.12's main loop,
+//! measured against both in tests/ha_timing: docs/ha-timing.md; nanny.c's `run()`)
+//! - Checks follow each other, they are not on a clock grid: the next check starts
+//!   `interval` after the previous one ENDED (its answer, its refusal or its deadline:
+//!   keepalived's `epilog()` arms `thread_add_timer(..., delay_loop)` when a check
+//!   finishes, nanny sleeps `interval` after each check, ldirectord sleeps
+//!   `checkinterval` after its round of checks, see [`Round`]). A long check (one that
+//!   times out) thus pushes every later check back.
 //! - A check fails when its answer is a refusal, or when no answer came before `start +
 //!   timeout` (it fails at that time exactly). An answer at or after the deadline, or for
 //!   an earlier check, is ignored.
 //! - A real server starts UP. Each failed check of an UP server counts; a success resets
 //!   the count. When the count exceeds `retries` the server is DOWN at the time of that
 //!   failure. Before that, a failed check is retried `delay_before_retry` after the
-//!   failure (keepalived), or with `None` at the next grid time (ldirectord: DOWN after
-//!   `retries + 1` consecutive failed checks).
+//!   failure (keepalived), or with `None` after `interval` (ldirectord: DOWN after
+//!   `retries + 1` consecutive failed checks, `failurecount`).
+//! - After the failure that makes the server DOWN, and after every failure of a DOWN
+//!   server, the next check waits `max(delay_before_retry, interval)` (keepalived:
+//!   `delay = max(delay_before_retry, delay_loop)` once a URL has failed), or
+//!   `interval`.
 //! - nanny's slow start (`weight_ramp`): see [`HealthChecker::with_weight`].
 //! - A DOWN server is checked on the schedule, without retries; `rise` consecutive
 //!   successful checks bring it UP at the time the last answer arrives (1 for ldirectord
 //!   and keepalived; nanny's `reentry / timeout`: nanny.c `run()` counts successes in
 //!   `currCount`, zeroes it on a failure, and puts the server back when `currCount >=
 //!   countThresh`).
+//! - [`HealthChecker::pace`]d checkers (ldirectord, whose checks of one director run one
+//!   after the other: [`super::Schedule::Round`]) do not schedule themselves: after a check
+//!   ends they wait until [`HealthChecker::start_at`] says when the next one starts, and
+//!   [`HealthChecker::take_ended`] tells the pacer when the check ended.
 
 use std::collections::VecDeque;
 
 use lvs_sched::{Duration, Time};
 
-use super::{HealthCheckConfig, Schedule};
+use super::HealthCheckConfig;
 
 /// A check to perform: send the probe, and answer [`HealthChecker::handle_response`]
 /// with its `serial` (or let the deadline pass).
@@ -115,12 +122,14 @@ pub struct HealthChecker {
     timeout: Duration,
     retries: u32,
     delay_before_retry: Option<Duration>,
-    schedule: Schedule,
     rise: u32,
     up: bool,
-    /// The first grid time after the last start.
-    next_regular: Time,
-    /// When the next check starts (while none runs).
+    /// Someone else starts the checks ([`HealthChecker::pace`]).
+    paced: bool,
+    /// When the last check ended, for the pacer (until taken).
+    ended: Option<Time>,
+    /// When the next check starts (while none runs); [`Time::MAX`] while a paced
+    /// checker waits for its turn.
     next_start: Time,
     running: Option<Running>,
     /// Consecutive failed checks of an UP server.
@@ -150,10 +159,10 @@ impl HealthChecker {
             timeout: cfg.timeout,
             retries: cfg.retries,
             delay_before_retry: cfg.delay_before_retry,
-            schedule: cfg.schedule,
             rise: cfg.rise,
             up: true,
-            next_regular: first,
+            paced: false,
+            ended: None,
             next_start: first,
             running: None,
             failures: 0,
@@ -189,6 +198,27 @@ impl HealthChecker {
             r.weight = weight;
         }
         self
+    }
+
+    /// From now on the checker does not schedule its own checks: after each one it waits
+    /// for [`HealthChecker::start_at`] (ldirectord's round, see [`Round`]).
+    pub fn pace(&mut self) {
+        self.paced = true;
+        if self.running.is_none() {
+            self.next_start = Time::MAX;
+        }
+    }
+
+    /// A paced checker's next check starts at `t` (it must not be running one).
+    pub fn start_at(&mut self, t: Time) {
+        debug_assert!(self.running.is_none(), "start_at while a check runs");
+        self.next_start = t;
+    }
+
+    /// When the last check ended (its answer or its failure), once: a paced checker's
+    /// pacer then starts the next check.
+    pub fn take_ended(&mut self) -> Option<Time> {
+        self.ended.take()
     }
 
     /// When [`HealthChecker::handle_timeout`] must next be called: the running check's
@@ -251,9 +281,6 @@ impl HealthChecker {
         self.running = Some(Running { serial: self.serial, deadline });
         self.probes.push_back(Probe { serial: self.serial, deadline });
         self.counters.started += 1;
-        while self.next_regular <= now {
-            self.next_regular += self.interval;
-        }
     }
 
     fn succeeded(&mut self, now: Time) {
@@ -275,7 +302,7 @@ impl HealthChecker {
         if self.up {
             self.ramp_step(now, brought_in);
         }
-        self.next_regular_after(now);
+        self.next_after(now, self.interval);
     }
 
     /// nanny's slow start after a passing check of an UP server (`brought_in`: the check
@@ -315,25 +342,66 @@ impl HealthChecker {
                 self.failures = 0;
                 self.counters.downs += 1;
                 self.verdicts.push_back(Verdict::Down(now));
-            } else if let Some(delay) = self.delay_before_retry {
-                self.next_start = now + delay;
+            } else {
+                // A retry: keepalived's delay_before_retry, else the next interval.
+                self.next_after(now, self.delay_before_retry.unwrap_or(self.interval));
                 return;
             }
         }
-        self.next_regular_after(now);
+        let delay = self.delay_before_retry.map_or(self.interval, |d| d.max(self.interval));
+        self.next_after(now, delay);
     }
 
-    /// The next check after one that ended at `t`: the first grid time at or after `t`,
-    /// or `t + interval` ([`Schedule::AfterCheck`]).
-    fn next_regular_after(&mut self, t: Time) {
-        if self.schedule == Schedule::AfterCheck {
-            self.next_start = t + self.interval;
-            return;
+    /// The check ended at `t`: the next one `delay` later, or, paced, when the pacer says.
+    fn next_after(&mut self, t: Time, delay: Duration) {
+        if self.paced {
+            self.ended = Some(t);
+            self.next_start = Time::MAX;
+        } else {
+            self.next_start = t + delay;
         }
-        while self.next_regular < t {
-            self.next_regular += self.interval;
+    }
+}
+
+/// ldirectord's round of checks on one director (`fork = no`, its default): it checks
+/// every real server of every virtual service one after the other, each check starting
+/// when the previous one ended, then sleeps `checkinterval` (`_ld_main_check_all()`,
+/// then `sleep $CHECKINTERVAL`). A real server that times out delays the checks of the
+/// ones after it and the next round.
+///
+/// Holds the members' indices (the caller's numbering) in check order; the members are
+/// [`HealthChecker::pace`]d and the caller reports each ended check to
+/// [`Round::ended`].
+#[derive(Clone, Debug)]
+pub struct Round {
+    members: Vec<usize>,
+    interval: Duration,
+    /// The member whose check runs (or is due).
+    at: usize,
+}
+
+impl Round {
+    /// A round over `members` (in check order), `interval` of sleep after each round.
+    pub fn new(members: Vec<usize>, interval: Duration) -> Self {
+        assert!(!members.is_empty(), "a round has a member");
+        Round { members, interval, at: 0 }
+    }
+
+    /// The member whose check is due.
+    pub fn current(&self) -> usize {
+        self.members[self.at]
+    }
+
+    /// The current member's check ended at `t`: returns the member to start next and
+    /// when (at `t`, or `interval` later after the last one).
+    pub fn ended(&mut self, t: Time) -> (usize, Time) {
+        self.at += 1;
+        if self.at == self.members.len() {
+            self.at = 0;
+            (self.members[0], t + self.interval)
+        } else {
+            (self.members[self.at], t)
         }
-        self.next_start = self.next_regular;
     }
 }
 
@@ -492,43 +560,49 @@ mod tests {
 
     #[test]
     fn keepalived_retries_after_its_delay_before_going_down() {
-        // Every 2 s from 2 s, 1 s timeout, 1 retry after 0.5 s. The server dies at
-        // 10.2 s: the 12 s check times out at 13 s, its retry starts at 13.5 s and times
-        // out at 14.5 s: DOWN at 14.5 s. The 14 s grid time is skipped; 16 s, 18 s... run
-        // without retries. It is back at 20.5 s: the 22 s check answers at 22.001 s: UP.
+        // delay_loop 2 s from 2 s, 1 s timeout, 1 retry after 0.5 s; answers take 1 ms,
+        // and each next check starts 2 s after the previous one ENDED: 2, 4.001, 6.002,
+        // 8.003, 10.004 s. The server dies at 10.2 s: the 12.005 s check times out at
+        // 13.005 s, its retry (13.505 s) at 14.505 s: DOWN. A DOWN server is checked
+        // max(delay_before_retry, delay_loop) after each failure: 16.505 (fails at
+        // 17.505), 19.505 (fails at 20.505). It is back at 20.5 s: the 22.505 s check
+        // answers at 22.506 s: UP; the next starts at 24.506 s.
         let mut c = HealthChecker::new(&cfg(2000, 1000, 1, Some(500)), t(2000));
         let alive = |at: Time| at < t(10_200) || at >= t(20_500);
         let (starts, verdicts) = drive(&mut c, t(25_000), MS, alive);
         let expect: Vec<Time> =
-            [2000, 4000, 6000, 8000, 10_000, 12_000, 13_500, 16_000, 18_000, 20_000, 22_000, 24_000]
+            [2000, 4001, 6002, 8003, 10_004, 12_005, 13_505, 16_505, 19_505, 22_505, 24_506]
                 .into_iter()
                 .map(t)
                 .collect();
         assert_eq!(starts, expect);
-        assert_eq!(verdicts, [Verdict::Down(t(14_500)), Verdict::Up(t(22_001))]);
+        assert_eq!(verdicts, [Verdict::Down(t(14_505)), Verdict::Up(t(22_506))]);
         let k = c.counters();
-        assert_eq!((k.started, k.failed, k.downs, k.ups), (12, 5, 1, 1));
+        assert_eq!((k.started, k.failed, k.downs, k.ups), (11, 4, 1, 1));
         assert!(c.is_up());
     }
 
     #[test]
-    fn ldirectord_goes_down_after_retries_plus_one_failed_intervals() {
-        // checkcount 3 (retries 2), no delay: the checks at 12, 14 and 16 s fail at 13,
-        // 15 and 17 s: DOWN at 17 s.
+    fn ldirectord_goes_down_after_retries_plus_one_failed_checks_an_interval_apart() {
+        // failurecount 3 (retries 2), no delay: the 12 s check fails at 13 s, the next
+        // starts 2 s later (15 s, fails at 16 s), then 18 s (fails at 19 s): DOWN at 19 s.
         let mut c = HealthChecker::new(&cfg(2000, 1000, 2, None), t(2000));
         let (starts, verdicts) = drive(&mut c, t(19_000), 0, |at| at < t(10_200));
-        assert_eq!(starts.len(), 9, "every grid time from 2 s to 18 s: {starts:?}");
-        assert_eq!(verdicts, [Verdict::Down(t(17_000))]);
+        let expect: Vec<Time> =
+            [2000, 4000, 6000, 8000, 10_000, 12_000, 15_000, 18_000].into_iter().map(t).collect();
+        assert_eq!(starts, expect);
+        assert_eq!(verdicts, [Verdict::Down(t(19_000))]);
     }
 
     #[test]
     fn a_success_between_failures_resets_the_count() {
-        // retries 1, no delay: fail (12 s), succeed (14 s), fail (16 s): still up; fail
-        // again (18 s): DOWN at 19 s; the 20 s check answers at once: UP.
+        // retries 1, no delay: fail (12 s, at 13 s), succeed (15 s), fail (17 s, at
+        // 18 s): still up; fail again (20 s): DOWN at 21 s; the 23 s check answers at
+        // once: UP.
         let mut c = HealthChecker::new(&cfg(2000, 1000, 1, None), t(2000));
-        let dead = [t(12_000), t(16_000), t(18_000)];
-        let (_, verdicts) = drive(&mut c, t(21_000), 0, |at| !dead.contains(&at));
-        assert_eq!(verdicts, [Verdict::Down(t(19_000)), Verdict::Up(t(20_000))]);
+        let dead = [t(12_000), t(17_000), t(20_000)];
+        let (_, verdicts) = drive(&mut c, t(24_000), 0, |at| !dead.contains(&at));
+        assert_eq!(verdicts, [Verdict::Down(t(21_000)), Verdict::Up(t(23_000))]);
     }
 
     #[test]
@@ -545,35 +619,78 @@ mod tests {
         c.handle_response(t(3000), 1, Outcome::Success);
         c.handle_timeout(t(3000));
         assert_eq!(c.poll_verdict(), Some(Verdict::Down(t(3000))));
-        assert_eq!(c.next_time(), t(4000));
+        assert_eq!(c.next_time(), t(5000), "an interval after the failure");
         // A refusal fails the check when it arrives.
-        c.handle_timeout(t(4000));
+        c.handle_timeout(t(5000));
         let p = c.poll_probe().expect("a check started");
-        c.handle_response(t(4100), p.serial, Outcome::Failure);
-        assert_eq!(c.next_time(), t(6000));
-        c.handle_timeout(t(6000));
+        c.handle_response(t(5100), p.serial, Outcome::Failure);
+        assert_eq!(c.next_time(), t(7100));
+        c.handle_timeout(t(7100));
         let p = c.poll_probe().expect("a check started");
-        c.handle_response(t(6100), p.serial, Outcome::Success);
-        assert_eq!(c.poll_verdict(), Some(Verdict::Up(t(6100))));
+        c.handle_response(t(7200), p.serial, Outcome::Success);
+        assert_eq!(c.poll_verdict(), Some(Verdict::Up(t(7200))));
         let k = c.counters();
         assert_eq!((k.started, k.failed, k.downs, k.ups), (3, 2, 1, 1));
     }
 
     #[test]
-    fn a_timeout_as_long_as_the_interval_skips_no_grid_time_and_a_longer_one_does() {
-        // 2 s interval, 2 s timeout: a check timing out at 4 s is followed by the 4 s one.
+    fn a_timed_out_check_pushes_the_next_one_back() {
+        // 2 s interval, 2 s timeout, a dead server: 2 s fails at 4 s, 6 s at 8 s, 10 s.
         let mut c = HealthChecker::new(&cfg(2000, 2000, 5, None), t(2000));
-        let (starts, _) = drive(&mut c, t(9000), 0, |_| false);
-        assert_eq!(starts, [t(2000), t(4000), t(6000), t(8000)]);
-        // 3 s timeout: 2 s (fails at 5 s), 6 s (fails at 9 s), 10 s.
-        let mut c = HealthChecker::new(&cfg(2000, 3000, 5, None), t(2000));
         let (starts, _) = drive(&mut c, t(11_000), 0, |_| false);
         assert_eq!(starts, [t(2000), t(6000), t(10_000)]);
-        // A zero delay retries at the failure's time.
+        // A zero delay retries at the failure's time: 2 s fails at 3 s, retried; 3 s
+        // fails at 4 s, retried; 4 s fails at 5 s: DOWN; then max(0, 2 s) later: 7 s.
         let mut c = HealthChecker::new(&cfg(2000, 1000, 2, Some(0)), t(2000));
-        let (starts, verdicts) = drive(&mut c, t(5000), 0, |_| false);
-        // 2 s fails at 3 s, retried at once; 3 s fails at 4 s, retried; 4 s fails at 5 s.
-        assert_eq!(starts, [t(2000), t(3000), t(4000)]);
+        let (starts, verdicts) = drive(&mut c, t(7500), 0, |_| false);
+        assert_eq!(starts, [t(2000), t(3000), t(4000), t(7000)]);
         assert_eq!(verdicts, [Verdict::Down(t(5000))]);
+    }
+
+    #[test]
+    fn an_ldirectord_round_checks_one_server_after_the_other_then_sleeps() {
+        // Three real servers, 5 s interval, 2 s timeout; server 1 never answers, the
+        // others at once. Round 1 at 5 s: 0 (5 s), 1 (5 s, fails at 7 s), 2 (7 s); the
+        // round ends at 7 s and the next starts 5 s later, at 12 s: 0 (12 s), 1 (12 s,
+        // fails at 14 s), 2 (14 s); round 3 at 19 s.
+        let cfg = cfg(5000, 2000, 0, None);
+        let mut cs: Vec<HealthChecker> = (0..3).map(|_| HealthChecker::new(&cfg, t(5000))).collect();
+        let mut round = Round::new(vec![0, 1, 2], cfg.interval);
+        for c in &mut cs {
+            c.pace(); // waiting for its turn
+        }
+        cs[round.current()].start_at(t(5000));
+        let mut starts = Vec::new();
+        let mut verdicts = Vec::new();
+        loop {
+            let (i, now) = (0..3).map(|i| (i, cs[i].next_time())).min_by_key(|x| x.1).expect("checkers");
+            if now > t(19_000) {
+                break;
+            }
+            cs[i].handle_timeout(now);
+            if let Some(p) = cs[i].poll_probe() {
+                starts.push((i, now));
+                if i != 1 {
+                    cs[i].handle_response(now, p.serial, Outcome::Success);
+                }
+            }
+            verdicts.extend(std::iter::from_fn(|| cs[i].poll_verdict()));
+            if let Some(end) = cs[i].take_ended() {
+                let (next, at) = round.ended(end);
+                cs[next].start_at(at);
+            }
+        }
+        let expect = [
+            (0, 5000),
+            (1, 5000),
+            (2, 7000),
+            (0, 12_000),
+            (1, 12_000),
+            (2, 14_000),
+            (0, 19_000),
+            (1, 19_000),
+        ];
+        assert_eq!(starts, expect.map(|(i, ms)| (i, t(ms))));
+        assert_eq!(verdicts, [Verdict::Down(t(7000))]);
     }
 }

@@ -51,17 +51,20 @@ pub enum Checker {
     Nanny,
 }
 
-/// When a checker starts its next check.
+/// When a checker starts its next check (docs/ha-timing.md: measured against the real
+/// daemons).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Schedule {
-    /// On a grid of `interval` from the first check; a grid time that comes while a check
-    /// (or its retry) runs is skipped (ldirectord, keepalived).
+    /// ldirectord (`fork = no`): a director checks all its real servers one after the
+    /// other, each check starting when the previous one ended, then sleeps `interval`
+    /// (`_ld_main_check_all()`, `sleep $CHECKINTERVAL`): [`check::Round`].
     #[default]
-    Grid,
-    /// `interval` after the previous check ended (its answer, its refusal or its
-    /// timeout): nanny's `run()` loop sleeps `interval` after each check (nanny.c, piranha
-    /// 0.8.6: `wakeup = now + interval` after `pinger()` returns), and its first check is
-    /// at its start.
+    Round,
+    /// `interval` after the previous check of this real server ended (its answer, its
+    /// refusal or its timeout), whatever the others do: keepalived (`epilog()` arms the
+    /// next check `delay_loop` after a check finished) and nanny (its `run()` loop sleeps
+    /// `interval` after each check: nanny.c, piranha 0.8.6, `wakeup = now + interval`
+    /// after `pinger()` returns). nanny's first check is at its start.
     AfterCheck,
 }
 
@@ -100,14 +103,15 @@ pub struct HealthCheckConfig {
     pub checker: Checker,
     /// Connect or negotiate.
     pub kind: CheckKind,
-    /// Time between the starts of two checks of a real server (ldirectord
-    /// `checkinterval`, keepalived `delay_loop`).
+    /// From the end of a check of a real server to the start of the next (keepalived
+    /// `delay_loop`); ldirectord's `checkinterval` is the sleep after its round over every
+    /// real server ([`check::Round`]).
     pub interval: Duration,
     /// A check not answered in this long has failed (`checktimeout`/`negotiatetimeout`,
     /// `connect_timeout`).
     pub timeout: Duration,
     /// Failed checks beyond the first before a real server that was up is declared down
-    /// (keepalived `retry`; ldirectord `checkcount` − 1).
+    /// (keepalived `retry`; ldirectord `failurecount` − 1).
     pub retries: u32,
     /// Delay between a failed check and its retry (keepalived `delay_before_retry`);
     /// `None`: the retry waits for the next interval (ldirectord).
@@ -115,7 +119,8 @@ pub struct HealthCheckConfig {
     /// Quiesce or remove a failed real server; either way it is restored (its configured
     /// weight) after `rise` consecutive successful checks.
     pub on_failure: OnFailure,
-    /// Grid (ldirectord, keepalived) or `interval` after each check (nanny).
+    /// ldirectord's round over a director's real servers, or `interval` after each check
+    /// of this real server (keepalived, nanny).
     pub schedule: Schedule,
     /// Consecutive successful checks a DOWN real server needs to be restored: 1
     /// (ldirectord, keepalived: the first success), nanny's `reentry / timeout` (integer
@@ -145,7 +150,7 @@ impl HealthCheckConfig {
             retries: 0,
             delay_before_retry: None,
             on_failure: OnFailure::Quiesce,
-            schedule: Schedule::Grid,
+            schedule: Schedule::Round,
             rise: 1,
             weight_ramp: false,
             fallback: None,
@@ -153,17 +158,19 @@ impl HealthCheckConfig {
     }
 
     /// keepalived's defaults: `delay_loop 60`, `connect_timeout 5`, `retry 1`,
-    /// `delay_before_retry 1`, a failed server removed.
+    /// `delay_before_retry 1` (a `TCP_CHECK`'s, see [`keepalived_delay_before_retry`]),
+    /// a failed server removed.
     pub fn keepalived() -> Self {
+        let kind = CheckKind::Connect;
         HealthCheckConfig {
             checker: Checker::Keepalived,
-            kind: CheckKind::Connect,
+            kind,
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(5),
             retries: 1,
-            delay_before_retry: Some(Duration::from_secs(1)),
+            delay_before_retry: Some(keepalived_delay_before_retry(kind)),
             on_failure: OnFailure::Remove,
-            schedule: Schedule::Grid,
+            schedule: Schedule::AfterCheck,
             rise: 1,
             weight_ramp: false,
             fallback: None,
@@ -201,6 +208,16 @@ impl HealthCheckConfig {
     /// server comes back on the check that makes the count reach it, so 0 counts as 1.
     pub fn nanny_rise(reentry_s: u32, timeout_s: u32) -> u32 {
         (reentry_s / timeout_s.max(1)).max(1)
+    }
+}
+
+/// keepalived 2.2.7's `delay_before_retry` when none is written: 3 s for `HTTP_GET` (a
+/// negotiate check: check_http.c sets `default_delay_before_retry = 3 * TIMER_HZ`), 1 s
+/// for `TCP_CHECK` (check_api.c's default).
+pub fn keepalived_delay_before_retry(kind: CheckKind) -> Duration {
+    match kind {
+        CheckKind::Connect => Duration::from_secs(1),
+        CheckKind::Negotiate { .. } => Duration::from_secs(3),
     }
 }
 

@@ -36,7 +36,8 @@ pub struct HealthCheck {
     #[serde(default)]
     pub retries: Option<u32>,
     /// Delay between a failed check and its retry \[s\] (keepalived `delay_before_retry`,
-    /// default 1 s); ldirectord's default is none: the retry waits for the next interval.
+    /// default 1 s, 3 s for a negotiate check: `HTTP_GET`'s own default); ldirectord's
+    /// default is none: the retry waits for the next interval.
     #[serde(default)]
     pub delay_before_retry_s: Option<f64>,
     /// `true`: a failed server is quiesced (weight 0); `false`: removed (`ipvsadm -d`).
@@ -163,6 +164,9 @@ impl HealthCheck {
                 }
             }
         };
+        if self.checker == Checker::Keepalived {
+            c.delay_before_retry = Some(sim::keepalived_delay_before_retry(c.kind));
+        }
         if self.checker == Checker::Nanny {
             // lvsd passes lvs.cf's `timeout` as nanny's `-t`: the interval and the
             // timeout are one value.

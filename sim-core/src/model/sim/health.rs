@@ -32,8 +32,8 @@ use lvs_sched::Time;
 
 use super::{Event, NO_SERVER, Simulation};
 use crate::cpu::{Admission, Fault};
-use crate::ha::check::{HealthChecker, Outcome, Probe, Verdict};
-use crate::ha::{CheckKind, OnFailure, Schedule};
+use crate::ha::check::{HealthChecker, Outcome, Probe, Round, Verdict};
+use crate::ha::{CheckKind, Checker, OnFailure, Schedule};
 use crate::model::DestConfig;
 use crate::model::config::{Change, ClusterConfig, ServerChange};
 use crate::model::report::{CheckStats, FaultReport, HaReport};
@@ -56,6 +56,8 @@ pub(super) enum ProbeStep {
 pub(super) struct Health {
     checkers: Vec<Slot>,
     groups: Vec<Group>,
+    /// Per director with ldirectord checks: its round (members: checker indices).
+    rounds: Vec<Round>,
     /// Check jobs on real servers: `(checker, serial)` by `job - CHECK_JOB_BASE`.
     jobs: Vec<Option<(u32, u32)>>,
     free_jobs: Vec<u32>,
@@ -76,6 +78,8 @@ struct Slot {
     dir: usize,
     service: usize,
     group: usize,
+    /// The ldirectord round it belongs to (index in `rounds`).
+    round: Option<usize>,
     dest: DestConfig,
     kind: CheckKind,
     on_failure: OnFailure,
@@ -91,8 +95,10 @@ struct Group {
 
 impl Health {
     /// The checkers of every service with a check (first checks one interval after the
-    /// start; nanny's at the start), their timers numbered from `base`; `None` when the run has no check and
-    /// no real-server fault.
+    /// start; nanny's at the start), their timers numbered from `base`; `None` when the
+    /// run has no check and no real-server fault. A director's ldirectord checkers
+    /// ([`Schedule::Round`]) form one [`Round`] (its services and real servers in order),
+    /// which starts one interval after the start.
     pub(super) fn new(cfg: &ClusterConfig, base: u32) -> Option<Health> {
         let faults = cfg.server_events.iter().any(|e| e.change.is_fault());
         let checks = cfg.directors.iter().flat_map(|d| &d.services).any(|s| s.check.is_some());
@@ -101,19 +107,32 @@ impl Health {
         }
         let mut checkers = Vec::new();
         let mut groups = Vec::new();
+        let mut rounds = Vec::new();
         for (dir, d) in cfg.directors.iter().enumerate() {
+            let mut round = Vec::new();
+            let mut round_interval = None;
             for (service, svc) in d.services.iter().enumerate() {
                 let Some(check) = &svc.check else { continue };
-                let first = match check.schedule {
-                    Schedule::Grid => Time::ZERO + check.interval,
-                    Schedule::AfterCheck => Time::ZERO,
+                let paced = check.schedule == Schedule::Round;
+                if paced {
+                    round_interval.get_or_insert(check.interval);
+                }
+                let first = match check.checker {
+                    Checker::Nanny => Time::ZERO,
+                    Checker::Ldirectord | Checker::Keepalived => Time::ZERO + check.interval,
                 };
                 for dest in &svc.dests {
+                    let mut hc = HealthChecker::new(check, first).with_weight(dest.weight);
+                    if paced {
+                        hc.pace();
+                        round.push(checkers.len());
+                    }
                     checkers.push(Slot {
-                        hc: HealthChecker::new(check, first).with_weight(dest.weight),
+                        hc,
                         dir,
                         service,
                         group: groups.len(),
+                        round: paced.then_some(rounds.len()),
                         dest: *dest,
                         kind: check.kind,
                         on_failure: check.on_failure,
@@ -126,10 +145,15 @@ impl Health {
                     fallback_in: false,
                 });
             }
+            if let (Some(&first), Some(interval)) = (round.first(), round_interval) {
+                checkers[first].hc.start_at(Time::ZERO + interval);
+                rounds.push(Round::new(round, interval));
+            }
         }
         Some(Health {
             checkers,
             groups,
+            rounds,
             jobs: Vec::new(),
             free_jobs: Vec::new(),
             faults: Vec::new(),
@@ -270,7 +294,8 @@ impl Simulation {
         self.checker_outputs(k);
     }
 
-    /// Sends checker `k`'s probes, applies its verdicts, re-arms its timer.
+    /// Sends checker `k`'s probes, applies its verdicts, hands its round on to the next
+    /// member when its check ended, re-arms its timer.
     fn checker_outputs(&mut self, k: usize) {
         loop {
             let h = self.health.as_mut().expect("health checks");
@@ -281,6 +306,16 @@ impl Simulation {
                 self.apply_verdict(k, v);
             } else {
                 break;
+            }
+        }
+        let h = self.health.as_mut().expect("health checks");
+        if let Some(r) = h.checkers[k].round
+            && let Some(end) = h.checkers[k].hc.take_ended()
+        {
+            let (next, at) = h.rounds[r].ended(end);
+            h.checkers[next].hc.start_at(at);
+            if next != k {
+                self.arm_checker(next);
             }
         }
         self.arm_checker(k);
