@@ -14,6 +14,8 @@
 //! If the VM cannot start, the test fails; set `LVSIM_SKIP_VM=1` to skip it explicitly on a
 //! machine without qemu, which prints a notice.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -62,43 +64,13 @@ const RULES: &str = "\
 -A -t 10.0.0.1:85 -s ovf
 ";
 
+/// Runs `script` in one VM with `work` shared (and the SIP persistence engine loaded).
+fn in_vm(work: &std::path::Path, script: &str) -> Option<String> {
+    common::vm::in_vm("ipvsadm_roundtrip", work, script, 300, "ip_vs_pe_sip")
+}
+
 /// The service the topology format cannot hold (`--pe sip`), by its ipvsadm key.
 const PE_SERVICE: &str = "-u 10.0.0.1:5060 ";
-
-/// Runs `script` in one VM with `work` shared; `None` if skipped (LVSIM_SKIP_VM=1).
-fn in_vm(work: &Path, script: &str) -> Option<String> {
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/lvsim-vm");
-    let skip = std::env::var("LVSIM_SKIP_VM").is_ok_and(|v| v == "1");
-    let setup = Command::new(&harness)
-        .arg("setup")
-        .env("LVSIM_VM_MODULES", "ip_vs_pe_sip")
-        .status()
-        .expect("running tests/vm/lvsim-vm setup");
-    if !setup.success() {
-        if skip {
-            eprintln!("NOTICE: ipvsadm_roundtrip SKIPPED: the VM could not be set up and LVSIM_SKIP_VM=1");
-            return None;
-        }
-        panic!("tests/vm/lvsim-vm setup failed ({setup}); install qemu (see .ci/run) or set LVSIM_SKIP_VM=1");
-    }
-    let out = Command::new(&harness)
-        .env("LVSIM_VM_MODULES", "ip_vs_pe_sip")
-        .arg("run")
-        .arg("--share")
-        .arg(work)
-        .args(["--timeout", "300", "-c", script])
-        .output()
-        .expect("running tests/vm/lvsim-vm");
-    let log = String::from_utf8_lossy(&out.stdout).into_owned();
-    match out.status.code() {
-        Some(0) => Some(log),
-        Some(125) if skip => {
-            eprintln!("NOTICE: ipvsadm_roundtrip SKIPPED: the VM did not start and LVSIM_SKIP_VM=1");
-            None
-        }
-        code => panic!("the VM run failed (exit {code:?}): {}\n{log}", String::from_utf8_lossy(&out.stderr)),
-    }
-}
 
 /// `ipvsadm-restore < IN`, then `ipvsadm -S -n > SAVE` and the timeouts into `TIMEOUT`;
 /// a refused line (which ipvsadm -R reports on stderr and skips) fails the script.

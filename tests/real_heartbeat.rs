@@ -22,10 +22,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::deploy::every_export;
+use common::vm::TempDir;
 use topologies::export::Target;
 
 const HEARTBEAT: &str = "/usr/libexec/heartbeat/heartbeat";
@@ -37,23 +38,6 @@ const HOST_WARNINGS: [&str; 4] = [
     "Consider setting /proc/sys/kernel/core_uses_pid",
     "Logging daemon is disabled --enabling logging daemon is recommended",
 ];
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("lvsim-real-heartbeat-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("creating a temporary directory");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn require_heartbeat() {
     assert!(
@@ -201,7 +185,7 @@ fn missing_scripts(haresources: &str) -> Vec<String> {
 #[test]
 fn heartbeat_starts_on_every_exported_ha_cf_and_haresources() {
     require_heartbeat();
-    let tmp = TempDir::new("all");
+    let tmp = TempDir::new("real-heartbeat-all");
     let (mut checked, mut failures) = (0, Vec::new());
     for case in every_export(Target::default()) {
         let files: Vec<(&str, &str)> = case
@@ -242,7 +226,7 @@ fn heartbeat_refuses_broken_files() {
         .expect("the library's heartbeat-ipfail scenario");
     let get = |n: &str| case.files.iter().find(|(f, _)| f == n).map(|(_, t)| t.clone()).expect(n);
     let (ha_cf, res, ld) = (get("ha.cf"), get("haresources"), get("ldirectord.cf"));
-    let tmp = TempDir::new("broken");
+    let tmp = TempDir::new("real-heartbeat-broken");
     let dir = tmp.0.join("ha.d");
     let try_with = |ha_cf: &str, res: Option<&str>| {
         let mut files = vec![("ha.cf", ha_cf), ("ldirectord.cf", ld.as_str())];

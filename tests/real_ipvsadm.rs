@@ -24,7 +24,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::deploy::every_export;
 use lvs_ipvs::Ipvs;
@@ -80,36 +79,6 @@ fn require_tools() {
         ("/usr/sbin/ip", "iproute2"),
     ] {
         assert!(Path::new(tool).exists(), "{tool} is missing: install the Debian package {package}");
-    }
-}
-
-/// Runs `script` in one VM with `work` shared; `None` if skipped (LVSIM_SKIP_VM=1).
-fn in_vm(work: &Path, script: &str) -> Option<String> {
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/lvsim-vm");
-    let skip = std::env::var("LVSIM_SKIP_VM").is_ok_and(|v| v == "1");
-    let setup = Command::new(&harness).arg("setup").status().expect("running tests/vm/lvsim-vm setup");
-    if !setup.success() {
-        if skip {
-            eprintln!("NOTICE: real_ipvsadm SKIPPED: the VM could not be set up and LVSIM_SKIP_VM=1");
-            return None;
-        }
-        panic!("tests/vm/lvsim-vm setup failed ({setup}); install qemu (see .ci/run) or set LVSIM_SKIP_VM=1");
-    }
-    let out = Command::new(&harness)
-        .arg("run")
-        .arg("--share")
-        .arg(work)
-        .args(["--timeout", "900", "-c", script])
-        .output()
-        .expect("running tests/vm/lvsim-vm");
-    let log = String::from_utf8_lossy(&out.stdout).into_owned();
-    match out.status.code() {
-        Some(0) => Some(log),
-        Some(125) if skip => {
-            eprintln!("NOTICE: real_ipvsadm SKIPPED: the VM did not start and LVSIM_SKIP_VM=1");
-            None
-        }
-        code => panic!("the VM run failed (exit {code:?}): {}\n{log}", String::from_utf8_lossy(&out.stderr)),
     }
 }
 
@@ -289,7 +258,7 @@ fn every_exported_rules_file_restores_and_every_script_runs_twice_to_the_same_ta
     let (broken, rules) = write_broken(&work, &first);
     write_comment_cases(&work, &first);
 
-    let Some(log) = in_vm(&work, GUEST) else { return };
+    let Some(log) = common::vm::in_vm("real_ipvsadm", &work, GUEST, 900, "") else { return };
     assert!(log.contains(&format!("checked {} directors", directors.len() + 1)), "{log}");
     assert_ne!(read(&broken, "restore.rc").trim(), "0", "ipvsadm-restore took\n{rules}");
     assert!(!read(&broken, "restore.out").is_empty(), "ipvsadm-restore said nothing");

@@ -372,41 +372,6 @@ fn lvsim_import_turns_an_exported_vrrp_pair_into_a_scenario_that_validates() {
     assert!(!d.join("bad.ron").exists());
 }
 
-/// Runs `script` in one VM (tests/vm/lvsim-vm) with `work` shared; `None` when skipped
-/// explicitly (`LVSIM_SKIP_VM=1`, with a notice). A VM that cannot start fails the test.
-fn in_vm(work: &Path, script: &str) -> Option<String> {
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/lvsim-vm");
-    let skip = std::env::var("LVSIM_SKIP_VM").is_ok_and(|v| v == "1");
-    let setup = Command::new(&harness).arg("setup").status().expect("running tests/vm/lvsim-vm setup");
-    if !setup.success() {
-        if skip {
-            eprintln!(
-                "NOTICE: real_keepalived's IPVS check SKIPPED: the VM could not be set up and LVSIM_SKIP_VM=1"
-            );
-            return None;
-        }
-        panic!("tests/vm/lvsim-vm setup failed ({setup}); install qemu (see .ci/run) or set LVSIM_SKIP_VM=1");
-    }
-    let out = Command::new(&harness)
-        .arg("run")
-        .arg("--share")
-        .arg(work)
-        .args(["--timeout", "600", "-c", script])
-        .output()
-        .expect("running tests/vm/lvsim-vm");
-    let log = String::from_utf8_lossy(&out.stdout).into_owned();
-    match out.status.code() {
-        Some(0) => Some(log),
-        Some(125) if skip => {
-            eprintln!(
-                "NOTICE: real_keepalived's IPVS check SKIPPED: the VM did not start and LVSIM_SKIP_VM=1"
-            );
-            None
-        }
-        code => panic!("the VM run failed (exit {code:?}): {}\n{log}", String::from_utf8_lossy(&out.stderr)),
-    }
-}
-
 /// The services of the directors a keepalived file is for (`keepalived.conf`: every
 /// director; `keepalived-NAME.conf`: NAME).
 fn services_of<'t>(t: &'t Topology, file: &str) -> Vec<&'t Service> {
@@ -587,7 +552,9 @@ fn keepalived_programs_the_ipvs_table_each_file_describes() {
     std::fs::write(&conf, text.replacen("lb_algo rr", "lb_algo wrr", 1).replacen("weight 1", "weight 2", 1))
         .unwrap();
     script.push_str(&vm_step(&work, mutant, &conf, 1));
-    let Some(_log) = in_vm(&work, &script) else { return };
+    let Some(_log) = common::vm::in_vm("real_keepalived's IPVS check", &work, &script, 600, "") else {
+        return;
+    };
     let read =
         |k: usize, ext: &str| std::fs::read_to_string(work.join(format!("{k}.{ext}"))).unwrap_or_default();
     let mut failures = Vec::new();

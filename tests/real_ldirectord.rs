@@ -13,31 +13,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::deploy::every_export;
+use common::vm::TempDir;
 use topologies::export::Target;
 
 const LDIRECTORD: &str = "/usr/sbin/ldirectord";
-
-/// A directory of its own under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("lvsim-real-ldirectord-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("creating a temporary directory");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn require_ldirectord() {
     assert!(
@@ -77,7 +60,7 @@ fn read_config(file: &Path) -> Result<(), String> {
 #[test]
 fn ldirectord_reads_every_exported_file_without_a_warning() {
     require_ldirectord();
-    let dir = TempDir::new("all");
+    let dir = TempDir::new("real-ldirectord-all");
     let (mut checked, mut failures) = (0, Vec::new());
     for (k, case) in every_export(Target::default()).into_iter().enumerate() {
         for (name, text) in case.files_where(|n| n.starts_with("ldirectord") && n.ends_with(".cf")) {
@@ -113,7 +96,7 @@ fn sample() -> String {
 fn ldirectord_refuses_broken_files() {
     require_ldirectord();
     let good = sample();
-    let dir = TempDir::new("broken");
+    let dir = TempDir::new("real-ldirectord-broken");
     let path = dir.0.join("ldirectord.cf");
     std::fs::write(&path, &good).expect("writing");
     read_config(&path).unwrap_or_else(|e| panic!("the unbroken file must pass first: {e}\n{good}"));
