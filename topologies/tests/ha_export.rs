@@ -498,3 +498,21 @@ fn directors_outside_the_group_without_services_get_no_ldirectord_file() {
     let ld = ldirectord(&t, "lb1", Target::default()).unwrap();
     assert!(ld.contains("# The same file on every member of the active-active group (lb1, lb2)"), "{ld}");
 }
+
+#[test]
+fn keepalived_starts_a_vrrp_groups_sync_daemons_and_the_script_starts_the_others() {
+    let script = |name: &str, director: &str| {
+        let fs = files(&named(name), Target::default());
+        file(&fs, &format!("ipvsadm-{director}.sh")).to_owned()
+    };
+    // VRRP: keepalived's lvs_sync_daemon runs them; the script only says what it runs.
+    let vrrp = script("ha-pair", "lb1");
+    assert!(vrrp.contains("\n# ipvsadm --start-daemon master "), "{vrrp}");
+    assert!(!vrrp.contains("\nipvsadm --start-daemon") && !vrrp.contains("--stop-daemon"), "{vrrp}");
+    // heartbeat: nothing swaps them; the script starts them with fixed roles.
+    let hb = script("ha-nat-pair", "lb2");
+    assert!(
+        hb.contains("\nipvsadm --stop-daemon backup 2>/dev/null || true\nipvsadm --start-daemon backup "),
+        "{hb}"
+    );
+}

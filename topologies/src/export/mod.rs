@@ -413,20 +413,33 @@ fn sync_daemons(out: &mut String, x: &Topology, g: &Group<'_>, d: usize) {
     let role = if k == 0 { "the primary" } else { "a backup" };
     let _ = writeln!(out, "# {role} of the group {}: every member has the same services", g.names(x));
     let (Some(s), Some(sync)) = (&g.cfg.sync, &g.ha.sync) else { return };
-    let _ = writeln!(
-        out,
-        "# connection sync: with keepalived's lvs_sync_daemon, keepalived starts the daemons itself"
-    );
+    // keepalived's lvs_sync_daemon starts the daemons and swaps their roles with the VRRP
+    // state: a daemon started here would be in its way. Other groups keep fixed roles,
+    // started here.
+    let by_keepalived = matches!(g.ha.failover, crate::Failover::Vrrp { .. });
+    let prefix = if by_keepalived {
+        let _ = writeln!(
+            out,
+            "# connection sync: keepalived's lvs_sync_daemon starts the daemons and swaps them with the VRRP\n\
+             # state (the commented-out lines below are what it runs)"
+        );
+        "# "
+    } else {
+        let _ = writeln!(out, "# connection sync: the daemons keep these roles across fail-overs");
+        ""
+    };
     for line in sync_sysctls(s) {
         let _ = writeln!(out, "sysctl -w {line}");
     }
     let p2p = s.mode == sim_core::ha::SyncMode::PeerToPeer;
     for (role, on) in [("master", k == 0 || p2p), ("backup", k != 0 || p2p)] {
         if on {
-            let _ = writeln!(out, "ipvsadm --stop-daemon {role} 2>/dev/null || true");
+            if !by_keepalived {
+                let _ = writeln!(out, "ipvsadm --stop-daemon {role} 2>/dev/null || true");
+            }
             let _ = writeln!(
                 out,
-                "ipvsadm --start-daemon {role} --mcast-interface {} --syncid {} --sync-maxlen {}",
+                "{prefix}ipvsadm --start-daemon {role} --mcast-interface {} --syncid {} --sync-maxlen {}",
                 g.ha.sync_interface(),
                 sync.syncid,
                 s.max_len

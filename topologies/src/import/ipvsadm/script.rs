@@ -24,6 +24,9 @@ pub(super) struct Read {
     sync_threshold: Option<(u32, u32)>,
     /// `--start-daemon ROLE --mcast-interface I --syncid N --sync-maxlen M`.
     daemons: Vec<Daemon>,
+    /// The daemons are comments (`# ipvsadm --start-daemon ...`): keepalived starts them,
+    /// so the group is a VRRP one.
+    by_keepalived: bool,
     /// `# the primary of the group A, B` (true) or `# a backup of ...`, and the members.
     group: Option<(bool, Vec<String>)>,
     /// The file and line of that comment, for notes.
@@ -54,7 +57,12 @@ pub(super) fn read(src: &Source, notes: &mut Vec<Note>) -> Result<Read, ImportEr
         let mut keep = "";
         let mut note = |message: String| notes.push(Note { path: src.path.clone(), line: i + 1, message });
         if let Some(c) = t.strip_prefix('#') {
-            if t.starts_with("# Director ") {
+            if let Some(args) = t.strip_prefix("# ipvsadm --start-daemon ") {
+                // A daemon keepalived starts (lvsim's VRRP groups): the sync settings.
+                let d = daemon(args).map_err(|m| ImportError::at(&src.path, i + 1, 1, m))?;
+                r.daemons.push(d);
+                r.by_keepalived = true;
+            } else if t.starts_with("# Director ") {
                 director_seen = true;
             } else if let Some(g) = group_comment(t) {
                 r.group = Some(g);
@@ -178,6 +186,7 @@ impl Read {
             group.both_roles |= self.daemons.iter().any(|x| x.role == "master")
                 && self.daemons.iter().any(|x| x.role == "backup");
             group.daemon.get_or_insert_with(|| self.daemons[0].clone());
+            group.fixed_roles |= !self.by_keepalived;
             group.version = group.version.or(self.sync_version);
             group.threshold = group.threshold.or(self.sync_threshold);
         }
@@ -192,6 +201,8 @@ pub(super) struct GroupLines {
     at: (String, usize),
     /// A member runs both daemons: peer to peer.
     both_roles: bool,
+    /// A script starts the daemons itself (fixed roles: heartbeat or active-active).
+    fixed_roles: bool,
     daemon: Option<Daemon>,
     version: Option<u8>,
     threshold: Option<(u32, u32)>,
@@ -217,6 +228,9 @@ impl GroupLines {
         // Active-active is the one kind of group with a single member.
         let (failover, kind) = if self.members.len() == 1 {
             ("ActiveActive()", "active-active")
+        } else if self.fixed_roles {
+            // Sync daemons the scripts start: no keepalived swaps them.
+            ("Heartbeat()", "heartbeat (the scripts start the sync daemons)")
         } else {
             ("Vrrp()", "keepalived's VRRP")
         };
