@@ -87,14 +87,6 @@ fn expand(paths: &[PathBuf], format: Option<Format>) -> Result<Vec<PathBuf>, Inp
     Ok(out)
 }
 
-/// The family of a format: heartbeat's files belong to an ldirectord import.
-fn family(f: Format) -> Format {
-    match f {
-        Format::HaCf | Format::Haresources => Format::Ldirectord,
-        f => f,
-    }
-}
-
 fn of_directory(dir: &Path, format: Option<Format>) -> Result<Vec<PathBuf>, InputError> {
     let entries = std::fs::read_dir(dir).map_err(|e| InputError(format!("{}: {e}", dir.display())))?;
     let mut found: Vec<(Format, PathBuf)> = Vec::new();
@@ -106,7 +98,7 @@ fn of_directory(dir: &Path, format: Option<Format>) -> Result<Vec<PathBuf>, Inpu
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         // By name only: a directory's other files are not read to guess.
         if let Some(f) = Format::detect(&name, "") {
-            found.push((family(f), p));
+            found.push((f.family(), p));
         }
         if found.len() > MAX_FILES {
             return Err(InputError(format!("{}: more than {MAX_FILES} files to import", dir.display())));
@@ -117,7 +109,7 @@ fn of_directory(dir: &Path, format: Option<Format>) -> Result<Vec<PathBuf>, Inpu
     tools.dedup();
     tools.sort_unstable();
     tools.dedup();
-    let want = match (format.map(family), tools.as_slice()) {
+    let want = match (format.map(Format::family), tools.as_slice()) {
         (Some(f), _) => f,
         (None, [one]) => *one,
         (None, []) => {

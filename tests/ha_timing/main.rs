@@ -16,6 +16,8 @@
 //! daemon missing from the host fails its test, naming the Debian package.
 
 mod guest;
+#[path = "../harness/mod.rs"]
+mod harness;
 mod predict;
 mod vm;
 
@@ -239,26 +241,14 @@ fn main() {
         _ => {}
     }
     let rest = &args[1..];
-    if rest.iter().any(|a| a == "--list") {
+    if harness::is_list(rest) {
         for (name, _) in CASES {
             println!("{name}: test");
         }
         return;
     }
-    // libtest's options that take a value: that value is not a filter.
-    const VALUED: [&str; 6] = ["--test-threads", "--skip", "--format", "--color", "--logfile", "-Z"];
-    let filters: Vec<&String> = rest
-        .iter()
-        .enumerate()
-        .filter(|(i, a)| !a.starts_with('-') && (*i == 0 || !VALUED.contains(&rest[i - 1].as_str())))
-        .map(|(_, a)| a)
-        .collect();
-    let selected: Vec<&Case> = CASES
-        .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
-        .filter(|(name, _)| !rest.windows(2).any(|w| w[0] == "--skip" && name.contains(w[1].as_str())))
-        .filter(|_| !rest.iter().any(|a| a == "--ignored"))
-        .collect();
+    let names = harness::selected(rest, &CASES.map(|(name, _)| name));
+    let selected: Vec<&Case> = CASES.iter().filter(|(name, _)| names.contains(name)).collect();
     let filtered = CASES.len() - selected.len();
     println!("\nrunning {} tests", selected.len());
     let (mut passed, mut failed, mut ignored) = (0, Vec::new(), 0);

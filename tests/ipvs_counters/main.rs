@@ -16,6 +16,8 @@
 //! If the VM cannot start, the test fails; set `LVSIM_SKIP_VM=1` to skip it explicitly on
 //! a machine without qemu, which prints a notice.
 
+#[path = "../harness/mod.rs"]
+mod harness;
 mod kernel;
 mod model;
 mod traffic;
@@ -75,21 +77,11 @@ fn main() {
         _ => {}
     }
     let rest = &args[1..];
-    if rest.iter().any(|a| a == "--list") {
+    if harness::is_list(rest) {
         println!("{NAME}: test");
         return;
     }
-    // libtest's options that take a value: that value is not a filter.
-    const VALUED: [&str; 6] = ["--test-threads", "--skip", "--format", "--color", "--logfile", "-Z"];
-    let filters: Vec<&String> = rest
-        .iter()
-        .enumerate()
-        .filter(|(i, a)| !a.starts_with('-') && (*i == 0 || !VALUED.contains(&rest[i - 1].as_str())))
-        .map(|(_, a)| a)
-        .collect();
-    let skipped = rest.windows(2).any(|w| w[0] == "--skip" && NAME.contains(w[1].as_str()));
-    let other = !filters.is_empty() && filters.iter().all(|f| !NAME.contains(f.as_str()));
-    if rest.iter().any(|a| a == "--ignored") || skipped || other {
+    if harness::selected(rest, &[NAME]).is_empty() {
         println!(
             "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out\n"
         );

@@ -79,6 +79,15 @@ impl Format {
         }
     }
 
+    /// The tool whose files are imported together: heartbeat's `ha.cf` and `haresources`
+    /// belong to an ldirectord import; every other format is its own.
+    pub const fn family(self) -> Format {
+        match self {
+            Format::HaCf | Format::Haresources => Format::Ldirectord,
+            f => f,
+        }
+    }
+
     /// The format of `name`, as `--format` takes it.
     pub fn parse(name: &str) -> Option<Format> {
         Format::ALL.into_iter().find(|f| f.name() == name)
@@ -202,12 +211,8 @@ pub fn import(sources: &[Source], format: Option<Format>) -> Result<Imported, Im
         })?;
         tagged.push((f, s));
     }
-    let family = |f: Format| match f {
-        Format::HaCf | Format::Haresources => Format::Ldirectord,
-        f => f,
-    };
-    let main = family(tagged[0].0);
-    if let Some((f, s)) = tagged.iter().find(|(f, _)| family(*f) != main) {
+    let main = tagged[0].0.family();
+    if let Some((f, s)) = tagged.iter().find(|(f, _)| f.family() != main) {
         return Err(ImportError::file(
             &s.path,
             format!(
