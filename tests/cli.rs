@@ -2,29 +2,17 @@
 //! `validate`, `sweep`, `plan`, `export`, `list`; `--set`; exit codes; report files;
 //! determinism.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use common::cli::{lvsim, text};
 use serde_json::Value;
-
-fn lvsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("spawning lvsim")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::cli::scratch(&format!("cli-{name}"))
 }
 
 fn json(path: &Path) -> Value {

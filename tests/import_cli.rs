@@ -1,26 +1,15 @@
 //! `lvsim import` as a user runs it: a file or a directory in, a scenario that
 //! `lvsim validate` accepts out; careless and hostile input refused with the file named.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn lvsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("spawning lvsim")
-}
+use std::path::PathBuf;
+use std::process::Output;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::cli::{lvsim, text};
 
 fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("import-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::cli::scratch(&format!("import-{name}"))
 }
 
 fn status(out: &Output) -> (Option<i32>, String, String) {

@@ -4,22 +4,17 @@
 //! independently of the files (sim-core's formulas), within twice the run's own
 //! batch-means confidence interval.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::cli::lvsim;
 use serde_json::Value;
 use sim_core::theory;
 
-fn lvsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("spawning lvsim")
-}
-
 fn library() -> Vec<PathBuf> {
-    lvsim::commands::list::library_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/library"))
+    common::deploy::library_files()
 }
 
 fn out_dir(name: &str) -> PathBuf {

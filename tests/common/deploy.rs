@@ -40,21 +40,10 @@ impl Case {
     }
 }
 
-/// The library's scenario files, sorted.
+/// The library's scenario files, sorted (`lvsim list`'s own walk of the library).
 pub fn library_files() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let p = e.expect("a directory entry").path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "ron") {
-                out.push(p);
-            }
-        }
-    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/library");
-    let mut out = Vec::new();
-    walk(&root, &mut out);
+    let mut out = lvsim::commands::list::library_files(&root);
     out.sort();
     assert!(out.len() >= 10, "the library has its scenarios: {out:?}");
     out

@@ -1,4 +1,5 @@
 //! Helpers shared by the root package's integration tests.
 
+pub mod cli;
 pub mod deploy;
 pub mod vm;
