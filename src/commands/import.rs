@@ -106,7 +106,6 @@ fn of_directory(dir: &Path, format: Option<Format>) -> Result<Vec<PathBuf>, Inpu
     }
     found.sort_by(|a, b| a.1.cmp(&b.1));
     let mut tools: Vec<Format> = found.iter().map(|(f, _)| *f).collect();
-    tools.dedup();
     tools.sort_unstable();
     tools.dedup();
     let want = match (format.map(Format::family), tools.as_slice()) {
