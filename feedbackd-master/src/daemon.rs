@@ -20,6 +20,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
+use crate::console::{ConsoleRequest, Snapshot};
 use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
 use crate::record::JournalFile;
@@ -85,6 +86,9 @@ impl Cause {
 
 /// Reads queued for the loop (each at most 1 KiB), across all connections.
 const INPUT_QUEUE: usize = 256;
+
+/// Console requests queued for the loop.
+const CONSOLE_QUEUE: usize = 64;
 
 /// Log lines per cause per second before they are suppressed (and counted).
 const LOG_BURST: u32 = 10;
@@ -160,6 +164,9 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     // connection that sends without pause waits its turn with the others (the channel's
     // senders are served in order) instead of queueing ahead of them.
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
+    // The console's requests (snapshots, changes); its server holds the sender.
+    let (console_tx, mut console_rx) = mpsc::channel::<ConsoleRequest>(CONSOLE_QUEUE);
+    drop(console_tx);
     let rescan_interval = settings.rescan_interval;
     let mut d = Daemon::new(settings, backend, in_tx, status_stats);
     log!("{}", d.admission.describe());
@@ -215,6 +222,7 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
                 }
             }
             Some(req) = page_rx.recv() => d.page(req),
+            Some(req) = console_rx.recv() => d.console(req),
             _ = sighup.recv() => d.reopen_journal(),
             end = task_end(&mut status_task) => {
                 // Never a master without its status: exit, and let the service manager
@@ -444,6 +452,22 @@ impl Daemon {
             }
         };
         let _ = req.reply.send(body);
+    }
+
+    /// Answers the console: a snapshot, or a change applied.
+    fn console(&mut self, req: ConsoleRequest) {
+        match req {
+            ConsoleRequest::Snapshot(reply) => {
+                let now = self.now();
+                let snap =
+                    Snapshot { version: 0, rows: self.master.status(now), agents: self.master.agents(now) };
+                let _ = reply.send(Arc::new(snap));
+            }
+            ConsoleRequest::Change { who, change, reply } => {
+                let _ = (who, change);
+                let _ = reply.send(Err("changes are not supported yet".to_owned()));
+            }
+        }
     }
 
     /// SIGHUP: reopens the journal file (after logrotate moved it).

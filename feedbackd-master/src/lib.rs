@@ -11,6 +11,8 @@
 //!   `add-agent`.
 //! - [`record`]: the journal file (`--record`): append, `O_NOFOLLOW`, mode 0600, rotation,
 //!   reopened on SIGHUP.
+//! - [`console`]: the director's console over HTTPS (docs/console.md): its requests to the
+//!   daemon loop, pages, users, sessions, audit.
 //! - [`status`]: the status table, Prometheus metrics and their HTTP server.
 //! - `src/bin/feedbackd-ipvs-check/`: a test and benchmark tool for the backends, run in
 //!   the VM by `tests/ipvs_backends.rs` (`probe`) and by hand (`bench`); not installed.
@@ -23,6 +25,7 @@
 //!   it is on exit.
 
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod ipvs;
 pub mod keys;

@@ -136,6 +136,77 @@ impl fmt::Display for RsKey {
     }
 }
 
+/// A real server as feedbackd writes it in a URL, a form or the journal:
+/// `SERVICE/RIP:PORT` with the service in [`ServiceText`]'s form (`tcp:10.0.0.1:80/10.0.0.5:80`,
+/// `fwm:1/10.0.0.5:0`, `tcp:[2001:db8::1]:80/[2001:db8::5]:80`). [`parse_rs_key`] reads it back.
+#[derive(Clone, Copy, Debug)]
+pub struct RsKeyText(pub RsKey);
+
+impl fmt::Display for RsKeyText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", ServiceText(self.0.service), AddrPort(self.0.addr, self.0.port))
+    }
+}
+
+/// Parses [`RsKeyText`]'s form.
+pub fn parse_rs_key(s: &str) -> Result<RsKey, String> {
+    let (service, server) =
+        s.rsplit_once('/').ok_or_else(|| format!("{s:?} is not a real server (SERVICE/RIP:PORT)"))?;
+    let service = parse_service(service)?;
+    match server.parse::<SocketAddr>() {
+        Ok(SocketAddr::V6(a)) if a.scope_id() != 0 || a.flowinfo() != 0 => {
+            Err(format!("real server {s:?}: a scope id is not part of an address here"))
+        }
+        Ok(a) => Ok(RsKey { service, addr: a.ip(), port: a.port() }),
+        Err(_) => Err(format!("real server {s:?}: {server:?} is not RIP:PORT (an IPv6 address in brackets)")),
+    }
+}
+
+/// What an operator (the director's console) does to one real server. The weight it
+/// leads to: `Maintenance` takes the server out of the kernel's table, `Drain` sets 0,
+/// `Pin` sets the weight whatever the law says (an agent's drain or silence still sets 0),
+/// `Return` and `Unpin` give the server back to the law.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServerAction {
+    /// Weight 0: existing connections finish, no new ones arrive.
+    Drain,
+    /// Out of the table (DEL_DEST) until returned.
+    Maintenance,
+    /// Undo `Drain` or `Maintenance`.
+    Return,
+    /// This weight, overriding the law.
+    Pin(u32),
+    /// Undo `Pin`.
+    Unpin,
+}
+
+impl fmt::Display for ServerAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerAction::Drain => f.write_str("drain"),
+            ServerAction::Maintenance => f.write_str("maintenance"),
+            ServerAction::Return => f.write_str("return"),
+            ServerAction::Pin(w) => write!(f, "pin {w}"),
+            ServerAction::Unpin => f.write_str("unpin"),
+        }
+    }
+}
+
+/// Who made a change: the console's user, and the address the request came from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Who {
+    /// The user name (from the users file).
+    pub user: String,
+    /// The client's address.
+    pub address: IpAddr,
+}
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} from {}", self.user, self.address)
+    }
+}
+
 /// A kernel table entry, as the driver reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TableEntry {
