@@ -176,6 +176,20 @@ pub fn report_signal(capacity: f64, metrics: &[Metric], index: usize) -> Signal 
     Signal { capacity, qps: find("qps"), eps: find("eps") }
 }
 
+/// An agent the master polls itself (HAProxy's agent-check protocol) instead of one that
+/// connects: configured by the operator, so trusted, and fed to the same law.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Polled {
+    /// Its id, as agents' ids show (`agent-check:ADDR:PORT`).
+    pub id: String,
+    /// The address polled.
+    pub peer: IpAddr,
+    /// The real server it speaks for, matched to virtual services as an agent's service is.
+    pub service: ServiceSpec,
+    /// How often it is polled [ms]: its silence is judged as an agent's report interval.
+    pub interval_ms: u32,
+}
+
 /// What the driver must do or log.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MasterEvent {
@@ -1012,6 +1026,12 @@ impl Master {
             let text = format!("silent for {:.1} s: removed", silent.as_secs_f64());
             self.refuse(conn, ErrorCode::Refused, "timeout", text);
         }
+    }
+
+    /// A polled agent answered: its admin state and its capacity (per mille; `None`: no
+    /// capacity in the reply). The first answer registers it.
+    pub fn handle_polled(&mut self, now: Time, polled: &Polled, admin: AdminState, capacity: Option<u16>) {
+        let _ = (now, polled, admin, capacity);
     }
 
     /// A backend operation for `key` failed: the entry is taken as absent from the table,

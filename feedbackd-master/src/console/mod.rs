@@ -7,6 +7,9 @@
 //! knows ([`snapshot::Snapshot`], shared, rebuilt only when something changed) and applies
 //! changes ([`Change`]) through the master and the backend, in its own order.
 
+pub mod http;
+pub mod pages;
+pub mod session;
 pub mod snapshot;
 
 use std::sync::Arc;

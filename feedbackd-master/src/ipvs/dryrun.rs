@@ -56,6 +56,24 @@ impl DryRunBackend {
         Ok(())
     }
 
+    pub(crate) fn add_service(&mut self, key: &ServiceKey, config: &ServiceConfig) -> Result<(), Error> {
+        self.table.add_service(*key, *config).map_err(|e| Error::table(format!("NEW_SERVICE {key}"), e))?;
+        print_change(Command::AddService(*key, *config));
+        Ok(())
+    }
+
+    pub(crate) fn edit_service(&mut self, key: &ServiceKey, config: &ServiceConfig) -> Result<(), Error> {
+        self.table.edit_service(*key, *config).map_err(|e| Error::table(format!("SET_SERVICE {key}"), e))?;
+        print_change(Command::EditService(*key, *config));
+        Ok(())
+    }
+
+    pub(crate) fn remove_service(&mut self, key: &ServiceKey) -> Result<(), Error> {
+        self.table.del_service(*key).map_err(|e| Error::table(format!("DEL_SERVICE {key}"), e))?;
+        print_change(Command::DelService(*key));
+        Ok(())
+    }
+
     /// SET_DEST replaces every field but the counters.
     pub(crate) fn edit_real_server(&mut self, svc: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
         self.table

@@ -238,6 +238,36 @@ impl Backend {
         }
     }
 
+    /// Adds a virtual service (NEW_SERVICE; `ipvsadm -A`).
+    pub fn add_service(&mut self, key: &ServiceKey, config: &ServiceConfig) -> Result<(), Error> {
+        match &mut self.inner {
+            Inner::Netlink(_) | Inner::Ipvsadm(_) => {
+                Err(Error::kernel(format!("NEW_SERVICE {key}"), libc::ENOSYS))
+            }
+            Inner::DryRun(b) => b.add_service(key, config),
+        }
+    }
+
+    /// Replaces a virtual service's settings (SET_SERVICE; `ipvsadm -E`).
+    pub fn edit_service(&mut self, key: &ServiceKey, config: &ServiceConfig) -> Result<(), Error> {
+        match &mut self.inner {
+            Inner::Netlink(_) | Inner::Ipvsadm(_) => {
+                Err(Error::kernel(format!("SET_SERVICE {key}"), libc::ENOSYS))
+            }
+            Inner::DryRun(b) => b.edit_service(key, config),
+        }
+    }
+
+    /// Removes a virtual service and its real servers (DEL_SERVICE; `ipvsadm -D`).
+    pub fn remove_service(&mut self, key: &ServiceKey) -> Result<(), Error> {
+        match &mut self.inner {
+            Inner::Netlink(_) | Inner::Ipvsadm(_) => {
+                Err(Error::kernel(format!("DEL_SERVICE {key}"), libc::ENOSYS))
+            }
+            Inner::DryRun(b) => b.remove_service(key),
+        }
+    }
+
     /// Removes a real server (DEL_DEST; `ipvsadm -d`).
     pub fn remove_real_server(&mut self, service: &ServiceKey, addr: IpAddr, port: u16) -> Result<(), Error> {
         match &mut self.inner {
