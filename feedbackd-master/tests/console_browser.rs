@@ -1,0 +1,482 @@
+//! The director's console in a real browser (issue 18, part 6): Debian's headless chromium
+//! driven through chromedriver by the small W3C WebDriver client in
+//! `tests/common/webdriver.rs`, against a real feedbackd-master (dry-run backend, console
+//! on loopback, a self-signed certificate made by `feedbackd-master cert`, users made by
+//! `feedbackd-master passwd`) and a real feedbackd-agent whose load a file sets.
+//!
+//! The flow: a wrong password is refused; a viewer sees no change controls and a change
+//! forged from the viewer's page (with the viewer's real CSRF token) is refused 403; an
+//! admin watches a weight move without a reload when the agent's load changes, drains the
+//! server and sees its weight go to 0, finds the change in the audit view, and logs out.
+//! Requests without a session or without the CSRF token (or from a foreign origin), sent
+//! by curl, are refused, and a well-formed one is accepted (so the refusals are the gate's,
+//! not a malformed request's).
+//!
+//! Screenshots of every page go to `target/console-screenshots/*.png` (listed with what
+//! they show in `index.txt` there); their paths are printed.
+//!
+//! Needs chromium, chromium-driver and curl: the test fails (never skips) without them.
+
+mod common;
+#[path = "common/webdriver.rs"]
+mod webdriver;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use webdriver::{Browser, WdError};
+
+const LIMIT: Duration = Duration::from_secs(30);
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+const VIEWER_PASSWORD: &str = "viewer only, please";
+/// The real server the agent reports for, as the pages name it (`RsKeyText`).
+const RS: &str = "tcp:10.0.0.1:80/10.0.0.5:80";
+
+/// Where the screenshots go, with an index of what each shows.
+struct Shots {
+    dir: PathBuf,
+    index: Vec<String>,
+}
+
+impl Shots {
+    fn new() -> Shots {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"))
+            .join("console-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        Shots { dir, index: Vec::new() }
+    }
+
+    fn take(&mut self, b: &Browser, name: &str, what: &str) {
+        let path = b.screenshot(&self.dir.join(format!("{name}.png")));
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!("screenshot: {} ({bytes} bytes): {what}", path.display());
+        self.index.push(format!("{name}.png\t{}\t{what}", b.url()));
+        std::fs::write(self.dir.join("index.txt"), self.index.join("\n") + "\n").unwrap();
+    }
+}
+
+// ---- The WebDriver client against a page of our own (no console needed). ----
+
+/// A tiny plain-HTTP server on loopback: `GET /` is a form, `POST /submit` records its
+/// body and answers a page showing it. Returns the address and the recorded bodies.
+fn local_site() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let posts = Arc::new(Mutex::new(Vec::new()));
+    let seen = posts.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { break };
+            let seen = seen.clone();
+            std::thread::spawn(move || serve_one(conn, &seen));
+        }
+    });
+    (addr, posts)
+}
+
+fn serve_one(mut conn: std::net::TcpStream, seen: &Mutex<Vec<String>>) {
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0).min(65536);
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let page = if line.starts_with("POST /submit") {
+        seen.lock().unwrap().push(body.clone());
+        format!("<!doctype html><title>got</title><p id=\"got\">{body}</p>")
+    } else if line.starts_with("POST /api") {
+        "refused".to_owned()
+    } else {
+        "<!doctype html><title>form</title><form id=\"f\" method=\"post\" action=\"/submit\">\
+         <input name=\"user\" id=\"user\"><input type=\"hidden\" name=\"csrf\" value=\"tok\">\
+         <button id=\"go\">go</button></form><p id=\"live\">0</p>\
+         <script>setTimeout(function(){document.getElementById('live').textContent='7'},300)</script>"
+            .to_owned()
+    };
+    let status = if line.starts_with("POST /api") { "403 Forbidden" } else { "200 OK" };
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+        page.len()
+    );
+}
+
+#[test]
+fn webdriver_client_drives_a_local_page() {
+    let dir = tempdir("webdriver-client");
+    let (addr, posts) = local_site();
+    let b = Browser::start(&dir);
+    b.goto(&format!("http://{addr}/"));
+    assert!(b.url().ends_with(&format!("{addr}/")), "{}", b.url());
+    assert!(b.try_find("#nothing-here").is_none());
+    // A script's change is seen by polling, not by sleeping.
+    let live =
+        b.wait_until(LIMIT, "the script sets #live to 7", |b| Ok(b.text_of("#live")?.filter(|t| t == "7")));
+    assert_eq!(live, "7");
+    let user = b.find("#user");
+    b.type_text(&user, "a&b c");
+    assert_eq!(b.attr(&user, "name").as_deref(), Some("user"));
+    assert_eq!(b.script("return document.title;", vec![]), json!("form"));
+    // A fetch from the page, as the viewer's forged request will be.
+    let status = b.async_script(
+        "const done = arguments[arguments.length - 1];\
+         fetch('/api', {method: 'POST', body: 'x=1'}).then(r => done(r.status), e => done(String(e)));",
+        vec![],
+    );
+    assert_eq!(status, json!(403));
+    let png = b.screenshot(&dir.join("form.png"));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    b.click(&b.find("#go"));
+    let got = b.wait_until(LIMIT, "the form's answer", |b| b.text_of("#got"));
+    assert_eq!(got, "user=a%26b+c&csrf=tok");
+    assert_eq!(posts.lock().unwrap().as_slice(), ["user=a%26b+c&csrf=tok"]);
+    assert!(b.url().ends_with("/submit"));
+    let err = b.call("GET", "/session/no-such-session/url", None).unwrap_err();
+    assert_eq!(err.error, "invalid session id", "{err}");
+}
+
+#[test]
+fn base64_and_chunked_answers_decode() {
+    assert_eq!(webdriver::base64_decode("aGVsbG8=").unwrap(), b"hello");
+    assert_eq!(webdriver::base64_decode("aGVsbG8h").unwrap(), b"hello!");
+    assert_eq!(webdriver::base64_decode("aGk=\n").unwrap(), b"hi");
+    assert!(webdriver::base64_decode("a$==").is_none());
+    let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n";
+    assert_eq!(webdriver::parse_response(raw).unwrap(), (200, "abcde".to_owned()));
+    let raw = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}";
+    assert_eq!(webdriver::parse_response(raw).unwrap(), (404, "{}".to_owned()));
+    assert!(webdriver::parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
+    assert!(
+        webdriver::parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err()
+    );
+}
+
+// ---- The console. ----
+
+/// The master's console files: certificate, key, users (admin and viewer), audit log.
+struct ConsoleFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    users: PathBuf,
+    audit: PathBuf,
+}
+
+fn run_master(args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(master_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "feedbackd-master {args:?}: {text}");
+    text
+}
+
+fn console_files(dir: &Path) -> ConsoleFiles {
+    let f = ConsoleFiles {
+        cert: dir.join("console.crt"),
+        key: dir.join("console.key"),
+        users: dir.join("console-users"),
+        audit: dir.join("console-audit.log"),
+    };
+    let (cert, key, users) = (f.cert.to_str().unwrap(), f.key.to_str().unwrap(), f.users.to_str().unwrap());
+    run_master(&["cert", "--cert", cert, "--key", key, "--name", "127.0.0.1", "--name", "localhost"], "");
+    for (user, role, password) in [("admin", "admin", ADMIN_PASSWORD), ("viewer", "viewer", VIEWER_PASSWORD)]
+    {
+        run_master(
+            &["passwd", user, "--role", role, "--users-file", users, "--password-stdin"],
+            &format!("{password}\n"),
+        );
+    }
+    f
+}
+
+/// The master (dry-run backend, console on a loopback port of the kernel's choosing) and
+/// the console's address read back from its log.
+fn start_console_master(files: &ConsoleFiles) -> (Proc, String, String) {
+    let mut cmd = Command::new(master_bin());
+    cmd.args(master_args());
+    cmd.args(["--console", "127.0.0.1:0", "--console-cert"])
+        .arg(&files.cert)
+        .arg("--console-key")
+        .arg(&files.key)
+        .arg("--console-users")
+        .arg(&files.users)
+        .arg("--console-audit")
+        .arg(&files.audit);
+    let (m, listen, _status) = start_master("master", cmd, LIMIT);
+    let line = m.wait_for(0, LIMIT, "the console's address", |l| l.contains("https://"));
+    let addr = addr_after(&line, "https://");
+    let addr = addr.split('/').next().unwrap().to_owned();
+    (m, listen, addr)
+}
+
+/// The weight the master's log says it set last for `rs` (`... 10.0.0.5:80: A -> B ...`).
+fn logged_weight(m: &Proc, from: usize, rs: &str) -> u32 {
+    let needle = format!("{rs}: ");
+    let line = m.wait_for(from, LIMIT, "a weight change", |l| l.contains(&needle) && l.contains(" -> "));
+    let rest = &line[line.find(&needle).unwrap() + needle.len()..];
+    let to = rest.split(" -> ").nth(1).unwrap();
+    to.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+fn login(b: &Browser, base: &str, user: &str, password: &str) {
+    b.goto(&format!("{base}/login"));
+    let u = b.find("#user");
+    b.clear(&u);
+    b.type_text(&u, user);
+    b.type_text(&b.find("#password"), password);
+    b.click(&b.find("#login-submit"));
+}
+
+fn logout(b: &Browser) {
+    let button = b.find("#logout button, #logout input[type=submit]");
+    b.click(&button);
+    b.wait_until(LIMIT, "back on /login after logout", |b| Ok(b.url().ends_with("/login").then_some(())));
+}
+
+/// The weight cell of `rs` on the monitor page, as now shown.
+fn weight_cell(b: &Browser, rs: &str) -> Result<Option<String>, WdError> {
+    b.text_of(&format!("tr[data-rs=\"{rs}\"] td.weight"))
+}
+
+fn wait_weight(b: &Browser, rs: &str, want: u32, what: &str) {
+    b.wait_until(LIMIT, what, |b| Ok(weight_cell(b, rs)?.filter(|w| *w == want.to_string())));
+}
+
+/// The session's CSRF token, from the logout form every page carries.
+fn page_csrf(b: &Browser) -> String {
+    let input = b.find("#logout input[name=csrf]");
+    b.attr(&input, "value").expect("the logout form's csrf value")
+}
+
+/// `rs` percent-encoded for a query string.
+fn query_rs(rs: &str) -> String {
+    rs.bytes()
+        .map(|c| match c {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (c as char).to_string(),
+            _ => format!("%{c:02X}"),
+        })
+        .collect()
+}
+
+/// Viewer: the pages show no change controls, and a change forged from the page with the
+/// viewer's real CSRF token is refused 403 by the server.
+fn viewer_part(b: &Browser, base: &str, shots: &mut Shots) {
+    login(b, base, "viewer", VIEWER_PASSWORD);
+    b.wait_until(LIMIT, "the viewer on the monitor", |b| Ok(b.try_find("#servers").map(|_| ())));
+    let who = b.text_of("#whoami").unwrap().unwrap_or_default();
+    assert!(who.contains("viewer"), "whoami: {who}");
+    b.wait_until(LIMIT, "the agent's server on the monitor", |b| weight_cell(b, RS));
+    assert!(b.find_all("form.action").is_empty(), "a viewer sees no change forms");
+    shots.take(b, "monitor-viewer", "the monitor as a viewer: no change controls");
+    b.goto(&format!("{base}/server?rs={}", query_rs(RS)));
+    b.find("#chart-weight");
+    assert!(b.find_all("form.action").is_empty(), "a viewer sees no server actions");
+    assert!(b.try_find("form[action=\"/server/edit\"]").is_none(), "a viewer sees no edit form");
+    shots.take(b, "server-viewer", "a real server's page as a viewer: charts, no forms");
+    b.goto(&format!("{base}/services"));
+    assert!(b.try_find("#service-add").is_none(), "a viewer sees no add-service form");
+    let csrf = page_csrf(b);
+    let forged = b.async_script(
+        "const done = arguments[arguments.length - 1];\
+         const body = new URLSearchParams({rs: arguments[0], action: 'drain', csrf: arguments[1]});\
+         fetch('/server/action', {method: 'POST', body, redirect: 'manual', credentials: 'same-origin'})\
+           .then(r => done(r.status), e => done(String(e)));",
+        vec![json!(RS), json!(csrf)],
+    );
+    assert_eq!(forged, json!(403), "a viewer's change request is refused by the server");
+    logout(b);
+}
+
+/// Admin: a weight moves live with the agent's load; drain sets it to 0; the audit view
+/// shows the drain.
+fn admin_part(b: &Browser, base: &str, m: &Proc, load: &Path, shots: &mut Shots) {
+    login(b, base, "admin", ADMIN_PASSWORD);
+    b.wait_until(LIMIT, "the admin on the monitor", |b| Ok(b.try_find("#servers").map(|_| ())));
+    let who = b.text_of("#whoami").unwrap().unwrap_or_default();
+    assert!(who.contains("admin"), "whoami: {who}");
+    wait_weight(b, RS, 90, "the monitor shows the agent's weight 90 (capacity 0.9)");
+    shots.take(b, "monitor", "the monitor as admin: the service, its server at weight 90");
+    // A marker in the page's window: a reload would lose it.
+    b.script("window.__noReload = 'still here';", vec![]);
+    let mark = m.mark();
+    write_load(load, 0.3);
+    let moved = logged_weight(m, mark, "10.0.0.5:80");
+    assert!(moved < 90, "the master lowered the weight: {moved}");
+    wait_weight(b, RS, moved, "the weight cell follows the agent's load without a reload");
+    assert_eq!(b.script("return window.__noReload;", vec![]), json!("still here"), "the page was reloaded");
+    shots.take(b, "monitor-weight-moved", "the monitor after the agent's load fell: the weight moved live");
+
+    b.goto(&format!("{base}/agents"));
+    b.find("table#agents tr[data-agent=\"rs1\"]");
+    shots.take(b, "agents", "the agents: rs1 with its capacity, report age and state");
+    b.goto(&format!("{base}/changes"));
+    let changes = b.text(&b.find("table#changes"));
+    assert!(changes.contains("10.0.0.5:80"), "the weight change is listed: {changes}");
+    shots.take(b, "changes", "the recent weight changes with their reasons");
+    b.goto(&format!("{base}/services"));
+    b.find("#service-add");
+    shots.take(b, "services", "the virtual services with the add, edit and remove forms");
+
+    b.goto(&format!("{base}/server?rs={}", query_rs(RS)));
+    b.find("svg#chart-weight");
+    b.find("svg#chart-capacity");
+    shots.take(b, "server", "a real server's page: weight and capacity charts, the action forms");
+    let drain = b.find(
+        "form.action[data-action=\"drain\"] button, form.action[data-action=\"drain\"] input[type=submit]",
+    );
+    let mark = m.mark();
+    b.click(&drain);
+    let flash = b.wait_until(LIMIT, "the drain's flash message", |b| b.text_of("#flash.ok"));
+    assert!(!flash.is_empty());
+    assert_eq!(logged_weight(m, mark, "10.0.0.5:80"), 0, "the master set the drained weight 0");
+    shots.take(b, "server-drained", "the server's page after the drain, with the flash message");
+    b.goto(&format!("{base}/"));
+    wait_weight(b, RS, 0, "the monitor shows the drained server at weight 0");
+    let state = b.text_of(&format!("tr[data-rs=\"{RS}\"] td.state")).unwrap().unwrap_or_default();
+    assert!(state.contains("drain"), "state cell: {state}");
+    shots.take(b, "monitor-drained", "the monitor after the drain: weight 0, state drain");
+
+    b.goto(&format!("{base}/audit"));
+    let audit = b.text(&b.find("body"));
+    assert!(audit.contains("admin") && audit.contains("drain") && audit.contains("10.0.0.5:80"), "{audit}");
+    shots.take(b, "audit", "the audit view: the admin's drain");
+}
+
+/// curl -k against the console: `(status, headers, body)`.
+fn curl(base: &str, args: &[&str]) -> (u16, String, String) {
+    let out = Command::new("curl")
+        .args(["-k", "-s", "-S", "--max-time", "20", "-D", "-", "-o", "-"])
+        .args(args)
+        .arg(base)
+        .output()
+        .unwrap_or_else(|e| panic!("running curl (Debian package curl): {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "curl {args:?} {base}: {}", String::from_utf8_lossy(&out.stderr));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// Requests without a session, without the CSRF token or from a foreign origin are
+/// refused and change nothing; the same request done right is accepted.
+fn raw_requests(base: &str, dir: &Path, m: &Proc) {
+    let (s, head, _) = curl(&format!("{base}/"), &[]);
+    assert!(
+        s == 303 && head.to_ascii_lowercase().contains("location: /login"),
+        "GET / without session: {head}"
+    );
+    let (s, _, _) = curl(&format!("{base}/api/snapshot"), &[]);
+    assert_eq!(s, 401, "the API without a session");
+    let form = format!("rs={}&action=return", query_rs(RS));
+    let (s, _, _) = curl(&format!("{base}/server/action"), &["-d", &form]);
+    assert_eq!(s, 401, "a POST without a session");
+    let (s, _, _) = curl(&format!("{base}/login"), &["-d", "user=admin&password=wrong"]);
+    assert_eq!(s, 401, "a wrong password");
+
+    let jar = dir.join("curl-cookies");
+    let jar = jar.to_str().unwrap();
+    let login = format!("user=admin&password={}", query_rs(ADMIN_PASSWORD));
+    let (s, head, _) = curl(&format!("{base}/login"), &["-c", jar, "-d", &login]);
+    assert_eq!(s, 303, "curl logs in: {head}");
+    assert!(
+        head.contains("__Host-feedbackd=") && head.contains("HttpOnly") && head.contains("Secure"),
+        "{head}"
+    );
+    let (s, _, page) = curl(&format!("{base}/"), &["-b", jar]);
+    assert_eq!(s, 200);
+    let csrf =
+        page.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("csrf in page");
+    let origin = format!("Origin: {base}");
+    let mark = m.mark();
+    let (s, _, _) = curl(&format!("{base}/server/action"), &["-b", jar, "-H", &origin, "-d", &form]);
+    assert_eq!(s, 403, "a POST without the csrf token");
+    let with_csrf = format!("{form}&csrf={csrf}");
+    let wrong = format!("{form}&csrf=0{}", &csrf[1..]);
+    let (s, _, _) = curl(&format!("{base}/server/action"), &["-b", jar, "-H", &origin, "-d", &wrong]);
+    assert_eq!(s, 403, "a POST with a wrong csrf token");
+    let evil = "Origin: https://evil.example";
+    let (s, _, _) = curl(&format!("{base}/server/action"), &["-b", jar, "-H", evil, "-d", &with_csrf]);
+    assert_eq!(s, 403, "a POST from a foreign origin");
+    let (_, _, snap) = curl(&format!("{base}/api/snapshot"), &["-b", jar]);
+    assert!(
+        m.lines()[mark..].iter().all(|l| !l.contains("10.0.0.5:80: 0 ->")),
+        "a refused POST changed a weight"
+    );
+    // The control: the same request with the token and our own origin returns the server.
+    let (s, head, _) = curl(&format!("{base}/server/action"), &["-b", jar, "-H", &origin, "-d", &with_csrf]);
+    assert_eq!(s, 303, "a well-formed admin POST is accepted: {head}\nsnapshot before: {snap:.500}");
+    assert!(logged_weight(m, mark, "10.0.0.5:80") > 0, "return gives the server back to the law");
+}
+
+#[test]
+fn console_in_a_real_browser() {
+    let dir = tempdir("console-browser");
+    let files = console_files(&dir);
+    let (m, listen, console) = start_console_master(&files);
+    let base = format!("https://{console}");
+    let load = dir.join("load");
+    write_load(&load, 0.9);
+    let key = agent_key_file(&dir);
+    let _agent = agent(&agent_conf(&dir, "rs1", &listen, "10.0.0.5", &load, key.as_deref()), "rs1");
+    m.wait_for(0, LIMIT, "rs1 added", |l| l.contains("-r 10.0.0.5:80 -m -w 90"));
+
+    let mut shots = Shots::new();
+    let b = Browser::start(&dir);
+    b.goto(&format!("{base}/"));
+    assert!(b.url().ends_with("/login"), "a page without a session goes to /login: {}", b.url());
+    b.find("form#login-form");
+    shots.take(&b, "login", "the login page");
+    login(&b, &base, "admin", "not the password");
+    b.wait_until(LIMIT, "the login error", |b| Ok(b.try_find("#login-error").map(|_| ())));
+    assert!(b.url().ends_with("/login"));
+    assert!(b.cookies().iter().all(|c| c["name"] != "__Host-feedbackd"), "no session for a wrong password");
+    shots.take(&b, "login-refused", "a wrong password refused");
+
+    viewer_part(&b, &base, &mut shots);
+    admin_part(&b, &base, &m, &load, &mut shots);
+    let cookie = b.cookies().into_iter().find(|c| c["name"] == "__Host-feedbackd").expect("session cookie");
+    assert_eq!(cookie["httpOnly"], json!(true));
+    assert_eq!(cookie["secure"], json!(true));
+    assert_eq!(cookie["sameSite"], json!("Strict"));
+    raw_requests(&base, &dir, &m);
+
+    logout(&b);
+    shots.take(&b, "logged-out", "after logout: the login page");
+    b.goto(&format!("{base}/"));
+    assert!(b.url().ends_with("/login"), "the session is gone after logout: {}", b.url());
+    let audit = std::fs::read_to_string(&files.audit).unwrap();
+    assert!(
+        audit.lines().any(|l| l.contains("\"admin\"") && l.contains("drain") && l.contains("ok")),
+        "{audit}"
+    );
+    assert!(audit.contains("viewer"), "the viewer's login is audited: {audit}");
+    println!("screenshots: {}", shots.dir.join("index.txt").display());
+}
