@@ -1,0 +1,93 @@
+//! The console's drain against the real kernel IPVS, in the lvsim VM (`tests/vm/lvsim-vm`):
+//! feedbackd-master with the netlink backend and `--console`, one feedbackd-agent, and curl
+//! inside the guest doing what the browser does (log in, read the CSRF token from the
+//! server's page, POST the drain). The kernel's table shows weight 0; a return through the
+//! console gives the server back to the law. The script is `tests/vm/console.sh`.
+//!
+//! CI runs it; `LVSIM_SKIP_VM=1` skips it explicitly (with a notice) on a machine without
+//! qemu.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn section<'a>(out: &'a str, name: &str) -> &'a str {
+    let start = out.find(&format!("== {name} ==")).unwrap_or_else(|| panic!("no section {name}:\n{out}"));
+    let rest = &out[start + name.len() + 6..];
+    &rest[..rest.find("\n== ").unwrap_or(rest.len())]
+}
+
+/// The weight of `rs` (`ADDR:PORT`) in an `ipvsadm -L -n` listing.
+fn weight(listing: &str, rs: &str) -> Option<u32> {
+    listing.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.first() == Some(&"->") && f.get(1) == Some(&rs)).then(|| f[3].parse().unwrap())
+    })
+}
+
+/// The status code printed on the `HTTP what CODE` line.
+fn http(out: &str, what: &str) -> String {
+    let prefix = format!("HTTP {what} ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in\n{out}"))
+        .into()
+}
+
+#[test]
+fn a_drain_through_the_console_changes_the_real_kernel_table() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let harness = root.join("tests/vm/lvsim-vm");
+    if std::env::var("LVSIM_SKIP_VM").is_ok_and(|v| v == "1") {
+        eprintln!("NOTICE: vm_console SKIPPED because LVSIM_SKIP_VM=1");
+        return;
+    }
+    let setup = Command::new(&harness).arg("setup").status().expect("running tests/vm/lvsim-vm setup");
+    assert!(
+        setup.success(),
+        "tests/vm/lvsim-vm setup failed; install qemu (see .ci/run) or set LVSIM_SKIP_VM=1"
+    );
+    let out = Command::new(&harness)
+        .args(["run", "--share"])
+        .arg(&root)
+        .args(["--timeout", "300", "-e"])
+        .arg(format!("MASTER={}", common::master_bin().display()))
+        .arg("-e")
+        .arg(format!("AGENT={}", common::agent_bin().display()))
+        .arg("--")
+        .arg("/bin/sh")
+        .arg(root.join("feedbackd-master/tests/vm/console.sh"))
+        .output()
+        .expect("running the VM");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "VM run failed ({}):\n{stdout}\n{stderr}", out.status);
+    assert!(stdout.contains("== done =="), "{stdout}");
+
+    let rs = "10.0.0.5:80";
+    let before = section(&stdout, "before");
+    assert_eq!(weight(before, rs), Some(9), "the agent's weight in the kernel: {before}");
+    assert!(before.contains("Masq"), "{before}");
+    assert_eq!(http(&stdout, "nosession"), "401", "a change without a session is refused");
+    assert_eq!(http(&stdout, "login"), "303", "curl logs in as admin");
+    assert_eq!(http(&stdout, "drain"), "303", "the drain is accepted");
+    let drained = section(&stdout, "drained");
+    assert_eq!(weight(drained, rs), Some(0), "the drain in the kernel's table: {drained}");
+    // /proc/net/ip_vs agrees (10.0.0.5:80 is 0A000005:0050 there).
+    let proc_row =
+        drained.lines().find(|l| l.contains("0A000005:0050")).unwrap_or_else(|| panic!("{drained}"));
+    assert_eq!(proc_row.split_whitespace().nth(3), Some("0"), "{proc_row}");
+    assert_eq!(http(&stdout, "return"), "303");
+    let returned = section(&stdout, "returned");
+    assert_eq!(weight(returned, rs), Some(9), "the return gives the weight back: {returned}");
+
+    let audit = section(&stdout, "audit");
+    let line = audit
+        .lines()
+        .find(|l| l.contains("drain"))
+        .unwrap_or_else(|| panic!("no drain in the audit:\n{audit}"));
+    assert!(line.contains("admin") && line.contains("127.0.0.1") && line.contains("ok"), "{line}");
+    let log = section(&stdout, "master log");
+    assert!(log.contains("10.0.0.5:80: 9 -> 0"), "the master's log says the weight went to 0: {log}");
+}
