@@ -41,6 +41,7 @@
 //! | `set` | `rs=SERVICE/SERVER from=N to=N` |
 //! | `remove` | `rs=SERVICE/SERVER` |
 //! | `apply-failed` | `rs=SERVICE/SERVER` |
+//! | `polled` | `agent=ID peer=IP interval_ms=N service=PROTO/PORT/FORWARDING/VIP/FWMARK/ADDRESS admin=ready\|drain\|maint capacity=C`: a polled (agent-check) agent's answer; the first registers it |
 //!
 //! - `SERVICE`: `tcp:VIP:PORT`, `udp:VIP:PORT`, `sctp:VIP:PORT` (an IPv6 VIP in brackets:
 //!   `tcp:[2001:db8::1]:80`), `fwm:MARK` or `fwm6:MARK` (an IPv6 firewall-mark service).
@@ -72,6 +73,7 @@ use lvs_sched::{Duration, Time};
 
 use lvs_ipvs::Forwarding;
 
+use crate::master::Polled;
 use crate::types::{AdminState, ConnId, RsKey, ServiceSpec, ServiceText, TableEntry, parse_service};
 
 use crate::wire::{self, Metric};
@@ -157,6 +159,16 @@ pub enum Entry {
     ApplyFailed {
         /// Which.
         key: RsKey,
+    },
+    /// A polled agent's answer ([`crate::master::Master::handle_polled`]): the first
+    /// registers it, every one is a report.
+    Polled {
+        /// Who was polled, for which real server.
+        polled: Polled,
+        /// Its admin state.
+        admin: AdminState,
+        /// Its per-mille spare capacity, if the answer had one.
+        capacity: Option<u16>,
     },
     /// A change the master made to the table.
     Decision(Decision),
@@ -255,12 +267,7 @@ impl Record {
             }
             Entry::Report { conn, admin, capacity, metrics } => {
                 let _ = write!(s, "report conn={} admin={admin} capacity=", conn.0);
-                list(&mut s, capacity, |s, c| match c {
-                    Some(c) => {
-                        let _ = write!(s, "{c}");
-                    }
-                    None => s.push('-'),
-                });
+                list(&mut s, capacity, write_capacity);
                 s.push_str(" metrics=");
                 list(&mut s, metrics, |s, m| {
                     let _ = write!(s, "{}:{:?}", m.name, m.value);
@@ -276,6 +283,16 @@ impl Record {
             Entry::ApplyFailed { key } => {
                 s.push_str("apply-failed rs=");
                 write_rs(&mut s, key);
+            }
+            Entry::Polled { polled, admin, capacity } => {
+                let _ = write!(
+                    s,
+                    "polled agent={} peer={} interval_ms={} service=",
+                    polled.id, polled.peer, polled.interval_ms
+                );
+                write_spec(&mut s, &polled.service);
+                let _ = write!(s, " admin={admin} capacity=");
+                write_capacity(&mut s, capacity);
             }
             Entry::Decision(d) => {
                 s.push_str(match d {
@@ -333,6 +350,7 @@ impl Record {
             }
             "disconnect" => Entry::Disconnect { conn: f.conn()? },
             "apply-failed" => Entry::ApplyFailed { key: f.rs()? },
+            "polled" => parse_polled(&mut f)?,
             "add" => Entry::Decision(Decision::Add { key: f.rs()?, weight: f.number("weight")? }),
             "set" => {
                 let key = f.rs()?;
@@ -362,6 +380,7 @@ const KINDS: &[&str] = &[
     "goodbye",
     "disconnect",
     "apply-failed",
+    "polled",
     "add",
     "set",
     "remove",
@@ -388,6 +407,15 @@ fn list<T>(s: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
             s.push(',');
         }
         each(s, item);
+    }
+}
+
+fn write_capacity(s: &mut String, c: &Option<u16>) {
+    match c {
+        Some(c) => {
+            let _ = write!(s, "{c}");
+        }
+        None => s.push('-'),
     }
 }
 
@@ -576,6 +604,16 @@ fn parse_start(f: &mut Fields<'_>) -> Result<Entry, String> {
 
 fn parse_register(f: &mut Fields<'_>) -> Result<Entry, String> {
     let conn = f.conn()?;
+    let agent = parse_agent_id(f)?;
+    Ok(Entry::Register {
+        conn,
+        agent,
+        interval_ms: f.number("interval_ms")?,
+        services: parse_list(f.take("services")?, "services", parse_spec)?,
+    })
+}
+
+fn parse_agent_id(f: &mut Fields<'_>) -> Result<String, String> {
     let agent = f.take("agent")?;
     if !wire::valid_agent_id(agent) {
         return Err(format!(
@@ -583,26 +621,39 @@ fn parse_register(f: &mut Fields<'_>) -> Result<Entry, String> {
             wire::MAX_AGENT_ID_LEN
         ));
     }
-    Ok(Entry::Register {
-        conn,
-        agent: agent.to_owned(),
-        interval_ms: f.number("interval_ms")?,
-        services: parse_list(f.take("services")?, "services", parse_spec)?,
-    })
+    Ok(agent.to_owned())
+}
+
+fn parse_admin(f: &mut Fields<'_>) -> Result<AdminState, String> {
+    match f.take("admin")? {
+        "ready" => Ok(AdminState::Ready),
+        "drain" => Ok(AdminState::Drain),
+        "maint" => Ok(AdminState::Maint),
+        other => Err(format!("field `admin`: {other:?} is not ready, drain or maint")),
+    }
+}
+
+fn parse_capacity(c: &str) -> Result<Option<u16>, String> {
+    match c {
+        "-" => Ok(None),
+        c => c.parse().map(Some).map_err(|_| format!("{c:?} is not a per-mille capacity or `-`")),
+    }
+}
+
+fn parse_polled(f: &mut Fields<'_>) -> Result<Entry, String> {
+    let id = parse_agent_id(f)?;
+    let peer = parse_ip(f.take("peer")?).map_err(in_field("peer"))?;
+    let interval_ms = f.number("interval_ms")?;
+    let service = parse_spec(f.take("service")?).map_err(in_field("service"))?;
+    let admin = parse_admin(f)?;
+    let capacity = parse_capacity(f.take("capacity")?).map_err(in_field("capacity"))?;
+    Ok(Entry::Polled { polled: Polled { id, peer, service, interval_ms }, admin, capacity })
 }
 
 fn parse_report(f: &mut Fields<'_>) -> Result<Entry, String> {
     let conn = f.conn()?;
-    let admin = match f.take("admin")? {
-        "ready" => AdminState::Ready,
-        "drain" => AdminState::Drain,
-        "maint" => AdminState::Maint,
-        other => return Err(format!("field `admin`: {other:?} is not ready, drain or maint")),
-    };
-    let capacity = parse_list(f.take("capacity")?, "capacity", |c| match c {
-        "-" => Ok(None),
-        c => c.parse().map(Some).map_err(|_| format!("{c:?} is not a per-mille capacity or `-`")),
-    })?;
+    let admin = parse_admin(f)?;
+    let capacity = parse_list(f.take("capacity")?, "capacity", parse_capacity)?;
     let metrics = parse_list(f.take("metrics")?, "metrics", |m| {
         let (name, value) = m.rsplit_once(':').ok_or_else(|| format!("{m:?} is not NAME:VALUE"))?;
         if !wire::valid_metric_name(name) {

@@ -296,6 +296,8 @@ struct AgentRec {
     capacity: Vec<Option<u16>>,
     metrics: Vec<Metric>,
     reports: u64,
+    /// Polled by the master (HAProxy's agent-check), not connected: `conn` is always `None`.
+    polled: bool,
 }
 
 #[derive(Debug)]
@@ -730,6 +732,7 @@ impl Master {
             capacity: vec![None; n],
             metrics: Vec::new(),
             reports: 0,
+            polled: false,
         });
         agent.conn = Some(conn);
         agent.interval_ms = r.interval_ms;
@@ -756,6 +759,10 @@ impl Master {
             return Err((ErrorCode::Refused, "rate", text));
         }
         let id = r.agent_id.as_str();
+        if self.agents.get(id).is_some_and(|a| a.polled) {
+            let text = format!("agent id {id:?} is a polled agent-check agent's");
+            return Err((ErrorCode::Refused, "claim", text));
+        }
         if !self.agents.contains_key(id) && self.agents.len() >= self.config.max_agents {
             let text = format!("too many agents (max_agents {})", self.config.max_agents);
             return Err((ErrorCode::Refused, "refused", text));
@@ -847,7 +854,7 @@ impl Master {
 
     fn report(&mut self, now: Time, conn: ConnId, seq: u64, r: Report) {
         let id = self.conns[&conn].agent.clone().expect("registered connection");
-        let agent = self.agents.get_mut(&id).expect("a registered connection has its agent");
+        let agent = self.agents.get(&id).expect("a registered connection has its agent");
         if r.capacity.len() != agent.services.len() {
             let text = format!(
                 "report has {} capacities for {} registered services",
@@ -856,7 +863,6 @@ impl Master {
             );
             return self.refuse(conn, ErrorCode::Malformed, "protocol", text);
         }
-        self.counters.reports += 1;
         if let Some(j) = &mut self.journal {
             let entry = Entry::Report {
                 conn,
@@ -866,27 +872,45 @@ impl Master {
             };
             j.push_back(Record { t: now, entry });
         }
+        let weights = self.apply_report(now, &id, r.admin, &r.capacity, &r.metrics);
+        let c = self.conns.get_mut(&conn).expect("still there");
+        let bytes = c.channel.seal(&Message::Ack(Ack { seq, weights }));
+        self.transmit.push_back((conn, bytes));
+    }
+
+    /// A report of agent `id` (connected or polled), one capacity per registered service:
+    /// the law's answer for each of its real servers. Returns, per service, the weight of
+    /// its first real server in the table (what an `Ack` tells the agent).
+    fn apply_report(
+        &mut self,
+        now: Time,
+        id: &str,
+        admin: AdminState,
+        capacity: &[Option<u16>],
+        metrics: &[Metric],
+    ) -> Vec<Option<u32>> {
+        self.counters.reports += 1;
+        let agent = self.agents.get_mut(id).expect("the caller checked the agent");
         let returning = agent.liveness != Liveness::Live
-            || (agent.admin != AdminState::Ready && r.admin == AdminState::Ready);
+            || (agent.admin != AdminState::Ready && admin == AdminState::Ready);
         agent.liveness = Liveness::Live;
-        agent.admin = r.admin;
-        agent.capacity.clone_from(&r.capacity);
-        agent.metrics.clone_from(&r.metrics);
+        agent.admin = admin;
+        agent.capacity = capacity.to_vec();
+        agent.metrics = metrics.to_vec();
         agent.reports += 1;
         let bindings = agent.bindings.clone();
         let services = agent.services.clone();
-        self.schedule_agent(&id, now);
+        self.schedule_agent(id, now);
         let law = self.config.law;
-        let mut weights = Vec::with_capacity(bindings.len());
         for (i, keys) in bindings.iter().enumerate() {
             let signal =
-                r.capacity[i].map(|c| report_signal(f64::from(c) / f64::from(CAPACITY_SCALE), &r.metrics, i));
+                capacity[i].map(|c| report_signal(f64::from(c) / f64::from(CAPACITY_SCALE), metrics, i));
             for key in keys {
                 let Some(rs) = self.servers.get_mut(key) else { continue };
-                if rs.owner.as_deref() != Some(id.as_str()) {
+                if rs.owner.as_deref() != Some(id) {
                     continue;
                 }
-                if r.admin != AdminState::Ready {
+                if admin != AdminState::Ready {
                     continue; // set to 0 below
                 }
                 let Some(signal) = signal else { continue };
@@ -903,7 +927,7 @@ impl Master {
                             f => f,
                         },
                         weight: u.to,
-                        agent: id.clone(),
+                        agent: id.to_owned(),
                         why: Why::Report(u),
                     };
                     Self::push_event(&mut self.journal, &mut self.events, now, ev);
@@ -921,23 +945,21 @@ impl Master {
                         key: *key,
                         from: before,
                         to: u.to,
-                        agent: id.clone(),
+                        agent: id.to_owned(),
                         why: Why::Report(u),
                     };
                     Self::push_event(&mut self.journal, &mut self.events, now, ev);
                 }
             }
         }
-        if r.admin != AdminState::Ready {
-            self.set_agent_weights_zero(now, &id, &Why::Admin(r.admin));
+        if admin != AdminState::Ready {
+            self.set_agent_weights_zero(now, id, &Why::Admin(admin));
         }
-        for keys in &bindings {
+        let weight_of = |keys: &Vec<RsKey>| {
             let first = keys.first().and_then(|k| self.servers.get(k)).filter(|rs| rs.in_table);
-            weights.push(first.map(|rs| rs.law.weight()));
-        }
-        let c = self.conns.get_mut(&conn).expect("still there");
-        let bytes = c.channel.seal(&Message::Ack(Ack { seq, weights }));
-        self.transmit.push_back((conn, bytes));
+            first.map(|rs| rs.law.weight())
+        };
+        bindings.iter().map(weight_of).collect()
     }
 
     fn goodbye(&mut self, now: Time, conn: ConnId, reason: String) {
@@ -1028,10 +1050,56 @@ impl Master {
         }
     }
 
-    /// A polled agent answered: its admin state and its capacity (per mille; `None`: no
-    /// capacity in the reply). The first answer registers it.
+    /// A polled agent answered: its admin state and its capacity (per mille, at most
+    /// [`CAPACITY_SCALE`]; `None`: no capacity in the reply). The first answer registers it
+    /// (its one service matched to the virtual services as a connected agent's, claiming
+    /// no real server another agent owns, at most `max_servers_per_agent`); every answer
+    /// is then a report. Silence quiesces and removes its servers as for a connected agent
+    /// (judged against `interval_ms`); an answer after removal registers it again. An
+    /// answer with a new service, address or interval registers it afresh.
+    ///
+    /// `polled.id` must be a valid agent id ([`wire::valid_agent_id`]); an answer under an
+    /// invalid id, or under the id of a connected agent, is ignored and counted (`claim`).
     pub fn handle_polled(&mut self, now: Time, polled: &Polled, admin: AdminState, capacity: Option<u16>) {
-        let _ = (now, polled, admin, capacity);
+        let id = polled.id.as_str();
+        let known = match self.agents.get(id) {
+            Some(a) if !a.polled => None,
+            Some(a) => Some(a.services[0] == polled.service && a.peer == polled.peer),
+            None => Some(false),
+        };
+        let Some(same) = known.filter(|_| wire::valid_agent_id(id)) else {
+            *self.counters.rejected.entry("claim").or_insert(0) += 1;
+            return;
+        };
+        let capacity = capacity.map(|c| c.min(CAPACITY_SCALE));
+        self.record(now, || Entry::Polled { polled: polled.clone(), admin, capacity });
+        if !same {
+            self.forget_agent(id);
+            self.counters.registrations += 1;
+            self.agents.insert(
+                id.to_owned(),
+                AgentRec {
+                    conn: None,
+                    peer: polled.peer,
+                    services: vec![polled.service.clone()],
+                    interval_ms: polled.interval_ms,
+                    bindings: Vec::new(),
+                    last_report: now,
+                    deadline: now,
+                    liveness: Liveness::Live,
+                    admin: AdminState::Ready,
+                    capacity: vec![None],
+                    metrics: Vec::new(),
+                    reports: 0,
+                    polled: true,
+                },
+            );
+            self.bind(id);
+        }
+        if let Some(a) = self.agents.get_mut(id) {
+            a.interval_ms = polled.interval_ms;
+        }
+        self.apply_report(now, id, admin, &[capacity], &[]);
     }
 
     /// A backend operation for `key` failed: the entry is taken as absent from the table,
@@ -1119,3 +1187,6 @@ impl Master {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod polled_tests;

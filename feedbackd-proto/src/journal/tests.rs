@@ -281,14 +281,23 @@ fn decision() -> impl Strategy<Value = Decision> {
     ]
 }
 
-fn entry() -> impl Strategy<Value = Entry> {
+fn entry() -> BoxedStrategy<Entry> {
     let conn = any::<u64>().prop_map(ConnId);
     let any_forwarding = prop_oneof![forwarding(), Just(Forwarding::Local)];
     let table_entry = (rs_key(), any::<u32>(), any_forwarding)
         .prop_map(|(key, weight, forwarding)| TableEntry { key, weight, forwarding });
     let metric = ("[a-z0-9_]{1,32}", finite()).prop_map(|(name, value)| Metric { name, value });
     let admin = prop_oneof![Just(AdminState::Ready), Just(AdminState::Drain), Just(AdminState::Maint)];
+    let polled =
+        ("[!-~]{1,64}", ip(), spec(), any::<u32>(), admin.clone(), proptest::option::of(any::<u16>()))
+            .prop_map(|(id, peer, service, interval_ms, admin, capacity)| Entry::Polled {
+                polled: Polled { id, peer, service, interval_ms },
+                admin,
+                capacity,
+            })
+            .boxed();
     prop_oneof![
+        polled,
         (law(), any::<u64>(), any::<u64>(), any::<u64>(), proptest::option::of(any::<usize>())).prop_map(
             |(law, q, r, g, max_servers_per_agent)| Entry::Start {
                 law,
@@ -321,6 +330,7 @@ fn entry() -> impl Strategy<Value = Entry> {
         rs_key().prop_map(|key| Entry::ApplyFailed { key }),
         decision().prop_map(Entry::Decision),
     ]
+    .boxed()
 }
 
 proptest! {
