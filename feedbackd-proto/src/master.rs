@@ -54,7 +54,7 @@ use lvs_sched::{Duration, Time};
 use crate::auth::Channel;
 use crate::journal::{Decision, Entry, Record};
 use crate::keys::Auth;
-use crate::types::{AdminState, ServiceSpec};
+use crate::types::{AdminState, ServerAction, ServiceSpec, Who};
 pub use crate::types::{ConnId, RsKey, TableEntry};
 use crate::wire::{
     self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce, Registered, Report,
@@ -116,6 +116,15 @@ pub enum Why {
     Goodbye(String),
     /// The agent has been silent this long.
     Silent(Duration),
+    /// The operator's action (the console).
+    Operator {
+        /// Who.
+        who: Who,
+        /// What.
+        action: ServerAction,
+    },
+    /// Held in maintenance by the operator before the master restarted (the state file).
+    Restored,
 }
 
 impl fmt::Display for Why {
@@ -154,6 +163,8 @@ impl fmt::Display for Why {
             Why::Admin(a) => write!(f, "agent asks {a}"),
             Why::Goodbye(r) => write!(f, "agent said goodbye ({r})"),
             Why::Silent(d) => write!(f, "agent silent for {:.1} s", d.as_secs_f64()),
+            Why::Operator { who, action } => write!(f, "operator {who}: {action}"),
+            Why::Restored => f.write_str("in maintenance before the restart (state file)"),
         }
     }
 }
@@ -300,12 +311,66 @@ struct AgentRec {
     polled: bool,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct RsRec {
+    /// The law's state; its weight is what the law wants, which an override may hide.
     law: ServerLaw,
     forwarding: Forwarding,
     in_table: bool,
     owner: Option<String>,
+    /// The weight in the kernel as the master set or read it (0 when out of the table
+    /// for maintenance).
+    weight: u32,
+    /// The operator's drain or maintenance.
+    hold: Option<Hold>,
+    /// The operator's pinned weight.
+    pinned: Option<u32>,
+    /// Out of the table for maintenance, and added again on return even without an
+    /// agent (it was in the table when maintenance began, or before a restart).
+    readd: bool,
+}
+
+impl RsRec {
+    fn new(law: ServerLaw, forwarding: Forwarding, in_table: bool) -> RsRec {
+        let weight = law.weight();
+        RsRec { law, forwarding, in_table, owner: None, weight, hold: None, pinned: None, readd: false }
+    }
+
+    /// Whether the operator holds or pins it (the master keeps it even when nothing else
+    /// would: no agent, not in the table).
+    fn overridden(&self) -> bool {
+        self.hold.is_some() || self.pinned.is_some()
+    }
+
+    /// The weight it should have in the kernel, by precedence: maintenance (out of the
+    /// table: `None`) > the operator's drain (0) > its agent's drain, maintenance, silence
+    /// or goodbye (`agent_zero`: 0) > the operator's pin > the law.
+    fn wanted(&self, agent_zero: bool) -> Option<u32> {
+        match self.hold {
+            Some(Hold::Maintenance) => None,
+            Some(Hold::Drain) => Some(0),
+            None if agent_zero => Some(0),
+            None => Some(self.pinned.unwrap_or(self.law.weight())),
+        }
+    }
+}
+
+/// What the operator holds a real server in (the console's drain and maintenance).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Hold {
+    /// Weight 0 whatever the law or a pin says.
+    Drain,
+    /// Out of the kernel's table; no report adds it back.
+    Maintenance,
+}
+
+impl fmt::Display for Hold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Hold::Drain => "drain",
+            Hold::Maintenance => "maintenance",
+        })
+    }
 }
 
 /// Counters for the metrics endpoint.
@@ -354,8 +419,14 @@ pub struct StatusRow {
     pub smoothed: Option<f64>,
     /// How long ago the agent last reported.
     pub report_age: Option<Duration>,
-    /// Whether it is in the kernel's table (false: waiting for a report to be added).
+    /// Whether it is in the kernel's table (false: waiting for a report to be added, or in
+    /// maintenance).
     pub in_table: bool,
+    /// The operator's drain or maintenance, if any.
+    pub hold: Option<Hold>,
+    /// The operator's pinned weight, if any (shown even while a hold or the agent's state
+    /// keeps the weight at 0).
+    pub pinned: Option<u32>,
 }
 
 /// One agent's status.
@@ -498,23 +569,22 @@ impl Master {
             Some(e) => {
                 rs.in_table = true;
                 rs.forwarding = e.forwarding;
-                if rs.law.weight() != e.weight {
+                rs.weight = e.weight;
+                // An override's weight is the operator's, not the law's: the law keeps its own.
+                if !rs.overridden() && rs.law.weight() != e.weight {
                     rs.law.force(e.weight);
                 }
                 true
             }
             None => {
                 rs.in_table = false;
-                rs.owner.is_some()
+                rs.owner.is_some() || rs.overridden()
             }
         });
         for e in entries {
-            self.servers.entry(e.key).or_insert_with(|| RsRec {
-                law: ServerLaw::adopt(e.weight),
-                forwarding: e.forwarding,
-                in_table: true,
-                owner: None,
-            });
+            self.servers
+                .entry(e.key)
+                .or_insert_with(|| RsRec::new(ServerLaw::adopt(e.weight), e.forwarding, true));
         }
         let ids: Vec<String> = self.agents.keys().cloned().collect();
         for id in ids {
@@ -544,11 +614,8 @@ impl Master {
                 .collect();
             budget -= keys.len();
             for key in &keys {
-                let rs = self.servers.entry(*key).or_insert_with(|| RsRec {
-                    law: ServerLaw::new(agent.last_report, &self.config.law),
-                    forwarding: spec.forwarding,
-                    in_table: false,
-                    owner: None,
+                let rs = self.servers.entry(*key).or_insert_with(|| {
+                    RsRec::new(ServerLaw::new(agent.last_report, &self.config.law), spec.forwarding, false)
                 });
                 rs.owner = Some(id.to_owned());
             }
@@ -827,7 +894,7 @@ impl Master {
                     }
                 }
             }
-            self.servers.retain(|_, rs| rs.in_table || rs.owner.is_some());
+            self.servers.retain(|_, rs| rs.in_table || rs.owner.is_some() || rs.overridden());
         }
     }
 
@@ -910,14 +977,16 @@ impl Master {
                 if rs.owner.as_deref() != Some(id) {
                     continue;
                 }
-                if admin != AdminState::Ready {
-                    continue; // set to 0 below
+                if admin != AdminState::Ready || rs.hold == Some(Hold::Maintenance) {
+                    continue; // set to 0 below; or out of the table until returned
                 }
                 let Some(signal) = signal else { continue };
                 if !rs.in_table {
                     rs.law = ServerLaw::new(now, &law);
                     let u = rs.law.update_signal(&law, now, signal);
+                    let weight = rs.wanted(false).unwrap_or(u.to);
                     rs.in_table = true;
+                    rs.weight = weight;
                     self.counters.added += 1;
                     let ev = MasterEvent::AddRealServer {
                         key: *key,
@@ -926,7 +995,7 @@ impl Master {
                             Forwarding::Local => services[i].forwarding,
                             f => f,
                         },
-                        weight: u.to,
+                        weight,
                         agent: id.to_owned(),
                         why: Why::Report(u),
                     };
@@ -934,17 +1003,19 @@ impl Master {
                     continue;
                 }
                 // The kernel's weight before this report (0 for a returning server).
-                let before = rs.law.weight();
+                let before = rs.weight;
                 if returning {
                     rs.law.restart(now, &law);
                 }
                 let u = rs.law.update_signal(&law, now, signal);
-                if u.to != before {
+                let to = rs.wanted(false).unwrap_or(u.to);
+                if to != before {
+                    rs.weight = to;
                     self.counters.weight_changes += 1;
                     let ev = MasterEvent::SetWeight {
                         key: *key,
                         from: before,
-                        to: u.to,
+                        to,
                         agent: id.to_owned(),
                         why: Why::Report(u),
                     };
@@ -957,7 +1028,7 @@ impl Master {
         }
         let weight_of = |keys: &Vec<RsKey>| {
             let first = keys.first().and_then(|k| self.servers.get(k)).filter(|rs| rs.in_table);
-            first.map(|rs| rs.law.weight())
+            first.map(|rs| rs.weight)
         };
         bindings.iter().map(weight_of).collect()
     }
@@ -982,11 +1053,12 @@ impl Master {
         let Some(a) = self.agents.get(id) else { return };
         for key in a.bindings.iter().flatten() {
             let Some(rs) = self.servers.get_mut(key) else { continue };
-            if rs.owner.as_deref() != Some(id) || !rs.in_table || rs.law.weight() == 0 {
+            if rs.owner.as_deref() != Some(id) || !rs.in_table || rs.weight == 0 {
                 continue;
             }
-            let from = rs.law.weight();
+            let from = rs.weight;
             rs.law.force(0);
+            rs.weight = 0;
             self.counters.weight_changes += 1;
             let ev =
                 MasterEvent::SetWeight { key: *key, from, to: 0, agent: id.to_owned(), why: why.clone() };
@@ -1034,6 +1106,12 @@ impl Master {
                 continue;
             }
             let rs = self.servers.remove(key).expect("checked");
+            if rs.overridden() {
+                // The operator's override outlives the agent: kept for when it comes back,
+                // out of the table meanwhile (and not added back on return).
+                let kept = RsRec { in_table: false, owner: None, weight: 0, readd: false, ..rs.clone() };
+                self.servers.insert(*key, kept);
+            }
             if rs.in_table {
                 self.counters.removed += 1;
                 let ev = MasterEvent::RemoveRealServer {
@@ -1147,7 +1225,7 @@ impl Master {
                 let capacity = agent.zip(index).and_then(|(a, i)| a.capacity[i]);
                 StatusRow {
                     key: *key,
-                    weight: rs.law.weight(),
+                    weight: rs.weight,
                     forwarding: rs.forwarding,
                     agent: rs.owner.clone(),
                     liveness: agent.map(|a| a.liveness),
@@ -1156,6 +1234,8 @@ impl Master {
                     smoothed: rs.law.smoothed(),
                     report_age: agent.map(|a| now.saturating_since(a.last_report)),
                     in_table: rs.in_table,
+                    hold: rs.hold,
+                    pinned: rs.pinned,
                 }
             })
             .collect()
@@ -1185,8 +1265,14 @@ impl Master {
     }
 }
 
+mod operator;
+pub use operator::{MAX_PIN_WEIGHT, OperatorError};
+
 #[cfg(test)]
 mod tests;
 
 #[cfg(test)]
 mod polled_tests;
+
+#[cfg(test)]
+mod operator_tests;

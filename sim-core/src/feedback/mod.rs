@@ -372,6 +372,20 @@ impl Loop {
         self.flush_master(d, now, host);
     }
 
+    /// Master `d` takes an input `f` now (a replay's recorded operator action), then its
+    /// output is flushed as after any input.
+    pub fn with_master<R>(
+        &mut self,
+        d: usize,
+        now: Time,
+        host: &mut impl Host,
+        f: impl FnOnce(&mut Master) -> R,
+    ) -> R {
+        let r = f(&mut self.masters[d].master);
+        self.flush_master(d, now, host);
+        r
+    }
+
     /// Agent `a` is handed a measurement (reported at once when registered).
     pub fn sample(&mut self, a: usize, now: Time, sample: Sample) {
         let node = &mut self.agents[a];
