@@ -324,6 +324,7 @@ fn admin_part(b: &Browser, base: &str, m: &Proc, load: &Path, shots: &mut Shots)
     assert!(who.contains("admin"), "whoami: {who}");
     wait_weight(b, RS, 90, "the monitor shows the agent's weight 90 (capacity 0.9)");
     shots.take(b, "monitor", "the monitor as admin: the service, its server at weight 90");
+    page_weight(b);
     // A marker in the page's window: a reload would lose it.
     b.script("window.__noReload = 'still here';", vec![]);
     let mark = m.mark();
@@ -368,6 +369,29 @@ fn admin_part(b: &Browser, base: &str, m: &Proc, load: &Path, shots: &mut Shots)
     let audit = b.text(&b.find("body"));
     assert!(audit.contains("admin") && audit.contains("drain") && audit.contains("10.0.0.5:80"), "{audit}");
     shots.take(b, "audit", "the audit view: the admin's drain");
+}
+
+/// Prints what the monitor page weighs in the browser (bodies as loaded: the HTML, the
+/// stylesheet, the script, the icon) and checks that it is small: everything is served by
+/// the binary, nothing from a CDN.
+fn page_weight(b: &Browser) {
+    let entries = b.script(
+        "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))\
+           .map(e => [e.name, e.decodedBodySize]);",
+        vec![],
+    );
+    let entries = entries.as_array().expect("performance entries").clone();
+    let url = b.url();
+    let origin = url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/") + "/";
+    let mut total = 0;
+    for e in &entries {
+        let (name, bytes) = (e[0].as_str().unwrap_or(""), e[1].as_u64().unwrap_or(0));
+        assert!(name.starts_with(&origin), "a resource not from the console ({origin}): {name}");
+        println!("page weight: {name}: {bytes} bytes");
+        total += bytes;
+    }
+    println!("page weight: the monitor with one server: {total} bytes in {} requests", entries.len());
+    assert!(entries.len() >= 2 && total > 0 && total < 256 * 1024, "{entries:?}");
 }
 
 /// curl -k against the console: `(status, headers, body)`.
@@ -477,6 +501,9 @@ fn console_in_a_real_browser() {
         audit.lines().any(|l| l.contains("\"admin\"") && l.contains("drain") && l.contains("ok")),
         "{audit}"
     );
-    assert!(audit.contains("viewer"), "the viewer's login is audited: {audit}");
+    let audited = |what: &[&str]| audit.lines().any(|l| what.iter().all(|w| l.contains(w)));
+    assert!(audited(&["\"viewer\"", "login", "ok"]), "the viewer's login is audited: {audit}");
+    assert!(audited(&["\"viewer\"", "/server/action", "refused"]), "the viewer's forged POST: {audit}");
+    assert!(audited(&["\"admin\"", "login", "refused"]), "the wrong password is audited: {audit}");
     println!("screenshots: {}", shots.dir.join("index.txt").display());
 }
