@@ -12,8 +12,12 @@
 //! by curl, are refused, and a well-formed one is accepted (so the refusals are the gate's,
 //! not a malformed request's).
 //!
+//! A second test puts 1,000 real servers (32 real agents) on the monitor and checks that
+//! one agent's change of load still reaches its cells live; it prints the page's bytes and
+//! the live refresh's cost.
+//!
 //! Screenshots of every page go to `target/console-screenshots/*.png` (listed with what
-//! they show in `index.txt` there); their paths are printed.
+//! they show in `index.txt` and `index-1000.txt` there); their paths are printed.
 //!
 //! Needs chromium, chromium-driver and curl: the test fails (never skips) without them.
 
@@ -41,18 +45,20 @@ const RS: &str = "tcp:10.0.0.1:80/10.0.0.5:80";
 /// Where the screenshots go, with an index of what each shows.
 struct Shots {
     dir: PathBuf,
+    /// This test's index file (tests run in parallel: one each).
+    index_name: String,
     index: Vec<String>,
 }
 
 impl Shots {
-    fn new() -> Shots {
+    fn new(index_name: &str) -> Shots {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let dir = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"))
             .join("console-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
-        Shots { dir, index: Vec::new() }
+        Shots { dir, index_name: index_name.to_owned(), index: Vec::new() }
     }
 
     fn take(&mut self, b: &Browser, name: &str, what: &str) {
@@ -60,7 +66,7 @@ impl Shots {
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         println!("screenshot: {} ({bytes} bytes): {what}", path.display());
         self.index.push(format!("{name}.png\t{}\t{what}", b.url()));
-        std::fs::write(self.dir.join("index.txt"), self.index.join("\n") + "\n").unwrap();
+        std::fs::write(self.dir.join(&self.index_name), self.index.join("\n") + "\n").unwrap();
     }
 }
 
@@ -472,7 +478,7 @@ fn console_in_a_real_browser() {
     let _agent = agent(&agent_conf(&dir, "rs1", &listen, "10.0.0.5", &load, key.as_deref()), "rs1");
     m.wait_for(0, LIMIT, "rs1 added", |l| l.contains("-r 10.0.0.5:80 -m -w 90"));
 
-    let mut shots = Shots::new();
+    let mut shots = Shots::new("index.txt");
     let b = Browser::start(&dir);
     b.goto(&format!("{base}/"));
     assert!(b.url().ends_with("/login"), "a page without a session goes to /login: {}", b.url());
@@ -505,5 +511,138 @@ fn console_in_a_real_browser() {
     assert!(audited(&["\"viewer\"", "login", "ok"]), "the viewer's login is audited: {audit}");
     assert!(audited(&["\"viewer\"", "/server/action", "refused"]), "the viewer's forged POST: {audit}");
     assert!(audited(&["\"admin\"", "login", "refused"]), "the wrong password is audited: {audit}");
-    println!("screenshots: {}", shots.dir.join("index.txt").display());
+    println!("screenshots: {}", shots.dir.join(&shots.index_name).display());
+}
+
+// ---- 1,000 real servers. ----
+
+/// Agents in the 1,000-server test, each reporting for [`SERVERS_PER_AGENT`] servers (the
+/// protocol's most services per agent is 32).
+const AGENTS: usize = 32;
+const SERVERS_PER_AGENT: usize = 32;
+const SERVERS: usize = 1000;
+
+/// The address of server `i`: agent `i / 32` claims 10.1.<agent>.1 to .32.
+fn server_address(i: usize) -> String {
+    format!("10.1.{}.{}", i / SERVERS_PER_AGENT, i % SERVERS_PER_AGENT + 1)
+}
+
+/// `agentN`'s configuration: one service block per server it reports for.
+fn multi_agent_conf(dir: &Path, n: usize, director: &str, load: &Path, key: &Path) -> PathBuf {
+    let mut text =
+        format!("director = {director}\nagent_id = agent{n}\ninterval = 1s\nkey_file = {}\n", key.display());
+    for i in (n * SERVERS_PER_AGENT..(n + 1) * SERVERS_PER_AGENT).filter(|i| *i < SERVERS) {
+        text += &format!(
+            "service = s{i}\n\tprotocol = TCP\n\tport = 80\n\tmodule = file path={} scale=1\n\
+             \tforwarding = NAT\n\taddress = {}\n",
+            load.display(),
+            server_address(i)
+        );
+    }
+    let p = dir.join(format!("agent{n}.conf"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The master for 1,000 servers: its own keys file (agent0..agent31, 10.1.0.0/16), every
+/// agent from 127.0.0.1, registrations not rate-limited.
+fn start_big_master(dir: &Path, files: &ConsoleFiles) -> (Proc, String, String, PathBuf) {
+    let key = agent_key_file(dir).unwrap();
+    let secret = std::fs::read_to_string(&key).unwrap();
+    let keys: String = (0..AGENTS).map(|n| format!("agent{n} {secret} 10.1.0.0/16 *\n")).collect();
+    let keys_path = dir.join("keys");
+    write_private(&keys_path, &keys);
+    let mut args = master_args();
+    let at = args.iter().position(|a| a == "--keys-file").unwrap();
+    args[at + 1] = keys_path.to_str().unwrap().to_owned();
+    let mut cmd = Command::new(master_bin());
+    cmd.args(args).args(["--max-connections-per-source", "64", "--max-registrations-per-s", "0"]);
+    cmd.args(["--console", "127.0.0.1:0", "--console-cert"])
+        .arg(&files.cert)
+        .arg("--console-key")
+        .arg(&files.key)
+        .arg("--console-users")
+        .arg(&files.users)
+        .arg("--console-audit")
+        .arg(&files.audit);
+    let (m, listen, _status) = start_master("master", cmd, LIMIT);
+    let line = m.wait_for(0, LIMIT, "the console's address", |l| l.contains("https://"));
+    let addr = addr_after(&line, "https://").split('/').next().unwrap().to_owned();
+    (m, listen, addr, key)
+}
+
+/// Waits (up to `limit`) until the master's log has `n` lines satisfying `pred`.
+fn wait_count(m: &Proc, n: usize, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) {
+    let start = std::time::Instant::now();
+    loop {
+        let have = m.lines().iter().filter(|l| pred(l)).count();
+        if have >= n {
+            return;
+        }
+        assert!(start.elapsed() < limit, "{what}: {have} of {n} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The monitor with 1,000 real servers (32 real agents of 32 servers each): every row is
+/// on the page, and one agent's change of load still reaches its weight cells live. Prints
+/// the page's weight and the live refresh's cost (bytes per poll) as the browser saw them.
+#[test]
+fn console_monitor_with_1000_servers_stays_live() {
+    let dir = tempdir("console-1000");
+    let files = console_files(&dir);
+    let (m, listen, console, key) = start_big_master(&dir, &files);
+    let base = format!("https://{console}");
+    let loads: Vec<PathBuf> = (0..AGENTS).map(|n| dir.join(format!("load{n}"))).collect();
+    let _agents: Vec<Proc> = (0..AGENTS)
+        .map(|n| {
+            write_load(&loads[n], 0.9);
+            agent(&multi_agent_conf(&dir, n, &listen, &loads[n], &key), &format!("agent{n}"))
+        })
+        .collect();
+    wait_count(&m, SERVERS, Duration::from_secs(120), "servers added", |l| {
+        l.contains("dry-run: ipvsadm -a -t 10.0.0.1:80")
+    });
+
+    let mut shots = Shots::new("index-1000.txt");
+    let b = Browser::start(&dir);
+    login(&b, &base, "admin", ADMIN_PASSWORD);
+    let rows = b.wait_until(LIMIT, "1,000 rows on the monitor", |b| {
+        let n = b.script("return document.querySelectorAll('tr[data-rs]').length;", vec![]);
+        Ok(n.as_u64().filter(|n| *n as usize >= SERVERS))
+    });
+    assert_eq!(rows as usize, SERVERS);
+    let watched = format!("tcp:10.0.0.1:80/{}:80", server_address(5));
+    let last = format!("tcp:10.0.0.1:80/{}:80", server_address(SERVERS - 1));
+    wait_weight(&b, &watched, 90, "agent0's server at weight 90");
+    wait_weight(&b, &last, 90, "the last server at weight 90");
+    shots.take(&b, "monitor-1000", "the monitor with 1,000 real servers (the top of the page)");
+    b.script("window.__noReload = 'still here';", vec![]);
+    let mark = m.mark();
+    write_load(&loads[0], 0.3);
+    let moved = logged_weight(&m, mark, &format!("{}:80", server_address(5)));
+    wait_weight(&b, &watched, moved, "agent0's weight cell follows its load live among 1,000 rows");
+    assert_eq!(b.script("return window.__noReload;", vec![]), json!("still here"), "the page was reloaded");
+    // agent31's servers did not move.
+    assert_eq!(weight_cell(&b, &last).unwrap().as_deref(), Some("90"));
+    shots.take(&b, "monitor-1000-moved", "the monitor with 1,000 servers after agent0's load fell");
+    refresh_cost(&b);
+}
+
+/// Prints the monitor's bytes and the live polls' answers as the browser loaded them.
+fn refresh_cost(b: &Browser) {
+    let v = b.script(
+        "const nav = performance.getEntriesByType('navigation')[0];\
+         const polls = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/'));\
+         return {html: nav.decodedBodySize, load_ms: Math.round(nav.duration),\
+                 polls: polls.map(e => [e.decodedBodySize, Math.round(e.duration)])};",
+        vec![],
+    );
+    println!("1,000 servers: monitor HTML {} bytes, loaded in {} ms", v["html"], v["load_ms"]);
+    let polls = v["polls"].as_array().cloned().unwrap_or_default();
+    for p in &polls {
+        println!("1,000 servers: a poll: {} bytes in {} ms", p[0], p[1]);
+    }
+    assert!(!polls.is_empty(), "the monitor polls for updates: {v}");
+    assert!(v["html"].as_u64().unwrap_or(0) > 0, "{v}");
 }
