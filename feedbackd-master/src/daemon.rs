@@ -13,17 +13,21 @@ use feedbackd_proto::admission::{AcceptBackoff, AcceptFailure, Admission, Admiss
 use feedbackd_proto::drive::{ApplyFailed, MasterOutput, flush_master};
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, RsKey, TableEntry};
 use feedbackd_proto::ratelimit::LogLimiter;
+use feedbackd_proto::types::Who;
 use feedbackd_proto::{Duration, Time};
+use lvs_ipvs::DestConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
-use crate::console::{ConsoleRequest, Snapshot};
+use crate::changes::{self, Operator};
+use crate::console::{Change, ConsoleRequest, Snapshot};
 use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
 use crate::record::JournalFile;
+use crate::state::{State, StateFile};
 use crate::status::{self, Bounds, KernelView, Page, PageRequest, StatusStats};
 
 /// What a connection's reader tells the loop.
@@ -110,6 +114,16 @@ pub struct Settings {
     pub status_listen: Option<SocketAddr>,
     /// How often to read the kernel's table.
     pub rescan_interval: std::time::Duration,
+    /// The operator's state file (`--state-file`) and what it held at start-up.
+    pub state: Option<(StateFile, State)>,
+}
+
+/// The daemon's state a console change needs ([`changes::Ctx`]), borrowed field by field so
+/// that `self.operator` stays free.
+macro_rules! ctx {
+    ($d:expr, $now:expr) => {
+        changes::Ctx { master: &mut $d.master, backend: &mut $d.backend, kernel: &mut $d.kernel, now: $now }
+    };
 }
 
 /// The running daemon's state.
@@ -131,6 +145,8 @@ struct Daemon {
     accept_paused_until: Option<Instant>,
     in_tx: mpsc::Sender<Input>,
     status_stats: Arc<StatusStats>,
+    /// The console's changes: services, saved entries, the state file.
+    operator: Operator,
 }
 
 /// A TCP listener that can be bound again at once after a restart (SO_REUSEADDR), so a
@@ -148,7 +164,21 @@ pub fn listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 
 /// Runs until SIGTERM or SIGINT. The kernel's table is left exactly as it is on exit.
 pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
+    // The console's requests (snapshots, changes); its server holds the sender.
+    let (console_tx, console_rx) = mpsc::channel::<ConsoleRequest>(CONSOLE_QUEUE);
+    drop(console_tx);
+    run_with_console(settings, backend, console_rx).await
+}
+
+/// [`run`], taking the console's requests from `console_rx` (the console's server holds
+/// the sender; tests send changes without HTTP).
+pub async fn run_with_console(
+    mut settings: Settings,
+    backend: Backend,
+    mut console_rx: mpsc::Receiver<ConsoleRequest>,
+) -> anyhow::Result<()> {
     let listener = listener(settings.listen)?;
+    let state = settings.state.take();
     let (page_tx, mut page_rx) = mpsc::channel::<PageRequest>(16);
     let status_stats = Arc::new(StatusStats::default());
     let mut status_task = None;
@@ -164,9 +194,6 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     // connection that sends without pause waits its turn with the others (the channel's
     // senders are served in order) instead of queueing ahead of them.
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
-    // The console's requests (snapshots, changes); its server holds the sender.
-    let (console_tx, mut console_rx) = mpsc::channel::<ConsoleRequest>(CONSOLE_QUEUE);
-    drop(console_tx);
     let rescan_interval = settings.rescan_interval;
     let mut d = Daemon::new(settings, backend, in_tx, status_stats);
     log!("{}", d.admission.describe());
@@ -177,6 +204,10 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
         d.master.set_journal(now, true);
     }
     d.rescan().context("reading the IPVS table at start-up")?;
+    if let Some((file, state)) = state {
+        d.restore(file, &state)?;
+    }
+    d.flush();
     d.write_journal();
     log!(
         "listening on {} ({} backend); adopted {} virtual services, {} real servers",
@@ -235,6 +266,7 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
             _ = sigint.recv() => { log!("SIGINT: exiting; the IPVS table is left as it is"); break }
         }
         d.flush();
+        d.pending();
         d.write_journal();
         d.write_suppressed();
     }
@@ -359,6 +391,7 @@ impl Daemon {
             accept_paused_until: None,
             in_tx,
             status_stats,
+            operator: Operator::default(),
         }
     }
 
@@ -464,9 +497,70 @@ impl Daemon {
                 let _ = reply.send(Arc::new(snap));
             }
             ConsoleRequest::Change { who, change, reply } => {
-                let _ = (who, change);
-                let _ = reply.send(Err("changes are not supported yet".to_owned()));
+                let r = self.change(&who, &change);
+                match &r {
+                    Ok(text) => log!("console: {who}: {text}"),
+                    Err(e) => log!("console: {who}: refused: {e}"),
+                }
+                let _ = reply.send(r);
             }
+        }
+    }
+
+    /// Applies a console change ([`changes`]): through the master (whose table changes the
+    /// loop's flush applies), or the backend then a fresh read of the table; then the state
+    /// file is rewritten. Nothing changes on `Err`.
+    pub(crate) fn change(&mut self, who: &Who, change: &Change) -> Result<String, String> {
+        let now = self.now();
+        self.timers_due(now);
+        let mut ctx = ctx!(self, now);
+        let applied = self.operator.apply(&mut ctx, who, change)?;
+        if applied.rescan {
+            if let Err(e) = self.rescan() {
+                self.note(Cause::Backend, || format!("reading the IPVS table failed: {e:#}"));
+            }
+        }
+        self.flush();
+        match self.operator.save(&self.master, now) {
+            Ok(()) => Ok(applied.text),
+            Err(e) => {
+                log!("saving the operator's state failed: {e}");
+                Ok(format!("{} (done, but NOT saved for a restart: {e})", applied.text))
+            }
+        }
+    }
+
+    /// Start-up: re-applies the state file (services missing from the kernel created again,
+    /// then the table read again; servers held, drained and pinned).
+    fn restore(&mut self, file: StateFile, state: &State) -> anyhow::Result<()> {
+        log!(
+            "operator state in {}: {} virtual services, {} real servers with overrides",
+            file.path().display(),
+            state.services.len(),
+            state.servers.len()
+        );
+        self.operator.file = Some(file);
+        let now = self.now();
+        let mut ctx = ctx!(self, now);
+        if self.operator.restore_services(&mut ctx, state) {
+            self.rescan().context("reading the IPVS table after creating the state file's services")?;
+        }
+        let mut ctx = ctx!(self, now);
+        self.operator.restore_servers(&mut ctx, state);
+        Ok(())
+    }
+
+    /// Applies the state file's drains and pins that waited for their server to be known.
+    fn pending(&mut self) {
+        if self.operator.pending.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let before = self.operator.pending.len();
+        let mut ctx = ctx!(self, now);
+        self.operator.apply_pending(&mut ctx);
+        if self.operator.pending.len() != before {
+            self.flush();
         }
     }
 
@@ -569,6 +663,7 @@ impl Daemon {
         let mut out = DaemonOutput {
             backend: &mut self.backend,
             kernel: &mut self.kernel,
+            dests: &mut self.operator.dests,
             backend_errors: &mut self.backend_errors,
             limiter: &mut self.limiter,
             frames: Vec::new(),
@@ -623,6 +718,8 @@ fn note(limiter: &mut LogLimiter<Cause>, now: Time, cause: Cause, line: impl FnO
 struct DaemonOutput<'a> {
     backend: &'a mut Backend,
     kernel: &'a mut KernelView,
+    /// Entries saved when their servers went into maintenance: added back whole.
+    dests: &'a mut BTreeMap<RsKey, DestConfig>,
     backend_errors: &'a mut u64,
     limiter: &'a mut LogLimiter<Cause>,
     frames: Vec<(ConnId, Vec<u8>)>,
@@ -643,8 +740,12 @@ impl MasterOutput for DaemonOutput<'_> {
             }
             MasterEvent::Close { .. } => unreachable!("flush_master hands closes to close()"),
             MasterEvent::AddRealServer { key, forwarding, weight, agent, why } => {
-                let rs = crate::ipvs::dest(key.addr, key.port, *forwarding, *weight);
+                let rs = match self.dests.get(key) {
+                    Some(saved) => DestConfig { fwd: *forwarding, weight: *weight, ..*saved },
+                    None => crate::ipvs::dest(key.addr, key.port, *forwarding, *weight),
+                };
                 let r = self.backend.add_real_server(&key.service, &rs).map(|()| {
+                    self.dests.remove(key);
                     log!("add {key} {} weight {weight} (agent {agent}: {why})", forwarding.ipvsadm_name());
                     self.kernel.servers.insert(*key, DestRow::new(rs));
                 });

@@ -97,6 +97,10 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
         listen: cli.listen,
         status_listen: if cli.no_status { None } else { cli.status_listen },
         rescan_interval: cli.rescan_interval,
+        state: match &cli.state_file {
+            None => None,
+            Some(path) => Some(feedbackd_master::state::StateFile::load(path)?),
+        },
     };
     Ok((settings, backend))
 }
