@@ -545,6 +545,7 @@ impl Daemon {
         if self.operator.restore_services(&mut ctx, state) {
             self.rescan().context("reading the IPVS table after creating the state file's services")?;
         }
+        let now = self.now();
         let mut ctx = ctx!(self, now);
         self.operator.restore_servers(&mut ctx, state);
         Ok(())
