@@ -192,6 +192,12 @@ async fn second_run(state: &Path, journal: &Path) {
     // Returned: added back at once (no agent) with its saved weight.
     m.server(rs("10.0.0.4"), ServerAction::Return).await.unwrap();
     assert_eq!(weight(&m.row(rs("10.0.0.4")).await), (true, 9, None, None));
+    // It came back whole: in maintenance again, the entry saved is the kernel's, threshold
+    // included.
+    m.server(rs("10.0.0.4"), ServerAction::Maintenance).await.unwrap();
+    let saved = State::parse(&std::fs::read_to_string(state).unwrap()).unwrap();
+    assert_eq!(saved.servers[&rs("10.0.0.4")].dest.map(|d| (d.weight, d.u_threshold)), Some((9, 100)));
+    m.server(rs("10.0.0.4"), ServerAction::Return).await.unwrap();
     m.server(rs("10.0.0.2"), ServerAction::Unpin).await.unwrap();
     assert_eq!(weight(&m.row(rs("10.0.0.2")).await), (true, 5, None, None), "the kernel's weight again");
     let https = parse_service("tcp:10.0.0.1:443").unwrap();
@@ -230,7 +236,7 @@ fn console_changes_persist_across_a_restart_and_replay() {
     let by = |run: &[Record], user: &str| {
         run.iter().filter(|r| matches!(&r.entry, Entry::Operator { who, .. } if who.user == user)).count()
     };
-    assert_eq!((by(&runs[0], "alice"), by(&runs[1], "state-file"), by(&runs[1], "alice")), (3, 2, 2));
+    assert_eq!((by(&runs[0], "alice"), by(&runs[1], "state-file"), by(&runs[1], "alice")), (3, 2, 4));
     assert!(
         runs[0]
             .iter()
