@@ -23,7 +23,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
 use crate::changes::{self, Operator};
-use crate::console::{Change, ConsoleRequest, Snapshot};
+use crate::console::{ConsoleRequest, Snapshot};
 use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
 use crate::record::JournalFile;
@@ -108,14 +108,17 @@ pub struct Settings {
     pub admission: AdmissionConfig,
     /// The most bytes queued for one connection before it is dropped as a slow reader.
     pub max_queued_bytes: usize,
+    /// The operator's state file (`--state-file`) and what it held at start-up.
+    pub state: Option<(StateFile, State)>,
+    /// Console requests from elsewhere than the console's server (tests: changes without
+    /// HTTP); `None` in the daemon.
+    pub console_requests: Option<mpsc::Receiver<ConsoleRequest>>,
     /// Where agents connect.
     pub listen: SocketAddr,
     /// Where status and metrics are served.
     pub status_listen: Option<SocketAddr>,
     /// How often to read the kernel's table.
     pub rescan_interval: std::time::Duration,
-    /// The operator's state file (`--state-file`) and what it held at start-up.
-    pub state: Option<(StateFile, State)>,
 }
 
 /// The daemon's state a console change needs ([`changes::Ctx`]), borrowed field by field so
@@ -136,6 +139,8 @@ struct Daemon {
     next_conn: u64,
     backend_errors: u64,
     journal: Option<JournalFile>,
+    /// The console's changes: services, saved entries, the state file.
+    operator: Operator,
     admission: Admission,
     max_queued_bytes: usize,
     bounds: Bounds,
@@ -145,8 +150,6 @@ struct Daemon {
     accept_paused_until: Option<Instant>,
     in_tx: mpsc::Sender<Input>,
     status_stats: Arc<StatusStats>,
-    /// The console's changes: services, saved entries, the state file.
-    operator: Operator,
 }
 
 /// A TCP listener that can be bound again at once after a restart (SO_REUSEADDR), so a
@@ -163,22 +166,9 @@ pub fn listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// Runs until SIGTERM or SIGINT. The kernel's table is left exactly as it is on exit.
-pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
-    // The console's requests (snapshots, changes); its server holds the sender.
-    let (console_tx, console_rx) = mpsc::channel::<ConsoleRequest>(CONSOLE_QUEUE);
-    drop(console_tx);
-    run_with_console(settings, backend, console_rx).await
-}
-
-/// [`run`], taking the console's requests from `console_rx` (the console's server holds
-/// the sender; tests send changes without HTTP).
-pub async fn run_with_console(
-    mut settings: Settings,
-    backend: Backend,
-    mut console_rx: mpsc::Receiver<ConsoleRequest>,
-) -> anyhow::Result<()> {
+pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let listener = listener(settings.listen)?;
-    let state = settings.state.take();
+    let (state, other_console) = (settings.state.take(), settings.console_requests.take());
     let (page_tx, mut page_rx) = mpsc::channel::<PageRequest>(16);
     let status_stats = Arc::new(StatusStats::default());
     let mut status_task = None;
@@ -194,6 +184,9 @@ pub async fn run_with_console(
     // connection that sends without pause waits its turn with the others (the channel's
     // senders are served in order) instead of queueing ahead of them.
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
+    // The console's requests (snapshots, changes); its server holds the sender.
+    let (console_tx, mut console_rx) = mpsc::channel::<ConsoleRequest>(CONSOLE_QUEUE);
+    drop(console_tx);
     let rescan_interval = settings.rescan_interval;
     let mut d = Daemon::new(settings, backend, in_tx, status_stats);
     log!("{}", d.admission.describe());
@@ -219,6 +212,9 @@ pub async fn run_with_console(
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    if let Some(rx) = other_console {
+        console_rx = rx;
+    }
     let mut rescan = tokio::time::interval(rescan_interval.max(std::time::Duration::from_millis(100)));
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     rescan.tick().await;
@@ -383,6 +379,7 @@ impl Daemon {
             next_conn: 0,
             backend_errors: 0,
             journal: settings.record,
+            operator: Operator::default(),
             admission: Admission::new(settings.admission),
             max_queued_bytes: settings.max_queued_bytes,
             bounds: Bounds::default(),
@@ -391,7 +388,6 @@ impl Daemon {
             accept_paused_until: None,
             in_tx,
             status_stats,
-            operator: Operator::default(),
         }
     }
 
@@ -510,7 +506,7 @@ impl Daemon {
     /// Applies a console change ([`changes`]): through the master (whose table changes the
     /// loop's flush applies), or the backend then a fresh read of the table; then the state
     /// file is rewritten. Nothing changes on `Err`.
-    pub(crate) fn change(&mut self, who: &Who, change: &Change) -> Result<String, String> {
+    pub(crate) fn change(&mut self, who: &Who, change: &crate::console::Change) -> Result<String, String> {
         let now = self.now();
         self.timers_due(now);
         let mut ctx = ctx!(self, now);

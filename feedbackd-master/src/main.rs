@@ -94,13 +94,14 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
         record,
         admission,
         max_queued_bytes,
-        listen: cli.listen,
-        status_listen: if cli.no_status { None } else { cli.status_listen },
-        rescan_interval: cli.rescan_interval,
         state: match &cli.state_file {
             None => None,
             Some(path) => Some(feedbackd_master::state::StateFile::load(path)?),
         },
+        console_requests: None,
+        listen: cli.listen,
+        status_listen: if cli.no_status { None } else { cli.status_listen },
+        rescan_interval: cli.rescan_interval,
     };
     Ok((settings, backend))
 }

@@ -1,5 +1,5 @@
 //! The console's changes applied by the daemon loop (without HTTP: through
-//! `daemon::run_with_console`, as the console's server sends them), over the dry-run
+//! `Settings::console_requests`, as the console's server sends them), over the dry-run
 //! backend on loopback; then the master restarted with the same `--state-file` on a fresh
 //! table, and the overrides and services re-applied. Both runs' journals replay through the
 //! simulator's master to the same decisions.
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feedbackd_master::console::{Change, ConsoleRequest, Snapshot};
-use feedbackd_master::daemon::{Settings, run_with_console};
+use feedbackd_master::daemon::{Settings, run};
 use feedbackd_master::ipvs::{Backend, BackendKind, dest, service_config};
 use feedbackd_master::record::JournalFile;
 use feedbackd_master::state::{State, StateFile};
@@ -54,7 +54,7 @@ fn kernel() -> Backend {
     b
 }
 
-fn settings(state: &Path, journal: &Path) -> Settings {
+fn settings(state: &Path, journal: &Path, console: mpsc::Receiver<ConsoleRequest>) -> Settings {
     let (record, _) = JournalFile::open(journal, Rotation { max_bytes: 0, keep: 1 }).unwrap();
     Settings {
         master: MasterConfig { auth: Auth::Insecure, ..MasterConfig::default() },
@@ -65,6 +65,7 @@ fn settings(state: &Path, journal: &Path) -> Settings {
         status_listen: None,
         rescan_interval: Duration::from_secs(3600),
         state: Some(StateFile::load(state).unwrap()),
+        console_requests: Some(console),
     }
 }
 
@@ -77,7 +78,7 @@ struct Master {
 impl Master {
     fn start(state: &Path, journal: &Path) -> Master {
         let (tx, rx) = mpsc::channel(16);
-        let task = tokio::spawn(run_with_console(settings(state, journal), kernel(), rx));
+        let task = tokio::spawn(run(settings(state, journal, rx), kernel()));
         Master { tx, task }
     }
 
