@@ -22,7 +22,6 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
-use crate::changes::{self, Operator};
 use crate::console::{ConsoleRequest, Snapshot};
 use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
@@ -121,11 +120,16 @@ pub struct Settings {
     pub rescan_interval: std::time::Duration,
 }
 
-/// The daemon's state a console change needs ([`changes::Ctx`]), borrowed field by field so
+/// The daemon's state a console change needs ([`crate::changes::Ctx`]), borrowed field by field so
 /// that `self.operator` stays free.
 macro_rules! ctx {
     ($d:expr, $now:expr) => {
-        changes::Ctx { master: &mut $d.master, backend: &mut $d.backend, kernel: &mut $d.kernel, now: $now }
+        crate::changes::Ctx {
+            master: &mut $d.master,
+            backend: &mut $d.backend,
+            kernel: &mut $d.kernel,
+            now: $now,
+        }
     };
 }
 
@@ -140,7 +144,7 @@ struct Daemon {
     backend_errors: u64,
     journal: Option<JournalFile>,
     /// The console's changes: services, saved entries, the state file.
-    operator: Operator,
+    operator: crate::changes::Operator,
     admission: Admission,
     max_queued_bytes: usize,
     bounds: Bounds,
@@ -379,7 +383,7 @@ impl Daemon {
             next_conn: 0,
             backend_errors: 0,
             journal: settings.record,
-            operator: Operator::default(),
+            operator: crate::changes::Operator::default(),
             admission: Admission::new(settings.admission),
             max_queued_bytes: settings.max_queued_bytes,
             bounds: Bounds::default(),
@@ -500,64 +504,6 @@ impl Daemon {
                 }
                 let _ = reply.send(r);
             }
-        }
-    }
-
-    /// Applies a console change ([`changes`]): through the master (whose table changes the
-    /// loop's flush applies), or the backend then a fresh read of the table; then the state
-    /// file is rewritten. Nothing changes on `Err`.
-    pub(crate) fn change(&mut self, who: &Who, change: &crate::console::Change) -> Result<String, String> {
-        let now = self.now();
-        self.timers_due(now);
-        let mut ctx = ctx!(self, now);
-        let applied = self.operator.apply(&mut ctx, who, change)?;
-        if applied.rescan {
-            if let Err(e) = self.rescan() {
-                self.note(Cause::Backend, || format!("reading the IPVS table failed: {e:#}"));
-            }
-        }
-        self.flush();
-        match self.operator.save(&self.master, now) {
-            Ok(()) => Ok(applied.text),
-            Err(e) => {
-                log!("saving the operator's state failed: {e}");
-                Ok(format!("{} (done, but NOT saved for a restart: {e})", applied.text))
-            }
-        }
-    }
-
-    /// Start-up: re-applies the state file (services missing from the kernel created again,
-    /// then the table read again; servers held, drained and pinned).
-    fn restore(&mut self, file: StateFile, state: &State) -> anyhow::Result<()> {
-        log!(
-            "operator state in {}: {} virtual services, {} real servers with overrides",
-            file.path().display(),
-            state.services.len(),
-            state.servers.len()
-        );
-        self.operator.file = Some(file);
-        let now = self.now();
-        let mut ctx = ctx!(self, now);
-        if self.operator.restore_services(&mut ctx, state) {
-            self.rescan().context("reading the IPVS table after creating the state file's services")?;
-        }
-        let now = self.now();
-        let mut ctx = ctx!(self, now);
-        self.operator.restore_servers(&mut ctx, state);
-        Ok(())
-    }
-
-    /// Applies the state file's drains and pins that waited for their server to be known.
-    fn pending(&mut self) {
-        if self.operator.pending.is_empty() {
-            return;
-        }
-        let now = self.now();
-        let before = self.operator.pending.len();
-        let mut ctx = ctx!(self, now);
-        self.operator.apply_pending(&mut ctx);
-        if self.operator.pending.len() != before {
-            self.flush();
         }
     }
 
@@ -695,6 +641,64 @@ impl Daemon {
             if self.drop_conn(conn, true) {
                 self.master.handle_disconnect(now, conn);
             }
+        }
+    }
+
+    /// Applies a console change ([`crate::changes`]): through the master (whose table changes the
+    /// loop's flush applies), or the backend then a fresh read of the table; then the state
+    /// file is rewritten. Nothing changes on `Err`.
+    pub(crate) fn change(&mut self, who: &Who, change: &crate::console::Change) -> Result<String, String> {
+        let now = self.now();
+        self.timers_due(now);
+        let mut ctx = ctx!(self, now);
+        let applied = self.operator.apply(&mut ctx, who, change)?;
+        if applied.rescan {
+            if let Err(e) = self.rescan() {
+                self.note(Cause::Backend, || format!("reading the IPVS table failed: {e:#}"));
+            }
+        }
+        self.flush();
+        match self.operator.save(&self.master, now) {
+            Ok(()) => Ok(applied.text),
+            Err(e) => {
+                log!("saving the operator's state failed: {e}");
+                Ok(format!("{} (done, but NOT saved for a restart: {e})", applied.text))
+            }
+        }
+    }
+
+    /// Start-up: re-applies the state file (services missing from the kernel created again,
+    /// then the table read again; servers held, drained and pinned).
+    fn restore(&mut self, file: StateFile, state: &State) -> anyhow::Result<()> {
+        log!(
+            "operator state in {}: {} virtual services, {} real servers with overrides",
+            file.path().display(),
+            state.services.len(),
+            state.servers.len()
+        );
+        self.operator.file = Some(file);
+        let now = self.now();
+        let mut ctx = ctx!(self, now);
+        if self.operator.restore_services(&mut ctx, state) {
+            self.rescan().context("reading the IPVS table after creating the state file's services")?;
+        }
+        let now = self.now();
+        let mut ctx = ctx!(self, now);
+        self.operator.restore_servers(&mut ctx, state);
+        Ok(())
+    }
+
+    /// Applies the state file's drains and pins that waited for their server to be known.
+    fn pending(&mut self) {
+        if self.operator.pending.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let before = self.operator.pending.len();
+        let mut ctx = ctx!(self, now);
+        self.operator.apply_pending(&mut ctx);
+        if self.operator.pending.len() != before {
+            self.flush();
         }
     }
 }
