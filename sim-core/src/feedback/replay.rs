@@ -582,9 +582,9 @@ mod tests {
             };
             m.handle_table(now, &[service], &table(&kernel));
             for s in steps {
-                now = now + Duration::from_millis(100);
+                now += Duration::from_millis(100);
                 if let Step::Wait(secs) = s {
-                    now = now + Duration::from_secs(secs);
+                    now += Duration::from_secs(secs);
                 }
                 while let Some(due) = m.poll_timeout().filter(|&d| d <= now) {
                     m.handle_timeout(due);
@@ -604,7 +604,7 @@ mod tests {
                 check_precedence(&m, now);
                 journal.extend(std::iter::from_fn(|| m.poll_journal()));
             }
-            now = now + Duration::from_millis(100);
+            now += Duration::from_millis(100);
             m.handle_table(now, &[service], &table(&kernel));
             journal.extend(std::iter::from_fn(|| m.poll_journal()));
             let want = recorded(&journal);
