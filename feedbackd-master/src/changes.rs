@@ -387,4 +387,37 @@ mod tests {
             assert!(e.contains(why), "{f:?} {u} {l}: {e}");
         }
     }
+
+    #[test]
+    fn restored_overrides_wait_for_their_server_and_are_saved_back() {
+        use feedbackd_proto::keys::Auth;
+        use feedbackd_proto::master::{MasterConfig, MasterEvent, TableEntry};
+        let svc = tcp(80);
+        let rs = |a: &str| RsKey { service: svc, addr: a.parse().unwrap(), port: 80 };
+        let entry = |a: &str, weight| TableEntry { key: rs(a), weight, forwarding: Forwarding::Masq };
+        let mut master = Master::new(MasterConfig { auth: Auth::Insecure, ..MasterConfig::default() });
+        master.handle_table(Time(0), &[svc], &[entry("10.0.0.2", 5)]);
+        let mut backend = Backend::open(crate::ipvs::BackendKind::DryRun, &[]).unwrap();
+        let mut kernel = KernelView::default();
+        let text = "drain tcp:10.0.0.1:80/10.0.0.2:80\n\
+                    maintenance -a -t 10.0.0.1:80 -r 10.0.0.4:80 -m -w 9 -x 100\n\
+                    pin tcp:10.0.0.1:80/10.0.0.7:80 20\n";
+        let state = State::parse(text).unwrap();
+        let mut op = Operator::default();
+        let mut ctx = Ctx { master: &mut master, backend: &mut backend, kernel: &mut kernel, now: Time(1) };
+        op.restore_servers(&mut ctx, &state);
+        let ev: Vec<MasterEvent> = std::iter::from_fn(|| master.poll_event()).collect();
+        assert!(matches!(&ev[..], [MasterEvent::SetWeight { from: 5, to: 0, .. }]), "{ev:?}");
+        assert_eq!(op.pending.keys().copied().collect::<Vec<_>>(), [rs("10.0.0.7")], "waits for its server");
+        // Saved back as read, the pending pin included.
+        assert_eq!(op.state(&master, Time(1)).servers, state.servers);
+        // The server appears (an agent, or someone's ipvsadm): the pin applies.
+        master.handle_table(Time(2), &[svc], &[entry("10.0.0.2", 0), entry("10.0.0.7", 5)]);
+        let mut ctx = Ctx { master: &mut master, backend: &mut backend, kernel: &mut kernel, now: Time(2) };
+        op.apply_pending(&mut ctx);
+        let ev: Vec<MasterEvent> = std::iter::from_fn(|| master.poll_event()).collect();
+        assert!(matches!(&ev[..], [MasterEvent::SetWeight { from: 5, to: 20, .. }]), "{ev:?}");
+        assert!(op.pending.is_empty());
+        assert_eq!(op.state(&master, Time(2)).servers, state.servers);
+    }
 }
