@@ -538,11 +538,9 @@ mod tests {
                 None => {
                     let agent_ready = match &r.agent {
                         None => true,
-                        Some(id) => {
-                            agents.iter().any(|a| {
-                                a.id == *id && a.liveness == Liveness::Live && a.admin == AdminState::Ready
-                            }) && r.capacity.is_some()
-                        }
+                        Some(id) => agents.iter().any(|a| {
+                            a.id == *id && a.liveness == Liveness::Live && a.admin == AdminState::Ready
+                        }),
                     };
                     if let (Some(n), true, true) = (r.pinned, r.in_table, agent_ready) {
                         assert_eq!(r.weight, n, "{r:?}");
