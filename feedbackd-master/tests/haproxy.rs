@@ -1,0 +1,153 @@
+//! HAProxy's agent-check, both ways, with real processes on loopback:
+//! - a real HAProxy (Debian's haproxy 2.6) polls `feedbackd-agent --agent-check`: the
+//!   server's weight in HAProxy follows the agent's load, and its admin state follows the
+//!   agent's (`drain`, `maint`, `ready`), read from HAProxy's stats socket;
+//! - feedbackd-master (`--agent-check`, dry-run backend) polls the same agent port: the
+//!   kernel weight it sets follows the agent's load and admin state.
+//!
+//! The HAProxy test fails (never skips) when haproxy is not installed: install the Debian
+//! package `haproxy`.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// The haproxy binary; the test fails with the package to install when it is missing.
+fn haproxy_bin() -> PathBuf {
+    let found = ["/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    found.unwrap_or_else(|| {
+        panic!("haproxy is not installed: install the Debian package `haproxy` (apt-get install haproxy)")
+    })
+}
+
+/// A feedbackd-agent reading its capacity from `load` and its admin state from `admin`,
+/// answering agent-check on a loopback port chosen by the kernel; returns it and the port.
+/// Its director is a closed port: HAProxy is all it feeds here.
+fn agent_with_check(dir: &Path, load: &Path, admin: &Path, director: &str) -> (Proc, u16) {
+    let conf = agent_conf(dir, "rs1", director, "10.0.0.2", load, None);
+    let mut cmd = Command::new(agent_bin());
+    cmd.arg("--config").arg(&conf).arg("--admin-file").arg(admin).args(["--agent-check", "127.0.0.1:0/http"]);
+    let a = Proc::spawn("agent", cmd);
+    let line = a.wait_for(0, LIMIT, "agent-check on", |l| l.contains("agent-check on "));
+    let port = addr_after(&line, "agent-check on ").rsplit(':').next().unwrap().parse().unwrap();
+    (a, port)
+}
+
+/// One command on HAProxy's stats socket; the whole answer.
+fn stats(sock: &Path, command: &str) -> std::io::Result<String> {
+    let mut s = UnixStream::connect(sock)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(format!("{command}\n").as_bytes())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// What HAProxy holds of server `rs1` of backend `be`.
+#[derive(Debug, PartialEq, Eq)]
+struct ServerState {
+    /// `srv_uweight`: the weight in use.
+    weight: u32,
+    /// `srv_admin_state`: bits 0x01 forced maintenance, 0x08 forced drain (the agent's).
+    admin: u32,
+    /// `show stat`'s status column: `no check`, `DRAIN`, `MAINT`, ...
+    status: String,
+}
+
+fn server_state(sock: &Path) -> std::io::Result<ServerState> {
+    let text = stats(sock, "show servers state be")?;
+    let header =
+        text.lines().find(|l| l.starts_with("# be_id")).ok_or_else(|| std::io::Error::other(text.clone()))?;
+    let names: Vec<&str> = header.trim_start_matches("# ").split(' ').collect();
+    let row = text
+        .lines()
+        .find(|l| l.split(' ').nth(3) == Some("rs1"))
+        .ok_or_else(|| std::io::Error::other(text.clone()))?;
+    let field = |name: &str| -> u32 {
+        let i = names.iter().position(|n| *n == name).unwrap_or_else(|| panic!("no {name} in {header}"));
+        row.split(' ').nth(i).unwrap().parse().unwrap()
+    };
+    let stat = stats(sock, "show stat")?;
+    let head: Vec<&str> = stat.lines().next().unwrap_or("").trim_start_matches("# ").split(',').collect();
+    let col = head.iter().position(|c| *c == "status").expect("a status column");
+    let status = stat
+        .lines()
+        .find(|l| l.starts_with("be,rs1,"))
+        .map(|l| l.split(',').nth(col).unwrap().to_owned())
+        .ok_or_else(|| std::io::Error::other(stat.clone()))?;
+    Ok(ServerState { weight: field("srv_uweight"), admin: field("srv_admin_state"), status })
+}
+
+/// Waits until HAProxy's view of rs1 satisfies `pred` (or fails with the last view).
+fn wait_haproxy(sock: &Path, what: &str, pred: impl Fn(&ServerState) -> bool) -> ServerState {
+    let start = Instant::now();
+    loop {
+        let state = server_state(sock);
+        if let Ok(s) = &state {
+            if pred(s) {
+                return state.unwrap();
+            }
+        }
+        assert!(start.elapsed() < LIMIT, "HAProxy: {what} not within {LIMIT:?}; last: {state:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn write_admin(path: &Path, state: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, state).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
+#[test]
+fn haproxy_follows_the_agents_load_and_admin_state() {
+    let haproxy = haproxy_bin();
+    let dir = tempdir("haproxy");
+    let (load, admin) = (dir.join("load"), dir.join("admin"));
+    write_load(&load, 0.9);
+    let (_agent, port) = agent_with_check(&dir, &load, &admin, "127.0.0.1:1");
+    let sock = dir.join("haproxy.sock");
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n    stats socket {} level admin\ndefaults\n    mode tcp\n    timeout connect 1s\n\
+             \x20   timeout client 5s\n    timeout server 5s\nbackend be\n\
+             \x20   server rs1 127.0.0.1:9 weight 100 agent-check agent-addr 127.0.0.1 agent-port {port} agent-inter 100ms\n",
+            sock.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(&haproxy);
+    cmd.arg("-db").arg("-f").arg(&cfg);
+    let _h = Proc::spawn("haproxy", cmd);
+
+    // The configured weight is 100: HAProxy's weight is the agent's capacity in percent.
+    let s = wait_haproxy(&sock, "weight 90", |s| s.weight == 90);
+    assert_eq!((s.admin, s.status.as_str()), (0, "no check"), "{s:?}");
+    write_load(&load, 0.3);
+    wait_haproxy(&sock, "weight 30", |s| s.weight == 30);
+
+    // The agent's admin state: drain (0x08, forced drain) and maint (0x01, forced maintenance).
+    write_admin(&admin, "drain");
+    let s = wait_haproxy(&sock, "DRAIN", |s| s.admin & 0x08 != 0);
+    assert_eq!(s.status, "DRAIN (agent)", "{s:?}");
+    write_admin(&admin, "maint");
+    let s = wait_haproxy(&sock, "MAINT", |s| s.admin & 0x01 != 0);
+    assert_eq!((s.admin & 0x08, s.status.as_str()), (0, "MAINT"), "{s:?}");
+    write_admin(&admin, "ready");
+    write_load(&load, 0.55);
+    let s = wait_haproxy(&sock, "ready at weight 55", |s| s.admin == 0 && s.weight == 55);
+    assert_eq!(s.status, "no check", "{s:?}");
+}
