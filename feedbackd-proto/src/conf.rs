@@ -151,6 +151,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     value::duration(text.trim())
 }
 
+/// Parses a forwarding method as `forwarding = ...` takes it (`NAT`, `DR`, `TUN` and their
+/// other names, case-insensitive); the master's `--agent-check` uses the same words.
+pub fn parse_forwarding(text: &str) -> Result<Forwarding, String> {
+    value::forwarding(text.trim())
+}
+
 /// Parses an agent configuration.
 pub fn parse(text: &str) -> Result<AgentConf, ConfError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
