@@ -151,3 +151,153 @@ fn haproxy_follows_the_agents_load_and_admin_state() {
     let s = wait_haproxy(&sock, "ready at weight 55", |s| s.admin == 0 && s.weight == 55);
     assert_eq!(s.status, "no check", "{s:?}");
 }
+
+/// A feedbackd-master with the dry-run backend polling `targets` every 100 ms, and a law
+/// that sets the capacity at once; it reports to no agent port of its own.
+fn polling_master(targets: &[String]) -> Proc {
+    let mut cmd = Command::new(master_bin());
+    cmd.args(["--backend", "dry-run", "--service", "tcp:10.0.0.1:80", "--insecure"]);
+    cmd.args(["--listen", "127.0.0.1:0", "--status-listen", "127.0.0.1:0", "--rescan-interval", "500ms"]);
+    cmd.args(["--smoothing", "1", "--dead-band", "0", "--max-step", "0", "--slow-start", "0s"]);
+    cmd.args(["--agent-check-interval", "100ms", "--quiesce-after", "1s", "--remove-after", "60s"]);
+    for t in targets {
+        cmd.args(["--agent-check", t]);
+    }
+    let m = Proc::spawn("master", cmd);
+    m.wait_for(0, LIMIT, "listening", |l| l.contains("listening on"));
+    m
+}
+
+/// The dry run's line setting `rs` to weight `w` (added or edited).
+fn weight_is(rs: &'static str, w: u32) -> impl Fn(&str) -> bool {
+    move |l: &str| {
+        l.contains("dry-run: ipvsadm")
+            && l.contains(&format!("-r {rs} "))
+            && l.split_whitespace().last() == Some(&w.to_string())
+            && l.contains(" -w ")
+    }
+}
+
+/// A fake agent-check agent in the test: answers each connection with the current line.
+fn fake_agent(line: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let text = line.lock().unwrap().clone();
+            let _ = s.write_all(text.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn the_master_polls_agent_check_agents_as_a_source_of_capacity() {
+    let dir = tempdir("agentcheck-master");
+    let (load, admin) = (dir.join("load"), dir.join("admin"));
+    write_load(&load, 0.9);
+    let (mut agent, port) = agent_with_check(&dir, &load, &admin, "127.0.0.1:1");
+    // A second agent speaking only HAProxy's words, including those feedbackd-agent never
+    // writes (down, a comment) and garbage.
+    let fake = std::sync::Arc::new(std::sync::Mutex::new("40% up\n".to_owned()));
+    let fake_port = fake_agent(fake.clone());
+    let m = polling_master(&[
+        format!("tcp:10.0.0.1:80/10.0.0.2:80@127.0.0.1:{port}"),
+        format!("tcp:10.0.0.1:80/10.0.0.3:80@127.0.0.1:{fake_port},dr"),
+    ]);
+
+    // Added on the first answer with the weight the capacity maps to (max weight 100).
+    m.wait_for(0, LIMIT, "rs1 added at 90", |l| {
+        l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 90")
+    });
+    m.wait_for(0, LIMIT, "rs2 added at 40", |l| {
+        l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.3:80 -g -w 40")
+    });
+
+    // The weight follows the agent's load, and its admin state.
+    let mark = m.mark();
+    write_load(&load, 0.3);
+    m.wait_for(mark, LIMIT, "rs1 at 30", weight_is("10.0.0.2:80", 30));
+    let mark = m.mark();
+    write_admin(&admin, "drain");
+    m.wait_for(mark, LIMIT, "rs1 drained", weight_is("10.0.0.2:80", 0));
+    let mark = m.mark();
+    write_admin(&admin, "ready");
+    m.wait_for(mark, LIMIT, "rs1 ready at 30", weight_is("10.0.0.2:80", 30));
+
+    // HAProxy's `down` drains; a percentage alone keeps it down (HAProxy's stickiness) until `up`.
+    let mark = m.mark();
+    *fake.lock().unwrap() = "down #maintenance window\n".to_owned();
+    m.wait_for(mark, LIMIT, "rs2 down: weight 0", weight_is("10.0.0.3:80", 0));
+    let mark = m.mark();
+    *fake.lock().unwrap() = "70% up\n".to_owned();
+    m.wait_for(mark, LIMIT, "rs2 up at 70", weight_is("10.0.0.3:80", 70));
+
+    // Garbage is no answer: the poller says so once, and the master quiesces the silent server.
+    let mark = m.mark();
+    *fake.lock().unwrap() = "HTTP/1.1 200 OK\r\n".to_owned();
+    m.wait_for(mark, LIMIT, "the bad reply logged", |l| l.contains("bad reply \"HTTP/1.1 200 OK\""));
+    m.wait_for(mark, LIMIT, "rs2 quiesced", weight_is("10.0.0.3:80", 0));
+    let bad = m.lines()[mark..].iter().filter(|l| l.contains("bad reply")).count();
+    assert_eq!(bad, 1, "one line per failure, not one per poll:\n{}", m.output());
+
+    // The agent stops: silence, quiesced too.
+    let mark = m.mark();
+    agent.signal(nix::sys::signal::Signal::SIGTERM);
+    agent.wait_exit(LIMIT);
+    m.wait_for(mark, LIMIT, "rs1 quiesced", weight_is("10.0.0.2:80", 0));
+}
+
+/// Open descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// One agent-check as HAProxy does it: connect, read to the close; the line.
+fn check_once(port: u16) -> std::io::Result<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+#[test]
+fn the_agent_check_port_survives_a_flood_of_idle_checkers() {
+    let dir = tempdir("agentcheck-flood");
+    let (load, admin) = (dir.join("load"), dir.join("admin"));
+    write_load(&load, 0.5);
+    let (agent, port) = agent_with_check(&dir, &load, &admin, "127.0.0.1:1");
+    // A measured answer first.
+    let start = Instant::now();
+    while check_once(port).map_or(true, |l| l != "50% ready up\n") {
+        assert!(start.elapsed() < LIMIT, "no measured answer: {:?}", check_once(port));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let base = open_fds(agent.pid());
+    // 300 checkers that connect and never read nor close.
+    let mut idle = Vec::new();
+    let mut most = 0;
+    for _ in 0..300 {
+        idle.push(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+        most = most.max(open_fds(agent.pid()));
+    }
+    let refused =
+        agent.wait_for(0, LIMIT, "the refusals logged", |l| l.contains("connections closed at once"));
+    assert!(refused.contains("over 64 at a time"), "{refused}");
+    assert!(most <= base + 64 + 1, "{most} descriptors open (from {base}): the answers are not bounded");
+    // While the idle ones are held, a checker gets its line within the answers' timeout.
+    let start = Instant::now();
+    loop {
+        match check_once(port) {
+            Ok(l) if l == "50% ready up\n" => break,
+            other => assert!(start.elapsed() < LIMIT, "no answer during the flood: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Logged at powers of two: 20 lines would be a million refusals.
+    let logged = agent.lines().iter().filter(|l| l.contains("closed at once")).count();
+    assert!(logged <= 20, "the refusals are not rate-limited: {logged} lines");
+    drop(idle);
+}
