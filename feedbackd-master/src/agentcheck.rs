@@ -297,3 +297,29 @@ mod tests {
         });
     }
 }
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    #[test]
+    fn targets_come_from_a_configuration_file_too() {
+        let dir = std::env::temp_dir().join(format!("fbm-agentcheck-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("master.conf");
+        std::fs::write(
+            &p,
+            "agent_check = tcp:10.0.0.1:80/10.0.0.5:80@10.0.0.5:5555\n\
+             agent_check = tcp:10.0.0.1:80/10.0.0.6:80@10.0.0.6:5555,dr # the second\n\
+             agent_check_interval = 500ms\n",
+        )
+        .unwrap();
+        let args = ["m", "--config", p.to_str().unwrap()].map(String::from).to_vec();
+        let cli = crate::config::parse_args(args).unwrap();
+        let targets = parse_targets(&cli.agent_checks, cli.agent_check_interval).unwrap();
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets[1].polled.service.forwarding, Forwarding::DirectRouting);
+        assert_eq!(targets[1].polled.interval_ms, 500);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
