@@ -207,26 +207,27 @@ fn the_master_polls_agent_check_agents_as_a_source_of_capacity() {
         format!("tcp:10.0.0.1:80/10.0.0.3:80@127.0.0.1:{fake_port},dr"),
     ]);
 
-    // Added on the first answer with the weight the capacity maps to (max weight 100).
+    // Added on the first answer with the weight the capacity maps to: 1 + capacity × 99
+    // (--min-weight 1, --max-weight 100), rounded.
     m.wait_for(0, LIMIT, "rs1 added at 90", |l| {
         l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 90")
     });
-    m.wait_for(0, LIMIT, "rs2 added at 40", |l| {
-        l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.3:80 -g -w 40")
+    m.wait_for(0, LIMIT, "rs2 added at 41", |l| {
+        l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.3:80 -g -w 41")
     });
 
     // The weight follows the agent's load, and its admin state.
     let mark = m.mark();
     write_load(&load, 0.3);
-    m.wait_for(mark, LIMIT, "rs1 at 30", weight_is("10.0.0.2:80", 30));
+    m.wait_for(mark, LIMIT, "rs1 at 31", weight_is("10.0.0.2:80", 31));
     let mark = m.mark();
     write_admin(&admin, "drain");
     m.wait_for(mark, LIMIT, "rs1 drained", weight_is("10.0.0.2:80", 0));
     let mark = m.mark();
     write_admin(&admin, "ready");
-    m.wait_for(mark, LIMIT, "rs1 ready at 30", weight_is("10.0.0.2:80", 30));
+    m.wait_for(mark, LIMIT, "rs1 ready at 31", weight_is("10.0.0.2:80", 31));
 
-    // HAProxy's `down` drains; a percentage alone keeps it down (HAProxy's stickiness) until `up`.
+    // HAProxy's `down` drains (weight 0) until `up`.
     let mark = m.mark();
     *fake.lock().unwrap() = "down #maintenance window\n".to_owned();
     m.wait_for(mark, LIMIT, "rs2 down: weight 0", weight_is("10.0.0.3:80", 0));
