@@ -1,5 +1,5 @@
-//! HAProxy's agent-check, answered: `--agent-check ADDR:PORT[/SERVICE]` listens on a TCP
-//! port, and to each connection writes one line built from the latest sample of one
+//! HAProxy's agent-check, answered: `--agent-check ADDR:PORT[/SERVICE]` (or an
+//! `agent_check` line of the configuration) listens on a TCP port, and to each connection writes one line built from the latest sample of one
 //! service ([`feedbackd_proto::agentcheck::format_reply`]: `75% ready up`), then closes.
 //! HAProxy (`server ... agent-check agent-port PORT`) sets the server's weight to that
 //! percentage of its configured weight and follows the admin state; feedbackd-master's own
@@ -10,13 +10,12 @@
 //! The answer is taken from the sampler's latest sample, so a checker never waits for a
 //! measurement and never slows the reports to the directors.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use feedbackd_proto::agent::Sample;
 use feedbackd_proto::agentcheck::format_reply;
-use feedbackd_proto::conf::ServiceConf;
+use feedbackd_proto::conf::{AgentCheckConf, ServiceConf};
 use feedbackd_proto::wire::capacity_per_mille;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,41 +32,11 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most bytes read (and dropped) from a checker (HAProxy's `agent-send` string).
 pub const MAX_DISCARD_BYTES: usize = 1024;
 
-/// The most `--agent-check` listeners.
-pub const MAX_LISTENERS: usize = 32;
-
-/// One `--agent-check` listener: where, and for which service (an index into the
-/// configuration's services).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgentCheck {
-    /// The address to listen on.
-    pub addr: SocketAddr,
-    /// The service whose capacity is answered.
-    pub service: usize,
-}
-
-/// Parses `ADDR:PORT[/SERVICE]`: SERVICE is a `service = NAME` name of the configuration
-/// or its port; none means the first service.
-pub fn parse(text: &str, services: &[ServiceConf]) -> Result<AgentCheck, String> {
-    let (addr, service) = match text.split_once('/') {
-        Some((a, s)) => (a, Some(s)),
-        None => (text, None),
-    };
-    let addr: SocketAddr = addr.parse().map_err(|_| {
-        format!("--agent-check {text}: {addr:?} is not ADDR:PORT (an IPv6 address in brackets)")
-    })?;
-    let service = match service {
-        None => 0,
-        Some(s) => services
-            .iter()
-            .position(|c| c.name.eq_ignore_ascii_case(s) || s.parse::<u16>().is_ok_and(|p| p == c.port))
-            .ok_or_else(|| {
-                let names: Vec<String> =
-                    services.iter().map(|c| format!("{} (port {})", c.name, c.port)).collect();
-                format!("--agent-check {text}: no service {s:?}; the services are {}", names.join(", "))
-            })?,
-    };
-    Ok(AgentCheck { addr, service })
+/// Parses one `--agent-check ADDR:PORT[/SERVICE]` as the configuration's `agent_check`
+/// lines are (SERVICE: a `service = NAME` name or its port; none: the first service).
+pub fn parse(text: &str, services: &[ServiceConf]) -> Result<AgentCheckConf, String> {
+    feedbackd_proto::conf::parse_agent_check(text, services, 0)
+        .map_err(|e| format!("--agent-check {text}: {e}"))
 }
 
 /// The line answered for service `index` of `sample` (`None`: nothing measured yet, so a
@@ -153,7 +122,7 @@ mod tests {
         let s = services();
         assert_eq!(
             parse("127.0.0.1:5555", &s).unwrap(),
-            AgentCheck { addr: "127.0.0.1:5555".parse().unwrap(), service: 0 }
+            AgentCheckConf { addr: "127.0.0.1:5555".parse().unwrap(), service: 0, line: 0 }
         );
         assert_eq!(parse("[::1]:5555/DNS", &s).unwrap().service, 1);
         assert_eq!(parse("0.0.0.0:5555/53", &s).unwrap().service, 1);

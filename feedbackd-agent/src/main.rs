@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use feedbackd_agent::agentcheck::{self, AgentCheck};
+use feedbackd_agent::agentcheck;
 use feedbackd_agent::daemon::{self, Clock};
 use feedbackd_agent::load::Sources;
 use feedbackd_agent::log;
 use feedbackd_agent::setup::{self, Options, Setup};
+use feedbackd_proto::conf::{AgentCheckConf, MAX_AGENT_CHECKS};
 use tokio::sync::watch;
 
 /// feedbackd-agent: reports this real server's spare capacity to feedbackd-master on every
@@ -100,16 +101,25 @@ fn main() -> ExitCode {
     code
 }
 
-/// The `--agent-check` options, checked against the configuration's services.
-fn agent_checks(options: &[String], setup: &Setup) -> Result<Vec<AgentCheck>, String> {
-    if options.len() > agentcheck::MAX_LISTENERS {
-        return Err(format!("at most {} --agent-check listeners", agentcheck::MAX_LISTENERS));
+/// The configuration's `agent_check` lines and the `--agent-check` options, checked
+/// against the configuration's services, bounded, each address once.
+fn agent_checks(options: &[String], setup: &Setup) -> Result<Vec<AgentCheckConf>, String> {
+    let mut all = setup.conf.agent_checks.clone();
+    for o in options {
+        let c = agentcheck::parse(o, &setup.conf.services)?;
+        if all.iter().any(|x| x.addr == c.addr) {
+            return Err(format!("--agent-check {o}: {} is given twice", c.addr));
+        }
+        all.push(c);
     }
-    options.iter().map(|o| agentcheck::parse(o, &setup.conf.services)).collect()
+    if all.len() > MAX_AGENT_CHECKS {
+        return Err(format!("{} agent-check listeners: at most {MAX_AGENT_CHECKS}", all.len()));
+    }
+    Ok(all)
 }
 
 /// `--check`: the set-up passed; one measurement, printed.
-fn check(setup: Setup, admin_file: Option<&std::path::Path>, checks: &[AgentCheck]) -> ExitCode {
+fn check(setup: Setup, admin_file: Option<&std::path::Path>, checks: &[AgentCheckConf]) -> ExitCode {
     let mut loads = setup.loads;
     let sample = daemon::measure(&mut loads, admin_file);
     for c in checks {
@@ -126,7 +136,7 @@ fn check(setup: Setup, admin_file: Option<&std::path::Path>, checks: &[AgentChec
     ExitCode::SUCCESS
 }
 
-async fn run(setup: Setup, admin_file: Option<PathBuf>, checks: Vec<AgentCheck>) -> ExitCode {
+async fn run(setup: Setup, admin_file: Option<PathBuf>, checks: Vec<AgentCheckConf>) -> ExitCode {
     let Setup { conf, config, loads } = setup;
     let mut check_listeners = Vec::new();
     for c in &checks {
@@ -162,7 +172,11 @@ async fn run(setup: Setup, admin_file: Option<PathBuf>, checks: Vec<AgentCheck>)
         config.agent_id,
         config.services.len(),
         config.interval.as_secs_f64(),
-        conf.directors.iter().map(|d| format!("{}:{}", d.host, d.port)).collect::<Vec<_>>().join(", ")
+        if conf.directors.is_empty() {
+            "no director (agent-check only)".to_owned()
+        } else {
+            conf.directors.iter().map(|d| format!("{}:{}", d.host, d.port)).collect::<Vec<_>>().join(", ")
+        }
     );
     // Every task runs until shutdown; the first to end before it (a panic) ends the
     // process with status 1, so systemd restarts it instead of leaving it up doing nothing.

@@ -33,11 +33,27 @@ fn haproxy_bin() -> PathBuf {
 
 /// A feedbackd-agent reading its capacity from `load` and its admin state from `admin`,
 /// answering agent-check on a loopback port chosen by the kernel; returns it and the port.
-/// Its director is a closed port: HAProxy is all it feeds here.
-fn agent_with_check(dir: &Path, load: &Path, admin: &Path, director: &str) -> (Proc, u16) {
-    let conf = agent_conf(dir, "rs1", director, "10.0.0.2", load, None);
+/// With a director (a closed port here), the listener is the `--agent-check` option;
+/// without, the configuration's `agent_check` line, which stands for the director line.
+fn agent_with_check(dir: &Path, load: &Path, admin: &Path, director: Option<&str>) -> (Proc, u16) {
     let mut cmd = Command::new(agent_bin());
-    cmd.arg("--config").arg(&conf).arg("--admin-file").arg(admin).args(["--agent-check", "127.0.0.1:0/http"]);
+    match director {
+        Some(d) => {
+            let conf = agent_conf(dir, "rs1", d, "10.0.0.2", load, None);
+            cmd.arg("--config").arg(&conf).args(["--agent-check", "127.0.0.1:0/http"]);
+        }
+        None => {
+            let conf = dir.join("rs1.conf");
+            let text = format!(
+                "agent_id = rs1\ninterval = 100ms\nagent_check = 127.0.0.1:0/80\n\
+                 service = http\n\tport = 80\n\tmodule = file path={} scale=1\n",
+                load.display()
+            );
+            std::fs::write(&conf, text).unwrap();
+            cmd.arg("--config").arg(&conf);
+        }
+    }
+    cmd.arg("--admin-file").arg(admin);
     let a = Proc::spawn("agent", cmd);
     let line = a.wait_for(0, LIMIT, "agent-check on", |l| l.contains("agent-check on "));
     let port = addr_after(&line, "agent-check on ").rsplit(':').next().unwrap().parse().unwrap();
@@ -116,7 +132,9 @@ fn haproxy_follows_the_agents_load_and_admin_state() {
     let dir = tempdir("haproxy");
     let (load, admin) = (dir.join("load"), dir.join("admin"));
     write_load(&load, 0.9);
-    let (_agent, port) = agent_with_check(&dir, &load, &admin, "127.0.0.1:1");
+    // An agent that feeds HAProxy only: no director.
+    let (agent, port) = agent_with_check(&dir, &load, &admin, None);
+    agent.wait_for(0, LIMIT, "no director", |l| l.contains("to no director (agent-check only)"));
     let sock = dir.join("haproxy.sock");
     let cfg = dir.join("haproxy.cfg");
     std::fs::write(
@@ -197,7 +215,7 @@ fn the_master_polls_agent_check_agents_as_a_source_of_capacity() {
     let dir = tempdir("agentcheck-master");
     let (load, admin) = (dir.join("load"), dir.join("admin"));
     write_load(&load, 0.9);
-    let (mut agent, port) = agent_with_check(&dir, &load, &admin, "127.0.0.1:1");
+    let (mut agent, port) = agent_with_check(&dir, &load, &admin, Some("127.0.0.1:1"));
     // A second agent speaking only HAProxy's words, including those feedbackd-agent never
     // writes (down, a comment) and garbage.
     let fake = std::sync::Arc::new(std::sync::Mutex::new("40% up\n".to_owned()));
@@ -269,7 +287,7 @@ fn the_agent_check_port_survives_a_flood_of_idle_checkers() {
     let dir = tempdir("agentcheck-flood");
     let (load, admin) = (dir.join("load"), dir.join("admin"));
     write_load(&load, 0.5);
-    let (agent, port) = agent_with_check(&dir, &load, &admin, "127.0.0.1:1");
+    let (agent, port) = agent_with_check(&dir, &load, &admin, Some("127.0.0.1:1"));
     // A measured answer first.
     let start = Instant::now();
     while check_once(port).map_or(true, |l| l != "50% ready up\n") {
