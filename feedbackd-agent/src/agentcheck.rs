@@ -23,7 +23,8 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::log;
 
-/// Answers in progress at once, per listener; a connection beyond is closed at accept.
+/// Answers in progress at once, all listeners together (the systemd unit allows the agent
+/// 256 descriptors); a connection beyond is closed at accept.
 pub const MAX_CONNECTIONS: usize = 64;
 
 /// The longest an answer may take, the checker's close included.
@@ -47,15 +48,20 @@ pub fn reply(sample: Option<&Sample>, index: usize) -> String {
     format_reply(capacity, sample.admin)
 }
 
+/// The answers' budget, shared by every listener: [`MAX_CONNECTIONS`] at once.
+pub fn permits() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(MAX_CONNECTIONS))
+}
+
 /// Accepts checkers on `listener` until `shutdown` turns true; each gets [`reply`] for
-/// `service` from the latest of `samples`.
+/// `service` from the latest of `samples`, within the shared `permits`.
 pub async fn serve(
     listener: TcpListener,
     service: usize,
     samples: watch::Receiver<Option<Sample>>,
     mut shutdown: watch::Receiver<bool>,
+    permits: Arc<Semaphore>,
 ) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut refused: u64 = 0;
     loop {
         let accepted = tokio::select! {

@@ -184,8 +184,15 @@ async fn run(setup: Setup, admin_file: Option<PathBuf>, checks: Vec<AgentCheckCo
     for d in conf.directors.clone() {
         tasks.spawn(daemon::director_loop(d, config.clone(), clock, sample_rx.clone(), stop_rx.clone()));
     }
+    let permits = agentcheck::permits();
     for (listener, service) in check_listeners {
-        tasks.spawn(agentcheck::serve(listener, service, sample_rx.clone(), stop_rx.clone()));
+        tasks.spawn(agentcheck::serve(
+            listener,
+            service,
+            sample_rx.clone(),
+            stop_rx.clone(),
+            permits.clone(),
+        ));
     }
     drop(sample_rx);
     let interval = std::time::Duration::from_nanos(config.interval.as_nanos());
