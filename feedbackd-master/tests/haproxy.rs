@@ -142,7 +142,7 @@ fn haproxy_follows_the_agents_load_and_admin_state() {
         format!(
             "global\n    stats socket {} level admin\ndefaults\n    mode tcp\n    timeout connect 1s\n\
              \x20   timeout client 5s\n    timeout server 5s\nbackend be\n\
-             \x20   server rs1 127.0.0.1:9 weight 100 agent-check agent-addr 127.0.0.1 agent-port {port} agent-inter 100ms\n",
+             \x20   server rs1 127.0.0.1:9 weight 100 agent-check agent-addr 127.0.0.1 agent-port {port} agent-inter 100ms agent-send \"be/rs1\\n\"\n",
             sock.display()
         ),
     )
@@ -151,7 +151,8 @@ fn haproxy_follows_the_agents_load_and_admin_state() {
     cmd.arg("-db").arg("-f").arg(&cfg);
     let _h = Proc::spawn("haproxy", cmd);
 
-    // The configured weight is 100: HAProxy's weight is the agent's capacity in percent.
+    // The configured weight is 100: HAProxy's weight is the agent's capacity in percent
+    // (HAProxy sends `be/rs1\n` first, which the agent reads and drops).
     let s = wait_haproxy(&sock, "weight 90", |s| s.weight == 90);
     assert_eq!((s.admin, s.status.as_str()), (0, "no check"), "{s:?}");
     write_load(&load, 0.3);
@@ -220,10 +221,23 @@ fn the_master_polls_agent_check_agents_as_a_source_of_capacity() {
     // writes (down, a comment) and garbage.
     let fake = std::sync::Arc::new(std::sync::Mutex::new("40% up\n".to_owned()));
     let fake_port = fake_agent(fake.clone());
+    // A third that accepts and never answers.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mute_port = mute.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = mute.incoming().take(1000).collect();
+        drop(held);
+    });
     let m = polling_master(&[
         format!("tcp:10.0.0.1:80/10.0.0.2:80@127.0.0.1:{port}"),
         format!("tcp:10.0.0.1:80/10.0.0.3:80@127.0.0.1:{fake_port},dr"),
+        format!("tcp:10.0.0.1:80/10.0.0.4:80@127.0.0.1:{mute_port}"),
     ]);
+    m.wait_for(0, LIMIT, "the mute agent logged", |l| {
+        l.contains(&format!(
+            "agent-check 127.0.0.1:{mute_port} for tcp:10.0.0.1:80/10.0.0.4:80: no answer within 100 ms"
+        ))
+    });
 
     // Added on the first answer with the weight the capacity maps to: 1 + capacity × 99
     // (--min-weight 1, --max-weight 100), rounded.
