@@ -113,6 +113,7 @@ fn checks(r: &mut Report, netlink: &mut Backend, adm: &mut Backend, svc: &Servic
         }
         rates = [&mut *netlink, &mut *adm].into_iter().try_for_each(|b| {
             let x = row(b, svc)?.rates;
+            println!("INFO traffic: after {sent} requests, {} rates {x:?}", kind_name(b.kind()));
             let moving = x.cps > 0 && x.inpps > 0 && x.outpps > 0 && x.inbps > 0 && x.outbps > 0;
             if moving { Ok(()) } else { Err(format!("{}: rates {x:?}", kind_name(b.kind()))) }
         });
@@ -128,6 +129,7 @@ fn checks(r: &mut Report, netlink: &mut Backend, adm: &mut Backend, svc: &Servic
     // Counters once it stopped: the same through both backends, one connection each.
     let counters = stable(netlink, adm, svc, done).and_then(|(n, a)| {
         let s = n.stats;
+        println!("INFO traffic: {done} requests; netlink {:?} {:?}; ipvsadm {:?}", n.stats, n.rates, a.rates);
         if n.stats != a.stats {
             return Err(format!("netlink {:?}, ipvsadm {:?}", n.stats, a.stats));
         }
