@@ -809,6 +809,22 @@ mod tests {
             assert!(parse_counter_rows(bad).is_err(), "{bad:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Whatever ipvsadm (or a stand-in for it) prints, the reader answers rows or an
+        /// error, never a panic.
+        #[test]
+        fn counter_rows_never_panic(
+            lines in proptest::collection::vec(
+                "(  -> |TCP  |UDP  |FWM  |SCTP |)(\\[?[0-9a-f:.]{0,20}\\]?(:[0-9]{1,6})?)?( -?[0-9KMGT]{1,22}| IPv6){0,7}",
+                0..8,
+            ),
+            raw in ".{0,200}",
+        ) {
+            let _ = parse_counter_rows(&lines.join("\n"));
+            let _ = parse_counter_rows(&raw);
+        }
+    }
 }
 
 /// Layouts and orders checked against ipvsadm 1.31 on Debian 12's 6.1 kernel in the VM
