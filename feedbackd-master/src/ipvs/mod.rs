@@ -351,8 +351,8 @@ impl Backend {
     /// Adds a virtual service (NEW_SERVICE; `ipvsadm -A`), with `config` as
     /// [`normalize_service`] puts it. A persistence engine is refused.
     pub fn add_service(&mut self, key: &ServiceKey, config: &ServiceConfig) -> Result<(), Error> {
-        check_service("NEW_SERVICE", key, config)?;
         let config = &normalize_service(key, config);
+        check_service("NEW_SERVICE", key, config)?;
         match &mut self.inner {
             Inner::Netlink(b) => b.service_cmd(netlink::codec::cmd::NEW_SERVICE, key, config),
             Inner::Ipvsadm(b) => b.add_service(key, config),
@@ -364,8 +364,8 @@ impl Backend {
     /// flags, persistence and netmask, all of them, as [`normalize_service`] puts them.
     /// Its real servers stay.
     pub fn edit_service(&mut self, key: &ServiceKey, config: &ServiceConfig) -> Result<(), Error> {
-        check_service("SET_SERVICE", key, config)?;
         let config = &normalize_service(key, config);
+        check_service("SET_SERVICE", key, config)?;
         match &mut self.inner {
             Inner::Netlink(b) => b.service_cmd(netlink::codec::cmd::SET_SERVICE, key, config),
             Inner::Ipvsadm(b) => b.edit_service(key, config),

@@ -60,6 +60,10 @@ fn an_ipv6_service_keeps_a_prefix_length() {
     let mut b = dry();
     b.add_service(&v6, &p64).unwrap();
     assert_eq!(b.services().unwrap()[0].1.netmask, 64);
+    // Persistent without a netmask given (ServiceConfig::new's u32::MAX): /128, not refused.
+    let p_default = ServiceConfig { persistence: Some(Duration::from_secs(60)), ..never_set };
+    b.edit_service(&v6, &p_default).unwrap();
+    assert_eq!(b.services().unwrap()[0].1.netmask, 128);
 }
 
 #[test]
