@@ -226,7 +226,16 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
             }
             Some(req) = page_rx.recv() => d.page(req),
             Some(req) = console_rx.recv() => d.console(req),
-            Some(answer) = polled_rx.recv() => d.polled(&answer),
+            Some(answer) = polled_rx.recv() => {
+                d.polled(&answer);
+                // Many targets: take what else has arrived before applying, as for inputs.
+                for _ in 0..256 {
+                    match polled_rx.try_recv() {
+                        Ok(answer) => d.polled(&answer),
+                        Err(_) => break,
+                    }
+                }
+            }
             _ = sighup.recv() => d.reopen_journal(),
             end = task_end(&mut status_task) => {
                 // Never a master without its status: exit, and let the service manager
