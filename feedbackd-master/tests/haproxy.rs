@@ -3,7 +3,9 @@
 //!   server's weight in HAProxy follows the agent's load, and its admin state follows the
 //!   agent's (`drain`, `maint`, `ready`), read from HAProxy's stats socket;
 //! - feedbackd-master (`--agent-check`, dry-run backend) polls the same agent port: the
-//!   kernel weight it sets follows the agent's load and admin state.
+//!   kernel weight it sets follows the agent's load and admin state;
+//! - one agent feeds a master (feedbackd's protocol) and HAProxy (agent-check) at once;
+//! - the agent's agent-check port under a flood of idle checkers.
 //!
 //! The HAProxy test fails (never skips) when haproxy is not installed: install the Debian
 //! package `haproxy`.
@@ -120,21 +122,10 @@ fn wait_haproxy(sock: &Path, what: &str, pred: impl Fn(&ServerState) -> bool) ->
     }
 }
 
-fn write_admin(path: &Path, state: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, state).unwrap();
-    std::fs::rename(tmp, path).unwrap();
-}
-
-#[test]
-fn haproxy_follows_the_agents_load_and_admin_state() {
+/// Starts HAProxy with backend `be` and server `rs1` (weight 100) checked by the agent on
+/// `port` every 100 ms; returns it and its stats socket.
+fn start_haproxy(dir: &Path, port: u16) -> (Proc, PathBuf) {
     let haproxy = haproxy_bin();
-    let dir = tempdir("haproxy");
-    let (load, admin) = (dir.join("load"), dir.join("admin"));
-    write_load(&load, 0.9);
-    // An agent that feeds HAProxy only: no director.
-    let (agent, port) = agent_with_check(&dir, &load, &admin, None);
-    agent.wait_for(0, LIMIT, "no director", |l| l.contains("to no director (agent-check only)"));
     let sock = dir.join("haproxy.sock");
     let cfg = dir.join("haproxy.cfg");
     std::fs::write(
@@ -149,7 +140,25 @@ fn haproxy_follows_the_agents_load_and_admin_state() {
     .unwrap();
     let mut cmd = Command::new(&haproxy);
     cmd.arg("-db").arg("-f").arg(&cfg);
-    let _h = Proc::spawn("haproxy", cmd);
+    (Proc::spawn("haproxy", cmd), sock)
+}
+
+fn write_admin(path: &Path, state: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, state).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
+#[test]
+fn haproxy_follows_the_agents_load_and_admin_state() {
+    haproxy_bin();
+    let dir = tempdir("haproxy");
+    let (load, admin) = (dir.join("load"), dir.join("admin"));
+    write_load(&load, 0.9);
+    // An agent that feeds HAProxy only: no director.
+    let (agent, port) = agent_with_check(&dir, &load, &admin, None);
+    agent.wait_for(0, LIMIT, "no director", |l| l.contains("to no director (agent-check only)"));
+    let (_h, sock) = start_haproxy(&dir, port);
 
     // The configured weight is 100: HAProxy's weight is the agent's capacity in percent
     // (HAProxy sends `be/rs1\n` first, which the agent reads and drops).
@@ -173,7 +182,7 @@ fn haproxy_follows_the_agents_load_and_admin_state() {
 
 /// A feedbackd-master with the dry-run backend polling `targets` every 100 ms, and a law
 /// that sets the capacity at once; it reports to no agent port of its own.
-fn polling_master(targets: &[String]) -> Proc {
+fn polling_master(targets: &[String]) -> (Proc, String) {
     let mut cmd = Command::new(master_bin());
     cmd.args(["--backend", "dry-run", "--service", "tcp:10.0.0.1:80", "--insecure"]);
     cmd.args(["--listen", "127.0.0.1:0", "--status-listen", "127.0.0.1:0", "--rescan-interval", "500ms"]);
@@ -183,8 +192,8 @@ fn polling_master(targets: &[String]) -> Proc {
         cmd.args(["--agent-check", t]);
     }
     let m = Proc::spawn("master", cmd);
-    m.wait_for(0, LIMIT, "listening", |l| l.contains("listening on"));
-    m
+    let l = m.wait_for(0, LIMIT, "listening", |l| l.contains("listening on"));
+    (m, addr_after(&l, "listening on "))
 }
 
 /// The dry run's line setting `rs` to weight `w` (added or edited).
@@ -228,7 +237,7 @@ fn the_master_polls_agent_check_agents_as_a_source_of_capacity() {
         let held: Vec<_> = mute.incoming().take(1000).collect();
         drop(held);
     });
-    let m = polling_master(&[
+    let (m, _) = polling_master(&[
         format!("tcp:10.0.0.1:80/10.0.0.2:80@127.0.0.1:{port}"),
         format!("tcp:10.0.0.1:80/10.0.0.3:80@127.0.0.1:{fake_port},dr"),
         format!("tcp:10.0.0.1:80/10.0.0.4:80@127.0.0.1:{mute_port}"),
@@ -333,4 +342,29 @@ fn the_agent_check_port_survives_a_flood_of_idle_checkers() {
     let logged = agent.lines().iter().filter(|l| l.contains("closed at once")).count();
     assert!(logged <= 20, "the refusals are not rate-limited: {logged} lines");
     drop(idle);
+}
+
+#[test]
+fn one_agent_feeds_a_director_and_haproxy_at_once() {
+    haproxy_bin();
+    let dir = tempdir("haproxy-and-master");
+    let (load, admin) = (dir.join("load"), dir.join("admin"));
+    write_load(&load, 0.9);
+    // The master hears the agent over feedbackd's own protocol; HAProxy over agent-check.
+    let (m, listen) = polling_master(&[]);
+    let (agent, port) = agent_with_check(&dir, &load, &admin, Some(&listen));
+    agent.wait_for(0, LIMIT, "registered", |l| l.contains("registered; every service matched"));
+    let (_h, sock) = start_haproxy(&dir, port);
+    m.wait_for(0, LIMIT, "added at 90", |l| l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 90"));
+    wait_haproxy(&sock, "weight 90", |s| s.weight == 90);
+    // One load change, both follow: the director by its law (1 + 0.2 × 99), HAProxy in percent.
+    let mark = m.mark();
+    write_load(&load, 0.2);
+    m.wait_for(mark, LIMIT, "weight 21", weight_is("10.0.0.2:80", 21));
+    wait_haproxy(&sock, "weight 20", |s| s.weight == 20);
+    // One drain, both drain.
+    let mark = m.mark();
+    write_admin(&admin, "drain");
+    m.wait_for(mark, LIMIT, "drained", weight_is("10.0.0.2:80", 0));
+    wait_haproxy(&sock, "DRAIN", |s| s.admin & 0x08 != 0);
 }
