@@ -56,7 +56,8 @@ struct Cli {
     /// line, the spare capacity of SERVICE (a `service = NAME` name or its port; default:
     /// the first service) as a weight percentage and the admin state, e.g. `75% ready up`,
     /// then the connection is closed. In haproxy.cfg: `server rs1 ADDR:80 weight 100
-    /// agent-check agent-port PORT agent-inter 2s` (docs/agent-check.md).
+    /// agent-check agent-port PORT agent-inter 2s`. The configuration's `agent_check =
+    /// ADDR:PORT[/SERVICE]` lines add to these (docs/agent-check.md).
     #[arg(long = "agent-check", value_name = "ADDR:PORT[/SERVICE]")]
     agent_check: Vec<String>,
 
