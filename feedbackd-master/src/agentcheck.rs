@@ -18,8 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use feedbackd_proto::agentcheck::{Advertised, MAX_REPLY_BYTES, parse_reply};
-use feedbackd_proto::master::Polled;
-use feedbackd_proto::types::{AdminState, RsKey, RsKeyText, ServiceSpec, parse_rs_key};
+use feedbackd_proto::types::{AdminState, Polled, RsKey, RsKeyText, ServiceSpec, parse_rs_key};
 use lvs_ipvs::{Forwarding, Protocol, ServiceKey};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
