@@ -186,6 +186,11 @@ fn haproxy_follows_the_agents_load_and_admin_state() {
 /// A feedbackd-master with the dry-run backend polling `targets` every 100 ms, and a law
 /// that sets the capacity at once; it reports to no agent port of its own.
 fn polling_master(targets: &[String]) -> (Proc, String) {
+    polling_master_with(targets, &[])
+}
+
+/// [`polling_master`] with more options (later ones win).
+fn polling_master_with(targets: &[String], extra: &[&str]) -> (Proc, String) {
     let mut cmd = Command::new(master_bin());
     cmd.args(["--backend", "dry-run", "--service", "tcp:10.0.0.1:80", "--insecure"]);
     cmd.args(["--listen", "127.0.0.1:0", "--status-listen", "127.0.0.1:0", "--rescan-interval", "500ms"]);
@@ -194,6 +199,7 @@ fn polling_master(targets: &[String]) -> (Proc, String) {
     for t in targets {
         cmd.args(["--agent-check", t]);
     }
+    cmd.args(extra);
     let m = Proc::spawn("master", cmd);
     let l = m.wait_for(0, LIMIT, "listening", |l| l.contains("listening on"));
     (m, addr_after(&l, "listening on "))
@@ -370,4 +376,66 @@ fn one_agent_feeds_a_director_and_haproxy_at_once() {
     write_admin(&admin, "drain");
     m.wait_for(mark, LIMIT, "drained", weight_is("10.0.0.2:80", 0));
     wait_haproxy(&sock, "DRAIN", |s| s.admin & 0x08 != 0);
+}
+
+#[test]
+fn the_journal_of_polled_agents_replays_to_the_same_decisions() {
+    use feedbackd_proto::journal::{Entry, parse_journal};
+    let dir = tempdir("agentcheck-parity");
+    let journal = dir.join("master.journal");
+    let (load, admin) = (dir.join("load"), dir.join("admin"));
+    write_load(&load, 0.9);
+    let (mut agent, port) = agent_with_check(&dir, &load, &admin, Some("127.0.0.1:1"));
+    let fake = std::sync::Arc::new(std::sync::Mutex::new("40% up\n".to_owned()));
+    let fake_port = fake_agent(fake.clone());
+    let record = journal.to_str().unwrap();
+    let (mut m, _) = polling_master_with(
+        &[
+            format!("tcp:10.0.0.1:80/10.0.0.2:80@127.0.0.1:{port}"),
+            format!("tcp:10.0.0.1:80/10.0.0.3:80@127.0.0.1:{fake_port}"),
+        ],
+        &["--record", record, "--remove-after", "2s", "--no-status"],
+    );
+    m.wait_for(0, LIMIT, "rs1 added", |l| l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 90"));
+    m.wait_for(0, LIMIT, "rs2 added", |l| l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.3:80 -m -w 41"));
+    let mark = m.mark();
+    write_load(&load, 0.3);
+    *fake.lock().unwrap() = "down\n".to_owned();
+    m.wait_for(mark, LIMIT, "rs1 at 31", weight_is("10.0.0.2:80", 31));
+    m.wait_for(mark, LIMIT, "rs2 down", weight_is("10.0.0.3:80", 0));
+    let mark = m.mark();
+    write_admin(&admin, "drain");
+    *fake.lock().unwrap() = "80% up\n".to_owned();
+    m.wait_for(mark, LIMIT, "rs1 drained", weight_is("10.0.0.2:80", 0));
+    m.wait_for(mark, LIMIT, "rs2 at 80", weight_is("10.0.0.3:80", 80));
+    // rs1's agent dies: silence, then removal.
+    let mark = m.mark();
+    agent.signal(nix::sys::signal::Signal::SIGKILL);
+    agent.wait_exit(LIMIT);
+    m.wait_for(mark, LIMIT, "rs1 removed", |l| l.contains("remove TCP  10.0.0.1:80 -> 10.0.0.2:80"));
+    m.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(m.wait_exit(LIMIT).success(), "{}", m.output());
+
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let records = parse_journal(&text).unwrap_or_else(|e| panic!("{}: {e}", journal.display()));
+    let polled = records.iter().filter(|r| matches!(r.entry, Entry::Polled { .. })).count();
+    assert!(polled >= 4, "{polled} polled answers journalled");
+    let live: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r.entry {
+            Entry::Decision(d) => Some((r.t, d)),
+            _ => None,
+        })
+        .collect();
+    assert!(live.len() >= 7, "{live:?}");
+    let sim = sim_core::feedback::replay(&records).unwrap_or_else(|e| panic!("{}: {e}", journal.display()));
+    let decided = |v: &[(feedbackd_proto::Time, _)]| v.iter().map(|(_, d)| *d).collect::<Vec<_>>();
+    assert_eq!(decided(&sim), decided(&live), "{}: the simulator decided differently", journal.display());
+    // An answer's decisions at its time; silence's at most 1 s before the live timer fired.
+    for ((lt, d), (st, _)) in live.iter().zip(&sim) {
+        assert!(
+            st <= lt && lt.saturating_since(*st) <= feedbackd_proto::Duration::from_secs(1),
+            "{d:?}: {st} vs {lt}"
+        );
+    }
 }
