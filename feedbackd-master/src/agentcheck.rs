@@ -9,7 +9,7 @@
 //! silent agent, quiesced then removed as any other.
 //!
 //! Bounds: at most [`MAX_TARGETS`] targets, one connection each at a time, each poll done
-//! within its interval (at most [`MAX_POLL_TIMEOUT`]), at most
+//! within its interval clamped to [`MIN_POLL_TIMEOUT`], [`MAX_POLL_TIMEOUT`], at most
 //! [`feedbackd_proto::agentcheck::MAX_REPLY_BYTES`] read; a failing target logs when it
 //! starts failing and when it answers again, not at every poll.
 
@@ -36,6 +36,10 @@ pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The longest one poll may take (connect, read, close), whatever the interval.
 pub const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What one poll is allowed even with a shorter interval: a busy agent host answering in
+/// 150 ms is slow, not silent (the next poll waits for this one).
+pub const MIN_POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Answers queued for the loop, across all targets (a poller waits when it is full).
 const QUEUE: usize = 256;
@@ -156,7 +160,7 @@ pub fn spawn(targets: &[Target]) -> mpsc::Receiver<Answer> {
 /// Polls `target` every interval until the loop is gone.
 async fn poll_loop(target: Target, tx: mpsc::Sender<Answer>) {
     let interval = Duration::from_millis(u64::from(target.polled.interval_ms));
-    let timeout = interval.min(MAX_POLL_TIMEOUT);
+    let timeout = interval.clamp(MIN_POLL_TIMEOUT, MAX_POLL_TIMEOUT);
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut advertised = Advertised::default();

@@ -253,7 +253,7 @@ fn the_master_polls_agent_check_agents_as_a_source_of_capacity() {
     ]);
     m.wait_for(0, LIMIT, "the mute agent logged", |l| {
         l.contains(&format!(
-            "agent-check 127.0.0.1:{mute_port} for tcp:10.0.0.1:80/10.0.0.4:80: no answer within 100 ms"
+            "agent-check 127.0.0.1:{mute_port} for tcp:10.0.0.1:80/10.0.0.4:80: no answer within 1000 ms"
         ))
     });
 
