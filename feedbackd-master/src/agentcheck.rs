@@ -141,27 +141,40 @@ fn server_text(t: &Target) -> String {
     RsKeyText(t.server).to_string()
 }
 
+/// Targets named one by one in the start-up log; the rest are counted.
+const LOGGED_TARGETS: usize = 8;
+
 /// Starts one poller per target; the loop reads their answers from the receiver (which
-/// never yields without targets).
+/// never yields without targets). Target `i` of `n` starts `i/n` of its interval late, so
+/// that the polls are spread over the interval (HAProxy offsets its checks alike) instead
+/// of arriving all at once.
 pub fn spawn(targets: &[Target]) -> mpsc::Receiver<Answer> {
     let (tx, rx) = mpsc::channel(QUEUE);
-    for t in targets {
-        tokio::spawn(poll_loop(t.clone(), tx.clone()));
-        log!(
-            "polling agent-check agent {} every {} ms for {}",
-            t.check,
-            t.polled.interval_ms,
-            server_text(t)
-        );
+    let n = u32::try_from(targets.len()).unwrap_or(u32::MAX).max(1);
+    for (i, t) in targets.iter().enumerate() {
+        let interval = Duration::from_millis(u64::from(t.polled.interval_ms));
+        let offset = interval.mul_f64(f64::from(u32::try_from(i).unwrap_or(u32::MAX)) / f64::from(n));
+        tokio::spawn(poll_loop(t.clone(), offset, tx.clone()));
+        if i < LOGGED_TARGETS {
+            log!(
+                "polling agent-check agent {} every {} ms for {}",
+                t.check,
+                t.polled.interval_ms,
+                server_text(t)
+            );
+        }
+    }
+    if targets.len() > LOGGED_TARGETS {
+        log!("... and {} more agent-check agents", targets.len() - LOGGED_TARGETS);
     }
     rx
 }
 
-/// Polls `target` every interval until the loop is gone.
-async fn poll_loop(target: Target, tx: mpsc::Sender<Answer>) {
+/// Polls `target` every interval, the first time after `offset`, until the loop is gone.
+async fn poll_loop(target: Target, offset: Duration, tx: mpsc::Sender<Answer>) {
     let interval = Duration::from_millis(u64::from(target.polled.interval_ms));
     let timeout = interval.clamp(MIN_POLL_TIMEOUT, MAX_POLL_TIMEOUT);
-    let mut tick = tokio::time::interval(interval);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut advertised = Advertised::default();
     let mut failing: Option<String> = None;
@@ -214,6 +227,11 @@ async fn poll_once(addr: SocketAddr) -> Result<String, String> {
                 }
             }
         }
+    }
+    if len == 0 {
+        // Not an empty reply (that is a line end alone): an agent over its connection
+        // limit, or one that is not an agent.
+        return Err("closed without a reply".to_owned());
     }
     let end = buf[..len].iter().position(|&b| b == b'\n' || b == b'\r');
     if end.is_none() && len == buf.len() {
@@ -297,6 +315,10 @@ mod tests {
             assert!(poll_once(a).await.unwrap_err().contains("no line end in the first 1024 bytes"));
             let a = agent_once(vec![0xff, b'\n']).await;
             assert!(poll_once(a).await.unwrap_err().contains("not UTF-8"));
+            let a = agent_once(Vec::new()).await;
+            assert_eq!(poll_once(a).await.unwrap_err(), "closed without a reply");
+            let a = agent_once(b"\n".to_vec()).await;
+            assert_eq!(poll_once(a).await.unwrap(), "", "an empty line is a reply");
         });
     }
 }
