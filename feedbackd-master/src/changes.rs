@@ -22,8 +22,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use feedbackd_proto::Time;
 use feedbackd_proto::master::{Hold, Master};
 use feedbackd_proto::types::{RsKey, RsKeyText, ServerAction, ServiceText, Who};
-use lvs_ipvs::ipvsadm::{Command, default_netmask, parse_line};
-use lvs_ipvs::{DestConfig, Forwarding, ServiceConfig, ServiceKey, SvcFlags};
+use lvs_ipvs::ipvsadm::{Command, parse_line};
+use lvs_ipvs::{DestConfig, Forwarding, ServiceConfig, ServiceKey};
 
 use crate::console::Change;
 use crate::ipvs::Backend;
@@ -269,49 +269,45 @@ fn check_edit_server(
     Ok(DestConfig { fwd: forwarding, u_threshold, l_threshold, ..row.config })
 }
 
-/// A virtual service's settings, checked by writing them as `ipvsadm -S -n` does and
-/// reading them back with ipvsadm's rules (what ipvsadm would refuse is refused, and what
-/// it cannot say is not set): the normalised settings and their ipvsadm words.
+/// A virtual service's settings, in the form every backend sends
+/// ([`crate::ipvs::normalize_service`]), checked by writing them as `ipvsadm -S -n` does
+/// and reading them back with ipvsadm's rules (what ipvsadm would refuse is refused, and
+/// what it cannot say is not set): the settings and their ipvsadm words.
 fn check_service(key: &ServiceKey, config: &ServiceConfig) -> Result<(ServiceConfig, String), String> {
     let svc = ServiceText(*key);
     if config.pe.is_some() {
         return Err(format!("{svc}: persistence engines are not supported by the console"));
     }
-    let mut c = *config;
-    match c.persistence {
-        Some(p) => {
-            let secs = p.as_nanos() / 1_000_000_000;
-            let max = lvs_ipvs::ipvsadm::MAX_PERSISTENCE_SECS;
-            if p.as_nanos() % 1_000_000_000 != 0 || !(1..=max).contains(&secs) {
-                return Err(format!("{svc}: persistence is whole seconds from 1 to {max}"));
-            }
-            c.flags.0 |= SvcFlags::PERSISTENT;
+    let c = crate::ipvs::normalize_service(key, config);
+    if let Some(p) = c.persistence {
+        let secs = p.as_nanos() / 1_000_000_000;
+        let max = lvs_ipvs::ipvsadm::MAX_PERSISTENCE_SECS;
+        if p.as_nanos() % 1_000_000_000 != 0 || !(1..=max).contains(&secs) {
+            return Err(format!("{svc}: persistence is whole seconds from 1 to {max}"));
         }
-        None => {
-            c.flags.0 &= !SvcFlags::PERSISTENT;
-            c.netmask = default_netmask(key);
+        if key.is_ipv6() && !(1..=128).contains(&c.netmask) {
+            return Err(format!("{svc}: an IPv6 netmask is a prefix length from 1 to 128"));
         }
-    }
-    if key.is_ipv6() && !(1..=128).contains(&c.netmask) {
-        return Err(format!("{svc}: an IPv6 netmask is a prefix length from 1 to 128"));
-    }
-    if !key.is_ipv6() && c.netmask.leading_ones() + c.netmask.trailing_zeros() != 32 {
-        return Err(format!("{svc}: the netmask {} is not contiguous", Ipv4Addr::from(c.netmask)));
+        if !key.is_ipv6() && c.netmask.leading_ones() + c.netmask.trailing_zeros() != 32 {
+            return Err(format!("{svc}: the netmask {} is not contiguous", Ipv4Addr::from(c.netmask)));
+        }
     }
     let line = Command::AddService(*key, c).to_string();
-    match parse_line(&line) {
-        Ok(Some(Command::AddService(k, back))) if k == *key && back == c => {
-            let words = line.split_once(" -s ").map_or(line.as_str(), |(_, w)| w);
-            Ok((c, format!("-s {words}")))
-        }
-        Ok(_) => Err(format!("{svc}: these settings do not read back as set (`ipvsadm {line}`)")),
-        Err(e) => Err(format!("{svc}: {e}")),
+    let back = match parse_line(&line) {
+        Ok(Some(Command::AddService(k, back))) if k == *key => back,
+        Ok(_) => return Err(format!("{svc}: these settings do not read back as set (`ipvsadm {line}`)")),
+        Err(e) => return Err(format!("{svc}: {e}")),
+    };
+    if crate::ipvs::normalize_service(key, &back) != c {
+        return Err(format!("{svc}: these settings do not read back as set (`ipvsadm {line}`)"));
     }
+    let words = line.split_once(" -s ").map_or(line.as_str(), |(_, w)| w);
+    Ok((c, format!("-s {words}")))
 }
 
 #[cfg(test)]
 mod tests {
-    use lvs_ipvs::{Protocol, SchedulerKind};
+    use lvs_ipvs::{Protocol, SchedulerKind, SvcFlags};
 
     use super::*;
 

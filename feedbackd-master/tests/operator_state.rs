@@ -64,6 +64,7 @@ fn settings(state: &Path, journal: &Path, console: mpsc::Receiver<ConsoleRequest
         record: Some(record),
         admission: AdmissionConfig { allow_from: Vec::new(), max_connections: 16, max_per_source: 4 },
         max_queued_bytes: 65_536,
+        agent_checks: Vec::new(),
         listen: "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
         status_listen: None,
         rescan_interval: Duration::from_secs(3600),
