@@ -416,4 +416,153 @@ mod tests {
         assert!(op.pending.is_empty());
         assert_eq!(op.state(&master, Time(2)).servers, state.servers);
     }
+
+    /// The dry-run kernel and the master, as a comparable value.
+    type Seen = (Vec<(ServiceKey, ServiceConfig)>, Vec<DestConfig>, Vec<feedbackd_proto::master::StatusRow>);
+
+    fn seen(backend: &mut Backend, master: &Master) -> Seen {
+        let services = backend.services().unwrap();
+        let mut dests = Vec::new();
+        for (key, _) in &services {
+            dests.extend(backend.real_servers(key).unwrap().into_iter().map(|r| r.config));
+        }
+        (services, dests, master.status(Time(0)))
+    }
+
+    /// Reads the dry-run kernel into the view and the master, as the daemon's rescan does.
+    fn rescan(backend: &mut Backend, kernel: &mut KernelView, master: &mut Master, now: Time) {
+        use feedbackd_proto::master::TableEntry;
+        *kernel = KernelView::default();
+        let mut entries = Vec::new();
+        for (service, config) in backend.services().unwrap() {
+            for row in backend.real_servers(&service).unwrap() {
+                let key = RsKey { service, addr: row.config.addr, port: row.config.port };
+                entries.push(TableEntry { key, weight: row.config.weight, forwarding: row.config.fwd });
+                kernel.servers.insert(key, row);
+            }
+            kernel.services.insert(service, config);
+        }
+        let keys: Vec<ServiceKey> = kernel.services.keys().copied().collect();
+        master.handle_table(now, &keys, &entries);
+    }
+
+    fn any_change() -> impl proptest::strategy::Strategy<Value = Change> {
+        use proptest::prelude::*;
+        let service = prop_oneof![
+            (
+                prop_oneof![Just(Protocol::Tcp), Just(Protocol::Udp)],
+                0u16..4,
+                prop_oneof![Just(80u16), Just(0), any::<u16>()]
+            )
+                .prop_map(|(protocol, a, port)| ServiceKey::Addr {
+                    protocol,
+                    addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, a as u8)),
+                    port
+                }),
+            (0u32..3, any::<bool>()).prop_map(|(mark, ipv6)| ServiceKey::Fwmark { mark, ipv6 }),
+            Just(ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "2001:db8::1".parse().unwrap(),
+                port: 80
+            }),
+        ];
+        let config = (
+            proptest::sample::select(SchedulerKind::ALL.to_vec()),
+            any::<u32>(),
+            proptest::option::of(prop_oneof![any::<u64>(), (0u64..100).prop_map(|s| s * 1_000_000_000)]),
+            prop_oneof![any::<u32>(), Just(u32::MAX), 0u32..130],
+            any::<bool>(),
+        )
+            .prop_map(|(scheduler, flags, p, netmask, pe)| ServiceConfig {
+                scheduler,
+                flags: SvcFlags(flags),
+                persistence: p.map(lvs_sched::Duration),
+                netmask,
+                pe: pe.then_some(lvs_ipvs::PersistenceEngine::Sip),
+            });
+        let server = (service.clone(), 1u8..5, prop_oneof![Just(80u16), any::<u16>()]).prop_map(
+            |(service, a, port)| RsKey { service, addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100 + a)), port },
+        );
+        let action = prop_oneof![
+            Just(ServerAction::Drain),
+            Just(ServerAction::Maintenance),
+            Just(ServerAction::Return),
+            any::<u32>().prop_map(ServerAction::Pin),
+            Just(ServerAction::Unpin),
+        ];
+        let fwd = proptest::sample::select(vec![
+            Forwarding::Masq,
+            Forwarding::DirectRouting,
+            Forwarding::Tunnel,
+            Forwarding::Local,
+        ]);
+        prop_oneof![
+            (server.clone(), action).prop_map(|(key, action)| Change::Server { key, action }),
+            (server, fwd, any::<u32>(), prop_oneof![any::<u32>(), 0u32..10]).prop_map(
+                |(key, forwarding, u, l)| {
+                    Change::EditServer { key, forwarding, u_threshold: u % 3 * (u / 3), l_threshold: l }
+                }
+            ),
+            (service.clone(), config.clone()).prop_map(|(key, config)| Change::AddService { key, config }),
+            (service.clone(), config).prop_map(|(key, config)| Change::EditService { key, config }),
+            service.prop_map(|key| Change::RemoveService { key }),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
+
+        /// Careless or hostile changes, in any order: nothing panics, and a refused change
+        /// changes nothing (kernel, master, journal, the console's services).
+        #[test]
+        fn refused_changes_change_nothing(changes in proptest::collection::vec(any_change(), 1..40)) {
+            use feedbackd_proto::keys::Auth;
+            use feedbackd_proto::master::MasterConfig;
+            let svc = tcp(80);
+            let mut backend =
+                Backend::open(crate::ipvs::BackendKind::DryRun, &[(svc, crate::ipvs::service_config(&svc, SchedulerKind::Wlc))]).unwrap();
+            for a in 101..104u8 {
+                let d = crate::ipvs::dest(IpAddr::V4(Ipv4Addr::new(10, 0, 0, a)), 80, Forwarding::Masq, u32::from(a));
+                backend.add_real_server(&svc, &d).unwrap();
+            }
+            let mut master = Master::new(MasterConfig { auth: Auth::Insecure, ..MasterConfig::default() });
+            master.set_journal(Time(0), true);
+            let mut kernel = KernelView::default();
+            let mut op = Operator::default();
+            let who = Who { user: "mallory".into(), address: IpAddr::V4(Ipv4Addr::LOCALHOST) };
+            for (i, change) in changes.iter().enumerate() {
+                let now = Time(i as u64 + 1);
+                rescan(&mut backend, &mut kernel, &mut master, now);
+                while master.poll_journal().is_some() {}
+                let before = (seen(&mut backend, &master), op.services.clone());
+                let mut ctx = Ctx { master: &mut master, backend: &mut backend, kernel: &mut kernel, now };
+                match op.apply(&mut ctx, &who, change) {
+                    Err(e) => {
+                        proptest::prop_assert!(!e.is_empty());
+                        proptest::prop_assert!(master.poll_event().is_none(), "{change:?}: {e}");
+                        proptest::prop_assert!(master.poll_journal().is_none(), "{change:?}: {e}");
+                        proptest::prop_assert_eq!(&(seen(&mut backend, &master), op.services.clone()), &before, "{:?}: {}", change, e);
+                    }
+                    Ok(_) => {
+                        proptest::prop_assert!(master.poll_journal().is_some(), "journalled: {change:?}");
+                        // The daemon's flush, roughly: the master's changes to the kernel.
+                        while let Some(ev) = master.poll_event() {
+                            let _ = match ev {
+                                feedbackd_proto::master::MasterEvent::AddRealServer { key, forwarding, weight, .. } => backend
+                                    .add_real_server(&key.service, &crate::ipvs::dest(key.addr, key.port, forwarding, weight)),
+                                feedbackd_proto::master::MasterEvent::SetWeight { key, to, .. } => {
+                                    let d = kernel.servers.get(&key).map(|r| DestConfig { weight: to, ..r.config });
+                                    d.map_or(Ok(()), |d| backend.edit_real_server(&key.service, &d))
+                                }
+                                feedbackd_proto::master::MasterEvent::RemoveRealServer { key, .. } => {
+                                    backend.remove_real_server(&key.service, key.addr, key.port)
+                                }
+                                _ => Ok(()),
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

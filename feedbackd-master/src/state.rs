@@ -316,4 +316,25 @@ mod tests {
         assert!(e.contains("larger than"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    proptest::proptest! {
+        /// Any text: an error or a state, never a panic; what reads writes back the same.
+        #[test]
+        fn any_text_reads_or_is_refused_and_what_reads_writes_back(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<String>(),
+                    "(service|drain|pin|maintenance) [-a-z0-9:./ \\[\\]]{0,60}",
+                    "pin tcp:10\\.0\\.0\\.1:80/10\\.0\\.0\\.[0-9]{1,3}:[0-9]{1,5} [0-9]{1,6}",
+                    "maintenance -a -t 10\\.0\\.0\\.1:80 -r 10\\.0\\.0\\.[0-9]{1,3}:80 -[gmi] -w [0-9]{1,4}",
+                ],
+                0..8,
+            )
+        ) {
+            let text = lines.join("\n");
+            if let Ok(state) = State::parse(&text) {
+                proptest::prop_assert_eq!(State::parse(&state.to_text()), Ok(state));
+            }
+        }
+    }
 }
