@@ -767,7 +767,7 @@ impl MasterOutput for DaemonOutput<'_> {
                 };
                 let r = self.backend.add_real_server(&key.service, &rs).map(|()| {
                     self.dests.remove(key);
-                    log!("add {key} {} weight {weight} (agent {agent}: {why})", forwarding.ipvsadm_name());
+                    log!("add {key} {} weight {weight} ({})", forwarding.ipvsadm_name(), cause(agent, why));
                     self.kernel.servers.insert(*key, DestRow::new(rs));
                 });
                 (key, format!("adding {key}"), r.map_err(|e| e.to_string()))
@@ -781,7 +781,7 @@ impl MasterOutput for DaemonOutput<'_> {
                             .edit_real_server(&key.service, &row.config)
                             .map_err(|e| e.to_string())
                             .map(|()| {
-                                log!("weight {key}: {from} -> {to} (agent {agent}: {why})");
+                                log!("weight {key}: {from} -> {to} ({})", cause(agent, why));
                                 self.kernel.servers.insert(*key, row);
                             })
                     }
@@ -790,7 +790,7 @@ impl MasterOutput for DaemonOutput<'_> {
             }
             MasterEvent::RemoveRealServer { key, agent, why } => {
                 let r = self.backend.remove_real_server(&key.service, key.addr, key.port).map(|()| {
-                    log!("remove {key} (agent {agent}: {why})");
+                    log!("remove {key} ({})", cause(agent, why));
                     self.kernel.servers.remove(key);
                 });
                 (key, format!("removing {key}"), r.map_err(|e| e.to_string()))
@@ -812,6 +812,12 @@ impl MasterOutput for DaemonOutput<'_> {
         note(self.limiter, now, Cause::Close, || format!("closing connection {}: {reason}", conn.0));
         self.closes.push(conn);
     }
+}
+
+/// Why a table change was made, for the log: `agent rs1: capacity ...`, or only the why
+/// for a server without an agent (`operator alice from 192.0.2.9: drain`).
+fn cause(agent: &str, why: &feedbackd_proto::master::Why) -> String {
+    if agent.is_empty() { format!("{why}") } else { format!("agent {agent}: {why}") }
 }
 
 /// The backend kind's name as `--backend` spells it.
