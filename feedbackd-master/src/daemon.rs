@@ -734,6 +734,12 @@ fn note(limiter: &mut LogLimiter<Cause>, now: Time, cause: Cause, line: impl FnO
     }
 }
 
+/// Why a table change was made, for the log: `agent rs1: capacity ...`, or only the why
+/// for a server without an agent (`operator alice from 192.0.2.9: drain`).
+fn cause(agent: &str, why: &feedbackd_proto::master::Why) -> String {
+    if agent.is_empty() { format!("{why}") } else { format!("agent {agent}: {why}") }
+}
+
 /// The master's output in the daemon: table changes through the backend (and logged),
 /// frames and closes collected for the connections.
 struct DaemonOutput<'a> {
@@ -812,12 +818,6 @@ impl MasterOutput for DaemonOutput<'_> {
         note(self.limiter, now, Cause::Close, || format!("closing connection {}: {reason}", conn.0));
         self.closes.push(conn);
     }
-}
-
-/// Why a table change was made, for the log: `agent rs1: capacity ...`, or only the why
-/// for a server without an agent (`operator alice from 192.0.2.9: drain`).
-fn cause(agent: &str, why: &feedbackd_proto::master::Why) -> String {
-    if agent.is_empty() { format!("{why}") } else { format!("agent {agent}: {why}") }
 }
 
 /// The backend kind's name as `--backend` spells it.
