@@ -167,7 +167,8 @@ pub struct Cli {
     /// maintenance (with their whole kernel entry, to add back on return). Rewritten
     /// atomically (mode 0600) after each change; read at start-up, when services missing
     /// from the kernel are created again and the overrides applied (each once the master
-    /// knows its server). A line that does not read stops the start-up with FILE:LINE.
+    /// knows its server). A line that does not read stops the start-up with FILE:LINE; so
+    /// does a file writable by group or others, or owned by another user.
     #[arg(long, value_name = "FILE")]
     pub state_file: Option<PathBuf>,
 

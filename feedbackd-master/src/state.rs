@@ -19,7 +19,8 @@
 //! never through a symlink), fsynced, renamed over `FILE`, then the directory fsynced; a
 //! crash leaves the old file or the new one, never half of one. Read at start-up: a missing
 //! file is an empty state (the first start); a line that does not read is an error naming
-//! `FILE:LINE`; a file over [`MAX_STATE_BYTES`] or a symlink is refused.
+//! `FILE:LINE`; a file over [`MAX_STATE_BYTES`], a symlink, a file writable by group or
+//! others or owned by another user is refused.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -166,7 +167,10 @@ impl StateFile {
     pub fn load(path: &Path) -> anyhow::Result<(StateFile, State)> {
         let file = StateFile { path: path.to_owned() };
         let text = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path) {
-            Ok(f) => read_bounded(f, path)?,
+            Ok(f) => {
+                guard(&f, path)?;
+                read_bounded(f, path)?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((file, State::default())),
             Err(e) => return Err(e).with_context(|| format!("opening the state file {}", path.display())),
         };
@@ -208,6 +212,26 @@ impl StateFile {
         };
         File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))
     }
+}
+
+/// The state file says which services to create: refused when someone else could have
+/// written it (writable by group or others, or owned by another user), as ssh refuses a
+/// loose key.
+fn guard(f: &File, path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = f.metadata().with_context(|| format!("reading the state file {}", path.display()))?;
+    if m.mode() & 0o022 != 0 {
+        anyhow::bail!(
+            "{}: writable by group or others (mode {:o}): refused; chmod 600 it",
+            path.display(),
+            m.mode() & 0o777
+        );
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if m.uid() != me {
+        anyhow::bail!("{}: owned by uid {}, not the master's ({me}): refused", path.display(), m.uid());
+    }
+    Ok(())
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
@@ -306,6 +330,11 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert!(!dir.join("state.tmp").exists());
         assert_eq!(StateFile::load(&path).unwrap().1, example());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o620)).unwrap();
+        let e = StateFile::load(&path).unwrap_err().to_string();
+        assert!(e.contains("writable by group or others (mode 620)"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(StateFile::load(&path).unwrap().1, example(), "readable by others is fine");
         std::fs::write(&path, "drain nowhere\n").unwrap();
         let e = StateFile::load(&path).unwrap_err().to_string();
         assert!(e.starts_with(&format!("{}:1: ", path.display())), "{e}");
