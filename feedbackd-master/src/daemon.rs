@@ -20,7 +20,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
-use crate::console::{ConsoleRequest, Snapshot};
+use crate::console::ConsoleRequest;
+use crate::console::history::WeightChange;
+use crate::console::snapshot::{Live, Parts};
 use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
 use crate::record::JournalFile;
@@ -131,6 +133,8 @@ struct Daemon {
     accept_paused_until: Option<Instant>,
     in_tx: mpsc::Sender<Input>,
     status_stats: Arc<StatusStats>,
+    /// The console's snapshot, history and recent changes.
+    live: Live,
 }
 
 /// A TCP listener that can be bound again at once after a restart (SO_REUSEADDR), so a
@@ -211,6 +215,7 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
             () = sleep_until(deadline) => {
                 let now = d.now();
                 d.master.handle_timeout(now);
+                d.live.touch();
             }
             () = sleep_until(log_deadline) => {
                 let now = d.now();
@@ -359,6 +364,7 @@ impl Daemon {
             accept_paused_until: None,
             in_tx,
             status_stats,
+            live: Live::default(),
         }
     }
 
@@ -458,15 +464,38 @@ impl Daemon {
     fn console(&mut self, req: ConsoleRequest) {
         match req {
             ConsoleRequest::Snapshot(reply) => {
-                let now = self.now();
-                let snap =
-                    Snapshot { version: 0, rows: self.master.status(now), agents: self.master.agents(now) };
-                let _ = reply.send(Arc::new(snap));
+                let _ = reply.send(self.console_snapshot());
+            }
+            ConsoleRequest::History { key, reply } => {
+                let _ = reply.send(self.live.history.series(&key));
             }
             ConsoleRequest::Change { who, change, reply } => {
                 let _ = (who, change);
                 let _ = reply.send(Err("changes are not supported yet".to_owned()));
             }
+        }
+    }
+
+    /// The console's snapshot: the one built last unless something changed since
+    /// (`console::snapshot::Live`).
+    fn console_snapshot(&mut self) -> Arc<crate::console::Snapshot> {
+        let now = self.now();
+        let (master, kernel) = (&self.master, &self.kernel);
+        self.live.snapshot(now, || Parts {
+            at: now,
+            rows: master.status(now),
+            agents: master.agents(now),
+            kernel,
+            changes: Vec::new(),
+        })
+    }
+
+    /// Samples the servers' weight and capacity for the console's charts, when due.
+    fn sample_history(&mut self) {
+        let now = self.now();
+        if self.live.history.sample_due(now) {
+            let rows = self.master.status(now);
+            self.live.history.sample(now, &rows);
         }
     }
 
@@ -527,6 +556,7 @@ impl Daemon {
     }
 
     fn input(&mut self, input: Input) {
+        self.live.touch();
         let now = self.now();
         self.timers_due(now);
         match input {
@@ -558,6 +588,8 @@ impl Daemon {
         self.timers_due(now);
         self.master.handle_table(now, &keys, &entries);
         self.kernel = kernel;
+        self.live.touch();
+        self.sample_history();
         Ok(())
     }
 
@@ -571,6 +603,7 @@ impl Daemon {
             kernel: &mut self.kernel,
             backend_errors: &mut self.backend_errors,
             limiter: &mut self.limiter,
+            live: &mut self.live,
             frames: Vec::new(),
             closes: Vec::new(),
         };
@@ -625,6 +658,8 @@ struct DaemonOutput<'a> {
     kernel: &'a mut KernelView,
     backend_errors: &'a mut u64,
     limiter: &'a mut LogLimiter<Cause>,
+    /// The console's recent changes.
+    live: &'a mut Live,
     frames: Vec<(ConnId, Vec<u8>)>,
     closes: Vec<ConnId>,
 }
@@ -674,6 +709,11 @@ impl MasterOutput for DaemonOutput<'_> {
                 (key, format!("removing {key}"), r.map_err(|e| e.to_string()))
             }
         };
+        if result.is_ok() {
+            if let Some(c) = weight_change(now, ev) {
+                self.live.record(c);
+            }
+        }
         result.map_err(|e| {
             *self.backend_errors += 1;
             note(self.limiter, now, Cause::Backend, || format!("{what} failed: {e}"));
@@ -690,6 +730,17 @@ impl MasterOutput for DaemonOutput<'_> {
         note(self.limiter, now, Cause::Close, || format!("closing connection {}: {reason}", conn.0));
         self.closes.push(conn);
     }
+}
+
+/// A table change as the console's list of recent changes shows it.
+fn weight_change(at: Time, ev: &MasterEvent) -> Option<WeightChange> {
+    let (key, from, to, agent, why) = match ev {
+        MasterEvent::AddRealServer { key, weight, agent, why, .. } => (key, None, Some(*weight), agent, why),
+        MasterEvent::SetWeight { key, from, to, agent, why } => (key, Some(*from), Some(*to), agent, why),
+        MasterEvent::RemoveRealServer { key, agent, why } => (key, None, None, agent, why),
+        MasterEvent::Registered { .. } | MasterEvent::Close { .. } => return None,
+    };
+    Some(WeightChange { at, key: *key, from, to, agent: agent.clone(), why: why.to_string() })
 }
 
 /// The backend kind's name as `--backend` spells it.
