@@ -3,9 +3,9 @@
 //!
 //! Each snapshot has a version; each server row the version at which it last changed, so
 //! that the monitor's poll (`/api/snapshot?since=V`) sends only the rows changed since the
-//! version the page has. Report ages are not compared: a row carries the time of its last
-//! report and the page computes the age, so that a row of an agent that reports the same
-//! capacity every second does not change.
+//! version the page has. Report times are not compared (every report moves them): the
+//! updates carry every row's report age apart, a few bytes a row, so that the row of an
+//! agent that reports the same capacity every second does not change.
 
 use std::sync::Arc;
 
@@ -134,8 +134,8 @@ impl Snapshot {
     }
 }
 
-/// Whether two rows of the same server show the same (the report age aside: the page
-/// computes it from `reported_at`). Destructured in full, so that a field added to
+/// Whether two rows of the same server show the same, the time of the last report aside
+/// (every report moves it: the updates carry every row's age apart, in a few bytes). Destructured in full, so that a field added to
 /// `StatusRow` must be considered here.
 fn same_shown(a: &ServerRow, b: &ServerRow) -> bool {
     let StatusRow {
@@ -161,7 +161,6 @@ fn same_shown(a: &ServerRow, b: &ServerRow) -> bool {
         && *smoothed == s.smoothed
         && *in_table == s.in_table
         && a.kernel == b.kernel
-        && a.reported_at == b.reported_at
 }
 
 /// The daemon loop's console state: the current snapshot, whether anything changed since

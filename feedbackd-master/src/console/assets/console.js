@@ -3,23 +3,24 @@
 //
 // Every 2 s (10 s while the tab is hidden; longer after failures), one request at a time:
 // GET /api/snapshot?since=VERSION answers 204 when nothing changed, else the rows changed
-// since VERSION as arrays [rs, weight, active, inactive, cps, agent, state, capacity,
-// reported_ms]. Cells are patched by data-rs through a map built once, so an update costs
-// the rows that changed, not the table. A new list of servers reloads the page.
+// since VERSION as arrays [rs, weight, active, inactive, cps, agent, state, capacity], and
+// every row's report age (deciseconds, in the page's row order). Cells are patched by
+// data-rs through a map built once, so an update costs the rows that changed, not the
+// table. A new list of servers reloads the page.
 (function () {
   'use strict';
   var mon = document.getElementById('monitor');
   if (!mon || !window.fetch) { return; }
   var version = Number(mon.dataset.version);
   var layout = mon.dataset.layout;
-  var at = Number(mon.dataset.at);
   var NAMES = ['weight', 'active', 'inactive', 'cps', 'agent', 'state', 'capacity'];
   var rows = new Map();
+  var order = [];
   mon.querySelectorAll('tr[data-rs]').forEach(function (tr) {
-    var r = { tr: tr, cells: [], age: tr.querySelector('td.age'), reported: null };
+    var r = { tr: tr, cells: [], age: tr.querySelector('td.age') };
     NAMES.forEach(function (n) { r.cells.push(tr.querySelector('td.' + n)); });
-    if (tr.dataset.reported) { r.reported = Number(tr.dataset.reported); }
     rows.set(tr.dataset.rs, r);
+    order.push(r);
   });
   var updated = document.getElementById('updated');
   var failures = 0;
@@ -28,10 +29,10 @@
     if (el && el.textContent !== v) { el.textContent = v; }
   }
 
-  function ages() {
-    rows.forEach(function (r) {
-      if (r.reported !== null) { set(r.age, (Math.max(0, at - r.reported) / 1000).toFixed(1) + 's'); }
-    });
+  function ages(a) {
+    for (var i = 0; i < order.length && i < a.length; i++) {
+      set(order[i].age, a[i] === null ? '-' : (a[i] / 10).toFixed(1) + 's');
+    }
   }
 
   function apply(d) {
@@ -42,13 +43,10 @@
       if (!r) { window.location.reload(); return; }
       for (var j = 0; j < NAMES.length; j++) { set(r.cells[j], a[j + 1]); }
       r.tr.dataset.state = a[6];
-      r.reported = a[8];
-      if (a[8] === null) { set(r.age, '-'); }
     }
     version = d.version;
-    at = d.at;
     mon.dataset.version = String(version);
-    ages();
+    ages(d.ages);
   }
 
   function status(ok) {

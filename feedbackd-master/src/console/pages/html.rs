@@ -43,6 +43,23 @@ impl fmt::Display for UrlEnc<'_> {
     }
 }
 
+/// A value for a URL's query, lighter than [`UrlEnc`]: `:` and `/` are left as they are
+/// (RFC 3986 allows them in a query), which keeps a real server's link short.
+pub struct QueryEnc<'a>(pub &'a str);
+
+impl fmt::Display for QueryEnc<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'/') {
+                f.write_char(char::from(b))?;
+            } else {
+                write!(f, "%{b:02X}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A flash message shown at the top of a page: what a change did, or why not.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flash {
@@ -135,5 +152,6 @@ mod tests {
         );
         assert_eq!(Esc("plain é").to_string(), "plain é");
         assert_eq!(UrlEnc("tcp:[::1]:80/a b").to_string(), "tcp%3A%5B%3A%3A1%5D%3A80%2Fa%20b");
+        assert_eq!(QueryEnc("tcp:[::1]:80/a b&c").to_string(), "tcp:%5B::1%5D:80/a%20b%26c");
     }
 }

@@ -12,7 +12,7 @@ use feedbackd_proto::master::Liveness;
 use feedbackd_proto::types::{AdminState, RsKeyText, ServiceText};
 use lvs_ipvs::{AddrPort, ServiceConfig, SvcFlags};
 
-use super::html::{self, Esc, Flash, UrlEnc};
+use super::html::{self, Esc, Flash, QueryEnc};
 use crate::console::session::Session;
 use crate::console::snapshot::{ServerRow, ServiceRow, Snapshot};
 
@@ -162,16 +162,15 @@ fn service_open(out: &mut String, svc: &ServiceRow) {
 fn server_row(out: &mut String, at: Time, r: &ServerRow) {
     let key = RsKeyText(r.status.key).to_string();
     let c = Cells::of(r);
-    let reported = r.reported_at.map_or(String::new(), |t| format!(" data-reported=\"{}\"", ms(t)));
     let _ = writeln!(
         out,
-        "<tr data-rs=\"{k}\" data-state=\"{st}\"{reported}><td class=\"rs\"><a href=\"/server?rs={u}\">{addr}</a></td>\
-         <td class=\"fwd\">{fwd}</td><td class=\"weight\">{w}</td><td class=\"active\">{a}</td>\
+        "<tr data-rs=\"{k}\" data-state=\"{st}\"><td><a href=\"/server?rs={u}\">{addr}</a></td>\
+         <td>{fwd}</td><td class=\"weight\">{w}</td><td class=\"active\">{a}</td>\
          <td class=\"inactive\">{i}</td><td class=\"cps\">{cps}</td><td class=\"agent\">{ag}</td>\
          <td class=\"state\">{st}</td><td class=\"capacity\">{cap}</td><td class=\"age\">{age}</td></tr>",
         k = Esc(&key),
         st = c.state,
-        u = UrlEnc(&key),
+        u = QueryEnc(&key),
         addr = AddrPort(r.status.key.addr, r.status.key.port),
         fwd = r.status.forwarding.ipvsadm_name(),
         w = c.weight,
@@ -185,15 +184,16 @@ fn server_row(out: &mut String, at: Time, r: &ServerRow) {
 }
 
 /// `/api/snapshot?since=V`: `None` (204) when the page is current, else the rows changed
-/// since `since` (all of them when `since` is not a version of this snapshot's past) as
+/// since `since` (all of them when `since` is not a version of this snapshot's past) and
+/// every row's report age, in the page's row order:
 /// `{"version","layout","at","count","rows":[[rs, weight, active, inactive, cps, agent,
-/// state, capacity, reported_ms|null], ...]}`.
+/// state, capacity], ...],"ages":[deciseconds|null, ...]}`.
 pub fn updates(snap: &Snapshot, since: u64) -> Option<String> {
     if since == snap.version {
         return None;
     }
     let all = since > snap.version;
-    let mut out = String::with_capacity(128 + snap.rows.len() * 24);
+    let mut out = String::with_capacity(128 + snap.rows.len() * 6);
     let _ = write!(
         out,
         "{{\"version\":{},\"layout\":{},\"at\":{},\"count\":{},\"rows\":[",
@@ -206,10 +206,9 @@ pub fn updates(snap: &Snapshot, since: u64) -> Option<String> {
     for r in snap.rows.iter().filter(|r| all || r.changed > since) {
         let c = Cells::of(r);
         let key = RsKeyText(r.status.key).to_string();
-        let reported = r.reported_at.map_or("null".to_owned(), |t| ms(t).to_string());
         let _ = write!(
             out,
-            "{}[{},{},{},{},{},{},\"{}\",{},{}]",
+            "{}[{},{},{},{},{},{},\"{}\",{}]",
             if first { "" } else { "," },
             json_str(&key),
             json_str(&c.weight),
@@ -219,9 +218,21 @@ pub fn updates(snap: &Snapshot, since: u64) -> Option<String> {
             json_str(&c.agent),
             c.state,
             json_str(&c.capacity),
-            reported
         );
         first = false;
+    }
+    out.push_str("],\"ages\":[");
+    for (i, r) in snap.rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match r.reported_at {
+            Some(t) => {
+                let _ =
+                    write!(out, "{}", (snap.at.saturating_since(t).as_nanos() + 50_000_000) / 100_000_000);
+            }
+            None => out.push_str("null"),
+        }
     }
     out.push_str("]}");
     Some(out)

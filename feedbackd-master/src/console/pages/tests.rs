@@ -328,6 +328,8 @@ async fn live_updates_send_only_what_changed() {
     assert_eq!(changed[0][0], "tcp:10.0.0.1:80/10.0.0.6:80");
     assert_eq!(changed[0][1], "55");
     assert_eq!(changed[0][6], "live");
+    assert_eq!(changed[0].as_array().unwrap().len(), 8);
+    assert_eq!(json["ages"], serde_json::json!([15, 15, 15]), "every row's age [ds], reported at 0.5 s");
     // A page from another run (a version ahead): everything.
     let json: serde_json::Value = serde_json::from_str(&monitor::updates(&s2, 999).unwrap()).unwrap();
     assert_eq!(json["rows"].as_array().unwrap().len(), 3);

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use feedbackd_proto::Time;
 use feedbackd_proto::types::{AdminState, RsKeyText};
 
-use super::html::{self, Esc, Flash, UrlEnc};
+use super::html::{self, Esc, Flash, QueryEnc};
 use super::monitor::age;
 use crate::console::history::WeightChange;
 use crate::console::session::Session;
@@ -105,7 +105,7 @@ pub fn changes(snap: &Snapshot, session: &Session, flash: Option<&Flash>, wall: 
             Esc(&rs),
             age(snap.at, Some(c.at)),
             time_of_day(snap.at, c.at, wall),
-            UrlEnc(&rs),
+            QueryEnc(&rs),
             Esc(&rs),
             opt(c.from),
             opt(c.to),
