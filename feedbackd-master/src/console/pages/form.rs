@@ -313,4 +313,44 @@ mod tests {
         let c = service_remove(&form("service=tcp%3A10.0.0.1%3A80&confirm=yes")).unwrap();
         assert!(matches!(c, Change::RemoveService { .. }));
     }
+
+    /// Field values a hostile or careless user types.
+    fn value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[ -~]{0,40}",
+            Just("-p".to_owned()),
+            Just("--tun-type".to_owned()),
+            Just("wlc -p 5".to_owned()),
+            Just("tcp:10.0.0.1:80/10.0.0.5:80".to_owned()),
+            Just("fwm6:1".to_owned()),
+            Just("4294967296".to_owned()),
+            Just("sh-port,one-packet,flag-3".to_owned()),
+            "[0-9]{1,12}",
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            if let Ok(f) = Form::parse(&raw) {
+                let _ = (server_action(&f), server_edit(&f), service(&f, false), service(&f, true), service_remove(&f));
+            }
+        }
+
+        #[test]
+        fn any_field_values_never_panic(
+            rs in value(), action in value(), weight in value(), fwd in value(), service_v in value(),
+            sched in value(), persistence in value(), netmask in value(), flags in value(),
+        ) {
+            let mut raw = String::new();
+            for (k, v) in [("rs", &rs), ("action", &action), ("weight", &weight), ("forwarding", &fwd),
+                ("u_threshold", &weight), ("service", &service_v), ("scheduler", &sched),
+                ("persistence", &persistence), ("netmask", &netmask), ("flags", &flags), ("confirm", &action)] {
+                raw.push_str(&format!("{k}={}&", crate::console::pages::html::UrlEnc(v)));
+            }
+            let f = Form::parse(raw.as_bytes()).unwrap();
+            let _ = (server_action(&f), server_edit(&f), service(&f, false), service(&f, true), service_remove(&f));
+        }
+    }
 }
