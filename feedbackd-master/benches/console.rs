@@ -56,6 +56,8 @@ fn rows(
                 smoothed: Some(capacity(i)),
                 report_age: Some(at.saturating_since(reported)),
                 in_table: true,
+                hold: None,
+                pinned: None,
             }
         })
         .collect()

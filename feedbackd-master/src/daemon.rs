@@ -462,6 +462,9 @@ impl Daemon {
 
     /// Answers the console: a snapshot, or a change applied.
     fn console(&mut self, req: ConsoleRequest) {
+        if matches!(req, ConsoleRequest::Change { .. }) {
+            self.live.touch();
+        }
         match req {
             ConsoleRequest::Snapshot(reply) => {
                 let _ = reply.send(self.console_snapshot());

@@ -174,6 +174,8 @@ mod tests {
             smoothed: None,
             report_age: None,
             in_table: true,
+            hold: None,
+            pinned: None,
         }
     }
 

@@ -149,6 +149,8 @@ fn same_shown(a: &ServerRow, b: &ServerRow) -> bool {
         smoothed,
         report_age: _,
         in_table,
+        hold,
+        pinned,
     } = &a.status;
     let s = &b.status;
     *key == s.key
@@ -160,6 +162,8 @@ fn same_shown(a: &ServerRow, b: &ServerRow) -> bool {
         && *capacity == s.capacity
         && *smoothed == s.smoothed
         && *in_table == s.in_table
+        && *hold == s.hold
+        && *pinned == s.pinned
         && a.kernel == b.kernel
 }
 
@@ -227,6 +231,8 @@ mod tests {
             smoothed: None,
             report_age: Some(Duration::from_secs(age_s)),
             in_table: true,
+            hold: None,
+            pinned: None,
         }
     }
 

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use feedbackd_proto::Time;
-use feedbackd_proto::master::Liveness;
+use feedbackd_proto::master::{Hold, Liveness};
 use feedbackd_proto::types::{AdminState, RsKeyText, ServiceText};
 use lvs_ipvs::{AddrPort, ServiceConfig, SvcFlags};
 
@@ -29,7 +29,7 @@ pub struct Cells {
     pub cps: String,
     /// The agent's id, or `-`.
     pub agent: String,
-    /// live, quiesced, left, drain, maint, adopted, pending.
+    /// The state word ([`state`]).
     pub state: &'static str,
     /// The reported capacity as a percentage, or `-`.
     pub capacity: String,
@@ -59,17 +59,23 @@ fn cps(row: &ServerRow) -> String {
     "-".to_owned()
 }
 
-/// A row's state word: the most telling of the kernel's, the agent's and the admin's.
+/// A row's state word, the most telling first: the operator's hold (`maintenance`,
+/// `drain`), `pending` (not in the kernel's table yet), the agent's silence (`quiesced`,
+/// `left`) or admin state (`agent-drain`, `agent-maint`), the operator's pin (`pinned`),
+/// else `adopted` (no agent) or `live`.
 pub fn state(row: &ServerRow) -> &'static str {
     let s = &row.status;
-    match (s.in_table, s.liveness, s.admin) {
-        (false, _, _) => "pending",
-        (_, None, _) => "adopted",
-        (_, Some(Liveness::Quiesced), _) => "quiesced",
-        (_, Some(Liveness::Left), _) => "left",
-        (_, Some(Liveness::Live), Some(AdminState::Drain)) => "drain",
-        (_, Some(Liveness::Live), Some(AdminState::Maint)) => "maint",
-        (_, Some(Liveness::Live), _) => "live",
+    match (s.hold, s.in_table, s.liveness, s.admin) {
+        (Some(Hold::Maintenance), ..) => "maintenance",
+        (Some(Hold::Drain), ..) => "drain",
+        (None, false, ..) => "pending",
+        (None, true, Some(Liveness::Quiesced), _) => "quiesced",
+        (None, true, Some(Liveness::Left), _) => "left",
+        (None, true, Some(Liveness::Live), Some(AdminState::Drain)) => "agent-drain",
+        (None, true, Some(Liveness::Live), Some(AdminState::Maint)) => "agent-maint",
+        _ if s.pinned.is_some() => "pinned",
+        (None, true, None, _) => "adopted",
+        (None, true, Some(Liveness::Live), _) => "live",
     }
 }
 

@@ -55,6 +55,7 @@ fn details(out: &mut String, at: Time, row: &ServerRow) {
         "<table id=\"server\" class=\"details\"><tbody>\
          <tr><th>Weight</th><td class=\"weight\">{}</td></tr>\
          <tr><th>State</th><td class=\"state\">{}</td></tr>\
+         <tr><th>Pinned weight</th><td class=\"pinned\">{}</td></tr>\
          <tr><th>Agent</th><td class=\"agent\">{}</td></tr>\
          <tr><th>Capacity</th><td class=\"capacity\">{}</td></tr>\
          <tr><th>Report age</th><td class=\"age\">{}</td></tr>\
@@ -64,6 +65,7 @@ fn details(out: &mut String, at: Time, row: &ServerRow) {
          </tbody></table>",
         c.weight,
         c.state,
+        row.status.pinned.map_or("-".to_owned(), |w| w.to_string()),
         Esc(&c.agent),
         c.capacity,
         age(at, row.reported_at),

@@ -43,6 +43,8 @@ fn row(last: u8, weight: u32, agent: &str) -> StatusRow {
         smoothed: Some(0.5),
         report_age: Some(Duration::from_millis(1500)),
         in_table: true,
+        hold: None,
+        pinned: None,
     }
 }
 
@@ -418,4 +420,27 @@ fn charts_are_step_functions_over_the_hour() {
     let (cap, top) = server::polylines(&server::capacity_points(&s), now);
     assert_eq!(top, 50.0);
     assert_eq!(cap, vec!["324.0,4.0 600.0,4.0".to_owned()], "no line where no capacity was reported");
+}
+
+#[test]
+fn the_state_word_says_the_most_telling_first() {
+    use feedbackd_proto::master::Hold;
+    let cases = [
+        (Some(Hold::Maintenance), false, None, None, Some(5), "maintenance"),
+        (Some(Hold::Drain), true, Some(Liveness::Live), Some(AdminState::Maint), Some(5), "drain"),
+        (None, false, Some(Liveness::Live), None, None, "pending"),
+        (None, true, Some(Liveness::Quiesced), None, Some(5), "quiesced"),
+        (None, true, Some(Liveness::Left), None, None, "left"),
+        (None, true, Some(Liveness::Live), Some(AdminState::Drain), Some(5), "agent-drain"),
+        (None, true, Some(Liveness::Live), Some(AdminState::Maint), None, "agent-maint"),
+        (None, true, Some(Liveness::Live), Some(AdminState::Ready), Some(5), "pinned"),
+        (None, true, None, None, Some(5), "pinned"),
+        (None, true, None, None, None, "adopted"),
+        (None, true, Some(Liveness::Live), Some(AdminState::Ready), None, "live"),
+    ];
+    for (hold, in_table, liveness, admin, pinned, want) in cases {
+        let status = StatusRow { hold, in_table, liveness, admin, pinned, ..row(5, 1, "a") };
+        let r = crate::console::snapshot::ServerRow { status, kernel: None, reported_at: None, changed: 1 };
+        assert_eq!(monitor::state(&r), want, "{hold:?} {in_table} {liveness:?} {admin:?} {pinned:?}");
+    }
 }
