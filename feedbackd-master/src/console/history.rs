@@ -11,12 +11,13 @@ use feedbackd_proto::{Duration, Time};
 /// How far back the charts go.
 pub const WINDOW: Duration = Duration::from_secs(3600);
 
-/// The least time between two samples.
-pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// The least time between two samples (a chart 552 units wide shows 360 of them).
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 /// The most points one server keeps: one per [`SAMPLE_EVERY`] over [`WINDOW`], plus the one
-/// before the window that gives its first value.
-pub const MAX_POINTS: usize = 721;
+/// before the window that gives its first value. A point is 12 bytes: at most 4.4 KB a
+/// server (4.4 MB for 1,000 servers whose capacity changes at every sample).
+pub const MAX_POINTS: usize = 361;
 
 /// The most weight changes remembered.
 pub const MAX_CHANGES: usize = 500;
@@ -24,8 +25,8 @@ pub const MAX_CHANGES: usize = 500;
 /// A server's weight and capacity at one time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Point {
-    /// When (the daemon's clock).
-    pub at: Time,
+    /// When (the daemon's clock) [s].
+    pub at_s: u32,
     /// The weight.
     pub weight: u32,
     /// The reported capacity [per mille], if an agent reports one.
@@ -40,6 +41,19 @@ pub struct Series {
     pub points: VecDeque<Point>,
 }
 
+impl Point {
+    /// A point at `at` (to the second).
+    pub fn new(at: Time, weight: u32, capacity: Option<u16>) -> Point {
+        let at_s = u32::try_from(at.as_nanos() / 1_000_000_000).unwrap_or(u32::MAX);
+        Point { at_s, weight, capacity }
+    }
+
+    /// When, on the daemon's clock.
+    pub fn at(&self) -> Time {
+        Time(u64::from(self.at_s) * 1_000_000_000)
+    }
+}
+
 impl Series {
     fn push(&mut self, p: Point) {
         let same = self.points.back().is_some_and(|l| l.weight == p.weight && l.capacity == p.capacity);
@@ -47,8 +61,8 @@ impl Series {
             self.points.push_back(p);
         }
         // Keep one point before the window: it gives the value at the window's start.
-        let start = Time(p.at.as_nanos().saturating_sub(WINDOW.as_nanos()));
-        while self.points.len() > MAX_POINTS || self.points.get(1).is_some_and(|q| q.at <= start) {
+        let start = Time(p.at().as_nanos().saturating_sub(WINDOW.as_nanos()));
+        while self.points.len() > MAX_POINTS || self.points.get(1).is_some_and(|q| q.at() <= start) {
             self.points.pop_front();
         }
     }
@@ -75,7 +89,7 @@ impl History {
         self.series.retain(|k, _| keys.contains(k));
         for r in rows {
             let capacity = r.capacity.map(per_mille);
-            self.series.entry(r.key).or_default().push(Point { at: now, weight: r.weight, capacity });
+            self.series.entry(r.key).or_default().push(Point::new(now, r.weight, capacity));
         }
     }
 
@@ -187,35 +201,35 @@ mod tests {
     fn a_point_only_when_something_changed() {
         let mut h = History::default();
         h.sample(at(0), &[row(5, 100, Some(0.5))]);
-        h.sample(at(5), &[row(5, 100, Some(0.5))]);
-        h.sample(at(10), &[row(5, 80, Some(0.5))]);
+        h.sample(at(10), &[row(5, 100, Some(0.5))]);
+        h.sample(at(20), &[row(5, 80, Some(0.5))]);
         let s = h.series(&row(5, 0, None).key).unwrap();
         let got: Vec<(u64, u32, Option<u16>)> =
-            s.points.iter().map(|p| (p.at.as_nanos() / 1_000_000_000, p.weight, p.capacity)).collect();
-        assert_eq!(got, vec![(0, 100, Some(500)), (10, 80, Some(500))]);
+            s.points.iter().map(|p| (u64::from(p.at_s), p.weight, p.capacity)).collect();
+        assert_eq!(got, vec![(0, 100, Some(500)), (20, 80, Some(500))]);
     }
 
     #[test]
     fn bounded_to_the_window_and_to_max_points() {
         let mut h = History::default();
         // A weight that changes at every sample for three hours.
-        for i in 0..(3 * 720u64) {
-            assert!(h.sample_due(at(i * 5)));
-            h.sample(at(i * 5), &[row(5, (i % 2) as u32, None)]);
-            assert!(!h.sample_due(at(i * 5 + 4)));
+        for i in 0..(3 * 360u64) {
+            assert!(h.sample_due(at(i * 10)));
+            h.sample(at(i * 10), &[row(5, (i % 2) as u32, None)]);
+            assert!(!h.sample_due(at(i * 10 + 9)));
         }
         let s = h.series(&row(5, 0, None).key).unwrap();
         assert!(s.points.len() <= MAX_POINTS, "{} points", s.points.len());
-        let now = at((3 * 720 - 1) * 5);
+        let now = at((3 * 360 - 1) * 10);
         // Only the first point may be older than the window.
-        assert!(s.points.iter().skip(1).all(|p| now.saturating_since(p.at) < WINDOW));
+        assert!(s.points.iter().skip(1).all(|p| now.saturating_since(p.at()) < WINDOW));
     }
 
     #[test]
     fn servers_gone_are_forgotten() {
         let mut h = History::default();
         h.sample(at(0), &[row(5, 1, None), row(6, 1, None)]);
-        h.sample(at(5), &[row(6, 1, None)]);
+        h.sample(at(10), &[row(6, 1, None)]);
         assert_eq!(h.len(), 1);
         assert!(h.series(&row(5, 0, None).key).is_none());
     }

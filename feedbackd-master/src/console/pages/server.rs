@@ -79,12 +79,12 @@ fn details(out: &mut String, at: Time, row: &ServerRow) {
 
 /// The weight as a step function: (time, value) pairs.
 pub fn weight_points(s: &Series) -> Vec<(Time, Option<f64>)> {
-    s.points.iter().map(|p| (p.at, Some(f64::from(p.weight)))).collect()
+    s.points.iter().map(|p| (p.at(), Some(f64::from(p.weight)))).collect()
 }
 
 /// The capacity [%] as a step function; `None` where no agent reported one.
 pub fn capacity_points(s: &Series) -> Vec<(Time, Option<f64>)> {
-    s.points.iter().map(|p| (p.at, p.capacity.map(|c| f64::from(c) / 10.0))).collect()
+    s.points.iter().map(|p| (p.at(), p.capacity.map(|c| f64::from(c) / 10.0))).collect()
 }
 
 /// The polylines of a step function over the hour before `now`, in chart coordinates, and

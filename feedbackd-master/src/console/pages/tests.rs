@@ -99,7 +99,7 @@ fn daemon(snap: Snapshot, reply: Result<String, String>) -> (Ctx, Arc<Mutex<Vec<
                 }
                 ConsoleRequest::History { reply: r, .. } => {
                     let mut s = Series::default();
-                    s.points.push_back(Point { at: Time(0), weight: 100, capacity: Some(500) });
+                    s.points.push_back(Point::new(Time(0), 100, Some(500)));
                     let _ = r.send(Some(s));
                 }
                 ConsoleRequest::Change { change, reply: r, .. } => {
@@ -410,8 +410,8 @@ async fn the_audit_page_shows_the_last_lines_newest_first() {
 fn charts_are_step_functions_over_the_hour() {
     let mut s = Series::default();
     let t = |secs: u64| Time(secs * 1_000_000_000);
-    s.points.push_back(Point { at: t(0), weight: 100, capacity: None });
-    s.points.push_back(Point { at: t(3600), weight: 50, capacity: Some(500) });
+    s.points.push_back(Point::new(t(0), 100, None));
+    s.points.push_back(Point::new(t(3600), 50, Some(500)));
     let now = t(5400);
     let (lines, top) = server::polylines(&server::weight_points(&s), now);
     assert_eq!(top, 100.0);
