@@ -41,8 +41,8 @@ use super::{Change, ConsoleRequest, Snapshot};
 pub struct Ctx {
     /// The daemon loop's console queue.
     pub daemon: mpsc::Sender<ConsoleRequest>,
-    /// The console's audit log (`--console-audit`), shown by `/audit`.
-    pub audit_log: Option<PathBuf>,
+    /// The audit log (`--console-audit`), for the audit page.
+    pub audit: PathBuf,
 }
 
 /// How long a handler waits for the daemon loop (to queue, then to answer).
@@ -105,13 +105,7 @@ async fn get_page(req: &Request, session: &Session, ctx: &Ctx) -> Response {
         "/agents" => views::agents(&snap, session, flash),
         "/services" => services::page(&snap, session, flash, None),
         "/changes" => views::changes(&snap, session, flash, SystemTime::now()),
-        "/audit" => {
-            let lines = match &ctx.audit_log {
-                Some(p) => audit_tail(p, AUDIT_LINES),
-                None => Err("no audit log is configured (--console-audit)".to_owned()),
-            };
-            views::audit(lines, session, flash)
-        }
+        "/audit" => views::audit(audit_tail(&ctx.audit, AUDIT_LINES), session, flash),
         _ => return server_page(&query, &snap, session, ctx, flash, 200).await,
     };
     html_response(200, body)
@@ -242,14 +236,20 @@ async fn ask<T>(ctx: &Ctx, make: impl FnOnce(oneshot::Sender<T>) -> ConsoleReque
     }
 }
 
-/// The last `n` lines of the audit log (read from its last 256 KiB at most).
+/// The last `n` entries of the audit log, oldest first, each its fields in
+/// [`views::AUDIT_FIELDS`]' order (read from the log's last 1 MiB at most; a line that is not
+/// an audit entry is skipped; no file, no entry).
 ///
 /// TODO(issue 18, merge): the audit log's own reader is wt-https's `audit::tail`; this
-/// one stands in until it lands, and goes then.
-fn audit_tail(path: &Path, n: usize) -> Result<Vec<String>, String> {
-    const MAX: u64 = 256 * 1024;
+/// stands in until it lands, then becomes `audit::tail(path, n)` mapped to the fields.
+fn audit_tail(path: &Path, n: usize) -> Result<Vec<[String; 6]>, String> {
+    const MAX: u64 = 1 << 20;
     let name = path.display();
-    let mut f = std::fs::File::open(path).map_err(|e| format!("{name}: {e}"))?;
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{name}: {e}")),
+    };
     let len = f.metadata().map_err(|e| format!("{name}: {e}"))?.len();
     let start = len.saturating_sub(MAX);
     f.seek(std::io::SeekFrom::Start(start)).map_err(|e| format!("{name}: {e}"))?;
@@ -260,8 +260,16 @@ fn audit_tail(path: &Path, n: usize) -> Result<Vec<String>, String> {
     if start > 0 && !lines.is_empty() {
         lines.remove(0); // cut in the middle
     }
-    let skip = lines.len().saturating_sub(n);
-    Ok(lines[skip..].iter().map(|l| (*l).to_owned()).collect())
+    let entry = |line: &str| {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        Some(views::AUDIT_FIELDS.map(field))
+            .filter(|f| f.iter().all(Option::is_some))
+            .map(|f| f.map(Option::unwrap_or_default))
+    };
+    let mut out: Vec<[String; 6]> = lines.iter().rev().filter_map(|l| entry(l)).take(n).collect();
+    out.reverse();
+    Ok(out)
 }
 
 fn html_response(status: u16, body: String) -> Response {

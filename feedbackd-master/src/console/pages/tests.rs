@@ -109,7 +109,7 @@ fn daemon(snap: Snapshot, reply: Result<String, String>) -> (Ctx, Arc<Mutex<Vec<
             }
         }
     });
-    (Ctx { daemon: tx, audit_log: None }, seen)
+    (Ctx { daemon: tx, audit: std::path::PathBuf::from("/nonexistent/feedbackd-pages-test/audit.log") }, seen)
 }
 
 fn request(method: &str, path: &str, query: &str, body: &str) -> Request {
@@ -371,7 +371,7 @@ async fn routes_methods_and_assets() {
 async fn a_gone_daemon_gives_503_not_a_hang() {
     let (tx, rx) = mpsc::channel::<ConsoleRequest>(1);
     drop(rx);
-    let ctx = Ctx { daemon: tx, audit_log: None };
+    let ctx = Ctx { daemon: tx, audit: std::path::PathBuf::from("/nonexistent/audit.log") };
     let r = handle(&request("GET", "/", "", ""), &session(Role::Viewer), &ctx).await;
     assert_eq!(r.status, 503);
 }
@@ -384,10 +384,10 @@ async fn the_audit_page_shows_the_last_lines_newest_first() {
     let mut text = String::new();
     for i in 0..(AUDIT_LINES + 50) {
         text.push_str(&format!(
-            "{{\"time\":\"t{i}\",\"user\":\"u<{i}>\",\"change\":\"drain\",\"result\":\"ok\"}}\n"
+            "{{\"time\":\"t{i}\",\"user\":\"u<{i}>\",\"role\":\"admin\",\"address\":\"::1\",\"change\":\"drain\",\"result\":\"ok\"}}\n"
         ));
     }
-    text.push_str("not json <i>\n");
+    text.push_str("not json <i>\n{\"time\":\"incomplete\"}\n");
     std::fs::write(&path, text).unwrap();
     let (tx, mut rx) = mpsc::channel::<ConsoleRequest>(4);
     let snap = Arc::new(snapshot(1, 1));
@@ -396,14 +396,15 @@ async fn the_audit_page_shows_the_last_lines_newest_first() {
             let _ = r.send(snap.clone());
         }
     });
-    let ctx = Ctx { daemon: tx, audit_log: Some(path.clone()) };
+    let ctx = Ctx { daemon: tx, audit: path.clone() };
     let html = body(&handle(&request("GET", "/audit", "", ""), &session(Role::Viewer), &ctx).await);
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(html.matches("<tr class=\"entry\">").count(), AUDIT_LINES);
-    let newest = html.find("not json &lt;i&gt;").unwrap();
-    let older = html.find("u&lt;249&gt;").unwrap();
+    assert!(!html.contains("not json") && !html.contains("incomplete"), "not audit entries");
+    let newest = html.find("<td class=\"user\">u&lt;249&gt;</td>").unwrap();
+    let older = html.find("<td class=\"user\">u&lt;248&gt;</td>").unwrap();
     assert!(newest < older);
-    assert!(!html.contains("u&lt;50&gt;"), "only the last {AUDIT_LINES}");
+    assert!(html.contains("u&lt;50&gt;") && !html.contains("u&lt;49&gt;"), "only the last {AUDIT_LINES}");
 }
 
 #[test]

@@ -121,14 +121,15 @@ pub fn changes(snap: &Snapshot, session: &Session, flash: Option<&Flash>, wall: 
     out
 }
 
-/// The audit fields shown, in order (one JSON object per line of the audit log).
-const AUDIT_FIELDS: [&str; 6] = ["time", "user", "role", "address", "change", "result"];
+/// The audit fields shown, in order (wt-https's `AuditEntry`).
+pub const AUDIT_FIELDS: [&str; 6] = ["time", "user", "role", "address", "change", "result"];
 
-/// The audit page: the log's last lines, newest first (`lines` oldest first).
-pub fn audit(lines: Result<Vec<String>, String>, session: &Session, flash: Option<&Flash>) -> String {
+/// The audit page: the log's last entries (oldest first, each its [`AUDIT_FIELDS`]),
+/// shown newest first.
+pub fn audit(entries: Result<Vec<[String; 6]>, String>, session: &Session, flash: Option<&Flash>) -> String {
     let mut out = String::with_capacity(4096);
     html::open(&mut out, "Audit log", "audit", session, flash);
-    let lines = match lines {
+    let entries = match entries {
         Ok(l) => l,
         Err(e) => {
             let _ = writeln!(out, "<p class=\"error\">The audit log cannot be read: {}</p>", Esc(&e));
@@ -140,26 +141,14 @@ pub fn audit(lines: Result<Vec<String>, String>, session: &Session, flash: Optio
         let _ = write!(out, "<th>{f}</th>");
     }
     out.push_str("</tr></thead><tbody>\n");
-    for line in lines.iter().rev() {
+    for e in entries.iter().rev() {
         out.push_str("<tr class=\"entry\">");
-        match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(m)) => {
-                for f in AUDIT_FIELDS {
-                    let v = match m.get(f) {
-                        Some(serde_json::Value::String(s)) => s.clone(),
-                        Some(v) => v.to_string(),
-                        None => String::new(),
-                    };
-                    let _ = write!(out, "<td class=\"{f}\">{}</td>", Esc(&v));
-                }
-            }
-            _ => {
-                let _ = write!(out, "<td colspan=\"{}\">{}</td>", AUDIT_FIELDS.len(), Esc(line));
-            }
+        for (f, v) in AUDIT_FIELDS.iter().zip(e) {
+            let _ = write!(out, "<td class=\"{f}\">{}</td>", Esc(v));
         }
         out.push_str("</tr>\n");
     }
-    if lines.is_empty() {
+    if entries.is_empty() {
         let _ = writeln!(out, "<tr><td colspan=\"{}\">no entry</td></tr>", AUDIT_FIELDS.len());
     }
     out.push_str("</tbody></table>\n");
