@@ -135,8 +135,9 @@ impl Snapshot {
 }
 
 /// Whether two rows of the same server show the same, the time of the last report aside
-/// (every report moves it: the updates carry every row's age apart, in a few bytes). Destructured in full, so that a field added to
-/// `StatusRow` must be considered here.
+/// (every report moves it: the updates carry every row's age apart, in a few bytes).
+/// Destructured in full, so that a field added to `StatusRow` or `DestRow` must be
+/// considered here (a counter the page does not show should not make the row change).
 fn same_shown(a: &ServerRow, b: &ServerRow) -> bool {
     let StatusRow {
         key,
@@ -164,7 +165,13 @@ fn same_shown(a: &ServerRow, b: &ServerRow) -> bool {
         && *in_table == s.in_table
         && *hold == s.hold
         && *pinned == s.pinned
-        && a.kernel == b.kernel
+        && match (&a.kernel, &b.kernel) {
+            (None, None) => true,
+            (Some(DestRow { config, active_conns, inactive_conns }), Some(k)) => {
+                *config == k.config && *active_conns == k.active_conns && *inactive_conns == k.inactive_conns
+            }
+            _ => false,
+        }
 }
 
 /// The daemon loop's console state: the current snapshot, whether anything changed since
