@@ -32,7 +32,7 @@ pub struct Snapshot {
     /// When it was built (the daemon's clock).
     pub at: Time,
     /// Every virtual service, in the kernel's table or known to the master.
-    pub services: Vec<ServiceRow>,
+    pub services: Vec<ServiceEntry>,
     /// Every real server the master knows, by key.
     pub rows: Vec<ServerRow>,
     /// Every agent, by id.
@@ -41,9 +41,10 @@ pub struct Snapshot {
     pub changes: Vec<Arc<WeightChange>>,
 }
 
-/// A virtual service.
+/// A virtual service as the console lists it: in the kernel's table, or only known to the
+/// master (its agents' servers wait for it).
 #[derive(Clone, Debug, PartialEq)]
-pub struct ServiceRow {
+pub struct ServiceEntry {
     /// Which.
     pub key: ServiceKey,
     /// Its settings as the kernel listed them (`None`: not in the table read last).
@@ -83,13 +84,13 @@ impl Snapshot {
     /// `changed` version).
     pub fn build(prev: &Snapshot, parts: Parts<'_>) -> Snapshot {
         let version = prev.version + 1;
-        let mut services: Vec<ServiceRow> =
-            parts.kernel.services.iter().map(|(k, c)| ServiceRow { key: *k, config: Some(*c) }).collect();
+        let mut services: Vec<ServiceEntry> =
+            parts.kernel.services.iter().map(|(k, c)| ServiceEntry { key: *k, config: Some(*c) }).collect();
         for r in &parts.rows {
             if !parts.kernel.services.contains_key(&r.key.service)
                 && !services.iter().any(|s| s.key == r.key.service)
             {
-                services.push(ServiceRow { key: r.key.service, config: None });
+                services.push(ServiceEntry { key: r.key.service, config: None });
             }
         }
         services.sort_by_key(|s| s.key);
@@ -167,8 +168,11 @@ fn same_shown(a: &ServerRow, b: &ServerRow) -> bool {
         && *pinned == s.pinned
         && match (&a.kernel, &b.kernel) {
             (None, None) => true,
-            (Some(DestRow { config, active_conns, inactive_conns }), Some(k)) => {
-                *config == k.config && *active_conns == k.active_conns && *inactive_conns == k.inactive_conns
+            (Some(DestRow { config, active_conns, inactive_conns, stats: _, rates }), Some(k)) => {
+                *config == k.config
+                    && *active_conns == k.active_conns
+                    && *inactive_conns == k.inactive_conns
+                    && rates.cps == k.rates.cps
             }
             _ => false,
         }

@@ -14,7 +14,7 @@ use lvs_ipvs::{AddrPort, ServiceConfig, SvcFlags};
 
 use super::html::{self, Esc, Flash, QueryEnc};
 use crate::console::session::Session;
-use crate::console::snapshot::{ServerRow, ServiceRow, Snapshot};
+use crate::console::snapshot::{ServerRow, ServiceEntry, Snapshot};
 
 /// What a server's row shows, as text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,11 +52,10 @@ impl Cells {
     }
 }
 
-/// The kernel's connection rate for the row. The backends' rates (issue 18, wt-backend)
-/// are not in `DestRow` yet: `-` until they are.
+/// The kernel's connection rate for the row (its 2-second estimator), `-` when the kernel
+/// does not list the server.
 fn cps(row: &ServerRow) -> String {
-    let _ = row;
-    "-".to_owned()
+    row.kernel.map_or("-".to_owned(), |k| k.rates.cps.to_string())
 }
 
 /// A row's state word, the most telling first: the operator's hold (`maintenance`,
@@ -90,7 +89,7 @@ pub fn ms(t: Time) -> u64 {
 }
 
 /// A service's settings in a few words: `wlc`, `sh sh-port persistent 300s /24`.
-pub fn service_summary(row: &ServiceRow) -> String {
+pub fn service_summary(row: &ServiceEntry) -> String {
     let Some(c) = row.config else { return "(not in the kernel's table)".to_owned() };
     config_summary(&c)
 }
@@ -150,7 +149,7 @@ pub fn page(snap: &Snapshot, session: &Session, flash: Option<&Flash>) -> String
     out
 }
 
-fn service_open(out: &mut String, svc: &ServiceRow) {
+fn service_open(out: &mut String, svc: &ServiceEntry) {
     let text = ServiceText(svc.key).to_string();
     let _ = writeln!(
         out,

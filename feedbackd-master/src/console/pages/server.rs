@@ -62,6 +62,8 @@ fn details(out: &mut String, at: Time, row: &ServerRow) {
          <tr><th>Forwarding</th><td>{}</td></tr>\
          <tr><th>ActiveConn / InActConn</th><td>{} / {}</td></tr>\
          <tr><th>Thresholds (upper / lower)</th><td>{} / {}</td></tr>\
+         <tr><th>Rates (kernel)</th><td class=\"rates\">{}</td></tr>\
+         <tr><th>Since added (kernel)</th><td class=\"stats\">{}</td></tr>\
          </tbody></table>",
         c.weight,
         c.state,
@@ -74,6 +76,20 @@ fn details(out: &mut String, at: Time, row: &ServerRow) {
         c.inactive,
         k.map_or("-".to_owned(), |k| k.config.u_threshold.to_string()),
         k.map_or("-".to_owned(), |k| k.config.l_threshold.to_string()),
+        k.map_or("-".to_owned(), |k| {
+            let r = k.rates;
+            format!(
+                "{} conn/s; in {} packets/s, {} B/s; out {} packets/s, {} B/s",
+                r.cps, r.inpps, r.inbps, r.outpps, r.outbps
+            )
+        }),
+        k.map_or("-".to_owned(), |k| {
+            let s = k.stats;
+            format!(
+                "{} connections; in {} packets, {} B; out {} packets, {} B",
+                s.conns, s.inpkts, s.inbytes, s.outpkts, s.outbytes
+            )
+        }),
     );
 }
 

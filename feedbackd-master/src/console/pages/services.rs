@@ -17,14 +17,19 @@ pub fn page(snap: &Snapshot, session: &Session, flash: Option<&Flash>, submitted
     let mut out = String::with_capacity(4096 + snap.services.len() * 1500);
     html::open(&mut out, "Virtual services", "services", session, flash);
     let admin = session.role == Role::Admin;
-    out.push_str("<table id=\"services\"><thead><tr><th>Service</th><th>Settings</th><th>Real servers</th>");
+    out.push_str("<table id=\"services\"><thead><tr><th>Service</th><th>Settings</th><th>Real servers</th><th>ActiveConn</th><th>Conn/s</th>");
     out.push_str(if admin { "<th>Change</th></tr></thead><tbody>\n" } else { "</tr></thead><tbody>\n" });
     for s in &snap.services {
         let text = ServiceText(s.key).to_string();
-        let n = snap.rows.iter().filter(|r| r.status.key.service == s.key).count();
+        let rows = snap.rows.iter().filter(|r| r.status.key.service == s.key);
+        let (n, active, cps) = rows.fold((0, 0u64, 0u64), |(n, a, c), r| {
+            let k = r.kernel.as_ref();
+            (n + 1, a + k.map_or(0, |k| u64::from(k.active_conns)), c + k.map_or(0, |k| k.rates.cps))
+        });
         let _ = write!(
             out,
-            "<tr data-service=\"{t}\"><td class=\"service\">{}</td><td class=\"settings\">{}</td><td class=\"servers\">{n}</td>",
+            "<tr data-service=\"{t}\"><td class=\"service\">{}</td><td class=\"settings\">{}</td>\
+             <td class=\"servers\">{n}</td><td class=\"active\">{active}</td><td class=\"cps\">{cps}</td>",
             Esc(&s.key.to_string()),
             Esc(&service_summary(s)),
             t = Esc(&text),

@@ -59,6 +59,8 @@ fn snapshot(n: u8, weight: u32) -> Snapshot {
     for r in &rows {
         let mut d = DestRow::new(dest(r.key.addr, r.key.port, Forwarding::DirectRouting, r.weight));
         d.active_conns = 7;
+        d.rates.cps = 3;
+        d.stats.conns = 12345;
         kernel.servers.insert(r.key, d);
     }
     let agents = vec![AgentStatus {
@@ -183,6 +185,7 @@ async fn no_inline_script_or_style_and_the_contract_ids() {
         assert_eq!(monitor.matches(&format!("<td class=\"{class}\">")).count(), 3, "cell {class}");
     }
     assert!(monitor.contains("<td class=\"weight\">80</td><td class=\"active\">7</td>"));
+    assert!(monitor.contains("<td class=\"cps\">3</td>"), "the kernel's rate");
     assert!(monitor.contains("<td class=\"age\">1.5s</td>"));
     assert!(pages[1].1.contains("<table id=\"agents\">") && pages[1].1.contains("data-agent=\"&lt;script"));
     let server = &pages[2].1;
@@ -195,6 +198,12 @@ async fn no_inline_script_or_style_and_the_contract_ids() {
         assert!(server.contains(&form), "{action}");
     }
     assert!(server.contains("action=\"/server/edit\""));
+    assert!(server.contains("<td class=\"rates\">3 conn/s;") && server.contains("12345 connections"));
+    assert!(
+        pages[3]
+            .1
+            .contains("<td class=\"servers\">3</td><td class=\"active\">21</td><td class=\"cps\">9</td>")
+    );
     assert!(pages[3].1.contains("<form id=\"service-add\" method=\"post\" action=\"/service/add\">"));
     assert!(pages[3].1.contains("action=\"/service/remove\"") && pages[3].1.contains("name=\"confirm\""));
     assert!(
