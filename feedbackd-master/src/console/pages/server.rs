@@ -10,7 +10,7 @@ use feedbackd_proto::types::{RsKey, RsKeyText};
 use super::form::FORWARDING;
 use super::html::{self, Esc, Flash, csrf_field};
 use super::monitor::{Cells, age};
-use crate::console::history::{Series, WINDOW};
+use crate::console::history::{Point, Series, WINDOW, per_mille};
 use crate::console::session::{Role, Session};
 use crate::console::snapshot::{ServerRow, Snapshot};
 
@@ -34,8 +34,11 @@ pub fn page(
     let mut out = String::with_capacity(16 * 1024);
     html::open(&mut out, &format!("Real server {text}"), "server", session, flash);
     details(&mut out, snap.at, row);
-    let empty = Series::default();
-    let series = series.unwrap_or(&empty);
+    // The samples, then the value now (a change since the last sample shows at once).
+    let mut series = series.cloned().unwrap_or_default();
+    let capacity = row.status.capacity.map(per_mille);
+    series.points.push_back(Point::new(snap.at, row.status.weight, capacity));
+    let series = &series;
     out.push_str("<h2>The last hour</h2>\n");
     chart(&mut out, "chart-weight", "Weight", &weight_points(series), snap.at);
     chart(&mut out, "chart-capacity", "Capacity (%)", &capacity_points(series), snap.at);
@@ -108,10 +111,10 @@ pub fn capacity_points(s: &Series) -> Vec<(Time, Option<f64>)> {
 pub fn polylines(points: &[(Time, Option<f64>)], now: Time) -> (Vec<String>, f64) {
     let max = points.iter().filter_map(|p| p.1).fold(0.0_f64, f64::max);
     let top = if max <= 0.0 { 1.0 } else { max };
-    let start = now.as_nanos().saturating_sub(WINDOW.as_nanos());
+    // By age: now at the right edge, an hour ago (or earlier) at the left.
     let x = |t: Time| {
-        let dt = t.as_nanos().max(start) - start;
-        LEFT + (W - LEFT) * (dt as f64 / WINDOW.as_nanos() as f64).min(1.0)
+        let age = now.saturating_since(t).as_nanos().min(WINDOW.as_nanos());
+        LEFT + (W - LEFT) * (1.0 - age as f64 / WINDOW.as_nanos() as f64)
     };
     let y = |v: f64| (H - BOTTOM) - (H - BOTTOM - 4.0) * (v / top);
     let mut lines = Vec::new();

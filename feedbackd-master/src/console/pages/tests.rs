@@ -191,6 +191,9 @@ async fn no_inline_script_or_style_and_the_contract_ids() {
     let server = &pages[2].1;
     assert!(server.contains("<svg class=\"chart\" id=\"chart-weight\""));
     assert!(server.contains("<svg class=\"chart\" id=\"chart-capacity\""));
+    // The 100 sampled 10 s ago (x = 600 - 552 × 10/3600), then the weight now, 80 (y = 120 -
+    // 116 × 0.8), at the right edge.
+    assert!(server.contains("<polyline points=\"598.5,4.0 600.0,4.0 600.0,27.2 600.0,27.2\"/>"), "{server}");
     for action in ["drain", "maintenance", "return", "pin", "unpin"] {
         let form = format!(
             "<form class=\"action\" data-action=\"{action}\" method=\"post\" action=\"/server/action\">"
