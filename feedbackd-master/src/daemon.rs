@@ -100,6 +100,8 @@ const LOG_BURST: u32 = 10;
 pub struct Settings {
     /// The state machine's settings.
     pub master: MasterConfig,
+    /// The agent-check agents to poll (`--agent-check`).
+    pub agent_checks: Vec<crate::agentcheck::Target>,
     /// Where to record the journal (`--record`), opened at start-up.
     pub record: Option<JournalFile>,
     /// Who may connect, and how many at once.
@@ -172,6 +174,7 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let (console_tx, mut console_rx) = mpsc::channel::<ConsoleRequest>(CONSOLE_QUEUE);
     drop(console_tx);
     let rescan_interval = settings.rescan_interval;
+    let mut polled_rx = crate::agentcheck::spawn(&settings.agent_checks);
     let mut d = Daemon::new(settings, backend, in_tx, status_stats);
     log!("{}", d.admission.describe());
     log!("at most {} bytes queued per connection (--max-queued-bytes)", d.max_queued_bytes);
@@ -228,6 +231,16 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
             }
             Some(req) = page_rx.recv() => d.page(req),
             Some(req) = console_rx.recv() => d.console(req),
+            Some(answer) = polled_rx.recv() => {
+                d.polled(&answer);
+                // Many targets: take what else has arrived before applying, as for inputs.
+                for _ in 0..256 {
+                    match polled_rx.try_recv() {
+                        Ok(answer) => d.polled(&answer),
+                        Err(_) => break,
+                    }
+                }
+            }
             _ = sighup.recv() => d.reopen_journal(),
             end = task_end(&mut status_task) => {
                 // Never a master without its status: exit, and let the service manager
@@ -500,6 +513,14 @@ impl Daemon {
             let rows = self.master.status(now);
             self.live.history.sample(now, &rows);
         }
+    }
+
+    /// An agent-check agent answered: a polled agent's report.
+    fn polled(&mut self, answer: &crate::agentcheck::Answer) {
+        self.live.touch();
+        let now = self.now();
+        self.timers_due(now);
+        self.master.handle_polled(now, &answer.polled, answer.admin, answer.capacity);
     }
 
     /// SIGHUP: reopens the journal file (after logrotate moved it).
