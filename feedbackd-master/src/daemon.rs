@@ -22,7 +22,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
-use crate::console::{ConsoleRequest, Snapshot};
+use crate::console::ConsoleRequest;
+use crate::console::history::WeightChange;
+use crate::console::snapshot::{Live, Parts};
 use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
 use crate::record::JournalFile;
@@ -156,6 +158,8 @@ struct Daemon {
     accept_paused_until: Option<Instant>,
     in_tx: mpsc::Sender<Input>,
     status_stats: Arc<StatusStats>,
+    /// The console's snapshot, history and recent changes.
+    live: Live,
 }
 
 /// A TCP listener that can be bound again at once after a restart (SO_REUSEADDR), so a
@@ -245,6 +249,7 @@ pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()>
             () = sleep_until(deadline) => {
                 let now = d.now();
                 d.master.handle_timeout(now);
+                d.live.touch();
             }
             () = sleep_until(log_deadline) => {
                 let now = d.now();
@@ -405,6 +410,7 @@ impl Daemon {
             accept_paused_until: None,
             in_tx,
             status_stats,
+            live: Live::default(),
         }
     }
 
@@ -502,12 +508,15 @@ impl Daemon {
 
     /// Answers the console: a snapshot, or a change applied.
     fn console(&mut self, req: ConsoleRequest) {
+        if matches!(req, ConsoleRequest::Change { .. }) {
+            self.live.touch();
+        }
         match req {
             ConsoleRequest::Snapshot(reply) => {
-                let now = self.now();
-                let snap =
-                    Snapshot { version: 0, rows: self.master.status(now), agents: self.master.agents(now) };
-                let _ = reply.send(Arc::new(snap));
+                let _ = reply.send(self.console_snapshot());
+            }
+            ConsoleRequest::History { key, reply } => {
+                let _ = reply.send(self.live.history.series(&key));
             }
             ConsoleRequest::Change { who, change, reply } => {
                 let r = self.change(&who, &change);
@@ -520,8 +529,32 @@ impl Daemon {
         }
     }
 
+    /// The console's snapshot: the one built last unless something changed since
+    /// (`console::snapshot::Live`).
+    fn console_snapshot(&mut self) -> Arc<crate::console::Snapshot> {
+        let now = self.now();
+        let (master, kernel) = (&self.master, &self.kernel);
+        self.live.snapshot(now, || Parts {
+            at: now,
+            rows: master.status(now),
+            agents: master.agents(now),
+            kernel,
+            changes: Vec::new(),
+        })
+    }
+
+    /// Samples the servers' weight and capacity for the console's charts, when due.
+    fn sample_history(&mut self) {
+        let now = self.now();
+        if self.live.history.sample_due(now) {
+            let rows = self.master.status(now);
+            self.live.history.sample(now, &rows);
+        }
+    }
+
     /// An agent-check agent answered: a polled agent's report.
     fn polled(&mut self, answer: &crate::agentcheck::Answer) {
+        self.live.touch();
         let now = self.now();
         self.timers_due(now);
         self.master.handle_polled(now, &answer.polled, answer.admin, answer.capacity);
@@ -584,6 +617,7 @@ impl Daemon {
     }
 
     fn input(&mut self, input: Input) {
+        self.live.touch();
         let now = self.now();
         self.timers_due(now);
         match input {
@@ -615,6 +649,8 @@ impl Daemon {
         self.timers_due(now);
         self.master.handle_table(now, &keys, &entries);
         self.kernel = kernel;
+        self.live.touch();
+        self.sample_history();
         Ok(())
     }
 
@@ -629,6 +665,7 @@ impl Daemon {
             dests: &mut self.operator.dests,
             backend_errors: &mut self.backend_errors,
             limiter: &mut self.limiter,
+            live: &mut self.live,
             frames: Vec::new(),
             closes: Vec::new(),
         };
@@ -749,6 +786,8 @@ struct DaemonOutput<'a> {
     dests: &'a mut BTreeMap<RsKey, DestConfig>,
     backend_errors: &'a mut u64,
     limiter: &'a mut LogLimiter<Cause>,
+    /// The console's recent changes.
+    live: &'a mut Live,
     frames: Vec<(ConnId, Vec<u8>)>,
     closes: Vec<ConnId>,
 }
@@ -802,6 +841,11 @@ impl MasterOutput for DaemonOutput<'_> {
                 (key, format!("removing {key}"), r.map_err(|e| e.to_string()))
             }
         };
+        if result.is_ok() {
+            if let Some(c) = weight_change(now, ev) {
+                self.live.record(c);
+            }
+        }
         result.map_err(|e| {
             *self.backend_errors += 1;
             note(self.limiter, now, Cause::Backend, || format!("{what} failed: {e}"));
@@ -818,6 +862,17 @@ impl MasterOutput for DaemonOutput<'_> {
         note(self.limiter, now, Cause::Close, || format!("closing connection {}: {reason}", conn.0));
         self.closes.push(conn);
     }
+}
+
+/// A table change as the console's list of recent changes shows it.
+fn weight_change(at: Time, ev: &MasterEvent) -> Option<WeightChange> {
+    let (key, from, to, agent, why) = match ev {
+        MasterEvent::AddRealServer { key, weight, agent, why, .. } => (key, None, Some(*weight), agent, why),
+        MasterEvent::SetWeight { key, from, to, agent, why } => (key, Some(*from), Some(*to), agent, why),
+        MasterEvent::RemoveRealServer { key, agent, why } => (key, None, None, agent, why),
+        MasterEvent::Registered { .. } | MasterEvent::Close { .. } => return None,
+    };
+    Some(WeightChange { at, key: *key, from, to, agent: agent.clone(), why: why.to_string() })
 }
 
 /// The backend kind's name as `--backend` spells it.
