@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use feedbackd_master::console::snapshot::ServerRow;
 use feedbackd_master::console::{Change, ConsoleRequest, Snapshot};
 use feedbackd_master::daemon::{Settings, run};
-use feedbackd_master::ipvs::{Backend, BackendKind, dest, service_config};
+use feedbackd_master::ipvs::{Backend, BackendKind, DestRow, dest, service_config};
 use feedbackd_master::record::JournalFile;
 use feedbackd_master::state::{State, StateFile};
 use feedbackd_proto::admission::AdmissionConfig;
@@ -103,9 +104,19 @@ impl Master {
         tokio::time::timeout(LIMIT, rx).await.expect("answered in time").expect("answered")
     }
 
-    async fn row(&self, key: RsKey) -> StatusRow {
+    async fn server_row(&self, key: RsKey) -> ServerRow {
         let snap = self.snapshot().await;
-        snap.rows.iter().find(|r| r.key == key).cloned().unwrap_or_else(|| panic!("{key} in {:?}", snap.rows))
+        let row = snap.rows.iter().find(|r| r.status.key == key).cloned();
+        row.unwrap_or_else(|| panic!("{key} in {:?}", snap.rows))
+    }
+
+    async fn row(&self, key: RsKey) -> StatusRow {
+        self.server_row(key).await.status
+    }
+
+    /// What the snapshot shows of every server: the master's and the kernel's rows.
+    async fn shown(&self) -> Vec<(StatusRow, Option<DestRow>)> {
+        self.snapshot().await.rows.iter().map(|r| (r.status.clone(), r.kernel)).collect()
     }
 
     /// SIGTERM (the loop's signal handlers are set up: it answered), then its end.
@@ -153,7 +164,7 @@ async fn first_run(state: &Path, journal: &Path) {
     assert_eq!(added, "added virtual service tcp:10.0.0.1:443: -s wlc -p 300");
 
     // Bad values: a clear message, and nothing changes.
-    let before = m.snapshot().await.rows.clone();
+    let before = m.shown().await;
     let e = m.server(rs("10.0.0.2"), ServerAction::Pin(70_000)).await.unwrap_err();
     assert!(e.contains("weight 70000 is out of range"), "{e}");
     let e = m.server(rs("10.0.0.9"), ServerAction::Drain).await.unwrap_err();
@@ -175,7 +186,7 @@ async fn first_run(state: &Path, journal: &Path) {
     let gone = parse_service("tcp:10.0.0.1:8080").unwrap();
     let e = m.change(Change::RemoveService { key: gone }).await.unwrap_err();
     assert!(e.contains("no virtual service tcp:10.0.0.1:8080"), "{e}");
-    assert_eq!(m.snapshot().await.rows, before, "refusals change nothing");
+    assert_eq!(m.shown().await, before, "refusals change nothing");
     m.stop().await;
 
     let mode = std::fs::metadata(state).unwrap().permissions().mode() & 0o777;
@@ -197,6 +208,8 @@ async fn second_run(state: &Path, journal: &Path) {
     // Returned: added back at once (no agent) with its saved weight.
     m.server(rs("10.0.0.4"), ServerAction::Return).await.unwrap();
     assert_eq!(weight(&m.row(rs("10.0.0.4")).await), (true, 9, None, None));
+    let kernel = m.server_row(rs("10.0.0.4")).await.kernel.expect("in the kernel's table");
+    assert_eq!((kernel.config.weight, kernel.config.u_threshold), (9, 100), "added back whole");
     // It came back whole: in maintenance again, the entry saved is the kernel's, threshold
     // included.
     m.server(rs("10.0.0.4"), ServerAction::Maintenance).await.unwrap();
