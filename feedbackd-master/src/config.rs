@@ -162,6 +162,16 @@ pub struct Cli {
     #[arg(long, value_name = "WEIGHT")]
     pub weight_per_qps: Option<f64>,
 
+    /// Keep the console operators' changes across restarts in FILE: virtual services added
+    /// or edited through the console, and the real servers drained, pinned or in
+    /// maintenance (with their whole kernel entry, to add back on return). Rewritten
+    /// atomically (mode 0600) after each change; read at start-up, when services missing
+    /// from the kernel are created again and the overrides applied (each once the master
+    /// knows its server). A line that does not read stops the start-up with FILE:LINE; so
+    /// does a file writable by group or others, or owned by another user.
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+
     /// Record the master's journal in FILE: its settings, every read of the kernel's table,
     /// agents' connections, registrations, reports and goodbyes, and every decision, one
     /// line each, written after each batch. `lvsim` replays it through the simulator's
@@ -172,6 +182,19 @@ pub struct Cli {
     /// through a symbolic link, rotated by size (--record-max-bytes) and reopened on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+
+    /// Poll an agent that answers HAProxy's agent-check protocol (`feedbackd-agent
+    /// --agent-check`, or any HAProxy agent) for a real server: SERVER@ADDR:PORT[,FORWARDING],
+    /// SERVER as tcp:VIP:PORT/RIP:PORT (the real server's port is the service's) or
+    /// fwm:MARK/RIP:PORT, FORWARDING nat (default), dr or tun. Its answers (`75%`, `ready`,
+    /// `drain`, `maint`; `down`, `fail`, `stopped` drain) feed the weight law as an agent's
+    /// reports; no answer is an agent's silence. Repeatable (docs/agent-check.md).
+    #[arg(long = "agent-check", value_name = "SERVER@ADDR:PORT")]
+    pub agent_checks: Vec<String>,
+
+    /// How often each --agent-check agent is polled (100ms to 1h; HAProxy's agent-inter).
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub agent_check_interval: Duration,
 
     // ---- Bounds (docs/feedbackd.md, "Limits"). ----
     /// Accept agent connections only from this network (CIDR, e.g. 10.0.0.0/8 or a single

@@ -13,17 +13,22 @@ use feedbackd_proto::admission::{AcceptBackoff, AcceptFailure, Admission, Admiss
 use feedbackd_proto::drive::{ApplyFailed, MasterOutput, flush_master};
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, RsKey, TableEntry};
 use feedbackd_proto::ratelimit::LogLimiter;
+use feedbackd_proto::types::Who;
 use feedbackd_proto::{Duration, Time};
+use lvs_ipvs::DestConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
-use crate::console::{ConsoleRequest, Snapshot};
+use crate::console::ConsoleRequest;
+use crate::console::history::WeightChange;
+use crate::console::snapshot::{Live, Parts};
 use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
 use crate::record::JournalFile;
+use crate::state::{State, StateFile};
 use crate::status::{self, Bounds, KernelView, Page, PageRequest, StatusStats};
 
 /// What a connection's reader tells the loop.
@@ -98,18 +103,38 @@ const LOG_BURST: u32 = 10;
 pub struct Settings {
     /// The state machine's settings.
     pub master: MasterConfig,
+    /// The agent-check agents to poll (`--agent-check`).
+    pub agent_checks: Vec<crate::agentcheck::Target>,
     /// Where to record the journal (`--record`), opened at start-up.
     pub record: Option<JournalFile>,
     /// Who may connect, and how many at once.
     pub admission: AdmissionConfig,
     /// The most bytes queued for one connection before it is dropped as a slow reader.
     pub max_queued_bytes: usize,
+    /// The operator's state file (`--state-file`) and what it held at start-up.
+    pub state: Option<(StateFile, State)>,
+    /// Console requests from elsewhere than the console's server (tests: changes without
+    /// HTTP); `None` in the daemon.
+    pub console_requests: Option<mpsc::Receiver<ConsoleRequest>>,
     /// Where agents connect.
     pub listen: SocketAddr,
     /// Where status and metrics are served.
     pub status_listen: Option<SocketAddr>,
     /// How often to read the kernel's table.
     pub rescan_interval: std::time::Duration,
+}
+
+/// The daemon's state a console change needs ([`crate::changes::Ctx`]), borrowed field by field so
+/// that `self.operator` stays free.
+macro_rules! ctx {
+    ($d:expr, $now:expr) => {
+        crate::changes::Ctx {
+            master: &mut $d.master,
+            backend: &mut $d.backend,
+            kernel: &mut $d.kernel,
+            now: $now,
+        }
+    };
 }
 
 /// The running daemon's state.
@@ -122,6 +147,8 @@ struct Daemon {
     next_conn: u64,
     backend_errors: u64,
     journal: Option<JournalFile>,
+    /// The console's changes: services, saved entries, the state file.
+    operator: crate::changes::Operator,
     admission: Admission,
     max_queued_bytes: usize,
     bounds: Bounds,
@@ -131,6 +158,8 @@ struct Daemon {
     accept_paused_until: Option<Instant>,
     in_tx: mpsc::Sender<Input>,
     status_stats: Arc<StatusStats>,
+    /// The console's snapshot, history and recent changes.
+    live: Live,
 }
 
 /// A TCP listener that can be bound again at once after a restart (SO_REUSEADDR), so a
@@ -147,8 +176,9 @@ pub fn listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// Runs until SIGTERM or SIGINT. The kernel's table is left exactly as it is on exit.
-pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
+pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let listener = listener(settings.listen)?;
+    let (state, other_console) = (settings.state.take(), settings.console_requests.take());
     let (page_tx, mut page_rx) = mpsc::channel::<PageRequest>(16);
     let status_stats = Arc::new(StatusStats::default());
     let mut status_task = None;
@@ -168,6 +198,7 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let (console_tx, mut console_rx) = mpsc::channel::<ConsoleRequest>(CONSOLE_QUEUE);
     drop(console_tx);
     let rescan_interval = settings.rescan_interval;
+    let mut polled_rx = crate::agentcheck::spawn(&settings.agent_checks);
     let mut d = Daemon::new(settings, backend, in_tx, status_stats);
     log!("{}", d.admission.describe());
     log!("at most {} bytes queued per connection (--max-queued-bytes)", d.max_queued_bytes);
@@ -177,6 +208,10 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
         d.master.set_journal(now, true);
     }
     d.rescan().context("reading the IPVS table at start-up")?;
+    if let Some((file, state)) = state {
+        d.restore(file, &state)?;
+    }
+    d.flush();
     d.write_journal();
     log!(
         "listening on {} ({} backend); adopted {} virtual services, {} real servers",
@@ -188,6 +223,9 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    if let Some(rx) = other_console {
+        console_rx = rx;
+    }
     let mut rescan = tokio::time::interval(rescan_interval.max(std::time::Duration::from_millis(100)));
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     rescan.tick().await;
@@ -211,6 +249,7 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
             () = sleep_until(deadline) => {
                 let now = d.now();
                 d.master.handle_timeout(now);
+                d.live.touch();
             }
             () = sleep_until(log_deadline) => {
                 let now = d.now();
@@ -223,6 +262,16 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
             }
             Some(req) = page_rx.recv() => d.page(req),
             Some(req) = console_rx.recv() => d.console(req),
+            Some(answer) = polled_rx.recv() => {
+                d.polled(&answer);
+                // Many targets: take what else has arrived before applying, as for inputs.
+                for _ in 0..256 {
+                    match polled_rx.try_recv() {
+                        Ok(answer) => d.polled(&answer),
+                        Err(_) => break,
+                    }
+                }
+            }
             _ = sighup.recv() => d.reopen_journal(),
             end = task_end(&mut status_task) => {
                 // Never a master without its status: exit, and let the service manager
@@ -235,6 +284,7 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
             _ = sigint.recv() => { log!("SIGINT: exiting; the IPVS table is left as it is"); break }
         }
         d.flush();
+        d.pending();
         d.write_journal();
         d.write_suppressed();
     }
@@ -351,6 +401,7 @@ impl Daemon {
             next_conn: 0,
             backend_errors: 0,
             journal: settings.record,
+            operator: crate::changes::Operator::default(),
             admission: Admission::new(settings.admission),
             max_queued_bytes: settings.max_queued_bytes,
             bounds: Bounds::default(),
@@ -359,6 +410,7 @@ impl Daemon {
             accept_paused_until: None,
             in_tx,
             status_stats,
+            live: Live::default(),
         }
     }
 
@@ -456,18 +508,56 @@ impl Daemon {
 
     /// Answers the console: a snapshot, or a change applied.
     fn console(&mut self, req: ConsoleRequest) {
+        if matches!(req, ConsoleRequest::Change { .. }) {
+            self.live.touch();
+        }
         match req {
             ConsoleRequest::Snapshot(reply) => {
-                let now = self.now();
-                let snap =
-                    Snapshot { version: 0, rows: self.master.status(now), agents: self.master.agents(now) };
-                let _ = reply.send(Arc::new(snap));
+                let _ = reply.send(self.console_snapshot());
+            }
+            ConsoleRequest::History { key, reply } => {
+                let _ = reply.send(self.live.history.series(&key));
             }
             ConsoleRequest::Change { who, change, reply } => {
-                let _ = (who, change);
-                let _ = reply.send(Err("changes are not supported yet".to_owned()));
+                let r = self.change(&who, &change);
+                match &r {
+                    Ok(text) => log!("console: {who}: {text}"),
+                    Err(e) => log!("console: {who}: refused: {e}"),
+                }
+                let _ = reply.send(r);
             }
         }
+    }
+
+    /// The console's snapshot: the one built last unless something changed since
+    /// (`console::snapshot::Live`).
+    fn console_snapshot(&mut self) -> Arc<crate::console::Snapshot> {
+        let now = self.now();
+        let (master, kernel) = (&self.master, &self.kernel);
+        self.live.snapshot(now, || Parts {
+            at: now,
+            rows: master.status(now),
+            agents: master.agents(now),
+            kernel,
+            changes: Vec::new(),
+        })
+    }
+
+    /// Samples the servers' weight and capacity for the console's charts, when due.
+    fn sample_history(&mut self) {
+        let now = self.now();
+        if self.live.history.sample_due(now) {
+            let rows = self.master.status(now);
+            self.live.history.sample(now, &rows);
+        }
+    }
+
+    /// An agent-check agent answered: a polled agent's report.
+    fn polled(&mut self, answer: &crate::agentcheck::Answer) {
+        self.live.touch();
+        let now = self.now();
+        self.timers_due(now);
+        self.master.handle_polled(now, &answer.polled, answer.admin, answer.capacity);
     }
 
     /// SIGHUP: reopens the journal file (after logrotate moved it).
@@ -527,6 +617,7 @@ impl Daemon {
     }
 
     fn input(&mut self, input: Input) {
+        self.live.touch();
         let now = self.now();
         self.timers_due(now);
         match input {
@@ -558,6 +649,8 @@ impl Daemon {
         self.timers_due(now);
         self.master.handle_table(now, &keys, &entries);
         self.kernel = kernel;
+        self.live.touch();
+        self.sample_history();
         Ok(())
     }
 
@@ -569,8 +662,10 @@ impl Daemon {
         let mut out = DaemonOutput {
             backend: &mut self.backend,
             kernel: &mut self.kernel,
+            dests: &mut self.operator.dests,
             backend_errors: &mut self.backend_errors,
             limiter: &mut self.limiter,
+            live: &mut self.live,
             frames: Vec::new(),
             closes: Vec::new(),
         };
@@ -605,6 +700,64 @@ impl Daemon {
             }
         }
     }
+
+    /// Applies a console change ([`crate::changes`]): through the master (whose table changes the
+    /// loop's flush applies), or the backend then a fresh read of the table; then the state
+    /// file is rewritten. Nothing changes on `Err`.
+    pub(crate) fn change(&mut self, who: &Who, change: &crate::console::Change) -> Result<String, String> {
+        let now = self.now();
+        self.timers_due(now);
+        let mut ctx = ctx!(self, now);
+        let applied = self.operator.apply(&mut ctx, who, change)?;
+        if applied.rescan {
+            if let Err(e) = self.rescan() {
+                self.note(Cause::Backend, || format!("reading the IPVS table failed: {e:#}"));
+            }
+        }
+        self.flush();
+        match self.operator.save(&self.master, now) {
+            Ok(()) => Ok(applied.text),
+            Err(e) => {
+                log!("saving the operator's state failed: {e}");
+                Ok(format!("{} (done, but NOT saved for a restart: {e})", applied.text))
+            }
+        }
+    }
+
+    /// Start-up: re-applies the state file (services missing from the kernel created again,
+    /// then the table read again; servers held, drained and pinned).
+    fn restore(&mut self, file: StateFile, state: &State) -> anyhow::Result<()> {
+        log!(
+            "operator state in {}: {} virtual services, {} real servers with overrides",
+            file.path().display(),
+            state.services.len(),
+            state.servers.len()
+        );
+        self.operator.file = Some(file);
+        let now = self.now();
+        let mut ctx = ctx!(self, now);
+        if self.operator.restore_services(&mut ctx, state) {
+            self.rescan().context("reading the IPVS table after creating the state file's services")?;
+        }
+        let now = self.now();
+        let mut ctx = ctx!(self, now);
+        self.operator.restore_servers(&mut ctx, state);
+        Ok(())
+    }
+
+    /// Applies the state file's drains and pins that waited for their server to be known.
+    fn pending(&mut self) {
+        if self.operator.pending.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let before = self.operator.pending.len();
+        let mut ctx = ctx!(self, now);
+        self.operator.apply_pending(&mut ctx);
+        if self.operator.pending.len() != before {
+            self.flush();
+        }
+    }
 }
 
 /// Logs a line about `cause` unless its cause has had its lines this second (then it is
@@ -618,13 +771,23 @@ fn note(limiter: &mut LogLimiter<Cause>, now: Time, cause: Cause, line: impl FnO
     }
 }
 
+/// Why a table change was made, for the log: `agent rs1: capacity ...`, or only the why
+/// for a server without an agent (`operator alice from 192.0.2.9: drain`).
+fn cause(agent: &str, why: &feedbackd_proto::master::Why) -> String {
+    if agent.is_empty() { format!("{why}") } else { format!("agent {agent}: {why}") }
+}
+
 /// The master's output in the daemon: table changes through the backend (and logged),
 /// frames and closes collected for the connections.
 struct DaemonOutput<'a> {
     backend: &'a mut Backend,
     kernel: &'a mut KernelView,
+    /// Entries saved when their servers went into maintenance: added back whole.
+    dests: &'a mut BTreeMap<RsKey, DestConfig>,
     backend_errors: &'a mut u64,
     limiter: &'a mut LogLimiter<Cause>,
+    /// The console's recent changes.
+    live: &'a mut Live,
     frames: Vec<(ConnId, Vec<u8>)>,
     closes: Vec<ConnId>,
 }
@@ -643,9 +806,13 @@ impl MasterOutput for DaemonOutput<'_> {
             }
             MasterEvent::Close { .. } => unreachable!("flush_master hands closes to close()"),
             MasterEvent::AddRealServer { key, forwarding, weight, agent, why } => {
-                let rs = crate::ipvs::dest(key.addr, key.port, *forwarding, *weight);
+                let rs = match self.dests.get(key) {
+                    Some(saved) => DestConfig { fwd: *forwarding, weight: *weight, ..*saved },
+                    None => crate::ipvs::dest(key.addr, key.port, *forwarding, *weight),
+                };
                 let r = self.backend.add_real_server(&key.service, &rs).map(|()| {
-                    log!("add {key} {} weight {weight} (agent {agent}: {why})", forwarding.ipvsadm_name());
+                    self.dests.remove(key);
+                    log!("add {key} {} weight {weight} ({})", forwarding.ipvsadm_name(), cause(agent, why));
                     self.kernel.servers.insert(*key, DestRow::new(rs));
                 });
                 (key, format!("adding {key}"), r.map_err(|e| e.to_string()))
@@ -659,7 +826,7 @@ impl MasterOutput for DaemonOutput<'_> {
                             .edit_real_server(&key.service, &row.config)
                             .map_err(|e| e.to_string())
                             .map(|()| {
-                                log!("weight {key}: {from} -> {to} (agent {agent}: {why})");
+                                log!("weight {key}: {from} -> {to} ({})", cause(agent, why));
                                 self.kernel.servers.insert(*key, row);
                             })
                     }
@@ -668,12 +835,17 @@ impl MasterOutput for DaemonOutput<'_> {
             }
             MasterEvent::RemoveRealServer { key, agent, why } => {
                 let r = self.backend.remove_real_server(&key.service, key.addr, key.port).map(|()| {
-                    log!("remove {key} (agent {agent}: {why})");
+                    log!("remove {key} ({})", cause(agent, why));
                     self.kernel.servers.remove(key);
                 });
                 (key, format!("removing {key}"), r.map_err(|e| e.to_string()))
             }
         };
+        if result.is_ok() {
+            if let Some(c) = weight_change(now, ev) {
+                self.live.record(c);
+            }
+        }
         result.map_err(|e| {
             *self.backend_errors += 1;
             note(self.limiter, now, Cause::Backend, || format!("{what} failed: {e}"));
@@ -690,6 +862,17 @@ impl MasterOutput for DaemonOutput<'_> {
         note(self.limiter, now, Cause::Close, || format!("closing connection {}: {reason}", conn.0));
         self.closes.push(conn);
     }
+}
+
+/// A table change as the console's list of recent changes shows it.
+fn weight_change(at: Time, ev: &MasterEvent) -> Option<WeightChange> {
+    let (key, from, to, agent, why) = match ev {
+        MasterEvent::AddRealServer { key, weight, agent, why, .. } => (key, None, Some(*weight), agent, why),
+        MasterEvent::SetWeight { key, from, to, agent, why } => (key, Some(*from), Some(*to), agent, why),
+        MasterEvent::RemoveRealServer { key, agent, why } => (key, None, None, agent, why),
+        MasterEvent::Registered { .. } | MasterEvent::Close { .. } => return None,
+    };
+    Some(WeightChange { at, key: *key, from, to, agent: agent.clone(), why: why.to_string() })
 }
 
 /// The backend kind's name as `--backend` spells it.

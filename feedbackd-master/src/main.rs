@@ -89,11 +89,20 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
         max_agents: cli.max_agents,
     };
     let (record, admission, max_queued_bytes) = bounds(cli)?;
+    let agent_checks =
+        feedbackd_master::agentcheck::parse_targets(&cli.agent_checks, cli.agent_check_interval)
+            .map_err(anyhow::Error::msg)?;
     let settings = Settings {
+        agent_checks,
         master,
         record,
         admission,
         max_queued_bytes,
+        state: match &cli.state_file {
+            None => None,
+            Some(path) => Some(feedbackd_master::state::StateFile::load(path)?),
+        },
+        console_requests: None,
         listen: cli.listen,
         status_listen: if cli.no_status { None } else { cli.status_listen },
         rescan_interval: cli.rescan_interval,

@@ -55,7 +55,7 @@ use crate::auth::Channel;
 use crate::journal::{Decision, Entry, Record};
 use crate::keys::Auth;
 use crate::types::{AdminState, ServerAction, ServiceSpec, Who};
-pub use crate::types::{ConnId, RsKey, TableEntry};
+pub use crate::types::{ConnId, Polled, RsKey, TableEntry};
 use crate::wire::{
     self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce, Registered, Report,
     Welcome,
@@ -185,20 +185,6 @@ pub fn report_signal(capacity: f64, metrics: &[Metric], index: usize) -> Signal 
         m.map(|m| m.value)
     };
     Signal { capacity, qps: find("qps"), eps: find("eps") }
-}
-
-/// An agent the master polls itself (HAProxy's agent-check protocol) instead of one that
-/// connects: configured by the operator, so trusted, and fed to the same law.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Polled {
-    /// Its id, as agents' ids show (`agent-check:ADDR:PORT`).
-    pub id: String,
-    /// The address polled.
-    pub peer: IpAddr,
-    /// The real server it speaks for, matched to virtual services as an agent's service is.
-    pub service: ServiceSpec,
-    /// How often it is polled [ms]: its silence is judged as an agent's report interval.
-    pub interval_ms: u32,
 }
 
 /// What the driver must do or log.
@@ -980,7 +966,19 @@ impl Master {
                 if admin != AdminState::Ready || rs.hold == Some(Hold::Maintenance) {
                     continue; // set to 0 below; or out of the table until returned
                 }
-                let Some(signal) = signal else { continue };
+                let Some(signal) = signal else {
+                    // No measurement: the law waits, but a pin needs none (after the agent's
+                    // drain or silence, a ready agent's pinned server gets its pin back).
+                    let to = rs.pinned.filter(|_| rs.in_table && rs.hold.is_none());
+                    if let Some(to) = to.filter(|&to| to != rs.weight) {
+                        let from = std::mem::replace(&mut rs.weight, to);
+                        self.counters.weight_changes += 1;
+                        let why = Why::Admin(admin);
+                        let ev = MasterEvent::SetWeight { key: *key, from, to, agent: id.to_owned(), why };
+                        Self::push_event(&mut self.journal, &mut self.events, now, ev);
+                    }
+                    continue;
+                };
                 if !rs.in_table {
                     rs.law = ServerLaw::new(now, &law);
                     let u = rs.law.update_signal(&law, now, signal);
