@@ -20,6 +20,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
+use crate::console::server::{Console, ConsoleConfig};
 use crate::console::{ConsoleRequest, Snapshot};
 use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
@@ -110,6 +111,8 @@ pub struct Settings {
     pub status_listen: Option<SocketAddr>,
     /// How often to read the kernel's table.
     pub rescan_interval: std::time::Duration,
+    /// The director's console (`--console`), its files read at start-up.
+    pub console: Option<ConsoleConfig>,
 }
 
 /// The running daemon's state.
@@ -147,7 +150,7 @@ pub fn listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// Runs until SIGTERM or SIGINT. The kernel's table is left exactly as it is on exit.
-pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
+pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let listener = listener(settings.listen)?;
     let (page_tx, mut page_rx) = mpsc::channel::<PageRequest>(16);
     let status_stats = Arc::new(StatusStats::default());
@@ -166,7 +169,13 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
     // The console's requests (snapshots, changes); its server holds the sender.
     let (console_tx, mut console_rx) = mpsc::channel::<ConsoleRequest>(CONSOLE_QUEUE);
-    drop(console_tx);
+    let mut console_task = match settings.console.take() {
+        Some(c) => Some(spawn_console(c, console_tx)?),
+        None => {
+            drop(console_tx);
+            None
+        }
+    };
     let rescan_interval = settings.rescan_interval;
     let mut d = Daemon::new(settings, backend, in_tx, status_stats);
     log!("{}", d.admission.describe());
@@ -224,6 +233,11 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
             Some(req) = page_rx.recv() => d.page(req),
             Some(req) = console_rx.recv() => d.console(req),
             _ = sighup.recv() => d.reopen_journal(),
+            end = task_end(&mut console_task) => {
+                d.write_journal();
+                let how = if end.is_err_and(|e| e.is_panic()) { "panicked" } else { "ended" };
+                anyhow::bail!("the console server {how}; exiting so that the master is restarted");
+            }
             end = task_end(&mut status_task) => {
                 // Never a master without its status: exit, and let the service manager
                 // restart it (the table is left as it is, and adopted again).
@@ -244,6 +258,26 @@ pub async fn run(settings: Settings, backend: Backend) -> anyhow::Result<()> {
         let _ = c.out.send(Output::Close);
     }
     Ok(())
+}
+
+/// Binds the console's port and starts its server; logs where it listens.
+fn spawn_console(
+    c: ConsoleConfig,
+    daemon: mpsc::Sender<ConsoleRequest>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let l = listener_or_context(c.listen, "console")?;
+    let addr = l.local_addr()?;
+    if !addr.ip().is_loopback() {
+        log!(
+            "console: {addr} is not a loopback address: the console is reachable from the network \
+             (loopback and an SSH tunnel are recommended)"
+        );
+    }
+    let (users, audit) = (c.users.len(), c.audit.path().display().to_string());
+    let state = Arc::new(Console::new(c.users, c.audit, daemon));
+    let task = tokio::spawn(crate::console::server::serve(l, c.tls, state));
+    log!("console on https://{addr}/ ({users} users; audit log {audit})");
+    Ok(task)
 }
 
 fn listener_or_context(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {

@@ -11,6 +11,8 @@ use super::session::Session;
 pub struct Ctx {
     /// The daemon loop's console queue.
     pub daemon: mpsc::Sender<ConsoleRequest>,
+    /// The audit log (`--console-audit`), for the audit page: `super::audit::tail`.
+    pub audit: std::path::PathBuf,
 }
 
 /// Answers an authenticated request (a POST has passed the CSRF and role checks).
@@ -22,4 +24,11 @@ pub async fn handle(req: &Request, session: &Session, ctx: &Ctx) -> Response {
         headers: Vec::new(),
         body: b"not found\n".to_vec(),
     }
+}
+
+/// The static file at `path` (`/static/console.js`): its content type and bytes.
+// wt-https's stub until wt-pages lands its assets.
+pub fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
+    let _ = path;
+    None
 }

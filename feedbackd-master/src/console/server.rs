@@ -1,0 +1,585 @@
+//! The console's HTTPS server: TLS on every connection (a plain-HTTP request gets a
+//! redirect to https, never a page), bounded HTTP/1.1 ([`super::reader`]), and the gate in
+//! front of the pages: login and logout, sessions, CSRF and Origin checks, roles, the login
+//! rate limit and the audit log.
+//!
+//! ```text
+//!  browser ──TLS──▶ connection() ──Request──▶ Console::respond()
+//!                                               ├─ /static/*  pages::asset (no session)
+//!                                               ├─ /login     form, argon2id, Set-Cookie
+//!                                               ├─ gate: session? POST: Origin, csrf, admin?
+//!                                               └─ pages::handle ──ConsoleRequest──▶ audit proxy ──▶ daemon loop
+//! ```
+//!
+//! Bounds: [`MAX_CONNECTIONS`] connections ([`MAX_PER_ADDRESS`] per client address), a head
+//! of 8 KiB and a body of 64 KiB, [`IO_TIMEOUT`] to send a request or take a response,
+//! [`IDLE_TIMEOUT`] between requests, [`MAX_REQUESTS`] per connection, [`MAX_HASHING`]
+//! password checks at once, [`LOGIN_BURST`](super::ratelimit::LOGIN_BURST) login attempts
+//! per address per minute.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use feedbackd_proto::types::{RsKeyText, ServiceText};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::audit::Audit;
+use super::http::{Request, Response};
+use super::pages::{self, Ctx};
+use super::ratelimit::LoginLimiter;
+use super::reader::{self, Form, Head, HttpError, MAX_HEAD};
+use super::session::{self, Role, Session, Sessions};
+use super::users::Users;
+use super::{Change, ConsoleRequest};
+use crate::log;
+
+/// The most console connections at once.
+pub const MAX_CONNECTIONS: usize = 256;
+/// The most console connections at once from one address.
+pub const MAX_PER_ADDRESS: usize = 32;
+/// How long a client may take to finish the TLS handshake, send a whole request, or take a
+/// response.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kept-alive connection may wait for its next request.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests on one connection before it is closed.
+pub const MAX_REQUESTS: usize = 1000;
+/// Password checks (argon2id, 19 MiB each) at once; more logins wait their turn.
+pub const MAX_HASHING: usize = 2;
+/// Changes waiting for the daemon loop's answer at once.
+const MAX_PENDING_CHANGES: usize = 16;
+/// Failed-login log lines per minute before they are summarised.
+const LOG_BURST: u32 = 10;
+
+/// What the console needs, read at start-up (`main`), before the daemon runs.
+#[derive(Debug)]
+pub struct ConsoleConfig {
+    /// `--console`.
+    pub listen: SocketAddr,
+    /// From `--console-cert` and `--console-key`.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// From `--console-users`.
+    pub users: Users,
+    /// `--console-audit`, open.
+    pub audit: Audit,
+}
+
+impl ConsoleConfig {
+    /// The console's settings from the command line, every file read and checked (`None`
+    /// without `--console`). Errors name the option and the file.
+    pub fn load(cli: &crate::config::Cli) -> anyhow::Result<Option<ConsoleConfig>> {
+        use anyhow::Context as _;
+        let Some(listen) = cli.console else { return Ok(None) };
+        let users = Users::load(&cli.console_users).context("--console-users")?;
+        let tls = super::tls::server_config(&cli.console_cert, &cli.console_key)?;
+        let (audit, notes) = Audit::open(&cli.console_audit)?;
+        for n in notes {
+            log!("console: {n}");
+        }
+        Ok(Some(ConsoleConfig { listen, tls, users, audit }))
+    }
+}
+
+/// The console's shared state: one per master.
+#[derive(Debug)]
+pub struct Console {
+    users: Arc<Users>,
+    sessions: Mutex<Sessions>,
+    limiter: Mutex<LoginLimiter>,
+    audit: Arc<Audit>,
+    ctx: Ctx,
+    hashing: Semaphore,
+    logs: Mutex<LogBudget>,
+}
+
+/// The failed-login lines: [`LOG_BURST`] per minute, then one summary.
+#[derive(Debug)]
+struct LogBudget {
+    limiter: feedbackd_proto::ratelimit::LogLimiter<()>,
+    start: Instant,
+}
+
+impl Console {
+    /// The console's state; its handlers reach the daemon through `daemon`, behind a proxy
+    /// that writes each change's answer to the audit log (spawned here: call within tokio).
+    pub fn new(users: Users, audit: Audit, daemon: mpsc::Sender<ConsoleRequest>) -> Console {
+        let audit = Arc::new(audit);
+        let (tx, rx) = mpsc::channel(MAX_PENDING_CHANGES);
+        tokio::spawn(audit_proxy(rx, daemon, audit.clone()));
+        let window = feedbackd_proto::Duration::from_secs(60);
+        Console {
+            users: Arc::new(users),
+            sessions: Mutex::new(Sessions::default()),
+            limiter: Mutex::new(LoginLimiter::default()),
+            ctx: Ctx { daemon: tx, audit: audit.path().to_owned() },
+            audit,
+            hashing: Semaphore::new(MAX_HASHING),
+            logs: Mutex::new(LogBudget {
+                limiter: feedbackd_proto::ratelimit::LogLimiter::new(LOG_BURST, window),
+                start: Instant::now(),
+            }),
+        }
+    }
+
+    /// Answers one request: the routes of the console and the gate in front of the pages.
+    pub async fn respond(&self, req: &Request) -> Response {
+        let get = req.method == "GET" || req.method == "HEAD";
+        if get && req.path.starts_with("/static/") {
+            return static_asset(&req.path);
+        }
+        if req.path == "/login" {
+            return if get { login_page(200, None) } else { self.login(req).await };
+        }
+        let token = session::cookie_token(&req.headers).map(str::to_owned);
+        let found = token.as_deref().and_then(|t| lock(&self.sessions).get(Instant::now(), t));
+        let Some(session) = found else {
+            return if !get || req.path.starts_with("/api/") {
+                text(401, "log in first: POST /login\n")
+            } else {
+                see_other("/login")
+            };
+        };
+        if !get {
+            if let Err(why) = post_allowed(req, &session) {
+                self.record(&session.user, Some(session.role), req, &format!("POST {}", req.path), why);
+                return text(403, &format!("{why}\n"));
+            }
+            if req.path == "/logout" {
+                return self.logout(req, token.as_deref().unwrap_or(""), &session);
+            }
+            if session.role != Role::Admin {
+                let why = "refused: a viewer changes nothing";
+                self.record(&session.user, Some(session.role), req, &format!("POST {}", req.path), why);
+                return text(403, &format!("{why}\n"));
+            }
+        }
+        let resp = pages::handle(req, &session, &self.ctx).await;
+        if !get && resp.status >= 400 {
+            let why = format!("refused: HTTP {} {}", resp.status, reader::reason(resp.status));
+            self.record(&session.user, Some(session.role), req, &format!("POST {}", req.path), &why);
+        }
+        resp
+    }
+
+    /// `POST /login`: rate limit, Origin, then the password (argon2id, off the async thread).
+    async fn login(&self, req: &Request) -> Response {
+        let peer = req.peer.ip();
+        if !lock(&self.limiter).attempt(Instant::now(), peer) {
+            self.log_failure(|| format!("console: login attempts from {peer} over the limit: refused"));
+            return login_page(429, Some("Too many login attempts from your address: wait a minute."));
+        }
+        if !same_origin(&req.headers) {
+            return text(403, "refused: the request comes from another site\n");
+        }
+        let form = if reader::is_form(&req.headers) { Form::parse(&req.body).ok() } else { None };
+        let (user, password) = match &form {
+            Some(f) => (f.get("user").unwrap_or(""), f.get("password").unwrap_or("")),
+            None => ("", ""),
+        };
+        let role = self.check_password(user, password).await;
+        let shown: String = user.chars().take(64).collect();
+        let Some(role) = role else {
+            self.record(&shown, None, req, "login", "refused: wrong user or password");
+            self.log_failure(|| format!("console: failed login for {shown:?} from {peer}"));
+            return login_page(401, Some("Wrong user or password."));
+        };
+        let (token, _) = lock(&self.sessions).create(Instant::now(), user, role);
+        self.record(user, Some(role), req, "login", "ok");
+        let mut resp = see_other("/");
+        resp.headers.push(("Set-Cookie".to_owned(), session::set_cookie(&token)));
+        resp
+    }
+
+    async fn check_password(&self, user: &str, password: &str) -> Option<Role> {
+        let Ok(_permit) = self.hashing.acquire().await else { return None };
+        let users = self.users.clone();
+        let (user, password) = (user.to_owned(), password.to_owned());
+        tokio::task::spawn_blocking(move || users.verify(&user, &password)).await.ok().flatten()
+    }
+
+    fn logout(&self, req: &Request, token: &str, session: &Session) -> Response {
+        lock(&self.sessions).remove(token);
+        self.record(&session.user, Some(session.role), req, "logout", "ok");
+        let mut resp = see_other("/login");
+        resp.headers.push(("Set-Cookie".to_owned(), session::clear_cookie()));
+        resp
+    }
+
+    fn record(&self, user: &str, role: Option<Role>, req: &Request, change: &str, result: &str) {
+        if let Err(e) = self.audit.record(user, role, req.peer.ip(), change, result) {
+            self.log_failure(|| format!("console: audit log: {e:#}"));
+        }
+    }
+
+    /// Logs a line within [`LOG_BURST`] per minute; the rest are summarised.
+    fn log_failure(&self, line: impl FnOnce() -> String) {
+        let mut b = lock(&self.logs);
+        let now = feedbackd_proto::Time(u64::try_from(b.start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        b.limiter.handle_timeout(now);
+        while let Some(s) = b.limiter.poll_suppressed() {
+            log!("console: failed logins and refusals: {s}");
+        }
+        if b.limiter.handle_event(now, ()) {
+            log!("{}", line());
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A POST passes when it comes from the console's own pages: its `Origin` (or `Referer`)
+/// names this host, and it carries the session's CSRF token (form field `csrf`, or header
+/// `X-CSRF-Token` for scripts).
+fn post_allowed(req: &Request, session: &Session) -> Result<(), &'static str> {
+    if !same_origin(&req.headers) {
+        return Err("refused: the request comes from another site (Origin)");
+    }
+    let header = req.headers.iter().find(|(k, _)| k == "x-csrf-token").map(|(_, v)| v.clone());
+    let field = if reader::is_form(&req.headers) {
+        Form::parse(&req.body).ok().and_then(|f| f.get("csrf").map(str::to_owned))
+    } else {
+        None
+    };
+    match field.or(header) {
+        Some(t) if session::constant_time_eq(t.as_bytes(), session.csrf.as_bytes()) => Ok(()),
+        _ => Err("refused: missing or wrong CSRF token (reload the page)"),
+    }
+}
+
+/// `Origin` (else `Referer`) is `https://HOST` of the request's own `Host`; a request
+/// without either passes (the CSRF token still decides). `Origin: null` counts as absent:
+/// with `Referrer-Policy: no-referrer` browsers send it on the console's own form posts.
+pub fn same_origin(headers: &[(String, String)]) -> bool {
+    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let Some(host) = get("host") else {
+        return get("origin").is_none_or(|o| o == "null") && get("referer").is_none();
+    };
+    let own = format!("https://{host}");
+    match (get("origin"), get("referer")) {
+        (Some(o), _) if o != "null" => o.eq_ignore_ascii_case(&own),
+        (_, Some(r)) => r == own || r.starts_with(&format!("{own}/")),
+        _ => true,
+    }
+}
+
+fn static_asset(path: &str) -> Response {
+    let name = path.trim_start_matches("/static/");
+    match pages::asset(path).or_else(|| pages::asset(name)) {
+        Some((content_type, body)) => {
+            Response { status: 200, content_type, headers: Vec::new(), body: body.to_vec() }
+        }
+        None => text(404, "not found\n"),
+    }
+}
+
+/// A plain-text response.
+pub fn text(status: u16, body: &str) -> Response {
+    Response {
+        status,
+        content_type: "text/plain; charset=utf-8",
+        headers: Vec::new(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    let mut r = text(303, &format!("see {to}\n"));
+    r.headers.push(("Location".to_owned(), to.to_owned()));
+    r
+}
+
+/// The login page (`GET /login`, and the answer to a failed login with its message).
+fn login_page(status: u16, error: Option<&str>) -> Response {
+    let error = error.map_or(String::new(), |e| format!("<p id=\"login-error\" class=\"error\">{e}</p>\n"));
+    let body = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width\">\n\
+         <title>feedbackd-master console: log in</title>\n\
+         <link rel=\"stylesheet\" href=\"/static/console.css\">\n</head>\n<body class=\"login\">\n\
+         <main>\n<h1>feedbackd-master console</h1>\n{error}\
+         <form id=\"login-form\" method=\"post\" action=\"/login\">\n\
+         <label for=\"user\">User</label>\n\
+         <input name=\"user\" id=\"user\" autocomplete=\"username\" maxlength=\"64\" required autofocus>\n\
+         <label for=\"password\">Password</label>\n\
+         <input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"current-password\" \
+         maxlength=\"1024\" required>\n\
+         <button id=\"login-submit\" type=\"submit\">Log in</button>\n</form>\n</main>\n</body>\n</html>\n"
+    );
+    Response {
+        status,
+        content_type: "text/html; charset=utf-8",
+        headers: Vec::new(),
+        body: body.into_bytes(),
+    }
+}
+
+/// What an audit line says a change is.
+pub fn describe(change: &Change) -> String {
+    match change {
+        Change::Server { key, action } => format!("{action} {}", RsKeyText(*key)),
+        Change::EditServer { key, forwarding, u_threshold, l_threshold } => format!(
+            "edit {} forwarding {forwarding:?} u_threshold {u_threshold} l_threshold {l_threshold}",
+            RsKeyText(*key)
+        ),
+        Change::AddService { key, config } => format!("add service {} {config:?}", ServiceText(*key)),
+        Change::EditService { key, config } => format!("edit service {} {config:?}", ServiceText(*key)),
+        Change::RemoveService { key } => format!("remove service {}", ServiceText(*key)),
+    }
+}
+
+/// Between the pages and the daemon loop: passes snapshots on, and writes each change's
+/// answer to the audit log before the page sees it.
+async fn audit_proxy(
+    mut rx: mpsc::Receiver<ConsoleRequest>,
+    daemon: mpsc::Sender<ConsoleRequest>,
+    audit: Arc<Audit>,
+) {
+    let pending = Arc::new(Semaphore::new(MAX_PENDING_CHANGES));
+    while let Some(req) = rx.recv().await {
+        let ConsoleRequest::Change { who, change, reply } = req else {
+            if daemon.send(req).await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let Ok(permit) = pending.clone().acquire_owned().await else { return };
+        let (daemon, audit) = (daemon.clone(), audit.clone());
+        tokio::spawn(async move {
+            let what = describe(&change);
+            let (tx, answer) = oneshot::channel();
+            let sent = daemon.send(ConsoleRequest::Change { who: who.clone(), change, reply: tx }).await;
+            let result = match sent {
+                Ok(()) => answer.await.unwrap_or_else(|_| Err("the daemon did not answer".to_owned())),
+                Err(_) => Err("the daemon is not running".to_owned()),
+            };
+            let line = match &result {
+                Ok(s) => format!("ok: {s}"),
+                Err(s) => format!("refused: {s}"),
+            };
+            if let Err(e) = audit.record(&who.user, Some(Role::Admin), who.address, &what, &line) {
+                log!("console: audit log: {e:#}");
+            }
+            let _ = reply.send(result);
+            drop(permit);
+        });
+    }
+}
+
+/// Counts connections per client address; the guard gives its slot back when dropped.
+#[derive(Debug, Default)]
+struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+struct AddressSlot(Arc<PerAddress>, IpAddr);
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut m = lock(&(self.0).0);
+        if let Some(n) = m.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
+    }
+}
+
+fn take_slot(per: &Arc<PerAddress>, ip: IpAddr) -> Option<AddressSlot> {
+    let mut m = lock(&per.0);
+    let n = m.entry(ip).or_insert(0);
+    if *n >= MAX_PER_ADDRESS {
+        return None;
+    }
+    *n += 1;
+    Some(AddressSlot(per.clone(), ip))
+}
+
+/// Accepts console connections until the listener fails; each gets its task.
+pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, console: Arc<Console>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per = Arc::new(PerAddress::default());
+    let mut backoff = feedbackd_proto::admission::AcceptBackoff::default();
+    loop {
+        let (sock, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                let why = match e.raw_os_error() {
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                        feedbackd_proto::admission::AcceptFailure::Exhausted
+                    }
+                    _ => feedbackd_proto::admission::AcceptFailure::Other,
+                };
+                let pause = backoff.handle_failure(why);
+                tokio::time::sleep(Duration::from_nanos(pause.as_nanos())).await;
+                continue;
+            }
+        };
+        backoff.handle_success();
+        let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
+        let Some(addr_slot) = take_slot(&per, peer.ip()) else { continue };
+        let (acceptor, console) = (acceptor.clone(), console.clone());
+        tokio::spawn(async move {
+            connection(sock, peer, acceptor, &console).await;
+            drop((slot, addr_slot));
+        });
+    }
+}
+
+/// One connection: TLS (or a redirect for plain HTTP), then requests until close.
+async fn connection(
+    sock: TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    console: &Console,
+) {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(IO_TIMEOUT, sock.peek(&mut first)).await {
+        Ok(Ok(1)) => {}
+        _ => return,
+    }
+    // A TLS connection starts with a handshake record (content type 22).
+    if first[0] != 0x16 {
+        plain_http(sock).await;
+        return;
+    }
+    let Ok(Ok(mut tls)) = tokio::time::timeout(IO_TIMEOUT, acceptor.accept(sock)).await else { return };
+    let mut buf = Vec::with_capacity(1024);
+    for _ in 0..MAX_REQUESTS {
+        let (resp, head_only, keep_alive) = match read_request(&mut tls, &mut buf, peer).await {
+            Read::Closed => return,
+            Read::Error(e) => (text(e.status, &format!("{}\n", e.why)), false, false),
+            Read::Request(req, keep_alive) => {
+                let head_only = req.method == "HEAD";
+                let mut req = req;
+                if head_only {
+                    req.method = "GET".to_owned();
+                }
+                (console.respond(&req).await, head_only, keep_alive)
+            }
+        };
+        let bytes = reader::write_response(&resp, head_only, keep_alive);
+        let wrote = tokio::time::timeout(IO_TIMEOUT, async {
+            tls.write_all(&bytes).await?;
+            tls.flush().await
+        })
+        .await;
+        if !matches!(wrote, Ok(Ok(()))) || !keep_alive {
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(IO_TIMEOUT, tls.shutdown()).await;
+}
+
+/// What reading a request gave.
+enum Read {
+    Request(Request, bool),
+    Error(HttpError),
+    Closed,
+}
+
+/// Reads one request: the head within [`MAX_HEAD`] and the body within its
+/// Content-Length, all within [`IO_TIMEOUT`] of its first byte (the wait for a first byte
+/// is [`IDLE_TIMEOUT`]). Bytes after the request stay in `buf` for the next one.
+async fn read_request<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>, peer: SocketAddr) -> Read {
+    if buf.is_empty() {
+        let mut chunk = [0u8; 4096];
+        match tokio::time::timeout(IDLE_TIMEOUT, s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => return Read::Closed,
+        }
+    }
+    match tokio::time::timeout(IO_TIMEOUT, read_rest(s, buf)).await {
+        Ok(Ok((head, body))) => Read::Request(
+            Request {
+                method: head.method,
+                path: head.path,
+                query: head.query,
+                headers: head.headers,
+                body,
+                peer,
+            },
+            head.keep_alive,
+        ),
+        Ok(Err(Some(e))) => Read::Error(e),
+        Ok(Err(None)) => Read::Closed,
+        Err(_) => Read::Error(HttpError { status: 408, why: "request not sent in time" }),
+    }
+}
+
+/// The head then the body; `Err(None)` when the client closed mid-request.
+async fn read_rest<S: AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<(Head, Vec<u8>), Option<HttpError>> {
+    let mut chunk = [0u8; 4096];
+    let (head, head_len) = loop {
+        if let Some(x) = reader::parse_head(buf).map_err(Some)? {
+            break x;
+        }
+        match s.read(&mut chunk).await {
+            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => return Err(None),
+        }
+    };
+    let end = head_len + head.content_length;
+    while buf.len() < end {
+        match s.read(&mut chunk).await {
+            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => return Err(None),
+        }
+    }
+    let body = buf[head_len..end].to_vec();
+    buf.drain(..end);
+    Ok((head, body))
+}
+
+/// A plain-HTTP request on the console's port: a redirect to the same host over https
+/// (`/` only: nothing of the request is echoed but a well-formed Host), or 400.
+async fn plain_http<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let read = async {
+        while buf.len() < MAX_HEAD && !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut chunk).await {
+                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(IO_TIMEOUT, read).await;
+    let resp = plain_http_answer(&buf);
+    let bytes = reader::write_response(&resp, false, false);
+    let _ = tokio::time::timeout(IO_TIMEOUT, async {
+        s.write_all(&bytes).await?;
+        s.shutdown().await
+    })
+    .await;
+}
+
+/// The answer to a plain-HTTP request's head.
+pub fn plain_http_answer(head: &[u8]) -> Response {
+    let host = reader::parse_head(head)
+        .ok()
+        .flatten()
+        .and_then(|(h, _)| h.headers.into_iter().find(|(k, _)| k == "host").map(|(_, v)| v));
+    let ok = |h: &str| {
+        !h.is_empty()
+            && h.len() <= 255
+            && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    };
+    match host {
+        Some(h) if ok(&h) => {
+            let to = format!("https://{h}/");
+            let mut r = text(301, &format!("this port speaks HTTPS only: {to}\n"));
+            r.headers.push(("Location".to_owned(), to));
+            r
+        }
+        _ => text(400, "this port speaks HTTPS only\n"),
+    }
+}
