@@ -157,6 +157,9 @@ impl Console {
                 return text(403, &format!("{why}\n"));
             }
         }
+        if get && req.path == "/api/whoami" {
+            return whoami(&session);
+        }
         let resp = pages::handle(req, &session, &self.ctx).await;
         if !get && resp.status >= 400 {
             let why = format!("refused: HTTP {} {}", resp.status, reader::reason(resp.status));
@@ -180,7 +183,12 @@ impl Console {
             Some(f) => (f.get("user").unwrap_or(""), f.get("password").unwrap_or("")),
             None => ("", ""),
         };
-        let role = self.check_password(user, password).await;
+        // Nothing to hash without both (this reveals nothing about who exists).
+        let role = if user.is_empty() || password.is_empty() {
+            None
+        } else {
+            self.check_password(user, password).await
+        };
         let shown: String = user.chars().take(64).collect();
         let Some(role) = role else {
             self.record(&shown, None, req, "login", "refused: wrong user or password");
@@ -265,6 +273,22 @@ pub fn same_origin(headers: &[(String, String)]) -> bool {
         (Some(o), _) if o != "null" => o.eq_ignore_ascii_case(&own),
         (_, Some(r)) => r == own || r.starts_with(&format!("{own}/")),
         _ => true,
+    }
+}
+
+/// `GET /api/whoami`: the session's user, role and CSRF token, for scripts that POST
+/// (header `X-CSRF-Token`). Same-origin only: no CORS header lets another site read it.
+fn whoami(session: &Session) -> Response {
+    let body = serde_json::json!({
+        "user": session.user,
+        "role": session.role.name(),
+        "csrf": session.csrf,
+    });
+    Response {
+        status: 200,
+        content_type: "application/json",
+        headers: Vec::new(),
+        body: body.to_string().into_bytes(),
     }
 }
 
