@@ -512,3 +512,43 @@ fn fuzzed_requests_change_nothing_and_never_crash_the_master() {
         .collect();
     assert!(oks.is_empty(), "no change was applied: {oks:#?}");
 }
+
+#[test]
+fn idle_connections_from_one_address_do_not_lock_others_out() {
+    let dir = setup("flood");
+    let (_m, addr, _) = master(&dir, "master");
+    let connect_from = |ip: &str| {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&SocketAddr::new(ip.parse().unwrap(), 0).into()).unwrap();
+        sock.connect_timeout(&addr.into(), LIMIT).unwrap();
+        let s: std::net::TcpStream = sock.into();
+        s.set_read_timeout(Some(LIMIT)).unwrap();
+        s
+    };
+    // 32 idle connections (the per-address bound), each holding a slot; a 33rd is closed
+    // at once, before any byte is read from it.
+    let idle: Vec<_> = (0..32).map(|_| connect_from("127.0.0.9")).collect();
+    let c = Client::new(&dir, addr);
+    // Every idle one is accepted before the next test connection: one request proves it.
+    assert_eq!(c.get("/login", None).status, 200);
+    // A served connection would answer this with a redirect; a refused one answers nothing.
+    let mut extra = connect_from("127.0.0.9");
+    let _ = extra.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let mut got = Vec::new();
+    let _ = extra.read_to_end(&mut got);
+    assert!(
+        got.is_empty(),
+        "the 33rd connection from one address is closed: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    // The same request on an idle one is answered (the bound, not the request, refused it).
+    let mut first = idle.into_iter().next().unwrap();
+    first.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let mut got = String::new();
+    first.read_to_string(&mut got).unwrap();
+    assert!(got.starts_with("HTTP/1.1 301 "), "{got}");
+    // Another address is served meanwhile.
+    assert_eq!(c.get("/login", None).status, 200);
+    let (cookie, _) = c.login("root", ADMIN_PW);
+    assert_eq!(c.get("/api/whoami", Some(&cookie)).status, 200);
+}

@@ -110,6 +110,9 @@ impl Console {
         let audit = Arc::new(audit);
         let (tx, rx) = mpsc::channel(MAX_PENDING_CHANGES);
         tokio::spawn(audit_proxy(rx, daemon, audit.clone()));
+        // Hash the stand-in password now, so that the first unknown user's login takes no
+        // longer than a known one's.
+        drop(tokio::task::spawn_blocking(|| Users::default().verify("", "warm-up")));
         let window = feedbackd_proto::Duration::from_secs(60);
         Console {
             users: Arc::new(users),
@@ -605,5 +608,136 @@ pub fn plain_http_answer(head: &[u8]) -> Response {
             r
         }
         _ => text(400, "this port speaks HTTPS only\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use feedbackd_proto::types::{ServerAction, Who};
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn origins() {
+        assert!(same_origin(&h(&[("host", "127.0.0.1:8443")])), "no Origin, no Referer: the token decides");
+        assert!(same_origin(&h(&[("host", "127.0.0.1:8443"), ("origin", "https://127.0.0.1:8443")])));
+        assert!(same_origin(&h(&[("host", "a:1"), ("origin", "null")])), "a form post under no-referrer");
+        assert!(same_origin(&h(&[("host", "a:1"), ("referer", "https://a:1/server?rs=x")])));
+        for bad in [
+            &[("host", "a:1"), ("origin", "https://b:1")][..],
+            &[("host", "a:1"), ("origin", "http://a:1")],
+            &[("host", "a:1"), ("origin", "https://a:1.evil")],
+            &[("host", "a:1"), ("referer", "https://a:1.evil/")],
+            &[("host", "a:1"), ("origin", "null"), ("referer", "https://b/")],
+            &[("origin", "https://a:1")],
+        ] {
+            assert!(!same_origin(&h(bad)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn plain_http_gets_a_redirect_or_400_never_an_echo() {
+        let r = plain_http_answer(b"GET /secret HTTP/1.1\r\nHost: 10.0.0.1:8443\r\n\r\n");
+        assert_eq!(r.status, 301);
+        assert_eq!(r.headers, vec![("Location".to_owned(), "https://10.0.0.1:8443/".to_owned())]);
+        for bad in [&b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"[..], b"\x00\x01", b"GET / HTTP/1.1\r\n\r\n", b""]
+        {
+            let r = plain_http_answer(bad);
+            assert_eq!((r.status, r.headers.len()), (400, 0), "{bad:?}");
+        }
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("fbm-server-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d.join("audit.log")
+    }
+
+    #[tokio::test]
+    async fn a_change_is_audited_with_the_daemons_answer_and_the_answer_passed_on() {
+        let path = temp("proxy");
+        let (audit, _) = Audit::open(&path).unwrap();
+        let (daemon_tx, mut daemon_rx) = mpsc::channel(4);
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(audit_proxy(rx, daemon_tx, Arc::new(audit)));
+        let key = feedbackd_proto::types::parse_rs_key("tcp:10.0.0.1:80/10.0.0.5:80").unwrap();
+        let who = Who { user: "root".into(), address: "192.0.2.9".parse().unwrap() };
+        for (answer, line) in
+            [(Ok("drained".to_owned()), "ok: drained"), (Err("no".to_owned()), "refused: no")]
+        {
+            let (reply, answered) = oneshot::channel();
+            let change = Change::Server { key, action: ServerAction::Drain };
+            tx.send(ConsoleRequest::Change { who: who.clone(), change, reply }).await.unwrap();
+            let Some(ConsoleRequest::Change { reply, change, .. }) = daemon_rx.recv().await else { panic!() };
+            assert_eq!(change, Change::Server { key, action: ServerAction::Drain });
+            reply.send(answer.clone()).unwrap();
+            assert_eq!(answered.await.unwrap(), answer);
+            let last = super::super::audit::tail(&path, 1).unwrap().pop().unwrap();
+            assert_eq!(
+                (last.user.as_str(), last.role.as_str(), last.address.as_str(), last.result.as_str()),
+                ("root", "admin", "192.0.2.9", line)
+            );
+            assert_eq!(last.change, "drain tcp:10.0.0.1:80/10.0.0.5:80");
+        }
+        // Snapshots pass straight through.
+        let (reply, _answered) = oneshot::channel();
+        tx.send(ConsoleRequest::Snapshot(reply)).await.unwrap();
+        assert!(matches!(daemon_rx.recv().await, Some(ConsoleRequest::Snapshot(_))));
+    }
+
+    #[tokio::test]
+    async fn the_gate_in_front_of_the_pages() {
+        let path = temp("gate");
+        let (audit, _) = Audit::open(&path).unwrap();
+        let (daemon_tx, _daemon_rx) = mpsc::channel(4);
+        let users = super::super::users::parse_users("").unwrap();
+        let console = Console::new(users, audit, daemon_tx);
+        let (viewer, vs) = lock(&console.sessions).create(Instant::now(), "eve", Role::Viewer);
+        let (admin, s) = lock(&console.sessions).create(Instant::now(), "root", Role::Admin);
+        let req = |method: &str, path: &str, cookie: &str, body: &str| Request {
+            method: method.into(),
+            path: path.into(),
+            query: String::new(),
+            headers: h(&[
+                ("host", "a:1"),
+                ("cookie", &format!("{}={cookie}", session::COOKIE)),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ]),
+            body: body.as_bytes().to_vec(),
+            peer: "127.0.0.1:5".parse().unwrap(),
+        };
+        let status = |r: Response| r.status;
+        assert_eq!(status(console.respond(&req("GET", "/", "nope", "")).await), 303);
+        assert_eq!(status(console.respond(&req("GET", "/api/x", "nope", "")).await), 401);
+        assert_eq!(status(console.respond(&req("POST", "/x", "nope", "")).await), 401);
+        let ok_body = format!("csrf={}", vs.csrf);
+        assert_eq!(status(console.respond(&req("POST", "/x", &viewer, &ok_body)).await), 403);
+        assert_eq!(
+            status(console.respond(&req("POST", "/x", &admin, &ok_body)).await),
+            403,
+            "another's token"
+        );
+        let ok_body = format!("a=1&csrf={}", s.csrf);
+        assert_eq!(
+            status(console.respond(&req("POST", "/x", &admin, &ok_body)).await),
+            404,
+            "reaches the pages"
+        );
+        let mut with_header = req("POST", "/x", &admin, "");
+        with_header.headers.push(("x-csrf-token".into(), s.csrf.clone()));
+        assert_eq!(status(console.respond(&with_header).await), 404, "the header works for scripts");
+        let r = console.respond(&req("POST", "/logout", &admin, &ok_body)).await;
+        assert_eq!((r.status, r.headers[0].1.as_str()), (303, "/login"));
+        assert_eq!(status(console.respond(&req("GET", "/api/whoami", &admin, "")).await), 401);
+        let r = console.respond(&req("GET", "/api/whoami", &viewer, "")).await;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!((v["user"].as_str(), v["role"].as_str()), (Some("eve"), Some("viewer")));
+        // No user at all: every login fails, and nothing panics on an empty file.
+        let r = console.respond(&req("POST", "/login", "", "user=root&password=x")).await;
+        assert_eq!(r.status, 401);
     }
 }
