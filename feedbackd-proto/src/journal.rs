@@ -41,6 +41,10 @@
 //! | `set` | `rs=SERVICE/SERVER from=N to=N` |
 //! | `remove` | `rs=SERVICE/SERVER` |
 //! | `apply-failed` | `rs=SERVICE/SERVER` |
+//! | `operator` | `rs=SERVICE/SERVER action=drain\|maintenance\|return\|pin\|unpin [weight=N] from=IP user=NAME`: the console's action, accepted (`weight` with `pin` only) |
+//! | `held` | `rs=SERVICE/SERVER forwarding=FORWARDING weight=N`: in maintenance from before a restart (the state file) |
+//! | `note` | `from=IP user=NAME text=TEXT` (last): a console change the master does not decide on (a service added, edited, removed; thresholds); replay ignores it |
+//! | `polled` | `agent=ID peer=IP interval_ms=N service=PROTO/PORT/FORWARDING/VIP/FWMARK/ADDRESS admin=ready\|drain\|maint capacity=C`: a polled (agent-check) agent's answer; the first registers it |
 //!
 //! - `SERVICE`: `tcp:VIP:PORT`, `udp:VIP:PORT`, `sctp:VIP:PORT` (an IPv6 VIP in brackets:
 //!   `tcp:[2001:db8::1]:80`), `fwm:MARK` or `fwm6:MARK` (an IPv6 firewall-mark service).
@@ -52,6 +56,7 @@
 //! - Numbers (`F`) are written as Rust's shortest representation that reads back to the
 //!   same `f64` (`0.1`, `1.0`, `1e-7`), so every value round-trips exactly.
 //! - A list is comma-separated; an empty list is an empty value (`metrics=`).
+//! - `user` and `text` are escaped as `reason` is, and a space in `user` is written `\u{20}`.
 //! - In `reason`, `\` is written `\\`, and control characters `\n`, `\r`, `\t` or
 //!   `\u{HEX}`, so a reason never breaks the line.
 //!
@@ -72,7 +77,10 @@ use lvs_sched::{Duration, Time};
 
 use lvs_ipvs::Forwarding;
 
-use crate::types::{AdminState, ConnId, RsKey, ServiceSpec, ServiceText, TableEntry, parse_service};
+use crate::master::Polled;
+use crate::types::{
+    AdminState, ConnId, RsKey, ServerAction, ServiceSpec, ServiceText, TableEntry, Who, parse_service,
+};
 
 use crate::wire::{self, Metric};
 use lvs_ipvs::{AddrPort, Protocol, ServiceKey};
@@ -157,6 +165,45 @@ pub enum Entry {
     ApplyFailed {
         /// Which.
         key: RsKey,
+    },
+    /// A polled agent's answer ([`crate::master::Master::handle_polled`]): the first
+    /// registers it, every one is a report.
+    Polled {
+        /// Who was polled, for which real server.
+        polled: Polled,
+        /// Its admin state.
+        admin: AdminState,
+        /// Its per-mille spare capacity, if the answer had one.
+        capacity: Option<u16>,
+    },
+    /// The operator's action on a real server ([`crate::master::Master::handle_operator`]),
+    /// accepted.
+    Operator {
+        /// Who.
+        who: Who,
+        /// Which real server.
+        key: RsKey,
+        /// What.
+        action: ServerAction,
+    },
+    /// A real server held in maintenance from before a restart
+    /// ([`crate::master::Master::handle_held`]).
+    Held {
+        /// Which.
+        key: RsKey,
+        /// How it is forwarded to when it returns.
+        forwarding: Forwarding,
+        /// Its weight when it returns (without an agent).
+        weight: u32,
+    },
+    /// A change the operator made that the master does not decide on (a virtual service
+    /// added, edited or removed, a real server's thresholds): for the record; a replay
+    /// ignores it (the next `table` shows its effect).
+    Note {
+        /// Who.
+        who: Who,
+        /// What, in words.
+        text: String,
     },
     /// A change the master made to the table.
     Decision(Decision),
@@ -255,12 +302,7 @@ impl Record {
             }
             Entry::Report { conn, admin, capacity, metrics } => {
                 let _ = write!(s, "report conn={} admin={admin} capacity=", conn.0);
-                list(&mut s, capacity, |s, c| match c {
-                    Some(c) => {
-                        let _ = write!(s, "{c}");
-                    }
-                    None => s.push('-'),
-                });
+                list(&mut s, capacity, write_capacity);
                 s.push_str(" metrics=");
                 list(&mut s, metrics, |s, m| {
                     let _ = write!(s, "{}:{:?}", m.name, m.value);
@@ -276,6 +318,40 @@ impl Record {
             Entry::ApplyFailed { key } => {
                 s.push_str("apply-failed rs=");
                 write_rs(&mut s, key);
+            }
+            Entry::Polled { polled, admin, capacity } => {
+                let _ = write!(
+                    s,
+                    "polled agent={} peer={} interval_ms={} service=",
+                    polled.id, polled.peer, polled.interval_ms
+                );
+                write_spec(&mut s, &polled.service);
+                let _ = write!(s, " admin={admin} capacity=");
+                write_capacity(&mut s, capacity);
+            }
+            Entry::Operator { who, key, action } => {
+                s.push_str("operator rs=");
+                write_rs(&mut s, key);
+                match action {
+                    ServerAction::Pin(w) => {
+                        let _ = write!(s, " action=pin weight={w}");
+                    }
+                    a => {
+                        let _ = write!(s, " action={a}");
+                    }
+                }
+                write_who(&mut s, who);
+            }
+            Entry::Held { key, forwarding, weight } => {
+                s.push_str("held rs=");
+                write_rs(&mut s, key);
+                let _ = write!(s, " forwarding={} weight={weight}", forwarding_name(*forwarding));
+            }
+            Entry::Note { who, text } => {
+                s.push_str("note");
+                write_who(&mut s, who);
+                s.push_str(" text=");
+                escape(&mut s, text);
             }
             Entry::Decision(d) => {
                 s.push_str(match d {
@@ -314,7 +390,11 @@ impl Record {
         if !KINDS.contains(&kind) {
             return Err(format!("unknown record kind {kind:?} (one of {})", KINDS.join(", ")));
         }
-        let text_key = if kind == "goodbye" { Some("reason") } else { None };
+        let text_key = match kind {
+            "goodbye" => Some("reason"),
+            "note" => Some("text"),
+            _ => None,
+        };
         let mut f = Fields::split(kind, rest, text_key)?;
         let entry = match kind {
             "start" => parse_start(&mut f)?,
@@ -333,6 +413,17 @@ impl Record {
             }
             "disconnect" => Entry::Disconnect { conn: f.conn()? },
             "apply-failed" => Entry::ApplyFailed { key: f.rs()? },
+            "polled" => parse_polled(&mut f)?,
+            "operator" => parse_operator(&mut f)?,
+            "held" => Entry::Held {
+                key: f.rs()?,
+                forwarding: parse_forwarding(f.take("forwarding")?).map_err(in_field("forwarding"))?,
+                weight: f.number("weight")?,
+            },
+            "note" => {
+                let who = parse_who(&mut f)?;
+                Entry::Note { who, text: unescape(f.take("text")?).map_err(in_field("text"))? }
+            }
             "add" => Entry::Decision(Decision::Add { key: f.rs()?, weight: f.number("weight")? }),
             "set" => {
                 let key = f.rs()?;
@@ -362,6 +453,10 @@ const KINDS: &[&str] = &[
     "goodbye",
     "disconnect",
     "apply-failed",
+    "polled",
+    "operator",
+    "held",
+    "note",
     "add",
     "set",
     "remove",
@@ -388,6 +483,15 @@ fn list<T>(s: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
             s.push(',');
         }
         each(s, item);
+    }
+}
+
+fn write_capacity(s: &mut String, c: &Option<u16>) {
+    match c {
+        Some(c) => {
+            let _ = write!(s, "{c}");
+        }
+        None => s.push('-'),
     }
 }
 
@@ -432,6 +536,17 @@ fn forwarding_name(f: Forwarding) -> &'static str {
         Forwarding::DirectRouting => "dr",
         Forwarding::Tunnel => "tun",
         Forwarding::Local => "local",
+    }
+}
+
+/// ` from=IP user=NAME`, the name escaped as free text and its spaces as `\u{20}`.
+fn write_who(s: &mut String, who: &Who) {
+    let _ = write!(s, " from={} user=", who.address);
+    for c in who.user.chars() {
+        match c {
+            ' ' => s.push_str("\\u{20}"),
+            c => escape(s, c.encode_utf8(&mut [0; 4])),
+        }
     }
 }
 
@@ -576,6 +691,16 @@ fn parse_start(f: &mut Fields<'_>) -> Result<Entry, String> {
 
 fn parse_register(f: &mut Fields<'_>) -> Result<Entry, String> {
     let conn = f.conn()?;
+    let agent = parse_agent_id(f)?;
+    Ok(Entry::Register {
+        conn,
+        agent,
+        interval_ms: f.number("interval_ms")?,
+        services: parse_list(f.take("services")?, "services", parse_spec)?,
+    })
+}
+
+fn parse_agent_id(f: &mut Fields<'_>) -> Result<String, String> {
     let agent = f.take("agent")?;
     if !wire::valid_agent_id(agent) {
         return Err(format!(
@@ -583,26 +708,63 @@ fn parse_register(f: &mut Fields<'_>) -> Result<Entry, String> {
             wire::MAX_AGENT_ID_LEN
         ));
     }
-    Ok(Entry::Register {
-        conn,
-        agent: agent.to_owned(),
-        interval_ms: f.number("interval_ms")?,
-        services: parse_list(f.take("services")?, "services", parse_spec)?,
-    })
+    Ok(agent.to_owned())
+}
+
+fn parse_admin(f: &mut Fields<'_>) -> Result<AdminState, String> {
+    match f.take("admin")? {
+        "ready" => Ok(AdminState::Ready),
+        "drain" => Ok(AdminState::Drain),
+        "maint" => Ok(AdminState::Maint),
+        other => Err(format!("field `admin`: {other:?} is not ready, drain or maint")),
+    }
+}
+
+fn parse_capacity(c: &str) -> Result<Option<u16>, String> {
+    match c {
+        "-" => Ok(None),
+        c => c.parse().map(Some).map_err(|_| format!("{c:?} is not a per-mille capacity or `-`")),
+    }
+}
+
+fn parse_who(f: &mut Fields<'_>) -> Result<Who, String> {
+    let address = parse_ip(f.take("from")?).map_err(in_field("from"))?;
+    let user = unescape(f.take("user")?).map_err(in_field("user"))?;
+    if user.is_empty() {
+        return Err("field `user`: empty".into());
+    }
+    Ok(Who { user, address })
+}
+
+fn parse_operator(f: &mut Fields<'_>) -> Result<Entry, String> {
+    let key = f.rs()?;
+    let action = match f.take("action")? {
+        "drain" => ServerAction::Drain,
+        "maintenance" => ServerAction::Maintenance,
+        "return" => ServerAction::Return,
+        "pin" => ServerAction::Pin(f.number("weight")?),
+        "unpin" => ServerAction::Unpin,
+        other => {
+            return Err(format!("field `action`: {other:?} is not drain, maintenance, return, pin or unpin"));
+        }
+    };
+    Ok(Entry::Operator { who: parse_who(f)?, key, action })
+}
+
+fn parse_polled(f: &mut Fields<'_>) -> Result<Entry, String> {
+    let id = parse_agent_id(f)?;
+    let peer = parse_ip(f.take("peer")?).map_err(in_field("peer"))?;
+    let interval_ms = f.number("interval_ms")?;
+    let service = parse_spec(f.take("service")?).map_err(in_field("service"))?;
+    let admin = parse_admin(f)?;
+    let capacity = parse_capacity(f.take("capacity")?).map_err(in_field("capacity"))?;
+    Ok(Entry::Polled { polled: Polled { id, peer, service, interval_ms }, admin, capacity })
 }
 
 fn parse_report(f: &mut Fields<'_>) -> Result<Entry, String> {
     let conn = f.conn()?;
-    let admin = match f.take("admin")? {
-        "ready" => AdminState::Ready,
-        "drain" => AdminState::Drain,
-        "maint" => AdminState::Maint,
-        other => return Err(format!("field `admin`: {other:?} is not ready, drain or maint")),
-    };
-    let capacity = parse_list(f.take("capacity")?, "capacity", |c| match c {
-        "-" => Ok(None),
-        c => c.parse().map(Some).map_err(|_| format!("{c:?} is not a per-mille capacity or `-`")),
-    })?;
+    let admin = parse_admin(f)?;
+    let capacity = parse_list(f.take("capacity")?, "capacity", parse_capacity)?;
     let metrics = parse_list(f.take("metrics")?, "metrics", |m| {
         let (name, value) = m.rsplit_once(':').ok_or_else(|| format!("{m:?} is not NAME:VALUE"))?;
         if !wire::valid_metric_name(name) {

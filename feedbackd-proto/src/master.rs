@@ -54,7 +54,7 @@ use lvs_sched::{Duration, Time};
 use crate::auth::Channel;
 use crate::journal::{Decision, Entry, Record};
 use crate::keys::Auth;
-use crate::types::{AdminState, ServiceSpec};
+use crate::types::{AdminState, ServerAction, ServiceSpec, Who};
 pub use crate::types::{ConnId, RsKey, TableEntry};
 use crate::wire::{
     self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce, Registered, Report,
@@ -116,6 +116,15 @@ pub enum Why {
     Goodbye(String),
     /// The agent has been silent this long.
     Silent(Duration),
+    /// The operator's action (the console).
+    Operator {
+        /// Who.
+        who: Who,
+        /// What.
+        action: ServerAction,
+    },
+    /// Held in maintenance by the operator before the master restarted (the state file).
+    Restored,
 }
 
 impl fmt::Display for Why {
@@ -154,6 +163,8 @@ impl fmt::Display for Why {
             Why::Admin(a) => write!(f, "agent asks {a}"),
             Why::Goodbye(r) => write!(f, "agent said goodbye ({r})"),
             Why::Silent(d) => write!(f, "agent silent for {:.1} s", d.as_secs_f64()),
+            Why::Operator { who, action } => write!(f, "operator {who}: {action}"),
+            Why::Restored => f.write_str("in maintenance before the restart (state file)"),
         }
     }
 }
@@ -296,14 +307,70 @@ struct AgentRec {
     capacity: Vec<Option<u16>>,
     metrics: Vec<Metric>,
     reports: u64,
+    /// Polled by the master (HAProxy's agent-check), not connected: `conn` is always `None`.
+    polled: bool,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct RsRec {
+    /// The law's state; its weight is what the law wants, which an override may hide.
     law: ServerLaw,
     forwarding: Forwarding,
     in_table: bool,
     owner: Option<String>,
+    /// The weight in the kernel as the master set or read it (0 when out of the table
+    /// for maintenance).
+    weight: u32,
+    /// The operator's drain or maintenance.
+    hold: Option<Hold>,
+    /// The operator's pinned weight.
+    pinned: Option<u32>,
+    /// Out of the table for maintenance, and added again on return even without an
+    /// agent (it was in the table when maintenance began, or before a restart).
+    readd: bool,
+}
+
+impl RsRec {
+    fn new(law: ServerLaw, forwarding: Forwarding, in_table: bool) -> RsRec {
+        let weight = law.weight();
+        RsRec { law, forwarding, in_table, owner: None, weight, hold: None, pinned: None, readd: false }
+    }
+
+    /// Whether the operator holds or pins it (the master keeps it even when nothing else
+    /// would: no agent, not in the table).
+    fn overridden(&self) -> bool {
+        self.hold.is_some() || self.pinned.is_some()
+    }
+
+    /// The weight it should have in the kernel, by precedence: maintenance (out of the
+    /// table: `None`) > the operator's drain (0) > its agent's drain, maintenance, silence
+    /// or goodbye (`agent_zero`: 0) > the operator's pin > the law.
+    fn wanted(&self, agent_zero: bool) -> Option<u32> {
+        match self.hold {
+            Some(Hold::Maintenance) => None,
+            Some(Hold::Drain) => Some(0),
+            None if agent_zero => Some(0),
+            None => Some(self.pinned.unwrap_or(self.law.weight())),
+        }
+    }
+}
+
+/// What the operator holds a real server in (the console's drain and maintenance).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Hold {
+    /// Weight 0 whatever the law or a pin says.
+    Drain,
+    /// Out of the kernel's table; no report adds it back.
+    Maintenance,
+}
+
+impl fmt::Display for Hold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Hold::Drain => "drain",
+            Hold::Maintenance => "maintenance",
+        })
+    }
 }
 
 /// Counters for the metrics endpoint.
@@ -352,8 +419,14 @@ pub struct StatusRow {
     pub smoothed: Option<f64>,
     /// How long ago the agent last reported.
     pub report_age: Option<Duration>,
-    /// Whether it is in the kernel's table (false: waiting for a report to be added).
+    /// Whether it is in the kernel's table (false: waiting for a report to be added, or in
+    /// maintenance).
     pub in_table: bool,
+    /// The operator's drain or maintenance, if any.
+    pub hold: Option<Hold>,
+    /// The operator's pinned weight, if any (shown even while a hold or the agent's state
+    /// keeps the weight at 0).
+    pub pinned: Option<u32>,
 }
 
 /// One agent's status.
@@ -496,23 +569,22 @@ impl Master {
             Some(e) => {
                 rs.in_table = true;
                 rs.forwarding = e.forwarding;
-                if rs.law.weight() != e.weight {
+                rs.weight = e.weight;
+                // An override's weight is the operator's, not the law's: the law keeps its own.
+                if !rs.overridden() && rs.law.weight() != e.weight {
                     rs.law.force(e.weight);
                 }
                 true
             }
             None => {
                 rs.in_table = false;
-                rs.owner.is_some()
+                rs.owner.is_some() || rs.overridden()
             }
         });
         for e in entries {
-            self.servers.entry(e.key).or_insert_with(|| RsRec {
-                law: ServerLaw::adopt(e.weight),
-                forwarding: e.forwarding,
-                in_table: true,
-                owner: None,
-            });
+            self.servers
+                .entry(e.key)
+                .or_insert_with(|| RsRec::new(ServerLaw::adopt(e.weight), e.forwarding, true));
         }
         let ids: Vec<String> = self.agents.keys().cloned().collect();
         for id in ids {
@@ -542,11 +614,8 @@ impl Master {
                 .collect();
             budget -= keys.len();
             for key in &keys {
-                let rs = self.servers.entry(*key).or_insert_with(|| RsRec {
-                    law: ServerLaw::new(agent.last_report, &self.config.law),
-                    forwarding: spec.forwarding,
-                    in_table: false,
-                    owner: None,
+                let rs = self.servers.entry(*key).or_insert_with(|| {
+                    RsRec::new(ServerLaw::new(agent.last_report, &self.config.law), spec.forwarding, false)
                 });
                 rs.owner = Some(id.to_owned());
             }
@@ -730,6 +799,7 @@ impl Master {
             capacity: vec![None; n],
             metrics: Vec::new(),
             reports: 0,
+            polled: false,
         });
         agent.conn = Some(conn);
         agent.interval_ms = r.interval_ms;
@@ -756,6 +826,10 @@ impl Master {
             return Err((ErrorCode::Refused, "rate", text));
         }
         let id = r.agent_id.as_str();
+        if self.agents.get(id).is_some_and(|a| a.polled) {
+            let text = format!("agent id {id:?} is a polled agent-check agent's");
+            return Err((ErrorCode::Refused, "claim", text));
+        }
         if !self.agents.contains_key(id) && self.agents.len() >= self.config.max_agents {
             let text = format!("too many agents (max_agents {})", self.config.max_agents);
             return Err((ErrorCode::Refused, "refused", text));
@@ -820,7 +894,7 @@ impl Master {
                     }
                 }
             }
-            self.servers.retain(|_, rs| rs.in_table || rs.owner.is_some());
+            self.servers.retain(|_, rs| rs.in_table || rs.owner.is_some() || rs.overridden());
         }
     }
 
@@ -847,7 +921,7 @@ impl Master {
 
     fn report(&mut self, now: Time, conn: ConnId, seq: u64, r: Report) {
         let id = self.conns[&conn].agent.clone().expect("registered connection");
-        let agent = self.agents.get_mut(&id).expect("a registered connection has its agent");
+        let agent = self.agents.get(&id).expect("a registered connection has its agent");
         if r.capacity.len() != agent.services.len() {
             let text = format!(
                 "report has {} capacities for {} registered services",
@@ -856,7 +930,6 @@ impl Master {
             );
             return self.refuse(conn, ErrorCode::Malformed, "protocol", text);
         }
-        self.counters.reports += 1;
         if let Some(j) = &mut self.journal {
             let entry = Entry::Report {
                 conn,
@@ -866,34 +939,54 @@ impl Master {
             };
             j.push_back(Record { t: now, entry });
         }
+        let weights = self.apply_report(now, &id, r.admin, &r.capacity, &r.metrics);
+        let c = self.conns.get_mut(&conn).expect("still there");
+        let bytes = c.channel.seal(&Message::Ack(Ack { seq, weights }));
+        self.transmit.push_back((conn, bytes));
+    }
+
+    /// A report of agent `id` (connected or polled), one capacity per registered service:
+    /// the law's answer for each of its real servers. Returns, per service, the weight of
+    /// its first real server in the table (what an `Ack` tells the agent).
+    fn apply_report(
+        &mut self,
+        now: Time,
+        id: &str,
+        admin: AdminState,
+        capacity: &[Option<u16>],
+        metrics: &[Metric],
+    ) -> Vec<Option<u32>> {
+        self.counters.reports += 1;
+        let agent = self.agents.get_mut(id).expect("the caller checked the agent");
         let returning = agent.liveness != Liveness::Live
-            || (agent.admin != AdminState::Ready && r.admin == AdminState::Ready);
+            || (agent.admin != AdminState::Ready && admin == AdminState::Ready);
         agent.liveness = Liveness::Live;
-        agent.admin = r.admin;
-        agent.capacity.clone_from(&r.capacity);
-        agent.metrics.clone_from(&r.metrics);
+        agent.admin = admin;
+        agent.capacity = capacity.to_vec();
+        agent.metrics = metrics.to_vec();
         agent.reports += 1;
         let bindings = agent.bindings.clone();
         let services = agent.services.clone();
-        self.schedule_agent(&id, now);
+        self.schedule_agent(id, now);
         let law = self.config.law;
-        let mut weights = Vec::with_capacity(bindings.len());
         for (i, keys) in bindings.iter().enumerate() {
             let signal =
-                r.capacity[i].map(|c| report_signal(f64::from(c) / f64::from(CAPACITY_SCALE), &r.metrics, i));
+                capacity[i].map(|c| report_signal(f64::from(c) / f64::from(CAPACITY_SCALE), metrics, i));
             for key in keys {
                 let Some(rs) = self.servers.get_mut(key) else { continue };
-                if rs.owner.as_deref() != Some(id.as_str()) {
+                if rs.owner.as_deref() != Some(id) {
                     continue;
                 }
-                if r.admin != AdminState::Ready {
-                    continue; // set to 0 below
+                if admin != AdminState::Ready || rs.hold == Some(Hold::Maintenance) {
+                    continue; // set to 0 below; or out of the table until returned
                 }
                 let Some(signal) = signal else { continue };
                 if !rs.in_table {
                     rs.law = ServerLaw::new(now, &law);
                     let u = rs.law.update_signal(&law, now, signal);
+                    let weight = rs.wanted(false).unwrap_or(u.to);
                     rs.in_table = true;
+                    rs.weight = weight;
                     self.counters.added += 1;
                     let ev = MasterEvent::AddRealServer {
                         key: *key,
@@ -902,42 +995,42 @@ impl Master {
                             Forwarding::Local => services[i].forwarding,
                             f => f,
                         },
-                        weight: u.to,
-                        agent: id.clone(),
+                        weight,
+                        agent: id.to_owned(),
                         why: Why::Report(u),
                     };
                     Self::push_event(&mut self.journal, &mut self.events, now, ev);
                     continue;
                 }
                 // The kernel's weight before this report (0 for a returning server).
-                let before = rs.law.weight();
+                let before = rs.weight;
                 if returning {
                     rs.law.restart(now, &law);
                 }
                 let u = rs.law.update_signal(&law, now, signal);
-                if u.to != before {
+                let to = rs.wanted(false).unwrap_or(u.to);
+                if to != before {
+                    rs.weight = to;
                     self.counters.weight_changes += 1;
                     let ev = MasterEvent::SetWeight {
                         key: *key,
                         from: before,
-                        to: u.to,
-                        agent: id.clone(),
+                        to,
+                        agent: id.to_owned(),
                         why: Why::Report(u),
                     };
                     Self::push_event(&mut self.journal, &mut self.events, now, ev);
                 }
             }
         }
-        if r.admin != AdminState::Ready {
-            self.set_agent_weights_zero(now, &id, &Why::Admin(r.admin));
+        if admin != AdminState::Ready {
+            self.set_agent_weights_zero(now, id, &Why::Admin(admin));
         }
-        for keys in &bindings {
+        let weight_of = |keys: &Vec<RsKey>| {
             let first = keys.first().and_then(|k| self.servers.get(k)).filter(|rs| rs.in_table);
-            weights.push(first.map(|rs| rs.law.weight()));
-        }
-        let c = self.conns.get_mut(&conn).expect("still there");
-        let bytes = c.channel.seal(&Message::Ack(Ack { seq, weights }));
-        self.transmit.push_back((conn, bytes));
+            first.map(|rs| rs.weight)
+        };
+        bindings.iter().map(weight_of).collect()
     }
 
     fn goodbye(&mut self, now: Time, conn: ConnId, reason: String) {
@@ -960,11 +1053,12 @@ impl Master {
         let Some(a) = self.agents.get(id) else { return };
         for key in a.bindings.iter().flatten() {
             let Some(rs) = self.servers.get_mut(key) else { continue };
-            if rs.owner.as_deref() != Some(id) || !rs.in_table || rs.law.weight() == 0 {
+            if rs.owner.as_deref() != Some(id) || !rs.in_table || rs.weight == 0 {
                 continue;
             }
-            let from = rs.law.weight();
+            let from = rs.weight;
             rs.law.force(0);
+            rs.weight = 0;
             self.counters.weight_changes += 1;
             let ev =
                 MasterEvent::SetWeight { key: *key, from, to: 0, agent: id.to_owned(), why: why.clone() };
@@ -1012,6 +1106,12 @@ impl Master {
                 continue;
             }
             let rs = self.servers.remove(key).expect("checked");
+            if rs.overridden() {
+                // The operator's override outlives the agent: kept for when it comes back,
+                // out of the table meanwhile (and not added back on return).
+                let kept = RsRec { in_table: false, owner: None, weight: 0, readd: false, ..rs.clone() };
+                self.servers.insert(*key, kept);
+            }
             if rs.in_table {
                 self.counters.removed += 1;
                 let ev = MasterEvent::RemoveRealServer {
@@ -1028,10 +1128,56 @@ impl Master {
         }
     }
 
-    /// A polled agent answered: its admin state and its capacity (per mille; `None`: no
-    /// capacity in the reply). The first answer registers it.
+    /// A polled agent answered: its admin state and its capacity (per mille, at most
+    /// [`CAPACITY_SCALE`]; `None`: no capacity in the reply). The first answer registers it
+    /// (its one service matched to the virtual services as a connected agent's, claiming
+    /// no real server another agent owns, at most `max_servers_per_agent`); every answer
+    /// is then a report. Silence quiesces and removes its servers as for a connected agent
+    /// (judged against `interval_ms`); an answer after removal registers it again. An
+    /// answer with a new service, address or interval registers it afresh.
+    ///
+    /// `polled.id` must be a valid agent id ([`wire::valid_agent_id`]); an answer under an
+    /// invalid id, or under the id of a connected agent, is ignored and counted (`claim`).
     pub fn handle_polled(&mut self, now: Time, polled: &Polled, admin: AdminState, capacity: Option<u16>) {
-        let _ = (now, polled, admin, capacity);
+        let id = polled.id.as_str();
+        let known = match self.agents.get(id) {
+            Some(a) if !a.polled => None,
+            Some(a) => Some(a.services[0] == polled.service && a.peer == polled.peer),
+            None => Some(false),
+        };
+        let Some(same) = known.filter(|_| wire::valid_agent_id(id)) else {
+            *self.counters.rejected.entry("claim").or_insert(0) += 1;
+            return;
+        };
+        let capacity = capacity.map(|c| c.min(CAPACITY_SCALE));
+        self.record(now, || Entry::Polled { polled: polled.clone(), admin, capacity });
+        if !same {
+            self.forget_agent(id);
+            self.counters.registrations += 1;
+            self.agents.insert(
+                id.to_owned(),
+                AgentRec {
+                    conn: None,
+                    peer: polled.peer,
+                    services: vec![polled.service.clone()],
+                    interval_ms: polled.interval_ms,
+                    bindings: Vec::new(),
+                    last_report: now,
+                    deadline: now,
+                    liveness: Liveness::Live,
+                    admin: AdminState::Ready,
+                    capacity: vec![None],
+                    metrics: Vec::new(),
+                    reports: 0,
+                    polled: true,
+                },
+            );
+            self.bind(id);
+        }
+        if let Some(a) = self.agents.get_mut(id) {
+            a.interval_ms = polled.interval_ms;
+        }
+        self.apply_report(now, id, admin, &[capacity], &[]);
     }
 
     /// A backend operation for `key` failed: the entry is taken as absent from the table,
@@ -1079,7 +1225,7 @@ impl Master {
                 let capacity = agent.zip(index).and_then(|(a, i)| a.capacity[i]);
                 StatusRow {
                     key: *key,
-                    weight: rs.law.weight(),
+                    weight: rs.weight,
                     forwarding: rs.forwarding,
                     agent: rs.owner.clone(),
                     liveness: agent.map(|a| a.liveness),
@@ -1088,6 +1234,8 @@ impl Master {
                     smoothed: rs.law.smoothed(),
                     report_age: agent.map(|a| now.saturating_since(a.last_report)),
                     in_table: rs.in_table,
+                    hold: rs.hold,
+                    pinned: rs.pinned,
                 }
             })
             .collect()
@@ -1117,5 +1265,14 @@ impl Master {
     }
 }
 
+mod operator;
+pub use operator::{MAX_PIN_WEIGHT, OperatorError};
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod polled_tests;
+
+#[cfg(test)]
+mod operator_tests;

@@ -186,6 +186,38 @@ fn errors_say_what_is_wrong() {
 }
 
 #[test]
+fn console_records_read_back_and_refuse_what_is_wrong() {
+    let key = "tcp:10.0.0.1:80/10.0.0.2:80";
+    for line in [
+        format!("7 operator rs={key} action=drain from=192.0.2.9 user=alice"),
+        format!("7 operator rs={key} action=pin weight=5 from=2001:db8::9 user=bob\\u{{20}}smith"),
+        format!("7 held rs={key} forwarding=dr weight=12"),
+        "7 note from=192.0.2.9 user=alice text=added tcp:10.0.0.1:443 (wlc)".to_owned(),
+    ] {
+        round_trip(&line);
+    }
+    let r = round_trip(&format!(
+        "7 operator rs={key} action=pin weight=5 from=2001:db8::9 user=bob\\u{{20}}smith"
+    ));
+    let Entry::Operator { who, action, .. } = r.entry else { panic!("{r:?}") };
+    assert_eq!((who.user.as_str(), action), ("bob smith", ServerAction::Pin(5)));
+    for (bad, why) in [
+        (format!("7 operator rs={key} action=pin from=192.0.2.9 user=a"), "missing field `weight=`"),
+        (
+            format!("7 operator rs={key} action=drain weight=5 from=192.0.2.9 user=a"),
+            "unknown field `weight=`",
+        ),
+        (format!("7 operator rs={key} action=shutdown from=192.0.2.9 user=a"), "is not drain"),
+        (format!("7 operator rs={key} action=drain from=192.0.2.9 user="), "empty"),
+        (format!("7 held rs={key} forwarding=local weight=1"), "not a forwarding method"),
+        ("7 note from=nowhere user=a text=x".to_owned(), "not an IP address"),
+    ] {
+        let e = Record::parse_line(&bad).unwrap_err();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn a_journal_names_the_bad_line() {
     let text = "# recorded by hand\n0 disconnect conn=1\n\n1 disconnect conn=x\n";
     let e = parse_journal(text).unwrap_err();
@@ -281,14 +313,44 @@ fn decision() -> impl Strategy<Value = Decision> {
     ]
 }
 
-fn entry() -> impl Strategy<Value = Entry> {
+fn entry() -> BoxedStrategy<Entry> {
     let conn = any::<u64>().prop_map(ConnId);
     let any_forwarding = prop_oneof![forwarding(), Just(Forwarding::Local)];
     let table_entry = (rs_key(), any::<u32>(), any_forwarding)
         .prop_map(|(key, weight, forwarding)| TableEntry { key, weight, forwarding });
     let metric = ("[a-z0-9_]{1,32}", finite()).prop_map(|(name, value)| Metric { name, value });
     let admin = prop_oneof![Just(AdminState::Ready), Just(AdminState::Drain), Just(AdminState::Maint)];
+    let polled =
+        ("[!-~]{1,64}", ip(), spec(), any::<u32>(), admin.clone(), proptest::option::of(any::<u16>()))
+            .prop_map(|(id, peer, service, interval_ms, admin, capacity)| Entry::Polled {
+                polled: Polled { id, peer, service, interval_ms },
+                admin,
+                capacity,
+            })
+            .boxed();
+    let who = (any::<String>().prop_filter("a user name", |u| !u.is_empty()), ip())
+        .prop_map(|(user, address)| Who { user, address })
+        .boxed();
+    let action = prop_oneof![
+        Just(ServerAction::Drain),
+        Just(ServerAction::Maintenance),
+        Just(ServerAction::Return),
+        any::<u32>().prop_map(ServerAction::Pin),
+        Just(ServerAction::Unpin),
+    ];
+    let console = prop_oneof![
+        (who.clone(), rs_key(), action).prop_map(|(who, key, action)| Entry::Operator { who, key, action }),
+        (rs_key(), forwarding(), any::<u32>()).prop_map(|(key, forwarding, weight)| Entry::Held {
+            key,
+            forwarding,
+            weight
+        }),
+        (who, any::<String>()).prop_map(|(who, text)| Entry::Note { who, text }),
+    ]
+    .boxed();
     prop_oneof![
+        polled,
+        console,
         (law(), any::<u64>(), any::<u64>(), any::<u64>(), proptest::option::of(any::<usize>())).prop_map(
             |(law, q, r, g, max_servers_per_agent)| Entry::Start {
                 law,
@@ -321,6 +383,7 @@ fn entry() -> impl Strategy<Value = Entry> {
         rs_key().prop_map(|key| Entry::ApplyFailed { key }),
         decision().prop_map(Entry::Decision),
     ]
+    .boxed()
 }
 
 proptest! {

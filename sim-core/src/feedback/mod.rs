@@ -359,6 +359,33 @@ impl Loop {
         self.flush_master(d, now, host);
     }
 
+    /// Master `d` hears a polled (agent-check) agent's answer (a replay's recorded answer).
+    pub fn polled(
+        &mut self,
+        d: usize,
+        now: Time,
+        answer: (&feedbackd_proto::master::Polled, feedbackd_proto::types::AdminState, Option<u16>),
+        host: &mut impl Host,
+    ) {
+        let (polled, admin, capacity) = answer;
+        self.masters[d].master.handle_polled(now, polled, admin, capacity);
+        self.flush_master(d, now, host);
+    }
+
+    /// Master `d` takes an input `f` now (a replay's recorded operator action), then its
+    /// output is flushed as after any input.
+    pub fn with_master<R>(
+        &mut self,
+        d: usize,
+        now: Time,
+        host: &mut impl Host,
+        f: impl FnOnce(&mut Master) -> R,
+    ) -> R {
+        let r = f(&mut self.masters[d].master);
+        self.flush_master(d, now, host);
+        r
+    }
+
     /// Agent `a` is handed a measurement (reported at once when registered).
     pub fn sample(&mut self, a: usize, now: Time, sample: Sample) {
         let node = &mut self.agents[a];

@@ -31,7 +31,9 @@ pub struct ReplayError {
 /// their times, to compare with the journal's own `Decision` records.
 ///
 /// A change the live master could not apply (`apply-failed`) is reported to the replayed
-/// master at the same time, as the daemon did.
+/// master at the same time, as the daemon did; so is each answer of a polled agent-check
+/// agent (`polled`), each operator action (`operator`, `held`; a `note` is only for the
+/// record).
 ///
 /// The replayed master runs the journal's settings (`Start`, the first record) without a
 /// key and without the admission bounds: authentication, claims and the registration rate
@@ -130,9 +132,20 @@ pub fn replay(records: &[Record]) -> Result<Vec<(Time, Decision)>, ReplayError> 
                 .ok_or_else(|| fail(i, format!("connection {} never registered", conn.0)))
         };
         match &r.entry {
-            Entry::Start { .. } | Entry::Register { .. } | Entry::Decision(_) => {}
+            Entry::Start { .. } | Entry::Register { .. } | Entry::Note { .. } | Entry::Decision(_) => {}
+            Entry::Operator { who, key, action } => {
+                fb.with_master(0, t, &mut host, |m| m.handle_operator(t, who, *key, *action)).map_err(
+                    |e| fail(i, format!("the live master accepted this action, the replay refuses it: {e}")),
+                )?;
+            }
+            Entry::Held { key, forwarding, weight } => {
+                fb.with_master(0, t, &mut host, |m| m.handle_held(t, *key, *forwarding, *weight));
+            }
             Entry::Table { services, entries } => fb.handle_table(0, t, services, entries, &mut host),
             Entry::ApplyFailed { key } => fb.apply_failed(0, t, *key, &mut host),
+            Entry::Polled { polled, admin, capacity } => {
+                fb.polled(0, t, (polled, *admin, *capacity), &mut host);
+            }
             Entry::Connect { conn, .. } => {
                 if let Some(&a) = agent_of.get(conn) {
                     fb.connect(a, t);
@@ -187,7 +200,7 @@ impl Host for Journal {
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
-    use feedbackd_proto::master::RsKey;
+    use feedbackd_proto::master::{Master, RsKey};
     use feedbackd_proto::types::{AdminState, ServiceSpec};
     use lvs_ipvs::{Forwarding, Protocol};
     use lvs_sched::feedback::LawConfig;
@@ -332,5 +345,149 @@ mod tests {
         j.remove(2);
         let e = replay(&j).unwrap_err();
         assert!(e.to_string().contains("registers before connecting"), "{e}");
+    }
+
+    /// A live master driven by `inputs` (each called at its time, after the timers due
+    /// before it), journalling: its journal, and the decisions it recorded.
+    /// An input to a live master, at a time [ns].
+    type Input = (u64, Box<dyn Fn(&mut Master, Time)>);
+
+    fn live(inputs: &[Input]) -> Vec<Record> {
+        let law = LawConfig { slow_start: Duration::from_secs(4), ..LawConfig::default() };
+        let mut m = Master::new(MasterConfig { law, ..MasterConfig::default() });
+        m.set_journal(Time::ZERO, true);
+        let mut journal = Vec::new();
+        for (t, input) in inputs {
+            let now = Time(*t);
+            while let Some(due) = m.poll_timeout().filter(|&d| d <= now) {
+                m.handle_timeout(due);
+                while m.poll_event().is_some() {}
+            }
+            input(&mut m, now);
+            while m.poll_event().is_some() {}
+            journal.extend(std::iter::from_fn(|| m.poll_journal()));
+        }
+        journal.extend(std::iter::from_fn(|| m.poll_journal()));
+        journal
+    }
+
+    fn recorded(journal: &[Record]) -> Vec<(Time, Decision)> {
+        journal
+            .iter()
+            .filter_map(|r| match r.entry {
+                Entry::Decision(d) => Some((r.t, d)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Polled agents' answers, their silence (quiesced, removed) and their return replay to
+    /// the live master's own decisions.
+    #[test]
+    fn polled_answers_replay_to_the_live_masters_decisions() {
+        use feedbackd_proto::master::Polled;
+        let service = ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 };
+        let table = move |m: &mut Master, now: Time| m.handle_table(now, &[service], &[]);
+        let spec = ServiceSpec {
+            protocol: Protocol::Tcp,
+            port: 80,
+            vip: None,
+            fwmark: None,
+            forwarding: Forwarding::Masq,
+            address: None,
+        };
+        let p =
+            Polled { id: "agent-check:10.0.0.11:5555".into(), peer: RIP, service: spec, interval_ms: 500 };
+        let answer = |t: u64, admin: AdminState, c: Option<u16>| -> Input {
+            let p = p.clone();
+            (t, Box::new(move |m: &mut Master, now: Time| m.handle_polled(now, &p, admin, c)))
+        };
+        let journal = live(&[
+            (1, Box::new(table)),
+            answer(S, AdminState::Ready, Some(900)),
+            answer(2 * S, AdminState::Ready, Some(200)),
+            answer(3 * S, AdminState::Drain, None),
+            answer(4 * S, AdminState::Ready, Some(700)),
+            // Silent from 4 s: quiesced at 9 s, removed at 64 s; back at 70 s.
+            answer(70 * S, AdminState::Ready, Some(1000)),
+            (80 * S, Box::new(table)),
+        ]);
+        let want = recorded(&journal);
+        assert!(want.len() >= 6, "{want:?}");
+        assert!(
+            want.iter().any(|(t, d)| *t == Time(64 * S) && matches!(d, Decision::Remove { .. })),
+            "{want:?}"
+        );
+        assert_eq!(replay(&journal).expect("replays"), want);
+    }
+
+    /// The operator's actions (drain, pin, maintenance, return, a server held from before a
+    /// restart) on an agent's server and on an adopted one replay to the live master's
+    /// decisions; a `note` changes nothing.
+    #[test]
+    fn operator_actions_replay_to_the_live_masters_decisions() {
+        use feedbackd_proto::master::Polled;
+        use feedbackd_proto::types::{ServerAction, Who};
+        let service = ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 };
+        let adopted = RsKey { service, addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 99)), port: 80 };
+        let held = RsKey { service, addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 98)), port: 80 };
+        let agents = RsKey { service, addr: RIP, port: 80 };
+        let entry = TableEntry { key: adopted, weight: 9, forwarding: Forwarding::Masq };
+        let table = move |m: &mut Master, now: Time| m.handle_table(now, &[service], &[entry]);
+        let spec = ServiceSpec {
+            protocol: Protocol::Tcp,
+            port: 80,
+            vip: None,
+            fwmark: None,
+            forwarding: Forwarding::Masq,
+            address: None,
+        };
+        let p =
+            Polled { id: "agent-check:10.0.0.11:5555".into(), peer: RIP, service: spec, interval_ms: 500 };
+        let answer = |t: u64, c: u16| -> Input {
+            let p = p.clone();
+            (
+                t,
+                Box::new(move |m: &mut Master, now: Time| {
+                    m.handle_polled(now, &p, AdminState::Ready, Some(c))
+                }),
+            )
+        };
+        let op = |t: u64, key: RsKey, action: ServerAction| -> Input {
+            let who = Who { user: "alice".into(), address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)) };
+            (t, Box::new(move |m: &mut Master, now: Time| m.handle_operator(now, &who, key, action).unwrap()))
+        };
+        let journal = live(&[
+            (1, Box::new(table)),
+            (2, Box::new(move |m: &mut Master, now: Time| m.handle_held(now, held, Forwarding::Tunnel, 4))),
+            answer(S, 900),
+            op(S + 1, agents, ServerAction::Pin(40)),
+            answer(2 * S, 200),
+            op(2 * S + 1, adopted, ServerAction::Drain),
+            op(3 * S, agents, ServerAction::Maintenance),
+            answer(3 * S + 1, 800),
+            op(4 * S, agents, ServerAction::Return),
+            op(4 * S + 1, held, ServerAction::Return),
+            answer(5 * S, 700),
+            op(6 * S, agents, ServerAction::Unpin),
+            op(6 * S + 1, adopted, ServerAction::Maintenance),
+            op(7 * S, adopted, ServerAction::Return),
+            answer(7 * S + 1, 100),
+            // Silent: quiesced at 12 s, removed at 67 s.
+            (80 * S, Box::new(table)),
+        ]);
+        let want = recorded(&journal);
+        let ops =
+            journal.iter().filter(|r| matches!(r.entry, Entry::Operator { .. } | Entry::Held { .. })).count();
+        assert_eq!(ops, 9, "{journal:?}");
+        assert!(want.len() >= 10, "{want:?}");
+        assert_eq!(replay(&journal).expect("replays"), want);
+        // A journal whose action the replay refuses names the record.
+        let mut bad = journal.clone();
+        let i = bad.iter().position(|r| matches!(r.entry, Entry::Operator { .. })).unwrap();
+        bad.insert(i, bad[i].clone());
+        let e = replay(&bad).unwrap_err();
+        assert_eq!(e.index, i + 1, "{e}");
+        assert!(e.message.contains("already pinned at 40"), "{e}");
     }
 }
