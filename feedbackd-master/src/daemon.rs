@@ -275,9 +275,22 @@ fn spawn_console(
     }
     let (users, audit) = (c.users.len(), c.audit.path().display().to_string());
     let state = Arc::new(Console::new(c.users, c.audit, daemon));
+    tokio::spawn(reload_console_users(state.clone(), c.users_path));
     let task = tokio::spawn(crate::console::server::serve(l, c.tls, state));
     log!("console on https://{addr}/ ({users} users; audit log {audit})");
     Ok(task)
+}
+
+/// On SIGHUP, reads the console's users file again (`passwd` changes apply without a
+/// restart); a bad file keeps the users in force and says why.
+async fn reload_console_users(console: Arc<Console>, path: std::path::PathBuf) {
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        match console.reload_users(&path) {
+            Ok(n) => log!("SIGHUP: console users read again from {}: {n} users", path.display()),
+            Err(e) => log!("SIGHUP: console users NOT reloaded (the previous ones stay): {e:#}"),
+        }
+    }
 }
 
 fn listener_or_context(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {

@@ -552,3 +552,31 @@ fn idle_connections_from_one_address_do_not_lock_others_out() {
     let (cookie, _) = c.login("root", ADMIN_PW);
     assert_eq!(c.get("/api/whoami", Some(&cookie)).status, 200);
 }
+
+#[test]
+fn sighup_reads_the_users_file_again_and_ends_sessions_whose_user_changed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = setup("hup");
+    let (m, addr, _) = master(&dir, "master");
+    let c = Client::new(&dir, addr);
+    let (eve, _) = c.login("eve", VIEWER_PW);
+    let (root, _) = c.login("root", ADMIN_PW);
+    // A loose file is not taken: the users in force stay, and so do the sessions.
+    std::fs::set_permissions(dir.join("users"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mark = m.mark();
+    m.signal(nix::sys::signal::Signal::SIGHUP);
+    let l = m.wait_for(mark, LIMIT, "not reloaded", |l| l.contains("console users"));
+    assert!(l.contains("NOT reloaded") && l.contains("too open"), "{l}");
+    assert_eq!(c.get("/api/whoami", Some(&eve)).status, 200);
+    std::fs::set_permissions(dir.join("users"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    // eve becomes an admin: her viewer session ends; root's stays.
+    passwd(&dir, "eve", "admin", VIEWER_PW);
+    let mark = m.mark();
+    m.signal(nix::sys::signal::Signal::SIGHUP);
+    m.wait_for(mark, LIMIT, "reloaded", |l| l.contains("console users read again") && l.contains("2 users"));
+    assert_eq!(c.get("/api/whoami", Some(&eve)).status, 401);
+    assert_eq!(c.get("/api/whoami", Some(&root)).status, 200);
+    let (eve, _) = c.login("eve", VIEWER_PW);
+    let who: serde_json::Value = serde_json::from_str(&c.get("/api/whoami", Some(&eve)).body).unwrap();
+    assert_eq!(who["role"], "admin");
+}

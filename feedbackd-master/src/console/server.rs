@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,8 @@ pub struct ConsoleConfig {
     pub tls: Arc<rustls::ServerConfig>,
     /// From `--console-users`.
     pub users: Users,
+    /// `--console-users`, read again on SIGHUP.
+    pub users_path: PathBuf,
     /// `--console-audit`, open.
     pub audit: Audit,
 }
@@ -80,14 +83,14 @@ impl ConsoleConfig {
         for n in notes {
             log!("console: {n}");
         }
-        Ok(Some(ConsoleConfig { listen, tls, users, audit }))
+        Ok(Some(ConsoleConfig { listen, tls, users, users_path: cli.console_users.clone(), audit }))
     }
 }
 
 /// The console's shared state: one per master.
 #[derive(Debug)]
 pub struct Console {
-    users: Arc<Users>,
+    users: Mutex<Arc<Users>>,
     sessions: Mutex<Sessions>,
     limiter: Mutex<LoginLimiter>,
     audit: Arc<Audit>,
@@ -115,7 +118,7 @@ impl Console {
         drop(tokio::task::spawn_blocking(|| Users::default().verify("", "warm-up")));
         let window = feedbackd_proto::Duration::from_secs(60);
         Console {
-            users: Arc::new(users),
+            users: Mutex::new(Arc::new(users)),
             sessions: Mutex::new(Sessions::default()),
             limiter: Mutex::new(LoginLimiter::default()),
             ctx: Ctx { daemon: tx, audit: audit.path().to_owned() },
@@ -207,9 +210,19 @@ impl Console {
 
     async fn check_password(&self, user: &str, password: &str) -> Option<Role> {
         let Ok(_permit) = self.hashing.acquire().await else { return None };
-        let users = self.users.clone();
+        let users = lock(&self.users).clone();
         let (user, password) = (user.to_owned(), password.to_owned());
         tokio::task::spawn_blocking(move || users.verify(&user, &password)).await.ok().flatten()
+    }
+
+    /// Reads the users file again (SIGHUP): on success its users replace the old ones, and
+    /// the sessions of users removed or whose role changed end; on error nothing changes.
+    pub fn reload_users(&self, path: &Path) -> anyhow::Result<usize> {
+        let users = Users::load(path)?;
+        let n = users.len();
+        lock(&self.sessions).retain(|s| users.get(&s.user).is_some_and(|u| u.role == s.role));
+        *lock(&self.users) = Arc::new(users);
+        Ok(n)
     }
 
     fn logout(&self, req: &Request, token: &str, session: &Session) -> Response {
@@ -513,7 +526,11 @@ enum Read {
 /// Reads one request: the head within [`MAX_HEAD`] and the body within its
 /// Content-Length, all within [`IO_TIMEOUT`] of its first byte (the wait for a first byte
 /// is [`IDLE_TIMEOUT`]). Bytes after the request stay in `buf` for the next one.
-async fn read_request<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>, peer: SocketAddr) -> Read {
+async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    buf: &mut Vec<u8>,
+    peer: SocketAddr,
+) -> Read {
     if buf.is_empty() {
         let mut chunk = [0u8; 4096];
         match tokio::time::timeout(IDLE_TIMEOUT, s.read(&mut chunk)).await {
@@ -539,8 +556,9 @@ async fn read_request<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>, peer: 
     }
 }
 
-/// The head then the body; `Err(None)` when the client closed mid-request.
-async fn read_rest<S: AsyncRead + Unpin>(
+/// The head then the body; `Err(None)` when the client closed mid-request. A client that
+/// waits for `100 Continue` (curl, for bodies over 1 KiB) gets it once its head is accepted.
+async fn read_rest<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     buf: &mut Vec<u8>,
 ) -> Result<(Head, Vec<u8>), Option<HttpError>> {
@@ -555,6 +573,16 @@ async fn read_rest<S: AsyncRead + Unpin>(
         }
     };
     let end = head_len + head.content_length;
+    let expects = head.headers.iter().any(|(k, v)| k == "expect" && v.eq_ignore_ascii_case("100-continue"));
+    if expects && buf.len() < end {
+        let sent = async {
+            s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+            s.flush().await
+        };
+        if sent.await.is_err() {
+            return Err(None);
+        }
+    }
     while buf.len() < end {
         match s.read(&mut chunk).await {
             Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),

@@ -98,6 +98,11 @@ impl Sessions {
         self.by_token.remove(token).map(|e| e.session)
     }
 
+    /// Keeps the sessions for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Session) -> bool) {
+        self.by_token.retain(|_, e| keep(&e.session));
+    }
+
     /// How many sessions are live or not yet swept.
     pub fn len(&self) -> usize {
         self.by_token.len()
