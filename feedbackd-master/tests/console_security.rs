@@ -464,8 +464,15 @@ fn fuzzed_requests_change_nothing_and_never_crash_the_master() {
     assert_eq!(before.len(), 1, "{before:?}\n{}", m.output());
     let c = Client::new(&dir, addr);
     let (admin, csrf) = c.login("root", ADMIN_PW);
-    let mut runner =
-        proptest::test_runner::TestRunner::new(ProptestConfig { cases: 1500, ..ProptestConfig::default() });
+    // A pinned seed (rerun a failure as it was); FUZZ_SEED=N explores other cases.
+    let seed: u64 = std::env::var("FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(18);
+    println!("fuzz seed {seed} (FUZZ_SEED={seed} reruns these cases)");
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng =
+        proptest::test_runner::TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &seed_bytes);
+    let config = ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() };
+    let mut runner = proptest::test_runner::TestRunner::new_with_rng(config, rng);
     let counter = std::sync::atomic::AtomicU32::new(0);
     runner
         .run(&fuzz_request(), |(route, with_session, with_csrf, mut body, junk)| {
