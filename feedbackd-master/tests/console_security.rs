@@ -583,7 +583,20 @@ fn sighup_reads_the_users_file_again_and_ends_sessions_whose_user_changed() {
     m.wait_for(mark, LIMIT, "reloaded", |l| l.contains("console users read again") && l.contains("2 users"));
     assert_eq!(c.get("/api/whoami", Some(&eve)).status, 401);
     assert_eq!(c.get("/api/whoami", Some(&root)).status, 200);
-    let (eve, _) = c.login("eve", VIEWER_PW);
+    let (eve_again, _) = c.login("eve", VIEWER_PW);
+    // A login from a browser that holds a session replaces it.
+    let body = format!("user=eve&password={}", VIEWER_PW.replace(' ', "+"));
+    let r = c.request("POST", "/login", &[("Cookie", &format!("__Host-feedbackd={eve_again}"))], &body);
+    assert_eq!(r.status, 303);
+    assert_eq!(c.get("/api/whoami", Some(&eve_again)).status, 401);
+    let eve = r
+        .header("Set-Cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("__Host-feedbackd=")
+        .to_owned();
     let who: serde_json::Value = serde_json::from_str(&c.get("/api/whoami", Some(&eve)).body).unwrap();
     assert_eq!(who["role"], "admin");
 }

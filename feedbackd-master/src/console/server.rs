@@ -201,7 +201,14 @@ impl Console {
             self.log_failure(|| format!("console: failed login for {shown:?} from {peer}"));
             return login_page(401, Some("Wrong user or password."));
         };
-        let (token, _) = lock(&self.sessions).create(Instant::now(), user, role);
+        let (token, _) = {
+            let mut sessions = lock(&self.sessions);
+            // A new login replaces the session the browser held, if any.
+            if let Some(old) = session::cookie_token(&req.headers) {
+                sessions.remove(old);
+            }
+            sessions.create(Instant::now(), user, role)
+        };
         self.record(user, Some(role), req, "login", "ok");
         let mut resp = see_other("/");
         resp.headers.push(("Set-Cookie".to_owned(), session::set_cookie(&token)));
