@@ -600,3 +600,50 @@ fn sighup_reads_the_users_file_again_and_ends_sessions_whose_user_changed() {
     let who: serde_json::Value = serde_json::from_str(&c.get("/api/whoami", Some(&eve)).body).unwrap();
     assert_eq!(who["role"], "admin");
 }
+
+/// Writes `raw` on a new TLS connection without waiting, then reads what comes back.
+fn tls_stream(
+    dir: &Path,
+    addr: SocketAddr,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    let c = Client::new(dir, addr);
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(LIMIT)).unwrap();
+    let name = ServerName::IpAddress(addr.ip().into());
+    rustls::StreamOwned::new(rustls::ClientConnection::new(c.config, name).unwrap(), tcp)
+}
+
+#[test]
+fn huge_and_slow_requests_are_cut_short() {
+    let dir = setup("huge");
+    let (m, addr, _) = master(&dir, "master");
+    let c = Client::new(&dir, addr);
+    // A 1 MiB header: 431 after 8 KiB, and the connection closed (the rest is not read).
+    let mut s = tls_stream(&dir, addr);
+    let _ = s.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nX: ").as_bytes());
+    let _ = s.write_all(&vec![b'a'; 1 << 20]);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(out.starts_with(b"HTTP/1.1 431 "), "{}", String::from_utf8_lossy(&out));
+    // A body announced at 10 MB: 413 before a byte of it is read.
+    let r = c.request("POST", "/login", &[("Content-Length", "10000000")], "");
+    assert_eq!(r.status, 400, "two Content-Lengths disagree: {r:?}");
+    let raw = format!("POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 10000000\r\n\r\n");
+    assert_eq!(parse(&c.raw(None, raw.as_bytes()).unwrap()).status, 413);
+    // Chunked bodies are refused (no request smuggling between two readings of a body).
+    let raw = format!("POST /login HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    assert_eq!(parse(&c.raw(None, raw.as_bytes()).unwrap()).status, 501);
+    // A client that stops in the middle of its request gets 408 and is closed (after the
+    // server's 10 s), while others are served meanwhile.
+    let mut slow = tls_stream(&dir, addr);
+    slow.write_all(
+        format!("POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 50\r\n\r\nuser=").as_bytes(),
+    )
+    .unwrap();
+    slow.flush().unwrap();
+    assert_eq!(c.get("/login", None).status, 200);
+    let mut out = Vec::new();
+    let _ = slow.read_to_end(&mut out);
+    assert!(out.starts_with(b"HTTP/1.1 408 "), "{}", String::from_utf8_lossy(&out));
+    assert!(!m.output().contains("panicked"));
+}
