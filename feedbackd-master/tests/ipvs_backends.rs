@@ -1,7 +1,9 @@
 //! The IPVS backends against a real kernel: one boot of the project's VM
 //! (`tests/vm/lvsim-vm`, Debian's stock kernel) runs `feedbackd-ipvs-check probe`, which
 //! drives the netlink, ipvsadm and dry-run backends through the same sequence and checks
-//! each step against the kernel (see its `probe.rs`). This test asserts on its output.
+//! each step against the kernel (see its `probe.rs`): real servers, virtual services
+//! (`services.rs`, against `ipvsadm -S -n`), and the counters and rates of real LVS-NAT
+//! traffic (`traffic.rs`). This test asserts on its output.
 //!
 //! `LVSIM_SKIP_VM=1` skips it (with a notice on stderr), for machines without qemu.
 //! Otherwise a VM that cannot be set up or started fails the test.
@@ -28,6 +30,30 @@ const REQUIRED: &[&str] = &[
     "PASS netlink: batch with a missing real server",
     "PASS ipvsadm/delete: ipvsadm -L -n shows it",
     "PASS netlink/delete: ipvsadm -L -n shows it",
+    // Virtual services through every backend, compared with `ipvsadm -S -n`.
+    "PASS netlink: add services (TCP, UDP, SCTP, fwmark, IPv6, persistence, netmask)",
+    "PASS netlink/add service: ipvsadm -S -n saves it",
+    "PASS netlink/add service: ipvsadm lists the same",
+    "PASS netlink/edit service: ipvsadm -S -n saves it",
+    "PASS netlink: SET_SERVICE keeps the real servers",
+    "PASS netlink: refuses NEW_SERVICE of an existing service",
+    "PASS netlink: refuses SET_SERVICE of a missing service",
+    "PASS netlink: refuses NEW_SERVICE with a scheduler the kernel lacks",
+    "PASS netlink/remove service: ipvsadm -S -n saves it",
+    "PASS netlink: a removed service's real servers are gone (ESRCH)",
+    "PASS ipvsadm: add services (TCP, UDP, SCTP, fwmark, IPv6, persistence, netmask)",
+    "PASS ipvsadm/add service: netlink lists the same",
+    "PASS ipvsadm/edit service: ipvsadm -S -n saves it",
+    "PASS ipvsadm/edit service: netlink lists the same",
+    "PASS ipvsadm: refuses DEL_SERVICE of a missing service",
+    "PASS ipvsadm: refuses NEW_SERVICE with a scheduler the kernel lacks",
+    "PASS ipvsadm/remove service: ipvsadm -S -n saves it",
+    "PASS dry-run/edit service: dry-run lists it",
+    "PASS dry-run: refuses NEW_SERVICE of an existing service",
+    // The kernel's counters and rates under real LVS-NAT traffic.
+    "PASS traffic: LVS-NAT set up (two namespaces, httpd, TCP 10.9.9.9:80)",
+    "PASS traffic: netlink and ipvsadm list the same counters, one connection per request",
+    "PASS traffic: the service's counters and rates (ServiceRow) through both backends",
 ];
 
 #[test]
@@ -45,7 +71,7 @@ fn backends_agree_with_the_kernel() {
         .arg("run")
         .arg("--share")
         .arg(root)
-        .args(["--timeout", "240", "--", env!("CARGO_BIN_EXE_feedbackd-ipvs-check"), "probe"])
+        .args(["--timeout", "300", "--", env!("CARGO_BIN_EXE_feedbackd-ipvs-check"), "probe"])
         .output()
         .expect("running tests/vm/lvsim-vm run");
     let log = String::from_utf8_lossy(&out.stdout);
@@ -61,6 +87,12 @@ fn backends_agree_with_the_kernel() {
     let summary = log.lines().find(|l| l.starts_with("SUMMARY ")).expect("a SUMMARY line");
     assert!(summary.ends_with(" fail=0"), "{summary}");
     let missing: Vec<&&str> = REQUIRED.iter().filter(|r| !log.lines().any(|l| l == **r)).collect();
+    // The rates line names how many requests it took.
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("PASS traffic: netlink and ipvsadm report non-zero rates while it flows")),
+        "no rates check passed:\n{log}"
+    );
     assert!(missing.is_empty(), "checks not reported as passed: {missing:#?}\n\nfull output:\n{log}");
     // The dry run prints each change as the ipvsadm command that would make it.
     assert!(

@@ -77,9 +77,8 @@ use lvs_sched::{Duration, Time};
 
 use lvs_ipvs::Forwarding;
 
-use crate::master::Polled;
 use crate::types::{
-    AdminState, ConnId, RsKey, ServerAction, ServiceSpec, ServiceText, TableEntry, Who, parse_service,
+    AdminState, ConnId, Polled, RsKey, ServerAction, ServiceSpec, ServiceText, TableEntry, Who, parse_service,
 };
 
 use crate::wire::{self, Metric};

@@ -55,7 +55,7 @@ use crate::auth::Channel;
 use crate::journal::{Decision, Entry, Record};
 use crate::keys::Auth;
 use crate::types::{AdminState, ServerAction, ServiceSpec, Who};
-pub use crate::types::{ConnId, RsKey, TableEntry};
+pub use crate::types::{ConnId, Polled, RsKey, TableEntry};
 use crate::wire::{
     self, Ack, CAPACITY_SCALE, ErrorCode, ErrorMsg, Message, MessageType, Metric, Nonce, Registered, Report,
     Welcome,
@@ -185,20 +185,6 @@ pub fn report_signal(capacity: f64, metrics: &[Metric], index: usize) -> Signal 
         m.map(|m| m.value)
     };
     Signal { capacity, qps: find("qps"), eps: find("eps") }
-}
-
-/// An agent the master polls itself (HAProxy's agent-check protocol) instead of one that
-/// connects: configured by the operator, so trusted, and fed to the same law.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Polled {
-    /// Its id, as agents' ids show (`agent-check:ADDR:PORT`).
-    pub id: String,
-    /// The address polled.
-    pub peer: IpAddr,
-    /// The real server it speaks for, matched to virtual services as an agent's service is.
-    pub service: ServiceSpec,
-    /// How often it is polled [ms]: its silence is judged as an agent's report interval.
-    pub interval_ms: u32,
 }
 
 /// What the driver must do or log.

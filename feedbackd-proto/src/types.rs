@@ -67,6 +67,20 @@ impl ServiceSpec {
     }
 }
 
+/// An agent the master polls itself (HAProxy's agent-check protocol) instead of one that
+/// connects: configured by the operator, so trusted, and fed to the same law.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Polled {
+    /// Its id, as agents' ids show (`agent-check:ADDR:PORT`).
+    pub id: String,
+    /// The address polled.
+    pub peer: IpAddr,
+    /// The real server it speaks for, matched to virtual services as an agent's service is.
+    pub service: ServiceSpec,
+    /// How often it is polled [ms]: its silence is judged as an agent's report interval.
+    pub interval_ms: u32,
+}
+
 /// A virtual service as feedbackd writes it on a command line and in the journal:
 /// `tcp:VIP:PORT`, `udp:...`, `sctp:...` (an IPv6 VIP in brackets), `fwm:MARK` (IPv4) or
 /// `fwm6:MARK` (IPv6). [`parse_service`] reads it back.

@@ -18,8 +18,8 @@ mod rules_tests;
 
 pub use self::emit::ServiceArg;
 pub use self::list::{
-    ListFormat, ListOptions, ThresholdRow, list, list_rate, list_stats, listing, parse_threshold_rows, save,
-    tunnel_info,
+    CounterRow, ListFormat, ListOptions, ThresholdRow, list, list_rate, list_stats, listing,
+    parse_counter_rows, parse_threshold_rows, save, tunnel_info,
 };
 pub use self::rules::{
     Command, DEFAULT_PERSISTENCE, MAX_PERSISTENCE_SECS, ParseError, Word, default_netmask, parse,

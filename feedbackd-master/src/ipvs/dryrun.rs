@@ -6,14 +6,15 @@
 //! with the errno [`lvs_ipvs::IpvsError::errno`] gives: ESRCH, EEXIST, ENOENT, ERANGE,
 //! EINVAL.
 //!
-//! The table holds no connections here, so every row lists 0 active and 0 inactive.
+//! The table holds no connections here, so every row lists 0 active and 0 inactive, and
+//! its counters and rates (lvs-ipvs's, as `ipvsadm -L --stats/--rate` would list them) are 0.
 
 use core::net::IpAddr;
 
 use lvs_ipvs::ipvsadm::Command;
 use lvs_ipvs::{DestConfig, Forwarding, Ipvs, ServiceConfig};
 
-use crate::ipvs::{DestRow, Error, ServiceKey, dest_name};
+use crate::ipvs::{DestRow, Error, ServiceKey, ServiceRow, dest_name};
 
 /// The table: services in the order given, each with its real servers in kernel list
 /// order (a new one goes to the front, as `list_add_rcu` puts it).
@@ -37,13 +38,22 @@ impl DryRunBackend {
         self.table.services().map(|s| (s.key(), *s.config())).collect()
     }
 
+    pub(crate) fn service_rows(&self) -> Vec<ServiceRow> {
+        let row = |s: &lvs_ipvs::VirtualService| ServiceRow {
+            key: s.key(),
+            config: *s.config(),
+            stats: s.stats(),
+            rates: s.rates(),
+        };
+        self.table.services().map(row).collect()
+    }
+
     pub(crate) fn real_servers(&mut self, svc: &ServiceKey) -> Result<Vec<DestRow>, Error> {
         let s =
             self.table.service(svc).ok_or_else(|| Error::kernel(format!("GET_DEST {svc}"), libc::ESRCH))?;
-        let rows = s.scheduler().dests().map(|(_, d)| DestRow {
-            config: d.config(),
-            active_conns: d.active_conns(),
-            inactive_conns: d.inactive_conns(),
+        let rows = s.scheduler().dests().map(|(id, d)| {
+            let (stats, rates) = (s.dest_stats(id), s.dest_rates(id));
+            DestRow::with_traffic(d.config(), d.active_conns(), d.inactive_conns(), stats, rates)
         });
         Ok(rows.collect())
     }

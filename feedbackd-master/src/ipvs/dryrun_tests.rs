@@ -148,3 +148,31 @@ fn local_forwarding_is_kept_as_the_kernel_keeps_it() {
     b.add_real_server(&svc(), &local).unwrap();
     assert_eq!(listed(&mut b), [local]);
 }
+
+#[test]
+fn rows_carry_the_tables_counters_and_rates() {
+    use lvs_sched::{Flow, Time};
+    let mut b = backend();
+    b.add_real_server(&svc(), &rs(2, 1)).unwrap();
+    let flow = Flow {
+        protocol: Protocol::Tcp,
+        saddr: "192.0.2.7".parse().unwrap(),
+        sport: 4000,
+        daddr: "10.0.0.1".parse().unwrap(),
+        dport: 80,
+    };
+    let conn = b.table.new_conn(Time(1), &flow, None).unwrap().conn.unwrap();
+    b.table.count(conn, false, 4, 4000);
+    b.table.count(conn, true, 2, 64_000);
+    b.table.advance(Time(2_000_000_000));
+    let row = b.real_servers(&svc()).unwrap()[0];
+    assert_eq!(
+        row.stats,
+        lvs_ipvs::Stats { conns: 1, inpkts: 4, outpkts: 2, inbytes: 4000, outbytes: 64_000 }
+    );
+    // One estimator run: bytes << 4 >> 2, reported (avg + 15) >> 5: 4000 -> 500 B/s.
+    assert_eq!((row.rates.inbps, row.rates.outbps), (500, 8000));
+    assert_eq!(row.active_conns + row.inactive_conns, 1);
+    let services = b.service_rows();
+    assert_eq!((services[0].stats, services[0].rates), (row.stats, row.rates));
+}

@@ -1,9 +1,14 @@
 //! The `ipvsadm` backend: the same operations by running the command.
 //!
-//! Listing takes two runs, because `ipvsadm -S` (the rule form, with the forwarding flag
-//! and tunnel options) omits the `-x`/`-y` thresholds and is sorted, while
-//! `ipvsadm -L -n --nosort --thresholds` has the thresholds and connection counters in
-//! kernel list order. `real_servers` joins the two by address and port.
+//! Listing real servers takes four runs, because `ipvsadm -S` (the rule form, with the
+//! forwarding flag and tunnel options) omits the `-x`/`-y` thresholds and is sorted,
+//! `ipvsadm -L -n --nosort --thresholds` has the thresholds and connection counts in
+//! kernel list order, and the traffic counters and rates come from `--stats --exact` and
+//! `--rate --exact` (ipvsadm prints one table per run). `real_servers` joins them by
+//! address and port; `service_rows` joins `-S` with the service lines of the last two.
+//!
+//! Services are added, edited and removed with `-A`, `-E` (every setting given, as
+//! SET_SERVICE) and `-D`.
 //!
 //! Edits pass every field (`-m|-g|-i -w W -x U -y L` and the tunnel options), as SET_DEST
 //! replaces them all. The kernel's refusals, which ipvsadm prints in words, are mapped
@@ -20,9 +25,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use lvs_ipvs::ipvsadm::{self, ServiceArg};
-use lvs_ipvs::{DestConfig, Forwarding, ServiceConfig};
+use lvs_ipvs::{DestConfig, Forwarding, Rates, ServiceConfig, Stats};
 
-use crate::ipvs::{DestRow, Error, ServiceKey, dest_name, errno_meaning};
+use crate::ipvs::{DestRow, Error, ServiceKey, ServiceRow, dest_name, errno_meaning_in};
 
 /// Runs `ipvsadm` (found on `PATH`).
 #[derive(Debug)]
@@ -53,7 +58,14 @@ impl IpvsadmBackend {
         let op = format!("{} {}", self.program, args.join(" "));
         Err(match classify_stderr(&stderr) {
             Some(errno) => {
-                Error::Kernel { op, errno, message: format!("{} (ipvsadm: {stderr})", errno_meaning(errno)) }
+                // ipvsadm -A/-E are NEW_SERVICE/SET_SERVICE, whose errnos mean their own.
+                let netlink_op = match args.first().map(String::as_str) {
+                    Some("-A") => "NEW_SERVICE",
+                    Some("-E") => "SET_SERVICE",
+                    _ => "",
+                };
+                let meaning = errno_meaning_in(netlink_op, errno);
+                Error::Kernel { op, errno, message: format!("{meaning} (ipvsadm: {stderr})") }
             }
             None => Error::Other(format!("{op}: {}: {stderr}", out.status)),
         })
@@ -74,6 +86,7 @@ impl IpvsadmBackend {
         let listed = ipvsadm::parse_threshold_rows(&self.run(&args, None)?)
             .map_err(|e| Error::Other(format!("parsing ipvsadm {}: {e}", args.join(" "))))?;
         let saved = self.saved()?.into_iter().find(|s| s.key == *svc).map(|s| s.dests).unwrap_or_default();
+        let (stats, rates) = (self.counters("--stats", Some(svc))?, self.counters("--rate", Some(svc))?);
         listed
             .into_iter()
             .map(|row| {
@@ -82,9 +95,53 @@ impl IpvsadmBackend {
                         Error::Other(format!("{svc} -> {}: listed by ipvsadm -L but not by -S", row.addr))
                     })?;
                 (rs.u_threshold, rs.l_threshold) = (row.u_threshold, row.l_threshold);
-                Ok(DestRow { config: rs, active_conns: row.active_conns, inactive_conns: row.inactive_conns })
+                let find = |rows: &[ipvsadm::CounterRow]| {
+                    rows.iter().find(|c| c.dest == Some(row.addr)).map_or([0; 5], |c| c.numbers)
+                };
+                let (s, r) = (to_stats(find(&stats)), to_rates(find(&rates)));
+                Ok(DestRow::with_traffic(rs, row.active_conns, row.inactive_conns, s, r))
             })
             .collect()
+    }
+
+    /// The rows of `ipvsadm -L -n --nosort --exact FORMAT [SERVICE]`, FORMAT `--stats` or
+    /// `--rate`.
+    fn counters(&self, format: &str, svc: Option<&ServiceKey>) -> Result<Vec<ipvsadm::CounterRow>, Error> {
+        let mut args: Vec<String> = ["-L", "-n", "--nosort", "--exact", format].map(String::from).into();
+        args.extend(svc.map(service_args).unwrap_or_default());
+        ipvsadm::parse_counter_rows(&self.run(&args, None)?)
+            .map_err(|e| Error::Other(format!("parsing ipvsadm {}: {e}", args.join(" "))))
+    }
+
+    /// Every service with its counters and rates (`-S -n`, `-L -n --stats`, `--rate`).
+    pub(crate) fn service_rows(&mut self) -> Result<Vec<ServiceRow>, Error> {
+        let saved = self.saved()?;
+        let (stats, rates) = (self.counters("--stats", None)?, self.counters("--rate", None)?);
+        let find = |rows: &[ipvsadm::CounterRow], key: &ServiceKey| {
+            rows.iter().find(|c| c.dest.is_none() && c.service == *key).map_or([0; 5], |c| c.numbers)
+        };
+        let row = |s: Saved| ServiceRow {
+            stats: to_stats(find(&stats, &s.key)),
+            rates: to_rates(find(&rates, &s.key)),
+            key: s.key,
+            config: s.config,
+        };
+        Ok(saved.into_iter().map(row).collect())
+    }
+
+    /// `ipvsadm -A SERVICE -s SCHED [-p S [-M MASK]] [-o] [-b FLAGS]`.
+    pub(crate) fn add_service(&mut self, svc: &ServiceKey, config: &ServiceConfig) -> Result<(), Error> {
+        self.run(&ipvsadm::Command::AddService(*svc, *config).args(), None).map(drop)
+    }
+
+    /// `ipvsadm -E` with every setting.
+    pub(crate) fn edit_service(&mut self, svc: &ServiceKey, config: &ServiceConfig) -> Result<(), Error> {
+        self.run(&ipvsadm::Command::EditService(*svc, *config).args(), None).map(drop)
+    }
+
+    /// `ipvsadm -D SERVICE`.
+    pub(crate) fn remove_service(&mut self, svc: &ServiceKey) -> Result<(), Error> {
+        self.run(&ipvsadm::Command::DelService(*svc).args(), None).map(drop)
     }
 
     pub(crate) fn add_real_server(&mut self, svc: &ServiceKey, rs: &DestConfig) -> Result<(), Error> {
@@ -124,6 +181,8 @@ impl IpvsadmBackend {
 fn classify_stderr(stderr: &str) -> Option<i32> {
     const TABLE: &[(&str, i32)] = &[
         ("Service not defined", libc::ESRCH),
+        ("Service already exists", libc::EEXIST),
+        ("Scheduler or persistence engine not found", libc::ENOENT),
         ("No such service", libc::ESRCH),
         ("Destination already exists", libc::EEXIST),
         ("No such destination", libc::ENOENT),
@@ -155,6 +214,16 @@ pub(crate) fn dest_args(op: &str, svc: &ServiceKey, rs: &DestConfig) -> Result<V
         _ => panic!("dest_args: {op:?} is neither -a nor -e"),
     };
     Ok(cmd.args())
+}
+
+/// Conns, InPkts, OutPkts, InBytes, OutBytes of a `--stats` row.
+fn to_stats([conns, inpkts, outpkts, inbytes, outbytes]: [u64; 5]) -> Stats {
+    Stats { conns, inpkts, outpkts, inbytes, outbytes }
+}
+
+/// CPS, InPPS, OutPPS, InBPS, OutBPS of a `--rate` row.
+fn to_rates([cps, inpps, outpps, inbps, outbps]: [u64; 5]) -> Rates {
+    Rates { cps, inpps, outpps, inbps, outbps }
 }
 
 /// A service of `ipvsadm -S` with its real servers (sorted, without thresholds).

@@ -3,7 +3,7 @@
 
 use core::net::IpAddr;
 
-use lvs_ipvs::{Forwarding, PersistenceEngine, SchedulerKind, SvcFlags, Tunnel, TunnelType};
+use lvs_ipvs::{Forwarding, PersistenceEngine, Rates, SchedulerKind, Stats, SvcFlags, Tunnel, TunnelType};
 use lvs_sched::Duration;
 
 use super::*;
@@ -145,5 +145,128 @@ fn stderr_maps_to_errno() {
     assert_eq!(classify_stderr("Destination already exists"), Some(libc::EEXIST));
     assert_eq!(classify_stderr("No such destination"), Some(libc::ENOENT));
     assert_eq!(classify_stderr("Numerical result out of range"), Some(libc::ERANGE));
+    assert_eq!(classify_stderr("Service already exists"), Some(libc::EEXIST));
+    assert_eq!(classify_stderr("Scheduler or persistence engine not found"), Some(libc::ENOENT));
     assert_eq!(classify_stderr("illegal weight specified"), None);
+}
+
+/// A stand-in for ipvsadm: a shell script that logs its arguments and prints what
+/// ipvsadm v1.31 printed in the VM for a table with traffic (`--stats/--rate --exact`),
+/// or refuses `-A` of an existing service as ipvsadm does.
+struct FakeIpvsadm {
+    dir: std::path::PathBuf,
+}
+
+impl FakeIpvsadm {
+    fn new(name: &str) -> FakeIpvsadm {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("lvsim-fake-ipvsadm-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        let script = format!(
+            "#!/bin/sh\necho \"$*\" >> {d}/log\ncase \"$*\" in\n\
+             '-S -n') printf '%s\\n' '-A -t 10.0.0.1:80 -s wlc' \
+             '-a -t 10.0.0.1:80 -r 10.0.0.2:80 -m -w 3' '-a -t 10.0.0.1:80 -r 10.0.0.3:80 -g -w 1' ;;\n\
+             *--thresholds*) cat {d}/thr ;;\n*--stats*) cat {d}/stats ;;\n*--rate*) cat {d}/rate ;;\n\
+             '-A -t 10.0.0.1:80 -s rr') echo 'Service already exists' >&2; exit 2 ;;\n\
+             '-D -t 10.0.0.8:80') echo 'No such service' >&2; exit 2 ;;\nesac\n"
+        );
+        std::fs::write(dir.join("ipvsadm"), script).unwrap();
+        std::fs::set_permissions(dir.join("ipvsadm"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::write(dir.join("thr"), THRESHOLD_TWO).unwrap();
+        std::fs::write(dir.join("stats"), STATS_EXACT).unwrap();
+        std::fs::write(dir.join("rate"), RATE_EXACT).unwrap();
+        FakeIpvsadm { dir }
+    }
+
+    fn backend(&self) -> IpvsadmBackend {
+        IpvsadmBackend { program: self.dir.join("ipvsadm").display().to_string() }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for FakeIpvsadm {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const THRESHOLD_TWO: &str = "\
+Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn 
+  -> RemoteAddress:Port
+TCP  10.0.0.1:80 wlc
+  -> 10.0.0.3:80                  0          0          1          0         
+  -> 10.0.0.2:80                  100        50         7          2         
+";
+
+const STATS_EXACT: &str = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  10.0.0.1:80                        12      120      100     9000 123456789012
+  -> 10.0.0.3:80                         2       20        0     1500        0
+  -> 10.0.0.2:80                        10      100      100     7500 123456789012
+";
+
+const RATE_EXACT: &str = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS
+  -> RemoteAddress:Port
+TCP  10.0.0.1:80                         3       30       25     2250   900000
+  -> 10.0.0.3:80                         0        5        0      375        0
+  -> 10.0.0.2:80                         3       25       25     1875   900000
+";
+
+#[test]
+fn real_servers_and_services_carry_the_kernels_counters_and_rates() {
+    let fake = FakeIpvsadm::new("rates");
+    let mut b = fake.backend();
+    let rows = b.real_servers(&key("tcp:10.0.0.1:80")).unwrap();
+    assert_eq!(rows.len(), 2);
+    let r = rows[1];
+    assert_eq!((r.config.addr, r.config.u_threshold, r.active_conns), ("10.0.0.2".parse().unwrap(), 100, 7));
+    assert_eq!(
+        r.stats,
+        Stats { conns: 10, inpkts: 100, outpkts: 100, inbytes: 7500, outbytes: 123_456_789_012 }
+    );
+    assert_eq!(r.rates, Rates { cps: 3, inpps: 25, outpps: 25, inbps: 1875, outbps: 900_000 });
+    assert_eq!((rows[0].stats.inbytes, rows[0].rates.inbps), (1500, 375));
+    let log = fake.log();
+    assert!(log.contains("-L -n --nosort --exact --stats -t 10.0.0.1:80\n"), "{log}");
+    assert!(log.contains("-L -n --nosort --exact --rate -t 10.0.0.1:80\n"), "{log}");
+    let services = b.service_rows().unwrap();
+    assert_eq!(services.len(), 1);
+    assert_eq!(
+        (services[0].key, services[0].stats.conns, services[0].rates.outbps),
+        (key("tcp:10.0.0.1:80"), 12, 900_000)
+    );
+}
+
+#[test]
+fn service_commands_are_ipvsadm_words_and_refusals_carry_errno() {
+    let fake = FakeIpvsadm::new("services");
+    let mut b = fake.backend();
+    let persistent = ServiceConfig {
+        persistence: Some(Duration::from_secs(60)),
+        netmask: 0xffff_ff00,
+        flags: SvcFlags(SvcFlags::PERSISTENT),
+        ..service_config(&key("udp:10.0.0.1:53"), SchedulerKind::Sh)
+    };
+    b.add_service(&key("udp:10.0.0.1:53"), &persistent).unwrap();
+    b.edit_service(&key("fwm6:3"), &service_config(&key("fwm6:3"), SchedulerKind::Mh)).unwrap();
+    b.remove_service(&key("tcp:10.0.0.1:80")).unwrap();
+    assert_eq!(
+        fake.log(),
+        "-A -u 10.0.0.1:53 -s sh -p 60 -M 255.255.255.0\n-E -f 3 -6 -s mh\n-D -t 10.0.0.1:80\n"
+    );
+    let e =
+        b.add_service(&key("tcp:10.0.0.1:80"), &service_config(&key("tcp:10.0.0.1:80"), SchedulerKind::Rr));
+    let e = e.unwrap_err();
+    assert_eq!(e.errno(), Some(libc::EEXIST));
+    assert!(e.to_string().contains("virtual service already exists"), "{e}");
+    assert_eq!(b.remove_service(&key("tcp:10.0.0.8:80")).unwrap_err().errno(), Some(libc::ESRCH));
 }

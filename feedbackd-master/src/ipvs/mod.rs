@@ -12,8 +12,17 @@
 //!
 //! The vocabulary is `lvs_ipvs`'s: a service is a [`ServiceKey`] and a [`ServiceConfig`]
 //! (scheduler, [`lvs_ipvs::SvcFlags`], persistence, netmask), a real server a
-//! [`DestConfig`] (forwarding, weight, thresholds, [`lvs_ipvs::Tunnel`]); only what a
-//! listing adds, the connection counts, is the master's own ([`DestRow`]).
+//! [`DestConfig`] (forwarding, weight, thresholds, [`lvs_ipvs::Tunnel`]); what a listing
+//! adds, the connection counts and the traffic counters with their rates
+//! ([`lvs_ipvs::Stats`], [`lvs_ipvs::Rates`]), make the master's rows ([`DestRow`],
+//! [`ServiceRow`]).
+//!
+//! Virtual services are added, edited and removed through every backend
+//! ([`Backend::add_service`], [`Backend::edit_service`], [`Backend::remove_service`]);
+//! a config is first put in the one form all three send ([`normalize_service`]): the
+//! PERSISTENT flag follows the persistence timeout, and a netmask counts only for a
+//! persistent service (otherwise the family's default is sent, as `ipvsadm -A` does).
+//! A persistence engine (`--pe sip`) is refused: the master does not manage one.
 //!
 //! [`Backend`] dispatches over the three with one `match` (a closed set, not a trait
 //! object). Every backend lists real servers in kernel list order (newest first) and
@@ -26,7 +35,9 @@
 
 use core::net::IpAddr;
 
-use lvs_ipvs::{AddrPort, DestConfig, Forwarding, IpvsError, SchedulerKind, ServiceConfig};
+use lvs_ipvs::{
+    AddrPort, DestConfig, Forwarding, IpvsError, Rates, SchedulerKind, ServiceConfig, Stats, SvcFlags,
+};
 
 mod dryrun;
 mod ipvsadm;
@@ -48,7 +59,8 @@ pub fn service_config(key: &ServiceKey, scheduler: SchedulerKind) -> ServiceConf
 }
 
 /// A real server as the kernel lists it (GET_DEST, `ipvsadm -L`): what was set, which an
-/// edit sends back whole, and the connection counts only the kernel keeps.
+/// edit sends back whole, the connection counts, and the traffic counters and rates only
+/// the kernel keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DestRow {
     /// What NEW_DEST/SET_DEST set (`ipvsadm -a/-e`).
@@ -57,13 +69,87 @@ pub struct DestRow {
     pub active_conns: u32,
     /// `InActConn`.
     pub inactive_conns: u32,
+    /// Counters since the real server was added (`ipvsadm -L -n --stats`;
+    /// IPVS_DEST_ATTR_STATS64).
+    pub stats: Stats,
+    /// The kernel's estimated rates (`ipvsadm -L -n --rate`), over the last seconds.
+    pub rates: Rates,
 }
 
 impl DestRow {
-    /// A row with no connections.
+    /// A row with no connections and no traffic.
     pub fn new(config: DestConfig) -> DestRow {
-        DestRow { config, active_conns: 0, inactive_conns: 0 }
+        DestRow::with_traffic(config, 0, 0, Stats::default(), Rates::default())
     }
+
+    /// A row with everything a listing gives.
+    pub fn with_traffic(
+        config: DestConfig,
+        active_conns: u32,
+        inactive_conns: u32,
+        stats: Stats,
+        rates: Rates,
+    ) -> DestRow {
+        DestRow { config, active_conns, inactive_conns, stats, rates }
+    }
+}
+
+/// A virtual service as the kernel lists it (GET_SERVICE, `ipvsadm -L`): its settings and
+/// its traffic (every real server's together, including those since removed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceRow {
+    /// Which service.
+    pub key: ServiceKey,
+    /// What NEW_SERVICE/SET_SERVICE set (`ipvsadm -A/-E`).
+    pub config: ServiceConfig,
+    /// Counters since the service was added (IPVS_SVC_ATTR_STATS64).
+    pub stats: Stats,
+    /// The kernel's estimated rates.
+    pub rates: Rates,
+}
+
+impl ServiceRow {
+    /// A row with no traffic.
+    pub fn new(key: ServiceKey, config: ServiceConfig) -> ServiceRow {
+        ServiceRow { key, config, stats: Stats::default(), rates: Rates::default() }
+    }
+}
+
+/// The one form of a service config every backend sends (and the dry run stores): the
+/// PERSISTENT flag set exactly when there is a persistence timeout, the kernel-internal
+/// HASHED flag cleared, and the family's default netmask when not persistent (the kernel
+/// only uses it for persistence; `ipvsadm` sends the default then). An IPv6 netmask of
+/// `u32::MAX` (never set) is the prefix length 128.
+pub fn normalize_service(key: &ServiceKey, config: &ServiceConfig) -> ServiceConfig {
+    let mut c = *config;
+    c.flags = SvcFlags(c.flags.0 & !(SvcFlags::PERSISTENT | SvcFlags::HASHED));
+    if c.persistence.is_some() {
+        c.flags.0 |= SvcFlags::PERSISTENT;
+    } else {
+        c.netmask = lvs_ipvs::ipvsadm::default_netmask(key);
+    }
+    if key.is_ipv6() && c.netmask == u32::MAX {
+        c.netmask = 128;
+    }
+    c
+}
+
+/// Refuses, the same for every backend, what one of them could not send: a persistence
+/// engine, a persistence timeout outside ipvsadm's 1 s to 31 days, an IPv6 prefix length
+/// outside 1..=128.
+fn check_service(op: &str, key: &ServiceKey, c: &ServiceConfig) -> Result<(), Error> {
+    let refuse = |why: String| Err(Error::Other(format!("{op} {key}: {why}")));
+    if let Some(pe) = c.pe {
+        return refuse(format!("the persistence engine {:?} is not supported", pe.name()));
+    }
+    let max = lvs_ipvs::ipvsadm::MAX_PERSISTENCE_SECS;
+    if c.persistence.is_some_and(|p| !(1..=max).contains(&(p.as_nanos() / 1_000_000_000))) {
+        return refuse(format!("a persistence timeout must be 1 to {max} s, as ipvsadm takes it"));
+    }
+    if key.is_ipv6() && c.persistence.is_some() && !(1..=128).contains(&c.netmask) {
+        return refuse(format!("the IPv6 prefix length {} is not in 1..=128", c.netmask));
+    }
+    Ok(())
 }
 
 /// A real server with ipvsadm's defaults (no thresholds, no tunnel options) and `weight`.
@@ -97,7 +183,9 @@ pub enum Error {
 impl Error {
     /// A kernel refusal of `op` with errno `errno`, explained as IPVS means it.
     pub(crate) fn kernel(op: impl Into<String>, errno: i32) -> Error {
-        Error::Kernel { op: op.into(), errno, message: errno_meaning(errno).to_owned() }
+        let op = op.into();
+        let message = errno_meaning_in(&op, errno).to_owned();
+        Error::Kernel { op, errno, message }
     }
 
     /// The shared table's refusal of `op`, with the kernel's errno for it.
@@ -124,6 +212,18 @@ pub fn errno_meaning(errno: i32) -> &'static str {
         libc::EINVAL => "invalid argument (address family, forwarding method or tunnel settings)",
         libc::EPERM => "needs CAP_NET_ADMIN",
         _ => nix::errno::Errno::from_raw(errno).desc(),
+    }
+}
+
+/// What an errno means from the operation `op` (`NEW_SERVICE ...`, `ipvsadm -A ...`):
+/// the service commands give EEXIST and ENOENT their own meanings.
+pub(crate) fn errno_meaning_in(op: &str, errno: i32) -> &'static str {
+    let service_op =
+        ["NEW_SERVICE", "SET_SERVICE", "ipvsadm -A", "ipvsadm -E"].iter().any(|p| op.starts_with(p));
+    match errno {
+        libc::EEXIST if service_op => "virtual service already exists",
+        libc::ENOENT if service_op => "no such scheduler or persistence engine",
+        _ => errno_meaning(errno),
     }
 }
 
@@ -238,22 +338,37 @@ impl Backend {
         }
     }
 
-    /// Adds a virtual service (NEW_SERVICE; `ipvsadm -A`).
-    pub fn add_service(&mut self, key: &ServiceKey, config: &ServiceConfig) -> Result<(), Error> {
+    /// Every virtual service with its traffic counters and rates (GET_SERVICE dump; for
+    /// ipvsadm `-S -n` and `-L -n --stats/--rate --exact`).
+    pub fn service_rows(&mut self) -> Result<Vec<ServiceRow>, Error> {
         match &mut self.inner {
-            Inner::Netlink(_) | Inner::Ipvsadm(_) => {
-                Err(Error::kernel(format!("NEW_SERVICE {key}"), libc::ENOSYS))
-            }
+            Inner::Netlink(b) => b.service_rows(),
+            Inner::Ipvsadm(b) => b.service_rows(),
+            Inner::DryRun(b) => Ok(b.service_rows()),
+        }
+    }
+
+    /// Adds a virtual service (NEW_SERVICE; `ipvsadm -A`), with `config` as
+    /// [`normalize_service`] puts it. A persistence engine is refused.
+    pub fn add_service(&mut self, key: &ServiceKey, config: &ServiceConfig) -> Result<(), Error> {
+        let config = &normalize_service(key, config);
+        check_service("NEW_SERVICE", key, config)?;
+        match &mut self.inner {
+            Inner::Netlink(b) => b.service_cmd(netlink::codec::cmd::NEW_SERVICE, key, config),
+            Inner::Ipvsadm(b) => b.add_service(key, config),
             Inner::DryRun(b) => b.add_service(key, config),
         }
     }
 
-    /// Replaces a virtual service's settings (SET_SERVICE; `ipvsadm -E`).
+    /// Replaces a virtual service's settings (SET_SERVICE; `ipvsadm -E`): scheduler,
+    /// flags, persistence and netmask, all of them, as [`normalize_service`] puts them.
+    /// Its real servers stay.
     pub fn edit_service(&mut self, key: &ServiceKey, config: &ServiceConfig) -> Result<(), Error> {
+        let config = &normalize_service(key, config);
+        check_service("SET_SERVICE", key, config)?;
         match &mut self.inner {
-            Inner::Netlink(_) | Inner::Ipvsadm(_) => {
-                Err(Error::kernel(format!("SET_SERVICE {key}"), libc::ENOSYS))
-            }
+            Inner::Netlink(b) => b.service_cmd(netlink::codec::cmd::SET_SERVICE, key, config),
+            Inner::Ipvsadm(b) => b.edit_service(key, config),
             Inner::DryRun(b) => b.edit_service(key, config),
         }
     }
@@ -261,9 +376,8 @@ impl Backend {
     /// Removes a virtual service and its real servers (DEL_SERVICE; `ipvsadm -D`).
     pub fn remove_service(&mut self, key: &ServiceKey) -> Result<(), Error> {
         match &mut self.inner {
-            Inner::Netlink(_) | Inner::Ipvsadm(_) => {
-                Err(Error::kernel(format!("DEL_SERVICE {key}"), libc::ENOSYS))
-            }
+            Inner::Netlink(b) => b.remove_service(key),
+            Inner::Ipvsadm(b) => b.remove_service(key),
             Inner::DryRun(b) => b.remove_service(key),
         }
     }
@@ -361,3 +475,7 @@ mod tests {
         assert_eq!(errno_meaning(libc::EPERM), "needs CAP_NET_ADMIN");
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod service_tests;

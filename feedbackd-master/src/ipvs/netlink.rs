@@ -20,7 +20,7 @@ use nix::sys::time::{TimeVal, TimeValLike};
 use self::codec::{Reply, attr, cmd};
 use lvs_ipvs::{DestConfig, ServiceConfig};
 
-use crate::ipvs::{DestRow, Error, ServiceKey, dest_name};
+use crate::ipvs::{DestRow, Error, ServiceKey, ServiceRow, dest_name};
 
 /// Receive buffer: larger than any datagram the kernel builds for a dump (≤ 32 KiB).
 const RECV_BUF_LEN: usize = 64 * 1024;
@@ -172,17 +172,44 @@ impl NetlinkBackend {
 
     /// Every virtual service (GET_SERVICE dump).
     pub(crate) fn services(&mut self) -> Result<Vec<(ServiceKey, ServiceConfig)>, Error> {
+        Ok(self.service_rows()?.into_iter().map(|r| (r.key, r.config)).collect())
+    }
+
+    /// Every virtual service with its counters and rates (GET_SERVICE dump).
+    pub(crate) fn service_rows(&mut self) -> Result<Vec<ServiceRow>, Error> {
         let seq = self.next_seq();
         self.tx.clear();
         codec::encode_service_dump(&mut self.tx, self.family, seq);
         let mut out = Vec::new();
         self.transact(self.family, seq, 1, &|_| "GET_SERVICE dump".to_owned(), |c, attrs| {
             if c == cmd::NEW_SERVICE {
-                out.push(codec::parse_service_attrs(codec::find_attr(attrs, attr::SERVICE)?)?);
+                out.push(codec::parse_service_row(codec::find_attr(attrs, attr::SERVICE)?)?);
             }
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// NEW_SERVICE or SET_SERVICE (`command`) with every setting of `config`.
+    pub(crate) fn service_cmd(
+        &mut self,
+        command: u8,
+        svc: &ServiceKey,
+        config: &ServiceConfig,
+    ) -> Result<(), Error> {
+        let seq = self.next_seq();
+        self.tx.clear();
+        codec::encode_service(&mut self.tx, self.family, seq, command, svc, config);
+        let name = if command == cmd::NEW_SERVICE { "NEW_SERVICE" } else { "SET_SERVICE" };
+        self.transact(self.family, seq, 1, &|_| format!("{name} {svc}"), |_, _| Ok(()))
+    }
+
+    /// DEL_SERVICE: the service and its real servers.
+    pub(crate) fn remove_service(&mut self, svc: &ServiceKey) -> Result<(), Error> {
+        let seq = self.next_seq();
+        self.tx.clear();
+        codec::encode_del_service(&mut self.tx, self.family, seq, svc);
+        self.transact(self.family, seq, 1, &|_| format!("DEL_SERVICE {svc}"), |_, _| Ok(()))
     }
 
     /// The real servers of `svc` in kernel list order (GET_DEST dump). The kernel answers

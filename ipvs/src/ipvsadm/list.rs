@@ -409,6 +409,84 @@ pub fn parse_threshold_rows(text: &str) -> Result<Vec<ThresholdRow>, String> {
     Ok(out)
 }
 
+/// A row of `ipvsadm -L -n --stats --exact` or `--rate --exact`: a service's or one of its
+/// real servers' five numbers (Conns, InPkts, OutPkts, InBytes, OutBytes, or CPS, InPPS,
+/// OutPPS, InBPS, OutBPS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterRow {
+    /// The service of the row, or of the real server's row.
+    pub service: ServiceKey,
+    /// `Some(RIP:PORT)` for a real server's row.
+    pub dest: Option<SocketAddr>,
+    /// The five columns, as listed.
+    pub numbers: [u64; 5],
+}
+
+/// Reads back a `--stats` or `--rate` listing written with `--exact` (what [`listing`]
+/// writes with [`ListFormat::Stats`]/[`ListFormat::Rate`] and `exact`, and the real
+/// ipvsadm prints), in listing order. Numbers scaled with K/M/G/T (no `--exact`) and a
+/// real server before any service are errors naming the line.
+pub fn parse_counter_rows(text: &str) -> Result<Vec<CounterRow>, String> {
+    let mut out: Vec<CounterRow> = Vec::new();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let bad = |what: &str| format!("{what} in {line:?}");
+        match cols[..] {
+            [] | ["IP", "Virtual", ..] | ["Prot", "LocalAddress:Port", ..] | ["->", "RemoteAddress:Port"] => {
+            }
+            ["->", addr, ref numbers @ ..] => {
+                let service = out.last().ok_or_else(|| bad("a real server before any service"))?.service;
+                let dest = Some(addr.parse().map_err(|_| bad("bad address"))?);
+                out.push(CounterRow {
+                    service,
+                    dest,
+                    numbers: counter_numbers(numbers).map_err(|e| bad(&e))?,
+                });
+            }
+            [proto, name, ref rest @ ..] if rest.len() >= 5 => {
+                let (ipv6, numbers) = match rest {
+                    ["IPv6", numbers @ ..] if proto == "FWM" => (true, numbers),
+                    _ => (false, rest),
+                };
+                let service = counter_service(proto, name, ipv6).ok_or_else(|| bad("bad service"))?;
+                out.push(CounterRow {
+                    service,
+                    dest: None,
+                    numbers: counter_numbers(numbers).map_err(|e| bad(&e))?,
+                });
+            }
+            _ => return Err(bad("unexpected line")),
+        }
+    }
+    Ok(out)
+}
+
+/// A service as a listing names it: `TCP 10.0.0.1:80`, `FWM 1` (ipvsadm prints a mark
+/// from 2^31 up as a negative `%d`).
+fn counter_service(proto: &str, name: &str, ipv6: bool) -> Option<ServiceKey> {
+    if proto == "FWM" {
+        let mark =
+            name.parse::<i64>().ok().filter(|m| (i64::from(i32::MIN)..=i64::from(u32::MAX)).contains(m))?;
+        return Some(ServiceKey::Fwmark { mark: mark as u32, ipv6 });
+    }
+    let protocol = [crate::Protocol::Tcp, crate::Protocol::Udp, crate::Protocol::Sctp]
+        .into_iter()
+        .find(|p| p.name() == proto)?;
+    let sa: SocketAddr = name.parse().ok()?;
+    Some(ServiceKey::Addr { protocol, addr: sa.ip(), port: sa.port() })
+}
+
+fn counter_numbers(cols: &[&str]) -> Result<[u64; 5], String> {
+    let [a, b, c, d, e] = cols else {
+        return Err(format!("{} numbers, want 5", cols.len()));
+    };
+    let mut out = [0u64; 5];
+    for (o, s) in out.iter_mut().zip([a, b, c, d, e]) {
+        *o = s.parse().map_err(|_| format!("bad number {s:?} (listed without --exact?)"))?;
+    }
+    Ok(out)
+}
+
 /// The TunnelInfo column: `ipip`, `gue:PORT:CSUM`, `gre:CSUM` with CSUM `-c` (none),
 /// `+c` (`--tun-csum`) or `r+c` (`--tun-remcsum`); `n/a` when not tunnelled.
 pub fn tunnel_info(fwd: Forwarding, t: Tunnel) -> String {
@@ -702,6 +780,50 @@ mod tests {
             "FWM  7                                   0        0        0        0        0\n",
         );
         assert_eq!(list_rate(&ipvs), rate);
+
+        // Read back with --exact (and --nosort): every number as the model has it.
+        let exact = |format| listing(&ipvs, &ListOptions { format, exact: true, sort: false });
+        let tcp = ServiceKey::Addr { protocol: Protocol::Tcp, addr: "10.0.0.1".parse().unwrap(), port: 80 };
+        let fwm = ServiceKey::Fwmark { mark: 7, ipv6: false };
+        let rs = |a: &str| Some(a.parse::<SocketAddr>().unwrap());
+        let row = |service, dest, numbers| CounterRow { service, dest, numbers };
+        let stats = vec![
+            row(tcp, None, [3, 4, 2, 240, 1_000_000_000]),
+            row(tcp, rs("10.0.0.2:80"), [2, 3, 2, 180, 1_000_000_000]),
+            row(tcp, rs("10.0.0.3:80"), [1, 1, 0, 60, 0]),
+            row(fwm, None, [0; 5]),
+        ];
+        assert_eq!(parse_counter_rows(&exact(ListFormat::Stats)), Ok(stats));
+        let rates = parse_counter_rows(&exact(ListFormat::Rate)).unwrap();
+        assert_eq!(rates[0].numbers, [0, 0, 0, 30, 125_000_000]);
+        assert_eq!(rates[1], row(tcp, rs("10.0.0.2:80"), [0, 0, 0, 22, 125_000_000]));
+        // Scaled numbers (no --exact) are refused, naming the line.
+        let e = parse_counter_rows(&list_rate(&ipvs)).unwrap_err();
+        assert!(e.contains("125000K") && e.contains("--exact"), "{e}");
+        let v6 = "FWM  -2 IPv6                              1        2        3        4        5\n\
+                  \x20 -> [2001:db8::2]:0                     1        2        3        4        5\n";
+        let got = parse_counter_rows(v6).unwrap();
+        assert_eq!(got[0].service, ServiceKey::Fwmark { mark: u32::MAX - 1, ipv6: true });
+        assert_eq!((got[1].dest, got[1].numbers), (rs("[2001:db8::2]:0"), [1, 2, 3, 4, 5]));
+        for bad in ["  -> 10.0.0.2:80 1 2 3 4 5", "TCP  10.0.0.1:80 1 2 3 4", "ICMP 10.0.0.1:80 1 2 3 4 5"] {
+            assert!(parse_counter_rows(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever ipvsadm (or a stand-in for it) prints, the reader answers rows or an
+        /// error, never a panic.
+        #[test]
+        fn counter_rows_never_panic(
+            lines in proptest::collection::vec(
+                "(  -> |TCP  |UDP  |FWM  |SCTP |)(\\[?[0-9a-f:.]{0,20}\\]?(:[0-9]{1,6})?)?( -?[0-9KMGT]{1,22}| IPv6){0,7}",
+                0..8,
+            ),
+            raw in ".{0,200}",
+        ) {
+            let _ = parse_counter_rows(&lines.join("\n"));
+            let _ = parse_counter_rows(&raw);
+        }
     }
 }
 

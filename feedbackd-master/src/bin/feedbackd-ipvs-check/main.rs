@@ -6,7 +6,9 @@
 //!   (list, add, edit, resets, refusals, batches, delete) on services made with `ipvsadm`,
 //!   and checks each step three ways: the backend's own listing, the other backend's, and
 //!   `ipvsadm -L -n` text. Prints `PASS name` / `FAIL name: why` lines and
-//!   `SUMMARY pass=N fail=M`. It needs an empty IPVS table and refuses to run outside the
+//!   `SUMMARY pass=N fail=M`. Then virtual services added, edited and removed through each
+//!   backend (checked against `ipvsadm -S -n`), and the counters and rates of real LVS-NAT
+//!   traffic between two network namespaces, read through netlink and ipvsadm. It needs an empty IPVS table and refuses to run outside the
 //!   VM (`LVSIM_VM=1`) unless given `--force`.
 //! - `bench --updates N`: weight updates per second through netlink and through ipvsadm on
 //!   a service of its own (`TCP 192.0.2.1:80`, removed afterwards).
@@ -15,6 +17,8 @@
 
 mod bench;
 mod probe;
+mod services;
+mod traffic;
 
 use clap::{Parser, Subcommand};
 

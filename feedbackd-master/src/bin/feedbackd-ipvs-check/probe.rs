@@ -11,6 +11,10 @@
 //! `ipvsadm -L -n --nosort --tun-info/--thresholds`. Last, the dry-run backend, seeded
 //! with netlink's listing, goes through the same steps and must refuse with the errnos the
 //! kernel gave.
+//!
+//! Then each backend adds, edits and removes virtual services of every kind
+//! ([`services`]), and real traffic through an LVS-NAT service shows the kernel's counters
+//! and rates through netlink and ipvsadm alike ([`traffic`]).
 
 use std::fmt::Display;
 use std::process::Command;
@@ -25,13 +29,13 @@ use lvs_sched::Duration;
 /// Per service, the real servers in kernel list order (newest first).
 type Model = Vec<(ServiceKey, Vec<DestConfig>)>;
 
-struct Report {
+pub(crate) struct Report {
     pass: usize,
     fail: usize,
 }
 
 impl Report {
-    fn check(&mut self, name: impl Display, r: Result<(), String>) {
+    pub(crate) fn check(&mut self, name: impl Display, r: Result<(), String>) {
         match r {
             Ok(()) => {
                 self.pass += 1;
@@ -45,11 +49,11 @@ impl Report {
     }
 }
 
-fn key(s: &str) -> ServiceKey {
+pub(crate) fn key(s: &str) -> ServiceKey {
     parse_service(s).expect("a valid service")
 }
 
-fn ipvsadm(args: &[&str]) -> Result<String, String> {
+pub(crate) fn ipvsadm(args: &[&str]) -> Result<String, String> {
     let out = Command::new("ipvsadm")
         .args(args)
         .env("LC_ALL", "C")
@@ -62,7 +66,7 @@ fn ipvsadm(args: &[&str]) -> Result<String, String> {
     }
 }
 
-fn kind_name(k: BackendKind) -> &'static str {
+pub(crate) fn kind_name(k: BackendKind) -> &'static str {
     match k {
         BackendKind::Netlink => "netlink",
         BackendKind::Ipvsadm => "ipvsadm",
@@ -143,6 +147,10 @@ pub(crate) fn run(force: bool) -> anyhow::Result<bool> {
     let seed = netlink.services().context("listing services for the dry run")?;
     let mut dry = Backend::open(BackendKind::DryRun, &seed)?;
     round(&mut report, &mut dry, None, &services);
+    crate::services::round(&mut report, &mut netlink, Some(&mut adm));
+    crate::services::round(&mut report, &mut adm, Some(&mut netlink));
+    crate::services::round(&mut report, &mut dry, None);
+    crate::traffic::run(&mut report, &mut netlink, &mut adm);
     println!("SUMMARY pass={} fail={}", report.pass, report.fail);
     Ok(report.fail == 0)
 }
@@ -232,7 +240,7 @@ fn resets(r: &mut Report, b: &mut Backend, model: &mut Model) {
     r.check(format!("{name}: SET_DEST without thresholds/tunnel options, DR to NAT"), step);
 }
 
-fn expect_errno(
+pub(crate) fn expect_errno(
     kind: BackendKind,
     ipvsadm_refuses: bool,
     res: Result<(), Error>,

@@ -19,14 +19,14 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use lvs_ipvs::{
-    AF_INET, AF_INET6, DestConfig, Forwarding, PersistenceEngine, Protocol, SchedulerKind, ServiceConfig,
-    SvcFlags, Tunnel, TunnelType,
+    AF_INET, AF_INET6, DestConfig, Forwarding, PersistenceEngine, Protocol, Rates, SchedulerKind,
+    ServiceConfig, Stats, SvcFlags, Tunnel, TunnelType,
 };
 use lvs_sched::Duration;
 
 use lvs_ipvs::ipvsadm::default_netmask;
 
-use crate::ipvs::{DestRow, Error, ServiceKey};
+use crate::ipvs::{DestRow, Error, ServiceKey, ServiceRow};
 
 /// `nlmsghdr` length.
 pub const NLMSG_HDRLEN: usize = 16;
@@ -76,6 +76,8 @@ pub const IPVS_GENL_VERSION: u8 = 1;
 #[allow(missing_docs)]
 pub mod cmd {
     pub const NEW_SERVICE: u8 = 1;
+    pub const SET_SERVICE: u8 = 2;
+    pub const DEL_SERVICE: u8 = 3;
     pub const GET_SERVICE: u8 = 4;
     pub const NEW_DEST: u8 = 5;
     pub const SET_DEST: u8 = 6;
@@ -102,7 +104,9 @@ pub mod svc_attr {
     pub const FLAGS: u16 = 7;
     pub const TIMEOUT: u16 = 8;
     pub const NETMASK: u16 = 9;
+    pub const STATS: u16 = 10;
     pub const PE_NAME: u16 = 11;
+    pub const STATS64: u16 = 12;
 }
 
 /// `IPVS_DEST_ATTR_*`.
@@ -116,11 +120,34 @@ pub mod dest_attr {
     pub const L_THRESH: u16 = 6;
     pub const ACTIVE_CONNS: u16 = 7;
     pub const INACT_CONNS: u16 = 8;
+    pub const PERSIST_CONNS: u16 = 9;
+    pub const STATS: u16 = 10;
     pub const ADDR_FAMILY: u16 = 11;
+    pub const STATS64: u16 = 12;
     pub const TUN_TYPE: u16 = 13;
     pub const TUN_PORT: u16 = 14;
     pub const TUN_FLAGS: u16 = 15;
 }
+
+/// `IPVS_STATS_ATTR_*`, inside a STATS (u32 counts and rates, u64 bytes) or STATS64
+/// (all u64) nest.
+#[allow(missing_docs)]
+pub mod stats_attr {
+    pub const CONNS: u16 = 1;
+    pub const INPKTS: u16 = 2;
+    pub const OUTPKTS: u16 = 3;
+    pub const INBYTES: u16 = 4;
+    pub const OUTBYTES: u16 = 5;
+    pub const CPS: u16 = 6;
+    pub const INPPS: u16 = 7;
+    pub const OUTPPS: u16 = 8;
+    pub const INBPS: u16 = 9;
+    pub const OUTBPS: u16 = 10;
+}
+
+/// `struct ip_vs_flags`' mask for a SET_SERVICE/NEW_SERVICE that replaces every flag
+/// (libipvs sends `~0`).
+pub const SVC_FLAGS_MASK_ALL: u32 = u32::MAX;
 
 const fn align4(n: usize) -> usize {
     (n + 3) & !3
@@ -223,6 +250,12 @@ fn af_of(addr: IpAddr) -> u16 {
 /// PROTOCOL + ADDR + PORT.
 fn put_service_key(w: &mut MsgWriter<'_>, svc: &ServiceKey) {
     let nest = w.nest_start(attr::SERVICE);
+    put_service_key_attrs(w, svc);
+    w.nest_end(nest);
+}
+
+/// The identifying attributes of a service, inside its nest.
+fn put_service_key_attrs(w: &mut MsgWriter<'_>, svc: &ServiceKey) {
     w.put_u16(svc_attr::AF, svc.af());
     match *svc {
         ServiceKey::Addr { protocol, addr, port } => {
@@ -232,7 +265,51 @@ fn put_service_key(w: &mut MsgWriter<'_>, svc: &ServiceKey) {
         }
         ServiceKey::Fwmark { mark, .. } => w.put_u32(svc_attr::FWMARK, mark),
     }
+}
+
+/// Appends NEW_SERVICE ([`cmd::NEW_SERVICE`]) or SET_SERVICE ([`cmd::SET_SERVICE`]) with
+/// the full entry the kernel requires for both (SCHED_NAME, FLAGS, TIMEOUT, NETMASK, or
+/// EINVAL): `flags` with the mask [`SVC_FLAGS_MASK_ALL`], so that every flag is replaced;
+/// TIMEOUT the persistence in seconds (0 without), saturated at `u32::MAX`; NETMASK in
+/// network order for IPv4, the prefix length for IPv6. The caller passes a config as
+/// `normalize_service` makes it; a persistence engine is never sent.
+pub fn encode_service(
+    buf: &mut Vec<u8>,
+    family: u16,
+    seq: u32,
+    command: u8,
+    svc: &ServiceKey,
+    c: &ServiceConfig,
+) {
+    let mut w = MsgWriter::begin(buf, family, NLM_F_REQUEST | NLM_F_ACK, seq, command, IPVS_GENL_VERSION);
+    let nest = w.nest_start(attr::SERVICE);
+    put_service_key_attrs(&mut w, svc);
+    let name = c.scheduler.to_string();
+    let mut z = Vec::with_capacity(name.len() + 1);
+    z.extend_from_slice(name.as_bytes());
+    z.push(0);
+    w.put(svc_attr::SCHED_NAME, &z);
+    let mut flags = [0u8; 8];
+    flags[..4].copy_from_slice(&c.flags.0.to_ne_bytes());
+    flags[4..].copy_from_slice(&SVC_FLAGS_MASK_ALL.to_ne_bytes());
+    w.put(svc_attr::FLAGS, &flags);
+    let timeout_s = c.persistence.map_or(0, |p| p.as_nanos() / 1_000_000_000);
+    w.put_u32(svc_attr::TIMEOUT, u32::try_from(timeout_s).unwrap_or(u32::MAX));
+    if svc.is_ipv6() {
+        w.put_u32(svc_attr::NETMASK, c.netmask);
+    } else {
+        w.put(svc_attr::NETMASK, &c.netmask.to_be_bytes());
+    }
     w.nest_end(nest);
+    w.finish();
+}
+
+/// Appends DEL_SERVICE: the service's identifying fields.
+pub fn encode_del_service(buf: &mut Vec<u8>, family: u16, seq: u32, svc: &ServiceKey) {
+    let mut w =
+        MsgWriter::begin(buf, family, NLM_F_REQUEST | NLM_F_ACK, seq, cmd::DEL_SERVICE, IPVS_GENL_VERSION);
+    put_service_key(&mut w, svc);
+    w.finish();
 }
 
 /// Appends `CTRL_CMD_GETFAMILY` for `name`, with an ACK.
@@ -541,6 +618,47 @@ pub fn parse_service_attrs(nest: &[u8]) -> Result<(ServiceKey, ServiceConfig), E
     Ok((key, ServiceConfig { scheduler, flags, persistence, netmask, pe }))
 }
 
+/// A service with its traffic from the contents of a SERVICE nest: as
+/// [`parse_service_attrs`], plus STATS64 (or, from kernels before 4.1, STATS).
+pub fn parse_service_row(nest: &[u8]) -> Result<ServiceRow, Error> {
+    let (key, config) = parse_service_attrs(nest)?;
+    let (stats, rates) = parse_traffic(nest, svc_attr::STATS, svc_attr::STATS64)?;
+    Ok(ServiceRow { key, config, stats, rates })
+}
+
+/// The counters and rates in a SERVICE or DEST nest: the STATS64 nest (`stats64`) if
+/// there is one, else the 32-bit STATS nest (`stats32`), else zeros.
+pub fn parse_traffic(nest: &[u8], stats32: u16, stats64: u16) -> Result<(Stats, Rates), Error> {
+    let (mut s32, mut s64) = (None, None);
+    for a in AttrIter::new(nest) {
+        let (ty, v) = a?;
+        if ty == stats64 {
+            s64 = Some(v);
+        } else if ty == stats32 {
+            s32 = Some(v);
+        }
+    }
+    s64.or(s32).map_or(Ok((Stats::default(), Rates::default())), parse_stats)
+}
+
+/// The contents of a STATS or STATS64 nest. Each value is read by its length (4 bytes:
+/// u32, 8: u64), so both nests read alike; unknown attributes (PAD) are skipped.
+pub fn parse_stats(nest: &[u8]) -> Result<(Stats, Rates), Error> {
+    let mut v = [0u64; 10];
+    for a in AttrIter::new(nest) {
+        let (ty, val) = a?;
+        if (stats_attr::CONNS..=stats_attr::OUTBPS).contains(&ty) {
+            v[usize::from(ty - 1)] = match val.len() {
+                4 => u64::from(get_u32(val, "short stats value")?),
+                n if n >= 8 => u64::from_ne_bytes(val[..8].try_into().expect("8 bytes")),
+                _ => return Err(malformed("stats value of a bad length")),
+            };
+        }
+    }
+    let [conns, inpkts, outpkts, inbytes, outbytes, cps, inpps, outpps, inbps, outbps] = v;
+    Ok((Stats { conns, inpkts, outpkts, inbytes, outbytes }, Rates { cps, inpps, outpps, inbps, outbps }))
+}
+
 /// A NUL-terminated name (SCHED_NAME, PE_NAME) that `parse` knows, or an error naming it.
 fn known<T>(key: &ServiceKey, what: &str, v: &[u8], parse: impl Fn(&str) -> Option<T>) -> Result<T, Error> {
     let name = v.split(|&c| c == 0).next().unwrap_or(&[]);
@@ -552,7 +670,8 @@ fn known<T>(key: &ServiceKey, what: &str, v: &[u8], parse: impl Fn(&str) -> Opti
     })
 }
 
-/// A real server from the contents of a DEST nest (a NEW_DEST reply to GET_DEST).
+/// A real server from the contents of a DEST nest (a NEW_DEST reply to GET_DEST), with its
+/// traffic (STATS64, or STATS from kernels before 4.1).
 /// `service_af` is the address family when the reply has no ADDR_FAMILY (older kernels).
 /// A forwarding method or tunnel type the kernel does not define is an error.
 pub fn parse_dest_attrs(nest: &[u8], service_af: u16) -> Result<DestRow, Error> {
@@ -588,7 +707,8 @@ pub fn parse_dest_attrs(nest: &[u8], service_af: u16) -> Result<DestRow, Error> 
     tunnel.kind = TunnelType::from_code(tun_type).ok_or_else(|| malformed("unknown TUN_TYPE"))?;
     let config =
         DestConfig { addr: get_addr(addr, af)?, port, fwd, weight, u_threshold, l_threshold, tunnel };
-    Ok(DestRow { config, active_conns, inactive_conns })
+    let (stats, rates) = parse_traffic(nest, dest_attr::STATS, dest_attr::STATS64)?;
+    Ok(DestRow::with_traffic(config, active_conns, inactive_conns, stats, rates))
 }
 
 /// What one reply message says.

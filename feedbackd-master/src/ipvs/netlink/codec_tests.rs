@@ -138,6 +138,14 @@ fn kernel_dest_dump() -> Vec<u8> {
         6, 0, 11, 0,  2, 0, 0, 0,                // ADDR_FAMILY 2
         12, 0, 10, 0x80,  8, 0, 1, 0,  5, 0, 0, 0, // STATS { CONNS 5 }
         8, 0, 99, 0,  1, 2, 3, 4,                // a future attribute
+        // STATS64 { PAD, CONNS 7, INPKTS 70, OUTBYTES 2^33, CPS 2, OUTBPS 900 }, u64 each
+        68, 0, 12, 0x80,
+        4, 0, 11, 0,
+        12, 0, 1, 0,  7, 0, 0, 0,  0, 0, 0, 0,
+        12, 0, 2, 0,  70, 0, 0, 0,  0, 0, 0, 0,
+        12, 0, 5, 0,  0, 0, 0, 0,  2, 0, 0, 0,
+        12, 0, 6, 0,  2, 0, 0, 0,  0, 0, 0, 0,
+        12, 0, 10, 0,  0x84, 3, 0, 0,  0, 0, 0, 0,
     ];
     let nest_len = (nest.len() + 4) as u16;
     let mut attrs = nest_len.to_le_bytes().to_vec();
@@ -178,8 +186,67 @@ fn decodes_a_kernel_dest_dump() {
     assert!(done);
     let mut config = dest("10.0.0.3".parse().unwrap(), 8080, Forwarding::DirectRouting, 12);
     (config.u_threshold, config.l_threshold) = (9, 4);
-    let want = DestRow { config, active_conns: 3, inactive_conns: 1 };
+    // STATS64 wins over STATS.
+    let stats = Stats { conns: 7, inpkts: 70, outbytes: 1 << 33, ..Stats::default() };
+    let rates = Rates { cps: 2, outbps: 900, ..Rates::default() };
+    let want = DestRow::with_traffic(config, 3, 1, stats, rates);
     assert_eq!(got, [want, want]);
+}
+
+#[test]
+#[cfg(target_endian = "little")]
+fn stats_nests_of_both_widths() {
+    // STATS as kernels before 4.1 send it: u32 counts and rates, u64 bytes.
+    #[rustfmt::skip]
+    let stats32 = [
+        8, 0, 1, 0,  9, 0, 0, 0,                          // CONNS 9
+        8, 0, 3, 0,  4, 0, 0, 0,                          // OUTPKTS 4
+        12, 0, 4, 0,  0, 0, 0, 0,  1, 0, 0, 0,            // INBYTES 2^32
+        8, 0, 9, 0,  0x10, 0x27, 0, 0,                    // INBPS 10000
+    ];
+    let (s, r) = parse_stats(&stats32).unwrap();
+    assert_eq!((s.conns, s.outpkts, s.inbytes, r.inbps, r.cps), (9, 4, 1 << 32, 10_000, 0));
+    assert!(parse_stats(&[6, 0, 1, 0, 1, 0, 0, 0]).is_err(), "a 2-byte counter");
+    // A service nest with only STATS falls back to it; without either, zeros.
+    let mut nest = vec![(4 + stats32.len()) as u8, 0, svc_attr::STATS as u8, 0x80];
+    nest.extend_from_slice(&stats32);
+    assert_eq!(parse_traffic(&nest, svc_attr::STATS, svc_attr::STATS64).unwrap().0.conns, 9);
+    assert_eq!(parse_traffic(&[], 10, 12).unwrap(), (Stats::default(), Rates::default()));
+}
+
+#[test]
+#[cfg(target_endian = "little")]
+fn new_service_carries_the_full_entry() {
+    let svc = ServiceKey::Addr { protocol: Protocol::Udp, addr: "10.0.0.1".parse().unwrap(), port: 53 };
+    let config = ServiceConfig {
+        scheduler: SchedulerKind::Rr,
+        flags: SvcFlags(SvcFlags::PERSISTENT | SvcFlags::ONEPACKET),
+        persistence: Some(Duration::from_secs(300)),
+        netmask: 0xffff_ff00,
+        pe: None,
+    };
+    let mut m = Vec::new();
+    encode_service(&mut m, FAMILY, 3, cmd::NEW_SERVICE, &svc, &config);
+    assert_eq!(m[4..8], [0x20, 0, 0x05, 0], "REQUEST|ACK");
+    assert_eq!(m[16], cmd::NEW_SERVICE);
+    #[rustfmt::skip]
+    let tail = [
+        7, 0, 6, 0,  b'r', b'r', 0, 0,                         // SCHED_NAME "rr\0"
+        12, 0, 7, 0,  5, 0, 0, 0,  0xff, 0xff, 0xff, 0xff,     // FLAGS {PERSISTENT|ONEPACKET, ~0}
+        8, 0, 8, 0,  0x2c, 1, 0, 0,                            // TIMEOUT 300
+        8, 0, 9, 0,  255, 255, 255, 0,                         // NETMASK, network order
+    ];
+    assert_eq!(m[m.len() - tail.len()..], tail);
+    assert_eq!(u16::from_ne_bytes([m[20], m[21]]) as usize, m.len() - 20, "one SERVICE nest");
+    let mut d = Vec::new();
+    encode_del_service(&mut d, FAMILY, 4, &ServiceKey::Fwmark { mark: 5, ipv6: true });
+    #[rustfmt::skip]
+    let want = [
+        40, 0, 0, 0,  0x20, 0,  0x05, 0,  4, 0, 0, 0,  0, 0, 0, 0,
+        3, 1, 0, 0,                                             // DEL_SERVICE
+        20, 0, 0x01, 0x80,  6, 0, 1, 0,  10, 0, 0, 0,  8, 0, 5, 0,  5, 0, 0, 0,
+    ];
+    assert_eq!(d, want);
 }
 
 #[test]
@@ -346,6 +413,34 @@ proptest! {
     }
 
     #[test]
+    fn service_round_trips(
+        svc in arb_svc(),
+        sched in 0usize..6,
+        flags in 0u32..64,
+        persistence in proptest::option::of(1u64..=2_678_400),
+        netmask in any::<u32>(),
+        command in prop_oneof![Just(cmd::NEW_SERVICE), Just(cmd::SET_SERVICE)],
+    ) {
+        let scheduler = [SchedulerKind::Rr, SchedulerKind::Wlc, SchedulerKind::Sh, SchedulerKind::Mh,
+            SchedulerKind::Lblcr, SchedulerKind::Fo][sched];
+        let netmask = if svc.is_ipv6() { netmask % 128 + 1 } else { netmask };
+        let persistence = persistence.map(Duration::from_secs);
+        let config = ServiceConfig { scheduler, flags: SvcFlags(flags), persistence, netmask, pe: None };
+        let config = crate::ipvs::normalize_service(&svc, &config);
+        let mut m = Vec::new();
+        encode_service(&mut m, FAMILY, 1, command, &svc, &config);
+        let mut seen = Vec::new();
+        for_each_reply(&m, FAMILY, |_, r| {
+            if let Reply::Data { cmd, attrs } = r {
+                seen.push((cmd, parse_service_row(find_attr(attrs, attr::SERVICE)?)?));
+            }
+            Ok(())
+        })
+        .unwrap();
+        prop_assert_eq!(seen, vec![(command, crate::ipvs::ServiceRow::new(svc, config))]);
+    }
+
+    #[test]
     fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = for_each_reply(&bytes, FAMILY, |_, r| {
             if let Reply::Data { attrs, .. } = r {
@@ -357,6 +452,8 @@ proptest! {
         });
         let _ = parse_dest_attrs(&bytes, AF_INET);
         let _ = parse_service_attrs(&bytes);
+        let _ = parse_service_row(&bytes);
+        let _ = parse_stats(&bytes);
     }
 
     #[test]
@@ -373,6 +470,8 @@ proptest! {
                 for a in AttrIter::new(attrs).flatten() {
                     let _ = parse_dest_attrs(a.1, AF_INET);
                     let _ = parse_service_attrs(a.1);
+                    let _ = parse_service_row(a.1);
+                    let _ = parse_stats(a.1);
                 }
             }
             Ok(())
