@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use feedbackd_proto::types::{RsKeyText, ServiceText};
+use feedbackd_proto::types::RsKeyText;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -366,17 +366,23 @@ fn login_page(status: u16, error: Option<&str>) -> Response {
     }
 }
 
-/// What an audit line says a change is.
+/// What an audit line says a change is: a server action as `drain RS`, a service change as
+/// the `ipvsadm` command it amounts to.
 pub fn describe(change: &Change) -> String {
+    use lvs_ipvs::ipvsadm::Command;
     match change {
         Change::Server { key, action } => format!("{action} {}", RsKeyText(*key)),
         Change::EditServer { key, forwarding, u_threshold, l_threshold } => format!(
             "edit {} forwarding {forwarding:?} u_threshold {u_threshold} l_threshold {l_threshold}",
             RsKeyText(*key)
         ),
-        Change::AddService { key, config } => format!("add service {} {config:?}", ServiceText(*key)),
-        Change::EditService { key, config } => format!("edit service {} {config:?}", ServiceText(*key)),
-        Change::RemoveService { key } => format!("remove service {}", ServiceText(*key)),
+        Change::AddService { key, config } => {
+            format!("ipvsadm {}", Command::AddService(*key, config.clone()))
+        }
+        Change::EditService { key, config } => {
+            format!("ipvsadm {}", Command::EditService(*key, config.clone()))
+        }
+        Change::RemoveService { key } => format!("ipvsadm {}", Command::DelService(*key)),
     }
 }
 
@@ -653,6 +659,18 @@ mod tests {
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn changes_are_described_as_ipvsadm_would_say_them() {
+        let key = lvs_ipvs::ServiceKey::Addr {
+            protocol: lvs_ipvs::Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        };
+        let config = crate::ipvs::service_config(&key, lvs_ipvs::SchedulerKind::Wlc);
+        assert_eq!(describe(&Change::AddService { key, config }), "ipvsadm -A -t 10.0.0.1:80 -s wlc");
+        assert_eq!(describe(&Change::RemoveService { key }), "ipvsadm -D -t 10.0.0.1:80");
     }
 
     #[test]
