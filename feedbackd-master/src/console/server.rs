@@ -377,10 +377,10 @@ pub fn describe(change: &Change) -> String {
             RsKeyText(*key)
         ),
         Change::AddService { key, config } => {
-            format!("ipvsadm {}", Command::AddService(*key, config.clone()))
+            format!("ipvsadm {}", Command::AddService(*key, *config))
         }
         Change::EditService { key, config } => {
-            format!("ipvsadm {}", Command::EditService(*key, config.clone()))
+            format!("ipvsadm {}", Command::EditService(*key, *config))
         }
         Change::RemoveService { key } => format!("ipvsadm {}", Command::DelService(*key)),
     }
