@@ -1,5 +1,7 @@
 //! Login attempts per client address: at most [`LOGIN_BURST`] in any [`LOGIN_WINDOW`]; the
-//! next is refused (429) without checking the password. IPv6 clients count per /64 (one
+//! next is refused (429) without checking the password. Every attempt counts when it
+//! starts (so that parallel guesses count too), and a successful one is given back
+//! ([`LoginLimiter::succeeded`]): only failures use up the budget. IPv6 clients count per /64 (one
 //! host usually holds a whole /64). The table is bounded: when it is full of addresses
 //! still inside their window, new addresses are refused too (fail closed) until one ages out.
 
@@ -71,6 +73,13 @@ impl LoginLimiter {
         true
     }
 
+    /// The attempt just counted for `ip` succeeded: it does not count.
+    pub fn succeeded(&mut self, ip: IpAddr) {
+        if let Some(q) = self.attempts.get_mut(&bucket(ip)) {
+            q.pop_back();
+        }
+    }
+
     /// Addresses tracked.
     pub fn len(&self) -> usize {
         self.attempts.len()
@@ -100,6 +109,16 @@ mod tests {
         assert!(!l.attempt(t0 + Duration::from_secs(59), a));
         assert!(l.attempt(t0 + LOGIN_WINDOW, a), "the first attempt aged out");
         assert!(!l.attempt(t0 + LOGIN_WINDOW, a));
+        // Successes are given back: any number of them, and the failures still count.
+        let c: IpAddr = "192.0.2.3".parse().unwrap();
+        for _ in 0..3 * LOGIN_BURST {
+            assert!(l.attempt(t0, c));
+            l.succeeded(c);
+        }
+        for _ in 0..LOGIN_BURST {
+            assert!(l.attempt(t0, c));
+        }
+        assert!(!l.attempt(t0, c));
     }
 
     #[test]

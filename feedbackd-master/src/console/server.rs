@@ -201,6 +201,7 @@ impl Console {
             self.log_failure(|| format!("console: failed login for {shown:?} from {peer}"));
             return login_page(401, Some("Wrong user or password."));
         };
+        lock(&self.limiter).succeeded(peer);
         let (token, _) = {
             let mut sessions = lock(&self.sessions);
             // A new login replaces the session the browser held, if any.
