@@ -39,6 +39,10 @@ use crate::ipvs::BackendKind;
 /// 0) and later removed. Existing kernel entries are adopted, never flushed, so the master
 /// can be restarted at any time.
 ///
+/// With --console it also serves the director's console over HTTPS to the users of
+/// --console-users: a live monitor, and drain, maintenance, pins and virtual services for
+/// admins (docs/console.md; `cert` and `passwd` prepare it).
+///
 /// Exit status: 0 after SIGTERM/SIGINT, 1 on a run-time failure, 2 on a bad configuration.
 #[derive(Debug, Parser)]
 #[command(version, args_override_self = true, max_term_width = 100)]
