@@ -276,7 +276,7 @@ fn spawn_console(
     let (users, audit) = (c.users.len(), c.audit.path().display().to_string());
     let state = Arc::new(Console::new(c.users, c.audit, daemon));
     tokio::spawn(reload_console_users(state.clone(), c.users_path));
-    let task = tokio::spawn(crate::console::server::serve(l, c.tls, state));
+    let task = tokio::spawn(crate::console::conn::serve(l, c.tls, state));
     log!("console on https://{addr}/ ({users} users; audit log {audit})");
     Ok(task)
 }

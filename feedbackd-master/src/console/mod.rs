@@ -8,6 +8,7 @@
 //! changes ([`Change`]) through the master and the backend, in its own order.
 
 pub mod audit;
+pub mod conn;
 pub mod http;
 pub mod pages;
 pub mod ratelimit;
