@@ -3,6 +3,8 @@
 //! director. Reads the original `/etc/feedbackd-agent.conf` grammar.
 //!
 //! # Module map
+//! - [`agentcheck`]: HAProxy's agent-check answered on a TCP port (`--agent-check`), from
+//!   the sampler's latest sample.
 //! - [`load`]: the load modules (cpuload, loadavg, memory, psi, connections, command, file).
 //! - [`daemon`]: the sampler and one connection loop per director around
 //!   `feedbackd_proto::agent::Agent`; the supervision of those tasks.
@@ -14,6 +16,7 @@
 //!   TCP, signals and load modules.
 //! - Never changes IPVS itself.
 
+pub mod agentcheck;
 pub mod daemon;
 pub mod load;
 pub mod setup;

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
+use feedbackd_agent::agentcheck;
 use feedbackd_agent::daemon::{self, Clock};
 use feedbackd_agent::load::Sources;
 use feedbackd_agent::log;
 use feedbackd_agent::setup::{self, Options, Setup};
+use feedbackd_proto::conf::{AgentCheckConf, MAX_AGENT_CHECKS};
 use tokio::sync::watch;
 
 /// feedbackd-agent: reports this real server's spare capacity to feedbackd-master on every
@@ -50,6 +52,15 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     admin_file: Option<PathBuf>,
 
+    /// Answer HAProxy's agent-check on ADDR:PORT (repeatable): each connection gets one
+    /// line, the spare capacity of SERVICE (a `service = NAME` name or its port; default:
+    /// the first service) as a weight percentage and the admin state, e.g. `75% ready up`,
+    /// then the connection is closed. In haproxy.cfg: `server rs1 ADDR:80 weight 100
+    /// agent-check agent-port PORT agent-inter 2s`. The configuration's `agent_check =
+    /// ADDR:PORT[/SERVICE]` lines add to these (docs/agent-check.md).
+    #[arg(long = "agent-check", value_name = "ADDR:PORT[/SERVICE]")]
+    agent_check: Vec<String>,
+
     /// Where the load modules read /proc (for tests).
     #[arg(long, default_value = "/proc", value_name = "DIR", hide = true)]
     proc_root: PathBuf,
@@ -74,20 +85,47 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let checks = match agent_checks(&cli.agent_check, &setup) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("feedbackd-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if cli.check {
-        return check(setup, cli.admin_file.as_deref());
+        return check(setup, cli.admin_file.as_deref(), &checks);
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-    let code = rt.block_on(run(setup, cli.admin_file));
+    let code = rt.block_on(run(setup, cli.admin_file, checks));
     // A sample in progress (a command module up to its timeout) does not hold the exit.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     code
 }
 
+/// The configuration's `agent_check` lines and the `--agent-check` options, checked
+/// against the configuration's services, bounded, each address once.
+fn agent_checks(options: &[String], setup: &Setup) -> Result<Vec<AgentCheckConf>, String> {
+    let mut all = setup.conf.agent_checks.clone();
+    for o in options {
+        let c = agentcheck::parse(o, &setup.conf.services)?;
+        if all.iter().any(|x| x.addr == c.addr) {
+            return Err(format!("--agent-check {o}: {} is given twice", c.addr));
+        }
+        all.push(c);
+    }
+    if all.len() > MAX_AGENT_CHECKS {
+        return Err(format!("{} agent-check listeners: at most {MAX_AGENT_CHECKS}", all.len()));
+    }
+    Ok(all)
+}
+
 /// `--check`: the set-up passed; one measurement, printed.
-fn check(setup: Setup, admin_file: Option<&std::path::Path>) -> ExitCode {
+fn check(setup: Setup, admin_file: Option<&std::path::Path>, checks: &[AgentCheckConf]) -> ExitCode {
     let mut loads = setup.loads;
     let sample = daemon::measure(&mut loads, admin_file);
+    for c in checks {
+        print!("agent-check {}: {}", c.addr, agentcheck::reply(Some(&sample), c.service));
+    }
     for (spec, cap) in setup.config.services.iter().zip(&sample.capacity) {
         let cap = cap.map_or("unknown".to_owned(), |c| format!("{c:.3}"));
         println!("{} port {}: capacity {cap}", spec.protocol, spec.port);
@@ -99,8 +137,22 @@ fn check(setup: Setup, admin_file: Option<&std::path::Path>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn run(setup: Setup, admin_file: Option<PathBuf>) -> ExitCode {
+async fn run(setup: Setup, admin_file: Option<PathBuf>, checks: Vec<AgentCheckConf>) -> ExitCode {
     let Setup { conf, config, loads } = setup;
+    let mut check_listeners = Vec::new();
+    for c in &checks {
+        match tokio::net::TcpListener::bind(c.addr).await.and_then(|l| Ok((l.local_addr()?, l))) {
+            Ok((addr, l)) => {
+                let s = &conf.services[c.service];
+                log!("agent-check on {addr} answers for service {} (port {})", s.name, s.port);
+                check_listeners.push((l, c.service));
+            }
+            Err(e) => {
+                log!("--agent-check {}: {e}", c.addr);
+                return ExitCode::from(2);
+            }
+        }
+    }
     // First, so that a SIGTERM once the start is logged always gets its goodbye.
     let (mut term, mut int) = match (
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
@@ -121,13 +173,27 @@ async fn run(setup: Setup, admin_file: Option<PathBuf>) -> ExitCode {
         config.agent_id,
         config.services.len(),
         config.interval.as_secs_f64(),
-        conf.directors.iter().map(|d| format!("{}:{}", d.host, d.port)).collect::<Vec<_>>().join(", ")
+        if conf.directors.is_empty() {
+            "no director (agent-check only)".to_owned()
+        } else {
+            conf.directors.iter().map(|d| format!("{}:{}", d.host, d.port)).collect::<Vec<_>>().join(", ")
+        }
     );
     // Every task runs until shutdown; the first to end before it (a panic) ends the
     // process with status 1, so systemd restarts it instead of leaving it up doing nothing.
     let mut tasks = tokio::task::JoinSet::new();
     for d in conf.directors.clone() {
         tasks.spawn(daemon::director_loop(d, config.clone(), clock, sample_rx.clone(), stop_rx.clone()));
+    }
+    let permits = agentcheck::permits();
+    for (listener, service) in check_listeners {
+        tasks.spawn(agentcheck::serve(
+            listener,
+            service,
+            sample_rx.clone(),
+            stop_rx.clone(),
+            permits.clone(),
+        ));
     }
     drop(sample_rx);
     let interval = std::time::Duration::from_nanos(config.interval.as_nanos());

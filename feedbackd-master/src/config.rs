@@ -203,6 +203,19 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 
+    /// Poll an agent that answers HAProxy's agent-check protocol (`feedbackd-agent
+    /// --agent-check`, or any HAProxy agent) for a real server: SERVER@ADDR:PORT[,FORWARDING],
+    /// SERVER as tcp:VIP:PORT/RIP:PORT (the real server's port is the service's) or
+    /// fwm:MARK/RIP:PORT, FORWARDING nat (default), dr or tun. Its answers (`75%`, `ready`,
+    /// `drain`, `maint`; `down`, `fail`, `stopped` drain) feed the weight law as an agent's
+    /// reports; no answer is an agent's silence. Repeatable (docs/agent-check.md).
+    #[arg(long = "agent-check", value_name = "SERVER@ADDR:PORT")]
+    pub agent_checks: Vec<String>,
+
+    /// How often each --agent-check agent is polled (100ms to 1h; HAProxy's agent-inter).
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub agent_check_interval: Duration,
+
     // ---- Bounds (docs/feedbackd.md, "Limits"). ----
     /// Accept agent connections only from this network (CIDR, e.g. 10.0.0.0/8 or a single
     /// address; repeatable). Default: from anywhere (the start-up log says so).

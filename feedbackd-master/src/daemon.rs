@@ -20,8 +20,10 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
+use crate::console::ConsoleRequest;
+use crate::console::history::WeightChange;
 use crate::console::server::{Console, ConsoleConfig};
-use crate::console::{ConsoleRequest, Snapshot};
+use crate::console::snapshot::{Live, Parts};
 use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
 use crate::record::JournalFile;
@@ -99,6 +101,8 @@ const LOG_BURST: u32 = 10;
 pub struct Settings {
     /// The state machine's settings.
     pub master: MasterConfig,
+    /// The agent-check agents to poll (`--agent-check`).
+    pub agent_checks: Vec<crate::agentcheck::Target>,
     /// Where to record the journal (`--record`), opened at start-up.
     pub record: Option<JournalFile>,
     /// Who may connect, and how many at once.
@@ -134,6 +138,8 @@ struct Daemon {
     accept_paused_until: Option<Instant>,
     in_tx: mpsc::Sender<Input>,
     status_stats: Arc<StatusStats>,
+    /// The console's snapshot, history and recent changes.
+    live: Live,
 }
 
 /// A TCP listener that can be bound again at once after a restart (SO_REUSEADDR), so a
@@ -177,6 +183,7 @@ pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()>
         }
     };
     let rescan_interval = settings.rescan_interval;
+    let mut polled_rx = crate::agentcheck::spawn(&settings.agent_checks);
     let mut d = Daemon::new(settings, backend, in_tx, status_stats);
     log!("{}", d.admission.describe());
     log!("at most {} bytes queued per connection (--max-queued-bytes)", d.max_queued_bytes);
@@ -220,6 +227,7 @@ pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()>
             () = sleep_until(deadline) => {
                 let now = d.now();
                 d.master.handle_timeout(now);
+                d.live.touch();
             }
             () = sleep_until(log_deadline) => {
                 let now = d.now();
@@ -232,6 +240,16 @@ pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()>
             }
             Some(req) = page_rx.recv() => d.page(req),
             Some(req) = console_rx.recv() => d.console(req),
+            Some(answer) = polled_rx.recv() => {
+                d.polled(&answer);
+                // Many targets: take what else has arrived before applying, as for inputs.
+                for _ in 0..256 {
+                    match polled_rx.try_recv() {
+                        Ok(answer) => d.polled(&answer),
+                        Err(_) => break,
+                    }
+                }
+            }
             _ = sighup.recv() => d.reopen_journal(),
             end = task_end(&mut console_task) => {
                 d.write_journal();
@@ -406,6 +424,7 @@ impl Daemon {
             accept_paused_until: None,
             in_tx,
             status_stats,
+            live: Live::default(),
         }
     }
 
@@ -503,18 +522,52 @@ impl Daemon {
 
     /// Answers the console: a snapshot, or a change applied.
     fn console(&mut self, req: ConsoleRequest) {
+        if matches!(req, ConsoleRequest::Change { .. }) {
+            self.live.touch();
+        }
         match req {
             ConsoleRequest::Snapshot(reply) => {
-                let now = self.now();
-                let snap =
-                    Snapshot { version: 0, rows: self.master.status(now), agents: self.master.agents(now) };
-                let _ = reply.send(Arc::new(snap));
+                let _ = reply.send(self.console_snapshot());
+            }
+            ConsoleRequest::History { key, reply } => {
+                let _ = reply.send(self.live.history.series(&key));
             }
             ConsoleRequest::Change { who, change, reply } => {
                 let _ = (who, change);
                 let _ = reply.send(Err("changes are not supported yet".to_owned()));
             }
         }
+    }
+
+    /// The console's snapshot: the one built last unless something changed since
+    /// (`console::snapshot::Live`).
+    fn console_snapshot(&mut self) -> Arc<crate::console::Snapshot> {
+        let now = self.now();
+        let (master, kernel) = (&self.master, &self.kernel);
+        self.live.snapshot(now, || Parts {
+            at: now,
+            rows: master.status(now),
+            agents: master.agents(now),
+            kernel,
+            changes: Vec::new(),
+        })
+    }
+
+    /// Samples the servers' weight and capacity for the console's charts, when due.
+    fn sample_history(&mut self) {
+        let now = self.now();
+        if self.live.history.sample_due(now) {
+            let rows = self.master.status(now);
+            self.live.history.sample(now, &rows);
+        }
+    }
+
+    /// An agent-check agent answered: a polled agent's report.
+    fn polled(&mut self, answer: &crate::agentcheck::Answer) {
+        self.live.touch();
+        let now = self.now();
+        self.timers_due(now);
+        self.master.handle_polled(now, &answer.polled, answer.admin, answer.capacity);
     }
 
     /// SIGHUP: reopens the journal file (after logrotate moved it).
@@ -574,6 +627,7 @@ impl Daemon {
     }
 
     fn input(&mut self, input: Input) {
+        self.live.touch();
         let now = self.now();
         self.timers_due(now);
         match input {
@@ -605,6 +659,8 @@ impl Daemon {
         self.timers_due(now);
         self.master.handle_table(now, &keys, &entries);
         self.kernel = kernel;
+        self.live.touch();
+        self.sample_history();
         Ok(())
     }
 
@@ -618,6 +674,7 @@ impl Daemon {
             kernel: &mut self.kernel,
             backend_errors: &mut self.backend_errors,
             limiter: &mut self.limiter,
+            live: &mut self.live,
             frames: Vec::new(),
             closes: Vec::new(),
         };
@@ -672,6 +729,8 @@ struct DaemonOutput<'a> {
     kernel: &'a mut KernelView,
     backend_errors: &'a mut u64,
     limiter: &'a mut LogLimiter<Cause>,
+    /// The console's recent changes.
+    live: &'a mut Live,
     frames: Vec<(ConnId, Vec<u8>)>,
     closes: Vec<ConnId>,
 }
@@ -721,6 +780,11 @@ impl MasterOutput for DaemonOutput<'_> {
                 (key, format!("removing {key}"), r.map_err(|e| e.to_string()))
             }
         };
+        if result.is_ok() {
+            if let Some(c) = weight_change(now, ev) {
+                self.live.record(c);
+            }
+        }
         result.map_err(|e| {
             *self.backend_errors += 1;
             note(self.limiter, now, Cause::Backend, || format!("{what} failed: {e}"));
@@ -737,6 +801,17 @@ impl MasterOutput for DaemonOutput<'_> {
         note(self.limiter, now, Cause::Close, || format!("closing connection {}: {reason}", conn.0));
         self.closes.push(conn);
     }
+}
+
+/// A table change as the console's list of recent changes shows it.
+fn weight_change(at: Time, ev: &MasterEvent) -> Option<WeightChange> {
+    let (key, from, to, agent, why) = match ev {
+        MasterEvent::AddRealServer { key, weight, agent, why, .. } => (key, None, Some(*weight), agent, why),
+        MasterEvent::SetWeight { key, from, to, agent, why } => (key, Some(*from), Some(*to), agent, why),
+        MasterEvent::RemoveRealServer { key, agent, why } => (key, None, None, agent, why),
+        MasterEvent::Registered { .. } | MasterEvent::Close { .. } => return None,
+    };
+    Some(WeightChange { at, key: *key, from, to, agent: agent.clone(), why: why.to_string() })
 }
 
 /// The backend kind's name as `--backend` spells it.

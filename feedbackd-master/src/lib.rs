@@ -2,6 +2,8 @@
 //! the kernel (generic netlink by default), adding real servers on the fly.
 //!
 //! # Module map
+//! - [`agentcheck`]: agent-check agents polled (`--agent-check`, HAProxy's protocol), their
+//!   answers fed to the master as a polled agent's reports.
 //! - [`config`]: command line and configuration file.
 //! - [`daemon`]: the tokio loop around `feedbackd_proto::master::Master`.
 //! - [`ipvs`]: the kernel's IPVS table through generic netlink (`ipvs::netlink`, its pure
@@ -24,6 +26,7 @@
 //! - Never flushes the kernel table: it adopts existing entries, and leaves the table as
 //!   it is on exit.
 
+pub mod agentcheck;
 pub mod config;
 pub mod console;
 pub mod daemon;

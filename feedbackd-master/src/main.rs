@@ -91,7 +91,11 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
         max_agents: cli.max_agents,
     };
     let (record, admission, max_queued_bytes) = bounds(cli)?;
+    let agent_checks =
+        feedbackd_master::agentcheck::parse_targets(&cli.agent_checks, cli.agent_check_interval)
+            .map_err(anyhow::Error::msg)?;
     let settings = Settings {
+        agent_checks,
         master,
         record,
         admission,

@@ -25,7 +25,7 @@ use lvs_sched::{Duration, Time};
 
 use crate::auth::{Channel, FrameError, Psk};
 use crate::types::{AdminState, ServiceSpec};
-use crate::wire::{self, CAPACITY_SCALE, Goodbye, Message, MessageType, Metric, Nonce, Register, Report};
+use crate::wire::{self, Goodbye, Message, MessageType, Metric, Nonce, Register, Report};
 
 /// What an agent is.
 #[derive(Clone, Debug)]
@@ -284,14 +284,7 @@ impl Agent {
     }
 
     fn send_report(&mut self, now: Time, sample: &Sample) {
-        let capacity = sample
-            .capacity
-            .iter()
-            .map(|c| {
-                c.filter(|c| !c.is_nan())
-                    .map(|c| (c.clamp(0.0, 1.0) * f64::from(CAPACITY_SCALE)).round() as u16)
-            })
-            .collect();
+        let capacity = sample.capacity.iter().map(|c| c.and_then(wire::capacity_per_mille)).collect();
         let report = Report { admin: sample.admin, capacity, metrics: sample.metrics.clone() };
         let bytes = self.channel.seal(&Message::Report(report));
         self.last_report_seq = self.channel.last_sent();

@@ -11,7 +11,8 @@
 //!
 //! A file is `KEY = VALUE` lines; `#` starts a comment (outside double quotes); blank lines
 //! and indentation mean nothing. Keys are case-insensitive. Global keys (`director`,
-//! `agent_id`, `interval`, `interval_ms`, `key_file`, `master_timeout`) may appear anywhere;
+//! `agent_id`, `interval`, `interval_ms`, `key_file`, `master_timeout`, `agent_check`) may
+//! appear anywhere;
 //! service keys (`protocol`, `port`, `module`, `forwarding`, `vip`, `fwmark`, `address`,
 //! `combine`) belong to the most recent `service = NAME` line. `docs/feedbackd-agent-conf.md`
 //! is the full reference.
@@ -52,6 +53,51 @@ pub struct AgentConf {
     pub master_timeout: Option<Duration>,
     /// The services, in file order.
     pub services: Vec<ServiceConf>,
+    /// Where to answer HAProxy's agent-check (`agent_check = ADDR:PORT[/SERVICE]`,
+    /// extension, repeatable), in file order.
+    pub agent_checks: Vec<AgentCheckConf>,
+}
+
+/// One `agent_check = ADDR:PORT[/SERVICE]` line: answer HAProxy's agent-check on ADDR:PORT
+/// for one service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentCheckConf {
+    /// The address to listen on.
+    pub addr: core::net::SocketAddr,
+    /// The service answered for: an index into [`AgentConf::services`].
+    pub service: usize,
+    /// The line it is on (1-based; 0 for a command-line option).
+    pub line: u32,
+}
+
+/// The most agent-check listeners (`agent_check` lines and `--agent-check` options).
+pub const MAX_AGENT_CHECKS: usize = 32;
+
+/// Parses `ADDR:PORT[/SERVICE]` (an `agent_check` value, or the agent's `--agent-check`),
+/// the service resolved in `services` by its `service = NAME` name (any case) or its port;
+/// none is the first service.
+pub fn parse_agent_check(text: &str, services: &[ServiceConf], line: u32) -> Result<AgentCheckConf, String> {
+    let (addr, service) = match text.trim().split_once('/') {
+        Some((a, s)) => (a, Some(s.trim())),
+        None => (text.trim(), None),
+    };
+    let addr: core::net::SocketAddr = addr
+        .trim()
+        .parse()
+        .map_err(|_| format!("{addr:?} is not ADDR:PORT (an IPv6 address in brackets)"))?;
+    let service = match service {
+        None if services.is_empty() => return Err("no service to answer for".to_owned()),
+        None => 0,
+        Some(s) => services
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(s) || s.parse::<u16>().is_ok_and(|p| p == c.port))
+            .ok_or_else(|| {
+                let names: Vec<String> =
+                    services.iter().map(|c| format!("{} (port {})", c.name, c.port)).collect();
+                format!("no service {s:?}; the services are {}", names.join(", "))
+            })?,
+    };
+    Ok(AgentCheckConf { addr, service, line })
 }
 
 /// One `director = ...` line.
@@ -151,6 +197,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     value::duration(text.trim())
 }
 
+/// Parses a forwarding method as `forwarding = ...` takes it (`NAT`, `DR`, `TUN` and their
+/// other names, case-insensitive); the master's `--agent-check` uses the same words.
+pub fn parse_forwarding(text: &str) -> Result<Forwarding, String> {
+    value::forwarding(text.trim())
+}
+
 /// Parses an agent configuration.
 pub fn parse(text: &str) -> Result<AgentConf, ConfError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -165,8 +217,8 @@ pub fn parse(text: &str) -> Result<AgentConf, ConfError> {
 }
 
 /// The global keys, in the order error messages list them.
-const GLOBAL_KEYS: [&str; 6] =
-    ["director", "agent_id", "interval", "interval_ms", "key_file", "master_timeout"];
+const GLOBAL_KEYS: [&str; 7] =
+    ["director", "agent_id", "interval", "interval_ms", "key_file", "master_timeout", "agent_check"];
 
 /// The keys of a `service = NAME` block.
 const SERVICE_KEYS: [&str; 8] =
@@ -265,6 +317,8 @@ struct Builder {
     master_timeout: Seen<Duration>,
     services: Vec<ServiceConf>,
     current: Option<Draft>,
+    /// `agent_check` values and their lines, resolved once every service is read.
+    agent_checks: Vec<(String, u32)>,
 }
 
 /// A `service = NAME` block being read.
@@ -354,6 +408,14 @@ impl Builder {
                 let key = if key == "interval" { "interval" } else { "interval_ms" };
                 self.interval = Some((interval, line, key));
             }
+            "agent_check" => {
+                if self.agent_checks.len() >= MAX_AGENT_CHECKS {
+                    return Err(bad(format!(
+                        "one too many: at most {MAX_AGENT_CHECKS} agent-check listeners"
+                    )));
+                }
+                self.agent_checks.push((val.to_owned(), line));
+            }
             "key_file" => {
                 once(&self.key_file, key, "in the file", line)?;
                 let path = value::path(val).map_err(bad)?;
@@ -408,11 +470,20 @@ impl Builder {
     /// Checks the file as a whole.
     fn finish(mut self) -> Result<AgentConf, ConfError> {
         self.close_service()?;
-        if self.directors.is_empty() {
-            return Err(err(0, "no `director = ADDRESS` line".to_owned()));
+        if self.directors.is_empty() && self.agent_checks.is_empty() {
+            return Err(err(0, "no `director = ADDRESS` line (nor `agent_check = ADDR:PORT`)".to_owned()));
         }
         if self.services.is_empty() {
             return Err(err(0, "no `service = NAME` line: add one, e.g. `service = http`".to_owned()));
+        }
+        let mut agent_checks: Vec<AgentCheckConf> = Vec::with_capacity(self.agent_checks.len());
+        for (val, line) in &self.agent_checks {
+            let c = parse_agent_check(val, &self.services, *line)
+                .map_err(|e| err(*line, format!("agent_check: {e}")))?;
+            if let Some(first) = agent_checks.iter().find(|x| x.addr == c.addr) {
+                return Err(err(*line, format!("agent_check: {} is already on line {}", c.addr, first.line)));
+            }
+            agent_checks.push(c);
         }
         Ok(AgentConf {
             directors: self.directors,
@@ -421,6 +492,7 @@ impl Builder {
             key_file: self.key_file.map(|(v, _)| v),
             master_timeout: self.master_timeout.map(|(v, _)| v),
             services: self.services,
+            agent_checks,
         })
     }
 }

@@ -17,6 +17,7 @@
 //! - [`admission`]: which agent connections the master admits (allow-list, caps) and the
 //!   accept loop's backoff; [`ratelimit`]: log lines per cause per second.
 //! - [`conf`]: the `feedbackd-agent.conf` grammar.
+//! - [`agentcheck`]: HAProxy's agent-check reply (one text line), written and read.
 //! - [`cpuload`]: the cpuload computation (`/proc/stat` counters → busy fraction).
 //! - [`types`]: admin state, service specs (on `lvs_ipvs`'s protocol, forwarding and
 //!   service key), networks, and the
@@ -35,6 +36,7 @@
 
 pub mod admission;
 pub mod agent;
+pub mod agentcheck;
 pub mod auth;
 pub mod backoff;
 pub mod conf;

@@ -58,6 +58,12 @@ pub const FLAG_AUTH: u8 = 0x01;
 /// A capacity of this many per-mille is an idle server.
 pub const CAPACITY_SCALE: u16 = 1000;
 
+/// A measured spare capacity in [0, 1] as the per mille a report carries (clamped,
+/// rounded); `None` for NaN, which is no measurement.
+pub fn capacity_per_mille(capacity: f64) -> Option<u16> {
+    (!capacity.is_nan()).then(|| (capacity.clamp(0.0, 1.0) * f64::from(CAPACITY_SCALE)).round() as u16)
+}
+
 /// A session nonce.
 pub type Nonce = [u8; NONCE_LEN];
 

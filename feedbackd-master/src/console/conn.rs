@@ -31,6 +31,10 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Requests on one connection before it is closed.
 pub const MAX_REQUESTS: usize = 1000;
+/// What a refused client may still send before the connection is closed.
+pub const LINGER_BYTES: usize = 1 << 20;
+/// How long a refused client may take to stop sending.
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// Counts connections per client address; the guard gives its slot back when dropped.
 #[derive(Debug, Default)]
@@ -111,10 +115,14 @@ async fn connection(
     }
     let Ok(Ok(mut tls)) = tokio::time::timeout(IO_TIMEOUT, acceptor.accept(sock)).await else { return };
     let mut buf = Vec::with_capacity(1024);
+    let mut refused = false;
     for _ in 0..MAX_REQUESTS {
         let (resp, head_only, keep_alive) = match read_request(&mut tls, &mut buf, peer).await {
             Read::Closed => return,
-            Read::Error(e) => (text(e.status, &format!("{}\n", e.why)), false, false),
+            Read::Error(e) => {
+                refused = true;
+                (text(e.status, &format!("{}\n", e.why)), false, false)
+            }
             Read::Request(req, keep_alive) => {
                 let head_only = req.method == "HEAD";
                 let mut req = req;
@@ -135,6 +143,27 @@ async fn connection(
         }
     }
     let _ = tokio::time::timeout(IO_TIMEOUT, tls.shutdown()).await;
+    if refused {
+        linger(tls.into_inner().0).await;
+    }
+}
+
+/// After refusing a request the client may still be sending (a huge head or body), reads
+/// and drops what comes, at most [`LINGER_BYTES`] for at most [`LINGER_TIME`], before
+/// closing: closing with unread bytes would reset the connection, and the client could
+/// lose the answer that says why.
+async fn linger<S: AsyncRead + Unpin>(mut tcp: S) {
+    let mut chunk = [0u8; 4096];
+    let mut total = 0;
+    let drain = async {
+        while total < LINGER_BYTES {
+            match tcp.read(&mut chunk).await {
+                Ok(n) if n > 0 => total += n,
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 /// What reading a request gave.
@@ -236,6 +265,7 @@ async fn plain_http<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
         s.shutdown().await
     })
     .await;
+    linger(s).await;
 }
 
 /// The answer to a plain-HTTP request's head.

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod conn;
+pub mod history;
 pub mod http;
 pub mod pages;
 pub mod ratelimit;
@@ -32,6 +33,13 @@ pub use snapshot::Snapshot;
 pub enum ConsoleRequest {
     /// The current view of the director.
     Snapshot(oneshot::Sender<Arc<Snapshot>>),
+    /// One real server's weight and capacity over the last hour (`None`: unknown server).
+    History {
+        /// Which.
+        key: RsKey,
+        /// Its series, copied.
+        reply: oneshot::Sender<Option<history::Series>>,
+    },
     /// A change by an admin; the reply says what was done, or why nothing was.
     Change {
         /// Who asked (already authenticated, an admin, CSRF-checked).

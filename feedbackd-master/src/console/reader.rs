@@ -1,6 +1,6 @@
 //! HTTP/1.1 on the console's connections, pure (no I/O): the request head parsed within
-//! bounds ([`parse_head`]), url-encoded forms ([`Form`]), and responses serialised with the
-//! security headers ([`write_response`]). Anything unexpected is an error with its status,
+//! bounds ([`parse_head`]) and responses serialised with the security headers
+//! ([`write_response`]); forms are `pages::form::Form`'s. Anything unexpected is an error with its status,
 //! never a panic: these functions see every byte a client sends (they are fuzzed).
 
 use std::fmt::Write as _;
@@ -13,8 +13,6 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const MAX_BODY: usize = 64 * 1024;
 /// The most header lines.
 pub const MAX_HEADERS: usize = 64;
-/// The most fields in a form.
-pub const MAX_FIELDS: usize = 64;
 
 /// The headers every response carries.
 pub const SECURITY_HEADERS: [(&str, &str); 6] = [
@@ -162,61 +160,6 @@ fn head_from(
     })
 }
 
-/// A decoded `application/x-www-form-urlencoded` body or query.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Form {
-    fields: Vec<(String, String)>,
-}
-
-impl Form {
-    /// Decodes `name=value&...` (`+` is a space, `%XX` a byte; the result must be UTF-8);
-    /// at most [`MAX_FIELDS`] fields.
-    pub fn parse(bytes: &[u8]) -> Result<Form, HttpError> {
-        let mut fields = Vec::new();
-        for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
-            if fields.len() >= MAX_FIELDS {
-                return Err(bad("too many form fields"));
-            }
-            let eq = pair.iter().position(|b| *b == b'=');
-            let (k, v) = match eq {
-                Some(i) => (&pair[..i], &pair[i + 1..]),
-                None => (pair, &b""[..]),
-            };
-            fields.push((decode(k)?, decode(v)?));
-        }
-        Ok(Form { fields })
-    }
-
-    /// The first value of `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of `name`, in order.
-    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.fields.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
-
-fn decode(s: &[u8]) -> Result<String, HttpError> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = s.get(i + 1..i + 3).ok_or(bad("bad %-escape in a form"))?;
-                let hex = std::str::from_utf8(hex).map_err(|_| bad("bad %-escape in a form"))?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad("bad %-escape in a form"))?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| bad("a form field is not UTF-8"))
-}
-
 /// `Content-Type` is a form (the only body the console accepts).
 pub fn is_form(headers: &[(String, String)]) -> bool {
     headers.iter().any(|(k, v)| {
@@ -330,19 +273,6 @@ mod tests {
     }
 
     #[test]
-    fn forms_decode() {
-        let f = Form::parse(b"user=al+ice&password=p%40ss%3D&flag&flag=2&=x").unwrap();
-        assert_eq!(f.get("user"), Some("al ice"));
-        assert_eq!(f.get("password"), Some("p@ss="));
-        assert_eq!(f.all("flag").collect::<Vec<_>>(), ["", "2"]);
-        assert_eq!(f.get("csrf"), None);
-        assert!(Form::parse(b"a=%4").is_err());
-        assert!(Form::parse(b"a=%zz").is_err());
-        assert!(Form::parse(b"a=%ff").is_err(), "not UTF-8");
-        assert!(Form::parse("a=1&".repeat(MAX_FIELDS + 1).as_bytes()).is_err());
-    }
-
-    #[test]
     fn responses_carry_the_security_headers_and_never_split() {
         let r = Response {
             status: 303,
@@ -372,7 +302,6 @@ mod tests {
                 prop_assert!(n <= bytes.len() && n <= MAX_HEAD + 4);
                 prop_assert!(h.content_length <= MAX_BODY);
             }
-            let _ = Form::parse(&bytes);
         }
 
         #[test]

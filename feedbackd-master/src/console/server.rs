@@ -25,9 +25,10 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::audit::Audit;
 use super::http::{Request, Response};
+use super::pages::form::Form;
 use super::pages::{self, Ctx};
 use super::ratelimit::LoginLimiter;
-use super::reader::{self, Form};
+use super::reader;
 use super::session::{self, Role, Session, Sessions};
 use super::users::Users;
 use super::{Change, ConsoleRequest};
@@ -340,7 +341,7 @@ fn login_page(status: u16, error: Option<&str>) -> Response {
          <input name=\"user\" id=\"user\" autocomplete=\"username\" maxlength=\"64\" required autofocus>\n\
          <label for=\"password\">Password</label>\n\
          <input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"current-password\" \
-         maxlength=\"1024\" required>\n\
+         maxlength=\"256\" required>\n\
          <button id=\"login-submit\" type=\"submit\">Log in</button>\n</form>\n</main>\n</body>\n</html>\n"
     );
     Response {

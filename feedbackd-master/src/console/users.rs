@@ -23,8 +23,9 @@ use super::session::Role;
 
 /// The longest user name.
 pub const MAX_USER_LEN: usize = 64;
-/// The longest password accepted (longer ones are refused without hashing).
-pub const MAX_PASSWORD_LEN: usize = 1024;
+/// The longest password accepted [bytes] (longer ones are refused without hashing): the
+/// login form's longest field (`pages::form::MAX_VALUE`).
+pub const MAX_PASSWORD_LEN: usize = super::pages::form::MAX_VALUE;
 /// The shortest password `passwd` accepts.
 pub const MIN_PASSWORD_LEN: usize = 8;
 /// The largest users file read.
@@ -405,7 +406,7 @@ mod tests {
         assert_eq!(users.len(), 2);
         assert_eq!(users.verify("bob", "battery staple"), None);
         assert_eq!(users.verify("bob", "new password"), Some(Role::Admin));
-        assert!(set_password(&bob, "short").unwrap_err().to_string().contains("8 to 1024"));
+        assert!(set_password(&bob, "short").unwrap_err().to_string().contains("8 to 256"));
         let bad = Passwd { user: "-x".into(), ..bob };
         assert!(set_password(&bad, "long enough").unwrap_err().to_string().contains("bad user name"));
     }

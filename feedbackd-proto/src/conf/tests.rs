@@ -61,6 +61,7 @@ fn original_example() {
             interval: Duration::from_secs(1),
             key_file: None,
             master_timeout: None,
+            agent_checks: Vec::new(),
             services: vec![ServiceConf {
                 name: "http".into(),
                 protocol: Protocol::Tcp,
@@ -333,8 +334,9 @@ fn error_display_names_the_line() {
 #[test]
 fn no_director() {
     let e = parse("service = http\n").unwrap_err();
-    assert_eq!(e, ConfError { line: 0, message: "no `director = ADDRESS` line".into() });
-    assert_eq!(e.to_string(), "line 0: no `director = ADDRESS` line");
+    let message = "no `director = ADDRESS` line (nor `agent_check = ADDR:PORT`)";
+    assert_eq!(e, ConfError { line: 0, message: message.into() });
+    assert_eq!(e.to_string(), format!("line 0: {message}"));
     fails_with("", 0, &["no `director = ADDRESS` line"]);
 }
 
@@ -702,4 +704,31 @@ proptest! {
             prop_assert!(e.line as usize <= text.lines().count());
         }
     }
+}
+
+#[test]
+fn agent_check_lines_name_a_service_and_may_replace_the_director() {
+    // HAProxy only: no director needed.
+    let conf = ok("agent_check = 0.0.0.0:5555/dns\nservice = http\nservice = dns\n  protocol = UDP\n");
+    assert!(conf.directors.is_empty());
+    let addr = "0.0.0.0:5555".parse().unwrap();
+    assert_eq!(conf.agent_checks, vec![AgentCheckConf { addr, service: 1, line: 1 }]);
+    let conf =
+        ok(&with_director("service = http\nagent_check = [::1]:5555\nagent_check = 127.0.0.1:5556/80\n"));
+    assert_eq!(conf.agent_checks.iter().map(|c| (c.service, c.line)).collect::<Vec<_>>(), [(0, 3), (0, 4)]);
+    fails_with("service = http\n", 0, &["no `director", "agent_check"]);
+    fails_with(
+        &with_director("agent_check = 127.0.0.1:5555/ftp\nservice = http\n"),
+        2,
+        &["agent_check: no service \"ftp\"", "http (port 80)"],
+    );
+    fails_with(&with_director("agent_check = localhost:5555\nservice = http\n"), 2, &["not ADDR:PORT"]);
+    fails_with(
+        &with_director("service = http\nagent_check = 127.0.0.1:5555\nagent_check = 127.0.0.1:5555/http\n"),
+        4,
+        &["127.0.0.1:5555 is already on line 3"],
+    );
+    let many: String =
+        (0..=MAX_AGENT_CHECKS).map(|i| format!("agent_check = 127.0.0.1:{}\n", 6000 + i)).collect();
+    fails_with(&with_director(&format!("service = http\n{many}")), 35, &["at most 32"]);
 }

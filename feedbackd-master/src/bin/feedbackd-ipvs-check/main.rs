@@ -17,6 +17,7 @@
 
 mod bench;
 mod probe;
+mod report;
 mod services;
 mod traffic;
 

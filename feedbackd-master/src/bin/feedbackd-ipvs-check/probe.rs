@@ -16,63 +16,16 @@
 //! ([`services`]), and real traffic through an LVS-NAT service shows the kernel's counters
 //! and rates through netlink and ipvsadm alike ([`traffic`]).
 
-use std::fmt::Display;
-use std::process::Command;
-
 use anyhow::{Context, bail};
-use feedbackd_master::ipvs::{
-    Backend, BackendKind, DestRow, Error, ServiceKey, dest, parse_service, service_config,
-};
+use feedbackd_master::ipvs::{Backend, BackendKind, DestRow, Error, ServiceKey, dest, service_config};
 use lvs_ipvs::{DestConfig, Forwarding, SchedulerKind, ServiceConfig, SvcFlags, Tunnel, TunnelType};
 use lvs_sched::Duration;
 
+use crate::report::{Report, expect_errno, ipvsadm, key};
+use feedbackd_master::daemon::backend_name;
+
 /// Per service, the real servers in kernel list order (newest first).
 type Model = Vec<(ServiceKey, Vec<DestConfig>)>;
-
-pub(crate) struct Report {
-    pass: usize,
-    fail: usize,
-}
-
-impl Report {
-    pub(crate) fn check(&mut self, name: impl Display, r: Result<(), String>) {
-        match r {
-            Ok(()) => {
-                self.pass += 1;
-                println!("PASS {name}");
-            }
-            Err(e) => {
-                self.fail += 1;
-                println!("FAIL {name}: {e}");
-            }
-        }
-    }
-}
-
-pub(crate) fn key(s: &str) -> ServiceKey {
-    parse_service(s).expect("a valid service")
-}
-
-pub(crate) fn ipvsadm(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("ipvsadm")
-        .args(args)
-        .env("LC_ALL", "C")
-        .output()
-        .map_err(|e| format!("running ipvsadm: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!("ipvsadm {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-pub(crate) fn kind_name(k: BackendKind) -> &'static str {
-    match k {
-        BackendKind::Netlink => "netlink",
-        BackendKind::Ipvsadm => "ipvsadm",
-        BackendKind::DryRun => "dry-run",
-    }
-}
 
 /// The services, as made with ipvsadm and as they should be listed.
 fn make_services() -> anyhow::Result<Vec<(ServiceKey, ServiceConfig)>> {
@@ -139,7 +92,7 @@ pub(crate) fn run(force: bool) -> anyhow::Result<bool> {
         bail!("the probe changes the IPVS table: run it in tests/vm/lvsim-vm, or pass --force");
     }
     let services = make_services()?;
-    let mut report = Report { pass: 0, fail: 0 };
+    let mut report = Report::default();
     let mut netlink = Backend::open(BackendKind::Netlink, &[]).context("opening the netlink backend")?;
     let mut adm = Backend::open(BackendKind::Ipvsadm, &[]).context("opening the ipvsadm backend")?;
     round(&mut report, &mut netlink, Some(&mut adm), &services);
@@ -161,7 +114,7 @@ fn round(
     mut other: Option<&mut Backend>,
     services: &[(ServiceKey, ServiceConfig)],
 ) {
-    let name = kind_name(b.kind());
+    let name = backend_name(b.kind());
     r.check(format!("{name}: services listed as ipvsadm made them"), compare_services(b, services));
     let mut model: Model = services.iter().map(|(k, _)| (*k, Vec::new())).collect();
 
@@ -225,7 +178,7 @@ fn entry<'m>(model: &'m mut Model, svc: &ServiceKey) -> &'m mut Vec<DestConfig> 
 /// Resend three entries of `TCP 10.0.0.1:80` with fields zeroed or changed: the NAT one
 /// without thresholds, the GUE one as plain ipip, the DR one as NAT.
 fn resets(r: &mut Report, b: &mut Backend, model: &mut Model) {
-    let name = kind_name(b.kind());
+    let name = backend_name(b.kind());
     let svc = key("tcp:10.0.0.1:80");
     let list = entry(model, &svc);
     let mut step = Ok(());
@@ -240,24 +193,9 @@ fn resets(r: &mut Report, b: &mut Backend, model: &mut Model) {
     r.check(format!("{name}: SET_DEST without thresholds/tunnel options, DR to NAT"), step);
 }
 
-pub(crate) fn expect_errno(
-    kind: BackendKind,
-    ipvsadm_refuses: bool,
-    res: Result<(), Error>,
-    want: i32,
-) -> Result<(), String> {
-    match res {
-        Err(e) if e.errno() == Some(want) => Ok(()),
-        // ipvsadm checks these itself and never asks the kernel.
-        Err(Error::Other(_)) if ipvsadm_refuses && kind == BackendKind::Ipvsadm => Ok(()),
-        Err(e) => Err(format!("got \"{e}\", want errno {want}")),
-        Ok(()) => Err(format!("accepted, want errno {want}")),
-    }
-}
-
 fn refusals(r: &mut Report, b: &mut Backend) {
     let kind = b.kind();
-    let name = kind_name(kind);
+    let name = backend_name(kind);
     let (tcp, v6, unknown) = (key("tcp:10.0.0.1:80"), key("tcp:[2001:db8::1]:443"), key("tcp:10.9.9.9:80"));
     let existing = rs("10.0.0.2", 80, Forwarding::Masq, 1, 0, 0);
     let missing = rs("10.0.0.99", 80, Forwarding::Masq, 1, 0, 0);
@@ -303,7 +241,7 @@ fn refusals(r: &mut Report, b: &mut Backend) {
 /// Edits `TCP 10.0.0.1:80` in one batch, then a batch with a missing real server in the
 /// middle: refused with ENOENT, the others applied.
 fn batch(r: &mut Report, b: &mut Backend, model: &mut Model) {
-    let name = kind_name(b.kind());
+    let name = backend_name(b.kind());
     let svc = key("tcp:10.0.0.1:80");
     let list = entry(model, &svc);
     list.iter_mut().for_each(|d| d.weight += 1);
@@ -328,9 +266,9 @@ fn compare_services(b: &mut Backend, want: &[(ServiceKey, ServiceConfig)]) -> Re
 }
 
 fn verify(r: &mut Report, label: &str, b: &mut Backend, other: Option<&mut Backend>, model: &Model) {
-    r.check(format!("{label}: {} lists it", kind_name(b.kind())), compare_listing(b, model));
+    r.check(format!("{label}: {} lists it", backend_name(b.kind())), compare_listing(b, model));
     if let Some(o) = other {
-        r.check(format!("{label}: {} lists the same", kind_name(o.kind())), compare_listing(o, model));
+        r.check(format!("{label}: {} lists the same", backend_name(o.kind())), compare_listing(o, model));
     }
     if b.kind() != BackendKind::DryRun {
         r.check(format!("{label}: ipvsadm -L -n shows it"), compare_kernel_text(model));

@@ -10,7 +10,8 @@ use feedbackd_master::ipvs::{Backend, BackendKind, ServiceKey, dest, normalize_s
 use lvs_ipvs::{DestConfig, Forwarding, SchedulerKind, ServiceConfig, SvcFlags};
 use lvs_sched::Duration;
 
-use crate::probe::{Report, expect_errno, ipvsadm, key, kind_name};
+use crate::report::{Report, expect_errno, ipvsadm, key};
+use feedbackd_master::daemon::backend_name;
 
 /// The services as each round adds them.
 fn added() -> Vec<(ServiceKey, ServiceConfig)> {
@@ -62,7 +63,7 @@ fn edited(services: &[(ServiceKey, ServiceConfig)]) -> Vec<(ServiceKey, ServiceC
 
 /// One backend's round; `other` (the other kernel backend) must list the same.
 pub(crate) fn round(r: &mut Report, b: &mut Backend, mut other: Option<&mut Backend>) {
-    let name = kind_name(b.kind());
+    let name = backend_name(b.kind());
     let services = added();
     let mut model: Vec<(ServiceKey, ServiceConfig)> = Vec::new();
     let mut step = Ok(());
@@ -113,7 +114,7 @@ pub(crate) fn round(r: &mut Report, b: &mut Backend, mut other: Option<&mut Back
 
 fn refusals(r: &mut Report, b: &mut Backend, model: &[(ServiceKey, ServiceConfig)]) {
     let kind = b.kind();
-    let name = kind_name(kind);
+    let name = backend_name(kind);
     let (k, c) = model[0];
     let missing = key("tcp:10.1.0.99:80");
     let cases: [(&str, Result<(), _>, i32); 3] = [
@@ -142,9 +143,9 @@ fn verify(
     other: Option<&mut Backend>,
     model: &[(ServiceKey, ServiceConfig)],
 ) {
-    r.check(format!("{label}: {} lists it", kind_name(b.kind())), compare(listed(b), model));
+    r.check(format!("{label}: {} lists it", backend_name(b.kind())), compare(listed(b), model));
     if let Some(o) = other {
-        r.check(format!("{label}: {} lists the same", kind_name(o.kind())), compare(listed(o), model));
+        r.check(format!("{label}: {} lists the same", backend_name(o.kind())), compare(listed(o), model));
     }
     if b.kind() != BackendKind::DryRun {
         r.check(format!("{label}: ipvsadm -S -n saves it"), compare(saved(), model));
@@ -152,8 +153,8 @@ fn verify(
 }
 
 /// Whether `key` is one of this module's services (the probe's others stay out of it).
-fn ours(key: &ServiceKey) -> bool {
-    added().iter().any(|(k, _)| k == key) || *key == crate::probe::key("tcp:10.1.0.99:80")
+fn ours(svc: &ServiceKey) -> bool {
+    added().iter().any(|(k, _)| k == svc) || *svc == key("tcp:10.1.0.99:80")
 }
 
 fn listed(b: &mut Backend) -> Result<Vec<(ServiceKey, ServiceConfig)>, String> {

@@ -18,7 +18,8 @@ use std::process::Command;
 use feedbackd_master::ipvs::{Backend, DestRow, ServiceKey, dest, service_config};
 use lvs_ipvs::{Forwarding, SchedulerKind};
 
-use crate::probe::{Report, key, kind_name};
+use crate::report::{Report, key};
+use feedbackd_master::daemon::backend_name;
 
 const SETUP: &str = "set -e
 sysctl -qw net.ipv4.ip_forward=1
@@ -113,9 +114,9 @@ fn checks(r: &mut Report, netlink: &mut Backend, adm: &mut Backend, svc: &Servic
         }
         rates = [&mut *netlink, &mut *adm].into_iter().try_for_each(|b| {
             let x = row(b, svc)?.rates;
-            println!("INFO traffic: after {sent} requests, {} rates {x:?}", kind_name(b.kind()));
+            println!("INFO traffic: after {sent} requests, {} rates {x:?}", backend_name(b.kind()));
             let moving = x.cps > 0 && x.inpps > 0 && x.outpps > 0 && x.inbps > 0 && x.outbps > 0;
-            if moving { Ok(()) } else { Err(format!("{}: rates {x:?}", kind_name(b.kind()))) }
+            if moving { Ok(()) } else { Err(format!("{}: rates {x:?}", backend_name(b.kind()))) }
         });
         if rates.is_ok() {
             break;
@@ -151,7 +152,7 @@ fn checks(r: &mut Report, netlink: &mut Backend, adm: &mut Backend, svc: &Servic
         if row.stats.conns == done && nonzero {
             Ok(())
         } else {
-            Err(format!("{}: {row:?}", kind_name(b.kind())))
+            Err(format!("{}: {row:?}", backend_name(b.kind())))
         }
     });
     r.check("traffic: the service's counters and rates (ServiceRow) through both backends", service);
