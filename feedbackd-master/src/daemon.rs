@@ -393,7 +393,7 @@ async fn write_loop(
 }
 
 /// The accept loop's view of an `accept()` error.
-fn accept_failure(e: &std::io::Error) -> AcceptFailure {
+pub(crate) fn accept_failure(e: &std::io::Error) -> AcceptFailure {
     match e.raw_os_error() {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptFailure::Exhausted,
         _ => AcceptFailure::Other,

@@ -74,13 +74,7 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, consol
         let (sock, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
-                let why = match e.raw_os_error() {
-                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                        feedbackd_proto::admission::AcceptFailure::Exhausted
-                    }
-                    _ => feedbackd_proto::admission::AcceptFailure::Other,
-                };
-                let pause = backoff.handle_failure(why);
+                let pause = backoff.handle_failure(crate::daemon::accept_failure(&e));
                 tokio::time::sleep(Duration::from_nanos(pause.as_nanos())).await;
                 continue;
             }
