@@ -192,6 +192,16 @@ pub struct Cli {
     #[arg(long, value_name = "WEIGHT")]
     pub weight_per_qps: Option<f64>,
 
+    /// Keep the console operators' changes across restarts in FILE: virtual services added
+    /// or edited through the console, and the real servers drained, pinned or in
+    /// maintenance (with their whole kernel entry, to add back on return). Rewritten
+    /// atomically (mode 0600) after each change; read at start-up, when services missing
+    /// from the kernel are created again and the overrides applied (each once the master
+    /// knows its server). A line that does not read stops the start-up with FILE:LINE; so
+    /// does a file writable by group or others, or owned by another user.
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+
     /// Record the master's journal in FILE: its settings, every read of the kernel's table,
     /// agents' connections, registrations, reports and goodbyes, and every decision, one
     /// line each, written after each batch. `lvsim` replays it through the simulator's

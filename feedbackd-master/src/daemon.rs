@@ -13,7 +13,9 @@ use feedbackd_proto::admission::{AcceptBackoff, AcceptFailure, Admission, Admiss
 use feedbackd_proto::drive::{ApplyFailed, MasterOutput, flush_master};
 use feedbackd_proto::master::{ConnId, Master, MasterConfig, MasterEvent, RsKey, TableEntry};
 use feedbackd_proto::ratelimit::LogLimiter;
+use feedbackd_proto::types::Who;
 use feedbackd_proto::{Duration, Time};
+use lvs_ipvs::DestConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -27,6 +29,7 @@ use crate::console::snapshot::{Live, Parts};
 use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
 use crate::record::JournalFile;
+use crate::state::{State, StateFile};
 use crate::status::{self, Bounds, KernelView, Page, PageRequest, StatusStats};
 
 /// What a connection's reader tells the loop.
@@ -109,6 +112,11 @@ pub struct Settings {
     pub admission: AdmissionConfig,
     /// The most bytes queued for one connection before it is dropped as a slow reader.
     pub max_queued_bytes: usize,
+    /// The operator's state file (`--state-file`) and what it held at start-up.
+    pub state: Option<(StateFile, State)>,
+    /// Console requests from elsewhere than the console's server (tests: changes without
+    /// HTTP); `None` in the daemon.
+    pub console_requests: Option<mpsc::Receiver<ConsoleRequest>>,
     /// Where agents connect.
     pub listen: SocketAddr,
     /// Where status and metrics are served.
@@ -117,6 +125,19 @@ pub struct Settings {
     pub rescan_interval: std::time::Duration,
     /// The director's console (`--console`), its files read at start-up.
     pub console: Option<ConsoleConfig>,
+}
+
+/// The daemon's state a console change needs ([`crate::changes::Ctx`]), borrowed field by field so
+/// that `self.operator` stays free.
+macro_rules! ctx {
+    ($d:expr, $now:expr) => {
+        crate::changes::Ctx {
+            master: &mut $d.master,
+            backend: &mut $d.backend,
+            kernel: &mut $d.kernel,
+            now: $now,
+        }
+    };
 }
 
 /// The running daemon's state.
@@ -129,6 +150,8 @@ struct Daemon {
     next_conn: u64,
     backend_errors: u64,
     journal: Option<JournalFile>,
+    /// The console's changes: services, saved entries, the state file.
+    operator: crate::changes::Operator,
     admission: Admission,
     max_queued_bytes: usize,
     bounds: Bounds,
@@ -158,6 +181,7 @@ pub fn listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// Runs until SIGTERM or SIGINT. The kernel's table is left exactly as it is on exit.
 pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()> {
     let listener = listener(settings.listen)?;
+    let (state, other_console) = (settings.state.take(), settings.console_requests.take());
     let (page_tx, mut page_rx) = mpsc::channel::<PageRequest>(16);
     let status_stats = Arc::new(StatusStats::default());
     let mut status_task = None;
@@ -193,6 +217,10 @@ pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()>
         d.master.set_journal(now, true);
     }
     d.rescan().context("reading the IPVS table at start-up")?;
+    if let Some((file, state)) = state {
+        d.restore(file, &state)?;
+    }
+    d.flush();
     d.write_journal();
     log!(
         "listening on {} ({} backend); adopted {} virtual services, {} real servers",
@@ -204,6 +232,9 @@ pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()>
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    if let Some(rx) = other_console {
+        console_rx = rx;
+    }
     let mut rescan = tokio::time::interval(rescan_interval.max(std::time::Duration::from_millis(100)));
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     rescan.tick().await;
@@ -267,6 +298,7 @@ pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()>
             _ = sigint.recv() => { log!("SIGINT: exiting; the IPVS table is left as it is"); break }
         }
         d.flush();
+        d.pending();
         d.write_journal();
         d.write_suppressed();
     }
@@ -416,6 +448,7 @@ impl Daemon {
             next_conn: 0,
             backend_errors: 0,
             journal: settings.record,
+            operator: crate::changes::Operator::default(),
             admission: Admission::new(settings.admission),
             max_queued_bytes: settings.max_queued_bytes,
             bounds: Bounds::default(),
@@ -533,8 +566,12 @@ impl Daemon {
                 let _ = reply.send(self.live.history.series(&key));
             }
             ConsoleRequest::Change { who, change, reply } => {
-                let _ = (who, change);
-                let _ = reply.send(Err("changes are not supported yet".to_owned()));
+                let r = self.change(&who, &change);
+                match &r {
+                    Ok(text) => log!("console: {who}: {text}"),
+                    Err(e) => log!("console: {who}: refused: {e}"),
+                }
+                let _ = reply.send(r);
             }
         }
     }
@@ -672,6 +709,7 @@ impl Daemon {
         let mut out = DaemonOutput {
             backend: &mut self.backend,
             kernel: &mut self.kernel,
+            dests: &mut self.operator.dests,
             backend_errors: &mut self.backend_errors,
             limiter: &mut self.limiter,
             live: &mut self.live,
@@ -709,6 +747,64 @@ impl Daemon {
             }
         }
     }
+
+    /// Applies a console change ([`crate::changes`]): through the master (whose table changes the
+    /// loop's flush applies), or the backend then a fresh read of the table; then the state
+    /// file is rewritten. Nothing changes on `Err`.
+    pub(crate) fn change(&mut self, who: &Who, change: &crate::console::Change) -> Result<String, String> {
+        let now = self.now();
+        self.timers_due(now);
+        let mut ctx = ctx!(self, now);
+        let applied = self.operator.apply(&mut ctx, who, change)?;
+        if applied.rescan {
+            if let Err(e) = self.rescan() {
+                self.note(Cause::Backend, || format!("reading the IPVS table failed: {e:#}"));
+            }
+        }
+        self.flush();
+        match self.operator.save(&self.master, now) {
+            Ok(()) => Ok(applied.text),
+            Err(e) => {
+                log!("saving the operator's state failed: {e}");
+                Ok(format!("{} (done, but NOT saved for a restart: {e})", applied.text))
+            }
+        }
+    }
+
+    /// Start-up: re-applies the state file (services missing from the kernel created again,
+    /// then the table read again; servers held, drained and pinned).
+    fn restore(&mut self, file: StateFile, state: &State) -> anyhow::Result<()> {
+        log!(
+            "operator state in {}: {} virtual services, {} real servers with overrides",
+            file.path().display(),
+            state.services.len(),
+            state.servers.len()
+        );
+        self.operator.file = Some(file);
+        let now = self.now();
+        let mut ctx = ctx!(self, now);
+        if self.operator.restore_services(&mut ctx, state) {
+            self.rescan().context("reading the IPVS table after creating the state file's services")?;
+        }
+        let now = self.now();
+        let mut ctx = ctx!(self, now);
+        self.operator.restore_servers(&mut ctx, state);
+        Ok(())
+    }
+
+    /// Applies the state file's drains and pins that waited for their server to be known.
+    fn pending(&mut self) {
+        if self.operator.pending.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let before = self.operator.pending.len();
+        let mut ctx = ctx!(self, now);
+        self.operator.apply_pending(&mut ctx);
+        if self.operator.pending.len() != before {
+            self.flush();
+        }
+    }
 }
 
 /// Logs a line about `cause` unless its cause has had its lines this second (then it is
@@ -722,11 +818,19 @@ fn note(limiter: &mut LogLimiter<Cause>, now: Time, cause: Cause, line: impl FnO
     }
 }
 
+/// Why a table change was made, for the log: `agent rs1: capacity ...`, or only the why
+/// for a server without an agent (`operator alice from 192.0.2.9: drain`).
+fn cause(agent: &str, why: &feedbackd_proto::master::Why) -> String {
+    if agent.is_empty() { format!("{why}") } else { format!("agent {agent}: {why}") }
+}
+
 /// The master's output in the daemon: table changes through the backend (and logged),
 /// frames and closes collected for the connections.
 struct DaemonOutput<'a> {
     backend: &'a mut Backend,
     kernel: &'a mut KernelView,
+    /// Entries saved when their servers went into maintenance: added back whole.
+    dests: &'a mut BTreeMap<RsKey, DestConfig>,
     backend_errors: &'a mut u64,
     limiter: &'a mut LogLimiter<Cause>,
     /// The console's recent changes.
@@ -749,9 +853,13 @@ impl MasterOutput for DaemonOutput<'_> {
             }
             MasterEvent::Close { .. } => unreachable!("flush_master hands closes to close()"),
             MasterEvent::AddRealServer { key, forwarding, weight, agent, why } => {
-                let rs = crate::ipvs::dest(key.addr, key.port, *forwarding, *weight);
+                let rs = match self.dests.get(key) {
+                    Some(saved) => DestConfig { fwd: *forwarding, weight: *weight, ..*saved },
+                    None => crate::ipvs::dest(key.addr, key.port, *forwarding, *weight),
+                };
                 let r = self.backend.add_real_server(&key.service, &rs).map(|()| {
-                    log!("add {key} {} weight {weight} (agent {agent}: {why})", forwarding.ipvsadm_name());
+                    self.dests.remove(key);
+                    log!("add {key} {} weight {weight} ({})", forwarding.ipvsadm_name(), cause(agent, why));
                     self.kernel.servers.insert(*key, DestRow::new(rs));
                 });
                 (key, format!("adding {key}"), r.map_err(|e| e.to_string()))
@@ -765,7 +873,7 @@ impl MasterOutput for DaemonOutput<'_> {
                             .edit_real_server(&key.service, &row.config)
                             .map_err(|e| e.to_string())
                             .map(|()| {
-                                log!("weight {key}: {from} -> {to} (agent {agent}: {why})");
+                                log!("weight {key}: {from} -> {to} ({})", cause(agent, why));
                                 self.kernel.servers.insert(*key, row);
                             })
                     }
@@ -774,7 +882,7 @@ impl MasterOutput for DaemonOutput<'_> {
             }
             MasterEvent::RemoveRealServer { key, agent, why } => {
                 let r = self.backend.remove_real_server(&key.service, key.addr, key.port).map(|()| {
-                    log!("remove {key} (agent {agent}: {why})");
+                    log!("remove {key} ({})", cause(agent, why));
                     self.kernel.servers.remove(key);
                 });
                 (key, format!("removing {key}"), r.map_err(|e| e.to_string()))

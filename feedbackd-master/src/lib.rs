@@ -15,6 +15,11 @@
 //!   reopened on SIGHUP.
 //! - [`console`]: the director's console over HTTPS (docs/console.md): its requests to the
 //!   daemon loop, pages, users, sessions, audit.
+//! - [`changes`]: the console's changes applied in the daemon loop (server overrides through
+//!   the master, thresholds and virtual services through the backend), and restored at
+//!   start-up from [`state`].
+//! - [`state`]: the operator's state file (`--state-file`): console-managed services and
+//!   overrides, written atomically.
 //! - [`status`]: the status table, Prometheus metrics and their HTTP server.
 //! - `src/bin/feedbackd-ipvs-check/`: a test and benchmark tool for the backends, run in
 //!   the VM by `tests/ipvs_backends.rs` (`probe`) and by hand (`bench`); not installed.
@@ -27,12 +32,14 @@
 //!   it is on exit.
 
 pub mod agentcheck;
+pub mod changes;
 pub mod config;
 pub mod console;
 pub mod daemon;
 pub mod ipvs;
 pub mod keys;
 pub mod record;
+pub mod state;
 pub mod status;
 
 /// Logs one line to stderr, prefixed `feedbackd-master:` (systemd's journal adds the time).

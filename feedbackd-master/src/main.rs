@@ -100,6 +100,11 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
         record,
         admission,
         max_queued_bytes,
+        state: match &cli.state_file {
+            None => None,
+            Some(path) => Some(feedbackd_master::state::StateFile::load(path)?),
+        },
+        console_requests: None,
         listen: cli.listen,
         status_listen: if cli.no_status { None } else { cli.status_listen },
         rescan_interval: cli.rescan_interval,

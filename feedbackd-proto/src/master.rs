@@ -966,7 +966,19 @@ impl Master {
                 if admin != AdminState::Ready || rs.hold == Some(Hold::Maintenance) {
                     continue; // set to 0 below; or out of the table until returned
                 }
-                let Some(signal) = signal else { continue };
+                let Some(signal) = signal else {
+                    // No measurement: the law waits, but a pin needs none (after the agent's
+                    // drain or silence, a ready agent's pinned server gets its pin back).
+                    let to = rs.pinned.filter(|_| rs.in_table && rs.hold.is_none());
+                    if let Some(to) = to.filter(|&to| to != rs.weight) {
+                        let from = std::mem::replace(&mut rs.weight, to);
+                        self.counters.weight_changes += 1;
+                        let why = Why::Admin(admin);
+                        let ev = MasterEvent::SetWeight { key: *key, from, to, agent: id.to_owned(), why };
+                        Self::push_event(&mut self.journal, &mut self.events, now, ev);
+                    }
+                    continue;
+                };
                 if !rs.in_table {
                     rs.law = ServerLaw::new(now, &law);
                     let u = rs.law.update_signal(&law, now, signal);

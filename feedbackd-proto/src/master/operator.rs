@@ -135,6 +135,12 @@ impl Master {
         self.settle(now, key, &Why::Restored);
     }
 
+    /// A change the operator made that the master does not decide on (a virtual service
+    /// added, edited or removed; a real server's thresholds), for the journal only (`note`).
+    pub fn handle_note(&mut self, now: Time, who: &Who, text: &str) {
+        self.record(now, || Entry::Note { who: who.clone(), text: text.to_owned() });
+    }
+
     /// Whether the master knows real server `key` (in the table, claimed by an agent, or
     /// held by the operator): whether an action on it can be accepted.
     pub fn knows(&self, key: &RsKey) -> bool {

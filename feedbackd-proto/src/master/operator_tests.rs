@@ -288,3 +288,15 @@ fn why_names_the_operator() {
     let why = Why::Operator { who: who(), action: ServerAction::Pin(5) };
     assert_eq!(why.to_string(), "operator alice from 192.0.2.9: pin 5");
 }
+
+#[test]
+fn a_pin_comes_back_with_a_ready_agent_even_without_a_measurement() {
+    let mut m = setup(AgentState::Live, 0);
+    act(&mut m, ServerAction::Pin(30));
+    m.handle_polled(Time(11 * S), &polled(), AdminState::Drain, None);
+    assert_eq!(row(&m).weight, 0);
+    events(&mut m);
+    m.handle_polled(Time(12 * S), &polled(), AdminState::Ready, None);
+    let ev = events(&mut m);
+    assert!(matches!(&ev[..], [MasterEvent::SetWeight { from: 0, to: 30, .. }]), "{ev:?}");
+}

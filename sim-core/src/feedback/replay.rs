@@ -490,4 +490,143 @@ mod tests {
         assert_eq!(e.index, i + 1, "{e}");
         assert!(e.message.contains("already pinned at 40"), "{e}");
     }
+
+    /// One step of a random session with the operator.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Polled agent 0 or 1 answers.
+        Answer(usize, AdminState, Option<u16>),
+        /// The operator acts on server 0..4 (the agents' two, an adopted one, an unknown one).
+        Op(usize, feedbackd_proto::types::ServerAction),
+        /// A server held from before a restart.
+        Held(usize, u32),
+        /// The table is read (the kernel as the master's changes left it).
+        Table,
+        /// Time passes [s].
+        Wait(u64),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use feedbackd_proto::types::ServerAction;
+        use proptest::prelude::*;
+        let admin = prop_oneof![Just(AdminState::Ready), Just(AdminState::Drain), Just(AdminState::Maint)];
+        let action = prop_oneof![
+            Just(ServerAction::Drain),
+            Just(ServerAction::Maintenance),
+            Just(ServerAction::Return),
+            (0u32..70_000).prop_map(ServerAction::Pin),
+            Just(ServerAction::Unpin),
+        ];
+        prop_oneof![
+            4 => (0..2usize, admin, proptest::option::of(0u16..=1000)).prop_map(|(a, ad, c)| Step::Answer(a, ad, c)),
+            4 => (0..4usize, action).prop_map(|(k, a)| Step::Op(k, a)),
+            1 => (0..4usize, 0u32..200).prop_map(|(k, w)| Step::Held(k, w)),
+            1 => Just(Step::Table),
+            2 => (0u64..80).prop_map(Step::Wait),
+        ]
+    }
+
+    /// The precedence holds after every step: maintenance is out of the table, a drain at
+    /// 0, a pin at its weight when nothing above it holds the server.
+    fn check_precedence(m: &Master, now: Time) {
+        use feedbackd_proto::master::{Hold, Liveness};
+        let agents = m.agents(now);
+        for r in m.status(now) {
+            match r.hold {
+                Some(Hold::Maintenance) => assert!(!r.in_table, "{r:?}"),
+                Some(Hold::Drain) => assert!(!r.in_table || r.weight == 0, "{r:?}"),
+                None => {
+                    let agent_ready = match &r.agent {
+                        None => true,
+                        Some(id) => agents.iter().any(|a| {
+                            a.id == *id && a.liveness == Liveness::Live && a.admin == AdminState::Ready
+                        }),
+                    };
+                    if let (Some(n), true, true) = (r.pinned, r.in_table, agent_ready) {
+                        assert_eq!(r.weight, n, "{r:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 200, ..Default::default() })]
+
+        /// Random sessions of agent answers, operator actions, held servers, rescans and
+        /// silence: the precedence holds after every step, and the journal replays to the
+        /// live master's decisions.
+        #[test]
+        fn random_operator_sessions_keep_the_precedence_and_replay(steps in proptest::collection::vec(step(), 1..60)) {
+            use feedbackd_proto::master::Polled;
+            use feedbackd_proto::types::Who;
+            let service = ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 };
+            let addr = |i: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
+            let keys = [11, 12, 99, 50].map(|i| RsKey { service, addr: addr(i), port: 80 });
+            let polled = [11, 12].map(|i| Polled {
+                id: format!("agent-check:10.0.0.{i}:5555"),
+                peer: addr(i),
+                service: ServiceSpec { protocol: Protocol::Tcp, port: 80, vip: None, fwmark: None, forwarding: Forwarding::Masq, address: None },
+                interval_ms: 1000,
+            });
+            let who = Who { user: "op".into(), address: addr(1) };
+            let mut kernel: BTreeMap<RsKey, (u32, Forwarding)> = BTreeMap::from([(keys[2], (9, Forwarding::Masq))]);
+            let mut m = Master::new(MasterConfig { auth: Auth::Insecure, ..MasterConfig::default() });
+            m.set_journal(Time::ZERO, true);
+            let mut journal = Vec::new();
+            let mut now = Time(1);
+            let table = |kernel: &BTreeMap<RsKey, (u32, Forwarding)>| -> Vec<TableEntry> {
+                kernel.iter().map(|(&key, &(weight, forwarding))| TableEntry { key, weight, forwarding }).collect()
+            };
+            m.handle_table(now, &[service], &table(&kernel));
+            for s in steps {
+                now += Duration::from_millis(100);
+                if let Step::Wait(secs) = s {
+                    now += Duration::from_secs(secs);
+                }
+                while let Some(due) = m.poll_timeout().filter(|&d| d <= now) {
+                    m.handle_timeout(due);
+                    apply(&mut m, &mut kernel);
+                    check_precedence(&m, due);
+                }
+                match s {
+                    Step::Answer(a, admin, c) => m.handle_polled(now, &polled[a], admin, c),
+                    Step::Op(k, action) => {
+                        let _ = m.handle_operator(now, &who, keys[k], action);
+                    }
+                    Step::Held(k, w) => m.handle_held(now, keys[k], Forwarding::Masq, w),
+                    Step::Table => m.handle_table(now, &[service], &table(&kernel)),
+                    Step::Wait(_) => {}
+                }
+                apply(&mut m, &mut kernel);
+                check_precedence(&m, now);
+                journal.extend(std::iter::from_fn(|| m.poll_journal()));
+            }
+            now += Duration::from_millis(100);
+            m.handle_table(now, &[service], &table(&kernel));
+            journal.extend(std::iter::from_fn(|| m.poll_journal()));
+            let want = recorded(&journal);
+            proptest::prop_assert_eq!(replay(&journal).expect("replays"), want);
+        }
+    }
+
+    /// Applies the master's events to a kernel table, as the daemon does.
+    fn apply(m: &mut Master, kernel: &mut BTreeMap<RsKey, (u32, Forwarding)>) {
+        while let Some(ev) = m.poll_event() {
+            match ev {
+                MasterEvent::AddRealServer { key, forwarding, weight, .. } => {
+                    assert!(kernel.insert(key, (weight, forwarding)).is_none(), "added twice: {key}");
+                }
+                MasterEvent::SetWeight { key, from, to, .. } => {
+                    let e = kernel.get_mut(&key).expect("set on a server in the table");
+                    assert_eq!(e.0, from, "{key}");
+                    e.0 = to;
+                }
+                MasterEvent::RemoveRealServer { key, .. } => {
+                    assert!(kernel.remove(&key).is_some(), "removed twice: {key}");
+                }
+                MasterEvent::Registered { .. } | MasterEvent::Close { .. } => {}
+            }
+        }
+    }
 }
