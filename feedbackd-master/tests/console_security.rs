@@ -649,3 +649,42 @@ fn huge_and_slow_requests_are_cut_short() {
     assert!(out.starts_with(b"HTTP/1.1 408 "), "{}", String::from_utf8_lossy(&out));
     assert!(!m.output().contains("panicked"));
 }
+
+#[test]
+fn an_admins_drain_reaches_the_table_and_the_audit_log_says_who_what_and_the_answer() {
+    let dir = setup("drain");
+    let exact = ["--smoothing", "1", "--max-step", "0", "--dead-band", "0", "--slow-start", "0s"];
+    let (m, addr, status) = master_with(&dir, "master", &exact);
+    let load = dir.join("load");
+    common::write_load(&load, 0.5);
+    let listen = m
+        .lines()
+        .iter()
+        .find(|l| l.contains("listening on"))
+        .map(|l| addr_after(l, "listening on "))
+        .unwrap();
+    let _agent = common::agent(&common::agent_conf(&dir, "rs1", &listen, "10.0.0.2", &load, None), "agent");
+    m.wait_for(0, LIMIT, "rs1 added", |l| l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80"));
+    let c = Client::new(&dir, addr);
+    let (viewer, vcsrf) = c.login("eve", VIEWER_PW);
+    let rs = "tcp%3A10.0.0.1%3A80%2F10.0.0.2%3A80";
+    let r = c.post("/server/action", Some(&viewer), &format!("rs={rs}&action=drain&csrf={vcsrf}"));
+    assert_eq!(r.status, 403);
+    assert_ne!(weights(&status)[0].split(' ').nth(3), Some("0"), "the viewer changed nothing");
+    let (admin, csrf) = c.login("root", ADMIN_PW);
+    let mark = m.mark();
+    let r = c.post("/server/action", Some(&admin), &format!("rs={rs}&action=drain&csrf={csrf}"));
+    assert_eq!(r.status, 303, "{r:?}");
+    m.wait_for(mark, LIMIT, "weight 0", |l| {
+        l.contains("ipvsadm -e -t 10.0.0.1:80 -r 10.0.0.2:80") && l.contains("-w 0")
+    });
+    assert_eq!(weights(&status)[0].split(' ').nth(3), Some("0"), "{:?}", weights(&status));
+    let lines = audit(&dir);
+    let drain =
+        lines.iter().find(|l| l["change"] == "drain tcp:10.0.0.1:80/10.0.0.2:80" && l["user"] == "root");
+    let drain = drain.unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(drain["result"].as_str().unwrap().starts_with("ok"), "{drain}");
+    assert_eq!((drain["role"].as_str(), drain["address"].as_str()), (Some("admin"), Some("127.0.0.1")));
+    let refused = lines.iter().find(|l| l["user"] == "eve" && l["change"] == "POST /server/action").unwrap();
+    assert!(refused["result"].as_str().unwrap().starts_with("refused: a viewer"));
+}
