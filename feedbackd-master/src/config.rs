@@ -39,6 +39,10 @@ use crate::ipvs::BackendKind;
 /// 0) and later removed. Existing kernel entries are adopted, never flushed, so the master
 /// can be restarted at any time.
 ///
+/// With --console it also serves the director's console over HTTPS to the users of
+/// --console-users: a live monitor, and drain, maintenance, pins and virtual services for
+/// admins (docs/console.md; `cert` and `passwd` prepare it).
+///
 /// Exit status: 0 after SIGTERM/SIGINT, 1 on a run-time failure, 2 on a bad configuration.
 #[derive(Debug, Parser)]
 #[command(version, args_override_self = true, max_term_width = 100)]
@@ -102,6 +106,32 @@ pub struct Cli {
     /// Do not serve status or metrics.
     #[arg(long)]
     pub no_status: bool,
+
+    // ---- The director's console (docs/console.md). ----
+    /// Serve the director's console over HTTPS here (off by default). Loopback is
+    /// recommended (reach it through an SSH tunnel); another address is logged at start.
+    /// Needs a certificate and key (`feedbackd-master cert`) and at least one user
+    /// (`feedbackd-master passwd`): without them the master does not start.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub console: Option<SocketAddr>,
+
+    /// The console's certificate chain (PEM).
+    #[arg(long, value_name = "FILE", default_value = "/etc/feedbackd/console.crt")]
+    pub console_cert: PathBuf,
+
+    /// The console's private key (PEM; readable by its owner only).
+    #[arg(long, value_name = "FILE", default_value = "/etc/feedbackd/console.key")]
+    pub console_key: PathBuf,
+
+    /// The console's users: `USER ROLE ARGON2ID-HASH` lines, readable and writable by the
+    /// master's user only (`feedbackd-master passwd` writes it).
+    #[arg(long, value_name = "FILE", default_value = "/etc/feedbackd/console-users")]
+    pub console_users: PathBuf,
+
+    /// The console's audit log: one JSON line per login, logout and change attempt
+    /// (appended, mode 0600, rotated at 16 MiB, 3 kept).
+    #[arg(long, value_name = "FILE", default_value = "/var/log/feedbackd/console-audit.log")]
+    pub console_audit: PathBuf,
 
     /// How often to re-read the kernel's table (new services, entries edited by others).
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
@@ -332,6 +362,36 @@ pub enum Command {
     },
     /// Print a fresh random key (64 hexadecimal digits from the OS's random source).
     Keygen,
+    /// Make a self-signed certificate and its key for the console's first start (new files
+    /// only: never overwrites; the key mode 0600).
+    Cert {
+        /// Where to write the certificate [default: --console-cert].
+        #[arg(long, value_name = "FILE")]
+        cert: Option<PathBuf>,
+        /// Where to write the key [default: --console-key].
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// A DNS name or IP address the certificate is for (repeatable) [default:
+        /// localhost, 127.0.0.1, ::1].
+        #[arg(long = "name", value_name = "DNS_OR_IP")]
+        names: Vec<String>,
+    },
+    /// Add a console user or change one's password and role: asks the password twice on
+    /// the terminal (or reads one line with --password-stdin) and stores its argon2id hash
+    /// in the users file (created 0600, rewritten atomically).
+    Passwd {
+        /// The user name (1-64 of A-Z a-z 0-9 . _ -).
+        user: String,
+        /// What the user may do: admin changes, viewer only looks.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The users file [default: --console-users].
+        #[arg(long, value_name = "FILE")]
+        users_file: Option<PathBuf>,
+        /// Read the password from standard input's first line (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Give an agent its own key: append its line to the keys file (created with mode
     /// 0600) and write its key file (0600) to copy to the real server.
     AddAgent {
@@ -352,6 +412,24 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         agent_key_out: Option<PathBuf>,
     },
+}
+
+/// `passwd --role` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Sees and changes.
+    Admin,
+    /// Sees, changes nothing.
+    Viewer,
+}
+
+impl From<RoleArg> for crate::console::session::Role {
+    fn from(r: RoleArg) -> crate::console::session::Role {
+        match r {
+            RoleArg::Admin => crate::console::session::Role::Admin,
+            RoleArg::Viewer => crate::console::session::Role::Viewer,
+        }
+    }
 }
 
 /// `--backend` values.

@@ -24,6 +24,7 @@ use tokio::task::AbortHandle;
 
 use crate::console::ConsoleRequest;
 use crate::console::history::WeightChange;
+use crate::console::server::{Console, ConsoleConfig};
 use crate::console::snapshot::{Live, Parts};
 use crate::ipvs::{Backend, BackendKind, DestRow};
 use crate::log;
@@ -122,6 +123,8 @@ pub struct Settings {
     pub status_listen: Option<SocketAddr>,
     /// How often to read the kernel's table.
     pub rescan_interval: std::time::Duration,
+    /// The director's console (`--console`), its files read at start-up.
+    pub console: Option<ConsoleConfig>,
 }
 
 /// The daemon's state a console change needs ([`crate::changes::Ctx`]), borrowed field by field so
@@ -196,7 +199,13 @@ pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()>
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
     // The console's requests (snapshots, changes); its server holds the sender.
     let (console_tx, mut console_rx) = mpsc::channel::<ConsoleRequest>(CONSOLE_QUEUE);
-    drop(console_tx);
+    let mut console_task = match settings.console.take() {
+        Some(c) => Some(spawn_console(c, console_tx)?),
+        None => {
+            drop(console_tx);
+            None
+        }
+    };
     let rescan_interval = settings.rescan_interval;
     let mut polled_rx = crate::agentcheck::spawn(&settings.agent_checks);
     let mut d = Daemon::new(settings, backend, in_tx, status_stats);
@@ -273,6 +282,11 @@ pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()>
                 }
             }
             _ = sighup.recv() => d.reopen_journal(),
+            end = task_end(&mut console_task) => {
+                d.write_journal();
+                let how = if end.is_err_and(|e| e.is_panic()) { "panicked" } else { "ended" };
+                anyhow::bail!("the console server {how}; exiting so that the master is restarted");
+            }
             end = task_end(&mut status_task) => {
                 // Never a master without its status: exit, and let the service manager
                 // restart it (the table is left as it is, and adopted again).
@@ -294,6 +308,39 @@ pub async fn run(mut settings: Settings, backend: Backend) -> anyhow::Result<()>
         let _ = c.out.send(Output::Close);
     }
     Ok(())
+}
+
+/// Binds the console's port and starts its server; logs where it listens.
+fn spawn_console(
+    c: ConsoleConfig,
+    daemon: mpsc::Sender<ConsoleRequest>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let l = listener_or_context(c.listen, "console")?;
+    let addr = l.local_addr()?;
+    if !addr.ip().is_loopback() {
+        log!(
+            "console: {addr} is not a loopback address: the console is reachable from the network \
+             (loopback and an SSH tunnel are recommended)"
+        );
+    }
+    let (users, audit) = (c.users.len(), c.audit.path().display().to_string());
+    let state = Arc::new(Console::new(c.users, c.audit, daemon));
+    tokio::spawn(reload_console_users(state.clone(), c.users_path));
+    let task = tokio::spawn(crate::console::conn::serve(l, c.tls, state));
+    log!("console on https://{addr}/ ({users} users; audit log {audit})");
+    Ok(task)
+}
+
+/// On SIGHUP, reads the console's users file again (`passwd` changes apply without a
+/// restart); a bad file keeps the users in force and says why.
+async fn reload_console_users(console: Arc<Console>, path: std::path::PathBuf) {
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        match console.reload_users(&path) {
+            Ok(n) => log!("SIGHUP: console users read again from {}: {n} users", path.display()),
+            Err(e) => log!("SIGHUP: console users NOT reloaded (the previous ones stay): {e:#}"),
+        }
+    }
 }
 
 fn listener_or_context(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
@@ -378,7 +425,7 @@ async fn write_loop(
 }
 
 /// The accept loop's view of an `accept()` error.
-fn accept_failure(e: &std::io::Error) -> AcceptFailure {
+pub(crate) fn accept_failure(e: &std::io::Error) -> AcceptFailure {
     match e.raw_os_error() {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptFailure::Exhausted,
         _ => AcceptFailure::Other,

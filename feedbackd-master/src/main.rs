@@ -4,6 +4,8 @@ use std::io::{Read as _, Write as _};
 use std::process::ExitCode;
 
 use feedbackd_master::config::{self, Cli, Command};
+use feedbackd_master::console::server::ConsoleConfig;
+use feedbackd_master::console::{tls, users};
 use feedbackd_master::daemon::{self, Settings, proto_duration};
 use feedbackd_master::ipvs::{Backend, service_config};
 use feedbackd_master::keys::{self, AddAgent};
@@ -106,11 +108,12 @@ fn start(cli: &Cli) -> anyhow::Result<(Settings, Backend)> {
         listen: cli.listen,
         status_listen: if cli.no_status { None } else { cli.status_listen },
         rescan_interval: cli.rescan_interval,
+        console: ConsoleConfig::load(cli)?,
     };
     Ok((settings, backend))
 }
 
-/// `status`, `keygen`, `add-agent`.
+/// `status`, `keygen`, `cert`, `passwd`, `add-agent`.
 fn subcommand(cli: &Cli, command: &Command) -> ExitCode {
     match command {
         Command::Status { addr, metrics } => {
@@ -124,6 +127,22 @@ fn subcommand(cli: &Cli, command: &Command) -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+        Command::Cert { cert, key, names } => {
+            let cert = cert.as_ref().unwrap_or(&cli.console_cert);
+            let key = key.as_ref().unwrap_or(&cli.console_key);
+            report("cert", tls::make_self_signed(cert, key, names))
+        }
+        Command::Passwd { user, role, users_file, password_stdin } => {
+            let p = users::Passwd {
+                user: user.clone(),
+                role: (*role).into(),
+                users_file: users_file.clone().unwrap_or_else(|| cli.console_users.clone()),
+            };
+            report(
+                "passwd",
+                users::read_password(*password_stdin).and_then(|pw| users::set_password(&p, &pw)),
+            )
         }
         Command::Keygen => match keys::keygen() {
             Ok(k) => {
@@ -156,6 +175,20 @@ fn subcommand(cli: &Cli, command: &Command) -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+    }
+}
+
+/// A subcommand's outcome: its line on stdout and 0, or its error on stderr and 2.
+fn report(what: &str, r: anyhow::Result<String>) -> ExitCode {
+    match r {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("feedbackd-master {what}: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

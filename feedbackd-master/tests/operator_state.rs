@@ -71,6 +71,7 @@ fn settings(state: &Path, journal: &Path, console: mpsc::Receiver<ConsoleRequest
         rescan_interval: Duration::from_secs(3600),
         state: Some(StateFile::load(state).unwrap()),
         console_requests: Some(console),
+        console: None,
     }
 }
 

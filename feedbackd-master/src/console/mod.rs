@@ -7,11 +7,18 @@
 //! knows ([`snapshot::Snapshot`], shared, rebuilt only when something changed) and applies
 //! changes ([`Change`]) through the master and the backend, in its own order.
 
+pub mod audit;
+pub mod conn;
 pub mod history;
 pub mod http;
 pub mod pages;
+pub mod ratelimit;
+pub mod reader;
+pub mod server;
 pub mod session;
 pub mod snapshot;
+pub mod tls;
+pub mod users;
 
 use std::sync::Arc;
 

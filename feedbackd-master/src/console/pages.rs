@@ -22,7 +22,6 @@ pub mod server;
 pub mod services;
 pub mod views;
 
-use std::io::{Read as _, Seek as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -237,39 +236,11 @@ async fn ask<T>(ctx: &Ctx, make: impl FnOnce(oneshot::Sender<T>) -> ConsoleReque
 }
 
 /// The last `n` entries of the audit log, oldest first, each its fields in
-/// [`views::AUDIT_FIELDS`]' order (read from the log's last 1 MiB at most; a line that is not
-/// an audit entry is skipped; no file, no entry).
-///
-/// TODO(issue 18, merge): the audit log's own reader is wt-https's `audit::tail`; this
-/// stands in until it lands, then becomes `audit::tail(path, n)` mapped to the fields.
+/// [`views::AUDIT_FIELDS`]' order ([`super::audit::tail`]: the log's last 1 MiB at most, a
+/// line that is not an audit entry skipped, no file no entry).
 fn audit_tail(path: &Path, n: usize) -> Result<Vec<[String; 6]>, String> {
-    const MAX: u64 = 1 << 20;
-    let name = path.display();
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("{name}: {e}")),
-    };
-    let len = f.metadata().map_err(|e| format!("{name}: {e}"))?.len();
-    let start = len.saturating_sub(MAX);
-    f.seek(std::io::SeekFrom::Start(start)).map_err(|e| format!("{name}: {e}"))?;
-    let mut buf = Vec::new();
-    f.take(MAX).read_to_end(&mut buf).map_err(|e| format!("{name}: {e}"))?;
-    let text = String::from_utf8_lossy(&buf);
-    let mut lines: Vec<&str> = text.lines().collect();
-    if start > 0 && !lines.is_empty() {
-        lines.remove(0); // cut in the middle
-    }
-    let entry = |line: &str| {
-        let v: serde_json::Value = serde_json::from_str(line).ok()?;
-        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-        Some(views::AUDIT_FIELDS.map(field))
-            .filter(|f| f.iter().all(Option::is_some))
-            .map(|f| f.map(Option::unwrap_or_default))
-    };
-    let mut out: Vec<[String; 6]> = lines.iter().rev().filter_map(|l| entry(l)).take(n).collect();
-    out.reverse();
-    Ok(out)
+    let entries = super::audit::tail(path, n).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(entries.into_iter().map(|e| [e.time, e.user, e.role, e.address, e.change, e.result]).collect())
 }
 
 fn html_response(status: u16, body: String) -> Response {
