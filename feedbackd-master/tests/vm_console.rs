@@ -1,8 +1,10 @@
 //! The console's drain against the real kernel IPVS, in the lvsim VM (`tests/vm/lvsim-vm`):
 //! feedbackd-master with the netlink backend and `--console`, one feedbackd-agent, and curl
 //! inside the guest doing what the browser does (log in, read the CSRF token from the
-//! server's page, POST the drain). The kernel's table shows weight 0; a return through the
-//! console gives the server back to the law. The script is `tests/vm/console.sh`.
+//! server's page, POST the drain). The kernel's table shows weight 0, and keeps it while
+//! the agent reports another load; maintenance takes the server out of the table and a
+//! return through the console puts it back with the law's weight. The script is
+//! `tests/vm/console.sh`.
 //!
 //! CI runs it; `LVSIM_SKIP_VM=1` skips it explicitly (with a notice) on a machine without
 //! qemu.
@@ -78,9 +80,18 @@ fn a_drain_through_the_console_changes_the_real_kernel_table() {
     let proc_row =
         drained.lines().find(|l| l.contains("0A000005:0050")).unwrap_or_else(|| panic!("{drained}"));
     assert_eq!(proc_row.split_whitespace().nth(3), Some("0"), "{proc_row}");
+    // The agent now reports 50%: the drain holds in the kernel.
+    let held = section(&stdout, "drained, agent at 50%");
+    assert_eq!(weight(held, rs), Some(0), "a report does not undo the drain: {held}");
+    assert_eq!(http(&stdout, "maintenance"), "303");
+    let maintenance = section(&stdout, "maintenance");
+    assert_eq!(weight(maintenance, rs), None, "maintenance removes the server: {maintenance}");
+    assert!(maintenance.contains("TCP  10.0.0.1:80 wrr"), "the service stays: {maintenance}");
     assert_eq!(http(&stdout, "return"), "303");
+    // Back whole (NAT) with the law's weight for 50%: 1 + 9 * 0.5 = 5.5 -> 6.
     let returned = section(&stdout, "returned");
-    assert_eq!(weight(returned, rs), Some(9), "the return gives the weight back: {returned}");
+    assert_eq!(weight(returned, rs), Some(6), "the return gives the law's weight back: {returned}");
+    assert!(returned.lines().any(|l| l.contains(rs) && l.contains("Masq")), "{returned}");
 
     let audit = section(&stdout, "audit");
     let line = audit

@@ -4,7 +4,8 @@
 # feedbackd-agent on the director itself reporting for the real server 10.0.0.5:80 of the
 # virtual service 10.0.0.1:80 (no traffic is needed: the test is about the table). curl,
 # as a browser would, logs in, reads the CSRF token from the server's page and POSTs a
-# drain; the kernel's weight goes to 0. A return gives the server back to the law.
+# drain; the kernel's weight goes to 0 and stays there while the agent's load changes;
+# maintenance takes the server out of the table, and a return gives it back to the law.
 #
 # Output: `== phase ==` headers, `ipvsadm -L -n` listings, `HTTP what code` lines, the audit
 # log and the master's log for the Rust test (tests/vm_console.rs) to check; `FAIL why` and
@@ -72,8 +73,18 @@ wait_until 30 '[ "$(weight_of 10.0.0.5)" = 0 ]' "the drain reaches the kernel (w
 echo "== drained =="
 ipvsadm -L -n
 cat /proc/net/ip_vs
+# The agent reports half its capacity: the console shows it, the kernel keeps the drain.
+echo 0.5 > $W/load
+wait_until 30 'curl -k -s -b $W/jar $B/ | grep -q "50.0%"' "the console shows the agent's capacity 50%"
+echo "== drained, agent at 50% =="
+ipvsadm -L -n
+echo "HTTP maintenance $(post maintenance)"
+wait_until 30 '[ -z "$(weight_of 10.0.0.5)" ]' "maintenance takes the server out of the kernel's table"
+echo "== maintenance =="
+ipvsadm -L -n
 echo "HTTP return $(post return)"
-wait_until 30 '[ "$(weight_of 10.0.0.5)" = 9 ]' "the return gives the server back to the law (weight 9)"
+wait_until 30 '[ -n "$(weight_of 10.0.0.5)" ] && [ "$(weight_of 10.0.0.5)" != 0 ]' \
+  "the return puts the server back in the kernel's table with the law's weight"
 echo "== returned =="
 ipvsadm -L -n
 echo "== audit =="
