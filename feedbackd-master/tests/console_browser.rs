@@ -12,12 +12,15 @@
 //! by curl, are refused, and a well-formed one is accepted (so the refusals are the gate's,
 //! not a malformed request's).
 //!
-//! A second test puts 1,000 real servers (32 real agents) on the monitor and checks that
+//! Another test configures through the forms: pin and unpin a weight, a bad virtual
+//! service refused with its message, then one added, edited and removed.
+//!
+//! A third test puts 1,000 real servers (32 real agents) on the monitor and checks that
 //! one agent's change of load still reaches its cells live; it prints the page's bytes and
 //! the live refresh's cost.
 //!
 //! Screenshots of every page go to `target/console-screenshots/*.png` (listed with what
-//! they show in `index.txt` and `index-1000.txt` there); their paths are printed.
+//! they show in `index.txt`, `index-config.txt` and `index-1000.txt` there); their paths are printed.
 //!
 //! Needs chromium, chromium-driver and curl: the test fails (never skips) without them.
 
@@ -466,17 +469,31 @@ fn raw_requests(base: &str, dir: &Path, m: &Proc) {
     assert!(logged_weight(m, mark, "10.0.0.5:80") > 0, "return gives the server back to the law");
 }
 
+/// A master with the console, and one agent (rs1 for 10.0.0.5:80, capacity 0.9 from the
+/// file `load`) whose server is already in the table at weight 90.
+struct Director {
+    files: ConsoleFiles,
+    m: Proc,
+    base: String,
+    load: PathBuf,
+    agent: Proc,
+}
+
+fn director(dir: &Path) -> Director {
+    let files = console_files(dir);
+    let (m, listen, console) = start_console_master(&files);
+    let load = dir.join("load");
+    write_load(&load, 0.9);
+    let key = agent_key_file(dir);
+    let agent = agent(&agent_conf(dir, "rs1", &listen, "10.0.0.5", &load, key.as_deref()), "rs1");
+    m.wait_for(0, LIMIT, "rs1 added", |l| l.contains("-r 10.0.0.5:80 -m -w 90"));
+    Director { files, m, base: format!("https://{console}"), load, agent }
+}
+
 #[test]
 fn console_in_a_real_browser() {
     let dir = tempdir("console-browser");
-    let files = console_files(&dir);
-    let (m, listen, console) = start_console_master(&files);
-    let base = format!("https://{console}");
-    let load = dir.join("load");
-    write_load(&load, 0.9);
-    let key = agent_key_file(&dir);
-    let _agent = agent(&agent_conf(&dir, "rs1", &listen, "10.0.0.5", &load, key.as_deref()), "rs1");
-    m.wait_for(0, LIMIT, "rs1 added", |l| l.contains("-r 10.0.0.5:80 -m -w 90"));
+    let Director { files, m, base, load, agent: _agent } = director(&dir);
 
     let mut shots = Shots::new("index.txt");
     let b = Browser::start(&dir);
@@ -645,4 +662,119 @@ fn refresh_cost(b: &Browser) {
     }
     assert!(!polls.is_empty(), "the monitor polls for updates: {v}");
     assert!(v["html"].as_u64().unwrap_or(0) > 0, "{v}");
+}
+
+// ---- Configuration through the forms. ----
+
+/// Fills a form field (`css` inside the page) with `value`.
+fn fill(b: &Browser, css: &str, value: &str) {
+    let e = b.find(css);
+    b.clear(&e);
+    b.type_text(&e, value);
+}
+
+/// Waits for the flash message after a form's POST: `(class, text)`.
+fn flash(b: &Browser) -> (String, String) {
+    b.wait_until(LIMIT, "a flash message", |b| {
+        let v = b.script(
+            "const e = document.getElementById('flash'); return e ? [e.className, e.textContent] : null;",
+            vec![],
+        );
+        Ok(v.as_array()
+            .map(|a| (a[0].as_str().unwrap_or("").to_owned(), a[1].as_str().unwrap_or("").to_owned())))
+    })
+}
+
+/// An admin pins and unpins a weight and adds, edits and removes a virtual service through
+/// the pages' forms; bad input gets the error message and changes nothing.
+#[test]
+fn console_configuration_in_a_real_browser() {
+    let dir = tempdir("console-config");
+    let Director { files, m, base, load, agent: _agent } = director(&dir);
+    let mut shots = Shots::new("index-config.txt");
+    let b = Browser::start(&dir);
+    login(&b, &base, "admin", ADMIN_PASSWORD);
+    b.wait_until(LIMIT, "the monitor", |b| Ok(b.try_find("#servers").map(|_| ())));
+
+    // Pin 7: the law no longer decides, even when the agent's load changes.
+    b.goto(&format!("{base}/server?rs={}", query_rs(RS)));
+    fill(&b, "form.action[data-action=\"pin\"] input[name=weight]", "7");
+    let mark = m.mark();
+    b.click(&b.find("form.action[data-action=\"pin\"] button"));
+    assert_eq!(flash(&b).0, "ok");
+    assert_eq!(logged_weight(&m, mark, "10.0.0.5:80"), 7, "the pinned weight");
+    write_load(&load, 0.3);
+    b.goto(&format!("{base}/"));
+    b.wait_until(LIMIT, "the agent's new capacity on the monitor", |b| {
+        Ok(b.text_of(&format!("tr[data-rs=\"{RS}\"] td.capacity"))?.filter(|c| c.starts_with("30")))
+    });
+    assert_eq!(weight_cell(&b, RS).unwrap().as_deref(), Some("7"), "a pin holds against the law");
+    let state = b.text_of(&format!("tr[data-rs=\"{RS}\"] td.state")).unwrap().unwrap_or_default();
+    assert!(state.contains("pinned"), "state: {state}");
+    shots.take(&b, "monitor-pinned", "the monitor with a pinned weight (7) while the agent reports 30%");
+    b.goto(&format!("{base}/server?rs={}", query_rs(RS)));
+    let mark = m.mark();
+    b.click(&b.find("form.action[data-action=\"unpin\"] button"));
+    assert_eq!(flash(&b).0, "ok");
+    let law = logged_weight(&m, mark, "10.0.0.5:80");
+    assert!(law != 7 && law < 90, "unpinned, the law's weight for 30%: {law}");
+
+    services_forms(&b, &base, &m, &mut shots);
+    let audit = std::fs::read_to_string(&files.audit).unwrap();
+    for what in ["pin", "unpin", "-A -t 10.0.0.2:8080", "-E -t 10.0.0.2:8080", "-D -t 10.0.0.2:8080"] {
+        assert!(audit.lines().any(|l| l.contains(what) && l.contains("ok")), "{what} in the audit:\n{audit}");
+    }
+}
+
+/// Add (after a refused bad one), edit and remove a virtual service.
+fn services_forms(b: &Browser, base: &str, m: &Proc, shots: &mut Shots) {
+    let added = "dry-run: ipvsadm -A -t 10.0.0.2:8080";
+    b.goto(&format!("{base}/services"));
+    fill(b, "#service-add input[name=service]", "tcp:10.0.0.2:99999");
+    let mark = m.mark();
+    b.click(&b.find("#service-add button"));
+    let (class, text) = flash(b);
+    assert_eq!(class, "error", "a bad service is refused: {text}");
+    assert!(text.contains("99999"), "the message names the bad value: {text}");
+    assert_eq!(
+        b.attr(&b.find("#service-add input[name=service]"), "value").as_deref(),
+        Some("tcp:10.0.0.2:99999"),
+        "the form comes back with what was typed"
+    );
+    shots.take(b, "services-bad-input", "a bad virtual service refused with its message; nothing changed");
+
+    fill(b, "#service-add input[name=service]", "tcp:10.0.0.2:8080");
+    b.click(&b.find("#service-add select[name=scheduler] option[value=rr]"));
+    fill(b, "#service-add input[name=persistence]", "300");
+    b.click(&b.find("#service-add button"));
+    assert_eq!(flash(b).0, "ok");
+    let line = m.wait_for(mark, LIMIT, "the service added", |l| l.contains(added));
+    assert!(line.contains("-s rr") && line.contains("-p 300"), "{line}");
+    assert_eq!(
+        m.lines()[mark..].iter().filter(|l| l.contains("dry-run: ipvsadm -A")).count(),
+        1,
+        "only the good one"
+    );
+    let edit = "form.service-edit[data-service=\"tcp:10.0.0.2:8080\"]";
+    b.wait_until(LIMIT, "the new service's edit form", |b| Ok(b.try_find(edit).map(|_| ())));
+    shots.take(b, "services-added", "the new virtual service tcp:10.0.0.2:8080 (rr, persistent 300 s)");
+
+    b.click(&b.find(&format!("{edit} select[name=scheduler] option[value=wlc]")));
+    b.click(&b.find(&format!("{edit} button")));
+    assert_eq!(flash(b).0, "ok");
+    let line =
+        m.wait_for(mark, LIMIT, "the service edited", |l| l.contains("dry-run: ipvsadm -E -t 10.0.0.2:8080"));
+    assert!(line.contains("-s wlc"), "{line}");
+
+    b.goto(&format!("{base}/"));
+    b.find("section.service[data-service=\"tcp:10.0.0.2:8080\"]");
+    b.goto(&format!("{base}/services"));
+    let remove = "form.service-remove[data-service=\"tcp:10.0.0.2:8080\"]";
+    b.click(&b.find(&format!("{remove} input[name=confirm]")));
+    b.click(&b.find(&format!("{remove} button")));
+    assert_eq!(flash(b).0, "ok");
+    m.wait_for(mark, LIMIT, "the service removed", |l| l.contains("dry-run: ipvsadm -D -t 10.0.0.2:8080"));
+    b.goto(&format!("{base}/"));
+    assert!(b.try_find("section.service[data-service=\"tcp:10.0.0.2:8080\"]").is_none(), "removed");
+    shots.take(b, "monitor-after-remove", "the monitor after the service's removal");
 }
