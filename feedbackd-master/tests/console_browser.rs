@@ -261,13 +261,12 @@ fn login(b: &Browser, base: &str, user: &str, password: &str) {
     b.clear(&u);
     b.type_text(&u, user);
     b.type_text(&b.find("#password"), password);
-    b.click(&b.find("#login-submit"));
+    submit(b, "#login-submit");
 }
 
 fn logout(b: &Browser) {
-    let button = b.find("#logout button, #logout input[type=submit]");
-    b.click(&button);
-    b.wait_until(LIMIT, "back on /login after logout", |b| Ok(b.url().ends_with("/login").then_some(())));
+    submit(b, "#logout button, #logout input[type=submit]");
+    assert!(b.url().ends_with("/login"), "back on /login after logout: {}", b.url());
 }
 
 /// The weight cell of `rs` on the monitor page, as now shown.
@@ -359,11 +358,8 @@ fn admin_part(b: &Browser, base: &str, m: &Proc, load: &Path, shots: &mut Shots)
     b.find("svg#chart-weight");
     b.find("svg#chart-capacity");
     shots.take(b, "server", "a real server's page: weight and capacity charts, the action forms");
-    let drain = b.find(
-        "form.action[data-action=\"drain\"] button, form.action[data-action=\"drain\"] input[type=submit]",
-    );
     let mark = m.mark();
-    b.click(&drain);
+    submit(b, "form.action[data-action=\"drain\"] button");
     let flash = b.wait_until(LIMIT, "the drain's flash message", |b| b.text_of("#flash.ok"));
     assert!(!flash.is_empty());
     assert_eq!(logged_weight(m, mark, "10.0.0.5:80"), 0, "the master set the drained weight 0");
@@ -673,6 +669,18 @@ fn fill(b: &Browser, css: &str, value: &str) {
     b.type_text(&e, value);
 }
 
+/// Clicks a form's submit button and waits for the next page (the current document is
+/// marked first: a click does not wait for the navigation it starts).
+fn submit(b: &Browser, button: &str) {
+    let e = b.find(button);
+    b.script("window.__submitted = true;", vec![]);
+    b.click(&e);
+    b.wait_until(LIMIT, "the page after the form's POST", |b| {
+        let v = b.script("return document.readyState === 'complete' && !window.__submitted;", vec![]);
+        Ok((v == json!(true)).then_some(()))
+    });
+}
+
 /// Waits for the flash message after a form's POST: `(class, text)`.
 fn flash(b: &Browser) -> (String, String) {
     b.wait_until(LIMIT, "a flash message", |b| {
@@ -700,7 +708,7 @@ fn console_configuration_in_a_real_browser() {
     b.goto(&format!("{base}/server?rs={}", query_rs(RS)));
     fill(&b, "form.action[data-action=\"pin\"] input[name=weight]", "7");
     let mark = m.mark();
-    b.click(&b.find("form.action[data-action=\"pin\"] button"));
+    submit(&b, "form.action[data-action=\"pin\"] button");
     assert_eq!(flash(&b).0, "ok");
     assert_eq!(logged_weight(&m, mark, "10.0.0.5:80"), 7, "the pinned weight");
     write_load(&load, 0.3);
@@ -714,7 +722,7 @@ fn console_configuration_in_a_real_browser() {
     shots.take(&b, "monitor-pinned", "the monitor with a pinned weight (7) while the agent reports 30%");
     b.goto(&format!("{base}/server?rs={}", query_rs(RS)));
     let mark = m.mark();
-    b.click(&b.find("form.action[data-action=\"unpin\"] button"));
+    submit(&b, "form.action[data-action=\"unpin\"] button");
     assert_eq!(flash(&b).0, "ok");
     let law = logged_weight(&m, mark, "10.0.0.5:80");
     assert!(law != 7 && law < 90, "unpinned, the law's weight for 30%: {law}");
@@ -732,7 +740,7 @@ fn services_forms(b: &Browser, base: &str, m: &Proc, shots: &mut Shots) {
     b.goto(&format!("{base}/services"));
     fill(b, "#service-add input[name=service]", "tcp:10.0.0.2:99999");
     let mark = m.mark();
-    b.click(&b.find("#service-add button"));
+    submit(b, "#service-add button");
     let (class, text) = flash(b);
     assert_eq!(class, "error", "a bad service is refused: {text}");
     assert!(text.contains("99999"), "the message names the bad value: {text}");
@@ -746,7 +754,7 @@ fn services_forms(b: &Browser, base: &str, m: &Proc, shots: &mut Shots) {
     fill(b, "#service-add input[name=service]", "tcp:10.0.0.2:8080");
     b.click(&b.find("#service-add select[name=scheduler] option[value=rr]"));
     fill(b, "#service-add input[name=persistence]", "300");
-    b.click(&b.find("#service-add button"));
+    submit(b, "#service-add button");
     assert_eq!(flash(b).0, "ok");
     let line = m.wait_for(mark, LIMIT, "the service added", |l| l.contains(added));
     assert!(line.contains("-s rr") && line.contains("-p 300"), "{line}");
@@ -760,7 +768,7 @@ fn services_forms(b: &Browser, base: &str, m: &Proc, shots: &mut Shots) {
     shots.take(b, "services-added", "the new virtual service tcp:10.0.0.2:8080 (rr, persistent 300 s)");
 
     b.click(&b.find(&format!("{edit} select[name=scheduler] option[value=wlc]")));
-    b.click(&b.find(&format!("{edit} button")));
+    submit(b, &format!("{edit} button"));
     assert_eq!(flash(b).0, "ok");
     let line =
         m.wait_for(mark, LIMIT, "the service edited", |l| l.contains("dry-run: ipvsadm -E -t 10.0.0.2:8080"));
@@ -771,7 +779,7 @@ fn services_forms(b: &Browser, base: &str, m: &Proc, shots: &mut Shots) {
     b.goto(&format!("{base}/services"));
     let remove = "form.service-remove[data-service=\"tcp:10.0.0.2:8080\"]";
     b.click(&b.find(&format!("{remove} input[name=confirm]")));
-    b.click(&b.find(&format!("{remove} button")));
+    submit(b, &format!("{remove} button"));
     assert_eq!(flash(b).0, "ok");
     m.wait_for(mark, LIMIT, "the service removed", |l| l.contains("dry-run: ipvsadm -D -t 10.0.0.2:8080"));
     b.goto(&format!("{base}/"));
