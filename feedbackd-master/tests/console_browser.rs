@@ -148,6 +148,14 @@ fn webdriver_client_drives_a_local_page() {
     b.type_text(&user, "a&b c");
     assert_eq!(b.attr(&user, "name").as_deref(), Some("user"));
     assert_eq!(b.script("return document.title;", vec![]), json!("form"));
+    // Without a Content-Security-Policy an injected inline script runs (the console's
+    // test checks that its policy stops the same injection).
+    let ran = b.script(
+        "const s = document.createElement('script'); s.textContent = 'window.__inline = 1;';\
+         document.head.appendChild(s); return window.__inline === 1;",
+        vec![],
+    );
+    assert_eq!(ran, json!(true));
     // A fetch from the page, as the viewer's forged request will be.
     let status = b.async_script(
         "const done = arguments[arguments.length - 1];\
@@ -333,6 +341,14 @@ fn admin_part(b: &Browser, base: &str, m: &Proc, load: &Path, shots: &mut Shots)
     wait_weight(b, RS, 90, "the monitor shows the agent's weight 90 (capacity 0.9)");
     shots.take(b, "monitor", "the monitor as admin: the service, its server at weight 90");
     page_weight(b);
+    // The Content-Security-Policy holds in the browser: an inline script injected into the
+    // page does not run (a script from /static would).
+    let inline = b.script(
+        "const s = document.createElement('script'); s.textContent = 'window.__inline = 1;';\
+         document.head.appendChild(s); return window.__inline === undefined;",
+        vec![],
+    );
+    assert_eq!(inline, json!(true), "an inline script ran despite the CSP");
     // A marker in the page's window: a reload would lose it.
     b.script("window.__noReload = 'still here';", vec![]);
     let mark = m.mark();
