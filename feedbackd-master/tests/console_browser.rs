@@ -306,7 +306,7 @@ fn query_rs(rs: &str) -> String {
 /// viewer's real CSRF token is refused 403 by the server.
 fn viewer_part(b: &Browser, base: &str, shots: &mut Shots) {
     login(b, base, "viewer", VIEWER_PASSWORD);
-    b.wait_until(LIMIT, "the viewer on the monitor", |b| Ok(b.try_find("#servers").map(|_| ())));
+    b.wait_until(LIMIT, "the viewer on the monitor", |b| Ok(b.try_find("table.servers").map(|_| ())));
     let who = b.text_of("#whoami").unwrap().unwrap_or_default();
     assert!(who.contains("viewer"), "whoami: {who}");
     b.wait_until(LIMIT, "the agent's server on the monitor", |b| weight_cell(b, RS));
@@ -335,7 +335,7 @@ fn viewer_part(b: &Browser, base: &str, shots: &mut Shots) {
 /// shows the drain.
 fn admin_part(b: &Browser, base: &str, m: &Proc, load: &Path, shots: &mut Shots) {
     login(b, base, "admin", ADMIN_PASSWORD);
-    b.wait_until(LIMIT, "the admin on the monitor", |b| Ok(b.try_find("#servers").map(|_| ())));
+    b.wait_until(LIMIT, "the admin on the monitor", |b| Ok(b.try_find("table.servers").map(|_| ())));
     let who = b.text_of("#whoami").unwrap().unwrap_or_default();
     assert!(who.contains("admin"), "whoami: {who}");
     wait_weight(b, RS, 90, "the monitor shows the agent's weight 90 (capacity 0.9)");
@@ -718,7 +718,7 @@ fn console_configuration_in_a_real_browser() {
     let mut shots = Shots::new("index-config.txt");
     let b = Browser::start(&dir);
     login(&b, &base, "admin", ADMIN_PASSWORD);
-    b.wait_until(LIMIT, "the monitor", |b| Ok(b.try_find("#servers").map(|_| ())));
+    b.wait_until(LIMIT, "the monitor", |b| Ok(b.try_find("table.servers").map(|_| ())));
 
     // Pin 7: the law no longer decides, even when the agent's load changes.
     b.goto(&format!("{base}/server?rs={}", query_rs(RS)));

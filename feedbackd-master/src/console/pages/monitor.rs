@@ -155,7 +155,7 @@ fn service_open(out: &mut String, svc: &ServiceEntry) {
         out,
         "<section class=\"service\" data-service=\"{}\"><h2>{}</h2>\
          <p class=\"settings\">{}</p>\
-         <table id=\"servers\"><thead><tr><th>Real server</th><th>Forward</th><th>Weight</th>\
+         <table class=\"servers\"><thead><tr><th>Real server</th><th>Forward</th><th>Weight</th>\
          <th>ActiveConn</th><th>InActConn</th><th>Conn/s</th><th>Agent</th><th>State</th>\
          <th>Capacity</th><th>Report age</th></tr></thead><tbody>",
         Esc(&text),

@@ -179,7 +179,7 @@ async fn no_inline_script_or_style_and_the_contract_ids() {
     let pages = every_page(&ctx, &session(Role::Admin)).await;
     let monitor = &pages[0].1;
     assert!(monitor.contains("<section class=\"service\" data-service=\"tcp:10.0.0.1:80\">"));
-    assert!(monitor.contains("<table id=\"servers\">"));
+    assert!(monitor.contains("<table class=\"servers\">"));
     assert!(monitor.contains("<tr data-rs=\"tcp:10.0.0.1:80/10.0.0.6:80\""));
     for class in ["weight", "active", "inactive", "cps", "agent", "state", "capacity", "age"] {
         assert_eq!(monitor.matches(&format!("<td class=\"{class}\">")).count(), 3, "cell {class}");
