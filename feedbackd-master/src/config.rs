@@ -110,8 +110,8 @@ pub struct Cli {
     // ---- The director's console (docs/console.md). ----
     /// Serve the director's console over HTTPS here (off by default). Loopback is
     /// recommended (reach it through an SSH tunnel); another address is logged at start.
-    /// Needs a certificate and key (`feedbackd-master cert`) and at least one user
-    /// (`feedbackd-master passwd`): without them the master does not start.
+    /// Needs a certificate and key (`feedbackd-master cert`), at least one user
+    /// (`feedbackd-master passwd`) and --state-file: without them the master does not start.
     #[arg(long, value_name = "ADDR:PORT")]
     pub console: Option<SocketAddr>,
 

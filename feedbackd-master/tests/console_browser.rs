@@ -246,7 +246,9 @@ fn start_console_master(files: &ConsoleFiles) -> (Proc, String, String) {
         .arg("--console-users")
         .arg(&files.users)
         .arg("--console-audit")
-        .arg(&files.audit);
+        .arg(&files.audit)
+        .arg("--state-file")
+        .arg(files.audit.with_file_name("console.state"));
     let (m, listen, _status) = start_master("master", cmd, LIMIT);
     let line = m.wait_for(0, LIMIT, "the console's address", |l| l.contains("https://"));
     let addr = addr_after(&line, "https://");
@@ -593,7 +595,9 @@ fn start_big_master(dir: &Path, files: &ConsoleFiles) -> (Proc, String, String, 
         .arg("--console-users")
         .arg(&files.users)
         .arg("--console-audit")
-        .arg(&files.audit);
+        .arg(&files.audit)
+        .arg("--state-file")
+        .arg(files.audit.with_file_name("console.state"));
     let (m, listen, _status) = start_master("master", cmd, LIMIT);
     let line = m.wait_for(0, LIMIT, "the console's address", |l| l.contains("https://"));
     let addr = addr_after(&line, "https://").split('/').next().unwrap().to_owned();

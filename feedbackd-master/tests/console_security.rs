@@ -62,7 +62,9 @@ fn master_cmd(dir: &Path) -> Command {
         .arg("--console-users")
         .arg(dir.join("users"))
         .arg("--console-audit")
-        .arg(dir.join("audit.log"));
+        .arg(dir.join("audit.log"))
+        .arg("--state-file")
+        .arg(dir.join("console.state"));
     cmd
 }
 
@@ -333,6 +335,12 @@ fn the_console_refuses_to_start_with_loose_missing_or_empty_users_files() {
         (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     let users = dir.join("users");
+    // Changes that would not survive a restart: no console.
+    let args: Vec<_> = master_cmd(&dir).get_args().map(std::ffi::OsStr::to_os_string).collect();
+    let at = args.iter().position(|a| a == "--state-file").unwrap();
+    let (code, err) = run(Command::new(master_bin()).args(&args[..at]).args(&args[at + 2..]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--console needs --state-file"), "{err}");
     for mode in [0o644, 0o640, 0o660, 0o604] {
         std::fs::set_permissions(&users, std::fs::Permissions::from_mode(mode)).unwrap();
         let (code, err) = run(&mut master_cmd(&dir));

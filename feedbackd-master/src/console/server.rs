@@ -62,6 +62,12 @@ impl ConsoleConfig {
     pub fn load(cli: &crate::config::Cli) -> anyhow::Result<Option<ConsoleConfig>> {
         use anyhow::Context as _;
         let Some(listen) = cli.console else { return Ok(None) };
+        if cli.state_file.is_none() {
+            anyhow::bail!(
+                "--console needs --state-file FILE, so that what operators change survives a \
+                 restart (for example --state-file /var/lib/feedbackd/console.state)"
+            );
+        }
         let users = Users::load(&cli.console_users).context("--console-users")?;
         let tls = super::tls::server_config(&cli.console_cert, &cli.console_key)?;
         let (audit, notes) = Audit::open(&cli.console_audit)?;

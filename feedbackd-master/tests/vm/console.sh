@@ -42,7 +42,7 @@ printf '%s\n' "$PW" | "$MASTER" passwd admin --role admin --users-file $W/users 
 "$MASTER" --listen 127.0.0.1:7878 --status-listen 127.0.0.1:7879 --keys-file $W/keys \
   --max-weight 10 --smoothing 1 --max-step 0 --dead-band 0 --slow-start 0s --rescan-interval 1s \
   --console 127.0.0.1:8443 --console-cert $W/console.crt --console-key $W/console.key \
-  --console-users $W/users --console-audit $W/audit.log > $W/master.log 2>&1 &
+  --console-users $W/users --console-audit $W/audit.log --state-file $W/console.state > $W/master.log 2>&1 &
 echo 0.9 > $W/load
 cat > $W/agent.conf <<CONF
 director = 127.0.0.1:7878
