@@ -57,8 +57,25 @@ impl Point {
 impl Series {
     fn push(&mut self, p: Point) {
         let same = self.points.back().is_some_and(|l| l.weight == p.weight && l.capacity == p.capacity);
-        if !same {
+        // One point per [`SAMPLE_EVERY`] at most: a change within the last point's period
+        // replaces its value (the chart's resolution), unless that point is the only one
+        // (it holds the value before).
+        let period = (SAMPLE_EVERY.as_nanos() / 1_000_000_000) as u32;
+        let same_period =
+            self.points.len() > 1 && self.points.back().is_some_and(|l| l.at_s / period == p.at_s / period);
+        if same_period && !same {
+            let last = self.points.back_mut().expect("checked");
+            (last.weight, last.capacity) = (p.weight, p.capacity);
+        } else if !same {
             self.points.push_back(p);
+        }
+        // A value back to the one before the period's: the period's point is not needed.
+        let n = self.points.len();
+        if n >= 2 {
+            let (a, b) = (self.points[n - 2], self.points[n - 1]);
+            if a.weight == b.weight && a.capacity == b.capacity {
+                self.points.pop_back();
+            }
         }
         // Keep one point before the window: it gives the value at the window's start.
         let start = Time(p.at().as_nanos().saturating_sub(WINDOW.as_nanos()));
@@ -90,6 +107,16 @@ impl History {
         for r in rows {
             let capacity = r.capacity.map(per_mille);
             self.series.entry(r.key).or_default().push(Point::new(now, r.weight, capacity));
+        }
+    }
+
+    /// A weight the loop has just applied to the kernel's table (the capacity stays the
+    /// last sampled): the charts show a change at once, not at the next sample. A server
+    /// without a series gets one at its next sample.
+    pub fn weight_changed(&mut self, now: Time, key: &RsKey, weight: u32) {
+        if let Some(s) = self.series.get_mut(key) {
+            let capacity = s.points.back().and_then(|p| p.capacity);
+            s.push(Point::new(now, weight, capacity));
         }
     }
 
@@ -223,6 +250,25 @@ mod tests {
         let now = at((3 * 360 - 1) * 10);
         // Only the first point may be older than the window.
         assert!(s.points.iter().skip(1).all(|p| now.saturating_since(p.at()) < WINDOW));
+    }
+
+    #[test]
+    fn applied_weights_show_at_once_one_point_per_period() {
+        let mut h = History::default();
+        let key = row(5, 0, None).key;
+        h.sample(at(0), &[row(5, 90, Some(0.9))]);
+        // Two changes within one period: the period keeps the last; the capacity stays.
+        h.weight_changed(at(21), &key, 31);
+        h.weight_changed(at(23), &key, 0);
+        // Back and forth within a period leaves nothing.
+        h.weight_changed(at(31), &key, 5);
+        h.weight_changed(at(32), &key, 0);
+        let got: Vec<(u32, u32, Option<u16>)> =
+            h.series(&key).unwrap().points.iter().map(|p| (p.at_s, p.weight, p.capacity)).collect();
+        assert_eq!(got, vec![(0, 90, Some(900)), (21, 0, Some(900))]);
+        // A server never sampled gets no series from a change.
+        h.weight_changed(at(40), &row(6, 0, None).key, 3);
+        assert_eq!(h.len(), 1);
     }
 
     #[test]

@@ -211,6 +211,7 @@ impl Live {
 
     /// Records a change applied to the kernel's table (and marks the snapshot stale).
     pub fn record(&mut self, change: WeightChange) {
+        self.history.weight_changed(change.at, &change.key, change.to.unwrap_or(0));
         self.changes.push(change);
         self.dirty = true;
     }
