@@ -237,8 +237,14 @@ fn console_files(dir: &Path) -> ConsoleFiles {
 /// The master (dry-run backend, console on a loopback port of the kernel's choosing) and
 /// the console's address read back from its log.
 fn start_console_master(files: &ConsoleFiles) -> (Proc, String, String) {
+    console_master(files, master_args())
+}
+
+/// A master run with `args` and the console's options for `files`; its agents' and the
+/// console's addresses.
+fn console_master(files: &ConsoleFiles, args: Vec<String>) -> (Proc, String, String) {
     let mut cmd = Command::new(master_bin());
-    cmd.args(master_args());
+    cmd.args(args);
     cmd.args(["--console", "127.0.0.1:0", "--console-cert"])
         .arg(&files.cert)
         .arg("--console-key")
@@ -251,8 +257,7 @@ fn start_console_master(files: &ConsoleFiles) -> (Proc, String, String) {
         .arg(files.audit.with_file_name("console.state"));
     let (m, listen, _status) = start_master("master", cmd, LIMIT);
     let line = m.wait_for(0, LIMIT, "the console's address", |l| l.contains("https://"));
-    let addr = addr_after(&line, "https://");
-    let addr = addr.split('/').next().unwrap().to_owned();
+    let addr = addr_after(&line, "https://").split('/').next().unwrap().to_owned();
     (m, listen, addr)
 }
 
@@ -586,21 +591,8 @@ fn start_big_master(dir: &Path, files: &ConsoleFiles) -> (Proc, String, String, 
     let mut args = master_args();
     let at = args.iter().position(|a| a == "--keys-file").unwrap();
     args[at + 1] = keys_path.to_str().unwrap().to_owned();
-    let mut cmd = Command::new(master_bin());
-    cmd.args(args).args(["--max-connections-per-source", "64", "--max-registrations-per-s", "0"]);
-    cmd.args(["--console", "127.0.0.1:0", "--console-cert"])
-        .arg(&files.cert)
-        .arg("--console-key")
-        .arg(&files.key)
-        .arg("--console-users")
-        .arg(&files.users)
-        .arg("--console-audit")
-        .arg(&files.audit)
-        .arg("--state-file")
-        .arg(files.audit.with_file_name("console.state"));
-    let (m, listen, _status) = start_master("master", cmd, LIMIT);
-    let line = m.wait_for(0, LIMIT, "the console's address", |l| l.contains("https://"));
-    let addr = addr_after(&line, "https://").split('/').next().unwrap().to_owned();
+    args.extend(["--max-connections-per-source", "64", "--max-registrations-per-s", "0"].map(String::from));
+    let (m, listen, addr) = console_master(files, args);
     (m, listen, addr, key)
 }
 

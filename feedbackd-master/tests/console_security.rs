@@ -443,6 +443,25 @@ const ROUTES: &[&str] = &[
     "/static/../../etc/passwd",
 ];
 
+/// A master with the console on and weights exactly as reported (no smoothing, step,
+/// dead-band or slow start), and a live agent rs1 (real server 10.0.0.2) reporting 50%:
+/// the master, its console and status addresses, and the agent, once its server is added.
+fn master_and_agent(dir: &Path) -> (Proc, SocketAddr, String, Proc) {
+    let exact = ["--smoothing", "1", "--max-step", "0", "--dead-band", "0", "--slow-start", "0s"];
+    let (m, addr, status) = master_with(dir, "master", &exact);
+    let load = dir.join("load");
+    common::write_load(&load, 0.5);
+    let listen = m
+        .lines()
+        .iter()
+        .find(|l| l.contains("listening on"))
+        .map(|l| addr_after(l, "listening on "))
+        .unwrap();
+    let agent = common::agent(&common::agent_conf(dir, "rs1", &listen, "10.0.0.2", &load, None), "agent");
+    m.wait_for(0, LIMIT, "rs1 added", |l| l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80"));
+    (m, addr, status, agent)
+}
+
 fn fuzz_request() -> impl Strategy<Value = (usize, bool, bool, Vec<u8>, String)> {
     let body = prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..300),
@@ -455,20 +474,7 @@ fn fuzz_request() -> impl Strategy<Value = (usize, bool, bool, Vec<u8>, String)>
 #[test]
 fn fuzzed_requests_change_nothing_and_never_crash_the_master() {
     let dir = setup("fuzz");
-    let exact = ["--smoothing", "1", "--max-step", "0", "--dead-band", "0", "--slow-start", "0s"];
-    let (m, addr, status) = master_with(&dir, "master", &exact);
-    // A real server with a weight, from a live agent.
-    let load = dir.join("load");
-    common::write_load(&load, 0.5);
-    let listen = m
-        .lines()
-        .iter()
-        .find(|l| l.contains("listening on"))
-        .map(|l| addr_after(l, "listening on "))
-        .unwrap();
-    let conf = common::agent_conf(&dir, "rs1", &listen, "10.0.0.2", &load, None);
-    let _agent = common::agent(&conf, "agent");
-    m.wait_for(0, LIMIT, "rs1 added", |l| l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80"));
+    let (m, addr, status, _agent) = master_and_agent(&dir);
     let before = weights(&status);
     assert_eq!(before.len(), 1, "{before:?}\n{}", m.output());
     let c = Client::new(&dir, addr);
@@ -661,18 +667,7 @@ fn huge_and_slow_requests_are_cut_short() {
 #[test]
 fn an_admins_drain_reaches_the_table_and_the_audit_log_says_who_what_and_the_answer() {
     let dir = setup("drain");
-    let exact = ["--smoothing", "1", "--max-step", "0", "--dead-band", "0", "--slow-start", "0s"];
-    let (m, addr, status) = master_with(&dir, "master", &exact);
-    let load = dir.join("load");
-    common::write_load(&load, 0.5);
-    let listen = m
-        .lines()
-        .iter()
-        .find(|l| l.contains("listening on"))
-        .map(|l| addr_after(l, "listening on "))
-        .unwrap();
-    let _agent = common::agent(&common::agent_conf(&dir, "rs1", &listen, "10.0.0.2", &load, None), "agent");
-    m.wait_for(0, LIMIT, "rs1 added", |l| l.contains("ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.2:80"));
+    let (m, addr, status, _agent) = master_and_agent(&dir);
     let c = Client::new(&dir, addr);
     let (viewer, vcsrf) = c.login("eve", VIEWER_PW);
     let rs = "tcp%3A10.0.0.1%3A80%2F10.0.0.2%3A80";
