@@ -11,15 +11,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-fn section<'a>(out: &'a str, name: &str) -> &'a str {
-    let start = out.find(&format!("== {name} ==")).unwrap_or_else(|| panic!("no section {name}:\n{out}"));
-    let rest = &out[start + name.len() + 6..];
-    &rest[..rest.find("\n== ").unwrap_or(rest.len())]
-}
-
 /// The weight of `rs` (`ADDR:PORT`) in an `ipvsadm -L -n` listing.
 fn weight(listing: &str, rs: &str) -> Option<u32> {
     listing.lines().find_map(|l| {
@@ -39,66 +30,40 @@ fn http(out: &str, what: &str) -> String {
 
 #[test]
 fn a_drain_through_the_console_changes_the_real_kernel_table() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let harness = root.join("tests/vm/lvsim-vm");
-    if std::env::var("LVSIM_SKIP_VM").is_ok_and(|v| v == "1") {
-        eprintln!("NOTICE: vm_console SKIPPED because LVSIM_SKIP_VM=1");
-        return;
-    }
-    let setup = Command::new(&harness).arg("setup").status().expect("running tests/vm/lvsim-vm setup");
-    assert!(
-        setup.success(),
-        "tests/vm/lvsim-vm setup failed; install qemu (see .ci/run) or set LVSIM_SKIP_VM=1"
-    );
-    let out = Command::new(&harness)
-        .args(["run", "--share"])
-        .arg(&root)
-        .args(["--timeout", "300", "-e"])
-        .arg(format!("MASTER={}", common::master_bin().display()))
-        .arg("-e")
-        .arg(format!("AGENT={}", common::agent_bin().display()))
-        .arg("--")
-        .arg("/bin/sh")
-        .arg(root.join("feedbackd-master/tests/vm/console.sh"))
-        .output()
-        .expect("running the VM");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "VM run failed ({}):\n{stdout}\n{stderr}", out.status);
-    assert!(stdout.contains("== done =="), "{stdout}");
+    let Some(stdout) = common::run_in_vm("vm_console", "console.sh") else { return };
 
     let rs = "10.0.0.5:80";
-    let before = section(&stdout, "before");
+    let before = common::section(&stdout, "before");
     assert_eq!(weight(before, rs), Some(9), "the agent's weight in the kernel: {before}");
     assert!(before.contains("Masq"), "{before}");
     assert_eq!(http(&stdout, "nosession"), "401", "a change without a session is refused");
     assert_eq!(http(&stdout, "login"), "303", "curl logs in as admin");
     assert_eq!(http(&stdout, "drain"), "303", "the drain is accepted");
-    let drained = section(&stdout, "drained");
+    let drained = common::section(&stdout, "drained");
     assert_eq!(weight(drained, rs), Some(0), "the drain in the kernel's table: {drained}");
     // /proc/net/ip_vs agrees (10.0.0.5:80 is 0A000005:0050 there).
     let proc_row =
         drained.lines().find(|l| l.contains("0A000005:0050")).unwrap_or_else(|| panic!("{drained}"));
     assert_eq!(proc_row.split_whitespace().nth(3), Some("0"), "{proc_row}");
     // The agent now reports 50%: the drain holds in the kernel.
-    let held = section(&stdout, "drained, agent at 50%");
+    let held = common::section(&stdout, "drained, agent at 50%");
     assert_eq!(weight(held, rs), Some(0), "a report does not undo the drain: {held}");
     assert_eq!(http(&stdout, "maintenance"), "303");
-    let maintenance = section(&stdout, "maintenance");
+    let maintenance = common::section(&stdout, "maintenance");
     assert_eq!(weight(maintenance, rs), None, "maintenance removes the server: {maintenance}");
     assert!(maintenance.contains("TCP  10.0.0.1:80 wrr"), "the service stays: {maintenance}");
     assert_eq!(http(&stdout, "return"), "303");
     // Back whole (NAT) with the law's weight for 50%: 1 + 9 * 0.5 = 5.5 -> 6.
-    let returned = section(&stdout, "returned");
+    let returned = common::section(&stdout, "returned");
     assert_eq!(weight(returned, rs), Some(6), "the return gives the law's weight back: {returned}");
     assert!(returned.lines().any(|l| l.contains(rs) && l.contains("Masq")), "{returned}");
 
-    let audit = section(&stdout, "audit");
+    let audit = common::section(&stdout, "audit");
     let line = audit
         .lines()
         .find(|l| l.contains("drain"))
         .unwrap_or_else(|| panic!("no drain in the audit:\n{audit}"));
     assert!(line.contains("admin") && line.contains("127.0.0.1") && line.contains("ok"), "{line}");
-    let log = section(&stdout, "master log");
+    let log = common::section(&stdout, "master log");
     assert!(log.contains("10.0.0.5:80: 9 -> 0"), "the master's log says the weight went to 0: {log}");
 }

@@ -10,15 +10,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-fn section<'a>(out: &'a str, name: &str) -> &'a str {
-    let start = out.find(&format!("== {name} ==")).unwrap_or_else(|| panic!("no section {name}:\n{out}"));
-    let rest = &out[start + name.len() + 6..];
-    &rest[..rest.find("\n== ").unwrap_or(rest.len())]
-}
-
 /// `(address, forward, weight)` of every real server in an `ipvsadm -L -n` listing, sorted
 /// by address (the kernel lists them in the order they were added, which the agents race for).
 fn weights(listing: &str) -> Vec<(String, String, u32)> {
@@ -46,46 +37,16 @@ fn counts(section: &str) -> Vec<u32> {
 
 #[test]
 fn weights_and_client_connections_follow_reported_load_on_a_real_director() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let harness = root.join("tests/vm/lvsim-vm");
-    let skip = std::env::var("LVSIM_SKIP_VM").is_ok_and(|v| v == "1");
-    if skip {
-        eprintln!("NOTICE: vm_feedback SKIPPED because LVSIM_SKIP_VM=1");
-        return;
-    }
-    let setup = Command::new(&harness).arg("setup").status().expect("running tests/vm/lvsim-vm setup");
-    assert!(
-        setup.success(),
-        "tests/vm/lvsim-vm setup failed; install qemu (see .ci/run) or set LVSIM_SKIP_VM=1"
-    );
-    let master = common::master_bin();
-    let agent = common::agent_bin();
-    let script = root.join("feedbackd-master/tests/vm/feedback.sh");
-    let out = Command::new(&harness)
-        .args(["run", "--share"])
-        .arg(&root)
-        .args(["--timeout", "300", "-e"])
-        .arg(format!("MASTER={}", master.display()))
-        .arg("-e")
-        .arg(format!("AGENT={}", agent.display()))
-        .arg("--")
-        .arg("/bin/sh")
-        .arg(&script)
-        .output()
-        .expect("running the VM");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "VM run failed ({}):\n{stdout}\n{stderr}", out.status);
-    assert!(stdout.contains("== done =="), "{stdout}");
+    let Some(stdout) = common::run_in_vm("vm_feedback", "feedback.sh") else { return };
 
     let nat = |a: &str, w: u32| (format!("192.168.20.{a}:80"), "Masq".to_owned(), w);
     // The master added the three servers on the fly, with the agents' forwarding method.
-    let initial = section(&stdout, "initial");
+    let initial = common::section(&stdout, "initial");
     assert_eq!(weights(initial), vec![nat("11", 9), nat("12", 9), nat("13", 9)], "{initial}");
     assert_eq!(counts(initial), vec![9, 9, 9], "27 connections, equal weights: {initial}");
 
     // rs1 reports 20% spare capacity: weight 1 + 9 * 0.2 = 2.8 -> 3, in the kernel...
-    let busy = section(&stdout, "rs1 busy");
+    let busy = common::section(&stdout, "rs1 busy");
     assert_eq!(weights(busy), vec![nat("11", 3), nat("12", 9), nat("13", 9)], "{busy}");
     let proc_row = busy
         .lines()
@@ -96,13 +57,13 @@ fn weights_and_client_connections_follow_reported_load_on_a_real_director() {
     assert_eq!(counts(busy), vec![6, 18, 18], "42 connections: {busy}");
 
     // The master's restart flushes nothing: the same entries before, during and after.
-    let restart = section(&stdout, "master restart");
+    let restart = common::section(&stdout, "master restart");
     let (after_exit, after_start) = restart.split_once("-- after the new master started").unwrap();
     assert_eq!(weights(after_exit), weights(busy), "{restart}");
     assert_eq!(weights(after_start), weights(busy), "{restart}");
-    let half = section(&stdout, "rs2 half busy");
+    let half = common::section(&stdout, "rs2 half busy");
     assert_eq!(weights(half), vec![nat("11", 3), nat("12", 6), nat("13", 9)], "{half}");
-    let log = section(&stdout, "master log");
+    let log = common::section(&stdout, "master log");
     assert!(log.contains("adopted 1 virtual services, 3 real servers"), "{log}");
     assert!(!log.contains("add TCP") || log.matches("add TCP").count() == 3, "re-added after restart: {log}");
     assert!(
@@ -110,19 +71,19 @@ fn weights_and_client_connections_follow_reported_load_on_a_real_director() {
         "{log}"
     );
     // kill -9 under load leaves the kernel's table exactly as it was.
-    let killed = section(&stdout, "kill -9");
+    let killed = common::section(&stdout, "kill -9");
     let (before, after) = killed.split_once("-- after kill -9").unwrap();
     assert_eq!(weights(before), vec![nat("11", 3), nat("12", 6), nat("13", 9)], "{killed}");
     assert_eq!(weights(after), weights(before), "{killed}");
     // The journal holds both runs (the restart appended), and every line written before
     // the kill is whole: at most the very last one may be torn.
-    let journal = section(&stdout, "journal");
+    let journal = common::section(&stdout, "journal");
     let runs =
         feedbackd_proto::journal_file::parse_runs(journal).unwrap_or_else(|e| panic!("{e}:\n{journal}"));
     assert_eq!(runs.runs.len(), 2, "one run per start of the master, appended:\n{journal}");
     assert!(runs.head.is_empty() && runs.torn.len() <= 1, "{:?}:\n{journal}", runs.torn);
     assert!(runs.runs.iter().all(|r| r.len() > 5), "{journal}");
-    let status = section(&stdout, "status");
+    let status = common::section(&stdout, "status");
     assert!(
         status.contains("192.168.20.12:80") && status.contains("rs2") && status.contains("live"),
         "{status}"

@@ -426,3 +426,45 @@ pub fn connect_from(master: &str, source: std::net::IpAddr) -> std::io::Result<s
 pub fn flood_source(i: u32) -> std::net::IpAddr {
     std::net::IpAddr::V4(std::net::Ipv4Addr::from_bits(u32::from(std::net::Ipv4Addr::new(127, 0, 1, 0)) + i))
 }
+
+/// Runs `feedbackd-master/tests/vm/SCRIPT` in the lvsim VM (`tests/vm/lvsim-vm`, set up
+/// first) with `MASTER` and `AGENT` pointing at the binaries, checks that it ran to its
+/// `== done ==` line and returns its standard output. `None` when `LVSIM_SKIP_VM=1`, with
+/// a notice naming `test`.
+pub fn run_in_vm(test: &str, script: &str) -> Option<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let harness = root.join("tests/vm/lvsim-vm");
+    if std::env::var("LVSIM_SKIP_VM").is_ok_and(|v| v == "1") {
+        eprintln!("NOTICE: {test} SKIPPED because LVSIM_SKIP_VM=1");
+        return None;
+    }
+    let setup = Command::new(&harness).arg("setup").status().expect("running tests/vm/lvsim-vm setup");
+    assert!(
+        setup.success(),
+        "tests/vm/lvsim-vm setup failed; install qemu (see .ci/run) or set LVSIM_SKIP_VM=1"
+    );
+    let out = Command::new(&harness)
+        .args(["run", "--share"])
+        .arg(&root)
+        .args(["--timeout", "300", "-e"])
+        .arg(format!("MASTER={}", master_bin().display()))
+        .arg("-e")
+        .arg(format!("AGENT={}", agent_bin().display()))
+        .arg("--")
+        .arg("/bin/sh")
+        .arg(root.join("feedbackd-master/tests/vm").join(script))
+        .output()
+        .expect("running the VM");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "VM run failed ({}):\n{stdout}\n{stderr}", out.status);
+    assert!(stdout.contains("== done =="), "{stdout}");
+    Some(stdout)
+}
+
+/// The lines after `== NAME ==` in a VM script's output, up to the next section.
+pub fn section<'a>(out: &'a str, name: &str) -> &'a str {
+    let start = out.find(&format!("== {name} ==")).unwrap_or_else(|| panic!("no section {name}:\n{out}"));
+    let rest = &out[start + name.len() + 6..];
+    &rest[..rest.find("\n== ").unwrap_or(rest.len())]
+}
