@@ -17,16 +17,7 @@ RS=tcp:10.0.0.1:80/10.0.0.5:80
 PW='a console password for the VM'
 mkdir -p $W
 fail() { echo "FAIL $*"; echo "--- master log"; cat $W/master.log; echo "--- agent log"; cat $W/agent.log; exit 1; }
-# wait_until SECONDS 'shell condition' what
-wait_until() {
-  n=$(($1 * 10))
-  while [ $n -gt 0 ]; do
-    if eval "$2"; then return 0; fi
-    sleep 0.1; n=$((n - 1))
-  done
-  fail "$3 (not within $1 s)"
-}
-weight_of() { ipvsadm -L -n | awk -v a="$1:80" '$2 == a { print $4 }'; }
+. "$(dirname "$0")/lib.sh"
 # post ACTION: the server action through the console with the session and its CSRF token.
 post() {
   curl -k -s -o $W/post.html -w '%{http_code}' -b $W/jar -H "Origin: $B" \

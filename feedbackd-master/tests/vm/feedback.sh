@@ -16,16 +16,7 @@ set -eu
 W=/tmp/fbvm
 mkdir -p $W
 fail() { echo "FAIL $*"; echo "--- master log"; cat $W/master.log; for i in 1 2 3; do echo "--- rs$i agent log"; cat $W/rs$i/agent.log; done; exit 1; }
-# wait_until SECONDS 'shell condition' what
-wait_until() {
-  n=$(($1 * 10))
-  while [ $n -gt 0 ]; do
-    if eval "$2"; then return 0; fi
-    sleep 0.1; n=$((n - 1))
-  done
-  fail "$3 (not within $1 s)"
-}
-weight_of() { ipvsadm -L -n | awk -v a="$1:80" '$2 == a { print $4 }'; }
+. "$(dirname "$0")/lib.sh"
 count() {
   ip netns exec client sh -c "for i in \$(seq 1 $1); do curl -s -m 5 http://192.168.10.100/; done" \
     > $W/replies || true
