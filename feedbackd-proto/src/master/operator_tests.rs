@@ -24,20 +24,9 @@ fn who() -> Who {
     Who { user: "alice".into(), address: ip("192.0.2.9") }
 }
 
+/// The agent-check agent of the server 10.0.0.2 the tests act on.
 fn polled() -> Polled {
-    Polled {
-        id: "agent-check:10.0.0.2:5555".into(),
-        peer: ip("10.0.0.2"),
-        service: ServiceSpec {
-            protocol: Protocol::Tcp,
-            port: 80,
-            vip: None,
-            fwmark: None,
-            forwarding: Forwarding::DirectRouting,
-            address: None,
-        },
-        interval_ms: 1000,
-    }
+    super::polled_tests::polled("10.0.0.2")
 }
 
 /// The server's agent before the operator acts.

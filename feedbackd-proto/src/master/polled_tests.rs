@@ -22,7 +22,8 @@ fn key(addr: &str) -> RsKey {
     RsKey { service: VS, addr: ip(addr), port: 80 }
 }
 
-fn polled(addr: &str) -> Polled {
+/// An agent-check agent at `addr`:5555 for its real server `addr`:80.
+pub(super) fn polled(addr: &str) -> Polled {
     Polled {
         id: format!("agent-check:{addr}:5555"),
         peer: ip(addr),
