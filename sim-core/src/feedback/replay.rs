@@ -381,14 +381,9 @@ mod tests {
             .collect()
     }
 
-    /// Polled agents' answers, their silence (quiesced, removed) and their return replay to
-    /// the live master's own decisions.
-    #[test]
-    fn polled_answers_replay_to_the_live_masters_decisions() {
-        use feedbackd_proto::master::Polled;
-        let service = ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 };
-        let table = move |m: &mut Master, now: Time| m.handle_table(now, &[service], &[]);
-        let spec = ServiceSpec {
+    /// The agent-check agent (polled every 500 ms) of the real server RIP:80, NAT.
+    fn polled_agent() -> feedbackd_proto::master::Polled {
+        let service = ServiceSpec {
             protocol: Protocol::Tcp,
             port: 80,
             vip: None,
@@ -396,8 +391,17 @@ mod tests {
             forwarding: Forwarding::Masq,
             address: None,
         };
-        let p =
-            Polled { id: "agent-check:10.0.0.11:5555".into(), peer: RIP, service: spec, interval_ms: 500 };
+        let id = "agent-check:10.0.0.11:5555".into();
+        feedbackd_proto::master::Polled { id, peer: RIP, service, interval_ms: 500 }
+    }
+
+    /// Polled agents' answers, their silence (quiesced, removed) and their return replay to
+    /// the live master's own decisions.
+    #[test]
+    fn polled_answers_replay_to_the_live_masters_decisions() {
+        let service = ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 };
+        let table = move |m: &mut Master, now: Time| m.handle_table(now, &[service], &[]);
+        let p = polled_agent();
         let answer = |t: u64, admin: AdminState, c: Option<u16>| -> Input {
             let p = p.clone();
             (t, Box::new(move |m: &mut Master, now: Time| m.handle_polled(now, &p, admin, c)))
@@ -426,7 +430,6 @@ mod tests {
     /// decisions; a `note` changes nothing.
     #[test]
     fn operator_actions_replay_to_the_live_masters_decisions() {
-        use feedbackd_proto::master::Polled;
         use feedbackd_proto::types::{ServerAction, Who};
         let service = ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 };
         let adopted = RsKey { service, addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 99)), port: 80 };
@@ -434,16 +437,7 @@ mod tests {
         let agents = RsKey { service, addr: RIP, port: 80 };
         let entry = TableEntry { key: adopted, weight: 9, forwarding: Forwarding::Masq };
         let table = move |m: &mut Master, now: Time| m.handle_table(now, &[service], &[entry]);
-        let spec = ServiceSpec {
-            protocol: Protocol::Tcp,
-            port: 80,
-            vip: None,
-            fwmark: None,
-            forwarding: Forwarding::Masq,
-            address: None,
-        };
-        let p =
-            Polled { id: "agent-check:10.0.0.11:5555".into(), peer: RIP, service: spec, interval_ms: 500 };
+        let p = polled_agent();
         let answer = |t: u64, c: u16| -> Input {
             let p = p.clone();
             (
