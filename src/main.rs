@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use lvsim::commands::{self, Common};
 use lvsim::replay;
 
@@ -244,6 +244,43 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Two runs (or two sweeps) side by side: every headline metric, the difference and
+    /// whether it is significant (Welch's t test at 95% over replications); prints a
+    /// table and writes a report directory.
+    Compare {
+        /// The first report directory (of `lvsim run` or `lvsim sweep`).
+        a: PathBuf,
+        /// The second report directory.
+        b: PathBuf,
+        /// Report directory [default: lvsim-out/compare-A-vs-B/].
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print a report directory's terminal summary again, without rerunning.
+    Show {
+        /// A report directory (of `run`, `sweep`, `plan` or `compare`).
+        dir: PathBuf,
+        /// Print its summary.json (or sweep.json, plan.json) instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions {
+        /// The shell.
+        shell: String,
+    },
+    /// Write man pages (lvsim.1 and one per subcommand) to a directory, or print lvsim.1.
+    Man {
+        /// Directory to write the pages to [default: print lvsim.1 on standard output].
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Tools that speak kernel IPVS: what-if replays of ipvsadm configurations.
     #[command(subcommand)]
     Ipvs(IpvsCommand),
@@ -381,6 +418,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             commands::list::list(w, json)
         }
+        Command::Compare { a, b, out, json, quiet } => {
+            commands::compare::compare(&commands::compare::CompareOpts { a, b, out, json, quiet })
+        }
+        Command::Show { dir, json } => commands::show::show(&dir, json),
+        Command::Completions { shell } => commands::install::completions(Cli::command(), &shell),
+        Command::Man { out } => commands::install::man(Cli::command(), out.as_deref()),
         Command::Ipvs(IpvsCommand::Replay { file, json, seed, kernel }) => {
             let name =
                 if file.as_os_str() == "-" { "<stdin>".to_owned() } else { file.display().to_string() };

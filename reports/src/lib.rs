@@ -28,6 +28,7 @@ mod html;
 mod plan;
 mod replications;
 mod run;
+pub mod significance;
 mod summary;
 mod sweep;
 
@@ -53,6 +54,19 @@ pub struct RunMeta {
     /// What the configuration does that its author should be told of (real servers a
     /// scheduler's table leaves idle), located in the scenario file.
     pub warnings: Vec<String>,
+    /// The scenario's timed events (drains, restores, faults), marked on every time chart.
+    pub marks: Vec<EventMark>,
+    /// The warm-up [s] (results before it are not measured), shaded on every time chart.
+    pub warmup_s: f64,
+}
+
+/// One of the scenario's timed events, as the charts mark it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventMark {
+    /// When [s of virtual time].
+    pub at_s: f64,
+    /// What, in a few words (`rs2 weight 0`).
+    pub label: String,
 }
 
 /// `summary.json`: the keys of the DESIGN.md contract, and more.

@@ -4,11 +4,14 @@
 //! Each takes its parsed options, prints what it was asked to and returns an error whose
 //! type selects the exit code (see [`exit_code`]).
 
+pub mod compare;
 pub mod export;
 pub mod import;
+pub mod install;
 pub mod list;
 pub mod plan;
 pub mod run;
+pub mod show;
 pub mod sweep;
 
 use std::io::IsTerminal as _;
@@ -167,6 +170,7 @@ pub fn meta(l: &Loaded, wall_s: f64) -> RunMeta {
         overrides: l.overrides.clone(),
         wall_s,
         warnings: l.warnings.clone(),
+        ..RunMeta::default()
     }
 }
 

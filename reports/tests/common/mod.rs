@@ -170,6 +170,7 @@ pub fn meta() -> reports::RunMeta {
         overrides: vec!["workload.rate=300".into()],
         wall_s: 0.25,
         warnings: Vec::new(),
+        ..reports::RunMeta::default()
     }
 }
 
