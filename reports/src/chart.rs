@@ -83,6 +83,9 @@ pub(crate) struct Chart {
     pub x_integer: bool,
     /// Mark each point (for sparse data: sweeps, plans).
     pub markers: bool,
+    /// A dot plot: each point with its 95% whisker (`Line::ci`), no line between points
+    /// (categorical x axes: schedulers, where a line would suggest a trend).
+    pub dots: bool,
     /// The y axis starts at 0 (else at the smallest value).
     pub y_from_zero: bool,
     /// The y axis reaches at least this (1.0 for utilisations).

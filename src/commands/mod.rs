@@ -141,6 +141,12 @@ impl Common {
     }
 }
 
+/// The terminal text a command printed, kept in its report directory as `summary.txt` so
+/// that `lvsim show DIR` prints it again without rerunning.
+pub fn write_terminal(dir: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(dir.join("summary.txt"), text)
+}
+
 /// Half of `MemTotal` in /proc/meminfo [bytes], if it can be read.
 fn half_the_memory() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
