@@ -5,6 +5,9 @@
 //! - [`summary`], [`summary_json`], [`text_summary`]: `summary.json` and the terminal text
 //!   (`summary.rs`).
 //! - [`write_run`]: `series.csv`, `servers.csv` and the run's `report.html` (`run.rs`);
+//!   the breakdowns per service, population and backend (`summary.json`'s `services`,
+//!   `populations`, `backends`, their CSV files, the page's section and the terminal
+//!   block) in `breakdown.rs`;
 //!   high availability (`summary.json`'s `ha`, `ha_events.csv`, the page's section, the
 //!   terminal block) in `ha.rs`.
 //! - [`replications`], [`write_replications`]: Student t intervals over seeds
@@ -21,6 +24,7 @@
 //!   every text put into it is escaped.
 //! - A chart draws at most 2000 points a line; the CSV files keep every sample.
 
+mod breakdown;
 mod chart;
 mod csv;
 mod ha;
@@ -99,6 +103,16 @@ pub struct Summary {
     pub utilization_spread: f64,
     /// Per director.
     pub directors: Vec<DirectorSummary>,
+    /// Per virtual service (each distinct one once, in configuration order): the results
+    /// of the populations that connect to it.
+    #[serde(default)]
+    pub services: Vec<ServiceSummary>,
+    /// Per client population, in configuration order.
+    #[serde(default)]
+    pub populations: Vec<PopulationSummary>,
+    /// Per backend (the tier behind the real servers), in configuration order.
+    #[serde(default)]
+    pub backends: Vec<BackendSummary>,
     /// What the feedback loop did; absent without feedback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<FeedbackSummary>,
@@ -323,6 +337,84 @@ pub struct LatencyMs {
     pub max: f64,
 }
 
+/// The results of a group of measured connections (a service's, a population's).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    /// Outcomes of its measured connections.
+    pub connections: Connections,
+    /// Fraction of its offered connections not completed (refused, dropped or lost on
+    /// fail-over); 0 when none was offered.
+    pub loss_fraction: f64,
+    /// Its connections completed per second in the measured window.
+    pub throughput_cps: f64,
+    /// Its response times [ms] (all 0 when none was measured).
+    pub latency_ms: PercentilesMs,
+}
+
+/// Response-time percentiles without an interval [ms].
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PercentilesMs {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// A virtual service's results (`summary.json`'s `services`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSummary {
+    /// Its name (the topology's `name`, else `tcp-VIP-PORT`, `udp-VIP-PORT`, `fwmark-MARK`):
+    /// `services[NAME]` in a metric path.
+    pub name: String,
+    /// `TCP`, `UDP`, or `FWM` for a firewall-mark service.
+    pub protocol: String,
+    /// Virtual IP; empty for a firewall-mark service.
+    pub vip: String,
+    /// Virtual port; 0 for a firewall-mark service.
+    pub port: u16,
+    /// The firewall mark; absent for a VIP:port service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmark: Option<u32>,
+    /// Its populations' results, summed.
+    #[serde(flatten)]
+    pub results: GroupSummary,
+}
+
+/// A client population's results (`summary.json`'s `populations`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PopulationSummary {
+    /// Its name: `populations[NAME]` in a metric path.
+    pub name: String,
+    /// The name of the service it connects to.
+    pub service: String,
+    /// Its results.
+    #[serde(flatten)]
+    pub results: GroupSummary,
+}
+
+/// A backend's results over the measured window (`summary.json`'s `backends`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackendSummary {
+    /// Its name: `backends[NAME]` in a metric path.
+    pub name: String,
+    /// Busy fraction of its cores.
+    pub utilization: f64,
+    /// Time-average of the queries present (in service or waiting for a worker).
+    pub queue_mean: f64,
+    /// Most queries present at once.
+    pub queue_max: u64,
+    /// Residence time of a query at the backend (arrival to answer; the link latency
+    /// both ways is not in it) [ms].
+    pub latency_ms: PercentilesMs,
+    /// Queries of measured connections it answered.
+    pub queries: u64,
+    /// Queries of measured connections its full backlog refused.
+    pub refused: u64,
+}
+
 /// A real server's results.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RealServerSummary {
@@ -409,7 +501,8 @@ pub fn text_summary(meta: &RunMeta, report: &RunReport) -> String {
 }
 
 /// Writes a run's report directory: `summary.json`, `series.csv` (the time series, one
-/// row per sample), `servers.csv` (per real server per sample), `ha_events.csv` (faults,
+/// row per sample), `servers.csv` (per real server per sample), `services.csv`,
+/// `populations.csv` and `backends.csv` (one row each), `ha_events.csv` (faults,
 /// fail-overs and director faults; only when the run has HA results) and `report.html`.
 pub fn write_run(dir: &Path, meta: &RunMeta, report: &RunReport) -> io::Result<Written> {
     run::write(dir, meta, report)
