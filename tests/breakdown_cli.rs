@@ -204,3 +204,15 @@ fn same_seed_same_summary_and_bad_service_names_are_refused() {
         assert!(err.contains(msg) && err.contains("directors[0].services["), "{err}");
     }
 }
+
+#[test]
+fn set_selects_a_population_by_name() {
+    let d = dir("set");
+    let file = scenario(&d, "Expect(metric: \"populations[mobile].throughput_cps\", approx: 80.0, tolerance: 0.08)");
+    let o = lvsim(&d, &["run", &file, "--out", "out", "--set", "clients[mobile].arrival.rate=80.0"]);
+    assert_eq!(code(&o), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let o = lvsim(&d, &["run", &file, "--out", "out2", "--set", "clients[tablet].arrival.rate=80.0"]);
+    assert_eq!(code(&o), Some(2), "{}", text(&o.stdout));
+    let err = text(&o.stderr);
+    assert!(err.contains("clients has no element named \"tablet\" (names: desktop, api, mobile)"), "{err}");
+}
