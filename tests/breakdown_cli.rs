@@ -208,7 +208,8 @@ fn same_seed_same_summary_and_bad_service_names_are_refused() {
 #[test]
 fn set_selects_a_population_by_name() {
     let d = dir("set");
-    let file = scenario(&d, "Expect(metric: \"populations[mobile].throughput_cps\", approx: 80.0, tolerance: 0.08)");
+    let file =
+        scenario(&d, "Expect(metric: \"populations[mobile].throughput_cps\", approx: 80.0, tolerance: 0.08)");
     let o = lvsim(&d, &["run", &file, "--out", "out", "--set", "clients[mobile].arrival.rate=80.0"]);
     assert_eq!(code(&o), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
     let o = lvsim(&d, &["run", &file, "--out", "out2", "--set", "clients[tablet].arrival.rate=80.0"]);
