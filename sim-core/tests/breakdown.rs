@@ -187,3 +187,28 @@ fn a_service_without_traffic_is_listed_with_nothing_and_same_seed_same_results()
     };
     assert_eq!(key(&a), key(&b));
 }
+
+#[test]
+fn default_names_and_a_firewall_mark_service() {
+    let v6: IpAddr = "2001:db8::1".parse().unwrap();
+    assert_eq!(
+        service_name(&ServiceKey::Addr { protocol: Protocol::Udp, addr: v6, port: 53 }),
+        "udp-2001:db8::1-53"
+    );
+    assert_eq!(service_name(&ServiceKey::fwmark(5)), "fwmark-5");
+    assert_eq!(service_name(&ServiceKey::Fwmark { mark: 5, ipv6: true }), "fwmark6-5");
+    // A population with a mark reaches the mark's service, as IPVS looks it up first.
+    let mut marked = population("marked", 80, 20.0);
+    marked.fwmark = Some(5);
+    let mut c = cluster(vec![marked, population("plain", 80, 20.0)], 1, 25);
+    let mut fwm = c.directors[0].services[1].clone();
+    fwm.addr = ServiceKey::fwmark(5);
+    fwm.name = None;
+    c.directors[0].services.push(fwm);
+    let r = run(c);
+    let services: Vec<&str> = r.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(services, ["web", "tcp-172.17.60.201-443", "fwmark-5"]);
+    assert_eq!((r.populations[0].service.as_str(), r.populations[1].service.as_str()), ("fwmark-5", "web"));
+    assert_eq!(r.services[2].results.connections, r.populations[0].results.connections);
+    assert!(r.services[2].results.connections.completed > 0);
+}
