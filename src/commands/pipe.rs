@@ -1,0 +1,82 @@
+//! A closed pipe (`lvsim list --json | head -1`) is the reader's choice, not an error:
+//! `main` ends quietly with status 0 when the error that stopped a command came from
+//! writing to one.
+//!
+//! Rust ignores SIGPIPE, so a write to a closed pipe fails with `EPIPE`, which reaches
+//! `main` wrapped in many ways: an `io::Error` in an anyhow chain, with or without
+//! context; a `serde_json::Error` (whose `source()` hides the `io::Error`); an
+//! `io::Error` wrapping another error. [`closed_pipe`] looks through all of them.
+
+use std::error::Error;
+use std::io::ErrorKind;
+
+/// Whether `e` was caused by writing to a closed pipe.
+pub fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(broken_pipe)
+}
+
+/// Whether this error, or one it wraps, is `EPIPE`.
+fn broken_pipe(e: &(dyn Error + 'static)) -> bool {
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        if io.kind() == ErrorKind::BrokenPipe {
+            return true;
+        }
+        // io::Error::source() skips the error it wraps (it returns that error's source).
+        if io.get_ref().is_some_and(|inner| broken_pipe(inner)) {
+            return true;
+        }
+    }
+    if let Some(j) = e.downcast_ref::<serde_json::Error>()
+        && j.io_error_kind() == Some(ErrorKind::BrokenPipe)
+    {
+        return true;
+    }
+    e.source().is_some_and(broken_pipe)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use anyhow::Context as _;
+
+    use super::*;
+
+    /// A writer whose reader has gone.
+    struct Closed;
+
+    impl std::io::Write for Closed {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_wrapping_of_epipe_is_a_closed_pipe() {
+        let json = serde_json::to_writer(Closed, &serde_json::json!({"a": 1})).unwrap_err();
+        assert!(closed_pipe(&anyhow::Error::from(json)));
+        let json = serde_json::to_writer_pretty(Closed, &[1, 2]).unwrap_err();
+        let e = Err::<(), _>(json).context("printing the list").context("list").unwrap_err();
+        assert!(closed_pipe(&e));
+        let io = writeln!(Closed, "x").unwrap_err();
+        assert!(closed_pipe(&anyhow::Error::from(io).context("printing")));
+        let json = serde_json::to_writer(Closed, &1).unwrap_err();
+        let wrapped = std::io::Error::other(json);
+        assert!(closed_pipe(&anyhow::Error::from(wrapped)));
+        let nested = std::io::Error::other(std::io::Error::from(ErrorKind::BrokenPipe));
+        assert!(closed_pipe(&anyhow::anyhow!(nested)));
+    }
+
+    #[test]
+    fn other_errors_are_not() {
+        assert!(!closed_pipe(&anyhow::anyhow!("broken pipe")));
+        let io = std::io::Error::from(ErrorKind::PermissionDenied);
+        assert!(!closed_pipe(&anyhow::Error::from(io).context("writing out/summary.json")));
+        let syntax = serde_json::from_str::<u32>("x").unwrap_err();
+        assert!(!closed_pipe(&anyhow::Error::from(syntax)));
+        assert!(!closed_pipe(&anyhow::Error::from(super::super::InputError("EPIPE".into()))));
+    }
+}
