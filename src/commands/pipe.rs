@@ -6,6 +6,8 @@
 //! `main` wrapped in many ways: an `io::Error` in an anyhow chain, with or without
 //! context; a `serde_json::Error` (whose `source()` hides the `io::Error`); an
 //! `io::Error` wrapping another error. [`closed_pipe`] looks through all of them.
+//! [`print`] is for a command that has more to do after printing (write `summary.txt`,
+//! exit 3 on a failed check): it treats a closed pipe as a completed print.
 
 use std::error::Error;
 use std::io::ErrorKind;
@@ -13,6 +15,21 @@ use std::io::ErrorKind;
 /// Whether `e` was caused by writing to a closed pipe.
 pub fn closed_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(broken_pipe)
+}
+
+/// Prints a command's terminal text on standard output. A closed pipe is not an error here:
+/// the command goes on, so that what follows the printing (its `summary.txt`, a failed
+/// `expect` check's exit code 3) does not depend on whether anyone read to the end.
+pub fn print(text: &str) -> std::io::Result<()> {
+    write_unless_closed(&mut std::io::stdout().lock(), text)
+}
+
+/// Writes `text` and flushes; `Ok` if the reader has gone.
+pub fn write_unless_closed(w: &mut impl std::io::Write, text: &str) -> std::io::Result<()> {
+    match w.write_all(text.as_bytes()).and_then(|()| w.flush()) {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
 }
 
 /// Whether this error, or one it wraps, is `EPIPE`.
@@ -68,6 +85,17 @@ mod tests {
         assert!(closed_pipe(&anyhow::Error::from(wrapped)));
         let nested = std::io::Error::other(std::io::Error::from(ErrorKind::BrokenPipe));
         assert!(closed_pipe(&anyhow::anyhow!(nested)));
+    }
+
+    #[test]
+    fn printing_into_a_closed_pipe_goes_on() {
+        assert!(write_unless_closed(&mut Closed, "summary\n").is_ok());
+        let mut full = [0u8; 3];
+        let e = write_unless_closed(&mut &mut full[..], "four").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WriteZero, "other errors still fail");
+        let mut v = Vec::new();
+        write_unless_closed(&mut v, "text").unwrap();
+        assert_eq!(v, b"text");
     }
 
     #[test]
