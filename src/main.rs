@@ -339,7 +339,9 @@ fn main() -> ExitCode {
         // A closed pipe (`lvsim list --json | head -1`) is the reader's choice, not an error.
         Err(e) if commands::pipe::closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lvsim: error: {e:#}");
+            // Not eprintln!, which panics (exit 101) when standard error is a closed pipe
+            // too (`lvsim validate ... 2>&1 | head -1`): the exit code says it all.
+            let _ = writeln!(std::io::stderr(), "lvsim: error: {e:#}");
             ExitCode::from(commands::exit_code(&e))
         }
     }

@@ -212,6 +212,20 @@ fn a_closed_pipe_ends_every_subcommand_quietly_with_status_0() {
         assert_eq!(out.status.code(), Some(0), "lvsim {args:?}: {}", text(&out.stderr));
         assert_eq!(text(&out.stderr), "", "lvsim {args:?} printed on stderr");
     }
+    // Standard error a closed pipe too (`2>&1 | head -1`): no panic (exit 101); an
+    // invalid scenario still exits 2, a good run 0.
+    for (args, code) in [
+        (&["validate", "nonexistent", "quickstart"][..], 2),
+        (&["run", "quickstrat"][..], 2),
+        (&["run", "quickstart", "-o", "out-both"][..], 0),
+        (&["list", "--json"][..], 0),
+    ] {
+        let (read, write) = nix::unistd::pipe().expect("a pipe");
+        drop(read);
+        let err = write.try_clone().unwrap();
+        let out = i.command(args).stdout(Stdio::from(write)).stderr(Stdio::from(err)).status().unwrap();
+        assert_eq!(out.code(), Some(code), "lvsim {args:?}");
+    }
     // The report was written before the summary met the closed pipe.
     assert!(i.work.join("out/summary.json").is_file());
     // As a user types it: a real pipeline into head, pipefail on.

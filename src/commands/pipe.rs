@@ -6,11 +6,12 @@
 //! `main` wrapped in many ways: an `io::Error` in an anyhow chain, with or without
 //! context; a `serde_json::Error` (whose `source()` hides the `io::Error`); an
 //! `io::Error` wrapping another error. [`closed_pipe`] looks through all of them.
-//! [`print`] is for a command that has more to do after printing (write `summary.txt`,
-//! exit 3 on a failed check): it treats a closed pipe as a completed print.
+//! A command that has more to do after printing (write `summary.txt`, exit 2 or 3 on a
+//! verdict) writes through [`UnlessClosed`] (or [`print`]), which treats a closed pipe as
+//! a completed print, so that the pipe does not decide its exit status.
 
 use std::error::Error;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 
 /// Whether `e` was caused by writing to a closed pipe.
 pub fn closed_pipe(e: &anyhow::Error) -> bool {
@@ -21,14 +22,57 @@ pub fn closed_pipe(e: &anyhow::Error) -> bool {
 /// the command goes on, so that what follows the printing (its `summary.txt`, a failed
 /// `expect` check's exit code 3) does not depend on whether anyone read to the end.
 pub fn print(text: &str) -> std::io::Result<()> {
-    write_unless_closed(&mut std::io::stdout().lock(), text)
+    let mut out = UnlessClosed::new(std::io::stdout().lock());
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
-/// Writes `text` and flushes; `Ok` if the reader has gone.
-pub fn write_unless_closed(w: &mut impl std::io::Write, text: &str) -> std::io::Result<()> {
-    match w.write_all(text.as_bytes()).and_then(|()| w.flush()) {
-        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
-        r => r,
+/// A writer for a command whose exit status is decided after it prints (`validate`: exit
+/// 2 if any file is invalid; `run`: 3 if a check failed): once its reader has gone, what
+/// is written is dropped instead of failing, and the command goes on to its own verdict.
+/// Other errors are returned as they are.
+pub struct UnlessClosed<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> UnlessClosed<W> {
+    /// Wraps a writer (standard output, locked).
+    pub fn new(inner: W) -> UnlessClosed<W> {
+        UnlessClosed { inner, closed: false }
+    }
+
+    /// Whether the reader has gone.
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    fn absorb<T>(&mut self, r: std::io::Result<T>, done: T) -> std::io::Result<T> {
+        match r {
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(done)
+            }
+            r => r,
+        }
+    }
+}
+
+impl<W: Write> Write for UnlessClosed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let r = self.inner.write(buf);
+        self.absorb(r, buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let r = self.inner.flush();
+        self.absorb(r, ())
     }
 }
 
@@ -53,8 +97,6 @@ fn broken_pipe(e: &(dyn Error + 'static)) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write as _;
-
     use anyhow::Context as _;
 
     use super::*;
@@ -88,14 +130,20 @@ mod tests {
     }
 
     #[test]
-    fn printing_into_a_closed_pipe_goes_on() {
-        assert!(write_unless_closed(&mut Closed, "summary\n").is_ok());
+    fn writing_into_a_closed_pipe_goes_on() {
+        let mut w = UnlessClosed::new(Closed);
+        writeln!(w, "summary").unwrap();
+        writeln!(w, "more").unwrap();
+        w.flush().unwrap();
+        assert!(w.closed());
         let mut full = [0u8; 3];
-        let e = write_unless_closed(&mut &mut full[..], "four").unwrap_err();
+        let mut w = UnlessClosed::new(&mut full[..]);
+        let e = w.write_all(b"four").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::WriteZero, "other errors still fail");
-        let mut v = Vec::new();
-        write_unless_closed(&mut v, "text").unwrap();
-        assert_eq!(v, b"text");
+        assert!(!w.closed());
+        let mut w = UnlessClosed::new(Vec::new());
+        w.write_all(b"text").unwrap();
+        assert_eq!(w.inner, b"text");
     }
 
     #[test]
