@@ -212,6 +212,16 @@ fn a_closed_pipe_ends_every_subcommand_quietly_with_status_0() {
         assert_eq!(out.status.code(), Some(0), "lvsim {args:?}: {}", text(&out.stderr));
         assert_eq!(text(&out.stderr), "", "lvsim {args:?} printed on stderr");
     }
+    // A verdict decided after printing is kept: validate checks every file and exits 2.
+    let (read, write) = nix::unistd::pipe().expect("a pipe");
+    drop(read);
+    let out = i
+        .command(&["validate", "quickstart", "nonexistent", "ha/vrrp-failover"])
+        .stdout(Stdio::from(write))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nonexistent: no such file"), "{}", text(&out.stderr));
     // Standard error a closed pipe too (`2>&1 | head -1`): no panic (exit 101); an
     // invalid scenario still exits 2, a good run 0.
     for (args, code) in [
