@@ -211,7 +211,7 @@ pub(crate) fn cells(r: &CompareRow) -> [String; 6] {
 }
 
 /// The heading of [`cells`].
-pub(crate) const HEADER: [&str; 6] = ["metric", "A", "B", "B − A", "95% interval of B − A", "verdict"];
+pub(crate) const HEADER: [&str; 6] = ["metric", "A", "B", "B − A", "95% interval", "verdict"];
 
 /// The comparison as a table: a column per axis (sweeps), then [`HEADER`]; a row per
 /// metric (per matched point).
@@ -312,15 +312,13 @@ fn dot_chart(c: &CompareReport, metric: &str, unit: &str) -> Chart {
 }
 
 fn side_rows(s: &CompareSide) -> Vec<(&'static str, String)> {
-    let mut rows = vec![("directory", s.dir.clone()), ("scenario", s.scenario.clone())];
-    if !s.seeds.is_empty() {
-        rows.push(("seeds", s.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")));
-    }
-    rows.push(("replications", s.replications.to_string()));
-    if !s.overrides.is_empty() {
-        rows.push(("overrides", s.overrides.join(" ")));
-    }
-    rows
+    vec![
+        ("directory", s.dir.clone()),
+        ("scenario", s.scenario.clone()),
+        ("seeds", s.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+        ("replications", s.replications.to_string()),
+        ("overrides", s.overrides.join(" ")),
+    ]
 }
 
 fn html(c: &CompareReport) -> String {
@@ -338,17 +336,28 @@ fn html(c: &CompareReport) -> String {
     );
     page.raw(&nav(&[("sides", "A and B"), ("table", "Differences"), ("charts", "Charts")]));
     page.h2("sides", "A and B");
-    for (name, s) in [("A", &c.a), ("B", &c.b)] {
-        page.h3(name);
-        page.key_values(&side_rows(s));
-    }
+    let (ra, rb) = (side_rows(&c.a), side_rows(&c.b));
+    let sides: Vec<Vec<String>> = ra
+        .iter()
+        .map(|(k, va)| {
+            let vb = rb.iter().find(|(kb, _)| kb == k).map_or(String::new(), |(_, v)| v.clone());
+            vec![(*k).to_string(), va.clone(), vb]
+        })
+        .collect();
+    page.table(&["", "A", "B"], 3, &sides);
     for n in &c.notes {
         page.p("warning", n);
     }
     page.h2("table", "Differences");
-    let (header, rows) = table(c);
+    // The verdict next to the metric (the terminal's order puts it last): a wide table
+    // scrolls, and the verdict is what the reader came for.
+    let (mut header, mut rows) = table(c);
+    let first = c.axes.len() + 1;
+    for r in std::iter::once(&mut header).chain(rows.iter_mut()) {
+        r[first..].rotate_right(1);
+    }
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    page.table(&header, c.axes.len() + 1, &rows);
+    page.table(&header, first + 1, &rows);
     page.p(
         "note",
         "Intervals: Student t 95% over the replications; for one run, the mean response time's \
