@@ -262,3 +262,14 @@ fn hostile_or_wrong_report_directories_are_refused() {
         std::fs::read_to_string(sweep.join("sweep.json")).unwrap()
     );
 }
+
+#[test]
+fn help_documents_compare_show_and_report_directories() {
+    let d = scratch("help");
+    let compare = ok(&lvsim(&d, &["compare", "--help"]));
+    for w in ["significant", "cannot tell (one run each: use --replications)", "compare.json", "Exit 2"] {
+        assert!(compare.contains(w), "{w:?} not in compare --help");
+    }
+    assert!(ok(&lvsim(&d, &["show", "--help"])).contains("summary.txt"));
+    assert!(ok(&lvsim(&d, &["run", "--help"])).contains("quickstart@scheduler=wlc"));
+}
