@@ -255,6 +255,23 @@ fn hostile_or_wrong_report_directories_are_refused() {
     std::fs::create_dir(&sweep).unwrap();
     std::fs::write(sweep.join("sweep.json"), "{\"scenario\": \"s\", \"axes\": [], \"points\": []}").unwrap();
     refused(&lvsim(&d, &["compare", "good", "sw"]), &["good is a run report and sw a sweep report"]);
+    // A sweep point with fewer values than axes.
+    let sw2 = d.join("sw2");
+    std::fs::create_dir(&sw2).unwrap();
+    let lopsided = r#"{"scenario": "s", "axes": ["a", "b"], "points": [{"values": ["1"], "result": {"runs": [],
+        "latency_mean_ms": {"mean": 1, "ci95": 0, "n": 1}, "latency_p99_ms": {"mean": 1, "ci95": 0, "n": 1},
+        "throughput_cps": {"mean": 1, "ci95": 0, "n": 1}, "loss_fraction": {"mean": 0, "ci95": 0, "n": 1}}}]}"#;
+    std::fs::write(sw2.join("sweep.json"), lopsided).unwrap();
+    refused(&lvsim(&d, &["compare", "sw", "sw2"]), &["sw2/sweep.json: points[0] has 1 values for 2 axes"]);
+    // Absurd values in a well-formed file: compared, in cells of bounded width.
+    let huge = d.join("huge");
+    std::fs::create_dir(&huge).unwrap();
+    let mut s = json(&d.join("good/summary.json"));
+    s["latency_ms"]["mean"] = serde_json::json!(1e308);
+    std::fs::write(huge.join("summary.json"), s.to_string()).unwrap();
+    let out = ok(&lvsim(&d, &["compare", "good", "huge", "-o", "hc"]));
+    assert!(out.lines().all(|l| l.chars().count() < 250), "{out}");
+    assert!(out.contains("1.000e308"), "{out}");
     // A report without summary.txt: show says what it expected.
     refused(&lvsim(&d, &["show", "sw"]), &["sw/summary.txt: missing"]);
     assert_eq!(

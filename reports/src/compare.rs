@@ -13,7 +13,7 @@ use sim_core::stats::LATENCY_BATCHES;
 use crate::chart::{Chart, Line};
 use crate::csv::{Csv, num};
 use crate::html::{Page, escape, nav};
-use crate::replications::{OPTIONAL_METRICS, fmt_estimate};
+use crate::replications::OPTIONAL_METRICS;
 use crate::significance::welch;
 use crate::sweep::display_value;
 use crate::{CompareReport, CompareRow, CompareSide, Estimate, Replications, SweepReport, Written};
@@ -190,21 +190,41 @@ pub(crate) fn sweeps(a: (CompareSide, SweepReport), b: (CompareSide, SweepReport
     }
 }
 
+/// `x` with `dp` decimals, or in exponent form when that would be long (a cell stays
+/// short whatever a report file holds).
+fn fixed(x: f64, dp: usize, sign: bool) -> String {
+    match (x.abs() >= 1e12, sign) {
+        (true, true) => format!("{x:+.3e}"),
+        (true, false) => format!("{x:.3e}"),
+        (false, true) => format!("{x:+.dp$}"),
+        (false, false) => format!("{x:.dp$}"),
+    }
+}
+
+/// `mean ± ci95` (just the mean with one value).
+fn estimate(e: &Estimate, dp: usize) -> String {
+    if e.n > 1 {
+        format!("{} ± {}", fixed(e.mean, dp, false), fixed(e.ci95, dp, false))
+    } else {
+        fixed(e.mean, dp, false)
+    }
+}
+
 pub(crate) fn cells(r: &CompareRow) -> [String; 6] {
     let dp = decimals(&r.unit);
     let d = &r.difference;
-    let rel =
-        if r.a.mean != 0.0 { format!(" ({:+.1}%)", d.diff / r.a.mean.abs() * 100.0) } else { String::new() };
+    let rel = d.diff / r.a.mean.abs() * 100.0;
+    let rel = if r.a.mean != 0.0 && rel.abs() < 1e6 { format!(" ({rel:+.1}%)") } else { String::new() };
     let interval = if d.testable {
-        format!("[{:.dp$}, {:.dp$}]", d.diff - d.ci95, d.diff + d.ci95)
+        format!("[{}, {}]", fixed(d.diff - d.ci95, dp, false), fixed(d.diff + d.ci95, dp, false))
     } else {
         "–".to_string()
     };
     [
         format!("{} [{}]", r.metric, r.unit),
-        fmt_estimate(&r.a, dp),
-        fmt_estimate(&r.b, dp),
-        format!("{:+.dp$}{rel}", d.diff),
+        estimate(&r.a, dp),
+        estimate(&r.b, dp),
+        format!("{}{rel}", fixed(d.diff, dp, true)),
         interval,
         r.verdict.clone(),
     ]
@@ -222,7 +242,9 @@ pub(crate) fn table(c: &CompareReport) -> (Vec<String>, Vec<Vec<String>>) {
         .rows
         .iter()
         .map(|r| {
-            let mut row: Vec<String> = r.point.iter().map(|v| display_value(v)).collect();
+            let mut row: Vec<String> = (0..c.axes.len())
+                .map(|i| r.point.get(i).map_or(String::new(), |v| display_value(v)))
+                .collect();
             row.extend(cells(r));
             row
         })

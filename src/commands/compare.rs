@@ -102,12 +102,18 @@ fn report_kind(dir: &Path) -> anyhow::Result<Kind> {
 fn load_run(dir: &Path) -> anyhow::Result<(CompareSide, Replications)> {
     let summary: Summary = dirs::read_json(&dir.join("summary.json"), "a run's summary.json")?;
     let reps_path = dir.join("replications.json");
-    let reps = if std::fs::symlink_metadata(&reps_path).is_ok() {
+    // The estimates are recomputed from the runs the file holds, not taken from it: one
+    // definition of an interval, and a file whose estimates disagree with its runs cannot
+    // make a difference look significant.
+    let mut runs = Vec::new();
+    if std::fs::symlink_metadata(&reps_path).is_ok() {
         let r: Replications = dirs::read_json(&reps_path, "a run's replications.json")?;
-        if r.runs.is_empty() { reports::replications(vec![summary.clone()]) } else { r }
-    } else {
-        reports::replications(vec![summary.clone()])
-    };
+        runs = r.runs;
+    }
+    if runs.is_empty() {
+        runs.push(summary.clone());
+    }
+    let reps = reports::replications(runs);
     let side = CompareSide {
         dir: dir.display().to_string(),
         scenario: summary.scenario.clone(),
@@ -119,7 +125,23 @@ fn load_run(dir: &Path) -> anyhow::Result<(CompareSide, Replications)> {
 }
 
 fn load_sweep(dir: &Path) -> anyhow::Result<(CompareSide, SweepReport)> {
-    let sweep: SweepReport = dirs::read_json(&dir.join("sweep.json"), "a sweep's sweep.json")?;
+    let path = dir.join("sweep.json");
+    let mut sweep: SweepReport = dirs::read_json(&path, "a sweep's sweep.json")?;
+    for (i, p) in sweep.points.iter_mut().enumerate() {
+        if p.values.len() != sweep.axes.len() {
+            return Err(InputError(format!(
+                "{}: points[{i}] has {} values for {} axes",
+                path.display(),
+                p.values.len(),
+                sweep.axes.len()
+            ))
+            .into());
+        }
+        // As for a run: the estimates from the point's runs, not from the file.
+        if !p.result.runs.is_empty() {
+            p.result = reports::replications(std::mem::take(&mut p.result.runs));
+        }
+    }
     let reps = sweep.points.iter().map(|p| p.result.runs.len()).max().unwrap_or(0);
     let side = CompareSide {
         dir: dir.display().to_string(),
