@@ -164,8 +164,9 @@ impl LogHistogram {
     }
 }
 
-/// Batches of a run's mean response time (summary.json's `latency_ms.mean_ci95` is their
-/// 95% half-width; `lvsim compare` tests one run's mean with them).
+/// Batches of a run's mean response time (the run's `BatchMeans`; summary.json's
+/// `latency_ms.mean_ci95` is their 95% half-width; `lvsim compare` tests one run's mean
+/// with them, as an estimate of this many values).
 pub const LATENCY_BATCHES: usize = 20;
 
 /// Batch means over `[start, end)`: values are assigned to `batches` equal batches by a

@@ -240,10 +240,7 @@ impl Simulation {
         }
         let backends = cfg.backends.iter().map(|b| Backend { cpu: Cpu::new(b.cpu) }).collect();
         let pops = cfg.populations.iter().map(|p| Population::new(&cfg, p, &streams)).collect();
-        let m = Measure {
-            batch_means: Some(BatchMeans::new(warmup, end, crate::stats::LATENCY_BATCHES)),
-            ..Measure::default()
-        };
+        let m = Measure { batch_means: Some(BatchMeans::new(warmup, end, 20)), ..Measure::default() };
         let feedback =
             cfg.feedback.as_ref().map(|f| self::feedback::Feedback::new(&cfg, f, &streams, &servers));
         let ha = cfg.ha.as_ref().map(|h| self::failover::Ha::new(&cfg, h));
