@@ -47,13 +47,15 @@ fn metrics() -> Vec<Metric> {
     m
 }
 
-/// Decimals a unit is shown with.
-fn decimals(unit: &str) -> usize {
+/// How a unit is shown to people: a factor, the unit shown and decimals. Fractions
+/// (loss, utilisation spread) are shown in %, as everywhere a person reads them; the JSON
+/// and CSV files keep the fraction.
+fn shown(unit: &str) -> (f64, &str, usize) {
     match unit {
-        "fraction" => 5,
-        "conn/s" | "1/min" => 2,
-        "conns" => 1,
-        _ => 3,
+        "fraction" => (100.0, "%", 3),
+        "conn/s" | "1/min" => (1.0, unit, 2),
+        "conns" => (1.0, unit, 1),
+        _ => (1.0, unit, 3),
     }
 }
 
@@ -211,20 +213,21 @@ fn estimate(e: &Estimate, dp: usize) -> String {
 }
 
 pub(crate) fn cells(r: &CompareRow) -> [String; 6] {
-    let dp = decimals(&r.unit);
+    let (k, unit, dp) = shown(&r.unit);
     let d = &r.difference;
+    let scaled = |e: &Estimate| Estimate { mean: e.mean * k, ci95: e.ci95 * k, n: e.n };
     let rel = d.diff / r.a.mean.abs() * 100.0;
     let rel = if r.a.mean != 0.0 && rel.abs() < 1e6 { format!(" ({rel:+.1}%)") } else { String::new() };
     let interval = if d.testable {
-        format!("[{}, {}]", fixed(d.diff - d.ci95, dp, false), fixed(d.diff + d.ci95, dp, false))
+        format!("[{}, {}]", fixed((d.diff - d.ci95) * k, dp, false), fixed((d.diff + d.ci95) * k, dp, false))
     } else {
         "–".to_string()
     };
     [
-        format!("{} [{}]", r.metric, r.unit),
-        estimate(&r.a, dp),
-        estimate(&r.b, dp),
-        format!("{}{rel}", fixed(d.diff, dp, true)),
+        format!("{} [{unit}]", r.metric),
+        estimate(&scaled(&r.a), dp),
+        estimate(&scaled(&r.b), dp),
+        format!("{}{rel}", fixed(d.diff * k, dp, true)),
         interval,
         r.verdict.clone(),
     ]
@@ -309,10 +312,11 @@ pub(crate) fn point_label(axes: &[String], values: &[String]) -> String {
 /// A dot plot of one metric: A and B side by side at each point, with their whiskers.
 fn dot_chart(c: &CompareReport, metric: &str, unit: &str) -> Chart {
     let rows: Vec<&CompareRow> = c.rows.iter().filter(|r| r.metric == metric).collect();
+    let (k, unit, _) = shown(unit);
     let side = |name: &str, dx: f64, e: fn(&CompareRow) -> Estimate| Line {
         name: name.to_string(),
-        points: rows.iter().enumerate().map(|(i, r)| (i as f64 + dx, e(r).mean)).collect(),
-        ci: rows.iter().map(|r| e(r).ci95).collect(),
+        points: rows.iter().enumerate().map(|(i, r)| (i as f64 + dx, e(r).mean * k)).collect(),
+        ci: rows.iter().map(|r| e(r).ci95 * k).collect(),
     };
     let categories = rows
         .iter()

@@ -132,7 +132,8 @@ fn terminal_text(
             "  throughput     {:.2} ± {:.2} conn/s",
             r.throughput_cps.mean, r.throughput_cps.ci95
         );
-        let _ = writeln!(out, "  loss           {:.5} ± {:.5}", r.loss_fraction.mean, r.loss_fraction.ci95);
+        let (loss, ci) = (r.loss_fraction.mean * 100.0, r.loss_fraction.ci95 * 100.0);
+        let _ = writeln!(out, "  loss           {loss:.3} ± {ci:.3} %");
     }
     if !outcomes.is_empty() {
         let _ = writeln!(out, "\nchecks (seed {}):", l.cluster.seed);
