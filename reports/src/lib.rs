@@ -7,10 +7,10 @@
 //! - [`write_run`]: `series.csv`, `servers.csv` and the run's `report.html` (`run.rs`);
 //!   high availability (`summary.json`'s `ha`, `ha_events.csv`, the page's section, the
 //!   terminal block) in `ha.rs`.
-//! - [`replications`], [`write_replications`]: Student t intervals over seeds
-//!   (`replications.rs`); [`write_sweep`] (`sweep.rs`); [`write_plan`] (`plan.rs`).
 //! - [`compare_runs`], [`compare_sweeps`], [`write_compare`]: two runs or two sweeps side
 //!   by side, each difference tested with [`significance::welch`] (`compare.rs`).
+//! - [`replications`], [`write_replications`]: Student t intervals over seeds
+//!   (`replications.rs`); [`write_sweep`] (`sweep.rs`); [`write_plan`] (`plan.rs`).
 //! - Internals: `chart.rs` (plotters line charts as inline SVG), `html.rs` (the page and
 //!   escaping), `csv.rs`.
 //!
