@@ -313,9 +313,10 @@ pub(crate) fn point_label(axes: &[String], values: &[String]) -> String {
 fn dot_chart(c: &CompareReport, metric: &str, unit: &str) -> Chart {
     let rows: Vec<&CompareRow> = c.rows.iter().filter(|r| r.metric == metric).collect();
     let (k, unit, _) = shown(unit);
-    let side = |name: &str, dx: f64, e: fn(&CompareRow) -> Estimate| Line {
+    // At each category's own x: a dot plot sets its lines side by side (`Chart::dots`).
+    let side = |name: &str, e: fn(&CompareRow) -> Estimate| Line {
         name: name.to_string(),
-        points: rows.iter().enumerate().map(|(i, r)| (i as f64 + dx, e(r).mean * k)).collect(),
+        points: rows.iter().enumerate().map(|(i, r)| (i as f64, e(r).mean * k)).collect(),
         ci: rows.iter().map(|r| e(r).ci95 * k).collect(),
     };
     let categories = rows
@@ -329,10 +330,7 @@ fn dot_chart(c: &CompareReport, metric: &str, unit: &str) -> Chart {
         x_categories: Some(categories),
         markers: true,
         dots: true,
-        lines: vec![
-            side(&format!("A: {}", c.a.dir), -0.12, |r| r.a),
-            side(&format!("B: {}", c.b.dir), 0.12, |r| r.b),
-        ],
+        lines: vec![side(&format!("A: {}", c.a.dir), |r| r.a), side(&format!("B: {}", c.b.dir), |r| r.b)],
         ..Chart::default()
     }
 }
