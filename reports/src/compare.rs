@@ -330,7 +330,7 @@ fn dot_chart(c: &CompareReport, metric: &str, unit: &str) -> Chart {
         x_categories: Some(categories),
         markers: true,
         dots: true,
-        lines: vec![side(&format!("A: {}", c.a.dir), |r| r.a), side(&format!("B: {}", c.b.dir), |r| r.b)],
+        lines: vec![side("A", |r| r.a), side("B", |r| r.b)],
         ..Chart::default()
     }
 }
