@@ -78,7 +78,7 @@ fn terminal_text(report: &SweepReport, reps: u32, dir: &std::path::Path) -> Stri
     let mut out =
         format!("sweep of {}: {} points x {} replication(s)\n", report.scenario, report.points.len(), reps);
     let mut header: Vec<String> = report.axes.clone();
-    header.extend(["mean ms", "p99 ms", "conn/s", "loss"].map(String::from));
+    header.extend(["mean ms", "p99 ms", "conn/s", "loss %"].map(String::from));
     let rows: Vec<Vec<String>> = report
         .points
         .iter()
@@ -88,7 +88,7 @@ fn terminal_text(report: &SweepReport, reps: u32, dir: &std::path::Path) -> Stri
             row.push(est(r.latency_mean_ms));
             row.push(est(r.latency_p99_ms));
             row.push(est(r.throughput_cps));
-            row.push(format!("{:.5}", r.loss_fraction.mean));
+            row.push(format!("{:.3}", r.loss_fraction.mean * 100.0));
             row
         })
         .collect();
