@@ -272,6 +272,9 @@ fn hostile_or_wrong_report_directories_are_refused() {
     let out = ok(&lvsim(&d, &["compare", "good", "huge", "-o", "hc"]));
     assert!(out.lines().all(|l| l.chars().count() < 250), "{out}");
     assert!(out.contains("1.000e308"), "{out}");
+    // show reads summary.txt as compare reads the JSON: a link is not followed.
+    std::os::unix::fs::symlink("/etc/passwd", huge.join("summary.txt")).unwrap();
+    refused(&lvsim(&d, &["show", "huge"]), &["huge/summary.txt: a symbolic link; refusing to follow it"]);
     // A report without summary.txt: show says what it expected.
     refused(&lvsim(&d, &["show", "sw"]), &["sw/summary.txt: missing"]);
     assert_eq!(
