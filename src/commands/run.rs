@@ -77,8 +77,8 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
 
     let text = terminal_text(&l, &m, first, reps.as_ref(), &outcomes, &dir);
     super::write_terminal(&dir, &text).with_context(|| format!("writing to {}", dir.display()))?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // A reader that leaves early does not change the verdict (exit 3 on a failed check).
+    let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
     if c.json {
         serde_json::to_writer_pretty(&mut out, &summary)?;
         writeln!(out)?;

@@ -61,8 +61,8 @@ pub fn sweep(c: &Common) -> anyhow::Result<()> {
     let text = terminal_text(&report, l.scenario.replications.max(1), dir);
     super::write_terminal(dir, &text).with_context(|| format!("writing to {}", dir.display()))?;
 
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // A reader that leaves early does not change the verdict (exit 3 on a failed check).
+    let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
     if c.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
