@@ -243,7 +243,7 @@ impl Simulation {
         let backends = cfg.backends.iter().map(|b| Backend::new(b.cpu)).collect();
         let pops = cfg.populations.iter().map(|p| Population::new(&cfg, p, &streams)).collect();
         let m = Measure {
-            batch_means: Some(BatchMeans::new(warmup, end, 20)),
+            batch_means: Some(BatchMeans::new(warmup, end, crate::stats::LATENCY_BATCHES)),
             pops: cfg.populations.iter().map(|_| PopMeasure::default()).collect(),
             ..Measure::default()
         };
