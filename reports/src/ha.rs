@@ -357,7 +357,7 @@ const FAILOVER_RGB: (u8, u8, u8) = (0x22, 0x22, 0x22);
 const DIRECTOR_RGB: (u8, u8, u8) = (0x8c, 0x56, 0x4b);
 
 fn marks(label: &str, rgb: (u8, u8, u8), xs: Vec<f64>) -> Option<Marks> {
-    (!xs.is_empty()).then(|| Marks { label: label.into(), rgb, xs })
+    (!xs.is_empty()).then(|| Marks { label: label.into(), rgb, xs, titles: Vec::new() })
 }
 
 fn failover_marks(h: &HaSummary) -> impl Iterator<Item = Marks> {
