@@ -98,8 +98,10 @@ const METRICS: [Metric; 5] = [
     ("99th percentile response time", "p99 [ms]", |r| Some(r.latency_p99_ms)),
     ("Mean response time", "mean [ms]", |r| Some(r.latency_mean_ms)),
     ("Throughput", "completed connections [conn/s]", |r| Some(r.throughput_cps)),
-    ("Connections lost", "fraction not completed", |r| Some(r.loss_fraction)),
-    ("Utilisation spread", "max − min real-server utilisation", |r| Some(r.utilization_spread)),
+    ("Connections lost", "connections not completed [%]", |r| Some(percent(r.loss_fraction))),
+    ("Utilisation spread", "max − min real-server utilisation [%]", |r| {
+        Some(percent(r.utilization_spread))
+    }),
 ];
 
 fn csv(s: &SweepReport) -> String {
@@ -145,7 +147,11 @@ fn metric_chart(
         x_label: s.axes[x].clone(),
         y_label: y_label.into(),
         x_categories: categories.clone(),
-        markers: true,
+        // Schedulers are not a scale: dots and whiskers, no line suggesting a trend.
+        dots: categories.is_some(),
+        markers: categories.is_none(),
+        // Every response-time axis is logarithmic: rr's 3 s p99 does not flatten wlc's 60 ms.
+        y_log: y_label.ends_with("[ms]"),
         y_from_zero: true,
         lines,
         ..Chart::default()
@@ -172,7 +178,8 @@ fn html(s: &SweepReport) -> String {
         Some((x, numeric)) => {
             let (groups, categories) = groups(s, x, numeric);
             let caption = if reps > 1 {
-                "Error bars: Student t 95% confidence intervals over the replications."
+                "Error bars (whiskers): Student t 95% confidence intervals over the replications. \
+                 Response times are on a log axis."
             } else {
                 ""
             };
@@ -389,5 +396,6 @@ mod tests {
         }
         assert!(!page.contains("Feedback reaction"));
         assert_eq!(page.matches("<svg").count(), 5 + 3);
+        assert!(page.contains("connections not completed [%]") && page.contains("utilisation [%]"));
     }
 }
