@@ -24,7 +24,7 @@ const SIZE: (u32, u32) = (1000, 400);
 const NARROW: (u32, u32) = (620, 440);
 
 /// Width of the legend panel right of the plot [px].
-pub(crate) const LEGEND_W: u32 = 210;
+pub(crate) const LEGEND_W: u32 = 240;
 
 /// Most points drawn per line (the rest are decimated, keeping each bucket's extremes).
 pub(crate) const MAX_POINTS: usize = 2000;
@@ -183,6 +183,15 @@ fn prepare(c: &Chart, l: &Line) -> Line {
         }
         points.extend(decimate(run, per_run.max(4)));
     }
+    // Leading and trailing gaps keep their x, so that the axis spans them.
+    if let (Some(first), Some(last)) = (marked.first(), marked.last()) {
+        if !first.1.is_finite() {
+            points.insert(0, *first);
+        }
+        if !last.1.is_finite() && marked.len() > 1 {
+            points.push(*last);
+        }
+    }
     Line { name: l.name.clone(), points, ci: Vec::new() }
 }
 
@@ -270,7 +279,9 @@ pub(crate) fn render(chart: &Chart) -> Option<String> {
             p
         })
         .collect();
-    let all = || lines.iter().flat_map(|l| l.points.iter().filter(|p| p.1.is_finite()));
+    // Every sampled x, gaps too: a time axis spans the run, not just its answered intervals.
+    let all = || lines.iter().flat_map(|l| l.points.iter());
+    all().find(|p| p.1.is_finite())?;
     let mut x = axis_range(all().map(|p| p.0), chart.x_log)?;
     if let Some(cats) = &chart.x_categories {
         x = -0.5..cats.len() as f64 - 0.5;
@@ -318,6 +329,11 @@ where
         }
     };
     let num_label = |v: &f64| tick(*v);
+    // A log axis labels 1, 2, 3 and 5 of each decade: 700, 800 and 900 crowd each other.
+    let log_label = |v: &f64| {
+        let m = v / 10f64.powf(v.log10().floor());
+        if [1.0, 2.0, 3.0, 5.0, 10.0].iter().any(|k| (m - k).abs() < 1e-6) { tick(*v) } else { String::new() }
+    };
     let int_label =
         |v: &f64| if (v - v.round()).abs() < 1e-6 { format!("{}", v.round()) } else { String::new() };
     let mut mesh = ch.configure_mesh();
@@ -332,10 +348,14 @@ where
     } else if c.x_integer {
         let span = (xr.end - xr.start).round() as usize;
         mesh.x_labels(span.clamp(1, 20)).x_label_formatter(&int_label).x_max_light_lines(0);
+    } else if c.x_log {
+        mesh.x_label_formatter(&log_label).x_max_light_lines(0);
     } else {
         mesh.x_label_formatter(&num_label);
     }
-    if c.y_integer {
+    if c.y_log {
+        mesh.y_label_formatter(&log_label).y_max_light_lines(0);
+    } else if c.y_integer {
         let span = (yr.end - yr.start).round() as usize;
         mesh.y_labels((span + 1).clamp(2, 11)).y_label_formatter(&int_label).y_max_light_lines(0);
     } else {

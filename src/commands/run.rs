@@ -99,7 +99,8 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
                 "  throughput     {:.2} ± {:.2} conn/s",
                 r.throughput_cps.mean, r.throughput_cps.ci95
             )?;
-            writeln!(out, "  loss           {:.5} ± {:.5}", r.loss_fraction.mean, r.loss_fraction.ci95)?;
+            let (loss, ci) = (r.loss_fraction.mean * 100.0, r.loss_fraction.ci95 * 100.0);
+            writeln!(out, "  loss           {loss:.3} ± {ci:.3} %")?;
         }
         if !outcomes.is_empty() {
             writeln!(out, "\nchecks (seed {}):", l.cluster.seed)?;
