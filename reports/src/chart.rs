@@ -254,7 +254,7 @@ fn y_range(chart: &Chart, lines: &[Line]) -> Option<Range<f64>> {
     }
     if chart.y_integer {
         // Whole numbers at both ends, and a little room over the top line.
-        return Some(lo.floor()..(hi + ((hi - lo) * 0.05).max(0.1)).ceil().max(hi + 0.1));
+        return Some(lo.floor()..hi + ((hi - lo) * 0.05).max(0.1));
     }
     Some(lo..hi + (hi - lo) * 0.05)
 }
@@ -357,7 +357,9 @@ where
         mesh.y_label_formatter(&log_label).y_max_light_lines(0);
     } else if c.y_integer {
         let span = (yr.end - yr.start).round() as usize;
-        mesh.y_labels((span + 1).clamp(2, 11)).y_label_formatter(&int_label).y_max_light_lines(0);
+        // As many labels as whole numbers (up to 11): plotters then puts them on the integers.
+        let whole = (yr.end.floor() - yr.start.ceil()) as usize + 1;
+        mesh.y_labels(whole.clamp(2, 11)).y_label_formatter(&int_label).y_max_light_lines(0);
     } else {
         mesh.y_label_formatter(&num_label);
     }
