@@ -356,7 +356,6 @@ where
     if c.y_log {
         mesh.y_label_formatter(&log_label).y_max_light_lines(0);
     } else if c.y_integer {
-        let span = (yr.end - yr.start).round() as usize;
         // As many labels as whole numbers (up to 11): plotters then puts them on the integers.
         let whole = (yr.end.floor() - yr.start.ceil()) as usize + 1;
         mesh.y_labels(whole.clamp(2, 11)).y_label_formatter(&int_label).y_max_light_lines(0);

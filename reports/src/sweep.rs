@@ -39,6 +39,17 @@ fn x_axis(s: &SweepReport) -> Option<(usize, bool)> {
     }
 }
 
+/// An axis as a legend names it: its fields after the last list index (`forwarding` for
+/// `directors[0].services[0].forwarding`, `arrival.rate` for `clients[0].arrival.rate`)
+/// unless another axis ends the same way.
+fn short_axis<'a>(s: &SweepReport, axis: &'a str) -> &'a str {
+    fn last(a: &str) -> &str {
+        a.rfind("].").map_or(a, |i| &a[i + 2..])
+    }
+    let short = last(axis);
+    if s.axes.iter().filter(|a| last(a) == short).count() == 1 { short } else { axis }
+}
+
 /// A group of points sharing the values of every axis but x: one line.
 struct Group {
     name: String,
@@ -73,7 +84,7 @@ fn groups(s: &SweepReport, x: usize, numeric: bool) -> (Vec<Group>, Option<Vec<S
                     .enumerate()
                     .filter(|&(a, _)| a != x)
                     .zip(&key)
-                    .map(|((_, axis), v)| format!("{axis}={}", display_value(v)))
+                    .map(|((_, axis), v)| format!("{}={}", short_axis(s, axis), display_value(v)))
                     .collect::<Vec<_>>()
                     .join(", ");
                 groups.push((key, Group { name, members: Vec::new() }));
@@ -260,6 +271,17 @@ mod tests {
             }
         }
         SweepReport { scenario: "s".into(), axes: vec!["scheduler".into(), "servers".into()], points }
+    }
+
+    #[test]
+    fn legends_name_an_axis_by_its_last_field_unless_ambiguous() {
+        let s = SweepReport {
+            axes: vec!["directors[0].services[0].forwarding".into(), "a[0].rate".into(), "b[1].rate".into()],
+            ..SweepReport::default()
+        };
+        assert_eq!(short_axis(&s, "directors[0].services[0].forwarding"), "forwarding");
+        assert_eq!(short_axis(&s, "a[0].rate"), "a[0].rate");
+        assert_eq!(short_axis(&s, "feedback.enabled"), "feedback.enabled");
     }
 
     #[test]

@@ -240,8 +240,10 @@ fn legend(keys: &[(Key, String)], x0: u32, y0: i32) -> String {
                 y - 7
             ),
         };
-        let short: String = if label.chars().count() > LABEL_CHARS {
-            label.chars().take(LABEL_CHARS - 1).chain(std::iter::once('…')).collect()
+        // The end of a long label is what tells lines apart (`…forwarding=Nat`).
+        let n = label.chars().count();
+        let short: String = if n > LABEL_CHARS {
+            std::iter::once('…').chain(label.chars().skip(n + 1 - LABEL_CHARS)).collect()
         } else {
             label.clone()
         };
