@@ -70,6 +70,9 @@ return Array.from(document.querySelectorAll('svg.chart')).map(svg => {
     warmup: warm ? {at: parseFloat(warm.dataset.x), ...box(warm)} : null,
     ticks: Array.from(svg.querySelectorAll('g.plot text')).map(t => ({text: t.textContent.trim(), ...box(t)}))
       .filter(t => t.t >= plot.b - 1 && t.b <= plot.b + 40),
+    yticks: Array.from(svg.querySelectorAll('g.plot text')).map(t => ({text: t.textContent.trim(), ...box(t)}))
+      .filter(t => t.r <= plot.l + 1 && t.r >= plot.l - 60 && t.b >= plot.t - 10 && t.t <= plot.b + 10)
+      .map(t => t.text),
     lines: Array.from(svg.querySelectorAll('g.plot polyline')).map(p => {
       const m = p.getScreenCTM();
       return {stroke: (p.getAttribute('stroke') || '').toLowerCase(),
@@ -215,7 +218,24 @@ fn a_run_page_marks_events_shades_the_warmup_and_keeps_legends_off_the_data() {
         assert!((f(&w["r"]) - end).abs() < 2.0, "{}: warm-up band ends at {} not {end}", c["label"], w["r"]);
         assert!((f(&w["l"]) - f(&c["plot"]["l"])).abs() < 1.5, "{}: the band starts at the axis", c["label"]);
     }
-    // The latency axis is logarithmic: tick labels 100 apart in value are not evenly spaced.
+    // Counts have whole-number axes: no 0.2 weight, no half connection.
+    for label in
+        ["IPVS weight per real server", "Open connections over time", "IPVS ActiveConn per real server"]
+    {
+        let ticks: Vec<String> = chart(&all, label)["yticks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            // Numbers only: the rotated axis description ("weight") sits left of the ticks.
+            .filter(|t| t.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.'))
+            .collect();
+        assert!(ticks.len() >= 2, "{label}: y ticks {ticks:?}");
+        assert!(
+            ticks.iter().all(|t| t.parse::<u64>().is_ok()),
+            "{label}: a y tick that is not a whole number: {ticks:?}"
+        );
+    }
     let shots = Shots::new("index.txt");
     shots.chart(&b, "Response time over time", "run-latency", "quickstart: p50/p99 on a log axis, drain at 30 s and restore at 45 s marked, warm-up shaded, legend beside the plot");
     shots.chart(

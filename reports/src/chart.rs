@@ -365,10 +365,11 @@ where
     mesh.draw()
 }
 
-/// Line i's stroke width: with a few lines, earlier ones wider, so that equal lines (three
-/// servers of weight 1) show as nested stripes instead of hiding each other.
-fn stroke(i: usize, n: usize) -> u32 {
-    if (2..=4).contains(&n) { 2 + 3 * (n - 1 - i) as u32 / 2 } else { 2 }
+/// Line i's stroke width: on a whole-number axis with a few lines, earlier ones wider, so
+/// that equal lines (three servers of weight 1) show as nested stripes instead of hiding
+/// each other. Noisy real-valued lines stay thin: stripes would only thicken the noise.
+fn stroke(c: &Chart, i: usize, n: usize) -> u32 {
+    if c.y_integer && (2..=4).contains(&n) { 2 + 3 * (n - 1 - i) as u32 / 2 } else { 2 }
 }
 
 fn draw<DB, X, Y>(
@@ -396,7 +397,7 @@ where
     let (y0, y1) = (ch.y_range().start, ch.y_range().end);
     for (i, l) in lines.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
-        let style = color.stroke_width(if c.dots { 2 } else { stroke(i, lines.len()) });
+        let style = color.stroke_width(if c.dots { 2 } else { stroke(c, i, lines.len()) });
         if !c.dots {
             for run in segments(&l.points) {
                 if run.len() == 1 {
@@ -580,8 +581,9 @@ mod tests {
             assert!(!svg.contains(half), "fractional label {half}");
         }
         assert!(svg.contains("\n1\n</text>"));
-        assert_eq!(stroke(0, 3), 5, "equal lines nest: the first is widest");
-        assert_eq!(stroke(2, 3), 2);
+        assert_eq!(stroke(&chart, 0, 3), 5, "equal lines nest: the first is widest");
+        assert_eq!(stroke(&chart, 2, 3), 2);
+        assert_eq!(stroke(&Chart::default(), 0, 3), 2, "noisy real-valued lines stay thin");
     }
 
     #[test]

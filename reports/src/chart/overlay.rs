@@ -175,7 +175,7 @@ pub(super) fn legend_keys(c: &Chart, lines: &[Line], x: &Range<f64>) -> Vec<(Key
         for (i, l) in lines.iter().enumerate().filter(|(_, l)| !l.name.is_empty() && drawn(l)) {
             let rgb = rgb(PALETTE[i % PALETTE.len()]);
             let key =
-                if c.dots { Key::Dot { rgb } } else { Key::Line { rgb, width: stroke(i, lines.len()) } };
+                if c.dots { Key::Dot { rgb } } else { Key::Line { rgb, width: stroke(c, i, lines.len()) } };
             keys.push((key, l.name.clone()));
         }
     }
