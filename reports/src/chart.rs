@@ -539,6 +539,11 @@ mod tests {
         assert!(!svg.contains("outside"), "no legend entry for marks that are not drawn");
         assert!(svg.contains("class=\"warmup\" data-x=\"2\""));
         assert!(svg.contains("warm-up (not measured)"));
+        // Hover targets are bounded per line and per chart.
+        let long: Vec<(f64, f64)> = (0..5000).map(|i| (f64::from(i), 1.0)).collect();
+        let lines = (0..100).map(|k| line(&format!("rs{k}"), &long)).collect();
+        let svg = render(&Chart { lines, marks: vec![], ..chart }).unwrap();
+        assert!(svg.matches("class=\"hover\"").count() <= 100 * 20, "bounded hovers");
     }
 
     #[test]

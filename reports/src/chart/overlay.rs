@@ -11,8 +11,11 @@ use plotters::style::RGBColor;
 use super::{Chart, LEGEND_W, Line, MAX_LEGEND, PALETTE, significant, stroke};
 use crate::html::escape;
 
-/// Most hover targets a line gets (evenly spaced among its points).
+/// Most hover targets a line gets (evenly spaced among its points), and a chart: a
+/// hundred servers' lines share the chart's budget (at least 20 each), so that a page
+/// stays a few megabytes at most.
 const MAX_HOVERS: usize = 400;
+const MAX_CHART_HOVERS: usize = 2000;
 
 /// Most marks of a group labelled with text over the plot (more would overlap).
 const MAX_MARK_LABELS: usize = 8;
@@ -106,7 +109,8 @@ fn hovers(c: &Chart, f: &mut Frame, lines: &[Line], px: &dyn Fn(f64, f64) -> (i3
     let offsets = super::dodge(c, lines.len());
     for (i, l) in lines.iter().enumerate() {
         let idx: Vec<usize> = (0..l.points.len()).filter(|&k| l.points[k].1.is_finite()).collect();
-        let step = idx.len().div_ceil(MAX_HOVERS).max(1);
+        let per_line = (MAX_CHART_HOVERS / lines.len().max(1)).clamp(20, MAX_HOVERS);
+        let step = idx.len().div_ceil(per_line).max(1);
         for &k in idx.iter().step_by(step) {
             let (x, y) = l.points[k];
             let (cx, cy) = px(x, y);
