@@ -259,6 +259,11 @@ fn y_range(chart: &Chart, lines: &[Line]) -> Option<Range<f64>> {
     Some(lo..hi + (hi - lo) * 0.05)
 }
 
+/// Whether a power of ten lies inside `r` (a log axis then has a labelled tick).
+fn spans_a_power_of_ten(r: &Range<f64>) -> bool {
+    r.start > 0.0 && r.end.log10().floor() > r.start.log10().floor()
+}
+
 /// A dot plot's lines side by side around each category: line i's x offset.
 fn dodge(c: &Chart, n: usize) -> Vec<f64> {
     (0..n).map(|i| if c.dots && n > 1 { (i as f64 / (n - 1) as f64 - 0.5) * 0.4 } else { 0.0 }).collect()
@@ -293,6 +298,25 @@ pub(crate) fn render(chart: &Chart) -> Option<String> {
         x = x.start - pad..x.end + pad;
     }
     let y = y_range(chart, &lines)?;
+    // plotters labels a log axis at its powers of ten (and their multiples): a range with
+    // none inside (130 to 170 ms) would have no label at all, so it is drawn linear. Its
+    // values are all within a factor of ten: no outlier flattens the rest.
+    let (x_log, y_log) = (chart.x_log && spans_a_power_of_ten(&x), chart.y_log && spans_a_power_of_ten(&y));
+    let relaxed;
+    let chart = if (x_log, y_log) == (chart.x_log, chart.y_log) {
+        chart
+    } else {
+        let unlog =
+            |label: &str, log: bool| if log { label.to_string() } else { label.replace(" (log scale)", "") };
+        relaxed = Chart {
+            x_log,
+            y_log,
+            x_label: unlog(&chart.x_label, x_log),
+            y_label: unlog(&chart.y_label, y_log),
+            ..chart.clone()
+        };
+        &relaxed
+    };
     let (w, h) = if chart.narrow { NARROW } else { SIZE };
     let legend = overlay::legend_keys(chart, &lines, &x);
     let plot_w = if legend.is_empty() { w } else { w - LEGEND_W };
@@ -348,12 +372,13 @@ where
     } else if c.x_integer {
         let span = (xr.end - xr.start).round() as usize;
         mesh.x_labels(span.clamp(1, 20)).x_label_formatter(&int_label).x_max_light_lines(0);
-    } else if c.x_log {
+    } else if c.x_log && xr.end > xr.start * 10.0 {
         mesh.x_label_formatter(&log_label).x_max_light_lines(0);
     } else {
         mesh.x_label_formatter(&num_label);
     }
-    if c.y_log {
+    // Within a decade every tick is labelled: 130 to 170 ms has no 1, 2, 3 or 5.
+    if c.y_log && yr.end > yr.start * 10.0 {
         mesh.y_label_formatter(&log_label).y_max_light_lines(0);
     } else if c.y_integer {
         // As many labels as whole numbers (up to 11): plotters then puts them on the integers.
@@ -589,6 +614,26 @@ mod tests {
         assert_eq!(stroke(&chart, 0, 3), 5, "equal lines nest: the first is widest");
         assert_eq!(stroke(&chart, 2, 3), 2);
         assert_eq!(stroke(&Chart::default(), 0, 3), 2, "noisy real-valued lines stay thin");
+    }
+
+    #[test]
+    fn a_narrow_log_axis_still_has_labels() {
+        let chart = Chart {
+            title: "t".into(),
+            y_log: true,
+            lines: vec![line("p99", &[(0.0, 130.0), (10.0, 170.0)])],
+            ..Chart::default()
+        };
+        let svg = render(&chart).unwrap();
+        let labels: Vec<f64> = svg
+            .split("</text>")
+            .filter_map(|t| t.rsplit('>').next()?.trim().parse::<f64>().ok())
+            .filter(|v| (100.0..=220.0).contains(v))
+            .collect();
+        assert!(labels.len() >= 2, "y labels {labels:?} in {svg}");
+        let c = Chart { y_label: "p99 [ms] (log scale)".into(), ..chart };
+        assert!(!render(&c).unwrap().contains("(log scale)"), "a linear axis does not say log");
+        assert!(spans_a_power_of_ten(&(80.0..120.0)) && !spans_a_power_of_ten(&(120.0..800.0)));
     }
 
     #[test]
