@@ -259,6 +259,22 @@ fn y_range(chart: &Chart, lines: &[Line]) -> Option<Range<f64>> {
     Some(lo..hi + (hi - lo) * 0.05)
 }
 
+/// The labelled values of a log axis: 1, 2 and 5 of each decade over at most two decades,
+/// 1 and 3 over four, powers of ten beyond.
+pub(crate) fn log_ticks(r: &Range<f64>) -> Vec<f64> {
+    if !(r.start > 0.0 && r.end > r.start) {
+        return Vec::new();
+    }
+    let decades = (r.end / r.start).log10();
+    let mults: &[f64] = match decades {
+        d if d > 4.0 => &[1.0],
+        d if d > 2.0 => &[1.0, 3.0],
+        _ => &[1.0, 2.0, 5.0],
+    };
+    let (lo, hi) = (r.start.log10().floor() as i32, r.end.log10().ceil() as i32);
+    (lo..=hi).flat_map(|d| mults.iter().map(move |m| m * 10f64.powi(d))).filter(|v| r.contains(v)).collect()
+}
+
 /// Whether a power of ten lies inside `r` (a log axis then has a labelled tick).
 fn spans_a_power_of_ten(r: &Range<f64>) -> bool {
     r.start > 0.0 && r.end.log10().floor() > r.start.log10().floor()
@@ -353,11 +369,9 @@ where
         }
     };
     let num_label = |v: &f64| tick(*v);
-    // A log axis labels 1, 2, 3 and 5 of each decade: 700, 800 and 900 crowd each other.
-    let log_label = |v: &f64| {
-        let m = v / 10f64.powf(v.log10().floor());
-        if [1.0, 2.0, 3.0, 5.0, 10.0].iter().any(|k| (m - k).abs() < 1e-6) { tick(*v) } else { String::new() }
-    };
+    // A log axis's grid and labels are the overlay's (`log_ticks`): plotters' skip the
+    // partial decades at the ends and crowd 700, 800 and 900.
+    let no_label = |_: &f64| String::new();
     let int_label =
         |v: &f64| if (v - v.round()).abs() < 1e-6 { format!("{}", v.round()) } else { String::new() };
     let mut mesh = ch.configure_mesh();
@@ -372,14 +386,13 @@ where
     } else if c.x_integer {
         let span = (xr.end - xr.start).round() as usize;
         mesh.x_labels(span.clamp(1, 20)).x_label_formatter(&int_label).x_max_light_lines(0);
-    } else if c.x_log && xr.end > xr.start * 10.0 {
-        mesh.x_label_formatter(&log_label).x_max_light_lines(0);
+    } else if c.x_log {
+        mesh.x_labels(0).x_label_formatter(&no_label).x_max_light_lines(0);
     } else {
         mesh.x_label_formatter(&num_label);
     }
-    // Within a decade every tick is labelled: 130 to 170 ms has no 1, 2, 3 or 5.
-    if c.y_log && yr.end > yr.start * 10.0 {
-        mesh.y_label_formatter(&log_label).y_max_light_lines(0);
+    if c.y_log {
+        mesh.y_labels(0).y_label_formatter(&no_label).y_max_light_lines(0);
     } else if c.y_integer {
         // As many labels as whole numbers (up to 11): plotters then puts them on the integers.
         let whole = (yr.end.floor() - yr.start.ceil()) as usize + 1;
@@ -458,7 +471,7 @@ where
     }
     let (px_x, px_y) = ch.plotting_area().get_pixel_range();
     let to_px = |x: f64, y: f64| ch.backend_coord(&(x, y));
-    Ok(overlay::frame(c, lines, (px_x, px_y), ch.x_range(), &to_px))
+    Ok(overlay::frame(c, lines, (px_x, px_y), (ch.x_range(), ch.y_range()), &to_px))
 }
 
 #[cfg(test)]
@@ -634,6 +647,10 @@ mod tests {
         let c = Chart { y_label: "p99 [ms] (log scale)".into(), ..chart };
         assert!(!render(&c).unwrap().contains("(log scale)"), "a linear axis does not say log");
         assert!(spans_a_power_of_ten(&(80.0..120.0)) && !spans_a_power_of_ten(&(120.0..800.0)));
+        assert_eq!(log_ticks(&(32.0..2500.0)), [50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]);
+        assert_eq!(log_ticks(&(10.0..5000.0)), [10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0]);
+        assert_eq!(log_ticks(&(32.0..250.0)), [50.0, 100.0, 200.0]);
+        assert_eq!(log_ticks(&(0.00001..1.2)), [0.00001, 0.0001, 0.001, 0.01, 0.1, 1.0]);
     }
 
     #[test]

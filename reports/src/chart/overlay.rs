@@ -69,6 +69,46 @@ fn warmup(c: &Chart, f: &mut Frame, x: &Range<f64>, px: &dyn Fn(f64, f64) -> (i3
     );
 }
 
+/// A log axis's grid lines and labels at [`super::log_ticks`].
+fn log_axes(
+    c: &Chart,
+    f: &mut Frame,
+    (x, y): (&Range<f64>, &Range<f64>),
+    px: &dyn Fn(f64, f64) -> (i32, i32),
+) {
+    let grid = "stroke=\"#d0d0d0\" stroke-width=\"1\"";
+    // plotters writes its 13-point labels at 10.48 (its font estimate): the same size.
+    let text = "font-family=\"sans-serif\" font-size=\"10.48\" fill=\"#000000\"";
+    if c.y_log {
+        for v in super::log_ticks(y) {
+            let at = px(x.start, v).1;
+            let _ = writeln!(
+                f.body,
+                "<g class=\"tick\"><line x1=\"{}\" x2=\"{}\" y1=\"{at}\" y2=\"{at}\" {grid}/><text x=\"{}\" \
+                 y=\"{at}\" text-anchor=\"end\" dominant-baseline=\"middle\" {text}>{}</text></g>",
+                f.x.start,
+                f.x.end,
+                f.x.start - 7,
+                super::tick(v)
+            );
+        }
+    }
+    if c.x_log {
+        for v in super::log_ticks(x) {
+            let at = px(v, y.start).0;
+            let _ = writeln!(
+                f.body,
+                "<g class=\"tick\"><line x1=\"{at}\" x2=\"{at}\" y1=\"{}\" y2=\"{}\" {grid}/><text x=\"{at}\" \
+                 y=\"{}\" text-anchor=\"middle\" dominant-baseline=\"hanging\" {text}>{}</text></g>",
+                f.y.start,
+                f.y.end,
+                f.y.end + 7,
+                super::tick(v)
+            );
+        }
+    }
+}
+
 fn marks(c: &Chart, f: &mut Frame, x: &Range<f64>, px: &dyn Fn(f64, f64) -> (i32, i32)) {
     for m in &c.marks {
         let shown = mark_positions(&m.xs, x, (f.x.end - f.x.start).max(1) as u32);
@@ -143,7 +183,7 @@ pub(super) fn frame(
     c: &Chart,
     lines: &[Line],
     (x, y): (Range<i32>, Range<i32>),
-    x_range: Range<f64>,
+    (x_range, y_range): (Range<f64>, Range<f64>),
     px: &dyn Fn(f64, f64) -> (i32, i32),
 ) -> Frame {
     let mut f = Frame { body: String::new(), x, y };
@@ -155,6 +195,7 @@ pub(super) fn frame(
         f.x.end - f.x.start,
         f.y.end - f.y.start
     );
+    log_axes(c, &mut f, (&x_range, &y_range), px);
     warmup(c, &mut f, &x_range, px);
     marks(c, &mut f, &x_range, px);
     hovers(c, &mut f, lines, px);
