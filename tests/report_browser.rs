@@ -68,6 +68,7 @@ return Array.from(document.querySelectorAll('svg.chart')).map(svg => {
       return {at: parseFloat(g.dataset.x), x: (b.l + b.r) / 2, title: g.querySelector('title').textContent};
     }),
     warmup: warm ? {at: parseFloat(warm.dataset.x), ...box(warm)} : null,
+    logticks: Array.from(svg.querySelectorAll('g.tick text')).map(t => { const b = box(t); return [parseFloat(t.textContent), (b.t + b.b) / 2, (b.l + b.r) / 2]; }),
     ticks: Array.from(svg.querySelectorAll('g.plot text')).map(t => ({text: t.textContent.trim(), ...box(t)}))
       .filter(t => t.t >= plot.b - 1 && t.b <= plot.b + 40),
     yticks: Array.from(svg.querySelectorAll('g.plot text')).map(t => ({text: t.textContent.trim(), ...box(t)}))
@@ -143,6 +144,23 @@ fn hover_titles(all: &[Value], y_label: &str) {
             .any(|h| h["title"].as_str().unwrap().contains(y_label)),
         "no hover names {y_label:?}"
     );
+}
+
+/// A logarithmic y axis: at least three labels, and the same pixels per decade between
+/// each pair of neighbours (on a linear axis 100 to 300 would be three times 30 to 100).
+fn log_y_axis(c: &Value) {
+    let ticks: Vec<(f64, f64)> =
+        c["logticks"].as_array().unwrap().iter().map(|t| (f(&t[0]), f(&t[1]))).collect();
+    assert!(ticks.len() >= 3, "{}: log y labels {ticks:?}", c["label"]);
+    let per_decade: Vec<f64> =
+        ticks.windows(2).map(|w| (w[0].1 - w[1].1) / (w[1].0 / w[0].0).log10()).collect();
+    for d in &per_decade {
+        assert!(
+            (d - per_decade[0]).abs() < 0.03 * per_decade[0].abs() + 1.0,
+            "{}: not a log axis: {ticks:?}",
+            c["label"]
+        );
+    }
 }
 
 /// Where the screenshots go, with an index of what each shows.
@@ -274,6 +292,7 @@ fn the_vrrp_outage_is_a_gap_not_a_zero_latency() {
     let all = charts(&b);
     legends_outside_the_data(&all);
     let c = chart(&all, "Response time over time");
+    log_y_axis(c);
     let times: Vec<f64> = c["hovers"]
         .as_array()
         .unwrap()
@@ -355,6 +374,8 @@ fn a_scheduler_sweep_is_a_dot_plot_and_a_plan_keeps_its_legend_aside() {
         .iter()
         .find(|c| c["label"].as_str().unwrap().starts_with("99th percentile"))
         .expect("the p99 chart");
+    // rr's 3 s p99 and wlc's 70 ms on one readable axis.
+    log_y_axis(p99);
     shots.chart(
         &b,
         p99["label"].as_str().unwrap(),
