@@ -27,7 +27,8 @@ use lvsim::replay;
     version,
     about,
     long_about,
-    after_help = "Quick start: lvsim run scenarios/library/quickstart.ron"
+    after_help = "Quick start: lvsim run quickstart (then open lvsim-out/quickstart/report.html); \
+                  lvsim list shows the scenario library"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,7 +38,9 @@ struct Cli {
 /// Options of every subcommand that loads a scenario.
 #[derive(Args, Clone, Debug)]
 struct ScenarioArgs {
-    /// The scenario file (RON).
+    /// The scenario: a RON file, or the name of a library scenario (`quickstart`,
+    /// `ha/vrrp-failover`; `lvsim list scenarios`). A path that exists wins over a name.
+    #[arg(value_name = "SCENARIO", value_hint = clap::ValueHint::FilePath)]
     file: PathBuf,
     /// Override a field before running: `--set clients[0].arrival.rate=800`,
     /// `--set 'directors[0].services[*].scheduler=rr'`, `--set topology="tutorial-dr"`.
@@ -62,7 +65,9 @@ struct ScenarioArgs {
 /// Options of the subcommands that write a report directory and run in parallel.
 #[derive(Args, Clone, Debug)]
 struct OutputArgs {
-    /// Report directory [default: lvsim-out/NAME/, NAME-sweep/, NAME-plan/].
+    /// Report directory [default: lvsim-out/NAME/, NAME-sweep/, NAME-plan/; with --set,
+    /// NAME@LABEL, e.g. lvsim-out/quickstart@scheduler=wlc/]. An earlier report there is
+    /// replaced, saying so on stderr; a non-empty directory that is not a report is refused.
     #[arg(short, long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Simulations run at once [default: every core].
@@ -123,8 +128,8 @@ enum Command {
     /// mh real servers past the 4093 slots of its table, which stay idle); exits 2 if any
     /// is invalid (a warning does not make a file invalid).
     Validate {
-        /// Scenario files.
-        #[arg(required = true)]
+        /// Scenario files, or names of library scenarios (as for `run`).
+        #[arg(required = true, value_name = "SCENARIO", value_hint = clap::ValueHint::FilePath)]
         files: Vec<PathBuf>,
         /// Override a field (as for `run`), in every file.
         #[arg(long = "set", value_name = "PATH=VALUE")]
@@ -239,6 +244,7 @@ enum Command {
     /// List the scenario library, the built-in topologies and the IPVS schedulers.
     List {
         /// `scenarios`, `topologies` or `schedulers` [default: all three].
+        #[arg(value_parser = ["all", "scenarios", "topologies", "schedulers"])]
         what: Option<String>,
         /// Print JSON.
         #[arg(long)]
@@ -247,12 +253,26 @@ enum Command {
     /// Two runs (or two sweeps) side by side: every headline metric, the difference and
     /// whether it is significant (Welch's t test at 95% over replications); prints a
     /// table and writes a report directory.
+    ///
+    /// A and B are directories of `lvsim run` (summary.json, and replications.json when the
+    /// run had several seeds) or of `lvsim sweep` (sweep.json; points are matched by their
+    /// axis values, the unmatched ones listed). Per metric it prints A, B, B − A, the 95%
+    /// interval of B − A and a verdict: "significant", "not significant", or "cannot tell
+    /// (one run each: use --replications)" (one run's mean response time is tested with its
+    /// batch means). Writes compare.json, compare.csv, report.html (a dot plot per metric)
+    /// and summary.txt. Exit 2 when A or B is not a run or sweep report, or they differ in
+    /// kind. docs/reports.md, "Comparing runs".
+    ///
+    /// Example: lvsim run quickstart.ron --replications 5; lvsim run quickstart.ron
+    /// --replications 5 --set 'directors[0].services[0].scheduler=wlc'; lvsim compare
+    /// lvsim-out/quickstart lvsim-out/quickstart@scheduler=wlc
     Compare {
         /// The first report directory (of `lvsim run` or `lvsim sweep`).
         a: PathBuf,
         /// The second report directory.
         b: PathBuf,
-        /// Report directory [default: lvsim-out/compare-A-vs-B/].
+        /// Report directory [default: lvsim-out/compare-A-vs-B/, A and B the directories'
+        /// names]; an earlier report there is replaced (said on stderr), other files refused.
         #[arg(short, long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Print JSON instead of text.
@@ -263,6 +283,9 @@ enum Command {
         quiet: bool,
     },
     /// Print a report directory's terminal summary again, without rerunning.
+    ///
+    /// Prints DIR/summary.txt: byte for byte what `run`, `sweep`, `plan` or `compare`
+    /// printed when it wrote DIR. Exit 2 when DIR is not a report or has no summary.txt.
     Show {
         /// A report directory (of `run`, `sweep`, `plan` or `compare`).
         dir: PathBuf,
@@ -270,15 +293,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell
+    /// (docs/install.md says where each shell looks for it).
     Completions {
         /// The shell.
-        shell: String,
+        shell: clap_complete::Shell,
     },
     /// Write man pages (lvsim.1 and one per subcommand) to a directory, or print lvsim.1.
     Man {
         /// Directory to write the pages to [default: print lvsim.1 on standard output].
-        #[arg(short, long, value_name = "DIR")]
+        #[arg(short, long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
         out: Option<PathBuf>,
     },
     /// Tools that speak kernel IPVS: what-if replays of ipvsadm configurations.
@@ -331,16 +355,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        // A closed pipe (`lvsim run ... | head`) is the reader's choice, not an error.
-        Err(e)
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            }) =>
-        {
-            ExitCode::SUCCESS
-        }
+        // A closed pipe (`lvsim list --json | head -1`) is the reader's choice, not an error.
+        Err(e) if commands::pipe::closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lvsim: error: {e:#}");
+            // Not eprintln!, which panics (exit 101) when standard error is a closed pipe
+            // too (`lvsim validate ... 2>&1 | head -1`): the exit code says it all.
+            let _ = writeln!(std::io::stderr(), "lvsim: error: {e:#}");
             ExitCode::from(commands::exit_code(&e))
         }
     }
@@ -422,7 +442,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::compare::compare(&commands::compare::CompareOpts { a, b, out, json, quiet })
         }
         Command::Show { dir, json } => commands::show::show(&dir, json),
-        Command::Completions { shell } => commands::install::completions(Cli::command(), &shell),
+        Command::Completions { shell } => commands::install::completions(Cli::command(), shell),
         Command::Man { out } => commands::install::man(Cli::command(), out.as_deref()),
         Command::Ipvs(IpvsCommand::Replay { file, json, seed, kernel }) => {
             let name =

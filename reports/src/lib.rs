@@ -7,6 +7,8 @@
 //! - [`write_run`]: `series.csv`, `servers.csv` and the run's `report.html` (`run.rs`);
 //!   high availability (`summary.json`'s `ha`, `ha_events.csv`, the page's section, the
 //!   terminal block) in `ha.rs`.
+//! - [`compare_runs`], [`compare_sweeps`], [`write_compare`]: two runs or two sweeps side
+//!   by side, each difference tested with [`significance::welch`] (`compare.rs`).
 //! - [`replications`], [`write_replications`]: Student t intervals over seeds
 //!   (`replications.rs`); [`write_sweep`] (`sweep.rs`); [`write_plan`] (`plan.rs`).
 //! - Internals: `chart.rs` (plotters line charts and dot plots as inline SVG;
@@ -25,6 +27,7 @@
 //!   empty CSV field; never drawn or written as 0.
 
 mod chart;
+mod compare;
 mod csv;
 mod ha;
 mod html;
@@ -80,6 +83,9 @@ pub struct Summary {
     /// Warnings about the configuration (from [`RunMeta::warnings`]); absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The `--set` overrides applied (from [`RunMeta::overrides`]); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     /// Master seed.
     pub seed: u64,
     /// Virtual seconds simulated (to the end of draining).
@@ -553,4 +559,99 @@ pub struct PlanAnswer {
 /// servers for each scheduler with the SLO line, and the trials' table).
 pub fn write_plan(dir: &Path, plan: &PlanReport) -> io::Result<Written> {
     plan::write(dir, plan)
+}
+
+/// One side of a comparison: the report directory and what it ran.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompareSide {
+    /// The report directory, as given.
+    pub dir: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// A run's seeds (one per replication, in order); empty for a sweep.
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+    /// A run's `--set` overrides; empty for a sweep.
+    #[serde(default)]
+    pub overrides: Vec<String>,
+    /// Replications: of the run, or the most of any point of the sweep.
+    pub replications: u32,
+}
+
+/// One metric (of one sweep point) on both sides, and their difference.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompareRow {
+    /// The sweep point's axis values (RON text, in the axes' order); empty for runs.
+    #[serde(default)]
+    pub point: Vec<String>,
+    /// The metric, as summary.json and replications.json name it (`latency_ms.p99`).
+    pub metric: String,
+    /// Its unit (`ms`, `conn/s`, `fraction`, `s`, `conns`, `1/min`).
+    pub unit: String,
+    /// A's estimate.
+    pub a: Estimate,
+    /// B's estimate.
+    pub b: Estimate,
+    /// `B − A`, its 95% interval and whether it is significant ([`significance::welch`]).
+    pub difference: significance::Difference,
+    /// What the intervals come from: `replications` (Student t over seeds), `batch means`
+    /// (one run's 20 batch means: latency mean only) or `one run` (no interval).
+    pub basis: String,
+    /// `significant`, `not significant` or `cannot tell (...)`, saying why.
+    pub verdict: String,
+}
+
+/// Two runs or two sweeps side by side (`compare.json`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompareReport {
+    /// `run` or `sweep`.
+    pub kind: String,
+    /// The first report.
+    pub a: CompareSide,
+    /// The second report.
+    pub b: CompareSide,
+    /// A sweep's axes (A's order); empty for runs.
+    #[serde(default)]
+    pub axes: Vec<String>,
+    /// Every metric, per matched point for sweeps (in A's point order).
+    pub rows: Vec<CompareRow>,
+    /// Sweep points of A with no point of B at the same axis values.
+    #[serde(default)]
+    pub only_in_a: Vec<Vec<String>>,
+    /// Sweep points of B with no point of A at the same axis values.
+    #[serde(default)]
+    pub only_in_b: Vec<Vec<String>>,
+    /// What a reader should know (different scenarios, different axes).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Compares two runs, each its first summary and, when it had several seeds, its
+/// replications.
+pub fn compare_runs(a: (CompareSide, Replications), b: (CompareSide, Replications)) -> CompareReport {
+    compare::runs(a, b)
+}
+
+/// Compares two sweeps, point by point (points matched by their axes' values).
+pub fn compare_sweeps(a: (CompareSide, SweepReport), b: (CompareSide, SweepReport)) -> CompareReport {
+    compare::sweeps(a, b)
+}
+
+/// A comparison as tables show it (the terminal's and the page's): a column per sweep
+/// axis, then metric (with unit), A, B, B − A (and in percent of A), the 95% interval of
+/// B − A and the verdict; a row per metric (per matched point).
+pub fn compare_table(c: &CompareReport) -> (Vec<String>, Vec<Vec<String>>) {
+    compare::table(c)
+}
+
+/// A sweep point as a person reads it: `scheduler=wlc, servers=4`.
+pub fn point_label(axes: &[String], values: &[String]) -> String {
+    compare::point_label(axes, values)
+}
+
+/// Writes a comparison's directory: `compare.json`, `compare.csv` (one row per metric per
+/// point) and `report.html` (the table, then a dot plot of A and B per metric with their
+/// 95% whiskers).
+pub fn write_compare(dir: &Path, c: &CompareReport) -> io::Result<Written> {
+    compare::write(dir, c)
 }

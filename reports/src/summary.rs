@@ -112,6 +112,7 @@ pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
     Summary {
         scenario: meta.scenario.clone(),
         warnings: meta.warnings.clone(),
+        overrides: meta.overrides.clone(),
         seed: r.seed,
         simulated_s: ns_to_s(r.simulated.as_nanos()),
         wall_s: finite(meta.wall_s),

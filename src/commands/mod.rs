@@ -1,14 +1,17 @@
 //! The simulation subcommands: `run`, `validate`, `sweep`, `plan`, `export`, `import`,
-//! `list`.
+//! `list`; `compare` and `show` of report directories (`dirs`: their names, kinds and
+//! bounded reading).
 //!
 //! Each takes its parsed options, prints what it was asked to and returns an error whose
 //! type selects the exit code (see [`exit_code`]).
 
 pub mod compare;
+pub mod dirs;
 pub mod export;
 pub mod import;
 pub mod install;
 pub mod list;
+pub mod pipe;
 pub mod plan;
 pub mod run;
 pub mod show;
@@ -64,7 +67,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 /// Options every simulation subcommand shares.
 #[derive(Clone, Debug, Default)]
 pub struct Common {
-    /// The scenario file.
+    /// The scenario: a file, or the name of a library scenario if no such file exists.
     pub file: PathBuf,
     /// `--set PATH=VALUE`, in order.
     pub sets: Vec<String>,
@@ -88,7 +91,8 @@ pub struct Common {
 }
 
 impl Common {
-    /// Loads the scenario with the overrides; errors are input errors.
+    /// Loads the scenario (a file, else a library scenario by name) with the overrides;
+    /// errors are input errors.
     pub fn load(&self, extra: &[String]) -> anyhow::Result<Loaded> {
         let mut sets = self.sets.clone();
         sets.extend_from_slice(extra);
@@ -97,7 +101,9 @@ impl Common {
                 return Err(InputError(format!("--allow-path {}: not a directory", d.display())).into());
             }
         }
-        scenarios::load_allowing(&self.file, &sets, &self.allow_paths, Some(&self.budget()))
+        // A path that exists is a file; otherwise a library scenario's name
+        // (`quickstart`, `ha/vrrp-failover`); otherwise an error naming close names.
+        scenarios::library::load(&self.file, &sets, &self.allow_paths, Some(&self.budget()))
             .map_err(|e| InputError(e.to_string()).into())
     }
 
@@ -125,9 +131,20 @@ impl Common {
             .map_err(|e| InputError(e.to_string()))?)
     }
 
-    /// The report directory.
+    /// The report directory: `--out`, else `lvsim-out/NAME{suffix}`, with `@LABEL` after
+    /// NAME for a run with `--set` overrides (`lvsim-out/quickstart@scheduler=wlc/`, see
+    /// [`dirs::run_dir_name`]).
     pub fn out_dir(&self, name: &str, suffix: &str) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| Path::new("lvsim-out").join(format!("{name}{suffix}")))
+        self.out.clone().unwrap_or_else(|| {
+            Path::new("lvsim-out").join(format!("{}{suffix}", dirs::run_dir_name(name, &self.sets)))
+        })
+    }
+
+    /// [`Common::out_dir`], checked: refuses (exit 2) a non-empty directory that is not an
+    /// lvsim report; an earlier report there is replaced (saying so on stderr) only when the
+    /// caller calls [`dirs::OutDir::clear`], just before writing.
+    pub fn report_dir(&self, name: &str, suffix: &str) -> anyhow::Result<dirs::OutDir> {
+        dirs::OutDir::check(self.out_dir(name, suffix))
     }
 
     /// Whether to draw progress bars: asked for, not quiet, and stderr is a terminal.
