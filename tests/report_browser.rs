@@ -175,6 +175,8 @@ impl Shots {
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
         let dir = target.join("report-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
+        // This run's index only (each test has its own file: tests run in parallel).
+        let _ = std::fs::remove_file(dir.join(index));
         Shots { dir, index: index.to_string() }
     }
 
