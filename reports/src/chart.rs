@@ -403,11 +403,12 @@ where
     mesh.draw()
 }
 
-/// Line i's stroke width: on a whole-number axis with a few lines, earlier ones wider, so
-/// that equal lines (three servers of weight 1) show as nested stripes instead of hiding
-/// each other. Noisy real-valued lines stay thin: stripes would only thicken the noise.
+/// Line i's stroke width: on a whole-number axis or with markers (sparse points: sweeps,
+/// plans) and a few lines, earlier ones wider, so that equal lines (three servers of weight
+/// 1, two schedulers with the same p99) show as nested stripes instead of hiding each
+/// other. Noisy time series stay thin: stripes would only thicken the noise.
 fn stroke(c: &Chart, i: usize, n: usize) -> u32 {
-    if c.y_integer && (2..=4).contains(&n) { 2 + 3 * (n - 1 - i) as u32 / 2 } else { 2 }
+    if (c.y_integer || c.markers) && (2..=4).contains(&n) { 2 + 3 * (n - 1 - i) as u32 / 2 } else { 2 }
 }
 
 fn draw<DB, X, Y>(
@@ -447,8 +448,10 @@ where
             }
         }
         if c.markers || c.dots {
+            // Nested like the strokes: equal points show as rings.
+            let r = if c.dots { 4 } else { stroke(c, i, lines.len()) + 2 };
             let finite = l.points.iter().filter(|p| p.1.is_finite());
-            ch.draw_series(finite.map(|&p| Circle::new(p, 4, color.filled())))?;
+            ch.draw_series(finite.map(|&p| Circle::new(p, r, color.filled())))?;
         }
         let whisker = color.stroke_width(2);
         for (&(px, py), &e) in l.points.iter().zip(&l.ci) {
