@@ -68,6 +68,7 @@ return Array.from(document.querySelectorAll('svg.chart')).map(svg => {
       return {at: parseFloat(g.dataset.x), x: (b.l + b.r) / 2, title: g.querySelector('title').textContent};
     }),
     warmup: warm ? {at: parseFloat(warm.dataset.x), ...box(warm)} : null,
+    marklabels: Array.from(svg.querySelectorAll('text.mark-label')).map(box),
     logticks: Array.from(svg.querySelectorAll('g.tick text')).map(t => { const b = box(t); return [parseFloat(t.textContent), (b.t + b.b) / 2, (b.l + b.r) / 2]; }),
     ticks: Array.from(svg.querySelectorAll('g.plot text')).map(t => ({text: t.textContent.trim(), ...box(t)}))
       .filter(t => t.t >= plot.b - 1 && t.b <= plot.b + 40),
@@ -112,8 +113,12 @@ fn x_of(c: &Value, t: f64) -> f64 {
 /// No legend box meets its plot area, and each lies inside its chart.
 fn legends_outside_the_data(all: &[Value]) {
     for c in all {
-        let Some(l) = c["legend"].as_object() else { continue };
         let (p, s) = (&c["plot"], &c["svg"]);
+        for t in c["marklabels"].as_array().unwrap() {
+            let inside = f(&t["l"]) >= f(&p["l"]) - 1.0 && f(&t["r"]) <= f(&p["r"]) + 1.0;
+            assert!(inside, "{}: an event label {t} outside the plot area {p}", c["label"]);
+        }
+        let Some(l) = c["legend"].as_object() else { continue };
         let apart = f(&l["l"]) >= f(&p["r"])
             || f(&l["r"]) <= f(&p["l"])
             || f(&l["t"]) >= f(&p["b"])

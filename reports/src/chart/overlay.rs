@@ -132,11 +132,14 @@ fn marks(c: &Chart, f: &mut Frame, x: &Range<f64>, px: &dyn Fn(f64, f64) -> (i32
             if labelled {
                 // Staggered, so that two close events do not print over each other.
                 let y = f.y.start + 12 + 14 * (k as i32 % 2);
+                // Right of the line, or left of it near the plot's right edge (about 7 px a
+                // character at 12 px), so that it never runs into the legend.
+                let wide = 7 * what.chars().count() as i32;
+                let (x, anchor) = if at + 4 + wide > f.x.end { (at - 4, "end") } else { (at + 4, "start") };
                 let _ = writeln!(
                     f.body,
-                    "<text class=\"mark-label\" x=\"{}\" y=\"{y}\" font-family=\"sans-serif\" font-size=\"12\" \
-                     fill=\"{}\">{}</text>",
-                    at + 4,
+                    "<text class=\"mark-label\" x=\"{x}\" y=\"{y}\" text-anchor=\"{anchor}\" font-family=\"sans-serif\" \
+                     font-size=\"12\" fill=\"{}\">{}</text>",
                     css(m.rgb),
                     escape(what)
                 );
