@@ -7,14 +7,16 @@
 //! - **One group: bisection.** The largest size first (if even that fails, the scheduler
 //!   cannot meet the SLO in the range), then halve the interval between a failing and a
 //!   meeting size: at most ⌈log2(range)⌉ + 1 trials.
-//! - **Two groups: a staircase over the monotone frontier** (a saddleback search). For
-//!   each size `x` of the first group, the least meeting size of the second, `y(x)`, does
-//!   not grow with `x`. Start at (fewest `x`, most `y`); a meeting point steps `y` down
-//!   (the row above it costs more), a failing one steps `x` right (the column below it
-//!   fails too). It walks the staircase, not the grid: at most `range_x + range_y`
-//!   trials, fewer with the cost bound: a point that costs more than the cheapest
-//!   meeting point found is skipped without a trial, and the walk stops once the
-//!   cheapest point still ahead (`x`, fewest `y`) costs more.
+//! - **Two groups: a staircase walk over the monotone frontier.** For each size `x` of
+//!   the first group, the least meeting size of the second, `y(x)`, does not grow with
+//!   `x`: the frontier is a staircase. Columns are taken in increasing `x`; in each,
+//!   `y(x-1)` is known to meet, so the walk only goes down from it: one step, then
+//!   galloping (2, 4, ...) and bisecting to the first failure. The first column that
+//!   meets is found by trying the top (`x`, most `y`): one trial per failing column. It
+//!   walks the staircase, not the grid: at most `2·range_x + range_y` trials, far fewer
+//!   when the steps are tall, and fewer again with the cost bound: no point dearer than
+//!   the cheapest meeting point found is tried, and the walk stops once the cheapest
+//!   point still ahead (`x`, fewest `y`) costs more.
 //! - **More groups**: every size of the first in increasing order, a search of the rest
 //!   for each, stopping when even the fewest of the rest cost more than the best found.
 //!
@@ -47,15 +49,16 @@ impl Space {
         match self.ranges.as_slice() {
             [] => 0,
             [r] => (len(r) as f64).log2().ceil() as u64 + 1,
-            [head @ .., a, b] => head.iter().map(len).product::<u64>() * (len(a) + len(b)),
+            // Per column: the top, and at most (drop + 2) steps down.
+            [head @ .., a, b] => head.iter().map(len).product::<u64>() * (2 * len(a) + len(b)),
         }
     }
 
     /// How the search goes, in words.
     pub fn method(&self) -> &'static str {
         match self.ranges.len() {
-            1 => "bisection (largest size first)",
-            2 => "a staircase walk over the monotone frontier",
+            1 => "bisection, largest size first",
+            2 => "a staircase walk down the monotone frontier",
             _ => "a staircase walk over the last two groups for each size of the others",
         }
     }
@@ -132,26 +135,51 @@ impl<T, E> Walk<'_, T, E> {
         Ok(())
     }
 
-    /// The saddleback walk over the last two groups, the others fixed at `prefix`.
+    /// The staircase over the last two groups, the others fixed at `prefix`: columns of
+    /// the first in increasing order, each searched for its least meeting size of the
+    /// second, which bounds the next column's from above.
     fn staircase(&mut self, prefix: &[u32]) -> Result<(), E> {
-        let k = prefix.len();
-        let ((xlo, xhi), (ylo, yhi)) = (self.space.ranges[k], self.space.ranges[k + 1]);
-        let at = |x: u32, y: u32| [prefix, &[x, y]].concat();
-        let (mut x, mut y) = (xlo, yhi);
-        while x <= xhi {
-            if self.space.cost(&at(x, ylo)) > self.best {
+        let ((xlo, xhi), (ylo, _)) = (self.space.ranges[prefix.len()], self.space.ranges[prefix.len() + 1]);
+        let mut known = None;
+        for x in xlo..=xhi {
+            if self.space.cost(&[prefix, &[x, ylo]].concat()) > self.best {
                 break; // everything still ahead costs more than the best found
             }
-            let meets = self.space.cost(&at(x, y)) > self.best || self.trial(at(x, y))?;
-            if !meets {
-                x += 1;
-            } else if y > ylo {
-                y -= 1;
+            known = self.column(prefix, x, known)?;
+        }
+        Ok(())
+    }
+
+    /// The least size of the last group that meets in column `x`, at most `known` (which
+    /// meets, by monotonicity, when the previous column met there) and no dearer than the
+    /// best found: the top tried first when it is not known to meet, then galloping down
+    /// (steps 1, 2, 4, ...) and bisecting. Returns the column's least meeting size, or
+    /// `known` when none is found within the cost bound.
+    fn column(&mut self, prefix: &[u32], x: u32, known: Option<u32>) -> Result<Option<u32>, E> {
+        let (ylo, yhi) = self.space.ranges[prefix.len() + 1];
+        let at = |y: u32| [prefix, &[x, y]].concat();
+        let afford = (ylo..=known.unwrap_or(yhi)).rev().find(|&y| self.space.cost(&at(y)) <= self.best);
+        let Some(top) = afford else { return Ok(known) };
+        if Some(top) != known && !self.trial(at(top))? {
+            return Ok(known);
+        }
+        // Invariant: `hi` meets; `lo` fails (or is below the range).
+        let (mut lo, mut hi, mut step) = (ylo - 1, top, 1);
+        while hi - lo > 1 {
+            let probe = hi.saturating_sub(step).max(lo + 1);
+            if self.trial(at(probe))? {
+                hi = probe;
+                step *= 2;
             } else {
+                lo = probe;
                 break;
             }
         }
-        Ok(())
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.trial(at(mid))? { hi = mid } else { lo = mid }
+        }
+        Ok(Some(hi))
     }
 }
 
@@ -217,6 +245,17 @@ mod tests {
                 assert_eq!(seen.len(), trials.len());
             }
         }
+    }
+
+    #[test]
+    fn tall_steps_are_galloped_down_not_walked() {
+        // A database that needs 150 / x cores with x application servers: the frontier drops
+        // by tens of cores a column; a one-step walk would need about 200 trials.
+        let space = Space { ranges: vec![(1, 4), (1, 200)], costs: vec![10.0, 0.01] };
+        let meets = |s: &[u32]| s[0] >= 2 && s[1] * s[0] >= 150;
+        let trials = run_search(&space, &meets);
+        assert_eq!(cheapest(&trials, &space), brute_force(&space, &meets).map(|b| b.0));
+        assert!(trials.len() <= 40, "{} trials: {trials:?}", trials.len());
     }
 
     #[test]

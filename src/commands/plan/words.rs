@@ -19,9 +19,16 @@ pub struct Context<'a> {
     pub metric: &'a str,
 }
 
-/// `97.12 ± 3.05` (just the value with one run).
+/// `97.12 ± 3.05` (just the value with one run), with decimals for the magnitude:
+/// `0.00120 ± 0.00050` for a loss fraction, `19706.5 ± 1052.3` for a saturated p99.
 pub fn pm(e: &Estimate) -> String {
-    if e.n > 1 { format!("{:.2} ± {:.2}", e.mean, e.ci95) } else { format!("{:.2}", e.mean) }
+    let scale = e.mean.abs().max(e.ci95);
+    let d = match scale {
+        s if s >= 100.0 => 1,
+        s if s >= 1.0 || s == 0.0 || !s.is_finite() => 2,
+        s => (-s.log10()).ceil() as usize + 2,
+    };
+    if e.n > 1 { format!("{:.d$} ± {:.d$}", e.mean, e.ci95) } else { format!("{:.d$}", e.mean) }
 }
 
 /// A cost without trailing zeros.
@@ -113,19 +120,22 @@ fn picked(cx: &Context<'_>, trials: &[PlanTrial], c: &Choice) -> String {
     match c.why {
         Why::Only => "No other scheduler or size mix meets it at this cost.".to_owned(),
         Why::Better => format!(
-            "At the same cost {} is significantly better on {} than {} (difference, 95% interval).",
+            "At the same cost {} is significantly better on {} than {} (their difference from {}, 95% \
+             interval).",
             a.scheduler,
             cx.metric,
-            list(true).join(", ")
+            list(true).join(", "),
+            a.scheduler
         ),
         Why::Indistinguishable => {
             let untestable = c.rivals.iter().any(|(_, d)| !d.testable);
             let mut s = format!(
-                "At the same cost {} is statistically indistinguishable from {} on {} (difference, 95% \
-                 interval), so the simpler choice is made: {}.",
+                "At the same cost {} is statistically indistinguishable from {} on {} (their difference \
+                 from {}, 95% interval), so the simpler choice is made: {}.",
                 a.scheduler,
                 list(false).join(", "),
                 cx.metric,
+                a.scheduler,
                 a.scheduler
             );
             if untestable {
@@ -242,11 +252,21 @@ mod tests {
         assert!(w.starts_with("3 app servers + 4 db cores with rr (cost 5) is the cheapest"), "{w}");
         assert!(w.contains("latency_ms.p99 = 90.00 ± 2.00 (95% interval over 5 runs)"), "{w}");
         assert!(w.contains("With 2 app servers it fails even with 2 app servers + 8 db cores"), "{w}");
-        assert!(w.contains("latency_ms.p99 <= 100: 150.00 ± 2.00, not met"), "{w}");
+        assert!(w.contains("latency_ms.p99 <= 100: 150.0 ± 2.0, not met"), "{w}");
         assert!(w.contains("With 3 db cores it fails"), "{w}");
         assert!(w.contains("indistinguishable from wlc (-1.00 ± "), "{w}");
         assert!(w.contains("the simpler choice is made: rr"), "{w}");
         assert!(w.contains("Costlier: sed needs 4 app servers + 4 db cores (cost 6)"), "{w}");
+    }
+
+    #[test]
+    fn intervals_have_decimals_for_their_magnitude() {
+        let e = |mean, ci95| Estimate { mean, ci95, n: 5 };
+        assert_eq!(pm(&e(97.123, 3.05)), "97.12 ± 3.05");
+        assert_eq!(pm(&e(19706.52, 1052.3)), "19706.5 ± 1052.3");
+        assert_eq!(pm(&e(0.0012, 0.0005)), "0.00120 ± 0.00050");
+        assert_eq!(pm(&e(0.0, 0.0)), "0.00 ± 0.00");
+        assert_eq!(pm(&Estimate { mean: 4.0, ci95: 0.0, n: 1 }), "4.00");
     }
 
     #[test]
