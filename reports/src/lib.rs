@@ -563,9 +563,17 @@ pub struct PlanTrial {
     pub result: Replications,
 }
 
-/// Sizes as a person reads them: `3 app servers + 4 db cores` (one per group).
+/// Sizes as a person reads them: `3 app servers + 1 db core` (one per group).
 pub fn sizes_text(groups: &[PlanGroup], sizes: &[u32]) -> String {
-    groups.iter().zip(sizes).map(|(g, n)| format!("{n} {}", g.label)).collect::<Vec<_>>().join(" + ")
+    groups.iter().zip(sizes).map(|(g, &n)| count_text(n, &g.label)).collect::<Vec<_>>().join(" + ")
+}
+
+/// `3 app servers`, `1 app server`: a group's plural label with its size.
+pub fn count_text(n: u32, plural: &str) -> String {
+    match plural.strip_suffix('s') {
+        Some(one) if n == 1 => format!("1 {one}"),
+        _ => format!("{n} {plural}"),
+    }
 }
 
 /// A capacity plan: the cheapest cluster, and the scheduler, that keep the SLO at the

@@ -278,7 +278,7 @@ fn html(p: &PlanReport) -> String {
     if p.answer.is_some() {
         page.chart(&schedulers_chart(p), whiskers, "no trial at the answer's sizes");
     }
-    if p.groups.len() == 1 {
+    if p.groups.len() <= 1 {
         page.chart(&size_chart(p), whiskers, "no trial ran");
     } else if p.groups.len() >= 2 {
         let caption = "Each point is the least size of the second group that met the SLO with that \
