@@ -9,10 +9,11 @@
 //!   meeting size: at most ⌈log2(range)⌉ + 1 trials.
 //! - **Two groups: a staircase walk over the monotone frontier.** For each size `x` of
 //!   the first group, the least meeting size of the second, `y(x)`, does not grow with
-//!   `x`: the frontier is a staircase. Columns are taken in increasing `x`; in each,
-//!   `y(x-1)` is known to meet, so the walk only goes down from it: one step, then
-//!   galloping (2, 4, ...) and bisecting to the first failure. The first column that
-//!   meets is found by trying the top (`x`, most `y`): one trial per failing column. It
+//!   `x`: the frontier is a staircase. Columns are taken in increasing `x`; the first
+//!   column that meets is found by trying the top (`x`, most `y`): one trial per failing
+//!   column; it is then bisected. In each later column `y(x-1)` is known to meet, so the
+//!   walk only goes down from it: one step, then galloping (2, 4, ...) and bisecting to
+//!   the first failure. It
 //!   walks the staircase, not the grid: at most `2·range_x + range_y` trials, far fewer
 //!   when the steps are tall, and fewer again with the cost bound: no point dearer than
 //!   the cheapest meeting point found is tried, and the walk stops once the cheapest
@@ -163,9 +164,11 @@ impl<T, E> Walk<'_, T, E> {
         if Some(top) != known && !self.trial(at(top))? {
             return Ok(known);
         }
-        // Invariant: `hi` meets; `lo` fails (or is below the range).
+        // Invariant: `hi` meets; `lo` fails (or is below the range). Gallop only from a
+        // previous column's step (the frontier is expected near it); the first column
+        // that meets has no such hint and is bisected outright.
         let (mut lo, mut hi, mut step) = (ylo - 1, top, 1);
-        while hi - lo > 1 {
+        while known.is_some() && hi - lo > 1 {
             let probe = hi.saturating_sub(step).max(lo + 1);
             if self.trial(at(probe))? {
                 hi = probe;
