@@ -239,6 +239,8 @@ fn bad_plan_sections_give_file_line_column_errors() {
             "schedulers",
         ),
         ("replications: 3", "replications: 0", "plan.replications: must be 1..=100", "replications"),
+        ("min: 4, max: 8", "min: 4, max: 5000", "plan.sizes[1].max: at most 4096", "max: 5000"),
+        ("min: 1, max: 3", "min: 1, max: 4000000", "plan.sizes[0].max: at most 1000000", "max: 4000000"),
         ("replications: 3", "replications: 3, servers: \"app\"", "give either `servers`", "sizes: ["),
         ("cost: 0.25", "cost: 0.25, step: 2", "Unexpected field named `step`", "step"),
     ];

@@ -36,6 +36,13 @@ impl Builder<'_> {
             if min == 0 {
                 return Err(self.err(&at("min"), "must be at least 1"));
             }
+            let limit = match size {
+                Size::Servers { .. } => super::bounds::MAX_SERVERS as u32,
+                Size::BackendCores { .. } => super::bounds::MAX_CORES as u32,
+            };
+            if max > limit {
+                return Err(self.err(&at("max"), format!("at most {limit}")));
+            }
             if min > max {
                 return Err(self.err(&at("max"), format!("the range {min}..={max} is empty (max < min)")));
             }

@@ -39,19 +39,21 @@ impl Space {
         sizes.iter().zip(&self.costs).map(|(&n, c)| f64::from(n) * c).sum()
     }
 
-    /// Points of the full grid.
+    /// Points of the full grid (saturating: a hostile range cannot overflow it).
     pub fn grid_points(&self) -> u64 {
-        self.ranges.iter().map(|&(lo, hi)| u64::from(hi - lo + 1)).product()
+        self.ranges.iter().fold(1, |n, r| n.saturating_mul(len(r)))
     }
 
-    /// Most trials the search may run (for the budget and the progress bar).
+    /// Most trials the search may run (for the budget and the progress bar; saturating).
     pub fn max_trials(&self) -> u64 {
-        let len = |&(lo, hi): &(u32, u32)| u64::from(hi - lo + 1);
         match self.ranges.as_slice() {
             [] => 0,
             [r] => (len(r) as f64).log2().ceil() as u64 + 1,
             // Per column: the top, and at most (drop + 2) steps down.
-            [head @ .., a, b] => head.iter().map(len).product::<u64>() * (2 * len(a) + len(b)),
+            [head @ .., a, b] => head
+                .iter()
+                .fold(1u64, |n, r| n.saturating_mul(len(r)))
+                .saturating_mul(len(a).saturating_mul(2).saturating_add(len(b))),
         }
     }
 
@@ -63,6 +65,11 @@ impl Space {
             _ => "a staircase walk over the last two groups for each size of the others",
         }
     }
+}
+
+/// Sizes in an inclusive range.
+fn len(&(lo, hi): &(u32, u32)) -> u64 {
+    u64::from(hi - lo) + 1
 }
 
 /// The search's state for one scheduler: the oracle, the trials in the order run and the
@@ -136,6 +143,22 @@ impl<T, E> Walk<'_, T, E> {
         Ok(())
     }
 
+    /// The largest `y` in `lo..=hi` whose point costs no more than the best found (cost
+    /// grows with `y`): bisection, so a wide range costs nothing to scan.
+    fn afford(&self, at: &dyn Fn(u32) -> Vec<u32>, lo: u32, hi: u32) -> Option<u32> {
+        let ok = |y: u32| self.space.cost(&at(y)) <= self.best;
+        if !ok(lo) {
+            return None;
+        }
+        // Invariant: `a` is affordable; everything above `b` is not (or is out of range).
+        let (mut a, mut b) = (lo, hi);
+        while a < b {
+            let mid = a + (b - a).div_ceil(2);
+            if ok(mid) { a = mid } else { b = mid - 1 }
+        }
+        Some(a)
+    }
+
     /// The staircase over the last two groups, the others fixed at `prefix`: columns of
     /// the first in increasing order, each searched for its least meeting size of the
     /// second, which bounds the next column's from above.
@@ -159,8 +182,7 @@ impl<T, E> Walk<'_, T, E> {
     fn column(&mut self, prefix: &[u32], x: u32, known: Option<u32>) -> Result<Option<u32>, E> {
         let (ylo, yhi) = self.space.ranges[prefix.len() + 1];
         let at = |y: u32| [prefix, &[x, y]].concat();
-        let afford = (ylo..=known.unwrap_or(yhi)).rev().find(|&y| self.space.cost(&at(y)) <= self.best);
-        let Some(top) = afford else { return Ok(known) };
+        let Some(top) = self.afford(&at, ylo, known.unwrap_or(yhi)) else { return Ok(known) };
         if Some(top) != known && !self.trial(at(top))? {
             return Ok(known);
         }
@@ -270,6 +292,18 @@ mod tests {
             assert_eq!(cheapest(&trials, &space), brute_force(&space, &meets).map(|b| b.0), "load {load}");
             assert!(trials.len() as u64 <= space.max_trials());
         }
+    }
+
+    #[test]
+    fn hostile_ranges_neither_overflow_nor_scan() {
+        let huge = Space { ranges: vec![(1, u32::MAX); 4], costs: vec![1.0; 4] };
+        assert_eq!(huge.grid_points(), u64::MAX);
+        assert_eq!(huge.max_trials(), u64::MAX);
+        // A wide second group with a cheap answer: the cost bound is found by bisection.
+        let space = Space { ranges: vec![(1, 3), (1, u32::MAX)], costs: vec![1.0, 1e-9] };
+        let trials = run_search(&space, &|s| s[0] >= 2 && s[1] >= 1000);
+        assert_eq!(cheapest(&trials, &space), Some(2.0 + 1000.0 * 1e-9));
+        assert!(trials.len() < 80, "{}", trials.len());
     }
 
     #[test]
