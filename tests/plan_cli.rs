@@ -267,3 +267,59 @@ fn bad_plan_sections_give_file_line_column_errors() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("latency_ms.p42"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn every_slo_check_on_any_summary_path_is_judged_on_its_interval() {
+    let d = scratch("paths");
+    std::fs::write(d.join("p.ron"), TWO_SCHEDULERS).unwrap();
+    let out = lvsim_in(
+        &d,
+        &[
+            "plan",
+            "p.ron",
+            "-o",
+            "out",
+            "-q",
+            "--schedulers",
+            "rr",
+            "--replications",
+            "3",
+            "--slo",
+            "latency_ms.p99<=100",
+            "--slo",
+            "real_servers[0].utilization<=0.5",
+            "--slo",
+            "throughput_cps>=140",
+        ],
+    );
+    ok(&out);
+    let p = plan_json(&d, "out");
+    let bounds = [
+        ("latency_ms.p99", 100.0, true),
+        ("real_servers[0].utilization", 0.5, true),
+        ("throughput_cps", 140.0, false),
+    ];
+    for t in p["trials"].as_array().unwrap() {
+        let checks = t["checks"].as_array().unwrap();
+        assert_eq!(checks.len(), 4, "three SLO checks and the loss bound: {t}");
+        assert_eq!(checks[3]["metric"], "loss_fraction");
+        for (c, (metric, bound, at_most)) in checks.iter().zip(bounds) {
+            assert_eq!(c["metric"], metric);
+            let e = estimate(&c["estimate"]);
+            assert_eq!(e.n, 3);
+            let (lo, hi) = (e.mean - e.ci95, e.mean + e.ci95);
+            let want = match (at_most, hi <= bound, lo >= bound) {
+                (true, true, _) | (false, _, true) => "meets",
+                (true, _, true) if lo > bound => "fails",
+                (false, true, _) if hi < bound => "fails",
+                _ => "unclear",
+            };
+            assert_eq!(c["verdict"], want, "{metric} {e:?}");
+        }
+        let all = checks.iter().all(|c| c["verdict"] == "meets");
+        assert_eq!(t["meets"], all, "{t}");
+    }
+    // Utilisation of the first server falls with more servers: the answer needs enough.
+    let n = p["answer"]["sizes"][0].as_u64().unwrap();
+    assert!(n >= 2, "{}", p["answer"]);
+}
