@@ -27,7 +27,8 @@ use lvsim::replay;
     version,
     about,
     long_about,
-    after_help = "Quick start: lvsim run scenarios/library/quickstart.ron"
+    after_help = "Quick start: lvsim run quickstart (then open lvsim-out/quickstart/report.html); \
+                  lvsim list shows the scenario library"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,7 +38,9 @@ struct Cli {
 /// Options of every subcommand that loads a scenario.
 #[derive(Args, Clone, Debug)]
 struct ScenarioArgs {
-    /// The scenario file (RON).
+    /// The scenario: a RON file, or the name of a library scenario (`quickstart`,
+    /// `ha/vrrp-failover`; `lvsim list scenarios`). A path that exists wins over a name.
+    #[arg(value_name = "SCENARIO", value_hint = clap::ValueHint::FilePath)]
     file: PathBuf,
     /// Override a field before running: `--set clients[0].arrival.rate=800`,
     /// `--set 'directors[0].services[*].scheduler=rr'`, `--set topology="tutorial-dr"`.
@@ -123,8 +126,8 @@ enum Command {
     /// mh real servers past the 4093 slots of its table, which stay idle); exits 2 if any
     /// is invalid (a warning does not make a file invalid).
     Validate {
-        /// Scenario files.
-        #[arg(required = true)]
+        /// Scenario files, or names of library scenarios (as for `run`).
+        #[arg(required = true, value_name = "SCENARIO", value_hint = clap::ValueHint::FilePath)]
         files: Vec<PathBuf>,
         /// Override a field (as for `run`), in every file.
         #[arg(long = "set", value_name = "PATH=VALUE")]
@@ -257,6 +260,7 @@ enum Command {
     /// List the scenario library, the built-in topologies and the IPVS schedulers.
     List {
         /// `scenarios`, `topologies` or `schedulers` [default: all three].
+        #[arg(value_parser = ["all", "scenarios", "topologies", "schedulers"])]
         what: Option<String>,
         /// Print JSON.
         #[arg(long)]
@@ -288,15 +292,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell
+    /// (docs/install.md says where each shell looks for it).
     Completions {
         /// The shell.
-        shell: String,
+        shell: clap_complete::Shell,
     },
     /// Write man pages (lvsim.1 and one per subcommand) to a directory, or print lvsim.1.
     Man {
         /// Directory to write the pages to [default: print lvsim.1 on standard output].
-        #[arg(short, long, value_name = "DIR")]
+        #[arg(short, long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
         out: Option<PathBuf>,
     },
     /// Tools that speak kernel IPVS: what-if replays of ipvsadm configurations.
@@ -349,16 +354,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        // A closed pipe (`lvsim run ... | head`) is the reader's choice, not an error.
-        Err(e)
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            }) =>
-        {
-            ExitCode::SUCCESS
-        }
+        // A closed pipe (`lvsim list --json | head -1`) is the reader's choice, not an error.
+        Err(e) if commands::pipe::closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lvsim: error: {e:#}");
+            // Not eprintln!, which panics (exit 101) when standard error is a closed pipe
+            // too (`lvsim validate ... 2>&1 | head -1`): the exit code says it all.
+            let _ = writeln!(std::io::stderr(), "lvsim: error: {e:#}");
             ExitCode::from(commands::exit_code(&e))
         }
     }
@@ -440,7 +441,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::compare::compare(&commands::compare::CompareOpts { a, b, out, json, quiet })
         }
         Command::Show { dir, json } => commands::show::show(&dir, json),
-        Command::Completions { shell } => commands::install::completions(Cli::command(), &shell),
+        Command::Completions { shell } => commands::install::completions(Cli::command(), shell),
         Command::Man { out } => commands::install::man(Cli::command(), out.as_deref()),
         Command::Ipvs(IpvsCommand::Replay { file, json, seed, kernel }) => {
             let name =

@@ -13,7 +13,8 @@
 //!
 //! Sweeps and capacity plans are the same steps with more overrides.
 //!
-//! `library/` beside this crate holds the scenario library.
+//! `library/` beside this crate holds the scenario library, compiled in by `build.rs`
+//! ([`library`]: `lvsim run quickstart` needs no source tree).
 //!
 //! # Invariants
 //! - Unknown fields are rejected; every error names file, line, column and what was
@@ -28,6 +29,7 @@ pub mod doc;
 pub mod expect;
 pub mod files;
 pub mod format;
+pub mod library;
 pub mod write;
 
 use std::fmt;

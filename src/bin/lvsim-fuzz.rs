@@ -35,9 +35,9 @@ mod linux {
         /// The lvsim binary [default: `lvsim` beside this program].
         #[arg(long, value_name = "PATH")]
         lvsim: Option<PathBuf>,
-        /// Directory of scenarios to mutate.
-        #[arg(long, value_name = "DIR", default_value = "scenarios/library")]
-        library: PathBuf,
+        /// Directory of scenarios to mutate [default: the library compiled into lvsim].
+        #[arg(long, value_name = "DIR")]
+        library: Option<PathBuf>,
         /// Mutation seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -95,10 +95,12 @@ mod linux {
             Some(b) => b,
             None => std::env::current_exe()?.with_file_name("lvsim"),
         };
-        let seeds =
-            fuzz::library(&cli.library).with_context(|| format!("reading {}", cli.library.display()))?;
+        let seeds = match &cli.library {
+            Some(dir) => fuzz::library(dir).with_context(|| format!("reading {}", dir.display()))?,
+            None => fuzz::embedded_library(),
+        };
         let corpus = Corpus::new(seeds);
-        anyhow::ensure!(!corpus.seeds.is_empty(), "no scenario in {}", cli.library.display());
+        anyhow::ensure!(!corpus.seeds.is_empty(), "no scenario in {:?}", cli.library);
         let budget = fuzz::budget_args(&bin, cli.max_events, &cli.max_memory);
         let memory = cli.memory_cap_mib << 20;
         let cfg = Config {

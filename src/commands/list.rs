@@ -1,9 +1,11 @@
-//! `lvsim list`: the scenario library, the built-in topologies, the schedulers.
+//! `lvsim list`: the scenario library (compiled in: never read from a source tree), the
+//! built-in topologies, the schedulers.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use lvs_sched::SchedulerKind;
+use scenarios::library;
 
 /// What to list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,17 +20,8 @@ pub enum What {
     Schedulers,
 }
 
-/// Where the scenario library is: `scenarios/library` under the current directory, else
-/// the one in the source tree lvsim was built from.
-pub fn library_dir() -> PathBuf {
-    let here = Path::new("scenarios/library");
-    if here.is_dir() {
-        return here.to_path_buf();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/library")
-}
-
-/// Every `.ron` file under a directory, sorted by path.
+/// Every `.ron` file under a directory, sorted by path (the fuzzer's `--library`; `lvsim`
+/// itself lists the library compiled into it, [`scenarios::library`]).
 pub fn library_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -71,22 +64,19 @@ pub fn scheduler_blurb(k: SchedulerKind) -> &'static str {
 pub fn list(what: What, json: bool) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let dir = library_dir();
-    let scenarios: Vec<(String, String)> = library_files(&dir)
-        .into_iter()
-        .map(|p| {
-            let rel = p.strip_prefix(&dir).unwrap_or(&p).display().to_string();
-            let about = match scenarios::load(&p, &[]) {
+    let scenarios: Vec<(&str, String, String)> = library::all()
+        .iter()
+        .map(|e| {
+            let about = match e.load(&[], &[], None) {
                 Ok(l) => l.scenario.description.clone(),
-                Err(e) => format!("(invalid: {e})"),
+                Err(err) => format!("(invalid: {err})"),
             };
-            (rel, about)
+            (e.name, e.source(), about)
         })
         .collect();
     if json {
         let v = serde_json::json!({
-            "library": dir.display().to_string(),
-            "scenarios": scenarios.iter().map(|(p, d)| serde_json::json!({"file": p, "description": d})).collect::<Vec<_>>(),
+            "scenarios": scenarios.iter().map(|(n, f, d)| serde_json::json!({"name": n, "file": f, "description": d})).collect::<Vec<_>>(),
             "topologies": topologies::NAMED.iter().map(|n| serde_json::json!({"name": n.name, "description": n.description})).collect::<Vec<_>>(),
             "schedulers": SchedulerKind::ALL.iter().map(|k| serde_json::json!({"name": k.name(), "description": scheduler_blurb(*k)})).collect::<Vec<_>>(),
         });
@@ -101,10 +91,10 @@ pub fn list(what: What, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if matches!(what, What::All | What::Scenarios) {
-        writeln!(out, "scenarios ({}):", dir.display())?;
-        let w = scenarios.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
-        for (p, d) in &scenarios {
-            writeln!(out, "  {p:<w$}  {d}")?;
+        writeln!(out, "scenarios (built in; run one by name: `lvsim run quickstart`):")?;
+        let w = scenarios.iter().map(|(n, _, _)| n.len()).max().unwrap_or(0);
+        for (n, _, d) in &scenarios {
+            writeln!(out, "  {n:<w$}  {d}")?;
         }
     }
     if matches!(what, What::All | What::Topologies) {

@@ -9,6 +9,7 @@ pub mod export;
 pub mod import;
 pub mod install;
 pub mod list;
+pub mod pipe;
 pub mod plan;
 pub mod run;
 pub mod show;
@@ -64,7 +65,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 /// Options every simulation subcommand shares.
 #[derive(Clone, Debug, Default)]
 pub struct Common {
-    /// The scenario file.
+    /// The scenario: a file, or the name of a library scenario if no such file exists.
     pub file: PathBuf,
     /// `--set PATH=VALUE`, in order.
     pub sets: Vec<String>,
@@ -88,7 +89,8 @@ pub struct Common {
 }
 
 impl Common {
-    /// Loads the scenario with the overrides; errors are input errors.
+    /// Loads the scenario (a file, else a library scenario by name) with the overrides;
+    /// errors are input errors.
     pub fn load(&self, extra: &[String]) -> anyhow::Result<Loaded> {
         let mut sets = self.sets.clone();
         sets.extend_from_slice(extra);
@@ -97,7 +99,9 @@ impl Common {
                 return Err(InputError(format!("--allow-path {}: not a directory", d.display())).into());
             }
         }
-        scenarios::load_allowing(&self.file, &sets, &self.allow_paths, Some(&self.budget()))
+        // A path that exists is a file; otherwise a library scenario's name
+        // (`quickstart`, `ha/vrrp-failover`); otherwise an error naming close names.
+        scenarios::library::load(&self.file, &sets, &self.allow_paths, Some(&self.budget()))
             .map_err(|e| InputError(e.to_string()).into())
     }
 

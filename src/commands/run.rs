@@ -133,7 +133,8 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
 pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> {
     let mut bad = Vec::new();
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Every file is checked and the exit status is the verdict, reader or not.
+    let mut out = super::pipe::UnlessClosed::new(stdout.lock());
     let mut json = Vec::new();
     for f in files {
         let one = Common { file: f.clone(), ..c.clone() };
@@ -190,7 +191,8 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
             Err(e) => {
                 json.push(serde_json::json!({"file": f.display().to_string(), "ok": false, "error": format!("{e:#}")}));
                 if !c.json {
-                    eprintln!("{e:#}");
+                    // Not eprintln!: it panics if standard error is a closed pipe.
+                    let _ = writeln!(std::io::stderr(), "{e:#}");
                 }
                 bad.push(f.display().to_string());
             }

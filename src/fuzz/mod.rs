@@ -122,6 +122,12 @@ pub fn library(dir: &Path) -> std::io::Result<Vec<Seed>> {
         .collect()
 }
 
+/// The scenario library compiled into lvsim, in the same order as [`library`] reads its
+/// directory (so that input `I` of seed `S` is the same mutant either way).
+pub fn embedded_library() -> Vec<Seed> {
+    scenarios::library::all().iter().map(|e| Seed { file: e.source(), text: e.text.to_owned() }).collect()
+}
+
 /// The budget arguments for `bin` if it takes them (`--max-events`, `--max-memory`),
 /// else none.
 pub fn budget_args(bin: &Path, max_events: u64, max_memory: &str) -> Vec<String> {
@@ -307,4 +313,18 @@ fn write_finding(dir: &Path, cfg: &Config, f: &Failure) -> std::io::Result<()> {
     );
     std::fs::write(dir.join(format!("{}.txt", f.key)), text)?;
     std::fs::write(&ron, &f.mutant.text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_embedded_library_seeds_as_the_directory_does() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/library");
+        let from_dir = super::library(&dir).unwrap();
+        let embedded = super::embedded_library();
+        assert!(embedded.len() >= 20);
+        let texts = |s: &[super::Seed]| s.iter().map(|s| s.text.clone()).collect::<Vec<_>>();
+        assert_eq!(texts(&embedded), texts(&from_dir), "same scenarios, same order");
+        assert!(embedded.iter().all(|s| s.file.starts_with("library:")));
+    }
 }
