@@ -65,7 +65,9 @@ struct ScenarioArgs {
 /// Options of the subcommands that write a report directory and run in parallel.
 #[derive(Args, Clone, Debug)]
 struct OutputArgs {
-    /// Report directory [default: lvsim-out/NAME/, NAME-sweep/, NAME-plan/].
+    /// Report directory [default: lvsim-out/NAME/, NAME-sweep/, NAME-plan/; with --set,
+    /// NAME@LABEL, e.g. lvsim-out/quickstart@scheduler=wlc/]. An earlier report there is
+    /// replaced, saying so on stderr; a non-empty directory that is not a report is refused.
     #[arg(short, long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Simulations run at once [default: every core].
@@ -269,12 +271,26 @@ enum Command {
     /// Two runs (or two sweeps) side by side: every headline metric, the difference and
     /// whether it is significant (Welch's t test at 95% over replications); prints a
     /// table and writes a report directory.
+    ///
+    /// A and B are directories of `lvsim run` (summary.json, and replications.json when the
+    /// run had several seeds) or of `lvsim sweep` (sweep.json; points are matched by their
+    /// axis values, the unmatched ones listed). Per metric it prints A, B, B − A, the 95%
+    /// interval of B − A and a verdict: "significant", "not significant", or "cannot tell
+    /// (one run each: use --replications)" (one run's mean response time is tested with its
+    /// batch means). Writes compare.json, compare.csv, report.html (a dot plot per metric)
+    /// and summary.txt. Exit 2 when A or B is not a run or sweep report, or they differ in
+    /// kind. docs/reports.md, "Comparing runs".
+    ///
+    /// Example: lvsim run quickstart.ron --replications 5; lvsim run quickstart.ron
+    /// --replications 5 --set 'directors[0].services[0].scheduler=wlc'; lvsim compare
+    /// lvsim-out/quickstart lvsim-out/quickstart@scheduler=wlc
     Compare {
         /// The first report directory (of `lvsim run` or `lvsim sweep`).
         a: PathBuf,
         /// The second report directory.
         b: PathBuf,
-        /// Report directory [default: lvsim-out/compare-A-vs-B/].
+        /// Report directory [default: lvsim-out/compare-A-vs-B/, A and B the directories'
+        /// names]; an earlier report there is replaced (said on stderr), other files refused.
         #[arg(short, long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Print JSON instead of text.
@@ -285,6 +301,9 @@ enum Command {
         quiet: bool,
     },
     /// Print a report directory's terminal summary again, without rerunning.
+    ///
+    /// Prints DIR/summary.txt: byte for byte what `run`, `sweep`, `plan` or `compare`
+    /// printed when it wrote DIR. Exit 2 when DIR is not a report or has no summary.txt.
     Show {
         /// A report directory (of `run`, `sweep`, `plan` or `compare`).
         dir: PathBuf,

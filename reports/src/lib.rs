@@ -5,8 +5,13 @@
 //! - [`summary`], [`summary_json`], [`text_summary`]: `summary.json` and the terminal text
 //!   (`summary.rs`).
 //! - [`write_run`]: `series.csv`, `servers.csv` and the run's `report.html` (`run.rs`);
+//!   the breakdowns per service, population and backend (`summary.json`'s `services`,
+//!   `populations`, `backends`, their CSV files, the page's section and the terminal
+//!   block) in `breakdown.rs`;
 //!   high availability (`summary.json`'s `ha`, `ha_events.csv`, the page's section, the
 //!   terminal block) in `ha.rs`.
+//! - [`compare_runs`], [`compare_sweeps`], [`write_compare`]: two runs or two sweeps side
+//!   by side, each difference tested with [`significance::welch`] (`compare.rs`).
 //! - [`replications`], [`write_replications`]: Student t intervals over seeds
 //!   (`replications.rs`); [`write_sweep`] (`sweep.rs`); [`write_plan`] (`plan.rs`).
 //! - Internals: `chart.rs` (plotters line charts as inline SVG), `html.rs` (the page and
@@ -21,7 +26,9 @@
 //!   every text put into it is escaped.
 //! - A chart draws at most 2000 points a line; the CSV files keep every sample.
 
+mod breakdown;
 mod chart;
+mod compare;
 mod csv;
 mod ha;
 mod html;
@@ -77,6 +84,9 @@ pub struct Summary {
     /// Warnings about the configuration (from [`RunMeta::warnings`]); absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The `--set` overrides applied (from [`RunMeta::overrides`]); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     /// Master seed.
     pub seed: u64,
     /// Virtual seconds simulated (to the end of draining).
@@ -99,6 +109,16 @@ pub struct Summary {
     pub utilization_spread: f64,
     /// Per director.
     pub directors: Vec<DirectorSummary>,
+    /// Per virtual service (each distinct one once, in configuration order): the results
+    /// of the populations that connect to it.
+    #[serde(default)]
+    pub services: Vec<ServiceSummary>,
+    /// Per client population, in configuration order.
+    #[serde(default)]
+    pub populations: Vec<PopulationSummary>,
+    /// Per backend (the tier behind the real servers), in configuration order.
+    #[serde(default)]
+    pub backends: Vec<BackendSummary>,
     /// What the feedback loop did; absent without feedback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<FeedbackSummary>,
@@ -323,6 +343,84 @@ pub struct LatencyMs {
     pub max: f64,
 }
 
+/// The results of a group of measured connections (a service's, a population's).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    /// Outcomes of its measured connections.
+    pub connections: Connections,
+    /// Fraction of its offered connections not completed (refused, dropped or lost on
+    /// fail-over); 0 when none was offered.
+    pub loss_fraction: f64,
+    /// Its connections completed per second in the measured window.
+    pub throughput_cps: f64,
+    /// Its response times [ms] (all 0 when none was measured).
+    pub latency_ms: PercentilesMs,
+}
+
+/// Response-time percentiles without an interval [ms].
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PercentilesMs {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// A virtual service's results (`summary.json`'s `services`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSummary {
+    /// Its name (the topology's `name`, else `tcp-VIP-PORT`, `udp-VIP-PORT`, `fwmark-MARK`):
+    /// `services[NAME]` in a metric path.
+    pub name: String,
+    /// `TCP`, `UDP`, or `FWM` for a firewall-mark service.
+    pub protocol: String,
+    /// Virtual IP; empty for a firewall-mark service.
+    pub vip: String,
+    /// Virtual port; 0 for a firewall-mark service.
+    pub port: u16,
+    /// The firewall mark; absent for a VIP:port service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmark: Option<u32>,
+    /// Its populations' results, summed.
+    #[serde(flatten)]
+    pub results: GroupSummary,
+}
+
+/// A client population's results (`summary.json`'s `populations`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PopulationSummary {
+    /// Its name: `populations[NAME]` in a metric path.
+    pub name: String,
+    /// The name of the service it connects to.
+    pub service: String,
+    /// Its results.
+    #[serde(flatten)]
+    pub results: GroupSummary,
+}
+
+/// A backend's results over the measured window (`summary.json`'s `backends`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackendSummary {
+    /// Its name: `backends[NAME]` in a metric path.
+    pub name: String,
+    /// Busy fraction of its cores.
+    pub utilization: f64,
+    /// Time-average of the queries present (in service or waiting for a worker).
+    pub queue_mean: f64,
+    /// Most queries present at once.
+    pub queue_max: u64,
+    /// Residence time of a query at the backend (arrival to answer; the link latency
+    /// both ways is not in it) [ms].
+    pub latency_ms: PercentilesMs,
+    /// Queries of measured connections it answered.
+    pub queries: u64,
+    /// Queries of measured connections its full backlog refused.
+    pub refused: u64,
+}
+
 /// A real server's results.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RealServerSummary {
@@ -409,7 +507,8 @@ pub fn text_summary(meta: &RunMeta, report: &RunReport) -> String {
 }
 
 /// Writes a run's report directory: `summary.json`, `series.csv` (the time series, one
-/// row per sample), `servers.csv` (per real server per sample), `ha_events.csv` (faults,
+/// row per sample), `servers.csv` (per real server per sample), `services.csv`,
+/// `populations.csv` and `backends.csv` (one row each), `ha_events.csv` (faults,
 /// fail-overs and director faults; only when the run has HA results) and `report.html`.
 pub fn write_run(dir: &Path, meta: &RunMeta, report: &RunReport) -> io::Result<Written> {
     run::write(dir, meta, report)
@@ -639,4 +738,99 @@ pub struct PlanRival {
 /// servers for each scheduler with the SLO line, and the trials' table).
 pub fn write_plan(dir: &Path, plan: &PlanReport) -> io::Result<Written> {
     plan::write(dir, plan)
+}
+
+/// One side of a comparison: the report directory and what it ran.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompareSide {
+    /// The report directory, as given.
+    pub dir: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// A run's seeds (one per replication, in order); empty for a sweep.
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+    /// A run's `--set` overrides; empty for a sweep.
+    #[serde(default)]
+    pub overrides: Vec<String>,
+    /// Replications: of the run, or the most of any point of the sweep.
+    pub replications: u32,
+}
+
+/// One metric (of one sweep point) on both sides, and their difference.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompareRow {
+    /// The sweep point's axis values (RON text, in the axes' order); empty for runs.
+    #[serde(default)]
+    pub point: Vec<String>,
+    /// The metric, as summary.json and replications.json name it (`latency_ms.p99`).
+    pub metric: String,
+    /// Its unit (`ms`, `conn/s`, `fraction`, `s`, `conns`, `1/min`).
+    pub unit: String,
+    /// A's estimate.
+    pub a: Estimate,
+    /// B's estimate.
+    pub b: Estimate,
+    /// `B − A`, its 95% interval and whether it is significant ([`significance::welch`]).
+    pub difference: significance::Difference,
+    /// What the intervals come from: `replications` (Student t over seeds), `batch means`
+    /// (one run's 20 batch means: latency mean only) or `one run` (no interval).
+    pub basis: String,
+    /// `significant`, `not significant` or `cannot tell (...)`, saying why.
+    pub verdict: String,
+}
+
+/// Two runs or two sweeps side by side (`compare.json`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompareReport {
+    /// `run` or `sweep`.
+    pub kind: String,
+    /// The first report.
+    pub a: CompareSide,
+    /// The second report.
+    pub b: CompareSide,
+    /// A sweep's axes (A's order); empty for runs.
+    #[serde(default)]
+    pub axes: Vec<String>,
+    /// Every metric, per matched point for sweeps (in A's point order).
+    pub rows: Vec<CompareRow>,
+    /// Sweep points of A with no point of B at the same axis values.
+    #[serde(default)]
+    pub only_in_a: Vec<Vec<String>>,
+    /// Sweep points of B with no point of A at the same axis values.
+    #[serde(default)]
+    pub only_in_b: Vec<Vec<String>>,
+    /// What a reader should know (different scenarios, different axes).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Compares two runs, each its first summary and, when it had several seeds, its
+/// replications.
+pub fn compare_runs(a: (CompareSide, Replications), b: (CompareSide, Replications)) -> CompareReport {
+    compare::runs(a, b)
+}
+
+/// Compares two sweeps, point by point (points matched by their axes' values).
+pub fn compare_sweeps(a: (CompareSide, SweepReport), b: (CompareSide, SweepReport)) -> CompareReport {
+    compare::sweeps(a, b)
+}
+
+/// A comparison as tables show it (the terminal's and the page's): a column per sweep
+/// axis, then metric (with unit), A, B, B − A (and in percent of A), the 95% interval of
+/// B − A and the verdict; a row per metric (per matched point).
+pub fn compare_table(c: &CompareReport) -> (Vec<String>, Vec<Vec<String>>) {
+    compare::table(c)
+}
+
+/// A sweep point as a person reads it: `scheduler=wlc, servers=4`.
+pub fn point_label(axes: &[String], values: &[String]) -> String {
+    compare::point_label(axes, values)
+}
+
+/// Writes a comparison's directory: `compare.json`, `compare.csv` (one row per metric per
+/// point) and `report.html` (the table, then a dot plot of A and B per metric with their
+/// 95% whiskers).
+pub fn write_compare(dir: &Path, c: &CompareReport) -> io::Result<Written> {
+    compare::write(dir, c)
 }

@@ -28,11 +28,7 @@ pub(crate) fn estimate(xs: &[f64]) -> Estimate {
 
 /// Fraction of offered connections not completed: refused, dropped or lost on fail-over.
 pub(crate) fn loss_fraction(s: &Summary) -> f64 {
-    let c = &s.connections;
-    if c.offered == 0 {
-        return 0.0;
-    }
-    (c.refused + c.dropped + c.lost_on_failover) as f64 / c.offered as f64
+    crate::breakdown::loss_fraction(&s.connections)
 }
 
 pub(crate) fn aggregate(mut runs: Vec<Summary>) -> Replications {

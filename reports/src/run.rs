@@ -85,6 +85,7 @@ pub(crate) fn write(dir: &Path, meta: &RunMeta, r: &RunReport) -> io::Result<Wri
     w.write(dir, "summary.json", &summary::to_json(&s))?;
     w.write(dir, "series.csv", &series_csv(r))?;
     w.write(dir, "servers.csv", &servers_csv(r))?;
+    crate::breakdown::write(dir, &s, &mut w)?;
     if let Some(h) = &s.ha {
         w.write(dir, "ha_events.csv", &crate::ha::events_csv(h))?;
     }
@@ -317,6 +318,7 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
         })
         .collect();
     page.table(&header, 1, &rows);
+    crate::breakdown::section(&mut page, s);
     page.h2("charts", "Charts");
     charts(&mut page, r);
     feedback_section(&mut page, s, r);

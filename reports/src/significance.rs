@@ -41,7 +41,7 @@ pub fn welch(a: &Estimate, b: &Estimate) -> Difference {
         return Difference { diff, ..Difference::default() };
     };
     let v = va + vb;
-    if !(v > 0.0) {
+    if v.is_nan() || v <= 0.0 {
         return Difference { diff, ci95: 0.0, df: 0.0, significant: diff != 0.0, testable: true };
     }
     let (na, nb) = (f64::from(a.n), f64::from(b.n));

@@ -108,21 +108,16 @@ fn feedback(f: &FeedbackReport) -> FeedbackSummary {
 pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
     // Batch means are in seconds; `None` when a batch got no value.
     let ci_ms = r.ref1.batch_means.half_width_95().map_or(0.0, |s| s * 1e3);
-    let c = r.connections;
+    let (services, populations, backends) = crate::breakdown::build(r);
     Summary {
         scenario: meta.scenario.clone(),
         warnings: meta.warnings.clone(),
+        overrides: meta.overrides.clone(),
         seed: r.seed,
         simulated_s: ns_to_s(r.simulated.as_nanos()),
         wall_s: finite(meta.wall_s),
         events: r.engine_events,
-        connections: Connections {
-            offered: c.offered,
-            completed: c.completed,
-            refused: c.refused,
-            dropped: c.dropped,
-            lost_on_failover: c.lost_on_failover,
-        },
+        connections: crate::breakdown::connections(&r.connections),
         latency_ms: latency_ms(&r.latency, ci_ms),
         throughput_cps: finite(r.throughput_cps),
         real_servers: r
@@ -145,6 +140,9 @@ pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
             .collect(),
         utilization_spread: spread(r.servers.iter().map(|s| s.utilization)),
         directors: r.directors.iter().map(director).collect(),
+        services,
+        populations,
+        backends,
         feedback: r.feedback.as_ref().map(feedback),
         ha: r.ha.as_ref().map(|h| crate::ha::build(h, &r.directors)),
     }
@@ -316,6 +314,7 @@ pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
     out.push('\n');
     out.push_str(&text_table(&SERVER_COLUMNS, 2, &server_rows(&s)));
     let _ = writeln!(out, "utilisation spread {:.1} points", s.utilization_spread * 100.0);
+    crate::breakdown::text(&mut out, &s);
     if let Some(f) = &s.feedback {
         out.push('\n');
         for (label, line) in feedback_lines(f) {

@@ -193,7 +193,19 @@ fn ha_events_csv_has_one_row_per_event_in_time_order() {
     let w = reports::write_run(&dir, &common::meta(), &ha_run()).expect("writes");
     let names: Vec<_> =
         w.files.iter().map(|p| p.file_name().unwrap().to_str().unwrap().to_string()).collect();
-    assert_eq!(names, ["summary.json", "series.csv", "servers.csv", "ha_events.csv", "report.html"]);
+    assert_eq!(
+        names,
+        [
+            "summary.json",
+            "series.csv",
+            "servers.csv",
+            "services.csv",
+            "populations.csv",
+            "backends.csv",
+            "ha_events.csv",
+            "report.html"
+        ]
+    );
     let text = std::fs::read_to_string(dir.join("ha_events.csv")).unwrap();
     let want = "\
 t_s,event,subject,kind,from,to,detected_at_s,detection_s,recovered_at_s,restored_at_s,\

@@ -17,7 +17,18 @@ fn writes_the_four_files_in_order() {
     let w = reports::write_run(&dir, &common::meta(), &r).expect("writes");
     let names: Vec<_> =
         w.files.iter().map(|p| p.file_name().unwrap().to_str().unwrap().to_string()).collect();
-    assert_eq!(names, ["summary.json", "series.csv", "servers.csv", "report.html"]);
+    assert_eq!(
+        names,
+        [
+            "summary.json",
+            "series.csv",
+            "servers.csv",
+            "services.csv",
+            "populations.csv",
+            "backends.csv",
+            "report.html"
+        ]
+    );
     for f in &w.files {
         assert!(f.starts_with(&dir) && f.is_file(), "{f:?}");
     }

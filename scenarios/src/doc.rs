@@ -58,7 +58,8 @@ pub struct Doc {
     sources: Vec<(Source, String)>,
 }
 
-/// A path into a scenario: `directors[0].services[*].scheduler`.
+/// A path into a scenario, or a metric in results: `directors[0].services[*].scheduler`,
+/// `services[web].latency_ms.p99`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// A struct field.
@@ -67,17 +68,27 @@ pub enum Step {
     Index(usize),
     /// Every list element.
     All,
+    /// The list element whose `name` is this (`[web]`).
+    Name(String),
 }
 
-/// Parses `a.b[0].c[*]`.
+/// Whether `name` can be selected by `[name]` in a path: letters, digits and `_-.:`
+/// (dots and colons stand in names and addresses: `[tcp-10.1.0.100-80]`).
+pub fn is_element_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c))
+}
+
+/// Parses `a.b[0].c[*]` and `services[web].latency_ms`: fields separated by dots, each
+/// followed by any number of `[N]`, `[*]` or `[NAME]` (a dot inside brackets is part of
+/// the name).
 pub fn parse_path(path: &str) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
-    for part in path.split('.') {
-        let (name, mut rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if name.is_empty() && (steps.is_empty() || rest.is_empty()) {
+    let mut rest = path;
+    loop {
+        let end = rest.find(['.', '[']).unwrap_or(rest.len());
+        let name = &rest[..end];
+        rest = &rest[end..];
+        if name.is_empty() && (steps.is_empty() || !rest.starts_with('[')) {
             return Err(format!("empty field name in path {path:?}"));
         }
         if !name.is_empty() {
@@ -86,27 +97,56 @@ pub fn parse_path(path: &str) -> Result<Vec<Step>, String> {
             }
             steps.push(Step::Field(name.to_owned()));
         }
-        while !rest.is_empty() {
-            let Some(close) = rest.find(']') else {
+        while let Some(after) = rest.strip_prefix('[') {
+            let Some(close) = after.find(']') else {
                 return Err(format!("missing `]` in path {path:?}"));
             };
-            let inner = &rest[1..close];
-            steps.push(if inner == "*" {
-                Step::All
-            } else {
-                Step::Index(
-                    inner.parse().map_err(|_| {
-                        format!("{inner:?} is not a list index (a number or *) in path {path:?}")
-                    })?,
-                )
-            });
-            rest = &rest[close + 1..];
-            if !rest.is_empty() && !rest.starts_with('[') {
-                return Err(format!("unexpected {rest:?} in path {path:?}"));
-            }
+            steps.push(element(&after[..close], path)?);
+            rest = &after[close + 1..];
+        }
+        match rest.strip_prefix('.') {
+            Some(r) => rest = r,
+            None if rest.is_empty() => return Ok(steps),
+            None => return Err(format!("unexpected {rest:?} in path {path:?}")),
         }
     }
-    Ok(steps)
+}
+
+/// What stands in brackets: `*`, an index or a name.
+fn element(inner: &str, path: &str) -> Result<Step, String> {
+    if inner == "*" {
+        Ok(Step::All)
+    } else if !inner.is_empty() && inner.chars().all(|c| c.is_ascii_digit()) {
+        inner
+            .parse()
+            .map(Step::Index)
+            .map_err(|_| format!("{inner:?} is too large an index in path {path:?}"))
+    } else if is_element_name(inner) {
+        Ok(Step::Name(inner.to_owned()))
+    } else {
+        Err(format!(
+            "{inner:?} is not a list index (a number, * or a name of letters, digits, `_-.:`) in path {path:?}"
+        ))
+    }
+}
+
+/// The element of a scenario list whose `name` field is `name`, or an error listing the
+/// names there are (`here`: the list's path).
+fn named<'a>(items: &'a [Node], name: &str, here: &str) -> Result<&'a Node, String> {
+    let name_of = |n: &Node| match &n.field("name")?.value.kind {
+        Kind::Atom(a) => Some(a.trim_matches('"').to_owned()),
+        _ => None,
+    };
+    if let Some(n) = items.iter().find(|n| name_of(n).as_deref() == Some(name)) {
+        return Ok(n);
+    }
+    let names: Vec<String> = items.iter().filter_map(name_of).collect();
+    Err(format!("{here} has no element named {name:?} (names: {})", list_or_none(&names)))
+}
+
+/// `a, b, c`, or `none` for an empty list.
+pub fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
 }
 
 /// Renders a path.
@@ -122,6 +162,7 @@ pub fn show_path(steps: &[Step]) -> String {
             }
             Step::Index(i) => s.push_str(&format!("[{i}]")),
             Step::All => s.push_str("[*]"),
+            Step::Name(n) => s.push_str(&format!("[{n}]")),
         }
     }
     s
@@ -300,6 +341,7 @@ impl Doc {
             let next = match st {
                 Step::Field(f) => node.field(f).map(|f| &f.value),
                 Step::Index(i) => node.items().and_then(|it| it.get(*i)),
+                Step::Name(n) => node.items().and_then(|it| named(it, n, "").ok()),
                 Step::All => None,
             };
             match next {
@@ -318,6 +360,7 @@ impl Doc {
             node = match st {
                 Step::Field(f) => &node.field(f)?.value,
                 Step::Index(i) => node.items()?.get(*i)?,
+                Step::Name(n) => named(node.items()?, n, "").ok()?,
                 Step::All => return None,
             };
         }
@@ -400,6 +443,10 @@ fn resolve(
             }
             None => Err(format!("{} is {}, not a list", here(), node.describe())),
         },
+        Step::Name(name) => match node.items() {
+            Some(items) => resolve(named(items, name, &here())?, path, depth + 1, text, out),
+            None => Err(format!("{} is {}, not a list", here(), node.describe())),
+        },
     }
 }
 
@@ -464,8 +511,24 @@ mod tests {
             ]
         );
         assert!(parse_path("a..b").is_err());
-        assert!(parse_path("a[x]").is_err());
+        assert!(parse_path("a[x y]").is_err());
+        assert!(parse_path("a[]").is_err());
         assert!(parse_path("a[1").is_err());
+        assert!(parse_path("a[1]b").is_err());
+        assert!(parse_path("a.").is_err());
+        assert!(parse_path("a[99999999999999999999999]").unwrap_err().contains("too large"));
+        // A name in brackets may hold dots and colons; the dot after `]` separates.
+        assert_eq!(
+            parse_path("services[tcp-10.1.0.100-80].latency_ms.p99").unwrap(),
+            vec![
+                Step::Field("services".into()),
+                Step::Name("tcp-10.1.0.100-80".into()),
+                Step::Field("latency_ms".into()),
+                Step::Field("p99".into())
+            ]
+        );
+        assert_eq!(parse_path("b[udp-2001:db8::1-53]").unwrap()[1], Step::Name("udp-2001:db8::1-53".into()));
+        assert_eq!(show_path(&parse_path("s[web].x").unwrap()), "s[web].x");
         assert_eq!(show_path(&parse_path("a.b[2][*].c").unwrap()), "a.b[2][*].c");
     }
 
@@ -485,6 +548,12 @@ mod tests {
         // Errors name the path.
         assert!(set(&mut d, "l[5].k", "1").unwrap_err().contains("has 2 elements"));
         assert!(set(&mut d, "a.b", "1").unwrap_err().contains("has no field `b`"));
+        // An element by its name.
+        let mut d = doc("S(p: [P(name: \"web\", r: 1), P(name: \"api\", r: 2)])");
+        assert_eq!(set(&mut d, "p[api].r", "5").unwrap(), 1);
+        assert!(d.text().contains("P(name: \"api\", r: 5)"), "{}", d.text());
+        let e = set(&mut d, "p[db].r", "5").unwrap_err();
+        assert_eq!(e, "p has no element named \"db\" (names: web, api)");
     }
 
     #[test]

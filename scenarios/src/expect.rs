@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::doc::{Step, parse_path};
+use crate::doc::{Step, list_or_none, parse_path};
 use crate::format::Expect;
 
 /// A check's outcome.
@@ -31,7 +31,9 @@ pub fn validate(e: &Expect) -> Result<(), String> {
     Ok(())
 }
 
-/// The value of a metric path (`real_servers[0].latency_ms.p99`) in a summary.
+/// The value of a metric path in a summary: `real_servers[0].latency_ms.p99`, or an
+/// element of a list by its `name`: `services[web].latency_ms.p99`,
+/// `populations[mobile].loss_fraction`, `backends[db].utilization`.
 pub fn metric(summary: &Value, path: &str) -> Result<f64, String> {
     let steps = parse_path(path)?;
     let mut v = summary;
@@ -43,10 +45,38 @@ pub fn metric(summary: &Value, path: &str) -> Result<f64, String> {
             Step::Index(i) => {
                 v.get(*i).ok_or_else(|| format!("summary.json has no {path} (no element [{i}])"))?
             }
+            Step::Name(n) => by_name(v, n, path)?,
             Step::All => return Err(format!("{path}: a metric names one value, not [*]")),
         };
     }
     v.as_f64().ok_or_else(|| format!("summary.json's {path} is not a number"))
+}
+
+/// The element of a list whose `name` is `name`; the error lists the names there are.
+fn by_name<'a>(list: &'a Value, name: &str, path: &str) -> Result<&'a Value, String> {
+    let Some(items) = list.as_array() else {
+        return Err(format!(
+            "summary.json has no {path} ([{name}] selects from a list, not a {})",
+            kind(list)
+        ));
+    };
+    let name_of = |e: &Value| e.get("name").and_then(Value::as_str).map(str::to_owned);
+    if let Some(e) = items.iter().find(|e| name_of(e).as_deref() == Some(name)) {
+        return Ok(e);
+    }
+    let names: Vec<String> = items.iter().filter_map(name_of).collect();
+    Err(format!("summary.json has no {path} (no element named {name:?}; names: {})", list_or_none(&names)))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "struct",
+    }
 }
 
 /// Evaluates a check.
@@ -116,5 +146,31 @@ mod tests {
                 .contains("no element [1]")
         );
         assert!(validate(&ex("x", None, None)).is_err());
+    }
+
+    #[test]
+    fn selects_list_elements_by_name() {
+        let s: Value = serde_json::json!({
+            "services": [
+                {"name": "web", "latency_ms": {"p99": 80.0}},
+                {"name": "tcp-10.1.0.100-443", "loss_fraction": 0.25}
+            ],
+            "populations": [],
+            "latency_ms": {"p99": 5.0},
+        });
+        assert_eq!(metric(&s, "services[web].latency_ms.p99").unwrap(), 80.0);
+        assert_eq!(metric(&s, "services[tcp-10.1.0.100-443].loss_fraction").unwrap(), 0.25);
+        assert_eq!(metric(&s, "services[1].loss_fraction").unwrap(), 0.25);
+        assert!(!check(&ex("services[web].latency_ms.p99", None, Some(50.0)), &s).unwrap().ok);
+        assert!(check(&ex("services[web].latency_ms.p99", None, Some(100.0)), &s).unwrap().ok);
+        let e = metric(&s, "services[api].latency_ms.p99").unwrap_err();
+        assert_eq!(
+            e,
+            "summary.json has no services[api].latency_ms.p99 (no element named \"api\"; names: web, \
+             tcp-10.1.0.100-443)"
+        );
+        assert!(metric(&s, "populations[mobile].loss_fraction").unwrap_err().contains("names: none"));
+        assert!(metric(&s, "latency_ms[web]").unwrap_err().contains("from a list, not a struct"));
+        assert!(validate(&ex("services[a b].x", Some(1.0), None)).is_err());
     }
 }

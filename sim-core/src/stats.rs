@@ -164,6 +164,11 @@ impl LogHistogram {
     }
 }
 
+/// Batches of a run's mean response time (the run's `BatchMeans`; summary.json's
+/// `latency_ms.mean_ci95` is their 95% half-width; `lvsim compare` tests one run's mean
+/// with them, as an estimate of this many values).
+pub const LATENCY_BATCHES: usize = 20;
+
 /// Batch means over `[start, end)`: values are assigned to `batches` equal batches by a
 /// time (LVS-REF-1: the arrival time), and the 95% half-width of the mean is
 /// `t_{k-1,0.975} · sd(batch means) / sqrt(k)`.

@@ -1,10 +1,12 @@
 //! The simulation subcommands: `run`, `validate`, `sweep`, `plan`, `export`, `import`,
-//! `list`.
+//! `list`; `compare` and `show` of report directories (`dirs`: their names, kinds and
+//! bounded reading).
 //!
 //! Each takes its parsed options, prints what it was asked to and returns an error whose
 //! type selects the exit code (see [`exit_code`]).
 
 pub mod compare;
+pub mod dirs;
 pub mod export;
 pub mod import;
 pub mod install;
@@ -129,9 +131,20 @@ impl Common {
             .map_err(|e| InputError(e.to_string()))?)
     }
 
-    /// The report directory.
+    /// The report directory: `--out`, else `lvsim-out/NAME{suffix}`, with `@LABEL` after
+    /// NAME for a run with `--set` overrides (`lvsim-out/quickstart@scheduler=wlc/`, see
+    /// [`dirs::run_dir_name`]).
     pub fn out_dir(&self, name: &str, suffix: &str) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| Path::new("lvsim-out").join(format!("{name}{suffix}")))
+        self.out.clone().unwrap_or_else(|| {
+            Path::new("lvsim-out").join(format!("{}{suffix}", dirs::run_dir_name(name, &self.sets)))
+        })
+    }
+
+    /// [`Common::out_dir`], checked: refuses (exit 2) a non-empty directory that is not an
+    /// lvsim report; an earlier report there is replaced (saying so on stderr) only when the
+    /// caller calls [`dirs::OutDir::clear`], just before writing.
+    pub fn report_dir(&self, name: &str, suffix: &str) -> anyhow::Result<dirs::OutDir> {
+        dirs::OutDir::check(self.out_dir(name, suffix))
     }
 
     /// Whether to draw progress bars: asked for, not quiet, and stderr is a terminal.

@@ -18,7 +18,8 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
         "the run",
         scenarios::budget::Keeps::Reports,
     )?;
-    let dir = c.out_dir(&l.name, "");
+    let out_dir = c.report_dir(&l.name, "")?;
+    let dir = out_dir.path.clone();
     let configs = l.replications();
     let n = configs.len();
     let horizon = l.cluster.duration.as_nanos().max(1);
@@ -57,6 +58,7 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
     let (first, wall0) = &results[0];
     let m = meta(&l, *wall0);
     let summary = reports::summary(&m, first);
+    out_dir.clear()?;
     reports::write_run(&dir, &m, first)
         .with_context(|| format!("writing the report to {}", dir.display()))?;
     let reps = (n > 1).then(|| {
@@ -73,47 +75,15 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
         outcomes.push(expect::check(e, &value).map_err(|m| InputError(format!("{}: expect: {m}", l.file)))?);
     }
 
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let text = terminal_text(&l, &m, first, reps.as_ref(), &outcomes, &dir);
+    super::write_terminal(&dir, &text).with_context(|| format!("writing to {}", dir.display()))?;
+    // A reader that leaves early does not change the verdict (exit 3 on a failed check).
+    let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
     if c.json {
         serde_json::to_writer_pretty(&mut out, &summary)?;
         writeln!(out)?;
     } else if !c.quiet {
-        write!(out, "{}", reports::text_summary(&m, first))?;
-        if let Some(r) = &reps {
-            writeln!(
-                out,
-                "\n{} replications (seeds {}..={}), 95% confidence intervals:",
-                n,
-                l.cluster.seed,
-                l.cluster.seed + n as u64 - 1
-            )?;
-            writeln!(
-                out,
-                "  mean response  {:.3} ± {:.3} ms",
-                r.latency_mean_ms.mean, r.latency_mean_ms.ci95
-            )?;
-            writeln!(out, "  p99 response   {:.3} ± {:.3} ms", r.latency_p99_ms.mean, r.latency_p99_ms.ci95)?;
-            writeln!(
-                out,
-                "  throughput     {:.2} ± {:.2} conn/s",
-                r.throughput_cps.mean, r.throughput_cps.ci95
-            )?;
-            writeln!(out, "  loss           {:.5} ± {:.5}", r.loss_fraction.mean, r.loss_fraction.ci95)?;
-        }
-        if !outcomes.is_empty() {
-            writeln!(out, "\nchecks (seed {}):", l.cluster.seed)?;
-            for o in &outcomes {
-                writeln!(out, "  {} {}", if o.ok { "ok  " } else { "FAIL" }, o.text)?;
-            }
-        }
-        writeln!(out, "\nreport: {}", dir.join("report.html").display())?;
-        if !l.scenario.sweep.is_empty() {
-            writeln!(out, "(this ran the scenario as written; `lvsim sweep {}` runs its sweep)", l.file)?;
-        }
-        if l.scenario.plan.is_some() {
-            writeln!(out, "(`lvsim plan {}` runs its capacity plan)", l.file)?;
-        }
+        out.write_all(text.as_bytes())?;
     }
     out.flush()?;
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok).map(|o| o.text.clone()).collect();
@@ -127,6 +97,58 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// What `lvsim run` prints (and keeps in `summary.txt`): the first seed's summary, the
+/// replications' intervals, the checks, where the report is.
+fn terminal_text(
+    l: &scenarios::Loaded,
+    m: &reports::RunMeta,
+    first: &sim_core::model::RunReport,
+    reps: Option<&reports::Replications>,
+    outcomes: &[expect::Outcome],
+    dir: &std::path::Path,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = reports::text_summary(m, first);
+    if let Some(r) = reps {
+        let n = r.runs.len();
+        let _ = writeln!(
+            out,
+            "\n{} replications (seeds {}..={}), 95% confidence intervals:",
+            n,
+            l.cluster.seed,
+            l.cluster.seed + n as u64 - 1
+        );
+        let _ = writeln!(
+            out,
+            "  mean response  {:.3} ± {:.3} ms",
+            r.latency_mean_ms.mean, r.latency_mean_ms.ci95
+        );
+        let _ =
+            writeln!(out, "  p99 response   {:.3} ± {:.3} ms", r.latency_p99_ms.mean, r.latency_p99_ms.ci95);
+        let _ = writeln!(
+            out,
+            "  throughput     {:.2} ± {:.2} conn/s",
+            r.throughput_cps.mean, r.throughput_cps.ci95
+        );
+        let (loss, ci) = (r.loss_fraction.mean * 100.0, r.loss_fraction.ci95 * 100.0);
+        let _ = writeln!(out, "  loss           {loss:.3} ± {ci:.3} %");
+    }
+    if !outcomes.is_empty() {
+        let _ = writeln!(out, "\nchecks (seed {}):", l.cluster.seed);
+        for o in outcomes {
+            let _ = writeln!(out, "  {} {}", if o.ok { "ok  " } else { "FAIL" }, o.text);
+        }
+    }
+    let _ = writeln!(out, "\nreport: {}", dir.join("report.html").display());
+    if !l.scenario.sweep.is_empty() {
+        let _ = writeln!(out, "(this ran the scenario as written; `lvsim sweep {}` runs its sweep)", l.file);
+    }
+    if l.scenario.plan.is_some() {
+        let _ = writeln!(out, "(`lvsim plan {}` runs its capacity plan)", l.file);
+    }
+    out
 }
 
 /// Checks scenario files without running them; prints one line per file.

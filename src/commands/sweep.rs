@@ -21,6 +21,7 @@ pub fn sweep(c: &Common) -> anyhow::Result<()> {
     }
     let points = l.sweep_points_within(Some(&c.budget())).map_err(|e| InputError(e.to_string()))?;
     check_budget(c, &points)?;
+    let out_dir = c.report_dir(&l.name, "-sweep")?;
     let jobs: Vec<(usize, _)> = points
         .iter()
         .enumerate()
@@ -53,37 +54,47 @@ pub fn sweep(c: &Common) -> anyhow::Result<()> {
             })
             .collect(),
     };
-    let dir = c.out_dir(&l.name, "-sweep");
-    reports::write_sweep(&dir, &report)
+    out_dir.clear()?;
+    let dir = &out_dir.path;
+    reports::write_sweep(dir, &report)
         .with_context(|| format!("writing the sweep report to {}", dir.display()))?;
+    let text = terminal_text(&report, l.scenario.replications.max(1), dir);
+    super::write_terminal(dir, &text).with_context(|| format!("writing to {}", dir.display()))?;
 
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // A reader that leaves early does not change the verdict (exit 3 on a failed check).
+    let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
     if c.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else if !c.quiet {
-        let reps = l.scenario.replications.max(1);
-        writeln!(out, "sweep of {}: {} points x {} replication(s)", l.name, report.points.len(), reps)?;
-        let mut header: Vec<String> = axes.clone();
-        header.extend(["mean ms", "p99 ms", "conn/s", "loss"].map(String::from));
-        let rows: Vec<Vec<String>> = report
-            .points
-            .iter()
-            .map(|p| {
-                let r = &p.result;
-                let mut row = p.values.clone();
-                row.push(est(r.latency_mean_ms));
-                row.push(est(r.latency_p99_ms));
-                row.push(est(r.throughput_cps));
-                row.push(format!("{:.5}", r.loss_fraction.mean));
-                row
-            })
-            .collect();
-        write!(out, "{}", table(&header, &rows))?;
-        writeln!(out, "\nreport: {}", dir.join("report.html").display())?;
+        out.write_all(text.as_bytes())?;
     }
+    out.flush()?;
     Ok(())
+}
+
+/// What `lvsim sweep` prints (and keeps in `summary.txt`): a table of the points.
+fn terminal_text(report: &SweepReport, reps: u32, dir: &std::path::Path) -> String {
+    let mut out =
+        format!("sweep of {}: {} points x {} replication(s)\n", report.scenario, report.points.len(), reps);
+    let mut header: Vec<String> = report.axes.clone();
+    header.extend(["mean ms", "p99 ms", "conn/s", "loss %"].map(String::from));
+    let rows: Vec<Vec<String>> = report
+        .points
+        .iter()
+        .map(|p| {
+            let r = &p.result;
+            let mut row = p.values.clone();
+            row.push(est(r.latency_mean_ms));
+            row.push(est(r.latency_p99_ms));
+            row.push(est(r.throughput_cps));
+            row.push(format!("{:.3}", r.loss_fraction.mean * 100.0));
+            row
+        })
+        .collect();
+    out.push_str(&table(&header, &rows));
+    out.push_str(&format!("\nreport: {}\n", dir.join("report.html").display()));
+    out
 }
 
 /// Checks every point of a sweep against the budget, each as if every run of the sweep

@@ -242,6 +242,11 @@ impl Flag {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
+    /// The name results give it (`services[NAME]` in a metric path): letters, digits,
+    /// `_`, `-`, `.` and `:`; default `tcp-VIP-PORT`, `udp-VIP-PORT` or `fwmark-MARK`.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// `TCP` or `UDP` (ignored for a firewall-mark service); `SCTP` is refused by the
     /// scenario builder (the simulated clients speak TCP or UDP).
     #[serde(default = "tcp")]
@@ -286,6 +291,7 @@ pub struct Service {
 impl Default for Service {
     fn default() -> Self {
         Service {
+            name: None,
             protocol: tcp(),
             vip: None,
             port: 0,

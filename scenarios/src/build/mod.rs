@@ -371,7 +371,43 @@ impl Builder<'_> {
                 ..DirectorConfig::new(d.name.clone(), d.segment.clone(), services)
             });
         }
+        self.service_names(&out)?;
         Ok(out)
+    }
+
+    /// A service's name stands for it in results and metric paths: made of letters,
+    /// digits, `_-.:`, at most 64 bytes, one per service (directors of a group share
+    /// theirs).
+    fn service_names(&self, dirs: &[DirectorConfig]) -> Result<(), Error> {
+        let mut seen: Vec<(String, ServiceKey, bool)> = Vec::new();
+        for (di, d) in dirs.iter().enumerate() {
+            for (si, svc) in d.services.iter().enumerate() {
+                let path = format!("directors[{di}].services[{si}].name");
+                if let Some(n) = &svc.name {
+                    let ok = |c: char| c.is_ascii_alphanumeric() || "_-.:".contains(c);
+                    if n.is_empty() || n.len() > 64 || !n.chars().all(ok) {
+                        return Err(self.err(
+                            &path,
+                            format!("{n:?} is not a service name (1 to 64 letters, digits, `_-.:`)"),
+                        ));
+                    }
+                }
+                let name = svc.name.clone().unwrap_or_else(|| sim_core::model::service_name(&svc.addr));
+                let explicit = svc.name.is_some();
+                if let Some((_, key, _)) = seen.iter().find(|(n, k, _)| *n == name && *k != svc.addr) {
+                    return Err(
+                        self.err(&path, format!("service name {name:?} is already the name of {key}"))
+                    );
+                }
+                if let Some((other, _, _)) =
+                    seen.iter().find(|(n, k, e)| *k == svc.addr && *e && explicit && *n != name)
+                {
+                    return Err(self.err(&path, format!("{} is already named {other:?}", svc.addr)));
+                }
+                seen.push((name, svc.addr, explicit));
+            }
+        }
+        Ok(())
     }
 
     /// A virtual service and its real servers (`index`: server name → index).
@@ -416,6 +452,7 @@ impl Builder<'_> {
         }
         Ok(ServiceConfig {
             addr,
+            name: svc.name.clone(),
             scheduler: svc.scheduler,
             flags: SvcFlags(svc.flags.iter().fold(0, |bits, f| bits | f.bit())),
             persistence: svc.persistence_s.map(secs),

@@ -316,6 +316,9 @@ impl DuplexLink {
 pub struct ServiceConfig {
     /// What it listens on.
     pub addr: ServiceKey,
+    /// The name results give it (`services[NAME]` in a metric path); `None`: derived from
+    /// `addr` by [`service_name`].
+    pub name: Option<String>,
     /// Scheduler.
     pub scheduler: SchedulerKind,
     /// Scheduler and one-packet flags.
@@ -337,6 +340,7 @@ impl ServiceConfig {
     pub fn new(addr: ServiceKey, scheduler: SchedulerKind, dests: Vec<DestConfig>) -> Self {
         ServiceConfig {
             addr,
+            name: None,
             scheduler,
             flags: SvcFlags::default(),
             persistence: None,
@@ -434,6 +438,19 @@ pub struct PopulationConfig {
     /// connection, which counts as dropped); `None`: it waits for ever (a hung real
     /// server then holds its connections until it recovers or the run ends).
     pub response_timeout: Option<Duration>,
+}
+
+/// A service's name in results when its configuration gives none: `tcp-10.1.0.100-80`,
+/// `udp-2001:db8::1-53`, `fwmark-5` (`fwmark6-5` for IPv6). Lower case, no spaces, so
+/// that it can stand in a metric path (`services[tcp-10.1.0.100-80].loss_fraction`).
+pub fn service_name(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Addr { protocol, addr, port } => {
+            format!("{}-{addr}-{port}", protocol.name().to_ascii_lowercase())
+        }
+        ServiceKey::Fwmark { mark, ipv6: false } => format!("fwmark-{mark}"),
+        ServiceKey::Fwmark { mark, ipv6: true } => format!("fwmark6-{mark}"),
+    }
 }
 
 /// A configuration that cannot be simulated: where, and why.
@@ -969,11 +986,20 @@ impl ClusterConfig {
     /// The director (index) serving a population: the first with a service matching its
     /// firewall mark, or else its protocol, VIP and port.
     pub fn director_of(&self, p: &PopulationConfig) -> Option<usize> {
+        self.service_of(p).map(|(d, _)| d)
+    }
+
+    /// The director and service (indices) a population's connections reach: the first
+    /// service matching its firewall mark, or else its protocol, VIP and port.
+    pub fn service_of(&self, p: &PopulationConfig) -> Option<(usize, usize)> {
         let inet = ServiceKey::Addr { protocol: p.protocol(), addr: p.vip, port: p.port };
-        let has = |d: &DirectorConfig, a: ServiceKey| d.services.iter().any(|s| s.addr == a);
-        p.fwmark
-            .and_then(|m| self.directors.iter().position(|d| has(d, ServiceKey::fwmark(m))))
-            .or_else(|| self.directors.iter().position(|d| has(d, inet)))
+        let find = |key: ServiceKey| {
+            self.directors
+                .iter()
+                .enumerate()
+                .find_map(|(di, d)| d.services.iter().position(|s| s.addr == key).map(|si| (di, si)))
+        };
+        p.fwmark.and_then(|m| find(ServiceKey::fwmark(m))).or_else(|| find(inet))
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+use lvs_ipvs::ServiceKey;
 use lvs_sched::{Duration, Time};
 
 use crate::stats::{BatchMeans, Latency, LogHistogram};
@@ -44,6 +45,73 @@ pub struct ServerReport {
     /// Response times of its measured requests.
     pub latency: Latency,
     /// Requests refused by its full backlog.
+    pub refused: u64,
+}
+
+/// The measured connections of a group (a population, or the populations of a service).
+#[derive(Clone, Debug, Default)]
+pub struct GroupResults {
+    /// Outcomes of its measured connections.
+    pub connections: ConnCounts,
+    /// Response times of its measured requests.
+    pub latency: Latency,
+    /// Its connections completed per second inside the measured window.
+    pub throughput_cps: f64,
+}
+
+impl GroupResults {
+    /// Adds another group's results (a service sums its populations').
+    pub fn merge(&mut self, other: &GroupResults) {
+        let (c, o) = (&mut self.connections, &other.connections);
+        c.offered += o.offered;
+        c.completed += o.completed;
+        c.refused += o.refused;
+        c.dropped += o.dropped;
+        c.lost_on_failover += o.lost_on_failover;
+        self.latency.merge(&other.latency);
+        self.throughput_cps += other.throughput_cps;
+    }
+}
+
+/// One virtual service's results: those of the populations that connect to it.
+#[derive(Clone, Debug)]
+pub struct ServiceReport {
+    /// Its name ([`crate::model::service_name`] unless the configuration gives one).
+    pub name: String,
+    /// What it listens on.
+    pub key: ServiceKey,
+    /// Its populations' results, summed.
+    pub results: GroupResults,
+}
+
+/// One client population's results.
+#[derive(Clone, Debug)]
+pub struct PopulationReport {
+    /// Its name.
+    pub name: String,
+    /// The name of the service it connects to.
+    pub service: String,
+    /// Its results.
+    pub results: GroupResults,
+}
+
+/// One backend's results over the measured window.
+#[derive(Clone, Debug)]
+pub struct BackendReport {
+    /// Its name.
+    pub name: String,
+    /// Busy fraction of its cores.
+    pub utilization: f64,
+    /// Time-average of the queries present (in service or waiting for a worker).
+    pub queue_mean: f64,
+    /// Most queries present at once.
+    pub queue_max: u64,
+    /// Residence times (arrival at the backend to its answer leaving it) of the queries
+    /// of measured connections; the link latency both ways is not in them.
+    pub latency: Latency,
+    /// Queries of measured connections that it answered.
+    pub queries: u64,
+    /// Queries of measured connections that its full backlog refused.
     pub refused: u64,
 }
 
@@ -168,6 +236,13 @@ pub struct RunReport {
     pub servers: Vec<ServerReport>,
     /// Per director.
     pub directors: Vec<DirectorReport>,
+    /// Per virtual service (each distinct one once, in configuration order: the first
+    /// director's services, then those only later directors have).
+    pub services: Vec<ServiceReport>,
+    /// Per client population, in configuration order.
+    pub populations: Vec<PopulationReport>,
+    /// Per backend (the tier behind the real servers), in configuration order.
+    pub backends: Vec<BackendReport>,
     /// The time series (empty without a sample interval).
     pub series: Vec<Sample>,
     /// LVS-REF-1's outputs.

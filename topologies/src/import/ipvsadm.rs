@@ -328,6 +328,7 @@ fn service(ws: &[Word<'_>], key: ServiceKey, cfg: &ServiceConfig) -> Result<Serv
         (false, mask) => Some(IpAddr::V4(Ipv4Addr::from(mask))),
     };
     Ok(Service {
+        name: None,
         protocol,
         vip,
         port,

@@ -169,6 +169,7 @@ impl Simulation {
             dir: self.pops[p].dir as u8,
             fwd: Forwarding::DirectRouting,
             measured,
+            backend_at: now,
             done: false,
             refs: 1,
         };
@@ -176,6 +177,7 @@ impl Simulation {
         self.open_conns += 1;
         if measured {
             self.m.counts.offered += 1;
+            self.m.pops[p].counts.offered += 1;
         }
         self.draw_request(c);
         if udp {
@@ -480,17 +482,24 @@ impl Simulation {
         let pcfg = &self.cfg.populations[conn.pop as usize];
         let demand = pcfg.backend_demand.as_ref().expect("has a backend demand");
         let ns = secs_to_duration(demand.sample(&mut self.pops[conn.pop as usize].rng_work)).as_nanos();
-        match self.backends[b].cpu.arrive(self.now, c, ns) {
-            Admission::Refused => {
-                self.servers[conn.server as usize].refused += 1;
-                self.send(c, Kind::Rst, 1, TCP_HDR);
-            }
-            _ => self.resched_backend(b),
+        let now = self.now;
+        let admission = self.backends[b].cpu.arrive(now, c, ns);
+        let admitted = !matches!(admission, Admission::Refused);
+        let in_window = now >= self.warmup && now < self.end;
+        self.backends[b].arrived(now, admitted, in_window, conn.measured);
+        if admitted {
+            self.conns[c as usize].backend_at = now;
+            self.resched_backend(b);
+        } else {
+            self.servers[conn.server as usize].refused += 1;
+            self.send(c, Kind::Rst, 1, TCP_HDR);
         }
     }
 
     pub(super) fn backend_done(&mut self, b: usize) {
         let job = self.backends[b].cpu.complete(self.now);
+        let conn = &self.conns[job as usize];
+        self.backends[b].answered(self.now, conn.backend_at, conn.measured);
         self.resched_backend(b);
         let lat = self.cfg.backends[b].latency;
         self.queue.push(self.now + lat, Event::BackendReply { conn: job });
@@ -551,6 +560,7 @@ impl Simulation {
                 }
                 if conn.measured {
                     self.m.latency.record(rt);
+                    self.m.pops[conn.pop as usize].latency.record(rt);
                     self.servers[conn.server as usize].latency.record(rt);
                     let secs = rt.as_nanos() as f64 / 1e9;
                     self.m.log_histogram.record(secs);
@@ -675,17 +685,14 @@ impl Simulation {
                 h.conn_failed(conn.server as usize);
             }
         }
+        let pop = &mut self.m.pops[conn.pop as usize];
         if matches!(outcome, Outcome::Completed) && now >= self.warmup && now < self.end {
             self.m.completed_in_window += 1;
+            pop.completed_in_window += 1;
         }
         if conn.measured {
-            let counts = &mut self.m.counts;
-            match outcome {
-                Outcome::Completed => counts.completed += 1,
-                Outcome::Refused => counts.refused += 1,
-                Outcome::Dropped => counts.dropped += 1,
-                Outcome::Lost => counts.lost_on_failover += 1,
-            }
+            super::breakdown::count(&mut self.m.counts, &outcome);
+            super::breakdown::count(&mut pop.counts, &outcome);
         }
     }
 

@@ -6,6 +6,7 @@
 //! The conversation of a connection (messages, paths, retransmissions) is in [`flow`];
 //! health checks and real-server faults are in [`health`].
 
+mod breakdown;
 mod failover;
 mod feedback;
 mod flow;
@@ -24,6 +25,7 @@ use crate::rng::{Rng, Streams};
 use crate::stats::{BatchMeans, Latency, LogHistogram, TimeIntegral};
 use lvs_ipvs::{self as ipvs, ConnId, Ipvs, IpvsError, ServiceId};
 
+use self::breakdown::{Backend, PopMeasure};
 use self::flow::Msg;
 
 /// Where a run ends whatever is left [146 years]: far beyond any time a scenario can
@@ -149,10 +151,6 @@ struct Server {
     boots: u8,
 }
 
-struct Backend {
-    cpu: Cpu,
-}
-
 struct Population {
     arrivals: Arrivals,
     rng_arrivals: Rng,
@@ -191,6 +189,8 @@ struct Conn {
     dir: u8,
     fwd: Forwarding,
     measured: bool,
+    /// When its current backend query reached the backend.
+    backend_at: Time,
     /// The client's outcome is settled (completed, refused, dropped).
     done: bool,
     /// Chains of events that still refer to it (each ends with a release): 1, and 2
@@ -222,6 +222,8 @@ struct Measure {
     /// Connections (any) that failed, and the count at the last sample.
     failed: u64,
     failed_sampled: u64,
+    /// Per population, in configuration order.
+    pops: Vec<PopMeasure>,
 }
 
 impl Simulation {
@@ -238,9 +240,13 @@ impl Simulation {
             let seed = rand::RngCore::next_u64(&mut streams.stream(&format!("director/{}/ipvs", d.name)));
             dirs.push(Director::new(&cfg, di, seed, &mut servers)?);
         }
-        let backends = cfg.backends.iter().map(|b| Backend { cpu: Cpu::new(b.cpu) }).collect();
+        let backends = cfg.backends.iter().map(|b| Backend::new(b.cpu)).collect();
         let pops = cfg.populations.iter().map(|p| Population::new(&cfg, p, &streams)).collect();
-        let m = Measure { batch_means: Some(BatchMeans::new(warmup, end, 20)), ..Measure::default() };
+        let m = Measure {
+            batch_means: Some(BatchMeans::new(warmup, end, crate::stats::LATENCY_BATCHES)),
+            pops: cfg.populations.iter().map(|_| PopMeasure::default()).collect(),
+            ..Measure::default()
+        };
         let feedback =
             cfg.feedback.as_ref().map(|f| self::feedback::Feedback::new(&cfg, f, &streams, &servers));
         let ha = cfg.ha.as_ref().map(|h| self::failover::Ha::new(&cfg, h));
@@ -554,6 +560,9 @@ impl Simulation {
             d.window_busy[at] = d.link_busy(now);
             d.window_cpu[at] = d.cpu.busy_time(now);
         }
+        for b in &mut self.backends {
+            b.window_mark(at, now);
+        }
     }
 
     fn sample(&mut self) {
@@ -657,6 +666,10 @@ impl Simulation {
         };
         let directors =
             self.dirs.into_iter().zip(&self.cfg.directors).map(|(d, c)| d.report(c, window)).collect();
+        let backends =
+            self.backends.iter().zip(&self.cfg.backends).map(|(b, c)| b.report(&c.name, window)).collect();
+        let (services, populations) =
+            self::breakdown::services_and_populations(&self.cfg, self.m.pops, window);
         let ref1 = Ref1Stats {
             log_histogram: self.m.log_histogram,
             batch_means: self.m.batch_means.expect("set at start"),
@@ -676,6 +689,9 @@ impl Simulation {
             latency: self.m.latency,
             servers,
             directors,
+            services,
+            populations,
+            backends,
             series: self.m.series,
             ref1,
             feedback: self.feedback.as_ref().map(|f| f.report(&self.cfg, (self.warmup, self.end))),
