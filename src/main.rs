@@ -171,8 +171,9 @@ enum Command {
     /// lies within the bound ("unclear" counts as not met). Among the cheapest meeting
     /// configurations the answer is the one that is significantly better (Welch's t test,
     /// 95%), or, if they are indistinguishable, the simpler scheduler (rr < wrr < lc < wlc
-    /// < sed < nq < ...), said in words. SLO metrics are summary.json paths, including
-    /// named elements once the run reports them (`services[web].latency_ms.p99`).
+    /// < sed < nq < ...), said in words. SLO metrics are summary.json paths, the
+    /// breakdowns by name included (`services[web].latency_ms.p99`,
+    /// `populations[mobile].loss_fraction`, `backends[db].utilization`).
     /// The report: lvsim-out/NAME-plan/{plan.json, plan.csv, report.html, summary.txt}.
     /// These options override the section.
     Plan {

@@ -323,3 +323,40 @@ fn every_slo_check_on_any_summary_path_is_judged_on_its_interval() {
     let n = p["answer"]["sizes"][0].as_u64().unwrap();
     assert!(n >= 2, "{}", p["answer"]);
 }
+
+#[test]
+fn slos_on_named_services_populations_and_backends_pass_through() {
+    let d = scratch("named");
+    std::fs::write(d.join("p.ron"), multi((1, 3), (4, 8))).unwrap();
+    let run = |out: &str, slo: &[&str]| {
+        let mut args = vec!["plan", "p.ron", "-o", out, "-q"];
+        for s in slo {
+            args.extend(["--slo", s]);
+        }
+        lvsim_in(&d, &args)
+    };
+    ok(&run("overall", &["latency_ms.p99<=100"]));
+    // One service and one population: their p99 is the overall p99, so the plan is the same.
+    ok(&run(
+        "named",
+        &["services[tcp-10.1.0.100-80].latency_ms.p99<=100", "populations[clients].latency_ms.p99<=100"],
+    ));
+    let (overall, named) = (plan_json(&d, "overall"), plan_json(&d, "named"));
+    assert_eq!(overall["answer"]["sizes"], named["answer"]["sizes"]);
+    let trials = |p: &Value| p["trials"].as_array().unwrap().iter().map(first).collect::<Vec<_>>();
+    assert_eq!(trials(&overall), trials(&named));
+    assert_eq!(named["trials"][0]["checks"][1]["metric"], "populations[clients].latency_ms.p99");
+    // A backend's utilisation bound needs more cores than the latency alone.
+    ok(&run("db", &["latency_ms.p99<=100", "backends[db].utilization<=0.6"]));
+    let db = plan_json(&d, "db");
+    let cores = |p: &Value| p["answer"]["sizes"][1].as_u64().unwrap();
+    assert!(cores(&db) > cores(&overall), "{} vs {}", db["answer"], overall["answer"]);
+    for t in db["trials"].as_array().unwrap().iter().filter(|t| t["meets"] == true) {
+        let e = estimate(&t["checks"][1]["estimate"]);
+        assert!(e.mean + e.ci95 <= 0.6, "{t}");
+    }
+    // A name the summary does not have: refused, with the names there are.
+    let out = run("x", &["services[shop].latency_ms.p99<=100"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("tcp-10.1.0.100-80"), "{}", text(&out.stderr));
+}
