@@ -275,8 +275,8 @@ enum Command {
     ///
     /// A and B are directories of `lvsim run` (summary.json, and replications.json when the
     /// run had several seeds) or of `lvsim sweep` (sweep.json; points are matched by their
-    /// axis values, the unmatched ones listed). Per metric it prints A, B, B − A, the 95%
-    /// interval of B − A and a verdict: "significant", "not significant", or "cannot tell
+    /// axis values, the unmatched ones listed). Per metric it prints A, B, B - A, the 95%
+    /// interval of B - A and a verdict: "significant", "not significant", or "cannot tell
     /// (one run each: use --replications)" (one run's mean response time is tested with its
     /// batch means). Writes compare.json, compare.csv, report.html (a dot plot per metric)
     /// and summary.txt. Exit 2 when A or B is not a run or sweep report, or they differ in

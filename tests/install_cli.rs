@@ -28,7 +28,12 @@ impl Installed {
         std::fs::create_dir_all(&bin_dir).unwrap();
         std::fs::create_dir_all(&work).unwrap();
         let bin = bin_dir.join("lvsim");
-        std::fs::copy(env!("CARGO_BIN_EXE_lvsim"), &bin).expect("copying the binary");
+        // A hard link, not a copy: a copy is a file open for writing, and a test thread
+        // forking at that moment keeps it open in its child until exec, so running the
+        // copy fails with ETXTBSY. A link opens nothing. (A copy only across file systems.)
+        if std::fs::hard_link(env!("CARGO_BIN_EXE_lvsim"), &bin).is_err() {
+            std::fs::copy(env!("CARGO_BIN_EXE_lvsim"), &bin).expect("copying the binary");
+        }
         for a in root.ancestors() {
             assert!(!a.join("Cargo.toml").exists(), "a source tree at {} near the install", a.display());
             assert!(!a.join("scenarios/library").exists(), "a library at {} near the install", a.display());
@@ -110,8 +115,18 @@ fn run_quickstart_by_name_writes_a_report() {
     let page = std::fs::read_to_string(i.work.join("out/report.html")).expect("report.html");
     assert!(page.contains("<svg"), "the page has its charts");
     // Without -o: the default directory, under the working directory.
+    // (A run with --set gets a directory of its own, named after its overrides.)
     i.ok(&["run", "tutorial-dr", "-q", "--set", "duration_s=5", "--set", "warmup_s=1"]);
-    assert!(i.work.join("lvsim-out/tutorial-dr/summary.json").is_file());
+    let dirs: Vec<String> = std::fs::read_dir(i.work.join("lvsim-out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        dirs.iter().any(|d| d.starts_with("tutorial-dr@")
+            && d.contains("duration_s=5")
+            && i.work.join("lvsim-out").join(d).join("summary.json").is_file()),
+        "{dirs:?}"
+    );
 }
 
 #[test]

@@ -14,9 +14,13 @@ use crate::chart::{Chart, Line};
 use crate::csv::{Csv, num};
 use crate::html::{Page, escape, nav};
 use crate::replications::OPTIONAL_METRICS;
+use crate::replications::estimate as estimate_of;
 use crate::significance::welch;
 use crate::sweep::display_value;
-use crate::{CompareReport, CompareRow, CompareSide, Estimate, Replications, SweepReport, Written};
+use crate::{
+    CompareReport, CompareRow, CompareSide, Estimate, GroupSummary, Replications, Summary, SweepReport,
+    Written,
+};
 
 /// A metric compared: its name (summary.json's path where it has one), unit, decimals
 /// shown, and its estimate (`None` when the result has none: feedback or HA of a run
@@ -83,34 +87,127 @@ fn basis(r: &Replications, e: &Estimate) -> &'static str {
     }
 }
 
-/// The rows of one pair of results (a run each, or a matched sweep point).
+/// One compared metric: Welch's verdict on `B − A`, and what the intervals come from.
+fn row(
+    point: &[String],
+    metric: String,
+    unit: &str,
+    (a, ea): (&Replications, Estimate),
+    (b, eb): (&Replications, Estimate),
+) -> CompareRow {
+    let d = welch(&ea, &eb);
+    let verdict = match (d.testable, d.significant, ea.n < 2, eb.n < 2) {
+        (true, true, ..) => "significant".to_string(),
+        (true, false, ..) => "not significant".to_string(),
+        (false, _, true, true) => "cannot tell (one run each: use --replications)".to_string(),
+        (false, _, true, false) => "cannot tell (A is one run: use --replications)".to_string(),
+        (false, ..) => "cannot tell (B is one run: use --replications)".to_string(),
+    };
+    let (ba, bb) = (basis(a, &ea), basis(b, &eb));
+    CompareRow {
+        point: point.to_vec(),
+        metric,
+        unit: unit.to_string(),
+        a: ea,
+        b: eb,
+        difference: d,
+        basis: if ba == bb { ba.to_string() } else { format!("A {ba}, B {bb}") },
+        verdict,
+    }
+}
+
+/// The rows of one pair of results (a run each, or a matched sweep point): the headline
+/// metrics, then the breakdowns both sides have.
 fn rows(point: &[String], a: &Replications, b: &Replications) -> Vec<CompareRow> {
     let (a, b) = (with_batch_means(a.clone()), with_batch_means(b.clone()));
-    metrics()
+    let mut out: Vec<CompareRow> = metrics()
         .into_iter()
         .filter_map(|m| {
             let (ea, eb) = ((m.estimate)(&a)?, (m.estimate)(&b)?);
-            let d = welch(&ea, &eb);
-            let verdict = match (d.testable, d.significant, ea.n < 2, eb.n < 2) {
-                (true, true, ..) => "significant".to_string(),
-                (true, false, ..) => "not significant".to_string(),
-                (false, _, true, true) => "cannot tell (one run each: use --replications)".to_string(),
-                (false, _, true, false) => "cannot tell (A is one run: use --replications)".to_string(),
-                (false, ..) => "cannot tell (B is one run: use --replications)".to_string(),
-            };
-            let (ba, bb) = (basis(&a, &ea), basis(&b, &eb));
-            Some(CompareRow {
-                point: point.to_vec(),
-                metric: m.name.to_string(),
-                unit: m.unit.to_string(),
-                a: ea,
-                b: eb,
-                difference: d,
-                basis: if ba == bb { ba.to_string() } else { format!("A {ba}, B {bb}") },
-                verdict,
-            })
+            Some(row(point, m.name.to_string(), m.unit, (&a, ea), (&b, eb)))
         })
-        .collect()
+        .collect();
+    for (metric, unit, value) in breakdown_metrics(&a, &b) {
+        let of = |r: &Replications| -> Option<Estimate> {
+            let xs: Option<Vec<f64>> = r.runs.iter().map(|s| value(s)).collect();
+            xs.filter(|xs| !xs.is_empty()).map(|xs| estimate_of(&xs))
+        };
+        if let (Some(ea), Some(eb)) = (of(&a), of(&b)) {
+            out.push(row(point, metric, unit, (&a, ea), (&b, eb)));
+        }
+    }
+    out
+}
+
+/// A breakdown metric's value in one run (`None` when that run lacks the element).
+type Value = Box<dyn Fn(&Summary) -> Option<f64>>;
+
+/// The per-service and per-population metrics (when either side has more than one, else
+/// they repeat the headline) and the backend tier's, for the names both sides' first runs
+/// have, in A's order.
+fn breakdown_metrics(a: &Replications, b: &Replications) -> Vec<(String, &'static str, Value)> {
+    let (Some(fa), Some(fb)) = (a.runs.first(), b.runs.first()) else { return Vec::new() };
+    let mut out: Vec<(String, &'static str, Value)> = Vec::new();
+    let group = |list: &'static str,
+                 names: Vec<String>,
+                 get: fn(&Summary, &str) -> Option<GroupSummary>,
+                 out: &mut Vec<(String, &'static str, Value)>| {
+        for n in names {
+            let path = format!("{list}[{n}]");
+            let g = |f: fn(&GroupSummary) -> f64| -> Value {
+                let n = n.clone();
+                Box::new(move |s: &Summary| get(s, &n).map(|x| f(&x)))
+            };
+            out.push((format!("{path}.latency_ms.p99"), "ms", g(|x| x.latency_ms.p99)));
+            out.push((format!("{path}.throughput_cps"), "conn/s", g(|x| x.throughput_cps)));
+            out.push((format!("{path}.loss_fraction"), "fraction", g(|x| x.loss_fraction)));
+        }
+    };
+    let both = |xs: Vec<String>, ys: Vec<String>| -> Vec<String> {
+        xs.into_iter().filter(|x| ys.contains(x)).collect()
+    };
+    if fa.services.len() > 1 || fb.services.len() > 1 {
+        let names = both(
+            fa.services.iter().map(|x| x.name.clone()).collect(),
+            fb.services.iter().map(|x| x.name.clone()).collect(),
+        );
+        group(
+            "services",
+            names,
+            |s, n| s.services.iter().find(|x| x.name == n).map(|x| x.results.clone()),
+            &mut out,
+        );
+    }
+    if fa.populations.len() > 1 || fb.populations.len() > 1 {
+        let names = both(
+            fa.populations.iter().map(|x| x.name.clone()).collect(),
+            fb.populations.iter().map(|x| x.name.clone()).collect(),
+        );
+        group(
+            "populations",
+            names,
+            |s, n| s.populations.iter().find(|x| x.name == n).map(|x| x.results.clone()),
+            &mut out,
+        );
+    }
+    let names = both(
+        fa.backends.iter().map(|x| x.name.clone()).collect(),
+        fb.backends.iter().map(|x| x.name.clone()).collect(),
+    );
+    for n in names {
+        let (n1, n2) = (n.clone(), n.clone());
+        out.push((
+            format!("backends[{n}].utilization"),
+            "fraction",
+            Box::new(move |s: &Summary| s.backends.iter().find(|x| x.name == n1).map(|x| x.utilization)),
+        ));
+        out.push((
+            format!("backends[{n}].latency_ms.mean"),
+            "ms",
+            Box::new(move |s: &Summary| s.backends.iter().find(|x| x.name == n2).map(|x| x.latency_ms.mean)),
+        ));
+    }
+    out
 }
 
 fn note_scenarios(a: &CompareSide, b: &CompareSide) -> Vec<String> {
@@ -458,6 +555,45 @@ mod tests {
         assert_eq!(c.rows[1].verdict, "cannot tell (one run each: use --replications)");
         assert_eq!(cells(&c.rows[1])[4], "–");
         assert!(c.rows.iter().all(|r| !r.metric.starts_with("feedback")), "no feedback on either side");
+    }
+
+    /// Runs with two services (web's p99 = `p99`, api's 50 ms) and a backend.
+    fn with_breakdowns(p99s: &[f64], db: f64) -> Replications {
+        let mut r = reps(&vec![10.0; p99s.len()]);
+        for (s, &p) in r.runs.iter_mut().zip(p99s) {
+            let svc = |name: &str, p99: f64| crate::ServiceSummary {
+                name: name.into(),
+                results: crate::GroupSummary {
+                    latency_ms: crate::PercentilesMs { p99, ..Default::default() },
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            s.services = vec![svc("web", p), svc("api", 50.0)];
+            s.backends =
+                vec![crate::BackendSummary { name: "db".into(), utilization: db, ..Default::default() }];
+        }
+        r
+    }
+
+    #[test]
+    fn breakdowns_both_sides_have_are_compared_by_name() {
+        let a = with_breakdowns(&[100.0, 101.0, 99.0], 0.5);
+        let mut b = with_breakdowns(&[150.0, 152.0, 149.0], 0.5);
+        // B's second service is named differently: not compared.
+        for s in &mut b.runs {
+            s.services[1].name = "api2".into();
+        }
+        let c = runs((side("a"), a), (side("b"), b));
+        let web = c.rows.iter().find(|r| r.metric == "services[web].latency_ms.p99").expect("web p99 row");
+        assert_eq!(web.verdict, "significant");
+        assert!((web.difference.diff - 50.333).abs() < 1e-2, "{}", web.difference.diff);
+        assert!(c.rows.iter().all(|r| !r.metric.contains("api")), "api is only in A");
+        let db = c.rows.iter().find(|r| r.metric == "backends[db].utilization").expect("db row");
+        assert_eq!((db.unit.as_str(), db.verdict.as_str()), ("fraction", "not significant"));
+        // One service and no backend: no breakdown rows (they would repeat the headline).
+        let c = runs((side("a"), reps(&[1.0, 2.0])), (side("b"), reps(&[1.0, 2.0])));
+        assert!(c.rows.iter().all(|r| !r.metric.contains('[')));
     }
 
     #[test]

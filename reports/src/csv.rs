@@ -1,4 +1,6 @@
 //! Comma-separated values (RFC 4180): a header row, then one row per record, `\n` line ends.
+//! A number without a value (NaN: a percentile of an interval without a response) is an
+//! empty field, as spreadsheets and pandas read a missing value; never a 0.
 
 /// A CSV document under construction.
 pub(crate) struct Csv {
@@ -33,10 +35,10 @@ impl Csv {
     }
 }
 
-/// A number as CSV writes it: Rust's shortest round-trip form (never an exponent), 0 for a
-/// non-finite value.
+/// A number as CSV writes it: Rust's shortest round-trip form (never an exponent), an
+/// empty field for a non-finite value (no value: not a 0).
 pub(crate) fn num(x: f64) -> String {
-    format!("{}", crate::summary::finite(x))
+    if x.is_finite() { format!("{x}") } else { String::new() }
 }
 
 #[cfg(test)]
@@ -48,7 +50,9 @@ mod tests {
         let mut c = Csv::new(&["a", "b,c"]);
         c.row(&["\"wlc\"", "1.5"]);
         assert_eq!(c.finish(), "a,\"b,c\"\n\"\"\"wlc\"\"\",1.5\n");
-        assert_eq!(num(f64::NAN), "0");
+        assert_eq!(num(f64::NAN), "");
+        assert_eq!(num(f64::INFINITY), "");
+        assert_eq!(num(-0.25), "-0.25");
         assert_eq!(num(1e-7), "0.0000001");
     }
 }

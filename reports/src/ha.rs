@@ -9,13 +9,13 @@ use std::fmt::Write as _;
 use lvs_sched::Time;
 use sim_core::model::{DirectorReport, HaReport, RunReport};
 
-use crate::chart::{Line, Marks};
+use crate::chart::{Chart, Line, Marks};
 use crate::csv::{Csv, num};
 use crate::html::Page;
-use crate::run::{t_s, time_chart};
+use crate::run::{t_s, time_chart, with_events};
 use crate::summary::{finite_opt, ns_to_s, text_table};
 use crate::{
-    CheckSummary, DirectorFaultSummary, FailoverSummary, FaultSummary, HaSummary, ScheduledSummary,
+    CheckSummary, DirectorFaultSummary, FailoverSummary, FaultSummary, HaSummary, RunMeta, ScheduledSummary,
     SyncSummary,
 };
 
@@ -118,16 +118,25 @@ fn headline(h: &HaSummary) -> Vec<(&'static str, String)> {
         (_, None) => format!("no fault detected ({n} fault(s))"),
     };
     let gap = h.failover_gap_s_max.map_or_else(|| "no gap".to_string(), |g| format!("longest gap {g:.3} s"));
-    let failover = if h.failovers.is_empty() {
+    // A director that takes the VIP from nobody (the first election) is not a fail-over.
+    let moved = h.failovers.iter().filter(|f| f.from.is_some()).count();
+    let elections: Vec<String> = h
+        .failovers
+        .iter()
+        .filter(|f| f.from.is_none())
+        .map(|f| format!("{} at {:.3} s", f.to.as_deref().unwrap_or("?"), f.at_s))
+        .collect();
+    let mut failover = if moved == 0 {
         "none".to_string()
     } else {
         format!(
-            "{} fail-over(s), {gap}; {} established connections lost, {} survived",
-            h.failovers.len(),
-            h.lost_conns_total,
-            h.survived_conns_total
+            "{moved} fail-over(s), {gap}; {} established connections lost, {} survived",
+            h.lost_conns_total, h.survived_conns_total
         )
     };
+    if !elections.is_empty() {
+        failover.push_str(&format!(" (initial election not counted: {})", elections.join(", ")));
+    }
     let sync = h.sync.map_or_else(
         || "off".to_string(),
         |s| {
@@ -355,21 +364,41 @@ const FAULT_RGB: (u8, u8, u8) = (0xd6, 0x27, 0x28);
 const DETECTED_RGB: (u8, u8, u8) = (0x2c, 0xa0, 0x2c);
 const FAILOVER_RGB: (u8, u8, u8) = (0x22, 0x22, 0x22);
 const DIRECTOR_RGB: (u8, u8, u8) = (0x8c, 0x56, 0x4b);
+const ELECTION_RGB: (u8, u8, u8) = (0x99, 0x99, 0x99);
 
 fn marks(label: &str, rgb: (u8, u8, u8), xs: Vec<f64>) -> Option<Marks> {
-    (!xs.is_empty()).then(|| Marks { label: label.into(), rgb, xs })
+    (!xs.is_empty()).then(|| Marks { label: label.into(), rgb, xs, titles: Vec::new() })
 }
 
 fn failover_marks(h: &HaSummary) -> impl Iterator<Item = Marks> {
-    let failovers = marks("fail-over", FAILOVER_RGB, h.failovers.iter().map(|f| f.at_s).collect());
+    let at = |initial: bool| h.failovers.iter().filter(move |f| f.from.is_none() == initial).map(|f| f.at_s);
+    let failovers = marks("fail-over", FAILOVER_RGB, at(false).collect());
+    let elections = marks("initial election", ELECTION_RGB, at(true).collect());
     let directors =
         marks("director fault/repair", DIRECTOR_RGB, h.director_faults.iter().map(|d| d.at_s).collect());
-    failovers.into_iter().chain(directors)
+    failovers.into_iter().chain(elections).chain(directors)
+}
+
+/// A time chart of the HA section: the scenario's events and warm-up as on every time
+/// chart, less the events the HA marks already draw (a crash, a director down).
+fn ha_chart(title: &str, y_label: &str, lines: Vec<Line>, h: &HaSummary, meta: &RunMeta) -> Chart {
+    let mut c = with_events(time_chart(title, y_label, lines), meta);
+    let drawn: Vec<f64> =
+        h.faults.iter().map(|f| f.at_s).chain(h.director_faults.iter().map(|d| d.at_s)).collect();
+    for m in &mut c.marks {
+        let keep: Vec<bool> = m.xs.iter().map(|x| !drawn.iter().any(|d| (d - x).abs() < 1e-9)).collect();
+        let mut k = keep.iter();
+        m.xs.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        m.titles.retain(|_| *k.next().unwrap_or(&true));
+    }
+    c.marks.retain(|m| !m.xs.is_empty());
+    c
 }
 
 /// The page's charts: failed connections against responses per interval, and each
 /// director's share of the VIP over time, both with the events marked.
-fn charts(page: &mut Page, h: &HaSummary, r: &RunReport) {
+fn charts(page: &mut Page, h: &HaSummary, meta: &RunMeta, r: &RunReport) {
     let no_series = "no time series (the scenario sets no sample interval)";
     let per_interval = |name: &str, f: fn(&sim_core::model::Sample) -> u64| Line {
         name: name.into(),
@@ -378,15 +407,18 @@ fn charts(page: &mut Page, h: &HaSummary, r: &RunReport) {
     };
     let lines =
         vec![per_interval("responses", |s| s.responses), per_interval("failed connections", |s| s.failed)];
-    let mut c = time_chart("Failed connections and responses per interval", "per sample interval", lines);
-    c.marks = [
-        marks("real-server fault", FAULT_RGB, h.faults.iter().map(|f| f.at_s).collect()),
-        marks("fault detected", DETECTED_RGB, h.faults.iter().filter_map(|f| f.detected_at_s).collect()),
-    ]
-    .into_iter()
-    .flatten()
-    .chain(failover_marks(h))
-    .collect();
+    let mut c =
+        ha_chart("Failed connections and responses per interval", "per sample interval", lines, h, meta);
+    c.y_integer = true;
+    c.marks.extend(
+        [
+            marks("real-server fault", FAULT_RGB, h.faults.iter().map(|f| f.at_s).collect()),
+            marks("fault detected", DETECTED_RGB, h.faults.iter().filter_map(|f| f.detected_at_s).collect()),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(failover_marks(h)),
+    );
     page.chart(
         &c,
         "Requests answered and connections (any) refused or dropped in each sample interval. Vertical \
@@ -407,9 +439,9 @@ fn charts(page: &mut Page, h: &HaSummary, r: &RunReport) {
             ci: Vec::new(),
         })
         .collect();
-    let mut c = time_chart("Director share of the VIP", "share [%]", lines);
+    let mut c = ha_chart("Director share of the VIP", "share [%]", lines, h, meta);
     c.y_at_least = 100.0;
-    c.marks = failover_marks(h).collect();
+    c.marks.extend(failover_marks(h));
     page.chart(
         &c,
         "100% while a director holds the VIP, 0 otherwise; active-active: the fraction of the \
@@ -419,10 +451,10 @@ fn charts(page: &mut Page, h: &HaSummary, r: &RunReport) {
 }
 
 /// The page's High availability section: the headline, the charts, then every table.
-pub(crate) fn section(page: &mut Page, h: &HaSummary, r: &RunReport) {
+pub(crate) fn section(page: &mut Page, h: &HaSummary, meta: &RunMeta, r: &RunReport) {
     page.h2("ha", "High availability");
     page.key_values(&headline(h));
-    charts(page, h, r);
+    charts(page, h, meta, r);
     for t in tables(h) {
         page.h3(t.title);
         if t.rows.is_empty() {

@@ -41,6 +41,7 @@ table.kv th{text-align:left;background:none;font-weight:500;color:var(--muted)}
 figure{margin:18px 0;padding:0}
 figure svg{width:100%;height:auto;display:block;border:1px solid var(--line);border-radius:4px}
 figcaption{color:var(--muted);font-size:13px;margin-top:4px}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}
 .legend span{display:inline-block;margin-right:12px}
 .legend i{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px}
 pre{background:#0f1420;color:#e6e9ef;padding:12px 14px;border-radius:6px;overflow-x:auto;font-size:13px;line-height:1.35}
@@ -139,6 +140,27 @@ impl Page {
                 let _ =
                     writeln!(self.body, "<p class=\"note\">{}: {}</p>", escape(&chart.title), escape(empty));
             }
+        }
+        if !caption.is_empty() {
+            let _ = writeln!(self.body, "<figcaption>{}</figcaption>", escape(caption));
+        }
+        self.body.push_str("</figure>\n");
+    }
+
+    /// Two narrow charts side by side (a distribution and its tail) under one caption;
+    /// `empty` when the first has nothing to draw.
+    pub fn chart_pair(&mut self, charts: [&Chart; 2], caption: &str, empty: &str) {
+        self.body.push_str("<figure>\n");
+        let svgs: Vec<String> = charts.iter().filter_map(|c| chart::render(c)).collect();
+        if svgs.is_empty() {
+            let _ =
+                writeln!(self.body, "<p class=\"note\">{}: {}</p>", escape(&charts[0].title), escape(empty));
+        } else {
+            self.body.push_str("<div class=\"pair\">\n");
+            for svg in &svgs {
+                let _ = writeln!(self.body, "<div>{svg}</div>");
+            }
+            self.body.push_str("</div>\n");
         }
         if !caption.is_empty() {
             let _ = writeln!(self.body, "<figcaption>{}</figcaption>", escape(caption));

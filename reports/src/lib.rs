@@ -14,8 +14,9 @@
 //!   by side, each difference tested with [`significance::welch`] (`compare.rs`).
 //! - [`replications`], [`write_replications`]: Student t intervals over seeds
 //!   (`replications.rs`); [`write_sweep`] (`sweep.rs`); [`write_plan`] (`plan.rs`).
-//! - Internals: `chart.rs` (plotters line charts as inline SVG), `html.rs` (the page and
-//!   escaping), `csv.rs`.
+//! - Internals: `chart.rs` (plotters line charts and dot plots as inline SVG;
+//!   `chart/overlay.rs` adds the warm-up band, event marks, hover `<title>`s and the
+//!   legend beside the plot), `html.rs` (the page and escaping), `csv.rs`.
 //!
 //! # Invariants
 //! - Never runs a simulation: it renders results it is given.
@@ -25,6 +26,8 @@
 //! - `report.html` is self-contained: charts are inline SVG, no scripts or files fetched;
 //!   every text put into it is escaped.
 //! - A chart draws at most 2000 points a line; the CSV files keep every sample.
+//! - A value that does not exist (no response in an interval) is NaN: a gap in a chart, an
+//!   empty CSV field; never drawn or written as 0.
 
 mod breakdown;
 mod chart;

@@ -8,7 +8,7 @@ use lvs_ipvs::ipvsadm;
 use sim_core::model::{RunReport, Sample};
 use sim_core::stats::Latency;
 
-use crate::chart::{Chart, Line};
+use crate::chart::{Chart, Line, Marks};
 use crate::csv::{Csv, num};
 use crate::html::{Page, nav};
 use crate::summary::{self, fmt_ms, ns_to_ms, ns_to_s, quantile_ms};
@@ -27,6 +27,12 @@ fn intervals_s(series: &[Sample]) -> Vec<f64> {
         .collect()
 }
 
+/// A percentile of an interval's responses [ms]; NaN (a gap in a chart, an empty CSV
+/// field) when the interval had none: no response is not a 0 ms response.
+fn answered_ms(s: &Sample, ns: u64) -> f64 {
+    if s.responses == 0 { f64::NAN } else { ns_to_ms(ns) }
+}
+
 /// `series.csv`: one row per sample.
 pub(crate) fn series_csv(r: &RunReport) -> String {
     let mut header: Vec<String> =
@@ -36,13 +42,14 @@ pub(crate) fn series_csv(r: &RunReport) -> String {
     header.extend(r.directors.iter().map(|d| format!("share_{}", d.name)));
     let mut csv = Csv::new(&header);
     for (s, iv) in r.series.iter().zip(intervals_s(&r.series)) {
-        let rate = if iv > 0.0 { s.responses as f64 / iv } else { 0.0 };
+        // Empty fields (NaN) where the interval has no value: no response, no percentile.
+        let rate = if iv > 0.0 { s.responses as f64 / iv } else { f64::NAN };
         let mut row = vec![
             num(ns_to_s(s.t.as_nanos())),
             s.responses.to_string(),
             num(rate),
-            num(ns_to_ms(s.p50_ns)),
-            num(ns_to_ms(s.p99_ns)),
+            num(answered_ms(s, s.p50_ns)),
+            num(answered_ms(s, s.p99_ns)),
             s.open_conns.to_string(),
             s.failed.to_string(),
         ];
@@ -106,6 +113,30 @@ fn cdf_points(l: &Latency) -> Vec<(f64, f64)> {
     qs.iter().map(|&q| (quantile_ms(l, q), q)).collect()
 }
 
+/// The tail: `(ms, 1 − CDF)` down to one request in the histogram (below that the
+/// fraction is noise), for a log-log plot.
+fn tail_points(l: &Latency) -> Vec<(f64, f64)> {
+    let floor = 1.0 / l.count().max(1) as f64;
+    cdf_points(l).into_iter().map(|(ms, q)| (ms, 1.0 - q)).filter(|&(_, p)| p >= floor * 0.999).collect()
+}
+
+/// Marks the scenario's events and shades the warm-up on a time chart.
+pub(crate) fn with_events(mut c: Chart, meta: &RunMeta) -> Chart {
+    if !meta.marks.is_empty() {
+        c.marks.push(Marks {
+            label: "scenario event".into(),
+            rgb: EVENT_RGB,
+            xs: meta.marks.iter().map(|m| m.at_s).collect(),
+            titles: meta.marks.iter().map(|m| m.label.clone()).collect(),
+        });
+    }
+    c.warmup = (meta.warmup_s > 0.0).then_some(meta.warmup_s);
+    c
+}
+
+/// The scenario's events: violet, apart from the HA marks' red, green and near black.
+const EVENT_RGB: (u8, u8, u8) = (0x94, 0x67, 0xbd);
+
 pub(crate) fn time_chart(title: &str, y_label: &str, lines: Vec<Line>) -> Chart {
     Chart {
         title: title.into(),
@@ -134,17 +165,9 @@ pub(crate) fn t_s(s: &Sample) -> f64 {
     ns_to_s(s.t.as_nanos())
 }
 
-fn charts(page: &mut Page, r: &RunReport) {
-    let no_series = "no time series (the scenario sets no sample interval)";
-    let answered: Vec<&Sample> = r.series.iter().filter(|s| s.responses > 0).collect();
-    let pct = |name: &str, f: fn(&Sample) -> u64| Line {
-        name: name.into(),
-        points: answered.iter().map(|s| (t_s(s), ns_to_ms(f(s)))).collect(),
-        ci: Vec::new(),
-    };
-    let lines = vec![pct("p50", |s| s.p50_ns), pct("p99", |s| s.p99_ns)];
-    let caption = "Percentiles of the requests answered in each sample interval.";
-    page.chart(&time_chart("Response time over time", "response time [ms]", lines), caption, no_series);
+/// The response-time CDF and its tail (1 − CDF, log-log), side by side.
+fn distribution(page: &mut Page, r: &RunReport) {
+    let line = |points| vec![Line { name: "measured requests".into(), points, ci: Vec::new() }];
     let cdf = Chart {
         title: "Response-time distribution (CDF)".into(),
         x_label: "response time [ms] (log scale)".into(),
@@ -152,24 +175,56 @@ fn charts(page: &mut Page, r: &RunReport) {
         x_log: true,
         y_from_zero: true,
         y_at_least: 1.0,
-        lines: vec![Line {
-            name: "measured requests".into(),
-            points: cdf_points(&r.latency),
-            ci: Vec::new(),
-        }],
+        narrow: true,
+        lines: line(cdf_points(&r.latency)),
         ..Chart::default()
     };
-    page.chart(&cdf, "From the measured window's histogram (3 significant digits).", "no response measured");
+    let tail = Chart {
+        title: "Tail (1 − CDF, log-log)".into(),
+        x_label: "response time [ms] (log scale)".into(),
+        y_label: "fraction of requests > x (log scale)".into(),
+        x_log: true,
+        y_log: true,
+        narrow: true,
+        lines: line(tail_points(&r.latency)),
+        ..Chart::default()
+    };
+    page.chart_pair(
+        [&cdf, &tail],
+        "From the measured window's histogram (3 significant digits). The tail plot's y axis is the \
+         fraction of requests slower than x: 0.01 at the p99, 0.001 at the p99.9.",
+        "no response measured",
+    );
+}
+
+fn charts(page: &mut Page, meta: &RunMeta, r: &RunReport) {
+    let no_series = "no time series (the scenario sets no sample interval)";
+    let chart = |title: &str, y_label: &str, lines| with_events(time_chart(title, y_label, lines), meta);
+    let pct = |name: &str, f: fn(&Sample) -> u64| Line {
+        name: name.into(),
+        points: r.series.iter().map(|s| (t_s(s), answered_ms(s, f(s)))).collect(),
+        ci: Vec::new(),
+    };
+    let lines = vec![pct("p50", |s| s.p50_ns), pct("p99", |s| s.p99_ns)];
+    let mut c = chart("Response time over time", "response time [ms] (log scale)", lines);
+    c.y_log = true;
+    let caption = "Percentiles of the requests answered in each sample interval, on a log scale (one \
+                   slow interval does not flatten the rest). A gap: no request was answered in that \
+                   interval.";
+    page.chart(&c, caption, no_series);
+    distribution(page, r);
     let rate = r
         .series
         .iter()
         .zip(intervals_s(&r.series))
-        .map(|(s, iv)| (t_s(s), if iv > 0.0 { s.responses as f64 / iv } else { 0.0 }));
+        .map(|(s, iv)| (t_s(s), if iv > 0.0 { s.responses as f64 / iv } else { f64::NAN }));
     let lines = vec![Line { name: "responses".into(), points: rate.collect(), ci: Vec::new() }];
-    page.chart(&time_chart("Throughput over time", "responses per second [1/s]", lines), "", no_series);
+    page.chart(&chart("Responses per second", "responses [1/s]", lines), "", no_series);
     let open = r.series.iter().map(|s| (t_s(s), s.open_conns as f64)).collect();
     let lines = vec![Line { name: "client connections open".into(), points: open, ci: Vec::new() }];
-    page.chart(&time_chart("Open connections over time", "connections", lines), "", no_series);
+    let mut c = chart("Open connections over time", "connections", lines);
+    c.y_integer = true;
+    page.chart(&c, "", no_series);
     let lines = r
         .directors
         .iter()
@@ -184,27 +239,27 @@ fn charts(page: &mut Page, r: &RunReport) {
             ci: Vec::new(),
         })
         .collect();
-    let mut c = time_chart("Director link utilisation", "busiest link direction [%]", lines);
+    let mut c = chart("Director link utilisation", "busiest link direction [%]", lines);
     c.y_at_least = 100.0;
     page.chart(&c, "The busiest of each director's four link directions in each interval.", no_series);
     let lines = per_server(r, |s| f64::from(s.active_conns));
-    let title = "IPVS ActiveConn per real server";
-    page.chart(&time_chart(title, "active connections", lines), "", no_series);
-    let mut c = time_chart(
-        "Utilisation per real server",
-        "CPU utilisation [%]",
-        per_server(r, |s| s.utilization * 100.0),
-    );
+    let mut c = chart("IPVS ActiveConn per real server", "active connections", lines);
+    c.y_integer = true;
+    page.chart(&c, "", no_series);
+    let mut c =
+        chart("Utilisation per real server", "CPU utilisation [%]", per_server(r, |s| s.utilization * 100.0));
     c.y_at_least = 100.0;
     page.chart(&c, "Busy fraction of each server's cores in each sample interval.", no_series);
     let lines = per_server(r, |s| f64::from(s.weight));
     let caption = if r.feedback.is_some() { "Set by the feedback masters (see Feedback below)." } else { "" };
-    page.chart(&time_chart("IPVS weight per real server", "weight", lines), caption, no_series);
+    let mut c = chart("IPVS weight per real server", "weight", lines);
+    c.y_integer = true;
+    page.chart(&c, caption, no_series);
 }
 
 /// The feedback section: the loop's counters, a per-server table and the reported
 /// capacity over time (right after the weight and utilisation charts it explains).
-fn feedback_section(page: &mut Page, s: &Summary, r: &RunReport) {
+fn feedback_section(page: &mut Page, meta: &RunMeta, s: &Summary, r: &RunReport) {
     let Some(f) = &s.feedback else { return };
     page.h2("feedback", "Feedback");
     page.key_values(&summary::feedback_lines(f));
@@ -224,7 +279,8 @@ fn feedback_section(page: &mut Page, s: &Summary, r: &RunReport) {
             ci: Vec::new(),
         })
         .collect();
-    let mut c = time_chart("Reported spare capacity per real server", "spare capacity [%]", lines);
+    let mut c =
+        with_events(time_chart("Reported spare capacity per real server", "spare capacity [%]", lines), meta);
     c.y_at_least = 100.0;
     page.chart(
         &c,
@@ -253,7 +309,7 @@ fn summary_tables(page: &mut Page, meta: &RunMeta, s: &Summary, r: &RunReport) {
         ("response time", summary::latency_line(&s.latency_ms)),
         (
             "utilisation spread",
-            format!("{:.1} points (highest − lowest real server)", s.utilization_spread * 100.0),
+            format!("{:.1} % (highest − lowest real-server utilisation)", s.utilization_spread * 100.0),
         ),
     ]);
     page.key_values(&kv);
@@ -320,10 +376,10 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     page.table(&header, 1, &rows);
     crate::breakdown::section(&mut page, s);
     page.h2("charts", "Charts");
-    charts(&mut page, r);
-    feedback_section(&mut page, s, r);
+    charts(&mut page, meta, r);
+    feedback_section(&mut page, meta, s, r);
     if let Some(h) = &s.ha {
-        crate::ha::section(&mut page, h, r);
+        crate::ha::section(&mut page, h, meta, r);
     }
     page.h2("ipvs", "IPVS tables at the end of the run");
     for d in &r.directors {

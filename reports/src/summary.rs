@@ -313,7 +313,7 @@ pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
     let _ = writeln!(out, "latency    {}", latency_line(&s.latency_ms));
     out.push('\n');
     out.push_str(&text_table(&SERVER_COLUMNS, 2, &server_rows(&s)));
-    let _ = writeln!(out, "utilisation spread {:.1} points", s.utilization_spread * 100.0);
+    let _ = writeln!(out, "utilisation spread {:.1} %", s.utilization_spread * 100.0);
     crate::breakdown::text(&mut out, &s);
     if let Some(f) = &s.feedback {
         out.push('\n');

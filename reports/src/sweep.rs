@@ -39,6 +39,17 @@ fn x_axis(s: &SweepReport) -> Option<(usize, bool)> {
     }
 }
 
+/// An axis as a legend names it: its fields after the last list index (`forwarding` for
+/// `directors[0].services[0].forwarding`, `arrival.rate` for `clients[0].arrival.rate`)
+/// unless another axis ends the same way.
+fn short_axis<'a>(s: &SweepReport, axis: &'a str) -> &'a str {
+    fn last(a: &str) -> &str {
+        a.rfind("].").map_or(a, |i| &a[i + 2..])
+    }
+    let short = last(axis);
+    if s.axes.iter().filter(|a| last(a) == short).count() == 1 { short } else { axis }
+}
+
 /// A group of points sharing the values of every axis but x: one line.
 struct Group {
     name: String,
@@ -73,7 +84,7 @@ fn groups(s: &SweepReport, x: usize, numeric: bool) -> (Vec<Group>, Option<Vec<S
                     .enumerate()
                     .filter(|&(a, _)| a != x)
                     .zip(&key)
-                    .map(|((_, axis), v)| format!("{axis}={}", display_value(v)))
+                    .map(|((_, axis), v)| format!("{}={}", short_axis(s, axis), display_value(v)))
                     .collect::<Vec<_>>()
                     .join(", ");
                 groups.push((key, Group { name, members: Vec::new() }));
@@ -98,8 +109,10 @@ const METRICS: [Metric; 5] = [
     ("99th percentile response time", "p99 [ms]", |r| Some(r.latency_p99_ms)),
     ("Mean response time", "mean [ms]", |r| Some(r.latency_mean_ms)),
     ("Throughput", "completed connections [conn/s]", |r| Some(r.throughput_cps)),
-    ("Connections lost", "fraction not completed", |r| Some(r.loss_fraction)),
-    ("Utilisation spread", "max − min real-server utilisation", |r| Some(r.utilization_spread)),
+    ("Connections lost", "connections not completed [%]", |r| Some(percent(r.loss_fraction))),
+    ("Utilisation spread", "max − min real-server utilisation [%]", |r| {
+        Some(percent(r.utilization_spread))
+    }),
 ];
 
 fn csv(s: &SweepReport) -> String {
@@ -145,7 +158,11 @@ fn metric_chart(
         x_label: s.axes[x].clone(),
         y_label: y_label.into(),
         x_categories: categories.clone(),
-        markers: true,
+        // Schedulers are not a scale: dots and whiskers, no line suggesting a trend.
+        dots: categories.is_some(),
+        markers: categories.is_none(),
+        // Every response-time axis is logarithmic: rr's 3 s p99 does not flatten wlc's 60 ms.
+        y_log: y_label.ends_with("[ms]"),
         y_from_zero: true,
         lines,
         ..Chart::default()
@@ -172,7 +189,8 @@ fn html(s: &SweepReport) -> String {
         Some((x, numeric)) => {
             let (groups, categories) = groups(s, x, numeric);
             let caption = if reps > 1 {
-                "Error bars: Student t 95% confidence intervals over the replications."
+                "Error bars (whiskers): Student t 95% confidence intervals over the replications. \
+                 Response times are on a log axis."
             } else {
                 ""
             };
@@ -253,6 +271,17 @@ mod tests {
             }
         }
         SweepReport { scenario: "s".into(), axes: vec!["scheduler".into(), "servers".into()], points }
+    }
+
+    #[test]
+    fn legends_name_an_axis_by_its_last_field_unless_ambiguous() {
+        let s = SweepReport {
+            axes: vec!["directors[0].services[0].forwarding".into(), "a[0].rate".into(), "b[1].rate".into()],
+            ..SweepReport::default()
+        };
+        assert_eq!(short_axis(&s, "directors[0].services[0].forwarding"), "forwarding");
+        assert_eq!(short_axis(&s, "a[0].rate"), "a[0].rate");
+        assert_eq!(short_axis(&s, "feedback.enabled"), "feedback.enabled");
     }
 
     #[test]
@@ -389,5 +418,6 @@ mod tests {
         }
         assert!(!page.contains("Feedback reaction"));
         assert_eq!(page.matches("<svg").count(), 5 + 3);
+        assert!(page.contains("connections not completed [%]") && page.contains("utilisation [%]"));
     }
 }

@@ -78,7 +78,7 @@ fn without_a_sample_interval_the_csvs_are_headers_and_the_page_says_so() {
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("no time series (the scenario sets no sample interval)"));
     // The CDF needs no series: it is still drawn.
-    assert_eq!(html.matches("<svg").count(), 1, "only the CDF");
+    assert_eq!(html.matches("<svg").count(), 2, "only the CDF and its tail");
     assert!(html.contains("Response-time distribution (CDF)"));
 }
 
@@ -89,7 +89,7 @@ fn report_html_is_self_contained_and_escapes_text() {
     reports::write_run(&dir, &common::meta(), &r).expect("writes");
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
-    assert_eq!(html.matches("<svg").count(), 8, "eight charts");
+    assert_eq!(html.matches("<svg").count(), 9, "nine charts");
     for bad in ["<script", "src=", "url(", "@import", "<link", "<b>behind", "<wlc>"] {
         assert!(!html.contains(bad), "{bad} in report.html");
     }
@@ -103,7 +103,7 @@ fn report_html_is_self_contained_and_escapes_text() {
     {
         assert!(html.contains(needle), "missing {needle:?}");
     }
-    for title in ["Response time over time", "Throughput over time", "Utilisation per real server"] {
+    for title in ["Response time over time", "Responses per second", "Utilisation per real server"] {
         assert!(html.contains(title), "missing chart {title}");
     }
 }

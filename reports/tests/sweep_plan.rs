@@ -69,7 +69,10 @@ fn a_sweep_writes_json_csv_and_a_page_with_five_charts() {
     // p99, mean, throughput, loss, utilisation spread (no feedback: no feedback charts).
     assert_eq!(html.matches("<svg").count(), 5);
     assert!(html.contains("lvsim sweep: sweep &lt;&amp;&gt;"));
-    assert!(html.contains("services[0].scheduler=wlc"), "legend names the other axes' values");
+    assert!(
+        html.contains(">scheduler=wlc<"),
+        "legend names the other axes' values (by their fields after the last index)"
+    );
     assert!(html.contains("99th percentile response time against workload.rate"));
     assert!(!html.contains("<script") && !html.contains("src="));
     // Same input, same bytes.

@@ -193,8 +193,32 @@ pub fn meta(l: &Loaded, wall_s: f64) -> RunMeta {
         overrides: l.overrides.clone(),
         wall_s,
         warnings: l.warnings.clone(),
-        ..RunMeta::default()
+        marks: l.scenario.events.iter().map(event_mark).collect(),
+        warmup_s: l.scenario.warmup_s,
     }
+}
+
+/// A scenario event as the charts mark it: what changed, on what, in a few words.
+fn event_mark(e: &scenarios::format::Event) -> reports::EventMark {
+    use scenarios::format::Change;
+    let change = match e.change {
+        Change::Weight(w) => format!("weight {w}"),
+        Change::Remove => "removed".to_string(),
+        Change::Restore(w) => format!("restored, weight {w}"),
+        Change::Background(n) => format!("{n} background task(s)"),
+        Change::BackgroundLoad(c) => format!("background load {c} core(s)"),
+        Change::Crash => "crash".to_string(),
+        Change::Hang => "hang".to_string(),
+        Change::Slow(f) => format!("slow ×{f}"),
+        Change::Recover => "recovers".to_string(),
+        Change::DirectorDown => "down".to_string(),
+        Change::DirectorUp => "up".to_string(),
+        Change::LinkDown(side) => format!("{} link down", format!("{side:?}").to_lowercase()),
+        Change::LinkUp(side) => format!("{} link up", format!("{side:?}").to_lowercase()),
+    };
+    let subject = e.server.as_deref().or(e.director.as_deref()).unwrap_or("");
+    let label = if subject.is_empty() { change } else { format!("{subject} {change}") };
+    reports::EventMark { at_s: e.at_s, label }
 }
 
 /// Runs one configuration to its summary (the report itself is dropped: sweeps and plans
