@@ -157,10 +157,25 @@ enum Command {
         #[command(flatten)]
         budget: BudgetArgs,
     },
-    /// Capacity planning: find the smallest number of real servers, and the best
-    /// scheduler, that keep a service level objective at the scenario's load, by
-    /// bisecting over simulations (one search per scheduler, in parallel). The scenario's
-    /// `plan` section sets the search; these options override it.
+    /// Capacity planning: the cheapest cluster, and the scheduler, that keep a service
+    /// level objective at the scenario's load, with every trial as evidence.
+    ///
+    /// The scenario's `plan` section sets the search: one `count` group (`servers: "web",
+    /// min, max`) or several groups sized together, each unit at a cost (`sizes:
+    /// [Servers(name: "app", min: 1, max: 8, cost: 1.0), BackendCores(name: "db", min: 2,
+    /// max: 16, cost: 0.25)]`). One group is bisected; two or more are searched by a
+    /// staircase walk over the monotone frontier (never the full grid), assuming more of
+    /// anything never hurts; one search per scheduler, in parallel.
+    ///
+    /// Every trial runs 5 replications by default; a check holds when its 95% interval
+    /// lies within the bound ("unclear" counts as not met). Among the cheapest meeting
+    /// configurations the answer is the one that is significantly better (Welch's t test,
+    /// 95%), or, if they are indistinguishable, the simpler scheduler (rr < wrr < lc < wlc
+    /// < sed < nq < ...), said in words. SLO metrics are summary.json paths, the
+    /// breakdowns by name included (`services[web].latency_ms.p99`,
+    /// `populations[mobile].loss_fraction`, `backends[db].utilization`).
+    /// The report: lvsim-out/NAME-plan/{plan.json, plan.csv, report.html, summary.txt}.
+    /// These options override the section.
     Plan {
         #[command(flatten)]
         scenario: ScenarioArgs,
@@ -172,18 +187,22 @@ enum Command {
         /// (`latency_ms.p99<=200`, `throughput_cps>=900`). Repeatable: all must hold.
         #[arg(long, value_name = "METRIC<=VALUE")]
         slo: Vec<String>,
-        /// The server entry (a `count` group) whose count is searched.
+        /// The server entry (a `count` group) whose count is searched (the single-group
+        /// form; replaces the section's `sizes`).
         #[arg(long, value_name = "NAME")]
         servers: Option<String>,
-        /// Smallest count tried.
+        /// Smallest count tried (single-group form; for `sizes`: --set plan.sizes[I].min=N).
         #[arg(long)]
         min: Option<u32>,
-        /// Largest count tried.
+        /// Largest count tried (single-group form; for `sizes`: --set plan.sizes[I].max=N).
         #[arg(long)]
         max: Option<u32>,
         /// Schedulers compared, comma-separated (`rr,wlc,sed`).
         #[arg(long, value_delimiter = ',', value_name = "LIST")]
         schedulers: Option<Vec<String>>,
+        /// Runs (seeds) per trial [default: the section's `replications`, else 5].
+        #[arg(long, value_name = "N")]
+        replications: Option<u32>,
     },
     /// Deployment files from a scenario's topology: per director an idempotent ipvsadm
     /// script (ipvsadm.sh, or ipvsadm-DIRECTOR.sh with several directors; mode 0755) and
@@ -408,8 +427,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sweep { scenario, output, budget } => {
             commands::sweep::sweep(&common(scenario, output.out, output.jobs, budget))
         }
-        Command::Plan { scenario, output, budget, slo, servers, min, max, schedulers } => {
-            let o = commands::plan::PlanOpts { slo, servers, min, max, schedulers };
+        Command::Plan { scenario, output, budget, slo, servers, min, max, schedulers, replications } => {
+            let o = commands::plan::PlanOpts { slo, servers, min, max, schedulers, replications };
             commands::plan::plan(&common(scenario, output.out, output.jobs, budget), &o)
         }
         Command::Export { scenario, out, stdout, target } => {

@@ -380,18 +380,19 @@ fn plan_finds_the_smallest_farm_that_meets_the_slo() {
     ok(&out);
     let p = json(&d.join("o/plan.json"));
     let a = &p["answer"];
-    let n = a["servers"].as_u64().unwrap();
+    let n = a["sizes"][0].as_u64().unwrap();
     assert!((3..=10).contains(&n), "{a}");
     // The evidence: the answer meets the SLO, and one fewer with the same scheduler fails.
     let trials = p["trials"].as_array().unwrap();
-    let find = |s: &Value, k: u64| trials.iter().find(|t| t["scheduler"] == *s && t["servers"] == k).cloned();
+    let find =
+        |s: &Value, k: u64| trials.iter().find(|t| t["scheduler"] == *s && t["sizes"][0] == k).cloned();
     let best = find(&a["scheduler"], n).expect("the answer is a trial");
     assert_eq!(best["meets"], true);
-    assert!(best["value"].as_f64().unwrap() <= 100.0);
+    assert!(best["checks"][0]["estimate"]["mean"].as_f64().unwrap() <= 100.0);
     let fewer = find(&a["scheduler"], n - 1).expect("one fewer was tried");
     assert_eq!(fewer["meets"], false);
     // No scheduler meets it with fewer servers.
-    assert!(trials.iter().all(|t| t["meets"] == false || t["servers"].as_u64().unwrap() >= n));
+    assert!(trials.iter().all(|t| t["meets"] == false || t["sizes"][0].as_u64().unwrap() >= n));
     assert!(text(&out.stdout).contains("answer:"), "{}", text(&out.stdout));
     // The CLI can override the SLO: an impossible one has no answer.
     let out = lvsim(&[

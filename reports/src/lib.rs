@@ -567,6 +567,12 @@ pub fn replications(runs: Vec<Summary>) -> Replications {
     replications::aggregate(runs)
 }
 
+/// Mean and Student t 95% half-width of one metric's values, one per replication (what
+/// [`replications`] computes for its own metrics; `lvsim plan` for any SLO path).
+pub fn estimate(values: &[f64]) -> Estimate {
+    replications::estimate(values)
+}
+
 /// Writes `replications.json` and `replications.csv` (one row per seed, then the
 /// estimates) into a run's report directory.
 pub fn write_replications(dir: &Path, reps: &Replications) -> io::Result<Written> {
@@ -601,35 +607,99 @@ pub fn write_sweep(dir: &Path, sweep: &SweepReport) -> io::Result<Written> {
     sweep::write(dir, sweep)
 }
 
-/// One simulation a capacity plan ran.
+/// One group a plan sizes together with the others.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanGroup {
+    /// What it is, as a person reads it, plural: `app servers`, `db cores`.
+    pub label: String,
+    /// The scenario field the search sets (`servers[0].count`, `backends[0].cpu.cores`).
+    pub path: String,
+    /// Smallest size tried.
+    pub min: u32,
+    /// Largest size tried.
+    pub max: u32,
+    /// Cost of one unit.
+    pub cost: f64,
+}
+
+/// Whether a trial keeps one SLO check, judged on its replications' 95% interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// It holds: the interval lies within the bound (with one run: the value does).
+    Meets,
+    /// It does not: the interval lies beyond the bound (with one run: the value does).
+    #[default]
+    Fails,
+    /// The interval straddles the bound: not shown to hold, so counted as failing.
+    Unclear,
+}
+
+/// One SLO check of a trial.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanCheck {
+    /// The check as a person reads it: `latency_ms.p99 <= 100`.
+    pub check: String,
+    /// Its metric path (`loss_fraction` for the plan's loss bound).
+    pub metric: String,
+    /// The metric over the trial's replications.
+    pub estimate: Estimate,
+    /// Whether it holds.
+    pub verdict: Verdict,
+}
+
+/// One trial of a capacity plan: a scheduler and a size for each group, replicated.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanTrial {
     /// Scheduler.
     pub scheduler: String,
-    /// Real servers.
-    pub servers: u32,
-    /// The SLO metric's value (mean over replications).
-    pub value: f64,
-    /// Whether the SLO held.
+    /// One size per group of [`PlanReport::groups`], in that order.
+    pub sizes: Vec<u32>,
+    /// Σ size × cost.
+    pub cost: f64,
+    /// The SLO's checks, in the plan's order, then the loss bound.
+    pub checks: Vec<PlanCheck>,
+    /// Every check is [`Verdict::Meets`].
     pub meets: bool,
     /// Its runs.
     pub result: Replications,
 }
 
-/// A capacity plan: the smallest number of real servers, and the best scheduler, that
-/// keep the SLO at the stated load.
+/// Sizes as a person reads them: `3 app servers + 1 db core` (one per group).
+pub fn sizes_text(groups: &[PlanGroup], sizes: &[u32]) -> String {
+    groups.iter().zip(sizes).map(|(g, &n)| count_text(n, &g.label)).collect::<Vec<_>>().join(" + ")
+}
+
+/// `3 app servers`, `1 app server`: a group's plural label with its size.
+pub fn count_text(n: u32, plural: &str) -> String {
+    match plural.strip_suffix('s') {
+        Some(one) if n == 1 => format!("1 {one}"),
+        _ => format!("{n} {plural}"),
+    }
+}
+
+/// A capacity plan: the cheapest cluster, and the scheduler, that keep the SLO at the
+/// stated load, with every trial as evidence.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanReport {
     /// Scenario name.
     pub scenario: String,
-    /// The SLO, as a person reads it (`latency_ms.p99 <= 200`).
+    /// The SLO, as a person reads it (`latency_ms.p99 <= 200 and loss <= 0.001`).
     pub slo: String,
     /// The load, as a person reads it (`Poisson 800 conn/s`).
     pub load: String,
-    /// Every trial, in the order run.
+    /// What is sized.
+    pub groups: Vec<PlanGroup>,
+    /// Replications per trial.
+    pub replications: u32,
+    /// How the sizes were searched (`bisection`, `staircase`), in words.
+    pub search: String,
+    /// Points of the full grid (schedulers × every size combination), for comparison
+    /// with the trials run.
+    pub grid_points: u64,
+    /// Every trial, sorted by scheduler (simplest first) and then sizes.
     pub trials: Vec<PlanTrial>,
-    /// The answer: the scheduler and server count chosen, or `None` if no trial met the
-    /// SLO within the search range.
+    /// The answer, or `None` if no trial met the SLO within the ranges.
     pub answer: Option<PlanAnswer>,
 }
 
@@ -638,13 +708,32 @@ pub struct PlanReport {
 pub struct PlanAnswer {
     /// Scheduler.
     pub scheduler: String,
-    /// Real servers.
-    pub servers: u32,
-    /// The SLO metric's value there.
-    pub value: f64,
-    /// Why this one: the reasoning in a sentence or two (fewest servers; tie broken by
-    /// the metric; one fewer fails with value V).
+    /// One size per group.
+    pub sizes: Vec<u32>,
+    /// Its cost.
+    pub cost: f64,
+    /// The first SLO metric there, with its 95% interval.
+    pub value: Estimate,
+    /// How the choice was made among configurations of the same (least) cost:
+    /// `only`, `significantly better`, `indistinguishable`.
+    pub choice: String,
+    /// The other configurations of that cost, each against the answer (`b` = it).
+    pub rivals: Vec<PlanRival>,
+    /// Why this one, in a few sentences.
     pub why: String,
+}
+
+/// A configuration as cheap as the answer, compared with it (Welch, 95%).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanRival {
+    /// Scheduler.
+    pub scheduler: String,
+    /// Sizes.
+    pub sizes: Vec<u32>,
+    /// The first SLO metric there.
+    pub value: Estimate,
+    /// It minus the answer.
+    pub difference: significance::Difference,
 }
 
 /// Writes a plan's directory: `plan.json`, `plan.csv` (one row per trial) and

@@ -1,4 +1,10 @@
 //! A capacity plan's directory: `plan.json`, `plan.csv`, `report.html`.
+//!
+//! The page puts the answer first (the configuration, its cost, the SLO metric with its
+//! 95% interval, and why), then the evidence: the schedulers at the answer's sizes as a
+//! dot plot with whiskers (a categorical axis: no line between schedulers), the metric
+//! against the first group's size (one group) or the cheapest frontier found (several),
+//! and every trial, sorted by scheduler and sizes.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -8,7 +14,7 @@ use crate::chart::{Chart, Line, Threshold};
 use crate::csv::{Csv, num};
 use crate::html::{Page, escape, nav};
 use crate::replications::{ESTIMATE_COLUMNS, estimate_fields, fmt_estimate};
-use crate::{Estimate, PlanReport, PlanTrial, Replications, Written};
+use crate::{Estimate, PlanAnswer, PlanReport, PlanTrial, Verdict, Written};
 
 /// An SLO as written (`latency_ms.p99 <= 200`): the metric, the comparison and the
 /// threshold; `None` if it does not read so.
@@ -20,30 +26,40 @@ pub(crate) fn parse_slo(slo: &str) -> Option<(String, &'static str, f64)> {
     (!metric.is_empty() && value.is_finite()).then_some((metric, op, value))
 }
 
-/// The trial's confidence interval of the SLO metric, when the metric is one the
-/// replications estimate.
-fn metric_estimate(metric: &str, r: &Replications) -> Option<Estimate> {
-    match metric {
-        "latency_ms.p99" => Some(r.latency_p99_ms),
-        "latency_ms.mean" => Some(r.latency_mean_ms),
-        "throughput_cps" => Some(r.throughput_cps),
-        "loss_fraction" => Some(r.loss_fraction),
-        "utilization_spread" => Some(r.utilization_spread),
-        "feedback.reaction_s" => r.feedback_reaction_s,
-        "feedback.weight_travel_per_min" => r.feedback_weight_travel_per_min,
-        "connections.lost_on_failover" => r.lost_on_failover,
-        "ha.failover_gap_s_max" => r.ha_failover_gap_s_max,
-        "ha.detection_s_max" => r.ha_detection_s_max,
-        _ => None,
+/// The first SLO check's estimate of a trial (what the answer is chosen on).
+fn value(t: &PlanTrial) -> Estimate {
+    t.checks.first().map(|c| c.estimate).unwrap_or_default()
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Meets => "meets",
+        Verdict::Fails => "fails",
+        Verdict::Unclear => "unclear",
     }
 }
 
+fn sizes_text(p: &PlanReport, sizes: &[u32]) -> String {
+    crate::sizes_text(&p.groups, sizes)
+}
+
 fn csv(p: &PlanReport) -> String {
-    let mut header = vec!["scheduler", "servers", "value", "meets"];
-    header.extend(ESTIMATE_COLUMNS);
+    let mut header: Vec<String> = vec!["scheduler".into()];
+    header.extend(p.groups.iter().map(|g| g.label.replace(' ', "_")));
+    header.extend(["cost".into(), "meets".into()]);
+    let checks = p.trials.first().map_or(0, |t| t.checks.len());
+    for c in p.trials.first().map(|t| t.checks.as_slice()).unwrap_or_default() {
+        header.extend([c.metric.clone(), format!("{}_ci95", c.metric), format!("{}_verdict", c.metric)]);
+    }
+    header.extend(ESTIMATE_COLUMNS.iter().map(|s| s.to_string()));
     let mut csv = Csv::new(&header);
     for t in &p.trials {
-        let mut row = vec![t.scheduler.clone(), t.servers.to_string(), num(t.value), t.meets.to_string()];
+        let mut row = vec![t.scheduler.clone()];
+        row.extend(t.sizes.iter().map(u32::to_string));
+        row.extend([num(t.cost), t.meets.to_string()]);
+        for c in t.checks.iter().take(checks) {
+            row.extend([num(c.estimate.mean), num(c.estimate.ci95), verdict_word(c.verdict).into()]);
+        }
         row.extend(estimate_fields(&t.result));
         csv.row(&row);
     }
@@ -51,76 +67,202 @@ fn csv(p: &PlanReport) -> String {
 }
 
 fn answer(page: &mut Page, p: &PlanReport) {
-    match &p.answer {
-        Some(a) => {
-            page.raw(&format!(
-                "<div class=\"answer\"><p><strong>Use {} real server{} with the {} scheduler.</strong> \
-                 {} = {} there; the SLO is {} at {}.</p>",
-                a.servers,
-                if a.servers == 1 { "" } else { "s" },
-                escape(&a.scheduler),
-                escape(&slo_metric(p)),
-                escape(&format!("{:.3}", a.value)),
-                escape(&p.slo),
-                escape(&p.load),
-            ));
-            if !a.why.is_empty() {
-                page.raw(&format!("<p>{}</p>", escape(&a.why)));
-            }
-            page.raw("</div>\n");
-        }
-        None => {
-            page.raw(&format!(
-                "<div class=\"answer none\"><p><strong>No configuration met the SLO within the range \
-                 searched.</strong> SLO: {} at {}; {} trial{} ran.</p></div>\n",
-                escape(&p.slo),
-                escape(&p.load),
-                p.trials.len(),
-                if p.trials.len() == 1 { "" } else { "s" },
-            ));
-        }
+    let Some(a) = &p.answer else {
+        page.raw(&format!(
+            "<div class=\"answer none\"><p><strong>No configuration met the SLO within the ranges \
+             searched.</strong> SLO: {} at {}; {} trial{} ran.</p></div>\n",
+            escape(&p.slo),
+            escape(&p.load),
+            p.trials.len(),
+            if p.trials.len() == 1 { "" } else { "s" },
+        ));
+        return;
+    };
+    page.raw(&format!(
+        "<div class=\"answer\"><p><strong>Use {} with the {} scheduler (cost {}).</strong> \
+         {} = {} there (95% interval over {} runs); the SLO is {} at {}.</p>",
+        escape(&sizes_text(p, &a.sizes)),
+        escape(&a.scheduler),
+        escape(&short(a.cost)),
+        escape(&slo_metric(p)),
+        escape(&fmt_estimate(&a.value, 2)),
+        a.value.n,
+        escape(&p.slo),
+        escape(&p.load),
+    ));
+    if !a.why.is_empty() {
+        page.raw(&format!("<p>{}</p>", escape(&a.why)));
     }
+    page.raw("</div>\n");
+    rivals(page, p, a);
+}
+
+fn rivals(page: &mut Page, p: &PlanReport, a: &PlanAnswer) {
+    if a.rivals.is_empty() {
+        return;
+    }
+    let metric = slo_metric(p);
+    let header = ["scheduler", "sizes", metric.as_str(), "minus the answer", "difference"];
+    let rows: Vec<Vec<String>> = a
+        .rivals
+        .iter()
+        .map(|r| {
+            let d = &r.difference;
+            let verdict = match (d.testable, d.significant) {
+                (false, _) => "cannot tell (one run each)",
+                (true, true) => "significant",
+                (true, false) => "not significant",
+            };
+            vec![
+                r.scheduler.clone(),
+                sizes_text(p, &r.sizes),
+                fmt_estimate(&r.value, 2),
+                format!("{:+.2} ± {:.2}", d.diff, d.ci95),
+                verdict.into(),
+            ]
+        })
+        .collect();
+    page.p("note", "Configurations as cheap as the answer, against it (Welch's t test, 95%):");
+    page.table(&header, 2, &rows);
 }
 
 fn slo_metric(p: &PlanReport) -> String {
     parse_slo(&p.slo).map_or_else(|| "the SLO metric".to_string(), |(m, _, _)| m)
 }
 
-fn chart(p: &PlanReport) -> Chart {
-    let slo = parse_slo(&p.slo);
+fn short(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn threshold(p: &PlanReport) -> Option<Threshold> {
+    parse_slo(&p.slo).map(|(_, op, v)| Threshold { y: v, label: format!("SLO {op} {v}") })
+}
+
+/// The schedulers at the answer's sizes: a dot plot (categorical axis) with whiskers.
+fn schedulers_chart(p: &PlanReport) -> Chart {
     let metric = slo_metric(p);
-    let mut schedulers: Vec<&str> = Vec::new();
+    let sizes = p.answer.as_ref().map(|a| a.sizes.clone()).unwrap_or_default();
+    let at: Vec<&PlanTrial> = p.trials.iter().filter(|t| t.sizes == sizes).collect();
+    let line = Line {
+        name: metric.clone(),
+        points: at.iter().enumerate().map(|(i, t)| (i as f64, value(t).mean)).collect(),
+        ci: at.iter().map(|t| value(t).ci95).collect(),
+    };
+    Chart {
+        title: format!("{metric} of each scheduler at {}", sizes_text(p, &sizes)),
+        x_label: "scheduler".into(),
+        y_label: metric,
+        x_categories: Some(at.iter().map(|t| t.scheduler.clone()).collect()),
+        markers: true,
+        dots: true,
+        y_from_zero: true,
+        lines: if at.is_empty() { Vec::new() } else { vec![line] },
+        threshold: threshold(p),
+        ..Chart::default()
+    }
+}
+
+fn schedulers(p: &PlanReport) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
     for t in &p.trials {
-        if !schedulers.contains(&t.scheduler.as_str()) {
-            schedulers.push(&t.scheduler);
+        if !out.contains(&t.scheduler.as_str()) {
+            out.push(&t.scheduler);
         }
     }
-    let lines = schedulers
-        .iter()
-        .map(|&s| {
-            // One point per server count (the last trial run there), by server count.
-            let by_servers: BTreeMap<u32, &PlanTrial> =
-                p.trials.iter().filter(|t| t.scheduler == s).map(|t| (t.servers, t)).collect();
-            let trials: Vec<&PlanTrial> = by_servers.into_values().collect();
-            let ci = |t: &&PlanTrial| metric_estimate(&metric, &t.result).map_or(0.0, |e| e.ci95);
+    out
+}
+
+/// One group: the metric against its size, one line per scheduler, with whiskers.
+fn size_chart(p: &PlanReport) -> Chart {
+    let metric = slo_metric(p);
+    let label = p.groups.first().map_or_else(String::new, |g| g.label.clone());
+    let lines = schedulers(p)
+        .into_iter()
+        .map(|s| {
+            let by_size: BTreeMap<u32, &PlanTrial> =
+                p.trials.iter().filter(|t| t.scheduler == s).map(|t| (t.sizes[0], t)).collect();
             Line {
                 name: s.to_string(),
-                points: trials.iter().map(|t| (f64::from(t.servers), t.value)).collect(),
-                ci: trials.iter().map(ci).collect(),
+                points: by_size.iter().map(|(n, t)| (f64::from(*n), value(t).mean)).collect(),
+                ci: by_size.values().map(|t| value(t).ci95).collect(),
             }
         })
         .collect();
     Chart {
-        title: format!("{metric} against the number of real servers"),
-        x_label: "real servers".into(),
-        y_label: metric.clone(),
+        title: format!("{metric} against the number of {label}"),
+        x_label: label,
+        y_label: metric,
         x_integer: true,
         markers: true,
         y_from_zero: true,
         lines,
-        threshold: slo.map(|(_, op, v)| Threshold { y: v, label: format!("SLO {op} {v}") }),
+        threshold: threshold(p),
         ..Chart::default()
     }
+}
+
+/// Several groups: for each size of the first group, the least of the second that met the
+/// SLO (the frontier the staircase walked), one line per scheduler.
+fn frontier_chart(p: &PlanReport) -> Chart {
+    let (g0, g1) = (&p.groups[0].label, &p.groups[1].label);
+    let lines = schedulers(p)
+        .into_iter()
+        .map(|s| {
+            let mut least: BTreeMap<u32, u32> = BTreeMap::new();
+            for t in p.trials.iter().filter(|t| t.scheduler == s && t.meets) {
+                let e = least.entry(t.sizes[0]).or_insert(t.sizes[1]);
+                *e = (*e).min(t.sizes[1]);
+            }
+            Line {
+                name: s.to_string(),
+                points: least.iter().map(|(x, y)| (f64::from(*x), f64::from(*y))).collect(),
+                ci: Vec::new(),
+            }
+        })
+        .collect();
+    Chart {
+        title: format!("The least {g1} that meet the SLO, by the number of {g0}"),
+        x_label: g0.clone(),
+        y_label: g1.clone(),
+        x_integer: true,
+        markers: true,
+        y_from_zero: true,
+        lines,
+        ..Chart::default()
+    }
+}
+
+fn trials_table(page: &mut Page, p: &PlanReport) {
+    let chosen =
+        |t: &PlanTrial| p.answer.as_ref().is_some_and(|a| a.scheduler == t.scheduler && a.sizes == t.sizes);
+    let mut header: Vec<String> = vec!["scheduler".into()];
+    header.extend(p.groups.iter().map(|g| g.label.clone()));
+    header.push("cost".into());
+    header.extend(p.trials.first().into_iter().flat_map(|t| t.checks.iter().map(|c| c.check.clone())));
+    header.extend(["SLO".into(), "runs".into(), "throughput conn/s".into()]);
+    let rows: Vec<Vec<String>> = p
+        .trials
+        .iter()
+        .map(|t| {
+            let mut row = vec![t.scheduler.clone()];
+            row.extend(t.sizes.iter().map(u32::to_string));
+            row.push(short(t.cost));
+            for c in &t.checks {
+                row.push(format!("{} ({})", fmt_estimate(&c.estimate, 3), verdict_word(c.verdict)));
+            }
+            let verdict = match (t.meets, chosen(t)) {
+                (true, true) => "meets (chosen)",
+                (true, false) => "meets",
+                (false, _) => "fails",
+            };
+            row.extend([verdict.to_string(), t.result.runs.len().to_string()]);
+            row.push(fmt_estimate(&t.result.throughput_cps, 1));
+            row
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    page.table(&header, 1, &rows);
 }
 
 fn html(p: &PlanReport) -> String {
@@ -131,49 +273,32 @@ fn html(p: &PlanReport) -> String {
     page.h2("answer", "Answer");
     answer(&mut page, p);
     page.h2("evidence", "Evidence");
-    let reps = p.trials.iter().map(|t| t.result.runs.len()).max().unwrap_or(0);
-    let caption = if reps > 1 {
-        "Each point is a trial's mean over its replications; error bars are Student t 95% intervals. \
-         The dashed line is the SLO threshold."
-    } else {
-        "Each point is a trial; the dashed line is the SLO threshold."
-    };
-    page.chart(&chart(p), caption, "no trial ran");
+    let whiskers = "Each point is a trial's mean over its replications; whiskers are Student t 95% \
+                    intervals. The dashed line is the SLO threshold.";
+    if p.answer.is_some() {
+        page.chart(&schedulers_chart(p), whiskers, "no trial at the answer's sizes");
+    }
+    if p.groups.len() <= 1 {
+        page.chart(&size_chart(p), whiskers, "no trial ran");
+    } else if p.groups.len() >= 2 {
+        let caption = "Each point is the least size of the second group that met the SLO with that \
+                       many of the first (the other groups as in the trials).";
+        page.chart(&frontier_chart(p), caption, "no trial met the SLO");
+    }
     page.h2("trials", "Trials");
-    let header =
-        ["scheduler", "servers", "value", "SLO", "runs", "mean ms", "p99 ms", "throughput conn/s", "lost %"];
-    let chosen = |t: &PlanTrial| {
-        p.answer.as_ref().is_some_and(|a| a.scheduler == t.scheduler && a.servers == t.servers)
-    };
-    let rows: Vec<Vec<String>> = p
-        .trials
-        .iter()
-        .map(|t| {
-            let r = &t.result;
-            let lost = Estimate {
-                mean: r.loss_fraction.mean * 100.0,
-                ci95: r.loss_fraction.ci95 * 100.0,
-                ..r.loss_fraction
-            };
-            let verdict = match (t.meets, chosen(t)) {
-                (true, true) => "meets (chosen)",
-                (true, false) => "meets",
-                (false, _) => "fails",
-            };
-            vec![
-                t.scheduler.clone(),
-                t.servers.to_string(),
-                format!("{:.3}", t.value),
-                verdict.to_string(),
-                r.runs.len().to_string(),
-                fmt_estimate(&r.latency_mean_ms, 3),
-                fmt_estimate(&r.latency_p99_ms, 3),
-                fmt_estimate(&r.throughput_cps, 1),
-                fmt_estimate(&lost, 2),
-            ]
-        })
-        .collect();
-    page.table(&header, 1, &rows);
+    page.p(
+        "note",
+        &format!(
+            "{} trials ({} runs each) of a {}-point grid, searched by {}; sorted by scheduler and sizes. \
+             A check is met when its 95% interval lies within the bound; \"unclear\" when it straddles \
+             it (counted as failing).",
+            p.trials.len(),
+            p.replications,
+            p.grid_points,
+            p.search
+        ),
+    );
+    trials_table(&mut page, p);
     page.finish()
 }
 
@@ -191,6 +316,7 @@ pub(crate) fn write(dir: &Path, p: &PlanReport) -> io::Result<Written> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{PlanCheck, PlanGroup};
 
     #[test]
     fn slo_text_parses_into_metric_comparison_and_threshold() {
@@ -201,18 +327,78 @@ mod tests {
         assert_eq!(parse_slo("<= 3"), None);
     }
 
-    #[test]
-    fn slo_metrics_on_ha_paths_have_their_intervals() {
-        let e = Estimate { mean: 1.5, ci95: 0.5, n: 3 };
-        let r = Replications {
-            lost_on_failover: Some(e),
-            ha_failover_gap_s_max: Some(e),
-            ha_detection_s_max: Some(e),
-            ..Replications::default()
-        };
-        for m in ["connections.lost_on_failover", "ha.failover_gap_s_max", "ha.detection_s_max"] {
-            assert_eq!(metric_estimate(m, &r), Some(e), "{m}");
-            assert_eq!(metric_estimate(m, &Replications::default()), None, "{m}");
+    fn trial(s: &str, sizes: &[u32], mean: f64, meets: bool) -> PlanTrial {
+        let estimate = Estimate { mean, ci95: 1.5, n: 5 };
+        let verdict = if meets { Verdict::Meets } else { Verdict::Fails };
+        PlanTrial {
+            scheduler: s.into(),
+            sizes: sizes.to_vec(),
+            cost: sizes.iter().map(|&n| f64::from(n)).sum(),
+            checks: vec![PlanCheck {
+                check: "p99 <= 100".into(),
+                metric: "latency_ms.p99".into(),
+                estimate,
+                verdict,
+            }],
+            meets,
+            result: Default::default(),
         }
+    }
+
+    fn report() -> PlanReport {
+        let group = |label: &str, path: &str| PlanGroup {
+            label: label.into(),
+            path: path.into(),
+            min: 1,
+            max: 4,
+            cost: 1.0,
+        };
+        PlanReport {
+            scenario: "t".into(),
+            slo: "latency_ms.p99 <= 100 and loss <= 0.001".into(),
+            load: "Poisson 10 conn/s".into(),
+            groups: vec![
+                group("app servers", "servers[0].count"),
+                group("db cores", "backends[0].cpu.cores"),
+            ],
+            replications: 5,
+            search: "staircase".into(),
+            grid_points: 32,
+            trials: vec![
+                trial("rr", &[2, 3], 90.0, true),
+                trial("rr", &[3, 1], 95.0, true),
+                trial("rr", &[2, 2], 120.0, false),
+                trial("wlc", &[2, 3], 91.0, true),
+            ],
+            answer: Some(PlanAnswer {
+                scheduler: "rr".into(),
+                sizes: vec![2, 3],
+                cost: 5.0,
+                value: Estimate { mean: 90.0, ci95: 1.5, n: 5 },
+                choice: "indistinguishable".into(),
+                ..PlanAnswer::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn the_scheduler_chart_is_a_dot_plot_at_the_answers_sizes() {
+        let c = schedulers_chart(&report());
+        assert!(c.dots);
+        assert_eq!(c.x_categories, Some(vec!["rr".to_string(), "wlc".to_string()]));
+        assert_eq!(c.lines[0].points, vec![(0.0, 90.0), (1.0, 91.0)]);
+        assert_eq!(c.lines[0].ci, vec![1.5, 1.5]);
+    }
+
+    #[test]
+    fn the_frontier_chart_has_the_least_second_size_per_first() {
+        let c = frontier_chart(&report());
+        assert_eq!(c.lines[0].name, "rr");
+        assert_eq!(c.lines[0].points, vec![(2.0, 3.0), (3.0, 1.0)]);
+        let csv = csv(&report());
+        assert!(csv.starts_with("scheduler,app_servers,db_cores,cost,meets,latency_ms.p99,"), "{csv}");
+        let page = html(&report());
+        assert!(page.contains("Use 2 app servers + 3 db cores with the rr scheduler (cost 5)"), "{page}");
+        assert!(page.contains("90.00 ± 1.50"), "{page}");
     }
 }

@@ -93,9 +93,12 @@ fn a_plan_puts_the_answer_first_then_the_chart_and_trials() {
     assert_json(&dir.join("plan.json"), &plan);
     let csv = std::fs::read_to_string(dir.join("plan.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 8);
-    assert!(csv.starts_with("scheduler,servers,value,meets,n,latency_mean_ms,"));
+    assert!(
+        csv.starts_with("scheduler,real_servers,cost,meets,latency_ms.p99,latency_ms.p99_ci95,"),
+        "{csv}"
+    );
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    let headline = format!("Use {} real servers with the {} scheduler.", answer.servers, answer.scheduler);
+    let headline = format!("Use {} real servers with the {} scheduler", answer.sizes[0], answer.scheduler);
     let (at_answer, at_chart, at_trials) = (
         html.find(&headline).expect("the answer"),
         html.find("<svg").expect("a chart"),
@@ -114,7 +117,7 @@ fn a_plan_without_an_answer_says_so() {
     let dir = out_dir("plan-none");
     reports::write_plan(&dir, &plan).expect("writes");
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    assert!(html.contains("No configuration met the SLO within the range searched."));
+    assert!(html.contains("No configuration met the SLO within the ranges searched."));
     assert!(!html.contains("meets (chosen)"));
     assert_eq!(html.matches("<svg").count(), 1, "the evidence is still shown");
 }

@@ -522,28 +522,90 @@ fn tolerance() -> f64 {
     0.05
 }
 
-/// `lvsim plan`: the smallest number of real servers, and the best scheduler, that keep
-/// the service level objective at the scenario's load.
+/// `lvsim plan`: the cheapest cluster (one or several groups sized together, each unit at
+/// a cost), and the best scheduler, that keep the service level objective at the
+/// scenario's load.
+///
+/// Two spellings: the single-group `servers: "web", min: 1, max: 12` (cost 1 a server), or
+/// `sizes: [Servers(name: "app", ...), BackendCores(name: "db", ...)]`; not both.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// The objective: every check must hold (`Expect(metric: "latency_ms.p99",
     /// at_most: 200.0)`).
     pub slo: Vec<Expect>,
-    /// The server entry (by name, in `servers`) whose `count` the search varies.
-    pub servers: String,
-    /// Smallest count tried.
-    #[serde(default = "one_u32")]
-    pub min: u32,
-    /// Largest count tried.
-    #[serde(default = "max_servers")]
-    pub max: u32,
+    /// Single-group form: the server entry (by name, in `servers`) whose `count` the
+    /// search varies.
+    #[serde(default)]
+    pub servers: Option<String>,
+    /// Single-group form: smallest count tried [default 1].
+    #[serde(default)]
+    pub min: Option<u32>,
+    /// Single-group form: largest count tried [default 64].
+    #[serde(default)]
+    pub max: Option<u32>,
+    /// What is sized together, each with its range and cost.
+    #[serde(default)]
+    pub sizes: Vec<Size>,
     /// Schedulers compared; default rr, wrr, lc, wlc, sed, nq.
     #[serde(default = "plan_schedulers")]
     pub schedulers: Vec<SchedulerKind>,
     /// Largest fraction of offered connections that may fail (refused, dropped).
     #[serde(default = "max_loss")]
     pub max_loss: f64,
+    /// Runs (seeds) per trial; the SLO is judged on their 95% interval.
+    #[serde(default = "plan_replications")]
+    pub replications: u32,
+}
+
+/// One group a plan sizes: its range and the cost of one unit.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Size {
+    /// The `count` of a server entry.
+    Servers {
+        /// The server entry's name.
+        name: String,
+        /// Smallest count tried.
+        #[serde(default = "one_u32")]
+        min: u32,
+        /// Largest count tried.
+        max: u32,
+        /// Cost of one server (any unit: money, rack units).
+        #[serde(default = "one_f64")]
+        cost: f64,
+    },
+    /// The CPU cores of a backend (`backends[i].cpu.cores`).
+    BackendCores {
+        /// The backend's name.
+        name: String,
+        /// Fewest cores tried.
+        #[serde(default = "one_u32")]
+        min: u32,
+        /// Most cores tried.
+        max: u32,
+        /// Cost of one core.
+        #[serde(default = "one_f64")]
+        cost: f64,
+    },
+}
+
+impl Size {
+    /// The name of the server entry or backend.
+    pub fn name(&self) -> &str {
+        match self {
+            Size::Servers { name, .. } | Size::BackendCores { name, .. } => name,
+        }
+    }
+
+    /// `(min, max, cost)`.
+    pub fn range(&self) -> (u32, u32, f64) {
+        match *self {
+            Size::Servers { min, max, cost, .. } | Size::BackendCores { min, max, cost, .. } => {
+                (min, max, cost)
+            }
+        }
+    }
 }
 
 impl Plan {
@@ -552,15 +614,41 @@ impl Plan {
     pub fn for_servers(servers: String) -> Plan {
         Plan {
             slo: Vec::new(),
-            servers,
-            min: one_u32(),
-            max: max_servers(),
+            servers: Some(servers),
+            min: None,
+            max: None,
+            sizes: Vec::new(),
             schedulers: plan_schedulers(),
             max_loss: max_loss(),
+            replications: plan_replications(),
+        }
+    }
+
+    /// The groups sized, whichever spelling was used (`Err` names the fields in conflict).
+    pub fn sizes(&self) -> Result<Vec<Size>, String> {
+        match (&self.servers, self.sizes.is_empty()) {
+            (Some(_), false) => Err("give either `servers` (with `min`, `max`) or `sizes`, not both".into()),
+            (None, true) => Err("the plan sizes nothing: give `servers: NAME` or `sizes: [...]`".into()),
+            (None, false) if self.min.is_some() || self.max.is_some() => {
+                Err("`min` and `max` go inside each of `sizes`".into())
+            }
+            (None, false) => Ok(self.sizes.clone()),
+            (Some(name), true) => Ok(vec![Size::Servers {
+                name: name.clone(),
+                min: self.min.unwrap_or(1),
+                max: self.max.unwrap_or_else(max_servers),
+                cost: 1.0,
+            }]),
         }
     }
 }
 
+fn one_f64() -> f64 {
+    1.0
+}
+fn plan_replications() -> u32 {
+    5
+}
 fn max_servers() -> u32 {
     64
 }

@@ -132,30 +132,52 @@ pub fn plan(threshold_ms: f64) -> reports::PlanReport {
         for n in 1..=4u32 {
             let runs: Vec<_> = (1..=2).map(|seed| summary_with(seed, kind, n as usize, 300.0)).collect();
             let result = reports::replications(runs);
-            let value = result.latency_p99_ms.mean;
+            let estimate = result.latency_p99_ms;
+            let meets = estimate.mean + estimate.ci95 <= threshold_ms;
+            let verdict = if meets { reports::Verdict::Meets } else { reports::Verdict::Fails };
             trials.push(reports::PlanTrial {
                 scheduler: name.into(),
-                servers: n,
-                value,
-                meets: value <= threshold_ms,
+                sizes: vec![n],
+                cost: f64::from(n),
+                checks: vec![reports::PlanCheck {
+                    check: format!("latency_ms.p99 <= {threshold_ms}"),
+                    metric: "latency_ms.p99".into(),
+                    estimate,
+                    verdict,
+                }],
+                meets,
                 result,
             });
         }
     }
+    let value = |t: &reports::PlanTrial| t.checks[0].estimate;
     let answer = trials
         .iter()
         .filter(|t| t.meets)
-        .min_by(|a, b| a.servers.cmp(&b.servers).then(a.value.total_cmp(&b.value)))
+        .min_by(|a, b| a.cost.total_cmp(&b.cost).then(value(a).mean.total_cmp(&value(b).mean)))
         .map(|t| reports::PlanAnswer {
             scheduler: t.scheduler.clone(),
-            servers: t.servers,
-            value: t.value,
+            sizes: t.sizes.clone(),
+            cost: t.cost,
+            value: value(t),
+            choice: "only".into(),
+            rivals: Vec::new(),
             why: format!("fewest servers that meet the SLO; {} <b>wins</b> the tie on p99", t.scheduler),
         });
     reports::PlanReport {
         scenario: "plan".into(),
         slo: format!("latency_ms.p99 <= {threshold_ms}"),
         load: "Poisson 300 conn/s".into(),
+        groups: vec![reports::PlanGroup {
+            label: "real servers".into(),
+            path: "servers[0].count".into(),
+            min: 1,
+            max: 4,
+            cost: 1.0,
+        }],
+        replications: 2,
+        search: "every size".into(),
+        grid_points: 8,
         trials,
         answer,
     }

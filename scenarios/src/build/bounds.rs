@@ -23,6 +23,8 @@ pub const MAX_SAMPLES: f64 = 1e6;
 pub const MAX_REPLICATIONS: f64 = 10_000.0;
 /// The most real servers (all `count`s together).
 pub const MAX_SERVERS: f64 = 1_000_000.0;
+/// The most cores of one CPU.
+pub const MAX_CORES: f64 = 4096.0;
 /// The most client addresses of a population.
 pub const MAX_ADDRESSES: f64 = 16_777_216.0;
 /// The most requests (or datagrams) of a connection.
@@ -42,7 +44,7 @@ fn limit(field: &str) -> Option<(f64, &'static str)> {
         "addresses" => (MAX_ADDRESSES, "addresses"),
         "count" => (MAX_SERVERS, "servers"),
         "replications" => (MAX_REPLICATIONS, "replications"),
-        "cores" => (4096.0, "cores"),
+        "cores" => (MAX_CORES, "cores"),
         "workers" | "backlog" => (1e6, "requests"),
         "speed" => (1e6, "times the reference"),
         "max_retries" | "retries" => (30.0, "retries"),

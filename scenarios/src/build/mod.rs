@@ -24,6 +24,7 @@ use crate::{Error, Loaded};
 
 pub mod bounds;
 mod events;
+pub mod plan;
 
 /// Deserialises and builds an edited document; with a budget, a topology whose servers
 /// alone would not fit its memory is refused before they are written out.
@@ -254,9 +255,7 @@ impl Builder<'_> {
             crate::expect::validate(e).map_err(|m| self.err(&format!("expect[{i}]"), m))?;
         }
         if let Some(plan) = &s.plan {
-            for (i, e) in plan.slo.iter().enumerate() {
-                crate::expect::validate(e).map_err(|m| self.err(&format!("plan.slo[{i}]"), m))?;
-            }
+            self.plan(s, plan)?;
         }
         cfg.validate().map_err(|e| Error::at(self.doc.locate(0), e.to_string()))?;
         Ok((topo, cfg))

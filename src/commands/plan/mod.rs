@@ -1,0 +1,372 @@
+//! `lvsim plan`: the cheapest cluster, and the scheduler, that keep a service level
+//! objective at the scenario's load, with every trial as evidence.
+//!
+//! One group (`servers: "web"`) or several sized together (`sizes: [Servers(..),
+//! BackendCores(..)]`), each unit at a cost. The pieces, each testable on its own:
+//!
+//! - [`search`]: which sizes to simulate (bisection for one group, a staircase walk over
+//!   the monotone frontier for two or more), as a function of a trial oracle;
+//! - [`choose`]: whether a trial meets the SLO (its 95% interval, Welch against the
+//!   bound) and which meeting configuration to answer (cheapest; among equal costs the
+//!   simplest that no other beats significantly);
+//! - [`words`]: the SLO, the load, the search and the reasons in words;
+//! - [`print`]: the terminal text (printed and saved as `summary.txt`).
+//!
+//! This module reads the options, runs the trials (each replicated, 5 runs by default;
+//! schedulers searched in parallel) and writes the report.
+
+pub mod choose;
+pub mod print;
+pub mod search;
+pub mod words;
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use lvs_ipvs::SchedulerKind;
+use rayon::prelude::*;
+use reports::{PlanAnswer, PlanCheck, PlanGroup, PlanReport, PlanRival, PlanTrial, Verdict};
+use scenarios::Loaded;
+use scenarios::budget::Keeps;
+use scenarios::expect;
+use scenarios::format::{Expect, Plan, Size};
+
+use super::{Common, InputError, count_bar, loss, summarize};
+
+/// Command-line overrides of the scenario's `plan` section.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOpts {
+    /// `--slo METRIC<=VALUE` (or `>=`), replacing the scenario's SLO.
+    pub slo: Vec<String>,
+    /// `--servers NAME`.
+    pub servers: Option<String>,
+    /// `--min N`.
+    pub min: Option<u32>,
+    /// `--max N`.
+    pub max: Option<u32>,
+    /// `--schedulers rr,wlc`.
+    pub schedulers: Option<Vec<String>>,
+    /// `--replications N`.
+    pub replications: Option<u32>,
+}
+
+/// Parses `latency_ms.p99<=200` / `>=`.
+pub fn parse_slo(s: &str) -> Result<Expect, String> {
+    let (metric, bound, at_most) = if let Some((m, v)) = s.split_once("<=") {
+        (m, v, true)
+    } else if let Some((m, v)) = s.split_once(">=") {
+        (m, v, false)
+    } else if let Some((m, v)) = s.split_once('<') {
+        (m, v, true)
+    } else if let Some((m, v)) = s.split_once('>') {
+        (m, v, false)
+    } else {
+        return Err(format!(
+            "--slo {s:?}: expected METRIC<=VALUE or METRIC>=VALUE, such as latency_ms.p99<=200"
+        ));
+    };
+    let v: f64 = bound.trim().parse().map_err(|_| format!("--slo {s:?}: {bound:?} is not a number"))?;
+    let e = Expect {
+        metric: metric.trim().to_owned(),
+        approx: None,
+        tolerance: 0.0,
+        abs_tolerance: 0.0,
+        at_most: at_most.then_some(v),
+        at_least: (!at_most).then_some(v),
+        note: String::new(),
+    };
+    expect::validate(&e).map_err(|m| format!("--slo {s:?}: {m}"))?;
+    Ok(e)
+}
+
+/// The plan as run: the scenario's section with the command line's overrides, and what it
+/// sizes.
+struct Setup {
+    plan: Plan,
+    groups: Vec<PlanGroup>,
+    space: search::Space,
+}
+
+/// The scenario's `plan` section (or one from `--servers`), with the options applied.
+fn section(l: &Loaded, o: &PlanOpts) -> anyhow::Result<Plan> {
+    let mut p: Plan = match (&l.scenario.plan, &o.servers) {
+        (Some(p), _) => p.clone(),
+        (None, Some(name)) => Plan::for_servers(name.clone()),
+        (None, None) => {
+            return Err(InputError(format!(
+                "{}: no `plan` section; add one or give --servers NAME and --slo METRIC<=VALUE",
+                l.file
+            ))
+            .into());
+        }
+    };
+    if !o.slo.is_empty() {
+        p.slo = o.slo.iter().map(|s| parse_slo(s)).collect::<Result<_, _>>().map_err(InputError)?;
+    }
+    if let Some(s) = &o.servers {
+        p.servers = Some(s.clone());
+        p.sizes.clear();
+    }
+    if (o.min.is_some() || o.max.is_some()) && p.servers.is_none() {
+        return Err(InputError(
+            "--min and --max size the single-group form (`servers: NAME`); for `sizes`, use \
+             --set plan.sizes[I].min=N / .max=N"
+                .into(),
+        )
+        .into());
+    }
+    p.min = o.min.or(p.min);
+    p.max = o.max.or(p.max);
+    p.replications = o.replications.unwrap_or(p.replications);
+    if let Some(names) = &o.schedulers {
+        p.schedulers = names
+            .iter()
+            .map(|n| n.trim().parse::<SchedulerKind>().map_err(|e| InputError(format!("--schedulers: {e}"))))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(p)
+}
+
+/// Checks what the command line may have changed (the file's values were checked, with
+/// their line and column, when it was loaded) and names the groups.
+fn setup(l: &Loaded, o: &PlanOpts) -> anyhow::Result<Setup> {
+    let plan = section(l, o)?;
+    if plan.slo.is_empty() {
+        return Err(InputError(
+            "the plan has no SLO: give --slo METRIC<=VALUE (e.g. latency_ms.p99<=200)".into(),
+        )
+        .into());
+    }
+    if plan.schedulers.is_empty() {
+        return Err(InputError("the plan compares no scheduler".into()).into());
+    }
+    if !(1..=scenarios::build::plan::MAX_REPLICATIONS).contains(&plan.replications) {
+        let max = scenarios::build::plan::MAX_REPLICATIONS;
+        return Err(InputError(format!("--replications must be 1..={max}")).into());
+    }
+    let sizes = plan.sizes().map_err(|m| InputError(format!("{}: plan: {m}", l.file)))?;
+    let groups = sizes.iter().map(|s| group(l, s)).collect::<anyhow::Result<Vec<_>>>()?;
+    let space = search::Space {
+        ranges: groups.iter().map(|g| (g.min, g.max)).collect(),
+        costs: groups.iter().map(|g| g.cost).collect(),
+    };
+    Ok(Setup { plan, groups, space })
+}
+
+/// A group's label and path, and its range checked.
+fn group(l: &Loaded, s: &Size) -> anyhow::Result<PlanGroup> {
+    let (min, max, cost) = s.range();
+    let found = match s {
+        Size::Servers { name, .. } => l
+            .scenario
+            .servers
+            .iter()
+            .position(|x| &x.name == name)
+            .map(|i| (format!("{name} servers"), format!("servers[{i}].count"))),
+        Size::BackendCores { name, .. } => l
+            .scenario
+            .backends
+            .iter()
+            .position(|x| &x.name == name)
+            .map(|i| (format!("{name} cores"), format!("backends[{i}].cpu.cores"))),
+    };
+    let Some((label, path)) = found else {
+        let names: Vec<_> = l.scenario.servers.iter().map(|s| s.name.as_str()).collect();
+        return Err(InputError(format!(
+            "{}: the plan varies server entry {:?}, but the servers are: {} (give a `count` group's name)",
+            l.file,
+            s.name(),
+            names.join(", ")
+        ))
+        .into());
+    };
+    if min == 0 || min > max {
+        return Err(InputError(format!(
+            "the plan's range {min}..={max} of {label} is empty (min must be >= 1)"
+        ))
+        .into());
+    }
+    Ok(PlanGroup { label, path, min, max, cost })
+}
+
+/// Whether the runs keep one SLO check.
+fn check(e: &Expect, runs: &[serde_json::Value]) -> anyhow::Result<PlanCheck> {
+    let values = runs
+        .iter()
+        .map(|r| expect::metric(r, &e.metric))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(InputError)?;
+    let estimate = reports::estimate(&values);
+    let mut verdicts = Vec::new();
+    verdicts.extend(e.at_most.map(|m| choose::judge(&estimate, m, true)));
+    verdicts.extend(e.at_least.map(|m| choose::judge(&estimate, m, false)));
+    if let Some(x) = e.approx {
+        let ok = (estimate.mean - x).abs() <= (x.abs() * e.tolerance).max(e.abs_tolerance);
+        verdicts.push(if ok { Verdict::Meets } else { Verdict::Fails });
+    }
+    let verdict = if verdicts.contains(&Verdict::Fails) {
+        Verdict::Fails
+    } else if verdicts.contains(&Verdict::Unclear) {
+        Verdict::Unclear
+    } else {
+        Verdict::Meets
+    };
+    Ok(PlanCheck { check: words::check_text(e), metric: e.metric.clone(), estimate, verdict })
+}
+
+/// One trial: the scenario with this scheduler and these sizes, replicated.
+fn trial(l: &Loaded, s: &Setup, sched: SchedulerKind, sizes: &[u32]) -> anyhow::Result<PlanTrial> {
+    let mut sets = vec![
+        ("directors[*].services[*].scheduler".to_owned(), sched.name().to_owned()),
+        ("replications".to_owned(), s.plan.replications.to_string()),
+    ];
+    sets.extend(s.groups.iter().zip(sizes).map(|(g, n)| (g.path.clone(), n.to_string())));
+    let point = l.with(&sets).map_err(|e| InputError(e.to_string()))?;
+    let runs: Vec<_> = point
+        .replications()
+        .into_par_iter()
+        .map(|cfg| summarize(&point, cfg))
+        .collect::<anyhow::Result<_>>()?;
+    let result = reports::replications(runs);
+    let json = result.runs.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
+    let mut checks = s.plan.slo.iter().map(|e| check(e, &json)).collect::<anyhow::Result<Vec<_>>>()?;
+    let lost = reports::estimate(&result.runs.iter().map(loss).collect::<Vec<_>>());
+    checks.push(PlanCheck {
+        check: format!("loss <= {}", s.plan.max_loss),
+        metric: "loss_fraction".into(),
+        estimate: lost,
+        verdict: choose::judge(&lost, s.plan.max_loss, true),
+    });
+    let meets = checks.iter().all(|c| c.verdict == Verdict::Meets);
+    Ok(PlanTrial {
+        scheduler: sched.name().to_owned(),
+        sizes: sizes.to_vec(),
+        cost: s.space.cost(sizes),
+        checks,
+        meets,
+        result,
+    })
+}
+
+/// Every scheduler's search, in parallel; the trials sorted by scheduler (simplest
+/// first), then sizes.
+fn run_searches(c: &Common, l: &Loaded, s: &Setup) -> anyhow::Result<Vec<PlanTrial>> {
+    let trials = s.space.max_trials() * s.plan.schedulers.len() as u64;
+    let bar = count_bar(c.bars(), trials, &format!("{} plan", l.name));
+    let searched = c.pool()?.install(|| {
+        s.plan
+            .schedulers
+            .par_iter()
+            .map(|&sched| {
+                let mut run = |sizes: &[u32]| {
+                    let t = trial(l, s, sched, sizes);
+                    bar.inc(1);
+                    t
+                };
+                search::search(&s.space, &mut run, &|t: &PlanTrial| t.meets)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    bar.finish_and_clear();
+    let mut all: Vec<PlanTrial> = searched.into_iter().flatten().map(|(_, t)| t).collect();
+    all.sort_by(|a, b| {
+        (choose::simplicity(&a.scheduler), &a.scheduler, &a.sizes).cmp(&(
+            choose::simplicity(&b.scheduler),
+            &b.scheduler,
+            &b.sizes,
+        ))
+    });
+    Ok(all)
+}
+
+/// The answer and its reasons, from the sorted trials.
+fn answer(s: &Setup, trials: &[PlanTrial], slo: &str, load: &str) -> Option<PlanAnswer> {
+    let lower_is_better = s.plan.slo[0].at_least.is_none();
+    let choice = choose::choose(trials, lower_is_better)?;
+    let cx = words::Context { groups: &s.groups, slo, load, metric: &s.plan.slo[0].metric };
+    let mut schedulers: Vec<String> = s.plan.schedulers.iter().map(|k| k.name().to_owned()).collect();
+    schedulers.sort_by_key(|n| choose::simplicity(n));
+    let a = &trials[choice.chosen];
+    Some(PlanAnswer {
+        scheduler: a.scheduler.clone(),
+        sizes: a.sizes.clone(),
+        cost: a.cost,
+        value: choose::value(a),
+        choice: choice.why.word().to_owned(),
+        rivals: choice
+            .rivals
+            .iter()
+            .map(|&(i, difference)| PlanRival {
+                scheduler: trials[i].scheduler.clone(),
+                sizes: trials[i].sizes.clone(),
+                value: choose::value(&trials[i]),
+                difference,
+            })
+            .collect(),
+        why: words::why(&cx, trials, &choice, &schedulers),
+    })
+}
+
+/// Runs the search and writes its report directory.
+pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
+    let l = c.load(&[])?;
+    let s = setup(&l, o)?;
+    // The budget at the largest sizes, as if every trial were that large.
+    let at_max: Vec<(String, String)> =
+        s.groups.iter().map(|g| (g.path.clone(), g.max.to_string())).collect();
+    let largest = l.with(&at_max).map_err(|e| InputError(e.to_string()))?;
+    let runs = s.space.max_trials() * s.plan.schedulers.len() as u64 * u64::from(s.plan.replications);
+    let at: Vec<String> = at_max.iter().map(|(p, v)| format!("{p} = {v}")).collect();
+    c.check_budget(&largest, runs, &format!("the plan (at {})", at.join(", ")), Keeps::Summaries)?;
+
+    let trials = run_searches(c, &l, &s)?;
+    let slo = words::slo_text(&s.plan.slo, s.plan.max_loss);
+    let load = load_text(&l);
+    let answer = answer(&s, &trials, &slo, &load);
+    let report = PlanReport {
+        scenario: l.name.clone(),
+        slo,
+        load,
+        groups: s.groups.clone(),
+        replications: s.plan.replications,
+        search: s.space.method().to_owned(),
+        grid_points: s.space.grid_points() * s.plan.schedulers.len() as u64,
+        trials,
+        answer,
+    };
+    let dir = c.out_dir(&l.name, "-plan");
+    reports::write_plan(&dir, &report)
+        .with_context(|| format!("writing the plan report to {}", dir.display()))?;
+    let text = print::text(&report, &dir);
+    super::write_terminal(&dir, &text)
+        .with_context(|| format!("writing {}", dir.join("summary.txt").display()))?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if c.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else if !c.quiet {
+        out.write_all(text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The load in words: each population's arrival process.
+fn load_text(l: &Loaded) -> String {
+    use scenarios::format::Arrival;
+    l.scenario
+        .clients
+        .iter()
+        .map(|c| match &c.arrival {
+            Arrival::Poisson { rate } => format!("Poisson {rate} conn/s"),
+            Arrival::Constant { rate } => format!("constant {rate} conn/s"),
+            Arrival::OnOff { rate, .. } => format!("on/off bursts at {rate} conn/s"),
+            Arrival::Schedule { steps } => {
+                let peak = steps.iter().map(|s| s.1).fold(0.0, f64::max);
+                format!("a rate schedule peaking at {peak} conn/s")
+            }
+            Arrival::Trace { file } => format!("the trace {file}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
