@@ -129,7 +129,7 @@ fn rows(point: &[String], a: &Replications, b: &Replications) -> Vec<CompareRow>
         .collect();
     for (metric, unit, value) in breakdown_metrics(&a, &b) {
         let of = |r: &Replications| -> Option<Estimate> {
-            let xs: Option<Vec<f64>> = r.runs.iter().map(|s| value(s)).collect();
+            let xs: Option<Vec<f64>> = r.runs.iter().map(&value).collect();
             xs.filter(|xs| !xs.is_empty()).map(|xs| estimate_of(&xs))
         };
         if let (Some(ea), Some(eb)) = (of(&a), of(&b)) {
