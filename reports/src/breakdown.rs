@@ -13,7 +13,8 @@ use sim_core::stats::Latency;
 
 use crate::csv::{Csv, num};
 use crate::html::Page;
-use crate::summary::{finite, fmt_ms, ns_to_ms, quantile_ms, text_table};
+use crate::text::{fmt_ms, text_table};
+use crate::units::{finite, ns_to_ms, quantile_ms};
 use crate::{
     BackendSummary, Connections, GroupSummary, PercentilesMs, PopulationSummary, ServiceSummary, Summary,
     Written,

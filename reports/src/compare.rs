@@ -12,11 +12,12 @@ use sim_core::stats::LATENCY_BATCHES;
 
 use crate::chart::{Chart, Line};
 use crate::csv::{Csv, num};
-use crate::html::{Page, escape, nav};
+use crate::html::{Page, nav};
 use crate::replications::OPTIONAL_METRICS;
 use crate::replications::estimate as estimate_of;
 use crate::significance::welch;
 use crate::sweep::display_value;
+use crate::text::escape;
 use crate::{
     CompareReport, CompareRow, CompareSide, Estimate, GroupSummary, Replications, Summary, SweepReport,
     Written,

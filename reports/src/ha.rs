@@ -12,8 +12,9 @@ use sim_core::model::{DirectorReport, HaReport, RunReport};
 use crate::chart::{Chart, Line, Marks};
 use crate::csv::{Csv, num};
 use crate::html::Page;
-use crate::run::{t_s, time_chart, with_events};
-use crate::summary::{finite_opt, ns_to_s, text_table};
+use crate::text::text_table;
+use crate::timechart::{t_s, time_chart, with_events};
+use crate::units::{finite_opt, ns_to_s};
 use crate::{
     CheckSummary, DirectorFaultSummary, FailoverSummary, FaultSummary, HaSummary, RunMeta, ScheduledSummary,
     SyncSummary,

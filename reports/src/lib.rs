@@ -41,6 +41,9 @@ mod run;
 pub mod significance;
 mod summary;
 mod sweep;
+mod text;
+mod timechart;
+mod units;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -12,8 +12,9 @@ use std::path::Path;
 
 use crate::chart::{Chart, Line, Threshold};
 use crate::csv::{Csv, num};
-use crate::html::{Page, escape, nav};
+use crate::html::{Page, nav};
 use crate::replications::{ESTIMATE_COLUMNS, estimate_fields, fmt_estimate};
+use crate::text::escape;
 use crate::{Estimate, PlanAnswer, PlanReport, PlanTrial, Verdict, Written};
 
 /// An SLO as written (`latency_ms.p99 <= 200`): the metric, the comparison and the

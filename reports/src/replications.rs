@@ -6,7 +6,7 @@ use std::path::Path;
 use sim_core::stats::t_975;
 
 use crate::csv::{Csv, num};
-use crate::summary::finite;
+use crate::units::finite;
 use crate::{Estimate, Replications, Summary, Written};
 
 /// Mean and Student t 95% half-width `t_{n-1,0.975} · s / sqrt(n)` (s the sample standard

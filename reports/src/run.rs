@@ -11,7 +11,10 @@ use sim_core::stats::Latency;
 use crate::chart::{Chart, Line, Marks};
 use crate::csv::{Csv, num};
 use crate::html::{Page, nav};
-use crate::summary::{self, fmt_ms, ns_to_ms, ns_to_s, quantile_ms};
+use crate::summary;
+use crate::text::fmt_ms;
+use crate::timechart::{t_s, time_chart, with_events};
+use crate::units::{ns_to_ms, ns_to_s, quantile_ms};
 use crate::{RunMeta, Summary, Written};
 
 /// Interval lengths [s] of the samples: each ends at its `t`, the first starts at 0.
@@ -120,34 +123,6 @@ fn tail_points(l: &Latency) -> Vec<(f64, f64)> {
     cdf_points(l).into_iter().map(|(ms, q)| (ms, 1.0 - q)).filter(|&(_, p)| p >= floor * 0.999).collect()
 }
 
-/// Marks the scenario's events and shades the warm-up on a time chart.
-pub(crate) fn with_events(mut c: Chart, meta: &RunMeta) -> Chart {
-    if !meta.marks.is_empty() {
-        c.marks.push(Marks {
-            label: "scenario event".into(),
-            rgb: EVENT_RGB,
-            xs: meta.marks.iter().map(|m| m.at_s).collect(),
-            titles: meta.marks.iter().map(|m| m.label.clone()).collect(),
-        });
-    }
-    c.warmup = (meta.warmup_s > 0.0).then_some(meta.warmup_s);
-    c
-}
-
-/// The scenario's events: violet, apart from the HA marks' red, green and near black.
-const EVENT_RGB: (u8, u8, u8) = (0x94, 0x67, 0xbd);
-
-pub(crate) fn time_chart(title: &str, y_label: &str, lines: Vec<Line>) -> Chart {
-    Chart {
-        title: title.into(),
-        x_label: "simulated time [s]".into(),
-        y_label: y_label.into(),
-        y_from_zero: true,
-        lines,
-        ..Chart::default()
-    }
-}
-
 /// One line per real server of a per-server sample value.
 fn per_server(r: &RunReport, f: impl Fn(&sim_core::model::ServerSample) -> f64) -> Vec<Line> {
     r.servers
@@ -159,10 +134,6 @@ fn per_server(r: &RunReport, f: impl Fn(&sim_core::model::ServerSample) -> f64) 
             ci: Vec::new(),
         })
         .collect()
-}
-
-pub(crate) fn t_s(s: &Sample) -> f64 {
-    ns_to_s(s.t.as_nanos())
 }
 
 /// The response-time CDF and its tail (1 − CDF, log-log), side by side.
@@ -324,7 +295,7 @@ fn summary_tables(page: &mut Page, meta: &RunMeta, s: &Summary, r: &RunReport) {
 
 fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     let mut page = Page::new(&format!("lvsim run: {}", s.scenario));
-    page.raw(&format!("<h1>lvsim run: {}</h1>\n", crate::html::escape(&s.scenario)));
+    page.raw(&format!("<h1>lvsim run: {}</h1>\n", crate::text::escape(&s.scenario)));
     if !meta.description.is_empty() {
         page.p("lead", &meta.description);
     }

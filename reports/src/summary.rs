@@ -6,32 +6,12 @@ use lvs_ipvs::ipvsadm;
 use sim_core::model::{DirectorReport, FeedbackReport, RunReport};
 use sim_core::stats::Latency;
 
+use crate::text::{fmt_ms, text_table};
+use crate::units::{finite, finite_opt, ns_to_ms, ns_to_s, quantile_ms, spread};
 use crate::{
     Connections, DirectorSummary, FeedbackServerSummary, FeedbackSummary, LatencyMs, RealServerSummary,
     RunMeta, ServerLatencyMs, Summary,
 };
-
-/// Nanoseconds to milliseconds.
-pub(crate) fn ns_to_ms(ns: u64) -> f64 {
-    ns as f64 / 1e6
-}
-
-/// Nanoseconds to seconds.
-pub(crate) fn ns_to_s(ns: u64) -> f64 {
-    ns as f64 / 1e9
-}
-
-/// JSON has no NaN or infinity (serde_json writes `null`, which a reader of a number
-/// key does not expect): a non-finite value is reported as 0.
-pub(crate) fn finite(x: f64) -> f64 {
-    if x.is_finite() { x } else { 0.0 }
-}
-
-/// The q-quantile [ms], at most the exact maximum: hdrhistogram reports a bucket's
-/// highest equivalent value, which can exceed the largest value recorded by 0.1%.
-pub(crate) fn quantile_ms(l: &Latency, q: f64) -> f64 {
-    ns_to_ms(l.quantile_ns(q).min(l.max_ns()))
-}
 
 fn latency_ms(l: &Latency, mean_ci95: f64) -> LatencyMs {
     let q = |q: f64| quantile_ms(l, q);
@@ -61,19 +41,6 @@ fn director(d: &DirectorReport) -> DirectorSummary {
         cpu_utilization: finite(d.cpu.utilization),
         dropped_packets: dropped,
     }
-}
-
-/// A value that may be missing: kept only when it is a finite number.
-pub(crate) fn finite_opt(x: Option<f64>) -> Option<f64> {
-    x.filter(|v| v.is_finite())
-}
-
-/// Highest minus lowest; 0 with fewer than two values.
-pub(crate) fn spread(xs: impl Iterator<Item = f64>) -> f64 {
-    let (lo, hi) = xs
-        .filter(|x| x.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
-    if lo < hi { hi - lo } else { 0.0 }
 }
 
 fn feedback(f: &FeedbackReport) -> FeedbackSummary {
@@ -153,43 +120,6 @@ pub(crate) fn to_json(s: &Summary) -> String {
     let mut out = serde_json::to_string_pretty(s).expect("a Summary always serialises");
     out.push('\n');
     out
-}
-
-/// A table with a header and a rule, columns sized to their widest cell; the first `left`
-/// columns are left-aligned (names), the others right-aligned (numbers).
-pub(crate) fn text_table(header: &[&str], left: usize, rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut l = String::new();
-        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
-            let sep = if i == 0 { "" } else { "  " };
-            if i < left {
-                let _ = write!(l, "{sep}{cell:<w$}");
-            } else {
-                let _ = write!(l, "{sep}{cell:>w$}");
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(&mut header.iter().copied());
-    let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
-    line(&mut rule.iter().map(String::as_str));
-    for row in rows {
-        line(&mut row.iter().map(String::as_str));
-    }
-    out
-}
-
-/// A millisecond figure with three significant decimals for small values.
-pub(crate) fn fmt_ms(ms: f64) -> String {
-    if ms >= 100.0 { format!("{ms:.1}") } else { format!("{ms:.3}") }
 }
 
 /// The per-real-server table's rows (text and HTML share them).

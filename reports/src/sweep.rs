@@ -5,10 +5,11 @@ use std::path::Path;
 
 use crate::chart::{Chart, Line};
 use crate::csv::Csv;
-use crate::html::{Page, escape, nav};
+use crate::html::{Page, nav};
 use crate::replications::{
     ESTIMATE_COLUMNS, estimate_fields, fmt_estimate, optional_columns, optional_fields, optional_header,
 };
+use crate::text::escape;
 use crate::{Estimate, Replications, SweepReport, Written};
 
 /// An axis value for people: a RON string's text without its quotes (`"wlc"` → `wlc`),

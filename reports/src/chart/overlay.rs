@@ -9,7 +9,7 @@ use std::ops::Range;
 use plotters::style::RGBColor;
 
 use super::{Chart, LEGEND_W, Line, MAX_LEGEND, PALETTE, significant, stroke};
-use crate::html::escape;
+use crate::text::escape;
 
 /// Most hover targets a line gets (evenly spaced among its points), and a chart: a
 /// hundred servers' lines share the chart's budget (at least 20 each), so that a page

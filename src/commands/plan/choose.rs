@@ -122,7 +122,7 @@ pub fn choose(trials: &[PlanTrial], lower_is_better: bool) -> Option<Choice> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use reports::PlanCheck;
 
@@ -130,9 +130,15 @@ mod tests {
         Estimate { mean, ci95, n: 5 }
     }
 
-    fn trial(s: &str, sizes: &[u32], cost: f64, e: Estimate, meets: bool) -> PlanTrial {
+    /// A trial of one `latency_ms.p99 <= 100` check (the plan tests' fixture).
+    pub(crate) fn trial(s: &str, sizes: &[u32], cost: f64, e: Estimate, meets: bool) -> PlanTrial {
         let verdict = if meets { Verdict::Meets } else { Verdict::Fails };
-        let check = PlanCheck { check: String::new(), metric: "latency_ms.p99".into(), estimate: e, verdict };
+        let check = PlanCheck {
+            check: "latency_ms.p99 <= 100".into(),
+            metric: "latency_ms.p99".into(),
+            estimate: e,
+            verdict,
+        };
         PlanTrial {
             scheduler: s.into(),
             sizes: sizes.to_vec(),

@@ -197,26 +197,11 @@ pub fn why(cx: &Context<'_>, trials: &[PlanTrial], c: &Choice, schedulers: &[Str
 mod tests {
     use super::*;
     use crate::commands::plan::choose::choose;
-    use reports::PlanCheck;
 
+    /// A trial at `sizes` (app servers at 1, db cores at 0.5) whose p99 is `mean` ± 2.
     fn trial(s: &str, sizes: &[u32], mean: f64, meets: bool) -> PlanTrial {
-        let verdict = if meets { Verdict::Meets } else { Verdict::Fails };
-        let estimate = Estimate { mean, ci95: 2.0, n: 5 };
-        let check = PlanCheck {
-            check: "latency_ms.p99 <= 100".into(),
-            metric: "latency_ms.p99".into(),
-            estimate,
-            verdict,
-        };
         let cost = f64::from(sizes[0]) + 0.5 * f64::from(sizes[1]);
-        PlanTrial {
-            scheduler: s.into(),
-            sizes: sizes.to_vec(),
-            cost,
-            checks: vec![check],
-            meets,
-            ..PlanTrial::default()
-        }
+        crate::commands::plan::choose::tests::trial(s, sizes, cost, Estimate { mean, ci95: 2.0, n: 5 }, meets)
     }
 
     fn groups() -> Vec<PlanGroup> {
