@@ -8,7 +8,7 @@ use lvs_ipvs::ipvsadm;
 use sim_core::model::{RunReport, Sample};
 use sim_core::stats::Latency;
 
-use crate::chart::{Chart, Line, Marks};
+use crate::chart::{Chart, Line};
 use crate::csv::{Csv, num};
 use crate::html::{Page, nav};
 use crate::summary;
