@@ -13,8 +13,6 @@ use crate::model::config::{ClusterConfig, service_name};
 use crate::model::report::{BackendReport, ConnCounts, GroupResults, PopulationReport, ServiceReport};
 use crate::stats::{Latency, TimeIntegral};
 
-use super::flow::Outcome;
-
 /// What is counted of one population's measured connections.
 #[derive(Default)]
 pub(super) struct PopMeasure {
@@ -22,6 +20,15 @@ pub(super) struct PopMeasure {
     pub(super) latency: Latency,
     /// Its connections completed inside the measured window (any arrival time).
     pub(super) completed_in_window: u64,
+}
+
+/// How a connection ended.
+pub(super) enum Outcome {
+    Completed,
+    Refused,
+    Dropped,
+    /// Reset by a director that took over without an entry for it.
+    Lost,
 }
 
 /// Adds an outcome to a count.

@@ -26,6 +26,7 @@ use lvs_ipvs::tcp::Segment;
 use lvs_ipvs::{ConnId, Verdict};
 use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
 
+use super::breakdown::Outcome;
 use super::{Conn, EPHEMERAL_FIRST, EPHEMERAL_LAST, Event, NO_ENTRY, NO_SERVER, Simulation};
 use crate::cpu::Admission;
 use crate::dist::secs_to_duration;
@@ -119,15 +120,6 @@ const QUICKACKS: u32 = 16;
 const UDP_HDR: u64 = 28;
 /// The IP-IP outer header [bytes].
 const TUN_HDR: u64 = 20;
-
-/// How a connection ended.
-pub(super) enum Outcome {
-    Completed,
-    Refused,
-    Dropped,
-    /// Reset by a director that took over without an entry for it.
-    Lost,
-}
 
 impl Simulation {
     pub(super) fn arrival(&mut self, p: usize) {

@@ -472,7 +472,7 @@ impl Simulation {
             } else {
                 // The request is lost with the host: the client gives up.
                 debug_assert_ne!(self.conns[job as usize].server, NO_SERVER);
-                self.end_conn(job, super::flow::Outcome::Dropped);
+                self.end_conn(job, super::breakdown::Outcome::Dropped);
                 self.release(job);
             }
         }
