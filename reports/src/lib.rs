@@ -681,6 +681,33 @@ pub fn count_text(n: u32, plural: &str) -> String {
     }
 }
 
+/// A cost as a person reads it: at most three decimals, no trailing zeros (`3.5`, `4`).
+pub fn cost_text(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+impl PlanReport {
+    /// The first columns of the trials' table, on the terminal and the page alike:
+    /// scheduler, each group's size, cost.
+    pub fn lead_header(&self) -> Vec<String> {
+        let mut h = vec!["scheduler".to_owned()];
+        h.extend(self.groups.iter().map(|g| g.label.clone()));
+        h.push("cost".into());
+        h
+    }
+}
+
+impl PlanTrial {
+    /// This trial's cells under [`PlanReport::lead_header`].
+    pub fn lead_cells(&self) -> Vec<String> {
+        let mut row = vec![self.scheduler.clone()];
+        row.extend(self.sizes.iter().map(u32::to_string));
+        row.push(cost_text(self.cost));
+        row
+    }
+}
+
 /// A capacity plan: the cheapest cluster, and the scheduler, that keep the SLO at the
 /// stated load, with every trial as evidence.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

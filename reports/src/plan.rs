@@ -15,7 +15,7 @@ use crate::csv::{Csv, num};
 use crate::html::{Page, nav};
 use crate::replications::{ESTIMATE_COLUMNS, estimate_fields, fmt_estimate};
 use crate::text::escape;
-use crate::{Estimate, PlanAnswer, PlanReport, PlanTrial, Verdict, Written};
+use crate::{Estimate, PlanAnswer, PlanReport, PlanTrial, Verdict, Written, cost_text};
 
 /// An SLO as written (`latency_ms.p99 <= 200`): the metric, the comparison and the
 /// threshold; `None` if it does not read so.
@@ -84,7 +84,7 @@ fn answer(page: &mut Page, p: &PlanReport) {
          {} = {} there (95% interval over {} runs); the SLO is {} at {}.</p>",
         escape(&sizes_text(p, &a.sizes)),
         escape(&a.scheduler),
-        escape(&short(a.cost)),
+        escape(&cost_text(a.cost)),
         escape(&slo_metric(p)),
         escape(&fmt_estimate(&a.value, 2)),
         a.value.n,
@@ -129,11 +129,6 @@ fn rivals(page: &mut Page, p: &PlanReport, a: &PlanAnswer) {
 
 fn slo_metric(p: &PlanReport) -> String {
     parse_slo(&p.slo).map_or_else(|| "the SLO metric".to_string(), |(m, _, _)| m)
-}
-
-fn short(x: f64) -> String {
-    let s = format!("{x:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn threshold(p: &PlanReport) -> Option<Threshold> {
@@ -237,18 +232,14 @@ fn frontier_chart(p: &PlanReport) -> Chart {
 fn trials_table(page: &mut Page, p: &PlanReport) {
     let chosen =
         |t: &PlanTrial| p.answer.as_ref().is_some_and(|a| a.scheduler == t.scheduler && a.sizes == t.sizes);
-    let mut header: Vec<String> = vec!["scheduler".into()];
-    header.extend(p.groups.iter().map(|g| g.label.clone()));
-    header.push("cost".into());
+    let mut header = p.lead_header();
     header.extend(p.trials.first().into_iter().flat_map(|t| t.checks.iter().map(|c| c.check.clone())));
     header.extend(["SLO".into(), "runs".into(), "throughput conn/s".into()]);
     let rows: Vec<Vec<String>> = p
         .trials
         .iter()
         .map(|t| {
-            let mut row = vec![t.scheduler.clone()];
-            row.extend(t.sizes.iter().map(u32::to_string));
-            row.push(short(t.cost));
+            let mut row = t.lead_cells();
             for c in &t.checks {
                 row.push(format!("{} ({})", fmt_estimate(&c.estimate, 3), verdict_word(c.verdict)));
             }

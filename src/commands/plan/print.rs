@@ -6,23 +6,19 @@ use std::path::Path;
 
 use reports::{PlanReport, Verdict};
 
-use super::words::{cost, pm};
+use super::words::pm;
 
 /// The terminal text of a plan.
 pub fn text(p: &PlanReport, dir: &Path) -> String {
     let mut out = format!("capacity plan for {}: {} at {}\n", p.scenario, p.slo, p.load);
-    let mut header: Vec<String> = vec!["scheduler".into()];
-    header.extend(p.groups.iter().map(|g| g.label.clone()));
-    header.push("cost".into());
+    let mut header = p.lead_header();
     header.extend(p.trials.first().into_iter().flat_map(|t| t.checks.iter().map(|c| c.metric.clone())));
     header.push("meets".into());
     let rows: Vec<Vec<String>> = p
         .trials
         .iter()
         .map(|t| {
-            let mut row = vec![t.scheduler.clone()];
-            row.extend(t.sizes.iter().map(u32::to_string));
-            row.push(cost(t.cost));
+            let mut row = t.lead_cells();
             for c in &t.checks {
                 let mark = match c.verdict {
                     Verdict::Meets => "",

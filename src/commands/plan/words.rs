@@ -2,7 +2,7 @@
 //! (its interval, the cheaper configurations that fail, and how it was picked among
 //! those of the same cost). Pure functions of the trials, tested without simulating.
 
-use reports::{Estimate, PlanGroup, PlanTrial, Verdict, count_text, sizes_text};
+use reports::{Estimate, PlanGroup, PlanTrial, Verdict, cost_text, count_text, sizes_text};
 use scenarios::format::Expect;
 
 use super::choose::{Choice, Why, value};
@@ -29,12 +29,6 @@ pub fn pm(e: &Estimate) -> String {
         s => (-s.log10()).ceil() as usize + 2,
     };
     if e.n > 1 { format!("{:.d$} ± {:.d$}", e.mean, e.ci95) } else { format!("{:.d$}", e.mean) }
-}
-
-/// A cost without trailing zeros.
-pub fn cost(x: f64) -> String {
-    let s = format!("{x:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// The SLO checks and the loss bound, joined with "and".
@@ -158,9 +152,11 @@ fn dearer(cx: &Context<'_>, trials: &[PlanTrial], a: &PlanTrial, schedulers: &[S
         let best =
             trials.iter().filter(|t| &t.scheduler == s && t.meets).min_by(|x, y| x.cost.total_cmp(&y.cost));
         match best {
-            Some(t) if t.cost > a.cost => {
-                parts.push(format!("{s} needs {} (cost {})", sizes_text(cx.groups, &t.sizes), cost(t.cost)))
-            }
+            Some(t) if t.cost > a.cost => parts.push(format!(
+                "{s} needs {} (cost {})",
+                sizes_text(cx.groups, &t.sizes),
+                cost_text(t.cost)
+            )),
             Some(_) => {}
             None => parts.push(format!("{s} meets it nowhere in the ranges")),
         }
@@ -176,7 +172,7 @@ pub fn why(cx: &Context<'_>, trials: &[PlanTrial], c: &Choice, schedulers: &[Str
         "{} with {} (cost {}) is the cheapest configuration shown to meet {} at {}: {} = {} ({}).",
         sizes_text(cx.groups, &a.sizes),
         a.scheduler,
-        cost(a.cost),
+        cost_text(a.cost),
         cx.slo,
         cx.load,
         cx.metric,
