@@ -198,7 +198,8 @@ fn failover_rows(h: &HaSummary) -> Vec<Vec<String>> {
             vec![
                 or_dash(&f.from),
                 or_dash(&f.to),
-                f.cause.clone(),
+                // Taking the VIP from nobody is the first election, not a fail-over.
+                if f.from.is_none() { format!("initial election ({})", f.cause) } else { f.cause.clone() },
                 format!("{:.3}", f.at_s),
                 opt_s(f.gap_s),
                 f.lost_conns.to_string(),

@@ -296,6 +296,24 @@ fn the_terminal_summary_has_an_ha_block() {
 }
 
 #[test]
+fn the_initial_election_is_named_and_not_counted_as_a_fail_over() {
+    let mut r = ha_run();
+    let h = r.ha.as_mut().unwrap();
+    let mut election = h.failovers[0].clone();
+    (election.from, election.to, election.cause) = (None, Some("lb1".into()), "gratuitous ARP".into());
+    (election.gap_s, election.lost_conns, election.survived_conns) = (None, 0, 0);
+    election.at = lvs_sched::Time(300_000_000);
+    h.failovers.insert(0, election);
+    let t = reports::text_summary(&common::meta(), &r);
+    assert!(t.contains("ha fail-over     2 fail-over(s), "), "the election is not counted:\n{t}");
+    assert!(t.contains("(initial election not counted: lb1 at 0.300 s)"), "{t}");
+    assert!(
+        t.contains("–     lb1  initial election (gratuitous ARP)  0.300"),
+        "the row says what it was:\n{t}"
+    );
+}
+
+#[test]
 fn the_terminal_shows_at_most_twenty_fail_overs() {
     let mut r = ha_run();
     let h = r.ha.as_mut().unwrap();
