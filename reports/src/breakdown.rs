@@ -9,15 +9,13 @@ use std::path::Path;
 
 use lvs_ipvs::ServiceKey;
 use sim_core::model::{BackendReport, GroupResults, RunReport};
-use sim_core::stats::Latency;
 
 use crate::csv::{Csv, num};
 use crate::html::Page;
 use crate::text::{fmt_ms, text_table};
-use crate::units::{finite, ns_to_ms, quantile_ms};
+use crate::units::{finite, latency_ms};
 use crate::{
-    BackendSummary, Connections, GroupSummary, PercentilesMs, PopulationSummary, ServiceSummary, Summary,
-    Written,
+    BackendSummary, Connections, GroupSummary, LatencyMs, PopulationSummary, ServiceSummary, Summary, Written,
 };
 
 /// Fraction of offered connections not completed: refused, dropped or lost on fail-over;
@@ -39,25 +37,13 @@ pub(crate) fn connections(c: &sim_core::model::ConnCounts) -> Connections {
     }
 }
 
-fn percentiles(l: &Latency) -> PercentilesMs {
-    let q = |q: f64| quantile_ms(l, q);
-    PercentilesMs {
-        mean: finite(l.mean_ns() / 1e6),
-        p50: q(0.5),
-        p90: q(0.9),
-        p99: q(0.99),
-        p999: q(0.999),
-        max: ns_to_ms(l.max_ns()),
-    }
-}
-
 fn group(g: &GroupResults) -> GroupSummary {
     let connections = connections(&g.connections);
     GroupSummary {
         loss_fraction: loss_fraction(&connections),
         connections,
         throughput_cps: finite(g.throughput_cps),
-        latency_ms: percentiles(&g.latency),
+        latency_ms: latency_ms(&g.latency, 0.0),
     }
 }
 
@@ -67,7 +53,7 @@ fn backend(b: &BackendReport) -> BackendSummary {
         utilization: finite(b.utilization),
         queue_mean: finite(b.queue_mean),
         queue_max: b.queue_max,
-        latency_ms: percentiles(&b.latency),
+        latency_ms: latency_ms(&b.latency, 0.0),
         queries: b.queries,
         refused: b.refused,
     }
@@ -117,7 +103,7 @@ const GROUP_CSV: [&str; 13] = [
     "latency_max_ms",
 ];
 
-fn percentile_fields(l: &PercentilesMs) -> [String; 6] {
+fn percentile_fields(l: &LatencyMs) -> [String; 6] {
     [l.mean, l.p50, l.p90, l.p99, l.p999, l.max].map(num)
 }
 

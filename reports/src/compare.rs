@@ -565,7 +565,7 @@ mod tests {
             let svc = |name: &str, p99: f64| crate::ServiceSummary {
                 name: name.into(),
                 results: crate::GroupSummary {
-                    latency_ms: crate::PercentilesMs { p99, ..Default::default() },
+                    latency_ms: crate::LatencyMs { p99, ..Default::default() },
                     ..Default::default()
                 },
                 ..Default::default()

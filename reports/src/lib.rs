@@ -359,20 +359,9 @@ pub struct GroupSummary {
     pub loss_fraction: f64,
     /// Its connections completed per second in the measured window.
     pub throughput_cps: f64,
-    /// Its response times [ms] (all 0 when none was measured).
-    pub latency_ms: PercentilesMs,
-}
-
-/// Response-time percentiles without an interval [ms].
-#[allow(missing_docs)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PercentilesMs {
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub max: f64,
+    /// Its response times [ms] (all 0 when none was measured; `mean_ci95` is 0: use
+    /// replications for intervals).
+    pub latency_ms: LatencyMs,
 }
 
 /// A virtual service's results (`summary.json`'s `services`).
@@ -420,7 +409,7 @@ pub struct BackendSummary {
     pub queue_max: u64,
     /// Residence time of a query at the backend (arrival to answer; the link latency
     /// both ways is not in it) [ms].
-    pub latency_ms: PercentilesMs,
+    pub latency_ms: LatencyMs,
     /// Queries of measured connections it answered.
     pub queries: u64,
     /// Queries of measured connections its full backlog refused.

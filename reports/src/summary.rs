@@ -4,27 +4,13 @@ use std::fmt::Write as _;
 
 use lvs_ipvs::ipvsadm;
 use sim_core::model::{DirectorReport, FeedbackReport, RunReport};
-use sim_core::stats::Latency;
 
 use crate::text::{fmt_ms, text_table};
-use crate::units::{finite, finite_opt, ns_to_ms, ns_to_s, quantile_ms, spread};
+use crate::units::{finite, finite_opt, latency_ms, ns_to_s, quantile_ms, spread};
 use crate::{
     Connections, DirectorSummary, FeedbackServerSummary, FeedbackSummary, LatencyMs, RealServerSummary,
     RunMeta, ServerLatencyMs, Summary,
 };
-
-fn latency_ms(l: &Latency, mean_ci95: f64) -> LatencyMs {
-    let q = |q: f64| quantile_ms(l, q);
-    LatencyMs {
-        mean: finite(l.mean_ns() / 1e6),
-        mean_ci95: finite(mean_ci95),
-        p50: q(0.5),
-        p90: q(0.9),
-        p99: q(0.99),
-        p999: q(0.999),
-        max: ns_to_ms(l.max_ns()),
-    }
-}
 
 fn director(d: &DirectorReport) -> DirectorSummary {
     let dropped = [d.external_in, d.external_out, d.internal_out, d.internal_in, d.cpu]

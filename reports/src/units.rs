@@ -1,8 +1,11 @@
 //! Numbers as the reports give them: nanoseconds to milliseconds and seconds, quantiles
-//! capped at the exact maximum, non-finite values kept out of JSON. Below every other
+//! capped at the exact maximum, non-finite values kept out of JSON, a histogram's
+//! response-time statistics. Below every other
 //! module of the crate (it imports none of them).
 
 use sim_core::stats::Latency;
+
+use crate::LatencyMs;
 
 /// Nanoseconds to milliseconds.
 pub(crate) fn ns_to_ms(ns: u64) -> f64 {
@@ -37,4 +40,19 @@ pub(crate) fn spread(xs: impl Iterator<Item = f64>) -> f64 {
         .filter(|x| x.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
     if lo < hi { hi - lo } else { 0.0 }
+}
+
+/// Response-time statistics [ms] of a histogram; `mean_ci95` is the caller's (0 where
+/// there is none: a group's results, a backend's).
+pub(crate) fn latency_ms(l: &Latency, mean_ci95: f64) -> LatencyMs {
+    let q = |q: f64| quantile_ms(l, q);
+    LatencyMs {
+        mean: finite(l.mean_ns() / 1e6),
+        mean_ci95: finite(mean_ci95),
+        p50: q(0.5),
+        p90: q(0.9),
+        p99: q(0.99),
+        p999: q(0.999),
+        max: ns_to_ms(l.max_ns()),
+    }
 }
