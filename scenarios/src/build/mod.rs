@@ -231,6 +231,8 @@ impl Builder<'_> {
                 .transpose()
                 .map_err(|e| self.err(&e.path, e.message))?,
             feedback: None,
+            server_detail: sim_core::model::ServerDetail::Auto,
+            exchange: sim_core::model::Exchange::Fast,
         };
         for (i, c) in s.clients.iter().enumerate() {
             let p = self.population(i, c, &cfg)?;

@@ -58,6 +58,51 @@ pub struct ClusterConfig {
     /// Active feedback: a simulated feedbackd-agent on every real server reporting to a
     /// simulated feedbackd-master on every director; `None`: static weights.
     pub feedback: Option<FeedbackConfig>,
+    /// How much the run keeps of each real server (see [`ServerDetail`]).
+    pub server_detail: ServerDetail,
+    /// How a connection's messages are simulated (see [`Exchange`]).
+    pub exchange: Exchange,
+}
+
+/// How much a run keeps of each real server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServerDetail {
+    /// [`ServerDetail::Full`] up to [`AUTO_DETAIL_SERVERS`] real servers, else
+    /// [`ServerDetail::Aggregate`].
+    #[default]
+    Auto,
+    /// Per server: a full response-time histogram and a time series at every sample.
+    Full,
+    /// Per server: counters and a compact response-time histogram; at every sample, the
+    /// distribution across servers ([`crate::model::AcrossServers`]) instead of one entry a
+    /// server.
+    Aggregate,
+}
+
+/// [`ServerDetail::Auto`] keeps full detail up to this many real servers.
+pub const AUTO_DETAIL_SERVERS: usize = 1000;
+
+impl ServerDetail {
+    /// Whether a run of `servers` real servers keeps full per-server detail.
+    pub fn full(self, servers: usize) -> bool {
+        match self {
+            ServerDetail::Auto => servers <= AUTO_DETAIL_SERVERS,
+            ServerDetail::Full => true,
+            ServerDetail::Aggregate => false,
+        }
+    }
+}
+
+/// How a connection's messages are simulated. Both give the same results for the same
+/// seed, bit for bit (a test runs every library scenario both ways).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Exchange {
+    /// Where every hop of a message is ideal (no delay, no queue, no fault can change its
+    /// fate), the whole exchange is applied at once; elsewhere message by message.
+    #[default]
+    Fast,
+    /// Every message walks every stage of its path (the reference).
+    PerMessage,
 }
 
 impl ClusterConfig {
@@ -85,6 +130,8 @@ impl ClusterConfig {
             director_events: Vec::new(),
             ha: None,
             feedback: None,
+            server_detail: ServerDetail::Auto,
+            exchange: Exchange::Fast,
         }
     }
 }

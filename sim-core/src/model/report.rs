@@ -170,8 +170,12 @@ pub struct Sample {
     pub p99_ns: u64,
     /// Client connections open at `t`.
     pub open_conns: u64,
-    /// Per real server, in configuration order.
+    /// Per real server, in configuration order; empty without full per-server detail
+    /// ([`RunReport::server_detail`]).
     pub servers: Vec<ServerSample>,
+    /// The distribution across the real servers; `Some` exactly when `servers` is empty
+    /// because the run keeps no full per-server detail.
+    pub across: Option<AcrossServers>,
     /// Per director: busiest link direction's utilisation in the interval.
     pub director_link_utilization: Vec<f64>,
     /// Connections (any) that failed (refused or dropped) in the interval.
@@ -194,6 +198,35 @@ pub struct ServerSample {
     pub weight: u32,
     /// The spare capacity its agent last reported by `t` (feedback only).
     pub capacity: Option<f64>,
+}
+
+/// A figure's distribution across the real servers at a sample (nearest-rank quantiles
+/// over every server, in configuration order; all 0 for no server).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spread {
+    /// Lowest.
+    pub min: f64,
+    /// 10th percentile.
+    pub p10: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// Highest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// The real servers at a sample, as distributions (runs without full per-server detail).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AcrossServers {
+    /// Core utilisation in the interval.
+    pub utilization: Spread,
+    /// IPVS ActiveConn at `t`.
+    pub active_conns: Spread,
+    /// IPVS weight at `t`.
+    pub weight: Spread,
 }
 
 /// Counts LVS-REF-1 reports.
@@ -232,8 +265,12 @@ pub struct RunReport {
     pub latency: Latency,
     /// Connections completed per second inside the measured window.
     pub throughput_cps: f64,
-    /// Per real server, in configuration order.
+    /// Per real server, in configuration order (always every server; without full
+    /// detail each one's `latency` is compact: see [`crate::stats::Latency`]).
     pub servers: Vec<ServerReport>,
+    /// Whether the run kept full per-server detail ([`crate::model::ServerDetail`]):
+    /// per-server histograms at full precision and per-server time series.
+    pub server_detail: bool,
     /// Per director.
     pub directors: Vec<DirectorReport>,
     /// Per virtual service (each distinct one once, in configuration order: the first
