@@ -40,23 +40,23 @@ const MAX_REQUESTS: f64 = 1e6;
 /// A message in flight.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Msg {
-    conn: u32,
-    kind: Kind,
+    pub(super) conn: u32,
+    pub(super) kind: Kind,
     /// Index of the next stage of its path.
     stage: u8,
     /// Retransmissions so far.
     attempt: u8,
     /// The director it passes (set where it enters one: the external link inbound, the
     /// internal link for NAT replies).
-    dir: u8,
-    packets: u32,
-    bytes: u64,
+    pub(super) dir: u8,
+    pub(super) packets: u32,
+    pub(super) bytes: u64,
     /// When the sender (re)sent it: retransmission timers count from here.
     sent_at: Time,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Syn,
     Request,
     Fin,
@@ -72,7 +72,7 @@ enum Kind {
 }
 
 impl Kind {
-    fn inbound(self) -> bool {
+    pub(super) fn inbound(self) -> bool {
         matches!(self, Kind::Syn | Kind::Request | Kind::Fin | Kind::LastAck | Kind::Datagram | Kind::Abort)
     }
 
@@ -119,7 +119,7 @@ const QUICKACKS: u32 = 16;
 /// IP + UDP header [bytes].
 const UDP_HDR: u64 = 28;
 /// The IP-IP outer header [bytes].
-const TUN_HDR: u64 = 20;
+pub(super) const TUN_HDR: u64 = 20;
 
 impl Simulation {
     pub(super) fn arrival(&mut self, p: usize) {
@@ -221,7 +221,7 @@ impl Simulation {
     fn send(&mut self, conn: u32, kind: Kind, packets: u32, bytes: u64) {
         let dir = self.conns[conn as usize].dir;
         let m = Msg { conn, kind, stage: 0, attempt: 0, dir, packets, bytes, sent_at: self.now };
-        self.walk(m);
+        self.start(m);
     }
 
     /// Moves a message along its path until it must wait (an event is scheduled) or ends.
@@ -287,27 +287,10 @@ impl Simulation {
                     }
                     Err(_) => Transmit::Dropped,
                 },
-                Stage::IpvsOut => {
-                    let Some(id) = self.entry_on(m.dir as usize, m.conn) else {
-                        // A NAT reply through a director with no entry for it: not
-                        // translated back, the client resets it.
-                        self.end_conn(m.conn, Outcome::Lost);
-                        return self.release(m.conn);
-                    };
-                    let d = &mut self.dirs[m.dir as usize];
-                    if m.packets == 0 {
-                        // An empty response: no packet.
-                        Transmit::Delivered(now)
-                    } else {
-                        match d.ipvs.packet(now, id, m.kind.segment(), true) {
-                            Verdict::Accept => {
-                                d.ipvs.count(id, true, u64::from(m.packets), m.bytes);
-                                Transmit::Delivered(now)
-                            }
-                            Verdict::Drop => Transmit::Dropped,
-                        }
-                    }
-                }
+                Stage::IpvsOut => match self.ipvs_out(&m) {
+                    Some(t) => t,
+                    None => return,
+                },
                 Stage::AtServer => return self.at_server(m),
                 Stage::AtClient => return self.at_client(m),
             };
@@ -324,9 +307,34 @@ impl Simulation {
         }
     }
 
+    /// NAT: the director's IPVS translates a reply back. `None`: it has no entry for it,
+    /// the client resets the connection (ended and released).
+    pub(super) fn ipvs_out(&mut self, m: &Msg) -> Option<Transmit> {
+        let now = self.now;
+        let Some(id) = self.entry_on(m.dir as usize, m.conn) else {
+            // A NAT reply through a director with no entry for it: not translated back,
+            // the client resets it.
+            self.end_conn(m.conn, Outcome::Lost);
+            self.release(m.conn);
+            return None;
+        };
+        let d = &mut self.dirs[m.dir as usize];
+        if m.packets == 0 {
+            // An empty response: no packet.
+            return Some(Transmit::Delivered(now));
+        }
+        Some(match d.ipvs.packet(now, id, m.kind.segment(), true) {
+            Verdict::Accept => {
+                d.ipvs.count(id, true, u64::from(m.packets), m.bytes);
+                Transmit::Delivered(now)
+            }
+            Verdict::Drop => Transmit::Dropped,
+        })
+    }
+
     /// The director's IPVS sees an inbound message: a new connection is scheduled, any
     /// other packet must find its entry.
-    fn ipvs_in(&mut self, m: &Msg) -> Result<(), Outcome> {
+    pub(super) fn ipvs_in(&mut self, m: &Msg) -> Result<(), Outcome> {
         let now = self.now;
         let c = self.conns[m.conn as usize];
         let di = m.dir as usize;
@@ -404,7 +412,7 @@ impl Simulation {
         Ok(())
     }
 
-    fn at_server(&mut self, m: Msg) {
+    pub(super) fn at_server(&mut self, m: Msg) {
         let c = self.conns[m.conn as usize];
         let s = c.server as usize;
         let srv = &self.servers[s];
@@ -531,7 +539,7 @@ impl Simulation {
         }
     }
 
-    fn at_client(&mut self, m: Msg) {
+    pub(super) fn at_client(&mut self, m: Msg) {
         let now = self.now;
         match m.kind {
             Kind::SynAck => {
@@ -551,7 +559,7 @@ impl Simulation {
                     self.m.interval_latency.record(rt);
                 }
                 if conn.measured {
-                    self.m.latency.record(rt);
+                    // Once for the run: its overall histogram is the populations' merged.
                     self.m.pops[conn.pop as usize].latency.record(rt);
                     self.servers[conn.server as usize].latency.record(rt);
                     let secs = rt.as_nanos() as f64 / 1e9;
@@ -625,7 +633,7 @@ impl Simulation {
 
     /// A channel's buffer was full, or IPVS dropped the packet: TCP retransmits after its
     /// timeout (doubling), up to the retry limit; UDP leaves it to the client's timeout.
-    fn dropped(&mut self, m: Msg) {
+    pub(super) fn dropped(&mut self, m: Msg) {
         let conn = self.conns[m.conn as usize];
         if matches!(m.kind, Kind::Datagram | Kind::Reply) {
             self.end_conn(m.conn, Outcome::Dropped);
@@ -652,7 +660,7 @@ impl Simulation {
             // The client gave up on this request and reset the connection.
             return self.release(m.conn);
         }
-        self.walk(m);
+        self.start(m);
     }
 
     /// Settles the client's view of a connection (once). Releasing its slot is the

@@ -11,6 +11,7 @@ mod failover;
 mod feedback;
 mod flow;
 mod health;
+mod instant;
 
 use lvs_sched::{DestId, Duration, Forwarding, Time};
 
@@ -59,6 +60,8 @@ pub struct Simulation {
     /// Health checks (owners `servers + backends + 1 ..` of `completions`, one per
     /// checker) and real-server faults, if the run has any.
     health: Option<self::health::Health>,
+    /// What the fast path of an exchange may skip (see [`instant`]).
+    instant: self::instant::Instant,
 }
 
 /// Everything that happens at a point in time.
@@ -115,6 +118,8 @@ struct Director {
     holds: bool,
     /// Counters of its tables before it last restarted (a reboot loses the table).
     retired: ipvs::Stats,
+    /// Its links and CPU are all ideal (fixed for the run).
+    ideal: bool,
     ext_in: Channel,
     ext_out: Channel,
     int_out: Channel,
@@ -206,7 +211,6 @@ const NO_SERVER: u32 = u32::MAX;
 #[derive(Default)]
 struct Measure {
     counts: ConnCounts,
-    latency: Latency,
     interval_latency: Latency,
     responses: u64,
     responses_sampled: u64,
@@ -253,6 +257,7 @@ impl Simulation {
         let health_base = cfg.servers.len() + cfg.backends.len() + 1;
         let health = self::health::Health::new(&cfg, health_base as u32);
         let timers = health_base + self::health::Health::count_checkers(&cfg);
+        let instant = self::instant::Instant::new(&cfg);
         let mut sim = Simulation {
             queue: EventQueue::new(),
             completions: TimerSet::new(timers),
@@ -271,6 +276,7 @@ impl Simulation {
             feedback,
             ha,
             health,
+            instant,
             cfg,
         };
         sim.queue.push(warmup, Event::WindowStart);
@@ -669,6 +675,11 @@ impl Simulation {
             self.dirs.into_iter().zip(&self.cfg.directors).map(|(d, c)| d.report(c, window)).collect();
         let backends =
             self.backends.iter().zip(&self.cfg.backends).map(|(b, c)| b.report(&c.name, window)).collect();
+        // Each response is recorded once, in its population's histogram (merging is exact).
+        let mut latency = Latency::new();
+        for p in &self.m.pops {
+            latency.merge(&p.latency);
+        }
         let (services, populations) =
             self::breakdown::services_and_populations(&self.cfg, self.m.pops, window);
         let ref1 = Ref1Stats {
@@ -687,7 +698,7 @@ impl Simulation {
             engine_events: self.queue.popped(),
             connections: self.m.counts,
             throughput_cps: self.m.completed_in_window as f64 / (w_ns / 1e9),
-            latency: self.m.latency,
+            latency,
             servers,
             server_detail: true,
             directors,
@@ -755,13 +766,14 @@ impl Director {
             buffer_packets: d.cpu_backlog_packets,
             ..ChannelConfig::IDEAL
         };
-        Ok(Director {
+        let mut dir = Director {
             ipvs,
             alive: true,
             ext_up: true,
             int_up: true,
             holds: true,
             retired: ipvs::Stats::default(),
+            ideal: false,
             ext_in: Channel::new(d.external.inbound),
             ext_out: Channel::new(d.external.outbound),
             int_out: Channel::new(d.internal.outbound),
@@ -772,7 +784,9 @@ impl Director {
             window_busy: [[Duration::ZERO; 4]; 2],
             busy_sample: [Duration::ZERO; 4],
             window_cpu: [Duration::ZERO; 2],
-        })
+        };
+        dir.ideal = dir.ideal_channels();
+        Ok(dir)
     }
 
     fn map_dest(&mut self, sid: ServiceId, did: DestId, server: u32) {
