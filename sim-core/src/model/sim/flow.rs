@@ -29,9 +29,9 @@ use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
 use super::breakdown::Outcome;
 use super::{Conn, EPHEMERAL_FIRST, EPHEMERAL_LAST, Event, NO_ENTRY, NO_SERVER, Simulation};
 use crate::cpu::Admission;
-use crate::dist::secs_to_duration;
+use crate::dist::{Dist, secs_to_duration};
 use crate::link::Transmit;
-use crate::model::config::Transport;
+use crate::model::config::{PopulationConfig, Transport};
 use crate::rng::Rng;
 
 /// The most requests (or datagrams) a connection makes, whatever its distribution draws.
@@ -139,7 +139,7 @@ impl Simulation {
         };
         // At most MAX_REQUESTS: a draw from a long tail must not make one connection
         // outlast every budget (the scenario format bounds the distribution's parameters).
-        let requests_left = requests.sample(&mut pop.rng_work).round().clamp(1.0, MAX_REQUESTS) as u32;
+        let requests_left = whole(pop.fixed[0], requests, &mut pop.rng_work, 1.0, MAX_REQUESTS);
         self.serial = self.serial.wrapping_add(1);
         let conn = Conn {
             opened: now,
@@ -183,9 +183,10 @@ impl Simulation {
     fn draw_request(&mut self, c: u32) {
         let conn = &mut self.conns[c as usize];
         let cfg = &self.cfg.populations[conn.pop as usize];
-        let rng = &mut self.pops[conn.pop as usize].rng_work;
-        conn.req_payload = cfg.request_bytes.sample(rng).round().clamp(0.0, u32::MAX as f64) as u32;
-        conn.resp_payload = cfg.response_bytes.sample(rng).round().clamp(0.0, u32::MAX as f64) as u32;
+        let pop = &mut self.pops[conn.pop as usize];
+        let rng = &mut pop.rng_work;
+        conn.req_payload = whole(pop.fixed[1], &cfg.request_bytes, rng, 0.0, u32::MAX as f64);
+        conn.resp_payload = whole(pop.fixed[2], &cfg.response_bytes, rng, 0.0, u32::MAX as f64);
         conn.demand_ns = secs_to_duration(cfg.demand.sample(rng)).as_nanos();
     }
 
@@ -311,7 +312,8 @@ impl Simulation {
     /// the client resets the connection (ended and released).
     pub(super) fn ipvs_out(&mut self, m: &Msg) -> Option<Transmit> {
         let now = self.now;
-        let Some(id) = self.entry_on(m.dir as usize, m.conn) else {
+        let flow = self.flow(&self.conns[m.conn as usize]);
+        let Some(id) = self.entry_on(m.dir as usize, m.conn, &flow) else {
             // A NAT reply through a director with no entry for it: not translated back,
             // the client resets it.
             self.end_conn(m.conn, Outcome::Lost);
@@ -336,11 +338,12 @@ impl Simulation {
     /// other packet must find its entry.
     pub(super) fn ipvs_in(&mut self, m: &Msg) -> Result<(), Outcome> {
         let now = self.now;
-        let c = self.conns[m.conn as usize];
+        let c = &self.conns[m.conn as usize];
         let di = m.dir as usize;
-        let flow = self.flow(&c);
+        let flow = self.flow(c);
         let moved = c.ipvs != NO_ENTRY && usize::from(c.dir) != di;
-        let existing = self.entry_on(di, m.conn);
+        let (pop, measured, unscheduled) = (c.pop as usize, c.measured, c.server == NO_SERVER);
+        let existing = self.entry_on(di, m.conn, &flow);
         let dir = &mut self.dirs[di];
         if let Some(id) = existing {
             if m.packets == 0 {
@@ -367,11 +370,11 @@ impl Simulation {
             }
             return Err(Outcome::Refused);
         }
-        let fwmark = self.cfg.populations[c.pop as usize].fwmark;
+        let fwmark = self.cfg.populations[pop].fwmark;
         let s = dir.ipvs.new_conn(now, &flow, fwmark).map_err(|_| Outcome::Refused)?;
         if let Some(ha) = self.ha.as_mut()
-            && c.measured
-            && c.server == NO_SERVER
+            && measured
+            && unscheduled
         {
             ha.scheduled[di] += 1;
         }
@@ -413,15 +416,15 @@ impl Simulation {
     }
 
     pub(super) fn at_server(&mut self, m: Msg) {
-        let c = self.conns[m.conn as usize];
-        let s = c.server as usize;
+        let c = &self.conns[m.conn as usize];
+        let (s, boot, demand_ns) = (c.server as usize, c.boot, c.demand_ns);
         let srv = &self.servers[s];
         if srv.cpu.fault() == Some(crate::cpu::Fault::Crashed) {
             // A crashed host answers nothing: TCP retransmits, a datagram is lost.
             return self.dropped(m);
         }
         let tcp = !matches!(m.kind, Kind::Datagram);
-        if tcp && !matches!(m.kind, Kind::Syn | Kind::Abort) && c.boot != srv.boots {
+        if tcp && !matches!(m.kind, Kind::Syn | Kind::Abort) && boot != srv.boots {
             // The host rebooted since it accepted the connection: no socket, a reset.
             return self.send(m.conn, Kind::Rst, 1, TCP_HDR);
         }
@@ -434,7 +437,7 @@ impl Simulation {
                 if m.kind == Kind::Datagram {
                     self.conns[m.conn as usize].boot = srv.boots;
                 }
-                match self.servers[s].cpu.arrive(self.now, m.conn, c.demand_ns) {
+                match self.servers[s].cpu.arrive(self.now, m.conn, demand_ns) {
                     Admission::Refused => {
                         self.servers[s].refused += 1;
                         if m.kind == Kind::Request {
@@ -548,28 +551,14 @@ impl Simulation {
                 self.send_request(m.conn)
             }
             Kind::Response | Kind::Reply => {
-                let conn = self.conns[m.conn as usize];
+                let conn = &self.conns[m.conn as usize];
                 if conn.done {
                     // A UDP reply after the client gave up.
                     return self.release(m.conn);
                 }
-                let rt = now - conn.req_sent;
-                self.m.responses += 1;
-                if self.cfg.sample_interval.is_some() {
-                    self.m.interval_latency.record(rt);
-                }
-                if conn.measured {
-                    // Once for the run: its overall histogram is the populations' merged.
-                    self.m.pops[conn.pop as usize].latency.record(rt);
-                    self.servers[conn.server as usize].latency.record(rt);
-                    let secs = rt.as_nanos() as f64 / 1e9;
-                    self.m.log_histogram.record(secs);
-                    if let Some(b) = &mut self.m.batch_means {
-                        b.record(conn.opened, secs);
-                    }
-                }
-                let tcp = m.kind == Kind::Response;
                 let mss = tcp_mss(u64::from(self.cfg.mtu), conn.fwd);
+                self.record_response(m.conn);
+                let tcp = m.kind == Kind::Response;
                 let conn = &mut self.conns[m.conn as usize];
                 conn.requests_left -= 1;
                 if tcp {
@@ -772,6 +761,39 @@ fn receiver_acks(payload: u64, mss: u64, quickack: bool) -> u32 {
     quick + (n - quick) / 2 + u32::from(pushed)
 }
 
+/// The numbers of requests, request bytes and response bytes of a population's
+/// connections where they are constant (a constant consumes no random number): rounded
+/// once instead of at every draw.
+pub(super) fn fixed_draws(p: &PopulationConfig) -> [Option<u32>; 3] {
+    let requests = match &p.transport {
+        Transport::Tcp { requests, .. } | Transport::Udp { requests, .. } => requests,
+    };
+    let fixed = |d: &Dist, lo: f64, hi: f64| match *d {
+        Dist::Constant(c) => Some(round_within(c, lo, hi)),
+        _ => None,
+    };
+    [
+        fixed(requests, 1.0, MAX_REQUESTS),
+        fixed(&p.request_bytes, 0.0, u32::MAX as f64),
+        fixed(&p.response_bytes, 0.0, u32::MAX as f64),
+    ]
+}
+
+/// A whole number drawn from `d`: rounded to the nearest, within `[lo, hi]`; `fixed` if
+/// it is known (see [`fixed_draws`]).
+#[inline]
+fn whole(fixed: Option<u32>, d: &Dist, rng: &mut Rng, lo: f64, hi: f64) -> u32 {
+    match fixed {
+        Some(n) => n,
+        None => round_within(d.sample(rng), lo, hi),
+    }
+}
+
+/// `x` rounded to the nearest whole number within `[lo, hi]`.
+fn round_within(x: f64, lo: f64, hi: f64) -> u32 {
+    x.round().clamp(lo, hi) as u32
+}
+
 /// A uniform client index in `0..n` (multiply-shift, no modulo bias worth the name).
 fn pick(rng: &mut Rng, n: u32) -> u32 {
     ((u64::from(rand::RngCore::next_u32(rng)) * u64::from(n)) >> 32) as u32
@@ -811,16 +833,16 @@ impl Simulation {
     /// Connection `conn`'s entry in director `d`'s table: its own if that director
     /// scheduled it, else (it moved there in a fail-over) a synced entry found by its
     /// addresses, which it adopts; `None` if there is none.
-    fn entry_on(&mut self, d: usize, conn: u32) -> Option<ConnId> {
-        let c = self.conns[conn as usize];
+    /// `flow` is the connection's own.
+    fn entry_on(&mut self, d: usize, conn: u32, flow: &Flow) -> Option<ConnId> {
+        let c = &self.conns[conn as usize];
         if c.ipvs == NO_ENTRY {
             return None;
         }
-        let flow = self.flow(&c);
         if usize::from(c.dir) == d {
-            return Some(c.ipvs).filter(|&id| self.dirs[d].ipvs.entry_matches(id, &flow));
+            return Some(c.ipvs).filter(|&id| self.dirs[d].ipvs.entry_matches(id, flow));
         }
-        let found = self.dirs[d].ipvs.find_conn(&flow);
+        let found = self.dirs[d].ipvs.find_conn(flow);
         if let Some(id) = found {
             let c = &mut self.conns[conn as usize];
             c.ipvs = id;

@@ -163,6 +163,8 @@ struct Population {
     rng_clients: Rng,
     /// Next source port of each client address.
     ports: Vec<u16>,
+    /// Requests, request bytes, response bytes where constant (`flow::fixed_draws`).
+    fixed: [Option<u32>; 3],
     dir: usize,
 }
 
@@ -381,6 +383,26 @@ impl Simulation {
             Event::Ha => self.ha_wake(),
             Event::SyncFlush(d) => self.sync_flush(d as usize),
             Event::SyncDeliver(slot) => self.sync_deliver(slot),
+        }
+    }
+
+    /// The client of connection `c` has its response now: its response time is recorded,
+    /// once per histogram (the run's overall one is its populations' merged at the end).
+    fn record_response(&mut self, c: u32) {
+        let conn = &self.conns[c as usize];
+        let rt = self.now - conn.req_sent;
+        self.m.responses += 1;
+        if self.cfg.sample_interval.is_some() {
+            self.m.interval_latency.record(rt);
+        }
+        if conn.measured {
+            self.m.pops[conn.pop as usize].latency.record(rt);
+            self.servers[conn.server as usize].latency.record(rt);
+            let secs = rt.as_nanos() as f64 / 1e9;
+            self.m.log_histogram.record(secs);
+            if let Some(b) = &mut self.m.batch_means {
+                b.record(conn.opened, secs);
+            }
         }
     }
 
@@ -856,6 +878,7 @@ impl Population {
                     .collect()
             },
             dir: cfg.director_of(p).expect("validated"),
+            fixed: self::flow::fixed_draws(p),
         }
     }
 }
