@@ -73,6 +73,28 @@ struct OutputArgs {
     /// Simulations run at once [default: every core].
     #[arg(short, long, value_name = "N", default_value_t = 0)]
     jobs: usize,
+    /// How a connection's messages are simulated: `fast` passes a message at once where
+    /// every hop is ideal and keeps link and fixed-delay events in FIFO lanes;
+    /// `per-message` walks every message stage by stage through one event heap (the
+    /// reference). Same results bit for bit, fast is faster (docs/simulator.md).
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ExchangeArg::Fast)]
+    exchange: ExchangeArg,
+}
+
+/// `--exchange`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ExchangeArg {
+    Fast,
+    PerMessage,
+}
+
+impl From<ExchangeArg> for sim_core::model::Exchange {
+    fn from(e: ExchangeArg) -> Self {
+        match e {
+            ExchangeArg::Fast => Self::Fast,
+            ExchangeArg::PerMessage => Self::PerMessage,
+        }
+    }
 }
 
 /// The run budget that `validate` checks and `run`, `sweep` and `plan` check before they
@@ -397,6 +419,7 @@ fn common(s: ScenarioArgs, out: Option<PathBuf>, jobs: usize, b: BudgetArgs) -> 
         jobs,
         max_events: b.max_events,
         max_memory: b.max_memory,
+        exchange: sim_core::model::Exchange::default(),
     }
 }
 
@@ -404,6 +427,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { scenario, output, budget, seed, replications } => {
             let mut c = common(scenario, output.out, output.jobs, budget);
+            c.exchange = output.exchange.into();
             if let Some(s) = seed {
                 c.sets.push(format!("seed={s}"));
             }
@@ -425,11 +449,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::run::validate(&c, &files)
         }
         Command::Sweep { scenario, output, budget } => {
-            commands::sweep::sweep(&common(scenario, output.out, output.jobs, budget))
+            let exchange = output.exchange.into();
+            commands::sweep::sweep(&Common { exchange, ..common(scenario, output.out, output.jobs, budget) })
         }
         Command::Plan { scenario, output, budget, slo, servers, min, max, schedulers, replications } => {
             let o = commands::plan::PlanOpts { slo, servers, min, max, schedulers, replications };
-            commands::plan::plan(&common(scenario, output.out, output.jobs, budget), &o)
+            let exchange = output.exchange.into();
+            commands::plan::plan(
+                &Common { exchange, ..common(scenario, output.out, output.jobs, budget) },
+                &o,
+            )
         }
         Command::Export { scenario, out, stdout, target } => {
             let what = match stdout.as_deref() {

@@ -69,3 +69,52 @@ fn every_library_scenario_gives_the_same_results_both_ways() {
         assert!(fast_json.contains("\"completed\""), "{name}: a summary with connections");
     }
 }
+
+#[test]
+fn the_exchange_option_reaches_every_run_of_a_command() {
+    let c = lvsim::commands::Common {
+        file: "bench/lvs-ref1-base".into(),
+        exchange: Exchange::PerMessage,
+        ..Default::default()
+    };
+    let l = c.load(&[]).expect("a library scenario");
+    assert_eq!(l.cluster.exchange, Exchange::PerMessage, "run");
+    // Sweep points are rebuilt from the text: the option goes with them.
+    let points = l.sweep_points().expect("its sweep");
+    assert!(points.len() >= 2 && points.iter().all(|(_, p)| p.cluster.exchange == Exchange::PerMessage));
+    let fast = lvsim::commands::Common { exchange: Exchange::Fast, ..c };
+    assert_eq!(fast.load(&[]).unwrap().cluster.exchange, Exchange::Fast, "the default");
+}
+
+#[test]
+fn lvsim_run_takes_exchange_and_refuses_a_wrong_one() {
+    let lvsim = env!("CARGO_BIN_EXE_lvsim");
+    let dir = std::env::temp_dir().join(format!("lvsim-exchange-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for how in ["fast", "per-message"] {
+        let out = dir.join(how);
+        let st = std::process::Command::new(lvsim)
+            .args(["run", "-q", "quickstart", "--exchange", how, "--set", "duration_s=10", "-o"])
+            .arg(&out)
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "--exchange {how}");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        // The only wall-clock figure.
+        v.as_object_mut().unwrap().remove("wall_s").expect("summary.json has wall_s");
+        files.push(v);
+    }
+    assert_eq!(files[0], files[1], "the same summary.json but for the wall time");
+    let bad = std::process::Command::new(lvsim)
+        .args(["run", "-q", "quickstart", "--exchange", "instant"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "a wrong --exchange is a usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("per-message"), "the choices are named");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -267,6 +267,8 @@ impl Loaded {
         }
         let mut l = build::build(d, &self.file, &self.name, &self.files, None)?;
         l.overrides = args;
+        // How the simulator runs it is not part of the text.
+        l.cluster.exchange = self.cluster.exchange;
         Ok(l)
     }
 
@@ -283,6 +285,7 @@ impl Loaded {
         let stem = self.name.clone();
         let mut l = build::build(d, &self.file, &stem, &self.files, None)?;
         l.overrides = args;
+        l.cluster.exchange = self.cluster.exchange;
         Ok(l)
     }
 

@@ -88,6 +88,8 @@ pub struct Common {
     pub max_events: Option<f64>,
     /// `--max-memory` [bytes].
     pub max_memory: Option<f64>,
+    /// `--exchange`: how connections' messages are simulated (same results either way).
+    pub exchange: sim_core::model::Exchange,
 }
 
 impl Common {
@@ -103,8 +105,10 @@ impl Common {
         }
         // A path that exists is a file; otherwise a library scenario's name
         // (`quickstart`, `ha/vrrp-failover`); otherwise an error naming close names.
-        scenarios::library::load(&self.file, &sets, &self.allow_paths, Some(&self.budget()))
-            .map_err(|e| InputError(e.to_string()).into())
+        let mut l = scenarios::library::load(&self.file, &sets, &self.allow_paths, Some(&self.budget()))
+            .map_err(|e| InputError(e.to_string()))?;
+        l.cluster.exchange = self.exchange;
+        Ok(l)
     }
 
     /// The run budget: `--max-events` (default 2e10), `--max-memory` (default half the

@@ -27,6 +27,7 @@ use lvs_ipvs::{ConnId, Verdict};
 use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
 
 use super::breakdown::Outcome;
+use super::lanes::{DirChannel, Lane};
 use super::{Conn, EPHEMERAL_FIRST, EPHEMERAL_LAST, Event, NO_ENTRY, NO_SERVER, Simulation};
 use crate::cpu::Admission;
 use crate::dist::{Dist, secs_to_duration};
@@ -206,14 +207,26 @@ impl Simulation {
                 let debt = std::mem::take(&mut conn.ack_debt);
                 let (serial, left) = (conn.serial, conn.requests_left);
                 if let Some(t) = self.cfg.populations[conn.pop as usize].response_timeout {
-                    self.queue.push(now + t, Event::ResponseTimeout { conn: c, serial, left });
+                    let lane = self.streams.timeout(conn.pop as usize);
+                    self.lanes.push(
+                        &mut self.queue,
+                        lane,
+                        now + t,
+                        Event::ResponseTimeout { conn: c, serial, left },
+                    );
                 }
                 self.send(c, Kind::Request, pkts + debt, bytes + u64::from(debt) * TCP_HDR);
             }
             Transport::Udp { timeout, .. } => {
                 let (pkts, bytes) = segments(payload, mtu - UDP_HDR, UDP_HDR);
                 let (serial, left) = (conn.serial, conn.requests_left);
-                self.queue.push(now + timeout, Event::UdpTimeout { conn: c, serial, left });
+                let lane = self.streams.timeout(conn.pop as usize);
+                self.lanes.push(
+                    &mut self.queue,
+                    lane,
+                    now + timeout,
+                    Event::UdpTimeout { conn: c, serial, left },
+                );
                 self.send(c, Kind::Datagram, pkts, bytes);
             }
         }
@@ -300,7 +313,8 @@ impl Simulation {
                 Transmit::Delivered(t) => {
                     m.stage += 1;
                     if t > now {
-                        self.queue.push(t, Event::Msg(m));
+                        let lane = self.lane_after(stage, &c, m.dir as usize);
+                        self.lanes.push(&mut self.queue, lane, t, Event::Msg(m));
                         return;
                     }
                 }
@@ -332,6 +346,25 @@ impl Simulation {
             }
             Verdict::Drop => Transmit::Dropped,
         })
+    }
+
+    /// The lane of a message delivered later by `stage` (see [`super::lanes`]): the
+    /// stream it leaves in order.
+    fn lane_after(&self, stage: Stage, c: &Conn, dir: usize) -> Lane {
+        let ch = |k| self.streams.channel(dir, k);
+        match stage {
+            Stage::Access => self.streams.access(c.pop as usize),
+            Stage::ExtIn => ch(DirChannel::ExtIn),
+            Stage::ExtOut => ch(DirChannel::ExtOut),
+            Stage::IntOut => ch(DirChannel::IntOut),
+            Stage::IntIn => ch(DirChannel::IntIn),
+            Stage::DirCpu => ch(DirChannel::Cpu),
+            Stage::Uplink => self.streams.uplink(c.server as usize),
+            // Delivered at once: never later.
+            Stage::IpvsIn | Stage::IpvsOut | Stage::AtServer | Stage::AtClient => {
+                unreachable!("{stage:?} delivers at once")
+            }
+        }
     }
 
     /// The director's IPVS sees an inbound message: a new connection is scheduled, any
@@ -473,7 +506,8 @@ impl Simulation {
         match (pcfg.backend_demand.as_ref(), self.cfg.servers[s].backend) {
             (Some(_), Some(b)) => {
                 let lat = self.cfg.backends[b].latency;
-                self.queue.push(now + lat, Event::BackendQuery { conn: job });
+                let lane = self.streams.backend(b);
+                self.lanes.push(&mut self.queue, lane, now + lat, Event::BackendQuery { conn: job });
             }
             _ => self.respond(job),
         }
@@ -505,7 +539,8 @@ impl Simulation {
         self.backends[b].answered(self.now, conn.backend_at, conn.measured);
         self.resched_backend(b);
         let lat = self.cfg.backends[b].latency;
-        self.queue.push(self.now + lat, Event::BackendReply { conn: job });
+        let lane = self.streams.backend(b);
+        self.lanes.push(&mut self.queue, lane, self.now + lat, Event::BackendReply { conn: job });
     }
 
     /// The real server sends the response to the current request.

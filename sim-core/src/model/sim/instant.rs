@@ -29,6 +29,8 @@ pub(super) struct Instant {
     pub(super) pops: Vec<bool>,
     /// Per real server: its own uplink is ideal (DR and TUN replies).
     pub(super) uplinks: Vec<bool>,
+    /// Messages passed at once so far (for tests).
+    pub(super) passed: u64,
 }
 
 impl Instant {
@@ -43,7 +45,7 @@ impl Instant {
             })
             .collect();
         let uplinks = cfg.servers.iter().map(|s| Channel::new(s.uplink.outbound).is_ideal()).collect();
-        Instant { pops, uplinks }
+        Instant { pops, uplinks, passed: 0 }
     }
 }
 
@@ -72,6 +74,7 @@ impl Simulation {
         let c = &self.conns[m.conn as usize];
         let pop = c.pop as usize;
         if self.instant.pops[pop] {
+            self.instant.passed += 1;
             if m.kind.inbound() {
                 let d = self.pops[pop].dir;
                 if self.dirs[d].instant() {
@@ -85,6 +88,7 @@ impl Simulation {
             } else if self.instant.uplinks[c.server as usize] {
                 return self.pass_outbound_direct(m);
             }
+            self.instant.passed -= 1;
         }
         self.walk(m)
     }
@@ -140,4 +144,92 @@ impl Simulation {
 #[inline(always)]
 fn ideal(t: Transmit) {
     debug_assert!(matches!(t, Transmit::Delivered(_)), "an ideal channel never drops");
+}
+
+#[cfg(test)]
+mod tests {
+    use lvs_sched::{Duration, Forwarding};
+
+    use crate::link::ChannelConfig;
+    use crate::model::config::{ClusterConfig, DuplexLink, Exchange, Transport};
+    use crate::model::{RunReport, Simulation};
+    use crate::ref1::Preset;
+
+    /// Runs `cfg` with `exchange`: the report, messages passed at once, events on lanes.
+    fn run(cfg: &ClusterConfig, exchange: Exchange) -> (RunReport, u64, u64) {
+        let mut sim = Simulation::new(ClusterConfig { exchange, ..cfg.clone() }).expect("valid");
+        sim.run_loop(|_| {});
+        let (passed, laned) = (sim.instant.passed, sim.lanes.laned);
+        (sim.finish(), passed, laned)
+    }
+
+    /// Both ways: the same report; returns (messages passed at once, events on lanes) of
+    /// the fast path, after checking that the per-message walk used neither.
+    fn both_ways(cfg: &ClusterConfig) -> (u64, u64) {
+        let (fast, passed, laned) = run(cfg, Exchange::Fast);
+        let (slow, slow_passed, slow_laned) = run(cfg, Exchange::PerMessage);
+        assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "same results both ways");
+        assert_eq!((slow_passed, slow_laned), (0, 0), "the reference walks every message");
+        (passed, laned)
+    }
+
+    #[test]
+    fn ideal_hops_pass_at_once_with_the_walks_results() {
+        let cfg = Preset::Base.run(3000, 1).config();
+        let (passed, laned) = both_ways(&cfg);
+        // SYN, SYN-ACK, request, response, FIN, FIN-ACK, last ACK (and the last ACK's
+        // retransmission: REF-1's FIN_WAIT timeout 0 expires the entry under it).
+        assert!(passed >= 7 * 2900, "every message of every connection at once: {passed}");
+        assert_eq!(laned, 0, "nothing waits on ideal links");
+    }
+
+    #[test]
+    fn delayed_hops_go_to_lanes_with_the_heaps_order() {
+        let mut cfg = Preset::Base.run(3000, 1).config();
+        let link = ChannelConfig {
+            latency: Duration::from_micros(50),
+            bandwidth_bps: Some(100_000_000),
+            ..ChannelConfig::IDEAL
+        };
+        cfg.directors[0].external = DuplexLink { inbound: link, outbound: link };
+        cfg.directors[0].cpu_per_packet = Duration::from_micros(2);
+        for s in &mut cfg.servers {
+            s.uplink = DuplexLink { inbound: link, outbound: link };
+        }
+        let p = &mut cfg.populations[0];
+        p.access_latency = Duration::from_millis(5);
+        p.transport = Transport::Tcp {
+            requests: crate::dist::Dist::Constant(3.0),
+            think_time: crate::dist::Dist::Exponential { mean: 0.01 },
+        };
+        p.response_timeout = Some(Duration::from_secs(1));
+        p.response_bytes = crate::dist::Dist::Exponential { mean: 20_000.0 };
+        let (passed, laned) = both_ways(&cfg);
+        assert_eq!(passed, 0, "no hop is ideal");
+        assert!(laned > 10 * 2900, "links, access network and timeouts on lanes: {laned}");
+        // NAT: replies cross the director's internal link and CPU.
+        for d in &mut cfg.directors[0].services[0].dests {
+            d.fwd = Forwarding::Masq;
+        }
+        let (_, laned) = both_ways(&cfg);
+        assert!(laned > 10 * 2900, "{laned}");
+    }
+
+    #[test]
+    fn a_lane_out_of_time_order_sends_the_event_to_the_heap() {
+        use super::super::Event;
+        use super::super::lanes::{Lanes, Streams};
+        use crate::engine::EventQueue;
+        use lvs_sched::Time;
+        let mut queue = EventQueue::new();
+        let mut lanes = Lanes::new(Streams::new(1, 0, 0, 0), true);
+        lanes.push(&mut queue, 0, Time(10), Event::Sample);
+        lanes.push(&mut queue, 0, Time(5), Event::WindowEnd);
+        lanes.push(&mut queue, 0, Time(10), Event::WindowStart);
+        assert_eq!(lanes.laned, 2);
+        assert_eq!(queue.peek_key(), Some((Time(5), 2)), "the earlier event in the heap, sequence 2");
+        assert_eq!(lanes.peek(), Some((Time(10), 1, 0)));
+        assert!(matches!(lanes.pop(0), (Time(10), Event::Sample)));
+        assert_eq!(lanes.peek(), Some((Time(10), 3, 0)), "equal times in sequence order");
+    }
 }

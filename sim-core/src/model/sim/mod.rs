@@ -12,6 +12,7 @@ mod feedback;
 mod flow;
 mod health;
 mod instant;
+mod lanes;
 
 use lvs_sched::{DestId, Duration, Forwarding, Time};
 
@@ -62,6 +63,19 @@ pub struct Simulation {
     health: Option<self::health::Health>,
     /// What the fast path of an exchange may skip (see [`instant`]).
     instant: self::instant::Instant,
+    /// FIFO lanes beside the queue's heap (see [`lanes`]), and their numbering.
+    lanes: self::lanes::Lanes,
+    streams: self::lanes::Streams,
+}
+
+/// Where the run loop's next event is.
+enum Next {
+    /// Completion timer of this owner.
+    Timer(u32),
+    /// Head of this lane.
+    Lane(self::lanes::Lane),
+    /// The queue's heap.
+    Queue,
 }
 
 /// Everything that happens at a point in time.
@@ -260,6 +274,13 @@ impl Simulation {
         let health = self::health::Health::new(&cfg, health_base as u32);
         let timers = health_base + self::health::Health::count_checkers(&cfg);
         let instant = self::instant::Instant::new(&cfg);
+        let streams = self::lanes::Streams::new(
+            cfg.populations.len(),
+            cfg.directors.len(),
+            cfg.servers.len(),
+            cfg.backends.len(),
+        );
+        let lanes = self::lanes::Lanes::new(streams, cfg.exchange == crate::model::Exchange::Fast);
         let mut sim = Simulation {
             queue: EventQueue::new(),
             completions: TimerSet::new(timers),
@@ -279,6 +300,8 @@ impl Simulation {
             ha,
             health,
             instant,
+            lanes,
+            streams,
             cfg,
         };
         sim.queue.push(warmup, Event::WindowStart);
@@ -312,45 +335,58 @@ impl Simulation {
 
     /// [`Simulation::run`], calling `observe` with the virtual time every 2^16 events
     /// (for progress bars; it cannot change the run).
-    pub fn run_observed(mut self, mut observe: impl FnMut(Time)) -> RunReport {
+    pub fn run_observed(mut self, observe: impl FnMut(Time)) -> RunReport {
+        self.run_loop(observe);
+        self.finish()
+    }
+
+    /// The event loop, to the end of the events.
+    fn run_loop(&mut self, mut observe: impl FnMut(Time)) {
         let mut steps: u32 = 0;
         loop {
             steps = steps.wrapping_add(1);
             if steps & 0xFFFF == 0 {
                 observe(self.now);
             }
-            let timer = self.completions.peek();
-            let next_event = self.queue.peek_key();
+            // The earliest (time, sequence) of the completion timers, the lanes and the
+            // queue's heap.
+            let mut next = self.completions.peek().map(|(t, s, o)| ((t, s), Next::Timer(o)));
+            if let Some((t, s, l)) = self.lanes.peek()
+                && next.as_ref().is_none_or(|(k, _)| (t, s) < *k)
+            {
+                next = Some(((t, s), Next::Lane(l)));
+            }
+            if let Some(k) = self.queue.peek_key()
+                && next.as_ref().is_none_or(|(n, _)| k < *n)
+            {
+                next = Some((k, Next::Queue));
+            }
             // Past the horizon only a sample from a long tail (or a time that saturated)
             // is left: the run ends there, its connections counted as stuck.
-            let next = timer.map(|(t, _, _)| t).into_iter().chain(next_event.map(|(t, _)| t)).min();
-            if next.is_none_or(|t| t > HORIZON) {
-                break;
-            }
-            match (timer, next_event) {
-                (None, None) => break,
-                (Some((t, seq, owner)), ev) if ev.is_none_or(|k| (t, seq) < k) => {
+            let Some(((t, _), which)) = next.filter(|((t, _), _)| *t <= HORIZON) else { break };
+            match which {
+                Next::Timer(owner) => {
                     self.queue.fired(t);
                     self.now = t;
-                    let n = self.servers.len();
-                    let b = self.backends.len();
-                    if (owner as usize) < n {
-                        self.server_done(owner as usize);
-                    } else if (owner as usize) < n + b {
-                        self.backend_done(owner as usize - n);
-                    } else if (owner as usize) == n + b {
-                        self.with_feedback(|lp, host| lp.run_until(host.now(), host));
-                    } else {
-                        self.checker_timer(owner as usize - n - b - 1);
-                    }
+                    self.timer(owner as usize);
                 }
-                _ => {
+                Next::Lane(l) => {
+                    let (t, ev) = self.lanes.pop(l);
+                    self.queue.fired(t);
+                    self.now = t;
+                    self.dispatch(ev);
+                }
+                Next::Queue => {
                     let (t, ev) = self.queue.pop().expect("peeked");
                     self.now = t;
                     self.dispatch(ev);
                 }
             }
         }
+    }
+
+    /// After the loop: stuck connections, the IPVS tables drained if asked, the report.
+    fn finish(mut self) -> RunReport {
         self.end_stuck_conns();
         if self.cfg.drain_ipvs {
             for d in &mut self.dirs {
@@ -361,6 +397,22 @@ impl Simulation {
             }
         }
         self.report()
+    }
+
+    /// Completion timer `owner` fires: a real server's, a backend's, the feedback loop's
+    /// or a health checker's.
+    fn timer(&mut self, owner: usize) {
+        let n = self.servers.len();
+        let b = self.backends.len();
+        if owner < n {
+            self.server_done(owner);
+        } else if owner < n + b {
+            self.backend_done(owner - n);
+        } else if owner == n + b {
+            self.with_feedback(|lp, host| lp.run_until(host.now(), host));
+        } else {
+            self.checker_timer(owner - n - b - 1);
+        }
     }
 
     fn dispatch(&mut self, ev: Event) {
