@@ -111,6 +111,20 @@ const OUTBOUND_NAT: [Stage; 6] =
     [Stage::IntIn, Stage::DirCpu, Stage::IpvsOut, Stage::ExtOut, Stage::Access, Stage::AtClient];
 const OUTBOUND_DIRECT: [Stage; 3] = [Stage::Uplink, Stage::Access, Stage::AtClient];
 
+/// What a message's path depends on of its connection.
+#[derive(Clone, Copy)]
+struct Hop {
+    pop: u16,
+    fwd: Forwarding,
+    server: u32,
+}
+
+impl Hop {
+    fn of(c: &Conn) -> Hop {
+        Hop { pop: c.pop, fwd: c.fwd, server: c.server }
+    }
+}
+
 /// IP + TCP header with timestamps [bytes].
 const TCP_HDR: u64 = 52;
 /// A SYN or SYN-ACK with its options [bytes].
@@ -240,7 +254,8 @@ impl Simulation {
 
     /// Moves a message along its path until it must wait (an event is scheduled) or ends.
     pub(super) fn walk(&mut self, mut m: Msg) {
-        let mut c = self.conns[m.conn as usize];
+        // What the path depends on, as at the start (IPVS scheduling changes it).
+        let mut c = Hop::of(&self.conns[m.conn as usize]);
         loop {
             let path: &[Stage] = if m.kind.inbound() {
                 &INBOUND
@@ -254,7 +269,7 @@ impl Simulation {
             if matches!(stage, Stage::ExtIn | Stage::IntIn) {
                 // The packet enters a director: the one the VIP (or, for replies, the
                 // floating gateway address) leads to now.
-                match self.route(&c) {
+                match self.route(&self.conns[m.conn as usize]) {
                     Some(d) => m.dir = d as u8,
                     None => return self.dropped(m),
                 }
@@ -290,7 +305,7 @@ impl Simulation {
                 Stage::IpvsIn => match self.ipvs_in(&m) {
                     Ok(()) => {
                         // Scheduling set the real server and forwarding method.
-                        c = self.conns[m.conn as usize];
+                        c = Hop::of(&self.conns[m.conn as usize]);
                         Transmit::Delivered(now)
                     }
                     Err(o @ (Outcome::Refused | Outcome::Lost)) => {
@@ -350,7 +365,7 @@ impl Simulation {
 
     /// The lane of a message delivered later by `stage` (see [`super::lanes`]): the
     /// stream it leaves in order.
-    fn lane_after(&self, stage: Stage, c: &Conn, dir: usize) -> Lane {
+    fn lane_after(&self, stage: Stage, c: &Hop, dir: usize) -> Lane {
         let ch = |k| self.streams.channel(dir, k);
         match stage {
             Stage::Access => self.streams.access(c.pop as usize),
