@@ -376,3 +376,42 @@ pub(crate) fn text(out: &mut String, r: &RunReport, s: &Summary) {
         out.push_str(&text_table(&crate::summary::SERVER_COLUMNS, 2, &rows));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank_and_skip_non_finite_values() {
+        let q = quantiles([5.0, 1.0, f64::NAN, 3.0, 2.0, 4.0].into_iter());
+        assert_eq!((q.min, q.p10, q.p50, q.p90, q.max, q.mean), (1.0, 1.0, 3.0, 5.0, 5.0, 3.0));
+        let hundred = quantiles((1..=100).map(f64::from));
+        assert_eq!((hundred.p1, hundred.p10, hundred.p50, hundred.p99), (1.0, 10.0, 50.0, 99.0));
+        assert_eq!(quantiles(std::iter::empty()), Quantiles::default());
+        let s = spread((1..=100).map(f64::from));
+        assert_eq!((s.min, s.p10, s.p50, s.p90, s.max, s.mean), (1.0, 10.0, 50.0, 90.0, 100.0, 50.5));
+    }
+
+    #[test]
+    fn top_lists_order_by_the_key_and_keep_configuration_order_on_ties() {
+        let rs = |name: &str, u: f64| RealServerSummary {
+            name: name.into(),
+            utilization: u,
+            ..Default::default()
+        };
+        let all = [rs("a", 0.5), rs("b", 0.9), rs("c", 0.5), rs("d", 0.1)];
+        let names = |v: Vec<RealServerSummary>| v.into_iter().map(|s| s.name).collect::<Vec<_>>();
+        assert_eq!(names(top(&all, &[0, 1, 2, 3], |s| s.utilization, true)), ["b", "a", "c", "d"]);
+        assert_eq!(names(top(&all, &[0, 1, 2, 3], |s| s.utilization, false)), ["d", "a", "c", "b"]);
+        assert_eq!(names(top(&all, &[0, 2], |s| s.utilization, true)), ["a", "c"], "only the rows given");
+    }
+
+    #[test]
+    fn a_cdf_across_servers_is_bounded_and_rises() {
+        let c = cdf((0..100_000).map(|i| f64::from(i) / 100_000.0), 100.0);
+        assert!(c.len() <= CDF_POINTS + 1);
+        assert!(c.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 < w[1].1));
+        assert_eq!(c.last(), Some(&(0.99999 * 100.0, 1.0)));
+        assert!(cdf(std::iter::empty(), 1.0).is_empty());
+    }
+}
