@@ -228,9 +228,14 @@ pub(super) fn legend_keys(c: &Chart, lines: &[Line], x: &Range<f64>) -> Vec<(Key
             keys.push((key, l.name.clone()));
         }
     }
-    for b in c.bands.iter().filter(|b| !b.name.is_empty() && b.points.iter().any(|p| p.2.is_finite())) {
-        let rgb = rgb(PALETTE[b.color % PALETTE.len()]);
-        keys.push((Key::Shade { rgb, opacity: b.opacity }, b.name.clone()));
+    // Nested bands darken where they overlap: each key shows its band over the earlier ones.
+    let mut shade = 0.0;
+    for b in c.bands.iter().filter(|b| b.points.iter().any(|p| p.2.is_finite())) {
+        shade = 1.0 - (1.0 - shade) * (1.0 - b.opacity);
+        if !b.name.is_empty() {
+            let rgb = rgb(PALETTE[b.color % PALETTE.len()]);
+            keys.push((Key::Shade { rgb, opacity: (shade * 1000.0f64).round() / 1000.0 }, b.name.clone()));
+        }
     }
     let marks: Vec<_> =
         c.marks.iter().filter(|m| !m.label.is_empty() && m.xs.iter().any(|v| x.contains(v))).collect();
