@@ -9,7 +9,9 @@
 //!   `populations`, `backends`, their CSV files, the page's section and the terminal
 //!   block) in `breakdown.rs`;
 //!   high availability (`summary.json`'s `ha`, `ha_events.csv`, the page's section, the
-//!   terminal block) in `ha.rs`.
+//!   terminal block) in `ha.rs`; many real servers as distributions (`summary.json`'s
+//!   `real_servers_across`, `real_servers.csv`, band charts, top/bottom tables) in
+//!   `across.rs`.
 //! - [`compare_runs`], [`compare_sweeps`], [`write_compare`]: two runs or two sweeps side
 //!   by side, each difference tested with [`significance::welch`] (`compare.rs`).
 //! - [`replications`], [`write_replications`]: Student t intervals over seeds
@@ -26,6 +28,9 @@
 //! - `report.html` is self-contained: charts are inline SVG, no scripts or files fetched;
 //!   every text put into it is escaped.
 //! - A chart draws at most 2000 points a line; the CSV files keep every sample.
+//! - The page and the terminal do not grow with the number of real servers: past
+//!   `across::CHART_LINES_MAX` lines a chart draws bands, past `across::LIST_MAX` rows a
+//!   table becomes distributions and top/bottom lists; `real_servers.csv` has every one.
 //! - A value that does not exist (no response in an interval) is NaN: a gap in a chart, an
 //!   empty CSV field; never drawn or written as 0.
 
@@ -558,7 +563,8 @@ pub fn text_summary(meta: &RunMeta, report: &RunReport) -> String {
 }
 
 /// Writes a run's report directory: `summary.json`, `series.csv` (the time series, one
-/// row per sample), `servers.csv` (per real server per sample), `services.csv`,
+/// row per sample), `servers.csv` (per real server per sample), `real_servers.csv` (one
+/// row for every real server), `services.csv`,
 /// `populations.csv` and `backends.csv` (one row each), `ha_events.csv` (faults,
 /// fail-overs and director faults; only when the run has HA results) and `report.html`.
 pub fn write_run(dir: &Path, meta: &RunMeta, report: &RunReport) -> io::Result<Written> {

@@ -244,8 +244,8 @@ fn server_bands(page: &mut Page, meta: &RunMeta, r: &RunReport) {
     let no_series = "no time series (the scenario sets no sample interval)";
     let caption = |what: &str| {
         format!(
-            "{what} across the {} real servers at each sample: the light band from the lowest to the highest \
-             server, the darker one from the 10th to the 90th percentile, the median and the mean as lines.",
+            "{what}, across the {} real servers: the light band from the lowest to the highest server, the \
+             darker one from the 10th to the 90th percentile, the median and the mean as lines.",
             r.servers.len()
         )
     };
@@ -256,9 +256,11 @@ fn server_bands(page: &mut Page, meta: &RunMeta, r: &RunReport) {
     let mut c = band(("Utilisation across real servers", "CPU utilisation [%]"), |a| a.utilization, 100.0);
     c.y_at_least = 100.0;
     page.chart(&c, &caption("Busy fraction of the cores in each sample interval"), no_series);
-    let c = band(("IPVS ActiveConn across real servers", "active connections"), |a| a.active_conns, 1.0);
+    let mut c = band(("IPVS ActiveConn across real servers", "active connections"), |a| a.active_conns, 1.0);
+    c.y_integer = true;
     page.chart(&c, &caption("IPVS ActiveConn"), no_series);
-    let c = band(("IPVS weight across real servers", "weight"), |a| a.weight, 1.0);
+    let mut c = band(("IPVS weight across real servers", "weight"), |a| a.weight, 1.0);
+    c.y_integer = true;
     let fb = if r.feedback.is_some() { " Set by the feedback masters (see Feedback below)." } else { "" };
     page.chart(&c, &format!("{}{fb}", caption("IPVS weight")), no_series);
 }
