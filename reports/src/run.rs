@@ -271,19 +271,11 @@ fn feedback_section(page: &mut Page, meta: &RunMeta, s: &Summary, r: &RunReport)
     let Some(f) = &s.feedback else { return };
     page.h2("feedback", "Feedback");
     page.key_values(&summary::feedback_lines(f));
-    if f.servers.len() <= crate::across::LIST_MAX {
-        page.table(&summary::FEEDBACK_COLUMNS, 1, &summary::feedback_rows(f));
-    } else {
-        let n = crate::across::TOP_N;
-        page.p(
-            "note",
-            &format!(
-                "The {n} of {} real servers whose weight travelled most; every one is in summary.json.",
-                f.servers.len()
-            ),
-        );
-        page.table(&summary::FEEDBACK_COLUMNS, 1, &summary::feedback_rows(&summary::most_travelled(f, n)));
+    let (shown, note) = summary::feedback_shown(f, r);
+    if let Some(note) = note {
+        page.p("note", &format!("{note}."));
     }
+    page.table(&summary::FEEDBACK_COLUMNS, 1, &summary::feedback_rows(&shown));
     let title = "Reported spare capacity per real server";
     let c = if crate::across::lines_per_server(r) {
         let lines: Vec<Line> = r

@@ -82,7 +82,12 @@ pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
         services,
         populations,
         backends,
-        feedback: r.feedback.as_ref().map(feedback),
+        // Without full detail: the servers whose weight travelled most, not every one.
+        feedback: r
+            .feedback
+            .as_ref()
+            .map(feedback)
+            .map(|f| if r.server_detail { f } else { most_travelled(&f, crate::across::TOP_N) }),
         ha: r.ha.as_ref().map(|h| crate::ha::build(h, &r.directors)),
     }
 }
@@ -189,6 +194,25 @@ pub(crate) fn most_travelled(f: &FeedbackSummary, n: usize) -> FeedbackSummary {
     FeedbackSummary { servers, ..f.clone() }
 }
 
+/// The feedback servers a page or terminal shows: every one up to
+/// [`crate::across::LIST_MAX`] when the summary has them all, else the
+/// [`crate::across::TOP_N`] whose weight travelled most, with a line saying so.
+pub(crate) fn feedback_shown(f: &FeedbackSummary, r: &RunReport) -> (FeedbackSummary, Option<String>) {
+    let all = r.servers.len();
+    if f.servers.len() == all && all <= crate::across::LIST_MAX {
+        return (f.clone(), None);
+    }
+    let shown = most_travelled(f, crate::across::TOP_N);
+    let rest = if f.servers.len() == all {
+        "every one is in summary.json"
+    } else {
+        "the run kept no full per-server detail"
+    };
+    let note =
+        format!("The {} of {all} real servers whose weight travelled most ({rest})", shown.servers.len());
+    (shown, Some(note))
+}
+
 /// An optional figure, or a dash.
 fn or_dash(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
     x.map_or_else(|| "–".to_string(), f)
@@ -265,13 +289,11 @@ pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
         for (label, line) in feedback_lines(f) {
             let _ = writeln!(out, "feedback {label:<13} {line}");
         }
-        if f.servers.len() <= crate::across::LIST_MAX {
-            out.push_str(&text_table(&FEEDBACK_COLUMNS, 1, &feedback_rows(f)));
-        } else {
-            let n = crate::across::TOP_N;
-            let _ = writeln!(out, "the {n} of {} servers whose weight travelled most:", f.servers.len());
-            out.push_str(&text_table(&FEEDBACK_COLUMNS, 1, &feedback_rows(&most_travelled(f, n))));
+        let (shown, note) = feedback_shown(f, r);
+        if let Some(note) = note {
+            let _ = writeln!(out, "{note}:");
         }
+        out.push_str(&text_table(&FEEDBACK_COLUMNS, 1, &feedback_rows(&shown)));
     }
     if let Some(h) = &s.ha {
         crate::ha::text(&mut out, h);

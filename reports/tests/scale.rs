@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 use lvs_sched::{DestConfig, Duration, Forwarding};
 use serde_json::Value;
-use sim_core::model::{AcrossServers, RunReport, ServerReport, Simulation, Spread};
+use sim_core::model::{
+    AcrossServers, FeedbackReport, FeedbackServerReport, RunReport, ServerReport, Simulation, Spread,
+};
 use sim_core::stats::Latency;
 
 fn out_dir(name: &str) -> PathBuf {
@@ -20,9 +22,11 @@ fn out_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// The server that is busiest, and the one with the slowest tail.
+/// The server that is busiest, the one with the slowest tail, and the one whose weight
+/// travels most under feedback.
 const BUSIEST: usize = 4242;
 const SLOWEST: usize = 777;
+const TRAVELLER: usize = 31337;
 
 fn address(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 100 + (i >> 16) as u8, (i >> 8) as u8, i as u8))
@@ -75,6 +79,15 @@ fn synthetic(n: usize) -> RunReport {
             weight: spread(1.0, 1.0),
         });
     }
+    let servers = (0..n)
+        .map(|i| FeedbackServerReport {
+            name: format!("rs{i}"),
+            reports: 10,
+            weight_travel_per_min: if i == TRAVELLER { 500.0 } else { (i % 7) as f64 },
+            ..FeedbackServerReport::default()
+        })
+        .collect();
+    r.feedback = Some(FeedbackReport { law: "capacity".into(), servers, ..FeedbackReport::default() });
     let ipvs = &mut r.directors[0].ipvs;
     let key = ipvs.services().next().expect("a service").key();
     for i in 3..n {
@@ -128,6 +141,14 @@ fn a_hundred_thousand_servers_make_a_small_page_of_distributions() {
     let q = |k: &str| u[k].as_f64().unwrap();
     assert!(q("min") <= q("p1") && q("p1") <= q("p10") && q("p10") <= q("p50") && q("p50") <= q("p90"));
     assert!((q("p50") - 0.5).abs() < 0.01, "the median of 20–80% is 50%: {}", q("p50"));
+
+    // Feedback: the totals over every server, the list cut to the ten that travelled most.
+    let fb = &v["feedback"];
+    assert_eq!(fb["servers"].as_array().unwrap().len(), 10);
+    assert_eq!(fb["servers"][0]["name"], format!("rs{TRAVELLER}"));
+    let total: f64 = (0..N).map(|i| if i == TRAVELLER { 500.0 } else { (i % 7) as f64 }).sum();
+    assert_eq!(fb["weight_travel_per_min"].as_f64(), Some(total));
+    assert!(html.contains("The 10 of 100000 real servers whose weight travelled most"));
 
     let csv = std::fs::read_to_string(dir.join("real_servers.csv")).unwrap();
     assert_eq!(csv.lines().count(), N + 1, "one row a server");
