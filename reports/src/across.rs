@@ -294,15 +294,19 @@ fn quantile_rows(a: &ServersAcross) -> Vec<Vec<String>> {
     ]
 }
 
-fn lead(a: &ServersAcross, detail: bool) -> String {
+/// What the real-server section says first; `then` names the lists that follow.
+fn lead(a: &ServersAcross, detail: bool, then: &str) -> String {
     let why = if detail { "too many to list one a row" } else { "the run kept no full per-server detail" };
     format!(
-        "{} real servers ({why}), {} of them answered a measured request: their distributions, then the top \
-         and bottom {TOP_N}. Response-time quantiles are over the servers that answered. Every server has a row \
-         in real_servers.csv.",
+        "{} real servers ({why}), {} of them answered a measured request: their distributions, then {then}. \
+         Response-time quantiles are over the servers that answered. Every server has a row in \
+         real_servers.csv.",
         a.servers, a.answered
     )
 }
+
+/// Servers in each of the terminal's lists.
+const TEXT_TOP_N: usize = 5;
 
 /// The page's real-server section for a run whose servers are not listed one a row.
 pub(crate) fn page_section(page: &mut Page, r: &RunReport, s: &Summary) {
@@ -314,7 +318,7 @@ pub(crate) fn page_section(page: &mut Page, r: &RunReport, s: &Summary) {
             &own
         }
     };
-    page.p("lead", &lead(a, r.server_detail));
+    page.p("lead", &lead(a, r.server_detail, &format!("the top and bottom {TOP_N}")));
     page.table(&QUANTILE_COLUMNS, 1, &quantile_rows(a));
     let answered = || r.servers.iter().filter(|x| x.latency.count() > 0);
     let narrow = |title: &str, x_label: &str, points| Chart {
@@ -367,12 +371,16 @@ pub(crate) fn text(out: &mut String, r: &RunReport, s: &Summary) {
             &own
         }
     };
-    out.push_str(&lead(a, r.server_detail));
+    out.push_str(&lead(
+        a,
+        r.server_detail,
+        &format!("the {TEXT_TOP_N} busiest and the {TEXT_TOP_N} slowest"),
+    ));
     out.push('\n');
     out.push_str(&text_table(&QUANTILE_COLUMNS, 1, &quantile_rows(a)));
     for (title, list) in [("busiest", &a.busiest), ("slowest (p99)", &a.slowest)] {
         out.push_str(&format!("\n{title}:\n"));
-        let rows: Vec<Vec<String>> = list.iter().take(5).map(crate::summary::server_row).collect();
+        let rows: Vec<Vec<String>> = list.iter().take(TEXT_TOP_N).map(crate::summary::server_row).collect();
         out.push_str(&text_table(&crate::summary::SERVER_COLUMNS, 2, &rows));
     }
 }
