@@ -276,108 +276,117 @@ impl<E> EventQueue<E> {
 }
 
 /// One timer per numbered owner (a real server's next completion, say), each set,
-/// moved or cleared in O(log n) in an indexed binary heap: no stale entries, however
+/// moved or cleared in O(log n) in an indexed 4-ary heap: no stale entries, however
 /// often a processor-sharing server's next completion moves. Keys are
 /// `(time, sequence)` with sequences from [`EventQueue::next_seq`], so timers and queued
-/// events interleave first-in first-out at equal times.
+/// events interleave first-in first-out at equal times. The heap holds the keys
+/// themselves (packed as in [`EventHeap`]), so a comparison reads no other array.
 #[derive(Debug, Default)]
 pub struct TimerSet {
-    /// Owners with a timer, as a binary min-heap by key.
-    heap: Vec<u32>,
+    /// Owners with a timer, as a 4-ary min-heap by key.
+    heap: Vec<Timer>,
     /// Position of each owner in `heap`, `u32::MAX` without a timer.
     pos: Vec<u32>,
-    key: Vec<(Time, u64)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Timer {
+    /// `(time, sequence)` packed: time in the high half.
+    key: u128,
+    owner: u32,
 }
 
 const NOT_SET: u32 = u32::MAX;
 
+fn pack((at, seq): (Time, u64)) -> u128 {
+    (u128::from(at.0) << 64) | u128::from(seq)
+}
+
 impl TimerSet {
     /// Timers for owners `0..n`, none set.
     pub fn new(n: usize) -> Self {
-        TimerSet { heap: Vec::with_capacity(n), pos: vec![NOT_SET; n], key: vec![(Time::ZERO, 0); n] }
+        TimerSet { heap: Vec::with_capacity(n), pos: vec![NOT_SET; n] }
     }
 
     /// Sets (or moves) `owner`'s timer to `key`, or clears it with `None`.
+    #[inline]
     pub fn set(&mut self, owner: u32, key: Option<(Time, u64)>) {
-        let o = owner as usize;
-        match (self.pos[o], key) {
+        match (self.pos[owner as usize], key) {
             (NOT_SET, None) => {}
             (NOT_SET, Some(k)) => {
-                self.key[o] = k;
-                self.heap.push(owner);
-                self.pos[o] = (self.heap.len() - 1) as u32;
-                self.sift_up(self.heap.len() - 1);
+                self.heap.push(Timer { key: pack(k), owner });
+                self.sift_up(self.heap.len() - 1, Timer { key: pack(k), owner });
             }
             (p, Some(k)) => {
-                let old = self.key[o];
-                self.key[o] = k;
-                if k < old { self.sift_up(p as usize) } else { self.sift_down(p as usize) }
+                let p = p as usize;
+                let t = Timer { key: pack(k), owner };
+                if t.key < self.heap[p].key { self.sift_up(p, t) } else { self.sift_down(p, t) }
             }
             (p, None) => self.remove_at(p as usize),
         }
     }
 
     /// The earliest timer: `(time, sequence, owner)`.
+    #[inline]
     pub fn peek(&self) -> Option<(Time, u64, u32)> {
-        self.heap.first().map(|&o| {
-            let (t, s) = self.key[o as usize];
-            (t, s, o)
-        })
+        self.heap.first().map(|t| (Time((t.key >> 64) as u64), t.key as u64, t.owner))
     }
 
     /// The time of `owner`'s timer, if set.
+    #[inline]
     pub fn get(&self, owner: u32) -> Option<Time> {
-        (self.pos[owner as usize] != NOT_SET).then(|| self.key[owner as usize].0)
+        let p = self.pos[owner as usize];
+        (p != NOT_SET).then(|| Time((self.heap[p as usize].key >> 64) as u64))
     }
 
     fn remove_at(&mut self, p: usize) {
-        let last = self.heap.len() - 1;
-        self.swap(p, last);
-        let o = self.heap.pop().expect("not empty");
-        self.pos[o as usize] = NOT_SET;
+        let gone = self.heap[p].owner;
+        self.pos[gone as usize] = NOT_SET;
+        let last = self.heap.pop().expect("not empty");
         if p < self.heap.len() {
-            self.sift_down(p);
-            self.sift_up(p);
+            // `last` takes the hole: it may belong above or below it.
+            if last.key < self.heap[p].key { self.sift_up(p, last) } else { self.sift_down(p, last) }
         }
     }
 
-    fn k(&self, i: usize) -> (Time, u64) {
-        self.key[self.heap[i] as usize]
+    /// Writes `t` at `i`, keeping its owner's position.
+    #[inline]
+    fn place(&mut self, i: usize, t: Timer) {
+        self.heap[i] = t;
+        self.pos[t.owner as usize] = i as u32;
     }
 
-    fn swap(&mut self, a: usize, b: usize) {
-        self.heap.swap(a, b);
-        self.pos[self.heap[a] as usize] = a as u32;
-        self.pos[self.heap[b] as usize] = b as u32;
-    }
-
-    fn sift_up(&mut self, mut i: usize) {
+    /// Places `t` in the hole at `i`, moving it up to its place.
+    fn sift_up(&mut self, mut i: usize, t: Timer) {
         while i > 0 {
-            let parent = (i - 1) / 2;
-            if self.k(i) >= self.k(parent) {
+            let parent = (i - 1) / ARITY;
+            if t.key >= self.heap[parent].key {
                 break;
             }
-            self.swap(i, parent);
+            self.place(i, self.heap[parent]);
             i = parent;
         }
+        self.place(i, t);
     }
 
-    fn sift_down(&mut self, mut i: usize) {
+    /// Places `t` in the hole at `i`, moving it down to its place.
+    fn sift_down(&mut self, mut i: usize, t: Timer) {
+        let n = self.heap.len();
         loop {
-            let (l, r) = (2 * i + 1, 2 * i + 2);
-            let mut m = i;
-            if l < self.heap.len() && self.k(l) < self.k(m) {
-                m = l;
-            }
-            if r < self.heap.len() && self.k(r) < self.k(m) {
-                m = r;
-            }
-            if m == i {
+            let first = ARITY * i + 1;
+            if first >= n {
                 break;
             }
-            self.swap(i, m);
+            let h = &self.heap;
+            let m = (first + 1..(first + ARITY).min(n))
+                .fold(first, |m, c| if h[c].key < h[m].key { c } else { m });
+            if h[m].key >= t.key {
+                break;
+            }
+            self.place(i, self.heap[m]);
             i = m;
         }
+        self.place(i, t);
     }
 }
 
