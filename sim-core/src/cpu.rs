@@ -362,8 +362,8 @@ impl Cpu {
             let cores = f64::from(self.task_milli()) / 1000.0;
             // `as` saturates (a demand from a long tail, or at the end of time): the
             // completion then lies beyond the simulator's horizon, which ends the run.
-            let wait_ns = (work * m / (self.speed() * cores)).ceil();
-            self.last_update + lvs_sched::Duration(wait_ns as u64)
+            let wait_ns = crate::dist::ceil_u64(work * m / (self.speed() * cores));
+            self.last_update + lvs_sched::Duration(wait_ns)
         });
     }
 }
