@@ -688,10 +688,12 @@ impl Simulation {
             }
             return self.release(m.conn);
         }
-        let rto =
-            if matches!(m.kind, Kind::Syn | Kind::SynAck) { self.cfg.syn_rto } else { self.cfg.data_rto };
+        let syn = matches!(m.kind, Kind::Syn | Kind::SynAck);
+        let rto = if syn { self.cfg.syn_rto } else { self.cfg.data_rto };
         let at = (m.sent_at + Duration(rto.as_nanos().saturating_mul(1 << m.attempt.min(30)))).max(self.now);
-        self.queue.push(at, Event::Retransmit(Msg { stage: 0, attempt: m.attempt + 1, sent_at: at, ..m }));
+        let lane = self.streams.retransmit(syn, m.attempt + 1);
+        let again = Msg { stage: 0, attempt: m.attempt + 1, sent_at: at, ..m };
+        self.lanes.push(&mut self.queue, lane, at, Event::Retransmit(again));
     }
 
     pub(super) fn retransmit(&mut self, m: Msg) {

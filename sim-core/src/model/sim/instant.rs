@@ -180,7 +180,8 @@ mod tests {
         // SYN, SYN-ACK, request, response, FIN, FIN-ACK, last ACK (and the last ACK's
         // retransmission: REF-1's FIN_WAIT timeout 0 expires the entry under it).
         assert!(passed >= 7 * 2900, "every message of every connection at once: {passed}");
-        assert_eq!(laned, 0, "nothing waits on ideal links");
+        // Nothing waits on ideal links; the last ACKs' retransmissions wait on their lane.
+        assert!((2900..=3100).contains(&laned), "one retransmission a connection: {laned}");
     }
 
     #[test]

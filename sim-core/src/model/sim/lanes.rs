@@ -38,7 +38,8 @@ pub(super) struct Lanes {
 pub(super) type Lane = u32;
 
 /// How lanes are numbered: per population its access network and its client timeouts,
-/// per director its five channels, per real server its uplink, per backend its latency.
+/// per director its five channels, per real server its uplink, per backend its latency;
+/// then TCP's retransmissions, by timeout (SYN or data) and attempt.
 #[derive(Clone, Copy)]
 pub(super) struct Streams {
     pops: u32,
@@ -46,6 +47,9 @@ pub(super) struct Streams {
     servers: u32,
     backends: u32,
 }
+
+/// Retransmission lanes per timeout kind (attempts beyond share the last).
+const RETRANSMIT_LANES: usize = 8;
 
 /// A director's channels, in lane order.
 #[derive(Clone, Copy)]
@@ -64,7 +68,7 @@ impl Streams {
     }
 
     fn count(self) -> usize {
-        (2 * self.pops + 5 * self.dirs + self.servers + self.backends) as usize
+        (2 * self.pops + 5 * self.dirs + self.servers + self.backends) as usize + 2 * RETRANSMIT_LANES
     }
 
     /// Population `p`'s access network (both directions: the same delay).
@@ -90,6 +94,15 @@ impl Streams {
     /// The way to backend `b` and back.
     pub(super) fn backend(self, b: usize) -> Lane {
         2 * self.pops + 5 * self.dirs + self.servers + b as u32
+    }
+
+    /// Retransmission `attempt` (1, 2, ...) of a SYN or SYN-ACK (`syn`) or of data: the
+    /// same timeout after a message sent at once (most are), so mostly in order; later
+    /// attempts share the last lane.
+    pub(super) fn retransmit(self, syn: bool, attempt: u8) -> Lane {
+        let a = usize::from(attempt).clamp(1, RETRANSMIT_LANES) - 1;
+        let base = 2 * self.pops + 5 * self.dirs + self.servers + self.backends;
+        base + (usize::from(syn) * RETRANSMIT_LANES + a) as u32
     }
 }
 
