@@ -405,7 +405,9 @@ impl Simulation {
                 }
                 Verdict::Drop => Err(Outcome::Dropped),
             };
-            self.sync_collect(di);
+            if self.ha.is_some() {
+                self.sync_collect(di);
+            }
             return r;
         }
         if m.kind != Kind::Syn && flow.protocol == Protocol::Tcp {
@@ -438,7 +440,9 @@ impl Simulation {
         let server = dir.dest_server[s.service.0 as usize][s.dest_id.0 as usize];
         let inflight = self.dirs.iter().map(|d| d.ipvs.conn_count() as u64).sum::<u64>();
         self.m.peak_inflight = self.m.peak_inflight.max(inflight);
-        self.sync_collect(di);
+        if self.ha.is_some() {
+            self.sync_collect(di);
+        }
         let conn = &mut self.conns[m.conn as usize];
         let first = conn.server == NO_SERVER;
         conn.ipvs = s.conn.unwrap_or(NO_ENTRY);
