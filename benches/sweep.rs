@@ -66,8 +66,15 @@ fn seeds_scenario(dir: &Path, name: &str, base: &str, points: usize) -> PathBuf 
     path
 }
 
-/// One in-process sweep: its wall time, phases and `sweep.csv`.
-fn one_sweep(file: &Path, duration: f64, jobs: usize, out: PathBuf) -> (f64, Phases, Vec<u8>) {
+/// This process's CPU time so far (user + system) [s].
+fn cpu_s() -> f64 {
+    let u = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).expect("getrusage");
+    let s = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    s(u.user_time()) + s(u.system_time())
+}
+
+/// One in-process sweep: its wall time, CPU time, phases and `sweep.csv`.
+fn one_sweep(file: &Path, duration: f64, jobs: usize, out: PathBuf) -> (f64, f64, Phases, Vec<u8>) {
     let c = Common {
         file: file.to_path_buf(),
         sets: vec![format!("duration_s={duration:?}"), format!("warmup_s={:?}", duration / 10.0)],
@@ -76,12 +83,12 @@ fn one_sweep(file: &Path, duration: f64, jobs: usize, out: PathBuf) -> (f64, Pha
         jobs,
         ..Common::default()
     };
-    let t0 = Instant::now();
+    let (t0, cpu0) = (Instant::now(), cpu_s());
     let phases = sweep_timed(&c).expect("the sweep runs");
-    let wall = t0.elapsed().as_secs_f64();
+    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_s() - cpu0);
     let csv = std::fs::read(out.join("sweep.csv")).expect("sweep.csv");
     std::fs::remove_dir_all(&out).expect("removing the sweep's output");
-    (wall, phases, csv)
+    (wall, cpu, phases, csv)
 }
 
 fn speed(tmp: &Path, cores: usize, points: usize, duration: f64) {
@@ -92,16 +99,25 @@ fn speed(tmp: &Path, cores: usize, points: usize, duration: f64) {
         "sweep of {points} equal points (LVS-REF-1 base, {duration} simulated s each, ~{:.0} conns), 1 job vs {cores}",
         duration * 1000.0
     );
-    println!("{:>4} {:>10} {:>10} {:>9} {:>11}", "rep", "1 job s", "N jobs s", "speed-up", "efficiency");
+    println!(
+        "{:>4} {:>10} {:>10} {:>9} {:>11} {:>13}",
+        "rep", "1 job s", "N jobs s", "speed-up", "efficiency", "CPU N/1 jobs"
+    );
     let mut ups = Vec::new();
+    let mut inflation = Vec::new();
     let mut last = Phases::default();
     for rep in 0..3 {
-        let (w1, _, csv1) = one_sweep(&file, duration, 1, tmp.join(format!("one-{rep}")));
-        let (wn, phases, csvn) = one_sweep(&file, duration, cores, tmp.join(format!("many-{rep}")));
+        let (w1, c1, _, csv1) = one_sweep(&file, duration, 1, tmp.join(format!("one-{rep}")));
+        let (wn, cn, phases, csvn) = one_sweep(&file, duration, cores, tmp.join(format!("many-{rep}")));
         assert!(csv1 == csvn, "sweep.csv differs between --jobs 1 and --jobs {cores}");
         let up = w1 / wn;
-        println!("{rep:>4} {w1:>10.3} {wn:>10.3} {up:>9.3} {:>10.1}%", 100.0 * up / cores as f64);
+        println!(
+            "{rep:>4} {w1:>10.3} {wn:>10.3} {up:>9.3} {:>10.1}% {:>13.3}",
+            100.0 * up / cores as f64,
+            cn / c1
+        );
         ups.push(up);
+        inflation.push(cn / c1);
         last = phases;
     }
     ups.sort_by(f64::total_cmp);
@@ -110,6 +126,12 @@ fn speed(tmp: &Path, cores: usize, points: usize, duration: f64) {
         "speed-up min {min:.3} median {med:.3} on {cores} cores: efficiency min {:.1}% median {:.1}% (target >= 90%)",
         100.0 * min / cores as f64,
         100.0 * med / cores as f64
+    );
+    inflation.sort_by(f64::total_cmp);
+    println!(
+        "CPU time of the {cores}-job sweep over the 1-job one: median {:.3} (above 1: the runs slow each other \
+         down through shared caches, memory or clock; the efficiency cannot exceed its inverse)",
+        inflation[inflation.len() / 2]
     );
     let p = last;
     let total = p.load_s + p.runs_s + p.write_s;

@@ -63,10 +63,12 @@ pub fn threads(jobs: usize, n: usize) -> usize {
     (if jobs == 0 { cores } else { jobs }).clamp(1, n.max(1))
 }
 
-/// The default window for `threads` workers: each may have one result finished and
-/// waiting for an earlier, slower one while it runs the next.
+/// The default window for `threads` workers: each may have three results finished and
+/// waiting for an earlier, slower run while it runs the next. A waiting result is a
+/// summary, far smaller than a running simulation, and a wider window keeps the workers
+/// busy past a slow run.
 pub fn window(threads: usize) -> usize {
-    2 * threads.max(1)
+    4 * threads.max(1)
 }
 
 /// Runs `work(i)` for every `i` in `0..n` on `threads` threads and calls `take(i, result)`

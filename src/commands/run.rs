@@ -21,42 +21,7 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
     let out_dir = c.report_dir(&l.name, "")?;
     let dir = out_dir.path.clone();
     let n = l.scenario.replications.max(1) as usize;
-    let horizon = l.cluster.duration.as_nanos().max(1);
-    let bar = progress(c, &l.name, n, horizon);
-    // Progress: the slowest replication's virtual time (they run side by side).
-    let clocks: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
-    // The first seed's whole report (the run's pages), the others' summaries only: a run
-    // of many replications holds one report, the summaries and the runs at once. Each
-    // configuration is built when its run starts.
-    let mut first: Option<(RunReport, f64)> = None;
-    let mut runs: Vec<reports::Summary> = Vec::with_capacity(n);
-    let threads = super::ordered::threads(c.jobs, n);
-    super::ordered::in_order(
-        threads,
-        n,
-        super::ordered::window(threads),
-        |i| {
-            let (report, wall) = simulate(l.replication(i as u32), |t| {
-                clocks[i].store(t.as_nanos().min(horizon), Ordering::Relaxed);
-                let slowest = clocks.iter().map(|c| c.load(Ordering::Relaxed)).min().unwrap_or(0);
-                bar.set_position(slowest / 1_000_000);
-                bar.set_message(format!("{:.1} s", slowest as f64 / 1e9));
-            })?;
-            let summary = reports::summary(&meta(&l, wall), &report);
-            Ok::<_, anyhow::Error>((summary, (i == 0).then_some((report, wall))))
-        },
-        |_, result| -> anyhow::Result<()> {
-            let (summary, report) = result?;
-            runs.push(summary);
-            if report.is_some() {
-                first = report;
-            }
-            Ok(())
-        },
-    )?;
-    bar.finish_and_clear();
-
-    let (first, wall0) = first.expect("replication 0 ran");
+    let ((first, wall0), runs) = replicate(c, &l, n)?;
     let first = &first;
     let m = meta(&l, wall0);
     let summary = runs[0].clone();
@@ -96,6 +61,50 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// Runs the `n` replications in parallel: the first seed's whole report (the run's pages)
+/// and its wall time, and every seed's summary in seed order. The other reports are
+/// dropped as their runs end, so a run of many replications holds one report, the
+/// summaries and the runs at once; each configuration is built when its run starts.
+fn replicate(
+    c: &Common,
+    l: &scenarios::Loaded,
+    n: usize,
+) -> anyhow::Result<((RunReport, f64), Vec<reports::Summary>)> {
+    let horizon = l.cluster.duration.as_nanos().max(1);
+    let bar = progress(c, &l.name, n, horizon);
+    // Progress: the slowest replication's virtual time (they run side by side).
+    let clocks: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+    let mut first: Option<(RunReport, f64)> = None;
+    let mut runs: Vec<reports::Summary> = Vec::with_capacity(n);
+    let threads = super::ordered::threads(c.jobs, n);
+    super::ordered::in_order(
+        threads,
+        n,
+        super::ordered::window(threads),
+        |i| {
+            let (report, wall) = simulate(l.replication(i as u32), |t| {
+                clocks[i].store(t.as_nanos().min(horizon), Ordering::Relaxed);
+                let slowest = clocks.iter().map(|c| c.load(Ordering::Relaxed)).min().unwrap_or(0);
+                bar.set_position(slowest / 1_000_000);
+                bar.set_message(format!("{:.1} s", slowest as f64 / 1e9));
+            })?;
+            let summary = reports::summary(&meta(l, wall), &report);
+            Ok::<_, anyhow::Error>((summary, (i == 0).then_some((report, wall))))
+        },
+        |_, result| -> anyhow::Result<()> {
+            let (summary, report) = result?;
+            runs.push(summary);
+            if report.is_some() {
+                first = report;
+            }
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+
+    Ok((first.expect("replication 0 ran"), runs))
 }
 
 /// The run's progress bar: the slowest replication's virtual time, or a hidden bar.
