@@ -26,8 +26,8 @@ fn lvsim_in(dir: &Path, args: &[&str]) -> Output {
     out
 }
 
-/// Points of unequal cost (rates 400 and 20 conn/s, three schedulers), replicated: with
-/// more than one thread they finish out of order.
+/// Points of unequal cost (rates 400, 20 and 150 conn/s) and unequal replications (an
+/// axis sets them): with more than one thread they finish out of order.
 const UNEVEN: &str = r#"Scenario(
     duration_s: 4.0,
     warmup_s: 0.5,
@@ -36,7 +36,7 @@ const UNEVEN: &str = r#"Scenario(
     clients: [Clients(arrival: Poisson(rate: 100.0), demand_ms: Exponential(mean: 5.0))],
     sweep: [
         Axis(field: "clients[0].arrival.rate", values: [400.0, 20.0, 150.0]),
-        Axis(field: "directors[0].services[0].scheduler", values: [rr, wlc, sh]),
+        Axis(field: "replications", values: [1, 3, 2]),
     ],
 )
 "#;
@@ -85,7 +85,8 @@ fn a_sweeps_files_do_not_depend_on_jobs() {
         assert_eq!(points.len(), 9);
         for p in points {
             let runs = p["result"]["runs"].as_array().unwrap();
-            assert_eq!(runs.len(), 2);
+            let reps: usize = p["values"][1].as_str().unwrap().parse().unwrap();
+            assert_eq!(runs.len(), reps, "{p}");
             // sweep.json keeps every run's whole summary, per-server parts included.
             assert_eq!(runs[0]["real_servers"].as_array().unwrap().len(), 2, "{p}");
         }

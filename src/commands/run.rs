@@ -191,11 +191,10 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
             if l.scenario.sweep.is_empty() {
                 return Ok((l, 1, est));
             }
-            let points = l.sweep_points_within(Some(&one.budget())).map_err(|e| InputError(e.to_string()))?;
-            if points.len() > 1 {
-                super::sweep::check_budget(&one, &points)?;
-            }
-            Ok((l, points.len(), est))
+            // Every point built and checked as `lvsim sweep` does, none held.
+            let sweep = l.sweep().map_err(|e| InputError(e.to_string()))?;
+            super::sweep::check_points(&one, &l, &sweep)?;
+            Ok((l, sweep.len(), est))
         }) {
             Ok((l, points, est)) => {
                 let k = &l.cluster;

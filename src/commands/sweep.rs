@@ -101,19 +101,24 @@ pub fn sweep_timed(c: &Common) -> anyhow::Result<Phases> {
 
 /// Builds every point (on the workers, one at a time per worker, each dropped once
 /// checked) and checks it against the budget as a run of a sweep of all the points' runs;
-/// returns each point's number of replications. The first invalid point (in the sweep's
+/// returns each point's number of replications (built twice when an axis sets them). The first invalid point (in the sweep's
 /// order) is the error, whatever `--jobs`.
-fn check_points(c: &Common, l: &Loaded, sweep: &Sweep) -> anyhow::Result<Vec<u32>> {
+pub fn check_points(c: &Common, l: &Loaded, sweep: &Sweep) -> anyhow::Result<Vec<u32>> {
     let threads = ordered::threads(c.jobs, sweep.len());
     let point = |k: usize| sweep.point(l, k).map_err(|e| anyhow::Error::from(InputError(e.to_string())));
+    // Each point's replications: the scenario's, unless an axis sets them.
     let mut reps = Vec::with_capacity(sweep.len());
-    ordered::in_order(
-        threads,
-        sweep.len(),
-        ordered::window(threads),
-        |k| point(k).map(|(_, p)| p.scenario.replications.max(1)),
-        |_, r| r.map(|r| reps.push(r)),
-    )?;
+    if l.sweep_axes().iter().any(|a| a.trim() == "replications") {
+        ordered::in_order(
+            threads,
+            sweep.len(),
+            ordered::window(threads),
+            |k| point(k).map(|(_, p)| p.scenario.replications.max(1)),
+            |_, r| r.map(|r| reps.push(r)),
+        )?;
+    } else {
+        reps.resize(sweep.len(), l.scenario.replications.max(1));
+    }
     let runs: u64 = reps.iter().map(|&r| u64::from(r)).sum();
     ordered::in_order(
         threads,
@@ -221,21 +226,6 @@ fn terminal_text(report: &SweepReport, reps: u32, dir: &std::path::Path) -> Stri
     out.push_str(&table(&header, &rows));
     out.push_str(&format!("\nreport: {}\n", dir.join("report.html").display()));
     out
-}
-
-/// Checks every point of a sweep against the budget, each as if every run of the sweep
-/// were like it (an upper bound: the largest point decides).
-pub fn check_budget(c: &Common, points: &[(Vec<String>, scenarios::Loaded)]) -> anyhow::Result<()> {
-    let runs: u64 = points.iter().map(|(_, p)| u64::from(p.scenario.replications.max(1))).sum();
-    for (values, p) in points {
-        c.check_budget(
-            p,
-            runs,
-            &format!("the sweep (at point {})", values.join(", ")),
-            scenarios::budget::Keeps::Summaries,
-        )?;
-    }
-    Ok(())
 }
 
 fn est(e: reports::Estimate) -> String {
