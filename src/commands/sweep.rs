@@ -101,8 +101,8 @@ pub fn sweep_timed(c: &Common) -> anyhow::Result<Phases> {
 
 /// Builds every point (on the workers, one at a time per worker, each dropped once
 /// checked) and checks it against the budget as a run of a sweep of all the points' runs;
-/// returns each point's number of replications (built twice when an axis sets them). The first invalid point (in the sweep's
-/// order) is the error, whatever `--jobs`.
+/// returns each point's number of replications (built twice when an axis sets them). The
+/// first invalid point (in the sweep's order) is the error, whatever `--jobs`.
 pub fn check_points(c: &Common, l: &Loaded, sweep: &Sweep) -> anyhow::Result<Vec<u32>> {
     let threads = ordered::threads(c.jobs, sweep.len());
     let point = |k: usize| sweep.point(l, k).map_err(|e| anyhow::Error::from(InputError(e.to_string())));
