@@ -80,6 +80,20 @@ pub fn in_order<T: Send, E>(
     n: usize,
     window: usize,
     work: impl Fn(usize) -> T + Sync,
+    take: impl FnMut(usize, T) -> Result<(), E>,
+) -> Result<(), E> {
+    in_order_with(threads, n, window, || (), |(), i| work(i), take)
+}
+
+/// [`in_order`] with a state per worker, made by `init` when the worker starts and passed
+/// to each of its runs (a sweep keeps there the last point it built, which the next
+/// replication of the same point reuses).
+pub fn in_order_with<S, T: Send, E>(
+    threads: usize,
+    n: usize,
+    window: usize,
+    init: impl Fn() -> S + Sync,
+    work: impl Fn(&mut S, usize) -> T + Sync,
     mut take: impl FnMut(usize, T) -> Result<(), E>,
 ) -> Result<(), E> {
     let window = window.max(1);
@@ -89,7 +103,7 @@ pub fn in_order<T: Send, E>(
     };
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.clamp(1, n.max(1)))
-            .map(|_| scope.spawn(|| worker(&shared, n, window, &work)))
+            .map(|_| scope.spawn(|| worker(&shared, n, window, &mut init(), &work)))
             .collect();
         let outcome = hand_back(&shared, n, &mut take);
         if outcome.is_err() {
@@ -107,7 +121,13 @@ pub fn in_order<T: Send, E>(
 }
 
 /// A worker: takes the next index while it is within the window, runs it, files it.
-fn worker<T>(shared: &Shared<T>, n: usize, window: usize, work: &(impl Fn(usize) -> T + Sync)) {
+fn worker<S, T>(
+    shared: &Shared<T>,
+    n: usize,
+    window: usize,
+    state: &mut S,
+    work: &(impl Fn(&mut S, usize) -> T + Sync),
+) {
     let _bail = Bail(shared);
     loop {
         let i = {
@@ -121,7 +141,7 @@ fn worker<T>(shared: &Shared<T>, n: usize, window: usize, work: &(impl Fn(usize)
             g.next += 1;
             g.next - 1
         };
-        let result = work(i);
+        let result = work(state, i);
         shared.lock().done.insert(i, result);
         shared.changed.notify_all();
     }
@@ -217,6 +237,36 @@ mod tests {
         let most = most.load(Ordering::SeqCst);
         assert!(most <= win, "{most} results at once with a window of {win}");
         assert!(most >= 2, "the workers never ran side by side ({most})");
+    }
+
+    /// Each worker has its own state, made once: here the runs each worker did.
+    #[test]
+    fn each_worker_keeps_its_own_state() {
+        let inits = AtomicUsize::new(0);
+        let mut total = 0;
+        in_order_with::<Vec<usize>, usize, ()>(
+            3,
+            60,
+            window(3),
+            || {
+                inits.fetch_add(1, Ordering::SeqCst);
+                Vec::new()
+            },
+            |mine, i| {
+                mine.push(i);
+                // Indices come to a worker in increasing order.
+                assert!(mine.windows(2).all(|w| w[0] < w[1]), "{mine:?}");
+                mine.len()
+            },
+            |_, n| {
+                total += usize::from(n == 1);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(inits.load(Ordering::SeqCst), 3);
+        // Exactly one first run per worker that ran any (at least one did).
+        assert!((1..=3).contains(&total), "{total}");
     }
 
     #[test]

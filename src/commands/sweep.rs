@@ -1,8 +1,9 @@
 //! `lvsim sweep`: every point of the scenario's sweep, each replicated, in parallel.
 //!
 //! Memory is bounded by the runs at once, not by the sweep's size: a point is built (its
-//! scenario and configuration) when a worker starts one of its runs and dropped when the
-//! run ends; each point's summaries go to `sweep.json` as soon as the point and every
+//! scenario and configuration) when a worker starts one of its runs, kept for the
+//! worker's next run if it is the same point's next replication, then dropped (one point
+//! a worker); each point's summaries go to `sweep.json` as soon as the point and every
 //! earlier one are done ([`super::ordered`]); what the sweep keeps to the end is each
 //! run's summary without its per-server parts (for `sweep.csv`, `report.html` and the
 //! terminal). What it writes does not depend on `--jobs`, but for the `wall_s` of each
@@ -134,11 +135,26 @@ pub fn check_points(c: &Common, l: &Loaded, sweep: &Sweep) -> anyhow::Result<Vec
     Ok(reps)
 }
 
-/// One run of the sweep: point `k`, replication `r`.
-fn run_one(l: &Loaded, sweep: &Sweep, k: usize, r: u32) -> anyhow::Result<(Vec<String>, Summary)> {
-    let (values, p) = sweep.point(l, k).map_err(|e| InputError(e.to_string()))?;
-    let cfg = p.replication(r);
-    Ok((values, summarize(&p, cfg)?))
+/// The last point a worker built: `(k, values, scenario)`.
+type Built = Option<(usize, Vec<String>, Loaded)>;
+
+/// One run of the sweep: point `k`, replication `r`; the point is built unless it is the
+/// worker's last (its replications are consecutive runs).
+fn run_one(
+    l: &Loaded,
+    sweep: &Sweep,
+    last: &mut Built,
+    k: usize,
+    r: u32,
+) -> anyhow::Result<(Vec<String>, Summary)> {
+    if last.as_ref().is_none_or(|(at, _, _)| *at != k) {
+        // The previous point goes first: a worker holds one point at a time.
+        *last = None;
+        let (values, p) = sweep.point(l, k).map_err(|e| InputError(e.to_string()))?;
+        *last = Some((k, values, p));
+    }
+    let (_, values, p) = last.as_ref().expect("built above");
+    Ok((values.clone(), summarize(p, p.replication(r))?))
 }
 
 /// Runs every point's replications on the workers; writes `sweep.json` a point at a time;
@@ -164,13 +180,14 @@ fn run_points(
     let mut report = SweepReport { scenario: l.name.clone(), axes, points: Vec::new() };
     let mut runs: Vec<Summary> = Vec::new();
     let (mut run_sum, mut aggregate) = (0.0, 0.0);
-    ordered::in_order(
+    ordered::in_order_with(
         threads,
         jobs.len(),
         ordered::window(threads),
-        |j| {
+        || None,
+        |last: &mut Built, j| {
             let (k, r) = jobs[j];
-            run_one(l, sweep, k, r)
+            run_one(l, sweep, last, k, r)
         },
         |j, result| -> anyhow::Result<()> {
             let (values, summary) = result?;
