@@ -164,3 +164,34 @@ fn a_sweeps_memory_is_bounded_by_the_runs_at_once() {
         "64 points peaked at {many} KiB, 4 points at {few} KiB: the sweep holds more than its runs at once"
     );
 }
+
+/// The budget counts what a sweep holds now: the runs at once, up to 4 whole summaries a
+/// run at once waiting, and a small summary per run done. 200 points of a 1500-server
+/// farm fit in that plus 32 MiB; counting every run's whole summary kept (512 bytes a
+/// server: another 150 MiB) or every point's scenario held at once (440 MiB), as before,
+/// refused it. Without room for what waits and is kept it is still refused, naming the point. (The runs at
+/// once are the machine's cores, at most 200: `validate` has no `--jobs`.)
+#[test]
+fn a_sweeps_budget_counts_what_it_holds() {
+    let d = scratch("sweep-budget");
+    std::fs::write(d.join("farm.ron"), farm(200)).unwrap();
+    let out = lvsim_in(&d, &["validate", "--json", "farm.ron"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = v[0]["estimate"]["memory_bytes"].as_f64().unwrap();
+    let at_once = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(200) as f64;
+    let (waiting, kept) = (4.0 * at_once * 1500.0 * 512.0, 200.0 * 4096.0);
+    let enough = at_once * run + waiting + kept + 32.0 * 1024.0 * 1024.0;
+    assert!(enough < at_once * run + 200.0 * 1500.0 * 512.0, "the test no longer tells the two apart");
+    let out = lvsim_in(&d, &["validate", "farm.ron", "--max-memory", &format!("{enough:.0}")]);
+    assert!(text(&out.stdout).contains("sweep of 200 points"), "{}", text(&out.stdout));
+    // Room for the runs at once (so a run alone passes), not for what waits and is kept.
+    let short = format!("{:.0}", at_once * run + (waiting + kept) / 2.0);
+    let out = Command::new(env!("CARGO_BIN_EXE_lvsim"))
+        .args(["validate", "farm.ron", "--max-memory", &short])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("the sweep (at point 1)") && err.contains("run(s) at once"), "{err}");
+}

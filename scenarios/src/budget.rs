@@ -266,8 +266,11 @@ fn trace_bytes(c: &sim_core::model::ClusterConfig) -> f64 {
 pub enum Keeps {
     /// The whole report (`run`: replications are reported together).
     Reports,
-    /// A summary (sweeps, plans).
+    /// A summary (plans).
     Summaries,
+    /// A sweep's: a summary without its per-server part (4 KiB), and, per run at once, up
+    /// to 4 whole summaries (512 bytes a real server) waiting for a slower earlier run.
+    Points,
 }
 
 /// [`check_keeping`] for a command that keeps every run's report (`run`).
@@ -300,9 +303,14 @@ pub fn check_keeping(l: &Loaded, runs: u64, what: &str, b: &Budget, keeps: Keeps
     let kept = match keeps {
         Keeps::Reports => e.report,
         Keeps::Summaries => 4096.0 + l.cluster.servers.len() as f64 * 512.0,
+        Keeps::Points => 4096.0,
+    };
+    let waiting = match keeps {
+        Keeps::Points => 4.0 * at_once * l.cluster.servers.len() as f64 * 512.0,
+        _ => 0.0,
     };
     // A finished run keeps its report (part of what it held); the others still run.
-    let memory = e.memory * at_once + kept * (runs_f - at_once);
+    let memory = e.memory * at_once + kept * (runs_f - at_once) + waiting;
     if memory > b.max_memory {
         let (field, part) = &e.memory_driver;
         // Many runs each keeping a little: the replications (or the points) drive it.

@@ -128,7 +128,7 @@ pub fn check_points(c: &Common, l: &Loaded, sweep: &Sweep) -> anyhow::Result<Vec
         |k| {
             let (values, p) = point(k)?;
             let what = format!("the sweep (at point {})", values.join(", "));
-            c.check_budget(&p, runs, &what, scenarios::budget::Keeps::Summaries).map(|_| ())
+            c.check_budget(&p, runs, &what, scenarios::budget::Keeps::Points).map(|_| ())
         },
         |_, r| r,
     )?;
