@@ -44,15 +44,20 @@ impl<T> Shared<T> {
     }
 }
 
-/// Stops the loop if a worker unwinds, so that the caller does not wait for a result that
-/// will never come (the panic is then re-raised when the threads are joined).
-struct Bail<'a, T>(&'a Shared<T>);
+/// Stops the loop when dropped: a worker's only if it unwinds (so that the caller does not
+/// wait for a result that will never come; the panic is re-raised when the threads are
+/// joined), the caller's always (after an error, or a panic in `take`, the workers must
+/// not wait for a window that will never move).
+struct Stop<'a, T> {
+    shared: &'a Shared<T>,
+    only_on_panic: bool,
+}
 
-impl<T> Drop for Bail<'_, T> {
+impl<T> Drop for Stop<'_, T> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.lock().stop = true;
-            self.0.changed.notify_all();
+        if !self.only_on_panic || std::thread::panicking() {
+            self.shared.lock().stop = true;
+            self.shared.changed.notify_all();
         }
     }
 }
@@ -105,11 +110,10 @@ pub fn in_order_with<S, T: Send, E>(
         let workers: Vec<_> = (0..threads.clamp(1, n.max(1)))
             .map(|_| scope.spawn(|| worker(&shared, n, window, &mut init(), &work)))
             .collect();
-        let outcome = hand_back(&shared, n, &mut take);
-        if outcome.is_err() {
-            shared.lock().stop = true;
-            shared.changed.notify_all();
-        }
+        let outcome = {
+            let _stop = Stop { shared: &shared, only_on_panic: false };
+            hand_back(&shared, n, &mut take)
+        };
         for w in workers {
             if let Err(panic) = w.join() {
                 // The run's own message, not the scope's "a scoped thread panicked".
@@ -128,7 +132,7 @@ fn worker<S, T>(
     state: &mut S,
     work: &(impl Fn(&mut S, usize) -> T + Sync),
 ) {
-    let _bail = Bail(shared);
+    let _stop = Stop { shared, only_on_panic: true };
     loop {
         let i = {
             let mut g = shared.lock();
@@ -289,6 +293,21 @@ mod tests {
         assert_eq!(e, Err("stop at 3".to_string()));
         assert_eq!(taken, vec![0, 1, 2, 3]);
         assert!(ran.load(Ordering::SeqCst) < 1000, "the workers did not stop");
+    }
+
+    #[test]
+    #[should_panic(expected = "taking 5 failed")]
+    fn a_panicking_caller_does_not_hang_the_workers() {
+        let _ = in_order::<_, ()>(
+            2,
+            1000,
+            2,
+            |i| i,
+            |i, _| {
+                assert!(i != 5, "taking 5 failed");
+                Ok(())
+            },
+        );
     }
 
     #[test]
