@@ -128,12 +128,19 @@ fn speed(tmp: &Path, cores: usize, points: usize, duration: f64) {
         100.0 * med / cores as f64
     );
     inflation.sort_by(f64::total_cmp);
+    let inflation = inflation[inflation.len() / 2];
     println!(
-        "CPU time of the {cores}-job sweep over the 1-job one: median {:.3} (above 1: the runs slow each other \
-         down through shared caches, memory or clock; the efficiency cannot exceed its inverse)",
-        inflation[inflation.len() / 2]
+        "CPU time of the {cores}-job sweep over the 1-job one: median {inflation:.3} (above 1: the runs slow each \
+         other down through shared caches, memory or clock; the efficiency cannot exceed its inverse)",
     );
     let p = last;
+    let busy = p.run_sum_s / (p.runs_s * p.threads as f64);
+    let parallel = p.runs_s / (p.load_s + p.runs_s + p.write_s);
+    println!(
+        "estimate from the phases (share of the runs phase x busy / CPU ratio; less disturbed than wall times by \
+         other processes on the cores): efficiency {:.1}%",
+        100.0 * parallel * busy / inflation
+    );
     let total = p.load_s + p.runs_s + p.write_s;
     println!(
         "phases of the last {}-job sweep ({} runs on {} threads): load+check {:.3} s ({:.1}%), runs {:.3} s \
@@ -148,7 +155,7 @@ fn speed(tmp: &Path, cores: usize, points: usize, duration: f64) {
         p.aggregate_s,
         p.write_s,
         100.0 * p.write_s / total,
-        100.0 * p.run_sum_s / (p.runs_s * p.threads as f64),
+        100.0 * busy,
     );
 }
 
