@@ -24,6 +24,7 @@ use std::process::Command;
 
 use common::vm::TempDir;
 use serde_json::Value;
+use sim_core::model::{AcrossServers, ServerDetail, ServerSample, Simulation, Spread};
 use webdriver::Browser;
 
 /// Runs `lvsim ARGS` in `cwd` (a fresh temporary directory); it must succeed.
@@ -399,5 +400,178 @@ fn a_scheduler_sweep_is_a_dot_plot_and_a_plan_keeps_its_legend_aside() {
         all[0]["label"].as_str().unwrap(),
         "plan",
         "capacity-planning plan (--max 6): the SLO line and the legend beside the plot",
+    );
+}
+
+/// The bands of every chart that has some: each min–max polygon (opacity 0.15) and
+/// p10–p90 one inside the plot area, and the median line's vertices (stroke #1f77b4)
+/// that lie outside every min–max polygon (a pixel's tolerance for a median on the edge).
+const BANDS_JS: &str = r#"
+const box = e => { const b = e.getBoundingClientRect(); return {l: b.left, r: b.right, t: b.top, b: b.bottom}; };
+return Array.from(document.querySelectorAll('svg.chart')).filter(s => s.querySelector('g.plot polygon')).map(svg => {
+  const polys = Array.from(svg.querySelectorAll('g.plot polygon'));
+  const minmax = polys.filter(p => p.getAttribute('opacity') === '0.15');
+  const median = Array.from(svg.querySelectorAll('g.plot polyline'))
+    .find(p => (p.getAttribute('stroke') || '').toLowerCase() === '#1f77b4');
+  const pts = median ? Array.from(median.points) : [];
+  // A band of no height (every server at the same weight) has no fill: on its edge is in.
+  const flat = (p, q) => { const b = p.getBBox();
+    return b.height < 2 && Math.abs(q.y - b.y) <= 1.5 && q.x >= b.x - 1 && q.x <= b.x + b.width + 1; };
+  const inside = q => minmax.some(p => flat(p, q) || [0, 1, -1].some(d => p.isPointInFill(new DOMPoint(q.x, q.y + d))));
+  return {
+    label: svg.getAttribute('aria-label'),
+    plot: box(svg.querySelector('rect.plot-area')),
+    bands: polys.map(box),
+    minmax: minmax.length,
+    median: pts.length,
+    outside: pts.filter(q => !inside(q)).map(q => [q.x, q.y]),
+    keys: Array.from(svg.querySelectorAll('g.legend text')).map(t => t.childNodes[0].nodeValue),
+  };
+});
+"#;
+
+/// The first data row of the table after the heading `h3` (its cells' text).
+const ROW_JS: &str = r#"
+const h = Array.from(document.querySelectorAll('h3')).find(e => e.textContent === arguments[0]);
+const t = h.nextElementSibling.querySelector('table');
+return Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.textContent));
+"#;
+
+/// The page open in `b` shows its real servers as distributions: three band charts, each
+/// band inside its plot area with the median inside the min–max band and every legend key;
+/// a rising CDF of utilisation across servers; the busiest server's row at the quantile
+/// table's highest utilisation. Returns the page's charts.
+fn distributions_on_the_page(b: &Browser) -> Vec<Value> {
+    let all = charts(b);
+    legends_outside_the_data(&all);
+    let bands = b.script(BANDS_JS, vec![]).as_array().cloned().expect("a list of band charts");
+    let labels: Vec<&str> = bands.iter().map(|c| c["label"].as_str().unwrap()).collect();
+    assert_eq!(
+        labels,
+        [
+            "Utilisation across real servers",
+            "IPVS ActiveConn across real servers",
+            "IPVS weight across real servers"
+        ]
+    );
+    for c in &bands {
+        let p = &c["plot"];
+        for band in c["bands"].as_array().unwrap() {
+            let inside = f(&band["l"]) >= f(&p["l"]) - 1.0
+                && f(&band["r"]) <= f(&p["r"]) + 1.0
+                && f(&band["t"]) >= f(&p["t"]) - 1.0
+                && f(&band["b"]) <= f(&p["b"]) + 1.0;
+            assert!(inside, "{}: a band {band} outside the plot area {p}", c["label"]);
+        }
+        assert!(f(&c["minmax"]) >= 1.0 && f(&c["median"]) >= 50.0, "{}: {c}", c["label"]);
+        assert_eq!(
+            c["outside"],
+            Value::Array(vec![]),
+            "{}: median points outside the min–max band",
+            c["label"]
+        );
+        for key in ["median", "mean", "min–max", "p10–p90"] {
+            assert!(
+                c["keys"].as_array().unwrap().iter().any(|k| k == key),
+                "{}: no legend key {key}",
+                c["label"]
+            );
+        }
+    }
+    // The CDF across servers rises: further right, never lower on the page's y.
+    let cdf = chart(&all, "Utilisation across real servers (CDF)");
+    let line =
+        cdf["lines"].as_array().unwrap().iter().find(|l| l["stroke"] == "#1f77b4").expect("the CDF line");
+    let pts: Vec<(f64, f64)> = line["pts"].as_array().unwrap().iter().map(|p| (f(&p[0]), f(&p[1]))).collect();
+    assert!(pts.len() > 3 && pts.windows(2).all(|w| w[1].0 >= w[0].0 - 0.01 && w[1].1 <= w[0].1 + 0.01));
+    // The busiest server heads its table with the highest utilisation of the quantile table.
+    let busiest = b.script(ROW_JS, vec![Value::from("Busiest (highest utilisation)")]);
+    let quantiles = b.script(
+        "return Array.from(document.querySelectorAll('table tr')).map(r => Array.from(r.cells).map(c => c.textContent)).find(r => r[0] === 'utilisation %');",
+        vec![],
+    );
+    assert_eq!(busiest[0][3], quantiles[7], "busiest {busiest} vs max of {quantiles}");
+    all
+}
+
+#[test]
+fn many_real_servers_are_drawn_as_bands_and_distributions() {
+    let tmp = TempDir::new("report-browser-many");
+    // 80 web servers: more than a chart draws one line a server, more than the page lists.
+    let scenario = library("capacity-planning.ron");
+    let mut args = vec!["run", &scenario, "-o", "m", "-q"];
+    for set in ["servers[0].count=80", "duration_s=6", "warmup_s=1"] {
+        args.extend(["--set", set]);
+    }
+    lvsim(&tmp.0, &args);
+    let b = Browser::start(&tmp.0);
+    open(&b, &tmp.0.join("m/report.html"));
+    distributions_on_the_page(&b);
+    let shots = Shots::new("index-many.txt");
+    shots.chart(
+        &b,
+        "Utilisation across real servers",
+        "many-utilisation-bands",
+        "80 servers: utilisation spread as bands",
+    );
+    shots.chart(
+        &b,
+        "Utilisation across real servers (CDF)",
+        "many-utilisation-cdf",
+        "80 servers: CDF of utilisation",
+    );
+}
+
+/// Nearest-rank spread, as the simulator computes `Sample::across`.
+fn spread(mut xs: Vec<f64>) -> Spread {
+    xs.sort_by(f64::total_cmp);
+    let q = |q: f64| xs[((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len()) - 1];
+    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    Spread { min: q(0.0), p10: q(0.1), p50: q(0.5), p90: q(0.9), max: q(1.0), mean }
+}
+
+#[test]
+fn a_small_run_without_per_server_detail_shows_distributions() {
+    let tmp = TempDir::new("report-browser-aggregate");
+    let sets = ["servers[0].count=12", "duration_s=6", "warmup_s=1"].map(String::from);
+    let loaded =
+        scenarios::load(Path::new(&library("capacity-planning.ron")), &sets).expect("the scenario loads");
+    let mut cfg = loaded.cluster;
+    cfg.server_detail = ServerDetail::Aggregate;
+    let mut r = Simulation::new(cfg).expect("a valid cluster").run();
+    if r.server_detail {
+        // The simulator does not resolve `server_detail` yet (issue 20, part C): report
+        // the run as an Aggregate run does, the per-server samples replaced by their spread.
+        for s in &mut r.series {
+            let of = |f: fn(&ServerSample) -> f64| spread(s.servers.iter().map(f).collect());
+            let across = AcrossServers {
+                utilization: of(|x| x.utilization),
+                active_conns: of(|x| f64::from(x.active_conns)),
+                weight: of(|x| f64::from(x.weight)),
+            };
+            s.across = Some(across);
+            s.servers.clear();
+        }
+        r.server_detail = false;
+    }
+    assert!(r.series.len() > 50 && r.series.iter().all(|s| s.servers.is_empty() && s.across.is_some()));
+    let meta =
+        reports::RunMeta { scenario: "aggregate".into(), warmup_s: 1.0, ..reports::RunMeta::default() };
+    reports::write_run(&tmp.0.join("a"), &meta, &r).expect("writes the report");
+    let b = Browser::start(&tmp.0);
+    open(&b, &tmp.0.join("a/report.html"));
+    let all = distributions_on_the_page(&b);
+    assert!(
+        all.iter().all(|c| !c["label"].as_str().unwrap().contains("per real server")),
+        "no per-server lines"
+    );
+    let page = std::fs::read_to_string(tmp.0.join("a/report.html")).unwrap();
+    assert!(page.contains("12 real servers (the run kept no full per-server detail)"));
+    let shots = Shots::new("index-aggregate.txt");
+    shots.chart(
+        &b,
+        "IPVS ActiveConn across real servers",
+        "aggregate-activeconn-bands",
+        "12 servers without per-server detail: ActiveConn spread from Sample::across",
     );
 }

@@ -63,6 +63,42 @@ pub(crate) struct Line {
     pub ci: Vec<f64>,
 }
 
+/// A shaded range behind the lines (a spread across real servers): at each x, from a low
+/// to a high value. Drawn under every line, in the colour of line `color`; nested bands
+/// (min–max, p10–p90) darken where they overlap.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Band {
+    /// Legend entry.
+    pub name: String,
+    /// `(x, low, high)` in x order; a non-finite bound is a gap.
+    pub points: Vec<(f64, f64, f64)>,
+    /// Palette index of its colour.
+    pub color: usize,
+    /// Fill opacity, in (0, 1].
+    pub opacity: f64,
+}
+
+/// At most `max` band points: each of `max` equal-count buckets keeps its first x, its
+/// lowest low and its highest high, so that no excursion is lost; a bucket with a gap is
+/// a gap.
+pub(crate) fn decimate_band(points: &[(f64, f64, f64)], max: usize) -> Vec<(f64, f64, f64)> {
+    if points.len() <= max || max == 0 {
+        return points.to_vec();
+    }
+    (0..max)
+        .filter_map(|b| {
+            let chunk = &points[b * points.len() / max..(b + 1) * points.len() / max];
+            let (x, ..) = *chunk.first()?;
+            if chunk.iter().any(|p| !(p.1.is_finite() && p.2.is_finite())) {
+                return Some((x, f64::NAN, f64::NAN));
+            }
+            let lo = chunk.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+            let hi = chunk.iter().map(|p| p.2).fold(f64::NEG_INFINITY, f64::max);
+            Some((x, lo, hi))
+        })
+        .collect()
+}
+
 /// A horizontal reference line (an SLO threshold).
 #[derive(Clone, Debug)]
 pub(crate) struct Threshold {
@@ -108,6 +144,8 @@ pub(crate) struct Chart {
     /// The y axis reaches at least this (100 for utilisations in %).
     pub y_at_least: f64,
     pub lines: Vec<Line>,
+    /// Shaded ranges under the lines.
+    pub bands: Vec<Band>,
     pub threshold: Option<Threshold>,
     /// Event marks, drawn over the lines.
     pub marks: Vec<Marks>,
@@ -193,6 +231,19 @@ fn prepare(c: &Chart, l: &Line) -> Line {
         }
     }
     Line { name: l.name.clone(), points, ci: Vec::new() }
+}
+
+/// A band's points as drawn: x inside the axis' domain, a bound <= 0 a gap on a log y
+/// axis, at most [`MAX_POINTS`].
+fn prepare_band(c: &Chart, b: &Band) -> Band {
+    let ok = |y: f64| y.is_finite() && (!c.y_log || y > 0.0);
+    let points: Vec<(f64, f64, f64)> = b
+        .points
+        .iter()
+        .filter(|p| p.0.is_finite() && (!c.x_log || p.0 > 0.0))
+        .map(|&(x, lo, hi)| if ok(lo) && ok(hi) { (x, lo, hi) } else { (x, f64::NAN, f64::NAN) })
+        .collect();
+    Band { points: decimate_band(&points, MAX_POINTS), ..b.clone() }
 }
 
 fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> Option<Range<f64>> {
@@ -300,8 +351,15 @@ pub(crate) fn render(chart: &Chart) -> Option<String> {
             p
         })
         .collect();
+    let bands: Vec<Band> = chart.bands.iter().map(|b| prepare_band(chart, b)).collect();
+    // What the axes must span: the lines and the bands' bounds (not drawn as lines).
+    let mut extent = lines.clone();
+    for b in &bands {
+        extent.push(Line { points: b.points.iter().map(|p| (p.0, p.1)).collect(), ..Line::default() });
+        extent.push(Line { points: b.points.iter().map(|p| (p.0, p.2)).collect(), ..Line::default() });
+    }
     // Every sampled x, gaps too: a time axis spans the run, not just its answered intervals.
-    let all = || lines.iter().flat_map(|l| l.points.iter());
+    let all = || extent.iter().flat_map(|l| l.points.iter());
     all().find(|p| p.1.is_finite())?;
     let mut x = axis_range(all().map(|p| p.0), chart.x_log)?;
     if let Some(cats) = &chart.x_categories {
@@ -313,7 +371,7 @@ pub(crate) fn render(chart: &Chart) -> Option<String> {
         let pad = (x.end - x.start) * 0.04;
         x = x.start - pad..x.end + pad;
     }
-    let y = y_range(chart, &lines)?;
+    let y = y_range(chart, &extent)?;
     // plotters labels a log axis at its powers of ten (and their multiples): a range with
     // none inside (130 to 170 ms) would have no label at all, so it is drawn linear. Its
     // values are all within a factor of ten: no outlier flattens the rest.
@@ -340,10 +398,10 @@ pub(crate) fn render(chart: &Chart) -> Option<String> {
     let over = {
         let root = SVGBackend::with_string(&mut svg, (plot_w, h)).into_drawing_area();
         let drawn = match (chart.x_log, chart.y_log) {
-            (false, false) => draw(&root, chart, &lines, x, y),
-            (true, false) => draw(&root, chart, &lines, x.log_scale(), y),
-            (false, true) => draw(&root, chart, &lines, x, y.log_scale()),
-            (true, true) => draw(&root, chart, &lines, x.log_scale(), y.log_scale()),
+            (false, false) => draw(&root, chart, (&lines, &bands), x, y),
+            (true, false) => draw(&root, chart, (&lines, &bands), x.log_scale(), y),
+            (false, true) => draw(&root, chart, (&lines, &bands), x, y.log_scale()),
+            (true, true) => draw(&root, chart, (&lines, &bands), x.log_scale(), y.log_scale()),
         };
         let over = drawn.expect("drawing into a String cannot fail");
         root.present().expect("drawing into a String cannot fail");
@@ -414,7 +472,7 @@ fn stroke(c: &Chart, i: usize, n: usize) -> u32 {
 fn draw<DB, X, Y>(
     root: &DrawingArea<DB, Shift>,
     c: &Chart,
-    lines: &[Line],
+    (lines, bands): (&[Line], &[Band]),
     x: X,
     y: Y,
 ) -> Result<overlay::Frame, DrawingAreaErrorKind<DB::ErrorType>>
@@ -434,6 +492,16 @@ where
         .build_cartesian_2d(x, y)?;
     mesh(&mut ch, c)?;
     let (y0, y1) = (ch.y_range().start, ch.y_range().end);
+    for b in bands {
+        let fill = PALETTE[b.color % PALETTE.len()].mix(b.opacity.clamp(0.05, 1.0)).filled();
+        for run in b.points.split(|p| !(p.1.is_finite() && p.2.is_finite())).filter(|r| r.len() > 1) {
+            // Along the top, then back along the bottom; clipped to the axis.
+            let top = run.iter().map(|p| (p.0, p.2.clamp(y0, y1)));
+            let outline: Vec<(f64, f64)> =
+                top.chain(run.iter().rev().map(|p| (p.0, p.1.clamp(y0, y1)))).collect();
+            ch.draw_series(std::iter::once(Polygon::new(outline, fill)))?;
+        }
+    }
     for (i, l) in lines.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let style = color.stroke_width(if c.dots { 2 } else { stroke(c, i, lines.len()) });
@@ -611,6 +679,39 @@ mod tests {
         assert_eq!(dodge(&chart, 2), [-0.2, 0.2]);
         let connected = render(&Chart { dots: false, markers: true, ..chart.clone() }).unwrap();
         assert!(connected.matches("<polyline").count() > svg.matches("<polyline").count());
+    }
+
+    #[test]
+    fn bands_are_filled_under_the_lines_span_the_axis_and_have_legend_entries() {
+        let band = |name: &str, lo: f64, hi: f64, opacity: f64| Band {
+            name: name.into(),
+            points: (0..5000).map(|i| (f64::from(i), lo, if i == 2500 { 400.0 } else { hi })).collect(),
+            color: 0,
+            opacity,
+        };
+        let chart = Chart {
+            title: "utilisation".into(),
+            y_from_zero: true,
+            lines: vec![line("median", &[(0.0, 50.0), (4999.0, 50.0)])],
+            bands: vec![band("min–max", 10.0, 90.0, 0.15), band("p10–p90", 30.0, 70.0, 0.3)],
+            ..Chart::default()
+        };
+        let svg = render(&chart).unwrap();
+        assert_eq!(svg.matches("<polygon").count(), 2, "one polygon a band without gaps");
+        let (poly, line) = (svg.rfind("<polygon").unwrap(), svg.rfind("<polyline").unwrap());
+        assert!(poly < line, "bands under the line");
+        for t in ["min–max", "p10–p90", "fill-opacity=\"0.15\""] {
+            assert!(svg.contains(t), "missing {t}");
+        }
+        // The spike at x = 2500 survives decimation and stretches the y axis.
+        let d = decimate_band(&chart.bands[0].points, MAX_POINTS);
+        assert!(d.len() <= MAX_POINTS && d.iter().any(|p| p.2 == 400.0));
+        assert!(svg.contains("\n400\n</text>"), "y axis reaches the band's top");
+        // A gap splits a band.
+        let mut gap = chart.bands[0].clone();
+        gap.points[100].1 = f64::NAN;
+        let svg = render(&Chart { bands: vec![gap], ..chart }).unwrap();
+        assert_eq!(svg.matches("<polygon").count(), 2);
     }
 
     #[test]

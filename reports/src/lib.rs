@@ -9,7 +9,9 @@
 //!   `populations`, `backends`, their CSV files, the page's section and the terminal
 //!   block) in `breakdown.rs`;
 //!   high availability (`summary.json`'s `ha`, `ha_events.csv`, the page's section, the
-//!   terminal block) in `ha.rs`.
+//!   terminal block) in `ha.rs`; many real servers as distributions (`summary.json`'s
+//!   `real_servers_across`, `real_servers.csv`, band charts, top/bottom tables) in
+//!   `across.rs`.
 //! - [`compare_runs`], [`compare_sweeps`], [`write_compare`]: two runs or two sweeps side
 //!   by side, each difference tested with [`significance::welch`] (`compare.rs`).
 //! - [`replications`], [`write_replications`]: Student t intervals over seeds
@@ -26,9 +28,13 @@
 //! - `report.html` is self-contained: charts are inline SVG, no scripts or files fetched;
 //!   every text put into it is escaped.
 //! - A chart draws at most 2000 points a line; the CSV files keep every sample.
+//! - The page and the terminal do not grow with the number of real servers: past
+//!   `across::CHART_LINES_MAX` lines a chart draws bands, past `across::LIST_MAX` rows a
+//!   table becomes distributions and top/bottom lists; `real_servers.csv` has every one.
 //! - A value that does not exist (no response in an interval) is NaN: a gap in a chart, an
 //!   empty CSV field; never drawn or written as 0.
 
+mod across;
 mod breakdown;
 mod chart;
 mod compare;
@@ -108,12 +114,18 @@ pub struct Summary {
     pub latency_ms: LatencyMs,
     /// Connections completed per second in the measured window.
     pub throughput_cps: f64,
-    /// Per real server, in configuration order.
+    /// Per real server, in configuration order, when the run kept full per-server detail
+    /// (`RunReport::server_detail`); empty otherwise (`real_servers.csv` lists every one,
+    /// `real_servers_across` sums them up).
     pub real_servers: Vec<RealServerSummary>,
     /// Imbalance: the highest real server's utilisation minus the lowest's (0 with fewer
     /// than two servers).
     #[serde(default)]
     pub utilization_spread: f64,
+    /// The distributions across every real server, and (when `real_servers` is empty) the
+    /// top and bottom servers; absent in summaries written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_servers_across: Option<ServersAcross>,
     /// Per director.
     pub directors: Vec<DirectorSummary>,
     /// Per virtual service (each distinct one once, in configuration order): the results
@@ -438,6 +450,55 @@ pub struct RealServerSummary {
     pub refused: u64,
 }
 
+/// The real servers as distributions (`summary.json`'s `real_servers_across`): what a
+/// reader of a run with thousands of servers can take in. Quantiles are nearest-rank over
+/// the servers; the latency ones only over servers that answered a measured request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServersAcross {
+    /// Real servers.
+    pub servers: u64,
+    /// Real servers with at least one measured response.
+    pub answered: u64,
+    /// Busy fraction of each server's cores in the measured window.
+    pub utilization: Quantiles,
+    /// Measured connections scheduled to each.
+    pub connections: Quantiles,
+    /// Time-average of each one's open connections.
+    pub active_conns_mean: Quantiles,
+    /// Each one's mean response time [ms].
+    pub latency_mean_ms: Quantiles,
+    /// Each one's 99th-percentile response time [ms].
+    pub latency_p99_ms: Quantiles,
+    /// The most utilised servers, busiest first (ties in configuration order); only when
+    /// `real_servers` is empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub busiest: Vec<RealServerSummary>,
+    /// The least utilised servers, idlest first; only when `real_servers` is empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idlest: Vec<RealServerSummary>,
+    /// The servers with the highest p99, slowest first; only when `real_servers` is empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slowest: Vec<RealServerSummary>,
+    /// The answering servers with the lowest p99, fastest first; only when `real_servers`
+    /// is empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fastest: Vec<RealServerSummary>,
+}
+
+/// A figure's distribution across real servers (nearest-rank; all 0 for no server).
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Quantiles {
+    pub min: f64,
+    pub p1: f64,
+    pub p10: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
 /// A real server's response-time percentiles [ms].
 #[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -503,7 +564,8 @@ pub fn text_summary(meta: &RunMeta, report: &RunReport) -> String {
 }
 
 /// Writes a run's report directory: `summary.json`, `series.csv` (the time series, one
-/// row per sample), `servers.csv` (per real server per sample), `services.csv`,
+/// row per sample), `servers.csv` (per real server per sample), `real_servers.csv` (one
+/// row for every real server), `services.csv`,
 /// `populations.csv` and `backends.csv` (one row each), `ha_events.csv` (faults,
 /// fail-overs and director faults; only when the run has HA results) and `report.html`.
 pub fn write_run(dir: &Path, meta: &RunMeta, report: &RunReport) -> io::Result<Written> {

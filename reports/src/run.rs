@@ -5,7 +5,7 @@ use std::io;
 use std::path::Path;
 
 use lvs_ipvs::ipvsadm;
-use sim_core::model::{RunReport, Sample};
+use sim_core::model::{AcrossServers, RunReport, Sample, Spread};
 use sim_core::stats::Latency;
 
 use crate::chart::{Chart, Line};
@@ -43,6 +43,9 @@ pub(crate) fn series_csv(r: &RunReport) -> String {
     header.push("failed".into());
     header.extend(r.directors.iter().map(|d| format!("link_utilization_{}", d.name)));
     header.extend(r.directors.iter().map(|d| format!("share_{}", d.name)));
+    let across = crate::across::series_header(r);
+    let across_columns = across.len();
+    header.extend(across);
     let mut csv = Csv::new(&header);
     for (s, iv) in r.series.iter().zip(intervals_s(&r.series)) {
         // Empty fields (NaN) where the interval has no value: no response, no percentile.
@@ -62,12 +65,14 @@ pub(crate) fn series_csv(r: &RunReport) -> String {
         };
         row.extend(per_director(&s.director_link_utilization));
         row.extend(per_director(&s.director_share));
+        row.extend(crate::across::series_fields(s, across_columns));
         csv.row(&row);
     }
     csv.finish()
 }
 
-/// `servers.csv`: one row per sample per real server.
+/// `servers.csv`: one row per sample per real server (none without per-server samples:
+/// `real_servers.csv` then has every server's totals).
 pub(crate) fn servers_csv(r: &RunReport) -> String {
     let mut csv =
         Csv::new(&["t_s", "server", "utilization", "active_conns", "inactive_conns", "weight", "capacity"]);
@@ -95,6 +100,7 @@ pub(crate) fn write(dir: &Path, meta: &RunMeta, r: &RunReport) -> io::Result<Wri
     w.write(dir, "summary.json", &summary::to_json(&s))?;
     w.write(dir, "series.csv", &series_csv(r))?;
     w.write(dir, "servers.csv", &servers_csv(r))?;
+    w.write(dir, "real_servers.csv", &crate::across::real_servers_csv(r))?;
     crate::breakdown::write(dir, &s, &mut w)?;
     if let Some(h) = &s.ha {
         w.write(dir, "ha_events.csv", &crate::ha::events_csv(h))?;
@@ -213,6 +219,10 @@ fn charts(page: &mut Page, meta: &RunMeta, r: &RunReport) {
     let mut c = chart("Director link utilisation", "busiest link direction [%]", lines);
     c.y_at_least = 100.0;
     page.chart(&c, "The busiest of each director's four link directions in each interval.", no_series);
+    if !crate::across::lines_per_server(r) {
+        server_bands(page, meta, r);
+        return;
+    }
     let lines = per_server(r, |s| f64::from(s.active_conns));
     let mut c = chart("IPVS ActiveConn per real server", "active connections", lines);
     c.y_integer = true;
@@ -228,36 +238,73 @@ fn charts(page: &mut Page, meta: &RunMeta, r: &RunReport) {
     page.chart(&c, caption, no_series);
 }
 
+/// The per-server time charts of a run with many servers (or none sampled one by one):
+/// the spread across servers at each sample, as bands.
+fn server_bands(page: &mut Page, meta: &RunMeta, r: &RunReport) {
+    let no_series = "no time series (the scenario sets no sample interval)";
+    let caption = |what: &str| {
+        format!(
+            "{what}, across the {} real servers: the light band from the lowest to the highest server, the \
+             darker one from the 10th to the 90th percentile, the median and the mean as lines.",
+            r.servers.len()
+        )
+    };
+    let band = |titles, f: fn(&AcrossServers) -> Spread, scale| {
+        let of = move |s: &Sample| crate::across::sample_spread(s).map(|a| f(&a));
+        with_events(crate::across::band_chart(r, titles, of, scale), meta)
+    };
+    let mut c = band(("Utilisation across real servers", "CPU utilisation [%]"), |a| a.utilization, 100.0);
+    c.y_at_least = 100.0;
+    page.chart(&c, &caption("Busy fraction of the cores in each sample interval"), no_series);
+    let mut c = band(("IPVS ActiveConn across real servers", "active connections"), |a| a.active_conns, 1.0);
+    c.y_integer = true;
+    page.chart(&c, &caption("IPVS ActiveConn"), no_series);
+    let mut c = band(("IPVS weight across real servers", "weight"), |a| a.weight, 1.0);
+    c.y_integer = true;
+    let fb = if r.feedback.is_some() { " Set by the feedback masters (see Feedback below)." } else { "" };
+    page.chart(&c, &format!("{}{fb}", caption("IPVS weight")), no_series);
+}
+
 /// The feedback section: the loop's counters, a per-server table and the reported
 /// capacity over time (right after the weight and utilisation charts it explains).
 fn feedback_section(page: &mut Page, meta: &RunMeta, s: &Summary, r: &RunReport) {
     let Some(f) = &s.feedback else { return };
     page.h2("feedback", "Feedback");
     page.key_values(&summary::feedback_lines(f));
-    page.table(&summary::FEEDBACK_COLUMNS, 1, &summary::feedback_rows(f));
-    let lines: Vec<Line> = r
-        .servers
-        .iter()
-        .enumerate()
-        .map(|(i, srv)| Line {
-            name: srv.name.clone(),
-            // A server's line starts at its first report.
-            points: r
-                .series
-                .iter()
-                .filter_map(|smp| Some((t_s(smp), smp.servers.get(i)?.capacity? * 100.0)))
-                .collect(),
-            ci: Vec::new(),
-        })
-        .collect();
-    let mut c =
-        with_events(time_chart("Reported spare capacity per real server", "spare capacity [%]", lines), meta);
+    let (shown, note) = summary::feedback_shown(f, r);
+    if let Some(note) = note {
+        page.p("note", &format!("{note}."));
+    }
+    page.table(&summary::FEEDBACK_COLUMNS, 1, &summary::feedback_rows(&shown));
+    let title = "Reported spare capacity per real server";
+    let c = if crate::across::lines_per_server(r) {
+        let lines: Vec<Line> = r
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, srv)| Line {
+                name: srv.name.clone(),
+                // A server's line starts at its first report.
+                points: r
+                    .series
+                    .iter()
+                    .filter_map(|smp| Some((t_s(smp), smp.servers.get(i)?.capacity? * 100.0)))
+                    .collect(),
+                ci: Vec::new(),
+            })
+            .collect();
+        time_chart(title, "spare capacity [%]", lines)
+    } else {
+        let titles = ("Reported spare capacity across real servers", "spare capacity [%]");
+        crate::across::band_chart(r, titles, crate::across::capacity_spread, 100.0)
+    };
+    let mut c = with_events(c, meta);
     c.y_at_least = 100.0;
     page.chart(
         &c,
         "The spare capacity each agent last reported by each sample time (100% = idle); the \
          masters turn it into the weights charted above.",
-        "no agent report was sampled",
+        "no agent report was sampled (or the run kept no per-server samples)",
     );
 }
 
@@ -315,17 +362,13 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     }
     summary_tables(&mut page, meta, s, r);
     page.h2("servers", "Real servers");
-    let mut header = summary::SERVER_COLUMNS.to_vec();
-    header.extend(["mean ms", "refused"]);
-    let rows: Vec<Vec<String>> = summary::server_rows(s)
-        .into_iter()
-        .zip(&s.real_servers)
-        .map(|(mut row, rs)| {
-            row.extend([fmt_ms(rs.latency_ms.mean), rs.refused.to_string()]);
-            row
-        })
-        .collect();
-    page.table(&header, 2, &rows);
+    if summary::listed(s, r) {
+        let mut header = summary::SERVER_COLUMNS.to_vec();
+        header.extend(["mean ms", "refused"]);
+        page.table(&header, 2, &summary::page_server_rows(&s.real_servers));
+    } else {
+        crate::across::page_section(&mut page, r, s);
+    }
     page.h2("directors", "Directors");
     let header = ["director", "InPkts", "OutPkts", "InBytes", "OutBytes", "link %", "CPU %", "dropped pkts"];
     let rows: Vec<Vec<String>> = s
@@ -355,9 +398,10 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     page.h2("ipvs", "IPVS tables at the end of the run");
     for d in &r.directors {
         page.h3(&format!("director {}", d.name));
-        page.pre(&format!("# ipvsadm -L -n\n{}", ipvsadm::list(&d.ipvs)));
-        page.pre(&format!("# ipvsadm -L -n --stats\n{}", ipvsadm::list_stats(&d.ipvs)));
-        page.pre(&format!("# ipvsadm -L -n --rate\n{}", ipvsadm::list_rate(&d.ipvs)));
+        let cut = summary::ipvs_listing;
+        page.pre(&format!("# ipvsadm -L -n\n{}", cut(&ipvsadm::list(&d.ipvs))));
+        page.pre(&format!("# ipvsadm -L -n --stats\n{}", cut(&ipvsadm::list_stats(&d.ipvs))));
+        page.pre(&format!("# ipvsadm -L -n --rate\n{}", cut(&ipvsadm::list_rate(&d.ipvs))));
     }
     page.finish()
 }

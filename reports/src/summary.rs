@@ -6,10 +6,10 @@ use lvs_ipvs::ipvsadm;
 use sim_core::model::{DirectorReport, FeedbackReport, RunReport};
 
 use crate::text::{fmt_ms, text_table};
-use crate::units::{finite, finite_opt, latency_ms, ns_to_s, quantile_ms, spread};
+use crate::units::{finite, finite_opt, latency_ms, ns_to_s, spread};
 use crate::{
     Connections, DirectorSummary, FeedbackServerSummary, FeedbackSummary, LatencyMs, RealServerSummary,
-    RunMeta, ServerLatencyMs, Summary,
+    RunMeta, Summary,
 };
 
 fn director(d: &DirectorReport) -> DirectorSummary {
@@ -62,6 +62,8 @@ pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
     // Batch means are in seconds; `None` when a batch got no value.
     let ci_ms = r.ref1.batch_means.half_width_95().map_or(0.0, |s| s * 1e3);
     let (services, populations, backends) = crate::breakdown::build(r);
+    // Without full detail: the distributions and the top and bottom servers, no list.
+    let (all, across) = crate::across::of_run(r, !r.server_detail);
     Summary {
         scenario: meta.scenario.clone(),
         warnings: meta.warnings.clone(),
@@ -73,30 +75,19 @@ pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
         connections: crate::breakdown::connections(&r.connections),
         latency_ms: latency_ms(&r.latency, ci_ms),
         throughput_cps: finite(r.throughput_cps),
-        real_servers: r
-            .servers
-            .iter()
-            .map(|s| RealServerSummary {
-                name: s.name.clone(),
-                address: s.address.to_string(),
-                connections: s.connections,
-                utilization: finite(s.utilization),
-                weight_final: s.weight_final,
-                active_conns_mean: finite(s.active_conns_mean),
-                latency_ms: ServerLatencyMs {
-                    mean: finite(s.latency.mean_ns() / 1e6),
-                    p50: quantile_ms(&s.latency, 0.5),
-                    p99: quantile_ms(&s.latency, 0.99),
-                },
-                refused: s.refused,
-            })
-            .collect(),
+        real_servers: if r.server_detail { all } else { Vec::new() },
         utilization_spread: spread(r.servers.iter().map(|s| s.utilization)),
+        real_servers_across: Some(across),
         directors: r.directors.iter().map(director).collect(),
         services,
         populations,
         backends,
-        feedback: r.feedback.as_ref().map(feedback),
+        // Without full detail: the servers whose weight travelled most, not every one.
+        feedback: r
+            .feedback
+            .as_ref()
+            .map(feedback)
+            .map(|f| if r.server_detail { f } else { most_travelled(&f, crate::across::TOP_N) }),
         ha: r.ha.as_ref().map(|h| crate::ha::build(h, &r.directors)),
     }
 }
@@ -112,23 +103,53 @@ pub(crate) fn to_json(s: &Summary) -> String {
 pub(crate) const SERVER_COLUMNS: [&str; 8] =
     ["server", "address", "conns", "util %", "weight", "active mean", "p50 ms", "p99 ms"];
 
-pub(crate) fn server_rows(s: &Summary) -> Vec<Vec<String>> {
-    s.real_servers
-        .iter()
+pub(crate) fn server_row(rs: &RealServerSummary) -> Vec<String> {
+    vec![
+        rs.name.clone(),
+        rs.address.clone(),
+        rs.connections.to_string(),
+        format!("{:.1}", rs.utilization * 100.0),
+        rs.weight_final.to_string(),
+        format!("{:.2}", rs.active_conns_mean),
+        fmt_ms(rs.latency_ms.p50),
+        fmt_ms(rs.latency_ms.p99),
+    ]
+}
+
+/// The page's rows: [`SERVER_COLUMNS`], the mean response time and the refusals.
+pub(crate) fn page_server_rows(list: &[RealServerSummary]) -> Vec<Vec<String>> {
+    list.iter()
         .map(|rs| {
-            vec![
-                rs.name.clone(),
-                rs.address.clone(),
-                rs.connections.to_string(),
-                format!("{:.1}", rs.utilization * 100.0),
-                rs.weight_final.to_string(),
-                format!("{:.2}", rs.active_conns_mean),
-                fmt_ms(rs.latency_ms.p50),
-                fmt_ms(rs.latency_ms.p99),
-            ]
+            let mut row = server_row(rs);
+            row.extend([fmt_ms(rs.latency_ms.mean), rs.refused.to_string()]);
+            row
         })
         .collect()
 }
+
+/// Whether the page and the terminal list every real server one a row (else their
+/// distributions: `across.rs`).
+pub(crate) fn listed(s: &Summary, r: &RunReport) -> bool {
+    s.real_servers.len() == r.servers.len() && r.servers.len() <= crate::across::LIST_MAX
+}
+
+/// An ipvsadm listing cut to its first lines (a table of thousands of real servers is
+/// not read in a terminal or on a page; `real_servers.csv` has every one).
+pub(crate) fn ipvs_listing(text: &str) -> String {
+    let lines = text.lines().count();
+    if lines <= IPVS_LINES_MAX {
+        return text.to_string();
+    }
+    let mut out: String = text.lines().take(IPVS_LINES_MAX).flat_map(|l| [l, "\n"]).collect();
+    out.push_str(&format!(
+        "... {} more lines (every real server: real_servers.csv)\n",
+        lines - IPVS_LINES_MAX
+    ));
+    out
+}
+
+/// Most lines of an ipvsadm listing shown.
+pub(crate) const IPVS_LINES_MAX: usize = 100;
 
 /// One line of outcomes.
 pub(crate) fn outcomes_line(c: &Connections) -> String {
@@ -164,6 +185,33 @@ pub(crate) const FEEDBACK_COLUMNS: [&str; 9] = [
     "reaction s",
     "capacity %",
 ];
+
+/// The `n` servers whose weight travelled most (ties in configuration order).
+pub(crate) fn most_travelled(f: &FeedbackSummary, n: usize) -> FeedbackSummary {
+    let mut servers = f.servers.clone();
+    servers.sort_by(|a, b| b.weight_travel_per_min.total_cmp(&a.weight_travel_per_min));
+    servers.truncate(n);
+    FeedbackSummary { servers, ..f.clone() }
+}
+
+/// The feedback servers a page or terminal shows: every one up to
+/// [`crate::across::LIST_MAX`] when the summary has them all, else the
+/// [`crate::across::TOP_N`] whose weight travelled most, with a line saying so.
+pub(crate) fn feedback_shown(f: &FeedbackSummary, r: &RunReport) -> (FeedbackSummary, Option<String>) {
+    let all = r.servers.len();
+    if f.servers.len() == all && all <= crate::across::LIST_MAX {
+        return (f.clone(), None);
+    }
+    let shown = most_travelled(f, crate::across::TOP_N);
+    let rest = if f.servers.len() == all {
+        "every one is in summary.json"
+    } else {
+        "the run kept no full per-server detail"
+    };
+    let note =
+        format!("The {} of {all} real servers whose weight travelled most ({rest})", shown.servers.len());
+    (shown, Some(note))
+}
 
 /// An optional figure, or a dash.
 fn or_dash(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
@@ -228,7 +276,12 @@ pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
     let _ = writeln!(out, "throughput {:.2} conn/s", s.throughput_cps);
     let _ = writeln!(out, "latency    {}", latency_line(&s.latency_ms));
     out.push('\n');
-    out.push_str(&text_table(&SERVER_COLUMNS, 2, &server_rows(&s)));
+    if listed(&s, r) {
+        let rows: Vec<Vec<String>> = s.real_servers.iter().map(server_row).collect();
+        out.push_str(&text_table(&SERVER_COLUMNS, 2, &rows));
+    } else {
+        crate::across::text(&mut out, r, &s);
+    }
     let _ = writeln!(out, "utilisation spread {:.1} %", s.utilization_spread * 100.0);
     crate::breakdown::text(&mut out, &s);
     if let Some(f) = &s.feedback {
@@ -236,7 +289,11 @@ pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
         for (label, line) in feedback_lines(f) {
             let _ = writeln!(out, "feedback {label:<13} {line}");
         }
-        out.push_str(&text_table(&FEEDBACK_COLUMNS, 1, &feedback_rows(f)));
+        let (shown, note) = feedback_shown(f, r);
+        if let Some(note) = note {
+            let _ = writeln!(out, "{note}:");
+        }
+        out.push_str(&text_table(&FEEDBACK_COLUMNS, 1, &feedback_rows(&shown)));
     }
     if let Some(h) = &s.ha {
         crate::ha::text(&mut out, h);
@@ -251,9 +308,9 @@ pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
             ds.dropped_packets
         );
         let _ = writeln!(out, "# ipvsadm -L -n");
-        out.push_str(&ipvsadm::list(&d.ipvs));
+        out.push_str(&ipvs_listing(&ipvsadm::list(&d.ipvs)));
         let _ = writeln!(out, "# ipvsadm -L -n --stats");
-        out.push_str(&ipvsadm::list_stats(&d.ipvs));
+        out.push_str(&ipvs_listing(&ipvsadm::list_stats(&d.ipvs)));
     }
     out
 }

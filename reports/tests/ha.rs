@@ -199,6 +199,7 @@ fn ha_events_csv_has_one_row_per_event_in_time_order() {
             "summary.json",
             "series.csv",
             "servers.csv",
+            "real_servers.csv",
             "services.csv",
             "populations.csv",
             "backends.csv",

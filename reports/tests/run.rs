@@ -23,6 +23,7 @@ fn writes_the_four_files_in_order() {
             "summary.json",
             "series.csv",
             "servers.csv",
+            "real_servers.csv",
             "services.csv",
             "populations.csv",
             "backends.csv",

@@ -66,12 +66,14 @@ impl Add<Duration> for Time {
     /// Saturates at the end of virtual time (`u64::MAX` ns, 584 years): a sample from a
     /// long tail cannot make time wrap; a driver stops long before (the simulator at its
     /// horizon).
+    #[inline]
     fn add(self, d: Duration) -> Time {
         Time(self.0.saturating_add(d.0))
     }
 }
 
 impl AddAssign<Duration> for Time {
+    #[inline]
     fn add_assign(&mut self, d: Duration) {
         *self = *self + d;
     }
@@ -79,6 +81,7 @@ impl AddAssign<Duration> for Time {
 
 impl Sub<Time> for Time {
     type Output = Duration;
+    #[inline]
     fn sub(self, earlier: Time) -> Duration {
         Duration(self.0.checked_sub(earlier.0).expect("time went backwards"))
     }
@@ -86,6 +89,7 @@ impl Sub<Time> for Time {
 
 impl Sub<Duration> for Duration {
     type Output = Duration;
+    #[inline]
     fn sub(self, shorter: Duration) -> Duration {
         Duration(self.0.checked_sub(shorter.0).expect("negative duration"))
     }

@@ -6,7 +6,7 @@
 
 use lvs_sched::Time;
 
-use crate::dist::{Dist, to_ns};
+use crate::dist::{Dist, round_u64, to_ns};
 use crate::rng::{Rng, open01};
 
 /// When a population opens its connections (or sends its UDP flows).
@@ -178,7 +178,7 @@ impl Arrivals {
             ArrivalProcess::Constant { rate } => {
                 s.count += 1;
                 // From the count, not a running sum: the k-th arrival is k/rate to the ns.
-                Some(Time((s.count as f64 * 1e9 / rate).round() as u64))
+                Some(Time(round_u64(s.count as f64 * 1e9 / rate)))
             }
             ArrivalProcess::OnOff { rate, on, off } => s.next_on_off(rng, *rate, on, off),
             ArrivalProcess::Schedule { steps } => s.next_scheduled(rng, steps),

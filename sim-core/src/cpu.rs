@@ -94,6 +94,10 @@ pub struct Cpu {
     reserved_milli: u32,
     /// The current fault, if any.
     fault: Option<Fault>,
+    /// `speed() · task_milli() / 1000` for `task_milli() == rate_milli`: the division
+    /// is slow and the busy cores seldom change (a set fault forgets it).
+    rate: f64,
+    rate_milli: u32,
 }
 
 /// A job in service.
@@ -142,6 +146,8 @@ impl Cpu {
             background: 0,
             reserved_milli: 0,
             fault: None,
+            rate: 0.0,
+            rate_milli: u32::MAX,
         }
     }
 
@@ -294,6 +300,7 @@ impl Cpu {
         }
         self.advance(now);
         self.fault = fault;
+        self.rate_milli = u32::MAX;
         self.reschedule();
     }
 
@@ -337,12 +344,24 @@ impl Cpu {
         if dt.0 > 0 {
             if !self.in_service.is_empty() && !self.stalled() {
                 // Each of the r runnable tasks gets speed·cores/r [ns of work per ns].
-                let cores = f64::from(self.task_milli()) / 1000.0;
-                self.v += dt.0 as f64 * (self.speed() * cores) / f64::from(self.runnable());
+                self.v += dt.0 as f64 * self.rate() / f64::from(self.runnable());
             }
             self.busy_milli_ns += u128::from(dt.0) * u128::from(self.busy_milli());
         }
         self.last_update = now;
+    }
+
+    /// The work rate of the busy cores, `speed · cores` [ns of work per ns], as
+    /// `speed() * (task_milli() / 1000)` computes it (bit for bit), kept while the busy
+    /// millicores stay the same.
+    #[inline]
+    fn rate(&mut self) -> f64 {
+        let milli = self.task_milli();
+        if milli != self.rate_milli {
+            self.rate_milli = milli;
+            self.rate = self.speed() * (f64::from(milli) / 1000.0);
+        }
+        self.rate
     }
 
     fn start(&mut self, job: u32, demand_ns: u64) {
@@ -356,15 +375,16 @@ impl Cpu {
             self.next = None;
             return;
         }
-        self.next = self.in_service.peek().map(|top| {
-            let work = (top.v_finish - self.v).max(0.0);
-            let m = f64::from(self.runnable());
-            let cores = f64::from(self.task_milli()) / 1000.0;
-            // `as` saturates (a demand from a long tail, or at the end of time): the
-            // completion then lies beyond the simulator's horizon, which ends the run.
-            let wait_ns = (work * m / (self.speed() * cores)).ceil();
-            self.last_update + lvs_sched::Duration(wait_ns as u64)
-        });
+        let Some(v_finish) = self.in_service.peek().map(|top| top.v_finish) else {
+            self.next = None;
+            return;
+        };
+        let work = (v_finish - self.v).max(0.0);
+        let m = f64::from(self.runnable());
+        // Saturates (a demand from a long tail, or at the end of time): the completion
+        // then lies beyond the simulator's horizon, which ends the run.
+        let wait_ns = crate::dist::ceil_u64(work * m / self.rate());
+        self.next = Some(self.last_update + lvs_sched::Duration(wait_ns));
     }
 }
 

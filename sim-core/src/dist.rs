@@ -61,12 +61,39 @@ pub struct DistError(pub String);
 /// Seconds to whole nanoseconds, rounded to the nearest; NaN and negative values give 0,
 /// values beyond `u64::MAX` ns (584 years) give `u64::MAX`.
 pub fn to_ns(x_s: f64) -> u64 {
-    if x_s > 0.0 {
-        // `as` saturates at u64::MAX (and +inf goes there too).
-        (x_s * 1e9).round() as u64
-    } else {
-        0
+    if x_s > 0.0 { round_u64(x_s * 1e9) } else { 0 }
+}
+
+/// 2^52: from here on every `f64` is a whole number.
+const WHOLE: f64 = 4_503_599_627_370_496.0;
+
+/// `x.round() as u64` (half away from zero; NaN and negatives give 0, `as` saturates),
+/// bit for bit, without the call into libm that `f64::round` is on x86-64's baseline:
+/// below 2^52 the whole part and the fraction of `x` are exact.
+#[inline]
+pub fn round_u64(x: f64) -> u64 {
+    if x.is_nan() || x <= 0.0 {
+        return 0;
     }
+    if x >= WHOLE {
+        return x as u64;
+    }
+    let whole = x as u64;
+    if x - whole as f64 >= 0.5 { whole + 1 } else { whole }
+}
+
+/// `x.ceil() as u64` (NaN and negatives give 0, `as` saturates), bit for bit, without
+/// the call into libm: see [`round_u64`].
+#[inline]
+pub fn ceil_u64(x: f64) -> u64 {
+    if x.is_nan() || x <= 0.0 {
+        return 0;
+    }
+    if x >= WHOLE {
+        return x as u64;
+    }
+    let whole = x as u64;
+    if (whole as f64) < x { whole + 1 } else { whole }
 }
 
 /// Seconds to a [`Duration`], as [`to_ns`]: nearest ns, saturating, NaN/negative → 0.
@@ -238,6 +265,47 @@ fn bounded_pareto_mean(a: f64, l: f64, h: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::{ceil_u64, round_u64};
+
+    #[test]
+    fn inline_round_and_ceil_match_libm_bit_for_bit() {
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            0.5,
+            1.5,
+            2.5,
+            0.49999999999999994,
+            0.5000000000000001,
+            1.0 - f64::EPSILON / 2.0,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            9_007_199_254_740_993.0,
+            1.8446744073709552e19,
+            1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -0.3,
+            -0.5,
+            -1.5,
+            -1e30,
+            f64::MIN_POSITIVE,
+            1e-300,
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            // Random bit patterns (every exponent) and random values near halves.
+            xs.push(f64::from_bits(x));
+            xs.push((x >> 40) as f64 / 2.0 + f64::from_bits(x).abs().fract() * 1e-9);
+        }
+        for &v in &xs {
+            assert_eq!(round_u64(v), v.round() as u64, "round({v:e})");
+            assert_eq!(ceil_u64(v), v.ceil() as u64, "ceil({v:e})");
+        }
+    }
+
     use super::*;
     use crate::rng::Streams;
 

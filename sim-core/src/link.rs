@@ -76,6 +76,10 @@ pub struct ChannelStats {
 #[derive(Clone, Debug)]
 pub struct Channel {
     cfg: ChannelConfig,
+    /// `cfg` is [`ChannelConfig::IDEAL`] (decided once: the configuration never changes).
+    ideal: bool,
+    /// `cfg` bounds the buffer.
+    limited: bool,
     /// When the last admitted message finishes being sent.
     busy_until: Time,
     /// Service time admitted so far [ns].
@@ -110,6 +114,8 @@ impl Channel {
         assert!(cfg.bandwidth_bps != Some(0), "channel bandwidth must be positive");
         Channel {
             cfg,
+            ideal: cfg == ChannelConfig::IDEAL,
+            limited: cfg.buffer_bytes.is_some() || cfg.buffer_packets.is_some(),
             busy_until: Time::ZERO,
             service_total_ns: 0,
             last_send: Time::ZERO,
@@ -126,8 +132,9 @@ impl Channel {
     }
 
     /// True when delivery is always instantaneous (the simulation may skip it).
+    #[inline]
     pub fn is_ideal(&self) -> bool {
-        self.cfg == ChannelConfig::IDEAL
+        self.ideal
     }
 
     /// When the last admitted message finishes being sent (it is not yet delivered:
@@ -222,7 +229,7 @@ impl Channel {
     }
 
     fn buffer_limited(&self) -> bool {
-        self.cfg.buffer_bytes.is_some() || self.cfg.buffer_packets.is_some()
+        self.limited
     }
 
     /// Whether a message fits in the buffer at `now`.

@@ -213,6 +213,7 @@ pub(super) enum Key {
     Dashed { rgb: (u8, u8, u8) },
     Mark { rgb: (u8, u8, u8) },
     Band,
+    Shade { rgb: (u8, u8, u8), opacity: f64 },
 }
 
 /// The legend's entries; empty when a single unnamed or lone line needs none.
@@ -227,10 +228,19 @@ pub(super) fn legend_keys(c: &Chart, lines: &[Line], x: &Range<f64>) -> Vec<(Key
             keys.push((key, l.name.clone()));
         }
     }
+    // Nested bands darken where they overlap: each key shows its band over the earlier ones.
+    let mut shade = 0.0;
+    for b in c.bands.iter().filter(|b| b.points.iter().any(|p| p.2.is_finite())) {
+        shade = 1.0 - (1.0 - shade) * (1.0 - b.opacity);
+        if !b.name.is_empty() {
+            let rgb = rgb(PALETTE[b.color % PALETTE.len()]);
+            keys.push((Key::Shade { rgb, opacity: (shade * 1000.0f64).round() / 1000.0 }, b.name.clone()));
+        }
+    }
     let marks: Vec<_> =
         c.marks.iter().filter(|m| !m.label.is_empty() && m.xs.iter().any(|v| x.contains(v))).collect();
     let warmup = c.warmup.is_some_and(|w| w > x.start);
-    let others = c.threshold.is_some() || warmup || !marks.is_empty();
+    let others = c.threshold.is_some() || warmup || !marks.is_empty() || !c.bands.is_empty();
     if keys.len() == 1 && !others {
         return Vec::new();
     }
@@ -281,6 +291,11 @@ fn legend(keys: &[(Key, String)], x0: u32, y0: i32) -> String {
                 "<line x1=\"19\" x2=\"19\" y1=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"1.5\" stroke-dasharray=\"4 2\"/>",
                 y - 9,
                 y + 9,
+                css(*rgb)
+            ),
+            Key::Shade { rgb, opacity } => format!(
+                "<rect x=\"8\" y=\"{}\" width=\"22\" height=\"14\" fill=\"{}\" fill-opacity=\"{opacity}\"/>",
+                y - 7,
                 css(*rgb)
             ),
             Key::Band => format!(

@@ -16,7 +16,7 @@
 //! simulated `/proc/stat` counters with the agent's own cpuload computation ([`Sampler`]);
 //! the replay of a live master's journal ([`replay`]) feeds the recorded reports instead.
 //!
-//! Everything is ordered (a binary heap keyed by time and insertion sequence, `BTreeMap`s),
+//! Everything is ordered (an [`EventHeap`] keyed by time and insertion sequence, `BTreeMap`s),
 //! and every random draw (nonces, losses, backoff jitter, phases) comes from the loop's own
 //! generator: the same seed gives the same weights.
 
@@ -24,8 +24,7 @@ mod replay;
 mod sampler;
 mod trace;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 
 use feedbackd_proto::agent::{Agent, AgentConfig, AgentEvent, Sample};
@@ -37,6 +36,7 @@ use lvs_ipvs::ServiceKey;
 use lvs_sched::{Duration, Time};
 use rand::{Rng as _, RngCore};
 
+use crate::engine::EventHeap;
 use crate::model::config::FeedbackLink;
 use crate::rng::Rng;
 
@@ -91,8 +91,7 @@ pub struct Loop {
     by_server: Vec<Vec<u32>>,
     conns: BTreeMap<ConnId, Conn>,
     next_conn: u64,
-    pending: BinaryHeap<Reverse<(Time, u64, Pending)>>,
-    seq: u64,
+    pending: EventHeap<Pending>,
     rng: Rng,
     /// Agents reconnect by themselves after a broken connection (off in a replay, where
     /// the journal says when agents connect).
@@ -200,8 +199,7 @@ impl Loop {
             by_server,
             conns: BTreeMap::new(),
             next_conn: 1,
-            pending: BinaryHeap::new(),
-            seq: 0,
+            pending: EventHeap::new(),
             rng,
             reconnect: true,
             stats: LoopStats::default(),
@@ -250,24 +248,20 @@ impl Loop {
 
     /// When the loop next has something to do.
     pub fn next_time(&self) -> Option<Time> {
-        self.pending.peek().map(|Reverse((t, _, _))| *t)
+        self.pending.peek_time()
     }
 
     /// Does everything due at or before `now` (each at its own time, which is never after
     /// `now`).
     pub fn run_until(&mut self, now: Time, host: &mut impl Host) {
-        while let Some(&Reverse((t, _, p))) = self.pending.peek() {
-            if t > now {
-                break;
-            }
-            self.pending.pop();
+        while self.pending.peek_time().is_some_and(|t| t <= now) {
+            let Some((t, p)) = self.pending.pop() else { unreachable!("peeked") };
             self.dispatch(t, p, host);
         }
     }
 
     fn push(&mut self, at: Time, p: Pending) {
-        self.seq += 1;
-        self.pending.push(Reverse((at, self.seq, p)));
+        self.pending.push(at, p);
     }
 
     fn dispatch(&mut self, now: Time, p: Pending, host: &mut impl Host) {

@@ -20,8 +20,8 @@
 //! The last two run what falls due at `now` themselves.
 //!
 //! # Order
-//! Messages in flight (and delayed gratuitous ARPs) are a heap ordered by `(arrival,
-//! send sequence)`. At equal times, arrivals come before timers (a keepalive arriving at
+//! Messages in flight (and delayed gratuitous ARPs) are an [`EventHeap`] ordered by
+//! `(arrival, send sequence)`. At equal times, arrivals come before timers (a keepalive arriving at
 //! a deadline is in time), and timers go in member order. Nothing is random.
 //!
 //! # The router
@@ -31,10 +31,9 @@
 //! the router `garp_delay` after the transition to MASTER, and counts only if the member
 //! is still MASTER then; heartbeat's at once, when the node becomes active.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
-
 use lvs_sched::{Duration, Time};
+
+use crate::engine::EventHeap;
 
 use super::heartbeat::{self, Node, Status};
 use super::saru::{self, Assignment, Keepalive};
@@ -93,30 +92,12 @@ enum Payload {
     Garp,
 }
 
+/// A message in flight (or a delayed gratuitous ARP), keyed in the heap by its arrival.
 #[derive(Clone, Debug)]
 struct InFlight {
-    at: Time,
-    seq: u64,
     from: usize,
     to: usize,
     payload: Payload,
-}
-
-impl PartialEq for InFlight {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for InFlight {}
-impl PartialOrd for InFlight {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for InFlight {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
 }
 
 /// The members' state machines, `None` for a stopped member.
@@ -133,8 +114,7 @@ pub struct Group {
     latency: Duration,
     n: usize,
     machines: Machines,
-    flight: BinaryHeap<Reverse<InFlight>>,
-    seq: u64,
+    flight: EventHeap<InFlight>,
     now: Time,
     arp: Option<usize>,
     transitions: Vec<Transition>,
@@ -165,8 +145,7 @@ impl Group {
             latency: cfg.latency,
             n,
             machines,
-            flight: BinaryHeap::new(),
-            seq: 0,
+            flight: EventHeap::new(),
             now,
             arp: None,
             transitions: Vec::new(),
@@ -192,7 +171,7 @@ impl Group {
 
     /// When the group next has something to do (a timer, a message arriving).
     pub fn next_time(&self) -> Option<Time> {
-        let msg = self.flight.peek().map(|Reverse(f)| f.at);
+        let msg = self.flight.peek_time();
         let timer = self.next_timer().map(|(t, _)| t);
         [msg, timer].into_iter().flatten().min()
     }
@@ -201,13 +180,13 @@ impl Group {
     pub fn run_until(&mut self, now: Time, net: &dyn Net) {
         assert!(now >= self.now, "ha group: time went backwards ({now} < {})", self.now);
         loop {
-            let msg = self.flight.peek().map(|Reverse(f)| f.at).filter(|&t| t <= now);
+            let msg = self.flight.peek_time().filter(|&t| t <= now);
             let timer = self.next_timer().filter(|&(t, _)| t <= now);
             match (msg, timer) {
                 (Some(t), timer) if timer.is_none_or(|(tt, _)| t <= tt) => {
-                    let Some(Reverse(f)) = self.flight.pop() else { unreachable!("peeked") };
-                    self.now = f.at;
-                    self.deliver(f, net);
+                    let Some((at, f)) = self.flight.pop() else { unreachable!("peeked") };
+                    self.now = at;
+                    self.deliver(at, f, net);
                 }
                 (_, Some((t, m))) => {
                     self.now = t;
@@ -228,7 +207,7 @@ impl Group {
             Machines::Heartbeat { nodes, .. } => nodes[m] = None,
             Machines::Saru { members, .. } => members[m] = None,
         }
-        self.flight.retain(|Reverse(f)| f.to != m);
+        self.flight.retain(|f| f.to != m);
         self.reconcile(now);
     }
 
@@ -421,8 +400,7 @@ impl Group {
     }
 
     /// A message (or a delayed ARP) arrives.
-    fn deliver(&mut self, f: InFlight, net: &dyn Net) {
-        let now = f.at;
+    fn deliver(&mut self, now: Time, f: InFlight, net: &dyn Net) {
         if let Payload::Garp = f.payload {
             let master = match &self.machines {
                 Machines::Vrrp { routers, .. } => {
@@ -492,22 +470,16 @@ impl Group {
         }
         for to in (0..self.n).filter(|&to| to != from) {
             if self.medium_ok(from, to, net) {
-                self.push(InFlight { at: now + self.latency, seq: 0, from, to, payload });
+                self.flight.push(now + self.latency, InFlight { from, to, payload });
             }
         }
-    }
-
-    fn push(&mut self, mut f: InFlight) {
-        f.seq = self.seq;
-        self.seq += 1;
-        self.flight.push(Reverse(f));
     }
 
     fn garp(&mut self, now: Time, m: usize) {
         match &self.machines {
             Machines::Vrrp { cfg, .. } if cfg.garp_delay > Duration::ZERO => {
                 let at = now + cfg.garp_delay;
-                self.push(InFlight { at, seq: 0, from: m, to: m, payload: Payload::Garp });
+                self.flight.push(at, InFlight { from: m, to: m, payload: Payload::Garp });
             }
             Machines::Saru { .. } => {}
             _ => self.router_follows(now, m),
