@@ -195,3 +195,29 @@ fn a_sweeps_budget_counts_what_it_holds() {
     let err = text(&out.stderr);
     assert!(err.contains("the sweep (at point 1)") && err.contains("run(s) at once"), "{err}");
 }
+
+/// Of several invalid points, the first in the sweep's order is the one reported, whatever
+/// `--jobs` (the points are checked in parallel), and nothing is written.
+#[test]
+fn the_first_invalid_point_is_reported_whatever_jobs() {
+    let d = scratch("sweep-invalid");
+    let text_of = UNEVEN.replace(
+        "values: [1, 3, 2]",
+        "values: [1, 3, 2]),\n        Axis(field: \"directors[0].services[0].scheduler\", values: [rr, wlcx, sh, shx]",
+    );
+    std::fs::write(d.join("bad.ron"), text_of).unwrap();
+    let mut seen = Vec::new();
+    for jobs in ["1", "2", "5"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lvsim"))
+            .args(["sweep", "bad.ron", "--out", "out", "-j", jobs])
+            .current_dir(&d)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "-j {jobs}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains("sweep point") && err.contains("wlcx") && !err.contains("shx"), "{err}");
+        assert!(!d.join("out").exists(), "-j {jobs}: a refused sweep wrote its directory");
+        seen.push(err);
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+}
