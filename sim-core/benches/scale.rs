@@ -69,7 +69,10 @@ fn memory_figures(exe: &std::path::Path, large: usize) {
     );
     let full = Farm { detail: ServerDetail::Full, ..idle(large / 10) }.measure(exe);
     let per_full = (full.peak_rss - small.peak_rss) as f64 / (large / 10 - 8) as f64;
-    println!("  with full detail ({} servers): {per_full:.0} bytes per server", large / 10);
+    println!(
+        "  with full detail ({} servers, histograms still empty): {per_full:.0} bytes per server",
+        large / 10
+    );
     let head = Farm {
         servers: large,
         scheduler: SchedulerKind::Wrr,
@@ -105,8 +108,9 @@ fn time_figures(exe: &std::path::Path, large: usize) {
             servers,
             scheduler,
             rate,
-            // rho = rate · demand / (servers · 2 cores)
-            demand_s: RHO * servers as f64 * 2.0 / rate,
+            // rho = rate · demand / (servers · 2 cores), over the servers the scheduler can
+            // pick (sh and dh name 256 in their table, mh 4093).
+            demand_s: RHO * reachable(scheduler, servers) as f64 * 2.0 / rate,
             duration_s: conns / rate,
             detail: ServerDetail::Auto,
         };
@@ -134,4 +138,9 @@ fn time_figures(exe: &std::path::Path, large: usize) {
             med(2)
         );
     }
+}
+
+/// The servers a scheduler can pick among `servers`.
+fn reachable(scheduler: SchedulerKind, servers: usize) -> usize {
+    scheduler.table_size().map_or(servers, |t| servers.min(t as usize))
 }
