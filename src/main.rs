@@ -171,6 +171,11 @@ enum Command {
     /// Run every point of the scenario's `sweep` (the product of its axes' values, each
     /// point replicated) in parallel on all cores; write a comparison report (table and
     /// charts of latency and throughput against the axes).
+    ///
+    /// Every point is checked before the first run; each is built when it runs and written
+    /// to sweep.json as soon as it and the points before it are done, so a sweep holds
+    /// about `--jobs` runs at once however many points it has. The files are the same
+    /// whatever `--jobs` (but for each run's wall_s).
     Sweep {
         #[command(flatten)]
         scenario: ScenarioArgs,

@@ -47,6 +47,7 @@ mod run;
 pub mod significance;
 mod summary;
 mod sweep;
+pub use sweep::SweepJson;
 mod text;
 mod timechart;
 mod units;
@@ -659,6 +660,13 @@ pub struct SweepReport {
 /// confidence intervals when there are replications).
 pub fn write_sweep(dir: &Path, sweep: &SweepReport) -> io::Result<Written> {
     sweep::write(dir, sweep)
+}
+
+/// `sweep.csv` and `report.html` of [`write_sweep`], without `sweep.json` (which
+/// [`SweepJson`] writes a point at a time): they use the points' estimates and numbers of
+/// runs, not the runs' per-server parts, which a long sweep need not keep.
+pub fn write_sweep_pages(dir: &Path, sweep: &SweepReport) -> io::Result<Written> {
+    sweep::write_pages(dir, sweep)
 }
 
 /// One group a plan sizes together with the others.

@@ -245,9 +245,66 @@ pub(crate) fn write(dir: &Path, s: &SweepReport) -> io::Result<Written> {
     let mut json = serde_json::to_string_pretty(s).map_err(io::Error::other)?;
     json.push('\n');
     w.write(dir, "sweep.json", &json)?;
+    w.files.extend(write_pages(dir, s)?.files);
+    Ok(w)
+}
+
+/// `sweep.csv` and `report.html`: what they show of a run is its estimates and the number
+/// of runs, so the points' `runs` may have dropped their per-server parts.
+pub(crate) fn write_pages(dir: &Path, s: &SweepReport) -> io::Result<Written> {
+    std::fs::create_dir_all(dir)?;
+    let mut w = Written::default();
     w.write(dir, "sweep.csv", &csv(s))?;
     w.write(dir, "report.html", &html(s))?;
     Ok(w)
+}
+
+/// `sweep.json` written a point at a time, as each finishes, so that a sweep need not hold
+/// every run's summary until the end: byte for byte what [`write`] writes for the whole
+/// report (pretty JSON, a final newline).
+#[derive(Debug)]
+pub struct SweepJson<W: io::Write> {
+    out: W,
+    points: usize,
+}
+
+/// `text` (serde_json's pretty output) nested `pad` spaces deeper: JSON text has no raw
+/// line break but between tokens, so every line after the first moves right.
+fn nest(text: &str, pad: usize) -> String {
+    text.replace('\n', &format!("\n{}", " ".repeat(pad)))
+}
+
+fn pretty<T: serde::Serialize + ?Sized>(v: &T) -> io::Result<String> {
+    serde_json::to_string_pretty(v).map_err(io::Error::other)
+}
+
+impl<W: io::Write> SweepJson<W> {
+    /// Starts the document: the scenario's name and the axes.
+    pub fn new(mut out: W, scenario: &str, axes: &[String]) -> io::Result<Self> {
+        write!(
+            out,
+            "{{\n  \"scenario\": {},\n  \"axes\": {},\n  \"points\": [",
+            pretty(scenario)?,
+            nest(&pretty(axes)?, 2)
+        )?;
+        Ok(SweepJson { out, points: 0 })
+    }
+
+    /// Appends the next point (points come in the sweep's order).
+    pub fn point(&mut self, p: &crate::SweepPoint) -> io::Result<()> {
+        let sep = if self.points == 0 { "" } else { "," };
+        write!(self.out, "{sep}\n    {}", nest(&pretty(p)?, 4))?;
+        self.points += 1;
+        Ok(())
+    }
+
+    /// Ends the document and returns the writer, flushed.
+    pub fn finish(mut self) -> io::Result<W> {
+        let tail = if self.points == 0 { "]\n}\n" } else { "\n  ]\n}\n" };
+        self.out.write_all(tail.as_bytes())?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +318,27 @@ mod tests {
         SweepPoint {
             values: values.iter().map(|v| v.to_string()).collect(),
             result: Replications { latency_mean_ms: est, latency_p99_ms: est, ..Replications::default() },
+        }
+    }
+
+    /// The streamed `sweep.json` is byte for byte the whole report's, with and without
+    /// points, axes and runs, and with text that needs escaping.
+    #[test]
+    fn streamed_json_is_the_whole_reports() {
+        let run = crate::Summary { scenario: "a \"b\"\nc".into(), seed: 7, ..crate::Summary::default() };
+        let mut full = sweep();
+        full.points[1].result.runs = vec![run.clone(), run];
+        let empty_axes = SweepReport { axes: Vec::new(), ..sweep() };
+        let none = SweepReport { points: Vec::new(), ..sweep() };
+        for s in [sweep(), full, empty_axes, none] {
+            let mut want = serde_json::to_string_pretty(&s).unwrap();
+            want.push('\n');
+            let mut j = SweepJson::new(Vec::new(), &s.scenario, &s.axes).unwrap();
+            for p in &s.points {
+                j.point(p).unwrap();
+            }
+            let got = String::from_utf8(j.finish().unwrap()).unwrap();
+            assert_eq!(got, want);
         }
     }
 

@@ -32,11 +32,11 @@ fn address(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 100 + (i >> 16) as u8, (i >> 8) as u8, i as u8))
 }
 
-/// Server `i` of `n`: utilisation spread over 20–80% (one at 99%), response times of a few
+/// Server `i` of `n` (a compact histogram, as runs without full detail keep): utilisation spread over 20–80% (one at 99%), response times of a few
 /// microseconds (the slowest one's tail at 50 ms).
 fn server(i: usize, n: usize) -> ServerReport {
     let spread = ((i * 7919) % n) as f64 / n as f64;
-    let mut latency = Latency::new();
+    let mut latency = Latency::compact();
     for k in 0..3u64 {
         latency.record(Duration(500 + (i as u64 % 1000) + 100 * k));
     }

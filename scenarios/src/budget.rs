@@ -12,11 +12,14 @@
 //!   servers (scheduling a connection, adding a server) counts one event per 64 servers;
 //! - memory: every offered connection held at once ([`BYTES_PER_CONN`]: the connection,
 //!   its IPVS entry, a CPU job; 176 bytes measured), each real server
-//!   ([`BYTES_PER_SERVER`], 37 KiB measured) and the growth of its latency histogram once
-//!   it serves ([`BYTES_PER_SERVING_SERVER`]: an auto-resizing hdrhistogram grows to
-//!   cover the largest latency recorded, 434 KiB up to the horizon; 190 KiB measured at
-//!   7 ms, 470 KiB under a Pareto tail), each sample of the time series (and its CSV
-//!   row), each client address.
+//!   ([`BYTES_PER_SERVER`]: 1.2 KiB measured in the simulation, 4.6 KiB with the reports) and the growth of its
+//!   latency histogram once it serves: with full per-server detail
+//!   ([`sim_core::model::ServerDetail`]) [`BYTES_PER_SERVING_SERVER`] (an auto-resizing
+//!   hdrhistogram grows to cover the largest latency recorded, 434 KiB up to the horizon;
+//!   190 KiB measured at 7 ms, 470 KiB under a Pareto tail), without it
+//!   [`BYTES_PER_COMPACT_HISTOGRAM`] (64 buckets an octave over the range seen); each
+//!   sample of the time series (and its CSV row: one entry a server only with full
+//!   detail), each client address.
 
 use sim_core::arrival::ArrivalProcess;
 use sim_core::model::Transport;
@@ -30,10 +33,13 @@ pub const EVENTS_PER_CONN: f64 = 32.0;
 pub const EVENTS_PER_REQUEST: f64 = 16.0;
 /// Bytes a connection may hold until the end of its run.
 pub const BYTES_PER_CONN: f64 = 256.0;
-/// Bytes of a real server (latency histogram, CPU, counters, its IPVS dests).
-pub const BYTES_PER_SERVER: f64 = 48.0 * 1024.0;
-/// Bytes a real server's latency histogram may grow by once it serves.
+/// Bytes of a real server (CPU, link, counters, its IPVS dests, its configuration).
+pub const BYTES_PER_SERVER: f64 = 8.0 * 1024.0;
+/// Bytes a real server's full latency histogram may grow by once it serves.
 pub const BYTES_PER_SERVING_SERVER: f64 = 512.0 * 1024.0;
+/// Bytes a real server's compact latency histogram may grow by once it serves (values
+/// from 1 µs to 1000 s: 30 octaves of 64 four-byte buckets).
+pub const BYTES_PER_COMPACT_HISTOGRAM: f64 = 8.0 * 1024.0;
 /// Bytes of one real server in one time-series sample (and its CSV row).
 pub const BYTES_PER_SERVER_SAMPLE: f64 = 160.0;
 /// Bytes a sweep point holds per real server until the sweep ends (its topology and
@@ -122,14 +128,18 @@ pub fn estimate(l: &Loaded) -> Estimate {
     let events_driver = periodic.iter().fold(conn_driver, |a, b| if b.1 > a.1 { b.clone() } else { a });
     let events = conn_events + periodic.iter().map(|p| p.1).sum::<f64>() + 1000.0;
 
-    // Only a server that serves grows its histogram; at most one per connection.
-    let server_bytes = servers * BYTES_PER_SERVER + servers.min(conns) * BYTES_PER_SERVING_SERVER;
+    // Only a server that serves grows its histogram; at most one per connection. Without
+    // full detail a sample holds the spread across servers, not one entry a server.
+    let full = c.server_detail.full(c.servers.len());
+    let histogram = if full { BYTES_PER_SERVING_SERVER } else { BYTES_PER_COMPACT_HISTOGRAM };
+    let server_bytes = servers * BYTES_PER_SERVER + servers.min(conns) * histogram;
+    let sampled_servers = if full { servers } else { 0.0 };
     let group = l.scenario.servers.iter().enumerate().max_by_key(|(_, s)| s.count).map(|(i, _)| i);
     let biggest_pop = c.populations.iter().enumerate().max_by_key(|(_, p)| p.clients).map_or(0, |(i, _)| i);
     let terms = [
         (busiest_population(l), conns * BYTES_PER_CONN),
         (group.map_or("servers".to_owned(), |i| format!("servers[{i}].count")), server_bytes),
-        ("sample_interval_s".to_owned(), samples * (servers * BYTES_PER_SERVER_SAMPLE + 256.0)),
+        ("sample_interval_s".to_owned(), samples * (sampled_servers * BYTES_PER_SERVER_SAMPLE + 512.0)),
         (format!("clients[{biggest_pop}].addresses"), addresses * 2.0),
         ("clients".to_owned(), trace_bytes(c)),
     ];
@@ -266,8 +276,11 @@ fn trace_bytes(c: &sim_core::model::ClusterConfig) -> f64 {
 pub enum Keeps {
     /// The whole report (`run`: replications are reported together).
     Reports,
-    /// A summary (sweeps, plans).
+    /// A summary (plans).
     Summaries,
+    /// A sweep's: a summary without its per-server part (4 KiB), and, per run at once, up
+    /// to 4 whole summaries (512 bytes a real server) waiting for a slower earlier run.
+    Points,
 }
 
 /// [`check_keeping`] for a command that keeps every run's report (`run`).
@@ -300,9 +313,14 @@ pub fn check_keeping(l: &Loaded, runs: u64, what: &str, b: &Budget, keeps: Keeps
     let kept = match keeps {
         Keeps::Reports => e.report,
         Keeps::Summaries => 4096.0 + l.cluster.servers.len() as f64 * 512.0,
+        Keeps::Points => 4096.0,
+    };
+    let waiting = match keeps {
+        Keeps::Points => 4.0 * at_once * l.cluster.servers.len() as f64 * 512.0,
+        _ => 0.0,
     };
     // A finished run keeps its report (part of what it held); the others still run.
-    let memory = e.memory * at_once + kept * (runs_f - at_once);
+    let memory = e.memory * at_once + kept * (runs_f - at_once) + waiting;
     if memory > b.max_memory {
         let (field, part) = &e.memory_driver;
         // Many runs each keeping a little: the replications (or the points) drive it.

@@ -37,6 +37,12 @@ pub struct Scenario {
     /// Run on after the last client until every IPVS entry has expired.
     #[serde(default)]
     pub drain_ipvs: bool,
+    /// How much the run keeps of each real server: `Auto` (default: `Full` up to 1000 real
+    /// servers, else `Aggregate`), `Full` (a full response-time histogram and a time series
+    /// per server) or `Aggregate` (a compact histogram per server, distributions across the
+    /// servers in the time series).
+    #[serde(default)]
+    pub server_detail: sim_core::model::ServerDetail,
     /// MTU and TCP retransmission.
     #[serde(default)]
     pub network: Network,

@@ -298,10 +298,40 @@ impl Loaded {
     /// [`Loaded::sweep_points`], refusing first (before any point is built) a sweep whose
     /// points, all held at once, exceed the budget's memory: each holds its topology and
     /// configuration ([`budget::BYTES_PER_POINT_SERVER`] a real server) and its text.
+    /// (`lvsim sweep` holds none of them: it builds each point when it runs it, with
+    /// [`Loaded::sweep`] and [`Sweep::point`].)
     pub fn sweep_points_within(
         &self,
         budget: Option<&budget::Budget>,
     ) -> Result<Vec<(Vec<String>, Loaded)>, Error> {
+        let sweep = self.sweep()?;
+        if sweep.axes.is_empty() {
+            return Ok(vec![(Vec::new(), self.clone())]);
+        }
+        let total = sweep.len();
+        let servers = self.cluster.servers.len();
+        let held = total as f64
+            * (servers as f64 * budget::BYTES_PER_POINT_SERVER + 2.0 * self.doc.text().len() as f64);
+        if let Some(b) = budget
+            && held > b.max_memory
+        {
+            return Err(Error {
+                location: sweep.at.clone(),
+                message: format!(
+                    "sweep: {total} points of {servers} real servers hold about {} at once, above the budget \
+                     of {}: fewer points (or servers), or raise --max-memory",
+                    budget::show_bytes(held),
+                    budget::show_bytes(b.max_memory)
+                ),
+            });
+        }
+        (0..total).map(|k| sweep.point(self, k)).collect()
+    }
+
+    /// The sweep's axes, checked (every axis has values; at most [`MAX_SWEEP_POINTS`]
+    /// points), without building any point: [`Sweep::point`] builds one at a time, so that
+    /// a sweep holds only the points it is running.
+    pub fn sweep(&self) -> Result<Sweep, Error> {
         let tree = self.doc.tree().map_err(|(l, m)| Error::at(l, m))?;
         let mut axes: Vec<(String, Vec<std::ops::Range<usize>>)> = Vec::new();
         if let Some(sweep) = tree.field("sweep") {
@@ -313,9 +343,6 @@ impl Loaded {
                 let path = path.trim_matches('"').to_owned();
                 axes.push((path, values.iter().map(|v| v.span.clone()).collect()));
             }
-        }
-        if axes.is_empty() {
-            return Ok(vec![(Vec::new(), self.clone())]);
         }
         if let Some((p, _)) = axes.iter().find(|(_, v)| v.is_empty()) {
             return Err(Error::bare(format!("sweep axis {p}: no values")));
@@ -330,42 +357,7 @@ impl Loaded {
                 ),
             });
         }
-        let servers = self.cluster.servers.len();
-        let held = total as f64
-            * (servers as f64 * budget::BYTES_PER_POINT_SERVER + 2.0 * self.doc.text().len() as f64);
-        if let Some(b) = budget
-            && held > b.max_memory
-        {
-            return Err(Error {
-                location: at,
-                message: format!(
-                    "sweep: {total} points of {servers} real servers hold about {} at once, above the budget \
-                     of {}: fewer points (or servers), or raise --max-memory",
-                    budget::show_bytes(held),
-                    budget::show_bytes(b.max_memory)
-                ),
-            });
-        }
-        let mut points = Vec::with_capacity(total);
-        for k in 0..total {
-            let mut rem = k;
-            let mut spans = vec![0..0; axes.len()];
-            for (i, (_, vs)) in axes.iter().enumerate().rev() {
-                spans[i] = vs[rem % vs.len()].clone();
-                rem /= vs.len();
-            }
-            let values: Vec<String> = spans.iter().map(|s| self.doc.text()[s.clone()].to_owned()).collect();
-            let sets: Vec<(String, std::ops::Range<usize>)> =
-                axes.iter().zip(&spans).map(|((p, _), s)| (p.clone(), s.clone())).collect();
-            let shown: Vec<(String, String)> =
-                axes.iter().zip(&values).map(|((p, _), v)| (p.clone(), v.clone())).collect();
-            let l = self.with_spans(&sets).map_err(|e| Error {
-                message: format!("sweep point {}: {}", show_point(&shown), e.message),
-                ..e
-            })?;
-            points.push((values, l));
-        }
-        Ok(points)
+        Ok(Sweep { axes, at })
     }
 
     /// The swept fields, in axis order.
@@ -375,9 +367,59 @@ impl Loaded {
 
     /// One cluster configuration per replication (seeds `seed`, `seed + 1`, ...).
     pub fn replications(&self) -> Vec<ClusterConfig> {
-        (0..u64::from(self.scenario.replications.max(1)))
-            .map(|i| ClusterConfig { seed: self.cluster.seed.wrapping_add(i), ..self.cluster.clone() })
-            .collect()
+        (0..self.scenario.replications.max(1)).map(|i| self.replication(i)).collect()
+    }
+
+    /// Replication `i`'s configuration (seed `seed + i`): one of [`Loaded::replications`],
+    /// built alone.
+    pub fn replication(&self, i: u32) -> ClusterConfig {
+        ClusterConfig { seed: self.cluster.seed.wrapping_add(u64::from(i)), ..self.cluster.clone() }
+    }
+}
+
+/// A sweep's axes, from [`Loaded::sweep`]: its points are built one at a time.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    /// Per axis: its path and where each value is written in the scenario's document.
+    axes: Vec<(String, Vec<std::ops::Range<usize>>)>,
+    /// Where the `sweep` field is written.
+    at: Option<Location>,
+}
+
+impl Sweep {
+    /// The number of points: the product of the axes' value counts (1 without axes).
+    pub fn len(&self) -> usize {
+        self.axes.iter().map(|(_, v)| v.len()).product()
+    }
+
+    /// Whether the sweep has no point (never: an axis without values is refused).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Point `k` (`k < len()`; the last axis varies fastest) of `base`, the scenario that
+    /// [`Loaded::sweep`] was called on: the axes' values as written (RON text) and the
+    /// scenario with them set. Without axes, the scenario itself.
+    pub fn point(&self, base: &Loaded, k: usize) -> Result<(Vec<String>, Loaded), Error> {
+        if self.axes.is_empty() {
+            return Ok((Vec::new(), base.clone()));
+        }
+        let mut rem = k;
+        let mut spans = vec![0..0; self.axes.len()];
+        for (i, (_, vs)) in self.axes.iter().enumerate().rev() {
+            spans[i] = vs[rem % vs.len()].clone();
+            rem /= vs.len();
+        }
+        let values: Vec<String> = spans.iter().map(|s| base.doc.text()[s.clone()].to_owned()).collect();
+        let sets: Vec<(String, std::ops::Range<usize>)> =
+            self.axes.iter().zip(&spans).map(|((p, _), s)| (p.clone(), s.clone())).collect();
+        let shown: Vec<(String, String)> =
+            self.axes.iter().zip(&values).map(|((p, _), v)| (p.clone(), v.clone())).collect();
+        let l = base.with_spans(&sets).map_err(|e| Error {
+            message: format!("sweep point {}: {}", show_point(&shown), e.message),
+            ..e
+        })?;
+        Ok((values, l))
     }
 }
 

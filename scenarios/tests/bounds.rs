@@ -304,3 +304,30 @@ fn a_sweep_whose_points_would_not_fit_is_refused_before_they_are_built() {
     let roomy = Budget { max_memory: 1024.0 * 1024.0 * 1024.0, ..b };
     assert_eq!(l.sweep_points_within(Some(&roomy)).expect("fits").len(), 10);
 }
+
+#[test]
+fn server_detail_is_read_and_a_bad_value_is_refused_at_its_place() {
+    use sim_core::model::ServerDetail;
+    let detail = |v: &str| small("Exponential(mean: 7.0)", &format!("    server_detail: {v},"));
+    assert_eq!(ok(&small("Exponential(mean: 7.0)", "")).cluster.server_detail, ServerDetail::Auto);
+    for (v, want) in
+        [("Auto", ServerDetail::Auto), ("Full", ServerDetail::Full), ("Aggregate", ServerDetail::Aggregate)]
+    {
+        assert_eq!(ok(&detail(v)).cluster.server_detail, want, "{v}");
+    }
+    let e = err(&detail("Everything"), &[]);
+    assert!(e.message.contains("Aggregate"), "the error names the values: {e}");
+    let at = e.location.as_ref().unwrap_or_else(|| panic!("no location: {e}"));
+    assert_eq!((&at.source, at.line), (&Source::File("s.ron".into()), 6), "{e}");
+    assert!(at.column > 1, "{e}");
+    // The memory estimate follows: without full detail a server's histogram is compact.
+    let farm = |v: &str| {
+        let extra = format!(
+            "    servers: [Server(name: \"rs\", address: \"10.1.0.1\", gateway: \"lvs\", count: 5000)],\n    server_detail: {v},"
+        );
+        budget::estimate(&ok(&small("Exponential(mean: 7.0)", &extra))).memory
+    };
+    let (full, aggregate) = (farm("Full"), farm("Aggregate"));
+    // 200 connections: 200 serving servers' histograms, full against compact.
+    assert!(full - aggregate > 64.0 * 1024.0 * 1024.0, "full {full}, aggregate {aggregate}");
+}

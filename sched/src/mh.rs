@@ -292,7 +292,9 @@ mod tests {
 
     /// The service's servers as the scheduler sees them: (slab, kernel list order).
     fn snapshot(svc: &Service) -> (Vec<Dest>, Vec<DestId>) {
-        let order: Vec<DestId> = svc.dests().map(|(id, _)| id).collect();
+        // Oldest first, as `DestList` holds them.
+        let mut order: Vec<DestId> = svc.dests().map(|(id, _)| id).collect();
+        order.reverse();
         let n = order.iter().map(|id| id.0 + 1).max().unwrap_or(0);
         ((0..n).map(|i| svc.dest(DestId(i)).clone()).collect(), order)
     }

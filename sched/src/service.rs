@@ -2,6 +2,7 @@
 //! bookkeeping the kernel does around them (`ip_vs_ctl.c`, `ip_vs_conn.c` bind/unbind).
 
 use core::net::IpAddr;
+use std::collections::BTreeMap;
 
 use crate::dest::{Dest, DestConfig, DestId};
 use crate::{Flow, SchedulerKind, SvcFlags, Time};
@@ -44,6 +45,8 @@ pub enum ConnCount {
 #[derive(Clone, Copy)]
 pub(crate) struct DestList<'a> {
     pub(crate) slab: &'a [Dest],
+    /// The linked servers, oldest first: the kernel's list order reversed, so that adding
+    /// one (at the list's front) is a push, not a move of every other.
     pub(crate) order: &'a [DestId],
 }
 
@@ -54,10 +57,10 @@ impl<'a> DestList<'a> {
         self.order.len()
     }
 
-    /// The server at list position `pos`.
+    /// The server at list position `pos` (0: the most recently added).
     #[inline]
     pub(crate) fn at(&self, pos: usize) -> (DestId, &'a Dest) {
-        let id = self.order[pos];
+        let id = self.order[self.order.len() - 1 - pos];
         (id, &self.slab[id.index()])
     }
 
@@ -71,7 +74,7 @@ impl<'a> DestList<'a> {
     #[inline]
     pub(crate) fn iter(self) -> impl Iterator<Item = (DestId, &'a Dest)> + 'a {
         let slab = self.slab;
-        self.order.iter().map(move |&id| (id, &slab[id.index()]))
+        self.order.iter().rev().map(move |&id| (id, &slab[id.index()]))
     }
 }
 
@@ -109,9 +112,18 @@ pub struct Service {
     seed: u64,
     /// Every real server ever added; deleted ones stay here as the kernel's trash.
     slab: Vec<Dest>,
-    /// Linked servers in kernel list order (index 0 = first after the list head).
+    /// Linked servers in kernel list order reversed (the last = first after the list
+    /// head): see [`DestList::order`].
     order: Vec<DestId>,
+    /// Every server of `slab` (linked or in the trash) by address and port: the kernel
+    /// scans its list (`ip_vs_lookup_dest()`); a map gives the same answer without making
+    /// the set-up of N servers cost N².
+    by_addr: BTreeMap<(IpAddr, u16), DestId>,
     state: SchedState,
+    /// sh, dh, mh: the lookup table is due for a rebuild from the current list (done
+    /// before its next use). The rebuild depends on the list only, so rebuilding once
+    /// after a run of changes gives the table that rebuilding after each would.
+    stale: bool,
 }
 
 impl Service {
@@ -120,8 +132,16 @@ impl Service {
     ///
     /// `now` starts the periodic timers of the schedulers that have them (lblc, lblcr).
     pub fn new(kind: SchedulerKind, flags: SvcFlags, seed: u64, now: Time) -> Service {
-        let mut svc =
-            Service { kind, flags, seed, slab: Vec::new(), order: Vec::new(), state: SchedState::Lc };
+        let mut svc = Service {
+            kind,
+            flags,
+            seed,
+            slab: Vec::new(),
+            order: Vec::new(),
+            by_addr: BTreeMap::new(),
+            state: SchedState::Lc,
+            stale: false,
+        };
         svc.state = svc.init_state(kind, now);
         svc
     }
@@ -147,6 +167,7 @@ impl Service {
         if kind != self.kind {
             self.kind = kind;
             self.state = self.init_state(kind, now);
+            self.stale = false;
         }
     }
 
@@ -161,7 +182,14 @@ impl Service {
     /// than 256 servers (sh also when weights fill its buckets first), mh with more than
     /// [`crate::MH_TAB_SIZE`] (or weights that fill its slots first). Empty otherwise.
     pub fn unreachable_dests(&self) -> Vec<DestId> {
-        let table = match &self.state {
+        let fresh;
+        let state = if self.stale {
+            fresh = self.init_state(self.kind, Time::ZERO);
+            &fresh
+        } else {
+            &self.state
+        };
+        let table = match state {
             SchedState::Sh(s) => s.table(),
             SchedState::Dh(s) => s.table(),
             SchedState::Mh(s) => s.table(),
@@ -186,10 +214,7 @@ impl Service {
 
     /// The linked real server at `addr:port`.
     pub fn find_dest(&self, addr: IpAddr, port: u16) -> Option<DestId> {
-        self.order.iter().copied().find(|id| {
-            let d = &self.slab[id.index()];
-            d.addr == addr && d.port == port
-        })
+        self.by_addr.get(&(addr, port)).copied().filter(|id| self.slab[id.index()].available)
     }
 
     /// `ipvsadm -a`: link a real server at the **front** of the list
@@ -200,9 +225,9 @@ impl Service {
         if self.find_dest(cfg.addr, cfg.port).is_some() {
             return Err(Error::DestExists);
         }
-        let trashed = self.slab.iter().position(|d| !d.available && d.addr == cfg.addr && d.port == cfg.port);
-        let id = match trashed {
-            Some(i) => DestId(i as u32),
+        // Not linked (checked above): a server at this address is in the trash.
+        let id = match self.by_addr.get(&(cfg.addr, cfg.port)) {
+            Some(&id) => id,
             None => {
                 let id = DestId(u32::try_from(self.slab.len()).expect("more than 2^32 real servers"));
                 self.slab.push(Dest {
@@ -220,19 +245,18 @@ impl Service {
                     inactive_conns: 0,
                     persist_conns: 0,
                 });
+                self.by_addr.insert((cfg.addr, cfg.port), id);
                 id
             }
         };
+        self.before_change(self.order.len() + 1);
         self.update_dest(id, cfg, true);
-        self.order.insert(0, id);
-        let list = DestList { slab: &self.slab, order: &self.order };
+        self.order.push(id);
         match &mut self.state {
             SchedState::Rr(s) => s.add_dest(),
-            SchedState::Wrr(s) => s.dest_changed(list),
-            SchedState::Sh(s) => s.rebuild(list),
-            SchedState::Dh(s) => s.rebuild(list),
-            SchedState::Mh(s) => s.rebuild(list),
-            _ => {}
+            // The list gained one server: its weight updates the gcd and maximum.
+            SchedState::Wrr(s) => s.dest_added(self.slab[id.index()].weight),
+            _ => self.after_change(),
         }
         Ok(id)
     }
@@ -242,12 +266,13 @@ impl Service {
     pub fn edit_dest(&mut self, cfg: &DestConfig) -> Result<DestId, Error> {
         let id = self.find_dest(cfg.addr, cfg.port).ok_or(Error::NoSuchDest)?;
         check_config(cfg)?;
+        self.before_change(self.order.len());
         self.update_dest(id, cfg, false);
         let list = DestList { slab: &self.slab, order: &self.order };
         match &mut self.state {
             SchedState::Wrr(s) => s.dest_changed(list),
-            SchedState::Sh(s) => s.rebuild(list),
-            SchedState::Mh(s) => s.rebuild(list),
+            // dh has no `upd_dest`.
+            SchedState::Sh(_) | SchedState::Mh(_) => self.after_change(),
             _ => {}
         }
         Ok(id)
@@ -257,17 +282,17 @@ impl Service {
     /// connections bound to it), then run the scheduler's `del_dest`.
     pub fn del_dest(&mut self, addr: IpAddr, port: u16) -> Result<DestId, Error> {
         let id = self.find_dest(addr, port).ok_or(Error::NoSuchDest)?;
-        let pos = self.order.iter().position(|&x| x == id).expect("linked dest is in the list");
-        self.order.remove(pos);
+        self.before_change(self.order.len() - 1);
+        let at = self.order.iter().rposition(|&x| x == id).expect("linked dest is in the list");
+        // `at` counts from the oldest; the kernel's list position from the newest.
+        let pos = self.order.len() - 1 - at;
+        self.order.remove(at);
         self.slab[id.index()].available = false;
         let list = DestList { slab: &self.slab, order: &self.order };
         match &mut self.state {
             SchedState::Rr(s) => s.del_dest(pos),
             SchedState::Wrr(s) => s.dest_changed(list),
-            SchedState::Sh(s) => s.rebuild(list),
-            SchedState::Dh(s) => s.rebuild(list),
-            SchedState::Mh(s) => s.rebuild(list),
-            _ => {}
+            _ => self.after_change(),
         }
         Ok(id)
     }
@@ -277,6 +302,9 @@ impl Service {
     ///
     /// `now` matters only to lblc and lblcr (cache use and expiry).
     pub fn schedule(&mut self, now: Time, flow: &Flow) -> Option<DestId> {
+        if self.stale {
+            self.rebuild();
+        }
         let list = DestList { slab: &self.slab, order: &self.order };
         match &mut self.state {
             SchedState::Rr(s) => s.schedule(list),
@@ -358,6 +386,38 @@ impl Service {
         DestList { slab: &self.slab, order: &self.order }
     }
 
+    /// Before a change to the list that leaves `len_after` servers: a pending rebuild of
+    /// the mh table is done now if the change would make the kernel skip its own (mh
+    /// keeps its table when the list outgrows it), so that the table is the one of the
+    /// last list it fitted.
+    fn before_change(&mut self, len_after: usize) {
+        if self.stale && matches!(self.state, SchedState::Mh(_)) && len_after > crate::MH_TAB_SIZE as usize {
+            self.rebuild();
+        }
+    }
+
+    /// After a change to the list: sh, dh and mh rebuild their table before its next use
+    /// (mh only while the list fits it: beyond, the kernel's rebuild changes nothing).
+    fn after_change(&mut self) {
+        self.stale = match self.state {
+            SchedState::Sh(_) | SchedState::Dh(_) => true,
+            SchedState::Mh(_) => self.order.len() <= crate::MH_TAB_SIZE as usize,
+            _ => false,
+        };
+    }
+
+    /// The pending rebuild of the lookup table (`ip_vs_*_reassign()`).
+    fn rebuild(&mut self) {
+        let list = DestList { slab: &self.slab, order: &self.order };
+        match &mut self.state {
+            SchedState::Sh(s) => s.rebuild(list),
+            SchedState::Dh(s) => s.rebuild(list),
+            SchedState::Mh(s) => s.rebuild(list),
+            _ => {}
+        }
+        self.stale = false;
+    }
+
     /// Mirrors `__ip_vs_update_dest()`: weight, last_weight, thresholds, AVAILABLE, and
     /// the OVERLOAD clearing rule.
     fn update_dest(&mut self, id: DestId, cfg: &DestConfig, add: bool) {
@@ -407,4 +467,151 @@ fn check_config(cfg: &DestConfig) -> Result<(), Error> {
         return Err(Error::ThresholdRange { u: cfg.u_threshold, l: cfg.l_threshold });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use core::net::Ipv4Addr;
+
+    use super::*;
+    use crate::{Forwarding, Protocol};
+
+    fn next(x: &mut u64) -> u64 {
+        *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn dest(i: u64, weight: u32) -> DestConfig {
+        DestConfig {
+            weight,
+            ..DestConfig::new(
+                IpAddr::V4(Ipv4Addr::from(0x0A00_0000 + i as u32)),
+                80,
+                Forwarding::DirectRouting,
+            )
+        }
+    }
+
+    fn flow(x: &mut u64) -> Flow {
+        let r = next(x);
+        Flow {
+            protocol: Protocol::Tcp,
+            saddr: IpAddr::V4(Ipv4Addr::from(r as u32)),
+            sport: (r >> 32) as u16,
+            daddr: IpAddr::V4(Ipv4Addr::from((r >> 40) as u32 & 0xFF | 0x0A00_0000)),
+            dport: 80,
+        }
+    }
+
+    /// The kernel's order of work: after every change, wrr's `dest_changed` over the list
+    /// and the table schedulers' rebuild (mh only while the list fits its table).
+    fn eager(reference: &mut Service) {
+        let list = DestList { slab: &reference.slab, order: &reference.order };
+        if let SchedState::Wrr(s) = &mut reference.state {
+            s.dest_changed(list);
+        }
+        if reference.stale {
+            reference.rebuild();
+        }
+    }
+
+    /// Adds, edits, deletes (and revivals from the trash) with schedules in between give
+    /// the same picks and the same scheduler state whether the table rebuilds and wrr's
+    /// gcd and maximum are done at once after each change or as the service does them
+    /// (wrr incrementally, the tables before their next use).
+    /// With `fill_first`, no deletion before every server was added.
+    fn same_as_eager(kind: SchedulerKind, servers: u64, ops: usize, seed: u64, fill_first: bool) {
+        let mut x = seed;
+        let mut lazy = Service::new(kind, SvcFlags(0), 0, Time::ZERO);
+        let mut reference = lazy.clone();
+        let mut added = 0;
+        for step in 0..ops {
+            let r = next(&mut x);
+            let linked: Vec<DestId> = lazy.order.clone();
+            let weight = (r >> 8) as u32 % 5;
+            let change = match r % 20 {
+                0..=13 if added < servers => {
+                    added += 1;
+                    Some(dest(added, weight))
+                }
+                14..=16 if !linked.is_empty() => {
+                    let d = lazy.dest(linked[(r >> 16) as usize % linked.len()]);
+                    Some(DestConfig { weight, ..DestConfig::new(d.addr, d.port, d.fwd) })
+                }
+                _ => None,
+            };
+            let changed = match change {
+                Some(c) if lazy.find_dest(c.addr, c.port).is_some() => {
+                    assert_eq!(lazy.edit_dest(&c), reference.edit_dest(&c));
+                    true
+                }
+                Some(c) => {
+                    assert_eq!(lazy.add_dest(&c), reference.add_dest(&c));
+                    true
+                }
+                None if !linked.is_empty() && r % 20 == 17 && (!fill_first || added == servers) => {
+                    let d = lazy.dest(linked[(r >> 16) as usize % linked.len()]).clone();
+                    assert_eq!(lazy.del_dest(d.addr, d.port), reference.del_dest(d.addr, d.port));
+                    true
+                }
+                None => false,
+            };
+            if changed {
+                eager(&mut reference);
+            }
+            // Rarely: the tables stay stale over runs of changes.
+            for _ in 0..(if r >> 58 == 0 { 3 } else { 0 }) {
+                let f = flow(&mut x);
+                assert_eq!(
+                    lazy.schedule(Time::ZERO, &f),
+                    reference.schedule(Time::ZERO, &f),
+                    "{kind:?} step {step}"
+                );
+            }
+            if step % 97 == 0 {
+                assert_eq!(lazy.unreachable_dests(), reference.unreachable_dests(), "{kind:?} step {step}");
+                lazy.schedule(Time::ZERO, &flow(&mut x.clone()));
+                reference.schedule(Time::ZERO, &flow(&mut x));
+                assert_eq!(
+                    format!("{:?}", lazy.state),
+                    format!("{:?}", reference.state),
+                    "{kind:?} step {step}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn deferred_and_incremental_set_up_match_the_kernels_order() {
+        for kind in [SchedulerKind::Wrr, SchedulerKind::Sh, SchedulerKind::Dh, SchedulerKind::Mh] {
+            for seed in 0..20 {
+                same_as_eager(kind, 40, 300, seed, false);
+            }
+        }
+    }
+
+    #[test]
+    fn mh_keeps_the_table_of_the_last_list_it_fitted() {
+        // Past 4093 servers the kernel's rebuild gives up: a deferred rebuild must have
+        // happened on the list as it was, before the list outgrew the table.
+        let m = u64::from(crate::MH_TAB_SIZE);
+        same_as_eager(SchedulerKind::Mh, m + 40, 2 * (m as usize + 40), 7, true);
+    }
+
+    #[test]
+    fn find_dest_sees_linked_servers_only() {
+        let mut svc = Service::new(SchedulerKind::Wrr, SvcFlags(0), 0, Time::ZERO);
+        let a = svc.add_dest(&dest(1, 1)).unwrap();
+        assert_eq!(svc.add_dest(&dest(1, 2)), Err(Error::DestExists));
+        assert_eq!(svc.del_dest(dest(1, 0).addr, 80), Ok(a));
+        assert_eq!(svc.find_dest(dest(1, 0).addr, 80), None);
+        assert_eq!(svc.del_dest(dest(1, 0).addr, 80), Err(Error::NoSuchDest));
+        // Revived from the trash under its old handle, at the list's front.
+        let b = svc.add_dest(&dest(2, 1)).unwrap();
+        assert_eq!(svc.add_dest(&dest(1, 3)), Ok(a));
+        assert_eq!(svc.dests().map(|(id, _)| id).collect::<Vec<_>>(), vec![a, b]);
+    }
 }

@@ -51,9 +51,26 @@ impl WrrState {
 
     /// `ip_vs_wrr_dest_changed()`, run on add, delete and every edit.
     pub(crate) fn dest_changed(&mut self, list: DestList<'_>) {
+        self.changed(gcd_weight(list), max_weight(list));
+    }
+
+    /// [`WrrState::dest_changed`] after a server of `weight` joined the list: the gcd and
+    /// maximum over the list grow by that one weight, without a scan of the list.
+    pub(crate) fn dest_added(&mut self, weight: i32) {
+        // mw = max − (gcd − 1) is 0 exactly when no weight was positive (gcd 1, max 0).
+        let (gcd_was, max_was) = if self.mw > 0 { (self.di, self.mw + self.di - 1) } else { (0, 0) };
+        let g = match (gcd_was, weight > 0) {
+            (_, false) => gcd_was,
+            (0, true) => weight,
+            (g, true) => gcd(weight, g),
+        };
+        self.changed(if g > 0 { g } else { 1 }, max_was.max(weight).max(0));
+    }
+
+    fn changed(&mut self, gcd: i32, max: i32) {
         self.cl = None;
-        self.di = gcd_weight(list);
-        self.mw = max_weight(list) - (self.di - 1);
+        self.di = gcd;
+        self.mw = max - (self.di - 1);
         if self.cw > self.mw || self.cw == 0 {
             self.cw = self.mw;
         } else if self.di > 1 {

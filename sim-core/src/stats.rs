@@ -11,15 +11,25 @@ const LATENCY_SIGFIG: u8 = 3;
 /// years; larger values are clamped to it in the histogram (the exact sum and max keep them).
 const LATENCY_HDR_MAX_NS: u64 = u64::MAX >> 2;
 
-/// Response times [ns]: an HDR histogram (3 significant digits, auto-resizing) plus the
-/// exact count, sum and maximum.
+/// Response times [ns]: a histogram plus the exact count, sum and maximum. The histogram is
+/// either full (an HDR histogram, 3 significant digits, auto-resizing: about 100-200 KiB
+/// once values reach milliseconds) or compact ([`Latency::compact`]: log-linear buckets
+/// 1/64 of an octave wide over the range of values seen, a few KiB, every quantile within
+/// 0.8% of a recorded value's bucket): a run keeps a compact one per real server when it
+/// keeps no full per-server detail ([`crate::model::ServerDetail`]).
 #[derive(Clone, Debug)]
 pub struct Latency {
-    hist: Histogram<u64>,
+    hist: Hist,
     count: u64,
     /// Exact sum [ns]; u128 so 2^64 records of the largest value cannot overflow.
     sum_ns: u128,
     max_ns: u64,
+}
+
+#[derive(Clone, Debug)]
+enum Hist {
+    Full(Box<Histogram<u64>>),
+    Compact(Compact),
 }
 
 impl Default for Latency {
@@ -29,16 +39,31 @@ impl Default for Latency {
 }
 
 impl Latency {
-    /// Empty.
+    /// Empty, with a full HDR histogram.
     pub fn new() -> Self {
         let hist = Histogram::new(LATENCY_SIGFIG).expect("3 significant digits is a valid hdrhistogram");
-        Latency { hist, count: 0, sum_ns: 0, max_ns: 0 }
+        Latency { hist: Hist::Full(Box::new(hist)), count: 0, sum_ns: 0, max_ns: 0 }
+    }
+    /// Empty, with a compact histogram: a quantile is the midpoint of its bucket (clamped
+    /// to the exact maximum; the highest rank is the maximum), within
+    /// [`COMPACT_RELATIVE_ERROR`] of the recorded value.
+    pub fn compact() -> Self {
+        Latency { hist: Hist::Compact(Compact::default()), count: 0, sum_ns: 0, max_ns: 0 }
+    }
+    /// Whether its histogram is the compact one.
+    pub fn is_compact(&self) -> bool {
+        matches!(self.hist, Hist::Compact(_))
     }
     /// Records one response time.
     pub fn record(&mut self, d: Duration) {
         let ns = d.as_nanos();
-        // 0 ns is recordable: hdrhistogram's lowest discernible value 1 still counts 0.
-        self.hist.record(ns.min(LATENCY_HDR_MAX_NS)).expect("value within the auto-resize range");
+        match &mut self.hist {
+            // 0 ns is recordable: hdrhistogram's lowest discernible value 1 still counts 0.
+            Hist::Full(h) => {
+                h.record(ns.min(LATENCY_HDR_MAX_NS)).expect("value within the auto-resize range")
+            }
+            Hist::Compact(c) => c.record_n(ns, 1),
+        }
         self.count += 1;
         self.sum_ns += u128::from(ns);
         self.max_ns = self.max_ns.max(ns);
@@ -60,24 +85,194 @@ impl Latency {
         let n = u128::from(self.count);
         (self.sum_ns / n) as f64 + (self.sum_ns % n) as f64 / n as f64
     }
-    /// The q-quantile [ns] (q in [0, 1]) as hdrhistogram reports it; 0 when empty.
+    /// The q-quantile [ns] (q in [0, 1]) as the histogram reports it; 0 when empty.
     pub fn quantile_ns(&self, q: f64) -> u64 {
         assert!((0.0..=1.0).contains(&q), "quantile {q} outside [0, 1]");
         if self.count == 0 {
             return 0;
         }
-        self.hist.value_at_quantile(q)
+        match &self.hist {
+            Hist::Full(h) => h.value_at_quantile(q),
+            Hist::Compact(c) => {
+                let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+                // The highest rank is the exact maximum.
+                if rank == self.count { self.max_ns } else { c.at_rank(rank).min(self.max_ns) }
+            }
+        }
     }
     /// Exact maximum [ns].
     pub fn max_ns(&self) -> u64 {
         self.max_ns
     }
-    /// Adds another's records.
+    /// Adds another's records. Between a full and a compact histogram the other's values
+    /// enter at its precision: a full one's at their HDR value, a compact one's at their
+    /// bucket's midpoint.
     pub fn merge(&mut self, other: &Latency) {
-        self.hist.add(&other.hist).expect("an auto-resizing histogram takes any other's values");
+        match (&mut self.hist, &other.hist) {
+            (Hist::Full(a), Hist::Full(b)) => {
+                a.add(&**b).expect("an auto-resizing histogram takes any other's values")
+            }
+            (Hist::Compact(a), Hist::Compact(b)) => a.add(b),
+            (Hist::Compact(a), Hist::Full(b)) => {
+                for v in b.iter_recorded() {
+                    a.record_n(v.value_iterated_to(), v.count_at_value());
+                }
+            }
+            (Hist::Full(a), Hist::Compact(b)) => {
+                for (i, n) in b.buckets() {
+                    let v = Compact::midpoint(i).min(LATENCY_HDR_MAX_NS);
+                    a.record_n(v, n).expect("value within the auto-resize range");
+                }
+            }
+        }
         self.count += other.count;
         self.sum_ns += other.sum_ns;
         self.max_ns = self.max_ns.max(other.max_ns);
+    }
+    /// Bytes it holds on the heap (for memory estimates and tests).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.hist {
+            Hist::Full(h) => std::mem::size_of::<Histogram<u64>>() + h.distinct_values() * 8,
+            Hist::Compact(c) => c.heap_bytes(),
+        }
+    }
+}
+
+/// Bits of a [`Compact`] bucket's sub-index: 2^6 = 64 buckets per octave.
+const COMPACT_SUB_BITS: u32 = 6;
+const COMPACT_SUB: u64 = 1 << COMPACT_SUB_BITS;
+
+/// The largest relative distance from a recorded value to the quantile a compact
+/// [`Latency`] reports for it: half a bucket, 1/128 of its lower edge.
+pub const COMPACT_RELATIVE_ERROR: f64 = 1.0 / (2 * COMPACT_SUB) as f64;
+
+/// Log-linear buckets: values below 128 ns exactly; above, 64 buckets per power of two
+/// (bucket `shift·64 + (v >> shift)` with `shift = msb(v) − 6`). Only the buckets between
+/// the lowest and highest seen are stored, as u32 counts widened to u64 when one would
+/// overflow.
+#[derive(Clone, Debug, Default)]
+struct Compact {
+    /// Bucket of `counts[0]`.
+    first: u32,
+    counts: Counts,
+}
+
+#[derive(Clone, Debug)]
+enum Counts {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts::Narrow(Vec::new())
+    }
+}
+
+impl Counts {
+    fn len(&self) -> usize {
+        match self {
+            Counts::Narrow(v) => v.len(),
+            Counts::Wide(v) => v.len(),
+        }
+    }
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Counts::Narrow(v) => u64::from(v[i]),
+            Counts::Wide(v) => v[i],
+        }
+    }
+    /// Adds `n` at `i` (in range), widening on overflow.
+    fn add(&mut self, i: usize, n: u64) {
+        if let Counts::Narrow(v) = self {
+            if let Ok(c) = u32::try_from(u64::from(v[i]) + n) {
+                v[i] = c;
+                return;
+            }
+            *self = Counts::Wide(v.iter().map(|&c| u64::from(c)).collect());
+        }
+        if let Counts::Wide(v) = self {
+            v[i] += n;
+        }
+    }
+    /// Makes room for `front` more buckets before and `back` after (exactly).
+    fn extend(&mut self, front: usize, back: usize) {
+        fn grow<T: Copy + Default>(v: &mut Vec<T>, front: usize, back: usize) {
+            let mut w = Vec::with_capacity(front + v.len() + back);
+            w.resize(front, T::default());
+            w.extend_from_slice(v);
+            w.resize(front + v.len() + back, T::default());
+            *v = w;
+        }
+        match self {
+            Counts::Narrow(v) => grow(v, front, back),
+            Counts::Wide(v) => grow(v, front, back),
+        }
+    }
+}
+
+impl Compact {
+    fn bucket(v: u64) -> u32 {
+        if v < 2 * COMPACT_SUB {
+            return v as u32;
+        }
+        let shift = 63 - v.leading_zeros() - COMPACT_SUB_BITS;
+        (u64::from(shift) * COMPACT_SUB + (v >> shift)) as u32
+    }
+    /// The lowest and highest value of bucket `i`.
+    fn range(i: u32) -> (u64, u64) {
+        let i = u64::from(i);
+        if i < 2 * COMPACT_SUB {
+            return (i, i);
+        }
+        let shift = i / COMPACT_SUB - 1;
+        let lo = (i % COMPACT_SUB + COMPACT_SUB) << shift;
+        (lo, lo + ((1 << shift) - 1))
+    }
+    fn midpoint(i: u32) -> u64 {
+        let (lo, hi) = Self::range(i);
+        lo + (hi - lo) / 2
+    }
+    fn record_n(&mut self, v: u64, n: u64) {
+        let b = Self::bucket(v);
+        let len = self.counts.len() as u32;
+        if len == 0 {
+            self.first = b;
+            self.counts.extend(0, 1);
+        } else if b < self.first {
+            self.counts.extend((self.first - b) as usize, 0);
+            self.first = b;
+        } else if b >= self.first + len {
+            self.counts.extend(0, (b - self.first - len + 1) as usize);
+        }
+        self.counts.add((b - self.first) as usize, n);
+    }
+    /// The non-empty buckets and their counts, lowest first.
+    fn buckets(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        (0..self.counts.len()).map(|i| (self.first + i as u32, self.counts.get(i))).filter(|&(_, n)| n > 0)
+    }
+    fn add(&mut self, other: &Compact) {
+        for (i, n) in other.buckets() {
+            let (lo, _) = Self::range(i);
+            self.record_n(lo, n);
+        }
+    }
+    /// The midpoint of the bucket holding the `rank`-th lowest value (from 1).
+    fn at_rank(&self, rank: u64) -> u64 {
+        let mut cumulative = 0;
+        for (i, n) in self.buckets() {
+            cumulative += n;
+            if cumulative >= rank {
+                return Self::midpoint(i);
+            }
+        }
+        unreachable!("rank {rank} is at most the count, so some bucket reaches it")
+    }
+    fn heap_bytes(&self) -> usize {
+        match &self.counts {
+            Counts::Narrow(v) => v.capacity() * 4,
+            Counts::Wide(v) => v.capacity() * 8,
+        }
     }
 }
 
@@ -403,6 +598,124 @@ mod tests {
         for q in [0.0, 0.25, 0.5, 0.99, 1.0] {
             assert_eq!(odd.quantile_ns(q), all.quantile_ns(q), "q {q}");
         }
+    }
+
+    /// The exact nearest-rank quantile of sorted values.
+    fn exact_quantile(sorted: &[u64], q: f64) -> u64 {
+        let n = sorted.len() as u64;
+        let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
+        sorted[rank as usize - 1]
+    }
+
+    fn assert_within_bound(lat: &Latency, sorted: &[u64]) {
+        for q in [0.0, 0.001, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 0.9999, 1.0] {
+            let (got, want) = (lat.quantile_ns(q) as f64, exact_quantile(sorted, q) as f64);
+            let err = (got - want).abs() / want.max(1.0);
+            assert!(err <= COMPACT_RELATIVE_ERROR, "q {q}: {got} vs exact {want}: error {err}");
+        }
+    }
+
+    #[test]
+    fn compact_quantiles_within_bound_of_exact() {
+        // An exponential-like spread over six decades (a xorshift stream, no rand needed).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut values = Vec::new();
+        let mut lat = Latency::compact();
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+            let v = (-(1.0 - u).ln() * 1e7) as u64 + (x % 50);
+            values.push(v);
+            lat.record(Duration(v));
+        }
+        values.sort_unstable();
+        assert!(lat.is_compact());
+        assert_within_bound(&lat, &values);
+        assert_eq!(lat.count(), 200_000);
+        assert_eq!(lat.sum_ns(), values.iter().map(|&v| u128::from(v)).sum::<u128>());
+        assert_eq!(lat.max_ns(), *values.last().unwrap());
+        assert_eq!(lat.quantile_ns(1.0), lat.max_ns());
+        // A few KiB, not the full histogram's hundreds.
+        assert!(lat.heap_bytes() < 8 * 1024, "{} bytes", lat.heap_bytes());
+    }
+
+    #[test]
+    fn compact_small_values_exact_and_extremes() {
+        let mut lat = Latency::compact();
+        let values: Vec<u64> = (0..128).collect();
+        for &v in &values {
+            lat.record(Duration(v));
+        }
+        // Below 128 ns every value is its own bucket: exact.
+        for q in [0.0, 0.5, 0.9, 1.0] {
+            assert_eq!(lat.quantile_ns(q), exact_quantile(&values, q), "q {q}");
+        }
+        let mut huge = Latency::compact();
+        huge.record(Duration(u64::MAX));
+        huge.record(Duration(1));
+        assert_eq!((huge.quantile_ns(0.0), huge.quantile_ns(1.0)), (1, u64::MAX));
+        assert_eq!(huge.max_ns(), u64::MAX);
+        // The highest bucket's bounds do not overflow.
+        assert_eq!(Compact::range(Compact::bucket(u64::MAX)).1, u64::MAX);
+    }
+
+    #[test]
+    fn compact_buckets_tile_the_values() {
+        // Consecutive buckets are adjacent and each value falls in its own bucket's range.
+        let mut prev_hi = None;
+        for i in 0..Compact::bucket(u64::MAX) {
+            let (lo, hi) = Compact::range(i);
+            assert!(lo <= hi);
+            if let Some(p) = prev_hi {
+                assert_eq!(lo, p + 1, "bucket {i}");
+            }
+            assert_eq!((Compact::bucket(lo), Compact::bucket(hi)), (i, i));
+            // 1/64 of an octave at most.
+            assert!((hi - lo) as f64 <= lo as f64 / 64.0, "bucket {i}: [{lo}, {hi}]");
+            prev_hi = Some(hi);
+        }
+    }
+
+    #[test]
+    fn compact_counts_widen_past_u32() {
+        let mut c = Compact::default();
+        c.record_n(1000, u64::from(u32::MAX));
+        c.record_n(1000, 2);
+        c.record_n(5, 1);
+        assert_eq!(c.buckets().collect::<Vec<_>>(), vec![(5, 1), (Compact::bucket(1000), (1u64 << 32) + 1)]);
+    }
+
+    #[test]
+    fn compact_merge_equals_recording_all() {
+        let (mut odd, mut even, mut all) = (Latency::compact(), Latency::compact(), Latency::compact());
+        for us in 1..=999u64 {
+            let d = Duration::from_micros(us * 7);
+            all.record(d);
+            if us % 2 == 1 { odd.record(d) } else { even.record(d) }
+        }
+        odd.merge(&even);
+        assert_eq!((odd.count(), odd.sum_ns(), odd.max_ns()), (all.count(), all.sum_ns(), all.max_ns()));
+        for q in [0.0, 0.25, 0.5, 0.99, 1.0] {
+            assert_eq!(odd.quantile_ns(q), all.quantile_ns(q), "q {q}");
+        }
+        // Across kinds: the values enter at the other's precision, still within the bound.
+        let mut full = Latency::new();
+        full.merge(&all);
+        let mut compact = Latency::compact();
+        let mut exact = Latency::new();
+        for us in 1..=999u64 {
+            exact.record(Duration::from_micros(us * 7));
+        }
+        compact.merge(&exact);
+        let values: Vec<u64> = (1..=999u64).map(|us| us * 7000).collect();
+        assert_within_bound(&compact, &values);
+        for q in [0.1, 0.5, 0.9] {
+            let (got, want) = (full.quantile_ns(q) as f64, exact_quantile(&values, q) as f64);
+            assert!((got - want).abs() <= (COMPACT_RELATIVE_ERROR + 1e-3) * want, "q {q}");
+        }
+        assert_eq!(full.count(), 999);
     }
 
     #[test]

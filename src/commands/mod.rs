@@ -11,6 +11,7 @@ pub mod export;
 pub mod import;
 pub mod install;
 pub mod list;
+pub mod ordered;
 pub mod pipe;
 pub mod plan;
 pub mod run;

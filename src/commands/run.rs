@@ -4,8 +4,8 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
-use rayon::prelude::*;
 use scenarios::expect;
+use sim_core::model::RunReport;
 
 use super::{Common, ExpectationFailed, InputError, meta, simulate};
 
@@ -20,51 +20,15 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
     )?;
     let out_dir = c.report_dir(&l.name, "")?;
     let dir = out_dir.path.clone();
-    let configs = l.replications();
-    let n = configs.len();
-    let horizon = l.cluster.duration.as_nanos().max(1);
-    let bar = if c.bars() {
-        let bar = indicatif::ProgressBar::new(horizon / 1_000_000);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{prefix} [{bar:40}] {msg} simulated, {elapsed} elapsed, ETA {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(format!("{} ({n} run{})", l.name, if n == 1 { "" } else { "s" }));
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    // Progress: the slowest replication's virtual time (they run side by side).
-    let clocks: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
-    let results = c.pool()?.install(|| {
-        configs
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, cfg)| {
-                simulate(cfg, |t| {
-                    clocks[i].store(t.as_nanos().min(horizon), Ordering::Relaxed);
-                    let slowest = clocks.iter().map(|c| c.load(Ordering::Relaxed)).min().unwrap_or(0);
-                    bar.set_position(slowest / 1_000_000);
-                    bar.set_message(format!("{:.1} s", slowest as f64 / 1e9));
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
-    })?;
-    bar.finish_and_clear();
-
-    let (first, wall0) = &results[0];
-    let m = meta(&l, *wall0);
-    let summary = reports::summary(&m, first);
+    let n = l.scenario.replications.max(1) as usize;
+    let ((first, wall0), runs) = replicate(c, &l, n)?;
+    let first = &first;
+    let m = meta(&l, wall0);
+    let summary = runs[0].clone();
     out_dir.clear()?;
     reports::write_run(&dir, &m, first)
         .with_context(|| format!("writing the report to {}", dir.display()))?;
-    let reps = (n > 1).then(|| {
-        let runs = results.iter().map(|(r, w)| reports::summary(&meta(&l, *w), r)).collect();
-        reports::replications(runs)
-    });
+    let reps = (n > 1).then(|| reports::replications(runs));
     if let Some(reps) = &reps {
         reports::write_replications(&dir, reps).with_context(|| format!("writing to {}", dir.display()))?;
     }
@@ -99,12 +63,73 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs the `n` replications in parallel: the first seed's whole report (the run's pages)
+/// and its wall time, and every seed's summary in seed order. The other reports are
+/// dropped as their runs end, so a run of many replications holds one report, the
+/// summaries and the runs at once; each configuration is built when its run starts.
+fn replicate(
+    c: &Common,
+    l: &scenarios::Loaded,
+    n: usize,
+) -> anyhow::Result<((RunReport, f64), Vec<reports::Summary>)> {
+    let horizon = l.cluster.duration.as_nanos().max(1);
+    let bar = progress(c, &l.name, n, horizon);
+    // Progress: the slowest replication's virtual time (they run side by side).
+    let clocks: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+    let mut first: Option<(RunReport, f64)> = None;
+    let mut runs: Vec<reports::Summary> = Vec::with_capacity(n);
+    let threads = super::ordered::threads(c.jobs, n);
+    super::ordered::in_order(
+        threads,
+        n,
+        super::ordered::window(threads),
+        |i| {
+            let (report, wall) = simulate(l.replication(i as u32), |t| {
+                clocks[i].store(t.as_nanos().min(horizon), Ordering::Relaxed);
+                let slowest = clocks.iter().map(|c| c.load(Ordering::Relaxed)).min().unwrap_or(0);
+                bar.set_position(slowest / 1_000_000);
+                bar.set_message(format!("{:.1} s", slowest as f64 / 1e9));
+            })?;
+            let summary = reports::summary(&meta(l, wall), &report);
+            Ok::<_, anyhow::Error>((summary, (i == 0).then_some((report, wall))))
+        },
+        |_, result| -> anyhow::Result<()> {
+            let (summary, report) = result?;
+            runs.push(summary);
+            if report.is_some() {
+                first = report;
+            }
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+
+    Ok((first.expect("replication 0 ran"), runs))
+}
+
+/// The run's progress bar: the slowest replication's virtual time, or a hidden bar.
+fn progress(c: &Common, name: &str, n: usize, horizon: u64) -> indicatif::ProgressBar {
+    if !c.bars() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(horizon / 1_000_000);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:40}] {msg} simulated, {elapsed} elapsed, ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{name} ({n} run{})", if n == 1 { "" } else { "s" }));
+    bar
+}
+
 /// What `lvsim run` prints (and keeps in `summary.txt`): the first seed's summary, the
 /// replications' intervals, the checks, where the report is.
 fn terminal_text(
     l: &scenarios::Loaded,
     m: &reports::RunMeta,
-    first: &sim_core::model::RunReport,
+    first: &RunReport,
     reps: Option<&reports::Replications>,
     outcomes: &[expect::Outcome],
     dir: &std::path::Path,
@@ -166,11 +191,10 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
             if l.scenario.sweep.is_empty() {
                 return Ok((l, 1, est));
             }
-            let points = l.sweep_points_within(Some(&one.budget())).map_err(|e| InputError(e.to_string()))?;
-            if points.len() > 1 {
-                super::sweep::check_budget(&one, &points)?;
-            }
-            Ok((l, points.len(), est))
+            // Every point built and checked as `lvsim sweep` does, none held.
+            let sweep = l.sweep().map_err(|e| InputError(e.to_string()))?;
+            super::sweep::check_points(&one, &l, &sweep)?;
+            Ok((l, sweep.len(), est))
         }) {
             Ok((l, points, est)) => {
                 let k = &l.cluster;

@@ -1,15 +1,53 @@
 //! `lvsim sweep`: every point of the scenario's sweep, each replicated, in parallel.
+//!
+//! Memory is bounded by the runs at once, not by the sweep's size: a point is built (its
+//! scenario and configuration) when a worker starts one of its runs, kept for the
+//! worker's next run if it is the same point's next replication, then dropped (one point
+//! a worker); each point's summaries go to `sweep.json` as soon as the point and every
+//! earlier one are done ([`super::ordered`]); what the sweep keeps to the end is each
+//! run's summary without its per-server parts (for `sweep.csv`, `report.html` and the
+//! terminal). What it writes does not depend on `--jobs`, but for the `wall_s` of each
+//! run in `sweep.json`.
 
 use std::io::Write as _;
+use std::time::Instant;
 
 use anyhow::Context as _;
-use rayon::prelude::*;
-use reports::{SweepPoint, SweepReport};
+use reports::{Summary, SweepJson, SweepPoint, SweepReport};
+use scenarios::{Loaded, Sweep};
 
-use super::{Common, InputError, count_bar, summarize};
+use super::{Common, InputError, count_bar, ordered, summarize};
+
+/// Wall-clock seconds of a sweep's phases (what [`sweep_timed`] returns; the sweep bench
+/// prints them to show what is serial).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Phases {
+    /// Loading the scenario and checking every point (built in parallel, then dropped).
+    pub load_s: f64,
+    /// The runs, from the first start to the last end (including the writing of
+    /// `sweep.json`, a point at a time, beside them).
+    pub runs_s: f64,
+    /// The runs' own wall times, summed: `runs_s × threads` when the threads never wait.
+    pub run_sum_s: f64,
+    /// Aggregating replications and writing each point to `sweep.json` (on the calling
+    /// thread, while the workers run; part of `runs_s`).
+    pub aggregate_s: f64,
+    /// `sweep.csv`, `report.html`, `summary.txt`, after the last run.
+    pub write_s: f64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Runs (points × replications).
+    pub runs: usize,
+}
 
 /// Runs the sweep and writes its report directory.
 pub fn sweep(c: &Common) -> anyhow::Result<()> {
+    sweep_timed(c).map(|_| ())
+}
+
+/// [`sweep`], returning how long each phase took.
+pub fn sweep_timed(c: &Common) -> anyhow::Result<Phases> {
+    let t0 = Instant::now();
     let l = c.load(&[])?;
     let axes = l.sweep_axes();
     if axes.is_empty() {
@@ -19,58 +57,168 @@ pub fn sweep(c: &Common) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let points = l.sweep_points_within(Some(&c.budget())).map_err(|e| InputError(e.to_string()))?;
-    check_budget(c, &points)?;
+    let sweep = l.sweep().map_err(|e| InputError(e.to_string()))?;
+    let reps = check_points(c, &l, &sweep)?;
     let out_dir = c.report_dir(&l.name, "-sweep")?;
-    let jobs: Vec<(usize, _)> = points
-        .iter()
-        .enumerate()
-        .flat_map(|(i, (_, p))| p.replications().into_iter().map(move |cfg| (i, cfg)))
-        .collect();
-    let bar = count_bar(c.bars(), jobs.len() as u64, &format!("{} sweep", l.name));
-    let summaries = c.pool()?.install(|| {
-        jobs.into_par_iter()
-            .map(|(i, cfg)| {
-                let s = summarize(&points[i].1, cfg);
-                bar.inc(1);
-                s.map(|s| (i, s))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
-    })?;
-    bar.finish_and_clear();
-    let mut per_point: Vec<Vec<reports::Summary>> = vec![Vec::new(); points.len()];
-    for (i, s) in summaries {
-        per_point[i].push(s);
-    }
-    let report = SweepReport {
-        scenario: l.name.clone(),
-        axes: axes.clone(),
-        points: points
-            .iter()
-            .zip(per_point)
-            .map(|((values, _), runs)| SweepPoint {
-                values: values.clone(),
-                result: reports::replications(runs),
-            })
-            .collect(),
-    };
+    let mut phases = Phases { load_s: t0.elapsed().as_secs_f64(), ..Phases::default() };
+
     out_dir.clear()?;
     let dir = &out_dir.path;
-    reports::write_sweep(dir, &report)
+    let t1 = Instant::now();
+    let (report, run_sum_s, aggregate_s) = match run_points(c, &l, &sweep, &reps, dir) {
+        Ok(r) => r,
+        Err(e) => {
+            // Not a sweep.json that stops half-way.
+            let _ = std::fs::remove_file(dir.join("sweep.json"));
+            return Err(e);
+        }
+    };
+    phases.runs_s = t1.elapsed().as_secs_f64();
+    phases.run_sum_s = run_sum_s;
+    phases.aggregate_s = aggregate_s;
+    phases.runs = reps.iter().map(|&r| r as usize).sum();
+    phases.threads = ordered::threads(c.jobs, phases.runs);
+
+    let t2 = Instant::now();
+    reports::write_sweep_pages(dir, &report)
         .with_context(|| format!("writing the sweep report to {}", dir.display()))?;
     let text = terminal_text(&report, l.scenario.replications.max(1), dir);
     super::write_terminal(dir, &text).with_context(|| format!("writing to {}", dir.display()))?;
+    phases.write_s = t2.elapsed().as_secs_f64();
 
     // A reader that leaves early does not change the verdict (exit 3 on a failed check).
     let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
     if c.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        // sweep.json is the whole report (the kept points have lost their per-server parts).
+        let path = dir.join("sweep.json");
+        let mut file = std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+        std::io::copy(&mut file, &mut out)?;
     } else if !c.quiet {
         out.write_all(text.as_bytes())?;
     }
     out.flush()?;
-    Ok(())
+    Ok(phases)
+}
+
+/// Builds every point (on the workers, one at a time per worker, each dropped once
+/// checked) and checks it against the budget as a run of a sweep of all the points' runs;
+/// returns each point's number of replications (built twice when an axis sets them). The
+/// first invalid point (in the sweep's order) is the error, whatever `--jobs`.
+pub fn check_points(c: &Common, l: &Loaded, sweep: &Sweep) -> anyhow::Result<Vec<u32>> {
+    let threads = ordered::threads(c.jobs, sweep.len());
+    let point = |k: usize| sweep.point(l, k).map_err(|e| anyhow::Error::from(InputError(e.to_string())));
+    // Each point's replications: the scenario's, unless an axis sets them.
+    let mut reps = Vec::with_capacity(sweep.len());
+    if l.sweep_axes().iter().any(|a| a.trim() == "replications") {
+        ordered::in_order(
+            threads,
+            sweep.len(),
+            ordered::window(threads),
+            |k| point(k).map(|(_, p)| p.scenario.replications.max(1)),
+            |_, r| r.map(|r| reps.push(r)),
+        )?;
+    } else {
+        reps.resize(sweep.len(), l.scenario.replications.max(1));
+    }
+    let runs: u64 = reps.iter().map(|&r| u64::from(r)).sum();
+    ordered::in_order(
+        threads,
+        sweep.len(),
+        ordered::window(threads),
+        |k| {
+            let (values, p) = point(k)?;
+            let what = format!("the sweep (at point {})", values.join(", "));
+            c.check_budget(&p, runs, &what, scenarios::budget::Keeps::Points).map(|_| ())
+        },
+        |_, r| r,
+    )?;
+    Ok(reps)
+}
+
+/// The last point a worker built: `(k, values, scenario)`.
+type Built = Option<(usize, Vec<String>, Loaded)>;
+
+/// One run of the sweep: point `k`, replication `r`; the point is built unless it is the
+/// worker's last (its replications are consecutive runs).
+fn run_one(
+    l: &Loaded,
+    sweep: &Sweep,
+    last: &mut Built,
+    k: usize,
+    r: u32,
+) -> anyhow::Result<(Vec<String>, Summary)> {
+    if last.as_ref().is_none_or(|(at, _, _)| *at != k) {
+        // The previous point goes first: a worker holds one point at a time.
+        *last = None;
+        let (values, p) = sweep.point(l, k).map_err(|e| InputError(e.to_string()))?;
+        *last = Some((k, values, p));
+    }
+    let (_, values, p) = last.as_ref().expect("built above");
+    Ok((values.clone(), summarize(p, p.replication(r))?))
+}
+
+/// Runs every point's replications on the workers; writes `sweep.json` a point at a time;
+/// returns the report as kept (summaries without per-server parts), the runs' summed wall
+/// time and the time spent aggregating and writing.
+fn run_points(
+    c: &Common,
+    l: &Loaded,
+    sweep: &Sweep,
+    reps: &[u32],
+    dir: &std::path::Path,
+) -> anyhow::Result<(SweepReport, f64, f64)> {
+    // Run j is point jobs[j].0's replication jobs[j].1.
+    let jobs: Vec<(usize, u32)> =
+        reps.iter().enumerate().flat_map(|(k, &n)| (0..n).map(move |r| (k, r))).collect();
+    let threads = ordered::threads(c.jobs, jobs.len());
+    let bar = count_bar(c.bars(), jobs.len() as u64, &format!("{} sweep", l.name));
+    let path = dir.join("sweep.json");
+    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let axes = l.sweep_axes();
+    let mut json = SweepJson::new(std::io::BufWriter::new(file), &l.name, &axes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let mut report = SweepReport { scenario: l.name.clone(), axes, points: Vec::new() };
+    let mut runs: Vec<Summary> = Vec::new();
+    let (mut run_sum, mut aggregate) = (0.0, 0.0);
+    ordered::in_order_with(
+        threads,
+        jobs.len(),
+        ordered::window(threads),
+        || None,
+        |last: &mut Built, j| {
+            let (k, r) = jobs[j];
+            run_one(l, sweep, last, k, r)
+        },
+        |j, result| -> anyhow::Result<()> {
+            let (values, summary) = result?;
+            bar.inc(1);
+            run_sum += summary.wall_s;
+            runs.push(summary);
+            let (k, r) = jobs[j];
+            if r + 1 < reps[k] {
+                return Ok(());
+            }
+            let t = Instant::now();
+            let mut point = SweepPoint { values, result: reports::replications(std::mem::take(&mut runs)) };
+            json.point(&point).with_context(|| format!("writing {}", path.display()))?;
+            point.result.runs.iter_mut().for_each(slim);
+            report.points.push(point);
+            aggregate += t.elapsed().as_secs_f64();
+            Ok(())
+        },
+    )?;
+    json.finish().with_context(|| format!("writing {}", path.display()))?;
+    bar.finish_and_clear();
+    Ok((report, run_sum, aggregate))
+}
+
+/// A run's summary as a sweep keeps it once written: without its per-server parts (which
+/// grow with the cluster), which the sweep's pages do not show.
+fn slim(s: &mut Summary) {
+    s.real_servers = Vec::new();
+    if let Some(f) = &mut s.feedback {
+        f.servers = Vec::new();
+    }
 }
 
 /// What `lvsim sweep` prints (and keeps in `summary.txt`): a table of the points.
@@ -95,21 +243,6 @@ fn terminal_text(report: &SweepReport, reps: u32, dir: &std::path::Path) -> Stri
     out.push_str(&table(&header, &rows));
     out.push_str(&format!("\nreport: {}\n", dir.join("report.html").display()));
     out
-}
-
-/// Checks every point of a sweep against the budget, each as if every run of the sweep
-/// were like it (an upper bound: the largest point decides).
-pub fn check_budget(c: &Common, points: &[(Vec<String>, scenarios::Loaded)]) -> anyhow::Result<()> {
-    let runs: u64 = points.iter().map(|(_, p)| u64::from(p.scenario.replications.max(1))).sum();
-    for (values, p) in points {
-        c.check_budget(
-            p,
-            runs,
-            &format!("the sweep (at point {})", values.join(", ")),
-            scenarios::budget::Keeps::Summaries,
-        )?;
-    }
-    Ok(())
 }
 
 fn est(e: reports::Estimate) -> String {

@@ -231,7 +231,7 @@ impl Builder<'_> {
                 .transpose()
                 .map_err(|e| self.err(&e.path, e.message))?,
             feedback: None,
-            server_detail: sim_core::model::ServerDetail::Auto,
+            server_detail: s.server_detail,
             exchange: sim_core::model::Exchange::Fast,
         };
         for (i, c) in s.clients.iter().enumerate() {

@@ -66,6 +66,7 @@ pub struct ClusterConfig {
 
 /// How much a run keeps of each real server.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 pub enum ServerDetail {
     /// [`ServerDetail::Full`] up to [`AUTO_DETAIL_SERVERS`] real servers, else
     /// [`ServerDetail::Aggregate`].

@@ -218,6 +218,27 @@ pub struct Spread {
     pub mean: f64,
 }
 
+impl Spread {
+    /// The spread of `values` (reordered: sorted ascending); the q-quantile is the value of
+    /// nearest rank `ceil(q·n)` (at least 1). All 0 for no value.
+    pub fn of(values: &mut [f64]) -> Spread {
+        if values.is_empty() {
+            return Spread::default();
+        }
+        values.sort_unstable_by(f64::total_cmp);
+        let n = values.len();
+        let at = |q: f64| values[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+        Spread {
+            min: values[0],
+            p10: at(0.1),
+            p50: at(0.5),
+            p90: at(0.9),
+            max: values[n - 1],
+            mean: values.iter().sum::<f64>() / n as f64,
+        }
+    }
+}
+
 /// The real servers at a sample, as distributions (runs without full per-server detail).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct AcrossServers {

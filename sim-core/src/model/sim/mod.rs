@@ -61,6 +61,9 @@ pub struct Simulation {
     /// Health checks (owners `servers + backends + 1 ..` of `completions`, one per
     /// checker) and real-server faults, if the run has any.
     health: Option<self::health::Health>,
+    /// The run keeps full per-server detail (`ServerDetail::full`): full histograms and a
+    /// per-server time series; else compact histograms and distributions across servers.
+    server_detail: bool,
     /// What the fast path of an exchange may skip (see [`instant`]).
     instant: self::instant::Instant,
     /// FIFO lanes beside the queue's heap (see [`lanes`]), and their numbering.
@@ -253,8 +256,9 @@ impl Simulation {
         let streams = Streams::new(cfg.seed);
         let warmup = Time::ZERO + cfg.warmup;
         let end = Time::ZERO + cfg.duration;
+        let server_detail = cfg.server_detail.full(cfg.servers.len());
         let mut servers: Vec<Server> =
-            cfg.servers.iter().map(|s| Server::new(s.cpu, s.uplink.outbound)).collect();
+            cfg.servers.iter().map(|s| Server::new(s.cpu, s.uplink.outbound, server_detail)).collect();
         let mut dirs = Vec::with_capacity(cfg.directors.len());
         for (di, d) in cfg.directors.iter().enumerate() {
             let seed = rand::RngCore::next_u64(&mut streams.stream(&format!("director/{}/ipvs", d.name)));
@@ -299,6 +303,7 @@ impl Simulation {
             feedback,
             ha,
             health,
+            server_detail,
             instant,
             lanes,
             streams,
@@ -648,26 +653,24 @@ impl Simulation {
     fn sample(&mut self) {
         let now = self.now;
         let iv = (now - self.m.last_sample).as_nanos().max(1);
-        let mut servers = Vec::with_capacity(self.servers.len());
-        for (i, s) in self.servers.iter_mut().enumerate() {
-            let busy = s.cpu.busy_core_ns(now);
-            let util = (busy - s.busy_sample) as f64 / (iv as f64 * f64::from(s.cpu.config().cores));
-            s.busy_sample = busy;
-            let (mut active, mut inactive, mut weight) = (0, 0, 0);
-            if let Some((d, sid, did)) = s.weight_ref {
-                let ipvs = &mut self.dirs[d].ipvs;
-                ipvs.advance(now);
-                let dest = ipvs.service_by_id(sid).scheduler().dest(did);
-                (active, inactive, weight) = (dest.active_conns(), dest.inactive_conns(), dest.weight());
+        let (servers, across) = if self.server_detail {
+            (self.server_samples(now, iv).collect(), None)
+        } else {
+            let n = self.servers.len();
+            let (mut util, mut active, mut weight) =
+                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            for s in self.server_samples(now, iv) {
+                util.push(s.utilization);
+                active.push(f64::from(s.active_conns));
+                weight.push(f64::from(s.weight));
             }
-            servers.push(ServerSample {
-                utilization: util,
-                active_conns: active,
-                inactive_conns: inactive,
-                weight,
-                capacity: self.feedback.as_ref().and_then(|f| f.samplers[i].last_capacity()),
-            });
-        }
+            let across = AcrossServers {
+                utilization: Spread::of(&mut util),
+                active_conns: Spread::of(&mut active),
+                weight: Spread::of(&mut weight),
+            };
+            (Vec::new(), Some(across))
+        };
         let director_link_utilization = self
             .dirs
             .iter_mut()
@@ -688,7 +691,7 @@ impl Simulation {
             p99_ns: il.quantile_ns(0.99),
             open_conns: self.open_conns,
             servers,
-            across: None,
+            across,
             director_link_utilization,
             failed: self.m.failed - self.m.failed_sampled,
             director_share: self.director_shares(),
@@ -703,6 +706,31 @@ impl Simulation {
         }
     }
 
+    /// Each real server's sample at `now`, `iv` ns after the last, in configuration order;
+    /// it moves the servers' busy-time marks.
+    fn server_samples(&mut self, now: Time, iv: u64) -> impl Iterator<Item = ServerSample> + '_ {
+        let (dirs, feedback) = (&mut self.dirs, self.feedback.as_ref());
+        self.servers.iter_mut().enumerate().map(move |(i, s)| {
+            let busy = s.cpu.busy_core_ns(now);
+            let util = (busy - s.busy_sample) as f64 / (iv as f64 * f64::from(s.cpu.config().cores));
+            s.busy_sample = busy;
+            let (mut active, mut inactive, mut weight) = (0, 0, 0);
+            if let Some((d, sid, did)) = s.weight_ref {
+                let ipvs = &mut dirs[d].ipvs;
+                ipvs.advance(now);
+                let dest = ipvs.service_by_id(sid).scheduler().dest(did);
+                (active, inactive, weight) = (dest.active_conns(), dest.inactive_conns(), dest.weight());
+            }
+            ServerSample {
+                utilization: util,
+                active_conns: active,
+                inactive_conns: inactive,
+                weight,
+                capacity: feedback.and_then(|f| f.samplers[i].last_capacity()),
+            }
+        })
+    }
+
     /// Each director's share of the VIP's traffic now (see [`Sample::director_share`]).
     fn director_shares(&self) -> Vec<f64> {
         match &self.ha {
@@ -711,12 +739,12 @@ impl Simulation {
         }
     }
 
-    fn report(self) -> RunReport {
+    fn report(mut self) -> RunReport {
         let window = self.end - self.warmup;
         let w_ns = window.as_nanos() as f64;
-        let servers = self
-            .servers
-            .iter()
+        // Moved, not cloned: thousands of histograms twice would double the peak.
+        let servers = std::mem::take(&mut self.servers)
+            .into_iter()
             .zip(&self.cfg.servers)
             .map(|(s, c)| ServerReport {
                 name: c.name.clone(),
@@ -728,7 +756,7 @@ impl Simulation {
                     .map(|(d, sid, did)| self.dirs[d].ipvs.service_by_id(sid).scheduler().dest(did).weight())
                     .unwrap_or(0),
                 active_conns_mean: (s.window[1].1 - s.window[0].1) as f64 / w_ns,
-                latency: s.latency.clone(),
+                latency: s.latency,
                 refused: s.refused,
             })
             .collect();
@@ -774,7 +802,7 @@ impl Simulation {
             throughput_cps: self.m.completed_in_window as f64 / (w_ns / 1e9),
             latency,
             servers,
-            server_detail: true,
+            server_detail: self.server_detail,
             directors,
             services,
             populations,
@@ -788,7 +816,8 @@ impl Simulation {
 }
 
 impl Server {
-    fn new(cpu: crate::cpu::CpuConfig, uplink: ChannelConfig) -> Self {
+    /// A real server; without full detail its latency histogram is compact.
+    fn new(cpu: crate::cpu::CpuConfig, uplink: ChannelConfig, detail: bool) -> Self {
         Server {
             cpu: Cpu::new(cpu),
             uplink: Channel::new(uplink),
@@ -798,7 +827,7 @@ impl Server {
             connections: 0,
             refused: 0,
             served: 0,
-            latency: Latency::new(),
+            latency: if detail { Latency::new() } else { Latency::compact() },
             weight_ref: None,
             boots: 0,
         }
