@@ -24,7 +24,7 @@ use std::process::Command;
 
 use common::vm::TempDir;
 use serde_json::Value;
-use sim_core::model::{AcrossServers, ServerDetail, ServerSample, Simulation, Spread};
+use sim_core::model::{ServerDetail, Simulation};
 use webdriver::Browser;
 
 /// Runs `lvsim ARGS` in `cwd` (a fresh temporary directory); it must succeed.
@@ -522,14 +522,6 @@ fn many_real_servers_are_drawn_as_bands_and_distributions() {
     );
 }
 
-/// Nearest-rank spread, as the simulator computes `Sample::across`.
-fn spread(mut xs: Vec<f64>) -> Spread {
-    xs.sort_by(f64::total_cmp);
-    let q = |q: f64| xs[((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len()) - 1];
-    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
-    Spread { min: q(0.0), p10: q(0.1), p50: q(0.5), p90: q(0.9), max: q(1.0), mean }
-}
-
 #[test]
 fn a_small_run_without_per_server_detail_shows_distributions() {
     let tmp = TempDir::new("report-browser-aggregate");
@@ -538,22 +530,8 @@ fn a_small_run_without_per_server_detail_shows_distributions() {
         scenarios::load(Path::new(&library("capacity-planning.ron")), &sets).expect("the scenario loads");
     let mut cfg = loaded.cluster;
     cfg.server_detail = ServerDetail::Aggregate;
-    let mut r = Simulation::new(cfg).expect("a valid cluster").run();
-    if r.server_detail {
-        // The simulator does not resolve `server_detail` yet (issue 20, part C): report
-        // the run as an Aggregate run does, the per-server samples replaced by their spread.
-        for s in &mut r.series {
-            let of = |f: fn(&ServerSample) -> f64| spread(s.servers.iter().map(f).collect());
-            let across = AcrossServers {
-                utilization: of(|x| x.utilization),
-                active_conns: of(|x| f64::from(x.active_conns)),
-                weight: of(|x| f64::from(x.weight)),
-            };
-            s.across = Some(across);
-            s.servers.clear();
-        }
-        r.server_detail = false;
-    }
+    let r = Simulation::new(cfg).expect("a valid cluster").run();
+    assert!(!r.server_detail, "an Aggregate run keeps no full per-server detail");
     assert!(r.series.len() > 50 && r.series.iter().all(|s| s.servers.is_empty() && s.across.is_some()));
     let meta =
         reports::RunMeta { scenario: "aggregate".into(), warmup_s: 1.0, ..reports::RunMeta::default() };

@@ -64,11 +64,11 @@ pub(crate) fn quantiles(xs: impl Iterator<Item = f64>) -> Quantiles {
     }
 }
 
-/// The same distribution as a sample's [`Spread`] (nearest-rank, as the simulator
-/// computes `Sample::across`).
+/// A figure's [`Spread`] across servers, non-finite values left out (the simulator's one
+/// definition, [`Spread::of`], as it computes `Sample::across`).
 pub(crate) fn spread(xs: impl Iterator<Item = f64>) -> Spread {
-    let q = quantiles(xs);
-    Spread { min: q.min, p10: q.p10, p50: q.p50, p90: q.p90, max: q.max, mean: q.mean }
+    let mut v: Vec<f64> = xs.filter(|x| x.is_finite()).collect();
+    Spread::of(&mut v)
 }
 
 /// A real server's row of `summary.json`.
