@@ -44,13 +44,9 @@ fn population(name: &str, port: u16, rate: f64) -> PopulationConfig {
 fn cluster(pops: Vec<PopulationConfig>, db_cores: u32, secs: u64) -> ClusterConfig {
     let servers = (0..4)
         .map(|i| ServerConfig {
-            name: format!("rs{i}"),
-            address: IpAddr::V4(Ipv4Addr::new(192, 168, 6, 4 + i as u8)),
-            segment: "lan".into(),
             gateway: Some(0),
-            uplink: DuplexLink::IDEAL,
-            cpu: cpu(4),
             backend: Some(0),
+            ..ServerConfig::new(format!("rs{i}"), IpAddr::V4(Ipv4Addr::new(192, 168, 6, 4 + i as u8)), cpu(4))
         })
         .collect();
     let service = |port: u16, name: Option<&str>| {

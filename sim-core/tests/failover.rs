@@ -48,14 +48,12 @@ fn director(name: &str) -> DirectorConfig {
 /// second, each of 60 requests 0.5 s apart (about 30 s long), for `secs` seconds.
 fn cluster(n: usize, failover: Failover, sync: Option<SyncConfig>, rate: f64, secs: u64) -> ClusterConfig {
     let servers = (0..3)
-        .map(|i| ServerConfig {
-            name: format!("rs{i}"),
-            address: IpAddr::V4(Ipv4Addr::new(192, 168, 6, 4 + i as u8)),
-            segment: "lan".into(),
-            gateway: None,
-            uplink: DuplexLink::IDEAL,
-            cpu: CpuConfig { cores: 4, speed: 1.0, max_in_service: None, backlog: None },
-            backend: None,
+        .map(|i| {
+            ServerConfig::new(
+                format!("rs{i}"),
+                IpAddr::V4(Ipv4Addr::new(192, 168, 6, 4 + i as u8)),
+                CpuConfig { cores: 4, speed: 1.0, max_in_service: None, backlog: None },
+            )
         })
         .collect();
     ClusterConfig {
@@ -66,20 +64,12 @@ fn cluster(n: usize, failover: Failover, sync: Option<SyncConfig>, rate: f64, se
         servers,
         ha: Some(HaConfig { members: (0..n).collect(), failover, sync, latency: LATENCY }),
         populations: vec![PopulationConfig {
-            name: "web".into(),
-            arrival: ArrivalProcess::Constant { rate },
-            vip: VIP,
-            port: 80,
-            fwmark: None,
-            clients: 1000,
-            first_client: IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)),
             access_latency: ms(1),
             transport: Transport::Tcp { requests: Dist::Constant(60.0), think_time: Dist::Constant(0.5) },
             request_bytes: Dist::Constant(300.0),
             response_bytes: Dist::Constant(2000.0),
             demand: Dist::Constant(0.001),
-            backend_demand: None,
-            response_timeout: None,
+            ..PopulationConfig::new("web", ArrivalProcess::Constant { rate }, VIP, 80)
         }],
         ..ClusterConfig::new(7, Duration::from_secs(secs))
     }

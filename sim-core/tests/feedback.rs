@@ -19,14 +19,12 @@ const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
 /// step limit and no slow start, so each report sets the weight the law maps it to.
 fn cluster(secs: u64) -> ClusterConfig {
     let servers = (0..2)
-        .map(|i| ServerConfig {
-            name: format!("rs{i}"),
-            address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 11 + i as u8)),
-            segment: "lan".into(),
-            gateway: None,
-            uplink: DuplexLink::IDEAL,
-            cpu: CpuConfig { cores: 1, speed: 1.0, max_in_service: None, backlog: None },
-            backend: None,
+        .map(|i| {
+            ServerConfig::new(
+                format!("rs{i}"),
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 11 + i as u8)),
+                CpuConfig { cores: 1, speed: 1.0, max_in_service: None, backlog: None },
+            )
         })
         .collect();
     let dests = (0..2)
@@ -60,20 +58,10 @@ fn cluster(secs: u64) -> ClusterConfig {
         servers,
         feedback: Some(FeedbackConfig { law, ..FeedbackConfig::default() }),
         populations: vec![PopulationConfig {
-            name: "web".into(),
-            arrival: ArrivalProcess::Constant { rate: 100.0 },
-            vip: VIP,
-            port: 80,
-            fwmark: None,
-            clients: 1000,
-            first_client: IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)),
-            access_latency: Duration::ZERO,
-            transport: Transport::Tcp { requests: Dist::Constant(1.0), think_time: Dist::Constant(0.0) },
             request_bytes: Dist::Constant(100.0),
             response_bytes: Dist::Constant(1000.0),
             demand: Dist::Constant(0.002),
-            backend_demand: None,
-            response_timeout: None,
+            ..PopulationConfig::new("web", ArrivalProcess::Constant { rate: 100.0 }, VIP, 80)
         }],
         ..ClusterConfig::new(7, Duration::from_secs(secs))
     }

@@ -35,13 +35,12 @@ fn ms(t: u64) -> Time {
 fn cluster(n: usize, extra: usize, rate: f64, secs: u64) -> ClusterConfig {
     let servers = (0..n + extra)
         .map(|i| ServerConfig {
-            name: format!("rs{i}"),
-            address: IpAddr::V4(Ipv4Addr::new(192, 168, 6, 4 + i as u8)),
-            segment: "lan".into(),
             gateway: Some(0),
-            uplink: DuplexLink::IDEAL,
-            cpu: CpuConfig { cores: 1, speed: 1.0, max_in_service: None, backlog: None },
-            backend: None,
+            ..ServerConfig::new(
+                format!("rs{i}"),
+                IpAddr::V4(Ipv4Addr::new(192, 168, 6, 4 + i as u8)),
+                CpuConfig { cores: 1, speed: 1.0, max_in_service: None, backlog: None },
+            )
         })
         .collect();
     let dests = (0..n)
@@ -69,20 +68,10 @@ fn cluster(n: usize, extra: usize, rate: f64, secs: u64) -> ClusterConfig {
         directors: vec![director],
         servers,
         populations: vec![PopulationConfig {
-            name: "web".into(),
-            arrival: ArrivalProcess::Constant { rate },
-            vip: VIP,
-            port: 80,
-            fwmark: None,
-            clients: 1000,
-            first_client: IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)),
-            access_latency: Duration::ZERO,
-            transport: Transport::Tcp { requests: Dist::Constant(1.0), think_time: Dist::Constant(0.0) },
             request_bytes: Dist::Constant(500.0),
             response_bytes: Dist::Constant(5000.0),
             demand: Dist::Constant(0.001),
-            backend_demand: None,
-            response_timeout: None,
+            ..PopulationConfig::new("web", ArrivalProcess::Constant { rate }, VIP, 80)
         }],
         ..ClusterConfig::new(1, Duration::from_millis(secs * 1000 + 1))
     }

@@ -35,13 +35,12 @@ pub fn config_with(
         .iter()
         .enumerate()
         .map(|(i, &speed)| ServerConfig {
-            name: format!("rs{i}"),
-            address: IpAddr::V4(Ipv4Addr::new(192, 168, 6, 4 + i as u8)),
-            segment: "lan".into(),
             gateway: Some(0),
-            uplink: DuplexLink::IDEAL,
-            cpu: CpuConfig { cores: 1, speed, max_in_service: None, backlog: None },
-            backend: None,
+            ..ServerConfig::new(
+                format!("rs{i}"),
+                IpAddr::V4(Ipv4Addr::new(192, 168, 6, 4 + i as u8)),
+                CpuConfig { cores: 1, speed, max_in_service: None, backlog: None },
+            )
         })
         .collect();
     let dests = (0..speeds.len())
@@ -75,20 +74,11 @@ pub fn config_with(
         directors: vec![director],
         servers,
         populations: vec![PopulationConfig {
-            name: "web".into(),
-            arrival: ArrivalProcess::Poisson { rate },
-            vip: VIP,
-            port: 80,
-            fwmark: None,
-            clients: 1000,
-            first_client: IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)),
             access_latency: Duration::from_millis(5),
-            transport: Transport::Tcp { requests: Dist::Constant(1.0), think_time: Dist::Constant(0.0) },
             request_bytes: Dist::Constant(1000.0),
             response_bytes: Dist::Exponential { mean: 20_000.0 },
             demand: Dist::Exponential { mean: 0.003 },
-            backend_demand: None,
-            response_timeout: None,
+            ..PopulationConfig::new("web", ArrivalProcess::Poisson { rate }, VIP, 80)
         }],
         ..ClusterConfig::new(seed, Duration::from_secs(secs))
     }

@@ -419,6 +419,22 @@ pub struct ServerConfig {
     pub backend: Option<usize>,
 }
 
+impl ServerConfig {
+    /// A real server `name` at `address` with processor `cpu`, on segment "lan" without a
+    /// gateway, an ideal uplink and no backend (override with struct update syntax).
+    pub fn new(name: String, address: IpAddr, cpu: CpuConfig) -> Self {
+        ServerConfig {
+            name,
+            address,
+            segment: "lan".into(),
+            gateway: None,
+            uplink: DuplexLink::IDEAL,
+            cpu,
+            backend: None,
+        }
+    }
+}
+
 /// A shared backend server (database, storage).
 #[derive(Clone, Debug)]
 pub struct BackendConfig {
@@ -1021,6 +1037,30 @@ impl ClusterConfig {
 }
 
 impl PopulationConfig {
+    /// Clients of `vip:port` arriving by `arrival`, with the defaults a test or a tool
+    /// starts from (override the rest with struct update syntax): 1000 client addresses
+    /// from 10.1.0.0, no access latency, one TCP request a connection with no think time,
+    /// empty request and response, no CPU demand, no backend, no firewall mark, no
+    /// response timeout.
+    pub fn new(name: &str, arrival: ArrivalProcess, vip: IpAddr, port: u16) -> Self {
+        PopulationConfig {
+            name: name.into(),
+            arrival,
+            vip,
+            port,
+            fwmark: None,
+            clients: 1000,
+            first_client: IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 0, 0)),
+            access_latency: Duration::ZERO,
+            transport: Transport::Tcp { requests: Dist::Constant(1.0), think_time: Dist::Constant(0.0) },
+            request_bytes: Dist::Constant(0.0),
+            response_bytes: Dist::Constant(0.0),
+            demand: Dist::Constant(0.0),
+            backend_demand: None,
+            response_timeout: None,
+        }
+    }
+
     /// TCP or UDP.
     pub fn protocol(&self) -> Protocol {
         match self.transport {

@@ -13,8 +13,8 @@ use sim_core::arrival::ArrivalProcess;
 use sim_core::cpu::CpuConfig;
 use sim_core::dist::Dist;
 use sim_core::model::{
-    ClusterConfig, DestConfig, DirectorConfig, DuplexLink, PopulationConfig, ServerConfig, ServerDetail,
-    ServiceConfig, Simulation, Transport,
+    ClusterConfig, DestConfig, DirectorConfig, PopulationConfig, ServerConfig, ServerDetail, ServiceConfig,
+    Simulation,
 };
 
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100));
@@ -51,14 +51,12 @@ impl Farm {
     /// The cluster: servers `rs0..`, added so that the kernel's list is in index order.
     pub fn config(&self) -> ClusterConfig {
         let servers: Vec<ServerConfig> = (0..self.servers)
-            .map(|i| ServerConfig {
-                name: format!("rs{i}"),
-                address: IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + i as u32 + 1)),
-                segment: "lan".into(),
-                gateway: None,
-                uplink: DuplexLink::IDEAL,
-                cpu: CpuConfig { cores: 2, speed: 1.0, max_in_service: None, backlog: None },
-                backend: None,
+            .map(|i| {
+                ServerConfig::new(
+                    format!("rs{i}"),
+                    IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + i as u32 + 1)),
+                    CpuConfig { cores: 2, speed: 1.0, max_in_service: None, backlog: None },
+                )
             })
             .collect();
         let dests = (0..self.servers)
@@ -85,20 +83,10 @@ impl Farm {
             )],
             servers,
             populations: vec![PopulationConfig {
-                name: "http".into(),
-                arrival: ArrivalProcess::Poisson { rate: self.rate },
-                vip: VIP,
-                port: 80,
-                fwmark: None,
                 clients: 1_000_000,
                 first_client: IpAddr::V4(Ipv4Addr::new(100, 64, 0, 0)),
-                access_latency: Duration::ZERO,
-                transport: Transport::Tcp { requests: Dist::Constant(1.0), think_time: Dist::Constant(0.0) },
-                request_bytes: Dist::Constant(0.0),
-                response_bytes: Dist::Constant(0.0),
                 demand: Dist::Exponential { mean: self.demand_s },
-                backend_demand: None,
-                response_timeout: None,
+                ..PopulationConfig::new("http", ArrivalProcess::Poisson { rate: self.rate }, VIP, 80)
             }],
             server_detail: self.detail,
             ..ClusterConfig::new(1, duration)
