@@ -71,6 +71,34 @@ pub(crate) fn spread(xs: impl Iterator<Item = f64>) -> Spread {
     Spread::of(&mut v)
 }
 
+/// The per-real-server table's rows (text and HTML share them).
+pub(crate) const SERVER_COLUMNS: [&str; 8] =
+    ["server", "address", "conns", "util %", "weight", "active mean", "p50 ms", "p99 ms"];
+
+pub(crate) fn server_row(rs: &RealServerSummary) -> Vec<String> {
+    vec![
+        rs.name.clone(),
+        rs.address.clone(),
+        rs.connections.to_string(),
+        format!("{:.1}", rs.utilization * 100.0),
+        rs.weight_final.to_string(),
+        format!("{:.2}", rs.active_conns_mean),
+        fmt_ms(rs.latency_ms.p50),
+        fmt_ms(rs.latency_ms.p99),
+    ]
+}
+
+/// The page's rows: [`SERVER_COLUMNS`], the mean response time and the refusals.
+pub(crate) fn page_server_rows(list: &[RealServerSummary]) -> Vec<Vec<String>> {
+    list.iter()
+        .map(|rs| {
+            let mut row = server_row(rs);
+            row.extend([fmt_ms(rs.latency_ms.mean), rs.refused.to_string()]);
+            row
+        })
+        .collect()
+}
+
 /// A real server's row of `summary.json`.
 pub(crate) fn real_server(s: &ServerReport) -> RealServerSummary {
     RealServerSummary {
@@ -348,7 +376,7 @@ pub(crate) fn page_section(page: &mut Page, r: &RunReport, s: &Summary) {
          time (servers that answered a measured request). A step: servers alike; a long tail: a few outliers.",
         "no real server",
     );
-    let mut header = crate::summary::SERVER_COLUMNS.to_vec();
+    let mut header = SERVER_COLUMNS.to_vec();
     header.extend(["mean ms", "refused"]);
     for (title, list) in [
         ("Busiest (highest utilisation)", &a.busiest),
@@ -357,7 +385,7 @@ pub(crate) fn page_section(page: &mut Page, r: &RunReport, s: &Summary) {
         ("Fastest (lowest p99)", &a.fastest),
     ] {
         page.h3(title);
-        page.table(&header, 2, &crate::summary::page_server_rows(list));
+        page.table(&header, 2, &page_server_rows(list));
     }
 }
 
@@ -380,8 +408,8 @@ pub(crate) fn text(out: &mut String, r: &RunReport, s: &Summary) {
     out.push_str(&text_table(&QUANTILE_COLUMNS, 1, &quantile_rows(a)));
     for (title, list) in [("busiest", &a.busiest), ("slowest (p99)", &a.slowest)] {
         out.push_str(&format!("\n{title}:\n"));
-        let rows: Vec<Vec<String>> = list.iter().take(TEXT_TOP_N).map(crate::summary::server_row).collect();
-        out.push_str(&text_table(&crate::summary::SERVER_COLUMNS, 2, &rows));
+        let rows: Vec<Vec<String>> = list.iter().take(TEXT_TOP_N).map(server_row).collect();
+        out.push_str(&text_table(&SERVER_COLUMNS, 2, &rows));
     }
 }
 

@@ -363,9 +363,9 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     summary_tables(&mut page, meta, s, r);
     page.h2("servers", "Real servers");
     if summary::listed(s, r) {
-        let mut header = summary::SERVER_COLUMNS.to_vec();
+        let mut header = crate::across::SERVER_COLUMNS.to_vec();
         header.extend(["mean ms", "refused"]);
-        page.table(&header, 2, &summary::page_server_rows(&s.real_servers));
+        page.table(&header, 2, &crate::across::page_server_rows(&s.real_servers));
     } else {
         crate::across::page_section(&mut page, r, s);
     }

@@ -8,8 +8,7 @@ use sim_core::model::{DirectorReport, FeedbackReport, RunReport};
 use crate::text::{fmt_ms, text_table};
 use crate::units::{finite, finite_opt, latency_ms, ns_to_s, spread};
 use crate::{
-    Connections, DirectorSummary, FeedbackServerSummary, FeedbackSummary, LatencyMs, RealServerSummary,
-    RunMeta, Summary,
+    Connections, DirectorSummary, FeedbackServerSummary, FeedbackSummary, LatencyMs, RunMeta, Summary,
 };
 
 fn director(d: &DirectorReport) -> DirectorSummary {
@@ -97,34 +96,6 @@ pub(crate) fn to_json(s: &Summary) -> String {
     let mut out = serde_json::to_string_pretty(s).expect("a Summary always serialises");
     out.push('\n');
     out
-}
-
-/// The per-real-server table's rows (text and HTML share them).
-pub(crate) const SERVER_COLUMNS: [&str; 8] =
-    ["server", "address", "conns", "util %", "weight", "active mean", "p50 ms", "p99 ms"];
-
-pub(crate) fn server_row(rs: &RealServerSummary) -> Vec<String> {
-    vec![
-        rs.name.clone(),
-        rs.address.clone(),
-        rs.connections.to_string(),
-        format!("{:.1}", rs.utilization * 100.0),
-        rs.weight_final.to_string(),
-        format!("{:.2}", rs.active_conns_mean),
-        fmt_ms(rs.latency_ms.p50),
-        fmt_ms(rs.latency_ms.p99),
-    ]
-}
-
-/// The page's rows: [`SERVER_COLUMNS`], the mean response time and the refusals.
-pub(crate) fn page_server_rows(list: &[RealServerSummary]) -> Vec<Vec<String>> {
-    list.iter()
-        .map(|rs| {
-            let mut row = server_row(rs);
-            row.extend([fmt_ms(rs.latency_ms.mean), rs.refused.to_string()]);
-            row
-        })
-        .collect()
 }
 
 /// Whether the page and the terminal list every real server one a row (else their
@@ -277,8 +248,8 @@ pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
     let _ = writeln!(out, "latency    {}", latency_line(&s.latency_ms));
     out.push('\n');
     if listed(&s, r) {
-        let rows: Vec<Vec<String>> = s.real_servers.iter().map(server_row).collect();
-        out.push_str(&text_table(&SERVER_COLUMNS, 2, &rows));
+        let rows: Vec<Vec<String>> = s.real_servers.iter().map(crate::across::server_row).collect();
+        out.push_str(&text_table(&crate::across::SERVER_COLUMNS, 2, &rows));
     } else {
         crate::across::text(&mut out, r, &s);
     }
