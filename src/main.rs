@@ -81,6 +81,82 @@ struct OutputArgs {
     exchange: ExchangeArg,
 }
 
+/// Options that split a command's runs into shards (docs/cluster.md).
+#[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Splitting the work (docs/cluster.md)")]
+struct SplitArgs {
+    /// Run only shard K of N: the runs j with j mod N = K-1 (of the sweep's points x
+    /// replications, the run's replications, or the plan's grid of trials), written to
+    /// DIR/shard-K-of-N.json; `lvsim merge DIR` then writes the report the whole command
+    /// would have. K counts from 1.
+    #[arg(long, value_name = "K/N", conflicts_with = "slurm")]
+    shard: Option<commands::shard::ShardSpec>,
+    /// Where shard files go [default: the report directory with `.shards` added, e.g.
+    /// lvsim-out/NAME-sweep.shards/].
+    #[arg(long, value_name = "DIR")]
+    shards_dir: Option<PathBuf>,
+    /// Write a Slurm job array that runs the shards and a job that merges them when they
+    /// end (into the shards directory's slurm/); with --submit, submit both with sbatch.
+    /// Running it again with --submit submits only the shards not yet done.
+    #[arg(long)]
+    slurm: bool,
+    /// With --slurm: submit the scripts with sbatch (else only write them).
+    #[arg(long, requires = "slurm")]
+    submit: bool,
+    /// With --slurm: array tasks [default: one per run, at most 1000].
+    #[arg(long, value_name = "N", requires = "slurm")]
+    shards: Option<u32>,
+    /// With --slurm: CPUs per task; each task runs its runs on that many threads [default: 1].
+    #[arg(long, value_name = "N", requires = "slurm")]
+    cpus_per_task: Option<u32>,
+    /// With --slurm: memory per task, as sbatch reads it (`4G`) [default: from the
+    /// scenario's estimated memory per run].
+    #[arg(long, value_name = "SIZE", requires = "slurm")]
+    mem: Option<String>,
+    /// With --slurm: time limit per task, as sbatch reads it (`30`, `2:00:00`) [default:
+    /// from the scenario's estimated events per task].
+    #[arg(long, value_name = "LIMIT", requires = "slurm")]
+    time: Option<String>,
+    /// With --slurm: the partition.
+    #[arg(long, value_name = "NAME", requires = "slurm")]
+    partition: Option<String>,
+    /// With --slurm: the account charged.
+    #[arg(long, value_name = "NAME", requires = "slurm")]
+    account: Option<String>,
+    /// With --slurm: the lvsim binary the nodes run [default: this one's absolute path,
+    /// which a shared file system makes the same on every node].
+    #[arg(long, value_name = "PATH", requires = "slurm")]
+    lvsim: Option<PathBuf>,
+    /// With --slurm: another sbatch option for both jobs, written as an #SBATCH line
+    /// (`--sbatch-arg=--qos=short`). Repeatable.
+    #[arg(long, value_name = "ARG", requires = "slurm", allow_hyphen_values = true)]
+    sbatch_arg: Vec<String>,
+}
+
+impl SplitArgs {
+    fn split(self) -> commands::Split {
+        use commands::Split;
+        if let Some(spec) = self.shard {
+            return Split::Shard { spec, dir: self.shards_dir };
+        }
+        if !self.slurm {
+            return Split::Local;
+        }
+        let opts = commands::slurm::SlurmOpts {
+            submit: self.submit,
+            shards: self.shards,
+            cpus_per_task: self.cpus_per_task,
+            mem: self.mem,
+            time: self.time,
+            partition: self.partition,
+            account: self.account,
+            lvsim: self.lvsim,
+            sbatch_args: self.sbatch_arg,
+        };
+        Split::Slurm { opts, dir: self.shards_dir }
+    }
+}
+
 /// `--exchange`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum ExchangeArg {
@@ -137,6 +213,8 @@ enum Command {
         output: OutputArgs,
         #[command(flatten)]
         budget: BudgetArgs,
+        #[command(flatten)]
+        split: SplitArgs,
         /// Master seed (overrides the scenario's).
         #[arg(long)]
         seed: Option<u64>,
@@ -183,6 +261,43 @@ enum Command {
         output: OutputArgs,
         #[command(flatten)]
         budget: BudgetArgs,
+        #[command(flatten)]
+        split: SplitArgs,
+    },
+    /// Combine the shards of a split (`--shard K/N`, `--slurm`) into the report the whole
+    /// command writes, byte for byte but for wall times.
+    ///
+    /// Reads every shard-K-of-N.json in the directories (shards may be gathered from
+    /// several machines into several directories), reloads the scenario they name and
+    /// checks: the same scenario (its fingerprint: text after overrides and the
+    /// configuration it builds), the same lvsim version, one split into N, each shard once,
+    /// none missing, no run failed. A refusal names the shard files, the missing shards, or
+    /// the failed points and their errors (exit 2).
+    Merge {
+        /// Directories holding shard files.
+        #[arg(required = true, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+        dirs: Vec<PathBuf>,
+        /// Report directory [default: the first DIR without its `.shards` suffix, else the
+        /// command's default, lvsim-out/NAME-sweep/].
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Print machine-readable JSON on standard output instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// How far a split is: shards done, failed (with the points and errors), running,
+    /// pending or missing, from the shard files in DIR and, for a --slurm split, squeue and
+    /// sacct (or scontrol when accounting is off).
+    Status {
+        /// A shards directory (or the report directory beside it).
+        #[arg(value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+        dir: PathBuf,
+        /// Print machine-readable JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Capacity planning: the cheapest cluster, and the scheduler, that keep a service
     /// level objective at the scenario's load, with every trial as evidence.
@@ -210,6 +325,8 @@ enum Command {
         output: OutputArgs,
         #[command(flatten)]
         budget: BudgetArgs,
+        #[command(flatten)]
+        split: SplitArgs,
         /// The objective, `METRIC<=VALUE` or `METRIC>=VALUE` on a summary.json value
         /// (`latency_ms.p99<=200`, `throughput_cps>=900`). Repeatable: all must hold.
         #[arg(long, value_name = "METRIC<=VALUE")]
@@ -425,13 +542,15 @@ fn common(s: ScenarioArgs, out: Option<PathBuf>, jobs: usize, b: BudgetArgs) -> 
         max_events: b.max_events,
         max_memory: b.max_memory,
         exchange: sim_core::model::Exchange::default(),
+        split: commands::Split::Local,
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { scenario, output, budget, seed, replications } => {
+        Command::Run { scenario, output, budget, split, seed, replications } => {
             let mut c = common(scenario, output.out, output.jobs, budget);
+            c.split = split.split();
             c.exchange = output.exchange.into();
             if let Some(s) = seed {
                 c.sets.push(format!("seed={s}"));
@@ -453,18 +572,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             commands::run::validate(&c, &files)
         }
-        Command::Sweep { scenario, output, budget } => {
-            let exchange = output.exchange.into();
-            commands::sweep::sweep(&Common { exchange, ..common(scenario, output.out, output.jobs, budget) })
+        Command::Sweep { scenario, output, budget, split } => {
+            let (exchange, split) = (output.exchange.into(), split.split());
+            commands::sweep::sweep(&Common {
+                exchange,
+                split,
+                ..common(scenario, output.out, output.jobs, budget)
+            })
         }
-        Command::Plan { scenario, output, budget, slo, servers, min, max, schedulers, replications } => {
+        Command::Plan {
+            scenario,
+            output,
+            budget,
+            split,
+            slo,
+            servers,
+            min,
+            max,
+            schedulers,
+            replications,
+        } => {
             let o = commands::plan::PlanOpts { slo, servers, min, max, schedulers, replications };
-            let exchange = output.exchange.into();
+            let (exchange, split) = (output.exchange.into(), split.split());
             commands::plan::plan(
-                &Common { exchange, ..common(scenario, output.out, output.jobs, budget) },
+                &Common { exchange, split, ..common(scenario, output.out, output.jobs, budget) },
                 &o,
             )
         }
+        Command::Merge { dirs, out, quiet, json } => commands::merge::merge(&dirs, out, quiet, json),
+        Command::Status { dir, json } => commands::status::status(&dir, json),
         Command::Export { scenario, out, stdout, target } => {
             let what = match stdout.as_deref() {
                 None => commands::export::What::All,

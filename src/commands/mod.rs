@@ -11,11 +11,15 @@ pub mod export;
 pub mod import;
 pub mod install;
 pub mod list;
+pub mod merge;
 pub mod ordered;
 pub mod pipe;
 pub mod plan;
 pub mod run;
+pub mod shard;
 pub mod show;
+pub mod slurm;
+pub mod status;
 pub mod sweep;
 
 use std::io::IsTerminal as _;
@@ -91,6 +95,31 @@ pub struct Common {
     pub max_memory: Option<f64>,
     /// `--exchange`: how connections' messages are simulated (same results either way).
     pub exchange: sim_core::model::Exchange,
+    /// `--shard K/N` or `--slurm`: run a share of the work, or submit it to Slurm.
+    pub split: Split,
+}
+
+/// Where a command's runs go.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Split {
+    /// All of them here (the default).
+    #[default]
+    Local,
+    /// `--shard K/N [--shards-dir DIR]`: this shard's units, into `DIR/shard-K-of-N.json`
+    /// (default DIR: the report directory with `.shards` added).
+    Shard {
+        /// Which share.
+        spec: shard::ShardSpec,
+        /// `--shards-dir`.
+        dir: Option<PathBuf>,
+    },
+    /// `--slurm`: a job array of shards and a merge job.
+    Slurm {
+        /// Its options.
+        opts: slurm::SlurmOpts,
+        /// `--shards-dir`.
+        dir: Option<PathBuf>,
+    },
 }
 
 impl Common {

@@ -34,7 +34,7 @@ use scenarios::format::{Expect, Plan, Size};
 use super::{Common, InputError, count_bar, loss, summarize};
 
 /// Command-line overrides of the scenario's `plan` section.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PlanOpts {
     /// `--slo METRIC<=VALUE` (or `>=`), replacing the scenario's SLO.
     pub slo: Vec<String>,

@@ -1,0 +1,247 @@
+//! Work split into shards that run anywhere and merge into exactly the local report.
+//!
+//! A command's runs are *units*, numbered in the order the local command hands them back:
+//!
+//! - `sweep`: unit `j` is the `j`-th (point, replication) pair, points in the sweep's order
+//!   (last axis fastest), each point's replications in seed order;
+//! - `run --replications N`: unit `j` is replication `j` (seed `seed + j`);
+//! - `plan`: unit `j` is one replication of one trial of the full grid of candidate sizes,
+//!   scheduler by scheduler (see `plan::shards`).
+//!
+//! `--shard K/N` runs the units `j` with `j mod N = K - 1` (strided, so that a sweep whose
+//! cost grows along an axis spreads evenly) and writes their summaries, and the errors of
+//! those that failed, to one file, `shard-K-of-N.json`, written whole or not at all.
+//! `lvsim merge` reads every shard of a split, checks that they are the same work (the
+//! scenario's fingerprint, lvsim's version, the same `N`, each `K` once, none missing, no
+//! failure) and hands the stored summaries to the same code that a local command hands its
+//! runs to: the merged files are the local files, byte for byte, but for wall times.
+
+use std::path::{Path, PathBuf};
+
+use reports::Summary;
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use super::InputError;
+
+/// The format of shard files; a file of another format is refused.
+pub const FORMAT: u32 = 1;
+
+/// The most shards a split may have (Slurm's own default `MaxArraySize` is 1001).
+pub const MAX_SHARDS: u32 = 100_000;
+
+/// `--shard K/N`: shard `k` (1-based) of `n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSpec {
+    /// This shard, `1..=n`.
+    pub k: u32,
+    /// Shards in all, `1..=MAX_SHARDS`.
+    pub n: u32,
+}
+
+impl std::str::FromStr for ShardSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("--shard {s:?}: expected K/N with 1 <= K <= N <= {MAX_SHARDS}, such as 3/8");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let k: u32 = k.trim().parse().map_err(|_| bad())?;
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        if k == 0 || k > n || n > MAX_SHARDS {
+            return Err(bad());
+        }
+        Ok(ShardSpec { k, n })
+    }
+}
+
+impl std::fmt::Display for ShardSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+impl ShardSpec {
+    /// Whether unit `j` is this shard's.
+    pub fn owns(&self, j: usize) -> bool {
+        j % self.n as usize == self.k as usize - 1
+    }
+
+    /// This shard's units among `units`, in order.
+    pub fn units(&self, units: usize) -> impl Iterator<Item = usize> + use<> {
+        (self.k as usize - 1..units).step_by(self.n as usize)
+    }
+
+    /// The shard's file name: `shard-K-of-N.json`.
+    pub fn file_name(&self) -> String {
+        format!("shard-{}-of-{}.json", self.k, self.n)
+    }
+}
+
+/// Which command's runs a shard holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `lvsim run` (its replications).
+    Run,
+    /// `lvsim sweep`.
+    Sweep,
+    /// `lvsim plan` (the grid of its trials).
+    Plan,
+}
+
+impl Kind {
+    /// The subcommand's name.
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Run => "run",
+            Kind::Sweep => "sweep",
+            Kind::Plan => "plan",
+        }
+    }
+
+    /// The suffix of the command's default report directory (`lvsim-out/NAME-sweep`).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Kind::Run => "",
+            Kind::Sweep => "-sweep",
+            Kind::Plan => "-plan",
+        }
+    }
+}
+
+/// How to do the work again: what `merge` reloads (and checks against the fingerprint),
+/// and what a Slurm task runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Invocation {
+    /// The scenario: an absolute path, or a library scenario's name.
+    pub file: String,
+    /// `--set` arguments, in order.
+    pub sets: Vec<String>,
+    /// `--allow-path` directories, absolute.
+    pub allow_paths: Vec<String>,
+    /// `--exchange` (`fast` or `per-message`; the results do not depend on it).
+    pub exchange: String,
+    /// `plan`'s options, for a plan.
+    pub plan: Option<super::plan::PlanOpts>,
+}
+
+/// What every shard of one split shares; `merge` refuses a shard whose identity differs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// lvsim's version ([`version`]).
+    pub lvsim: String,
+    /// The command.
+    pub kind: Kind,
+    /// The scenario's name.
+    pub scenario: String,
+    /// [`fingerprint`] of the scenario as loaded (text after overrides, configuration) and
+    /// the command's options that change results.
+    pub fingerprint: String,
+    /// Units of the whole split.
+    pub units: usize,
+    /// Shards of the split (`N`).
+    pub shards: u32,
+}
+
+/// A unit's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitResult {
+    /// The unit's number.
+    pub unit: usize,
+    /// What it is, in words (`rate=200, replication 2`).
+    pub label: String,
+    /// Its summary, as the local command computes it.
+    pub summary: Summary,
+}
+
+/// A unit that failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitFailure {
+    /// The unit's number.
+    pub unit: usize,
+    /// What it is, in words (the point's values).
+    pub label: String,
+    /// The error, with its causes.
+    pub error: String,
+}
+
+/// `shard-K-of-N.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardFile {
+    /// What the split is.
+    pub identity: Identity,
+    /// This shard's `K`.
+    pub shard: u32,
+    /// How to run it again.
+    pub invocation: Invocation,
+    /// Where it ran (host name) and how long it took [s].
+    pub host: String,
+    /// Wall time of the whole shard [s].
+    pub wall_s: f64,
+    /// The units that ran, in unit order.
+    pub results: Vec<UnitResult>,
+    /// The units that failed, in unit order.
+    pub failures: Vec<UnitFailure>,
+    /// For `run`: the terminal text of replication 0 (`reports::text_summary`), held by
+    /// the shard that ran unit 0, whose report pages are in `shard-K-of-N.report/`.
+    pub first_text: Option<String>,
+}
+
+/// lvsim's version as shards record it: the package version and the build's commit when
+/// it is known.
+pub fn version() -> String {
+    match option_env!("LVSIM_COMMIT") {
+        Some(c) if !c.is_empty() => format!("{}+{c}", env!("CARGO_PKG_VERSION")),
+        _ => env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}
+
+/// SHA-256 (hex) of what decides a split's results: the command, the scenario's text
+/// after overrides, the configuration it builds (files it read included) and `extra`
+/// (a plan's options).
+pub fn fingerprint(kind: Kind, l: &scenarios::Loaded, extra: &str) -> String {
+    let mut h = sha2::Sha256::new();
+    for part in [kind.word(), l.doc.text(), &format!("{:?}", l.cluster), extra] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The default directory of a split's shard files: the report directory's path with
+/// `.shards` added (`lvsim-out/NAME-sweep.shards`).
+pub fn default_dir(report_dir: &Path) -> PathBuf {
+    let mut s = report_dir.as_os_str().to_owned();
+    s.push(".shards");
+    PathBuf::from(s)
+}
+
+/// An input error about a shard file.
+pub fn refuse(path: &Path, why: impl std::fmt::Display) -> anyhow::Error {
+    InputError(format!("{}: {why}", path.display())).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_and_own_every_unit_once() {
+        assert_eq!("3/8".parse::<ShardSpec>(), Ok(ShardSpec { k: 3, n: 8 }));
+        for bad in ["0/8", "9/8", "1/0", "8", "a/b", "1/100001", "-1/2", "1/2/3", ""] {
+            assert!(bad.parse::<ShardSpec>().is_err(), "{bad}");
+        }
+        let n = 7;
+        let mut seen = [0; 30];
+        for k in 1..=n {
+            let s = ShardSpec { k, n };
+            for j in s.units(30) {
+                assert!(s.owns(j));
+                seen[j] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&c| c == 1));
+    }
+}
