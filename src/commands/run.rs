@@ -255,3 +255,9 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
             .into())
     }
 }
+
+/// `lvsim merge` of a run's replications: the report `run` writes, from the shards.
+pub fn merged(c: &Common, g: super::shard::Gathered) -> anyhow::Result<()> {
+    let _ = (c, g);
+    Err(InputError("merging a run's replications is not built yet".into()).into())
+}

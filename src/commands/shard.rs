@@ -245,3 +245,131 @@ mod tests {
         assert!(seen.iter().all(|&c| c == 1));
     }
 }
+
+/// What a command hands to `--slurm` (and what a shard records): the split's identity,
+/// how to run it again, and its size.
+#[derive(Clone, Debug)]
+pub struct Work {
+    /// The split, for `shards` = the number of shards chosen (`--slurm` sets it).
+    pub identity: Identity,
+    /// How to run a shard.
+    pub invocation: Invocation,
+    /// The budget's estimate of one run (the largest, for a plan).
+    pub per_run: scenarios::budget::Estimate,
+    /// What a unit is, by number, in words (`rate=200, replication 2`), for messages.
+    pub labels: Vec<String>,
+    /// Where the merged report goes.
+    pub report_dir: PathBuf,
+    /// Where the shard files go.
+    pub shards_dir: PathBuf,
+}
+
+/// Every shard of a split, read and checked by [`gather`]: each unit's summary in unit
+/// order.
+#[derive(Debug)]
+pub struct Gathered {
+    /// The split (every shard's).
+    pub identity: Identity,
+    /// How it was run (the first shard's; every shard's has the same fingerprint).
+    pub invocation: Invocation,
+    /// Every unit's summary, by unit number.
+    pub summaries: Vec<Summary>,
+    /// `run`: the directory of replication 0's pages (`shard-K-of-N.report/`) and its
+    /// terminal text.
+    pub first: Option<(PathBuf, String)>,
+    /// The shard files read, in `K` order.
+    pub files: Vec<PathBuf>,
+}
+
+/// The largest shard file read [bytes] (a shard of many large runs' summaries).
+pub const MAX_SHARD_FILE: u64 = 1 << 30;
+
+/// One file found by [`scan`]: its path and what it held.
+#[derive(Debug)]
+pub struct Found {
+    /// The file.
+    pub path: PathBuf,
+    /// The shard, or why it could not be read (an input error naming the file).
+    pub shard: anyhow::Result<ShardFile>,
+}
+
+/// Every `shard-*-of-*.json` directly in `dir`, read (plain files of at most
+/// [`MAX_SHARD_FILE`] bytes; links are not followed), sorted by name. Other files are
+/// ignored; a missing directory is an error naming it.
+pub fn scan(dir: &Path) -> anyhow::Result<Vec<Found>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| refuse(dir, e))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| refuse(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with("shard-") && name.ends_with(".json") && name.contains("-of-")) {
+            continue;
+        }
+        let path = entry.path();
+        let shard = read(&path);
+        found.push(Found { path, shard });
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found)
+}
+
+/// Reads one shard file (bounded; a malformed one is an input error naming the file,
+/// line and column).
+pub fn read(path: &Path) -> anyhow::Result<ShardFile> {
+    use std::io::Read as _;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| refuse(path, e))?;
+    if !meta.is_file() {
+        return Err(refuse(path, "not a plain file (links are not followed)"));
+    }
+    if meta.len() > MAX_SHARD_FILE {
+        return Err(refuse(path, format!("{} bytes, more than a shard file may have", meta.len())));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SHARD_FILE + 1).read_to_string(&mut text))
+        .map_err(|e| refuse(path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| refuse(path, format!("{}:{}: not a shard file: {e}", e.line(), e.column())))
+}
+
+/// Writes a shard file into `dir` (created if missing) whole or not at all: a temporary
+/// file in the same directory, synced, then renamed over `shard-K-of-N.json`.
+pub fn write(dir: &Path, shard: &ShardFile) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir).map_err(|e| refuse(dir, e))?;
+    let spec = ShardSpec { k: shard.shard, n: shard.identity.shards };
+    let path = dir.join(spec.file_name());
+    let tmp = dir.join(format!(".{}.{}.tmp", spec.file_name(), std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer_pretty(&mut f, shard)?;
+        f.write_all(b"\n")?;
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::anyhow!("writing {}: {e}", path.display()));
+    }
+    Ok(path)
+}
+
+/// How `c` runs again, for a shard or a Slurm task: absolute paths, so that it does not
+/// depend on the directory it runs in.
+pub fn invocation(c: &super::Common, plan: Option<super::plan::PlanOpts>) -> Invocation {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
+    // A path that exists is a file (as `Common::load` decides), else a library name.
+    let file = if c.file.exists() { abs(&c.file) } else { c.file.display().to_string() };
+    Invocation {
+        file,
+        sets: c.sets.clone(),
+        allow_paths: c.allow_paths.iter().map(|p| abs(p)).collect(),
+        exchange: match c.exchange {
+            sim_core::model::Exchange::Fast => "fast",
+            sim_core::model::Exchange::PerMessage => "per-message",
+        }
+        .to_owned(),
+        plan,
+    }
+}

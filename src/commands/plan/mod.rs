@@ -370,3 +370,10 @@ fn load_text(l: &Loaded) -> String {
         .collect::<Vec<_>>()
         .join(" + ")
 }
+
+/// `lvsim merge` of a plan's grid: the search replayed over the shards' trials, and the
+/// report `plan` writes.
+pub fn merged(c: &Common, g: super::shard::Gathered) -> anyhow::Result<()> {
+    let _ = (c, g);
+    Err(InputError("merging a plan is not built yet".into()).into())
+}
