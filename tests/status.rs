@@ -1,0 +1,243 @@
+//! `lvsim status DIR`: counts from shard files written by `lvsim sweep --shard`, and
+//! Slurm's states from the real single-node cluster (`tests/slurm/lvsim-slurm start`):
+//! a held array shows as pending, a cancelled one as failed.
+//!
+//! The Slurm test FAILS (it does not skip) when `sbatch`/`squeue` are missing or the
+//! cluster does not answer.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use lvsim::commands::shard::{
+    self, Identity, Invocation, Kind, ShardFile, ShardSpec, UnitFailure, UnitResult,
+};
+use lvsim::commands::slurm::{Jobs, Submission};
+use serde_json::Value;
+
+/// A fresh directory under cargo's temporary directory.
+fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("status-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("creating a scratch directory");
+    d
+}
+
+fn lvsim(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lvsim")).args(args).current_dir(cwd).output().expect("spawning lvsim")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `lvsim status DIR --json`, parsed; it must succeed.
+fn status_json(cwd: &Path, dir: &Path) -> Value {
+    let out = lvsim(cwd, &["status", dir.to_str().expect("UTF-8"), "--json"]);
+    assert!(out.status.success(), "lvsim status failed: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+}
+
+fn counts(v: &Value) -> [u64; 5] {
+    ["done", "failed", "running", "pending", "missing"].map(|k| v[k].as_u64().expect("a count"))
+}
+
+fn states(v: &Value) -> Vec<String> {
+    v["per_shard"]
+        .as_array()
+        .expect("per_shard")
+        .iter()
+        .map(|p| p["state"].as_str().expect("state").to_owned())
+        .collect()
+}
+
+#[test]
+fn shards_run_by_lvsim_sweep_are_counted() {
+    let d = scratch("sweep");
+    let shards = d.join("out.shards");
+    let dir = shards.to_str().expect("UTF-8");
+    for k in [1, 3] {
+        let spec = format!("{k}/4");
+        let out =
+            lvsim(&d, &["sweep", "heterogeneous", "--shard", &spec, "--shards-dir", dir, "-q", "-j", "1"]);
+        assert!(out.status.success(), "sweep --shard {spec}: {}", text(&out.stderr));
+    }
+    // By the shards directory, and by the report directory beside it.
+    for asked in [shards.clone(), d.join("out")] {
+        let v = status_json(&d, &asked);
+        assert_eq!(counts(&v), [2, 0, 0, 0, 2], "{v}");
+        assert_eq!(states(&v), ["done", "missing", "done", "missing"]);
+        assert_eq!(v["identity"]["units"], 6);
+        assert_eq!(v["report_written"], false);
+    }
+    // A truncated shard is not counted, and says why.
+    let second = shards.join("shard-3-of-4.json");
+    let bytes = std::fs::read(&second).expect("reading a shard");
+    std::fs::write(&second, &bytes[..bytes.len() / 2]).expect("truncating it");
+    let out = lvsim(&d, &["status", dir]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.contains("1 done, 0 failed, 0 running, 0 pending, 3 missing of 4"), "{t}");
+    assert!(t.contains("missing: 2-4"), "{t}");
+    assert!(t.contains("shard-3-of-4.json") && t.contains("not a shard file"), "{t}");
+    // Nothing to tell: an input error naming the directory.
+    let empty = scratch("empty");
+    let out = lvsim(&d, &["status", empty.to_str().expect("UTF-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(empty.to_str().expect("UTF-8")), "{}", text(&out.stderr));
+}
+
+#[test]
+fn failed_units_are_listed_with_their_point_and_error() {
+    let d = scratch("failed");
+    let id = identity(2);
+    shard::write(&d, &shard_file(1, &id, false)).expect("writing shard 1");
+    shard::write(&d, &shard_file(2, &id, true)).expect("writing shard 2");
+    let out = lvsim(&d, &["status", "."]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.contains("1 done, 1 failed, 0 running, 0 pending, 0 missing of 2"), "{t}");
+    assert!(t.contains("failed: shard 2, unit 1 (rate=1): trace t.csv: No such file"), "{t}");
+    let v = status_json(&d, Path::new("."));
+    assert_eq!(v["failures"][0]["label"], "rate=1");
+}
+
+fn identity(n: u32) -> Identity {
+    Identity {
+        format: shard::FORMAT,
+        lvsim: shard::version(),
+        kind: Kind::Sweep,
+        scenario: "held".into(),
+        fingerprint: "0".repeat(64),
+        units: 4,
+        shards: n,
+    }
+}
+
+fn shard_file(k: u32, id: &Identity, failed: bool) -> ShardFile {
+    let units = ShardSpec { k, n: id.shards }.units(id.units);
+    let (mut results, mut failures) = (Vec::new(), Vec::new());
+    for unit in units {
+        let label = format!("rate={unit}");
+        if failed && failures.is_empty() {
+            failures.push(UnitFailure { unit, label, error: "trace t.csv: No such file".into() });
+        } else {
+            results.push(UnitResult { unit, label, summary: Default::default() });
+        }
+    }
+    ShardFile {
+        identity: id.clone(),
+        shard: k,
+        invocation: Invocation::default(),
+        host: "test".into(),
+        wall_s: 0.0,
+        results,
+        failures,
+        first_text: None,
+    }
+}
+
+/// The cluster answers, else the test fails with what to do.
+fn require_slurm() {
+    for tool in ["sbatch", "squeue", "scancel", "scontrol", "sinfo"] {
+        let found = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "{tool} not found: install Debian's slurm-wlm and munge, then run `tests/slurm/lvsim-slurm start`"
+        );
+    }
+    let out = Command::new("sinfo").args(["-h", "-o", "%t"]).output().expect("sinfo");
+    let state = text(&out.stdout);
+    assert!(
+        out.status.success() && ["idle", "mix", "alloc"].iter().any(|s| state.contains(s)),
+        "the Slurm cluster does not answer (sinfo: {state:?} {}): run `tests/slurm/lvsim-slurm start`",
+        text(&out.stderr).trim()
+    );
+}
+
+/// Jobs cancelled when the test ends, even by a panic.
+struct Cancel(Vec<String>);
+
+impl Drop for Cancel {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let _ = Command::new("scancel").args(&self.0).output();
+        }
+    }
+}
+
+fn sbatch(args: &[&str]) -> u64 {
+    let out = Command::new("sbatch").args(args).output().expect("spawning sbatch");
+    assert!(out.status.success(), "sbatch {args:?}: {}", text(&out.stderr));
+    let id = text(&out.stdout);
+    id.trim().split(';').next().and_then(|i| i.parse().ok()).unwrap_or_else(|| panic!("sbatch said {id:?}"))
+}
+
+/// Polls (bounded) until `squeue` no longer lists `ids`.
+fn wait_gone(ids: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new("squeue").args(["-h", "-j", ids]).output().expect("squeue");
+        if text(&out.stdout).trim().is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "jobs {ids} still queued after 60 s: {}", text(&out.stdout));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn held_array_is_pending_then_cancelled_is_failed() {
+    require_slurm();
+    let d = scratch("held");
+    let shards = d.join("held.shards");
+    let id = identity(3);
+    shard::write(&shards, &shard_file(1, &id, false)).expect("writing shard 1");
+    let log = format!("--output={}/%A_%a.out", d.display());
+    let array =
+        sbatch(&["--parsable", "--hold", "--array=2-3", "-J", "lvsim-status-test", &log, "--wrap", "true"]);
+    let mut cancel = Cancel(vec![array.to_string()]);
+    let dep = format!("--dependency=afterany:{array}");
+    let merge = sbatch(&[
+        "--parsable",
+        "--hold",
+        &dep,
+        "-J",
+        "lvsim-status-merge",
+        "-o",
+        "/dev/null",
+        "--wrap",
+        "true",
+    ]);
+    cancel.0.push(merge.to_string());
+    let jobs = Jobs {
+        shards: 3,
+        report_dir: d.join("held").display().to_string(),
+        submissions: vec![Submission { array_job: array, merge_job: merge, tasks: vec![2, 3], at: 0 }],
+    };
+    std::fs::create_dir_all(shards.join("slurm")).expect("mkdir slurm");
+    std::fs::write(shards.join("slurm/jobs.json"), serde_json::to_string(&jobs).expect("json"))
+        .expect("jobs.json");
+
+    let v = status_json(&d, &shards);
+    assert_eq!(counts(&v), [1, 0, 0, 2, 0], "{v}");
+    assert_eq!(v["per_shard"][1]["task"], format!("{array}_2"));
+    assert!(v["per_shard"][1]["detail"].as_str().expect("detail").contains("JobHeldUser"), "{v}");
+    assert_eq!(v["merge"]["state"], "PENDING");
+    let t = text(&lvsim(&d, &["status", shards.to_str().expect("UTF-8")]).stdout);
+    assert!(t.contains("pending: 2-3"), "{t}");
+    assert!(t.contains(&format!("merge job {merge}: PENDING")), "{t}");
+
+    let ids = format!("{array},{merge}");
+    let out =
+        Command::new("scancel").args([&array.to_string(), &merge.to_string()]).output().expect("scancel");
+    assert!(out.status.success(), "scancel: {}", text(&out.stderr));
+    cancel.0.clear();
+    wait_gone(&ids);
+    // Cancelled without a shard file: failed, with Slurm's word (scontrol keeps ended jobs
+    // for MinJobAge, 300 s).
+    let v = status_json(&d, &shards);
+    assert_eq!(counts(&v), [1, 2, 0, 0, 0], "{v}");
+    assert!(v["per_shard"][2]["detail"].as_str().expect("detail").contains("CANCELLED"), "{v}");
+    assert_eq!(v["merge"]["state"], "CANCELLED");
+}
