@@ -1,0 +1,279 @@
+//! `--slurm` against a real Slurm (the single-node cluster of `tests/slurm/lvsim-slurm
+//! start`): a library sweep submitted as a job array and merged by a dependent job equals
+//! the local sweep; a task that fails is reported with its point by the merge job and by
+//! `lvsim merge`; a second `--submit` runs only the shards not done.
+//!
+//! These tests FAIL (they do not skip) when Slurm's client tools are missing or the
+//! cluster does not answer: CI installs slurm-wlm and munge and starts the cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for its jobs (a bound, not an expectation).
+const JOBS_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn lvsim(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lvsim")).args(args).current_dir(cwd).output().expect("lvsim runs")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Fails, naming what to do, unless sbatch and squeue run and the node is up.
+fn require_slurm() {
+    let how = "start the test cluster with `tests/slurm/lvsim-slurm start` (Debian packages slurm-wlm and munge; see tests/slurm/README.md)";
+    for tool in ["sbatch", "squeue", "sinfo", "scancel"] {
+        let o = Command::new(tool).arg("--version").output();
+        assert!(o.is_ok_and(|o| o.status.success()), "{tool} does not run: {how}");
+    }
+    let o = Command::new("sinfo").args(["-h", "-o", "%T"]).output().expect("sinfo runs");
+    let states = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success() && states.lines().any(|s| ["idle", "mixed", "allocated"].contains(&s.trim())),
+        "the Slurm cluster does not answer or has no node up (sinfo: {states:?} {}): {how}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A fresh temporary directory whose name holds a space, quotes and a `$`.
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lvsim slurm-{tag} it's \"q\" $HOME-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn jobs(shards: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(shards.join("slurm/jobs.json")).expect("jobs.json written");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The job ids still in Slurm's queue.
+fn queued() -> Vec<u64> {
+    let o = Command::new("squeue").args(["-h", "-o", "%F"]).output().expect("squeue runs");
+    assert!(o.status.success(), "squeue: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// Waits (bounded, polling) until none of `ids` is queued or running; cancels them and
+/// fails after [`JOBS_TIMEOUT`].
+fn wait_for(ids: &[u64], logs: &Path) {
+    let t0 = Instant::now();
+    while queued().iter().any(|id| ids.contains(id)) {
+        if t0.elapsed() > JOBS_TIMEOUT {
+            for id in ids {
+                let _ = Command::new("scancel").arg(id.to_string()).status();
+            }
+            panic!("jobs {ids:?} still queued after {JOBS_TIMEOUT:?}; logs: {}", all_logs(logs));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn all_logs(dir: &Path) -> String {
+    let mut s = String::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        s += &format!("\n== {}\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default());
+    }
+    s
+}
+
+/// The last submission's `(array job, merge job, tasks)`.
+fn last_submission(shards: &Path) -> (u64, u64, Vec<u64>) {
+    let j = jobs(shards);
+    let s = j["submissions"].as_array().unwrap().last().unwrap().clone();
+    let tasks = s["tasks"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
+    (s["array_job"].as_u64().unwrap(), s["merge_job"].as_u64().unwrap(), tasks)
+}
+
+/// `sweep.json` with every `"wall_s": X` written `"wall_s": 0`.
+fn without_wall_times(text: &str) -> String {
+    let key = "\"wall_s\": ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(key) {
+        out += &rest[..at + key.len()];
+        rest = &rest[at + key.len()..];
+        let end = rest.find([',', '\n', '}']).unwrap_or(rest.len());
+        out += "0";
+        rest = &rest[end..];
+    }
+    out + rest
+}
+
+/// The merged report equals the local one: every file byte for byte, `sweep.json` but
+/// for wall times.
+fn assert_same_report(local: &Path, merged: &Path) {
+    let names = |d: &Path| {
+        let mut v: Vec<String> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(local), names(merged), "{} vs {}", local.display(), merged.display());
+    for name in names(local) {
+        let (a, b) = (std::fs::read(local.join(&name)).unwrap(), std::fs::read(merged.join(&name)).unwrap());
+        if name == "sweep.json" {
+            let (a, b) = (String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+            assert!(a.contains("\"wall_s\": "), "{name} has wall times");
+            assert_eq!(without_wall_times(&a), without_wall_times(&b), "{name} differs");
+        } else {
+            assert!(a == b, "{name} differs between {} and {}", local.display(), merged.display());
+        }
+    }
+}
+
+#[test]
+fn a_library_sweep_through_slurm_equals_the_local_sweep() {
+    require_slurm();
+    let dir = temp_dir("library");
+    let shards = dir.join("the shards");
+    let shards_arg = shards.to_str().unwrap();
+    let out = ok(&lvsim(
+        &dir,
+        &["sweep", "nat-vs-dr", "--out", "merged", "--slurm", "--submit", "--shards-dir", shards_arg],
+    ));
+    assert!(out.contains("submitted array job") && out.contains("lvsim status"), "{out}");
+    let (array, merge, tasks) = last_submission(&shards);
+    // One shard per run: nat-vs-dr has 2 x 5 points of one replication.
+    assert_eq!(tasks, (1..=10).collect::<Vec<_>>());
+    let script = std::fs::read_to_string(shards.join("slurm/array.sh")).unwrap();
+    assert!(script.contains("\n#SBATCH --array=1-10\n"), "{script}");
+    wait_for(&[array, merge], &shards.join("slurm/logs"));
+    let logs = all_logs(&shards.join("slurm/logs"));
+    assert!(dir.join("merged/sweep.json").is_file(), "no merged report; logs: {logs}");
+    assert_eq!(std::fs::read_dir(shards.join("slurm/logs")).unwrap().count(), 11, "{logs}");
+
+    ok(&lvsim(&dir, &["sweep", "nat-vs-dr", "--out", "local", "-j", "2", "-q"]));
+    assert_same_report(&dir.join("local"), &dir.join("merged"));
+
+    // Everything done: a second --submit runs no array, only a merge job.
+    std::fs::remove_dir_all(dir.join("merged")).unwrap();
+    let args = ["sweep", "nat-vs-dr", "--out", "merged", "--slurm", "--submit", "--shards-dir", shards_arg];
+    let again = ok(&lvsim(&dir, &args));
+    assert!(again.contains("every shard is done"), "{again}");
+    let (array, merge, tasks) = last_submission(&shards);
+    assert_eq!((array, tasks.len()), (0, 0));
+    wait_for(&[merge], &shards.join("slurm/logs"));
+    assert_same_report(&dir.join("local"), &dir.join("merged"));
+
+    // The same directory for another split is refused, naming what differs.
+    let other = lvsim(&dir, &["sweep", "nat-vs-dr", "--set", "duration_s=20", "--slurm", "--shards-dir", shards_arg]);
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(2), "{err}");
+    assert!(err.contains("fingerprint") && err.contains("--shards-dir"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A scenario whose sweep axis names three trace files.
+fn trace_sweep(dir: &Path) -> PathBuf {
+    for (name, n) in [("a.csv", 200), ("b.csv", 300), ("c.csv", 400)] {
+        let times: Vec<String> = (0..n).map(|i| format!("{:.4}", f64::from(i) * 5.0 / f64::from(n))).collect();
+        std::fs::write(dir.join(name), times.join("\n") + "\n").unwrap();
+    }
+    let file = dir.join("traces $weep.ron");
+    std::fs::write(
+        &file,
+        r#"Scenario(
+    duration_s: 5.0,
+    topology: "tutorial-nat",
+    clients: [Clients(arrival: Trace(file: "a.csv"), demand_ms: Exponential(mean: 5.0))],
+    sweep: [
+        Axis(field: "clients[0].arrival", values: [Trace(file: "a.csv"), Trace(file: "b.csv"), Trace(file: "c.csv")]),
+    ],
+)
+"#,
+    )
+    .unwrap();
+    file
+}
+
+/// Submits the scripts `--slurm` wrote by hand, as it prints: the array, then the merge
+/// after it.
+fn submit_by_hand(shards: &Path) -> (u64, u64) {
+    let sbatch = |args: &[&str]| {
+        let o = Command::new("sbatch").args(args).output().expect("sbatch runs");
+        assert!(o.status.success(), "sbatch: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().split(';').next().unwrap().parse::<u64>().unwrap()
+    };
+    let array = sbatch(&["--parsable", shards.join("slurm/array.sh").to_str().unwrap()]);
+    let dep = format!("--dependency=afterany:{array}");
+    let merge = sbatch(&["--parsable", &dep, shards.join("slurm/merge.sh").to_str().unwrap()]);
+    (array, merge)
+}
+
+#[test]
+fn a_failed_task_is_reported_and_only_it_runs_again() {
+    require_slurm();
+    let dir = temp_dir("failed");
+    let file = trace_sweep(&dir);
+    let (file, shards) = (file.to_str().unwrap().to_owned(), dir.join("shards"));
+    let args = ["sweep", &file, "--out", "merged", "--slurm", "--shards-dir", shards.to_str().unwrap()];
+    let wrote = ok(&lvsim(&dir, &args));
+    assert!(wrote.contains("sbatch --dependency=afterany:"), "{wrote}");
+    assert!(!shards.join("slurm/jobs.json").exists(), "nothing submitted yet");
+
+    // b.csv (point 2, shard 2 of 3) disappears between writing and running.
+    let b = std::fs::read(dir.join("b.csv")).unwrap();
+    std::fs::remove_file(dir.join("b.csv")).unwrap();
+    let (array, merge) = submit_by_hand(&shards);
+    wait_for(&[array, merge], &shards.join("slurm/logs"));
+    let merge_log = std::fs::read_to_string(shards.join(format!("slurm/logs/merge_{merge}.out")))
+        .unwrap_or_else(|e| panic!("merge log: {e}: {}", all_logs(&shards.join("slurm/logs"))));
+    assert!(merge_log.contains("b.csv") && merge_log.contains("shard-2-of-3"), "{merge_log}");
+    assert!(!dir.join("merged/sweep.json").exists());
+    let merged = lvsim(&dir, &["merge", shards.to_str().unwrap(), "--out", "merged"]);
+    let err = String::from_utf8_lossy(&merged.stderr);
+    assert_eq!(merged.status.code(), Some(2), "{err}");
+    assert!(err.contains("b.csv") && err.contains("shard-2-of-3"), "{err}");
+
+    // Restored, resubmitted: only shard 2 runs again.
+    std::fs::write(dir.join("b.csv"), b).unwrap();
+    let mut again = args.to_vec();
+    again.push("--submit");
+    let out = ok(&lvsim(&dir, &again));
+    assert!(out.contains("to run again: 2") && out.contains("b.csv"), "{out}");
+    let (array, merge, tasks) = last_submission(&shards);
+    assert_eq!(tasks, [2]);
+    let script = std::fs::read_to_string(shards.join("slurm/array.sh")).unwrap();
+    assert!(script.contains("\n#SBATCH --array=2\n"), "{script}");
+    wait_for(&[array, merge], &shards.join("slurm/logs"));
+    assert!(
+        dir.join("merged/sweep.json").is_file(),
+        "no merged report: {}",
+        all_logs(&shards.join("slurm/logs"))
+    );
+    ok(&lvsim(&dir, &["sweep", &file, "--out", "local", "-j", "2", "-q"]));
+    assert_same_report(&dir.join("local"), &dir.join("merged"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn without_sbatch_the_error_names_the_package() {
+    let dir = temp_dir("no-sbatch");
+    let empty = dir.join("empty bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_lvsim"))
+        .args(["sweep", "nat-vs-dr", "--out", "r", "--slurm", "--submit", "--shards", "2"])
+        .current_dir(&dir)
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("sbatch not found") && err.contains("slurm-client"), "{err}");
+    // The scripts are written all the same, for another machine to submit.
+    let script = std::fs::read_to_string(dir.join("r.shards/slurm/array.sh")).unwrap();
+    assert!(script.contains("\n#SBATCH --array=1-2\n") && script.contains("--shard \"$SLURM_ARRAY_TASK_ID\"/2"), "{script}");
+    assert!(!dir.join("r.shards/slurm/jobs.json").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
