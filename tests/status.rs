@@ -67,7 +67,8 @@ fn shards_run_by_lvsim_sweep_are_counted() {
         let v = status_json(&d, &asked);
         assert_eq!(counts(&v), [2, 0, 0, 0, 2], "{v}");
         assert_eq!(states(&v), ["done", "missing", "done", "missing"]);
-        assert_eq!(v["identity"]["units"], 6);
+        // 6 schedulers x 3 replications.
+        assert_eq!(v["identity"]["units"], 18);
         assert_eq!(v["report_written"], false);
     }
     // A truncated shard is not counted, and says why.
@@ -240,4 +241,16 @@ fn held_array_is_pending_then_cancelled_is_failed() {
     assert_eq!(counts(&v), [1, 2, 0, 0, 0], "{v}");
     assert!(v["per_shard"][2]["detail"].as_str().expect("detail").contains("CANCELLED"), "{v}");
     assert_eq!(v["merge"]["state"], "CANCELLED");
+}
+
+#[test]
+fn a_split_written_by_slurm_but_not_submitted_is_all_missing() {
+    let d = scratch("written");
+    let out = lvsim(&d, &["sweep", "heterogeneous", "--slurm", "--shards", "4", "--out", "rep", "-q"]);
+    assert!(out.status.success(), "sweep --slurm: {}", text(&out.stderr));
+    let v = status_json(&d, &d.join("rep"));
+    assert_eq!(counts(&v), [0, 0, 0, 0, 4], "{v}");
+    assert_eq!(v["identity"]["units"], 18, "the identity comes from slurm/identity.json: {v}");
+    assert_eq!(v["merge"], Value::Null);
+    assert!(v["shards_dir"].as_str().expect("shards_dir").ends_with("rep.shards"), "{v}");
 }

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::InputError;
 use super::shard::{self, Found, Identity, ShardFile, ShardSpec};
-use super::slurm::Jobs;
+use super::slurm::{Jobs, differences};
 
 /// How long one `squeue`, `sacct` or `scontrol` may take.
 const SLURM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -175,11 +175,17 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
     } else {
         None
     };
+    let id_path = dir.join("slurm").join("identity.json");
+    let identity: Option<Identity> = if std::fs::symlink_metadata(&id_path).is_ok() {
+        Some(super::dirs::read_json(&id_path, "an identity.json of lvsim --slurm")?)
+    } else {
+        None
+    };
     let (records, slurm_note) = match &jobs {
         Some(j) if !j.submissions.is_empty() => query_slurm(j),
         _ => (Vec::new(), None),
     };
-    let mut st = assess(&dir, &found, jobs.as_ref(), &records).ok_or_else(|| {
+    let mut st = assess(&dir, &found, identity.as_ref(), jobs.as_ref(), &records).ok_or_else(|| {
         InputError(format!("{}: no shard-K-of-N.json and no slurm/jobs.json here", dir.display()))
     })?;
     st.slurm_note = slurm_note;
@@ -197,15 +203,20 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 /// The shards directory `dir` names: `dir` itself when it holds shard files or
-/// `slurm/`, else the report directory's `dir.shards` when that exists.
+/// `slurm/`, else the report directory's `dir.shards` when that exists (`dir` itself
+/// need not exist).
 fn shards_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     let dir: PathBuf = dir.components().collect();
+    let holds = |d: &Path| d.join("slurm").is_dir() || shard::scan(d).is_ok_and(|f| !f.is_empty());
+    let beside = shard::default_dir(&dir);
+    // The report directory is not there until the merge writes it.
+    if !holds(&dir) && beside.is_dir() {
+        return Ok(beside);
+    }
     if !dir.is_dir() {
         return Err(InputError(format!("{}: no such directory", dir.display())).into());
     }
-    let holds = |d: &Path| d.join("slurm").is_dir() || shard::scan(d).is_ok_and(|f| !f.is_empty());
-    let beside = shard::default_dir(&dir);
-    Ok(if !holds(&dir) && beside.is_dir() { beside } else { dir })
+    Ok(dir)
 }
 
 /// The report directory: `jobs.json`'s, else the shards directory without `.shards`.
@@ -217,10 +228,17 @@ fn report_dir(dir: &Path, jobs: Option<&Jobs>) -> Option<PathBuf> {
     s.strip_suffix(".shards").filter(|r| !r.is_empty()).map(PathBuf::from)
 }
 
-/// Decides every shard's state from the files found in `dir`, `jobs.json` and Slurm's
-/// records; `None` when there is nothing to tell (no shard file, no jobs.json).
-pub fn assess(dir: &Path, found: &[Found], jobs: Option<&Jobs>, records: &[JobRecord]) -> Option<Status> {
-    let (identity, files, refused) = sort_files(found, jobs.map(|j| j.shards));
+/// Decides every shard's state from the files found in `dir`, the split's identity
+/// (`slurm/identity.json`, written by `--slurm`), `jobs.json` and Slurm's records; `None`
+/// when there is nothing to tell (no shard file, no identity, no jobs.json).
+pub fn assess(
+    dir: &Path,
+    found: &[Found],
+    identity: Option<&Identity>,
+    jobs: Option<&Jobs>,
+    records: &[JobRecord],
+) -> Option<Status> {
+    let (identity, files, refused) = sort_files(found, identity, jobs.map(|j| j.shards));
     let n = jobs.map(|j| j.shards).or(identity.as_ref().map(|i| i.shards))?;
     let live = Tasks::new(records);
     let mut per_shard = Vec::with_capacity(n as usize);
@@ -266,9 +284,13 @@ pub fn assess(dir: &Path, found: &[Found], jobs: Option<&Jobs>, records: &[JobRe
     })
 }
 
-/// The split's identity (the one most files share, among those of `n` shards when `n` is
-/// known), its files by `K`, and the files refused.
-fn sort_files(found: &[Found], n: Option<u32>) -> (Option<Identity>, HashMap<u32, &ShardFile>, Vec<Refused>) {
+/// The split's identity (`known`, else the one most files share, among those of `n`
+/// shards when `n` is known), its files by `K`, and the files refused.
+fn sort_files<'a>(
+    found: &'a [Found],
+    known: Option<&Identity>,
+    n: Option<u32>,
+) -> (Option<Identity>, HashMap<u32, &'a ShardFile>, Vec<Refused>) {
     let mut refused = Vec::new();
     let mut readable = Vec::new();
     for f in found {
@@ -297,41 +319,21 @@ fn sort_files(found: &[Found], n: Option<u32>) -> (Option<Identity>, HashMap<u32
         Some((_, bc)) if bc >= c => b,
         _ => Some((i, c)),
     });
-    let identity = best.map(|(i, _)| i.clone());
+    let identity = known.or(best.map(|(i, _)| i)).cloned();
     let mut files = HashMap::new();
     for (f, s) in readable {
         match &identity {
             Some(id) if *id == s.identity => {
                 files.insert(s.shard, s);
             }
-            Some(id) => {
-                refused.push(Refused { path: f.path.display().to_string(), why: differs(id, &s.identity) })
-            }
+            Some(id) => refused.push(Refused {
+                path: f.path.display().to_string(),
+                why: format!("another split: {}", differences(id, &s.identity).join("; ")),
+            }),
             None => {}
         }
     }
     (identity, files, refused)
-}
-
-/// What makes `other` another split than `id`, in words.
-fn differs(id: &Identity, other: &Identity) -> String {
-    let mut what = Vec::new();
-    if other.format != id.format {
-        what.push(format!("format {} (not {})", other.format, id.format));
-    }
-    if other.lvsim != id.lvsim {
-        what.push(format!("lvsim {} (not {})", other.lvsim, id.lvsim));
-    }
-    if other.kind != id.kind {
-        what.push(format!("a {} (not a {})", other.kind.word(), id.kind.word()));
-    }
-    if other.scenario != id.scenario || other.fingerprint != id.fingerprint {
-        what.push(format!("scenario {} with fingerprint {:.12}", other.scenario, other.fingerprint));
-    }
-    if other.shards != id.shards || other.units != id.units {
-        what.push(format!("{} units in {} shards", other.units, other.shards));
-    }
-    format!("another split: {}", what.join(", "))
 }
 
 /// The latest submission's task of shard `k`: `(array job, k)`.
@@ -448,7 +450,7 @@ pub fn text(st: &Status) -> String {
     for s in State::ALL.into_iter().filter(|&s| s != State::Done) {
         let ks: Vec<u32> = st.per_shard.iter().filter(|p| p.state == s).map(|p| p.k).collect();
         if !ks.is_empty() {
-            let _ = writeln!(out, "  {}: {}", s.word(), compact(&ks));
+            let _ = writeln!(out, "  {}: {}", s.word(), super::slurm::ranges(&ks));
         }
     }
     for p in st.per_shard.iter().filter(|p| p.state == State::Failed && p.detail.is_some()).take(MAX_LISTED) {
@@ -482,21 +484,6 @@ pub fn text(st: &Status) -> String {
         (None, _) => {}
     }
     out
-}
-
-/// Shard numbers as ranges: `3, 5-7, 9`.
-pub fn compact(ks: &[u32]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < ks.len() {
-        let mut j = i;
-        while j + 1 < ks.len() && ks[j + 1] == ks[j] + 1 {
-            j += 1;
-        }
-        parts.push(if j == i { ks[i].to_string() } else { format!("{}-{}", ks[i], ks[j]) });
-        i = j + 1;
-    }
-    parts.join(", ")
 }
 
 /// Array task ids as Slurm writes them: `5`, `1-3,5`, `[1-3,5]`, `1-9:2`, `1-8%2`; at most

@@ -82,13 +82,6 @@ fn sacct_lines_skip_steps_and_keep_the_first_word() {
     assert_eq!(r[2], JobRecord { job: 13, tasks: None, state: "CANCELLED".into(), reason: None });
 }
 
-#[test]
-fn compact_ranges() {
-    assert_eq!(compact(&[3, 5, 6, 7, 9]), "3, 5-7, 9");
-    assert_eq!(compact(&[1]), "1");
-    assert_eq!(compact(&[]), "");
-}
-
 fn identity(n: u32, fingerprint: &str) -> Identity {
     Identity {
         format: FORMAT,
@@ -147,7 +140,7 @@ fn files_alone_give_done_failed_missing_and_refusals() {
         found(dir, "shard-4-of-6.json", shard_file(5, &id, false)),
         Found { path: dir.join("shard-6-of-6.json"), shard: Err(anyhow::anyhow!("1:1: not a shard file")) },
     ];
-    let st = assess(dir, &files, None, &[]).expect("a split");
+    let st = assess(dir, &files, None, None, &[]).expect("a split");
     use State::*;
     assert_eq!(
         states(&st),
@@ -160,12 +153,12 @@ fn files_alone_give_done_failed_missing_and_refusals() {
     let why: Vec<&str> = st.refused.iter().map(|r| r.why.as_str()).collect();
     assert!(why.iter().any(|w| w.contains("not a shard file")));
     assert!(why.iter().any(|w| w.contains("holds shard 5/6")));
-    assert!(why.iter().any(|w| w.contains("another split") && w.contains("fingerprint f2")));
+    assert!(why.iter().any(|w| w.contains("another split") && w.contains("fingerprint") && w.contains("f2")));
     let text = text(&st);
     assert!(text.contains("1 done, 1 failed, 0 running, 0 pending, 4 missing of 6"), "{text}");
     assert!(text.contains("missing: 3-6"), "{text}");
     assert!(text.contains("failed: shard 2, unit 1 (rate=1): trace t.csv: no such file"), "{text}");
-    assert!(assess(dir, &[], None, &[]).is_none());
+    assert!(assess(dir, &[], None, None, &[]).is_none());
 }
 
 #[test]
@@ -187,7 +180,7 @@ fn slurm_states_decide_what_files_do_not() {
     let mut records = parse_scontrol(SCONTROL);
     records.extend(parse_squeue("20|2|RUNNING|None\n20|5|PENDING|Priority\n21|N/A|PENDING|Dependency\n"));
     // Shard 4's task is unknown to Slurm, 6 too; shard 3 (task 6_3) completed without a file.
-    let st = assess(dir, &files, Some(&jobs), &records).expect("a split");
+    let st = assess(dir, &files, None, Some(&jobs), &records).expect("a split");
     use State::*;
     assert_eq!(
         states(&st),
@@ -202,7 +195,7 @@ fn slurm_states_decide_what_files_do_not() {
     assert_eq!(st.failures.len(), 1);
     // A task that FAILED without a file is failed, with Slurm's words.
     let jobs1 = Jobs { submissions: jobs.submissions[..1].to_vec(), ..jobs.clone() };
-    let st = assess(dir, &files[..1], Some(&jobs1), &parse_scontrol(SCONTROL)).expect("a split");
+    let st = assess(dir, &files[..1], Some(&id), Some(&jobs1), &parse_scontrol(SCONTROL)).expect("a split");
     assert_eq!(st.per_shard[1].state, Failed);
     assert_eq!(
         st.per_shard[1].detail.as_deref(),
@@ -221,10 +214,27 @@ fn written_shard_files_are_scanned_back() {
     shard::write(&tmp, &shard_file(1, &id, false)).expect("writing");
     shard::write(&tmp, &shard_file(3, &id, true)).expect("writing");
     std::fs::write(tmp.join("shard-2-of-3.json"), "{ truncated").expect("writing");
-    let st = assess(&tmp, &shard::scan(&tmp).expect("scan"), None, &[]).expect("a split");
+    let st = assess(&tmp, &shard::scan(&tmp).expect("scan"), None, None, &[]).expect("a split");
     let _ = std::fs::remove_dir_all(&tmp);
     use State::*;
     assert_eq!(states(&st), vec![(1, Done), (2, Missing), (3, Failed)]);
     assert_eq!(st.refused.len(), 1);
     assert!(st.refused[0].why.contains("not a shard file"), "{:?}", st.refused);
+}
+
+#[test]
+fn the_identity_of_slurm_decides_over_a_majority_of_files() {
+    let dir = Path::new("/x/s.shards");
+    let (old, new) = (identity(3, "old"), identity(3, "new"));
+    let files = vec![
+        found(dir, "shard-1-of-3.json", shard_file(1, &old, false)),
+        found(dir, "shard-2-of-3.json", shard_file(2, &old, false)),
+        found(dir, "shard-3-of-3.json", shard_file(3, &new, false)),
+    ];
+    let st = assess(dir, &files, Some(&new), None, &[]).expect("a split");
+    use State::*;
+    assert_eq!(states(&st), vec![(1, Missing), (2, Missing), (3, Done)]);
+    assert_eq!(st.refused.len(), 2);
+    let st = assess(dir, &files, None, None, &[]).expect("a split");
+    assert_eq!(states(&st), vec![(1, Done), (2, Done), (3, Missing)]);
 }
