@@ -254,3 +254,25 @@ fn a_split_written_by_slurm_but_not_submitted_is_all_missing() {
     assert_eq!(v["merge"], Value::Null);
     assert!(v["shards_dir"].as_str().expect("shards_dir").ends_with("rep.shards"), "{v}");
 }
+
+/// The `xargs` line of docs/cluster.md ("Without Slurm"), run as written with this lvsim
+/// first on the PATH: its merged sweep is the local sweep, and status counts 8 done.
+#[test]
+fn the_docs_xargs_line_runs_a_split_that_merges_into_the_local_sweep() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cluster.md")).expect("docs");
+    let line =
+        docs.lines().find(|l| l.starts_with("seq 8 | xargs")).expect("docs/cluster.md has the xargs line");
+    assert!(line.contains("--shard {}/8") && line.contains("lvsim merge shards"), "{line}");
+    let d = scratch("xargs");
+    let bin = Path::new(env!("CARGO_BIN_EXE_lvsim")).parent().expect("the binary's directory");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("sh").args(["-c", line]).env("PATH", path).current_dir(&d).output().expect("sh");
+    assert!(out.status.success(), "{line}: {}", text(&out.stderr));
+    let out = lvsim(&d, &["sweep", "nat-vs-dr", "--out", "local", "-q"]);
+    assert!(out.status.success(), "local sweep: {}", text(&out.stderr));
+    let csv = |dir: &str| std::fs::read(d.join(dir).join("sweep.csv")).expect("sweep.csv");
+    assert!(csv("local") == csv("nat-vs-dr-sweep"), "merged sweep.csv differs from the local one");
+    let v = status_json(&d, &d.join("shards"));
+    assert_eq!(counts(&v), [8, 0, 0, 0, 0], "{v}");
+}
