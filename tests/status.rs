@@ -276,3 +276,34 @@ fn the_docs_xargs_line_runs_a_split_that_merges_into_the_local_sweep() {
     let v = status_json(&d, &d.join("shards"));
     assert_eq!(counts(&v), [8, 0, 0, 0, 0], "{v}");
 }
+
+/// Hostile or careless state files: refused with the file named, never allocated whole.
+#[test]
+fn hostile_state_files_are_refused_or_not_counted() {
+    let d = scratch("hostile");
+    let slurm = d.join("slurm");
+    std::fs::create_dir_all(&slurm).expect("mkdir");
+    let jobs = slurm.join("jobs.json");
+    for (bad, says) in [
+        (r#"{"shards": 4294967295, "report_dir": "", "submissions": []}"#.to_owned(), "4294967295 shards"),
+        (r#"{"shards": 0, "report_dir": "", "submissions": []}"#.to_owned(), "0 shards"),
+        ("[".repeat(100_000), "not a jobs.json"),
+    ] {
+        std::fs::write(&jobs, bad).expect("writing jobs.json");
+        let out = lvsim(&d, &["status", "."]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains("jobs.json") && err.contains(says), "{err}");
+    }
+    std::fs::remove_file(&jobs).expect("rm jobs.json");
+    // A link to a good shard file is not followed; a directory named like one neither.
+    let id = identity(2);
+    let real = shard::write(&d.join("elsewhere"), &shard_file(1, &id, false)).expect("writing");
+    std::os::unix::fs::symlink(&real, d.join("shard-1-of-2.json")).expect("symlink");
+    shard::write(&d, &shard_file(2, &id, false)).expect("writing");
+    std::fs::create_dir(d.join("shard-3-of-3.json")).expect("mkdir");
+    let v = status_json(&d, Path::new("."));
+    assert_eq!(counts(&v), [1, 0, 0, 0, 1], "{v}");
+    let refused = v["refused"].to_string();
+    assert!(refused.contains("not a plain file"), "{refused}");
+}

@@ -38,7 +38,10 @@ const MAX_SLURM_OUTPUT: u64 = 64 << 20;
 /// The most finished jobs asked about one by one with `scontrol` (the latest ones).
 const MAX_SCONTROL_CALLS: usize = 64;
 
-/// The most failed units the text lists (`--json` lists them all).
+/// The most submissions (the latest) whose jobs are asked about.
+const MAX_QUERIED: usize = 500;
+
+/// The most failed units (and files not counted) the text lists (`--json` lists them all).
 const MAX_LISTED: usize = 20;
 
 /// Where a shard is.
@@ -169,18 +172,12 @@ pub struct Status {
 pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
     let dir = shards_dir(dir)?;
     let found = shard::scan(&dir)?;
-    let jobs_path = dir.join("slurm").join("jobs.json");
-    let jobs: Option<Jobs> = if std::fs::symlink_metadata(&jobs_path).is_ok() {
-        Some(super::dirs::read_json(&jobs_path, "a jobs.json of lvsim --slurm")?)
-    } else {
-        None
-    };
-    let id_path = dir.join("slurm").join("identity.json");
-    let identity: Option<Identity> = if std::fs::symlink_metadata(&id_path).is_ok() {
-        Some(super::dirs::read_json(&id_path, "an identity.json of lvsim --slurm")?)
-    } else {
-        None
-    };
+    let jobs: Option<Jobs> =
+        read_state(&dir.join("slurm/jobs.json"), "a jobs.json of lvsim --slurm", |j: &Jobs| j.shards)?;
+    let identity: Option<Identity> =
+        read_state(&dir.join("slurm/identity.json"), "an identity.json of lvsim --slurm", |i: &Identity| {
+            i.shards
+        })?;
     let (records, slurm_note) = match &jobs {
         Some(j) if !j.submissions.is_empty() => query_slurm(j),
         _ => (Vec::new(), None),
@@ -200,6 +197,25 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
         print!("{}", text(&st));
     }
     Ok(())
+}
+
+/// A state file of `--slurm` (bounded; `None` when missing), whose `N` must be in range.
+fn read_state<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    shards: impl Fn(&T) -> u32,
+) -> anyhow::Result<Option<T>> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(None);
+    }
+    let v: T = super::dirs::read_json(path, what)?;
+    let n = shards(&v);
+    if n == 0 || n > shard::MAX_SHARDS {
+        return Err(
+            InputError(format!("{}: {n} shards, not in 1..={}", path.display(), shard::MAX_SHARDS)).into()
+        );
+    }
+    Ok(Some(v))
 }
 
 /// The shards directory `dir` names: `dir` itself when it holds shard files or
@@ -240,7 +256,11 @@ pub fn assess(
 ) -> Option<Status> {
     let (identity, files, refused) = sort_files(found, identity, jobs.map(|j| j.shards));
     let n = jobs.map(|j| j.shards).or(identity.as_ref().map(|i| i.shards))?;
+    if n == 0 || n > shard::MAX_SHARDS {
+        return None;
+    }
     let live = Tasks::new(records);
+    let latest = jobs.map(latest_tasks).unwrap_or_default();
     let mut per_shard = Vec::with_capacity(n as usize);
     let mut failures = Vec::new();
     for k in 1..=n {
@@ -253,7 +273,7 @@ pub fn assess(
                 error: u.error.clone(),
             }));
         }
-        let task = jobs.and_then(|j| latest_task(j, k));
+        let task = latest.get(&k).map(|&job| (job, k));
         per_shard.push(shard_state(k, file.copied(), task, &live));
     }
     let count = |s: State| per_shard.iter().filter(|p| p.state == s).count() as u32;
@@ -296,6 +316,10 @@ fn sort_files<'a>(
     for f in found {
         match &f.shard {
             Err(e) => refused.push(Refused { path: f.path.display().to_string(), why: format!("{e:#}") }),
+            Ok(s) if s.identity.shards == 0 || s.identity.shards > shard::MAX_SHARDS || s.shard == 0 => {
+                let why = format!("shard {} of {}: out of range", s.shard, s.identity.shards);
+                refused.push(Refused { path: f.path.display().to_string(), why });
+            }
             Ok(s) => {
                 let named = ShardSpec { k: s.shard, n: s.identity.shards }.file_name();
                 if f.path.file_name().and_then(|n| n.to_str()) == Some(named.as_str()) {
@@ -336,9 +360,15 @@ fn sort_files<'a>(
     (identity, files, refused)
 }
 
-/// The latest submission's task of shard `k`: `(array job, k)`.
-fn latest_task(jobs: &Jobs, k: u32) -> Option<(u64, u32)> {
-    jobs.submissions.iter().rev().find(|s| s.tasks.contains(&k)).map(|s| (s.array_job, k))
+/// Each shard's latest array job (the last submission that ran it).
+fn latest_tasks(jobs: &Jobs) -> HashMap<u32, u64> {
+    let mut latest = HashMap::new();
+    for s in &jobs.submissions {
+        for &k in &s.tasks {
+            latest.insert(k, s.array_job);
+        }
+    }
+    latest
 }
 
 /// Slurm states of a job still in the queue (or about to leave it).
@@ -467,8 +497,11 @@ pub fn text(st: &Status) -> String {
             st.failures.len() - MAX_LISTED
         );
     }
-    for r in &st.refused {
+    for r in st.refused.iter().take(MAX_LISTED) {
         let _ = writeln!(out, "  not counted: {}: {}", r.path, r.why);
+    }
+    if st.refused.len() > MAX_LISTED {
+        let _ = writeln!(out, "  ... and {} more files not counted", st.refused.len() - MAX_LISTED);
     }
     if let Some(m) = &st.merge {
         let state = m.state.as_deref().unwrap_or("unknown to Slurm");
@@ -598,7 +631,7 @@ fn scontrol_line(line: &str) -> Option<JobRecord> {
 /// what could not be asked.
 fn query_slurm(jobs: &Jobs) -> (Vec<JobRecord>, Option<String>) {
     let mut ids: Vec<u64> = Vec::new();
-    for s in jobs.submissions.iter().rev() {
+    for s in jobs.submissions.iter().rev().take(MAX_QUERIED) {
         for id in [s.array_job, s.merge_job] {
             if id != 0 && !ids.contains(&id) {
                 ids.push(id);
