@@ -307,3 +307,45 @@ fn hostile_state_files_are_refused_or_not_counted() {
     let refused = v["refused"].to_string();
     assert!(refused.contains("not a plain file"), "{refused}");
 }
+
+#[test]
+fn a_task_that_fails_without_a_file_is_failed_with_its_log() {
+    require_slurm();
+    let d = scratch("task-failed");
+    let shards = d.join("f.shards");
+    let logs = shards.join("slurm/logs");
+    std::fs::create_dir_all(&logs).expect("mkdir logs");
+    shard::write(&shards, &shard_file(1, &identity(2), false)).expect("writing shard 1");
+    let log = format!("--output={}/%A_%a.out", logs.display());
+    let array = sbatch(&[
+        "--parsable",
+        "--array=2",
+        "-J",
+        "lvsim-status-fail",
+        &log,
+        "--wrap",
+        "echo boom >&2; exit 3",
+    ]);
+    let cancel = Cancel(vec![array.to_string()]);
+    let jobs = Jobs {
+        shards: 2,
+        report_dir: d.join("f").display().to_string(),
+        submissions: vec![Submission { array_job: array, merge_job: 0, tasks: vec![2], at: 0 }],
+    };
+    std::fs::write(shards.join("slurm/jobs.json"), serde_json::to_string(&jobs).expect("json"))
+        .expect("jobs.json");
+    wait_gone(&array.to_string());
+    drop(cancel);
+    let v = status_json(&d, &shards);
+    assert_eq!(counts(&v), [1, 1, 0, 0, 0], "{v}");
+    let detail = v["per_shard"][1]["detail"].as_str().expect("detail");
+    assert!(detail.contains("FAILED") && detail.contains("exit 3:0"), "{v}");
+    assert_eq!(v["merge"], Value::Null, "no merge job was submitted");
+    let log = v["per_shard"][1]["log"].as_str().expect("the task's log");
+    assert!(std::fs::read_to_string(log).expect("the log").contains("boom"), "{log}");
+    let t = text(&lvsim(&d, &["status", shards.to_str().expect("UTF-8")]).stdout);
+    assert!(
+        t.contains(&format!("shard 2 (task {array}_2): its task ended FAILED")) && t.contains("; log "),
+        "{t}"
+    );
+}

@@ -98,6 +98,9 @@ pub struct ShardState {
     pub task: Option<String>,
     /// Why, in words (a Slurm state and reason, the number of failed units).
     pub detail: Option<String>,
+    /// Its task's log (`slurm/logs/ARRAY_K.out`), when the shard failed or runs and the
+    /// log is there.
+    pub log: Option<String>,
 }
 
 /// A unit that failed, from a shard file.
@@ -131,6 +134,8 @@ pub struct MergeJob {
     pub state: Option<String>,
     /// Slurm's reason or exit code.
     pub detail: Option<String>,
+    /// Its log (`slurm/logs/merge_ID.out`), when it is there.
+    pub log: Option<String>,
 }
 
 /// What `lvsim status` reports (`--json` prints it).
@@ -186,6 +191,7 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
         InputError(format!("{}: no shard-K-of-N.json and no slurm/jobs.json here", dir.display()))
     })?;
     st.slurm_note = slurm_note;
+    add_logs(&mut st, &dir.join("slurm/logs"));
     st.report_dir = report_dir(&dir, jobs.as_ref()).map(|p| p.display().to_string());
     st.report_written = st.report_dir.as_deref().is_some_and(|d| {
         let d = Path::new(d);
@@ -197,6 +203,17 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
         print!("{}", text(&st));
     }
     Ok(())
+}
+
+/// The logs of failed or running tasks and of the merge job, where they are.
+fn add_logs(st: &mut Status, logs: &Path) {
+    let there = |name: String| Some(logs.join(name)).filter(|p| p.is_file()).map(|p| p.display().to_string());
+    for p in st.per_shard.iter_mut().filter(|p| matches!(p.state, State::Failed | State::Running)) {
+        p.log = p.task.as_ref().and_then(|t| there(format!("{t}.out")));
+    }
+    if let Some(m) = &mut st.merge {
+        m.log = there(format!("merge_{}.out", m.job));
+    }
 }
 
 /// A state file of `--slurm` (bounded; `None` when missing), whose `N` must be in range.
@@ -277,12 +294,13 @@ pub fn assess(
         per_shard.push(shard_state(k, file.copied(), task, &live));
     }
     let count = |s: State| per_shard.iter().filter(|p| p.state == s).count() as u32;
-    let merge = jobs.and_then(|j| j.submissions.last()).map(|s| {
+    let merge = jobs.and_then(|j| j.submissions.last()).filter(|s| s.merge_job != 0).map(|s| {
         let r = live.job(s.merge_job);
         MergeJob {
             job: s.merge_job,
             state: r.map(|r| r.state.clone()),
             detail: r.and_then(|r| r.reason.clone()),
+            log: None,
         }
     });
     Some(Status {
@@ -420,7 +438,7 @@ fn shard_state(k: u32, file: Option<&ShardFile>, task: Option<(u64, u32)>, live:
         (None, None) if task.is_some() => (State::Missing, Some("Slurm no longer knows its task".to_owned())),
         (None, None) => (State::Missing, None),
     };
-    ShardState { k, state, task: task_name, detail }
+    ShardState { k, state, task: task_name, detail, log: None }
 }
 
 /// Slurm's records by job and task; the first record of a task wins (`squeue`'s, read
@@ -485,7 +503,8 @@ pub fn text(st: &Status) -> String {
     }
     for p in st.per_shard.iter().filter(|p| p.state == State::Failed && p.detail.is_some()).take(MAX_LISTED) {
         let task = p.task.as_deref().map(|t| format!(" (task {t})")).unwrap_or_default();
-        let _ = writeln!(out, "  shard {}{task}: {}", p.k, p.detail.as_deref().unwrap_or(""));
+        let log = p.log.as_deref().map(|l| format!("; log {l}")).unwrap_or_default();
+        let _ = writeln!(out, "  shard {}{task}: {}{log}", p.k, p.detail.as_deref().unwrap_or(""));
     }
     for f in st.failures.iter().take(MAX_LISTED) {
         let _ = writeln!(out, "  failed: shard {}, unit {} ({}): {}", f.shard, f.unit, f.label, f.error);
@@ -506,7 +525,8 @@ pub fn text(st: &Status) -> String {
     if let Some(m) = &st.merge {
         let state = m.state.as_deref().unwrap_or("unknown to Slurm");
         let detail = m.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
-        let _ = writeln!(out, "merge job {}: {state}{detail}", m.job);
+        let log = m.log.as_deref().map(|l| format!("; log {l}")).unwrap_or_default();
+        let _ = writeln!(out, "merge job {}: {state}{detail}{log}", m.job);
     }
     if let Some(note) = &st.slurm_note {
         let _ = writeln!(out, "note: {note}");
