@@ -82,7 +82,11 @@ fn wait_for(ids: &[u64], logs: &Path) {
 fn all_logs(dir: &Path) -> String {
     let mut s = String::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        s += &format!("\n== {}\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default());
+        s += &format!(
+            "\n== {}\n{}",
+            e.path().display(),
+            std::fs::read_to_string(e.path()).unwrap_or_default()
+        );
     }
     s
 }
@@ -132,6 +136,17 @@ fn assert_same_report(local: &Path, merged: &Path) {
     }
 }
 
+/// Runs `sweep` locally into the same absolute report directory as the merge job's,
+/// `dir/merged` (its summary.txt names that path), and moves that report to `dir/local`.
+fn local_sweep(dir: &Path, scenario: &str) -> PathBuf {
+    let (merged, aside, local) = (dir.join("merged"), dir.join("merged-aside"), dir.join("local"));
+    std::fs::rename(&merged, &aside).unwrap();
+    ok(&lvsim(dir, &["sweep", scenario, "--out", merged.to_str().unwrap(), "-j", "2", "-q"]));
+    std::fs::rename(&merged, &local).unwrap();
+    std::fs::rename(&aside, &merged).unwrap();
+    local
+}
+
 #[test]
 fn a_library_sweep_through_slurm_equals_the_local_sweep() {
     require_slurm();
@@ -153,8 +168,8 @@ fn a_library_sweep_through_slurm_equals_the_local_sweep() {
     assert!(dir.join("merged/sweep.json").is_file(), "no merged report; logs: {logs}");
     assert_eq!(std::fs::read_dir(shards.join("slurm/logs")).unwrap().count(), 11, "{logs}");
 
-    ok(&lvsim(&dir, &["sweep", "nat-vs-dr", "--out", "local", "-j", "2", "-q"]));
-    assert_same_report(&dir.join("local"), &dir.join("merged"));
+    let local = local_sweep(&dir, "nat-vs-dr");
+    assert_same_report(&local, &dir.join("merged"));
 
     // Everything done: a second --submit runs no array, only a merge job.
     std::fs::remove_dir_all(dir.join("merged")).unwrap();
@@ -164,10 +179,11 @@ fn a_library_sweep_through_slurm_equals_the_local_sweep() {
     let (array, merge, tasks) = last_submission(&shards);
     assert_eq!((array, tasks.len()), (0, 0));
     wait_for(&[merge], &shards.join("slurm/logs"));
-    assert_same_report(&dir.join("local"), &dir.join("merged"));
+    assert_same_report(&local, &dir.join("merged"));
 
     // The same directory for another split is refused, naming what differs.
-    let other = lvsim(&dir, &["sweep", "nat-vs-dr", "--set", "duration_s=20", "--slurm", "--shards-dir", shards_arg]);
+    let other =
+        lvsim(&dir, &["sweep", "nat-vs-dr", "--set", "duration_s=20", "--slurm", "--shards-dir", shards_arg]);
     let err = String::from_utf8_lossy(&other.stderr);
     assert_eq!(other.status.code(), Some(2), "{err}");
     assert!(err.contains("fingerprint") && err.contains("--shards-dir"), "{err}");
@@ -177,7 +193,8 @@ fn a_library_sweep_through_slurm_equals_the_local_sweep() {
 /// A scenario whose sweep axis names three trace files.
 fn trace_sweep(dir: &Path) -> PathBuf {
     for (name, n) in [("a.csv", 200), ("b.csv", 300), ("c.csv", 400)] {
-        let times: Vec<String> = (0..n).map(|i| format!("{:.4}", f64::from(i) * 5.0 / f64::from(n))).collect();
+        let times: Vec<String> =
+            (0..n).map(|i| format!("{:.4}", f64::from(i) * 5.0 / f64::from(n))).collect();
         std::fs::write(dir.join(name), times.join("\n") + "\n").unwrap();
     }
     let file = dir.join("traces $weep.ron");
@@ -252,8 +269,8 @@ fn a_failed_task_is_reported_and_only_it_runs_again() {
         "no merged report: {}",
         all_logs(&shards.join("slurm/logs"))
     );
-    ok(&lvsim(&dir, &["sweep", &file, "--out", "local", "-j", "2", "-q"]));
-    assert_same_report(&dir.join("local"), &dir.join("merged"));
+    let local = local_sweep(&dir, &file);
+    assert_same_report(&local, &dir.join("merged"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -273,7 +290,10 @@ fn without_sbatch_the_error_names_the_package() {
     assert!(err.contains("sbatch not found") && err.contains("slurm-client"), "{err}");
     // The scripts are written all the same, for another machine to submit.
     let script = std::fs::read_to_string(dir.join("r.shards/slurm/array.sh")).unwrap();
-    assert!(script.contains("\n#SBATCH --array=1-2\n") && script.contains("--shard \"$SLURM_ARRAY_TASK_ID\"/2"), "{script}");
+    assert!(
+        script.contains("\n#SBATCH --array=1-2\n") && script.contains("--shard \"$SLURM_ARRAY_TASK_ID\"/2"),
+        "{script}"
+    );
     assert!(!dir.join("r.shards/slurm/jobs.json").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
