@@ -404,12 +404,7 @@ impl Sweep {
         if self.axes.is_empty() {
             return Ok((Vec::new(), base.clone()));
         }
-        let mut rem = k;
-        let mut spans = vec![0..0; self.axes.len()];
-        for (i, (_, vs)) in self.axes.iter().enumerate().rev() {
-            spans[i] = vs[rem % vs.len()].clone();
-            rem /= vs.len();
-        }
+        let spans = self.spans(k);
         let values: Vec<String> = spans.iter().map(|s| base.doc.text()[s.clone()].to_owned()).collect();
         let sets: Vec<(String, std::ops::Range<usize>)> =
             self.axes.iter().zip(&spans).map(|((p, _), s)| (p.clone(), s.clone())).collect();
@@ -420,6 +415,25 @@ impl Sweep {
             ..e
         })?;
         Ok((values, l))
+    }
+}
+
+impl Sweep {
+    /// Point `k`'s values as written (RON text), without building it (what
+    /// [`Sweep::point`] returns first).
+    pub fn values(&self, base: &Loaded, k: usize) -> Vec<String> {
+        self.spans(k).iter().map(|s| base.doc.text()[s.clone()].to_owned()).collect()
+    }
+
+    /// Where point `k`'s value of each axis is written.
+    fn spans(&self, k: usize) -> Vec<std::ops::Range<usize>> {
+        let mut rem = k;
+        let mut spans = vec![0..0; self.axes.len()];
+        for (i, (_, vs)) in self.axes.iter().enumerate().rev() {
+            spans[i] = vs[rem % vs.len()].clone();
+            rem /= vs.len();
+        }
+        spans
     }
 }
 

@@ -1,13 +1,75 @@
 //! `lvsim merge DIR...`: the shards of a split, checked, into the report the local
 //! command writes.
+//!
+//! [`shard::gather`] reads and checks the shards; the scenario they name is loaded again
+//! as they ran it ([`shard::Invocation`]) and refused if it changed since (its
+//! fingerprint); then the command's own `merged` writes its report from the stored
+//! summaries, through the code the local command writes it with.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::InputError;
+use super::shard::{self, Gathered, Kind};
+use super::{Common, InputError};
 
 /// Merges the shards in `dirs` into the report directory `out` (see the `merge` command's
 /// help).
 pub fn merge(dirs: &[PathBuf], out: Option<PathBuf>, quiet: bool, json: bool) -> anyhow::Result<()> {
-    let _ = (dirs, out, quiet, json);
-    Err(InputError("lvsim merge: not built yet".into()).into())
+    let g = shard::gather(dirs)?;
+    let out = out.or_else(|| dirs.first().and_then(|d| beside(d)));
+    let c = common(&g, out, quiet, json)?;
+    check_scenario(&c, &g)?;
+    match g.identity.kind {
+        Kind::Sweep => super::sweep::merged(&c, g),
+        Kind::Run => super::run::merged(&c, g),
+        Kind::Plan => super::plan::merged(&c, g),
+    }
+}
+
+/// The report directory beside a shards directory: `DIR` without its `.shards` suffix.
+fn beside(dir: &Path) -> Option<PathBuf> {
+    let s = dir.as_os_str().to_str()?.trim_end_matches('/');
+    let report = s.strip_suffix(".shards")?;
+    (!report.is_empty() && !report.ends_with('/')).then(|| PathBuf::from(report))
+}
+
+/// The options the shards ran with, as `Common` (every core; the report into `out`).
+fn common(g: &Gathered, out: Option<PathBuf>, quiet: bool, json: bool) -> anyhow::Result<Common> {
+    let inv = &g.invocation;
+    let exchange = match inv.exchange.as_str() {
+        "fast" => sim_core::model::Exchange::Fast,
+        "per-message" => sim_core::model::Exchange::PerMessage,
+        other => {
+            let file = g.files.first().map_or_else(String::new, |f| f.display().to_string());
+            return Err(
+                InputError(format!("{file}: exchange {other:?}: expected fast or per-message")).into()
+            );
+        }
+    };
+    Ok(Common {
+        file: PathBuf::from(&inv.file),
+        sets: inv.sets.clone(),
+        allow_paths: inv.allow_paths.iter().map(PathBuf::from).collect(),
+        out,
+        quiet,
+        json,
+        exchange,
+        ..Common::default()
+    })
+}
+
+/// Refuses to merge when the scenario, loaded again as the shards ran it, is no longer
+/// the one they ran (the file, or a file it reads, changed since).
+fn check_scenario(c: &Common, g: &Gathered) -> anyhow::Result<()> {
+    let l = c.load(&[])?;
+    let now = shard::fingerprint(g.identity.kind, &l, &shard::extra(g.invocation.plan.as_ref()));
+    if now != g.identity.fingerprint {
+        let file = g.files.first().map_or_else(String::new, |f| f.display().to_string());
+        return Err(InputError(format!(
+            "{}: the scenario is not the one the shards ran ({file} and the others): it, or a file it \
+             reads, changed since; run the shards again, or restore it",
+            l.file
+        ))
+        .into());
+    }
+    Ok(())
 }

@@ -373,3 +373,234 @@ pub fn invocation(c: &super::Common, plan: Option<super::plan::PlanOpts>) -> Inv
         plan,
     }
 }
+
+/// The most failed units a refusal lists (then how many more).
+const MAX_LISTED: usize = 50;
+
+/// Every shard of one split in `dirs`, checked, each unit's summary in unit order. Refuses
+/// (exit 2), naming the files and shards: no shard file at all, an unreadable one
+/// (malformed, truncated, too large, not a plain file), a shard of another format, lvsim
+/// version, command, scenario (fingerprint) or number of shards, a file whose name is not
+/// its shard, the same shard twice, missing shards, a shard whose units are not its
+/// share, and failed units (each with its point and error).
+pub fn gather(dirs: &[PathBuf]) -> anyhow::Result<Gathered> {
+    let mut shards = read_all(dirs)?;
+    let first = &shards[0].1;
+    let (identity, invocation) = (first.identity.clone(), first.invocation.clone());
+    for (path, s) in &shards {
+        same_split(path, s, &shards[0].0, &identity)?;
+    }
+    shards.sort_by_key(|(_, s)| s.shard);
+    for pair in shards.windows(2) {
+        if pair[0].1.shard == pair[1].1.shard {
+            let (a, b) = (pair[0].0.display(), pair[1].0.display());
+            return Err(InputError(format!(
+                "shard {}/{} twice: {a} and {b}",
+                pair[0].1.shard, identity.shards
+            ))
+            .into());
+        }
+    }
+    let have: Vec<u32> = shards.iter().map(|(_, s)| s.shard).collect();
+    let missing: Vec<u32> = (1..=identity.shards).filter(|k| have.binary_search(k).is_err()).collect();
+    if !missing.is_empty() {
+        let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(InputError(format!(
+            "missing shard(s) {} of {} (shard-K-of-{}.json) in {}",
+            ranges(&missing),
+            identity.shards,
+            identity.shards,
+            dirs.join(", ")
+        ))
+        .into());
+    }
+    for (path, s) in &shards {
+        covers(path, s)?;
+    }
+    failed(&shards)?;
+    let mut summaries = Vec::with_capacity(identity.units);
+    let mut first_pages = None;
+    let mut results: Vec<std::vec::IntoIter<UnitResult>> = Vec::with_capacity(shards.len());
+    let mut files = Vec::with_capacity(shards.len());
+    for (path, s) in shards {
+        if let Some(text) = s.first_text {
+            let name = ShardSpec { k: s.shard, n: identity.shards }.file_name();
+            let pages = path.with_file_name(name.replace(".json", ".report"));
+            first_pages = Some((pages, text));
+        }
+        results.push(s.results.into_iter());
+        files.push(path);
+    }
+    // Unit j is shard (j mod N)'s next result: the shards' results interleaved.
+    for j in 0..identity.units {
+        let n = results.len();
+        let r = results[j % n].next().expect("covers() checked every shard's share");
+        summaries.push(r.summary);
+    }
+    Ok(Gathered { identity, invocation, summaries, first: first_pages, files })
+}
+
+/// Every shard file in `dirs` (each directory once), read; refuses unreadable files
+/// (every one named) and finding none.
+fn read_all(dirs: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, ShardFile)>> {
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let (mut shards, mut bad) = (Vec::new(), Vec::new());
+    for dir in dirs {
+        let canonical = std::fs::canonicalize(dir).map_err(|e| refuse(dir, e))?;
+        if seen.contains(&canonical) {
+            continue;
+        }
+        seen.push(canonical);
+        for found in scan(dir)? {
+            match found.shard {
+                Ok(s) => shards.push((found.path, s)),
+                Err(e) => bad.push(format!("{e:#}")),
+            }
+        }
+    }
+    if !bad.is_empty() {
+        return Err(InputError(format!("unreadable shard file(s):\n  {}", bad.join("\n  "))).into());
+    }
+    if shards.is_empty() {
+        let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(InputError(format!("no shard file (shard-K-of-N.json) in {}", dirs.join(", "))).into());
+    }
+    Ok(shards)
+}
+
+/// Refuses a shard of another split than `want` (the first file's, `first`), of another
+/// format or lvsim than this one, or whose file name is not its shard.
+fn same_split(path: &Path, s: &ShardFile, first: &Path, want: &Identity) -> anyhow::Result<()> {
+    let id = &s.identity;
+    if id.format != FORMAT {
+        return Err(refuse(
+            path,
+            format!("shard file format {}, this lvsim reads format {FORMAT}", id.format),
+        ));
+    }
+    if id.lvsim != version() {
+        return Err(refuse(
+            path,
+            format!(
+                "written by lvsim {}, this is lvsim {}: run every shard and the merge with one lvsim",
+                id.lvsim,
+                version()
+            ),
+        ));
+    }
+    let differs = if id.kind != want.kind {
+        Some(format!("a shard of `lvsim {}`, not `lvsim {}`", id.kind.word(), want.kind.word()))
+    } else if id.scenario != want.scenario || id.fingerprint != want.fingerprint {
+        Some(format!(
+            "another scenario: {} (fingerprint {}) against {} (fingerprint {})",
+            id.scenario,
+            short(&id.fingerprint),
+            want.scenario,
+            short(&want.fingerprint)
+        ))
+    } else if id.shards != want.shards || id.units != want.units {
+        Some(format!(
+            "a split of {} runs into {} shards, against {} runs into {}",
+            id.units, id.shards, want.units, want.shards
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = differs {
+        return Err(refuse(path, format!("not the split of {}: {why}", first.display())));
+    }
+    let spec = ShardSpec { k: s.shard, n: id.shards };
+    if s.shard == 0 || s.shard > id.shards || id.shards > MAX_SHARDS {
+        return Err(refuse(path, format!("shard {spec}: expected 1 <= K <= N <= {MAX_SHARDS}")));
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name != spec.file_name() {
+        return Err(refuse(path, format!("holds shard {spec}, whose file is {}", spec.file_name())));
+    }
+    Ok(())
+}
+
+/// The first 12 hex digits of a fingerprint.
+fn short(f: &str) -> &str {
+    f.get(..12).unwrap_or(f)
+}
+
+/// Refuses a shard whose results and failures are not exactly its share of the units,
+/// each once, in order.
+fn covers(path: &Path, s: &ShardFile) -> anyhow::Result<()> {
+    let spec = ShardSpec { k: s.shard, n: s.identity.shards };
+    let units = s.identity.units;
+    let share = units.saturating_sub(spec.k as usize - 1).div_ceil(spec.n as usize);
+    let mut got: Vec<usize> =
+        s.results.iter().map(|r| r.unit).chain(s.failures.iter().map(|f| f.unit)).collect();
+    got.sort_unstable();
+    let ordered = s.results.windows(2).all(|w| w[0].unit < w[1].unit);
+    if got.len() != share || !ordered || !got.iter().copied().eq(spec.units(units)) {
+        return Err(refuse(
+            path,
+            format!(
+                "holds {} run(s), not shard {spec}'s {share} of the split's {units} runs (units j with j mod {} = {}), each once",
+                got.len(),
+                spec.n,
+                spec.k - 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses shards with failed units, listing each (its point and error, at most
+/// [`MAX_LISTED`]).
+fn failed(shards: &[(PathBuf, ShardFile)]) -> anyhow::Result<()> {
+    let failures: Vec<(&PathBuf, &UnitFailure)> =
+        shards.iter().flat_map(|(p, s)| s.failures.iter().map(move |f| (p, f))).collect();
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let mut lines: Vec<String> = failures
+        .iter()
+        .take(MAX_LISTED)
+        .map(|(p, f)| format!("  {}: run {} ({}): {}", p.display(), f.unit, f.label, f.error))
+        .collect();
+    if failures.len() > MAX_LISTED {
+        lines.push(format!("  ... and {} more", failures.len() - MAX_LISTED));
+    }
+    let runs: usize = shards.iter().map(|(_, s)| s.results.len() + s.failures.len()).sum();
+    Err(InputError(format!(
+        "{} of {runs} run(s) failed; run their shards again once fixed:\n{}",
+        failures.len(),
+        lines.join("\n")
+    ))
+    .into())
+}
+
+/// Shard numbers, compactly: `3, 5-7`.
+pub fn ranges(ks: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ks.len() {
+        let mut j = i;
+        while j + 1 < ks.len() && ks[j + 1] == ks[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j > i { format!("{}-{}", ks[i], ks[j]) } else { ks[i].to_string() });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+/// What `extra` of [`fingerprint`] is for an invocation: a plan's options (as JSON), else
+/// nothing. A command and `merge` both fingerprint with it.
+pub fn extra(plan: Option<&super::plan::PlanOpts>) -> String {
+    plan.map(|p| serde_json::to_string(p).expect("plan options serialise")).unwrap_or_default()
+}
+
+/// This machine's name, for a shard's record.
+pub fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

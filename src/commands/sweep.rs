@@ -16,7 +16,8 @@ use anyhow::Context as _;
 use reports::{Summary, SweepJson, SweepPoint, SweepReport};
 use scenarios::{Loaded, Sweep};
 
-use super::{Common, InputError, count_bar, ordered, summarize};
+use super::shard::{self, Gathered, Identity, Kind, ShardFile, ShardSpec, UnitFailure, UnitResult, Work};
+use super::{Common, InputError, Split, count_bar, ordered, summarize};
 
 /// Wall-clock seconds of a sweep's phases (what [`sweep_timed`] returns; the sweep bench
 /// prints them to show what is serial).
@@ -45,46 +46,64 @@ pub fn sweep(c: &Common) -> anyhow::Result<()> {
     sweep_timed(c).map(|_| ())
 }
 
-/// [`sweep`], returning how long each phase took.
+/// [`sweep`], returning how long each phase took (nothing for a shard or `--slurm`).
 pub fn sweep_timed(c: &Common) -> anyhow::Result<Phases> {
     let t0 = Instant::now();
     let l = c.load(&[])?;
-    let axes = l.sweep_axes();
-    if axes.is_empty() {
-        return Err(InputError(format!(
-            "{}: the scenario has no `sweep` axes; add e.g. `sweep: [Axis(field: \"clients[0].arrival.rate\", values: [100.0, 200.0])]`",
-            l.file
-        ))
-        .into());
+    let sweep = axes(&l)?;
+    match &c.split {
+        Split::Local => {}
+        Split::Shard { spec, dir } => {
+            return one_shard(c, &l, &sweep, *spec, dir.as_deref()).map(|()| Phases::default());
+        }
+        Split::Slurm { opts, dir } => {
+            let work = work(c, &l, &sweep, dir.as_deref())?;
+            return super::slurm::campaign(c, opts, &work).map(|()| Phases::default());
+        }
     }
-    let sweep = l.sweep().map_err(|e| InputError(e.to_string()))?;
-    let reps = check_points(c, &l, &sweep)?;
+    let reps = check_points(c, &l, &sweep)?.0;
     let out_dir = c.report_dir(&l.name, "-sweep")?;
     let mut phases = Phases { load_s: t0.elapsed().as_secs_f64(), ..Phases::default() };
 
     out_dir.clear()?;
     let dir = &out_dir.path;
     let t1 = Instant::now();
-    let (report, run_sum_s, aggregate_s) = match run_points(c, &l, &sweep, &reps, dir) {
-        Ok(r) => r,
-        Err(e) => {
-            // Not a sweep.json that stops half-way.
-            let _ = std::fs::remove_file(dir.join("sweep.json"));
-            return Err(e);
-        }
+    let jobs = runs_of(&reps);
+    let source = |last: &mut Built, j: usize| {
+        let (k, r) = jobs[j];
+        run_one(&l, &sweep, last, k, r)
     };
+    let (report, run_sum_s, aggregate_s) = run_points(c, &l, &reps, &source, dir)?;
     phases.runs_s = t1.elapsed().as_secs_f64();
     phases.run_sum_s = run_sum_s;
     phases.aggregate_s = aggregate_s;
-    phases.runs = reps.iter().map(|&r| r as usize).sum();
+    phases.runs = jobs.len();
     phases.threads = ordered::threads(c.jobs, phases.runs);
+    phases.write_s = finish(c, &l, dir, &report)?;
+    Ok(phases)
+}
 
+/// The scenario's sweep; refuses a scenario without axes.
+fn axes(l: &Loaded) -> anyhow::Result<Sweep> {
+    if l.sweep_axes().is_empty() {
+        return Err(InputError(format!(
+            "{}: the scenario has no `sweep` axes; add e.g. `sweep: [Axis(field: \"clients[0].arrival.rate\", values: [100.0, 200.0])]`",
+            l.file
+        ))
+        .into());
+    }
+    l.sweep().map_err(|e| InputError(e.to_string()).into())
+}
+
+/// Writes the pages and `summary.txt` of a sweep whose `sweep.json` is written, and prints
+/// what the command prints; returns how long the writing took [s].
+fn finish(c: &Common, l: &Loaded, dir: &std::path::Path, report: &SweepReport) -> anyhow::Result<f64> {
     let t2 = Instant::now();
-    reports::write_sweep_pages(dir, &report)
+    reports::write_sweep_pages(dir, report)
         .with_context(|| format!("writing the sweep report to {}", dir.display()))?;
-    let text = terminal_text(&report, l.scenario.replications.max(1), dir);
+    let text = terminal_text(report, l.scenario.replications.max(1), dir);
     super::write_terminal(dir, &text).with_context(|| format!("writing to {}", dir.display()))?;
-    phases.write_s = t2.elapsed().as_secs_f64();
+    let write_s = t2.elapsed().as_secs_f64();
 
     // A reader that leaves early does not change the verdict (exit 3 on a failed check).
     let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
@@ -97,14 +116,177 @@ pub fn sweep_timed(c: &Common) -> anyhow::Result<Phases> {
         out.write_all(text.as_bytes())?;
     }
     out.flush()?;
-    Ok(phases)
+    Ok(write_s)
+}
+
+/// The sweep's runs in order (its units): run `j` is point `.0`'s replication `.1`.
+fn runs_of(reps: &[u32]) -> Vec<(usize, u32)> {
+    reps.iter().enumerate().flat_map(|(k, &n)| (0..n).map(move |r| (k, r))).collect()
+}
+
+/// Each point's replications without building any point: the scenario's, or the value of
+/// the `replications` axis at the point (a value that is not a count is refused, naming
+/// the point).
+fn replications_of(l: &Loaded, sweep: &Sweep) -> anyhow::Result<Vec<u32>> {
+    let axes = l.sweep_axes();
+    let Some(at) = axes.iter().position(|a| a.trim() == "replications") else {
+        return Ok(vec![l.scenario.replications.max(1); sweep.len()]);
+    };
+    (0..sweep.len())
+        .map(|k| {
+            let values = sweep.values(l, k);
+            let v = values[at].trim();
+            v.parse::<u32>().map(|r| r.max(1)).map_err(|_| {
+                InputError(format!(
+                    "{}: sweep point {}: replications {v}: not a count",
+                    l.file,
+                    label(&axes, &values)
+                ))
+                .into()
+            })
+        })
+        .collect()
+}
+
+/// A point in words: `axis=value, ...`.
+fn label(axes: &[String], values: &[String]) -> String {
+    axes.iter().zip(values).map(|(a, v)| format!("{a}={v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A shard's identity in a split of `units` runs into `n` shards.
+fn identity(l: &Loaded, units: usize, n: u32) -> Identity {
+    Identity {
+        format: shard::FORMAT,
+        lvsim: shard::version(),
+        kind: Kind::Sweep,
+        scenario: l.name.clone(),
+        fingerprint: shard::fingerprint(Kind::Sweep, l, &shard::extra(None)),
+        units,
+        shards: n,
+    }
+}
+
+/// `--shard K/N`: runs this shard's units (building only their points, each checked
+/// against the budget of the shard's runs), keeps going past a unit that fails, writes the
+/// shard file and prints where; an error (exit 1) if a unit failed.
+fn one_shard(
+    c: &Common,
+    l: &Loaded,
+    sweep: &Sweep,
+    spec: ShardSpec,
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let reps = replications_of(l, sweep)?;
+    let jobs = runs_of(&reps);
+    let mine: Vec<usize> = spec.units(jobs.len()).collect();
+    let axes = l.sweep_axes();
+    let threads = ordered::threads(c.jobs, mine.len());
+    let bar = count_bar(c.bars(), mine.len() as u64, &format!("{} sweep shard {spec}", l.name));
+    let (mut results, mut failures) = (Vec::new(), Vec::new());
+    ordered::in_order_with(
+        threads,
+        mine.len(),
+        ordered::window(threads),
+        || None,
+        |last: &mut Built, i| {
+            let (k, r) = jobs[mine[i]];
+            checked_run(c, l, sweep, last, (k, r), mine.len() as u64)
+        },
+        |i, result| -> anyhow::Result<()> {
+            bar.inc(1);
+            let (unit, (k, r)) = (mine[i], jobs[mine[i]]);
+            let label = format!("{}, replication {r}", label(&axes, &sweep.values(l, k)));
+            match result {
+                Ok(summary) => results.push(UnitResult { unit, label, summary }),
+                Err(e) => failures.push(UnitFailure { unit, label, error: format!("{e:#}") }),
+            }
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+    let dir = dir.map_or_else(|| shard::default_dir(&c.out_dir(&l.name, "-sweep")), |d| d.to_path_buf());
+    let file = ShardFile {
+        identity: identity(l, jobs.len(), spec.n),
+        shard: spec.k,
+        invocation: shard::invocation(c, None),
+        host: shard::host(),
+        wall_s: t0.elapsed().as_secs_f64(),
+        first_text: None,
+        results,
+        failures,
+    };
+    let path = shard::write(&dir, &file)?;
+    let (done, failed) = (file.results.len(), file.failures.len());
+    if failed > 0 {
+        let f = &file.failures[0];
+        return Err(anyhow::anyhow!(
+            "shard {spec} of the {} sweep: {failed} of {} run(s) failed, written to {}; the first: {}: {}",
+            l.name,
+            done + failed,
+            path.display(),
+            f.label,
+            f.error
+        ));
+    }
+    if !c.quiet {
+        println!("shard {spec} of the {} sweep: {done} run(s) done, 0 failed: {}", l.name, path.display());
+    }
+    Ok(())
+}
+
+/// One unit of a shard: its point built (unless the worker's last), checked against the
+/// budget of the shard's `runs`, and run.
+fn checked_run(
+    c: &Common,
+    l: &Loaded,
+    sweep: &Sweep,
+    last: &mut Built,
+    (k, r): (usize, u32),
+    runs: u64,
+) -> anyhow::Result<Summary> {
+    if last.as_ref().is_none_or(|(at, _, _)| *at != k) {
+        *last = None;
+        let (values, p) = sweep.point(l, k).map_err(|e| InputError(e.to_string()))?;
+        let what = format!("the shard's sweep (at point {})", values.join(", "));
+        c.check_budget(&p, runs, &what, scenarios::budget::Keeps::Points)?;
+        *last = Some((k, values, p));
+    }
+    run_one(l, sweep, last, k, r).map(|(_, s)| s)
+}
+
+/// `--slurm`: every point checked as the local sweep checks them, then the work handed
+/// to [`super::slurm::campaign`].
+fn work(c: &Common, l: &Loaded, sweep: &Sweep, dir: Option<&std::path::Path>) -> anyhow::Result<Work> {
+    let (reps, per_run) = check_points(c, l, sweep)?;
+    let axes = l.sweep_axes();
+    let jobs = runs_of(&reps);
+    let labels = jobs
+        .iter()
+        .map(|&(k, r)| format!("{}, replication {r}", label(&axes, &sweep.values(l, k))))
+        .collect();
+    let report_dir = c.out_dir(&l.name, "-sweep");
+    let shards_dir = dir.map_or_else(|| shard::default_dir(&report_dir), |d| d.to_path_buf());
+    Ok(Work {
+        identity: identity(l, jobs.len(), 0),
+        invocation: shard::invocation(c, None),
+        per_run,
+        labels,
+        report_dir,
+        shards_dir,
+    })
 }
 
 /// Builds every point (on the workers, one at a time per worker, each dropped once
 /// checked) and checks it against the budget as a run of a sweep of all the points' runs;
-/// returns each point's number of replications (built twice when an axis sets them). The
-/// first invalid point (in the sweep's order) is the error, whatever `--jobs`.
-pub fn check_points(c: &Common, l: &Loaded, sweep: &Sweep) -> anyhow::Result<Vec<u32>> {
+/// returns each point's number of replications (built twice when an axis sets them) and
+/// the estimate of the point whose run needs the most memory. The first invalid point (in
+/// the sweep's order) is the error, whatever `--jobs`.
+pub fn check_points(
+    c: &Common,
+    l: &Loaded,
+    sweep: &Sweep,
+) -> anyhow::Result<(Vec<u32>, scenarios::budget::Estimate)> {
     let threads = ordered::threads(c.jobs, sweep.len());
     let point = |k: usize| sweep.point(l, k).map_err(|e| anyhow::Error::from(InputError(e.to_string())));
     // Each point's replications: the scenario's, unless an axis sets them.
@@ -121,6 +303,7 @@ pub fn check_points(c: &Common, l: &Loaded, sweep: &Sweep) -> anyhow::Result<Vec
         reps.resize(sweep.len(), l.scenario.replications.max(1));
     }
     let runs: u64 = reps.iter().map(|&r| u64::from(r)).sum();
+    let mut largest: Option<scenarios::budget::Estimate> = None;
     ordered::in_order(
         threads,
         sweep.len(),
@@ -128,11 +311,17 @@ pub fn check_points(c: &Common, l: &Loaded, sweep: &Sweep) -> anyhow::Result<Vec
         |k| {
             let (values, p) = point(k)?;
             let what = format!("the sweep (at point {})", values.join(", "));
-            c.check_budget(&p, runs, &what, scenarios::budget::Keeps::Points).map(|_| ())
+            c.check_budget(&p, runs, &what, scenarios::budget::Keeps::Points)
         },
-        |_, r| r,
+        |_, r| {
+            let e = r?;
+            if largest.as_ref().is_none_or(|l| e.memory > l.memory) {
+                largest = Some(e);
+            }
+            Ok::<(), anyhow::Error>(())
+        },
     )?;
-    Ok(reps)
+    Ok((reps, largest.expect("a sweep has a point")))
 }
 
 /// The last point a worker built: `(k, values, scenario)`.
@@ -157,23 +346,41 @@ fn run_one(
     Ok((values.clone(), summarize(p, p.replication(r))?))
 }
 
-/// Runs every point's replications on the workers; writes `sweep.json` a point at a time;
-/// returns the report as kept (summaries without per-server parts), the runs' summed wall
-/// time and the time spent aggregating and writing.
+/// Where a sweep's runs come from: run `j` (of [`runs_of`]) and the worker's last built
+/// point; each returns the point's values and the run's summary.
+type Source<'a> = dyn Fn(&mut Built, usize) -> anyhow::Result<(Vec<String>, Summary)> + Sync + 'a;
+
+/// Takes every point's replications from `source` on the workers (running them, or the
+/// shards' stored summaries for `merge`); writes `sweep.json` a point at a time; returns
+/// the report as kept (summaries without per-server parts), the runs' summed wall time
+/// and the time spent aggregating and writing. No `sweep.json` is left half-written.
 fn run_points(
     c: &Common,
     l: &Loaded,
-    sweep: &Sweep,
     reps: &[u32],
+    source: &Source<'_>,
     dir: &std::path::Path,
 ) -> anyhow::Result<(SweepReport, f64, f64)> {
-    // Run j is point jobs[j].0's replication jobs[j].1.
-    let jobs: Vec<(usize, u32)> =
-        reps.iter().enumerate().flat_map(|(k, &n)| (0..n).map(move |r| (k, r))).collect();
+    let path = dir.join("sweep.json");
+    let result = write_points(c, l, reps, source, &path);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&path);
+    }
+    result
+}
+
+/// [`run_points`], into `path`.
+fn write_points(
+    c: &Common,
+    l: &Loaded,
+    reps: &[u32],
+    source: &Source<'_>,
+    path: &std::path::Path,
+) -> anyhow::Result<(SweepReport, f64, f64)> {
+    let jobs = runs_of(reps);
     let threads = ordered::threads(c.jobs, jobs.len());
     let bar = count_bar(c.bars(), jobs.len() as u64, &format!("{} sweep", l.name));
-    let path = dir.join("sweep.json");
-    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let axes = l.sweep_axes();
     let mut json = SweepJson::new(std::io::BufWriter::new(file), &l.name, &axes)
         .with_context(|| format!("writing {}", path.display()))?;
@@ -185,10 +392,7 @@ fn run_points(
         jobs.len(),
         ordered::window(threads),
         || None,
-        |last: &mut Built, j| {
-            let (k, r) = jobs[j];
-            run_one(l, sweep, last, k, r)
-        },
+        source,
         |j, result| -> anyhow::Result<()> {
             let (values, summary) = result?;
             bar.inc(1);
@@ -268,8 +472,33 @@ pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
     s
 }
 
-/// `lvsim merge` of a sweep: the report `sweep` writes, from the shards.
-pub fn merged(c: &Common, g: super::shard::Gathered) -> anyhow::Result<()> {
-    let _ = (c, g);
-    Err(InputError("merging a sweep is not built yet".into()).into())
+/// `lvsim merge` of a sweep: the report `sweep` writes, from the shards' summaries,
+/// through the code that writes the local sweep's.
+pub fn merged(c: &Common, g: Gathered) -> anyhow::Result<()> {
+    let l = c.load(&[])?;
+    let sweep = axes(&l)?;
+    let reps = replications_of(&l, &sweep)?;
+    let units: usize = reps.iter().map(|&r| r as usize).sum();
+    if units != g.identity.units || g.summaries.len() != units {
+        return Err(InputError(format!(
+            "{}: the sweep has {units} runs, its shards {} ({} stored)",
+            l.file,
+            g.identity.units,
+            g.summaries.len()
+        ))
+        .into());
+    }
+    let out_dir = c.report_dir(&l.name, "-sweep")?;
+    out_dir.clear()?;
+    let dir = &out_dir.path;
+    let jobs = runs_of(&reps);
+    let stored: Vec<std::sync::Mutex<Option<Summary>>> =
+        g.summaries.into_iter().map(|s| std::sync::Mutex::new(Some(s))).collect();
+    let source = |_: &mut Built, j: usize| {
+        let summary = stored[j].lock().map_err(|_| anyhow::anyhow!("a worker panicked"))?.take();
+        Ok((sweep.values(&l, jobs[j].0), summary.expect("each run is taken once")))
+    };
+    let (report, _, _) = run_points(c, &l, &reps, &source, dir)?;
+    finish(c, &l, dir, &report)?;
+    Ok(())
 }
