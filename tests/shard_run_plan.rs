@@ -299,7 +299,7 @@ fn failed_trial_runs_exit_1_and_the_merge_names_each_with_its_error() {
     for k in ["1/2", "2/2"] {
         let out = lvsim_in(&d, &["plan", "p.ron", "--shard", k, "--shards-dir", "s", "-j", "1"]);
         assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-        assert!(text(&out.stdout).contains("2 trial run(s) done, 1 failed"), "{}", show(&out));
+        assert!(text(&out.stdout).contains("2 run(s) done, 1 failed"), "{}", show(&out));
         let err = text(&out.stderr);
         assert!(
             err.contains("rr, web servers=2, replication") && err.contains("no real server named \"web3\""),

@@ -365,38 +365,31 @@ fn run_shard(c: &Common, l: &scenarios::Loaded, spec: ShardSpec, dir: Option<&Pa
         identity: identity(l, spec.n),
         shard: spec.k,
         invocation: shard::invocation(c, None),
-        host: host(),
+        host: shard::host(),
         wall_s: t0.elapsed().as_secs_f64(),
         results,
         failures,
         first_text,
     };
-    save(c, &sdir, &file, "replication")
+    save(c, &sdir, &file)
 }
 
-/// This machine's name, as a shard records where it ran.
-pub(super) fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
+/// The most failed units a shard's error lists (the shard file has them all).
+const MAX_LISTED: usize = 5;
 
-/// Writes a shard file and says so in one line (unless quiet); an error (exit 1) naming
-/// each failed unit if any failed: the file is written either way, so that `lvsim merge`
-/// and `lvsim status` report them too.
-pub(super) fn save(c: &Common, dir: &Path, file: &shard::ShardFile, unit: &str) -> anyhow::Result<()> {
+/// Writes a shard file and says where in one line (unless quiet): runs done and failed.
+/// An error (exit 1) naming the failed units (their labels and errors) if any failed: the
+/// file is written either way, so that `lvsim merge` and `lvsim status` report them too.
+pub(super) fn save(c: &Common, dir: &Path, file: &shard::ShardFile) -> anyhow::Result<()> {
     let path = shard::write(dir, file)?;
     let (done, failed) = (file.results.len(), file.failures.len());
+    let spec = ShardSpec { k: file.shard, n: file.identity.shards };
+    let (name, kind) = (&file.identity.scenario, file.identity.kind.word());
     if !c.quiet {
-        let spec = ShardSpec { k: file.shard, n: file.identity.shards };
         let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
         writeln!(
             out,
-            "shard {spec} of {} {}: {done} {unit} run(s) done, {failed} failed: {}",
-            file.identity.scenario,
-            file.identity.kind.word(),
+            "shard {spec} of the {name} {kind}: {done} run(s) done, {failed} failed: {}",
             path.display()
         )?;
         out.flush()?;
@@ -404,10 +397,14 @@ pub(super) fn save(c: &Common, dir: &Path, file: &shard::ShardFile, unit: &str) 
     if failed == 0 {
         return Ok(());
     }
-    let each: Vec<String> = file.failures.iter().map(|f| format!("{}: {}", f.label, f.error)).collect();
+    let mut each: Vec<String> =
+        file.failures.iter().take(MAX_LISTED).map(|f| format!("{}: {}", f.label, f.error)).collect();
+    if failed > MAX_LISTED {
+        each.push(format!("and {} more", failed - MAX_LISTED));
+    }
     Err(anyhow::anyhow!(
-        "{failed} {unit} run(s) of shard {} failed (recorded in {}): {}",
-        file.shard,
+        "shard {spec} of the {name} {kind}: {failed} of {} run(s) failed, written to {}: {}",
+        done + failed,
         path.display(),
         each.join("; ")
     ))

@@ -24,7 +24,7 @@ use reports::PlanTrial;
 use scenarios::Loaded;
 use scenarios::budget::Keeps;
 
-use super::super::run::{host, save, shards_dir};
+use super::super::run::{save, shards_dir};
 use super::super::shard::{self, Kind, ShardSpec};
 use super::super::{Common, InputError, count_bar, ordered, summarize};
 use super::{PlanOpts, Setup, judge, largest, search, setup, sorted, trial_point, write};
@@ -109,14 +109,9 @@ impl Grid {
 }
 
 /// The fingerprint of a plan's split: the scenario as loaded and the plan's options
-/// (`extra` = their JSON), which decide the grid and how trials are judged.
+/// ([`shard::extra`]), which decide the grid and how its trials are judged.
 pub fn fingerprint(l: &Loaded, o: &PlanOpts) -> String {
-    shard::fingerprint(Kind::Plan, l, &extra(o))
-}
-
-/// The plan options as [`shard::fingerprint`]'s `extra`.
-pub fn extra(o: &PlanOpts) -> String {
-    serde_json::to_string(o).expect("plan options serialize")
+    shard::fingerprint(Kind::Plan, l, &shard::extra(Some(o)))
 }
 
 /// The identity of a plan's split into `shards`.
@@ -215,13 +210,13 @@ pub(super) fn run_shard(
         identity: identity(l, o, &g, spec.n),
         shard: spec.k,
         invocation: shard::invocation(c, Some(o.clone())),
-        host: host(),
+        host: shard::host(),
         wall_s: t0.elapsed().as_secs_f64(),
         results,
         failures,
         first_text: None,
     };
-    save(c, &sdir, &file, "trial")
+    save(c, &sdir, &file)
 }
 
 /// `lvsim merge` of a plan: each scheduler's search replayed over the stored summaries,
