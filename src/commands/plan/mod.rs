@@ -10,10 +10,12 @@
 //!   bound) and which meeting configuration to answer (cheapest; among equal costs the
 //!   simplest that no other beats significantly);
 //! - [`words`]: the SLO, the load, the search and the reasons in words;
-//! - [`print`]: the terminal text (printed and saved as `summary.txt`).
+//! - [`print`]: the terminal text (printed and saved as `summary.txt`);
+//! - [`grid`]: the plan split into shards (`--shard K/N`, `--slurm`, `lvsim merge`): the
+//!   full grid of trials at once, the search replayed over the shards' summaries.
 //!
 //! This module reads the options, runs the trials (each replicated, 5 runs by default;
-//! schedulers searched in parallel) and writes the report.
+//! schedulers searched in parallel on [`ordered::in_order`]) and writes the report.
 
 pub mod choose;
 pub mod grid;
@@ -25,14 +27,13 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 use lvs_ipvs::SchedulerKind;
-use rayon::prelude::*;
 use reports::{PlanAnswer, PlanCheck, PlanGroup, PlanReport, PlanRival, PlanTrial, Verdict};
 use scenarios::Loaded;
 use scenarios::budget::Keeps;
 use scenarios::expect;
 use scenarios::format::{Expect, Plan, Size};
 
-use super::{Common, InputError, Split, count_bar, loss, summarize};
+use super::{Common, InputError, Split, count_bar, loss, ordered, summarize};
 
 /// Command-line overrides of the scenario's `plan` section.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -226,14 +227,29 @@ fn trial_point(l: &Loaded, s: &Setup, sched: SchedulerKind, sizes: &[u32]) -> an
     Ok(l.with(&sets).map_err(|e| InputError(e.to_string()))?)
 }
 
-/// One trial: the scenario with this scheduler and these sizes, replicated, judged.
-fn trial(l: &Loaded, s: &Setup, sched: SchedulerKind, sizes: &[u32]) -> anyhow::Result<PlanTrial> {
+/// One trial: the scenario with this scheduler and these sizes, its runs on `threads`
+/// threads, judged.
+fn trial(
+    l: &Loaded,
+    s: &Setup,
+    sched: SchedulerKind,
+    sizes: &[u32],
+    threads: usize,
+) -> anyhow::Result<PlanTrial> {
     let point = trial_point(l, s, sched, sizes)?;
-    let runs: Vec<_> = point
-        .replications()
-        .into_par_iter()
-        .map(|cfg| summarize(&point, cfg))
-        .collect::<anyhow::Result<_>>()?;
+    let n = point.scenario.replications.max(1) as usize;
+    let mut runs = Vec::with_capacity(n);
+    let threads = threads.clamp(1, n);
+    ordered::in_order(
+        threads,
+        n,
+        ordered::window(threads),
+        |r| summarize(&point, point.replication(r as u32)),
+        |_, run| {
+            runs.push(run?);
+            Ok::<(), anyhow::Error>(())
+        },
+    )?;
     judge(s, sched, sizes, runs)
 }
 
@@ -267,25 +283,34 @@ fn judge(
     })
 }
 
-/// Every scheduler's search, in parallel; the trials sorted by scheduler (simplest
-/// first), then sizes.
+/// Every scheduler's search, in parallel (the schedulers share `--jobs` threads, each
+/// trial's runs on its share); the trials sorted by scheduler (simplest first), then
+/// sizes.
 fn run_searches(c: &Common, l: &Loaded, s: &Setup) -> anyhow::Result<Vec<PlanTrial>> {
     let trials = s.space.max_trials() * s.plan.schedulers.len() as u64;
     let bar = count_bar(c.bars(), trials, &format!("{} plan", l.name));
-    let searched = c.pool()?.install(|| {
-        s.plan
-            .schedulers
-            .par_iter()
-            .map(|&sched| {
-                let mut run = |sizes: &[u32]| {
-                    let t = trial(l, s, sched, sizes);
-                    bar.inc(1);
-                    t
-                };
-                search::search(&s.space, &mut run, &|t: &PlanTrial| t.meets)
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
-    })?;
+    let n = s.plan.schedulers.len();
+    let all = ordered::threads(c.jobs, usize::MAX);
+    let (outer, inner) = (all.min(n).max(1), (all / n.clamp(1, all)).max(1));
+    let mut searched = Vec::with_capacity(n);
+    ordered::in_order(
+        outer,
+        n,
+        n,
+        |i| {
+            let sched = s.plan.schedulers[i];
+            let mut run = |sizes: &[u32]| {
+                let t = trial(l, s, sched, sizes, inner);
+                bar.inc(1);
+                t
+            };
+            search::search(&s.space, &mut run, &|t: &PlanTrial| t.meets)
+        },
+        |_, one| {
+            searched.push(one?);
+            Ok::<(), anyhow::Error>(())
+        },
+    )?;
     bar.finish_and_clear();
     Ok(sorted(searched))
 }
