@@ -166,6 +166,15 @@ fn tampered_or_missing_pages_of_replication_0_are_refused() {
         ok(&lvsim_in(&d, &args(base, &["--shard", k, "--shards-dir", "s"])));
     }
     let pages = d.join("s/shard-1-of-2.report");
+    // Pages of another run (another seed) in their place: refused, named.
+    let other = &["run", "quickstart", "--seed", "7", "-o", "other", "-q"];
+    ok(&lvsim_in(&d, other));
+    let summary = std::fs::read(pages.join("summary.json")).unwrap();
+    std::fs::copy(d.join("other/summary.json"), pages.join("summary.json")).unwrap();
+    let out = lvsim_in(&d, &["merge", "s", "-o", "out"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(text(&out.stderr).contains("summary.json: not the summary of replication 0"), "{}", show(&out));
+    std::fs::write(pages.join("summary.json"), summary).unwrap();
     // A link among the pages: not followed, named.
     std::fs::remove_file(pages.join("series.csv")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", pages.join("series.csv")).unwrap();

@@ -430,6 +430,16 @@ pub fn merged(c: &Common, g: shard::Gathered) -> anyhow::Result<()> {
         ))
         .into());
     };
+    // The pages are replication 0's of these shards, not a stale or foreign report's.
+    let page = pages.join("summary.json");
+    if super::dirs::read_bounded(&page)? != reports::summary_json(&g.summaries[0]) {
+        return Err(InputError(format!(
+            "{}: not the summary of replication 0 in {}: the pages are another run's",
+            page.display(),
+            g.files.first().map_or_else(String::new, |f| f.display().to_string())
+        ))
+        .into());
+    }
     let out_dir = c.report_dir(&l.name, "")?;
     let dir = out_dir.path.clone();
     out_dir.clear()?;
