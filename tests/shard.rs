@@ -355,6 +355,13 @@ fn a_failed_run_is_reported_with_its_point_and_error_and_its_shard_runs_again() 
         1,
         &["shard 2/2", "1 of 1 run(s) failed", point, "cannot read b.csv"],
     );
+    let out = lv(&d, &["sweep", "t.ron", "--shard", "2/2", "--shards-dir", "s", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (line["shard"].as_str(), line["done"].as_u64(), line["failed"].as_u64()),
+        (Some("2/2"), Some(0), Some(1))
+    );
     let file = std::fs::read_to_string(d.join("s/shard-2-of-2.json")).unwrap();
     assert!(file.contains("\"failures\": [") && file.contains("cannot read b.csv"), "{file}");
     refused(

@@ -218,6 +218,11 @@ fn one_shard(
     };
     let path = shard::write(&dir, &file)?;
     let (done, failed) = (file.results.len(), file.failures.len());
+    if c.json {
+        let line =
+            serde_json::json!({"shard": spec.to_string(), "file": path, "done": done, "failed": failed});
+        println!("{line}");
+    }
     if failed > 0 {
         let f = &file.failures[0];
         return Err(anyhow::anyhow!(
@@ -229,7 +234,7 @@ fn one_shard(
             f.error
         ));
     }
-    if !c.quiet {
+    if !c.quiet && !c.json {
         println!("shard {spec} of the {} sweep: {done} run(s) done, 0 failed: {}", l.name, path.display());
     }
     Ok(())
