@@ -376,6 +376,9 @@ fn a_failed_run_is_reported_with_its_point_and_error_and_its_shard_runs_again() 
     ok(&d, &["sweep", "t.ron", "--shard", "2/2", "--shards-dir", "s", "-q"]);
     ok(&d, &["merge", "s", "-o", "out", "-q"]);
     same_pages(&want, &pages(&d), "traces after the failed shard ran again");
+    // A file the scenario reads changed since the shards ran.
+    std::fs::write(d.join("a.csv"), "time_s\n0.1\n0.5\n1.1\n").unwrap();
+    refused(&d, &["merge", "s", "-o", "out"], 2, &["t.ron", "not the one the shards ran"]);
 }
 
 #[test]
