@@ -352,7 +352,14 @@ pub fn write(dir: &Path, shard: &ShardFile) -> anyhow::Result<PathBuf> {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         serde_json::to_writer_pretty(&mut f, shard)?;
         f.write_all(b"\n")?;
-        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        let len = f.metadata()?.len();
+        if len > MAX_SHARD_FILE {
+            return Err(std::io::Error::other(format!(
+                "{len} bytes, more than merge reads ({MAX_SHARD_FILE}): split the work into more shards"
+            )));
+        }
         std::fs::rename(&tmp, &path)
     })();
     if let Err(e) = result {
