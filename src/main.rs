@@ -318,6 +318,10 @@ enum Command {
     /// `populations[mobile].loss_fraction`, `backends[db].utilization`).
     /// The report: lvsim-out/NAME-plan/{plan.json, plan.csv, report.html, summary.txt}.
     /// These options override the section.
+    ///
+    /// Split (--shard K/N, --slurm), a plan runs its full grid at once (every scheduler x
+    /// size x replication, at most 100000 runs, all within the budget) and `lvsim merge`
+    /// replays the search over the stored runs: the same report (docs/cluster.md).
     Plan {
         #[command(flatten)]
         scenario: ScenarioArgs,

@@ -82,7 +82,11 @@ fn wait_for(ids: &[u64], logs: &Path) {
 fn all_logs(dir: &Path) -> String {
     let mut s = String::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        s += &format!("\n== {}\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default());
+        s += &format!(
+            "\n== {}\n{}",
+            e.path().display(),
+            std::fs::read_to_string(e.path()).unwrap_or_default()
+        );
     }
     s
 }
@@ -95,23 +99,30 @@ fn last_submission(shards: &Path) -> (u64, u64, Vec<u64>) {
     (s["array_job"].as_u64().unwrap(), s["merge_job"].as_u64().unwrap(), tasks)
 }
 
-/// `sweep.json` with every `"wall_s": X` written `"wall_s": 0`.
-fn without_wall_times(text: &str) -> String {
-    let key = "\"wall_s\": ";
+/// `text` with the number after every "wall" masked (`"wall_s": 0.12` in JSON, `wall 0.12
+/// s` in terminal text, a page's `wall clock` row): the one thing a merge may change.
+fn masked(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find(key) {
-        out += &rest[..at + key.len()];
-        rest = &rest[at + key.len()..];
-        let end = rest.find([',', '\n', '}']).unwrap_or(rest.len());
-        out += "0";
-        rest = &rest[end..];
+    while let Some(at) = rest.find("wall") {
+        let (head, tail) = rest.split_at(at + 4);
+        out.push_str(head);
+        let Some(d) = tail.char_indices().take(40).find(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i) else {
+            rest = tail;
+            continue;
+        };
+        out.push_str(&tail[..d]);
+        let end = tail[d..]
+            .find(|c: char| !(c.is_ascii_digit() || ".e-+".contains(c)))
+            .map_or(tail.len(), |e| d + e);
+        out.push_str("WALL");
+        rest = &tail[end..];
     }
     out + rest
 }
 
-/// The merged report equals the local one: every file byte for byte, `sweep.json` but
-/// for wall times.
+/// The merged report equals the local one: the same files, each byte for byte but for
+/// wall times.
 fn assert_same_report(local: &Path, merged: &Path) {
     let names = |d: &Path| {
         let mut v: Vec<String> =
@@ -122,14 +133,28 @@ fn assert_same_report(local: &Path, merged: &Path) {
     assert_eq!(names(local), names(merged), "{} vs {}", local.display(), merged.display());
     for name in names(local) {
         let (a, b) = (std::fs::read(local.join(&name)).unwrap(), std::fs::read(merged.join(&name)).unwrap());
-        if name == "sweep.json" {
-            let (a, b) = (String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
-            assert!(a.contains("\"wall_s\": "), "{name} has wall times");
-            assert_eq!(without_wall_times(&a), without_wall_times(&b), "{name} differs");
-        } else {
-            assert!(a == b, "{name} differs between {} and {}", local.display(), merged.display());
+        if a != b {
+            let (a, b) = (masked(&String::from_utf8_lossy(&a)), masked(&String::from_utf8_lossy(&b)));
+            let at = a.lines().zip(b.lines()).position(|(x, y)| x != y);
+            assert!(a == b, "{name} differs (line {at:?}) in {}", merged.display());
         }
     }
+}
+
+/// Runs `args` locally into the same absolute report directory as the merge job's,
+/// `dir/report` (its summary.txt names that path), and moves that report to
+/// `dir/local-report`.
+fn local_report(dir: &Path, report: &str, args: &[&str]) -> PathBuf {
+    let (merged, aside, local) = (dir.join(report), dir.join("aside"), dir.join(format!("local-{report}")));
+    std::fs::rename(&merged, &aside).unwrap();
+    let mut all = args.to_vec();
+    all.extend(["--out", merged.to_str().unwrap(), "-j", "2", "-q"]);
+    // A failed `expect` check (exit 3) is the local command's verdict, not an error here.
+    let o = lvsim(dir, &all);
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::rename(&merged, &local).unwrap();
+    std::fs::rename(&aside, &merged).unwrap();
+    local
 }
 
 #[test]
@@ -153,8 +178,8 @@ fn a_library_sweep_through_slurm_equals_the_local_sweep() {
     assert!(dir.join("merged/sweep.json").is_file(), "no merged report; logs: {logs}");
     assert_eq!(std::fs::read_dir(shards.join("slurm/logs")).unwrap().count(), 11, "{logs}");
 
-    ok(&lvsim(&dir, &["sweep", "nat-vs-dr", "--out", "local", "-j", "2", "-q"]));
-    assert_same_report(&dir.join("local"), &dir.join("merged"));
+    let local = local_report(&dir, "merged", &["sweep", "nat-vs-dr"]);
+    assert_same_report(&local, &dir.join("merged"));
 
     // Everything done: a second --submit runs no array, only a merge job.
     std::fs::remove_dir_all(dir.join("merged")).unwrap();
@@ -164,10 +189,11 @@ fn a_library_sweep_through_slurm_equals_the_local_sweep() {
     let (array, merge, tasks) = last_submission(&shards);
     assert_eq!((array, tasks.len()), (0, 0));
     wait_for(&[merge], &shards.join("slurm/logs"));
-    assert_same_report(&dir.join("local"), &dir.join("merged"));
+    assert_same_report(&local, &dir.join("merged"));
 
     // The same directory for another split is refused, naming what differs.
-    let other = lvsim(&dir, &["sweep", "nat-vs-dr", "--set", "duration_s=20", "--slurm", "--shards-dir", shards_arg]);
+    let other =
+        lvsim(&dir, &["sweep", "nat-vs-dr", "--set", "duration_s=20", "--slurm", "--shards-dir", shards_arg]);
     let err = String::from_utf8_lossy(&other.stderr);
     assert_eq!(other.status.code(), Some(2), "{err}");
     assert!(err.contains("fingerprint") && err.contains("--shards-dir"), "{err}");
@@ -177,7 +203,8 @@ fn a_library_sweep_through_slurm_equals_the_local_sweep() {
 /// A scenario whose sweep axis names three trace files.
 fn trace_sweep(dir: &Path) -> PathBuf {
     for (name, n) in [("a.csv", 200), ("b.csv", 300), ("c.csv", 400)] {
-        let times: Vec<String> = (0..n).map(|i| format!("{:.4}", f64::from(i) * 5.0 / f64::from(n))).collect();
+        let times: Vec<String> =
+            (0..n).map(|i| format!("{:.4}", f64::from(i) * 5.0 / f64::from(n))).collect();
         std::fs::write(dir.join(name), times.join("\n") + "\n").unwrap();
     }
     let file = dir.join("traces $weep.ron");
@@ -252,8 +279,8 @@ fn a_failed_task_is_reported_and_only_it_runs_again() {
         "no merged report: {}",
         all_logs(&shards.join("slurm/logs"))
     );
-    ok(&lvsim(&dir, &["sweep", &file, "--out", "local", "-j", "2", "-q"]));
-    assert_same_report(&dir.join("local"), &dir.join("merged"));
+    let local = local_report(&dir, "merged", &["sweep", &file]);
+    assert_same_report(&local, &dir.join("merged"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -273,7 +300,56 @@ fn without_sbatch_the_error_names_the_package() {
     assert!(err.contains("sbatch not found") && err.contains("slurm-client"), "{err}");
     // The scripts are written all the same, for another machine to submit.
     let script = std::fs::read_to_string(dir.join("r.shards/slurm/array.sh")).unwrap();
-    assert!(script.contains("\n#SBATCH --array=1-2\n") && script.contains("--shard \"$SLURM_ARRAY_TASK_ID\"/2"), "{script}");
+    assert!(
+        script.contains("\n#SBATCH --array=1-2\n") && script.contains("--shard \"$SLURM_ARRAY_TASK_ID\"/2"),
+        "{script}"
+    );
     assert!(!dir.join("r.shards/slurm/jobs.json").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A run's replications and a plan's grid, made small.
+const RUN: &[&str] = &["run", "quickstart", "--replications", "4", "--set", "duration_s=20"];
+const PLAN: &[&str] = &[
+    "plan",
+    "capacity-planning",
+    "--min",
+    "2",
+    "--max",
+    "5",
+    "--schedulers",
+    "rr,wlc",
+    "--replications",
+    "2",
+    "--set",
+    "duration_s=8",
+    "--set",
+    "warmup_s=1",
+];
+
+#[test]
+fn a_run_and_a_plan_through_slurm_equal_the_local_ones() {
+    require_slurm();
+    let dir = temp_dir("run-plan");
+    let mut ids = Vec::new();
+    for (args, report, n) in [(RUN, "run", "3"), (PLAN, "plan", "4")] {
+        let shards = dir.join(format!("{report}.shards"));
+        let mut all = args.to_vec();
+        all.extend(["--out", report, "--slurm", "--submit", "--shards", n]);
+        let out = ok(&lvsim(&dir, &all));
+        assert!(out.contains(&format!("shards 1-{n} of {n}")), "{out}");
+        let (array, merge, tasks) = last_submission(&shards);
+        assert_eq!(tasks.len().to_string(), n);
+        let script = std::fs::read_to_string(shards.join("slurm/array.sh")).unwrap();
+        assert!(script.contains(&format!("exec {} {}", env!("CARGO_BIN_EXE_lvsim"), args[0])), "{script}");
+        ids.extend([array, merge]);
+    }
+    wait_for(&ids, &dir);
+    for (args, report) in [(RUN, "run"), (PLAN, "plan")] {
+        let logs = all_logs(&dir.join(format!("{report}.shards/slurm/logs")));
+        assert!(dir.join(report).join("summary.txt").is_file(), "no merged {report}: {logs}");
+        let local = local_report(&dir, report, args);
+        assert_same_report(&local, &dir.join(report));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

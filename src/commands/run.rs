@@ -1,17 +1,28 @@
-//! `lvsim run` and `lvsim validate`.
+//! `lvsim run` and `lvsim validate`, and a run's replications as shards (`--shard K/N`,
+//! `--slurm`, `lvsim merge`): unit `j` is replication `j` (seed `seed + j`); the shard
+//! holding unit 0 also keeps replication 0's pages and terminal text, which the merge
+//! copies, so that the merged report is the local one.
 
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 use scenarios::expect;
 use sim_core::model::RunReport;
 
-use super::{Common, ExpectationFailed, InputError, meta, simulate};
+use super::shard::{self, Kind, ShardSpec};
+use super::{Common, ExpectationFailed, InputError, Split, meta, simulate};
 
-/// Runs a scenario (all its replications) and writes its report directory.
+/// Runs a scenario (all its replications, or a shard of them, or a Slurm campaign of
+/// them) and writes its report directory.
 pub fn run(c: &Common) -> anyhow::Result<()> {
     let l = c.load(&[])?;
+    match &c.split {
+        Split::Local => {}
+        Split::Shard { spec, dir } => return run_shard(c, &l, *spec, dir.as_deref()),
+        Split::Slurm { opts, dir } => return super::slurm::campaign(c, opts, &work(c, &l, dir.as_deref())?),
+    }
     c.check_budget(
         &l,
         u64::from(l.scenario.replications.max(1)),
@@ -21,16 +32,37 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
     let out_dir = c.report_dir(&l.name, "")?;
     let dir = out_dir.path.clone();
     let n = l.scenario.replications.max(1) as usize;
-    let ((first, wall0), runs) = replicate(c, &l, n)?;
-    let first = &first;
+    let units: Vec<usize> = (0..n).collect();
+    let mut first: Option<(RunReport, f64)> = None;
+    let mut runs: Vec<reports::Summary> = Vec::with_capacity(n);
+    replicate(c, &l, &units, |_, result| {
+        let (summary, report) = result?;
+        runs.push(summary);
+        first = first.take().or(report);
+        Ok(())
+    })?;
+    let (first, wall0) = first.expect("replication 0 ran");
     let m = meta(&l, wall0);
-    let summary = runs[0].clone();
     out_dir.clear()?;
-    reports::write_run(&dir, &m, first)
+    reports::write_run(&dir, &m, &first)
         .with_context(|| format!("writing the report to {}", dir.display()))?;
-    let reps = (n > 1).then(|| reports::replications(runs));
+    finish(c, &l, reports::text_summary(&m, &first), runs, &dir)
+}
+
+/// What `run` and the merge of its shards do once the first seed's pages are in `dir`:
+/// the replications' files, the checks (on the first seed's summary), `summary.txt`, the
+/// terminal; exit 3 on a failed check.
+fn finish(
+    c: &Common,
+    l: &scenarios::Loaded,
+    first_text: String,
+    runs: Vec<reports::Summary>,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let summary = runs[0].clone();
+    let reps = (runs.len() > 1).then(|| reports::replications(runs));
     if let Some(reps) = &reps {
-        reports::write_replications(&dir, reps).with_context(|| format!("writing to {}", dir.display()))?;
+        reports::write_replications(dir, reps).with_context(|| format!("writing to {}", dir.display()))?;
     }
 
     let value = serde_json::to_value(&summary)?;
@@ -39,8 +71,8 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
         outcomes.push(expect::check(e, &value).map_err(|m| InputError(format!("{}: expect: {m}", l.file)))?);
     }
 
-    let text = terminal_text(&l, &m, first, reps.as_ref(), &outcomes, &dir);
-    super::write_terminal(&dir, &text).with_context(|| format!("writing to {}", dir.display()))?;
+    let text = terminal_text(l, first_text, reps.as_ref(), &outcomes, dir);
+    super::write_terminal(dir, &text).with_context(|| format!("writing to {}", dir.display()))?;
     // A reader that leaves early does not change the verdict (exit 3 on a failed check).
     let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
     if c.json {
@@ -63,48 +95,46 @@ pub fn run(c: &Common) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the `n` replications in parallel: the first seed's whole report (the run's pages)
-/// and its wall time, and every seed's summary in seed order. The other reports are
-/// dropped as their runs end, so a run of many replications holds one report, the
-/// summaries and the runs at once; each configuration is built when its run starts.
+/// One replication's outcome: its summary, and for replication 0 the whole report (the
+/// run's pages) and its wall time [s].
+type Replication = anyhow::Result<(reports::Summary, Option<(RunReport, f64)>)>;
+
+/// Runs the replications `units` (numbers, seed `seed + j`) in parallel and hands each
+/// outcome to `take` in the order of `units`. Only replication 0 keeps its whole report;
+/// the others are dropped as their runs end, so a run of many replications holds one
+/// report, the summaries and the runs at once; each configuration is built when its run
+/// starts. `take`'s first error stops the loop.
 fn replicate(
     c: &Common,
     l: &scenarios::Loaded,
-    n: usize,
-) -> anyhow::Result<((RunReport, f64), Vec<reports::Summary>)> {
+    units: &[usize],
+    take: impl FnMut(usize, Replication) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let n = units.len();
     let horizon = l.cluster.duration.as_nanos().max(1);
     let bar = progress(c, &l.name, n, horizon);
     // Progress: the slowest replication's virtual time (they run side by side).
     let clocks: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
-    let mut first: Option<(RunReport, f64)> = None;
-    let mut runs: Vec<reports::Summary> = Vec::with_capacity(n);
     let threads = super::ordered::threads(c.jobs, n);
     super::ordered::in_order(
         threads,
         n,
         super::ordered::window(threads),
-        |i| {
-            let (report, wall) = simulate(l.replication(i as u32), |t| {
+        |i| -> Replication {
+            let j = units[i];
+            let (report, wall) = simulate(l.replication(j as u32), |t| {
                 clocks[i].store(t.as_nanos().min(horizon), Ordering::Relaxed);
                 let slowest = clocks.iter().map(|c| c.load(Ordering::Relaxed)).min().unwrap_or(0);
                 bar.set_position(slowest / 1_000_000);
                 bar.set_message(format!("{:.1} s", slowest as f64 / 1e9));
             })?;
             let summary = reports::summary(&meta(l, wall), &report);
-            Ok::<_, anyhow::Error>((summary, (i == 0).then_some((report, wall))))
+            Ok((summary, (j == 0).then_some((report, wall))))
         },
-        |_, result| -> anyhow::Result<()> {
-            let (summary, report) = result?;
-            runs.push(summary);
-            if report.is_some() {
-                first = report;
-            }
-            Ok(())
-        },
+        take,
     )?;
     bar.finish_and_clear();
-
-    Ok((first.expect("replication 0 ran"), runs))
+    Ok(())
 }
 
 /// The run's progress bar: the slowest replication's virtual time, or a hidden bar.
@@ -124,18 +154,18 @@ fn progress(c: &Common, name: &str, n: usize, horizon: u64) -> indicatif::Progre
     bar
 }
 
-/// What `lvsim run` prints (and keeps in `summary.txt`): the first seed's summary, the
-/// replications' intervals, the checks, where the report is.
+/// What `lvsim run` prints (and keeps in `summary.txt`): the first seed's summary
+/// (`first_text`, [`reports::text_summary`]), the replications' intervals, the checks,
+/// where the report is.
 fn terminal_text(
     l: &scenarios::Loaded,
-    m: &reports::RunMeta,
-    first: &RunReport,
+    first_text: String,
     reps: Option<&reports::Replications>,
     outcomes: &[expect::Outcome],
-    dir: &std::path::Path,
+    dir: &Path,
 ) -> String {
     use std::fmt::Write as _;
-    let mut out = reports::text_summary(m, first);
+    let mut out = first_text;
     if let Some(r) = reps {
         let n = r.runs.len();
         let _ = writeln!(
@@ -256,8 +286,202 @@ pub fn validate(c: &Common, files: &[std::path::PathBuf]) -> anyhow::Result<()> 
     }
 }
 
-/// `lvsim merge` of a run's replications: the report `run` writes, from the shards.
-pub fn merged(c: &Common, g: super::shard::Gathered) -> anyhow::Result<()> {
-    let _ = (c, g);
-    Err(InputError("merging a run's replications is not built yet".into()).into())
+/// A replication in words, for shard files and messages.
+fn label(l: &scenarios::Loaded, j: usize) -> String {
+    format!("replication {j} (seed {})", l.cluster.seed.wrapping_add(j as u64))
+}
+
+/// The identity of a run's split into `shards`.
+fn identity(l: &scenarios::Loaded, shards: u32) -> shard::Identity {
+    shard::Identity {
+        format: shard::FORMAT,
+        lvsim: shard::version(),
+        kind: Kind::Run,
+        scenario: l.name.clone(),
+        fingerprint: shard::fingerprint(Kind::Run, l, ""),
+        units: l.scenario.replications.max(1) as usize,
+        shards,
+    }
+}
+
+/// Where a split's shards go: `--shards-dir`, else beside the report directory.
+pub(super) fn shards_dir(dir: Option<&Path>, report_dir: &Path) -> PathBuf {
+    dir.map_or_else(|| shard::default_dir(report_dir), Path::to_path_buf)
+}
+
+/// The directory of replication 0's pages beside its shard file: `shard-K-of-N.report/`.
+pub fn pages_dir(shards_dir: &Path, spec: ShardSpec) -> PathBuf {
+    shards_dir.join(format!("shard-{}-of-{}.report", spec.k, spec.n))
+}
+
+/// `run --slurm`: the run's replications as a [`shard::Work`] (one run must fit the
+/// budget here; each shard checks its own share where it runs).
+fn work(c: &Common, l: &scenarios::Loaded, dir: Option<&Path>) -> anyhow::Result<shard::Work> {
+    let per_run = c.check_budget(l, 1, "a replication of the run", scenarios::budget::Keeps::Reports)?;
+    let report_dir = c.out_dir(&l.name, "");
+    let n = l.scenario.replications.max(1) as usize;
+    Ok(shard::Work {
+        identity: identity(l, 0),
+        invocation: shard::invocation(c, None),
+        per_run,
+        labels: (0..n).map(|j| label(l, j)).collect(),
+        shards_dir: shards_dir(dir, &report_dir),
+        report_dir,
+    })
+}
+
+/// `run --shard K/N`: this shard's replications (failures recorded, the others run on),
+/// replication 0's pages and terminal text if it is this shard's, the shard file.
+fn run_shard(c: &Common, l: &scenarios::Loaded, spec: ShardSpec, dir: Option<&Path>) -> anyhow::Result<()> {
+    let n = l.scenario.replications.max(1) as usize;
+    let units: Vec<usize> = spec.units(n).collect();
+    let keeps =
+        if spec.owns(0) { scenarios::budget::Keeps::Reports } else { scenarios::budget::Keeps::Summaries };
+    c.check_budget(l, units.len().max(1) as u64, &format!("shard {spec} of the run"), keeps)?;
+    let sdir = shards_dir(dir, &c.out_dir(&l.name, ""));
+    let t0 = std::time::Instant::now();
+    let (mut results, mut failures, mut first_text) = (Vec::new(), Vec::new(), None);
+    replicate(c, l, &units, |i, outcome| {
+        let unit = units[i];
+        match outcome {
+            Ok((summary, first)) => {
+                if let Some((report, wall)) = first {
+                    let pages = pages_dir(&sdir, spec);
+                    let m = meta(l, wall);
+                    super::dirs::OutDir::check(pages.clone())?.clear()?;
+                    reports::write_run(&pages, &m, &report)
+                        .with_context(|| format!("writing replication 0's pages to {}", pages.display()))?;
+                    first_text = Some(reports::text_summary(&m, &report));
+                }
+                results.push(shard::UnitResult { unit, label: label(l, unit), summary });
+            }
+            Err(e) => {
+                failures.push(shard::UnitFailure { unit, label: label(l, unit), error: format!("{e:#}") })
+            }
+        }
+        Ok(())
+    })?;
+    let file = shard::ShardFile {
+        identity: identity(l, spec.n),
+        shard: spec.k,
+        invocation: shard::invocation(c, None),
+        host: shard::host(),
+        wall_s: t0.elapsed().as_secs_f64(),
+        results,
+        failures,
+        first_text,
+    };
+    save(c, &sdir, &file)
+}
+
+/// The most failed units a shard's error lists (the shard file has them all).
+const MAX_LISTED: usize = 5;
+
+/// Writes a shard file and says where in one line (unless quiet): runs done and failed.
+/// An error (exit 1) naming the failed units (their labels and errors) if any failed: the
+/// file is written either way, so that `lvsim merge` and `lvsim status` report them too.
+pub(super) fn save(c: &Common, dir: &Path, file: &shard::ShardFile) -> anyhow::Result<()> {
+    let path = shard::write(dir, file)?;
+    let (done, failed) = (file.results.len(), file.failures.len());
+    let spec = ShardSpec { k: file.shard, n: file.identity.shards };
+    let (name, kind) = (&file.identity.scenario, file.identity.kind.word());
+    if !c.quiet {
+        let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
+        writeln!(
+            out,
+            "shard {spec} of the {name} {kind}: {done} run(s) done, {failed} failed: {}",
+            path.display()
+        )?;
+        out.flush()?;
+    }
+    if failed == 0 {
+        return Ok(());
+    }
+    let mut each: Vec<String> =
+        file.failures.iter().take(MAX_LISTED).map(|f| format!("{}: {}", f.label, f.error)).collect();
+    if failed > MAX_LISTED {
+        each.push(format!("and {} more", failed - MAX_LISTED));
+    }
+    Err(anyhow::anyhow!(
+        "shard {spec} of the {name} {kind}: {failed} of {} run(s) failed, written to {}: {}",
+        done + failed,
+        path.display(),
+        each.join("; ")
+    ))
+}
+
+/// `lvsim merge` of a run's replications: the report `run` writes, from the shards:
+/// replication 0's pages copied from its shard, then what `run` writes after them.
+pub fn merged(c: &Common, g: shard::Gathered) -> anyhow::Result<()> {
+    let l = c.load(&[])?;
+    let n = l.scenario.replications.max(1) as usize;
+    if g.summaries.len() != n {
+        return Err(InputError(format!(
+            "the shards hold {} replication(s) of {}, which has {n}",
+            g.summaries.len(),
+            l.name
+        ))
+        .into());
+    }
+    let Some((pages, first_text)) = g.first else {
+        return Err(InputError(format!(
+            "no shard of {} holds replication 0's pages (shard-K-of-N.report/ beside the shard of unit 0)",
+            l.name
+        ))
+        .into());
+    };
+    // The pages are replication 0's of these shards, not a stale or foreign report's.
+    let page = pages.join("summary.json");
+    if super::dirs::read_bounded(&page)? != reports::summary_json(&g.summaries[0]) {
+        return Err(InputError(format!(
+            "{}: not the summary of replication 0 in {}: the pages are another run's",
+            page.display(),
+            g.files.first().map_or_else(String::new, |f| f.display().to_string())
+        ))
+        .into());
+    }
+    let out_dir = c.report_dir(&l.name, "")?;
+    let dir = out_dir.path.clone();
+    out_dir.clear()?;
+    copy_pages(&pages, &dir)?;
+    finish(c, &l, first_text, g.summaries, &dir)
+}
+
+/// The most files a run's pages may have (a run writes about a dozen).
+const MAX_PAGES: usize = 256;
+
+/// Copies replication 0's pages into the report directory `to`: plain files of a report's
+/// kinds (`.json`, `.csv`, `.html`, `.txt`), each at most [`super::dirs::MAX_REPORT_FILE`]
+/// bytes, `summary.json` among them; anything else is refused, naming it.
+fn copy_pages(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let refuse = |p: &Path, why: String| anyhow::Error::from(InputError(format!("{}: {why}", p.display())));
+    let entries = std::fs::read_dir(from).map_err(|e| refuse(from, e.to_string()))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| refuse(from, e.to_string()))?;
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| refuse(&path, e.to_string()))?;
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !meta.is_file() || !matches!(ext, "json" | "csv" | "html" | "txt") {
+            return Err(refuse(&path, "not a report page (a plain .json, .csv, .html or .txt file)".into()));
+        }
+        if meta.len() > super::dirs::MAX_REPORT_FILE {
+            return Err(refuse(&path, format!("{} bytes, more than a report file may have", meta.len())));
+        }
+        files.push(path);
+        if files.len() > MAX_PAGES {
+            return Err(refuse(from, format!("more than {MAX_PAGES} files: not a run's pages")));
+        }
+    }
+    if !files.iter().any(|p| p.file_name().is_some_and(|n| n == "summary.json")) {
+        return Err(refuse(from, "no summary.json: not replication 0's pages".into()));
+    }
+    files.sort();
+    std::fs::create_dir_all(to).map_err(|e| anyhow::anyhow!("creating {}: {e}", to.display()))?;
+    for f in files {
+        let dest = to.join(f.file_name().expect("a directory entry has a name"));
+        std::fs::copy(&f, &dest)
+            .map_err(|e| anyhow::anyhow!("copying {} to {}: {e}", f.display(), dest.display()))?;
+    }
+    Ok(())
 }

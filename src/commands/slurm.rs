@@ -518,6 +518,11 @@ pub fn campaign(c: &super::Common, opts: &SlurmOpts, work: &Work) -> anyhow::Res
     let progress = progress(Path::new(&shards_dir), &identity)?;
     let setup = setup(c, opts, work, &shards_dir, n)?;
     let todo = progress.todo(n);
+    // What the merge job would refuse at the end, refused now.
+    super::dirs::OutDir::check(PathBuf::from(&setup.report_dir))?;
+    if opts.submit {
+        refuse_if_queued(jobs.as_ref())?;
+    }
 
     std::fs::create_dir_all(slurm_dir.join("logs")).map_err(|e| refuse(&slurm_dir, e))?;
     let array_path = slurm_dir.join("array.sh");
@@ -536,7 +541,6 @@ pub fn campaign(c: &super::Common, opts: &SlurmOpts, work: &Work) -> anyhow::Res
     say.extend(describe(&progress, &todo, n));
     let submission = if opts.submit {
         let mut jobs = jobs.unwrap_or_default();
-        refuse_if_queued(&jobs)?;
         let s = submit(&array_path, &merge_path, &todo)?;
         jobs.shards = n;
         jobs.report_dir = setup.report_dir.clone();
@@ -670,9 +674,13 @@ fn commands(s: &Setup, todo: &[u32], sub: Option<&Submission>) -> Vec<String> {
 
 /// Refuses to submit while a job of an earlier submission is still queued or running
 /// (its tasks would write the same shard files).
-fn refuse_if_queued(jobs: &Jobs) -> anyhow::Result<()> {
-    let ours: Vec<u64> =
-        jobs.submissions.iter().flat_map(|s| [s.array_job, s.merge_job]).filter(|&id| id != 0).collect();
+fn refuse_if_queued(jobs: Option<&Jobs>) -> anyhow::Result<()> {
+    let ours: Vec<u64> = jobs
+        .iter()
+        .flat_map(|j| &j.submissions)
+        .flat_map(|s| [s.array_job, s.merge_job])
+        .filter(|&id| id != 0)
+        .collect();
     if ours.is_empty() {
         return Ok(());
     }

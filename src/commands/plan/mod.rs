@@ -10,12 +10,15 @@
 //!   bound) and which meeting configuration to answer (cheapest; among equal costs the
 //!   simplest that no other beats significantly);
 //! - [`words`]: the SLO, the load, the search and the reasons in words;
-//! - [`print`]: the terminal text (printed and saved as `summary.txt`).
+//! - [`print`]: the terminal text (printed and saved as `summary.txt`);
+//! - [`grid`]: the plan split into shards (`--shard K/N`, `--slurm`, `lvsim merge`): the
+//!   full grid of trials at once, the search replayed over the shards' summaries.
 //!
 //! This module reads the options, runs the trials (each replicated, 5 runs by default;
-//! schedulers searched in parallel) and writes the report.
+//! schedulers searched in parallel on [`ordered::in_order`]) and writes the report.
 
 pub mod choose;
+pub mod grid;
 pub mod print;
 pub mod search;
 pub mod words;
@@ -24,14 +27,13 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 use lvs_ipvs::SchedulerKind;
-use rayon::prelude::*;
 use reports::{PlanAnswer, PlanCheck, PlanGroup, PlanReport, PlanRival, PlanTrial, Verdict};
 use scenarios::Loaded;
 use scenarios::budget::Keeps;
 use scenarios::expect;
 use scenarios::format::{Expect, Plan, Size};
 
-use super::{Common, InputError, count_bar, loss, summarize};
+use super::{Common, InputError, Split, count_bar, loss, ordered, summarize};
 
 /// Command-line overrides of the scenario's `plan` section.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -214,19 +216,52 @@ fn check(e: &Expect, runs: &[serde_json::Value]) -> anyhow::Result<PlanCheck> {
     Ok(PlanCheck { check: words::check_text(e), metric: e.metric.clone(), estimate, verdict })
 }
 
-/// One trial: the scenario with this scheduler and these sizes, replicated.
-fn trial(l: &Loaded, s: &Setup, sched: SchedulerKind, sizes: &[u32]) -> anyhow::Result<PlanTrial> {
+/// A trial's scenario: the plan's with this scheduler, these sizes and the plan's
+/// replications.
+fn trial_point(l: &Loaded, s: &Setup, sched: SchedulerKind, sizes: &[u32]) -> anyhow::Result<Loaded> {
     let mut sets = vec![
         ("directors[*].services[*].scheduler".to_owned(), sched.name().to_owned()),
         ("replications".to_owned(), s.plan.replications.to_string()),
     ];
     sets.extend(s.groups.iter().zip(sizes).map(|(g, n)| (g.path.clone(), n.to_string())));
-    let point = l.with(&sets).map_err(|e| InputError(e.to_string()))?;
-    let runs: Vec<_> = point
-        .replications()
-        .into_par_iter()
-        .map(|cfg| summarize(&point, cfg))
-        .collect::<anyhow::Result<_>>()?;
+    Ok(l.with(&sets).map_err(|e| InputError(e.to_string()))?)
+}
+
+/// One trial: the scenario with this scheduler and these sizes, its runs on `threads`
+/// threads, judged.
+fn trial(
+    l: &Loaded,
+    s: &Setup,
+    sched: SchedulerKind,
+    sizes: &[u32],
+    threads: usize,
+) -> anyhow::Result<PlanTrial> {
+    let point = trial_point(l, s, sched, sizes)?;
+    let n = point.scenario.replications.max(1) as usize;
+    let mut runs = Vec::with_capacity(n);
+    let threads = threads.clamp(1, n);
+    ordered::in_order(
+        threads,
+        n,
+        ordered::window(threads),
+        |r| summarize(&point, point.replication(r as u32)),
+        |_, run| {
+            runs.push(run?);
+            Ok::<(), anyhow::Error>(())
+        },
+    )?;
+    judge(s, sched, sizes, runs)
+}
+
+/// A trial from its runs' summaries (in seed order): its checks against the SLO and the
+/// loss bound, and whether it meets them all. The one judge of local trials and of
+/// trials merged from shards.
+fn judge(
+    s: &Setup,
+    sched: SchedulerKind,
+    sizes: &[u32],
+    runs: Vec<reports::Summary>,
+) -> anyhow::Result<PlanTrial> {
     let result = reports::replications(runs);
     let json = result.runs.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
     let mut checks = s.plan.slo.iter().map(|e| check(e, &json)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -248,26 +283,41 @@ fn trial(l: &Loaded, s: &Setup, sched: SchedulerKind, sizes: &[u32]) -> anyhow::
     })
 }
 
-/// Every scheduler's search, in parallel; the trials sorted by scheduler (simplest
-/// first), then sizes.
+/// Every scheduler's search, in parallel (the schedulers share `--jobs` threads, each
+/// trial's runs on its share); the trials sorted by scheduler (simplest first), then
+/// sizes.
 fn run_searches(c: &Common, l: &Loaded, s: &Setup) -> anyhow::Result<Vec<PlanTrial>> {
     let trials = s.space.max_trials() * s.plan.schedulers.len() as u64;
     let bar = count_bar(c.bars(), trials, &format!("{} plan", l.name));
-    let searched = c.pool()?.install(|| {
-        s.plan
-            .schedulers
-            .par_iter()
-            .map(|&sched| {
-                let mut run = |sizes: &[u32]| {
-                    let t = trial(l, s, sched, sizes);
-                    bar.inc(1);
-                    t
-                };
-                search::search(&s.space, &mut run, &|t: &PlanTrial| t.meets)
-            })
-            .collect::<anyhow::Result<Vec<_>>>()
-    })?;
+    let n = s.plan.schedulers.len();
+    let all = ordered::threads(c.jobs, usize::MAX);
+    let (outer, inner) = (all.min(n).max(1), (all / n.clamp(1, all)).max(1));
+    let mut searched = Vec::with_capacity(n);
+    ordered::in_order(
+        outer,
+        n,
+        n,
+        |i| {
+            let sched = s.plan.schedulers[i];
+            let mut run = |sizes: &[u32]| {
+                let t = trial(l, s, sched, sizes, inner);
+                bar.inc(1);
+                t
+            };
+            search::search(&s.space, &mut run, &|t: &PlanTrial| t.meets)
+        },
+        |_, one| {
+            searched.push(one?);
+            Ok::<(), anyhow::Error>(())
+        },
+    )?;
     bar.finish_and_clear();
+    Ok(sorted(searched))
+}
+
+/// Every scheduler's trials (as [`search::search`] returns them), sorted by scheduler
+/// (simplest first), then sizes.
+fn sorted(searched: Vec<Vec<(Vec<u32>, PlanTrial)>>) -> Vec<PlanTrial> {
     let mut all: Vec<PlanTrial> = searched.into_iter().flatten().map(|(_, t)| t).collect();
     all.sort_by(|a, b| {
         (choose::simplicity(&a.scheduler), &a.scheduler, &a.sizes).cmp(&(
@@ -276,7 +326,7 @@ fn run_searches(c: &Common, l: &Loaded, s: &Setup) -> anyhow::Result<Vec<PlanTri
             &b.sizes,
         ))
     });
-    Ok(all)
+    all
 }
 
 /// The answer and its reasons, from the sorted trials.
@@ -307,22 +357,42 @@ fn answer(s: &Setup, trials: &[PlanTrial], slo: &str, load: &str) -> Option<Plan
     })
 }
 
-/// Runs the search and writes its report directory.
-pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
-    let l = c.load(&[])?;
-    let s = setup(&l, o)?;
-    // The budget at the largest sizes, as if every trial were that large.
+/// The plan's largest trial (every group at its maximum) and those sizes in words, for
+/// the budget.
+fn largest(l: &Loaded, s: &Setup) -> anyhow::Result<(Loaded, String)> {
     let at_max: Vec<(String, String)> =
         s.groups.iter().map(|g| (g.path.clone(), g.max.to_string())).collect();
     let largest = l.with(&at_max).map_err(|e| InputError(e.to_string()))?;
-    let runs = s.space.max_trials() * s.plan.schedulers.len() as u64 * u64::from(s.plan.replications);
     let at: Vec<String> = at_max.iter().map(|(p, v)| format!("{p} = {v}")).collect();
-    c.check_budget(&largest, runs, &format!("the plan (at {})", at.join(", ")), Keeps::Summaries)?;
+    Ok((largest, at.join(", ")))
+}
 
+/// Runs the search (or a shard of the full grid, or a Slurm campaign of it) and writes
+/// its report directory.
+pub fn plan(c: &Common, o: &PlanOpts) -> anyhow::Result<()> {
+    let l = c.load(&[])?;
+    let s = setup(&l, o)?;
+    match &c.split {
+        Split::Local => {}
+        Split::Shard { spec, dir } => return grid::run_shard(c, &l, &s, o, *spec, dir.as_deref()),
+        Split::Slurm { opts, dir } => {
+            return super::slurm::campaign(c, opts, &grid::work(c, &l, &s, o, dir.as_deref())?);
+        }
+    }
+    // The budget at the largest sizes, as if every trial were that large.
+    let (largest, at) = largest(&l, &s)?;
+    let runs = s.space.max_trials() * s.plan.schedulers.len() as u64 * u64::from(s.plan.replications);
+    c.check_budget(&largest, runs, &format!("the plan (at {at})"), Keeps::Summaries)?;
     let trials = run_searches(c, &l, &s)?;
+    write(c, &l, &s, trials)
+}
+
+/// Writes the plan's report directory from its sorted trials and prints its text: the
+/// one writer of local and merged plans.
+fn write(c: &Common, l: &Loaded, s: &Setup, trials: Vec<PlanTrial>) -> anyhow::Result<()> {
     let slo = words::slo_text(&s.plan.slo, s.plan.max_loss);
-    let load = load_text(&l);
-    let answer = answer(&s, &trials, &slo, &load);
+    let load = load_text(l);
+    let answer = answer(s, &trials, &slo, &load);
     let report = PlanReport {
         scenario: l.name.clone(),
         slo,
@@ -374,6 +444,5 @@ fn load_text(l: &Loaded) -> String {
 /// `lvsim merge` of a plan's grid: the search replayed over the shards' trials, and the
 /// report `plan` writes.
 pub fn merged(c: &Common, g: super::shard::Gathered) -> anyhow::Result<()> {
-    let _ = (c, g);
-    Err(InputError("merging a plan is not built yet".into()).into())
+    grid::merged(c, g)
 }
