@@ -349,3 +349,18 @@ fn a_task_that_fails_without_a_file_is_failed_with_its_log() {
         "{t}"
     );
 }
+
+/// A split `run --replications` counts the same way (units are replications).
+#[test]
+fn replications_split_by_run_shard_are_counted() {
+    let d = scratch("run");
+    let out =
+        lvsim(&d, &["run", "quickstart", "--replications", "3", "--shard", "2/3", "--shards-dir", "s", "-q"]);
+    assert!(out.status.success(), "run --shard 2/3: {}", text(&out.stderr));
+    let v = status_json(&d, &d.join("s"));
+    assert_eq!(counts(&v), [1, 0, 0, 0, 2], "{v}");
+    assert_eq!(v["identity"]["kind"], "run");
+    assert_eq!(states(&v), ["missing", "done", "missing"]);
+    let t = text(&lvsim(&d, &["status", "s"]).stdout);
+    assert!(t.starts_with("run of quickstart: 3 units in 3 shards"), "{t}");
+}
