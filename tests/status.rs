@@ -364,3 +364,29 @@ fn replications_split_by_run_shard_are_counted() {
     let t = text(&lvsim(&d, &["status", "s"]).stdout);
     assert!(t.starts_with("run of quickstart: 3 units in 3 shards"), "{t}");
 }
+
+/// A real campaign: `--slurm --submit`, then status until the merge has written the
+/// report: every shard done, the merge job COMPLETED (scontrol), the report written.
+#[test]
+fn a_submitted_sweep_ends_all_done_with_its_report_written() {
+    require_slurm();
+    let d = scratch("campaign");
+    let args = ["sweep", "heterogeneous", "--slurm", "--submit", "--shards", "3", "--out", "rep", "-q"];
+    let out = lvsim(&d, &args);
+    assert!(out.status.success(), "sweep --slurm --submit: {}", text(&out.stderr));
+    let jobs: Jobs =
+        serde_json::from_slice(&std::fs::read(d.join("rep.shards/slurm/jobs.json")).expect("jobs.json"))
+            .expect("jobs.json parses");
+    let s = jobs.submissions.last().expect("a submission").clone();
+    let _cancel = Cancel(vec![s.array_job.to_string(), s.merge_job.to_string()]);
+    let v = status_json(&d, &d.join("rep"));
+    let [done, failed, running, pending, missing] = counts(&v);
+    assert_eq!((done + running + pending, failed, missing), (3, 0, 0), "just submitted: {v}");
+    wait_gone(&format!("{},{}", s.array_job, s.merge_job));
+    let v = status_json(&d, &d.join("rep"));
+    assert_eq!(counts(&v), [3, 0, 0, 0, 0], "{v}");
+    assert_eq!(v["merge"]["state"], "COMPLETED", "{v}");
+    assert_eq!(v["report_written"], true, "{v}");
+    let t = text(&lvsim(&d, &["status", "rep"]).stdout);
+    assert!(t.contains(&format!("merge job {}: COMPLETED", s.merge_job)) && t.contains("(written)"), "{t}");
+}
