@@ -138,7 +138,7 @@ fn check_cluster() {
     let out = Command::new("sinfo").args(["-h", "-o", "%t"]).output();
     let ok = out.as_ref().is_ok_and(|o| {
         let s = String::from_utf8_lossy(&o.stdout);
-        o.status.success() && ["idle", "mix", "alloc"].iter().any(|w| s.contains(w))
+        o.status.success() && s.lines().any(|l| ["idle", "mix", "alloc", "comp"].contains(&l.trim()))
     });
     assert!(
         ok,
