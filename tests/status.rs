@@ -390,3 +390,30 @@ fn a_submitted_sweep_ends_all_done_with_its_report_written() {
     let t = text(&lvsim(&d, &["status", "rep"]).stdout);
     assert!(t.contains(&format!("merge job {}: COMPLETED", s.merge_job)) && t.contains("(written)"), "{t}");
 }
+
+/// Without Slurm's commands, the files still count and a note names the package.
+#[test]
+fn without_squeue_the_files_count_and_a_note_names_the_package() {
+    let d = scratch("no-squeue");
+    shard::write(&d, &shard_file(1, &identity(2), false)).expect("writing shard 1");
+    let jobs = Jobs {
+        shards: 2,
+        report_dir: String::new(),
+        submissions: vec![Submission { array_job: 999_999, merge_job: 1_000_000, tasks: vec![1, 2], at: 0 }],
+    };
+    std::fs::create_dir_all(d.join("slurm")).expect("mkdir slurm");
+    std::fs::write(d.join("slurm/jobs.json"), serde_json::to_string(&jobs).expect("json"))
+        .expect("jobs.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_lvsim"))
+        .args(["status", ".", "--json"])
+        .current_dir(&d)
+        .env("PATH", d.join("nothing-here"))
+        .output()
+        .expect("spawning lvsim");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(counts(&v), [1, 0, 0, 0, 1], "{v}");
+    assert_eq!(v["per_shard"][1]["detail"], "its task's state is unknown (see the note)");
+    let note = v["slurm_note"].as_str().expect("a note");
+    assert!(note.contains("squeue not found (Debian package slurm-client)"), "{note}");
+}

@@ -190,6 +190,12 @@ pub fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
     let mut st = assess(&dir, &found, identity.as_ref(), jobs.as_ref(), &records).ok_or_else(|| {
         InputError(format!("{}: no shard-K-of-N.json and no slurm/jobs.json here", dir.display()))
     })?;
+    if slurm_note.is_some() {
+        // Slurm did not answer: a task without a record is unknown, not forgotten.
+        for p in st.per_shard.iter_mut().filter(|p| p.state == State::Missing && p.task.is_some()) {
+            p.detail = Some("its task's state is unknown (see the note)".to_owned());
+        }
+    }
     st.slurm_note = slurm_note;
     add_logs(&mut st, &dir.join("slurm/logs"));
     st.report_dir = report_dir(&dir, jobs.as_ref()).map(|p| p.display().to_string());
