@@ -226,19 +226,10 @@ fn sbatch_path(p: &str) -> anyhow::Result<String> {
     Ok(p.replace('"', "\\\"").replace('%', "%%"))
 }
 
-/// Shards as Slurm's `--array` list, consecutive ones as ranges: `1-3,5,7-8`.
+/// Shards as Slurm's `--array` list, consecutive ones as ranges: `1-3,5,7-8` (the
+/// compact list of [`super::shard::ranges`] without its spaces).
 pub fn ranges(ks: &[u32]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < ks.len() {
-        let mut j = i;
-        while j + 1 < ks.len() && ks[j + 1] == ks[j] + 1 {
-            j += 1;
-        }
-        out.push(if j == i { ks[i].to_string() } else { format!("{}-{}", ks[i], ks[j]) });
-        i = j + 1;
-    }
-    out.join(",")
+    super::shard::ranges(ks).replace(", ", ",")
 }
 
 /// Everything the two scripts are written from (paths absolute).
