@@ -353,3 +353,35 @@ fn a_run_and_a_plan_through_slurm_equal_the_local_ones() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn hostile_resources_are_refused_before_anything_is_written() {
+    let dir = temp_dir("hostile");
+    let bad: &[&[&str]] = &[
+        &["--mem", "4G\n#SBATCH --wrap=id"],
+        &["--time", "10; rm -rf /"],
+        &["--partition", "lvsim --uid=0"],
+        &["--account", "a\nb"],
+        &["--sbatch-arg", "--qos=x\necho"],
+        &["--sbatch-arg", "qos"],
+        &["--cpus-per-task", "0"],
+        &["--shards", "0"],
+        &["--shards-dir", "back\\slash"],
+    ];
+    for extra in bad {
+        let mut args = vec!["sweep", "nat-vs-dr", "--out", "r", "--slurm"];
+        args.extend_from_slice(extra);
+        let o = lvsim(&dir, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        let listed: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(listed.is_empty(), "{extra:?} wrote {listed:?}");
+    }
+    // A report directory the merge job would refuse is refused now.
+    std::fs::create_dir_all(dir.join("notes")).unwrap();
+    std::fs::write(dir.join("notes/mine.txt"), "mine").unwrap();
+    let o = lvsim(&dir, &["sweep", "nat-vs-dr", "--out", "notes", "--slurm"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!dir.join("notes.shards").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -564,6 +564,7 @@ fn setup(
     n: u32,
 ) -> anyhow::Result<Setup> {
     let units = work.identity.units;
+    sbatch_path(shards_dir)?; // a directory Slurm cannot write logs into, refused before writing
     let res = resources(opts, work.per_run.events, work.per_run.memory, units, n)?;
     let merge_mem =
         format!("{}M", ((MERGE_MEM_BASE + units as f64 * MERGE_MEM_PER_UNIT) / MIB).ceil() as u64);
