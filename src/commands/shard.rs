@@ -199,11 +199,13 @@ pub fn version() -> String {
 }
 
 /// SHA-256 (hex) of what decides a split's results: the command, the scenario's text
-/// after overrides, the configuration it builds (files it read included) and `extra`
-/// (a plan's options).
+/// after overrides, the configuration it builds (files it read included; not `--exchange`,
+/// which changes how messages are simulated, not the results) and `extra` (a plan's
+/// options).
 pub fn fingerprint(kind: Kind, l: &scenarios::Loaded, extra: &str) -> String {
+    let cluster = sim_core::model::ClusterConfig { exchange: Default::default(), ..l.cluster.clone() };
     let mut h = sha2::Sha256::new();
-    for part in [kind.word(), l.doc.text(), &format!("{:?}", l.cluster), extra] {
+    for part in [kind.word(), l.doc.text(), &format!("{cluster:?}"), extra] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
