@@ -8,6 +8,12 @@
 //! run's summary without its per-server parts (for `sweep.csv`, `report.html` and the
 //! terminal). What it writes does not depend on `--jobs`, but for the `wall_s` of each
 //! run in `sweep.json`.
+//!
+//! `--shard K/N` runs only the shard's runs (`shard.rs`) into its shard file; `lvsim
+//! merge` hands the shards' summaries to the code that writes the local sweep's files
+//! ([`merged`]: `run_points` takes its runs from a source, the simulation or the stored
+//! summaries), so the files are the same by construction. `--slurm` hands the checked
+//! work to `slurm.rs`.
 
 use std::io::Write as _;
 use std::time::Instant;
