@@ -129,6 +129,14 @@ fn a_runs_replications_split_any_way_merge_into_the_local_report() {
             assert!(!d.join(format!("b/shard-2-of-{n}.report")).exists());
         }
     }
+    // One replication split two ways: shard 2 is empty, and there are no replications files.
+    let one = &["run", "quickstart", "--no-progress"];
+    let local_one = scratch("run-one-local");
+    let want = ok(&lvsim_in(&local_one, &args(one, &["-o", "out"])));
+    assert!(!local_one.join("out/replications.json").exists());
+    let d = scratch("run-one");
+    assert_eq!(masked(&ok(&split_and_merge(&d, one, 2, &[]))), masked(&want));
+    assert_same_report(&local_one.join("out"), &d.join("out"), "one replication split 2 ways");
     // --json prints the first seed's summary, as `run --json` does.
     let d = scratch("run-json");
     let merged = split_and_merge(&d, RUN, 2, &["--json"]);
