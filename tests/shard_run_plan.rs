@@ -183,6 +183,11 @@ fn tampered_or_missing_pages_of_replication_0_are_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(text(&out.stderr).contains("summary.json: not the summary of replication 0"), "{}", show(&out));
     std::fs::write(pages.join("summary.json"), summary).unwrap();
+    // The report into the pages themselves: refused before anything is removed.
+    let out = lvsim_in(&d, &["merge", "s", "-o", "s/shard-1-of-2.report"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(text(&out.stderr).contains("would replace the pages"), "{}", show(&out));
+    assert!(pages.join("report.html").is_file());
     // A link among the pages: not followed, named.
     std::fs::remove_file(pages.join("series.csv")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", pages.join("series.csv")).unwrap();

@@ -442,6 +442,16 @@ pub fn merged(c: &Common, g: shard::Gathered) -> anyhow::Result<()> {
     }
     let out_dir = c.report_dir(&l.name, "")?;
     let dir = out_dir.path.clone();
+    let same = |a: &Path, b: &Path| {
+        std::fs::canonicalize(a).ok().is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok())
+    };
+    if same(&dir, &pages) {
+        return Err(InputError(format!(
+            "{}: the report would replace the pages it is merged from; choose another --out",
+            dir.display()
+        ))
+        .into());
+    }
     out_dir.clear()?;
     copy_pages(&pages, &dir)?;
     finish(c, &l, first_text, g.summaries, &dir)
