@@ -244,6 +244,13 @@ mod tests {
         }
         assert!(seen.iter().all(|&c| c == 1));
     }
+
+    #[test]
+    fn shard_lists_are_compact() {
+        assert_eq!(ranges(&[3, 5, 6, 7]), "3, 5-7");
+        assert_eq!(ranges(&[1, 2, 4, 8, 9]), "1-2, 4, 8-9");
+        assert_eq!(ranges(&[]), "");
+    }
 }
 
 /// What a command hands to `--slurm` (and what a shard records): the split's identity,
@@ -345,7 +352,14 @@ pub fn write(dir: &Path, shard: &ShardFile) -> anyhow::Result<PathBuf> {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         serde_json::to_writer_pretty(&mut f, shard)?;
         f.write_all(b"\n")?;
-        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        let len = f.metadata()?.len();
+        if len > MAX_SHARD_FILE {
+            return Err(std::io::Error::other(format!(
+                "{len} bytes, more than merge reads ({MAX_SHARD_FILE}): split the work into more shards"
+            )));
+        }
         std::fs::rename(&tmp, &path)
     })();
     if let Err(e) = result {
@@ -535,18 +549,23 @@ fn covers(path: &Path, s: &ShardFile) -> anyhow::Result<()> {
         s.results.iter().map(|r| r.unit).chain(s.failures.iter().map(|f| f.unit)).collect();
     got.sort_unstable();
     let ordered = s.results.windows(2).all(|w| w[0].unit < w[1].unit);
-    if got.len() != share || !ordered || !got.iter().copied().eq(spec.units(units)) {
-        return Err(refuse(
-            path,
-            format!(
-                "holds {} run(s), not shard {spec}'s {share} of the split's {units} runs (units j with j mod {} = {}), each once",
-                got.len(),
-                spec.n,
-                spec.k - 1
-            ),
-        ));
-    }
-    Ok(())
+    let detail = if got.len() != share {
+        format!("{} run(s) instead of {share}", got.len())
+    } else if let Some((g, w)) = got.iter().zip(spec.units(units)).find(|(g, w)| **g != *w) {
+        format!("run {g} instead of run {w}")
+    } else if !ordered {
+        "its results out of order".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(refuse(
+        path,
+        format!(
+            "not shard {spec}'s share of the split's {units} runs (each run j with j mod {} = {}, once): {detail}",
+            spec.n,
+            spec.k - 1
+        ),
+    ))
 }
 
 /// Refuses shards with failed units, listing each (its point and error, at most
@@ -566,9 +585,14 @@ fn failed(shards: &[(PathBuf, ShardFile)]) -> anyhow::Result<()> {
         lines.push(format!("  ... and {} more", failures.len() - MAX_LISTED));
     }
     let runs: usize = shards.iter().map(|(_, s)| s.results.len() + s.failures.len()).sum();
+    let mut ks: Vec<u32> =
+        shards.iter().filter(|(_, s)| !s.failures.is_empty()).map(|(_, s)| s.shard).collect();
+    ks.sort_unstable();
     Err(InputError(format!(
-        "{} of {runs} run(s) failed; run their shards again once fixed:\n{}",
+        "{} of {runs} run(s) failed; run shard(s) {} of {} again once fixed:\n{}",
         failures.len(),
+        ranges(&ks),
+        shards[0].1.identity.shards,
         lines.join("\n")
     ))
     .into())

@@ -217,20 +217,35 @@ fn one_shard(
         failures,
     };
     let path = shard::write(&dir, &file)?;
+    shard_done(c, &l.name, spec, &file, &path)
+}
+
+/// What a shard prints once its file is written (a line, or JSON); an error (exit 1)
+/// naming the first failed run if any failed.
+fn shard_done(
+    c: &Common,
+    name: &str,
+    spec: ShardSpec,
+    file: &ShardFile,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
     let (done, failed) = (file.results.len(), file.failures.len());
-    if failed > 0 {
-        let f = &file.failures[0];
+    if c.json {
+        let line =
+            serde_json::json!({"shard": spec.to_string(), "file": path, "done": done, "failed": failed});
+        println!("{line}");
+    }
+    if let Some(f) = file.failures.first() {
         return Err(anyhow::anyhow!(
-            "shard {spec} of the {} sweep: {failed} of {} run(s) failed, written to {}; the first: {}: {}",
-            l.name,
+            "shard {spec} of the {name} sweep: {failed} of {} run(s) failed, written to {}; the first: {}: {}",
             done + failed,
             path.display(),
             f.label,
             f.error
         ));
     }
-    if !c.quiet {
-        println!("shard {spec} of the {} sweep: {done} run(s) done, 0 failed: {}", l.name, path.display());
+    if !c.quiet && !c.json {
+        println!("shard {spec} of the {name} sweep: {done} run(s) done, 0 failed: {}", path.display());
     }
     Ok(())
 }
@@ -249,7 +264,8 @@ fn checked_run(
         *last = None;
         let (values, p) = sweep.point(l, k).map_err(|e| InputError(e.to_string()))?;
         let what = format!("the shard's sweep (at point {})", values.join(", "));
-        c.check_budget(&p, runs, &what, scenarios::budget::Keeps::Points)?;
+        // A shard keeps each of its runs' whole summary until it writes its file.
+        c.check_budget(&p, runs, &what, scenarios::budget::Keeps::Summaries)?;
         *last = Some((k, values, p));
     }
     run_one(l, sweep, last, k, r).map(|(_, s)| s)
