@@ -328,6 +328,12 @@ fn failed_trial_runs_exit_1_and_the_merge_names_each_with_its_error() {
             "{err}"
         );
     }
+    // With --json, the shard's line is JSON.
+    let out = lvsim_in(&d, &["plan", "p.ron", "--shard", "2/2", "--shards-dir", "s", "-j", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let line: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let got = (line["shard"].as_str(), line["done"].as_u64(), line["failed"].as_u64());
+    assert_eq!(got, (Some("2/2"), Some(2), Some(1)), "{line}");
     let out = lvsim_in(&d, &["merge", "s", "-o", "out"]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let err = text(&out.stderr);
