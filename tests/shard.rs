@@ -179,9 +179,9 @@ fn a_shards_file_and_the_merge_do_not_depend_on_jobs_or_the_directory() {
     let abs = d.join("uneven.ron").display().to_string();
     let elsewhere = scratch("shard-jobs-elsewhere");
     ok(&elsewhere, &["sweep", &abs, "--shard", "1/2", "--shards-dir", d.join("s").to_str().unwrap()]);
-    ok(&d, &["sweep", "uneven.ron", "--shard", "2/2", "--shards-dir", "s"]);
+    ok(&d, &["sweep", "uneven.ron", "--shard", "2/2", "--shards-dir", "s", "--exchange", "per-message"]);
     ok(&d, &["merge", "s", "--out", "out", "-q"]);
-    same_pages(&want, &pages(&d), "uneven, shards run from two directories");
+    same_pages(&want, &pages(&d), "uneven, shards run from two directories, with either --exchange");
 }
 
 #[test]

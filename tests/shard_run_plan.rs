@@ -129,6 +129,14 @@ fn a_runs_replications_split_any_way_merge_into_the_local_report() {
             assert!(!d.join(format!("b/shard-2-of-{n}.report")).exists());
         }
     }
+    // One replication split two ways: shard 2 is empty, and there are no replications files.
+    let one = &["run", "quickstart", "--no-progress"];
+    let local_one = scratch("run-one-local");
+    let want = ok(&lvsim_in(&local_one, &args(one, &["-o", "out"])));
+    assert!(!local_one.join("out/replications.json").exists());
+    let d = scratch("run-one");
+    assert_eq!(masked(&ok(&split_and_merge(&d, one, 2, &[]))), masked(&want));
+    assert_same_report(&local_one.join("out"), &d.join("out"), "one replication split 2 ways");
     // --json prints the first seed's summary, as `run --json` does.
     let d = scratch("run-json");
     let merged = split_and_merge(&d, RUN, 2, &["--json"]);
@@ -175,6 +183,11 @@ fn tampered_or_missing_pages_of_replication_0_are_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(text(&out.stderr).contains("summary.json: not the summary of replication 0"), "{}", show(&out));
     std::fs::write(pages.join("summary.json"), summary).unwrap();
+    // The report into the pages themselves: refused before anything is removed.
+    let out = lvsim_in(&d, &["merge", "s", "-o", "s/shard-1-of-2.report"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(text(&out.stderr).contains("would replace the pages"), "{}", show(&out));
+    assert!(pages.join("report.html").is_file());
     // A link among the pages: not followed, named.
     std::fs::remove_file(pages.join("series.csv")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", pages.join("series.csv")).unwrap();
@@ -315,6 +328,12 @@ fn failed_trial_runs_exit_1_and_the_merge_names_each_with_its_error() {
             "{err}"
         );
     }
+    // With --json, the shard's line is JSON.
+    let out = lvsim_in(&d, &["plan", "p.ron", "--shard", "2/2", "--shards-dir", "s", "-j", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let line: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let got = (line["shard"].as_str(), line["done"].as_u64(), line["failed"].as_u64());
+    assert_eq!(got, (Some("2/2"), Some(2), Some(1)), "{line}");
     let out = lvsim_in(&d, &["merge", "s", "-o", "out"]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let err = text(&out.stderr);

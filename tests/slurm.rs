@@ -353,3 +353,105 @@ fn a_run_and_a_plan_through_slurm_equal_the_local_ones() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn hostile_resources_are_refused_before_anything_is_written() {
+    let dir = temp_dir("hostile");
+    let bad: &[&[&str]] = &[
+        &["--mem", "4G\n#SBATCH --wrap=id"],
+        &["--time", "10; rm -rf /"],
+        &["--partition", "lvsim --uid=0"],
+        &["--account", "a\nb"],
+        &["--sbatch-arg", "--qos=x\necho"],
+        &["--sbatch-arg", "qos"],
+        &["--cpus-per-task", "0"],
+        &["--shards", "0"],
+        &["--shards-dir", "back\\slash"],
+    ];
+    for extra in bad {
+        let mut args = vec!["sweep", "nat-vs-dr", "--out", "r", "--slurm"];
+        args.extend_from_slice(extra);
+        let o = lvsim(&dir, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        let listed: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(listed.is_empty(), "{extra:?} wrote {listed:?}");
+    }
+    // A report directory the merge job would refuse is refused now.
+    std::fs::create_dir_all(dir.join("notes")).unwrap();
+    std::fs::write(dir.join("notes/mine.txt"), "mine").unwrap();
+    let o = lvsim(&dir, &["sweep", "nat-vs-dr", "--out", "notes", "--slurm"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!dir.join("notes.shards").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A directory of fake `sbatch` (logs its arguments to `sbatch.log`, prints job ids 101,
+/// 102, ..., or fails as a real one does when `FAKE_SBATCH_FAIL` is set) and `squeue`
+/// (prints the ids in `queued`).
+fn fake_slurm(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bin = dir.join("fake bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sbatch = r#"#!/bin/sh
+d=$(dirname "$0")
+if [ -n "${FAKE_SBATCH_FAIL:-}" ]; then echo "sbatch: error: Batch job submission failed: Invalid account" >&2; exit 1; fi
+echo "$*" >> "$d/sbatch.log"
+n=$(($(cat "$d/next" 2>/dev/null || echo 100) + 1)); echo $n > "$d/next"; echo "$n;lvsim"
+"#;
+    let squeue = "#!/bin/sh\ncat \"$(dirname \"$0\")/queued\" 2>/dev/null\n";
+    for (name, text) in [("sbatch", sbatch), ("squeue", squeue)] {
+        std::fs::write(bin.join(name), text).unwrap();
+        std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    bin
+}
+
+#[test]
+fn submissions_keep_their_split_wait_for_earlier_jobs_and_show_sbatchs_errors() {
+    let dir = temp_dir("fake");
+    let bin = fake_slurm(&dir);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let run = |args: &[&str], fail: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lvsim"));
+        c.args(["sweep", "nat-vs-dr", "--out", "r", "--slurm", "--submit"]).args(args);
+        c.current_dir(&dir).env("PATH", &path).env_remove("FAKE_SBATCH_FAIL");
+        if fail {
+            c.env("FAKE_SBATCH_FAIL", "1");
+        }
+        c.output().unwrap()
+    };
+    let shards = dir.join("r.shards");
+    ok(&run(&["--shards", "4"], false));
+    assert_eq!(last_submission(&shards), (101, 102, vec![1, 2, 3, 4]));
+    let log = std::fs::read_to_string(bin.join("sbatch.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines[0].ends_with("slurm/array.sh") && lines[0].starts_with("--parsable"), "{log}");
+    assert!(
+        lines[1].starts_with("--parsable --dependency=afterany:101 ") && lines[1].ends_with("merge.sh"),
+        "{log}"
+    );
+
+    // The array is still queued: no second submission.
+    std::fs::write(bin.join("queued"), "55\n101\n").unwrap();
+    let o = run(&[], false);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("job 101") && err.contains("scancel 101"), "{err}");
+    assert_eq!(jobs(&shards)["submissions"].as_array().unwrap().len(), 1);
+
+    // It ended: without --shards the split keeps its N (4), no shard is done, all run.
+    std::fs::write(bin.join("queued"), "").unwrap();
+    ok(&run(&[], false));
+    assert_eq!(last_submission(&shards), (103, 104, vec![1, 2, 3, 4]));
+    let script = std::fs::read_to_string(shards.join("slurm/array.sh")).unwrap();
+    assert!(script.contains("--array=1-4\n") && script.contains("\"$SLURM_ARRAY_TASK_ID\"/4 "), "{script}");
+
+    // sbatch's own error is the error.
+    let o = run(&[], true);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("Invalid account"), "{err}");
+    assert_eq!(jobs(&shards)["submissions"].as_array().unwrap().len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -377,21 +377,26 @@ fn run_shard(c: &Common, l: &scenarios::Loaded, spec: ShardSpec, dir: Option<&Pa
 /// The most failed units a shard's error lists (the shard file has them all).
 const MAX_LISTED: usize = 5;
 
-/// Writes a shard file and says where in one line (unless quiet): runs done and failed.
-/// An error (exit 1) naming the failed units (their labels and errors) if any failed: the
-/// file is written either way, so that `lvsim merge` and `lvsim status` report them too.
+/// Writes a shard file and says where in one line (unless quiet; with `--json`, as the
+/// JSON `{"shard", "file", "done", "failed"}`, as a sweep's shard does): runs done and
+/// failed. An error (exit 1) naming the failed units (their labels and errors) if any
+/// failed: the file is written either way, so that `lvsim merge` and `lvsim status`
+/// report them too.
 pub(super) fn save(c: &Common, dir: &Path, file: &shard::ShardFile) -> anyhow::Result<()> {
     let path = shard::write(dir, file)?;
     let (done, failed) = (file.results.len(), file.failures.len());
     let spec = ShardSpec { k: file.shard, n: file.identity.shards };
     let (name, kind) = (&file.identity.scenario, file.identity.kind.word());
-    if !c.quiet {
+    {
         let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
-        writeln!(
-            out,
-            "shard {spec} of the {name} {kind}: {done} run(s) done, {failed} failed: {}",
-            path.display()
-        )?;
+        if c.json {
+            let line =
+                serde_json::json!({"shard": spec.to_string(), "file": path, "done": done, "failed": failed});
+            writeln!(out, "{line}")?;
+        } else if !c.quiet {
+            let at = path.display();
+            writeln!(out, "shard {spec} of the {name} {kind}: {done} run(s) done, {failed} failed: {at}")?;
+        }
         out.flush()?;
     }
     if failed == 0 {
@@ -442,6 +447,16 @@ pub fn merged(c: &Common, g: shard::Gathered) -> anyhow::Result<()> {
     }
     let out_dir = c.report_dir(&l.name, "")?;
     let dir = out_dir.path.clone();
+    let same = |a: &Path, b: &Path| {
+        std::fs::canonicalize(a).ok().is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok())
+    };
+    if same(&dir, &pages) {
+        return Err(InputError(format!(
+            "{}: the report would replace the pages it is merged from; choose another --out",
+            dir.display()
+        ))
+        .into());
+    }
     out_dir.clear()?;
     copy_pages(&pages, &dir)?;
     finish(c, &l, first_text, g.summaries, &dir)

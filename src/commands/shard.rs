@@ -199,11 +199,13 @@ pub fn version() -> String {
 }
 
 /// SHA-256 (hex) of what decides a split's results: the command, the scenario's text
-/// after overrides, the configuration it builds (files it read included) and `extra`
-/// (a plan's options).
+/// after overrides, the configuration it builds (files it read included; not `--exchange`,
+/// which changes how messages are simulated, not the results) and `extra` (a plan's
+/// options).
 pub fn fingerprint(kind: Kind, l: &scenarios::Loaded, extra: &str) -> String {
+    let cluster = sim_core::model::ClusterConfig { exchange: Default::default(), ..l.cluster.clone() };
     let mut h = sha2::Sha256::new();
-    for part in [kind.word(), l.doc.text(), &format!("{:?}", l.cluster), extra] {
+    for part in [kind.word(), l.doc.text(), &format!("{cluster:?}"), extra] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
@@ -243,6 +245,18 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|&c| c == 1));
+    }
+
+    #[test]
+    fn shard_files_beyond_the_memory_bound_are_refused_unread() {
+        let dir = std::env::temp_dir().join(format!("lvsim-shard-bound-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("shard-1-of-1.json"), [b' '; 100]).unwrap();
+        std::fs::write(dir.join("other.json"), [b' '; 1000]).unwrap();
+        let e = within_memory(std::slice::from_ref(&dir), 99.0).unwrap_err().to_string();
+        assert!(e.contains("100 bytes of shard files") && e.contains("more than merge may hold"), "{e}");
+        assert!(within_memory(std::slice::from_ref(&dir), 100.0).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -304,21 +318,24 @@ pub struct Found {
 /// [`MAX_SHARD_FILE`] bytes; links are not followed), sorted by name. Other files are
 /// ignored; a missing directory is an error naming it.
 pub fn scan(dir: &Path) -> anyhow::Result<Vec<Found>> {
+    Ok(list(dir)?.into_iter().map(|path| Found { shard: read(&path), path }).collect())
+}
+
+/// The paths of every `shard-*-of-*.json` directly in `dir`, sorted by name (what
+/// [`scan`] reads).
+pub fn list(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| refuse(dir, e))?;
-    let mut found = Vec::new();
+    let mut paths = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| refuse(dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if !(name.starts_with("shard-") && name.ends_with(".json") && name.contains("-of-")) {
-            continue;
+        if name.starts_with("shard-") && name.ends_with(".json") && name.contains("-of-") {
+            paths.push(entry.path());
         }
-        let path = entry.path();
-        let shard = read(&path);
-        found.push(Found { path, shard });
     }
-    found.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(found)
+    paths.sort();
+    Ok(paths)
 }
 
 /// Reads one shard file (bounded; a malformed one is an input error naming the file,
@@ -457,6 +474,7 @@ pub fn gather(dirs: &[PathBuf]) -> anyhow::Result<Gathered> {
 /// Every shard file in `dirs` (each directory once), read; refuses unreadable files
 /// (every one named) and finding none.
 fn read_all(dirs: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, ShardFile)>> {
+    within_memory(dirs, super::Common::default().budget().max_memory)?;
     let mut seen: Vec<PathBuf> = Vec::new();
     let (mut shards, mut bad) = (Vec::new(), Vec::new());
     for dir in dirs {
@@ -465,9 +483,9 @@ fn read_all(dirs: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, ShardFile)>> {
             continue;
         }
         seen.push(canonical);
-        for found in scan(dir)? {
-            match found.shard {
-                Ok(s) => shards.push((found.path, s)),
+        for path in list(dir)? {
+            match read(&path) {
+                Ok(s) => shards.push((path, s)),
                 Err(e) => bad.push(format!("{e:#}")),
             }
         }
@@ -480,6 +498,28 @@ fn read_all(dirs: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, ShardFile)>> {
         return Err(InputError(format!("no shard file (shard-K-of-N.json) in {}", dirs.join(", "))).into());
     }
     Ok(shards)
+}
+
+/// Refuses shard files that hold more than `max` bytes in all (merge holds every summary
+/// they hold at once), before reading any.
+fn within_memory(dirs: &[PathBuf], max: f64) -> anyhow::Result<()> {
+    let mut total = 0u64;
+    for dir in dirs {
+        for path in list(dir)? {
+            total = total.saturating_add(std::fs::symlink_metadata(&path).map_or(0, |m| m.len()));
+        }
+    }
+    if total as f64 > max {
+        let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(InputError(format!(
+            "{}: {} of shard files, more than merge may hold ({}, half this machine's memory)",
+            dirs.join(", "),
+            scenarios::budget::show_bytes(total as f64),
+            scenarios::budget::show_bytes(max)
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// Refuses a shard of another split than `want` (the first file's, `first`), of another

@@ -226,19 +226,10 @@ fn sbatch_path(p: &str) -> anyhow::Result<String> {
     Ok(p.replace('"', "\\\"").replace('%', "%%"))
 }
 
-/// Shards as Slurm's `--array` list, consecutive ones as ranges: `1-3,5,7-8`.
+/// Shards as Slurm's `--array` list, consecutive ones as ranges: `1-3,5,7-8` (the
+/// compact list of [`super::shard::ranges`] without its spaces).
 pub fn ranges(ks: &[u32]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < ks.len() {
-        let mut j = i;
-        while j + 1 < ks.len() && ks[j + 1] == ks[j] + 1 {
-            j += 1;
-        }
-        out.push(if j == i { ks[i].to_string() } else { format!("{}-{}", ks[i], ks[j]) });
-        i = j + 1;
-    }
-    out.join(",")
+    super::shard::ranges(ks).replace(", ", ",")
 }
 
 /// Everything the two scripts are written from (paths absolute).
@@ -457,10 +448,13 @@ fn another_split(path: &Path, was: &Identity, now: &Identity) -> anyhow::Error {
 /// Reads a small JSON state file (`jobs.json`, `identity.json`), `None` if missing.
 fn read_state<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {
     use std::io::Read as _;
-    let f = match std::fs::File::open(path) {
+    match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        r => r.map_err(|e| refuse(path, e))?,
-    };
+        Err(e) => return Err(refuse(path, e)),
+        Ok(m) if !m.is_file() => return Err(refuse(path, "not a plain file (links are not followed)")),
+        Ok(_) => {}
+    }
+    let f = std::fs::File::open(path).map_err(|e| refuse(path, e))?;
     let mut text = String::new();
     f.take(MAX_STATE_FILE + 1).read_to_string(&mut text).map_err(|e| refuse(path, e))?;
     if text.len() as u64 > MAX_STATE_FILE {
@@ -573,6 +567,7 @@ fn setup(
     n: u32,
 ) -> anyhow::Result<Setup> {
     let units = work.identity.units;
+    sbatch_path(shards_dir)?; // a directory Slurm cannot write logs into, refused before writing
     let res = resources(opts, work.per_run.events, work.per_run.memory, units, n)?;
     let merge_mem =
         format!("{}M", ((MERGE_MEM_BASE + units as f64 * MERGE_MEM_PER_UNIT) / MIB).ceil() as u64);
@@ -1029,6 +1024,24 @@ mod tests {
         );
         let e = progress(&dir, &Identity { shards: 5, ..id.clone() }).unwrap_err().to_string();
         assert!(e.contains("shards (N) 4 there, 5 now"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn state_files_are_plain_bounded_json() {
+        let dir = std::env::temp_dir().join(format!("lvsim-slurm-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(read_state::<Jobs>(&dir.join("jobs.json")).unwrap().is_none());
+        std::fs::write(dir.join("bad.json"), "{\"shards\": 4,").unwrap();
+        let e = read_state::<Jobs>(&dir.join("bad.json")).unwrap_err().to_string();
+        assert!(e.contains("bad.json") && e.contains("1:"), "{e}");
+        std::os::unix::fs::symlink("/dev/zero", dir.join("link.json")).unwrap();
+        let e = read_state::<Jobs>(&dir.join("link.json")).unwrap_err().to_string();
+        assert!(e.contains("not a plain file"), "{e}");
+        let jobs = Jobs { shards: 2, report_dir: "/r".into(), submissions: vec![Submission::default()] };
+        write_whole(&dir.join("jobs.json"), &serde_json::to_string(&jobs).unwrap(), false).unwrap();
+        assert_eq!(read_state::<Jobs>(&dir.join("jobs.json")).unwrap(), Some(jobs));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

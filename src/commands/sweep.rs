@@ -8,6 +8,12 @@
 //! run's summary without its per-server parts (for `sweep.csv`, `report.html` and the
 //! terminal). What it writes does not depend on `--jobs`, but for the `wall_s` of each
 //! run in `sweep.json`.
+//!
+//! `--shard K/N` runs only the shard's runs (`shard.rs`) into its shard file; `lvsim
+//! merge` hands the shards' summaries to the code that writes the local sweep's files
+//! ([`merged`]: `run_points` takes its runs from a source, the simulation or the stored
+//! summaries), so the files are the same by construction. `--slurm` hands the checked
+//! work to `slurm.rs`.
 
 use std::io::Write as _;
 use std::time::Instant;
@@ -296,8 +302,9 @@ fn work(c: &Common, l: &Loaded, sweep: &Sweep, dir: Option<&std::path::Path>) ->
 /// Builds every point (on the workers, one at a time per worker, each dropped once
 /// checked) and checks it against the budget as a run of a sweep of all the points' runs;
 /// returns each point's number of replications (built twice when an axis sets them) and
-/// the estimate of the point whose run needs the most memory. The first invalid point (in
-/// the sweep's order) is the error, whatever `--jobs`.
+/// the largest run's estimate (each figure the largest of any point's: what `--slurm`
+/// sizes a task for). The first invalid point (in the sweep's order) is the error,
+/// whatever `--jobs`.
 pub fn check_points(
     c: &Common,
     l: &Loaded,
@@ -331,9 +338,17 @@ pub fn check_points(
         },
         |_, r| {
             let e = r?;
-            if largest.as_ref().is_none_or(|l| e.memory > l.memory) {
-                largest = Some(e);
-            }
+            largest = Some(match largest.take() {
+                None => e,
+                Some(l) => {
+                    // The costlier point's estimate, with every figure the largest.
+                    let (mut big, small) = if e.memory > l.memory { (e, l) } else { (l, e) };
+                    big.events = big.events.max(small.events);
+                    big.connections = big.connections.max(small.connections);
+                    big.report = big.report.max(small.report);
+                    big
+                }
+            });
             Ok::<(), anyhow::Error>(())
         },
     )?;
@@ -517,4 +532,48 @@ pub fn merged(c: &Common, g: Gathered) -> anyhow::Result<()> {
     let (report, _, _) = run_points(c, &l, &reps, &source, dir)?;
     finish(c, &l, dir, &report)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sweep whose points' costs differ: more connections (memory) at one point, more
+    /// requests a connection (events) at the other.
+    const COSTS: &str = r#"Scenario(
+    duration_s: 5.0,
+    topology: "tutorial-nat",
+    clients: [Clients(arrival: Poisson(rate: 100.0), demand_ms: Exponential(mean: 5.0))],
+    sweep: [Axis(field: "clients", values: [
+        [Clients(arrival: Poisson(rate: 2000.0), demand_ms: Exponential(mean: 1.0))],
+        [Clients(
+            arrival: Poisson(rate: 100.0),
+            demand_ms: Exponential(mean: 1.0),
+            transport: TCP(requests: Constant(200.0)),
+        )],
+    ])],
+)
+"#;
+
+    #[test]
+    fn the_work_of_slurm_is_sized_for_the_largest_figures_of_any_point() {
+        let dir = std::env::temp_dir().join(format!("lvsim-sweep-costs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("costs.ron");
+        std::fs::write(&file, COSTS).unwrap();
+        let c = Common { file, jobs: 1, ..Common::default() };
+        let l = c.load(&[]).unwrap();
+        let sweep = l.sweep().unwrap();
+        let (reps, per_run) = check_points(&c, &l, &sweep).unwrap();
+        assert_eq!(reps, [1, 1]);
+        let each: Vec<_> =
+            (0..2).map(|k| scenarios::budget::estimate(&sweep.point(&l, k).unwrap().1)).collect();
+        let max = |f: fn(&scenarios::budget::Estimate) -> f64| each.iter().map(f).fold(0.0, f64::max);
+        assert_eq!(per_run.events, max(|e| e.events));
+        assert_eq!(per_run.memory, max(|e| e.memory));
+        assert_eq!(per_run.connections, max(|e| e.connections));
+        // Neither point has both largest figures.
+        assert!(each[0].memory > each[1].memory && each[0].events < each[1].events, "{each:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
