@@ -79,6 +79,8 @@ fn shards_run_by_lvsim_sweep_are_counted() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let t = text(&out.stdout);
     assert!(t.contains("1 done, 0 failed, 0 running, 0 pending, 3 missing of 4"), "{t}");
+    // Shard 1 of 4 holds units 0, 4, 8, 12, 16.
+    assert!(t.contains("runs: 5 of 18 done, 0 failed"), "{t}");
     assert!(t.contains("missing: 2-4"), "{t}");
     assert!(t.contains("shard-3-of-4.json") && t.contains("not a shard file"), "{t}");
     // Nothing to tell: an input error naming the directory.
@@ -101,6 +103,7 @@ fn failed_units_are_listed_with_their_point_and_error() {
     assert!(t.contains("failed: shard 2, unit 1 (rate=1): trace t.csv: No such file"), "{t}");
     let v = status_json(&d, Path::new("."));
     assert_eq!(v["failures"][0]["label"], "rate=1");
+    assert_eq!(v["units_done"], 3, "units 0, 2 and 3 ran; 1 failed");
 }
 
 fn identity(n: u32) -> Identity {

@@ -161,6 +161,8 @@ pub struct Status {
     pub pending: u32,
     /// Shards missing.
     pub missing: u32,
+    /// Runs (units) whose summary is in a counted shard file.
+    pub units_done: usize,
     /// Every shard, by `K`.
     pub per_shard: Vec<ShardState>,
     /// Every failed unit of the shard files.
@@ -320,6 +322,7 @@ pub fn assess(
         running: count(State::Running),
         pending: count(State::Pending),
         missing: count(State::Missing),
+        units_done: files.values().map(|f| f.results.len()).sum(),
         per_shard,
         failures,
         refused,
@@ -501,6 +504,9 @@ pub fn text(st: &Status) -> String {
         "{} done, {} failed, {} running, {} pending, {} missing of {}",
         st.done, st.failed, st.running, st.pending, st.missing, st.shards
     );
+    if let Some(id) = &st.identity {
+        let _ = writeln!(out, "runs: {} of {} done, {} failed", st.units_done, id.units, st.failures.len());
+    }
     for s in State::ALL.into_iter().filter(|&s| s != State::Done) {
         let ks: Vec<u32> = st.per_shard.iter().filter(|p| p.state == s).map(|p| p.k).collect();
         if !ks.is_empty() {
