@@ -227,14 +227,14 @@ fn trial_point(l: &Loaded, s: &Setup, sched: SchedulerKind, sizes: &[u32]) -> an
     Ok(l.with(&sets).map_err(|e| InputError(e.to_string()))?)
 }
 
-/// One trial: the scenario with this scheduler and these sizes, its runs on `threads`
-/// threads, judged.
+/// One trial: the scenario with this scheduler and these sizes, its runs on up to
+/// `threads` threads, each simulation in one of the `slots`; judged.
 fn trial(
     l: &Loaded,
     s: &Setup,
-    sched: SchedulerKind,
-    sizes: &[u32],
+    (sched, sizes): (SchedulerKind, &[u32]),
     threads: usize,
+    slots: &Slots,
 ) -> anyhow::Result<PlanTrial> {
     let point = trial_point(l, s, sched, sizes)?;
     let n = point.scenario.replications.max(1) as usize;
@@ -244,13 +244,46 @@ fn trial(
         threads,
         n,
         ordered::window(threads),
-        |r| summarize(&point, point.replication(r as u32)),
+        |r| slots.run(|| summarize(&point, point.replication(r as u32))),
         |_, run| {
             runs.push(run?);
             Ok::<(), anyhow::Error>(())
         },
     )?;
     judge(s, sched, sizes, runs)
+}
+
+/// At most `--jobs` simulations at once, shared by the schedulers' searches running side
+/// by side: a search whose trial has runs to do takes the slots another leaves idle (the
+/// last search running uses every core), as rayon's shared pool did.
+struct Slots {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots { free: std::sync::Mutex::new(n.max(1)), freed: std::sync::Condvar::new() }
+    }
+
+    /// Runs `f` in a slot, waiting for one; the slot is given back even if `f` panics.
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        struct Back<'a>(&'a Slots);
+        impl Drop for Back<'_> {
+            fn drop(&mut self) {
+                *self.0.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+                self.0.freed.notify_one();
+            }
+        }
+        let mut free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *free -= 1;
+        drop(free);
+        let _back = Back(self);
+        f()
+    }
 }
 
 /// A trial from its runs' summaries (in seed order): its checks against the SLO and the
@@ -283,15 +316,16 @@ fn judge(
     })
 }
 
-/// Every scheduler's search, in parallel (the schedulers share `--jobs` threads, each
-/// trial's runs on its share); the trials sorted by scheduler (simplest first), then
-/// sizes.
+/// Every scheduler's search, side by side (at most [`MAX_SEARCHES`] at once), at most
+/// `--jobs` simulations at once in all ([`Slots`]); the trials sorted by scheduler
+/// (simplest first), then sizes.
 fn run_searches(c: &Common, l: &Loaded, s: &Setup) -> anyhow::Result<Vec<PlanTrial>> {
     let trials = s.space.max_trials() * s.plan.schedulers.len() as u64;
     let bar = count_bar(c.bars(), trials, &format!("{} plan", l.name));
     let n = s.plan.schedulers.len();
-    let all = ordered::threads(c.jobs, usize::MAX);
-    let (outer, inner) = (all.min(n).max(1), (all / n.clamp(1, all)).max(1));
+    let jobs = ordered::threads(c.jobs, usize::MAX);
+    let slots = Slots::new(jobs);
+    let outer = n.clamp(1, MAX_SEARCHES);
     let mut searched = Vec::with_capacity(n);
     ordered::in_order(
         outer,
@@ -300,7 +334,7 @@ fn run_searches(c: &Common, l: &Loaded, s: &Setup) -> anyhow::Result<Vec<PlanTri
         |i| {
             let sched = s.plan.schedulers[i];
             let mut run = |sizes: &[u32]| {
-                let t = trial(l, s, sched, sizes, inner);
+                let t = trial(l, s, (sched, sizes), jobs, &slots);
                 bar.inc(1);
                 t
             };
@@ -314,6 +348,9 @@ fn run_searches(c: &Common, l: &Loaded, s: &Setup) -> anyhow::Result<Vec<PlanTri
     bar.finish_and_clear();
     Ok(sorted(searched))
 }
+
+/// The most schedulers searched side by side (each a thread, mostly waiting for slots).
+const MAX_SEARCHES: usize = 16;
 
 /// Every scheduler's trials (as [`search::search`] returns them), sorted by scheduler
 /// (simplest first), then sizes.
@@ -445,4 +482,37 @@ fn load_text(l: &Loaded) -> String {
 /// report `plan` writes.
 pub fn merged(c: &Common, g: super::shard::Gathered) -> anyhow::Result<()> {
     grid::merged(c, g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn slots_bound_the_simulations_at_once_and_come_back_after_a_panic() {
+        let slots = Slots::new(2);
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..50 {
+                        slots.run(|| {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            std::thread::yield_now();
+                            running.fetch_sub(1, Ordering::SeqCst);
+                        });
+                    }
+                });
+            }
+        });
+        assert!(most.load(Ordering::SeqCst) <= 2, "{} at once", most.load(Ordering::SeqCst));
+        // A run that panics gives its slot back: with one slot, the next run still gets it.
+        let one = Slots::new(1);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| one.run(|| panic!("boom"))));
+        assert!(panicked.is_err());
+        assert_eq!(one.run(|| 7), 7);
+        assert_eq!(*one.free.lock().unwrap(), 1);
+    }
 }
