@@ -8,6 +8,8 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::reports::masked;
+
 use common::cli::{scratch, text};
 
 /// `lvsim ARGS...` with `dir` as its working directory.
@@ -44,18 +46,6 @@ fn refused(dir: &Path, args: &[&str], code: i32, needles: &[&str]) -> String {
     err
 }
 
-/// A file's text with the value of every `"wall_s": ...` line (pretty JSON: one key a
-/// line) replaced: the runs' wall times are the only thing that may differ.
-fn without_wall_times(json: &str) -> String {
-    json.lines()
-        .map(|l| match l.find("\"wall_s\": ") {
-            Some(at) => format!("{}\"wall_s\": WALL{}", &l[..at], if l.ends_with(',') { "," } else { "" }),
-            None => l.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 const PAGES: [&str; 4] = ["sweep.json", "sweep.csv", "report.html", "summary.txt"];
 
 /// The pages of the report in `dir/out` (wall times masked), then the directory removed
@@ -66,7 +56,7 @@ fn pages(dir: &Path) -> Vec<(String, String)> {
         .iter()
         .map(|n| {
             let t = std::fs::read_to_string(out.join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
-            (n.to_string(), without_wall_times(&t))
+            (n.to_string(), masked(&t))
         })
         .collect();
     std::fs::remove_dir_all(&out).unwrap();
@@ -168,7 +158,7 @@ fn a_shards_file_and_the_merge_do_not_depend_on_jobs_or_the_directory() {
     for jobs in ["1", "3"] {
         ok(&d, &["sweep", "uneven.ron", "--shard", "2/3", "--shards-dir", "s", "-j", jobs]);
         let file = std::fs::read_to_string(d.join("s/shard-2-of-3.json")).unwrap();
-        let file = without_wall_times(&file);
+        let file = masked(&file);
         assert!(file.contains("\"unit\": 1,") && file.contains("\"unit\": 4,"), "{file}");
         assert_eq!(first.get_or_insert_with(|| file.clone()), &file, "shard 2/3 with -j {jobs}");
     }
@@ -236,28 +226,23 @@ fn merge_refuses_shards_of_another_lvsim_scenario_or_split() {
     );
     restore();
     edit(&s2, "\"fingerprint\": \"", "\"fingerprint\": \"00");
-    refused(&d, &["merge", "s"], 2, &["s/shard-2-of-3.json", "another scenario", "not the split of"]);
+    refused(&d, &["merge", "s"], 2, &["s/shard-2-of-3.json", "(fingerprint)", "not the split of"]);
     restore();
     edit(&s2, "\"format\": 1", "\"format\": 9");
     refused(&d, &["merge", "s"], 2, &["s/shard-2-of-3.json", "format 9"]);
     restore();
     edit(&s2, "\"kind\": \"sweep\"", "\"kind\": \"run\"");
-    refused(&d, &["merge", "s"], 2, &["s/shard-2-of-3.json", "a shard of `lvsim run`"]);
+    refused(&d, &["merge", "s"], 2, &["s/shard-2-of-3.json", "command run here, sweep there"]);
     restore();
     // A shard of another split of the same sweep.
     ok(&d, &["sweep", "uneven.ron", "--shard", "1/2", "--shards-dir", "s", "-q"]);
-    refused(&d, &["merge", "s"], 2, &["runs into 3 shards, against 18 runs into 2"]);
+    refused(&d, &["merge", "s"], 2, &["shards (N) 3 here, 2 there"]);
     std::fs::remove_file(d.join("s/shard-1-of-2.json")).unwrap();
     // A shard of another scenario (same split), gathered into another directory.
     std::fs::write(d.join("other.ron"), UNEVEN.replace("150.0", "151.0")).unwrap();
     ok(&d, &["sweep", "other.ron", "--shard", "2/3", "--shards-dir", "t", "-q"]);
     std::fs::remove_file(&s2).unwrap();
-    refused(
-        &d,
-        &["merge", "s", "t"],
-        2,
-        &["t/shard-2-of-3.json", "another scenario: other", "against uneven"],
-    );
+    refused(&d, &["merge", "s", "t"], 2, &["t/shard-2-of-3.json", "scenario other here, uneven there"]);
     std::fs::remove_dir_all(d.join("t")).unwrap();
     restore();
     // The scenario file changed since the shards ran.

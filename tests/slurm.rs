@@ -6,9 +6,13 @@
 //! These tests FAIL (they do not skip) when Slurm's client tools are missing or the
 //! cluster does not answer: CI installs slurm-wlm and munge and starts the cluster.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use common::reports::assert_same_report;
 
 /// How long a test waits for its jobs (a bound, not an expectation).
 const JOBS_TIMEOUT: Duration = Duration::from_secs(600);
@@ -99,56 +103,14 @@ fn last_submission(shards: &Path) -> (u64, u64, Vec<u64>) {
     (s["array_job"].as_u64().unwrap(), s["merge_job"].as_u64().unwrap(), tasks)
 }
 
-/// `text` with the number after every "wall" masked (`"wall_s": 0.12` in JSON, `wall 0.12
-/// s` in terminal text, a page's `wall clock` row): the one thing a merge may change.
-fn masked(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("wall") {
-        let (head, tail) = rest.split_at(at + 4);
-        out.push_str(head);
-        let Some(d) = tail.char_indices().take(40).find(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i) else {
-            rest = tail;
-            continue;
-        };
-        out.push_str(&tail[..d]);
-        let end = tail[d..]
-            .find(|c: char| !(c.is_ascii_digit() || ".e-+".contains(c)))
-            .map_or(tail.len(), |e| d + e);
-        out.push_str("WALL");
-        rest = &tail[end..];
-    }
-    out + rest
-}
-
-/// The merged report equals the local one: the same files, each byte for byte but for
-/// wall times.
-fn assert_same_report(local: &Path, merged: &Path) {
-    let names = |d: &Path| {
-        let mut v: Vec<String> =
-            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        v.sort();
-        v
-    };
-    assert_eq!(names(local), names(merged), "{} vs {}", local.display(), merged.display());
-    for name in names(local) {
-        let (a, b) = (std::fs::read(local.join(&name)).unwrap(), std::fs::read(merged.join(&name)).unwrap());
-        if a != b {
-            let (a, b) = (masked(&String::from_utf8_lossy(&a)), masked(&String::from_utf8_lossy(&b)));
-            let at = a.lines().zip(b.lines()).position(|(x, y)| x != y);
-            assert!(a == b, "{name} differs (line {at:?}) in {}", merged.display());
-        }
-    }
-}
-
-/// Runs `args` locally into the same absolute report directory as the merge job's,
-/// `dir/report` (its summary.txt names that path), and moves that report to
+/// Runs `args` locally, as typed in `dir` with `--out report` as the Slurm command was
+/// (summary.txt names the report directory as typed), and moves that report to
 /// `dir/local-report`.
 fn local_report(dir: &Path, report: &str, args: &[&str]) -> PathBuf {
     let (merged, aside, local) = (dir.join(report), dir.join("aside"), dir.join(format!("local-{report}")));
     std::fs::rename(&merged, &aside).unwrap();
     let mut all = args.to_vec();
-    all.extend(["--out", merged.to_str().unwrap(), "-j", "2", "-q"]);
+    all.extend(["--out", report, "-j", "2", "-q"]);
     // A failed `expect` check (exit 3) is the local command's verdict, not an error here.
     let o = lvsim(dir, &all);
     assert!(matches!(o.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&o.stderr));
@@ -179,7 +141,7 @@ fn a_library_sweep_through_slurm_equals_the_local_sweep() {
     assert_eq!(std::fs::read_dir(shards.join("slurm/logs")).unwrap().count(), 11, "{logs}");
 
     let local = local_report(&dir, "merged", &["sweep", "nat-vs-dr"]);
-    assert_same_report(&local, &dir.join("merged"));
+    assert_same_report(&local, &dir.join("merged"), "merged report");
 
     // Everything done: a second --submit runs no array, only a merge job.
     std::fs::remove_dir_all(dir.join("merged")).unwrap();
@@ -189,7 +151,7 @@ fn a_library_sweep_through_slurm_equals_the_local_sweep() {
     let (array, merge, tasks) = last_submission(&shards);
     assert_eq!((array, tasks.len()), (0, 0));
     wait_for(&[merge], &shards.join("slurm/logs"));
-    assert_same_report(&local, &dir.join("merged"));
+    assert_same_report(&local, &dir.join("merged"), "merged report");
 
     // The same directory for another split is refused, naming what differs.
     let other =
@@ -243,7 +205,10 @@ fn a_failed_task_is_reported_and_only_it_runs_again() {
     require_slurm();
     let dir = temp_dir("failed");
     let file = trace_sweep(&dir);
-    let (file, shards) = (file.to_str().unwrap().to_owned(), dir.join("shards"));
+    // Typed relative to `dir`, as a user would: tasks and the merge run from there, so the
+    // reports name it as the local run does.
+    let file = file.strip_prefix(&dir).unwrap().to_str().unwrap().to_owned();
+    let shards = dir.join("shards");
     let args = ["sweep", &file, "--out", "merged", "--slurm", "--shards-dir", shards.to_str().unwrap()];
     let wrote = ok(&lvsim(&dir, &args));
     assert!(wrote.contains("sbatch --dependency=afterany:"), "{wrote}");
@@ -280,7 +245,7 @@ fn a_failed_task_is_reported_and_only_it_runs_again() {
         all_logs(&shards.join("slurm/logs"))
     );
     let local = local_report(&dir, "merged", &["sweep", &file]);
-    assert_same_report(&local, &dir.join("merged"));
+    assert_same_report(&local, &dir.join("merged"), "merged report");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -349,7 +314,7 @@ fn a_run_and_a_plan_through_slurm_equal_the_local_ones() {
         let logs = all_logs(&dir.join(format!("{report}.shards/slurm/logs")));
         assert!(dir.join(report).join("summary.txt").is_file(), "no merged {report}: {logs}");
         let local = local_report(&dir, report, args);
-        assert_same_report(&local, &dir.join(report));
+        assert_same_report(&local, &dir.join(report), "merged report");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

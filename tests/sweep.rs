@@ -7,6 +7,8 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::reports::masked;
+
 use common::cli::{scratch, text};
 
 /// `lvsim ARGS...` with `dir` as its working directory.
@@ -41,18 +43,6 @@ const UNEVEN: &str = r#"Scenario(
 )
 "#;
 
-/// A file's text with the value of every `"wall_s": ...` line (pretty JSON: one key a
-/// line) replaced: the runs' wall times are the only thing that may differ.
-fn without_wall_times(json: &str) -> String {
-    json.lines()
-        .map(|l| match l.find("\"wall_s\": ") {
-            Some(at) => format!("{}\"wall_s\": WALL{}", &l[..at], if l.ends_with(',') { "," } else { "" }),
-            None => l.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The files a command wrote into `dir/out` (wall times masked), then the directory
 /// removed so that the next run writes the same path.
 fn outputs(dir: &Path, names: &[&str]) -> Vec<(String, String)> {
@@ -61,7 +51,7 @@ fn outputs(dir: &Path, names: &[&str]) -> Vec<(String, String)> {
         .iter()
         .map(|n| {
             let t = std::fs::read_to_string(out.join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
-            (n.to_string(), without_wall_times(&t))
+            (n.to_string(), masked(&t))
         })
         .collect();
     std::fs::remove_dir_all(&out).unwrap();
@@ -76,7 +66,7 @@ fn a_sweeps_files_do_not_depend_on_jobs() {
     let mut first: Option<Vec<(String, String)>> = None;
     for jobs in ["1", "2", "3", "7"] {
         let out = lvsim_in(&d, &["sweep", "uneven.ron", "--out", "out", "--json", "-j", jobs]);
-        let printed = without_wall_times(&text(&out.stdout));
+        let printed = masked(&text(&out.stdout));
         let files = outputs(&d, &names);
         // --json prints sweep.json as written.
         assert_eq!(printed, files[0].1, "--json output with -j {jobs}");

@@ -14,15 +14,45 @@ use super::{Common, InputError};
 /// Merges the shards in `dirs` into the report directory `out` (see the `merge` command's
 /// help).
 pub fn merge(dirs: &[PathBuf], out: Option<PathBuf>, quiet: bool, json: bool) -> anyhow::Result<()> {
-    let g = shard::gather(dirs)?;
+    let mut g = shard::gather(dirs)?;
     let out = out.or_else(|| dirs.first().and_then(|d| beside(d)));
-    let c = common(&g, out, quiet, json)?;
+    let mut c = common(&g, out, quiet, json)?;
+    if let Some(typed) = elsewhere(&g.invocation) {
+        // Into the directory the shards' command was typed in, to load the scenario as
+        // typed (its name is in the reports); the paths given here made absolute first.
+        let out = c.out_dir(&g.identity.scenario, g.identity.kind.suffix());
+        c.out = Some(absolute(&out)?);
+        for f in &mut g.files {
+            *f = absolute(f)?;
+        }
+        if let Some((pages, _)) = &mut g.first {
+            *pages = absolute(pages)?;
+        }
+        std::env::set_current_dir(&typed).map_err(|e| anyhow::anyhow!("{}: {e}", typed.display()))?;
+    }
     check_scenario(&c, &g)?;
     match g.identity.kind {
         Kind::Sweep => super::sweep::merged(&c, g),
         Kind::Run => super::run::merged(&c, g),
         Kind::Plan => super::plan::merged(&c, g),
     }
+}
+
+/// `p` made absolute against the current directory.
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+}
+
+/// Where the shards' command was typed, when the merge must load the scenario from there:
+/// its path is relative, not found from the current directory, and found from there (a
+/// merge in another directory than the shards').
+fn elsewhere(inv: &shard::Invocation) -> Option<PathBuf> {
+    let file = Path::new(&inv.file);
+    if file.is_absolute() || file.exists() {
+        return None;
+    }
+    let typed = Path::new(&inv.cwd);
+    (typed.is_absolute() && typed.join(file).is_file()).then(|| typed.to_path_buf())
 }
 
 /// The report directory beside a shards directory: `DIR` without its `.shards` suffix.

@@ -185,11 +185,6 @@ impl Common {
     pub fn bars(&self) -> bool {
         self.progress && !self.quiet && std::io::stderr().is_terminal()
     }
-
-    /// A rayon pool of `jobs` threads.
-    pub fn pool(&self) -> anyhow::Result<rayon::ThreadPool> {
-        Ok(rayon::ThreadPoolBuilder::new().num_threads(self.jobs).build()?)
-    }
 }
 
 /// The terminal text a command printed, kept in its report directory as `summary.txt` so

@@ -4,7 +4,7 @@
 //! copies, so that the merged report is the local one.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
@@ -304,16 +304,6 @@ fn identity(l: &scenarios::Loaded, shards: u32) -> shard::Identity {
     }
 }
 
-/// Where a split's shards go: `--shards-dir`, else beside the report directory.
-pub(super) fn shards_dir(dir: Option<&Path>, report_dir: &Path) -> PathBuf {
-    dir.map_or_else(|| shard::default_dir(report_dir), Path::to_path_buf)
-}
-
-/// The directory of replication 0's pages beside its shard file: `shard-K-of-N.report/`.
-pub fn pages_dir(shards_dir: &Path, spec: ShardSpec) -> PathBuf {
-    shards_dir.join(format!("shard-{}-of-{}.report", spec.k, spec.n))
-}
-
 /// `run --slurm`: the run's replications as a [`shard::Work`] (one run must fit the
 /// budget here; each shard checks its own share where it runs).
 fn work(c: &Common, l: &scenarios::Loaded, dir: Option<&Path>) -> anyhow::Result<shard::Work> {
@@ -325,7 +315,7 @@ fn work(c: &Common, l: &scenarios::Loaded, dir: Option<&Path>) -> anyhow::Result
         invocation: shard::invocation(c, None),
         per_run,
         labels: (0..n).map(|j| label(l, j)).collect(),
-        shards_dir: shards_dir(dir, &report_dir),
+        shards_dir: shard::shards_dir(dir, &report_dir),
         report_dir,
     })
 }
@@ -338,7 +328,7 @@ fn run_shard(c: &Common, l: &scenarios::Loaded, spec: ShardSpec, dir: Option<&Pa
     let keeps =
         if spec.owns(0) { scenarios::budget::Keeps::Reports } else { scenarios::budget::Keeps::Summaries };
     c.check_budget(l, units.len().max(1) as u64, &format!("shard {spec} of the run"), keeps)?;
-    let sdir = shards_dir(dir, &c.out_dir(&l.name, ""));
+    let sdir = shard::shards_dir(dir, &c.out_dir(&l.name, ""));
     let t0 = std::time::Instant::now();
     let (mut results, mut failures, mut first_text) = (Vec::new(), Vec::new(), None);
     replicate(c, l, &units, |i, outcome| {
@@ -346,7 +336,7 @@ fn run_shard(c: &Common, l: &scenarios::Loaded, spec: ShardSpec, dir: Option<&Pa
         match outcome {
             Ok((summary, first)) => {
                 if let Some((report, wall)) = first {
-                    let pages = pages_dir(&sdir, spec);
+                    let pages = shard::pages_dir(&sdir, spec);
                     let m = meta(l, wall);
                     super::dirs::OutDir::check(pages.clone())?.clear()?;
                     reports::write_run(&pages, &m, &report)
@@ -371,48 +361,7 @@ fn run_shard(c: &Common, l: &scenarios::Loaded, spec: ShardSpec, dir: Option<&Pa
         failures,
         first_text,
     };
-    save(c, &sdir, &file)
-}
-
-/// The most failed units a shard's error lists (the shard file has them all).
-const MAX_LISTED: usize = 5;
-
-/// Writes a shard file and says where in one line (unless quiet; with `--json`, as the
-/// JSON `{"shard", "file", "done", "failed"}`, as a sweep's shard does): runs done and
-/// failed. An error (exit 1) naming the failed units (their labels and errors) if any
-/// failed: the file is written either way, so that `lvsim merge` and `lvsim status`
-/// report them too.
-pub(super) fn save(c: &Common, dir: &Path, file: &shard::ShardFile) -> anyhow::Result<()> {
-    let path = shard::write(dir, file)?;
-    let (done, failed) = (file.results.len(), file.failures.len());
-    let spec = ShardSpec { k: file.shard, n: file.identity.shards };
-    let (name, kind) = (&file.identity.scenario, file.identity.kind.word());
-    {
-        let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
-        if c.json {
-            let line =
-                serde_json::json!({"shard": spec.to_string(), "file": path, "done": done, "failed": failed});
-            writeln!(out, "{line}")?;
-        } else if !c.quiet {
-            let at = path.display();
-            writeln!(out, "shard {spec} of the {name} {kind}: {done} run(s) done, {failed} failed: {at}")?;
-        }
-        out.flush()?;
-    }
-    if failed == 0 {
-        return Ok(());
-    }
-    let mut each: Vec<String> =
-        file.failures.iter().take(MAX_LISTED).map(|f| format!("{}: {}", f.label, f.error)).collect();
-    if failed > MAX_LISTED {
-        each.push(format!("and {} more", failed - MAX_LISTED));
-    }
-    Err(anyhow::anyhow!(
-        "shard {spec} of the {name} {kind}: {failed} of {} run(s) failed, written to {}: {}",
-        done + failed,
-        path.display(),
-        each.join("; ")
-    ))
+    shard::save(c, &sdir, &file)
 }
 
 /// `lvsim merge` of a run's replications: the report `run` writes, from the shards:

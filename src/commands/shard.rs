@@ -113,8 +113,10 @@ impl Kind {
 /// and what a Slurm task runs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Invocation {
-    /// The scenario: an absolute path, or a library scenario's name.
+    /// The scenario as typed: a path (relative to `cwd`), or a library scenario's name.
     pub file: String,
+    /// The directory the command was typed in, absolute.
+    pub cwd: String,
     /// `--set` arguments, in order.
     pub sets: Vec<String>,
     /// `--allow-path` directories, absolute.
@@ -220,6 +222,58 @@ pub fn default_dir(report_dir: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Where a split's shards go: `--shards-dir`, else beside the report directory.
+pub fn shards_dir(dir: Option<&Path>, report_dir: &Path) -> PathBuf {
+    dir.map_or_else(|| default_dir(report_dir), Path::to_path_buf)
+}
+
+/// The directory of replication 0's pages beside its shard file: `shard-K-of-N.report/`.
+pub fn pages_dir(shards_dir: &Path, spec: ShardSpec) -> PathBuf {
+    shards_dir.join(format!("shard-{}-of-{}.report", spec.k, spec.n))
+}
+
+/// The most failed units a shard's error lists (the shard file has them all).
+const MAX_SHOWN: usize = 5;
+
+/// Writes a shard file and says where in one line (unless quiet; with `--json`, as the
+/// JSON `{"shard", "file", "done", "failed"}`, as a sweep's shard does): runs done and
+/// failed. An error (exit 1) naming the failed units (their labels and errors) if any
+/// failed: the file is written either way, so that `lvsim merge` and `lvsim status`
+/// report them too.
+pub fn save(c: &super::Common, dir: &Path, file: &ShardFile) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let path = write(dir, file)?;
+    let (done, failed) = (file.results.len(), file.failures.len());
+    let spec = ShardSpec { k: file.shard, n: file.identity.shards };
+    let (name, kind) = (&file.identity.scenario, file.identity.kind.word());
+    {
+        let mut out = super::pipe::UnlessClosed::new(std::io::stdout().lock());
+        if c.json {
+            let line =
+                serde_json::json!({"shard": spec.to_string(), "file": path, "done": done, "failed": failed});
+            writeln!(out, "{line}")?;
+        } else if !c.quiet {
+            let at = path.display();
+            writeln!(out, "shard {spec} of the {name} {kind}: {done} run(s) done, {failed} failed: {at}")?;
+        }
+        out.flush()?;
+    }
+    if failed == 0 {
+        return Ok(());
+    }
+    let mut each: Vec<String> =
+        file.failures.iter().take(MAX_SHOWN).map(|f| format!("{}: {}", f.label, f.error)).collect();
+    if failed > MAX_SHOWN {
+        each.push(format!("and {} more", failed - MAX_SHOWN));
+    }
+    Err(anyhow::anyhow!(
+        "shard {spec} of the {name} {kind}: {failed} of {} run(s) failed, written to {}: {}",
+        done + failed,
+        path.display(),
+        each.join("; ")
+    ))
+}
+
 /// An input error about a shard file.
 pub fn refuse(path: &Path, why: impl std::fmt::Display) -> anyhow::Error {
     InputError(format!("{}: {why}", path.display())).into()
@@ -228,6 +282,32 @@ pub fn refuse(path: &Path, why: impl std::fmt::Display) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn differences_name_each_field() {
+        let a = Identity {
+            format: FORMAT,
+            lvsim: version(),
+            kind: Kind::Sweep,
+            scenario: "nat-vs-dr".into(),
+            fingerprint: "ab".repeat(32),
+            units: 10,
+            shards: 4,
+        };
+        let b = Identity { scenario: "x".into(), units: 9, kind: Kind::Run, ..a.clone() };
+        let d = differences(&a, "there", &b, "now").join("; ");
+        assert!(
+            d.contains("command sweep there, run now") && d.contains("scenario nat-vs-dr there, x now"),
+            "{d}"
+        );
+        assert!(d.contains("runs 10 there, 9 now"), "{d}");
+        let f = Identity { fingerprint: "cd".repeat(32), ..a.clone() };
+        assert!(
+            differences(&a, "here", &f, "there")[0]
+                .contains("(fingerprint) abababababab here, cdcdcdcdcdcd there")
+        );
+        assert!(differences(&a, "", &a, "").is_empty());
+    }
 
     #[test]
     fn specs_parse_and_own_every_unit_once() {
@@ -386,14 +466,15 @@ pub fn write(dir: &Path, shard: &ShardFile) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// How `c` runs again, for a shard or a Slurm task: absolute paths, so that it does not
-/// depend on the directory it runs in.
+/// How `c` runs again, for a shard or a Slurm task: the scenario as typed and the
+/// directory it was typed in (a Slurm task and the merge run there, so that the file's name
+/// in the summaries and messages is the one a local run shows), `--allow-path`
+/// directories absolute.
 pub fn invocation(c: &super::Common, plan: Option<super::plan::PlanOpts>) -> Invocation {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
-    // A path that exists is a file (as `Common::load` decides), else a library name.
-    let file = if c.file.exists() { abs(&c.file) } else { c.file.display().to_string() };
     Invocation {
-        file,
+        file: c.file.display().to_string(),
+        cwd: abs(Path::new(".")).trim_end_matches("/.").to_owned(),
         sets: c.sets.clone(),
         allow_paths: c.allow_paths.iter().map(|p| abs(p)).collect(),
         exchange: match c.exchange {
@@ -455,8 +536,8 @@ pub fn gather(dirs: &[PathBuf]) -> anyhow::Result<Gathered> {
     let mut files = Vec::with_capacity(shards.len());
     for (path, s) in shards {
         if let Some(text) = s.first_text {
-            let name = ShardSpec { k: s.shard, n: identity.shards }.file_name();
-            let pages = path.with_file_name(name.replace(".json", ".report"));
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let pages = pages_dir(dir, ShardSpec { k: s.shard, n: identity.shards });
             first_pages = Some((pages, text));
         }
         results.push(s.results.into_iter());
@@ -542,25 +623,9 @@ fn same_split(path: &Path, s: &ShardFile, first: &Path, want: &Identity) -> anyh
             ),
         ));
     }
-    let differs = if id.kind != want.kind {
-        Some(format!("a shard of `lvsim {}`, not `lvsim {}`", id.kind.word(), want.kind.word()))
-    } else if id.scenario != want.scenario || id.fingerprint != want.fingerprint {
-        Some(format!(
-            "another scenario: {} (fingerprint {}) against {} (fingerprint {})",
-            id.scenario,
-            short(&id.fingerprint),
-            want.scenario,
-            short(&want.fingerprint)
-        ))
-    } else if id.shards != want.shards || id.units != want.units {
-        Some(format!(
-            "a split of {} runs into {} shards, against {} runs into {}",
-            id.units, id.shards, want.units, want.shards
-        ))
-    } else {
-        None
-    };
-    if let Some(why) = differs {
+    let differs = differences(id, "here", want, "there");
+    if !differs.is_empty() {
+        let why = differs.join("; ");
         return Err(refuse(path, format!("not the split of {}: {why}", first.display())));
     }
     let spec = ShardSpec { k: s.shard, n: id.shards };
@@ -572,6 +637,37 @@ fn same_split(path: &Path, s: &ShardFile, first: &Path, want: &Identity) -> anyh
         return Err(refuse(path, format!("holds shard {spec}, whose file is {}", spec.file_name())));
     }
     Ok(())
+}
+
+/// What differs between two splits but for their format and lvsim version (which are
+/// checked against this lvsim), one phrase a field: `scenario a LABEL_A, b LABEL_B`.
+pub fn differences(a: &Identity, la: &str, b: &Identity, lb: &str) -> Vec<String> {
+    let mut d = Vec::new();
+    let mut differ = |what: &str, x: &dyn std::fmt::Display, y: &dyn std::fmt::Display| {
+        d.push(format!("{what} {x} {la}, {y} {lb}"));
+    };
+    if a.kind != b.kind {
+        differ("command", &a.kind.word(), &b.kind.word());
+    }
+    if a.scenario != b.scenario {
+        differ("scenario", &a.scenario, &b.scenario);
+    } else if a.fingerprint != b.fingerprint {
+        let what = "the scenario's text, overrides or files (fingerprint)";
+        differ(what, &short(&a.fingerprint), &short(&b.fingerprint));
+    }
+    if a.lvsim != b.lvsim {
+        differ("lvsim version", &a.lvsim, &b.lvsim);
+    }
+    if a.format != b.format {
+        differ("shard format", &a.format, &b.format);
+    }
+    if a.units != b.units {
+        differ("runs", &a.units, &b.units);
+    }
+    if a.shards != b.shards {
+        differ("shards (N)", &a.shards, &b.shards);
+    }
+    d
 }
 
 /// The first 12 hex digits of a fingerprint.

@@ -247,8 +247,11 @@ pub struct Setup {
     pub budget_args: Vec<String>,
     /// Where the shard files go.
     pub shards_dir: String,
-    /// Where the merge job writes the report.
+    /// Where the merge job writes the report, absolute.
     pub report_dir: String,
+    /// The same as given (`--out`, or the default), relative to where the command was
+    /// typed: what the merge job is told, as a local run would be.
+    pub report_out: String,
     /// Shards of the split.
     pub n: u32,
     /// Each array task's resources.
@@ -329,7 +332,8 @@ impl Setup {
         );
         s += &self.header(&self.job_name(), "%A_%a.out", r.cpus, &r.mem, &r.time)?;
         s += &format!("#SBATCH --array={}\n", ranges(tasks));
-        s += &format!("set -eu\ncd {}\n", sh_quote(&self.shards_dir));
+        // Where the command was typed: the scenario's name in the summaries is the typed one.
+        s += &format!("set -eu\ncd {}\n", sh_quote(&self.invocation.cwd));
         let mut args: Vec<String> = self.task_args().iter().map(|a| sh_quote(a)).collect();
         args.push(format!("--shard \"$SLURM_ARRAY_TASK_ID\"/{}", self.n));
         args.extend(["--shards-dir".to_owned(), sh_quote(&self.shards_dir)]);
@@ -350,12 +354,14 @@ impl Setup {
             &self.merge_mem,
             &slurm_time(MIN_TIME_S),
         )?;
-        s += &format!("set -eu\ncd {}\n", sh_quote(&self.shards_dir));
+        // Where the command was typed, and the report directory as typed: the merged
+        // report names both as a local run does.
+        s += &format!("set -eu\ncd {}\n", sh_quote(&self.invocation.cwd));
         s += &format!(
             "exec {} merge {} --out {}\n",
             sh_quote(&self.lvsim),
             sh_quote(&self.shards_dir),
-            sh_quote(&self.report_dir)
+            sh_quote(&self.report_out)
         );
         Ok(s)
     }
@@ -402,45 +408,11 @@ pub fn progress(dir: &Path, id: &Identity) -> anyhow::Result<Progress> {
     Ok(p)
 }
 
-/// What differs between two splits, in words.
-pub fn differences(was: &Identity, now: &Identity) -> Vec<String> {
-    let mut d = Vec::new();
-    let mut differ = |what: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display| {
-        d.push(format!("{what} {a} there, {b} now"));
-    };
-    if was.kind != now.kind {
-        differ("command", &was.kind.word(), &now.kind.word());
-    }
-    if was.scenario != now.scenario {
-        differ("scenario", &was.scenario, &now.scenario);
-    } else if was.fingerprint != now.fingerprint {
-        let short = |f: &str| f.chars().take(12).collect::<String>();
-        differ(
-            "the scenario's text, overrides or files (fingerprint)",
-            &short(&was.fingerprint),
-            &short(&now.fingerprint),
-        );
-    }
-    if was.lvsim != now.lvsim {
-        differ("lvsim version", &was.lvsim, &now.lvsim);
-    }
-    if was.format != now.format {
-        differ("shard format", &was.format, &now.format);
-    }
-    if was.units != now.units {
-        differ("runs", &was.units, &now.units);
-    }
-    if was.shards != now.shards {
-        differ("shards (N)", &was.shards, &now.shards);
-    }
-    d
-}
-
 fn another_split(path: &Path, was: &Identity, now: &Identity) -> anyhow::Error {
     InputError(format!(
         "{}: holds another split than this command's ({}); choose another --shards-dir, or remove that directory to start again",
         path.display(),
-        differences(was, now).join("; ")
+        super::shard::differences(was, "there", now, "now").join("; ")
     ))
     .into()
 }
@@ -590,6 +562,7 @@ fn setup(
         budget_args,
         shards_dir: shards_dir.to_owned(),
         report_dir: absolute(&work.report_dir)?,
+        report_out: work.report_dir.display().to_string(),
         n,
         res,
         merge_mem,
@@ -847,6 +820,7 @@ mod tests {
             scenario: "nat-vs-dr".into(),
             invocation: Invocation {
                 file: format!("{dir}/my scen'ario $x\n#SBATCH --x.ron"),
+                cwd: format!("{dir}/typed `here`"),
                 sets: vec!["clients[0].arrival.rate=10".into(), "name=\"a b\"".into()],
                 allow_paths: vec![format!("{dir}/traces `x`")],
                 exchange: "fast".into(),
@@ -854,7 +828,8 @@ mod tests {
             },
             budget_args: vec!["--max-events".into(), "1000000".into()],
             shards_dir: format!("{dir}/shards"),
-            report_dir: format!("{dir}/report"),
+            report_dir: format!("{dir}/typed `here`/report"),
+            report_out: "report".into(),
             n: 7,
             res: Resources { cpus: 2, mem: "300M".into(), time: "0-00:10:00".into() },
             merge_mem: "600M".into(),
@@ -871,6 +846,8 @@ mod tests {
             std::env::temp_dir().join(format!("lvsim slurm {tag} it's $HOME 5% {}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("shards")).unwrap();
+        // The directory the command was typed in: array.sh runs there.
+        std::fs::create_dir_all(dir.join("typed `here`")).unwrap();
         let fake = dir.join("fake lvsim");
         std::fs::write(&fake, "#!/bin/sh\nfor a; do printf '%s\\0' \"$a\"; done\n").unwrap();
         use std::os::unix::fs::PermissionsExt as _;
@@ -919,7 +896,7 @@ mod tests {
         let merge = s.merge_script().unwrap();
         assert!(merge.contains("\n#SBATCH --job-name=lvsim-nat-vs-dr-merge\n"), "{merge}");
         assert!(merge.contains("\n#SBATCH --cpus-per-task=1\n#SBATCH --mem=600M\n"), "{merge}");
-        assert_eq!(argv_of(&merge, ""), ["merge", &s.shards_dir, "--out", &s.report_dir]);
+        assert_eq!(argv_of(&merge, ""), ["merge", &s.shards_dir, "--out", &s.report_out]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -1043,20 +1020,5 @@ mod tests {
         write_whole(&dir.join("jobs.json"), &serde_json::to_string(&jobs).unwrap(), false).unwrap();
         assert_eq!(read_state::<Jobs>(&dir.join("jobs.json")).unwrap(), Some(jobs));
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn differences_name_each_field() {
-        let a = identity(4);
-        let b = Identity { scenario: "x".into(), units: 9, kind: Kind::Run, ..a.clone() };
-        let d = differences(&a, &b).join("; ");
-        assert!(
-            d.contains("command sweep there, run now") && d.contains("scenario nat-vs-dr there, x now"),
-            "{d}"
-        );
-        assert!(d.contains("runs 10 there, 9 now"), "{d}");
-        let f = Identity { fingerprint: "cd".repeat(32), ..a.clone() };
-        assert!(differences(&a, &f)[0].contains("fingerprint"));
-        assert!(differences(&a, &a).is_empty());
     }
 }

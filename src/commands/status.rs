@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::InputError;
+use super::shard::differences;
 use super::shard::{self, Found, Identity, ShardFile, ShardSpec};
-use super::slurm::{Jobs, differences};
+use super::slurm::Jobs;
 
 /// How long one `squeue`, `sacct` or `scontrol` may take.
 const SLURM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -379,7 +380,10 @@ fn sort_files<'a>(
             }
             Some(id) => refused.push(Refused {
                 path: f.path.display().to_string(),
-                why: format!("another split: {}", differences(id, &s.identity).join("; ")),
+                why: format!(
+                    "another split: {}",
+                    differences(&s.identity, "here", id, "in the split").join("; ")
+                ),
             }),
             None => {}
         }

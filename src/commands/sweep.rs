@@ -211,7 +211,7 @@ fn one_shard(
         },
     )?;
     bar.finish_and_clear();
-    let dir = dir.map_or_else(|| shard::default_dir(&c.out_dir(&l.name, "-sweep")), |d| d.to_path_buf());
+    let dir = shard::shards_dir(dir, &c.out_dir(&l.name, "-sweep"));
     let file = ShardFile {
         identity: identity(l, jobs.len(), spec.n),
         shard: spec.k,
@@ -222,38 +222,7 @@ fn one_shard(
         results,
         failures,
     };
-    let path = shard::write(&dir, &file)?;
-    shard_done(c, &l.name, spec, &file, &path)
-}
-
-/// What a shard prints once its file is written (a line, or JSON); an error (exit 1)
-/// naming the first failed run if any failed.
-fn shard_done(
-    c: &Common,
-    name: &str,
-    spec: ShardSpec,
-    file: &ShardFile,
-    path: &std::path::Path,
-) -> anyhow::Result<()> {
-    let (done, failed) = (file.results.len(), file.failures.len());
-    if c.json {
-        let line =
-            serde_json::json!({"shard": spec.to_string(), "file": path, "done": done, "failed": failed});
-        println!("{line}");
-    }
-    if let Some(f) = file.failures.first() {
-        return Err(anyhow::anyhow!(
-            "shard {spec} of the {name} sweep: {failed} of {} run(s) failed, written to {}; the first: {}: {}",
-            done + failed,
-            path.display(),
-            f.label,
-            f.error
-        ));
-    }
-    if !c.quiet && !c.json {
-        println!("shard {spec} of the {name} sweep: {done} run(s) done, 0 failed: {}", path.display());
-    }
-    Ok(())
+    shard::save(c, &dir, &file)
 }
 
 /// One unit of a shard: its point built (unless the worker's last), checked against the
@@ -288,7 +257,7 @@ fn work(c: &Common, l: &Loaded, sweep: &Sweep, dir: Option<&std::path::Path>) ->
         .map(|&(k, r)| format!("{}, replication {r}", label(&axes, &sweep.values(l, k))))
         .collect();
     let report_dir = c.out_dir(&l.name, "-sweep");
-    let shards_dir = dir.map_or_else(|| shard::default_dir(&report_dir), |d| d.to_path_buf());
+    let shards_dir = shard::shards_dir(dir, &report_dir);
     Ok(Work {
         identity: identity(l, jobs.len(), 0),
         invocation: shard::invocation(c, None),

@@ -24,7 +24,6 @@ use reports::PlanTrial;
 use scenarios::Loaded;
 use scenarios::budget::Keeps;
 
-use super::super::run::{save, shards_dir};
 use super::super::shard::{self, Kind, ShardSpec};
 use super::super::{Common, InputError, count_bar, ordered, summarize};
 use super::{PlanOpts, Setup, judge, largest, search, setup, sorted, trial_point, write};
@@ -156,7 +155,7 @@ pub(super) fn work(
         invocation: shard::invocation(c, Some(o.clone())),
         per_run,
         labels: (0..g.units()).map(|u| g.label(s, u)).collect(),
-        shards_dir: shards_dir(dir, &report_dir),
+        shards_dir: shard::shards_dir(dir, &report_dir),
         report_dir,
     })
 }
@@ -175,7 +174,7 @@ pub(super) fn run_shard(
     let g = Grid::new(s)?;
     check_grid(c, l, s, &g)?;
     let units: Vec<usize> = spec.units(g.units()).collect();
-    let sdir = shards_dir(dir, &c.out_dir(&l.name, "-plan"));
+    let sdir = shard::shards_dir(dir, &c.out_dir(&l.name, "-plan"));
     let bar = count_bar(c.bars(), units.len() as u64, &format!("{} plan, shard {spec}", l.name));
     let t0 = std::time::Instant::now();
     let (mut results, mut failures) = (Vec::new(), Vec::new());
@@ -216,7 +215,7 @@ pub(super) fn run_shard(
         failures,
         first_text: None,
     };
-    save(c, &sdir, &file)
+    shard::save(c, &sdir, &file)
 }
 
 /// `lvsim merge` of a plan: each scheduler's search replayed over the stored summaries,
