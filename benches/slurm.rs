@@ -6,6 +6,7 @@
 //! tests/slurm/lvsim-slurm start                          # once, as root
 //! cargo bench -p lvsim --bench slurm                     # heterogeneous, one task a unit
 //! cargo bench -p lvsim --bench slurm -- nat-vs-dr 4      # another sweep, 4 shards
+//! cargo bench -p lvsim --bench slurm -- heterogeneous 4 --set=duration_s=600   # longer runs
 //! ```
 //!
 //! Per round: the local wall time and CPU time (the child's rusage); the Slurm wall time
@@ -29,6 +30,11 @@ const TIMEOUT: Duration = Duration::from_secs(1800);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    // `--set=PATH=VALUE`: passed to both sweeps as `--set PATH=VALUE`.
+    let (sets, args): (Vec<String>, Vec<String>) = args.into_iter().partition(|a| a.starts_with("--set="));
+    let sets: Vec<String> =
+        sets.iter().flat_map(|s| ["--set".to_owned(), s["--set=".len()..].to_owned()]).collect();
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
     let scenario = args.iter().find(|a| a.parse::<u32>().is_err()).cloned().unwrap_or("heterogeneous".into());
     let shards: Option<u32> = args.iter().find_map(|a| a.parse().ok());
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -44,10 +50,12 @@ fn main() {
     let (mut ratios, mut overheads) = (Vec::new(), Vec::new());
     for rep in 0..3 {
         let local = tmp.0.join(format!("local-{rep}"));
-        let (wall_l, cpu_l) =
-            timed(|| run(&["sweep", &scenario, "--out", path(&local), "-q", "-j", &cpus.to_string()]));
+        let jobs = cpus.to_string();
+        let local_args =
+            [&["sweep", &scenario, "--out", path(&local), "-q", "-j", &jobs][..], &sets].concat();
+        let (wall_l, cpu_l) = timed(|| run(&local_args));
         let out = tmp.0.join(format!("slurm-{rep}"));
-        let (wall_s, _) = timed(|| slurm_campaign(&scenario, &out, shards));
+        let (wall_s, _) = timed(|| slurm_campaign(&scenario, &sets, &out, shards));
         let csv = |d: &Path| std::fs::read(d.join("sweep.csv")).expect("sweep.csv");
         assert!(csv(&local) == csv(&out), "the merged sweep.csv differs from the local one");
         let (tasks, inside) = shards_wall(&shard_dir(&out));
@@ -94,13 +102,14 @@ fn timed(f: impl FnOnce()) -> (f64, f64) {
 }
 
 fn shard_dir(out: &Path) -> PathBuf {
-    lvsim::commands::shard::default_dir(out)
+    lvsim::commands::shard::shards_dir(None, out)
 }
 
 /// Submits the sweep and waits until its merge job has left the queue and the report is
 /// written.
-fn slurm_campaign(scenario: &str, out: &Path, shards: Option<u32>) {
+fn slurm_campaign(scenario: &str, sets: &[&str], out: &Path, shards: Option<u32>) {
     let mut args = vec!["sweep", scenario, "--slurm", "--submit", "--out", path(out), "-q"];
+    args.extend(sets);
     let n = shards.map(|n| n.to_string());
     if let Some(n) = &n {
         args.extend(["--shards", n]);

@@ -279,6 +279,8 @@ const SUBCOMMANDS: &[&str] = &[
     "validate",
     "sweep",
     "plan",
+    "merge",
+    "status",
     "export",
     "import",
     "list",

@@ -14,7 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::reports::{assert_same_report, masked};
+use common::reports::{SMALL_PLAN, assert_same_report, masked};
 
 fn scratch(name: &str) -> PathBuf {
     common::cli::scratch(&format!("shard-run-plan-{name}"))
@@ -147,29 +147,10 @@ fn tampered_or_missing_pages_of_replication_0_are_refused() {
     assert!(!d.join("out/summary.json").exists(), "nothing merged");
 }
 
-/// capacity-planning, made small: 4 sizes x 2 schedulers x 2 runs = 16 runs of 8 s.
-const CAPACITY: &[&str] = &[
-    "plan",
-    "capacity-planning",
-    "--min",
-    "2",
-    "--max",
-    "5",
-    "--schedulers",
-    "rr,wlc",
-    "--replications",
-    "2",
-    "--set",
-    "duration_s=8",
-    "--set",
-    "warmup_s=1",
-    "--no-progress",
-];
-
 #[test]
 fn a_plans_grid_split_any_way_merges_into_the_local_plan() {
     let local = scratch("plan-local");
-    let want = ok(&lvsim_in(&local, &args(CAPACITY, &["-o", "out"])));
+    let want = ok(&lvsim_in(&local, &args(SMALL_PLAN, &["-o", "out"])));
     let plan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(local.join("out/plan.json")).unwrap()).unwrap();
     let trials = plan["trials"].as_array().unwrap().len();
@@ -178,7 +159,7 @@ fn a_plans_grid_split_any_way_merges_into_the_local_plan() {
     assert!(plan["answer"]["scheduler"].is_string(), "{plan}");
     for n in [1, 3, 7, 20] {
         let d = scratch(&format!("plan-{n}"));
-        let out = split_and_merge(&d, CAPACITY, n, &[]);
+        let out = split_and_merge(&d, SMALL_PLAN, n, &[]);
         assert_eq!(masked(&ok(&out)), masked(&want), "{n} shards: the terminal text");
         assert_same_report(&local.join("out"), &d.join("out"), &format!("plan split {n} ways"));
     }
@@ -218,9 +199,10 @@ fn a_two_group_plan_merges_into_the_local_plan() {
 #[test]
 fn shards_of_plans_with_other_options_do_not_merge() {
     let d = scratch("other-slo");
-    ok(&lvsim_in(&d, &args(CAPACITY, &["--shard", "1/2", "--shards-dir", "s", "-q"])));
+    ok(&lvsim_in(&d, &args(SMALL_PLAN, &["--shard", "1/2", "--shards-dir", "s", "-q"])));
     // The same grid, judged against another objective: the same runs, another plan.
-    let other = args(CAPACITY, &["--slo", "latency_ms.p99<=80", "--shard", "2/2", "--shards-dir", "s", "-q"]);
+    let other =
+        args(SMALL_PLAN, &["--slo", "latency_ms.p99<=80", "--shard", "2/2", "--shards-dir", "s", "-q"]);
     ok(&lvsim_in(&d, &other));
     let out = lvsim_in(&d, &["merge", "s", "-o", "out"]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
@@ -228,7 +210,7 @@ fn shards_of_plans_with_other_options_do_not_merge() {
     assert!(err.contains("shard-2-of-2.json") && err.contains("fingerprint"), "{err}");
     // Another number of replications: another grid.
     std::fs::remove_file(d.join("s/shard-2-of-2.json")).unwrap();
-    let mut three = CAPACITY.to_vec();
+    let mut three = SMALL_PLAN.to_vec();
     three[9] = "3";
     ok(&lvsim_in(&d, &args(&three, &["--shard", "2/2", "--shards-dir", "s", "-q"])));
     let out = lvsim_in(&d, &["merge", "s", "-o", "out"]);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::reports::assert_same_report;
+use common::reports::{SMALL_PLAN, assert_same_report};
 
 /// How long a test waits for its jobs (a bound, not an expectation).
 const JOBS_TIMEOUT: Duration = Duration::from_secs(600);
@@ -273,31 +273,15 @@ fn without_sbatch_the_error_names_the_package() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A run's replications and a plan's grid, made small.
+/// A run's replications, made small (and `SMALL_PLAN`, a plan's grid).
 const RUN: &[&str] = &["run", "quickstart", "--replications", "4", "--set", "duration_s=20"];
-const PLAN: &[&str] = &[
-    "plan",
-    "capacity-planning",
-    "--min",
-    "2",
-    "--max",
-    "5",
-    "--schedulers",
-    "rr,wlc",
-    "--replications",
-    "2",
-    "--set",
-    "duration_s=8",
-    "--set",
-    "warmup_s=1",
-];
 
 #[test]
 fn a_run_and_a_plan_through_slurm_equal_the_local_ones() {
     require_slurm();
     let dir = temp_dir("run-plan");
     let mut ids = Vec::new();
-    for (args, report, n) in [(RUN, "run", "3"), (PLAN, "plan", "4")] {
+    for (args, report, n) in [(RUN, "run", "3"), (SMALL_PLAN, "plan", "4")] {
         let shards = dir.join(format!("{report}.shards"));
         let mut all = args.to_vec();
         all.extend(["--out", report, "--slurm", "--submit", "--shards", n]);
@@ -310,7 +294,7 @@ fn a_run_and_a_plan_through_slurm_equal_the_local_ones() {
         ids.extend([array, merge]);
     }
     wait_for(&ids, &dir);
-    for (args, report) in [(RUN, "run"), (PLAN, "plan")] {
+    for (args, report) in [(RUN, "run"), (SMALL_PLAN, "plan")] {
         let logs = all_logs(&dir.join(format!("{report}.shards/slurm/logs")));
         assert!(dir.join(report).join("summary.txt").is_file(), "no merged {report}: {logs}");
         let local = local_report(&dir, report, args);

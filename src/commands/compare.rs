@@ -203,7 +203,7 @@ fn terminal_text(c: &CompareReport, dir: &Path) -> String {
     }
     let (header, rows) = reports::compare_table(c);
     out.push('\n');
-    out.push_str(&super::sweep::table(&header, &rows));
+    out.push_str(&super::table::table(&header, &rows));
     for (name, points) in [("A", &c.only_in_a), ("B", &c.only_in_b)] {
         if !points.is_empty() {
             let _ = writeln!(out, "\npoints only in {name}:");

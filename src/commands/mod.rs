@@ -21,6 +21,7 @@ pub mod show;
 pub mod slurm;
 pub mod status;
 pub mod sweep;
+pub mod table;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};

@@ -124,7 +124,7 @@ pub struct Invocation {
     /// `--exchange` (`fast` or `per-message`; the results do not depend on it).
     pub exchange: String,
     /// `plan`'s options, for a plan.
-    pub plan: Option<super::plan::PlanOpts>,
+    pub plan: Option<super::plan::opts::PlanOpts>,
 }
 
 /// What every shard of one split shares; `merge` refuses a shard whose identity differs.
@@ -470,7 +470,7 @@ pub fn write(dir: &Path, shard: &ShardFile) -> anyhow::Result<PathBuf> {
 /// directory it was typed in (a Slurm task and the merge run there, so that the file's name
 /// in the summaries and messages is the one a local run shows), `--allow-path`
 /// directories absolute.
-pub fn invocation(c: &super::Common, plan: Option<super::plan::PlanOpts>) -> Invocation {
+pub fn invocation(c: &super::Common, plan: Option<super::plan::opts::PlanOpts>) -> Invocation {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
     Invocation {
         file: c.file.display().to_string(),
@@ -751,7 +751,7 @@ pub fn ranges(ks: &[u32]) -> String {
 
 /// What `extra` of [`fingerprint`] is for an invocation: a plan's options (as JSON), else
 /// nothing. A command and `merge` both fingerprint with it.
-pub fn extra(plan: Option<&super::plan::PlanOpts>) -> String {
+pub fn extra(plan: Option<&super::plan::opts::PlanOpts>) -> String {
     plan.map(|p| serde_json::to_string(p).expect("plan options serialise")).unwrap_or_default()
 }
 

@@ -444,32 +444,13 @@ fn terminal_text(report: &SweepReport, reps: u32, dir: &std::path::Path) -> Stri
             row
         })
         .collect();
-    out.push_str(&table(&header, &rows));
+    out.push_str(&super::table::table(&header, &rows));
     out.push_str(&format!("\nreport: {}\n", dir.join("report.html").display()));
     out
 }
 
 fn est(e: reports::Estimate) -> String {
     if e.n > 1 { format!("{:.2} ± {:.2}", e.mean, e.ci95) } else { format!("{:.2}", e.mean) }
-}
-
-/// A plain text table, columns padded.
-pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let s: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<0$}", w[i])).collect();
-        format!("{}\n", s.join("  ").trim_end())
-    };
-    let mut s = line(header);
-    for r in rows {
-        s.push_str(&line(r));
-    }
-    s
 }
 
 /// `lvsim merge` of a sweep: the report `sweep` writes, from the shards' summaries,

@@ -61,3 +61,23 @@ pub fn assert_same_report(local: &Path, merged: &Path, what: &str) {
         }
     }
 }
+
+/// capacity-planning made small, for the tests of split plans: 4 sizes x 2 schedulers x 2
+/// runs = a grid of 16 runs of 8 s.
+pub const SMALL_PLAN: &[&str] = &[
+    "plan",
+    "capacity-planning",
+    "--min",
+    "2",
+    "--max",
+    "5",
+    "--schedulers",
+    "rr,wlc",
+    "--replications",
+    "2",
+    "--set",
+    "duration_s=8",
+    "--set",
+    "warmup_s=1",
+    "--no-progress",
+];

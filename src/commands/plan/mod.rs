@@ -19,6 +19,7 @@
 
 pub mod choose;
 pub mod grid;
+pub mod opts;
 pub mod print;
 pub mod search;
 pub mod words;
@@ -34,23 +35,7 @@ use scenarios::expect;
 use scenarios::format::{Expect, Plan, Size};
 
 use super::{Common, InputError, Split, count_bar, loss, ordered, summarize};
-
-/// Command-line overrides of the scenario's `plan` section.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PlanOpts {
-    /// `--slo METRIC<=VALUE` (or `>=`), replacing the scenario's SLO.
-    pub slo: Vec<String>,
-    /// `--servers NAME`.
-    pub servers: Option<String>,
-    /// `--min N`.
-    pub min: Option<u32>,
-    /// `--max N`.
-    pub max: Option<u32>,
-    /// `--schedulers rr,wlc`.
-    pub schedulers: Option<Vec<String>>,
-    /// `--replications N`.
-    pub replications: Option<u32>,
-}
+pub use opts::PlanOpts;
 
 /// Parses `latency_ms.p99<=200` / `>=`.
 pub fn parse_slo(s: &str) -> Result<Expect, String> {

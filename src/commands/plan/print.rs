@@ -31,7 +31,7 @@ pub fn text(p: &PlanReport, dir: &Path) -> String {
             row
         })
         .collect();
-    out.push_str(&crate::commands::sweep::table(&header, &rows));
+    out.push_str(&crate::commands::table::table(&header, &rows));
     out.push_str("(± is the 95% interval; ✗ not met, ? not clearly met: counted as not met)\n");
     match &p.answer {
         Some(a) => out.push_str(&format!("\nanswer: {}\n", a.why)),
