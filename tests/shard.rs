@@ -6,20 +6,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::reports::masked;
 
-use common::cli::{scratch, text};
-
-/// `lvsim ARGS...` with `dir` as its working directory.
-fn lv(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvsim")).args(args).current_dir(dir).output().expect("spawning lvsim")
-}
+use common::cli::{lvsim_in, scratch, text};
 
 /// [`lv`], which must succeed.
 fn ok(dir: &Path, args: &[&str]) -> Output {
-    let out = lv(dir, args);
+    let out = lvsim_in(dir, args);
     assert!(
         out.status.success(),
         "lvsim {args:?}: exit {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -32,7 +27,7 @@ fn ok(dir: &Path, args: &[&str]) -> Output {
 
 /// [`lv`], which must fail with exit `code` and a message holding every one of `needles`.
 fn refused(dir: &Path, args: &[&str], code: i32, needles: &[&str]) -> String {
-    let out = lv(dir, args);
+    let out = lvsim_in(dir, args);
     let err = text(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -340,7 +335,7 @@ fn a_failed_run_is_reported_with_its_point_and_error_and_its_shard_runs_again() 
         1,
         &["shard 2/2", "1 of 1 run(s) failed", point, "cannot read b.csv"],
     );
-    let out = lv(&d, &["sweep", "t.ron", "--shard", "2/2", "--shards-dir", "s", "--json"]);
+    let out = lvsim_in(&d, &["sweep", "t.ron", "--shard", "2/2", "--shards-dir", "s", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(

@@ -12,21 +12,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::cli::{lvsim_in, text};
 
 use common::reports::{SMALL_PLAN, assert_same_report, masked};
 
 fn scratch(name: &str) -> PathBuf {
     common::cli::scratch(&format!("shard-run-plan-{name}"))
-}
-
-/// `lvsim ARGS` with `dir` as the working directory.
-fn lvsim_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvsim")).args(args).current_dir(dir).output().expect("spawning lvsim")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn show(out: &Output) -> String {

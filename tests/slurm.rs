@@ -12,14 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::cli::lvsim_in;
+
 use common::reports::{SMALL_PLAN, assert_same_report};
 
 /// How long a test waits for its jobs (a bound, not an expectation).
 const JOBS_TIMEOUT: Duration = Duration::from_secs(600);
-
-fn lvsim(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvsim")).args(args).current_dir(cwd).output().expect("lvsim runs")
-}
 
 fn ok(o: &Output) -> String {
     assert!(
@@ -112,7 +110,7 @@ fn local_report(dir: &Path, report: &str, args: &[&str]) -> PathBuf {
     let mut all = args.to_vec();
     all.extend(["--out", report, "-j", "2", "-q"]);
     // A failed `expect` check (exit 3) is the local command's verdict, not an error here.
-    let o = lvsim(dir, &all);
+    let o = lvsim_in(dir, &all);
     assert!(matches!(o.status.code(), Some(0 | 3)), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::rename(&merged, &local).unwrap();
     std::fs::rename(&aside, &merged).unwrap();
@@ -125,7 +123,7 @@ fn a_library_sweep_through_slurm_equals_the_local_sweep() {
     let dir = temp_dir("library");
     let shards = dir.join("the shards");
     let shards_arg = shards.to_str().unwrap();
-    let out = ok(&lvsim(
+    let out = ok(&lvsim_in(
         &dir,
         &["sweep", "nat-vs-dr", "--out", "merged", "--slurm", "--submit", "--shards-dir", shards_arg],
     ));
@@ -146,7 +144,7 @@ fn a_library_sweep_through_slurm_equals_the_local_sweep() {
     // Everything done: a second --submit runs no array, only a merge job.
     std::fs::remove_dir_all(dir.join("merged")).unwrap();
     let args = ["sweep", "nat-vs-dr", "--out", "merged", "--slurm", "--submit", "--shards-dir", shards_arg];
-    let again = ok(&lvsim(&dir, &args));
+    let again = ok(&lvsim_in(&dir, &args));
     assert!(again.contains("every shard is done"), "{again}");
     let (array, merge, tasks) = last_submission(&shards);
     assert_eq!((array, tasks.len()), (0, 0));
@@ -154,8 +152,10 @@ fn a_library_sweep_through_slurm_equals_the_local_sweep() {
     assert_same_report(&local, &dir.join("merged"), "merged report");
 
     // The same directory for another split is refused, naming what differs.
-    let other =
-        lvsim(&dir, &["sweep", "nat-vs-dr", "--set", "duration_s=20", "--slurm", "--shards-dir", shards_arg]);
+    let other = lvsim_in(
+        &dir,
+        &["sweep", "nat-vs-dr", "--set", "duration_s=20", "--slurm", "--shards-dir", shards_arg],
+    );
     let err = String::from_utf8_lossy(&other.stderr);
     assert_eq!(other.status.code(), Some(2), "{err}");
     assert!(err.contains("fingerprint") && err.contains("--shards-dir"), "{err}");
@@ -210,7 +210,7 @@ fn a_failed_task_is_reported_and_only_it_runs_again() {
     let file = file.strip_prefix(&dir).unwrap().to_str().unwrap().to_owned();
     let shards = dir.join("shards");
     let args = ["sweep", &file, "--out", "merged", "--slurm", "--shards-dir", shards.to_str().unwrap()];
-    let wrote = ok(&lvsim(&dir, &args));
+    let wrote = ok(&lvsim_in(&dir, &args));
     assert!(wrote.contains("sbatch --dependency=afterany:"), "{wrote}");
     assert!(!shards.join("slurm/jobs.json").exists(), "nothing submitted yet");
 
@@ -223,7 +223,7 @@ fn a_failed_task_is_reported_and_only_it_runs_again() {
         .unwrap_or_else(|e| panic!("merge log: {e}: {}", all_logs(&shards.join("slurm/logs"))));
     assert!(merge_log.contains("b.csv") && merge_log.contains("shard-2-of-3"), "{merge_log}");
     assert!(!dir.join("merged/sweep.json").exists());
-    let merged = lvsim(&dir, &["merge", shards.to_str().unwrap(), "--out", "merged"]);
+    let merged = lvsim_in(&dir, &["merge", shards.to_str().unwrap(), "--out", "merged"]);
     let err = String::from_utf8_lossy(&merged.stderr);
     assert_eq!(merged.status.code(), Some(2), "{err}");
     assert!(err.contains("b.csv") && err.contains("shard-2-of-3"), "{err}");
@@ -232,7 +232,7 @@ fn a_failed_task_is_reported_and_only_it_runs_again() {
     std::fs::write(dir.join("b.csv"), b).unwrap();
     let mut again = args.to_vec();
     again.push("--submit");
-    let out = ok(&lvsim(&dir, &again));
+    let out = ok(&lvsim_in(&dir, &again));
     assert!(out.contains("to run again: 2") && out.contains("b.csv"), "{out}");
     let (array, merge, tasks) = last_submission(&shards);
     assert_eq!(tasks, [2]);
@@ -285,7 +285,7 @@ fn a_run_and_a_plan_through_slurm_equal_the_local_ones() {
         let shards = dir.join(format!("{report}.shards"));
         let mut all = args.to_vec();
         all.extend(["--out", report, "--slurm", "--submit", "--shards", n]);
-        let out = ok(&lvsim(&dir, &all));
+        let out = ok(&lvsim_in(&dir, &all));
         assert!(out.contains(&format!("shards 1-{n} of {n}")), "{out}");
         let (array, merge, tasks) = last_submission(&shards);
         assert_eq!(tasks.len().to_string(), n);
@@ -320,7 +320,7 @@ fn hostile_resources_are_refused_before_anything_is_written() {
     for extra in bad {
         let mut args = vec!["sweep", "nat-vs-dr", "--out", "r", "--slurm"];
         args.extend_from_slice(extra);
-        let o = lvsim(&dir, &args);
+        let o = lvsim_in(&dir, &args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
         let listed: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
@@ -329,7 +329,7 @@ fn hostile_resources_are_refused_before_anything_is_written() {
     // A report directory the merge job would refuse is refused now.
     std::fs::create_dir_all(dir.join("notes")).unwrap();
     std::fs::write(dir.join("notes/mine.txt"), "mine").unwrap();
-    let o = lvsim(&dir, &["sweep", "nat-vs-dr", "--out", "notes", "--slurm"]);
+    let o = lvsim_in(&dir, &["sweep", "nat-vs-dr", "--out", "notes", "--slurm"]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!dir.join("notes.shards").exists());
     std::fs::remove_dir_all(&dir).unwrap();

@@ -5,9 +5,13 @@
 //! The Slurm test FAILS (it does not skip) when `sbatch`/`squeue` are missing or the
 //! cluster does not answer.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::cli::{lvsim_in, text};
 
 use lvsim::commands::shard::{
     self, Identity, Invocation, Kind, ShardFile, ShardSpec, UnitFailure, UnitResult,
@@ -23,17 +27,9 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-fn lvsim(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvsim")).args(args).current_dir(cwd).output().expect("spawning lvsim")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// `lvsim status DIR --json`, parsed; it must succeed.
 fn status_json(cwd: &Path, dir: &Path) -> Value {
-    let out = lvsim(cwd, &["status", dir.to_str().expect("UTF-8"), "--json"]);
+    let out = lvsim_in(cwd, &["status", dir.to_str().expect("UTF-8"), "--json"]);
     assert!(out.status.success(), "lvsim status failed: {}", text(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("status --json is JSON")
 }
@@ -59,7 +55,7 @@ fn shards_run_by_lvsim_sweep_are_counted() {
     for k in [1, 3] {
         let spec = format!("{k}/4");
         let out =
-            lvsim(&d, &["sweep", "heterogeneous", "--shard", &spec, "--shards-dir", dir, "-q", "-j", "1"]);
+            lvsim_in(&d, &["sweep", "heterogeneous", "--shard", &spec, "--shards-dir", dir, "-q", "-j", "1"]);
         assert!(out.status.success(), "sweep --shard {spec}: {}", text(&out.stderr));
     }
     // By the shards directory, and by the report directory beside it.
@@ -75,7 +71,7 @@ fn shards_run_by_lvsim_sweep_are_counted() {
     let second = shards.join("shard-3-of-4.json");
     let bytes = std::fs::read(&second).expect("reading a shard");
     std::fs::write(&second, &bytes[..bytes.len() / 2]).expect("truncating it");
-    let out = lvsim(&d, &["status", dir]);
+    let out = lvsim_in(&d, &["status", dir]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let t = text(&out.stdout);
     assert!(t.contains("1 done, 0 failed, 0 running, 0 pending, 3 missing of 4"), "{t}");
@@ -85,7 +81,7 @@ fn shards_run_by_lvsim_sweep_are_counted() {
     assert!(t.contains("shard-3-of-4.json") && t.contains("not a shard file"), "{t}");
     // Nothing to tell: an input error naming the directory.
     let empty = scratch("empty");
-    let out = lvsim(&d, &["status", empty.to_str().expect("UTF-8")]);
+    let out = lvsim_in(&d, &["status", empty.to_str().expect("UTF-8")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains(empty.to_str().expect("UTF-8")), "{}", text(&out.stderr));
 }
@@ -96,7 +92,7 @@ fn failed_units_are_listed_with_their_point_and_error() {
     let id = identity(2);
     shard::write(&d, &shard_file(1, &id, false)).expect("writing shard 1");
     shard::write(&d, &shard_file(2, &id, true)).expect("writing shard 2");
-    let out = lvsim(&d, &["status", "."]);
+    let out = lvsim_in(&d, &["status", "."]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let t = text(&out.stdout);
     assert!(t.contains("1 done, 1 failed, 0 running, 0 pending, 0 missing of 2"), "{t}");
@@ -228,7 +224,7 @@ fn held_array_is_pending_then_cancelled_is_failed() {
     assert_eq!(v["per_shard"][1]["task"], format!("{array}_2"));
     assert!(v["per_shard"][1]["detail"].as_str().expect("detail").contains("JobHeldUser"), "{v}");
     assert_eq!(v["merge"]["state"], "PENDING");
-    let t = text(&lvsim(&d, &["status", shards.to_str().expect("UTF-8")]).stdout);
+    let t = text(&lvsim_in(&d, &["status", shards.to_str().expect("UTF-8")]).stdout);
     assert!(t.contains("pending: 2-3"), "{t}");
     assert!(t.contains(&format!("merge job {merge}: PENDING")), "{t}");
 
@@ -249,7 +245,7 @@ fn held_array_is_pending_then_cancelled_is_failed() {
 #[test]
 fn a_split_written_by_slurm_but_not_submitted_is_all_missing() {
     let d = scratch("written");
-    let out = lvsim(&d, &["sweep", "heterogeneous", "--slurm", "--shards", "4", "--out", "rep", "-q"]);
+    let out = lvsim_in(&d, &["sweep", "heterogeneous", "--slurm", "--shards", "4", "--out", "rep", "-q"]);
     assert!(out.status.success(), "sweep --slurm: {}", text(&out.stderr));
     let v = status_json(&d, &d.join("rep"));
     assert_eq!(counts(&v), [0, 0, 0, 0, 4], "{v}");
@@ -272,7 +268,7 @@ fn the_docs_xargs_line_runs_a_split_that_merges_into_the_local_sweep() {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let out = Command::new("sh").args(["-c", line]).env("PATH", path).current_dir(&d).output().expect("sh");
     assert!(out.status.success(), "{line}: {}", text(&out.stderr));
-    let out = lvsim(&d, &["sweep", "nat-vs-dr", "--out", "local", "-q"]);
+    let out = lvsim_in(&d, &["sweep", "nat-vs-dr", "--out", "local", "-q"]);
     assert!(out.status.success(), "local sweep: {}", text(&out.stderr));
     let csv = |dir: &str| std::fs::read(d.join(dir).join("sweep.csv")).expect("sweep.csv");
     assert!(csv("local") == csv("nat-vs-dr-sweep"), "merged sweep.csv differs from the local one");
@@ -293,7 +289,7 @@ fn hostile_state_files_are_refused_or_not_counted() {
         ("[".repeat(100_000), "not a jobs.json"),
     ] {
         std::fs::write(&jobs, bad).expect("writing jobs.json");
-        let out = lvsim(&d, &["status", "."]);
+        let out = lvsim_in(&d, &["status", "."]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
         let err = text(&out.stderr);
         assert!(err.contains("jobs.json") && err.contains(says), "{err}");
@@ -346,7 +342,7 @@ fn a_task_that_fails_without_a_file_is_failed_with_its_log() {
     assert_eq!(v["merge"], Value::Null, "no merge job was submitted");
     let log = v["per_shard"][1]["log"].as_str().expect("the task's log");
     assert!(std::fs::read_to_string(log).expect("the log").contains("boom"), "{log}");
-    let t = text(&lvsim(&d, &["status", shards.to_str().expect("UTF-8")]).stdout);
+    let t = text(&lvsim_in(&d, &["status", shards.to_str().expect("UTF-8")]).stdout);
     assert!(
         t.contains(&format!("shard 2 (task {array}_2): its task ended FAILED")) && t.contains("; log "),
         "{t}"
@@ -357,14 +353,16 @@ fn a_task_that_fails_without_a_file_is_failed_with_its_log() {
 #[test]
 fn replications_split_by_run_shard_are_counted() {
     let d = scratch("run");
-    let out =
-        lvsim(&d, &["run", "quickstart", "--replications", "3", "--shard", "2/3", "--shards-dir", "s", "-q"]);
+    let out = lvsim_in(
+        &d,
+        &["run", "quickstart", "--replications", "3", "--shard", "2/3", "--shards-dir", "s", "-q"],
+    );
     assert!(out.status.success(), "run --shard 2/3: {}", text(&out.stderr));
     let v = status_json(&d, &d.join("s"));
     assert_eq!(counts(&v), [1, 0, 0, 0, 2], "{v}");
     assert_eq!(v["identity"]["kind"], "run");
     assert_eq!(states(&v), ["missing", "done", "missing"]);
-    let t = text(&lvsim(&d, &["status", "s"]).stdout);
+    let t = text(&lvsim_in(&d, &["status", "s"]).stdout);
     assert!(t.starts_with("run of quickstart: 3 units in 3 shards"), "{t}");
 }
 
@@ -375,7 +373,7 @@ fn a_submitted_sweep_ends_all_done_with_its_report_written() {
     require_slurm();
     let d = scratch("campaign");
     let args = ["sweep", "heterogeneous", "--slurm", "--submit", "--shards", "3", "--out", "rep", "-q"];
-    let out = lvsim(&d, &args);
+    let out = lvsim_in(&d, &args);
     assert!(out.status.success(), "sweep --slurm --submit: {}", text(&out.stderr));
     let jobs: Jobs =
         serde_json::from_slice(&std::fs::read(d.join("rep.shards/slurm/jobs.json")).expect("jobs.json"))
@@ -390,7 +388,7 @@ fn a_submitted_sweep_ends_all_done_with_its_report_written() {
     assert_eq!(counts(&v), [3, 0, 0, 0, 0], "{v}");
     assert_eq!(v["merge"]["state"], "COMPLETED", "{v}");
     assert_eq!(v["report_written"], true, "{v}");
-    let t = text(&lvsim(&d, &["status", "rep"]).stdout);
+    let t = text(&lvsim_in(&d, &["status", "rep"]).stdout);
     assert!(t.contains(&format!("merge job {}: COMPLETED", s.merge_job)) && t.contains("(written)"), "{t}");
 }
 

@@ -336,16 +336,18 @@ fn lead(a: &ServersAcross, detail: bool, then: &str) -> String {
 /// Servers in each of the terminal's lists.
 const TEXT_TOP_N: usize = 5;
 
+/// The summary's spread across the real servers, or the run's own when the summary has
+/// none (with its lists).
+fn across<'a>(r: &RunReport, s: &'a Summary) -> std::borrow::Cow<'a, ServersAcross> {
+    match &s.real_servers_across {
+        Some(a) if !a.busiest.is_empty() => std::borrow::Cow::Borrowed(a),
+        _ => std::borrow::Cow::Owned(of_run(r, true).1),
+    }
+}
+
 /// The page's real-server section for a run whose servers are not listed one a row.
 pub(crate) fn page_section(page: &mut Page, r: &RunReport, s: &Summary) {
-    let own;
-    let a = match &s.real_servers_across {
-        Some(a) if !a.busiest.is_empty() => a,
-        _ => {
-            own = of_run(r, true).1;
-            &own
-        }
-    };
+    let a = &*across(r, s);
     page.p("lead", &lead(a, r.server_detail, &format!("the top and bottom {TOP_N}")));
     page.table(&QUANTILE_COLUMNS, 1, &quantile_rows(a));
     let answered = || r.servers.iter().filter(|x| x.latency.count() > 0);
@@ -391,14 +393,7 @@ pub(crate) fn page_section(page: &mut Page, r: &RunReport, s: &Summary) {
 
 /// The terminal's real-server block for a run whose servers are not listed one a row.
 pub(crate) fn text(out: &mut String, r: &RunReport, s: &Summary) {
-    let own;
-    let a = match &s.real_servers_across {
-        Some(a) if !a.busiest.is_empty() => a,
-        _ => {
-            own = of_run(r, true).1;
-            &own
-        }
-    };
+    let a = &*across(r, s);
     out.push_str(&lead(
         a,
         r.server_detail,

@@ -90,17 +90,7 @@ fn the_nat_pair_builds_heartbeat_a_fallback_and_shared_gateways() {
     let check = c.directors[0].services[0].check.unwrap();
     assert_eq!(check.checker, Checker::Ldirectord);
     assert_eq!(check.on_failure, OnFailure::Quiesce);
-    assert_eq!(
-        check.fallback,
-        Some(DestConfig {
-            server: sorry,
-            port: 80,
-            fwd: Forwarding::Masq,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0
-        })
-    );
+    assert_eq!(check.fallback, Some(DestConfig::new(sorry, 80, Forwarding::Masq)));
     assert!(c.directors[0].services[0].dests.iter().all(|d| d.server != sorry), "only a fallback");
 }
 

@@ -21,6 +21,9 @@
 //! of the same run at 1000 connections, divided by the peak number of connections in the
 //! table.
 
+#[path = "../tests/common/rss.rs"]
+mod rss;
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -148,14 +151,7 @@ fn memory(conns: u64) {
 fn probe(conns: u64) {
     let r = Ref1 { hold: Hold::UntilEnd, ..Preset::Base.run(conns, 1) };
     let report = Simulation::new(r.config()).expect("valid preset").run();
-    let status = std::fs::read_to_string("/proc/self/status").expect("linux /proc");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmHWM");
-    println!("{} {}", kib * 1024, report.ref1.peak_inflight);
+    println!("{} {}", rss::peak_rss(), report.ref1.peak_inflight);
 }
 
 /// The minimal hand-written loop of LVS-REF-1 `base`: a BinaryHeap of (time, seq, event),

@@ -17,6 +17,8 @@
 //! in both and only the number of servers differs; each pair runs 3 times, one right
 //! after the other, and the min and median of the ratio are printed.
 
+#[path = "../tests/common/rss.rs"]
+mod rss;
 #[path = "../tests/common/scale.rs"]
 mod scale;
 

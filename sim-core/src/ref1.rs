@@ -168,12 +168,8 @@ impl Ref1 {
         let dests = (0..servers.len())
             .rev()
             .map(|i| DestConfig {
-                server: i,
-                port: 80,
-                fwd: Forwarding::DirectRouting,
                 weight: shape.weights[i],
-                u_threshold: 0,
-                l_threshold: 0,
+                ..DestConfig::new(i, 80, Forwarding::DirectRouting)
             })
             .collect();
         let demand = match self.demand {

@@ -50,16 +50,7 @@ fn cluster(pops: Vec<PopulationConfig>, db_cores: u32, secs: u64) -> ClusterConf
         })
         .collect();
     let service = |port: u16, name: Option<&str>| {
-        let dests = (0..4)
-            .map(|i| DestConfig {
-                server: i,
-                port,
-                fwd: Forwarding::DirectRouting,
-                weight: 1,
-                u_threshold: 0,
-                l_threshold: 0,
-            })
-            .collect();
+        let dests = (0..4).map(|i| DestConfig::new(i, port, Forwarding::DirectRouting)).collect();
         let key = ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port };
         ServiceConfig { name: name.map(String::from), ..ServiceConfig::new(key, SchedulerKind::Wlc, dests) }
     };

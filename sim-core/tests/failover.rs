@@ -23,16 +23,7 @@ fn ms(x: u64) -> Duration {
 }
 
 fn director(name: &str) -> DirectorConfig {
-    let dests = (0..3)
-        .map(|i| DestConfig {
-            server: i,
-            port: 80,
-            fwd: Forwarding::DirectRouting,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-        })
-        .collect();
+    let dests = (0..3).map(|i| DestConfig::new(i, 80, Forwarding::DirectRouting)).collect();
     DirectorConfig::new(
         name,
         "lan",

@@ -27,16 +27,7 @@ fn cluster(secs: u64) -> ClusterConfig {
             )
         })
         .collect();
-    let dests = (0..2)
-        .map(|i| DestConfig {
-            server: i,
-            port: 80,
-            fwd: Forwarding::DirectRouting,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-        })
-        .collect();
+    let dests = (0..2).map(|i| DestConfig::new(i, 80, Forwarding::DirectRouting)).collect();
     let law = LawConfig {
         smoothing: 1.0,
         dead_band: 0,

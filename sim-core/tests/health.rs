@@ -43,16 +43,7 @@ fn cluster(n: usize, extra: usize, rate: f64, secs: u64) -> ClusterConfig {
             )
         })
         .collect();
-    let dests = (0..n)
-        .map(|i| DestConfig {
-            server: i,
-            port: 80,
-            fwd: Forwarding::DirectRouting,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-        })
-        .collect();
+    let dests = (0..n).map(|i| DestConfig::new(i, 80, Forwarding::DirectRouting)).collect();
     let mut director = DirectorConfig::new(
         "lb",
         "lan",
@@ -298,14 +289,7 @@ fn the_fallback_server_takes_the_connections_while_every_real_server_is_down() {
     // round trip): back, rs2 deleted. rs2 gets every arrival in (13.902, 23.7022) s:
     // 14.0 ... 23.7 s, 98.
     let mut c = cluster(2, 1, 10.0, 30);
-    let fallback = DestConfig {
-        server: 2,
-        port: 80,
-        fwd: Forwarding::DirectRouting,
-        weight: 1,
-        u_threshold: 0,
-        l_threshold: 0,
-    };
+    let fallback = DestConfig::new(2, 80, Forwarding::DirectRouting);
     c.directors[0].services[0].check = Some(HealthCheckConfig {
         timeout: Duration::from_millis(950),
         fallback: Some(fallback),
@@ -407,14 +391,7 @@ fn validation_names_the_check_the_fallback_and_the_fault() {
     let reject = |c: ClusterConfig| Simulation::new(c).err().expect("rejected").to_string();
 
     let mut c = cluster(2, 0, 1.0, 1);
-    let fb = DestConfig {
-        server: 5,
-        port: 80,
-        fwd: Forwarding::DirectRouting,
-        weight: 1,
-        u_threshold: 0,
-        l_threshold: 0,
-    };
+    let fb = DestConfig::new(5, 80, Forwarding::DirectRouting);
     c.directors[0].services[0].check =
         Some(HealthCheckConfig { fallback: Some(fb), ..ldirectord(CheckKind::Connect, 0) });
     let e = reject(c);
@@ -425,28 +402,14 @@ fn validation_names_the_check_the_fallback_and_the_fault() {
 
     let mut c = cluster(2, 1, 1.0, 1);
     c.servers[2].segment = "dmz".into();
-    let fb = DestConfig {
-        server: 2,
-        port: 80,
-        fwd: Forwarding::DirectRouting,
-        weight: 1,
-        u_threshold: 0,
-        l_threshold: 0,
-    };
+    let fb = DestConfig::new(2, 80, Forwarding::DirectRouting);
     c.directors[0].services[0].check =
         Some(HealthCheckConfig { fallback: Some(fb), ..ldirectord(CheckKind::Connect, 0) });
     let e = reject(c);
     assert!(e.contains("fallback real server \"rs2\": direct routing needs the real server"), "{e}");
 
     let mut c = cluster(2, 0, 1.0, 1);
-    let fb = DestConfig {
-        server: 1,
-        port: 8080,
-        fwd: Forwarding::DirectRouting,
-        weight: 1,
-        u_threshold: 0,
-        l_threshold: 0,
-    };
+    let fb = DestConfig::new(1, 8080, Forwarding::DirectRouting);
     c.directors[0].services[0].check =
         Some(HealthCheckConfig { fallback: Some(fb), ..ldirectord(CheckKind::Connect, 0) });
     assert!(reject(c).contains("is one of the checked real servers"));
@@ -484,14 +447,7 @@ fn same_seed_same_report_other_seed_other_report() {
         c.populations[0].demand = Dist::Exponential { mean: 0.01 };
         c.populations[0].response_timeout = Some(Duration::from_secs(3));
         c.directors[0].services[0].scheduler = SchedulerKind::Wlc;
-        let fallback = DestConfig {
-            server: 3,
-            port: 80,
-            fwd: Forwarding::DirectRouting,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-        };
+        let fallback = DestConfig::new(3, 80, Forwarding::DirectRouting);
         c.directors[0].services[0].check = Some(HealthCheckConfig {
             checker: Checker::Keepalived,
             fallback: Some(fallback),

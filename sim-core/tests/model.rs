@@ -34,9 +34,7 @@ fn cluster(fwd: Forwarding, n: usize, rate: f64, secs: u64) -> ClusterConfig {
             )
         })
         .collect();
-    let dests = (0..n)
-        .map(|i| DestConfig { server: i, port: 80, fwd, weight: 1, u_threshold: 0, l_threshold: 0 })
-        .collect();
+    let dests = (0..n).map(|i| DestConfig::new(i, 80, fwd)).collect();
     ClusterConfig {
         directors: vec![DirectorConfig::new(
             "lb",

@@ -4,6 +4,8 @@
 //! sets (VmHWM) divided by the difference of servers must stay under the bound. A harness
 //! of its own (`harness = false`) so that each child's VmHWM is its own run's.
 
+#[path = "common/rss.rs"]
+mod rss;
 #[path = "common/scale.rs"]
 mod scale;
 

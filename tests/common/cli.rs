@@ -14,6 +14,11 @@ pub fn lvsim(args: &[&str]) -> Output {
         .expect("spawning lvsim")
 }
 
+/// `lvsim ARGS...` with `dir` as its working directory.
+pub fn lvsim_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lvsim")).args(args).current_dir(dir).output().expect("spawning lvsim")
+}
+
 /// Output bytes as text.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -44,14 +44,7 @@ pub fn config_with(
         })
         .collect();
     let dests = (0..speeds.len())
-        .map(|i| DestConfig {
-            server: i,
-            port: 80,
-            fwd: Forwarding::Masq,
-            weight: 1 + (i % 3) as u32,
-            u_threshold: 0,
-            l_threshold: 0,
-        })
+        .map(|i| DestConfig { weight: 1 + (i % 3) as u32, ..DestConfig::new(i, 80, Forwarding::Masq) })
         .collect();
     let link = ChannelConfig {
         bandwidth_bps: Some(100_000_000),

@@ -514,7 +514,7 @@ impl Builder<'_> {
             };
             let fwd = fb.forwarding;
             let port = if fwd == Forwarding::Masq { fb.port.unwrap_or(svc.port) } else { svc.port };
-            cfg.fallback = Some(DestConfig { server, port, fwd, weight: 1, u_threshold: 0, l_threshold: 0 });
+            cfg.fallback = Some(DestConfig::new(server, port, fwd));
         }
         Ok(cfg)
     }

@@ -24,6 +24,12 @@ pub struct DestConfig {
 }
 
 impl DestConfig {
+    /// Real server `server` on `port` by `fwd`, weight 1, no thresholds: what a test or a
+    /// generated cluster starts from (it states only what differs).
+    pub fn new(server: usize, port: u16, fwd: Forwarding) -> Self {
+        DestConfig { server, port, fwd, weight: 1, u_threshold: 0, l_threshold: 0 }
+    }
+
     /// The port IPVS stores: ipvsadm forces the service's port for DR and TUN (no port
     /// mapping there), except for firewall-mark services.
     pub fn kernel_port(&self, service: ServiceKey) -> u16 {

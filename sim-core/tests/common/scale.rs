@@ -61,14 +61,7 @@ impl Farm {
             .collect();
         let dests = (0..self.servers)
             .rev()
-            .map(|server| DestConfig {
-                server,
-                port: 80,
-                fwd: Forwarding::DirectRouting,
-                weight: 1,
-                u_threshold: 0,
-                l_threshold: 0,
-            })
+            .map(|server| DestConfig::new(server, 80, Forwarding::DirectRouting))
             .collect();
         let duration = Duration((self.duration_s * 1e9).round() as u64);
         let key = ServiceKey::Addr { protocol: Protocol::Tcp, addr: VIP, port: 80 };
@@ -142,7 +135,7 @@ impl Farm {
         println!(
             "{} {setup_s} {run_s} {} {}",
             report.ref1.arrivals,
-            peak_rss(),
+            crate::rss::peak_rss(),
             u8::from(report.server_detail)
         );
     }
@@ -168,16 +161,4 @@ impl Farm {
             detail: w[4] == "1",
         }
     }
-}
-
-/// This process's peak resident set (VmHWM of /proc/self/status) [bytes].
-pub fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("linux /proc");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmHWM in /proc/self/status");
-    kib * 1024
 }
