@@ -359,6 +359,14 @@ fn a_failed_run_is_reported_with_its_point_and_error_and_its_shard_runs_again() 
     // A file the scenario reads changed since the shards ran.
     std::fs::write(d.join("a.csv"), "time_s\n0.1\n0.5\n1.1\n").unwrap();
     refused(&d, &["merge", "s", "-o", "out"], 2, &["t.ron", "not the one the shards ran"]);
+    // A file that only a point reads changed since: that point is named.
+    std::fs::write(d.join("a.csv"), "time_s\n0.1\n0.5\n1.0\n").unwrap();
+    ok(&d, &["merge", "s", "-o", "out", "-q"]);
+    std::fs::remove_dir_all(d.join("out")).unwrap();
+    std::fs::write(d.join("c.csv"), "time_s\n0.8\n").unwrap();
+    let c = r#"sweep point clients[0].arrival=Trace(file: "c.csv"): not the one the shards ran"#;
+    refused(&d, &["merge", "s", "-o", "out"], 2, &[c, "shard-1-of-2.json"]);
+    assert!(!d.join("out").exists(), "a refused merge writes no report");
 }
 
 #[test]

@@ -122,7 +122,7 @@ fn shard_file(k: u32, id: &Identity, failed: bool) -> ShardFile {
         if failed && failures.is_empty() {
             failures.push(UnitFailure { unit, label, error: "trace t.csv: No such file".into() });
         } else {
-            results.push(UnitResult { unit, label, summary: Default::default() });
+            results.push(UnitResult { unit, label, summary: Default::default(), input: None });
         }
     }
     ShardFile {

@@ -343,7 +343,7 @@ fn run_shard(c: &Common, l: &scenarios::Loaded, spec: ShardSpec, dir: Option<&Pa
                         .with_context(|| format!("writing replication 0's pages to {}", pages.display()))?;
                     first_text = Some(reports::text_summary(&m, &report));
                 }
-                results.push(shard::UnitResult { unit, label: label(l, unit), summary });
+                results.push(shard::UnitResult { unit, label: label(l, unit), summary, input: None });
             }
             Err(e) => {
                 failures.push(shard::UnitFailure { unit, label: label(l, unit), error: format!("{e:#}") })

@@ -156,6 +156,11 @@ pub struct UnitResult {
     pub label: String,
     /// Its summary, as the local command computes it.
     pub summary: Summary,
+    /// A sweep's: the [`fingerprint`] of the point it ran (the scenario with the point's
+    /// values, and the files the point reads), which `merge` checks against the point as
+    /// it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
 }
 
 /// A unit that failed.
@@ -375,6 +380,8 @@ pub struct Gathered {
     pub invocation: Invocation,
     /// Every unit's summary, by unit number.
     pub summaries: Vec<Summary>,
+    /// Every unit's [`UnitResult::input`], by unit number.
+    pub inputs: Vec<Option<String>>,
     /// `run`: the directory of replication 0's pages (`shard-K-of-N.report/`) and its
     /// terminal text.
     pub first: Option<(PathBuf, String)>,
@@ -530,6 +537,7 @@ pub fn gather(dirs: &[PathBuf]) -> anyhow::Result<Gathered> {
         covers(path, s)?;
     }
     failed(&shards)?;
+    let mut inputs = Vec::with_capacity(identity.units);
     let mut summaries = Vec::with_capacity(identity.units);
     let mut first_pages = None;
     let mut results: Vec<std::vec::IntoIter<UnitResult>> = Vec::with_capacity(shards.len());
@@ -548,8 +556,9 @@ pub fn gather(dirs: &[PathBuf]) -> anyhow::Result<Gathered> {
         let n = results.len();
         let r = results[j % n].next().expect("covers() checked every shard's share");
         summaries.push(r.summary);
+        inputs.push(r.input);
     }
-    Ok(Gathered { identity, invocation, summaries, first: first_pages, files })
+    Ok(Gathered { identity, invocation, summaries, inputs, first: first_pages, files })
 }
 
 /// Every shard file in `dirs` (each directory once), read; refuses unreadable files

@@ -955,8 +955,12 @@ mod tests {
             let f = |&u: &usize| UnitFailure { unit: u, label: label(u), error: "trace.csv: missing".into() };
             (Vec::new(), units.iter().map(f).collect())
         } else {
-            let r =
-                |&u: &usize| UnitResult { unit: u, label: label(u), summary: reports::Summary::default() };
+            let r = |&u: &usize| UnitResult {
+                unit: u,
+                label: label(u),
+                summary: reports::Summary::default(),
+                input: None,
+            };
             (units.iter().map(r).collect(), Vec::new())
         };
         ShardFile {

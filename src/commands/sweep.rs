@@ -194,17 +194,17 @@ fn one_shard(
         threads,
         mine.len(),
         ordered::window(threads),
-        || None,
-        |last: &mut Built, i| {
+        || (None, String::new()),
+        |state: &mut (Built, String), i| {
             let (k, r) = jobs[mine[i]];
-            checked_run(c, l, sweep, last, (k, r), mine.len() as u64)
+            checked_run(c, l, sweep, state, (k, r), mine.len() as u64)
         },
         |i, result| -> anyhow::Result<()> {
             bar.inc(1);
             let (unit, (k, r)) = (mine[i], jobs[mine[i]]);
             let label = format!("{}, replication {r}", label(&axes, &sweep.values(l, k)));
             match result {
-                Ok(summary) => results.push(UnitResult { unit, label, summary }),
+                Ok((summary, input)) => results.push(UnitResult { unit, label, summary, input: Some(input) }),
                 Err(e) => failures.push(UnitFailure { unit, label, error: format!("{e:#}") }),
             }
             Ok(())
@@ -225,25 +225,27 @@ fn one_shard(
     shard::save(c, &dir, &file)
 }
 
-/// One unit of a shard: its point built (unless the worker's last), checked against the
-/// budget of the shard's `runs`, and run.
+/// One unit of a shard: its point built (unless the worker's last, whose fingerprint the
+/// state keeps beside it), checked against the budget of the shard's `runs`, and run; its
+/// summary and its point's fingerprint.
 fn checked_run(
     c: &Common,
     l: &Loaded,
     sweep: &Sweep,
-    last: &mut Built,
+    (last, input): &mut (Built, String),
     (k, r): (usize, u32),
     runs: u64,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<(Summary, String)> {
     if last.as_ref().is_none_or(|(at, _, _)| *at != k) {
         *last = None;
         let (values, p) = sweep.point(l, k).map_err(|e| InputError(e.to_string()))?;
         let what = format!("the shard's sweep (at point {})", values.join(", "));
         // A shard keeps each of its runs' whole summary until it writes its file.
         c.check_budget(&p, runs, &what, scenarios::budget::Keeps::Summaries)?;
+        *input = shard::fingerprint(Kind::Sweep, &p, "");
         *last = Some((k, values, p));
     }
-    run_one(l, sweep, last, k, r).map(|(_, s)| s)
+    run_one(l, sweep, last, k, r).map(|(_, s)| (s, input.clone()))
 }
 
 /// `--slurm`: every point checked as the local sweep checks them, then the work handed
@@ -469,10 +471,11 @@ pub fn merged(c: &Common, g: Gathered) -> anyhow::Result<()> {
         ))
         .into());
     }
+    let jobs = runs_of(&reps);
+    same_points(&l, &sweep, &jobs, &g)?;
     let out_dir = c.report_dir(&l.name, "-sweep")?;
     out_dir.clear()?;
     let dir = &out_dir.path;
-    let jobs = runs_of(&reps);
     let stored: Vec<std::sync::Mutex<Option<Summary>>> =
         g.summaries.into_iter().map(|s| std::sync::Mutex::new(Some(s))).collect();
     let source = |_: &mut Built, j: usize| {
@@ -481,6 +484,33 @@ pub fn merged(c: &Common, g: Gathered) -> anyhow::Result<()> {
     };
     let (report, _, _) = run_points(c, &l, &reps, &source, dir)?;
     finish(c, &l, dir, &report)?;
+    Ok(())
+}
+
+/// Refuses to merge when a point, built again now, is not the one its shards ran (the
+/// point's values are in the scenario's text, which the split's fingerprint covers, but a
+/// file that only the point reads, such as a trace its axis names, is read when it runs).
+/// Each point is built once.
+fn same_points(l: &Loaded, sweep: &Sweep, jobs: &[(usize, u32)], g: &Gathered) -> anyhow::Result<()> {
+    let mut checked: Option<(usize, String)> = None;
+    for (j, input) in g.inputs.iter().enumerate() {
+        let (Some(ran), k) = (input, jobs[j].0) else { continue };
+        if checked.as_ref().is_none_or(|(at, _)| *at != k) {
+            let (_, p) = sweep.point(l, k).map_err(|e| InputError(e.to_string()))?;
+            checked = Some((k, shard::fingerprint(Kind::Sweep, &p, "")));
+        }
+        if checked.as_ref().is_some_and(|(_, now)| now != ran) {
+            let file =
+                g.files.get(j % g.files.len().max(1)).map_or(String::new(), |f| f.display().to_string());
+            return Err(InputError(format!(
+                "{}: sweep point {}: not the one the shards ran ({file}): the point, or a file it reads, \
+                 changed since; run its shards again, or restore it",
+                l.file,
+                label(&l.sweep_axes(), &sweep.values(l, k))
+            ))
+            .into());
+        }
+    }
     Ok(())
 }
 

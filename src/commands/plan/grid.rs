@@ -198,7 +198,7 @@ pub(super) fn run_shard(
         |i, outcome| {
             let (unit, label) = (units[i], g.label(s, units[i]));
             match outcome {
-                Ok(summary) => results.push(shard::UnitResult { unit, label, summary }),
+                Ok(summary) => results.push(shard::UnitResult { unit, label, summary, input: None }),
                 Err(e) => failures.push(shard::UnitFailure { unit, label, error: format!("{e:#}") }),
             }
             Ok::<(), anyhow::Error>(())

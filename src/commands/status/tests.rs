@@ -98,7 +98,12 @@ fn shard_file(k: u32, id: &Identity, failed: bool) -> ShardFile {
     let spec = ShardSpec { k, n: id.shards };
     let mut results: Vec<UnitResult> = spec
         .units(id.units)
-        .map(|unit| UnitResult { unit, label: format!("rate={unit}"), summary: Default::default() })
+        .map(|unit| UnitResult {
+            unit,
+            label: format!("rate={unit}"),
+            summary: Default::default(),
+            input: None,
+        })
         .collect();
     let mut failures = Vec::new();
     if failed {
