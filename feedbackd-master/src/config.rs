@@ -294,6 +294,7 @@ impl Cli {
                 LawKind::GrpcWrr(GrpcWrr {
                     error_penalty: self.error_penalty.unwrap_or(default.error_penalty),
                     weight_per_qps: self.weight_per_qps.unwrap_or(default.weight_per_qps),
+                    ..default
                 })
             }
         };
@@ -562,7 +563,10 @@ mod tests {
         let p = tmp("law", "law = grpc-wrr\nerror_penalty = 2.5\nweight_per_qps = 0.1\nmax_weight = 1000\n");
         let cli = parse_args(args(&["m", "--config", p.to_str().unwrap(), "--error-penalty", "0"])).unwrap();
         let law = cli.law().unwrap();
-        assert_eq!(law.kind, LawKind::GrpcWrr(GrpcWrr { error_penalty: 0.0, weight_per_qps: 0.1 }));
+        assert_eq!(
+            law.kind,
+            LawKind::GrpcWrr(GrpcWrr { error_penalty: 0.0, weight_per_qps: 0.1, ..GrpcWrr::default() })
+        );
         assert_eq!(law.max_weight, 1000);
     }
 

@@ -72,7 +72,7 @@
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
-use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
+use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind, Prequal};
 use lvs_sched::{Duration, Time};
 
 use lvs_ipvs::Forwarding;
@@ -259,8 +259,19 @@ impl Record {
                     LawKind::GrpcWrr(g) => {
                         let _ = write!(
                             s,
-                            "start law=grpc-wrr error_penalty={:?} weight_per_qps={:?}",
-                            g.error_penalty, g.weight_per_qps
+                            "start law=grpc-wrr error_penalty={:?} weight_per_qps={:?} \
+                             blackout_period_ns={} weight_expiration_period_ns={}",
+                            g.error_penalty,
+                            g.weight_per_qps,
+                            g.blackout_period.0,
+                            g.weight_expiration_period.0
+                        );
+                    }
+                    LawKind::Prequal(q) => {
+                        let _ = write!(
+                            s,
+                            "start law=prequal pool_size={} max_age_ns={} q_rif={:?}",
+                            q.pool_size, q.max_age.0, q.q_rif
                         );
                     }
                 }
@@ -619,6 +630,16 @@ impl<'a> Fields<'a> {
         v.parse().map_err(|_| format!("field `{key}`: {v:?} is not a {}", number_kind::<T>()))
     }
 
+    /// An optional `KEY=NANOSECONDS`, `default` when absent.
+    fn ns_or(&mut self, key: &str, default: Duration) -> Result<Duration, String> {
+        match self.take_opt(key) {
+            None => Ok(default),
+            Some(v) => {
+                v.parse().map(Duration).map_err(|_| format!("field `{key}`: {v:?} is not a whole number"))
+            }
+        }
+    }
+
     fn float(&mut self, key: &str) -> Result<f64, String> {
         let v = self.take(key)?;
         parse_f64(v).map_err(in_field(key))
@@ -660,8 +681,17 @@ fn parse_start(f: &mut Fields<'_>) -> Result<Entry, String> {
         "grpc-wrr" => LawKind::GrpcWrr(GrpcWrr {
             error_penalty: f.float("error_penalty")?,
             weight_per_qps: f.float("weight_per_qps")?,
+            // Absent in journals written before gRFC A58's periods were modelled.
+            blackout_period: f.ns_or("blackout_period_ns", GrpcWrr::default().blackout_period)?,
+            weight_expiration_period: f
+                .ns_or("weight_expiration_period_ns", GrpcWrr::default().weight_expiration_period)?,
         }),
-        other => return Err(format!("field `law`: {other:?} is not a law (capacity, grpc-wrr)")),
+        "prequal" => LawKind::Prequal(Prequal {
+            pool_size: f.number("pool_size")?,
+            max_age: Duration(f.number("max_age_ns")?),
+            q_rif: f.float("q_rif")?,
+        }),
+        other => return Err(format!("field `law`: {other:?} is not a law (capacity, grpc-wrr, prequal)")),
     };
     let law = LawConfig {
         min_weight: f.number("min_weight")?,

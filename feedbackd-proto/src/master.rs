@@ -184,7 +184,13 @@ pub fn report_signal(capacity: f64, metrics: &[Metric], index: usize) -> Signal 
             metrics.iter().find(|m| m.name == numbered).or_else(|| metrics.iter().find(|m| m.name == name));
         m.map(|m| m.value)
     };
-    Signal { capacity, qps: find("qps"), eps: find("eps") }
+    Signal {
+        capacity,
+        qps: find("qps"),
+        eps: find("eps"),
+        rif: find("rif"),
+        latency: find("latency_ms").map(|ms| ms / 1000.0),
+    }
 }
 
 /// What the driver must do or log.

@@ -248,9 +248,9 @@ pub enum Verdict {
     Drop,
 }
 
-/// The IPVS sysctls the model honours (`/proc/sys/net/ipv4/vs/`); the kernel's
-/// defaults are all off.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The IPVS sysctls the model honours (`/proc/sys/net/ipv4/vs/`, documented in the
+/// kernel's `Documentation/networking/ipvs-sysctl.rst`), with the kernel's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sysctls {
     /// `expire_nodest_conn`: an entry whose real server is deleted expires at the next
     /// packet (instead of dropping packets until it times out), a SYN for one on a
@@ -260,6 +260,57 @@ pub struct Sysctls {
     /// `expire_quiescent_template`: a persistence template whose real server has weight
     /// 0 is invalidated at the next new connection, instead of keeping its clients.
     pub expire_quiescent_template: bool,
+    /// `sloppy_tcp`: any TCP segment without RST that finds no entry is scheduled (not
+    /// only a SYN): a connection that another director started survives on this one
+    /// when the scheduler picks the same real server (mh, sh).
+    pub sloppy_tcp: bool,
+    /// `sloppy_sctp`: the same for SCTP (any chunk, not only INIT).
+    pub sloppy_sctp: bool,
+    /// `conn_reuse_mode` (bits; default 1): 1 = a SYN finding an entry in TIME_WAIT or
+    /// CLOSE (not controlled by a template) expires it and is scheduled afresh; 2 = also
+    /// FIN_WAIT of a DR/TUN entry; 0 = the old entry is reused.
+    pub conn_reuse_mode: u8,
+    /// `amemthresh` [pages of 4 KiB]: below this much available memory the automatic
+    /// defence modes (1, 2) switch on. Default 1024.
+    pub amemthresh: i64,
+    /// `am_droprate`: `drop_packet` mode 3 drops one new connection in this many.
+    /// Default 10.
+    pub am_droprate: u32,
+    /// `drop_entry` mode 0..=3 (0 off, 1/2 automatic, 3 always): randomly drop entries
+    /// of half-open and idle connections, 1/32 of the table a second.
+    pub drop_entry: u8,
+    /// `drop_packet` mode 0..=3: drop new connections at a rate that rises as memory
+    /// runs out (mode 3: one in `am_droprate`).
+    pub drop_packet: u8,
+    /// `secure_tcp` mode 0..=3: the stricter TCP state table (`tcp_states_dos`).
+    pub secure_tcp: u8,
+}
+
+impl Default for Sysctls {
+    fn default() -> Self {
+        Sysctls {
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            sloppy_tcp: false,
+            sloppy_sctp: false,
+            conn_reuse_mode: 1,
+            amemthresh: 1024,
+            am_droprate: 10,
+            drop_entry: 0,
+            drop_packet: 0,
+            secure_tcp: 0,
+        }
+    }
+}
+
+/// The director's memory as `update_defense_level()` sees it (`si_meminfo()`: free
+/// plus buffer pages), which the connection entries themselves use up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// Free and buffer memory with an empty table [pages of 4 KiB].
+    pub avail_pages: i64,
+    /// What one entry costs (the `ip_vs_conn` slab object) [bytes].
+    pub entry_bytes: u32,
 }
 
 /// Where a new connection went.
@@ -290,6 +341,17 @@ pub enum NoDest {
     /// The scheduler found no destination (ICMP port unreachable).
     #[error("no destination available")]
     NoDestination,
+    /// Not a packet that starts a connection (a TCP segment other than a SYN without
+    /// `sloppy_tcp`, or with RST): IPVS lets it pass to the director's own stack, which
+    /// answers a TCP segment for a local VIP with a reset.
+    #[error("not the first packet of a connection")]
+    NotNew,
+    /// Dropped by the `drop_packet` defence (`ip_vs_todrop()`).
+    #[error("dropped by drop_packet")]
+    DefenseDrop,
+    /// No memory for a new entry (`kmem_cache_alloc()` failed): the packet is dropped.
+    #[error("no memory for a connection entry")]
+    NoMemory,
 }
 
 /// The IPVS state of one director (one network namespace).
@@ -322,6 +384,8 @@ pub struct Ipvs {
     next_tick: Time,
     timeouts: Timeouts,
     sysctls: Sysctls,
+    /// The director's memory, for the defence sysctls (`None`: never short of memory).
+    memory: Option<Memory>,
     now: Time,
     /// Connection sync state (`None`, and no cost, until sync is configured).
     sync: Option<sync::SyncTable>,
@@ -344,6 +408,7 @@ impl Ipvs {
             next_tick: Time::ZERO + EST_PERIOD,
             timeouts: Timeouts::default(),
             sysctls: Sysctls::default(),
+            memory: None,
             now: Time::ZERO,
             sync: None,
         }
@@ -367,6 +432,17 @@ impl Ipvs {
     /// The sysctls, to change.
     pub fn sysctls_mut(&mut self) -> &mut Sysctls {
         &mut self.sysctls
+    }
+
+    /// The director's memory as the defence sysctls see it (`None`, the default: never
+    /// short of memory).
+    pub fn set_memory(&mut self, memory: Option<Memory>) {
+        self.memory = memory;
+    }
+
+    /// See [`Ipvs::set_memory`].
+    pub fn memory(&self) -> Option<Memory> {
+        self.memory
     }
 
     /// Virtual services in creation order.

@@ -95,6 +95,24 @@ impl Ipvs {
         Ok(Scheduled { conn: Some(id), ..result })
     }
 
+    /// A client-to-server segment `seg` with no entry for its flow reaches the director
+    /// (`ip_vs_in()` → `tcp_conn_schedule()`): a SYN is scheduled as [`Ipvs::new_conn`]
+    /// does; any other TCP segment is [`NoDest::NotNew`] (the director's own stack
+    /// resets it) unless `sloppy_tcp` is set (then it is scheduled, and the entry starts
+    /// in the state that segment leads to).
+    pub fn schedule_segment(
+        &mut self,
+        now: Time,
+        flow: &Flow,
+        seg: Segment,
+        fwmark: Option<u32>,
+    ) -> Result<Scheduled, NoDest> {
+        if flow.protocol == Protocol::Tcp && seg != Segment::Syn {
+            return Err(NoDest::NotNew);
+        }
+        self.new_conn(now, flow, fwmark)
+    }
+
     /// The first packet of a connection finds entry `old` with its key (`ip_vs_in()`):
     /// returns what becomes of it, or `None` once `old` is expired and the packet is to
     /// be scheduled afresh.

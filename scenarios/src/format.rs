@@ -425,6 +425,8 @@ pub enum Law {
     Capacity,
     /// gRPC weighted round robin (gRFC A58): `qps / (utilization + eps / qps × penalty)`.
     GrpcWrr,
+    /// Prequal (NSDI 2024): requests in flight and latency from a pool of probes.
+    Prequal,
 }
 
 /// The agent-master TCP connection.
@@ -449,13 +451,14 @@ impl Default for Feedback {
         let d = sim_core::model::FeedbackConfig::default();
         let grpc = match d.law.kind {
             LawKind::GrpcWrr(g) => g,
-            LawKind::Capacity => lvs_sched::feedback::GrpcWrr::default(),
+            LawKind::Capacity | LawKind::Prequal(_) => lvs_sched::feedback::GrpcWrr::default(),
         };
         Feedback {
             enabled: true,
             law: match d.law.kind {
                 LawKind::Capacity => Law::Capacity,
                 LawKind::GrpcWrr(_) => Law::GrpcWrr,
+                LawKind::Prequal(_) => Law::Prequal,
             },
             interval_s: d.interval.as_secs_f64(),
             smoothing: d.law.smoothing,

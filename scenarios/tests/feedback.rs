@@ -78,7 +78,10 @@ fn every_field_is_read_in_its_unit() {
     assert_eq!(f.law.smoothing, 0.25);
     assert_eq!((f.law.min_weight, f.law.max_weight, f.law.dead_band, f.law.max_step), (2, 200, 3, 40));
     assert_eq!(f.law.slow_start, Duration::from_secs(4));
-    assert_eq!(f.law.kind, LawKind::GrpcWrr(GrpcWrr { error_penalty: 2.0, weight_per_qps: 0.5 }));
+    assert_eq!(
+        f.law.kind,
+        LawKind::GrpcWrr(GrpcWrr { error_penalty: 2.0, weight_per_qps: 0.5, ..GrpcWrr::default() })
+    );
     assert_eq!(f.quiesce_after, Duration::from_secs(3));
     assert_eq!(f.remove_after, Duration::from_secs(30));
     assert_eq!(f.rescan, Duration::from_secs(2));

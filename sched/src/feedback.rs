@@ -75,6 +75,28 @@ pub enum LawKind {
     /// gRPC's weighted round robin (gRFC A58): `qps / (utilization + eps / qps × penalty)`,
     /// from the report's `qps` and `eps` metrics and utilisation `1 − capacity`.
     GrpcWrr(GrpcWrr),
+    /// Prequal (Wydrowski et al., NSDI 2024): requests in flight and latency from a pool
+    /// of recent probes; cold servers (requests in flight below the pool's quantile)
+    /// preferred by lower latency.
+    Prequal(Prequal),
+}
+
+/// The Prequal law's parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prequal {
+    /// Probes the pool holds (the oldest leaves first).
+    pub pool_size: u32,
+    /// A probe older than this leaves the pool.
+    pub max_age: Duration,
+    /// The hot-cold threshold: a server is hot when its requests in flight exceed this
+    /// quantile of the pool's (Prequal's `Q_RIF`), in [0, 1].
+    pub q_rif: f64,
+}
+
+impl Default for Prequal {
+    fn default() -> Self {
+        Prequal { pool_size: 16, max_age: Duration::from_secs(5), q_rif: 0.84 }
+    }
 }
 
 /// The gRPC weighted-round-robin law's parameters.
@@ -84,11 +106,22 @@ pub struct GrpcWrr {
     pub error_penalty: f64,
     /// IPVS weight units per query/s of estimated capacity (`qps / utilization`).
     pub weight_per_qps: f64,
+    /// `blackout_period`: a server's reports are used only once it has reported for this
+    /// long without a gap (gRFC A58 default 10 s; 0: none).
+    pub blackout_period: Duration,
+    /// `weight_expiration_period`: a server with no report for this long has no weight
+    /// any more, and its blackout starts again (gRFC A58 default 3 min).
+    pub weight_expiration_period: Duration,
 }
 
 impl Default for GrpcWrr {
     fn default() -> Self {
-        GrpcWrr { error_penalty: 1.0, weight_per_qps: 1.0 }
+        GrpcWrr {
+            error_penalty: 1.0,
+            weight_per_qps: 1.0,
+            blackout_period: Duration::from_secs(10),
+            weight_expiration_period: Duration::from_secs(180),
+        }
     }
 }
 
@@ -144,12 +177,17 @@ pub struct Signal {
     pub qps: Option<f64>,
     /// Errors [errors/s]; used by gRPC WRR only, missing counts as 0.
     pub eps: Option<f64>,
+    /// Requests in flight on the server (metric `rif`); used by Prequal.
+    pub rif: Option<f64>,
+    /// Recent latency of the server's requests [s] (metric `latency_ms` / 1000); used by
+    /// Prequal.
+    pub latency: Option<f64>,
 }
 
 impl Signal {
     /// A report of spare capacity alone.
     pub fn capacity(capacity: f64) -> Signal {
-        Signal { capacity, qps: None, eps: None }
+        Signal { capacity, qps: None, eps: None, rif: None, latency: None }
     }
 }
 
@@ -306,6 +344,14 @@ impl ServerLaw {
                 let target = (smoothed * g.weight_per_qps).round().clamp(f64::from(lo), f64::from(hi)) as u32;
                 (smoothed, target, LawInputs::GrpcWrr(inputs))
             }
+            LawKind::Prequal(_) => {
+                // Prequal's target depends on every server's probes: the service's pool
+                // sets it; a report alone leaves the weight as it is.
+                let w = self.weight;
+                let smoothed = self.smoothed.unwrap_or(0.0);
+                let law = LawInputs::Capacity;
+                return Update { from: w, to: w, target: w, capacity, smoothed, limit: Limit::None, law };
+            }
         };
         self.smoothed = Some(smoothed);
         let from = self.weight;
@@ -460,13 +506,13 @@ mod tests {
             smoothing: 1.0,
             dead_band: 0,
             max_step: 0,
-            kind: LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps }),
+            kind: LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps, ..GrpcWrr::default() }),
             ..cfg()
         }
     }
 
     fn qps(capacity: f64, qps: f64, eps: f64) -> Signal {
-        Signal { capacity, qps: Some(qps), eps: Some(eps) }
+        Signal { capacity, qps: Some(qps), eps: Some(eps), rif: None, latency: None }
     }
 
     fn estimate(u: &Update) -> Option<f64> {
@@ -611,7 +657,7 @@ mod tests {
         (any_cfg(), 0u32..800, 0.0f64..4.0, 0.05f64..5.0).prop_map(|(c, extra, error_penalty, wpq)| {
             LawConfig {
                 max_weight: c.max_weight + extra,
-                kind: LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps: wpq }),
+                kind: LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps: wpq, ..GrpcWrr::default() }),
                 ..c
             }
         })
@@ -620,6 +666,8 @@ mod tests {
     /// A usable gRPC report: (capacity < 1, qps > 0, eps).
     fn any_grpc_signal() -> impl Strategy<Value = Signal> {
         (0.0f64..0.999, 0.01f64..2000.0, 0.0f64..200.0).prop_map(|(capacity, qps, eps)| Signal {
+            rif: None,
+            latency: None,
             capacity,
             qps: Some(qps),
             eps: Some(eps),

@@ -339,7 +339,7 @@ fn a_quiesced_server_gets_no_new_connections() {
 fn removal(expire_nodest_conn: bool) -> RunReport {
     let mut c = cluster(Forwarding::DirectRouting, 2, 10.0, 10);
     c.max_retries = 3;
-    c.directors[0].expire_nodest_conn = expire_nodest_conn;
+    c.directors[0].sysctls.expire_nodest_conn = expire_nodest_conn;
     c.populations[0].transport =
         Transport::Tcp { requests: Dist::Constant(3.0), think_time: Dist::Constant(1.0) };
     c.actions.push(Action {

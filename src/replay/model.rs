@@ -45,7 +45,11 @@ impl Backend for Model {
         };
         let sched = match self.ipvs.new_conn(self.now, &flow, target.fwmark) {
             Ok(s) => s,
-            Err(NoDest::NoDestination) => return Ok(None),
+            // No server, or the packet dropped (a defence, no memory): the client sees
+            // no answer. A first packet is never `NotNew`.
+            Err(NoDest::NoDestination | NoDest::NotNew | NoDest::DefenseDrop | NoDest::NoMemory) => {
+                return Ok(None);
+            }
             Err(NoDest::NoService) => {
                 bail!("no virtual service for {} {}", proto(target.protocol), target.addr)
             }

@@ -81,7 +81,12 @@ fn ipv6_services_servers_and_peers() {
 fn the_grpc_law_and_exact_floats() {
     let law = LawConfig {
         smoothing: 0.1 + 0.2,
-        kind: LawKind::GrpcWrr(GrpcWrr { error_penalty: 1e-7, weight_per_qps: 123.456_789_012_345_67 }),
+        kind: LawKind::GrpcWrr(GrpcWrr {
+            error_penalty: 1e-7,
+            weight_per_qps: 123.456_789_012_345_67,
+            blackout_period: Duration::from_secs(3),
+            weight_expiration_period: Duration(7),
+        }),
         ..LawConfig::default()
     };
     let r = Record {
@@ -259,13 +264,13 @@ fn finite() -> impl Strategy<Value = f64> {
 }
 
 fn law() -> impl Strategy<Value = LawConfig> {
-    let kind = prop_oneof![
-        Just(LawKind::Capacity),
-        (0.0..1e6f64, 0.0..1e6f64).prop_map(|(error_penalty, weight_per_qps)| LawKind::GrpcWrr(GrpcWrr {
-            error_penalty,
-            weight_per_qps
-        })),
-    ];
+    let kind =
+        prop_oneof![
+            Just(LawKind::Capacity),
+            (0.0..1e6f64, 0.0..1e6f64).prop_map(|(error_penalty, weight_per_qps)| LawKind::GrpcWrr(
+                GrpcWrr { error_penalty, weight_per_qps, ..GrpcWrr::default() }
+            )),
+        ];
     (
         1u32..=65535,
         any::<u32>(),

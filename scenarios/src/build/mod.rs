@@ -368,8 +368,11 @@ impl Builder<'_> {
                 )?),
                 cpu_backlog_packets: d.cpu_backlog_packets,
                 timeouts,
-                expire_nodest_conn: d.expire_nodest_conn,
-                expire_quiescent_template: d.expire_quiescent_template,
+                sysctls: lvs_ipvs::Sysctls {
+                    expire_nodest_conn: d.expire_nodest_conn,
+                    expire_quiescent_template: d.expire_quiescent_template,
+                    ..lvs_ipvs::Sysctls::default()
+                },
                 ..DirectorConfig::new(d.name.clone(), d.segment.clone(), services)
             });
         }
@@ -728,7 +731,10 @@ impl Builder<'_> {
             slow_start: self.fb_duration("slow_start_s", f.slow_start_s, 1.0, true)?,
             kind: match f.law {
                 Law::Capacity => LawKind::Capacity,
-                Law::GrpcWrr => LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps }),
+                Law::GrpcWrr => {
+                    LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps, ..GrpcWrr::default() })
+                }
+                Law::Prequal => LawKind::Prequal(lvs_sched::feedback::Prequal::default()),
             },
         };
         law.validate().map_err(|m| self.err("feedback", m))?;

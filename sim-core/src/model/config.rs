@@ -11,7 +11,7 @@ use crate::arrival::ArrivalProcess;
 use crate::cpu::CpuConfig;
 use crate::dist::Dist;
 use crate::link::ChannelConfig;
-use lvs_ipvs::ServiceKey;
+use lvs_ipvs::{ServiceKey, Sysctls};
 
 use super::DestConfig;
 use lvs_ipvs::tcp::Timeouts;
@@ -311,10 +311,8 @@ pub struct DirectorConfig {
     pub cpu_backlog_packets: Option<u64>,
     /// IPVS state timeouts.
     pub timeouts: Timeouts,
-    /// `expire_nodest_conn`.
-    pub expire_nodest_conn: bool,
-    /// `expire_quiescent_template`.
-    pub expire_quiescent_template: bool,
+    /// The IPVS sysctls (`/proc/sys/net/ipv4/vs/`).
+    pub sysctls: Sysctls,
     /// Its virtual services.
     pub services: Vec<ServiceConfig>,
 }
@@ -331,8 +329,7 @@ impl DirectorConfig {
             cpu_per_packet: Duration::ZERO,
             cpu_backlog_packets: None,
             timeouts: Timeouts::default(),
-            expire_nodest_conn: false,
-            expire_quiescent_template: false,
+            sysctls: Sysctls::default(),
             services,
         }
     }

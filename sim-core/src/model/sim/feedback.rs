@@ -177,6 +177,7 @@ impl Feedback {
             law: match f.law.kind {
                 LawKind::Capacity => "capacity",
                 LawKind::GrpcWrr(_) => "grpc_wrr",
+                LawKind::Prequal(_) => "prequal",
             }
             .to_owned(),
             reports_sent: stats.reports_sent,

@@ -839,8 +839,7 @@ impl Director {
         let d = &cfg.directors[di];
         let mut ipvs = Ipvs::new(seed);
         *ipvs.timeouts_mut() = d.timeouts;
-        ipvs.sysctls_mut().expire_nodest_conn = d.expire_nodest_conn;
-        ipvs.sysctls_mut().expire_quiescent_template = d.expire_quiescent_template;
+        *ipvs.sysctls_mut() = d.sysctls;
         let mut dest_server: Vec<Vec<u32>> = Vec::new();
         let mut keys = Vec::with_capacity(d.services.len());
         for svc in &d.services {
