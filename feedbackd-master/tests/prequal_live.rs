@@ -1,0 +1,210 @@
+//! The Prequal law in the live daemons, on loopback with the dry-run backend: real
+//! feedbackd-agents measure real TCP servers (their requests in flight from the socket
+//! table, their latency by a timed probe) or read the figures a server writes to a file,
+//! and a real feedbackd-master (`--law prequal`) journals the probes and sets the weights.
+//!
+//! The servers are threads of this test: `fast` answers at once, `slow` holds each reply
+//! for [`SLOW_MS`] (a lower bound on its probe's latency, whatever the machine's load),
+//! and `busy` answers at once but holds [`HELD`] idle client connections open (its requests
+//! in flight).
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use feedbackd_proto::journal::{Entry, Record};
+
+const LIMIT: Duration = Duration::from_secs(30);
+/// How long the slow server holds each reply [ms].
+const SLOW_MS: u64 = 600;
+/// The idle connections held open on the busy server.
+const HELD: usize = 8;
+
+/// A listener on 127.0.0.1 on a port below the ephemeral range (32768-60999 by
+/// default): the kernel never gives such a port to another socket that binds port 0 on
+/// another loopback address (as flood tests running beside this one do), so the sockets
+/// on it are this test's only, and the agent's count of them exact.
+fn listener() -> TcpListener {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() % 1000) * 12;
+    for _ in 0..2000 {
+        let port = 20_000 + (base - 20_000 + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", u16::try_from(port).unwrap())) {
+            return l;
+        }
+    }
+    panic!("no free port in 20000-31999 on 127.0.0.1");
+}
+
+/// A loopback HTTP-ish server: reads a request up to its blank line (at most 4 KiB),
+/// waits `delay`, answers, closes. Returns its port.
+fn server(delay: Duration) -> u16 {
+    let listener = listener();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") && request.len() < 4096 {
+                    match conn.read(&mut byte) {
+                        Ok(1) => request.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                std::thread::sleep(delay);
+                let _ = conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+            });
+        }
+    });
+    port
+}
+
+/// `n` client connections to `port` that send nothing and stay open while the result lives.
+fn hold(port: u16, n: usize) -> Vec<TcpStream> {
+    (0..n).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect()
+}
+
+/// The master: dry-run, one service, `--law prequal` and exact weights (no smoothing,
+/// dead-band, step limit or slow start), its journal in `dir`.
+fn master(dir: &Path, extra: &[&str]) -> (Proc, String, PathBuf) {
+    let journal = dir.join("master.journal");
+    let mut cmd = Command::new(master_bin());
+    cmd.args(master_args_insecure()).arg("--record").arg(&journal).args(extra);
+    let (m, listen, _) = start_master("master", cmd, LIMIT);
+    (m, listen, journal)
+}
+
+fn master_args_insecure() -> Vec<String> {
+    [
+        "--insecure",
+        "--backend",
+        "dry-run",
+        "--service",
+        "tcp:10.0.0.1:80",
+        "--listen",
+        "127.0.0.1:0",
+        "--status-listen",
+        "127.0.0.1:0",
+        "--law",
+        "prequal",
+        "--smoothing",
+        "1",
+        "--dead-band",
+        "0",
+        "--max-step",
+        "0",
+        "--slow-start",
+        "0s",
+        "--max-weight",
+        "100",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// An agent `name` for service port 80 claiming `address`, measuring with `module`.
+fn prequal_agent(dir: &Path, name: &str, director: &str, address: &str, module: &str) -> Proc {
+    let text = format!(
+        "director = {director}\nagent_id = {name}\ninterval = 200ms\nservice = http\n\tport = 80\n\
+         \tforwarding = NAT\n\taddress = {address}\n\tmodule = {module}\n"
+    );
+    let conf = dir.join(format!("{name}.conf"));
+    std::fs::write(&conf, text).unwrap();
+    agent(&conf, name)
+}
+
+/// The probe module measuring the server on `port` on loopback.
+fn probe_module(port: u16) -> String {
+    format!(r#"prequal port={port} address=127.0.0.1 timeout_ms=5000 send="GET / HTTP/1.0\r\n\r\n""#)
+}
+
+/// The journal's whole lines so far (a line being written is left for later).
+fn journal(path: &Path) -> Vec<Record> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    whole
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| Record::parse_line(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Each agent's reports in the journal: `(agent, rif, latency_ms)` per report.
+fn probes(records: &[Record]) -> Vec<(String, f64, f64)> {
+    let mut agents: Vec<(u64, String)> = Vec::new();
+    let mut out = Vec::new();
+    for r in records {
+        match &r.entry {
+            Entry::Register { conn, agent, .. } => agents.push((conn.0, agent.clone())),
+            Entry::Report { conn, metrics, .. } => {
+                let agent = agents.iter().rev().find(|(c, _)| *c == conn.0).map(|(_, a)| a.clone()).unwrap();
+                let get = |n: &str| metrics.iter().find(|m| m.name == n).map(|m| m.value);
+                if let (Some(rif), Some(latency)) = (get("rif"), get("latency_ms")) {
+                    out.push((agent, rif, latency));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Waits until `done` holds for the journal's records; returns them.
+fn wait_journal(path: &Path, what: &str, done: impl Fn(&[Record]) -> bool) -> Vec<Record> {
+    let start = Instant::now();
+    loop {
+        let records = journal(path);
+        if done(&records) {
+            return records;
+        }
+        assert!(start.elapsed() < LIMIT, "no {what} within {LIMIT:?}; journal:\n{records:#?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn agents_measure_requests_in_flight_and_latency_of_real_servers() {
+    let dir = tempdir("prequal-measure");
+    let (fast, slow, busy) =
+        (server(Duration::ZERO), server(Duration::from_millis(SLOW_MS)), server(Duration::ZERO));
+    let _held = hold(busy, HELD);
+    let (_m, listen, path) = master(&dir, &[]);
+    let _agents = [
+        prequal_agent(&dir, "fast", &listen, "10.0.0.2", &probe_module(fast)),
+        prequal_agent(&dir, "slow", &listen, "10.0.0.3", &probe_module(slow)),
+        prequal_agent(&dir, "busy", &listen, "10.0.0.4", &probe_module(busy)),
+    ];
+    // Three reports of each agent reach the master's journal with both figures.
+    let records = wait_journal(&path, "three probes of each agent", |r| {
+        let p = probes(r);
+        ["fast", "slow", "busy"].iter().all(|a| p.iter().filter(|(n, _, _)| n == a).count() >= 3)
+    });
+    let start = records.iter().find_map(|r| match &r.entry {
+        Entry::Start { law, .. } => Some(law.kind),
+        _ => None,
+    });
+    assert_eq!(start, Some(lvs_sched::feedback::LawKind::Prequal(Default::default())));
+    for (agent, rif, latency_ms) in probes(&records) {
+        // Never past the probe's deadline; the busy server's held connections are its
+        // requests in flight, exactly (the probe is counted before it connects).
+        assert!(latency_ms > 0.0 && latency_ms <= 5000.0, "{agent}: {latency_ms}");
+        match agent.as_str() {
+            "fast" => assert_eq!(rif, 0.0, "{agent}"),
+            "slow" => {
+                assert_eq!(rif, 0.0, "{agent}");
+                assert!(latency_ms >= SLOW_MS as f64, "{agent}: {latency_ms} ms");
+            }
+            "busy" => assert_eq!(rif, HELD as f64, "{agent}: {:?}", probes(&records)),
+            other => panic!("{other}"),
+        }
+    }
+}
