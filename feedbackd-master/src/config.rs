@@ -705,6 +705,24 @@ mod tests {
             law_err(&["m", "--pool-size", "4", "--max-age", "1s"]),
             "--pool-size, --max-age apply to --law prequal only (the law is capacity)"
         );
+        // Values the law refuses, with the law's own words.
+        for (a, msg) in [
+            (&["--law", "prequal", "--q-rif", "1.5"][..], "weight law: q_rif 1.5 is not in [0, 1]"),
+            (&["--law", "prequal", "--q-rif", "NaN"], "weight law: q_rif NaN is not in [0, 1]"),
+            (&["--law", "prequal", "--pool-size", "0"], "weight law: pool_size 0 is not between 1 and 4096"),
+            (
+                &["--law", "prequal", "--pool-size", "4097"],
+                "weight law: pool_size 4097 is not between 1 and 4096",
+            ),
+            (&["--law", "prequal", "--max-age", "0s"], "weight law: max_age is 0"),
+            (
+                &["--law", "grpc-wrr", "--weight-expiration-period", "0s"],
+                "weight law: weight_expiration_period is 0",
+            ),
+        ] {
+            let e = law_err(&[&["m"][..], a].concat());
+            assert!(e.starts_with(msg), "{a:?}: {e}");
+        }
         let bad = |a: &[&str]| parse_args_msg(args(a)).unwrap_err();
         assert!(bad(&["m", "--pool-size=-1"]).contains("--pool-size"));
         assert!(bad(&["m", "--q-rif", "most"]).contains("--q-rif"));

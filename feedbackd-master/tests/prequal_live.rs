@@ -3,6 +3,10 @@
 //! table, their latency by a timed probe) or read the figures a server writes to a file,
 //! and a real feedbackd-master (`--law prequal`) journals the probes and sets the weights.
 //!
+//! With the figures from files, the weights are hand-computed from the law (see
+//! `lvs_sched::feedback::service`); with measured figures, the test holds what does not
+//! depend on the machine's speed beyond wide margins.
+//!
 //! The servers are threads of this test: `fast` answers at once, `slow` holds each reply
 //! for [`SLOW_MS`] (a lower bound on its probe's latency, whatever the machine's load),
 //! and `busy` answers at once but holds [`HELD`] idle client connections open (its requests
@@ -17,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use feedbackd_proto::journal::{Entry, Record};
+use feedbackd_proto::journal::{Decision, Entry, Record};
 
 const LIMIT: Duration = Duration::from_secs(30);
 /// How long the slow server holds each reply [ms].
@@ -207,4 +211,73 @@ fn agents_measure_requests_in_flight_and_latency_of_real_servers() {
             other => panic!("{other}"),
         }
     }
+}
+
+/// The weights `/metrics` shows for 10.0.0.2, .3, .4 (0 for a server not there yet).
+fn weights(status: &str) -> [f64; 3] {
+    let page = metrics_within(status, LIMIT);
+    ["2", "3", "4"].map(|n| {
+        let server = format!("server=\"10.0.0.{n}:80\"");
+        page.lines()
+            .find(|l| l.starts_with("feedbackd_master_real_server_weight{") && l.contains(&server))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    })
+}
+
+/// Waits until the three weights are `expected`.
+fn wait_weights(status: &str, expected: [f64; 3], m: &Proc) {
+    let start = Instant::now();
+    loop {
+        let got = weights(status);
+        if got == expected {
+            return;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "weights {got:?}, not {expected:?}, within {LIMIT:?}:\n{}",
+            m.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Writes a `source=file` file atomically (a rename), as a server would.
+fn write_figures(path: &Path, rif: u32, latency_ms: f64) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("rif {rif}\nlatency_ms {latency_ms}\n")).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
+#[test]
+fn the_master_sets_hand_computed_prequal_weights_from_the_servers_figures() {
+    let dir = tempdir("prequal-file");
+    let files = ["rs1", "rs2", "rs3"].map(|n| dir.join(format!("{n}.figures")));
+    write_figures(&files[0], 2, 10.0);
+    write_figures(&files[1], 3, 40.0);
+    write_figures(&files[2], 30, 5.0);
+    let journal_path = dir.join("master.journal");
+    let mut cmd = Command::new(master_bin());
+    cmd.args(master_args_insecure()).args(["--q-rif", "0.5", "--record"]).arg(&journal_path);
+    let (m, listen, status) = start_master("master", cmd, LIMIT);
+    let module = |f: &Path| format!("prequal source=file path={}", f.display());
+    let _agents = [
+        prequal_agent(&dir, "rs1", &listen, "10.0.0.2", &module(&files[0])),
+        prequal_agent(&dir, "rs2", &listen, "10.0.0.3", &module(&files[1])),
+        prequal_agent(&dir, "rs3", &listen, "10.0.0.4", &module(&files[2])),
+    ];
+    // The pool's rif: about as many 2s, 3s and 30s; its median (q_rif 0.5, nearest rank)
+    // is 3 once it holds a few probes of each. rs3 (30 > 3) is hot; rs1 and rs2 are cold,
+    // by latency: rs1 the best (10 ms) gets max_weight 100, rs2 100 × 10/40 = 25. The hot
+    // rs3 gets the lowest cold weight scaled by threshold / rif: 25 × 3/30 = 2.5 -> 3.
+    wait_weights(&status, [100.0, 25.0, 3.0], &m);
+    // rs2 turns fastest (5 ms): it gets 100, rs1 100 × 5/10 = 50, rs3 50 × 3/30 = 5.
+    write_figures(&files[1], 3, 5.0);
+    wait_weights(&status, [50.0, 100.0, 5.0], &m);
+    // The journal holds the law and the decisions: replayable (docs/feedbackd.md).
+    let records = journal(&journal_path);
+    let sets = records.iter().filter(|r| matches!(r.entry, Entry::Decision(Decision::Set { .. }))).count();
+    assert!(sets >= 3, "{records:#?}");
+    let log = m.output();
+    assert!(log.contains("weight TCP  10.0.0.1:80 -> 10.0.0.3:80") && log.contains("-> 100"), "{log}");
 }
