@@ -182,7 +182,7 @@ fn agents_measure_requests_in_flight_and_latency_of_real_servers() {
         (server(Duration::ZERO), server(Duration::from_millis(SLOW_MS)), server(Duration::ZERO));
     let _held = hold(busy, HELD);
     let (_m, listen, path) = master(&dir, &[]);
-    let _agents = [
+    let agents = [
         prequal_agent(&dir, "fast", &listen, "10.0.0.2", &probe_module(fast)),
         prequal_agent(&dir, "slow", &listen, "10.0.0.3", &probe_module(slow)),
         prequal_agent(&dir, "busy", &listen, "10.0.0.4", &probe_module(busy)),
@@ -207,7 +207,7 @@ fn agents_measure_requests_in_flight_and_latency_of_real_servers() {
                 assert_eq!(rif, 0.0, "{agent}");
                 assert!(latency_ms >= SLOW_MS as f64, "{agent}: {latency_ms} ms");
             }
-            "busy" => assert_eq!(rif, HELD as f64, "{agent}: {:?}", probes(&records)),
+            "busy" => assert_eq!(rif, HELD as f64, "{agent}: {:?} {}", probes(&records), agents[2].output()),
             other => panic!("{other}"),
         }
     }

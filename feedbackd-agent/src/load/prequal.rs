@@ -15,7 +15,8 @@
 //!   reports `latency_ms` = `timeout_ms` (a lower bound: a stuck server looks slow, not
 //!   unknown); a refused or reset connection, or one closed without a byte, is an error
 //!   (the service reports no capacity this round). One byte is read, never more. The rif
-//!   count is taken before the probe connects, so the probe never counts itself.
+//!   count is taken before the probe connects, so the probe never counts itself, and is
+//!   the count two reads of the tables in a row agree on (see [`stable_count`]).
 //!
 //! `source=file`: `path=` holds `name value` lines, among them `rif N` and `latency_ms X`
 //! (both required; other lines are ignored); a file larger than 4 KiB, or last modified
@@ -116,11 +117,14 @@ impl Prequal {
     pub(super) fn sample(&mut self) -> Result<Reading, String> {
         let (rif, latency_ms) = match &self.source {
             Source::Port { v4, v6, port, probe } => {
-                let mut n = count(&read_proc(v4)?, *port, Some(TCP_ESTABLISHED));
-                if v6.exists() {
-                    n += count(&read_proc(v6)?, *port, Some(TCP_ESTABLISHED));
-                }
-                (n as f64, probe.run()?.as_secs_f64() * 1000.0)
+                let rif = stable_count(|| {
+                    let mut n = count(&read_proc(v4)?, *port, Some(TCP_ESTABLISHED));
+                    if v6.exists() {
+                        n += count(&read_proc(v6)?, *port, Some(TCP_ESTABLISHED));
+                    }
+                    Ok(n)
+                })?;
+                (rif as f64, probe.run()?.as_secs_f64() * 1000.0)
             }
             Source::File { path, max_age } => read_file(path, *max_age, SystemTime::now())?,
         };
@@ -130,6 +134,26 @@ impl Prequal {
             metrics: vec![("rif".to_owned(), rif), ("latency_ms".to_owned(), latency_ms)],
         })
     }
+}
+
+/// The most reads of the socket tables for one count.
+const MAX_READS: usize = 4;
+
+/// A count of the socket tables two reads in a row agree on (at most [`MAX_READS`]
+/// reads; the last one otherwise). The kernel writes the tables a page per read, so a
+/// socket can be missed or listed twice while other sockets come and go; two agreeing
+/// reads make such a slip unlikely (each alone is rare: a few in a thousand reads on a
+/// busy loopback).
+pub(super) fn stable_count(mut read: impl FnMut() -> Result<u64, String>) -> Result<u64, String> {
+    let mut last = read()?;
+    for _ in 1..MAX_READS {
+        let n = read()?;
+        if n == last {
+            return Ok(n);
+        }
+        last = n;
+    }
+    Ok(last)
 }
 
 /// The probe's settings, checked: a TCP service with a port, a request within bounds.

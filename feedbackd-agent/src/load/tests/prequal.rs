@@ -6,7 +6,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use super::super::prequal::{MAX_FILE_BYTES, MAX_SEND_BYTES, read_file, unescape};
+use super::super::connections::count;
+use super::super::prequal::{MAX_FILE_BYTES, MAX_SEND_BYTES, read_file, stable_count, unescape};
 use super::*;
 
 /// A `/proc/net/tcp` table with, on local port `port`: a listener, two ESTABLISHED
@@ -312,4 +313,33 @@ fn several_services_number_their_figures_for_the_master() {
     let mut loads = ServiceLoad::for_agent(&conf.services, &root.sources()).unwrap();
     assert_eq!(loads[0].number, None);
     assert_eq!(loads[0].sample().1, [("rif".to_owned(), 1.0), ("latency_ms".to_owned(), 10.0)]);
+}
+
+#[test]
+fn a_connection_listed_twice_counts_once_and_counts_are_read_until_two_agree() {
+    // The kernel resumed its walk a page later and listed row 2's connection again.
+    let mut table = tcp_table(80);
+    table.push_str(
+        "   6: 0A000005:0050 0A000009:D432 01 00000000:00000000 00:00000000 00000000     0        0 13 1 0 20 4 30 10 -1\n",
+    );
+    assert_eq!(count(&table, 80, Some(0x01)), 2);
+    // UDP sockets bound to one port may share both addresses: every row counts.
+    let udp =
+        "  sl local rem st\n 1: 00000000:0035 00000000:0000 07 0\n 2: 00000000:0035 00000000:0000 07 0\n";
+    assert_eq!(count(udp, 53, None), 2);
+    let reads = |values: &[u64]| {
+        let mut it = values.iter().copied();
+        let mut n = 0;
+        let got = stable_count(|| {
+            n += 1;
+            it.next().ok_or_else(|| "no more".to_owned())
+        });
+        (got, n)
+    };
+    assert_eq!(reads(&[8, 8]), (Ok(8), 2));
+    assert_eq!(reads(&[9, 8, 8]), (Ok(8), 3));
+    assert_eq!(reads(&[8, 7, 8, 8]), (Ok(8), 4));
+    // Never more than four reads: the last stands.
+    assert_eq!(reads(&[1, 2, 3, 4, 5]), (Ok(4), 4));
+    assert_eq!(reads(&[8]), (Err("no more".to_owned()), 2));
 }
