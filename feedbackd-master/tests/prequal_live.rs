@@ -281,3 +281,46 @@ fn the_master_sets_hand_computed_prequal_weights_from_the_servers_figures() {
     let log = m.output();
     assert!(log.contains("weight TCP  10.0.0.1:80 -> 10.0.0.3:80") && log.contains("-> 100"), "{log}");
 }
+
+/// Whether a thread of process `pid` is blocked in `read` or `recvfrom` (x86_64 syscalls 0
+/// and 45; std's socket read is `recv`), as the agent's probe is while it waits for the
+/// reply.
+fn in_read(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("syscall"))
+            .is_ok_and(|s| matches!(s.split_whitespace().next(), Some("0" | "45")))
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn an_agent_stopped_and_continued_mid_probe_keeps_measuring() {
+    use nix::sys::signal::Signal;
+    let dir = tempdir("prequal-stop");
+    let slow = server(Duration::from_millis(SLOW_MS));
+    let (_m, listen, path) = master(&dir, &[]);
+    let a = prequal_agent(&dir, "slow", &listen, "10.0.0.3", &probe_module(slow));
+    wait_journal(&path, "a first probe", |r| !probes(r).is_empty());
+    // SIGSTOP then SIGCONT while the probe waits for its reply: the read fails with EINTR
+    // (signal(7): a socket read with a timeout does, even without a handler), which the
+    // probe must read through rather than report as a failed measurement.
+    for _ in 0..3 {
+        let start = Instant::now();
+        while !in_read(a.pid()) {
+            assert!(start.elapsed() < LIMIT, "the agent never waited in read: {}", a.output());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        a.signal(Signal::SIGSTOP);
+        a.signal(Signal::SIGCONT);
+        let seen = probes(&journal(&path)).len();
+        wait_journal(&path, "the next probe", |r| probes(r).len() > seen);
+    }
+    let reports =
+        journal(&path).into_iter().filter(|r| matches!(&r.entry, Entry::Report { .. })).collect::<Vec<_>>();
+    let without = reports.iter().filter(|r| match &r.entry {
+        Entry::Report { capacity, metrics, .. } => capacity[0].is_none() || metrics.is_empty(),
+        _ => false,
+    });
+    assert_eq!(without.count(), 0, "{reports:#?}\n{}", a.output());
+}

@@ -240,17 +240,26 @@ impl Probe {
                 Err(e) => return Err(format!("probe {to}: write: {e}")),
             }
         }
-        let Some(d) = left() else { return Ok(self.timeout) };
-        stream.set_read_timeout(Some(d)).map_err(|e| format!("probe {to}: {e}"))?;
         let mut byte = [0u8; 1];
-        match stream.read(&mut byte) {
-            Ok(1) => Ok(start.elapsed().min(self.timeout)),
-            Ok(_) => Err(format!(
-                "probe {to}: closed without a reply{}",
-                if self.send.is_empty() { " (does the server wait for a request? set send=)" } else { "" }
-            )),
-            Err(e) if timed_out(&e) => Ok(self.timeout),
-            Err(e) => Err(format!("probe {to}: read: {e}")),
+        loop {
+            let Some(d) = left() else { return Ok(self.timeout) };
+            stream.set_read_timeout(Some(d)).map_err(|e| format!("probe {to}: {e}"))?;
+            return match stream.read(&mut byte) {
+                Ok(1) => Ok(start.elapsed().min(self.timeout)),
+                Ok(_) => Err(format!(
+                    "probe {to}: closed without a reply{}",
+                    if self.send.is_empty() {
+                        " (does the server wait for a request? set send=)"
+                    } else {
+                        ""
+                    }
+                )),
+                // A read with a timeout fails with EINTR after SIGSTOP and SIGCONT, even
+                // without a handler (signal(7)): read on, within the deadline.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if timed_out(&e) => Ok(self.timeout),
+                Err(e) => Err(format!("probe {to}: read: {e}")),
+            };
         }
     }
 }
