@@ -46,7 +46,12 @@ fn prequal_takes_load_off_a_server_whose_lock_is_slow_and_the_cpu_laws_do_not() 
     assert!(slow(&capacity) > 0.2, "capacity: {:?}", shares(&capacity));
     // Prequal: slow1 is hot (its requests wait for its lock) and gets well under it.
     assert!(slow(&prequal) < 0.17, "prequal: {:?}", shares(&prequal));
-    assert!(p99(&prequal) < 0.7 * p99(&capacity), "p99 prequal {} capacity {}", p99(&prequal), p99(&capacity));
+    assert!(
+        p99(&prequal) < 0.7 * p99(&capacity),
+        "p99 prequal {} capacity {}",
+        p99(&prequal),
+        p99(&capacity)
+    );
     // Its weight is the lowest at the end, and the agents reported.
     let weight = |n: &str| {
         let rs = prequal["real_servers"].as_array().unwrap();
