@@ -406,3 +406,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn hostile_probes_keep_the_weights_in_the_clamps_and_the_pool_bounded() {
+    let c = prequal(16, 0.84);
+    let mut svc = ServiceLaw::default();
+    let mut laws = vec![ServerLaw::adopt(50); 3];
+    let wild = [
+        (f64::MAX, Some(f64::MAX)),
+        (0.0, Some(0.0)),
+        (f64::MIN_POSITIVE, Some(f64::MIN_POSITIVE)),
+        (1e300, None),
+        (f64::NAN, Some(1.0)),
+        (-5.0, Some(-1.0)),
+        (f64::INFINITY, Some(f64::INFINITY)),
+    ];
+    // One agent floods the pool with a thousand reports between the others' two.
+    for i in 0..1000u32 {
+        let (rif, latency) = wild[i as usize % wild.len()];
+        let key = if i % 500 == 0 { 1 + i / 500 % 2 } else { 0 };
+        let sig = Signal { capacity: 0.5, qps: None, eps: None, rif: Some(rif), latency };
+        svc.observe(&c, s(1.0), key, &sig);
+        assert!(svc.pool().len() <= 16);
+        let mut reported = [false; 3];
+        reported[key as usize] = true;
+        for u in step(&mut svc, &c, s(1.0), &mut laws, &reported).into_iter().flatten() {
+            assert!(u.smoothed.is_finite(), "{u:?}");
+            if let LawInputs::Prequal(p) = u.law {
+                assert!(p.raw.is_finite() && p.raw >= 0.0, "{p:?}");
+            }
+        }
+        for law in &laws {
+            assert!((1..=100).contains(&law.weight()), "{i}: {law:?}");
+        }
+    }
+}
