@@ -401,6 +401,18 @@ pub struct Feedback {
     pub error_penalty: f64,
     /// `grpc_wrr`: weight units per query/s of estimated capacity.
     pub weight_per_qps: f64,
+    /// `grpc_wrr`: a server's own weight is used only after it has reported usable
+    /// figures this long without expiring [s] (gRFC A58; 0: none).
+    pub blackout_period_s: f64,
+    /// `grpc_wrr`: a weight with no usable report for this long expires [s] (> 0).
+    pub weight_expiration_period_s: f64,
+    /// `prequal`: probes the service's pool holds (1 to 4096).
+    pub pool_size: u32,
+    /// `prequal`: a probe older than this leaves the pool [s] (> 0).
+    pub max_age_s: f64,
+    /// `prequal`: the hot-cold threshold, a quantile of the pool's requests in flight in
+    /// [0, 1].
+    pub q_rif: f64,
     /// A silent agent's servers are quiesced (weight 0) after this long [s].
     pub quiesce_after_s: f64,
     /// ... and removed after this long [s].
@@ -453,6 +465,10 @@ impl Default for Feedback {
             LawKind::GrpcWrr(g) => g,
             LawKind::Capacity | LawKind::Prequal(_) => lvs_sched::feedback::GrpcWrr::default(),
         };
+        let prequal = match d.law.kind {
+            LawKind::Prequal(q) => q,
+            LawKind::Capacity | LawKind::GrpcWrr(_) => lvs_sched::feedback::Prequal::default(),
+        };
         Feedback {
             enabled: true,
             law: match d.law.kind {
@@ -469,6 +485,11 @@ impl Default for Feedback {
             slow_start_s: d.law.slow_start.as_secs_f64(),
             error_penalty: grpc.error_penalty,
             weight_per_qps: grpc.weight_per_qps,
+            blackout_period_s: grpc.blackout_period.as_secs_f64(),
+            weight_expiration_period_s: grpc.weight_expiration_period.as_secs_f64(),
+            pool_size: prequal.pool_size,
+            max_age_s: prequal.max_age.as_secs_f64(),
+            q_rif: prequal.q_rif,
             quiesce_after_s: d.quiesce_after.as_secs_f64(),
             remove_after_s: d.remove_after.as_secs_f64(),
             rescan_s: d.rescan.as_secs_f64(),

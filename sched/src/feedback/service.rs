@@ -233,7 +233,8 @@ impl<K: Copy + PartialEq> ServiceLaw<K> {
             .fold(f64::INFINITY, f64::min);
         let max = f64::from(cfg.max_weight);
         let cold_raw = |p: &Probe<K>| match p.latency {
-            Some(l) if l > 0.0 && l_min.is_finite() => max * l_min / l,
+            // The ratio first: `max × l_min` could overflow for huge (hostile) latencies.
+            Some(l) if l > 0.0 && l_min.is_finite() => max * (l_min / l),
             _ => max,
         };
         let w_cold = newest.iter().flatten().filter(|p| cold(p)).map(cold_raw).fold(max, f64::min);
@@ -241,7 +242,10 @@ impl<K: Copy + PartialEq> ServiceLaw<K> {
         for (i, m) in members.iter_mut().enumerate() {
             let Some(p) = newest[i].filter(|_| m.reported) else { continue };
             let hot = !cold(&p);
-            let raw = if hot { w_cold * threshold / p.rif } else { cold_raw(&p) };
+            let raw = if hot { w_cold * (threshold / p.rif) } else { cold_raw(&p) };
+            // Never above max_weight nor negative, whatever was reported (an infinity
+            // would stick in the average).
+            let raw = raw.clamp(0.0, max);
             let inputs = PrequalInputs { rif: p.rif, latency: p.latency, threshold, hot, probes, raw };
             let smoothed = ewma(cfg.smoothing, m.law.smoothed, raw);
             out[i] = Some(m.law.step_to(cfg, now, smoothed, Some(smoothed), LawInputs::Prequal(inputs)));

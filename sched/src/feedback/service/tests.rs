@@ -369,3 +369,75 @@ fn hot_never_outweighs_cold_in_one_step() {
     assert!(!hot.is_empty() && !cold.is_empty());
     assert!(hot.iter().max() <= cold.iter().min(), "hot {hot:?} cold {cold:?}");
 }
+
+proptest! {
+    /// gRPC WRR's step: every weight stays in the clamps; with two or more usable weights
+    /// (unlimited steps) each server without one gets exactly their rounded mean and the
+    /// usable ones are left alone.
+    #[test]
+    fn grpc_step_gives_the_mean_to_servers_without_a_usable_weight(
+        reports in proptest::collection::vec((0u32..6, 0u64..40, 1.0f64..400.0), 0..40),
+        at_s in 0u64..60,
+    ) {
+        let c = LawConfig { max_weight: 1000, ..grpc(10, 30) };
+        let LawKind::GrpcWrr(g) = c.kind else { unreachable!() };
+        let mut laws = vec![ServerLaw::adopt(1); 6];
+        let mut sorted = reports.clone();
+        sorted.sort_by_key(|r| r.1);
+        for (key, t, qps) in sorted {
+            laws[key as usize].update_signal(&c, s(t as f64), load(qps, 0.5));
+        }
+        let now = s((40 + at_s) as f64 / 2.0);
+        let usable: Vec<bool> = laws.iter_mut().map(|l| l.grpc_usable(&g, now)).collect();
+        let before: Vec<u32> = laws.iter().map(ServerLaw::weight).collect();
+        let out = step(&mut ServiceLaw::default(), &c, now, &mut laws, &[false; 6]);
+        for law in &laws {
+            prop_assert!(law.weight() >= c.min_weight && law.weight() <= c.max_weight);
+        }
+        let own: Vec<u32> = (0..6).filter(|&i| usable[i]).map(|i| before[i]).collect();
+        for i in 0..6 {
+            if usable[i] {
+                prop_assert_eq!(out[i], None);
+                prop_assert_eq!(laws[i].weight(), before[i]);
+            } else if own.len() >= 2 {
+                let mean = (own.iter().map(|&w| f64::from(w)).sum::<f64>() / own.len() as f64).round() as u32;
+                prop_assert_eq!(laws[i].weight(), mean.clamp(c.min_weight, c.max_weight));
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_probes_keep_the_weights_in_the_clamps_and_the_pool_bounded() {
+    let c = prequal(16, 0.84);
+    let mut svc = ServiceLaw::default();
+    let mut laws = vec![ServerLaw::adopt(50); 3];
+    let wild = [
+        (f64::MAX, Some(f64::MAX)),
+        (0.0, Some(0.0)),
+        (f64::MIN_POSITIVE, Some(f64::MIN_POSITIVE)),
+        (1e300, None),
+        (f64::NAN, Some(1.0)),
+        (-5.0, Some(-1.0)),
+        (f64::INFINITY, Some(f64::INFINITY)),
+    ];
+    // One agent floods the pool with a thousand reports between the others' two.
+    for i in 0..1000u32 {
+        let (rif, latency) = wild[i as usize % wild.len()];
+        let key = if i % 500 == 0 { 1 + i / 500 % 2 } else { 0 };
+        let sig = Signal { capacity: 0.5, qps: None, eps: None, rif: Some(rif), latency };
+        svc.observe(&c, s(1.0), key, &sig);
+        assert!(svc.pool().len() <= 16);
+        let mut reported = [false; 3];
+        reported[key as usize] = true;
+        for u in step(&mut svc, &c, s(1.0), &mut laws, &reported).into_iter().flatten() {
+            assert!(u.smoothed.is_finite(), "{u:?}");
+            if let LawInputs::Prequal(p) = u.law {
+                assert!(p.raw.is_finite() && p.raw >= 0.0, "{p:?}");
+            }
+        }
+        for law in &laws {
+            assert!((1..=100).contains(&law.weight()), "{i}: {law:?}");
+        }
+    }
+}
