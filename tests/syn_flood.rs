@@ -122,3 +122,30 @@ fn dos_fields_are_refused_with_their_place() {
         assert!(err.contains(&format!("s.ron:{line}:")), "{to}: no s.ron:{line}: in {err}");
     }
 }
+
+#[test]
+fn a_flood_too_big_for_the_budget_is_refused_naming_its_rate() {
+    let dir = scratch("syn-flood-budget");
+    let out = lvsim_in(
+        &dir,
+        &[
+            "run",
+            "-q",
+            "scale/syn-flood",
+            "-o",
+            "out",
+            "--set",
+            "syn_floods[0].rate=1000000",
+            "--set",
+            "syn_floods[0].stop_s=None",
+            "--set",
+            "duration_s=100000",
+            "--set",
+            "sample_interval_s=100",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    // 10^6 SYN/s over 99980 s, 4 events each: 4.00e11 against the default 2e10.
+    assert!(err.contains("syn_floods[0].rate: the run needs about 4.00e11 events"), "{err}");
+}
