@@ -998,7 +998,9 @@ impl Master {
                 capacity[i].map(|c| report_signal(f64::from(c) / f64::from(CAPACITY_SCALE), metrics, i));
             for key in keys {
                 if let Some(signal) = signal.filter(|_| admin == AdminState::Ready) {
-                    if self.servers.get(key).is_some_and(|rs| rs.owner.as_deref() == Some(id)) {
+                    // A server the operator holds is no candidate: its probes stay out of the pool.
+                    let owned = |rs: &RsRec| rs.owner.as_deref() == Some(id) && rs.hold.is_none();
+                    if self.servers.get(key).is_some_and(owned) {
                         touched.insert(key.service);
                         reported.insert(*key);
                         self.observe(now, *key, &signal);

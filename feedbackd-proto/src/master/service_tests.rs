@@ -9,6 +9,7 @@ use lvs_sched::{Duration, Time};
 
 use super::*;
 use crate::journal::Decision;
+use crate::types::{ServerAction, Who};
 use crate::wire::{Nonce, Register};
 
 const VS: ServiceKey =
@@ -163,4 +164,27 @@ fn grpc_servers_in_their_blackout_get_the_mean_weight() {
     assert_eq!(changes(&b), [(3, 100, 60)]);
     let MasterEvent::SetWeight { why, .. } = &a[1] else { panic!("{a:?}") };
     assert_eq!(why.to_string(), "no usable weight of its own: mean 100 of 1 servers, target 100");
+}
+
+#[test]
+fn a_drained_server_is_out_of_the_step_and_its_probes_out_of_the_pool() {
+    let mut m =
+        master(LawKind::Prequal(Prequal { pool_size: 16, max_age: Duration::from_secs(5), q_rif: 0.5 }));
+    for n in 1..=2 {
+        register(&mut m, n);
+    }
+    report(&mut m, secs(1), 1, 2, &[("rif", 2.0), ("latency_ms", 10.0)]);
+    let rs2 = RsKey { service: VS, addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), port: 80 };
+    report(&mut m, secs(1), 2, 2, &[("rif", 4.0), ("latency_ms", 40.0)]);
+    let who = Who { user: "ops".into(), address: IpAddr::V4(Ipv4Addr::LOCALHOST) };
+    m.handle_operator(secs(1), &who, rs2, ServerAction::Drain).unwrap();
+    drain(&mut m);
+    // rs2, drained, reports an idle fast server: no probe, no weight change for it; rs1's
+    // next report sees a pool of its own probes only (cold, the best: 100, unchanged).
+    let ev = report(&mut m, secs(2), 2, 3, &[("rif", 0.0), ("latency_ms", 1.0)]);
+    assert_eq!(changes(&ev), []);
+    assert_eq!(m.service_laws[&VS].pool().len(), 2, "rs2's drained report is no probe");
+    let ev = report(&mut m, secs(2), 1, 3, &[("rif", 2.0), ("latency_ms", 10.0)]);
+    assert_eq!(changes(&ev), []);
+    assert_eq!(m.status(secs(2)).iter().map(|r| r.weight).collect::<Vec<_>>(), [100, 0]);
 }
