@@ -29,12 +29,9 @@ use std::process::Command;
 /// Cases on which the model is known to disagree with the kernel, and why. They are still
 /// replayed and compared, loudly: the test requires them to disagree (so that the fix is
 /// noticed and the case leaves this list) and prints the differences.
-const KNOWN_DISAGREEMENTS: &[(&str, &str)] = &[(
-    "conn-reuse-nodest",
-    "the model (ipvs/src/table.rs existing_entry) applies expire_nodest_conn's weight-0 rule only \
-     when conn_reuse_mode != 0; the 6.1 kernel applies it whatever conn_reuse_mode is \
-     (/work/brief/findings22.md)",
-)];
+// None today: conn-reuse-nodest was one until the model applied expire_nodest_conn's
+// weight-0 rule whatever conn_reuse_mode is, as the 6.1 kernel does.
+const KNOWN_DISAGREEMENTS: &[(&str, &str)] = &[];
 
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
