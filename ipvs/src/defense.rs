@@ -31,6 +31,8 @@ pub const PAGE_BYTES: i64 = 4096;
 /// `CONFIG_IP_VS_TAB_BITS` (Debian's and the default: 12): the connection hash table has
 /// 4096 buckets, and `ip_vs_random_dropentry()` scans `4096 >> 5` = 128 of them a second.
 const CONN_TAB_BITS: u32 = 12;
+/// A slot whose bucket is not computed yet.
+const NO_BUCKET: u16 = u16::MAX;
 /// `todrop_entry()` leaves an entry alone until it has been idle this long.
 const TODROP_IDLE: Duration = Duration::from_secs(60);
 
@@ -80,6 +82,8 @@ pub(crate) struct Defense {
     bucket_key: u64,
     /// `cp->in_pkts` of each entry slot (saturating), kept once the defences are in use.
     in_pkts: Vec<u8>,
+    /// Each entry slot's hash bucket, computed at its first scan (`NO_BUCKET`: not yet).
+    buckets: Vec<u16>,
     stats: DefenseStats,
 }
 
@@ -96,6 +100,7 @@ impl Defense {
             rng: hash_words([seed, 0xD0_5DEF]),
             bucket_key: hash_words([seed, 0xB0C4E7]),
             in_pkts: Vec::new(),
+            buckets: Vec::new(),
             stats: DefenseStats::default(),
         }
     }
@@ -118,6 +123,9 @@ impl Defense {
         if let Some(n) = self.in_pkts.get_mut(id.0 as usize) {
             *n = 0;
         }
+        if let Some(b) = self.buckets.get_mut(id.0 as usize) {
+            *b = NO_BUCKET;
+        }
     }
 
     /// `pkts` client packets of entry `id` (`atomic_inc_return(&cp->in_pkts)`).
@@ -132,7 +140,7 @@ impl Defense {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.in_pkts.capacity()
+        self.in_pkts.capacity() + self.buckets.capacity() * 2
     }
 }
 
@@ -304,12 +312,16 @@ impl Ipvs {
             drawn[b as usize] = true;
         }
         let key = self.defense.bucket_key;
+        let buckets = &mut self.defense.buckets;
+        buckets.resize(self.conns.len(), NO_BUCKET);
         let mut members: Vec<(u32, u32)> = Vec::new();
-        for (i, c) in self.conns.iter().enumerate() {
+        for (i, (c, b)) in self.conns.iter().zip(buckets.iter_mut()).enumerate() {
             let Some(c) = c else { continue };
-            let b = (hash_words([c.key().hash(), key]) as u32) & mask;
-            if drawn[b as usize] {
-                members.push((b, i as u32));
+            if *b == NO_BUCKET {
+                *b = (hash_words([c.key().hash(), key]) as u32 & mask) as u16;
+            }
+            if drawn[usize::from(*b)] {
+                members.push((u32::from(*b), i as u32));
             }
         }
         members.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));

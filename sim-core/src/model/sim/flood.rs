@@ -126,6 +126,8 @@ impl Simulation {
                 f.report.lost += 1;
                 continue;
             }
+            // Expiries due first, so that the count moves by this SYN's entry only.
+            dir.ipvs.advance(now);
             let before = dir.ipvs.conn_count();
             match dir.ipvs.new_conn(now, &flow, None) {
                 Ok(s) => match s.conn {

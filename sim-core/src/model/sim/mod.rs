@@ -170,6 +170,11 @@ struct Server {
     refused: u64,
     /// Requests served (whole run).
     served: u64,
+    /// Requests in flight on it: admitted and not yet answered or lost (in its processors,
+    /// or waiting for its backend), over time (the Prequal agent's `rif`).
+    rif: TimeIntegral,
+    /// Requests that have left `rif` (whole run).
+    rif_left: u64,
     latency: Latency,
     /// Where its weight is read: director, service, dest.
     weight_ref: Option<(usize, ServiceId, DestId)>,
@@ -843,6 +848,8 @@ impl Server {
             connections: 0,
             refused: 0,
             served: 0,
+            rif: TimeIntegral::default(),
+            rif_left: 0,
             latency: if detail { Latency::new() } else { Latency::compact() },
             weight_ref: None,
             boots: 0,
