@@ -492,6 +492,14 @@ enum IpvsCommand {
     ///
     ///   reset N...     connections are reset (RST): inactive, expire after 10 s
     ///
+    ///   syn -t VIP:PORT from SRC[:PORT] [x N]   lone SYNs nobody answers (a flood)
+    ///
+    ///   send N...      the client sends data: `-> RIP:PORT` (served), `reset`, `lost`
+    ///
+    ///   sysctl NAME [VALUE]   set or print net.ipv4.vs.NAME (sloppy_tcp, conn_reuse_mode,
+    ///                  expire_nodest_conn, amemthresh, am_droprate, drop_entry,
+    ///                  drop_packet, secure_tcp, ...)
+    ///
     ///   advance 120s   virtual time passes; entries expire
     ///
     ///   list [OPTS]    print the table as `ipvsadm -L -n [OPTS]` does; OPTS: --stats,

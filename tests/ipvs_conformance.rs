@@ -26,6 +26,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Cases on which the model is known to disagree with the kernel, and why. They are still
+/// replayed and compared, loudly: the test requires them to disagree (so that the fix is
+/// noticed and the case leaves this list) and prints the differences.
+// None today: conn-reuse-nodest was one until the model applied expire_nodest_conn's
+// weight-0 rule whatever conn_reuse_mode is, as the 6.1 kernel does.
+const KNOWN_DISAGREEMENTS: &[(&str, &str)] = &[];
+
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
     let mut v: Vec<_> = std::fs::read_dir(&dir)
@@ -118,8 +125,28 @@ fn replay_agrees_with_the_kernel() {
             .collect();
         max_slack = slack.iter().copied().fold(max_slack, u64::max);
         let diff = compare(&model, &kernel, &slack);
-        if !diff.is_empty() {
-            failures.push(format!("{name}: model and kernel disagree\n{}\n{err}", diff.join("\n")));
+        let known = KNOWN_DISAGREEMENTS.iter().find(|(n, _)| *n == name);
+        match (known, diff.is_empty()) {
+            (None, false) => {
+                failures.push(format!("{name}: model and kernel disagree\n{}\n{err}", diff.join("\n")))
+            }
+            (Some((_, why)), false) => {
+                eprintln!("NOTICE: ipvs_conformance: {name} disagrees as known: {why}\n{}", diff.join("\n"))
+            }
+            (Some(_), true) => failures
+                .push(format!("{name} now agrees with the kernel: take it out of KNOWN_DISAGREEMENTS")),
+            (None, true) => {}
+        }
+        if name == "mh-add" {
+            let (m, k) = (moved_flows(&model), moved_flows(&kernel));
+            eprintln!(
+                "ipvs_conformance: mh with a 4th server added moved {} of {} flows in the model, \
+                 {} of {} in the kernel",
+                m.0, m.1, k.0, k.1
+            );
+            if m != k || m.0 == 0 || m.1 != 72 {
+                failures.push(format!("mh-add: flows moved: model {m:?}, kernel {k:?} (of 72 expected)"));
+            }
         }
     }
     eprintln!(
@@ -128,6 +155,94 @@ fn replay_agrees_with_the_kernel() {
         cases.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// What the VM's kernel did on the issue-22 cases (measured, /work/brief/findings22.md),
+/// checked on the model alone, so that it holds on a machine without the VM too.
+#[test]
+fn the_model_does_what_the_kernel_was_seen_doing() {
+    let case = |name: &str| {
+        model_output(&Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/conformance/{name}.replay")))
+    };
+    let placed = |out: &str, n: u32| -> String {
+        let tag = format!("#{n} ");
+        let line =
+            out.lines().find(|l| l.starts_with(&tag) && l.contains(" TCP ")).expect("the connection's line");
+        line.rsplit(' ').next().expect("a destination").to_owned()
+    };
+    // drop_packet=3, am_droprate=4: the first SYN after the switch dropped, then every 4th.
+    let out = case("drop-packet");
+    let pattern: String = (1..=12).map(|n| if placed(&out, n) == "none" { '0' } else { '1' }).collect();
+    assert_eq!(pattern, "011101110111");
+    assert!((15..=17).all(|n| placed(&out, n) == "none"), "drop_packet=1 short of memory drops all:\n{out}");
+    let reads: Vec<&str> = out.lines().filter(|l| l.starts_with("net.ipv4.vs.")).collect();
+    assert_eq!(reads, ["net.ipv4.vs.drop_packet = 2", "net.ipv4.vs.drop_packet = 1"]);
+    // The automatic modes switch at the write and back at a tick.
+    let out = case("drop-entry");
+    let reads: Vec<&str> = out.lines().filter(|l| l.starts_with("net.ipv4.vs.")).collect();
+    assert_eq!(
+        reads,
+        [
+            "net.ipv4.vs.drop_entry = 2",
+            "net.ipv4.vs.secure_tcp = 2",
+            "net.ipv4.vs.drop_entry = 1",
+            "net.ipv4.vs.secure_tcp = 1"
+        ]
+    );
+    // sloppy_tcp: reset by the director without it; with it rr moves (reset by the new
+    // server), wlc and mh keep the server.
+    let out = case("sloppy");
+    let sends: Vec<&str> = out.lines().filter(|l| l.contains(" send -> ")).collect();
+    assert_eq!(&sends[3..6], ["#1 send -> reset", "#2 send -> reset", "#3 send -> reset"]);
+    assert_eq!(sends[10], "#4 send -> reset");
+    assert!(sends[11..].iter().all(|l| !l.ends_with("reset")), "{sends:?}");
+    // secure_tcp=3: a lone SYN's DR entry is SYNACK for 120 s, its NAT entry SYN_RECV.
+    let out = case("secure-tcp");
+    assert!(out.contains("TCP 02:00  SYNACK      10.99.2.1:1000"), "{out}");
+    assert!(out.contains("TCP 01:00  SYN_RECV    10.99.2.2:1000"), "{out}");
+    assert!(out.contains("TCP 01:00  SYN_RECV    10.99.1.1:1000"), "{out}");
+    // conn_reuse_mode 0 reuses a CLOSE entry, 1..3 reschedule; the weight-0 rule holds at 0.
+    let out = case("conn-reuse");
+    assert_eq!(placed(&out, 1), placed(&out, 2));
+    assert!((1..4).all(|m| placed(&out, 2 * m + 1) != placed(&out, 2 * m + 2)), "{out}");
+    let out = case("conn-reuse-nodest");
+    assert_ne!(placed(&out, 1), placed(&out, 2), "{out}");
+    // expire_nodest_conn: 0 loses the data, 1 flushes at the deletion.
+    let out = case("expire-nodest");
+    assert!(out.contains("#1 send -> lost\n"), "{out}");
+    assert!(out.ends_with("TCP  10.10.0.1:80 rr\n"), "{out}");
+}
+
+/// Flows connected twice (the same client address and port to the same service): how
+/// many got another real server the second time, and how many there were.
+fn moved_flows(out: &str) -> (usize, usize) {
+    let mut first = std::collections::HashMap::new();
+    let (mut moved, mut pairs) = (0, 0);
+    for line in out.lines().filter(|l| l.starts_with('#')) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [_, client, _, vip, "->", dest] = f[..] else { continue };
+        match first.entry((client, vip)) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(dest);
+            }
+            std::collections::hash_map::Entry::Occupied(e) => {
+                pairs += 1;
+                moved += usize::from(*e.get() != dest);
+            }
+        }
+    }
+    (moved, pairs)
+}
+
+#[test]
+fn moved_flows_counts_flows_that_changed_server() {
+    let out = "#1 1.1.1.1:5 TCP 10.0.0.1:80 -> 10.2.0.1:80\n\
+               #2 1.1.1.1:6 TCP 10.0.0.1:80 -> 10.2.0.2:80\n\
+               #3 1.1.1.1:5 TCP 10.0.0.2:80 -> 10.2.0.1:80\n\
+               #4 1.1.1.1:5 TCP 10.0.0.1:80 -> 10.2.0.3:80\n\
+               #5 1.1.1.1:6 TCP 10.0.0.1:80 -> 10.2.0.2:80\n\
+               #1 send -> reset\n";
+    assert_eq!(moved_flows(out), (1, 2));
 }
 
 /// One unit of a replay's output for comparison.
@@ -157,6 +272,7 @@ fn items(out: &str) -> Vec<Item> {
     let mut v = Vec::new();
     for line in out.lines() {
         let block_start = line.starts_with('#')
+            || line.starts_with("net.ipv4.vs.")
             || line.starts_with("IP Virtual Server")
             || line.starts_with("IPVS connection");
         if block_start {

@@ -197,3 +197,38 @@ fn bad_list_options_name_line_and_column() {
     assert!(err.contains("<stdin>:1:14: unknown listing option \"--sats\""), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn syn_send_and_sysctl_lines_print_in_text_and_json() {
+    let input = "-A -t 10.0.0.1:80 -s rr\n\
+                 -a -t 10.0.0.1:80 -r 10.2.0.1:80 -m\n\
+                 connect -t 10.0.0.1:80 from 10.3.0.1\n\
+                 syn -t 10.0.0.1:80 from 10.9.0.1\n\
+                 send 1\n\
+                 sysctl net.ipv4.vs.amemthresh 1000000000\n\
+                 sysctl drop_entry 1\n\
+                 sysctl drop_entry\n\
+                 -d -t 10.0.0.1:80 -r 10.2.0.1:80\n\
+                 send 1\n";
+    let out = lvsim(&["ipvs", "replay", "-"], Some(input));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "#1 10.3.0.1:32768 TCP 10.0.0.1:80 -> 10.2.0.1:80\n\
+         #2 10.9.0.1:32768 TCP 10.0.0.1:80 -> 10.2.0.1:80\n\
+         #1 send -> 10.2.0.1:80\n\
+         net.ipv4.vs.drop_entry = 2\n\
+         #1 send -> lost\n"
+    );
+    let out = lvsim(&["ipvs", "replay", "--json", "-"], Some(input));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        text(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(lines[2], serde_json::json!({"conn": 1, "line": 5, "send": "10.2.0.1:80"}));
+    assert_eq!(lines[3], serde_json::json!({"line": 8, "sysctl": "drop_entry", "value": 2}));
+    assert_eq!(lines[4], serde_json::json!({"conn": 1, "line": 10, "send": "lost"}));
+    // A SYN is not a connection: sending on it is refused with its line and column.
+    let out = lvsim(&["ipvs", "replay", "-"], Some("syn -t 10.0.0.1:80 from 10.9.0.1\nsend 1\n"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(":2:6: 1 is a lone SYN"), "{}", text(&out.stderr));
+}

@@ -39,6 +39,18 @@ impl Ipvs {
     /// as `ip_vs_schedule()`/`ip_vs_sched_persist()` do, create and bind the entry and run
     /// the packet through the state machine. Returns the entry's handle.
     pub fn new_conn(&mut self, now: Time, flow: &Flow, fwmark: Option<u32>) -> Result<Scheduled, NoDest> {
+        self.schedule_first(now, flow, Segment::Syn, fwmark)
+    }
+
+    /// [`Ipvs::new_conn`] for a first packet `seg`: a SYN (an INIT, any datagram), or
+    /// with `sloppy_tcp`/`sloppy_sctp` any segment but a reset.
+    fn schedule_first(
+        &mut self,
+        now: Time,
+        flow: &Flow,
+        seg: Segment,
+        fwmark: Option<u32>,
+    ) -> Result<Scheduled, NoDest> {
         self.advance(now);
         let inet = ServiceKey::Addr { protocol: flow.protocol, addr: flow.daddr, port: flow.dport };
         let svc_i = fwmark
@@ -50,7 +62,7 @@ impl Ipvs {
         let conns = &self.conns;
         let found = self.by_key.find(hash, |i| conns[i as usize].as_ref().is_some_and(|c| c.is_key(&key)));
         if let Some(old) = found.map(ConnId) {
-            if let Some(s) = self.existing_entry(now, old, flow) {
+            if let Some(s) = self.existing_entry(now, old, flow, seg) {
                 return Ok(s);
             }
         }
@@ -100,15 +112,20 @@ impl Ipvs {
         let id = self.insert(conn);
         let conns = &self.conns;
         self.by_key.insert(hash, id.0, |i| conn_hash(conns, i));
-        let _ = self.packet(now, id, Segment::Syn, false);
+        // ip_vs_set_state() with the packet that was scheduled: a sloppy ACK starts the
+        // entry in ESTABLISHED (NONE --ack--> ES), a SYN in SYN_RECV.
+        let _ = self.packet(now, id, seg, false);
         Ok(Scheduled { conn: Some(id), ..result })
     }
 
-    /// A client-to-server segment `seg` with no entry for its flow reaches the director
-    /// (`ip_vs_in()` → `tcp_conn_schedule()`): a SYN is scheduled as [`Ipvs::new_conn`]
-    /// does; any other TCP segment is [`NoDest::NotNew`] (the director's own stack
-    /// resets it) unless `sloppy_tcp` is set (then it is scheduled, and the entry starts
-    /// in the state that segment leads to).
+    /// A client-to-server segment `seg` reaches the director (`ip_vs_in()`): with an
+    /// entry for its flow it is that entry's packet (a SYN may reschedule, as
+    /// [`Ipvs::new_conn`] says); without one `tcp_conn_schedule()` schedules a SYN, and
+    /// with `sloppy_tcp` any segment but a RST (`sctp_conn_schedule()`: an INIT, and with
+    /// `sloppy_sctp` any chunk but an ABORT, here [`Segment::Rst`]); the entry starts in
+    /// the state the segment leads to. Anything else is [`NoDest::NotNew`]: IPVS lets it
+    /// pass to the director's own stack, which resets a TCP segment for its local VIP.
+    /// A UDP datagram is always a first packet.
     pub fn schedule_segment(
         &mut self,
         now: Time,
@@ -116,28 +133,58 @@ impl Ipvs {
         seg: Segment,
         fwmark: Option<u32>,
     ) -> Result<Scheduled, NoDest> {
-        if flow.protocol == Protocol::Tcp && seg != Segment::Syn {
+        let sloppy = match flow.protocol {
+            Protocol::Tcp => self.sysctls.sloppy_tcp,
+            Protocol::Sctp => self.sysctls.sloppy_sctp,
+            Protocol::Udp => return self.new_conn(now, flow, fwmark),
+        };
+        if seg == Segment::Syn {
+            return self.new_conn(now, flow, fwmark);
+        }
+        if let Some(id) = self.find_conn(flow) {
+            // Not a new connection (`is_new_conn()` is false): the entry's own packet,
+            // unless its real server is deleted and expire_nodest_conn=1 expires it.
+            self.advance(now);
+            let c = self.conns[id.0 as usize].as_ref().expect("hashed entry exists");
+            let (svc_i, dest) = (c.svc_index(), c.dest());
+            let gone = !self.services[svc_i].sched.dest(dest).is_available();
+            if !(gone && self.sysctls.expire_nodest_conn) {
+                let verdict = self.packet(now, id, seg, false);
+                return Ok(Scheduled { verdict, ..self.scheduled_on(svc_i, Some(id), dest, flow) });
+            }
+            self.expire_now(id);
+        }
+        if !sloppy || seg == Segment::Rst {
             return Err(NoDest::NotNew);
         }
-        self.new_conn(now, flow, fwmark)
+        self.schedule_first(now, flow, seg, fwmark)
     }
 
     /// The first packet of a connection finds entry `old` with its key (`ip_vs_in()`):
     /// returns what becomes of it, or `None` once `old` is expired and the packet is to
     /// be scheduled afresh.
-    fn existing_entry(&mut self, now: Time, old: ConnId, flow: &Flow) -> Option<Scheduled> {
+    fn existing_entry(&mut self, now: Time, old: ConnId, flow: &Flow, seg: Segment) -> Option<Scheduled> {
         let c = self.conns[old.0 as usize].as_ref().expect("hashed entry exists");
         let (svc_i, dest) = (c.svc_index(), c.dest());
         let d = self.services[svc_i].sched.dest(dest);
         // is_new_conn(): a TCP SYN (an SCTP INIT); a UDP datagram never reschedules.
-        let syn = flow.protocol != Protocol::Udp;
-        // expire_nodest_conn=1: a SYN for an entry on a weight-0 server reschedules.
+        let syn = flow.protocol != Protocol::Udp && seg == Segment::Syn;
+        // As the kernel the VM runs (6.1, measured there: findings22.md): expire_nodest_conn=1
+        // reschedules a SYN for an entry on a weight-0 server whatever conn_reuse_mode is
+        // (the outer `conn_reuse_mode &&` of older kernels is gone); with conn_reuse_mode
+        // != 0 so does is_new_conn_expected() for an entry no template controls in
+        // TIME_WAIT or CLOSE, or (bit 2) in FIN_WAIT without output (DR, TUN). Entries
+        // never control others here (no FTP), so `n_control` is 0 and the entry expires
+        // at once.
+        let mode = self.sysctls.conn_reuse_mode;
         let quiesced = self.sysctls.expire_nodest_conn && d.weight() == 0;
-        // conn_reuse_mode=1: so does one for an entry in TIME_WAIT or CLOSE that no
-        // template controls.
-        let reusable = matches!(c.state(), ConnState::Tcp(TcpState::TimeWait | TcpState::Close))
-            && c.control().is_none();
-        if syn && (quiesced || reusable) {
+        let expected = c.control().is_none()
+            && match c.state() {
+                ConnState::Tcp(TcpState::TimeWait | TcpState::Close) => true,
+                ConnState::Tcp(TcpState::FinWait) => mode & 2 != 0 && c.no_output(),
+                _ => false,
+            };
+        if syn && (quiesced || (mode != 0 && expected)) {
             self.expire_now(old);
             return None;
         }
@@ -153,7 +200,7 @@ impl Ipvs {
                 ..self.scheduled_on(svc_i, Some(old), dest, flow)
             });
         }
-        let _ = self.packet(now, old, Segment::Syn, false);
+        let _ = self.packet(now, old, seg, false);
         Some(self.scheduled_on(svc_i, Some(old), dest, flow))
     }
 

@@ -1,5 +1,7 @@
 //! Unit tests of the IPVS table's data path.
 
+mod reuse;
+
 use lvs_sched::{Flow, Protocol};
 
 use super::tcp::Segment;

@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
 use std::process::Command as Process;
 use std::time::{Duration as StdDuration, Instant};
@@ -33,7 +33,7 @@ use lvs_sched::{Duration, Forwarding, Protocol};
 use nix::sched::{CloneFlags, setns};
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use super::{Backend, Choice, Event, Script, Target};
+use super::{Backend, Choice, Event, Script, Sent, Sysctl, Target};
 
 const DIRECTOR_TO_CLIENTS: Ipv4Addr = Ipv4Addr::new(169, 254, 253, 1);
 const DIRECTOR_TO_SERVERS: Ipv4Addr = Ipv4Addr::new(169, 254, 254, 1);
@@ -43,6 +43,20 @@ const ESTIMATOR_PERIOD: StdDuration = StdDuration::from_millis(2100);
 
 /// How long a connect, or a wait for the connection table, may take.
 const TIMEOUT: StdDuration = StdDuration::from_secs(5);
+
+/// `IPPROTO_RAW`: a raw socket that sends whole IPv4 packets (implies `IP_HDRINCL`).
+const IPPROTO_RAW: i32 = 255;
+
+/// `SOCK_RAW`.
+const SOCK_RAW: i32 = 3;
+
+/// How long a lone SYN's entry may take to appear before the SYN counts as dropped
+/// (the director handles it in the softirq of the raw send, well within this).
+const SYN_SETTLE: StdDuration = StdDuration::from_millis(400);
+
+/// How long a `send` waits for the real server's answer before the segment counts as
+/// lost.
+const SEND_TIMEOUT: StdDuration = StdDuration::from_millis(1500);
 
 /// Replays against the kernel, in namespaces it owns and deletes when dropped.
 pub struct Kernel {
@@ -66,6 +80,8 @@ pub struct Kernel {
     virtual_now: StdDuration,
     /// When a packet last changed the kernel's counters.
     last_traffic: Option<Instant>,
+    /// A raw IPv4 socket in the clients namespace, for lone SYNs (`syn`).
+    raw: Option<Socket>,
 }
 
 struct Open {
@@ -95,6 +111,7 @@ impl Kernel {
             armed_late: StdDuration::ZERO,
             virtual_now: StdDuration::ZERO,
             last_traffic: None,
+            raw: None,
         };
         k.build(&need).context("building the test namespaces")?;
         let open =
@@ -104,6 +121,13 @@ impl Kernel {
         k.clients_fd = open(&k.clients)?;
         k.servers_fd = open(&k.servers)?;
         k.start_servers(&need)?;
+        if !need.syn_sources.is_empty() {
+            k.enter(&k.clients_fd)?;
+            let raw =
+                Socket::new(Domain::IPV4, Type::from(SOCK_RAW), Some(socket2::Protocol::from(IPPROTO_RAW)));
+            k.leave()?;
+            k.raw = Some(raw.context("creating a raw socket for lone SYNs")?);
+        }
         Ok(k)
     }
 
@@ -175,6 +199,14 @@ impl Kernel {
             ip(&["-n", c, "addr", "add", &format!("{cip}/32"), "dev", "c0"])?;
             ip(&["-n", d, "route", "add", &format!("{cip}/32"), "dev", "d0"])?;
         }
+        for sip in &need.syn_sources {
+            // Lone SYNs come from addresses nobody owns: the director routes their
+            // replies towards the clients, whose namespace drops them, and the real
+            // servers never answer them at all (a blackhole route), so that the director
+            // sees the SYN alone, as the model does.
+            ip(&["-n", d, "route", "add", &format!("{sip}/32"), "dev", "d0"])?;
+            ip(&["-n", s, "route", "add", "blackhole", &format!("{sip}/32")])?;
+        }
         for rip in &need.reals {
             ip(&["-n", s, "addr", "add", &format!("{rip}/32"), "dev", "s0"])?;
             ip(&["-n", d, "route", "add", &format!("{rip}/32"), "dev", "d1"])?;
@@ -183,7 +215,8 @@ impl Kernel {
     }
 
     /// Listeners in the servers namespace: TCP ones accept and hold each connection until
-    /// the client closes it; UDP ones swallow datagrams.
+    /// the client closes it, answering whatever the client sends with the address and
+    /// port the client reached (`10.20.0.3:80\n`, for `send`); UDP ones swallow datagrams.
     fn start_servers(&self, need: &Needs) -> anyhow::Result<()> {
         self.enter(&self.servers_fd)?;
         let result = (|| {
@@ -208,8 +241,13 @@ impl Kernel {
                             for stream in listener.incoming().flatten() {
                                 std::thread::spawn(move || {
                                     let mut s = stream;
+                                    let me = s.local_addr().map(|a| format!("{a}\n")).unwrap_or_default();
                                     let mut buf = [0u8; 512];
-                                    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+                                    while matches!(s.read(&mut buf), Ok(n) if n > 0) {
+                                        if s.write_all(me.as_bytes()).is_err() {
+                                            break;
+                                        }
+                                    }
                                 });
                             }
                         });
@@ -288,7 +326,10 @@ impl Kernel {
             }
             _ => match sock.connect_timeout(&target.addr.into(), TIMEOUT) {
                 Ok(()) => {
-                    let entry = self.wait_entry(Protocol::Tcp, client, |st| st == "ESTABLISHED")?;
+                    // The handshake's last ACK leaves the entry ESTABLISHED, or under secure_tcp
+                    // (tcp_states_dos) in SYNACK until the server sends.
+                    let entry =
+                        self.wait_entry(Protocol::Tcp, client, |st| st == "ESTABLISHED" || st == "SYNACK")?;
                     let Some((dest, _)) = entry else {
                         bail!("connection {n} from {client} was accepted but is not in the IPVS table")
                     };
@@ -426,6 +467,90 @@ impl Backend for Kernel {
         );
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
+
+    fn syn(&mut self, _n: u32, target: &Target, client: SocketAddr) -> anyhow::Result<Choice> {
+        let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (client, target.addr) else {
+            bail!("--kernel replays IPv4 only")
+        };
+        let raw = self.raw.as_ref().context("no raw socket (the script has no syn line?)")?;
+        let packet = syn_packet(src, dst);
+        raw.send_to(&packet, &SockAddr::from(target.addr)).context("sending a lone SYN")?;
+        self.last_traffic = Some(Instant::now());
+        self.armed_late = self.armed_late.max(self.lateness());
+        let start = Instant::now();
+        loop {
+            let table = self.conn_table()?;
+            if let Some((_, _, d, _)) = table.into_iter().find(|(p, c, _, _)| p == "TCP" && *c == client) {
+                return Ok(Some(d));
+            }
+            if start.elapsed() > SYN_SETTLE {
+                return Ok(None);
+            }
+            std::thread::sleep(StdDuration::from_millis(2));
+        }
+    }
+
+    /// Write a line on connection `n`; the real server answers with the address the
+    /// client reached, or the client gets a reset, or nothing comes back in time.
+    fn send(&mut self, n: u32) -> anyhow::Result<Sent> {
+        let Some(open) = self.conns.get_mut(&n) else { bail!("connection {n} is not open") };
+        ensure!(
+            open.nat,
+            "connection {n}: --kernel sends only on NAT connections (its DR real servers share the VIP in one \
+             namespace, so any of them would accept the segment)"
+        );
+        open.socket.set_read_timeout(Some(SEND_TIMEOUT))?;
+        let reset = |e: &std::io::Error| {
+            matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
+        };
+        let sent = match (&open.socket).write_all(b"lvsim\n") {
+            Err(e) if reset(&e) => Sent::Reset,
+            Err(e) => return Err(e).with_context(|| format!("writing on connection {n}")),
+            Ok(()) => {
+                let mut buf = [0u8; 64];
+                match (&open.socket).read(&mut buf) {
+                    Ok(0) => Sent::Reset,
+                    Ok(len) => {
+                        let text = String::from_utf8_lossy(&buf[..len]);
+                        let addr =
+                            text.trim().parse().with_context(|| format!("server answered {text:?}"))?;
+                        Sent::Reached(addr)
+                    }
+                    Err(e) if reset(&e) => Sent::Reset,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        Sent::Lost
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("reading on connection {n}")),
+                }
+            }
+        };
+        if sent == Sent::Reset {
+            self.conns.remove(&n);
+        }
+        self.last_traffic = Some(Instant::now());
+        self.armed_late = self.armed_late.max(self.lateness());
+        Ok(sent)
+    }
+
+    /// Write and read `/proc/sys/net/ipv4/vs/NAME` in the director's namespace.
+    fn sysctl(&mut self, name: Sysctl, value: Option<i64>) -> anyhow::Result<i64> {
+        let path = format!("/proc/sys/net/ipv4/vs/{}", name.name());
+        self.enter(&self.director_fd)?;
+        let result = (|| {
+            if let Some(v) = value {
+                std::fs::write(&path, format!("{v}\n")).with_context(|| format!("writing {v} to {path}"))?;
+            }
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+            text.trim().parse::<i64>().with_context(|| format!("{path} holds {text:?}"))
+        })();
+        self.leave()?;
+        result
+    }
 }
 
 /// What the namespaces must provide for a script.
@@ -436,6 +561,8 @@ struct Needs {
     reals: BTreeSet<Ipv4Addr>,
     ports: BTreeSet<(Protocol, u16)>,
     direct_routing: bool,
+    /// Source addresses of lone SYNs (`syn`).
+    syn_sources: BTreeSet<Ipv4Addr>,
 }
 
 impl Needs {
@@ -475,11 +602,49 @@ impl Needs {
                         n.clients.insert(v4(c.ip(), l.lineno)?);
                     }
                 }
+                Event::Syn { target, clients, .. } => {
+                    n.vips.insert(v4(target.addr.ip(), l.lineno)?);
+                    for c in clients {
+                        n.syn_sources.insert(v4(c.ip(), l.lineno)?);
+                    }
+                }
                 _ => {}
             }
         }
         Ok(n)
     }
+}
+
+/// An IPv4 TCP SYN from `src` to `dst` (window 64240, no options), with its TCP
+/// checksum; the kernel fills in the IP header's length, id and checksum.
+fn syn_packet(src: SocketAddrV4, dst: SocketAddrV4) -> Vec<u8> {
+    let mut tcp = [0u8; 20];
+    tcp[0..2].copy_from_slice(&src.port().to_be_bytes());
+    tcp[2..4].copy_from_slice(&dst.port().to_be_bytes());
+    tcp[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x02;
+    tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    let mut pseudo = Vec::with_capacity(32);
+    pseudo.extend_from_slice(&src.ip().octets());
+    pseudo.extend_from_slice(&dst.ip().octets());
+    pseudo.extend_from_slice(&[0, 6, 0, 20]);
+    pseudo.extend_from_slice(&tcp);
+    tcp[16..18].copy_from_slice(&inet_checksum(&pseudo).to_be_bytes());
+    let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+    ip.extend_from_slice(&src.ip().octets());
+    ip.extend_from_slice(&dst.ip().octets());
+    ip.extend_from_slice(&tcp);
+    ip
+}
+
+/// The Internet checksum (RFC 1071) of an even-length buffer.
+fn inet_checksum(b: &[u8]) -> u16 {
+    let mut sum: u32 = b.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
 }
 
 fn ip(args: &[&str]) -> anyhow::Result<()> {
@@ -528,5 +693,20 @@ mod tests {
         assert_eq!(d, "10.0.0.2:8080".parse().unwrap());
         assert_eq!(st, "ESTABLISHED");
         assert!(parse_conn_line("Pro FromIP   FPrt").is_none());
+    }
+
+    #[test]
+    fn syn_packets_carry_a_valid_tcp_checksum() {
+        let p = syn_packet("10.99.0.1:1000".parse().unwrap(), "10.10.0.1:80".parse().unwrap());
+        assert_eq!(p.len(), 40);
+        assert_eq!(p[33], 0x02, "SYN flag only");
+        // Summing the pseudo-header and the segment, checksum included, gives 0xffff.
+        let mut pseudo = Vec::new();
+        pseudo.extend_from_slice(&p[12..20]);
+        pseudo.extend_from_slice(&[0, 6, 0, 20]);
+        pseudo.extend_from_slice(&p[20..]);
+        assert_eq!(inet_checksum(&pseudo), 0);
+        // RFC 1071's example.
+        assert_eq!(!inet_checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0xddf2);
     }
 }

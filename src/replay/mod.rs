@@ -77,6 +77,98 @@ pub enum Event {
     Advance(Duration),
     /// Print the table as `ipvsadm -L -n [OPTIONS]` does (`list --stats`, `list -c`, ...).
     List(ListOptions),
+    /// Lone TCP SYNs that are never answered (a SYN flood's spoofed sources), numbered
+    /// like connections; they cannot be closed, reset or sent on.
+    Syn {
+        /// Where they go (always TCP).
+        target: Target,
+        /// Source address and port of each.
+        clients: Vec<SocketAddr>,
+        /// Number of the first.
+        first: u32,
+    },
+    /// A data segment from the client on each open connection (`send N...`): it reaches
+    /// a real server, is reset, or is lost.
+    Send(Vec<u32>),
+    /// `sysctl NAME VALUE` sets `net.ipv4.vs.NAME`; `sysctl NAME` prints its value.
+    Sysctl {
+        /// Which sysctl.
+        name: Sysctl,
+        /// The value to write; `None` prints the current one.
+        value: Option<i64>,
+    },
+}
+
+/// The `net.ipv4.vs` sysctls a replay may set or print, with the values each accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sysctl {
+    /// `expire_nodest_conn` (0 or 1).
+    ExpireNodestConn,
+    /// `expire_quiescent_template` (0 or 1).
+    ExpireQuiescentTemplate,
+    /// `sloppy_tcp` (0 or 1).
+    SloppyTcp,
+    /// `sloppy_sctp` (0 or 1).
+    SloppySctp,
+    /// `conn_reuse_mode` (0..=3).
+    ConnReuseMode,
+    /// `amemthresh` [pages] (any `int`).
+    Amemthresh,
+    /// `am_droprate` (0..=2^31-1).
+    AmDroprate,
+    /// `drop_entry` (0..=3).
+    DropEntry,
+    /// `drop_packet` (0..=3).
+    DropPacket,
+    /// `secure_tcp` (0..=3).
+    SecureTcp,
+}
+
+impl Sysctl {
+    /// Every sysctl, with its name under `net.ipv4.vs.`.
+    pub const ALL: [(Sysctl, &'static str); 10] = [
+        (Sysctl::ExpireNodestConn, "expire_nodest_conn"),
+        (Sysctl::ExpireQuiescentTemplate, "expire_quiescent_template"),
+        (Sysctl::SloppyTcp, "sloppy_tcp"),
+        (Sysctl::SloppySctp, "sloppy_sctp"),
+        (Sysctl::ConnReuseMode, "conn_reuse_mode"),
+        (Sysctl::Amemthresh, "amemthresh"),
+        (Sysctl::AmDroprate, "am_droprate"),
+        (Sysctl::DropEntry, "drop_entry"),
+        (Sysctl::DropPacket, "drop_packet"),
+        (Sysctl::SecureTcp, "secure_tcp"),
+    ];
+
+    /// The name under `net.ipv4.vs.`.
+    pub fn name(self) -> &'static str {
+        Sysctl::ALL.iter().find(|(s, _)| *s == self).map(|(_, n)| *n).expect("every sysctl is in ALL")
+    }
+
+    /// The values the replay accepts (the kernel's for the defence modes; 0/1 for the
+    /// switches, which the model holds as booleans).
+    pub fn range(self) -> std::ops::RangeInclusive<i64> {
+        match self {
+            Sysctl::ExpireNodestConn
+            | Sysctl::ExpireQuiescentTemplate
+            | Sysctl::SloppyTcp
+            | Sysctl::SloppySctp => 0..=1,
+            Sysctl::ConnReuseMode | Sysctl::DropEntry | Sysctl::DropPacket | Sysctl::SecureTcp => 0..=3,
+            Sysctl::Amemthresh => i64::from(i32::MIN)..=i64::from(i32::MAX),
+            Sysctl::AmDroprate => 0..=i64::from(i32::MAX),
+        }
+    }
+}
+
+/// What became of a `send`'s data segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// A real server got it (and answered): the connection lives on there.
+    Reached(SocketAddr),
+    /// The client got a reset (from the director's own stack, or from a real server
+    /// that has no such connection): the connection is broken.
+    Reset,
+    /// Nothing came back (dropped by the director).
+    Lost,
 }
 
 /// A syntax or consistency error, naming the line and column.
@@ -105,6 +197,12 @@ struct Parser {
     next_port: BTreeMap<IpAddr, u16>,
     /// Protocol of each connection opened so far.
     protocols: Vec<Protocol>,
+    /// Numbers given to lone SYNs (`syn`), which are not connections.
+    syns: BTreeSet<u32>,
+    /// Client addresses of `connect` lines and of `syn` lines: a `syn` source must be
+    /// an address no `connect` uses (the kernel back end must not answer its SYN-ACKs).
+    connect_addrs: BTreeSet<IpAddr>,
+    syn_addrs: BTreeSet<IpAddr>,
 }
 
 /// Parse a replay file.
@@ -114,6 +212,9 @@ pub fn parse(text: &str) -> Result<Script, ParseError> {
         used_ports: BTreeMap::new(),
         next_port: BTreeMap::new(),
         protocols: Vec::new(),
+        syns: BTreeSet::new(),
+        connect_addrs: BTreeSet::new(),
+        syn_addrs: BTreeSet::new(),
     };
     let mut lines = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -142,32 +243,16 @@ impl Parser {
     fn event(&mut self, ws: &[Word<'_>]) -> Result<Event, ipvsadm::ParseError> {
         let (off, first) = ws[0];
         match first {
-            "connect" => self.connect(ws),
-            "close" | "reset" => {
-                if ws.len() < 2 {
-                    return perr(off + first.len(), format!("{first} needs one or more connection numbers"));
-                }
-                let mut ns = Vec::new();
-                for &(o, w) in &ws[1..] {
-                    let n: u32 = w
-                        .parse()
-                        .or_else(|_| perr(o, format!("expected a connection number, found {w:?}")))?;
-                    if n == 0 || n >= self.next_conn {
-                        return perr(
-                            o,
-                            format!("no connection {n} yet (connections so far: 1..{})", self.next_conn - 1),
-                        );
-                    }
-                    if self.protocols[n as usize - 1] == Protocol::Udp {
-                        return perr(
-                            o,
-                            format!("connection {n} is UDP: it cannot be closed, it expires (use advance)"),
-                        );
-                    }
-                    ns.push(n);
-                }
-                Ok(if first == "close" { Event::Close(ns) } else { Event::Reset(ns) })
+            "close" | "reset" | "send" => {
+                let ns = self.conn_numbers(ws)?;
+                Ok(match first {
+                    "close" => Event::Close(ns),
+                    "reset" => Event::Reset(ns),
+                    _ => Event::Send(ns),
+                })
             }
+            "connect" | "syn" => self.connect(ws),
+            "sysctl" => sysctl(ws),
             "advance" => match ws {
                 [_, (o, d)] => Ok(Event::Advance(parse_duration(*o, d)?)),
                 _ => perr(off, "expected `advance DURATION`, e.g. `advance 120s`"),
@@ -178,10 +263,42 @@ impl Parser {
             w => perr(
                 off,
                 format!(
-                    "unknown event {w:?} (expected an ipvsadm line, connect, close, reset, advance or list)"
+                    "unknown event {w:?} (expected an ipvsadm line, connect, syn, close, reset, send, \
+                     advance, list or sysctl)"
                 ),
             ),
         }
+    }
+
+    /// The connection numbers of `close`/`reset`/`send N [N...]`.
+    fn conn_numbers(&self, ws: &[Word<'_>]) -> Result<Vec<u32>, ipvsadm::ParseError> {
+        let (off, first) = ws[0];
+        if ws.len() < 2 {
+            return perr(off + first.len(), format!("{first} needs one or more connection numbers"));
+        }
+        let mut ns = Vec::new();
+        for &(o, w) in &ws[1..] {
+            let n: u32 =
+                w.parse().or_else(|_| perr(o, format!("expected a connection number, found {w:?}")))?;
+            if n == 0 || n >= self.next_conn {
+                return perr(
+                    o,
+                    format!("no connection {n} yet (connections so far: 1..{})", self.next_conn - 1),
+                );
+            }
+            if self.syns.contains(&n) {
+                return perr(o, format!("{n} is a lone SYN (`syn`), not a connection"));
+            }
+            if self.protocols[n as usize - 1] == Protocol::Udp {
+                let what = if first == "send" { "sent on" } else { "closed" };
+                return perr(
+                    o,
+                    format!("connection {n} is UDP: it cannot be {what}, it expires (use advance)"),
+                );
+            }
+            ns.push(n);
+        }
+        Ok(ns)
     }
 
     fn ipvsadm(&mut self, ws: &[Word<'_>]) -> Result<Event, ipvsadm::ParseError> {
@@ -189,12 +306,18 @@ impl Parser {
         Ok(Event::Ipvsadm { command, args: ws.iter().map(|(_, w)| (*w).to_owned()).collect() })
     }
 
-    /// `connect [-f MARK] (-t|-u) ADDR:PORT from CLIENT[:PORT] [x N]`
+    /// `connect [-f MARK] (-t|-u) ADDR:PORT from CLIENT[:PORT] [x N]`, or
+    /// `syn -t ADDR:PORT from CLIENT[:PORT] [x N]`.
     fn connect(&mut self, ws: &[Word<'_>]) -> Result<Event, ipvsadm::ParseError> {
-        let usage = "expected `connect [-f MARK] -t|-u VIP:PORT from CLIENT[:PORT] [x N]`";
+        let syn = ws[0].1 == "syn";
+        let usage = if syn {
+            "expected `syn -t VIP:PORT from CLIENT[:PORT] [x N]`"
+        } else {
+            "expected `connect [-f MARK] -t|-u VIP:PORT from CLIENT[:PORT] [x N]`"
+        };
         let mut i = 1;
         let mut fwmark = None;
-        if let Some(&(o, "-f")) = ws.get(i) {
+        if let Some(&(o, "-f")) = ws.get(i).filter(|_| !syn) {
             let &(mo, m) = ws.get(i + 1).ok_or(ipvsadm::ParseError { offset: o, message: usage.into() })?;
             fwmark = Some(m.parse().ok().filter(|&m: &u32| m > 0).ok_or(ipvsadm::ParseError {
                 offset: mo,
@@ -203,7 +326,7 @@ impl Parser {
             i += 2;
         }
         let (protocol, addr) = match (ws.get(i), ws.get(i + 1)) {
-            (Some(&(_, f @ ("-t" | "-u"))), Some(&(ao, a))) => {
+            (Some(&(_, f @ ("-t" | "-u"))), Some(&(ao, a))) if !syn || f == "-t" => {
                 let (ip, port) = ipvsadm::parse_addr_port(ao, a)?;
                 let port = port.ok_or(ipvsadm::ParseError {
                     offset: ao,
@@ -234,13 +357,28 @@ impl Parser {
             Some([(o, _), ..]) => return perr(*o, format!("{usage}: unexpected words")),
         };
         let (caddr, cport) = client;
-        if cport.is_some() && count > 1 {
-            return perr(co, "`x N` chooses the source ports itself: give the client address without a port");
+        let (mine, theirs) = if syn {
+            (&mut self.syn_addrs, &self.connect_addrs)
+        } else {
+            (&mut self.connect_addrs, &self.syn_addrs)
+        };
+        if theirs.contains(&caddr) {
+            return perr(
+                co,
+                format!(
+                    "{caddr} is used by both connect and syn lines: give lone SYNs addresses of their own"
+                ),
+            );
+        }
+        mine.insert(caddr);
+        if cport.is_some_and(|p| u32::from(p) + count - 1 > u32::from(u16::MAX)) {
+            return perr(co, format!("{count} ports from {} run past 65535", cport.unwrap_or(0)));
         }
         let mut clients = Vec::with_capacity(count as usize);
-        for _ in 0..count {
+        for k in 0..count {
             let port = match cport {
-                Some(p) => p,
+                // `from CLIENT:PORT x N`: ports PORT, PORT+1, ... (the same flows again).
+                Some(p) => p + k as u16,
                 None => self.auto_port(co, caddr)?,
             };
             self.used_ports.entry(caddr).or_default().insert(port);
@@ -249,7 +387,12 @@ impl Parser {
         let first = self.next_conn;
         self.next_conn += count;
         self.protocols.extend(std::iter::repeat_n(protocol, count as usize));
-        Ok(Event::Connect { target: Target { protocol, addr, fwmark }, clients, first })
+        let target = Target { protocol, addr, fwmark };
+        if syn {
+            self.syns.extend(first..first + count);
+            return Ok(Event::Syn { target, clients, first });
+        }
+        Ok(Event::Connect { target, clients, first })
     }
 
     /// The next source port of `addr` not used yet in the file.
@@ -266,6 +409,33 @@ impl Parser {
         *next = next.wrapping_add(1).max(1);
         Ok(p)
     }
+}
+
+/// `sysctl NAME [VALUE]`; NAME may be written `net.ipv4.vs.NAME`.
+fn sysctl(ws: &[Word<'_>]) -> Result<Event, ipvsadm::ParseError> {
+    let usage = "expected `sysctl NAME [VALUE]`, e.g. `sysctl sloppy_tcp 1` or `sysctl drop_entry`";
+    let (no, n) = match ws.get(1) {
+        Some(&w) => w,
+        None => return perr(ws[0].0, usage),
+    };
+    let short = n.strip_prefix("net.ipv4.vs.").unwrap_or(n);
+    let Some(&(name, _)) = Sysctl::ALL.iter().find(|(_, s)| *s == short) else {
+        let names: Vec<&str> = Sysctl::ALL.iter().map(|(_, s)| *s).collect();
+        return perr(no, format!("unknown sysctl {n:?} (expected one of {})", names.join(", ")));
+    };
+    let value = match ws.get(2..) {
+        Some([]) | None => None,
+        Some([(vo, v)]) => {
+            let range = name.range();
+            let x = v.parse::<i64>().ok().filter(|x| range.contains(x)).ok_or(ipvsadm::ParseError {
+                offset: *vo,
+                message: format!("{short} takes an integer {}..={}, found {v:?}", range.start(), range.end()),
+            })?;
+            Some(x)
+        }
+        Some([_, (o, _), ..]) => return perr(*o, format!("{usage}: unexpected words")),
+    };
+    Ok(Event::Sysctl { name, value })
 }
 
 /// `120s`, `500ms`, `2m`, `1h`, `250us`; a bare number is seconds.
@@ -309,6 +479,13 @@ pub trait Backend {
     fn advance(&mut self, d: Duration) -> anyhow::Result<()>;
     /// The `ipvsadm -L -n` listing with these options.
     fn list(&mut self, opts: &ListOptions) -> anyhow::Result<String>;
+    /// A lone SYN from `client` (number `n`) that nobody answers; the real server its
+    /// entry points to, if one was made.
+    fn syn(&mut self, n: u32, target: &Target, client: SocketAddr) -> anyhow::Result<Choice>;
+    /// A data segment from the client of open connection `n`.
+    fn send(&mut self, n: u32) -> anyhow::Result<Sent>;
+    /// Set `net.ipv4.vs.NAME` (with `Some`), then read it back.
+    fn sysctl(&mut self, name: Sysctl, value: Option<i64>) -> anyhow::Result<i64>;
 }
 
 /// How results are printed.
@@ -332,11 +509,35 @@ pub fn run(
         let ctx = || format!("line {}", line.lineno);
         match &line.event {
             Event::Ipvsadm { command, args } => backend.ipvsadm(command, args).with_context(ctx)?,
-            Event::Connect { target, clients, first } => {
+            Event::Connect { target, clients, first } | Event::Syn { target, clients, first } => {
+                let syn = matches!(line.event, Event::Syn { .. });
                 for (k, &client) in clients.iter().enumerate() {
                     let n = first + k as u32;
-                    let choice = backend.connect(n, target, client).with_context(ctx)?;
+                    let choice = if syn {
+                        backend.syn(n, target, client).with_context(ctx)?
+                    } else {
+                        backend.connect(n, target, client).with_context(ctx)?
+                    };
                     print_choice(out, format, line.lineno, n, target, client, choice)?;
+                }
+            }
+            Event::Send(ns) => {
+                for &n in ns {
+                    let sent = backend.send(n).with_context(ctx)?;
+                    print_sent(out, format, line.lineno, n, sent)?;
+                }
+            }
+            Event::Sysctl { name, value } => {
+                let now = backend.sysctl(*name, *value).with_context(ctx)?;
+                if value.is_none() {
+                    match format {
+                        Format::Text => writeln!(out, "net.ipv4.vs.{} = {now}", name.name())?,
+                        Format::Json => writeln!(
+                            out,
+                            "{}",
+                            serde_json::json!({ "line": line.lineno, "sysctl": name.name(), "value": now })
+                        )?,
+                    }
                 }
             }
             Event::Close(ns) | Event::Reset(ns) => {
@@ -358,6 +559,26 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+fn print_sent(
+    out: &mut dyn std::io::Write,
+    format: Format,
+    lineno: usize,
+    n: u32,
+    sent: Sent,
+) -> std::io::Result<()> {
+    let what = match sent {
+        Sent::Reached(d) => d.to_string(),
+        Sent::Reset => "reset".to_owned(),
+        Sent::Lost => "lost".to_owned(),
+    };
+    match format {
+        Format::Text => writeln!(out, "#{n} send -> {what}"),
+        Format::Json => {
+            writeln!(out, "{}", serde_json::json!({ "conn": n, "line": lineno, "send": what }))
+        }
+    }
 }
 
 fn print_choice(
@@ -429,6 +650,55 @@ mod tests {
         assert_eq!((e.line, e.column), (3, 3));
         let e = parse("-a -t 10.0.0.1:80 -r 10.0.0.2 -w -1\n").unwrap_err();
         assert_eq!((e.line, e.column), (1, 34));
+    }
+
+    #[test]
+    fn parses_syn_send_and_sysctl_lines() {
+        let s = parse(
+            "connect -t 10.0.0.1:80 from 10.31.0.1:40000 x 3\n\
+             syn -t 10.0.0.1:80 from 10.99.0.1 x 2\n\
+             send 1 3\n\
+             sysctl net.ipv4.vs.drop_entry 1\n\
+             sysctl amemthresh -1\n\
+             sysctl secure_tcp\n",
+        )
+        .unwrap();
+        let Event::Connect { clients, .. } = &s.lines[0].event else { panic!() };
+        let ports: Vec<_> = clients.iter().map(|c| c.port()).collect();
+        assert_eq!(ports, [40000, 40001, 40002], "PORT x N: consecutive ports");
+        let Event::Syn { first, clients, target } = &s.lines[1].event else { panic!() };
+        assert_eq!((*first, clients.len(), target.protocol), (4, 2, Protocol::Tcp));
+        assert!(matches!(&s.lines[2].event, Event::Send(ns) if ns == &[1, 3]));
+        assert!(matches!(s.lines[3].event, Event::Sysctl { name: Sysctl::DropEntry, value: Some(1) }));
+        assert!(matches!(s.lines[4].event, Event::Sysctl { name: Sysctl::Amemthresh, value: Some(-1) }));
+        assert!(matches!(s.lines[5].event, Event::Sysctl { name: Sysctl::SecureTcp, value: None }));
+    }
+
+    #[test]
+    fn refuses_what_the_kernel_or_the_back_ends_cannot_do() {
+        let err = |text: &str| parse(text).unwrap_err();
+        let e = err("sysctl drop_entry 4\n");
+        assert_eq!((e.line, e.column), (1, 19));
+        assert!(e.message.contains("0..=3"), "{e}");
+        let e = err("sysctl sloppy_tcp 2\n");
+        assert!(e.message.contains("0..=1"), "{e}");
+        let e = err("\nsysctl ip_forward 1\n");
+        assert_eq!((e.line, e.column), (2, 8));
+        assert!(e.message.contains("unknown sysctl"), "{e}");
+        let e = err("sysctl amemthresh 99999999999\n");
+        assert!(e.message.contains("amemthresh takes an integer"), "{e}");
+        let e = err("syn -t 1.1.1.1:80 from 2.2.2.2\nsend 1\n");
+        assert_eq!((e.line, e.column), (2, 6));
+        assert!(e.message.contains("lone SYN"), "{e}");
+        let e = err("syn -u 1.1.1.1:80 from 2.2.2.2\n");
+        assert_eq!((e.line, e.column), (1, 5));
+        let e = err("connect -t 1.1.1.1:80 from 2.2.2.2\nsyn -t 1.1.1.1:80 from 2.2.2.2:9\n");
+        assert_eq!((e.line, e.column), (2, 24));
+        assert!(e.message.contains("both connect and syn"), "{e}");
+        let e = err("connect -u 1.1.1.1:53 from 2.2.2.2\nsend 1\n");
+        assert!(e.message.contains("UDP: it cannot be sent on"), "{e}");
+        let e = err("connect -t 1.1.1.1:80 from 2.2.2.2:65535 x 2\n");
+        assert!(e.message.contains("run past 65535"), "{e}");
     }
 
     #[test]

@@ -6,22 +6,43 @@ use std::net::SocketAddr;
 use anyhow::{Context as _, bail};
 use lvs_ipvs::ipvsadm::{self, Command, ListOptions};
 use lvs_ipvs::tcp::Segment;
-use lvs_ipvs::{ConnId, Ipvs, NoDest, Verdict};
+use lvs_ipvs::{ConnId, Ipvs, Memory, NoDest, Sysctls, Verdict};
 use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
 
-use super::{Backend, Choice, Target};
+use super::{Backend, Choice, Sent, Sysctl, Target};
+
+/// The director's free memory with an empty table, as `update_defense_level()` counts
+/// it [pages]: about the 400 MB the conformance VM's kernel reports free (MemFree
+/// 414 332 kB of a 512 MB guest), so that `amemthresh` above it means "short of memory"
+/// in both back ends.
+pub const AVAIL_PAGES: i64 = 100_000;
+
+/// What one connection entry costs: the `ip_vs_conn` slab object, 320 bytes in the
+/// VM's kernel (`/sys/kernel/slab/ip_vs_conn/slab_size`).
+pub const ENTRY_BYTES: u32 = 320;
 
 /// Replays against [`Ipvs`], starting at virtual time 0.
 pub struct Model {
     ipvs: Ipvs,
     now: Time,
-    conns: HashMap<u32, ConnId>,
+    conns: HashMap<u32, Open>,
+}
+
+/// An open connection: its entry (the latest, once a sloppy segment re-created it),
+/// flow, and the real server it was established with.
+struct Open {
+    id: ConnId,
+    flow: Flow,
+    dest: SocketAddr,
+    nat: bool,
 }
 
 impl Model {
-    /// A fresh table; `seed` feeds twos.
+    /// A fresh table; `seed` feeds twos and drop_entry's random buckets.
     pub fn new(seed: u64) -> Model {
-        Model { ipvs: Ipvs::new(seed), now: Time::ZERO, conns: HashMap::new() }
+        let mut ipvs = Ipvs::new(seed);
+        ipvs.set_memory(Some(Memory { avail_pages: AVAIL_PAGES, entry_bytes: ENTRY_BYTES }));
+        Model { ipvs, now: Time::ZERO, conns: HashMap::new() }
     }
 
     /// The table, for inspection.
@@ -36,13 +57,7 @@ impl Backend for Model {
     }
 
     fn connect(&mut self, n: u32, target: &Target, client: SocketAddr) -> anyhow::Result<Choice> {
-        let flow = Flow {
-            protocol: target.protocol,
-            saddr: client.ip(),
-            sport: client.port(),
-            daddr: target.addr.ip(),
-            dport: target.addr.port(),
-        };
+        let flow = flow_of(target, client);
         let sched = match self.ipvs.new_conn(self.now, &flow, target.fwmark) {
             Ok(s) => s,
             // No server, or the packet dropped (a defence, no memory): the client sees
@@ -60,20 +75,25 @@ impl Backend for Model {
             return Ok(None);
         }
         let Some(id) = sched.conn else { return Ok(Some(sched.dest)) };
+        let nat = sched.fwd == Forwarding::Masq;
         if target.protocol == Protocol::Tcp {
             // The rest of the three-way handshake: SYN-ACK (seen only with NAT), ACK.
-            if sched.fwd == Forwarding::Masq {
+            if nat {
                 let _ = self.ipvs.packet(self.now, id, Segment::Syn, true);
             }
             let _ = self.ipvs.packet(self.now, id, Segment::Ack, false);
         }
-        self.conns.insert(n, id);
+        self.conns.insert(n, Open { id, flow, dest: sched.dest, nat });
         Ok(Some(sched.dest))
     }
 
     fn close(&mut self, n: u32, reset: bool) -> anyhow::Result<()> {
-        let Some(&id) = self.conns.get(&n) else { bail!("connection {n} was never established") };
-        let Some(c) = self.ipvs.conn(id) else { bail!("connection {n} has expired already") };
+        let Some(id) = self.conns.get(&n).map(|o| o.id) else {
+            bail!("connection {n} was never established")
+        };
+        let Some(c) = self.ipvs.conn(id).filter(|c| c.client() == client_of(&self.conns[&n].flow)) else {
+            bail!("connection {n} has expired already")
+        };
         let svc = self.ipvs.conn_service(id).expect("live connection has a service");
         let nat = svc.scheduler().dest(c.dest()).fwd() == Forwarding::Masq;
         let now = self.now;
@@ -103,6 +123,108 @@ impl Backend for Model {
 
     fn list(&mut self, opts: &ListOptions) -> anyhow::Result<String> {
         Ok(ipvsadm::listing(&self.ipvs, opts))
+    }
+
+    /// `tcp_conn_schedule()` for the SYN alone: nobody answers it.
+    fn syn(&mut self, _n: u32, target: &Target, client: SocketAddr) -> anyhow::Result<Choice> {
+        let flow = flow_of(target, client);
+        match self.ipvs.schedule_segment(self.now, &flow, Segment::Syn, target.fwmark) {
+            Ok(s) if s.verdict == Verdict::Accept => Ok(Some(s.dest)),
+            Ok(_) => Ok(None),
+            Err(NoDest::NoService) => bail!("no virtual service for TCP {}", target.addr),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The client's data segment (an ACK) through `ip_vs_in()`: its entry's packet, or
+    /// without one rescheduled (sloppy_tcp) or reset by the director's stack.
+    fn send(&mut self, n: u32) -> anyhow::Result<Sent> {
+        let Some(open) = self.conns.get(&n) else { bail!("connection {n} is not open") };
+        let (flow, dest, nat) = (open.flow, open.dest, open.nat);
+        let sent = match self.ipvs.schedule_segment(self.now, &flow, Segment::Ack, None) {
+            Ok(s) if s.verdict == Verdict::Drop => Sent::Lost,
+            Ok(s) if s.dest == dest => {
+                if let Some(id) = s.conn {
+                    if nat {
+                        // The server's answer passes back through a NAT director.
+                        let _ = self.ipvs.packet(self.now, id, Segment::Ack, true);
+                    }
+                    self.conns.get_mut(&n).expect("open").id = id;
+                }
+                return Ok(Sent::Reached(dest));
+            }
+            Ok(s) => {
+                // Another real server: it has no such connection and answers RST
+                // (seen by a NAT director).
+                if let (Some(id), true) = (s.conn, s.fwd == Forwarding::Masq) {
+                    let _ = self.ipvs.packet(self.now, id, Segment::Rst, true);
+                }
+                Sent::Reset
+            }
+            Err(NoDest::NotNew | NoDest::NoService) => Sent::Reset,
+            Err(NoDest::NoDestination | NoDest::DefenseDrop | NoDest::NoMemory) => Sent::Lost,
+        };
+        if sent == Sent::Reset {
+            self.conns.remove(&n);
+        }
+        Ok(sent)
+    }
+
+    fn sysctl(&mut self, name: Sysctl, value: Option<i64>) -> anyhow::Result<i64> {
+        if let Some(v) = value {
+            set_sysctl(self.ipvs.sysctls_mut(), name, v);
+            // proc_do_defense_mode(): writing a defence's mode runs the update at once.
+            if matches!(name, Sysctl::DropEntry | Sysctl::DropPacket | Sysctl::SecureTcp) {
+                self.ipvs.update_defense_level();
+            }
+        }
+        Ok(get_sysctl(&self.ipvs.sysctls(), name))
+    }
+}
+
+fn flow_of(target: &Target, client: SocketAddr) -> Flow {
+    Flow {
+        protocol: target.protocol,
+        saddr: client.ip(),
+        sport: client.port(),
+        daddr: target.addr.ip(),
+        dport: target.addr.port(),
+    }
+}
+
+fn client_of(flow: &Flow) -> SocketAddr {
+    SocketAddr::new(flow.saddr, flow.sport)
+}
+
+/// Write one sysctl; `v` is within [`Sysctl::range`] (the parser checked).
+fn set_sysctl(s: &mut Sysctls, name: Sysctl, v: i64) {
+    let small = |v: i64| u8::try_from(v).expect("range checked by the parser");
+    match name {
+        Sysctl::ExpireNodestConn => s.expire_nodest_conn = v != 0,
+        Sysctl::ExpireQuiescentTemplate => s.expire_quiescent_template = v != 0,
+        Sysctl::SloppyTcp => s.sloppy_tcp = v != 0,
+        Sysctl::SloppySctp => s.sloppy_sctp = v != 0,
+        Sysctl::ConnReuseMode => s.conn_reuse_mode = small(v),
+        Sysctl::Amemthresh => s.amemthresh = v,
+        Sysctl::AmDroprate => s.am_droprate = u32::try_from(v).expect("range checked by the parser"),
+        Sysctl::DropEntry => s.drop_entry = small(v),
+        Sysctl::DropPacket => s.drop_packet = small(v),
+        Sysctl::SecureTcp => s.secure_tcp = small(v),
+    }
+}
+
+fn get_sysctl(s: &Sysctls, name: Sysctl) -> i64 {
+    match name {
+        Sysctl::ExpireNodestConn => i64::from(s.expire_nodest_conn),
+        Sysctl::ExpireQuiescentTemplate => i64::from(s.expire_quiescent_template),
+        Sysctl::SloppyTcp => i64::from(s.sloppy_tcp),
+        Sysctl::SloppySctp => i64::from(s.sloppy_sctp),
+        Sysctl::ConnReuseMode => i64::from(s.conn_reuse_mode),
+        Sysctl::Amemthresh => s.amemthresh,
+        Sysctl::AmDroprate => i64::from(s.am_droprate),
+        Sysctl::DropEntry => i64::from(s.drop_entry),
+        Sysctl::DropPacket => i64::from(s.drop_packet),
+        Sysctl::SecureTcp => i64::from(s.secure_tcp),
     }
 }
 
