@@ -270,6 +270,10 @@ fn the_master_sets_hand_computed_prequal_weights_from_the_servers_figures() {
     // by latency: rs1 the best (10 ms) gets max_weight 100, rs2 100 × 10/40 = 25. The hot
     // rs3 gets the lowest cold weight scaled by threshold / rif: 25 × 3/30 = 2.5 -> 3.
     wait_weights(&status, [100.0, 25.0, 3.0], &m);
+    // The figures are on /metrics, per agent.
+    let page = metrics_within(&status, LIMIT);
+    assert_eq!(metric(&page, "feedbackd_master_agent_metric{agent=\"rs3\",name=\"rif\"}"), 30.0);
+    assert_eq!(metric(&page, "feedbackd_master_agent_metric{agent=\"rs2\",name=\"latency_ms\"}"), 40.0);
     // rs2 turns fastest (5 ms): it gets 100, rs1 100 × 5/10 = 50, rs3 50 × 3/30 = 5.
     write_figures(&files[1], 3, 5.0);
     wait_weights(&status, [50.0, 100.0, 5.0], &m);
