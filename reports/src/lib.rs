@@ -39,6 +39,8 @@ mod breakdown;
 mod chart;
 mod compare;
 mod csv;
+mod dos;
+pub use dos::{DosDirectorSummary, DosSummary, FloodSummary};
 mod ha;
 mod html;
 mod plan;
@@ -144,6 +146,10 @@ pub struct Summary {
     /// Health checks, fail-overs and sync; absent without health checks or an HA group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha: Option<HaSummary>,
+    /// SYN floods and IPVS defences; absent when no director has a flood, a memory or a
+    /// defence on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dos: Option<DosSummary>,
 }
 
 /// What the high-availability machinery did (`summary.json`'s `ha`): the headline

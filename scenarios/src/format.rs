@@ -88,6 +88,52 @@ pub struct Scenario {
     /// `lvsim plan`: what to search for.
     #[serde(default)]
     pub plan: Option<Plan>,
+    /// SYN floods against the directors (spoofed sources, SYNs only, no replies).
+    #[serde(default)]
+    pub syn_floods: Vec<SynFlood>,
+}
+
+/// A SYN flood against a director: SYNs from spoofed sources that never answer and never
+/// send anything else; each makes a half-open entry in the director's IPVS table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynFlood {
+    /// Name, for reports.
+    #[serde(default = "syn_flood_name")]
+    pub name: String,
+    /// The director attacked; default the first.
+    #[serde(default)]
+    pub director: Option<String>,
+    /// The virtual IP attacked; default that director's first service's.
+    #[serde(default)]
+    pub vip: Option<IpAddr>,
+    /// The virtual port; default that service's.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// SYNs a second, evenly spaced [1/s].
+    pub rate: f64,
+    /// Spoofed source addresses the SYNs are drawn from (uniformly, with random ports).
+    #[serde(default = "flood_sources")]
+    pub sources: u32,
+    /// The first of them; the others follow it.
+    #[serde(default = "flood_first_source")]
+    pub first_source: IpAddr,
+    /// The first SYN [s].
+    #[serde(default)]
+    pub start_s: f64,
+    /// No SYN from this time on [s]; default the end of the run (`duration_s`).
+    #[serde(default)]
+    pub stop_s: Option<f64>,
+}
+
+fn syn_flood_name() -> String {
+    "syn-flood".into()
+}
+fn flood_sources() -> u32 {
+    1 << 24
+}
+fn flood_first_source() -> IpAddr {
+    IpAddr::V4(std::net::Ipv4Addr::new(100, 64, 0, 0))
 }
 
 fn one_u64() -> u64 {

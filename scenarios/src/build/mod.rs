@@ -23,6 +23,7 @@ use crate::format::{Arrival, Dist, Feedback, Law, Scenario, Transport};
 use crate::{Error, Loaded};
 
 pub mod bounds;
+mod dos;
 mod events;
 pub mod plan;
 
@@ -238,6 +239,7 @@ impl Builder<'_> {
             let p = self.population(i, c, &cfg)?;
             cfg.populations.push(p);
         }
+        self.syn_floods(s, &mut cfg)?;
         let built = self.events(s, &topo, &cfg)?;
         (cfg.actions, cfg.server_events, cfg.director_events) =
             (built.actions, built.server_events, built.director_events);
@@ -371,8 +373,9 @@ impl Builder<'_> {
                 sysctls: lvs_ipvs::Sysctls {
                     expire_nodest_conn: d.expire_nodest_conn,
                     expire_quiescent_template: d.expire_quiescent_template,
-                    ..lvs_ipvs::Sysctls::default()
+                    ..self.defense_sysctls(&p, d)?
                 },
+                memory: self.memory(&p, d)?,
                 ..DirectorConfig::new(d.name.clone(), d.segment.clone(), services)
             });
         }

@@ -421,7 +421,7 @@ impl Simulation {
             return Err(Outcome::Refused);
         }
         let fwmark = self.cfg.populations[pop].fwmark;
-        let s = dir.ipvs.new_conn(now, &flow, fwmark).map_err(|_| Outcome::Refused)?;
+        let s = dir.ipvs.new_conn(now, &flow, fwmark).map_err(super::flood::refusal)?;
         if let Some(ha) = self.ha.as_mut()
             && measured
             && unscheduled
@@ -736,6 +736,9 @@ impl Simulation {
         if conn.server != NO_SERVER {
             let srv = &mut self.servers[conn.server as usize];
             srv.open.set(now, srv.open.value() - 1);
+        }
+        if let Some(d) = self.dos.as_mut() {
+            d.ended(&outcome);
         }
         if !matches!(outcome, Outcome::Completed) {
             self.m.failed += 1;

@@ -9,6 +9,7 @@
 mod breakdown;
 mod failover;
 mod feedback;
+mod flood;
 mod flow;
 mod health;
 mod instant;
@@ -69,6 +70,8 @@ pub struct Simulation {
     /// FIFO lanes beside the queue's heap (see [`lanes`]), and their numbering.
     lanes: self::lanes::Lanes,
     streams: self::lanes::Streams,
+    /// SYN floods and the DoS measurements, if any director has a flood or defences.
+    dos: Option<self::flood::Dos>,
 }
 
 /// Where the run loop's next event is.
@@ -120,6 +123,8 @@ enum Event {
     SyncFlush(u16),
     /// A sync message (slot) reaches the other members.
     SyncDeliver(u32),
+    /// A SYN flood's next burst (index over every director's floods).
+    Flood(u16),
 }
 
 struct Director {
@@ -283,6 +288,7 @@ impl Simulation {
         let health = self::health::Health::new(&cfg, health_base as u32);
         let timers = health_base + self::health::Health::count_checkers(&cfg);
         let instant = self::instant::Instant::new(&cfg);
+        let dos = self::flood::Dos::new(&cfg, &streams);
         let streams = self::lanes::Streams::new(
             cfg.populations.len(),
             cfg.directors.len(),
@@ -312,6 +318,7 @@ impl Simulation {
             instant,
             lanes,
             streams,
+            dos,
             cfg,
         };
         sim.queue.push(warmup, Event::WindowStart);
@@ -330,6 +337,10 @@ impl Simulation {
         }
         for (i, e) in sim.cfg.director_events.iter().enumerate() {
             sim.queue.push(Time::ZERO + e.at, Event::DirectorChange(i as u32));
+        }
+        let floods: Vec<_> = sim.dos.iter().flat_map(|d| d.first_events()).collect();
+        for (t, ev) in floods {
+            sim.queue.push(t, ev);
         }
         sim.start_ha();
         sim.with_feedback(|lp, host| lp.start(Time::ZERO, host));
@@ -445,6 +456,7 @@ impl Simulation {
             Event::Ha => self.ha_wake(),
             Event::SyncFlush(d) => self.sync_flush(d as usize),
             Event::SyncDeliver(slot) => self.sync_deliver(slot),
+            Event::Flood(i) => self.flood(usize::from(i)),
         }
     }
 
@@ -688,6 +700,7 @@ impl Simulation {
                 u
             })
             .collect();
+        let dos = self.dos_sample();
         let il = std::mem::take(&mut self.m.interval_latency);
         self.m.series.push(Sample {
             t: now,
@@ -700,6 +713,7 @@ impl Simulation {
             director_link_utilization,
             failed: self.m.failed - self.m.failed_sampled,
             director_share: self.director_shares(),
+            dos,
         });
         self.m.failed_sampled = self.m.failed;
         self.m.responses_sampled = self.m.responses;
@@ -778,6 +792,7 @@ impl Simulation {
                 Some(r)
             }
         };
+        let dos = self.dos_report();
         let directors =
             self.dirs.into_iter().zip(&self.cfg.directors).map(|(d, c)| d.report(c, window)).collect();
         let backends =
@@ -813,6 +828,7 @@ impl Simulation {
             populations,
             backends,
             series: self.m.series,
+            dos,
             ref1,
             feedback: self.feedback.as_ref().map(|f| f.report(&self.cfg, (self.warmup, self.end))),
             ha,
@@ -847,6 +863,9 @@ impl Director {
         let mut ipvs = Ipvs::new(seed);
         *ipvs.timeouts_mut() = d.timeouts;
         *ipvs.sysctls_mut() = d.sysctls;
+        ipvs.set_memory(d.memory);
+        // Writing a defence sysctl runs update_defense_level() (proc_do_defense_mode()).
+        ipvs.update_defense_level();
         let mut dest_server: Vec<Vec<u32>> = Vec::new();
         let mut keys = Vec::with_capacity(d.services.len());
         for svc in &d.services {
