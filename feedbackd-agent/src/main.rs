@@ -21,7 +21,9 @@ use tokio::sync::watch;
 /// `service = NAME` blocks with protocol, port, module and forwarding) plus extensions
 /// (several directors, interval, key_file, per-module settings). Every interval it measures
 /// each service's capacity with its load modules (cpuload from /proc/stat by default) and
-/// reports it; the master turns it into an IPVS weight. On SIGTERM it says goodbye, so the
+/// reports it; the master turns it into an IPVS weight. For the master's Prequal law, the
+/// `prequal` module measures requests in flight (established sockets on the port) and
+/// latency (a timed probe of the port), or reads both from a file the server writes. On SIGTERM it says goodbye, so the
 /// master drains this server (weight 0) at once.
 ///
 /// `--check` runs the daemon's own set-up: it reads the key, builds the modules and encodes

@@ -165,6 +165,17 @@ pub fn render_metrics(
         .map(|a| (format!("{{agent=\"{}\"}}", escape(&a.id)), a.report_age.as_secs_f64()))
         .collect();
     metric("agent_report_age_seconds", "gauge", "Seconds since the agent's last report.", &ages);
+    // The figures the laws read (qps, eps, rif, latency_ms...) and the modules' own: at
+    // most wire::MAX_METRICS an agent, names checked by the wire's decoder.
+    let figures: Vec<(String, f64)> = agents
+        .iter()
+        .flat_map(|a| {
+            a.metrics
+                .iter()
+                .map(|m| (format!("{{agent=\"{}\",name=\"{}\"}}", escape(&a.id), escape(&m.name)), m.value))
+        })
+        .collect();
+    metric("agent_metric", "gauge", "The agent's latest reported metrics, by name.", &figures);
     out
 }
 

@@ -86,17 +86,18 @@ fn master(dir: &Path, extra: &[&str]) -> (Proc, String, PathBuf) {
     (m, listen, journal)
 }
 
+/// The dry-run master on loopback, one service, no authentication.
+fn base_args() -> Vec<String> {
+    ["--insecure", "--backend", "dry-run", "--service", "tcp:10.0.0.1:80", "--listen", "127.0.0.1:0"]
+        .iter()
+        .chain(&["--status-listen", "127.0.0.1:0"])
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// [`base_args`] with `--law prequal` and exact weights.
 fn master_args_insecure() -> Vec<String> {
-    [
-        "--insecure",
-        "--backend",
-        "dry-run",
-        "--service",
-        "tcp:10.0.0.1:80",
-        "--listen",
-        "127.0.0.1:0",
-        "--status-listen",
-        "127.0.0.1:0",
+    let law = [
         "--law",
         "prequal",
         "--smoothing",
@@ -109,10 +110,8 @@ fn master_args_insecure() -> Vec<String> {
         "0s",
         "--max-weight",
         "100",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    ];
+    base_args().into_iter().chain(law.iter().map(|s| s.to_string())).collect()
 }
 
 /// An agent `name` for service port 80 claiming `address`, measuring with `module`.
@@ -271,6 +270,10 @@ fn the_master_sets_hand_computed_prequal_weights_from_the_servers_figures() {
     // by latency: rs1 the best (10 ms) gets max_weight 100, rs2 100 × 10/40 = 25. The hot
     // rs3 gets the lowest cold weight scaled by threshold / rif: 25 × 3/30 = 2.5 -> 3.
     wait_weights(&status, [100.0, 25.0, 3.0], &m);
+    // The figures are on /metrics, per agent.
+    let page = metrics_within(&status, LIMIT);
+    assert_eq!(metric(&page, "feedbackd_master_agent_metric{agent=\"rs3\",name=\"rif\"}"), 30.0);
+    assert_eq!(metric(&page, "feedbackd_master_agent_metric{agent=\"rs2\",name=\"latency_ms\"}"), 40.0);
     // rs2 turns fastest (5 ms): it gets 100, rs1 100 × 5/10 = 50, rs3 50 × 3/30 = 5.
     write_figures(&files[1], 3, 5.0);
     wait_weights(&status, [50.0, 100.0, 5.0], &m);
@@ -323,4 +326,36 @@ fn an_agent_stopped_and_continued_mid_probe_keeps_measuring() {
         _ => false,
     });
     assert_eq!(without.count(), 0, "{reports:#?}\n{}", a.output());
+}
+
+#[test]
+fn grpc_periods_and_prequal_options_reach_the_running_master() {
+    let dir = tempdir("prequal-options");
+    let start_line = |args: &[&str]| {
+        let journal = dir.join(format!("{}.journal", args.len()));
+        let mut cmd = Command::new(master_bin());
+        cmd.args(base_args()).args(args).arg("--record").arg(&journal);
+        let (_m, _, _) = start_master("master", cmd, LIMIT);
+        let records = wait_journal(&journal, "the start line", |r| !r.is_empty());
+        records[0].to_line()
+    };
+    let line =
+        start_line(&["--law", "grpc-wrr", "--blackout-period", "0s", "--weight-expiration-period", "90s"]);
+    assert!(
+        line.contains(" start law=grpc-wrr ")
+            && line.contains(" blackout_period_ns=0 weight_expiration_period_ns=90000000000 "),
+        "{line}"
+    );
+    let line =
+        start_line(&["--law", "prequal", "--pool-size", "64", "--max-age", "2500ms", "--q-rif", "0.9"]);
+    assert!(line.contains(" start law=prequal pool_size=64 max_age_ns=2500000000 q_rif=0.9 "), "{line}");
+    // A value the law refuses stops the start with status 2 and the law's words.
+    let out = Command::new(master_bin())
+        .args(["--insecure", "--backend", "dry-run", "--listen", "127.0.0.1:0", "--no-status"])
+        .args(["--law", "prequal", "--q-rif", "1.5"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("weight law: q_rif 1.5 is not in [0, 1]"), "{stderr}");
 }
