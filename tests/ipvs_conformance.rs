@@ -157,7 +157,7 @@ fn replay_agrees_with_the_kernel() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// What the VM's kernel did on the issue-22 cases (measured, /work/brief/findings22.md),
+/// What the VM's kernel did on the issue-22 cases (measured: docs/ipvs-spec-notes.md, "Sloppy TCP, connection reuse and the DoS defences"),
 /// checked on the model alone, so that it holds on a machine without the VM too.
 #[test]
 fn the_model_does_what_the_kernel_was_seen_doing() {

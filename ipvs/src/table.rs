@@ -169,7 +169,7 @@ impl Ipvs {
         let d = self.services[svc_i].sched.dest(dest);
         // is_new_conn(): a TCP SYN (an SCTP INIT); a UDP datagram never reschedules.
         let syn = flow.protocol != Protocol::Udp && seg == Segment::Syn;
-        // As the kernel the VM runs (6.1, measured there: findings22.md): expire_nodest_conn=1
+        // As the kernel the VM runs (6.1, measured there: docs/ipvs-spec-notes.md): expire_nodest_conn=1
         // reschedules a SYN for an entry on a weight-0 server whatever conn_reuse_mode is
         // (the outer `conn_reuse_mode &&` of older kernels is gone); with conn_reuse_mode
         // != 0 so does is_new_conn_expected() for an entry no template controls in
