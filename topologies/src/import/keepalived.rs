@@ -42,6 +42,7 @@ pub(super) fn import(sources: &[&Source]) -> Result<Imported, ImportError> {
         servers: std::mem::take(&mut st.servers.list),
         backends: Vec::new(),
         ha,
+        ecmp: None,
     };
     set_gateways(&mut topology);
     // What lvsim cannot run is an error here rather than in the scenario that holds it.

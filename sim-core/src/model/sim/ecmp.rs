@@ -26,7 +26,7 @@ use super::breakdown::Outcome;
 use super::flow::Msg;
 use super::{Event, NO_ENTRY, Simulation};
 use crate::model::config::{DirectorChange, EcmpConfig, HashPolicy, NexthopSelection};
-use crate::model::report::{EcmpChange, EcmpReport};
+use crate::model::report::{EcmpChange, EcmpReport, MhAddition};
 use lvs_ipvs::{NoDest, Verdict};
 
 /// The router's group of next hops.
@@ -225,6 +225,24 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 33)
 }
 
+/// Most flows an mh addition is looked up over.
+const MH_PROBE_FLOWS: u32 = 100_000;
+
+/// An mh service's lookups before a real server is added.
+pub(super) struct MhProbe {
+    flows: Vec<Flow>,
+    picks: Vec<Option<lvs_sched::DestId>>,
+    table: Vec<Option<lvs_sched::DestId>>,
+    servers_before: u32,
+}
+
+/// The real servers a service picks for `flows` (on a copy: the run's state is left as
+/// it is).
+fn picks(svc: &lvs_sched::Service, now: Time, flows: &[Flow]) -> Vec<Option<lvs_sched::DestId>> {
+    let mut copy = svc.clone();
+    flows.iter().map(|f| copy.schedule(now, f)).collect()
+}
+
 /// The tier in a run: the router, and what happened to connections it moved.
 pub(super) struct Tier {
     members: Vec<usize>,
@@ -373,6 +391,70 @@ impl Simulation {
             self.note_moved(same);
         }
         if same { Ok(()) } else { Err(if moved { Outcome::Lost } else { Outcome::Refused }) }
+    }
+
+    /// Before action `a` restores a real server of a tier member's mh service: that
+    /// service's picks for the scenario's flows (each client address of the populations
+    /// that use it, at the first source port) and its table.
+    pub(super) fn mh_probe(&self, a: &crate::model::Action) -> Option<MhProbe> {
+        let tier = self.ecmp.as_ref()?;
+        if !tier.has(a.director) || !matches!(a.change, crate::model::Change::Restore(_)) {
+            return None;
+        }
+        let key = self.dirs[a.director].keys[a.service];
+        let svc = self.dirs[a.director].ipvs.service(&key)?.scheduler();
+        if svc.scheduler() != lvs_sched::SchedulerKind::Mh {
+            return None;
+        }
+        let mut flows = Vec::new();
+        for (p, pc) in self.cfg.populations.iter().enumerate() {
+            if self.cfg.service_of(pc).map(|(_, s)| s) != Some(a.service) || !tier.has(self.pops[p].dir) {
+                continue;
+            }
+            for i in 0..pc.clients.min(MH_PROBE_FLOWS) {
+                flows.push(Flow {
+                    protocol: pc.protocol(),
+                    saddr: super::flow::client_addr(pc.first_client, i),
+                    sport: super::EPHEMERAL_FIRST,
+                    daddr: pc.vip,
+                    dport: pc.port,
+                });
+            }
+        }
+        Some(MhProbe {
+            picks: picks(svc, self.now, &flows),
+            flows,
+            table: svc.lookup_table().unwrap_or_default(),
+            servers_before: svc.num_dests() as u32,
+        })
+    }
+
+    /// After the action `mh_probe` saw: how many flows and slots changed server.
+    pub(super) fn mh_added(&mut self, a: &crate::model::Action, probe: MhProbe) {
+        let key = self.dirs[a.director].keys[a.service];
+        let Some(vs) = self.dirs[a.director].ipvs.service(&key) else { return };
+        let svc = vs.scheduler();
+        if svc.num_dests() as u32 == probe.servers_before {
+            return; // the kernel refused it (the server was there already)
+        }
+        let after = picks(svc, self.now, &probe.flows);
+        let table = svc.lookup_table().unwrap_or_default();
+        let moved = |x: &[Option<lvs_sched::DestId>], y: &[Option<lvs_sched::DestId>]| {
+            x.iter().zip(y).filter(|(a, b)| a != b).count() as u64
+        };
+        let addition = MhAddition {
+            at: self.now,
+            director: self.cfg.directors[a.director].name.clone(),
+            server: self.cfg.servers[a.server].name.clone(),
+            servers_before: probe.servers_before,
+            flows: probe.flows.len() as u64,
+            flows_moved: moved(&probe.picks, &after),
+            slots_moved: moved(&probe.table, &table),
+            slots: table.len() as u64,
+        };
+        if let Some(t) = self.ecmp.as_mut() {
+            t.report.mh_additions.push(addition);
+        }
     }
 
     /// A message of connection `c` was lost at a dead tier member `d`.

@@ -870,7 +870,7 @@ fn pick(rng: &mut Rng, n: u32) -> u32 {
 }
 
 /// The `i`-th client address after `first`.
-fn client_addr(first: std::net::IpAddr, i: u32) -> std::net::IpAddr {
+pub(super) fn client_addr(first: std::net::IpAddr, i: u32) -> std::net::IpAddr {
     match first {
         std::net::IpAddr::V4(a) => std::net::IpAddr::V4(u32::from(a).wrapping_add(i).into()),
         std::net::IpAddr::V6(a) => std::net::IpAddr::V6(u128::from(a).wrapping_add(u128::from(i)).into()),

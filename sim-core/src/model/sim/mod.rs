@@ -608,7 +608,11 @@ impl Simulation {
         let dest = *svc.dests.iter().find(|d| d.server == a.server).expect("validated");
         // The kernel refuses what does not apply (editing a deleted server, deleting it
         // twice); so does the model, silently, as a script of ipvsadm commands would go on.
+        let probe = if self.ecmp.is_some() { self.mh_probe(&a) } else { None };
         let _ = self.edit_table(a.director, a.service, &dest, a.change);
+        if let Some(p) = probe {
+            self.mh_added(&a, p);
+        }
     }
 
     /// Changes real server `dest` of a director's service through its IPVS table, as
