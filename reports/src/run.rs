@@ -395,6 +395,9 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     if let Some(h) = &s.ha {
         crate::ha::section(&mut page, h, meta, r);
     }
+    if let Some(e) = &s.ecmp {
+        crate::ecmp::section(&mut page, e);
+    }
     page.h2("ipvs", "IPVS tables at the end of the run");
     for d in &r.directors {
         page.h3(&format!("director {}", d.name));
