@@ -8,21 +8,7 @@ fn directors() -> Vec<Director> {
     ["lb1", "lb2", "lb3"]
         .iter()
         .enumerate()
-        .map(|(k, n)| Director {
-            name: (*n).to_owned(),
-            address: format!("10.0.0.{}", k + 2).parse().unwrap(),
-            segment: "lan".into(),
-            external: Default::default(),
-            external_out: None,
-            internal: Default::default(),
-            internal_in: None,
-            cpu_per_packet_us: 0.0,
-            cpu_backlog_packets: None,
-            timeouts: Default::default(),
-            expire_nodest_conn: false,
-            expire_quiescent_template: false,
-            services: Vec::new(),
-        })
+        .map(|(k, n)| Director::new(n, format!("10.0.0.{}", k + 2).parse().unwrap()))
         .collect()
 }
 
