@@ -18,6 +18,10 @@ pub(super) struct Read {
     pub description: String,
     expire_nodest_conn: bool,
     expire_quiescent_template: bool,
+    sloppy_tcp: bool,
+    sloppy_sctp: bool,
+    /// `net.ipv4.vs.conn_reuse_mode`, if set.
+    conn_reuse_mode: Option<u8>,
     /// `net.ipv4.vs.sync_version`.
     sync_version: Option<u8>,
     /// `net.ipv4.vs.sync_threshold`: threshold and period.
@@ -160,6 +164,15 @@ impl Read {
             "net.ipv4.ip_forward" => {}
             "net.ipv4.vs.expire_nodest_conn" => self.expire_nodest_conn = value == "1",
             "net.ipv4.vs.expire_quiescent_template" => self.expire_quiescent_template = value == "1",
+            "net.ipv4.vs.sloppy_tcp" => self.sloppy_tcp = value == "1",
+            "net.ipv4.vs.sloppy_sctp" => self.sloppy_sctp = value == "1",
+            "net.ipv4.vs.conn_reuse_mode" => {
+                let mode: u8 = value.parse().map_err(|_| bad())?;
+                if mode > 3 {
+                    return Err(bad());
+                }
+                self.conn_reuse_mode = Some(mode);
+            }
             "net.ipv4.vs.sync_version" => self.sync_version = Some(value.parse().map_err(|_| bad())?),
             "net.ipv4.vs.sync_threshold" => {
                 let (t, p) = value.split_once(' ').ok_or_else(bad)?;
@@ -176,6 +189,11 @@ impl Read {
         let director = &mut topo.directors[d];
         director.expire_nodest_conn |= self.expire_nodest_conn;
         director.expire_quiescent_template |= self.expire_quiescent_template;
+        director.sloppy_tcp |= self.sloppy_tcp;
+        director.sloppy_sctp |= self.sloppy_sctp;
+        if let Some(m) = self.conn_reuse_mode {
+            director.conn_reuse_mode = m;
+        }
         if let Some((primary, members)) = &self.group {
             if group.members.is_empty() || *primary {
                 group.members.clone_from(members);
