@@ -160,11 +160,13 @@ impl Ipvs {
         let d = self.services[svc_i].sched.dest(dest);
         // is_new_conn(): a TCP SYN (an SCTP INIT); a UDP datagram never reschedules.
         let syn = flow.protocol != Protocol::Udp && seg == Segment::Syn;
-        // The kernel the VM runs (6.1) tests both rules under `conn_reuse_mode != 0`:
-        // expire_nodest_conn=1 reschedules a SYN for an entry on a weight-0 server, and
-        // is_new_conn_expected() one for an entry no template controls in TIME_WAIT or
-        // CLOSE, or (bit 2) in FIN_WAIT without output (DR, TUN). Entries never control
-        // others here (no FTP), so `n_control` is 0 and the entry expires at once.
+        // As the kernel the VM runs (6.1, measured there: findings22.md): expire_nodest_conn=1
+        // reschedules a SYN for an entry on a weight-0 server whatever conn_reuse_mode is
+        // (the outer `conn_reuse_mode &&` of older kernels is gone); with conn_reuse_mode
+        // != 0 so does is_new_conn_expected() for an entry no template controls in
+        // TIME_WAIT or CLOSE, or (bit 2) in FIN_WAIT without output (DR, TUN). Entries
+        // never control others here (no FTP), so `n_control` is 0 and the entry expires
+        // at once.
         let mode = self.sysctls.conn_reuse_mode;
         let quiesced = self.sysctls.expire_nodest_conn && d.weight() == 0;
         let expected = c.control().is_none()
@@ -173,7 +175,7 @@ impl Ipvs {
                 ConnState::Tcp(TcpState::FinWait) => mode & 2 != 0 && c.no_output(),
                 _ => false,
             };
-        if syn && mode != 0 && (quiesced || expected) {
+        if syn && (quiesced || (mode != 0 && expected)) {
             self.expire_now(old);
             return None;
         }
