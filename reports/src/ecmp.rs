@@ -240,3 +240,65 @@ pub(crate) fn section(page: &mut Page, e: &EcmpSummary) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lvs_sched::{Duration, Time};
+    use sim_core::model::{EcmpChange, MhAddition};
+
+    fn report() -> EcmpReport {
+        EcmpReport {
+            members: vec!["lb1".into(), "lb2".into()],
+            policy: "l3l4".into(),
+            selection: "hash-threshold".into(),
+            changes: vec![EcmpChange {
+                at: Time::ZERO + Duration::from_millis(3900),
+                director: "lb2".into(),
+                what: "dead (detected)".into(),
+                moved_share: 0.5,
+            }],
+            scheduled_by_director: vec![97, 102],
+            reset_by_director: 60,
+            reset_by_server: 30,
+            lost_at_dead_director: 2,
+            survived_by_rescheduling: 10,
+            mh_additions: vec![MhAddition {
+                at: Time::ZERO + Duration::from_secs(10),
+                director: "lb1".into(),
+                server: "web7".into(),
+                servers_before: 6,
+                flows: 20_000,
+                flows_moved: 3_000,
+                slots_moved: 65_521 / 7,
+                slots: 65_521,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_summary_sums_the_causes_and_gives_shares_against_the_ideal() {
+        let s = build(&report());
+        assert_eq!((s.broken, s.survived_by_rescheduling), (92, 10));
+        assert_eq!(s.changes[0].at_s, 3.9);
+        let m = &s.mh_additions[0];
+        assert_eq!((m.flows_moved_share, m.ideal_share), (0.15, 1.0 / 7.0));
+        assert_eq!(m.slots_moved_share, 9360.0 / 65_521.0);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"reset_by_server\":30"), "{json}");
+    }
+
+    #[test]
+    fn the_terminal_block_names_each_cause_and_the_moved_share() {
+        let mut out = String::new();
+        text(&mut out, &build(&report()));
+        assert!(
+            out.contains(
+                "92 connections: 60 reset by a director, 30 reset by a real server, 2 lost at a dead director"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("dead (detected)") && out.contains("50.00"), "{out}");
+        assert!(out.contains("15.00") && out.contains("14.29"), "{out}");
+    }
+}
