@@ -297,9 +297,9 @@ impl Tier {
         }
     }
 
-    fn change(&mut self, at: Time, d: usize, m: usize, join: bool, what: &str, name: String) {
+    /// Member `m` (director `name`) joins or leaves the router's group at `at`.
+    fn change(&mut self, at: Time, m: usize, join: bool, what: &str, name: String) {
         let moved_share = self.router.set_member(m, join);
-        let _ = d;
         self.report.changes.push(EcmpChange { at, director: name, what: what.to_owned(), moved_share });
     }
 }
@@ -317,13 +317,13 @@ impl Simulation {
                 let at = now + t.detection;
                 self.queue.push(at, Event::EcmpDetect(m as u16));
             }
-            DirectorChange::Withdraw => t.change(now, d, m, false, "withdrawn", name),
-            DirectorChange::Announce => t.change(now, d, m, true, "announced", name),
+            DirectorChange::Withdraw => t.change(now, m, false, "withdrawn", name),
+            DirectorChange::Announce => t.change(now, m, true, "announced", name),
             // A director that boots (or whose link comes back) announces again, if the
             // router had taken it out.
             DirectorChange::Up | DirectorChange::Link(crate::ha::Side::External, true) => {
                 if !t.router.in_group(m) && self.dirs[d].alive && self.dirs[d].ext_up {
-                    t.change(now, d, m, true, "back", name);
+                    t.change(now, m, true, "back", name);
                 }
             }
             DirectorChange::Link(crate::ha::Side::Internal, _) => {}
@@ -340,7 +340,7 @@ impl Simulation {
             return;
         }
         let name = self.cfg.directors[d].name.clone();
-        t.change(now, d, m, false, "dead (detected)", name);
+        t.change(now, m, false, "dead (detected)", name);
     }
 
     /// A mid-connection TCP segment of `m`'s connection reached director `m.dir`, which
