@@ -126,7 +126,7 @@ fn merged_library_sweeps_are_the_local_sweeps() {
         (
             "feedback/uneven-load",
             &["--set", "duration_s=40", "--set", "warmup_s=5", "--set", "replications=2"],
-            8,
+            12,
         ),
     ];
     for (scenario, sets, runs) in cases {

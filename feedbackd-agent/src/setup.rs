@@ -61,11 +61,7 @@ pub fn build_from_text(opts: &Options, text: &str) -> Result<Setup, String> {
     let path = opts.config.display();
     let at = |line: u32| if line == 0 { format!("{path}") } else { format!("{path}:{line}") };
     let conf = conf::parse(text).map_err(|e| format!("{}: {}", at(e.line), e.message))?;
-    let loads = conf
-        .services
-        .iter()
-        .map(|s| ServiceLoad::from_conf(s, &opts.sources))
-        .collect::<Result<Vec<_>, _>>()
+    let loads = ServiceLoad::for_agent(&conf.services, &opts.sources)
         .map_err(|e| format!("{}: {}", at(e.line), e.message))?;
     let psk = match (&opts.key_file, &conf.key_file) {
         (Some(cli), _) => Some(read_key(cli).map_err(|e| format!("--key-file {}: {e}", cli.display()))?),

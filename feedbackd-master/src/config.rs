@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind};
+use lvs_sched::feedback::{GrpcWrr, LawConfig, LawKind, Prequal};
 
 use feedbackd_proto::admission::Cidr;
 
@@ -34,7 +34,8 @@ use crate::ipvs::BackendKind;
 /// the kernel (create them with `ipvsadm -A -t VIP:PORT -s wlc`), adds the agent's host as a
 /// real server with its forwarding method, and sets its weight with the feedback law:
 /// smoothed capacity mapped onto [min_weight, max_weight] (or, with `--law grpc-wrr`,
-/// gRPC's queries/s over utilisation), a dead-band, a maximum step per report and a slow
+/// gRPC's queries/s over utilisation; with `--law prequal`, requests in flight and latency
+/// from a pool of the agents' probes), a dead-band, a maximum step per report and a slow
 /// start for new servers. A silent agent's servers are quiesced (weight
 /// 0) and later removed. Existing kernel entries are adopted, never flushed, so the master
 /// can be restarted at any time.
@@ -180,7 +181,11 @@ pub struct Cli {
 
     /// The weight law: `capacity` maps the smoothed spare capacity onto [min_weight,
     /// max_weight]; `grpc-wrr` is gRPC's weighted round robin, qps / (utilization +
-    /// eps/qps × error_penalty) from the agents' `qps` and `eps` metrics.
+    /// eps/qps × error_penalty) from the agents' `qps` and `eps` metrics; `prequal` keeps a
+    /// pool of the agents' probes per virtual service (their `rif` and `latency_ms`
+    /// metrics: feedbackd-agent's `prequal` module), takes servers whose requests in
+    /// flight are above the pool's --q-rif quantile as hot and prefers the cold ones by
+    /// lower latency (docs/feedbackd.md, "Prequal").
     #[arg(long, value_enum, default_value = "capacity")]
     pub law: LawArg,
 
@@ -191,6 +196,31 @@ pub struct Cli {
     /// grpc-wrr: weight units per query/s of estimated capacity (> 0) [default: 1].
     #[arg(long, value_name = "WEIGHT")]
     pub weight_per_qps: Option<f64>,
+
+    /// grpc-wrr: a server's reports count only once it has reported this long without a
+    /// gap (gRFC A58's blackout_period; 0s: at once) [default: 10s].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub blackout_period: Option<Duration>,
+
+    /// grpc-wrr: a server without a report for this long loses its weight (it gets the
+    /// mean of the others') and its blackout starts again (gRFC A58's
+    /// weight_expiration_period; > 0) [default: 3m].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub weight_expiration_period: Option<Duration>,
+
+    /// prequal: the probes (agents' reports) the pool of a virtual service holds, the
+    /// oldest leaving first (1 to 4096) [default: 16].
+    #[arg(long, value_name = "N")]
+    pub pool_size: Option<u32>,
+
+    /// prequal: a probe older than this leaves the pool (> 0) [default: 5s].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub max_age: Option<Duration>,
+
+    /// prequal: the hot-cold threshold, a quantile of the pool's requests in flight in
+    /// [0, 1] (Prequal's Q_RIF): a server above it is hot [default: 0.84].
+    #[arg(long, value_name = "Q")]
+    pub q_rif: Option<f64>,
 
     /// Keep the console operators' changes across restarts in FILE: virtual services added
     /// or edited through the console, and the real servers drained, pinned or in
@@ -280,21 +310,26 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 impl Cli {
     /// The weight law the options describe, checked; the message names what to fix.
     pub fn law(&self) -> Result<LawConfig, String> {
+        self.check_law_options()?;
         let kind = match self.law {
-            LawArg::Capacity => {
-                if self.error_penalty.is_some() || self.weight_per_qps.is_some() {
-                    return Err("--error-penalty and --weight-per-qps apply to --law grpc-wrr only \
-                                (the law is capacity)"
-                        .to_owned());
-                }
-                LawKind::Capacity
-            }
+            LawArg::Capacity => LawKind::Capacity,
             LawArg::GrpcWrr => {
                 let default = GrpcWrr::default();
                 LawKind::GrpcWrr(GrpcWrr {
                     error_penalty: self.error_penalty.unwrap_or(default.error_penalty),
                     weight_per_qps: self.weight_per_qps.unwrap_or(default.weight_per_qps),
-                    ..default
+                    blackout_period: self.blackout_period.map_or(default.blackout_period, proto_duration),
+                    weight_expiration_period: self
+                        .weight_expiration_period
+                        .map_or(default.weight_expiration_period, proto_duration),
+                })
+            }
+            LawArg::Prequal => {
+                let default = Prequal::default();
+                LawKind::Prequal(Prequal {
+                    pool_size: self.pool_size.unwrap_or(default.pool_size),
+                    max_age: self.max_age.map_or(default.max_age, proto_duration),
+                    q_rif: self.q_rif.unwrap_or(default.q_rif),
                 })
             }
         };
@@ -309,6 +344,33 @@ impl Cli {
         };
         law.validate().map_err(|e| format!("weight law: {e}"))?;
         Ok(law)
+    }
+}
+
+impl Cli {
+    /// Refuses an option of a law other than `--law`'s: it would be silently ignored.
+    fn check_law_options(&self) -> Result<(), String> {
+        let given = [
+            ("--error-penalty", self.error_penalty.is_some(), LawArg::GrpcWrr),
+            ("--weight-per-qps", self.weight_per_qps.is_some(), LawArg::GrpcWrr),
+            ("--blackout-period", self.blackout_period.is_some(), LawArg::GrpcWrr),
+            ("--weight-expiration-period", self.weight_expiration_period.is_some(), LawArg::GrpcWrr),
+            ("--pool-size", self.pool_size.is_some(), LawArg::Prequal),
+            ("--max-age", self.max_age.is_some(), LawArg::Prequal),
+            ("--q-rif", self.q_rif.is_some(), LawArg::Prequal),
+        ];
+        let wrong: Vec<&str> =
+            given.iter().filter(|(_, set, law)| *set && *law != self.law).map(|(name, _, _)| *name).collect();
+        let Some((_, _, law)) = given.iter().find(|(name, _, _)| Some(name) == wrong.first()) else {
+            return Ok(());
+        };
+        Err(format!(
+            "{} {} to --law {} only (the law is {})",
+            wrong.join(", "),
+            if wrong.len() == 1 { "applies" } else { "apply" },
+            law.name(),
+            self.law.name()
+        ))
     }
 }
 
@@ -327,6 +389,9 @@ impl Cli {
             ("--remove-after", self.remove_after),
             ("--register-timeout", self.register_timeout),
             ("--slow-start", self.slow_start),
+            ("--blackout-period", self.blackout_period.unwrap_or_default()),
+            ("--weight-expiration-period", self.weight_expiration_period.unwrap_or_default()),
+            ("--max-age", self.max_age.unwrap_or_default()),
         ];
         for (name, d) in all {
             if d > MAX_DURATION {
@@ -347,6 +412,20 @@ pub enum LawArg {
     Capacity,
     /// gRPC's weighted round robin (gRFC A58) from the `qps` and `eps` metrics.
     GrpcWrr,
+    /// Prequal (NSDI 2024): hot or cold by requests in flight, then lower latency, from a
+    /// pool of the `rif` and `latency_ms` metrics.
+    Prequal,
+}
+
+impl LawArg {
+    /// The name `--law` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            LawArg::Capacity => "capacity",
+            LawArg::GrpcWrr => "grpc-wrr",
+            LawArg::Prequal => "prequal",
+        }
+    }
 }
 
 /// Subcommands.
@@ -580,13 +659,84 @@ mod tests {
         let e = law_err(&["m", "--law", "grpc-wrr", "--error-penalty", "inf"]);
         assert!(e.contains("error_penalty inf"), "{e}");
         let e = law_err(&["m", "--weight-per-qps", "2"]);
-        assert!(e.contains("apply to --law grpc-wrr only"), "{e}");
+        assert_eq!(e, "--weight-per-qps applies to --law grpc-wrr only (the law is capacity)");
         let p = tmp("badlaw", "law = wrr\n");
         let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
         assert!(e.contains("master.conf:1:") && e.contains("wrr"), "{e}");
         let p = tmp("badpenalty", "law = grpc-wrr\nerror_penalty = lots\n");
         let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
         assert!(e.contains("master.conf:2:") && e.contains("lots"), "{e}");
+    }
+
+    #[test]
+    fn the_prequal_law_and_grpc_periods_from_options_and_a_file() {
+        use lvs_sched::Duration as D;
+        let law = |a: &[&str]| parse_args(args(a)).unwrap().law().unwrap().kind;
+        assert_eq!(law(&["m", "--law", "prequal"]), LawKind::Prequal(Prequal::default()));
+        assert_eq!(
+            law(&["m", "--law", "prequal", "--pool-size", "64", "--max-age", "1500ms", "--q-rif", "0.5"]),
+            LawKind::Prequal(Prequal { pool_size: 64, max_age: D::from_millis(1500), q_rif: 0.5 })
+        );
+        let p = tmp("prequal", "law = prequal\npool_size = 8\nmax_age = 2s\nq_rif = 0.9\n");
+        let kind = law(&["m", "--config", p.to_str().unwrap(), "--q-rif", "0.25"]);
+        assert_eq!(kind, LawKind::Prequal(Prequal { pool_size: 8, max_age: D::from_secs(2), q_rif: 0.25 }));
+        let kind =
+            law(&["m", "--law", "grpc-wrr", "--blackout-period", "0s", "--weight-expiration-period", "1m"]);
+        let expected = GrpcWrr {
+            blackout_period: D(0),
+            weight_expiration_period: D::from_secs(60),
+            ..GrpcWrr::default()
+        };
+        assert_eq!(kind, LawKind::GrpcWrr(expected));
+    }
+
+    #[test]
+    fn options_of_another_law_are_refused_naming_them() {
+        let law_err = |a: &[&str]| parse_args(args(a)).unwrap().law().unwrap_err();
+        assert_eq!(
+            law_err(&["m", "--law", "prequal", "--blackout-period", "1s", "--error-penalty", "1"]),
+            "--error-penalty, --blackout-period apply to --law grpc-wrr only (the law is prequal)"
+        );
+        assert_eq!(
+            law_err(&["m", "--law", "grpc-wrr", "--q-rif", "0.5"]),
+            "--q-rif applies to --law prequal only (the law is grpc-wrr)"
+        );
+        assert_eq!(
+            law_err(&["m", "--pool-size", "4", "--max-age", "1s"]),
+            "--pool-size, --max-age apply to --law prequal only (the law is capacity)"
+        );
+        // Values the law refuses, with the law's own words.
+        for (a, msg) in [
+            (&["--law", "prequal", "--q-rif", "1.5"][..], "weight law: q_rif 1.5 is not in [0, 1]"),
+            (&["--law", "prequal", "--q-rif", "NaN"], "weight law: q_rif NaN is not in [0, 1]"),
+            (&["--law", "prequal", "--pool-size", "0"], "weight law: pool_size 0 is not between 1 and 4096"),
+            (
+                &["--law", "prequal", "--pool-size", "4097"],
+                "weight law: pool_size 4097 is not between 1 and 4096",
+            ),
+            (&["--law", "prequal", "--max-age", "0s"], "weight law: max_age is 0"),
+            (
+                &["--law", "grpc-wrr", "--weight-expiration-period", "0s"],
+                "weight law: weight_expiration_period is 0",
+            ),
+        ] {
+            let e = law_err(&[&["m"][..], a].concat());
+            assert!(e.starts_with(msg), "{a:?}: {e}");
+        }
+        let bad = |a: &[&str]| parse_args_msg(args(a)).unwrap_err();
+        assert!(bad(&["m", "--pool-size=-1"]).contains("--pool-size"));
+        assert!(bad(&["m", "--q-rif", "most"]).contains("--q-rif"));
+        assert!(bad(&["m", "--max-age", "soon"]).contains("not a duration"));
+        let p = tmp("badq", "law = prequal\nq_rif = most\n");
+        let e = parse_args_msg(args(&["m", "--config", p.to_str().unwrap()])).unwrap_err();
+        assert!(e.contains("master.conf:2:") && e.contains("most"), "{e}");
+        let e = parse_args(args(&["m", "--law", "prequal", "--max-age", "721h"])).unwrap().check_durations();
+        assert_eq!(e.unwrap_err(), "--max-age 2595600s is longer than 30 days (720h)");
+        for option in ["--blackout-period", "--weight-expiration-period"] {
+            let e =
+                parse_args(args(&["m", "--law", "grpc-wrr", option, "5124095h"])).unwrap().check_durations();
+            assert!(e.unwrap_err().starts_with(option));
+        }
     }
 
     #[test]

@@ -166,6 +166,9 @@ pub enum ModuleKind {
     Command,
     /// A number read from a file (`file`).
     File,
+    /// Requests in flight and latency for the Prequal law (`prequal`): established sockets
+    /// on the service port and a timed probe to it, or both from a file the server writes.
+    Prequal,
 }
 
 /// How several modules' capacities combine into one.

@@ -681,10 +681,11 @@ fn parse_start(f: &mut Fields<'_>) -> Result<Entry, String> {
         "grpc-wrr" => LawKind::GrpcWrr(GrpcWrr {
             error_penalty: f.float("error_penalty")?,
             weight_per_qps: f.float("weight_per_qps")?,
-            // Absent in journals written before gRFC A58's periods were modelled.
-            blackout_period: f.ns_or("blackout_period_ns", GrpcWrr::default().blackout_period)?,
-            weight_expiration_period: f
-                .ns_or("weight_expiration_period_ns", GrpcWrr::default().weight_expiration_period)?,
+            // Absent in journals written before gRFC A58's periods were honoured: the master
+            // that wrote them had neither, so the replay has none (no blackout, a weight
+            // that never expires) and makes the same decisions.
+            blackout_period: f.ns_or("blackout_period_ns", Duration::ZERO)?,
+            weight_expiration_period: f.ns_or("weight_expiration_period_ns", Duration(u64::MAX))?,
         }),
         "prequal" => LawKind::Prequal(Prequal {
             pool_size: f.number("pool_size")?,

@@ -48,7 +48,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 
-use lvs_sched::feedback::{LawConfig, LawInputs, Limit, ServerLaw, Signal, Update};
+use lvs_sched::feedback::{LawConfig, LawInputs, Limit, ServerLaw, ServiceLaw, Signal, Update};
 use lvs_sched::{Duration, Time};
 
 use crate::auth::Channel;
@@ -148,10 +148,37 @@ impl fmt::Display for Why {
                         let Some(estimate) = g.estimate else {
                             return write!(f, ": no usable signal, the weight stays at {}", u.to);
                         };
+                        if g.blackout {
+                            let w = u.to;
+                            return write!(
+                                f,
+                                ", estimate {estimate:.1}/s: in the blackout period, the weight stays at {w}"
+                            );
+                        }
                         write!(
                             f,
                             ", estimate {estimate:.1}/s, smoothed {:.1}/s, target {}",
                             u.smoothed, u.target
+                        )?;
+                    }
+                    LawInputs::Prequal(p) => {
+                        let class = if p.hot { "hot" } else { "cold" };
+                        write!(
+                            f,
+                            "rif {:.1} ({class}: threshold {:.1} over {} probes)",
+                            p.rif, p.threshold, p.probes
+                        )?;
+                        match p.latency {
+                            Some(l) => write!(f, ", latency {:.1} ms", l * 1000.0)?,
+                            None => f.write_str(", latency none")?,
+                        }
+                        write!(f, ", raw {:.1}, smoothed {:.1}, target {}", p.raw, u.smoothed, u.target)?;
+                    }
+                    LawInputs::Mean(m) => {
+                        write!(
+                            f,
+                            "no usable weight of its own: mean {} of {} servers, target {}",
+                            m.mean, m.servers, u.target
                         )?;
                     }
                 }
@@ -461,6 +488,8 @@ pub struct Master {
     journal: Option<VecDeque<Record>>,
     /// The registration token bucket, as a theoretical arrival time (GCRA).
     registration_tat: Time,
+    /// Per virtual service in the table, the law's service-level state (`master/service.rs`).
+    service_laws: BTreeMap<ServiceKey, ServiceLaw<RsKey>>,
 }
 
 impl Master {
@@ -482,6 +511,7 @@ impl Master {
             counters: Counters::default(),
             journal: None,
             registration_tat: Time::ZERO,
+            service_laws: BTreeMap::new(),
         }
     }
 
@@ -556,6 +586,7 @@ impl Master {
     pub fn handle_table(&mut self, now: Time, services: &[ServiceKey], entries: &[TableEntry]) {
         self.record(now, || Entry::Table { services: services.to_vec(), entries: entries.to_vec() });
         self.services = services.iter().copied().collect();
+        self.service_laws.retain(|s, _| self.services.contains(s));
         let present: BTreeMap<RsKey, &TableEntry> = entries.iter().map(|e| (e.key, e)).collect();
         self.servers.retain(|key, rs| match present.get(key) {
             Some(e) => {
@@ -961,10 +992,20 @@ impl Master {
         let services = agent.services.clone();
         self.schedule_agent(id, now);
         let law = self.config.law;
+        let (mut touched, mut reported) = (BTreeSet::new(), BTreeSet::new());
         for (i, keys) in bindings.iter().enumerate() {
             let signal =
                 capacity[i].map(|c| report_signal(f64::from(c) / f64::from(CAPACITY_SCALE), metrics, i));
             for key in keys {
+                if let Some(signal) = signal.filter(|_| admin == AdminState::Ready) {
+                    // A server the operator holds is no candidate: its probes stay out of the pool.
+                    let owned = |rs: &RsRec| rs.owner.as_deref() == Some(id) && rs.hold.is_none();
+                    if self.servers.get(key).is_some_and(owned) {
+                        touched.insert(key.service);
+                        reported.insert(*key);
+                        self.observe(now, *key, &signal);
+                    }
+                }
                 let Some(rs) = self.servers.get_mut(key) else { continue };
                 if rs.owner.as_deref() != Some(id) {
                     continue;
@@ -1027,6 +1068,7 @@ impl Master {
                 }
             }
         }
+        self.service_step(now, &touched, &reported);
         if admin != AdminState::Ready {
             self.set_agent_weights_zero(now, id, &Why::Admin(admin));
         }
@@ -1270,6 +1312,7 @@ impl Master {
 }
 
 mod operator;
+mod service;
 pub use operator::{MAX_PIN_WEIGHT, OperatorError};
 
 #[cfg(test)]
@@ -1280,3 +1323,6 @@ mod polled_tests;
 
 #[cfg(test)]
 mod operator_tests;
+
+#[cfg(test)]
+mod service_tests;

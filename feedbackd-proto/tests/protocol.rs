@@ -372,7 +372,14 @@ fn grpc_sample(capacity: Vec<f64>, metrics: &[(&str, f64)]) -> Sample {
 fn grpc_master(services: &[ServiceKey]) -> Master {
     let law = LawConfig {
         max_weight: 1000,
-        kind: LawKind::GrpcWrr(GrpcWrr { error_penalty: 1.0, weight_per_qps: 1.0, ..GrpcWrr::default() }),
+        // No blackout: these tests are about the estimate (master/service_tests.rs has the
+        // blackout and the expiration).
+        kind: LawKind::GrpcWrr(GrpcWrr {
+            error_penalty: 1.0,
+            weight_per_qps: 1.0,
+            blackout_period: Duration::ZERO,
+            ..GrpcWrr::default()
+        }),
         ..law()
     };
     let mut m = Master::new(MasterConfig { law, auth: Auth::Insecure, ..MasterConfig::default() });

@@ -34,6 +34,7 @@
 //! table, bit for bit.
 
 mod conn;
+mod defense;
 mod index;
 pub mod ipvsadm;
 mod key;
@@ -48,6 +49,7 @@ use std::net::{IpAddr, SocketAddr};
 use lvs_sched::{Duration, Service, Time};
 
 pub use self::conn::Conn;
+pub use self::defense::{DEFENSE_PERIOD, DefenseLevel, DefenseStats, PAGE_BYTES};
 use self::index::{Index, hash_words};
 pub use self::key::{AF_INET, AF_INET6, AddrPort, ServiceKey};
 use self::stats::{Counters, EST_PERIOD};
@@ -389,6 +391,8 @@ pub struct Ipvs {
     now: Time,
     /// Connection sync state (`None`, and no cost, until sync is configured).
     sync: Option<sync::SyncTable>,
+    /// The DoS defences' state (`defense.rs`).
+    defense: defense::Defense,
 }
 
 impl Ipvs {
@@ -411,6 +415,7 @@ impl Ipvs {
             memory: None,
             now: Time::ZERO,
             sync: None,
+            defense: defense::Defense::new(seed),
         }
     }
 
@@ -630,6 +635,10 @@ impl Ipvs {
         let Some(c) = self.conn(id).filter(|c| c.state() != ConnState::Template) else { return };
         let (svc, dest) = (c.service(), c.dest());
         self.count_on(svc, dest, output, pkts, bytes);
+        // cp->in_pkts, which drop_entry reads, kept once the defences may need it.
+        if !output && (self.memory.is_some() || self.sysctls.drop_entry != 0) {
+            self.defense.count_in(id, pkts);
+        }
         if !output && self.sync.is_some() && self.services[svc.0 as usize].sched.dest(dest).is_available() {
             self.sync_incoming(id, pkts);
         }
@@ -680,6 +689,7 @@ impl Ipvs {
             + self.templates.heap_bytes()
             + self.timers.heap_bytes()
             + self.sync.as_ref().map_or(0, sync::SyncTable::heap_bytes)
+            + self.defense.heap_bytes()
     }
 }
 

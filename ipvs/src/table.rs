@@ -66,6 +66,10 @@ impl Ipvs {
                 return Ok(s);
             }
         }
+        // The protocol's conn_schedule(): ip_vs_todrop() before ip_vs_schedule().
+        if self.todrop() {
+            return Err(NoDest::DefenseDrop);
+        }
         let svc = &mut self.services[svc_i];
         let (dest, control) = match svc.config.persistence {
             None => (svc.sched.schedule(now, flow).ok_or(NoDest::NoDestination)?, None),
@@ -75,6 +79,11 @@ impl Ipvs {
                 (dest, Some(tmpl))
             }
         };
+        // ip_vs_conn_new(): kmem_cache_alloc() fails once memory is used up.
+        if !self.entry_allocatable() {
+            self.count_no_memory();
+            return Err(NoDest::NoMemory);
+        }
         let result = self.scheduled_on(svc_i, None, dest, flow);
         let svc = &mut self.services[svc_i];
         // ip_vs_conn_stats(): the real server, the service and the table.
@@ -298,7 +307,7 @@ impl Ipvs {
                     (false, true) => Direction::InputOnly,
                     (false, false) => Direction::Input,
                 };
-                let next = tcp::transition(dir, seg, s);
+                let next = tcp::transition_in(self.defense.dos_table, dir, seg, s);
                 c.set_state(ConnState::Tcp(next));
                 if next == TcpState::Established && next != s {
                     assure = c.control();
@@ -334,6 +343,10 @@ impl Ipvs {
     #[inline]
     pub fn advance(&mut self, now: Time) {
         assert!(now >= self.now, "IPVS time went backwards: {} -> {}", self.now, now);
+        // The defence work, each run after the timers due by its time.
+        if now >= self.defense.next_run() {
+            self.run_defense(now);
+        }
         if now >= self.next_due {
             self.fire_due(now);
         }
@@ -346,7 +359,7 @@ impl Ipvs {
 
     /// Fire the timers due by `now`.
     #[inline(never)]
-    fn fire_due(&mut self, now: Time) {
+    pub(super) fn fire_due(&mut self, now: Time) {
         while self.next_due <= now {
             let conns = &self.conns;
             let deadline_of = |id: u32| conns[id as usize].as_ref().expect("armed entry exists").deadline();
@@ -467,6 +480,7 @@ impl Ipvs {
                 ConnId(id.expect("more than 2^25 - 1 entries in the IPVS table"))
             }
         };
+        self.defense.reset_slot(id);
         // A new entry's sync state starts afresh (in_pkts 0, old_state NONE).
         if let Some(s) = &mut self.sync {
             s.reset(id);

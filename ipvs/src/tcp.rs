@@ -131,6 +131,7 @@ const CL: S = S::Close;
 const CW: S = S::CloseWait;
 const LA: S = S::LastAck;
 const LI: S = S::Listen;
+const SA: S = S::SynAck;
 
 /// `tcp_states[]` (the normal, non-"secure_tcp" table): `[direction][flag][state]`.
 const TABLE: [[[S; 11]; 4]; 3] = [
@@ -157,8 +158,44 @@ const TABLE: [[[S; 11]; 4]; 3] = [
     ],
 ];
 
+/// `tcp_states_dos[]`, the table `secure_tcp` switches to (`tcp_timeout_change()`):
+/// `[direction][flag][state]`. It differs from [`TABLE`] where a half-open connection
+/// goes: an INPUT ACK leaves SYN_RECV in SYN_RECV (the client's ACK alone no longer
+/// establishes a NAT connection: the server's reply must be seen), an OUTPUT SYN-ACK
+/// moves SYN_RECV to SYNACK, and an INPUT_ONLY (DR, TUN) SYN starts in SYNACK.
+const TABLE_DOS: [[[S; 11]; 4]; 3] = [
+    // INPUT
+    [
+        [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SA],
+        [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, SA],
+        [ES, ES, SS, SR, FW, TW, CL, CW, CL, LI, SA],
+        [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+    ],
+    // OUTPUT
+    [
+        [SS, ES, SS, SA, SS, SS, SS, SS, SS, LI, SA],
+        [TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW],
+        [ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES],
+        [CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL],
+    ],
+    // INPUT_ONLY
+    [
+        [SA, ES, ES, SR, SA, SA, SA, SA, SA, SA, SA],
+        [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
+        [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+        [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+    ],
+];
+
 /// Next state after a segment (`set_tcp_state()` with the normal table).
 pub fn transition(dir: Direction, seg: Segment, state: TcpState) -> TcpState {
+    transition_in(false, dir, seg, state)
+}
+
+/// Next state after a segment with the table in force: `tcp_states_dos` if `secure`
+/// (`secure_tcp` on), else `tcp_states`.
+#[inline]
+pub fn transition_in(secure: bool, dir: Direction, seg: Segment, state: TcpState) -> TcpState {
     let d = match dir {
         Direction::Input => 0,
         Direction::Output => 1,
@@ -170,7 +207,8 @@ pub fn transition(dir: Direction, seg: Segment, state: TcpState) -> TcpState {
         Segment::Ack => 2,
         Segment::Rst => 3,
     };
-    TABLE[d][f][state as usize]
+    let table = if secure { &TABLE_DOS } else { &TABLE };
+    table[d][f][state as usize]
 }
 
 /// The state timeouts of one network namespace (`ipvsadm --set tcp tcpfin udp`).

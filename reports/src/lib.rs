@@ -41,6 +41,8 @@ mod compare;
 mod csv;
 mod ecmp;
 pub use ecmp::{EcmpChangeSummary, EcmpSummary, MhAdditionSummary};
+mod dos;
+pub use dos::{DosDirectorSummary, DosSummary, FloodSummary};
 mod ha;
 mod html;
 mod plan;
@@ -149,6 +151,10 @@ pub struct Summary {
     /// The ECMP director tier: router changes, connections broken; absent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecmp: Option<EcmpSummary>,
+    /// SYN floods and IPVS defences; absent when no director has a flood, a memory or a
+    /// defence on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dos: Option<DosSummary>,
 }
 
 /// What the high-availability machinery did (`summary.json`'s `ha`): the headline

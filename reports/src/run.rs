@@ -46,6 +46,9 @@ pub(crate) fn series_csv(r: &RunReport) -> String {
     let across = crate::across::series_header(r);
     let across_columns = across.len();
     header.extend(across);
+    let dos = crate::dos::series_header(r);
+    let dos_columns = dos.len();
+    header.extend(dos);
     let mut csv = Csv::new(&header);
     for (s, iv) in r.series.iter().zip(intervals_s(&r.series)) {
         // Empty fields (NaN) where the interval has no value: no response, no percentile.
@@ -66,6 +69,9 @@ pub(crate) fn series_csv(r: &RunReport) -> String {
         row.extend(per_director(&s.director_link_utilization));
         row.extend(per_director(&s.director_share));
         row.extend(crate::across::series_fields(s, across_columns));
+        if dos_columns > 0 {
+            row.extend(crate::dos::series_fields(s, dos_columns));
+        }
         csv.row(&row);
     }
     csv.finish()
@@ -397,6 +403,9 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     }
     if let Some(e) = &s.ecmp {
         crate::ecmp::section(&mut page, e);
+    }
+    if let Some(d) = &s.dos {
+        crate::dos::section(&mut page, d, meta, r);
     }
     page.h2("ipvs", "IPVS tables at the end of the run");
     for d in &r.directors {

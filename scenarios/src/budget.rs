@@ -47,6 +47,14 @@ pub const BYTES_PER_SERVER_SAMPLE: f64 = 160.0;
 pub const BYTES_PER_POINT_SERVER: f64 = 1536.0;
 /// Bytes of a run whatever its size.
 pub const BYTES_PER_RUN: f64 = 32.0 * 1024.0 * 1024.0;
+/// Events of one SYN of a flood (scheduling, its entry's expiry, a share of the drop_entry
+/// scans) [events].
+pub const EVENTS_PER_FLOOD_SYN: f64 = 4.0;
+/// Bytes a flood's half-open entry holds (the 64-byte entry, its index slot and timer
+/// item, the defences' side tables, the slab's slack).
+pub const BYTES_PER_FLOOD_ENTRY: f64 = 128.0;
+/// The longest a flood's entry lives without a defence (SYNACK under secure_tcp) [s].
+const FLOOD_ENTRY_S: f64 = 120.0;
 /// Default `--max-events`.
 pub const DEFAULT_MAX_EVENTS: f64 = 2e10;
 /// Default `--max-memory` when the machine's memory is unknown [bytes].
@@ -122,6 +130,8 @@ pub fn estimate(l: &Loaded) -> Estimate {
     if let Some(h) = &c.ha {
         periodic.push(ha_events(h, dur_s));
     }
+    let (flood_events, flood_entries) = floods(l, dur_s);
+    periodic.extend(flood_events);
     // IPVS rate estimators: every 2 s, each real server of each service.
     let total_dests: f64 = dests.iter().sum();
     periodic.push(("duration_s".to_owned(), dur_s / 2.0 * (1.0 + total_dests / 64.0)));
@@ -142,11 +152,31 @@ pub fn estimate(l: &Loaded) -> Estimate {
         ("sample_interval_s".to_owned(), samples * (sampled_servers * BYTES_PER_SERVER_SAMPLE + 512.0)),
         (format!("clients[{biggest_pop}].addresses"), addresses * 2.0),
         ("clients".to_owned(), trace_bytes(c)),
+        flood_entries,
     ];
     let memory = BYTES_PER_RUN + terms.iter().map(|t| t.1).sum::<f64>();
     let report = 64.0 * 1024.0 + server_bytes + terms[2].1;
     let memory_driver = terms.into_iter().fold((String::new(), -1.0), |a, b| if b.1 > a.1 { b } else { a });
     Estimate { connections: conns, events, memory, report, events_driver, memory_driver }
+}
+
+/// The SYN floods' events (one term a flood, named by its rate) and the entries they may
+/// hold at once (the largest flood's term names it).
+fn floods(l: &Loaded, dur_s: f64) -> (Vec<(String, f64)>, (String, f64)) {
+    let mut events = Vec::new();
+    let (mut held, mut driver) = (0.0, ("syn_floods".to_owned(), 0.0));
+    for (i, f) in l.scenario.syn_floods.iter().enumerate() {
+        let span = (f.stop_s.unwrap_or(dur_s).min(dur_s) - f.start_s).max(0.0);
+        let path = format!("syn_floods[{i}].rate");
+        events.push((path.clone(), f.rate * span * EVENTS_PER_FLOOD_SYN));
+        let bytes = f.rate * span.min(FLOOD_ENTRY_S) * BYTES_PER_FLOOD_ENTRY;
+        held += bytes;
+        if bytes > driver.1 {
+            driver.0 = path;
+        }
+        driver.1 = driver.1.max(bytes);
+    }
+    (events, (driver.0, held))
 }
 
 /// What the client populations offer over a run.

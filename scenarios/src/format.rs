@@ -91,6 +91,52 @@ pub struct Scenario {
     /// `lvsim plan`: what to search for.
     #[serde(default)]
     pub plan: Option<Plan>,
+    /// SYN floods against the directors (spoofed sources, SYNs only, no replies).
+    #[serde(default)]
+    pub syn_floods: Vec<SynFlood>,
+}
+
+/// A SYN flood against a director: SYNs from spoofed sources that never answer and never
+/// send anything else; each makes a half-open entry in the director's IPVS table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynFlood {
+    /// Name, for reports.
+    #[serde(default = "syn_flood_name")]
+    pub name: String,
+    /// The director attacked; default the first.
+    #[serde(default)]
+    pub director: Option<String>,
+    /// The virtual IP attacked; default that director's first service's.
+    #[serde(default)]
+    pub vip: Option<IpAddr>,
+    /// The virtual port; default that service's.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// SYNs a second, evenly spaced [1/s].
+    pub rate: f64,
+    /// Spoofed source addresses the SYNs are drawn from (uniformly, with random ports).
+    #[serde(default = "flood_sources")]
+    pub sources: u32,
+    /// The first of them; the others follow it.
+    #[serde(default = "flood_first_source")]
+    pub first_source: IpAddr,
+    /// The first SYN [s].
+    #[serde(default)]
+    pub start_s: f64,
+    /// No SYN from this time on [s]; default the end of the run (`duration_s`).
+    #[serde(default)]
+    pub stop_s: Option<f64>,
+}
+
+fn syn_flood_name() -> String {
+    "syn-flood".into()
+}
+fn flood_sources() -> u32 {
+    1 << 24
+}
+fn flood_first_source() -> IpAddr {
+    IpAddr::V4(std::net::Ipv4Addr::new(100, 64, 0, 0))
 }
 
 fn one_u64() -> u64 {
@@ -409,6 +455,18 @@ pub struct Feedback {
     pub error_penalty: f64,
     /// `grpc_wrr`: weight units per query/s of estimated capacity.
     pub weight_per_qps: f64,
+    /// `grpc_wrr`: a server's own weight is used only after it has reported usable
+    /// figures this long without expiring [s] (gRFC A58; 0: none).
+    pub blackout_period_s: f64,
+    /// `grpc_wrr`: a weight with no usable report for this long expires [s] (> 0).
+    pub weight_expiration_period_s: f64,
+    /// `prequal`: probes the service's pool holds (1 to 4096).
+    pub pool_size: u32,
+    /// `prequal`: a probe older than this leaves the pool [s] (> 0).
+    pub max_age_s: f64,
+    /// `prequal`: the hot-cold threshold, a quantile of the pool's requests in flight in
+    /// [0, 1].
+    pub q_rif: f64,
     /// A silent agent's servers are quiesced (weight 0) after this long [s].
     pub quiesce_after_s: f64,
     /// ... and removed after this long [s].
@@ -461,6 +519,10 @@ impl Default for Feedback {
             LawKind::GrpcWrr(g) => g,
             LawKind::Capacity | LawKind::Prequal(_) => lvs_sched::feedback::GrpcWrr::default(),
         };
+        let prequal = match d.law.kind {
+            LawKind::Prequal(q) => q,
+            LawKind::Capacity | LawKind::GrpcWrr(_) => lvs_sched::feedback::Prequal::default(),
+        };
         Feedback {
             enabled: true,
             law: match d.law.kind {
@@ -477,6 +539,11 @@ impl Default for Feedback {
             slow_start_s: d.law.slow_start.as_secs_f64(),
             error_penalty: grpc.error_penalty,
             weight_per_qps: grpc.weight_per_qps,
+            blackout_period_s: grpc.blackout_period.as_secs_f64(),
+            weight_expiration_period_s: grpc.weight_expiration_period.as_secs_f64(),
+            pool_size: prequal.pool_size,
+            max_age_s: prequal.max_age.as_secs_f64(),
+            q_rif: prequal.q_rif,
             quiesce_after_s: d.quiesce_after.as_secs_f64(),
             remove_after_s: d.remove_after.as_secs_f64(),
             rescan_s: d.rescan.as_secs_f64(),

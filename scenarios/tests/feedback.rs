@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use lvs_sched::Duration;
-use lvs_sched::feedback::{GrpcWrr, LawKind};
+use lvs_sched::feedback::{GrpcWrr, LawKind, Prequal};
 use scenarios::{Error, Loaded, Source, load_str};
 use sim_core::model::{FeedbackConfig, ServerChange, ServerEvent};
 
@@ -94,6 +94,34 @@ fn every_field_is_read_in_its_unit() {
 }
 
 #[test]
+fn the_prequal_and_grpc_period_fields_are_read_in_their_units() {
+    let block = "    feedback: Feedback(law: prequal, pool_size: 32, max_age_s: 2.5, q_rif: 0.5),";
+    let f = ok(&scenario(block), &[]).cluster.feedback.expect("feedback");
+    assert_eq!(
+        f.law.kind,
+        LawKind::Prequal(Prequal { pool_size: 32, max_age: Duration::from_millis(2500), q_rif: 0.5 })
+    );
+    let f = ok(&scenario("    feedback: Feedback(law: prequal),"), &[]).cluster.feedback.unwrap();
+    assert_eq!(f.law.kind, LawKind::Prequal(Prequal::default()));
+    let block =
+        "    feedback: Feedback(law: grpc_wrr, blackout_period_s: 0.0, weight_expiration_period_s: 60.0),";
+    let f = ok(&scenario(block), &[]).cluster.feedback.unwrap();
+    let want = GrpcWrr {
+        blackout_period: Duration::ZERO,
+        weight_expiration_period: Duration::from_secs(60),
+        ..GrpcWrr::default()
+    };
+    assert_eq!(f.law.kind, LawKind::GrpcWrr(want));
+    // A sweep axis or --set reaches them.
+    let f = ok(&scenario(block), &["feedback.blackout_period_s=5.0"]).cluster.feedback.unwrap();
+    let LawKind::GrpcWrr(g) = f.law.kind else { panic!("{f:?}") };
+    assert_eq!(g.blackout_period, Duration::from_secs(5));
+    // The defaults are gRFC A58's and the paper's.
+    let f = ok(&scenario("    feedback: Feedback(law: grpc_wrr),"), &[]).cluster.feedback.unwrap();
+    assert_eq!(f.law.kind, LawKind::GrpcWrr(GrpcWrr::default()));
+}
+
+#[test]
 fn disabled_means_static_weights_but_is_still_checked() {
     let l = ok(&scenario("    feedback: Feedback(enabled: false, interval_s: 2.0),"), &[]);
     assert_eq!(l.cluster.feedback, None);
@@ -122,6 +150,13 @@ fn errors_name_the_field_and_its_place() {
         ("link: FeedbackLink(rto_ms: 0.0)", "feedback.link.rto_ms"),
         ("link: FeedbackLink(latency_ms: -1.0)", "feedback.link.latency_ms"),
         ("link: FeedbackLink(max_retries: 0)", "feedback.link.max_retries"),
+        ("blackout_period_s: -1.0", "feedback.blackout_period_s"),
+        ("weight_expiration_period_s: 0.0", "feedback.weight_expiration_period_s"),
+        ("pool_size: 0", "feedback.pool_size"),
+        ("pool_size: 5000", "feedback.pool_size"),
+        ("max_age_s: 0.0", "feedback.max_age_s"),
+        ("q_rif: 1.5", "feedback.q_rif"),
+        ("q_rif: -0.1", "feedback.q_rif"),
     ];
     for (fields, path) in cases {
         let text = scenario(&format!("    feedback: Feedback({fields}),"));

@@ -25,7 +25,21 @@
 //!    the others, but an IPVS weight belongs to one server, so it keeps its last one.
 //!    Errors/s missing, negative or not finite count as 0.
 //!
-//! Then, for both:
+//!    The blackout period and weight expiration of gRFC A58 ([`GrpcWrr::blackout_period`],
+//!    [`GrpcWrr::weight_expiration_period`]): a server's weight is usable only once it has
+//!    sent usable reports for the blackout period (`non_empty_since`), and stops being
+//!    usable when its last usable report (`last_updated`) is older than the expiration
+//!    period (then the blackout starts again). A report inside the blackout feeds the
+//!    average but leaves the weight; the service-level step ([`ServiceLaw`]) gives a
+//!    server without a usable weight the mean weight of those with one, and every server
+//!    the same weight when fewer than two have one (gRPC falls back to round robin).
+//!
+//! **Prequal** ([`LawKind::Prequal`]): a report leaves the weight as it is; the
+//! service-level step ([`ServiceLaw`], module `feedback/service.rs`) keeps the service's
+//! probe pool and sets the weights of the servers that reported (its module doc has the
+//! rule and the mapping to weights).
+//!
+//! Then, for every law:
 //!
 //! 3. during a slow start, the target is capped at a ceiling that rises linearly from `min`
 //!    to `max` over [`LawConfig::slow_start`] (a new or returning server is not flooded);
@@ -44,6 +58,9 @@
 use core::fmt;
 
 use crate::time::{Duration, Time};
+
+mod service;
+pub use service::{MeanInputs, Member, PrequalInputs, Probe, ProbePool, ServiceLaw};
 
 /// The law's parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -114,6 +131,42 @@ pub struct GrpcWrr {
     pub weight_expiration_period: Duration,
 }
 
+impl GrpcWrr {
+    /// Checks the parameters; the message names the offending one.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.error_penalty.is_finite() && self.error_penalty >= 0.0) {
+            return Err(format!("error_penalty {} is not a finite number ≥ 0", self.error_penalty));
+        }
+        if !(self.weight_per_qps.is_finite() && self.weight_per_qps > 0.0) {
+            return Err(format!("weight_per_qps {} is not a finite number > 0", self.weight_per_qps));
+        }
+        if self.weight_expiration_period == Duration::ZERO {
+            // gRFC A58: `now − last_updated ≥ 0` always: no weight would ever be usable.
+            return Err("weight_expiration_period is 0: no weight would ever be usable".into());
+        }
+        Ok(())
+    }
+}
+
+impl Prequal {
+    /// The largest pool accepted (the step sorts the pool on every report).
+    pub const MAX_POOL_SIZE: u32 = 4096;
+
+    /// Checks the parameters; the message names the offending one.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.pool_size == 0 || self.pool_size > Self::MAX_POOL_SIZE {
+            return Err(format!("pool_size {} is not between 1 and {}", self.pool_size, Self::MAX_POOL_SIZE));
+        }
+        if self.max_age == Duration::ZERO {
+            return Err("max_age is 0: every probe would leave the pool at once".into());
+        }
+        if !(0.0..=1.0).contains(&self.q_rif) {
+            return Err(format!("q_rif {} is not in [0, 1]", self.q_rif));
+        }
+        Ok(())
+    }
+}
+
 impl Default for GrpcWrr {
     fn default() -> Self {
         GrpcWrr {
@@ -155,15 +208,11 @@ impl LawConfig {
         if self.dead_band > self.max_weight {
             return Err(format!("dead_band {} is above max_weight {}", self.dead_band, self.max_weight));
         }
-        if let LawKind::GrpcWrr(g) = self.kind {
-            if !(g.error_penalty.is_finite() && g.error_penalty >= 0.0) {
-                return Err(format!("error_penalty {} is not a finite number ≥ 0", g.error_penalty));
-            }
-            if !(g.weight_per_qps.is_finite() && g.weight_per_qps > 0.0) {
-                return Err(format!("weight_per_qps {} is not a finite number > 0", g.weight_per_qps));
-            }
+        match self.kind {
+            LawKind::Capacity => Ok(()),
+            LawKind::GrpcWrr(g) => g.validate(),
+            LawKind::Prequal(q) => q.validate(),
         }
-        Ok(())
     }
 }
 
@@ -222,6 +271,12 @@ pub enum LawInputs {
     Capacity,
     /// The gRPC weighted-round-robin law.
     GrpcWrr(GrpcInputs),
+    /// Prequal's service-level step: the server's probe and how it was classified.
+    Prequal(PrequalInputs),
+    /// The service-level step gave the server the mean weight of those with a usable one
+    /// (a gRPC WRR server in its blackout or with an expired weight; a Prequal server
+    /// with no probe in the pool).
+    Mean(MeanInputs),
 }
 
 /// The gRPC weighted-round-robin law's inputs and estimate for one update.
@@ -237,6 +292,9 @@ pub struct GrpcInputs {
     /// `None` when the signal is not usable (`qps` missing, zero or not finite, or
     /// utilisation 0): then the weight stays as it is.
     pub estimate: Option<f64>,
+    /// The estimate was usable but the server is in its blackout period (gRFC A58): the
+    /// weight stays, and the service-level step gives it the mean weight.
+    pub blackout: bool,
 }
 
 /// The outcome of one update.
@@ -249,7 +307,8 @@ pub struct Update {
     /// The weight the smoothed value maps to (after the slow-start cap); `from` when a
     /// gRPC WRR report had no usable signal.
     pub target: u32,
-    /// The reported capacity, clamped to [0, 1].
+    /// The reported capacity, clamped to [0, 1] (0 for an update of the service-level step,
+    /// which has no report of its own).
     pub capacity: f64,
     /// The smoothed value: the capacity (capacity law), or the estimate [queries/s] (gRPC
     /// WRR; without a usable signal the previous one, 0 before any).
@@ -275,17 +334,39 @@ pub struct ServerLaw {
     smoothed: Option<f64>,
     /// When the current slow start began; `None` when the server is not in one.
     slow_start_from: Option<Time>,
+    /// gRPC WRR: since when the server has sent usable reports (gRFC A58's
+    /// `non_empty_since`); `None`: not since its last start or expiry.
+    non_empty_since: Option<Time>,
+    /// gRPC WRR: its last usable report (gRFC A58's `last_updated`).
+    last_updated: Option<Time>,
+    /// gRPC WRR: the weight is the server's own (set by its law at a report after its
+    /// blackout), not one the service-level step gave it.
+    own: bool,
 }
 
 impl ServerLaw {
     /// A server new to the table: it starts at `min_weight` and ramps up (slow start).
     pub fn new(now: Time, cfg: &LawConfig) -> ServerLaw {
-        ServerLaw { weight: cfg.min_weight, smoothed: None, slow_start_from: Some(now) }
+        ServerLaw {
+            weight: cfg.min_weight,
+            smoothed: None,
+            slow_start_from: Some(now),
+            non_empty_since: None,
+            last_updated: None,
+            own: false,
+        }
     }
 
     /// A server already serving at `weight` (adopted from the kernel's table): no slow start.
     pub fn adopt(weight: u32) -> ServerLaw {
-        ServerLaw { weight, smoothed: None, slow_start_from: None }
+        ServerLaw {
+            weight,
+            smoothed: None,
+            slow_start_from: None,
+            non_empty_since: None,
+            last_updated: None,
+            own: false,
+        }
     }
 
     /// The current weight.
@@ -307,6 +388,7 @@ impl ServerLaw {
     /// Sets the weight outside the law (drain, maintenance, a silent agent: 0).
     pub fn force(&mut self, weight: u32) {
         self.weight = weight;
+        self.own = false;
     }
 
     /// A quiesced server comes back: it restarts at `min_weight` with a slow start and
@@ -332,31 +414,66 @@ impl ServerLaw {
                 (smoothed, target, LawInputs::Capacity)
             }
             LawKind::GrpcWrr(g) => {
-                let inputs = grpc_inputs(g, capacity, signal);
+                let mut inputs = grpc_inputs(g, capacity, signal);
                 let Some(estimate) = inputs.estimate else {
-                    let w = self.weight;
-                    let smoothed = self.smoothed.unwrap_or(0.0);
-                    let law = LawInputs::GrpcWrr(inputs);
-                    return Update { from: w, to: w, target: w, capacity, smoothed, limit: Limit::None, law };
+                    return self.unchanged(capacity, LawInputs::GrpcWrr(inputs));
                 };
                 let smoothed = ewma(cfg.smoothing, self.smoothed, estimate);
+                if self.grpc_report(g, now) {
+                    self.smoothed = Some(smoothed);
+                    inputs.blackout = true;
+                    return self.unchanged(capacity, LawInputs::GrpcWrr(inputs));
+                }
                 // Clamped as a float: a large estimate must not wrap in the cast.
                 let target = (smoothed * g.weight_per_qps).round().clamp(f64::from(lo), f64::from(hi)) as u32;
+                self.own = true;
                 (smoothed, target, LawInputs::GrpcWrr(inputs))
             }
             LawKind::Prequal(_) => {
                 // Prequal's target depends on every server's probes: the service's pool
-                // sets it; a report alone leaves the weight as it is.
-                let w = self.weight;
-                let smoothed = self.smoothed.unwrap_or(0.0);
-                let law = LawInputs::Capacity;
-                return Update { from: w, to: w, target: w, capacity, smoothed, limit: Limit::None, law };
+                // sets it (`ServiceLaw::step`); a report alone leaves the weight as it is.
+                return self.unchanged(capacity, LawInputs::Capacity);
             }
         };
         self.smoothed = Some(smoothed);
         let from = self.weight;
         let (target, to, limit) = self.settle(cfg, now, target);
         Update { from, to, target, capacity, smoothed, limit, law }
+    }
+
+    /// An update that leaves the weight as it is.
+    fn unchanged(&self, capacity: f64, law: LawInputs) -> Update {
+        let w = self.weight;
+        let smoothed = self.smoothed.unwrap_or(0.0);
+        Update { from: w, to: w, target: w, capacity, smoothed, limit: Limit::None, law }
+    }
+
+    /// gRFC A58's `UpdateWeight` bookkeeping for a usable report at `now`: an expired
+    /// weight starts a new blackout, the first usable report starts `non_empty_since`.
+    /// Returns whether the server is still in its blackout.
+    fn grpc_report(&mut self, g: GrpcWrr, now: Time) -> bool {
+        if self.last_updated.is_some_and(|t| now.saturating_since(t) >= g.weight_expiration_period) {
+            self.non_empty_since = None;
+        }
+        let since = *self.non_empty_since.get_or_insert(now);
+        self.last_updated = Some(now);
+        g.blackout_period > Duration::ZERO && now.saturating_since(since) < g.blackout_period
+    }
+
+    /// gRFC A58's `GetWeight`: whether the server's own weight is usable at `now` (it has
+    /// reported usable figures for the blackout period, and not longer ago than the
+    /// expiration period). An expired weight starts a new blackout at the next usable
+    /// report. The weight must also be the server's own: one its law set at a report
+    /// after the blackout (gRPC re-reads weights every `weight_update_period`, 1 s; here a
+    /// weight becomes usable at the server's first report after its blackout).
+    pub fn grpc_usable(&mut self, g: &GrpcWrr, now: Time) -> bool {
+        let Some(last) = self.last_updated else { return false };
+        if now.saturating_since(last) >= g.weight_expiration_period {
+            self.non_empty_since = None;
+            return false;
+        }
+        let Some(since) = self.non_empty_since else { return false };
+        self.own && (g.blackout_period == Duration::ZERO || now.saturating_since(since) >= g.blackout_period)
     }
 
     /// Steps 3 to 5, the same for every law: the slow-start ceiling, the dead-band and the
@@ -415,7 +532,7 @@ fn grpc_inputs(g: GrpcWrr, capacity: f64, signal: Signal) -> GrpcInputs {
         .map(|q| q / (utilization + eps / q * g.error_penalty))
         // A tiny utilisation can overflow the estimate; infinity would stick in the average.
         .filter(|r| r.is_finite());
-    GrpcInputs { qps: signal.qps, eps, utilization, estimate }
+    GrpcInputs { qps: signal.qps, eps, utilization, estimate, blackout: false }
 }
 
 #[cfg(test)]
@@ -506,7 +623,12 @@ mod tests {
             smoothing: 1.0,
             dead_band: 0,
             max_step: 0,
-            kind: LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps, ..GrpcWrr::default() }),
+            kind: LawKind::GrpcWrr(GrpcWrr {
+                error_penalty,
+                weight_per_qps,
+                blackout_period: Duration::ZERO,
+                ..GrpcWrr::default()
+            }),
             ..cfg()
         }
     }
@@ -518,7 +640,7 @@ mod tests {
     fn estimate(u: &Update) -> Option<f64> {
         match u.law {
             LawInputs::GrpcWrr(g) => g.estimate,
-            LawInputs::Capacity => panic!("capacity law: {u:?}"),
+            _ => panic!("not gRPC: {u:?}"),
         }
     }
 
@@ -536,7 +658,7 @@ mod tests {
                 assert_eq!(g.eps, 0.0);
                 assert!((g.utilization - 0.6).abs() < 1e-12);
             }
-            LawInputs::Capacity => unreachable!(),
+            _ => unreachable!(),
         }
         // 100 q/s, 10 errors/s, 50 %: 100 / (0.5 + 10/100 × 1) = 100 / 0.6 = 166.67 → 167.
         assert_eq!(law.update_signal(&c, Time(0), qps(0.5, 100.0, 10.0)).to, 167);
@@ -657,7 +779,12 @@ mod tests {
         (any_cfg(), 0u32..800, 0.0f64..4.0, 0.05f64..5.0).prop_map(|(c, extra, error_penalty, wpq)| {
             LawConfig {
                 max_weight: c.max_weight + extra,
-                kind: LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps: wpq, ..GrpcWrr::default() }),
+                kind: LawKind::GrpcWrr(GrpcWrr {
+                    error_penalty,
+                    weight_per_qps: wpq,
+                    blackout_period: Duration::ZERO,
+                    ..GrpcWrr::default()
+                }),
                 ..c
             }
         })

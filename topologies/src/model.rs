@@ -103,6 +103,68 @@ pub struct Director {
     #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<Service>,
+    /// The `amemthresh` sysctl [pages of 4 KiB]: below this much available memory the
+    /// automatic defence modes switch on. Default 1024, the kernel's.
+    #[serde(default = "default_amemthresh")]
+    #[serde(skip_serializing_if = "is_default_amemthresh")]
+    pub amemthresh: i64,
+    /// The `am_droprate` sysctl: `drop_packet` mode 3 drops one new connection in this
+    /// many. Default 10, the kernel's.
+    #[serde(default = "default_am_droprate")]
+    #[serde(skip_serializing_if = "is_default_am_droprate")]
+    pub am_droprate: u32,
+    /// The `drop_entry` sysctl, 0..=3 (0 off, 1 automatic, 3 always).
+    #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
+    pub drop_entry: u8,
+    /// The `drop_packet` sysctl, 0..=3.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
+    pub drop_packet: u8,
+    /// The `secure_tcp` sysctl, 0..=3.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
+    pub secure_tcp: u8,
+    /// Its free and buffer memory with an empty IPVS table [pages of 4 KiB], which the
+    /// IPVS entries use up (the DoS defences compare what is left with `amemthresh`);
+    /// none: never short of memory. Simulation only: not exported.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_pages: Option<i64>,
+    /// What one IPVS entry costs [bytes]: the kernel's `ip_vs_conn` slab object.
+    #[serde(default = "default_conn_entry_bytes")]
+    #[serde(skip_serializing_if = "is_default_conn_entry_bytes")]
+    pub conn_entry_bytes: u32,
+}
+
+/// The kernel's `amemthresh` default [pages].
+pub const DEFAULT_AMEMTHRESH: i64 = 1024;
+/// The kernel's `am_droprate` default.
+pub const DEFAULT_AM_DROPRATE: u32 = 10;
+/// An `ip_vs_conn` slab object on x86-64 [bytes] (docs/simulator.md says where the
+/// figure comes from).
+pub const DEFAULT_CONN_ENTRY_BYTES: u32 = 320;
+
+fn default_amemthresh() -> i64 {
+    DEFAULT_AMEMTHRESH
+}
+fn default_am_droprate() -> u32 {
+    DEFAULT_AM_DROPRATE
+}
+fn default_conn_entry_bytes() -> u32 {
+    DEFAULT_CONN_ENTRY_BYTES
+}
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_default_amemthresh(x: &i64) -> bool {
+    *x == DEFAULT_AMEMTHRESH
+}
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_default_am_droprate(x: &u32) -> bool {
+    *x == DEFAULT_AM_DROPRATE
+}
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_default_conn_entry_bytes(x: &u32) -> bool {
+    *x == DEFAULT_CONN_ENTRY_BYTES
 }
 
 impl Director {
@@ -126,6 +188,13 @@ impl Director {
             sloppy_sctp: false,
             conn_reuse_mode: default_conn_reuse_mode(),
             services: Vec::new(),
+            amemthresh: DEFAULT_AMEMTHRESH,
+            am_droprate: DEFAULT_AM_DROPRATE,
+            drop_entry: 0,
+            drop_packet: 0,
+            secure_tcp: 0,
+            memory_pages: None,
+            conn_entry_bytes: DEFAULT_CONN_ENTRY_BYTES,
         }
     }
 }

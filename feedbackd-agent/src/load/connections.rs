@@ -72,15 +72,28 @@ impl Connections {
 /// state is `state`, when given). Rows that do not parse are skipped.
 ///
 /// A row: `sl local_address rem_address st ...`, addresses as `HEXADDR:HEXPORT`.
+///
+/// The kernel writes the table a page per read, resuming its walk of the socket hash
+/// where the previous page ended, so a socket can be listed twice while others come and
+/// go (seen in `feedbackd-master/tests/prequal_live.rs`). With a `state` (TCP), a
+/// connection's two addresses name it: each pair counts once. (UDP sockets bound to one
+/// port may share both addresses, so there every row counts.)
 pub(super) fn count(table: &str, port: u16, state: Option<u8>) -> u64 {
-    let matches = |row: &str| -> Option<bool> {
+    fn matches(row: &str, port: u16, state: Option<u8>) -> Option<(&str, &str)> {
         let mut fields = row.split_whitespace();
         let local = fields.nth(1)?;
-        let st = fields.nth(1)?;
+        let remote = fields.next()?;
+        let st = fields.next()?;
         let (_, local_port) = local.rsplit_once(':')?;
         let local_port = u16::from_str_radix(local_port, 16).ok()?;
         let st = u8::from_str_radix(st, 16).ok()?;
-        Some(local_port == port && state.is_none_or(|s| s == st))
-    };
-    table.lines().skip(1).filter(|row| matches(row) == Some(true)).count() as u64
+        (local_port == port && state.is_none_or(|s| s == st)).then_some((local, remote))
+    }
+    let mut rows: Vec<(&str, &str)> =
+        table.lines().skip(1).filter_map(|row| matches(row, port, state)).collect();
+    if state.is_some() {
+        rows.sort_unstable();
+        rows.dedup();
+    }
+    rows.len() as u64
 }

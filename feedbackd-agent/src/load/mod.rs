@@ -10,9 +10,11 @@
 //! | `connections` | `/proc/net/{tcp,tcp6}` or `{udp,udp6}`  | 1 - min(1, n / max)             |
 //! | `command`     | `/bin/sh -c PATH`, first word of stdout | value / scale, clamped          |
 //! | `file`        | a file's first word                     | value / scale, clamped          |
+//! | `prequal`     | port's sockets + a probe, or a file     | 1 - min(1, rif / max)           |
 //!
 //! With `metrics=yes`, `command` and `file` also take the lines after the first as
-//! `name value` metrics (e.g. `qps` and `eps` for the master's gRPC WRR law).
+//! `name value` metrics (e.g. `qps` and `eps` for the master's gRPC WRR law). `prequal`
+//! reports `rif` and `latency_ms` for the master's Prequal law.
 //!
 //! One file per module; this one holds the shared pieces: settings checks, reading a
 //! procfs file, the `scale` rule and how a service combines its modules.
@@ -26,6 +28,7 @@ mod cpuload;
 mod file;
 mod loadavg;
 mod memory;
+mod prequal;
 mod psi;
 
 #[cfg(test)]
@@ -85,6 +88,7 @@ enum Inner {
     Connections(connections::Connections),
     Command(command::Command),
     File(file::File),
+    Prequal(prequal::Prequal),
 }
 
 /// The name `module =` gives a kind.
@@ -97,6 +101,7 @@ fn kind_name(kind: ModuleKind) -> &'static str {
         ModuleKind::Connections => "connections",
         ModuleKind::Command => "command",
         ModuleKind::File => "file",
+        ModuleKind::Prequal => "prequal",
     }
 }
 
@@ -134,6 +139,7 @@ impl Module {
             ModuleKind::File => {
                 Inner::File(file::File::from_conf(&Settings::check(conf, &["path", "scale", "metrics"])?)?)
             }
+            ModuleKind::Prequal => Inner::Prequal(prequal::Prequal::from_conf(conf, service, root)?),
         };
         Ok(Module { inner })
     }
@@ -148,6 +154,7 @@ impl Module {
             Inner::Connections(_) => ModuleKind::Connections,
             Inner::Command(_) => ModuleKind::Command,
             Inner::File(_) => ModuleKind::File,
+            Inner::Prequal(_) => ModuleKind::Prequal,
         })
     }
 
@@ -161,6 +168,7 @@ impl Module {
             Inner::Connections(m) => m.sample(),
             Inner::Command(m) => m.sample(),
             Inner::File(m) => m.sample(),
+            Inner::Prequal(m) => m.sample(),
         };
         match result {
             Ok(reading) => Ok(Reading { capacity: clamp_unit(reading.capacity), ..reading }),
@@ -176,16 +184,49 @@ pub struct ServiceLoad {
     pub modules: Vec<Module>,
     /// How their capacities combine.
     pub combine: Combine,
+    /// The service's number (1-based) in an agent with several services, `None` in an
+    /// agent with one: service N's [`PER_SERVICE_METRICS`] are reported as `NAME_N`.
+    pub number: Option<usize>,
 }
+
+/// The metrics the master reads per service (`feedbackd_proto::master::report_signal`:
+/// service N takes `NAME_N`, else `NAME`), numbered in an agent with several services. The
+/// gRPC law's `qps` and `eps` come from a command or a file that writes the numbered
+/// names itself, and are left as written.
+pub const PER_SERVICE_METRICS: [&str; 2] = ["rif", "latency_ms"];
 
 impl ServiceLoad {
     /// Builds the modules of one configured service.
     pub fn from_conf(service: &ServiceConf, sources: &Sources) -> Result<ServiceLoad, ConfError> {
         let default = [ModuleConf { kind: ModuleKind::Cpuload, settings: Vec::new(), line: service.line }];
         let confs = if service.modules.is_empty() { &default[..] } else { &service.modules[..] };
+        if let Some(second) = confs.iter().filter(|c| c.kind == ModuleKind::Prequal).nth(1) {
+            return Err(ConfError {
+                line: second.line,
+                message: format!(
+                    "module prequal: service {:?} has one already: one probe of a service's requests \
+                     in flight and latency is what the master's law reads",
+                    service.name
+                ),
+            });
+        }
         let modules =
             confs.iter().map(|conf| Module::from_conf(conf, service, sources)).collect::<Result<_, _>>()?;
-        Ok(ServiceLoad { modules, combine: service.combine })
+        Ok(ServiceLoad { modules, combine: service.combine, number: None })
+    }
+
+    /// Builds every service's modules of an agent; with several services, each is numbered
+    /// (see [`ServiceLoad::number`]).
+    pub fn for_agent(services: &[ServiceConf], sources: &Sources) -> Result<Vec<ServiceLoad>, ConfError> {
+        let several = services.len() > 1;
+        services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let load = ServiceLoad::from_conf(s, sources)?;
+                Ok(ServiceLoad { number: several.then_some(i + 1), ..load })
+            })
+            .collect()
     }
 
     /// Samples every module and combines them. Errors from a module are returned (the
@@ -203,9 +244,14 @@ impl ServiceLoad {
             match module.sample() {
                 Ok(reading) => {
                     capacities.push(reading.capacity);
-                    metrics.extend(reading.metrics.into_iter().map(|(name, value)| match nth {
-                        1 => (name, value),
-                        _ => (format!("{name}_{nth}"), value),
+                    metrics.extend(reading.metrics.into_iter().map(|(name, value)| {
+                        match (nth, self.number) {
+                            (_, Some(n)) if PER_SERVICE_METRICS.contains(&name.as_str()) => {
+                                (format!("{name}_{n}"), value)
+                            }
+                            (1, _) => (name, value),
+                            _ => (format!("{name}_{nth}"), value),
+                        }
                     }));
                 }
                 Err(e) => errors.push(e),
@@ -329,8 +375,13 @@ fn scaled(text: &str, scale: f64, what: &str) -> Result<(f64, f64), String> {
 /// skipped. `own` is the module's own metric, which no line may repeat. `what` names the
 /// source for the error.
 fn line_metrics(text: &str, own: &str, what: &str) -> Result<Vec<(String, f64)>, String> {
+    metric_lines(text, 1, own, what)
+}
+
+/// [`line_metrics`] from line `skip + 1` on.
+fn metric_lines(text: &str, skip: usize, own: &str, what: &str) -> Result<Vec<(String, f64)>, String> {
     let mut metrics: Vec<(String, f64)> = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
+    for (i, line) in text.lines().enumerate().skip(skip) {
         let at = || format!("{what}, line {}", i + 1);
         let words: Vec<&str> = line.split_whitespace().collect();
         let (name, value) = match words[..] {

@@ -8,6 +8,8 @@ use feedbackd_proto::conf::{ConfError, ServiceConf, parse};
 use super::cpuload::{Counters, Cpuload, parse_stat};
 use super::*;
 
+mod prequal;
+
 /// A temporary directory, removed on drop.
 struct FakeRoot {
     path: PathBuf,

@@ -152,6 +152,7 @@ fn every_module_with_and_without_so() {
         ("connections", ModuleKind::Connections),
         ("command", ModuleKind::Command),
         ("file", ModuleKind::File),
+        ("prequal", ModuleKind::Prequal),
     ];
     for (name, kind) in kinds {
         for written in [name.to_owned(), format!("{name}.so")] {

@@ -185,7 +185,7 @@ pub(super) fn combine(val: &str) -> Result<Combine, String> {
 }
 
 /// The module names, as `module =` and error messages write them.
-const MODULES: [(&str, ModuleKind); 7] = [
+const MODULES: [(&str, ModuleKind); 8] = [
     ("cpuload", ModuleKind::Cpuload),
     ("loadavg", ModuleKind::Loadavg),
     ("memory", ModuleKind::Memory),
@@ -193,6 +193,7 @@ const MODULES: [(&str, ModuleKind); 7] = [
     ("connections", ModuleKind::Connections),
     ("command", ModuleKind::Command),
     ("file", ModuleKind::File),
+    ("prequal", ModuleKind::Prequal),
 ];
 
 /// `module = NAME[.so] [KEY=VALUE ...]`: the module and its settings (keys in lower case;

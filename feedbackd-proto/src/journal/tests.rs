@@ -107,6 +107,33 @@ fn the_grpc_law_and_exact_floats() {
 }
 
 #[test]
+fn an_older_grpc_journal_replays_without_the_periods_it_did_not_honour() {
+    let line = "0 start law=grpc-wrr error_penalty=1 weight_per_qps=1 min_weight=1 max_weight=100 \
+                smoothing=0.2 dead_band=2 max_step=25 slow_start_ns=0 quiesce_after_ns=5000000000 \
+                remove_after_ns=60000000000 register_timeout_ns=10000000000";
+    let r = Record::parse_line(line).unwrap();
+    let Entry::Start { law, .. } = r.entry else { panic!("{r:?}") };
+    let LawKind::GrpcWrr(g) = law.kind else { panic!("{law:?}") };
+    assert_eq!((g.blackout_period, g.weight_expiration_period), (Duration::ZERO, Duration(u64::MAX)));
+    // Prequal's start line round-trips.
+    let law = LawConfig {
+        kind: LawKind::Prequal(Prequal { pool_size: 7, max_age: Duration(1_500_000_000), q_rif: 0.25 }),
+        ..LawConfig::default()
+    };
+    let start = Entry::Start {
+        law,
+        quiesce_after: Duration(1),
+        remove_after: Duration(2),
+        register_timeout: Duration(3),
+        max_servers_per_agent: None,
+    };
+    let r = Record { t: Time(0), entry: start };
+    let line = r.to_line();
+    assert!(line.contains("law=prequal pool_size=7 max_age_ns=1500000000 q_rif=0.25"), "{line}");
+    assert_eq!(Record::parse_line(&line).unwrap(), r);
+}
+
+#[test]
 fn reasons_keep_spaces_equals_and_escape_line_breaks() {
     let reason = "agent stopping: reason=x\nsecond line \\ tab\t nul\0 end ";
     let r = Record { t: Time(9), entry: Entry::Goodbye { conn: ConnId(4), reason: reason.into() } };

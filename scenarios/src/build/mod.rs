@@ -23,6 +23,7 @@ use crate::format::{Arrival, Dist, Feedback, Law, Scenario, Transport};
 use crate::{Error, Loaded};
 
 pub mod bounds;
+mod dos;
 mod events;
 pub mod plan;
 
@@ -245,6 +246,7 @@ impl Builder<'_> {
             let p = self.population(i, c, &cfg)?;
             cfg.populations.push(p);
         }
+        self.syn_floods(s, &mut cfg)?;
         let built = self.events(s, &topo, &cfg)?;
         (cfg.actions, cfg.server_events, cfg.director_events) =
             (built.actions, built.server_events, built.director_events);
@@ -381,8 +383,9 @@ impl Builder<'_> {
                     sloppy_tcp: d.sloppy_tcp,
                     sloppy_sctp: d.sloppy_sctp,
                     conn_reuse_mode: self.conn_reuse_mode(&p, d.conn_reuse_mode)?,
-                    ..lvs_ipvs::Sysctls::default()
+                    ..self.defense_sysctls(&p, d)?
                 },
+                memory: self.memory(&p, d)?,
                 ..DirectorConfig::new(d.name.clone(), d.segment.clone(), services)
             });
         }
@@ -706,6 +709,46 @@ impl Builder<'_> {
         Ok(d)
     }
 
+    /// The law and its own parameters (each checked, every law's, so that a sweep over
+    /// `feedback.law` meets no surprise).
+    fn law_kind(&self, f: &Feedback) -> Result<LawKind, Error> {
+        let e = |field: &str, m: String| self.err(&format!("feedback.{field}"), m);
+        let error_penalty = self.finite("feedback.error_penalty", f.error_penalty, 0.0)?;
+        let weight_per_qps = self.finite("feedback.weight_per_qps", f.weight_per_qps, 0.0)?;
+        if weight_per_qps <= 0.0 {
+            return Err(e("weight_per_qps", format!("must be > 0, got {weight_per_qps}")));
+        }
+        let grpc = GrpcWrr {
+            error_penalty,
+            weight_per_qps,
+            blackout_period: self.fb_duration("blackout_period_s", f.blackout_period_s, 1.0, true)?,
+            weight_expiration_period: self.fb_duration(
+                "weight_expiration_period_s",
+                f.weight_expiration_period_s,
+                1.0,
+                false,
+            )?,
+        };
+        let max_pool = lvs_sched::feedback::Prequal::MAX_POOL_SIZE;
+        if !(1..=max_pool).contains(&f.pool_size) {
+            return Err(e("pool_size", format!("{} is not between 1 and {max_pool}", f.pool_size)));
+        }
+        let q_rif = self.finite("feedback.q_rif", f.q_rif, 0.0)?;
+        if !(0.0..=1.0).contains(&q_rif) {
+            return Err(e("q_rif", format!("{q_rif} is not in [0, 1]")));
+        }
+        let prequal = lvs_sched::feedback::Prequal {
+            pool_size: f.pool_size,
+            max_age: self.fb_duration("max_age_s", f.max_age_s, 1.0, false)?,
+            q_rif,
+        };
+        Ok(match f.law {
+            Law::Capacity => LawKind::Capacity,
+            Law::GrpcWrr => LawKind::GrpcWrr(grpc),
+            Law::Prequal => LawKind::Prequal(prequal),
+        })
+    }
+
     /// The feedback block, checked field by field (each error names its field).
     fn feedback(&self, f: &Feedback) -> Result<FeedbackConfig, Error> {
         let e = |field: &str, m: String| self.err(&format!("feedback.{field}"), m);
@@ -720,11 +763,6 @@ impl Builder<'_> {
         }
         if f.dead_band > f.max_weight {
             return Err(e("dead_band", format!("{} is above max_weight {}", f.dead_band, f.max_weight)));
-        }
-        let error_penalty = self.finite("feedback.error_penalty", f.error_penalty, 0.0)?;
-        let weight_per_qps = self.finite("feedback.weight_per_qps", f.weight_per_qps, 0.0)?;
-        if weight_per_qps <= 0.0 {
-            return Err(e("weight_per_qps", format!("must be > 0, got {weight_per_qps}")));
         }
         let quiesce_after = self.fb_duration("quiesce_after_s", f.quiesce_after_s, 1.0, false)?;
         let remove_after = self.fb_duration("remove_after_s", f.remove_after_s, 1.0, false)?;
@@ -750,13 +788,7 @@ impl Builder<'_> {
             dead_band: f.dead_band,
             max_step: f.max_step,
             slow_start: self.fb_duration("slow_start_s", f.slow_start_s, 1.0, true)?,
-            kind: match f.law {
-                Law::Capacity => LawKind::Capacity,
-                Law::GrpcWrr => {
-                    LawKind::GrpcWrr(GrpcWrr { error_penalty, weight_per_qps, ..GrpcWrr::default() })
-                }
-                Law::Prequal => LawKind::Prequal(lvs_sched::feedback::Prequal::default()),
-            },
+            kind: self.law_kind(f)?,
         };
         law.validate().map_err(|m| self.err("feedback", m))?;
         Ok(FeedbackConfig {

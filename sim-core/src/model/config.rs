@@ -369,6 +369,10 @@ pub struct DirectorConfig {
     pub sysctls: Sysctls,
     /// Its virtual services.
     pub services: Vec<ServiceConfig>,
+    /// Its memory as the DoS defences see it; `None`: never short of memory.
+    pub memory: Option<lvs_ipvs::Memory>,
+    /// SYN floods aimed at its virtual services.
+    pub syn_floods: Vec<super::dos::SynFloodConfig>,
 }
 
 impl DirectorConfig {
@@ -385,6 +389,8 @@ impl DirectorConfig {
             timeouts: Timeouts::default(),
             sysctls: Sysctls::default(),
             services,
+            memory: None,
+            syn_floods: Vec::new(),
         }
     }
 }
@@ -626,6 +632,7 @@ impl ClusterConfig {
         }
         for (i, d) in self.directors.iter().enumerate() {
             self.validate_director(i, d)?;
+            super::dos::validate(d, self.duration)?;
         }
         for p in &self.populations {
             self.validate_population(p)?;

@@ -21,12 +21,14 @@
 
 pub mod config;
 mod dest;
+mod dos;
 pub mod report;
 pub mod sim;
 mod warnings;
 
 pub use config::*;
 pub use dest::DestConfig;
+pub use dos::{MAX_FLOOD_RATE, MAX_FLOOD_SOURCES, SynFloodConfig};
 pub use report::*;
 pub use sim::Simulation;
 pub use warnings::ConfigWarning;

@@ -183,6 +183,76 @@ pub struct Sample {
     /// Per director: 1 when it was serving the VIP (or, active-active, the fraction of
     /// the blocks it owned) at `t`, 0 otherwise.
     pub director_share: Vec<f64>,
+    /// The DoS side: `Some` exactly when the run has [`RunReport::dos`].
+    pub dos: Option<DosSample>,
+}
+
+/// The DoS side of a sample: each director's table and defences at `t`, and what the
+/// legitimate clients (every population; a SYN flood is not one) met in the interval.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DosSample {
+    /// Per director, in configuration order.
+    pub directors: Vec<DosDirectorSample>,
+    /// Legitimate connections refused in the interval (reset: no service or real server).
+    pub refused: u64,
+    /// Legitimate connections dropped in the interval (SYNs unanswered through every
+    /// retry: a defence or a full table dropped them; or broken later).
+    pub dropped: u64,
+    /// Flood SYNs sent in the interval.
+    pub flood_syns: u64,
+}
+
+/// A director's IPVS table and defences at a sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DosDirectorSample {
+    /// Entries in its table (connections and templates).
+    pub entries: u64,
+    /// Its defences' state.
+    pub level: lvs_ipvs::DefenseLevel,
+    /// The sysctls `drop_entry`, `drop_packet`, `secure_tcp` as the kernel left them
+    /// (the automatic modes read 1 or 2).
+    pub modes: [u8; 3],
+}
+
+/// What a run with SYN floods or defences measured of them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DosReport {
+    /// Per director, in configuration order.
+    pub directors: Vec<DosDirectorReport>,
+    /// Per flood, directors in order, each director's floods in order.
+    pub floods: Vec<FloodReport>,
+}
+
+/// A director's defences over the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DosDirectorReport {
+    /// Name.
+    pub name: String,
+    /// What its defences did.
+    pub defense: lvs_ipvs::DefenseStats,
+    /// The most entries its table held at a sample or a flood burst.
+    pub peak_entries: u64,
+}
+
+/// A SYN flood over the run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FloodReport {
+    /// Name.
+    pub name: String,
+    /// The director attacked.
+    pub director: String,
+    /// SYNs sent.
+    pub syns: u64,
+    /// SYNs that made a new entry.
+    pub entries: u64,
+    /// SYNs dropped by `drop_packet`.
+    pub defense_dropped: u64,
+    /// SYNs dropped for lack of memory.
+    pub no_memory: u64,
+    /// SYNs refused (no service) or that found an entry already.
+    pub other: u64,
+    /// SYNs lost at a director that was down or not holding the VIP.
+    pub lost: u64,
 }
 
 /// A real server at a sample point.
@@ -303,6 +373,9 @@ pub struct RunReport {
     pub backends: Vec<BackendReport>,
     /// The time series (empty without a sample interval).
     pub series: Vec<Sample>,
+    /// SYN floods and IPVS defences, when a director has a flood, a memory or a
+    /// defence sysctl on.
+    pub dos: Option<DosReport>,
     /// LVS-REF-1's outputs.
     pub ref1: Ref1Stats,
     /// The feedback loop's results; `None` without feedback.

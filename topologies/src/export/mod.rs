@@ -24,6 +24,7 @@ use lvs_ipvs::{DestConfig, Forwarding, Protocol, ServiceConfig, ServiceKey, SvcF
 
 use crate::{Director, Flag, Ha, RealServer, Server, Service, Topology};
 
+mod dos;
 mod heartbeat;
 mod keepalived;
 mod ldirectord;
@@ -310,6 +311,9 @@ fn ipvsadm_script(x: &Topology, d: usize, target: Target) -> String {
         sync_daemons(&mut setup, x, &g, d);
     }
     for line in sysctls(director) {
+        let _ = writeln!(setup, "sysctl -w {line}");
+    }
+    for line in dos::defense_sysctls(director) {
         let _ = writeln!(setup, "sysctl -w {line}");
     }
     if setup.contains("sysctl -w net.ipv4.vs.") {

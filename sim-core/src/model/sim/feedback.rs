@@ -124,7 +124,16 @@ impl Feedback {
         let trace = servers.iter().map(|_| Vec::new()).collect();
         Feedback {
             lp,
-            samplers: vec![Sampler::new(); n],
+            // Only Prequal's agents report requests in flight and latency: the other laws'
+            // reports stay byte for byte as they were.
+            samplers: vec![
+                if matches!(f.law.kind, LawKind::Prequal(_)) {
+                    Sampler::with_in_flight()
+                } else {
+                    Sampler::new()
+                };
+                n
+            ],
             services: specs.iter().map(Vec::len).collect(),
             trace,
         }
@@ -298,6 +307,9 @@ impl Host for SimHost<'_> {
             busy_core_ns: s.cpu.busy_core_ns(now),
             served: s.served,
             refused: s.refused,
+            rif: s.rif.value(),
+            rif_integral: s.rif.integral(now),
+            rif_left: s.rif_left,
         };
         self.samplers[server].sample(now, &counters, self.services[server])
     }

@@ -428,7 +428,7 @@ impl Simulation {
             return Err(Outcome::Refused);
         }
         let fwmark = self.cfg.populations[pop].fwmark;
-        let s = dir.ipvs.new_conn(now, &flow, fwmark).map_err(|_| Outcome::Refused)?;
+        let s = dir.ipvs.new_conn(now, &flow, fwmark).map_err(super::flood::refusal)?;
         if let Some(ha) = self.ha.as_mut()
             && measured
             && unscheduled
@@ -510,7 +510,11 @@ impl Simulation {
                             self.release(m.conn);
                         }
                     }
-                    Admission::Started | Admission::Queued => self.resched_server(s),
+                    Admission::Started | Admission::Queued => {
+                        let srv = &mut self.servers[s];
+                        srv.rif.set(self.now, srv.rif.value() + 1);
+                        self.resched_server(s)
+                    }
                 }
             }
             Kind::Fin => self.send(m.conn, Kind::FinAck, 1, TCP_HDR),
@@ -558,8 +562,18 @@ impl Simulation {
             self.resched_backend(b);
         } else {
             self.servers[conn.server as usize].refused += 1;
+            self.request_left(conn.server as usize);
             self.send(c, Kind::Rst, 1, TCP_HDR);
         }
+    }
+
+    /// A request admitted at real server `s` leaves it (answered, refused by its backend,
+    /// or lost): one fewer in flight.
+    pub(super) fn request_left(&mut self, s: usize) {
+        let srv = &mut self.servers[s];
+        debug_assert!(srv.rif.value() > 0, "a request left server {s} with none in flight");
+        srv.rif.set(self.now, srv.rif.value().saturating_sub(1));
+        srv.rif_left += 1;
     }
 
     pub(super) fn backend_done(&mut self, b: usize) {
@@ -575,6 +589,7 @@ impl Simulation {
     /// The real server sends the response to the current request.
     pub(super) fn respond(&mut self, c: u32) {
         let conn = self.conns[c as usize];
+        self.request_left(conn.server as usize);
         let srv = &self.servers[conn.server as usize];
         let tcp = matches!(self.cfg.populations[conn.pop as usize].transport, Transport::Tcp { .. });
         if srv.cpu.fault() == Some(crate::cpu::Fault::Crashed) || conn.boot != srv.boots {
@@ -734,6 +749,9 @@ impl Simulation {
         }
         if self.ecmp.is_some() {
             self.ecmp_conn_ended(c, matches!(outcome, Outcome::Dropped));
+        }
+        if let Some(d) = self.dos.as_mut() {
+            d.ended(&outcome);
         }
         let conn = &mut self.conns[c as usize];
         if !matches!(outcome, Outcome::Completed) {

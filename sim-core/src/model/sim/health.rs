@@ -472,6 +472,7 @@ impl Simulation {
             } else {
                 // The request is lost with the host: the client gives up.
                 debug_assert_ne!(self.conns[job as usize].server, NO_SERVER);
+                self.request_left(s);
                 self.end_conn(job, super::breakdown::Outcome::Dropped);
                 self.release(job);
             }

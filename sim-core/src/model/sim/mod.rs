@@ -10,6 +10,7 @@ mod breakdown;
 pub mod ecmp;
 mod failover;
 mod feedback;
+mod flood;
 mod flow;
 mod health;
 mod instant;
@@ -72,6 +73,8 @@ pub struct Simulation {
     /// FIFO lanes beside the queue's heap (see [`lanes`]), and their numbering.
     lanes: self::lanes::Lanes,
     streams: self::lanes::Streams,
+    /// SYN floods and the DoS measurements, if any director has a flood or defences.
+    dos: Option<self::flood::Dos>,
 }
 
 /// Where the run loop's next event is.
@@ -125,6 +128,8 @@ enum Event {
     SyncFlush(u16),
     /// A sync message (slot) reaches the other members.
     SyncDeliver(u32),
+    /// A SYN flood's next burst (index over every director's floods).
+    Flood(u16),
 }
 
 struct Director {
@@ -170,6 +175,11 @@ struct Server {
     refused: u64,
     /// Requests served (whole run).
     served: u64,
+    /// Requests in flight on it: admitted and not yet answered or lost (in its processors,
+    /// or waiting for its backend), over time (the Prequal agent's `rif`).
+    rif: TimeIntegral,
+    /// Requests that have left `rif` (whole run).
+    rif_left: u64,
     latency: Latency,
     /// Where its weight is read: director, service, dest.
     weight_ref: Option<(usize, ServiceId, DestId)>,
@@ -287,6 +297,7 @@ impl Simulation {
         let health = self::health::Health::new(&cfg, health_base as u32);
         let timers = health_base + self::health::Health::count_checkers(&cfg);
         let instant = self::instant::Instant::new(&cfg);
+        let dos = self::flood::Dos::new(&cfg, &streams);
         let streams = self::lanes::Streams::new(
             cfg.populations.len(),
             cfg.directors.len(),
@@ -317,6 +328,7 @@ impl Simulation {
             instant,
             lanes,
             streams,
+            dos,
             cfg,
         };
         sim.queue.push(warmup, Event::WindowStart);
@@ -335,6 +347,10 @@ impl Simulation {
         }
         for (i, e) in sim.cfg.director_events.iter().enumerate() {
             sim.queue.push(Time::ZERO + e.at, Event::DirectorChange(i as u32));
+        }
+        let floods: Vec<_> = sim.dos.iter().flat_map(|d| d.first_events()).collect();
+        for (t, ev) in floods {
+            sim.queue.push(t, ev);
         }
         sim.start_ha();
         sim.with_feedback(|lp, host| lp.start(Time::ZERO, host));
@@ -451,6 +467,7 @@ impl Simulation {
             Event::EcmpDetect(m) => self.ecmp_detect(usize::from(m)),
             Event::SyncFlush(d) => self.sync_flush(d as usize),
             Event::SyncDeliver(slot) => self.sync_deliver(slot),
+            Event::Flood(i) => self.flood(usize::from(i)),
         }
     }
 
@@ -698,6 +715,7 @@ impl Simulation {
                 u
             })
             .collect();
+        let dos = self.dos_sample();
         let il = std::mem::take(&mut self.m.interval_latency);
         self.m.series.push(Sample {
             t: now,
@@ -710,6 +728,7 @@ impl Simulation {
             director_link_utilization,
             failed: self.m.failed - self.m.failed_sampled,
             director_share: self.director_shares(),
+            dos,
         });
         self.m.failed_sampled = self.m.failed;
         self.m.responses_sampled = self.m.responses;
@@ -789,6 +808,7 @@ impl Simulation {
             }
         };
         let ecmp = self.ecmp.take().map(|t| t.report);
+        let dos = self.dos_report();
         let directors =
             self.dirs.into_iter().zip(&self.cfg.directors).map(|(d, c)| d.report(c, window)).collect();
         let backends =
@@ -824,6 +844,7 @@ impl Simulation {
             populations,
             backends,
             series: self.m.series,
+            dos,
             ref1,
             feedback: self.feedback.as_ref().map(|f| f.report(&self.cfg, (self.warmup, self.end))),
             ha,
@@ -844,6 +865,8 @@ impl Server {
             connections: 0,
             refused: 0,
             served: 0,
+            rif: TimeIntegral::default(),
+            rif_left: 0,
             latency: if detail { Latency::new() } else { Latency::compact() },
             weight_ref: None,
             boots: 0,
@@ -857,6 +880,9 @@ impl Director {
         let mut ipvs = Ipvs::new(seed);
         *ipvs.timeouts_mut() = d.timeouts;
         *ipvs.sysctls_mut() = d.sysctls;
+        ipvs.set_memory(d.memory);
+        // Writing a defence sysctl runs update_defense_level() (proc_do_defense_mode()).
+        ipvs.update_defense_level();
         let mut dest_server: Vec<Vec<u32>> = Vec::new();
         let mut keys = Vec::with_capacity(d.services.len());
         for svc in &d.services {

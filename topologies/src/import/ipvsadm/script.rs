@@ -22,6 +22,10 @@ pub(super) struct Read {
     sloppy_sctp: bool,
     /// `net.ipv4.vs.conn_reuse_mode`, if set.
     conn_reuse_mode: Option<u8>,
+    /// The DoS-defence sysctls: `amemthresh`, `am_droprate`, and the three modes.
+    amemthresh: Option<i64>,
+    am_droprate: Option<u32>,
+    modes: [Option<u8>; 3],
     /// `net.ipv4.vs.sync_version`.
     sync_version: Option<u8>,
     /// `net.ipv4.vs.sync_threshold`: threshold and period.
@@ -173,6 +177,14 @@ impl Read {
                 }
                 self.conn_reuse_mode = Some(mode);
             }
+            "net.ipv4.vs.amemthresh" => self.amemthresh = Some(value.parse().map_err(|_| bad())?),
+            "net.ipv4.vs.am_droprate" => self.am_droprate = Some(value.parse().map_err(|_| bad())?),
+            "net.ipv4.vs.drop_entry" | "net.ipv4.vs.drop_packet" | "net.ipv4.vs.secure_tcp" => {
+                // proc_do_defense_mode() refuses anything but 0..=3.
+                let mode: u8 = value.parse().ok().filter(|m| *m <= 3).ok_or_else(bad)?;
+                let i = ["drop_entry", "drop_packet", "secure_tcp"].iter().position(|n| key.ends_with(n));
+                self.modes[i.expect("one of the three")] = Some(mode);
+            }
             "net.ipv4.vs.sync_version" => self.sync_version = Some(value.parse().map_err(|_| bad())?),
             "net.ipv4.vs.sync_threshold" => {
                 let (t, p) = value.split_once(' ').ok_or_else(bad)?;
@@ -194,6 +206,12 @@ impl Read {
         if let Some(m) = self.conn_reuse_mode {
             director.conn_reuse_mode = m;
         }
+        director.amemthresh = self.amemthresh.unwrap_or(director.amemthresh);
+        director.am_droprate = self.am_droprate.unwrap_or(director.am_droprate);
+        let [e, p, t] = self.modes;
+        director.drop_entry = e.unwrap_or(director.drop_entry);
+        director.drop_packet = p.unwrap_or(director.drop_packet);
+        director.secure_tcp = t.unwrap_or(director.secure_tcp);
         if let Some((primary, members)) = &self.group {
             if group.members.is_empty() || *primary {
                 group.members.clone_from(members);
