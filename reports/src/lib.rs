@@ -39,6 +39,8 @@ mod breakdown;
 mod chart;
 mod compare;
 mod csv;
+mod ecmp;
+pub use ecmp::{EcmpChangeSummary, EcmpSummary, MhAdditionSummary};
 mod dos;
 pub use dos::{DosDirectorSummary, DosSummary, FloodSummary};
 mod ha;
@@ -146,6 +148,9 @@ pub struct Summary {
     /// Health checks, fail-overs and sync; absent without health checks or an HA group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha: Option<HaSummary>,
+    /// The ECMP director tier: router changes, connections broken; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecmp: Option<EcmpSummary>,
     /// SYN floods and IPVS defences; absent when no director has a flood, a memory or a
     /// defence on.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -401,6 +401,9 @@ fn html(meta: &RunMeta, s: &Summary, r: &RunReport) -> String {
     if let Some(h) = &s.ha {
         crate::ha::section(&mut page, h, meta, r);
     }
+    if let Some(e) = &s.ecmp {
+        crate::ecmp::section(&mut page, e);
+    }
     if let Some(d) = &s.dos {
         crate::dos::section(&mut page, d, meta, r);
     }

@@ -88,6 +88,7 @@ pub(crate) fn build(meta: &RunMeta, r: &RunReport) -> Summary {
             .map(feedback)
             .map(|f| if r.server_detail { f } else { most_travelled(&f, crate::across::TOP_N) }),
         ha: r.ha.as_ref().map(|h| crate::ha::build(h, &r.directors)),
+        ecmp: r.ecmp.as_ref().map(crate::ecmp::build),
         dos: r.dos.as_ref().map(|d| crate::dos::build(d, r)),
     }
 }
@@ -269,6 +270,9 @@ pub(crate) fn text(meta: &RunMeta, r: &RunReport) -> String {
     }
     if let Some(h) = &s.ha {
         crate::ha::text(&mut out, h);
+    }
+    if let Some(e) = &s.ecmp {
+        crate::ecmp::text(&mut out, e);
     }
     if let Some(d) = &s.dos {
         crate::dos::text(&mut out, d);

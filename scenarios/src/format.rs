@@ -62,6 +62,9 @@ pub struct Scenario {
     /// A fail-over (or active-active) group of directors, with connection sync.
     #[serde(default)]
     pub ha: Option<Ha>,
+    /// An ECMP tier: a router spreading the VIPs' packets over several directors.
+    #[serde(default)]
+    pub ecmp: Option<topologies::Ecmp>,
     /// An `ipvsadm-save` file (relative to the scenario) whose services replace the first
     /// director's.
     #[serde(default)]
@@ -417,6 +420,11 @@ pub enum Change {
     LinkDown(Side),
     /// ... and is repaired.
     LinkUp(Side),
+    /// The `director` (an ECMP tier's member) stops announcing the VIPs, gracefully: the
+    /// router takes it out at once; it runs on.
+    DirectorWithdraw,
+    /// The `director` (an ECMP tier's member) announces the VIPs: the router adds it.
+    DirectorAnnounce,
 }
 
 /// The feedback loop: every field flat, so that each one can be a `--set` path or a sweep

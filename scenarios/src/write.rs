@@ -41,6 +41,9 @@ pub fn scenario(imported: &Imported, files: &[String]) -> String {
     if let Some(ha) = &t.ha {
         field(&mut out, "ha", ha);
     }
+    if let Some(ecmp) = &t.ecmp {
+        field(&mut out, "ecmp", ecmp);
+    }
     out.push_str("    clients: [\n");
     match placeholder_target(t) {
         Some(target) => {

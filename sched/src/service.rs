@@ -202,6 +202,25 @@ impl Service {
         self.list().iter().filter(|(id, d)| d.weight > 0 && !named[id.index()]).map(|(id, _)| id).collect()
     }
 
+    /// The lookup table of a table scheduler (sh, dh, mh: each slot's real server, as
+    /// the next lookup would use it), `None` for the others. For comparing tables before
+    /// and after a change (how many slots an added server takes).
+    pub fn lookup_table(&self) -> Option<Vec<Option<DestId>>> {
+        let fresh;
+        let state = if self.stale {
+            fresh = self.init_state(self.kind, Time::ZERO);
+            &fresh
+        } else {
+            &self.state
+        };
+        match state {
+            SchedState::Sh(s) => Some(s.table().to_vec()),
+            SchedState::Dh(s) => Some(s.table().to_vec()),
+            SchedState::Mh(s) => Some(s.table().to_vec()),
+            _ => None,
+        }
+    }
+
     /// Number of linked real servers.
     pub fn num_dests(&self) -> usize {
         self.order.len()

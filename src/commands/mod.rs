@@ -245,6 +245,8 @@ fn event_mark(e: &scenarios::format::Event) -> reports::EventMark {
         Change::DirectorUp => "up".to_string(),
         Change::LinkDown(side) => format!("{} link down", format!("{side:?}").to_lowercase()),
         Change::LinkUp(side) => format!("{} link up", format!("{side:?}").to_lowercase()),
+        Change::DirectorWithdraw => "withdrawn".to_string(),
+        Change::DirectorAnnounce => "announced".to_string(),
     };
     let subject = e.server.as_deref().or(e.director.as_deref()).unwrap_or("");
     let label = if subject.is_empty() { change } else { format!("{subject} {change}") };

@@ -141,7 +141,10 @@ impl Topology {
         }
         if let Some(ha) = &self.ha {
             ha.config(&self.directors)?;
-            self.share_services(ha, &mut directors)?;
+            self.share_services(&ha.members(&self.directors)?, "a fail-over group", &mut directors)?;
+        }
+        if let Some(ecmp) = &self.ecmp {
+            self.check_ecmp(ecmp, &mut directors)?;
         }
         Ok(Topology {
             description: self.description.clone(),
@@ -149,13 +152,53 @@ impl Topology {
             servers,
             backends: self.backends.clone(),
             ha: self.ha.clone(),
+            ecmp: self.ecmp.clone(),
         })
+    }
+
+    /// An ECMP tier: its settings, no member in the HA group, members share the first
+    /// one's services, and none forwards by NAT (a real server's replies go to its one
+    /// gateway, not to whichever director the router picked).
+    fn check_ecmp(&self, ecmp: &crate::Ecmp, directors: &mut [crate::Director]) -> Result<(), TopologyError> {
+        let members = ecmp.config(&self.directors)?.members;
+        let group = self.ha.as_ref().map(|h| h.directors.as_slice()).unwrap_or_default();
+        for (k, &m) in members.iter().enumerate() {
+            let name = &self.directors[m].name;
+            if group.contains(name) {
+                error(
+                    format!("ecmp.directors[{k}]"),
+                    format!("{name:?} is in the fail-over group (ha) too: a director is in one or the other"),
+                )?;
+            }
+        }
+        self.share_services(&members, "an ECMP tier", directors)?;
+        for &m in &members {
+            for (s, svc) in directors[m].services.iter().enumerate() {
+                for (r, rs) in svc.real_servers.iter().enumerate() {
+                    if rs.forwarding == lvs_sched::Forwarding::Masq {
+                        error(
+                            format!("directors[{m}].services[{s}].real_servers[{r}].forwarding"),
+                            format!(
+                                "{:?} is in an ECMP tier: NAT needs each reply to pass the director that \
+                                 has the entry, which a real server's one gateway cannot follow; use DR or TUN",
+                                directors[m].name
+                            ),
+                        )?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Gives the group's members without services of their own the primary's (already
     /// expanded), and checks that the others have the same virtual services.
-    fn share_services(&self, ha: &crate::Ha, directors: &mut [crate::Director]) -> Result<(), TopologyError> {
-        let members = ha.members(&self.directors)?;
+    fn share_services(
+        &self,
+        members: &[usize],
+        group: &str,
+        directors: &mut [crate::Director],
+    ) -> Result<(), TopologyError> {
         let primary = members[0];
         let key = |s: &Service| (s.fwmark, s.protocol, s.vip, s.port);
         for &m in &members[1..] {
@@ -164,7 +207,7 @@ impl Topology {
                 error(
                     format!("directors[{m}].segment"),
                     format!(
-                        "{:?} is in a fail-over group with {:?}, which is on segment {:?}: the members \
+                        "{:?} is in {group} with {:?}, which is on segment {:?}: the members \
                          share the real servers, so they are on one segment",
                         d.name, p.name, p.segment
                     ),
@@ -176,7 +219,7 @@ impl Topology {
                 error(
                     format!("directors[{m}].services"),
                     format!(
-                        "{:?} is in a fail-over group with {:?} but has other virtual services: leave its \
+                        "{:?} is in {group} with {:?} but has other virtual services: leave its \
                          `services` out to run {:?}'s, or list the same ones in the same order",
                         d.name, p.name, p.name
                     ),

@@ -20,9 +20,11 @@
 //! - The named topologies are RON text (`library/*.ron`) in the scenario format's
 //!   topology fields, so a scenario that names one can override any of its fields.
 
+pub mod ecmp;
 pub mod ha;
 pub mod model;
 
+pub use ecmp::{Ecmp, EcmpHashPolicy, EcmpSelection};
 pub use ha::{
     CheckKind, Checker, Failover, Fallback, Ha, HealthCheck, Medium, PingNode, Side, SplitBy, SyncDaemon,
     SyncMode,

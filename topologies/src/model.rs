@@ -31,6 +31,10 @@ pub struct Topology {
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ha: Option<crate::Ha>,
+    /// An ECMP tier: a router spreading the VIPs' packets over several directors.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecmp: Option<crate::Ecmp>,
 }
 
 /// A Linux director running IPVS.
@@ -82,6 +86,19 @@ pub struct Director {
     #[serde(default)]
     #[serde(skip_serializing_if = "is_default")]
     pub expire_quiescent_template: bool,
+    /// The `sloppy_tcp` sysctl: any TCP segment without an entry (not only a SYN) is
+    /// scheduled.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
+    pub sloppy_tcp: bool,
+    /// The `sloppy_sctp` sysctl: the same for SCTP.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "is_default")]
+    pub sloppy_sctp: bool,
+    /// The `conn_reuse_mode` sysctl (0..=3, the kernel's default 1).
+    #[serde(default = "default_conn_reuse_mode")]
+    #[serde(skip_serializing_if = "is_default_conn_reuse_mode")]
+    pub conn_reuse_mode: u8,
     /// Its virtual services.
     #[serde(default)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -167,6 +184,9 @@ impl Director {
             timeouts: Timeouts::default(),
             expire_nodest_conn: false,
             expire_quiescent_template: false,
+            sloppy_tcp: false,
+            sloppy_sctp: false,
+            conn_reuse_mode: default_conn_reuse_mode(),
             services: Vec::new(),
             amemthresh: DEFAULT_AMEMTHRESH,
             am_droprate: DEFAULT_AM_DROPRATE,
@@ -191,6 +211,14 @@ fn is_one(x: &u32) -> bool {
 }
 
 /// Whether a segment is the default `lan`.
+fn default_conn_reuse_mode() -> u8 {
+    lvs_ipvs::Sysctls::default().conn_reuse_mode
+}
+
+fn is_default_conn_reuse_mode(m: &u8) -> bool {
+    *m == default_conn_reuse_mode()
+}
+
 fn is_lan(s: &str) -> bool {
     *s == default_segment()
 }

@@ -41,6 +41,8 @@ fn name(c: Change) -> &'static str {
         Change::DirectorUp => "DirectorUp",
         Change::LinkDown(_) => "LinkDown",
         Change::LinkUp(_) => "LinkUp",
+        Change::DirectorWithdraw => "DirectorWithdraw",
+        Change::DirectorAnnounce => "DirectorAnnounce",
     }
 }
 
@@ -232,6 +234,13 @@ impl Builder<'_> {
                 format!("no director named {want:?} (directors are: {known})"),
             ));
         };
+        let member = cfg.ecmp.as_ref().is_some_and(|t| t.members.contains(&director));
+        if matches!(change, DirectorChange::Withdraw | DirectorChange::Announce) && !member {
+            return Err(self.err(
+                &format!("{p}.director"),
+                format!("`{n}`: director {want:?} is in no ECMP tier (`ecmp.directors`)"),
+            ));
+        }
         Ok(DirectorEvent { at, director, change })
     }
 }
@@ -243,6 +252,8 @@ fn director_change(c: Change) -> Option<DirectorChange> {
         Change::DirectorUp => Some(DirectorChange::Up),
         Change::LinkDown(side) => Some(DirectorChange::Link(side.into(), false)),
         Change::LinkUp(side) => Some(DirectorChange::Link(side.into(), true)),
+        Change::DirectorWithdraw => Some(DirectorChange::Withdraw),
+        Change::DirectorAnnounce => Some(DirectorChange::Announce),
         _ => None,
     }
 }

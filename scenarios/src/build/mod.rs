@@ -182,6 +182,7 @@ impl Builder<'_> {
             servers: s.servers.clone(),
             backends: s.backends.clone(),
             ha: s.ha.clone(),
+            ecmp: s.ecmp.clone(),
         };
         self.precheck(&raw)?;
         let mut topo = raw.expand().map_err(|e| self.err(&e.path, e.message))?;
@@ -229,6 +230,12 @@ impl Builder<'_> {
                 .ha
                 .as_ref()
                 .map(|h| h.config(&topo.directors))
+                .transpose()
+                .map_err(|e| self.err(&e.path, e.message))?,
+            ecmp: topo
+                .ecmp
+                .as_ref()
+                .map(|e| e.config(&topo.directors))
                 .transpose()
                 .map_err(|e| self.err(&e.path, e.message))?,
             feedback: None,
@@ -373,6 +380,9 @@ impl Builder<'_> {
                 sysctls: lvs_ipvs::Sysctls {
                     expire_nodest_conn: d.expire_nodest_conn,
                     expire_quiescent_template: d.expire_quiescent_template,
+                    sloppy_tcp: d.sloppy_tcp,
+                    sloppy_sctp: d.sloppy_sctp,
+                    conn_reuse_mode: self.conn_reuse_mode(&p, d.conn_reuse_mode)?,
                     ..self.defense_sysctls(&p, d)?
                 },
                 memory: self.memory(&p, d)?,
@@ -381,6 +391,17 @@ impl Builder<'_> {
         }
         self.service_names(&out)?;
         Ok(out)
+    }
+
+    /// `conn_reuse_mode`: the kernel's sysctl takes any integer but reads bits 1 and 2.
+    fn conn_reuse_mode(&self, p: &str, mode: u8) -> Result<u8, Error> {
+        if mode > 3 {
+            return Err(self.err(
+                &format!("{p}.conn_reuse_mode"),
+                format!("conn_reuse_mode is 0 to 3 (bit 1: reuse TIME_WAIT/CLOSE, bit 2: also FIN_WAIT of DR/TUN), got {mode}"),
+            ));
+        }
+        Ok(mode)
     }
 
     /// A service's name stands for it in results and metric paths: made of letters,

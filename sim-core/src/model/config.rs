@@ -55,6 +55,9 @@ pub struct ClusterConfig {
     /// A fail-over or active-active group of directors; `None`: each population's
     /// director serves it alone.
     pub ha: Option<crate::ha::HaConfig>,
+    /// A router spreading the VIPs' packets over a tier of directors by ECMP; `None`:
+    /// no tier.
+    pub ecmp: Option<EcmpConfig>,
     /// Active feedback: a simulated feedbackd-agent on every real server reporting to a
     /// simulated feedbackd-master on every director; `None`: static weights.
     pub feedback: Option<FeedbackConfig>,
@@ -130,6 +133,7 @@ impl ClusterConfig {
             server_events: Vec::new(),
             director_events: Vec::new(),
             ha: None,
+            ecmp: None,
             feedback: None,
             server_detail: ServerDetail::Auto,
             exchange: Exchange::Fast,
@@ -200,6 +204,56 @@ pub enum DirectorChange {
     Up,
     /// Its link on this side fails (`false`) or is repaired (`true`).
     Link(crate::ha::Side, bool),
+    /// An ECMP tier's member stops announcing the VIPs (BGP withdraw, gracefully, while
+    /// it runs): the router takes it out of the group at once.
+    Withdraw,
+    /// An ECMP tier's member announces the VIPs: the router adds it to the group.
+    Announce,
+}
+
+/// An ECMP tier: a router in front of several directors that all hold the same VIPs,
+/// hashing each packet's flow to one of them as Linux does
+/// (`fib_multipath_hash()`, `fib_select_multipath()`, resilient nexthop groups). Each
+/// director keeps its own IPVS table; nothing is synced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EcmpConfig {
+    /// The members (indices into [`ClusterConfig::directors`]), in the router's next-hop
+    /// order.
+    pub members: Vec<usize>,
+    /// Members that do not announce the VIPs at the start (added later by an
+    /// [`DirectorChange::Announce`]).
+    pub standby: Vec<usize>,
+    /// What the hash covers (`fib_multipath_hash_policy`).
+    pub policy: HashPolicy,
+    /// How a hash picks a next hop.
+    pub selection: NexthopSelection,
+    /// How long the router takes to notice that a member died (BFD detect time, or the
+    /// BGP hold time): until then packets hashed to it are lost.
+    pub detection: Duration,
+}
+
+/// `net.ipv4.fib_multipath_hash_policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashPolicy {
+    /// 0: source and destination addresses.
+    L3,
+    /// 1: addresses, protocol and ports.
+    L3L4,
+}
+
+/// How the router maps a flow's hash to a live next hop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NexthopSelection {
+    /// Hash-threshold (a multipath route, `fib_select_multipath()`): each next hop owns a
+    /// contiguous range of the 31-bit hash, recomputed over the live ones
+    /// (`fib_rebalance()`), so flows of surviving next hops move too.
+    HashThreshold,
+    /// A resilient next-hop group (`nexthop.c`) of this many buckets: a bucket moves only
+    /// when its next hop leaves the group (or is over its share).
+    Resilient {
+        /// Buckets (`ip nexthop add ... type resilient buckets N`).
+        buckets: u16,
+    },
 }
 
 /// The feedback loop's settings: the agents', the master's and the link between them.
@@ -634,6 +688,72 @@ impl ClusterConfig {
         }
         if let Some(ha) = &self.ha {
             self.validate_ha(ha)?;
+        }
+        if let Some(e) = &self.ecmp {
+            self.validate_ecmp(e)?;
+        }
+        for e in &self.director_events {
+            let member = self.ecmp.as_ref().is_some_and(|t| t.members.contains(&e.director));
+            if matches!(e.change, DirectorChange::Withdraw | DirectorChange::Announce) && !member {
+                return Err(err(
+                    format!("director event at {}", e.at),
+                    format!(
+                        "director {:?} is in no ECMP tier: only a tier's member withdraws or announces",
+                        self.directors[e.director].name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// An ECMP tier: existing, distinct members, none in an HA group, no NAT (the real
+    /// servers' replies would have to come back through the director that has the
+    /// entry, which their single gateway cannot follow), buckets within the kernel's
+    /// bounds.
+    fn validate_ecmp(&self, e: &EcmpConfig) -> Result<(), ConfigError> {
+        let place = "ecmp";
+        if e.members.len() < 2 {
+            return Err(err(
+                place,
+                format!("an ECMP tier needs 2 or more directors, got {}", e.members.len()),
+            ));
+        }
+        for (i, &m) in e.members.iter().enumerate() {
+            let Some(d) = self.directors.get(m) else {
+                return Err(err(place, format!("director #{m} does not exist")));
+            };
+            if e.members[..i].contains(&m) {
+                return Err(err(place, format!("director {:?} is listed twice", d.name)));
+            }
+            if self.ha.as_ref().is_some_and(|h| h.members.contains(&m)) {
+                return Err(err(place, format!("director {:?} is in the HA group too", d.name)));
+            }
+            if let Some(dest) = d.services.iter().flat_map(|s| &s.dests).find(|x| x.fwd == Forwarding::Masq) {
+                return Err(err(
+                    place,
+                    format!(
+                        "director {:?} forwards to real server #{} by NAT: an ECMP tier needs direct routing or tunnelling",
+                        d.name, dest.server
+                    ),
+                ));
+            }
+        }
+        if let Some(s) = e.standby.iter().find(|s| !e.members.contains(s)) {
+            return Err(err(place, format!("standby director #{s} is not a member")));
+        }
+        if e.standby.len() >= e.members.len() {
+            return Err(err(place, "at least one member must announce the VIPs at the start"));
+        }
+        if let NexthopSelection::Resilient { buckets } = e.selection
+            && !(u32::from(buckets) >= e.members.len() as u32 && buckets <= 4096)
+        {
+            return Err(err(
+                place,
+                format!(
+                    "{buckets} buckets: a resilient group needs one per member at least, and at most 4096 here"
+                ),
+            ));
         }
         Ok(())
     }

@@ -382,6 +382,77 @@ pub struct RunReport {
     pub feedback: Option<FeedbackReport>,
     /// Health checks, fail-overs, sync; `None` without health checks or an HA group.
     pub ha: Option<HaReport>,
+    /// The ECMP tier: the router's changes and the connections they broke; `None`
+    /// without a tier.
+    pub ecmp: Option<EcmpReport>,
+}
+
+/// What an ECMP tier's router did, and what became of the connections it sent to a
+/// director that had no entry for them (whole run, measured or not).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EcmpReport {
+    /// The members, in the router's next-hop order.
+    pub members: Vec<String>,
+    /// `l3` or `l3l4` (`fib_multipath_hash_policy` 0 or 1).
+    pub policy: String,
+    /// `hash-threshold` or `resilient (N buckets)`.
+    pub selection: String,
+    /// Every change of the router's group, in time order.
+    pub changes: Vec<EcmpChange>,
+    /// Connections each member scheduled (their first packet reached it), in member
+    /// order.
+    pub scheduled_by_director: Vec<u64>,
+    /// Broken: a mid-connection segment reached a director without an entry, whose own
+    /// stack reset it (no `sloppy_tcp`, or a RST).
+    pub reset_by_director: u64,
+    /// Broken: with `sloppy_tcp` the director scheduled the segment to another real
+    /// server than the connection's, which has no socket for it and resets it.
+    pub reset_by_server: u64,
+    /// Broken: the connection gave up (retries exhausted) after losing a message at a
+    /// dead director the router still sent packets to.
+    pub lost_at_dead_director: u64,
+    /// Survived: with `sloppy_tcp` the director scheduled the segment to the
+    /// connection's own real server (mh, sh with the same servers everywhere).
+    pub survived_by_rescheduling: u64,
+    /// Real servers added to an mh service of a member during the run: how many flows
+    /// and lookup-table slots changed server.
+    pub mh_additions: Vec<MhAddition>,
+}
+
+/// One change of an ECMP router's group.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EcmpChange {
+    /// When the router changed its group.
+    pub at: Time,
+    /// The director.
+    pub director: String,
+    /// `dead (detected)`, `withdrawn`, `announced`, `back`.
+    pub what: String,
+    /// The share of the hash space (of flows) whose director changed.
+    pub moved_share: f64,
+}
+
+/// A real server added (`ipvsadm -a`) to an mh service: the service's lookup before and
+/// after, over the scenario's flows (every client address of the populations that use
+/// the service, at its first source port) and over the table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MhAddition {
+    /// When.
+    pub at: Time,
+    /// The director.
+    pub director: String,
+    /// The real server added.
+    pub server: String,
+    /// Real servers before the addition.
+    pub servers_before: u32,
+    /// Flows looked up.
+    pub flows: u64,
+    /// Flows whose real server changed.
+    pub flows_moved: u64,
+    /// Slots of the lookup table whose real server changed, and the table's size.
+    pub slots_moved: u64,
+    /// The table's size (`IP_VS_MH_TAB_SIZE`).
+    pub slots: u64,
 }
 
 /// What the feedback loop did (whole run).

@@ -477,18 +477,27 @@ fn whole_seconds(s: f64) -> u64 {
 }
 
 /// The `sysctl -w` settings a director needs.
-fn sysctls(director: &Director) -> Vec<&'static str> {
-    let mut v = Vec::new();
+fn sysctls(director: &Director) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
     let nat =
         director.services.iter().flat_map(|s| &s.real_servers).any(|rs| rs.forwarding == Forwarding::Masq);
     if nat {
-        v.push("net.ipv4.ip_forward=1");
+        v.push("net.ipv4.ip_forward=1".into());
     }
     if director.expire_nodest_conn {
-        v.push("net.ipv4.vs.expire_nodest_conn=1");
+        v.push("net.ipv4.vs.expire_nodest_conn=1".into());
     }
     if director.expire_quiescent_template {
-        v.push("net.ipv4.vs.expire_quiescent_template=1");
+        v.push("net.ipv4.vs.expire_quiescent_template=1".into());
+    }
+    if director.sloppy_tcp {
+        v.push("net.ipv4.vs.sloppy_tcp=1".into());
+    }
+    if director.sloppy_sctp {
+        v.push("net.ipv4.vs.sloppy_sctp=1".into());
+    }
+    if director.conn_reuse_mode != lvs_ipvs::Sysctls::default().conn_reuse_mode {
+        v.push(format!("net.ipv4.vs.conn_reuse_mode={}", director.conn_reuse_mode));
     }
     v
 }
@@ -759,6 +768,7 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
                 name: "lvs", address: "10.0.0.1",
                 timeouts: (tcp_s: Some(7200.0), udp_s: Some(60.0)),
                 expire_nodest_conn: true, expire_quiescent_template: true,
+                sloppy_tcp: true, sloppy_sctp: true, conn_reuse_mode: 2,
                 services: [
                     (vip: Some("10.0.1.1"), port: 80, scheduler: sh, flags: [sh_fallback, sh_port],
                      persistence_s: Some(600.0), netmask: Some("255.255.255.0"),
@@ -796,6 +806,9 @@ ipvsadm -a -t 172.17.60.201:80 -r 172.17.60.200:80 -g -w 1
                 "sysctl -w net.ipv4.ip_forward=1",
                 "sysctl -w net.ipv4.vs.expire_nodest_conn=1",
                 "sysctl -w net.ipv4.vs.expire_quiescent_template=1",
+                "sysctl -w net.ipv4.vs.sloppy_tcp=1",
+                "sysctl -w net.ipv4.vs.sloppy_sctp=1",
+                "sysctl -w net.ipv4.vs.conn_reuse_mode=2",
                 "ipvsadm --set 7200 0 60",
                 "# tunnelling: the real servers hold 10.0.1.1 on tunl0 and must not answer ARP for it",
                 "ipvsadm -D -t 10.0.1.1:80 2>/dev/null || true",

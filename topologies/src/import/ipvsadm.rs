@@ -603,7 +603,7 @@ mod file_tests {
              services: [(vip: Some("10.0.1.1"), port: 80, scheduler: rr,
                          real_servers: [(server: "web", forwarding: NAT)]),
                         (fwmark: Some(3), scheduler: sh, real_servers: [(server: "web")])]),
-            (name: "b", address: "10.0.0.2"),
+            (name: "b", address: "10.0.0.2", sloppy_tcp: true, sloppy_sctp: true, conn_reuse_mode: 0),
         ],
         servers: [(name: "web", address: "10.0.0.11", count: 2)],
         ha: Some((directors: ["a", "b"], failover: Heartbeat(),
@@ -628,6 +628,9 @@ mod file_tests {
         assert_eq!(sync.interface.as_deref(), Some("bond0"));
         assert!(topo.directors[0].expire_nodest_conn && !topo.directors[0].expire_quiescent_template);
         assert_eq!(topo.directors[0].timeouts.tcp_s, Some(900.0));
+        let b = &topo.directors[1];
+        assert!(b.sloppy_tcp && b.sloppy_sctp && b.conn_reuse_mode == 0, "sysctl lines read back");
+        assert!(!topo.directors[0].sloppy_tcp && topo.directors[0].conn_reuse_mode == 1);
         assert!(back.notes.iter().any(|n| n.message.contains("not how it fails over")), "{:?}", back.notes);
         assert_eq!(export::ipvsadm_files(topo, Target::default()), files, "the same files again");
         assert!(topo.directors[1].services.is_empty(), "b runs a's services");

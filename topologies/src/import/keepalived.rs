@@ -42,6 +42,7 @@ pub(super) fn import(sources: &[&Source]) -> Result<Imported, ImportError> {
         servers: std::mem::take(&mut st.servers.list),
         backends: Vec::new(),
         ha,
+        ecmp: None,
     };
     set_gateways(&mut topology);
     // What lvsim cannot run is an error here rather than in the scenario that holds it.
@@ -324,6 +325,13 @@ fn comment_fact(text: &str, facts: &mut FileFacts, director: Option<usize>, st: 
         match (key, value, d) {
             ("net.ipv4.vs.expire_nodest_conn", "1", Some(d)) => d.expire_nodest_conn = true,
             ("net.ipv4.vs.expire_quiescent_template", "1", Some(d)) => d.expire_quiescent_template = true,
+            ("net.ipv4.vs.sloppy_tcp", "1", Some(d)) => d.sloppy_tcp = true,
+            ("net.ipv4.vs.sloppy_sctp", "1", Some(d)) => d.sloppy_sctp = true,
+            ("net.ipv4.vs.conn_reuse_mode", v, Some(d)) => {
+                if let Some(m) = v.parse().ok().filter(|m| *m <= 3) {
+                    d.conn_reuse_mode = m;
+                }
+            }
             ("net.ipv4.vs.sync_version", v, _) => facts.sync_version = v.parse().ok(),
             ("net.ipv4.vs.sync_threshold", v, _) => {
                 let v = v.trim_matches('"');

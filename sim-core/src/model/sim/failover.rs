@@ -285,7 +285,17 @@ impl Simulation {
                 self.dirs[d].int_up = up;
                 if up { "internal link up" } else { "internal link down" }
             }
+            // The router's business: the director runs on.
+            DirectorChange::Withdraw | DirectorChange::Announce => {
+                return self.ecmp_director_event(d, e.change);
+            }
         };
+        if self.ecmp.as_ref().is_some_and(|t| t.has(d)) {
+            // A tier member: it serves while it is alive; the router decides who gets
+            // which packets.
+            self.dirs[d].holds = self.dirs[d].alive;
+            return self.ecmp_director_event(d, e.change);
+        }
         let Some(ha) = self.ha.as_mut() else {
             // A lone director: it serves while it is alive.
             self.dirs[d].holds = self.dirs[d].alive;
@@ -305,6 +315,9 @@ impl Simulation {
                 DirectorChange::Down => ha.group.member_down(now, m),
                 DirectorChange::Up => ha.group.member_up(now, m, &view),
                 DirectorChange::Link(..) => ha.group.link_changed(now, m, &view),
+                DirectorChange::Withdraw | DirectorChange::Announce => {
+                    unreachable!("validated: tier members only")
+                }
             }
             self.apply_ha_view();
         } else {

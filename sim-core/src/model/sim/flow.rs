@@ -78,7 +78,7 @@ impl Kind {
     }
 
     /// The segment the IPVS state machine sees (`tcp_state_idx()`: RST, then SYN, FIN, ACK).
-    fn segment(self) -> Segment {
+    pub(super) fn segment(self) -> Segment {
         match self {
             Kind::Syn | Kind::SynAck => Segment::Syn,
             Kind::Fin | Kind::FinAck => Segment::Fin,
@@ -285,6 +285,9 @@ impl Simulation {
                 Stage::Access | Stage::Uplink | Stage::AtServer | Stage::AtClient => true,
             };
             if !up {
+                if !dir.alive && stage == Stage::ExtIn && self.ecmp.is_some() {
+                    self.ecmp_lost_at(m.dir as usize, m.conn);
+                }
                 return self.dropped(m);
             }
             let fate = match stage {
@@ -412,8 +415,12 @@ impl Simulation {
         }
         if m.kind != Kind::Syn && flow.protocol == Protocol::Tcp {
             // No entry for a mid-connection segment (it expired, or another director
-            // scheduled it and this one took over without a synced entry): the
-            // director's own stack answers with a reset.
+            // scheduled it and this one took over without a synced entry, or an ECMP
+            // router moved it): the director's own stack answers with a reset, unless
+            // sloppy_tcp schedules it.
+            if dir.ipvs.sysctls().sloppy_tcp || self.ecmp.is_some() {
+                return self.segment_without_entry(m, &flow, moved);
+            }
             if moved {
                 self.note_moved(false);
                 return Err(Outcome::Lost);
@@ -427,6 +434,9 @@ impl Simulation {
             && unscheduled
         {
             ha.scheduled[di] += 1;
+        }
+        if unscheduled && let Some(t) = self.ecmp.as_mut() {
+            t.count_scheduled(di);
         }
         let dir = &mut self.dirs[di];
         if s.verdict == Verdict::Drop {
@@ -737,9 +747,13 @@ impl Simulation {
             let srv = &mut self.servers[conn.server as usize];
             srv.open.set(now, srv.open.value() - 1);
         }
+        if self.ecmp.is_some() {
+            self.ecmp_conn_ended(c, matches!(outcome, Outcome::Dropped));
+        }
         if let Some(d) = self.dos.as_mut() {
             d.ended(&outcome);
         }
+        let conn = &mut self.conns[c as usize];
         if !matches!(outcome, Outcome::Completed) {
             self.m.failed += 1;
             if conn.server != NO_SERVER
@@ -874,7 +888,7 @@ fn pick(rng: &mut Rng, n: u32) -> u32 {
 }
 
 /// The `i`-th client address after `first`.
-fn client_addr(first: std::net::IpAddr, i: u32) -> std::net::IpAddr {
+pub(super) fn client_addr(first: std::net::IpAddr, i: u32) -> std::net::IpAddr {
     match first {
         std::net::IpAddr::V4(a) => std::net::IpAddr::V4(u32::from(a).wrapping_add(i).into()),
         std::net::IpAddr::V6(a) => std::net::IpAddr::V6(u128::from(a).wrapping_add(u128::from(i)).into()),
@@ -895,9 +909,14 @@ impl Simulation {
     }
 
     /// The director a connection's packets reach now: the population's own, or where its
-    /// HA group sends them; `None` when no director takes them.
+    /// ECMP router or HA group sends them; `None` when no director takes them.
     fn route(&self, c: &Conn) -> Option<usize> {
         let d = self.pops[c.pop as usize].dir;
+        if let Some(t) = &self.ecmp
+            && t.has(d)
+        {
+            return t.route(&self.flow(c));
+        }
         match &self.ha {
             Some(ha) if ha.has(d) => ha.route(&self.flow(c)),
             _ => Some(d),

@@ -49,9 +49,10 @@ impl Instant {
     }
 }
 
-/// Director `d` is a member of the run's HA group (its routing may change).
+/// Director `d` is a member of the run's HA group or ECMP tier (its routing may change).
 fn grouped(cfg: &ClusterConfig, d: usize) -> bool {
     cfg.ha.as_ref().is_some_and(|h| h.members.contains(&d))
+        || cfg.ecmp.as_ref().is_some_and(|e| e.members.contains(&d))
 }
 
 impl Director {

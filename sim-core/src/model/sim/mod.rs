@@ -7,6 +7,7 @@
 //! health checks and real-server faults are in [`health`].
 
 mod breakdown;
+pub mod ecmp;
 mod failover;
 mod feedback;
 mod flood;
@@ -59,6 +60,8 @@ pub struct Simulation {
     feedback: Option<self::feedback::Feedback>,
     /// The HA group of directors, if configured.
     ha: Option<self::failover::Ha>,
+    /// The ECMP tier of directors, if configured.
+    ecmp: Option<self::ecmp::Tier>,
     /// Health checks (owners `servers + backends + 1 ..` of `completions`, one per
     /// checker) and real-server faults, if the run has any.
     health: Option<self::health::Health>,
@@ -119,6 +122,8 @@ enum Event {
     DirectorChange(u32),
     /// The HA group's next timer or message.
     Ha,
+    /// An ECMP router notices that a member (index in the tier) died.
+    EcmpDetect(u16),
     /// A director's sync sender may have a message to flush.
     SyncFlush(u16),
     /// A sync message (slot) reaches the other members.
@@ -284,6 +289,10 @@ impl Simulation {
         let feedback =
             cfg.feedback.as_ref().map(|f| self::feedback::Feedback::new(&cfg, f, &streams, &servers));
         let ha = cfg.ha.as_ref().map(|h| self::failover::Ha::new(&cfg, h));
+        let ecmp = cfg.ecmp.as_ref().map(|e| {
+            let key = rand::RngCore::next_u64(&mut streams.stream("ecmp/router/hash"));
+            self::ecmp::Tier::new(&cfg, e, key)
+        });
         let health_base = cfg.servers.len() + cfg.backends.len() + 1;
         let health = self::health::Health::new(&cfg, health_base as u32);
         let timers = health_base + self::health::Health::count_checkers(&cfg);
@@ -313,6 +322,7 @@ impl Simulation {
             m,
             feedback,
             ha,
+            ecmp,
             health,
             server_detail,
             instant,
@@ -454,6 +464,7 @@ impl Simulation {
             Event::ServerChange(i) => self.server_event(i as usize),
             Event::DirectorChange(i) => self.director_event(i as usize),
             Event::Ha => self.ha_wake(),
+            Event::EcmpDetect(m) => self.ecmp_detect(usize::from(m)),
             Event::SyncFlush(d) => self.sync_flush(d as usize),
             Event::SyncDeliver(slot) => self.sync_deliver(slot),
             Event::Flood(i) => self.flood(usize::from(i)),
@@ -614,7 +625,11 @@ impl Simulation {
         let dest = *svc.dests.iter().find(|d| d.server == a.server).expect("validated");
         // The kernel refuses what does not apply (editing a deleted server, deleting it
         // twice); so does the model, silently, as a script of ipvsadm commands would go on.
+        let probe = if self.ecmp.is_some() { self.mh_probe(&a) } else { None };
         let _ = self.edit_table(a.director, a.service, &dest, a.change);
+        if let Some(p) = probe {
+            self.mh_added(&a, p);
+        }
     }
 
     /// Changes real server `dest` of a director's service through its IPVS table, as
@@ -792,6 +807,7 @@ impl Simulation {
                 Some(r)
             }
         };
+        let ecmp = self.ecmp.take().map(|t| t.report);
         let dos = self.dos_report();
         let directors =
             self.dirs.into_iter().zip(&self.cfg.directors).map(|(d, c)| d.report(c, window)).collect();
@@ -832,6 +848,7 @@ impl Simulation {
             ref1,
             feedback: self.feedback.as_ref().map(|f| f.report(&self.cfg, (self.warmup, self.end))),
             ha,
+            ecmp,
         }
     }
 }

@@ -18,6 +18,10 @@ pub(super) struct Read {
     pub description: String,
     expire_nodest_conn: bool,
     expire_quiescent_template: bool,
+    sloppy_tcp: bool,
+    sloppy_sctp: bool,
+    /// `net.ipv4.vs.conn_reuse_mode`, if set.
+    conn_reuse_mode: Option<u8>,
     /// The DoS-defence sysctls: `amemthresh`, `am_droprate`, and the three modes.
     amemthresh: Option<i64>,
     am_droprate: Option<u32>,
@@ -164,6 +168,15 @@ impl Read {
             "net.ipv4.ip_forward" => {}
             "net.ipv4.vs.expire_nodest_conn" => self.expire_nodest_conn = value == "1",
             "net.ipv4.vs.expire_quiescent_template" => self.expire_quiescent_template = value == "1",
+            "net.ipv4.vs.sloppy_tcp" => self.sloppy_tcp = value == "1",
+            "net.ipv4.vs.sloppy_sctp" => self.sloppy_sctp = value == "1",
+            "net.ipv4.vs.conn_reuse_mode" => {
+                let mode: u8 = value.parse().map_err(|_| bad())?;
+                if mode > 3 {
+                    return Err(bad());
+                }
+                self.conn_reuse_mode = Some(mode);
+            }
             "net.ipv4.vs.amemthresh" => self.amemthresh = Some(value.parse().map_err(|_| bad())?),
             "net.ipv4.vs.am_droprate" => self.am_droprate = Some(value.parse().map_err(|_| bad())?),
             "net.ipv4.vs.drop_entry" | "net.ipv4.vs.drop_packet" | "net.ipv4.vs.secure_tcp" => {
@@ -188,6 +201,11 @@ impl Read {
         let director = &mut topo.directors[d];
         director.expire_nodest_conn |= self.expire_nodest_conn;
         director.expire_quiescent_template |= self.expire_quiescent_template;
+        director.sloppy_tcp |= self.sloppy_tcp;
+        director.sloppy_sctp |= self.sloppy_sctp;
+        if let Some(m) = self.conn_reuse_mode {
+            director.conn_reuse_mode = m;
+        }
         director.amemthresh = self.amemthresh.unwrap_or(director.amemthresh);
         director.am_droprate = self.am_droprate.unwrap_or(director.am_droprate);
         let [e, p, t] = self.modes;
