@@ -40,6 +40,7 @@ pub mod ipvsadm;
 mod key;
 mod stats;
 pub mod sync;
+mod sysctl;
 mod table;
 pub mod tcp;
 mod timers;
@@ -54,6 +55,7 @@ use self::index::{Index, hash_words};
 pub use self::key::{AF_INET, AF_INET6, AddrPort, ServiceKey};
 use self::stats::{Counters, EST_PERIOD};
 pub use self::stats::{Rates, Stats};
+pub use self::sysctl::{OutOfRange, Sysctl};
 use self::tcp::{TcpState, Timeouts};
 use self::timers::Timers;
 pub use lvs_sched::{

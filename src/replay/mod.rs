@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use lvs_ipvs::Sysctl;
 use lvs_ipvs::ipvsadm::{self, Command, ListOptions, Word};
 use lvs_sched::{Duration, Protocol};
 
@@ -97,66 +98,6 @@ pub enum Event {
         /// The value to write; `None` prints the current one.
         value: Option<i64>,
     },
-}
-
-/// The `net.ipv4.vs` sysctls a replay may set or print, with the values each accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sysctl {
-    /// `expire_nodest_conn` (0 or 1).
-    ExpireNodestConn,
-    /// `expire_quiescent_template` (0 or 1).
-    ExpireQuiescentTemplate,
-    /// `sloppy_tcp` (0 or 1).
-    SloppyTcp,
-    /// `sloppy_sctp` (0 or 1).
-    SloppySctp,
-    /// `conn_reuse_mode` (0..=3).
-    ConnReuseMode,
-    /// `amemthresh` [pages] (any `int`).
-    Amemthresh,
-    /// `am_droprate` (0..=2^31-1).
-    AmDroprate,
-    /// `drop_entry` (0..=3).
-    DropEntry,
-    /// `drop_packet` (0..=3).
-    DropPacket,
-    /// `secure_tcp` (0..=3).
-    SecureTcp,
-}
-
-impl Sysctl {
-    /// Every sysctl, with its name under `net.ipv4.vs.`.
-    pub const ALL: [(Sysctl, &'static str); 10] = [
-        (Sysctl::ExpireNodestConn, "expire_nodest_conn"),
-        (Sysctl::ExpireQuiescentTemplate, "expire_quiescent_template"),
-        (Sysctl::SloppyTcp, "sloppy_tcp"),
-        (Sysctl::SloppySctp, "sloppy_sctp"),
-        (Sysctl::ConnReuseMode, "conn_reuse_mode"),
-        (Sysctl::Amemthresh, "amemthresh"),
-        (Sysctl::AmDroprate, "am_droprate"),
-        (Sysctl::DropEntry, "drop_entry"),
-        (Sysctl::DropPacket, "drop_packet"),
-        (Sysctl::SecureTcp, "secure_tcp"),
-    ];
-
-    /// The name under `net.ipv4.vs.`.
-    pub fn name(self) -> &'static str {
-        Sysctl::ALL.iter().find(|(s, _)| *s == self).map(|(_, n)| *n).expect("every sysctl is in ALL")
-    }
-
-    /// The values the replay accepts (the kernel's for the defence modes; 0/1 for the
-    /// switches, which the model holds as booleans).
-    pub fn range(self) -> std::ops::RangeInclusive<i64> {
-        match self {
-            Sysctl::ExpireNodestConn
-            | Sysctl::ExpireQuiescentTemplate
-            | Sysctl::SloppyTcp
-            | Sysctl::SloppySctp => 0..=1,
-            Sysctl::ConnReuseMode | Sysctl::DropEntry | Sysctl::DropPacket | Sysctl::SecureTcp => 0..=3,
-            Sysctl::Amemthresh => i64::from(i32::MIN)..=i64::from(i32::MAX),
-            Sysctl::AmDroprate => 0..=i64::from(i32::MAX),
-        }
-    }
 }
 
 /// What became of a `send`'s data segment.
@@ -418,9 +359,8 @@ fn sysctl(ws: &[Word<'_>]) -> Result<Event, ipvsadm::ParseError> {
         Some(&w) => w,
         None => return perr(ws[0].0, usage),
     };
-    let short = n.strip_prefix("net.ipv4.vs.").unwrap_or(n);
-    let Some(&(name, _)) = Sysctl::ALL.iter().find(|(_, s)| *s == short) else {
-        let names: Vec<&str> = Sysctl::ALL.iter().map(|(_, s)| *s).collect();
+    let Some(name) = Sysctl::from_name(n) else {
+        let names: Vec<&str> = Sysctl::ALL.iter().map(|s| s.name()).collect();
         return perr(no, format!("unknown sysctl {n:?} (expected one of {})", names.join(", ")));
     };
     let value = match ws.get(2..) {
@@ -429,7 +369,7 @@ fn sysctl(ws: &[Word<'_>]) -> Result<Event, ipvsadm::ParseError> {
             let range = name.range();
             let x = v.parse::<i64>().ok().filter(|x| range.contains(x)).ok_or(ipvsadm::ParseError {
                 offset: *vo,
-                message: format!("{short} takes an integer {}..={}, found {v:?}", range.start(), range.end()),
+                message: format!("{name} takes an integer {}..={}, found {v:?}", range.start(), range.end()),
             })?;
             Some(x)
         }

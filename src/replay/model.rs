@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::{Context as _, bail};
 use lvs_ipvs::ipvsadm::{self, Command, ListOptions};
 use lvs_ipvs::tcp::Segment;
-use lvs_ipvs::{ConnId, Ipvs, Memory, NoDest, Sysctls, Verdict};
+use lvs_ipvs::{ConnId, Ipvs, Memory, NoDest, Verdict};
 use lvs_sched::{Duration, Flow, Forwarding, Protocol, Time};
 
 use super::{Backend, Choice, Sent, Sysctl, Target};
@@ -172,13 +172,13 @@ impl Backend for Model {
 
     fn sysctl(&mut self, name: Sysctl, value: Option<i64>) -> anyhow::Result<i64> {
         if let Some(v) = value {
-            set_sysctl(self.ipvs.sysctls_mut(), name, v);
+            self.ipvs.sysctls_mut().set(name, v)?;
             // proc_do_defense_mode(): writing a defence's mode runs the update at once.
-            if matches!(name, Sysctl::DropEntry | Sysctl::DropPacket | Sysctl::SecureTcp) {
+            if name.is_defense_mode() {
                 self.ipvs.update_defense_level();
             }
         }
-        Ok(get_sysctl(&self.ipvs.sysctls(), name))
+        Ok(self.ipvs.sysctls().get(name))
     }
 }
 
@@ -194,38 +194,6 @@ fn flow_of(target: &Target, client: SocketAddr) -> Flow {
 
 fn client_of(flow: &Flow) -> SocketAddr {
     SocketAddr::new(flow.saddr, flow.sport)
-}
-
-/// Write one sysctl; `v` is within [`Sysctl::range`] (the parser checked).
-fn set_sysctl(s: &mut Sysctls, name: Sysctl, v: i64) {
-    let small = |v: i64| u8::try_from(v).expect("range checked by the parser");
-    match name {
-        Sysctl::ExpireNodestConn => s.expire_nodest_conn = v != 0,
-        Sysctl::ExpireQuiescentTemplate => s.expire_quiescent_template = v != 0,
-        Sysctl::SloppyTcp => s.sloppy_tcp = v != 0,
-        Sysctl::SloppySctp => s.sloppy_sctp = v != 0,
-        Sysctl::ConnReuseMode => s.conn_reuse_mode = small(v),
-        Sysctl::Amemthresh => s.amemthresh = v,
-        Sysctl::AmDroprate => s.am_droprate = u32::try_from(v).expect("range checked by the parser"),
-        Sysctl::DropEntry => s.drop_entry = small(v),
-        Sysctl::DropPacket => s.drop_packet = small(v),
-        Sysctl::SecureTcp => s.secure_tcp = small(v),
-    }
-}
-
-fn get_sysctl(s: &Sysctls, name: Sysctl) -> i64 {
-    match name {
-        Sysctl::ExpireNodestConn => i64::from(s.expire_nodest_conn),
-        Sysctl::ExpireQuiescentTemplate => i64::from(s.expire_quiescent_template),
-        Sysctl::SloppyTcp => i64::from(s.sloppy_tcp),
-        Sysctl::SloppySctp => i64::from(s.sloppy_sctp),
-        Sysctl::ConnReuseMode => i64::from(s.conn_reuse_mode),
-        Sysctl::Amemthresh => s.amemthresh,
-        Sysctl::AmDroprate => i64::from(s.am_droprate),
-        Sysctl::DropEntry => i64::from(s.drop_entry),
-        Sysctl::DropPacket => i64::from(s.drop_packet),
-        Sysctl::SecureTcp => i64::from(s.secure_tcp),
-    }
 }
 
 fn proto(p: Protocol) -> &'static str {

@@ -137,30 +137,26 @@ pub struct Director {
     pub conn_entry_bytes: u32,
 }
 
-/// The kernel's `amemthresh` default [pages].
-pub const DEFAULT_AMEMTHRESH: i64 = 1024;
-/// The kernel's `am_droprate` default.
-pub const DEFAULT_AM_DROPRATE: u32 = 10;
 /// An `ip_vs_conn` slab object on x86-64 [bytes] (docs/simulator.md says where the
 /// figure comes from).
 pub const DEFAULT_CONN_ENTRY_BYTES: u32 = 320;
 
 fn default_amemthresh() -> i64 {
-    DEFAULT_AMEMTHRESH
+    lvs_ipvs::Sysctls::default().amemthresh
 }
 fn default_am_droprate() -> u32 {
-    DEFAULT_AM_DROPRATE
+    lvs_ipvs::Sysctls::default().am_droprate
 }
 fn default_conn_entry_bytes() -> u32 {
     DEFAULT_CONN_ENTRY_BYTES
 }
 #[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_default_amemthresh(x: &i64) -> bool {
-    *x == DEFAULT_AMEMTHRESH
+    *x == default_amemthresh()
 }
 #[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_default_am_droprate(x: &u32) -> bool {
-    *x == DEFAULT_AM_DROPRATE
+    *x == default_am_droprate()
 }
 #[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_default_conn_entry_bytes(x: &u32) -> bool {
@@ -188,14 +184,51 @@ impl Director {
             sloppy_sctp: false,
             conn_reuse_mode: default_conn_reuse_mode(),
             services: Vec::new(),
-            amemthresh: DEFAULT_AMEMTHRESH,
-            am_droprate: DEFAULT_AM_DROPRATE,
+            amemthresh: default_amemthresh(),
+            am_droprate: default_am_droprate(),
             drop_entry: 0,
             drop_packet: 0,
             secure_tcp: 0,
             memory_pages: None,
             conn_entry_bytes: DEFAULT_CONN_ENTRY_BYTES,
         }
+    }
+
+    /// Its IPVS sysctls, as lvs-ipvs holds them: the one mapping between the format's
+    /// fields and [`lvs_ipvs::Sysctls`] (the exporters, importers and the scenario build
+    /// go through it). Values are as written; [`lvs_ipvs::Sysctls::check`] says whether
+    /// the kernel takes them.
+    pub fn sysctls(&self) -> lvs_ipvs::Sysctls {
+        lvs_ipvs::Sysctls {
+            expire_nodest_conn: self.expire_nodest_conn,
+            expire_quiescent_template: self.expire_quiescent_template,
+            sloppy_tcp: self.sloppy_tcp,
+            sloppy_sctp: self.sloppy_sctp,
+            conn_reuse_mode: self.conn_reuse_mode,
+            amemthresh: self.amemthresh,
+            am_droprate: self.am_droprate,
+            drop_entry: self.drop_entry,
+            drop_packet: self.drop_packet,
+            secure_tcp: self.secure_tcp,
+        }
+    }
+
+    /// Writes one sysctl (`sysctl -w net.ipv4.vs.NAME=VALUE` read by an importer), refused
+    /// outside what the kernel takes.
+    pub fn set_sysctl(&mut self, s: lvs_ipvs::Sysctl, value: i64) -> Result<(), lvs_ipvs::OutOfRange> {
+        let mut all = self.sysctls();
+        all.set(s, value)?;
+        self.expire_nodest_conn = all.expire_nodest_conn;
+        self.expire_quiescent_template = all.expire_quiescent_template;
+        self.sloppy_tcp = all.sloppy_tcp;
+        self.sloppy_sctp = all.sloppy_sctp;
+        self.conn_reuse_mode = all.conn_reuse_mode;
+        self.amemthresh = all.amemthresh;
+        self.am_droprate = all.am_droprate;
+        self.drop_entry = all.drop_entry;
+        self.drop_packet = all.drop_packet;
+        self.secure_tcp = all.secure_tcp;
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! A director's DoS defences and memory, and the scenario's SYN floods, checked with
 //! their paths.
 
-use lvs_ipvs::{Memory, ServiceKey, Sysctls};
+use lvs_ipvs::{Memory, ServiceKey, Sysctl, Sysctls};
 use sim_core::model::{ClusterConfig, MAX_FLOOD_RATE, MAX_FLOOD_SOURCES, SynFloodConfig};
 
 use super::{Builder, secs};
@@ -9,27 +9,21 @@ use crate::Error;
 use crate::format::Scenario;
 
 impl Builder<'_> {
-    /// The five defence sysctls of director `d` (at path `p`), the others at their
-    /// defaults.
-    pub(super) fn defense_sysctls(&self, p: &str, d: &topologies::Director) -> Result<Sysctls, Error> {
-        for (f, v) in
-            [("drop_entry", d.drop_entry), ("drop_packet", d.drop_packet), ("secure_tcp", d.secure_tcp)]
-        {
-            if v > 3 {
-                return Err(self.err(
-                    &format!("{p}.{f}"),
-                    format!("must be 0 (off), 1 (automatic), 2 (on, automatic) or 3 (always), got {v}"),
-                ));
+    /// Director `d`'s (at path `p`) IPVS sysctls, each within what the kernel takes.
+    pub(super) fn sysctls(&self, p: &str, d: &topologies::Director) -> Result<Sysctls, Error> {
+        let s = d.sysctls();
+        let Err(e) = s.check() else { return Ok(s) };
+        let v = e.value;
+        let message = match e.sysctl {
+            Sysctl::DropEntry | Sysctl::DropPacket | Sysctl::SecureTcp => {
+                format!("must be 0 (off), 1 (automatic), 2 (on, automatic) or 3 (always), got {v}")
             }
-        }
-        Ok(Sysctls {
-            amemthresh: d.amemthresh,
-            am_droprate: d.am_droprate,
-            drop_entry: d.drop_entry,
-            drop_packet: d.drop_packet,
-            secure_tcp: d.secure_tcp,
-            ..Sysctls::default()
-        })
+            Sysctl::ConnReuseMode => format!(
+                "conn_reuse_mode is 0 to 3 (bit 1: reuse TIME_WAIT/CLOSE, bit 2: also FIN_WAIT of DR/TUN), got {v}"
+            ),
+            _ => e.to_string(),
+        };
+        Err(self.err(&format!("{p}.{}", e.sysctl), message))
     }
 
     /// Director `d`'s memory as the defences see it.

@@ -377,31 +377,13 @@ impl Builder<'_> {
                 )?),
                 cpu_backlog_packets: d.cpu_backlog_packets,
                 timeouts,
-                sysctls: lvs_ipvs::Sysctls {
-                    expire_nodest_conn: d.expire_nodest_conn,
-                    expire_quiescent_template: d.expire_quiescent_template,
-                    sloppy_tcp: d.sloppy_tcp,
-                    sloppy_sctp: d.sloppy_sctp,
-                    conn_reuse_mode: self.conn_reuse_mode(&p, d.conn_reuse_mode)?,
-                    ..self.defense_sysctls(&p, d)?
-                },
+                sysctls: self.sysctls(&p, d)?,
                 memory: self.memory(&p, d)?,
                 ..DirectorConfig::new(d.name.clone(), d.segment.clone(), services)
             });
         }
         self.service_names(&out)?;
         Ok(out)
-    }
-
-    /// `conn_reuse_mode`: the kernel's sysctl takes any integer but reads bits 1 and 2.
-    fn conn_reuse_mode(&self, p: &str, mode: u8) -> Result<u8, Error> {
-        if mode > 3 {
-            return Err(self.err(
-                &format!("{p}.conn_reuse_mode"),
-                format!("conn_reuse_mode is 0 to 3 (bit 1: reuse TIME_WAIT/CLOSE, bit 2: also FIN_WAIT of DR/TUN), got {mode}"),
-            ));
-        }
-        Ok(mode)
     }
 
     /// A service's name stands for it in results and metric paths: made of letters,

@@ -57,16 +57,8 @@ pub(super) fn validate(d: &DirectorConfig, duration: Duration) -> Result<(), Con
             });
         }
     }
-    let s = &d.sysctls;
-    for (name, v) in
-        [("drop_entry", s.drop_entry), ("drop_packet", s.drop_packet), ("secure_tcp", s.secure_tcp)]
-    {
-        if v > 3 {
-            return Err(ConfigError {
-                place: place("sysctls"),
-                message: format!("{name} must be 0..=3, got {v}"),
-            });
-        }
+    if let Err(e) = d.sysctls.check() {
+        return Err(ConfigError { place: place("sysctls"), message: e.to_string() });
     }
     for f in &d.syn_floods {
         let at = place(&format!("SYN flood {:?}", f.name));

@@ -1,29 +1,7 @@
 //! The DoS-defence sysctls of a director (`net.ipv4.vs.amemthresh`, `am_droprate`,
-//! `drop_entry`, `drop_packet`, `secure_tcp`), as `sysctl -w` settings. The thresholds
-//! come first: writing a mode runs the kernel's `update_defense_level()` at once with
-//! the thresholds in force.
-
-use crate::Director;
-use crate::model::{DEFAULT_AM_DROPRATE, DEFAULT_AMEMTHRESH};
-
-/// The settings that differ from the kernel's defaults, in the order to write them.
-pub(super) fn defense_sysctls(d: &Director) -> Vec<String> {
-    let mut v = Vec::new();
-    if d.amemthresh != DEFAULT_AMEMTHRESH {
-        v.push(format!("net.ipv4.vs.amemthresh={}", d.amemthresh));
-    }
-    if d.am_droprate != DEFAULT_AM_DROPRATE {
-        v.push(format!("net.ipv4.vs.am_droprate={}", d.am_droprate));
-    }
-    for (name, mode) in
-        [("drop_entry", d.drop_entry), ("drop_packet", d.drop_packet), ("secure_tcp", d.secure_tcp)]
-    {
-        if mode != 0 {
-            v.push(format!("net.ipv4.vs.{name}={mode}"));
-        }
-    }
-    v
-}
+//! `drop_entry`, `drop_packet`, `secure_tcp`) in the exported files: written by
+//! `sysctls()` with the others (thresholds first: writing a mode runs the kernel's
+//! `update_defense_level()` at once with the thresholds in force) and read back.
 
 #[cfg(test)]
 mod tests {

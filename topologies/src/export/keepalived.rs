@@ -119,9 +119,6 @@ fn director_body(
     for line in sysctls(director) {
         let _ = writeln!(out, "! also run: sysctl -w {line}");
     }
-    for line in super::dos::defense_sysctls(director) {
-        let _ = writeln!(out, "! also run: sysctl -w {line}");
-    }
     for n in notes {
         let _ = writeln!(out, "{n}");
     }

@@ -24,6 +24,7 @@ use lvs_ipvs::{DestConfig, Forwarding, Protocol, ServiceConfig, ServiceKey, SvcF
 
 use crate::{Director, Flag, Ha, RealServer, Server, Service, Topology};
 
+#[cfg(test)]
 mod dos;
 mod heartbeat;
 mod keepalived;
@@ -313,9 +314,6 @@ fn ipvsadm_script(x: &Topology, d: usize, target: Target) -> String {
     for line in sysctls(director) {
         let _ = writeln!(setup, "sysctl -w {line}");
     }
-    for line in dos::defense_sysctls(director) {
-        let _ = writeln!(setup, "sysctl -w {line}");
-    }
     if setup.contains("sysctl -w net.ipv4.vs.") {
         // On a director that has not run ipvsadm since boot, ip_vs is not loaded yet.
         out.push_str("# net.ipv4.vs exists once ip_vs is loaded, which ipvsadm does if need be\n");
@@ -484,21 +482,9 @@ fn sysctls(director: &Director) -> Vec<String> {
     if nat {
         v.push("net.ipv4.ip_forward=1".into());
     }
-    if director.expire_nodest_conn {
-        v.push("net.ipv4.vs.expire_nodest_conn=1".into());
-    }
-    if director.expire_quiescent_template {
-        v.push("net.ipv4.vs.expire_quiescent_template=1".into());
-    }
-    if director.sloppy_tcp {
-        v.push("net.ipv4.vs.sloppy_tcp=1".into());
-    }
-    if director.sloppy_sctp {
-        v.push("net.ipv4.vs.sloppy_sctp=1".into());
-    }
-    if director.conn_reuse_mode != lvs_ipvs::Sysctls::default().conn_reuse_mode {
-        v.push(format!("net.ipv4.vs.conn_reuse_mode={}", director.conn_reuse_mode));
-    }
+    // The IPVS ones that differ from the kernel's defaults, thresholds before the
+    // defence modes: writing a mode runs the defence with the thresholds in force.
+    v.extend(director.sysctls().changed().map(|(s, value)| format!("net.ipv4.vs.{s}={value}")));
     v
 }
 

@@ -323,20 +323,19 @@ fn comment_fact(text: &str, facts: &mut FileFacts, director: Option<usize>, st: 
         let Some((key, value)) = kv.split_once('=') else { return };
         let d = director.map(|d| &mut st.directors[d]);
         match (key, value, d) {
-            ("net.ipv4.vs.expire_nodest_conn", "1", Some(d)) => d.expire_nodest_conn = true,
-            ("net.ipv4.vs.expire_quiescent_template", "1", Some(d)) => d.expire_quiescent_template = true,
-            ("net.ipv4.vs.sloppy_tcp", "1", Some(d)) => d.sloppy_tcp = true,
-            ("net.ipv4.vs.sloppy_sctp", "1", Some(d)) => d.sloppy_sctp = true,
-            ("net.ipv4.vs.conn_reuse_mode", v, Some(d)) => {
-                if let Some(m) = v.parse().ok().filter(|m| *m <= 3) {
-                    d.conn_reuse_mode = m;
-                }
-            }
             ("net.ipv4.vs.sync_version", v, _) => facts.sync_version = v.parse().ok(),
             ("net.ipv4.vs.sync_threshold", v, _) => {
                 let v = v.trim_matches('"');
                 if let Some((a, b)) = v.split_once(' ') {
                     facts.sync_threshold = a.parse().ok().zip(b.parse().ok());
+                }
+            }
+            (key, v, Some(d)) => {
+                // lvsim's own comment: a value out of range was not written by it.
+                if let (Some(s), Ok(v)) = (lvs_ipvs::Sysctl::from_name(key), v.parse()) {
+                    if key.starts_with("net.ipv4.vs.") {
+                        let _ = d.set_sysctl(s, v);
+                    }
                 }
             }
             _ => {}

@@ -16,16 +16,8 @@ pub(super) struct Read {
     pub rules: String,
     /// The comment lines between `set -e` and `# Director`.
     pub description: String,
-    expire_nodest_conn: bool,
-    expire_quiescent_template: bool,
-    sloppy_tcp: bool,
-    sloppy_sctp: bool,
-    /// `net.ipv4.vs.conn_reuse_mode`, if set.
-    conn_reuse_mode: Option<u8>,
-    /// The DoS-defence sysctls: `amemthresh`, `am_droprate`, and the three modes.
-    amemthresh: Option<i64>,
-    am_droprate: Option<u32>,
-    modes: [Option<u8>; 3],
+    /// The `net.ipv4.vs` sysctls the file sets, in its order (each in its range).
+    sysctls: Vec<(lvs_ipvs::Sysctl, i64)>,
     /// `net.ipv4.vs.sync_version`.
     sync_version: Option<u8>,
     /// `net.ipv4.vs.sync_threshold`: threshold and period.
@@ -166,31 +158,22 @@ impl Read {
         match key {
             // Follows from the NAT real servers.
             "net.ipv4.ip_forward" => {}
-            "net.ipv4.vs.expire_nodest_conn" => self.expire_nodest_conn = value == "1",
-            "net.ipv4.vs.expire_quiescent_template" => self.expire_quiescent_template = value == "1",
-            "net.ipv4.vs.sloppy_tcp" => self.sloppy_tcp = value == "1",
-            "net.ipv4.vs.sloppy_sctp" => self.sloppy_sctp = value == "1",
-            "net.ipv4.vs.conn_reuse_mode" => {
-                let mode: u8 = value.parse().map_err(|_| bad())?;
-                if mode > 3 {
-                    return Err(bad());
-                }
-                self.conn_reuse_mode = Some(mode);
-            }
-            "net.ipv4.vs.amemthresh" => self.amemthresh = Some(value.parse().map_err(|_| bad())?),
-            "net.ipv4.vs.am_droprate" => self.am_droprate = Some(value.parse().map_err(|_| bad())?),
-            "net.ipv4.vs.drop_entry" | "net.ipv4.vs.drop_packet" | "net.ipv4.vs.secure_tcp" => {
-                // proc_do_defense_mode() refuses anything but 0..=3.
-                let mode: u8 = value.parse().ok().filter(|m| *m <= 3).ok_or_else(bad)?;
-                let i = ["drop_entry", "drop_packet", "secure_tcp"].iter().position(|n| key.ends_with(n));
-                self.modes[i.expect("one of the three")] = Some(mode);
-            }
             "net.ipv4.vs.sync_version" => self.sync_version = Some(value.parse().map_err(|_| bad())?),
             "net.ipv4.vs.sync_threshold" => {
                 let (t, p) = value.split_once(' ').ok_or_else(bad)?;
                 self.sync_threshold = Some((t.parse().map_err(|_| bad())?, p.parse().map_err(|_| bad())?));
             }
-            _ => return Err(format!("sysctl {key} is not imported")),
+            _ => match lvs_ipvs::Sysctl::from_name(key).filter(|_| key.starts_with("net.ipv4.vs.")) {
+                Some(s) => {
+                    let v: i64 = value.parse().map_err(|_| bad())?;
+                    // What the kernel refuses (a mode of 7) is a note, not a setting.
+                    lvs_ipvs::Sysctls::default()
+                        .set(s, v)
+                        .map_err(|e| format!("sysctl {key}={value}: {e}: not imported"))?;
+                    self.sysctls.push((s, v));
+                }
+                None => return Err(format!("sysctl {key} is not imported")),
+            },
         }
         Ok(())
     }
@@ -199,19 +182,9 @@ impl Read {
     /// `group`.
     pub(super) fn apply(&self, topo: &mut Topology, d: usize, group: &mut GroupLines) {
         let director = &mut topo.directors[d];
-        director.expire_nodest_conn |= self.expire_nodest_conn;
-        director.expire_quiescent_template |= self.expire_quiescent_template;
-        director.sloppy_tcp |= self.sloppy_tcp;
-        director.sloppy_sctp |= self.sloppy_sctp;
-        if let Some(m) = self.conn_reuse_mode {
-            director.conn_reuse_mode = m;
+        for &(s, v) in &self.sysctls {
+            director.set_sysctl(s, v).expect("range checked when read");
         }
-        director.amemthresh = self.amemthresh.unwrap_or(director.amemthresh);
-        director.am_droprate = self.am_droprate.unwrap_or(director.am_droprate);
-        let [e, p, t] = self.modes;
-        director.drop_entry = e.unwrap_or(director.drop_entry);
-        director.drop_packet = p.unwrap_or(director.drop_packet);
-        director.secure_tcp = t.unwrap_or(director.secure_tcp);
         if let Some((primary, members)) = &self.group {
             if group.members.is_empty() || *primary {
                 group.members.clone_from(members);
