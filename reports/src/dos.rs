@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
-use sim_core::model::{DosReport, RunReport, Sample};
+use sim_core::model::{DosReport, FloodReport, RunReport, Sample};
 
 use crate::RunMeta;
 use crate::chart::Line;
@@ -38,7 +38,7 @@ pub struct DosSummary {
     /// Per director, in configuration order.
     pub directors: Vec<DosDirectorSummary>,
     /// Per flood.
-    pub floods: Vec<FloodSummary>,
+    pub floods: Vec<FloodReport>,
 }
 
 /// A director's defences over the run.
@@ -56,27 +56,6 @@ pub struct DosDirectorSummary {
     pub no_memory: u64,
 }
 
-/// A flood over the run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct FloodSummary {
-    /// Name.
-    pub name: String,
-    /// The director attacked.
-    pub director: String,
-    /// SYNs sent.
-    pub syns: u64,
-    /// SYNs that made an entry.
-    pub entries: u64,
-    /// SYNs dropped by `drop_packet`.
-    pub defense_dropped: u64,
-    /// SYNs dropped for lack of memory.
-    pub no_memory: u64,
-    /// SYNs refused or that found an entry already.
-    pub other: u64,
-    /// SYNs lost at a director that was down.
-    pub lost: u64,
-}
-
 pub(crate) fn build(d: &DosReport, r: &RunReport) -> DosSummary {
     let directors: Vec<DosDirectorSummary> = d
         .directors
@@ -89,20 +68,7 @@ pub(crate) fn build(d: &DosReport, r: &RunReport) -> DosSummary {
             no_memory: x.defense.no_memory,
         })
         .collect();
-    let floods: Vec<FloodSummary> = d
-        .floods
-        .iter()
-        .map(|f| FloodSummary {
-            name: f.name.clone(),
-            director: f.director.clone(),
-            syns: f.syns,
-            entries: f.entries,
-            defense_dropped: f.defense_dropped,
-            no_memory: f.no_memory,
-            other: f.other,
-            lost: f.lost,
-        })
-        .collect();
+    let floods = d.floods.clone();
     let p99 = r.series.iter().filter(|s| s.responses > 0).map(|s| ns_to_ms(s.p99_ns)).reduce(f64::max);
     DosSummary {
         peak_entries: directors.iter().map(|x| x.peak_entries).max().unwrap_or(0),

@@ -42,7 +42,7 @@ mod csv;
 mod ecmp;
 pub use ecmp::{EcmpChangeSummary, EcmpSummary, MhAdditionSummary};
 mod dos;
-pub use dos::{DosDirectorSummary, DosSummary, FloodSummary};
+pub use dos::{DosDirectorSummary, DosSummary};
 mod ha;
 mod html;
 mod plan;

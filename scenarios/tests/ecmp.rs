@@ -2,27 +2,13 @@
 //! configuration, withdraw/announce events, `--set` over the new fields, and errors that
 //! name the file, line, column and field. Nothing here runs a simulation.
 
-use std::path::Path;
 
 use lvs_sched::Duration;
-use scenarios::{Error, Loaded, Source, load_str};
+mod common;
+
+use common::{err, load, ok};
+use scenarios::{Error, Loaded, Source};
 use sim_core::model::{DirectorChange, HashPolicy, NexthopSelection};
-
-fn load(text: &str, sets: &[&str]) -> Result<Loaded, Error> {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    load_str("s.ron", "s", text, Path::new("."), &sets)
-}
-
-fn ok(text: &str, sets: &[&str]) -> Loaded {
-    load(text, sets).unwrap_or_else(|e| panic!("{e}\n{text}"))
-}
-
-fn err(text: &str, sets: &[&str]) -> Error {
-    match load(text, sets) {
-        Ok(_) => panic!("loaded, but an error was expected:\n{text}\n{sets:?}"),
-        Err(e) => e,
-    }
-}
 
 /// Three DR directors (lb2, lb3 run lb1's services), a lone one, and `ecmp`/`events` lines.
 fn scenario(ecmp: &str, events: &str) -> String {

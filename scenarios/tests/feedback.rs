@@ -1,11 +1,13 @@
 //! The `feedback` block and `Background` events: defaults, every field, errors that name
 //! the field, `--set` and sweep axes over feedback fields.
 
-use std::path::Path;
 
 use lvs_sched::Duration;
 use lvs_sched::feedback::{GrpcWrr, LawKind, Prequal};
-use scenarios::{Error, Loaded, Source, load_str};
+mod common;
+
+use common::{err, load, ok};
+use scenarios::{Error, Loaded, Source};
 use sim_core::model::{FeedbackConfig, ServerChange, ServerEvent};
 
 /// The NAT tutorial cluster (rs1, rs2) with `extra` fields written after `clients`.
@@ -19,22 +21,6 @@ fn scenario(extra: &str) -> String {
 /// The web farm: a `count: 4` group `web` (web1..web4).
 fn farm(extra: &str) -> String {
     scenario(extra).replace("tutorial-nat", "web-farm")
-}
-
-fn load(text: &str, sets: &[&str]) -> Result<Loaded, Error> {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    load_str("s.ron", "s", text, Path::new("."), &sets)
-}
-
-fn ok(text: &str, sets: &[&str]) -> Loaded {
-    load(text, sets).unwrap_or_else(|e| panic!("{e}\n{text}"))
-}
-
-fn err(text: &str, sets: &[&str]) -> Error {
-    match load(text, sets) {
-        Ok(_) => panic!("loaded, but an error was expected:\n{text}"),
-        Err(e) => e,
-    }
 }
 
 #[test]

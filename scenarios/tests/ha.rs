@@ -6,7 +6,10 @@
 use std::path::Path;
 
 use lvs_sched::{Duration, Forwarding};
-use scenarios::{Error, Loaded, Source, load_str};
+mod common;
+
+use common::{err, load, ok};
+use scenarios::{Error, Loaded, Source};
 use sim_core::ha::{CheckKind, Checker, Failover, HealthCheckConfig, OnFailure, Side, SyncConfig, SyncMode};
 use sim_core::model::{DestConfig, DirectorChange, DirectorEvent, ServerChange, ServerEvent};
 
@@ -16,22 +19,6 @@ fn on(topology: &str, extra: &str) -> String {
         "Scenario(\n    duration_s: 10.0,\n    topology: \"{topology}\",\n    \
          clients: [Clients(arrival: Poisson(rate: 10.0), demand_ms: Constant(5.0))],\n{extra}\n)\n"
     )
-}
-
-fn load(text: &str, sets: &[&str]) -> Result<Loaded, Error> {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    load_str("s.ron", "s", text, Path::new("."), &sets)
-}
-
-fn ok(text: &str, sets: &[&str]) -> Loaded {
-    load(text, sets).unwrap_or_else(|e| panic!("{e}\n{text}"))
-}
-
-fn err(text: &str, sets: &[&str]) -> Error {
-    match load(text, sets) {
-        Ok(_) => panic!("loaded, but an error was expected:\n{text}\n{sets:?}"),
-        Err(e) => e,
-    }
 }
 
 /// The error's message starts with `path:` and contains `words`; it is located in the

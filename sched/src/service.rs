@@ -182,19 +182,7 @@ impl Service {
     /// than 256 servers (sh also when weights fill its buckets first), mh with more than
     /// [`crate::MH_TAB_SIZE`] (or weights that fill its slots first). Empty otherwise.
     pub fn unreachable_dests(&self) -> Vec<DestId> {
-        let fresh;
-        let state = if self.stale {
-            fresh = self.init_state(self.kind, Time::ZERO);
-            &fresh
-        } else {
-            &self.state
-        };
-        let table = match state {
-            SchedState::Sh(s) => s.table(),
-            SchedState::Dh(s) => s.table(),
-            SchedState::Mh(s) => s.table(),
-            _ => return Vec::new(),
-        };
+        let Some(table) = self.lookup_table() else { return Vec::new() };
         let mut named = vec![false; self.slab.len()];
         for id in table.iter().flatten() {
             named[id.index()] = true;

@@ -632,7 +632,7 @@ impl ClusterConfig {
         }
         for (i, d) in self.directors.iter().enumerate() {
             self.validate_director(i, d)?;
-            super::dos::validate(d, self.duration)?;
+            self.validate_dos(d)?;
         }
         for p in &self.populations {
             self.validate_population(p)?;
@@ -994,6 +994,31 @@ impl ClusterConfig {
             return Err(err(place, format!("backend #{b} does not exist")));
         }
         check_cpu(&place, &s.cpu)
+    }
+
+    /// A director's DoS settings: its memory, its sysctls and the floods against it.
+    fn validate_dos(&self, d: &DirectorConfig) -> Result<(), ConfigError> {
+        let place = |what: &str| format!("director {:?} {what}", d.name);
+        if let Some(m) = d.memory {
+            if m.avail_pages < 0 {
+                return Err(ConfigError {
+                    place: place("memory"),
+                    message: format!("available memory must be >= 0 pages, got {}", m.avail_pages),
+                });
+            }
+            if m.entry_bytes == 0 {
+                return Err(ConfigError { place: place("memory"), message: "an entry must cost > 0 bytes".into() });
+            }
+        }
+        if let Err(e) = d.sysctls.check() {
+            return Err(ConfigError { place: place("sysctls"), message: e.to_string() });
+        }
+        for f in &d.syn_floods {
+            let family_served = d.services.iter().any(|s| s.addr.is_ipv6() == f.vip.is_ipv6());
+            f.check(self.duration, family_served)
+                .map_err(|message| ConfigError { place: place(&format!("SYN flood {:?}", f.name)), message })?;
+        }
+        Ok(())
     }
 
     fn validate_director(&self, di: usize, d: &DirectorConfig) -> Result<(), ConfigError> {

@@ -6,8 +6,6 @@ use std::net::IpAddr;
 
 use lvs_sched::Duration;
 
-use super::config::{ConfigError, DirectorConfig};
-
 /// The fastest flood a run takes [SYN/s] (a bound on the events a run can make).
 pub const MAX_FLOOD_RATE: f64 = 1e6;
 /// The most spoofed source addresses a flood draws from (an IPv4 /8 and some).
@@ -40,47 +38,28 @@ pub struct SynFloodConfig {
     pub stop: Option<Duration>,
 }
 
-/// The checks of a director's DoS settings: its memory and its floods.
-pub(super) fn validate(d: &DirectorConfig, duration: Duration) -> Result<(), ConfigError> {
-    let place = |what: &str| format!("director {:?} {what}", d.name);
-    if let Some(m) = d.memory {
-        if m.avail_pages < 0 {
-            return Err(ConfigError {
-                place: place("memory"),
-                message: format!("available memory must be >= 0 pages, got {}", m.avail_pages),
-            });
+impl SynFloodConfig {
+    /// Checks the flood against a run of `duration`; `family_served`: the director has a
+    /// service of the virtual IP's address family. The message says what is wrong.
+    pub(super) fn check(&self, duration: Duration, family_served: bool) -> Result<(), String> {
+        if !(self.rate > 0.0 && self.rate <= MAX_FLOOD_RATE) {
+            return Err(format!("rate must be in (0, {MAX_FLOOD_RATE}] SYN/s, got {}", self.rate));
         }
-        if m.entry_bytes == 0 {
-            return Err(ConfigError {
-                place: place("memory"),
-                message: "an entry must cost > 0 bytes".into(),
-            });
+        if !(1..=MAX_FLOOD_SOURCES).contains(&self.sources) {
+            return Err(format!("sources must be in 1..={MAX_FLOOD_SOURCES}, got {}", self.sources));
         }
+        if self.first_source.is_ipv4() != self.vip.is_ipv4() {
+            return Err("the sources and the virtual IP must be of one address family".into());
+        }
+        if !family_served {
+            return Err(format!("the director has no service of {}'s address family", self.vip));
+        }
+        let stop = self.stop.unwrap_or(duration);
+        if self.start >= stop {
+            return Err(format!("start {} must come before stop {}", self.start, stop));
+        }
+        Ok(())
     }
-    if let Err(e) = d.sysctls.check() {
-        return Err(ConfigError { place: place("sysctls"), message: e.to_string() });
-    }
-    for f in &d.syn_floods {
-        let at = place(&format!("SYN flood {:?}", f.name));
-        let bad = |message: String| Err(ConfigError { place: at.clone(), message });
-        if !(f.rate > 0.0 && f.rate <= MAX_FLOOD_RATE) {
-            return bad(format!("rate must be in (0, {MAX_FLOOD_RATE}] SYN/s, got {}", f.rate));
-        }
-        if !(1..=MAX_FLOOD_SOURCES).contains(&f.sources) {
-            return bad(format!("sources must be in 1..={MAX_FLOOD_SOURCES}, got {}", f.sources));
-        }
-        if f.first_source.is_ipv4() != f.vip.is_ipv4() {
-            return bad("the sources and the virtual IP must be of one address family".into());
-        }
-        if !d.services.iter().any(|s| s.addr.is_ipv6() == f.vip.is_ipv6()) {
-            return bad(format!("the director has no service of {}'s address family", f.vip));
-        }
-        let stop = f.stop.unwrap_or(duration);
-        if f.start >= stop {
-            return bad(format!("start {} must come before stop {}", f.start, stop));
-        }
-    }
-    Ok(())
 }
 
 /// The `k`-th spoofed source of a flood with `sources` addresses from `first`.

@@ -234,8 +234,9 @@ pub struct DosDirectorReport {
     pub peak_entries: u64,
 }
 
-/// A SYN flood over the run.
+/// A SYN flood over the run (also summary.json's `dos.floods`).
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FloodReport {
     /// Name.
     pub name: String,
