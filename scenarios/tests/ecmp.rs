@@ -2,12 +2,11 @@
 //! configuration, withdraw/announce events, `--set` over the new fields, and errors that
 //! name the file, line, column and field. Nothing here runs a simulation.
 
-
 use lvs_sched::Duration;
 mod common;
 
-use common::{err, load, ok};
-use scenarios::{Error, Loaded, Source};
+use common::{err, ok};
+use scenarios::{Error, Source};
 use sim_core::model::{DirectorChange, HashPolicy, NexthopSelection};
 
 /// Three DR directors (lb2, lb3 run lb1's services), a lone one, and `ecmp`/`events` lines.

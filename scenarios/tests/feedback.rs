@@ -1,13 +1,12 @@
 //! The `feedback` block and `Background` events: defaults, every field, errors that name
 //! the field, `--set` and sweep axes over feedback fields.
 
-
 use lvs_sched::Duration;
 use lvs_sched::feedback::{GrpcWrr, LawKind, Prequal};
 mod common;
 
-use common::{err, load, ok};
-use scenarios::{Error, Loaded, Source};
+use common::{err, ok};
+use scenarios::Source;
 use sim_core::model::{FeedbackConfig, ServerChange, ServerEvent};
 
 /// The NAT tutorial cluster (rs1, rs2) with `extra` fields written after `clients`.

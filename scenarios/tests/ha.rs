@@ -8,8 +8,8 @@ use std::path::Path;
 use lvs_sched::{Duration, Forwarding};
 mod common;
 
-use common::{err, load, ok};
-use scenarios::{Error, Loaded, Source};
+use common::{err, ok};
+use scenarios::{Error, Source};
 use sim_core::ha::{CheckKind, Checker, Failover, HealthCheckConfig, OnFailure, Side, SyncConfig, SyncMode};
 use sim_core::model::{DestConfig, DirectorChange, DirectorEvent, ServerChange, ServerEvent};
 

@@ -173,7 +173,7 @@ fn flood_settings_are_checked() {
     bad(|f| f.stop = Some(Duration::ZERO), "must come before stop");
     bad(|f| f.first_source = "2001:db8::1".parse().unwrap(), "one address family");
     let e = Simulation::new(cluster(1.0, 1, |d| d.sysctls.secure_tcp = 4)).err().unwrap().to_string();
-    assert!(e.contains("secure_tcp must be 0..=3, got 4"), "{e}");
+    assert!(e.contains("secure_tcp must be in 0..=3, got 4"), "{e}");
     let e = Simulation::new(cluster(1.0, 1, |d| d.memory = Some(Memory { avail_pages: -1, entry_bytes: 1 })))
         .err()
         .unwrap()

@@ -1007,7 +1007,10 @@ impl ClusterConfig {
                 });
             }
             if m.entry_bytes == 0 {
-                return Err(ConfigError { place: place("memory"), message: "an entry must cost > 0 bytes".into() });
+                return Err(ConfigError {
+                    place: place("memory"),
+                    message: "an entry must cost > 0 bytes".into(),
+                });
             }
         }
         if let Err(e) = d.sysctls.check() {
@@ -1015,8 +1018,10 @@ impl ClusterConfig {
         }
         for f in &d.syn_floods {
             let family_served = d.services.iter().any(|s| s.addr.is_ipv6() == f.vip.is_ipv6());
-            f.check(self.duration, family_served)
-                .map_err(|message| ConfigError { place: place(&format!("SYN flood {:?}", f.name)), message })?;
+            f.check(self.duration, family_served).map_err(|message| ConfigError {
+                place: place(&format!("SYN flood {:?}", f.name)),
+                message,
+            })?;
         }
         Ok(())
     }

@@ -31,12 +31,20 @@ use crate::{CheckKind, Director, Failover, Fallback, RealServer, Service, Side, 
 /// `! Director NAME (ADDRESS)` before each director's services, the topology's
 /// description, and the sysctls to run.
 ///
-/// With a fail-over group ([`crate::Ha`]) each director needs its own file
-/// ([`keepalived_for`]); this returns the primary's.
+/// With a fail-over group ([`crate::Ha`]) or an ECMP tier ([`crate::Ecmp`]) each
+/// director needs its own file ([`keepalived_for`]); this returns the primary's (the
+/// tier's first member's).
 pub fn keepalived(topo: &Topology, target: Target) -> String {
     let topo = expanded(topo);
     if let Some(g) = Group::of(&topo) {
         return conf_for(&topo, g.members[0], target);
+    }
+    if let Some(first) = topo
+        .ecmp
+        .as_ref()
+        .and_then(|e| topo.directors.iter().position(|d| Some(&d.name) == e.directors.first()))
+    {
+        return conf_for(&topo, first, target);
     }
     let mut out = header(&topo, None, target);
     if let Some(d) = topo.directors.first() {
@@ -58,6 +66,10 @@ pub fn keepalived_for(topo: &Topology, director: &str, target: Target) -> Option
     let d = topo.directors.iter().position(|d| d.name == director)?;
     Some(conf_for(&topo, d, target))
 }
+
+/// lvsim's comment that carries a director's ECMP tier (the router's configuration, in the
+/// scenario format's notation).
+pub(crate) const ECMP_TIER: &str = "ECMP tier: ";
 
 /// What every file assumes of keepalived, for the header.
 pub(super) fn assumed(target: Target) -> String {
@@ -118,6 +130,11 @@ fn director_body(
     let _ = writeln!(out, "\n! Director {} ({})", director.name, director.address);
     for line in sysctls(director) {
         let _ = writeln!(out, "! also run: sysctl -w {line}");
+    }
+    if let Some(e) = topo.ecmp.as_ref().filter(|e| e.directors.contains(&director.name)) {
+        // The router's side, which keepalived has no keyword for: read back by the importer.
+        let tier = ron::to_string(e).expect("an ECMP tier serialises");
+        let _ = writeln!(out, "! {ECMP_TIER}{tier}");
     }
     for n in notes {
         let _ = writeln!(out, "{n}");

@@ -36,7 +36,7 @@ pub use heartbeat::{ha_cf, haresources};
 pub use keepalived::{keepalived, keepalived_for};
 /// lvsim's comments in keepalived.conf that its importer reads back.
 pub(crate) mod keepalived_comments {
-    pub(crate) use super::keepalived::{NO_PORT, NO_SCTP, V6_NO_AUTH};
+    pub(crate) use super::keepalived::{ECMP_TIER, NO_PORT, NO_SCTP, V6_NO_AUTH};
 }
 pub(crate) use ldirectord::SCTP_MARK as LDIRECTORD_SCTP_MARK;
 pub use ldirectord::ldirectord;
@@ -46,7 +46,7 @@ pub use target::{Target, UnknownTarget};
 /// Every deployment file that fits the topology, as `(path in the export directory,
 /// text)`: `ipvsadm.sh` and `ipvsadm.rules` (`ipvsadm-NAME.sh`, `ipvsadm-NAME.rules` per
 /// director when several directors have services, [`ipvsadm_files`]); `keepalived.conf` (without a fail-over group) or
-/// `keepalived-NAME.conf` per director (with a VRRP group); `ldirectord.cf` with a
+/// `keepalived-NAME.conf` per director (with a VRRP group or an ECMP tier); `ldirectord.cf` with a
 /// heartbeat or active-active group or an ldirectord check (`ldirectord-NAME.cf` per
 /// director or group when there are several); `ha.cf` with a heartbeat or active-active
 /// group and `haresources` with a heartbeat one; `feedbackd-agent/SERVER.conf` per real
@@ -58,7 +58,17 @@ pub fn files(topo: &Topology, target: Target) -> Vec<(String, String)> {
     let vrrp = group.as_ref().map(|g| matches!(g.ha.failover, crate::Failover::Vrrp { .. }));
     let pulse = group.as_ref().is_some_and(|g| matches!(g.ha.failover, crate::Failover::Pulse { .. }));
     match vrrp {
-        None if !pulse => out.push(("keepalived.conf".to_owned(), keepalived(topo, target))),
+        // The directors of an ECMP tier are machines of their own, each with its own
+        // keepalived and the same virtual servers: a file each, as for a VRRP group.
+        None if !pulse && x.ecmp.is_none() => {
+            out.push(("keepalived.conf".to_owned(), keepalived(topo, target)))
+        }
+        None if !pulse => {
+            for d in &x.directors {
+                let text = keepalived_for(topo, &d.name, target).expect("a director of the topology");
+                out.push((format!("keepalived-{}.conf", d.name), text));
+            }
+        }
         Some(true) => {
             for d in &x.directors {
                 let text = keepalived_for(topo, &d.name, target).expect("a director of the topology");

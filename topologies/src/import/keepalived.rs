@@ -42,7 +42,7 @@ pub(super) fn import(sources: &[&Source]) -> Result<Imported, ImportError> {
         servers: std::mem::take(&mut st.servers.list),
         backends: Vec::new(),
         ha,
-        ecmp: None,
+        ecmp: st.ecmp.take(),
     };
     set_gateways(&mut topology);
     // What lvsim cannot run is an error here rather than in the scenario that holds it.
@@ -57,6 +57,8 @@ pub(super) fn import(sources: &[&Source]) -> Result<Imported, ImportError> {
 #[derive(Default)]
 struct State {
     description: Option<String>,
+    /// lvsim's ECMP tier comment.
+    ecmp: Option<crate::Ecmp>,
     directors: Vec<Director>,
     /// The directors' names, to tell a repeated one at once.
     names: std::collections::BTreeSet<String>,
@@ -319,7 +321,12 @@ fn director_comment(text: &str) -> Option<(String, IpAddr)> {
 
 /// A fact in one of lvsim's comments: a sysctl to run, the sync mode, the primary.
 fn comment_fact(text: &str, facts: &mut FileFacts, director: Option<usize>, st: &mut State) {
-    if let Some(kv) = text.strip_prefix("also run: sysctl -w ") {
+    if let Some(tier) = text.strip_prefix(crate::export::keepalived_comments::ECMP_TIER) {
+        // lvsim's own comment; one it cannot read was not written by it.
+        if let Ok(e) = ron::from_str::<crate::Ecmp>(tier) {
+            st.ecmp.get_or_insert(e);
+        }
+    } else if let Some(kv) = text.strip_prefix("also run: sysctl -w ") {
         let Some((key, value)) = kv.split_once('=') else { return };
         let d = director.map(|d| &mut st.directors[d]);
         match (key, value, d) {
