@@ -157,6 +157,14 @@ fn a_flood_is_deterministic() {
 }
 
 #[test]
+fn a_flood_stops_with_the_run() {
+    // stop_s far beyond the run (as a careless scenario writes it): 1000 SYN/s, SYN k at
+    // k/1000 s, and the run lasts 2.001 s: SYNs 0..=2000, none after the run's end.
+    let r = run(cluster(1.0, 2, |d| d.syn_floods.push(flood(1_000.0, 65_535_000))));
+    assert_eq!(r.dos.expect("a flood is reported").floods[0].syns, 2_001);
+}
+
+#[test]
 fn flood_settings_are_checked() {
     let bad = |f: fn(&mut SynFloodConfig), want: &str| {
         let cfg = cluster(1.0, 1, |d| {
